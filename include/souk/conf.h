@@ -1,0 +1,71 @@
+/* Configuration tables.
+ *
+ * Every module (and each core component) declares its settings in a table of
+ * souk_conf_key_t ending in a zero entry, plus a struct the values land in.
+ * The core parses and validates all sections together, before any network
+ * I/O, from defaults < YAML file < environment (SOUK_<SECTION>_<KEY>, dots
+ * and dashes as underscores, upper case) < run-time admin changes, and
+ * reports every problem at once with file:line, key, what was expected and
+ * what was found. */
+#ifndef SOUK_CONF_H
+#define SOUK_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Setting types and the C type stored at offset. */
+typedef enum souk_conf_type {
+  SOUK_CONF_STRING,         /* char * (owned by the config; NULL if unset) */
+  SOUK_CONF_INT,            /* int64_t, bounded by [min, max] */
+  SOUK_CONF_BOOL,           /* bool: true/false/yes/no/on/off/1/0 */
+  SOUK_CONF_ENUM,           /* int: index into choices */
+  SOUK_CONF_DURATION,       /* int64_t milliseconds: "250ms", "30s", "5m", "4h", "1d" */
+  SOUK_CONF_SIZE,           /* int64_t bytes: "512", "64KB", "10MB", "2GB" (1024-based) */
+  SOUK_CONF_SNOWFLAKE,      /* uint64_t, 0 if unset; 17-20 digits */
+  SOUK_CONF_SNOWFLAKE_LIST, /* souk_conf_ids_t; YAML sequence or comma list */
+  SOUK_CONF_STRING_LIST,    /* souk_conf_strs_t; YAML sequence or comma list */
+  SOUK_CONF_URL,            /* char *; must parse as scheme://host[:port][/path] */
+  SOUK_CONF_TOKEN,          /* char *; a Discord bot token's shape */
+  SOUK_CONF_DOUBLE,         /* double, bounded by [min, max] (non-money only) */
+} souk_conf_type_t;
+
+/** A list of ids; the array is owned by the config. */
+typedef struct souk_conf_ids {
+  uint64_t *ids;
+  size_t n;
+} souk_conf_ids_t;
+
+/** A list of strings; owned by the config. */
+typedef struct souk_conf_strs {
+  char **v;
+  size_t n;
+} souk_conf_strs_t;
+
+/** Flags for a key. */
+enum {
+  SOUK_CONF_SECRET = 1u << 0,   /* never logged; warn if it is in the file */
+  SOUK_CONF_RUNTIME = 1u << 1,  /* may change at run time (SIGHUP, admin) */
+  SOUK_CONF_REQUIRED = 1u << 2, /* must be set (for the commands that need it) */
+};
+
+/** One setting.  name may be dotted ("log.level") for nested YAML maps. */
+typedef struct souk_conf_key {
+  const char *name;
+  souk_conf_type_t type;
+  size_t offset;            /* offsetof(struct, field) */
+  const char *def;          /* default, as text; NULL for none */
+  int64_t min, max;         /* bounds for INT/DURATION/SIZE/DOUBLE; max 0 = none */
+  const char *const *choices; /* ENUM: NULL-terminated names */
+  unsigned flags;
+  const char *help;         /* one line, shown by check-config and the README */
+} souk_conf_key_t;
+
+/** A section: a top-level YAML key and where its values go. */
+typedef struct souk_conf_section {
+  const char *name;           /* "discord", "log", a module's name */
+  const souk_conf_key_t *keys; /* ends with a zero entry */
+  void *data;                 /* struct the offsets refer to */
+} souk_conf_section_t;
+
+#endif

@@ -1,0 +1,45 @@
+/* The event loop, clocks and the worker pool.
+ *
+ * One libuv loop thread owns all sockets, timers and in-memory state.  Work
+ * that can block runs on libuv's thread pool through souk_work_submit() and
+ * hands its result back to the loop thread. */
+#ifndef SOUK_LOOP_H
+#define SOUK_LOOP_H
+
+#include <stdint.h>
+#include <uv.h>
+
+/** The process's loop (created on first use; owned by the core). */
+uv_loop_t *souk_loop(void);
+/** Close every remaining handle and free the loop; for shutdown and tests. */
+void souk_loop_close(void);
+
+/** Monotonic milliseconds, for timers and durations. */
+uint64_t souk_now_ms(void);
+/** UTC Unix milliseconds, for stored timestamps. */
+uint64_t souk_unix_ms(void);
+
+/** An injectable clock: unit tests pass their own to timing logic. */
+typedef struct souk_clock {
+  uint64_t (*now_ms)(void *ud);
+  void *ud;
+} souk_clock_t;
+/** The real monotonic clock. */
+extern const souk_clock_t souk_clock_mono;
+
+/** Blocking work run on a pool thread; must not touch loop-owned state. */
+typedef void (*souk_work_fn)(void *ud);
+/** Completion run on the loop thread; status is 0 or SOUK_ECANCELED. */
+typedef void (*souk_done_fn)(void *ud, int status);
+/** Run work(ud) on the thread pool, then done(ud, status) on the loop.
+ * Returns 0 (done will be called exactly once) or SOUK_E* (never called). */
+int souk_work_submit(souk_work_fn work, souk_done_fn done, void *ud);
+/** Number of submitted jobs whose done has not run yet. */
+unsigned souk_work_pending(void);
+
+/** Random 64-bit value from a per-process generator (not for secrets). */
+uint64_t souk_rand64(void);
+/** Uniform random double in [0, 1). */
+double souk_rand01(void);
+
+#endif

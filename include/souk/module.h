@@ -1,0 +1,57 @@
+/* What a module is: one const table of tables, listed in src/core/modules.c.
+ *
+ * Modelled on nginx's ngx_module_t and Redis's command table.  A module
+ * talks to the rest of souk only through include/souk. */
+#ifndef SOUK_MODULE_H
+#define SOUK_MODULE_H
+
+#include <stdint.h>
+
+#include "souk/conf.h"
+#include "souk/json.h"
+
+/** Bumped when struct souk_module changes incompatibly. */
+#define SOUK_MODULE_ABI 1
+
+/** A gateway dispatch (op 0) as a module sees it.  Valid only during the
+ * handler call: copy what you keep. */
+typedef struct souk_event {
+  const char *name;      /* "MESSAGE_CREATE" */
+  uint32_t shard;        /* shard id that received it */
+  uint64_t seq;          /* the gateway sequence number */
+  const souk_json_t *json; /* the whole payload */
+  int d;                 /* token of the payload's "d" */
+} souk_event_t;
+
+/** Called on the loop thread for each matching event, in gateway order. */
+typedef void (*souk_event_fn)(const souk_event_t *ev);
+
+/** One event subscription; "*" matches every event. */
+typedef struct souk_event_handler {
+  const char *event;
+  souk_event_fn fn;
+} souk_event_handler_t;
+
+struct souk_command; /* commands issue */
+struct souk_task;    /* storage and operations issue */
+struct souk_route;   /* storage and operations issue */
+
+/** A module.  Tables end with a zero entry; any may be NULL. */
+typedef struct souk_module {
+  uint32_t abi;
+  const char *name;
+  const souk_conf_key_t *conf; /* section `name` of the config file */
+  void *conf_data;             /* where conf values land */
+  const souk_event_handler_t *events;
+  const struct souk_command *commands;
+  const struct souk_task *tasks;
+  const struct souk_route *routes;
+  /** After config is valid, before the gateway connects.  0 or SOUK_E*. */
+  int (*init)(void);
+  /** On shutdown, in reverse order of init. */
+  void (*shutdown)(void);
+  /** After a run-time config change (SIGHUP or admin). */
+  void (*reload)(void);
+} souk_module_t;
+
+#endif

@@ -1,0 +1,239 @@
+/* Growable buffer and JSON writer. */
+#include "souk/buf.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "souk/alloc.h"
+#include "souk/err.h"
+
+static char empty_str[1];
+
+void souk_buf_init(souk_buf_t *b) { memset(b, 0, sizeof *b); }
+
+void souk_buf_free(souk_buf_t *b) {
+  souk_free(b->data);
+  memset(b, 0, sizeof *b);
+}
+
+void souk_buf_reset(souk_buf_t *b) {
+  b->len = 0;
+  if (b->data) b->data[0] = '\0';
+}
+
+void souk_buf_reserve(souk_buf_t *b, size_t n) {
+  if (n > SIZE_MAX / 2 - b->len) souk_oom(SIZE_MAX);
+  size_t need = b->len + n + 1;
+  if (need <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need) cap *= 2;
+  b->data = souk_realloc(b->data, cap);
+  b->cap = cap;
+}
+
+void souk_buf_append(souk_buf_t *b, const void *p, size_t n) {
+  souk_buf_reserve(b, n);
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void souk_buf_puts(souk_buf_t *b, const char *s) { souk_buf_append(b, s, strlen(s)); }
+
+void souk_buf_putc(souk_buf_t *b, char c) {
+  souk_buf_reserve(b, 1);
+  b->data[b->len++] = c;
+  b->data[b->len] = '\0';
+}
+
+void souk_buf_printf(souk_buf_t *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char tmp[256];
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    va_end(ap2);
+    return;
+  }
+  if ((size_t)n < sizeof tmp) {
+    souk_buf_append(b, tmp, (size_t)n);
+  } else {
+    souk_buf_reserve(b, (size_t)n);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+    b->len += (size_t)n;
+  }
+  va_end(ap2);
+}
+
+char *souk_buf_steal(souk_buf_t *b) {
+  char *p = b->data;
+  if (!p) p = souk_strdup(empty_str);
+  memset(b, 0, sizeof *b);
+  return p;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  if (c < 0x80) return 1;
+  size_t len;
+  uint32_t cp;
+  if ((c & 0xe0) == 0xc0) {
+    len = 2;
+    cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3;
+    cp = c & 0x0f;
+  } else if ((c & 0xf8) == 0xf0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (n < len) return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  /* Reject overlong forms, surrogates and values past U+10FFFF. */
+  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+      (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+    return 0;
+  return len;
+}
+
+void souk_buf_json_str(souk_buf_t *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  souk_buf_reserve(b, n + 2);
+  b->data[b->len++] = '"';
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    /* Copy the longest run that needs no escaping in one go. */
+    size_t run = i;
+    while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+      run++;
+    if (run > i) {
+      souk_buf_append(b, s + i, run - i);
+      i = run;
+      continue;
+    }
+    unsigned char c = p[i];
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', (char)c};
+      souk_buf_append(b, e, 2);
+      i++;
+    } else if (c < 0x20) {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      if (c == '\n') souk_buf_append(b, "\\n", 2);
+      else if (c == '\r') souk_buf_append(b, "\\r", 2);
+      else if (c == '\t') souk_buf_append(b, "\\t", 2);
+      else souk_buf_append(b, e, 6);
+      i++;
+    } else {
+      size_t l = utf8_seq(p + i, n - i);
+      if (l == 0) {
+        souk_buf_append(b, "\xef\xbf\xbd", 3);
+        i++;
+      } else {
+        souk_buf_append(b, s + i, l);
+        i += l;
+      }
+    }
+  }
+  souk_buf_putc(b, '"');
+}
+
+void souk_jw_init(souk_jw_t *w, souk_buf_t *b) {
+  w->b = b;
+  w->depth = 0;
+  w->first = 1;
+  w->arr = 0;
+  w->after_key = false;
+}
+
+/* Before any value: a comma unless it is the first in its container or it
+ * follows a key. */
+static void jw_sep(souk_jw_t *w) {
+  if (w->after_key) {
+    w->after_key = false;
+    return;
+  }
+  uint64_t bit = UINT64_C(1) << w->depth;
+  if (w->first & bit) w->first &= ~bit;
+  else souk_buf_putc(w->b, ',');
+}
+
+static void jw_open(souk_jw_t *w, char c) {
+  jw_sep(w);
+  souk_buf_putc(w->b, c);
+  SOUK_ASSERT(w->depth < 62);
+  w->depth++;
+  w->first |= UINT64_C(1) << w->depth;
+  if (c == '[') w->arr |= UINT64_C(1) << w->depth;
+}
+
+void souk_jw_obj(souk_jw_t *w) { jw_open(w, '{'); }
+void souk_jw_arr(souk_jw_t *w) { jw_open(w, '['); }
+
+void souk_jw_end(souk_jw_t *w) {
+  SOUK_ASSERT(w->depth > 0 && !w->after_key);
+  uint64_t bit = UINT64_C(1) << w->depth;
+  char close = (w->arr & bit) ? ']' : '}';
+  w->first &= ~bit;
+  w->arr &= ~bit;
+  w->depth--;
+  souk_buf_putc(w->b, close);
+}
+
+void souk_jw_key(souk_jw_t *w, const char *k) {
+  jw_sep(w);
+  souk_buf_json_str(w->b, k, strlen(k));
+  souk_buf_putc(w->b, ':');
+  w->after_key = true;
+}
+
+void souk_jw_strn(souk_jw_t *w, const char *s, size_t n) {
+  jw_sep(w);
+  souk_buf_json_str(w->b, s, n);
+}
+
+void souk_jw_str(souk_jw_t *w, const char *s) {
+  if (!s) souk_jw_null(w);
+  else souk_jw_strn(w, s, strlen(s));
+}
+
+void souk_jw_i64(souk_jw_t *w, int64_t v) {
+  jw_sep(w);
+  souk_buf_printf(w->b, "%" PRId64, v);
+}
+
+void souk_jw_u64(souk_jw_t *w, uint64_t v) {
+  jw_sep(w);
+  souk_buf_printf(w->b, "%" PRIu64, v);
+}
+
+void souk_jw_snowflake(souk_jw_t *w, uint64_t id) {
+  jw_sep(w);
+  souk_buf_printf(w->b, "\"%" PRIu64 "\"", id);
+}
+
+void souk_jw_bool(souk_jw_t *w, bool v) {
+  jw_sep(w);
+  souk_buf_puts(w->b, v ? "true" : "false");
+}
+
+void souk_jw_null(souk_jw_t *w) {
+  jw_sep(w);
+  souk_buf_puts(w->b, "null");
+}
+
+void souk_jw_raw(souk_jw_t *w, const char *json, size_t n) {
+  jw_sep(w);
+  souk_buf_append(w->b, json, n);
+}

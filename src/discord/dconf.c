@@ -1,0 +1,53 @@
+/* The `discord` config section. */
+#include "discord/dconf.h"
+
+#include <stddef.h>
+
+souk_discord_conf_t souk_discord_conf;
+
+static const char *const presence_choices[] = {"online", "idle", "dnd", "invisible", NULL};
+
+#define K(field) offsetof(souk_discord_conf_t, field)
+const souk_conf_key_t souk_discord_conf_keys[] = {
+    {"token", SOUK_CONF_TOKEN, K(token), NULL, 0, 0, NULL, SOUK_CONF_SECRET,
+     "bot token; set SOUK_DISCORD_TOKEN in the environment, not in the file"},
+    {"application_id", SOUK_CONF_SNOWFLAKE, K(application_id), NULL, 0, 0, NULL, 0,
+     "application id (learnt from READY when unset)"},
+    {"api_base", SOUK_CONF_URL, K(api_base), "https://discord.com/api/v10", 0, 0, NULL, 0,
+     "REST API base URL"},
+    {"gateway_url", SOUK_CONF_URL, K(gateway_url), NULL, 0, 0, NULL, 0,
+     "gateway URL override (default: from GET /gateway/bot)"},
+    {"intents", SOUK_CONF_INT, K(intents), "33281", 0, (1 << 26) - 1, NULL, 0,
+     "gateway intents (default GUILDS|GUILD_MESSAGES|MESSAGE_CONTENT|GUILD_MEMBERS off: 33281)"},
+    {"shards.count", SOUK_CONF_INT, K(shard_count), "0", 0, 65535, NULL, 0,
+     "total shards; 0 uses Discord's recommendation"},
+    {"shards.first", SOUK_CONF_INT, K(shard_first), "0", 0, 65535, NULL, 0,
+     "first shard id run by this process"},
+    {"shards.last", SOUK_CONF_INT, K(shard_last), "-1", -1, 65535, NULL, 0,
+     "last shard id run by this process; -1 for the last shard"},
+    {"shards.max_concurrency", SOUK_CONF_INT, K(max_concurrency), "0", 0, 1024, NULL, 0,
+     "identify concurrency; 0 uses GET /gateway/bot"},
+    {"shards.identify_lock", SOUK_CONF_STRING, K(identify_lock), NULL, 0, 0, NULL, 0,
+     "lock file coordinating IDENTIFY across processes on one host (default: <data_dir>/identify.lock)"},
+    {"compress", SOUK_CONF_BOOL, K(compress), "true", 0, 0, NULL, 0,
+     "zlib-stream transport compression"},
+    {"large_threshold", SOUK_CONF_INT, K(large_threshold), "50", 50, 250, NULL, 0,
+     "member count above which a guild is 'large'"},
+    {"presence.status", SOUK_CONF_ENUM, K(presence_status), "online", 0, 0, presence_choices,
+     SOUK_CONF_RUNTIME, "presence status"},
+    {"presence.activity", SOUK_CONF_STRING, K(presence_activity), NULL, 0, 128, NULL,
+     SOUK_CONF_RUNTIME, "activity text shown as 'Playing ...'"},
+    {"rest.queue_max", SOUK_CONF_INT, K(rest_queue_max), "10000", 1, 10000000, NULL, 0,
+     "REST requests queued before new ones fail with 'queue full'"},
+    {"rest.retries", SOUK_CONF_INT, K(rest_retries), "5", 0, 20, NULL, SOUK_CONF_RUNTIME,
+     "retries for 5xx and connection errors (never for 4xx)"},
+    {"rest.timeout", SOUK_CONF_DURATION, K(rest_timeout_ms), "15s", 100, 600000, NULL,
+     SOUK_CONF_RUNTIME, "timeout for one REST request"},
+    {"rest.global_per_second", SOUK_CONF_INT, K(rest_global_per_s), "50", 1, 100000, NULL, 0,
+     "global REST requests per second (Discord: 50 unless raised for the bot)"},
+    {"rest.invalid_limit", SOUK_CONF_INT, K(invalid_limit), "5000", 10, 9999, NULL, 0,
+     "401/403/429 responses in 10 minutes after which REST stops (Discord bans at 10000)"},
+    {"user_agent_url", SOUK_CONF_STRING, K(user_agent_url), "https://github.com/souk-bot/souk",
+     0, 0, NULL, 0, "URL in the User-Agent header"},
+    {0},
+};

@@ -1,0 +1,25 @@
+/* Snowflake ids: parsing and the timestamp they carry. */
+#include "discord/snowflake.h"
+
+#include <string.h>
+
+#include "souk/err.h"
+
+int souk_snowflake_parse(const char *s, uint64_t *out) {
+  if (!s) return SOUK_EINVAL;
+  size_t n = strlen(s);
+  /* Discord ids are 17 to 20 digits; anything else is a typo. */
+  if (n < 17 || n > 20) return SOUK_EINVAL;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return SOUK_EINVAL;
+    uint64_t d = (uint64_t)(s[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return SOUK_ERANGE;
+    v = v * 10 + d;
+  }
+  if (v == 0) return SOUK_EINVAL;
+  *out = v;
+  return 0;
+}
+
+uint64_t souk_snowflake_unix_ms(uint64_t id) { return (id >> 22) + SOUK_DISCORD_EPOCH_MS; }

@@ -1,0 +1,15 @@
+/* Snowflake ids. */
+#ifndef SOUK_DISCORD_SNOWFLAKE_H
+#define SOUK_DISCORD_SNOWFLAKE_H
+
+#include <stdint.h>
+
+/** Discord's epoch, the first second of 2015, in Unix milliseconds. */
+#define SOUK_DISCORD_EPOCH_MS UINT64_C(1420070400000)
+
+/** Parse a decimal snowflake of 17-20 digits.  0 or SOUK_EINVAL/ERANGE. */
+int souk_snowflake_parse(const char *s, uint64_t *out);
+/** Creation time encoded in an id, Unix milliseconds. */
+uint64_t souk_snowflake_unix_ms(uint64_t id);
+
+#endif
