@@ -16,11 +16,13 @@
 
 /** Setting types and the C type stored at offset. */
 typedef enum souk_conf_type {
-  SOUK_CONF_STRING,         /* char * (owned by the config; NULL if unset) */
-  SOUK_CONF_INT,            /* int64_t, bounded by [min, max] */
+  SOUK_CONF_STRING,         /* char * (owned by the config; NULL if unset or ""); max > 0
+                               limits the length in characters */
+  SOUK_CONF_INT,            /* int64_t, decimal, bounded by [min, max] */
   SOUK_CONF_BOOL,           /* bool: true/false/yes/no/on/off/1/0 */
-  SOUK_CONF_ENUM,           /* int: index into choices */
-  SOUK_CONF_DURATION,       /* int64_t milliseconds: "250ms", "30s", "5m", "4h", "1d" */
+  SOUK_CONF_ENUM,           /* int: index into choices (-1 if unset and no default) */
+  SOUK_CONF_DURATION,       /* int64_t milliseconds: "250ms", "30s", "5m", "4h", "1d",
+                               "1h30m"; a bare integer means seconds ("30" is 30s) */
   SOUK_CONF_SIZE,           /* int64_t bytes: "512", "64KB", "10MB", "2GB" (1024-based) */
   SOUK_CONF_SNOWFLAKE,      /* uint64_t, 0 if unset; 17-20 digits */
   SOUK_CONF_SNOWFLAKE_LIST, /* souk_conf_ids_t; YAML sequence or comma list */
@@ -55,7 +57,8 @@ typedef struct souk_conf_key {
   souk_conf_type_t type;
   size_t offset;            /* offsetof(struct, field) */
   const char *def;          /* default, as text; NULL for none */
-  int64_t min, max;         /* bounds for INT/DURATION/SIZE/DOUBLE; max 0 = none */
+  int64_t min, max;         /* bounds for INT/DURATION (ms)/SIZE/DOUBLE; min always
+                               applies, max 0 = no upper bound */
   const char *const *choices; /* ENUM: NULL-terminated names */
   unsigned flags;
   const char *help;         /* one line, shown by check-config and the README */

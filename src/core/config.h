@@ -1,0 +1,119 @@
+/* The configuration system: defaults < YAML file < environment < run-time
+ * admin changes, validated as a whole.
+ *
+ * Every section's key table (include/souk/conf.h) is parsed and validated
+ * together, and every problem is reported at once with the file and line
+ * (or environment variable), the dotted key, what was expected and what was
+ * found.  Values are written into each section's struct only when all of
+ * them are valid, so a failed load or reload never leaves a half-applied
+ * configuration.
+ *
+ * Threads: every function here runs on the loop thread (or before the loop
+ * starts).  Other threads must copy the values they need; a reload or an
+ * admin change frees the strings and lists it replaces.
+ *
+ * Ownership: strings and lists written into the sections' structs are owned
+ * by the config and stay valid until the next reload or set() that changes
+ * that key, or souk__config_free(). */
+#ifndef SOUK_CORE_CONFIG_H
+#define SOUK_CORE_CONFIG_H
+
+#include "souk/buf.h"
+#include "souk/conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/** The file read when no -c PATH is given; missing is fine. */
+#define SOUK_CONFIG_DEFAULT_PATH "souk.yaml"
+
+/** One problem.  file is the config file, a .env file, "env NAME" for an
+ * environment variable, or NULL; line is 1-based, 0 when there is none;
+ * key is the dotted "section.key" or NULL.  msg never holds a secret. */
+typedef struct souk_conf_diag {
+  char *file;
+  int line;
+  char *key;
+  char *msg;
+  bool warning;
+} souk_conf_diag_t;
+
+/** Every problem found, in the order found.  Zero-initialise; functions
+ * append to it; release with souk__conf_report_free().  nerr counts the
+ * entries that are errors (the rest are warnings). */
+typedef struct souk_conf_report {
+  souk_conf_diag_t *v;
+  size_t n;
+  size_t nerr;
+} souk_conf_report_t;
+
+/** Load the configuration: defaults, then the YAML file at path, then the
+ * environment (after loading .env from the current directory and, if it
+ * differs, from the config file's directory, without overriding variables
+ * already set).  A missing file is fine unless path_explicit (a -c PATH);
+ * path NULL reads no file (defaults and environment only).  Values are
+ * applied only if everything is valid; an earlier load's values are
+ * replaced and freed.  Diagnostics are appended to rep (NULL discards
+ * them).  Returns 0 (warnings possible) or SOUK_ECONFIG (rep has >= 1
+ * error and nothing was changed). */
+int souk__config_load(const char *path, bool path_explicit, const souk_conf_section_t *secs,
+                      size_t nsecs, souk_conf_report_t *rep);
+
+/** souk__config_load() from len bytes of YAML text in memory, shown as
+ * name in diagnostics; no .env file is read.  For tests and fuzzing. */
+int souk__config_load_mem(const char *name, const char *text, size_t len,
+                          const souk_conf_section_t *secs, size_t nsecs, souk_conf_report_t *rep);
+
+/** Re-read the .env files, the YAML file and the environment (SIGHUP).  If
+ * everything validates, keys flagged SOUK_CONF_RUNTIME whose value changed
+ * are applied together; other changed keys are left alone and listed as
+ * needing a restart; keys set by souk__config_set() keep the admin's value.
+ * changes (may be NULL) receives one line without newlines, entries
+ * separated by "; ", e.g. "discord.presence.status: online -> idle;
+ * discord.shards.count: 0 -> 4 (needs a restart)"; secrets show only
+ * "changed".  Returns 0, or SOUK_ECONFIG with nothing applied. */
+int souk__config_reload(const char *path, bool path_explicit, const souk_conf_section_t *secs,
+                        size_t nsecs, souk_conf_report_t *rep, souk_buf_t *changes);
+
+/** An admin's run-time change of one key, "section.key" = value (text as
+ * in the environment: lists comma-separated, "" unsets a string, id or
+ * list).  Only SOUK_CONF_RUNTIME keys may change; the change beats the file
+ * and environment until restart and is logged, not persisted.  On failure
+ * err (errlen bytes, may be 0) receives a sentence for the admin, never a
+ * secret.  Returns 0, SOUK_ENOTFOUND (no such key), SOUK_EFORBIDDEN (not
+ * changeable at run time) or SOUK_EINVAL (bad value). */
+int souk__config_set(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                     const char *value, char *err, size_t errlen);
+
+/** Append the current value of "section.key" to out as text: the form the
+ * dump shows ("30s", "64KB", "\"text\"", "[1, 2]", "unset"); a secret
+ * shows only "set" or "unset".  Returns 0 or SOUK_ENOTFOUND. */
+int souk__config_get_text(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                          souk_buf_t *out);
+
+/** Append every key as "section.key = value (source)\n", the source being
+ * "default", "FILE:LINE", "env NAME" or "admin"; a secret shows as
+ * "set (from SOUK_DISCORD_TOKEN)" or "unset". */
+void souk__config_dump(const souk_conf_section_t *secs, size_t nsecs, souk_buf_t *out);
+
+/** Append an error to rep for every SOUK_CONF_REQUIRED key that is unset,
+ * for the commands that need them.  Returns 0 or SOUK_ECONFIG. */
+int souk__config_require(const souk_conf_section_t *secs, size_t nsecs, souk_conf_report_t *rep);
+
+/** Free the strings and lists the config owns in these sections (the
+ * fields become NULL / empty) and forget their sources. */
+void souk__config_free(const souk_conf_section_t *secs, size_t nsecs);
+
+/** Append one diagnostic as a line without newline:
+ * "FILE:LINE: section.key: msg", "FILE:LINE: warning: section.key: msg",
+ * "env NAME: section.key: msg" (parts that are absent are left out). */
+void souk__conf_diag_format(const souk_conf_diag_t *d, souk_buf_t *out);
+/** Write every diagnostic of rep to f, one a line. */
+void souk__conf_report_print(const souk_conf_report_t *rep, FILE *f);
+/** Log every diagnostic of rep (errors at ERROR, warnings at WARN). */
+void souk__conf_report_log(const souk_conf_report_t *rep);
+/** Free the diagnostics and leave rep empty. */
+void souk__conf_report_free(souk_conf_report_t *rep);
+
+#endif
