@@ -1,0 +1,151 @@
+/* Discord REST client: the HTTP client plus the rate limiter.
+ *
+ * Requests are queued per route and major parameter ("POST
+ * /channels/{id}/messages" in channel 123) and leave each queue in order.
+ * A queue of GET requests sends as many at once as the limiter allows; any
+ * other method sends one at a time per queue, so for example messages to one
+ * channel arrive in the order they were requested, retries included.
+ * Nothing is dropped while a bucket waits: requests stay queued, bounded in
+ * total by discord.rest.queue_max.
+ *
+ * Retries: 5xx responses and connection errors or timeouts are retried up
+ * to discord.rest.retries times after a full-jitter exponential backoff
+ * (random in [0, min(30 s, 0.5 s x 2^attempt)]); other 4xx never are.  Note
+ * that retrying a POST that timed out may repeat it if Discord did receive
+ * it.  A 429 goes back to the front of its queue after the wait the
+ * limiter derived from it; that is not a retry, but it is bounded (8 per
+ * request), after which the request fails with SOUK_ERATELIMIT.
+ *
+ * Everything runs on the loop thread.  Callbacks never run from inside
+ * souk_rest_request(). */
+#ifndef SOUK_DISCORD_REST_H
+#define SOUK_DISCORD_REST_H
+
+#include "souk/http.h"
+#include "souk/json.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Request flags. */
+enum {
+  /** No Authorization header: webhook (with token) and interaction routes. */
+  SOUK_REST_NO_AUTH = 1u << 0,
+};
+
+/** A request.  Everything is copied by souk_rest_request(). */
+typedef struct souk_rest_opts {
+  const char *method;       /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+  const char *path;         /* under api_base: "/channels/123/messages", may hold "?query" */
+  const char *body;         /* JSON text or NULL */
+  size_t body_len;          /* 0 with a body: strlen(body) */
+  const char *content_type; /* NULL: "application/json" when there is a body */
+  const char *audit_reason; /* X-Audit-Log-Reason (UTF-8; URL-encoded here; cut to 512) */
+  unsigned flags;           /* SOUK_REST_* */
+  uint32_t timeout_ms;      /* per attempt; 0: discord.rest.timeout */
+} souk_rest_opts_t;
+
+/** A finished request as the callback sees it; valid only during the
+ * callback. */
+typedef struct souk_rest_resp {
+  /** 0 for a 2xx status.  For other statuses: SOUK_EAUTH (401),
+   * SOUK_EFORBIDDEN (403), SOUK_ENOTFOUND (404), SOUK_ERATELIMIT (429 after
+   * too many re-sends), SOUK_EHTTP (any other).  Without a response:
+   * SOUK_ETIMEDOUT, SOUK_ECONN, SOUK_ECLOSED, SOUK_ETOOBIG, ... from the
+   * HTTP client, SOUK_ERATELIMIT (refused: too many invalid requests),
+   * SOUK_ESTOPPED (the client was stopped). */
+  int err;
+  int status;       /* HTTP status of the last attempt; 0 if none */
+  const char *body; /* NUL-terminated, never NULL ("" without a response) */
+  size_t body_len;
+  const char *route;            /* route key: "POST /channels/{id}/messages" */
+  unsigned attempts;            /* HTTP requests sent for this request */
+  uint64_t elapsed_ms;          /* from souk_rest_request to this callback */
+  const souk_http_resp_t *http; /* the last response, or NULL */
+  void *priv_;                  /* internal: lazily parsed JSON */
+} souk_rest_resp_t;
+
+/** Completion callback; called exactly once per accepted request. */
+typedef void (*souk_rest_cb)(const souk_rest_resp_t *resp, void *ud);
+/** Called once souk_rest_drain() has nothing left in flight. */
+typedef void (*souk_rest_drain_cb)(void *ud);
+
+/** Start the client with souk_discord_conf (token, api_base, rest.*).
+ * souk_http_init() must have succeeded.  0 or SOUK_E*; idempotent. */
+int souk_rest_init(void);
+
+/** Queue a request.  0: cb (may be NULL) will be called exactly once, later.
+ * SOUK_EFULL: discord.rest.queue_max requests are already pending (logged).
+ * SOUK_EINVAL: bad method or path.  SOUK_ECONFIG: no token and no
+ * SOUK_REST_NO_AUTH.  SOUK_ERATELIMIT: refused, too many invalid requests in
+ * the last 10 minutes.  SOUK_ESTOPPED: not started, draining or stopped.
+ * On error cb is never called. */
+int souk_rest_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud);
+
+/** The response body parsed as JSON, parsed on the first call; NULL when
+ * the body is empty or not JSON.  Owned by resp; valid during the callback. */
+const souk_json_t *souk_rest_json(const souk_rest_resp_t *resp);
+/** A response header (any case), or NULL. */
+const char *souk_rest_header(const souk_rest_resp_t *resp, const char *name);
+
+/** Begin a graceful stop: new requests fail with SOUK_ESTOPPED; queued
+ * requests (waiting for a bucket, the global limit or a retry) get their
+ * callbacks with SOUK_ESTOPPED before this returns; in-flight requests
+ * finish normally, except that nothing is retried or re-sent (what would
+ * have been is completed with SOUK_ESTOPPED).  done(ud) is called from the
+ * loop once nothing is in flight.  0, or SOUK_ESTOPPED if not running or
+ * already draining (done is then never called). */
+int souk_rest_drain(souk_rest_drain_cb done, void *ud);
+
+/** Stop now: every queued and in-flight request gets its callback with
+ * SOUK_ESTOPPED before this returns (in-flight HTTP requests are
+ * cancelled), all memory is released, and no callback runs after it
+ * returns.  A pending drain's done is not called.  Safe to call when not
+ * started.  The client's timer closes asynchronously (run the loop). */
+void souk_rest_shutdown(void);
+
+/** Counters for metrics. */
+typedef struct souk_rest_stats {
+  uint64_t requests;      /* accepted by souk_rest_request */
+  uint64_t sent;          /* HTTP requests sent, including retries */
+  uint64_t retries;       /* re-sends after 5xx or connection errors */
+  uint64_t rejected_full; /* refused with SOUK_EFULL */
+  uint64_t failed;        /* completed with err != 0 */
+  uint64_t r429_user;     /* 429 responses by scope */
+  uint64_t r429_shared;
+  uint64_t r429_global;
+  uint64_t wait_ms_total; /* time requests spent queued before being sent */
+  size_t queued;          /* waiting to be sent (including retry back-off) */
+  size_t inflight;        /* sent, response not yet in */
+  uint32_t invalid_count; /* 401/403/429 (not shared 429) in the last 10 min */
+  bool invalid_tripped;   /* requests are being refused for that */
+  size_t buckets;         /* rate-limit buckets held */
+} souk_rest_stats_t;
+
+/** Fill *out: zeroes before the first start; after souk_rest_shutdown() the
+ * counters keep their last values until the next souk_rest_init(). */
+void souk_rest_stats(souk_rest_stats_t *out);
+
+/** Called by souk_rest_route_stats for each route key and status seen;
+ * status 0 counts attempts that got no response. */
+typedef void (*souk_rest_route_stat_fn)(const char *route, int status, uint64_t count, void *ud);
+/** Visit the per-route status counts (bounded: routes past 512 are counted
+ * under "other"). */
+void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud);
+
+/** Internal tunables, for tests: retry back-off base and cap (ms) and the
+ * number of 429 re-sends per request. */
+typedef struct souk__rest_tune {
+  uint64_t backoff_base_ms; /* 500 */
+  uint64_t backoff_cap_ms;  /* 30000 */
+  unsigned max_429;         /* 8 */
+} souk__rest_tune_t;
+/** The live tunables; change them before souk_rest_init. */
+extern souk__rest_tune_t souk__rest_tune;
+
+/** Full-jitter back-off before retry number attempt (1-based): r (in [0,1))
+ * times min(cap, base x 2^(attempt-1)), rounded down. */
+uint64_t souk__rest_backoff_ms(unsigned attempt, uint64_t base, uint64_t cap, double r);
+
+#endif
