@@ -56,7 +56,8 @@ typedef struct souk_json {
 
 /** Parse len bytes of src (which need not be NUL-terminated).  Returns 0 or
  * SOUK_EPARSE (err_pos says where) or SOUK_ETOOBIG (over 4 GiB or too deep).
- * Token 0 is the root value. */
+ * Token 0 is the root value.  On failure no tokens are left (ntoks is 0).
+ * Strings are checked for JSON escapes and control bytes, not for UTF-8. */
 int souk_json_parse(souk_json_t *j, const char *src, size_t len);
 /** Release the token array. */
 void souk_json_free(souk_json_t *j);

@@ -33,9 +33,23 @@ void souk_buf_reserve(souk_buf_t *b, size_t n) {
   b->cap = cap;
 }
 
+/* True if p points into b's own allocation, which a reserve may move. */
+static bool buf_owns(const souk_buf_t *b, const void *p) {
+  uintptr_t a = (uintptr_t)p, lo = (uintptr_t)b->data;
+  return b->data && a >= lo && a < lo + b->cap;
+}
+
 void souk_buf_append(souk_buf_t *b, const void *p, size_t n) {
-  souk_buf_reserve(b, n);
-  if (n) memcpy(b->data + b->len, p, n);
+  if (buf_owns(b, p)) {
+    /* Appending part of the buffer to itself: keep the offset, not the
+     * pointer, across the reallocation. */
+    size_t off = (size_t)((const char *)p - b->data);
+    souk_buf_reserve(b, n);
+    p = b->data + off;
+  } else {
+    souk_buf_reserve(b, n);
+  }
+  if (n) memmove(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = '\0';
 }
@@ -63,9 +77,12 @@ void souk_buf_printf(souk_buf_t *b, const char *fmt, ...) {
   if ((size_t)n < sizeof tmp) {
     souk_buf_append(b, tmp, (size_t)n);
   } else {
-    souk_buf_reserve(b, (size_t)n);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
-    b->len += (size_t)n;
+    /* Format into a separate block: an argument may point into b itself,
+     * and growing b first would free it. */
+    char *big = souk_malloc((size_t)n + 1);
+    vsnprintf(big, (size_t)n + 1, fmt, ap2);
+    souk_buf_append(b, big, (size_t)n);
+    souk_free(big);
   }
   va_end(ap2);
 }
@@ -109,6 +126,13 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
 
 void souk_buf_json_str(souk_buf_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
+  if (n && buf_owns(b, s)) {
+    /* s lives in b, which is about to grow: quote a copy. */
+    char *copy = souk_memdup0(s, n);
+    souk_buf_json_str(b, copy, n);
+    souk_free(copy);
+    return;
+  }
   souk_buf_reserve(b, n + 2);
   b->data[b->len++] = '"';
   const unsigned char *p = (const unsigned char *)s;

@@ -160,7 +160,9 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
     case '{':
     case '[': {
       if (sp >= maxd) {
+        /* Like a parse error, leave no half-built tokens behind. */
         j->err_pos = (uint32_t)i;
+        j->ntoks = 0;
         return SOUK_ETOOBIG;
       }
       uint32_t t = tok_push(j, c == '{' ? SOUK_JSON_OBJECT : SOUK_JSON_ARRAY, i);
@@ -177,25 +179,34 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
       i = e + 1;
       break;
     }
-    case 't':
+    /* tok_push() may move j->toks, so it is called before j->toks is read:
+     * in "j->toks[tok_push(...)]" the order of evaluation is unspecified. */
+    case 't': {
       if (len - i < 4 || memcmp(src + i, "true", 4) != 0) goto fail;
-      j->toks[tok_push(j, SOUK_JSON_TRUE, i)].len = 4;
+      uint32_t t = tok_push(j, SOUK_JSON_TRUE, i);
+      j->toks[t].len = 4;
       i += 4;
       break;
-    case 'f':
+    }
+    case 'f': {
       if (len - i < 5 || memcmp(src + i, "false", 5) != 0) goto fail;
-      j->toks[tok_push(j, SOUK_JSON_FALSE, i)].len = 5;
+      uint32_t t = tok_push(j, SOUK_JSON_FALSE, i);
+      j->toks[t].len = 5;
       i += 5;
       break;
-    case 'n':
+    }
+    case 'n': {
       if (len - i < 4 || memcmp(src + i, "null", 4) != 0) goto fail;
-      j->toks[tok_push(j, SOUK_JSON_NULL, i)].len = 4;
+      uint32_t t = tok_push(j, SOUK_JSON_NULL, i);
+      j->toks[t].len = 4;
       i += 4;
       break;
+    }
     default: {
       size_t e = scan_number(src, len, i);
       if (e == (size_t)-1) goto fail;
-      j->toks[tok_push(j, SOUK_JSON_NUMBER, i)].len = (uint32_t)(e - i);
+      uint32_t t = tok_push(j, SOUK_JSON_NUMBER, i);
+      j->toks[t].len = (uint32_t)(e - i);
       i = e;
       break;
     }
@@ -280,8 +291,9 @@ static size_t unescape(const char *s, size_t n, char *out) {
     case 'u': {
       uint32_t cp = hex4(s + i - 1);
       i += 4;
-      if (cp >= 0xd800 && cp <= 0xdbff && i + 5 < n + 0 + 1 && i + 5 <= n && s[i] == '\\' &&
-          s[i + 1] == 'u') {
+      /* A high surrogate pairs with an immediately following \uDC00-DFFF;
+       * the scanner checked that any "\u" has four hex digits. */
+      if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u') {
         uint32_t lo = hex4(s + i + 1);
         if (lo >= 0xdc00 && lo <= 0xdfff) {
           cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -416,11 +428,14 @@ static const char *num_text(const souk_json_t *j, int t, size_t *n) {
   return NULL;
 }
 
+/* Digits only: anything else (text, a fraction, an exponent) is EINVAL,
+ * however long it is; a run of digits too big for 64 bits is ERANGE. */
 static int parse_u64(const char *s, size_t n, uint64_t *out) {
-  if (n == 0 || n > 20) return n ? SOUK_ERANGE : SOUK_EINVAL;
+  if (n == 0) return SOUK_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9') return SOUK_EINVAL;
   uint64_t v = 0;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return SOUK_EINVAL;
     uint64_t d = (uint64_t)(s[i] - '0');
     if (v > (UINT64_MAX - d) / 10) return SOUK_ERANGE;
     v = v * 10 + d;
@@ -464,85 +479,88 @@ int souk_json_bool(const souk_json_t *j, int t, bool *out) {
 int souk_json_double(const souk_json_t *j, int t, double *out) {
   size_t n;
   const char *s = num_text(j, t, &n);
-  if (!s || n == 0 || n > 63) return SOUK_EINVAL;
-  char buf[64];
+  /* A string must hold a JSON number too: strtod alone would also take
+   * " 1", "0x10", "inf" and "nan". */
+  if (!s || n == 0 || scan_number(s, n, 0) != n) return SOUK_EINVAL;
+  char small[64];
+  char *buf = n < sizeof small ? small : souk_malloc(n + 1);
   memcpy(buf, s, n);
   buf[n] = '\0';
   char *end;
   double v = strtod(buf, &end);
-  if (end != buf + n || !isfinite(v)) return SOUK_EINVAL;
+  bool ok = end == buf + n && isfinite(v);
+  if (buf != small) souk_free(buf);
+  if (!ok) return SOUK_EINVAL;
   *out = v;
   return 0;
 }
 
 int souk_decimal_parse(const char *s, size_t n, unsigned scale, int64_t *out) {
+  /* Pass 1: syntax.  [+-] digits [. digits] [e [+-] digits], with at least
+   * one digit in the mantissa. */
   size_t i = 0;
   bool neg = false;
   if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
-  int64_t m = 0;
-  int sig = 0, e = 0, dropped = -1, ndig = 0;
-  for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, ndig++) {
-    int d = s[i] - '0';
-    if (m == 0 && d == 0) continue;
-    if (sig < 18) {
-      m = m * 10 + d;
-      sig++;
-    } else {
-      e++;
-      if (dropped < 0) dropped = d;
-    }
-  }
+  size_t ib = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  size_t ie = i, fb = i, fe = i;
   if (i < n && s[i] == '.') {
-    i++;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, ndig++) {
-      int d = s[i] - '0';
-      if (sig < 18) {
-        if (m != 0 || d != 0) sig++;
-        m = m * 10 + d;
-        e--;
-      } else if (dropped < 0) {
-        dropped = d;
-      }
-    }
+    fb = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    fe = i;
   }
-  if (ndig == 0) return SOUK_EINVAL;
+  if (ie - ib + fe - fb == 0) return SOUK_EINVAL;
+  int64_t x = 0;
   if (i < n && (s[i] == 'e' || s[i] == 'E')) {
     i++;
     bool eneg = false;
     if (i < n && (s[i] == '-' || s[i] == '+')) eneg = s[i++] == '-';
     if (i >= n || s[i] < '0' || s[i] > '9') return SOUK_EINVAL;
-    int x = 0;
+    /* Saturate: past a million the result is 0 or out of range anyway. */
     for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-      if (x < 10000) x = x * 10 + (s[i] - '0');
-    e += eneg ? -x : x;
+      if (x < 1000000) x = x * 10 + (s[i] - '0');
+    if (eneg) x = -x;
   }
   if (i != n) return SOUK_EINVAL;
   if (scale > 18) return SOUK_ERANGE;
-  int tgt = e + (int)scale;
-  int64_t v;
-  if (m == 0) {
-    v = 0;
-  } else if (tgt >= 0) {
-    if (dropped >= 0 && tgt > 0) return SOUK_ERANGE;
-    v = m;
-    for (int k = 0; k < tgt; k++) {
-      if (v > INT64_MAX / 10) return SOUK_ERANGE;
+
+  /* Pass 2: value.  Each mantissa digit has a place in units of
+   * 10^-scale: the first integer digit's place is (ie - ib - 1) + x + scale
+   * and each following digit is one lower.  Digits at place >= 0 make the
+   * integer result, the digit at place -1 decides the rounding (half away
+   * from zero needs only that digit), lower digits cannot matter.  The
+   * text is used exactly, so all 19 digits of an int64 are available. */
+  uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+  uint64_t v = 0;
+  int64_t place = (int64_t)(ie - ib) - 1 + x + (int64_t)scale;
+  int round_digit = 0;
+  for (size_t k = ib; k < fe; k++) {
+    if (k == ie) {
+      k = fb; /* skip the point */
+      if (k >= fe) break;
+    }
+    unsigned d = (unsigned)(s[k] - '0');
+    if (place >= 0) {
+      if (v > (lim - d) / 10) return SOUK_ERANGE;
+      v = v * 10 + d;
+    } else {
+      if (place == -1) round_digit = (int)d;
+      break;
+    }
+    place--;
+  }
+  /* Digits ran out above place 0: scale up by the remaining places. */
+  if (v != 0) {
+    for (; place >= 0; place--) {
+      if (v > lim / 10) return SOUK_ERANGE;
       v *= 10;
     }
-    if (dropped >= 5) {
-      if (v == INT64_MAX) return SOUK_ERANGE;
-      v++;
-    }
-  } else if (-tgt > 18) {
-    v = 0;
-  } else {
-    int64_t p = 1;
-    for (int k = 0; k < -tgt; k++) p *= 10;
-    v = m / p;
-    /* Half away from zero: compare the remainder against half the divisor. */
-    if ((m % p) * 2 >= p) v++;
   }
-  *out = neg ? -v : v;
+  if (round_digit >= 5) {
+    if (v >= lim) return SOUK_ERANGE;
+    v++;
+  }
+  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
   return 0;
 }
 

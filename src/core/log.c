@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -98,13 +99,80 @@ static size_t token_shape_at(const char *s, size_t len) {
 }
 
 /* Keys whose value is a credential: the value after them is redacted up to
- * the next delimiter, whatever it looks like. */
+ * the next delimiter, whatever it looks like.  Matching ignores case; a key
+ * must not continue a word ("key=" in "monkey=" is not a key).  Quoted JSON
+ * keys are handled by json_secret_value(). */
 static const char *const secret_keys[] = {
-    "authorization: ", "authorization=", "\"authorization\":\"", "token=",
-    "api_key=", "apikey=", "apiKey=", "x-api-key: ", "\"token\":\"",
-    "access_token=", "key=", "APCA-API-SECRET-KEY: ", "APCA-API-KEY-ID: ",
-    "bot ", "bearer ",
+    "authorization: ", "authorization=", "proxy-authorization: ", "token=",
+    "api_key=", "apikey=", "api-key: ", "x-api-key: ", "access_token=", "refresh_token=",
+    "client_secret=", "password=", "key=", "x-finnhub-token: ", "APCA-API-SECRET-KEY: ",
+    "APCA-API-KEY-ID: ", "kc-api-passphrase: ", "kc-api-sign: ", "bot ", "bearer ",
 };
+
+/* JSON object keys whose string value is a credential. */
+static const char *const secret_json_keys[] = {
+    "token",   "authorization", "access_token", "refresh_token", "api_key", "apikey",
+    "api-key", "password",      "client_secret", "secret",
+};
+
+/* Length of an HTTP authorization scheme word ("Bot ", "Bearer ", "Basic ")
+ * at s, so that the credential after it is what gets redacted. */
+static size_t auth_scheme_len(const char *s, size_t n) {
+  static const char *const schemes[] = {"bot ", "bearer ", "basic ", "token "};
+  for (size_t k = 0; k < sizeof schemes / sizeof *schemes; k++) {
+    size_t l = strlen(schemes[k]);
+    if (n >= l && strncasecmp(s, schemes[k], l) == 0) return l;
+  }
+  return 0;
+}
+
+static bool is_redacted_at(const char *s, size_t n) {
+  size_t rl = sizeof(REDACTED) - 1;
+  return n >= rl && memcmp(s, REDACTED, rl) == 0;
+}
+
+/* If buf[i] opens a quoted JSON key from secret_json_keys followed by
+ * ':' and a string (any whitespace allowed, as pretty-printers write it),
+ * set [*v, *e) to the string's content and return true. */
+static bool json_secret_value(const char *buf, size_t len, size_t i, size_t *v, size_t *e) {
+  if (buf[i] != '"') return false;
+  size_t ks = i + 1, ke = ks;
+  while (ke < len && ke - ks <= 32 && buf[ke] != '"') ke++;
+  if (ke >= len || buf[ke] != '"') return false;
+  bool hit = false;
+  for (size_t k = 0; k < sizeof secret_json_keys / sizeof *secret_json_keys && !hit; k++)
+    hit = strlen(secret_json_keys[k]) == ke - ks &&
+          strncasecmp(buf + ks, secret_json_keys[k], ke - ks) == 0;
+  if (!hit) return false;
+  size_t p = ke + 1;
+  while (p < len && (buf[p] == ' ' || buf[p] == '\t')) p++;
+  if (p >= len || buf[p] != ':') return false;
+  p++;
+  while (p < len && (buf[p] == ' ' || buf[p] == '\t')) p++;
+  if (p >= len || buf[p] != '"') return false;
+  *v = ++p;
+  while (p < len && buf[p] != '"' && buf[p] != '\n') p += (buf[p] == '\\' && p + 1 < len) ? 2 : 1;
+  *e = p < len ? p : len;
+  return true;
+}
+
+/* Password in a URL's userinfo: scheme://user:PASSWORD@host.  On a match
+ * at buf[i] ("://"), set [*v, *e) to the password. */
+static bool url_password(const char *buf, size_t len, size_t i, size_t *v, size_t *e) {
+  if (i + 3 > len || memcmp(buf + i, "://", 3) != 0) return false;
+  size_t p = i + 3, colon = 0;
+  for (; p < len; p++) {
+    char c = buf[p];
+    if (c == '@') break;
+    if (c == '/' || c == ' ' || c == '\n' || c == '"' || c == '\'' || c == '?' || c == '#')
+      return false;
+    if (c == ':' && !colon) colon = p;
+  }
+  if (p >= len || !colon || colon + 1 >= p) return false;
+  *v = colon + 1;
+  *e = p;
+  return true;
+}
 
 size_t souk_log_redact(char *buf, size_t len) {
   uv_once(&g_once, log_once);
@@ -125,23 +193,36 @@ size_t souk_log_redact(char *buf, size_t len) {
   uv_mutex_unlock(&g_secrets_mu);
   /* Credential-bearing keys: redact their value. */
   for (size_t i = 0; i < len; i++) {
+    size_t v, e;
+    if (json_secret_value(buf, len, i, &v, &e) || url_password(buf, len, i, &v, &e)) {
+      v += auth_scheme_len(buf + v, e - v);
+      if (e > v && !is_redacted_at(buf + v, e - v)) len = splice_redacted(buf, len, v, e - v);
+      continue;
+    }
     for (size_t k = 0; k < sizeof(secret_keys) / sizeof(*secret_keys); k++) {
-      size_t kl = strlen(secret_keys[k]);
-      if (i + kl > len || strncasecmp(buf + i, secret_keys[k], kl) != 0) continue;
+      const char *key = secret_keys[k];
+      size_t kl = strlen(key);
+      if (i + kl > len || strncasecmp(buf + i, key, kl) != 0) continue;
       /* "key=" must start a parameter, not end "monkey=". */
-      if (i > 0 && isalnum((unsigned char)buf[i - 1]) && secret_keys[k][0] != '"')
-        continue;
-      size_t v = i + kl, e = v;
-      while (e < len && buf[e] != '&' && buf[e] != '"' && buf[e] != '\'' &&
-             buf[e] != ' ' && buf[e] != ',' && buf[e] != '\n' && buf[e] != '\r' &&
-             buf[e] != '}' && buf[e] != ';')
+      if (i > 0 && isalnum((unsigned char)buf[i - 1])) continue;
+      v = i + kl;
+      bool bare = key[0] == 'b' || key[0] == 'B'; /* "Bot x" / "Bearer x" */
+      /* "Authorization: Bot <token>": keep the scheme, redact what follows
+       * it, however short. */
+      size_t scheme = strncasecmp(key, "authorization", 13) == 0 ||
+                              strncasecmp(key, "proxy-authorization", 19) == 0
+                          ? auth_scheme_len(buf + v, len - v)
+                          : 0;
+      v += scheme;
+      e = v;
+      while (e < len && buf[e] != '&' && buf[e] != '"' && buf[e] != '\'' && buf[e] != ' ' &&
+             buf[e] != ',' && buf[e] != '\n' && buf[e] != '\r' && buf[e] != '}' &&
+             buf[e] != ';')
         e++;
       /* "Bot x" / "Bearer x" in prose: only redact a credential-looking run. */
-      if ((secret_keys[k][0] == 'b') && e - v < 20) continue;
-      if (e - v >= 4 && !(e - v == sizeof(REDACTED) - 1 &&
-                          memcmp(buf + v, REDACTED, e - v) == 0)) {
+      if (bare && e - v < 20) continue;
+      if ((e - v >= 4 || (scheme && e > v)) && !is_redacted_at(buf + v, e - v))
         len = splice_redacted(buf, len, v, e - v);
-      }
       break;
     }
     size_t tl = (i == 0 || !is_b64url((unsigned char)buf[i - 1]))
@@ -159,13 +240,54 @@ static size_t append(char *buf, size_t pos, size_t cap, const char *s, size_t n)
   return pos + n;
 }
 
-/* Escape msg for a double-quoted logfmt or JSON string. */
+/* Length of the valid UTF-8 sequence at s (2..4 bytes, lead byte >= 0x80),
+ * or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t len;
+  uint32_t cp;
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (n < len) return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+      cp > 0x10ffff)
+    return 0;
+  return len;
+}
+
+/* Escape msg for a double-quoted logfmt or JSON string.  Invalid UTF-8
+ * (raw bytes from the network, a message cut mid-character) becomes
+ * U+FFFD so that every line is valid UTF-8 and, in JSON mode, valid JSON. */
 static size_t append_quoted(char *buf, size_t pos, size_t cap, const char *s,
                             size_t n, bool json) {
   pos = append(buf, pos, cap, "\"", 1);
   for (size_t i = 0; i < n && pos + 8 < cap; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
+    if (c >= 0x80) {
+      size_t l = utf8_len((const unsigned char *)s + i, n - i);
+      if (l == 0) {
+        memcpy(buf + pos, "\xef\xbf\xbd", 3);
+        pos += 3;
+      } else {
+        memcpy(buf + pos, s + i, l);
+        pos += l;
+        i += l - 1;
+      }
+    } else if (c == '"' || c == '\\') {
       buf[pos++] = '\\';
       buf[pos++] = (char)c;
     } else if (c == '\n') {
@@ -190,10 +312,26 @@ void souk_vlog(souk_log_level_t level, const char *component, const char *fmt,
                va_list ap) {
   if (level < g_level || level >= SOUK_LOG_OFF) return;
   char msg[LOG_LINE_MAX];
+  va_list ap2;
+  va_copy(ap2, ap);
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
-  if (n < 0) return;
-  size_t mlen = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
-  mlen = souk_log_redact(msg, mlen);
+  size_t mlen;
+  if (n < 0) {
+    va_end(ap2);
+    return;
+  } else if ((size_t)n < sizeof msg) {
+    mlen = souk_log_redact(msg, (size_t)n);
+  } else {
+    /* Too long for one line: redact the whole message before cutting it,
+     * or a secret that straddles the cut would leak its first bytes. */
+    char *full = souk_malloc((size_t)n + 1);
+    vsnprintf(full, (size_t)n + 1, fmt, ap2);
+    mlen = souk_log_redact(full, (size_t)n);
+    if (mlen > sizeof msg - 1) mlen = sizeof msg - 1;
+    memcpy(msg, full, mlen);
+    souk_free(full);
+  }
+  va_end(ap2);
 
   struct timeval tv;
   gettimeofday(&tv, NULL);

@@ -18,17 +18,21 @@ static int default_port(const char *scheme) {
 
 int souk_url_parse(const char *url, souk_url_t *u) {
   if (!url) return SOUK_EINVAL;
+  /* No spaces or control bytes anywhere: they are not part of any URL, and
+   * a CR/LF passed on to an HTTP request line would inject headers. */
+  for (const char *q = url; *q; q++)
+    if ((unsigned char)*q <= 0x20 || *q == 0x7f) return SOUK_EINVAL;
   const char *p = strstr(url, "://");
-  if (!p || p == url) return SOUK_EINVAL;
+  if (!p || p == url || !isalpha((unsigned char)*url)) return SOUK_EINVAL;
   for (const char *q = url; q < p; q++)
     if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' && *q != '.') return SOUK_EINVAL;
   const char *h = p + 3;
-  /* Skip userinfo. */
-  const char *slash = strchr(h, '/');
-  const char *qm = strchr(h, '?');
-  const char *end = slash ? slash : (qm ? qm : h + strlen(h));
-  if (qm && qm < end) end = qm;
-  const char *at = memchr(h, '@', (size_t)(end - h));
+  /* The authority ends at the path, the query or the fragment. */
+  const char *end = h + strcspn(h, "/?#");
+  /* Skip userinfo, up to the last '@' (a password may hold a raw '@'). */
+  const char *at = NULL;
+  for (const char *q = h; q < end; q++)
+    if (*q == '@') at = q;
   if (at) h = at + 1;
   const char *hs = h, *he, *portp = NULL;
   if (*h == '[') {
@@ -55,19 +59,21 @@ int souk_url_parse(const char *url, souk_url_t *u) {
       port = port * 10 + (*q - '0');
       if (port > 65535) return SOUK_EINVAL;
     }
+    if (port == 0) return SOUK_EINVAL;
   }
   char *scheme = souk_strndup(url, (size_t)(p - url));
   for (char *q = scheme; *q; q++) *q = (char)tolower((unsigned char)*q);
   u->scheme = scheme;
   u->host = souk_strndup(hs, (size_t)(he - hs));
   u->port = port >= 0 ? port : default_port(scheme);
-  u->path = *end ? (*end == '?' ? NULL : souk_strdup(end)) : souk_strdup("/");
-  if (!u->path) {
-    size_t n = strlen(end);
-    u->path = souk_malloc(n + 2);
-    u->path[0] = '/';
-    memcpy(u->path + 1, end, n + 1);
-  }
+  /* Path and query, without the fragment (never sent to a server), and
+   * always starting with '/'. */
+  size_t plen = strcspn(end, "#");
+  bool slash = plen > 0 && *end == '/';
+  u->path = souk_malloc(plen + 2);
+  if (!slash) u->path[0] = '/';
+  memcpy(u->path + !slash, end, plen);
+  u->path[plen + !slash] = '\0';
   u->tls = !strcmp(scheme, "https") || !strcmp(scheme, "wss");
   return 0;
 }
