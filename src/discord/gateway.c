@@ -1,0 +1,952 @@
+/* Discord gateway session state machine; see gateway.h. */
+#include "discord/gateway.h"
+
+#include "discord/strmap.h"
+#include "souk/alloc.h"
+#include "souk/buf.h"
+#include "souk/err.h"
+#include "souk/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define GW_LOG "gateway"
+#define NEVER  UINT64_MAX
+
+/* What to do once the transport we are closing has ended. */
+typedef enum after_close {
+  AFTER_POLICY,   /* not our close: decide from the close code */
+  AFTER_RESUME,   /* reconnect and RESUME (IDENTIFY if no session) */
+  AFTER_IDENTIFY, /* reconnect and IDENTIFY */
+  AFTER_STOP,     /* stop for good */
+} after_close_t;
+
+typedef struct outq {
+  struct outq *next;
+  size_t len;
+  char text[];
+} outq_t;
+
+typedef struct ev_count {
+  souk__smap_ent_t ent;
+  uint64_t n;
+  char name[];
+} ev_count_t;
+
+struct souk_gateway {
+  souk_gateway_ops_t ops;
+  void *ud;
+  /* Settings. */
+  uint32_t shard_id, shard_count;
+  char *token;
+  char *gateway_url;
+  uint64_t intents;
+  bool compress;
+  int large_threshold;
+  char *status;
+  char *activity;
+  int activity_type;
+  uint32_t send_limit, send_reserve, send_window_ms, queue_max, hello_timeout_ms;
+
+  souk_gw_state_t state;
+  after_close_t after;
+  int stop_code;
+  bool stop_requested;
+  bool resume_next; /* the connection being opened is for a RESUME */
+
+  /* The session. */
+  char *session_id;
+  char *resume_url;
+  uint64_t seq;
+
+  /* Heartbeats. */
+  uint64_t hb_interval;
+  uint64_t hb_next; /* when the next beat is due, NEVER if none */
+  uint64_t hb_sent; /* when the last beat went out */
+  bool hb_acked;    /* the last beat was acknowledged */
+  bool hb_pending;  /* a beat was sent on this connection */
+
+  /* Other deadlines (NEVER when unset). */
+  uint64_t hello_deadline;
+  uint64_t identify_at;  /* op 9 d:false delay */
+  uint64_t reconnect_at; /* backoff */
+  uint64_t flush_at;     /* the send limit frees a slot */
+  bool identify_requested;
+  unsigned failures; /* connections in a row that did not reach READY */
+
+  /* Send limiter: times of recent sends on this connection, in rings. */
+  uint64_t *ring_all;
+  uint32_t n_all, head_all;
+  uint64_t *ring_user;
+  uint32_t n_user, head_user;
+
+  outq_t *q_head, *q_tail;
+  uint32_t q_len;
+
+  souk_json_t json;
+  souk__smap_t events;
+  souk_gateway_stats_t st;
+  bool have_latency;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+const char *souk_gw_state_name(souk_gw_state_t s) {
+  static const char *const names[] = {"idle",        "connecting", "hello", "identify-wait",
+                                      "identifying", "resuming",   "ready", "closing",
+                                      "backoff",     "stopped",    "fatal"};
+  return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+const char *souk_gateway_fatal_reason(int code) {
+  switch (code) {
+  case 4004:
+    return "authentication failed (close 4004): the bot token is wrong or was reset; set a "
+           "valid token in SOUK_DISCORD_TOKEN";
+  case 4010:
+    return "invalid shard (close 4010): the shard id is not below the shard count; fix "
+           "discord.shards.first/last/count";
+  case 4011:
+    return "sharding required (close 4011): the bot is in too many guilds for its shard count; "
+           "raise discord.shards.count or set it to 0 for Discord's recommendation";
+  case 4012:
+    return "invalid API version (close 4012): souk speaks gateway v10; check "
+           "discord.gateway_url";
+  case 4013:
+    return "invalid intents (close 4013): discord.intents contains a bit Discord does not "
+           "know; fix discord.intents";
+  case 4014:
+    return "disallowed intents (close 4014): enable the privileged intents in the Developer "
+           "Portal or remove them from discord.intents";
+  default:
+    return NULL;
+  }
+}
+
+static uint64_t now(souk_gateway_t *gw) { return gw->ops.now_ms(gw->ud); }
+
+static double rnd(souk_gateway_t *gw) {
+  double r = gw->ops.rand01(gw->ud);
+  return r < 0 ? 0 : (r >= 1 ? 0.999999 : r);
+}
+
+static void set_str(char **dst, const char *src) {
+  souk_free(*dst);
+  *dst = src ? souk_strdup(src) : NULL;
+}
+
+static void forget_session(souk_gateway_t *gw) {
+  set_str(&gw->session_id, NULL);
+  set_str(&gw->resume_url, NULL);
+  gw->seq = 0;
+}
+
+static bool have_session(const souk_gateway_t *gw) { return gw->session_id != NULL; }
+
+/* base + "?v=10&encoding=json[&compress=zlib-stream]", with a "/" path
+ * added when base has none (Discord gives bare wss://host URLs). */
+static char *build_url(const souk_gateway_t *gw, const char *base) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_buf_puts(&b, base);
+  const char *q = strchr(base, '?');
+  if (!q) {
+    const char *h = strstr(base, "://");
+    h = h ? h + 3 : base;
+    if (!strchr(h, '/')) souk_buf_putc(&b, '/');
+    souk_buf_putc(&b, '?');
+  } else if (b.len && b.data[b.len - 1] != '?' && b.data[b.len - 1] != '&') {
+    souk_buf_putc(&b, '&');
+  }
+  souk_buf_puts(&b, "v=10&encoding=json");
+  if (gw->compress) souk_buf_puts(&b, "&compress=zlib-stream");
+  return souk_buf_steal(&b);
+}
+
+/* ---- timer -------------------------------------------------------------- */
+
+static void rearm(souk_gateway_t *gw) {
+  uint64_t next = NEVER;
+  if (gw->hb_next < next) next = gw->hb_next;
+  if (gw->hello_deadline < next) next = gw->hello_deadline;
+  if (gw->identify_at < next) next = gw->identify_at;
+  if (gw->reconnect_at < next) next = gw->reconnect_at;
+  if (gw->q_head && gw->flush_at < next) next = gw->flush_at;
+  if (next == NEVER) {
+    gw->ops.timer(gw->ud, -1);
+    return;
+  }
+  uint64_t t = now(gw);
+  gw->ops.timer(gw->ud, next > t ? (int64_t)(next - t) : 0);
+}
+
+static void clear_conn_deadlines(souk_gateway_t *gw) {
+  gw->hb_next = NEVER;
+  gw->hello_deadline = NEVER;
+  gw->identify_at = NEVER;
+  gw->flush_at = NEVER;
+  gw->hb_pending = false;
+  gw->hb_acked = true;
+  gw->identify_requested = false;
+}
+
+/* ---- send limiter ------------------------------------------------------- */
+
+/* Drop ring entries older than the window. */
+static void ring_expire(uint64_t *ring, uint32_t cap, uint32_t *n, uint32_t *head, uint64_t t,
+                        uint32_t window) {
+  while (*n) {
+    uint32_t oldest = (*head + cap - *n) % cap;
+    if (ring[oldest] + window > t) break;
+    (*n)--;
+  }
+}
+
+static void ring_push(uint64_t *ring, uint32_t cap, uint32_t *n, uint32_t *head, uint64_t t) {
+  ring[*head] = t;
+  *head = (*head + 1) % cap;
+  if (*n < cap) (*n)++;
+}
+
+static uint64_t ring_oldest(const uint64_t *ring, uint32_t cap, uint32_t n, uint32_t head) {
+  return ring[(head + cap - n) % cap];
+}
+
+static uint32_t user_cap(const souk_gateway_t *gw) { return gw->send_limit - gw->send_reserve; }
+
+static void limiter_reset(souk_gateway_t *gw) {
+  gw->n_all = gw->head_all = 0;
+  gw->n_user = gw->head_user = 0;
+}
+
+static void limiter_expire(souk_gateway_t *gw, uint64_t t) {
+  ring_expire(gw->ring_all, gw->send_limit, &gw->n_all, &gw->head_all, t, gw->send_window_ms);
+  ring_expire(gw->ring_user, user_cap(gw), &gw->n_user, &gw->head_user, t, gw->send_window_ms);
+}
+
+/* May a payload go now?  Heartbeats only need a free slot of the whole
+ * limit; everything else must also leave the reserved slots alone. */
+static bool limiter_allows(souk_gateway_t *gw, bool heartbeat, uint64_t t) {
+  limiter_expire(gw, t);
+  if (gw->n_all >= gw->send_limit) return false;
+  return heartbeat || gw->n_user < user_cap(gw);
+}
+
+/* When the next non-heartbeat payload may go. */
+static uint64_t limiter_next(souk_gateway_t *gw) {
+  uint64_t at = 0;
+  if (gw->n_user >= user_cap(gw))
+    at = ring_oldest(gw->ring_user, user_cap(gw), gw->n_user, gw->head_user) + gw->send_window_ms;
+  if (gw->n_all >= gw->send_limit) {
+    uint64_t a =
+        ring_oldest(gw->ring_all, gw->send_limit, gw->n_all, gw->head_all) + gw->send_window_ms;
+    if (a > at) at = a;
+  }
+  return at;
+}
+
+/* Send on the transport and account for it. */
+static int raw_send(souk_gateway_t *gw, const char *text, size_t len, bool heartbeat) {
+  if (len > SOUK_GATEWAY_PAYLOAD_MAX) {
+    SOUK_ERROR(GW_LOG, "shard %u: refusing to send a %zu-byte payload (limit %d)", gw->shard_id,
+               len, SOUK_GATEWAY_PAYLOAD_MAX);
+    return SOUK_ETOOBIG;
+  }
+  uint64_t t = now(gw);
+  limiter_expire(gw, t);
+  ring_push(gw->ring_all, gw->send_limit, &gw->n_all, &gw->head_all, t);
+  if (!heartbeat) ring_push(gw->ring_user, user_cap(gw), &gw->n_user, &gw->head_user, t);
+  gw->st.sent++;
+  return gw->ops.send(gw->ud, text, len);
+}
+
+/* Send queued payloads while the session is ready and the limit allows. */
+static void flush(souk_gateway_t *gw) {
+  gw->flush_at = NEVER;
+  if (gw->state != SOUK_GW_READY) return;
+  while (gw->q_head) {
+    uint64_t t = now(gw);
+    if (!limiter_allows(gw, false, t)) {
+      gw->flush_at = limiter_next(gw);
+      return;
+    }
+    outq_t *o = gw->q_head;
+    gw->q_head = o->next;
+    if (!gw->q_head) gw->q_tail = NULL;
+    gw->q_len--;
+    raw_send(gw, o->text, o->len, false);
+    souk_free(o);
+    /* A send may have re-entered and changed the state. */
+    if (gw->state != SOUK_GW_READY) return;
+  }
+}
+
+/* ---- payloads ----------------------------------------------------------- */
+
+static void send_heartbeat(souk_gateway_t *gw) {
+  char buf[64];
+  /* d is the last sequence number received, or null before the first. */
+  int n = gw->seq ? snprintf(buf, sizeof buf, "{\"op\":1,\"d\":%" PRIu64 "}", gw->seq)
+                  : snprintf(buf, sizeof buf, "{\"op\":1,\"d\":null}");
+  gw->hb_sent = now(gw);
+  gw->hb_acked = false;
+  gw->hb_pending = true;
+  gw->st.heartbeats++;
+  raw_send(gw, buf, (size_t)n, true);
+}
+
+static void write_presence(souk_jw_t *w, const char *status, const char *activity, int type) {
+  souk_jw_obj(w);
+  souk_jw_key(w, "since");
+  souk_jw_null(w);
+  souk_jw_key(w, "activities");
+  souk_jw_arr(w);
+  if (activity && *activity) {
+    souk_jw_obj(w);
+    souk_jw_key(w, "name");
+    souk_jw_str(w, activity);
+    souk_jw_key(w, "type");
+    souk_jw_i64(w, type);
+    if (type == 4) {
+      /* A custom status shows its "state"; the name is still required. */
+      souk_jw_key(w, "state");
+      souk_jw_str(w, activity);
+    }
+    souk_jw_end(w);
+  }
+  souk_jw_end(w);
+  souk_jw_key(w, "status");
+  souk_jw_str(w, status ? status : "online");
+  souk_jw_key(w, "afk");
+  souk_jw_bool(w, false);
+  souk_jw_end(w);
+}
+
+static void send_identify(souk_gateway_t *gw) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_jw_t w;
+  souk_jw_init(&w, &b);
+  souk_jw_obj(&w);
+  souk_jw_key(&w, "op");
+  souk_jw_i64(&w, 2);
+  souk_jw_key(&w, "d");
+  souk_jw_obj(&w);
+  souk_jw_key(&w, "token");
+  souk_jw_str(&w, gw->token);
+  souk_jw_key(&w, "intents");
+  souk_jw_u64(&w, gw->intents);
+  souk_jw_key(&w, "properties");
+  souk_jw_obj(&w);
+  souk_jw_key(&w, "os");
+  souk_jw_str(&w, "souk");
+  souk_jw_key(&w, "browser");
+  souk_jw_str(&w, "souk");
+  souk_jw_key(&w, "device");
+  souk_jw_str(&w, "souk");
+  souk_jw_end(&w);
+  /* Transport compression (zlib-stream) replaces per-payload compression. */
+  souk_jw_key(&w, "compress");
+  souk_jw_bool(&w, false);
+  souk_jw_key(&w, "large_threshold");
+  souk_jw_i64(&w, gw->large_threshold);
+  if (gw->shard_count > 1) {
+    souk_jw_key(&w, "shard");
+    souk_jw_arr(&w);
+    souk_jw_u64(&w, gw->shard_id);
+    souk_jw_u64(&w, gw->shard_count);
+    souk_jw_end(&w);
+  }
+  souk_jw_key(&w, "presence");
+  write_presence(&w, gw->status, gw->activity, gw->activity_type);
+  souk_jw_end(&w);
+  souk_jw_end(&w);
+  gw->st.identifies++;
+  gw->state = SOUK_GW_IDENTIFYING;
+  SOUK_INFO(GW_LOG, "shard %u: identifying", gw->shard_id);
+  raw_send(gw, b.data, b.len, false);
+  souk_buf_free(&b);
+}
+
+static void send_resume(souk_gateway_t *gw) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_jw_t w;
+  souk_jw_init(&w, &b);
+  souk_jw_obj(&w);
+  souk_jw_key(&w, "op");
+  souk_jw_i64(&w, 6);
+  souk_jw_key(&w, "d");
+  souk_jw_obj(&w);
+  souk_jw_key(&w, "token");
+  souk_jw_str(&w, gw->token);
+  souk_jw_key(&w, "session_id");
+  souk_jw_str(&w, gw->session_id);
+  souk_jw_key(&w, "seq");
+  souk_jw_u64(&w, gw->seq);
+  souk_jw_end(&w);
+  souk_jw_end(&w);
+  gw->st.resumes++;
+  gw->state = SOUK_GW_RESUMING;
+  SOUK_INFO(GW_LOG, "shard %u: resuming at seq %" PRIu64, gw->shard_id, gw->seq);
+  raw_send(gw, b.data, b.len, false);
+  souk_buf_free(&b);
+}
+
+/* ---- connection lifecycle ----------------------------------------------- */
+
+static void do_connect(souk_gateway_t *gw) {
+  gw->reconnect_at = NEVER;
+  clear_conn_deadlines(gw);
+  gw->resume_next = have_session(gw);
+  const char *base = gw->resume_next && gw->resume_url ? gw->resume_url : gw->gateway_url;
+  char *url = build_url(gw, base);
+  if (gw->st.connects) gw->st.reconnects++;
+  gw->st.connects++;
+  gw->state = SOUK_GW_CONNECTING;
+  gw->after = AFTER_POLICY;
+  SOUK_DEBUG(GW_LOG, "shard %u: connecting to %s", gw->shard_id, url);
+  gw->ops.connect(gw->ud, url);
+  souk_free(url);
+}
+
+/* Wait, then reconnect.  The first reconnect after a healthy connection
+ * waits up to a second (jitter, so many shards do not reconnect in the same
+ * instant); connections that keep failing back off exponentially up to a
+ * minute, with jitter. */
+static void schedule_reconnect(souk_gateway_t *gw, uint64_t min_delay) {
+  uint64_t delay;
+  if (gw->failures == 0) {
+    delay = (uint64_t)(rnd(gw) * 1000.0);
+  } else {
+    unsigned e = gw->failures - 1 > 6 ? 6 : gw->failures - 1;
+    uint64_t base = 1000ull << e;
+    if (base > 60000) base = 60000;
+    delay = base / 2 + (uint64_t)(rnd(gw) * (double)(base / 2));
+  }
+  if (delay < min_delay) delay = min_delay;
+  gw->state = SOUK_GW_BACKOFF;
+  gw->reconnect_at = now(gw) + delay;
+  SOUK_INFO(GW_LOG, "shard %u: reconnecting in %" PRIu64 " ms (%s)", gw->shard_id, delay,
+            have_session(gw) ? "resume" : "identify");
+}
+
+/* Close our transport and do `after` once it has ended. */
+static void close_with(souk_gateway_t *gw, int code, after_close_t after) {
+  clear_conn_deadlines(gw);
+  gw->after = after;
+  gw->state = SOUK_GW_CLOSING;
+  gw->ops.close(gw->ud, code);
+}
+
+static void go_fatal(souk_gateway_t *gw, int code, const char *msg) {
+  clear_conn_deadlines(gw);
+  gw->reconnect_at = NEVER;
+  gw->state = SOUK_GW_FATAL;
+  SOUK_ERROR(GW_LOG, "shard %u: %s", gw->shard_id, msg);
+  gw->ops.fatal(gw->ud, code, msg);
+}
+
+static void go_stopped(souk_gateway_t *gw) {
+  clear_conn_deadlines(gw);
+  gw->reconnect_at = NEVER;
+  gw->state = SOUK_GW_STOPPED;
+  /* Closing with 1000/1001 ended the session on Discord's side. */
+  if (gw->stop_code == 1000 || gw->stop_code == 1001) forget_session(gw);
+  if (gw->ops.stopped) gw->ops.stopped(gw->ud);
+}
+
+/* The identify step: ask for a slot (once per wait). */
+static void want_identify(souk_gateway_t *gw) {
+  gw->state = SOUK_GW_IDENTIFY_WAIT;
+  if (gw->identify_at != NEVER || gw->identify_requested) return;
+  gw->identify_requested = true;
+  gw->ops.request_identify(gw->ud);
+}
+
+/* ---- incoming payloads -------------------------------------------------- */
+
+static void on_hello(souk_gateway_t *gw, const souk_json_t *j, int d) {
+  if (gw->state != SOUK_GW_HELLO) return;
+  int64_t iv = 0;
+  if (souk_json_i64(j, souk_json_get(j, d, "heartbeat_interval"), &iv) || iv <= 0) {
+    SOUK_WARN(GW_LOG, "shard %u: HELLO without a heartbeat interval", gw->shard_id);
+    close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
+    return;
+  }
+  gw->hello_deadline = NEVER;
+  gw->hb_interval = (uint64_t)iv;
+  gw->hb_acked = true;
+  gw->hb_pending = false;
+  /* Jitter the first beat so that many clients reconnecting together do
+   * not all beat in the same instant (Discord's docs). */
+  gw->hb_next = now(gw) + (uint64_t)((double)iv * rnd(gw));
+  if (have_session(gw))
+    send_resume(gw);
+  else
+    want_identify(gw);
+}
+
+static void on_ready_payload(souk_gateway_t *gw, const souk_json_t *j, int d) {
+  char *sid = souk_json_strdup(j, souk_json_get(j, d, "session_id"));
+  char *rurl = souk_json_strdup(j, souk_json_get(j, d, "resume_gateway_url"));
+  souk_free(gw->session_id);
+  gw->session_id = sid;
+  souk_free(gw->resume_url);
+  gw->resume_url = rurl && *rurl ? rurl : NULL;
+  if (rurl && !*rurl) souk_free(rurl);
+  if (!sid) SOUK_WARN(GW_LOG, "shard %u: READY without session_id", gw->shard_id);
+  gw->state = SOUK_GW_READY;
+  gw->failures = 0;
+  SOUK_INFO(GW_LOG, "shard %u: ready", gw->shard_id);
+}
+
+static void count_event(souk_gateway_t *gw, const char *name) {
+  souk__smap_ent_t *e = souk__smap_get(&gw->events, name);
+  if (!e) {
+    size_t n = strlen(name);
+    ev_count_t *c = souk_calloc(1, sizeof *c + n + 1);
+    memcpy(c->name, name, n + 1);
+    souk__smap_put(&gw->events, &c->ent, c->name);
+    e = &c->ent;
+  }
+  ((ev_count_t *)e)->n++;
+}
+
+static void on_dispatch(souk_gateway_t *gw, const souk_json_t *j, int t, int d) {
+  char name[64];
+  if (souk_json_str(j, t, name, sizeof name) < 0) return;
+  gw->st.events++;
+  count_event(gw, name);
+  bool ready = false, resumed = false;
+  if (!strcmp(name, "READY")) {
+    on_ready_payload(gw, j, d);
+    ready = true;
+  } else if (!strcmp(name, "RESUMED")) {
+    if (gw->state == SOUK_GW_RESUMING) {
+      gw->state = SOUK_GW_READY;
+      gw->failures = 0;
+      gw->st.resumed++;
+      SOUK_INFO(GW_LOG, "shard %u: resumed", gw->shard_id);
+    }
+    resumed = true;
+  }
+  gw->ops.dispatch(gw->ud, name, gw->seq, j, d);
+  /* The handler may have stopped the session. */
+  if (gw->state != SOUK_GW_READY) return;
+  if (ready && gw->ops.ready) gw->ops.ready(gw->ud);
+  if (resumed && gw->ops.resumed) gw->ops.resumed(gw->ud);
+  if (gw->state == SOUK_GW_READY) flush(gw);
+}
+
+static void on_invalid_session(souk_gateway_t *gw, bool resumable) {
+  gw->st.invalid_sessions++;
+  if (resumable && have_session(gw)) {
+    SOUK_INFO(GW_LOG, "shard %u: invalid session (resumable): reconnecting", gw->shard_id);
+    close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
+    return;
+  }
+  /* Not resumable: forget the session, wait 1-5 s (Discord's docs), then
+   * IDENTIFY on this connection. */
+  forget_session(gw);
+  uint64_t delay = 1000 + (uint64_t)(rnd(gw) * 4000.0);
+  SOUK_INFO(GW_LOG, "shard %u: invalid session: identifying again in %" PRIu64 " ms", gw->shard_id,
+            delay);
+  gw->state = SOUK_GW_IDENTIFY_WAIT;
+  gw->identify_requested = false;
+  gw->identify_at = now(gw) + delay;
+}
+
+/* Token arrays above this many entries (a huge READY or GUILD_CREATE) are
+ * released after the message rather than kept per shard for good. */
+#define GW_TOKENS_KEEP 16384
+
+static void handle_payload(souk_gateway_t *gw, const char *text, size_t len);
+
+static void handle_message(souk_gateway_t *gw, const char *text, size_t len) {
+  handle_payload(gw, text, len);
+  if (gw->json.cap > GW_TOKENS_KEEP) souk_json_free(&gw->json);
+}
+
+static void handle_payload(souk_gateway_t *gw, const char *text, size_t len) {
+  souk_json_t *j = &gw->json;
+  if (souk_json_parse(j, text, len) != 0 || souk_json_type(j, 0) != SOUK_JSON_OBJECT) {
+    SOUK_WARN(GW_LOG, "shard %u: malformed gateway payload: reconnecting", gw->shard_id);
+    close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
+    return;
+  }
+  int64_t op = -1;
+  if (souk_json_i64(j, souk_json_get(j, 0, "op"), &op)) return;
+  int d = souk_json_get(j, 0, "d");
+  switch (op) {
+  case 0: { /* dispatch */
+    uint64_t s = 0;
+    if (souk_json_u64(j, souk_json_get(j, 0, "s"), &s) == 0 && s) gw->seq = s;
+    int t = souk_json_get(j, 0, "t");
+    if (souk_json_type(j, t) == SOUK_JSON_STRING) on_dispatch(gw, j, t, d);
+    break;
+  }
+  case 1: /* the server asks for a heartbeat now */
+    if (gw->hb_interval && gw->state != SOUK_GW_CLOSING) {
+      uint64_t t = now(gw);
+      if (limiter_allows(gw, true, t)) send_heartbeat(gw);
+    }
+    break;
+  case 7: /* reconnect */
+    SOUK_INFO(GW_LOG, "shard %u: Discord asked to reconnect", gw->shard_id);
+    close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
+    break;
+  case 9: { /* invalid session */
+    bool resumable = false;
+    souk_json_bool(j, d, &resumable);
+    on_invalid_session(gw, resumable);
+    break;
+  }
+  case 10: /* hello */
+    on_hello(gw, j, d);
+    break;
+  case 11: /* heartbeat ACK */
+    if (gw->hb_pending && !gw->hb_acked) {
+      gw->hb_acked = true;
+      int64_t lat = (int64_t)(now(gw) - gw->hb_sent);
+      gw->st.latency_last_ms = lat;
+      gw->st.latency_avg_ms =
+          gw->have_latency ? gw->st.latency_avg_ms + (lat - gw->st.latency_avg_ms) / 8 : lat;
+      gw->have_latency = true;
+    }
+    break;
+  default:
+    SOUK_DEBUG(GW_LOG, "shard %u: ignoring op %" PRId64, gw->shard_id, op);
+    break;
+  }
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+souk_gateway_t *souk_gateway_new(const souk_gateway_conf_t *c, const souk_gateway_ops_t *ops,
+                                 void *ud) {
+  if (!c || !ops || !c->token || !*c->token || !c->gateway_url || !*c->gateway_url || !ops->send ||
+      !ops->close || !ops->connect || !ops->timer || !ops->request_identify || !ops->dispatch ||
+      !ops->fatal || !ops->now_ms || !ops->rand01)
+    return NULL;
+  souk_gateway_t *gw = souk_calloc(1, sizeof *gw);
+  gw->ops = *ops;
+  gw->ud = ud;
+  gw->shard_id = c->shard_id;
+  gw->shard_count = c->shard_count;
+  gw->token = souk_strdup(c->token);
+  gw->gateway_url = souk_strdup(c->gateway_url);
+  gw->intents = c->intents;
+  gw->compress = c->compress;
+  gw->large_threshold =
+      c->large_threshold >= 50 && c->large_threshold <= 250 ? c->large_threshold : 50;
+  gw->status = souk_strdup(c->presence.status ? c->presence.status : "online");
+  gw->activity = souk_strdup(c->presence.activity);
+  gw->activity_type = c->presence.activity_type;
+  gw->send_limit = c->send_limit ? c->send_limit : 120;
+  gw->send_reserve = c->send_reserve ? c->send_reserve : 10;
+  if (gw->send_reserve >= gw->send_limit) gw->send_reserve = gw->send_limit - 1;
+  gw->send_window_ms = c->send_window_ms ? c->send_window_ms : 60000;
+  gw->queue_max = c->queue_max ? c->queue_max : 1000;
+  gw->hello_timeout_ms = c->hello_timeout_ms ? c->hello_timeout_ms : 20000;
+  gw->ring_all = souk_calloc(gw->send_limit, sizeof *gw->ring_all);
+  gw->ring_user = souk_calloc(user_cap(gw), sizeof *gw->ring_user);
+  if (c->session_id && *c->session_id) {
+    gw->session_id = souk_strdup(c->session_id);
+    gw->resume_url = c->resume_url && *c->resume_url ? souk_strdup(c->resume_url) : NULL;
+    gw->seq = c->seq;
+  }
+  gw->state = SOUK_GW_IDLE;
+  gw->reconnect_at = NEVER;
+  clear_conn_deadlines(gw);
+  gw->st.latency_last_ms = -1;
+  gw->st.latency_avg_ms = -1;
+  return gw;
+}
+
+void souk_gateway_free(souk_gateway_t *gw) {
+  if (!gw) return;
+  outq_t *o = gw->q_head;
+  while (o) {
+    outq_t *n = o->next;
+    souk_free(o);
+    o = n;
+  }
+  souk__smap_ent_t *e = souk__smap_next(&gw->events, NULL);
+  while (e) {
+    souk__smap_ent_t *n = souk__smap_next(&gw->events, e);
+    souk__smap_del(&gw->events, e);
+    souk_free(e);
+    e = n;
+  }
+  souk__smap_free(&gw->events);
+  souk_json_free(&gw->json);
+  souk_free(gw->ring_all);
+  souk_free(gw->ring_user);
+  souk_free(gw->token);
+  souk_free(gw->gateway_url);
+  souk_free(gw->status);
+  souk_free(gw->activity);
+  souk_free(gw->session_id);
+  souk_free(gw->resume_url);
+  souk_free(gw);
+}
+
+void souk_gateway_start(souk_gateway_t *gw) {
+  if (gw->state != SOUK_GW_IDLE && gw->state != SOUK_GW_STOPPED) return;
+  gw->stop_requested = false;
+  gw->failures = 0;
+  do_connect(gw);
+  rearm(gw);
+}
+
+void souk_gateway_stop(souk_gateway_t *gw, int code) {
+  if (code < 1000 || code > 4999) code = 1000;
+  switch (gw->state) {
+  case SOUK_GW_IDLE:
+  case SOUK_GW_BACKOFF:
+  case SOUK_GW_STOPPED:
+  case SOUK_GW_FATAL:
+    gw->stop_code = code;
+    gw->stop_requested = true;
+    go_stopped(gw);
+    rearm(gw);
+    return;
+  case SOUK_GW_CLOSING:
+    /* Already closing: once it has ended, stop instead of reconnecting. */
+    gw->stop_code = code;
+    gw->stop_requested = true;
+    gw->after = AFTER_STOP;
+    return;
+  default:
+    gw->stop_code = code;
+    gw->stop_requested = true;
+    close_with(gw, code, AFTER_STOP);
+    rearm(gw);
+    return;
+  }
+}
+
+void souk_gateway_reconnect(souk_gateway_t *gw) {
+  switch (gw->state) {
+  case SOUK_GW_CONNECTING:
+  case SOUK_GW_HELLO:
+  case SOUK_GW_IDENTIFY_WAIT:
+  case SOUK_GW_IDENTIFYING:
+  case SOUK_GW_RESUMING:
+  case SOUK_GW_READY:
+    close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
+    rearm(gw);
+    break;
+  default:
+    break;
+  }
+}
+
+void souk_gateway_on_open(souk_gateway_t *gw) {
+  if (gw->state != SOUK_GW_CONNECTING) return;
+  gw->state = SOUK_GW_HELLO;
+  limiter_reset(gw);
+  gw->hello_deadline = now(gw) + gw->hello_timeout_ms;
+  rearm(gw);
+}
+
+void souk_gateway_on_message(souk_gateway_t *gw, const char *text, size_t len) {
+  gw->st.bytes_in += len;
+  gw->st.messages_in++;
+  switch (gw->state) {
+  case SOUK_GW_HELLO:
+  case SOUK_GW_IDENTIFY_WAIT:
+  case SOUK_GW_IDENTIFYING:
+  case SOUK_GW_RESUMING:
+  case SOUK_GW_READY:
+    handle_message(gw, text, len);
+    rearm(gw);
+    break;
+  default:
+    /* Closing or not connected: late messages are of no use. */
+    break;
+  }
+}
+
+void souk_gateway_on_close(souk_gateway_t *gw, int code) {
+  souk_gw_state_t was = gw->state;
+  if (was == SOUK_GW_IDLE || was == SOUK_GW_BACKOFF || was == SOUK_GW_STOPPED ||
+      was == SOUK_GW_FATAL)
+    return; /* no transport of ours */
+  clear_conn_deadlines(gw);
+  if (was == SOUK_GW_CLOSING) {
+    switch (gw->after) {
+    case AFTER_STOP:
+      go_stopped(gw);
+      break;
+    case AFTER_IDENTIFY:
+      forget_session(gw);
+      schedule_reconnect(gw, 0);
+      break;
+    case AFTER_RESUME:
+    case AFTER_POLICY:
+      /* Our own reconnect after a healthy connection: no need to wait. */
+      if (gw->failures == 0) {
+        do_connect(gw);
+      } else {
+        schedule_reconnect(gw, 0);
+      }
+      break;
+    }
+    rearm(gw);
+    return;
+  }
+  /* The transport ended without us asking. */
+  const char *fatal = souk_gateway_fatal_reason(code);
+  if (fatal) {
+    go_fatal(gw, code, fatal);
+    rearm(gw);
+    return;
+  }
+  bool reached_ready = was == SOUK_GW_READY;
+  if (!reached_ready) gw->failures++;
+  if (code == 4007 || code == 4009) {
+    SOUK_INFO(GW_LOG, "shard %u: session %s (close %d): identifying again", gw->shard_id,
+              code == 4007 ? "has an invalid seq" : "timed out", code);
+    forget_session(gw);
+  } else {
+    SOUK_INFO(GW_LOG, "shard %u: connection closed (%d)%s", gw->shard_id, code,
+              reached_ready ? "" : " before the session was ready");
+  }
+  schedule_reconnect(gw, 0);
+  rearm(gw);
+}
+
+void souk_gateway_on_timer(souk_gateway_t *gw) {
+  uint64_t t = now(gw);
+  if (gw->reconnect_at <= t) {
+    gw->reconnect_at = NEVER;
+    if (gw->state == SOUK_GW_BACKOFF) do_connect(gw);
+  }
+  if (gw->hello_deadline <= t) {
+    gw->hello_deadline = NEVER;
+    if (gw->state == SOUK_GW_HELLO) {
+      SOUK_WARN(GW_LOG, "shard %u: no HELLO within %u ms: reconnecting", gw->shard_id,
+                gw->hello_timeout_ms);
+      gw->failures++;
+      close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
+    }
+  }
+  if (gw->hb_next <= t) {
+    if (gw->hb_pending && !gw->hb_acked) {
+      /* No ACK since the last beat: the connection is a zombie.  Close
+       * with a non-1000 code so the session stays resumable. */
+      gw->st.zombies++;
+      SOUK_WARN(GW_LOG, "shard %u: no heartbeat ACK within %" PRIu64 " ms: reconnecting",
+                gw->shard_id, gw->hb_interval);
+      close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
+    } else {
+      gw->hb_next = t + gw->hb_interval;
+      send_heartbeat(gw);
+    }
+  }
+  if (gw->identify_at <= t) {
+    gw->identify_at = NEVER;
+    if (gw->state == SOUK_GW_IDENTIFY_WAIT) want_identify(gw);
+  }
+  if (gw->flush_at <= t) flush(gw);
+  rearm(gw);
+}
+
+bool souk_gateway_identify_granted(souk_gateway_t *gw) {
+  gw->identify_requested = false;
+  if (gw->state != SOUK_GW_IDENTIFY_WAIT || gw->identify_at != NEVER) return false;
+  send_identify(gw);
+  rearm(gw);
+  return true;
+}
+
+int souk_gateway_send(souk_gateway_t *gw, const char *text, size_t len) {
+  if (!text || !len) return SOUK_EINVAL;
+  if (len > SOUK_GATEWAY_PAYLOAD_MAX) return SOUK_ETOOBIG;
+  if (gw->state == SOUK_GW_FATAL || gw->stop_requested) return SOUK_ESTOPPED;
+  if (gw->q_len >= gw->queue_max) return SOUK_EFULL;
+  outq_t *o = souk_malloc(sizeof *o + len + 1);
+  o->next = NULL;
+  o->len = len;
+  memcpy(o->text, text, len);
+  o->text[len] = '\0';
+  if (gw->q_tail)
+    gw->q_tail->next = o;
+  else
+    gw->q_head = o;
+  gw->q_tail = o;
+  gw->q_len++;
+  /* When the limit is holding the queue back, flush_at is already set and
+   * the timer will get to this payload in turn. */
+  if (gw->state == SOUK_GW_READY && gw->flush_at == NEVER) {
+    flush(gw);
+    rearm(gw);
+  }
+  return 0;
+}
+
+int souk_gateway_set_presence(souk_gateway_t *gw, const souk_presence_t *p) {
+  if (!p) return SOUK_EINVAL;
+  if (gw->state == SOUK_GW_FATAL || gw->stop_requested) return SOUK_ESTOPPED;
+  /* Build the op 3 payload first: a presence too big to send is refused
+   * whole, so it can never make a later IDENTIFY too big either. */
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_jw_t w;
+  souk_jw_init(&w, &b);
+  souk_jw_obj(&w);
+  souk_jw_key(&w, "op");
+  souk_jw_i64(&w, 3);
+  souk_jw_key(&w, "d");
+  write_presence(&w, p->status, p->activity, p->activity_type);
+  souk_jw_end(&w);
+  if (b.len > SOUK_GATEWAY_PAYLOAD_MAX - 1024) {
+    souk_buf_free(&b);
+    return SOUK_ETOOBIG;
+  }
+  set_str(&gw->status, p->status ? p->status : "online");
+  set_str(&gw->activity, p->activity);
+  gw->activity_type = p->activity_type;
+  int rc = 0;
+  /* Without a session the next IDENTIFY carries the presence; a session
+   * (live or to be resumed) gets op 3 through the queue, which is sent as
+   * soon as it is ready. */
+  if (gw->state == SOUK_GW_READY || have_session(gw)) rc = souk_gateway_send(gw, b.data, b.len);
+  souk_buf_free(&b);
+  return rc;
+}
+
+void souk_gateway_stats(const souk_gateway_t *gw, souk_gateway_stats_t *out) {
+  *out = gw->st;
+  out->state = gw->state;
+  out->seq = gw->seq;
+  out->queued = gw->q_len;
+}
+
+souk_gw_state_t souk_gateway_state(const souk_gateway_t *gw) { return gw->state; }
+
+uint64_t souk_gateway_event_count(const souk_gateway_t *gw, const char *name) {
+  souk__smap_ent_t *e = souk__smap_get(&gw->events, name);
+  return e ? ((ev_count_t *)e)->n : 0;
+}
+
+void souk_gateway_event_counts(const souk_gateway_t *gw,
+                               void (*fn)(void *ud, const char *name, uint64_t n), void *ud) {
+  for (souk__smap_ent_t *e = souk__smap_next(&gw->events, NULL); e;
+       e = souk__smap_next(&gw->events, e)) {
+    ev_count_t *c = (ev_count_t *)e;
+    fn(ud, c->name, c->n);
+  }
+}
+
+bool souk_gateway_session(const souk_gateway_t *gw, const char **session_id,
+                          const char **resume_url, uint64_t *seq) {
+  if (!have_session(gw)) return false;
+  if (session_id) *session_id = gw->session_id;
+  if (resume_url) *resume_url = gw->resume_url;
+  if (seq) *seq = gw->seq;
+  return true;
+}

@@ -1,0 +1,271 @@
+/* Identify-slot backends: in-process and lock file; see idlock.h.
+ *
+ * Both share the same front end: per bucket a FIFO of waiters and a
+ * "granted, not yet released" flag, and one libuv timer that wakes up when
+ * the earliest bucket may be able to grant.  They differ in where the time
+ * of a bucket's last IDENTIFY lives: in memory, or in the lock file where
+ * every process on the host sees it. */
+#include "discord/idlock.h"
+
+#include "souk/alloc.h"
+#include "souk/err.h"
+#include "souk/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define IDL_LOG "identify"
+/* How soon to try again when another process holds the lock file. */
+#define IDL_BUSY_RETRY_MS 10
+/* File layout: a 16-byte header, then one little-endian uint64 per bucket:
+ * the monotonic millisecond of that bucket's last IDENTIFY. */
+#define IDL_MAGIC "souk-identify-1\n"
+#define IDL_HDR   16
+
+typedef struct waiter {
+  struct waiter *next;
+  souk_identify_grant_cb cb;
+  void *ud;
+} waiter_t;
+
+typedef struct bucket {
+  waiter_t *head, *tail;
+  bool held;            /* granted, release not seen yet */
+  bool release_pending; /* release could not reach the file yet */
+  uint64_t last;        /* local backend: last IDENTIFY time */
+  uint64_t not_before;  /* do not try before this (file backend) */
+} bucket_t;
+
+typedef struct idl {
+  bucket_t *b;
+  uint32_t nb;
+  uint32_t interval;
+  souk_clock_t clock;
+  uv_timer_t *timer;
+  bool in_kick;
+  int fd; /* -1 for the local backend */
+  char *path;
+} idl_t;
+
+static uint64_t idl_now(idl_t *l) { return l->clock.now_ms(l->clock.ud); }
+
+static bucket_t *idl_bucket(idl_t *l, uint32_t i) {
+  if (i >= l->nb) {
+    uint32_t n = i + 1 > l->nb * 2 ? i + 1 : l->nb * 2;
+    l->b = souk_reallocarray(l->b, n, sizeof *l->b);
+    memset(l->b + l->nb, 0, (n - l->nb) * sizeof *l->b);
+    l->nb = n;
+  }
+  return &l->b[i];
+}
+
+/* ---- the lock file ------------------------------------------------------ */
+
+/* Read-check-write under flock().  Returns 1 and records now when bucket i
+ * may IDENTIFY, 0 and sets *retry_at when not yet, -1 when the lock is busy
+ * (try again shortly).  The file is tiny and local, so the reads and writes
+ * here do not block the loop in any way that matters; flock is never
+ * waited on. */
+static int file_try(idl_t *l, uint32_t i, uint64_t now, uint64_t *retry_at, bool stamp_only) {
+  if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) return -1;
+  int rc = 1;
+  unsigned char rec[8] = {0};
+  off_t off = IDL_HDR + (off_t)i * 8;
+  uint64_t last = 0;
+  if (pread(l->fd, rec, 8, off) == 8)
+    for (int k = 7; k >= 0; k--)
+      last = (last << 8) | rec[k];
+  /* A time in the future comes from before a reboot (the monotonic clock
+   * restarted): ignore it. */
+  if (last > now) last = 0;
+  if (!stamp_only && last && now < last + l->interval) {
+    *retry_at = last + l->interval;
+    rc = 0;
+  } else {
+    for (int k = 0; k < 8; k++)
+      rec[k] = (unsigned char)(now >> (8 * k));
+    if (pwrite(l->fd, rec, 8, off) != 8)
+      SOUK_WARN(IDL_LOG, "cannot write %s: %s", l->path, strerror(errno));
+  }
+  flock(l->fd, LOCK_UN);
+  return rc;
+}
+
+/* ---- the shared front end ----------------------------------------------- */
+
+static void idl_kick(idl_t *l);
+
+static void timer_cb(uv_timer_t *t) { idl_kick(t->data); }
+
+/* Grant what can be granted now, then arm the timer for the earliest
+ * bucket that still has waiters. */
+static void idl_kick(idl_t *l) {
+  if (l->in_kick) return;
+  l->in_kick = true;
+  for (uint32_t i = 0; i < l->nb; i++) {
+    bucket_t *b = &l->b[i];
+    uint64_t now = idl_now(l), at = 0;
+    if (b->release_pending && file_try(l, i, now, &at, true) >= 0) b->release_pending = false;
+    if (!b->head || b->held) continue;
+    if (l->fd < 0) {
+      if (b->last && now < b->last + l->interval) continue;
+    } else {
+      if (now < b->not_before) continue;
+      int r = file_try(l, i, now, &at, false);
+      if (r < 0) b->not_before = now + IDL_BUSY_RETRY_MS;
+      if (r == 0) b->not_before = at;
+      if (r <= 0) continue;
+    }
+    waiter_t *w = b->head;
+    b->head = w->next;
+    if (!b->head) b->tail = NULL;
+    b->held = true;
+    b->last = now;
+    b->not_before = now + l->interval;
+    souk_identify_grant_cb cb = w->cb;
+    void *ud = w->ud;
+    souk_free(w);
+    /* The callback usually sends the IDENTIFY and releases at once; its
+     * acquire/release/cancel calls only touch bucket fields (their kicks
+     * are folded into this one). */
+    cb(ud);
+  }
+  l->in_kick = false;
+  uint64_t now = idl_now(l), next = UINT64_MAX;
+  for (uint32_t i = 0; i < l->nb; i++) {
+    bucket_t *b = &l->b[i];
+    if (b->release_pending && now + IDL_BUSY_RETRY_MS < next) next = now + IDL_BUSY_RETRY_MS;
+    if (!b->head || b->held) continue;
+    uint64_t at = l->fd < 0 ? (b->last ? b->last + l->interval : now)
+                            : (b->not_before > now ? b->not_before : now);
+    if (at < next) next = at;
+  }
+  if (next == UINT64_MAX)
+    uv_timer_stop(l->timer);
+  else
+    uv_timer_start(l->timer, timer_cb, next > now ? next - now : 0, 0);
+}
+
+static int idl_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+  idl_t *l = self;
+  if (!cb) return SOUK_EINVAL;
+  bucket_t *b = idl_bucket(l, bucket);
+  waiter_t *w = souk_malloc(sizeof *w);
+  w->next = NULL;
+  w->cb = cb;
+  w->ud = ud;
+  if (b->tail)
+    b->tail->next = w;
+  else
+    b->head = w;
+  b->tail = w;
+  /* Grants come from the loop, never from inside acquire. */
+  if (!l->in_kick) uv_timer_start(l->timer, timer_cb, 0, 0);
+  return 0;
+}
+
+static void idl_cancel(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+  idl_t *l = self;
+  if (bucket >= l->nb) return;
+  bucket_t *b = &l->b[bucket];
+  waiter_t **pp = &b->head, *prev = NULL;
+  while (*pp) {
+    waiter_t *w = *pp;
+    if (w->cb == cb && w->ud == ud) {
+      *pp = w->next;
+      if (b->tail == w) b->tail = prev;
+      souk_free(w);
+      return;
+    }
+    prev = w;
+    pp = &w->next;
+  }
+}
+
+static void idl_release(void *self, uint32_t bucket) {
+  idl_t *l = self;
+  bucket_t *b = idl_bucket(l, bucket);
+  b->held = false;
+  uint64_t now = idl_now(l);
+  b->last = now;
+  if (l->fd >= 0) {
+    /* Stamp the real IDENTIFY time, which is a little after the grant. */
+    uint64_t dummy;
+    if (file_try(l, bucket, now, &dummy, true) < 0) b->release_pending = true;
+    b->not_before = now + l->interval;
+  }
+  /* Later grants come from the loop, never from inside release. */
+  if (!l->in_kick) uv_timer_start(l->timer, timer_cb, 0, 0);
+}
+
+static void timer_close_cb(uv_handle_t *h) { souk_free(h); }
+
+static void idl_destroy(void *self) {
+  idl_t *l = self;
+  if (!l) return;
+  for (uint32_t i = 0; i < l->nb; i++) {
+    waiter_t *w = l->b[i].head;
+    while (w) {
+      waiter_t *n = w->next;
+      souk_free(w);
+      w = n;
+    }
+  }
+  uv_timer_stop(l->timer);
+  uv_close((uv_handle_t *)l->timer, timer_close_cb);
+  if (l->fd >= 0) close(l->fd);
+  souk_free(l->path);
+  souk_free(l->b);
+  souk_free(l);
+}
+
+static const souk_identify_lock_ops_t idl_ops = {idl_acquire, idl_cancel, idl_release, idl_destroy};
+
+static idl_t *idl_new(uint32_t interval_ms, const souk_clock_t *clock) {
+  idl_t *l = souk_calloc(1, sizeof *l);
+  l->interval = interval_ms ? interval_ms : SOUK_IDENTIFY_INTERVAL_MS;
+  l->clock = clock ? *clock : souk_clock_mono;
+  l->fd = -1;
+  l->timer = souk_malloc(sizeof *l->timer);
+  uv_timer_init(souk_loop(), l->timer);
+  l->timer->data = l;
+  return l;
+}
+
+int souk_identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
+                             souk_identify_lock_t *out) {
+  if (!out) return SOUK_EINVAL;
+  out->ops = &idl_ops;
+  out->self = idl_new(interval_ms, clock);
+  return 0;
+}
+
+int souk_identify_lock_file(const char *path, uint32_t interval_ms, souk_identify_lock_t *out) {
+  if (!path || !*path || !out) return SOUK_EINVAL;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    SOUK_ERROR(IDL_LOG, "cannot open the identify lock file %s: %s", path, strerror(errno));
+    return SOUK_EIO;
+  }
+  /* Write the header once, under the lock, if the file is new. */
+  if (flock(fd, LOCK_EX) == 0) {
+    char hdr[IDL_HDR];
+    if (pread(fd, hdr, IDL_HDR, 0) != IDL_HDR) {
+      if (pwrite(fd, IDL_MAGIC, IDL_HDR, 0) != IDL_HDR)
+        SOUK_WARN(IDL_LOG, "cannot write %s: %s", path, strerror(errno));
+    }
+    flock(fd, LOCK_UN);
+  }
+  /* The file's times are on the host's monotonic clock, which every
+   * process shares; an injected clock would break that, so none here. */
+  idl_t *l = idl_new(interval_ms, NULL);
+  l->fd = fd;
+  l->path = souk_strdup(path);
+  out->ops = &idl_ops;
+  out->self = l;
+  return 0;
+}

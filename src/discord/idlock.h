@@ -1,0 +1,68 @@
+/* Identify slots: Discord accepts max_concurrency IDENTIFYs per 5 seconds,
+ * one per bucket (shard_id % max_concurrency) in each 5-second window, for
+ * the whole bot, across every process that runs its shards.
+ *
+ * A souk_identify_lock_t hands out those slots: acquire(bucket) queues the
+ * caller and calls it back when it may IDENTIFY; the caller sends the
+ * IDENTIFY and then calls release(bucket), which starts that bucket's
+ * 5-second spacing again from the moment the IDENTIFY really went out.
+ * Backends:
+ *   - local: one process (all its shards on one loop);
+ *   - file: processes on one host, through a lock file holding the time of
+ *     each bucket's last IDENTIFY (flock() around read-check-write);
+ *   - a Redis backend can implement the same ops for processes on many
+ *     hosts.
+ * Everything runs on the loop thread; grants are always delivered from the
+ * loop, never from inside acquire(). */
+#ifndef SOUK_DISCORD_IDLOCK_H
+#define SOUK_DISCORD_IDLOCK_H
+
+#include "souk/loop.h"
+
+#include <stdint.h>
+
+/** Default spacing of IDENTIFYs in one bucket: Discord's 5 s plus a margin.
+ * Discord measures from when each IDENTIFY reaches it, and two processes'
+ * IDENTIFYs can spend different times in their socket queues, so spacing
+ * them exactly 5 s apart here could land them 4.999 s apart there. */
+#define SOUK_IDENTIFY_INTERVAL_MS 5250
+
+/** Called once when the slot asked for is the caller's. */
+typedef void (*souk_identify_grant_cb)(void *ud);
+
+/** A backend's operations; self is the backend's state. */
+typedef struct souk_identify_lock_ops {
+  /** Queue (cb, ud) for bucket's next slot.  0, or SOUK_E* and cb is never
+   * called.  At most one pending acquire per (cb, ud) is expected. */
+  int (*acquire)(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud);
+  /** Withdraw a pending acquire of (cb, ud); cb will not be called.  A
+   * no-op if it was already granted or never queued. */
+  void (*cancel)(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud);
+  /** The granted IDENTIFY was sent (or given up): the bucket's next slot is
+   * interval_ms from now.  Must follow every grant exactly once. */
+  void (*release)(void *self, uint32_t bucket);
+  /** Free the backend: pending acquires are dropped without a call, its
+   * libuv handles are closed (the loop finishes closing them). */
+  void (*destroy)(void *self);
+} souk_identify_lock_ops_t;
+
+/** A backend instance. */
+typedef struct souk_identify_lock {
+  const souk_identify_lock_ops_t *ops;
+  void *self;
+} souk_identify_lock_t;
+
+/** In-process backend on souk_loop(): interval_ms between IDENTIFYs of one
+ * bucket (0: 5000); clock NULL for the real monotonic clock.  0 or SOUK_E*. */
+int souk_identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
+                             souk_identify_lock_t *out);
+
+/** Lock-file backend for processes on one host: path is created if missing
+ * (mode 0600).  The file holds each bucket's last IDENTIFY time on the
+ * host's monotonic clock, guarded by flock(); a grant is recorded in it
+ * before the callback runs, so two processes never IDENTIFY in the same
+ * bucket less than interval_ms apart.  0, SOUK_EINVAL or SOUK_EIO (cannot
+ * open the file; the message is logged). */
+int souk_identify_lock_file(const char *path, uint32_t interval_ms, souk_identify_lock_t *out);
+
+#endif

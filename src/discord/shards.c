@@ -1,0 +1,386 @@
+/* Shards: gateway sessions on real WebSockets and timers; see shards.h. */
+#include "discord/shards.h"
+
+#include "discord/dconf.h"
+#include "discord/zstream.h"
+#include "net/ws.h"
+#include "souk/alloc.h"
+#include "souk/err.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+
+#include <string.h>
+
+#define SH_LOG "shards"
+
+typedef struct shard {
+  uint32_t id;
+  uint32_t bucket;
+  souk_gateway_t *gw;
+  souk_ws_t *ws;
+  souk_zstream_t zs;
+  uv_timer_t timer;
+  bool lock_pending; /* an identify slot was asked for */
+  bool stopped;
+  uint64_t bytes_compressed;
+} shard_t;
+
+static struct {
+  bool running;
+  bool stopping;
+  souk_gateway_handlers_t h;
+  shard_t *sh;
+  uint32_t n;
+  bool compress;
+  size_t max_message;
+  souk_identify_lock_t lock;
+  bool have_lock;
+  uint32_t left;    /* shards not stopped yet */
+  unsigned closing; /* uv handles still closing */
+  void (*done)(void);
+  uv_timer_t *fin;
+} S;
+
+static const char *const status_names[] = {"online", "idle", "dnd", "invisible"};
+
+static const char *conf_status(void) {
+  int i = souk_discord_conf.presence_status;
+  return i >= 0 && i < 4 ? status_names[i] : "online";
+}
+
+/* ---- WebSocket callbacks ------------------------------------------------ */
+
+static void ws_open_cb(souk_ws_t *ws, void *ud) {
+  shard_t *sh = ud;
+  if (sh->ws == ws) souk_gateway_on_open(sh->gw);
+}
+
+static void ws_message_cb(souk_ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
+  shard_t *sh = ud;
+  if (sh->ws != ws) return;
+  sh->bytes_compressed += len;
+  if (!binary) {
+    /* Without compression (or a server that sends text anyway). */
+    souk_gateway_on_message(sh->gw, data, len);
+    return;
+  }
+  const char *text;
+  size_t tlen;
+  int rc = souk_zstream_feed(&sh->zs, data, len, &text, &tlen);
+  if (rc == 1) {
+    souk_gateway_on_message(sh->gw, text, tlen);
+  } else if (rc < 0) {
+    SOUK_WARN(SH_LOG, "shard %u: %s in the compressed stream: reconnecting", sh->id,
+              rc == SOUK_ETOOBIG ? "message over the size limit" : "corrupt data");
+    souk_gateway_reconnect(sh->gw);
+  }
+}
+
+static void ws_close_cb(souk_ws_t *ws, void *ud, int code, const char *reason) {
+  shard_t *sh = ud;
+  if (sh->ws != ws) return;
+  sh->ws = NULL;
+  SOUK_DEBUG(SH_LOG, "shard %u: connection closed: %d %s", sh->id, code, reason);
+  souk_gateway_on_close(sh->gw, code);
+}
+
+static const souk_ws_cbs_t ws_cbs = {ws_open_cb, ws_message_cb, ws_close_cb};
+
+/* ---- gateway ops -------------------------------------------------------- */
+
+static int op_send(void *ud, const char *text, size_t len) {
+  shard_t *sh = ud;
+  return sh->ws ? souk_ws_send(sh->ws, text, len, false) : SOUK_ECLOSED;
+}
+
+static void op_close(void *ud, int code) {
+  shard_t *sh = ud;
+  if (sh->ws)
+    souk_ws_close(sh->ws, code, NULL);
+  else
+    souk_gateway_on_close(sh->gw, SOUK_WS_ABNORMAL);
+}
+
+static void op_connect(void *ud, const char *url) {
+  shard_t *sh = ud;
+  souk_zstream_reset(&sh->zs);
+  souk_ws_t *ws = NULL;
+  int rc = souk_ws_connect(url, &ws_cbs, sh, &ws);
+  if (rc) {
+    SOUK_WARN(SH_LOG, "shard %u: cannot connect to the gateway: %s", sh->id, souk_strerror(rc));
+    souk_gateway_on_close(sh->gw, SOUK_WS_ABNORMAL);
+    return;
+  }
+  sh->ws = ws;
+  /* Uncompressed payloads are bounded like decompressed ones. */
+  souk_ws_set_max_message(ws, S.max_message);
+}
+
+static void timer_cb(uv_timer_t *t) {
+  shard_t *sh = t->data;
+  souk_gateway_on_timer(sh->gw);
+}
+
+static void op_timer(void *ud, int64_t delay) {
+  shard_t *sh = ud;
+  if (delay < 0)
+    uv_timer_stop(&sh->timer);
+  else
+    uv_timer_start(&sh->timer, timer_cb, (uint64_t)delay, 0);
+}
+
+static void grant_cb(void *ud) {
+  shard_t *sh = ud;
+  sh->lock_pending = false;
+  souk_gateway_identify_granted(sh->gw);
+  /* Released whether or not the IDENTIFY went out: the slot may have been
+   * spent, and a lost slot costs only a few seconds. */
+  S.lock.ops->release(S.lock.self, sh->bucket);
+}
+
+static void op_request_identify(void *ud) {
+  shard_t *sh = ud;
+  if (sh->lock_pending) return;
+  int rc = S.lock.ops->acquire(S.lock.self, sh->bucket, grant_cb, sh);
+  if (rc) {
+    /* A backend that cannot coordinate must not let shards identify
+     * blindly; the session retries on its next connection. */
+    SOUK_ERROR(SH_LOG, "shard %u: identify lock failed: %s: reconnecting", sh->id,
+               souk_strerror(rc));
+    souk_gateway_reconnect(sh->gw);
+    return;
+  }
+  sh->lock_pending = true;
+}
+
+static void op_dispatch(void *ud, const char *name, uint64_t seq, const souk_json_t *j, int d) {
+  shard_t *sh = ud;
+  S.h.on_dispatch(sh->id, name, seq, j, d);
+}
+
+static void op_ready(void *ud) {
+  shard_t *sh = ud;
+  if (S.h.on_ready) S.h.on_ready(sh->id);
+}
+
+static void op_resumed(void *ud) {
+  shard_t *sh = ud;
+  if (S.h.on_resumed) S.h.on_resumed(sh->id);
+}
+
+static void op_fatal(void *ud, int code, const char *msg) {
+  shard_t *sh = ud;
+  if (sh->lock_pending) {
+    S.lock.ops->cancel(S.lock.self, sh->bucket, grant_cb, sh);
+    sh->lock_pending = false;
+  }
+  if (S.h.on_fatal) {
+    char m[512];
+    snprintf(m, sizeof m, "shard %u: %s", sh->id, msg);
+    S.h.on_fatal(code, m);
+  }
+}
+
+static void schedule_fin(void);
+
+static void op_stopped(void *ud) {
+  shard_t *sh = ud;
+  if (sh->stopped) return;
+  sh->stopped = true;
+  if (sh->lock_pending) {
+    S.lock.ops->cancel(S.lock.self, sh->bucket, grant_cb, sh);
+    sh->lock_pending = false;
+  }
+  if (S.left && --S.left == 0 && S.stopping) schedule_fin();
+}
+
+static uint64_t op_now(void *ud) { return souk_now_ms(); }
+static double op_rand(void *ud) { return souk_rand01(); }
+
+static const souk_gateway_ops_t gw_ops = {
+    .send = op_send,
+    .close = op_close,
+    .connect = op_connect,
+    .timer = op_timer,
+    .request_identify = op_request_identify,
+    .dispatch = op_dispatch,
+    .ready = op_ready,
+    .resumed = op_resumed,
+    .fatal = op_fatal,
+    .stopped = op_stopped,
+    .now_ms = op_now,
+    .rand01 = op_rand,
+};
+
+/* ---- teardown ----------------------------------------------------------- */
+
+static void release_all(void) {
+  for (uint32_t i = 0; i < S.n; i++) {
+    souk_gateway_free(S.sh[i].gw);
+    souk_zstream_free(&S.sh[i].zs);
+  }
+  souk_free(S.sh);
+  S.sh = NULL;
+  S.n = 0;
+  void (*done)(void) = S.done;
+  S.done = NULL;
+  S.running = false;
+  S.stopping = false;
+  if (done) done();
+}
+
+static void handle_closed_cb(uv_handle_t *h) {
+  if (--S.closing == 0) release_all();
+}
+
+static void fin_close_cb(uv_handle_t *h) {
+  souk_free(h);
+  handle_closed_cb(h);
+}
+
+/* Runs from the loop once every session has stopped: nothing of ours is
+ * on the stack any more, so sessions and handles can go. */
+static void fin_cb(uv_timer_t *t) {
+  S.fin = NULL;
+  if (S.have_lock) {
+    S.lock.ops->destroy(S.lock.self);
+    S.have_lock = false;
+  }
+  /* The WebSocket context has no other user: shut it down so that the loop
+   * can end. */
+  souk_ws_global_shutdown();
+  S.closing = S.n + 1;
+  uv_close((uv_handle_t *)t, fin_close_cb);
+  for (uint32_t i = 0; i < S.n; i++)
+    uv_close((uv_handle_t *)&S.sh[i].timer, handle_closed_cb);
+}
+
+static void schedule_fin(void) {
+  if (S.fin) return;
+  S.fin = souk_malloc(sizeof *S.fin);
+  uv_timer_init(souk_loop(), S.fin);
+  uv_timer_start(S.fin, fin_cb, 0, 0);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t *h) {
+  if (S.running) return SOUK_EBUSY;
+  if (!c || !h || !h->on_dispatch || !c->gateway_url || !*c->gateway_url || !c->shard_count ||
+      c->first > c->last || c->last >= c->shard_count)
+    return SOUK_EINVAL;
+  const souk_discord_conf_t *dc = &souk_discord_conf;
+  const char *token = c->token ? c->token : dc->token;
+  if (!token || !*token) {
+    SOUK_ERROR(SH_LOG, "no bot token: set SOUK_DISCORD_TOKEN");
+    return SOUK_EINVAL;
+  }
+  uint32_t mc = c->max_concurrency ? c->max_concurrency : 1;
+  /* The identify backend first: it is the only step that can fail. */
+  souk_identify_lock_t lock;
+  const char *path = c->identify_lock ? c->identify_lock : dc->identify_lock;
+  int rc;
+  if (c->identify_backend) {
+    lock = *c->identify_backend;
+    rc = 0;
+  } else if (path && *path) {
+    rc = souk_identify_lock_file(path, c->identify_interval_ms, &lock);
+  } else {
+    rc = souk_identify_lock_local(c->identify_interval_ms, NULL, &lock);
+  }
+  if (rc) return rc;
+
+  memset(&S, 0, sizeof S);
+  S.h = *h;
+  S.lock = lock;
+  S.have_lock = true;
+  S.compress = c->compress ? c->compress > 0 : dc->compress;
+  S.max_message = c->max_message ? c->max_message : SOUK_ZSTREAM_MAX_DEFAULT;
+  S.n = c->last - c->first + 1;
+  S.sh = souk_calloc(S.n, sizeof *S.sh);
+  souk_presence_t pres = {conf_status(), dc->presence_activity, 0};
+  if (c->presence) pres = *c->presence;
+  for (uint32_t i = 0; i < S.n; i++) {
+    shard_t *sh = &S.sh[i];
+    sh->id = c->first + i;
+    sh->bucket = sh->id % mc;
+    souk_gateway_conf_t gc = {
+        .shard_id = sh->id,
+        .shard_count = c->shard_count,
+        .token = token,
+        .gateway_url = c->gateway_url,
+        .intents = c->intents ? c->intents : (uint64_t)dc->intents,
+        .compress = S.compress,
+        .large_threshold = c->large_threshold ? c->large_threshold : (int)dc->large_threshold,
+        .presence = pres,
+    };
+    sh->gw = souk_gateway_new(&gc, &gw_ops, sh);
+    SOUK_ASSERT(sh->gw != NULL);
+    rc = souk_zstream_init(&sh->zs, S.max_message);
+    SOUK_ASSERT(rc == 0);
+    uv_timer_init(souk_loop(), &sh->timer);
+    sh->timer.data = sh;
+  }
+  S.running = true;
+  S.left = S.n;
+  for (uint32_t i = 0; i < S.n; i++)
+    souk_gateway_start(S.sh[i].gw);
+  return 0;
+}
+
+void souk_shards_stop_code(int code, void (*done)(void)) {
+  if (!S.running || S.stopping) return;
+  S.stopping = true;
+  S.done = done;
+  for (uint32_t i = 0; i < S.n; i++)
+    if (!S.sh[i].stopped) souk_gateway_stop(S.sh[i].gw, code);
+  if (S.left == 0) schedule_fin();
+}
+
+void souk_shards_stop(void (*done)(void)) { souk_shards_stop_code(1000, done); }
+
+int souk_shards_set_presence(const souk_presence_t *p) {
+  int first = 0;
+  for (uint32_t i = 0; i < S.n; i++) {
+    int rc = souk_gateway_set_presence(S.sh[i].gw, p);
+    if (rc && !first) first = rc;
+  }
+  return first;
+}
+
+void souk_shards_update_presence(void) {
+  souk_presence_t p = {conf_status(), souk_discord_conf.presence_activity, 0};
+  int rc = souk_shards_set_presence(&p);
+  if (rc) SOUK_WARN(SH_LOG, "presence update failed: %s", souk_strerror(rc));
+}
+
+int souk_shards_send(uint32_t shard_id, const char *json, size_t len) {
+  for (uint32_t i = 0; i < S.n; i++)
+    if (S.sh[i].id == shard_id) return souk_gateway_send(S.sh[i].gw, json, len);
+  return SOUK_ENOTFOUND;
+}
+
+bool souk_shards_running(void) { return S.running; }
+
+size_t souk_shards_count(void) { return S.n; }
+
+int souk_shards_stats(size_t i, souk_shard_stats_t *out) {
+  if (i >= S.n || !out) return SOUK_ENOTFOUND;
+  out->id = S.sh[i].id;
+  souk_gateway_stats(S.sh[i].gw, &out->gw);
+  out->bytes_compressed = S.sh[i].bytes_compressed;
+  return 0;
+}
+
+size_t souk_shards_ready(void) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < S.n; i++)
+    n += souk_gateway_state(S.sh[i].gw) == SOUK_GW_READY;
+  return n;
+}
+
+bool souk_shards_session(size_t i, const char **session_id, const char **resume_url,
+                         uint64_t *seq) {
+  if (i >= S.n) return false;
+  return souk_gateway_session(S.sh[i].gw, session_id, resume_url, seq);
+}

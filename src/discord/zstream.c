@@ -1,0 +1,115 @@
+/* zlib-stream inflate for the gateway; see zstream.h. */
+#include "discord/zstream.h"
+
+#include "souk/alloc.h"
+#include "souk/err.h"
+
+#include <limits.h>
+#include <string.h>
+
+/* Buffers above this size (after one big message such as the READY of a
+ * large bot) are given back: every shard keeps its own, and RSS counts. */
+#define ZS_KEEP_DEFAULT ((size_t)256 << 10)
+
+static const unsigned char zs_suffix[4] = {0x00, 0x00, 0xff, 0xff};
+
+/* zlib allocates through souk's wrappers so that running out of memory
+ * ends in the one place it should (souk_oom) rather than as Z_MEM_ERROR
+ * in the middle of a message. */
+static voidpf zs_alloc(voidpf opaque, uInt items, uInt size) { return souk_calloc(items, size); }
+static void zs_free(voidpf opaque, voidpf p) { souk_free(p); }
+
+int souk_zstream_init(souk_zstream_t *zs, size_t max) {
+  memset(zs, 0, sizeof *zs);
+  zs->max = max ? max : SOUK_ZSTREAM_MAX_DEFAULT;
+  zs->keep = ZS_KEEP_DEFAULT;
+  zs->z.zalloc = zs_alloc;
+  zs->z.zfree = zs_free;
+  if (inflateInit(&zs->z) != Z_OK) return SOUK_ENOMEM;
+  zs->ready = true;
+  return 0;
+}
+
+void souk_zstream_reset(souk_zstream_t *zs) {
+  if (zs->ready) inflateReset(&zs->z);
+  zs->broken = false;
+  souk_buf_reset(&zs->in);
+}
+
+void souk_zstream_free(souk_zstream_t *zs) {
+  if (zs->ready) inflateEnd(&zs->z);
+  souk_buf_free(&zs->in);
+  souk_buf_free(&zs->out);
+  memset(zs, 0, sizeof *zs);
+}
+
+/* Inflate src[0..n) (one or more complete sync-flushed messages) into
+ * zs->out, replacing what it held. */
+static int zs_inflate(souk_zstream_t *zs, const unsigned char *src, size_t n) {
+  souk_buf_t *o = &zs->out;
+  if (o->cap > zs->keep) souk_buf_free(o);
+  o->len = 0;
+  zs->z.next_in = (Bytef *)src;
+  zs->z.avail_in = (uInt)n;
+  for (;;) {
+    /* Grow when full, never past max + 1 bytes of output: one byte more
+     * than allowed is enough to know a message is too big without
+     * inflating all of it. */
+    if (o->len + 1 >= o->cap) {
+      size_t want = o->cap ? o->cap : (n * 4 > 4096 ? n * 4 : 4096);
+      if (want > zs->max + 1 - o->len) want = zs->max + 1 - o->len;
+      souk_buf_reserve(o, want);
+    }
+    size_t room = o->cap - o->len - 1; /* one byte stays for the NUL */
+    if (room > zs->max + 1 - o->len) room = zs->max + 1 - o->len;
+    if (room > UINT_MAX) room = UINT_MAX;
+    zs->z.next_out = (Bytef *)o->data + o->len;
+    zs->z.avail_out = (uInt)room;
+    int rc = inflate(&zs->z, Z_SYNC_FLUSH);
+    o->len += room - zs->z.avail_out;
+    if (o->len > zs->max) return SOUK_ETOOBIG;
+    /* Discord never ends the stream, and a stream end would make whatever
+     * follows undecodable: treat it as corruption, like zlib's errors. */
+    if (rc != Z_OK && rc != Z_BUF_ERROR) return SOUK_EPARSE;
+    if (zs->z.avail_in == 0 && zs->z.avail_out > 0) break; /* all flushed */
+    if (zs->z.avail_out == 0) continue;                    /* needs room */
+    if (rc == Z_BUF_ERROR) return SOUK_EPARSE;             /* stuck */
+  }
+  o->data[o->len] = '\0';
+  zs->bytes_out += o->len;
+  zs->messages++;
+  return 1;
+}
+
+int souk_zstream_feed(souk_zstream_t *zs, const void *data, size_t len, const char **out,
+                      size_t *outlen) {
+  if (!zs->ready || zs->broken) return SOUK_EPARSE;
+  zs->bytes_in += len;
+  const unsigned char *p = data;
+  int rc;
+  if (zs->in.len == 0 && len >= 4 && memcmp(p + len - 4, zs_suffix, 4) == 0) {
+    /* The common case: a whole message in one frame, inflated in place. */
+    rc = zs_inflate(zs, p, len);
+  } else {
+    /* Compressed data is at most a little larger than its output, so a
+     * message whose compressed part alone exceeds the limit is too big. */
+    if (zs->in.len + len > zs->max + 1024) {
+      zs->broken = true;
+      souk_buf_free(&zs->in);
+      return SOUK_ETOOBIG;
+    }
+    if (zs->in.len == 0 && zs->in.cap > zs->keep) souk_buf_free(&zs->in);
+    souk_buf_append(&zs->in, p, len);
+    if (zs->in.len < 4 || memcmp(zs->in.data + zs->in.len - 4, zs_suffix, 4) != 0) return 0;
+    rc = zs_inflate(zs, (const unsigned char *)zs->in.data, zs->in.len);
+    souk_buf_reset(&zs->in);
+  }
+  if (rc < 0) {
+    zs->broken = true;
+    souk_buf_reset(&zs->out);
+    return rc;
+  }
+  *out = zs->out.data;
+  *outlen = zs->out.len;
+  return 1;
+}
