@@ -5,6 +5,7 @@
 #ifndef SOUK_MODULE_H
 #define SOUK_MODULE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "souk/conf.h"
@@ -13,15 +14,31 @@
 /** Bumped when struct souk_module changes incompatibly. */
 #define SOUK_MODULE_ABI 1
 
+/** Where an event came from. */
+typedef enum souk_event_source {
+  SOUK_SRC_GATEWAY, /* a Discord gateway dispatch */
+  SOUK_SRC_CONSOLE, /* `souk console`: a line typed locally */
+} souk_event_source_t;
+
 /** A gateway dispatch (op 0) as a module sees it.  Valid only during the
  * handler call: copy what you keep. */
 typedef struct souk_event {
-  const char *name;      /* "MESSAGE_CREATE" */
-  uint32_t shard;        /* shard id that received it */
-  uint64_t seq;          /* the gateway sequence number */
+  const char *name;        /* "MESSAGE_CREATE" */
+  uint32_t shard;          /* shard id that received it */
+  uint64_t seq;            /* the gateway sequence number */
   const souk_json_t *json; /* the whole payload */
-  int d;                 /* token of the payload's "d" */
+  int d;                   /* token of the payload's "d" */
+  souk_event_source_t source;
+  /** Set by the source: send text back where the event came from. */
+  int (*reply)(const struct souk_event *ev, const char *text, size_t len);
+  void *source_ud;
 } souk_event_t;
+
+/** Reply to a message event with plain text, wherever it came from: a
+ * Discord channel message (split at 2000 characters, mentions disabled) or
+ * a console line.  Returns 0 or SOUK_E* (SOUK_EINVAL if the event has no
+ * channel to answer in). */
+int souk_reply(const souk_event_t *ev, const char *text);
 
 /** Called on the loop thread for each matching event, in gateway order. */
 typedef void (*souk_event_fn)(const souk_event_t *ev);

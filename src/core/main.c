@@ -1,2 +1,339 @@
+/* souk's entry point: command line, configuration, and the process
+ * lifecycle (start, signals, graceful stop). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("souk"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "core/core.h"
+#include "discord/bot.h"
+#include "discord/dconf.h"
+#include "souk/alloc.h"
+#include "souk/buf.h"
+#include "souk/err.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+
+#ifndef SOUK_VERSION
+#define SOUK_VERSION "0.0.0"
+#endif
+
+/* Exit statuses, documented in the README (Troubleshooting). */
+enum {
+  EXIT_OK = 0,
+  EXIT_RUNTIME = 1, /* an unexpected runtime failure */
+  EXIT_CONFIG = 2,  /* the configuration is invalid */
+  EXIT_REFUSED = 3, /* Discord refused the session: do not restart blindly */
+};
+
+typedef struct opts {
+  const char *cmd;
+  const char *config;
+  bool config_explicit;
+  bool online;
+} opts_t;
+
+static struct {
+  souk_conf_section_t *secs;
+  size_t nsecs;
+  const char *config_path;
+  bool config_explicit;
+  uv_signal_t sig_int, sig_term, sig_hup;
+  bool signals_on;
+  bool stopping;
+  int exit_code;
+  bool console;
+} g;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: souk [COMMAND] [-c PATH]\n"
+          "\n"
+          "commands:\n"
+          "  run            connect to Discord and serve (default)\n"
+          "  console        a local shell: type commands, see replies; no Discord account needed\n"
+          "  check-config   validate the configuration and exit (non-zero on problems)\n"
+          "                 --online also checks the token against Discord\n"
+          "  config-keys    print every configuration key as a Markdown table\n"
+          "  version        print the version\n"
+          "\n"
+          "options:\n"
+          "  -c, --config PATH   YAML configuration (default ./souk.yaml if present)\n"
+          "  -h, --help          this text\n");
+}
+
+static int parse_args(int argc, char **argv, opts_t *o) {
+  static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
+                                        {"online", no_argument, NULL, 'o'},
+                                        {"help", no_argument, NULL, 'h'},
+                                        {"version", no_argument, NULL, 'V'},
+                                        {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  o->cmd = "run";
+  o->config = "souk.yaml";
+  int c;
+  /* GNU getopt permutes, so options may come before or after the command:
+   * `souk -c x.yaml run` and `souk check-config -c x.yaml --online`. */
+  while ((c = getopt_long(argc, argv, "c:hV", lopts, NULL)) != -1) {
+    switch (c) {
+    case 'c':
+      o->config = optarg;
+      o->config_explicit = true;
+      break;
+    case 'o':
+      o->online = true;
+      break;
+    case 'h':
+      usage(stdout);
+      exit(0);
+    case 'V':
+      printf("souk %s\n", SOUK_VERSION);
+      exit(0);
+    default:
+      usage(stderr);
+      return SOUK_EINVAL;
+    }
+  }
+  if (optind < argc) o->cmd = argv[optind++];
+  if (optind < argc) {
+    fprintf(stderr, "souk: unexpected argument '%s'\n", argv[optind]);
+    return SOUK_EINVAL;
+  }
+  return 0;
+}
+
+/* Gather the config sections: the core's own, then each module's. */
+static void sections_build(void) {
+  size_t n = 2;
+  for (size_t i = 0; souk__modules[i]; i++)
+    if (souk__modules[i]->conf) n++;
+  g.secs = souk_calloc(n, sizeof *g.secs);
+  g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf};
+  g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf};
+  g.nsecs = 2;
+  for (size_t i = 0; souk__modules[i]; i++) {
+    const souk_module_t *m = souk__modules[i];
+    if (m->conf)
+      g.secs[g.nsecs++] = (souk_conf_section_t){m->name, m->conf, m->conf_data};
+  }
+}
+
+static void apply_log_conf(void) {
+  souk_log_set_level((souk_log_level_t)souk_core_conf.log_level);
+  souk_log_set_format((souk_log_format_t)souk_core_conf.log_format);
+  /* The config registers every secret key's value with the logger as it
+   * loads; the token is added again here in case it came from elsewhere. */
+  souk_log_add_secret(souk_discord_conf.token);
+}
+
+static int ensure_data_dir(void) {
+  const char *d = souk_core_conf.data_dir;
+  if (!d || !*d) return 0;
+  if (mkdir(d, 0750) != 0 && errno != EEXIST) {
+    SOUK_ERROR("core", "cannot create data_dir %s: %s", d, strerror(errno));
+    return SOUK_EIO;
+  }
+  return 0;
+}
+
+static void signals_off(void) {
+  if (!g.signals_on) return;
+  g.signals_on = false;
+  uv_close((uv_handle_t *)&g.sig_int, NULL);
+  uv_close((uv_handle_t *)&g.sig_term, NULL);
+  uv_close((uv_handle_t *)&g.sig_hup, NULL);
+}
+
+/* Called once everything that was running has stopped. */
+static void on_stopped(void) {
+  souk__modreg_stop();
+  signals_off();
+  SOUK_INFO("core", "stopped (exit status %d)", g.exit_code);
+}
+
+static void shutdown_begin(int code) {
+  if (g.stopping) {
+    if (code > g.exit_code) g.exit_code = code;
+    return;
+  }
+  g.stopping = true;
+  g.exit_code = code;
+  SOUK_INFO("core", "shutting down");
+  if (g.console) {
+    souk__console_stop();
+    on_stopped();
+    return;
+  }
+  souk__bot_stop(souk_core_conf.shutdown_grace_ms, on_stopped);
+}
+
+static void on_console_eof(void) { shutdown_begin(EXIT_OK); }
+
+static void on_bot_fatal(int refused) { shutdown_begin(refused ? EXIT_REFUSED : EXIT_RUNTIME); }
+
+static void reload_config(void) {
+  souk_buf_t changes;
+  souk_buf_init(&changes);
+  souk_conf_report_t rep = {0};
+  int rc = souk__config_reload(g.config_path, g.config_explicit, g.secs, g.nsecs, &rep, &changes);
+  if (rep.n) souk__conf_report_log(&rep);
+  if (rc) {
+    SOUK_ERROR("core", "SIGHUP: configuration not reloaded (%s); keeping the running settings",
+               souk_strerror(rc));
+  } else {
+    apply_log_conf();
+    SOUK_INFO("core", "SIGHUP: configuration reloaded%s%s", changes.len ? ": " : " (no changes)",
+              changes.len ? changes.data : "");
+    souk__modreg_reload();
+    souk__bot_reload();
+  }
+  souk__conf_report_free(&rep);
+  souk_buf_free(&changes);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  if (signum == SIGHUP) {
+    reload_config();
+    return;
+  }
+  SOUK_INFO("core", "received %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  if (g.stopping && signum == SIGINT) {
+    /* A second Ctrl-C: the operator wants out now. */
+    SOUK_WARN("core", "second interrupt: exiting without waiting");
+    exit(EXIT_RUNTIME);
+  }
+  shutdown_begin(EXIT_OK);
+}
+
+static void signals_on(void) {
+  uv_loop_t *loop = souk_loop();
+  uv_signal_init(loop, &g.sig_int);
+  uv_signal_init(loop, &g.sig_term);
+  uv_signal_init(loop, &g.sig_hup);
+  uv_signal_start(&g.sig_int, signal_cb, SIGINT);
+  uv_signal_start(&g.sig_term, signal_cb, SIGTERM);
+  uv_signal_start(&g.sig_hup, signal_cb, SIGHUP);
+  /* The signal handles must not keep an otherwise finished loop alive. */
+  uv_unref((uv_handle_t *)&g.sig_int);
+  uv_unref((uv_handle_t *)&g.sig_term);
+  uv_unref((uv_handle_t *)&g.sig_hup);
+  g.signals_on = true;
+}
+
+static int cmd_config_keys(void) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk__config_keys_markdown(g.secs, g.nsecs, &b);
+  fwrite(b.data, 1, b.len, stdout);
+  souk_buf_free(&b);
+  return EXIT_OK;
+}
+
+static int cmd_check_config(bool online) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk__config_dump(g.secs, g.nsecs, &b);
+  fputs(b.data ? b.data : "", stdout);
+  souk_buf_free(&b);
+  if (!online) {
+    printf("configuration OK\n");
+    return EXIT_OK;
+  }
+  int rc = souk__bot_check_online();
+  if (rc) {
+    printf("online check FAILED: %s\n", souk_strerror(rc));
+    return rc == SOUK_EAUTH ? EXIT_REFUSED : EXIT_RUNTIME;
+  }
+  printf("configuration OK; Discord accepted the token\n");
+  return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+  if (souk_alloc_init() != 0) {
+    fprintf(stderr, "souk: cannot initialise allocators\n");
+    return EXIT_RUNTIME;
+  }
+  opts_t o;
+  if (parse_args(argc, argv, &o)) return EXIT_CONFIG;
+  if (!strcmp(o.cmd, "version")) {
+    printf("souk %s\n", SOUK_VERSION);
+    return EXIT_OK;
+  }
+  if (!strcmp(o.cmd, "help")) {
+    usage(stdout);
+    return EXIT_OK;
+  }
+  bool known = !strcmp(o.cmd, "run") || !strcmp(o.cmd, "console") ||
+               !strcmp(o.cmd, "check-config") || !strcmp(o.cmd, "config-keys");
+  if (!known) {
+    fprintf(stderr, "souk: unknown command '%s'\n\n", o.cmd);
+    usage(stderr);
+    return EXIT_CONFIG;
+  }
+  if (souk__modreg_init(souk__modules)) return EXIT_RUNTIME;
+  sections_build();
+  g.config_path = o.config;
+  g.config_explicit = o.config_explicit;
+  if (!strcmp(o.cmd, "config-keys")) {
+    int rc = souk__config_load(NULL, false, g.secs, g.nsecs, NULL);
+    (void)rc;
+    rc = cmd_config_keys();
+    souk__config_free(g.secs, g.nsecs);
+    souk_free(g.secs);
+    return rc;
+  }
+
+  souk_conf_report_t rep = {0};
+  int rc = souk__config_load(o.config, o.config_explicit, g.secs, g.nsecs, &rep);
+  souk__conf_report_print(&rep, stderr);
+  souk__conf_report_free(&rep);
+  if (rc) {
+    fprintf(stderr, "souk: configuration has errors; nothing was started\n");
+    souk__config_free(g.secs, g.nsecs);
+    souk_free(g.secs);
+    return EXIT_CONFIG;
+  }
+  apply_log_conf();
+
+  int code = EXIT_OK;
+  g.console = !strcmp(o.cmd, "console");
+  if (!strcmp(o.cmd, "check-config")) {
+    code = cmd_check_config(o.online);
+  } else if (!g.console && !souk_discord_conf.token) {
+    fprintf(stderr,
+            "souk: discord.token is not set. Export SOUK_DISCORD_TOKEN (or put it in .env),\n"
+            "      or use `souk console` to try souk without a Discord account.\n");
+    code = EXIT_CONFIG;
+  } else if (ensure_data_dir() != 0) {
+    code = EXIT_CONFIG;
+  } else if ((rc = souk__modreg_start()) != 0) {
+    code = EXIT_RUNTIME;
+  } else {
+    signals_on();
+    if (g.console) {
+      rc = souk__console_start(on_console_eof);
+    } else {
+      SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
+      rc = souk__bot_start(on_bot_fatal);
+    }
+    if (rc) {
+      SOUK_ERROR("core", "start failed: %s", souk_strerror(rc));
+      g.stopping = true;
+      g.exit_code = EXIT_RUNTIME;
+      souk__modreg_stop();
+      signals_off();
+    }
+    uv_run(souk_loop(), UV_RUN_DEFAULT);
+    code = g.exit_code;
+  }
+  souk_loop_close();
+  souk__config_free(g.secs, g.nsecs);
+  souk_free(g.secs);
+  souk_log_clear_secrets();
+  return code;
+}

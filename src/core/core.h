@@ -1,0 +1,59 @@
+/* Core internals shared by main.c, the module registry and the console.
+ * Modules never include this file. */
+#ifndef SOUK_CORE_CORE_H
+#define SOUK_CORE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "souk/conf.h"
+#include "souk/module.h"
+
+/** The `core` config section. */
+typedef struct souk_core_conf {
+  char *data_dir;   /* state files, lock files, the SQLite store */
+  int log_level;    /* souk_log_level_t */
+  int log_format;   /* souk_log_format_t */
+  int64_t shutdown_grace_ms; /* how long SIGTERM waits for in-flight replies */
+} souk_core_conf_t;
+
+/** Key table of the `core` section. */
+extern const souk_conf_key_t souk_core_conf_keys[];
+/** Live values of the `core` section. */
+extern souk_core_conf_t souk_core_conf;
+
+/** The modules linked into this binary, NULL-terminated (src/core/modules.c,
+ * compiled into the executable only, so the core libraries never name a
+ * module). */
+extern const souk_module_t *const souk__modules[];
+
+/** Remember the module list and index its event handlers.  Returns 0 or
+ * SOUK_EINVAL (a module with the wrong ABI, named in the log). */
+int souk__modreg_init(const souk_module_t *const *mods);
+/** Call every module's init in order; on failure shut down the ones that
+ * started, in reverse, and return the error. */
+int souk__modreg_start(void);
+/** Call shutdown of started modules in reverse order. */
+void souk__modreg_stop(void);
+/** Call every module's reload hook. */
+void souk__modreg_reload(void);
+/** Dispatch one event to every module handler subscribed to it, in module
+ * order.  Counts events per name. */
+void souk__dispatch(const souk_event_t *ev);
+/** Total events dispatched since start. */
+uint64_t souk__dispatch_count(void);
+
+/** Console adapter: read lines from stdin, dispatch each as a message from
+ * a fixed console user, print replies to stdout.  on_eof is called once
+ * when stdin ends.  Returns 0 or SOUK_E*. */
+int souk__console_start(void (*on_eof)(void));
+/** Stop reading stdin and release the console's handles. */
+void souk__console_stop(void);
+
+struct souk_buf;
+/** Render every key of secs as a Markdown table (`souk config-keys`). */
+void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs,
+                                struct souk_buf *out);
+
+#endif

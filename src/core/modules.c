@@ -1,0 +1,10 @@
+/* The modules linked into souk, in start order.  This file is compiled into
+ * the executable only, so the core libraries never name a module. */
+#include "core/core.h"
+
+extern const souk_module_t souk_ping_module;
+
+const souk_module_t *const souk__modules[] = {
+    &souk_ping_module,
+    NULL,
+};

@@ -1,0 +1,361 @@
+/* The bot runtime for `souk run`: REST client, gateway shards and the
+ * dispatcher wired together, with a graceful stop.
+ *
+ * Start-up order: HTTP client, REST client, GET /gateway/bot (skipped when
+ * the gateway URL, shard count and max_concurrency are all configured), then
+ * the shards.  Stop order is the reverse, with in-flight REST requests given
+ * the configured grace to finish so that replies already decided are sent. */
+#include "discord/bot.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "discord/dconf.h"
+#include "discord/msgsplit.h"
+#include "discord/rest.h"
+#include "discord/shards.h"
+#include "souk/alloc.h"
+#include "souk/buf.h"
+#include "souk/err.h"
+#include "souk/http.h"
+#include "souk/json.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+
+static struct {
+  void (*on_fatal)(int refused);
+  void (*stop_done)(void);
+  bool running, stopping, shards_running, rest_running, http_running;
+  bool fatal_sent;
+  uv_timer_t grace;
+  bool grace_on;
+  uint64_t ready_shards;
+} g;
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void reply_done_cb(const souk_rest_resp_t *r, void *ud) {
+  if (r->err && r->err != SOUK_ESTOPPED)
+    SOUK_WARN("bot", "reply to %s failed: %s (HTTP %d)", r->route, souk_strerror(r->err),
+              r->status);
+}
+
+/* Post text to the event's channel, split at Discord's 2000 characters;
+ * mentions are parsed from nothing, so a reply can never ping @everyone or
+ * a role by accident.  The first chunk replies to the triggering message.
+ * Each chunk carries a nonce derived from the triggering message with
+ * enforce_nonce, so a POST retried after a timeout (which Discord may have
+ * received) or a reply to a redelivered event is not posted twice. */
+static int gateway_reply(const souk_event_t *ev, const char *text, size_t len) {
+  const souk_json_t *j = ev->json;
+  uint64_t channel = 0, msg = 0;
+  if (souk_json_u64(j, souk_json_get(j, ev->d, "channel_id"), &channel) || channel == 0)
+    return SOUK_EINVAL;
+  souk_json_u64(j, souk_json_get(j, ev->d, "id"), &msg);
+  char path[64];
+  snprintf(path, sizeof path, "/channels/%" PRIu64 "/messages", channel);
+  souk_buf_t b;
+  souk_buf_init(&b);
+  bool first = true;
+  int rc = 0;
+  unsigned part = 0;
+  do {
+    size_t skip;
+    size_t n = souk__msg_chunk(text, len, SOUK_DISCORD_CONTENT_MAX, &skip);
+    if (n > 0) {
+      souk_buf_reset(&b);
+      souk_jw_t w;
+      souk_jw_init(&w, &b);
+      souk_jw_obj(&w);
+      souk_jw_key(&w, "content");
+      souk_jw_strn(&w, text, n);
+      souk_jw_key(&w, "allowed_mentions");
+      souk_jw_obj(&w);
+      souk_jw_key(&w, "parse");
+      souk_jw_arr(&w);
+      souk_jw_end(&w);
+      souk_jw_end(&w);
+      if (msg) {
+        char nonce[32];
+        snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%u", msg, part);
+        souk_jw_key(&w, "nonce");
+        souk_jw_str(&w, nonce);
+        souk_jw_key(&w, "enforce_nonce");
+        souk_jw_bool(&w, true);
+      }
+      part++;
+      if (first && msg) {
+        souk_jw_key(&w, "message_reference");
+        souk_jw_obj(&w);
+        souk_jw_key(&w, "message_id");
+        souk_jw_snowflake(&w, msg);
+        souk_jw_key(&w, "fail_if_not_exists");
+        souk_jw_bool(&w, false);
+        souk_jw_end(&w);
+      }
+      souk_jw_end(&w);
+      souk_rest_opts_t o = {.method = "POST", .path = path, .body = b.data, .body_len = b.len};
+      rc = souk_rest_request(&o, reply_done_cb, NULL);
+      if (rc) break;
+      first = false;
+    }
+    text += n + skip;
+    len -= n + skip;
+  } while (len > 0);
+  souk_buf_free(&b);
+  return rc;
+}
+
+/* ---- gateway events ------------------------------------------------------ */
+
+static void on_dispatch(uint32_t shard, const char *name, uint64_t seq, const souk_json_t *j,
+                        int d) {
+  souk_event_t ev = {.name = name,
+                     .shard = shard,
+                     .seq = seq,
+                     .json = j,
+                     .d = d,
+                     .source = SOUK_SRC_GATEWAY,
+                     .reply = gateway_reply};
+  souk__dispatch(&ev);
+}
+
+static void on_ready(uint32_t shard) {
+  g.ready_shards++;
+  SOUK_INFO("bot", "shard %u ready", shard);
+}
+
+static void on_fatal(int code, const char *msg) {
+  SOUK_ERROR("bot", "gateway: %s", msg);
+  if (g.fatal_sent || g.stopping) return;
+  g.fatal_sent = true;
+  /* Close codes from Discord mean it refused the session; anything else is
+   * an unexpected failure worth a restart. */
+  if (g.on_fatal) g.on_fatal(code >= 4000 ? 1 : 0);
+}
+
+static const souk_gateway_handlers_t handlers = {
+    .on_dispatch = on_dispatch,
+    .on_ready = on_ready,
+    .on_fatal = on_fatal,
+};
+
+/* ---- start --------------------------------------------------------------- */
+
+static void start_shards(const char *url, int64_t count, int64_t max_conc) {
+  souk_discord_conf_t *c = &souk_discord_conf;
+  int64_t last = c->shard_last < 0 ? count - 1 : c->shard_last;
+  if (c->shard_first > last || last >= count) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "shard range %" PRId64 "..%" PRId64 " is outside 0..%" PRId64
+             " (discord.shards.first/last/count)",
+             c->shard_first, last, count - 1);
+    on_fatal(0, msg);
+    return;
+  }
+  /* Processes on one host share the data directory, so by default they
+   * share its identify lock too. */
+  char lock[1024];
+  const char *lockp = c->identify_lock;
+  if (!lockp && souk_core_conf.data_dir && souk_core_conf.data_dir[0]) {
+    snprintf(lock, sizeof lock, "%s/identify.lock", souk_core_conf.data_dir);
+    lockp = lock;
+  }
+  souk_shards_conf_t sc = {
+      .gateway_url = url,
+      .identify_lock = lockp,
+      .shard_count = (uint32_t)count,
+      .first = (uint32_t)c->shard_first,
+      .last = (uint32_t)last,
+      .max_concurrency = (uint32_t)(max_conc > 0 ? max_conc : 1),
+  };
+  SOUK_INFO("bot", "starting shards %u..%u of %u (max_concurrency %u)", sc.first, sc.last,
+            sc.shard_count, sc.max_concurrency);
+  int rc = souk_shards_start(&sc, &handlers);
+  if (rc) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "cannot start shards: %s", souk_strerror(rc));
+    on_fatal(0, msg);
+    return;
+  }
+  g.shards_running = true;
+}
+
+static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
+  if (g.stopping) return;
+  if (r->err) {
+    char msg[200];
+    if (r->err == SOUK_EAUTH)
+      snprintf(msg, sizeof msg,
+               "Discord rejected the bot token (401 on GET /gateway/bot): check "
+               "SOUK_DISCORD_TOKEN");
+    else
+      snprintf(msg, sizeof msg, "GET /gateway/bot failed: %s (HTTP %d)", souk_strerror(r->err),
+               r->status);
+    SOUK_ERROR("bot", "%s", msg);
+    if (!g.fatal_sent) {
+      g.fatal_sent = true;
+      if (g.on_fatal) g.on_fatal(r->err == SOUK_EAUTH);
+    }
+    return;
+  }
+  const souk_json_t *j = souk_rest_json(r);
+  char url[512] = "";
+  int64_t shards = 0, conc = 0, remaining = -1;
+  if (j) {
+    souk_json_str(j, souk_json_get(j, 0, "url"), url, sizeof url);
+    souk_json_i64(j, souk_json_get(j, 0, "shards"), &shards);
+    int ssl = souk_json_get(j, 0, "session_start_limit");
+    souk_json_i64(j, souk_json_get(j, ssl, "max_concurrency"), &conc);
+    souk_json_i64(j, souk_json_get(j, ssl, "remaining"), &remaining);
+  }
+  souk_discord_conf_t *c = &souk_discord_conf;
+  const char *gw = c->gateway_url ? c->gateway_url : url;
+  if (!gw[0] || (shards <= 0 && c->shard_count <= 0)) {
+    SOUK_ERROR("bot", "GET /gateway/bot returned no usable gateway url or shard count");
+    if (!g.fatal_sent) {
+      g.fatal_sent = true;
+      if (g.on_fatal) g.on_fatal(0);
+    }
+    return;
+  }
+  if (remaining >= 0 && remaining < 10)
+    SOUK_WARN("bot", "only %" PRId64 " session starts left today (Discord allows 1000)", remaining);
+  start_shards(gw, c->shard_count > 0 ? c->shard_count : shards,
+               c->max_concurrency > 0 ? c->max_concurrency : conc);
+}
+
+int souk__bot_start(void (*fatal)(int refused)) {
+  memset(&g, 0, sizeof g);
+  g.on_fatal = fatal;
+  int rc = souk_http_init();
+  if (rc) return rc;
+  g.http_running = true;
+  rc = souk_rest_init();
+  if (rc) {
+    souk_http_shutdown();
+    g.http_running = false;
+    return rc;
+  }
+  g.rest_running = true;
+  g.running = true;
+  souk_discord_conf_t *c = &souk_discord_conf;
+  if (c->gateway_url && c->shard_count > 0 && c->max_concurrency > 0) {
+    start_shards(c->gateway_url, c->shard_count, c->max_concurrency);
+    return 0;
+  }
+  souk_rest_opts_t o = {.method = "GET", .path = "/gateway/bot"};
+  rc = souk_rest_request(&o, gateway_bot_cb, NULL);
+  if (rc) {
+    souk_rest_shutdown();
+    souk_http_shutdown();
+    g.rest_running = g.http_running = g.running = false;
+  }
+  return rc;
+}
+
+/* ---- stop ---------------------------------------------------------------- */
+
+static void stop_finish(void) {
+  if (g.rest_running) {
+    souk_rest_shutdown();
+    g.rest_running = false;
+  }
+  if (g.http_running) {
+    souk_http_shutdown();
+    g.http_running = false;
+  }
+  g.running = false;
+  void (*done)(void) = g.stop_done;
+  g.stop_done = NULL;
+  if (done) done();
+}
+
+static void grace_close_cb(uv_handle_t *h) { stop_finish(); }
+
+static void grace_timer_cb(uv_timer_t *t) {
+  SOUK_WARN("bot", "shutdown grace expired with REST requests in flight; abandoning them");
+  g.grace_on = false;
+  uv_close((uv_handle_t *)&g.grace, grace_close_cb);
+}
+
+static void drained_cb(void *ud) {
+  if (g.grace_on) {
+    g.grace_on = false;
+    uv_timer_stop(&g.grace);
+    uv_close((uv_handle_t *)&g.grace, grace_close_cb);
+  } else {
+    stop_finish();
+  }
+}
+
+static void shards_stopped_cb(void) {
+  g.shards_running = false;
+  /* Replies decided before the stop get the grace period to go out. */
+  if (g.rest_running && souk_rest_drain(drained_cb, NULL) == 0) return;
+  stop_finish();
+}
+
+static int64_t g_grace_ms;
+
+void souk__bot_stop(int64_t grace_ms, void (*done)(void)) {
+  if (!g.running) {
+    if (done) done();
+    return;
+  }
+  if (g.stopping) return;
+  g.stopping = true;
+  g.stop_done = done;
+  g_grace_ms = grace_ms;
+  if (grace_ms > 0) {
+    uv_timer_init(souk_loop(), &g.grace);
+    uv_timer_start(&g.grace, grace_timer_cb, (uint64_t)grace_ms, 0);
+    g.grace_on = true;
+  }
+  if (g.shards_running) souk_shards_stop(shards_stopped_cb);
+  else shards_stopped_cb();
+}
+
+void souk__bot_reload(void) {
+  if (g.shards_running) souk_shards_update_presence();
+}
+
+/* ---- check-config --online ----------------------------------------------- */
+
+static int g_check_rc = 1;
+
+static void check_cb(const souk_rest_resp_t *r, void *ud) {
+  g_check_rc = r->err;
+  uv_stop(souk_loop());
+  if (r->err == 0) {
+    const souk_json_t *j = souk_rest_json(r);
+    char name[128] = "?", id[32] = "?";
+    if (j) {
+      souk_json_str(j, souk_json_get(j, 0, "username"), name, sizeof name);
+      souk_json_str(j, souk_json_get(j, 0, "id"), id, sizeof id);
+    }
+    printf("token OK: bot user %s (%s)\n", name, id);
+  }
+}
+
+int souk__bot_check_online(void) {
+  if (!souk_discord_conf.token) return SOUK_ECONFIG;
+  int rc = souk_http_init();
+  if (rc) return rc;
+  rc = souk_rest_init();
+  if (rc == 0) {
+    souk_rest_opts_t o = {.method = "GET", .path = "/users/@me"};
+    rc = souk_rest_request(&o, check_cb, NULL);
+    if (rc == 0) {
+      uv_run(souk_loop(), UV_RUN_DEFAULT);
+      rc = g_check_rc;
+    }
+    souk_rest_shutdown();
+  }
+  souk_http_shutdown();
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  return rc;
+}

@@ -1,0 +1,25 @@
+/* The bot runtime: REST client, gateway shards and the dispatcher wired
+ * together for `souk run`. */
+#ifndef SOUK_DISCORD_BOT_H
+#define SOUK_DISCORD_BOT_H
+
+#include <stdint.h>
+
+/** Start: HTTP and REST clients, GET /gateway/bot (unless the gateway URL,
+ * shard count and max_concurrency are all configured), then this process's
+ * shards.  on_fatal(refused) is called once if the bot cannot go on;
+ * refused is 1 when Discord refused the session (close codes 4004,
+ * 4010-4014, or 401 on start), which restarting cannot fix.  Returns 0 or
+ * SOUK_E* (on_fatal then never called). */
+int souk__bot_start(void (*on_fatal)(int refused));
+/** Graceful stop: stop reading events, close gateway sessions with 1000,
+ * let in-flight REST requests finish for up to grace_ms, fail the rest,
+ * release every handle, then call done once. */
+void souk__bot_stop(int64_t grace_ms, void (*done)(void));
+/** Apply run-time config changes (presence, REST retries and timeout). */
+void souk__bot_reload(void);
+/** check-config --online: GET /users/@me with the token, synchronously
+ * running a private loop.  0, SOUK_EAUTH (401), or another SOUK_E*. */
+int souk__bot_check_online(void);
+
+#endif
