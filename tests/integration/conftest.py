@@ -302,3 +302,48 @@ def fake_discord(request, tmp_path):
     if problems:
         pytest.fail("%s\n--- fake_discord log tail ---\n%s" % (problems, fake.log_tail()),
                     pytrace=False)
+
+
+# -- the real souk binary ----------------------------------------------------
+
+from soukproc import Souk, TEST_TOKEN  # noqa: E402  (tests/integration is on sys.path)
+
+
+def souk_config(fake, data_dir, **overrides):
+    """A config dict pointing souk at the fake; overrides merge per section."""
+    cfg = {
+        "core": {"data_dir": str(data_dir), "log": {"level": "debug"}, "shutdown_grace": "5s"},
+        "discord": {"api_base": fake.base_url if fake else "http://127.0.0.1:9/api/v10"},
+    }
+    for section, values in overrides.items():
+        merged = dict(cfg.get(section, {}))
+        for k, v in values.items():
+            if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                merged[k] = dict(merged[k], **v)
+            else:
+                merged[k] = v
+        cfg[section] = merged
+    return cfg
+
+
+@pytest.fixture
+def souk_factory(tmp_path):
+    """Start souk processes; every one still running at teardown is killed.
+    souk_factory(fake, name="a", config=..., env=..., args=("run",))."""
+    procs = []
+
+    def make(fake, name="souk", config=None, env=None, args=("run",), wrap=None, start=True,
+             stdin=None):
+        workdir = tmp_path / name
+        cfg = config if config is not None else souk_config(fake, workdir / "data")
+        e = {"SOUK_DISCORD_TOKEN": fake.token if fake else TEST_TOKEN}
+        e.update(env or {})
+        s = Souk(workdir, cfg, env=e, args=args, wrap=wrap, stdin=stdin)
+        procs.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in procs:
+        s.kill()
