@@ -31,6 +31,8 @@ typedef struct souk_zstream {
   souk_buf_t out;     /* the last decompressed message */
   size_t max;         /* limit on one decompressed message */
   size_t keep;        /* buffers larger than this are released after use */
+  uint8_t hdr[2];     /* the zlib header, read by hand (see zstream.c) */
+  uint8_t hdr_len;    /* bytes of it seen so far */
   uint64_t bytes_in;  /* compressed bytes fed */
   uint64_t bytes_out; /* decompressed bytes produced */
   uint64_t messages;  /* complete messages produced */

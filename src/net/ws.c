@@ -198,7 +198,17 @@ static void rx_reset(souk_ws_t *ws) {
 
 static int on_receive(souk_ws_t *ws, struct lws *wsi, const void *in, size_t len) {
   if (ws->state != WS_OPEN) return 0;
-  if (lws_is_first_fragment(wsi)) {
+  bool first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi) &&
+                                                    lws_remaining_packet_payload(wsi) == 0;
+  /* The common case, a whole message in one frame and one read, goes to
+   * the callback straight from lws's buffer without a copy. */
+  if (first && last && len <= ws->max_message) {
+    rx_reset(ws);
+    if (ws->cbs.on_message) ws->cbs.on_message(ws, ws->ud, in ? in : "", len,
+                                               lws_frame_is_binary(wsi) != 0);
+    return 0;
+  }
+  if (first) {
     rx_reset(ws);
     ws->rx_binary = lws_frame_is_binary(wsi) != 0;
   }
@@ -212,7 +222,7 @@ static int on_receive(souk_ws_t *ws, struct lws *wsi, const void *in, size_t len
     }
     souk_buf_append(&ws->rx, in, len);
   }
-  if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+  if (last) {
     if (!ws->rx_skip && ws->cbs.on_message)
       ws->cbs.on_message(ws, ws->ud, ws->rx.data ? ws->rx.data : "", ws->rx.len, ws->rx_binary);
     /* The callback may have closed the connection, but ws stays valid

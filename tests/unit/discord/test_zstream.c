@@ -209,6 +209,12 @@ static void test_corrupt(void **state) {
   souk_zstream_reset(&zs);
   assert_int_equal(souk_zstream_feed(&zs, junk + 2, sizeof junk - 2, &out, &outlen), SOUK_EPARSE);
 
+  /* A valid zlib header asking for a preset dictionary, which Discord's
+   * stream never uses (souk checks the header itself; see zstream.c). */
+  souk_zstream_reset(&zs);
+  const unsigned char fdict[] = {0x78, 0xbb, 0x00, 0x00, 0xff, 0xff};
+  assert_int_equal(souk_zstream_feed(&zs, fdict, sizeof fdict, &out, &outlen), SOUK_EPARSE);
+
   /* Data of a stream fed to a fresh context (missing its start). */
   souk_zstream_reset(&zs);
   def_msg(&d, MSG1, strlen(MSG1), &c);
