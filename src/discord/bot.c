@@ -323,6 +323,19 @@ void souk__bot_reload(void) {
   if (g.shards_running) souk_shards_update_presence();
 }
 
+int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms) {
+  size_t n = souk_shards_running() ? souk_shards_count() : 0;
+  for (size_t i = 0; i < n; i++) {
+    souk_shard_stats_t st;
+    if (souk_shards_stats(i, &st) != 0 || st.id != shard) continue;
+    if (st.gw.latency_last_ms < 0) return SOUK_ENOTFOUND;
+    if (last_ms) *last_ms = st.gw.latency_last_ms;
+    if (avg_ms) *avg_ms = st.gw.latency_avg_ms;
+    return 0;
+  }
+  return SOUK_ENOTFOUND;
+}
+
 /* ---- check-config --online ----------------------------------------------- */
 
 static int g_check_rc = 1;

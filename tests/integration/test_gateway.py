@@ -63,7 +63,7 @@ def test_connect_identify_answer_and_stop(fake_discord, souk_factory):
     # The reply is the bot's answer, with mentions disabled.
     post = [r for r in fake.requests() if r["method"] == "POST" and r["path"].endswith("/messages")][0]
     body = post["body"] if isinstance(post["body"], dict) else json.loads(post["body"])
-    assert body["content"] == "pong"
+    assert body["content"].startswith("pong")
     assert body["allowed_mentions"] == {"parse": []}
     ua = post["headers"].get("User-Agent") or post["headers"].get("user-agent")
     assert ua.startswith("DiscordBot (")
@@ -93,6 +93,18 @@ def test_heartbeats_jittered_and_acked(fake_discord, souk_factory):
     gaps = [h["since_prev_ms"] for h in beats[1:] if h.get("since_prev_ms") is not None]
     assert gaps and all(800 <= g <= 1300 for g in gaps), gaps
     assert beats[-1]["d"] is not None  # the last sequence number
+
+
+@pytest.mark.fake_discord_args(*FAST)
+def test_ping_reports_gateway_latency(fake_discord, souk_factory):
+    fake = fake_discord
+    souk_factory(fake)
+    fake.wait("heartbeat", count=2, timeout=WAIT)
+    time.sleep(0.2)
+    wait_replies(fake, [ping(fake)])
+    post = [r for r in fake.requests() if r["method"] == "POST" and r["path"].endswith("/messages")]
+    body = post[-1]["body"] if isinstance(post[-1]["body"], dict) else json.loads(post[-1]["body"])
+    assert body["content"].startswith("pong (gateway latency "), body["content"]
 
 
 @pytest.mark.fake_discord_args(*FAST)

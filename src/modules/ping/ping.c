@@ -2,6 +2,7 @@
  * end, that events arrive and replies go out (gateway → dispatcher → REST).
  * The commands issue turns this into a registered command. */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "souk/json.h"
@@ -33,7 +34,13 @@ static void ping_on_message(const souk_event_t *ev) {
   if (!content || n != pl + 4 || memcmp(content, prefix, pl) != 0 ||
       memcmp(content + pl, "ping", 4) != 0)
     return;
-  int rc = souk_reply(ev, "pong");
+  /* Show the gateway's heartbeat round trip once one has been measured. */
+  char text[96] = "pong";
+  int64_t last, avg;
+  if (ev->source == SOUK_SRC_GATEWAY && souk_gateway_latency(ev->shard, &last, &avg) == 0)
+    snprintf(text, sizeof text, "pong (gateway latency %lld ms, average %lld ms)",
+             (long long)last, (long long)avg);
+  int rc = souk_reply(ev, text);
   if (rc) SOUK_WARN("ping", "reply failed: %d", rc);
 }
 
