@@ -92,7 +92,8 @@ Control API (all bodies and answers are JSON; every POST answers {"ok": true,
   POST /_fake/gateway/expire_session {target}   session can no longer resume
   POST /_fake/gateway/blast {"shard": 0, "count": 10000, "template":
        "MESSAGE_CREATE", "guilds": 5, "channels_per_guild": 10,
-       "members_per_guild": 100, "seed": 1, "wait": false}
+       "members_per_guild": 100, "seed": 1, "batch": 1, "wait": false}
+       (batch N > 1, zlib-stream only: N frames per socket write)
        sends GUILD_CREATEs then `count` realistic MESSAGE_CREATEs as fast as
        the connection drains; answers {"id"} (or the result when wait)
   GET  /_fake/gateway/blast/{id}         {"sent", "done", "elapsed_s", ...}
@@ -639,6 +640,9 @@ class Conn:
         self.payloads_in = 0
         self.payloads_out = 0
         self.bytes_out = 0
+        # While a blast batches, whole frames collect here and go out in one
+        # transport write (see run_blast).
+        self.cork = None
         self.split_count = fake.split_default.get("count", 0)
         self.split_parts = fake.split_default.get("parts", 2)
         self.split_mode = fake.split_default.get("mode", "messages")
@@ -690,7 +694,9 @@ class Conn:
                 if self.compress:
                     data = self.zc.compress(text.encode()) + self.zc.flush(zlib.Z_SYNC_FLUSH)
                     self.bytes_out += len(data)
-                    if split:
+                    if self.cork is not None and not split:
+                        self.cork.append(self._frame(0x2, data))
+                    elif split:
                         pieces = self._split_points(data, self.split_parts)
                         if self.split_mode == "fragments":
                             self._write_fragments(0x2, pieces)
@@ -712,6 +718,37 @@ class Conn:
                 LOG.info("conn %d: send failed: %s", self.id, e)
                 self.live = False
                 return False
+
+    @staticmethod
+    def _frame(opcode, payload, fin=True):
+        n = len(payload)
+        b0 = (0x80 if fin else 0) | opcode
+        if n < 126:
+            hdr = bytes([b0, n])
+        elif n < 65536:
+            hdr = bytes([b0, 126]) + n.to_bytes(2, "big")
+        else:
+            hdr = bytes([b0, 127]) + n.to_bytes(8, "big")
+        return hdr + payload
+
+    async def uncork(self):
+        """Write the collected frames in one go, then wait for the socket
+        to drain as aiohttp's own sends do."""
+        async with self.send_lock:
+            frames, self.cork = self.cork, []
+            if not frames or not self.live:
+                return
+            tr = self.request.transport
+            if tr is None or tr.is_closing():
+                self.live = False
+                return
+            tr.write(b"".join(frames))
+        proto = self.request.protocol
+        if hasattr(proto, "_drain_helper"):
+            try:
+                await proto._drain_helper()
+            except (ConnectionResetError, RuntimeError, OSError):
+                self.live = False
 
     def _write_fragments(self, opcode, pieces):
         tr = self.request.transport
@@ -1625,6 +1662,7 @@ class FakeDiscord:
              "channels_per_guild": int(body.get("channels_per_guild", 5)),
              "members_per_guild": int(body.get("members_per_guild", 50)),
              "seed": body.get("seed", 1), "session_id": body.get("session_id"),
+             "batch": max(1, int(body.get("batch", 1))),
              "sent": 0, "guilds_sent": 0, "done": False, "error": None,
              "started_at": now_unix(), "elapsed_s": None, "bytes": 0}
         self.blasts[bid] = b
@@ -1651,6 +1689,13 @@ class FakeDiscord:
             if not guilds:
                 guilds = [self.guilds[g] for g in self.guilds]
             chans = [(g, [c for c in g["_channels"] if self.channels[c]["type"] == 0]) for g in guilds]
+            # batch > 1: payloads (each still its own zlib-flushed frame) are
+            # written `batch` at a time, as Discord's gateway does when a
+            # client has a backlog; batch 1 writes every payload on its own.
+            conn = sess.conn if b["batch"] > 1 and sess.conn is not None and \
+                sess.conn.compress else None
+            if conn is not None:
+                conn.cork = []
             for i in range(b["count"]):
                 g, cs = chans[rnd.randrange(len(chans))]
                 cid = cs[rnd.randrange(len(cs))]
@@ -1672,11 +1717,19 @@ class FakeDiscord:
                 await self.dispatch(sess, "MESSAGE_CREATE", msg, force=True, d_text=d_text,
                                     record=False)
                 b["sent"] += 1
-                if i % 256 == 255:
+                if conn is not None and len(conn.cork) >= b["batch"]:
+                    await conn.uncork()
+                elif i % 256 == 255:
                     await asyncio.sleep(0)
+            if conn is not None:
+                await conn.uncork()
         except Exception as e:  # noqa: BLE001
             b["error"] = str(e)
             LOG.exception("blast %s failed", b["id"])
+        finally:
+            for c in self.conns.values():
+                if c.cork is not None and not c.cork:
+                    c.cork = None
         b["elapsed_s"] = round(mono() - t0, 4)
         b["done"] = True
         b["finished_at"] = now_unix()

@@ -945,6 +945,30 @@ def test_blast(fake):
     assert fake.violations() == []
 
 
+def test_blast_batched_writes(fake):
+    """batch N: the same events, each its own zlib-flushed frame, written N
+    frames per socket write; nothing lost or reordered, and ACKs still flow."""
+    async def body(http, rest):
+        g = await GW.open(http, fake)
+        await g.start(fake)
+        b = fake.blast(count=500, guilds=1, channels_per_guild=2, members_per_guild=5, seed=3,
+                       batch=64)
+        create = await g.recv()
+        assert create["t"] == "GUILD_CREATE"
+        msgs = [await g.recv() for _ in range(500)]
+        assert [m["s"] for m in msgs] == list(range(create["s"] + 1, create["s"] + 501))
+        assert all(m["t"] == "MESSAGE_CREATE" for m in msgs)
+        assert set(g.frames_per_payload) == {1}
+        done = fake.wait_for(lambda s: s["blasts"][0]["done"] and s["blasts"][0], what="blast")
+        assert done["sent"] == 500 and done["error"] is None and done["batch"] == 64
+        # The connection is back to one write per payload afterwards.
+        await g.send({"op": 1, "d": msgs[-1]["s"]})
+        ack = await g.recv()
+        assert ack["op"] == 11
+    run(session_and(fake, body))
+    assert fake.violations() == []
+
+
 def test_blast_on_ready_flag(make_fake):
     fake = make_fake("--blast-on-ready", "50", "--blast-guilds", "1", "--blast-members-per-guild", "5")
 

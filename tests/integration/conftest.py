@@ -306,7 +306,11 @@ def fake_discord(request, tmp_path):
 
 # -- the real souk binary ----------------------------------------------------
 
-from soukproc import Souk, TEST_TOKEN  # noqa: E402  (tests/integration is on sys.path)
+import sys  # noqa: E402
+
+# tests/fakes imports this file too, from its own directory.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from soukproc import Souk, TEST_TOKEN  # noqa: E402
 
 
 def souk_config(fake, data_dir, **overrides):
