@@ -33,6 +33,14 @@ static void env_name(souk_buf_t *b, const char *sec, const char *key) {
     souk_buf_putc(b, (*s == '.' || *s == '-') ? '_' : (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s));
 }
 
+/* Table cells: a '|' would end the cell early. */
+static void cell(souk_buf_t *b, const char *s) {
+  for (; s && *s; s++) {
+    if (*s == '|') souk_buf_putc(b, '\\');
+    souk_buf_putc(b, *s);
+  }
+}
+
 void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs, souk_buf_t *out) {
   souk_buf_puts(out, "| key | type | default | environment | run-time | description |\n");
   souk_buf_puts(out, "|---|---|---|---|---|---|\n");
@@ -44,11 +52,13 @@ void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs, s
         for (size_t c = 0; k->choices[c]; c++)
           souk_buf_printf(out, "%s%s", c ? ", " : "", k->choices[c]);
       }
-      souk_buf_printf(out, " | %s | `", k->def ? k->def : "—");
+      souk_buf_puts(out, " | ");
+      cell(out, k->def ? k->def : "—");
+      souk_buf_puts(out, " | `");
       env_name(out, secs[i].name, k->name);
-      souk_buf_printf(out, "` | %s | %s%s |\n", (k->flags & SOUK_CONF_RUNTIME) ? "yes" : "no",
-                      k->help ? k->help : "",
-                      (k->flags & SOUK_CONF_SECRET) ? " (secret: environment only)" : "");
+      souk_buf_printf(out, "` | %s | ", (k->flags & SOUK_CONF_RUNTIME) ? "yes" : "no");
+      cell(out, k->help);
+      souk_buf_printf(out, "%s |\n", (k->flags & SOUK_CONF_SECRET) ? " (secret: environment only)" : "");
     }
   }
 }

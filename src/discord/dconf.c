@@ -18,7 +18,8 @@ const souk_conf_key_t souk_discord_conf_keys[] = {
     {"gateway_url", SOUK_CONF_URL, K(gateway_url), NULL, 0, 0, NULL, 0,
      "gateway URL override (default: from GET /gateway/bot)"},
     {"intents", SOUK_CONF_INT, K(intents), "33281", 0, (1 << 26) - 1, NULL, 0,
-     "gateway intents (default GUILDS|GUILD_MESSAGES|MESSAGE_CONTENT|GUILD_MEMBERS off: 33281)"},
+     "gateway intents bit set; the default 33281 is GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT "
+     "(MESSAGE_CONTENT is privileged: enable it in the Developer Portal)"},
     {"shards.count", SOUK_CONF_INT, K(shard_count), "0", 0, 65535, NULL, 0,
      "total shards; 0 uses Discord's recommendation"},
     {"shards.first", SOUK_CONF_INT, K(shard_first), "0", 0, 65535, NULL, 0,
