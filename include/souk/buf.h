@@ -36,6 +36,10 @@ void souk_buf_printf(souk_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /** Take ownership of the data (NUL-terminated, never NULL); b becomes empty. */
 char *souk_buf_steal(souk_buf_t *b);
+/** Length of the valid UTF-8 sequence starting at s (1 to 4 bytes, looking
+ * at most n bytes), or 0 if it is not one: overlong forms, surrogates and
+ * code points past U+10FFFF are invalid. */
+size_t souk_utf8_seq(const unsigned char *s, size_t n);
 /** Append s[0..n) as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */
 void souk_buf_json_str(souk_buf_t *b, const char *s, size_t n);
 

@@ -94,8 +94,8 @@ char *souk_buf_steal(souk_buf_t *b) {
   return p;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
+size_t souk_utf8_seq(const unsigned char *s, size_t n) {
+  if (n == 0) return 0;
   unsigned char c = s[0];
   if (c < 0x80) return 1;
   size_t len;
@@ -160,7 +160,7 @@ void souk_buf_json_str(souk_buf_t *b, const char *s, size_t n) {
       else souk_buf_append(b, e, 6);
       i++;
     } else {
-      size_t l = utf8_seq(p + i, n - i);
+      size_t l = souk_utf8_seq(p + i, n - i);
       if (l == 0) {
         souk_buf_append(b, "\xef\xbf\xbd", 3);
         i++;

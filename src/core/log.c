@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "souk/alloc.h"
+#include "souk/buf.h"
 
 #define LOG_LINE_MAX 4096
 #define LOG_MAX_SECRETS 32
@@ -240,35 +241,6 @@ static size_t append(char *buf, size_t pos, size_t cap, const char *s, size_t n)
   return pos + n;
 }
 
-/* Length of the valid UTF-8 sequence at s (2..4 bytes, lead byte >= 0x80),
- * or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  size_t len;
-  uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2;
-    cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (n < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
-      cp > 0x10ffff)
-    return 0;
-  return len;
-}
-
 /* Escape msg for a double-quoted logfmt or JSON string.  Invalid UTF-8
  * (raw bytes from the network, a message cut mid-character) becomes
  * U+FFFD so that every line is valid UTF-8 and, in JSON mode, valid JSON. */
@@ -278,7 +250,7 @@ static size_t append_quoted(char *buf, size_t pos, size_t cap, const char *s,
   for (size_t i = 0; i < n && pos + 8 < cap; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c >= 0x80) {
-      size_t l = utf8_len((const unsigned char *)s + i, n - i);
+      size_t l = souk_utf8_seq((const unsigned char *)s + i, n - i);
       if (l == 0) {
         memcpy(buf + pos, "\xef\xbf\xbd", 3);
         pos += 3;
