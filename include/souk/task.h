@@ -1,0 +1,81 @@
+/* Background tasks: what a module lists in its `tasks` table.
+ *
+ * The core runs each task every period (plus a random jitter), never two
+ * runs of the same task at once: a run still going when the next is due
+ * makes that next run be skipped and counted.  A handler finishes its run
+ * exactly once with souk_task_done(), synchronously or later from a
+ * callback.  Repeated failures back off (period x 2^k, capped) and a
+ * success returns to the normal period.  A run longer than its budget is
+ * logged and reported to health.  Tasks flagged SOUK_TASK_HEAVY are skipped
+ * while memory is above the memory guard's soft limit.
+ *
+ * Threads: handlers run, and souk_task_done() must be called, on the loop
+ * thread. */
+#ifndef SOUK_TASK_H
+#define SOUK_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Task flags. */
+enum {
+  SOUK_TASK_HEAVY = 1u << 0,        /* skipped above the memory guard's soft limit */
+  SOUK_TASK_RUN_AT_START = 1u << 1, /* first run right after start (plus jitter) */
+};
+
+/** One run of a task; valid until souk_task_done() is called on it. */
+typedef struct souk_task_ctx souk_task_ctx_t;
+
+/** Start one run; finish it with souk_task_done(ctx, err) exactly once. */
+typedef void (*souk_task_fn)(souk_task_ctx_t *ctx);
+
+/** A periodic task.  Module tables end with a zero entry (name NULL). */
+struct souk_task {
+  const char *name;        /* unique among all tasks: "market.poll_prices" */
+  uint64_t period_ms;      /* time between run starts (> 0) */
+  uint64_t jitter_ms;      /* each run starts up to this much later, uniformly */
+  uint64_t budget_ms;      /* expected longest run; 0: no budget */
+  uint64_t max_backoff_ms; /* cap of the failure backoff; 0: period x 16 */
+  souk_task_fn handler;
+  unsigned flags; /* SOUK_TASK_* */
+  void *ud;       /* handed back by souk_task_ud() */
+};
+/** A task (struct souk_task is forward-declared in module.h). */
+typedef struct souk_task souk_task_t;
+
+/** Finish a run: err is 0 or SOUK_E*.  ctx is freed; do not use it after.
+ * Calling it twice for one run is a bug and asserts. */
+void souk_task_done(souk_task_ctx_t *ctx, int err);
+/** The task's ud field. */
+void *souk_task_ud(const souk_task_ctx_t *ctx);
+/** The task's name. */
+const char *souk_task_name(const souk_task_ctx_t *ctx);
+
+/** What the scheduler knows about one task. */
+typedef struct souk_task_stats {
+  const char *name; /* valid while the task is registered */
+  uint64_t runs, failures, skipped_overlap, skipped_heavy, over_budget;
+  uint32_t consecutive_failures;
+  bool running;
+  int last_err;              /* 0 or SOUK_E* of the last finished run */
+  uint64_t last_start_ms;    /* scheduler clock; 0: never ran */
+  uint64_t last_duration_ms; /* of the last finished run */
+  uint64_t next_run_ms;      /* scheduler clock */
+  uint64_t period_ms;        /* current period, including backoff */
+  uint64_t budget_ms;
+} souk_task_stats_t;
+
+/** Stats of the task named name.  Returns 0 or SOUK_ENOTFOUND. */
+int souk_task_stats(const char *name, souk_task_stats_t *out);
+/** Number of registered tasks. */
+size_t souk_task_count(void);
+/** Stats of task i (registration order).  Returns 0 or SOUK_ERANGE. */
+int souk_task_stats_at(size_t i, souk_task_stats_t *out);
+
+/** Admin restart: clear the task's failure backoff and run it as soon as
+ * possible.  Returns 0, SOUK_ENOTFOUND, or SOUK_EBUSY when a run is still
+ * going (a run cannot be aborted from outside). */
+int souk_task_restart(const char *name);
+
+#endif

@@ -1,0 +1,71 @@
+/* Config sections of operations: `ops`, `health`, `memguard`, `janitor`.
+ *
+ * The core lists these sections with the others; the values then feed the
+ * souk__*_init() options of recovery, health, the scheduler, the memory
+ * guard and the janitor (souk__ops_*_opts() convert them). */
+#ifndef SOUK_OPS_OPSCONF_H
+#define SOUK_OPS_OPSCONF_H
+
+#include "souk/conf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/** Values of the `ops` section: errors, breakers, retries. */
+typedef struct souk_ops_conf {
+  int64_t error_history;     /* entries kept in the error ring */
+  int64_t error_window_ms;   /* sliding window of the error rate */
+  int64_t error_rate_warn;   /* errors per minute: health warning */
+  int64_t error_rate_crit;   /* errors per minute: health critical */
+  int64_t breaker_failures;  /* default breaker: failures in the window to open */
+  double breaker_ratio;      /* default breaker: failure ratio to open (0: off) */
+  int64_t breaker_min_calls; /* default breaker: calls before the ratio counts */
+  int64_t breaker_window_ms; /* default breaker window */
+  int64_t breaker_open_ms;   /* default breaker: open -> half-open */
+  int64_t retry_base_ms;     /* default retry policy */
+  int64_t retry_cap_ms;
+  int64_t retry_max_attempts;
+} souk_ops_conf_t;
+
+/** Values of the `health` section. */
+typedef struct souk_health_conf {
+  int64_t report_interval_ms; /* periodic report log */
+  int64_t slow_op_ms;         /* souk_perf threshold */
+  int64_t memory_warn;        /* RSS bytes: warning (0: off) */
+  int64_t memory_crit;        /* RSS bytes: critical (0: off) */
+  int64_t task_budget_factor; /* a task running budget x this is critical */
+  int64_t task_fail_crit;     /* consecutive task failures that are critical */
+} souk_health_conf_t;
+
+/** Values of the `memguard` section. */
+typedef struct souk_memguard_conf {
+  bool enabled;
+  int64_t soft;        /* bytes; 0: off */
+  int64_t hard;        /* bytes; 0: off */
+  int64_t interval_ms; /* sampling period */
+  int64_t trim_cooldown_ms;
+} souk_memguard_conf_t;
+
+/** Values of the `janitor` section. */
+typedef struct souk_janitor_conf {
+  bool enabled;
+  int64_t interval_ms; /* between runs */
+  int64_t cap;         /* total bytes of all sets; 0: no cap */
+  double headroom;     /* delete down to cap x headroom */
+  bool dry_run;
+} souk_janitor_conf_t;
+
+extern const souk_conf_key_t souk_ops_conf_keys[];      /**< `ops` keys */
+extern const souk_conf_key_t souk_health_conf_keys[];   /**< `health` keys */
+extern const souk_conf_key_t souk_memguard_conf_keys[]; /**< `memguard` keys */
+extern const souk_conf_key_t souk_janitor_conf_keys[];  /**< `janitor` keys */
+extern souk_ops_conf_t souk_ops_conf;                   /**< live `ops` values */
+extern souk_health_conf_t souk_health_conf;             /**< live `health` values */
+extern souk_memguard_conf_t souk_memguard_conf;         /**< live `memguard` values */
+extern souk_janitor_conf_t souk_janitor_conf;           /**< live `janitor` values */
+
+/** The four sections, for the core's section list (ops, health, memguard,
+ * janitor), data pointing at the live structs above. */
+extern const souk_conf_section_t souk_ops_conf_sections[4];
+
+#endif
