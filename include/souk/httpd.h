@@ -1,0 +1,156 @@
+/* The HTTP server: /healthz, /readyz, /metrics and the routes modules mount.
+ *
+ * libmicrohttpd runs on souk's loop: MHD keeps its own epoll fd (no thread
+ * of its own), a uv_poll watches that fd and a uv_timer follows
+ * MHD_get_timeout(), so no call here ever blocks the loop.  Everything runs
+ * on the loop thread, handlers included.
+ *
+ * Routes: `struct souk_route` tables (a module's .routes, or
+ * souk_httpd_mount()) map a method and a path to a handler.  A path is
+ * exact ("/market") or a prefix: a path ending in a slash and a star
+ * ("/market/" + "*") matches "/market/" and everything below it, not
+ * "/market".  Exact routes win over
+ * prefixes, and longer prefixes over shorter ones.  HEAD is served by GET
+ * routes (the body is left out).  A path no route matches gets 404; a path
+ * that matches only with other methods gets 405 with an Allow header.
+ *
+ * Access: SOUK_ROUTE_ADMIN routes (/metrics among them) answer only peers on
+ * a loopback address or requests with `Authorization: Bearer <http.token>`;
+ * anyone else gets 403.  Without a token configured, only loopback peers
+ * get in.
+ *
+ * Every response carries X-Content-Type-Options: nosniff, Referrer-Policy:
+ * no-referrer and X-Frame-Options: DENY; responses that are not text/html
+ * also get Content-Security-Policy: default-src 'none' and Cache-Control:
+ * no-store unless the handler set its own.  One access-log line is written
+ * per request (component "http"): method, path (never the query string),
+ * status, body bytes, duration and peer.
+ *
+ * Bodies: request bodies over http.max_body are read and thrown away, then
+ * answered 413 (libmicrohttpd needs the upload consumed before a response
+ * is queued); connections idle for longer than http.timeout are closed. */
+#ifndef SOUK_HTTPD_H
+#define SOUK_HTTPD_H
+
+#include "souk/buf.h"
+#include "souk/conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Route flags. */
+enum {
+  SOUK_ROUTE_PUBLIC = 0,      /**< anyone may call it */
+  SOUK_ROUTE_ADMIN = 1u << 0, /**< loopback peers or the bearer token only */
+};
+
+/** One request as a handler sees it.  The strings are owned by the server
+ * and valid until the request is answered (souk_httpd_respond*). */
+typedef struct souk_httpd_req {
+  const char *method; /* "GET", "POST", ...; "HEAD" reaches GET routes as "HEAD" */
+  const char *path;   /* decoded path, without the query string */
+  const char *body;   /* NUL-terminated (never NULL); at most http.max_body bytes */
+  size_t body_len;
+  const char *peer;               /* the client's address, "127.0.0.1" or "::1" */
+  bool loopback;                  /* peer is 127.0.0.0/8 or ::1 */
+  bool authorized;                /* carried the right bearer token */
+  const struct souk_route *route; /* the route that matched */
+  void *ud;                       /* the ud given to souk_httpd_mount (NULL for modules) */
+} souk_httpd_req_t;
+
+/** A handler: answer with souk_httpd_respond*() exactly once, now or later
+ * from a callback (the request stays valid until then). */
+typedef void (*souk_route_fn)(souk_httpd_req_t *req);
+
+/** One route; a table ends with a zero entry. */
+struct souk_route {
+  const char *method; /* "GET", "POST", ... */
+  const char *path;   /* "/x" exact, or "/x/" followed by '*' for a prefix */
+  unsigned flags;     /* SOUK_ROUTE_* */
+  souk_route_fn handler;
+};
+/** A route, for tables. */
+typedef struct souk_route souk_route_t;
+
+/** Server settings; souk_httpd_conf holds the `http` config section's. */
+typedef struct souk_httpd_conf {
+  bool enabled;            /* false: souk_httpd_start does nothing */
+  char *bind;              /* IPv4 or IPv6 address; default "127.0.0.1" */
+  int64_t port;            /* default 8377; 0 picks a free port */
+  char *token;             /* bearer token for admin routes (SOUK_HTTP_TOKEN) */
+  int64_t max_body;        /* bytes; larger bodies get 413 */
+  int64_t timeout_ms;      /* idle connection timeout, and the time an
+                              asynchronous handler has to answer (504) */
+  int64_t max_connections; /* concurrent connections */
+} souk_httpd_conf_t;
+
+/** Key table of the `http` section. */
+extern const souk_conf_key_t souk_httpd_conf_keys[];
+/** Live values of the `http` section. */
+extern souk_httpd_conf_t souk_httpd_conf;
+
+/** Start listening with conf (NULL: souk_httpd_conf), which is copied.
+ * Mounts /healthz, /readyz and /metrics and registers the metric families
+ * souk_httpd_requests_total{route,status} and
+ * souk_httpd_request_duration_seconds{route} (route is the matched route's
+ * pattern, "unmatched" otherwise).  0 (also when conf says disabled),
+ * SOUK_EBUSY (already running), SOUK_ECONFIG (bad bind address) or
+ * SOUK_EIO (cannot listen, logged). */
+int souk_httpd_start(const souk_httpd_conf_t *conf);
+/** The port listened on (useful with port 0), or 0 when not running. */
+int souk_httpd_port(void);
+/** True between a successful start and stop. */
+bool souk_httpd_running(void);
+/** Stop: requests a handler still owes are answered 503 (the handler's
+ * later souk_httpd_respond only frees them), connections are closed and
+ * the handles close asynchronously (run the loop afterwards); a new start
+ * may follow at once.  Mounted routes and ready checks are kept for the
+ * next start.  Call it before souk_metrics_shutdown(), and never from
+ * inside a handler (defer it to a timer or idle callback).  Safe when not
+ * running. */
+void souk_httpd_stop(void);
+
+/** Mount a table of routes (not copied: it must outlive the server, as
+ * const tables do); ud is passed in each request.  0, SOUK_EINVAL (a bad
+ * path or method, logged) or SOUK_EEXIST (a method and path already
+ * mounted, logged). */
+int souk_httpd_mount(const souk_route_t *routes, void *ud);
+/** Unmount a table mounted with souk_httpd_mount. */
+void souk_httpd_unmount(const souk_route_t *routes);
+
+/** A readiness check: return true when ready; otherwise may append a
+ * short reason to why.  It must not block: report state kept up to date
+ * elsewhere (the shards, the store's last health probe). */
+typedef bool (*souk_ready_fn)(void *ud, souk_buf_t *why);
+/** Add a check to /readyz under name (copied).  0 or SOUK_EEXIST. */
+int souk_httpd_add_ready_check(const char *name, souk_ready_fn fn, void *ud);
+/** Remove the check called name.  0 or SOUK_ENOTFOUND. */
+int souk_httpd_remove_ready_check(const char *name);
+/** Run every check; true if all pass.  detail (may be NULL) receives one
+ * "ok NAME" or "fail NAME: reason" line per check. */
+bool souk_httpd_ready(souk_buf_t *detail);
+
+/** A query parameter (decoded), or NULL.  First one wins. */
+const char *souk_httpd_query(const souk_httpd_req_t *req, const char *name);
+/** A request header (any case), or NULL. */
+const char *souk_httpd_header(const souk_httpd_req_t *req, const char *name);
+/** Add a response header (both copied; no CR or LF, else SOUK_EINVAL).
+ * Call before responding.  A Content-Security-Policy or Cache-Control set
+ * here replaces the default. */
+int souk_httpd_set_header(souk_httpd_req_t *req, const char *name, const char *value);
+/** Answer with status, content type (NULL: text/plain; charset=utf-8) and
+ * len bytes of body (copied).  req is invalid afterwards.  0, or
+ * SOUK_EINVAL for a bad status (the request is then answered 500). */
+int souk_httpd_respond(souk_httpd_req_t *req, int status, const char *content_type,
+                       const void *body, size_t len);
+/** As souk_httpd_respond, taking over body's memory (body becomes empty). */
+int souk_httpd_respond_buf(souk_httpd_req_t *req, int status, const char *content_type,
+                           souk_buf_t *body);
+/** Answer with a short plain-text body: the message and a newline. */
+int souk_httpd_respond_text(souk_httpd_req_t *req, int status, const char *msg);
+
+/** Test hook: when true, every peer is treated as non-loopback. */
+extern bool souk__httpd_force_remote;
+
+#endif

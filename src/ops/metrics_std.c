@@ -1,0 +1,299 @@
+/* The built-in collectors: the process, the gateway shards, the REST client
+ * and the dispatcher.
+ *
+ * Each collector mirrors state that its owner already keeps (the shards'
+ * and the REST client's counters, the kernel's figures for the process),
+ * so nothing on a hot path pays for metrics: the work happens once per
+ * scrape.  Families that are keyed by something that can go away (a shard,
+ * a route) are cleared and rebuilt on every scrape. */
+#include "core/core.h"
+#include "discord/rest.h"
+#include "discord/shards.h"
+#include "souk/metrics.h"
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef SOUK_VERSION
+#define SOUK_VERSION "0"
+#endif
+
+static bool registered;
+
+/* ---- process ----------------------------------------------------------- */
+
+static struct { souk_series_t *rss, *vsz, *cpu, *start, *fds, *maxfds; } proc;
+
+/* Seconds since the epoch at which this process started: its start time in
+ * clock ticks after boot (/proc/self/stat field 22) plus the boot time
+ * (btime in /proc/stat).  0 when either is unreadable. */
+static double proc_start_time(void) {
+  double btime = 0, ticks = 0;
+  FILE *f = fopen("/proc/stat", "r");
+  if (f) {
+    char line[256];
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "btime %lf", &btime) == 1) break;
+    fclose(f);
+  }
+  f = fopen("/proc/self/stat", "r");
+  if (f) {
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    /* The command name (field 2) may hold spaces and parentheses: fields
+     * are counted from the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (p) {
+      unsigned long long st = 0;
+      /* After ')' come fields 3..; starttime is field 22, the 20th here. */
+      int field = 3;
+      for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "), field++) {
+        if (field == 22) {
+          st = strtoull(tok, NULL, 10);
+          break;
+        }
+      }
+      long hz = sysconf(_SC_CLK_TCK);
+      if (hz > 0) ticks = (double)st / (double)hz;
+    }
+  }
+  return btime > 0 ? btime + ticks : 0;
+}
+
+static void collect_process(void *ud) {
+  long page = sysconf(_SC_PAGESIZE);
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    unsigned long long size = 0, resident = 0;
+    if (fscanf(f, "%llu %llu", &size, &resident) == 2) {
+      souk_gauge_set(proc.vsz, (double)size * (double)page);
+      souk_gauge_set(proc.rss, (double)resident * (double)page);
+    }
+    fclose(f);
+  }
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    double s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    souk_counter_set(proc.cpu, s);
+  }
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    double n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+      if (e->d_name[0] != '.') n++;
+    closedir(d);
+    souk_gauge_set(proc.fds, n - 1); /* the directory's own fd */
+  }
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    souk_gauge_set(proc.maxfds, (double)rl.rlim_cur);
+}
+
+static void process_init(void) {
+  proc.rss = souk_metric_series(
+      souk_gauge_new("process_resident_memory_bytes", "Resident memory size in bytes.", NULL),
+      NULL);
+  proc.vsz = souk_metric_series(
+      souk_gauge_new("process_virtual_memory_bytes", "Virtual memory size in bytes.", NULL), NULL);
+  proc.cpu =
+      souk_metric_series(souk_counter_new("process_cpu_seconds_total",
+                                          "Total user and system CPU time spent in seconds.", NULL),
+                         NULL);
+  proc.start = souk_metric_series(
+      souk_gauge_new("process_start_time_seconds",
+                     "Start time of the process since unix epoch in seconds.", NULL),
+      NULL);
+  proc.fds = souk_metric_series(
+      souk_gauge_new("process_open_fds", "Number of open file descriptors.", NULL), NULL);
+  proc.maxfds = souk_metric_series(
+      souk_gauge_new("process_max_fds", "Maximum number of open file descriptors.", NULL), NULL);
+  /* The start time never changes: read it once. */
+  souk_gauge_set(proc.start, proc_start_time());
+  souk_gauge_set(
+      souk_metric_series(
+          souk_gauge_new("souk_build_info", "Version of this souk binary; always 1.", "version"),
+          SOUK_LV(SOUK_VERSION)),
+      1);
+  souk_metrics_add_collector(collect_process, NULL);
+}
+
+/* ---- gateway ----------------------------------------------------------- */
+
+static struct {
+  souk_metric_t *shards, *ready, *state, *up, *lat, *lat_avg, *events, *reconnects, *resumes,
+      *identifies, *zombies, *invalid, *bytes, *wire;
+} gw;
+
+static void collect_gateway(void *ud) {
+  souk_metric_t *per_shard[] = {gw.state,   gw.up,         gw.lat,     gw.lat_avg,
+                                gw.events,  gw.reconnects, gw.resumes, gw.identifies,
+                                gw.zombies, gw.invalid,    gw.bytes,   gw.wire};
+  for (size_t i = 0; i < sizeof per_shard / sizeof per_shard[0]; i++)
+    souk_metric_clear(per_shard[i]);
+  size_t n = souk_shards_count();
+  souk_gauge_set(souk_metric_series(gw.shards, NULL), (double)n);
+  souk_gauge_set(souk_metric_series(gw.ready, NULL), (double)souk_shards_ready());
+  for (size_t i = 0; i < n; i++) {
+    souk_shard_stats_t st;
+    if (souk_shards_stats(i, &st) != 0) continue;
+    char id[16];
+    snprintf(id, sizeof id, "%u", st.id);
+    const char *const *lv = SOUK_LV(id);
+    souk_gauge_set(souk_metric_series(gw.state, SOUK_LV(id, souk_gw_state_name(st.gw.state))), 1);
+    souk_gauge_set(souk_metric_series(gw.up, lv), st.gw.state == SOUK_GW_READY);
+    /* No latency before the first heartbeat ACK: leave the series out
+     * rather than report a made-up 0. */
+    if (st.gw.latency_last_ms >= 0)
+      souk_gauge_set(souk_metric_series(gw.lat, lv), (double)st.gw.latency_last_ms / 1000.0);
+    if (st.gw.latency_avg_ms >= 0)
+      souk_gauge_set(souk_metric_series(gw.lat_avg, lv), (double)st.gw.latency_avg_ms / 1000.0);
+    souk_counter_set(souk_metric_series(gw.events, lv), (double)st.gw.events);
+    souk_counter_set(souk_metric_series(gw.reconnects, lv), (double)st.gw.reconnects);
+    souk_counter_set(souk_metric_series(gw.resumes, lv), (double)st.gw.resumes);
+    souk_counter_set(souk_metric_series(gw.identifies, lv), (double)st.gw.identifies);
+    souk_counter_set(souk_metric_series(gw.zombies, lv), (double)st.gw.zombies);
+    souk_counter_set(souk_metric_series(gw.invalid, lv), (double)st.gw.invalid_sessions);
+    souk_counter_set(souk_metric_series(gw.bytes, lv), (double)st.gw.bytes_in);
+    souk_counter_set(souk_metric_series(gw.wire, lv), (double)st.bytes_compressed);
+  }
+}
+
+static void gateway_init(void) {
+  gw.shards = souk_gauge_new("souk_gateway_shards", "Gateway shards run by this process.", NULL);
+  gw.ready =
+      souk_gauge_new("souk_gateway_shards_ready", "Gateway shards whose session is ready.", NULL);
+  gw.state = souk_gauge_new("souk_gateway_state",
+                            "Current state of each shard's session (1 for the state it is in).",
+                            "shard,state");
+  gw.up =
+      souk_gauge_new("souk_gateway_up", "1 when the shard's session is ready, else 0.", "shard");
+  gw.lat = souk_gauge_new("souk_gateway_latency_seconds", "Last heartbeat round trip of the shard.",
+                          "shard");
+  gw.lat_avg = souk_gauge_new("souk_gateway_latency_avg_seconds",
+                              "Moving average of the shard's heartbeat round trip.", "shard");
+  gw.events = souk_counter_new("souk_gateway_events_received_total",
+                               "Gateway dispatches received by the shard.", "shard");
+  gw.reconnects = souk_counter_new("souk_gateway_reconnects_total",
+                                   "Connection attempts after the first.", "shard");
+  gw.resumes = souk_counter_new("souk_gateway_resumes_total", "RESUME payloads sent.", "shard");
+  gw.identifies =
+      souk_counter_new("souk_gateway_identifies_total", "IDENTIFY payloads sent.", "shard");
+  gw.zombies = souk_counter_new("souk_gateway_zombies_total",
+                                "Connections closed for a missing heartbeat ACK.", "shard");
+  gw.invalid = souk_counter_new("souk_gateway_invalid_sessions_total",
+                                "Invalid Session (op 9) payloads received.", "shard");
+  gw.bytes = souk_counter_new("souk_gateway_received_bytes_total",
+                              "Text bytes received, after decompression.", "shard");
+  gw.wire = souk_counter_new("souk_gateway_wire_bytes_total",
+                             "Bytes received on the wire, before decompression.", "shard");
+  souk_metrics_add_collector(collect_gateway, NULL);
+}
+
+/* ---- REST -------------------------------------------------------------- */
+
+static struct {
+  souk_series_t *requests, *sent, *retries, *rejected, *failed, *r429_user, *r429_shared,
+      *r429_global, *wait, *queued, *inflight, *invalid, *tripped, *buckets;
+  souk_metric_t *routes;
+} rest;
+
+static void route_stat(const char *route, int status, uint64_t count, void *ud) {
+  char st[16];
+  if (status > 0)
+    snprintf(st, sizeof st, "%d", status);
+  else
+    snprintf(st, sizeof st, "none");
+  souk_counter_set(souk_metric_series(rest.routes, SOUK_LV(route, st)), (double)count);
+}
+
+static void collect_rest(void *ud) {
+  souk_rest_stats_t s;
+  souk_rest_stats(&s);
+  souk_counter_set(rest.requests, (double)s.requests);
+  souk_counter_set(rest.sent, (double)s.sent);
+  souk_counter_set(rest.retries, (double)s.retries);
+  souk_counter_set(rest.rejected, (double)s.rejected_full);
+  souk_counter_set(rest.failed, (double)s.failed);
+  souk_counter_set(rest.r429_user, (double)s.r429_user);
+  souk_counter_set(rest.r429_shared, (double)s.r429_shared);
+  souk_counter_set(rest.r429_global, (double)s.r429_global);
+  souk_counter_set(rest.wait, (double)s.wait_ms_total / 1000.0);
+  souk_gauge_set(rest.queued, (double)s.queued);
+  souk_gauge_set(rest.inflight, (double)s.inflight);
+  souk_gauge_set(rest.invalid, (double)s.invalid_count);
+  souk_gauge_set(rest.tripped, s.invalid_tripped);
+  souk_gauge_set(rest.buckets, (double)s.buckets);
+  souk_metric_clear(rest.routes);
+  souk_rest_route_stats(route_stat, NULL);
+}
+
+static souk_series_t *one(souk_metric_t *m) { return souk_metric_series(m, NULL); }
+
+static void rest_init(void) {
+  rest.requests =
+      one(souk_counter_new("souk_rest_requests_total", "Discord REST requests accepted.", NULL));
+  rest.sent = one(souk_counter_new("souk_rest_sent_total",
+                                   "HTTP requests sent to Discord, retries included.", NULL));
+  rest.retries = one(souk_counter_new("souk_rest_retries_total",
+                                      "Re-sends after a 5xx or a connection error.", NULL));
+  rest.rejected = one(souk_counter_new("souk_rest_rejected_total",
+                                       "Requests refused because the queue was full.", NULL));
+  rest.failed =
+      one(souk_counter_new("souk_rest_failed_total", "Requests that ended in an error.", NULL));
+  souk_metric_t *r429 =
+      souk_counter_new("souk_rest_ratelimited_total", "429 responses received, by scope.", "scope");
+  rest.r429_user = souk_metric_series(r429, SOUK_LV("user"));
+  rest.r429_shared = souk_metric_series(r429, SOUK_LV("shared"));
+  rest.r429_global = souk_metric_series(r429, SOUK_LV("global"));
+  rest.wait = one(souk_counter_new("souk_rest_wait_seconds_total",
+                                   "Time requests spent queued before being sent.", NULL));
+  rest.queued = one(souk_gauge_new("souk_rest_queue_length",
+                                   "Requests waiting to be sent, back-off included.", NULL));
+  rest.inflight =
+      one(souk_gauge_new("souk_rest_inflight", "Requests sent and not yet answered.", NULL));
+  rest.invalid = one(souk_gauge_new("souk_rest_invalid_requests",
+                                    "401, 403 and 429 responses in the last 10 minutes "
+                                    "(Discord bans the IP at 10000).",
+                                    NULL));
+  rest.tripped =
+      one(souk_gauge_new("souk_rest_invalid_tripped",
+                         "1 while requests are refused for too many invalid ones.", NULL));
+  rest.buckets = one(souk_gauge_new("souk_rest_buckets", "Rate-limit buckets known.", NULL));
+  rest.routes =
+      souk_counter_new("souk_rest_responses_total",
+                       "HTTP attempts by route and status (none: no response).", "route,status");
+  souk_metrics_add_collector(collect_rest, NULL);
+}
+
+/* ---- dispatcher -------------------------------------------------------- */
+
+static souk_series_t *dispatched;
+
+static void collect_dispatch(void *ud) {
+  souk_counter_set(dispatched, (double)souk__dispatch_count());
+}
+
+static void dispatch_init(void) {
+  dispatched = one(souk_counter_new("souk_events_dispatched_total",
+                                    "Events dispatched to module handlers.", NULL));
+  souk_metrics_add_collector(collect_dispatch, NULL);
+}
+
+void souk_metrics_builtin_init(void) {
+  if (registered) return;
+  registered = true;
+  process_init();
+  gateway_init();
+  rest_init();
+  dispatch_init();
+}
+
+void souk__metrics_builtin_reset(void) { registered = false; }

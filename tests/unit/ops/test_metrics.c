@@ -1,0 +1,368 @@
+/* The metrics registry: exact text-format output, escaping, histograms,
+ * collectors, limits, and the built-in collectors checked by the strict
+ * Python parser (tests/fakes/promparse.py) when /usr/bin/python3 has
+ * prometheus_client. */
+/* cmocka.h needs these headers included before it. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+/* clang-format on */
+#include "../net/pyspawn.h"
+#include "discord/shards.h"
+#include "net/ws.h"
+#include "souk/alloc.h"
+#include "souk/buf.h"
+#include "souk/err.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+#include "souk/metrics.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+static char *render(void) {
+  souk_buf_t b = {0};
+  souk_metrics_render(&b);
+  souk_buf_putc(&b, 0);
+  return souk_buf_steal(&b);
+}
+
+static int teardown(void **state) {
+  souk_metrics_shutdown();
+  return 0;
+}
+
+static void check_fmt(double d, const char *want) {
+  souk_buf_t b = {0};
+  souk__metrics_fmt_double(&b, d);
+  assert_string_equal(b.data, want);
+  souk_buf_free(&b);
+}
+
+static void test_fmt_double(void **state) {
+  check_fmt(0, "0");
+  check_fmt(-0.0, "0");
+  check_fmt(1, "1");
+  check_fmt(-3, "-3");
+  check_fmt(0.25, "0.25");
+  check_fmt(0.1, "0.1");
+  check_fmt(1e20, "1e+20");
+  check_fmt(123456789012, "123456789012");
+  check_fmt(1.0 / 3.0, "0.33333333333333331");
+  check_fmt(0.0 / 0.0, "NaN");
+  check_fmt(1.0 / 0.0, "+Inf");
+  check_fmt(-1.0 / 0.0, "-Inf");
+}
+
+static void test_exact_output(void **state) {
+  souk_metric_t *c = souk_counter_new("b_requests_total", "Requests.", "route,status");
+  souk_metric_t *g = souk_gauge_new("a_temperature", "Temperature with \\ and\nnewline.", NULL);
+  souk_metric_t *e = souk_gauge_new("c_empty", "No series: not rendered.", "x");
+  (void)e;
+  souk_counter_inc(souk_metric_series(c, SOUK_LV("GET /x", "200")));
+  souk_counter_add(souk_metric_series(c, SOUK_LV("GET /x", "200")), 2);
+  souk_counter_add(souk_metric_series(c, SOUK_LV("a\"b\\c\nd", "500")), 0.5);
+  souk_counter_add(souk_metric_series(c, SOUK_LV("GET /x", "500")), -4); /* ignored */
+  souk_gauge_set(souk_metric_series(g, NULL), -1.5);
+  char *out = render();
+  assert_string_equal(out, "# HELP a_temperature Temperature with \\\\ and\\nnewline.\n"
+                           "# TYPE a_temperature gauge\n"
+                           "a_temperature -1.5\n"
+                           "# HELP b_requests_total Requests.\n"
+                           "# TYPE b_requests_total counter\n"
+                           "b_requests_total{route=\"GET /x\",status=\"200\"} 3\n"
+                           "b_requests_total{route=\"a\\\"b\\\\c\\nd\",status=\"500\"} 0.5\n"
+                           "b_requests_total{route=\"GET /x\",status=\"500\"} 0\n");
+  souk_free(out);
+}
+
+static void test_histogram(void **state) {
+  const double bounds[] = {0.1, 1, 2.5};
+  souk_metric_t *h = souk_histogram_new("lat_seconds", "Latency.", "route", bounds, 3);
+  souk_series_t *s = souk_metric_series(h, SOUK_LV("/a"));
+  souk_histogram_observe(s, 0.05);
+  souk_histogram_observe(s, 0.1); /* le is inclusive */
+  souk_histogram_observe(s, 0.5);
+  souk_histogram_observe(s, 7);
+  assert_true(souk_series_value(s) == 4);
+  souk_metric_t *h2 = souk_histogram_new("z_size_bytes", "Sizes.", NULL, NULL, 0);
+  souk_histogram_observe(souk_metric_series(h2, NULL), 3);
+  char *out = render();
+  assert_string_equal(out, "# HELP lat_seconds Latency.\n"
+                           "# TYPE lat_seconds histogram\n"
+                           "lat_seconds_bucket{route=\"/a\",le=\"0.1\"} 2\n"
+                           "lat_seconds_bucket{route=\"/a\",le=\"1\"} 3\n"
+                           "lat_seconds_bucket{route=\"/a\",le=\"2.5\"} 3\n"
+                           "lat_seconds_bucket{route=\"/a\",le=\"+Inf\"} 4\n"
+                           "lat_seconds_sum{route=\"/a\"} 7.65\n"
+                           "lat_seconds_count{route=\"/a\"} 4\n"
+                           "# HELP z_size_bytes Sizes.\n"
+                           "# TYPE z_size_bytes histogram\n"
+                           "z_size_bytes_bucket{le=\"+Inf\"} 1\n"
+                           "z_size_bytes_sum 3\n"
+                           "z_size_bytes_count 1\n");
+  souk_free(out);
+}
+
+static void test_registration(void **state) {
+  souk_metric_t *a = souk_counter_new("x_total", "X.", "a, b");
+  assert_ptr_equal(souk_counter_new("x_total", "X.", "a,b"), a);
+  assert_ptr_equal(souk_metric_find("x_total"), a);
+  assert_null(souk_metric_find("y_total"));
+  souk_series_t *s1 = souk_metric_series(a, SOUK_LV("1", "2"));
+  assert_ptr_equal(souk_metric_series(a, SOUK_LV("1", "2")), s1);
+  /* The separator keeps ("12","") and ("1","2") apart. */
+  assert_ptr_not_equal(souk_metric_series(a, SOUK_LV("12", "")), s1);
+  /* NULL values are "". */
+  assert_ptr_equal(souk_metric_series(a, SOUK_LV("12", NULL)),
+                   souk_metric_series(a, SOUK_LV("12", "")));
+  souk_counter_set(s1, 42);
+  assert_true(souk_series_value(s1) == 42);
+}
+
+static void test_many_series_and_clear(void **state) {
+  souk_metric_t *m = souk_gauge_new("many", "Many.", "i");
+  char k[16];
+  for (int i = 0; i < 3000; i++) {
+    snprintf(k, sizeof k, "%d", i);
+    souk_gauge_set(souk_metric_series(m, SOUK_LV(k)), i);
+  }
+  for (int i = 0; i < 3000; i += 7) {
+    snprintf(k, sizeof k, "%d", i);
+    assert_true(souk_series_value(souk_metric_series(m, SOUK_LV(k))) == i);
+  }
+  souk_metric_clear(m);
+  char *out = render();
+  assert_string_equal(out, ""); /* a family without series is left out */
+  souk_free(out);
+  souk_gauge_set(souk_metric_series(m, SOUK_LV("again")), 1);
+  out = render();
+  assert_non_null(strstr(out, "many{i=\"again\"} 1\n"));
+  souk_free(out);
+}
+
+static void test_series_limit(void **state) {
+  souk_metric_t *m = souk_counter_new("lim_total", "Limited.", "i");
+  char k[16];
+  for (int i = 0; i < SOUK_METRIC_MAX_SERIES + 5; i++) {
+    snprintf(k, sizeof k, "%d", i);
+    souk_counter_inc(souk_metric_series(m, SOUK_LV(k)));
+  }
+  char *out = render();
+  assert_null(strstr(out, "lim_total{i=\"10000\"}"));
+  assert_non_null(strstr(out, "lim_total{i=\"9999\"} 1\n"));
+  assert_non_null(strstr(out, "souk_metrics_dropped_series_total{family=\"lim_total\"} 5\n"));
+  souk_free(out);
+}
+
+static int ncollect;
+static souk_metric_t *coll_fam;
+
+static void collector(void *ud) {
+  ncollect++;
+  souk_metric_clear(coll_fam);
+  souk_gauge_set(souk_metric_series(coll_fam, SOUK_LV((const char *)ud)), ncollect);
+}
+
+static void test_collectors(void **state) {
+  ncollect = 0;
+  coll_fam = souk_gauge_new("live", "Live.", "who");
+  assert_int_equal(souk_metrics_add_collector(collector, "a"), 0);
+  assert_int_equal(souk_metrics_add_collector(collector, "a"), SOUK_EEXIST);
+  char *out = render();
+  assert_int_equal(ncollect, 1);
+  assert_string_equal(out, "# HELP live Live.\n# TYPE live gauge\nlive{who=\"a\"} 1\n");
+  souk_free(out);
+  assert_int_equal(souk_metrics_remove_collector(collector, "a"), 0);
+  assert_int_equal(souk_metrics_remove_collector(collector, "a"), SOUK_ENOTFOUND);
+  out = render();
+  assert_int_equal(ncollect, 1);
+  souk_free(out);
+}
+
+static souk_series_t *atomic_series;
+
+static void *adder(void *arg) {
+  for (int i = 0; i < 100000; i++)
+    souk_counter_add_atomic(atomic_series, 1);
+  return NULL;
+}
+
+static void test_atomic(void **state) {
+  atomic_series = souk_metric_series(souk_counter_new("work_total", "Work.", NULL), NULL);
+  souk_counter_add(atomic_series, 5);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, adder, NULL);
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  assert_true(souk_series_value(atomic_series) == 400005);
+  char *out = render();
+  assert_non_null(strstr(out, "work_total 400005\n"));
+  souk_free(out);
+}
+
+/* Feed text to the strict parser; returns its exit status, or -1 when it
+ * cannot run here. */
+static int promparse(const char *text) {
+  if (access("/usr/bin/python3", X_OK) != 0) return -1;
+  if (system("/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1") != 0) return -1;
+  char path[] = "/tmp/souk-metrics-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  size_t n = strlen(text);
+  assert_int_equal(write(fd, text, n), (ssize_t)n);
+  close(fd);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/fakes/promparse.py %s", SOUK_SOURCE_DIR,
+           path);
+  int rc = system(cmd);
+  unlink(path);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 99;
+}
+
+static void test_builtin(void **state) {
+  souk_metrics_builtin_init();
+  souk_metrics_builtin_init(); /* idempotent */
+  const double b[] = {1, 2};
+  souk_histogram_observe(
+      souk_metric_series(souk_histogram_new("t_seconds", "T \"quoted\".", "x", b, 2),
+                         SOUK_LV("q\"\\\n")),
+      1.5);
+  char *out = render();
+  assert_non_null(strstr(out, "# TYPE process_resident_memory_bytes gauge\n"));
+  assert_non_null(strstr(out, "# TYPE process_cpu_seconds_total counter\n"));
+  assert_non_null(strstr(out, "\nprocess_open_fds "));
+  assert_non_null(strstr(out, "\nprocess_start_time_seconds "));
+  assert_null(strstr(out, "\nprocess_start_time_seconds 0\n"));
+  assert_non_null(strstr(out, "\nsouk_gateway_shards 0\n"));
+  assert_non_null(strstr(out, "\nsouk_rest_requests_total 0\n"));
+  assert_non_null(strstr(out, "souk_rest_ratelimited_total{scope=\"global\"} 0\n"));
+  assert_non_null(strstr(out, "\nsouk_events_dispatched_total 0\n"));
+  assert_non_null(strstr(out, "souk_build_info{version=\""));
+  /* Per-shard families have no series without shards: not rendered. */
+  assert_null(strstr(out, "souk_gateway_up"));
+  int rc = promparse(out);
+  if (rc >= 0) assert_int_equal(rc, 0);
+  /* And the parser does reject what it must. */
+  rc = promparse("# HELP x X.\n# TYPE x counter\nx 1\nx 2\n");
+  if (rc >= 0) assert_int_not_equal(rc, 0);
+  souk_free(out);
+}
+
+/* ---- the gateway collector against a minimal fake gateway -------------- */
+
+static const char *const GATEWAY_PY =
+    "import asyncio, json, websockets\n"
+    "async def handler(ws, path):\n"
+    "    async def send(o): await ws.send(json.dumps(o))\n"
+    "    await send({'op': 10, 'd': {'heartbeat_interval': 150}, 's': None, 't': None})\n"
+    "    try:\n"
+    "        async for m in ws:\n"
+    "            p = json.loads(m)\n"
+    "            if p['op'] == 1:\n"
+    "                await send({'op': 11})\n"
+    "            elif p['op'] == 2:\n"
+    "                await send({'op': 0, 't': 'READY', 's': 1, 'd': {'v': 10,\n"
+    "                    'session_id': 's', 'user': {'id': '1'}, 'shard': p['d'].get('shard', [0, "
+    "1]),\n"
+    "                    'resume_gateway_url': 'ws://127.0.0.1:1/', 'guilds': []}})\n"
+    "                await send({'op': 0, 't': 'MESSAGE_CREATE', 's': 2, 'd': {'id': '5'}})\n"
+    "    except websockets.ConnectionClosed:\n"
+    "        pass\n"
+    "async def main():\n"
+    "    async with websockets.serve(handler, '127.0.0.1', 0, ping_interval=None) as srv:\n"
+    "        print(srv.sockets[0].getsockname()[1], flush=True)\n"
+    "        await asyncio.Future()\n"
+    "asyncio.run(main())\n";
+
+static void gw_dispatch(uint32_t shard, const char *name, uint64_t seq, const souk_json_t *j,
+                        int d) {}
+static int gw_stopped;
+static void gw_done(void) { gw_stopped = 1; }
+
+static bool gw_measured(void) {
+  souk_shard_stats_t st;
+  return souk_shards_ready() == 1 && souk_shards_stats(0, &st) == 0 && st.gw.latency_last_ms >= 0 &&
+         st.gw.events >= 2;
+}
+
+static void test_gateway_collector(void **state) {
+  pyserver_t srv;
+  if (!pyspawn_available() || pyserver_start(&srv, GATEWAY_PY) != 0) skip();
+  char url[128];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/", srv.port);
+  souk_shards_conf_t c = {.gateway_url = url,
+                          .shard_count = 1,
+                          .first = 0,
+                          .last = 0,
+                          .max_concurrency = 1,
+                          .token = "MTIz.abc.def",
+                          .intents = 513,
+                          .compress = -1,
+                          .large_threshold = 50,
+                          .identify_lock = "",
+                          .identify_interval_ms = 100};
+  static const souk_gateway_handlers_t h = {gw_dispatch, NULL, NULL, NULL};
+  assert_int_equal(souk_shards_start(&c, &h), 0);
+  uint64_t until = souk_now_ms() + 10000;
+  while (!gw_measured() && souk_now_ms() < until)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  assert_true(gw_measured());
+  souk_metrics_builtin_init();
+  char *out = render();
+  assert_non_null(strstr(out, "\nsouk_gateway_shards 1\n"));
+  assert_non_null(strstr(out, "\nsouk_gateway_shards_ready 1\n"));
+  assert_non_null(strstr(out, "souk_gateway_state{shard=\"0\",state=\"ready\"} 1\n"));
+  assert_non_null(strstr(out, "souk_gateway_up{shard=\"0\"} 1\n"));
+  assert_non_null(strstr(out, "souk_gateway_identifies_total{shard=\"0\"} 1\n"));
+  assert_non_null(strstr(out, "souk_gateway_events_received_total{shard=\"0\"} 2\n"));
+  assert_non_null(strstr(out, "souk_gateway_latency_seconds{shard=\"0\"} "));
+  assert_non_null(strstr(out, "souk_gateway_latency_avg_seconds{shard=\"0\"} "));
+  int rc = promparse(out);
+  if (rc >= 0) assert_int_equal(rc, 0);
+  souk_free(out);
+  gw_stopped = 0;
+  souk_shards_stop(gw_done);
+  until = souk_now_ms() + 5000;
+  while (!gw_stopped && souk_now_ms() < until)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  assert_true(gw_stopped);
+  /* Without shards the per-shard series are gone again. */
+  out = render();
+  assert_null(strstr(out, "souk_gateway_up{"));
+  assert_non_null(strstr(out, "\nsouk_gateway_shards 0\n"));
+  souk_free(out);
+  pyserver_stop(&srv);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(test_fmt_double, teardown),
+      cmocka_unit_test_teardown(test_exact_output, teardown),
+      cmocka_unit_test_teardown(test_histogram, teardown),
+      cmocka_unit_test_teardown(test_registration, teardown),
+      cmocka_unit_test_teardown(test_many_series_and_clear, teardown),
+      cmocka_unit_test_teardown(test_series_limit, teardown),
+      cmocka_unit_test_teardown(test_collectors, teardown),
+      cmocka_unit_test_teardown(test_atomic, teardown),
+      cmocka_unit_test_teardown(test_builtin, teardown),
+      cmocka_unit_test_teardown(test_gateway_collector, teardown),
+  };
+  signal(SIGPIPE, SIG_IGN);
+  souk_alloc_init();
+  souk_log_set_level(SOUK_LOG_ERROR);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  souk_ws_global_shutdown();
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  souk_loop_close();
+  return rc;
+}
