@@ -380,7 +380,9 @@ def start_souk(args, fake, workdir, datadir):
                 "  log:\n"
                 "    level: warn\n"
                 "discord:\n"
-                "  api_base: %s\n" % (json.dumps(datadir), json.dumps(fake.api_base)))
+                "  api_base: %s\n"
+                "http:\n"
+                "  port: 0\n" % (json.dumps(datadir), json.dumps(fake.api_base)))
     env = clean_env()
     env["SOUK_DISCORD_TOKEN"] = fake.token
     p = Proc("souk", [binary, "run", "-c", cfg], os.path.join(workdir, "souk.log"),

@@ -9,10 +9,19 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "core/app.h"
+#include "core/cli.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "discord/bot.h"
 #include "discord/dconf.h"
+#include "ops/ops.h"
+#include "ops/opsconf.h"
+#include "ops/task.h"
+#include "souk/cache.h"
+#include "souk/httpd.h"
+#include "souk/metrics.h"
+#include "store/storeconf.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/err.h"
@@ -36,6 +45,9 @@ typedef struct opts {
   const char *config;
   bool config_explicit;
   bool online;
+  const char *to; /* db copy --to URL */
+  char *args[8];  /* positional arguments after the command */
+  int nargs;
 } opts_t;
 
 static struct {
@@ -60,6 +72,9 @@ static void usage(FILE *f) {
           "  check-config   validate the configuration and exit (non-zero on problems)\n"
           "                 --online also checks the token against Discord\n"
           "  config-keys    print every configuration key as a Markdown table\n"
+          "  db migrate | check | backup PATH | vacuum | copy --to URL |\n"
+          "     forget-user ID | purge-guild ID\n"
+          "                 maintain the store (SQLite by default, or PostgreSQL)\n"
           "  version        print the version\n"
           "\n"
           "options:\n"
@@ -70,6 +85,7 @@ static void usage(FILE *f) {
 static int parse_args(int argc, char **argv, opts_t *o) {
   static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
                                         {"online", no_argument, NULL, 'o'},
+                                        {"to", required_argument, NULL, 't'},
                                         {"help", no_argument, NULL, 'h'},
                                         {"version", no_argument, NULL, 'V'},
                                         {NULL, 0, NULL, 0}};
@@ -88,6 +104,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
     case 'o':
       o->online = true;
       break;
+    case 't':
+      o->to = optarg;
+      break;
     case 'h':
       usage(stdout);
       exit(0);
@@ -100,22 +119,30 @@ static int parse_args(int argc, char **argv, opts_t *o) {
     }
   }
   if (optind < argc) o->cmd = argv[optind++];
-  if (optind < argc) {
-    fprintf(stderr, "souk: unexpected argument '%s'\n", argv[optind]);
-    return SOUK_EINVAL;
+  while (optind < argc) {
+    /* Only `db` takes arguments of its own. */
+    if (strcmp(o->cmd, "db") != 0 || o->nargs == (int)(sizeof o->args / sizeof *o->args)) {
+      fprintf(stderr, "souk: unexpected argument '%s'\n", argv[optind]);
+      return SOUK_EINVAL;
+    }
+    o->args[o->nargs++] = argv[optind++];
   }
   return 0;
 }
 
 /* Gather the config sections: the core's own, then each module's. */
 static void sections_build(void) {
-  size_t n = 2;
+  size_t n = 5 + 4;
   for (size_t i = 0; souk__modules[i]; i++)
     if (souk__modules[i]->conf) n++;
   g.secs = souk_calloc(n, sizeof *g.secs);
   g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf};
   g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf};
-  g.nsecs = 2;
+  g.secs[2] = (souk_conf_section_t){"store", souk_store_conf_keys, &souk_store_conf};
+  g.secs[3] = (souk_conf_section_t){"http", souk_httpd_conf_keys, &souk_httpd_conf};
+  g.secs[4] = (souk_conf_section_t){"cache", souk_cache_conf_keys, &souk_cache_conf};
+  g.nsecs = 5;
+  for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk_ops_conf_sections[i];
   for (size_t i = 0; souk__modules[i]; i++) {
     const souk_module_t *m = souk__modules[i];
     if (m->conf)
@@ -152,6 +179,10 @@ static void signals_off(void) {
 /* Called once everything that was running has stopped. */
 static void on_stopped(void) {
   souk__modreg_stop();
+  souk__app_cache_close();
+  souk__ops_stop();
+  souk_httpd_remove_ready_check("gateway");
+  souk_metrics_shutdown();
   signals_off();
   SOUK_INFO("core", "stopped (exit status %d)", g.exit_code);
 }
@@ -164,6 +195,9 @@ static void shutdown_begin(int code) {
   g.stopping = true;
   g.exit_code = code;
   SOUK_INFO("core", "shutting down");
+  /* The HTTP server goes first: it answers what it still owes with 503,
+   * and /readyz must not claim readiness while the rest winds down. */
+  if (souk_httpd_running()) souk_httpd_stop();
   if (g.console) {
     souk__console_stop();
     on_stopped();
@@ -189,6 +223,7 @@ static void reload_config(void) {
     apply_log_conf();
     SOUK_INFO("core", "SIGHUP: configuration reloaded%s%s", changes.len ? ": " : " (no changes)",
               changes.len ? changes.data : "");
+    souk__ops_reload();
     souk__modreg_reload();
     souk__bot_reload();
   }
@@ -225,6 +260,33 @@ static void signals_on(void) {
   g.signals_on = true;
 }
 
+/* Ready when every shard of this process has a live session. */
+static bool gateway_ready(void *ud, souk_buf_t *why) {
+  size_t n = souk__bot_shards(), ready = souk__bot_shards_ready();
+  if (n > 0 && ready == n) return true;
+  souk_buf_printf(why, "%zu of %zu shard(s) ready", ready, n);
+  return false;
+}
+
+/* Metrics and the HTTP server (/healthz, /readyz, /metrics) start before
+ * the gateway connects, so liveness answers during start-up and readiness
+ * says 503 until the shards are up. */
+static int start_http(void) {
+  souk_metrics_builtin_init();
+  souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
+  if (!souk_httpd_conf.enabled) return 0;
+  int rc = souk_httpd_start(NULL);
+  if (rc) {
+    SOUK_ERROR("core", "cannot start the HTTP server on %s:%lld: %s (set http.port, or "
+               "http.enabled: false)", souk_httpd_conf.bind ? souk_httpd_conf.bind : "?",
+               (long long)souk_httpd_conf.port, souk_strerror(rc));
+    return rc;
+  }
+  for (size_t i = 0; souk__modules[i]; i++)
+    if (souk__modules[i]->routes) souk_httpd_mount(souk__modules[i]->routes, NULL);
+  return 0;
+}
+
 static int cmd_config_keys(void) {
   souk_buf_t b;
   souk_buf_init(&b);
@@ -254,6 +316,9 @@ static int cmd_check_config(bool online) {
 }
 
 int main(int argc, char **argv) {
+  /* A write to a closed socket must be an error return, not a dead process
+   * (hiredis 0.14 writes with plain write()). */
+  signal(SIGPIPE, SIG_IGN);
   if (souk_alloc_init() != 0) {
     fprintf(stderr, "souk: cannot initialise allocators\n");
     return EXIT_RUNTIME;
@@ -269,7 +334,8 @@ int main(int argc, char **argv) {
     return EXIT_OK;
   }
   bool known = !strcmp(o.cmd, "run") || !strcmp(o.cmd, "console") ||
-               !strcmp(o.cmd, "check-config") || !strcmp(o.cmd, "config-keys");
+               !strcmp(o.cmd, "check-config") || !strcmp(o.cmd, "config-keys") ||
+               !strcmp(o.cmd, "db");
   if (!known) {
     fprintf(stderr, "souk: unknown command '%s'\n\n", o.cmd);
     usage(stderr);
@@ -304,6 +370,8 @@ int main(int argc, char **argv) {
   g.console = !strcmp(o.cmd, "console");
   if (!strcmp(o.cmd, "check-config")) {
     code = cmd_check_config(o.online);
+  } else if (!strcmp(o.cmd, "db")) {
+    code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
   } else if (!g.console && !souk_discord_conf.token) {
     fprintf(stderr,
             "souk: discord.token is not set. Export SOUK_DISCORD_TOKEN (or put it in .env),\n"
@@ -311,26 +379,45 @@ int main(int argc, char **argv) {
     code = EXIT_CONFIG;
   } else if (ensure_data_dir() != 0) {
     code = EXIT_CONFIG;
+  } else if ((rc = souk__ops_start()) != 0) {
+    SOUK_ERROR("core", "cannot start operations (health, tasks, memory guard): %s",
+               souk_strerror(rc));
+    code = EXIT_RUNTIME;
+  } else if ((rc = souk__app_store_open()) != 0) {
+    souk__ops_stop();
+    code = rc == SOUK_EFATAL ? EXIT_CONFIG : EXIT_RUNTIME;
+  } else if ((rc = souk__app_cache_open()) != 0) {
+    souk__ops_stop();
+    code = rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
   } else if ((rc = souk__modreg_start()) != 0) {
+    souk__app_cache_close();
+    souk__ops_stop();
     code = EXIT_RUNTIME;
   } else {
+    /* Modules' background tasks run on their periods from now on. */
+    souk__sched_add_table(souk__app_store_tasks());
+    for (size_t i = 0; souk__modules[i]; i++)
+      if (souk__modules[i]->tasks) souk__sched_add_table(souk__modules[i]->tasks);
+    souk__sched_start();
     signals_on();
     if (g.console) {
       rc = souk__console_start(on_console_eof);
     } else {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
-      rc = souk__bot_start(on_bot_fatal);
+      rc = start_http();
+      if (rc == 0) rc = souk__bot_start(on_bot_fatal);
     }
     if (rc) {
       SOUK_ERROR("core", "start failed: %s", souk_strerror(rc));
       g.stopping = true;
       g.exit_code = EXIT_RUNTIME;
-      souk__modreg_stop();
-      signals_off();
+      souk_httpd_stop();
+      on_stopped();
     }
     uv_run(souk_loop(), UV_RUN_DEFAULT);
     code = g.exit_code;
   }
+  souk__app_store_close();
   souk_loop_close();
   souk__config_free(g.secs, g.nsecs);
   souk_free(g.secs);

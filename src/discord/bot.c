@@ -336,6 +336,10 @@ int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms) {
   return SOUK_ENOTFOUND;
 }
 
+size_t souk__bot_shards(void) { return souk_shards_running() ? souk_shards_count() : 0; }
+
+size_t souk__bot_shards_ready(void) { return souk_shards_running() ? souk_shards_ready() : 0; }
+
 /* ---- check-config --online ----------------------------------------------- */
 
 static int g_check_rc = 1;

@@ -3,6 +3,7 @@
 #ifndef SOUK_DISCORD_BOT_H
 #define SOUK_DISCORD_BOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /** Start: HTTP and REST clients, GET /gateway/bot (unless the gateway URL,
@@ -21,5 +22,10 @@ void souk__bot_reload(void);
 /** check-config --online: GET /users/@me with the token, synchronously
  * running a private loop.  0, SOUK_EAUTH (401), or another SOUK_E*. */
 int souk__bot_check_online(void);
+
+/** Shards run by this process (0 before GET /gateway/bot answered). */
+size_t souk__bot_shards(void);
+/** Of those, how many have a live session (READY or RESUMED). */
+size_t souk__bot_shards_ready(void);
 
 #endif

@@ -317,6 +317,8 @@ def souk_config(fake, data_dir, **overrides):
     """A config dict pointing souk at the fake; overrides merge per section."""
     cfg = {
         "core": {"data_dir": str(data_dir), "log": {"level": "debug"}, "shutdown_grace": "5s"},
+        # Several processes run at once: each takes a free port.
+        "http": {"port": 0},
         "discord": {"api_base": fake.base_url if fake else "http://127.0.0.1:9/api/v10"},
     }
     for section, values in overrides.items():

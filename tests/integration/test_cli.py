@@ -1,6 +1,7 @@
 """souk's command line: check-config, console, config-keys, exit statuses,
 and a valgrind leak check of a whole start-work-stop run."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -160,3 +161,42 @@ def test_valgrind_start_work_stop_leaks_nothing(fake_discord, souk_factory, tmp_
     assert rc == 0, text[-4000:]
     assert "ERROR SUMMARY: 0 errors" in text, text[-4000:]
     assert "definitely lost: 0 bytes" in text or "no leaks are possible" in text, text[-4000:]
+
+
+def test_db_commands_on_sqlite(tmp_path):
+    cfg = write(tmp_path / "c.yaml", "core:\n  data_dir: ./d\n")
+    r = run(["db", "migrate", "-c", cfg], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"schema at version \d+ \(\d+ migration\(s\) applied\)", r.stdout)
+    again = run(["db", "migrate", "-c", cfg], tmp_path)
+    assert "(0 migration(s) applied)" in again.stdout
+    r = run(["db", "check", "-c", cfg], tmp_path)
+    assert r.returncode == 0 and "integrity_check: ok" in r.stdout, r.stdout + r.stderr
+    r = run(["db", "backup", str(tmp_path / "copy.db"), "-c", cfg], tmp_path)
+    assert r.returncode == 0 and (tmp_path / "copy.db").stat().st_size > 0
+    assert run(["db", "vacuum", "-c", cfg], tmp_path).returncode == 0
+    r = run(["db", "forget-user", "123456789012345678", "-c", cfg], tmp_path)
+    assert r.returncode == 0 and "row(s) deleted" in r.stdout
+    bad = run(["db", "forget-user", "12", "-c", cfg], tmp_path)
+    assert bad.returncode == 2 and "not a Discord id" in bad.stderr
+    assert run(["db", "frobnicate", "-c", cfg], tmp_path).returncode == 2
+
+
+def test_db_refuses_a_newer_schema(tmp_path):
+    import sqlite3
+    cfg = write(tmp_path / "c.yaml", "core:\n  data_dir: ./d\n")
+    assert run(["db", "migrate", "-c", cfg], tmp_path).returncode == 0
+    con = sqlite3.connect(tmp_path / "d" / "souk.db")
+    con.execute("INSERT INTO schema_version(version, description, applied_at) VALUES (999, 'x', 0)")
+    con.commit()
+    con.close()
+    r = run(["console", "-c", cfg], tmp_path, stdin="!ping\n")
+    assert r.returncode == 2, r.stderr
+    assert "newer" in r.stderr
+
+
+def test_example_config_is_valid(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = run(["check-config", "-c", os.path.join(root, "config", "souk.example.yaml")], tmp_path,
+            env={"SOUK_DISCORD_TOKEN": TEST_TOKEN})
+    assert r.returncode == 0, r.stderr

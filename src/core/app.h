@@ -1,0 +1,21 @@
+/* Parts of the process wiring that live in the executable, next to main. */
+#ifndef SOUK_CORE_APP_H
+#define SOUK_CORE_APP_H
+
+#include "souk/task.h"
+
+/** Open the store from the `store` section (migrating as configured) and
+ * register its health and readiness checks.  0 or SOUK_E* (logged). */
+int souk__app_store_open(void);
+/** The store's background tasks (a reachability probe). */
+const souk_task_t *souk__app_store_tasks(void);
+/** Close the store; call after the loop has run dry (no queued work). */
+void souk__app_store_close(void);
+
+/** Start the cache from the `cache` section, with its health check and a
+ * memory-guard trim.  0 or SOUK_E* (logged). */
+int souk__app_cache_open(void);
+/** Close the cache; call while the loop still runs. */
+void souk__app_cache_close(void);
+
+#endif

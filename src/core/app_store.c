@@ -1,0 +1,92 @@
+/* The process's store: opened at start for `run` and `console`, probed in
+ * the background for health and readiness, closed after the loop ends.
+ * Compiled into the executable only (it needs the store library). */
+#include <stdio.h>
+
+#include "core/app.h"
+#include "core/core.h"
+#include "store/storeconf.h"
+#include "souk/err.h"
+#include "souk/health.h"
+#include "souk/httpd.h"
+#include "souk/log.h"
+#include "souk/store.h"
+#include "souk/task.h"
+
+static souk_store_t *g_store;
+static int g_last_err;      /* result of the last probe (0: reachable) */
+static bool g_probing;
+
+souk_store_t *souk_store_main(void) { return g_store; }
+
+static int probe_fn(souk_db_t *db, void *ud) { return souk_db_exec(db, "SELECT 1"); }
+
+static void probe_done(void *ud, int status) {
+  souk_task_ctx_t *ctx = ud;
+  if ((status != 0) != (g_last_err != 0))
+    SOUK_WARN("store", status ? "store unreachable: %s" : "store reachable again%s",
+              status ? souk_strerror(status) : "");
+  g_last_err = status;
+  g_probing = false;
+  souk_task_done(ctx, status);
+}
+
+/* A background task: a trivial read on the worker pool.  Health checks and
+ * /readyz read its last result and never touch SQL themselves. */
+static void probe_task(souk_task_ctx_t *ctx) {
+  if (!g_store || g_probing) {
+    souk_task_done(ctx, 0);
+    return;
+  }
+  g_probing = true;
+  int rc = souk_store_read_async(g_store, probe_fn, probe_done, ctx);
+  if (rc) {
+    g_probing = false;
+    g_last_err = rc;
+    souk_task_done(ctx, rc);
+  }
+}
+
+static const souk_task_t store_tasks[] = {
+    {.name = "store.probe", .period_ms = 30000, .jitter_ms = 2000, .budget_ms = 5000,
+     .handler = probe_task},
+    {0},
+};
+
+static void store_health(void *ud, souk_health_result_t *out) {
+  if (!g_store) souk_health_set(out, SOUK_HEALTH_CRITICAL, "not open");
+  else if (g_last_err) souk_health_set(out, SOUK_HEALTH_CRITICAL, "unreachable: %s",
+                                       souk_strerror(g_last_err));
+  else souk_health_set(out, SOUK_HEALTH_HEALTHY, "%s reachable",
+                       souk_store_kind(g_store) == SOUK_STORE_SQLITE ? "sqlite" : "postgres");
+}
+
+static bool store_ready(void *ud, souk_buf_t *why) {
+  if (g_store && g_last_err == 0) return true;
+  souk_buf_puts(why, g_store ? souk_strerror(g_last_err) : "not open");
+  return false;
+}
+
+int souk__app_store_open(void) {
+  int rc = souk_store_open(&souk_store_conf, souk_core_conf.data_dir, &g_store);
+  if (rc) {
+    SOUK_ERROR("store", "cannot open the store: %s%s", souk_strerror(rc),
+               rc == SOUK_EFATAL ? " (the database is newer than this souk: upgrade souk)" : "");
+    g_store = NULL;
+    return rc;
+  }
+  g_last_err = 0;
+  souk_health_register("store", store_health, NULL);
+  souk_httpd_add_ready_check("store", store_ready, NULL);
+  return 0;
+}
+
+const souk_task_t *souk__app_store_tasks(void) { return store_tasks; }
+
+void souk__app_store_close(void) {
+  if (!g_store) return;
+  souk_health_unregister("store");
+  souk_httpd_remove_ready_check("store");
+  souk_store_close(g_store);
+  g_store = NULL;
+}

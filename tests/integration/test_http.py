@@ -1,0 +1,99 @@
+"""The embedded HTTP server of the real binary: liveness, readiness and
+/metrics in strict Prometheus text format, with figures that move as the
+bot works."""
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from soukproc import sanitized
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "fakes"))
+import promparse  # noqa: E402
+
+WAIT = 40 if sanitized() else 15
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_port(s):
+    line = s.wait_log("listening on", timeout=WAIT)[0]
+    return int(re.search(r":(\d+)\"?$", line.rstrip('"')).group(1))
+
+
+def get(port, path, headers=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=headers or {})
+    try:
+        with _OPENER.open(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+def scrape(port):
+    status, headers, body = get(port, "/metrics")
+    assert status == 200, body
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    return promparse.parse(body)
+
+
+def test_health_ready_and_metrics_move(fake_discord, souk_factory):
+    fake = fake_discord
+    s = souk_factory(fake)
+    port = http_port(s)
+    assert get(port, "/healthz")[0] == 200
+    fake.wait("ready", timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while get(port, "/readyz")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    status, _, body = get(port, "/readyz")
+    assert status == 200 and "gateway" in body and "store" in body, body
+
+    before = scrape(port)
+    ev0 = promparse.value(before, "souk_events_dispatched_total")
+    sent0 = promparse.value(before, "souk_rest_sent_total")
+    assert promparse.value(before, "souk_gateway_shards_ready") == 1
+    assert promparse.value(before, "process_resident_memory_bytes") > 1e6
+
+    for _ in range(3):
+        fake.message(content="!ping")
+    fake.wait_for(lambda st: sum(1 for r in st["rest"]["requests"] if r["method"] == "POST")
+                  >= 3, timeout=WAIT, what="three replies")
+    after = scrape(port)
+    assert promparse.value(after, "souk_events_dispatched_total") >= ev0 + 3
+    assert promparse.value(after, "souk_rest_sent_total") >= sent0 + 3
+    posts = [smp for fam in after.values() for smp in fam.samples
+             if smp.name == "souk_rest_responses_total"
+             and smp.labels.get("route") == "POST /channels/{id}/messages"
+             and smp.labels.get("status") == "200"]
+    assert posts and posts[0].value >= 3
+
+    # The gateway going away makes the process unready, then ready again.
+    fake.drop()
+    fake.wait("resumed", timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while get(port, "/readyz")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert get(port, "/readyz")[0] == 200
+    assert promparse.value(scrape(port), "souk_gateway_resumes_total", shard="0") >= 1
+
+    # Errors are plain: unknown path 404, wrong method 405.
+    assert get(port, "/nothing")[0] == 404
+    s.stop()
+    # The access log names requests but never a query string.
+    assert "GET /metrics 200" in s.log_text()
+
+
+def test_metrics_need_loopback_or_token(fake_discord, souk_factory):
+    fake = fake_discord
+    from conftest import souk_config
+    cfg = souk_config(fake, "data", http={"port": 0, "bind": "127.0.0.1"})
+    s = souk_factory(fake, config=cfg, env={"SOUK_HTTP_TOKEN": "metrics-secret-token-123"})
+    port = http_port(s)
+    # Loopback may scrape without the token.
+    assert get(port, "/metrics")[0] == 200
+    s.stop()
+    assert "metrics-secret-token-123" not in s.log_text()
