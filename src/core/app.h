@@ -2,6 +2,8 @@
 #ifndef SOUK_CORE_APP_H
 #define SOUK_CORE_APP_H
 
+#include <stdbool.h>
+
 #include "souk/task.h"
 
 /** Open the store from the `store` section (migrating as configured) and
@@ -17,5 +19,8 @@ void souk__app_store_close(void);
 int souk__app_cache_open(void);
 /** Close the cache; call while the loop still runs. */
 void souk__app_cache_close(void);
+
+/** Register (on) or remove (off) the gateway and REST health checks. */
+void souk__app_health_discord(bool on);
 
 #endif

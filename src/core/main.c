@@ -19,6 +19,7 @@
 #include "ops/opsconf.h"
 #include "ops/task.h"
 #include "souk/cache.h"
+#include "souk/health.h"
 #include "souk/httpd.h"
 #include "souk/metrics.h"
 #include "store/storeconf.h"
@@ -179,6 +180,7 @@ static void signals_off(void) {
 /* Called once everything that was running has stopped. */
 static void on_stopped(void) {
   souk__modreg_stop();
+  if (!g.console) souk__app_health_discord(false);
   souk__app_cache_close();
   souk__ops_stop();
   souk_httpd_remove_ready_check("gateway");
@@ -268,6 +270,21 @@ static bool gateway_ready(void *ud, souk_buf_t *why) {
   return false;
 }
 
+/* GET /health (admin): the health report, 503 when anything is critical,
+ * so a monitor can alert on the status alone. */
+static void health_route(souk_httpd_req_t *req) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_health_t overall = souk_health_check_all(&b);
+  souk_httpd_respond_buf(req, overall == SOUK_HEALTH_CRITICAL ? 503 : 200,
+                         "text/plain; charset=utf-8", &b);
+}
+
+static const souk_route_t core_routes[] = {
+    {"GET", "/health", SOUK_ROUTE_ADMIN, health_route},
+    {0},
+};
+
 /* Metrics and the HTTP server (/healthz, /readyz, /metrics) start before
  * the gateway connects, so liveness answers during start-up and readiness
  * says 503 until the shards are up. */
@@ -282,6 +299,7 @@ static int start_http(void) {
                (long long)souk_httpd_conf.port, souk_strerror(rc));
     return rc;
   }
+  souk_httpd_mount(core_routes, NULL);
   for (size_t i = 0; souk__modules[i]; i++)
     if (souk__modules[i]->routes) souk_httpd_mount(souk__modules[i]->routes, NULL);
   return 0;
@@ -404,6 +422,7 @@ int main(int argc, char **argv) {
       rc = souk__console_start(on_console_eof);
     } else {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
+      souk__app_health_discord(true);
       rc = start_http();
       if (rc == 0) rc = souk__bot_start(on_bot_fatal);
     }

@@ -52,6 +52,10 @@ const souk_conf_key_t souk_health_conf_keys[] = {
      "a task running longer than its budget times this is critical (over budget warns)"},
     {"tasks.failures_critical", SOUK_CONF_INT, K(task_fail_crit), "5", 1, 1000, NULL, 0,
      "consecutive failures of one task that make health critical (one warns)"},
+    {"gateway.latency_warning", SOUK_CONF_DURATION, K(gw_latency_warn_ms), "1s", 1, 600000, NULL,
+     SOUK_CONF_RUNTIME, "gateway heartbeat round trip at which health warns"},
+    {"gateway.latency_critical", SOUK_CONF_DURATION, K(gw_latency_crit_ms), "5s", 1, 600000, NULL,
+     SOUK_CONF_RUNTIME, "gateway heartbeat round trip at which health is critical"},
     {0},
 };
 #undef K

@@ -35,6 +35,8 @@ typedef struct souk_health_conf {
   int64_t memory_crit;        /* RSS bytes: critical (0: off) */
   int64_t task_budget_factor; /* a task running budget x this is critical */
   int64_t task_fail_crit;     /* consecutive task failures that are critical */
+  int64_t gw_latency_warn_ms; /* gateway heartbeat round trip: warning */
+  int64_t gw_latency_crit_ms; /* ... and critical */
 } souk_health_conf_t;
 
 /** Values of the `memguard` section. */

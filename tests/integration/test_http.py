@@ -9,6 +9,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from soukproc import sanitized
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -97,3 +99,35 @@ def test_metrics_need_loopback_or_token(fake_discord, souk_factory):
     assert get(port, "/metrics")[0] == 200
     s.stop()
     assert "metrics-secret-token-123" not in s.log_text()
+
+
+@pytest.mark.fake_discord_args("--heartbeat-interval", "1000", "--identify-window", "0.5")
+def test_health_report_route(fake_discord, souk_factory):
+    fake = fake_discord
+    s = souk_factory(fake)
+    port = http_port(s)
+    fake.wait("ready", timeout=WAIT)
+    fake.wait("heartbeat", count=1, timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while True:
+        status, _, body = get(port, "/health")
+        if status == 200 and "gateway" in body and "shard(s) ready" in body:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+    for component in ("gateway", "rest", "store", "cache", "memory", "tasks"):
+        assert component in body, body
+    # A lost session is critical until a new one is ready, and the route
+    # says so with 503: op 9 d:false makes souk wait 1-5 s before it
+    # identifies again.
+    fake.invalid_session(resumable=False)
+    deadline = time.monotonic() + 5
+    seen = None
+    while time.monotonic() < deadline:
+        status, _, body = get(port, "/health")
+        if status == 503:
+            seen = body
+            break
+        time.sleep(0.05)
+    assert seen and "CRITICAL" in seen and "gateway" in seen, seen
+    fake.wait("ready", count=2, timeout=WAIT)
