@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache/idlock_redis.h"
 #include "core/core.h"
 #include "discord/dconf.h"
 #include "discord/msgsplit.h"
@@ -18,6 +19,7 @@
 #include "discord/shards.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
+#include "souk/cache.h"
 #include "souk/err.h"
 #include "souk/http.h"
 #include "souk/json.h"
@@ -164,8 +166,23 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
     snprintf(lock, sizeof lock, "%s/identify.lock", souk_core_conf.data_dir);
     lockp = lock;
   }
+  /* With Redis configured, IDENTIFYs are spaced through it, so processes
+   * on different hosts share the slots; if the backend cannot be created,
+   * the lock file still covers this host. */
+  souk_identify_lock_t redis_lock;
+  const souk_identify_lock_t *backend = NULL;
+  const souk_cache_conf_t *cc = &souk_cache_conf;
+  if (cc->url && cc->url[0]) {
+    int rc = souk_identify_lock_redis(cc->url, cc->key_prefix, 0, &redis_lock);
+    if (rc == 0)
+      backend = &redis_lock;
+    else
+      SOUK_WARN("bot", "identify through redis unavailable (%s): using the lock file",
+                souk_strerror(rc));
+  }
   souk_shards_conf_t sc = {
       .gateway_url = url,
+      .identify_backend = backend,
       .identify_lock = lockp,
       .shard_count = (uint32_t)count,
       .first = (uint32_t)c->shard_first,
@@ -176,6 +193,8 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
             sc.shard_count, sc.max_concurrency);
   int rc = souk_shards_start(&sc, &handlers);
   if (rc) {
+    /* The shards own a backend only once they have started. */
+    if (backend) backend->ops->destroy(backend->self);
     char msg[128];
     snprintf(msg, sizeof msg, "cannot start shards: %s", souk_strerror(rc));
     on_fatal(0, msg);

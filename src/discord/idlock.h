@@ -10,8 +10,8 @@
  *   - local: one process (all its shards on one loop);
  *   - file: processes on one host, through a lock file holding the time of
  *     each bucket's last IDENTIFY (flock() around read-check-write);
- *   - a Redis backend can implement the same ops for processes on many
- *     hosts.
+ *   - redis (src/cache/idlock_redis.c): processes on many hosts, through
+ *     a key per bucket whose expiry is the spacing.
  * Everything runs on the loop thread; grants are always delivered from the
  * loop, never from inside acquire(). */
 #ifndef SOUK_DISCORD_IDLOCK_H

@@ -1,0 +1,699 @@
+/* Identify slots through Redis; see idlock_redis.h.
+ *
+ * The front end is the one of discord/idlock.c: per bucket a FIFO of
+ * waiters and a "granted, not yet released" flag, and one zero-delay or
+ * deadline timer ("kick") that decides what can happen next.  What differs
+ * is who says a bucket is free: while Redis is up, a SET NX PX on the
+ * bucket's key (pipelined with a PTTL of the same key, so a refusal costs
+ * no second round trip); while it is down, this process's own record of
+ * its last grant, exactly as the in-process backend keeps it.
+ *
+ * The connection is driven the way the cache drives its own (cache.c):
+ * uv_getaddrinfo() for names, the hiredis libuv adapter with its poll
+ * callback replaced, AUTH and SELECT from the URL pipelined before a PING,
+ * and a watchdog that gives up on a connect or a reply slower than
+ * IDR_TIMEOUT_MS.  It is a connection of its own rather than the cache's:
+ * the cache hides which backend answered, and a slot must never be taken
+ * from the cache's memory fallback by mistake.
+ *
+ * release() leaves the key alone.  The key was set when its slot was
+ * granted, and the shards send the IDENTIFY inside the grant callback, so
+ * the key's expiry already runs from the IDENTIFY; the margin in
+ * SOUK_IDENTIFY_INTERVAL_MS covers the reply's trip from Redis.  Touching
+ * the key at release could only do harm: a late release may find it
+ * expired and taken by another host, and extending or re-setting it then
+ * would move that host's slot, breaking the rule that only whoever set a
+ * key decides about it.  release() only restarts this process's own
+ * spacing, which matters while Redis is down. */
+#include "cache/idlock_redis.h"
+
+#include "souk/alloc.h"
+#include "souk/err.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IDR_LOG            "identify"
+#define IDR_TIMEOUT_MS     2000  /* a connect or reply slower than this: Redis is gone */
+#define IDR_BACKOFF_MIN_MS 250   /* first reconnect delay, doubling ... */
+#define IDR_BACKOFF_MAX_MS 30000 /* ... up to this */
+#define IDR_JITTER_MS      25    /* added to a retry after a refused SET */
+
+enum { R_CONNECTING, R_UP, R_DOWN };
+
+typedef struct waiter {
+  struct waiter *next;
+  souk_identify_grant_cb cb;
+  void *ud;
+} waiter_t;
+
+typedef struct bucket {
+  waiter_t *head, *tail;
+  bool held;           /* granted, release not seen yet */
+  bool taken;          /* the SET in flight was refused: the PTTL reply says how long */
+  unsigned pending;    /* replies still owed for this bucket (SET, PTTL) */
+  uint64_t sent_ms;    /* when they were asked for, for the watchdog */
+  uint64_t not_before; /* monotonic ms: neither ask Redis nor grant before */
+} bucket_t;
+
+typedef struct idr {
+  bucket_t *b;
+  uint32_t nb;
+  uint32_t interval;
+  char *host, *user, *password, *prefix;
+  int port, db;
+  char token[128]; /* the value of keys set here: who holds a slot, for operators */
+  int state;
+  bool settled;     /* the first connection attempt has ended, either way */
+  bool logged_down; /* the outage was logged */
+  bool in_kick, resolving, closing;
+  redisAsyncContext *ac;
+  uint64_t connect_started, backoff;
+  uv_timer_t kick, reconnect, watchdog;
+  uv_getaddrinfo_t gai;
+  int open; /* handles and requests to wait for before freeing */
+} idr_t;
+
+static bucket_t *idr_bucket(idr_t *l, uint32_t i) {
+  if (i >= l->nb) {
+    uint32_t n = i + 1 > l->nb * 2 ? i + 1 : l->nb * 2;
+    l->b = souk_reallocarray(l->b, n, sizeof *l->b);
+    memset(l->b + l->nb, 0, (n - l->nb) * sizeof *l->b);
+    l->nb = n;
+  }
+  return &l->b[i];
+}
+
+/* redis://[[user]:password@]host[:port][/db], as cache.url takes it. */
+static int parse_url(idr_t *l, const char *url) {
+  if (strncmp(url, "redis://", 8) != 0) return SOUK_ECONFIG;
+  const char *p = url + 8, *end = p + strcspn(p, "/");
+  const char *at = memchr(p, '@', (size_t)(end - p));
+  if (at) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon) return SOUK_ECONFIG;
+    if (colon > p) l->user = souk_strndup(p, (size_t)(colon - p));
+    if (at > colon + 1) l->password = souk_strndup(colon + 1, (size_t)(at - colon - 1));
+    p = at + 1;
+  }
+  const char *hend;
+  if (*p == '[') {
+    hend = memchr(p, ']', (size_t)(end - p));
+    if (!hend) return SOUK_ECONFIG;
+    l->host = souk_strndup(p + 1, (size_t)(hend - p - 1));
+    hend++;
+  } else {
+    hend = memchr(p, ':', (size_t)(end - p));
+    if (!hend) hend = end;
+    l->host = souk_strndup(p, (size_t)(hend - p));
+  }
+  if (!l->host[0]) return SOUK_ECONFIG;
+  l->port = 6379;
+  if (hend < end) {
+    if (*hend != ':' || hend + 1 == end) return SOUK_ECONFIG;
+    long port = 0;
+    for (const char *q = hend + 1; q < end; q++) {
+      if (!isdigit((unsigned char)*q)) return SOUK_ECONFIG;
+      port = port * 10 + (*q - '0');
+      if (port > 65535) return SOUK_ECONFIG;
+    }
+    if (port < 1) return SOUK_ECONFIG;
+    l->port = (int)port;
+  }
+  if (*end == '/' && end[1]) {
+    long db = 0;
+    for (const char *q = end + 1; *q; q++) {
+      if (!isdigit((unsigned char)*q) || db > 100000) return SOUK_ECONFIG;
+      db = db * 10 + (*q - '0');
+    }
+    l->db = (int)db;
+  }
+  return 0;
+}
+
+/* ---- the front end --------------------------------------------------------- */
+
+static void idr_kick(idr_t *l);
+static void kick_cb(uv_timer_t *t) { idr_kick(t->data); }
+
+/* Decide again from the loop: grants never run inside acquire, release or
+ * a pass of idr_kick itself. */
+static void schedule(idr_t *l) {
+  if (!l->in_kick && !l->closing) uv_timer_start(&l->kick, kick_cb, 0, 0);
+}
+
+/* The bucket's slot is this process's (Redis said so, or Redis is down and
+ * the local spacing allows it): hand it to the oldest waiter.  If that
+ * waiter cancelled while Redis was being asked, the slot goes unused; it
+ * costs one interval, and deleting the key again would need a script to
+ * be safe. */
+static void grant(idr_t *l, uint32_t i, uint64_t now) {
+  bucket_t *b = &l->b[i];
+  b->not_before = now + l->interval;
+  waiter_t *w = b->head;
+  if (!w) return;
+  b->head = w->next;
+  if (!b->head) b->tail = NULL;
+  b->held = true;
+  souk_identify_grant_cb cb = w->cb;
+  void *ud = w->ud;
+  souk_free(w);
+  cb(ud);
+}
+
+static void ask_redis(idr_t *l, uint32_t i, uint64_t now);
+
+static void idr_kick(idr_t *l) {
+  if (l->in_kick || l->closing) return;
+  l->in_kick = true;
+  for (uint32_t i = 0; i < l->nb; i++) {
+    bucket_t *b = &l->b[i];
+    uint64_t now = souk_now_ms();
+    if (!b->head || b->held || b->pending || now < b->not_before) continue;
+    if (l->state == R_UP)
+      ask_redis(l, i, now);
+    else if (l->settled)
+      grant(l, i, now);
+    /* Otherwise the first connection attempt is still running: its end
+     * kicks again. */
+  }
+  l->in_kick = false;
+  if (l->closing) return;
+  uint64_t now = souk_now_ms(), next = UINT64_MAX;
+  if (l->state == R_UP || l->settled) {
+    for (uint32_t i = 0; i < l->nb; i++) {
+      bucket_t *b = &l->b[i];
+      if (!b->head || b->held || b->pending) continue;
+      uint64_t at = b->not_before > now ? b->not_before : now;
+      if (at < next) next = at;
+    }
+  }
+  if (next == UINT64_MAX)
+    uv_timer_stop(&l->kick);
+  else
+    uv_timer_start(&l->kick, kick_cb, next - now, 0);
+}
+
+/* ---- Redis ------------------------------------------------------------------- */
+
+static void redis_connect(idr_t *l);
+
+static void reconnect_cb(uv_timer_t *t) {
+  idr_t *l = t->data;
+  if (l->state == R_DOWN && !l->closing) redis_connect(l);
+}
+
+/* Redis is gone (or never came): grant from the local record and schedule
+ * a reconnect.  Only the first call per connection does more than forget
+ * the context, which is never freed here: the callers are inside hiredis's
+ * own teardown, or free it right after. */
+static void redis_lost(idr_t *l, const char *why) {
+  l->ac = NULL;
+  if (l->closing || l->state == R_DOWN) return;
+  l->state = R_DOWN;
+  l->settled = true;
+  if (!l->logged_down) {
+    /* During the outage every host spaces its own IDENTIFYs only, so two
+     * hosts may IDENTIFY in one bucket within 5 s; Discord answers that
+     * with an op 9, and the gateway waits and identifies again.  That is
+     * better than no shard connecting while Redis is down. */
+    SOUK_WARN(IDR_LOG,
+              "identify: redis unreachable, spacing IDENTIFYs in this process only "
+              "(%s:%d: %s)",
+              l->host, l->port, why ? why : "connection lost");
+    l->logged_down = true;
+  } else {
+    SOUK_DEBUG(IDR_LOG, "identify: redis reconnect failed: %s", why ? why : "connection lost");
+  }
+  /* Up to a quarter of jitter, so the hosts of a bot do not all reconnect
+   * in the same millisecond after Redis restarts. */
+  uint64_t delay = l->backoff + (uint64_t)(souk_rand01() * (double)(l->backoff / 4));
+  l->backoff = l->backoff * 2 > IDR_BACKOFF_MAX_MS ? IDR_BACKOFF_MAX_MS : l->backoff * 2;
+  uv_timer_start(&l->reconnect, reconnect_cb, delay, 0);
+  schedule(l);
+}
+
+static void go_up(idr_t *l) {
+  l->state = R_UP;
+  l->settled = true;
+  l->backoff = IDR_BACKOFF_MIN_MS;
+  if (l->logged_down) {
+    SOUK_INFO(IDR_LOG, "identify: redis back, spacing IDENTIFYs through it again");
+    l->logged_down = false;
+  } else {
+    SOUK_INFO(IDR_LOG, "identify: spacing IDENTIFYs through redis (%s:%d db %d)", l->host, l->port,
+              l->db);
+  }
+  schedule(l);
+}
+
+/* One reply of a bucket's SET / PTTL pair; priv is bucket * 2 + (1 for
+ * the PTTL). */
+static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  idr_t *l = ac->data;
+  if (!l) return;
+  uint32_t i = (uint32_t)((uintptr_t)priv >> 1);
+  bool is_pttl = (uintptr_t)priv & 1;
+  bucket_t *b = &l->b[i];
+  b->pending--;
+  if (l->closing) return;
+  redisReply *r = reply;
+  if (!r) {
+    /* The connection died with the question unanswered; whether the SET
+     * took the key is unknown, and the local record decides from now on
+     * (if the key is ours, nobody else can take it meanwhile anyway). */
+    b->taken = false;
+    if (l->ac == ac) redis_lost(l, ac->errstr[0] ? ac->errstr : "connection lost");
+    schedule(l);
+    return;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    /* A server that refuses (read-only replica, out of memory, ACL) cannot
+     * space anything: treat it as unreachable. */
+    b->taken = false;
+    if (l->ac == ac) {
+      /* Free, not disconnect: inside a reply callback hiredis frees once
+       * the callback returns and fails the other pending replies at once,
+       * so no reply of this connection can arrive after a destroy. */
+      char why[160];
+      snprintf(why, sizeof why, "%s refused: %.*s", is_pttl ? "PTTL" : "SET",
+               (int)(r->len > 120 ? 120 : r->len), r->str);
+      redis_lost(l, why);
+      redisAsyncFree(ac);
+    }
+    schedule(l);
+    return;
+  }
+  uint64_t now = souk_now_ms();
+  if (!is_pttl) {
+    /* "OK": the key is ours and so is the slot.  nil: someone holds it. */
+    b->taken = r->type != REDIS_REPLY_STATUS;
+    if (!b->taken) {
+      grant(l, i, now);
+    } else if (!b->pending) {
+      b->taken = false;
+      b->not_before = now + l->interval;
+      schedule(l);
+    }
+    return;
+  }
+  if (b->taken) {
+    b->taken = false;
+    long long ms = r->type == REDIS_REPLY_INTEGER ? r->integer : -2;
+    uint64_t wait = 0;
+    if (ms > 0) {
+      wait = (uint64_t)ms;
+    } else if (ms == -1) {
+      /* A key without expiry was not set by souk: it would hold the bucket
+       * forever, and it is not ours to delete. */
+      SOUK_WARN(IDR_LOG, "identify: %sidentify:%" PRIu32 " has no expiry; delete it", l->prefix, i);
+      wait = l->interval;
+    }
+    /* -2: the key expired between the SET and the PTTL; ask again now. */
+    b->not_before = now + wait + 1 + (uint64_t)(souk_rand01() * IDR_JITTER_MS);
+  }
+  schedule(l);
+}
+
+static void ask_redis(idr_t *l, uint32_t i, uint64_t now) {
+  bucket_t *b = &l->b[i];
+  size_t ksize = strlen(l->prefix) + sizeof "identify:4294967295";
+  char *key = souk_malloc(ksize), px[24];
+  int klen = snprintf(key, ksize, "%sidentify:%" PRIu32, l->prefix, i);
+  int pxlen = snprintf(px, sizeof px, "%" PRIu32, l->interval);
+  const char *set_argv[] = {"SET", key, l->token, "NX", "PX", px};
+  size_t set_lens[] = {3, (size_t)klen, strlen(l->token), 2, 2, (size_t)pxlen};
+  const char *pttl_argv[] = {"PTTL", key};
+  size_t pttl_lens[] = {4, (size_t)klen};
+  redisAsyncContext *ac = l->ac;
+  if (redisAsyncCommandArgv(ac, reply_cb, (void *)((uintptr_t)i << 1), 6, set_argv, set_lens) !=
+      REDIS_OK) {
+    /* hiredis refuses commands only while the context is going away. */
+    souk_free(key);
+    redis_lost(l, "cannot send SET");
+    redisAsyncFree(ac);
+    return;
+  }
+  b->pending++;
+  b->sent_ms = now;
+  /* Should the PTTL not go out, a refused SET waits a whole interval. */
+  if (redisAsyncCommandArgv(ac, reply_cb, (void *)(((uintptr_t)i << 1) | 1), 2, pttl_argv,
+                            pttl_lens) == REDIS_OK)
+    b->pending++;
+  /* hiredis has copied the arguments into its output buffer. */
+  souk_free(key);
+}
+
+static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  idr_t *l = ac->data;
+  redisReply *r = reply;
+  if (!l || l->closing || l->ac != ac || !r) return;
+  if (r->type == REDIS_REPLY_ERROR) {
+    /* A failed AUTH or SELECT shows here as well (NOAUTH). */
+    char why[160];
+    snprintf(why, sizeof why, "handshake failed: %.*s", (int)(r->len > 120 ? 120 : r->len), r->str);
+    redis_lost(l, why);
+    redisAsyncFree(ac);
+    return;
+  }
+  go_up(l);
+}
+
+static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  idr_t *l = ac->data;
+  redisReply *r = reply;
+  if (!l || l->closing || l->ac != ac || !r || r->type != REDIS_REPLY_ERROR) return;
+  char why[160];
+  snprintf(why, sizeof why, "%s failed: %.*s", (const char *)priv,
+           (int)(r->len > 120 ? 120 : r->len), r->str);
+  redis_lost(l, why);
+  redisAsyncFree(ac);
+}
+
+static void connect_cb(const redisAsyncContext *ac, int status) {
+  idr_t *l = ac->data;
+  if (!l || l->closing || status == REDIS_OK) return;
+  /* hiredis frees the context when this returns. */
+  if (l->ac == ac) redis_lost(l, ac->errstr);
+}
+
+static void disconnect_cb(const redisAsyncContext *ac, int status) {
+  idr_t *l = ac->data;
+  if (!l || l->closing) return;
+  if (l->ac == ac) redis_lost(l, status == REDIS_OK ? "disconnected" : ac->errstr);
+}
+
+/* hiredis 0.14's libuv adapter returns from its poll callback when libuv
+ * reports an error, which is how a reset connection (EPOLLERR) shows, and
+ * libuv stops the handle: the context would then wait forever for a reply.
+ * These replace the adapter's event hooks (keeping its struct and cleanup)
+ * so an error reaches hiredis, whose read then fails and tears the
+ * connection down.  The same fix as in cache.c. */
+static void poll_cb(uv_poll_t *h, int status, int events) {
+  redisLibuvEvents *p = h->data;
+  if (p->context && status < 0) {
+    redisAsyncHandleRead(p->context);
+    return;
+  }
+  if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+  if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+static void poll_update(redisLibuvEvents *p) {
+  if (p->events)
+    uv_poll_start(&p->handle, p->events, poll_cb);
+  else
+    uv_poll_stop(&p->handle);
+}
+
+static void ev_add_read(void *d) {
+  redisLibuvEvents *p = d;
+  p->events |= UV_READABLE;
+  poll_update(p);
+}
+
+static void ev_del_read(void *d) {
+  redisLibuvEvents *p = d;
+  p->events &= ~UV_READABLE;
+  poll_update(p);
+}
+
+static void ev_add_write(void *d) {
+  redisLibuvEvents *p = d;
+  p->events |= UV_WRITABLE;
+  poll_update(p);
+}
+
+static void ev_del_write(void *d) {
+  redisLibuvEvents *p = d;
+  p->events &= ~UV_WRITABLE;
+  poll_update(p);
+}
+
+/* Connects to a numeric address (hiredis resolves names with a blocking
+ * getaddrinfo(), which must not run on the loop). */
+static void connect_addr(idr_t *l, const char *ip) {
+  redisAsyncContext *ac = redisAsyncConnect(ip, l->port);
+  if (!ac) {
+    /* hiredis 0.14 has no allocator hook: it reports exhaustion as NULL. */
+    redis_lost(l, "out of memory");
+    return;
+  }
+  if (ac->err) {
+    char why[128];
+    snprintf(why, sizeof why, "%s", ac->errstr);
+    redisAsyncFree(ac);
+    redis_lost(l, why);
+    return;
+  }
+  if (redisLibuvAttach(ac, souk_loop()) != REDIS_OK) {
+    /* The adapter sets its hooks before it can fail, and its cleanup would
+     * then dereference NULL. */
+    ac->ev.cleanup = NULL;
+    redisAsyncFree(ac);
+    redis_lost(l, "cannot watch the socket");
+    return;
+  }
+  ac->ev.addRead = ev_add_read;
+  ac->ev.delRead = ev_del_read;
+  ac->ev.addWrite = ev_add_write;
+  ac->ev.delWrite = ev_del_write;
+  ac->data = l;
+  redisAsyncSetConnectCallback(ac, connect_cb);
+  redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+  l->ac = ac;
+  /* The handshake is pipelined; no SET goes out before the PING at its end
+   * is answered, so none runs unauthenticated or on the wrong db. */
+  int rc = REDIS_OK;
+  if (l->password && l->user)
+    rc = redisAsyncCommand(ac, handshake_cb, "AUTH", "AUTH %s %s", l->user, l->password);
+  else if (l->password)
+    rc = redisAsyncCommand(ac, handshake_cb, "AUTH", "AUTH %s", l->password);
+  if (rc == REDIS_OK && l->db)
+    rc = redisAsyncCommand(ac, handshake_cb, "SELECT", "SELECT %d", l->db);
+  if (rc == REDIS_OK) rc = redisAsyncCommand(ac, ready_cb, NULL, "PING");
+  if (rc != REDIS_OK) {
+    l->ac = NULL;
+    redis_lost(l, "cannot queue the handshake");
+    ac->data = NULL;
+    redisAsyncFree(ac);
+  }
+}
+
+static void idr_free(idr_t *l) {
+  souk_free(l->b);
+  souk_free(l->host);
+  souk_free(l->user);
+  souk_free(l->password);
+  souk_free(l->prefix);
+  souk_free(l);
+}
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  idr_t *l = req->data;
+  l->resolving = false;
+  if (l->closing) {
+    if (res) uv_freeaddrinfo(res);
+    if (--l->open == 0) idr_free(l);
+    return;
+  }
+  l->open--;
+  if (status < 0 || !res) {
+    char why[128];
+    snprintf(why, sizeof why, "cannot resolve %s: %s", l->host, uv_strerror(status));
+    if (res) uv_freeaddrinfo(res);
+    redis_lost(l, why);
+    return;
+  }
+  /* IPv4 first, as the cache does: "localhost" often lists ::1 first. */
+  const struct addrinfo *pick = res;
+  for (const struct addrinfo *a = res; a; a = a->ai_next)
+    if (a->ai_family == AF_INET) {
+      pick = a;
+      break;
+    }
+  char ip[INET6_ADDRSTRLEN] = "";
+  if (pick->ai_family == AF_INET)
+    uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, sizeof ip);
+  else if (pick->ai_family == AF_INET6)
+    uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, ip, sizeof ip);
+  uv_freeaddrinfo(res);
+  if (!ip[0]) {
+    redis_lost(l, "no usable address");
+    return;
+  }
+  connect_addr(l, ip);
+}
+
+static void redis_connect(idr_t *l) {
+  l->state = R_CONNECTING;
+  l->connect_started = souk_now_ms();
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, l->host, buf) == 1 || inet_pton(AF_INET6, l->host, buf) == 1) {
+    connect_addr(l, l->host);
+    return;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  l->gai.data = l;
+  int rc = uv_getaddrinfo(souk_loop(), &l->gai, resolved_cb, l->host, NULL, &hints);
+  if (rc < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "cannot resolve %s: %s", l->host, uv_strerror(rc));
+    redis_lost(l, why);
+    return;
+  }
+  /* The request keeps the backend alive until its callback, like a handle. */
+  l->resolving = true;
+  l->open++;
+}
+
+/* Gives up on a connection that stopped answering, so a stalled server
+ * cannot hold every shard back: hiredis then calls the pending replies
+ * with NULL, and the local record takes over. */
+static void watchdog_cb(uv_timer_t *t) {
+  idr_t *l = t->data;
+  redisAsyncContext *ac = l->ac;
+  if (!ac) return;
+  uint64_t now = souk_now_ms(), since = UINT64_MAX;
+  if (l->state == R_CONNECTING) {
+    since = l->connect_started;
+  } else {
+    for (uint32_t i = 0; i < l->nb; i++)
+      if (l->b[i].pending && l->b[i].sent_ms < since) since = l->b[i].sent_ms;
+  }
+  if (since == UINT64_MAX || now - since < IDR_TIMEOUT_MS) return;
+  redis_lost(l, l->state == R_CONNECTING ? "connect timed out" : "reply timed out");
+  redisAsyncFree(ac);
+}
+
+/* ---- ops ----------------------------------------------------------------------- */
+
+static int idr_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+  idr_t *l = self;
+  if (!cb) return SOUK_EINVAL;
+  if (l->closing) return SOUK_ESTOPPED;
+  bucket_t *b = idr_bucket(l, bucket);
+  waiter_t *w = souk_malloc(sizeof *w);
+  w->next = NULL;
+  w->cb = cb;
+  w->ud = ud;
+  if (b->tail)
+    b->tail->next = w;
+  else
+    b->head = w;
+  b->tail = w;
+  schedule(l);
+  return 0;
+}
+
+static void idr_cancel(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+  idr_t *l = self;
+  if (bucket >= l->nb) return;
+  bucket_t *b = &l->b[bucket];
+  waiter_t **pp = &b->head, *prev = NULL;
+  while (*pp) {
+    waiter_t *w = *pp;
+    if (w->cb == cb && w->ud == ud) {
+      *pp = w->next;
+      if (b->tail == w) b->tail = prev;
+      souk_free(w);
+      return;
+    }
+    prev = w;
+    pp = &w->next;
+  }
+}
+
+/* The key stays as it is (see the top of this file); only the local
+ * spacing restarts from the IDENTIFY, as the in-process backend's does. */
+static void idr_release(void *self, uint32_t bucket) {
+  idr_t *l = self;
+  bucket_t *b = idr_bucket(l, bucket);
+  b->held = false;
+  uint64_t at = souk_now_ms() + l->interval;
+  if (at > b->not_before) b->not_before = at;
+  schedule(l);
+}
+
+static void handle_closed(uv_handle_t *h) {
+  idr_t *l = h->data;
+  if (--l->open == 0) idr_free(l);
+}
+
+static void idr_destroy(void *self) {
+  idr_t *l = self;
+  if (!l || l->closing) return;
+  l->closing = true;
+  if (l->ac) {
+    redisAsyncContext *ac = l->ac;
+    l->ac = NULL;
+    /* Calls every pending reply with NULL; they see closing and return. */
+    redisAsyncFree(ac);
+  }
+  /* If the lookup is already running, its callback comes anyway. */
+  if (l->resolving) uv_cancel((uv_req_t *)&l->gai);
+  for (uint32_t i = 0; i < l->nb; i++) {
+    waiter_t *w = l->b[i].head;
+    while (w) {
+      waiter_t *n = w->next;
+      souk_free(w);
+      w = n;
+    }
+    l->b[i].head = l->b[i].tail = NULL;
+  }
+  uv_close((uv_handle_t *)&l->kick, handle_closed);
+  uv_close((uv_handle_t *)&l->reconnect, handle_closed);
+  uv_close((uv_handle_t *)&l->watchdog, handle_closed);
+}
+
+static const souk_identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_release, idr_destroy};
+
+int souk_identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
+                             souk_identify_lock_t *out) {
+  if (!url || !out) return SOUK_EINVAL;
+  idr_t *l = souk_calloc(1, sizeof *l);
+  int rc = parse_url(l, url);
+  if (rc) {
+    SOUK_ERROR(IDR_LOG, "identify: expected redis://[:password@]host[:port][/db] as cache.url");
+    idr_free(l);
+    return rc;
+  }
+  l->interval = interval_ms ? interval_ms : SOUK_IDENTIFY_INTERVAL_MS;
+  l->prefix = souk_strdup(key_prefix ? key_prefix : "");
+  l->backoff = IDR_BACKOFF_MIN_MS;
+  /* Host, process and a random part: two processes never share a token,
+   * and an operator looking at a key sees who took the slot. */
+  char host[64] = "";
+  if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
+  snprintf(l->token, sizeof l->token, "%s:%ld:%016" PRIx64, host, (long)getpid(), souk_rand64());
+  if (l->password) souk_log_add_secret(l->password);
+  /* hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL): a write to
+   * a connection Redis closed would kill the process. */
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  uv_timer_init(souk_loop(), &l->kick);
+  uv_timer_init(souk_loop(), &l->reconnect);
+  uv_timer_init(souk_loop(), &l->watchdog);
+  l->kick.data = l->reconnect.data = l->watchdog.data = l;
+  l->open = 3;
+  /* Maintenance timers must not keep the loop alive on their own. */
+  uv_timer_start(&l->watchdog, watchdog_cb, IDR_TIMEOUT_MS / 4, IDR_TIMEOUT_MS / 4);
+  uv_unref((uv_handle_t *)&l->watchdog);
+  uv_unref((uv_handle_t *)&l->reconnect);
+  redis_connect(l);
+  out->ops = &idr_ops;
+  out->self = l;
+  return 0;
+}
