@@ -23,4 +23,9 @@ void souk__app_cache_close(void);
 /** Register (on) or remove (off) the gateway and REST health checks. */
 void souk__app_health_discord(bool on);
 
+/** True when the last store probe succeeded. */
+bool souk__app_store_up(void);
+/** Register the cache, task, store and error families of /metrics. */
+void souk__app_metrics_init(void);
+
 #endif

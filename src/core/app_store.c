@@ -19,6 +19,8 @@ static bool g_probing;
 
 souk_store_t *souk_store_main(void) { return g_store; }
 
+bool souk__app_store_up(void) { return g_store && g_last_err == 0; }
+
 static int probe_fn(souk_db_t *db, void *ud) { return souk_db_exec(db, "SELECT 1"); }
 
 static void probe_done(void *ud, int status) {

@@ -290,6 +290,7 @@ static const souk_route_t core_routes[] = {
  * says 503 until the shards are up. */
 static int start_http(void) {
   souk_metrics_builtin_init();
+  souk__app_metrics_init();
   souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
   if (!souk_httpd_conf.enabled) return 0;
   int rc = souk_httpd_start(NULL);

@@ -59,6 +59,9 @@ def test_health_ready_and_metrics_move(fake_discord, souk_factory):
     sent0 = promparse.value(before, "souk_rest_sent_total")
     assert promparse.value(before, "souk_gateway_shards_ready") == 1
     assert promparse.value(before, "process_resident_memory_bytes") > 1e6
+    assert promparse.value(before, "souk_store_up") == 1
+    assert promparse.value(before, "souk_cache_redis_up") == 0
+    assert promparse.value(before, "souk_task_runs_total", task="store.probe") >= 0
 
     for _ in range(3):
         fake.message(content="!ping")
