@@ -10,6 +10,7 @@
 #include "souk/health.h"
 #include "souk/httpd.h"
 #include "souk/log.h"
+#include "souk/recovery.h"
 #include "souk/store.h"
 #include "souk/task.h"
 
@@ -28,6 +29,13 @@ static void probe_done(void *ud, int status) {
   if ((status != 0) != (g_last_err != 0))
     SOUK_WARN("store", status ? "store unreachable: %s" : "store reachable again%s",
               status ? souk_strerror(status) : "");
+  /* Feed the error recorder: its rate drives the "errors" health check
+   * and /metrics, and strategies registered for "store" act on it. */
+  if (status)
+    souk_error_record("store", SOUK_SEV_HIGH, status, NULL, "store probe failed: %s",
+                      souk_strerror(status));
+  else if (g_last_err)
+    souk_error_resolved("store");
   g_last_err = status;
   g_probing = false;
   souk_task_done(ctx, status);

@@ -20,6 +20,7 @@
 #include "ops/task.h"
 #include "souk/cache.h"
 #include "souk/health.h"
+#include "souk/recovery.h"
 #include "souk/httpd.h"
 #include "souk/metrics.h"
 #include "store/storeconf.h"
@@ -210,7 +211,11 @@ static void shutdown_begin(int code) {
 
 static void on_console_eof(void) { shutdown_begin(EXIT_OK); }
 
-static void on_bot_fatal(int refused) { shutdown_begin(refused ? EXIT_REFUSED : EXIT_RUNTIME); }
+static void on_bot_fatal(int refused) {
+  souk_error_record("gateway", SOUK_SEV_CRITICAL, refused ? SOUK_EAUTH : SOUK_EFATAL, NULL,
+                    refused ? "Discord refused the session" : "the bot cannot go on");
+  shutdown_begin(refused ? EXIT_REFUSED : EXIT_RUNTIME);
+}
 
 static void reload_config(void) {
   souk_buf_t changes;
