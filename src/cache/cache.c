@@ -13,13 +13,13 @@
  * changed while memory served (R_REPLAY), then takes commands again; see
  * the consistency notes in souk/cache.h. */
 #include "cache/cache_int.h"
+#include "cache/redisconn.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -123,8 +123,8 @@ struct souk_cache {
   uv_timer_t sweep;
   /* Redis. */
   bool redis;
-  char *host, *user, *password, *prefix, *prefix_glob;
-  int port, db;
+  souk__redis_url_t url;
+  char *prefix, *prefix_glob;
   int rstate;
   redisAsyncContext *ac;
   uint64_t gen; /* connection attempts, so late replies can be told apart */
@@ -239,53 +239,6 @@ static bool parse_duration(const char *s, uint64_t *out) {
   }
   *out = total;
   return total > 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db] */
-static int parse_url(souk_cache_t *c, const char *url) {
-  if (strncmp(url, "redis://", 8) != 0) return SOUK_ECONFIG;
-  const char *p = url + 8, *end = p + strcspn(p, "/");
-  const char *at = memchr(p, '@', (size_t)(end - p));
-  if (at) {
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    if (!colon) return SOUK_ECONFIG;
-    if (colon > p) c->user = souk_strndup(p, (size_t)(colon - p));
-    if (at > colon + 1) c->password = souk_strndup(colon + 1, (size_t)(at - colon - 1));
-    p = at + 1;
-  }
-  const char *hend;
-  if (*p == '[') {
-    hend = memchr(p, ']', (size_t)(end - p));
-    if (!hend) return SOUK_ECONFIG;
-    c->host = souk_strndup(p + 1, (size_t)(hend - p - 1));
-    hend++;
-  } else {
-    hend = memchr(p, ':', (size_t)(end - p));
-    if (!hend) hend = end;
-    c->host = souk_strndup(p, (size_t)(hend - p));
-  }
-  if (!c->host[0]) return SOUK_ECONFIG;
-  c->port = 6379;
-  if (hend < end) {
-    if (*hend != ':' || hend + 1 == end) return SOUK_ECONFIG;
-    long port = 0;
-    for (const char *q = hend + 1; q < end; q++) {
-      if (!isdigit((unsigned char)*q)) return SOUK_ECONFIG;
-      port = port * 10 + (*q - '0');
-      if (port > 65535) return SOUK_ECONFIG;
-    }
-    if (port < 1) return SOUK_ECONFIG;
-    c->port = (int)port;
-  }
-  if (*end == '/' && end[1]) {
-    long db = 0;
-    for (const char *q = end + 1; *q; q++) {
-      if (!isdigit((unsigned char)*q) || db > 100000) return SOUK_ECONFIG;
-      db = db * 10 + (*q - '0');
-    }
-    c->db = (int)db;
-  }
-  return 0;
 }
 
 /* The prefix with glob characters escaped, for SCAN MATCH. */
@@ -431,8 +384,8 @@ static void redis_lost(souk_cache_t *c, const char *why) {
   c->replay_pending = 0;
   dirty_merge(&c->dirty, &c->replay);
   if (!c->logged_down) {
-    SOUK_WARN("cache", "cache: redis unreachable, using memory (%s:%d: %s)", c->host, c->port,
-              why ? why : "connection lost");
+    SOUK_WARN("cache", "cache: redis unreachable, using memory (%s:%d: %s)", c->url.host,
+              c->url.port, why ? why : "connection lost");
     c->logged_down = true;
     c->downs++;
   } else {
@@ -461,7 +414,7 @@ static void go_up(souk_cache_t *c) {
     c->logged_down = false;
     c->ups++;
   } else if (!c->ever_up) {
-    SOUK_INFO("cache", "cache: redis connected (%s:%d db %d)", c->host, c->port, c->db);
+    SOUK_INFO("cache", "cache: redis connected (%s:%d db %d)", c->url.host, c->url.port, c->url.db);
   }
   c->ever_up = true;
   /* What memory held is now either in Redis's past or invalidated there;
@@ -567,7 +520,7 @@ static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
     /* A failed AUTH or SELECT shows here as well (NOAUTH), or through
      * their own replies: either way this connection is of no use. */
     char why[160];
-    snprintf(why, sizeof why, "handshake failed: %.*s", (int)(r->len > 120 ? 120 : r->len), r->str);
+    souk__redis_reply_why(why, sizeof why, "handshake", r);
     redis_lost(c, why);
     redisAsyncDisconnect(ac);
     return;
@@ -583,8 +536,7 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *r = reply;
   if (!c || c->closing || c->ac != ac || !r || !reply_is_error(r)) return;
   char why[160];
-  snprintf(why, sizeof why, "%s failed: %.*s", (const char *)priv,
-           (int)(r->len > 120 ? 120 : r->len), r->str);
+  souk__redis_reply_why(why, sizeof why, priv, r);
   redis_lost(c, why);
   redisAsyncDisconnect(ac);
 }
@@ -602,95 +554,20 @@ static void disconnect_cb(const redisAsyncContext *ac, int status) {
   if (c->ac == ac) redis_lost(c, status == REDIS_OK ? "disconnected" : ac->errstr);
 }
 
-/* hiredis 0.14's libuv adapter returns from its poll callback when libuv
- * reports an error, and libuv reports a reset connection (EPOLLERR) that
- * way and stops the handle: the context would then wait for a reply that
- * can never come.  These replace the adapter's event hooks (keeping its
- * struct and cleanup) so an error is handed to hiredis, whose read then
- * fails and tears the connection down at once. */
-static void poll_cb(uv_poll_t *h, int status, int events) {
-  redisLibuvEvents *p = h->data;
-  if (p->context && status < 0) {
-    redisAsyncHandleRead(p->context);
-    return;
-  }
-  if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
-  if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
-}
-
-static void poll_update(redisLibuvEvents *p) {
-  if (p->events)
-    uv_poll_start(&p->handle, p->events, poll_cb);
-  else
-    uv_poll_stop(&p->handle);
-}
-
-static void ev_add_read(void *d) {
-  redisLibuvEvents *p = d;
-  p->events |= UV_READABLE;
-  poll_update(p);
-}
-
-static void ev_del_read(void *d) {
-  redisLibuvEvents *p = d;
-  p->events &= ~UV_READABLE;
-  poll_update(p);
-}
-
-static void ev_add_write(void *d) {
-  redisLibuvEvents *p = d;
-  p->events |= UV_WRITABLE;
-  poll_update(p);
-}
-
-static void ev_del_write(void *d) {
-  redisLibuvEvents *p = d;
-  p->events &= ~UV_WRITABLE;
-  poll_update(p);
-}
-
 /* Connects to a numeric address (hiredis resolves names with a blocking
  * getaddrinfo(), which must not run on the loop). */
 static void connect_addr(souk_cache_t *c, const char *ip) {
-  redisAsyncContext *ac = redisAsyncConnect(ip, c->port);
+  char why[128];
+  redisAsyncContext *ac =
+      souk__redis_connect(ip, c->url.port, c, connect_cb, disconnect_cb, why, sizeof why);
   if (!ac) {
-    redis_lost(c, "out of memory");
-    return;
-  }
-  if (ac->err) {
-    char why[128];
-    snprintf(why, sizeof why, "%s", ac->errstr);
-    redisAsyncFree(ac);
     redis_lost(c, why);
     return;
   }
-  if (redisLibuvAttach(ac, souk_loop()) != REDIS_OK) {
-    /* The adapter sets its hooks before it can fail, and its cleanup would
-     * then dereference NULL. */
-    ac->ev.cleanup = NULL;
-    redisAsyncFree(ac);
-    redis_lost(c, "cannot watch the socket");
-    return;
-  }
-  ac->ev.addRead = ev_add_read;
-  ac->ev.delRead = ev_del_read;
-  ac->ev.addWrite = ev_add_write;
-  ac->ev.delWrite = ev_del_write;
-  ac->data = c;
-  redisAsyncSetConnectCallback(ac, connect_cb);
-  redisAsyncSetDisconnectCallback(ac, disconnect_cb);
   c->ac = ac;
-  /* The handshake is pipelined; commands stay on memory until the PING at
-   * its end is answered, so none can run unauthenticated or on db 0. */
-  int rc = REDIS_OK;
-  if (c->password && c->user)
-    rc = redisAsyncCommand(ac, handshake_cb, "AUTH", "AUTH %s %s", c->user, c->password);
-  else if (c->password)
-    rc = redisAsyncCommand(ac, handshake_cb, "AUTH", "AUTH %s", c->password);
-  if (rc == REDIS_OK && c->db)
-    rc = redisAsyncCommand(ac, handshake_cb, "SELECT", "SELECT %d", c->db);
-  if (rc == REDIS_OK) rc = redisAsyncCommand(ac, ready_cb, NULL, "PING");
-  if (rc != REDIS_OK) {
+  /* Commands stay on memory until the PING at the handshake's end is
+   * answered, so none can run unauthenticated or on db 0. */
+  if (souk__redis_handshake(ac, &c->url, ready_cb, handshake_cb) != 0) {
     c->ac = NULL;
     redis_lost(c, "cannot queue the handshake");
     ac->data = NULL;
@@ -709,7 +586,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   c->open_handles--;
   if (status < 0 || !res) {
     char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", c->host, uv_strerror(status));
+    snprintf(why, sizeof why, "cannot resolve %s: %s", c->url.host, uv_strerror(status));
     if (res) uv_freeaddrinfo(res);
     redis_lost(c, why);
     return;
@@ -740,16 +617,16 @@ static void redis_connect(souk_cache_t *c) {
   c->rstate = R_CONNECTING;
   c->connect_started = souk_now_ms();
   unsigned char buf[sizeof(struct in6_addr)];
-  if (inet_pton(AF_INET, c->host, buf) == 1 || inet_pton(AF_INET6, c->host, buf) == 1) {
-    connect_addr(c, c->host);
+  if (inet_pton(AF_INET, c->url.host, buf) == 1 || inet_pton(AF_INET6, c->url.host, buf) == 1) {
+    connect_addr(c, c->url.host);
     return;
   }
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   c->gai.data = c;
-  int rc = uv_getaddrinfo(souk_loop(), &c->gai, resolved_cb, c->host, NULL, &hints);
+  int rc = uv_getaddrinfo(souk_loop(), &c->gai, resolved_cb, c->url.host, NULL, &hints);
   if (rc < 0) {
     char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", c->host, uv_strerror(rc));
+    snprintf(why, sizeof why, "cannot resolve %s: %s", c->url.host, uv_strerror(rc));
     redis_lost(c, why);
     return;
   }
@@ -1017,7 +894,7 @@ int souk_cache_new(const souk_cache_conf_t *conf, const souk_clock_t *clock, sou
     if (strncmp(e, "default", (size_t)(eq - e)) == 0 && eq - e == 7) c->cats[0].ttl_ms = ms;
   }
   if (rc == 0 && conf->url && conf->url[0]) {
-    rc = parse_url(c, conf->url);
+    rc = souk__redis_url_parse(conf->url, &c->url);
     if (rc)
       SOUK_ERROR("cache", "cache.url: expected redis://[:password@]host[:port][/db]");
     else
@@ -1038,7 +915,6 @@ int souk_cache_new(const souk_cache_conf_t *conf, const souk_clock_t *clock, sou
   uv_unref((uv_handle_t *)&c->sweep);
   uv_unref((uv_handle_t *)&c->reconnect);
   if (c->redis) {
-    if (c->password) souk_log_add_secret(c->password);
     /* hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL): a write
      * to a connection Redis closed would kill the process. */
     struct sigaction sa;
@@ -1088,9 +964,7 @@ void souk_cache_close(souk_cache_t *c) {
   for (size_t i = 0; i < c->noverrides; i++)
     souk_free(c->overrides[i].name);
   souk_free(c->overrides);
-  souk_free(c->host);
-  souk_free(c->user);
-  souk_free(c->password);
+  souk__redis_url_free(&c->url);
   souk_free(c->prefix);
   souk_free(c->prefix_glob);
   uv_close((uv_handle_t *)&c->defer, handle_closed);

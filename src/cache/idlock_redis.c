@@ -9,12 +9,13 @@
  * its last grant, exactly as the in-process backend keeps it.
  *
  * The connection is driven the way the cache drives its own (cache.c):
- * uv_getaddrinfo() for names, the hiredis libuv adapter with its poll
- * callback replaced, AUTH and SELECT from the URL pipelined before a PING,
- * and a watchdog that gives up on a connect or a reply slower than
- * IDR_TIMEOUT_MS.  It is a connection of its own rather than the cache's:
- * the cache hides which backend answered, and a slot must never be taken
- * from the cache's memory fallback by mistake.
+ * uv_getaddrinfo() for names, then redisconn.c's connect (the hiredis libuv
+ * adapter with its poll callback replaced) and handshake (AUTH and SELECT
+ * from the URL pipelined before a PING), and a watchdog that gives up on
+ * a connect or a reply slower than IDR_TIMEOUT_MS.  It is a connection of
+ * its own rather than the cache's: the cache hides which backend answered,
+ * and a slot must never be taken from the cache's memory fallback by
+ * mistake.
  *
  * release() leaves the key alone.  The key was set when its slot was
  * granted, and the shards send the IDENTIFY inside the grant callback, so
@@ -27,14 +28,13 @@
  * spacing, which matters while Redis is down. */
 #include "cache/idlock_redis.h"
 
+#include "cache/redisconn.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -72,8 +72,8 @@ typedef struct idr {
   bucket_t *b;
   uint32_t nb;
   uint32_t interval;
-  char *host, *user, *password, *prefix;
-  int port, db;
+  souk__redis_url_t url;
+  char *prefix;
   char token[128]; /* the value of keys set here: who holds a slot, for operators */
   int state;
   bool settled;     /* the first connection attempt has ended, either way */
@@ -94,53 +94,6 @@ static bucket_t *idr_bucket(idr_t *l, uint32_t i) {
     l->nb = n;
   }
   return &l->b[i];
-}
-
-/* redis://[[user]:password@]host[:port][/db], as cache.url takes it. */
-static int parse_url(idr_t *l, const char *url) {
-  if (strncmp(url, "redis://", 8) != 0) return SOUK_ECONFIG;
-  const char *p = url + 8, *end = p + strcspn(p, "/");
-  const char *at = memchr(p, '@', (size_t)(end - p));
-  if (at) {
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    if (!colon) return SOUK_ECONFIG;
-    if (colon > p) l->user = souk_strndup(p, (size_t)(colon - p));
-    if (at > colon + 1) l->password = souk_strndup(colon + 1, (size_t)(at - colon - 1));
-    p = at + 1;
-  }
-  const char *hend;
-  if (*p == '[') {
-    hend = memchr(p, ']', (size_t)(end - p));
-    if (!hend) return SOUK_ECONFIG;
-    l->host = souk_strndup(p + 1, (size_t)(hend - p - 1));
-    hend++;
-  } else {
-    hend = memchr(p, ':', (size_t)(end - p));
-    if (!hend) hend = end;
-    l->host = souk_strndup(p, (size_t)(hend - p));
-  }
-  if (!l->host[0]) return SOUK_ECONFIG;
-  l->port = 6379;
-  if (hend < end) {
-    if (*hend != ':' || hend + 1 == end) return SOUK_ECONFIG;
-    long port = 0;
-    for (const char *q = hend + 1; q < end; q++) {
-      if (!isdigit((unsigned char)*q)) return SOUK_ECONFIG;
-      port = port * 10 + (*q - '0');
-      if (port > 65535) return SOUK_ECONFIG;
-    }
-    if (port < 1) return SOUK_ECONFIG;
-    l->port = (int)port;
-  }
-  if (*end == '/' && end[1]) {
-    long db = 0;
-    for (const char *q = end + 1; *q; q++) {
-      if (!isdigit((unsigned char)*q) || db > 100000) return SOUK_ECONFIG;
-      db = db * 10 + (*q - '0');
-    }
-    l->db = (int)db;
-  }
-  return 0;
 }
 
 /* ---- the front end --------------------------------------------------------- */
@@ -232,7 +185,7 @@ static void redis_lost(idr_t *l, const char *why) {
     SOUK_WARN(IDR_LOG,
               "identify: redis unreachable, spacing IDENTIFYs in this process only "
               "(%s:%d: %s)",
-              l->host, l->port, why ? why : "connection lost");
+              l->url.host, l->url.port, why ? why : "connection lost");
     l->logged_down = true;
   } else {
     SOUK_DEBUG(IDR_LOG, "identify: redis reconnect failed: %s", why ? why : "connection lost");
@@ -253,8 +206,8 @@ static void go_up(idr_t *l) {
     SOUK_INFO(IDR_LOG, "identify: redis back, spacing IDENTIFYs through it again");
     l->logged_down = false;
   } else {
-    SOUK_INFO(IDR_LOG, "identify: spacing IDENTIFYs through redis (%s:%d db %d)", l->host, l->port,
-              l->db);
+    SOUK_INFO(IDR_LOG, "identify: spacing IDENTIFYs through redis (%s:%d db %d)", l->url.host,
+              l->url.port, l->url.db);
   }
   schedule(l);
 }
@@ -363,7 +316,7 @@ static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
   if (r->type == REDIS_REPLY_ERROR) {
     /* A failed AUTH or SELECT shows here as well (NOAUTH). */
     char why[160];
-    snprintf(why, sizeof why, "handshake failed: %.*s", (int)(r->len > 120 ? 120 : r->len), r->str);
+    souk__redis_reply_why(why, sizeof why, "handshake", r);
     redis_lost(l, why);
     redisAsyncFree(ac);
     return;
@@ -376,8 +329,7 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *r = reply;
   if (!l || l->closing || l->ac != ac || !r || r->type != REDIS_REPLY_ERROR) return;
   char why[160];
-  snprintf(why, sizeof why, "%s failed: %.*s", (const char *)priv,
-           (int)(r->len > 120 ? 120 : r->len), r->str);
+  souk__redis_reply_why(why, sizeof why, priv, r);
   redis_lost(l, why);
   redisAsyncFree(ac);
 }
@@ -395,96 +347,20 @@ static void disconnect_cb(const redisAsyncContext *ac, int status) {
   if (l->ac == ac) redis_lost(l, status == REDIS_OK ? "disconnected" : ac->errstr);
 }
 
-/* hiredis 0.14's libuv adapter returns from its poll callback when libuv
- * reports an error, which is how a reset connection (EPOLLERR) shows, and
- * libuv stops the handle: the context would then wait forever for a reply.
- * These replace the adapter's event hooks (keeping its struct and cleanup)
- * so an error reaches hiredis, whose read then fails and tears the
- * connection down.  The same fix as in cache.c. */
-static void poll_cb(uv_poll_t *h, int status, int events) {
-  redisLibuvEvents *p = h->data;
-  if (p->context && status < 0) {
-    redisAsyncHandleRead(p->context);
-    return;
-  }
-  if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
-  if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
-}
-
-static void poll_update(redisLibuvEvents *p) {
-  if (p->events)
-    uv_poll_start(&p->handle, p->events, poll_cb);
-  else
-    uv_poll_stop(&p->handle);
-}
-
-static void ev_add_read(void *d) {
-  redisLibuvEvents *p = d;
-  p->events |= UV_READABLE;
-  poll_update(p);
-}
-
-static void ev_del_read(void *d) {
-  redisLibuvEvents *p = d;
-  p->events &= ~UV_READABLE;
-  poll_update(p);
-}
-
-static void ev_add_write(void *d) {
-  redisLibuvEvents *p = d;
-  p->events |= UV_WRITABLE;
-  poll_update(p);
-}
-
-static void ev_del_write(void *d) {
-  redisLibuvEvents *p = d;
-  p->events &= ~UV_WRITABLE;
-  poll_update(p);
-}
-
 /* Connects to a numeric address (hiredis resolves names with a blocking
  * getaddrinfo(), which must not run on the loop). */
 static void connect_addr(idr_t *l, const char *ip) {
-  redisAsyncContext *ac = redisAsyncConnect(ip, l->port);
+  char why[128];
+  redisAsyncContext *ac =
+      souk__redis_connect(ip, l->url.port, l, connect_cb, disconnect_cb, why, sizeof why);
   if (!ac) {
-    /* hiredis 0.14 has no allocator hook: it reports exhaustion as NULL. */
-    redis_lost(l, "out of memory");
-    return;
-  }
-  if (ac->err) {
-    char why[128];
-    snprintf(why, sizeof why, "%s", ac->errstr);
-    redisAsyncFree(ac);
     redis_lost(l, why);
     return;
   }
-  if (redisLibuvAttach(ac, souk_loop()) != REDIS_OK) {
-    /* The adapter sets its hooks before it can fail, and its cleanup would
-     * then dereference NULL. */
-    ac->ev.cleanup = NULL;
-    redisAsyncFree(ac);
-    redis_lost(l, "cannot watch the socket");
-    return;
-  }
-  ac->ev.addRead = ev_add_read;
-  ac->ev.delRead = ev_del_read;
-  ac->ev.addWrite = ev_add_write;
-  ac->ev.delWrite = ev_del_write;
-  ac->data = l;
-  redisAsyncSetConnectCallback(ac, connect_cb);
-  redisAsyncSetDisconnectCallback(ac, disconnect_cb);
   l->ac = ac;
-  /* The handshake is pipelined; no SET goes out before the PING at its end
-   * is answered, so none runs unauthenticated or on the wrong db. */
-  int rc = REDIS_OK;
-  if (l->password && l->user)
-    rc = redisAsyncCommand(ac, handshake_cb, "AUTH", "AUTH %s %s", l->user, l->password);
-  else if (l->password)
-    rc = redisAsyncCommand(ac, handshake_cb, "AUTH", "AUTH %s", l->password);
-  if (rc == REDIS_OK && l->db)
-    rc = redisAsyncCommand(ac, handshake_cb, "SELECT", "SELECT %d", l->db);
-  if (rc == REDIS_OK) rc = redisAsyncCommand(ac, ready_cb, NULL, "PING");
-  if (rc != REDIS_OK) {
+  /* No SET goes out before the PING at the handshake's end is answered, so
+   * none runs unauthenticated or on the wrong db. */
+  if (souk__redis_handshake(ac, &l->url, ready_cb, handshake_cb) != 0) {
     l->ac = NULL;
     redis_lost(l, "cannot queue the handshake");
     ac->data = NULL;
@@ -494,9 +370,7 @@ static void connect_addr(idr_t *l, const char *ip) {
 
 static void idr_free(idr_t *l) {
   souk_free(l->b);
-  souk_free(l->host);
-  souk_free(l->user);
-  souk_free(l->password);
+  souk__redis_url_free(&l->url);
   souk_free(l->prefix);
   souk_free(l);
 }
@@ -512,7 +386,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   l->open--;
   if (status < 0 || !res) {
     char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", l->host, uv_strerror(status));
+    snprintf(why, sizeof why, "cannot resolve %s: %s", l->url.host, uv_strerror(status));
     if (res) uv_freeaddrinfo(res);
     redis_lost(l, why);
     return;
@@ -541,16 +415,16 @@ static void redis_connect(idr_t *l) {
   l->state = R_CONNECTING;
   l->connect_started = souk_now_ms();
   unsigned char buf[sizeof(struct in6_addr)];
-  if (inet_pton(AF_INET, l->host, buf) == 1 || inet_pton(AF_INET6, l->host, buf) == 1) {
-    connect_addr(l, l->host);
+  if (inet_pton(AF_INET, l->url.host, buf) == 1 || inet_pton(AF_INET6, l->url.host, buf) == 1) {
+    connect_addr(l, l->url.host);
     return;
   }
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   l->gai.data = l;
-  int rc = uv_getaddrinfo(souk_loop(), &l->gai, resolved_cb, l->host, NULL, &hints);
+  int rc = uv_getaddrinfo(souk_loop(), &l->gai, resolved_cb, l->url.host, NULL, &hints);
   if (rc < 0) {
     char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", l->host, uv_strerror(rc));
+    snprintf(why, sizeof why, "cannot resolve %s: %s", l->url.host, uv_strerror(rc));
     redis_lost(l, why);
     return;
   }
@@ -664,7 +538,7 @@ int souk_identify_lock_redis(const char *url, const char *key_prefix, uint32_t i
                              souk_identify_lock_t *out) {
   if (!url || !out) return SOUK_EINVAL;
   idr_t *l = souk_calloc(1, sizeof *l);
-  int rc = parse_url(l, url);
+  int rc = souk__redis_url_parse(url, &l->url);
   if (rc) {
     SOUK_ERROR(IDR_LOG, "identify: expected redis://[:password@]host[:port][/db] as cache.url");
     idr_free(l);
@@ -678,7 +552,6 @@ int souk_identify_lock_redis(const char *url, const char *key_prefix, uint32_t i
   char host[64] = "";
   if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
   snprintf(l->token, sizeof l->token, "%s:%ld:%016" PRIx64, host, (long)getpid(), souk_rand64());
-  if (l->password) souk_log_add_secret(l->password);
   /* hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL): a write to
    * a connection Redis closed would kill the process. */
   struct sigaction sa;

@@ -19,32 +19,18 @@
 
 #include "cache/cache_int.h"
 #include "core/config.h"
+#include "redissrv.h"
 #include "souk/alloc.h"
 #include "souk/cache.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-/* SOUK_TEST_REDIS_SERVER overrides the path (a missing one skips). */
-static const char *redis_bin(void) {
-  const char *p = getenv("SOUK_TEST_REDIS_SERVER");
-  return p && *p ? p : "/usr/bin/redis-server";
-}
 
 /* ---- fixtures ---------------------------------------------------------------- */
 
@@ -60,81 +46,7 @@ static uint64_t g_now = 1000000; /* the injected clock */
 static uint64_t fake_now(void *ud) { return g_now; }
 static const souk_clock_t fake_clock = {fake_now, NULL};
 
-static pid_t g_redis_pid = -1;
-static int g_redis_port;
-static char g_url[64];
 static FILE *g_log;
-
-static void redis_stop(void) {
-  if (g_redis_pid > 0) {
-    kill(g_redis_pid, SIGKILL);
-    waitpid(g_redis_pid, NULL, 0);
-    g_redis_pid = -1;
-  }
-}
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-/* A blocking client for checks behind the cache's back; NULL if down. */
-static redisContext *sync_client(void) {
-  struct timeval tv = {0, 200000};
-  redisContext *rc = redisConnectWithTimeout("127.0.0.1", g_redis_port, tv);
-  if (rc && rc->err) {
-    redisFree(rc);
-    return NULL;
-  }
-  return rc;
-}
-
-static void sleep_ms(unsigned ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-/* Starts redis-server on g_redis_port and waits until it answers PING. */
-static int redis_start(void) {
-  char port[16];
-  snprintf(port, sizeof port, "%d", g_redis_port);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    /* Dies with the test even if the test is killed. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) dup2(null, 1);
-    execl(redis_bin(), "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-          "--appendonly", "no", "--daemonize", "no", (char *)NULL);
-    _exit(127);
-  }
-  g_redis_pid = pid;
-  for (int i = 0; i < 500; i++) {
-    redisContext *rc = sync_client();
-    if (rc) {
-      redisReply *r = redisCommand(rc, "PING");
-      bool ok = r && r->type == REDIS_REPLY_STATUS;
-      if (r) freeReplyObject(r);
-      redisFree(rc);
-      if (ok) return 0;
-    }
-    if (waitpid(pid, NULL, WNOHANG) == pid) {
-      g_redis_pid = -1;
-      return -1;
-    }
-    sleep_ms(10);
-  }
-  return -1;
-}
 
 /* Runs the loop until *flag is set or ms pass; a referenced timer keeps
  * uv_run from returning at once while only unreferenced timers exist. */
@@ -838,9 +750,7 @@ static void test_kill_restart(void **state) {
   assert_int_equal(st.memory.sets, 0);
 
   /* kill -9 mid-stream; commands keep completing from memory. */
-  kill(g_redis_pid, SIGKILL);
-  waitpid(g_redis_pid, NULL, 0);
-  g_redis_pid = -1;
+  redis_stop();
   run_for(600);
   souk_cache_stats(c, &st);
   assert_false(st.redis_up);
@@ -1066,8 +976,7 @@ static void test_stalled_server(void **state) {
 
 static int redis_group_setup(void **state) {
   if (access(redis_bin(), X_OK) != 0) return 0;
-  g_redis_port = free_port();
-  snprintf(g_url, sizeof g_url, "redis://127.0.0.1:%d", g_redis_port);
+  redis_pick_port();
   return redis_start();
 }
 
@@ -1077,20 +986,7 @@ static int redis_group_teardown(void **state) {
 }
 
 /* Every Redis test starts with a running, empty server. */
-static int redis_test_setup(void **state) {
-  /* An earlier failed test may have left it stopped or password-protected:
-   * then start a fresh one. */
-  if (g_redis_pid > 0) kill(g_redis_pid, SIGCONT);
-  if (g_redis_pid < 0 && redis_start() != 0) return -1;
-  redisContext *rc = sync_client();
-  redisReply *r = rc ? redisCommand(rc, "FLUSHALL") : NULL;
-  bool ok = r && r->type == REDIS_REPLY_STATUS;
-  if (r) freeReplyObject(r);
-  if (rc) redisFree(rc);
-  if (ok) return 0;
-  redis_stop();
-  return redis_start();
-}
+static int redis_test_setup(void **state) { return redis_fresh(); }
 
 static int log_setup(void) {
   g_log = tmpfile();

@@ -18,25 +18,17 @@
 // clang-format on
 
 #include "cache/idlock_redis.h"
+#include "redissrv.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define INTERVAL 300 /* ms: short, so the tests take seconds */
@@ -48,88 +40,7 @@
  * SOUK_IDENTIFY_INTERVAL_MS has a margin for that; the tests allow this. */
 #define SLACK 25
 
-/* ---- redis-server ------------------------------------------------------ */
-
-static const char *redis_bin(void) {
-  const char *p = getenv("SOUK_TEST_REDIS_SERVER");
-  return p && *p ? p : "/usr/bin/redis-server";
-}
-
-static pid_t g_redis_pid = -1;
-static int g_redis_port;
-static char g_url[64];
 static FILE *g_log;
-
-static void redis_stop(void) {
-  if (g_redis_pid > 0) {
-    kill(g_redis_pid, SIGKILL);
-    waitpid(g_redis_pid, NULL, 0);
-    g_redis_pid = -1;
-  }
-}
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-/* A blocking client for checks behind the backend's back; NULL if down. */
-static redisContext *sync_client(void) {
-  struct timeval tv = {0, 200000};
-  redisContext *rc = redisConnectWithTimeout("127.0.0.1", g_redis_port, tv);
-  if (rc && rc->err) {
-    redisFree(rc);
-    return NULL;
-  }
-  return rc;
-}
-
-static void sleep_ms(unsigned ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-/* Starts redis-server on g_redis_port and waits until it answers PING. */
-static int redis_start(void) {
-  char port[16];
-  snprintf(port, sizeof port, "%d", g_redis_port);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    /* Dies with the test even if the test is killed. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) dup2(null, 1);
-    execl(redis_bin(), "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-          "--appendonly", "no", "--daemonize", "no", (char *)NULL);
-    _exit(127);
-  }
-  g_redis_pid = pid;
-  for (int i = 0; i < 500; i++) {
-    redisContext *rc = sync_client();
-    if (rc) {
-      redisReply *r = redisCommand(rc, "PING");
-      bool ok = r && r->type == REDIS_REPLY_STATUS;
-      if (r) freeReplyObject(r);
-      redisFree(rc);
-      if (ok) return 0;
-    }
-    if (waitpid(pid, NULL, WNOHANG) == pid) {
-      g_redis_pid = -1;
-      return -1;
-    }
-    sleep_ms(10);
-  }
-  return -1;
-}
 
 /* ---- loop and log helpers ------------------------------------------------ */
 
@@ -464,18 +375,7 @@ static void test_bad_args(void **state) {
 }
 
 /* Every test starts with a running, empty server. */
-static int test_setup(void **state) {
-  if (g_redis_pid > 0) kill(g_redis_pid, SIGCONT);
-  if (g_redis_pid < 0 && redis_start() != 0) return -1;
-  redisContext *rc = sync_client();
-  redisReply *r = rc ? redisCommand(rc, "FLUSHALL") : NULL;
-  bool ok = r && r->type == REDIS_REPLY_STATUS;
-  if (r) freeReplyObject(r);
-  if (rc) redisFree(rc);
-  if (ok) return 0;
-  redis_stop();
-  return redis_start();
-}
+static int test_setup(void **state) { return redis_fresh(); }
 
 int main(void) {
   if (access(redis_bin(), X_OK) != 0) {
@@ -491,8 +391,7 @@ int main(void) {
   g_log = tmpfile();
   if (!g_log) return 1;
   souk_log_set_fd(fileno(g_log));
-  g_redis_port = free_port();
-  snprintf(g_url, sizeof g_url, "redis://127.0.0.1:%d", g_redis_port);
+  redis_pick_port();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_two_instances, test_setup),
       cmocka_unit_test_setup(test_waits_for_other_host, test_setup),
