@@ -391,18 +391,8 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     redis_lost(l, why);
     return;
   }
-  /* IPv4 first, as the cache does: "localhost" often lists ::1 first. */
-  const struct addrinfo *pick = res;
-  for (const struct addrinfo *a = res; a; a = a->ai_next)
-    if (a->ai_family == AF_INET) {
-      pick = a;
-      break;
-    }
-  char ip[INET6_ADDRSTRLEN] = "";
-  if (pick->ai_family == AF_INET)
-    uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, sizeof ip);
-  else if (pick->ai_family == AF_INET6)
-    uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, ip, sizeof ip);
+  char ip[INET6_ADDRSTRLEN];
+  souk__redis_pick_addr(res, ip, sizeof ip);
   uv_freeaddrinfo(res);
   if (!ip[0]) {
     redis_lost(l, "no usable address");

@@ -178,3 +178,18 @@ int souk__redis_handshake(redisAsyncContext *ac, const souk__redis_url_t *u,
 void souk__redis_reply_why(char *why, size_t why_size, const char *what, const redisReply *r) {
   snprintf(why, why_size, "%s failed: %.*s", what, (int)(r->len > 120 ? 120 : r->len), r->str);
 }
+
+void souk__redis_pick_addr(const struct addrinfo *res, char *ip, size_t n) {
+  const struct addrinfo *pick = res;
+  for (const struct addrinfo *a = res; a; a = a->ai_next)
+    if (a->ai_family == AF_INET) {
+      pick = a;
+      break;
+    }
+  ip[0] = '\0';
+  if (!pick) return;
+  if (pick->ai_family == AF_INET)
+    uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, n);
+  else if (pick->ai_family == AF_INET6)
+    uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, ip, n);
+}

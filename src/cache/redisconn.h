@@ -59,4 +59,11 @@ int souk__redis_handshake(redisAsyncContext *ac, const souk__redis_url_t *u,
  * most why_size bytes), for logging an error reply. */
 void souk__redis_reply_why(char *why, size_t why_size, const char *what, const redisReply *r);
 
+struct addrinfo;
+/** The address to connect to from a uv_getaddrinfo() answer, as text in ip
+ * (at least INET6_ADDRSTRLEN bytes): the first IPv4 address, else the
+ * first IPv6 one, else "" (ip[0] == 0).  IPv4 first because a server bound
+ * to 127.0.0.1 is the common case and "localhost" often lists ::1 first. */
+void souk__redis_pick_addr(const struct addrinfo *res, char *ip, size_t n);
+
 #endif
