@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "discord/bot.h"
 #include "discord/dconf.h"
+#include "ops/interactions.h"
 #include "ops/ops.h"
 #include "ops/opsconf.h"
 #include "ops/task.h"
@@ -200,6 +201,7 @@ static void shutdown_begin(int code) {
   SOUK_INFO("core", "shutting down");
   /* The HTTP server goes first: it answers what it still owes with 503,
    * and /readyz must not claim readiness while the rest winds down. */
+  souk__ix_unmount();
   if (souk_httpd_running()) souk_httpd_stop();
   if (g.console) {
     souk__console_stop();
@@ -298,6 +300,9 @@ static int start_http(void) {
   souk__app_metrics_init();
   souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
   if (!souk_httpd_conf.enabled) return 0;
+  /* POST /interactions, when the application's public key is configured. */
+  int ix = souk__ix_mount();
+  if (ix) return ix;
   int rc = souk_httpd_start(NULL);
   if (rc) {
     SOUK_ERROR("core", "cannot start the HTTP server on %s:%lld: %s (set http.port, or "

@@ -50,5 +50,10 @@ const souk_conf_key_t souk_discord_conf_keys[] = {
      "401/403/429 responses in 10 minutes after which REST stops (Discord bans at 10000)"},
     {"user_agent_url", SOUK_CONF_STRING, K(user_agent_url), "https://github.com/souk-bot/souk",
      0, 0, NULL, 0, "URL in the User-Agent header"},
+    /* Validated where it is used (souk__ix_mount), so a bad key names
+     * itself in the log; it is public, so no SOUK_CONF_SECRET. */
+    {"public_key", SOUK_CONF_STRING, K(public_key), NULL, 0, 64, NULL, 0,
+     "application public key (64 hex characters, Developer Portal > General Information); "
+     "set it to serve POST /interactions on the HTTP server"},
     {0},
 };

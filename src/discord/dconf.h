@@ -29,6 +29,8 @@ typedef struct souk_discord_conf {
   int64_t rest_global_per_s; /* global limit, Discord's default 50 */
   int64_t invalid_limit;   /* stop sending after this many 401/403/429 in 10 min */
   char *user_agent_url;    /* URL in the User-Agent */
+  char *public_key;        /* application public key, 64 hex characters; NULL: no
+                              HTTP interactions endpoint (checked by souk__ix_mount) */
 } souk_discord_conf_t;
 
 /** Key table of the `discord` section. */

@@ -134,3 +134,47 @@ def test_health_report_route(fake_discord, souk_factory):
         time.sleep(0.05)
     assert seen and "CRITICAL" in seen and "gateway" in seen, seen
     fake.wait("ready", count=2, timeout=WAIT)
+
+
+def _signed(priv, body, ts=None):
+    ts = str(int(time.time())) if ts is None else ts
+    sig = priv.sign(ts.encode() + body).hex()
+    return {"X-Signature-Ed25519": sig, "X-Signature-Timestamp": ts,
+            "Content-Type": "application/json"}
+
+
+def post(port, path, body, headers):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
+                                 headers=headers, method="POST")
+    try:
+        with _OPENER.open(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_http_interactions_endpoint_verifies_signatures(fake_discord, souk_factory):
+    """Discord probes the endpoint with bad signatures and must get 401;
+    a signed PING gets PONG."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives import serialization
+    fake = fake_discord
+    priv = Ed25519PrivateKey.generate()
+    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
+                                         serialization.PublicFormat.Raw).hex()
+    from conftest import souk_config
+    cfg = souk_config(fake, "data", discord={"api_base": fake.base_url, "public_key": pub})
+    s = souk_factory(fake, config=cfg)
+    port = http_port(s)
+    ping = b'{"type":1,"id":"1","application_id":"2","token":"t","version":1}'
+    status, body = post(port, "/interactions", ping, _signed(priv, ping))
+    assert status == 200 and json.loads(body) == {"type": 1}, body
+    # Another key's signature, a tampered body, missing headers, a stale
+    # timestamp: all 401.
+    other = Ed25519PrivateKey.generate()
+    assert post(port, "/interactions", ping, _signed(other, ping))[0] == 401
+    assert post(port, "/interactions", ping + b" ", _signed(priv, ping))[0] == 401
+    assert post(port, "/interactions", ping, {"Content-Type": "application/json"})[0] == 401
+    old = str(int(time.time()) - 3600)
+    assert post(port, "/interactions", ping, _signed(priv, ping, old))[0] == 401
+    assert s.stop() == 0

@@ -1,0 +1,361 @@
+/* Discord's HTTP interactions endpoint: signature checks with OpenSSL 3,
+ * PING, and the deadline that defers a slow handler.
+ *
+ * A verified interaction becomes a souk__ix_t holding its own copy of the
+ * body and the parsed JSON, because the handler may outlive the HTTP
+ * request: when the deadline passes, the deferred answer is sent on the
+ * request (which the server then frees) while the handler keeps working
+ * and later finishes through the REST API.  The souk__ix_t therefore lives
+ * until the handler's souk__ix_respond(), and its deadline timer is closed
+ * before it is freed. */
+#include "ops/interactions.h"
+
+#include "discord/dconf.h"
+#include "souk/alloc.h"
+#include "souk/err.h"
+#include "souk/httpd.h"
+#include "souk/log.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <uv.h>
+
+#define IX_KEY_LEN 32
+#define IX_SIG_LEN 64
+/* Unix seconds fit in 11 digits until the year 5138; 12 leaves room and
+ * keeps ts * 1000 far from overflowing. */
+#define IX_TS_MAX_DIGITS 12
+/* A failed check is logged as a warning at most this often: Discord probes
+ * with bad signatures on purpose, and anyone on the Internet can send
+ * them, but a wrong public_key must still be visible in the log. */
+#define IX_WARN_EVERY_MS (60 * 1000)
+
+struct souk__ix {
+  souk_httpd_req_t *req; /* NULL once the deferred answer went out */
+  char *body;            /* copy of the request body, parsed into json */
+  souk_json_t json;
+  int type;
+  bool deferred;
+  uv_timer_t timer;        /* the deadline */
+  souk__ix_t *prev, *next; /* list of interactions before their deadline */
+};
+
+static struct {
+  bool mounted;
+  char key_hex[2 * IX_KEY_LEN + 1];
+  souk_clock_t clock;
+  bool clock_set;
+  souk__ix_handler_fn handler;
+  void *handler_ud;
+  uint64_t deadline_ms;
+  souk__ix_t *pending;
+  uint64_t last_warn_ms;
+  bool warned;
+} X;
+
+/* ---- verification ------------------------------------------------------ */
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decode exactly 2 * n hex digits into out; anything else (another length,
+ * a sign, spaces, a 0x prefix) is refused, so there is one accepted
+ * spelling of each key and signature apart from letter case. */
+static bool hex_decode(const char *s, unsigned char *out, size_t n) {
+  if (!s || strlen(s) != 2 * n) return false;
+  for (size_t i = 0; i < n; i++) {
+    int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return true;
+}
+
+static uint64_t wall_now_ms(void) {
+  return X.clock_set ? X.clock.now_ms(X.clock.ud) : souk_unix_ms();
+}
+
+/* Is the timestamp decimal Unix seconds inside the replay window? */
+static bool timestamp_fresh(const char *ts) {
+  size_t n = ts ? strlen(ts) : 0;
+  if (n == 0 || n > IX_TS_MAX_DIGITS) return false;
+  uint64_t secs = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (ts[i] < '0' || ts[i] > '9') return false;
+    secs = secs * 10 + (uint64_t)(ts[i] - '0');
+  }
+  uint64_t at = secs * 1000, now = wall_now_ms();
+  if (at <= now) return now - at <= SOUK_IX_MAX_AGE_MS;
+  return at - now <= SOUK_IX_MAX_SKEW_MS;
+}
+
+/* The check itself; *why says what failed, for the log. */
+static int verify(const char *pubkey_hex, const char *sig_hex, const char *timestamp,
+                  const void *body, size_t len, const char **why) {
+  unsigned char key[IX_KEY_LEN], sig[IX_SIG_LEN];
+  *why = NULL;
+  if (!hex_decode(pubkey_hex, key, sizeof key)) {
+    *why = "the public key is not 64 hex digits";
+    return SOUK_EAUTH;
+  }
+  if (!hex_decode(sig_hex, sig, sizeof sig)) {
+    *why = "the signature is not 128 hex digits";
+    return SOUK_EAUTH;
+  }
+  if (!timestamp || (len && !body)) {
+    *why = "no timestamp, or a length without a body";
+    return SOUK_EAUTH;
+  }
+  if (!timestamp_fresh(timestamp)) {
+    *why = "the timestamp is malformed or outside the replay window";
+    return SOUK_EAUTH;
+  }
+  /* Ed25519 signs the whole message in one pass (no streaming updates),
+   * so the timestamp and the body are joined first. */
+  size_t tlen = strlen(timestamp);
+  unsigned char *msg = souk_malloc(tlen + len + 1);
+  memcpy(msg, timestamp, tlen);
+  if (len) memcpy(msg + tlen, body, len);
+  int rc = SOUK_EAUTH;
+  EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, sizeof key);
+  EVP_MD_CTX *ctx = pkey ? EVP_MD_CTX_new() : NULL;
+  if (!pkey) {
+    *why = "OpenSSL refused the public key";
+  } else if (!ctx) {
+    souk_oom(sizeof(void *));
+  } else if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1) {
+    *why = "OpenSSL could not set up Ed25519 verification";
+  } else if (EVP_DigestVerify(ctx, sig, sizeof sig, msg, tlen + len) != 1) {
+    *why = "the signature does not match";
+  } else {
+    rc = 0;
+  }
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pkey);
+  souk_free(msg);
+  /* A failed verification leaves entries in this thread's OpenSSL error
+   * queue; libcurl and libwebsockets share the thread and would read them
+   * as errors of their own TLS connections. */
+  if (rc) ERR_clear_error();
+  return rc;
+}
+
+int souk__ix_verify(const char *pubkey_hex, const char *sig_hex, const char *timestamp,
+                    const void *body, size_t len) {
+  const char *why;
+  return verify(pubkey_hex, sig_hex, timestamp, body, len, &why);
+}
+
+void souk__ix_set_clock(const souk_clock_t *clock) {
+  X.clock_set = clock != NULL;
+  if (clock) X.clock = *clock;
+}
+
+/* ---- interactions owed an answer --------------------------------------- */
+
+void souk__ix_set_handler(souk__ix_handler_fn fn, void *ud) {
+  X.handler = fn;
+  X.handler_ud = ud;
+}
+
+void souk__ix_set_deadline_ms(uint64_t ms) { X.deadline_ms = ms; }
+
+int souk__ix_type(const souk__ix_t *ix) { return ix->type; }
+
+bool souk__ix_deferred(const souk__ix_t *ix) { return ix->deferred; }
+
+/* The answer Discord accepts in place of a late handler's: each type has
+ * its own deferred form, and autocomplete has none, so it gets no
+ * suggestions rather than an error. */
+static const char *deferred_body(int type) {
+  switch (type) {
+  case SOUK_IX_MESSAGE_COMPONENT:
+    return "{\"type\":6}";
+  case SOUK_IX_AUTOCOMPLETE:
+    return "{\"type\":8,\"data\":{\"choices\":[]}}";
+  default:
+    /* Commands, and modal submits, for which type 6 is valid only when
+     * the modal came from a component. */
+    return "{\"type\":5}";
+  }
+}
+
+static void respond_json(souk_httpd_req_t *req, const char *json, size_t len) {
+  souk_httpd_respond(req, 200, "application/json", json, len);
+}
+
+static void pending_unlink(souk__ix_t *ix) {
+  if (ix->prev)
+    ix->prev->next = ix->next;
+  else if (X.pending == ix)
+    X.pending = ix->next;
+  if (ix->next) ix->next->prev = ix->prev;
+  ix->prev = ix->next = NULL;
+}
+
+/* Send the deferred answer in the handler's place; ix stays for the
+ * handler's own souk__ix_respond. */
+static void answer_deferred(souk__ix_t *ix) {
+  uv_timer_stop(&ix->timer);
+  pending_unlink(ix);
+  const char *b = deferred_body(ix->type);
+  respond_json(ix->req, b, strlen(b));
+  ix->req = NULL;
+  ix->deferred = true;
+}
+
+static void deadline_cb(uv_timer_t *t) {
+  souk__ix_t *ix = t->data;
+  SOUK_INFO("interactions", "the handler did not answer a type %d interaction in time: deferred",
+            ix->type);
+  answer_deferred(ix);
+}
+
+static void ix_closed(uv_handle_t *h) {
+  souk__ix_t *ix = h->data;
+  souk_json_free(&ix->json);
+  souk_free(ix->body);
+  souk_free(ix);
+}
+
+static void ix_release(souk__ix_t *ix) {
+  uv_timer_stop(&ix->timer);
+  pending_unlink(ix);
+  uv_close((uv_handle_t *)&ix->timer, ix_closed);
+}
+
+int souk__ix_respond(souk__ix_t *ix, const char *json, size_t len) {
+  SOUK_ASSERT(ix);
+  if (!ix->deferred) {
+    /* Discord answers "interaction failed" to anything but an interaction
+     * response object, so a handler's bug is refused here, where it can
+     * still answer properly. */
+    souk_json_t j = {0};
+    bool ok =
+        json && souk_json_parse(&j, json, len) == 0 && souk_json_type(&j, 0) == SOUK_JSON_OBJECT;
+    souk_json_free(&j);
+    if (!ok) return SOUK_EINVAL;
+    respond_json(ix->req, json, len);
+    ix->req = NULL;
+  }
+  int rc = ix->deferred ? SOUK_ETIMEDOUT : 0;
+  ix_release(ix);
+  return rc;
+}
+
+/* ---- the route --------------------------------------------------------- */
+
+/* Log why a request was refused: a warning now and then, so a wrong
+ * public_key shows up without letting strangers flood the log. */
+static void log_refused(const souk_httpd_req_t *req, const char *why) {
+  uint64_t now = souk_now_ms();
+  if (!X.warned || now - X.last_warn_ms >= IX_WARN_EVERY_MS) {
+    X.warned = true;
+    X.last_warn_ms = now;
+    SOUK_WARN("interactions",
+              "refused a request from %s: %s (check discord.public_key if Discord's own "
+              "requests fail; further refusals are logged at debug level for a minute)",
+              req->peer, why);
+  } else {
+    SOUK_DEBUG("interactions", "refused a request from %s: %s", req->peer, why);
+  }
+}
+
+static void ix_route(souk_httpd_req_t *req) {
+  const char *sig = souk_httpd_header(req, "X-Signature-Ed25519");
+  const char *ts = souk_httpd_header(req, "X-Signature-Timestamp");
+  const char *why = "missing X-Signature-Ed25519 or X-Signature-Timestamp";
+  if (!sig || !ts || verify(X.key_hex, sig, ts, req->body, req->body_len, &why) != 0) {
+    log_refused(req, why);
+    souk_httpd_respond_text(req, 401, "invalid request signature");
+    return;
+  }
+  souk__ix_t *ix = souk_calloc(1, sizeof *ix);
+  ix->body = souk_memdup0(req->body, req->body_len);
+  int64_t type = 0;
+  if (souk_json_parse(&ix->json, ix->body, req->body_len) != 0 ||
+      souk_json_type(&ix->json, 0) != SOUK_JSON_OBJECT) {
+    souk_httpd_respond_text(req, 400, "malformed JSON body");
+    goto drop;
+  }
+  int t = souk_json_get(&ix->json, 0, "type");
+  if (souk_json_type(&ix->json, t) != SOUK_JSON_NUMBER || souk_json_i64(&ix->json, t, &type) != 0 ||
+      type < SOUK_IX_PING || type > SOUK_IX_MODAL_SUBMIT) {
+    souk_httpd_respond_text(req, 400, "unknown interaction type");
+    goto drop;
+  }
+  ix->type = (int)type;
+  if (type == SOUK_IX_PING) {
+    respond_json(req, "{\"type\":1}", 10);
+    goto drop;
+  }
+  if (!X.handler) {
+    SOUK_WARN("interactions", "no handler for interactions yet: deferred a type %d interaction",
+              ix->type);
+    const char *b = deferred_body(ix->type);
+    respond_json(req, b, strlen(b));
+    goto drop;
+  }
+  ix->req = req;
+  uv_timer_init(souk_loop(), &ix->timer);
+  ix->timer.data = ix;
+  uv_timer_start(&ix->timer, deadline_cb, X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS, 0);
+  ix->next = X.pending;
+  if (X.pending) X.pending->prev = ix;
+  X.pending = ix;
+  /* The handler may answer (and release ix) before it returns: ix is not
+   * touched after this call. */
+  X.handler(ix, &ix->json, X.handler_ud);
+  return;
+drop:
+  souk_json_free(&ix->json);
+  souk_free(ix->body);
+  souk_free(ix);
+}
+
+static const souk_route_t ix_routes[] = {
+    {"POST", "/interactions", SOUK_ROUTE_PUBLIC, ix_route},
+    {0},
+};
+
+int souk__ix_mount(void) {
+  const char *key = souk_discord_conf.public_key;
+  if (!key || !*key) {
+    SOUK_DEBUG("interactions", "discord.public_key is not set: no /interactions endpoint");
+    return 0;
+  }
+  unsigned char raw[IX_KEY_LEN];
+  if (!hex_decode(key, raw, sizeof raw)) {
+    SOUK_ERROR("interactions",
+               "discord.public_key must be the application's public key: exactly 64 hex "
+               "digits (Developer Portal > General Information), got %zu characters",
+               strlen(key));
+    return SOUK_ECONFIG;
+  }
+  int rc = souk_httpd_mount(ix_routes, NULL);
+  if (rc) return rc;
+  memcpy(X.key_hex, key, sizeof X.key_hex - 1);
+  X.key_hex[sizeof X.key_hex - 1] = 0;
+  X.mounted = true;
+  if (souk_httpd_conf.timeout_ms &&
+      (uint64_t)souk_httpd_conf.timeout_ms <= (X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS))
+    SOUK_WARN("interactions",
+              "http.timeout (%lld ms) is shorter than the interaction deadline: slow handlers "
+              "will get 504 instead of a deferred answer",
+              (long long)souk_httpd_conf.timeout_ms);
+  SOUK_INFO("interactions", "serving POST /interactions");
+  return 0;
+}
+
+void souk__ix_unmount(void) {
+  if (!X.mounted) return;
+  souk_httpd_unmount(ix_routes);
+  X.mounted = false;
+  while (X.pending)
+    answer_deferred(X.pending);
+}
