@@ -1,0 +1,255 @@
+/* Commands: the tables a module declares, the arguments a handler reads,
+ * and the core's registry, parser and checks behind them.
+ *
+ * A module lists its commands in one const table ending in a zero entry
+ * (DESIGN.md "A module").  The core validates the table against Discord's
+ * rules when it is registered, parses a slash interaction's `data` or a
+ * prefix/console line into one souk_cmd_args_t, checks types, bounds,
+ * permissions and cooldowns, and only then calls the handler, so handlers
+ * never see the surface a command came from.
+ *
+ * Ownership: tables are borrowed for as long as they are registered (they
+ * are normally static const).  A souk_cmd_args_t owns its strings; release
+ * them with souk_cmd_args_free().  Pointers into args stay valid until
+ * then.  Everything here runs on the loop thread. */
+#ifndef SOUK_CMD_H
+#define SOUK_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "souk/json.h"
+
+/** Discord's limits, from the application-command and component docs. */
+#define SOUK_CMD_NAME_MAX      32   /* command, subcommand and option names */
+#define SOUK_CMD_DESC_MAX      100  /* descriptions, in characters */
+#define SOUK_CMD_OPTIONS_MAX   25   /* options (or subcommands) per level */
+#define SOUK_CMD_CHOICES_MAX   25   /* choices per option */
+#define SOUK_CMD_STRING_MAX    6000 /* max_length of a string option */
+#define SOUK_CMD_CUSTOM_ID_MAX 100  /* a component's custom_id, in characters */
+
+/** Command flags. */
+#define SOUK_CMD_GUILD_ONLY (1u << 0) /* refused in DMs */
+#define SOUK_CMD_OWNER_ONLY (1u << 1) /* only the bot's owners may run it */
+
+/** A few Discord permission bits (the docs' "Bitwise Permission Flags"). */
+#define SOUK_PERM_KICK_MEMBERS    (UINT64_C(1) << 1)
+#define SOUK_PERM_BAN_MEMBERS     (UINT64_C(1) << 2)
+#define SOUK_PERM_ADMINISTRATOR   (UINT64_C(1) << 3)
+#define SOUK_PERM_MANAGE_CHANNELS (UINT64_C(1) << 4)
+#define SOUK_PERM_MANAGE_GUILD    (UINT64_C(1) << 5)
+#define SOUK_PERM_MANAGE_MESSAGES (UINT64_C(1) << 13)
+#define SOUK_PERM_MANAGE_ROLES    (UINT64_C(1) << 28)
+
+/** Option types, numbered as Discord numbers them, so building application
+ * commands needs no translation.  1 and 2 are Discord's SUB_COMMAND and
+ * SUB_COMMAND_GROUP; they come from struct souk_command's subcommands,
+ * never from an option table. */
+typedef enum souk_cmd_opt_type {
+  SOUK_OPT_NONE = 0,
+  SOUK_OPT_STRING = 3,
+  SOUK_OPT_INTEGER = 4,
+  SOUK_OPT_BOOLEAN = 5,
+  SOUK_OPT_USER = 6,
+  SOUK_OPT_CHANNEL = 7,
+  SOUK_OPT_ROLE = 8,
+  SOUK_OPT_NUMBER = 10,
+} souk_cmd_opt_type_t;
+
+/** One choice: the name a user sees (1-100 characters) and the value the
+ * handler gets, written as text for every type ("buy", "5", "0.25"); the
+ * registry checks that it parses as the option's type. */
+typedef struct souk_cmd_choice {
+  const char *name;
+  const char *value;
+} souk_cmd_choice_t;
+
+/** One option of a command.  Bounds apply only where has_min / has_max is
+ * set, because 0 is a meaningful bound; SOUK_OPT_INT_RANGE and friends set
+ * both.  min_length / max_length apply to strings, 0 meaning "no limit". */
+typedef struct souk_cmd_option {
+  const char *name;        /* 1-32 of [-_a-z0-9] */
+  const char *description; /* 1-100 characters */
+  souk_cmd_opt_type_t type;
+  bool required;     /* required options come before optional ones */
+  bool autocomplete; /* the command's autocomplete handler suggests values */
+  bool has_min, has_max;
+  int64_t min_int, max_int;         /* SOUK_OPT_INTEGER */
+  double min_num, max_num;          /* SOUK_OPT_NUMBER: not money, see DESIGN.md */
+  uint16_t min_length, max_length;  /* SOUK_OPT_STRING, in characters */
+  const souk_cmd_choice_t *choices; /* NULL, or a table ending in {NULL} */
+} souk_cmd_option_t;
+
+/** Designated-initialiser helpers for bounded options. */
+#define SOUK_OPT_INT_RANGE(lo, hi)                                                                 \
+  .has_min = true, .min_int = (lo), .has_max = true, .max_int = (hi)
+#define SOUK_OPT_NUM_RANGE(lo, hi)                                                                 \
+  .has_min = true, .min_num = (lo), .has_max = true, .max_num = (hi)
+
+/** One parsed argument.  name points into the command's option table;
+ * text is owned by the enclosing souk_cmd_args_t. */
+typedef struct souk_cmd_arg {
+  const char *name;
+  souk_cmd_opt_type_t type;
+  bool focused; /* autocomplete: the option the user is typing in */
+  int64_t i;    /* SOUK_OPT_INTEGER */
+  double num;   /* SOUK_OPT_NUMBER */
+  bool b;       /* SOUK_OPT_BOOLEAN */
+  uint64_t id;  /* SOUK_OPT_USER, _CHANNEL, _ROLE: the snowflake */
+  char *text;   /* SOUK_OPT_STRING; for a focused option, what was typed */
+} souk_cmd_arg_t;
+
+struct souk_command;
+
+/** The arguments of one invocation, whatever surface it came from. */
+typedef struct souk_cmd_args {
+  const struct souk_command *top;       /* the registered top-level command */
+  const struct souk_command *group;     /* a subcommand group, or NULL */
+  const struct souk_command *cmd;       /* the leaf that has the handler */
+  const char *module;                   /* owner of top */
+  char path[3 * SOUK_CMD_NAME_MAX + 3]; /* "market buy", for messages */
+  souk_cmd_arg_t v[SOUK_CMD_OPTIONS_MAX];
+  size_t n;
+  /** After a parse or check fails: the user-facing reply, one sentence. */
+  char error[256];
+} souk_cmd_args_t;
+
+/** The context a handler gets for one command.  The surface (gateway
+ * interaction, prefix message, console) fills it; the handler finishes the
+ * command exactly once through the reply functions of the wiring issue.
+ * Fields are valid until the command is finished. */
+typedef struct souk_cmd_ctx {
+  const souk_cmd_args_t *args;
+  const char *module;
+  uint64_t user_id;
+  uint64_t guild_id; /* 0 in DMs */
+  uint64_t channel_id;
+  uint64_t permissions; /* the member's computed permission bits */
+  const char *state;    /* components: the custom_id after its prefix */
+  void *surface;        /* owned by the surface adapter */
+} souk_cmd_ctx_t;
+
+/** Runs a command; must finish ctx exactly once, now or from a callback. */
+typedef void (*souk_cmd_handler_fn)(souk_cmd_ctx_t *ctx);
+/** Suggests values for the focused option (souk_cmd_focused(ctx->args)). */
+typedef void (*souk_cmd_autocomplete_fn)(souk_cmd_ctx_t *ctx);
+
+/** A command, a subcommand group or a subcommand.  A command either has
+ * subcommands (then no options and no handler) or is a leaf with a handler.
+ * Subcommands nest at most two deep (group -> subcommand), as in Discord.
+ * Flags and permissions of a parent apply to its subcommands as well. */
+struct souk_command {
+  const char *name;                       /* 1-32 of [-_a-z0-9] */
+  const char *description;                /* 1-100 characters */
+  const char *category;                   /* /help groups by it; NULL means "General" */
+  const char *const *usage;               /* examples, NULL-terminated; may be NULL */
+  const souk_cmd_option_t *options;       /* ends with a zero entry; may be NULL */
+  const struct souk_command *subcommands; /* ends with a zero entry */
+  uint32_t flags;                         /* SOUK_CMD_GUILD_ONLY | SOUK_CMD_OWNER_ONLY */
+  uint64_t permissions;                   /* Discord permission bits the member needs */
+  uint32_t cooldown_ms;                   /* per user; 0 means none */
+  souk_cmd_handler_fn handler;
+  souk_cmd_autocomplete_fn autocomplete;
+};
+typedef struct souk_command souk_command_t;
+
+/** A component handler: custom_ids starting with prefix go to fn, with
+ * ctx->state set to the rest of the custom_id. */
+typedef struct souk_cmd_component {
+  const char *prefix; /* "market:"; NULL ends a table */
+  souk_cmd_handler_fn fn;
+} souk_cmd_component_t;
+
+/* --- Reading arguments (for handlers) ----------------------------------- */
+
+/** The argument called name, or NULL when it was not given. */
+const souk_cmd_arg_t *souk_cmd_arg(const souk_cmd_args_t *args, const char *name);
+/** Integer argument, or def when absent. */
+int64_t souk_cmd_arg_int(const souk_cmd_args_t *args, const char *name, int64_t def);
+/** Number argument, or def when absent. */
+double souk_cmd_arg_num(const souk_cmd_args_t *args, const char *name, double def);
+/** Boolean argument, or def when absent. */
+bool souk_cmd_arg_bool(const souk_cmd_args_t *args, const char *name, bool def);
+/** Snowflake of a user/channel/role argument, or 0 when absent. */
+uint64_t souk_cmd_arg_id(const souk_cmd_args_t *args, const char *name);
+/** String argument (owned by args), or def when absent. */
+const char *souk_cmd_arg_str(const souk_cmd_args_t *args, const char *name, const char *def);
+/** The focused argument of an autocomplete request, or NULL. */
+const souk_cmd_arg_t *souk_cmd_focused(const souk_cmd_args_t *args);
+/** Release the strings args owns and empty it; safe on a zeroed args. */
+void souk_cmd_args_free(souk_cmd_args_t *args);
+
+/** Write "prefix" + state into out (cap bytes) as a custom_id.  Returns 0,
+ * or SOUK_ETOOBIG when it would exceed Discord's 100 characters (out is
+ * then empty) or cap. */
+int souk_cmd_custom_id(char *out, size_t cap, const char *prefix, const char *state);
+
+/* --- Core internals: the registry, parser and checks -------------------- */
+
+/** Validate a module's command table against Discord's rules and add it.
+ * All or nothing: on failure nothing is added, the reason is logged and
+ * kept for souk__cmd_last_error().  Returns 0, SOUK_EINVAL (a rule broken)
+ * or SOUK_EEXIST (a name already registered).  cmds and module are
+ * borrowed until souk__cmd_clear(). */
+int souk__cmd_register(const struct souk_command *cmds, const char *module);
+/** The reason the last souk__cmd_register() failed ("" if none). */
+const char *souk__cmd_last_error(void);
+/** Top-level command by name, or NULL; *module is set when not NULL. */
+const struct souk_command *souk__cmd_find(const char *name, const char **module);
+/** Command by path ("market", "buy"): n names, 1 to 3.  NULL if absent. */
+const struct souk_command *souk__cmd_lookup(const char *const *path, size_t n);
+/** Number of registered top-level commands. */
+size_t souk__cmd_count(void);
+/** Top-level command i in registration order (for /help and application
+ * command building), or NULL past the end; *module is set when not NULL. */
+const struct souk_command *souk__cmd_at(size_t i, const char **module);
+/** Forget every command, component prefix and cooldown. */
+void souk__cmd_clear(void);
+
+/** Parse an interaction's `data` object (token data of j): the command
+ * name, nested SUB_COMMAND_GROUP / SUB_COMMAND options and typed values.
+ * With autocomplete set, values are not validated and the focused option
+ * keeps its typed text.  Returns 0, SOUK_ENOTFOUND (unknown command) or
+ * SOUK_EINVAL, with args->error set to the reply either way.  Free args
+ * with souk_cmd_args_free() whatever the result. */
+int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplete,
+                                souk_cmd_args_t *args);
+/** Parse a prefix message's text after the prefix, or a console line (a
+ * leading '/' is skipped): `name [group] [sub] arg "quoted arg" key:value
+ * key:"quoted value"`.  Same results as souk__cmd_parse_interaction(). */
+int souk__cmd_parse_text(const char *text, size_t len, souk_cmd_args_t *args);
+
+/** Who is calling, for souk__cmd_check(). */
+typedef struct souk_cmd_caller {
+  uint64_t user_id;
+  uint64_t guild_id;      /* 0 in DMs */
+  uint64_t permissions;   /* computed for the member in the channel */
+  const uint64_t *owners; /* the bot's owners */
+  size_t nowners;
+} souk_cmd_caller_t;
+
+/** Checks before the handler runs, in order: guild-only, owner-only,
+ * permissions (ADMINISTRATOR implies all), then the per-user cooldown,
+ * which it starts when everything passes.  Returns 0, or SOUK_EFORBIDDEN /
+ * SOUK_ERATELIMIT with args->error set to the reply. */
+int souk__cmd_check(souk_cmd_args_t *args, const souk_cmd_caller_t *who);
+/** Replace the monotonic millisecond clock the cooldowns use (tests); NULL
+ * restores the real one. */
+void souk__cmd_set_clock(uint64_t (*now_ms)(void));
+
+/** Add a module's component table.  Prefixes must be 1-99 characters and
+ * unique.  Returns 0, SOUK_EINVAL or SOUK_EEXIST; borrowed like commands. */
+int souk__cmd_component_register(const souk_cmd_component_t *table, const char *module);
+/** A routed custom_id. */
+typedef struct souk_cmd_route {
+  const souk_cmd_component_t *component;
+  const char *module;
+  const char *state; /* points into the custom_id, after the prefix */
+} souk_cmd_route_t;
+/** Find the component whose prefix starts custom_id (the longest wins).
+ * Returns 0, SOUK_ENOTFOUND, or SOUK_EINVAL for a custom_id longer than
+ * 100 characters (Discord never sends one). */
+int souk__cmd_route_custom_id(const char *custom_id, souk_cmd_route_t *out);
+
+#endif
