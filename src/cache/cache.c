@@ -300,8 +300,10 @@ static bool dirty_empty(const dirty_t *d) { return !d->all && !d->keys.count && 
 static void dirty_merge(dirty_t *dst, dirty_t *src) {
   if (src->all) dst->all = true;
   if (src->keys.buckets) {
-    for (souk__mem_entry_t *e = src->keys.lru.next; e != &src->keys.lru; e = e->next)
+    for (souk__lru_t *n = src->keys.lru.next; n != &src->keys.lru; n = n->next) {
+      const souk__mem_entry_t *e = (const souk__mem_entry_t *)n;
       dirty_add_key(dst, e->data, e->klen);
+    }
   }
   for (size_t i = 0; i < src->npats; i++)
     dirty_add_pat(dst, src->pats[i]);
@@ -490,10 +492,13 @@ static void replay_start(souk_cache_t *c) {
     size_t n = 1;
     argv[0] = "DEL";
     lens[0] = 3;
-    const souk__mem_entry_t *head = &d->keys.lru;
-    for (const souk__mem_entry_t *e = d->keys.buckets ? head->next : head;; e = e->next) {
-      if (e != head) argv[n] = prefixed(c, e->data, e->klen, &lens[n]), n++;
-      if (n > 1 && (n == DEL_BATCH + 1 || e == head)) {
+    const souk__lru_t *head = &d->keys.lru;
+    for (const souk__lru_t *node = d->keys.buckets ? head->next : head;; node = node->next) {
+      if (node != head) {
+        const souk__mem_entry_t *e = (const souk__mem_entry_t *)node;
+        argv[n] = prefixed(c, e->data, e->klen, &lens[n]), n++;
+      }
+      if (n > 1 && (n == DEL_BATCH + 1 || node == head)) {
         c->replay_pending++;
         if (redisAsyncCommandArgv(c->ac, replay_del_cb, (void *)(uintptr_t)c->gen, (int)n, argv,
                                   lens) != REDIS_OK) {
@@ -504,7 +509,7 @@ static void replay_start(souk_cache_t *c) {
           souk_free((char *)argv[i]);
         n = 1;
       }
-      if (e == head) break;
+      if (node == head) break;
     }
     for (size_t i = 0; i < d->npats; i++)
       replay_clear(c, d->pats[i]);

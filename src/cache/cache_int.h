@@ -8,10 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** A node of the LRU list.  The list's head is a bare node, not an entry:
+ * an entry ends in a flexible array, and a struct with one may not be
+ * embedded in another (ISO C; clang refuses it under -Werror). */
+typedef struct souk__lru {
+  struct souk__lru *prev, *next;
+} souk__lru_t;
+
 /** One memory entry: the key (NUL-terminated) then the value in data[]. */
 typedef struct souk__mem_entry {
-  struct souk__mem_entry *hnext;       /* hash chain */
-  struct souk__mem_entry *prev, *next; /* LRU list; the head is the newest */
+  souk__lru_t lru; /* first member: a node is its entry; the newest is first */
+  struct souk__mem_entry *hnext; /* hash chain */
   uint64_t hash;
   uint64_t expires; /* clock milliseconds; UINT64_MAX: never */
   size_t klen, vlen;
@@ -24,7 +31,7 @@ typedef struct souk__mem {
   souk__mem_entry_t **buckets;
   size_t nbuckets; /* a power of two */
   size_t count;
-  souk__mem_entry_t lru; /* sentinel: lru.next is the newest entry */
+  souk__lru_t lru; /* head: lru.next is the newest entry, lru.prev the oldest */
   size_t bytes, max_bytes;
   size_t sweep_cursor;
   uint64_t seed;

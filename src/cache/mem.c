@@ -59,15 +59,15 @@ void souk__mem_init(souk__mem_t *m, size_t max_bytes, const souk_clock_t *clock)
 }
 
 static void lru_unlink(souk__mem_entry_t *e) {
-  e->prev->next = e->next;
-  e->next->prev = e->prev;
+  e->lru.prev->next = e->lru.next;
+  e->lru.next->prev = e->lru.prev;
 }
 
 static void lru_push_front(souk__mem_t *m, souk__mem_entry_t *e) {
-  e->next = m->lru.next;
-  e->prev = &m->lru;
-  m->lru.next->prev = e;
-  m->lru.next = e;
+  e->lru.next = m->lru.next;
+  e->lru.prev = &m->lru;
+  m->lru.next->prev = &e->lru;
+  m->lru.next = &e->lru;
 }
 
 /* Unlinks e from its chain given the link that points at it, then from the
@@ -118,11 +118,11 @@ static void grow(souk__mem_t *m) {
 }
 
 void souk__mem_free(souk__mem_t *m) {
-  souk__mem_entry_t *e = m->lru.next;
-  while (e != &m->lru) {
-    souk__mem_entry_t *next = e->next;
+  souk__lru_t *n = m->lru.next;
+  while (n != &m->lru) {
+    souk__mem_entry_t *e = (souk__mem_entry_t *)n;
+    n = n->next;
     souk_free(e);
-    e = next;
   }
   souk_free(m->buckets);
   m->buckets = NULL;
@@ -152,7 +152,7 @@ int souk__mem_get(souk__mem_t *m, const char *key, size_t klen, const void **val
 static size_t evict_to(souk__mem_t *m, size_t budget) {
   size_t freed = 0;
   while (m->bytes > budget && m->lru.prev != &m->lru) {
-    souk__mem_entry_t *e = m->lru.prev;
+    souk__mem_entry_t *e = (souk__mem_entry_t *)m->lru.prev;
     freed += entry_cost(e);
     remove_entry(m, e);
     m->evictions++;
