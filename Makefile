@@ -35,8 +35,9 @@ bench: deps-test
 	@scripts/bench.sh
 
 fuzz: deps-test
-	@cmake -S . -B build/fuzz -DSOUK_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build build/fuzz -j$(JOBS)
+	@cmake -S . -B build/fuzz -DSOUK_FUZZ=ON -DSOUK_TESTS=OFF -DSOUK_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build/fuzz -j$(JOBS) --target fuzz
+	@echo "fuzz targets in build/fuzz/tests/fuzz: run e.g. build/fuzz/tests/fuzz/fuzz_json tests/fuzz/corpus/json"
 
 clean:
 	rm -rf build
