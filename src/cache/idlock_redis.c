@@ -53,14 +53,8 @@
 
 enum { R_CONNECTING, R_UP, R_DOWN };
 
-typedef struct waiter {
-  struct waiter *next;
-  souk_identify_grant_cb cb;
-  void *ud;
-} waiter_t;
-
 typedef struct bucket {
-  waiter_t *head, *tail;
+  souk__idl_queue_t q; /* shards waiting for this bucket */
   bool held;           /* granted, release not seen yet */
   bool taken;          /* the SET in flight was refused: the PTTL reply says how long */
   unsigned pending;    /* replies still owed for this bucket (SET, PTTL) */
@@ -115,14 +109,10 @@ static void schedule(idr_t *l) {
 static void grant(idr_t *l, uint32_t i, uint64_t now) {
   bucket_t *b = &l->b[i];
   b->not_before = now + l->interval;
-  waiter_t *w = b->head;
-  if (!w) return;
-  b->head = w->next;
-  if (!b->head) b->tail = NULL;
+  souk_identify_grant_cb cb;
+  void *ud;
+  if (!souk__idl_queue_pop(&b->q, &cb, &ud)) return;
   b->held = true;
-  souk_identify_grant_cb cb = w->cb;
-  void *ud = w->ud;
-  souk_free(w);
   cb(ud);
 }
 
@@ -134,7 +124,7 @@ static void idr_kick(idr_t *l) {
   for (uint32_t i = 0; i < l->nb; i++) {
     bucket_t *b = &l->b[i];
     uint64_t now = souk_now_ms();
-    if (!b->head || b->held || b->pending || now < b->not_before) continue;
+    if (!b->q.head || b->held || b->pending || now < b->not_before) continue;
     if (l->state == R_UP)
       ask_redis(l, i, now);
     else if (l->settled)
@@ -148,7 +138,7 @@ static void idr_kick(idr_t *l) {
   if (l->state == R_UP || l->settled) {
     for (uint32_t i = 0; i < l->nb; i++) {
       bucket_t *b = &l->b[i];
-      if (!b->head || b->held || b->pending) continue;
+      if (!b->q.head || b->held || b->pending) continue;
       uint64_t at = b->not_before > now ? b->not_before : now;
       if (at < next) next = at;
     }
@@ -449,15 +439,7 @@ static int idr_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, v
   if (!cb) return SOUK_EINVAL;
   if (l->closing) return SOUK_ESTOPPED;
   bucket_t *b = idr_bucket(l, bucket);
-  waiter_t *w = souk_malloc(sizeof *w);
-  w->next = NULL;
-  w->cb = cb;
-  w->ud = ud;
-  if (b->tail)
-    b->tail->next = w;
-  else
-    b->head = w;
-  b->tail = w;
+  souk__idl_queue_push(&b->q, cb, ud);
   schedule(l);
   return 0;
 }
@@ -465,19 +447,7 @@ static int idr_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, v
 static void idr_cancel(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
   idr_t *l = self;
   if (bucket >= l->nb) return;
-  bucket_t *b = &l->b[bucket];
-  waiter_t **pp = &b->head, *prev = NULL;
-  while (*pp) {
-    waiter_t *w = *pp;
-    if (w->cb == cb && w->ud == ud) {
-      *pp = w->next;
-      if (b->tail == w) b->tail = prev;
-      souk_free(w);
-      return;
-    }
-    prev = w;
-    pp = &w->next;
-  }
+  souk__idl_queue_remove(&l->b[bucket].q, cb, ud);
 }
 
 /* The key stays as it is (see the top of this file); only the local
@@ -509,13 +479,7 @@ static void idr_destroy(void *self) {
   /* If the lookup is already running, its callback comes anyway. */
   if (l->resolving) uv_cancel((uv_req_t *)&l->gai);
   for (uint32_t i = 0; i < l->nb; i++) {
-    waiter_t *w = l->b[i].head;
-    while (w) {
-      waiter_t *n = w->next;
-      souk_free(w);
-      w = n;
-    }
-    l->b[i].head = l->b[i].tail = NULL;
+    souk__idl_queue_clear(&l->b[i].q);
   }
   uv_close((uv_handle_t *)&l->kick, handle_closed);
   uv_close((uv_handle_t *)&l->reconnect, handle_closed);

@@ -26,14 +26,8 @@
 #define IDL_MAGIC "souk-identify-1\n"
 #define IDL_HDR   16
 
-typedef struct waiter {
-  struct waiter *next;
-  souk_identify_grant_cb cb;
-  void *ud;
-} waiter_t;
-
 typedef struct bucket {
-  waiter_t *head, *tail;
+  souk__idl_queue_t q;  /* shards waiting for this bucket */
   bool held;            /* granted, release not seen yet */
   bool release_pending; /* release could not reach the file yet */
   uint64_t last;        /* local backend: last IDENTIFY time */
@@ -110,7 +104,7 @@ static void idl_kick(idl_t *l) {
     bucket_t *b = &l->b[i];
     uint64_t now = idl_now(l), at = 0;
     if (b->release_pending && file_try(l, i, now, &at, true) >= 0) b->release_pending = false;
-    if (!b->head || b->held) continue;
+    if (!b->q.head || b->held) continue;
     if (l->fd < 0) {
       if (b->last && now < b->last + l->interval) continue;
     } else {
@@ -120,15 +114,12 @@ static void idl_kick(idl_t *l) {
       if (r == 0) b->not_before = at;
       if (r <= 0) continue;
     }
-    waiter_t *w = b->head;
-    b->head = w->next;
-    if (!b->head) b->tail = NULL;
+    souk_identify_grant_cb cb = NULL;
+    void *ud = NULL;
+    if (!souk__idl_queue_pop(&b->q, &cb, &ud)) continue;
     b->held = true;
     b->last = now;
     b->not_before = now + l->interval;
-    souk_identify_grant_cb cb = w->cb;
-    void *ud = w->ud;
-    souk_free(w);
     /* The callback usually sends the IDENTIFY and releases at once; its
      * acquire/release/cancel calls only touch bucket fields (their kicks
      * are folded into this one). */
@@ -139,7 +130,7 @@ static void idl_kick(idl_t *l) {
   for (uint32_t i = 0; i < l->nb; i++) {
     bucket_t *b = &l->b[i];
     if (b->release_pending && now + IDL_BUSY_RETRY_MS < next) next = now + IDL_BUSY_RETRY_MS;
-    if (!b->head || b->held) continue;
+    if (!b->q.head || b->held) continue;
     uint64_t at = l->fd < 0 ? (b->last ? b->last + l->interval : now)
                             : (b->not_before > now ? b->not_before : now);
     if (at < next) next = at;
@@ -154,15 +145,7 @@ static int idl_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, v
   idl_t *l = self;
   if (!cb) return SOUK_EINVAL;
   bucket_t *b = idl_bucket(l, bucket);
-  waiter_t *w = souk_malloc(sizeof *w);
-  w->next = NULL;
-  w->cb = cb;
-  w->ud = ud;
-  if (b->tail)
-    b->tail->next = w;
-  else
-    b->head = w;
-  b->tail = w;
+  souk__idl_queue_push(&b->q, cb, ud);
   /* Grants come from the loop, never from inside acquire. */
   if (!l->in_kick) uv_timer_start(l->timer, timer_cb, 0, 0);
   return 0;
@@ -171,19 +154,7 @@ static int idl_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, v
 static void idl_cancel(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
   idl_t *l = self;
   if (bucket >= l->nb) return;
-  bucket_t *b = &l->b[bucket];
-  waiter_t **pp = &b->head, *prev = NULL;
-  while (*pp) {
-    waiter_t *w = *pp;
-    if (w->cb == cb && w->ud == ud) {
-      *pp = w->next;
-      if (b->tail == w) b->tail = prev;
-      souk_free(w);
-      return;
-    }
-    prev = w;
-    pp = &w->next;
-  }
+  souk__idl_queue_remove(&l->b[bucket].q, cb, ud);
 }
 
 static void idl_release(void *self, uint32_t bucket) {
@@ -208,12 +179,7 @@ static void idl_destroy(void *self) {
   idl_t *l = self;
   if (!l) return;
   for (uint32_t i = 0; i < l->nb; i++) {
-    waiter_t *w = l->b[i].head;
-    while (w) {
-      waiter_t *n = w->next;
-      souk_free(w);
-      w = n;
-    }
+    souk__idl_queue_clear(&l->b[i].q);
   }
   uv_timer_stop(l->timer);
   uv_close((uv_handle_t *)l->timer, timer_close_cb);

@@ -17,8 +17,10 @@
 #ifndef SOUK_DISCORD_IDLOCK_H
 #define SOUK_DISCORD_IDLOCK_H
 
+#include "souk/alloc.h"
 #include "souk/loop.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /** Default spacing of IDENTIFYs in one bucket: Discord's 5 s plus a margin.
@@ -29,6 +31,68 @@
 
 /** Called once when the slot asked for is the caller's. */
 typedef void (*souk_identify_grant_cb)(void *ud);
+
+/* A FIFO of shards waiting for one bucket's slot, shared by the backends.
+ * Inline so that a backend outside souk_discord (the Redis one, in
+ * souk_cache) needs no link-time dependency on this library. */
+
+/** One waiter; owned by its queue. */
+typedef struct souk__idl_waiter {
+  struct souk__idl_waiter *next;
+  souk_identify_grant_cb cb;
+  void *ud;
+} souk__idl_waiter_t;
+
+/** Waiters of one bucket, oldest first; zero-initialised is empty. */
+typedef struct souk__idl_queue {
+  souk__idl_waiter_t *head, *tail;
+} souk__idl_queue_t;
+
+/** Append (cb, ud). */
+static inline void souk__idl_queue_push(souk__idl_queue_t *q, souk_identify_grant_cb cb, void *ud) {
+  souk__idl_waiter_t *w = souk_malloc(sizeof *w);
+  w->next = NULL;
+  w->cb = cb;
+  w->ud = ud;
+  if (q->tail) q->tail->next = w;
+  else q->head = w;
+  q->tail = w;
+}
+
+/** Remove the first waiter equal to (cb, ud), if any. */
+static inline void souk__idl_queue_remove(souk__idl_queue_t *q, souk_identify_grant_cb cb,
+                                          void *ud) {
+  souk__idl_waiter_t **pp = &q->head, *prev = NULL;
+  for (; *pp; prev = *pp, pp = &(*pp)->next) {
+    souk__idl_waiter_t *w = *pp;
+    if (w->cb != cb || w->ud != ud) continue;
+    *pp = w->next;
+    if (q->tail == w) q->tail = prev;
+    souk_free(w);
+    return;
+  }
+}
+
+/** Take the oldest waiter into *cb / *ud; false when the queue is empty. */
+static inline bool souk__idl_queue_pop(souk__idl_queue_t *q, souk_identify_grant_cb *cb,
+                                       void **ud) {
+  souk__idl_waiter_t *w = q->head;
+  if (!w) return false;
+  q->head = w->next;
+  if (!q->head) q->tail = NULL;
+  *cb = w->cb;
+  *ud = w->ud;
+  souk_free(w);
+  return true;
+}
+
+/** Drop every waiter without calling it. */
+static inline void souk__idl_queue_clear(souk__idl_queue_t *q) {
+  souk_identify_grant_cb cb;
+  void *ud;
+  while (souk__idl_queue_pop(q, &cb, &ud)) {
+  }
+}
 
 /** A backend's operations; self is the backend's state. */
 typedef struct souk_identify_lock_ops {
