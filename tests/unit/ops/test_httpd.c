@@ -24,6 +24,8 @@
 #include "souk/loop.h"
 #include "souk/metrics.h"
 
+#include "httptest.h"
+
 #include <curl/curl.h>
 
 #define TOKEN "test-token-0123456789"
@@ -33,53 +35,6 @@ static int log_fd = -1;
 static char log_path[64];
 
 /* ---- client helpers ---------------------------------------------------- */
-
-typedef struct got {
-  int done;
-  int err;
-  int status;
-  souk_buf_t body;
-  char ctype[128];
-  char csp[128];
-  char nosniff[32];
-  char allow[64];
-  char custom[64];
-  char cache[64];
-} got_t;
-
-static void hdr(char *out, size_t cap, const souk_http_resp_t *r, const char *name) {
-  const char *v = souk_http_header(r, name);
-  snprintf(out, cap, "%s", v ? v : "");
-}
-
-static void got_cb(const souk_http_resp_t *r, void *ud) {
-  got_t *g = ud;
-  g->done = 1;
-  g->err = r->err;
-  g->status = r->status;
-  souk_buf_append(&g->body, r->body, r->body_len);
-  hdr(g->ctype, sizeof g->ctype, r, "Content-Type");
-  hdr(g->csp, sizeof g->csp, r, "Content-Security-Policy");
-  hdr(g->nosniff, sizeof g->nosniff, r, "X-Content-Type-Options");
-  hdr(g->allow, sizeof g->allow, r, "Allow");
-  hdr(g->custom, sizeof g->custom, r, "X-Custom");
-  hdr(g->cache, sizeof g->cache, r, "Cache-Control");
-}
-
-static bool expired;
-static void guard_cb(uv_timer_t *t) { expired = true; }
-
-static bool run_until(const int *flag, uint64_t max_ms) {
-  uv_timer_t guard;
-  uv_timer_init(souk_loop(), &guard);
-  expired = false;
-  uv_timer_start(&guard, guard_cb, max_ms, 0);
-  while (!*flag && !expired)
-    uv_run(souk_loop(), UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&guard, NULL);
-  uv_run(souk_loop(), UV_RUN_NOWAIT);
-  return *flag;
-}
 
 /* One request; returns when it completed (asserting it did within 5 s). */
 static void req(got_t *g, const char *method, const char *path, const char *const *headers,
@@ -99,8 +54,6 @@ static void req(got_t *g, const char *method, const char *path, const char *cons
 }
 
 static void get(got_t *g, const char *path) { req(g, "GET", path, NULL, 0, NULL, 0); }
-
-static void got_free(got_t *g) { souk_buf_free(&g->body); }
 
 static char *log_text(void) {
   FILE *f = fopen(log_path, "r");

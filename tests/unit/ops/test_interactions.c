@@ -18,6 +18,7 @@
 /* clang-format on */
 #include "discord/dconf.h"
 #include "ops/interactions.h"
+#include "httptest.h"
 #include "opstest.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -203,40 +204,6 @@ static void test_verify_replay_window(void **state) {
 
 /* ---- the endpoint ------------------------------------------------------ */
 
-typedef struct got {
-  int done;
-  int err;
-  int status;
-  souk_buf_t body;
-  char ctype[128];
-} got_t;
-
-static void got_cb(const souk_http_resp_t *r, void *ud) {
-  got_t *g = ud;
-  g->done = 1;
-  g->err = r->err;
-  g->status = r->status;
-  souk_buf_append(&g->body, r->body, r->body_len);
-  souk_buf_putc(&g->body, 0);
-  const char *ct = souk_http_header(r, "Content-Type");
-  snprintf(g->ctype, sizeof g->ctype, "%s", ct ? ct : "");
-}
-
-static bool expired;
-static void guard_cb(uv_timer_t *t) { expired = true; }
-
-static bool run_until(const int *flag, uint64_t max_ms) {
-  uv_timer_t guard;
-  uv_timer_init(souk_loop(), &guard);
-  expired = false;
-  uv_timer_start(&guard, guard_cb, max_ms, 0);
-  while (!*flag && !expired)
-    uv_run(souk_loop(), UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&guard, NULL);
-  uv_run(souk_loop(), UV_RUN_NOWAIT);
-  return *flag;
-}
-
 /* POST body to /interactions with the given signature headers (NULL: left
  * out); returns when the answer arrived and how long it took. */
 static uint64_t post(got_t *g, const char *sig, const char *ts, const char *body) {
@@ -275,7 +242,6 @@ static uint64_t post_signed(got_t *g, const char *body) {
   return post(g, sig, "1700000000", body);
 }
 
-static void got_free(got_t *g) { souk_buf_free(&g->body); }
 
 /* The test's handler: answers at once, from a timer, never, or wrongly. */
 enum { H_SYNC, H_LATER, H_NEVER, H_BAD_THEN_GOOD };
