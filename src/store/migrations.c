@@ -7,6 +7,86 @@
  * the runner before the first migration. */
 #include "store/store_int.h"
 
+/* v2, the Market Sim (src/modules/market/ledger.c): per-guild game settings,
+ * accounts per guild and season, holdings as (shares, total cost), the
+ * trade audit trail keyed by the interaction that caused it, one value
+ * snapshot per user per day, and the persisted price cache.  Money is
+ * BIGINT cents, prices BIGINT micro-dollars; CHECKs keep cash, shares and
+ * cost from going negative whatever the code does. */
+#define MARKET_V2_COMMON                                                                           \
+  "CREATE TABLE market_settings ("                                                                 \
+  " guild_id BIGINT PRIMARY KEY,"                                                                  \
+  " season BIGINT NOT NULL DEFAULT 1 CHECK (season >= 1),"                                         \
+  " start_cash_cents BIGINT NOT NULL DEFAULT 100000000 CHECK (start_cash_cents >= 0),"             \
+  " price_source TEXT NOT NULL DEFAULT 'sim' CHECK (price_source IN ('live', 'sim')),"             \
+  " commission_cents BIGINT NOT NULL DEFAULT 0 CHECK (commission_cents >= 0),"                     \
+  " dashboard_public BIGINT NOT NULL DEFAULT 0 CHECK (dashboard_public IN (0, 1)),"                \
+  " hours_policy TEXT NOT NULL DEFAULT 'last_price'"                                               \
+  "  CHECK (hours_policy IN ('open_only', 'last_price')),"                                         \
+  " season_started_at BIGINT NOT NULL,"                                                            \
+  " updated_at BIGINT NOT NULL);"                                                                  \
+  "CREATE TABLE market_accounts ("                                                                 \
+  " guild_id BIGINT NOT NULL,"                                                                     \
+  " season BIGINT NOT NULL,"                                                                       \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " cash_cents BIGINT NOT NULL CHECK (cash_cents >= 0),"                                           \
+  " initial_cents BIGINT NOT NULL CHECK (initial_cents >= 0),"                                     \
+  " last_value_cents BIGINT NOT NULL,"                                                             \
+  " created_at BIGINT NOT NULL,"                                                                   \
+  " PRIMARY KEY (guild_id, season, user_id));"                                                     \
+  "CREATE INDEX market_accounts_user ON market_accounts (user_id);"                                \
+  "CREATE INDEX market_accounts_value ON market_accounts (guild_id, season, last_value_cents);"    \
+  "CREATE TABLE market_holdings ("                                                                 \
+  " guild_id BIGINT NOT NULL,"                                                                     \
+  " season BIGINT NOT NULL,"                                                                       \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " symbol TEXT NOT NULL,"                                                                         \
+  " shares BIGINT NOT NULL CHECK (shares >= 0),"                                                   \
+  " cost_cents BIGINT NOT NULL CHECK (cost_cents >= 0),"                                           \
+  " PRIMARY KEY (guild_id, season, user_id, symbol));"                                             \
+  "CREATE INDEX market_holdings_user ON market_holdings (user_id);"                                \
+  "CREATE INDEX market_holdings_symbol ON market_holdings (symbol);"                               \
+  "CREATE TABLE market_history ("                                                                  \
+  " guild_id BIGINT NOT NULL,"                                                                     \
+  " season BIGINT NOT NULL,"                                                                       \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " day BIGINT NOT NULL,"                                                                          \
+  " value_cents BIGINT NOT NULL,"                                                                  \
+  " created_at BIGINT NOT NULL,"                                                                   \
+  " PRIMARY KEY (guild_id, season, user_id, day));"                                                \
+  "CREATE INDEX market_history_user ON market_history (user_id);"                                  \
+  "CREATE INDEX market_history_day ON market_history (day);"                                       \
+  "CREATE TABLE market_last_price ("                                                               \
+  " symbol TEXT PRIMARY KEY,"                                                                      \
+  " price_micro BIGINT NOT NULL CHECK (price_micro > 0),"                                          \
+  " prev_close_micro BIGINT NOT NULL DEFAULT 0,"                                                   \
+  " source TEXT NOT NULL,"                                                                         \
+  " quote_time_ms BIGINT NOT NULL,"                                                                \
+  " fetched_ms BIGINT NOT NULL);"
+
+/* The trade audit trail; only its id column differs between backends. */
+#define MARKET_V2_TX(id_column)                                                                    \
+  "CREATE TABLE market_transactions (" id_column ","                                               \
+  " guild_id BIGINT NOT NULL,"                                                                     \
+  " season BIGINT NOT NULL,"                                                                       \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),"                                           \
+  " symbol TEXT NOT NULL,"                                                                         \
+  " shares BIGINT NOT NULL CHECK (shares > 0),"                                                    \
+  " price_micro BIGINT NOT NULL CHECK (price_micro > 0),"                                          \
+  " amount_cents BIGINT NOT NULL CHECK (amount_cents >= 0),"                                       \
+  " commission_cents BIGINT NOT NULL CHECK (commission_cents >= 0),"                               \
+  " cash_before BIGINT NOT NULL CHECK (cash_before >= 0),"                                         \
+  " cash_after BIGINT NOT NULL CHECK (cash_after >= 0),"                                           \
+  " realised_cents BIGINT NOT NULL DEFAULT 0,"                                                     \
+  " price_source TEXT NOT NULL CHECK (price_source IN ('live', 'sim')),"                           \
+  " price_time_ms BIGINT NOT NULL,"                                                                \
+  " created_at BIGINT NOT NULL,"                                                                   \
+  " idem_key TEXT NOT NULL UNIQUE);"                                                               \
+  "CREATE INDEX market_transactions_account"                                                       \
+  " ON market_transactions (guild_id, season, user_id, id);"                                       \
+  "CREATE INDEX market_transactions_user ON market_transactions (user_id);"
+
 const souk__migration_t souk__migrations[] = {
     {1, "kv and idempotency",
      "CREATE TABLE kv ("
@@ -29,6 +109,8 @@ const souk__migration_t souk__migrations[] = {
      " key TEXT PRIMARY KEY,"
      " created_at BIGINT NOT NULL);"
      "CREATE INDEX idempotency_created ON idempotency (created_at);"},
+    {2, "market", MARKET_V2_COMMON MARKET_V2_TX("id INTEGER PRIMARY KEY AUTOINCREMENT"),
+     MARKET_V2_COMMON MARKET_V2_TX("id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")},
 };
 
 const int souk__migrations_n = (int)(sizeof souk__migrations / sizeof *souk__migrations);
