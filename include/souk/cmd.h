@@ -32,6 +32,8 @@
 /** Command flags. */
 #define SOUK_CMD_GUILD_ONLY (1u << 0) /* refused in DMs */
 #define SOUK_CMD_OWNER_ONLY (1u << 1) /* only the bot's owners may run it */
+#define SOUK_CMD_EPHEMERAL  (1u << 2) /* a deferred reply is ephemeral (private) */
+#define SOUK_CMD_HIDDEN     (1u << 3) /* left out of /help */
 
 /** A few Discord permission bits (the docs' "Bitwise Permission Flags"). */
 #define SOUK_PERM_KICK_MEMBERS    (UINT64_C(1) << 1)
@@ -115,20 +117,184 @@ typedef struct souk_cmd_args {
   char error[256];
 } souk_cmd_args_t;
 
-/** The context a handler gets for one command.  The surface (gateway
- * interaction, prefix message, console) fills it; the handler finishes the
- * command exactly once through the reply functions of the wiring issue.
- * Fields are valid until the command is finished. */
+/** What started a handler. */
+typedef enum souk_cmd_kind {
+  SOUK_CMD_KIND_COMMAND,      /* a slash command, prefix command or console line */
+  SOUK_CMD_KIND_COMPONENT,    /* a button press or a select-menu pick */
+  SOUK_CMD_KIND_MODAL,        /* a submitted modal */
+  SOUK_CMD_KIND_AUTOCOMPLETE, /* the user is typing an option that autocompletes */
+} souk_cmd_kind_t;
+
+/** One submitted modal field. */
+typedef struct souk_cmd_field {
+  const char *custom_id;
+  const char *value;
+} souk_cmd_field_t;
+
+/** The context a handler gets for one invocation.  The surface (a gateway
+ * or HTTP interaction, a prefix message, the console) fills it; the
+ * handler finishes it exactly once with one of the souk_cmd_reply*()
+ * family below, now or later from a callback on the loop thread.  Every
+ * field stays valid until then; after the finishing call ctx is gone. */
 typedef struct souk_cmd_ctx {
-  const souk_cmd_args_t *args;
-  const char *module;
+  souk_cmd_kind_t kind;
+  const souk_cmd_args_t *args; /* commands and autocomplete; NULL otherwise */
+  const char *module;          /* the module that owns the command or component */
   uint64_t user_id;
-  uint64_t guild_id; /* 0 in DMs */
+  const char *user_name; /* display name for messages, never empty */
+  uint64_t guild_id;     /* 0 in DMs */
   uint64_t channel_id;
   uint64_t permissions; /* the member's computed permission bits */
-  const char *state;    /* components: the custom_id after its prefix */
-  void *surface;        /* owned by the surface adapter */
+  uint32_t shard;       /* gateway shard that received it (0 elsewhere) */
+  const char *surface;  /* "gateway", "http", "prefix" or "console", for logs */
+  /** A key unique to what caused this invocation ("ix:<interaction id>",
+   * "msg:<message id>", "console:<n>"): a redelivered or retried event
+   * carries the same key, so writes keyed by it apply once. */
+  const char *idem_key;
+  /* Components and modals. */
+  const char *custom_id;         /* the whole custom_id */
+  const char *state;             /* custom_id after the component's prefix */
+  const char *const *values;     /* select-menu picks */
+  size_t nvalues;
+  const souk_cmd_field_t *fields; /* modal fields */
+  size_t nfields;
+  void *surface_data; /* owned by the surface adapter */
 } souk_cmd_ctx_t;
+
+/* --- Messages a handler sends ------------------------------------------- */
+
+/** Discord's limits; longer text is split (content) or cut with an
+ * ellipsis (embeds, labels) by the core, never refused. */
+#define SOUK_MSG_CONTENT_MAX 2000
+#define SOUK_MSG_EMBEDS_MAX  10
+#define SOUK_MSG_ROWS_MAX    5
+#define SOUK_MSG_ROW_BUTTONS 5
+
+/** A field of an embed. */
+typedef struct souk_embed_field {
+  const char *name;
+  const char *value;
+  bool inline_field;
+} souk_embed_field_t;
+
+/** An embed: every member optional. */
+typedef struct souk_embed {
+  const char *title;
+  const char *description;
+  const char *url;
+  uint32_t color; /* 0xRRGGBB; 0 means none */
+  const char *footer;
+  const souk_embed_field_t *fields;
+  size_t nfields;
+} souk_embed_t;
+
+/** Button styles (Discord's numbers; link buttons are not offered). */
+typedef enum souk_button_style {
+  SOUK_BUTTON_PRIMARY = 1,
+  SOUK_BUTTON_SECONDARY = 2,
+  SOUK_BUTTON_SUCCESS = 3,
+  SOUK_BUTTON_DANGER = 4,
+} souk_button_style_t;
+
+/** An option of a select menu. */
+typedef struct souk_select_option {
+  const char *label;
+  const char *value;
+  const char *description; /* may be NULL */
+} souk_select_option_t;
+
+/** A button (options NULL) or a string select menu (options set).  The
+ * core lays them out: up to five buttons per row, a select on a row of its
+ * own, new_row to start a row early. */
+typedef struct souk_component {
+  const char *custom_id; /* made with souk_cmd_custom_id() */
+  const char *label;     /* button label, or the select's placeholder */
+  souk_button_style_t style;
+  bool disabled;
+  bool new_row;
+  const souk_select_option_t *options;
+  size_t noptions;
+} souk_component_t;
+
+/** A message: any of content, embeds and components. */
+typedef struct souk_msg {
+  const char *content;
+  bool ephemeral; /* only the caller sees it (plain where a surface can't) */
+  const souk_embed_t *embeds;
+  size_t nembeds;
+  const souk_component_t *components;
+  size_t ncomponents;
+} souk_msg_t;
+
+/** A text field of a modal. */
+typedef struct souk_modal_field {
+  const char *custom_id;
+  const char *label; /* up to 45 characters */
+  bool paragraph;    /* multi-line */
+  bool required;
+  uint16_t min_length, max_length; /* 0: Discord's defaults */
+  const char *placeholder;
+  const char *value; /* pre-filled */
+} souk_modal_field_t;
+
+/** A modal form: up to five fields; its submission is routed by custom_id
+ * like a component's. */
+typedef struct souk_modal {
+  const char *custom_id;
+  const char *title; /* up to 45 characters */
+  const souk_modal_field_t *fields;
+  size_t nfields;
+} souk_modal_t;
+
+/* --- Finishing an invocation (exactly one of these per ctx) ------------- */
+
+/** Reply with a message.  For a component press this sends a new message
+ * (use souk_cmd_update to change the pressed message).  Returns 0, or
+ * SOUK_EINVAL for a NULL or empty message (ctx is still finished, with a
+ * generic error reply, so no invocation is left hanging). */
+int souk_cmd_reply(souk_cmd_ctx_t *ctx, const souk_msg_t *msg);
+/** Reply with printf-formatted plain text. */
+int souk_cmd_replyf(souk_cmd_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** Reply with a user-facing error, ephemeral where possible, counted as an
+ * error of the command (a refusal the user caused is a plain reply). */
+int souk_cmd_errorf(souk_cmd_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** Replace the message a component was pressed on (pagination); anywhere
+ * else the same as souk_cmd_reply. */
+int souk_cmd_update(souk_cmd_ctx_t *ctx, const souk_msg_t *msg);
+/** Show a modal.  Only a command or a component may open one, and only
+ * before the core deferred it; the console prompts for the fields, and a
+ * prefix command answers that the slash command is needed. */
+int souk_cmd_modal(souk_cmd_ctx_t *ctx, const souk_modal_t *modal);
+/** Answer an autocomplete request with up to 25 choices (more are cut);
+ * values are text and are sent typed as the focused option's type. */
+int souk_cmd_choices(souk_cmd_ctx_t *ctx, const souk_cmd_choice_t *choices, size_t n);
+/** A submitted modal field's value, or NULL. */
+const char *souk_cmd_field_value(const souk_cmd_ctx_t *ctx, const char *custom_id);
+
+/** Could the caller of ctx run cmd (guild-only, owner-only and permission
+ * checks, no cooldown)?  /help uses it to list only what one may run. */
+bool souk_cmd_may_run(const souk_cmd_ctx_t *ctx, const struct souk_command *cmd);
+/** Registered top-level commands, for /help: count, and command i with its
+ * module (NULL past the end). */
+size_t souk_cmd_count(void);
+const struct souk_command *souk_cmd_at(size_t i, const char **module);
+/** Commands served since start (every finished invocation). */
+uint64_t souk_cmd_served(void);
+/** Guilds the bot is in (0 in the console). */
+uint64_t souk_cmd_guilds(void);
+
+/** Longest prefix a guild may set for message commands, in bytes. */
+#define SOUK_CMD_PREFIX_MAX 8
+/** The prefix of message commands in a guild: the one it set, or
+ * commands.prefix.  Valid until the next souk_cmd_set_prefix(). */
+const char *souk_cmd_prefix(uint64_t guild_id);
+/** Remember a guild's own prefix in this process (NULL or "" restores the
+ * default).  The caller keeps it in the store (kv namespace "prefix", key
+ * the guild id) so it survives restarts.  Returns 0, or SOUK_EINVAL for a
+ * prefix longer than SOUK_CMD_PREFIX_MAX or holding a space. */
+int souk_cmd_set_prefix(uint64_t guild_id, const char *prefix);
 
 /** Runs a command; must finish ctx exactly once, now or from a callback. */
 typedef void (*souk_cmd_handler_fn)(souk_cmd_ctx_t *ctx);

@@ -71,4 +71,12 @@ typedef struct souk_conf_section {
   void *data;                 /* struct the offsets refer to */
 } souk_conf_section_t;
 
+struct souk_buf;
+/** Re-read the configuration (file, environment, .env) and apply the keys
+ * that may change at run time, as SIGHUP does; a readable list of what
+ * changed, or the problems found, is appended to out (may be NULL).
+ * Returns 0, SOUK_ECONFIG (nothing applied) or SOUK_ENOTSUP (not in this
+ * process). */
+int souk_conf_reload(struct souk_buf *out);
+
 #endif

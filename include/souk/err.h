@@ -32,7 +32,8 @@
   X(ECLOSED, "connection closed")                                            \
   X(EBUSY, "resource busy")                                                  \
   X(ESTOPPED, "shutting down")                                               \
-  X(EFATAL, "fatal error")
+  X(EFATAL, "fatal error")                                                  \
+  X(ENOTSUP, "not supported")
 
 /** Error codes: all negative, 0 is success. */
 typedef enum souk_errno {

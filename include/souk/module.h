@@ -55,7 +55,8 @@ typedef struct souk_event_handler {
   souk_event_fn fn;
 } souk_event_handler_t;
 
-struct souk_command; /* commands issue */
+struct souk_command;       /* souk/cmd.h */
+struct souk_cmd_component; /* souk/cmd.h */
 struct souk_task;    /* storage and operations issue */
 struct souk_route;   /* storage and operations issue */
 
@@ -75,6 +76,8 @@ typedef struct souk_module {
   void (*shutdown)(void);
   /** After a run-time config change (SIGHUP or admin). */
   void (*reload)(void);
+  /** Component and modal handlers by custom_id prefix (souk/cmd.h). */
+  const struct souk_cmd_component *components;
 } souk_module_t;
 
 #endif

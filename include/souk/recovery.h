@@ -206,6 +206,9 @@ souk_breaker_t *souk_breaker_new(const char *name, const souk_breaker_opts_t *op
 void souk_breaker_free(souk_breaker_t *b);
 /** The first live breaker named name, or NULL. */
 souk_breaker_t *souk_breaker_find(const char *name);
+/** Walk every live breaker: NULL gives the first, then the one after b;
+ * NULL at the end.  Do not free breakers during a walk. */
+souk_breaker_t *souk_breaker_next(const souk_breaker_t *b);
 /** Name as given to souk_breaker_new(). */
 const char *souk_breaker_name(const souk_breaker_t *b);
 /** May a call go ahead now?  False while open (counted as rejected) and in

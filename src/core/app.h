@@ -28,4 +28,13 @@ bool souk__app_store_up(void);
 /** Register the cache, task, store and error families of /metrics. */
 void souk__app_metrics_init(void);
 
+/** Register the modules' commands and components, load per-guild prefixes
+ * from the store and count invocations in /metrics and usage analytics.
+ * 0 or SOUK_EINVAL (a module's table broke a rule; logged). */
+int souk__app_cmd_init(void);
+/** Register the souk_commands_* families of /metrics. */
+void souk__app_cmd_metrics_init(void);
+/** Forget the registry (after modules stopped). */
+void souk__app_cmd_shutdown(void);
+
 #endif

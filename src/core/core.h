@@ -52,6 +52,8 @@ int souk__console_start(void (*on_eof)(void));
 void souk__console_stop(void);
 
 struct souk_buf;
+/** Set what souk_conf_reload() runs (main's SIGHUP handler). */
+void souk__set_reload_hook(int (*fn)(struct souk_buf *out));
 /** Render every key of secs as a Markdown table (`souk config-keys`). */
 void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs,
                                 struct souk_buf *out);

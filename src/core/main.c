@@ -11,6 +11,7 @@
 
 #include "core/app.h"
 #include "core/cli.h"
+#include "core/cmdrun.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "discord/bot.h"
@@ -19,6 +20,7 @@
 #include "ops/ops.h"
 #include "ops/opsconf.h"
 #include "ops/task.h"
+#include "ops/usage.h"
 #include "souk/cache.h"
 #include "souk/health.h"
 #include "souk/recovery.h"
@@ -135,7 +137,7 @@ static int parse_args(int argc, char **argv, opts_t *o) {
 
 /* Gather the config sections: the core's own, then each module's. */
 static void sections_build(void) {
-  size_t n = 5 + 4;
+  size_t n = 7 + 4;
   for (size_t i = 0; souk__modules[i]; i++)
     if (souk__modules[i]->conf) n++;
   g.secs = souk_calloc(n, sizeof *g.secs);
@@ -144,7 +146,9 @@ static void sections_build(void) {
   g.secs[2] = (souk_conf_section_t){"store", souk_store_conf_keys, &souk_store_conf};
   g.secs[3] = (souk_conf_section_t){"http", souk_httpd_conf_keys, &souk_httpd_conf};
   g.secs[4] = (souk_conf_section_t){"cache", souk_cache_conf_keys, &souk_cache_conf};
-  g.nsecs = 5;
+  g.secs[5] = (souk_conf_section_t){"commands", souk_cmd_conf_keys, &souk_cmd_conf};
+  g.secs[6] = (souk_conf_section_t){"usage", souk_usage_conf_keys, &souk_usage_conf};
+  g.nsecs = 7;
   for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk_ops_conf_sections[i];
   for (size_t i = 0; souk__modules[i]; i++) {
     const souk_module_t *m = souk__modules[i];
@@ -182,6 +186,10 @@ static void signals_off(void) {
 /* Called once everything that was running has stopped. */
 static void on_stopped(void) {
   souk__modreg_stop();
+  /* Counts of the last minutes go to the store before it closes. */
+  souk__usage_flush_sync();
+  souk__usage_stop();
+  souk__app_cmd_shutdown();
   if (!g.console) souk__app_health_discord(false);
   souk__app_cache_close();
   souk__ops_stop();
@@ -219,30 +227,36 @@ static void on_bot_fatal(int refused) {
   shutdown_begin(refused ? EXIT_REFUSED : EXIT_RUNTIME);
 }
 
-static void reload_config(void) {
+static int reload_config(souk_buf_t *out) {
   souk_buf_t changes;
   souk_buf_init(&changes);
   souk_conf_report_t rep = {0};
   int rc = souk__config_reload(g.config_path, g.config_explicit, g.secs, g.nsecs, &rep, &changes);
   if (rep.n) souk__conf_report_log(&rep);
   if (rc) {
-    SOUK_ERROR("core", "SIGHUP: configuration not reloaded (%s); keeping the running settings",
+    SOUK_ERROR("core", "configuration not reloaded (%s); keeping the running settings",
                souk_strerror(rc));
+    if (out) souk_buf_printf(out, "not reloaded (%s): see the log for each problem\n",
+                             souk_strerror(rc));
   } else {
     apply_log_conf();
-    SOUK_INFO("core", "SIGHUP: configuration reloaded%s%s", changes.len ? ": " : " (no changes)",
+    SOUK_INFO("core", "configuration reloaded%s%s", changes.len ? ": " : " (no changes)",
               changes.len ? changes.data : "");
+    if (out) souk_buf_printf(out, "reloaded%s%s\n", changes.len ? ": " : " (no changes)",
+                             changes.len ? changes.data : "");
     souk__ops_reload();
     souk__modreg_reload();
     souk__bot_reload();
   }
   souk__conf_report_free(&rep);
   souk_buf_free(&changes);
+  return rc ? SOUK_ECONFIG : 0;
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
   if (signum == SIGHUP) {
-    reload_config();
+    SOUK_INFO("core", "SIGHUP: reloading the configuration");
+    reload_config(NULL);
     return;
   }
   SOUK_INFO("core", "received %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -298,6 +312,7 @@ static const souk_route_t core_routes[] = {
 static int start_http(void) {
   souk_metrics_builtin_init();
   souk__app_metrics_init();
+  souk__app_cmd_metrics_init();
   souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
   if (!souk_httpd_conf.enabled) return 0;
   /* POST /interactions, when the application's public key is configured. */
@@ -371,6 +386,7 @@ int main(int argc, char **argv) {
     return EXIT_CONFIG;
   }
   if (souk__modreg_init(souk__modules)) return EXIT_RUNTIME;
+  souk__set_reload_hook(reload_config);
   sections_build();
   g.config_path = o.config;
   g.config_explicit = o.config_explicit;
@@ -418,11 +434,14 @@ int main(int argc, char **argv) {
   } else if ((rc = souk__app_cache_open()) != 0) {
     souk__ops_stop();
     code = rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
-  } else if ((rc = souk__modreg_start()) != 0) {
+  } else if ((rc = souk__app_cmd_init()) != 0 || (rc = souk__modreg_start()) != 0) {
+    souk__app_cmd_shutdown();
     souk__app_cache_close();
     souk__ops_stop();
     code = EXIT_RUNTIME;
   } else {
+    souk__usage_start(souk_store_main());
+    souk__sched_add_table(souk__usage_tasks());
     /* Modules' background tasks run on their periods from now on. */
     souk__sched_add_table(souk__app_store_tasks());
     for (size_t i = 0; souk__modules[i]; i++)

@@ -86,3 +86,11 @@ int souk_reply(const souk_event_t *ev, const char *text) {
   if (!ev->reply) return SOUK_EINVAL;
   return ev->reply(ev, text, strlen(text));
 }
+
+static int (*g_reload_hook)(struct souk_buf *out);
+
+void souk__set_reload_hook(int (*fn)(struct souk_buf *out)) { g_reload_hook = fn; }
+
+int souk_conf_reload(struct souk_buf *out) {
+  return g_reload_hook ? g_reload_hook(out) : SOUK_ENOTSUP;
+}

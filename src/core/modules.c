@@ -2,11 +2,15 @@
  * the executable only, so the core libraries never name a module. */
 #include "core/core.h"
 
+extern const souk_module_t souk_admin_module;
 extern const souk_module_t souk_guilds_module;
+extern const souk_module_t souk_help_module;
 extern const souk_module_t souk_ping_module;
 
 const souk_module_t *const souk__modules[] = {
     &souk_guilds_module,
     &souk_ping_module,
+    &souk_help_module,
+    &souk_admin_module,
     NULL,
 };

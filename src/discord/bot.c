@@ -13,6 +13,7 @@
 
 #include "cache/idlock_redis.h"
 #include "core/core.h"
+#include "discord/commands.h"
 #include "discord/dconf.h"
 #include "discord/msgsplit.h"
 #include "discord/rest.h"
@@ -38,76 +39,15 @@ static struct {
 
 /* ---- replies ------------------------------------------------------------ */
 
-static void reply_done_cb(const souk_rest_resp_t *r, void *ud) {
-  if (r->err && r->err != SOUK_ESTOPPED)
-    SOUK_WARN("bot", "reply to %s failed: %s (HTTP %d)", r->route, souk_strerror(r->err),
-              r->status);
-}
-
-/* Post text to the event's channel, split at Discord's 2000 characters;
- * mentions are parsed from nothing, so a reply can never ping @everyone or
- * a role by accident.  The first chunk replies to the triggering message.
- * Each chunk carries a nonce derived from the triggering message with
- * enforce_nonce, so a POST retried after a timeout (which Discord may have
- * received) or a reply to a redelivered event is not posted twice. */
+/* A plain-text reply to a message event (souk_reply): the first part
+ * replies to the triggering message; see souk__dcmd_post_text. */
 static int gateway_reply(const souk_event_t *ev, const char *text, size_t len) {
   const souk_json_t *j = ev->json;
   uint64_t channel = 0, msg = 0;
   if (souk_json_u64(j, souk_json_get(j, ev->d, "channel_id"), &channel) || channel == 0)
     return SOUK_EINVAL;
   souk_json_u64(j, souk_json_get(j, ev->d, "id"), &msg);
-  char path[64];
-  snprintf(path, sizeof path, "/channels/%" PRIu64 "/messages", channel);
-  souk_buf_t b;
-  souk_buf_init(&b);
-  bool first = true;
-  int rc = 0;
-  unsigned part = 0;
-  do {
-    size_t skip;
-    size_t n = souk__msg_chunk(text, len, SOUK_DISCORD_CONTENT_MAX, &skip);
-    if (n > 0) {
-      souk_buf_reset(&b);
-      souk_jw_t w;
-      souk_jw_init(&w, &b);
-      souk_jw_obj(&w);
-      souk_jw_key(&w, "content");
-      souk_jw_strn(&w, text, n);
-      souk_jw_key(&w, "allowed_mentions");
-      souk_jw_obj(&w);
-      souk_jw_key(&w, "parse");
-      souk_jw_arr(&w);
-      souk_jw_end(&w);
-      souk_jw_end(&w);
-      if (msg) {
-        char nonce[32];
-        snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%u", msg, part);
-        souk_jw_key(&w, "nonce");
-        souk_jw_str(&w, nonce);
-        souk_jw_key(&w, "enforce_nonce");
-        souk_jw_bool(&w, true);
-      }
-      part++;
-      if (first && msg) {
-        souk_jw_key(&w, "message_reference");
-        souk_jw_obj(&w);
-        souk_jw_key(&w, "message_id");
-        souk_jw_snowflake(&w, msg);
-        souk_jw_key(&w, "fail_if_not_exists");
-        souk_jw_bool(&w, false);
-        souk_jw_end(&w);
-      }
-      souk_jw_end(&w);
-      souk_rest_opts_t o = {.method = "POST", .path = path, .body = b.data, .body_len = b.len};
-      rc = souk_rest_request(&o, reply_done_cb, NULL);
-      if (rc) break;
-      first = false;
-    }
-    text += n + skip;
-    len -= n + skip;
-  } while (len > 0);
-  souk_buf_free(&b);
-  return rc;
+  return souk__dcmd_post_text(channel, msg, text, len);
 }
 
 /* ---- gateway events ------------------------------------------------------ */
@@ -121,6 +61,7 @@ static void on_dispatch(uint32_t shard, const char *name, uint64_t seq, const so
                      .d = d,
                      .source = SOUK_SRC_GATEWAY,
                      .reply = gateway_reply};
+  souk__dcmd_event(&ev);
   souk__dispatch(&ev);
 }
 
@@ -261,6 +202,7 @@ int souk__bot_start(void (*fatal)(int refused)) {
   }
   g.rest_running = true;
   g.running = true;
+  souk__dcmd_start();
   souk_discord_conf_t *c = &souk_discord_conf;
   if (c->gateway_url && c->shard_count > 0 && c->max_concurrency > 0) {
     start_shards(c->gateway_url, c->shard_count, c->max_concurrency);
@@ -279,6 +221,7 @@ int souk__bot_start(void (*fatal)(int refused)) {
 /* ---- stop ---------------------------------------------------------------- */
 
 static void stop_finish(void) {
+  souk__dcmd_stop();
   if (g.rest_running) {
     souk_rest_shutdown();
     g.rest_running = false;

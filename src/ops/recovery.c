@@ -386,6 +386,8 @@ souk_breaker_t *souk_breaker_find(const char *name) {
 
 const char *souk_breaker_name(const souk_breaker_t *b) { return b->name; }
 
+souk_breaker_t *souk_breaker_next(const souk_breaker_t *b) { return b ? b->next : breakers; }
+
 static void transition(souk_breaker_t *b, souk_breaker_state_t to, uint64_t now, const char *why) {
   souk_log_level_t lvl = to == SOUK_BREAKER_OPEN ? SOUK_LOG_WARN : SOUK_LOG_INFO;
   souk_log(lvl, "breaker", "breaker=%s %s -> %s (%s)", b->name, state_names[b->state],

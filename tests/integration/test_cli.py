@@ -39,7 +39,7 @@ discord:
     count: -2
   presence:
     status: busy
-pnig:
+comands:
   prefix: "!"
 """)
     r = run(["check-config", "-c", cfg], tmp_path)
@@ -50,7 +50,7 @@ pnig:
     assert "bad.yaml:6: discord.large_threshold" in err and "300" in err
     assert "bad.yaml:8: discord.shards.count" in err
     assert "bad.yaml:10: discord.presence.status" in err
-    assert "bad.yaml:11:" in err and "did you mean 'ping'" in err
+    assert "bad.yaml:11:" in err and "did you mean 'commands'" in err
     assert "nothing was started" in err
 
 
@@ -135,7 +135,7 @@ def test_config_keys_lists_every_key(tmp_path):
     r = run(["config-keys"], tmp_path)
     assert r.returncode == 0
     for key in ("core.data_dir", "discord.token", "discord.shards.identify_lock",
-                "discord.rest.invalid_limit", "ping.prefix"):
+                "discord.rest.invalid_limit", "commands.prefix", "usage.flush_every"):
         assert f"`{key}`" in r.stdout
     assert "SOUK_DISCORD_SHARDS_COUNT" in r.stdout
 

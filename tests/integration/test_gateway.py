@@ -299,7 +299,7 @@ def test_sighup_reloads_runtime_keys(fake_discord, souk_factory):
     s = souk_factory(fake)
     fake.wait("ready", timeout=WAIT)
     with open(s.config_path, "a") as f:
-        f.write("ping:\n  prefix: \"?\"\n")
+        f.write("commands:\n  prefix: \"?\"\n")
     s.signal(signal.SIGHUP)
     s.wait_log("configuration reloaded", timeout=5)
     wait_replies(fake, [fake.message(content="?ping")["message"]["id"]])

@@ -1,0 +1,86 @@
+/* Commands wired into the process: registering the modules' tables,
+ * loading per-guild prefixes from the store, and counting every finished
+ * invocation in /metrics and the usage analytics. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/app.h"
+#include "core/cmdrun.h"
+#include "core/core.h"
+#include "ops/usage.h"
+#include "souk/buf.h"
+#include "souk/err.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+#include "souk/metrics.h"
+#include "souk/store.h"
+
+static const char *const outcome_names[] = {"ok", "error", "refused", "late"};
+
+static void observe(const char *path, uint64_t user, uint64_t guild, souk__cmd_outcome_t oc,
+                    uint64_t latency_ms) {
+  souk_metric_t *m = souk_metric_find("souk_commands_total");
+  if (m) souk_counter_inc(souk_metric_series(m, SOUK_LV(path, outcome_names[oc])));
+  m = souk_metric_find("souk_command_latency_seconds");
+  if (m) souk_histogram_observe(souk_metric_series(m, SOUK_LV(path)), (double)latency_ms / 1e3);
+  souk__usage_record(path, user, guild, oc != SOUK__CMD_OK && oc != SOUK__CMD_REFUSED,
+                     oc == SOUK__CMD_REFUSED, latency_ms, souk_unix_ms());
+}
+
+static void collect(void *ud) {
+  souk_metric_t *m = souk_metric_find("souk_commands_running");
+  if (m) souk_gauge_set(souk_metric_series(m, NULL), (double)souk__cmd_running());
+}
+
+static int prefixes_fn(souk_db_t *db, void *ud) {
+  size_t *n = ud;
+  *n = 0;
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db, "SELECT key, value FROM kv WHERE namespace = 'prefix'", &s);
+  if (rc) return rc;
+  while ((rc = souk_stmt_step(s)) == 1) {
+    const char *key = souk_stmt_column_text(s, 0, NULL);
+    size_t len = 0;
+    const void *v = souk_stmt_column_blob(s, 1, &len);
+    char prefix[SOUK_CMD_PREFIX_MAX + 1];
+    if (!key || !v || len == 0 || len > SOUK_CMD_PREFIX_MAX) continue;
+    memcpy(prefix, v, len);
+    prefix[len] = '\0';
+    if (souk_cmd_set_prefix(strtoull(key, NULL, 10), prefix) == 0) (*n)++;
+  }
+  souk_stmt_finalize(s);
+  return rc < 0 ? rc : 0;
+}
+
+int souk__app_cmd_init(void) {
+  int rc = souk__cmd_register_modules(souk__modules);
+  if (rc) {
+    SOUK_ERROR("core", "a module's command table is invalid: %s", souk__cmd_last_error());
+    return rc;
+  }
+  souk_store_t *st = souk_store_main();
+  if (st) {
+    size_t n = 0;
+    rc = souk_store_read(st, prefixes_fn, &n);
+    if (rc) SOUK_WARN("core", "cannot load per-guild prefixes: %s", souk_strerror(rc));
+    else if (n) SOUK_INFO("core", "%zu guild(s) have their own command prefix", n);
+  }
+  souk__cmd_set_observer(observe);
+  return 0;
+}
+
+void souk__app_cmd_metrics_init(void) {
+  souk_counter_new("souk_commands_total", "Command invocations finished, by outcome.",
+                   "command,outcome");
+  static const double bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+  souk_histogram_new("souk_command_latency_seconds", "Time from invocation to answer.", "command",
+                     bounds, sizeof bounds / sizeof *bounds);
+  souk_gauge_new("souk_commands_running", "Invocations whose handler has not finished.", NULL);
+  souk_metrics_add_collector(collect, NULL);
+}
+
+void souk__app_cmd_shutdown(void) {
+  souk__cmd_set_observer(NULL);
+  souk__cmd_clear();
+}
