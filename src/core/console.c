@@ -61,6 +61,7 @@ static int console_reply(const souk_event_t *ev, const char *text, size_t len) {
 /* What the numbers typed after a message refer to. */
 typedef struct press {
   char *custom_id;
+  bool disabled;
   char **values; /* a select's option values */
   size_t nvalues;
 } press_t;
@@ -139,6 +140,7 @@ static void render_msg(souk_buf_t *b, const souk_msg_t *m) {
       const souk_component_t *c = &m->components[i];
       press_t *p = &g_press[g_npress++];
       p->custom_id = souk_strdup(c->custom_id ? c->custom_id : "");
+      p->disabled = c->disabled;
       if (c->options) {
         souk_buf_printf(b, "%s[%zu] %s:", i ? "\n" : "", g_npress,
                         c->label && c->label[0] ? c->label : "choose");
@@ -263,6 +265,10 @@ static bool press_line(const char *line, size_t n) {
     return true;
   }
   press_t *p = &g_press[a - 1];
+  if (p->disabled) {
+    outf("souk: choice %lu is disabled", a);
+    return true;
+  }
   if (p->nvalues && (k == 0 || k > p->nvalues)) {
     outf("souk: pick an option of %lu with %lu.N (1 to %zu)", a, a, p->nvalues);
     return true;

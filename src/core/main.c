@@ -16,6 +16,7 @@
 #include "core/core.h"
 #include "discord/bot.h"
 #include "discord/dconf.h"
+#include "discord/dmsg.h"
 #include "ops/interactions.h"
 #include "ops/ops.h"
 #include "ops/opsconf.h"
@@ -77,6 +78,7 @@ static void usage(FILE *f) {
           "  check-config   validate the configuration and exit (non-zero on problems)\n"
           "                 --online also checks the token against Discord\n"
           "  config-keys    print every configuration key as a Markdown table\n"
+          "  commands       print the slash commands souk registers, as JSON\n"
           "  db migrate | check | backup PATH | vacuum | copy --to URL |\n"
           "     forget-user ID | purge-guild ID\n"
           "                 maintain the store (SQLite by default, or PostgreSQL)\n"
@@ -379,6 +381,7 @@ int main(int argc, char **argv) {
   }
   bool known = !strcmp(o.cmd, "run") || !strcmp(o.cmd, "console") ||
                !strcmp(o.cmd, "check-config") || !strcmp(o.cmd, "config-keys") ||
+               !strcmp(o.cmd, "commands") ||
                !strcmp(o.cmd, "db");
   if (!known) {
     fprintf(stderr, "souk: unknown command '%s'\n\n", o.cmd);
@@ -390,6 +393,23 @@ int main(int argc, char **argv) {
   sections_build();
   g.config_path = o.config;
   g.config_explicit = o.config_explicit;
+  if (!strcmp(o.cmd, "commands")) {
+    /* The application commands souk registers, exactly as it sends them. */
+    int rc = souk__cmd_register_modules(souk__modules);
+    if (rc == 0) {
+      souk_buf_t b;
+      souk_buf_init(&b);
+      souk__dmsg_commands(&b);
+      fwrite(b.data, 1, b.len, stdout);
+      fputc('\n', stdout);
+      souk_buf_free(&b);
+    } else {
+      fprintf(stderr, "souk: %s\n", souk__cmd_last_error());
+    }
+    souk__cmd_clear();
+    souk_free(g.secs);
+    return rc ? EXIT_RUNTIME : EXIT_OK;
+  }
   if (!strcmp(o.cmd, "config-keys")) {
     int rc = souk__config_load(NULL, false, g.secs, g.nsecs, NULL);
     (void)rc;

@@ -2425,7 +2425,7 @@ class FakeDiscord:
             "session_start_limit": {"total": self.cfg["session_start_total"],
                                     "remaining": self.session_start_remaining,
                                     "max_concurrency": self.cfg["max_concurrency"]},
-            "guilds": [{"id": g["id"], "name": g["name"],
+            "guilds": [{"id": g["id"], "name": g["name"], "owner_id": g["owner_id"],
                         "channels": [self.channels[c] for c in g["_channels"]],
                         "member_ids": g["_members"][:200], "member_count": len(g["_members"])}
                        for g in list(self.guilds.values())[:50]],
@@ -2622,7 +2622,8 @@ class FakeDiscord:
             "data": data, "entitlement_sku_ids": [], "entitlements": [],
             "guild": {"features": [], "id": g["id"], "locale": "en-US"},
             "guild_id": g["id"], "guild_locale": "en-US", "id": iid, "locale": "en-US",
-            "member": dict(self.member_obj(user, g), permissions="2248473465835073"),
+            "member": dict(self.member_obj(user, g),
+                           permissions=str(b.get("permissions", "2248473465835073"))),
             "token": token, "type": itype, "version": 1,
         }
         if b.get("message"):

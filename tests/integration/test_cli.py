@@ -105,6 +105,52 @@ def test_console_runs_a_command_without_discord(tmp_path):
     assert r.stdout.count("pong") == 2
 
 
+def test_console_session_help_components_and_modal(tmp_path):
+    """A scripted console session: /help shows the first category with
+    numbered buttons; typing a number presses one; /prefix set without a
+    value opens a form whose field is the next line; the new prefix runs
+    commands; mistakes get their reasons; each reply comes before the next
+    line runs."""
+    cfg = write(tmp_path / "c.yaml", "core:\n  data_dir: ./d\n")
+    script = "\n".join([
+        "/help", "2", "9",
+        "/help command:prefix",
+        "/prefix set", ">>",
+        ">>ping",
+        "/ping now",
+        "/admin usage days:0",
+        "/nosuch",
+        "/admin usage",
+    ]) + "\n"
+    r = run(["console", "-c", cfg], tmp_path, stdin=script)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    # /help: a framed embed of the first category, buttons and a menu.
+    assert "+-- souk commands \u2014 General (1/" in out
+    assert "`/ping` \u2014 Check that souk answers" in out
+    assert "[1] \u25c0 Previous (disabled)  [2] Next \u25b6" in out
+    assert "[3] Jump to a category: 3.1 General 3.2 Admin" in out
+    # "2" pressed Next: the same message, updated to page 2.
+    assert "(message updated)\n+-- souk commands \u2014 Admin (2/" in out
+    assert "souk: there is no choice 9 to press" in out
+    # One command in full, with its examples.
+    assert "| Examples:\n|   `/prefix show`" in out
+    # The form asked for its field; the answer set the prefix.
+    assert "== Command prefix ==" in out and "New prefix:" in out
+    assert "Message commands now start with `>>` here" in out
+    assert out.count("pong") == 1
+    # Refusals say why.
+    assert "`/ping` takes no arguments." in out
+    assert "`days` must be between 1 and 30." in out
+    assert "Unknown command `nosuch`." in out
+    # Usage analytics saw the session (flushed before the report): /ping
+    # twice, once refused.
+    assert re.search(r"ping\s+2 calls\s+0\.0% errors\s+1 refused", out), out
+    assert re.search(r"component help:p:\s+1 calls", out), out
+    # Replies came in order: the prefix was set before ">>ping" ran.
+    assert out.index("start with `>>`") < out.index("pong")
+
+
 def test_console_in_a_terminal(tmp_path):
     """Drive `souk console` through tmux, as a person would."""
     import shutil

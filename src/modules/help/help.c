@@ -1,9 +1,11 @@
 /* /help: built from the command registry at run time.  Commands are listed
- * by category, each with its usage examples, filtered to what the asking
- * user may run; `/help command:<name>` shows one command in full; the
- * footer carries the bot's figures (uptime, guilds, commands served). */
+ * by category, one page per category with buttons and a menu, filtered to
+ * what the asking user may run; `/help command:<name>` shows one command
+ * in full with its usage examples; the footer carries the bot's figures
+ * (uptime, guilds, commands served). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "souk/buf.h"
@@ -62,9 +64,9 @@ static void list_leaves(souk_buf_t *b, const souk_command_t *c, const char *pref
   souk_buf_printf(b, "` \xE2\x80\x94 %s\n", c->description);
 }
 
-static void help_all(souk_cmd_ctx_t *ctx) {
-  const char *cats[HELP_CATEGORIES_MAX];
-  souk_buf_t bodies[HELP_CATEGORIES_MAX];
+/* The categories the caller may use, in registration order, each with
+ * its command lines; returns how many. */
+static size_t gather(const souk_cmd_ctx_t *ctx, const char **cats, souk_buf_t *bodies) {
   size_t ncats = 0;
   const char *module;
   for (size_t i = 0; i < souk_cmd_count(); i++) {
@@ -81,23 +83,115 @@ static void help_all(souk_cmd_ctx_t *ctx) {
     }
     list_leaves(&bodies[k], c, "");
   }
-  souk_embed_field_t fields[HELP_CATEGORIES_MAX];
-  for (size_t k = 0; k < ncats; k++)
-    fields[k] = (souk_embed_field_t){cats[k], bodies[k].data, false};
-  char footer[160];
+  return ncats;
+}
+
+/* One page per category, with buttons to page and a menu to jump; the
+ * custom_ids carry the page and the number of pages, so a press on a help
+ * message from before the command set changed is recognised as stale. */
+static void help_page(souk_cmd_ctx_t *ctx, size_t page, bool update) {
+  const char *cats[HELP_CATEGORIES_MAX];
+  souk_buf_t bodies[HELP_CATEGORIES_MAX];
+  size_t ncats = gather(ctx, cats, bodies);
+  if (page >= ncats && ncats > 0) page = ncats - 1;
+  char footer[160], title[96];
   footer_text(footer, sizeof footer);
-  souk_embed_t e = {
-      .title = "souk commands",
-      .description = ncats ? "Use `/help command:<name>` for one command's options and examples."
-                           : "There are no commands you can use here.",
-      .color = HELP_COLOR,
-      .footer = footer,
-      .fields = fields,
-      .nfields = ncats,
-  };
-  souk_msg_t m = {.embeds = &e, .nembeds = 1, .ephemeral = true};
-  souk_cmd_reply(ctx, &m);
+  souk_embed_field_t field;
+  souk_embed_t e = {.color = HELP_COLOR, .footer = footer};
+  if (ncats == 0) {
+    e.title = "souk commands";
+    e.description = "There are no commands you can use here.";
+  } else {
+    snprintf(title, sizeof title, "souk commands \xE2\x80\x94 %s (%zu/%zu)", cats[page], page + 1,
+             ncats);
+    e.title = title;
+    e.description = "Use `/help command:<name>` for one command's options and examples.";
+    field = (souk_embed_field_t){cats[page], bodies[page].data, false};
+    e.fields = &field;
+    e.nfields = 1;
+  }
+  souk_component_t comps[3];
+  souk_select_option_t opts[HELP_CATEGORIES_MAX];
+  char prev_id[40], next_id[40], sel_id[40], vals[HELP_CATEGORIES_MAX][8], st[24];
+  size_t nc = 0;
+  if (ncats > 1) {
+    snprintf(st, sizeof st, "%zu:%zu", page > 0 ? page - 1 : 0, ncats);
+    souk_cmd_custom_id(prev_id, sizeof prev_id, "help:p:", st);
+    snprintf(st, sizeof st, "%zu:%zu", page + 1 < ncats ? page + 1 : page, ncats);
+    souk_cmd_custom_id(next_id, sizeof next_id, "help:p:", st);
+    snprintf(st, sizeof st, "%zu", ncats);
+    souk_cmd_custom_id(sel_id, sizeof sel_id, "help:s:", st);
+    comps[nc++] = (souk_component_t){.custom_id = prev_id,
+                                     .label = "\xE2\x97\x80 Previous",
+                                     .style = SOUK_BUTTON_SECONDARY,
+                                     .disabled = page == 0};
+    comps[nc++] = (souk_component_t){.custom_id = next_id,
+                                     .label = "Next \xE2\x96\xB6",
+                                     .style = SOUK_BUTTON_PRIMARY,
+                                     .disabled = page + 1 >= ncats};
+    for (size_t k = 0; k < ncats; k++) {
+      snprintf(vals[k], sizeof vals[k], "%zu", k);
+      opts[k] = (souk_select_option_t){cats[k], vals[k], NULL};
+    }
+    comps[nc++] = (souk_component_t){.custom_id = sel_id,
+                                     .label = "Jump to a category",
+                                     .options = opts,
+                                     .noptions = ncats};
+  }
+  souk_msg_t m = {.embeds = &e, .nembeds = 1, .components = comps, .ncomponents = nc,
+                  .ephemeral = true};
+  if (update) souk_cmd_update(ctx, &m);
+  else souk_cmd_reply(ctx, &m);
   for (size_t k = 0; k < ncats; k++) souk_buf_free(&bodies[k]);
+}
+
+static void help_all(souk_cmd_ctx_t *ctx) { help_page(ctx, 0, false); }
+
+/* How many categories the caller sees now. */
+static size_t category_count(const souk_cmd_ctx_t *ctx) {
+  const char *cats[HELP_CATEGORIES_MAX];
+  souk_buf_t bodies[HELP_CATEGORIES_MAX];
+  size_t n = gather(ctx, cats, bodies);
+  for (size_t k = 0; k < n; k++) souk_buf_free(&bodies[k]);
+  return n;
+}
+
+static void stale(souk_cmd_ctx_t *ctx) {
+  souk_msg_t m = {.content = "This help message is out of date. Run `/help` again.",
+                  .ephemeral = true};
+  souk_cmd_reply(ctx, &m);
+}
+
+/* "help:p:<page>:<pages>" */
+static void help_button(souk_cmd_ctx_t *ctx) {
+  char *end;
+  unsigned long page = strtoul(ctx->state, &end, 10);
+  if (*end != ':') {
+    stale(ctx);
+    return;
+  }
+  unsigned long pages = strtoul(end + 1, &end, 10);
+  if (*end || pages != category_count(ctx) || page >= pages) {
+    stale(ctx);
+    return;
+  }
+  help_page(ctx, page, true);
+}
+
+/* "help:s:<pages>" with the picked page as the value. */
+static void help_select(souk_cmd_ctx_t *ctx) {
+  char *end;
+  unsigned long pages = strtoul(ctx->state, &end, 10);
+  if (*end || pages != category_count(ctx) || ctx->nvalues != 1) {
+    stale(ctx);
+    return;
+  }
+  unsigned long page = strtoul(ctx->values[0], &end, 10);
+  if (*end || page >= pages) {
+    stale(ctx);
+    return;
+  }
+  help_page(ctx, page, true);
 }
 
 static void describe_options(souk_buf_t *b, const souk_command_t *c) {
@@ -214,9 +308,16 @@ static int help_init(void) {
   return 0;
 }
 
+static const souk_cmd_component_t help_components[] = {
+    {"help:p:", help_button},
+    {"help:s:", help_select},
+    {0},
+};
+
 const souk_module_t souk_help_module = {
     .abi = SOUK_MODULE_ABI,
     .name = "help",
     .commands = help_commands,
+    .components = help_components,
     .init = help_init,
 };
