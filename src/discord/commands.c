@@ -599,9 +599,16 @@ static bool handle_message(const souk_event_t *ev) {
   size_t n;
   const char *content = souk_json_raw(j, souk_json_get(j, d, "content"), &n);
   if (!content || n == 0) return false;
+  uint64_t guild = json_snowflake(j, souk_json_get(j, d, "guild_id"));
+  /* Most messages are not commands: reject them on the first byte of the
+   * raw text before copying anything (a prefix starting with a character
+   * JSON escapes, like a quote, takes the slow path). */
+  const char *pfx = souk_cmd_prefix(guild);
+  char c0 = content[0];
+  if (c0 != '\\' && !(pfx && pfx[0] == c0) && !(c0 == '<' && souk_cmd_conf.mention_prefix))
+    return false;
   char *text = souk_json_strdup(j, souk_json_get(j, d, "content"));
   if (!text) return false;
-  uint64_t guild = json_snowflake(j, souk_json_get(j, d, "guild_id"));
   size_t rest;
   const char *cmd = after_prefix(text, strlen(text), guild, &rest);
   if (!cmd || rest == 0 || *cmd == ' ') {
@@ -750,6 +757,8 @@ static void reg_put_cb(const souk_rest_resp_t *r, void *ud) {
   regread_t *rr = ud;
   if (r->err) {
     g.reg_state = SOUK__DCMD_REG_FAILED;
+    /* The next READY (a new session) tries again. */
+    g.reg_started = false;
     SOUK_ERROR("cmd", "registering slash commands failed: %s (HTTP %d): %.300s",
                souk_strerror(r->err), r->status, r->body);
     souk_free(rr);
