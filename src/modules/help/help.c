@@ -112,7 +112,7 @@ static void help_page(souk_cmd_ctx_t *ctx, size_t page, bool update) {
   }
   souk_component_t comps[3];
   souk_select_option_t opts[HELP_CATEGORIES_MAX];
-  char prev_id[40], next_id[40], sel_id[40], vals[HELP_CATEGORIES_MAX][8], st[24];
+  char prev_id[64], next_id[64], sel_id[64], vals[HELP_CATEGORIES_MAX][24], st[48];
   size_t nc = 0;
   if (ncats > 1) {
     snprintf(st, sizeof st, "%zu:%zu", page > 0 ? page - 1 : 0, ncats);
