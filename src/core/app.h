@@ -37,4 +37,11 @@ void souk__app_cmd_metrics_init(void);
 /** Forget the registry (after modules stopped). */
 void souk__app_cmd_shutdown(void);
 
+/** Register the core's recovery strategies (alerts to ops.alerts.channel,
+ * posted through Discord when discord is true, else logged) and the
+ * janitor's store-backups set. */
+void souk__app_recovery_start(bool discord);
+/** Remove what souk__app_recovery_start registered. */
+void souk__app_recovery_stop(void);
+
 #endif

@@ -14,6 +14,7 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 #include "souk/metrics.h"
+#include "souk/recovery.h"
 #include "souk/store.h"
 
 static const char *const outcome_names[] = {"ok", "error", "refused", "late"};
@@ -26,6 +27,9 @@ static void observe(const char *path, uint64_t user, uint64_t guild, souk__cmd_o
   if (m) souk_histogram_observe(souk_metric_series(m, SOUK_LV(path)), (double)latency_ms / 1e3);
   souk__usage_record(path, user, guild, oc != SOUK__CMD_OK && oc != SOUK__CMD_REFUSED,
                      oc == SOUK__CMD_REFUSED, latency_ms, souk_unix_ms());
+  if (oc == SOUK__CMD_LATE)
+    souk_error_record("command.late", SOUK_SEV_MEDIUM, SOUK_ETIMEDOUT, NULL,
+                      "%s was answered for its handler after %" PRIu64 " ms", path, latency_ms);
 }
 
 static void collect(void *ud) {

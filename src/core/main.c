@@ -192,6 +192,7 @@ static void on_stopped(void) {
   souk__usage_flush_sync();
   souk__usage_stop();
   souk__app_cmd_shutdown();
+  souk__app_recovery_stop();
   if (!g.console) souk__app_health_discord(false);
   souk__app_cache_close();
   souk__ops_stop();
@@ -460,6 +461,7 @@ int main(int argc, char **argv) {
     souk__ops_stop();
     code = EXIT_RUNTIME;
   } else {
+    souk__app_recovery_start(!g.console);
     souk__usage_start(souk_store_main());
     souk__sched_add_table(souk__usage_tasks());
     /* Modules' background tasks run on their periods from now on. */

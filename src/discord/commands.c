@@ -27,6 +27,7 @@
 #include "souk/err.h"
 #include "souk/json.h"
 #include "souk/log.h"
+#include "souk/recovery.h"
 #include "souk/store.h"
 
 /* ---- state ----------------------------------------------------------------- */
@@ -109,6 +110,8 @@ static void ixs_done_cb(const souk_rest_resp_t *r, void *ud) {
   ixs_t *s = ud;
   s->busy = false;
   if (r->err) {
+    souk_error_record("discord.reply", SOUK_SEV_MEDIUM, r->err, NULL,
+                      "interaction %" PRIu64 ": %s: HTTP %d", s->id, r->route, r->status);
     SOUK_WARN("cmd", "interaction %" PRIu64 ": %s failed: %s (HTTP %d)%s", s->id, r->route,
               souk_strerror(r->err), r->status,
               s->head ? "; dropping the rest of its replies" : "");
@@ -450,6 +453,9 @@ typedef struct pfx {
 } pfx_t;
 
 static void post_done_cb(const souk_rest_resp_t *r, void *ud) {
+  if (r->err && r->err != SOUK_ESTOPPED)
+    souk_error_record("discord.reply", SOUK_SEV_MEDIUM, r->err, NULL, "%s: HTTP %d", r->route,
+                      r->status);
   if (r->err && r->err != SOUK_ESTOPPED)
     SOUK_WARN("cmd", "reply to %s failed: %s (HTTP %d)", r->route, souk_strerror(r->err),
               r->status);

@@ -8,6 +8,8 @@ souk_health_conf_t souk_health_conf;
 souk_memguard_conf_t souk_memguard_conf;
 souk_janitor_conf_t souk_janitor_conf;
 
+static const char *const severity_choices[] = {"low", "medium", "high", "critical", NULL};
+
 #define K(field) offsetof(souk_ops_conf_t, field)
 const souk_conf_key_t souk_ops_conf_keys[] = {
     {"errors.history", SOUK_CONF_INT, K(error_history), "256", 16, 100000, NULL, 0,
@@ -32,6 +34,12 @@ const souk_conf_key_t souk_ops_conf_keys[] = {
      "first retry's delay ceiling (doubles each attempt, full jitter)"},
     {"retry.cap", SOUK_CONF_DURATION, K(retry_cap_ms), "60s", 1, 86400000, NULL, 0,
      "largest retry delay"},
+    {"alerts.channel", SOUK_CONF_SNOWFLAKE, K(alert_channel), NULL, 0, 0, NULL, SOUK_CONF_RUNTIME,
+     "Discord channel that gets a message when an error at alerts.min_severity is recorded"},
+    {"alerts.min_severity", SOUK_CONF_ENUM, K(alert_min_severity), "high", 0, 0, severity_choices,
+     SOUK_CONF_RUNTIME, "least severe error that is posted to alerts.channel"},
+    {"alerts.cooldown", SOUK_CONF_DURATION, K(alert_cooldown_ms), "10m", 0, 86400000, NULL,
+     SOUK_CONF_RUNTIME, "at most one alert per error type in this time"},
     {"retry.max_attempts", SOUK_CONF_INT, K(retry_max_attempts), "5", 0, 1000, NULL, 0,
      "retries before giving up"},
     {0},
@@ -88,6 +96,8 @@ const souk_conf_key_t souk_janitor_conf_keys[] = {
      "when over the cap, delete down to cap times this"},
     {"dry_run", SOUK_CONF_BOOL, K(dry_run), "false", 0, 0, NULL, SOUK_CONF_RUNTIME,
      "report what would be deleted without deleting"},
+    {"backups_retention", SOUK_CONF_DURATION, K(backups_retention_ms), "30d", 0, 0, NULL, 0,
+     "store backups in <data_dir>/backups older than this are deleted (0: keep them)"},
     {0},
 };
 #undef K

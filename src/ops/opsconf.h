@@ -25,6 +25,9 @@ typedef struct souk_ops_conf {
   int64_t retry_base_ms;     /* default retry policy */
   int64_t retry_cap_ms;
   int64_t retry_max_attempts;
+  uint64_t alert_channel;     /* Discord channel for error alerts; 0: none */
+  int alert_min_severity;     /* souk_severity_t: alert at this or worse */
+  int64_t alert_cooldown_ms;  /* per error type */
 } souk_ops_conf_t;
 
 /** Values of the `health` section. */
@@ -55,6 +58,7 @@ typedef struct souk_janitor_conf {
   int64_t cap;         /* total bytes of all sets; 0: no cap */
   double headroom;     /* delete down to cap x headroom */
   bool dry_run;
+  int64_t backups_retention_ms; /* <data_dir>/backups (store backups); 0: keep */
 } souk_janitor_conf_t;
 
 extern const souk_conf_key_t souk_ops_conf_keys[];      /**< `ops` keys */

@@ -287,3 +287,51 @@ def test_http_interaction_runs_a_command(fake_discord, souk_factory):
         status = e.code
     assert status == 401
     assert s.stop() == 0
+
+
+def test_late_command_gets_an_apology_and_an_alert(fake_discord, souk_factory):
+    """A handler still working after commands.timeout is answered for (the
+    deferred message becomes an apology); the `command.late` error is posted
+    to ops.alerts.channel once, and the handler's own late answer is
+    dropped."""
+    fake = fake_discord
+    st = fake.state(rest_log=False)
+    alerts = next(c["id"] for c in st["guilds"][0]["channels"] if c["type"] == 0)
+    s = start(fake, souk_factory, commands={"defer_after": "200ms", "timeout": "1s"},
+              ops={"alerts": {"channel": alerts, "min_severity": "medium"}})
+    db = next(pathlib.Path(s.workdir).rglob("souk.db"))
+    locked = threading.Event()
+
+    def hold():
+        c = sqlite3.connect(str(db), isolation_level=None, timeout=10)
+        c.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(2.5)
+        c.execute("ROLLBACK")
+        c.close()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    locked.wait(5)
+    r = fake.interaction("prefix", options=[
+        {"name": "set", "type": 1, "options": [{"name": "value", "type": 3, "value": "%"}]}],
+        permissions=str(MANAGE_GUILD))
+    assert wait_callback(fake, r["id"])["type"] == 5
+    fake.wait_for(lambda _st: interaction(fake, r["id"])["followups"], timeout=WAIT,
+                  what="the apology")
+    t.join()
+    # The apology is private: the public "thinking" message is deleted and
+    # a private follow-up says what happened.
+    it = interaction(fake, r["id"])
+    calls = [(c["method"], c["path"].rsplit("/", 2)[-1]) for c in webhook_calls(fake, r["token"])]
+    assert calls[0] == ("DELETE", "@original")
+    apology = message(fake, it["followups"][0])
+    assert "took too long" in apology["content"] and apology["flags"] & 64
+    fake.wait_for(lambda _st: any("command.late" in (m.get("content") or "")
+                                  for m in fake.messages(alerts)), timeout=WAIT, what="the alert")
+    # The write did go through once the lock was released, but the runner
+    # never answered twice.
+    time.sleep(1.0)
+    assert len(webhook_calls(fake, r["token"])) == 2
+    assert sum("command.late" in (m.get("content") or "") for m in fake.messages(alerts)) == 1
+    assert s.stop() == 0

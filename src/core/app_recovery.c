@@ -1,0 +1,99 @@
+/* The core's error-recovery strategies and janitor data sets.
+ *
+ * Alerts: with ops.alerts.channel set, an error at ops.alerts.min_severity
+ * or worse is posted to that Discord channel, at most once per error type
+ * per ops.alerts.cooldown, so an outage does not flood the channel (the
+ * count of errors left out is in the next alert and in /admin errors).
+ *
+ * Storage: the store's pre-migration backups in <data_dir>/backups are a
+ * janitor data set with janitor.backups_retention. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/app.h"
+#include "core/core.h"
+#include "discord/commands.h"
+#include "ops/opsconf.h"
+#include "souk/alloc.h"
+#include "souk/err.h"
+#include "souk/janitor.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+#include "souk/recovery.h"
+
+#define ALERT_TYPES_MAX 64
+
+typedef struct sent {
+  char type[48];
+  uint64_t at_ms;
+  uint64_t suppressed;
+} sent_t;
+
+static struct {
+  bool alerts_on, discord;
+  sent_t sent[ALERT_TYPES_MAX];
+  size_t nsent;
+  bool backups_on;
+} g;
+
+static sent_t *sent_slot(const char *type) {
+  for (size_t i = 0; i < g.nsent; i++)
+    if (strcmp(g.sent[i].type, type) == 0) return &g.sent[i];
+  size_t i = g.nsent < ALERT_TYPES_MAX ? g.nsent++ : 0; /* reuse the oldest slot */
+  memset(&g.sent[i], 0, sizeof g.sent[i]);
+  snprintf(g.sent[i].type, sizeof g.sent[i].type, "%s", type);
+  return &g.sent[i];
+}
+
+static void alert(const souk_error_event_t *ev, void *ud) {
+  const souk_ops_conf_t *c = &souk_ops_conf;
+  if (!c->alert_channel || (int)ev->severity < c->alert_min_severity) return;
+  uint64_t now = souk_now_ms();
+  sent_t *s = sent_slot(ev->type);
+  if (s->at_ms && now - s->at_ms < (uint64_t)c->alert_cooldown_ms) {
+    s->suppressed++;
+    return;
+  }
+  char text[512];
+  int n = snprintf(text, sizeof text, "**souk %s error** `%s`: %s%s%s", souk_severity_name(ev->severity),
+                   ev->type, ev->context && ev->context[0] ? ev->context : "(no detail)",
+                   ev->code ? " — " : "", ev->code ? souk_strerror(ev->code) : "");
+  if (s->suppressed && n > 0 && (size_t)n < sizeof text)
+    snprintf(text + n, sizeof text - (size_t)n, " (+%" PRIu64 " more since the last alert)",
+             s->suppressed);
+  s->at_ms = now;
+  s->suppressed = 0;
+  if (!g.discord) {
+    SOUK_WARN("alert", "%s", text);
+    return;
+  }
+  int rc = souk__dcmd_post_text(c->alert_channel, 0, text, strlen(text));
+  if (rc) SOUK_WARN("alert", "cannot post an alert to channel %" PRIu64 ": %s", c->alert_channel,
+                    souk_strerror(rc));
+}
+
+void souk__app_recovery_start(bool discord) {
+  g.discord = discord;
+  g.nsent = 0;
+  souk_recovery_strategy_t s = {.kind = SOUK_RECOVER_ALERT,
+                                .min_severity = SOUK_SEV_LOW, /* filtered in alert() at run time */
+                                .fn = alert};
+  g.alerts_on = souk_recovery_register("*", &s) == 0;
+  const char *dir = souk_core_conf.data_dir;
+  if (dir && dir[0] && souk_janitor_conf.backups_retention_ms > 0) {
+    char root[1024];
+    snprintf(root, sizeof root, "%s/backups", dir);
+    souk_janitor_set_t set = {.name = "store.backups",
+                              .root = root,
+                              .retention_ms = (uint64_t)souk_janitor_conf.backups_retention_ms};
+    g.backups_on = souk_janitor_register(&set) == 0;
+  }
+}
+
+void souk__app_recovery_stop(void) {
+  if (g.alerts_on) souk_recovery_unregister("*", alert, NULL);
+  g.alerts_on = false;
+  if (g.backups_on) souk_janitor_unregister("store.backups");
+  g.backups_on = false;
+}
