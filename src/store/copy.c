@@ -1,5 +1,7 @@
 /* `souk db copy`: move every table of one store into another (normally
- * SQLite into PostgreSQL) in batches, then prove the row counts match.
+ * SQLite into PostgreSQL) in batches, then prove the row counts and the
+ * money and share totals match, and move PostgreSQL sequences past the
+ * copied ids.
  *
  * Each source table is read inside one read-only transaction, so it is
  * copied as a consistent snapshot without holding up the bot's writers
@@ -86,6 +88,109 @@ static int count_fn(souk_db_t *db, void *ud) {
     rc = SOUK_EIO;
   }
   souk_stmt_finalize(s);
+  return rc;
+}
+
+/* Balances: every column holding money or quantities (named *_cents, or
+ * shares) is summed in both stores after the copy.  The sum is read as
+ * text, since PostgreSQL's SUM(bigint) is a numeric. */
+static bool balance_column(const char *name) {
+  size_t n = strlen(name);
+  return strcmp(name, "shares") == 0 || (n > 6 && strcmp(name + n - 6, "_cents") == 0);
+}
+
+typedef struct cols {
+  const char *table;
+  char **names;
+  size_t n;
+} cols_t;
+
+static int columns_fn(souk_db_t *db, void *ud) {
+  cols_t *c = ud;
+  for (size_t i = 0; i < c->n; i++) souk_free(c->names[i]);
+  c->n = 0;
+  char sql[160];
+  snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" LIMIT 1", c->table);
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db, sql, &s);
+  if (rc != 0) return rc;
+  rc = souk_stmt_step(s);
+  if (rc >= 0) {
+    rc = 0;
+    int nc = souk_stmt_column_count(s);
+    for (int i = 0; i < nc; i++) {
+      const char *name = souk_stmt_column_name(s, i);
+      if (!name || !balance_column(name)) continue;
+      c->names = souk_reallocarray(c->names, c->n + 1, sizeof *c->names);
+      c->names[c->n++] = souk_strdup(name);
+    }
+  }
+  souk_stmt_finalize(s);
+  return rc;
+}
+
+typedef struct sum {
+  const char *table, *column;
+  char value[48];
+} sum_t;
+
+static int sum_fn(souk_db_t *db, void *ud) {
+  sum_t *m = ud;
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT CAST(COALESCE(SUM(\"%s\"), 0) AS TEXT) FROM \"%s\"", m->column,
+           m->table);
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db, sql, &s);
+  if (rc != 0) return rc;
+  rc = souk_stmt_step(s);
+  if (rc == 1) {
+    const char *v = souk_stmt_column_text(s, 0, NULL);
+    snprintf(m->value, sizeof m->value, "%s", v ? v : "0");
+    rc = 0;
+  } else if (rc == 0) {
+    rc = SOUK_EIO;
+  }
+  souk_stmt_finalize(s);
+  return rc;
+}
+
+/* PostgreSQL: rows were copied with their ids, so identity and serial
+ * sequences must be moved past the largest id, or the next insert would
+ * collide with a copied row. */
+static int sequences_fn(souk_db_t *db, void *ud) {
+  souk_buf_t *report = ud;
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db,
+                           "SELECT table_name::text, column_name::text FROM "
+                           "information_schema.columns WHERE table_schema = current_schema() AND "
+                           "(is_identity = 'YES' OR column_default LIKE 'nextval(%') "
+                           "ORDER BY 1, 2",
+                           &s);
+  if (rc != 0) return rc;
+  char (*cols)[2][64] = NULL;
+  size_t n = 0;
+  while ((rc = souk_stmt_step(s)) == 1) {
+    cols = souk_reallocarray(cols, n + 1, sizeof *cols);
+    snprintf(cols[n][0], 64, "%s", souk_stmt_column_text(s, 0, NULL));
+    snprintf(cols[n][1], 64, "%s", souk_stmt_column_text(s, 1, NULL));
+    n++;
+  }
+  souk_stmt_finalize(s);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT setval(pg_get_serial_sequence('\"%s\"', '%s'), "
+             "(SELECT COALESCE(MAX(\"%s\"), 0) + 1 FROM \"%s\"), false)",
+             cols[i][0], cols[i][1], cols[i][1], cols[i][0]);
+    rc = souk_db_prepare(db, sql, &s);
+    if (rc == 0) {
+      rc = souk_stmt_step(s) < 0 ? SOUK_EIO : 0;
+      souk_stmt_finalize(s);
+    }
+    if (rc == 0) souk_buf_printf(report, "%s.%s: sequence moved past the copied rows\n",
+                                 cols[i][0], cols[i][1]);
+  }
+  souk_free(cols);
   return rc;
 }
 
@@ -249,6 +354,28 @@ int souk_store_copy(souk_store_t *st, const char *dst_url, int64_t batch_rows, s
     souk_buf_printf(report, "%s: %lld rows in source, %lld in destination%s\n", j.table,
                     (long long)a, (long long)j.count, ok ? "" : "  MISMATCH");
   }
+  /* Balances: money and share totals must agree too, so a copy that lost
+   * or changed a value in a row (not just a row) is caught. */
+  cols_t cols = {0};
+  for (size_t i = 0; rc == 0 && i < j.ntables; i++) {
+    cols.table = j.tables[i];
+    rc = souk_store_read(st, columns_fn, &cols);
+    for (size_t k = 0; rc == 0 && k < cols.n; k++) {
+      sum_t a = {.table = cols.table, .column = cols.names[k]};
+      sum_t b = a;
+      rc = souk_store_read(st, sum_fn, &a);
+      if (rc == 0) rc = souk_store_read(dst, sum_fn, &b);
+      if (rc != 0) break;
+      bool ok = strcmp(a.value, b.value) == 0;
+      mismatches += !ok;
+      souk_buf_printf(report, "%s.%s: total %s in source, %s in destination%s\n", cols.table,
+                      cols.names[k], a.value, b.value, ok ? "" : "  MISMATCH");
+    }
+  }
+  for (size_t k = 0; k < cols.n; k++) souk_free(cols.names[k]);
+  souk_free(cols.names);
+  if (rc == 0 && !mismatches && souk_store_kind(dst) == SOUK_STORE_POSTGRES)
+    rc = souk_store_tx(dst, sequences_fn, report);
   if (rc == 0 && mismatches) rc = SOUK_EIO;
   for (size_t i = 0; i < j.ntables; i++)
     souk_free(j.tables[i]);

@@ -732,6 +732,34 @@ static int check_copied_fn(souk_db_t *db, void *ud) {
   return 0;
 }
 
+/* Market rows with ids and money, for the copy's balance checks and
+ * sequence fix. */
+static int fill_market_fn(souk_db_t *db, void *ud) {
+  int rc = souk_db_exec(db, "INSERT INTO market_accounts VALUES (1, 1, 10, 12345, 100000000, 0, 1);"
+                            "INSERT INTO market_accounts VALUES (1, 1, 11, 99, 100000000, 0, 1);"
+                            "INSERT INTO market_holdings VALUES (1, 1, 10, 'AAPL', 7, 150000);");
+  for (int i = 0; rc == 0 && i < 5; i++) {
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO market_transactions (guild_id, season, user_id, side, symbol, shares, "
+             "price_micro, amount_cents, commission_cents, cash_before, cash_after, "
+             "price_source, price_time_ms, created_at, idem_key) VALUES (1, 1, 10, 'buy', "
+             "'AAPL', 1, 1000000, %d, 0, 500, 400, 'sim', 0, 0, 'ix:%d')",
+             100 + i, i);
+    rc = souk_db_exec(db, sql);
+  }
+  return rc;
+}
+
+static int insert_after_copy_fn(souk_db_t *db, void *ud) {
+  return souk_db_exec(db,
+                      "INSERT INTO market_transactions (guild_id, season, user_id, side, symbol, "
+                      "shares, price_micro, amount_cents, commission_cents, cash_before, "
+                      "cash_after, price_source, price_time_ms, created_at, idem_key) VALUES "
+                      "(1, 1, 10, 'sell', 'AAPL', 1, 1000000, 100, 0, 400, 500, 'sim', 0, 0, "
+                      "'ix:after')");
+}
+
 static void test_copy(void **state) {
   /* The source is SQLite, the destination PostgreSQL: this runs in the
    * PostgreSQL group only. */
@@ -743,11 +771,18 @@ static void test_copy(void **state) {
   int n = 1234;
   assert_int_equal(souk_store_tx(src, fill_fn, &n), 0);
   assert_int_equal(souk_store_tx(src, fill_misc_fn, NULL), 0);
+  assert_int_equal(souk_store_tx(src, fill_market_fn, NULL), 0);
   souk_buf_t rep = {0};
   int rc = souk_store_copy(src, fx->url, 100, &rep);
   if (rc != 0) fail_msg("copy: %s\n%s", souk_strerror(rc), rep.data ? rep.data : "");
   assert_non_null(strstr(rep.data, "kv: 1235 rows in source, 1235 in destination"));
   assert_non_null(strstr(rep.data, "idempotency: 10 rows in source, 10 in destination"));
+  /* Balances are compared, not only rows. */
+  assert_non_null(strstr(rep.data, "market_accounts.cash_cents: total 12444 in source, 12444 in "
+                                   "destination"));
+  assert_non_null(strstr(rep.data, "market_holdings.shares: total 7 in source, 7 in destination"));
+  assert_non_null(strstr(rep.data, "market_transactions.amount_cents: total 510 in source"));
+  assert_non_null(strstr(rep.data, "market_transactions.id: sequence moved past the copied rows"));
   assert_null(strstr(rep.data, "MISMATCH"));
   /* A second copy would merge: refused. */
   souk_buf_reset(&rep);
@@ -757,6 +792,10 @@ static void test_copy(void **state) {
   souk_store_t *dst = fx_open(fx);
   assert_int_equal(sql_int(dst, "SELECT count(*) FROM kv"), 1235);
   assert_int_equal(souk_store_tx(dst, check_copied_fn, NULL), 0);
+  /* The next trade gets a fresh id rather than colliding with a copied
+   * one. */
+  assert_int_equal(souk_store_tx(dst, insert_after_copy_fn, NULL), 0);
+  assert_int_equal(sql_int(dst, "SELECT max(id) FROM market_transactions"), 6);
   souk_store_close(dst);
 }
 
