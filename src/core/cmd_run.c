@@ -29,7 +29,7 @@ const souk_conf_key_t souk_cmd_conf_keys[] = {
      "where slash commands are registered: global, guild (commands.dev_guild) or off"},
     {"dev_guild", SOUK_CONF_SNOWFLAKE, K(dev_guild), NULL, 0, 0, NULL, 0,
      "development guild for register: guild (its commands update instantly)"},
-    {"defer_after", SOUK_CONF_DURATION, K(defer_after_ms), "2s", 100, 2800, NULL,
+    {"defer_after", SOUK_CONF_DURATION, K(defer_after_ms), "2s", 100, 2400, NULL,
      SOUK_CONF_RUNTIME, "a command still working after this is deferred (Discord allows 3 s)"},
     {"timeout", SOUK_CONF_DURATION, K(timeout_ms), "14m", 1000, 14 * 60 * 1000, NULL,
      SOUK_CONF_RUNTIME, "a deferred command still working after this is answered with an apology"},
@@ -77,6 +77,7 @@ static struct {
   size_t napp_owners;
   run_t *running;
   size_t nrunning;
+  size_t nunanswered;
   void (*idle)(void);
 } g;
 
@@ -107,6 +108,8 @@ uint64_t souk_cmd_guilds(void) { return g.guilds; }
 void souk__cmd_set_guild_count(uint64_t n) { g.guilds = n; }
 
 size_t souk__cmd_running(void) { return g.nrunning; }
+
+size_t souk__cmd_unanswered(void) { return g.nunanswered; }
 
 void souk__cmd_set_idle_cb(void (*fn)(void)) { g.idle = fn; }
 
@@ -199,6 +202,7 @@ static run_t *run_new(const souk__cmdrun_init_t *in) {
   if (g.running) g.running->prev = r;
   g.running = r;
   g.nrunning++;
+  g.nunanswered++;
   return r;
 }
 
@@ -225,7 +229,11 @@ static void run_free(run_t *r) {
   else g.running = r->next;
   if (r->next) r->next->prev = r->prev;
   g.nrunning--;
-  if (g.nrunning == 0 && g.idle) g.idle();
+  if (!r->answered) {
+    /* Freed without an answer (never happens: refusals answer too). */
+    g.nunanswered--;
+    if (g.nunanswered == 0 && g.idle) g.idle();
+  }
   if (r->timer_on) {
     r->timer_on = false;
     uv_close((uv_handle_t *)&r->timer, run_free_cb);
@@ -242,6 +250,8 @@ static void deliver(run_t *r, const souk__out_t *out, souk__cmd_outcome_t outcom
   r->answered = true;
   r->surf->deliver(&r->ctx, out, r->deferred);
   record(r, outcome);
+  g.nunanswered--;
+  if (g.nunanswered == 0 && g.idle) g.idle();
 }
 
 static void deliver_text(run_t *r, const char *text, bool ephemeral, souk__cmd_outcome_t oc) {
@@ -255,8 +265,21 @@ static void deliver_text(run_t *r, const char *text, bool ephemeral, souk__cmd_o
 static int finish(souk_cmd_ctx_t *ctx, const souk__out_t *out, souk__cmd_outcome_t oc) {
   SOUK_ASSERT(ctx);
   run_t *r = run_of(ctx);
-  SOUK_ASSERT(!r->finished);
   r->finished = true;
+  /* An answer of the wrong kind would be refused by Discord: autocomplete
+   * takes only choices, and nothing else takes choices. */
+  souk__out_t fixed;
+  bool ac = ctx->kind == SOUK_CMD_KIND_AUTOCOMPLETE;
+  souk_msg_t err = {.content = "Something went wrong.", .ephemeral = true};
+  if (ac != (out->kind == SOUK__OUT_CHOICES)) {
+    SOUK_WARN("cmd", "%s answered %s with the wrong kind of answer",
+              r->stat != SIZE_MAX ? g.stats[r->stat].path : "a handler",
+              ac ? "an autocomplete request" : "a command");
+    fixed = ac ? (souk__out_t){.kind = SOUK__OUT_CHOICES}
+               : (souk__out_t){.kind = SOUK__OUT_REPLY, .msg = &err};
+    out = &fixed;
+    oc = SOUK__CMD_ERROR;
+  }
   if (r->answered) {
     SOUK_DEBUG("cmd", "%s finished after the core answered for it",
                r->stat != SIZE_MAX ? g.stats[r->stat].path : "handler");
@@ -313,6 +336,14 @@ static void refuse(run_t *r, const char *why) {
   run_free(r);
 }
 
+/* Guild-only, owner-only and permissions along the command's chain. */
+static bool chain_may_run(const souk_cmd_ctx_t *ctx, const souk_cmd_args_t *a) {
+  const struct souk_command *chain[3] = {a->top, a->group, a->cmd};
+  for (int i = 0; i < 3; i++)
+    if (chain[i] && !souk_cmd_may_run(ctx, chain[i])) return false;
+  return true;
+}
+
 static void run_handler(run_t *r) {
   start_timer(r);
   r->fn(&r->ctx);
@@ -337,7 +368,9 @@ void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int 
     const struct souk_command *c = r->args.cmd;
     souk_cmd_autocomplete_fn ac = c->autocomplete;
     if (!ac && r->args.top) ac = r->args.top->autocomplete;
-    if (!ac) {
+    /* Suggestions can reveal data: whoever may not run the command gets
+     * none (the checks without the cooldown, which only running starts). */
+    if (!ac || !chain_may_run(&r->ctx, &r->args)) {
       refuse(r, NULL);
       return;
     }

@@ -133,8 +133,12 @@ void souk__cmd_set_observer(souk__cmd_observer_fn fn);
 
 /** Invocations still running (not yet finished by their handler). */
 size_t souk__cmd_running(void);
-/** Call fn (NULL: nothing) each time the running count drops to 0; fn may
- * run inside a handler's finishing call, so it should only schedule work. */
+/** Invocations not answered yet (a handler the core answered for after a
+ * deadline counts as answered, though it may still be running). */
+size_t souk__cmd_unanswered(void);
+/** Call fn (NULL: nothing) each time the unanswered count drops to 0; fn
+ * may run inside a handler's finishing call, so it should only schedule
+ * work. */
 void souk__cmd_set_idle_cb(void (*fn)(void));
 /** Guilds the bot is in, as the surfaces count them (for /help). */
 void souk__cmd_set_guild_count(uint64_t n);

@@ -147,7 +147,8 @@ static void render_msg(souk_buf_t *b, const souk_msg_t *m) {
         p->values = souk_calloc(c->noptions, sizeof *p->values);
         for (size_t k = 0; k < c->noptions; k++) {
           p->values[p->nvalues++] = souk_strdup(c->options[k].value ? c->options[k].value : "");
-          souk_buf_printf(b, " %zu.%zu %s", g_npress, k + 1, c->options[k].label);
+          souk_buf_printf(b, " %zu.%zu %s", g_npress, k + 1,
+                          c->options[k].label ? c->options[k].label : "");
         }
         souk_buf_putc(b, '\n');
       } else {
@@ -162,9 +163,11 @@ static void render_msg(souk_buf_t *b, const souk_msg_t *m) {
 
 /* ---- the console surface -------------------------------------------------- */
 
+/* Not a deferral in Discord's sense (a form can still be shown after it),
+ * so it reports none. */
 static int con_defer(souk_cmd_ctx_t *ctx, bool ephemeral) {
   outf("... working");
-  return 0;
+  return SOUK_ENOTSUP;
 }
 
 static void con_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferred) {
@@ -379,14 +382,14 @@ static bool g_pump_timer_on;
 static void finish(void);
 
 static void pump(void) {
-  while (g_qhead && souk__cmd_running() == 0 && g_active) {
+  while (g_qhead && souk__cmd_unanswered() == 0 && g_active) {
     qline_t *l = g_qhead;
     g_qhead = l->next;
     if (!g_qhead) g_qtail = NULL;
     run_line(l->text, l->n);
     souk_free(l);
   }
-  if (g_eof && !g_qhead && souk__cmd_running() == 0 && g_active) finish();
+  if (g_eof && !g_qhead && souk__cmd_unanswered() == 0 && g_active) finish();
 }
 
 static void pump_cb(uv_timer_t *t) { pump(); }

@@ -27,6 +27,7 @@
 #include "souk/err.h"
 #include "souk/json.h"
 #include "souk/log.h"
+#include "souk/loop.h"
 #include "souk/recovery.h"
 #include "souk/store.h"
 
@@ -74,6 +75,7 @@ souk__dcmd_reg_state_t souk__dcmd_reg_state(void) { return g.reg_state; }
 
 typedef struct ixop {
   struct ixop *next;
+  bool initial; /* the interaction response: nothing after it works without it */
   char method[8];
   char *path;
   char *body;
@@ -89,7 +91,11 @@ typedef struct ixs {
   bool defer_ephemeral;
   bool answered_initial;
   ixop_t *head, *tail;
-  bool busy, released;
+  bool busy, released, sending_initial;
+  /* HTTP: webhook calls wait a moment after the response was handed to
+   * the HTTP server, so Discord has it before the first follow-up. */
+  bool hold, timer_on;
+  uv_timer_t timer;
 } ixs_t;
 
 static void ixs_free(ixs_t *s) {
@@ -104,31 +110,44 @@ static void ixs_free(ixs_t *s) {
   souk_free(s);
 }
 
+/* How long webhook calls wait after an HTTP interaction response. */
+#define HTTP_HOLD_MS 750
+
 static void ixs_pump(ixs_t *s);
+
+static void ixs_drop(ixs_t *s) {
+  while (s->head) {
+    ixop_t *o = s->head;
+    s->head = o->next;
+    souk_free(o->path);
+    souk_free(o->body);
+    souk_free(o);
+  }
+  s->tail = NULL;
+}
 
 static void ixs_done_cb(const souk_rest_resp_t *r, void *ud) {
   ixs_t *s = ud;
   s->busy = false;
+  bool initial = s->sending_initial;
+  s->sending_initial = false;
   if (r->err) {
     souk_error_record("discord.reply", SOUK_SEV_MEDIUM, r->err, NULL,
                       "interaction %" PRIu64 ": %s: HTTP %d", s->id, r->route, r->status);
     SOUK_WARN("cmd", "interaction %" PRIu64 ": %s failed: %s (HTTP %d)%s", s->id, r->route,
               souk_strerror(r->err), r->status,
-              s->head ? "; dropping the rest of its replies" : "");
-    while (s->head) {
-      ixop_t *o = s->head;
-      s->head = o->next;
-      souk_free(o->path);
-      souk_free(o->body);
-      souk_free(o);
-    }
-    s->tail = NULL;
+              initial && s->head ? "; dropping the rest of its replies" : "");
+    /* Without the initial response every webhook call fails too; after
+     * it, one failed call (a DELETE, say) must not lose the answer. */
+    if (initial) ixs_drop(s);
   }
   ixs_pump(s);
 }
 
+static void ixs_free_cb(uv_handle_t *h) { ixs_free(h->data); }
+
 static void ixs_pump(ixs_t *s) {
-  while (!s->busy && s->head) {
+  while (!s->busy && !s->hold && s->head) {
     ixop_t *o = s->head;
     s->head = o->next;
     if (!s->head) s->tail = NULL;
@@ -137,18 +156,35 @@ static void ixs_pump(ixs_t *s) {
                            .body = o->body,
                            .body_len = o->len,
                            .flags = SOUK_REST_NO_AUTH};
+    bool initial = o->initial;
     int rc = souk_rest_request(&ro, ixs_done_cb, s);
     souk_free(o->path);
     souk_free(o->body);
     souk_free(o);
     if (rc == 0) {
       s->busy = true;
+      s->sending_initial = initial;
       return;
     }
     SOUK_WARN("cmd", "interaction %" PRIu64 ": cannot send a reply: %s", s->id,
               souk_strerror(rc));
+    if (initial) ixs_drop(s);
   }
-  if (!s->busy && !s->head && s->released) ixs_free(s);
+  if (!s->busy && !s->head && s->released) {
+    if (s->timer_on) {
+      s->timer_on = false;
+      s->timer.data = s;
+      uv_close((uv_handle_t *)&s->timer, ixs_free_cb);
+    } else {
+      ixs_free(s);
+    }
+  }
+}
+
+static void ixs_hold_cb(uv_timer_t *t) {
+  ixs_t *s = t->data;
+  s->hold = false;
+  ixs_pump(s);
 }
 
 /* Queue a request; path is printf'd from the interaction's ids. */
@@ -163,6 +199,7 @@ static void ixs_push(ixs_t *s, const char *method, const char *suffix, souk_buf_
     souk_buf_printf(&p, "/webhooks/%" PRIu64 "/%s%s", s->app_id, s->token, suffix);
   o->path = souk_strdup(p.data);
   souk_buf_free(&p);
+  o->initial = !strcmp(suffix, "callback");
   if (body && body->len) {
     o->body = souk_malloc(body->len + 1);
     memcpy(o->body, body->data, body->len);
@@ -185,6 +222,20 @@ static bool ixs_initial(ixs_t *s, souk_buf_t *body) {
     s->ix = NULL;
     if (!ix) return false;
     int rc = souk__ix_respond(ix, body->data, body->len);
+    if (rc == SOUK_EINVAL) {
+      /* Not JSON: a bug here, but the interaction is still owed. */
+      SOUK_ERROR("cmd", "interaction %" PRIu64 ": an invalid response was not sent", s->id);
+      static const char fallback[] =
+          "{\"type\":4,\"data\":{\"content\":\"Something went wrong.\",\"flags\":64}}";
+      rc = souk__ix_respond(ix, fallback, sizeof fallback - 1);
+    }
+    if (rc == 0) {
+      uv_timer_init(souk_loop(), &s->timer);
+      s->timer.data = s;
+      s->timer_on = true;
+      s->hold = true;
+      uv_timer_start(&s->timer, ixs_hold_cb, HTTP_HOLD_MS, 0);
+    }
     return rc == 0;
   }
   ixs_push(s, "POST", "callback", body);
@@ -285,12 +336,16 @@ static void ix_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferre
     souk_jw_end(&w);
     ixs_push(s, "POST", "", &b);
   } else if (!component && m->ephemeral && !s->defer_ephemeral) {
-    /* "Thinking..." was public; a private answer replaces it. */
-    ixs_push(s, "DELETE", "/messages/@original", NULL);
+    /* "Thinking..." was public; a private answer replaces it (sent
+     * first, so a failed delete cannot lose it). */
     souk_jw_obj(&w);
     souk__dmsg_write(&w, m, text, first, true, false, flags);
     souk_jw_end(&w);
     ixs_push(s, "POST", "", &b);
+    followups(s, rest, rest_len, flags);
+    ixs_push(s, "DELETE", "/messages/@original", NULL);
+    souk_buf_free(&b);
+    return;
   } else {
     souk_jw_obj(&w);
     souk__dmsg_write(&w, m, text, first, true, true, 0);
@@ -318,18 +373,25 @@ static const souk__surface_t ix_http_surface = {"http", ix_defer, ix_deliver, ix
 /* The display name: nick, else global name, else username. */
 static void user_name_of(const souk_json_t *j, int member, int user, char *out, size_t cap) {
   out[0] = '\0';
-  if (member >= 0 && souk_json_str(j, souk_json_get(j, member, "nick"), out, cap) == 0 && out[0])
-    return;
-  if (souk_json_str(j, souk_json_get(j, user, "global_name"), out, cap) == 0 && out[0]) return;
-  souk_json_str(j, souk_json_get(j, user, "username"), out, cap);
+  /* souk_json_str returns the length; null, absent and "" all fall
+   * through to the next name. */
+  if (member >= 0 && souk_json_str(j, souk_json_get(j, member, "nick"), out, cap) > 0) return;
+  if (souk_json_str(j, souk_json_get(j, user, "global_name"), out, cap) > 0) return;
+  if (souk_json_str(j, souk_json_get(j, user, "username"), out, cap) <= 0) out[0] = '\0';
 }
 
 static uint64_t json_snowflake(const souk_json_t *j, int t) {
   uint64_t v = 0;
   if (t < 0) return 0;
   if (souk_json_u64(j, t, &v) != 0) {
+    /* Snowflakes arrive as strings; a malformed one reads as 0. */
     char tmp[24];
-    if (souk_json_str(j, t, tmp, sizeof tmp) == 0) v = strtoull(tmp, NULL, 10);
+    char *end;
+    v = 0;
+    if (souk_json_str(j, t, tmp, sizeof tmp) > 0) {
+      unsigned long long x = strtoull(tmp, &end, 10);
+      if (*end == '\0' && tmp[0] >= '0' && tmp[0] <= '9') v = x;
+    }
   }
   return v;
 }
@@ -851,10 +913,19 @@ static void owners_cb(const souk_rest_resp_t *r, void *ud) {
   size_t n = 0;
   int team = souk_json_get(j, 0, "team");
   int members = team >= 0 ? souk_json_get(j, team, "members") : -1;
+  uint64_t team_owner = team >= 0 ? json_snowflake(j, souk_json_get(j, team, "owner_user_id")) : 0;
+  if (team_owner) ids[n++] = team_owner;
   for (size_t i = 0; members >= 0 && i < souk_json_count(j, members) && n < 25; i++) {
-    uint64_t id = json_snowflake(j, souk_json_path(j, souk_json_at(j, members, i), "user", "id",
-                                                   NULL));
-    if (id) ids[n++] = id;
+    /* Accepted members (membership_state 2) who are admins or developers;
+     * invited and read-only members are not owners. */
+    int m = souk_json_at(j, members, i);
+    int64_t state = 0;
+    souk_json_i64(j, souk_json_get(j, m, "membership_state"), &state);
+    char role[24] = "";
+    souk_json_str(j, souk_json_get(j, m, "role"), role, sizeof role);
+    if (state != 2 || !strcmp(role, "read_only")) continue;
+    uint64_t id = json_snowflake(j, souk_json_path(j, m, "user", "id", NULL));
+    if (id && id != team_owner) ids[n++] = id;
   }
   if (n == 0) {
     uint64_t id = json_snowflake(j, souk_json_path(j, 0, "owner", "id", NULL));

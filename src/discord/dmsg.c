@@ -3,7 +3,9 @@
  * component and application-command docs. */
 #include "discord/dmsg.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,13 @@
 #define MODAL_LABEL_MAX 45
 #define MODAL_VALUE_MAX 4000
 #define CHOICE_NAME_MAX 100
+
+/* A finite double as JSON ("%.17g" never yields inf or nan here). */
+static void write_number(souk_jw_t *w, double v) {
+  char tmp[40];
+  snprintf(tmp, sizeof tmp, "%.17g", v);
+  souk_jw_raw(w, tmp, strlen(tmp));
+}
 
 /* Bytes of the first max code points of s[0..n), never splitting one. */
 static size_t prefix_chars(const char *s, size_t n, size_t max, bool *cut) {
@@ -99,17 +108,23 @@ static void write_embed(souk_jw_t *w, const souk_embed_t *e, size_t *budget) {
   if (e->nfields && *budget > 0) {
     souk_jw_key(w, "fields");
     souk_jw_arr(w);
-    for (size_t i = 0; i < e->nfields && i < EMBED_FIELDS_MAX && *budget > 0; i++) {
+    if (*budget < 2) *budget = 0;
+    /* A field needs at least one character of name and one of value
+     * (both are required and non-empty), so two must be left. */
+    for (size_t i = 0; i < e->nfields && i < EMBED_FIELDS_MAX && *budget >= 2; i++) {
       const souk_embed_field_t *f = &e->fields[i];
       souk_jw_obj(w);
+      (*budget)--; /* kept for the value */
       if (!budget_str(w, "name", f->name, EMBED_FIELD_NAME_MAX, budget)) {
-        /* Both name and value are required and non-empty. */
         souk_jw_key(w, "name");
         souk_jw_str(w, "\xE2\x80\x8B"); /* zero-width space */
+        (*budget)--;
       }
+      (*budget)++;
       if (!budget_str(w, "value", f->value, EMBED_FIELD_VALUE_MAX, budget)) {
         souk_jw_key(w, "value");
         souk_jw_str(w, "\xE2\x80\x8B");
+        (*budget)--;
       }
       if (f->inline_field) {
         souk_jw_key(w, "inline");
@@ -188,6 +203,10 @@ static void write_components(souk_jw_t *w, const souk_component_t *c, size_t n) 
   souk_jw_arr(w);
   size_t rows = 0, i = 0;
   while (i < n && rows < SOUK_MSG_ROWS_MAX) {
+    if (!c[i].custom_id || !c[i].custom_id[0] || (c[i].options && c[i].noptions == 0)) {
+      i++; /* Discord refuses these; a handler bug must not lose the reply */
+      continue;
+    }
     souk_jw_obj(w);
     souk_jw_key(w, "type");
     souk_jw_i64(w, 1);
@@ -200,9 +219,11 @@ static void write_components(souk_jw_t *w, const souk_component_t *c, size_t n) 
       size_t in_row = 0;
       while (i < n && !c[i].options && in_row < SOUK_MSG_ROW_BUTTONS &&
              !(in_row > 0 && c[i].new_row)) {
-        write_button(w, &c[i]);
+        if (c[i].custom_id && c[i].custom_id[0]) {
+          write_button(w, &c[i]);
+          in_row++;
+        }
         i++;
-        in_row++;
       }
     }
     souk_jw_end(w);
@@ -303,17 +324,27 @@ void souk__dmsg_choices(souk_jw_t *w, const souk_cmd_choice_t *c, size_t n,
   souk_jw_arr(w);
   for (size_t i = 0; i < n && i < SOUK_CMD_CHOICES_MAX; i++) {
     if (!c[i].name || !c[i].value || !c[i].name[0]) continue;
-    if (type == SOUK_OPT_INTEGER || type == SOUK_OPT_NUMBER) {
+    /* Numbers are parsed and written again, so a value like "007",
+     * "+5", "0x1A" or "inf" never reaches Discord as broken JSON. */
+    int64_t iv = 0;
+    double dv = 0;
+    if (type == SOUK_OPT_INTEGER) {
       char *end;
-      if (type == SOUK_OPT_INTEGER) (void)strtoll(c[i].value, &end, 10);
-      else (void)strtod(c[i].value, &end);
-      if (end == c[i].value || *end) continue;
+      errno = 0;
+      long long v = strtoll(c[i].value, &end, 10);
+      if (end == c[i].value || *end || errno) continue;
+      iv = v;
+    } else if (type == SOUK_OPT_NUMBER) {
+      char *end;
+      dv = strtod(c[i].value, &end);
+      if (end == c[i].value || *end || !isfinite(dv)) continue;
     }
     souk_jw_obj(w);
     souk_jw_key(w, "name");
     souk__dmsg_str_max(w, c[i].name, CHOICE_NAME_MAX);
     souk_jw_key(w, "value");
-    if (type == SOUK_OPT_INTEGER || type == SOUK_OPT_NUMBER) souk_jw_raw(w, c[i].value, strlen(c[i].value));
+    if (type == SOUK_OPT_INTEGER) souk_jw_i64(w, iv);
+    else if (type == SOUK_OPT_NUMBER) write_number(w, dv);
     else souk__dmsg_str_max(w, c[i].value, CHOICE_NAME_MAX);
     souk_jw_end(w);
   }
@@ -321,12 +352,6 @@ void souk__dmsg_choices(souk_jw_t *w, const souk_cmd_choice_t *c, size_t n,
 }
 
 /* ---- application commands ---------------------------------------------- */
-
-static void write_number(souk_jw_t *w, double v) {
-  char tmp[40];
-  snprintf(tmp, sizeof tmp, "%.17g", v);
-  souk_jw_raw(w, tmp, strlen(tmp));
-}
 
 static void write_option(souk_jw_t *w, const souk_cmd_option_t *o) {
   souk_jw_obj(w);

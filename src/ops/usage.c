@@ -50,7 +50,8 @@ typedef struct table {
 static struct {
   table_t live;
   souk_store_t *st;
-  bool flushing;
+  bool flushing, stopped;
+  struct flush *retry; /* a batch whose flush failed, kept with its key */
   uint64_t flush_seq, flush_nonce;
   uint64_t folded;
 } g;
@@ -136,7 +137,8 @@ void souk__usage_record(const char *command, uint64_t user_id, uint64_t guild_id
       latency_ms);
 }
 
-size_t souk__usage_pending(void) { return g.live.n; }
+static size_t retry_rows(void);
+size_t souk__usage_pending(void) { return g.live.n + retry_rows(); }
 
 /* ---- flushing ------------------------------------------------------------------ */
 
@@ -144,6 +146,7 @@ typedef struct flush {
   table_t t;
   char key[64];
   uint64_t now;
+  int64_t hour_cut, day_cut; /* retention, fixed when the batch is taken */
   souk_task_ctx_t *task;
 } flush_t;
 
@@ -189,8 +192,7 @@ static int flush_fn(souk_db_t *db, void *ud) {
   souk_stmt_t *d;
   rc = souk_db_prepare(db, "DELETE FROM usage WHERE period = ? AND start_ms < ?", &d);
   if (rc) return rc;
-  int64_t hcut = (int64_t)f->now - souk_usage_conf.hourly_retention_ms;
-  int64_t dcut = (int64_t)f->now - souk_usage_conf.daily_retention_ms;
+  int64_t hcut = f->hour_cut, dcut = f->day_cut;
   souk_stmt_bind_text(d, 1, "hour", SIZE_MAX);
   souk_stmt_bind_int64(d, 2, hcut);
   if (souk_stmt_step(d) < 0) rc = SOUK_EIO;
@@ -208,24 +210,39 @@ static flush_t *flush_take(void) {
   f->t = g.live;
   memset(&g.live, 0, sizeof g.live);
   f->now = souk_unix_ms();
+  f->hour_cut = (int64_t)f->now - souk_usage_conf.hourly_retention_ms;
+  f->day_cut = (int64_t)f->now - souk_usage_conf.daily_retention_ms;
   if (!g.flush_nonce) g.flush_nonce = souk_unix_ms() ^ ((uint64_t)(uintptr_t)f << 16);
   snprintf(f->key, sizeof f->key, "usage:%016" PRIx64 ":%" PRIu64, g.flush_nonce, ++g.flush_seq);
   return f;
 }
 
-/* Put a failed batch back so nothing is lost. */
-static void flush_restore(flush_t *f) {
-  for (size_t i = 0; i < f->t.cap; i++) {
-    row_t *r = &f->t.rows[i];
-    if (r->period)
-      add(&g.live, r->period, r->start_ms, r->command, r->guild, r->user, r->calls, r->errors,
-          r->refused, r->lat_sum, r->lat_max);
+/* The next batch to write: a failed one first, with its original key
+ * (its commit may have happened: the key makes the retry a no-op then),
+ * else what is live; NULL when there is nothing. */
+static flush_t *next_batch(void) {
+  if (g.retry) {
+    flush_t *f = g.retry;
+    g.retry = NULL;
+    return f;
   }
+  return g.live.n ? flush_take() : NULL;
 }
+
+static size_t retry_rows(void) { return g.retry ? g.retry->t.n : 0; }
 
 static void flush_free(flush_t *f) {
   souk_free(f->t.rows);
   souk_free(f);
+}
+
+/* Keep a failed batch, whole and with its key, for the next flush.  Its
+ * counts are never merged back into the live table: if the commit did
+ * happen, they would be added twice. */
+static void flush_keep(flush_t *f) {
+  f->task = NULL;
+  if (g.retry) flush_free(g.retry); /* cannot happen: one flush at a time */
+  g.retry = f;
 }
 
 static void report_flushed(void *ud, int status);
@@ -235,50 +252,56 @@ static void *pending_report;
 static void flush_done_cb(void *ud, int status) {
   flush_t *f = ud;
   g.flushing = false;
+  souk_task_ctx_t *task = f->task;
+  if (g.stopped) {
+    /* Stopped meanwhile: the counts go with the process. */
+    flush_free(f);
+  } else if (status) {
+    SOUK_WARN("usage", "could not save %zu usage rows (%s); keeping them for the next flush",
+              f->t.n, souk_strerror(status));
+    flush_keep(f);
+  } else {
+    if (f->t.n) SOUK_DEBUG("usage", "saved %zu usage rows", f->t.n);
+    flush_free(f);
+  }
   if (pending_report) {
     void *a = pending_report;
     pending_report = NULL;
     report_flushed(a, status);
   }
-  if (status) {
-    SOUK_WARN("usage", "could not save %zu usage rows (%s); keeping them for the next flush",
-              f->t.n, souk_strerror(status));
-    flush_restore(f);
-  } else if (f->t.n) {
-    SOUK_DEBUG("usage", "saved %zu usage rows", f->t.n);
-  }
-  souk_task_ctx_t *task = f->task;
-  flush_free(f);
   if (task) souk_task_done(task, status);
 }
 
 static void flush_task(souk_task_ctx_t *ctx) {
-  if (!g.st || g.flushing) {
+  flush_t *f = g.st && !g.flushing ? next_batch() : NULL;
+  if (!f) {
     souk_task_done(ctx, 0);
     return;
   }
-  flush_t *f = flush_take();
   f->task = ctx;
   g.flushing = true;
   if (souk_store_tx_async(g.st, flush_fn, flush_done_cb, f) != 0) {
     g.flushing = false;
-    flush_restore(f);
-    flush_free(f);
+    flush_keep(f);
     souk_task_done(ctx, SOUK_EIO);
   }
 }
 
 int souk__usage_flush_sync(void) {
-  if (!g.st) return 0;
-  if (g.live.n == 0) return 0;
-  flush_t *f = flush_take();
-  int rc = souk_store_tx(g.st, flush_fn, f);
-  if (rc) {
-    SOUK_WARN("usage", "could not save %zu usage rows at shutdown: %s", f->t.n,
-              souk_strerror(rc));
-    flush_restore(f);
+  if (!g.st || g.flushing) return 0;
+  int rc = 0;
+  /* At most two batches: a failed one, then the live one. */
+  for (int i = 0; i < 2 && rc == 0; i++) {
+    flush_t *f = next_batch();
+    if (!f) break;
+    rc = souk_store_tx(g.st, flush_fn, f);
+    if (rc) {
+      SOUK_WARN("usage", "could not save %zu usage rows: %s", f->t.n, souk_strerror(rc));
+      flush_keep(f);
+    } else {
+      flush_free(f);
+    }
   }
-  flush_free(f);
   return rc;
 }
 
@@ -297,12 +320,21 @@ const souk_task_t *souk__usage_tasks(void) {
   return g_tasks;
 }
 
-void souk__usage_start(souk_store_t *st) { g.st = st; }
+void souk__usage_start(souk_store_t *st) {
+  g.st = st;
+  g.stopped = false;
+}
 
 void souk__usage_stop(void) {
   souk_free(g.live.rows);
   memset(&g.live, 0, sizeof g.live);
+  if (g.retry) {
+    SOUK_WARN("usage", "%zu usage rows could not be saved before stopping", g.retry->t.n);
+    flush_free(g.retry);
+    g.retry = NULL;
+  }
   g.st = NULL;
+  g.stopped = true;
   if (g.folded) SOUK_INFO("usage", "%" PRIu64 " usage counts were folded into user 0", g.folded);
   g.folded = 0;
 }
@@ -380,6 +412,10 @@ static void report_flushed(void *ud, int status) {
   async_report_t *a = ud;
   if (status) SOUK_WARN("usage", "report: pending counts not saved first (%s)",
                         souk_strerror(status));
+  if (!g.st) {
+    async_report_done(a, SOUK_ESTOPPED);
+    return;
+  }
   if (souk_store_read_async(g.st, async_report_fn, async_report_done, a) != 0)
     async_report_done(a, SOUK_EIO);
 }
@@ -392,20 +428,18 @@ int souk_usage_report(uint64_t since_unix_ms, size_t top, souk_usage_report_cb c
   a->cb = cb;
   a->ud = ud;
   /* Counts still in memory go in first, so the report is current. */
-  if (g.live.n && !g.flushing) {
-    flush_t *f = flush_take();
+  flush_t *f = !g.flushing && !pending_report ? next_batch() : NULL;
+  if (f) {
     g.flushing = true;
     f->task = NULL;
-    a->r.out = &a->text;
     if (souk_store_tx_async(g.st, flush_fn, flush_done_cb, f) == 0) {
-      /* The read is queued behind the flush on the same pool; chain it
-       * explicitly instead, so it sees the flushed rows. */
+      /* The pool could run the read before the flush; chain it instead,
+       * so it sees the flushed rows. */
       pending_report = a;
       return 0;
     }
     g.flushing = false;
-    flush_restore(f);
-    flush_free(f);
+    flush_keep(f);
   }
   report_flushed(a, 0);
   return 0;
