@@ -5,6 +5,7 @@
 extern const souk_module_t souk_admin_module;
 extern const souk_module_t souk_guilds_module;
 extern const souk_module_t souk_help_module;
+extern const souk_module_t souk_market_module;
 extern const souk_module_t souk_ping_module;
 
 const souk_module_t *const souk__modules[] = {
@@ -12,5 +13,6 @@ const souk_module_t *const souk__modules[] = {
     &souk_ping_module,
     &souk_help_module,
     &souk_admin_module,
+    &souk_market_module,
     NULL,
 };

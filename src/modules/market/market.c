@@ -1,0 +1,522 @@
+/* The Market Sim module: a stock paper-trading game per guild.
+ *
+ * This file holds the module's config section, start and stop (the
+ * provider chain, the price cache and its persistence), the daily update
+ * task, the /metrics collector and the check-config report.  The commands
+ * are in market_cmds.c; prices, money and the ledger in their own files.
+ *
+ * One source per season: a guild whose season is 'sim' is priced by the
+ * simulated market only, a 'live' one by the provider chain (through the
+ * price cache) only.  A new guild gets market.source, where "auto" means
+ * live when any provider is configured and sim otherwise. */
+#include "dashboard.h"
+#include "market_int.h"
+#include "money.h"
+#include "souk/alloc.h"
+#include "souk/err.h"
+#include "souk/http.h"
+#include "souk/log.h"
+#include "souk/loop.h"
+#include "souk/metrics.h"
+#include "souk/module.h"
+#include "souk/store.h"
+#include "souk/task.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+market_conf_t market_conf;
+market_state_t market_g;
+
+static const char *const hours_choices[] = {"last_price", "open_only", NULL};
+static const char *const source_choices[] = {"auto", "sim", "live", NULL};
+
+#define K(field) offsetof(market_conf_t, field)
+static const souk_conf_key_t market_conf_keys[] = {
+    {"finnhub.key", SOUK_CONF_STRING, K(finnhub_key), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
+     "Finnhub API token (SOUK_MARKET_FINNHUB_KEY); enables Finnhub"},
+    {"polygon.key", SOUK_CONF_STRING, K(polygon_key), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
+     "Polygon API key (SOUK_MARKET_POLYGON_KEY); enables Polygon"},
+    {"alpaca.key_id", SOUK_CONF_STRING, K(alpaca_key_id), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
+     "Alpaca key id (SOUK_MARKET_ALPACA_KEY_ID); with alpaca.secret enables Alpaca"},
+    {"alpaca.secret", SOUK_CONF_STRING, K(alpaca_secret), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
+     "Alpaca secret key (SOUK_MARKET_ALPACA_SECRET)"},
+    {"yahoo.enabled", SOUK_CONF_BOOL, K(yahoo_enabled), "false", 0, 0, NULL, 0,
+     "ask Yahoo's unofficial chart API last in the chain (no key)"},
+    {"finnhub.url", SOUK_CONF_URL, K(finnhub_url), NULL, 0, 0, NULL, 0,
+     "Finnhub base URL (tests); default the real API"},
+    {"polygon.url", SOUK_CONF_URL, K(polygon_url), NULL, 0, 0, NULL, 0,
+     "Polygon base URL (tests); default the real API"},
+    {"alpaca.url", SOUK_CONF_URL, K(alpaca_url), NULL, 0, 0, NULL, 0,
+     "Alpaca market data base URL (tests); default the real API"},
+    {"yahoo.url", SOUK_CONF_URL, K(yahoo_url), NULL, 0, 0, NULL, 0,
+     "Yahoo base URL (tests); default the real API"},
+    {"min_interval", SOUK_CONF_DURATION, K(min_interval_ms), "2s", 0, 600000, NULL, 0,
+     "least time between any two provider requests"},
+    {"timeout", SOUK_CONF_DURATION, K(timeout_ms), "5s", 100, 120000, NULL, 0,
+     "a provider request's whole time limit"},
+    {"start_cash", SOUK_CONF_STRING, K(start_cash), "$1,000,000", 0, 40, NULL, 0,
+     "cash of a new account in a new guild, in dollars (\"$1,000,000\", \"2500.50\")"},
+    {"commission_cents", SOUK_CONF_INT, K(commission_cents), "0", 0, 100000000, NULL, 0,
+     "commission per trade in a new guild, in cents"},
+    {"hours", SOUK_CONF_ENUM, K(hours), "last_price", 0, 0, hours_choices, 0,
+     "market-hours policy of a new guild: trade any time at the last price, or only while "
+     "the NYSE is open"},
+    {"source", SOUK_CONF_ENUM, K(source), "auto", 0, 0, source_choices, 0,
+     "price source of a new guild's season: auto (live when a provider is configured), sim, "
+     "live"},
+    {"fresh_for", SOUK_CONF_DURATION, K(fresh_for_ms), "15m", 1000, 7 * 86400000LL, NULL, 0,
+     "a quote older than this (by its own timestamp) is not traded at, except a closed "
+     "market's last price"},
+    {"cache.ttl", SOUK_CONF_DURATION, K(cache_ttl_ms), "24h", 60000, 30 * 86400000LL, NULL, 0,
+     "how long a last-known price is kept and shown when every provider fails"},
+    {"cache.refresh", SOUK_CONF_DURATION, K(cache_refresh_ms), "30s", 0, 86400000, NULL, 0,
+     "a price fetched this recently is served from the cache without asking a provider"},
+    {"cache.max_entries", SOUK_CONF_INT, K(cache_max_entries), "1000", 1, 1000000, NULL, 0,
+     "symbols kept in the price cache (least recently used are dropped)"},
+    {"sim.seed", SOUK_CONF_INT, K(sim_seed), "1", 0, 0, NULL, 0,
+     "seed of the simulated market's random walk (same seed, same prices)"},
+    {"daily_update.period", SOUK_CONF_DURATION, K(daily_period_ms), "1h", 60000, 86400000, NULL, 0,
+     "how often the daily update task checks whether today's snapshot is due"},
+    {"daily_update.hour", SOUK_CONF_INT, K(daily_hour), "21", 0, 23, NULL, 0,
+     "UTC hour from which the day's portfolio snapshot is taken (21: after the US close)"},
+    {0},
+};
+#undef K
+
+/* ---- price snapshots -------------------------------------------------- */
+
+void market_snap_fill(market_snap_t *s, market_source_t source) {
+  memset(s, 0, sizeof *s);
+  s->at_ms = (int64_t)souk_unix_ms();
+  s->simc = market_g.sim;
+  s->sim = source == MARKET_SRC_SIM;
+  if (s->sim || !market_g.pc) return;
+  size_t n = market_pc_count(market_g.pc);
+  s->q = souk_calloc(n ? n : 1, sizeof *s->q);
+  for (size_t i = 0; i < n; i++) {
+    market_quote_t q;
+    int64_t fetched;
+    if (market_pc_at(market_g.pc, i, &q, &fetched) == 0 &&
+        market_pc_peek(market_g.pc, q.symbol, NULL, NULL) == 0)
+      s->q[s->n++] = q;
+  }
+}
+
+void market_snap_free(market_snap_t *s) {
+  souk_free(s->q);
+  s->q = NULL;
+  s->n = 0;
+}
+
+int market_snap_price(void *ud, const char *symbol, int64_t *price_micro) {
+  const market_snap_t *s = ud;
+  if (s->sim) {
+    market_quote_t q;
+    if (market_sim_quote(&s->simc, symbol, s->at_ms, &q)) return SOUK_ENOTFOUND;
+    *price_micro = q.price_micro;
+    return 0;
+  }
+  for (size_t i = 0; i < s->n; i++) {
+    if (strcmp(s->q[i].symbol, symbol) == 0) {
+      *price_micro = s->q[i].price_micro;
+      return 0;
+    }
+  }
+  return SOUK_ENOTFOUND;
+}
+
+/* ---- the daily update --------------------------------------------------- */
+
+typedef struct daily_job {
+  market_snap_t snap;
+  int64_t day;
+  market_snapshot_stats_t st;
+  /* Live prices are refreshed first, one symbol at a time, so the
+   * snapshot values holdings at current prices rather than at cost. */
+  char (*held)[MARKET_SYMBOL_MAX + 1];
+  size_t nheld, next;
+  bool in_get, answered, stopped; /* a hit answers inside market_pc_get */
+  void (*done)(void *ud, int status, const market_snapshot_stats_t *st);
+  void *ud;
+} daily_job_t;
+
+static void daily_job_free(daily_job_t *j) {
+  market_snap_free(&j->snap);
+  souk_free(j->held);
+  souk_free(j);
+}
+
+static int daily_tx(souk_db_t *db, void *ud) {
+  daily_job_t *j = ud;
+  return market_daily_snapshot(db, j->day, market_snap_price, &j->snap, (int64_t)souk_unix_ms(),
+                               &j->st);
+}
+
+static void daily_done(void *ud, int status) {
+  daily_job_t *j = ud;
+  if (status == 0) {
+    market_g.last_daily_day = j->day;
+    SOUK_INFO("market",
+              "daily snapshot %" PRId64 ": %" PRId64 " accounts, %" PRId64 " written, %" PRId64
+              " already there, %" PRId64 " holdings unpriced",
+              j->day, j->st.accounts, j->st.inserted, j->st.existing, j->st.unpriced);
+  } else {
+    SOUK_WARN("market", "daily snapshot failed: %s", souk_strerror(status));
+  }
+  j->done(j->ud, status, &j->st);
+  daily_job_free(j);
+}
+
+/* The default source values every guild: the ledger's snapshot takes one
+ * price function for all guilds (see the report on this limitation). */
+static market_source_t default_source(void) { return market_g.defaults.source; }
+
+static void daily_fail(daily_job_t *j, int status) {
+  market_snapshot_stats_t none = {0};
+  j->done(j->ud, status, &none);
+  daily_job_free(j);
+}
+
+static void daily_snapshot_start(daily_job_t *j) {
+  souk_store_t *st = souk_store_main();
+  if (!st || !market_g.started) {
+    daily_fail(j, st ? SOUK_ESTOPPED : SOUK_ENOTSUP);
+    return;
+  }
+  market_snap_fill(&j->snap, default_source());
+  j->day = market_day_of((int64_t)souk_unix_ms());
+  int rc = souk_store_tx_async(st, daily_tx, daily_done, j);
+  if (rc) daily_fail(j, rc);
+}
+
+static void daily_warm_next(daily_job_t *j);
+
+static void daily_warm_cb(const market_pc_result_t *r, void *ud) {
+  daily_job_t *j = ud;
+  bool stopped = r->err == SOUK_ECANCELED || !market_g.started;
+  if (j->in_get) {
+    /* Answered from the cache inside market_pc_get: the loop goes on. */
+    j->answered = true;
+    j->stopped = stopped;
+    return;
+  }
+  if (stopped) {
+    daily_fail(j, SOUK_ESTOPPED);
+    return;
+  }
+  daily_warm_next(j);
+}
+
+/* Refresh the held symbols one after another (the chain spaces requests
+ * by min_interval), iteratively for the cache's immediate answers. */
+static void daily_warm_next(daily_job_t *j) {
+  while (j->next < j->nheld && market_g.pc) {
+    const char *sym = j->held[j->next++];
+    j->in_get = true;
+    j->answered = false;
+    int rc = market_pc_get(market_g.pc, sym, daily_warm_cb, j);
+    j->in_get = false;
+    if (rc != 0) continue;
+    if (!j->answered) return; /* daily_warm_cb continues */
+    if (j->stopped) {
+      daily_fail(j, SOUK_ESTOPPED);
+      return;
+    }
+  }
+  daily_snapshot_start(j);
+}
+
+static int daily_held_tx(souk_db_t *db, void *ud) {
+  daily_job_t *j = ud;
+  souk_free(j->held);
+  j->held = NULL;
+  j->nheld = 0;
+  return market_symbols_held(db, 0, &j->held, &j->nheld);
+}
+
+static void daily_held_done(void *ud, int status) {
+  daily_job_t *j = ud;
+  if (status) {
+    /* Value at the cached prices rather than not at all. */
+    SOUK_WARN("market", "cannot list held symbols to refresh: %s", souk_strerror(status));
+    j->nheld = 0;
+  }
+  if (j->nheld > (size_t)market_conf.cache_max_entries)
+    j->nheld = (size_t)market_conf.cache_max_entries;
+  daily_warm_next(j);
+}
+
+int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
+                     void *ud) {
+  souk_store_t *st = souk_store_main();
+  if (!st) return SOUK_ENOTSUP;
+  daily_job_t *j = souk_calloc(1, sizeof *j);
+  j->done = done;
+  j->ud = ud;
+  if (default_source() == MARKET_SRC_LIVE && market_g.chain && market_g.pc) {
+    int rc = souk_store_read_async(st, daily_held_tx, daily_held_done, j);
+    if (rc) daily_job_free(j);
+    return rc;
+  }
+  market_snap_fill(&j->snap, default_source());
+  j->day = market_day_of((int64_t)souk_unix_ms());
+  int rc = souk_store_tx_async(st, daily_tx, daily_done, j);
+  if (rc) daily_job_free(j);
+  return rc;
+}
+
+static void daily_task_done(void *ud, int status, const market_snapshot_stats_t *st) {
+  (void)st;
+  souk_task_done(ud, status);
+}
+
+static void daily_task(souk_task_ctx_t *ctx) {
+  int64_t now = (int64_t)souk_unix_ms();
+  int64_t day = market_day_of(now);
+  int hour = (int)((now / 3600000) % 24);
+  if (!market_g.started || day == market_g.last_daily_day || hour < market_conf.daily_hour) {
+    souk_task_done(ctx, 0);
+    return;
+  }
+  int rc = market_daily_run(daily_task_done, ctx);
+  if (rc) souk_task_done(ctx, rc == SOUK_ENOTSUP ? 0 : rc);
+}
+
+static souk_task_t market_tasks[] = {
+    {.name = "market.daily_update",
+     .period_ms = 3600000,
+     .jitter_ms = 30000,
+     .budget_ms = 60000,
+     .handler = daily_task,
+     .flags = SOUK_TASK_RUN_AT_START},
+    {0},
+};
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static souk_metric_t *m_pc[8], *m_entries, *m_prov[6], *m_prov_enabled;
+
+static void market_collect(void *ud) {
+  (void)ud;
+  if (!market_g.pc) return;
+  market_pc_stats_t s;
+  market_pc_stats(market_g.pc, &s);
+  const double v[8] = {(double)s.hits,      (double)s.misses,        (double)s.refreshes,
+                       (double)s.stale,     (double)s.coalesced,     (double)s.evictions,
+                       (double)s.persisted, (double)s.persist_errors};
+  for (size_t i = 0; i < 8; i++)
+    souk_counter_set(souk_metric_series(m_pc[i], NULL), v[i]);
+  souk_gauge_set(souk_metric_series(m_entries, NULL), (double)s.entries);
+  if (!market_g.chain) return;
+  for (int p = 0; p < MARKET_PROV_COUNT; p++) {
+    market_provider_stats_t ps;
+    if (market_chain_stats(market_g.chain, (market_provider_id_t)p, &ps)) continue;
+    const char *const lv[] = {market_provider_name((market_provider_id_t)p)};
+    const double pv[6] = {
+        (double)ps.requests,
+        (double)ps.ok,
+        (double)ps.nodata,
+        (double)ps.rate_limited,
+        (double)ps.errors,
+        (double)(ps.skipped_backoff + ps.skipped_budget + ps.skipped_breaker + ps.skipped_busy)};
+    for (size_t i = 0; i < 6; i++)
+      souk_counter_set(souk_metric_series(m_prov[i], lv), pv[i]);
+    souk_gauge_set(souk_metric_series(m_prov_enabled, lv), ps.enabled ? 1 : 0);
+  }
+}
+
+static void metrics_init(void) {
+  static const char *const pc_names[8][2] = {
+      {"souk_market_price_cache_hits_total", "price lookups answered from the cache"},
+      {"souk_market_price_cache_misses_total", "price lookups of a symbol not cached"},
+      {"souk_market_price_cache_refreshes_total", "cached prices too old to serve, refetched"},
+      {"souk_market_price_cache_stale_total",
+       "last-known prices served because every provider failed"},
+      {"souk_market_price_cache_coalesced_total", "lookups that joined one already in flight"},
+      {"souk_market_price_cache_evictions_total", "entries dropped by the size bound"},
+      {"souk_market_price_cache_persisted_total", "prices written to the store"},
+      {"souk_market_price_cache_persist_errors_total", "failed writes to the store"},
+  };
+  for (size_t i = 0; i < 8; i++)
+    m_pc[i] = souk_counter_new(pc_names[i][0], pc_names[i][1], NULL);
+  m_entries = souk_gauge_new("souk_market_price_cache_entries", "symbols in the price cache", NULL);
+  static const char *const pv_names[6][2] = {
+      {"souk_market_provider_requests_total", "requests sent to a price provider"},
+      {"souk_market_provider_ok_total", "provider answers with a price"},
+      {"souk_market_provider_nodata_total", "provider answers without data, or stale"},
+      {"souk_market_provider_rate_limited_total", "429 answers"},
+      {"souk_market_provider_errors_total", "timeouts, connection errors, 5xx, bad bodies, auth"},
+      {"souk_market_provider_skipped_total", "lookups that passed a provider over"},
+  };
+  for (size_t i = 0; i < 6; i++)
+    m_prov[i] = souk_counter_new(pv_names[i][0], pv_names[i][1], "provider");
+  m_prov_enabled = souk_gauge_new("souk_market_provider_enabled",
+                                  "1 when the provider is configured", "provider");
+  souk_metrics_add_collector(market_collect, NULL);
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+static int chain_fetch(void *fud, const char *symbol, market_quote_cb cb, void *ud) {
+  return market_chain_quote(fud, symbol, cb, ud);
+}
+
+static const souk_clock_t *g_wall; /* NULL: the real clock */
+
+static void reload_done(void *ud, int status, size_t n) {
+  (void)ud;
+  if (status)
+    SOUK_WARN("market", "loading saved prices failed: %s", souk_strerror(status));
+  else
+    SOUK_INFO("market", "price cache: %zu saved prices loaded", n);
+}
+
+static bool provider_configured(int p) {
+  const market_conf_t *c = &market_conf;
+  switch (p) {
+  case MARKET_PROV_FINNHUB:
+    return c->finnhub_key != NULL;
+  case MARKET_PROV_POLYGON:
+    return c->polygon_key != NULL;
+  case MARKET_PROV_ALPACA:
+    return c->alpaca_key_id != NULL && c->alpaca_secret != NULL;
+  case MARKET_PROV_YAHOO:
+    return c->yahoo_enabled;
+  default:
+    return false;
+  }
+}
+
+void market_check_config_report(souk_buf_t *out) {
+  const market_conf_t *c = &market_conf;
+  bool any = false;
+  souk_buf_puts(out, "market price providers:\n");
+  for (int p = 0; p < MARKET_PROV_COUNT; p++) {
+    bool on = provider_configured(p);
+    any |= on;
+    const char *why = "";
+    if (!on) {
+      switch (p) {
+      case MARKET_PROV_FINNHUB:
+        why = " (set SOUK_MARKET_FINNHUB_KEY)";
+        break;
+      case MARKET_PROV_POLYGON:
+        why = " (set SOUK_MARKET_POLYGON_KEY)";
+        break;
+      case MARKET_PROV_ALPACA:
+        why = c->alpaca_key_id || c->alpaca_secret
+                  ? " (needs both SOUK_MARKET_ALPACA_KEY_ID and SOUK_MARKET_ALPACA_SECRET)"
+                  : " (set SOUK_MARKET_ALPACA_KEY_ID and SOUK_MARKET_ALPACA_SECRET)";
+        break;
+      default:
+        why = " (market.yahoo.enabled: true)";
+        break;
+      }
+    }
+    souk_buf_printf(out, "  %-8s %s%s\n", market_provider_name((market_provider_id_t)p),
+                    on ? "configured" : "not configured", why);
+  }
+  const char *src = c->source == 1 ? "sim" : c->source == 2 ? "live" : (any ? "live" : "sim");
+  souk_buf_printf(out, "  new guilds trade on: %s%s\n", src,
+                  c->source == 2 && !any ? " (WARNING: no provider is configured)" : "");
+}
+
+static int market_init(void) {
+  memset(&market_g, 0, sizeof market_g);
+  const market_conf_t *c = &market_conf;
+  int64_t start_cash = 100000000;
+  if (c->start_cash && market_parse_cents(c->start_cash, &start_cash) != 0) {
+    SOUK_ERROR("market", "market.start_cash \"%s\" is not a dollar amount (e.g. \"$1,000,000\")",
+               c->start_cash);
+    return SOUK_ECONFIG;
+  }
+  for (int p = 0; p < MARKET_PROV_COUNT; p++)
+    market_g.any_provider |= provider_configured(p);
+  if (market_g.any_provider) {
+    market_chain_conf_t cc;
+    market_chain_conf_defaults(&cc);
+    cc.prov[MARKET_PROV_FINNHUB].enabled = c->finnhub_key != NULL;
+    cc.prov[MARKET_PROV_FINNHUB].key = c->finnhub_key;
+    cc.prov[MARKET_PROV_FINNHUB].base_url = c->finnhub_url;
+    cc.prov[MARKET_PROV_POLYGON].enabled = c->polygon_key != NULL;
+    cc.prov[MARKET_PROV_POLYGON].key = c->polygon_key;
+    cc.prov[MARKET_PROV_POLYGON].base_url = c->polygon_url;
+    cc.prov[MARKET_PROV_ALPACA].enabled = c->alpaca_key_id && c->alpaca_secret;
+    cc.prov[MARKET_PROV_ALPACA].key = c->alpaca_key_id;
+    cc.prov[MARKET_PROV_ALPACA].secret = c->alpaca_secret;
+    cc.prov[MARKET_PROV_ALPACA].base_url = c->alpaca_url;
+    cc.prov[MARKET_PROV_YAHOO].enabled = c->yahoo_enabled;
+    cc.prov[MARKET_PROV_YAHOO].base_url = c->yahoo_url;
+    cc.min_interval_ms = (uint64_t)c->min_interval_ms;
+    cc.timeout_ms = (uint32_t)c->timeout_ms;
+    int rc = souk_http_init();
+    if (rc == 0) rc = market_chain_new(&cc, &market_g.chain);
+    if (rc) {
+      SOUK_ERROR("market", "cannot set up the price providers: %s", souk_strerror(rc));
+      return rc;
+    }
+  }
+  market_source_t src = c->source == 1 ? MARKET_SRC_SIM
+                        : c->source == 2
+                            ? MARKET_SRC_LIVE
+                            : (market_g.any_provider ? MARKET_SRC_LIVE : MARKET_SRC_SIM);
+  if (src == MARKET_SRC_LIVE && !market_g.any_provider)
+    SOUK_WARN("market", "market.source is live but no price provider is configured: live "
+                        "guilds cannot trade");
+  market_settings_defaults(&market_g.defaults, 0, src);
+  market_g.defaults.start_cash_cents = start_cash;
+  market_g.defaults.commission_cents = c->commission_cents;
+  market_g.defaults.hours = c->hours == 1 ? MARKET_HOURS_OPEN_ONLY : MARKET_HOURS_LAST_PRICE;
+  market_sim_defaults(&market_g.sim);
+  market_g.sim.seed = (uint64_t)c->sim_seed;
+
+  market_pc_conf_t pcc = {.ttl_ms = (uint64_t)c->cache_ttl_ms,
+                          .fresh_ms = (uint64_t)c->fresh_for_ms,
+                          .refresh_ms = c->cache_refresh_ms ? (uint64_t)c->cache_refresh_ms : 1,
+                          .max_entries = (size_t)c->cache_max_entries,
+                          .wall = g_wall,
+                          .fetch = market_g.chain ? chain_fetch : NULL,
+                          .fetch_ud = market_g.chain,
+                          .store = souk_store_main()};
+  market_g.pc = market_pc_new(&pcc);
+  if (pcc.store && market_pc_reload(market_g.pc, reload_done, NULL) != 0)
+    SOUK_WARN("market", "cannot load saved prices");
+  int rc = market_register_data();
+  if (rc) SOUK_WARN("market", "cannot register market data for forget-user: %s", souk_strerror(rc));
+  market_tasks[0].period_ms = (uint64_t)c->daily_period_ms;
+  metrics_init();
+  market_g.started = true;
+  SOUK_INFO("market", "market started: new guilds trade on %s prices%s", market_source_name(src),
+            market_g.any_provider ? "" : " (no provider configured)");
+  return 0;
+}
+
+static void market_shutdown(void) {
+  market_g.started = false;
+  souk_metrics_remove_collector(market_collect, NULL);
+  if (market_g.pc) {
+    int rc = market_pc_flush_sync(market_g.pc);
+    if (rc) SOUK_WARN("market", "saving the price cache failed: %s", souk_strerror(rc));
+  }
+  /* The chain first: its cancelled lookups answer the cache's waiters. */
+  market_chain_free(market_g.chain);
+  market_g.chain = NULL;
+  market_pc_free(market_g.pc);
+  market_g.pc = NULL;
+}
+
+const souk_module_t souk_market_module = {
+    .abi = SOUK_MODULE_ABI,
+    .name = "market",
+    .conf = market_conf_keys,
+    .conf_data = &market_conf,
+    .commands = market_commands,
+    .components = market_components,
+    .tasks = market_tasks,
+    .routes = market_dashboard_routes,
+    .init = market_init,
+    .shutdown = market_shutdown,
+};

@@ -1,0 +1,76 @@
+/* The market module's shared state, between market.c (config, start,
+ * tasks, metrics) and market_cmds.c (the commands).  Loop thread only. */
+#ifndef MARKET_INT_H
+#define MARKET_INT_H
+
+#include "ledger.h"
+#include "price.h"
+#include "pricecache.h"
+#include "providers.h"
+#include "souk/buf.h"
+#include "souk/cmd.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/** Values of the `market` config section. */
+typedef struct market_conf {
+  char *finnhub_key, *polygon_key, *alpaca_key_id, *alpaca_secret;
+  bool yahoo_enabled;
+  char *finnhub_url, *polygon_url, *alpaca_url, *yahoo_url;
+  int64_t min_interval_ms, timeout_ms;
+  char *start_cash;
+  int64_t commission_cents;
+  int hours;  /* 0 last_price, 1 open_only (market_hours_t) */
+  int source; /* 0 auto, 1 sim, 2 live: the source of a new guild's season */
+  int64_t fresh_for_ms;
+  int64_t cache_ttl_ms, cache_refresh_ms, cache_max_entries;
+  int64_t sim_seed;
+  int64_t daily_period_ms, daily_hour;
+} market_conf_t;
+
+extern market_conf_t market_conf;
+
+/** The module's running state. */
+typedef struct market_state {
+  bool started;
+  market_chain_t *chain; /* NULL when no provider is configured */
+  market_pc_t *pc;
+  bool any_provider;
+  market_settings_t defaults; /* a new guild's settings (guild_id 0) */
+  market_sim_conf_t sim;
+  int64_t last_daily_day; /* YYYYMMDD of the last snapshot run here */
+} market_state_t;
+
+extern market_state_t market_g;
+
+/** A snapshot of prices for valuing accounts on a pool thread: the
+ * simulated market at one instant, or the price cache's entries. */
+typedef struct market_snap {
+  bool sim;
+  market_sim_conf_t simc;
+  int64_t at_ms;
+  market_quote_t *q; /* live: copies of the cache's entries */
+  size_t n;
+} market_snap_t;
+
+/** Fill s for source (copies the cache for live). */
+void market_snap_fill(market_snap_t *s, market_source_t source);
+/** Release what market_snap_fill allocated. */
+void market_snap_free(market_snap_t *s);
+/** market_price_fn over a market_snap_t. */
+int market_snap_price(void *ud, const char *symbol, int64_t *price_micro);
+
+/** Run the daily snapshot now (the task and /market daily-update):
+ * done(ud, status, stats) on the loop thread.  0 or SOUK_E*. */
+int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
+                     void *ud);
+
+/** The commands and components tables (market_cmds.c). */
+extern const souk_command_t market_commands[];
+extern const souk_cmd_component_t market_components[];
+
+/** Print which providers are configured (souk check-config). */
+void market_check_config_report(souk_buf_t *out);
+
+#endif
