@@ -30,6 +30,11 @@ else
   step "JSON benchmark: no bench_json binary in $BUILD, skipped"
 fi
 
+if [ -x "$BUILD/bench/dashboard_bench" ]; then
+  step "dashboard benchmark (10,000 players on SQLite)"
+  "$BUILD/bench/dashboard_bench" || status=$?
+fi
+
 step "gateway benchmark (souk, then discord.py against the fake Discord)"
 SOUK_BIN="${SOUK_BIN:-$PWD/$BUILD/souk}" "$PY" bench/gateway_bench.py "$@" || status=$?
 

@@ -10,10 +10,13 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev valgrind tmux postgresql-15 redis-server python3 python3-aiohttp
   python3-pytest python3-jsonschema python3-prometheus-client python3-websockets python3-cryptography)
 bench_pkgs=(python3-discord python3-aiohttp libcjson-dev libjansson-dev)
+# The dashboard's browser test (tests/browser): Debian's Chromium, driven by
+# playwright-core from npm (installed there with `npm ci`, never by the build).
+browser_pkgs=(chromium fonts-dejavu-core)
 
 pkgs=("${build_pkgs[@]}")
 case "$what" in
-  test) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  test) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${browser_pkgs[@]}") ;;
   bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   build) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
@@ -25,6 +28,12 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js and npm for the browser test; a nodejs package that already
+# brings npm (NodeSource's does) is kept as it is.
+if [ "$what" = test ] && ! command -v npm >/dev/null; then
+  command -v node >/dev/null || missing+=(nodejs)
+  missing+=(npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "souk: installing missing packages: ${missing[*]}" >&2

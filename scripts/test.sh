@@ -28,6 +28,26 @@ pytest_run tests/fakes
 step "integration tests"
 SOUK_BIN="$PWD/build/test/souk" pytest_run tests/integration
 
+step "browser test of the dashboard (headless Chromium + playwright-core)"
+# Runs the real binary's dashboard in Debian's Chromium.  It is skipped only
+# where Chromium cannot be installed, and never under CI.
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ]; then
+  scripts/deps.sh test || echo "souk: could not install the test packages" >&2
+fi
+if [ -x "$CHROMIUM" ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  (root=$PWD && cd tests/browser && CHROMIUM="$CHROMIUM" SOUK_BIN="$root/build/test/souk" \
+    SOUK_TEST_OUTPUT="$root/build/test-output" node --test dashboard.test.mjs)
+  echo "screenshots: build/test-output/browser/"
+elif [ -n "${CI:-}" ]; then
+  echo "souk: Chromium is required for the browser test in CI (apt-get install chromium)" >&2
+  exit 1
+else
+  echo "souk: WARNING: browser test SKIPPED: Chromium is not installed and could not be" >&2
+  echo "      (scripts/deps.sh test, or apt-get install chromium)" >&2
+fi
+
 step "build (ASan + UBSan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSOUK_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$JOBS"
