@@ -892,14 +892,46 @@ int64_t market_day_of(int64_t unix_ms) {
 
 typedef struct guild_season {
   int64_t guild_id, season;
+  market_source_t source;
 } guild_season_t;
+
+/* A market_price_fn for one guild's source. */
+typedef struct src_price {
+  market_source_price_fn fn;
+  void *ud;
+  market_source_t source;
+} src_price_t;
+
+static int src_price(void *ud, const char *symbol, int64_t *price_micro) {
+  const src_price_t *p = ud;
+  return p->fn(p->ud, p->source, symbol, price_micro);
+}
+
+/* One price function for every guild, whatever its source. */
+typedef struct any_price {
+  market_price_fn fn;
+  void *ud;
+} any_price_t;
+
+static int any_price(void *ud, market_source_t source, const char *symbol, int64_t *price_micro) {
+  const any_price_t *p = ud;
+  return p->fn(p->ud, symbol, price_micro);
+}
 
 int market_daily_snapshot(souk_db_t *db, int64_t day, market_price_fn price, void *ud,
                           int64_t now_ms, market_snapshot_stats_t *stats) {
+  if (!price) return SOUK_EINVAL;
+  any_price_t a = {price, ud};
+  return market_daily_snapshot_by_source(db, day, any_price, &a, now_ms, stats);
+}
+
+int market_daily_snapshot_by_source(souk_db_t *db, int64_t day, market_source_price_fn price,
+                                    void *ud, int64_t now_ms, market_snapshot_stats_t *stats) {
   if (!db || !price || !stats || day <= 0) return SOUK_EINVAL;
   memset(stats, 0, sizeof *stats);
   souk_stmt_t *s;
-  int rc = prep(db, &s, "SELECT guild_id, season FROM market_settings ORDER BY guild_id", "");
+  int rc = prep(db, &s,
+                "SELECT guild_id, season, price_source FROM market_settings ORDER BY guild_id", "");
   if (rc != 0) return rc;
   guild_season_t *gs = NULL;
   size_t ng = 0, cap = 0;
@@ -909,19 +941,23 @@ int market_daily_snapshot(souk_db_t *db, int64_t day, market_price_fn price, voi
       gs = souk_reallocarray(gs, cap, sizeof *gs);
     }
     gs[ng].guild_id = souk_stmt_column_int64(s, 0);
-    gs[ng++].season = souk_stmt_column_int64(s, 1);
+    gs[ng].season = souk_stmt_column_int64(s, 1);
+    const char *src = souk_stmt_column_text(s, 2, NULL);
+    gs[ng++].source = src && strcmp(src, "live") == 0 ? MARKET_SRC_LIVE : MARKET_SRC_SIM;
   }
   souk_stmt_finalize(s);
   for (size_t g = 0; rc == 0 && g < ng; g++) {
     market_book_t b;
     rc = market_book_get(db, gs[g].guild_id, gs[g].season, &b);
     if (rc != 0) break;
+    /* Each guild is valued with its own season's source only. */
+    src_price_t sp = {price, ud, gs[g].source};
     for (size_t i = 0; rc == 0 && i < b.n; i++) {
       const market_account_t *a = &b.accounts[i];
       const market_holding_t *h = b.count[i] ? &b.holdings[b.first[i]] : NULL;
       int64_t v = 0, changes = 0;
       size_t miss = 0;
-      if (market_value(a, h, b.count[i], price, ud, &v, &miss) != 0) v = INT64_MAX;
+      if (market_value(a, h, b.count[i], src_price, &sp, &v, &miss) != 0) v = INT64_MAX;
       /* The day's row decides: when it already exists this run is a rerun
        * and leaves both it and last_value as the first run wrote them. */
       rc = run(db, &changes,

@@ -279,6 +279,14 @@ typedef struct market_snapshot_stats {
  * nothing and changes no history row. */
 int market_daily_snapshot(souk_db_t *db, int64_t day, market_price_fn price, void *ud,
                           int64_t now_ms, market_snapshot_stats_t *stats);
+/** A price function that is told the guild's season source. */
+typedef int (*market_source_price_fn)(void *ud, market_source_t source, const char *symbol,
+                                      int64_t *price_micro);
+/** market_daily_snapshot valuing each guild with the prices of its own
+ * season's source (a simulated season never gets a live price, nor the
+ * reverse). */
+int market_daily_snapshot_by_source(souk_db_t *db, int64_t day, market_source_price_fn price,
+                                    void *ud, int64_t now_ms, market_snapshot_stats_t *stats);
 /** market_daily_snapshot in a transaction of its own. */
 int market_daily_snapshot_tx(souk_store_t *st, int64_t day, market_price_fn price, void *ud,
                              int64_t now_ms, market_snapshot_stats_t *stats);

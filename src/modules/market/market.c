@@ -131,7 +131,8 @@ int market_snap_price(void *ud, const char *symbol, int64_t *price_micro) {
 /* ---- the daily update --------------------------------------------------- */
 
 typedef struct daily_job {
-  market_snap_t snap;
+  market_snap_t snap;     /* live prices */
+  market_snap_t sim_snap; /* the simulated market */
   int64_t day;
   market_snapshot_stats_t st;
   /* Live prices are refreshed first, one symbol at a time, so the
@@ -145,14 +146,21 @@ typedef struct daily_job {
 
 static void daily_job_free(daily_job_t *j) {
   market_snap_free(&j->snap);
+  market_snap_free(&j->sim_snap);
   souk_free(j->held);
   souk_free(j);
 }
 
+/* Each guild's holdings are valued from its own season's source. */
+static int daily_price(void *ud, market_source_t source, const char *symbol, int64_t *price) {
+  daily_job_t *j = ud;
+  return market_snap_price(source == MARKET_SRC_LIVE ? &j->snap : &j->sim_snap, symbol, price);
+}
+
 static int daily_tx(souk_db_t *db, void *ud) {
   daily_job_t *j = ud;
-  return market_daily_snapshot(db, j->day, market_snap_price, &j->snap, (int64_t)souk_unix_ms(),
-                               &j->st);
+  return market_daily_snapshot_by_source(db, j->day, daily_price, j, (int64_t)souk_unix_ms(),
+                                         &j->st);
 }
 
 static void daily_done(void *ud, int status) {
@@ -170,10 +178,6 @@ static void daily_done(void *ud, int status) {
   daily_job_free(j);
 }
 
-/* The default source values every guild: the ledger's snapshot takes one
- * price function for all guilds (see the report on this limitation). */
-static market_source_t default_source(void) { return market_g.defaults.source; }
-
 static void daily_fail(daily_job_t *j, int status) {
   market_snapshot_stats_t none = {0};
   j->done(j->ud, status, &none);
@@ -186,7 +190,8 @@ static void daily_snapshot_start(daily_job_t *j) {
     daily_fail(j, st ? SOUK_ESTOPPED : SOUK_ENOTSUP);
     return;
   }
-  market_snap_fill(&j->snap, default_source());
+  market_snap_fill(&j->snap, MARKET_SRC_LIVE);
+  market_snap_fill(&j->sim_snap, MARKET_SRC_SIM);
   j->day = market_day_of((int64_t)souk_unix_ms());
   int rc = souk_store_tx_async(st, daily_tx, daily_done, j);
   if (rc) daily_fail(j, rc);
@@ -229,12 +234,34 @@ static void daily_warm_next(daily_job_t *j) {
   daily_snapshot_start(j);
 }
 
+/* The symbols held in live seasons: the ones to refresh before valuing
+ * (simulated seasons never ask a provider). */
 static int daily_held_tx(souk_db_t *db, void *ud) {
   daily_job_t *j = ud;
   souk_free(j->held);
   j->held = NULL;
   j->nheld = 0;
-  return market_symbols_held(db, 0, &j->held, &j->nheld);
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db,
+                           "SELECT DISTINCT h.symbol FROM market_holdings h JOIN market_settings g "
+                           "ON g.guild_id = h.guild_id AND g.season = h.season "
+                           "WHERE g.price_source = 'live' AND h.shares > 0 ORDER BY h.symbol",
+                           &s);
+  if (rc) return rc;
+  size_t cap = 0;
+  while ((rc = souk_stmt_step(s)) == 1) {
+    size_t n = 0;
+    const char *sym = souk_stmt_column_text(s, 0, &n);
+    if (!sym || n == 0 || n > MARKET_SYMBOL_MAX) continue;
+    if (j->nheld == cap) {
+      cap = cap ? cap * 2 : 32;
+      j->held = souk_reallocarray(j->held, cap, sizeof *j->held);
+    }
+    memcpy(j->held[j->nheld], sym, n + 1);
+    j->nheld++;
+  }
+  souk_stmt_finalize(s);
+  return rc < 0 ? rc : 0;
 }
 
 static void daily_held_done(void *ud, int status) {
@@ -256,12 +283,13 @@ int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_st
   daily_job_t *j = souk_calloc(1, sizeof *j);
   j->done = done;
   j->ud = ud;
-  if (default_source() == MARKET_SRC_LIVE && market_g.chain && market_g.pc) {
+  if (market_g.chain && market_g.pc) {
     int rc = souk_store_read_async(st, daily_held_tx, daily_held_done, j);
     if (rc) daily_job_free(j);
     return rc;
   }
-  market_snap_fill(&j->snap, default_source());
+  market_snap_fill(&j->snap, MARKET_SRC_LIVE);
+  market_snap_fill(&j->sim_snap, MARKET_SRC_SIM);
   j->day = market_day_of((int64_t)souk_unix_ms());
   int rc = souk_store_tx_async(st, daily_tx, daily_done, j);
   if (rc) daily_job_free(j);

@@ -1017,12 +1017,53 @@ static int pg_group_teardown(void **state) {
   return 0;
 }
 
+/* Each guild is valued from its own season's source: the same symbol has
+ * a simulated and a live price, and neither guild gets the other's. */
+static int by_source_price(void *ud, market_source_t source, const char *symbol,
+                           int64_t *price_micro) {
+  if (strcmp(symbol, "X") != 0) return SOUK_ENOTFOUND;
+  *price_micro = source == MARKET_SRC_LIVE ? 3000000 : 2000000;
+  return 0;
+}
+
+typedef struct srcsnap {
+  market_snapshot_stats_t st;
+} srcsnap_t;
+
+static int srcsnap_fn(souk_db_t *db, void *ud) {
+  srcsnap_t *j = ud;
+  return market_daily_snapshot_by_source(db, 20260301, by_source_price, NULL, 5, &j->st);
+}
+
+static void test_snapshot_by_source(void **state) {
+  FX();
+  trade(fx, 70, 1, "X", MARKET_BUY, MARKET_BY_SHARES, 100, 1000000, "s1"); /* a sim season */
+  market_settings_t live = fx->defs;
+  live.source = MARKET_SRC_LIVE;
+  market_trade_req_t r = req_make(fx, 71, 1, "X", MARKET_BUY, MARKET_BY_SHARES, 100, 1000000, "s2");
+  r.source = MARKET_SRC_LIVE;
+  r.defaults = &live;
+  market_trade_t t;
+  assert_int_equal(market_trade_tx(fx->st, &r, &t), 0);
+  assert_int_equal(t.refusal, MARKET_TRADE_OK);
+  srcsnap_t j = {0};
+  assert_int_equal(souk_store_tx(fx->st, srcsnap_fn, &j), 0);
+  assert_int_equal(j.st.inserted, 2);
+  assert_int_equal(j.st.unpriced, 0);
+  /* 100 shares bought at $1: cash 99,990,000 cents, then valued at $2
+   * (simulated) and $3 (live). */
+  assert_int_equal(sql_int(fx, "SELECT value_cents FROM market_history WHERE guild_id = 70"),
+                   99990000 + 20000);
+  assert_int_equal(sql_int(fx, "SELECT value_cents FROM market_history WHERE guild_id = 71"),
+                   99990000 + 30000);
+}
+
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
 #define ALL(be)                                                                                    \
   T(test_accounts, be), T(test_trades, be), T(test_history_list, be), T(test_refusals, be),        \
       T(test_idempotent, be), T(test_concurrent, be), T(test_season_reset, be),                    \
       T(test_leaderboard, be), T(test_snapshot, be), T(test_symbols, be), T(test_last_price, be),  \
-      T(test_forget, be)
+      T(test_forget, be), T(test_snapshot_by_source, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
