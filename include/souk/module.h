@@ -5,6 +5,7 @@
 #ifndef SOUK_MODULE_H
 #define SOUK_MODULE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,7 @@ struct souk_command;       /* souk/cmd.h */
 struct souk_cmd_component; /* souk/cmd.h */
 struct souk_task;    /* storage and operations issue */
 struct souk_route;   /* storage and operations issue */
+struct souk_buf;     /* souk/buf.h */
 
 /** A module.  Tables end with a zero entry; any may be NULL. */
 typedef struct souk_module {
@@ -78,6 +80,12 @@ typedef struct souk_module {
   void (*reload)(void);
   /** Component and modal handlers by custom_id prefix (souk/cmd.h). */
   const struct souk_cmd_component *components;
+  /** `souk check-config`: append to out what an operator should know
+   * about this module's settings, one line each; with online, also check
+   * the outside services it uses (the loop may be run).  Called after the
+   * configuration loaded, without init.  0, or SOUK_E* when something is
+   * wrong (check-config then exits non-zero). */
+  int (*check)(bool online, struct souk_buf *out);
 } souk_module_t;
 
 #endif

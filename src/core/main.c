@@ -349,6 +349,21 @@ static int cmd_check_config(bool online) {
   souk__config_dump(g.secs, g.nsecs, &b);
   fputs(b.data ? b.data : "", stdout);
   souk_buf_free(&b);
+  /* Each module's own report (and, online, its outside services). */
+  int mod_rc = 0;
+  for (size_t i = 0; souk__modules[i]; i++) {
+    if (!souk__modules[i]->check) continue;
+    souk_buf_t m;
+    souk_buf_init(&m);
+    int rc = souk__modules[i]->check(online, &m);
+    fputs(m.data ? m.data : "", stdout);
+    souk_buf_free(&m);
+    if (rc && !mod_rc) mod_rc = rc;
+  }
+  if (mod_rc) {
+    printf("configuration has problems: %s\n", souk_strerror(mod_rc));
+    return mod_rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+  }
   if (!online) {
     printf("configuration OK\n");
     return EXIT_OK;

@@ -471,3 +471,28 @@ def test_live_slash_price_and_metrics(fake_discord, fake_prices, souk_factory, t
     assert val('souk_market_provider_enabled{provider="polygon"}') == 0
     assert val("souk_market_price_cache_entries") == 1
     assert s.stop() == 0
+
+
+def test_check_config_reports_providers_and_checks_keys(tmp_path, fake_prices):
+    """souk check-config lists which providers are configured; --online asks
+    each one alone for a quote, so a wrong key is named."""
+    from soukproc import to_yaml
+    cfg = live_config(tmp_path, fake_prices)
+    cfg["market"]["polygon"]["key"] = "wrong-key"
+    path = tmp_path / "c.yaml"
+    path.write_text(to_yaml(cfg) + "\n")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SOUK_MARKET_") and k != "SOUK_DISCORD_TOKEN"}
+    r = subprocess.run([souk_bin(), "check-config", "-c", str(path)], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=WAIT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"finnhub\s+configured", r.stdout)
+    assert re.search(r"alpaca\s+not configured \(set SOUK_MARKET_ALPACA_KEY_ID", r.stdout)
+    assert "new guilds trade on: live" in r.stdout
+    r = subprocess.run([souk_bin(), "check-config", "--online", "-c", str(path)], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=WAIT)
+    assert r.returncode != 0
+    assert re.search(r"finnhub\s+OK \(AAPL \$", r.stdout), r.stdout
+    assert re.search(r"polygon\s+FAILED: .*401", r.stdout), r.stdout
+    # Keys never appear in what is printed or logged.
+    assert FH not in r.stdout + r.stderr and "wrong-key" not in r.stdout + r.stderr

@@ -452,6 +452,94 @@ void market_check_config_report(souk_buf_t *out) {
                   c->source == 2 && !any ? " (WARNING: no provider is configured)" : "");
 }
 
+/* The provider chain's settings from the `market` section. */
+static void chain_conf(market_chain_conf_t *cc) {
+  const market_conf_t *c = &market_conf;
+  market_chain_conf_defaults(cc);
+  cc->prov[MARKET_PROV_FINNHUB].enabled = c->finnhub_key != NULL;
+  cc->prov[MARKET_PROV_FINNHUB].key = c->finnhub_key;
+  cc->prov[MARKET_PROV_FINNHUB].base_url = c->finnhub_url;
+  cc->prov[MARKET_PROV_POLYGON].enabled = c->polygon_key != NULL;
+  cc->prov[MARKET_PROV_POLYGON].key = c->polygon_key;
+  cc->prov[MARKET_PROV_POLYGON].base_url = c->polygon_url;
+  cc->prov[MARKET_PROV_ALPACA].enabled = c->alpaca_key_id && c->alpaca_secret;
+  cc->prov[MARKET_PROV_ALPACA].key = c->alpaca_key_id;
+  cc->prov[MARKET_PROV_ALPACA].secret = c->alpaca_secret;
+  cc->prov[MARKET_PROV_ALPACA].base_url = c->alpaca_url;
+  cc->prov[MARKET_PROV_YAHOO].enabled = c->yahoo_enabled;
+  cc->prov[MARKET_PROV_YAHOO].base_url = c->yahoo_url;
+  cc->min_interval_ms = (uint64_t)c->min_interval_ms;
+  cc->timeout_ms = (uint32_t)c->timeout_ms;
+}
+
+/* ---- souk check-config ------------------------------------------------------ */
+
+typedef struct probe {
+  int provider;
+  bool done;
+  bool ok;
+  char text[256];
+} probe_t;
+
+static void probe_cb(const market_chain_result_t *r, void *ud) {
+  probe_t *p = ud;
+  p->done = true;
+  p->ok = r->err == 0;
+  if (r->err == 0) {
+    char price[MARKET_FMT_MAX];
+    market_fmt_price(r->quote.price_micro, price, sizeof price);
+    snprintf(p->text, sizeof p->text, "OK (%s %s)", r->symbol, price);
+  } else {
+    const char *why = r->reasons[p->provider];
+    snprintf(p->text, sizeof p->text, "FAILED: %s", why ? why : r->message);
+  }
+}
+
+/* Ask each configured provider, alone, for one quote: a wrong key shows
+ * as "HTTP 401" or "HTTP 403", a network problem as a timeout. */
+static int check_online(souk_buf_t *out) {
+  market_chain_conf_t all;
+  chain_conf(&all);
+  int rc = souk_http_init();
+  if (rc) {
+    souk_buf_printf(out, "  online check impossible: %s\n", souk_strerror(rc));
+    return rc;
+  }
+  int bad = 0;
+  for (int p = 0; p < MARKET_PROV_COUNT; p++) {
+    if (!all.prov[p].enabled) continue;
+    market_chain_conf_t one = all;
+    for (int q = 0; q < MARKET_PROV_COUNT; q++) one.prov[q].enabled = q == p;
+    one.min_interval_ms = 0;
+    market_chain_t *ch = NULL;
+    probe_t pr = {.provider = p};
+    if (market_chain_new(&one, &ch) == 0 && market_chain_quote(ch, "AAPL", probe_cb, &pr) == 0) {
+      while (!pr.done && uv_run(souk_loop(), UV_RUN_ONCE)) {
+      }
+    }
+    if (!pr.done) snprintf(pr.text, sizeof pr.text, "FAILED: could not ask");
+    market_chain_free(ch);
+    souk_buf_printf(out, "  %-8s %s\n", market_provider_name((market_provider_id_t)p), pr.text);
+    bad += !pr.ok;
+  }
+  souk_http_shutdown();
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  return bad ? SOUK_EAUTH : 0;
+}
+
+static int market_check(bool online, souk_buf_t *out) {
+  market_check_config_report(out);
+  int64_t cents;
+  if (market_conf.start_cash && market_parse_cents(market_conf.start_cash, &cents) != 0) {
+    souk_buf_printf(out, "  market.start_cash \"%s\" is not a dollar amount (e.g. \"$1,000,000\")\n",
+                    market_conf.start_cash);
+    return SOUK_ECONFIG;
+  }
+  if (!online) return 0;
+  souk_buf_puts(out, "market providers, online:\n");
+  return check_online(out);
+}
+
 static int market_init(void) {
   memset(&market_g, 0, sizeof market_g);
   const market_conf_t *c = &market_conf;
@@ -465,21 +553,7 @@ static int market_init(void) {
     market_g.any_provider |= provider_configured(p);
   if (market_g.any_provider) {
     market_chain_conf_t cc;
-    market_chain_conf_defaults(&cc);
-    cc.prov[MARKET_PROV_FINNHUB].enabled = c->finnhub_key != NULL;
-    cc.prov[MARKET_PROV_FINNHUB].key = c->finnhub_key;
-    cc.prov[MARKET_PROV_FINNHUB].base_url = c->finnhub_url;
-    cc.prov[MARKET_PROV_POLYGON].enabled = c->polygon_key != NULL;
-    cc.prov[MARKET_PROV_POLYGON].key = c->polygon_key;
-    cc.prov[MARKET_PROV_POLYGON].base_url = c->polygon_url;
-    cc.prov[MARKET_PROV_ALPACA].enabled = c->alpaca_key_id && c->alpaca_secret;
-    cc.prov[MARKET_PROV_ALPACA].key = c->alpaca_key_id;
-    cc.prov[MARKET_PROV_ALPACA].secret = c->alpaca_secret;
-    cc.prov[MARKET_PROV_ALPACA].base_url = c->alpaca_url;
-    cc.prov[MARKET_PROV_YAHOO].enabled = c->yahoo_enabled;
-    cc.prov[MARKET_PROV_YAHOO].base_url = c->yahoo_url;
-    cc.min_interval_ms = (uint64_t)c->min_interval_ms;
-    cc.timeout_ms = (uint32_t)c->timeout_ms;
+    chain_conf(&cc);
     int rc = souk_http_init();
     if (rc == 0) rc = market_chain_new(&cc, &market_g.chain);
     if (rc) {
@@ -537,6 +611,7 @@ static void market_shutdown(void) {
 }
 
 const souk_module_t souk_market_module = {
+    .check = market_check,
     .abi = SOUK_MODULE_ABI,
     .name = "market",
     .conf = market_conf_keys,
