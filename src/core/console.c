@@ -35,6 +35,7 @@
 
 static bool g_active, g_reading;
 static uint64_t g_msg_id;
+static uint64_t g_session; /* Unix ms at start: makes idempotency keys unique per session */
 static void (*g_on_eof)(void);
 
 /* Everything the console prints goes through the line reader, which
@@ -212,7 +213,10 @@ static void con_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferr
 static const souk__surface_t con_surface = {"console", con_defer, con_deliver, NULL};
 
 static void con_init(souk__cmdrun_init_t *in, char *idem, size_t cap) {
-  snprintf(idem, cap, "console:%llu", (unsigned long long)(200000000000000000ULL + g_msg_id));
+  /* Unique across sessions on the same store: line numbers restart with
+   * every process, so the key carries the session's start time too. */
+  snprintf(idem, cap, "console:%llu:%llu", (unsigned long long)g_session,
+           (unsigned long long)g_msg_id);
   memset(in, 0, sizeof *in);
   in->surface = &con_surface;
   in->user_id = strtoull(CONSOLE_USER_ID, NULL, 10);
@@ -435,6 +439,7 @@ int souk__console_start(void (*on_eof)(void)) {
   souk__cmd_set_app_owners(&me, 1);
   g_on_eof = on_eof;
   g_eof = false;
+  g_session = souk_unix_ms();
   char hist[1024];
   const char *dir = souk_core_conf.data_dir;
   if (dir && dir[0]) snprintf(hist, sizeof hist, "%s/console_history", dir);

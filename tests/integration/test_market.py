@@ -496,3 +496,13 @@ def test_check_config_reports_providers_and_checks_keys(tmp_path, fake_prices):
     assert re.search(r"polygon\s+FAILED: .*401", r.stdout), r.stdout
     # Keys never appear in what is printed or logged.
     assert FH not in r.stdout + r.stderr and "wrong-key" not in r.stdout + r.stderr
+
+
+def test_two_console_sessions_never_share_a_trade(tmp_path):
+    """Each console session's commands have their own keys: a second
+    session's first /buy is a new trade, not the first session's."""
+    out1 = console(tmp_path, "/buy symbol:AAPL shares:3\n")
+    assert "Bought 3 AAPL" in out1
+    out2 = console(tmp_path, "/buy symbol:MSFT shares:5\n/portfolio\n")
+    assert "Bought 5 MSFT" in out2 and "already carried out" not in out2
+    assert "AAPL" in out2 and "MSFT" in out2.split("Bought 5 MSFT", 1)[1]

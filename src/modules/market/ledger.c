@@ -429,6 +429,15 @@ static market_refusal_t refuse_rc(int rc) {
   return rc == SOUK_ERANGE ? MARKET_REFUSE_OVERFLOW : MARKET_REFUSE_ZERO;
 }
 
+/* Is trade t, stored under a key, what req asks for again?  A redelivered
+ * command repeats its account, side, symbol and share count (its price may
+ * differ); anything else under the key is a reused key. */
+static bool same_request(const market_trade_t *t, const market_trade_req_t *req) {
+  return t->guild_id == req->guild_id && t->user_id == req->user_id && t->side == req->side &&
+         strcmp(t->symbol, req->symbol) == 0 &&
+         (req->mode != MARKET_BY_SHARES || t->shares == req->shares);
+}
+
 int market_trade(souk_db_t *db, const market_trade_req_t *req, market_trade_t *out) {
   if (!db || !req || !out) return SOUK_EINVAL;
   memset(out, 0, sizeof *out);
@@ -449,7 +458,10 @@ int market_trade(souk_db_t *db, const market_trade_req_t *req, market_trade_t *o
    * visible: answer with it. */
   rc = market_trade_by_key(db, req->idem_key, out);
   if (rc == 0) {
-    if (out->guild_id != req->guild_id || out->user_id != req->user_id) {
+    /* The same key must mean the same request: a redelivery of this very
+     * command.  Another account's trade, or another side or symbol under
+     * the key, is a key reused by mistake, never "already done". */
+    if (!same_request(out, req)) {
       memset(out, 0, sizeof *out);
       return SOUK_EEXIST;
     }
@@ -625,7 +637,7 @@ int market_trade_tx(souk_store_t *st, const market_trade_req_t *req, market_trad
   int rc = souk_store_tx(st, trade_fn, &j);
   if (rc == SOUK_EEXIST) {
     rc = souk_store_read(st, trade_key_fn, &j);
-    if (rc == 0 && (out->guild_id != req->guild_id || out->user_id != req->user_id)) {
+    if (rc == 0 && !same_request(out, req)) {
       memset(out, 0, sizeof *out);
       rc = SOUK_EEXIST;
     } else if (rc == SOUK_ENOTFOUND) {

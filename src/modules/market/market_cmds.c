@@ -347,6 +347,12 @@ static void trade_done(void *ud, int status) {
     job_run(j, trade_tx, trade_done, true);
     return;
   }
+  if (status == SOUK_EEXIST) {
+    souk_cmd_errorf(j->ctx, "This command's id was already used for a different trade, so "
+                            "nothing was traded. Please run the command again.");
+    job_free(j);
+    return;
+  }
   if (status) {
     job_store_error(j, status);
     return;
@@ -478,7 +484,7 @@ static void trade_cmd(souk_cmd_ctx_t *ctx, market_side_t side) {
   j->shares = sh ? sh->i : 0;
   j->amount_cents = cents;
   snprintf(j->idem, sizeof j->idem, "market:%s", ctx->idem_key ? ctx->idem_key : "");
-  if (!ctx->idem_key) {
+  if (!ctx->idem_key || !ctx->idem_key[0]) {
     /* No key from the surface: make one so the trade still applies once. */
     snprintf(j->idem, sizeof j->idem, "market:local:%" PRIu64 ":%p", souk_unix_ms(), (void *)j);
   }

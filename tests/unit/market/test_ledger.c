@@ -491,12 +491,22 @@ static void test_idempotent(void **state) {
   FX();
   market_trade_t a = trade(fx, 40, 1, "NVDA", MARKET_BUY, MARKET_BY_SHARES, 5, 100000000, "same");
   assert_int_equal(a.refusal, MARKET_TRADE_OK);
-  /* The retry - even with other numbers - returns the original. */
-  market_trade_t b = trade(fx, 40, 1, "NVDA", MARKET_BUY, MARKET_BY_SHARES, 9, 120000000, "same");
+  /* The retry - at another price, as a redelivered command would see -
+   * returns the original. */
+  market_trade_t b = trade(fx, 40, 1, "NVDA", MARKET_BUY, MARKET_BY_SHARES, 5, 120000000, "same");
   assert_true(b.duplicate);
   assert_int_equal(b.refusal, MARKET_TRADE_OK);
   assert_int_equal(b.id, a.id);
   assert_int_equal(b.shares, 5);
+  /* The key reused for another request (other shares, symbol or side) is
+   * refused, never answered with the first trade. */
+  market_trade_t x;
+  market_trade_req_t rx = req_make(fx, 40, 1, "NVDA", MARKET_BUY, MARKET_BY_SHARES, 9, 1, "same");
+  assert_int_equal(market_trade_tx(fx->st, &rx, &x), SOUK_EEXIST);
+  rx = req_make(fx, 40, 1, "MSFT", MARKET_BUY, MARKET_BY_SHARES, 5, 1, "same");
+  assert_int_equal(market_trade_tx(fx->st, &rx, &x), SOUK_EEXIST);
+  rx = req_make(fx, 40, 1, "NVDA", MARKET_SELL, MARKET_BY_SHARES, 5, 1, "same");
+  assert_int_equal(market_trade_tx(fx->st, &rx, &x), SOUK_EEXIST);
   assert_int_equal(b.price_micro, 100000000);
   assert_int_equal(b.amount_cents, a.amount_cents);
   assert_int_equal(b.cash_before, a.cash_before);
