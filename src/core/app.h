@@ -37,10 +37,12 @@ void souk__app_cmd_metrics_init(void);
 /** Forget the registry (after modules stopped). */
 void souk__app_cmd_shutdown(void);
 
-/** Register the core's recovery strategies (alerts to ops.alerts.channel,
- * posted through Discord when discord is true, else logged) and the
- * janitor's store-backups set. */
-void souk__app_recovery_start(bool discord);
+/** Register the core's recovery strategies and the janitor's
+ * store-backups set.  Strategies: alerts to ops.alerts.channel for every
+ * type (posted through Discord when discord is true, else logged); a
+ * critical "gateway" error shuts down through shutdown(code); a "store"
+ * error backs writers off for 30 s (souk_recovery_backoff_left). */
+void souk__app_recovery_start(bool discord, void (*shutdown)(int code));
 /** Remove what souk__app_recovery_start registered. */
 void souk__app_recovery_stop(void);
 

@@ -5,6 +5,11 @@
  * per ops.alerts.cooldown, so an outage does not flood the channel (the
  * count of errors left out is in the next alert and in /admin errors).
  *
+ * Shutdown: a critical gateway error (Discord refused the session, or the
+ * gateway cannot go on) shuts souk down cleanly, with exit status 3 when
+ * Discord refused.  Backoff: a failed store probe makes "store" back off
+ * for 30 s; writers that can wait check souk_recovery_backoff_left().
+ *
  * Storage: the store's pre-migration backups in <data_dir>/backups are a
  * janitor data set with janitor.backups_retention. */
 #include <inttypes.h>
@@ -31,7 +36,8 @@ typedef struct sent {
 } sent_t;
 
 static struct {
-  bool alerts_on, discord;
+  bool alerts_on, discord, shutdown_on, store_on;
+  void (*shutdown)(int code);
   sent_t sent[ALERT_TYPES_MAX];
   size_t nsent;
   bool backups_on;
@@ -73,9 +79,28 @@ static void alert(const souk_error_event_t *ev, void *ud) {
                     souk_strerror(rc));
 }
 
-void souk__app_recovery_start(bool discord) {
+static void shutdown_strategy(const souk_error_event_t *ev, void *ud) {
+  SOUK_ERROR("core", "critical %s error (%s): shutting down", ev->type,
+             ev->context && ev->context[0] ? ev->context : souk_strerror(ev->code));
+  if (g.shutdown) g.shutdown(ev->code);
+}
+
+/* The store probe failing marks "store" as backing off: writers that can
+ * wait (usage flushes) skip their runs until it ends or the probe succeeds. */
+#define STORE_BACKOFF_MS 30000
+
+void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
   g.discord = discord;
   g.nsent = 0;
+  g.shutdown = shutdown;
+  souk_recovery_strategy_t sd = {.kind = SOUK_RECOVER_SHUTDOWN,
+                                 .min_severity = SOUK_SEV_CRITICAL,
+                                 .fn = shutdown_strategy};
+  g.shutdown_on = souk_recovery_register("gateway", &sd) == 0;
+  souk_recovery_strategy_t bo = {.kind = SOUK_RECOVER_BACKOFF,
+                                 .min_severity = SOUK_SEV_HIGH,
+                                 .backoff_ms = STORE_BACKOFF_MS};
+  g.store_on = souk_recovery_register("store", &bo) == 0;
   souk_recovery_strategy_t s = {.kind = SOUK_RECOVER_ALERT,
                                 .min_severity = SOUK_SEV_LOW, /* filtered in alert() at run time */
                                 .fn = alert};
@@ -92,6 +117,10 @@ void souk__app_recovery_start(bool discord) {
 }
 
 void souk__app_recovery_stop(void) {
+  if (g.shutdown_on) souk_recovery_unregister("gateway", shutdown_strategy, NULL);
+  g.shutdown_on = false;
+  if (g.store_on) souk_recovery_unregister("store", NULL, NULL);
+  g.store_on = false;
   if (g.alerts_on) souk_recovery_unregister("*", alert, NULL);
   g.alerts_on = false;
   if (g.backups_on) souk_janitor_unregister("store.backups");

@@ -224,10 +224,19 @@ static void shutdown_begin(int code) {
 
 static void on_console_eof(void) { shutdown_begin(EXIT_OK); }
 
+/* The gateway cannot go on: recorded as a critical error, whose
+ * registered strategy (souk__app_recovery_start) shuts down cleanly; the
+ * direct call is the safety net should the strategy be missing. */
 static void on_bot_fatal(int refused) {
   souk_error_record("gateway", SOUK_SEV_CRITICAL, refused ? SOUK_EAUTH : SOUK_EFATAL, NULL,
                     refused ? "Discord refused the session" : "the bot cannot go on");
-  shutdown_begin(refused ? EXIT_REFUSED : EXIT_RUNTIME);
+  if (!g.stopping) shutdown_begin(refused ? EXIT_REFUSED : EXIT_RUNTIME);
+}
+
+/* The SHUTDOWN strategy's action: Discord refusing the token or intents
+ * is exit status 3 (do not restart blindly), anything else 1. */
+static void shutdown_for_error(int code) {
+  shutdown_begin(code == SOUK_EAUTH ? EXIT_REFUSED : EXIT_RUNTIME);
 }
 
 static int reload_config(souk_buf_t *out) {
@@ -476,7 +485,7 @@ int main(int argc, char **argv) {
     souk__ops_stop();
     code = EXIT_RUNTIME;
   } else {
-    souk__app_recovery_start(!g.console);
+    souk__app_recovery_start(!g.console, shutdown_for_error);
     souk__usage_start(souk_store_main());
     souk__sched_add_table(souk__usage_tasks());
     /* Modules' background tasks run on their periods from now on. */

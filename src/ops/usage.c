@@ -9,6 +9,7 @@
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/recovery.h"
 #include "souk/usage.h"
 
 souk_usage_conf_t souk_usage_conf;
@@ -273,6 +274,11 @@ static void flush_done_cb(void *ud, int status) {
 }
 
 static void flush_task(souk_task_ctx_t *ctx) {
+  /* While the store is known to be down, keep counting in memory. */
+  if (souk_recovery_backoff_left("store") > 0) {
+    souk_task_done(ctx, 0);
+    return;
+  }
   flush_t *f = g.st && !g.flushing ? next_batch() : NULL;
   if (!f) {
     souk_task_done(ctx, 0);

@@ -238,6 +238,9 @@ def test_bad_token_exits_without_retry(fake_discord, souk_factory):
     rc = s.wait(timeout=WAIT)
     assert rc == 3
     assert "token" in s.log_text().lower()
+    # The error recorder's SHUTDOWN strategy for critical gateway errors
+    # is what stopped it.
+    assert "critical gateway error" in s.log_text()
     # The token never appears in the log, even on the failure path.
     assert bad not in s.log_text()
     assert len(fake.state()["rest"]["requests"]) == 1
