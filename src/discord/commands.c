@@ -98,14 +98,10 @@ typedef struct ixs {
   uv_timer_t timer;
 } ixs_t;
 
+static void ixs_drop(ixs_t *s);
+
 static void ixs_free(ixs_t *s) {
-  while (s->head) {
-    ixop_t *o = s->head;
-    s->head = o->next;
-    souk_free(o->path);
-    souk_free(o->body);
-    souk_free(o);
-  }
+  ixs_drop(s);
   souk_free(s->token);
   souk_free(s);
 }
@@ -115,6 +111,7 @@ static void ixs_free(ixs_t *s) {
 
 static void ixs_pump(ixs_t *s);
 
+/* Forget every queued request. */
 static void ixs_drop(ixs_t *s) {
   while (s->head) {
     ixop_t *o = s->head;
