@@ -7,6 +7,7 @@ against the fake Discord."""
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +28,12 @@ PG = "pg-test-key-0002"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def console(tmp_path, script, cfg="core:\n  data_dir: ./d\n", env=None):
+# The simulated market's prices depend on its seed; the default is a random
+# one kept in the store, so tests that expect particular prices fix it.
+SIM1 = "market:\n  sim:\n    seed: 1\n"
+
+
+def console(tmp_path, script, cfg="core:\n  data_dir: ./d\n" + SIM1, env=None):
     (tmp_path / "c.yaml").write_text(cfg)
     e = dict(os.environ)
     e.pop("SOUK_DISCORD_TOKEN", None)
@@ -155,7 +161,7 @@ def test_daily_update_season_reset_and_owner_commands(tmp_path):
 
 def test_commission_start_cash_and_hours_policy(tmp_path):
     cfg = ("core:\n  data_dir: ./d\nmarket:\n  start_cash: \"$2,500\"\n"
-           "  commission_cents: 150\n")
+           "  commission_cents: 150\n  sim:\n    seed: 1\n")
     out = console(tmp_path, "\n".join([
         "/market settings",
         "/buy symbol:AAPL shares:1",
@@ -293,13 +299,13 @@ def test_live_prices_fall_through_and_fallback(tmp_path, fake_prices):
                                     "responses": [{"status": 429, "retry_after": 30}]})
         out = c.run("/buy symbol:MSFT shares:1", "MSFT")
         assert "Bought 1 MSFT" in out and "Source: polygon" in out
-        # The daily update refreshes the held symbols first, so nothing is
-        # valued at cost.
+        # The daily update refreshes stale held symbols first, so nothing is
+        # valued at cost; both were just fetched, so it asks nobody.
         n0 = len(fake.requests())
         out = c.run("/market daily-update", "Daily update")
         assert "1 accounts valued, 1 snapshots written" in out
         assert "0 holdings without a price" in out
-        assert len(fake.requests()) - n0 >= 2
+        assert len(fake.requests()) == n0
         out = c.run("/leaderboard", "Leaderboard")
         assert "1. <@100000000000000001>" in out and "simulated" not in out
         # Every provider fails: /price shows the cached price with its age,
@@ -316,8 +322,13 @@ def test_live_prices_fall_through_and_fallback(tmp_path, fake_prices):
         # A symbol never seen: no price at all.
         out = c.run("/buy symbol:IBM shares:1", "nothing was traded")
         assert "No price for IBM" in out
-        out = c.run("/portfolio", "Total value")
+        out = c.run("/portfolio", "Valued at")
         assert "AAPL: 2 @ avg $189.25" in out
+        # Last-known prices are marked as such, and so is the footer.
+        assert re.search(r"AAPL: 2 @ avg \$189\.25, now \$189\.25 = \$378\.50 \([^)]*\) "
+                         r"\(last known, \d+ s old\)", out), out
+        assert re.search(r"MSFT: 1 .*\(last known, \d+ s old\)", out), out
+        assert "Valued at live prices, except 2 holdings at the last known price" in out
         out = c.run("/history", "Your trades")
         assert out.count("BUY ") == 2 and "(sim)" not in out
         # Persisted: flush, clear memory, reload from the store.
@@ -436,6 +447,19 @@ def test_leaderboard_pages_with_buttons(fake_discord, souk_factory):
                                                              "component_type": 2},
                                                message=msg, guild_id=g["id"])["id"])
     assert "season 7, which has ended" in cb4["data"]["content"]
+    # A forged page or minute: bounded, answered like a stale page with the
+    # current first page (no overflow in the offset).
+    now_min = int(time.time() // 60)
+    for forged in (re.sub(r"^market:lb:2:", "market:lb:9223372036854775807:", nxt),
+                   re.sub(r":\d+$", ":%d" % (now_min + 5000), nxt),
+                   re.sub(r":\d+$", ":-9223372036854775807", nxt)):
+        cbf = wait_callback(fake, fake.interaction(type=3, data={"custom_id": forged,
+                                                                 "component_type": 2},
+                                                   message=msg, guild_id=g["id"])["id"])
+        assert cbf["type"] == 7, (forged, cbf)
+        embf = cbf["data"]["embeds"][0]
+        assert "over 15 minutes old" in embf["description"], forged
+        assert "Page 1 of 2" in embf["footer"]["text"], forged
     bad = wait_callback(fake, fake.interaction(type=3, data={"custom_id": "market:lb:x",
                                                              "component_type": 2},
                                                message=msg, guild_id=g["id"])["id"])
@@ -506,3 +530,90 @@ def test_two_console_sessions_never_share_a_trade(tmp_path):
     out2 = console(tmp_path, "/buy symbol:MSFT shares:5\n/portfolio\n")
     assert "Bought 5 MSFT" in out2 and "already carried out" not in out2
     assert "AAPL" in out2 and "MSFT" in out2.split("Bought 5 MSFT", 1)[1]
+
+
+def test_reply_texts_match_what_was_done(tmp_path):
+    """One page is "1 page"; a sale by amount is not "after commission" (the
+    commission comes off the proceeds); a loss too small to show is
+    -0.00%, never +0.00%."""
+    cfg = "core:\n  data_dir: ./d\n" + SIM1 + "  commission_cents: 50\n"
+    out = console(tmp_path, "\n".join([
+        "/buy symbol:AAPL shares:1",
+        "/leaderboard page:5",
+        "/sell symbol:AAPL amount:0.01",
+        "/buy symbol:AAPL amount:0.40",
+        "/portfolio",
+    ]) + "\n", cfg=cfg)
+    assert "Bought 1 AAPL" in out
+    assert "There is only 1 page of the leaderboard." in out
+    m = re.search(r"That amount does not sell a single share of AAPL at \$[0-9,]+\.[0-9]+(.*)",
+                  out)
+    assert m and m.group(1) == ".", out
+    assert re.search(r"That amount does not buy a single share of AAPL at \$[0-9.,]+ after "
+                     r"commission\.", out)
+    pf = out[out.index("Your portfolio"):]
+    assert "| ROI: -0.00%" in pf, pf
+
+
+def test_portfolio_day_change_names_its_snapshot(tmp_path):
+    out = console(tmp_path, "/buy symbol:AAPL shares:1\n/portfolio\n")
+    assert "n/a (no snapshot before today)" in out
+    db = sqlite3.connect(tmp_path / "d" / "souk.db")
+    guild, season, user = db.execute(
+        "SELECT guild_id, season, user_id FROM market_accounts").fetchone()
+    db.execute("INSERT INTO market_history (guild_id, season, user_id, day, value_cents, "
+               "created_at) VALUES (?, ?, ?, 20200102, 100000000, 0)", (guild, season, user))
+    db.commit()
+    db.close()
+    out = console(tmp_path, "/portfolio\n")
+    assert re.search(r"\| Day change: -?\$[0-9.,]+ \([+-]\d+\.\d\d%\) since the 2020-01-02 "
+                     r"snapshot", out), out
+
+
+def test_sim_seed_is_random_and_kept(tmp_path):
+    """Without market.sim.seed the simulated market's seed is random, made
+    at the first start and kept in the store; a configured seed is used
+    as it is."""
+    def kept(d):
+        db = sqlite3.connect(tmp_path / d / "souk.db")
+        row = db.execute("SELECT value FROM kv WHERE namespace = 'market' AND "
+                         "key = 'sim_seed'").fetchone()
+        db.close()
+        return None if row is None else bytes(row[0]).decode()
+    console(tmp_path, "/price symbol:AAPL\n", cfg="core:\n  data_dir: ./fixed\n" + SIM1)
+    assert kept("fixed") is None
+    console(tmp_path, "/price symbol:AAPL\n", cfg="core:\n  data_dir: ./r\n")
+    seed = kept("r")
+    assert seed and seed.isdigit() and int(seed) not in (0, 1)
+    console(tmp_path, "/price symbol:AAPL\n", cfg="core:\n  data_dir: ./r\n")
+    assert kept("r") == seed
+    console(tmp_path, "/price symbol:AAPL\n", cfg="core:\n  data_dir: ./r2\n")
+    assert kept("r2") != seed
+
+
+def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fake_prices):
+    """The daily update asks the providers only for held symbols whose
+    cached quote is no longer fresh, stalest first, at most
+    daily_update.max_fetch of them; the rest are valued at cached prices."""
+    fake = fake_prices
+    cfg = live_config(tmp_path, fake)
+    cfg["market"]["fresh_for"] = "1s"
+    cfg["market"]["daily_update"] = {"max_fetch": 1}
+    c = Console(tmp_path, cfg)
+    try:
+        c.run("/buy symbol:AAPL shares:1", "Bought 1 AAPL")
+        c.run("/buy symbol:MSFT shares:1", "Bought 1 MSFT")
+        n0 = len(fake.requests())
+        out = c.run("/market daily-update", "Daily update")
+        assert "0 holdings without a price" in out
+        assert len(fake.requests()) == n0  # both still fresh
+        time.sleep(1.5)
+        out = c.run("/market daily-update", "Daily update")
+        assert "0 holdings without a price" in out
+        new = fake.requests()[n0:]
+        syms = {re.search(r"(?:symbol=|ticker/)([A-Z.]+)", r["path"]).group(1) for r in new}
+        assert syms == {"AAPL"}, new  # the stalest, and only max_fetch of them
+        assert c.close() == 0
+    finally:
+        c.s.kill()
+    assert "refreshing 1 (daily_update.max_fetch" in c.s.log_text()

@@ -1347,7 +1347,9 @@ static void dash_done(void *ud, int status) {
     int code = dash_render(&b, &j->d);
     dash_send(j->req, code, &b);
   }
-  if (status == 0 && j->d.fresh && j->d.status == 200) {
+  /* Once the module stopped (shutdown flushed the rankings), a page read
+   * finishing late keeps nothing. */
+  if (status == 0 && j->d.fresh && j->d.status == 200 && market_g.started) {
     dash_board_put(j->d.fresh, souk_now_ms());
     j->d.fresh = NULL;
   }

@@ -1079,6 +1079,9 @@ int market_history_list(souk_db_t *db, int64_t guild_id, int64_t season, int64_t
 
 /* ---- the persisted price cache ---- */
 
+/* Newer wins: writes can arrive out of order (a background save and a
+ * flush in flight together, a second process), so a row replaces the
+ * stored one only when it was fetched no earlier. */
 int market_last_price_save(souk_db_t *db, const market_last_price_t *p, size_t n) {
   if (!db || (n && !p)) return SOUK_EINVAL;
   for (size_t i = 0; i < n; i++)
@@ -1090,7 +1093,8 @@ int market_last_price_save(souk_db_t *db, const market_last_price_t *p, size_t n
                       "source, quote_time_ms, fetched_ms) VALUES (?, ?, ?, ?, ?, ?) "
                       "ON CONFLICT (symbol) DO UPDATE SET price_micro = excluded.price_micro, "
                       "prev_close_micro = excluded.prev_close_micro, source = excluded.source, "
-                      "quote_time_ms = excluded.quote_time_ms, fetched_ms = excluded.fetched_ms",
+                      "quote_time_ms = excluded.quote_time_ms, fetched_ms = excluded.fetched_ms "
+                      "WHERE excluded.fetched_ms >= market_last_price.fetched_ms",
                       &s);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     if (i) rc = souk_stmt_reset(s);

@@ -25,7 +25,9 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 market_conf_t market_conf;
 market_state_t market_g;
@@ -76,12 +78,16 @@ static const souk_conf_key_t market_conf_keys[] = {
      "a price fetched this recently is served from the cache without asking a provider"},
     {"cache.max_entries", SOUK_CONF_INT, K(cache_max_entries), "1000", 1, 1000000, NULL, 0,
      "symbols kept in the price cache (least recently used are dropped)"},
-    {"sim.seed", SOUK_CONF_INT, K(sim_seed), "1", 0, 0, NULL, 0,
-     "seed of the simulated market's random walk (same seed, same prices)"},
+    {"sim.seed", SOUK_CONF_INT, K(sim_seed), "0", 0, 0, NULL, 0,
+     "seed of the simulated market's random walk (same seed, same prices); 0: a random seed "
+     "made at the first start and kept in the store"},
     {"daily_update.period", SOUK_CONF_DURATION, K(daily_period_ms), "1h", 60000, 86400000, NULL, 0,
      "how often the daily update task checks whether today's snapshot is due"},
     {"daily_update.hour", SOUK_CONF_INT, K(daily_hour), "21", 0, 23, NULL, 0,
      "UTC hour from which the day's portfolio snapshot is taken (21: after the US close)"},
+    {"daily_update.max_fetch", SOUK_CONF_INT, K(daily_max_fetch), "50", 0, 1000, NULL, 0,
+     "held live symbols the daily update refreshes from the providers first, at most (the "
+     "stalest first; ones still fresh are skipped; 0: value at the cached prices)"},
     {0},
 };
 #undef K
@@ -99,8 +105,10 @@ void market_snap_fill(market_snap_t *s, market_source_t source) {
   for (size_t i = 0; i < n; i++) {
     market_quote_t q;
     int64_t fetched;
+    /* The entry's own fetch time says whether it is still served: no
+     * lookup by symbol per entry. */
     if (market_pc_at(market_g.pc, i, &q, &fetched) == 0 &&
-        market_pc_peek(market_g.pc, q.symbol, NULL, NULL) == 0)
+        market_pc_within_ttl(market_g.pc, fetched))
       s->q[s->n++] = q;
   }
 }
@@ -130,6 +138,12 @@ int market_snap_price(void *ud, const char *symbol, int64_t *price_micro) {
 
 /* ---- the daily update --------------------------------------------------- */
 
+/* The warm-up starts no refresh after this long, so a run (the task's, or
+ * /market daily-update's reply) ends within about this plus one request's
+ * timeout: inside the task's budget and far inside Discord's 15 minutes
+ * for a deferred reply. */
+#define DAILY_WARM_MS 40000u
+
 typedef struct daily_job {
   market_snap_t snap;     /* live prices */
   market_snap_t sim_snap; /* the simulated market */
@@ -139,6 +153,7 @@ typedef struct daily_job {
    * snapshot values holdings at current prices rather than at cost. */
   char (*held)[MARKET_SYMBOL_MAX + 1];
   size_t nheld, next;
+  uint64_t warm_until;            /* monotonic ms: no new refresh after this */
   bool in_get, answered, stopped; /* a hit answers inside market_pc_get */
   void (*done)(void *ud, int status, const market_snapshot_stats_t *st);
   void *ud;
@@ -219,6 +234,11 @@ static void daily_warm_cb(const market_pc_result_t *r, void *ud) {
  * by min_interval), iteratively for the cache's immediate answers. */
 static void daily_warm_next(daily_job_t *j) {
   while (j->next < j->nheld && market_g.pc) {
+    if (souk_now_ms() >= j->warm_until) {
+      SOUK_INFO("market", "daily update: %zu held symbols left unrefreshed (time limit)",
+                j->nheld - j->next);
+      break;
+    }
     const char *sym = j->held[j->next++];
     j->in_get = true;
     j->answered = false;
@@ -264,6 +284,60 @@ static int daily_held_tx(souk_db_t *db, void *ud) {
   return rc < 0 ? rc : 0;
 }
 
+typedef struct daily_sym {
+  int64_t fetched; /* INT64_MIN: not cached */
+  size_t i;
+} daily_sym_t;
+
+static int daily_sym_cmp(const void *a, const void *b) {
+  const daily_sym_t *x = a, *y = b;
+  if (x->fetched != y->fetched) return x->fetched < y->fetched ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Choose what to refresh: symbols whose cached quote is still fresh
+ * enough to trade are valued as they are; of the others, the stalest
+ * first (never fetched before all), at most daily_update.max_fetch of
+ * them.  The chain spaces requests by min_interval, so this bounds the
+ * run's time and the providers' budget it spends; DAILY_WARM_MS bounds it
+ * again when the providers are slow. */
+static void daily_warm_pick(daily_job_t *j) {
+  size_t cap = (size_t)market_conf.daily_max_fetch;
+  if (cap > (size_t)market_conf.cache_max_entries) cap = (size_t)market_conf.cache_max_entries;
+  if (!market_g.pc || j->nheld == 0) {
+    j->nheld = 0;
+    return;
+  }
+  int64_t now = (int64_t)souk_unix_ms();
+  daily_sym_t *v = souk_calloc(j->nheld, sizeof *v);
+  size_t nv = 0, fresh = 0;
+  for (size_t i = 0; i < j->nheld; i++) {
+    market_quote_t q;
+    int64_t fetched;
+    if (market_pc_peek(market_g.pc, j->held[i], &q, &fetched) == 0) {
+      if (market_pc_tradable(market_g.pc, &q, fetched, now)) {
+        fresh++;
+        continue;
+      }
+      v[nv++] = (daily_sym_t){fetched, i};
+    } else {
+      v[nv++] = (daily_sym_t){INT64_MIN, i};
+    }
+  }
+  qsort(v, nv, sizeof *v, daily_sym_cmp);
+  size_t take = nv < cap ? nv : cap;
+  char(*pick)[MARKET_SYMBOL_MAX + 1] = souk_calloc(take ? take : 1, sizeof *pick);
+  for (size_t k = 0; k < take; k++)
+    memcpy(pick[k], j->held[v[k].i], sizeof pick[k]);
+  SOUK_INFO("market", "daily update: %zu held symbols, %zu still fresh, refreshing %zu%s", j->nheld,
+            fresh, take, take < nv ? " (daily_update.max_fetch; the rest at cached prices)" : "");
+  souk_free(v);
+  souk_free(j->held);
+  j->held = pick;
+  j->nheld = take;
+  j->next = 0;
+}
+
 static void daily_held_done(void *ud, int status) {
   daily_job_t *j = ud;
   if (status) {
@@ -271,8 +345,8 @@ static void daily_held_done(void *ud, int status) {
     SOUK_WARN("market", "cannot list held symbols to refresh: %s", souk_strerror(status));
     j->nheld = 0;
   }
-  if (j->nheld > (size_t)market_conf.cache_max_entries)
-    j->nheld = (size_t)market_conf.cache_max_entries;
+  daily_warm_pick(j);
+  j->warm_until = souk_now_ms() + DAILY_WARM_MS;
   daily_warm_next(j);
 }
 
@@ -540,6 +614,61 @@ static int market_check(bool online, souk_buf_t *out) {
   return check_online(out);
 }
 
+/* ---- the simulated market's seed ------------------------------------------ */
+
+typedef struct seed_job {
+  uint64_t fresh; /* a new random seed, used when none is kept */
+  uint64_t seed;  /* what the store keeps (after the transaction) */
+} seed_job_t;
+
+static int seed_tx(souk_db_t *db, void *ud) {
+  seed_job_t *sj = ud;
+  souk_buf_t b;
+  souk_buf_init(&b);
+  int rc = souk_db_kv_get(db, "market", "sim_seed", &b, NULL);
+  if (rc == 0) {
+    char txt[32] = "";
+    char *end = NULL;
+    snprintf(txt, sizeof txt, "%.*s", (int)(b.len < 31 ? b.len : 31), b.data ? b.data : "");
+    unsigned long long v = strtoull(txt, &end, 10);
+    souk_buf_free(&b);
+    if (end != txt && *end == '\0' && v != 0) {
+      sj->seed = (uint64_t)v;
+      return 0;
+    }
+    /* An unreadable value is replaced. */
+  } else {
+    souk_buf_free(&b);
+    if (rc != SOUK_ENOTFOUND) return rc;
+  }
+  char txt[32];
+  int n = snprintf(txt, sizeof txt, "%" PRIu64, sj->fresh);
+  rc = souk_db_kv_put(db, "market", "sim_seed", txt, (size_t)n);
+  if (rc == 0) sj->seed = sj->fresh;
+  return rc;
+}
+
+/* The simulated market's seed when sim.seed is 0: made at random at the
+ * first start and kept in the store's kv (market/sim_seed), so prices stay
+ * the same across restarts but nobody can compute them from the source.
+ * Without a store (or when it fails) the seed lasts this process only. */
+static uint64_t sim_seed_kept(souk_store_t *st) {
+  seed_job_t sj = {0};
+  while (sj.fresh == 0) {
+    if (getrandom(&sj.fresh, sizeof sj.fresh, 0) != (ssize_t)sizeof sj.fresh)
+      sj.fresh = souk_rand64() ^ souk_unix_ms();
+  }
+  if (!st) return sj.fresh;
+  /* Once, at start, before any command is served: a blocking read. */
+  int rc = souk_store_tx(st, seed_tx, &sj);
+  if (rc == 0 && sj.seed) return sj.seed;
+  SOUK_WARN("market",
+            "cannot keep the simulated market's seed in the store (%s): its prices "
+            "change at the next start",
+            souk_strerror(rc));
+  return sj.fresh;
+}
+
 static int market_init(void) {
   memset(&market_g, 0, sizeof market_g);
   const market_conf_t *c = &market_conf;
@@ -573,7 +702,7 @@ static int market_init(void) {
   market_g.defaults.commission_cents = c->commission_cents;
   market_g.defaults.hours = c->hours == 1 ? MARKET_HOURS_OPEN_ONLY : MARKET_HOURS_LAST_PRICE;
   market_sim_defaults(&market_g.sim);
-  market_g.sim.seed = (uint64_t)c->sim_seed;
+  market_g.sim.seed = c->sim_seed ? (uint64_t)c->sim_seed : sim_seed_kept(souk_store_main());
 
   market_pc_conf_t pcc = {.ttl_ms = (uint64_t)c->cache_ttl_ms,
                           .fresh_ms = (uint64_t)c->fresh_for_ms,
@@ -599,15 +728,21 @@ static int market_init(void) {
 static void market_shutdown(void) {
   market_g.started = false;
   souk_metrics_remove_collector(market_collect, NULL);
-  if (market_g.pc) {
-    int rc = market_pc_flush_sync(market_g.pc);
+  market_pc_t *pc = market_g.pc;
+  if (pc) {
+    int rc = market_pc_flush_sync(pc);
     if (rc) SOUK_WARN("market", "saving the price cache failed: %s", souk_strerror(rc));
+    /* A waiter answered while the chain is freed may look another symbol
+     * up: that must not reach the chain being freed. */
+    market_pc_detach_fetch(pc);
   }
-  /* The chain first: its cancelled lookups answer the cache's waiters. */
+  /* The chain next: its cancelled lookups answer the cache's waiters. */
   market_chain_free(market_g.chain);
   market_g.chain = NULL;
-  market_pc_free(market_g.pc);
+  /* Out of reach before it goes: callbacks run by the free see no cache. */
   market_g.pc = NULL;
+  market_pc_free(pc);
+  market_dashboard_flush();
 }
 
 const souk_module_t souk_market_module = {

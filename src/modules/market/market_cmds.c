@@ -21,13 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LB_PAGE     10
-#define HIST_PAGE   10
-#define LB_STALE_MS (15 * 60 * 1000)
-#define COLOR_BUY   0x2ecc71
-#define COLOR_SELL  0xe67e22
-#define COLOR_INFO  0x3498db
-#define SIM_FOOTER  "Simulated market: prices are made up, not real quotes."
+#define LB_PAGE           10
+#define HIST_PAGE         10
+#define LB_STALE_MS       (15 * 60 * 1000)
+#define LB_MAX_PAGE       100000 /* as the page option's maximum */
+#define LB_TAG_WINDOW_MIN 1440   /* a button's snapshot minute is within a day of now */
+#define COLOR_BUY         0x2ecc71
+#define COLOR_SELL        0xe67e22
+#define COLOR_INFO        0x3498db
+#define SIM_FOOTER        "Simulated market: prices are made up, not real quotes."
 
 typedef enum job_op {
   OP_BUY,
@@ -61,10 +63,11 @@ typedef struct job {
   bool retried;
   /* portfolio */
   market_portfolio_t pf;
-  int64_t prev_value;
+  int64_t prev_value, prev_day; /* prev_day: YYYYMMDD */
   bool has_prev;
   int64_t *prices;
   bool *priced;
+  int64_t *stale_age; /* -1, or the age of a last-known (fallback) price */
   size_t pending;
   /* history */
   market_trade_t *rows;
@@ -105,6 +108,7 @@ static void job_free(job_t *j) {
   market_portfolio_free(&j->pf);
   souk_free(j->prices);
   souk_free(j->priced);
+  souk_free(j->stale_age);
   souk_free(j->rows);
   souk_free(j->ranks);
   souk_free(j->held);
@@ -174,6 +178,20 @@ static void fmt_utc(int64_t ms, char *buf, size_t n) {
   int64_t r = ms - day * 86400000;
   snprintf(buf, n, "%04d-%02d-%02d %02d:%02d UTC", y, m, d, (int)(r / 3600000),
            (int)(r / 60000 % 60));
+}
+
+/* A change from base to value as a percentage, truncated to basis points
+ * but keeping the true sign: a loss too small to show is "-0.00%", never
+ * "+0.00%". */
+static char *fmt_change(int64_t value, int64_t base, char *buf, size_t n) {
+  int64_t bp = 0;
+  if (base <= 0 || market_roi_bp(value, base, &bp) != 0) {
+    snprintf(buf, n, "n/a");
+    return buf;
+  }
+  market_fmt_bp(bp, buf, n);
+  if (bp == 0 && value < base && buf[0] == '+') buf[0] = '-';
+  return buf;
 }
 
 static const char *source_label(const market_quote_t *q) {
@@ -274,9 +292,12 @@ static void trade_reply_refusal(job_t *j) {
                       j->symbol);
     break;
   case MARKET_REFUSE_ZERO:
+    /* A buy by amount pays the commission out of the amount; a sale by
+     * amount sells the shares worth it, and the commission comes off the
+     * proceeds afterwards. */
     souk_cmd_replyf(j->ctx, "That amount does not %s a single share of %s at %s%s.",
                     j->side == MARKET_BUY ? "buy" : "sell", j->symbol, p,
-                    t->commission_cents ? " after commission" : "");
+                    t->commission_cents && j->side == MARKET_BUY ? " after commission" : "");
     break;
   case MARKET_REFUSE_OVERFLOW:
     souk_cmd_replyf(j->ctx, "That trade is too large to compute exactly; try a smaller quantity.");
@@ -541,7 +562,7 @@ static void quote_priced(job_t *j, const market_pc_result_t *r) {
     char tmp[MARKET_FMT_MAX];
     market_fmt_price(d < 0 ? -d : d, tmp, sizeof tmp);
     snprintf(ch, sizeof ch, "%s%s", d < 0 ? "-" : "+", tmp);
-    market_fmt_bp((int64_t)((__int128)d * 10000 / q->prev_close_micro), chp, sizeof chp);
+    fmt_change(q->price_micro, q->prev_close_micro, chp, sizeof chp);
     f[n++] = (souk_embed_field_t){"Previous close", pc, true};
     f[n++] = (souk_embed_field_t){"Change", ch, true};
     f[n++] = (souk_embed_field_t){"Change %", chp, true};
@@ -665,11 +686,12 @@ static int portfolio_tx(souk_db_t *db, void *ud) {
   int rc = market_settings_get(db, j->guild, &j->defaults, &j->set);
   if (rc == 0) rc = market_portfolio_get(db, j->guild, 0, j->target, &j->pf);
   if (rc == 0 && j->pf.exists) {
-    int64_t v = 0;
+    int64_t v = 0, d = 0;
     int prc = market_history_prev(db, j->guild, 0, j->target,
-                                  market_day_of((int64_t)souk_unix_ms()), &v, NULL);
+                                  market_day_of((int64_t)souk_unix_ms()), &v, &d);
     if (prc == 0) {
       j->prev_value = v;
+      j->prev_day = d;
       j->has_prev = true;
     } else if (prc != SOUK_ENOTFOUND) {
       rc = prc;
@@ -682,7 +704,7 @@ static void portfolio_reply(job_t *j) {
   souk_buf_t b;
   souk_buf_init(&b);
   int64_t value = j->pf.account.cash_cents;
-  size_t unpriced = 0;
+  size_t unpriced = 0, stale = 0;
   bool overflow = false;
   char s1[MARKET_FMT_MAX], s2[MARKET_FMT_MAX], s3[MARKET_FMT_MAX], s4[MARKET_FMT_MAX];
   for (size_t i = 0; i < j->pf.n; i++) {
@@ -700,32 +722,35 @@ static void portfolio_reply(job_t *j) {
     else
       snprintf(s2, sizeof s2, "no price");
     market_fmt_cents(hv, s3, sizeof s3);
-    int64_t bp = 0;
-    if (h->cost_cents > 0 && market_roi_bp(hv, h->cost_cents, &bp) == 0)
-      market_fmt_bp(bp, s4, sizeof s4);
-    else
-      snprintf(s4, sizeof s4, "n/a");
+    fmt_change(hv, h->cost_cents, s4, sizeof s4);
+    char mark[64] = "";
+    if (!have) {
+      snprintf(mark, sizeof mark, " [at cost]");
+    } else if (j->stale_age[i] >= 0) {
+      char age[40];
+      fmt_age(j->stale_age[i], age, sizeof age);
+      snprintf(mark, sizeof mark, " (last known, %s old)", age);
+      stale++;
+    }
     souk_buf_printf(&b, "%s: %" PRId64 " @ avg %s, now %s = %s (%s)%s\n", h->symbol, h->shares, s1,
-                    s2, s3, s4, have ? "" : " [at cost]");
+                    s2, s3, s4, mark);
   }
   if (!j->pf.n) souk_buf_puts(&b, "No holdings yet: try /buy.\n");
-  char cash[MARKET_FMT_MAX], total[MARKET_FMT_MAX], roi[MARKET_FMT_MAX], day[64],
-      init[MARKET_FMT_MAX], title[128];
+  char cash[MARKET_FMT_MAX], total[MARKET_FMT_MAX], roi[MARKET_FMT_MAX], day[128],
+      init[MARKET_FMT_MAX], title[128], footer[200];
   market_fmt_cents(j->pf.account.cash_cents, cash, sizeof cash);
   market_fmt_cents(value, total, sizeof total);
   market_fmt_cents(j->pf.account.initial_cents, init, sizeof init);
-  int64_t bp = 0;
-  if (j->pf.account.initial_cents > 0 &&
-      market_roi_bp(value, j->pf.account.initial_cents, &bp) == 0)
-    market_fmt_bp(bp, roi, sizeof roi);
-  else
-    snprintf(roi, sizeof roi, "n/a");
+  fmt_change(value, j->pf.account.initial_cents, roi, sizeof roi);
   if (j->has_prev && j->prev_value > 0) {
     char d[MARKET_FMT_MAX], dp[MARKET_FMT_MAX];
-    int64_t dbp = 0;
     market_fmt_cents(value - j->prev_value, d, sizeof d);
-    if (market_roi_bp(value, j->prev_value, &dbp)) dbp = 0;
-    snprintf(day, sizeof day, "%s (%s)", d, market_fmt_bp(dbp, dp, sizeof dp));
+    /* The snapshot compared with: the latest before today (a weekend or a
+     * missed day makes it older than yesterday). */
+    int64_t pd = j->prev_day;
+    snprintf(day, sizeof day, "%s (%s) since the %04d-%02d-%02d snapshot", d,
+             fmt_change(value, j->prev_value, dp, sizeof dp), (int)(pd / 10000),
+             (int)(pd / 100 % 100), (int)(pd % 100));
   } else {
     snprintf(day, sizeof day, "n/a (no snapshot before today)");
   }
@@ -739,6 +764,15 @@ static void portfolio_reply(job_t *j) {
     souk_buf_printf(&b, "(%zu holding%s valued at cost: no current price)\n", unpriced,
                     unpriced == 1 ? "" : "s");
   if (overflow) souk_buf_puts(&b, "(the total is too large to show exactly)\n");
+  if (sim)
+    snprintf(footer, sizeof footer, "%s", SIM_FOOTER);
+  else if (stale)
+    snprintf(footer, sizeof footer,
+             "Valued at live prices, except %zu holding%s at the last known price (the price "
+             "providers are not answering).",
+             stale, stale == 1 ? "" : "s");
+  else
+    snprintf(footer, sizeof footer, "Valued at live prices.");
   souk_embed_field_t f[] = {{"Cash", cash, true},
                             {"Total value", total, true},
                             {"Started with", init, true},
@@ -749,7 +783,7 @@ static void portfolio_reply(job_t *j) {
                     .color = COLOR_INFO,
                     .fields = f,
                     .nfields = 5,
-                    .footer = sim ? SIM_FOOTER : "Valued at live prices."};
+                    .footer = footer};
   souk_msg_t m = {.embeds = &e, .nembeds = 1};
   souk_cmd_reply(j->ctx, &m);
   souk_buf_free(&b);
@@ -769,6 +803,9 @@ static void pf_price_cb(const market_pc_result_t *r, void *ud) {
   if (r->err == 0) {
     j->prices[p->i] = r->quote.price_micro;
     j->priced[p->i] = true;
+    /* The providers did not answer: a last-known price, up to the cache's
+     * TTL old, shown as such. */
+    if (r->fallback) j->stale_age[p->i] = r->age_ms;
   }
   souk_free(p);
   portfolio_priced(j, r);
@@ -800,6 +837,9 @@ static void portfolio_done(void *ud, int status) {
   size_t n = j->pf.n;
   j->prices = souk_calloc(n ? n : 1, sizeof *j->prices);
   j->priced = souk_calloc(n ? n : 1, sizeof *j->priced);
+  j->stale_age = souk_calloc(n ? n : 1, sizeof *j->stale_age);
+  for (size_t i = 0; i < n; i++)
+    j->stale_age[i] = -1;
   int64_t now = (int64_t)souk_unix_ms();
   j->pending = 1; /* held until every lookup is started */
   for (size_t i = 0; i < n; i++) {
@@ -931,8 +971,10 @@ static void lb_done(void *ud, int status) {
     return;
   }
   if (j->page > pages) {
-    souk_cmd_replyf(j->ctx, "There are only %" PRId64 " page%s of the leaderboard.", pages,
-                    pages == 1 ? "" : "s");
+    if (pages == 1)
+      souk_cmd_replyf(j->ctx, "There is only 1 page of the leaderboard.");
+    else
+      souk_cmd_replyf(j->ctx, "There are only %" PRId64 " pages of the leaderboard.", pages);
     job_free(j);
     return;
   }
@@ -944,7 +986,10 @@ static void lb_done(void *ud, int status) {
     const market_rank_t *r = &j->ranks[i];
     char v[MARKET_FMT_MAX], roi[MARKET_FMT_MAX];
     market_fmt_cents(r->value_cents, v, sizeof v);
-    market_fmt_bp(r->roi_bp, roi, sizeof roi);
+    if (r->initial_cents > 0)
+      fmt_change(r->value_cents, r->initial_cents, roi, sizeof roi);
+    else
+      market_fmt_bp(r->roi_bp, roi, sizeof roi);
     souk_buf_printf(&b, "%" PRId64 ". <@%" PRId64 "> %s (%s)\n", r->rank, r->user_id, v, roi);
   }
   char title[96], footer[160];
@@ -1015,7 +1060,17 @@ static void lb_press(souk_cmd_ctx_t *ctx) {
   j->by = by == 'r' ? MARKET_RANK_ROI : MARKET_RANK_VALUE;
   j->tag_season = season;
   j->tag_min = minute;
-  if ((int64_t)(souk_unix_ms() / 60000) - minute > LB_STALE_MS / 60000) {
+  /* The button's text comes from the client: a page beyond what the
+   * command accepts (so (page - 1) * LB_PAGE cannot overflow) or a minute
+   * not within a day of now is an old or forged button, answered like a
+   * stale one with the current first page. */
+  int64_t now_min = (int64_t)(souk_unix_ms() / 60000);
+  if (page > LB_MAX_PAGE || minute < now_min - LB_TAG_WINDOW_MIN ||
+      minute > now_min + LB_TAG_WINDOW_MIN) {
+    j->page = 1;
+    j->stale_note = true;
+    j->tag_min = 0;
+  } else if (now_min - minute > LB_STALE_MS / 60000) {
     j->stale_note = true;
     j->tag_min = 0; /* the new page starts a new snapshot tag */
   }
@@ -1303,6 +1358,10 @@ static void daily_cmd_done(void *ud, int status, const market_snapshot_stats_t *
                   st->accounts, st->inserted, st->existing, st->unpriced);
 }
 
+/* The reply waits for the run: it is bounded (at most
+ * market.daily_update.max_fetch symbols refreshed, none started after
+ * DAILY_WARM_MS in market.c), so it ends within a few minutes at worst,
+ * far inside the 15 minutes Discord allows a deferred reply. */
 static void cmd_daily(souk_cmd_ctx_t *ctx) {
   if (!need_store(ctx)) return;
   int rc = market_daily_run(daily_cmd_done, ctx);
@@ -1410,7 +1469,7 @@ static const souk_cmd_option_t opt_lb[] = {
     {.name = "page",
      .description = "Page (default 1)",
      .type = SOUK_OPT_INTEGER,
-     SOUK_OPT_INT_RANGE(1, 100000)},
+     SOUK_OPT_INT_RANGE(1, LB_MAX_PAGE)},
     {0},
 };
 static const souk_cmd_choice_t onoff[] = {{"on", "on"}, {"off", "off"}, {NULL}};

@@ -27,6 +27,7 @@ typedef struct market_conf {
   int64_t cache_ttl_ms, cache_refresh_ms, cache_max_entries;
   int64_t sim_seed;
   int64_t daily_period_ms, daily_hour;
+  int64_t daily_max_fetch; /* held symbols refreshed per daily update, at most */
 } market_conf_t;
 
 extern market_conf_t market_conf;

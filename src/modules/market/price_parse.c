@@ -323,6 +323,22 @@ static bool polygon_error(souk_json_t *j, market_parsed_t *out) {
   return true;
 }
 
+/* The close of the session a daily bar stands for: 16:00 New York (13:00
+ * on early-close days) of the New York date the bar's time t falls on.
+ * The bar's t is the start of its window, so taking it as the quote's time
+ * would make the close look hours older than it is: always stale while
+ * the market is open, and "a session opened since" while it is closed. */
+static int64_t polygon_session_close(int64_t t) {
+  int64_t local = t + (int64_t)market_ny_offset_min(t) * 60000;
+  int64_t days = local >= 0 ? local / 86400000 : (local - 86399999) / 86400000;
+  int y, m, d;
+  market_civil_from_days(days, &y, &m, &d);
+  int64_t close_local = days * 86400000 + (int64_t)market_nyse_close_min(y, m, d) * 60000;
+  /* The offset in force a few hours after 16:00 UTC that day is the one at
+   * the close (the switch happens at 02:00 local). */
+  return close_local - (int64_t)market_ny_offset_min(days * 86400000 + 20 * 3600000) * 60000;
+}
+
 market_outcome_t market_parse_polygon_prev(const char *symbol, int status, const char *retry_after,
                                            const char *body, size_t len, market_parsed_t *out) {
   begin(out, symbol, "polygon");
@@ -354,7 +370,8 @@ market_outcome_t market_parse_polygon_prev(const char *symbol, int status, const
     goto done;
   }
   int64_t t = 0;
-  if (int_at(&j, souk_json_get(&j, bar, "t"), &t) == 0 && t > 0) out->quote.quote_time_ms = t;
+  if (int_at(&j, souk_json_get(&j, bar, "t"), &t) == 0 && t > 0 && t < INT64_MAX / 2)
+    out->quote.quote_time_ms = polygon_session_close(t);
   out->quote.price_micro = c;
   set(out, MARKET_OK, "ok");
 done:

@@ -251,6 +251,10 @@ int market_pc_at(const market_pc_t *pc, size_t i, market_quote_t *q, int64_t *fe
   return 0;
 }
 
+bool market_pc_within_ttl(const market_pc_t *pc, int64_t fetched_ms) {
+  return pc_now(pc) - fetched_ms <= (int64_t)pc->c.ttl_ms;
+}
+
 void market_pc_stats(const market_pc_t *pc, market_pc_stats_t *out) {
   *out = pc->st;
   out->entries = pc->n;
@@ -260,6 +264,11 @@ void market_pc_stats(const market_pc_t *pc, market_pc_stats_t *out) {
 }
 
 void market_pc_clear(market_pc_t *pc) { pc->n = 0; }
+
+void market_pc_detach_fetch(market_pc_t *pc) {
+  pc->c.fetch = NULL;
+  pc->c.fetch_ud = NULL;
+}
 
 /* ---- persistence ---- */
 
@@ -295,23 +304,36 @@ static int pc_load_tx(souk_db_t *db, void *ud) {
   return market_last_price_load_all(db, &j->rows, &j->n);
 }
 
+/* Merge the store's rows into memory.  A reload runs in the background,
+ * so a quote that arrived meanwhile may be newer than the stored row: an
+ * entry is replaced only by a row fetched later than it, entries the store
+ * does not have stay, and a kept entry keeps its dirty flag (it still has
+ * to be written).  A replaced entry is clean: the store holds it.  Rows
+ * that do not fit the bound are left in the store. */
 static void pc_apply_rows(market_pc_t *pc, const market_last_price_t *rows, size_t n) {
   int64_t now = pc_now(pc);
-  pc->n = 0;
-  for (size_t i = 0; i < n && pc->n < pc->c.max_entries; i++) {
+  for (size_t i = 0; i < n; i++) {
     const market_last_price_t *r = &rows[i];
     if (now - r->fetched_ms > (int64_t)pc->c.ttl_ms || r->price_micro <= 0 ||
         !market_symbol_valid(r->symbol))
       continue;
-    pc_entry_t *e = &pc->e[pc->n++];
-    memset(e, 0, sizeof *e);
+    pc_entry_t *e = pc_find(pc, r->symbol);
+    if (e) {
+      if (e->fetched_ms >= r->fetched_ms) continue;
+    } else {
+      if (pc->n >= pc->c.max_entries) continue;
+      e = &pc->e[pc->n++];
+      memset(e, 0, sizeof *e);
+      e->used = ++pc->tick;
+    }
+    memset(&e->q, 0, sizeof e->q);
     snprintf(e->q.symbol, sizeof e->q.symbol, "%s", r->symbol);
     e->q.price_micro = r->price_micro;
     e->q.prev_close_micro = r->prev_close_micro;
     e->q.quote_time_ms = r->quote_time_ms;
     e->q.source = pc_source(r->source);
     e->fetched_ms = r->fetched_ms;
-    e->used = ++pc->tick;
+    e->dirty = false;
   }
 }
 
@@ -321,6 +343,16 @@ static void pc_job_unlink(pc_job_t *j) {
   while (*pp && *pp != j)
     pp = &(*pp)->next;
   if (*pp) *pp = j->next;
+}
+
+/* A write that did not happen: its rows are changed entries again, so the
+ * next change or flush retries them (unless a newer quote replaced one,
+ * which is dirty anyway). */
+static void pc_job_redirty(market_pc_t *pc, const pc_job_t *j) {
+  for (size_t i = 0; i < j->n; i++) {
+    pc_entry_t *e = pc_find(pc, j->rows[i].symbol);
+    if (e && e->fetched_ms == j->rows[i].fetched_ms) e->dirty = true;
+  }
 }
 
 static void pc_job_done(void *ud, int status) {
@@ -335,6 +367,7 @@ static void pc_job_done(void *ud, int status) {
     } else {
       pc->st.persist_errors++;
       SOUK_WARN("market", "saving %zu prices failed: %s", j->n, souk_strerror(status));
+      pc_job_redirty(pc, j);
     }
   }
   if (j->done)
@@ -342,13 +375,7 @@ static void pc_job_done(void *ud, int status) {
   else if (pc && !j->reload) {
     /* The background writer: run again if more changed meanwhile. */
     pc->autosave_running = false;
-    if (status != 0) {
-      /* Put the rows back as dirty so the next change or flush retries. */
-      for (size_t i = 0; i < j->n; i++) {
-        pc_entry_t *e = pc_find(pc, j->rows[i].symbol);
-        if (e) e->dirty = true;
-      }
-    } else if (pc->autosave_again) {
+    if (status == 0 && pc->autosave_again) {
       pc->autosave_again = false;
       pc_autosave(pc);
     }
@@ -373,6 +400,8 @@ static int pc_job_start(market_pc_t *pc, pc_job_t *j) {
   int rc = j->reload ? souk_store_read_async(pc->c.store, pc_load_tx, pc_job_done, j)
                      : souk_store_tx_async(pc->c.store, pc_save_tx, pc_job_done, j);
   if (rc) {
+    /* pc_job_new took the rows' dirty flags: give them back. */
+    if (!j->reload) pc_job_redirty(pc, j);
     souk_free(j->rows);
     souk_free(j);
     return rc;
@@ -417,9 +446,15 @@ int market_pc_reload(market_pc_t *pc, market_pc_done_cb done, void *ud) {
 
 int market_pc_flush_sync(market_pc_t *pc) {
   if (!pc->c.store) return 0;
-  pc_job_t *j = pc_job_new(pc, true);
+  /* Every entry, not only the changed ones: a background write still
+   * queued when the loop stops is cancelled, and its rows are no longer
+   * marked dirty.  The store keeps the newer row of each symbol. */
+  pc_job_t *j = pc_job_new(pc, false);
   int rc = j->n ? souk_store_tx(pc->c.store, pc_save_tx, j) : 0;
-  if (rc == 0) pc->st.persisted += j->n;
+  if (rc == 0)
+    pc->st.persisted += j->n;
+  else
+    pc_job_redirty(pc, j);
   souk_free(j->rows);
   souk_free(j);
   return rc;

@@ -15,8 +15,10 @@
  *
  * Persistence: changed entries are written to the store's market_last_price
  * table in the background (souk_store_tx_async) after each update, and
- * market_pc_flush() writes them now; market_pc_reload() replaces the
- * memory contents with the table's.
+ * market_pc_flush() writes them now; a stored row is only ever replaced by
+ * one fetched no earlier.  market_pc_reload() merges the table's rows into
+ * memory: an entry fetched no earlier than its row stays (a quote that
+ * arrived while the reload ran), as do entries the table lacks.
  *
  * Threads: everything runs on the loop thread.  Ownership: the cache owns
  * its entries; a result handed to a callback is valid only during it. */
@@ -94,6 +96,10 @@ size_t market_pc_count(const market_pc_t *pc);
  * SOUK_ERANGE past the end. */
 int market_pc_at(const market_pc_t *pc, size_t i, market_quote_t *q, int64_t *fetched_ms);
 
+/** Is an entry fetched at fetched_ms still within ttl_ms (what
+ * market_pc_peek answers)?  For walking the entries with market_pc_at. */
+bool market_pc_within_ttl(const market_pc_t *pc, int64_t fetched_ms);
+
 /** Counters. */
 typedef struct market_pc_stats {
   uint64_t hits, misses, refreshes, stale, coalesced, evictions, fetch_errors;
@@ -111,10 +117,18 @@ typedef void (*market_pc_done_cb)(void *ud, int status, size_t n);
 /** Write every entry to the store now.  Returns 0 (done runs once, later)
  * or SOUK_ENOTSUP without a store (done never runs). */
 int market_pc_flush(market_pc_t *pc, market_pc_done_cb done, void *ud);
-/** Replace the memory contents with the store's rows (older than ttl_ms
- * are skipped).  Returns 0 (done runs once, later) or SOUK_ENOTSUP. */
+/** Merge the store's rows into memory (rows older than ttl_ms are
+ * skipped; an entry is replaced only by a row fetched later than it; dirty
+ * flags of kept entries stay).  Returns 0 (done runs once, later) or
+ * SOUK_ENOTSUP. */
 int market_pc_reload(market_pc_t *pc, market_pc_done_cb done, void *ud);
-/** Write every changed entry now, blocking (shutdown).  0 or SOUK_E*. */
+/** Write every entry now, blocking (shutdown): all of them, so rows a
+ * cancelled background write held are not lost.  0 or SOUK_E*. */
 int market_pc_flush_sync(market_pc_t *pc);
+
+/** Forget the fetcher (before freeing it): from now on every miss fails
+ * with "no price provider is configured".  Lookups already waiting are
+ * still answered by the old fetcher's callbacks. */
+void market_pc_detach_fetch(market_pc_t *pc);
 
 #endif

@@ -237,7 +237,29 @@ static void test_polygon(void **state) {
   assert_string_equal(p.quote.source, "polygon");
   assert_int_equal(p.quote.price_micro, 156800000);
   assert_int_equal(p.quote.prev_close_micro, 0);
+  /* The bar of 2022-04-26: its session closed at 16:00 EDT (20:00 UTC). */
   assert_int_equal(p.quote.quote_time_ms, 1651003200000LL);
+  /* The quote's time is the session's close, not the bar's start
+   * (midnight in New York): 2022-04-26 04:00 UTC -> 20:00 UTC. */
+  assert_int_equal(parse_str(market_parse_polygon_prev, "AAPL", 200, NULL,
+                             "{\"status\":\"OK\",\"resultsCount\":1,\"results\":[{\"T\":"
+                             "\"AAPL\",\"c\":156.8,\"t\":1650945600000}]}",
+                             &p),
+                   MARKET_OK);
+  assert_int_equal(p.quote.quote_time_ms, 1651003200000LL);
+  /* Winter time and an early close: the day after Thanksgiving 2022 closed
+   * at 13:00 EST (18:00 UTC); its bar starts at 05:00 UTC. */
+  assert_int_equal(parse_str(market_parse_polygon_prev, "AAPL", 200, NULL,
+                             "{\"status\":\"OK\",\"resultsCount\":1,\"results\":[{\"T\":"
+                             "\"AAPL\",\"c\":148.11,\"t\":1669352400000}]}",
+                             &p),
+                   MARKET_OK);
+  assert_int_equal(p.quote.quote_time_ms, 1669399200000LL);
+  /* So a Polygon-only setup can trade at it while the market is closed:
+   * that evening no session has opened since the quote. */
+  int64_t evening = 1669399200000LL + 3 * 3600000LL;
+  assert_false(market_nyse_open(evening));
+  assert_true(market_nyse_next_open(p.quote.quote_time_ms) > evening);
   /* An answer for another ticker is not a price for this one. */
   assert_int_equal(parse_file(market_parse_polygon_prev, "MSFT", 200, NULL,
                               "polygon/v2-aggs-ticker-AAPL-prev.json", &p),

@@ -21,7 +21,24 @@
 #include "../../../src/modules/market/money.c"
 #include "../../../src/modules/market/price_hours.c"
 #include "../../../src/modules/market/price_parse.c"
+/* The cache's background writes go through this, so a test can refuse a
+ * submission (mode 1) or accept one that never runs, as a write queued when
+ * the loop stops (mode 2). */
+static int g_submit_mode;
+static void *g_held_ud;
+static souk_store_done_cb g_held_done;
+static int test_tx_async(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done, void *ud) {
+  if (g_submit_mode == 1) return SOUK_EIO;
+  if (g_submit_mode == 2) {
+    g_held_ud = ud;
+    g_held_done = done;
+    return 0;
+  }
+  return souk_store_tx_async(st, fn, done, ud);
+}
+#define souk_store_tx_async test_tx_async
 #include "../../../src/modules/market/pricecache.c"
+#undef souk_store_tx_async
 #include "souk/loop.h"
 
 /* ---- an injected clock and fetcher ---- */
@@ -373,6 +390,7 @@ static void test_persist_and_reload(void **state) {
   assert_int_equal(b.r.quote.price_micro, 189250000);
   /* Rows older than the TTL are not loaded. */
   g_now += 25 * T_HOUR;
+  market_pc_clear(pc);
   done_t r2 = {0};
   assert_int_equal(market_pc_reload(pc, done_cb, &r2), 0);
   run_until(&r2.calls);
@@ -393,6 +411,188 @@ static void test_persist_and_reload(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+static souk_store_t *open_store(char *dir) {
+  assert_non_null(mkdtemp(dir));
+  souk_store_conf_t sc;
+  souk_store_conf_defaults(&sc);
+  sc.backup_before_migrate = false;
+  souk_store_t *st = NULL;
+  assert_int_equal(souk_store_open(&sc, dir, &st), 0);
+  return st;
+}
+
+static void close_store(souk_store_t *st, const char *dir) {
+  for (int i = 0; i < 1000 && souk_work_pending(); i++)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  souk_store_close(st);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+typedef struct rows_io {
+  market_last_price_t *rows;
+  size_t n;
+} rows_io_t;
+
+static int save_rows_tx(souk_db_t *db, void *ud) {
+  rows_io_t *r = ud;
+  return market_last_price_save(db, r->rows, r->n);
+}
+
+static int load_rows_tx(souk_db_t *db, void *ud) {
+  rows_io_t *r = ud;
+  souk_free(r->rows);
+  r->rows = NULL;
+  return market_last_price_load_all(db, &r->rows, &r->n);
+}
+
+static market_last_price_t lp_row(const char *sym, int64_t price, int64_t fetched) {
+  market_last_price_t r;
+  memset(&r, 0, sizeof r);
+  snprintf(r.symbol, sizeof r.symbol, "%s", sym);
+  r.price_micro = price;
+  r.quote_time_ms = fetched;
+  r.fetched_ms = fetched;
+  snprintf(r.source, sizeof r.source, "finnhub");
+  return r;
+}
+
+static int64_t stored_price(souk_store_t *st, const char *sym) {
+  rows_io_t io = {0};
+  assert_int_equal(souk_store_tx(st, load_rows_tx, &io), 0);
+  int64_t p = 0;
+  for (size_t i = 0; i < io.n; i++)
+    if (strcmp(io.rows[i].symbol, sym) == 0) p = io.rows[i].price_micro;
+  souk_free(io.rows);
+  return p;
+}
+
+static void put_price(market_pc_t *pc, const char *sym, int64_t price) {
+  market_quote_t q = {.price_micro = price, .quote_time_ms = g_now, .source = "finnhub"};
+  snprintf(q.symbol, sizeof q.symbol, "%s", sym);
+  market_pc_put(pc, &q);
+}
+
+/* A stored row is replaced only by one fetched no earlier: writes that
+ * arrive out of order never put an older price back. */
+static void test_store_keeps_the_newer_row(void **state) {
+  (void)state;
+  char dir[] = "/tmp/souk-pc-XXXXXX";
+  souk_store_t *st = open_store(dir);
+  market_last_price_t rows[1] = {lp_row("AAPL", 2000000, WED_OPEN + 2000)};
+  rows_io_t io = {rows, 1};
+  assert_int_equal(souk_store_tx(st, save_rows_tx, &io), 0);
+  rows[0] = lp_row("AAPL", 1000000, WED_OPEN + 1000);
+  assert_int_equal(souk_store_tx(st, save_rows_tx, &io), 0);
+  assert_int_equal(stored_price(st, "AAPL"), 2000000);
+  rows[0] = lp_row("AAPL", 3000000, WED_OPEN + 2000); /* same time: the later write wins */
+  assert_int_equal(souk_store_tx(st, save_rows_tx, &io), 0);
+  assert_int_equal(stored_price(st, "AAPL"), 3000000);
+  close_store(st, dir);
+}
+
+/* A reload merges: a quote that arrived while it ran stays (with its dirty
+ * flag), entries the store lacks stay, older entries take the stored row. */
+static void test_reload_merges(void **state) {
+  (void)state;
+  char dir[] = "/tmp/souk-pc-XXXXXX";
+  souk_store_t *st = open_store(dir);
+  g_now = WED_OPEN;
+  market_last_price_t rows[2] = {lp_row("AAPL", 100000000, WED_OPEN - T_MIN),
+                                 lp_row("BRK.B", 400000000, WED_OPEN - T_MIN)};
+  rows_io_t io = {rows, 2};
+  assert_int_equal(souk_store_tx(st, save_rows_tx, &io), 0);
+  market_pc_conf_t c = {.wall = &g_clock, .store = st};
+  market_pc_t *pc = market_pc_new(&c);
+  pc->autosave_running = true; /* keep the dirty flags where the test sees them */
+  done_t r = {0};
+  assert_int_equal(market_pc_reload(pc, done_cb, &r), 0);
+  /* While the reload runs: a newer AAPL, a MSFT the store lacks, and an
+   * older BRK.B. */
+  put_price(pc, "AAPL", 200000000);
+  put_price(pc, "MSFT", 415000000);
+  g_now = WED_OPEN - 2 * T_MIN;
+  put_price(pc, "BRK.B", 390000000);
+  g_now = WED_OPEN;
+  run_until(&r.calls);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(market_pc_count(pc), 3);
+  market_quote_t q;
+  assert_int_equal(market_pc_peek(pc, "AAPL", &q, NULL), 0);
+  assert_int_equal(q.price_micro, 200000000);
+  assert_true(pc_find(pc, "AAPL")->dirty);
+  assert_int_equal(market_pc_peek(pc, "MSFT", &q, NULL), 0);
+  assert_int_equal(q.price_micro, 415000000);
+  assert_true(pc_find(pc, "MSFT")->dirty);
+  assert_int_equal(market_pc_peek(pc, "BRK.B", &q, NULL), 0);
+  assert_int_equal(q.price_micro, 400000000);
+  assert_false(pc_find(pc, "BRK.B")->dirty);
+  market_pc_free(pc);
+  close_store(st, dir);
+}
+
+/* A background write that could not be submitted gives its rows' dirty
+ * flags back, so the next write carries them. */
+static void test_refused_write_stays_dirty(void **state) {
+  (void)state;
+  char dir[] = "/tmp/souk-pc-XXXXXX";
+  souk_store_t *st = open_store(dir);
+  g_now = WED_OPEN;
+  market_pc_conf_t c = {.wall = &g_clock, .store = st};
+  market_pc_t *pc = market_pc_new(&c);
+  g_submit_mode = 1;
+  put_price(pc, "AAPL", 189000000);
+  assert_true(pc_find(pc, "AAPL")->dirty);
+  g_submit_mode = 0;
+  put_price(pc, "MSFT", 415000000);
+  market_pc_stats_t s;
+  for (int i = 0; i < 10000; i++) {
+    market_pc_stats(pc, &s);
+    if (s.persisted) break;
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  }
+  assert_int_equal(s.persisted, 2);
+  assert_int_equal(stored_price(st, "AAPL"), 189000000);
+  market_pc_free(pc);
+  close_store(st, dir);
+}
+
+/* At shutdown every entry is written, including ones a queued background
+ * write held (that write is cancelled with the loop). */
+static void test_flush_sync_writes_held_rows(void **state) {
+  (void)state;
+  char dir[] = "/tmp/souk-pc-XXXXXX";
+  souk_store_t *st = open_store(dir);
+  g_now = WED_OPEN;
+  market_pc_conf_t c = {.wall = &g_clock, .store = st};
+  market_pc_t *pc = market_pc_new(&c);
+  g_submit_mode = 2;
+  g_held_ud = NULL;
+  put_price(pc, "AAPL", 189000000);
+  g_submit_mode = 0;
+  assert_non_null(g_held_ud);
+  assert_int_equal(market_pc_flush_sync(pc), 0);
+  assert_int_equal(stored_price(st, "AAPL"), 189000000);
+  market_pc_free(pc);
+  g_held_done(g_held_ud, SOUK_ECANCELED); /* the loop cancels it */
+  close_store(st, dir);
+}
+
+/* Detaching the fetcher: later misses fail without calling it. */
+static void test_detach_fetch(void **state) {
+  (void)state;
+  g_now = WED_OPEN;
+  market_pc_t *pc = new_pc(10);
+  market_pc_detach_fetch(pc);
+  got_t a = {0};
+  assert_int_equal(market_pc_get(pc, "AAPL", got_cb, &a), 0);
+  assert_int_equal(g_nfetch, 0);
+  assert_int_equal(a.calls, 1);
+  assert_int_equal(a.r.err, SOUK_ENOTFOUND);
+  market_pc_free(pc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_miss_then_hit_then_refresh),
@@ -402,6 +602,11 @@ int main(void) {
       cmocka_unit_test(test_lru_bound),
       cmocka_unit_test(test_free_cancels_waiters),
       cmocka_unit_test(test_persist_and_reload),
+      cmocka_unit_test(test_store_keeps_the_newer_row),
+      cmocka_unit_test(test_reload_merges),
+      cmocka_unit_test(test_refused_write_stays_dirty),
+      cmocka_unit_test(test_flush_sync_writes_held_rows),
+      cmocka_unit_test(test_detach_fetch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -621,7 +621,10 @@ static void test_stale_quotes_fall_through(void **state) {
 static void test_free_cancels_lookups(void **state) {
   (void)state;
   if (!have_fake) skip();
-  script("finnhub", "[{\"delay_ms\": 1000}]");
+  /* Both lookups start at Finnhub; both answers are held back, so both
+   * are still in flight when the chain is freed, however fast the
+   * machine. */
+  script("finnhub", "[{\"delay_ms\": 1000}, {\"delay_ms\": 1000}]");
   market_chain_conf_t c;
   conf_fake(&c);
   market_chain_t *ch = chain(&c);
