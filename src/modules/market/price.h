@@ -91,8 +91,9 @@ typedef struct market_parsed {
 market_outcome_t market_parse_finnhub(const char *symbol, int status, const char *retry_after,
                                       const char *body, size_t len, market_parsed_t *out);
 /** Polygon GET /v2/aggs/ticker/S/prev: the previous day's bar (price = its
- * close c, time = its t in ms, prev_close unknown); resultsCount 0 or no
- * results is NO_DATA. */
+ * close c; time = the close of the bar's trading day, 16:00 New York or
+ * 13:00 on early-close days, since the bar's t is its start; prev_close
+ * unknown); resultsCount 0 or no results is NO_DATA. */
 market_outcome_t market_parse_polygon_prev(const char *symbol, int status, const char *retry_after,
                                            const char *body, size_t len, market_parsed_t *out);
 /** Polygon GET /v2/last/trade/S (paid plans): results.p at results.t
