@@ -70,6 +70,11 @@
 /** Rankings kept, and for how long (ms). */
 #define MARKET_DASH_BOARDS       8
 #define MARKET_DASH_BOARD_TTL_MS 10000
+/* A ranking older than the TTL is still served, up to this age, while a
+ * fresh one is built in the background (stale-while-revalidate), so a
+ * visitor never waits for the ~15 ms valuation of a big guild unless
+ * nobody looked for this long. */
+#define MARKET_DASH_BOARD_STALE_MS 120000
 /** A quote older than this is marked stale on the pages. */
 #define MARKET_DASH_STALE_MS (INT64_C(24) * 3600 * 1000)
 
@@ -317,8 +322,10 @@ typedef struct market_dash_board {
   size_t n;
   market_last_price_t *prices; /* the snapshot it was valued with */
   size_t nprices;
-  uint64_t expires_ms; /* souk_now_ms() after which it is not served */
+  uint64_t built_ms;   /* souk_now_ms() when it was cached */
+  uint64_t expires_ms; /* souk_now_ms() after which it is rebuilt */
   unsigned refs;       /* the cache's + each job's */
+  bool refreshing;     /* a background rebuild is in flight (loop thread) */
 } market_dash_board_t;
 
 /** Everything one page shows, read in one transaction. */
@@ -555,15 +562,19 @@ static void dash_board_unref(market_dash_board_t *b) {
   if (b && --b->refs == 0) dash_board_free(b);
 }
 
-/* A cached ranking of guild/by still fresh at now (a reference for the
- * caller), or NULL. */
-static market_dash_board_t *dash_board_get(int64_t guild, market_rank_by_t by, uint64_t now) {
+/* A cached ranking of guild/by that may still be served at now (a
+ * reference for the caller), or NULL; *stale says it is past its TTL and
+ * should be rebuilt in the background. */
+static market_dash_board_t *dash_board_get(int64_t guild, market_rank_by_t by, uint64_t now,
+                                           bool *stale) {
+  *stale = false;
   for (size_t i = 0; i < MARKET_DASH_BOARDS; i++) {
     market_dash_board_t *b = dash_boards[i];
-    if (b && b->guild_id == guild && b->by == by && now < b->expires_ms) {
-      b->refs++;
-      return b;
-    }
+    if (!b || b->guild_id != guild || b->by != by) continue;
+    if (now >= b->built_ms + MARKET_DASH_BOARD_STALE_MS) return NULL;
+    *stale = now >= b->expires_ms;
+    b->refs++;
+    return b;
   }
   return NULL;
 }
@@ -582,6 +593,7 @@ static void dash_board_put(market_dash_board_t *b, uint64_t now) {
   }
   dash_board_unref(dash_boards[slot]);
   b->refs = 1;
+  b->built_ms = now;
   b->expires_ms = now + MARKET_DASH_BOARD_TTL_MS;
   dash_boards[slot] = b;
 }
@@ -1304,6 +1316,7 @@ static int dash_render(souk_buf_t *b, const market_dash_data_t *d) {
 typedef struct market_dash_job {
   souk_httpd_req_t *req;
   market_dash_data_t d;
+  market_dash_board_t *refreshing; /* a background rebuild of this ranking (req NULL) */
 } market_dash_job_t;
 
 static unsigned dash_inflight;
@@ -1330,6 +1343,42 @@ static void dash_send_error(souk_httpd_req_t *req, int status, const char *msg) 
   dash_render_error(&b, status, msg);
   if (status == 503) souk_httpd_set_header(req, "Retry-After", "1");
   dash_send(req, status, &b);
+}
+
+static void dash_refresh_done(void *ud, int status);
+
+/* Rebuild a stale ranking on the worker pool while the old one is served;
+ * the result replaces it in the cache.  One rebuild per ranking at once. */
+static void dash_refresh(market_dash_board_t *old) {
+  souk_store_t *st = souk_store_main();
+  if (old->refreshing || !st || !market_g.started) return;
+  market_dash_job_t *j = souk_calloc(1, sizeof *j);
+  j->d.path.kind = MARKET_DASH_BOARD;
+  j->d.path.guild_id = old->guild_id;
+  j->d.page = 1;
+  j->d.by = old->by;
+  j->d.now_ms = (int64_t)souk_unix_ms();
+  j->d.sim = market_g.sim;
+  old->refs++;
+  old->refreshing = true;
+  j->refreshing = old;
+  if (souk_store_read_async(st, dash_job_read, dash_refresh_done, j) != 0) {
+    old->refreshing = false;
+    dash_board_unref(old);
+    souk_free(j);
+  }
+}
+
+static void dash_refresh_done(void *ud, int status) {
+  market_dash_job_t *j = ud;
+  j->refreshing->refreshing = false;
+  if (status == 0 && j->d.fresh && j->d.status == 200 && market_g.started) {
+    dash_board_put(j->d.fresh, souk_now_ms());
+    j->d.fresh = NULL;
+  }
+  dash_board_unref(j->refreshing);
+  dash_data_reset(&j->d);
+  souk_free(j);
 }
 
 static void dash_done(void *ud, int status) {
@@ -1411,7 +1460,12 @@ static void dash_route(souk_httpd_req_t *req) {
   j->d.by = by;
   j->d.now_ms = (int64_t)souk_unix_ms();
   j->d.sim = market_g.sim; /* the module's state: read on the loop thread */
-  if (p.kind == MARKET_DASH_BOARD) j->d.board = dash_board_get(p.guild_id, by, souk_now_ms());
+  bool stale = false;
+  if (p.kind == MARKET_DASH_BOARD) {
+    market_dash_board_t *b = dash_board_get(p.guild_id, by, souk_now_ms(), &stale);
+    j->d.board = b;
+    if (b && stale) dash_refresh(b);
+  }
   if (souk_store_read_async(st, dash_job_read, dash_done, j) != 0) {
     dash_board_unref((market_dash_board_t *)j->d.board);
     souk_free(j);
