@@ -601,7 +601,25 @@ static void pfx_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferr
 
 static void pfx_release(souk_cmd_ctx_t *ctx) { souk_free(ctx->surface_data); }
 
-static const souk__surface_t pfx_surface = {"prefix", NULL, pfx_deliver, pfx_release};
+static void typing_done_cb(const souk_rest_resp_t *r, void *ud) {
+  if (r->err && r->err != SOUK_ESTOPPED)
+    SOUK_DEBUG("cmd", "typing indicator refused: %s (HTTP %d)", souk_strerror(r->err), r->status);
+}
+
+/* A message has no "thinking" state: the typing indicator ("souk is
+ * typing...", about 10 s) is the "working" line a slow prefix command
+ * shows.  It changes nothing about how the answer is sent, so it is not a
+ * deferral for the runner. */
+static int pfx_defer(souk_cmd_ctx_t *ctx, bool ephemeral) {
+  pfx_t *p = ctx->surface_data;
+  char path[64];
+  snprintf(path, sizeof path, "/channels/%" PRIu64 "/typing", p->channel);
+  souk_rest_opts_t o = {.method = "POST", .path = path};
+  souk_rest_request(&o, typing_done_cb, NULL);
+  return SOUK_ENOTSUP;
+}
+
+static const souk__surface_t pfx_surface = {"prefix", pfx_defer, pfx_deliver, pfx_release};
 
 static guild_t *guild_get(uint64_t id) {
   char key[24];

@@ -556,6 +556,7 @@ ROUTES = [
     R("GET", "/channels/{channel_id}", "get_channel", 5, 5.0),
     R("PATCH", "/channels/{channel_id}", "patch_channel", 2, 600.0),
     R("POST", "/channels/{channel_id}/messages", "post_message", 5, 5.0),
+    R("POST", "/channels/{channel_id}/typing", "typing", 5, 5.0),
     R("GET", "/channels/{channel_id}/messages/{message_id}", "get_message", 5, 5.0),
     R("PATCH", "/channels/{channel_id}/messages/{message_id}", "patch_message", 5, 5.0),
     R("DELETE", "/channels/{channel_id}/messages/{message_id}", "delete_message", 5, 1.0),
@@ -889,6 +890,7 @@ class FakeDiscord:
         self.commands_global = []
         self.commands_guild = {}
         self.interactions = {}
+        self.typing = []
         self.interaction_tokens = {}
         for i in range(args.guilds):
             self.add_guild(name="Souk Test Guild" if i == 0 else "Souk Test Guild %d" % (i + 1),
@@ -2171,6 +2173,12 @@ class FakeDiscord:
         await self.echo("CHANNEL_UPDATE", dict(c), c.get("guild_id"))
         return 200, c
 
+    async def h_typing(self, request, p, body, files):
+        # "souk is typing..." for about 10 s; recorded for tests.
+        c = self.channel_or_404(p["channel_id"])
+        self.typing.append({"channel_id": c["id"], "at": now_unix()})
+        return 204, None
+
     async def h_post_message(self, request, p, body, files):
         c = self.channel_or_404(p["channel_id"])
         b = dict(body or {})
@@ -2438,6 +2446,7 @@ class FakeDiscord:
                      "request_count": len(self.requests),
                      "rate_limited": self.rate_limited, "stats": dict(self.rest_stats)},
             "commands": {"global": self.commands_global, "guild": self.commands_guild},
+            "typing": self.typing,
             "interactions": [{k: v for k, v in it.items() if k != "created_mono"}
                              for it in self.interactions.values()],
             "blasts": [self.blast_info(b) for b in self.blasts.values()],

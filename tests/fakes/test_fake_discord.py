@@ -470,6 +470,11 @@ def test_rest_routes(fake):
         assert st == 204 and none is None and "X-RateLimit-Bucket" in h
         st, _, e = await rest.call("GET", "/channels/%s/messages/%s" % (cid, m["id"]))
         assert st == 404 and e["code"] == 10008
+        st, _, none = await rest.call("POST", "/channels/%s/typing" % cid)
+        assert st == 204 and none is None
+        assert [t["channel_id"] for t in fake.state()["typing"]] == [cid]
+        st, _, e = await rest.call("POST", "/channels/1/typing")
+        assert st == 404
         cmds = [{"name": "price", "description": "Price of an item", "type": 1,
                  "options": [{"type": 3, "name": "item", "description": "item", "required": True}]},
                 {"name": "flips", "description": "Bazaar flips"}]

@@ -338,3 +338,35 @@ def test_late_command_gets_an_apology_and_an_alert(fake_discord, souk_factory):
     assert len(webhook_calls(fake, r["token"])) == 2
     assert sum("command.late" in (m.get("content") or "") for m in fake.messages(alerts)) == 1
     assert s.stop() == 0
+
+
+def test_slow_prefix_command_shows_typing_then_answers(fake_discord, souk_factory):
+    """A message command has no "thinking" state: a slow one shows Discord's
+    typing indicator in its channel, then the answer replies to it."""
+    fake = fake_discord
+    s = start(fake, souk_factory, commands={"defer_after": "200ms"})
+    guild = fake.state(rest_log=False)["guilds"][0]
+    db = next(pathlib.Path(s.workdir).rglob("souk.db"))
+    locked = threading.Event()
+
+    def hold():
+        c = sqlite3.connect(str(db), isolation_level=None, timeout=10)
+        c.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(1.5)
+        c.execute("ROLLBACK")
+        c.close()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    locked.wait(5)
+    m = fake.message(content="!prefix set value:&", author_id=guild["owner_id"])["message"]
+    fake.wait_for(lambda st: st["typing"], timeout=WAIT, what="the typing indicator")
+    assert fake.state(rest_log=False)["typing"][0]["channel_id"] == m["channel_id"]
+    fake.wait_for(lambda _st: any(x.get("message_reference", {}).get("message_id") == m["id"]
+                                  for x in fake.messages()), timeout=WAIT, what="the answer")
+    t.join()
+    reply = next(x for x in fake.messages()
+                 if x.get("message_reference", {}).get("message_id") == m["id"])
+    assert "`&`" in reply["content"]
+    assert s.stop() == 0
