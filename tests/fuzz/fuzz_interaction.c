@@ -14,11 +14,10 @@
  * itself; every invocation is delivered exactly once and released exactly
  * once; every body is valid JSON.
  *
- * Known bug, off by default: autocomplete choices for INTEGER/NUMBER
- * options are written raw (dmsg.c souk__dmsg_choices), so a handler that
- * echoes the typed text ("+5") produces invalid JSON.  Set
- * SOUK_FUZZ_RAW_CHOICES=1 to echo typed text into numeric choices and
- * find it again.
+ * Numeric autocomplete choices echo the typed text raw ("+5", "007",
+ * "inf"), which souk__dmsg_choices must parse and write again (a bug found
+ * here, fixed); SOUK_FUZZ_RAW_CHOICES=0 makes the handler send the parsed
+ * value instead, as a careful handler would.
  *
  * Run: fuzz_interaction -dict=tests/fuzz/json.dict CORPUS tests/fuzz/corpus/cmd */
 #include "core/cmdrun.h"
@@ -237,7 +236,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argv;
   souk_log_set_level(SOUK_LOG_OFF);
   const char *e = getenv("SOUK_FUZZ_RAW_CHOICES");
-  g_raw_choices = e && e[0] == '1';
+  g_raw_choices = !(e && e[0] == '0');
   if (souk__cmd_register(cmds, "fuzz") != 0) abort();
   souk_cmd_conf.defer_after_ms = 2000;
   souk_cmd_conf.timeout_ms = 60000;

@@ -213,7 +213,16 @@ static bool common_status(int status, const char *retry_after, const char *body,
     return true;
   }
   if (status == 401 || status == 403) {
-    set(out, MARKET_AUTH, "%d: %.80s", status, len ? body : "no body");
+    /* At most 80 bytes of the body, which need not end in a NUL, with
+     * control characters blanked: the reason is logged and shown. */
+    char snip[81];
+    size_t n = len < 80 ? len : 80;
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)body[i];
+      snip[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    snip[n] = '\0';
+    set(out, MARKET_AUTH, "%d: %s", status, n ? snip : "no body");
     return true;
   }
   if (status >= 500 || status < 200) {

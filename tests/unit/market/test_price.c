@@ -635,8 +635,24 @@ static void test_early_close_and_next_open(void **state) {
   }
 }
 
+/* An error body is read within its length, never up to a NUL it may not
+ * have (found by fuzz_prices), and control characters do not reach the
+ * reason that is logged. */
+static void test_error_body_bounds(void **state) {
+  (void)state;
+  char *body = malloc(5); /* exactly "no\nok", no NUL: ASan sees a read past it */
+  memcpy(body, "no\nok", 5);
+  market_parsed_t out;
+  assert_int_equal(market_parse_polygon_prev("AAPL", 401, NULL, body, 5, &out), MARKET_AUTH);
+  assert_string_equal(out.reason, "401: no ok");
+  assert_int_equal(market_parse_finnhub("AAPL", 403, NULL, body, 0, &out), MARKET_AUTH);
+  assert_string_equal(out.reason, "403: no body");
+  free(body);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_body_bounds),
       cmocka_unit_test(test_decimal),
       cmocka_unit_test(test_format_and_symbols),
       cmocka_unit_test(test_rfc3339),
