@@ -85,6 +85,7 @@ void souk__app_cmd_metrics_init(void) {
 }
 
 void souk__app_cmd_shutdown(void) {
+  souk__cmd_release_loop();
   souk__cmd_set_observer(NULL);
   souk__cmd_clear();
 }

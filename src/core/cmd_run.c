@@ -111,6 +111,11 @@ size_t souk__cmd_running(void) { return g.nrunning; }
 
 size_t souk__cmd_unanswered(void) { return g.nunanswered; }
 
+void souk__cmd_release_loop(void) {
+  for (run_t *r = g.running; r; r = r->next)
+    if (r->timer_on) uv_unref((uv_handle_t *)&r->timer);
+}
+
 void souk__cmd_set_idle_cb(void (*fn)(void)) { g.idle = fn; }
 
 void souk__cmd_set_app_owners(const uint64_t *ids, size_t n) {

@@ -133,6 +133,10 @@ void souk__cmd_set_observer(souk__cmd_observer_fn fn);
 
 /** Invocations still running (not yet finished by their handler). */
 size_t souk__cmd_running(void);
+/** At shutdown: deadline timers of invocations still running no longer
+ * keep the loop alive (a handler that never finishes must not hold the
+ * process for commands.timeout). */
+void souk__cmd_release_loop(void);
 /** Invocations not answered yet (a handler the core answered for after a
  * deadline counts as answered, though it may still be running). */
 size_t souk__cmd_unanswered(void);
