@@ -370,3 +370,18 @@ def test_slow_prefix_command_shows_typing_then_answers(fake_discord, souk_factor
                  if x.get("message_reference", {}).get("message_id") == m["id"])
     assert "`&`" in reply["content"]
     assert s.stop() == 0
+
+
+def test_registration_to_a_development_guild(fake_discord, souk_factory):
+    """commands.register: guild puts the set on commands.dev_guild only
+    (instant updates while developing), with its own stored hash."""
+    fake = fake_discord
+    gid = fake.state(rest_log=False)["guilds"][0]["id"]
+    s = start(fake, souk_factory, commands={"register": "guild", "dev_guild": gid})
+    s.wait_log("registered", timeout=WAIT)
+    puts = [r for r in fake.requests() if r["method"] == "PUT" and "/commands" in r["path"]]
+    assert len(puts) == 1 and puts[0]["path"].endswith(f"/guilds/{gid}/commands")
+    st = fake.state(rest_log=False)["commands"]
+    assert st["global"] == []
+    assert {c["name"] for c in st["guild"][gid]} >= {"ping", "help", "buy", "market"}
+    assert s.stop() == 0
