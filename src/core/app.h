@@ -32,6 +32,8 @@ void souk__app_metrics_init(void);
  * from the store and count invocations in /metrics and usage analytics.
  * 0 or SOUK_EINVAL (a module's table broke a rule; logged). */
 int souk__app_cmd_init(void);
+/** The commands' background tasks (re-reading per-guild prefixes). */
+const souk_task_t *souk__app_cmd_tasks(void);
 /** Register the souk_commands_* families of /metrics. */
 void souk__app_cmd_metrics_init(void);
 /** Forget the registry (after modules stopped). */

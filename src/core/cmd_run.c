@@ -592,6 +592,12 @@ int souk_cmd_set_prefix(uint64_t guild_id, const char *prefix) {
   return 0;
 }
 
+void souk__cmd_prefixes_clear(void) {
+  souk_free(g_prefixes);
+  g_prefixes = NULL;
+  g_nprefixes = 0;
+}
+
 /* ---- registration ----------------------------------------------------------- */
 
 int souk__cmd_register_modules(const souk_module_t *const *mods) {

@@ -488,6 +488,7 @@ int main(int argc, char **argv) {
     souk__app_recovery_start(!g.console, shutdown_for_error);
     souk__usage_start(souk_store_main());
     souk__sched_add_table(souk__usage_tasks());
+    souk__sched_add_table(souk__app_cmd_tasks());
     /* Modules' background tasks run on their periods from now on. */
     souk__sched_add_table(souk__app_store_tasks());
     for (size_t i = 0; souk__modules[i]; i++)

@@ -385,3 +385,34 @@ def test_registration_to_a_development_guild(fake_discord, souk_factory):
     assert st["global"] == []
     assert {c["name"] for c in st["guild"][gid]} >= {"ping", "help", "buy", "market"}
     assert s.stop() == 0
+
+
+def test_a_prefix_set_elsewhere_reaches_this_process(fake_discord, souk_factory):
+    """Prefixes live in the store: one set by another process (written here
+    straight into the shared SQLite file) is picked up by the
+    commands.prefixes task, run at once through /admin task-restart."""
+    fake = fake_discord
+    s = start(fake, souk_factory)
+    guild = fake.state(rest_log=False)["guilds"][0]
+    db = next(pathlib.Path(s.workdir).rglob("souk.db"))
+    c = sqlite3.connect(str(db), isolation_level=None, timeout=10)
+    c.execute("INSERT INTO kv (namespace, key, value, updated_at) VALUES ('prefix', ?, ?, 0)",
+              (guild["id"], b"~"))
+    c.close()
+    r = fake.interaction("admin", user_id=guild["owner_id"], options=[
+        {"name": "task-restart", "type": 1,
+         "options": [{"name": "task", "type": 3, "value": "commands.prefixes"}]}])
+    assert "will run again now" in wait_callback(fake, r["id"])["data"]["content"]
+
+    def answered(mid):
+        return any(x.get("message_reference", {}).get("message_id") == mid
+                   for x in fake.messages())
+
+    deadline = time.monotonic() + WAIT
+    while True:
+        m = fake.message(content="~ping")["message"]["id"]
+        time.sleep(0.3)
+        if answered(m):
+            break
+        assert time.monotonic() < deadline, "the new prefix never took effect"
+    assert s.stop() == 0
