@@ -12,6 +12,8 @@
 #define SOUK_TEST_PGSERVER_H
 
 #include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -119,6 +121,23 @@ static int pg_start(void) {
     return -1;
   }
   return 0;
+}
+
+/* Run one SQL command as the postgres superuser (create or drop a test
+ * database).  Returns false, printing why, when it failed. */
+static bool pg_admin(const char *sql) {
+  char url[128];
+  snprintf(url, sizeof url, "postgres://postgres@127.0.0.1:%d/postgres", pg_port);
+  PGconn *c = PQconnectdb(url);
+  bool ok = PQstatus(c) == CONNECTION_OK;
+  if (ok) {
+    PGresult *r = PQexec(c, sql);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+  }
+  if (!ok) fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+  PQfinish(c);
+  return ok;
 }
 
 #endif

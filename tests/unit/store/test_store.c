@@ -56,17 +56,6 @@ typedef struct fx {
   souk_store_conf_t conf;
 } fx_t;
 
-static void pg_admin(const char *sql) {
-  char url[128];
-  snprintf(url, sizeof url, "postgres://postgres@127.0.0.1:%d/postgres", pg_port);
-  PGconn *c = PQconnectdb(url);
-  assert_int_equal(PQstatus(c), CONNECTION_OK);
-  PGresult *r = PQexec(c, sql);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-  PQfinish(c);
-}
-
 static int fx_setup(void **state) {
   fx_t *fx = souk_calloc(1, sizeof *fx);
   fx->be = *state;
@@ -82,7 +71,7 @@ static int fx_setup(void **state) {
       char sql[64];
       int n = ++g_dbseq;
       snprintf(sql, sizeof sql, "CREATE DATABASE souk_t%d", n);
-      pg_admin(sql);
+      assert_true(pg_admin(sql));
       snprintf(fx->url, sizeof fx->url, "postgres://postgres@127.0.0.1:%d/souk_t%d", pg_port, n);
       fx->conf.url = fx->url;
     }
