@@ -39,6 +39,7 @@
  * about 1.2 MB of RSS, almost all OpenSSL's client context (shared in
  * practice with libcurl's); the first connection about 230 KB (libuv's
  * resolver threads among it), each further idle connection 6-9 KB. */
+#include "net/trust.h"
 #include "net/ws.h"
 
 #include "souk/alloc.h"
@@ -351,33 +352,22 @@ static void lws_log_emit(int level, const char *line) {
     SOUK_INFO(WS_LOG, "lws: %.*s", (int)n, line);
 }
 
-static char *g_ca_file; /* souk_ws_set_ca_file() */
-
-void souk_ws_set_ca_file(const char *path) {
-  souk_free(g_ca_file);
-  g_ca_file = path && *path ? souk_strdup(path) : NULL;
-}
-
 /* A client SSL_CTX whose trust store looks CA certificates up on demand in
- * the hashed system directory (SSL_CERT_DIR, else OpenSSL's default) rather
- * than parsing a whole bundle file into memory at start-up: the bundle
- * costs about 1.3 MB of RSS for the ~140 certificates of which the gateway
- * needs one.  A file is loaded only when asked for (souk_ws_set_ca_file,
- * e.g. a private CA in tests) or when there is no usable directory. */
+ * the hashed system directory (see trust.h): the gateway needs one of the
+ * ~140 certificates of the bundle.  A file is loaded only when asked for
+ * (souk_trust_set_ca_file) or when there is no usable directory. */
 static SSL_CTX *client_ssl_ctx(void) {
   SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) return NULL;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  const char *dir = getenv(X509_get_default_cert_dir_env());
-  if (!dir || !*dir) dir = X509_get_default_cert_dir();
+  const char *dir = souk_trust_ca_dir();
+  const char *file = souk_trust_ca_file();
   int ok = 1;
-  bool have_dir = access(dir, R_OK | X_OK) == 0;
-  if (have_dir) ok = SSL_CTX_load_verify_dir(ctx, dir);
-  if (ok && g_ca_file) {
-    ok = SSL_CTX_load_verify_file(ctx, g_ca_file);
-  } else if (ok && !have_dir) {
-    const char *file = getenv(X509_get_default_cert_file_env());
-    ok = SSL_CTX_load_verify_file(ctx, file && *file ? file : X509_get_default_cert_file());
+  if (dir) ok = SSL_CTX_load_verify_dir(ctx, dir);
+  if (ok && file) {
+    ok = SSL_CTX_load_verify_file(ctx, file);
+  } else if (ok && !dir) {
+    ok = SSL_CTX_load_verify_file(ctx, souk_trust_ca_bundle());
   }
   if (!ok) {
     SSL_CTX_free(ctx);

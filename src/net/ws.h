@@ -54,11 +54,6 @@ int souk_ws_global_init(void);
  * callback. */
 void souk_ws_global_shutdown(void);
 
-/** Trust the CA certificates in the PEM file at path for wss:// in
- * addition to the system's (NULL: none).  Takes effect at the next
- * souk_ws_global_init(); path is copied. */
-void souk_ws_set_ca_file(const char *path);
-
 /** True when no WebSocket context exists and none is still closing its
  * libuv handles: the loop may then be closed. */
 bool souk_ws_global_idle(void);

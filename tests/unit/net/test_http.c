@@ -9,6 +9,8 @@
 #include <zlib.h>
 
 #include "../testsrv.h"
+#include "net/trust.h"
+#include "pyspawn.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"
@@ -352,6 +354,119 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(g.called, 0);
 }
 
+/* ---- HTTPS and the trusted CA certificates (net/trust.h) ---------------- */
+
+#define TLS_HTTP_PY                                                                \
+  "import http.server, ssl\n"                                                      \
+  "class H(http.server.BaseHTTPRequestHandler):\n"                                 \
+  "    protocol_version = 'HTTP/1.1'\n"                                            \
+  "    def do_GET(self):\n"                                                        \
+  "        b = b'over tls'\n"                                                      \
+  "        self.send_response(200)\n"                                              \
+  "        self.send_header('Content-Length', str(len(b)))\n"                      \
+  "        self.end_headers()\n"                                                   \
+  "        self.wfile.write(b)\n"                                                  \
+  "    def log_message(self, *a):\n"                                               \
+  "        pass\n"                                                                 \
+  "srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"                   \
+  "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"                                \
+  "ctx.load_cert_chain('%s/c.pem', '%s/k.pem')\n"                                  \
+  "srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n"                   \
+  "print(srv.server_address[1], flush=True)\n"                                     \
+  "srv.serve_forever()\n"
+
+/* One GET of url with the trust settings of the moment; what it got. */
+static got_t https_get(const char *u) {
+  got_t g = {0};
+  souk_http_opts_t o = {.url = u, .timeout_ms = 5000};
+  done = 0;
+  assert_int_equal(souk_http_request(&o, got_cb, &g, NULL), 0);
+  assert_true(tsrv_run_until(&done, 1, 8000));
+  return g;
+}
+
+static void sh(const char *fmt, const char *a, const char *b) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, fmt, a, b);
+  if (system(cmd) != 0) fail_msg("failed: %s", cmd);
+}
+
+/* Certificates are looked up in the hashed directory, and the bundle file
+ * is not loaded when there is one: a server whose CA is only in the bundle
+ * is then not trusted.  Without a usable directory the bundle is used, and
+ * a CA file set by souk_trust_set_ca_file() is trusted either way. */
+static void test_https_trust(void **state) {
+  char dir[] = "/tmp/souk-test-https-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  if (access(PYSPAWN_PYTHON, X_OK) != 0 ||
+      system("command -v openssl >/dev/null 2>&1") != 0) {
+    rmdir(dir);
+    skip();
+  }
+  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+     "-subj /CN=localhost -addext subjectAltName=DNS:localhost -days 2 "
+     "-keyout %s/k.pem -out %s/c.pem >/dev/null 2>&1",
+     dir, dir);
+  /* hashed: the CA alone, as update-ca-certificates lays it out;
+   * empty: a usable directory that trusts nothing. */
+  sh("mkdir %s/hashed %s/empty", dir, dir);
+  sh("cp %s/c.pem %s/hashed/", dir, dir);
+  sh("openssl rehash %s/hashed >/dev/null 2>&1 && ls %s/hashed | grep -q '\\.0$'", dir, dir);
+  char script[2048];
+  snprintf(script, sizeof script, TLS_HTTP_PY, dir, dir);
+  pyserver_t tls;
+  assert_int_equal(pyserver_start(&tls, script), 0);
+  char u[128], path[256];
+  snprintf(u, sizeof u, "https://localhost:%d/x", tls.port);
+  char *old_dir = getenv("SSL_CERT_DIR") ? strdup(getenv("SSL_CERT_DIR")) : NULL;
+  char *old_file = getenv("SSL_CERT_FILE") ? strdup(getenv("SSL_CERT_FILE")) : NULL;
+  snprintf(path, sizeof path, "%s/c.pem", dir);
+  setenv("SSL_CERT_FILE", path, 1);
+
+  /* The directory holds the CA: trusted, over TLS. */
+  snprintf(path, sizeof path, "%s/hashed", dir);
+  setenv("SSL_CERT_DIR", path, 1);
+  got_t g = https_get(u);
+  assert_int_equal(g.err, 0);
+  assert_int_equal(g.status, 200);
+  assert_string_equal(g.body, "over tls");
+
+  /* A usable directory without it: refused, although the bundle file
+   * (SSL_CERT_FILE) holds it, because the bundle is not loaded. */
+  snprintf(path, sizeof path, "%s/empty", dir);
+  setenv("SSL_CERT_DIR", path, 1);
+  g = https_get(u);
+  assert_int_not_equal(g.err, 0);
+  assert_int_equal(g.status, 0);
+
+  /* ... unless the CA file is set. */
+  snprintf(path, sizeof path, "%s/c.pem", dir);
+  souk_trust_set_ca_file(path);
+  g = https_get(u);
+  assert_int_equal(g.status, 200);
+  souk_trust_set_ca_file(NULL);
+
+  /* No usable directory: the bundle file is used. */
+  snprintf(path, sizeof path, "%s/missing", dir);
+  setenv("SSL_CERT_DIR", path, 1);
+  g = https_get(u);
+  assert_int_equal(g.status, 200);
+
+  /* By address the certificate's name does not match: refused. */
+  snprintf(u, sizeof u, "https://127.0.0.1:%d/x", tls.port);
+  g = https_get(u);
+  assert_int_not_equal(g.err, 0);
+
+  if (old_dir) setenv("SSL_CERT_DIR", old_dir, 1);
+  else unsetenv("SSL_CERT_DIR");
+  if (old_file) setenv("SSL_CERT_FILE", old_file, 1);
+  else unsetenv("SSL_CERT_FILE");
+  free(old_dir);
+  free(old_file);
+  pyserver_stop(&tls);
+  sh("rm -rf %s%s", dir, "");
+}
+
 int main(void) {
   souk_alloc_init();
   souk_log_set_level(SOUK_LOG_OFF);
@@ -368,6 +483,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_cancels_inflight, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_https_trust, setup, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   souk_loop_close();

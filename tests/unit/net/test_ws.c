@@ -15,6 +15,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "net/trust.h"
 #include "net/ws.h"
 #include "pyspawn.h"
 #include "souk/alloc.h"
@@ -456,7 +457,7 @@ static void test_wss(void **state) {
     uv_run(souk_loop(), UV_RUN_ONCE);
   char ca[128];
   snprintf(ca, sizeof ca, "%s/c.pem", dir);
-  souk_ws_set_ca_file(ca);
+  souk_trust_set_ca_file(ca);
 
   conn_t c = {0};
   char url[128];
@@ -483,7 +484,7 @@ static void test_wss(void **state) {
   souk_ws_global_shutdown();
   while (!ws_idle_now())
     uv_run(souk_loop(), UV_RUN_ONCE);
-  souk_ws_set_ca_file(NULL);
+  souk_trust_set_ca_file(NULL);
   conn_t e = {0};
   snprintf(url, sizeof url, "wss://localhost:%d/echo", tls.port);
   assert_int_equal(souk_ws_connect(url, &cbs, &e, &e.ws), 0);
@@ -529,7 +530,7 @@ int main(void) {
   /* lws closes its handles asynchronously: the loop runs dry by itself. */
   uv_run(souk_loop(), UV_RUN_DEFAULT);
   if (!souk_ws_global_idle()) rc++;
-  souk_ws_set_ca_file(NULL);
+  souk_trust_set_ca_file(NULL);
   souk_loop_close();
   if (have_server) pyserver_stop(&srv);
   return rc;
