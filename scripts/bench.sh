@@ -35,7 +35,31 @@ if [ -x "$BUILD/bench/dashboard_bench" ]; then
   "$BUILD/bench/dashboard_bench" || status=$?
 fi
 
-step "gateway benchmark (souk, then discord.py against the fake Discord)"
-SOUK_BIN="${SOUK_BIN:-$PWD/$BUILD/souk}" "$PY" bench/gateway_bench.py "$@" || status=$?
+if compgen -G "$BUILD/bench/rss_floor_*" >/dev/null; then
+  step "library floor: RSS of souk's shared libraries alone (bench/rss_floor.c)"
+  printf '%-22s %7s %7s %7s   %s\n' "libraries" "RSS MB" "anon" "files" "largest (MB)"
+  for f in "$BUILD"/bench/rss_floor_*; do
+    "$f" || status=$?
+  done
+fi
+
+if [ -x "$BUILD/bench/wakeup_floor" ]; then
+  step "wake-up floor: one event per wake-up, no work done (bench/wakeup_floor.c)"
+  "$BUILD/bench/wakeup_floor" || status=$?
+fi
+
+export SOUK_BIN="${SOUK_BIN:-$PWD/$BUILD/souk}"
+if [ "$#" -gt 0 ]; then
+  step "gateway benchmark (souk, then discord.py against the fake Discord): $*"
+  "$PY" bench/gateway_bench.py "$@" || status=$?
+else
+  # Both deliveries: one event per socket write (a client that keeps up
+  # is woken for each, see the wake-up floor above), and 32 per write (the
+  # cost of processing the events).
+  step "gateway benchmark, one event per write (souk, then discord.py against the fake Discord)"
+  "$PY" bench/gateway_bench.py --batch 1 --out bench/out/gateway.json || status=$?
+  step "gateway benchmark, 32 events per write (souk, then discord.py against the fake Discord)"
+  "$PY" bench/gateway_bench.py --batch 32 --out bench/out/gateway-batch32.json || status=$?
+fi
 
 exit "$status"
