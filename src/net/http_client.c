@@ -17,6 +17,8 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -378,6 +380,15 @@ static void url_host(const char *url, char *out, size_t cap) {
   out[n] = '\0';
 }
 
+/* CURLOPT_SSL_CTX_FUNCTION: trust the extra CA file (trust.h) beside the
+ * system's certificates. */
+static CURLcode add_ca_file(CURL *e, void *ssl_ctx, void *ud) {
+  const char *file = souk_trust_ca_file();
+  if (file && !X509_STORE_load_file(SSL_CTX_get_cert_store(ssl_ctx), file))
+    return CURLE_SSL_CACERT_BADFILE;
+  return CURLE_OK;
+}
+
 int souk_http_request(const souk_http_opts_t *o, souk_http_cb cb, void *ud,
                       souk_http_req_t **out_opt) {
   if (!g.running || !g.multi) return SOUK_ESTOPPED;
@@ -434,19 +445,19 @@ int souk_http_request(const souk_http_opts_t *o, souk_http_cb cb, void *ud,
   }
   /* Over TLS the server may speak HTTP/2: wait for the connection in
    * progress rather than open a second one, so requests share it. */
-  if (tls) {
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    /* Look CA certificates up on demand in the hashed directory rather
-     * than load Debian's whole bundle, which libcurl would then keep in
-     * its cached store for a day (trust.h): ~1.3 MB of heap. */
-    const char *dir = souk_trust_ca_dir();
-    const char *file = souk_trust_ca_file();
-    if (!file && !dir) file = souk_trust_ca_bundle();
-    curl_easy_setopt(e, CURLOPT_CAINFO, file);
-    curl_easy_setopt(e, CURLOPT_CAPATH, dir);
-    /* A store that reads the directory is cheap to build: nothing to
-     * cache. */
-    if (!file) curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+  if (tls) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  /* Look CA certificates up on demand in the hashed directory rather than
+   * load Debian's whole bundle, which libcurl would then keep in its
+   * cached store for a day (trust.h).  Set for plain http:// too: a
+   * redirect may lead to https://. */
+  const char *ca_dir = souk_trust_ca_dir();
+  curl_easy_setopt(e, CURLOPT_CAINFO, ca_dir ? NULL : souk_trust_ca_bundle());
+  curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir);
+  if (souk_trust_ca_file()) {
+    /* The extra CA goes into this transfer's own store: a cached one
+     * (from the bundle) is shared, and must not keep it. */
+    curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
   }
 
   bool sends_body =

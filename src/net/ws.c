@@ -363,12 +363,11 @@ static SSL_CTX *client_ssl_ctx(void) {
   const char *dir = souk_trust_ca_dir();
   const char *file = souk_trust_ca_file();
   int ok = 1;
-  if (dir) ok = SSL_CTX_load_verify_dir(ctx, dir);
-  if (ok && file) {
-    ok = SSL_CTX_load_verify_file(ctx, file);
-  } else if (ok && !dir) {
+  if (dir)
+    ok = SSL_CTX_load_verify_dir(ctx, dir);
+  else
     ok = SSL_CTX_load_verify_file(ctx, souk_trust_ca_bundle());
-  }
+  if (ok && file) ok = SSL_CTX_load_verify_file(ctx, file);
   if (!ok) {
     SSL_CTX_free(ctx);
     return NULL;

@@ -408,10 +408,19 @@ static void test_https_trust(void **state) {
      "-keyout %s/k.pem -out %s/c.pem >/dev/null 2>&1",
      dir, dir);
   /* hashed: the CA alone, as update-ca-certificates lays it out;
-   * empty: a usable directory that trusts nothing. */
-  sh("mkdir %s/hashed %s/empty", dir, dir);
+   * otherdir: a usable directory without it; plain: the CA without the
+   * hash-named link. */
+  sh("mkdir %s/hashed %s/otherdir", dir, dir);
+  sh("mkdir %s/plain%s", dir, "");
+  sh("cp %s/c.pem %s/plain/", dir, dir);
   sh("cp %s/c.pem %s/hashed/", dir, dir);
+  /* other.pem: a bundle that does not hold the CA. */
+  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+     "-subj /CN=other -days 2 -keyout %s/ok.pem -out %s/other.pem >/dev/null 2>&1",
+     dir, dir);
   sh("openssl rehash %s/hashed >/dev/null 2>&1 && ls %s/hashed | grep -q '\\.0$'", dir, dir);
+  sh("cp %s/other.pem %s/otherdir/", dir, dir);
+  sh("openssl rehash %s/otherdir >/dev/null 2>&1%s", dir, "");
   char script[2048];
   snprintf(script, sizeof script, TLS_HTTP_PY, dir, dir);
   pyserver_t tls;
@@ -433,10 +442,10 @@ static void test_https_trust(void **state) {
 
   /* A usable directory without it: refused, although the bundle file
    * (SSL_CERT_FILE) holds it, because the bundle is not loaded. */
-  snprintf(path, sizeof path, "%s/empty", dir);
+  snprintf(path, sizeof path, "%s/otherdir", dir);
   setenv("SSL_CERT_DIR", path, 1);
   g = https_get(u);
-  assert_int_not_equal(g.err, 0);
+  assert_int_equal(g.err, SOUK_ECONN);
   assert_int_equal(g.status, 0);
 
   /* ... unless the CA file is set. */
@@ -446,16 +455,41 @@ static void test_https_trust(void **state) {
   assert_int_equal(g.status, 200);
   souk_trust_set_ca_file(NULL);
 
-  /* No usable directory: the bundle file is used. */
-  snprintf(path, sizeof path, "%s/missing", dir);
+  /* A directory of plain PEM files, without the hash-named links the
+   * lookup needs, is not usable: the bundle file is used. */
+  snprintf(path, sizeof path, "%s/plain", dir);
   setenv("SSL_CERT_DIR", path, 1);
   g = https_get(u);
   assert_int_equal(g.status, 200);
 
-  /* By address the certificate's name does not match: refused. */
-  snprintf(u, sizeof u, "https://127.0.0.1:%d/x", tls.port);
+  /* A ':'-separated list is usable when one of its directories is. */
+  snprintf(path, sizeof path, "%s/otherdir:%s/hashed", dir, dir);
+  setenv("SSL_CERT_DIR", path, 1);
+  snprintf(path, sizeof path, "%s/other.pem", dir);
+  setenv("SSL_CERT_FILE", path, 1);
   g = https_get(u);
-  assert_int_not_equal(g.err, 0);
+  assert_int_equal(g.status, 200);
+
+  /* No usable directory and a bundle without the CA: refused, until the
+   * extra CA file is set, which is trusted beside the bundle. */
+  snprintf(path, sizeof path, "%s/missing", dir);
+  setenv("SSL_CERT_DIR", path, 1);
+  g = https_get(u);
+  assert_int_equal(g.err, SOUK_ECONN);
+  snprintf(path, sizeof path, "%s/c.pem", dir);
+  souk_trust_set_ca_file(path);
+  g = https_get(u);
+  assert_int_equal(g.status, 200);
+
+  /* By address the certificate's name does not match: refused, while the
+   * server still answers by name. */
+  char by_addr[128];
+  snprintf(by_addr, sizeof by_addr, "https://127.0.0.1:%d/x", tls.port);
+  g = https_get(by_addr);
+  assert_int_equal(g.err, SOUK_ECONN);
+  g = https_get(u);
+  assert_int_equal(g.status, 200);
+  souk_trust_set_ca_file(NULL);
 
   if (old_dir) setenv("SSL_CERT_DIR", old_dir, 1);
   else unsetenv("SSL_CERT_DIR");
