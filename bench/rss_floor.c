@@ -147,8 +147,9 @@ int main(void) {
    * system directory instead of parsing the whole bundle. */
   if (!OPENSSL_init_ssl(0, NULL)) return fail("OPENSSL_init_ssl");
   SSL_CTX *ssl = SSL_CTX_new(TLS_client_method());
-  if (!ssl || SSL_CTX_load_verify_dir(ssl, X509_get_default_cert_dir()) != 1)
-    return fail("SSL_CTX_new");
+  if (!ssl) return fail("SSL_CTX_new");
+  if (SSL_CTX_load_verify_dir(ssl, X509_get_default_cert_dir()) != 1)
+    return fail("SSL_CTX_load_verify_dir");
 #endif
 #ifdef FLOOR_CURL
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return fail("curl_global_init");
