@@ -19,6 +19,7 @@
 
 #include "cache/cache_int.h"
 #include "core/config.h"
+#include "../logcap.h"
 #include "redissrv.h"
 #include "souk/alloc.h"
 #include "souk/cache.h"
@@ -46,7 +47,6 @@ static uint64_t g_now = 1000000; /* the injected clock */
 static uint64_t fake_now(void *ud) { return g_now; }
 static const souk_clock_t fake_clock = {fake_now, NULL};
 
-static FILE *g_log;
 
 /* Runs the loop until *flag is set or ms pass; a referenced timer keeps
  * uv_run from returning at once while only unreferenced timers exist. */
@@ -102,34 +102,6 @@ static void advance(const backend_t *be, uint64_t ms) {
     run_for(ms);
   else
     g_now += ms;
-}
-
-/* Log lines since the last reset, counted by substring. */
-static void log_reset(void) {
-  fflush(g_log);
-  assert_int_equal(ftruncate(fileno(g_log), 0), 0);
-  lseek(fileno(g_log), 0, SEEK_SET);
-}
-static int log_count(const char *needle) {
-  int fd = fileno(g_log);
-  off_t end = lseek(fd, 0, SEEK_END);
-  char *s = souk_malloc((size_t)end + 1);
-  ssize_t n = pread(fd, s, (size_t)end, 0);
-  s[n > 0 ? n : 0] = '\0';
-  int count = 0;
-  for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
-    count++;
-  souk_free(s);
-  return count;
-}
-static void log_dump(void) {
-  int fd = fileno(g_log);
-  off_t end = lseek(fd, 0, SEEK_END);
-  char *s = souk_malloc((size_t)end + 1);
-  ssize_t n = pread(fd, s, (size_t)end, 0);
-  s[n > 0 ? n : 0] = '\0';
-  fprintf(stderr, "---- log ----\n%s-------------\n", s);
-  souk_free(s);
 }
 
 /* ---- synchronous wrappers for the shared body -------------------------------- */
@@ -989,10 +961,7 @@ static int redis_group_teardown(void **state) {
 static int redis_test_setup(void **state) { return redis_fresh(); }
 
 static int log_setup(void) {
-  g_log = tmpfile();
-  if (!g_log) return -1;
-  souk_log_set_fd(fileno(g_log));
-  return 0;
+  return logcap_open();
 }
 
 int main(void) {

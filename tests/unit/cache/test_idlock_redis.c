@@ -18,6 +18,7 @@
 // clang-format on
 
 #include "cache/idlock_redis.h"
+#include "../logcap.h"
 #include "redissrv.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -40,7 +41,6 @@
  * SOUK_IDENTIFY_INTERVAL_MS has a margin for that; the tests allow this. */
 #define SLACK 25
 
-static FILE *g_log;
 
 /* ---- loop and log helpers ------------------------------------------------ */
 
@@ -61,34 +61,6 @@ static bool run_until(cond_fn cond, uint64_t ms) {
   return cond ? cond() : true;
 }
 static void run_for(uint64_t ms) { run_until(NULL, ms); }
-
-static void log_reset(void) {
-  fflush(g_log);
-  assert_int_equal(ftruncate(fileno(g_log), 0), 0);
-  lseek(fileno(g_log), 0, SEEK_SET);
-}
-static int log_count(const char *needle) {
-  int fd = fileno(g_log);
-  off_t end = lseek(fd, 0, SEEK_END);
-  char *s = souk_malloc((size_t)end + 1);
-  ssize_t n = pread(fd, s, (size_t)end, 0);
-  s[n > 0 ? n : 0] = '\0';
-  int count = 0;
-  for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
-    count++;
-  souk_free(s);
-  return count;
-}
-
-static void log_dump(void) {
-  int fd = fileno(g_log);
-  off_t end = lseek(fd, 0, SEEK_END);
-  char *s = souk_malloc((size_t)end + 1);
-  ssize_t n = pread(fd, s, (size_t)end, 0);
-  s[n > 0 ? n : 0] = '\0';
-  fprintf(stderr, "---- log ----\n%s-------------\n", s);
-  souk_free(s);
-}
 
 /* ---- fake shards --------------------------------------------------------- */
 
@@ -388,9 +360,7 @@ int main(void) {
   atexit(redis_stop);
   signal(SIGPIPE, SIG_IGN);
   souk_alloc_init();
-  g_log = tmpfile();
-  if (!g_log) return 1;
-  souk_log_set_fd(fileno(g_log));
+  if (logcap_open() != 0) return 1;
   redis_pick_port();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_two_instances, test_setup),
