@@ -34,7 +34,6 @@ typedef struct backend {
 static backend_t be_sqlite = {SOUK_STORE_SQLITE, "sqlite"};
 static backend_t be_pg = {SOUK_STORE_POSTGRES, "postgres"};
 static int g_pg_state; /* 0 not tried, 1 up, -1 unavailable */
-static int g_dbseq;
 
 typedef struct fx {
   const backend_t *be;
@@ -60,11 +59,7 @@ static int fx_setup(void **state) {
     if (g_pg_state != 1) {
       fx->skip = true;
     } else {
-      char sql[64];
-      int n = ++g_dbseq;
-      snprintf(sql, sizeof sql, "CREATE DATABASE souk_m%d", n);
-      assert_true(pg_admin(sql));
-      snprintf(fx->url, sizeof fx->url, "postgres://postgres@127.0.0.1:%d/souk_m%d", pg_port, n);
+      assert_true(pg_create_db("souk_m", fx->url, sizeof fx->url));
       fx->conf.url = fx->url;
     }
   }

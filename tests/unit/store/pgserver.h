@@ -140,4 +140,16 @@ static bool pg_admin(const char *sql) {
   return ok;
 }
 
+/* A fresh database on the running server for one test, named
+ * <prefix><n>; its URL goes to url.  Returns false, printing why, when it
+ * could not be created. */
+static bool pg_create_db(const char *prefix, char *url, size_t n) {
+  static int seq;
+  char sql[96];
+  snprintf(sql, sizeof sql, "CREATE DATABASE %s%d", prefix, ++seq);
+  if (!pg_admin(sql)) return false;
+  snprintf(url, n, "postgres://postgres@127.0.0.1:%d/%s%d", pg_port, prefix, seq);
+  return true;
+}
+
 #endif
