@@ -14,6 +14,15 @@
 #define GW_LOG "gateway"
 #define NEVER  UINT64_MAX
 
+/* Reconnecting at once after a healthy connection ended is allowed this
+ * many times in a row, refilled one per QUICK_REFILL_MS: a server that
+ * ends every session right after it starts is then met with a backoff
+ * instead of a tight loop. */
+#define QUICK_BURST     10
+#define QUICK_REFILL_MS 6000
+/* While connections keep failing, at most one log line per this. */
+#define OUTAGE_LOG_MS 60000
+
 /* What to do once the transport we are closing has ended. */
 typedef enum after_close {
   AFTER_POLICY,   /* not our close: decide from the close code */
@@ -74,6 +83,10 @@ struct souk_gateway {
   uint64_t flush_at;     /* the send limit frees a slot */
   bool identify_requested;
   unsigned failures; /* connections in a row that did not reach READY */
+  uint64_t quick_tat; /* immediate-reconnect budget (GCRA theoretical time) */
+  /* Connections failing in a row: reported once, then once a minute. */
+  uint64_t outage_since, outage_logged;
+  unsigned outage_unlogged;
 
   /* Send limiter: times of recent sends on this connection, in rings. */
   uint64_t *ring_all;
@@ -411,25 +424,85 @@ static void do_connect(souk_gateway_t *gw) {
   souk_free(url);
 }
 
-/* Wait, then reconnect.  The first reconnect after a healthy connection
- * waits up to a second (jitter, so many shards do not reconnect in the same
- * instant); connections that keep failing back off exponentially up to a
- * minute, with jitter. */
-static void schedule_reconnect(souk_gateway_t *gw, uint64_t min_delay) {
+/* Wait, then reconnect.  Connections that keep failing back off
+ * exponentially up to a minute, with jitter (so many shards do not all
+ * retry in the same instant); a healthy connection that ended only comes
+ * here once the budget of immediate reconnects is spent, and then waits
+ * half a second to a second. */
+static void schedule_reconnect(souk_gateway_t *gw) {
   uint64_t delay;
   if (gw->failures == 0) {
-    delay = (uint64_t)(rnd(gw) * 1000.0);
+    delay = 500 + (uint64_t)(rnd(gw) * 500.0);
   } else {
     unsigned e = gw->failures - 1 > 6 ? 6 : gw->failures - 1;
     uint64_t base = 1000ull << e;
     if (base > 60000) base = 60000;
     delay = base / 2 + (uint64_t)(rnd(gw) * (double)(base / 2));
   }
-  if (delay < min_delay) delay = min_delay;
   gw->state = SOUK_GW_BACKOFF;
   gw->reconnect_at = now(gw) + delay;
-  SOUK_INFO(GW_LOG, "shard %u: reconnecting in %" PRIu64 " ms (%s)", gw->shard_id, delay,
-            have_session(gw) ? "resume" : "identify");
+  /* During an outage the line about it says enough. */
+  souk_log(gw->failures > 1 ? SOUK_LOG_DEBUG : SOUK_LOG_INFO, GW_LOG,
+           "shard %u: reconnecting in %" PRIu64 " ms (%s)", gw->shard_id, delay,
+           have_session(gw) ? "resume" : "identify");
+}
+
+/* Take one immediate reconnect from the budget, if any is left. */
+static bool quick_take(souk_gateway_t *gw) {
+  uint64_t t = now(gw);
+  uint64_t tat = gw->quick_tat > t ? gw->quick_tat : t;
+  if (tat - t > (uint64_t)(QUICK_BURST - 1) * QUICK_REFILL_MS) return false;
+  gw->quick_tat = tat + QUICK_REFILL_MS;
+  return true;
+}
+
+/* A connection has ended and the session goes on: after a healthy one,
+ * connect again at once (a resume then costs a round trip, not a random
+ * wait); after failures, back off. */
+static void reconnect(souk_gateway_t *gw) {
+  if (gw->failures == 0 && quick_take(gw)) {
+    SOUK_DEBUG(GW_LOG, "shard %u: reconnecting at once (%s)", gw->shard_id,
+               have_session(gw) ? "resume" : "identify");
+    do_connect(gw);
+    return;
+  }
+  schedule_reconnect(gw);
+}
+
+/* A connection failed before the session was ready: say so on the first
+ * failure and then at most once a minute, however fast the retries. */
+static void outage_note(souk_gateway_t *gw, int code, const char *reason) {
+  uint64_t t = now(gw);
+  const char *sep = reason && *reason ? ": " : "";
+  if (!reason) reason = "";
+  if (gw->failures == 1) {
+    gw->outage_since = gw->outage_logged = t;
+    gw->outage_unlogged = 0;
+    SOUK_WARN(GW_LOG,
+              "shard %u: gateway connection failed before the session was ready (close %d%s%s); "
+              "retrying with backoff up to a minute apart",
+              gw->shard_id, code, sep, reason);
+  } else if (t - gw->outage_logged >= OUTAGE_LOG_MS) {
+    SOUK_WARN(GW_LOG,
+              "shard %u: gateway still unreachable after %" PRIu64
+              " s: %u failed attempts since the last report, the last with close %d%s%s",
+              gw->shard_id, (t - gw->outage_since) / 1000, gw->outage_unlogged + 1, code, sep,
+              reason);
+    gw->outage_logged = t;
+    gw->outage_unlogged = 0;
+  } else {
+    gw->outage_unlogged++;
+    SOUK_DEBUG(GW_LOG, "shard %u: connection attempt %u failed (close %d%s%s)", gw->shard_id,
+               gw->failures, code, sep, reason);
+  }
+}
+
+/* The session is live again: end an outage report. */
+static void outage_over(souk_gateway_t *gw) {
+  if (gw->failures > 1)
+    SOUK_INFO(GW_LOG, "shard %u: connected again after %u failed attempts over %" PRIu64 " s",
+              gw->shard_id, gw->failures, (now(gw) - gw->outage_since) / 1000);
+  gw->failures = 0;
 }
 
 /* Close our transport and do `after` once it has ended. */
@@ -444,7 +517,9 @@ static void go_fatal(souk_gateway_t *gw, int code, const char *msg) {
   clear_conn_deadlines(gw);
   gw->reconnect_at = NEVER;
   gw->state = SOUK_GW_FATAL;
-  SOUK_ERROR(GW_LOG, "shard %u: %s", gw->shard_id, msg);
+  /* The owner reports it: logging it here too would say the same thing
+   * twice. */
+  SOUK_DEBUG(GW_LOG, "shard %u: fatal close %d", gw->shard_id, code);
   gw->ops.fatal(gw->ud, code, msg);
 }
 
@@ -498,7 +573,7 @@ static void on_ready_payload(souk_gateway_t *gw, const souk_json_t *j, int d) {
   if (rurl && !*rurl) souk_free(rurl);
   if (!sid) SOUK_WARN(GW_LOG, "shard %u: READY without session_id", gw->shard_id);
   gw->state = SOUK_GW_READY;
-  gw->failures = 0;
+  outage_over(gw);
   SOUK_INFO(GW_LOG, "shard %u: ready", gw->shard_id);
 }
 
@@ -526,7 +601,7 @@ static void on_dispatch(souk_gateway_t *gw, const souk_json_t *j, int t, int d) 
   } else if (!strcmp(name, "RESUMED")) {
     if (gw->state == SOUK_GW_RESUMING) {
       gw->state = SOUK_GW_READY;
-      gw->failures = 0;
+      outage_over(gw);
       gw->st.resumed++;
       SOUK_INFO(GW_LOG, "shard %u: resumed", gw->shard_id);
     }
@@ -771,6 +846,10 @@ void souk_gateway_on_message(souk_gateway_t *gw, const char *text, size_t len) {
 }
 
 void souk_gateway_on_close(souk_gateway_t *gw, int code) {
+  souk_gateway_on_close_reason(gw, code, NULL);
+}
+
+void souk_gateway_on_close_reason(souk_gateway_t *gw, int code, const char *reason) {
   souk_gw_state_t was = gw->state;
   if (was == SOUK_GW_IDLE || was == SOUK_GW_BACKOFF || was == SOUK_GW_STOPPED ||
       was == SOUK_GW_FATAL)
@@ -783,16 +862,11 @@ void souk_gateway_on_close(souk_gateway_t *gw, int code) {
       break;
     case AFTER_IDENTIFY:
       forget_session(gw);
-      schedule_reconnect(gw, 0);
+      reconnect(gw);
       break;
     case AFTER_RESUME:
     case AFTER_POLICY:
-      /* Our own reconnect after a healthy connection: no need to wait. */
-      if (gw->failures == 0) {
-        do_connect(gw);
-      } else {
-        schedule_reconnect(gw, 0);
-      }
+      reconnect(gw);
       break;
     }
     rearm(gw);
@@ -806,16 +880,19 @@ void souk_gateway_on_close(souk_gateway_t *gw, int code) {
     return;
   }
   bool reached_ready = was == SOUK_GW_READY;
-  if (!reached_ready) gw->failures++;
   if (code == 4007 || code == 4009) {
     SOUK_INFO(GW_LOG, "shard %u: session %s (close %d): identifying again", gw->shard_id,
               code == 4007 ? "has an invalid seq" : "timed out", code);
     forget_session(gw);
-  } else {
-    SOUK_INFO(GW_LOG, "shard %u: connection closed (%d)%s", gw->shard_id, code,
-              reached_ready ? "" : " before the session was ready");
   }
-  schedule_reconnect(gw, 0);
+  if (!reached_ready) {
+    gw->failures++;
+    outage_note(gw, code, reason);
+  } else if (code != 4007 && code != 4009) {
+    SOUK_INFO(GW_LOG, "shard %u: connection closed (%d%s%s): resuming", gw->shard_id, code,
+              reason && *reason ? ": " : "", reason ? reason : "");
+  }
+  reconnect(gw);
   rearm(gw);
 }
 

@@ -15,8 +15,10 @@
  * identify slot is granted, READY (session id, resume URL, seq), RESUME on
  * op 7, op 9 d:true and resumable closes, op 9 d:false (wait 1-5 s, forget
  * the session, IDENTIFY), the close-code policy (4004, 4010-4014 fatal;
- * 4007, 4009 re-IDENTIFY; anything else RESUME), reconnect backoff with
- * jitter, the send limit (120 payloads per 60 s with room kept for
+ * 4007, 4009 re-IDENTIFY; anything else RESUME), reconnecting at once
+ * when a healthy connection ends (within a budget of 10 in a row, one more
+ * every 6 s) and with exponential backoff and jitter, up to a minute, while
+ * connections keep failing (logged once, then once a minute), the send limit (120 payloads per 60 s with room kept for
  * heartbeats; excess queued, never dropped) and the 4096-byte payload limit.
  * The machine itself never closes with 1000/1001 except when asked to stop
  * with that code, because that ends the session on Discord's side.
@@ -112,7 +114,8 @@ typedef struct souk_gateway_ops {
   /** RESUMED received (after its dispatch). */
   void (*resumed)(void *ud);
   /** Discord refused the session (close code and an explanation of what to
-   * do); the machine stays in SOUK_GW_FATAL. */
+   * do); the machine stays in SOUK_GW_FATAL.  The machine does not log it:
+   * reporting it is the owner's job, done once. */
   void (*fatal)(void *ud, int code, const char *msg);
   /** souk_gateway_stop() has completed. */
   void (*stopped)(void *ud);
@@ -173,6 +176,9 @@ void souk_gateway_on_message(souk_gateway_t *gw, const char *text, size_t len);
 /** The transport ended (close code from the peer or ours, 1006 if it
  * dropped or never opened). */
 void souk_gateway_on_close(souk_gateway_t *gw, int code);
+/** As souk_gateway_on_close, with the transport's words for why (the
+ * peer's close reason, "connect failed: ...", or NULL), used in the log. */
+void souk_gateway_on_close_reason(souk_gateway_t *gw, int code, const char *reason);
 /** The timer armed by ops.timer fired. */
 void souk_gateway_on_timer(souk_gateway_t *gw);
 /** The identify slot asked for by ops.request_identify is ours.  Returns

@@ -81,7 +81,7 @@ static void ws_close_cb(souk_ws_t *ws, void *ud, int code, const char *reason) {
   if (sh->ws != ws) return;
   sh->ws = NULL;
   SOUK_DEBUG(SH_LOG, "shard %u: connection closed: %d %s", sh->id, code, reason);
-  souk_gateway_on_close(sh->gw, code);
+  souk_gateway_on_close_reason(sh->gw, code, reason);
 }
 
 static const souk_ws_cbs_t ws_cbs = {ws_open_cb, ws_message_cb, ws_close_cb};
@@ -107,8 +107,9 @@ static void op_connect(void *ud, const char *url) {
   souk_ws_t *ws = NULL;
   int rc = souk_ws_connect(url, &ws_cbs, sh, &ws);
   if (rc) {
-    SOUK_WARN(SH_LOG, "shard %u: cannot connect to the gateway: %s", sh->id, souk_strerror(rc));
-    souk_gateway_on_close(sh->gw, SOUK_WS_ABNORMAL);
+    char why[96];
+    snprintf(why, sizeof why, "cannot connect: %s", souk_strerror(rc));
+    souk_gateway_on_close_reason(sh->gw, SOUK_WS_ABNORMAL, why);
     return;
   }
   sh->ws = ws;

@@ -22,6 +22,8 @@
 #include "souk/json.h"
 #include "souk/log.h"
 
+#include "../logcap.h"
+
 /* ---- fake world --------------------------------------------------------- */
 
 #define MAXREC 4096
@@ -502,10 +504,8 @@ static void test_other_codes_resume(void **state) {
     make(&c);
     to_ready(41250);
     souk_gateway_on_close(W.gw, codes[k]);
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
-    /* A healthy connection reconnects within a second (jitter). */
-    assert_true(W.timer_armed && W.timer_at - W.now <= 1000);
-    advance(1000);
+    /* A healthy connection that ended reconnects at once, with no wait. */
+    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_CONNECTING);
     assert_int_equal(W.nconnect, 2);
     assert_true(!strncmp(W.connects[1], "wss://gateway-us-east1-b.discord.gg/?", 37));
     souk_gateway_on_open(W.gw);
@@ -547,8 +547,87 @@ static void test_backoff_grows_with_jitter(void **state) {
   souk_gateway_on_open(W.gw);
   hello(41250);
   msg(READY);
+  int before = W.nconnect;
   souk_gateway_on_close(W.gw, 1006);
-  assert_true(W.timer_at - W.now <= 1000);
+  assert_int_equal(W.nconnect, before + 1);
+  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_CONNECTING);
+}
+
+/* Resumable faults (a drop, an unrequested close, op 7) resume at once; a
+ * server that ends every session right away spends the budget of
+ * immediate reconnects and is then met with a wait, refilled over time. */
+static void test_reconnect_at_once_within_budget(void **state) {
+  souk_gateway_conf_t c = base_conf();
+  make(&c);
+  to_ready(41250);
+  for (int i = 0; i < 10; i++) {
+    int before = W.nconnect;
+    if (i % 3 == 2) {
+      /* op 7: we close, then reconnect the moment the close completes. */
+      msg("{\"op\":7,\"d\":null,\"s\":null,\"t\":null}");
+      souk_gateway_on_close(W.gw, SOUK_GATEWAY_CLOSE_RECONNECT);
+    } else {
+      souk_gateway_on_close(W.gw, i % 3 ? 4000 : 1006);
+    }
+    assert_int_equal(W.nconnect, before + 1);
+    assert_true(!strncmp(W.connects[W.nconnect - 1], "wss://gateway-us-east1-b.discord.gg/?", 37));
+    souk_gateway_on_open(W.gw);
+    hello(41250);
+    msg("{\"t\":\"RESUMED\",\"s\":2,\"op\":0,\"d\":{}}");
+    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_READY);
+  }
+  /* The eleventh in a row waits half a second to a second. */
+  int before = W.nconnect;
+  souk_gateway_on_close(W.gw, 1006);
+  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+  assert_int_equal(W.nconnect, before);
+  assert_true(W.timer_at - W.now >= 500 && W.timer_at - W.now <= 1000);
+  advance(1000);
+  assert_int_equal(W.nconnect, before + 1);
+  souk_gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"t\":\"RESUMED\",\"s\":3,\"op\":0,\"d\":{}}");
+  /* Six seconds later one more immediate reconnect is allowed. */
+  advance(6000);
+  before = W.nconnect;
+  souk_gateway_on_close(W.gw, 1006);
+  assert_int_equal(W.nconnect, before + 1);
+  assert_int_equal(count_op(2), 1); /* never re-identified */
+}
+
+/* While the gateway cannot be reached the failures are logged once, then
+ * once a minute, whatever the number of attempts in between. */
+static void test_outage_logged_once_a_minute(void **state) {
+  souk_gateway_conf_t c = base_conf();
+  make(&c);
+  log_reset();
+  souk_log_set_level(SOUK_LOG_INFO);
+  souk_gateway_start(W.gw);
+  for (int i = 0; i < 30; i++) {
+    souk_gateway_on_close_reason(W.gw, 1006, "connect failed: Connection refused");
+    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+    /* Capped backoff: never more than a minute apart. */
+    assert_true(W.timer_at - W.now <= 60000);
+    advance(W.timer_at - W.now);
+  }
+  /* 30 attempts take about 20 minutes; 30 failures: one line when the
+   * outage began, then one per minute at most. */
+  uint64_t minutes = (W.now - 1000000) / 60000;
+  int first = log_count("gateway connection failed before the session was ready");
+  int later = log_count("gateway still unreachable");
+  if (first != 1 || later < 1) log_dump();
+  assert_int_equal(first, 1);
+  assert_true(later >= 1 && (uint64_t)later <= minutes);
+  assert_int_equal(log_count("Connection refused"), first + later);
+  assert_int_equal(log_count("level=warn"), first + later);
+  assert_int_equal(log_count("reconnecting in"), 1); /* after the first failure only */
+  /* Back: one line says so. */
+  W.grant_at_once = true;
+  souk_gateway_on_open(W.gw);
+  hello(41250);
+  msg(READY);
+  assert_int_equal(log_count("connected again after 30 failed attempts"), 1);
+  souk_log_set_level(SOUK_LOG_ERROR);
 }
 
 static void test_send_limit_with_heartbeat_room(void **state) {
@@ -676,15 +755,19 @@ static void test_stop(void **state) {
   assert_true(souk_gateway_session(W.gw, &sid, NULL, NULL));
   assert_string_equal(sid, "sess-abc");
 
-  /* Stop while waiting to reconnect: at once, no close needed. */
+  /* Stop while waiting to reconnect (after a failed connection): at once,
+   * no close needed. */
   make(&c);
   to_ready(41250);
   souk_gateway_on_close(W.gw, 1006);
+  assert_int_equal(W.nconnect, 2);
+  souk_gateway_on_close(W.gw, 1006);
+  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
   souk_gateway_stop(W.gw, 1000);
   assert_int_equal(W.stopped, 1);
   assert_int_equal(W.nclose, 0);
   advance(3600 * 1000);
-  assert_int_equal(W.nconnect, 1);
+  assert_int_equal(W.nconnect, 2);
 
   /* Stop while our own reconnect close is in flight. */
   make(&c);
@@ -810,6 +893,7 @@ static void test_new_rejects_bad_conf(void **state) {
 
 int main(void) {
   souk_log_set_level(SOUK_LOG_ERROR);
+  if (logcap_open() != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_url_and_first_heartbeat_jitter, teardown),
       cmocka_unit_test_teardown(test_heartbeat_ack_latency, teardown),
@@ -823,6 +907,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_4007_4009_reidentify, teardown),
       cmocka_unit_test_teardown(test_other_codes_resume, teardown),
       cmocka_unit_test_teardown(test_backoff_grows_with_jitter, teardown),
+      cmocka_unit_test_teardown(test_reconnect_at_once_within_budget, teardown),
+      cmocka_unit_test_teardown(test_outage_logged_once_a_minute, teardown),
       cmocka_unit_test_teardown(test_send_limit_with_heartbeat_room, teardown),
       cmocka_unit_test_teardown(test_payload_size_limit, teardown),
       cmocka_unit_test_teardown(test_op1_heartbeat_now, teardown),
