@@ -45,6 +45,9 @@ void souk__app_cmd_shutdown(void);
  * critical "gateway" error shuts down through shutdown(code); a "store"
  * error backs writers off for 30 s (souk_recovery_backoff_left). */
 void souk__app_recovery_start(bool discord, void (*shutdown)(int code));
+/** Shutdown has begun: from now on the strategies start nothing new (no
+ * alert is posted, the shutdown strategy does not act twice). */
+void souk__app_recovery_quiesce(void);
 /** Remove what souk__app_recovery_start registered. */
 void souk__app_recovery_stop(void);
 

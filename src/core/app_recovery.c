@@ -37,6 +37,7 @@ typedef struct sent {
 
 static struct {
   bool alerts_on, discord, shutdown_on, store_on;
+  bool quiet; /* shutdown has begun */
   void (*shutdown)(int code);
   sent_t sent[ALERT_TYPES_MAX];
   size_t nsent;
@@ -54,6 +55,9 @@ static sent_t *sent_slot(const char *type) {
 
 static void alert(const souk_error_event_t *ev, void *ud) {
   const souk_ops_conf_t *c = &souk_ops_conf;
+  /* Once shutdown has begun a post would race the REST client's drain,
+   * and the error is in the log already. */
+  if (g.quiet) return;
   if (!c->alert_channel || (int)ev->severity < c->alert_min_severity) return;
   uint64_t now = souk_now_ms();
   sent_t *s = sent_slot(ev->type);
@@ -80,8 +84,10 @@ static void alert(const souk_error_event_t *ev, void *ud) {
 }
 
 static void shutdown_strategy(const souk_error_event_t *ev, void *ud) {
-  SOUK_ERROR("core", "critical %s error (%s): shutting down", ev->type,
-             ev->context && ev->context[0] ? ev->context : souk_strerror(ev->code));
+  if (g.quiet) return;
+  /* The recorder has just logged the error with its context: say only what
+   * follows from it. */
+  SOUK_ERROR("core", "critical %s error: shutting down", ev->type);
   if (g.shutdown) g.shutdown(ev->code);
 }
 
@@ -91,6 +97,7 @@ static void shutdown_strategy(const souk_error_event_t *ev, void *ud) {
 
 void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
   g.discord = discord;
+  g.quiet = false;
   g.nsent = 0;
   g.shutdown = shutdown;
   souk_recovery_strategy_t sd = {.kind = SOUK_RECOVER_SHUTDOWN,
@@ -114,6 +121,17 @@ void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
                               .retention_ms = (uint64_t)souk_janitor_conf.backups_retention_ms};
     g.backups_on = souk_janitor_register(&set) == 0;
   }
+}
+
+void souk__app_recovery_quiesce(void) {
+  g.quiet = true;
+  /* Unregistered rather than only silenced, so the recorder does not log
+   * them as acting either.  This may run inside souk_error_record(), which
+   * re-reads its table after every strategy. */
+  if (g.alerts_on) souk_recovery_unregister("*", alert, NULL);
+  g.alerts_on = false;
+  if (g.shutdown_on) souk_recovery_unregister("gateway", shutdown_strategy, NULL);
+  g.shutdown_on = false;
 }
 
 void souk__app_recovery_stop(void) {

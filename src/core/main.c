@@ -210,6 +210,9 @@ static void shutdown_begin(int code) {
   g.stopping = true;
   g.exit_code = code;
   SOUK_INFO("core", "shutting down");
+  /* Nothing new starts from here on: an error recorded while stopping is
+   * still logged and counted, but no longer alerts a channel. */
+  souk__app_recovery_quiesce();
   /* The HTTP server goes first: it answers what it still owes with 503,
    * and /readyz must not claim readiness while the rest winds down. */
   souk__ix_unmount();
@@ -224,20 +227,24 @@ static void shutdown_begin(int code) {
 
 static void on_console_eof(void) { shutdown_begin(EXIT_OK); }
 
-/* The gateway cannot go on: recorded as a critical error, whose
- * registered strategy (souk__app_recovery_start) shuts down cleanly; the
- * direct call is the safety net should the strategy be missing. */
-static void on_bot_fatal(int refused) {
-  souk_error_record("gateway", SOUK_SEV_CRITICAL, refused ? SOUK_EAUTH : SOUK_EFATAL, NULL,
-                    refused ? "Discord refused the session" : "the bot cannot go on");
-  if (!g.stopping) shutdown_begin(refused ? EXIT_REFUSED : EXIT_RUNTIME);
+/* Exit status for an error that stops souk: Discord refusing the token,
+ * shard or intents is 3 (do not restart blindly), a setting that cannot
+ * work is 2, anything else 1. */
+static int exit_for(int err) {
+  return err == SOUK_EAUTH ? EXIT_REFUSED : err == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 }
 
-/* The SHUTDOWN strategy's action: Discord refusing the token or intents
- * is exit status 3 (do not restart blindly), anything else 1. */
-static void shutdown_for_error(int code) {
-  shutdown_begin(code == SOUK_EAUTH ? EXIT_REFUSED : EXIT_RUNTIME);
+/* The gateway cannot go on: recorded as a critical error, which logs msg
+ * (the only line that says it) and whose registered strategy
+ * (souk__app_recovery_start) shuts down cleanly; the direct call is the
+ * safety net should the strategy be missing. */
+static void on_bot_fatal(int err, const char *msg) {
+  souk_error_record("gateway", SOUK_SEV_CRITICAL, err, NULL, "%s", msg);
+  if (!g.stopping) shutdown_begin(exit_for(err));
 }
+
+/* The SHUTDOWN strategy's action. */
+static void shutdown_for_error(int code) { shutdown_begin(exit_for(code)); }
 
 static int reload_config(souk_buf_t *out) {
   souk_buf_t changes;

@@ -27,14 +27,27 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 
+/* GET /gateway/bot while Discord (or the host's network) is unreachable:
+ * retried after a full-jitter backoff that doubles from 1 s up to a
+ * minute, and reported on one log line a minute rather than one per try. */
+#define GWBOT_RETRY_BASE_MS 1000
+#define GWBOT_RETRY_CAP_MS  60000
+#define OUTAGE_LOG_EVERY_MS 60000
+
 static struct {
-  void (*on_fatal)(int refused);
+  void (*on_fatal)(int err, const char *msg);
   void (*stop_done)(void);
   bool running, stopping, shards_running, rest_running, http_running;
   bool fatal_sent;
   uv_timer_t grace;
   bool grace_on;
   uint64_t ready_shards;
+  /* GET /gateway/bot retries. */
+  uv_timer_t *retry;     /* armed while waiting to ask again */
+  unsigned attempts;     /* failed in a row */
+  uint64_t outage_since; /* when the first of them failed */
+  uint64_t outage_logged;
+  unsigned since_log; /* failures since the last line about them */
 } g;
 
 /* ---- replies ------------------------------------------------------------ */
@@ -70,13 +83,18 @@ static void on_ready(uint32_t shard) {
   SOUK_INFO("bot", "shard %u ready", shard);
 }
 
-static void on_fatal(int code, const char *msg) {
-  SOUK_ERROR("bot", "gateway: %s", msg);
+/* The one report of a failure retrying cannot fix: the owner logs and
+ * records it (and shuts down), so nothing here logs it too. */
+static void bot_fatal(int err, const char *msg) {
   if (g.fatal_sent || g.stopping) return;
   g.fatal_sent = true;
+  if (g.on_fatal) g.on_fatal(err, msg);
+}
+
+static void on_fatal(int code, const char *msg) {
   /* Close codes from Discord mean it refused the session; anything else is
    * an unexpected failure worth a restart. */
-  if (g.on_fatal) g.on_fatal(code >= 4000 ? 1 : 0);
+  bot_fatal(code >= 4000 ? SOUK_EAUTH : SOUK_EFATAL, msg);
 }
 
 static const souk_gateway_handlers_t handlers = {
@@ -96,7 +114,7 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
              "shard range %" PRId64 "..%" PRId64 " is outside 0..%" PRId64
              " (discord.shards.first/last/count)",
              c->shard_first, last, count - 1);
-    on_fatal(0, msg);
+    bot_fatal(SOUK_ECONFIG, msg);
     return;
   }
   /* Processes on one host share the data directory, so by default they
@@ -138,28 +156,85 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
     if (backend) backend->ops->destroy(backend->self);
     char msg[128];
     snprintf(msg, sizeof msg, "cannot start shards: %s", souk_strerror(rc));
-    on_fatal(0, msg);
+    bot_fatal(rc == SOUK_EINVAL ? SOUK_ECONFIG : rc, msg);
     return;
   }
   g.shards_running = true;
 }
 
+static void gateway_bot_ask(void);
+
+static void retry_timer_cb(uv_timer_t *t) { gateway_bot_ask(); }
+
+static void retry_close_cb(uv_handle_t *h) { souk_free(h); }
+
+static void retry_cancel(void) {
+  if (!g.retry) return;
+  uv_timer_stop(g.retry);
+  uv_close((uv_handle_t *)g.retry, retry_close_cb);
+  g.retry = NULL;
+}
+
+/* GET /gateway/bot failed in a way that waiting may fix (no connection, a
+ * timeout, 5xx, 429s): ask again later, saying so once a minute. */
+static void gateway_bot_retry(const char *why) {
+  uint64_t now = souk_now_ms();
+  if (g.attempts++ == 0) {
+    g.outage_since = now;
+    g.outage_logged = now;
+    g.since_log = 0;
+    SOUK_WARN("bot",
+              "cannot reach Discord (%s); retrying with backoff up to a minute apart until it "
+              "answers",
+              why);
+  } else if (now - g.outage_logged >= OUTAGE_LOG_EVERY_MS) {
+    SOUK_WARN("bot", "Discord still unreachable after %llu s: %u more attempts since the last "
+                     "report, the last: %s",
+              (unsigned long long)((now - g.outage_since) / 1000), g.since_log + 1, why);
+    g.outage_logged = now;
+    g.since_log = 0;
+  } else {
+    g.since_log++;
+    SOUK_DEBUG("bot", "GET /gateway/bot attempt %u failed: %s", g.attempts, why);
+  }
+  uint64_t delay = souk__rest_backoff_ms(g.attempts, GWBOT_RETRY_BASE_MS, GWBOT_RETRY_CAP_MS,
+                                         souk_rand01());
+  /* Full jitter may draw nearly zero; never hammer a server that is down. */
+  if (delay < GWBOT_RETRY_BASE_MS / 4) delay = GWBOT_RETRY_BASE_MS / 4;
+  if (!g.retry) {
+    g.retry = souk_malloc(sizeof *g.retry);
+    uv_timer_init(souk_loop(), g.retry);
+  }
+  uv_timer_start(g.retry, retry_timer_cb, delay, 0);
+}
+
 static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
-  if (g.stopping) return;
+  if (g.stopping || !g.running) return;
+  char msg[256];
+  if (r->err == SOUK_EAUTH || r->err == SOUK_EFORBIDDEN) {
+    snprintf(msg, sizeof msg,
+             "Discord rejected the bot token (HTTP %d on GET /gateway/bot): check "
+             "SOUK_DISCORD_TOKEN",
+             r->status);
+    bot_fatal(SOUK_EAUTH, msg);
+    return;
+  }
+  if (r->err && r->status >= 400 && r->status < 500 && r->status != 408 && r->status != 429) {
+    /* Another 4xx (404 for a wrong path or API version, say) is an answer
+     * that asking again will not change. */
+    snprintf(msg, sizeof msg,
+             "GET /gateway/bot answered HTTP %d: check discord.api_base (souk speaks Discord "
+             "API v10)",
+             r->status);
+    bot_fatal(SOUK_ECONFIG, msg);
+    return;
+  }
   if (r->err) {
-    char msg[200];
-    if (r->err == SOUK_EAUTH)
-      snprintf(msg, sizeof msg,
-               "Discord rejected the bot token (401 on GET /gateway/bot): check "
-               "SOUK_DISCORD_TOKEN");
+    if (r->status)
+      snprintf(msg, sizeof msg, "GET /gateway/bot: HTTP %d", r->status);
     else
-      snprintf(msg, sizeof msg, "GET /gateway/bot failed: %s (HTTP %d)", souk_strerror(r->err),
-               r->status);
-    SOUK_ERROR("bot", "%s", msg);
-    if (!g.fatal_sent) {
-      g.fatal_sent = true;
-      if (g.on_fatal) g.on_fatal(r->err == SOUK_EAUTH);
-    }
+      snprintf(msg, sizeof msg, "GET /gateway/bot: %s", souk_strerror(r->err));
+    gateway_bot_retry(msg);
     return;
   }
   const souk_json_t *j = souk_rest_json(r);
@@ -175,20 +250,33 @@ static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
   souk_discord_conf_t *c = &souk_discord_conf;
   const char *gw = c->gateway_url ? c->gateway_url : url;
   if (!gw[0] || (shards <= 0 && c->shard_count <= 0)) {
-    SOUK_ERROR("bot", "GET /gateway/bot returned no usable gateway url or shard count");
-    if (!g.fatal_sent) {
-      g.fatal_sent = true;
-      if (g.on_fatal) g.on_fatal(0);
-    }
+    /* A proxy or an outage page answering 200: try again. */
+    gateway_bot_retry("GET /gateway/bot returned no usable gateway url or shard count");
     return;
   }
+  if (g.attempts)
+    SOUK_INFO("bot", "Discord answered after %u failed attempt(s) over %llu s", g.attempts,
+              (unsigned long long)((souk_now_ms() - g.outage_since) / 1000));
+  g.attempts = 0;
+  retry_cancel();
   if (remaining >= 0 && remaining < 10)
     SOUK_WARN("bot", "only %" PRId64 " session starts left today (Discord allows 1000)", remaining);
   start_shards(gw, c->shard_count > 0 ? c->shard_count : shards,
                c->max_concurrency > 0 ? c->max_concurrency : conc);
 }
 
-int souk__bot_start(void (*fatal)(int refused)) {
+static void gateway_bot_ask(void) {
+  if (g.stopping || !g.running) return;
+  souk_rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
+  int rc = souk_rest_request(&o, gateway_bot_cb, NULL);
+  if (rc) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "GET /gateway/bot not sent: %s", souk_strerror(rc));
+    gateway_bot_retry(msg);
+  }
+}
+
+int souk__bot_start(void (*fatal)(int err, const char *msg)) {
   memset(&g, 0, sizeof g);
   g.on_fatal = fatal;
   int rc = souk_http_init();
@@ -208,7 +296,7 @@ int souk__bot_start(void (*fatal)(int refused)) {
     start_shards(c->gateway_url, c->shard_count, c->max_concurrency);
     return 0;
   }
-  souk_rest_opts_t o = {.method = "GET", .path = "/gateway/bot"};
+  souk_rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
   rc = souk_rest_request(&o, gateway_bot_cb, NULL);
   if (rc) {
     souk_rest_shutdown();
@@ -272,6 +360,7 @@ void souk__bot_stop(int64_t grace_ms, void (*done)(void)) {
   g.stopping = true;
   g.stop_done = done;
   g_grace_ms = grace_ms;
+  retry_cancel();
   if (grace_ms > 0) {
     uv_timer_init(souk_loop(), &g.grace);
     uv_timer_start(&g.grace, grace_timer_cb, (uint64_t)grace_ms, 0);

@@ -8,11 +8,17 @@
 
 /** Start: HTTP and REST clients, GET /gateway/bot (unless the gateway URL,
  * shard count and max_concurrency are all configured), then this process's
- * shards.  on_fatal(refused) is called once if the bot cannot go on;
- * refused is 1 when Discord refused the session (close codes 4004,
- * 4010-4014, or 401 on start), which restarting cannot fix.  Returns 0 or
+ * shards.  While Discord cannot be reached, GET /gateway/bot is retried
+ * with capped backoff (up to a minute apart, one log line a minute) and
+ * the shards keep reconnecting the same way: only what retrying cannot fix
+ * is fatal.  on_fatal(err, msg) is then called once, and is the only
+ * report of it (this file does not log it): err is SOUK_EAUTH when Discord
+ * refused the session (close codes 4004, 4010-4014, or 401/403 on start),
+ * SOUK_ECONFIG for a setting that cannot work (a shard range outside the
+ * shard count, a 4xx answer to GET /gateway/bot: a wrong api_base), or
+ * another SOUK_E*; msg says what happened and what to do.  Returns 0 or
  * SOUK_E* (on_fatal then never called). */
-int souk__bot_start(void (*on_fatal)(int refused));
+int souk__bot_start(void (*on_fatal)(int err, const char *msg));
 /** Graceful stop: stop reading events, close gateway sessions with 1000,
  * let in-flight REST requests finish for up to grace_ms, fail the rest,
  * release every handle, then call done once. */

@@ -535,8 +535,10 @@ static void on_http(const souk_http_resp_t *hr, void *ud) {
   souk_rl_verdict_t v;
   souk_rl_record(g.rl, &r->ticket, &rr, &v);
   stat_count(r->route.key, rr.status);
-  unsigned max_retries = (unsigned)souk_discord_conf.rest_retries;
+  unsigned max_retries =
+      (r->flags & SOUK_REST_NO_RETRY) ? 0 : (unsigned)souk_discord_conf.rest_retries;
   bool stopping = g.draining;
+  souk_log_level_t fail_level = (r->flags & SOUK_REST_NO_RETRY) ? SOUK_LOG_DEBUG : SOUK_LOG_WARN;
 
   if (hr->err) {
     if (retryable_err(hr->err) && r->retries < max_retries && !stopping) {
@@ -548,8 +550,8 @@ static void on_http(const souk_http_resp_t *hr, void *ud) {
                 r->retries, max_retries, (unsigned long long)d);
       requeue(r, now + d);
     } else {
-      SOUK_WARN(COMP, "%s: %s after %u attempt(s)", r->route.key, souk_strerror(hr->err),
-                r->attempts);
+      souk_log(fail_level, COMP, "%s: %s after %u attempt(s)", r->route.key,
+               souk_strerror(hr->err), r->attempts);
       complete(r, stopping && retryable_err(hr->err) ? SOUK_ESTOPPED : hr->err, hr);
     }
   } else if (hr->status == 429) {

@@ -32,6 +32,10 @@
 enum {
   /** No Authorization header: webhook (with token) and interaction routes. */
   SOUK_REST_NO_AUTH = 1u << 0,
+  /** No retries after 5xx or connection errors, and failures logged at
+   * debug level only: the caller retries on its own schedule and reports
+   * (GET /gateway/bot while Discord is unreachable at start). */
+  SOUK_REST_NO_RETRY = 1u << 1,
 };
 
 /** A request.  Everything is copied by souk_rest_request(). */
