@@ -46,6 +46,9 @@ const souk_conf_key_t souk_discord_conf_keys[] = {
      SOUK_CONF_RUNTIME, "timeout for one REST request"},
     {"rest.global_per_second", SOUK_CONF_INT, K(rest_global_per_s), "50", 1, 100000, NULL, 0,
      "global REST requests per second (Discord: 50 unless raised for the bot)"},
+    {"rest.global_margin", SOUK_CONF_INT, K(rest_global_margin), "5", 0, 99999, NULL, 0,
+     "requests a second held back from global_per_second: requests are spread evenly at the "
+     "rest, so network jitter never lands a full second's worth in one of Discord's windows"},
     {"rest.invalid_limit", SOUK_CONF_INT, K(invalid_limit), "5000", 10, 9999, NULL, 0,
      "401/403/429 responses in 10 minutes after which REST stops (Discord bans at 10000)"},
     {"user_agent_url", SOUK_CONF_STRING, K(user_agent_url), "https://github.com/souk-bot/souk",

@@ -27,6 +27,7 @@ typedef struct souk_discord_conf {
   int64_t rest_retries;    /* retries for 5xx / connection errors */
   int64_t rest_timeout_ms; /* per request */
   int64_t rest_global_per_s; /* global limit, Discord's default 50 */
+  int64_t rest_global_margin; /* of those, held back: requests go evenly at the rest */
   int64_t invalid_limit;   /* stop sending after this many 401/403/429 in 10 min */
   char *user_agent_url;    /* URL in the User-Agent */
   char *public_key;        /* application public key, 64 hex characters; NULL: no

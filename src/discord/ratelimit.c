@@ -57,11 +57,8 @@ struct souk_rl {
   souk__smap_t routes;
   souk__smap_t buckets;
   uint64_t next_sweep;
-  /* Global limit: the send times of the last global_per_s requests, oldest
-   * at ghead.  A request may go when fewer than N were sent in the last
-   * second, which makes the window sliding and exact. */
-  uint64_t *gtimes;
-  uint32_t ghead, gcount;
+  /* Global limit: the backend's decision, and a global 429's end. */
+  souk_rl_global_t global;
   uint64_t global_until;
   /* Invalid requests: a ring of per-slot counts covering the window plus
    * one slot, so an event is forgotten no sooner than window_ms after it. */
@@ -298,15 +295,65 @@ static void bucket_free(souk_rl_t *rl, rl_bucket_t *b) {
   souk_free(b);
 }
 
+/* ---- the in-process global limit ---------------------------------------- */
+
+/* A generic cell rate algorithm in microseconds: the "theoretical arrival
+ * time" tat advances by the emission interval with every request, and a
+ * request may go once tat is at most tolerance ahead of now.  Strict
+ * spacing (tolerance 0) is what keeps arrivals spread in the server's
+ * windows; ms clock values make the spacing exact to a millisecond. */
+typedef struct rl_gcra {
+  uint64_t interval_us;
+  uint64_t tolerance_us;
+  uint64_t tat_us;
+} rl_gcra_t;
+
+static uint64_t gcra_wait(void *self, uint64_t now_ms) {
+  const rl_gcra_t *g = self;
+  uint64_t now = now_ms * 1000;
+  if (g->tat_us <= now + g->tolerance_us) return 0;
+  return (g->tat_us - now - g->tolerance_us + 999) / 1000;
+}
+
+static void gcra_take(void *self, uint64_t now_ms) {
+  rl_gcra_t *g = self;
+  uint64_t now = now_ms * 1000;
+  g->tat_us = (g->tat_us > now ? g->tat_us : now) + g->interval_us;
+}
+
+static void gcra_destroy(void *self) { souk_free(self); }
+
+static const souk_rl_global_ops_t gcra_ops = {
+    .wait = gcra_wait, .take = gcra_take, .blocked = NULL, .destroy = gcra_destroy};
+
+int souk_rl_global_local(uint32_t per_s, uint32_t margin, uint32_t burst, souk_rl_global_t *out) {
+  if (!out || per_s == 0 || margin >= per_s) return SOUK_EINVAL;
+  rl_gcra_t *g = souk_calloc(1, sizeof *g);
+  g->interval_us = 1000000 / (per_s - margin);
+  if (g->interval_us == 0) g->interval_us = 1;
+  g->tolerance_us = burst > 1 ? (uint64_t)(burst - 1) * g->interval_us : 0;
+  out->ops = &gcra_ops;
+  out->self = g;
+  return 0;
+}
+
 souk_rl_t *souk_rl_new(const souk_rl_conf_t *conf, const souk_clock_t *clock) {
   souk_rl_t *rl = souk_calloc(1, sizeof *rl);
   if (conf) rl->conf = *conf;
   if (!rl->conf.global_per_s) rl->conf.global_per_s = 50;
+  if (rl->conf.global_margin >= rl->conf.global_per_s) rl->conf.global_margin = 0;
+  if (rl->conf.global) {
+    rl->global = *rl->conf.global;
+  } else {
+    int rc = souk_rl_global_local(rl->conf.global_per_s, rl->conf.global_margin,
+                                  rl->conf.global_burst, &rl->global);
+    SOUK_ASSERT(rc == 0);
+  }
+  rl->conf.global = NULL; /* owned through rl->global from here */
   if (!rl->conf.invalid_limit) rl->conf.invalid_limit = 5000;
   if (!rl->conf.invalid_window_ms) rl->conf.invalid_window_ms = 600000;
   if (!rl->conf.idle_ms) rl->conf.idle_ms = 300000;
   rl->clock = clock ? *clock : souk_clock_mono;
-  rl->gtimes = souk_calloc(rl->conf.global_per_s, sizeof *rl->gtimes);
   /* 600 slots whatever the window: one second each for Discord's ten
    * minutes, finer for the short windows tests use. */
   rl->inv_slot_ms = rl->conf.invalid_window_ms / 600;
@@ -330,7 +377,7 @@ void souk_rl_free(souk_rl_t *rl) {
   }
   souk__smap_free(&rl->buckets);
   souk__smap_free(&rl->routes);
-  souk_free(rl->gtimes);
+  if (rl->global.ops) rl->global.ops->destroy(rl->global.self);
   souk_free(rl->inv);
   souk_free(rl);
 }
@@ -437,21 +484,10 @@ static uint64_t bucket_wait(const rl_route_t *r, rl_bucket_t *b, uint64_t now) {
 
 static uint64_t global_wait(const souk_rl_t *rl, uint64_t now) {
   if (rl->global_until > now) return rl->global_until - now;
-  if (rl->gcount < rl->conf.global_per_s) return 0;
-  uint64_t oldest = rl->gtimes[rl->ghead];
-  return oldest + 1000 > now ? oldest + 1000 - now : 0;
+  return rl->global.ops->wait(rl->global.self, now);
 }
 
-static void global_take(souk_rl_t *rl, uint64_t now) {
-  uint32_t n = rl->conf.global_per_s;
-  if (rl->gcount < n) {
-    rl->gtimes[(rl->ghead + rl->gcount) % n] = now;
-    rl->gcount++;
-  } else {
-    rl->gtimes[rl->ghead] = now;
-    rl->ghead = (rl->ghead + 1) % n;
-  }
-}
+static void global_take(souk_rl_t *rl, uint64_t now) { rl->global.ops->take(rl->global.self, now); }
 
 static int decide(souk_rl_t *rl, const souk_rl_route_t *r, souk_rl_ticket_t *t, uint64_t *wait_ms) {
   uint64_t now = rl->clock.now_ms(rl->clock.ud), w = 0;
@@ -502,8 +538,8 @@ void souk_rl_release(souk_rl_t *rl, souk_rl_ticket_t *t) {
   SOUK_ASSERT(t->bucket->inflight > 0 && t->route->inflight > 0);
   t->bucket->inflight--;
   t->route->inflight--;
-  /* The global slot stays spent: giving it back would need the ring to
-   * forget one entry, and one conservative slot costs at most 20 ms. */
+  /* The global slot stays spent: a shared backend may already have
+   * counted it, and one conservative slot costs one spacing interval. */
   memset(t, 0, sizeof *t);
 }
 
@@ -634,6 +670,7 @@ void souk_rl_record(souk_rl_t *rl, souk_rl_ticket_t *t, const souk_rl_resp_t *re
     if (global) {
       v.scope = SOUK_RL_SCOPE_GLOBAL;
       if (now + wait > rl->global_until) rl->global_until = now + wait;
+      if (rl->global.ops->blocked) rl->global.ops->blocked(rl->global.self, rl->global_until);
     } else {
       v.scope =
           (scope && strcasecmp(scope, "shared") == 0) ? SOUK_RL_SCOPE_SHARED : SOUK_RL_SCOPE_USER;

@@ -17,8 +17,16 @@
  * - X-RateLimit-Reset-After is fractional seconds, rounded up to whole
  *   milliseconds (0.537 s waits 537 ms); X-RateLimit-Reset is used only when
  *   Reset-After is absent.
- * - Global: at most global_per_s requests in any sliding second, except
- *   interaction callbacks (POST /interactions/{id}/{token}/callback).
+ * - Global: requests are spread evenly, one every 1000 / (global_per_s -
+ *   global_margin) ms, except interaction callbacks (POST
+ *   /interactions/{id}/{token}/callback).  Sending global_per_s in a burst
+ *   and again a second later is within "50 in any sliding second" as
+ *   counted here, but the server counts arrivals in its own windows: a few
+ *   ms of jitter put parts of two bursts in one window and earn 429s.
+ *   Spread out, any server window of a second plus margin x the spacing of
+ *   jitter holds at most global_per_s.  The decision is behind an
+ *   interface (souk_rl_global_t) so that processes sharing a bot can count
+ *   it together.
  * - 429: scope user or shared blocks the bucket, scope global (or
  *   X-RateLimit-Global / body "global": true) blocks every request, for the
  *   body's fractional retry_after when present, else the headers.
@@ -48,9 +56,44 @@
  * bucket rather than for a time. */
 #define SOUK_RL_WAIT_EVENT UINT64_MAX
 
+/** The global limit's "may a request go now?" decision.  The limiter
+ * asks wait() before each request that counts against the global limit
+ * and calls take() when it sends one; a global 429 is passed to blocked()
+ * (the limiter also keeps it itself).  wait() is called on the loop and
+ * must answer at once from what the backend knows: a backend shared
+ * between processes (a sliding one-second window in Redis, say) keeps a
+ * local view, such as a lease of this process's share, refreshed
+ * asynchronously.  All run on the loop thread. */
+typedef struct souk_rl_global_ops {
+  /** 0 when one request may go at now_ms, else the ms to wait. */
+  uint64_t (*wait)(void *self, uint64_t now_ms);
+  /** One request was sent at now_ms (after wait() said 0). */
+  void (*take)(void *self, uint64_t now_ms);
+  /** A global 429: nothing may go until until_ms (limiter clock); may be NULL. */
+  void (*blocked)(void *self, uint64_t until_ms);
+  /** Free the backend. */
+  void (*destroy)(void *self);
+} souk_rl_global_ops_t;
+
+/** A global-limit backend: ops and their state. */
+typedef struct souk_rl_global {
+  const souk_rl_global_ops_t *ops;
+  void *self;
+} souk_rl_global_t;
+
+/** The in-process backend: per_s - margin requests a second, evenly spaced
+ * (a generic cell rate algorithm), with up to burst requests at once after
+ * a quiet spell (0 or 1: strictly spaced).  margin must be below per_s. */
+int souk_rl_global_local(uint32_t per_s, uint32_t margin, uint32_t burst, souk_rl_global_t *out);
+
 /** Limiter settings; zero fields take the defaults shown. */
 typedef struct souk_rl_conf {
   uint32_t global_per_s;      /* 50: Discord's global limit */
+  uint32_t global_margin;     /* 0: requests a second held back from it */
+  uint32_t global_burst;      /* 1: requests sent back to back after a quiet spell */
+  /* The global decision; NULL: souk_rl_global_local with the three fields
+   * above.  The limiter takes ownership: souk_rl_free destroys it. */
+  const souk_rl_global_t *global;
   uint32_t invalid_limit;     /* 5000: half of Discord's 10,000 ban threshold */
   uint64_t invalid_window_ms; /* 600000: Discord's 10 minutes */
   uint64_t idle_ms;           /* 300000: idle buckets are forgotten after this */

@@ -628,8 +628,16 @@ int souk_rest_init(void) {
   g.queue_max = c->rest_queue_max > 0 ? (size_t)c->rest_queue_max : 10000;
   souk_rl_conf_t rc = {
       .global_per_s = c->rest_global_per_s > 0 ? (uint32_t)c->rest_global_per_s : 50,
+      .global_margin = c->rest_global_margin > 0 ? (uint32_t)c->rest_global_margin : 0,
       .invalid_limit = c->invalid_limit > 0 ? (uint32_t)c->invalid_limit : 5000,
   };
+  if (rc.global_margin >= rc.global_per_s) {
+    /* Nothing could be sent at all: keep a tenth back instead. */
+    SOUK_WARN(COMP,
+              "discord.rest.global_margin (%u) must be below global_per_second (%u); using %u",
+              rc.global_margin, rc.global_per_s, rc.global_per_s / 10);
+    rc.global_margin = rc.global_per_s / 10;
+  }
   g.rl = souk_rl_new(&rc, &souk_clock_mono);
   g.timer = souk_malloc(sizeof *g.timer);
   uv_timer_init(souk_loop(), g.timer);

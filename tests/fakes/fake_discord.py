@@ -49,7 +49,8 @@ Control API (all bodies and answers are JSON; every POST answers {"ok": true,
        GUILD_PRESENCES, MESSAGE_CONTENT that are enabled for the app),
        gateway_send_limit, gateway_send_window_s, max_payload_bytes,
        session_timeout_s, interaction_deadline_s, followup_valid_s,
-       avoidable_grace_ms, global_limit, global_window_s, acks_default,
+       avoidable_grace_ms, global_limit, global_window_s, global_window_mode
+       ("first" | "aligned"), global_window_phase_s, acks_default,
        echo_events, session_start_total, session_start_remaining,
        heartbeat_request_deadline_ms, replay_buffer_max
   POST /_fake/rest/script {"method": "POST"|"*", "path": REGEX,
@@ -864,6 +865,8 @@ class FakeDiscord:
             "avoidable_grace_ms": args.avoidable_grace_ms,
             "global_limit": 50,
             "global_window_s": 1.0,
+            "global_window_mode": args.global_window_mode,
+            "global_window_phase_s": None,
             "acks_default": True,
             "echo_events": not args.no_echo,
             "heartbeat_request_deadline_ms": 2000,
@@ -1929,9 +1932,7 @@ class FakeDiscord:
                 avoid = gb[0] <= arrival and (gb[0] + self.cfg["avoidable_grace_ms"] / 1000.0 <= arrival
                                               or (len(gb) > 2 and gb[2] == entry.get("_peer")))
                 return self.rate_limited_resp(entry, r, key, "global", gb[1] - now, avoid, None)
-            if now - self.global_window_start >= self.cfg["global_window_s"]:
-                self.global_window_start = now
-                self.global_count = 0
+            self.global_window(now)
             if self.global_count >= self.cfg["global_limit"]:
                 until = self.global_window_start + self.cfg["global_window_s"]
                 self.global_block = (mono(), until, entry.get("_peer"))
@@ -1972,6 +1973,30 @@ class FakeDiscord:
         if status == 204:
             return web.Response(status=204, headers=hdr)
         return self.json_response(status, obj, hdr)
+
+    def global_window(self, now):
+        """Move the global counter to the window that holds `now`.
+
+        Mode "first": a window opens with the first request after the last
+        one closed.  Mode "aligned": fixed windows on the fake's own clock,
+        at global_window_phase_s past every multiple of global_window_s (a
+        random phase when None), whatever the client does: a client that
+        sends a second's worth in a burst then sees parts of two bursts land
+        in one window, as Discord's own counters do."""
+        w = self.cfg["global_window_s"]
+        if self.cfg.get("global_window_mode") == "aligned":
+            if self.cfg.get("global_window_phase_s") is None:
+                self.cfg["global_window_phase_s"] = round(self.rng.random() * w, 4)
+            phase = self.cfg["global_window_phase_s"]
+            start = math.floor((now - phase) / w) * w + phase
+        elif now - self.global_window_start >= w:
+            start = now
+        else:
+            start = self.global_window_start
+        if start != self.global_window_start:
+            self.global_window_start = start
+            self.global_count = 0
+        return start
 
     def rate_limited_resp(self, entry, r, key, scope, retry_after, avoidable, bucket_headers,
                           advert=None):
@@ -2874,6 +2899,9 @@ def parse_args(argv=None):
     ap.add_argument("--blast-guilds", type=int, default=1)
     ap.add_argument("--blast-channels-per-guild", type=int, default=5)
     ap.add_argument("--blast-members-per-guild", type=int, default=50)
+    ap.add_argument("--global-window-mode", default="first", choices=("first", "aligned"),
+                    help="global REST limit windows: opened by the first request after the "
+                         "last one closed, or aligned on the fake's clock (see global_window)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)

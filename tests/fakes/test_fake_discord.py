@@ -323,6 +323,43 @@ def test_global_rate_limit(fake):
     assert sorted(names(fake.reset_violations())) == ["avoidable_429", "unknown_interaction"]
 
 
+@pytest.mark.parametrize("mode", ["aligned", "first"])
+def test_global_window_modes(make_fake, mode):
+    """Aligned windows close at fixed times on the fake's clock, whatever
+    the client does; "first" windows open with a request.  The same
+    sequence tells them apart: 30 requests, a pause across the aligned
+    boundary, 30 more, then 21 more."""
+    fake = make_fake("--global-window-mode", mode)
+    fake.set_limit("GET /channels/{channel_id}", 1000, 1.0)
+    cid = channel_ids(fake)[0]
+
+    async def body(http, rest):
+        st, _, _ = await rest.call("GET", "/channels/%s" % cid)
+        assert st == 200
+        m0 = fake.state()["rest"]["requests"][-1]["mono"]
+        # The aligned window boundary falls 0.6 s after the first request.
+        fake.config(global_window_phase_s=(m0 + 0.6) % 1.0)
+        t0 = time.monotonic()
+        for i in range(29):
+            st, _, _ = await rest.call("GET", "/channels/%s" % cid)
+            assert st == 200, i
+        assert time.monotonic() - t0 < 0.5, "too slow to test the window"
+        await asyncio.sleep(0.7 - (time.monotonic() - t0))
+        got = [(await rest.call("GET", "/channels/%s" % cid))[0] for _ in range(30)]
+        if mode == "aligned":
+            # A new window: all 30 pass; 20 more fill it, the 21st is refused.
+            assert got == [200] * 30
+            more = [(await rest.call("GET", "/channels/%s" % cid))[0] for _ in range(21)]
+            assert more == [200] * 20 + [429]
+        else:
+            # Still the window the first request opened: 50 in all, then 429.
+            assert got == [200] * 20 + [429] * 10
+    run(session_and(fake, body))
+    st = fake.state()
+    assert st["config"]["global_window_mode"] == mode
+    fake.reset_violations()
+
+
 def test_scripted_responses(fake):
     cid = channel_ids(fake)[0]
 

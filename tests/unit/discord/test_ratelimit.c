@@ -17,8 +17,12 @@ static uint64_t t_now;
 static uint64_t fake_now(void *ud) { return t_now; }
 static const souk_clock_t fake_clock = {fake_now, NULL};
 
+/* A limiter whose global limit stays out of the way of bucket tests: any
+ * number of requests may go at one instant (the global tests below use
+ * the real spacing). */
 static souk_rl_t *new_rl(uint32_t global, uint32_t invalid, uint64_t idle) {
-  souk_rl_conf_t c = {.global_per_s = global, .invalid_limit = invalid, .idle_ms = idle};
+  souk_rl_conf_t c = {
+      .global_per_s = global, .global_burst = 1000000, .invalid_limit = invalid, .idle_ms = idle};
   return souk_rl_new(&c, &fake_clock);
 }
 
@@ -335,45 +339,151 @@ static souk_rl_route_t guild_route(int i) {
   return route("GET", p);
 }
 
+/* Acquire-or-wait on distinct guilds until n requests went; their send
+ * times in out. */
+static void send_paced(souk_rl_t *rl, int first, int n, uint64_t *out) {
+  for (int i = 0; i < n;) {
+    souk_rl_route_t r = guild_route(first + i);
+    souk_rl_ticket_t t;
+    uint64_t w = 0;
+    int rc = acquire(rl, &r, &t, &w);
+    if (rc == SOUK_EBUSY) {
+      assert_true(w > 0 && w <= 1000);
+      t_now += w;
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    souk_rl_release(rl, &t);
+    out[i++] = t_now;
+  }
+}
+
+/* Most sends in any window [a, a + len) of the send times. */
+static int max_in_window(const uint64_t *at, int n, uint64_t len) {
+  int best = 0;
+  for (int i = 0, j = 0; i < n; i++) {
+    while (at[i] - at[j] >= len)
+      j++;
+    if (i - j + 1 > best) best = i - j + 1;
+  }
+  return best;
+}
+
 static void test_global_limit(void **state) {
-  souk_rl_t *rl = new_rl(50, 0, 0);
+  /* Discord's 50 a second with 5 held back: one request every 22.2 ms. */
+  souk_rl_conf_t c = {.global_per_s = 50, .global_margin = 5};
+  souk_rl_t *rl = souk_rl_new(&c, &fake_clock);
   souk_rl_ticket_t t;
   uint64_t w;
-  /* Distinct guilds, so only the global limit applies. */
-  for (int i = 0; i < 25; i++) {
-    souk_rl_route_t r = guild_route(i);
-    assert_int_equal(acquire(rl, &r, &t, NULL), 0);
-    souk_rl_release(rl, &t);
-  }
-  t_now += 500;
-  for (int i = 25; i < 50; i++) {
-    souk_rl_route_t r = guild_route(i);
-    assert_int_equal(acquire(rl, &r, &t, NULL), 0);
-    souk_rl_release(rl, &t);
-  }
-  souk_rl_route_t r = guild_route(50);
-  assert_int_equal(acquire(rl, &r, &t, &w), SOUK_EBUSY);
-  assert_int_equal(w, 500);
+  souk_rl_route_t r0 = guild_route(0), r1 = guild_route(1);
+  assert_int_equal(acquire(rl, &r0, &t, NULL), 0);
+  souk_rl_release(rl, &t);
+  /* The next waits for its turn, even on another bucket. */
+  assert_int_equal(acquire(rl, &r1, &t, &w), SOUK_EBUSY);
+  assert_int_equal(w, 23);
   /* Interaction callbacks are exempt. */
-  souk_rl_route_t cbr = route("POST", "/interactions/5/tok/callback");
   for (int i = 0; i < 10; i++) {
     char p[64];
     snprintf(p, sizeof p, "/interactions/%d/tok/callback", 100 + i);
-    cbr = route("POST", p);
+    souk_rl_route_t cbr = route("POST", p);
     assert_int_equal(acquire(rl, &cbr, &t, NULL), 0);
     souk_rl_release(rl, &t);
   }
-  /* Sliding: at +1000 the first 25 have left the window, not all 50. */
-  t_now += 500;
-  for (int i = 50; i < 75; i++) {
-    r = guild_route(i);
+  /* A backlog of 300 goes out evenly: never two within 22 ms, 45 a second,
+   * so that a server counting 50 in windows of its own, at any phase,
+   * never sees more than 50 even with 85 ms of arrival jitter. */
+  static uint64_t at[300];
+  send_paced(rl, 10, 300, at);
+  for (int i = 1; i < 300; i++)
+    assert_true(at[i] - at[i - 1] >= 22);
+  assert_true(max_in_window(at, 300, 1000) <= 46);
+  assert_true(max_in_window(at, 300, 1085) <= 50);
+  uint64_t span = at[299] - at[0];
+  assert_true(span >= 299 * 22 && span <= 299 * 23);
+  souk_rl_free(rl);
+
+  /* Without a margin, spreading alone keeps 50 in any second. */
+  souk_rl_conf_t c0 = {.global_per_s = 50};
+  rl = souk_rl_new(&c0, &fake_clock);
+  send_paced(rl, 1000, 300, at);
+  assert_true(max_in_window(at, 300, 1000) <= 50);
+  assert_true(at[299] - at[0] <= 299 * 20 + 1);
+  souk_rl_free(rl);
+
+  /* A burst allowance lets a few go at once after a quiet spell. */
+  souk_rl_conf_t cb = {.global_per_s = 50, .global_margin = 10, .global_burst = 3};
+  rl = souk_rl_new(&cb, &fake_clock);
+  t_now += 5000;
+  for (int i = 0; i < 3; i++) {
+    souk_rl_route_t r = guild_route(2000 + i);
     assert_int_equal(acquire(rl, &r, &t, NULL), 0);
     souk_rl_release(rl, &t);
   }
-  r = guild_route(75);
+  souk_rl_route_t r = guild_route(2003);
+  assert_int_equal(acquire(rl, &r, &t, &w), SOUK_EBUSY);
+  assert_int_equal(w, 25);
+  souk_rl_free(rl);
+}
+
+/* A backend of the global limit's decision, standing in for a shared
+ * counter (issue 15): the limiter asks it, counts sends through it, tells
+ * it about global 429s and frees it. */
+static struct {
+  uint64_t wait;
+  int waits, takes, destroyed;
+  uint64_t blocked_until, last_take;
+} FB;
+static uint64_t fb_wait(void *self, uint64_t now) {
+  assert_ptr_equal(self, &FB);
+  FB.waits++;
+  return FB.wait;
+}
+static void fb_take(void *self, uint64_t now) {
+  FB.takes++;
+  FB.last_take = now;
+}
+static void fb_blocked(void *self, uint64_t until) { FB.blocked_until = until; }
+static void fb_destroy(void *self) { FB.destroyed++; }
+static const souk_rl_global_ops_t fb_ops = {fb_wait, fb_take, fb_blocked, fb_destroy};
+
+static void test_global_backend(void **state) {
+  memset(&FB, 0, sizeof FB);
+  souk_rl_global_t g = {&fb_ops, &FB};
+  souk_rl_conf_t c = {.global = &g};
+  souk_rl_t *rl = souk_rl_new(&c, &fake_clock);
+  souk_rl_route_t r = route("POST", "/channels/8/messages");
+  souk_rl_ticket_t t;
+  uint64_t w;
+  FB.wait = 7;
+  assert_int_equal(acquire(rl, &r, &t, &w), SOUK_EBUSY);
+  assert_int_equal(w, 7);
+  assert_int_equal(FB.takes, 0);
+  FB.wait = 0;
+  assert_int_equal(acquire(rl, &r, &t, &w), 0);
+  assert_int_equal(FB.takes, 1);
+  assert_int_equal(FB.last_take, t_now);
+  /* A global 429 is passed on, and also kept here. */
+  souk_rl_resp_t x = {.status = 429, .global = "true", .scope = "global"};
+  x.body = "{\"retry_after\":0.5,\"global\":true}";
+  x.body_len = strlen(x.body);
+  souk_rl_verdict_t v;
+  souk_rl_record(rl, &t, &x, &v);
+  assert_int_equal(FB.blocked_until, t_now + 500);
   assert_int_equal(acquire(rl, &r, &t, &w), SOUK_EBUSY);
   assert_int_equal(w, 500);
+  /* Callbacks never ask it. */
+  int waits = FB.waits;
+  souk_rl_route_t cb = route("POST", "/interactions/1/tok/callback");
+  FB.wait = 1000;
+  assert_int_equal(acquire(rl, &cb, &t, NULL), 0);
+  souk_rl_release(rl, &t);
+  assert_int_equal(FB.waits, waits);
   souk_rl_free(rl);
+  assert_int_equal(FB.destroyed, 1);
+  /* The in-process backend refuses a margin that leaves nothing. */
+  souk_rl_global_t lg;
+  assert_int_equal(souk_rl_global_local(50, 50, 1, &lg), SOUK_EINVAL);
+  assert_int_equal(souk_rl_global_local(0, 0, 1, &lg), SOUK_EINVAL);
 }
 
 /* ---- 429s -------------------------------------------------------------- */
@@ -588,6 +698,7 @@ int main(void) {
       cmocka_unit_test_setup(test_no_response_spends_a_use, setup),
       cmocka_unit_test_setup(test_route_without_limits_is_parallel, setup),
       cmocka_unit_test_setup(test_global_limit, setup),
+      cmocka_unit_test_setup(test_global_backend, setup),
       cmocka_unit_test_setup(test_429_user, setup),
       cmocka_unit_test_setup(test_429_shared_not_invalid, setup),
       cmocka_unit_test_setup(test_429_global, setup),
