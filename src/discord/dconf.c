@@ -1,11 +1,29 @@
 /* The `discord` config section. */
 #include "discord/dconf.h"
 
+#include "discord/gateway.h"
+
 #include <stddef.h>
 
 souk_discord_conf_t souk_discord_conf;
 
 static const char *const presence_choices[] = {"online", "idle", "dnd", "invisible", NULL};
+/* "true" and "false" are kept from when the key was a boolean: true is the
+ * default method, false none. */
+static const char *const compress_choices[] = {"zlib-stream", "zstd-stream", "none", "true",
+                                               "false", NULL};
+
+int souk__discord_compress(void) {
+  switch (souk_discord_conf.compress) {
+  case 0:
+  case 3:
+    return SOUK_GW_COMPRESS_ZLIB;
+  case 1:
+    return SOUK_GW_COMPRESS_ZSTD;
+  default:
+    return SOUK_GW_COMPRESS_NONE;
+  }
+}
 
 #define K(field) offsetof(souk_discord_conf_t, field)
 const souk_conf_key_t souk_discord_conf_keys[] = {
@@ -30,8 +48,9 @@ const souk_conf_key_t souk_discord_conf_keys[] = {
      "identify concurrency; 0 uses GET /gateway/bot"},
     {"shards.identify_lock", SOUK_CONF_STRING, K(identify_lock), NULL, 0, 0, NULL, 0,
      "lock file coordinating IDENTIFY across processes on one host (default: <data_dir>/identify.lock)"},
-    {"compress", SOUK_CONF_BOOL, K(compress), "true", 0, 0, NULL, 0,
-     "zlib-stream transport compression"},
+    {"compress", SOUK_CONF_ENUM, K(compress), "zlib-stream", 0, 0, compress_choices, 0,
+     "gateway transport compression: zlib-stream, zstd-stream or none (true: the default, "
+     "false: none)"},
     {"large_threshold", SOUK_CONF_INT, K(large_threshold), "50", 50, 250, NULL, 0,
      "member count above which a guild is 'large'"},
     {"presence.status", SOUK_CONF_ENUM, K(presence_status), "online", 0, 0, presence_choices,

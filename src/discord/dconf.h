@@ -19,7 +19,7 @@ typedef struct souk_discord_conf {
   int64_t shard_last;      /* last shard id (inclusive); -1: shard_count-1 */
   int64_t max_concurrency; /* 0: from GET /gateway/bot */
   char *identify_lock;     /* lock-file path shared by processes on one host */
-  bool compress;           /* zlib-stream transport compression */
+  int compress;            /* index: zlib-stream, zstd-stream, none, true, false */
   int64_t large_threshold; /* 50..250 */
   int presence_status;     /* index: online, idle, dnd, invisible */
   char *presence_activity; /* "Playing ..." text, or NULL */
@@ -33,6 +33,9 @@ typedef struct souk_discord_conf {
   char *public_key;        /* application public key, 64 hex characters; NULL: no
                               HTTP interactions endpoint (checked by souk__ix_mount) */
 } souk_discord_conf_t;
+
+/** discord.compress as a souk_gw_compress_t. */
+int souk__discord_compress(void);
 
 /** Key table of the `discord` section. */
 extern const souk_conf_key_t souk_discord_conf_keys[];

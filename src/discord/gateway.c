@@ -51,7 +51,7 @@ struct souk_gateway {
   char *token;
   char *gateway_url;
   uint64_t intents;
-  bool compress;
+  int compress;
   int large_threshold;
   char *status;
   char *activity;
@@ -173,7 +173,8 @@ static char *build_url(const souk_gateway_t *gw, const char *base) {
     souk_buf_putc(&b, '&');
   }
   souk_buf_puts(&b, "v=10&encoding=json");
-  if (gw->compress) souk_buf_puts(&b, "&compress=zlib-stream");
+  if (gw->compress == SOUK_GW_COMPRESS_ZLIB) souk_buf_puts(&b, "&compress=zlib-stream");
+  if (gw->compress == SOUK_GW_COMPRESS_ZSTD) souk_buf_puts(&b, "&compress=zstd-stream");
   return souk_buf_steal(&b);
 }
 
@@ -359,7 +360,7 @@ static void send_identify(souk_gateway_t *gw) {
   souk_jw_key(&w, "device");
   souk_jw_str(&w, "souk");
   souk_jw_end(&w);
-  /* Transport compression (zlib-stream) replaces per-payload compression. */
+  /* Transport compression replaces per-payload compression. */
   souk_jw_key(&w, "compress");
   souk_jw_bool(&w, false);
   souk_jw_key(&w, "large_threshold");

@@ -40,6 +40,14 @@
  * session resumable. */
 #define SOUK_GATEWAY_CLOSE_RECONNECT 4000
 
+/** Transport compression asked for in the gateway URL.  ZLIB is 1, so a
+ * bool "compress" still means zlib-stream. */
+typedef enum souk_gw_compress {
+  SOUK_GW_COMPRESS_NONE = 0,
+  SOUK_GW_COMPRESS_ZLIB = 1, /* compress=zlib-stream */
+  SOUK_GW_COMPRESS_ZSTD = 2, /* compress=zstd-stream */
+} souk_gw_compress_t;
+
 /** Session states. */
 typedef enum souk_gw_state {
   SOUK_GW_IDLE,          /* not started */
@@ -73,7 +81,7 @@ typedef struct souk_gateway_conf {
   const char *token;       /* bot token, without "Bot " */
   const char *gateway_url; /* e.g. wss://gateway.discord.gg (from /gateway/bot) */
   uint64_t intents;
-  bool compress;            /* zlib-stream transport compression in the URL */
+  int compress;             /* souk_gw_compress_t: transport compression asked for */
   int large_threshold;      /* 50..250; 0: 50 */
   souk_presence_t presence; /* sent with IDENTIFY */
   /* A session to resume first (e.g. saved by a previous process that

@@ -2,6 +2,7 @@
 #include "discord/shards.h"
 
 #include "discord/dconf.h"
+#include "discord/zstdstream.h"
 #include "discord/zstream.h"
 #include "net/ws.h"
 #include "souk/alloc.h"
@@ -18,7 +19,8 @@ typedef struct shard {
   uint32_t bucket;
   souk_gateway_t *gw;
   souk_ws_t *ws;
-  souk_zstream_t zs;
+  souk_zstream_t zs;     /* zlib-stream */
+  souk_zstdstream_t zd;  /* zstd-stream */
   uv_timer_t timer;
   bool lock_pending; /* an identify slot was asked for */
   bool stopped;
@@ -31,7 +33,7 @@ static struct {
   souk_gateway_handlers_t h;
   shard_t *sh;
   uint32_t n;
-  bool compress;
+  int compress; /* souk_gw_compress_t */
   size_t max_message;
   souk_identify_lock_t lock;
   bool have_lock;
@@ -66,7 +68,9 @@ static void ws_message_cb(souk_ws_t *ws, void *ud, const char *data, size_t len,
   }
   const char *text;
   size_t tlen;
-  int rc = souk_zstream_feed(&sh->zs, data, len, &text, &tlen);
+  int rc = S.compress == SOUK_GW_COMPRESS_ZSTD
+               ? souk_zstdstream_feed(&sh->zd, data, len, &text, &tlen)
+               : souk_zstream_feed(&sh->zs, data, len, &text, &tlen);
   if (rc == 1) {
     souk_gateway_on_message(sh->gw, text, tlen);
   } else if (rc < 0) {
@@ -103,7 +107,10 @@ static void op_close(void *ud, int code) {
 
 static void op_connect(void *ud, const char *url) {
   shard_t *sh = ud;
-  souk_zstream_reset(&sh->zs);
+  if (S.compress == SOUK_GW_COMPRESS_ZSTD)
+    souk_zstdstream_reset(&sh->zd);
+  else
+    souk_zstream_reset(&sh->zs);
   souk_ws_t *ws = NULL;
   int rc = souk_ws_connect(url, &ws_cbs, sh, &ws);
   if (rc) {
@@ -219,6 +226,7 @@ static void release_all(void) {
   for (uint32_t i = 0; i < S.n; i++) {
     souk_gateway_free(S.sh[i].gw);
     souk_zstream_free(&S.sh[i].zs);
+    souk_zstdstream_free(&S.sh[i].zd);
   }
   souk_free(S.sh);
   S.sh = NULL;
@@ -295,7 +303,7 @@ int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t
   S.h = *h;
   S.lock = lock;
   S.have_lock = true;
-  S.compress = c->compress ? c->compress > 0 : dc->compress;
+  S.compress = c->compress > 0 ? c->compress : c->compress < 0 ? 0 : souk__discord_compress();
   S.max_message = c->max_message ? c->max_message : SOUK_ZSTREAM_MAX_DEFAULT;
   S.n = c->last - c->first + 1;
   S.sh = souk_calloc(S.n, sizeof *S.sh);
@@ -317,7 +325,11 @@ int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t
     };
     sh->gw = souk_gateway_new(&gc, &gw_ops, sh);
     SOUK_ASSERT(sh->gw != NULL);
-    rc = souk_zstream_init(&sh->zs, S.max_message);
+    /* Only the decoder this connection uses: each holds memory. */
+    if (S.compress == SOUK_GW_COMPRESS_ZSTD)
+      rc = souk_zstdstream_init(&sh->zd, S.max_message);
+    else
+      rc = souk_zstream_init(&sh->zs, S.max_message);
     SOUK_ASSERT(rc == 0);
     uv_timer_init(souk_loop(), &sh->timer);
     sh->timer.data = sh;

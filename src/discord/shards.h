@@ -1,6 +1,7 @@
 /* The shards this process runs: shards [first..last] of shard_count, each a
  * gateway session (gateway.h) on its own WebSocket (net/ws.h) with its own
- * zlib-stream context (zstream.h), all on souk's loop.  This file is the
+ * decompression context (zstream.h for zlib-stream, zstdstream.h for
+ * zstd-stream), all on souk's loop.  This file is the
  * glue between the pure state machine and real sockets and timers, plus
  * identify scheduling through a souk_identify_lock_t (idlock.h) so that
  * processes sharing a bot never IDENTIFY in the same bucket within 5 s.
@@ -41,7 +42,7 @@ typedef struct souk_shards_conf {
   uint32_t max_concurrency;        /* identify buckets (0: 1) */
   const char *token;               /* NULL: discord.token */
   uint64_t intents;                /* 0: discord.intents */
-  int compress;                    /* 0: discord.compress; 1 on; -1 off */
+  int compress;                    /* 0: discord.compress; -1 none; else souk_gw_compress_t */
   int large_threshold;             /* 0: discord.large_threshold */
   const souk_presence_t *presence; /* NULL: discord.presence.* */
   /* Identify coordination: a custom backend (a Redis one, say; ownership

@@ -94,7 +94,7 @@ Control API (all bodies and answers are JSON; every POST answers {"ok": true,
   POST /_fake/gateway/blast {"shard": 0, "count": 10000, "template":
        "MESSAGE_CREATE", "guilds": 5, "channels_per_guild": 10,
        "members_per_guild": 100, "seed": 1, "batch": 1, "wait": false}
-       (batch N > 1, zlib-stream only: N frames per socket write)
+       (batch N > 1: N frames per socket write)
        sends GUILD_CREATEs then `count` realistic MESSAGE_CREATEs as fast as
        the connection drains; answers {"id"} (or the result when wait)
   GET  /_fake/gateway/blast/{id}         {"sent", "done", "elapsed_s", ...}
@@ -140,6 +140,11 @@ import warnings
 import zlib
 
 from aiohttp import WSMsgType, web
+
+try:  # Debian's python3-zstandard, for compress=zstd-stream
+    import zstandard
+except ImportError:  # pragma: no cover
+    zstandard = None
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 from jsonschema import Draft202012Validator  # noqa: E402
@@ -619,8 +624,9 @@ class Conn:
         self.ws = ws
         self.path = path
         self.query = query
-        self.compress = query.get("compress") == "zlib-stream"
-        self.zc = zlib.compressobj() if self.compress else None
+        self.compress_mode = query.get("compress")
+        self.compress = self.compress_mode in ("zlib-stream", "zstd-stream")
+        self.zc = self._compressor(fake) if self.compress else None
         self.send_lock = asyncio.Lock()
         self.opened_at = now_unix()
         self.opened_mono = mono()
@@ -656,7 +662,8 @@ class Conn:
     def info(self):
         return {
             "id": self.id, "path": self.path, "query": self.query,
-            "compress": self.compress, "opened_at": self.opened_at,
+            "compress": self.compress, "compress_mode": self.compress_mode,
+            "opened_at": self.opened_at,
             "closed_at": self.closed_at, "close_code": self.close_code,
             "closed_by": self.closed_by, "live": self.live,
             "session_id": self.session.id if self.session else None,
@@ -666,6 +673,21 @@ class Conn:
             "heartbeats": self.heartbeats, "payloads_in": self.payloads_in,
             "payloads_out": self.payloads_out, "bytes_out": self.bytes_out,
         }
+
+    def _compressor(self, fake):
+        """One compression context for the whole connection, as Discord
+        keeps: zlib (every payload ends with a Z_SYNC_FLUSH) or zstd (every
+        payload flushed to a block boundary, the frame never ended)."""
+        if self.compress_mode == "zstd-stream":
+            params = zstandard.ZstdCompressionParameters.from_level(
+                fake.cfg["zstd_level"], window_log=fake.cfg["zstd_window_log"])
+            return zstandard.ZstdCompressor(compression_params=params).compressobj()
+        return zlib.compressobj()
+
+    def _compress(self, raw):
+        if self.compress_mode == "zstd-stream":
+            return self.zc.compress(raw) + self.zc.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        return self.zc.compress(raw) + self.zc.flush(zlib.Z_SYNC_FLUSH)
 
     def _split_points(self, data, parts):
         n = len(data)
@@ -694,7 +716,7 @@ class Conn:
                 if split and self.split_count > 0:
                     self.split_count -= 1
                 if self.compress:
-                    data = self.zc.compress(text.encode()) + self.zc.flush(zlib.Z_SYNC_FLUSH)
+                    data = self._compress(text.encode())
                     self.bytes_out += len(data)
                     if self.cork is not None and not split:
                         self.cork.append(self._frame(0x2, data))
@@ -710,7 +732,9 @@ class Conn:
                 else:
                     raw = text.encode()
                     self.bytes_out += len(raw)
-                    if split and self.split_mode == "fragments":
+                    if self.cork is not None and not split:
+                        self.cork.append(self._frame(0x1, raw))
+                    elif split and self.split_mode == "fragments":
                         self._write_fragments(0x1, self._split_points(raw, self.split_parts))
                     else:
                         await self.ws.send_str(text)
@@ -866,6 +890,8 @@ class FakeDiscord:
             "global_limit": 50,
             "global_window_s": 1.0,
             "global_window_mode": args.global_window_mode,
+            "zstd_level": args.zstd_level,
+            "zstd_window_log": args.zstd_window_log,
             "global_window_phase_s": None,
             "acks_default": True,
             "echo_events": not args.no_echo,
@@ -1246,7 +1272,12 @@ class FakeDiscord:
                                why="encoding %r not supported by the fake (json only)" % enc)
                 await conn.close(4002)
                 return ws
-            if comp not in (None, "zlib-stream"):
+            if comp == "zstd-stream" and zstandard is None:
+                self.violation("bad_query", conn=conn.id, query=query,
+                               why="compress=zstd-stream needs python3-zstandard in the fake")
+                await conn.close(4002)
+                return ws
+            if comp not in (None, "zlib-stream", "zstd-stream"):
                 self.violation("bad_query", conn=conn.id, query=query,
                                why="compress %r not supported by the fake" % comp)
                 await conn.close(4002)
@@ -1697,8 +1728,7 @@ class FakeDiscord:
             # batch > 1: payloads (each still its own zlib-flushed frame) are
             # written `batch` at a time, as Discord's gateway does when a
             # client has a backlog; batch 1 writes every payload on its own.
-            conn = sess.conn if b["batch"] > 1 and sess.conn is not None and \
-                sess.conn.compress else None
+            conn = sess.conn if b["batch"] > 1 and sess.conn is not None else None
             if conn is not None:
                 conn.cork = []
             for i in range(b["count"]):
@@ -2902,6 +2932,11 @@ def parse_args(argv=None):
     ap.add_argument("--global-window-mode", default="first", choices=("first", "aligned"),
                     help="global REST limit windows: opened by the first request after the "
                          "last one closed, or aligned on the fake's clock (see global_window)")
+    ap.add_argument("--zstd-level", type=int, default=3,
+                    help="compression level of zstd-stream connections")
+    ap.add_argument("--zstd-window-log", type=int, default=18,
+                    help="zstd-stream window: 2^N bytes of history (18: 256 KiB; Discord does "
+                         "not document its own)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)

@@ -581,6 +581,44 @@ def test_hello_identify_ready_heartbeat_zlib(fake):
     assert fake.violations() == []
 
 
+def test_zstd_stream_one_context_per_connection(fake):
+    """compress=zstd-stream: every payload is one binary message, flushed to
+    a block boundary of one zstd stream that lasts the connection, so one
+    decompression context decodes them all in order."""
+    zstandard = pytest.importorskip("zstandard")
+
+    async def body(http, rest):
+        ws = await http.ws_connect("ws://127.0.0.1:%d/gateway?v=10&encoding=json"
+                                   "&compress=zstd-stream" % fake.port, max_msg_size=0)
+        dec = zstandard.ZstdDecompressor().decompressobj()
+        sizes = []
+
+        async def recv():
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type == WSMsgType.BINARY, msg
+            sizes.append(len(msg.data))
+            return json.loads(dec.decompress(msg.data))
+
+        hello = await recv()
+        assert hello["op"] == 10
+        await ws.send_str(json.dumps({"op": 2, "d": {
+            "token": fake.token, "intents": INTENTS,
+            "properties": {"os": "linux", "browser": "souk", "device": "souk"}}}))
+        ready = await recv()
+        assert ready["t"] == "READY"
+        assert (await recv())["t"] == "GUILD_CREATE"
+        for i in range(3):
+            fake.message(content="the same words again and again %d" % i)
+            m = await recv()
+            assert m["t"] == "MESSAGE_CREATE" and m["d"]["content"].endswith(str(i))
+        # Later payloads use the history of earlier ones.
+        assert sizes[-1] < sizes[-3] or sizes[-1] < 200
+        st = fake.state()
+        assert st["connections"][0]["compress_mode"] == "zstd-stream"
+        await ws.close()
+    run(session_and(fake, body))
+
+
 def test_split_frames_and_fragments(fake):
     fake.config(identify_window_s=0)
 
