@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "discord/commands.h"
 #include "discord/dconf.h"
+#include "discord/members.h"
 #include "discord/msgsplit.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
@@ -74,6 +75,7 @@ static void on_dispatch(uint32_t shard, const char *name, uint64_t seq, const so
                      .d = d,
                      .source = SOUK_SRC_GATEWAY,
                      .reply = gateway_reply};
+  souk__members_event(&ev);
   souk__dcmd_event(&ev);
   souk__dispatch(&ev);
 }
@@ -290,6 +292,7 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
   }
   g.rest_running = true;
   g.running = true;
+  souk__members_start();
   souk__dcmd_start();
   souk_discord_conf_t *c = &souk_discord_conf;
   if (c->gateway_url && c->shard_count > 0 && c->max_concurrency > 0) {
@@ -310,6 +313,7 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
 
 static void stop_finish(void) {
   souk__dcmd_stop();
+  souk__members_stop();
   if (g.rest_running) {
     souk_rest_shutdown();
     g.rest_running = false;

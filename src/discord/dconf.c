@@ -51,6 +51,9 @@ const souk_conf_key_t souk_discord_conf_keys[] = {
     {"compress", SOUK_CONF_ENUM, K(compress), "zlib-stream", 0, 0, compress_choices, 0,
      "gateway transport compression: zlib-stream, zstd-stream or none (true: the default, "
      "false: none)"},
+    {"cache.members", SOUK_CONF_BOOL, K(cache_members), "false", 0, 0, NULL, 0,
+     "keep every guild's members and their roles in memory (about 50 bytes a member); off: "
+     "nothing souk ships needs member lists"},
     {"large_threshold", SOUK_CONF_INT, K(large_threshold), "50", 50, 250, NULL, 0,
      "member count above which a guild is 'large'"},
     {"presence.status", SOUK_CONF_ENUM, K(presence_status), "online", 0, 0, presence_choices,

@@ -20,6 +20,7 @@ typedef struct souk_discord_conf {
   int64_t max_concurrency; /* 0: from GET /gateway/bot */
   char *identify_lock;     /* lock-file path shared by processes on one host */
   int compress;            /* index: zlib-stream, zstd-stream, none, true, false */
+  bool cache_members;      /* keep member lists (members.h) */
   int64_t large_threshold; /* 50..250 */
   int presence_status;     /* index: online, idle, dnd, invisible */
   char *presence_activity; /* "Playing ..." text, or NULL */
