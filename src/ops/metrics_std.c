@@ -12,6 +12,7 @@
 #include "souk/metrics.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static bool registered;
 
 /* ---- process ----------------------------------------------------------- */
 
-static struct { souk_series_t *rss, *vsz, *cpu, *start, *fds, *maxfds; } proc;
+static struct { souk_series_t *rss, *vsz, *cpu, *start, *fds, *maxfds, *heap; } proc;
 
 /* Seconds since the epoch at which this process started: its start time in
  * clock ticks after boot (/proc/self/stat field 22) plus the boot time
@@ -78,6 +79,11 @@ static void collect_process(void *ud) {
     }
     fclose(f);
   }
+  /* Bytes in use from malloc, every arena and thread: what souk and its
+   * libraries hold, to the byte, where RSS moves in pages and keeps freed
+   * memory (the benchmark's per-guild cost is read from it). */
+  struct mallinfo2 mi = mallinfo2();
+  souk_gauge_set(proc.heap, (double)(mi.uordblks + mi.hblkhd));
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) == 0) {
     double s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
@@ -110,6 +116,11 @@ static void process_init(void) {
   proc.start = souk_metric_series(
       souk_gauge_new("process_start_time_seconds",
                      "Start time of the process since unix epoch in seconds.", NULL),
+      NULL);
+  proc.heap = souk_metric_series(
+      souk_gauge_new("souk_process_heap_bytes",
+                     "Bytes allocated with malloc and not freed, by souk and its libraries.",
+                     NULL),
       NULL);
   proc.fds = souk_metric_series(
       souk_gauge_new("process_open_fds", "Number of open file descriptors.", NULL), NULL);

@@ -241,6 +241,7 @@ static void test_builtin(void **state) {
   assert_non_null(strstr(out, "# TYPE process_resident_memory_bytes gauge\n"));
   assert_non_null(strstr(out, "# TYPE process_cpu_seconds_total counter\n"));
   assert_non_null(strstr(out, "\nprocess_open_fds "));
+  assert_non_null(strstr(out, "\nsouk_process_heap_bytes "));
   assert_non_null(strstr(out, "\nprocess_start_time_seconds "));
   assert_null(strstr(out, "\nprocess_start_time_seconds 0\n"));
   assert_non_null(strstr(out, "\nsouk_gateway_shards 0\n"));
