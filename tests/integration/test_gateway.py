@@ -289,7 +289,11 @@ def test_sigterm_finishes_inflight_reply(fake_discord, souk_factory):
     # The reply is slow to be accepted; SIGTERM arrives while it is in flight.
     fake.script_rest("POST", "/messages", [{"delay_ms": 1200}])
     mid = ping(fake)
-    fake.wait("request", count=2, timeout=WAIT)  # GET /gateway/bot + the POST
+    # The reply is in flight once the fake has it (requests are spread out
+    # by the global limit, so it is not necessarily the second request).
+    fake.wait_for(lambda st: [r for r in st["rest"]["requests"] if r["method"] == "POST"
+                              and r["path"].endswith("/messages")], timeout=WAIT,
+                  what="the reply in flight")
     s.signal(signal.SIGTERM)
     rc = s.wait(timeout=WAIT)
     assert rc == 0
