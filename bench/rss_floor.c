@@ -4,8 +4,8 @@
  * One source, built by bench/CMakeLists.txt into one executable per set of
  * libraries (rss_floor_<set>).  Each executable links only its set, sets
  * each library up the way souk does at start (an OpenSSL client context,
- * libcurl's global state and a multi handle, a libwebsockets context on a
- * libuv loop, an SQLite database in WAL mode, a libmicrohttpd daemon on
+ * libcurl's global state and a multi handle, a libuv loop with a zstd
+ * decompression context, an SQLite database in WAL mode, a libmicrohttpd daemon on
  * loopback, ...), does nothing else, and prints its VmRSS, RssAnon and
  * RssFile and the mappings that hold the most.  scripts/bench.sh runs them
  * all; the difference between two sets is what a library costs before souk
@@ -14,7 +14,7 @@
  * The sets are chosen by the FLOOR_* definitions:
  *   FLOOR_TLS     OpenSSL (libssl, libcrypto): what wss:// and Ed25519 need
  *   FLOOR_CURL    libcurl, Debian's build, with every library it depends on
- *   FLOOR_LWS     libuv and libwebsockets on it
+ *   FLOOR_UV      libuv, and libzstd (the gateway's zstd-stream)
  *   FLOOR_SQLITE  SQLite
  *   FLOOR_MHD     libmicrohttpd (Debian's build depends on GnuTLS)
  *   FLOOR_PQ      libpq
@@ -32,9 +32,9 @@
 #ifdef FLOOR_CURL
 #include <curl/curl.h>
 #endif
-#ifdef FLOOR_LWS
-#include <libwebsockets.h>
+#ifdef FLOOR_UV
 #include <uv.h>
+#include <zstd.h>
 #endif
 #ifdef FLOOR_SQLITE
 #include <sqlite3.h>
@@ -120,12 +120,6 @@ static void top_mappings(struct mapping top[3]) {
   }
 }
 
-#ifdef FLOOR_LWS
-static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                 size_t len) {
-  return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-#endif
 
 #ifdef FLOOR_MHD
 static enum MHD_Result mhd_cb(void *cls, struct MHD_Connection *c, const char *url,
@@ -158,24 +152,11 @@ int main(void) {
   if (!multi || !easy) return fail("curl_multi_init");
   curl_easy_setopt(easy, CURLOPT_URL, "https://discord.com/api/v10/gateway/bot");
 #endif
-#ifdef FLOOR_LWS
+#ifdef FLOOR_UV
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return fail("uv_loop_init");
-  void *loops[1] = {&loop};
-  static const struct lws_protocols protocols[] = {{"souk", ws_cb, 0, 0, 0, NULL, 0},
-                                                   {NULL, NULL, 0, 0, 0, NULL, 0}};
-  struct lws_context_creation_info info;
-  memset(&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = protocols;
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  info.foreign_loops = loops;
-#ifdef FLOOR_TLS
-  info.provided_client_ssl_ctx = ssl;
-#endif
-  lws_set_log_level(0, NULL);
-  struct lws_context *ctx = lws_create_context(&info);
-  if (!ctx) return fail("lws_create_context");
+  ZSTD_DCtx *zd = ZSTD_createDCtx();
+  if (!zd) return fail("ZSTD_createDCtx");
 #endif
 #ifdef FLOOR_SQLITE
   char dbpath[] = "/tmp/rss_floor_XXXXXX";
@@ -241,8 +222,8 @@ int main(void) {
   snprintf(side, sizeof side, "%s-shm", dbpath);
   unlink(side);
 #endif
-#ifdef FLOOR_LWS
-  lws_context_destroy(ctx);
+#ifdef FLOOR_UV
+  ZSTD_freeDCtx(zd);
   uv_run(&loop, UV_RUN_NOWAIT);
   uv_loop_close(&loop);
 #endif

@@ -1,10 +1,11 @@
-/* libFuzzer target for the gateway's inbound path: zlib-stream frames and
- * gateway payloads from the network.
+/* libFuzzer target for the gateway's inbound path: zlib-stream and
+ * zstd-stream frames and gateway payloads from the network.
  *
  * The input is cut into frames at each "\xff\xfe" pair.  If the first byte
- * is odd, the frames go through zlib-stream inflation (as compressed
- * gateway traffic) and each inflated message to the session; otherwise
- * every frame is given to the session as a text payload.  The session runs
+ * is odd, the frames go through zlib-stream inflation (zstd-stream when
+ * its second bit is set too), as compressed gateway traffic, and each
+ * decompressed message to the session; otherwise every frame is given to
+ * the session as a text payload.  The session runs
  * with fake outputs and a fake clock; the timer fires between frames.  Any
  * crash, sanitizer report or leak is a bug.
  *
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "discord/gateway.h"
+#include "discord/zstdstream.h"
 #include "discord/zstream.h"
 #include "souk/json.h"
 
@@ -50,6 +52,7 @@ static const souk_gateway_ops_t ops = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   bool compressed = data[0] & 1;
+  bool zstd = compressed && (data[0] & 2);
   data++;
   size--;
   int want_identify = 0;
@@ -59,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       .token = "MTAwMDAwMDAwMDAwMDAwMDAx.GsoukT.c291a190ZXN0X3Rva2VuX25vdF9hX3JlYWxfb25l",
       .gateway_url = "wss://gateway.discord.gg",
       .intents = 33281,
-      .compress = compressed,
+      .compress = zstd ? SOUK_GW_COMPRESS_ZSTD : compressed,
   };
   clock_ms = 1000;
   souk_gateway_t *gw = souk_gateway_new(&conf, &ops, &want_identify);
@@ -68,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   souk_gateway_on_open(gw);
   souk_zstream_t zs;
   souk_zstream_init(&zs, 1 << 20);
+  souk_zstdstream_t zd;
+  souk_zstdstream_init(&zd, 1 << 20);
   size_t start = 0;
   for (size_t i = 0; i <= size; i++) {
     bool cut = i == size || (i + 1 < size && data[i] == 0xff && data[i + 1] == 0xfe);
@@ -77,8 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (compressed) {
       const char *out;
       size_t outlen;
-      int rc = souk_zstream_feed(&zs, frame, flen, &out, &outlen);
+      int rc = zstd ? souk_zstdstream_feed(&zd, frame, flen, &out, &outlen)
+                    : souk_zstream_feed(&zs, frame, flen, &out, &outlen);
       if (rc == 1) souk_gateway_on_message(gw, out, outlen);
+      else if (rc < 0 && zstd) souk_zstdstream_reset(&zd);
       else if (rc < 0) souk_zstream_reset(&zs);
     } else {
       souk_gateway_on_message(gw, frame, flen);
@@ -92,6 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     start = i + 2;
   }
   souk_zstream_free(&zs);
+  souk_zstdstream_free(&zd);
   souk_gateway_free(gw);
   return 0;
 }
