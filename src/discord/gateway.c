@@ -636,7 +636,7 @@ static void on_invalid_session(souk_gateway_t *gw, bool resumable) {
 
 /* Token arrays above this many entries (a huge READY or GUILD_CREATE) are
  * released after the message rather than kept per shard for good. */
-#define GW_TOKENS_KEEP 16384
+#define GW_TOKENS_KEEP 4096
 
 static void handle_payload(souk_gateway_t *gw, const char *text, size_t len);
 

@@ -9,7 +9,7 @@
 #include <zstd_errors.h>
 
 /* See zstream.c: one big message (a READY) must not pin its buffer. */
-#define ZD_KEEP_DEFAULT ((size_t)256 << 10)
+#define ZD_KEEP_DEFAULT ((size_t)64 << 10)
 /* The size of a zstd block header (ZSTD_blockHeaderSize in zstd's own
  * sources, not in its public header).  ZSTD_decompressStream() returns it
  * as the next input size exactly when it stands between two blocks with

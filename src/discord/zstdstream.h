@@ -13,7 +13,7 @@
  * Memory: the decoder keeps a window of history of the size the server's
  * frame header asks for (Discord's own is not documented; the fake's is
  * 256 KiB), refused above SOUK_ZSTD_WINDOW_LOG_MAX; the output buffer is
- * reused, and released after a message above 256 KiB. */
+ * reused, and released after a message above 64 KiB. */
 #ifndef SOUK_DISCORD_ZSTDSTREAM_H
 #define SOUK_DISCORD_ZSTDSTREAM_H
 

@@ -9,7 +9,7 @@
 
 /* Buffers above this size (after one big message such as the READY of a
  * large bot) are given back: every shard keeps its own, and RSS counts. */
-#define ZS_KEEP_DEFAULT ((size_t)256 << 10)
+#define ZS_KEEP_DEFAULT ((size_t)64 << 10)
 
 static const unsigned char zs_suffix[4] = {0x00, 0x00, 0xff, 0xff};
 

@@ -59,9 +59,9 @@
 #define WS_DEFAULT_MAX_MESSAGE ((size_t)16 << 20)
 /* A buffer that grew past this for one large message (the READY of a big
  * bot, say) is released afterwards instead of being kept forever. */
-#define WS_KEEP_MAX ((size_t)256 << 10)
+#define WS_KEEP_MAX ((size_t)64 << 10)
 /* Reads land in the receive buffer with at least this much room. */
-#define WS_READ_CHUNK ((size_t)64 << 10)
+#define WS_READ_CHUNK ((size_t)32 << 10)
 /* From the TCP connect to the end of the upgrade. */
 #define WS_OPEN_TIMEOUT_MS 15000
 /* Our close frame written, waiting for the peer's. */
