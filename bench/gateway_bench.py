@@ -56,8 +56,14 @@ FAKE = os.path.join(ROOT, "tests", "fakes", "fake_discord.py")
 DPY_BOT = os.path.join(ROOT, "bench", "dpy_bot.py")
 OUT_DIR = os.path.join(ROOT, "bench", "out")
 
-TARGET_RSS_READY_MB = 10.0
-TARGET_CPU_PER_100K_S = 0.33
+# The targets of issue 10: souk's own memory (RSS minus the floor of the
+# libraries it links, same run) at 1,000 guilds, bytes per guild with no
+# member cache, CPU against discord.py at 32 events per write, and CPU on
+# plain (uncompressed) frames.
+TARGET_OWN_MB = 2.0
+TARGET_PER_GUILD_BYTES = 1024
+TARGET_CPU_RATIO = 10.0
+TARGET_PLAIN_CPU_S = 0.25
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MiB = 1024.0 * 1024.0
@@ -370,11 +376,19 @@ def souk_bin(args):
             return os.path.abspath(p)
 
 
+def free_port():
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
 def start_souk(args, fake, workdir, datadir):
     binary = souk_bin(args)
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         raise BenchError("souk binary %s not found (run `make build`, or set SOUK_BIN)" % binary)
     cfg = os.path.join(workdir, "souk.yaml")
+    port = free_port()
     with open(cfg, "w") as f:
         f.write("core:\n"
                 "  data_dir: %s\n"
@@ -382,14 +396,46 @@ def start_souk(args, fake, workdir, datadir):
                 "    level: warn\n"
                 "discord:\n"
                 "  api_base: %s\n"
+                "%s"
                 "http:\n"
-                "  port: 0\n" % (json.dumps(datadir), json.dumps(fake.api_base)))
+                "  port: %d\n" % (json.dumps(datadir), json.dumps(fake.api_base),
+                                   (("  compress: %s\n" % args.compress) if args.compress else "")
+                                   + ("  cache:\n    members: true\n"
+                                      if getattr(args, "member_cache", False) else ""),
+                                   port))
     env = clean_env()
     env["SOUK_DISCORD_TOKEN"] = fake.token
     p = Proc("souk", [binary, "run", "-c", cfg], os.path.join(workdir, "souk.log"),
              env=env, cwd=workdir)
     p.binary = binary
+    p.http_port = port
     return p
+
+
+def souk_heap_bytes(client):
+    """souk_process_heap_bytes from souk's /metrics: malloc'd bytes in use,
+    exact where RSS moves by pages (None when unreachable)."""
+    try:
+        with _OPENER.open("http://127.0.0.1:%d/metrics" % client.http_port, timeout=10) as r:
+            text = r.read().decode()
+    except (OSError, urllib.error.URLError):
+        return None
+    m = re.search(r"^souk_process_heap_bytes ([0-9.e+]+)$", text, re.M)
+    return int(float(m.group(1))) if m else None
+
+
+def rss_floor_kb(args):
+    """RSS of rss_floor_4_souk_libs (every library souk links, set up as
+    souk sets them up, doing nothing), run now: souk's own memory is its
+    RSS minus this, in the same run."""
+    floor = os.path.join(os.path.dirname(souk_bin(args)), "bench", "rss_floor_4_souk_libs")
+    if not os.access(floor, os.X_OK):
+        return None
+    out = subprocess.run([floor], capture_output=True, text=True, timeout=60).stdout.split()
+    try:
+        return int(float(out[1]) * 1024)
+    except (IndexError, ValueError):
+        return None
 
 
 def start_dpy(args, fake, workdir, datadir):
@@ -451,6 +497,9 @@ def run_client(name, args):
         res["rss_ready_top_mappings_kb"] = proc_rss_by_mapping(client.pid)
         res["threads"] = proc_threads(client.pid)
         res["cpu_to_ready_s"] = round(proc_cpu_s(client.pid), 3)
+        if name == "souk":
+            res["heap_ready_bytes"] = souk_heap_bytes(client)
+            res["rss_floor_kb"] = rss_floor_kb(args)
         res["fake_heartbeat_interval_ms"] = st["config"]["heartbeat_interval_ms"]
         log("%s: %d guilds processed; RSS %.2f MB" % (name, args.guilds, rss_ready / 1024))
 
@@ -491,6 +540,8 @@ def run_client(name, args):
         fcpu1 = proc_cpu_s(fake.proc.pid)
         sampler.stop()
         rss_after = proc_status_kb(client.pid, "VmRSS")
+        if name == "souk":
+            res["heap_after_bytes"] = souk_heap_bytes(client)
 
         kbs = [kb for _, kb in sampler.samples] or [rss_after]
         cpu = cpu1 - cpu0
@@ -521,8 +572,7 @@ def run_client(name, args):
             "resumes": len(st["resumes"]),
             "close_codes": [c.get("close_code") for c in conns if c.get("closed_at")],
             "bytes_out": sum(c.get("bytes_out") or 0 for c in conns),
-            "compress": sorted({"zlib-stream" if c.get("compress") else "uncompressed"
-                                for c in conns}),
+            "compress": sorted({c.get("compress_mode") or "uncompressed" for c in conns}),
             "heartbeats": len(st["heartbeats"]),
         }
         allowed = {"user_agent"} if name == "discord.py" else set()
@@ -574,23 +624,43 @@ def mb(kb):
     return None if kb is None else kb / 1024.0
 
 
-def targets_for(r, args):
+def own_kb(r):
+    """souk's own memory: RSS when ready minus the library floor, same run."""
+    if r.get("rss_floor_kb") is None or r.get("rss_ready_kb") is None:
+        return None
+    return r["rss_ready_kb"] - r["rss_floor_kb"]
+
+
+def targets_for(r, args, dpy=None):
     if not r.get("ok"):
         return None
     growth_mb = mb(r["rss_stream_max_kb"] - r["rss_ready_kb"])
-    return [
-        {"name": "RSS when ready", "target": "<= %.0f MB" % TARGET_RSS_READY_MB,
-         "value": "%.2f MB" % mb(r["rss_ready_kb"]),
-         "pass": mb(r["rss_ready_kb"]) <= TARGET_RSS_READY_MB},
-        {"name": "CPU per 100,000 events", "target": "<= %.2f s" % TARGET_CPU_PER_100K_S,
-         "value": "%.3f s" % r["cpu_per_100k_s"],
-         "pass": r["cpu_per_100k_s"] <= TARGET_CPU_PER_100K_S},
-        {"name": "RSS flat while events stream",
-         "target": "max during stream - RSS when ready <= %.2f MB" % args.flat_tolerance_mb,
-         "value": "%+.2f MB (last - ready %+.2f MB)"
-                  % (growth_mb, mb(r["rss_stream_last_kb"] - r["rss_ready_kb"])),
-         "pass": growth_mb <= args.flat_tolerance_mb},
-    ]
+    out = []
+    own = own_kb(r)
+    if own is not None:
+        out.append({"name": "own memory when ready",
+                    "target": "RSS - rss_floor_4_souk_libs <= %.1f MB" % TARGET_OWN_MB,
+                    "value": "%.2f MB (RSS %.2f - floor %.2f)"
+                             % (mb(own), mb(r["rss_ready_kb"]), mb(r["rss_floor_kb"])),
+                    "pass": mb(own) <= TARGET_OWN_MB})
+    out.append({"name": "RSS flat while events stream",
+                "target": "max during stream - RSS when ready <= %.2f MB" % args.flat_tolerance_mb,
+                "value": "%+.2f MB (last - ready %+.2f MB)"
+                         % (growth_mb, mb(r["rss_stream_last_kb"] - r["rss_ready_kb"])),
+                "pass": growth_mb <= args.flat_tolerance_mb})
+    if dpy is not None and dpy.get("ok") and r["cpu_s"] > 0:
+        ratio = dpy["cpu_s"] / r["cpu_s"]
+        out.append({"name": "CPU against discord.py",
+                    "target": ">= %.0fx less than discord.py" % TARGET_CPU_RATIO,
+                    "value": "%.1fx (%.3f s against %.3f s per 100k)"
+                             % (ratio, r["cpu_per_100k_s"], dpy["cpu_per_100k_s"]),
+                    "pass": ratio >= TARGET_CPU_RATIO})
+    if args.compress == "none" and args.batch >= 32:
+        out.append({"name": "CPU per 100,000 plain frames",
+                    "target": "<= %.2f s" % TARGET_PLAIN_CPU_S,
+                    "value": "%.3f s" % r["cpu_per_100k_s"],
+                    "pass": r["cpu_per_100k_s"] <= TARGET_PLAIN_CPU_S})
+    return out
 
 
 def fmt(v, f="%.2f"):
@@ -640,6 +710,12 @@ def print_report(results, args):
         if r.get("ok"):
             print("%s: RSS when ready = %.2f MB anonymous + %.2f MB mapped files (binary, libraries)"
                   % (r["client"], mb(r["rss_ready_anon_kb"] or 0), mb(r["rss_ready_file_kb"] or 0)))
+            if own_kb(r) is not None:
+                print("%s: own memory when ready = RSS %.2f MB - library floor %.2f MB = %.2f MB; "
+                      "malloc heap in use %.2f MB when ready, %.2f MB after the stream"
+                      % (r["client"], mb(r["rss_ready_kb"]), mb(r["rss_floor_kb"]),
+                         mb(own_kb(r)), (r.get("heap_ready_bytes") or 0) / MiB,
+                         (r.get("heap_after_bytes") or 0) / MiB))
     for r in results:
         if r.get("ok"):
             gw = r["gateway"]
@@ -661,7 +737,7 @@ def print_report(results, args):
     if souk is not None:
         print()
         print("souk targets:")
-        tg = targets_for(souk, args)
+        tg = targets_for(souk, args, dpy)
         if tg is None:
             print("  FAIL  souk was not measured")
         else:
@@ -679,6 +755,97 @@ def print_report(results, args):
                 print("  %-26s %.3f  (discord.py uses %.1fx souk's)"
                       % (label, a / b, (b / a) if a else float("inf")))
     print()
+
+
+def memory_mode(args):
+    """souk alone at several sizes: own memory (RSS - library floor) and the
+    malloc heap when ready, RSS while the events stream, and from the heap
+    differences the bytes per guild, per channel and per member."""
+    import copy
+    rows = []
+    for spec in args.scales.split(","):
+        cache = spec.endswith("+members")
+        g, c, m = (int(x) for x in spec.lower().replace("+members", "").split("x"))
+        a = copy.copy(args)
+        a.guilds, a.channels, a.members, a.member_cache = g, c, m, cache
+        log("memory: %d guilds x %d channels x %d members%s"
+            % (g, c, m, ", member cache on" if cache else ""))
+        r = median_run([run_client("souk", a) for _ in range(args.repeat)])
+        r["scale"] = {"guilds": g, "channels": c, "members": m, "member_cache": cache}
+        rows.append(r)
+    print()
+    print("souk's memory by size (%d MESSAGE_CREATE streamed at %d per write; MB = MiB)"
+          % (args.events, args.batch))
+    print("%-16s %9s %9s %9s %10s %10s %10s" % ("guilds x ch x mem", "RSS", "floor", "own",
+                                               "heap", "heap after", "stream max"))
+    for r in rows:
+        sc = r["scale"]
+        label = "%dx%dx%d%s" % (sc["guilds"], sc["channels"], sc["members"],
+                                 "+members" if sc["member_cache"] else "")
+        if not r.get("ok"):
+            print("%-16s not measured: %s" % (label, (r.get("error") or "?").splitlines()[0]))
+            continue
+        print("%-16s %9.2f %9.2f %9.2f %10.2f %10.2f %10.2f"
+              % (label, mb(r["rss_ready_kb"]), mb(r["rss_floor_kb"] or 0), mb(own_kb(r) or 0),
+                 (r["heap_ready_bytes"] or 0) / MiB, (r["heap_after_bytes"] or 0) / MiB,
+                 mb(r["rss_stream_max_kb"])))
+    costs = {}
+    ok = [r for r in rows if r.get("ok") and r.get("heap_ready_bytes") is not None]
+    for a in ok:
+        for b in ok:
+            sa, sb = a["scale"], b["scale"]
+            if sb["member_cache"] and not sa["member_cache"] and sa["guilds"] == sb["guilds"] \
+                    and sa["channels"] == sb["channels"] and sa["members"] == sb["members"] \
+                    and "cached member" not in costs:
+                costs["cached member"] = (b["heap_ready_bytes"] - a["heap_ready_bytes"]) / \
+                    (sa["guilds"] * sa["members"])
+            if sa["member_cache"] or sb["member_cache"]:
+                continue
+            d = b["heap_ready_bytes"] - a["heap_ready_bytes"]
+            if sb["guilds"] > sa["guilds"] and sa["channels"] == sb["channels"] \
+                    and sa["members"] == sb["members"] and "guild" not in costs:
+                costs["guild"] = d / (sb["guilds"] - sa["guilds"])
+            if sb["channels"] > sa["channels"] and sa["guilds"] == sb["guilds"] \
+                    and sa["members"] == sb["members"] and "channel" not in costs:
+                costs["channel"] = d / (sa["guilds"] * (sb["channels"] - sa["channels"]))
+            if sb["members"] > sa["members"] and sa["guilds"] == sb["guilds"] \
+                    and sa["channels"] == sb["channels"] and "member" not in costs:
+                costs["member"] = d / (sa["guilds"] * (sb["members"] - sa["members"]))
+    print()
+    notes = {"member": "a member in GUILD_CREATE, not cached",
+             "cached member": "discord.cache.members on"}
+    for k in ("guild", "channel", "member", "cached member"):
+        if k in costs:
+            print("bytes per %-15s %8.1f  (malloc heap when ready%s)"
+                  % (k + ":", costs[k], ", " + notes[k] if k in notes else ""))
+    print()
+    print("souk targets:")
+    big = max((r for r in ok if not r["scale"]["member_cache"]),
+              key=lambda r: r["scale"]["guilds"], default=None)
+    if big is not None and own_kb(big) is not None:
+        print("  %s  own memory at %d guilds <= %.1f MB: %.2f MB"
+              % ("PASS" if mb(own_kb(big)) <= TARGET_OWN_MB else "FAIL",
+                 big["scale"]["guilds"], TARGET_OWN_MB, mb(own_kb(big))))
+        grow = mb(big["rss_stream_max_kb"] - big["rss_ready_kb"])
+        print("  %s  RSS flat while %d events stream (<= +%.1f MB): %+.2f MB"
+              % ("PASS" if grow <= args.flat_tolerance_mb else "FAIL", args.events,
+                 args.flat_tolerance_mb, grow))
+    if "guild" in costs:
+        print("  %s  <= %d bytes per guild (no member cache): %.0f"
+              % ("PASS" if costs["guild"] <= TARGET_PER_GUILD_BYTES else "FAIL",
+                 TARGET_PER_GUILD_BYTES, costs["guild"]))
+    out = {"benchmark": "gateway-memory", "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "params": {"scales": args.scales, "events": args.events, "batch": args.batch,
+                      "repeat": args.repeat, "compress": args.compress},
+           "environment": environment(), "costs_bytes": costs, "results": rows}
+    path = args.out if args.out != os.path.join(OUT_DIR, "gateway.json") else \
+        os.path.join(OUT_DIR, "gateway-memory.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    print("figures written to %s" % os.path.relpath(path, os.getcwd()))
+    return 0 if all(r.get("ok") for r in rows) else 1
 
 
 def environment():
@@ -729,6 +896,13 @@ def main(argv=None):
     ap.add_argument("--ready-timeout", type=float, default=60)
     ap.add_argument("--blast-timeout", type=float, default=600)
     ap.add_argument("--pong-timeout", type=float, default=120)
+    ap.add_argument("--compress", choices=("zlib-stream", "zstd-stream", "none"),
+                    help="souk's discord.compress (default: souk's default); discord.py "
+                         "always uses zlib-stream")
+    ap.add_argument("--scales", default=None,
+                    help="memory mode, souk only: comma list of GUILDSxCHANNELSxMEMBERS "
+                         "(e.g. 100x10x100,1000x10x100,1000x20x100,1000x10x200); prints souk's "
+                         "own memory at each and the cost per guild, channel and member")
     ap.add_argument("--out", default=os.path.join(OUT_DIR, "gateway.json"))
     ap.add_argument("--perf", action="store_true",
                     help="record a perf profile of each client during the stream "
@@ -751,6 +925,9 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _raise)
     signal.signal(signal.SIGHUP, _raise)
 
+    if args.scales:
+        return memory_mode(args)
+
     results = []
     for n in names:
         results.append(median_run([run_client(n, args) for _ in range(args.repeat)]))
@@ -764,14 +941,15 @@ def main(argv=None):
                    "seed": args.seed, "batch": args.batch, "repeat": args.repeat,
                    "rss_sample_period_s": 0.1, "mb": "MiB"},
         "environment": environment(),
-        "targets": {"rss_ready_mb": TARGET_RSS_READY_MB,
-                    "cpu_per_100k_s": TARGET_CPU_PER_100K_S,
+        "targets": {"own_mb": TARGET_OWN_MB, "per_guild_bytes": TARGET_PER_GUILD_BYTES,
+                    "cpu_ratio": TARGET_CPU_RATIO, "plain_cpu_per_100k_s": TARGET_PLAIN_CPU_S,
                     "flat_tolerance_mb": args.flat_tolerance_mb},
         "results": results,
     }
     souk = next((r for r in results if r["client"] == "souk"), None)
+    dpy = next((r for r in results if r["client"] == "discord.py"), None)
     if souk is not None:
-        out["souk_targets"] = targets_for(souk, args)
+        out["souk_targets"] = targets_for(souk, args, dpy)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(out, f, indent=1)

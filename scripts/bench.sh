@@ -60,6 +60,20 @@ else
   "$PY" bench/gateway_bench.py --batch 1 --out bench/out/gateway.json || status=$?
   step "gateway benchmark, 32 events per write (souk, then discord.py against the fake Discord)"
   "$PY" bench/gateway_bench.py --batch 32 --out bench/out/gateway-batch32.json || status=$?
+  # The other transport compressions, souk alone: zstd-stream, and plain
+  # frames (a gateway proxy that ignores compress, or compression off).
+  step "gateway benchmark, zstd-stream, 32 events per write (souk)"
+  "$PY" bench/gateway_bench.py --clients souk --batch 32 --compress zstd-stream \
+    --out bench/out/gateway-zstd.json || status=$?
+  step "gateway benchmark, plain frames, 32 events per write (souk)"
+  "$PY" bench/gateway_bench.py --clients souk --batch 32 --compress none \
+    --out bench/out/gateway-plain.json || status=$?
+  # souk's own memory (RSS minus the library floor) at 100 and 1,000 guilds,
+  # and the cost per guild, channel, member and cached member.
+  step "gateway memory: souk at 100 and 1,000 guilds, the cost per guild, channel and member"
+  "$PY" bench/gateway_bench.py --repeat 1 --batch 32 \
+    --scales 100x10x100,1000x10x100,1000x20x100,1000x10x200,1000x10x100+members \
+    --out bench/out/gateway-memory.json || status=$?
 fi
 
 exit "$status"
