@@ -107,7 +107,6 @@ struct souk_ws {
   souk_buf_t msg;   /* fragments of the message being received */
   bool in_msg;      /* a fragmented message is being received */
   bool msg_binary;
-  bool msg_skip; /* the message being received is too big: discard it */
   bool rx_dead;  /* after a protocol error: incoming bytes are ignored */
   uint64_t skip_left; /* bytes of a dropped frame still to come */
   size_t max_message;
@@ -409,7 +408,6 @@ static void msg_reset(souk_ws_t *ws) {
   else
     souk_buf_reset(&ws->msg);
   ws->in_msg = false;
-  ws->msg_skip = false;
 }
 
 static void close_timeout_cb(uv_timer_t *t) {
@@ -496,7 +494,7 @@ static void parse_frames(souk_ws_t *ws) {
       return protocol_error(ws, 1002, "unknown opcode");
     /* A data frame too big for the cap is known from its header: refuse it
      * before it is all received. */
-    if (!control && !ws->msg_skip && ws->state == WS_OPEN &&
+    if (!control && ws->state == WS_OPEN &&
         len + (ws->in_msg ? ws->msg.len : 0) > ws->max_message) {
       SOUK_WARN(WS_LOG, "incoming message over %zu bytes: closing", ws->max_message);
       ws->close_code = 1009;

@@ -39,8 +39,9 @@ typedef struct souk_ws_cbs {
 } souk_ws_cbs_t;
 
 /** Create the shared WebSocket context on souk_loop() if it does not exist
- * yet.  souk_ws_connect() calls it on first use; calling it early moves the
- * one-time cost (TLS context) to start-up.  0 or SOUK_E*. */
+ * yet (the handle that writes queued frames once per loop iteration; the
+ * TLS client context follows with the first wss:// connection).
+ * souk_ws_connect() calls it on first use.  0 or SOUK_E*. */
 int souk_ws_global_init(void);
 
 /** End every connection (each gets on_close with SOUK_WS_ABNORMAL and
@@ -67,7 +68,8 @@ bool souk_ws_global_idle(void);
 int souk_ws_connect(const char *url, const souk_ws_cbs_t *cbs, void *ud, souk_ws_t **out);
 
 /** Queue one message (text unless binary) for sending; data is copied.
- * Messages go out in order, one per writable event.  0, SOUK_ECLOSED when
+ * Messages go out in order, those queued in one loop iteration in one
+ * write.  0, SOUK_ECLOSED when
  * the connection is closing or closed, SOUK_ECONN when it is not open yet. */
 int souk_ws_send(souk_ws_t *ws, const void *data, size_t len, bool binary);
 
