@@ -1,6 +1,8 @@
 /* zstd-stream decompression for the gateway; see zstdstream.h. */
 #include "discord/zstdstream.h"
 
+#include "discord/zstream.h"
+
 #include "souk/alloc.h"
 #include "souk/err.h"
 
@@ -65,15 +67,7 @@ int souk_zstdstream_feed(souk_zstdstream_t *zs, const void *data, size_t len, co
   ZSTD_inBuffer in = {data, len, 0};
   size_t hint = 0;
   for (;;) {
-    /* Grow when full, never past max + 1 bytes: one byte more than allowed
-     * tells a message is too big without decoding all of it. */
-    if (o->len + 1 >= o->cap) {
-      size_t want = o->cap ? o->cap : (len * 8 > 4096 ? len * 8 : 4096);
-      if (want > zs->max + 1 - o->len) want = zs->max + 1 - o->len;
-      souk_buf_reserve(o, want);
-    }
-    size_t room = o->cap - o->len - 1; /* one byte stays for the NUL */
-    if (room > zs->max + 1 - o->len) room = zs->max + 1 - o->len;
+    size_t room = souk__zbuf_room(o, zs->max, len * 8);
     ZSTD_outBuffer ob = {o->data + o->len, room, 0};
     hint = ZSTD_decompressStream(zs->dctx, &ob, &in);
     o->len += ob.pos;

@@ -47,6 +47,17 @@ void souk_zstream_free(souk_zstream_t *zs) {
   memset(zs, 0, sizeof *zs);
 }
 
+size_t souk__zbuf_room(souk_buf_t *o, size_t max, size_t first) {
+  if (o->len + 1 >= o->cap) {
+    size_t want = o->cap ? o->cap : (first > 4096 ? first : 4096);
+    if (want > max + 1 - o->len) want = max + 1 - o->len;
+    souk_buf_reserve(o, want);
+  }
+  size_t room = o->cap - o->len - 1;
+  if (room > max + 1 - o->len) room = max + 1 - o->len;
+  return room;
+}
+
 /* Inflate src[0..n) (one or more complete sync-flushed messages) into
  * zs->out, replacing what it held. */
 static int zs_inflate(souk_zstream_t *zs, const unsigned char *src, size_t n) {
@@ -68,16 +79,7 @@ static int zs_inflate(souk_zstream_t *zs, const unsigned char *src, size_t n) {
   zs->z.next_in = (Bytef *)src;
   zs->z.avail_in = (uInt)n;
   for (;;) {
-    /* Grow when full, never past max + 1 bytes of output: one byte more
-     * than allowed is enough to know a message is too big without
-     * inflating all of it. */
-    if (o->len + 1 >= o->cap) {
-      size_t want = o->cap ? o->cap : (n * 4 > 4096 ? n * 4 : 4096);
-      if (want > zs->max + 1 - o->len) want = zs->max + 1 - o->len;
-      souk_buf_reserve(o, want);
-    }
-    size_t room = o->cap - o->len - 1; /* one byte stays for the NUL */
-    if (room > zs->max + 1 - o->len) room = zs->max + 1 - o->len;
+    size_t room = souk__zbuf_room(o, zs->max, n * 4);
     if (room > UINT_MAX) room = UINT_MAX;
     zs->z.next_out = (Bytef *)o->data + o->len;
     zs->z.avail_out = (uInt)room;

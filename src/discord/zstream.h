@@ -38,6 +38,13 @@ typedef struct souk_zstream {
   uint64_t messages;  /* complete messages produced */
 } souk_zstream_t;
 
+/** Room for the next piece of a decompressed message in o, whose first
+ * step is first bytes: grown when full, never past max + 1 bytes in all
+ * (one byte more than allowed tells a message is too big without
+ * decompressing all of it), one byte kept for the NUL.  Shared by the zlib
+ * and zstd decoders. */
+size_t souk__zbuf_room(souk_buf_t *o, size_t max, size_t first);
+
 /** Prepare zs; max is the decompressed size limit (0: 16 MiB).  0 or
  * SOUK_ENOMEM (zlib could not initialise). */
 int souk_zstream_init(souk_zstream_t *zs, size_t max);
