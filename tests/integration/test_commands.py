@@ -57,6 +57,11 @@ def start(fake, souk_factory, name="souk", **overrides):
                      config=souk_config(fake, f"{name}-data", **overrides) if overrides else None)
     fake.wait("ready", timeout=WAIT)
     s.wait_log("shard 0 ready", timeout=WAIT)
+    # Owner-only commands answer the application's owners once souk has
+    # learnt them (GET /oauth2/applications/@me after READY); REST sends are
+    # spaced under the global limit, so that answer can come a few
+    # milliseconds after READY.
+    s.wait_log("owner-only commands answer", timeout=WAIT)
     return s
 
 
