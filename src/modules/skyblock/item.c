@@ -8,6 +8,8 @@
 
 #include <libdeflate.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -575,6 +577,17 @@ static void attrs_token(sw_t *w, const char *text, size_t n) {
   if ((w->len && !sw_lit(w, ",")) || !sw_put(w, text, n, false)) sw_back(w, mark);
 }
 
+/* Append a formatted attrs token; one that does not fit in attrs (which
+ * is shorter than tok) is dropped whole by attrs_token. */
+__attribute__((format(printf, 2, 3))) static void attrs_fmt(sw_t *w, const char *fmt, ...) {
+  char tok[sizeof((sb_item_t *)0)->attrs + 1];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tok, sizeof tok, fmt, ap);
+  va_end(ap);
+  if (n > 0 && (size_t)n < sizeof tok) attrs_token(w, tok, (size_t)n);
+}
+
 /* Append a list token "<label>=<e1>+<e2>..." with as many whole elements as
  * fit; nothing when none does. */
 static void attrs_list(sw_t *w, const char *label, const kvs_t *kv, bool (*keep)(const kv_t *)) {
@@ -744,17 +757,14 @@ static int build(sb_decoder_t *d, walk_t *w, sb_item_t *it) {
 
   sw_t at;
   sw_init(&at, it->attrs, sizeof it->attrs);
-  char tok[64];
-  if (it->stars) attrs_token(&at, tok, (size_t)snprintf(tok, sizeof tok, "stars=%u", it->stars));
+  if (it->stars) attrs_fmt(&at, "stars=%u", it->stars);
   if (it->recomb) attrs_token(&at, "recomb", 6);
   if (!key_has_ench) attrs_list(&at, "ench", &w->ench, ench_notable);
   if (!key_has_attr) attrs_list(&at, "kuudra", &w->attr, NULL);
-  if (it->gems) attrs_token(&at, tok, (size_t)snprintf(tok, sizeof tok, "gems=%u", it->gems));
+  if (it->gems) attrs_fmt(&at, "gems=%u", it->gems);
   if (it->kind == SB_KIND_PET) {
-    if (it->pet_held[0])
-      attrs_token(&at, tok, (size_t)snprintf(tok, sizeof tok, "held=%s", it->pet_held));
-    if (it->pet_skin[0])
-      attrs_token(&at, tok, (size_t)snprintf(tok, sizeof tok, "skin=%s", it->pet_skin));
+    if (it->pet_held[0]) attrs_fmt(&at, "held=%s", it->pet_held);
+    if (it->pet_skin[0]) attrs_fmt(&at, "skin=%s", it->pet_skin);
     if (it->pet_candy) attrs_token(&at, "candy", 5);
   }
   return 0;

@@ -653,6 +653,25 @@ static void test_keys_synthetic(void **state) {
   assert_string_equal(it.key, "PET:UNKNOWN");
   assert_int_equal(it.kind, SB_KIND_PET);
 
+  /* Held item and skin ids as long as the fields hold: the tokens are
+   * longer than a short buffer would be; what fits is kept whole. */
+  souk_buf_reset(&b);
+  nb_item_begin(&b, 1, "[Lvl 1] Bee", "EPIC", "PET");
+  char info[400], held[64], skin[64];
+  memset(held, 'H', 63), held[63] = '\0';
+  memset(skin, 'S', 63), skin[63] = '\0';
+  snprintf(info, sizeof info,
+           "{\"type\":\"BEE\",\"exp\":0,\"tier\":\"EPIC\",\"heldItem\":\"%s\",\"skin\":\"%s\","
+           "\"candyUsed\":1}",
+           held, skin);
+  nb_field_str(&b, "petInfo", info);
+  nb_item_end(&b);
+  decode_doc(&b, &it);
+  assert_string_equal(it.pet_held, held);
+  char want[128];
+  snprintf(want, sizeof want, "held=%s,candy", held); /* skin=... would not fit */
+  assert_string_equal(it.attrs, want);
+
   /* Golden Dragon levels to 200. */
   souk_buf_reset(&b);
   nb_item_begin(&b, 1, "[Lvl 200] Golden Dragon", "LEGENDARY", "PET");
