@@ -247,16 +247,18 @@ static void put_def(pq_col_t *c, uint8_t d) {
   c->defs[c->nrows] = d;
 }
 
-/* Store a non-null value whose PLAIN bytes are p[0..n). */
+/* Store a non-null value whose PLAIN bytes are p[0..n), after a 4-byte
+ * little-endian length prefix for strings. */
 static void put_plain(sb_pq_writer_t *w, pq_col_t *c, const void *p, size_t n) {
   put_def(c, 1);
   size_t at = c->vals.len;
   if (c->type == SB_PQ_STRING) {
     c->offs = grow_arr(c->offs, &c->offs_cap, c->nvals + 2, sizeof *c->offs);
     c->offs[c->nvals] = (uint32_t)at;
+    put_le(&c->vals, n, 4);
   }
   souk_buf_append(&c->vals, p, n);
-  if (c->dict_on) dict_add(w, c, c->vals.data + at, n);
+  if (c->dict_on) dict_add(w, c, c->vals.data + at, c->vals.len - at);
   c->nvals++;
   c->nrows++;
 }
@@ -317,16 +319,8 @@ int sb_pq_put_str(sb_pq_writer_t *w, size_t col, const char *s, size_t len) {
     if (l == 0) return SOUK_EINVAL;
     i += l;
   }
-  /* The PLAIN form is built in place: length prefix, then the bytes. */
-  souk_buf_t tmp = {0};
-  put_le(&tmp, len, 4);
-  souk_buf_append(&tmp, s, len);
-  if (c->vals.len + tmp.len > UINT32_MAX) {
-    souk_buf_free(&tmp);
-    return SOUK_ETOOBIG;
-  }
-  put_plain(w, c, tmp.data, tmp.len);
-  souk_buf_free(&tmp);
+  if (c->vals.len + 4 + len > UINT32_MAX) return SOUK_ETOOBIG;
+  put_plain(w, c, s, len);
   return 0;
 }
 

@@ -132,7 +132,9 @@ int sb_pq_put_i64(sb_pq_writer_t *w, size_t col, int64_t v);
 int sb_pq_put_f64(sb_pq_writer_t *w, size_t col, double v);
 /** A BOOLEAN column's value. */
 int sb_pq_put_bool(sb_pq_writer_t *w, size_t col, bool v);
-/** A STRING column's value: s[0..len) is copied. */
+/** A STRING column's value: s[0..len) is copied.  SOUK_ETOOBIG when the
+ * column's values in one row group would pass 4 GB (PLAIN offsets are
+ * 32-bit); end the row group sooner with row_group_rows. */
 int sb_pq_put_str(sb_pq_writer_t *w, size_t col, const char *s, size_t len);
 /** A null in an OPTIONAL column. */
 int sb_pq_put_null(sb_pq_writer_t *w, size_t col);
