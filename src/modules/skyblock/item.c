@@ -252,17 +252,29 @@ typedef struct walk {
   sb_nbt_cur_t c;
   span_t id, name, lore_last, pet_info, modifier, potion, potion_type;
   int64_t count, upgrade_level, dungeon_level, rarity_upgrades, potion_level, splash;
-  bool have_count, have_potion_level;
+  bool have_count, have_potion_level, found;
   unsigned gems;
   kvs_t ench, attr, runes;
+  kvs_t *kvs; /* where walk_kvs_field puts what it reads */
 } walk_t;
 
-/* Skip the value of a tag we do not read, checking it. */
-#define SKIP(w, t, depth)                                                                          \
-  do {                                                                                             \
-    int rc_ = sb_nbt_skip(&(w)->c, (t), (depth));                                                  \
-    if (rc_) return rc_;                                                                           \
-  } while (0)
+/* Handles one entry of a compound: the tag's type and name are read, the
+ * cursor is at its value, which the handler must consume (read or skip).
+ * depth is the compound's. */
+typedef int (*field_fn)(walk_t *w, uint8_t t, const char *name, size_t nl, int depth);
+
+/* Walk the compound at the cursor (nested at depth), entry by entry. */
+static int walk_compound(walk_t *w, int depth, field_fn fn) {
+  for (;;) {
+    uint8_t t;
+    const char *name;
+    size_t nl;
+    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
+    if (rc) return rc;
+    if (t == SB_NBT_END) return 0;
+    if ((rc = fn(w, t, name, nl, depth))) return rc;
+  }
+}
 
 #define NAME_IS(lit) sb_nbt_name_is(name, nl, lit, sizeof lit - 1)
 
@@ -280,95 +292,63 @@ static int read_str_or_skip(walk_t *w, uint8_t t, int depth, span_t *s) {
   return sb_nbt_read_str(&w->c, &s->s, &s->n);
 }
 
-/* A compound of name -> integer (enchantments, attributes, runes). */
+/* A compound of name -> integer (enchantments, attributes, runes), into
+ * w->kvs. */
+static int kvs_field(walk_t *w, uint8_t t, const char *name, size_t nl, int depth) {
+  int64_t v;
+  int rc = sb_nbt_read_int(&w->c, t, &v);
+  if (rc == SOUK_EINVAL) return sb_nbt_skip(&w->c, t, depth);
+  if (rc) return rc;
+  w->kvs->seen++;
+  if (w->kvs->n < KV_MAX) w->kvs->v[w->kvs->n++] = (kv_t){name, nl, v};
+  return 0;
+}
+
 static int walk_kvs(walk_t *w, int depth, kvs_t *out) {
-  for (;;) {
-    uint8_t t;
-    const char *name;
-    size_t nl;
-    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
-    if (rc) return rc;
-    if (t == SB_NBT_END) return 0;
-    int64_t v;
-    rc = sb_nbt_read_int(&w->c, t, &v);
-    if (rc == SOUK_EINVAL) {
-      SKIP(w, t, depth);
-      continue;
-    }
-    if (rc) return rc;
-    out->seen++;
-    if (out->n < KV_MAX) out->v[out->n++] = (kv_t){name, nl, v};
-  }
+  w->kvs = out;
+  return walk_compound(w, depth, kvs_field);
 }
 
 /* gems: filled slots are "<SLOT>_<n>" keys holding a quality string (or,
  * for some gems, a compound with "quality"); "unlocked_slots" and the
  * "<SLOT>_<n>_gem" keys naming a universal slot's gem are not gems. */
-static int walk_gems(walk_t *w, int depth) {
-  for (;;) {
-    uint8_t t;
-    const char *name;
-    size_t nl;
-    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
-    if (rc) return rc;
-    if (t == SB_NBT_END) return 0;
-    bool is_gem_name = nl >= 4 && memcmp(name + nl - 4, "_gem", 4) == 0;
-    if ((t == SB_NBT_STRING || t == SB_NBT_COMPOUND) && !is_gem_name &&
-        !NAME_IS("unlocked_slots") && w->gems < 255)
-      w->gems++;
-    SKIP(w, t, depth);
-  }
+static int gems_field(walk_t *w, uint8_t t, const char *name, size_t nl, int depth) {
+  bool is_gem_name = nl >= 4 && memcmp(name + nl - 4, "_gem", 4) == 0;
+  if ((t == SB_NBT_STRING || t == SB_NBT_COMPOUND) && !is_gem_name && !NAME_IS("unlocked_slots") &&
+      w->gems < 255)
+    w->gems++;
+  return sb_nbt_skip(&w->c, t, depth);
 }
 
-static int walk_extra(walk_t *w, int depth) {
-  for (;;) {
-    uint8_t t;
-    const char *name;
-    size_t nl;
-    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
-    if (rc) return rc;
-    if (t == SB_NBT_END) return 0;
-    if (NAME_IS("id"))
-      rc = read_str_or_skip(w, t, depth, &w->id);
-    else if (NAME_IS("petInfo"))
-      rc = read_str_or_skip(w, t, depth, &w->pet_info);
-    else if (NAME_IS("modifier"))
-      rc = read_str_or_skip(w, t, depth, &w->modifier);
-    else if (NAME_IS("upgrade_level"))
-      rc = read_int_or_skip(w, t, depth, &w->upgrade_level);
-    else if (NAME_IS("dungeon_item_level"))
-      rc = read_int_or_skip(w, t, depth, &w->dungeon_level);
-    else if (NAME_IS("rarity_upgrades"))
-      rc = read_int_or_skip(w, t, depth, &w->rarity_upgrades);
-    else if (NAME_IS("potion"))
-      rc = read_str_or_skip(w, t, depth, &w->potion);
-    else if (NAME_IS("potion_type"))
-      rc = read_str_or_skip(w, t, depth, &w->potion_type);
-    else if (NAME_IS("splash"))
-      rc = read_int_or_skip(w, t, depth, &w->splash);
-    else if (NAME_IS("potion_level")) {
-      w->have_potion_level = t >= SB_NBT_BYTE && t <= SB_NBT_LONG;
-      rc = read_int_or_skip(w, t, depth, &w->potion_level);
-    } else if (t == SB_NBT_COMPOUND && NAME_IS("enchantments"))
-      rc = walk_kvs(w, depth + 1, &w->ench);
-    else if (t == SB_NBT_COMPOUND && NAME_IS("attributes"))
-      rc = walk_kvs(w, depth + 1, &w->attr);
-    else if (t == SB_NBT_COMPOUND && NAME_IS("runes"))
-      rc = walk_kvs(w, depth + 1, &w->runes);
-    else if (t == SB_NBT_COMPOUND && NAME_IS("gems"))
-      rc = walk_gems(w, depth + 1);
-    else
-      rc = sb_nbt_skip(&w->c, t, depth);
-    if (rc) return rc;
+static int extra_field(walk_t *w, uint8_t t, const char *name, size_t nl, int depth) {
+  if (NAME_IS("id")) return read_str_or_skip(w, t, depth, &w->id);
+  if (NAME_IS("petInfo")) return read_str_or_skip(w, t, depth, &w->pet_info);
+  if (NAME_IS("modifier")) return read_str_or_skip(w, t, depth, &w->modifier);
+  if (NAME_IS("upgrade_level")) return read_int_or_skip(w, t, depth, &w->upgrade_level);
+  if (NAME_IS("dungeon_item_level")) return read_int_or_skip(w, t, depth, &w->dungeon_level);
+  if (NAME_IS("rarity_upgrades")) return read_int_or_skip(w, t, depth, &w->rarity_upgrades);
+  if (NAME_IS("potion")) return read_str_or_skip(w, t, depth, &w->potion);
+  if (NAME_IS("potion_type")) return read_str_or_skip(w, t, depth, &w->potion_type);
+  if (NAME_IS("splash")) return read_int_or_skip(w, t, depth, &w->splash);
+  if (NAME_IS("potion_level")) {
+    w->have_potion_level = t >= SB_NBT_BYTE && t <= SB_NBT_LONG;
+    return read_int_or_skip(w, t, depth, &w->potion_level);
   }
+  if (t == SB_NBT_COMPOUND) {
+    if (NAME_IS("enchantments")) return walk_kvs(w, depth + 1, &w->ench);
+    if (NAME_IS("attributes")) return walk_kvs(w, depth + 1, &w->attr);
+    if (NAME_IS("runes")) return walk_kvs(w, depth + 1, &w->runes);
+    if (NAME_IS("gems")) return walk_compound(w, depth + 1, gems_field);
+  }
+  return sb_nbt_skip(&w->c, t, depth);
 }
 
 /* display.Lore: a list of strings; the last non-empty line names the
- * rarity ("§6§lLEGENDARY SWORD"). */
+ * rarity ("§6§lLEGENDARY SWORD").  depth is the enclosing compound's. */
 static int walk_lore(walk_t *w, int depth) {
   if (sb_nbt_left(&w->c) < 5) return SOUK_EPARSE;
   uint8_t et = w->c.p[0];
-  if (et != SB_NBT_STRING) return sb_nbt_skip(&w->c, SB_NBT_LIST, depth - 1);
+  if (et != SB_NBT_STRING) return sb_nbt_skip(&w->c, SB_NBT_LIST, depth);
   int32_t n = (int32_t)sb_be32(w->c.p + 1);
   if (n < 0 || (size_t)n > (sb_nbt_left(&w->c) - 5) / 2) return SOUK_EPARSE;
   w->c.p += 5;
@@ -381,91 +361,46 @@ static int walk_lore(walk_t *w, int depth) {
   return 0;
 }
 
-static int walk_display(walk_t *w, int depth) {
-  for (;;) {
-    uint8_t t;
-    const char *name;
-    size_t nl;
-    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
-    if (rc) return rc;
-    if (t == SB_NBT_END) return 0;
-    if (NAME_IS("Name"))
-      rc = read_str_or_skip(w, t, depth, &w->name);
-    else if (t == SB_NBT_LIST && NAME_IS("Lore"))
-      rc = walk_lore(w, depth + 1);
-    else
-      rc = sb_nbt_skip(&w->c, t, depth);
-    if (rc) return rc;
-  }
+static int display_field(walk_t *w, uint8_t t, const char *name, size_t nl, int depth) {
+  if (NAME_IS("Name")) return read_str_or_skip(w, t, depth, &w->name);
+  if (t == SB_NBT_LIST && NAME_IS("Lore")) return walk_lore(w, depth);
+  return sb_nbt_skip(&w->c, t, depth);
 }
 
-static int walk_tag(walk_t *w, int depth) {
-  for (;;) {
-    uint8_t t;
-    const char *name;
-    size_t nl;
-    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
-    if (rc) return rc;
-    if (t == SB_NBT_END) return 0;
-    if (t == SB_NBT_COMPOUND && NAME_IS("ExtraAttributes"))
-      rc = walk_extra(w, depth + 1);
-    else if (t == SB_NBT_COMPOUND && NAME_IS("display"))
-      rc = walk_display(w, depth + 1);
-    else
-      rc = sb_nbt_skip(&w->c, t, depth);
-    if (rc) return rc;
-  }
+static int tag_field(walk_t *w, uint8_t t, const char *name, size_t nl, int depth) {
+  if (t == SB_NBT_COMPOUND && NAME_IS("ExtraAttributes"))
+    return walk_compound(w, depth + 1, extra_field);
+  if (t == SB_NBT_COMPOUND && NAME_IS("display")) return walk_compound(w, depth + 1, display_field);
+  return sb_nbt_skip(&w->c, t, depth);
 }
 
 /* One item stack: {id, Count, tag, Damage}. */
-static int walk_stack(walk_t *w, int depth) {
-  for (;;) {
-    uint8_t t;
-    const char *name;
-    size_t nl;
-    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
-    if (rc) return rc;
-    if (t == SB_NBT_END) return 0;
-    if (NAME_IS("Count")) {
-      w->have_count = t >= SB_NBT_BYTE && t <= SB_NBT_LONG;
-      rc = read_int_or_skip(w, t, depth, &w->count);
-    } else if (t == SB_NBT_COMPOUND && NAME_IS("tag")) {
-      rc = walk_tag(w, depth + 1);
-    } else {
-      rc = sb_nbt_skip(&w->c, t, depth);
-    }
-    if (rc) return rc;
+static int stack_field(walk_t *w, uint8_t t, const char *name, size_t nl, int depth) {
+  if (NAME_IS("Count")) {
+    w->have_count = t >= SB_NBT_BYTE && t <= SB_NBT_LONG;
+    return read_int_or_skip(w, t, depth, &w->count);
   }
+  if (t == SB_NBT_COMPOUND && NAME_IS("tag")) return walk_compound(w, depth + 1, tag_field);
+  return sb_nbt_skip(&w->c, t, depth);
 }
 
 /* The root compound: the list "i" of item stacks; the first is the item
  * (auctions hold one), the rest are checked and skipped. */
-static int walk_root(walk_t *w, bool *found) {
-  for (;;) {
-    uint8_t t;
-    const char *name;
-    size_t nl;
-    int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
+static int root_field(walk_t *w, uint8_t t, const char *name, size_t nl, int depth) {
+  if (t != SB_NBT_LIST || !NAME_IS("i") || w->found || sb_nbt_left(&w->c) < 5 ||
+      w->c.p[0] != SB_NBT_COMPOUND)
+    return sb_nbt_skip(&w->c, t, depth);
+  int32_t n = (int32_t)sb_be32(w->c.p + 1);
+  if (n < 0 || (size_t)n > sb_nbt_left(&w->c) - 5) return SOUK_EPARSE;
+  w->c.p += 5;
+  /* The list is at depth + 1, its stacks at depth + 2. */
+  for (int32_t i = 0; i < n; i++) {
+    int rc = i == 0 ? walk_compound(w, depth + 2, stack_field)
+                    : sb_nbt_skip(&w->c, SB_NBT_COMPOUND, depth + 1);
     if (rc) return rc;
-    if (t == SB_NBT_END) return 0;
-    if (t == SB_NBT_LIST && NAME_IS("i") && !*found && sb_nbt_left(&w->c) >= 5 &&
-        w->c.p[0] == SB_NBT_COMPOUND) {
-      int32_t n = (int32_t)sb_be32(w->c.p + 1);
-      if (n < 0 || (size_t)n > sb_nbt_left(&w->c) - 5) return SOUK_EPARSE;
-      w->c.p += 5;
-      for (int32_t i = 0; i < n; i++) {
-        if (i == 0)
-          rc = walk_stack(w, 3);
-        else
-          rc = sb_nbt_skip(&w->c, SB_NBT_COMPOUND, 2);
-        if (rc) return rc;
-      }
-      *found = n > 0;
-      continue;
-    }
-    if (t > SB_NBT_LONG_ARRAY) return SOUK_EPARSE;
-    SKIP(w, t, 1);
   }
+  w->found = n > 0;
+  return 0;
 }
 
 /* ---- building the key -------------------------------------------------- */
@@ -779,10 +714,9 @@ int sb_item_from_nbt(sb_decoder_t *d, const uint8_t *nbt, size_t n, sb_item_t *o
   int rc = sb_nbt_read_head(&w->c, &t, &name, &nl);
   if (rc) return rc;
   if (t != SB_NBT_COMPOUND) return SOUK_EPARSE;
-  bool found = false;
-  if ((rc = walk_root(w, &found))) return rc;
+  if ((rc = walk_compound(w, 1, root_field))) return rc;
   if (w->c.p != w->c.end) return SOUK_EPARSE;
-  if (!found) return SOUK_ENOTFOUND;
+  if (!w->found) return SOUK_ENOTFOUND;
   return build(d, w, out);
 }
 

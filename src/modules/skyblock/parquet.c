@@ -263,48 +263,36 @@ static void put_plain(sb_pq_writer_t *w, pq_col_t *c, const void *p, size_t n) {
   c->nrows++;
 }
 
-int sb_pq_put_i32(sb_pq_writer_t *w, size_t col, int32_t v) {
+/* A fixed-size value: the low fixed_size(type) bytes of bits, PLAIN
+ * (little-endian). */
+static int put_fixed(sb_pq_writer_t *w, size_t col, sb_pq_type_t type, uint64_t bits) {
   pq_col_t *c;
-  int rc = put_begin(w, col, SB_PQ_INT32, &c);
+  int rc = put_begin(w, col, type, &c);
   if (rc) return rc;
-  unsigned char b[4];
-  for (int i = 0; i < 4; i++)
-    b[i] = (unsigned char)((uint32_t)v >> (8 * i));
-  put_plain(w, c, b, 4);
+  unsigned char b[8];
+  size_t n = fixed_size(type);
+  for (size_t i = 0; i < n; i++)
+    b[i] = (unsigned char)(bits >> (8 * i));
+  put_plain(w, c, b, n);
   return 0;
+}
+
+int sb_pq_put_i32(sb_pq_writer_t *w, size_t col, int32_t v) {
+  return put_fixed(w, col, SB_PQ_INT32, (uint32_t)v);
 }
 
 int sb_pq_put_i64(sb_pq_writer_t *w, size_t col, int64_t v) {
-  pq_col_t *c;
-  int rc = put_begin(w, col, SB_PQ_INT64, &c);
-  if (rc) return rc;
-  unsigned char b[8];
-  for (int i = 0; i < 8; i++)
-    b[i] = (unsigned char)((uint64_t)v >> (8 * i));
-  put_plain(w, c, b, 8);
-  return 0;
+  return put_fixed(w, col, SB_PQ_INT64, (uint64_t)v);
 }
 
 int sb_pq_put_f64(sb_pq_writer_t *w, size_t col, double v) {
-  pq_col_t *c;
-  int rc = put_begin(w, col, SB_PQ_DOUBLE, &c);
-  if (rc) return rc;
   uint64_t bits;
   memcpy(&bits, &v, 8);
-  unsigned char b[8];
-  for (int i = 0; i < 8; i++)
-    b[i] = (unsigned char)(bits >> (8 * i));
-  put_plain(w, c, b, 8);
-  return 0;
+  return put_fixed(w, col, SB_PQ_DOUBLE, bits);
 }
 
 int sb_pq_put_bool(sb_pq_writer_t *w, size_t col, bool v) {
-  pq_col_t *c;
-  int rc = put_begin(w, col, SB_PQ_BOOL, &c);
-  if (rc) return rc;
-  unsigned char b = v ? 1 : 0;
-  put_plain(w, c, &b, 1);
-  return 0;
+  return put_fixed(w, col, SB_PQ_BOOL, v ? 1 : 0);
 }
 
 int sb_pq_put_str(sb_pq_writer_t *w, size_t col, const char *s, size_t len) {
