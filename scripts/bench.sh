@@ -35,6 +35,16 @@ if [ -x "$BUILD/bench/dashboard_bench" ]; then
   "$BUILD/bench/dashboard_bench" || status=$?
 fi
 
+if [ -x "$BUILD/bench/skyblock_decode_bench" ]; then
+  step "SkyBlock decoding: base64, gunzip, NBT and item key per auction (bench/skyblock_decode_bench.c)"
+  "$BUILD/bench/skyblock_decode_bench" || status=$?
+fi
+
+if [ -x "$BUILD/bench/skyblock_parquet_bench" ]; then
+  step "SkyBlock summaries: one hour for 5,000 item keys as Parquet (bench/skyblock_parquet_bench.c)"
+  "$BUILD/bench/skyblock_parquet_bench" || status=$?
+fi
+
 if compgen -G "$BUILD/bench/rss_floor_*" >/dev/null; then
   step "library floor: RSS of souk's shared libraries alone (bench/rss_floor.c)"
   printf '%-22s %7s %7s %7s   %s\n' "libraries" "RSS MB" "anon" "files" "largest (MB)"

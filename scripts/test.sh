@@ -48,6 +48,9 @@ else
   echo "      (scripts/deps.sh test, or apt-get install chromium)" >&2
 fi
 
+step "Parquet files read back by hyparquet and DuckDB (tests/parquet)"
+tests/parquet/run.sh "$PWD/build/test"
+
 step "build (ASan + UBSan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSOUK_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$JOBS"
