@@ -155,6 +155,14 @@ souk_store_kind_t souk_db_kind(const souk_db_t *db);
  * and freed with souk_stmt_finalize() before the transaction function
  * returns. */
 int souk_db_prepare(souk_db_t *db, const char *sql, souk_stmt_t **out);
+/** Prepare sql and bind one argument per character of fmt, in order: 'i'
+ * an int64_t, 's' a const char * (NULL binds NULL).  *out as for
+ * souk_db_prepare (NULL after an error). */
+int souk_db_preparef(souk_db_t *db, souk_stmt_t **out, const char *sql, const char *fmt, ...);
+/** Prepare and bind as souk_db_preparef, run once and finalize, for a
+ * statement whose rows (a RETURNING row) are not needed; *changes (may be
+ * NULL) gets the rows it changed.  0 or SOUK_E*. */
+int souk_db_runf(souk_db_t *db, int64_t *changes, const char *sql, const char *fmt, ...);
 /** Bind an int64 to parameter idx (1-based). */
 int souk_stmt_bind_int64(souk_stmt_t *s, int idx, int64_t v);
 /** Bind n bytes of UTF-8 text (copied); n == SIZE_MAX means strlen(v).  A

@@ -10,6 +10,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,49 @@ int souk_db_prepare(souk_db_t *db, const char *sql, souk_stmt_t **out) {
   if (!db || !sql || !out) return SOUK_EINVAL;
   return db->kind == SOUK_STORE_SQLITE ? souk__lite_prepare(db, sql, out)
                                        : souk__pg_prepare(db, sql, out);
+}
+
+static int bind_va(souk_stmt_t *s, const char *fmt, va_list ap) {
+  int rc = 0;
+  for (int i = 0; fmt && fmt[i] && rc == 0; i++) {
+    if (fmt[i] == 'i')
+      rc = souk_stmt_bind_int64(s, i + 1, va_arg(ap, int64_t));
+    else if (fmt[i] == 's')
+      rc = souk_stmt_bind_text(s, i + 1, va_arg(ap, const char *), SIZE_MAX);
+    else
+      rc = SOUK_EINVAL;
+  }
+  return rc;
+}
+
+int souk_db_preparef(souk_db_t *db, souk_stmt_t **out, const char *sql, const char *fmt, ...) {
+  if (!out) return SOUK_EINVAL;
+  *out = NULL;
+  souk_stmt_t *s = NULL;
+  int rc = souk_db_prepare(db, sql, &s);
+  if (rc != 0) return rc;
+  va_list ap;
+  va_start(ap, fmt);
+  rc = bind_va(s, fmt, ap);
+  va_end(ap);
+  if (rc != 0) souk_stmt_finalize(s);
+  else *out = s;
+  return rc;
+}
+
+int souk_db_runf(souk_db_t *db, int64_t *changes, const char *sql, const char *fmt, ...) {
+  souk_stmt_t *s = NULL;
+  int rc = souk_db_prepare(db, sql, &s);
+  if (rc != 0) return rc;
+  va_list ap;
+  va_start(ap, fmt);
+  rc = bind_va(s, fmt, ap);
+  va_end(ap);
+  if (rc == 0) rc = souk_stmt_step(s);
+  if (rc == 1) rc = 0;
+  if (rc == 0 && changes) *changes = souk_stmt_changes(s);
+  souk_stmt_finalize(s);
+  return rc;
 }
 
 void souk_stmt_finalize(souk_stmt_t *s) {
