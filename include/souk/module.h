@@ -58,6 +58,7 @@ typedef struct souk_event_handler {
 
 struct souk_command;       /* souk/cmd.h */
 struct souk_cmd_component; /* souk/cmd.h */
+struct souk_cmd_alias;     /* souk/cmd.h */
 struct souk_task;    /* storage and operations issue */
 struct souk_route;   /* storage and operations issue */
 struct souk_buf;     /* souk/buf.h */
@@ -86,6 +87,9 @@ typedef struct souk_module {
    * configuration loaded, without init.  0, or SOUK_E* when something is
    * wrong (check-config then exits non-zero). */
   int (*check)(bool online, struct souk_buf *out);
+  /** Other names for commands in prefix messages and the console
+   * (souk/cmd.h souk_cmd_alias_t); may be NULL. */
+  const struct souk_cmd_alias *aliases;
 } souk_module_t;
 
 #endif

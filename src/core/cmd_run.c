@@ -59,6 +59,7 @@ typedef struct run {
   bool waited;     /* past the deferral deadline */
   bool answered;   /* the surface delivered an answer */
   bool finished;   /* the handler called its finishing function */
+  bool gated;      /* waiting for its gate to pass it */
   bool defer_ephemeral;
   /* Owned copies of the strings ctx points to. */
   char *user_name, *idem_key, *custom_id;
@@ -271,6 +272,7 @@ static int finish(souk_cmd_ctx_t *ctx, const souk__out_t *out, souk__cmd_outcome
   SOUK_ASSERT(ctx);
   run_t *r = run_of(ctx);
   r->finished = true;
+  r->gated = false;
   /* An answer of the wrong kind would be refused by Discord: autocomplete
    * takes only choices, and nothing else takes choices. */
   souk__out_t fixed;
@@ -350,8 +352,87 @@ static bool chain_may_run(const souk_cmd_ctx_t *ctx, const souk_cmd_args_t *a) {
 }
 
 static void run_handler(run_t *r) {
-  start_timer(r);
+  if (!r->timer_on) start_timer(r);
   r->fn(&r->ctx);
+}
+
+/* The gate of a command: the most specific one along its chain. */
+static const char *chain_gate(const souk_cmd_args_t *a) {
+  if (a->cmd && a->cmd->gate) return a->cmd->gate;
+  if (a->group && a->group->gate) return a->group->gate;
+  return a->top ? a->top->gate : NULL;
+}
+
+/* Run a checked command's handler, through its gate when it names one.
+ * The deadline timer runs while the gate decides, so a slow gate (a store
+ * read) is deferred like a slow handler. */
+static void run_command(run_t *r) {
+  const char *gate = chain_gate(&r->args);
+  if (!gate) {
+    run_handler(r);
+    return;
+  }
+  void *ud = NULL;
+  souk_cmd_gate_fn fn = souk__cmd_gate_find(gate, &ud);
+  if (!fn) {
+    SOUK_WARN("cmd", "%s needs gate `%s`, which no module registered; refused", r->args.path, gate);
+    refuse(r, "This command is not available right now.");
+    return;
+  }
+  if (!r->timer_on) start_timer(r);
+  r->gated = true;
+  fn(&r->ctx, ud);
+}
+
+void souk_cmd_gate_pass(souk_cmd_ctx_t *ctx) {
+  SOUK_ASSERT(ctx);
+  run_t *r = run_of(ctx);
+  SOUK_ASSERT(r->gated && !r->finished);
+  r->gated = false;
+  r->fn(&r->ctx);
+}
+
+/* The core's checks for a parsed command; false when it was refused (r
+ * is then finished). */
+static bool check_command(run_t *r) {
+  const uint64_t *owners;
+  size_t nowners;
+  souk__cmd_owners(&owners, &nowners);
+  souk_cmd_caller_t who = {.user_id = r->ctx.user_id,
+                           .guild_id = r->ctx.guild_id,
+                           .permissions = r->ctx.permissions,
+                           .owners = owners,
+                           .nowners = nowners};
+  if (souk__cmd_check(&r->args, &who) != 0) {
+    refuse(r, r->args.error);
+    return false;
+  }
+  uint32_t flags =
+      r->args.top->flags | (r->args.group ? r->args.group->flags : 0) | r->args.cmd->flags;
+  r->defer_ephemeral = (flags & SOUK_CMD_EPHEMERAL) != 0;
+  r->fn = r->args.cmd->handler;
+  return true;
+}
+
+void souk_cmd_redispatch(souk_cmd_ctx_t *ctx, const char *line) {
+  SOUK_ASSERT(ctx && line);
+  run_t *r = run_of(ctx);
+  SOUK_ASSERT(!r->finished && !r->gated);
+  souk_cmd_args_t a;
+  int rc = souk__cmd_parse_text(line, strlen(line), &a);
+  if (r->has_args) souk_cmd_args_free(&r->args);
+  r->args = a;
+  r->has_args = true;
+  r->ctx.args = &r->args;
+  r->ctx.kind = SOUK_CMD_KIND_COMMAND;
+  /* From here on it is that command: its figures count it. */
+  if (r->args.cmd) r->stat = stat_slot(r->args.path);
+  if (rc) {
+    refuse(r, r->args.error);
+    return;
+  }
+  r->ctx.module = r->args.module;
+  if (check_command(r)) run_command(r);
 }
 
 void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int parse_rc) {
@@ -366,9 +447,6 @@ void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int 
     return;
   }
   r->ctx.module = r->args.module;
-  const uint64_t *owners;
-  size_t nowners;
-  souk__cmd_owners(&owners, &nowners);
   if (r->ctx.kind == SOUK_CMD_KIND_AUTOCOMPLETE) {
     const struct souk_command *c = r->args.cmd;
     souk_cmd_autocomplete_fn ac = c->autocomplete;
@@ -383,20 +461,7 @@ void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int 
     run_handler(r);
     return;
   }
-  souk_cmd_caller_t who = {.user_id = r->ctx.user_id,
-                           .guild_id = r->ctx.guild_id,
-                           .permissions = r->ctx.permissions,
-                           .owners = owners,
-                           .nowners = nowners};
-  if (souk__cmd_check(&r->args, &who) != 0) {
-    refuse(r, r->args.error);
-    return;
-  }
-  uint32_t flags = r->args.top->flags | (r->args.group ? r->args.group->flags : 0) |
-                   r->args.cmd->flags;
-  r->defer_ephemeral = (flags & SOUK_CMD_EPHEMERAL) != 0;
-  r->fn = r->args.cmd->handler;
-  run_handler(r);
+  if (check_command(r)) run_command(r);
 }
 
 void souk__cmd_invoke_component(const souk__cmdrun_init_t *in) {
@@ -607,6 +672,10 @@ int souk__cmd_register_modules(const souk_module_t *const *mods) {
       int rc = souk__cmd_register(m->commands, m->name);
       if (rc) return rc;
     }
+    if (m->aliases) {
+      int rc = souk__cmd_alias_register(m->aliases, m->name);
+      if (rc) return rc;
+    }
     if (m->components) {
       int rc = souk__cmd_component_register(m->components, m->name);
       if (rc) {
@@ -617,5 +686,6 @@ int souk__cmd_register_modules(const souk_module_t *const *mods) {
       }
     }
   }
-  return 0;
+  /* Aliases may name any module's commands: check them once all are in. */
+  return souk__cmd_aliases_check();
 }
