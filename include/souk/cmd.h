@@ -154,6 +154,11 @@ typedef struct souk_cmd_ctx {
    * carries the same key, so writes keyed by it apply once. */
   const char *idem_key;
   /* Components and modals. */
+  /** The message the component was on (a modal opened from a component:
+   * that message), so a handler can acknowledge the press at once with
+   * souk_cmd_ack() and edit the message later (souk/discord.h); 0 for
+   * commands and for a modal opened by a command. */
+  uint64_t message_id;
   const char *custom_id;         /* the whole custom_id */
   const char *state;             /* custom_id after the component's prefix */
   const char *const *values;     /* select-menu picks */
@@ -265,6 +270,15 @@ int souk_cmd_errorf(souk_cmd_ctx_t *ctx, const char *fmt, ...)
 /** Replace the message a component was pressed on (pagination); anywhere
  * else the same as souk_cmd_reply. */
 int souk_cmd_update(souk_cmd_ctx_t *ctx, const souk_msg_t *msg);
+/** Finish a component press (or a modal submitted from one) with nothing
+ * to say yet: Discord's deferred update (interaction response type 6), so
+ * the click is acknowledged within its 3 seconds and the message stays as
+ * it is until the handler edits it (souk_discord_edit_latest() with
+ * ctx->message_id, copied before this call).  A no-op finish on the
+ * console and for prefix commands.  Anything else (a command, a modal
+ * opened by a command) has no message to defer: ctx is finished with a
+ * generic error reply and SOUK_EINVAL is returned. */
+int souk_cmd_ack(souk_cmd_ctx_t *ctx);
 /** Show a modal.  Only a command or a component may open one, and only
  * before the core deferred it; the console prompts for the fields, and a
  * prefix command answers that the slash command is needed. */

@@ -186,6 +186,7 @@ static run_t *run_new(const souk__cmdrun_init_t *in) {
   r->ctx.surface = in->surface->name;
   r->idem_key = dup_or_null(in->idem_key ? in->idem_key : "");
   r->ctx.idem_key = r->idem_key;
+  r->ctx.message_id = in->message_id;
   r->custom_id = dup_or_null(in->custom_id);
   r->ctx.custom_id = r->custom_id;
   if (in->nvalues) {
@@ -545,6 +546,20 @@ int souk_cmd_update(souk_cmd_ctx_t *ctx, const souk_msg_t *msg) {
   souk__out_t out = {.kind = ctx->kind == SOUK_CMD_KIND_COMPONENT ? SOUK__OUT_UPDATE
                                                                   : SOUK__OUT_REPLY,
                      .msg = msg};
+  return finish(ctx, &out, SOUK__CMD_OK);
+}
+
+int souk_cmd_ack(souk_cmd_ctx_t *ctx) {
+  bool component = ctx->kind == SOUK_CMD_KIND_COMPONENT ||
+                   (ctx->kind == SOUK_CMD_KIND_MODAL && ctx->message_id);
+  if (!component) {
+    SOUK_WARN("cmd", "a handler acknowledged something that is not a component press");
+    souk_msg_t m = {.content = "Something went wrong.", .ephemeral = true};
+    souk__out_t out = {.kind = SOUK__OUT_REPLY, .msg = &m};
+    finish(ctx, &out, SOUK__CMD_ERROR);
+    return SOUK_EINVAL;
+  }
+  souk__out_t out = {.kind = SOUK__OUT_ACK};
   return finish(ctx, &out, SOUK__CMD_OK);
 }
 

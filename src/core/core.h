@@ -51,6 +51,22 @@ int souk__console_start(void (*on_eof)(void));
 /** Stop reading stdin and release the console's handles. */
 void souk__console_stop(void);
 
+/** One choice a number typed on the console presses: a button, or a select
+ * menu whose option values are picked with "N.K". */
+typedef struct souk__console_choice {
+  const char *custom_id;
+  bool disabled;
+  const char *const *values;
+  size_t nvalues;
+} souk__console_choice_t;
+/** Make c[0..n) the choices typed numbers press (1-based), on behalf of
+ * message message_id (a press carries it as ctx->message_id).  Copied. */
+void souk__console_set_choices(const souk__console_choice_t *c, size_t n, uint64_t message_id);
+/** A fresh made-up message id (a valid snowflake no real message has). */
+uint64_t souk__console_message_id(void);
+/** Print text on the console, redrawing a half-typed line around it. */
+void souk__console_print(const char *text, size_t len);
+
 struct souk_buf;
 /** Set what souk_conf_reload() runs (main's SIGHUP handler). */
 void souk__set_reload_hook(int (*fn)(struct souk_buf *out));

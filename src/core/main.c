@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/core.h"
 #include "discord/bot.h"
+#include "discord/dapi.h"
 #include "discord/dconf.h"
 #include "discord/dmsg.h"
 #include "ops/interactions.h"
@@ -187,6 +188,8 @@ static void signals_off(void) {
 
 /* Called once everything that was running has stopped. */
 static void on_stopped(void) {
+  /* In `souk run` the bot stopped the actions with the REST client. */
+  if (g.console) souk__dapi_stop();
   souk__modreg_stop();
   /* Counts of the last minutes go to the store before it closes. */
   souk__usage_flush_sync();
@@ -496,6 +499,8 @@ int main(int argc, char **argv) {
     souk__sched_start();
     signals_on();
     if (g.console) {
+      /* Modules' Discord actions print on the console instead. */
+      souk__dapi_start(&souk__dapi_console_sink);
       rc = souk__console_start(on_console_eof);
     } else {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);

@@ -562,13 +562,18 @@ static void on_http(const souk_http_resp_t *hr, void *ud) {
     const char *sn = v.scope == SOUK_RL_SCOPE_GLOBAL   ? "global"
                      : v.scope == SOUK_RL_SCOPE_SHARED ? "shared"
                                                        : "user";
-    if (!stopping && r->resent429 < souk__rest_tune.max_429) {
+    if (!stopping && !(r->flags & SOUK_REST_FAIL_429) && r->resent429 < souk__rest_tune.max_429) {
       r->resent429++;
       SOUK_WARN(COMP, "%s: 429 (scope %s), sending again in %llu ms", r->route.key, sn,
                 (unsigned long long)v.wait_ms);
       requeue(r, now + v.wait_ms);
     } else {
-      SOUK_WARN(COMP, "%s: 429 (scope %s) %u times, giving up", r->route.key, sn, r->resent429 + 1);
+      if (r->flags & SOUK_REST_FAIL_429)
+        SOUK_WARN(COMP, "%s: 429 (scope %s), retry after %llu ms: not waiting", r->route.key, sn,
+                  (unsigned long long)v.wait_ms);
+      else
+        SOUK_WARN(COMP, "%s: 429 (scope %s) %u times, giving up", r->route.key, sn,
+                  r->resent429 + 1);
       complete(r, stopping ? SOUK_ESTOPPED : SOUK_ERATELIMIT, hr);
     }
   } else if (hr->status >= 500 && r->retries < max_retries && !stopping) {

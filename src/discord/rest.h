@@ -32,6 +32,10 @@
 enum {
   /** No Authorization header: webhook (with token) and interaction routes. */
   SOUK_REST_NO_AUTH = 1u << 0,
+  /** A 429 completes the request at once with SOUK_ERATELIMIT instead of
+   * waiting and sending it again: for a request whose limit is long and
+   * whose caller would rather keep the latest value (channel renames). */
+  SOUK_REST_FAIL_429 = 1u << 1,
 };
 
 /** A request.  Everything is copied by souk_rest_request(). */
