@@ -101,7 +101,11 @@ typedef struct souk_cmd_arg {
   double num;   /* SOUK_OPT_NUMBER */
   bool b;       /* SOUK_OPT_BOOLEAN */
   uint64_t id;  /* SOUK_OPT_USER, _CHANNEL, _ROLE: the snowflake */
-  char *text;   /* SOUK_OPT_STRING; for a focused option, what was typed */
+  /** SOUK_OPT_STRING; for a focused option, what was typed; for
+   * SOUK_OPT_USER, the user's display name when the surface knows it
+   * (slash commands' resolved users, a message's mentions), else NULL. */
+  char *text;
+  bool bot; /* SOUK_OPT_USER: the surface knows the user is a bot */
 } souk_cmd_arg_t;
 
 struct souk_command;
@@ -454,6 +458,11 @@ int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplet
  * leading '/' is skipped): `name [group] [sub] arg "quoted arg" key:value
  * key:"quoted value"`.  Same results as souk__cmd_parse_interaction(). */
 int souk__cmd_parse_text(const char *text, size_t len, souk_cmd_args_t *args);
+
+/** What a surface knows of a user named in the arguments: every
+ * SOUK_OPT_USER argument with this id gets the display name (copied; may
+ * be NULL) and the bot flag. */
+void souk__cmd_args_user(souk_cmd_args_t *args, uint64_t id, const char *name, bool bot);
 
 /** Who is calling, for souk__cmd_check(). */
 typedef struct souk_cmd_caller {

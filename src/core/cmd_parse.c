@@ -349,6 +349,38 @@ static int set_json_value(souk_cmd_args_t *a, const souk_json_t *j, const souk_c
   return 0;
 }
 
+void souk__cmd_args_user(souk_cmd_args_t *a, uint64_t id, const char *name, bool bot) {
+  for (size_t i = 0; a && i < a->n; i++) {
+    souk_cmd_arg_t *v = &a->v[i];
+    if (v->type != SOUK_OPT_USER || v->id != id) continue;
+    v->bot = bot;
+    souk_free(v->text);
+    v->text = name && name[0] ? souk_strdup(name) : NULL;
+  }
+}
+
+/* Users an interaction resolved for its USER options (data.resolved):
+ * their display names (the member's nick, the global name, the username)
+ * and whether they are bots. */
+static void resolve_users(souk_cmd_args_t *a, const souk_json_t *j, int data) {
+  int res = souk_json_get(j, data, "resolved");
+  int users = souk_json_get(j, res, "users"), members = souk_json_get(j, res, "members");
+  for (size_t i = 0; i < a->n; i++) {
+    if (a->v[i].type != SOUK_OPT_USER) continue;
+    char key[24], name[100] = "";
+    snprintf(key, sizeof key, "%" PRIu64, a->v[i].id);
+    int u = souk_json_get(j, users, key), m = souk_json_get(j, members, key);
+    if (u < 0) continue;
+    if (!(m >= 0 && souk_json_str(j, souk_json_get(j, m, "nick"), name, sizeof name) > 0) &&
+        souk_json_str(j, souk_json_get(j, u, "global_name"), name, sizeof name) <= 0 &&
+        souk_json_str(j, souk_json_get(j, u, "username"), name, sizeof name) <= 0)
+      name[0] = '\0';
+    bool bot = false;
+    souk_json_bool(j, souk_json_get(j, u, "bot"), &bot);
+    souk__cmd_args_user(a, a->v[i].id, name, bot);
+  }
+}
+
 int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplete,
                                 souk_cmd_args_t *a) {
   start(a);
@@ -389,7 +421,9 @@ int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplet
     int rc = set_json_value(a, j, o, opt, autocomplete);
     if (rc) return rc;
   }
-  return autocomplete ? 0 : validate(a);
+  if (autocomplete) return 0;
+  resolve_users(a, j, data);
+  return validate(a);
 }
 
 /* --- Prefix and console text -------------------------------------------- */

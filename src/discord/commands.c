@@ -622,6 +622,16 @@ static bool handle_message(const souk_event_t *ev) {
     souk_cmd_args_free(&args);
     return false;
   }
+  /* Users mentioned in the message come with their names and bot flags. */
+  int mentions = souk_json_get(j, d, "mentions");
+  for (size_t i = 0, nm = souk_json_count(j, mentions); rc == 0 && i < nm; i++) {
+    int u = souk_json_at(j, mentions, i);
+    char uname[100];
+    bool ubot = false;
+    user_name_of(j, souk_json_get(j, u, "member"), u, uname, sizeof uname);
+    souk_json_bool(j, souk_json_get(j, u, "bot"), &ubot);
+    souk__cmd_args_user(&args, souk__json_id(j, souk_json_get(j, u, "id")), uname, ubot);
+  }
   int member = souk_json_get(j, d, "member");
   uint64_t user = souk__json_id(j, souk_json_get(j, author, "id"));
   uint64_t msg = souk__json_id(j, souk_json_get(j, d, "id"));

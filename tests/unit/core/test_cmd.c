@@ -276,6 +276,8 @@ static void test_register_rules(void **state) {
 
 /* --- Interactions ------------------------------------------------------- */
 
+static int parse_text(const char *s, souk_cmd_args_t *a);
+
 static int parse_json(const char *text, bool autocomplete, souk_cmd_args_t *a) {
   souk_json_t j = {0};
   assert_int_equal(souk_json_parse(&j, text, strlen(text)), 0);
@@ -303,7 +305,7 @@ static void test_interaction_basic(void **state) {
   assert_null(souk_cmd_focused(&a));
   souk_cmd_args_free(&a);
 
-  /* Ids come as strings; resolved data is ignored here. */
+  /* Ids come as strings; resolved data names the user. */
   assert_int_equal(parse_json("{\"id\":\"1\",\"name\":\"give\",\"type\":1,\"guild_id\":"
                               "\"613425648685547541\",\"options\":[{\"name\":\"user\",\"type\":6,"
                               "\"value\":\"80351110224678912\"},{\"name\":\"amount\",\"type\":4,"
@@ -312,7 +314,29 @@ static void test_interaction_basic(void **state) {
                               false, &a),
                    0);
   assert_true(souk_cmd_arg_id(&a, "user") == UINT64_C(80351110224678912));
+  assert_string_equal(souk_cmd_arg(&a, "user")->text, "Nelly");
+  assert_false(souk_cmd_arg(&a, "user")->bot);
   assert_null(souk_cmd_arg(&a, "note"));
+  souk_cmd_args_free(&a);
+  /* A member's nick wins over the names, and a bot is flagged. */
+  assert_int_equal(parse_json("{\"id\":\"1\",\"name\":\"give\",\"type\":1,\"options\":[{"
+                              "\"name\":\"user\",\"type\":6,\"value\":\"80351110224678912\"},"
+                              "{\"name\":\"amount\",\"type\":4,\"value\":5}],\"resolved\":{"
+                              "\"users\":{\"80351110224678912\":{\"id\":\"80351110224678912\","
+                              "\"username\":\"hook\",\"global_name\":\"Hook\",\"bot\":true}},"
+                              "\"members\":{\"80351110224678912\":{\"nick\":\"Captain\"}}}}",
+                              false, &a),
+                   0);
+  assert_string_equal(souk_cmd_arg(&a, "user")->text, "Captain");
+  assert_true(souk_cmd_arg(&a, "user")->bot);
+  souk_cmd_args_free(&a);
+  /* What a prefix message's mentions say, the surface sets the same way. */
+  assert_int_equal(parse_text("give <@80351110224678912> 5", &a), 0);
+  assert_null(souk_cmd_arg(&a, "user")->text);
+  souk__cmd_args_user(&a, UINT64_C(80351110224678912), "Robo", true);
+  souk__cmd_args_user(&a, UINT64_C(80351110224678913), "Other", false);
+  assert_string_equal(souk_cmd_arg(&a, "user")->text, "Robo");
+  assert_true(souk_cmd_arg(&a, "user")->bot);
   souk_cmd_args_free(&a);
 }
 
