@@ -158,6 +158,7 @@
   " question TEXT NOT NULL,"                                                                       \
   " options TEXT NOT NULL,"                                                                        \
   " created_at BIGINT NOT NULL,"                                                                   \
+  " version BIGINT NOT NULL DEFAULT 0,"                                                            \
   " closed BIGINT NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)));"                                   \
   "CREATE INDEX economy_polls_guild ON economy_polls (guild_id);"                                  \
   "CREATE INDEX economy_polls_creator ON economy_polls (creator_id);"                              \

@@ -21,6 +21,7 @@
 /* clang-format on */
 
 #include "../../../src/modules/economy/ledger.c"
+#include "../../../src/modules/economy/polls.c"
 #include "../../../src/store/store_int.h"
 #include "../logcap.h"
 #include "../store/pgserver.h"
@@ -698,6 +699,154 @@ static void test_bets_recover(void **state) {
   check_invariant(fx);
 }
 
+/* ---- polls ---- */
+
+typedef struct poll_job {
+  int what; /* 0 create, 1 vote, 2 close, 3 get, 4 choice */
+  const char *q;
+  const char *const *opts;
+  size_t n;
+  int64_t id, user, choice;
+  bool changed;
+  economy_poll_t p;
+} poll_job_t;
+
+static int poll_fn(souk_db_t *db, void *ud) {
+  poll_job_t *j = ud;
+  switch (j->what) {
+  case 0:
+    return economy_poll_create(db, 1, 2, 3, j->q, j->opts, j->n, 1700000000000, &j->id);
+  case 1:
+    return economy_poll_vote(db, j->id, j->user, j->choice, 1700000000000, &j->changed, &j->p);
+  case 2:
+    return economy_poll_close(db, j->id, &j->p);
+  case 3:
+    return economy_poll_get(db, j->id, &j->p);
+  default:
+    return economy_poll_choice_of(db, j->id, j->user, &j->choice);
+  }
+}
+
+static poll_job_t vote(fx_t *fx, int64_t id, int64_t user, int64_t choice) {
+  poll_job_t j = {.what = 1, .id = id, .user = user, .choice = choice};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &j), 0);
+  return j;
+}
+
+static void test_polls(void **state) {
+  FX();
+  static const char *const opts[] = {"Tea", "Coffee", "Neither"};
+  poll_job_t c = {.what = 0, .q = "Morning drink?", .opts = opts, .n = 3};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), 0);
+  assert_true(c.id > 0);
+  poll_job_t v = vote(fx, c.id, 500, 0);
+  assert_true(v.changed);
+  assert_int_equal(v.p.votes[0], 1);
+  assert_int_equal(v.p.voters, 1);
+  assert_string_equal(v.p.question, "Morning drink?");
+  assert_int_equal(v.p.noptions, 3);
+  assert_string_equal(v.p.options[2], "Neither");
+  int64_t v1 = v.p.version;
+  /* The same vote again changes nothing; another choice moves it. */
+  v = vote(fx, c.id, 500, 0);
+  assert_false(v.changed);
+  assert_int_equal(v.p.votes[0], 1);
+  v = vote(fx, c.id, 500, 1);
+  assert_true(v.changed);
+  assert_int_equal(v.p.votes[0], 0);
+  assert_int_equal(v.p.votes[1], 1);
+  assert_int_equal(v.p.voters, 1);
+  assert_true(v.p.version > v1);
+  v = vote(fx, c.id, 501, 1);
+  assert_int_equal(v.p.votes[1], 2);
+  assert_int_equal(v.p.voters, 2);
+  poll_job_t ch = {.what = 4, .id = c.id, .user = 500};
+  assert_int_equal(souk_store_read(fx->st, poll_fn, &ch), 0);
+  assert_int_equal(ch.choice, 1);
+  ch = (poll_job_t){.what = 4, .id = c.id, .user = 999};
+  assert_int_equal(souk_store_read(fx->st, poll_fn, &ch), 0);
+  assert_int_equal(ch.choice, -1);
+  /* Out of range, missing. */
+  poll_job_t bad = {.what = 1, .id = c.id, .user = 1, .choice = 3};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &bad), SOUK_EINVAL);
+  bad = (poll_job_t){.what = 1, .id = c.id + 100, .user = 1, .choice = 0};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &bad), SOUK_ENOTFOUND);
+  /* Closed: no more votes, the tally stays. */
+  poll_job_t cl = {.what = 2, .id = c.id};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &cl), 0);
+  assert_true(cl.p.closed);
+  v = vote(fx, c.id, 502, 2);
+  assert_false(v.changed);
+  assert_true(v.p.closed);
+  assert_int_equal(v.p.votes[2], 0);
+  assert_int_equal(v.p.voters, 2);
+  /* What is refused before anything is written. */
+  static const char *const dup[] = {"A", "A"};
+  static const char *const one[] = {"A"};
+  static const char *const nl[] = {"A", "B\nC"};
+  assert_string_equal(economy_poll_invalid("Q", dup, 2), "Two options are the same.");
+  assert_string_equal(economy_poll_invalid("Q", one, 1), "A poll has 2 to 10 options.");
+  assert_string_equal(economy_poll_invalid("Q", nl, 2), "An option cannot span lines.");
+  assert_string_equal(economy_poll_invalid("", opts, 3), "A poll needs a question.");
+  c = (poll_job_t){.what = 0, .q = "Q", .opts = dup, .n = 2};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), SOUK_EINVAL);
+}
+
+/* Many voters at once: every vote counted once, and the tally with the
+ * highest version is the final one. */
+#define NVOTERS 6
+#define NVOTES  25
+
+typedef struct voter {
+  fx_t *fx;
+  int64_t poll, base;
+  int64_t best_version;
+  economy_poll_t best;
+  int errors;
+} voter_t;
+
+static void *voter_main(void *arg) {
+  voter_t *v = arg;
+  for (int i = 0; i < NVOTES; i++) {
+    poll_job_t j = {.what = 1, .id = v->poll, .user = v->base + i, .choice = (v->base + i) % 3};
+    if (souk_store_tx(v->fx->st, poll_fn, &j) != 0) {
+      v->errors++;
+      continue;
+    }
+    if (j.p.version > v->best_version) {
+      v->best_version = j.p.version;
+      v->best = j.p;
+    }
+  }
+  return NULL;
+}
+
+static void test_poll_concurrent(void **state) {
+  FX();
+  static const char *const opts[] = {"A", "B", "C"};
+  poll_job_t c = {.what = 0, .q = "Busy?", .opts = opts, .n = 3};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), 0);
+  voter_t v[NVOTERS];
+  pthread_t th[NVOTERS];
+  for (int t = 0; t < NVOTERS; t++) {
+    v[t] = (voter_t){.fx = fx, .poll = c.id, .base = 1000 * (t + 1)};
+    assert_int_equal(pthread_create(&th[t], NULL, voter_main, &v[t]), 0);
+  }
+  const economy_poll_t *last = NULL;
+  for (int t = 0; t < NVOTERS; t++) {
+    pthread_join(th[t], NULL);
+    assert_int_equal(v[t].errors, 0);
+    if (!last || v[t].best_version > last->version) last = &v[t].best;
+  }
+  poll_job_t g = {.what = 3, .id = c.id};
+  assert_int_equal(souk_store_read(fx->st, poll_fn, &g), 0);
+  assert_int_equal(g.p.voters, NVOTERS * NVOTES);
+  /* The newest tally any vote saw is the poll's final state. */
+  assert_int_equal(last->version, g.p.version);
+  for (int k = 0; k < 3; k++)
+    assert_int_equal(last->votes[k], g.p.votes[k]);
+}
+
 static int pg_group_setup(void **state) {
   if (pg_start() == 0) {
     g_pg_state = 1;
@@ -718,7 +867,7 @@ static int pg_group_teardown(void **state) {
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
       T(test_tos, be), T(test_tos_status, be), T(test_tos_double_click, be),                       \
       T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
-      T(test_bets_recover, be)
+      T(test_bets_recover, be), T(test_polls, be), T(test_poll_concurrent, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
