@@ -3,6 +3,7 @@
 #include "core/core.h"
 
 extern const souk_module_t souk_admin_module;
+extern const souk_module_t souk_economy_module;
 extern const souk_module_t souk_guilds_module;
 extern const souk_module_t souk_help_module;
 extern const souk_module_t souk_market_module;
@@ -14,5 +15,6 @@ const souk_module_t *const souk__modules[] = {
     &souk_help_module,
     &souk_admin_module,
     &souk_market_module,
+    &souk_economy_module,
     NULL,
 };
