@@ -61,6 +61,7 @@ struct souk_cmd_component; /* souk/cmd.h */
 struct souk_task;    /* storage and operations issue */
 struct souk_route;   /* storage and operations issue */
 struct souk_buf;     /* souk/buf.h */
+struct souk_setting; /* souk/settings.h */
 
 /** A module.  Tables end with a zero entry; any may be NULL. */
 typedef struct souk_module {
@@ -86,6 +87,9 @@ typedef struct souk_module {
    * configuration loaded, without init.  0, or SOUK_E* when something is
    * wrong (check-config then exits non-zero). */
   int (*check)(bool online, struct souk_buf *out);
+  /** Per-guild and per-user settings (souk/settings.h), keys prefixed with
+   * the module's name. */
+  const struct souk_setting *settings;
 } souk_module_t;
 
 #endif

@@ -128,6 +128,21 @@ const souk__migration_t souk__migrations[] = {
      " PRIMARY KEY (period, start_ms, command, guild_id, user_id));"
      "CREATE INDEX usage_start ON usage (period, start_ms);",
      NULL},
+    /* Per-guild and per-user settings (src/ops/settings.c): the value as
+     * the text a user types, NULL once reset (kept so that processes
+     * re-reading changed rows see the reset); scope_id is the guild or
+     * the user, as the setting's key says.  Rows are found by updated_at
+     * when other processes re-read what changed. */
+    {4, "settings",
+     "CREATE TABLE settings ("
+     " scope_id BIGINT NOT NULL,"
+     " key TEXT NOT NULL,"
+     " value TEXT,"
+     " set_by BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL,"
+     " PRIMARY KEY (scope_id, key));"
+     "CREATE INDEX settings_updated ON settings (updated_at);",
+     NULL},
 };
 
 const int souk__migrations_n = (int)(sizeof souk__migrations / sizeof *souk__migrations);
