@@ -62,6 +62,7 @@ struct souk_cmd_alias;     /* souk/cmd.h */
 struct souk_task;    /* storage and operations issue */
 struct souk_route;   /* storage and operations issue */
 struct souk_buf;     /* souk/buf.h */
+struct souk_setting; /* souk/settings.h */
 
 /** A module.  Tables end with a zero entry; any may be NULL. */
 typedef struct souk_module {
@@ -90,6 +91,9 @@ typedef struct souk_module {
   /** Other names for commands in prefix messages and the console
    * (souk/cmd.h souk_cmd_alias_t); may be NULL. */
   const struct souk_cmd_alias *aliases;
+  /** Per-guild and per-user settings (souk/settings.h), keys prefixed with
+   * the module's name. */
+  const struct souk_setting *settings;
 } souk_module_t;
 
 #endif

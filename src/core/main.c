@@ -21,6 +21,7 @@
 #include "ops/interactions.h"
 #include "ops/ops.h"
 #include "ops/opsconf.h"
+#include "ops/settings.h"
 #include "ops/task.h"
 #include "ops/usage.h"
 #include "souk/cache.h"
@@ -191,6 +192,8 @@ static void on_stopped(void) {
   /* In `souk run` the bot stopped the actions with the REST client. */
   if (g.console) souk__dapi_stop();
   souk__modreg_stop();
+  /* After the modules: a change they make while stopping is still saved. */
+  souk__settings_stop();
   /* Counts of the last minutes go to the store before it closes. */
   souk__usage_flush_sync();
   souk__usage_stop();
@@ -260,6 +263,7 @@ static int reload_config(souk_buf_t *out) {
     if (out) souk_buf_printf(out, "reloaded%s%s\n", changes.len ? ": " : " (no changes)",
                              changes.len ? changes.data : "");
     souk__ops_reload();
+    souk__settings_reload();
     souk__modreg_reload();
     souk__bot_reload();
   }
@@ -417,6 +421,7 @@ int main(int argc, char **argv) {
     return EXIT_CONFIG;
   }
   if (souk__modreg_init(souk__modules)) return EXIT_RUNTIME;
+  if (souk__settings_register(souk__modules)) return EXIT_RUNTIME;
   souk__set_reload_hook(reload_config);
   sections_build();
   g.config_path = o.config;
@@ -482,7 +487,12 @@ int main(int argc, char **argv) {
   } else if ((rc = souk__app_cache_open()) != 0) {
     souk__ops_stop();
     code = rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+  } else if ((rc = souk__settings_start(souk_store_main(), g.secs, g.nsecs)) != 0) {
+    souk__app_cache_close();
+    souk__ops_stop();
+    code = rc == SOUK_EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
   } else if ((rc = souk__app_cmd_init()) != 0 || (rc = souk__modreg_start()) != 0) {
+    souk__settings_stop();
     souk__app_cmd_shutdown();
     souk__app_cache_close();
     souk__ops_stop();
@@ -492,6 +502,7 @@ int main(int argc, char **argv) {
     souk__usage_start(souk_store_main());
     souk__sched_add_table(souk__usage_tasks());
     souk__sched_add_table(souk__app_cmd_tasks());
+    souk__sched_add_table(souk__settings_tasks());
     /* Modules' background tasks run on their periods from now on. */
     souk__sched_add_table(souk__app_store_tasks());
     for (size_t i = 0; souk__modules[i]; i++)

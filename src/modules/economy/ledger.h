@@ -1,6 +1,6 @@
 /* The economy's ledger: coin balances, their audit trail, the versioned
  * Terms of Service with the welcome bonus, the daily reward, bets and the
- * leaderboard, over the tables of store migration v4
+ * leaderboard, over the tables of store migration v5
  * (src/store/migrations.c).
  *
  * Coins are int64 and belong to a user across every guild of the bot.

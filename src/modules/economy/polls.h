@@ -1,6 +1,6 @@
 /* Polls: a question with 2 to 10 options, one vote per user that the user
  * may change, over the economy_polls and economy_poll_votes tables of
- * store migration v4.
+ * store migration v5.
  *
  * Every vote that changes something bumps the poll's version in the same
  * transaction and reads the tally back, so the tally a vote returns is
