@@ -271,8 +271,9 @@ int souk_cmd_replyf(souk_cmd_ctx_t *ctx, const char *fmt, ...)
  * error of the command (a refusal the user caused is a plain reply). */
 int souk_cmd_errorf(souk_cmd_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/** Replace the message a component was pressed on (pagination); anywhere
- * else the same as souk_cmd_reply. */
+/** Replace the message a component was pressed on (pagination), or the
+ * message whose button opened a submitted form; anywhere else the same as
+ * souk_cmd_reply. */
 int souk_cmd_update(souk_cmd_ctx_t *ctx, const souk_msg_t *msg);
 /** Finish a component press (or a modal submitted from one) with nothing
  * to say yet: Discord's deferred update (interaction response type 6), so

@@ -543,9 +543,10 @@ int souk_cmd_errorf(souk_cmd_ctx_t *ctx, const char *fmt, ...) {
 
 int souk_cmd_update(souk_cmd_ctx_t *ctx, const souk_msg_t *msg) {
   if (msg_empty(msg)) return souk_cmd_reply(ctx, msg);
-  souk__out_t out = {.kind = ctx->kind == SOUK_CMD_KIND_COMPONENT ? SOUK__OUT_UPDATE
-                                                                  : SOUK__OUT_REPLY,
-                     .msg = msg};
+  /* A form opened from a button may replace that button's message too. */
+  bool on_message =
+      ctx->kind == SOUK_CMD_KIND_COMPONENT || (ctx->kind == SOUK_CMD_KIND_MODAL && ctx->message_id);
+  souk__out_t out = {.kind = on_message ? SOUK__OUT_UPDATE : SOUK__OUT_REPLY, .msg = msg};
   return finish(ctx, &out, SOUK__CMD_OK);
 }
 

@@ -8,13 +8,9 @@ extern const souk_module_t souk_guilds_module;
 extern const souk_module_t souk_help_module;
 extern const souk_module_t souk_market_module;
 extern const souk_module_t souk_ping_module;
+extern const souk_module_t souk_setup_module;
 
 const souk_module_t *const souk__modules[] = {
-    &souk_guilds_module,
-    &souk_ping_module,
-    &souk_help_module,
-    &souk_admin_module,
-    &souk_market_module,
-    &souk_economy_module,
-    NULL,
+    &souk_guilds_module, &souk_ping_module,    &souk_help_module,  &souk_admin_module,
+    &souk_market_module, &souk_economy_module, &souk_setup_module, NULL,
 };

@@ -11,6 +11,7 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 #include "souk/module.h"
+#include "souk/settings.h"
 #include "souk/store.h"
 #include "souk/task.h"
 
@@ -97,8 +98,7 @@ int economy_run(souk_cmd_ctx_t *ctx, souk_store_tx_fn fn, souk_store_done_cb don
 }
 
 bool economy_enabled(uint64_t guild_id) {
-  (void)guild_id;
-  return true;
+  return guild_id == 0 || souk_setting_int(guild_id, "economy.enabled") != 0;
 }
 
 uint64_t economy_rng(void *ud) {
@@ -406,6 +406,17 @@ static const souk_cmd_component_t economy_components[] = {
     {ECONOMY_POLL_PREFIX, economy_press_poll},      {0},
 };
 
+static const souk_setting_t economy_settings[] = {
+    {.key = "economy.enabled",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_BOOL,
+     .def = "true",
+     .label = "Economy",
+     .description = "Coin commands and coin games work in this server (balances stay either way).",
+     .step = "economy"},
+    {0},
+};
+
 const souk_module_t souk_economy_module = {
     .abi = SOUK_MODULE_ABI,
     .name = "economy",
@@ -417,4 +428,5 @@ const souk_module_t souk_economy_module = {
     .init = economy_init,
     .shutdown = economy_shutdown,
     .check = economy_check,
+    .settings = economy_settings,
 };

@@ -313,6 +313,11 @@ void economy_press_spin(souk_cmd_ctx_t *ctx) {
                     economy_fmt(economy_conf.max_bet, b));
     return;
   }
+  if (!economy_enabled(ctx->guild_id)) {
+    souk_msg_t m = {.content = "The economy is turned off in this server.", .ephemeral = true};
+    souk_cmd_reply(ctx, &m);
+    return;
+  }
   if (!ctx->message_id || !economy_g.started || !souk_store_main()) {
     souk_cmd_errorf(ctx, "The wheel cannot spin right now.");
     return;
