@@ -8,11 +8,6 @@
  * /prefix ... (members with Manage Server): the guild's prefix for message
  * commands, kept in the store (kv namespace "prefix") and applied at once;
  * `/prefix set` without a value opens a form. */
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/cache.h"
@@ -26,9 +21,15 @@
 #include "souk/memguard.h"
 #include "souk/module.h"
 #include "souk/recovery.h"
+#include "souk/settings.h"
 #include "souk/store.h"
 #include "souk/task.h"
 #include "souk/usage.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define ADMIN_TEXT_MAX 1900 /* a code block inside Discord's 2000 characters */
 
@@ -263,13 +264,33 @@ static int prefix_tx(souk_db_t *db, void *ud) {
   return souk_db_kv_put(db, "prefix", key, j->prefix, strlen(j->prefix));
 }
 
+/* Keep the admin.prefix setting (what /settings and /setup show and
+ * change) equal to the prefix in effect. */
+static void prefix_mirror(uint64_t guild, const char *prefix) {
+  char err[160];
+  int rc = prefix[0] ? souk_setting_set(guild, "admin.prefix", prefix, 0, err, sizeof err)
+                     : souk_setting_reset(guild, "admin.prefix", 0);
+  if (rc && rc != SOUK_ESTOPPED)
+    SOUK_DEBUG("admin", "admin.prefix of guild %" PRIu64 " not updated: %s", guild,
+               souk_strerror(rc));
+}
+
 static void prefix_saved(void *ud, int status) {
   prefix_job_t *j = ud;
+  if (!j->ctx) {
+    /* A change made through the settings (the watcher below). */
+    if (status)
+      SOUK_WARN("admin", "the prefix of guild %" PRIu64 " could not be saved: %s", j->guild,
+                souk_strerror(status));
+    souk_free(j);
+    return;
+  }
   if (status) {
     souk_cmd_errorf(j->ctx, "The prefix could not be saved (%s); nothing changed.",
                     souk_strerror(status));
   } else {
     souk_cmd_set_prefix(j->guild, j->prefix);
+    prefix_mirror(j->guild, j->prefix);
     if (j->prefix[0])
       souk_cmd_replyf(j->ctx, "Message commands now start with `%s` here, e.g. `%sping`.",
                       j->prefix, j->prefix);
@@ -299,6 +320,38 @@ static void prefix_save(souk_cmd_ctx_t *ctx, const char *value) {
     souk_free(j);
     souk_cmd_errorf(ctx, "The store is not available; nothing changed.");
   }
+}
+
+static bool prefix_ok(const char *v) {
+  return strlen(v) <= SOUK_CMD_PREFIX_MAX && !strpbrk(v, " \t\r\n`");
+}
+
+/* admin.prefix changed through /settings or /setup (or in another
+ * process): apply it here and keep it where the core reads prefixes. */
+static void prefix_setting_changed(uint64_t guild, const souk_setting_t *s, void *ud) {
+  (void)s, (void)ud;
+  const char *v = souk_setting_str(guild, "admin.prefix");
+  if (strcmp(v, souk_cmd_prefix(guild)) == 0) return; /* already in effect */
+  if (!prefix_ok(v)) {
+    SOUK_WARN("admin",
+              "guild %" PRIu64 ": prefix \"%s\" has a space or a backtick; kept the "
+              "old one",
+              guild, v);
+    souk_setting_reset(guild, "admin.prefix", 0);
+    return;
+  }
+  souk_cmd_set_prefix(guild, v);
+  souk_store_t *st = souk_store_main();
+  prefix_job_t *j = souk_calloc(1, sizeof *j);
+  j->guild = guild;
+  snprintf(j->prefix, sizeof j->prefix, "%s", v);
+  if (!st || souk_store_tx_async(st, prefix_tx, prefix_saved, j) != 0) souk_free(j);
+}
+
+static int admin_init(void) {
+  int rc = souk_setting_watch("admin.prefix", prefix_setting_changed, NULL);
+  if (rc) SOUK_WARN("admin", "cannot watch admin.prefix: %s", souk_strerror(rc));
+  return 0;
 }
 
 static void prefix_show(souk_cmd_ctx_t *ctx) {
@@ -429,9 +482,24 @@ static const souk_cmd_component_t admin_components[] = {
     {0},
 };
 
+static const souk_setting_t admin_settings[] = {
+    {.key = "admin.prefix",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_STRING,
+     .min = 0,
+     .max = SOUK_CMD_PREFIX_MAX,
+     .label = "Command prefix",
+     .description = "Message commands start with this, e.g. ! or . (empty: the bot's default; "
+                    "no spaces).",
+     .step = "prefix"},
+    {0},
+};
+
 const souk_module_t souk_admin_module = {
     .abi = SOUK_MODULE_ABI,
     .name = "admin",
     .commands = admin_commands,
     .components = admin_components,
+    .settings = admin_settings,
+    .init = admin_init,
 };
