@@ -205,6 +205,21 @@ const char *souk_stmt_column_text(const souk_stmt_t *s, int col, size_t *n);
 /** Bytes, or NULL for NULL; *n gets the length.  Valid like column_text. */
 const void *souk_stmt_column_blob(const souk_stmt_t *s, int col, size_t *n);
 
+/** The connection pool, for operators (/admin db pool). */
+typedef struct souk_store_pool_stats {
+  int size;          /* connections, store.pool_size */
+  int in_use;        /* running a transaction now */
+  int connected;     /* open (the others connect on first use) */
+  int waiting;       /* transactions waiting for a free connection now */
+  uint64_t acquired; /* transactions (and attempts) that got a connection */
+  uint64_t waited;   /* of those, how many had to wait for one */
+  uint64_t retried;  /* attempts run again after busy, serialization or lost-connection errors */
+  uint64_t failed;   /* transactions that ended in an error (a refusal by the function too) */
+} souk_store_pool_stats_t;
+
+/** A snapshot of st's pool; thread-safe.  0 or SOUK_EINVAL. */
+int souk_store_pool_stats(souk_store_t *st, souk_store_pool_stats_t *out);
+
 /* ---- operations for the CLI (`souk db ...`) ---- */
 
 /** Check the database: SQLite integrity_check and foreign_key_check,

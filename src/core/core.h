@@ -70,6 +70,9 @@ void souk__console_print(const char *text, size_t len);
 struct souk_buf;
 /** Set what souk_conf_reload() runs (main's SIGHUP handler). */
 void souk__set_reload_hook(int (*fn)(struct souk_buf *out));
+/** What souk_conf_set() calls (main.c sets it). */
+void souk__set_conf_set_hook(int (*fn)(const char *key, const char *value, uint64_t by_user,
+                                       char *err, size_t errcap));
 /** Render every key of secs as a Markdown table (`souk config-keys`). */
 void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs,
                                 struct souk_buf *out);

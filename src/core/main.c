@@ -1,14 +1,5 @@
 /* souk's entry point: command line, configuration, and the process
  * lifecycle (start, signals, graceful stop). */
-#include <errno.h>
-#include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <uv.h>
-
 #include "core/app.h"
 #include "core/cli.h"
 #include "core/cmdrun.h"
@@ -24,17 +15,27 @@
 #include "ops/settings.h"
 #include "ops/task.h"
 #include "ops/usage.h"
-#include "souk/cache.h"
-#include "souk/health.h"
-#include "souk/recovery.h"
-#include "souk/httpd.h"
-#include "souk/metrics.h"
-#include "store/storeconf.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
+#include "souk/cache.h"
 #include "souk/err.h"
+#include "souk/health.h"
+#include "souk/httpd.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/metrics.h"
+#include "souk/recovery.h"
+#include "store/storeconf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
 
 #ifndef SOUK_VERSION
 #define SOUK_VERSION "0.0.0"
@@ -272,6 +273,21 @@ static int reload_config(souk_buf_t *out) {
   return rc ? SOUK_ECONFIG : 0;
 }
 
+/* /admin config set: one run-time key, validated as the file is; the
+ * change is logged with who made it and applied like a reload. */
+static int set_config(const char *key, const char *value, uint64_t by_user, char *err,
+                      size_t errcap) {
+  int rc = souk__config_set(g.secs, g.nsecs, key, value, err, errcap);
+  if (rc) return rc;
+  SOUK_INFO("core", "configuration key %s changed at run time by user %" PRIu64, key, by_user);
+  apply_log_conf();
+  souk__ops_reload();
+  souk__settings_reload();
+  souk__modreg_reload();
+  souk__bot_reload();
+  return 0;
+}
+
 static void signal_cb(uv_signal_t *h, int signum) {
   if (signum == SIGHUP) {
     SOUK_INFO("core", "SIGHUP: reloading the configuration");
@@ -423,6 +439,7 @@ int main(int argc, char **argv) {
   if (souk__modreg_init(souk__modules)) return EXIT_RUNTIME;
   if (souk__settings_register(souk__modules)) return EXIT_RUNTIME;
   souk__set_reload_hook(reload_config);
+  souk__set_conf_set_hook(set_config);
   sections_build();
   g.config_path = o.config;
   g.config_explicit = o.config_explicit;

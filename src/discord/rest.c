@@ -346,6 +346,25 @@ void souk_rest_stats(souk_rest_stats_t *out) {
   }
 }
 
+void souk_rest_queue_stats(souk_rest_queue_stat_fn fn, void *ud) {
+  for (souk__smap_ent_t *e = souk__smap_next(&g.queues, NULL); e;
+       e = souk__smap_next(&g.queues, e)) {
+    const rest_queue_t *q = (const rest_queue_t *)e;
+    size_t n = 0;
+    for (const rest_req_t *r = q->head; r; r = r->next)
+      n++;
+    if (n || q->inflight) fn(q->key, n, q->inflight, ud);
+  }
+}
+
+uint64_t souk_rest_global_wait_ms(void) {
+  if (!g.rl) return 0;
+  souk_rl_stats_t rs;
+  souk_rl_stats(g.rl, &rs);
+  uint64_t now = souk_now_ms();
+  return rs.global_until_ms > now ? rs.global_until_ms - now : 0;
+}
+
 void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud) {
   for (souk__smap_ent_t *e = souk__smap_next(&g.rstats, NULL); e;
        e = souk__smap_next(&g.rstats, e)) {

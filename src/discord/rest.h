@@ -138,6 +138,16 @@ typedef void (*souk_rest_route_stat_fn)(const char *route, int status, uint64_t 
  * under "other"). */
 void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud);
 
+/** Called by souk_rest_queue_stats for each route queue with requests:
+ * its key ("POST /channels/{id}/messages|<channel id>"), how many wait,
+ * how many are sent and not answered yet. */
+typedef void (*souk_rest_queue_stat_fn)(const char *route, size_t queued, unsigned inflight,
+                                        void *ud);
+/** Visit the route queues that hold requests now. */
+void souk_rest_queue_stats(souk_rest_queue_stat_fn fn, void *ud);
+/** How long a global 429 still holds every request, in ms (0: none). */
+uint64_t souk_rest_global_wait_ms(void);
+
 /** Internal tunables, for tests: retry back-off base and cap (ms) and the
  * number of 429 re-sends per request. */
 typedef struct souk__rest_tune {

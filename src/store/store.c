@@ -73,13 +73,19 @@ static void db_disconnect(souk_db_t *db) {
 int souk__store_acquire(souk_store_t *st, souk_db_t **out) {
   pthread_mutex_lock(&st->mu);
   souk_db_t *db = NULL;
+  bool waited = false;
   for (;;) {
     for (int i = 0; i < st->npool && !db; i++)
       if (!st->pool[i].in_use) db = &st->pool[i];
     if (db) break;
+    if (!waited) st->waited++;
+    waited = true;
+    st->waiting++;
     pthread_cond_wait(&st->cv, &st->mu);
+    st->waiting--;
   }
   db->in_use = true;
+  st->acquired++;
   pthread_mutex_unlock(&st->mu);
   db->retry = false;
   if (db->broken) {
@@ -281,12 +287,38 @@ int souk__store_tx_n(souk_store_t *st, souk_store_tx_fn fn, void *ud, int retrie
       if (rc != 0 && retry)
         SOUK_WARN("store", "transaction failed after %d attempts: %s", attempt + 1,
                   souk_strerror(rc));
+      if (rc != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->failed++;
+        pthread_mutex_unlock(&st->mu);
+      }
       return rc;
     }
+    pthread_mutex_lock(&st->mu);
+    st->retried++;
+    pthread_mutex_unlock(&st->mu);
     SOUK_DEBUG("store", "transaction attempt %d failed (%s); running it again", attempt + 1,
                souk_strerror(rc));
     backoff(st, attempt);
   }
+}
+
+int souk_store_pool_stats(souk_store_t *st, souk_store_pool_stats_t *out) {
+  if (!st || !out) return SOUK_EINVAL;
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&st->mu);
+  out->size = st->npool;
+  for (int i = 0; i < st->npool; i++) {
+    out->in_use += st->pool[i].in_use;
+    out->connected += st->pool[i].lite || st->pool[i].pg;
+  }
+  out->waiting = st->waiting;
+  out->acquired = st->acquired;
+  out->waited = st->waited;
+  out->retried = st->retried;
+  out->failed = st->failed;
+  pthread_mutex_unlock(&st->mu);
+  return 0;
 }
 
 int souk_store_tx(souk_store_t *st, souk_store_tx_fn fn, void *ud) {
