@@ -165,7 +165,7 @@ static void recover_run(souk_task_ctx_t *t) {
 
 static struct souk_task economy_tasks[] = {
     {.name = "economy.recover",
-     .period_ms = 60000,
+     .period_ms = 60000, /* set from economy.recover_after at init */
      .jitter_ms = 5000,
      .budget_ms = 10000,
      .handler = recover_run,
@@ -194,6 +194,10 @@ static int economy_init(void) {
                economy_conf.min_bet, economy_conf.max_bet);
     return SOUK_ECONFIG;
   }
+  /* Look for interrupted spins twice per economy.recover_after, so one
+   * is settled at most one and a half times that after it was placed. */
+  int64_t period = economy_conf.recover_after_ms / 2;
+  economy_tasks[0].period_ms = (uint64_t)(period < 5000 ? 5000 : period > 60000 ? 60000 : period);
   int rc = souk_cmd_gate_register("tos", economy_tos_gate, NULL);
   if (rc) {
     SOUK_ERROR("economy", "cannot register the tos gate: %s", souk_strerror(rc));
