@@ -811,6 +811,9 @@ void souk__dapi_stop(void) {
   /* What the sink still holds completes first, while everything it may
    * call back into is alive. */
   if (g.sink->stop) g.sink->stop();
+  /* A presence still waiting for the loop goes now if it may (the console
+   * ends a piped script within one loop turn). */
+  presence_pump();
   g.running = false;
   /* Completions already decided go out now. */
   later_cb(g.later_timer);
