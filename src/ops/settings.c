@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "core/config.h"
 #include "souk/alloc.h"
@@ -76,12 +77,22 @@ typedef struct wjob {
   char *value; /* NULL: reset */
   uint64_t by;
   int64_t at;
+  /* Who waits for this write (souk_setting_flush). */
+  struct waiter *waiters;
+  size_t nwaiters;
   /* What memory held before, to put back if the write fails. */
   bool had;
   char *prev;
   uint64_t prev_by;
   int64_t prev_at;
 } wjob_t;
+
+typedef struct waiter {
+  souk_setting_done_cb done;
+  void *ud;
+  int status;
+  struct waiter *next; /* on the list answered from the loop */
+} waiter_t;
 
 /* A row read from the store. */
 typedef struct row {
@@ -131,6 +142,8 @@ static struct {
   void (*publish)(uint64_t scope, const char *key, void *ud);
   void *publish_ud;
   uint64_t (*clock)(void);
+  waiter_t *later; /* flushes answered from the loop */
+  uv_timer_t *later_timer;
 } g;
 
 static int64_t unix_ms(void) { return (int64_t)(g.clock ? g.clock() : souk_unix_ms()); }
@@ -347,6 +360,13 @@ static bool parse_value(const souk_setting_t *s, const char *raw, parsed_t *out,
     break;
   }
   souk_free(t);
+  if (ok && s->check) {
+    char why[256] = "";
+    if (!s->check(canon.data ? canon.data : "", why, sizeof why)) {
+      souk_buf_puts(err, why[0] ? why : "that value is not allowed here");
+      ok = false;
+    }
+  }
   if (ok) out->text = souk_buf_steal(&canon);
   souk_buf_free(&canon);
   return ok;
@@ -787,7 +807,18 @@ static int write_fn(souk_db_t *db, void *ud) {
   return rc < 0 ? rc : 0;
 }
 
+/* Tell who waits for j how its write ended. */
+static void wjob_answer(wjob_t *j, int status) {
+  waiter_t *w = j->waiters;
+  size_t n = j->nwaiters;
+  j->waiters = NULL;
+  j->nwaiters = 0;
+  for (size_t i = 0; i < n; i++) w[i].done(w[i].ud, status);
+  souk_free(w);
+}
+
 static void wjob_free(wjob_t *j) {
+  souk_free(j->waiters);
   souk_free(j->value);
   souk_free(j->prev);
   souk_free(j);
@@ -837,6 +868,7 @@ static void write_done(void *ud, int status) {
     g.nwrites--;
     if (status) write_failed(j, status);
     else if (g.publish) g.publish(j->scope, j->key, g.publish_ud);
+    wjob_answer(j, status);
   } else if (status) {
     SOUK_ERROR(COMP, "could not save %s while stopping: %s", j->key, souk_strerror(status));
   }
@@ -872,6 +904,7 @@ static void write_next(void) {
     }
     g.nwrites--;
     if (rc) write_failed(j, rc);
+    wjob_answer(j, rc);
     wjob_free(j);
   }
 }
@@ -912,6 +945,53 @@ static void write_queue(const reg_t *r, uint64_t scope, uint32_t idx, const char
 }
 
 size_t souk__settings_writes_pending(void) { return g.nwrites; }
+
+static void later_cb(uv_timer_t *t) {
+  waiter_t *w = g.later;
+  g.later = NULL;
+  /* Oldest first. */
+  waiter_t *rev = NULL;
+  while (w) {
+    waiter_t *nx = w->next;
+    w->next = rev;
+    rev = w;
+    w = nx;
+  }
+  while (rev) {
+    waiter_t *nx = rev->next;
+    rev->done(rev->ud, rev->status);
+    souk_free(rev);
+    rev = nx;
+  }
+}
+
+static void later_close_cb(uv_handle_t *h) { souk_free(h); }
+
+int souk_setting_flush(uint64_t scope_id, const char *key, souk_setting_done_cb done, void *ud) {
+  uint32_t idx;
+  if (!reg_find(key, &idx) || !done) return SOUK_ENOTFOUND;
+  if (!g.running) return SOUK_ESTOPPED;
+  /* The last write of this value: the queue's, else the one in flight. */
+  wjob_t *last = g.w_cur && g.w_cur->scope == scope_id && g.w_cur->idx == idx ? g.w_cur : NULL;
+  for (wjob_t *j = g.wq_head; j; j = j->next)
+    if (j->scope == scope_id && j->idx == idx) last = j;
+  if (last) {
+    last->waiters = souk_reallocarray(last->waiters, last->nwaiters + 1, sizeof *last->waiters);
+    last->waiters[last->nwaiters++] = (waiter_t){.done = done, .ud = ud};
+    return 0;
+  }
+  waiter_t *w = souk_calloc(1, sizeof *w);
+  w->done = done;
+  w->ud = ud;
+  w->next = g.later;
+  g.later = w;
+  if (!g.later_timer) {
+    g.later_timer = souk_malloc(sizeof *g.later_timer);
+    uv_timer_init(souk_loop(), g.later_timer);
+  }
+  uv_timer_start(g.later_timer, later_cb, 0, 0);
+  return 0;
+}
 
 int souk_setting_set(uint64_t scope_id, const char *key, const char *text, uint64_t by_user,
                      char *err, size_t errcap) {
@@ -1183,6 +1263,14 @@ int souk__settings_start(souk_store_t *st, const souk_conf_section_t *secs, size
 
 void souk__settings_stop(void) {
   if (!g.running) return;
+  /* Whoever waits for a write hears now, while they are still there. */
+  if (g.w_cur) wjob_answer(g.w_cur, SOUK_ESTOPPED);
+  for (wjob_t *j = g.wq_head; j; j = j->next) wjob_answer(j, SOUK_ESTOPPED);
+  later_cb(g.later_timer);
+  if (g.later_timer) {
+    uv_close((uv_handle_t *)g.later_timer, later_close_cb);
+    g.later_timer = NULL;
+  }
   /* Queued writes still go out, in order, after the one in flight: a
    * chain of transactions that needs nothing of the registry. */
   wjob_t *rest = g.wq_head;

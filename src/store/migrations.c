@@ -87,6 +87,22 @@
   " ON market_transactions (guild_id, season, user_id, id);"                                       \
   "CREATE INDEX market_transactions_user ON market_transactions (user_id);"
 
+/* v4, per-guild and per-user settings (src/ops/settings.c): the value as
+ * the text a user types, NULL once reset (kept so that processes
+ * re-reading changed rows see the reset); scope_id is the guild or the
+ * user, as the setting's key says.  Rows are found by updated_at when
+ * other processes re-read what changed.  Per-guild prefixes, kept in kv
+ * until now, become the setting commands.prefix (set_by 0: unknown). */
+#define SETTINGS_V4                                                                                \
+  "CREATE TABLE settings ("                                                                        \
+  " scope_id BIGINT NOT NULL,"                                                                     \
+  " key TEXT NOT NULL,"                                                                            \
+  " value TEXT,"                                                                                   \
+  " set_by BIGINT NOT NULL,"                                                                       \
+  " updated_at BIGINT NOT NULL,"                                                                   \
+  " PRIMARY KEY (scope_id, key));"                                                                 \
+  "CREATE INDEX settings_updated ON settings (updated_at);"
+
 const souk__migration_t souk__migrations[] = {
     {1, "kv and idempotency",
      "CREATE TABLE kv ("
@@ -128,21 +144,15 @@ const souk__migration_t souk__migrations[] = {
      " PRIMARY KEY (period, start_ms, command, guild_id, user_id));"
      "CREATE INDEX usage_start ON usage (period, start_ms);",
      NULL},
-    /* Per-guild and per-user settings (src/ops/settings.c): the value as
-     * the text a user types, NULL once reset (kept so that processes
-     * re-reading changed rows see the reset); scope_id is the guild or
-     * the user, as the setting's key says.  Rows are found by updated_at
-     * when other processes re-read what changed. */
     {4, "settings",
-     "CREATE TABLE settings ("
-     " scope_id BIGINT NOT NULL,"
-     " key TEXT NOT NULL,"
-     " value TEXT,"
-     " set_by BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL,"
-     " PRIMARY KEY (scope_id, key));"
-     "CREATE INDEX settings_updated ON settings (updated_at);",
-     NULL},
+     SETTINGS_V4 "INSERT INTO settings (scope_id, key, value, set_by, updated_at)"
+                 " SELECT CAST(key AS BIGINT), 'commands.prefix', CAST(value AS TEXT), 0, updated_at"
+                 " FROM kv WHERE namespace = 'prefix' AND value IS NOT NULL;"
+                 "DELETE FROM kv WHERE namespace = 'prefix';",
+     SETTINGS_V4 "INSERT INTO settings (scope_id, key, value, set_by, updated_at)"
+                 " SELECT CAST(key AS BIGINT), 'commands.prefix', convert_from(value, 'UTF8'), 0,"
+                 " updated_at FROM kv WHERE namespace = 'prefix' AND value IS NOT NULL;"
+                 "DELETE FROM kv WHERE namespace = 'prefix';"},
 };
 
 const int souk__migrations_n = (int)(sizeof souk__migrations / sizeof *souk__migrations);

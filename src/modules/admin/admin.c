@@ -6,7 +6,7 @@
  * analytics, and a configuration reload.
  *
  * /prefix ... (members with Manage Server): the guild's prefix for message
- * commands, kept in the store (kv namespace "prefix") and applied at once;
+ * commands, kept as the setting commands.prefix and applied at once;
  * `/prefix set` without a value opens a form. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +26,7 @@
 #include "souk/memguard.h"
 #include "souk/module.h"
 #include "souk/recovery.h"
+#include "souk/settings.h"
 #include "souk/store.h"
 #include "souk/task.h"
 #include "souk/usage.h"
@@ -246,58 +247,47 @@ static void admin_reload(souk_cmd_ctx_t *ctx) {
 
 #define PREFIX_MODAL "admin:prefix"
 
+/* The prefix is the setting commands.prefix: in effect here at once, and
+ * answered once the store has it (or could not keep it). */
 typedef struct prefix_job {
   souk_cmd_ctx_t *ctx;
   uint64_t guild;
-  char prefix[SOUK_CMD_PREFIX_MAX + 1];
 } prefix_job_t;
-
-static int prefix_tx(souk_db_t *db, void *ud) {
-  prefix_job_t *j = ud;
-  char key[24];
-  snprintf(key, sizeof key, "%" PRIu64, j->guild);
-  if (!j->prefix[0]) {
-    int rc = souk_db_kv_del(db, "prefix", key);
-    return rc == SOUK_ENOTFOUND ? 0 : rc;
-  }
-  return souk_db_kv_put(db, "prefix", key, j->prefix, strlen(j->prefix));
-}
 
 static void prefix_saved(void *ud, int status) {
   prefix_job_t *j = ud;
-  if (status) {
+  const char *p = souk_cmd_prefix(j->guild);
+  souk_setting_source_t src = SOUK_SETTING_DEFAULT;
+  char v[SOUK_CMD_PREFIX_MAX * 4 + 1];
+  souk_setting_get(j->guild, "commands.prefix", v, sizeof v, &src);
+  if (status)
     souk_cmd_errorf(j->ctx, "The prefix could not be saved (%s); nothing changed.",
                     souk_strerror(status));
-  } else {
-    souk_cmd_set_prefix(j->guild, j->prefix);
-    if (j->prefix[0])
-      souk_cmd_replyf(j->ctx, "Message commands now start with `%s` here, e.g. `%sping`.",
-                      j->prefix, j->prefix);
-    else
-      souk_cmd_replyf(j->ctx, "The prefix is back to the default, `%s`.", souk_cmd_prefix(0));
-  }
+  else if (src == SOUK_SETTING_SET)
+    souk_cmd_replyf(j->ctx, "Message commands now start with `%s` here, e.g. `%sping`.", p, p);
+  else
+    souk_cmd_replyf(j->ctx, "The prefix is back to the default, `%s`.", p);
   souk_free(j);
 }
 
 static void prefix_save(souk_cmd_ctx_t *ctx, const char *value) {
-  size_t n = value ? strlen(value) : 0;
-  if (n > SOUK_CMD_PREFIX_MAX || (value && strpbrk(value, " \t\r\n`"))) {
+  char err[160];
+  int rc = value && value[0]
+               ? souk_setting_set(ctx->guild_id, "commands.prefix", value, ctx->user_id, err,
+                                  sizeof err)
+               : souk_setting_reset(ctx->guild_id, "commands.prefix", ctx->user_id);
+  if (rc == SOUK_EINVAL) {
     souk_cmd_replyf(ctx, "A prefix is 1 to %d characters without spaces or backticks.",
                     SOUK_CMD_PREFIX_MAX);
-    return;
-  }
-  souk_store_t *st = souk_store_main();
-  if (!st) {
-    souk_cmd_errorf(ctx, "There is no store to keep the prefix in.");
     return;
   }
   prefix_job_t *j = souk_calloc(1, sizeof *j);
   j->ctx = ctx;
   j->guild = ctx->guild_id;
-  if (n) memcpy(j->prefix, value, n + 1);
-  if (souk_store_tx_async(st, prefix_tx, prefix_saved, j) != 0) {
+  if (rc == 0) rc = souk_setting_flush(ctx->guild_id, "commands.prefix", prefix_saved, j);
+  if (rc) {
     souk_free(j);
-    souk_cmd_errorf(ctx, "The store is not available; nothing changed.");
+    souk_cmd_errorf(ctx, "The prefix cannot be changed now (%s).", souk_strerror(rc));
   }
 }
 

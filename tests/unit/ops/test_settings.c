@@ -32,6 +32,13 @@
 
 static const char *const modes[] = {"sim", "live", NULL};
 
+/* A module's own rule on top of the type's. */
+static bool nick_ok(const char *v, char *why, size_t cap) {
+  if (v[0] != '@') return true;
+  snprintf(why, cap, "a nickname cannot start with @");
+  return false;
+}
+
 static const souk_setting_t demo_settings[] = {
     {.key = "demo.alerts", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
      .label = "Alerts channel", .description = "Where alerts go.", .step = "channels"},
@@ -50,7 +57,7 @@ static const souk_setting_t demo_settings[] = {
      .choices = modes, .config_key = "demo.mode", .label = "Mode",
      .description = "Price source."},
     {.key = "demo.nick", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_STRING, .min = 2,
-     .max = 10, .label = "Nickname", .description = "Shown in games."},
+     .max = 10, .label = "Nickname", .description = "Shown in games.", .check = nick_ok},
     {.key = "demo.tz", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_TIMEZONE, .def = "UTC",
      .label = "Time zone", .description = "For daily summaries.", .step = "profile"},
     {0},
@@ -240,6 +247,9 @@ static void on_change(uint64_t scope, const souk_setting_t *s, void *ud) {
   assert_string_equal(s->key, ud);
 }
 
+static int g_flushed;
+static void flushed(void *ud, int status) { g_flushed = status; }
+
 static int g_refresh_status = 1;
 static void refreshed(void *ud, int status) { g_refresh_status = status; }
 
@@ -300,6 +310,9 @@ static void test_validation(void **state) {
   assert_int_equal(souk_setting_set(U1, "demo.nick", "ŻółćŻółćŻół", U1, err, sizeof err),
                    SOUK_EINVAL);
   assert_int_equal(souk_setting_set(U1, "demo.nick", "a\tb", U1, err, sizeof err), SOUK_EINVAL);
+  assert_int_equal(souk_setting_set(U1, "demo.nick", "@mod", U1, err, sizeof err), SOUK_EINVAL);
+  assert_string_equal(err, "a nickname cannot start with @");
+  assert_int_equal(souk_setting_check("demo.nick", "@x", err, sizeof err), SOUK_EINVAL);
   /* Time zones from the tz database. */
   assert_int_equal(souk_setting_set(U1, "demo.tz", "Europe/Paris", U1, err, sizeof err), 0);
   assert_string_equal(souk_setting_str(U1, "demo.tz"), "Europe/Paris");
@@ -419,6 +432,19 @@ static void test_write_through_and_reload(void **state) {
   assert_int_equal(g_changes, 1);
   assert_int_equal(souk_setting_set(U1, "demo.tz", "Asia/Tokyo", U1, err, sizeof err), 0);
   assert_int_equal(souk_setting_set(G2, "demo.enabled", "off", ADMIN, err, sizeof err), 0);
+  /* "Saved" is known once the store has it. */
+  g_flushed = 1;
+  assert_int_equal(souk_setting_flush(G2, "demo.enabled", flushed, NULL), 0);
+  assert_int_equal(g_flushed, 1);
+  for (int i = 0; i < 2000 && g_flushed == 1; i++) uv_run(souk_loop(), UV_RUN_ONCE);
+  assert_int_equal(g_flushed, 0);
+  assert_string_equal(stored(fx, G2, "demo.enabled", NULL), "false");
+  /* Nothing being written: answered from the loop, not inside the call. */
+  g_flushed = 1;
+  assert_int_equal(souk_setting_flush(G1, "demo.role", flushed, NULL), 0);
+  assert_int_equal(g_flushed, 1);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(g_flushed, 0);
   drain();
   int64_t by;
   assert_string_equal(stored(fx, G1, "demo.count", &by), "42");
@@ -533,10 +559,53 @@ static void test_failed_write_reverts(void **state) {
   assert_int_equal(souk_setting_set(G1, "demo.count", "12", ADMIN, err, sizeof err), 0);
   assert_int_equal(souk_setting_set(G2, "demo.count", "13", ADMIN, err, sizeof err), 0);
   assert_int_equal(souk_setting_int(G1, "demo.count"), 12);
+  g_flushed = 1;
+  assert_int_equal(souk_setting_flush(G2, "demo.count", flushed, NULL), 0);
   drain();
+  assert_true(g_flushed < 0);
   assert_int_equal(souk_setting_int(G1, "demo.count"), 11);
   assert_int_equal(souk_setting_int(G2, "demo.count"), 5);
   souk__settings_set_publish(NULL, NULL);
+}
+
+static int kv_prefix_fn(souk_db_t *db, void *ud) {
+  const char *const *kv = ud;
+  return souk_db_kv_put(db, "prefix", kv[0], kv[1], strlen(kv[1]));
+}
+
+static int count_fn(souk_db_t *db, void *ud) {
+  sqljob_t *j = ud;
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db, j->sql, &s);
+  if (rc) return rc;
+  rc = souk_stmt_step(s);
+  j->out = souk_stmt_column_int64(s, 0);
+  souk_stmt_finalize(s);
+  return rc < 0 ? rc : 0;
+}
+
+/* Migration 4 turns the per-guild prefixes kept in kv into the setting
+ * commands.prefix: a store put back to version 3 with two prefixes, then
+ * migrated. */
+static void test_prefixes_migrate(void **state) {
+  FX();
+  sqljob_t j = {.sql = "DROP TABLE settings;"
+                       "DELETE FROM schema_version WHERE version >= 4"};
+  assert_int_equal(souk_store_tx(fx->st, exec_fn, &j), 0);
+  static const char *const kv[][2] = {{"111111111111111111", "~"},
+                                      {"222222222222222222", "\xC3\xA9!"}};
+  for (size_t i = 0; i < 2; i++) assert_int_equal(souk_store_tx(fx->st, kv_prefix_fn, (void *)kv[i]), 0);
+  souk_store_close(fx->st);
+  fx->st = NULL;
+  assert_int_equal(souk_store_open(&fx->conf, fx->dir, &fx->st), 0);
+  int v = 0;
+  assert_int_equal(souk_store_schema_version(fx->st, &v), 0);
+  assert_int_equal(v, souk_store_schema_latest());
+  assert_string_equal(stored(fx, G1, "commands.prefix", NULL), "~");
+  assert_string_equal(stored(fx, G2, "commands.prefix", NULL), "\xC3\xA9!");
+  sqljob_t left = {.sql = "SELECT COUNT(*) FROM kv WHERE namespace = 'prefix'"};
+  assert_int_equal(souk_store_read(fx->st, count_fn, &left), 0);
+  assert_int_equal(left.out, 0);
 }
 
 static int pg_group_setup(void **state) {
@@ -558,7 +627,7 @@ static int pg_group_teardown(void **state) {
 #define STORE(be)                                                                                  \
   T(test_write_through_and_reload, be), T(test_writes_in_order, be),                               \
       T(test_other_process_changes, be), T(test_local_change_wins_over_refresh, be),              \
-      T(test_failed_write_reverts, be)
+      T(test_failed_write_reverts, be), T(test_prefixes_migrate, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
