@@ -125,8 +125,8 @@ const char *souk_setting_str(uint64_t scope_id, const char *key);
  * written to the store in the background, logged as an audit line with
  * who (by_user) and the old and new values.  Setting the value already
  * set changes nothing; setting the default's value keeps it even when the
- * default changes later.  scope_id 0 (a DM's guild) is SOUK_EINVAL.  0, SOUK_ENOTFOUND (no such setting), SOUK_EINVAL
- * (the reason in err), SOUK_ESTOPPED (the registry is not running). */
+ * default changes later.  scope_id 0 (a DM's guild) is SOUK_EINVAL.  0, SOUK_ENOTFOUND (no such
+ * setting), SOUK_EINVAL (the reason in err), SOUK_ESTOPPED (the registry is not running). */
 int souk_setting_set(uint64_t scope_id, const char *key, const char *text, uint64_t by_user,
                      char *err, size_t errcap);
 /** Forget a guild's or user's value: the default applies again.  0 (also

@@ -7,16 +7,11 @@
  * timer, so a callback never runs inside the call that started it. */
 #include "discord/dapi.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-#include <uv.h>
-
 #include "discord/dconf.h"
 #include "discord/dlimit.h"
 #include "discord/dmsg.h"
-#include "discord/gcache.h"
 #include "discord/gateway.h"
+#include "discord/gcache.h"
 #include "discord/msgsplit.h"
 #include "discord/shards.h"
 #include "discord/snowflake.h"
@@ -27,6 +22,11 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
 #define COMP "discord"
 
 /* Presence: Discord's limit per shard. */
@@ -36,13 +36,13 @@
 /* While the shards cannot take a presence yet, try again this often. */
 #define PRESENCE_RETRY_MS 5000
 /* DM channels remembered, and users remembered as refusing DMs. */
-#define DM_CACHE_MAX   4096
-#define DM_REFUSED_MS  (60 * 60 * 1000)
+#define DM_CACHE_MAX  4096
+#define DM_REFUSED_MS (60 * 60 * 1000)
 /* Messages edited through the coalescer at once. */
 #define COAL_MAX          4096
 #define COAL_MIN_INTERVAL 1000
 /* The rename guard forgets channels with nothing left to count this often. */
-#define GC_MS 60000
+#define GC_MS           60000
 #define RENAME_NAME_MAX 100
 
 typedef enum dop_kind { OP_SEND, OP_EDIT, OP_DELETE, OP_DM, OP_RENAME, OP_GET } dop_kind_t;
@@ -160,7 +160,8 @@ static dop_t *op_new(dop_kind_t kind, souk_discord_cb cb, void *ud) {
 }
 
 static void op_free(dop_t *op) {
-  for (size_t i = 0; i < op->nbodies; i++) souk_buf_free(&op->bodies[i]);
+  for (size_t i = 0; i < op->nbodies; i++)
+    souk_buf_free(&op->bodies[i]);
   souk_free(op->bodies);
   souk_free(op->parts);
   souk_free(op);
@@ -194,8 +195,10 @@ static void later_cb(uv_timer_t *t) {
 /* Complete op with its result from the loop, outside the caller's call. */
 static void op_later(dop_t *op) {
   op->next = NULL;
-  if (g.later_tail) g.later_tail->next = op;
-  else g.later_head = op;
+  if (g.later_tail)
+    g.later_tail->next = op;
+  else
+    g.later_head = op;
   g.later_tail = op;
   uv_timer_start(g.later_timer, later_cb, 0, 0);
 }
@@ -222,7 +225,8 @@ static bool parse_body(const souk_rest_resp_t *r, souk_json_t *j) {
   if (!r->body || !r->body_len) return false;
   const char *b = r->body;
   size_t n = r->body_len;
-  while (n && (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t')) b++, n--;
+  while (n && (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t'))
+    b++, n--;
   if (!n || (*b != '{' && *b != '[')) return false;
   return souk_json_parse(j, r->body, r->body_len) == 0;
 }
@@ -264,8 +268,8 @@ static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **o
       if (reply_to)
         snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%zu", reply_to, n);
       else
-        snprintf(nonce, sizeof nonce, "s%08x%04x-%zu", (unsigned)(run & 0xffffffffu),
-                 seq & 0xffffu, n);
+        snprintf(nonce, sizeof nonce, "s%08x%04x-%zu", (unsigned)(run & 0xffffffffu), seq & 0xffffu,
+                 n);
       souk_jw_key(&w, "nonce");
       souk_jw_str(&w, nonce);
       souk_jw_key(&w, "enforce_nonce");
@@ -317,8 +321,8 @@ static void build_edit(const souk_msg_t *m, souk_buf_t *b) {
 
 static int issue(dop_t *op, unsigned idx, const char *method, const char *path, const char *body,
                  size_t len, unsigned flags, souk_rest_cb cb) {
-  souk_rest_opts_t o = {.method = method, .path = path, .body = body, .body_len = len,
-                        .flags = flags};
+  souk_rest_opts_t o = {
+      .method = method, .path = path, .body = body, .body_len = len, .flags = flags};
   op->parts[idx].op = op;
   op->parts[idx].idx = idx;
   int rc = g.sink->request(&o, cb, &op->parts[idx]);
@@ -474,7 +478,8 @@ static void coal_done_cb(const souk_rest_resp_t *r, void *ud) {
     bool parsed = parse_body(r, &j);
     souk_discord_result_t res;
     result_of(r, parsed ? &j : NULL, &res);
-    bool gone = res.code == SOUK_DISCORD_UNKNOWN_MESSAGE || res.code == SOUK_DISCORD_UNKNOWN_CHANNEL;
+    bool gone =
+        res.code == SOUK_DISCORD_UNKNOWN_MESSAGE || res.code == SOUK_DISCORD_UNKNOWN_CHANNEL;
     if (res.err && res.err != SOUK_ESTOPPED)
       SOUK_WARN(COMP, "coalesced edit of message %" PRIu64 " failed: %s (HTTP %d, code %d)",
                 cr->message, souk_strerror(res.err), res.status, res.code);
@@ -726,7 +731,8 @@ int souk_discord_set_presence(const char *text, int activity_type) {
   return 0;
 }
 
-/* ---- identity and permissions ------------------------------------------------------------------ */
+/* ---- identity and permissions ------------------------------------------------------------------
+ */
 
 uint64_t souk_discord_bot_user_id(void) {
   if (g.running && g.sink->bot_user) return g.sink->bot_user();
@@ -740,7 +746,8 @@ bool souk_discord_bot_can(uint64_t guild_id, uint64_t channel_id, uint64_t perm_
   return (p & perm_bits) == perm_bits;
 }
 
-/* ---- the REST sink ------------------------------------------------------------------------------ */
+/* ---- the REST sink ------------------------------------------------------------------------------
+ */
 
 static int rest_presence(const char *status, const char *text, int activity_type) {
   if (!souk_shards_running()) return SOUK_ESTOPPED;
@@ -754,7 +761,8 @@ const souk__dapi_sink_t souk__dapi_rest_sink = {
     .presence = rest_presence,
 };
 
-/* ---- start and stop ------------------------------------------------------------------------------ */
+/* ---- start and stop
+ * ------------------------------------------------------------------------------ */
 
 static void gc_timer_cb(uv_timer_t *t) {
   uint64_t now = now_ms();

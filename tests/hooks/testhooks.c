@@ -7,11 +7,6 @@
  * would.  Each answer is one line a test can parse:
  *   "ok key=value ..." or "error=ENAME status=N code=N retry_after_ms=N".
  * It uses include/souk alone, like any module. */
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "souk/alloc.h"
 #include "souk/cmd.h"
 #include "souk/discord.h"
@@ -19,6 +14,11 @@
 #include "souk/json.h"
 #include "souk/module.h"
 #include "souk/settings.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define ACK_PREFIX "testhooks:ack:"
 
@@ -29,8 +29,8 @@ static uint64_t id_arg(const souk_cmd_ctx_t *ctx, const char *name) {
 
 static void reply_result(souk_cmd_ctx_t *ctx, const souk_discord_result_t *r) {
   if (r->err)
-    souk_cmd_replyf(ctx, "error=%s status=%d code=%d retry_after_ms=%" PRIu64,
-                    souk_errname(r->err), r->status, r->code, r->retry_after_ms);
+    souk_cmd_replyf(ctx, "error=%s status=%d code=%d retry_after_ms=%" PRIu64, souk_errname(r->err),
+                    r->status, r->code, r->retry_after_ms);
   else
     souk_cmd_replyf(ctx, "ok message=%" PRIu64 " channel=%" PRIu64 " status=%d", r->message_id,
                     r->channel_id, r->status);
@@ -44,9 +44,13 @@ static void refused(souk_cmd_ctx_t *ctx, int rc) {
 }
 
 static void send_cmd(souk_cmd_ctx_t *ctx) {
-  static const souk_embed_field_t fields[] = {{.name = "FMV", .value = "1,200,000", .inline_field = true}};
-  static const souk_embed_t embed = {.title = "Test alert", .description = "Something cheap",
-                                     .fields = fields, .nfields = 1, .color = 0x2ecc71};
+  static const souk_embed_field_t fields[] = {
+      {.name = "FMV", .value = "1,200,000", .inline_field = true}};
+  static const souk_embed_t embed = {.title = "Test alert",
+                                     .description = "Something cheap",
+                                     .fields = fields,
+                                     .nfields = 1,
+                                     .color = 0x2ecc71};
   char id[SOUK_CMD_CUSTOM_ID_MAX + 1];
   souk_cmd_custom_id(id, sizeof id, ACK_PREFIX, "1");
   souk_component_t button = {.custom_id = id, .label = "Acknowledge"};
@@ -84,11 +88,13 @@ static void burst_cmd(souk_cmd_ctx_t *ctx) {
   for (int64_t i = 1; i <= n && rc == 0; i++) {
     snprintf(text, sizeof text, "state %lld of %lld", (long long)i, (long long)n);
     souk_msg_t m = {.content = text};
-    rc = souk_discord_edit_latest(souk_cmd_arg_id(ctx->args, "channel"), id_arg(ctx, "message"),
-                                  &m, interval);
+    rc = souk_discord_edit_latest(souk_cmd_arg_id(ctx->args, "channel"), id_arg(ctx, "message"), &m,
+                                  interval);
   }
-  if (rc) refused(ctx, rc);
-  else souk_cmd_replyf(ctx, "ok queued=%lld", (long long)n);
+  if (rc)
+    refused(ctx, rc);
+  else
+    souk_cmd_replyf(ctx, "ok queued=%lld", (long long)n);
 }
 
 static void dm_cmd(souk_cmd_ctx_t *ctx) {
@@ -175,8 +181,10 @@ static void bans_cmd(souk_cmd_ctx_t *ctx) {
 static void presence_cmd(souk_cmd_ctx_t *ctx) {
   int rc = souk_discord_set_presence(souk_cmd_arg_str(ctx->args, "text", ""),
                                      (int)souk_cmd_arg_int(ctx->args, "type", 3));
-  if (rc) refused(ctx, rc);
-  else souk_cmd_replyf(ctx, "ok");
+  if (rc)
+    refused(ctx, rc);
+  else
+    souk_cmd_replyf(ctx, "ok");
 }
 
 static void can_cmd(souk_cmd_ctx_t *ctx) {
@@ -219,30 +227,45 @@ static void ack_component(souk_cmd_ctx_t *ctx) {
 
 /* ---- tables ---------------------------------------------------------------- */
 
-#define CHANNEL_OPT {.name = "channel", .description = "Channel", .type = SOUK_OPT_CHANNEL, .required = true}
-#define MESSAGE_OPT {.name = "message", .description = "Message id", .type = SOUK_OPT_STRING, .required = true}
-#define TEXT_OPT {.name = "text", .description = "Text", .type = SOUK_OPT_STRING, .required = true}
+#define CHANNEL_OPT                                                                                \
+  { .name = "channel", .description = "Channel", .type = SOUK_OPT_CHANNEL, .required = true }
+#define MESSAGE_OPT                                                                                \
+  { .name = "message", .description = "Message id", .type = SOUK_OPT_STRING, .required = true }
+#define TEXT_OPT                                                                                   \
+  { .name = "text", .description = "Text", .type = SOUK_OPT_STRING, .required = true }
 
 static const souk_cmd_option_t send_opts[] = {
-    CHANNEL_OPT, TEXT_OPT,
+    CHANNEL_OPT,
+    TEXT_OPT,
     {.name = "extras", .description = "With an embed and a button", .type = SOUK_OPT_BOOLEAN},
     {0}};
 static const souk_cmd_option_t edit_opts[] = {CHANNEL_OPT, MESSAGE_OPT, TEXT_OPT, {0}};
 static const souk_cmd_option_t delete_opts[] = {CHANNEL_OPT, MESSAGE_OPT, {0}};
-static const souk_cmd_option_t burst_opts[] = {
-    CHANNEL_OPT, MESSAGE_OPT,
-    {.name = "count", .description = "States", .type = SOUK_OPT_INTEGER, SOUK_OPT_INT_RANGE(1, 1000)},
-    {.name = "interval_ms", .description = "Interval", .type = SOUK_OPT_INTEGER,
-     SOUK_OPT_INT_RANGE(1000, 60000)},
-    {0}};
+static const souk_cmd_option_t burst_opts[] = {CHANNEL_OPT,
+                                               MESSAGE_OPT,
+                                               {.name = "count",
+                                                .description = "States",
+                                                .type = SOUK_OPT_INTEGER,
+                                                SOUK_OPT_INT_RANGE(1, 1000)},
+                                               {.name = "interval_ms",
+                                                .description = "Interval",
+                                                .type = SOUK_OPT_INTEGER,
+                                                SOUK_OPT_INT_RANGE(1000, 60000)},
+                                               {0}};
 static const souk_cmd_option_t dm_opts[] = {
-    {.name = "user", .description = "User", .type = SOUK_OPT_USER, .required = true}, TEXT_OPT, {0}};
+    {.name = "user", .description = "User", .type = SOUK_OPT_USER, .required = true},
+    TEXT_OPT,
+    {0}};
 static const souk_cmd_option_t rename_opts[] = {
-    CHANNEL_OPT, {.name = "name", .description = "Name", .type = SOUK_OPT_STRING, .required = true},
+    CHANNEL_OPT,
+    {.name = "name", .description = "Name", .type = SOUK_OPT_STRING, .required = true},
     {0}};
 static const souk_cmd_option_t presence_opts[] = {
     {.name = "text", .description = "Activity", .type = SOUK_OPT_STRING, .required = true},
-    {.name = "type", .description = "Activity type", .type = SOUK_OPT_INTEGER, SOUK_OPT_INT_RANGE(0, 9)},
+    {.name = "type",
+     .description = "Activity type",
+     .type = SOUK_OPT_INTEGER,
+     SOUK_OPT_INT_RANGE(0, 9)},
     {0}};
 static const souk_cmd_option_t can_opts[] = {
     {.name = "perm", .description = "Permission bits", .type = SOUK_OPT_INTEGER, .required = true},
@@ -256,20 +279,29 @@ static const souk_cmd_option_t setting_opts[] = {
 static const souk_command_t subs[] = {
     {.name = "send", .description = "Post a message", .options = send_opts, .handler = send_cmd},
     {.name = "edit", .description = "Edit a message", .options = edit_opts, .handler = edit_cmd},
-    {.name = "delete", .description = "Delete a message", .options = delete_opts,
+    {.name = "delete",
+     .description = "Delete a message",
+     .options = delete_opts,
      .handler = delete_cmd},
-    {.name = "burst", .description = "Many states of one message", .options = burst_opts,
+    {.name = "burst",
+     .description = "Many states of one message",
+     .options = burst_opts,
      .handler = burst_cmd},
     {.name = "dm", .description = "DM a user", .options = dm_opts, .handler = dm_cmd},
-    {.name = "rename", .description = "Rename a channel", .options = rename_opts,
+    {.name = "rename",
+     .description = "Rename a channel",
+     .options = rename_opts,
      .handler = rename_cmd},
     {.name = "counts", .description = "This guild's counts", .handler = counts_cmd},
     {.name = "bans", .description = "Count this guild's bans", .handler = bans_cmd},
-    {.name = "presence", .description = "Set the presence", .options = presence_opts,
+    {.name = "presence",
+     .description = "Set the presence",
+     .options = presence_opts,
      .handler = presence_cmd},
-    {.name = "can", .description = "Bot permissions here", .options = can_opts,
-     .handler = can_cmd},
-    {.name = "setting", .description = "Read or set a setting", .options = setting_opts,
+    {.name = "can", .description = "Bot permissions here", .options = can_opts, .handler = can_cmd},
+    {.name = "setting",
+     .description = "Read or set a setting",
+     .options = setting_opts,
      .handler = setting_cmd},
     {0},
 };
@@ -288,18 +320,41 @@ static const souk_cmd_component_t components[] = {{ACK_PREFIX, ack_component}, {
 static const char *const modes[] = {"quiet", "loud", NULL};
 
 static const souk_setting_t settings[] = {
-    {.key = "testhooks.channel", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
-     .label = "Test channel", .description = "A channel, for the settings tests.",
+    {.key = "testhooks.channel",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_CHANNEL,
+     .label = "Test channel",
+     .description = "A channel, for the settings tests.",
      .step = "channels"},
-    {.key = "testhooks.count", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_INT, .def = "3",
-     .min = 1, .max = 10, .label = "Test count", .description = "A bounded integer."},
-    {.key = "testhooks.prefix", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_STRING,
-     .config_key = "commands.prefix", .max = 8, .label = "Test prefix",
+    {.key = "testhooks.count",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_INT,
+     .def = "3",
+     .min = 1,
+     .max = 10,
+     .label = "Test count",
+     .description = "A bounded integer."},
+    {.key = "testhooks.prefix",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_STRING,
+     .config_key = "commands.prefix",
+     .max = 8,
+     .label = "Test prefix",
      .description = "Defaults to the bot-wide commands.prefix."},
-    {.key = "testhooks.mode", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_ENUM,
-     .def = "quiet", .choices = modes, .label = "Test mode", .description = "An enum."},
-    {.key = "testhooks.tz", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_TIMEZONE,
-     .def = "UTC", .label = "Time zone", .description = "A user's time zone.", .step = "profile"},
+    {.key = "testhooks.mode",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_ENUM,
+     .def = "quiet",
+     .choices = modes,
+     .label = "Test mode",
+     .description = "An enum."},
+    {.key = "testhooks.tz",
+     .scope = SOUK_SETTING_USER,
+     .type = SOUK_SETTING_TIMEZONE,
+     .def = "UTC",
+     .label = "Time zone",
+     .description = "A user's time zone.",
+     .step = "profile"},
     {0},
 };
 
