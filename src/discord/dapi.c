@@ -332,6 +332,21 @@ static int issue(dop_t *op, unsigned idx, const char *method, const char *path, 
 
 static void part_done_cb(const souk_rest_resp_t *r, void *ud);
 
+/* Send op as its one request (body: its first body, if any), counting it
+ * in *stat.  On failure op is freed and the error returned. */
+static int op_send_one(dop_t *op, const char *method, const char *path, unsigned flags,
+                       uint64_t *stat) {
+  op->parts = souk_calloc(1, sizeof *op->parts);
+  const souk_buf_t *b = op->nbodies ? &op->bodies[0] : NULL;
+  int rc = issue(op, 0, method, path, b ? b->data : NULL, b ? b->len : 0, flags, part_done_cb);
+  if (rc) {
+    op_free(op);
+    return rc;
+  }
+  (*stat)++;
+  return 0;
+}
+
 /* Post op's bodies to channel.  0 when at least the first went out (the
  * operation then finishes from the callbacks), else the error. */
 static int post_bodies(dop_t *op, uint64_t channel) {
@@ -432,16 +447,9 @@ int souk_discord_edit(uint64_t channel_id, uint64_t message_id, const souk_msg_t
   op->bodies = souk_calloc(1, sizeof *op->bodies);
   op->nbodies = 1;
   build_edit(msg, &op->bodies[0]);
-  op->parts = souk_calloc(1, sizeof *op->parts);
   char path[96];
   snprintf(path, sizeof path, "/channels/%" PRIu64 "/messages/%" PRIu64, channel_id, message_id);
-  rc = issue(op, 0, "PATCH", path, op->bodies[0].data, op->bodies[0].len, 0, part_done_cb);
-  if (rc) {
-    op_free(op);
-    return rc;
-  }
-  g.st.edits++;
-  return 0;
+  return op_send_one(op, "PATCH", path, 0, &g.st.edits);
 }
 
 int souk_discord_delete(uint64_t channel_id, uint64_t message_id, souk_discord_cb cb, void *ud) {
@@ -451,16 +459,9 @@ int souk_discord_delete(uint64_t channel_id, uint64_t message_id, souk_discord_c
   dop_t *op = op_new(OP_DELETE, cb, ud);
   op->channel = channel_id;
   op->message = message_id;
-  op->parts = souk_calloc(1, sizeof *op->parts);
   char path[96];
   snprintf(path, sizeof path, "/channels/%" PRIu64 "/messages/%" PRIu64, channel_id, message_id);
-  rc = issue(op, 0, "DELETE", path, NULL, 0, 0, part_done_cb);
-  if (rc) {
-    op_free(op);
-    return rc;
-  }
-  g.st.deletes++;
-  return 0;
+  return op_send_one(op, "DELETE", path, 0, &g.st.deletes);
 }
 
 /* ---- coalesced edits ------------------------------------------------------------------- */
@@ -649,20 +650,13 @@ int souk_discord_rename_channel(uint64_t channel_id, const char *name, souk_disc
   souk_jw_key(&w, "name");
   souk_jw_str(&w, name);
   souk_jw_end(&w);
-  op->parts = souk_calloc(1, sizeof *op->parts);
   char path[64];
   snprintf(path, sizeof path, "/channels/%" PRIu64, channel_id);
   /* A 429 here means ~10 minutes: fail at once rather than hold the
    * channel's queue that long. */
-  rc = issue(op, 0, "PATCH", path, op->bodies[0].data, op->bodies[0].len, SOUK_REST_FAIL_429,
-             part_done_cb);
-  if (rc) {
-    souk__rguard_untake(g.rguard, channel_id, now);
-    op_free(op);
-    return rc;
-  }
-  g.st.renames++;
-  return 0;
+  rc = op_send_one(op, "PATCH", path, SOUK_REST_FAIL_429, &g.st.renames);
+  if (rc) souk__rguard_untake(g.rguard, channel_id, now);
+  return rc;
 }
 
 /* ---- GET ---------------------------------------------------------------------------------- */
@@ -673,14 +667,7 @@ int souk_discord_get(const char *path, souk_discord_json_cb cb, void *ud) {
   if (!path || path[0] != '/') return SOUK_EINVAL;
   dop_t *op = op_new(OP_GET, NULL, ud);
   op->jcb = cb;
-  op->parts = souk_calloc(1, sizeof *op->parts);
-  rc = issue(op, 0, "GET", path, NULL, 0, 0, part_done_cb);
-  if (rc) {
-    op_free(op);
-    return rc;
-  }
-  g.st.gets++;
-  return 0;
+  return op_send_one(op, "GET", path, 0, &g.st.gets);
 }
 
 /* ---- presence -------------------------------------------------------------------------------- */

@@ -66,16 +66,6 @@ static void print(const souk_buf_t *b) {
 
 /* ---- rendering ------------------------------------------------------------- */
 
-static void put_lines(souk_buf_t *b, const char *lead, const char *text) {
-  const char *p = text ? text : "";
-  while (*p) {
-    const char *nl = strchr(p, '\n');
-    size_t n = nl ? (size_t)(nl - p) : strlen(p);
-    if (n) souk_buf_printf(b, "%s%.*s\n", lead, (int)n, p);
-    p += n + (nl ? 1 : 0);
-  }
-}
-
 /* A string member of object t, copied into a small buffer ("" if none). */
 static const char *str_of(const souk_json_t *j, int t, const char *key, char *buf, size_t cap) {
   buf[0] = '\0';
@@ -88,7 +78,7 @@ static void render_embeds(souk_buf_t *b, const souk_json_t *j, int embeds) {
   for (size_t i = 0; embeds >= 0 && i < souk_json_count(j, embeds); i++) {
     int e = souk_json_at(j, embeds, i);
     souk_buf_printf(b, "+-- %s\n", str_of(j, e, "title", tmp, sizeof tmp));
-    put_lines(b, "| ", str_of(j, e, "description", tmp, sizeof tmp));
+    souk__console_put_lines(b, "| ", str_of(j, e, "description", tmp, sizeof tmp));
     int fields = souk_json_get(j, e, "fields");
     for (size_t k = 0; fields >= 0 && k < souk_json_count(j, fields); k++) {
       int f = souk_json_at(j, fields, k);
@@ -98,7 +88,7 @@ static void render_embeds(souk_buf_t *b, const souk_json_t *j, int embeds) {
         souk_buf_printf(b, "| %s: %s\n", name, v);
       } else {
         souk_buf_printf(b, "| %s:\n", name);
-        put_lines(b, "|   ", v);
+        souk__console_put_lines(b, "|   ", v);
       }
     }
     const char *footer = str_of(j, souk_json_get(j, e, "footer"), "text", tmp, sizeof tmp);

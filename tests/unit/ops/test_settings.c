@@ -141,7 +141,6 @@ typedef struct backend {
 
 static backend_t be_sqlite = {SOUK_STORE_SQLITE, "sqlite"};
 static backend_t be_pg = {SOUK_STORE_POSTGRES, "postgres"};
-static int g_pg_state;
 
 typedef struct fx {
   const backend_t *be;
@@ -168,7 +167,7 @@ static int fx_setup(void **state) {
   fx->conf.retry_base_ms = 5;
   fx->conf.retry_max_ms = 100;
   if (fx->be->kind == SOUK_STORE_POSTGRES) {
-    if (g_pg_state != 1) {
+    if (pg_state != 1) {
       fx->skip = true;
     } else {
       assert_true(pg_create_db("souk_set", fx->url, sizeof fx->url));
@@ -668,21 +667,6 @@ static void test_prefixes_migrate(void **state) {
   sqljob_t left = {.sql = "SELECT COUNT(*) FROM kv WHERE namespace = 'prefix'"};
   assert_int_equal(souk_store_read(fx->st, count_fn, &left), 0);
   assert_int_equal(left.out, 0);
-}
-
-static int pg_group_setup(void **state) {
-  if (pg_start() == 0) {
-    g_pg_state = 1;
-  } else {
-    g_pg_state = -1;
-    fprintf(stderr, "[  SKIP    ] %s\n", pg_why);
-  }
-  return 0;
-}
-
-static int pg_group_teardown(void **state) {
-  pg_stop();
-  return 0;
 }
 
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
