@@ -26,17 +26,17 @@
 #ifndef SOUK_DISCORD_H
 #define SOUK_DISCORD_H
 
+#include "souk/cmd.h"
+#include "souk/json.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "souk/cmd.h"
-#include "souk/json.h"
-
 /** More of Discord's permission bits (souk/cmd.h has the moderation ones). */
-#define SOUK_PERM_VIEW_CHANNEL        (UINT64_C(1) << 10)
-#define SOUK_PERM_SEND_MESSAGES       (UINT64_C(1) << 11)
-#define SOUK_PERM_EMBED_LINKS         (UINT64_C(1) << 14)
+#define SOUK_PERM_VIEW_CHANNEL         (UINT64_C(1) << 10)
+#define SOUK_PERM_SEND_MESSAGES        (UINT64_C(1) << 11)
+#define SOUK_PERM_EMBED_LINKS          (UINT64_C(1) << 14)
 #define SOUK_PERM_READ_MESSAGE_HISTORY (UINT64_C(1) << 16)
 
 /** Discord's JSON error codes that modules act on. */
@@ -63,9 +63,9 @@ typedef struct souk_discord_result {
   /** Discord's JSON error code: 50007 cannot DM this user, 10008 unknown
    * message, 50013 missing permissions, ...; 0 if none. */
   int code;
-  uint64_t channel_id; /* the channel acted on (for a DM: the DM channel) */
-  uint64_t message_id; /* souk_discord_send and _dm: the new message (the first
-                          one when the content was split); _edit: the message */
+  uint64_t channel_id;     /* the channel acted on (for a DM: the DM channel) */
+  uint64_t message_id;     /* souk_discord_send and _dm: the new message (the first
+                              one when the content was split); _edit: the message */
   uint64_t retry_after_ms; /* SOUK_ERATELIMIT: how long until it may be tried again */
 } souk_discord_result_t;
 

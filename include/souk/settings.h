@@ -92,6 +92,10 @@ typedef struct souk_setting {
   /** The setup wizard's step that asks for it ("channels", "market");
    * NULL: only /settings set changes it. */
   const char *step;
+  /** A rule of the module's on top of the type's, or NULL: called with the
+   * value's text in the form souk_setting_get() gives; returns false with
+   * the user-facing reason in why (whycap bytes) to refuse it. */
+  bool (*check)(const char *value, char *why, size_t whycap);
 } souk_setting_t;
 
 /** The value in effect as text, in the form souk_setting_set() reads
@@ -121,13 +125,25 @@ const char *souk_setting_str(uint64_t scope_id, const char *key);
  * written to the store in the background, logged as an audit line with
  * who (by_user) and the old and new values.  Setting the value already
  * set changes nothing; setting the default's value keeps it even when the
- * default changes later.  scope_id 0 (a DM's guild) is SOUK_EINVAL.  0, SOUK_ENOTFOUND (no such setting), SOUK_EINVAL
- * (the reason in err), SOUK_ESTOPPED (the registry is not running). */
+ * default changes later.  scope_id 0 (a DM's guild) is SOUK_EINVAL.  0, SOUK_ENOTFOUND (no such
+ * setting), SOUK_EINVAL (the reason in err), SOUK_ESTOPPED (the registry is not running). */
 int souk_setting_set(uint64_t scope_id, const char *key, const char *text, uint64_t by_user,
                      char *err, size_t errcap);
 /** Forget a guild's or user's value: the default applies again.  0 (also
  * when nothing was set), SOUK_ENOTFOUND, SOUK_ESTOPPED. */
 int souk_setting_reset(uint64_t scope_id, const char *key, uint64_t by_user);
+/** Called when a change is in the store, or could not be saved. */
+typedef void (*souk_setting_done_cb)(void *ud, int status);
+/** Call done(ud, status) on the loop thread, later (never inside this
+ * call), once the value of key for scope_id as it is now is in the store
+ * (status 0), or once its write failed (the previous value applies again;
+ * status SOUK_E*).  For a handler that should answer "saved" only when it
+ * is: souk_setting_set(), then this.  With nothing being written, done
+ * gets 0 at once (from the loop).  At shutdown waiting callbacks get
+ * SOUK_ESTOPPED.  0, SOUK_ENOTFOUND, SOUK_ESTOPPED (done then never
+ * called). */
+int souk_setting_flush(uint64_t scope_id, const char *key, souk_setting_done_cb done, void *ud);
+
 /** Validate text for key without setting anything (a wizard checks an
  * answer as it is given).  0, SOUK_ENOTFOUND or SOUK_EINVAL (reason in
  * err). */

@@ -128,8 +128,7 @@ uint64_t souk__console_message_id(void) {
 
 void souk__console_print(const char *text, size_t len) { con_print(text, len); }
 
-/* Every line of text, each after lead. */
-static void put_lines(souk_buf_t *b, const char *lead, const char *text) {
+void souk__console_put_lines(souk_buf_t *b, const char *lead, const char *text) {
   const char *p = text ? text : "";
   while (*p) {
     const char *nl = strchr(p, '\n');
@@ -147,14 +146,14 @@ static void render_msg(souk_buf_t *b, const souk_msg_t *m, uint64_t message_id) 
   for (size_t i = 0; i < m->nembeds; i++) {
     const souk_embed_t *e = &m->embeds[i];
     souk_buf_printf(b, "+-- %s\n", e->title && e->title[0] ? e->title : "");
-    put_lines(b, "| ", e->description);
+    souk__console_put_lines(b, "| ", e->description);
     for (size_t k = 0; k < e->nfields; k++) {
       const char *v = e->fields[k].value ? e->fields[k].value : "";
       if (!strchr(v, '\n')) {
         souk_buf_printf(b, "| %s: %s\n", e->fields[k].name ? e->fields[k].name : "", v);
       } else {
         souk_buf_printf(b, "| %s:\n", e->fields[k].name ? e->fields[k].name : "");
-        put_lines(b, "|   ", v);
+        souk__console_put_lines(b, "|   ", v);
       }
     }
     if (e->footer && e->footer[0]) souk_buf_printf(b, "+-- %s\n", e->footer);

@@ -51,6 +51,7 @@ int souk__console_start(void (*on_eof)(void));
 /** Stop reading stdin and release the console's handles. */
 void souk__console_stop(void);
 
+struct souk_buf;
 /** One choice a number typed on the console presses: a button, or a select
  * menu whose option values are picked with "N.K". */
 typedef struct souk__console_choice {
@@ -64,10 +65,12 @@ typedef struct souk__console_choice {
 void souk__console_set_choices(const souk__console_choice_t *c, size_t n, uint64_t message_id);
 /** A fresh made-up message id (a valid snowflake no real message has). */
 uint64_t souk__console_message_id(void);
+/** Append every non-empty line of text to b, each after lead (embeds are
+ * framed with "| "). */
+void souk__console_put_lines(struct souk_buf *b, const char *lead, const char *text);
 /** Print text on the console, redrawing a half-typed line around it. */
 void souk__console_print(const char *text, size_t len);
 
-struct souk_buf;
 /** Set what souk_conf_reload() runs (main's SIGHUP handler). */
 void souk__set_reload_hook(int (*fn)(struct souk_buf *out));
 /** What souk_conf_set() calls (main.c sets it). */

@@ -437,7 +437,7 @@ int main(int argc, char **argv) {
     return EXIT_CONFIG;
   }
   if (souk__modreg_init(souk__modules)) return EXIT_RUNTIME;
-  if (souk__settings_register(souk__modules)) return EXIT_RUNTIME;
+  if (souk__app_settings_register()) return EXIT_RUNTIME;
   souk__set_reload_hook(reload_config);
   souk__set_conf_set_hook(set_config);
   sections_build();
@@ -518,7 +518,6 @@ int main(int argc, char **argv) {
     souk__app_recovery_start(!g.console, shutdown_for_error);
     souk__usage_start(souk_store_main());
     souk__sched_add_table(souk__usage_tasks());
-    souk__sched_add_table(souk__app_cmd_tasks());
     souk__sched_add_table(souk__settings_tasks());
     /* Modules' background tasks run on their periods from now on. */
     souk__sched_add_table(souk__app_store_tasks());

@@ -7,16 +7,11 @@
  * timer, so a callback never runs inside the call that started it. */
 #include "discord/dapi.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-#include <uv.h>
-
 #include "discord/dconf.h"
 #include "discord/dlimit.h"
 #include "discord/dmsg.h"
-#include "discord/gcache.h"
 #include "discord/gateway.h"
+#include "discord/gcache.h"
 #include "discord/msgsplit.h"
 #include "discord/shards.h"
 #include "discord/snowflake.h"
@@ -27,6 +22,11 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
 #define COMP "discord"
 
 /* Presence: Discord's limit per shard. */
@@ -36,13 +36,13 @@
 /* While the shards cannot take a presence yet, try again this often. */
 #define PRESENCE_RETRY_MS 5000
 /* DM channels remembered, and users remembered as refusing DMs. */
-#define DM_CACHE_MAX   4096
-#define DM_REFUSED_MS  (60 * 60 * 1000)
+#define DM_CACHE_MAX  4096
+#define DM_REFUSED_MS (60 * 60 * 1000)
 /* Messages edited through the coalescer at once. */
 #define COAL_MAX          4096
 #define COAL_MIN_INTERVAL 1000
 /* The rename guard forgets channels with nothing left to count this often. */
-#define GC_MS 60000
+#define GC_MS           60000
 #define RENAME_NAME_MAX 100
 
 typedef enum dop_kind { OP_SEND, OP_EDIT, OP_DELETE, OP_DM, OP_RENAME, OP_GET } dop_kind_t;
@@ -160,7 +160,8 @@ static dop_t *op_new(dop_kind_t kind, souk_discord_cb cb, void *ud) {
 }
 
 static void op_free(dop_t *op) {
-  for (size_t i = 0; i < op->nbodies; i++) souk_buf_free(&op->bodies[i]);
+  for (size_t i = 0; i < op->nbodies; i++)
+    souk_buf_free(&op->bodies[i]);
   souk_free(op->bodies);
   souk_free(op->parts);
   souk_free(op);
@@ -194,8 +195,10 @@ static void later_cb(uv_timer_t *t) {
 /* Complete op with its result from the loop, outside the caller's call. */
 static void op_later(dop_t *op) {
   op->next = NULL;
-  if (g.later_tail) g.later_tail->next = op;
-  else g.later_head = op;
+  if (g.later_tail)
+    g.later_tail->next = op;
+  else
+    g.later_head = op;
   g.later_tail = op;
   uv_timer_start(g.later_timer, later_cb, 0, 0);
 }
@@ -222,7 +225,8 @@ static bool parse_body(const souk_rest_resp_t *r, souk_json_t *j) {
   if (!r->body || !r->body_len) return false;
   const char *b = r->body;
   size_t n = r->body_len;
-  while (n && (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t')) b++, n--;
+  while (n && (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t'))
+    b++, n--;
   if (!n || (*b != '{' && *b != '[')) return false;
   return souk_json_parse(j, r->body, r->body_len) == 0;
 }
@@ -264,8 +268,8 @@ static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **o
       if (reply_to)
         snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%zu", reply_to, n);
       else
-        snprintf(nonce, sizeof nonce, "s%08x%04x-%zu", (unsigned)(run & 0xffffffffu),
-                 seq & 0xffffu, n);
+        snprintf(nonce, sizeof nonce, "s%08x%04x-%zu", (unsigned)(run & 0xffffffffu), seq & 0xffffu,
+                 n);
       souk_jw_key(&w, "nonce");
       souk_jw_str(&w, nonce);
       souk_jw_key(&w, "enforce_nonce");
@@ -317,8 +321,8 @@ static void build_edit(const souk_msg_t *m, souk_buf_t *b) {
 
 static int issue(dop_t *op, unsigned idx, const char *method, const char *path, const char *body,
                  size_t len, unsigned flags, souk_rest_cb cb) {
-  souk_rest_opts_t o = {.method = method, .path = path, .body = body, .body_len = len,
-                        .flags = flags};
+  souk_rest_opts_t o = {
+      .method = method, .path = path, .body = body, .body_len = len, .flags = flags};
   op->parts[idx].op = op;
   op->parts[idx].idx = idx;
   int rc = g.sink->request(&o, cb, &op->parts[idx]);
@@ -327,6 +331,21 @@ static int issue(dop_t *op, unsigned idx, const char *method, const char *path, 
 }
 
 static void part_done_cb(const souk_rest_resp_t *r, void *ud);
+
+/* Send op as its one request (body: its first body, if any), counting it
+ * in *stat.  On failure op is freed and the error returned. */
+static int op_send_one(dop_t *op, const char *method, const char *path, unsigned flags,
+                       uint64_t *stat) {
+  op->parts = souk_calloc(1, sizeof *op->parts);
+  const souk_buf_t *b = op->nbodies ? &op->bodies[0] : NULL;
+  int rc = issue(op, 0, method, path, b ? b->data : NULL, b ? b->len : 0, flags, part_done_cb);
+  if (rc) {
+    op_free(op);
+    return rc;
+  }
+  (*stat)++;
+  return 0;
+}
 
 /* Post op's bodies to channel.  0 when at least the first went out (the
  * operation then finishes from the callbacks), else the error. */
@@ -428,16 +447,9 @@ int souk_discord_edit(uint64_t channel_id, uint64_t message_id, const souk_msg_t
   op->bodies = souk_calloc(1, sizeof *op->bodies);
   op->nbodies = 1;
   build_edit(msg, &op->bodies[0]);
-  op->parts = souk_calloc(1, sizeof *op->parts);
   char path[96];
   snprintf(path, sizeof path, "/channels/%" PRIu64 "/messages/%" PRIu64, channel_id, message_id);
-  rc = issue(op, 0, "PATCH", path, op->bodies[0].data, op->bodies[0].len, 0, part_done_cb);
-  if (rc) {
-    op_free(op);
-    return rc;
-  }
-  g.st.edits++;
-  return 0;
+  return op_send_one(op, "PATCH", path, 0, &g.st.edits);
 }
 
 int souk_discord_delete(uint64_t channel_id, uint64_t message_id, souk_discord_cb cb, void *ud) {
@@ -447,16 +459,9 @@ int souk_discord_delete(uint64_t channel_id, uint64_t message_id, souk_discord_c
   dop_t *op = op_new(OP_DELETE, cb, ud);
   op->channel = channel_id;
   op->message = message_id;
-  op->parts = souk_calloc(1, sizeof *op->parts);
   char path[96];
   snprintf(path, sizeof path, "/channels/%" PRIu64 "/messages/%" PRIu64, channel_id, message_id);
-  rc = issue(op, 0, "DELETE", path, NULL, 0, 0, part_done_cb);
-  if (rc) {
-    op_free(op);
-    return rc;
-  }
-  g.st.deletes++;
-  return 0;
+  return op_send_one(op, "DELETE", path, 0, &g.st.deletes);
 }
 
 /* ---- coalesced edits ------------------------------------------------------------------- */
@@ -474,7 +479,8 @@ static void coal_done_cb(const souk_rest_resp_t *r, void *ud) {
     bool parsed = parse_body(r, &j);
     souk_discord_result_t res;
     result_of(r, parsed ? &j : NULL, &res);
-    bool gone = res.code == SOUK_DISCORD_UNKNOWN_MESSAGE || res.code == SOUK_DISCORD_UNKNOWN_CHANNEL;
+    bool gone =
+        res.code == SOUK_DISCORD_UNKNOWN_MESSAGE || res.code == SOUK_DISCORD_UNKNOWN_CHANNEL;
     if (res.err && res.err != SOUK_ESTOPPED)
       SOUK_WARN(COMP, "coalesced edit of message %" PRIu64 " failed: %s (HTTP %d, code %d)",
                 cr->message, souk_strerror(res.err), res.status, res.code);
@@ -644,20 +650,13 @@ int souk_discord_rename_channel(uint64_t channel_id, const char *name, souk_disc
   souk_jw_key(&w, "name");
   souk_jw_str(&w, name);
   souk_jw_end(&w);
-  op->parts = souk_calloc(1, sizeof *op->parts);
   char path[64];
   snprintf(path, sizeof path, "/channels/%" PRIu64, channel_id);
   /* A 429 here means ~10 minutes: fail at once rather than hold the
    * channel's queue that long. */
-  rc = issue(op, 0, "PATCH", path, op->bodies[0].data, op->bodies[0].len, SOUK_REST_FAIL_429,
-             part_done_cb);
-  if (rc) {
-    souk__rguard_untake(g.rguard, channel_id, now);
-    op_free(op);
-    return rc;
-  }
-  g.st.renames++;
-  return 0;
+  rc = op_send_one(op, "PATCH", path, SOUK_REST_FAIL_429, &g.st.renames);
+  if (rc) souk__rguard_untake(g.rguard, channel_id, now);
+  return rc;
 }
 
 /* ---- GET ---------------------------------------------------------------------------------- */
@@ -668,14 +667,7 @@ int souk_discord_get(const char *path, souk_discord_json_cb cb, void *ud) {
   if (!path || path[0] != '/') return SOUK_EINVAL;
   dop_t *op = op_new(OP_GET, NULL, ud);
   op->jcb = cb;
-  op->parts = souk_calloc(1, sizeof *op->parts);
-  rc = issue(op, 0, "GET", path, NULL, 0, 0, part_done_cb);
-  if (rc) {
-    op_free(op);
-    return rc;
-  }
-  g.st.gets++;
-  return 0;
+  return op_send_one(op, "GET", path, 0, &g.st.gets);
 }
 
 /* ---- presence -------------------------------------------------------------------------------- */
@@ -726,7 +718,8 @@ int souk_discord_set_presence(const char *text, int activity_type) {
   return 0;
 }
 
-/* ---- identity and permissions ------------------------------------------------------------------ */
+/* ---- identity and permissions ------------------------------------------------------------------
+ */
 
 uint64_t souk_discord_bot_user_id(void) {
   if (g.running && g.sink->bot_user) return g.sink->bot_user();
@@ -740,7 +733,8 @@ bool souk_discord_bot_can(uint64_t guild_id, uint64_t channel_id, uint64_t perm_
   return (p & perm_bits) == perm_bits;
 }
 
-/* ---- the REST sink ------------------------------------------------------------------------------ */
+/* ---- the REST sink ------------------------------------------------------------------------------
+ */
 
 static int rest_presence(const char *status, const char *text, int activity_type) {
   if (!souk_shards_running()) return SOUK_ESTOPPED;
@@ -754,7 +748,8 @@ const souk__dapi_sink_t souk__dapi_rest_sink = {
     .presence = rest_presence,
 };
 
-/* ---- start and stop ------------------------------------------------------------------------------ */
+/* ---- start and stop
+ * ------------------------------------------------------------------------------ */
 
 static void gc_timer_cb(uv_timer_t *t) {
   uint64_t now = now_ms();
@@ -811,6 +806,9 @@ void souk__dapi_stop(void) {
   /* What the sink still holds completes first, while everything it may
    * call back into is alive. */
   if (g.sink->stop) g.sink->stop();
+  /* A presence still waiting for the loop goes now if it may (the console
+   * ends a piped script within one loop turn). */
+  presence_pump();
   g.running = false;
   /* Completions already decided go out now. */
   later_cb(g.later_timer);

@@ -10,12 +10,12 @@
 #ifndef SOUK_DISCORD_DAPI_H
 #define SOUK_DISCORD_DAPI_H
 
+#include "discord/rest.h"
+#include "souk/discord.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "discord/rest.h"
-#include "souk/discord.h"
 
 /** Where requests go. */
 typedef struct souk__dapi_sink {
@@ -56,8 +56,8 @@ void souk__dapi_stop(void);
  * reply_to when it is not 0 (with nonces derived from it, so a reply to a
  * redelivered message is not posted twice).  For the prefix-command
  * surface and souk_reply(). */
-int souk__dapi_post(uint64_t channel, uint64_t reply_to, const souk_msg_t *m,
-                    souk_discord_cb cb, void *ud);
+int souk__dapi_post(uint64_t channel, uint64_t reply_to, const souk_msg_t *m, souk_discord_cb cb,
+                    void *ud);
 
 /** Counters, for /metrics and tests. */
 typedef struct souk__dapi_stats {

@@ -15,13 +15,6 @@
  * rendered from the JSON Discord would get, so the console shows exactly
  * what would be sent: content, embeds framed, components as numbered
  * choices that typed numbers press (souk__console_set_choices). */
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <uv.h>
-
 #include "core/core.h"
 #include "discord/dapi.h"
 #include "souk/alloc.h"
@@ -30,12 +23,19 @@
 #include "souk/json.h"
 #include "souk/loop.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
 /* The console's bot: a valid snowflake no real user has (see console.c). */
-#define CONSOLE_BOT_ID    UINT64_C(100000000000000004)
-#define CONSOLE_USER_ID   UINT64_C(100000000000000001)
-#define DM_CHANNEL_BASE   UINT64_C(400000000000000000)
-#define DM_CHANNELS_MAX   256
-#define NOT_FOUND_BODY    "{\"message\":\"404: Not Found\",\"code\":0}"
+#define CONSOLE_BOT_ID  UINT64_C(100000000000000004)
+#define CONSOLE_USER_ID UINT64_C(100000000000000001)
+#define DM_CHANNEL_BASE UINT64_C(400000000000000000)
+#define DM_CHANNELS_MAX 256
+#define NOT_FOUND_BODY  "{\"message\":\"404: Not Found\",\"code\":0}"
 
 typedef struct pending {
   struct pending *next;
@@ -58,21 +58,13 @@ void souk__dcon_set_output(void (*fn)(const char *text, size_t len)) { c.out = f
 
 static void print(const souk_buf_t *b) {
   if (!b->len) return;
-  if (c.out) c.out(b->data, b->len);
-  else souk__console_print(b->data, b->len);
+  if (c.out)
+    c.out(b->data, b->len);
+  else
+    souk__console_print(b->data, b->len);
 }
 
 /* ---- rendering ------------------------------------------------------------- */
-
-static void put_lines(souk_buf_t *b, const char *lead, const char *text) {
-  const char *p = text ? text : "";
-  while (*p) {
-    const char *nl = strchr(p, '\n');
-    size_t n = nl ? (size_t)(nl - p) : strlen(p);
-    if (n) souk_buf_printf(b, "%s%.*s\n", lead, (int)n, p);
-    p += n + (nl ? 1 : 0);
-  }
-}
 
 /* A string member of object t, copied into a small buffer ("" if none). */
 static const char *str_of(const souk_json_t *j, int t, const char *key, char *buf, size_t cap) {
@@ -86,7 +78,7 @@ static void render_embeds(souk_buf_t *b, const souk_json_t *j, int embeds) {
   for (size_t i = 0; embeds >= 0 && i < souk_json_count(j, embeds); i++) {
     int e = souk_json_at(j, embeds, i);
     souk_buf_printf(b, "+-- %s\n", str_of(j, e, "title", tmp, sizeof tmp));
-    put_lines(b, "| ", str_of(j, e, "description", tmp, sizeof tmp));
+    souk__console_put_lines(b, "| ", str_of(j, e, "description", tmp, sizeof tmp));
     int fields = souk_json_get(j, e, "fields");
     for (size_t k = 0; fields >= 0 && k < souk_json_count(j, fields); k++) {
       int f = souk_json_at(j, fields, k);
@@ -96,12 +88,14 @@ static void render_embeds(souk_buf_t *b, const souk_json_t *j, int embeds) {
         souk_buf_printf(b, "| %s: %s\n", name, v);
       } else {
         souk_buf_printf(b, "| %s:\n", name);
-        put_lines(b, "|   ", v);
+        souk__console_put_lines(b, "|   ", v);
       }
     }
     const char *footer = str_of(j, souk_json_get(j, e, "footer"), "text", tmp, sizeof tmp);
-    if (footer[0]) souk_buf_printf(b, "+-- %s\n", footer);
-    else souk_buf_puts(b, "+--\n");
+    if (footer[0])
+      souk_buf_printf(b, "+-- %s\n", footer);
+    else
+      souk_buf_puts(b, "+--\n");
   }
 }
 
@@ -140,7 +134,8 @@ static void render_components(souk_buf_t *b, const souk_json_t *j, int rows, uin
           int op = souk_json_at(j, opts, o);
           vals[v++] = souk_json_strdup(j, souk_json_get(j, op, "value"));
           ch[i].nvalues++;
-          souk_buf_printf(b, " %zu.%zu %s", i + 1, o + 1, str_of(j, op, "label", label, sizeof label));
+          souk_buf_printf(b, " %zu.%zu %s", i + 1, o + 1,
+                          str_of(j, op, "label", label, sizeof label));
         }
         souk_buf_putc(b, '\n');
       } else {
@@ -153,8 +148,10 @@ static void render_components(souk_buf_t *b, const souk_json_t *j, int rows, uin
   }
   souk_buf_puts(b, "(type a number to press it)\n");
   souk__console_set_choices(ch, n, msg_id);
-  for (size_t k = 0; k < n; k++) souk_free(ids[k]);
-  for (size_t k = 0; k < v; k++) souk_free(vals[k]);
+  for (size_t k = 0; k < n; k++)
+    souk_free(ids[k]);
+  for (size_t k = 0; k < v; k++)
+    souk_free(vals[k]);
   souk_free(ids);
   souk_free(vals);
   souk_free(ch);
@@ -209,8 +206,10 @@ static void answer(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud, int sta
   p->status = status;
   p->body = body;
   snprintf(p->route, sizeof p->route, "%s %s", o->method, o->path);
-  if (c.tail) c.tail->next = p;
-  else c.head = p;
+  if (c.tail)
+    c.tail->next = p;
+  else
+    c.head = p;
   c.tail = p;
   if (!c.timer) {
     c.timer = souk_malloc(sizeof *c.timer);
@@ -242,7 +241,8 @@ static uint64_t path_id(const char *s, const char **rest) {
 
 static int con_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
   souk_json_t j = {0};
-  bool has_body = o->body && souk_json_parse(&j, o->body, o->body_len ? o->body_len : strlen(o->body)) == 0;
+  bool has_body =
+      o->body && souk_json_parse(&j, o->body, o->body_len ? o->body_len : strlen(o->body)) == 0;
   const char *m = o->method, *p = o->path, *rest;
   souk_buf_t b;
   souk_buf_init(&b);
@@ -256,7 +256,8 @@ static int con_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
       souk_buf_printf(&b, " message %" PRIu64 ":\n", id);
       render_message(&b, &j, id);
       status = 200;
-      body = printf_dup("{\"id\":\"%" PRIu64 "\",\"channel_id\":\"%" PRIu64 "\",\"type\":0}", id, ch);
+      body =
+          printf_dup("{\"id\":\"%" PRIu64 "\",\"channel_id\":\"%" PRIu64 "\",\"type\":0}", id, ch);
     } else if (!strncmp(rest, "/messages/", 10)) {
       uint64_t id = path_id(rest + 10, &rest);
       if (!strcmp(m, "PATCH") && has_body) {
@@ -283,7 +284,8 @@ static int con_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
     uint64_t user = 0;
     souk_json_u64(&j, souk_json_get(&j, 0, "recipient_id"), &user);
     size_t i = 0;
-    while (i < c.ndm && c.dm_users[i] != user) i++;
+    while (i < c.ndm && c.dm_users[i] != user)
+      i++;
     if (i == c.ndm && c.ndm < DM_CHANNELS_MAX) c.dm_users[c.ndm++] = user;
     if (user && i < c.ndm) {
       status = 200;
@@ -318,8 +320,8 @@ static int con_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
 }
 
 static int con_presence(const char *status, const char *text, int activity_type) {
-  static const char *const verbs[] = {"Playing", "Streaming", "Listening to", "Watching", "",
-                                      "Competing in"};
+  static const char *const verbs[] = {"Playing",  "Streaming", "Listening to",
+                                      "Watching", "",          "Competing in"};
   souk_buf_t b;
   souk_buf_init(&b);
   if (!text || !text[0])

@@ -1,20 +1,21 @@
 /* The limits souk keeps itself (see dlimit.h). */
 #include "discord/dlimit.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-
 #include "discord/strmap.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
 /* ---- sliding window ------------------------------------------------------ */
 
 /* Drop events that left the window ending at now. */
 static void wlim_expire(souk__wlim_t *w, uint64_t window_ms, uint64_t now) {
   size_t k = 0;
-  while (k < w->n && w->at[k] + window_ms <= now) k++;
+  while (k < w->n && w->at[k] + window_ms <= now)
+    k++;
   if (k == 0) return;
   memmove(w->at, w->at + k, (w->n - k) * sizeof *w->at);
   w->n = (uint8_t)(w->n - k);

@@ -67,8 +67,8 @@ size_t souk__rguard_gc(souk__rguard_t *g, uint64_t now);
  * message `message` in `channel`.  Returns 0 when the edit is on its way
  * (souk__coal_done() follows), or an error (the state is kept pending and
  * tried again at the next interval). */
-typedef int (*souk__coal_send_fn)(uint64_t channel, uint64_t message, const char *body,
-                                  size_t len, void *ud);
+typedef int (*souk__coal_send_fn)(uint64_t channel, uint64_t message, const char *body, size_t len,
+                                  void *ud);
 
 /** How long a message known to be gone keeps refusing edits. */
 #define SOUK__COAL_GONE_MS (10 * 60 * 1000)

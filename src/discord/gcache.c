@@ -8,17 +8,17 @@
  * overwrite; a channel the member cannot view grants nothing. */
 #include "discord/gcache.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "core/cmdrun.h"
 #include "discord/snowflake.h"
 #include "discord/strmap.h"
 #include "souk/alloc.h"
 #include "souk/cmd.h"
 #include "souk/discord.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define ALL_PERMS (~UINT64_C(0))
 
@@ -69,7 +69,8 @@ static void chan_free(chan_t *c) {
 }
 
 static void guild_free(guild_t *gd) {
-  for (size_t i = 0; i < gd->nchans; i++) chan_free(&gd->chans[i]);
+  for (size_t i = 0; i < gd->nchans; i++)
+    chan_free(&gd->chans[i]);
   souk_free(gd->chans);
   souk_free(gd->roles);
   souk_free(gd->bot_roles);
@@ -101,8 +102,10 @@ static void guild_role(const souk_json_t *j, int d, bool del) {
                      : souk__json_id(j, souk_json_get(j, role, "id"));
   for (size_t i = 0; i < gd->nroles; i++) {
     if (gd->roles[i].id != rid) continue;
-    if (del) gd->roles[i] = gd->roles[--gd->nroles];
-    else gd->roles[i].perms = souk__json_id(j, souk_json_get(j, role, "permissions"));
+    if (del)
+      gd->roles[i] = gd->roles[--gd->nroles];
+    else
+      gd->roles[i].perms = souk__json_id(j, souk_json_get(j, role, "permissions"));
     return;
   }
   if (del || !rid) return;
@@ -167,7 +170,8 @@ static void chan_set_ows(chan_t *ch, const souk_json_t *j, int c) {
 }
 
 static void guild_set_channels(guild_t *gd, const souk_json_t *j, int chans) {
-  for (size_t i = 0; i < gd->nchans; i++) chan_free(&gd->chans[i]);
+  for (size_t i = 0; i < gd->nchans; i++)
+    chan_free(&gd->chans[i]);
   souk_free(gd->chans);
   gd->chans = NULL;
   gd->nchans = 0;
@@ -313,7 +317,8 @@ bool souk__gcache_bot_perms(uint64_t guild_id, uint64_t channel_id, uint64_t *pe
     return true;
   }
   uint64_t p = role_perms(gd, guild_id);
-  for (size_t i = 0; i < gd->nbot_roles; i++) p |= role_perms(gd, gd->bot_roles[i]);
+  for (size_t i = 0; i < gd->nbot_roles; i++)
+    p |= role_perms(gd, gd->bot_roles[i]);
   if (p & SOUK_PERM_ADMINISTRATOR) {
     *perms = ALL_PERMS;
     return true;

@@ -11,12 +11,12 @@
 #ifndef SOUK_DISCORD_GCACHE_H
 #define SOUK_DISCORD_GCACHE_H
 
+#include "souk/json.h"
+#include "souk/module.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "souk/json.h"
-#include "souk/module.h"
 
 /** Update the cache from a gateway event (others are ignored). */
 void souk__gcache_event(const souk_event_t *ev);

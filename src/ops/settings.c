@@ -8,14 +8,6 @@
  * quick changes of one key commit in the order they were made. */
 #include "ops/settings.h"
 
-#include <ctype.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "core/config.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
@@ -25,13 +17,22 @@
 #include "souk/loop.h"
 #include "souk/recovery.h"
 
-#define COMP "settings"
-#define KEY_MAX 64
-#define LABEL_MAX 45
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define COMP               "settings"
+#define KEY_MAX            64
+#define LABEL_MAX          45
 #define STRING_MAX_DEFAULT 100
-#define WATCHERS_MAX 8
+#define WATCHERS_MAX       8
 #define MONEY_DECIMALS_MAX 6
-#define TZ_NAME_MAX 64
+#define TZ_NAME_MAX        64
 /* Re-reads overlap the previous one by this much, so a row committed late
  * or stamped by a process whose clock is a little behind is not missed
  * (applying a row twice changes nothing). */
@@ -76,12 +77,22 @@ typedef struct wjob {
   char *value; /* NULL: reset */
   uint64_t by;
   int64_t at;
+  /* Who waits for this write (souk_setting_flush). */
+  struct waiter *waiters;
+  size_t nwaiters;
   /* What memory held before, to put back if the write fails. */
   bool had;
   char *prev;
   uint64_t prev_by;
   int64_t prev_at;
 } wjob_t;
+
+typedef struct waiter {
+  souk_setting_done_cb done;
+  void *ud;
+  int status;
+  struct waiter *next; /* on the list answered from the loop */
+} waiter_t;
 
 /* A row read from the store. */
 typedef struct row {
@@ -131,6 +142,8 @@ static struct {
   void (*publish)(uint64_t scope, const char *key, void *ud);
   void *publish_ud;
   uint64_t (*clock)(void);
+  waiter_t *later; /* flushes answered from the loop */
+  uv_timer_t *later_timer;
 } g;
 
 static int64_t unix_ms(void) { return (int64_t)(g.clock ? g.clock() : souk_unix_ms()); }
@@ -149,9 +162,11 @@ static size_t utf8_chars(const char *s) {
 /* text without leading and trailing ASCII white space, copied. */
 static char *trimmed(const char *text) {
   const char *a = text ? text : "";
-  while (*a && isspace((unsigned char)*a)) a++;
+  while (*a && isspace((unsigned char)*a))
+    a++;
   size_t n = strlen(a);
-  while (n && isspace((unsigned char)a[n - 1])) n--;
+  while (n && isspace((unsigned char)a[n - 1]))
+    n--;
   return souk_memdup0(a, n);
 }
 
@@ -165,7 +180,8 @@ static void put_found(souk_buf_t *err, const char *t) {
 static void fmt_money(souk_buf_t *b, int64_t v, unsigned dec, bool sep) {
   uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
   uint64_t scale = 1;
-  for (unsigned i = 0; i < dec; i++) scale *= 10;
+  for (unsigned i = 0; i < dec; i++)
+    scale *= 10;
   uint64_t whole = u / scale, frac = u % scale;
   char digits[32];
   int nd = snprintf(digits, sizeof digits, "%" PRIu64, whole);
@@ -180,8 +196,10 @@ static void fmt_money(souk_buf_t *b, int64_t v, unsigned dec, bool sep) {
 static void describe_money(const souk_setting_t *s, souk_buf_t *err) {
   int64_t hi = s->max == 0 ? INT64_MAX : s->max;
   souk_buf_puts(err, "expected an amount");
-  if (s->decimals) souk_buf_printf(err, " with at most %u decimal places", s->decimals);
-  else souk_buf_puts(err, " in whole units");
+  if (s->decimals)
+    souk_buf_printf(err, " with at most %u decimal places", s->decimals);
+  else
+    souk_buf_puts(err, " in whole units");
   if (hi != INT64_MAX) {
     souk_buf_puts(err, " between ");
     fmt_money(err, s->min, s->decimals, true);
@@ -215,14 +233,17 @@ static bool parse_money(const souk_setting_t *s, const char *t, int64_t *out, so
       group = 0;
       continue;
     }
-    if (n + 1 >= sizeof clean) ok = false;
-    else clean[n++] = *p, group++;
+    if (n + 1 >= sizeof clean)
+      ok = false;
+    else
+      clean[n++] = *p, group++;
   }
   if (commas && group != 3) ok = false;
   if (ok && *p == '.') {
     clean[n++] = *p++;
     size_t fd = 0;
-    while (isdigit((unsigned char)*p) && n + 1 < sizeof clean) clean[n++] = *p++, fd++;
+    while (isdigit((unsigned char)*p) && n + 1 < sizeof clean)
+      clean[n++] = *p++, fd++;
     if (fd == 0 || fd > s->decimals) ok = false;
   }
   if (ok && *p) ok = false;
@@ -340,13 +361,21 @@ static bool parse_value(const souk_setting_t *s, const char *raw, parsed_t *out,
   case SOUK_SETTING_TIMEZONE:
     ok = tz_valid(t);
     if (!ok) {
-      souk_buf_puts(err, "expected an IANA time zone such as Europe/Paris, America/New_York or UTC");
+      souk_buf_puts(err,
+                    "expected an IANA time zone such as Europe/Paris, America/New_York or UTC");
       put_found(err, t);
     }
     souk_buf_puts(&canon, t);
     break;
   }
   souk_free(t);
+  if (ok && s->check) {
+    char why[256] = "";
+    if (!s->check(canon.data ? canon.data : "", why, sizeof why)) {
+      souk_buf_puts(err, why[0] ? why : "that value is not allowed here");
+      ok = false;
+    }
+  }
   if (ok) out->text = souk_buf_steal(&canon);
   souk_buf_free(&canon);
   return ok;
@@ -373,8 +402,10 @@ static reg_t *reg_find(const char *key, uint32_t *idx) {
       if (idx) *idx = (uint32_t)g.by_key[mid];
       return &g.regs[g.by_key[mid]];
     }
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return NULL;
 }
@@ -450,7 +481,8 @@ static bool entry_ok(const souk_setting_t *s, const char *module, souk_buf_t *wh
 }
 
 void souk__settings_clear(void) {
-  for (size_t i = 0; i < g.nregs; i++) souk_free(g.regs[i].def_text);
+  for (size_t i = 0; i < g.nregs; i++)
+    souk_free(g.regs[i].def_text);
   souk_free(g.regs);
   souk_free(g.by_key);
   g.regs = NULL;
@@ -461,7 +493,8 @@ void souk__settings_clear(void) {
 int souk__settings_register(const souk_module_t *const *mods) {
   size_t n = 0;
   for (size_t m = 0; mods && mods[m]; m++)
-    for (const souk_setting_t *s = mods[m]->settings; s && s->key; s++) n++;
+    for (const souk_setting_t *s = mods[m]->settings; s && s->key; s++)
+      n++;
   souk_buf_t why;
   souk_buf_init(&why);
   reg_t *regs = souk_calloc(n ? n : 1, sizeof *regs);
@@ -481,7 +514,8 @@ int souk__settings_register(const souk_module_t *const *mods) {
   }
   souk_buf_free(&why);
   size_t *by_key = souk_calloc(n ? n : 1, sizeof *by_key);
-  for (size_t i = 0; i < n; i++) by_key[i] = i;
+  for (size_t i = 0; i < n; i++)
+    by_key[i] = i;
   g_sorting = regs;
   qsort(by_key, n, sizeof *by_key, by_key_cmp);
   g_sorting = NULL;
@@ -497,7 +531,8 @@ int souk__settings_register(const souk_module_t *const *mods) {
   g.regs = regs;
   g.nregs = n;
   g.by_key = by_key;
-  for (size_t i = 0; i < n; i++) reg_own_default(&g.regs[i]);
+  for (size_t i = 0; i < n; i++)
+    reg_own_default(&g.regs[i]);
   /* `souk db forget-user` and a guild's purge take its rows too: scope_id
    * is a user's id or a guild's, and the two never collide. */
   return souk_store_register_data("settings", "scope_id", "scope_id");
@@ -569,13 +604,15 @@ int souk_setting_watch(const char *key, souk_setting_watch_cb cb, void *ud) {
 
 static void notify(uint64_t scope, uint32_t idx) {
   reg_t *r = &g.regs[idx];
-  for (size_t i = 0; i < r->nw; i++) r->w[i].cb(scope, r->s, r->w[i].ud);
+  for (size_t i = 0; i < r->nw; i++)
+    r->w[i].cb(scope, r->s, r->w[i].ud);
 }
 
 /* ---- values in memory ---------------------------------------------------------------- */
 
 static size_t slot_of(uint64_t scope, uint32_t idx) {
-  uint64_t h = scope * UINT64_C(0x9E3779B97F4A7C15) ^ ((uint64_t)idx * UINT64_C(0xC2B2AE3D27D4EB4F));
+  uint64_t h =
+      scope * UINT64_C(0x9E3779B97F4A7C15) ^ ((uint64_t)idx * UINT64_C(0xC2B2AE3D27D4EB4F));
   h ^= h >> 29;
   return (size_t)h & (g.cap - 1);
 }
@@ -597,7 +634,8 @@ static void tab_grow(void) {
   for (size_t i = 0; i < oldcap; i++) {
     if (!old[i].idx) continue;
     size_t j = slot_of(old[i].scope, old[i].idx - 1);
-    while (g.tab[j].idx) j = (j + 1) & (g.cap - 1);
+    while (g.tab[j].idx)
+      j = (j + 1) & (g.cap - 1);
     g.tab[j] = old[i];
   }
   souk_free(old);
@@ -610,7 +648,8 @@ static val_t *val_upsert(uint64_t scope, uint32_t idx) {
   if (v) return v;
   if ((g.n + 1) * 4 > g.cap * 3) tab_grow();
   size_t i = slot_of(scope, idx);
-  while (g.tab[i].idx) i = (i + 1) & (g.cap - 1);
+  while (g.tab[i].idx)
+    i = (i + 1) & (g.cap - 1);
   v = &g.tab[i];
   memset(v, 0, sizeof *v);
   v->scope = scope;
@@ -650,7 +689,8 @@ static void val_store(uint64_t scope, uint32_t idx, parsed_t *p, uint64_t by, in
 }
 
 static void tab_free(void) {
-  for (size_t i = 0; i < g.cap; i++) souk_free(g.tab[i].text);
+  for (size_t i = 0; i < g.cap; i++)
+    souk_free(g.tab[i].text);
   souk_free(g.tab);
   g.tab = NULL;
   g.cap = g.n = 0;
@@ -787,7 +827,19 @@ static int write_fn(souk_db_t *db, void *ud) {
   return rc < 0 ? rc : 0;
 }
 
+/* Tell who waits for j how its write ended. */
+static void wjob_answer(wjob_t *j, int status) {
+  waiter_t *w = j->waiters;
+  size_t n = j->nwaiters;
+  j->waiters = NULL;
+  j->nwaiters = 0;
+  for (size_t i = 0; i < n; i++)
+    w[i].done(w[i].ud, status);
+  souk_free(w);
+}
+
 static void wjob_free(wjob_t *j) {
+  souk_free(j->waiters);
   souk_free(j->value);
   souk_free(j->prev);
   souk_free(j);
@@ -807,8 +859,8 @@ static bool queued_for(uint64_t scope, uint32_t idx) {
  * of the same value is on its way (it wins either way). */
 static void write_failed(wjob_t *j, int status) {
   reg_t *r = &g.regs[j->idx];
-  souk_error_record("store", SOUK_SEV_MEDIUM, status, NULL, "setting %s of %s %" PRIu64,
-                    j->key, scope_name(r), j->scope);
+  souk_error_record("store", SOUK_SEV_MEDIUM, status, NULL, "setting %s of %s %" PRIu64, j->key,
+                    scope_name(r), j->scope);
   SOUK_ERROR(COMP, "%s %" PRIu64 ": could not save %s (%s); the previous value applies again",
              scope_name(r), j->scope, j->key, souk_strerror(status));
   if (queued_for(j->scope, j->idx)) return;
@@ -835,14 +887,19 @@ static void write_done(void *ud, int status) {
     g.w_inflight = false;
     g.w_cur = NULL;
     g.nwrites--;
-    if (status) write_failed(j, status);
-    else if (g.publish) g.publish(j->scope, j->key, g.publish_ud);
+    if (status)
+      write_failed(j, status);
+    else if (g.publish)
+      g.publish(j->scope, j->key, g.publish_ud);
+    wjob_answer(j, status);
   } else if (status) {
     SOUK_ERROR(COMP, "could not save %s while stopping: %s", j->key, souk_strerror(status));
   }
   wjob_free(j);
-  if (current) write_next();
-  else if (rest) detached_start(rest);
+  if (current)
+    write_next();
+  else if (rest)
+    detached_start(rest);
 }
 
 /* After a stop: write j and the ones after it, in order, on their own
@@ -872,6 +929,7 @@ static void write_next(void) {
     }
     g.nwrites--;
     if (rc) write_failed(j, rc);
+    wjob_answer(j, rc);
     wjob_free(j);
   }
 }
@@ -903,8 +961,10 @@ static void write_queue(const reg_t *r, uint64_t scope, uint32_t idx, const char
     j->prev_by = prev->by;
     j->prev_at = prev->at;
   }
-  if (g.wq_tail) g.wq_tail->next = j;
-  else g.wq_head = j;
+  if (g.wq_tail)
+    g.wq_tail->next = j;
+  else
+    g.wq_head = j;
   g.wq_tail = j;
   g.nwrites++;
   touch(scope, idx);
@@ -912,6 +972,53 @@ static void write_queue(const reg_t *r, uint64_t scope, uint32_t idx, const char
 }
 
 size_t souk__settings_writes_pending(void) { return g.nwrites; }
+
+static void later_cb(uv_timer_t *t) {
+  waiter_t *w = g.later;
+  g.later = NULL;
+  /* Oldest first. */
+  waiter_t *rev = NULL;
+  while (w) {
+    waiter_t *nx = w->next;
+    w->next = rev;
+    rev = w;
+    w = nx;
+  }
+  while (rev) {
+    waiter_t *nx = rev->next;
+    rev->done(rev->ud, rev->status);
+    souk_free(rev);
+    rev = nx;
+  }
+}
+
+static void later_close_cb(uv_handle_t *h) { souk_free(h); }
+
+int souk_setting_flush(uint64_t scope_id, const char *key, souk_setting_done_cb done, void *ud) {
+  uint32_t idx;
+  if (!reg_find(key, &idx) || !done) return SOUK_ENOTFOUND;
+  if (!g.running) return SOUK_ESTOPPED;
+  /* The last write of this value: the queue's, else the one in flight. */
+  wjob_t *last = g.w_cur && g.w_cur->scope == scope_id && g.w_cur->idx == idx ? g.w_cur : NULL;
+  for (wjob_t *j = g.wq_head; j; j = j->next)
+    if (j->scope == scope_id && j->idx == idx) last = j;
+  if (last) {
+    last->waiters = souk_reallocarray(last->waiters, last->nwaiters + 1, sizeof *last->waiters);
+    last->waiters[last->nwaiters++] = (waiter_t){.done = done, .ud = ud};
+    return 0;
+  }
+  waiter_t *w = souk_calloc(1, sizeof *w);
+  w->done = done;
+  w->ud = ud;
+  w->next = g.later;
+  g.later = w;
+  if (!g.later_timer) {
+    g.later_timer = souk_malloc(sizeof *g.later_timer);
+    uv_timer_init(souk_loop(), g.later_timer);
+  }
+  uv_timer_start(g.later_timer, later_cb, 0, 0);
+  return 0;
+}
 
 int souk_setting_set(uint64_t scope_id, const char *key, const char *text, uint64_t by_user,
                      char *err, size_t errcap) {
@@ -980,7 +1087,8 @@ void souk__settings_set_publish(void (*fn)(uint64_t scope_id, const char *key, v
   g.publish_ud = ud;
 }
 
-/* ---- reading the store ------------------------------------------------------------------------ */
+/* ---- reading the store ------------------------------------------------------------------------
+ */
 
 static void rows_free(rows_t *rs) {
   for (size_t i = 0; i < rs->n; i++) {
@@ -1144,14 +1252,18 @@ static void refresh_task(souk_task_ctx_t *ctx) {
 }
 
 static const souk_task_t g_tasks[] = {
-    {.name = "settings.refresh", .period_ms = 60000, .jitter_ms = 5000, .budget_ms = 5000,
+    {.name = "settings.refresh",
+     .period_ms = 60000,
+     .jitter_ms = 5000,
+     .budget_ms = 5000,
      .handler = refresh_task},
     {0},
 };
 
 const souk_task_t *souk__settings_tasks(void) { return g_tasks; }
 
-/* ---- start and stop --------------------------------------------------------------------------- */
+/* ---- start and stop ---------------------------------------------------------------------------
+ */
 
 int souk__settings_start(souk_store_t *st, const souk_conf_section_t *secs, size_t nsecs) {
   if (g.running) return SOUK_EBUSY;
@@ -1183,12 +1295,23 @@ int souk__settings_start(souk_store_t *st, const souk_conf_section_t *secs, size
 
 void souk__settings_stop(void) {
   if (!g.running) return;
+  /* Whoever waits for a write hears now, while they are still there. */
+  if (g.w_cur) wjob_answer(g.w_cur, SOUK_ESTOPPED);
+  for (wjob_t *j = g.wq_head; j; j = j->next)
+    wjob_answer(j, SOUK_ESTOPPED);
+  later_cb(g.later_timer);
+  if (g.later_timer) {
+    uv_close((uv_handle_t *)g.later_timer, later_close_cb);
+    g.later_timer = NULL;
+  }
   /* Queued writes still go out, in order, after the one in flight: a
    * chain of transactions that needs nothing of the registry. */
   wjob_t *rest = g.wq_head;
   g.wq_head = g.wq_tail = NULL;
-  if (g.w_cur) g.w_cur->next = rest;
-  else detached_start(rest);
+  if (g.w_cur)
+    g.w_cur->next = rest;
+  else
+    detached_start(rest);
   g.w_inflight = false;
   g.w_cur = NULL;
   g.nwrites = 0;
@@ -1199,7 +1322,8 @@ void souk__settings_stop(void) {
   souk_free(g.touched);
   g.touched = NULL;
   g.ntouched = g.touched_cap = 0;
-  for (size_t i = 0; i < g.nregs; i++) g.regs[i].nw = 0;
+  for (size_t i = 0; i < g.nregs; i++)
+    g.regs[i].nw = 0;
   g.st = NULL;
   g.secs = NULL;
   g.nsecs = 0;

@@ -15,15 +15,15 @@
 #ifndef SOUK_OPS_SETTINGS_H
 #define SOUK_OPS_SETTINGS_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "souk/conf.h"
 #include "souk/module.h"
 #include "souk/settings.h"
 #include "souk/store.h"
 #include "souk/task.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /** Validate and register every module's settings table: keys prefixed
  * with the module's name, unique, [a-z0-9_.], defaults that read as their
@@ -60,8 +60,7 @@ int souk__settings_invalidate(uint64_t scope_id, const char *key);
 /** Called on the loop thread after each change made in this process is
  * committed, so the scale-out work can announce it to other processes;
  * NULL removes it. */
-void souk__settings_set_publish(void (*fn)(uint64_t scope_id, const char *key, void *ud),
-                                void *ud);
+void souk__settings_set_publish(void (*fn)(uint64_t scope_id, const char *key, void *ud), void *ud);
 
 /** Values held in memory (set values, not defaults). */
 size_t souk__settings_held(void);

@@ -10,8 +10,14 @@
  * `cache clear PATTERN`, `commands stats`, ...).
  *
  * /prefix ... (members with Manage Server): the guild's prefix for message
- * commands, kept in the store (kv namespace "prefix") and applied at once;
+ * commands, kept as the setting commands.prefix and applied at once;
  * `/prefix set` without a value opens a form. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/cache.h"
@@ -30,12 +36,6 @@
 #include "souk/store.h"
 #include "souk/task.h"
 #include "souk/usage.h"
-
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
 
 #define ADMIN_TEXT_MAX 1900 /* a code block inside Discord's 2000 characters */
 
@@ -508,111 +508,48 @@ static void admin_config_set(souk_cmd_ctx_t *ctx) {
 
 #define PREFIX_MODAL "admin:prefix"
 
+/* The prefix is the setting commands.prefix: in effect here at once, and
+ * answered once the store has it (or could not keep it). */
 typedef struct prefix_job {
   souk_cmd_ctx_t *ctx;
   uint64_t guild;
-  char prefix[SOUK_CMD_PREFIX_MAX + 1];
 } prefix_job_t;
-
-static int prefix_tx(souk_db_t *db, void *ud) {
-  prefix_job_t *j = ud;
-  char key[24];
-  snprintf(key, sizeof key, "%" PRIu64, j->guild);
-  if (!j->prefix[0]) {
-    int rc = souk_db_kv_del(db, "prefix", key);
-    return rc == SOUK_ENOTFOUND ? 0 : rc;
-  }
-  return souk_db_kv_put(db, "prefix", key, j->prefix, strlen(j->prefix));
-}
-
-/* Keep the admin.prefix setting (what /settings and /setup show and
- * change) equal to the prefix in effect. */
-static void prefix_mirror(uint64_t guild, const char *prefix) {
-  char err[160];
-  int rc = prefix[0] ? souk_setting_set(guild, "admin.prefix", prefix, 0, err, sizeof err)
-                     : souk_setting_reset(guild, "admin.prefix", 0);
-  if (rc && rc != SOUK_ESTOPPED)
-    SOUK_DEBUG("admin", "admin.prefix of guild %" PRIu64 " not updated: %s", guild,
-               souk_strerror(rc));
-}
 
 static void prefix_saved(void *ud, int status) {
   prefix_job_t *j = ud;
-  if (!j->ctx) {
-    /* A change made through the settings (the watcher below). */
-    if (status)
-      SOUK_WARN("admin", "the prefix of guild %" PRIu64 " could not be saved: %s", j->guild,
-                souk_strerror(status));
-    souk_free(j);
-    return;
-  }
-  if (status) {
+  const char *p = souk_cmd_prefix(j->guild);
+  souk_setting_source_t src = SOUK_SETTING_DEFAULT;
+  char v[SOUK_CMD_PREFIX_MAX * 4 + 1];
+  souk_setting_get(j->guild, "commands.prefix", v, sizeof v, &src);
+  if (status)
     souk_cmd_errorf(j->ctx, "The prefix could not be saved (%s); nothing changed.",
                     souk_strerror(status));
-  } else {
-    souk_cmd_set_prefix(j->guild, j->prefix);
-    prefix_mirror(j->guild, j->prefix);
-    if (j->prefix[0])
-      souk_cmd_replyf(j->ctx, "Message commands now start with `%s` here, e.g. `%sping`.",
-                      j->prefix, j->prefix);
-    else
-      souk_cmd_replyf(j->ctx, "The prefix is back to the default, `%s`.", souk_cmd_prefix(0));
-  }
+  else if (src == SOUK_SETTING_SET)
+    souk_cmd_replyf(j->ctx, "Message commands now start with `%s` here, e.g. `%sping`.", p, p);
+  else
+    souk_cmd_replyf(j->ctx, "The prefix is back to the default, `%s`.", p);
   souk_free(j);
 }
 
 static void prefix_save(souk_cmd_ctx_t *ctx, const char *value) {
-  size_t n = value ? strlen(value) : 0;
-  if (n > SOUK_CMD_PREFIX_MAX || (value && strpbrk(value, " \t\r\n`"))) {
+  char err[160];
+  int rc = value && value[0]
+               ? souk_setting_set(ctx->guild_id, "commands.prefix", value, ctx->user_id, err,
+                                  sizeof err)
+               : souk_setting_reset(ctx->guild_id, "commands.prefix", ctx->user_id);
+  if (rc == SOUK_EINVAL) {
     souk_cmd_replyf(ctx, "A prefix is 1 to %d characters without spaces or backticks.",
                     SOUK_CMD_PREFIX_MAX);
-    return;
-  }
-  souk_store_t *st = souk_store_main();
-  if (!st) {
-    souk_cmd_errorf(ctx, "There is no store to keep the prefix in.");
     return;
   }
   prefix_job_t *j = souk_calloc(1, sizeof *j);
   j->ctx = ctx;
   j->guild = ctx->guild_id;
-  if (n) memcpy(j->prefix, value, n + 1);
-  if (souk_store_tx_async(st, prefix_tx, prefix_saved, j) != 0) {
+  if (rc == 0) rc = souk_setting_flush(ctx->guild_id, "commands.prefix", prefix_saved, j);
+  if (rc) {
     souk_free(j);
-    souk_cmd_errorf(ctx, "The store is not available; nothing changed.");
+    souk_cmd_errorf(ctx, "The prefix cannot be changed now (%s).", souk_strerror(rc));
   }
-}
-
-static bool prefix_ok(const char *v) {
-  return strlen(v) <= SOUK_CMD_PREFIX_MAX && !strpbrk(v, " \t\r\n`");
-}
-
-/* admin.prefix changed through /settings or /setup (or in another
- * process): apply it here and keep it where the core reads prefixes. */
-static void prefix_setting_changed(uint64_t guild, const souk_setting_t *s, void *ud) {
-  (void)s, (void)ud;
-  const char *v = souk_setting_str(guild, "admin.prefix");
-  if (strcmp(v, souk_cmd_prefix(guild)) == 0) return; /* already in effect */
-  if (!prefix_ok(v)) {
-    SOUK_WARN("admin",
-              "guild %" PRIu64 ": prefix \"%s\" has a space or a backtick; kept the "
-              "old one",
-              guild, v);
-    souk_setting_reset(guild, "admin.prefix", 0);
-    return;
-  }
-  souk_cmd_set_prefix(guild, v);
-  souk_store_t *st = souk_store_main();
-  prefix_job_t *j = souk_calloc(1, sizeof *j);
-  j->guild = guild;
-  snprintf(j->prefix, sizeof j->prefix, "%s", v);
-  if (!st || souk_store_tx_async(st, prefix_tx, prefix_saved, j) != 0) souk_free(j);
-}
-
-static int admin_init(void) {
-  int rc = souk_setting_watch("admin.prefix", prefix_setting_changed, NULL);
-  if (rc) SOUK_WARN("admin", "cannot watch admin.prefix: %s", souk_strerror(rc));
-  return 0;
 }
 
 static void prefix_show(souk_cmd_ctx_t *ctx) {
@@ -726,38 +663,25 @@ static const souk_command_t admin_subs[] = {
     {.name = "queue", .description = "Queues", .subcommands = admin_queue_subs},
     {.name = "config", .description = "The configuration", .subcommands = admin_config_subs},
     {.name = "health", .description = "Health of every component", .handler = admin_health},
-    {.name = "tasks",
-     .description = "Background tasks: runs, failures, next run",
+    {.name = "tasks", .description = "Background tasks: runs, failures, next run",
      .handler = admin_tasks},
-    {.name = "task-restart",
-     .description = "Run a background task again now, clearing its backoff",
-     .options = opt_task,
-     .handler = admin_task_restart,
-     .autocomplete = complete_tasks},
-    {.name = "errors",
-     .description = "Error statistics and the latest errors",
+    {.name = "task-restart", .description = "Run a background task again now, clearing its backoff",
+     .options = opt_task, .handler = admin_task_restart, .autocomplete = complete_tasks},
+    {.name = "errors", .description = "Error statistics and the latest errors",
      .handler = admin_errors},
-    {.name = "breakers",
-     .description = "Circuit breakers and their state",
+    {.name = "breakers", .description = "Circuit breakers and their state",
      .handler = admin_breakers},
-    {.name = "breaker-reset",
-     .description = "Close a circuit breaker",
-     .options = opt_breaker,
+    {.name = "breaker-reset", .description = "Close a circuit breaker", .options = opt_breaker,
      .handler = admin_breaker_reset},
-    {.name = "memory", .description = "Memory use, limits and the cache", .handler = admin_memory},
-    {.name = "cache-clear",
-     .description = "Clear cache entries by pattern",
-     .options = opt_pattern,
+    {.name = "memory", .description = "Memory use, limits and the cache",
+     .handler = admin_memory},
+    {.name = "cache-clear", .description = "Clear cache entries by pattern", .options = opt_pattern,
      .handler = admin_cache_clear},
-    {.name = "janitor",
-     .description = "Run the storage janitor now and show what it freed",
+    {.name = "janitor", .description = "Run the storage janitor now and show what it freed",
      .handler = admin_janitor},
-    {.name = "usage",
-     .description = "Command usage: calls, errors and latency",
-     .options = opt_days,
-     .handler = admin_usage},
-    {.name = "reload",
-     .description = "Reload the configuration (like SIGHUP)",
+    {.name = "usage", .description = "Command usage: calls, errors and latency",
+     .options = opt_days, .handler = admin_usage},
+    {.name = "reload", .description = "Reload the configuration (like SIGHUP)",
      .handler = admin_reload},
     {0},
 };
@@ -813,25 +737,10 @@ static const souk_cmd_component_t admin_components[] = {
     {0},
 };
 
-static const souk_setting_t admin_settings[] = {
-    {.key = "admin.prefix",
-     .scope = SOUK_SETTING_GUILD,
-     .type = SOUK_SETTING_STRING,
-     .min = 0,
-     .max = SOUK_CMD_PREFIX_MAX,
-     .label = "Command prefix",
-     .description = "Message commands start with this, e.g. ! or . (empty: the bot's default; "
-                    "no spaces).",
-     .step = "prefix"},
-    {0},
-};
-
 const souk_module_t souk_admin_module = {
     .abi = SOUK_MODULE_ABI,
     .name = "admin",
     .commands = admin_commands,
     .components = admin_components,
-    .settings = admin_settings,
     .aliases = admin_aliases,
-    .init = admin_init,
 };

@@ -18,7 +18,6 @@
 /* The static functions (the presence pump, the coalescer's pump) are
  * driven directly with the injected clock. */
 #include "../../../src/discord/dapi.c"
-
 #include "souk/loop.h"
 
 /* ---- a recording sink ---------------------------------------------------- */
@@ -65,8 +64,8 @@ static void answer_close(uv_handle_t *h) {
 static void answer_fire(uv_timer_t *t) {
   answer_t *a = t->data;
   souk_rest_resp_t r = {.status = a->status, .body = a->body, .body_len = strlen(a->body)};
-  r.err = a->status == 0 ? SOUK_ECONN
-          : a->status < 300 ? 0
+  r.err = a->status == 0     ? SOUK_ECONN
+          : a->status < 300  ? 0
           : a->status == 403 ? SOUK_EFORBIDDEN
           : a->status == 404 ? SOUK_ENOTFOUND
           : a->status == 429 ? SOUK_ERATELIMIT
@@ -81,7 +80,8 @@ static int rec_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
   req_t *r = &S.reqs[S.n++];
   snprintf(r->method, sizeof r->method, "%s", o->method);
   snprintf(r->path, sizeof r->path, "%s", o->path);
-  snprintf(r->body, sizeof r->body, "%.*s", (int)(o->body ? (o->body_len ? o->body_len : strlen(o->body)) : 0),
+  snprintf(r->body, sizeof r->body, "%.*s",
+           (int)(o->body ? (o->body_len ? o->body_len : strlen(o->body)) : 0),
            o->body ? o->body : "");
   r->flags = o->flags;
   answer_t *a = souk_calloc(1, sizeof *a);
@@ -312,7 +312,8 @@ static void test_rename_guard_path(void **state) {
   g_now += SOUK__RENAME_WINDOW_MS - 2000;
   /* Discord refuses anyway (another process renamed): the result says for
    * how long, and souk refuses locally until then. */
-  expect(429, "{\"message\":\"You are being rate limited.\",\"retry_after\":598.5,\"global\":false}");
+  expect(429,
+         "{\"message\":\"You are being rate limited.\",\"retry_after\":598.5,\"global\":false}");
   assert_int_equal(souk_discord_rename_channel(ch, "Members: 12", got_cb, &d), 0);
   run();
   assert_int_equal(d.res.err, SOUK_ERATELIMIT);
@@ -442,15 +443,18 @@ static int con_teardown(void **state) {
 
 static void test_console_sink(void **state) {
   souk_embed_field_t f = {.name = "FMV", .value = "1,200,000"};
-  souk_embed_t e = {.title = "Snipe", .description = "Hyperion", .fields = &f, .nfields = 1,
+  souk_embed_t e = {.title = "Snipe",
+                    .description = "Hyperion",
+                    .fields = &f,
+                    .nfields = 1,
                     .footer = "/viewauction abc"};
   souk_select_option_t opts[] = {{.label = "Red", .value = "r"}, {.label = "Blue", .value = "b"}};
-  souk_component_t comps[] = {{.custom_id = "poll:yes", .label = "Yes"},
-                              {.custom_id = "poll:no", .label = "No", .disabled = true},
-                              {.custom_id = "poll:pick", .label = "Pick", .options = opts,
-                               .noptions = 2}};
-  souk_msg_t m = {.content = "New listing", .embeds = &e, .nembeds = 1, .components = comps,
-                  .ncomponents = 3};
+  souk_component_t comps[] = {
+      {.custom_id = "poll:yes", .label = "Yes"},
+      {.custom_id = "poll:no", .label = "No", .disabled = true},
+      {.custom_id = "poll:pick", .label = "Pick", .options = opts, .noptions = 2}};
+  souk_msg_t m = {
+      .content = "New listing", .embeds = &e, .nembeds = 1, .components = comps, .ncomponents = 3};
   got_t a = {0};
   assert_int_equal(souk_discord_send(100000000000000003ULL, &m, got_cb, &a), 0);
   assert_int_equal(a.calls, 0);
@@ -484,7 +488,8 @@ static void test_console_sink(void **state) {
   assert_int_equal(d.res.err, 0);
   assert_int_equal(x.res.err, 0);
   assert_int_equal(x.res.status, 204);
-  snprintf(want, sizeof want, "message %llu edited:\nSold!\n", (unsigned long long)a.res.message_id);
+  snprintf(want, sizeof want, "message %llu edited:\nSold!\n",
+           (unsigned long long)a.res.message_id);
   assert_non_null(strstr(g_out.data, want));
   assert_non_null(strstr(g_out.data, "[#100000000000000003] channel renamed to \"Members: 5\"\n"));
   assert_non_null(strstr(g_out.data, "[DM to user 100000000000000001] message "));
@@ -497,8 +502,8 @@ static void test_console_sink(void **state) {
                    SOUK_ERATELIMIT);
   /* Counts of the console guild; everything is allowed; a fixed bot id. */
   got_t gj = {0};
-  assert_int_equal(souk_discord_get("/guilds/100000000000000002?with_counts=true", got_json_cb, &gj),
-                   0);
+  assert_int_equal(
+      souk_discord_get("/guilds/100000000000000002?with_counts=true", got_json_cb, &gj), 0);
   got_t nf = {0};
   assert_int_equal(souk_discord_get("/users/1/profile", got_json_cb, &nf), 0);
   run();

@@ -39,7 +39,6 @@ typedef struct backend {
 
 static backend_t be_sqlite = {SOUK_STORE_SQLITE, "sqlite"};
 static backend_t be_pg = {SOUK_STORE_POSTGRES, "postgres"};
-static int g_pg_state; /* 0 not tried, 1 up, -1 unavailable */
 
 typedef struct fx {
   const backend_t *be;
@@ -62,7 +61,7 @@ static int fx_setup(void **state) {
   fx->conf.pool_size = 8;
   fx->conf.backup_before_migrate = false;
   if (fx->be->kind == SOUK_STORE_POSTGRES) {
-    if (g_pg_state != 1) {
+    if (pg_state != 1) {
       fx->skip = true;
     } else {
       assert_true(pg_create_db("souk_e", fx->url, sizeof fx->url));
@@ -845,21 +844,6 @@ static void test_poll_concurrent(void **state) {
   assert_int_equal(last->version, g.p.version);
   for (int k = 0; k < 3; k++)
     assert_int_equal(last->votes[k], g.p.votes[k]);
-}
-
-static int pg_group_setup(void **state) {
-  if (pg_start() == 0) {
-    g_pg_state = 1;
-  } else {
-    g_pg_state = -1;
-    fprintf(stderr, "[  SKIP    ] %s\n", pg_why);
-  }
-  return 0;
-}
-
-static int pg_group_teardown(void **state) {
-  pg_stop();
-  return 0;
 }
 
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)

@@ -32,27 +32,80 @@
 
 static const char *const modes[] = {"sim", "live", NULL};
 
+/* A module's own rule on top of the type's. */
+static bool nick_ok(const char *v, char *why, size_t cap) {
+  if (v[0] != '@') return true;
+  snprintf(why, cap, "a nickname cannot start with @");
+  return false;
+}
+
 static const souk_setting_t demo_settings[] = {
-    {.key = "demo.alerts", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
-     .label = "Alerts channel", .description = "Where alerts go.", .step = "channels"},
-    {.key = "demo.role", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_ROLE,
-     .label = "Ping role", .description = "Who is pinged."},
-    {.key = "demo.enabled", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_BOOL, .def = "yes",
-     .label = "Enabled", .description = "Turns it on."},
-    {.key = "demo.count", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_INT, .def = "5",
-     .min = 1, .max = 100, .label = "Count", .description = "How many."},
-    {.key = "demo.cash", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_MONEY,
-     .def = "$1,000,000", .min = 0, .decimals = 2, .config_key = "demo.start_cash",
-     .label = "Start cash", .description = "Cash of a new account.", .step = "market"},
-    {.key = "demo.coins", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_MONEY, .def = "10",
-     .min = 1, .max = 1000000, .label = "Bet", .description = "Default bet."},
-    {.key = "demo.mode", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_ENUM, .def = "sim",
-     .choices = modes, .config_key = "demo.mode", .label = "Mode",
+    {.key = "demo.alerts",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_CHANNEL,
+     .label = "Alerts channel",
+     .description = "Where alerts go.",
+     .step = "channels"},
+    {.key = "demo.role",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_ROLE,
+     .label = "Ping role",
+     .description = "Who is pinged."},
+    {.key = "demo.enabled",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_BOOL,
+     .def = "yes",
+     .label = "Enabled",
+     .description = "Turns it on."},
+    {.key = "demo.count",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_INT,
+     .def = "5",
+     .min = 1,
+     .max = 100,
+     .label = "Count",
+     .description = "How many."},
+    {.key = "demo.cash",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_MONEY,
+     .def = "$1,000,000",
+     .min = 0,
+     .decimals = 2,
+     .config_key = "demo.start_cash",
+     .label = "Start cash",
+     .description = "Cash of a new account.",
+     .step = "market"},
+    {.key = "demo.coins",
+     .scope = SOUK_SETTING_USER,
+     .type = SOUK_SETTING_MONEY,
+     .def = "10",
+     .min = 1,
+     .max = 1000000,
+     .label = "Bet",
+     .description = "Default bet."},
+    {.key = "demo.mode",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_ENUM,
+     .def = "sim",
+     .choices = modes,
+     .config_key = "demo.mode",
+     .label = "Mode",
      .description = "Price source."},
-    {.key = "demo.nick", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_STRING, .min = 2,
-     .max = 10, .label = "Nickname", .description = "Shown in games."},
-    {.key = "demo.tz", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_TIMEZONE, .def = "UTC",
-     .label = "Time zone", .description = "For daily summaries.", .step = "profile"},
+    {.key = "demo.nick",
+     .scope = SOUK_SETTING_USER,
+     .type = SOUK_SETTING_STRING,
+     .min = 2,
+     .max = 10,
+     .label = "Nickname",
+     .description = "Shown in games.",
+     .check = nick_ok},
+    {.key = "demo.tz",
+     .scope = SOUK_SETTING_USER,
+     .type = SOUK_SETTING_TIMEZONE,
+     .def = "UTC",
+     .label = "Time zone",
+     .description = "For daily summaries.",
+     .step = "profile"},
     {0},
 };
 
@@ -74,9 +127,9 @@ static const souk_conf_key_t demo_keys[] = {
 };
 static const souk_conf_section_t secs[] = {{"demo", demo_keys, &demo_conf}};
 
-#define G1 UINT64_C(111111111111111111)
-#define G2 UINT64_C(222222222222222222)
-#define U1 UINT64_C(333333333333333333)
+#define G1    UINT64_C(111111111111111111)
+#define G2    UINT64_C(222222222222222222)
+#define U1    UINT64_C(333333333333333333)
 #define ADMIN UINT64_C(444444444444444444)
 
 /* ---- fixtures ------------------------------------------------------------- */
@@ -88,7 +141,6 @@ typedef struct backend {
 
 static backend_t be_sqlite = {SOUK_STORE_SQLITE, "sqlite"};
 static backend_t be_pg = {SOUK_STORE_POSTGRES, "postgres"};
-static int g_pg_state;
 
 typedef struct fx {
   const backend_t *be;
@@ -115,7 +167,7 @@ static int fx_setup(void **state) {
   fx->conf.retry_base_ms = 5;
   fx->conf.retry_max_ms = 100;
   if (fx->be->kind == SOUK_STORE_POSTGRES) {
-    if (g_pg_state != 1) {
+    if (pg_state != 1) {
       fx->skip = true;
     } else {
       assert_true(pg_create_db("souk_set", fx->url, sizeof fx->url));
@@ -201,8 +253,8 @@ static void other_process_sets(fx_t *fx, uint64_t scope, const char *key, const 
 static int row_fn(souk_db_t *db, void *ud) {
   sqljob_t *j = ud;
   souk_stmt_t *s;
-  int rc = souk_db_prepare(db, "SELECT value, set_by FROM settings WHERE scope_id = ? AND key = ?",
-                           &s);
+  int rc =
+      souk_db_prepare(db, "SELECT value, set_by FROM settings WHERE scope_id = ? AND key = ?", &s);
   if (rc) return rc;
   souk_stmt_bind_int64(s, 1, (int64_t)j->scope);
   souk_stmt_bind_text(s, 2, j->key, SIZE_MAX);
@@ -240,13 +292,17 @@ static void on_change(uint64_t scope, const souk_setting_t *s, void *ud) {
   assert_string_equal(s->key, ud);
 }
 
+static int g_flushed;
+static void flushed(void *ud, int status) { g_flushed = status; }
+
 static int g_refresh_status = 1;
 static void refreshed(void *ud, int status) { g_refresh_status = status; }
 
 static void refresh(void) {
   g_refresh_status = 1;
   assert_int_equal(souk__settings_refresh(refreshed, NULL), 0);
-  for (int i = 0; i < 2000 && g_refresh_status == 1; i++) uv_run(souk_loop(), UV_RUN_ONCE);
+  for (int i = 0; i < 2000 && g_refresh_status == 1; i++)
+    uv_run(souk_loop(), UV_RUN_ONCE);
   assert_int_equal(g_refresh_status, 0);
 }
 
@@ -265,17 +321,15 @@ static void test_validation(void **state) {
   assert_int_equal(souk_setting_set(G1, "demo.mode", "paper", ADMIN, err, sizeof err), SOUK_EINVAL);
   assert_string_equal(err, "expected one of sim, live, found 'paper'");
   /* Channels and roles by id or mention, not each other's mention. */
-  assert_int_equal(souk_setting_set(G1, "demo.alerts", "<#123456789012345678>", ADMIN, err,
-                                    sizeof err),
-                   0);
+  assert_int_equal(
+      souk_setting_set(G1, "demo.alerts", "<#123456789012345678>", ADMIN, err, sizeof err), 0);
   assert_int_equal(souk_setting_id(G1, "demo.alerts"), UINT64_C(123456789012345678));
-  assert_int_equal(souk_setting_set(G1, "demo.role", "<#123456789012345678>", ADMIN, err,
-                                    sizeof err),
-                   SOUK_EINVAL);
+  assert_int_equal(
+      souk_setting_set(G1, "demo.role", "<#123456789012345678>", ADMIN, err, sizeof err),
+      SOUK_EINVAL);
   assert_non_null(strstr(err, "expected a role"));
-  assert_int_equal(souk_setting_set(G1, "demo.role", " <@&123456789012345679> ", ADMIN, err,
-                                    sizeof err),
-                   0);
+  assert_int_equal(
+      souk_setting_set(G1, "demo.role", " <@&123456789012345679> ", ADMIN, err, sizeof err), 0);
   assert_int_equal(souk_setting_id(G1, "demo.role"), UINT64_C(123456789012345679));
   /* Money: separators, a currency sign, no more decimals than it has. */
   assert_int_equal(souk_setting_set(G1, "demo.cash", "$2,500,000.50", ADMIN, err, sizeof err), 0);
@@ -300,6 +354,9 @@ static void test_validation(void **state) {
   assert_int_equal(souk_setting_set(U1, "demo.nick", "ŻółćŻółćŻół", U1, err, sizeof err),
                    SOUK_EINVAL);
   assert_int_equal(souk_setting_set(U1, "demo.nick", "a\tb", U1, err, sizeof err), SOUK_EINVAL);
+  assert_int_equal(souk_setting_set(U1, "demo.nick", "@mod", U1, err, sizeof err), SOUK_EINVAL);
+  assert_string_equal(err, "a nickname cannot start with @");
+  assert_int_equal(souk_setting_check("demo.nick", "@x", err, sizeof err), SOUK_EINVAL);
   /* Time zones from the tz database. */
   assert_int_equal(souk_setting_set(U1, "demo.tz", "Europe/Paris", U1, err, sizeof err), 0);
   assert_string_equal(souk_setting_str(U1, "demo.tz"), "Europe/Paris");
@@ -365,22 +422,33 @@ static void test_registry(void **state) {
   assert_null(souk_setting_at(9, NULL));
   assert_ptr_equal(souk_setting_find("demo.tz", NULL), &demo_settings[8]);
   /* Tables that break a rule are refused whole. */
-  static const souk_setting_t bad_prefix[] = {
-      {.key = "other.x", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_BOOL, .label = "X",
-       .description = "x"},
-      {0}};
-  static const souk_setting_t bad_default[] = {
-      {.key = "bad.n", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_INT, .def = "0", .min = 1,
-       .label = "N", .description = "n"},
-      {0}};
+  static const souk_setting_t bad_prefix[] = {{.key = "other.x",
+                                               .scope = SOUK_SETTING_GUILD,
+                                               .type = SOUK_SETTING_BOOL,
+                                               .label = "X",
+                                               .description = "x"},
+                                              {0}};
+  static const souk_setting_t bad_default[] = {{.key = "bad.n",
+                                                .scope = SOUK_SETTING_GUILD,
+                                                .type = SOUK_SETTING_INT,
+                                                .def = "0",
+                                                .min = 1,
+                                                .label = "N",
+                                                .description = "n"},
+                                               {0}};
   static const souk_setting_t no_label[] = {
       {.key = "bad.n", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_INT}, {0}};
-  static const souk_setting_t dup[] = {
-      {.key = "bad.n", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_BOOL, .label = "N",
-       .description = "n"},
-      {.key = "bad.n", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_BOOL, .label = "N",
-       .description = "n"},
-      {0}};
+  static const souk_setting_t dup[] = {{.key = "bad.n",
+                                        .scope = SOUK_SETTING_USER,
+                                        .type = SOUK_SETTING_BOOL,
+                                        .label = "N",
+                                        .description = "n"},
+                                       {.key = "bad.n",
+                                        .scope = SOUK_SETTING_USER,
+                                        .type = SOUK_SETTING_BOOL,
+                                        .label = "N",
+                                        .description = "n"},
+                                       {0}};
   const souk_setting_t *tables[] = {bad_prefix, bad_default, no_label, dup};
   for (size_t i = 0; i < 4; i++) {
     souk_module_t m = {.abi = SOUK_MODULE_ABI, .name = i ? "bad" : "mine", .settings = tables[i]};
@@ -390,10 +458,13 @@ static void test_registry(void **state) {
     assert_int_equal(souk_setting_count(), 9);
   }
   /* A setting whose config key does not exist stops the start. */
-  static const souk_setting_t missing_key[] = {
-      {.key = "bad.n", .scope = SOUK_SETTING_USER, .type = SOUK_SETTING_BOOL, .label = "N",
-       .description = "n", .config_key = "bad.nope"},
-      {0}};
+  static const souk_setting_t missing_key[] = {{.key = "bad.n",
+                                                .scope = SOUK_SETTING_USER,
+                                                .type = SOUK_SETTING_BOOL,
+                                                .label = "N",
+                                                .description = "n",
+                                                .config_key = "bad.nope"},
+                                               {0}};
   souk_module_t m = {.abi = SOUK_MODULE_ABI, .name = "bad", .settings = missing_key};
   const souk_module_t *ms[] = {&m, NULL};
   assert_int_equal(souk__settings_register(ms), 0);
@@ -419,6 +490,20 @@ static void test_write_through_and_reload(void **state) {
   assert_int_equal(g_changes, 1);
   assert_int_equal(souk_setting_set(U1, "demo.tz", "Asia/Tokyo", U1, err, sizeof err), 0);
   assert_int_equal(souk_setting_set(G2, "demo.enabled", "off", ADMIN, err, sizeof err), 0);
+  /* "Saved" is known once the store has it. */
+  g_flushed = 1;
+  assert_int_equal(souk_setting_flush(G2, "demo.enabled", flushed, NULL), 0);
+  assert_int_equal(g_flushed, 1);
+  for (int i = 0; i < 2000 && g_flushed == 1; i++)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  assert_int_equal(g_flushed, 0);
+  assert_string_equal(stored(fx, G2, "demo.enabled", NULL), "false");
+  /* Nothing being written: answered from the loop, not inside the call. */
+  g_flushed = 1;
+  assert_int_equal(souk_setting_flush(G1, "demo.role", flushed, NULL), 0);
+  assert_int_equal(g_flushed, 1);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(g_flushed, 0);
   drain();
   int64_t by;
   assert_string_equal(stored(fx, G1, "demo.count", &by), "42");
@@ -466,7 +551,7 @@ static void test_other_process_changes(void **state) {
   assert_int_equal(souk_setting_watch("demo.alerts", on_change, "demo.alerts"), 0);
   g_changes = 0;
   other_process_sets(fx, G1, "demo.alerts", "123456789012345678");
-  other_process_sets(fx, G2, "demo.nope", "x"); /* no module declares it: ignored */
+  other_process_sets(fx, G2, "demo.nope", "x");     /* no module declares it: ignored */
   other_process_sets(fx, G2, "demo.count", "1000"); /* out of bounds now: ignored */
   /* Not seen until the re-read. */
   assert_int_equal(souk_setting_id(G1, "demo.alerts"), 0);
@@ -501,7 +586,8 @@ static void test_local_change_wins_over_refresh(void **state) {
   assert_int_equal(souk__settings_refresh(refreshed, NULL), 0);
   char err[64];
   assert_int_equal(souk_setting_set(G1, "demo.count", "9", ADMIN, err, sizeof err), 0);
-  for (int i = 0; i < 2000 && g_refresh_status == 1; i++) uv_run(souk_loop(), UV_RUN_ONCE);
+  for (int i = 0; i < 2000 && g_refresh_status == 1; i++)
+    uv_run(souk_loop(), UV_RUN_ONCE);
   assert_int_equal(g_refresh_status, 0);
   assert_int_equal(souk_setting_int(G1, "demo.count"), 9);
   drain();
@@ -533,42 +619,71 @@ static void test_failed_write_reverts(void **state) {
   assert_int_equal(souk_setting_set(G1, "demo.count", "12", ADMIN, err, sizeof err), 0);
   assert_int_equal(souk_setting_set(G2, "demo.count", "13", ADMIN, err, sizeof err), 0);
   assert_int_equal(souk_setting_int(G1, "demo.count"), 12);
+  g_flushed = 1;
+  assert_int_equal(souk_setting_flush(G2, "demo.count", flushed, NULL), 0);
   drain();
+  assert_true(g_flushed < 0);
   assert_int_equal(souk_setting_int(G1, "demo.count"), 11);
   assert_int_equal(souk_setting_int(G2, "demo.count"), 5);
   souk__settings_set_publish(NULL, NULL);
 }
 
-static int pg_group_setup(void **state) {
-  if (pg_start() == 0) {
-    g_pg_state = 1;
-  } else {
-    g_pg_state = -1;
-    fprintf(stderr, "[  SKIP    ] %s\n", pg_why);
-  }
-  return 0;
+static int kv_prefix_fn(souk_db_t *db, void *ud) {
+  const char *const *kv = ud;
+  return souk_db_kv_put(db, "prefix", kv[0], kv[1], strlen(kv[1]));
 }
 
-static int pg_group_teardown(void **state) {
-  pg_stop();
-  return 0;
+static int count_fn(souk_db_t *db, void *ud) {
+  sqljob_t *j = ud;
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db, j->sql, &s);
+  if (rc) return rc;
+  rc = souk_stmt_step(s);
+  j->out = souk_stmt_column_int64(s, 0);
+  souk_stmt_finalize(s);
+  return rc < 0 ? rc : 0;
+}
+
+/* Migration 4 turns the per-guild prefixes kept in kv into the setting
+ * commands.prefix: a store put back to version 3 with two prefixes, then
+ * migrated. */
+static void test_prefixes_migrate(void **state) {
+  FX();
+  sqljob_t j = {.sql = "DROP TABLE settings;"
+                       "DELETE FROM schema_version WHERE version >= 4"};
+  assert_int_equal(souk_store_tx(fx->st, exec_fn, &j), 0);
+  static const char *const kv[][2] = {{"111111111111111111", "~"},
+                                      {"222222222222222222", "\xC3\xA9!"}};
+  for (size_t i = 0; i < 2; i++)
+    assert_int_equal(souk_store_tx(fx->st, kv_prefix_fn, (void *)kv[i]), 0);
+  souk_store_close(fx->st);
+  fx->st = NULL;
+  assert_int_equal(souk_store_open(&fx->conf, fx->dir, &fx->st), 0);
+  int v = 0;
+  assert_int_equal(souk_store_schema_version(fx->st, &v), 0);
+  assert_int_equal(v, souk_store_schema_latest());
+  assert_string_equal(stored(fx, G1, "commands.prefix", NULL), "~");
+  assert_string_equal(stored(fx, G2, "commands.prefix", NULL), "\xC3\xA9!");
+  sqljob_t left = {.sql = "SELECT COUNT(*) FROM kv WHERE namespace = 'prefix'"};
+  assert_int_equal(souk_store_read(fx->st, count_fn, &left), 0);
+  assert_int_equal(left.out, 0);
 }
 
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
 #define STORE(be)                                                                                  \
   T(test_write_through_and_reload, be), T(test_writes_in_order, be),                               \
-      T(test_other_process_changes, be), T(test_local_change_wins_over_refresh, be),              \
-      T(test_failed_write_reverts, be)
+      T(test_other_process_changes, be), T(test_local_change_wins_over_refresh, be),               \
+      T(test_failed_write_reverts, be), T(test_prefixes_migrate, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
-  const struct CMUnitTest sqlite_tests[] = {
-      T(test_validation, be_sqlite), T(test_defaults_and_config, be_sqlite),
-      T(test_registry, be_sqlite), STORE(be_sqlite)};
+  const struct CMUnitTest sqlite_tests[] = {T(test_validation, be_sqlite),
+                                            T(test_defaults_and_config, be_sqlite),
+                                            T(test_registry, be_sqlite), STORE(be_sqlite)};
   const struct CMUnitTest pg_tests[] = {STORE(be_pg)};
   int fails = cmocka_run_group_tests_name("settings/sqlite", sqlite_tests, NULL, NULL);
-  fails += cmocka_run_group_tests_name("settings/postgres", pg_tests, pg_group_setup,
-                                       pg_group_teardown);
+  fails +=
+      cmocka_run_group_tests_name("settings/postgres", pg_tests, pg_group_setup, pg_group_teardown);
   souk_loop_close();
   return fails;
 }
