@@ -234,23 +234,23 @@ int economy_pay(souk_db_t *db, int64_t from, int64_t to, int64_t amount, const c
   return rc;
 }
 
-int economy_adjust(souk_db_t *db, economy_kind_t kind, int64_t user_id, int64_t actor_id,
-                   int64_t amount, const char *reason, const char *key, int64_t now_ms,
-                   economy_change_t *out) {
-  if (!db || !key || !key[0] || !out || !reason || !reason[0] ||
-      (kind != ECONOMY_GRANT && kind != ECONOMY_TAKE))
-    return SOUK_EINVAL;
+/* The start of a change to one user's balance: refuse an amount <= 0,
+ * lock the row (*bal gets the balance), and report the change already
+ * made under key.  *done says out is final (a refusal or the original
+ * change): the caller returns rc then. */
+static int one_begin(souk_db_t *db, int64_t user, int64_t amount, const char *key, int64_t now_ms,
+                     economy_change_t *out, int64_t *bal, bool *done) {
   change_reset(out);
+  *done = true;
   if (amount <= 0) {
     out->refusal = ECONOMY_REFUSE_AMOUNT;
     return 0;
   }
-  int64_t bal = 0;
-  int rc = rows_lock(db, user_id, 0, now_ms, &bal, NULL);
+  int rc = rows_lock(db, user, 0, now_ms, bal, NULL);
   if (rc != 0) return rc;
   bool found;
   int64_t amt, b0, b1;
-  rc = audit_find(db, key, user_id, &found, &amt, &b0, &b1);
+  rc = audit_find(db, key, user, &found, &amt, &b0, &b1);
   if (rc != 0) return rc;
   if (found) {
     out->duplicate = true;
@@ -259,7 +259,21 @@ int economy_adjust(souk_db_t *db, economy_kind_t kind, int64_t user_id, int64_t 
     out->after = b1;
     return 0;
   }
-  out->before = out->after = bal;
+  out->before = out->after = *bal;
+  *done = false;
+  return 0;
+}
+
+int economy_adjust(souk_db_t *db, economy_kind_t kind, int64_t user_id, int64_t actor_id,
+                   int64_t amount, const char *reason, const char *key, int64_t now_ms,
+                   economy_change_t *out) {
+  if (!db || !key || !key[0] || !out || !reason || !reason[0] ||
+      (kind != ECONOMY_GRANT && kind != ECONOMY_TAKE))
+    return SOUK_EINVAL;
+  int64_t bal = 0;
+  bool done;
+  int rc = one_begin(db, user_id, amount, key, now_ms, out, &bal, &done);
+  if (rc != 0 || done) return rc;
   int64_t next;
   if (kind == ECONOMY_TAKE && bal < amount) {
     out->refusal = ECONOMY_REFUSE_SHORT;
@@ -284,18 +298,10 @@ int economy_adjust(souk_db_t *db, economy_kind_t kind, int64_t user_id, int64_t 
 int economy_daily(souk_db_t *db, int64_t user_id, const char *name, int64_t amount,
                   int64_t cooldown_ms, const char *key, int64_t now_ms, economy_change_t *out) {
   if (!db || !key || !key[0] || !out || cooldown_ms < 0) return SOUK_EINVAL;
-  change_reset(out);
-  if (amount <= 0) {
-    out->refusal = ECONOMY_REFUSE_AMOUNT;
-    return 0;
-  }
   int64_t bal = 0;
-  int rc = rows_lock(db, user_id, 0, now_ms, &bal, NULL);
-  if (rc != 0) return rc;
-  bool found;
-  int64_t amt, b0, b1;
-  rc = audit_find(db, key, user_id, &found, &amt, &b0, &b1);
-  if (rc != 0) return rc;
+  bool done;
+  int rc = one_begin(db, user_id, amount, key, now_ms, out, &bal, &done);
+  if (rc != 0 || (done && !out->duplicate)) return rc;
   souk_stmt_t *s;
   rc = souk_db_preparef(db, &s, "SELECT last_ms, streak FROM economy_daily WHERE user_id = ?", "i",
                         user_id);
@@ -311,16 +317,8 @@ int economy_daily(souk_db_t *db, int64_t user_id, const char *name, int64_t amou
   }
   souk_stmt_finalize(s);
   if (rc != 0) return rc;
-  if (found) {
-    out->duplicate = true;
-    out->amount = amt;
-    out->before = b0;
-    out->after = b1;
-    out->streak = streak;
-    return 0;
-  }
-  out->before = out->after = bal;
   out->streak = streak;
+  if (out->duplicate) return 0;
   /* The cooldown is counted from the stored claim time, so it survives
    * restarts; a clock that went backwards only makes the wait longer. */
   if (claimed && now_ms - last < cooldown_ms) {

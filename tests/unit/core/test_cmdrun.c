@@ -25,6 +25,7 @@
 #include "souk/json.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/stats.h"
 
 /* ---- the fake surface ---------------------------------------------------- */
 
@@ -1257,8 +1258,43 @@ static void test_gate_later(void **state) {
   assert_string_equal(R.order, "DVR");
 }
 
+/* The public figures (souk/stats.h) are the runner's: calls counted per
+ * path, and percentiles read from the latency histogram. */
+static void test_stats(void **state) {
+  (void)state;
+  souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
+  for (int i = 0; i < 3; i++)
+    invoke_text(&in, "sync n:1");
+  run_loop();
+  souk_stats_command_t c = {0};
+  bool found = false;
+  for (size_t i = 0; i < souk_stats_commands(); i++) {
+    assert_int_equal(souk_stats_command_at(i, &c), 0);
+    if (strcmp(c.path, "sync") == 0) {
+      found = true;
+      break;
+    }
+  }
+  assert_true(found);
+  assert_true(c.calls >= 3);
+  assert_int_equal(c.calls, stat_copy("sync").calls);
+  /* Fast calls: every share falls under the first bound. */
+  assert_true(souk_stats_percentile(&c, 0.5) == souk_stats_latency_bounds[0]);
+  assert_true(souk_stats_percentile(&c, 0.99) == souk_stats_latency_bounds[0]);
+  assert_int_equal(souk_stats_command_at(souk_stats_commands(), &c), SOUK_ERANGE);
+  /* A histogram by hand: 10 calls, 6 under 10 ms, 9 under 1 s, 1 slower
+   * than the last bound. */
+  souk_stats_command_t h = {.calls = 10, .buckets = {6, 6, 6, 6, 6, 9, 9, 9}};
+  assert_true(souk_stats_percentile(&h, 0.5) == 0.01);
+  assert_true(souk_stats_percentile(&h, 0.9) == 1);
+  assert_true(souk_stats_percentile(&h, 0.95) < 0);
+  souk_stats_command_t none = {0};
+  assert_true(souk_stats_percentile(&none, 0.5) < 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gate_pass, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gate_missing_and_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gate_prompt_then_redispatch, setup, teardown),

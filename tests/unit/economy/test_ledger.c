@@ -545,6 +545,14 @@ static void test_pay_both_ways(void **state) {
   assert_int_equal(errors, 0);
   assert_true(ok > 0);
   assert_int_equal(balance(fx, 1001) + balance(fx, 1002) + balance(fx, 1003), 150);
+  /* The pool saw every transaction and holds none now. */
+  souk_store_pool_stats_t ps;
+  assert_int_equal(souk_store_pool_stats(fx->st, &ps), 0);
+  assert_int_equal(ps.size, 8);
+  assert_int_equal(ps.in_use, 0);
+  assert_int_equal(ps.waiting, 0);
+  assert_true(ps.acquired >= (uint64_t)(NPAYERS * NPAYS));
+  assert_true(ps.connected >= 1 && ps.connected <= 8);
   assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_audit WHERE kind = 'pay'"), 2 * ok);
   check_invariant(fx);
 }
