@@ -658,7 +658,9 @@ int souk_cmd_args_line(const souk_cmd_args_t *a, souk_buf_t *out) {
     case SOUK_OPT_USER:
     case SOUK_OPT_CHANNEL:
     case SOUK_OPT_ROLE:
-      souk_buf_printf(out, "%" PRIu64, v->id);
+      /* At least 17 digits, as the parser wants of an id (typed ones may
+       * have had leading zeros). */
+      souk_buf_printf(out, "%017" PRIu64, v->id);
       break;
     default:
       put_quoted(out, v->text);

@@ -828,6 +828,7 @@ static void test_args_line(void **state) {
       "buy AAPL 10 limit:12.25 confirm:true",
       "give <@80351110224678912> 5 \"for the \\\"win\\\" \\\\ ok\"",
       "setup channel <#1100000000000000007> <@&1100000000000000008>",
+      "setup channel <#000000000131864358>", /* an id typed with leading zeros */
       "setup prefix set \"a b\"",
       "buy X 1 limit:0.1",
       "reload",
