@@ -21,6 +21,7 @@
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/metrics.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -111,7 +112,7 @@ void souk__dapi_stats(souk__dapi_stats_t *out) {
   if (g.coal) souk__coal_counts(g.coal, NULL, &out->edits_coalesced);
 }
 
-/* ---- small maps ------------------------------------------------------------ */
+/* ---- small maps ---------------------------------------------------------------- */
 
 static u64ent_t *u64_get(souk__smap_t *m, uint64_t k) {
   char key[24];
@@ -149,7 +150,7 @@ static void u64_del(souk__smap_t *m, uint64_t k) {
   souk_free(e);
 }
 
-/* ---- operations -------------------------------------------------------------- */
+/* ---- operations ---------------------------------------------------------------- */
 
 static dop_t *op_new(dop_kind_t kind, souk_discord_cb cb, void *ud) {
   dop_t *op = souk_calloc(1, sizeof *op);
@@ -317,7 +318,7 @@ static void build_edit(const souk_msg_t *m, souk_buf_t *b) {
   souk_jw_end(&w);
 }
 
-/* ---- sending --------------------------------------------------------------------- */
+/* ---- sending ------------------------------------------------------------------- */
 
 static int issue(dop_t *op, unsigned idx, const char *method, const char *path, const char *body,
                  size_t len, unsigned flags, souk_rest_cb cb) {
@@ -412,7 +413,7 @@ static void part_done_cb(const souk_rest_resp_t *r, void *ud) {
   souk_json_free(&j);
 }
 
-/* ---- public API ---------------------------------------------------------------------- */
+/* ---- public API ---------------------------------------------------------------- */
 
 static int check_running(void) { return g.running ? 0 : SOUK_ESTOPPED; }
 
@@ -464,7 +465,7 @@ int souk_discord_delete(uint64_t channel_id, uint64_t message_id, souk_discord_c
   return op_send_one(op, "DELETE", path, 0, &g.st.deletes);
 }
 
-/* ---- coalesced edits ------------------------------------------------------------------- */
+/* ---- coalesced edits ----------------------------------------------------------- */
 
 typedef struct coal_req {
   uint64_t channel, message;
@@ -544,7 +545,7 @@ int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const sou
   return rc;
 }
 
-/* ---- DMs ------------------------------------------------------------------------------- */
+/* ---- DMs ----------------------------------------------------------------------- */
 
 static void dm_open_cb(const souk_rest_resp_t *r, void *ud) {
   dpart_t *p = ud;
@@ -611,7 +612,7 @@ int souk_discord_dm(uint64_t user_id, const souk_msg_t *msg, souk_discord_cb cb,
   return 0;
 }
 
-/* ---- renames ------------------------------------------------------------------------------ */
+/* ---- renames ------------------------------------------------------------------- */
 
 uint64_t souk_discord_rename_wait_ms(uint64_t channel_id) {
   return g.rguard ? souk__rguard_wait(g.rguard, channel_id, now_ms()) : 0;
@@ -659,7 +660,7 @@ int souk_discord_rename_channel(uint64_t channel_id, const char *name, souk_disc
   return rc;
 }
 
-/* ---- GET ---------------------------------------------------------------------------------- */
+/* ---- GET ----------------------------------------------------------------------- */
 
 int souk_discord_get(const char *path, souk_discord_json_cb cb, void *ud) {
   int rc = check_running();
@@ -670,7 +671,7 @@ int souk_discord_get(const char *path, souk_discord_json_cb cb, void *ud) {
   return op_send_one(op, "GET", path, 0, &g.st.gets);
 }
 
-/* ---- presence -------------------------------------------------------------------------------- */
+/* ---- presence ------------------------------------------------------------------ */
 
 static const char *presence_status(void) {
   static const char *const names[] = {"online", "idle", "dnd", "invisible"};
@@ -718,8 +719,7 @@ int souk_discord_set_presence(const char *text, int activity_type) {
   return 0;
 }
 
-/* ---- identity and permissions ------------------------------------------------------------------
- */
+/* ---- identity and permissions -------------------------------------------------- */
 
 uint64_t souk_discord_bot_user_id(void) {
   if (g.running && g.sink->bot_user) return g.sink->bot_user();
@@ -733,8 +733,7 @@ bool souk_discord_bot_can(uint64_t guild_id, uint64_t channel_id, uint64_t perm_
   return (p & perm_bits) == perm_bits;
 }
 
-/* ---- the REST sink ------------------------------------------------------------------------------
- */
+/* ---- the REST sink ------------------------------------------------------------- */
 
 static int rest_presence(const char *status, const char *text, int activity_type) {
   if (!souk_shards_running()) return SOUK_ESTOPPED;
@@ -748,8 +747,55 @@ const souk__dapi_sink_t souk__dapi_rest_sink = {
     .presence = rest_presence,
 };
 
-/* ---- start and stop
- * ------------------------------------------------------------------------------ */
+/* ---- metrics ------------------------------------------------------------------- */
+
+/* Mirrors g.st at scrape time; the families outlive a stop (the registry
+ * owns them), the collector does not. */
+static void collect(void *ud) {
+  static const char *const actions[] = {"send",   "edit", "delete",  "dm",
+                                        "rename", "get",  "presence"};
+  const uint64_t counts[] = {g.st.sent,    g.st.edits, g.st.deletes,  g.st.dms,
+                             g.st.renames, g.st.gets,  g.st.presences};
+  souk_metric_t *m = souk_metric_find("souk_discord_actions_total");
+  for (size_t i = 0; m && i < sizeof counts / sizeof *counts; i++)
+    souk_counter_set(souk_metric_series(m, SOUK_LV(actions[i])), (double)counts[i]);
+  if ((m = souk_metric_find("souk_discord_actions_failed_total")))
+    souk_counter_set(souk_metric_series(m, NULL), (double)g.st.failed);
+  if ((m = souk_metric_find("souk_discord_actions_refused_total"))) {
+    souk_counter_set(souk_metric_series(m, SOUK_LV("rename_window")), (double)g.st.renames_refused);
+    souk_counter_set(souk_metric_series(m, SOUK_LV("dm_closed")), (double)g.st.dms_refused);
+  }
+  uint64_t coalesced = 0;
+  if (g.coal) souk__coal_counts(g.coal, NULL, &coalesced);
+  if ((m = souk_metric_find("souk_discord_edits_coalesced_total")))
+    souk_counter_set(souk_metric_series(m, NULL), (double)coalesced);
+  if ((m = souk_metric_find("souk_discord_edits_tracked")))
+    souk_gauge_set(souk_metric_series(m, NULL), g.coal ? (double)souk__coal_size(g.coal) : 0);
+  if ((m = souk_metric_find("souk_discord_presence_delayed_total")))
+    souk_counter_set(souk_metric_series(m, NULL), (double)g.st.presences_delayed);
+}
+
+static void metrics_register(void) {
+  souk_counter_new("souk_discord_actions_total",
+                   "Discord actions modules asked for (alerts, edits, DMs, renames, ...), by "
+                   "action.",
+                   "action");
+  souk_counter_new("souk_discord_actions_failed_total",
+                   "Discord actions that completed with an error.", NULL);
+  souk_counter_new("souk_discord_actions_refused_total",
+                   "Actions souk refused before sending, by reason (rename_window: a third "
+                   "rename of a channel in 10 minutes; dm_closed: a user known to refuse DMs).",
+                   "reason");
+  souk_counter_new("souk_discord_edits_coalesced_total",
+                   "Message states replaced by a newer one before their edit was sent.", NULL);
+  souk_gauge_new("souk_discord_edits_tracked", "Messages whose edits are being coalesced now.",
+                 NULL);
+  souk_counter_new("souk_discord_presence_delayed_total",
+                   "Presence updates that waited for Discord's 5 per minute.", NULL);
+  souk_metrics_add_collector(collect, NULL);
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
 
 static void gc_timer_cb(uv_timer_t *t) {
   uint64_t now = now_ms();
@@ -797,6 +843,7 @@ int souk__dapi_start(const souk__dapi_sink_t *sink) {
   /* Housekeeping never keeps an otherwise finished loop alive; the other
    * timers run only while work waits, and that work must be done. */
   uv_unref((uv_handle_t *)g.gc_timer);
+  metrics_register();
   g.running = true;
   return 0;
 }
@@ -810,6 +857,7 @@ void souk__dapi_stop(void) {
    * ends a piped script within one loop turn). */
   presence_pump();
   g.running = false;
+  souk_metrics_remove_collector(collect, NULL);
   /* Completions already decided go out now. */
   later_cb(g.later_timer);
   size_t waiting = souk__coal_size(g.coal);

@@ -64,7 +64,7 @@ static void print(const souk_buf_t *b) {
     souk__console_print(b->data, b->len);
 }
 
-/* ---- rendering ------------------------------------------------------------- */
+/* ---- rendering ----------------------------------------------------------------- */
 
 /* A string member of object t, copied into a small buffer ("" if none). */
 static const char *str_of(const souk_json_t *j, int t, const char *key, char *buf, size_t cap) {
@@ -176,7 +176,7 @@ static void where(souk_buf_t *b, uint64_t channel) {
     souk_buf_printf(b, "[#%" PRIu64 "]", channel);
 }
 
-/* ---- answering ------------------------------------------------------------------ */
+/* ---- answering ----------------------------------------------------------------- */
 
 static void answer_cb(uv_timer_t *t) {
   pending_t *p;

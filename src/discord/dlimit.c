@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- sliding window ------------------------------------------------------ */
+/* ---- sliding window ------------------------------------------------------------ */
 
 /* Drop events that left the window ending at now. */
 static void wlim_expire(souk__wlim_t *w, uint64_t window_ms, uint64_t now) {
@@ -68,7 +68,7 @@ bool souk__wlim_idle(const souk__wlim_t *w, uint64_t window_ms, uint64_t now) {
   return true;
 }
 
-/* ---- channel renames -------------------------------------------------------- */
+/* ---- channel renames ----------------------------------------------------------- */
 
 typedef struct rent {
   souk__smap_ent_t ent;
@@ -143,7 +143,7 @@ size_t souk__rguard_gc(souk__rguard_t *g, uint64_t now) {
   return g->map.n;
 }
 
-/* ---- coalesced edits ------------------------------------------------------------ */
+/* ---- coalesced edits ----------------------------------------------------------- */
 
 typedef struct centry {
   souk__smap_ent_t ent;

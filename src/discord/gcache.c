@@ -77,7 +77,7 @@ static void guild_free(guild_t *gd) {
   souk_free(gd);
 }
 
-/* ---- roles ------------------------------------------------------------------- */
+/* ---- roles --------------------------------------------------------------------- */
 
 static void guild_set_roles(guild_t *gd, const souk_json_t *j, int roles) {
   souk_free(gd->roles);
@@ -136,7 +136,7 @@ static void guild_set_bot_roles(guild_t *gd, const souk_json_t *j, int roles) {
   }
 }
 
-/* ---- channels --------------------------------------------------------------------- */
+/* ---- channels ------------------------------------------------------------------ */
 
 static int chan_cmp(const void *a, const void *b) {
   uint64_t x = ((const chan_t *)a)->id, y = ((const chan_t *)b)->id;
@@ -218,7 +218,7 @@ static void guild_channel(const souk_json_t *j, int d, bool del) {
   chan_set_ows(ch, j, d);
 }
 
-/* ---- guilds ------------------------------------------------------------------------------ */
+/* ---- guilds -------------------------------------------------------------------- */
 
 static void guild_upsert(const souk_json_t *j, int d) {
   uint64_t id = souk__json_id(j, souk_json_get(j, d, "id"));
@@ -288,7 +288,7 @@ void souk__gcache_event(const souk_event_t *ev) {
   }
 }
 
-/* ---- permissions --------------------------------------------------------------------------- */
+/* ---- permissions --------------------------------------------------------------- */
 
 uint64_t souk__gcache_member_perms(uint64_t guild_id, uint64_t user, const souk_json_t *j,
                                    int member) {

@@ -15,6 +15,7 @@
 #include "souk/json.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/metrics.h"
 #include "souk/recovery.h"
 
 #include <ctype.h>
@@ -150,7 +151,7 @@ static int64_t unix_ms(void) { return (int64_t)(g.clock ? g.clock() : souk_unix_
 
 void souk__settings_set_clock(uint64_t (*fn)(void)) { g.clock = fn; }
 
-/* ---- text ------------------------------------------------------------------ */
+/* ---- text ---------------------------------------------------------------------- */
 
 static size_t utf8_chars(const char *s) {
   size_t c = 0;
@@ -381,7 +382,7 @@ static bool parse_value(const souk_setting_t *s, const char *raw, parsed_t *out,
   return ok;
 }
 
-/* ---- the registry ---------------------------------------------------------------- */
+/* ---- the registry -------------------------------------------------------------- */
 
 static const char *key_of(size_t i) { return g.regs[i].s->key; }
 
@@ -608,7 +609,7 @@ static void notify(uint64_t scope, uint32_t idx) {
     r->w[i].cb(scope, r->s, r->w[i].ud);
 }
 
-/* ---- values in memory ---------------------------------------------------------------- */
+/* ---- values in memory ---------------------------------------------------------- */
 
 static size_t slot_of(uint64_t scope, uint32_t idx) {
   uint64_t h =
@@ -698,7 +699,7 @@ static void tab_free(void) {
 
 size_t souk__settings_held(void) { return g.n; }
 
-/* ---- reads ------------------------------------------------------------------------------- */
+/* ---- reads --------------------------------------------------------------------- */
 
 static reg_t *reg_for_read(const char *key, uint32_t *idx) {
   static unsigned warned;
@@ -801,7 +802,7 @@ int souk_setting_check(const char *key, const char *text, char *err, size_t errc
   return ok ? 0 : SOUK_EINVAL;
 }
 
-/* ---- writes -------------------------------------------------------------------------------- */
+/* ---- writes -------------------------------------------------------------------- */
 
 static const char *scope_name(const reg_t *r) {
   return r->s->scope == SOUK_SETTING_GUILD ? "guild" : "user";
@@ -1087,8 +1088,7 @@ void souk__settings_set_publish(void (*fn)(uint64_t scope_id, const char *key, v
   g.publish_ud = ud;
 }
 
-/* ---- reading the store ------------------------------------------------------------------------
- */
+/* ---- reading the store --------------------------------------------------------- */
 
 static void rows_free(rows_t *rs) {
   for (size_t i = 0; i < rs->n; i++) {
@@ -1262,8 +1262,24 @@ static const souk_task_t g_tasks[] = {
 
 const souk_task_t *souk__settings_tasks(void) { return g_tasks; }
 
-/* ---- start and stop ---------------------------------------------------------------------------
- */
+/* ---- metrics ------------------------------------------------------------------- */
+
+static void collect(void *ud) {
+  souk_metric_t *m = souk_metric_find("souk_settings_values");
+  if (m) souk_gauge_set(souk_metric_series(m, NULL), (double)g.n);
+  if ((m = souk_metric_find("souk_settings_writes_pending")))
+    souk_gauge_set(souk_metric_series(m, NULL), (double)g.nwrites);
+}
+
+static void metrics_register(void) {
+  souk_gauge_new("souk_settings_values",
+                 "Per-guild and per-user setting values held in memory (set ones only).", NULL);
+  souk_gauge_new("souk_settings_writes_pending",
+                 "Setting changes queued for, or being written to, the store.", NULL);
+  souk_metrics_add_collector(collect, NULL);
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
 
 int souk__settings_start(souk_store_t *st, const souk_conf_section_t *secs, size_t nsecs) {
   if (g.running) return SOUK_EBUSY;
@@ -1289,6 +1305,7 @@ int souk__settings_start(souk_store_t *st, const souk_conf_section_t *secs, size
     if (g.n) SOUK_INFO(COMP, "%zu setting value(s) loaded", g.n);
     rows_free(rs);
   }
+  metrics_register();
   g.running = true;
   return 0;
 }
@@ -1316,6 +1333,7 @@ void souk__settings_stop(void) {
   g.w_cur = NULL;
   g.nwrites = 0;
   g.running = false;
+  souk_metrics_remove_collector(collect, NULL);
   g.refreshing = false;
   g.gen++;
   tab_free();

@@ -225,7 +225,7 @@ static void ack_component(souk_cmd_ctx_t *ctx) {
   souk_discord_edit_latest(channel, message, &m, 1000);
 }
 
-/* ---- tables ---------------------------------------------------------------- */
+/* ---- tables -------------------------------------------------------------------- */
 
 #define CHANNEL_OPT                                                                                \
   { .name = "channel", .description = "Channel", .type = SOUK_OPT_CHANNEL, .required = true }

@@ -20,7 +20,7 @@
 #include "../../../src/discord/dapi.c"
 #include "souk/loop.h"
 
-/* ---- a recording sink ---------------------------------------------------- */
+/* ---- a recording sink ---------------------------------------------------------- */
 
 typedef struct req {
   char method[8];
@@ -118,7 +118,7 @@ static void expect(int status, const char *body) {
   S.script[S.nscript++] = (script_t){status, body};
 }
 
-/* ---- clock and completions --------------------------------------------------- */
+/* ---- clock and completions ----------------------------------------------------- */
 
 static uint64_t g_now = 1000000;
 static uint64_t fake_now(void) { return g_now; }
@@ -166,7 +166,7 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* ---- tests ------------------------------------------------------------------ */
+/* ---- tests --------------------------------------------------------------------- */
 
 static void test_send_split_and_nonce(void **state) {
   char big[2600];
@@ -195,6 +195,13 @@ static void test_send_split_and_nonce(void **state) {
   assert_non_null(strstr(S.reqs[1].body, "\"nonce\":\"s"));
   assert_int_equal(got.res.message_id, 1);
   assert_int_equal(got.res.channel_id, 123456789012345678ULL);
+  /* On /metrics. */
+  souk_buf_t mb;
+  souk_buf_init(&mb);
+  souk_metrics_render(&mb);
+  assert_non_null(strstr(mb.data, "souk_discord_actions_total{action=\"send\"} 1\n"));
+  assert_non_null(strstr(mb.data, "souk_discord_edits_tracked 0\n"));
+  souk_buf_free(&mb);
   /* Bad arguments are refused at once, without a callback. */
   souk_msg_t empty = {0};
   assert_int_equal(souk_discord_send(1, &empty, got_cb, &got), SOUK_EINVAL);
@@ -420,7 +427,7 @@ static void test_stopped(void **state) {
   assert_int_equal(souk__dapi_start(&rec_sink), 0);
 }
 
-/* ---- the console sink --------------------------------------------------------- */
+/* ---- the console sink ---------------------------------------------------------- */
 
 static souk_buf_t g_out;
 static void capture(const char *text, size_t len) { souk_buf_append(&g_out, text, len); }

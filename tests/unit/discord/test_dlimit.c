@@ -18,7 +18,7 @@
 
 #define MIN (60 * 1000)
 
-/* ---- sliding window ---- */
+/* ---- sliding window ------------------------------------------------------------ */
 
 static void test_window(void **state) {
   souk__wlim_t w = {0};
@@ -50,7 +50,7 @@ static void test_window_untake(void **state) {
   assert_int_equal(souk__wlim_wait(&w, 2, MIN, 300), 0);
 }
 
-/* ---- rename guard ---- */
+/* ---- rename guard -------------------------------------------------------------- */
 
 static void test_rename_guard(void **state) {
   souk__rguard_t *g = souk__rguard_new();
@@ -82,7 +82,7 @@ static void test_rename_guard(void **state) {
   souk__rguard_free(g);
 }
 
-/* ---- coalescer ---- */
+/* ---- coalescer ----------------------------------------------------------------- */
 
 typedef struct sent {
   uint64_t channel, message;

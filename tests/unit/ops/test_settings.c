@@ -25,10 +25,11 @@
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/metrics.h"
 #include "souk/settings.h"
 #include "souk/store.h"
 
-/* ---- a module with a setting of every type, and its config section ---- */
+/* ---- a module with a setting of every type, and its config section ------------- */
 
 static const char *const modes[] = {"sim", "live", NULL};
 
@@ -132,7 +133,7 @@ static const souk_conf_section_t secs[] = {{"demo", demo_keys, &demo_conf}};
 #define U1    UINT64_C(333333333333333333)
 #define ADMIN UINT64_C(444444444444444444)
 
-/* ---- fixtures ------------------------------------------------------------- */
+/* ---- fixtures ------------------------------------------------------------------ */
 
 typedef struct backend {
   souk_store_kind_t kind;
@@ -216,7 +217,7 @@ static int fx_teardown(void **state) {
 
 static void start(fx_t *fx) { assert_int_equal(souk__settings_start(fx->st, secs, 1), 0); }
 
-/* ---- SQL, as another process would do it ---- */
+/* ---- SQL, as another process would do it --------------------------------------- */
 
 typedef struct sqljob {
   const char *sql;
@@ -282,7 +283,7 @@ static const char *stored(fx_t *fx, uint64_t scope, const char *key, int64_t *by
 
 static int exec_fn(souk_db_t *db, void *ud) { return souk_db_exec(db, ((sqljob_t *)ud)->sql); }
 
-/* ---- watchers ---- */
+/* ---- watchers ------------------------------------------------------------------ */
 
 static int g_changes;
 static uint64_t g_changed_scope;
@@ -306,7 +307,7 @@ static void refresh(void) {
   assert_int_equal(g_refresh_status, 0);
 }
 
-/* ---- backend-independent ---- */
+/* ---- backend-independent ------------------------------------------------------- */
 
 static void test_validation(void **state) {
   FX();
@@ -401,6 +402,11 @@ static void test_defaults_and_config(void **state) {
   assert_int_equal(src, SOUK_SETTING_SET);
   assert_int_equal(souk_setting_int(G2, "demo.cash"), 25000000);
   assert_int_equal(souk__settings_held(), 1);
+  souk_buf_t mb;
+  souk_buf_init(&mb);
+  souk_metrics_render(&mb);
+  assert_non_null(strstr(mb.data, "souk_settings_values 1\n"));
+  souk_buf_free(&mb);
   assert_int_equal(souk_setting_reset(G1, "demo.cash", ADMIN), 0);
   assert_int_equal(souk_setting_int(G1, "demo.cash"), 25000000);
   assert_int_equal(souk__settings_held(), 0);
@@ -472,7 +478,7 @@ static void test_registry(void **state) {
   assert_int_equal(souk__settings_register(mods), 0);
 }
 
-/* ---- on both backends ---- */
+/* ---- on both backends ---------------------------------------------------------- */
 
 static void test_write_through_and_reload(void **state) {
   FX();
