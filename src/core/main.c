@@ -25,6 +25,7 @@
 #include "souk/loop.h"
 #include "souk/metrics.h"
 #include "souk/recovery.h"
+#include "souk/settings.h"
 #include "store/storeconf.h"
 
 #include <errno.h>
@@ -85,6 +86,8 @@ static void usage(FILE *f) {
           "  db migrate | check | backup PATH | vacuum | copy --to URL |\n"
           "     forget-user ID | purge-guild ID\n"
           "                 maintain the store (SQLite by default, or PostgreSQL)\n"
+          "  settings guild|user ID\n"
+          "                 print a guild's (or a user's) settings and where each comes from\n"
           "  version        print the version\n"
           "\n"
           "options:\n"
@@ -130,8 +133,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
   }
   if (optind < argc) o->cmd = argv[optind++];
   while (optind < argc) {
-    /* Only `db` takes arguments of its own. */
-    if (strcmp(o->cmd, "db") != 0 || o->nargs == (int)(sizeof o->args / sizeof *o->args)) {
+    /* Only `db` and `settings` take arguments of their own. */
+    if ((strcmp(o->cmd, "db") != 0 && strcmp(o->cmd, "settings") != 0) ||
+        o->nargs == (int)(sizeof o->args / sizeof *o->args)) {
       fprintf(stderr, "souk: unexpected argument '%s'\n", argv[optind]);
       return SOUK_EINVAL;
     }
@@ -288,6 +292,46 @@ static int set_config(const char *key, const char *value, uint64_t by_user, char
   return 0;
 }
 
+/* `souk settings guild|user ID`: the values in effect for one guild or
+ * user, read from the store as the bot would, with where each comes from
+ * (the operator's view of what /settings view shows). */
+static int cmd_settings(int argc, char **argv) {
+  bool guild = argc == 2 && !strcmp(argv[0], "guild");
+  char *end = NULL;
+  unsigned long long id = argc == 2 ? strtoull(argv[1], &end, 10) : 0;
+  if (argc != 2 || (!guild && strcmp(argv[0], "user") != 0) || !end || *end || id == 0) {
+    fprintf(stderr, "usage: souk settings guild|user ID\n");
+    return EXIT_CONFIG;
+  }
+  if (ensure_data_dir() != 0) return EXIT_CONFIG;
+  int rc = souk__app_store_open();
+  if (rc) return rc == SOUK_EFATAL ? EXIT_CONFIG : EXIT_RUNTIME;
+  rc = souk__settings_start(souk_store_main(), g.secs, g.nsecs);
+  if (rc) {
+    fprintf(stderr, "souk settings: cannot read the settings: %s\n", souk_strerror(rc));
+    souk__app_store_close();
+    return EXIT_RUNTIME;
+  }
+  static const char *const from[] = {"default", "config file", "set"};
+  printf("settings of %s %llu (default < config file < set for this %s):\n",
+         guild ? "guild" : "user", id, guild ? "guild" : "user");
+  size_t shown = 0;
+  for (size_t i = 0; i < souk_setting_count(); i++) {
+    const char *module = NULL;
+    const souk_setting_t *st = souk_setting_at(i, &module);
+    if ((st->scope == SOUK_SETTING_GUILD) != guild) continue;
+    char v[512];
+    souk_setting_source_t src = SOUK_SETTING_DEFAULT;
+    souk_setting_get((uint64_t)id, st->key, v, sizeof v, &src);
+    printf("  %-32s %-24s (%s)\n", st->key, v[0] ? v : "\"\"", from[src]);
+    shown++;
+  }
+  if (!shown) printf("  (no module declares %s settings)\n", guild ? "guild" : "user");
+  souk__settings_stop();
+  souk__app_store_close();
+  return EXIT_OK;
+}
+
 static void signal_cb(uv_signal_t *h, int signum) {
   if (signum == SIGHUP) {
     SOUK_INFO("core", "SIGHUP: reloading the configuration");
@@ -429,8 +473,7 @@ int main(int argc, char **argv) {
   }
   bool known = !strcmp(o.cmd, "run") || !strcmp(o.cmd, "console") ||
                !strcmp(o.cmd, "check-config") || !strcmp(o.cmd, "config-keys") ||
-               !strcmp(o.cmd, "commands") ||
-               !strcmp(o.cmd, "db");
+               !strcmp(o.cmd, "commands") || !strcmp(o.cmd, "settings") || !strcmp(o.cmd, "db");
   if (!known) {
     fprintf(stderr, "souk: unknown command '%s'\n\n", o.cmd);
     usage(stderr);
@@ -487,6 +530,8 @@ int main(int argc, char **argv) {
     code = cmd_check_config(o.online);
   } else if (!strcmp(o.cmd, "db")) {
     code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
+  } else if (!strcmp(o.cmd, "settings")) {
+    code = cmd_settings(o.nargs, o.args);
   } else if (!g.console && !souk_discord_conf.token) {
     fprintf(stderr,
             "souk: discord.token is not set. Export SOUK_DISCORD_TOKEN (or put it in .env),\n"

@@ -251,10 +251,26 @@ def test_console_decline_and_user_wizard(tmp_path):
         t = c.expect(r"setup.display")
         assert "`setup.timezone` **Asia/Tokyo** — set by you" in t
         assert "`setup.dm_alerts` **off** — set by you" in t
+        c.send("/settings set key:economy.enabled value:off")
+        c.expect(r"^\*\*Economy\*\* is now off \(was on\)\.")
+        c.send("/daily")
+        c.expect(r"^The economy is turned off in this server\.")
         assert c.close() == 0
     finally:
         if c.proc.poll() is None:
             c.proc.kill()
+    # The operator sees the same values, with where they come from.
+    r = subprocess.run([souk_bin(), "settings", "user", CONSOLE_USER, "-c", str(tmp_path / "c.yaml")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"setup\.timezone +Asia/Tokyo +\(set\)", r.stdout), r.stdout
+    assert re.search(r"setup\.display +normal +\(default\)", r.stdout), r.stdout
+    r = subprocess.run([souk_bin(), "settings", "guild", "100000000000000002", "-c",
+                        str(tmp_path / "c.yaml")], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=WAIT)
+    assert re.search(r"economy\.enabled +false +\(set\)", r.stdout), r.stdout
+    assert re.search(r"market\.start_cash +1000000\.00 +\(config file\)|market\.start_cash +"
+                     r"1000000\.00 +\(default\)", r.stdout), r.stdout
 
 
 # ---- against the fake Discord ----------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "souk/module.h"
 #include "souk/settings.h"
 #include "souk/store.h"
+#include "souk/task.h"
 #include "wizard.h"
 
 #include <inttypes.h>
@@ -660,6 +661,50 @@ static void complete_key(souk_cmd_ctx_t *ctx) {
   souk_cmd_choices(ctx, out, n);
 }
 
+/* ---- forgetting wizards left for good ---------------------------------------------------------
+ */
+
+typedef struct prune_job {
+  souk_task_ctx_t *task;
+} prune_job_t;
+
+static int prune_tx(souk_db_t *db, void *ud) {
+  (void)ud;
+  return souk_db_runf(db, NULL, "DELETE FROM kv WHERE namespace = ? AND updated_at < ?", "si",
+                      WIZ_NS, (int64_t)souk_unix_ms() - setup_conf.wizard_ttl_ms);
+}
+
+static void prune_done(void *ud, int status) {
+  prune_job_t *j = ud;
+  souk_task_done(j->task, status);
+  souk_free(j);
+}
+
+/* The state of a wizard nobody came back to within setup.wizard_ttl. */
+static void prune_run(souk_task_ctx_t *t) {
+  souk_store_t *st = souk_store_main();
+  if (!st) {
+    souk_task_done(t, 0);
+    return;
+  }
+  prune_job_t *j = souk_calloc(1, sizeof *j);
+  j->task = t;
+  int rc = souk_store_tx_async(st, prune_tx, prune_done, j);
+  if (rc) {
+    souk_free(j);
+    souk_task_done(t, rc);
+  }
+}
+
+static const struct souk_task setup_tasks[] = {
+    {.name = "setup.prune",
+     .period_ms = 3600000,
+     .jitter_ms = 60000,
+     .budget_ms = 10000,
+     .handler = prune_run},
+    {0},
+};
+
 /* ---- tables ---------------------------------------------------------------------------------- */
 
 static const souk_cmd_option_t opt_module[] = {
@@ -787,4 +832,5 @@ const souk_module_t souk_setup_module = {
     .commands = setup_commands,
     .components = setup_components,
     .settings = setup_settings,
+    .tasks = setup_tasks,
 };
