@@ -6,7 +6,8 @@ what=${1:-build}
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
   zlib1g-dev libzstd-dev libyaml-dev libssl-dev
-  libsqlite3-dev libpq-dev libhiredis-dev libmicrohttpd-dev libdeflate-dev)
+  libsqlite3-dev libpq-dev libhiredis-dev libmicrohttpd-dev libdeflate-dev
+  tzdata)  # time-zone settings are checked against /usr/share/zoneinfo
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev valgrind tmux postgresql-15 redis-server python3 python3-aiohttp
   python3-pytest python3-jsonschema python3-prometheus-client python3-websockets python3-cryptography
   python3-zstandard)

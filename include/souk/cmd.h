@@ -21,6 +21,8 @@
 
 #include "souk/json.h"
 
+struct souk_buf;
+
 /** Discord's limits, from the application-command and component docs. */
 #define SOUK_CMD_NAME_MAX      32   /* command, subcommand and option names */
 #define SOUK_CMD_DESC_MAX      100  /* descriptions, in characters */
@@ -99,7 +101,11 @@ typedef struct souk_cmd_arg {
   double num;   /* SOUK_OPT_NUMBER */
   bool b;       /* SOUK_OPT_BOOLEAN */
   uint64_t id;  /* SOUK_OPT_USER, _CHANNEL, _ROLE: the snowflake */
-  char *text;   /* SOUK_OPT_STRING; for a focused option, what was typed */
+  /** SOUK_OPT_STRING; for a focused option, what was typed; for
+   * SOUK_OPT_USER, the user's display name when the surface knows it
+   * (slash commands' resolved users, a message's mentions), else NULL. */
+  char *text;
+  bool bot; /* SOUK_OPT_USER: the surface knows the user is a bot */
 } souk_cmd_arg_t;
 
 struct souk_command;
@@ -152,6 +158,11 @@ typedef struct souk_cmd_ctx {
    * carries the same key, so writes keyed by it apply once. */
   const char *idem_key;
   /* Components and modals. */
+  /** The message the component was on (a modal opened from a component:
+   * that message), so a handler can acknowledge the press at once with
+   * souk_cmd_ack() and edit the message later (souk/discord.h); 0 for
+   * commands and for a modal opened by a command. */
+  uint64_t message_id;
   const char *custom_id;         /* the whole custom_id */
   const char *state;             /* custom_id after the component's prefix */
   const char *const *values;     /* select-menu picks */
@@ -260,9 +271,19 @@ int souk_cmd_replyf(souk_cmd_ctx_t *ctx, const char *fmt, ...)
  * error of the command (a refusal the user caused is a plain reply). */
 int souk_cmd_errorf(souk_cmd_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/** Replace the message a component was pressed on (pagination); anywhere
- * else the same as souk_cmd_reply. */
+/** Replace the message a component was pressed on (pagination), or the
+ * message whose button opened a submitted form; anywhere else the same as
+ * souk_cmd_reply. */
 int souk_cmd_update(souk_cmd_ctx_t *ctx, const souk_msg_t *msg);
+/** Finish a component press (or a modal submitted from one) with nothing
+ * to say yet: Discord's deferred update (interaction response type 6), so
+ * the click is acknowledged within its 3 seconds and the message stays as
+ * it is until the handler edits it (souk_discord_edit_latest() with
+ * ctx->message_id, copied before this call).  A no-op finish on the
+ * console and for prefix commands.  Anything else (a command, a modal
+ * opened by a command) has no message to defer: ctx is finished with a
+ * generic error reply and SOUK_EINVAL is returned. */
+int souk_cmd_ack(souk_cmd_ctx_t *ctx);
 /** Show a modal.  Only a command or a component may open one, and only
  * before the core deferred it; the console prompts for the fields, and a
  * prefix command answers that the slash command is needed. */
@@ -317,6 +338,10 @@ struct souk_command {
   uint32_t cooldown_ms;                   /* per user; 0 means none */
   souk_cmd_handler_fn handler;
   souk_cmd_autocomplete_fn autocomplete;
+  /** A gate (souk_cmd_gate_register) that must let the caller through
+   * before the handler runs, e.g. "tos"; NULL for none.  The most specific
+   * gate along the command's chain applies. */
+  const char *gate;
 };
 typedef struct souk_command souk_command_t;
 
@@ -326,6 +351,55 @@ typedef struct souk_cmd_component {
   const char *prefix; /* "market:"; NULL ends a table */
   souk_cmd_handler_fn fn;
 } souk_cmd_component_t;
+
+/* --- Gates: a module's check before other modules' handlers --------------- */
+
+/** A gate runs after the core's checks (guild, owner, permissions,
+ * cooldown) and before the handler of every command that names it.  It
+ * either lets the invocation go on with souk_cmd_gate_pass() or finishes
+ * it itself with any souk_cmd_reply*() call (a prompt or a refusal), now
+ * or later from a callback on the loop thread.  ctx->args is the parsed
+ * command, so a gate can keep it (souk_cmd_args_line) and run it again
+ * later (souk_cmd_redispatch), e.g. after the user accepted something. */
+typedef void (*souk_cmd_gate_fn)(souk_cmd_ctx_t *ctx, void *ud);
+
+/** Register gate name (1-32 of [-_a-z0-9]) for this process; a module
+ * does it from init.  A command naming a gate nobody registered is
+ * refused ("not available"), never run unchecked.  Returns 0, SOUK_EINVAL
+ * or SOUK_EEXIST. */
+int souk_cmd_gate_register(const char *name, souk_cmd_gate_fn fn, void *ud);
+/** The gate lets ctx through: its handler runs now, inside this call. */
+void souk_cmd_gate_pass(souk_cmd_ctx_t *ctx);
+
+/** Append the command and arguments of args to out as one text line that
+ * the text parser reads back to the same args ("coins pay user:1234
+ * amount:50"); strings are quoted.  0, or SOUK_EINVAL for args without a
+ * command. */
+int souk_cmd_args_line(const souk_cmd_args_t *args, struct souk_buf *out);
+/** Run the command written in line (souk_cmd_args_line's form) as the
+ * continuation of ctx, a button press or form submission: it is parsed,
+ * checked (cooldowns included) and gated like a new command, then its
+ * handler finishes ctx; a parse or check failure finishes ctx with the
+ * refusal.  ctx->kind becomes SOUK_CMD_KIND_COMMAND, so the handler's
+ * reply is a new message. */
+void souk_cmd_redispatch(souk_cmd_ctx_t *ctx, const char *line);
+
+/* --- Aliases: other names for commands, in prefix messages and the console */
+
+/** An alias: text starting with the words of name runs target, with the
+ * rest of the text appended ("cache clear market:*" runs "admin
+ * cache-clear market:*").  name is 1-3 words of [-_a-z0-9], target a
+ * command path; slash commands never see aliases.  Module tables end with
+ * a zero entry. */
+typedef struct souk_cmd_alias {
+  const char *name;   /* "db health" */
+  const char *target; /* "admin db health" */
+} souk_cmd_alias_t;
+
+/** Registered aliases, for /help: count, and alias i with its module
+ * (NULL past the end). */
+size_t souk_cmd_alias_count(void);
+const souk_cmd_alias_t *souk_cmd_alias_at(size_t i, const char **module);
 
 /* --- Reading arguments (for handlers) ----------------------------------- */
 
@@ -386,6 +460,11 @@ int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplet
  * key:"quoted value"`.  Same results as souk__cmd_parse_interaction(). */
 int souk__cmd_parse_text(const char *text, size_t len, souk_cmd_args_t *args);
 
+/** What a surface knows of a user named in the arguments: every
+ * SOUK_OPT_USER argument with this id gets the display name (copied; may
+ * be NULL) and the bot flag. */
+void souk__cmd_args_user(souk_cmd_args_t *args, uint64_t id, const char *name, bool bot);
+
 /** Who is calling, for souk__cmd_check(). */
 typedef struct souk_cmd_caller {
   uint64_t user_id;
@@ -403,6 +482,21 @@ int souk__cmd_check(souk_cmd_args_t *args, const souk_cmd_caller_t *who);
 /** Replace the monotonic millisecond clock the cooldowns use (tests); NULL
  * restores the real one. */
 void souk__cmd_set_clock(uint64_t (*now_ms)(void));
+
+/** Add a module's alias table.  All or nothing; names must be valid and
+ * not registered yet (SOUK_EINVAL / SOUK_EEXIST, the reason kept for
+ * souk__cmd_last_error).  Targets are checked by
+ * souk__cmd_aliases_check() once every command is registered. */
+int souk__cmd_alias_register(const souk_cmd_alias_t *table, const char *module);
+/** Check that every alias's target is a runnable command (a leaf) and no
+ * alias is only another name of the very command it names.  0 or
+ * SOUK_EINVAL (logged). */
+int souk__cmd_aliases_check(void);
+/** The alias whose words start text[0..len), the longest if several:
+ * returns it and sets *used to the bytes its words took, or NULL. */
+const souk_cmd_alias_t *souk__cmd_alias_match(const char *text, size_t len, size_t *used);
+/** The gate registered as name: its function and ud, or NULL. */
+souk_cmd_gate_fn souk__cmd_gate_find(const char *name, void **ud);
 
 /** Add a module's component table.  Prefixes must be 1-99 characters and
  * unique.  Returns 0, SOUK_EINVAL or SOUK_EEXIST; borrowed like commands. */

@@ -78,5 +78,13 @@ struct souk_buf;
  * Returns 0, SOUK_ECONFIG (nothing applied) or SOUK_ENOTSUP (not in this
  * process). */
 int souk_conf_reload(struct souk_buf *out);
+/** Change one key that may change at run time (SOUK_CONF_RUNTIME), as
+ * "section.key", with the file's rules: lists comma-separated, "" unsets.
+ * The change is logged with by_user and applied at once like a reload;
+ * it lasts until restart (the file is not written).  On failure err
+ * (errcap bytes) gets a sentence for the admin.  0, SOUK_ENOTFOUND (no
+ * such key), SOUK_EFORBIDDEN (not changeable at run time), SOUK_EINVAL
+ * (bad value) or SOUK_ENOTSUP (not in this process). */
+int souk_conf_set(const char *key, const char *value, uint64_t by_user, char *err, size_t errcap);
 
 #endif

@@ -58,9 +58,11 @@ typedef struct souk_event_handler {
 
 struct souk_command;       /* souk/cmd.h */
 struct souk_cmd_component; /* souk/cmd.h */
+struct souk_cmd_alias;     /* souk/cmd.h */
 struct souk_task;    /* storage and operations issue */
 struct souk_route;   /* storage and operations issue */
 struct souk_buf;     /* souk/buf.h */
+struct souk_setting; /* souk/settings.h */
 
 /** A module.  Tables end with a zero entry; any may be NULL. */
 typedef struct souk_module {
@@ -86,6 +88,12 @@ typedef struct souk_module {
    * configuration loaded, without init.  0, or SOUK_E* when something is
    * wrong (check-config then exits non-zero). */
   int (*check)(bool online, struct souk_buf *out);
+  /** Other names for commands in prefix messages and the console
+   * (souk/cmd.h souk_cmd_alias_t); may be NULL. */
+  const struct souk_cmd_alias *aliases;
+  /** Per-guild and per-user settings (souk/settings.h), keys prefixed with
+   * the module's name. */
+  const struct souk_setting *settings;
 } souk_module_t;
 
 #endif

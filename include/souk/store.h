@@ -155,6 +155,14 @@ souk_store_kind_t souk_db_kind(const souk_db_t *db);
  * and freed with souk_stmt_finalize() before the transaction function
  * returns. */
 int souk_db_prepare(souk_db_t *db, const char *sql, souk_stmt_t **out);
+/** Prepare sql and bind one argument per character of fmt, in order: 'i'
+ * an int64_t, 's' a const char * (NULL binds NULL).  *out as for
+ * souk_db_prepare (NULL after an error). */
+int souk_db_preparef(souk_db_t *db, souk_stmt_t **out, const char *sql, const char *fmt, ...);
+/** Prepare and bind as souk_db_preparef, run once and finalize, for a
+ * statement whose rows (a RETURNING row) are not needed; *changes (may be
+ * NULL) gets the rows it changed.  0 or SOUK_E*. */
+int souk_db_runf(souk_db_t *db, int64_t *changes, const char *sql, const char *fmt, ...);
 /** Bind an int64 to parameter idx (1-based). */
 int souk_stmt_bind_int64(souk_stmt_t *s, int idx, int64_t v);
 /** Bind n bytes of UTF-8 text (copied); n == SIZE_MAX means strlen(v).  A
@@ -196,6 +204,21 @@ int64_t souk_stmt_column_int64(const souk_stmt_t *s, int col);
 const char *souk_stmt_column_text(const souk_stmt_t *s, int col, size_t *n);
 /** Bytes, or NULL for NULL; *n gets the length.  Valid like column_text. */
 const void *souk_stmt_column_blob(const souk_stmt_t *s, int col, size_t *n);
+
+/** The connection pool, for operators (/admin db pool). */
+typedef struct souk_store_pool_stats {
+  int size;          /* connections, store.pool_size */
+  int in_use;        /* running a transaction now */
+  int connected;     /* open (the others connect on first use) */
+  int waiting;       /* transactions waiting for a free connection now */
+  uint64_t acquired; /* transactions (and attempts) that got a connection */
+  uint64_t waited;   /* of those, how many had to wait for one */
+  uint64_t retried;  /* attempts run again after busy, serialization or lost-connection errors */
+  uint64_t failed;   /* transactions that ended in an error (a refusal by the function too) */
+} souk_store_pool_stats_t;
+
+/** A snapshot of st's pool; thread-safe.  0 or SOUK_EINVAL. */
+int souk_store_pool_stats(souk_store_t *st, souk_store_pool_stats_t *out);
 
 /* ---- operations for the CLI (`souk db ...`) ---- */
 

@@ -28,12 +28,14 @@ bool souk__app_store_up(void);
 /** Register the cache, task, store and error families of /metrics. */
 void souk__app_metrics_init(void);
 
-/** Register the modules' commands and components, load per-guild prefixes
- * from the store and count invocations in /metrics and usage analytics.
- * 0 or SOUK_EINVAL (a module's table broke a rule; logged). */
+/** Register the modules' commands and components and count invocations in
+ * /metrics and usage analytics.  0 or SOUK_EINVAL (a module's table broke
+ * a rule; logged). */
 int souk__app_cmd_init(void);
-/** The commands' background tasks (re-reading per-guild prefixes). */
-const souk_task_t *souk__app_cmd_tasks(void);
+/** Register every settings table: the core's commands.prefix (kept in the
+ * runner's prefix table as it changes) and the modules'.  0 or
+ * SOUK_EINVAL (logged). */
+int souk__app_settings_register(void);
 /** Register the souk_commands_* families of /metrics. */
 void souk__app_cmd_metrics_init(void);
 /** Forget the registry (after modules stopped). */

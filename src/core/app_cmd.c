@@ -1,6 +1,7 @@
-/* Commands wired into the process: registering the modules' tables,
- * loading per-guild prefixes from the store, and counting every finished
- * invocation in /metrics and the usage analytics. */
+/* Commands wired into the process: registering the modules' tables (and
+ * every settings table, with the per-guild prefix the core owns), and
+ * counting every finished invocation in /metrics and the usage
+ * analytics. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "core/app.h"
 #include "core/cmdrun.h"
 #include "core/core.h"
+#include "ops/settings.h"
 #include "ops/usage.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
@@ -16,6 +18,7 @@
 #include "souk/loop.h"
 #include "souk/metrics.h"
 #include "souk/recovery.h"
+#include "souk/settings.h"
 #include "souk/store.h"
 #include "souk/task.h"
 
@@ -39,99 +42,63 @@ static void collect(void *ud) {
   if (m) souk_gauge_set(souk_metric_series(m, NULL), (double)souk__cmd_running());
 }
 
-/* Every guild's own prefix, read on the worker pool (or at start). */
-typedef struct gp {
-  uint64_t guild;
-  char prefix[SOUK_CMD_PREFIX_MAX + 1];
-} gp_t;
+/* ---- the per-guild prefix, a setting ---------------------------------------- */
 
-typedef struct prefixes {
-  gp_t *v;
-  size_t n;
-  souk_task_ctx_t *task;
-} prefixes_t;
-
-static int prefixes_fn(souk_db_t *db, void *ud) {
-  prefixes_t *p = ud;
-  souk_free(p->v);
-  p->v = NULL;
-  p->n = 0;
-  souk_stmt_t *s;
-  int rc = souk_db_prepare(db, "SELECT key, value FROM kv WHERE namespace = 'prefix'", &s);
-  if (rc) return rc;
-  size_t cap = 0;
-  while ((rc = souk_stmt_step(s)) == 1) {
-    const char *key = souk_stmt_column_text(s, 0, NULL);
-    size_t len = 0;
-    const void *v = souk_stmt_column_blob(s, 1, &len);
-    if (!key || !v || len == 0 || len > SOUK_CMD_PREFIX_MAX) continue;
-    if (p->n == cap) {
-      cap = cap ? cap * 2 : 16;
-      p->v = souk_reallocarray(p->v, cap, sizeof *p->v);
-    }
-    p->v[p->n].guild = strtoull(key, NULL, 10);
-    memcpy(p->v[p->n].prefix, v, len);
-    p->v[p->n].prefix[len] = '\0';
-    p->n++;
-  }
-  souk_stmt_finalize(s);
-  return rc < 0 ? rc : 0;
+/* Prefixes also may not hold a backtick: it would break the inline code
+ * souk shows them in. */
+static bool prefix_ok(const char *v, char *why, size_t whycap) {
+  if (!strpbrk(v, " `")) return true;
+  snprintf(why, whycap, "a prefix has no spaces or backticks");
+  return false;
 }
 
-/* Replace this process's prefixes with what the store holds. */
-static size_t prefixes_apply(const prefixes_t *p) {
-  souk__cmd_prefixes_clear();
-  size_t n = 0;
-  for (size_t i = 0; i < p->n; i++)
-    if (souk_cmd_set_prefix(p->v[i].guild, p->v[i].prefix) == 0) n++;
-  return n;
-}
-
-static void prefixes_done(void *ud, int status) {
-  prefixes_t *p = ud;
-  if (status == 0) prefixes_apply(p);
-  souk_task_done(p->task, status);
-  souk_free(p->v);
-  souk_free(p);
-}
-
-/* Other processes (shards) change prefixes too: the store is re-read every
- * minute, so a change reaches every process within that. */
-static void prefixes_task(souk_task_ctx_t *ctx) {
-  souk_store_t *st = souk_store_main();
-  prefixes_t *p = souk_calloc(1, sizeof *p);
-  p->task = ctx;
-  if (!st || souk_store_read_async(st, prefixes_fn, prefixes_done, p) != 0) {
-    souk_free(p);
-    souk_task_done(ctx, st ? SOUK_EIO : 0);
-  }
-}
-
-static const souk_task_t g_cmd_tasks[] = {
-    {.name = "commands.prefixes", .period_ms = 60000, .jitter_ms = 5000, .budget_ms = 5000,
-     .handler = prefixes_task},
+static const souk_setting_t cmd_settings[] = {
+    {.key = "commands.prefix",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_STRING,
+     .min = 1,
+     .max = SOUK_CMD_PREFIX_MAX,
+     .config_key = "commands.prefix",
+     .label = "Command prefix",
+     .description = "What starts a message command in this server (a mention of the bot works "
+                    "too).",
+     .step = "server",
+     .check = prefix_ok},
     {0},
 };
 
-const souk_task_t *souk__app_cmd_tasks(void) { return g_cmd_tasks; }
+/* The settings of the core's own commands, registered as if a module. */
+static const souk_module_t cmd_settings_owner = {
+    .abi = SOUK_MODULE_ABI, .name = "commands", .settings = cmd_settings};
+
+/* The prefixes message commands match are in the runner's table, searched
+ * per message: the setting keeps it current, here and when another
+ * process changed it (the settings registry re-reads the store). */
+static void prefix_changed(uint64_t guild, const souk_setting_t *s, void *ud) {
+  char v[SOUK_CMD_PREFIX_MAX * 4 + 1];
+  souk_setting_source_t src;
+  souk_setting_get(guild, "commands.prefix", v, sizeof v, &src);
+  if (souk_cmd_set_prefix(guild, src == SOUK_SETTING_SET ? v : NULL) != 0)
+    SOUK_WARN("core", "guild %" PRIu64 ": prefix \"%s\" cannot be used", guild, v);
+}
+
+int souk__app_settings_register(void) {
+  size_t n = 0;
+  while (souk__modules[n]) n++;
+  const souk_module_t **all = souk_calloc(n + 2, sizeof *all);
+  all[0] = &cmd_settings_owner;
+  for (size_t i = 0; i < n; i++) all[i + 1] = souk__modules[i];
+  int rc = souk__settings_register(all);
+  souk_free(all);
+  if (rc == 0) rc = souk_setting_watch("commands.prefix", prefix_changed, NULL);
+  return rc;
+}
 
 int souk__app_cmd_init(void) {
   int rc = souk__cmd_register_modules(souk__modules);
   if (rc) {
     SOUK_ERROR("core", "a module's command table is invalid: %s", souk__cmd_last_error());
     return rc;
-  }
-  souk_store_t *st = souk_store_main();
-  if (st) {
-    prefixes_t p = {0};
-    rc = souk_store_read(st, prefixes_fn, &p);
-    if (rc) {
-      SOUK_WARN("core", "cannot load per-guild prefixes: %s", souk_strerror(rc));
-    } else {
-      size_t n = prefixes_apply(&p);
-      if (n) SOUK_INFO("core", "%zu guild(s) have their own command prefix", n);
-    }
-    souk_free(p.v);
   }
   souk__cmd_set_observer(observe);
   return 0;
@@ -148,6 +115,7 @@ void souk__app_cmd_metrics_init(void) {
 }
 
 void souk__app_cmd_shutdown(void) {
+  souk__cmd_prefixes_clear();
   souk__cmd_release_loop();
   souk__cmd_set_observer(NULL);
   souk__cmd_clear();

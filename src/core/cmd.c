@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/cmd_int.h"
@@ -34,6 +35,21 @@ typedef struct cooldown {
   uint64_t until;
 } cooldown_t;
 
+typedef struct reg_alias {
+  const souk_cmd_alias_t *alias;
+  const char *module;
+} reg_alias_t;
+
+typedef struct reg_gate {
+  char name[SOUK_CMD_NAME_MAX + 1];
+  souk_cmd_gate_fn fn;
+  void *ud;
+} reg_gate_t;
+
+static reg_alias_t *g_aliases;
+static size_t g_naliases;
+static reg_gate_t *g_gates;
+static size_t g_ngates;
 static reg_cmd_t *g_cmds;
 static size_t g_ncmds;
 static reg_comp_t *g_comps;
@@ -251,7 +267,163 @@ void souk__cmd_clear(void) {
   souk_free(g_cd);
   g_cd = NULL;
   g_cd_cap = g_cd_used = 0;
+  souk_free(g_aliases);
+  g_aliases = NULL;
+  g_naliases = 0;
+  souk_free(g_gates);
+  g_gates = NULL;
+  g_ngates = 0;
   g_err[0] = '\0';
+}
+
+/* --- Aliases ------------------------------------------------------------ */
+
+/* Split s into words (runs of non-spaces): up to max, as (start, length)
+ * pairs; returns how many, or max + 1 when there are more. */
+static size_t words_of(const char *s, size_t len, const char **w, size_t *wl, size_t max) {
+  size_t n = 0, p = 0;
+  for (;;) {
+    while (p < len && (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r'))
+      p++;
+    if (p >= len) return n;
+    size_t q = p;
+    while (q < len && !(s[q] == ' ' || s[q] == '\t' || s[q] == '\n' || s[q] == '\r'))
+      q++;
+    if (n == max) return max + 1;
+    w[n] = s + p;
+    wl[n++] = q - p;
+    p = q;
+  }
+}
+
+static bool alias_name_ok(const char *name) {
+  const char *w[3];
+  size_t wl[3];
+  size_t n = words_of(name, strlen(name), w, wl, 3);
+  if (n < 1 || n > 3) return false;
+  for (size_t i = 0; i < n; i++)
+    if (!souk__cmd_name_ok(w[i], wl[i])) return false;
+  /* Exactly one space between words, so matching can compare words. */
+  size_t total = n - 1;
+  for (size_t i = 0; i < n; i++)
+    total += wl[i];
+  return total == strlen(name);
+}
+
+int souk__cmd_alias_register(const souk_cmd_alias_t *table, const char *module) {
+  g_err[0] = '\0';
+  if (!table || !module) return fail(module, "alias table", "is NULL");
+  size_t n = 0;
+  for (const souk_cmd_alias_t *a = table; a->name; a++, n++) {
+    if (!alias_name_ok(a->name))
+      return fail(module, a->name, "an alias is 1-3 words of [-_a-z0-9] with one space between");
+    if (!a->target || !a->target[0]) return fail(module, a->name, "the alias has no target");
+    for (const souk_cmd_alias_t *b = table; b != a; b++)
+      if (strcmp(a->name, b->name) == 0) return fail(module, a->name, "is declared twice");
+    for (size_t i = 0; i < g_naliases; i++)
+      if (strcmp(g_aliases[i].alias->name, a->name) == 0) {
+        snprintf(g_err, sizeof g_err, "%s: alias `%s` is already registered by %s", module, a->name,
+                 g_aliases[i].module);
+        SOUK_ERROR("cmd", "%s", g_err);
+        return SOUK_EEXIST;
+      }
+  }
+  g_aliases = souk_reallocarray(g_aliases, g_naliases + n, sizeof *g_aliases);
+  for (size_t i = 0; i < n; i++)
+    g_aliases[g_naliases++] = (reg_alias_t){&table[i], module};
+  return 0;
+}
+
+int souk__cmd_aliases_check(void) {
+  for (size_t i = 0; i < g_naliases; i++) {
+    const souk_cmd_alias_t *a = g_aliases[i].alias;
+    const char *w[4];
+    size_t wl[4];
+    size_t n = words_of(a->target, strlen(a->target), w, wl, 3);
+    char names[3][SOUK_CMD_NAME_MAX + 1];
+    const char *path[3];
+    bool ok = n >= 1 && n <= 3;
+    for (size_t k = 0; ok && k < n; k++) {
+      ok = wl[k] <= SOUK_CMD_NAME_MAX;
+      if (ok) {
+        memcpy(names[k], w[k], wl[k]);
+        names[k][wl[k]] = '\0';
+        path[k] = names[k];
+      }
+    }
+    const struct souk_command *c = ok ? souk__cmd_lookup(path, n) : NULL;
+    if (!c || c->subcommands) {
+      snprintf(g_err, sizeof g_err, "%s: alias `%s`: target `%s` is not a command",
+               g_aliases[i].module, a->name, a->target);
+      SOUK_ERROR("cmd", "%s", g_err);
+      return SOUK_EINVAL;
+    }
+    if (strcmp(a->name, a->target) == 0) {
+      snprintf(g_err, sizeof g_err, "%s: alias `%s` names itself", g_aliases[i].module, a->name);
+      SOUK_ERROR("cmd", "%s", g_err);
+      return SOUK_EINVAL;
+    }
+  }
+  return 0;
+}
+
+const souk_cmd_alias_t *souk__cmd_alias_match(const char *text, size_t len, size_t *used) {
+  const char *w[3];
+  size_t wl[3];
+  size_t n = words_of(text, len, w, wl, 3);
+  if (n > 3) n = 3;
+  const souk_cmd_alias_t *best = NULL;
+  size_t best_words = 0;
+  for (size_t i = 0; i < g_naliases; i++) {
+    const char *name = g_aliases[i].alias->name;
+    size_t k = 0, off = 0, nl = strlen(name);
+    bool match = true;
+    while (match && off < nl) {
+      size_t e = off;
+      while (e < nl && name[e] != ' ')
+        e++;
+      /* Words are compared case-insensitively, as command names are. */
+      match = k < n && wl[k] == e - off && strncasecmp(w[k], name + off, e - off) == 0;
+      k++;
+      off = e + (e < nl);
+    }
+    if (match && k > best_words) {
+      best = g_aliases[i].alias;
+      best_words = k;
+    }
+  }
+  if (best && used) *used = (size_t)(w[best_words - 1] + wl[best_words - 1] - text);
+  return best;
+}
+
+size_t souk_cmd_alias_count(void) { return g_naliases; }
+
+const souk_cmd_alias_t *souk_cmd_alias_at(size_t i, const char **module) {
+  if (i >= g_naliases) return NULL;
+  if (module) *module = g_aliases[i].module;
+  return g_aliases[i].alias;
+}
+
+/* --- Gates ---------------------------------------------------------------- */
+
+int souk_cmd_gate_register(const char *name, souk_cmd_gate_fn fn, void *ud) {
+  if (!name || !fn || !souk__cmd_name_ok(name, strlen(name))) return SOUK_EINVAL;
+  if (souk__cmd_gate_find(name, NULL)) return SOUK_EEXIST;
+  g_gates = souk_reallocarray(g_gates, g_ngates + 1, sizeof *g_gates);
+  reg_gate_t *g = &g_gates[g_ngates++];
+  snprintf(g->name, sizeof g->name, "%s", name);
+  g->fn = fn;
+  g->ud = ud;
+  return 0;
+}
+
+souk_cmd_gate_fn souk__cmd_gate_find(const char *name, void **ud) {
+  for (size_t i = 0; name && i < g_ngates; i++)
+    if (strcmp(g_gates[i].name, name) == 0) {
+      if (ud) *ud = g_gates[i].ud;
+      return g_gates[i].fn;
+    }
+  return NULL;
 }
 
 /* --- Checks ------------------------------------------------------------- */

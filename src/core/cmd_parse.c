@@ -349,6 +349,38 @@ static int set_json_value(souk_cmd_args_t *a, const souk_json_t *j, const souk_c
   return 0;
 }
 
+void souk__cmd_args_user(souk_cmd_args_t *a, uint64_t id, const char *name, bool bot) {
+  for (size_t i = 0; a && i < a->n; i++) {
+    souk_cmd_arg_t *v = &a->v[i];
+    if (v->type != SOUK_OPT_USER || v->id != id) continue;
+    v->bot = bot;
+    souk_free(v->text);
+    v->text = name && name[0] ? souk_strdup(name) : NULL;
+  }
+}
+
+/* Users an interaction resolved for its USER options (data.resolved):
+ * their display names (the member's nick, the global name, the username)
+ * and whether they are bots. */
+static void resolve_users(souk_cmd_args_t *a, const souk_json_t *j, int data) {
+  int res = souk_json_get(j, data, "resolved");
+  int users = souk_json_get(j, res, "users"), members = souk_json_get(j, res, "members");
+  for (size_t i = 0; i < a->n; i++) {
+    if (a->v[i].type != SOUK_OPT_USER) continue;
+    char key[24], name[100] = "";
+    snprintf(key, sizeof key, "%" PRIu64, a->v[i].id);
+    int u = souk_json_get(j, users, key), m = souk_json_get(j, members, key);
+    if (u < 0) continue;
+    if (!(m >= 0 && souk_json_str(j, souk_json_get(j, m, "nick"), name, sizeof name) > 0) &&
+        souk_json_str(j, souk_json_get(j, u, "global_name"), name, sizeof name) <= 0 &&
+        souk_json_str(j, souk_json_get(j, u, "username"), name, sizeof name) <= 0)
+      name[0] = '\0';
+    bool bot = false;
+    souk_json_bool(j, souk_json_get(j, u, "bot"), &bot);
+    souk__cmd_args_user(a, a->v[i].id, name, bot);
+  }
+}
+
 int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplete,
                                 souk_cmd_args_t *a) {
   start(a);
@@ -389,7 +421,9 @@ int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplet
     int rc = set_json_value(a, j, o, opt, autocomplete);
     if (rc) return rc;
   }
-  return autocomplete ? 0 : validate(a);
+  if (autocomplete) return 0;
+  resolve_users(a, j, data);
+  return validate(a);
 }
 
 /* --- Prefix and console text -------------------------------------------- */
@@ -541,12 +575,37 @@ static int parse_text_args(const char *s, size_t len, size_t pos, souk_cmd_args_
   return rc ? rc : validate(a);
 }
 
+static int parse_text(const char *s, size_t len, souk_cmd_args_t *a, bool aliases);
+
+/* An alias at the start of s[pos..len): parse its target followed by the
+ * rest of the text instead.  Returns 1 when there was none. */
+static int parse_alias(const char *s, size_t len, size_t pos, souk_cmd_args_t *a) {
+  size_t used;
+  const souk_cmd_alias_t *al = souk__cmd_alias_match(s + pos, len - pos, &used);
+  if (!al) return 1;
+  souk_buf_t b = {0};
+  souk_buf_puts(&b, al->target);
+  souk_buf_append(&b, s + pos + used, len - pos - used);
+  /* No alias of an alias: the target is a command path. */
+  int rc = parse_text(b.data, b.len, a, false);
+  souk_buf_free(&b);
+  return rc;
+}
+
 int souk__cmd_parse_text(const char *s, size_t len, souk_cmd_args_t *a) {
+  return parse_text(s, len, a, true);
+}
+
+static int parse_text(const char *s, size_t len, souk_cmd_args_t *a, bool aliases) {
   start(a);
   size_t pos = 0;
   while (pos < len && isspace((unsigned char)s[pos]))
     pos++;
   if (pos < len && s[pos] == '/') pos++;
+  if (aliases) {
+    int rc = parse_alias(s, len, pos, a);
+    if (rc != 1) return rc;
+  }
   char word[SOUK_CMD_NAME_MAX + 2];
   size_t n = next_word(s, len, &pos, word, sizeof word);
   if (n == 0) return err(a, SOUK_ENOTFOUND, "Type a command name.");
@@ -565,4 +624,48 @@ int souk__cmd_parse_text(const char *s, size_t len, souk_cmd_args_t *a) {
   }
   a->cmd = cur;
   return parse_text_args(s, len, pos, a);
+}
+
+/* --- Writing args back as text ------------------------------------------- */
+
+/* A string as a quoted value the text parser reads back unchanged. */
+static void put_quoted(souk_buf_t *b, const char *t) {
+  souk_buf_putc(b, '"');
+  for (const char *p = t ? t : ""; *p; p++) {
+    if (*p == '"' || *p == '\\') souk_buf_putc(b, '\\');
+    souk_buf_putc(b, *p);
+  }
+  souk_buf_putc(b, '"');
+}
+
+int souk_cmd_args_line(const souk_cmd_args_t *a, souk_buf_t *out) {
+  if (!a || !a->cmd || !out) return SOUK_EINVAL;
+  souk_buf_puts(out, a->path);
+  for (size_t i = 0; i < a->n; i++) {
+    const souk_cmd_arg_t *v = &a->v[i];
+    souk_buf_printf(out, " %s:", v->name);
+    switch (v->type) {
+    case SOUK_OPT_INTEGER:
+      souk_buf_printf(out, "%" PRId64, v->i);
+      break;
+    case SOUK_OPT_NUMBER:
+      /* 17 significant digits read back to the same double. */
+      souk_buf_printf(out, "%.17g", v->num);
+      break;
+    case SOUK_OPT_BOOLEAN:
+      souk_buf_puts(out, v->b ? "true" : "false");
+      break;
+    case SOUK_OPT_USER:
+    case SOUK_OPT_CHANNEL:
+    case SOUK_OPT_ROLE:
+      /* At least 17 digits, as the parser wants of an id (typed ones may
+       * have had leading zeros). */
+      souk_buf_printf(out, "%017" PRIu64, v->id);
+      break;
+    default:
+      put_quoted(out, v->text);
+      break;
+    }
+  }
+  return 0;
 }

@@ -1,17 +1,18 @@
 /* The command runner (see cmdrun.h): invocations, deadlines, the reply
  * functions handlers call, and per-command figures. */
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-#include <uv.h>
-
 #include "core/cmdrun.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
 #include "souk/module.h"
+#include "souk/stats.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
 
 /* ---- config ------------------------------------------------------------- */
 
@@ -59,6 +60,7 @@ typedef struct run {
   bool waited;     /* past the deferral deadline */
   bool answered;   /* the surface delivered an answer */
   bool finished;   /* the handler called its finishing function */
+  bool gated;      /* waiting for its gate to pass it */
   bool defer_ephemeral;
   /* Owned copies of the strings ctx points to. */
   char *user_name, *idem_key, *custom_id;
@@ -82,6 +84,8 @@ static struct {
 } g;
 
 const double souk__cmd_latency_bounds[8] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+const double souk_stats_latency_bounds[SOUK_STATS_LATENCY_BUCKETS] = {0.01, 0.05, 0.1, 0.25,
+                                                                      0.5,  1,    2.5, 10};
 
 /* ---- figures -------------------------------------------------------------- */
 
@@ -100,6 +104,30 @@ size_t souk__cmd_stats_n(void) { return g.nstats; }
 const souk__cmd_stat_t *souk__cmd_stats_at(size_t i) { return i < g.nstats ? &g.stats[i] : NULL; }
 
 void souk__cmd_set_observer(souk__cmd_observer_fn fn) { g.observer = fn; }
+
+size_t souk_stats_commands(void) { return g.nstats; }
+
+int souk_stats_command_at(size_t i, souk_stats_command_t *out) {
+  if (i >= g.nstats || !out) return SOUK_ERANGE;
+  const souk__cmd_stat_t *s = &g.stats[i];
+  out->path = s->path;
+  out->calls = s->calls;
+  out->ok = s->ok;
+  out->errors = s->errors;
+  out->refused = s->refused;
+  out->late = s->late;
+  out->latency_sum_s = s->latency_sum_s;
+  memcpy(out->buckets, s->buckets, sizeof out->buckets);
+  return 0;
+}
+
+double souk_stats_percentile(const souk_stats_command_t *c, double q) {
+  if (!c || !c->calls) return -1;
+  double want = q * (double)c->calls;
+  for (size_t i = 0; i < SOUK_STATS_LATENCY_BUCKETS; i++)
+    if ((double)c->buckets[i] >= want) return souk_stats_latency_bounds[i];
+  return -1;
+}
 
 uint64_t souk_cmd_served(void) { return g.served; }
 
@@ -185,6 +213,7 @@ static run_t *run_new(const souk__cmdrun_init_t *in) {
   r->ctx.surface = in->surface->name;
   r->idem_key = dup_or_null(in->idem_key ? in->idem_key : "");
   r->ctx.idem_key = r->idem_key;
+  r->ctx.message_id = in->message_id;
   r->custom_id = dup_or_null(in->custom_id);
   r->ctx.custom_id = r->custom_id;
   if (in->nvalues) {
@@ -271,6 +300,7 @@ static int finish(souk_cmd_ctx_t *ctx, const souk__out_t *out, souk__cmd_outcome
   SOUK_ASSERT(ctx);
   run_t *r = run_of(ctx);
   r->finished = true;
+  r->gated = false;
   /* An answer of the wrong kind would be refused by Discord: autocomplete
    * takes only choices, and nothing else takes choices. */
   souk__out_t fixed;
@@ -350,8 +380,87 @@ static bool chain_may_run(const souk_cmd_ctx_t *ctx, const souk_cmd_args_t *a) {
 }
 
 static void run_handler(run_t *r) {
-  start_timer(r);
+  if (!r->timer_on) start_timer(r);
   r->fn(&r->ctx);
+}
+
+/* The gate of a command: the most specific one along its chain. */
+static const char *chain_gate(const souk_cmd_args_t *a) {
+  if (a->cmd && a->cmd->gate) return a->cmd->gate;
+  if (a->group && a->group->gate) return a->group->gate;
+  return a->top ? a->top->gate : NULL;
+}
+
+/* Run a checked command's handler, through its gate when it names one.
+ * The deadline timer runs while the gate decides, so a slow gate (a store
+ * read) is deferred like a slow handler. */
+static void run_command(run_t *r) {
+  const char *gate = chain_gate(&r->args);
+  if (!gate) {
+    run_handler(r);
+    return;
+  }
+  void *ud = NULL;
+  souk_cmd_gate_fn fn = souk__cmd_gate_find(gate, &ud);
+  if (!fn) {
+    SOUK_WARN("cmd", "%s needs gate `%s`, which no module registered; refused", r->args.path, gate);
+    refuse(r, "This command is not available right now.");
+    return;
+  }
+  if (!r->timer_on) start_timer(r);
+  r->gated = true;
+  fn(&r->ctx, ud);
+}
+
+void souk_cmd_gate_pass(souk_cmd_ctx_t *ctx) {
+  SOUK_ASSERT(ctx);
+  run_t *r = run_of(ctx);
+  SOUK_ASSERT(r->gated && !r->finished);
+  r->gated = false;
+  r->fn(&r->ctx);
+}
+
+/* The core's checks for a parsed command; false when it was refused (r
+ * is then finished). */
+static bool check_command(run_t *r) {
+  const uint64_t *owners;
+  size_t nowners;
+  souk__cmd_owners(&owners, &nowners);
+  souk_cmd_caller_t who = {.user_id = r->ctx.user_id,
+                           .guild_id = r->ctx.guild_id,
+                           .permissions = r->ctx.permissions,
+                           .owners = owners,
+                           .nowners = nowners};
+  if (souk__cmd_check(&r->args, &who) != 0) {
+    refuse(r, r->args.error);
+    return false;
+  }
+  uint32_t flags =
+      r->args.top->flags | (r->args.group ? r->args.group->flags : 0) | r->args.cmd->flags;
+  r->defer_ephemeral = (flags & SOUK_CMD_EPHEMERAL) != 0;
+  r->fn = r->args.cmd->handler;
+  return true;
+}
+
+void souk_cmd_redispatch(souk_cmd_ctx_t *ctx, const char *line) {
+  SOUK_ASSERT(ctx && line);
+  run_t *r = run_of(ctx);
+  SOUK_ASSERT(!r->finished && !r->gated);
+  souk_cmd_args_t a;
+  int rc = souk__cmd_parse_text(line, strlen(line), &a);
+  if (r->has_args) souk_cmd_args_free(&r->args);
+  r->args = a;
+  r->has_args = true;
+  r->ctx.args = &r->args;
+  r->ctx.kind = SOUK_CMD_KIND_COMMAND;
+  /* From here on it is that command: its figures count it. */
+  if (r->args.cmd) r->stat = stat_slot(r->args.path);
+  if (rc) {
+    refuse(r, r->args.error);
+    return;
+  }
+  r->ctx.module = r->args.module;
+  if (check_command(r)) run_command(r);
 }
 
 void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int parse_rc) {
@@ -366,9 +475,6 @@ void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int 
     return;
   }
   r->ctx.module = r->args.module;
-  const uint64_t *owners;
-  size_t nowners;
-  souk__cmd_owners(&owners, &nowners);
   if (r->ctx.kind == SOUK_CMD_KIND_AUTOCOMPLETE) {
     const struct souk_command *c = r->args.cmd;
     souk_cmd_autocomplete_fn ac = c->autocomplete;
@@ -383,20 +489,7 @@ void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int 
     run_handler(r);
     return;
   }
-  souk_cmd_caller_t who = {.user_id = r->ctx.user_id,
-                           .guild_id = r->ctx.guild_id,
-                           .permissions = r->ctx.permissions,
-                           .owners = owners,
-                           .nowners = nowners};
-  if (souk__cmd_check(&r->args, &who) != 0) {
-    refuse(r, r->args.error);
-    return;
-  }
-  uint32_t flags = r->args.top->flags | (r->args.group ? r->args.group->flags : 0) |
-                   r->args.cmd->flags;
-  r->defer_ephemeral = (flags & SOUK_CMD_EPHEMERAL) != 0;
-  r->fn = r->args.cmd->handler;
-  run_handler(r);
+  if (check_command(r)) run_command(r);
 }
 
 void souk__cmd_invoke_component(const souk__cmdrun_init_t *in) {
@@ -477,9 +570,24 @@ int souk_cmd_errorf(souk_cmd_ctx_t *ctx, const char *fmt, ...) {
 
 int souk_cmd_update(souk_cmd_ctx_t *ctx, const souk_msg_t *msg) {
   if (msg_empty(msg)) return souk_cmd_reply(ctx, msg);
-  souk__out_t out = {.kind = ctx->kind == SOUK_CMD_KIND_COMPONENT ? SOUK__OUT_UPDATE
-                                                                  : SOUK__OUT_REPLY,
-                     .msg = msg};
+  /* A form opened from a button may replace that button's message too. */
+  bool on_message =
+      ctx->kind == SOUK_CMD_KIND_COMPONENT || (ctx->kind == SOUK_CMD_KIND_MODAL && ctx->message_id);
+  souk__out_t out = {.kind = on_message ? SOUK__OUT_UPDATE : SOUK__OUT_REPLY, .msg = msg};
+  return finish(ctx, &out, SOUK__CMD_OK);
+}
+
+int souk_cmd_ack(souk_cmd_ctx_t *ctx) {
+  bool component = ctx->kind == SOUK_CMD_KIND_COMPONENT ||
+                   (ctx->kind == SOUK_CMD_KIND_MODAL && ctx->message_id);
+  if (!component) {
+    SOUK_WARN("cmd", "a handler acknowledged something that is not a component press");
+    souk_msg_t m = {.content = "Something went wrong.", .ephemeral = true};
+    souk__out_t out = {.kind = SOUK__OUT_REPLY, .msg = &m};
+    finish(ctx, &out, SOUK__CMD_ERROR);
+    return SOUK_EINVAL;
+  }
+  souk__out_t out = {.kind = SOUK__OUT_ACK};
   return finish(ctx, &out, SOUK__CMD_OK);
 }
 
@@ -607,6 +715,10 @@ int souk__cmd_register_modules(const souk_module_t *const *mods) {
       int rc = souk__cmd_register(m->commands, m->name);
       if (rc) return rc;
     }
+    if (m->aliases) {
+      int rc = souk__cmd_alias_register(m->aliases, m->name);
+      if (rc) return rc;
+    }
     if (m->components) {
       int rc = souk__cmd_component_register(m->components, m->name);
       if (rc) {
@@ -617,5 +729,6 @@ int souk__cmd_register_modules(const souk_module_t *const *mods) {
       }
     }
   }
-  return 0;
+  /* Aliases may name any module's commands: check them once all are in. */
+  return souk__cmd_aliases_check();
 }

@@ -57,6 +57,7 @@ typedef enum souk__out_kind {
   SOUK__OUT_UPDATE,
   SOUK__OUT_MODAL,
   SOUK__OUT_CHOICES,
+  SOUK__OUT_ACK, /* souk_cmd_ack: a deferred update, or nothing where there is none */
 } souk__out_kind_t;
 
 typedef struct souk__out {
@@ -92,6 +93,7 @@ typedef struct souk__cmdrun_init {
   uint64_t permissions;
   uint32_t shard;
   const char *idem_key;
+  uint64_t message_id;   /* the message a component was on, 0 if none */
   const char *custom_id; /* components and modals */
   const char *const *values;
   size_t nvalues;

@@ -193,7 +193,7 @@ static size_t utf8_chars(const char *s, size_t n) {
 
 /* Append s[0..n) for a message: quoted, cut short, control characters
  * escaped, so a value can never break the one-line-per-problem format. */
-static void put_quoted(souk_buf_t *b, const char *s, size_t n) {
+void souk__conf_quote(souk_buf_t *b, const char *s, size_t n) {
   size_t lim = n;
   bool cut = false;
   if (lim > CONF_FOUND_MAX) {
@@ -630,7 +630,7 @@ static void expect_found(souk_buf_t *msg, const souk_conf_key_t *k, bool range, 
   if (k->flags & SOUK_CONF_SECRET) {
     souk_buf_puts(msg, "a malformed value");
   } else {
-    put_quoted(msg, s, n);
+    souk__conf_quote(msg, s, n);
   }
 }
 
@@ -1607,7 +1607,7 @@ static void walk_map(ctx_t *c, size_t si, const char *prefix, const ynode_t *m) 
     if (m->type == YN_SCALAR && (memchr(m->s, 0, m->len) || !utf8_valid(m->s, m->len)))
       souk_buf_puts(&msg, "invalid text");
     else if (m->type == YN_SCALAR)
-      put_quoted(&msg, m->s, m->len);
+      souk__conf_quote(&msg, m->s, m->len);
     else
       souk_buf_puts(&msg, found_kind(m));
     rep_add(c->rep, false, c->file, m->line, key.data, "%s", msg.data);
@@ -2210,6 +2210,78 @@ int souk__config_get_text(const souk_conf_section_t *secs, size_t nsecs, const c
   val_read(&secs[si], k, &v);
   val_format(k, &v, out);
   return 0;
+}
+
+/* The value as text parse_text() reads back: strings and URLs raw,
+ * lists comma-separated, the rest as the dump shows them. */
+static void val_text(const souk_conf_key_t *k, const cval_t *v, souk_buf_t *out) {
+  switch (k->type) {
+  case SOUK_CONF_STRING:
+  case SOUK_CONF_URL:
+  case SOUK_CONF_TOKEN:
+    if (v->s) souk_buf_puts(out, v->s);
+    return;
+  case SOUK_CONF_SNOWFLAKE:
+    if (v->id) souk_buf_printf(out, "%" PRIu64, v->id);
+    return;
+  case SOUK_CONF_ENUM:
+    if (v->e >= 0) souk_buf_puts(out, k->choices[v->e]);
+    return;
+  case SOUK_CONF_SNOWFLAKE_LIST:
+    for (size_t i = 0; i < v->ids.n; i++)
+      souk_buf_printf(out, "%s%" PRIu64, i ? "," : "", v->ids.ids[i]);
+    return;
+  case SOUK_CONF_STRING_LIST:
+    for (size_t i = 0; i < v->strs.n; i++)
+      souk_buf_printf(out, "%s%s", i ? "," : "", v->strs.v[i]);
+    return;
+  default:
+    val_format(k, v, out);
+    return;
+  }
+}
+
+int souk__config_value_text(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                            souk_buf_t *out, bool *from_default) {
+  int si;
+  const souk_conf_key_t *k;
+  if (!key_lookup(secs, nsecs, dotted_key, &si, &k)) return SOUK_ENOTFOUND;
+  if (k->flags & SOUK_CONF_SECRET) return SOUK_EFORBIDDEN;
+  cval_t v;
+  val_read(&secs[si], k, &v);
+  val_text(k, &v, out);
+  if (from_default) {
+    const kstate_t *ks = state_find(&secs[si], k, false);
+    *from_default = !ks || ks->src == SRC_DEFAULT;
+  }
+  return 0;
+}
+
+bool souk__conf_check_value(const souk_conf_key_t *k, const char *text, int64_t *i, uint64_t *id,
+                            souk_buf_t *msg) {
+  cval_t v;
+  size_t n = strlen(text);
+  if (!parse_text(k, text, n, &v, msg)) return false;
+  switch (k->type) {
+  case SOUK_CONF_INT:
+  case SOUK_CONF_DURATION:
+  case SOUK_CONF_SIZE:
+    if (i) *i = v.i;
+    break;
+  case SOUK_CONF_BOOL:
+    if (i) *i = v.b;
+    break;
+  case SOUK_CONF_ENUM:
+    if (i) *i = v.e;
+    break;
+  case SOUK_CONF_SNOWFLAKE:
+    if (id) *id = v.id;
+    break;
+  default:
+    break;
+  }
+  val_free(k, &v);
+  return true;
 }
 
 static void source_format(const kstate_t *ks, souk_buf_t *out) {

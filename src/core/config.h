@@ -92,6 +92,26 @@ int souk__config_set(const souk_conf_section_t *secs, size_t nsecs, const char *
 int souk__config_get_text(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
                           souk_buf_t *out);
 
+/** The current value of "section.key" as text that the same key reads back
+ * (strings raw, "" when unset; lists comma-separated; "30s", "64KB",
+ * "true", an enum's name), for settings whose default is a bot-wide key.
+ * *from_default (may be NULL) says whether it is the key's built-in
+ * default rather than the file's, the environment's or an admin's.
+ * Returns 0, SOUK_ENOTFOUND, or SOUK_EFORBIDDEN for a secret. */
+int souk__config_value_text(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                            souk_buf_t *out, bool *from_default);
+
+/** Append s[0..n) as the messages quote what they found: in single
+ * quotes, control characters escaped, cut after 60 bytes with "...". */
+void souk__conf_quote(souk_buf_t *b, const char *s, size_t n);
+
+/** Check text as a value of k with exactly the file's rules and messages,
+ * storing nothing.  On success the scalar goes to *i (INT, DURATION and
+ * SIZE; BOOL as 0/1; ENUM's index) or *id (SNOWFLAKE); either may be NULL.
+ * Returns true, or false with "expected ..., found ..." appended to msg. */
+bool souk__conf_check_value(const souk_conf_key_t *k, const char *text, int64_t *i, uint64_t *id,
+                            souk_buf_t *msg);
+
 /** Append every key as "section.key = value (source)\n", the source being
  * "default", "FILE:LINE", "env NAME" or "admin"; a secret shows as
  * "set (from SOUK_DISCORD_TOKEN)" or "unset". */

@@ -69,6 +69,8 @@ typedef struct press {
 
 static press_t *g_press;
 static size_t g_npress;
+static uint64_t g_press_msg; /* the message the pressable choices are on */
+static uint64_t g_fake_id;   /* made-up message ids */
 
 /* A modal being filled in, one field per line. */
 static struct {
@@ -102,8 +104,31 @@ static void modal_clear(void) {
   memset(&g_modal, 0, sizeof g_modal);
 }
 
-/* Every line of text, each after lead. */
-static void put_lines(souk_buf_t *b, const char *lead, const char *text) {
+void souk__console_set_choices(const souk__console_choice_t *c, size_t n, uint64_t message_id) {
+  press_clear();
+  g_press_msg = message_id;
+  if (!n) return;
+  g_press = souk_calloc(n, sizeof *g_press);
+  for (size_t i = 0; i < n; i++) {
+    press_t *p = &g_press[g_npress++];
+    p->custom_id = souk_strdup(c[i].custom_id ? c[i].custom_id : "");
+    p->disabled = c[i].disabled;
+    if (c[i].nvalues) p->values = souk_calloc(c[i].nvalues, sizeof *p->values);
+    for (size_t k = 0; k < c[i].nvalues; k++)
+      p->values[p->nvalues++] = souk_strdup(c[i].values[k] ? c[i].values[k] : "");
+  }
+}
+
+uint64_t souk__console_message_id(void) {
+  /* Valid snowflakes no real message has: created in 2015, long before
+   * any console ran. */
+  if (!g_fake_id) g_fake_id = UINT64_C(300000000000000000);
+  return ++g_fake_id;
+}
+
+void souk__console_print(const char *text, size_t len) { con_print(text, len); }
+
+void souk__console_put_lines(souk_buf_t *b, const char *lead, const char *text) {
   const char *p = text ? text : "";
   while (*p) {
     const char *nl = strchr(p, '\n');
@@ -113,7 +138,7 @@ static void put_lines(souk_buf_t *b, const char *lead, const char *text) {
   }
 }
 
-static void render_msg(souk_buf_t *b, const souk_msg_t *m) {
+static void render_msg(souk_buf_t *b, const souk_msg_t *m, uint64_t message_id) {
   if (m->content && m->content[0]) {
     souk_buf_puts(b, m->content);
     souk_buf_putc(b, '\n');
@@ -121,44 +146,52 @@ static void render_msg(souk_buf_t *b, const souk_msg_t *m) {
   for (size_t i = 0; i < m->nembeds; i++) {
     const souk_embed_t *e = &m->embeds[i];
     souk_buf_printf(b, "+-- %s\n", e->title && e->title[0] ? e->title : "");
-    put_lines(b, "| ", e->description);
+    souk__console_put_lines(b, "| ", e->description);
     for (size_t k = 0; k < e->nfields; k++) {
       const char *v = e->fields[k].value ? e->fields[k].value : "";
       if (!strchr(v, '\n')) {
         souk_buf_printf(b, "| %s: %s\n", e->fields[k].name ? e->fields[k].name : "", v);
       } else {
         souk_buf_printf(b, "| %s:\n", e->fields[k].name ? e->fields[k].name : "");
-        put_lines(b, "|   ", v);
+        souk__console_put_lines(b, "|   ", v);
       }
     }
     if (e->footer && e->footer[0]) souk_buf_printf(b, "+-- %s\n", e->footer);
     else souk_buf_puts(b, "+--\n");
   }
   if (m->ncomponents) {
-    press_clear();
-    g_press = souk_calloc(m->ncomponents, sizeof *g_press);
+    souk__console_choice_t *ch = souk_calloc(m->ncomponents, sizeof *ch);
+    const char **vals = NULL;
+    size_t nvals = 0;
+    for (size_t i = 0; i < m->ncomponents; i++) nvals += m->components[i].noptions;
+    if (nvals) vals = souk_calloc(nvals, sizeof *vals);
+    nvals = 0;
     for (size_t i = 0; i < m->ncomponents; i++) {
       const souk_component_t *c = &m->components[i];
-      press_t *p = &g_press[g_npress++];
-      p->custom_id = souk_strdup(c->custom_id ? c->custom_id : "");
-      p->disabled = c->disabled;
+      size_t no = i + 1;
+      ch[i].custom_id = c->custom_id;
+      ch[i].disabled = c->disabled;
       if (c->options) {
-        souk_buf_printf(b, "%s[%zu] %s:", i ? "\n" : "", g_npress,
+        souk_buf_printf(b, "%s[%zu] %s:", i ? "\n" : "", no,
                         c->label && c->label[0] ? c->label : "choose");
-        p->values = souk_calloc(c->noptions, sizeof *p->values);
+        ch[i].values = vals + nvals;
+        ch[i].nvalues = c->noptions;
         for (size_t k = 0; k < c->noptions; k++) {
-          p->values[p->nvalues++] = souk_strdup(c->options[k].value ? c->options[k].value : "");
-          souk_buf_printf(b, " %zu.%zu %s", g_npress, k + 1,
+          vals[nvals++] = c->options[k].value;
+          souk_buf_printf(b, " %zu.%zu %s", no, k + 1,
                           c->options[k].label ? c->options[k].label : "");
         }
         souk_buf_putc(b, '\n');
       } else {
-        souk_buf_printf(b, "%s[%zu] %s%s", i && !c->new_row ? "  " : (i ? "\n" : ""), g_npress,
+        souk_buf_printf(b, "%s[%zu] %s%s", i && !c->new_row ? "  " : (i ? "\n" : ""), no,
                         c->label ? c->label : "", c->disabled ? " (disabled)" : "");
         if (i + 1 == m->ncomponents) souk_buf_putc(b, '\n');
       }
     }
     souk_buf_puts(b, "(type a number to press it)\n");
+    souk__console_set_choices(ch, m->ncomponents, message_id);
+    souk_free(vals);
+    souk_free(ch);
   }
 }
 
@@ -177,10 +210,13 @@ static void con_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferr
   switch (out->kind) {
   case SOUK__OUT_UPDATE:
     souk_buf_puts(&b, "(message updated)\n");
-    render_msg(&b, out->msg);
+    render_msg(&b, out->msg, ctx->message_id ? ctx->message_id : souk__console_message_id());
     break;
   case SOUK__OUT_REPLY:
-    render_msg(&b, out->msg);
+    render_msg(&b, out->msg, souk__console_message_id());
+    break;
+  case SOUK__OUT_ACK:
+    /* A click acknowledged: the message changes only when it is edited. */
     break;
   case SOUK__OUT_CHOICES:
     souk_buf_puts(&b, "suggestions:");
@@ -285,6 +321,7 @@ static bool press_line(const char *line, size_t n) {
   con_init(&in, idem, sizeof idem);
   in.kind = SOUK_CMD_KIND_COMPONENT;
   in.custom_id = p->custom_id;
+  in.message_id = g_press_msg;
   const char *vals[1];
   if (p->nvalues) {
     vals[0] = p->values[k - 1];

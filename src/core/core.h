@@ -52,8 +52,30 @@ int souk__console_start(void (*on_eof)(void));
 void souk__console_stop(void);
 
 struct souk_buf;
+/** One choice a number typed on the console presses: a button, or a select
+ * menu whose option values are picked with "N.K". */
+typedef struct souk__console_choice {
+  const char *custom_id;
+  bool disabled;
+  const char *const *values;
+  size_t nvalues;
+} souk__console_choice_t;
+/** Make c[0..n) the choices typed numbers press (1-based), on behalf of
+ * message message_id (a press carries it as ctx->message_id).  Copied. */
+void souk__console_set_choices(const souk__console_choice_t *c, size_t n, uint64_t message_id);
+/** A fresh made-up message id (a valid snowflake no real message has). */
+uint64_t souk__console_message_id(void);
+/** Append every non-empty line of text to b, each after lead (embeds are
+ * framed with "| "). */
+void souk__console_put_lines(struct souk_buf *b, const char *lead, const char *text);
+/** Print text on the console, redrawing a half-typed line around it. */
+void souk__console_print(const char *text, size_t len);
+
 /** Set what souk_conf_reload() runs (main's SIGHUP handler). */
 void souk__set_reload_hook(int (*fn)(struct souk_buf *out));
+/** What souk_conf_set() calls (main.c sets it). */
+void souk__set_conf_set_hook(int (*fn)(const char *key, const char *value, uint64_t by_user,
+                                       char *err, size_t errcap));
 /** Render every key of secs as a Markdown table (`souk config-keys`). */
 void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs,
                                 struct souk_buf *out);

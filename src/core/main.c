@@ -1,38 +1,42 @@
 /* souk's entry point: command line, configuration, and the process
  * lifecycle (start, signals, graceful stop). */
-#include <errno.h>
-#include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <uv.h>
-
 #include "core/app.h"
 #include "core/cli.h"
 #include "core/cmdrun.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "discord/bot.h"
+#include "discord/dapi.h"
 #include "discord/dconf.h"
 #include "discord/dmsg.h"
 #include "ops/interactions.h"
 #include "ops/ops.h"
 #include "ops/opsconf.h"
+#include "ops/settings.h"
 #include "ops/task.h"
 #include "ops/usage.h"
-#include "souk/cache.h"
-#include "souk/health.h"
-#include "souk/recovery.h"
-#include "souk/httpd.h"
-#include "souk/metrics.h"
-#include "store/storeconf.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
+#include "souk/cache.h"
 #include "souk/err.h"
+#include "souk/health.h"
+#include "souk/httpd.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/metrics.h"
+#include "souk/recovery.h"
+#include "souk/settings.h"
+#include "store/storeconf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
 
 #ifndef SOUK_VERSION
 #define SOUK_VERSION "0.0.0"
@@ -82,6 +86,8 @@ static void usage(FILE *f) {
           "  db migrate | check | backup PATH | vacuum | copy --to URL |\n"
           "     forget-user ID | purge-guild ID\n"
           "                 maintain the store (SQLite by default, or PostgreSQL)\n"
+          "  settings guild|user ID\n"
+          "                 print a guild's (or a user's) settings and where each comes from\n"
           "  version        print the version\n"
           "\n"
           "options:\n"
@@ -127,8 +133,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
   }
   if (optind < argc) o->cmd = argv[optind++];
   while (optind < argc) {
-    /* Only `db` takes arguments of its own. */
-    if (strcmp(o->cmd, "db") != 0 || o->nargs == (int)(sizeof o->args / sizeof *o->args)) {
+    /* Only `db` and `settings` take arguments of their own. */
+    if ((strcmp(o->cmd, "db") != 0 && strcmp(o->cmd, "settings") != 0) ||
+        o->nargs == (int)(sizeof o->args / sizeof *o->args)) {
       fprintf(stderr, "souk: unexpected argument '%s'\n", argv[optind]);
       return SOUK_EINVAL;
     }
@@ -187,7 +194,11 @@ static void signals_off(void) {
 
 /* Called once everything that was running has stopped. */
 static void on_stopped(void) {
+  /* In `souk run` the bot stopped the actions with the REST client. */
+  if (g.console) souk__dapi_stop();
   souk__modreg_stop();
+  /* After the modules: a change they make while stopping is still saved. */
+  souk__settings_stop();
   /* Counts of the last minutes go to the store before it closes. */
   souk__usage_flush_sync();
   souk__usage_stop();
@@ -264,12 +275,68 @@ static int reload_config(souk_buf_t *out) {
     if (out) souk_buf_printf(out, "reloaded%s%s\n", changes.len ? ": " : " (no changes)",
                              changes.len ? changes.data : "");
     souk__ops_reload();
+    souk__settings_reload();
     souk__modreg_reload();
     souk__bot_reload();
   }
   souk__conf_report_free(&rep);
   souk_buf_free(&changes);
   return rc ? SOUK_ECONFIG : 0;
+}
+
+/* /admin config set: one run-time key, validated as the file is; the
+ * change is logged with who made it and applied like a reload. */
+static int set_config(const char *key, const char *value, uint64_t by_user, char *err,
+                      size_t errcap) {
+  int rc = souk__config_set(g.secs, g.nsecs, key, value, err, errcap);
+  if (rc) return rc;
+  SOUK_INFO("core", "configuration key %s changed at run time by user %" PRIu64, key, by_user);
+  apply_log_conf();
+  souk__ops_reload();
+  souk__settings_reload();
+  souk__modreg_reload();
+  souk__bot_reload();
+  return 0;
+}
+
+/* `souk settings guild|user ID`: the values in effect for one guild or
+ * user, read from the store as the bot would, with where each comes from
+ * (the operator's view of what /settings view shows). */
+static int cmd_settings(int argc, char **argv) {
+  bool guild = argc == 2 && !strcmp(argv[0], "guild");
+  char *end = NULL;
+  unsigned long long id = argc == 2 ? strtoull(argv[1], &end, 10) : 0;
+  if (argc != 2 || (!guild && strcmp(argv[0], "user") != 0) || !end || *end || id == 0) {
+    fprintf(stderr, "usage: souk settings guild|user ID\n");
+    return EXIT_CONFIG;
+  }
+  if (ensure_data_dir() != 0) return EXIT_CONFIG;
+  int rc = souk__app_store_open();
+  if (rc) return rc == SOUK_EFATAL ? EXIT_CONFIG : EXIT_RUNTIME;
+  rc = souk__settings_start(souk_store_main(), g.secs, g.nsecs);
+  if (rc) {
+    fprintf(stderr, "souk settings: cannot read the settings: %s\n", souk_strerror(rc));
+    souk__app_store_close();
+    return EXIT_RUNTIME;
+  }
+  static const char *const from[] = {"default", "config file", "set"};
+  printf("settings of %s %llu (default < config file < set for this %s):\n",
+         guild ? "guild" : "user", id, guild ? "guild" : "user");
+  size_t shown = 0;
+  for (size_t i = 0; i < souk_setting_count(); i++) {
+    const char *module = NULL;
+    const souk_setting_t *st = souk_setting_at(i, &module);
+    if ((st->scope == SOUK_SETTING_GUILD) != guild) continue;
+    char v[512];
+    souk_setting_source_t src = SOUK_SETTING_DEFAULT;
+    souk_setting_get((uint64_t)id, st->key, v, sizeof v, &src);
+    printf("  %-32s %-24s (%s)\n", st->key, v[0] ? v : "\"\"", from[src]);
+    shown++;
+  }
+  if (!shown) printf("  (no module declares %s settings)\n", guild ? "guild" : "user");
+  souk__settings_stop();
+  souk__app_store_close();
+  return EXIT_OK;
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
@@ -413,15 +480,16 @@ int main(int argc, char **argv) {
   }
   bool known = !strcmp(o.cmd, "run") || !strcmp(o.cmd, "console") ||
                !strcmp(o.cmd, "check-config") || !strcmp(o.cmd, "config-keys") ||
-               !strcmp(o.cmd, "commands") ||
-               !strcmp(o.cmd, "db");
+               !strcmp(o.cmd, "commands") || !strcmp(o.cmd, "settings") || !strcmp(o.cmd, "db");
   if (!known) {
     fprintf(stderr, "souk: unknown command '%s'\n\n", o.cmd);
     usage(stderr);
     return EXIT_CONFIG;
   }
   if (souk__modreg_init(souk__modules)) return EXIT_RUNTIME;
+  if (souk__app_settings_register()) return EXIT_RUNTIME;
   souk__set_reload_hook(reload_config);
+  souk__set_conf_set_hook(set_config);
   sections_build();
   g.config_path = o.config;
   g.config_explicit = o.config_explicit;
@@ -469,6 +537,8 @@ int main(int argc, char **argv) {
     code = cmd_check_config(o.online);
   } else if (!strcmp(o.cmd, "db")) {
     code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
+  } else if (!strcmp(o.cmd, "settings")) {
+    code = cmd_settings(o.nargs, o.args);
   } else if (!g.console && !souk_discord_conf.token) {
     fprintf(stderr,
             "souk: discord.token is not set. Export SOUK_DISCORD_TOKEN (or put it in .env),\n"
@@ -486,7 +556,12 @@ int main(int argc, char **argv) {
   } else if ((rc = souk__app_cache_open()) != 0) {
     souk__ops_stop();
     code = rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+  } else if ((rc = souk__settings_start(souk_store_main(), g.secs, g.nsecs)) != 0) {
+    souk__app_cache_close();
+    souk__ops_stop();
+    code = rc == SOUK_EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
   } else if ((rc = souk__app_cmd_init()) != 0 || (rc = souk__modreg_start()) != 0) {
+    souk__settings_stop();
     souk__app_cmd_shutdown();
     souk__app_cache_close();
     souk__ops_stop();
@@ -495,7 +570,7 @@ int main(int argc, char **argv) {
     souk__app_recovery_start(!g.console, shutdown_for_error);
     souk__usage_start(souk_store_main());
     souk__sched_add_table(souk__usage_tasks());
-    souk__sched_add_table(souk__app_cmd_tasks());
+    souk__sched_add_table(souk__settings_tasks());
     /* Modules' background tasks run on their periods from now on. */
     souk__sched_add_table(souk__app_store_tasks());
     for (size_t i = 0; souk__modules[i]; i++)
@@ -503,6 +578,8 @@ int main(int argc, char **argv) {
     souk__sched_start();
     signals_on();
     if (g.console) {
+      /* Modules' Discord actions print on the console instead. */
+      souk__dapi_start(&souk__dapi_console_sink);
       rc = souk__console_start(on_console_eof);
     } else {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);

@@ -1,10 +1,12 @@
 /* Module registry and event dispatcher. */
-#include <string.h>
-
 #include "core/core.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
+#include "souk/stats.h"
+
+#include <stdio.h>
+#include <string.h>
 
 /* One subscription, flattened from every module's event table so dispatch
  * is a scan of a small array with a cheap first-byte check before strcmp. */
@@ -81,6 +83,8 @@ void souk__dispatch(const souk_event_t *ev) {
 
 uint64_t souk__dispatch_count(void) { return g_dispatched; }
 
+uint64_t souk_stats_events(void) { return g_dispatched; }
+
 int souk_reply(const souk_event_t *ev, const char *text) {
   if (!ev || !text) return SOUK_EINVAL;
   if (!ev->reply) return SOUK_EINVAL;
@@ -93,4 +97,20 @@ void souk__set_reload_hook(int (*fn)(struct souk_buf *out)) { g_reload_hook = fn
 
 int souk_conf_reload(struct souk_buf *out) {
   return g_reload_hook ? g_reload_hook(out) : SOUK_ENOTSUP;
+}
+
+static int (*g_set_hook)(const char *key, const char *value, uint64_t by_user, char *err,
+                         size_t errcap);
+
+void souk__set_conf_set_hook(int (*fn)(const char *key, const char *value, uint64_t by_user,
+                                       char *err, size_t errcap)) {
+  g_set_hook = fn;
+}
+
+int souk_conf_set(const char *key, const char *value, uint64_t by_user, char *err, size_t errcap) {
+  if (!g_set_hook) {
+    if (err && errcap) snprintf(err, errcap, "the configuration cannot change in this process");
+    return SOUK_ENOTSUP;
+  }
+  return g_set_hook(key, value, by_user, err, errcap);
 }

@@ -3,10 +3,16 @@
 #include "core/core.h"
 
 extern const souk_module_t souk_admin_module;
+extern const souk_module_t souk_economy_module;
 extern const souk_module_t souk_guilds_module;
 extern const souk_module_t souk_help_module;
 extern const souk_module_t souk_market_module;
 extern const souk_module_t souk_ping_module;
+extern const souk_module_t souk_setup_module;
+#ifdef SOUK_TEST_HOOKS
+/* Test builds only (tests/hooks): see CMakeLists.txt. */
+extern const souk_module_t souk_testhooks_module;
+#endif
 
 const souk_module_t *const souk__modules[] = {
     &souk_guilds_module,
@@ -14,5 +20,10 @@ const souk_module_t *const souk__modules[] = {
     &souk_help_module,
     &souk_admin_module,
     &souk_market_module,
+    &souk_economy_module,
+    &souk_setup_module,
+#ifdef SOUK_TEST_HOOKS
+    &souk_testhooks_module,
+#endif
     NULL,
 };

@@ -14,6 +14,7 @@
 #include "cache/idlock_redis.h"
 #include "core/core.h"
 #include "discord/commands.h"
+#include "discord/dapi.h"
 #include "discord/dconf.h"
 #include "discord/members.h"
 #include "discord/msgsplit.h"
@@ -294,6 +295,7 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
   g.running = true;
   souk__members_start();
   souk__dcmd_start();
+  souk__dapi_start(&souk__dapi_rest_sink);
   souk_discord_conf_t *c = &souk_discord_conf;
   if (c->gateway_url && c->shard_count > 0 && c->max_concurrency > 0) {
     start_shards(c->gateway_url, c->shard_count, c->max_concurrency);
@@ -302,6 +304,8 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
   souk_rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
   rc = souk_rest_request(&o, gateway_bot_cb, NULL);
   if (rc) {
+    souk__dapi_stop();
+    souk__dcmd_stop();
     souk_rest_shutdown();
     souk_http_shutdown();
     g.rest_running = g.http_running = g.running = false;
@@ -318,6 +322,9 @@ static void stop_finish(void) {
     souk_rest_shutdown();
     g.rest_running = false;
   }
+  /* After the REST client: every request of the module actions has
+   * completed by now. */
+  souk__dapi_stop();
   if (g.http_running) {
     souk_http_shutdown();
     g.http_running = false;

@@ -16,11 +16,13 @@
 #include <string.h>
 
 #include "core/cmdrun.h"
+#include "discord/dapi.h"
 #include "discord/dconf.h"
 #include "discord/dmsg.h"
 #include "discord/msgsplit.h"
 #include "discord/rest.h"
-#include "discord/strmap.h"
+#include "discord/gcache.h"
+#include "discord/snowflake.h"
 #include "ops/interactions.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
@@ -33,21 +35,8 @@
 
 /* ---- state ----------------------------------------------------------------- */
 
-typedef struct role {
-  uint64_t id, perms;
-} role_t;
-
-typedef struct guild {
-  souk__smap_ent_t ent;
-  char key[24];
-  uint64_t owner;
-  role_t *roles;
-  size_t nroles;
-} guild_t;
-
 static struct {
   bool started;
-  souk__smap_t guilds;
   uint64_t bot_user;
   uint64_t app_id;
   bool reg_started;
@@ -279,6 +268,21 @@ static void followups(ixs_t *s, const char *text, size_t len, unsigned flags) {
 
 static void ix_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferred) {
   ixs_t *s = ctx->surface_data;
+  if (out->kind == SOUK__OUT_ACK) {
+    /* A deferred update (type 6): the click is acknowledged and the
+     * message stays as it is.  A component the core deferred already got
+     * exactly that; a modal it deferred shows "thinking...", removed. */
+    if (!deferred) {
+      souk_buf_t b;
+      souk_buf_init(&b);
+      souk_buf_puts(&b, "{\"type\":6}");
+      ixs_initial(s, &b);
+      souk_buf_free(&b);
+    } else if (s->type == SOUK_IX_MODAL_SUBMIT) {
+      ixs_push(s, "DELETE", "/messages/@original", NULL);
+    }
+    return;
+  }
   souk_buf_t b;
   souk_buf_init(&b);
   souk_jw_t w;
@@ -377,22 +381,6 @@ static void user_name_of(const souk_json_t *j, int member, int user, char *out, 
   if (souk_json_str(j, souk_json_get(j, user, "username"), out, cap) <= 0) out[0] = '\0';
 }
 
-static uint64_t json_snowflake(const souk_json_t *j, int t) {
-  uint64_t v = 0;
-  if (t < 0) return 0;
-  if (souk_json_u64(j, t, &v) != 0) {
-    /* Snowflakes arrive as strings; a malformed one reads as 0. */
-    char tmp[24];
-    char *end;
-    v = 0;
-    if (souk_json_str(j, t, tmp, sizeof tmp) > 0) {
-      unsigned long long x = strtoull(tmp, &end, 10);
-      if (*end == '\0' && tmp[0] >= '0' && tmp[0] <= '9') v = x;
-    }
-  }
-  return v;
-}
-
 /* Modal fields: rows of text inputs, or label components holding one. */
 static size_t modal_fields(const souk_json_t *j, int data, souk_cmd_field_t *out, char **bufs,
                            size_t cap) {
@@ -433,8 +421,8 @@ static void handle_interaction(const souk_json_t *j, int d, bool http, souk__ix_
   s->http = http;
   s->ix = ix;
   s->type = (int)type;
-  s->id = json_snowflake(j, souk_json_get(j, d, "id"));
-  s->app_id = json_snowflake(j, souk_json_get(j, d, "application_id"));
+  s->id = souk__json_id(j, souk_json_get(j, d, "id"));
+  s->app_id = souk__json_id(j, souk_json_get(j, d, "application_id"));
   if (!s->app_id) s->app_id = g.app_id ? g.app_id : souk_discord_conf.application_id;
   s->token = souk_json_strdup(j, souk_json_get(j, d, "token"));
   if (!s->id || !s->token) {
@@ -452,15 +440,15 @@ static void handle_interaction(const souk_json_t *j, int d, bool http, souk__ix_
   souk__cmdrun_init_t in = {
       .surface = http ? &ix_http_surface : &ix_gateway_surface,
       .surface_data = s,
-      .user_id = json_snowflake(j, souk_json_get(j, user, "id")),
+      .user_id = souk__json_id(j, souk_json_get(j, user, "id")),
       .user_name = name,
-      .guild_id = json_snowflake(j, souk_json_get(j, d, "guild_id")),
-      .channel_id = json_snowflake(j, souk_json_get(j, d, "channel_id")),
-      .permissions = member >= 0 ? json_snowflake(j, souk_json_get(j, member, "permissions")) : 0,
+      .guild_id = souk__json_id(j, souk_json_get(j, d, "guild_id")),
+      .channel_id = souk__json_id(j, souk_json_get(j, d, "channel_id")),
+      .permissions = member >= 0 ? souk__json_id(j, souk_json_get(j, member, "permissions")) : 0,
       .shard = shard,
       .idem_key = idem,
   };
-  if (!in.channel_id) in.channel_id = json_snowflake(j, souk_json_path(j, d, "channel", "id", NULL));
+  if (!in.channel_id) in.channel_id = souk__json_id(j, souk_json_path(j, d, "channel", "id", NULL));
   int data = souk_json_get(j, d, "data");
   if (type == SOUK_IX_APPLICATION_COMMAND || type == SOUK_IX_AUTOCOMPLETE) {
     in.kind = type == SOUK_IX_AUTOCOMPLETE ? SOUK_CMD_KIND_AUTOCOMPLETE : SOUK_CMD_KIND_COMMAND;
@@ -484,6 +472,7 @@ static void handle_interaction(const souk_json_t *j, int d, bool http, souk__ix_
     char *bufs[2 * MAX_FIELDS];
     size_t nf = type == SOUK_IX_MODAL_SUBMIT ? modal_fields(j, data, fields, bufs, MAX_FIELDS) : 0;
     in.custom_id = custom_id;
+    in.message_id = souk__json_id(j, souk_json_path(j, d, "message", "id", NULL));
     in.values = (const char *const *)vals;
     in.nvalues = nv;
     in.fields = fields;
@@ -511,68 +500,20 @@ typedef struct pfx {
   uint64_t channel, msg;
 } pfx_t;
 
-static void post_done_cb(const souk_rest_resp_t *r, void *ud) {
-  if (r->err && r->err != SOUK_ESTOPPED)
-    souk_error_record("discord.reply", SOUK_SEV_MEDIUM, r->err, NULL, "%s: HTTP %d", r->route,
-                      r->status);
-  if (r->err && r->err != SOUK_ESTOPPED)
-    SOUK_WARN("cmd", "reply to %s failed: %s (HTTP %d)", r->route, souk_strerror(r->err),
-              r->status);
+static void post_done_cb(const souk_discord_result_t *r, void *ud) {
+  if (!r->err || r->err == SOUK_ESTOPPED) return;
+  souk_error_record("discord.reply", SOUK_SEV_MEDIUM, r->err, NULL,
+                    "channel %" PRIu64 ": HTTP %d", r->channel_id, r->status);
+  SOUK_WARN("cmd", "reply in channel %" PRIu64 " failed: %s (HTTP %d, code %d)", r->channel_id,
+            souk_strerror(r->err), r->status, r->code);
 }
 
 /* Post m to a channel, split at 2000 characters, the first part replying
- * to reply_to.  Every part carries a nonce derived from the triggering
- * message with enforce_nonce, so a POST retried after a timeout (which
- * Discord may have received) or a reply to a redelivered event is not
- * posted twice. */
+ * to reply_to, with nonces derived from it (souk__dapi_post), so a POST
+ * retried after a timeout or a reply to a redelivered event is not posted
+ * twice. */
 static int post_message(uint64_t channel, uint64_t reply_to, const souk_msg_t *m) {
-  char path[64];
-  snprintf(path, sizeof path, "/channels/%" PRIu64 "/messages", channel);
-  const char *text = m->content ? m->content : "";
-  size_t len = strlen(text);
-  souk_buf_t b;
-  souk_buf_init(&b);
-  unsigned part = 0;
-  int rc = 0;
-  bool extras_sent = false;
-  do {
-    size_t skip, n = souk__msg_chunk(text, len, SOUK_MSG_CONTENT_MAX, &skip);
-    bool extras = !extras_sent && (m->nembeds || m->ncomponents);
-    if (n > 0 || extras) {
-      souk_buf_reset(&b);
-      souk_jw_t w;
-      souk_jw_init(&w, &b);
-      souk_jw_obj(&w);
-      souk__dmsg_write(&w, m, text, n, !extras_sent, false, 0);
-      extras_sent = true;
-      if (reply_to) {
-        char nonce[32];
-        snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%u", reply_to, part);
-        souk_jw_key(&w, "nonce");
-        souk_jw_str(&w, nonce);
-        souk_jw_key(&w, "enforce_nonce");
-        souk_jw_bool(&w, true);
-        if (part == 0) {
-          souk_jw_key(&w, "message_reference");
-          souk_jw_obj(&w);
-          souk_jw_key(&w, "message_id");
-          souk_jw_snowflake(&w, reply_to);
-          souk_jw_key(&w, "fail_if_not_exists");
-          souk_jw_bool(&w, false);
-          souk_jw_end(&w);
-        }
-      }
-      part++;
-      souk_jw_end(&w);
-      souk_rest_opts_t o = {.method = "POST", .path = path, .body = b.data, .body_len = b.len};
-      rc = souk_rest_request(&o, post_done_cb, NULL);
-      if (rc) break;
-    }
-    text += n + skip;
-    len -= n + skip;
-  } while (len > 0);
-  souk_buf_free(&b);
-  return rc;
+  return souk__dapi_post(channel, reply_to, m, post_done_cb, NULL);
 }
 
 int souk__dcmd_post_text(uint64_t channel, uint64_t reply_to, const char *text, size_t len) {
@@ -595,7 +536,7 @@ static void pfx_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferr
     post_message(p->channel, p->msg, &m);
     return;
   }
-  if (out->kind == SOUK__OUT_CHOICES) return;
+  if (out->kind == SOUK__OUT_CHOICES || out->kind == SOUK__OUT_ACK) return;
   post_message(p->channel, p->msg, out->msg);
 }
 
@@ -620,32 +561,6 @@ static int pfx_defer(souk_cmd_ctx_t *ctx, bool ephemeral) {
 }
 
 static const souk__surface_t pfx_surface = {"prefix", pfx_defer, pfx_deliver, pfx_release};
-
-static guild_t *guild_get(uint64_t id) {
-  char key[24];
-  snprintf(key, sizeof key, "%" PRIu64, id);
-  souk__smap_ent_t *e = souk__smap_get(&g.guilds, key);
-  return e ? (guild_t *)e : NULL;
-}
-
-/* Guild-level permissions of a member (channel overwrites are not cached:
- * prefix commands use the guild's permissions). */
-static uint64_t member_perms(uint64_t guild_id, uint64_t user, const souk_json_t *j, int member) {
-  guild_t *gd = guild_get(guild_id);
-  if (!gd) return 0;
-  if (gd->owner == user) return ~UINT64_C(0);
-  uint64_t p = 0;
-  for (size_t i = 0; i < gd->nroles; i++)
-    if (gd->roles[i].id == guild_id) p |= gd->roles[i].perms; /* @everyone */
-  int roles = souk_json_get(j, member, "roles");
-  for (size_t k = 0; roles >= 0 && k < souk_json_count(j, roles); k++) {
-    uint64_t rid = json_snowflake(j, souk_json_at(j, roles, k));
-    for (size_t i = 0; i < gd->nroles; i++)
-      if (gd->roles[i].id == rid) p |= gd->roles[i].perms;
-  }
-  if (p & SOUK_PERM_ADMINISTRATOR) return ~UINT64_C(0);
-  return p;
-}
 
 /* Where the command text starts after a prefix, or NULL. */
 static const char *after_prefix(const char *s, size_t n, uint64_t guild, size_t *rest) {
@@ -682,7 +597,7 @@ static bool handle_message(const souk_event_t *ev) {
   size_t n;
   const char *content = souk_json_raw(j, souk_json_get(j, d, "content"), &n);
   if (!content || n == 0) return false;
-  uint64_t guild = json_snowflake(j, souk_json_get(j, d, "guild_id"));
+  uint64_t guild = souk__json_id(j, souk_json_get(j, d, "guild_id"));
   /* Most messages are not commands: reject them on the first byte of the
    * raw text before copying anything (a prefix starting with a character
    * JSON escapes, like a quote, takes the slow path). */
@@ -707,14 +622,24 @@ static bool handle_message(const souk_event_t *ev) {
     souk_cmd_args_free(&args);
     return false;
   }
+  /* Users mentioned in the message come with their names and bot flags. */
+  int mentions = souk_json_get(j, d, "mentions");
+  for (size_t i = 0, nm = souk_json_count(j, mentions); rc == 0 && i < nm; i++) {
+    int u = souk_json_at(j, mentions, i);
+    char uname[100];
+    bool ubot = false;
+    user_name_of(j, souk_json_get(j, u, "member"), u, uname, sizeof uname);
+    souk_json_bool(j, souk_json_get(j, u, "bot"), &ubot);
+    souk__cmd_args_user(&args, souk__json_id(j, souk_json_get(j, u, "id")), uname, ubot);
+  }
   int member = souk_json_get(j, d, "member");
-  uint64_t user = json_snowflake(j, souk_json_get(j, author, "id"));
-  uint64_t msg = json_snowflake(j, souk_json_get(j, d, "id"));
+  uint64_t user = souk__json_id(j, souk_json_get(j, author, "id"));
+  uint64_t msg = souk__json_id(j, souk_json_get(j, d, "id"));
   char name[100], idem[40];
   user_name_of(j, member, author, name, sizeof name);
   snprintf(idem, sizeof idem, "msg:%" PRIu64, msg);
   pfx_t *p = souk_calloc(1, sizeof *p);
-  p->channel = json_snowflake(j, souk_json_get(j, d, "channel_id"));
+  p->channel = souk__json_id(j, souk_json_get(j, d, "channel_id"));
   p->msg = msg;
   souk__cmdrun_init_t in = {
       .surface = &pfx_surface,
@@ -724,82 +649,13 @@ static bool handle_message(const souk_event_t *ev) {
       .user_name = name,
       .guild_id = guild,
       .channel_id = p->channel,
-      .permissions = guild ? member_perms(guild, user, j, member) : 0,
+      .permissions = guild ? souk__gcache_member_perms(guild, user, j, member) : 0,
       .shard = ev->shard,
       .idem_key = idem,
   };
   souk__cmd_invoke(&in, &args, rc);
   souk_cmd_args_free(&args);
   return true;
-}
-
-/* ---- the guild cache --------------------------------------------------------- */
-
-static void guild_set_roles(guild_t *gd, const souk_json_t *j, int roles) {
-  souk_free(gd->roles);
-  gd->roles = NULL;
-  gd->nroles = 0;
-  size_t n = roles >= 0 ? souk_json_count(j, roles) : 0;
-  if (!n) return;
-  gd->roles = souk_calloc(n, sizeof *gd->roles);
-  for (size_t i = 0; i < n; i++) {
-    int r = souk_json_at(j, roles, i);
-    gd->roles[gd->nroles].id = json_snowflake(j, souk_json_get(j, r, "id"));
-    gd->roles[gd->nroles].perms = json_snowflake(j, souk_json_get(j, r, "permissions"));
-    gd->nroles++;
-  }
-}
-
-static void guild_free(guild_t *gd) {
-  souk_free(gd->roles);
-  souk_free(gd);
-}
-
-static void guild_upsert(const souk_json_t *j, int d) {
-  uint64_t id = json_snowflake(j, souk_json_get(j, d, "id"));
-  if (!id) return;
-  guild_t *gd = guild_get(id);
-  if (!gd) {
-    gd = souk_calloc(1, sizeof *gd);
-    snprintf(gd->key, sizeof gd->key, "%" PRIu64, id);
-    souk__smap_put(&g.guilds, &gd->ent, gd->key);
-  }
-  uint64_t owner = json_snowflake(j, souk_json_get(j, d, "owner_id"));
-  if (owner) gd->owner = owner;
-  int roles = souk_json_get(j, d, "roles");
-  if (roles >= 0) guild_set_roles(gd, j, roles);
-  souk__cmd_set_guild_count(g.guilds.n);
-}
-
-static void guild_role(const souk_json_t *j, int d, bool del) {
-  guild_t *gd = guild_get(json_snowflake(j, souk_json_get(j, d, "guild_id")));
-  if (!gd) return;
-  int role = souk_json_get(j, d, "role");
-  uint64_t rid = del ? json_snowflake(j, souk_json_get(j, d, "role_id"))
-                     : json_snowflake(j, souk_json_get(j, role, "id"));
-  for (size_t i = 0; i < gd->nroles; i++) {
-    if (gd->roles[i].id != rid) continue;
-    if (del) gd->roles[i] = gd->roles[--gd->nroles];
-    else gd->roles[i].perms = json_snowflake(j, souk_json_get(j, role, "permissions"));
-    return;
-  }
-  if (del || !rid) return;
-  gd->roles = souk_reallocarray(gd->roles, gd->nroles + 1, sizeof *gd->roles);
-  gd->roles[gd->nroles].id = rid;
-  gd->roles[gd->nroles].perms = json_snowflake(j, souk_json_get(j, role, "permissions"));
-  gd->nroles++;
-}
-
-static void guilds_clear(void) {
-  souk__smap_ent_t *e = souk__smap_next(&g.guilds, NULL);
-  while (e) {
-    souk__smap_ent_t *nx = souk__smap_next(&g.guilds, e);
-    souk__smap_del(&g.guilds, e);
-    guild_free((guild_t *)e);
-    e = nx;
-  }
-  souk__smap_free(&g.guilds);
-  souk__cmd_set_guild_count(0);
 }
 
 /* ---- registration -------------------------------------------------------------- */
@@ -928,7 +784,7 @@ static void owners_cb(const souk_rest_resp_t *r, void *ud) {
   size_t n = 0;
   int team = souk_json_get(j, 0, "team");
   int members = team >= 0 ? souk_json_get(j, team, "members") : -1;
-  uint64_t team_owner = team >= 0 ? json_snowflake(j, souk_json_get(j, team, "owner_user_id")) : 0;
+  uint64_t team_owner = team >= 0 ? souk__json_id(j, souk_json_get(j, team, "owner_user_id")) : 0;
   if (team_owner) ids[n++] = team_owner;
   for (size_t i = 0; members >= 0 && i < souk_json_count(j, members) && n < 25; i++) {
     /* Accepted members (membership_state 2) who are admins or developers;
@@ -939,11 +795,11 @@ static void owners_cb(const souk_rest_resp_t *r, void *ud) {
     char role[24] = "";
     souk_json_str(j, souk_json_get(j, m, "role"), role, sizeof role);
     if (state != 2 || !strcmp(role, "read_only")) continue;
-    uint64_t id = json_snowflake(j, souk_json_path(j, m, "user", "id", NULL));
+    uint64_t id = souk__json_id(j, souk_json_path(j, m, "user", "id", NULL));
     if (id && id != team_owner) ids[n++] = id;
   }
   if (n == 0) {
-    uint64_t id = json_snowflake(j, souk_json_path(j, 0, "owner", "id", NULL));
+    uint64_t id = souk__json_id(j, souk_json_path(j, 0, "owner", "id", NULL));
     if (id) ids[n++] = id;
   }
   souk__cmd_set_app_owners(ids, n);
@@ -962,7 +818,7 @@ void souk__dcmd_start(void) {
 void souk__dcmd_stop(void) {
   if (!g.started) return;
   souk__ix_set_handler(NULL, NULL);
-  guilds_clear();
+  souk__gcache_clear();
   souk_free(g.reg_body);
   g.reg_body = NULL;
   g.started = false;
@@ -971,6 +827,7 @@ void souk__dcmd_stop(void) {
 bool souk__dcmd_event(const souk_event_t *ev) {
   const char *n = ev->name;
   const souk_json_t *j = ev->json;
+  souk__gcache_event(ev);
   switch (n[0]) {
   case 'I':
     if (strcmp(n, "INTERACTION_CREATE") == 0) {
@@ -983,8 +840,8 @@ bool souk__dcmd_event(const souk_event_t *ev) {
     break;
   case 'R':
     if (strcmp(n, "READY") == 0) {
-      g.bot_user = json_snowflake(j, souk_json_path(j, ev->d, "user", "id", NULL));
-      uint64_t app = json_snowflake(j, souk_json_path(j, ev->d, "application", "id", NULL));
+      g.bot_user = souk__json_id(j, souk_json_path(j, ev->d, "user", "id", NULL));
+      uint64_t app = souk__json_id(j, souk_json_path(j, ev->d, "application", "id", NULL));
       if (app && !g.app_id) g.app_id = app;
       if (!g.owners_asked) {
         /* Asked once the token is known to work, so a bad token costs one
@@ -995,24 +852,6 @@ bool souk__dcmd_event(const souk_event_t *ev) {
       }
       /* One process registers: the one running shard 0. */
       if (ev->shard == 0) register_commands();
-    }
-    break;
-  case 'G':
-    if (strcmp(n, "GUILD_CREATE") == 0 || strcmp(n, "GUILD_UPDATE") == 0) {
-      guild_upsert(j, ev->d);
-    } else if (strcmp(n, "GUILD_DELETE") == 0) {
-      bool unavailable = false;
-      souk_json_bool(j, souk_json_get(j, ev->d, "unavailable"), &unavailable);
-      guild_t *gd = guild_get(json_snowflake(j, souk_json_get(j, ev->d, "id")));
-      if (gd && !unavailable) {
-        souk__smap_del(&g.guilds, &gd->ent);
-        guild_free(gd);
-        souk__cmd_set_guild_count(g.guilds.n);
-      }
-    } else if (strcmp(n, "GUILD_ROLE_CREATE") == 0 || strcmp(n, "GUILD_ROLE_UPDATE") == 0) {
-      guild_role(j, ev->d, false);
-    } else if (strcmp(n, "GUILD_ROLE_DELETE") == 0) {
-      guild_role(j, ev->d, true);
     }
     break;
   }

@@ -346,6 +346,25 @@ void souk_rest_stats(souk_rest_stats_t *out) {
   }
 }
 
+void souk_rest_queue_stats(souk_rest_queue_stat_fn fn, void *ud) {
+  for (souk__smap_ent_t *e = souk__smap_next(&g.queues, NULL); e;
+       e = souk__smap_next(&g.queues, e)) {
+    const rest_queue_t *q = (const rest_queue_t *)e;
+    size_t n = 0;
+    for (const rest_req_t *r = q->head; r; r = r->next)
+      n++;
+    if (n || q->inflight) fn(q->key, n, q->inflight, ud);
+  }
+}
+
+uint64_t souk_rest_global_wait_ms(void) {
+  if (!g.rl) return 0;
+  souk_rl_stats_t rs;
+  souk_rl_stats(g.rl, &rs);
+  uint64_t now = souk_now_ms();
+  return rs.global_until_ms > now ? rs.global_until_ms - now : 0;
+}
+
 void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud) {
   for (souk__smap_ent_t *e = souk__smap_next(&g.rstats, NULL); e;
        e = souk__smap_next(&g.rstats, e)) {
@@ -564,13 +583,18 @@ static void on_http(const souk_http_resp_t *hr, void *ud) {
     const char *sn = v.scope == SOUK_RL_SCOPE_GLOBAL   ? "global"
                      : v.scope == SOUK_RL_SCOPE_SHARED ? "shared"
                                                        : "user";
-    if (!stopping && r->resent429 < souk__rest_tune.max_429) {
+    if (!stopping && !(r->flags & SOUK_REST_FAIL_429) && r->resent429 < souk__rest_tune.max_429) {
       r->resent429++;
       SOUK_WARN(COMP, "%s: 429 (scope %s), sending again in %llu ms", r->route.key, sn,
                 (unsigned long long)v.wait_ms);
       requeue(r, now + v.wait_ms);
     } else {
-      SOUK_WARN(COMP, "%s: 429 (scope %s) %u times, giving up", r->route.key, sn, r->resent429 + 1);
+      if (r->flags & SOUK_REST_FAIL_429)
+        SOUK_WARN(COMP, "%s: 429 (scope %s), retry after %llu ms: not waiting", r->route.key, sn,
+                  (unsigned long long)v.wait_ms);
+      else
+        SOUK_WARN(COMP, "%s: 429 (scope %s) %u times, giving up", r->route.key, sn,
+                  r->resent429 + 1);
       complete(r, stopping ? SOUK_ESTOPPED : SOUK_ERATELIMIT, hr);
     }
   } else if (hr->status >= 500 && r->retries < max_retries && !stopping) {

@@ -36,6 +36,10 @@ enum {
    * debug level only: the caller retries on its own schedule and reports
    * (GET /gateway/bot while Discord is unreachable at start). */
   SOUK_REST_NO_RETRY = 1u << 1,
+  /** A 429 completes the request at once with SOUK_ERATELIMIT instead of
+   * waiting and sending it again: for a request whose limit is long and
+   * whose caller would rather keep the latest value (channel renames). */
+  SOUK_REST_FAIL_429 = 1u << 2,
 };
 
 /** A request.  Everything is copied by souk_rest_request(). */
@@ -137,6 +141,16 @@ typedef void (*souk_rest_route_stat_fn)(const char *route, int status, uint64_t 
 /** Visit the per-route status counts (bounded: routes past 512 are counted
  * under "other"). */
 void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud);
+
+/** Called by souk_rest_queue_stats for each route queue with requests:
+ * its key ("POST /channels/{id}/messages|<channel id>"), how many wait,
+ * how many are sent and not answered yet. */
+typedef void (*souk_rest_queue_stat_fn)(const char *route, size_t queued, unsigned inflight,
+                                        void *ud);
+/** Visit the route queues that hold requests now. */
+void souk_rest_queue_stats(souk_rest_queue_stat_fn fn, void *ud);
+/** How long a global 429 still holds every request, in ms (0: none). */
+uint64_t souk_rest_global_wait_ms(void);
 
 /** Internal tunables, for tests: retry back-off base and cap (ms) and the
  * number of 429 re-sends per request. */

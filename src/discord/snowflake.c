@@ -1,6 +1,7 @@
 /* Snowflake ids: parsing and the timestamp they carry. */
 #include "discord/snowflake.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "souk/err.h"
@@ -23,3 +24,20 @@ int souk_snowflake_parse(const char *s, uint64_t *out) {
 }
 
 uint64_t souk_snowflake_unix_ms(uint64_t id) { return (id >> 22) + SOUK_DISCORD_EPOCH_MS; }
+
+uint64_t souk__json_id(const souk_json_t *j, int t) {
+  uint64_t v = 0;
+  if (t < 0) return 0;
+  if (souk_json_u64(j, t, &v) != 0) {
+    /* Snowflakes arrive as strings, possibly escaped; a malformed one
+     * reads as 0. */
+    char tmp[24];
+    char *end;
+    v = 0;
+    if (souk_json_str(j, t, tmp, sizeof tmp) > 0) {
+      unsigned long long x = strtoull(tmp, &end, 10);
+      if (*end == '\0' && tmp[0] >= '0' && tmp[0] <= '9') v = x;
+    }
+  }
+  return v;
+}

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "souk/json.h"
+
 /** Discord's epoch, the first second of 2015, in Unix milliseconds. */
 #define SOUK_DISCORD_EPOCH_MS UINT64_C(1420070400000)
 
@@ -11,5 +13,9 @@
 int souk_snowflake_parse(const char *s, uint64_t *out);
 /** Creation time encoded in an id, Unix milliseconds. */
 uint64_t souk_snowflake_unix_ms(uint64_t id);
+
+/** The id in token t of j (a snowflake string, or a number), or 0 when t
+ * is absent or malformed. */
+uint64_t souk__json_id(const souk_json_t *j, int t);
 
 #endif

@@ -87,6 +87,105 @@
   " ON market_transactions (guild_id, season, user_id, id);"                                       \
   "CREATE INDEX market_transactions_user ON market_transactions (user_id);"
 
+/* v4, per-guild and per-user settings (src/ops/settings.c): the value as
+ * the text a user types, NULL once reset (kept so that processes
+ * re-reading changed rows see the reset); scope_id is the guild or the
+ * user, as the setting's key says.  Rows are found by updated_at when
+ * other processes re-read what changed.  Per-guild prefixes, kept in kv
+ * until now, become the setting commands.prefix (set_by 0: unknown). */
+#define SETTINGS_V4                                                                                \
+  "CREATE TABLE settings ("                                                                        \
+  " scope_id BIGINT NOT NULL,"                                                                     \
+  " key TEXT NOT NULL,"                                                                            \
+  " value TEXT,"                                                                                   \
+  " set_by BIGINT NOT NULL,"                                                                       \
+  " updated_at BIGINT NOT NULL,"                                                                   \
+  " PRIMARY KEY (scope_id, key));"                                                                 \
+  "CREATE INDEX settings_updated ON settings (updated_at);"
+
+/* v5, the economy (src/modules/economy/ledger.c): coin balances per user
+ * across every guild, an audit row per balance change (who, what, why,
+ * before, after) keyed by the interaction that caused it, versioned Terms
+ * of Service with each user's acceptances, the welcome bonus as a row
+ * unique per user (so it is paid once whatever is clicked), the daily
+ * reward's last claim, bets whose outcome is fixed when they are placed
+ * (a pending bet is settled by whichever process finds it), and polls
+ * with one vote per user.  CHECKs keep balances from going negative and
+ * make an audit row's arithmetic impossible to get wrong. */
+#define ECONOMY_V5(id_column)                                                                      \
+  "CREATE TABLE economy_balances ("                                                                \
+  " user_id BIGINT PRIMARY KEY,"                                                                   \
+  " balance BIGINT NOT NULL CHECK (balance >= 0),"                                                 \
+  " name TEXT NOT NULL DEFAULT '',"                                                                \
+  " updated_at BIGINT NOT NULL);"                                                                  \
+  "CREATE INDEX economy_balances_rank ON economy_balances (balance, user_id);"                      \
+  "CREATE TABLE economy_audit (" id_column ","                                                     \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " actor_id BIGINT NOT NULL,"                                                                     \
+  " kind TEXT NOT NULL"                                                                            \
+  "  CHECK (kind IN ('bonus', 'daily', 'pay', 'grant', 'take', 'bet', 'win')),"                     \
+  " amount BIGINT NOT NULL,"                                                                       \
+  " balance_before BIGINT NOT NULL CHECK (balance_before >= 0),"                                   \
+  " balance_after BIGINT NOT NULL CHECK (balance_after >= 0),"                                     \
+  " other_id BIGINT NOT NULL DEFAULT 0,"                                                           \
+  " reason TEXT NOT NULL DEFAULT '',"                                                              \
+  " idem_key TEXT NOT NULL,"                                                                       \
+  " created_at BIGINT NOT NULL,"                                                                   \
+  " CHECK (balance_after = balance_before + amount),"                                              \
+  " UNIQUE (idem_key, user_id));"                                                                  \
+  "CREATE INDEX economy_audit_user ON economy_audit (user_id, id);"                                \
+  "CREATE INDEX economy_audit_created ON economy_audit (created_at);"                              \
+  "CREATE TABLE economy_tos ("                                                                     \
+  " version BIGINT PRIMARY KEY CHECK (version >= 1),"                                              \
+  " body TEXT NOT NULL,"                                                                           \
+  " published_by BIGINT NOT NULL,"                                                                 \
+  " published_at BIGINT NOT NULL);"                                                                \
+  "CREATE TABLE economy_tos_accept ("                                                              \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " version BIGINT NOT NULL,"                                                                      \
+  " accepted_at BIGINT NOT NULL,"                                                                  \
+  " PRIMARY KEY (user_id, version));"                                                              \
+  "CREATE TABLE economy_bonus ("                                                                   \
+  " user_id BIGINT PRIMARY KEY,"                                                                   \
+  " amount BIGINT NOT NULL CHECK (amount >= 0),"                                                   \
+  " version BIGINT NOT NULL,"                                                                      \
+  " granted_at BIGINT NOT NULL);"                                                                  \
+  "CREATE TABLE economy_daily ("                                                                   \
+  " user_id BIGINT PRIMARY KEY,"                                                                   \
+  " last_ms BIGINT NOT NULL,"                                                                      \
+  " streak BIGINT NOT NULL DEFAULT 1 CHECK (streak >= 1));"                                        \
+  "CREATE TABLE economy_bets (" id_column ","                                                      \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " game TEXT NOT NULL,"                                                                           \
+  " bet TEXT NOT NULL,"                                                                            \
+  " stake BIGINT NOT NULL CHECK (stake > 0),"                                                      \
+  " outcome TEXT NOT NULL,"                                                                        \
+  " payout BIGINT NOT NULL CHECK (payout >= 0),"                                                   \
+  " state TEXT NOT NULL CHECK (state IN ('pending', 'settled')),"                                  \
+  " idem_key TEXT NOT NULL UNIQUE,"                                                                \
+  " created_at BIGINT NOT NULL,"                                                                   \
+  " settled_at BIGINT NOT NULL DEFAULT 0);"                                                        \
+  "CREATE INDEX economy_bets_state ON economy_bets (state, created_at);"                            \
+  "CREATE INDEX economy_bets_user ON economy_bets (user_id);"                                       \
+  "CREATE TABLE economy_polls (" id_column ","                                                     \
+  " guild_id BIGINT NOT NULL,"                                                                     \
+  " channel_id BIGINT NOT NULL,"                                                                   \
+  " creator_id BIGINT NOT NULL,"                                                                   \
+  " question TEXT NOT NULL,"                                                                       \
+  " options TEXT NOT NULL,"                                                                        \
+  " created_at BIGINT NOT NULL,"                                                                   \
+  " version BIGINT NOT NULL DEFAULT 0,"                                                            \
+  " closed BIGINT NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)));"                                   \
+  "CREATE INDEX economy_polls_guild ON economy_polls (guild_id);"                                  \
+  "CREATE INDEX economy_polls_creator ON economy_polls (creator_id);"                              \
+  "CREATE TABLE economy_poll_votes ("                                                              \
+  " poll_id BIGINT NOT NULL,"                                                                      \
+  " user_id BIGINT NOT NULL,"                                                                      \
+  " choice BIGINT NOT NULL CHECK (choice >= 0),"                                                   \
+  " voted_at BIGINT NOT NULL,"                                                                     \
+  " PRIMARY KEY (poll_id, user_id));"                                                              \
+  "CREATE INDEX economy_poll_votes_user ON economy_poll_votes (user_id);"
+
 const souk__migration_t souk__migrations[] = {
     {1, "kv and idempotency",
      "CREATE TABLE kv ("
@@ -128,6 +227,17 @@ const souk__migration_t souk__migrations[] = {
      " PRIMARY KEY (period, start_ms, command, guild_id, user_id));"
      "CREATE INDEX usage_start ON usage (period, start_ms);",
      NULL},
+    {4, "settings",
+     SETTINGS_V4 "INSERT INTO settings (scope_id, key, value, set_by, updated_at)"
+                 " SELECT CAST(key AS BIGINT), 'commands.prefix', CAST(value AS TEXT), 0, updated_at"
+                 " FROM kv WHERE namespace = 'prefix' AND value IS NOT NULL;"
+                 "DELETE FROM kv WHERE namespace = 'prefix';",
+     SETTINGS_V4 "INSERT INTO settings (scope_id, key, value, set_by, updated_at)"
+                 " SELECT CAST(key AS BIGINT), 'commands.prefix', convert_from(value, 'UTF8'), 0,"
+                 " updated_at FROM kv WHERE namespace = 'prefix' AND value IS NOT NULL;"
+                 "DELETE FROM kv WHERE namespace = 'prefix';"},
+    {5, "economy", ECONOMY_V5("id INTEGER PRIMARY KEY AUTOINCREMENT"),
+     ECONOMY_V5("id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")},
 };
 
 const int souk__migrations_n = (int)(sizeof souk__migrations / sizeof *souk__migrations);

@@ -10,6 +10,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,13 +73,19 @@ static void db_disconnect(souk_db_t *db) {
 int souk__store_acquire(souk_store_t *st, souk_db_t **out) {
   pthread_mutex_lock(&st->mu);
   souk_db_t *db = NULL;
+  bool waited = false;
   for (;;) {
     for (int i = 0; i < st->npool && !db; i++)
       if (!st->pool[i].in_use) db = &st->pool[i];
     if (db) break;
+    if (!waited) st->waited++;
+    waited = true;
+    st->waiting++;
     pthread_cond_wait(&st->cv, &st->mu);
+    st->waiting--;
   }
   db->in_use = true;
+  st->acquired++;
   pthread_mutex_unlock(&st->mu);
   db->retry = false;
   if (db->broken) {
@@ -280,12 +287,38 @@ int souk__store_tx_n(souk_store_t *st, souk_store_tx_fn fn, void *ud, int retrie
       if (rc != 0 && retry)
         SOUK_WARN("store", "transaction failed after %d attempts: %s", attempt + 1,
                   souk_strerror(rc));
+      if (rc != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->failed++;
+        pthread_mutex_unlock(&st->mu);
+      }
       return rc;
     }
+    pthread_mutex_lock(&st->mu);
+    st->retried++;
+    pthread_mutex_unlock(&st->mu);
     SOUK_DEBUG("store", "transaction attempt %d failed (%s); running it again", attempt + 1,
                souk_strerror(rc));
     backoff(st, attempt);
   }
+}
+
+int souk_store_pool_stats(souk_store_t *st, souk_store_pool_stats_t *out) {
+  if (!st || !out) return SOUK_EINVAL;
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&st->mu);
+  out->size = st->npool;
+  for (int i = 0; i < st->npool; i++) {
+    out->in_use += st->pool[i].in_use;
+    out->connected += st->pool[i].lite || st->pool[i].pg;
+  }
+  out->waiting = st->waiting;
+  out->acquired = st->acquired;
+  out->waited = st->waited;
+  out->retried = st->retried;
+  out->failed = st->failed;
+  pthread_mutex_unlock(&st->mu);
+  return 0;
 }
 
 int souk_store_tx(souk_store_t *st, souk_store_tx_fn fn, void *ud) {
@@ -348,6 +381,49 @@ int souk_db_prepare(souk_db_t *db, const char *sql, souk_stmt_t **out) {
   if (!db || !sql || !out) return SOUK_EINVAL;
   return db->kind == SOUK_STORE_SQLITE ? souk__lite_prepare(db, sql, out)
                                        : souk__pg_prepare(db, sql, out);
+}
+
+static int bind_va(souk_stmt_t *s, const char *fmt, va_list ap) {
+  int rc = 0;
+  for (int i = 0; fmt && fmt[i] && rc == 0; i++) {
+    if (fmt[i] == 'i')
+      rc = souk_stmt_bind_int64(s, i + 1, va_arg(ap, int64_t));
+    else if (fmt[i] == 's')
+      rc = souk_stmt_bind_text(s, i + 1, va_arg(ap, const char *), SIZE_MAX);
+    else
+      rc = SOUK_EINVAL;
+  }
+  return rc;
+}
+
+int souk_db_preparef(souk_db_t *db, souk_stmt_t **out, const char *sql, const char *fmt, ...) {
+  if (!out) return SOUK_EINVAL;
+  *out = NULL;
+  souk_stmt_t *s = NULL;
+  int rc = souk_db_prepare(db, sql, &s);
+  if (rc != 0) return rc;
+  va_list ap;
+  va_start(ap, fmt);
+  rc = bind_va(s, fmt, ap);
+  va_end(ap);
+  if (rc != 0) souk_stmt_finalize(s);
+  else *out = s;
+  return rc;
+}
+
+int souk_db_runf(souk_db_t *db, int64_t *changes, const char *sql, const char *fmt, ...) {
+  souk_stmt_t *s = NULL;
+  int rc = souk_db_prepare(db, sql, &s);
+  if (rc != 0) return rc;
+  va_list ap;
+  va_start(ap, fmt);
+  rc = bind_va(s, fmt, ap);
+  va_end(ap);
+  if (rc == 0) rc = souk_stmt_step(s);
+  if (rc == 1) rc = 0;
+  if (rc == 0 && changes) *changes = souk_stmt_changes(s);
+  souk_stmt_finalize(s);
+  return rc;
 }
 
 void souk_stmt_finalize(souk_stmt_t *s) {

@@ -39,6 +39,9 @@ struct souk_store {
   pthread_cond_t cv;
   souk_db_t *pool;
   int npool;
+  /* Under mu: threads waiting for a connection, and counters. */
+  int waiting;
+  uint64_t acquired, waited, retried, failed;
 };
 
 /** A statement: the fields of the backend in use. */

@@ -560,7 +560,8 @@ ROUTES = [
     R("GET", "/oauth2/applications/@me", "get_oauth_application", 5, 5.0),
     R("GET", "/guilds/{guild_id}", "get_guild", 5, 5.0),
     R("GET", "/channels/{channel_id}", "get_channel", 5, 5.0),
-    R("PATCH", "/channels/{channel_id}", "patch_channel", 2, 600.0),
+    # The rename limit (2 per 10 minutes) is not in the bucket: see rename_limited.
+    R("PATCH", "/channels/{channel_id}", "patch_channel", 5, 5.0),
     R("POST", "/channels/{channel_id}/messages", "post_message", 5, 5.0),
     R("POST", "/channels/{channel_id}/typing", "typing", 5, 5.0),
     R("GET", "/channels/{channel_id}/messages/{message_id}", "get_message", 5, 5.0),
@@ -585,6 +586,16 @@ ROUTES = [
     R("PATCH", WEBHOOK_MSG + "{message_id}", "webhook_patch_message", 5, 5.0, auth=False),
     R("DELETE", WEBHOOK_MSG + "{message_id}", "webhook_delete_message", 5, 5.0, auth=False),
 ]
+# What modules do on their own: DMs and a guild's bans.
+ROUTES += [
+    R("POST", "/users/@me/channels", "create_dm", 5, 5.0),
+    R("GET", "/guilds/{guild_id}/bans", "get_bans", 10, 10.0),
+]
+# Discord's hidden limit on renaming a channel, and its presence limit.
+RENAME_LIMIT, RENAME_WINDOW_S = 2, 600.0
+PRESENCE_LIMIT, PRESENCE_WINDOW_S = 5, 60.0
+BAN_MEMBERS, ADMINISTRATOR = 1 << 2, 1 << 3
+
 MESSAGE_BODY_ROUTES = {"post_message": True, "patch_message": False,
                        "webhook_execute": True, "webhook_patch_message": False}
 
@@ -921,6 +932,7 @@ class FakeDiscord:
         self.interactions = {}
         self.typing = []
         self.interaction_tokens = {}
+        self.init_actions()
         for i in range(args.guilds):
             self.add_guild(name="Souk Test Guild" if i == 0 else "Souk Test Guild %d" % (i + 1),
                            n_channels=3, n_members=4)
@@ -1407,6 +1419,7 @@ class FakeDiscord:
             self.gw_received.append(rec)
             if op == 3:
                 self.check_presence(conn, d, "presence_update")
+                self.count_presence(conn, d)
             elif op == 8:
                 await self.on_request_members(conn, d)
         else:
@@ -1999,7 +2012,9 @@ class FakeDiscord:
         self.validate_body(r, method, path, full, body, files, entry)
         # --- handler
         result = await getattr(self, "h_" + r.handler)(request, params, body, files)
-        status, obj = result
+        status, obj = result[0], result[1]
+        if len(result) > 2:  # a handler's own headers (a 429 the bucket never announced)
+            hdr = dict(hdr, **result[2])
         if status == 204:
             return web.Response(status=204, headers=hdr)
         return self.json_response(status, obj, hdr)
@@ -2172,6 +2187,188 @@ class FakeDiscord:
                              "Must be 25 or fewer in length.", "options <= 25"))
         return errs
 
+    # ------------------------------------------------------------ module actions
+    # DMs (and users who closed them), channel renames under Discord's hidden
+    # 2-per-10-minutes limit, guild bans behind BAN_MEMBERS, member counts, and
+    # presence updates (op 3) at most 5 per 60 s per shard.
+    def init_actions(self):
+        self.dm_closed = set()
+        self.dm_channels = {}           # user id -> DM channel id
+        self.renames = collections.defaultdict(list)  # channel id -> [mono]
+        self.rename_log = []
+        self.bans = collections.defaultdict(list)     # guild id -> [user id], sorted
+        self.online_override = {}       # guild id -> approximate_presence_count
+        self.presence_times = collections.defaultdict(list)  # shard -> [mono]
+        self.presence_updates = []
+
+    def actions_state(self):
+        return {"dm_closed": sorted(self.dm_closed), "dm_channels": self.dm_channels,
+                "renames": self.rename_log, "presence_updates": self.presence_updates[-500:],
+                "bans": {g: len(v) for g, v in self.bans.items()}}
+
+    def bot_permissions(self, g):
+        """The bot's guild-level permissions: @everyone and its role."""
+        perms = 0
+        for role in g["roles"]:
+            if role["id"] in (g["id"], g["bot_role_id"]):
+                perms |= int(role["permissions"])
+        return perms
+
+    def rename_limited(self, c, body):
+        """A rename past 2 per channel per 10 minutes: 429 with ~10 minutes to
+        wait and bucket headers that never warned of it."""
+        if not isinstance(body, dict) or "name" not in body:
+            return None
+        now = mono()
+        times = [t for t in self.renames[c["id"]] if now - t < RENAME_WINDOW_S]
+        self.renames[c["id"]] = times
+        if len(times) >= RENAME_LIMIT:
+            wait = RENAME_WINDOW_S - (now - times[0])
+            self.violation("channel_rename_limit", channel_id=c["id"], renames=len(times),
+                           retry_after=round(wait, 3))
+            self.rest_stats["rename_429"] += 1
+            self.rename_log.append({"channel_id": c["id"], "name": body.get("name"),
+                                    "at": now_unix(), "refused": True})
+            return (429, {"message": "You are being rate limited.",
+                          "retry_after": round(wait, 3), "global": False},
+                    {"Retry-After": str(math.ceil(wait)), "X-RateLimit-Scope": "user"})
+        times.append(now)
+        self.rename_log.append({"channel_id": c["id"], "name": body.get("name"),
+                                "at": now_unix(), "refused": False})
+        return None
+
+    def check_dm_open(self, c):
+        if c.get("type") != 1:
+            return
+        rcpt = c["recipients"][0]["id"]
+        if rcpt in self.dm_closed:
+            raise api_error(403, "Cannot send messages to this user", 50007)
+
+    async def h_create_dm(self, request, p, body, files):
+        uid = str((body or {}).get("recipient_id", ""))
+        user = self.users.get(uid)
+        if user is None or user.get("bot"):
+            raise api_error(400, "Invalid Recipient(s)", 50033)
+        cid = self.dm_channels.get(uid)
+        if cid is None:
+            cid = self.sf.next()
+            self.dm_channels[uid] = cid
+            self.channels[cid] = {"id": cid, "type": 1, "last_message_id": None, "flags": 0,
+                                  "recipients": [user]}
+        return 200, self.channels[cid]
+
+    async def h_get_bans(self, request, p, body, files):
+        g = self.guild_or_404(p["guild_id"])
+        perms = self.bot_permissions(g)
+        if not perms & (BAN_MEMBERS | ADMINISTRATOR):
+            raise api_error(403, "Missing Permissions", 50013)
+        try:
+            limit = int(request.query.get("limit", "1000"))
+            after = int(request.query.get("after", "0"))
+            before = int(request.query["before"]) if "before" in request.query else None
+        except ValueError:
+            raise ApiError(400, {"code": 50035, "message": "Invalid Form Body", "errors": {}})
+        if not 1 <= limit <= 1000:
+            self.violation("bad_query", path=request.path, query=request.query_string)
+            raise ApiError(400, {"code": 50035, "message": "Invalid Form Body", "errors": {
+                "limit": {"_errors": [{"code": "NUMBER_TYPE_MAX",
+                                       "message": "int value should be <= 1000."}]}}})
+        ids = [u for u in self.bans[g["id"]] if int(u) > after and (before is None or int(u) < before)]
+        if before is not None and "after" not in request.query:
+            ids = ids[-limit:]
+        return 200, [{"reason": None, "user": self.users[u]} for u in ids[:limit]]
+
+    def count_presence(self, conn, d):
+        sess = conn.session
+        shard = sess.shard[0] if sess else 0
+        now = mono()
+        times = [t for t in self.presence_times[shard] if now - t < PRESENCE_WINDOW_S]
+        times.append(now)
+        self.presence_times[shard] = times
+        rec = {"shard": shard, "conn": conn.id, "at": now_unix(), "d": d,
+               "over_limit": len(times) > PRESENCE_LIMIT}
+        self.presence_updates.append(rec)
+        if rec["over_limit"]:
+            self.violation("presence_rate_limit", shard=shard, count=len(times),
+                           window_s=PRESENCE_WINDOW_S)
+
+    def add_action_routes(self, c):
+        c.add_post("/_fake/users/{uid}/dms", self.c_user_dms)
+        c.add_post("/_fake/guilds/{gid}/members", self.c_guild_members)
+        c.add_post("/_fake/guilds/{gid}/bans", self.c_guild_bans)
+        c.add_post("/_fake/guilds/{gid}/bot_permissions", self.c_bot_permissions)
+
+    async def c_user_dms(self, request):
+        b = await self.control_body(request)
+        uid = request.match_info["uid"]
+        if uid not in self.users:
+            return self.cj({"error": "unknown user"}, 404)
+        if b.get("open", True):
+            self.dm_closed.discard(uid)
+        else:
+            self.dm_closed.add(uid)
+        return self.cj({"ok": True, "dm_closed": sorted(self.dm_closed)})
+
+    async def c_guild_members(self, request):
+        """{"add": N, "remove": N, "online": N}: members join or leave (with
+        GUILD_MEMBER_ADD / _REMOVE, which need GUILD_MEMBERS); online sets
+        approximate_presence_count."""
+        b = await self.control_body(request)
+        g = self.guilds.get(request.match_info["gid"])
+        if g is None:
+            return self.cj({"error": "unknown guild"}, 404)
+        sess = self.session_for_guild(g["id"])
+        for i in range(int(b.get("add", 0))):
+            u = self._make_user("member%d" % len(self.users), len(self.users))
+            self.users[u["id"]] = u
+            g["_members"].append(u["id"])
+            if sess is not None and sess.ready:
+                await self.dispatch(sess, "GUILD_MEMBER_ADD",
+                                    dict(self.member_obj(u, g), guild_id=g["id"]))
+        for i in range(int(b.get("remove", 0))):
+            victims = [m for m in g["_members"] if m not in (self.app_id, g["owner_id"])]
+            if not victims:
+                break
+            uid = victims[-1]
+            g["_members"].remove(uid)
+            if sess is not None and sess.ready:
+                await self.dispatch(sess, "GUILD_MEMBER_REMOVE",
+                                    {"guild_id": g["id"], "user": self.users[uid]})
+        if "online" in b:
+            self.online_override[g["id"]] = int(b["online"])
+        return self.cj({"ok": True, "member_count": len(g["_members"])})
+
+    async def c_guild_bans(self, request):
+        """{"count": N}: N users banned (GUILD_BAN_ADD each, which needs
+        GUILD_MODERATION)."""
+        b = await self.control_body(request)
+        g = self.guilds.get(request.match_info["gid"])
+        if g is None:
+            return self.cj({"error": "unknown guild"}, 404)
+        sess = self.session_for_guild(g["id"])
+        for i in range(int(b.get("count", 0))):
+            u = self._make_user("banned%d" % len(self.users), len(self.users))
+            self.users[u["id"]] = u
+            self.bans[g["id"]].append(u["id"])
+            if sess is not None and sess.ready and b.get("dispatch", True):
+                await self.dispatch(sess, "GUILD_BAN_ADD", {"guild_id": g["id"], "user": u})
+        self.bans[g["id"]].sort(key=int)
+        return self.cj({"ok": True, "bans": len(self.bans[g["id"]])})
+
+    async def c_bot_permissions(self, request):
+        """{"permissions": "<decimal>"}: the bot role's permissions (with the
+        GUILD_ROLE_UPDATE Discord would send)."""
+        b = await self.control_body(request)
+        g = self.guilds.get(request.match_info["gid"])
+        if g is None:
+            return self.cj({"error": "unknown guild"}, 404)
+        role = next(r for r in g["roles"] if r["id"] == g["bot_role_id"])
+        role["permissions"] = str(int(b.get("permissions", "0")))
+        sess = self.session_for_guild(g["id"])
+        if sess is not None and sess.ready:
+            await self.dispatch(sess, "GUILD_ROLE_UPDATE", {"guild_id": g["id"], "role": role})
+        return self.cj({"ok": True, "role": role})
+
     # --- handlers: each returns (status, obj)
     async def h_get_gateway(self, request, p, body, files):
         return 200, {"url": self.gateway_url()}
@@ -2213,7 +2410,8 @@ class FakeDiscord:
         d = self.guild_public(g)
         if request.query.get("with_counts", "").lower() == "true":
             d["approximate_member_count"] = len(g["_members"])
-            d["approximate_presence_count"] = max(1, (len(g["_members"]) * 2) // 3)
+            d["approximate_presence_count"] = self.online_override.get(
+                g["id"], max(1, (len(g["_members"]) * 2) // 3))
         return 200, d
 
     async def h_get_channel(self, request, p, body, files):
@@ -2221,6 +2419,9 @@ class FakeDiscord:
 
     async def h_patch_channel(self, request, p, body, files):
         c = self.channel_or_404(p["channel_id"])
+        limited = self.rename_limited(c, body)
+        if limited is not None:
+            return limited
         for k in ("name", "topic", "position", "nsfw", "rate_limit_per_user", "parent_id",
                   "permission_overwrites", "flags"):
             if isinstance(body, dict) and k in body:
@@ -2236,6 +2437,7 @@ class FakeDiscord:
 
     async def h_post_message(self, request, p, body, files):
         c = self.channel_or_404(p["channel_id"])
+        self.check_dm_open(c)
         b = dict(body or {})
         b["_attachments"] = self.attachments_of(files)
         msg = self.make_message(c["id"], self.app_id, b)
@@ -2502,6 +2704,7 @@ class FakeDiscord:
                      "rate_limited": self.rate_limited, "stats": dict(self.rest_stats)},
             "commands": {"global": self.commands_global, "guild": self.commands_guild},
             "typing": self.typing,
+            "actions": self.actions_state(),
             "interactions": [{k: v for k, v in it.items() if k != "created_mono"}
                              for it in self.interactions.values()],
             "blasts": [self.blast_info(b) for b in self.blasts.values()],
@@ -2878,6 +3081,7 @@ class FakeDiscord:
         c.add_post("/_fake/gateway/blast", self.c_blast)
         c.add_get("/_fake/gateway/blast/{bid}", self.c_blast_get)
         c.add_get("/_fake/wait", self.c_wait)
+        self.add_action_routes(c)
         c.add_route("*", "/api/{tail:.*}", self.rest_entry)
         app.on_response_prepare.append(self._server_header)
         return app

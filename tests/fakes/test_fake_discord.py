@@ -498,7 +498,8 @@ def test_rest_routes(fake):
         assert c["id"] == cid and c["guild_id"] == gid
         st, h, c = await rest.call("PATCH", "/channels/%s" % cid, {"name": "ah-1b"})
         assert st == 200 and c["name"] == "ah-1b"
-        assert h["X-RateLimit-Limit"] == "2" and float(h["X-RateLimit-Reset-After"]) > 590
+        # The rename limit (2 per 10 minutes) is not announced by the bucket.
+        assert h["X-RateLimit-Limit"] == "5" and float(h["X-RateLimit-Reset-After"]) <= 5
         st, _, m = await rest.call("POST", "/channels/%s/messages" % cid, {"content": "v1"})
         st, _, m2 = await rest.call("PATCH", "/channels/%s/messages/%s" % (cid, m["id"]),
                                     {"content": "v2"})

@@ -1,16 +1,19 @@
 /* libFuzzer target for command arguments from outside: the prefix/console
- * text parser, and the interaction-data parser on JSON that parses.  A
+ * text parser (with aliases, and the round trip through
+ * souk_cmd_args_line), and the interaction-data parser on JSON that
+ * parses.  A
  * table with every option type, bounds, choices and a subcommand group is
  * registered once.  Whatever the input, the parsers must return cleanly,
  * leave a message on failure, and never read or write out of bounds.
  *
  * Run: fuzz_cmd tests/fuzz/corpus/cmd */
+#include "souk/buf.h"
+#include "souk/cmd.h"
+#include "souk/json.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "souk/cmd.h"
-#include "souk/json.h"
 
 static void h(souk_cmd_ctx_t *ctx) { (void)ctx; }
 static void ac(souk_cmd_ctx_t *ctx) { (void)ctx; }
@@ -41,16 +44,42 @@ static const struct souk_command cmds[] = {
     {.name = "setup", .description = "d", .subcommands = setup_subs},
     {0}};
 
+static const souk_cmd_alias_t aliases[] = {
+    {"purchase", "buy"}, {"set prefix", "setup prefix set"}, {0}};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int registered;
   if (!registered) {
-    if (souk__cmd_register(cmds, "fuzz") != 0) abort();
+    if (souk__cmd_register(cmds, "fuzz") != 0 || souk__cmd_alias_register(aliases, "fuzz") != 0 ||
+        souk__cmd_aliases_check() != 0)
+      abort();
     registered = 1;
   }
   souk_cmd_args_t args;
   memset(&args, 0, sizeof args);
   int rc = souk__cmd_parse_text((const char *)data, size, &args);
   if (rc != 0 && args.error[0] == '\0') abort(); /* a failure always explains itself */
+  if (rc == 0) {
+    /* What parsed is written back as a line (a gate keeps commands so)
+     * that parses again to the same command and arguments. */
+    souk_buf_t line;
+    souk_buf_init(&line);
+    if (souk_cmd_args_line(&args, &line) != 0) abort();
+    souk_cmd_args_t again;
+    memset(&again, 0, sizeof again);
+    if (souk__cmd_parse_text(line.data, line.len, &again) != 0 ||
+        strcmp(again.path, args.path) != 0 || again.n != args.n)
+      abort();
+    for (size_t i = 0; i < args.n; i++) {
+      const souk_cmd_arg_t *a = &args.v[i], *b = souk_cmd_arg(&again, a->name);
+      if (!b || a->i != b->i || a->b != b->b || a->id != b->id ||
+          (a->type == SOUK_OPT_NUMBER && a->num != b->num) ||
+          (a->type == SOUK_OPT_STRING && strcmp(a->text, b->text) != 0))
+        abort();
+    }
+    souk_cmd_args_free(&again);
+    souk_buf_free(&line);
+  }
   souk_cmd_args_free(&args);
 
   souk_json_t j = {0};

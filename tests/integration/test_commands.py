@@ -211,10 +211,15 @@ def test_modal_sets_the_prefix_and_prefix_commands_follow(fake_discord, souk_fac
     assert not any(x.get("message_reference", {}).get("message_id") == old
                    for x in fake.messages())
     assert s.stop() == 0
-    # The prefix survives a restart (it is in the store).
+    # The prefix survives a restart (it is the setting commands.prefix, in
+    # the store).
     restart(s)
     fake.wait("ready", count=2, timeout=WAIT)
-    s.wait_log("have their own command prefix", timeout=WAIT)
+    s.wait_log("1 setting value(s) loaded", timeout=WAIT)
+    s.wait_log("shard 0 ready", timeout=WAIT)
+    m = fake.message(content="$ping")["message"]["id"]
+    fake.wait_for(lambda _st: any(x.get("message_reference", {}).get("message_id") == m
+                              for x in fake.messages()), timeout=WAIT, what="a reply to $ping")
     assert s.stop() == 0
 
 
@@ -393,20 +398,21 @@ def test_registration_to_a_development_guild(fake_discord, souk_factory):
 
 
 def test_a_prefix_set_elsewhere_reaches_this_process(fake_discord, souk_factory):
-    """Prefixes live in the store: one set by another process (written here
-    straight into the shared SQLite file) is picked up by the
-    commands.prefixes task, run at once through /admin task-restart."""
+    """Prefixes are the setting commands.prefix, in the store: one set by
+    another process (written here straight into the shared SQLite file) is
+    picked up when the settings are re-read (settings.refresh), run at once
+    through /admin task-restart."""
     fake = fake_discord
     s = start(fake, souk_factory)
     guild = fake.state(rest_log=False)["guilds"][0]
     db = next(pathlib.Path(s.workdir).rglob("souk.db"))
     c = sqlite3.connect(str(db), isolation_level=None, timeout=10)
-    c.execute("INSERT INTO kv (namespace, key, value, updated_at) VALUES ('prefix', ?, ?, 0)",
-              (guild["id"], b"~"))
+    c.execute("INSERT INTO settings (scope_id, key, value, set_by, updated_at) "
+              "VALUES (?, 'commands.prefix', '~', 1, ?)", (int(guild["id"]), int(time.time() * 1000)))
     c.close()
     r = fake.interaction("admin", user_id=guild["owner_id"], options=[
         {"name": "task-restart", "type": 1,
-         "options": [{"name": "task", "type": 3, "value": "commands.prefixes"}]}])
+         "options": [{"name": "task", "type": 3, "value": "settings.refresh"}]}])
     assert "will run again now" in wait_callback(fake, r["id"])["data"]["content"]
 
     def answered(mid):

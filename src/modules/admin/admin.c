@@ -3,15 +3,20 @@
  * /admin ... (the bot's owners only): health report, tasks and restarting
  * one, error statistics and history, circuit breakers and resetting one,
  * memory guard, cache clearing by pattern, a storage janitor run, usage
- * analytics, and a configuration reload.
+ * analytics, a configuration reload, performance and scalability figures,
+ * the database (health, optimize, pool), queues, and changing one
+ * configuration key at run time.  The old bot's names for some of them
+ * work as aliases under the guild's prefix (`performance`, `db health`,
+ * `cache clear PATTERN`, `commands stats`, ...).
  *
  * /prefix ... (members with Manage Server): the guild's prefix for message
- * commands, kept in the store (kv namespace "prefix") and applied at once;
+ * commands, kept as the setting commands.prefix and applied at once;
  * `/prefix set` without a value opens a form. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "souk/alloc.h"
 #include "souk/buf.h"
@@ -26,6 +31,8 @@
 #include "souk/memguard.h"
 #include "souk/module.h"
 #include "souk/recovery.h"
+#include "souk/settings.h"
+#include "souk/stats.h"
 #include "souk/store.h"
 #include "souk/task.h"
 #include "souk/usage.h"
@@ -242,62 +249,306 @@ static void admin_reload(souk_cmd_ctx_t *ctx) {
   souk_buf_free(&b);
 }
 
+/* ---- /admin performance, scalability, queue status ---------------------------- */
+
+/* "<= 50 ms" for a histogram bound, "> 10 s" past the last. */
+static void bound_text(double secs, char *out, size_t cap) {
+  if (secs < 0)
+    snprintf(out, cap, ">10s");
+  else if (secs < 1)
+    snprintf(out, cap, "%.0fms", secs * 1000);
+  else
+    snprintf(out, cap, "%.1fs", secs);
+}
+
+/* CPU and events between two /admin performance calls. */
+static struct {
+  uint64_t at_ms;
+  double cpu_s;
+  uint64_t events;
+} g_perf_last;
+
+static double cpu_seconds(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void admin_performance(souk_cmd_ctx_t *ctx) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  uint64_t now = souk_now_ms();
+  double cpu = cpu_seconds();
+  uint64_t events = souk_stats_events();
+  souk_memguard_stats_t mg;
+  souk_memguard_stats(&mg);
+  souk_buf_printf(&b, "rss %.1f MB, cpu %.1f s in total\n", (double)mg.rss / 1048576.0, cpu);
+  if (g_perf_last.at_ms && now > g_perf_last.at_ms) {
+    double secs = (double)(now - g_perf_last.at_ms) / 1000.0;
+    souk_buf_printf(&b, "since the last look (%.0f s): cpu %.1f%%, %.1f events/s\n", secs,
+                    100.0 * (cpu - g_perf_last.cpu_s) / secs,
+                    (double)(events - g_perf_last.events) / secs);
+  }
+  souk_buf_printf(&b, "events dispatched %" PRIu64 "\n\n", events);
+  g_perf_last.at_ms = now;
+  g_perf_last.cpu_s = cpu;
+  g_perf_last.events = events;
+  souk_buf_printf(&b, "%-26s %7s %6s %6s %6s %6s %5s\n", "command", "calls", "avg", "p50", "p95",
+                  "p99", "err");
+  size_t n = souk_stats_commands(), shown = 0;
+  for (size_t i = 0; i < n && shown < 25; i++) {
+    souk_stats_command_t c;
+    if (souk_stats_command_at(i, &c) || !c.calls) continue;
+    char p50[16], p95[16], p99[16], avg[16];
+    bound_text(souk_stats_percentile(&c, 0.5), p50, sizeof p50);
+    bound_text(souk_stats_percentile(&c, 0.95), p95, sizeof p95);
+    bound_text(souk_stats_percentile(&c, 0.99), p99, sizeof p99);
+    bound_text(c.latency_sum_s / (double)c.calls, avg, sizeof avg);
+    souk_buf_printf(&b, "%-26.26s %7" PRIu64 " %6s %6s %6s %6s %5" PRIu64 "\n", c.path, c.calls,
+                    avg, p50, p95, p99, c.errors);
+    shown++;
+  }
+  if (!shown) souk_buf_puts(&b, "(no command has run yet)\n");
+  souk_buf_puts(&b, "percentiles are the histogram bounds they fall under\n");
+  reply_block(ctx, "Performance", &b);
+  souk_buf_free(&b);
+}
+
+static void route_line(const char *route, size_t queued, unsigned inflight, void *ud) {
+  souk_buf_t *b = ud;
+  souk_buf_printf(b, "  %-44.44s queued %zu in flight %u\n", route, queued, inflight);
+}
+
+static double hit_rate(const souk_cache_counters_t *c) {
+  uint64_t all = c->hits + c->misses;
+  return all ? 100.0 * (double)c->hits / (double)all : 0;
+}
+
+static void admin_scalability(souk_cmd_ctx_t *ctx) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_cache_t *cache = souk_cache_main();
+  if (cache) {
+    souk_cache_stats_t cs;
+    souk_cache_stats(cache, &cs);
+    souk_buf_printf(&b, "cache memory: %.1f%% hits (%" PRIu64 "/%" PRIu64 "), %zu entries\n",
+                    hit_rate(&cs.memory), cs.memory.hits, cs.memory.hits + cs.memory.misses,
+                    cs.mem_entries);
+    if (cs.redis_configured)
+      souk_buf_printf(&b, "cache redis: %s, %.1f%% hits, %" PRIu64 " fallbacks to memory\n",
+                      cs.redis_up ? "up" : "DOWN", hit_rate(&cs.redis), cs.fallbacks);
+  }
+  souk_stats_rest_t r;
+  souk_stats_rest(&r);
+  souk_buf_printf(&b,
+                  "rest: %zu queued, %zu in flight, %zu buckets; %" PRIu64 " sent, %" PRIu64
+                  " retries, %" PRIu64 " failed\n",
+                  r.queued, r.inflight, r.buckets, r.sent, r.retries, r.failed);
+  souk_buf_printf(&b,
+                  "rate limits: 429s user %" PRIu64 " shared %" PRIu64 " global %" PRIu64
+                  "; invalid requests in 10 min %u/10000%s%s\n",
+                  r.r429_user, r.r429_shared, r.r429_global, r.invalid_count,
+                  r.invalid_tripped ? " (REFUSING)" : "", r.global_wait_ms ? " (GLOBAL WAIT)" : "");
+  souk_stats_rest_routes(route_line, &b);
+  size_t shards = souk_stats_shards();
+  for (size_t i = 0; i < shards; i++) {
+    souk_stats_shard_t sh;
+    if (souk_stats_shard_at(i, &sh)) continue;
+    souk_buf_printf(&b,
+                    "shard %u: %s, latency %" PRId64 " ms, %" PRIu64 " events, %" PRIu64
+                    " reconnects, %" PRIu64 " resumes, send queue %" PRIu64 "\n",
+                    sh.id, sh.state, sh.latency_ms, sh.events, sh.reconnects, sh.resumes,
+                    sh.send_queue);
+  }
+  if (!shards) souk_buf_puts(&b, "no gateway shards in this process\n");
+  size_t failing = 0;
+  for (size_t i = 0, n = souk_task_count(); i < n; i++) {
+    souk_task_stats_t t;
+    if (souk_task_stats_at(i, &t)) continue;
+    if (t.consecutive_failures || t.over_budget) {
+      souk_buf_printf(&b, "task %s: %u failures in a row, %" PRIu64 " runs over budget\n", t.name,
+                      t.consecutive_failures, t.over_budget);
+      failing++;
+    }
+  }
+  souk_buf_printf(&b, "tasks: %zu, %zu with trouble\n", souk_task_count(), failing);
+  reply_block(ctx, "Scalability", &b);
+  souk_buf_free(&b);
+}
+
+static void admin_queue_status(souk_cmd_ctx_t *ctx) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_stats_rest_t r;
+  souk_stats_rest(&r);
+  souk_buf_printf(&b, "discord rest: %zu queued, %zu in flight%s\n", r.queued, r.inflight,
+                  r.global_wait_ms ? " (global rate limit)" : "");
+  souk_stats_rest_routes(route_line, &b);
+  souk_buf_printf(&b, "worker pool: %u jobs not finished\n", souk_work_pending());
+  souk_store_t *st = souk_store_main();
+  souk_store_pool_stats_t ps;
+  if (st && souk_store_pool_stats(st, &ps) == 0)
+    souk_buf_printf(&b, "store: %d of %d connections busy, %d transactions waiting\n", ps.in_use,
+                    ps.size, ps.waiting);
+  size_t running = 0;
+  for (size_t i = 0, n = souk_task_count(); i < n; i++) {
+    souk_task_stats_t t;
+    if (souk_task_stats_at(i, &t) == 0 && t.running) {
+      souk_buf_printf(&b, "task %s running\n", t.name);
+      running++;
+    }
+  }
+  if (!running) souk_buf_puts(&b, "no background task running\n");
+  reply_block(ctx, "Queues", &b);
+  souk_buf_free(&b);
+}
+
+/* ---- /admin db ------------------------------------------------------------------- */
+
+typedef struct db_job {
+  souk_cmd_ctx_t *ctx;
+  int op; /* 0 health, 1 optimize */
+  int rc;
+  uint64_t ms;
+  souk_buf_t out;
+} db_job_t;
+
+static int analyze_tx(souk_db_t *db, void *ud) {
+  (void)ud;
+  return souk_db_exec(db, souk_db_kind(db) == SOUK_STORE_SQLITE ? "PRAGMA optimize" : "ANALYZE");
+}
+
+/* On a pool thread: the checks and VACUUM block. */
+static void db_work(void *ud) {
+  db_job_t *j = ud;
+  souk_store_t *st = souk_store_main();
+  uint64_t t0 = souk_now_ms();
+  if (j->op == 0) {
+    j->rc = souk_store_check(st, &j->out);
+  } else {
+    j->rc = souk_store_vacuum(st);
+    if (j->rc == 0) j->rc = souk_store_tx(st, analyze_tx, NULL);
+  }
+  j->ms = souk_now_ms() - t0;
+}
+
+static void db_done(void *ud, int status) {
+  db_job_t *j = ud;
+  if (status) {
+    souk_cmd_errorf(j->ctx, "The database job did not run: %s.", souk_strerror(status));
+  } else if (j->op == 0) {
+    reply_block(j->ctx, j->rc ? "Database: PROBLEMS FOUND" : "Database: healthy", &j->out);
+  } else if (j->rc) {
+    souk_cmd_errorf(j->ctx, "Optimizing the database failed: %s.", souk_strerror(j->rc));
+  } else {
+    SOUK_INFO("admin", "database optimized in %" PRIu64 " ms, asked by user %" PRIu64, j->ms,
+              j->ctx->user_id);
+    souk_cmd_replyf(
+        j->ctx, "The database was vacuumed and its statistics refreshed in %" PRIu64 " ms.", j->ms);
+  }
+  souk_buf_free(&j->out);
+  souk_free(j);
+}
+
+static void db_run(souk_cmd_ctx_t *ctx, int op) {
+  if (!souk_store_main()) {
+    souk_cmd_replyf(ctx, "There is no store in this process.");
+    return;
+  }
+  db_job_t *j = souk_calloc(1, sizeof *j);
+  j->ctx = ctx;
+  j->op = op;
+  souk_buf_init(&j->out);
+  if (souk_work_submit(db_work, db_done, j) != 0) {
+    souk_free(j);
+    souk_cmd_errorf(ctx, "The worker pool refused the job.");
+  }
+}
+
+static void admin_db_health(souk_cmd_ctx_t *ctx) { db_run(ctx, 0); }
+static void admin_db_optimize(souk_cmd_ctx_t *ctx) { db_run(ctx, 1); }
+
+static void admin_db_pool(souk_cmd_ctx_t *ctx) {
+  souk_store_t *st = souk_store_main();
+  souk_store_pool_stats_t ps;
+  if (!st || souk_store_pool_stats(st, &ps) != 0) {
+    souk_cmd_replyf(ctx, "There is no store in this process.");
+    return;
+  }
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_buf_printf(&b, "backend %s\nconnections %d (%d open, %d busy)\nwaiting now %d\n",
+                  souk_store_kind(st) == SOUK_STORE_SQLITE ? "sqlite" : "postgresql", ps.size,
+                  ps.connected, ps.in_use, ps.waiting);
+  souk_buf_printf(&b,
+                  "transactions %" PRIu64 ", %" PRIu64 " waited for a connection, %" PRIu64
+                  " run again, %" PRIu64 " failed\n",
+                  ps.acquired, ps.waited, ps.retried, ps.failed);
+  reply_block(ctx, "Database pool", &b);
+  souk_buf_free(&b);
+}
+
+/* ---- /admin config set ---------------------------------------------------------------- */
+
+static void admin_config_set(souk_cmd_ctx_t *ctx) {
+  const char *key = souk_cmd_arg_str(ctx->args, "key", "");
+  const char *value = souk_cmd_arg_str(ctx->args, "value", "");
+  char err[300];
+  int rc = souk_conf_set(key, value, ctx->user_id, err, sizeof err);
+  if (rc) {
+    souk_cmd_replyf(ctx, "Not changed: %s.", err[0] ? err : souk_strerror(rc));
+    return;
+  }
+  souk_cmd_replyf(ctx, "`%s` is now `%s` until the next restart (the file is unchanged).", key,
+                  value);
+}
+
 /* ---- /prefix ------------------------------------------------------------------ */
 
 #define PREFIX_MODAL "admin:prefix"
 
+/* The prefix is the setting commands.prefix: in effect here at once, and
+ * answered once the store has it (or could not keep it). */
 typedef struct prefix_job {
   souk_cmd_ctx_t *ctx;
   uint64_t guild;
-  char prefix[SOUK_CMD_PREFIX_MAX + 1];
 } prefix_job_t;
-
-static int prefix_tx(souk_db_t *db, void *ud) {
-  prefix_job_t *j = ud;
-  char key[24];
-  snprintf(key, sizeof key, "%" PRIu64, j->guild);
-  if (!j->prefix[0]) {
-    int rc = souk_db_kv_del(db, "prefix", key);
-    return rc == SOUK_ENOTFOUND ? 0 : rc;
-  }
-  return souk_db_kv_put(db, "prefix", key, j->prefix, strlen(j->prefix));
-}
 
 static void prefix_saved(void *ud, int status) {
   prefix_job_t *j = ud;
-  if (status) {
+  const char *p = souk_cmd_prefix(j->guild);
+  souk_setting_source_t src = SOUK_SETTING_DEFAULT;
+  char v[SOUK_CMD_PREFIX_MAX * 4 + 1];
+  souk_setting_get(j->guild, "commands.prefix", v, sizeof v, &src);
+  if (status)
     souk_cmd_errorf(j->ctx, "The prefix could not be saved (%s); nothing changed.",
                     souk_strerror(status));
-  } else {
-    souk_cmd_set_prefix(j->guild, j->prefix);
-    if (j->prefix[0])
-      souk_cmd_replyf(j->ctx, "Message commands now start with `%s` here, e.g. `%sping`.",
-                      j->prefix, j->prefix);
-    else
-      souk_cmd_replyf(j->ctx, "The prefix is back to the default, `%s`.", souk_cmd_prefix(0));
-  }
+  else if (src == SOUK_SETTING_SET)
+    souk_cmd_replyf(j->ctx, "Message commands now start with `%s` here, e.g. `%sping`.", p, p);
+  else
+    souk_cmd_replyf(j->ctx, "The prefix is back to the default, `%s`.", p);
   souk_free(j);
 }
 
 static void prefix_save(souk_cmd_ctx_t *ctx, const char *value) {
-  size_t n = value ? strlen(value) : 0;
-  if (n > SOUK_CMD_PREFIX_MAX || (value && strpbrk(value, " \t\r\n`"))) {
+  char err[160];
+  int rc = value && value[0]
+               ? souk_setting_set(ctx->guild_id, "commands.prefix", value, ctx->user_id, err,
+                                  sizeof err)
+               : souk_setting_reset(ctx->guild_id, "commands.prefix", ctx->user_id);
+  if (rc == SOUK_EINVAL) {
     souk_cmd_replyf(ctx, "A prefix is 1 to %d characters without spaces or backticks.",
                     SOUK_CMD_PREFIX_MAX);
-    return;
-  }
-  souk_store_t *st = souk_store_main();
-  if (!st) {
-    souk_cmd_errorf(ctx, "There is no store to keep the prefix in.");
     return;
   }
   prefix_job_t *j = souk_calloc(1, sizeof *j);
   j->ctx = ctx;
   j->guild = ctx->guild_id;
-  if (n) memcpy(j->prefix, value, n + 1);
-  if (souk_store_tx_async(st, prefix_tx, prefix_saved, j) != 0) {
+  if (rc == 0) rc = souk_setting_flush(ctx->guild_id, "commands.prefix", prefix_saved, j);
+  if (rc) {
     souk_free(j);
-    souk_cmd_errorf(ctx, "The store is not available; nothing changed.");
+    souk_cmd_errorf(ctx, "The prefix cannot be changed now (%s).", souk_strerror(rc));
   }
 }
 
@@ -361,7 +612,56 @@ static const souk_cmd_option_t opt_days[] = {
     {0},
 };
 
+static const souk_cmd_option_t opt_config_set[] = {
+    {.name = "key",
+     .description = "section.key, e.g. economy.daily.amount",
+     .type = SOUK_OPT_STRING,
+     .required = true,
+     .max_length = 96},
+    {.name = "value",
+     .description = "The new value, written as in the config file",
+     .type = SOUK_OPT_STRING,
+     .required = true,
+     .max_length = 1000},
+    {0},
+};
+
+static const souk_command_t admin_db_subs[] = {
+    {.name = "health",
+     .description = "Check the database and its schema",
+     .handler = admin_db_health},
+    {.name = "optimize",
+     .description = "Vacuum the database and refresh its statistics",
+     .handler = admin_db_optimize},
+    {.name = "pool",
+     .description = "Connections of the database pool and their use",
+     .handler = admin_db_pool},
+    {0},
+};
+static const souk_command_t admin_queue_subs[] = {
+    {.name = "status",
+     .description = "What waits: Discord requests, workers, the database",
+     .handler = admin_queue_status},
+    {0},
+};
+static const souk_command_t admin_config_subs[] = {
+    {.name = "set",
+     .description = "Change a key that may change at run time (until restart)",
+     .options = opt_config_set,
+     .handler = admin_config_set},
+    {0},
+};
+
 static const souk_command_t admin_subs[] = {
+    {.name = "performance",
+     .description = "Latency per command, CPU, memory and event rate",
+     .handler = admin_performance},
+    {.name = "scalability",
+     .description = "Cache hit rates, Discord queues and limits, shards, task health",
+     .handler = admin_scalability},
+    {.name = "db", .description = "The database", .subcommands = admin_db_subs},
+    {.name = "queue", .description = "Queues", .subcommands = admin_queue_subs},
+    {.name = "config", .description = "The configuration", .subcommands = admin_config_subs},
     {.name = "health", .description = "Health of every component", .handler = admin_health},
     {.name = "tasks", .description = "Background tasks: runs, failures, next run",
      .handler = admin_tasks},
@@ -424,6 +724,14 @@ static const souk_command_t admin_commands[] = {
     {0},
 };
 
+/* The old bot's names, for prefix messages and the console. */
+static const souk_cmd_alias_t admin_aliases[] = {
+    {"performance", "admin performance"}, {"scalability", "admin scalability"},
+    {"db health", "admin db health"},     {"db optimize", "admin db optimize"},
+    {"db pool", "admin db pool"},         {"cache clear", "admin cache-clear"},
+    {"commands stats", "admin usage"},    {0},
+};
+
 static const souk_cmd_component_t admin_components[] = {
     {PREFIX_MODAL, prefix_modal},
     {0},
@@ -434,4 +742,5 @@ const souk_module_t souk_admin_module = {
     .name = "admin",
     .commands = admin_commands,
     .components = admin_components,
+    .aliases = admin_aliases,
 };

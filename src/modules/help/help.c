@@ -50,18 +50,37 @@ static const char *type_name(souk_cmd_opt_type_t t) {
   }
 }
 
-/* Every leaf under c, as "`/path opts` - description" lines. */
-static void list_leaves(souk_buf_t *b, const souk_command_t *c, const char *prefix) {
+/* The aliases of the command at path, as "`!perf`, `!p`" with the
+ * guild's prefix for message commands, appended to b; returns how many. */
+static size_t list_aliases(souk_buf_t *b, const char *path, const char *pfx) {
+  size_t k = 0;
+  for (size_t i = 0; i < souk_cmd_alias_count(); i++) {
+    const souk_cmd_alias_t *a = souk_cmd_alias_at(i, NULL);
+    if (strcmp(a->target, path) == 0) souk_buf_printf(b, "%s`%s%s`", k++ ? ", " : "", pfx, a->name);
+  }
+  return k;
+}
+
+/* Every leaf under c, as "`/path opts` - description" lines; pfx is the
+ * guild's prefix, for the aliases. */
+static void list_leaves(souk_buf_t *b, const souk_command_t *c, const char *prefix,
+                        const char *pfx) {
   char path[128];
   snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? " " : "", c->name);
   if (c->subcommands) {
-    for (const souk_command_t *s = c->subcommands; s->name; s++) list_leaves(b, s, path);
+    for (const souk_command_t *s = c->subcommands; s->name; s++)
+      list_leaves(b, s, path, pfx);
     return;
   }
   souk_buf_printf(b, "`/%s", path);
   for (const souk_cmd_option_t *o = c->options; o && o->name; o++)
     souk_buf_printf(b, o->required ? " %s" : " [%s]", o->name);
-  souk_buf_printf(b, "` \xE2\x80\x94 %s\n", c->description);
+  souk_buf_printf(b, "` \xE2\x80\x94 %s", c->description);
+  souk_buf_t also;
+  souk_buf_init(&also);
+  if (list_aliases(&also, path, pfx)) souk_buf_printf(b, " (also %s)", also.data);
+  souk_buf_free(&also);
+  souk_buf_putc(b, '\n');
 }
 
 /* The categories the caller may use, in registration order, each with
@@ -81,7 +100,7 @@ static size_t gather(const souk_cmd_ctx_t *ctx, const char **cats, souk_buf_t *b
       souk_buf_init(&bodies[ncats]);
       ncats++;
     }
-    list_leaves(&bodies[k], c, "");
+    list_leaves(&bodies[k], c, "", souk_cmd_prefix(ctx->guild_id));
   }
   return ncats;
 }
@@ -228,13 +247,18 @@ static void help_one(souk_cmd_ctx_t *ctx, const char *name) {
   souk_buf_init(&opts);
   souk_buf_init(&subs);
   for (const char *const *u = c->usage; u && *u; u++) souk_buf_printf(&usage, "`%s`\n", *u);
-  if (c->subcommands) list_leaves(&subs, c, "");
+  if (c->subcommands)
+    list_leaves(&subs, c, "", souk_cmd_prefix(ctx->guild_id));
   else describe_options(&opts, c);
-  souk_embed_field_t fields[4];
+  souk_buf_t also;
+  souk_buf_init(&also);
+  if (!c->subcommands) list_aliases(&also, c->name, souk_cmd_prefix(ctx->guild_id));
+  souk_embed_field_t fields[5];
   size_t nf = 0;
   if (subs.len) fields[nf++] = (souk_embed_field_t){"Subcommands", subs.data, false};
   if (opts.len) fields[nf++] = (souk_embed_field_t){"Options", opts.data, false};
   if (usage.len) fields[nf++] = (souk_embed_field_t){"Examples", usage.data, false};
+  if (also.len) fields[nf++] = (souk_embed_field_t){"Aliases", also.data, false};
   char extra[160] = "";
   if (c->flags & SOUK_CMD_OWNER_ONLY) snprintf(extra, sizeof extra, "Only the bot's owners.");
   else if (c->permissions) snprintf(extra, sizeof extra, "Needs server permissions.");
@@ -255,6 +279,7 @@ static void help_one(souk_cmd_ctx_t *ctx, const char *name) {
   souk_buf_free(&usage);
   souk_buf_free(&opts);
   souk_buf_free(&subs);
+  souk_buf_free(&also);
 }
 
 static void help_cmd(souk_cmd_ctx_t *ctx) {

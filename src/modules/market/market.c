@@ -719,6 +719,7 @@ static int market_init(void) {
   if (rc) SOUK_WARN("market", "cannot register market data for forget-user: %s", souk_strerror(rc));
   market_tasks[0].period_ms = (uint64_t)c->daily_period_ms;
   metrics_init();
+  market_settings_watch();
   market_g.started = true;
   SOUK_INFO("market", "market started: new guilds trade on %s prices%s", market_source_name(src),
             market_g.any_provider ? "" : " (no provider configured)");
@@ -754,6 +755,7 @@ const souk_module_t souk_market_module = {
     .commands = market_commands,
     .components = market_components,
     .tasks = market_tasks,
+    .settings = market_settings_table,
     .routes = market_dashboard_routes,
     .init = market_init,
     .shutdown = market_shutdown,

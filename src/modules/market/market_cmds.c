@@ -1177,12 +1177,40 @@ static int set_tx(souk_db_t *db, void *ud) {
   return market_settings_set(db, &j->set, now);
 }
 
+/* The settings registry mirrors this guild's starting cash and
+ * commission (market_settings_watch), so /settings and /setup show and
+ * change them. */
+static void settings_mirror(const job_t *j) {
+  char v[48], err[160];
+  if (j->set_cash) {
+    snprintf(v, sizeof v, "%" PRId64 ".%02" PRId64, j->set.start_cash_cents / 100,
+             j->set.start_cash_cents % 100);
+    souk_setting_set((uint64_t)j->guild, "market.start_cash", v, (uint64_t)j->user, err,
+                     sizeof err);
+  }
+  if (j->set_comm) {
+    snprintf(v, sizeof v, "%" PRId64 ".%02" PRId64, j->set.commission_cents / 100,
+             j->set.commission_cents % 100);
+    souk_setting_set((uint64_t)j->guild, "market.commission", v, (uint64_t)j->user, err,
+                     sizeof err);
+  }
+}
+
 static void set_done(void *ud, int status) {
   job_t *j = ud;
+  if (!j->ctx) {
+    /* A change made through the settings registry. */
+    if (status)
+      SOUK_WARN("market", "guild %" PRId64 ": the market settings could not be saved: %s", j->guild,
+                souk_strerror(status));
+    job_free(j);
+    return;
+  }
   if (status) {
     job_store_error(j, status);
     return;
   }
+  settings_mirror(j);
   char cash[MARKET_FMT_MAX], comm[MARKET_FMT_MAX];
   souk_cmd_replyf(j->ctx,
                   "Market settings saved: starting cash %s (for accounts opened from now on), "
@@ -1267,9 +1295,78 @@ static bool parse_source(const char *s, market_source_t *out) {
   return true;
 }
 
+/* market.start_cash or market.commission changed through /settings or
+ * /setup (or in another process): write it to this guild's game, as
+ * /market set does.  The values read back equal to what is stored are
+ * written again, which changes nothing. */
+static void market_setting_changed(uint64_t guild, const souk_setting_t *s, void *ud) {
+  (void)ud;
+  souk_store_t *st = souk_store_main();
+  if (!st || !market_g.started || !guild) return;
+  job_t *j = souk_calloc(1, sizeof *j);
+  j->guild = (int64_t)guild;
+  j->defaults = market_g.defaults;
+  j->defaults.guild_id = j->guild;
+  if (strcmp(s->key, "market.start_cash") == 0) {
+    j->set_cash = true;
+    j->cash = souk_setting_int(guild, s->key);
+  } else {
+    j->set_comm = true;
+    j->comm = souk_setting_int(guild, s->key);
+  }
+  if (souk_store_tx_async(st, set_tx, set_done, j) != 0) job_free(j);
+}
+
+void market_settings_watch(void) {
+  static const char *const keys[] = {"market.start_cash", "market.commission"};
+  for (size_t i = 0; i < 2; i++) {
+    int rc = souk_setting_watch(keys[i], market_setting_changed, NULL);
+    if (rc) SOUK_WARN("market", "cannot watch %s: %s", keys[i], souk_strerror(rc));
+  }
+}
+
+static const char *const source_setting_choices[] = {"auto", "sim", "live", NULL};
+
+const souk_setting_t market_settings_table[] = {
+    {.key = "market.start_cash",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_MONEY,
+     .decimals = 2,
+     .min = 0,
+     .max = INT64_C(100000000000000),
+     .config_key = "market.start_cash",
+     .label = "Starting cash",
+     .description = "Cash of a Market Sim account opened in this server from now on, in dollars.",
+     .step = "market"},
+    {.key = "market.commission",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_MONEY,
+     .def = "0",
+     .decimals = 2,
+     .min = 0,
+     .max = 100000000,
+     .label = "Commission per trade",
+     .description = "Dollars taken from every Market Sim trade in this server.",
+     .step = "market"},
+    {.key = "market.source",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_ENUM,
+     .choices = source_setting_choices,
+     .config_key = "market.source",
+     .def = "auto",
+     .label = "Price source of the next season",
+     .description = "Where prices come from after the next /market season-reset: auto (live when "
+                    "a provider is configured), sim or live.",
+     .step = "market"},
+    {0},
+};
+
 static void cmd_reset(souk_cmd_ctx_t *ctx) {
   const char *s = souk_cmd_arg_str(ctx->args, "source", NULL);
   market_source_t src = market_g.defaults.source;
+  /* No source given: the guild's market.source setting, if it names one. */
+  const char *setting = souk_setting_str(ctx->guild_id, "market.source");
+  if (!s && (strcmp(setting, "sim") == 0 || strcmp(setting, "live") == 0)) s = setting;
   if (s && !parse_source(s, &src)) {
     souk_cmd_replyf(ctx, "source is sim or live.");
     return;

@@ -9,6 +9,7 @@
 #include "providers.h"
 #include "souk/buf.h"
 #include "souk/cmd.h"
+#include "souk/settings.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,6 +71,11 @@ int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_st
 /** The commands and components tables (market_cmds.c). */
 extern const souk_command_t market_commands[];
 extern const souk_cmd_component_t market_components[];
+
+/** The guild settings the market declares (start cash, commission, the
+ * next season's price source), and watching them (from init). */
+extern const souk_setting_t market_settings_table[];
+void market_settings_watch(void);
 
 /** Print which providers are configured (souk check-config). */
 void market_check_config_report(souk_buf_t *out);

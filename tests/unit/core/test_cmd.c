@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "souk/buf.h"
 #include "souk/cmd.h"
 #include "souk/err.h"
 #include "souk/json.h"
@@ -275,6 +276,8 @@ static void test_register_rules(void **state) {
 
 /* --- Interactions ------------------------------------------------------- */
 
+static int parse_text(const char *s, souk_cmd_args_t *a);
+
 static int parse_json(const char *text, bool autocomplete, souk_cmd_args_t *a) {
   souk_json_t j = {0};
   assert_int_equal(souk_json_parse(&j, text, strlen(text)), 0);
@@ -302,7 +305,7 @@ static void test_interaction_basic(void **state) {
   assert_null(souk_cmd_focused(&a));
   souk_cmd_args_free(&a);
 
-  /* Ids come as strings; resolved data is ignored here. */
+  /* Ids come as strings; resolved data names the user. */
   assert_int_equal(parse_json("{\"id\":\"1\",\"name\":\"give\",\"type\":1,\"guild_id\":"
                               "\"613425648685547541\",\"options\":[{\"name\":\"user\",\"type\":6,"
                               "\"value\":\"80351110224678912\"},{\"name\":\"amount\",\"type\":4,"
@@ -311,7 +314,29 @@ static void test_interaction_basic(void **state) {
                               false, &a),
                    0);
   assert_true(souk_cmd_arg_id(&a, "user") == UINT64_C(80351110224678912));
+  assert_string_equal(souk_cmd_arg(&a, "user")->text, "Nelly");
+  assert_false(souk_cmd_arg(&a, "user")->bot);
   assert_null(souk_cmd_arg(&a, "note"));
+  souk_cmd_args_free(&a);
+  /* A member's nick wins over the names, and a bot is flagged. */
+  assert_int_equal(parse_json("{\"id\":\"1\",\"name\":\"give\",\"type\":1,\"options\":[{"
+                              "\"name\":\"user\",\"type\":6,\"value\":\"80351110224678912\"},"
+                              "{\"name\":\"amount\",\"type\":4,\"value\":5}],\"resolved\":{"
+                              "\"users\":{\"80351110224678912\":{\"id\":\"80351110224678912\","
+                              "\"username\":\"hook\",\"global_name\":\"Hook\",\"bot\":true}},"
+                              "\"members\":{\"80351110224678912\":{\"nick\":\"Captain\"}}}}",
+                              false, &a),
+                   0);
+  assert_string_equal(souk_cmd_arg(&a, "user")->text, "Captain");
+  assert_true(souk_cmd_arg(&a, "user")->bot);
+  souk_cmd_args_free(&a);
+  /* What a prefix message's mentions say, the surface sets the same way. */
+  assert_int_equal(parse_text("give <@80351110224678912> 5", &a), 0);
+  assert_null(souk_cmd_arg(&a, "user")->text);
+  souk__cmd_args_user(&a, UINT64_C(80351110224678912), "Robo", true);
+  souk__cmd_args_user(&a, UINT64_C(80351110224678913), "Other", false);
+  assert_string_equal(souk_cmd_arg(&a, "user")->text, "Robo");
+  assert_true(souk_cmd_arg(&a, "user")->bot);
   souk_cmd_args_free(&a);
 }
 
@@ -713,8 +738,147 @@ static void test_text_random(void **state) {
   }
 }
 
+/* --- Aliases ------------------------------------------------------------- */
+
+static const souk_cmd_alias_t aliases[] = {
+    {"purchase", "buy"},
+    {"set prefix", "setup prefix set"},
+    {"pc", "setup channel"},
+    {"setup chan", "setup channel"}, /* longer than the command's own first word */
+    {0}};
+
+static void test_aliases(void **state) {
+  assert_int_equal(souk__cmd_alias_register(aliases, "market"), 0);
+  assert_int_equal(souk__cmd_aliases_check(), 0);
+  assert_int_equal(souk_cmd_alias_count(), 4);
+  const char *mod = NULL;
+  assert_string_equal(souk_cmd_alias_at(1, &mod)->name, "set prefix");
+  assert_string_equal(mod, "market");
+  assert_null(souk_cmd_alias_at(4, NULL));
+  souk_cmd_args_t a;
+  /* The rest of the text follows the target, positional or keyed. */
+  assert_int_equal(parse_text("purchase AAPL 10", &a), 0);
+  assert_string_equal(a.path, "buy");
+  assert_string_equal(souk_cmd_arg_str(&a, "symbol", NULL), "AAPL");
+  assert_int_equal(souk_cmd_arg_int(&a, "amount", 0), 10);
+  souk_cmd_args_free(&a);
+  assert_int_equal(parse_text("/SET  Prefix \"?\"", &a), 0);
+  assert_string_equal(a.path, "setup prefix set");
+  assert_string_equal(souk_cmd_arg_str(&a, "prefix", NULL), "?");
+  souk_cmd_args_free(&a);
+  assert_int_equal(parse_text("setup chan <#1100000000000000007>", &a), 0);
+  assert_string_equal(a.path, "setup channel");
+  assert_true(souk_cmd_arg_id(&a, "channel") == UINT64_C(1100000000000000007));
+  souk_cmd_args_free(&a);
+  /* Only whole words match, and errors name the target. */
+  assert_int_equal(parse_text("purchases AAPL 10", &a), SOUK_ENOTFOUND);
+  souk_cmd_args_free(&a);
+  assert_int_equal(parse_text("set", &a), SOUK_ENOTFOUND);
+  souk_cmd_args_free(&a);
+  assert_int_equal(parse_text("purchase AAPL", &a), SOUK_EINVAL);
+  assert_string_equal(a.error, "Missing required option `amount`.");
+  souk_cmd_args_free(&a);
+  /* The command's own words still work. */
+  assert_int_equal(parse_text("setup channel <#1100000000000000007>", &a), 0);
+  souk_cmd_args_free(&a);
+  /* An interaction never goes through an alias. */
+  souk_json_t j = {0};
+  const char *data = "{\"name\":\"purchase\",\"options\":[]}";
+  assert_int_equal(souk_json_parse(&j, data, strlen(data)), 0);
+  assert_int_equal(souk__cmd_parse_interaction(&j, 0, false, &a), SOUK_ENOTFOUND);
+  souk_cmd_args_free(&a);
+  souk_json_free(&j);
+}
+
+static void test_alias_rules(void **state) {
+  static const souk_cmd_alias_t bad_name[] = {{"Purchase", "buy"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(bad_name, "m"), SOUK_EINVAL);
+  static const souk_cmd_alias_t two_spaces[] = {{"a  b", "buy"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(two_spaces, "m"), SOUK_EINVAL);
+  static const souk_cmd_alias_t four[] = {{"a b c d", "buy"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(four, "m"), SOUK_EINVAL);
+  static const souk_cmd_alias_t twice[] = {{"x", "buy"}, {"x", "give"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(twice, "m"), SOUK_EINVAL);
+  assert_int_equal(souk_cmd_alias_count(), 0); /* all or nothing */
+  static const souk_cmd_alias_t ok[] = {{"x", "buy"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(ok, "m"), 0);
+  static const souk_cmd_alias_t again[] = {{"x", "give"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(again, "n"), SOUK_EEXIST);
+  /* Targets are checked once every command is in. */
+  static const souk_cmd_alias_t group[] = {{"y", "setup prefix"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(group, "m"), 0);
+  assert_int_equal(souk__cmd_aliases_check(), SOUK_EINVAL);
+  assert_non_null(strstr(souk__cmd_last_error(), "`setup prefix` is not a command"));
+  souk__cmd_clear();
+  assert_int_equal(souk__cmd_register(market_cmds, "market"), 0);
+  static const souk_cmd_alias_t missing[] = {{"z", "sell"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(missing, "m"), 0);
+  assert_int_equal(souk__cmd_aliases_check(), SOUK_EINVAL);
+  souk__cmd_clear();
+  assert_int_equal(souk__cmd_register(market_cmds, "market"), 0);
+  static const souk_cmd_alias_t self[] = {{"buy", "buy"}, {0}};
+  assert_int_equal(souk__cmd_alias_register(self, "m"), 0);
+  assert_int_equal(souk__cmd_aliases_check(), SOUK_EINVAL);
+}
+
+/* What souk_cmd_args_line writes, the parser reads back to the same
+ * arguments: what a gate keeps to run a command again later. */
+static void test_args_line(void **state) {
+  static const char *const lines[] = {
+      "buy AAPL 10 limit:12.25 confirm:true",
+      "give <@80351110224678912> 5 \"for the \\\"win\\\" \\\\ ok\"",
+      "setup channel <#1100000000000000007> <@&1100000000000000008>",
+      "setup channel <#000000000131864358>", /* an id typed with leading zeros */
+      "setup prefix set \"a b\"",
+      "buy X 1 limit:0.1",
+      "reload",
+      NULL};
+  for (const char *const *l = lines; *l; l++) {
+    souk_cmd_args_t a, b;
+    assert_int_equal(parse_text(*l, &a), 0);
+    souk_buf_t out = {0};
+    assert_int_equal(souk_cmd_args_line(&a, &out), 0);
+    if (parse_text(out.data, &b) != 0) fail_msg("%s -> %s: %s", *l, out.data, b.error);
+    assert_string_equal(a.path, b.path);
+    assert_int_equal(a.n, b.n);
+    for (size_t i = 0; i < a.n; i++) {
+      const souk_cmd_arg_t *x = &a.v[i], *y = souk_cmd_arg(&b, x->name);
+      assert_non_null(y);
+      assert_int_equal(x->type, y->type);
+      assert_true(x->i == y->i && x->b == y->b && x->id == y->id && x->num == y->num);
+      if (x->text) assert_string_equal(x->text, y->text);
+    }
+    souk_buf_free(&out);
+    souk_cmd_args_free(&a);
+    souk_cmd_args_free(&b);
+  }
+  souk_cmd_args_t none = {0};
+  souk_buf_t out = {0};
+  assert_int_equal(souk_cmd_args_line(&none, &out), SOUK_EINVAL);
+}
+
+static void gate_fn(souk_cmd_ctx_t *ctx, void *ud) { (void)ctx, (void)ud; }
+
+static void test_gate_register(void **state) {
+  static int ud;
+  assert_int_equal(souk_cmd_gate_register("tos", gate_fn, &ud), 0);
+  assert_int_equal(souk_cmd_gate_register("tos", gate_fn, NULL), SOUK_EEXIST);
+  assert_int_equal(souk_cmd_gate_register("Bad Name", gate_fn, NULL), SOUK_EINVAL);
+  assert_int_equal(souk_cmd_gate_register("x", NULL, NULL), SOUK_EINVAL);
+  void *got = NULL;
+  assert_ptr_equal(souk__cmd_gate_find("tos", &got), gate_fn);
+  assert_ptr_equal(got, &ud);
+  assert_null(souk__cmd_gate_find("other", NULL));
+  souk__cmd_clear();
+  assert_null(souk__cmd_gate_find("tos", NULL));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_alias_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_args_line, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gate_register, setup, teardown),
       cmocka_unit_test_setup_teardown(test_register_lookup, setup, teardown),
       cmocka_unit_test_setup_teardown(test_register_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_interaction_basic, setup, teardown),

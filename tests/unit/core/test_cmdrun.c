@@ -20,10 +20,12 @@
 /* clang-format on */
 
 #include "core/cmdrun.h"
+#include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/json.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/stats.h"
 
 /* ---- the fake surface ---------------------------------------------------- */
 
@@ -275,6 +277,62 @@ static void comp_modal(souk_cmd_ctx_t *ctx) {
   g_finish_rc = souk_cmd_modal(ctx, &the_modal);
 }
 
+/* ---- gates ---------------------------------------------------------------------- */
+
+typedef enum gate_mode { GATE_PASS, GATE_PROMPT, GATE_LATER } gate_mode_t;
+static gate_mode_t g_gate_mode;
+static int g_gate_calls;
+static char g_gate_line[256];
+static char g_gate_kept[256]; /* what the gate's prompt would keep */
+static souk_cmd_ctx_t *g_gate_ctx;
+static uv_timer_t g_gate_timer;
+
+static void gate_later_cb(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, NULL);
+  souk_cmd_ctx_t *ctx = g_gate_ctx;
+  g_gate_ctx = NULL;
+  souk_cmd_gate_pass(ctx);
+}
+
+static void test_gate(souk_cmd_ctx_t *ctx, void *ud) {
+  assert_ptr_equal(ud, &g_gate_calls);
+  g_gate_calls++;
+  souk_buf_t b = {0};
+  assert_int_equal(souk_cmd_args_line(ctx->args, &b), 0);
+  snprintf(g_gate_line, sizeof g_gate_line, "%s", b.data);
+  souk_buf_free(&b);
+  switch (g_gate_mode) {
+  case GATE_PASS:
+    souk_cmd_gate_pass(ctx);
+    break;
+  case GATE_PROMPT: {
+    snprintf(g_gate_kept, sizeof g_gate_kept, "%s", g_gate_line);
+    static const souk_component_t ok = {.custom_id = "g:accept", .label = "Accept"};
+    souk_msg_t m = {.content = "accept first", .components = &ok, .ncomponents = 1};
+    souk_cmd_reply(ctx, &m);
+    break;
+  }
+  case GATE_LATER:
+    g_gate_ctx = ctx;
+    uv_timer_init(souk_loop(), &g_gate_timer);
+    uv_timer_start(&g_gate_timer, gate_later_cb, 200, 0);
+    break;
+  }
+}
+
+/* The gate's Accept button: the kept command goes on in this press. */
+static void comp_accept(souk_cmd_ctx_t *ctx) {
+  g_handler_calls++;
+  g_gate_mode = GATE_PASS;
+  souk_cmd_redispatch(ctx, g_gate_kept);
+}
+
+static void h_kind(souk_cmd_ctx_t *ctx) {
+  g_handler_calls++;
+  g_finish_rc = souk_cmd_replyf(ctx, "kind %d n %" PRId64, (int)ctx->kind,
+                                souk_cmd_arg_int(ctx->args, "n", 0));
+}
+
 /* ---- the command table ------------------------------------------------------------ */
 
 static const souk_cmd_option_t n_opts[] = {
@@ -285,6 +343,13 @@ static const souk_cmd_option_t s_opts[] = {
  * still send an autocomplete request (a stale registration). */
 static const souk_cmd_option_t s_opts_plain[] = {
     {.name = "q", .description = "Text", .type = SOUK_OPT_STRING}, {0}};
+
+static const souk_cmd_option_t n_opts_plain[] = {
+    {.name = "n", .description = "A number", .type = SOUK_OPT_INTEGER}, {0}};
+static const struct souk_command grp_subs[] = {
+    {.name = "in", .description = "d", .handler = h_kind},
+    {.name = "out", .description = "d", .handler = h_kind, .gate = "missing"},
+    {0}};
 
 static const struct souk_command cmds[] = {
     {.name = "sync",
@@ -310,6 +375,14 @@ static const struct souk_command cmds[] = {
      .handler = h_sync,
      .autocomplete = ac_late},
     {.name = "noac", .description = "d", .options = s_opts_plain, .handler = h_sync},
+    {.name = "gated", .description = "d", .options = n_opts_plain, .handler = h_kind, .gate = "t"},
+    {.name = "nogate", .description = "d", .handler = h_sync, .gate = "missing"},
+    {.name = "grp", .description = "d", .subcommands = grp_subs, .gate = "t"},
+    {.name = "gowner",
+     .description = "d",
+     .handler = h_kind,
+     .gate = "t",
+     .flags = SOUK_CMD_OWNER_ONLY},
     {.name = "secret",
      .description = "d",
      .options = s_opts,
@@ -320,7 +393,7 @@ static const struct souk_command cmds[] = {
     {0}};
 
 static const souk_cmd_component_t comps[] = {
-    {"t:", comp_fn}, {"r:", comp_reply}, {"m:", comp_modal}, {NULL, NULL}};
+    {"t:", comp_fn}, {"r:", comp_reply}, {"m:", comp_modal}, {"g:", comp_accept}, {NULL, NULL}};
 
 static uint64_t conf_owner_ids[] = {111, 222};
 
@@ -344,6 +417,10 @@ static int setup(void **state) {
   souk__cmd_set_idle_cb(on_idle);
   assert_int_equal(souk__cmd_register(cmds, "testmod"), 0);
   assert_int_equal(souk__cmd_component_register(comps, "compmod"), 0);
+  assert_int_equal(souk_cmd_gate_register("t", test_gate, &g_gate_calls), 0);
+  g_gate_mode = GATE_PASS;
+  g_gate_calls = 0;
+  g_gate_line[0] = g_gate_kept[0] = '\0';
   return 0;
 }
 
@@ -1070,8 +1147,159 @@ static void test_many_in_flight(void **state) {
   assert_int_equal(g_idle_calls, 1);
 }
 
+/* A gate that lets the call through: the handler runs inside the gate's
+ * call, with the arguments the gate saw. */
+static void test_gate_pass(void **state) {
+  (void)state;
+  souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
+  invoke_text(&in, "gated 4");
+  assert_int_equal(g_gate_calls, 1);
+  assert_string_equal(g_gate_line, "gated n:4");
+  assert_int_equal(g_handler_calls, 1);
+  assert_int_equal(R.delivers, 1);
+  assert_string_equal(R.text, "kind 0 n 4");
+  /* Ungated commands never see it. */
+  invoke_text(&in, "sync n:1");
+  assert_int_equal(g_gate_calls, 1);
+  /* A subcommand inherits its parent's gate... */
+  invoke_text(&in, "grp in");
+  assert_int_equal(g_gate_calls, 2);
+  assert_string_equal(g_gate_line, "grp in");
+  /* ...and the most specific gate wins. */
+  souk__cmd_stat_t before = stat_copy("grp out");
+  invoke_text(&in, "grp out");
+  assert_int_equal(g_gate_calls, 2);
+  assert_string_equal(R.text, "This command is not available right now.");
+  assert_int_equal(stat_copy("grp out").refused, before.refused + 1);
+  run_loop();
+}
+
+/* A gate naming nobody's gate is refused, never run unchecked; the core's
+ * own checks come before the gate. */
+static void test_gate_missing_and_checks(void **state) {
+  (void)state;
+  souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
+  invoke_text(&in, "nogate");
+  assert_int_equal(g_handler_calls, 0);
+  assert_string_equal(R.text, "This command is not available right now.");
+  assert_true(R.ephemeral);
+  invoke_text(&in, "gowner");
+  assert_int_equal(g_gate_calls, 0);
+  assert_string_equal(R.text, "`/gowner` can only be used by the bot's owners.");
+  run_loop();
+}
+
+/* A gate that prompts finishes the call itself; the Accept press runs the
+ * kept command in the press, through the checks and the gate again. */
+static void test_gate_prompt_then_redispatch(void **state) {
+  (void)state;
+  g_gate_mode = GATE_PROMPT;
+  souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
+  invoke_text(&in, "gated n:9");
+  assert_int_equal(g_handler_calls, 0);
+  assert_int_equal(R.delivers, 1);
+  assert_string_equal(R.text, "accept first");
+  assert_int_equal(R.ncomponents, 1);
+  assert_string_equal(g_gate_kept, "gated n:9");
+  run_loop();
+  souk__cmd_stat_t before = stat_copy("gated");
+  souk__cmdrun_init_t press = init_for(SOUK_CMD_KIND_COMPONENT);
+  press.custom_id = "g:accept";
+  souk__cmd_invoke_component(&press);
+  assert_int_equal(g_gate_calls, 2);    /* the gate saw it again */
+  assert_int_equal(g_handler_calls, 2); /* the press and the command */
+  assert_int_equal(R.delivers, 2);
+  assert_int_equal(R.kind, SOUK__OUT_REPLY);
+  /* The handler ran as a command with the kept arguments. */
+  assert_string_equal(R.text, "kind 0 n 9");
+  assert_int_equal(stat_copy("gated").ok, before.ok + 1);
+  run_loop();
+  assert_int_equal(R.releases, 2);
+  assert_int_equal(souk__cmd_running(), 0);
+}
+
+/* Redispatching runs the checks again: a line that does not parse, or a
+ * command the presser may not run, is refused in the press. */
+static void test_redispatch_refusals(void **state) {
+  (void)state;
+  souk__cmdrun_init_t press = init_for(SOUK_CMD_KIND_COMPONENT);
+  press.custom_id = "g:accept";
+  snprintf(g_gate_kept, sizeof g_gate_kept, "gated n:x");
+  souk__cmd_invoke_component(&press);
+  assert_string_equal(R.text, "`n` must be a whole number.");
+  assert_true(R.ephemeral);
+  snprintf(g_gate_kept, sizeof g_gate_kept, "gowner");
+  souk__cmd_invoke_component(&press);
+  assert_string_equal(R.text, "`/gowner` can only be used by the bot's owners.");
+  snprintf(g_gate_kept, sizeof g_gate_kept, "nosuch");
+  souk__cmd_invoke_component(&press);
+  assert_string_equal(R.text, "Unknown command `nosuch`.");
+  assert_int_equal(g_gate_calls, 0);
+  assert_int_equal(R.delivers, 3);
+  run_loop();
+  assert_int_equal(R.releases, 3);
+}
+
+/* A gate that decides later (a store read): the deadline timer runs
+ * meanwhile, so a slow gate is deferred like a slow handler. */
+static void test_gate_later(void **state) {
+  (void)state;
+  g_gate_mode = GATE_LATER;
+  souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
+  invoke_text(&in, "gated n:2");
+  assert_int_equal(g_handler_calls, 0);
+  assert_int_equal(R.delivers, 0);
+  run_loop();
+  assert_int_equal(g_handler_calls, 1);
+  assert_int_equal(R.defers, 1); /* defer_after is 100 ms, the gate took 200 */
+  assert_int_equal(R.delivers, 1);
+  assert_true(R.deferred_flag);
+  assert_string_equal(R.text, "kind 0 n 2");
+  assert_string_equal(R.order, "DVR");
+}
+
+/* The public figures (souk/stats.h) are the runner's: calls counted per
+ * path, and percentiles read from the latency histogram. */
+static void test_stats(void **state) {
+  (void)state;
+  souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
+  for (int i = 0; i < 3; i++)
+    invoke_text(&in, "sync n:1");
+  run_loop();
+  souk_stats_command_t c = {0};
+  bool found = false;
+  for (size_t i = 0; i < souk_stats_commands(); i++) {
+    assert_int_equal(souk_stats_command_at(i, &c), 0);
+    if (strcmp(c.path, "sync") == 0) {
+      found = true;
+      break;
+    }
+  }
+  assert_true(found);
+  assert_true(c.calls >= 3);
+  assert_int_equal(c.calls, stat_copy("sync").calls);
+  /* Fast calls: every share falls under the first bound. */
+  assert_true(souk_stats_percentile(&c, 0.5) == souk_stats_latency_bounds[0]);
+  assert_true(souk_stats_percentile(&c, 0.99) == souk_stats_latency_bounds[0]);
+  assert_int_equal(souk_stats_command_at(souk_stats_commands(), &c), SOUK_ERANGE);
+  /* A histogram by hand: 10 calls, 6 under 10 ms, 9 under 1 s, 1 slower
+   * than the last bound. */
+  souk_stats_command_t h = {.calls = 10, .buckets = {6, 6, 6, 6, 6, 9, 9, 9}};
+  assert_true(souk_stats_percentile(&h, 0.5) == 0.01);
+  assert_true(souk_stats_percentile(&h, 0.9) == 1);
+  assert_true(souk_stats_percentile(&h, 0.95) < 0);
+  souk_stats_command_t none = {0};
+  assert_true(souk_stats_percentile(&none, 0.5) < 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gate_pass, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gate_missing_and_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gate_prompt_then_redispatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_redispatch_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gate_later, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_reply, setup, teardown),
       cmocka_unit_test_setup_teardown(test_strings_copied, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_and_empty, setup, teardown),

@@ -33,7 +33,6 @@ typedef struct backend {
 
 static backend_t be_sqlite = {SOUK_STORE_SQLITE, "sqlite"};
 static backend_t be_pg = {SOUK_STORE_POSTGRES, "postgres"};
-static int g_pg_state; /* 0 not tried, 1 up, -1 unavailable */
 
 typedef struct fx {
   const backend_t *be;
@@ -56,7 +55,7 @@ static int fx_setup(void **state) {
   fx->conf.tx_retries = 50;
   fx->conf.backup_before_migrate = false;
   if (fx->be->kind == SOUK_STORE_POSTGRES) {
-    if (g_pg_state != 1) {
+    if (pg_state != 1) {
       fx->skip = true;
     } else {
       assert_true(pg_create_db("souk_m", fx->url, sizeof fx->url));
@@ -994,21 +993,6 @@ static void test_forget(void **state) {
   assert_int_equal(souk_store_purge_guild(fx->st, 100, &n), 0);
   assert_int_equal(n, 1); /* the settings row */
   assert_int_equal(sql_int(fx, "SELECT count(*) FROM market_settings"), 1);
-}
-
-static int pg_group_setup(void **state) {
-  if (pg_start() == 0) {
-    g_pg_state = 1;
-  } else {
-    g_pg_state = -1;
-    fprintf(stderr, "[  SKIP    ] %s\n", pg_why);
-  }
-  return 0;
-}
-
-static int pg_group_teardown(void **state) {
-  pg_stop();
-  return 0;
 }
 
 /* Each guild is valued from its own season's source: the same symbol has

@@ -152,4 +152,25 @@ static bool pg_create_db(const char *prefix, char *url, size_t n) {
   return true;
 }
 
+/* For a cmocka group of PostgreSQL tests: pg_state is 1 when the server
+ * is up, -1 when it could not start (the tests skip, saying why). */
+static int pg_state;
+
+static inline int pg_group_setup(void **state) {
+  (void)state;
+  if (pg_start() == 0) {
+    pg_state = 1;
+  } else {
+    pg_state = -1;
+    fprintf(stderr, "[  SKIP    ] %s\n", pg_why);
+  }
+  return 0;
+}
+
+static inline int pg_group_teardown(void **state) {
+  (void)state;
+  pg_stop();
+  return 0;
+}
+
 #endif

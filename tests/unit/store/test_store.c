@@ -43,7 +43,6 @@ typedef struct backend {
 
 static backend_t be_sqlite = {SOUK_STORE_SQLITE, "sqlite"};
 static backend_t be_pg = {SOUK_STORE_POSTGRES, "postgres"};
-static int g_pg_state; /* 0 not tried, 1 up, -1 unavailable */
 
 /* One test's database: a temp dir (always: backups and the copy source
  * live there) and, on PostgreSQL, a fresh database. */
@@ -64,7 +63,7 @@ static int fx_setup(void **state) {
   fx->conf.retry_base_ms = 5;
   fx->conf.retry_max_ms = 100;
   if (fx->be->kind == SOUK_STORE_POSTGRES) {
-    if (g_pg_state != 1) {
+    if (pg_state != 1) {
       fx->skip = true;
     } else {
       assert_true(pg_create_db("souk_t", fx->url, sizeof fx->url));
@@ -882,21 +881,6 @@ static void test_conf(void **state) {
   assert_string_equal(r, "SELECT '?''?', \"a?\", $1 -- ?\n, $2 /* ? */ , $3");
   assert_int_equal(n, 3);
   souk_free(r);
-}
-
-static int pg_group_setup(void **state) {
-  if (pg_start() == 0) {
-    g_pg_state = 1;
-  } else {
-    g_pg_state = -1;
-    fprintf(stderr, "[  SKIP    ] %s\n", pg_why);
-  }
-  return 0;
-}
-
-static int pg_group_teardown(void **state) {
-  pg_stop();
-  return 0;
 }
 
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)

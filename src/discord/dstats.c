@@ -1,0 +1,48 @@
+/* The Discord side of include/souk/stats.h: the REST client's queues and
+ * limits, and the gateway shards of this process. */
+#include "discord/gateway.h"
+#include "discord/rest.h"
+#include "discord/shards.h"
+#include "souk/err.h"
+#include "souk/stats.h"
+
+#include <string.h>
+
+void souk_stats_rest(souk_stats_rest_t *out) {
+  souk_rest_stats_t s;
+  souk_rest_stats(&s);
+  memset(out, 0, sizeof *out);
+  out->queued = s.queued;
+  out->inflight = s.inflight;
+  out->requests = s.requests;
+  out->sent = s.sent;
+  out->retries = s.retries;
+  out->failed = s.failed;
+  out->rejected_full = s.rejected_full;
+  out->r429_user = s.r429_user;
+  out->r429_shared = s.r429_shared;
+  out->r429_global = s.r429_global;
+  out->invalid_count = s.invalid_count;
+  out->invalid_tripped = s.invalid_tripped;
+  out->buckets = s.buckets;
+  out->global_wait_ms = souk_rest_global_wait_ms();
+}
+
+void souk_stats_rest_routes(souk_stats_route_fn fn, void *ud) { souk_rest_queue_stats(fn, ud); }
+
+size_t souk_stats_shards(void) { return souk_shards_running() ? souk_shards_count() : 0; }
+
+int souk_stats_shard_at(size_t i, souk_stats_shard_t *out) {
+  souk_shard_stats_t s;
+  if (!out || i >= souk_stats_shards() || souk_shards_stats(i, &s) != 0) return SOUK_ERANGE;
+  memset(out, 0, sizeof *out);
+  out->id = s.id;
+  out->state = souk_gw_state_name(s.gw.state);
+  out->latency_ms = s.gw.latency_last_ms;
+  out->events = s.gw.events;
+  out->reconnects = s.gw.reconnects;
+  out->resumes = s.gw.resumes;
+  out->zombies = s.gw.zombies;
+  out->send_queue = s.gw.queued;
+  return 0;
+}

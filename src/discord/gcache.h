@@ -1,0 +1,41 @@
+/* The guild cache: what souk keeps of each guild from gateway events to
+ * answer permission questions without asking Discord: the owner, every
+ * role's permissions, the roles the bot holds, and each channel's
+ * permission overwrites that can concern the bot (role overwrites and the
+ * bot's own member overwrite; other members' are dropped).
+ *
+ * Fed from READY, GUILD_CREATE/UPDATE/DELETE, GUILD_ROLE_*, CHANNEL_* and
+ * the bot's own GUILD_MEMBER_UPDATE.  Memory per guild is a few dozen
+ * bytes plus 16 per role and about 24 per channel (plus its overwrites).
+ * Internal to src/discord; loop thread only. */
+#ifndef SOUK_DISCORD_GCACHE_H
+#define SOUK_DISCORD_GCACHE_H
+
+#include "souk/json.h"
+#include "souk/module.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Update the cache from a gateway event (others are ignored). */
+void souk__gcache_event(const souk_event_t *ev);
+/** Guild-level permissions of a member whose member object is token
+ * `member` of j (its "roles"), for prefix commands: every bit for the owner
+ * and for ADMINISTRATOR, else @everyone's and its roles' bits; 0 for an
+ * unknown guild. */
+uint64_t souk__gcache_member_perms(uint64_t guild_id, uint64_t user, const souk_json_t *j,
+                                   int member);
+/** The bot's permissions in a channel of a guild (channel 0: guild-wide),
+ * computed in Discord's order (base, @everyone overwrite, role overwrites,
+ * member overwrite; no VIEW_CHANNEL means none).  Returns false when the
+ * guild or the channel is not known; *perms then is 0. */
+bool souk__gcache_bot_perms(uint64_t guild_id, uint64_t channel_id, uint64_t *perms);
+/** The bot's user id from READY (0 before). */
+uint64_t souk__gcache_bot_user(void);
+/** Guilds known. */
+size_t souk__gcache_guilds(void);
+/** Forget everything (the bot stopped). */
+void souk__gcache_clear(void);
+
+#endif
