@@ -294,6 +294,7 @@ def start(fake, souk_factory, name="souk", **overrides):
     s = souk_factory(fake, name=name, config=souk_config(fake, f"{name}-data", **overrides))
     fake.wait("ready", timeout=WAIT)
     s.wait_log("shard 0 ready", timeout=WAIT)
+    s.wait_log("owner-only commands answer", timeout=WAIT)
     return s
 
 

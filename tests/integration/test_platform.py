@@ -24,6 +24,7 @@ def start(fake, souk_factory, name="souk", **overrides):
     fake.wait("ready", timeout=WAIT)
     s.wait_log("ready", timeout=WAIT)
     s.wait_log("registered", timeout=WAIT)
+    s.wait_log("owner-only commands answer", timeout=WAIT)
     return s
 
 
@@ -233,6 +234,7 @@ def test_settings_reach_another_process(fake_discord, souk_factory, tmp_path):
             discord={"shards": {"count": 2, "first": shard, "last": shard}})))
     for p in procs:
         p.wait_log("ready", timeout=WAIT)
+        p.wait_log("owner-only commands answer", timeout=WAIT)
     guilds = fake.state(rest_log=False)["guilds"]
     g0 = next(i for i, g in enumerate(guilds) if (int(g["id"]) >> 22) % 2 == 0)
     g1 = next(i for i, g in enumerate(guilds) if (int(g["id"]) >> 22) % 2 == 1)
