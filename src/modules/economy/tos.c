@@ -349,6 +349,14 @@ static int accept_tx(souk_db_t *db, void *ud) {
         else
           j->expired = true;
         rc = souk_db_kv_del(db, PENDING_NS, j->token);
+        if (rc == SOUK_ENOTFOUND) {
+          /* Another click read the row too and deleted it first (on
+           * PostgreSQL our delete waited for its commit): that click
+           * runs the command, so this one must not run it again under
+           * its own idempotency key. */
+          souk_buf_reset(&j->line);
+          j->expired = false;
+        }
       }
     }
     souk_buf_free(&v);

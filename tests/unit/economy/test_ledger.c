@@ -22,6 +22,13 @@
 
 #include "../../../src/modules/economy/ledger.c"
 #include "../../../src/modules/economy/polls.c"
+/* The rest of the module, for the transaction functions of its commands
+ * (tos.c's accept_tx). */
+#include "../../../src/modules/economy/coins.c"
+#include "../../../src/modules/economy/economy.c"
+#include "../../../src/modules/economy/games.c"
+#include "../../../src/modules/economy/roulette.c"
+#include "../../../src/modules/economy/tos.c"
 #include "../../../src/store/store_int.h"
 #include "../logcap.h"
 #include "../store/pgserver.h"
@@ -31,6 +38,11 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+
+/* The module's commands find the process's store here (the program's is
+ * in src/core/app_store.c, which tests do not link). */
+static souk_store_t *g_store;
+souk_store_t *souk_store_main(void) { return g_store; }
 
 typedef struct backend {
   souk_store_kind_t kind;
@@ -476,6 +488,115 @@ static void test_tos_double_click(void **state) {
   assert_int_equal(t.by_kind[ECONOMY_BONUS], 5000);
 }
 
+/* Two clicks on the same Accept button, the second one's transaction
+ * starting while the first one's is still open (two shards, or a double
+ * click on PostgreSQL): the command that waited for the acceptance is
+ * handed to one click only, so a kept /pay is paid once. */
+typedef struct held {
+  fx_t *fx;
+  accept_job_t *j;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool in, release;
+  int rc;
+} held_t;
+
+/* accept_tx, then keep the transaction open until told to commit. */
+static int held_fn(souk_db_t *db, void *ud) {
+  held_t *h = ud;
+  int rc = accept_tx(db, h->j);
+  pthread_mutex_lock(&h->mu);
+  h->in = true;
+  pthread_cond_broadcast(&h->cv);
+  while (!h->release)
+    pthread_cond_wait(&h->cv, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+static void *held_main(void *arg) {
+  held_t *h = arg;
+  h->rc = souk_store_tx(h->fx->st, held_fn, h);
+  return NULL;
+}
+
+typedef struct second {
+  fx_t *fx;
+  accept_job_t *j;
+  int rc;
+} second_t;
+
+static void *second_main(void *arg) {
+  second_t *c = arg;
+  c->rc = souk_store_tx(c->fx->st, accept_tx, c->j);
+  return NULL;
+}
+
+static int kv_put_fn(souk_db_t *db, void *ud) {
+  const char *v = ud;
+  return souk_db_kv_put(db, PENDING_NS, "00000000000000aa", v, strlen(v));
+}
+
+static void test_tos_accept_runs_kept_command_once(void **state) {
+  FX();
+  economy_conf.prompt_ttl_ms = 15 * 60000;
+  economy_conf.welcome_bonus = 1000;
+  run_op(fx, (op_t){.what = 5, .a = 1, .text = "Terms."});
+  const char *kept = "77\npay user:00000000000000088 amount:50";
+  assert_int_equal(souk_store_tx(fx->st, kv_put_fn, (void *)kept), 0);
+  souk_cmd_ctx_t ctx = {.user_id = 77, .user_name = "clicker"};
+  accept_job_t a = {.ctx = &ctx, .accept = true, .user = 77, .version = 1};
+  accept_job_t b = a;
+  snprintf(a.token, sizeof a.token, "00000000000000aa");
+  snprintf(b.token, sizeof b.token, "00000000000000aa");
+  souk_buf_init(&a.line);
+  souk_buf_init(&b.line);
+  held_t h = {.fx = fx, .j = &a};
+  pthread_mutex_init(&h.mu, NULL);
+  pthread_cond_init(&h.cv, NULL);
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, held_main, &h), 0);
+  pthread_mutex_lock(&h.mu);
+  while (!h.in)
+    pthread_cond_wait(&h.cv, &h.mu);
+  pthread_mutex_unlock(&h.mu);
+  /* The first click took the command and has not committed: start the
+   * second one. */
+  second_t c = {.fx = fx, .j = &b};
+  assert_int_equal(pthread_create(&tb, NULL, second_main, &c), 0);
+  if (fx->be->kind == SOUK_STORE_POSTGRES) {
+    /* Wait until the second one waits for the first one's row lock. */
+    int64_t waiting = 0;
+    for (int i = 0; i < 1000 && !waiting; i++) {
+      waiting = sql_int(fx, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+      if (!waiting) usleep(10000);
+    }
+    assert_true(waiting > 0);
+  } else {
+    /* SQLite: the second one waits to begin its write transaction. */
+    usleep(200000);
+  }
+  pthread_mutex_lock(&h.mu);
+  h.release = true;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  assert_int_equal(h.rc, 0);
+  assert_int_equal(c.rc, 0);
+  /* One click runs the kept command, the other has nothing to run. */
+  assert_int_equal((a.line.len > 0) + (b.line.len > 0), 1);
+  const souk_buf_t *ran = a.line.len ? &a.line : &b.line;
+  assert_string_equal(ran->data, "pay user:00000000000000088 amount:50");
+  assert_int_equal(a.paid + b.paid, 1);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM kv WHERE namespace = 'economy.pending'"), 0);
+  souk_buf_free(&a.line);
+  souk_buf_free(&b.line);
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
+  check_invariant(fx);
+}
+
 /* ---- concurrent transfers in both directions ---- */
 
 #define NPAYERS 6
@@ -708,7 +829,7 @@ static void test_bets_recover(void **state) {
 
 /* ---- polls ---- */
 
-typedef struct poll_job {
+typedef struct tpoll_job {
   int what; /* 0 create, 1 vote, 2 close, 3 get, 4 choice */
   const char *q;
   const char *const *opts;
@@ -716,10 +837,10 @@ typedef struct poll_job {
   int64_t id, user, choice;
   bool changed;
   economy_poll_t p;
-} poll_job_t;
+} tpoll_job_t;
 
 static int poll_fn(souk_db_t *db, void *ud) {
-  poll_job_t *j = ud;
+  tpoll_job_t *j = ud;
   switch (j->what) {
   case 0:
     return economy_poll_create(db, 1, 2, 3, j->q, j->opts, j->n, 1700000000000, &j->id);
@@ -734,8 +855,8 @@ static int poll_fn(souk_db_t *db, void *ud) {
   }
 }
 
-static poll_job_t vote(fx_t *fx, int64_t id, int64_t user, int64_t choice) {
-  poll_job_t j = {.what = 1, .id = id, .user = user, .choice = choice};
+static tpoll_job_t vote(fx_t *fx, int64_t id, int64_t user, int64_t choice) {
+  tpoll_job_t j = {.what = 1, .id = id, .user = user, .choice = choice};
   assert_int_equal(souk_store_tx(fx->st, poll_fn, &j), 0);
   return j;
 }
@@ -743,10 +864,10 @@ static poll_job_t vote(fx_t *fx, int64_t id, int64_t user, int64_t choice) {
 static void test_polls(void **state) {
   FX();
   static const char *const opts[] = {"Tea", "Coffee", "Neither"};
-  poll_job_t c = {.what = 0, .q = "Morning drink?", .opts = opts, .n = 3};
+  tpoll_job_t c = {.what = 0, .q = "Morning drink?", .opts = opts, .n = 3};
   assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), 0);
   assert_true(c.id > 0);
-  poll_job_t v = vote(fx, c.id, 500, 0);
+  tpoll_job_t v = vote(fx, c.id, 500, 0);
   assert_true(v.changed);
   assert_int_equal(v.p.votes[0], 1);
   assert_int_equal(v.p.voters, 1);
@@ -767,19 +888,19 @@ static void test_polls(void **state) {
   v = vote(fx, c.id, 501, 1);
   assert_int_equal(v.p.votes[1], 2);
   assert_int_equal(v.p.voters, 2);
-  poll_job_t ch = {.what = 4, .id = c.id, .user = 500};
+  tpoll_job_t ch = {.what = 4, .id = c.id, .user = 500};
   assert_int_equal(souk_store_read(fx->st, poll_fn, &ch), 0);
   assert_int_equal(ch.choice, 1);
-  ch = (poll_job_t){.what = 4, .id = c.id, .user = 999};
+  ch = (tpoll_job_t){.what = 4, .id = c.id, .user = 999};
   assert_int_equal(souk_store_read(fx->st, poll_fn, &ch), 0);
   assert_int_equal(ch.choice, -1);
   /* Out of range, missing. */
-  poll_job_t bad = {.what = 1, .id = c.id, .user = 1, .choice = 3};
+  tpoll_job_t bad = {.what = 1, .id = c.id, .user = 1, .choice = 3};
   assert_int_equal(souk_store_tx(fx->st, poll_fn, &bad), SOUK_EINVAL);
-  bad = (poll_job_t){.what = 1, .id = c.id + 100, .user = 1, .choice = 0};
+  bad = (tpoll_job_t){.what = 1, .id = c.id + 100, .user = 1, .choice = 0};
   assert_int_equal(souk_store_tx(fx->st, poll_fn, &bad), SOUK_ENOTFOUND);
   /* Closed: no more votes, the tally stays. */
-  poll_job_t cl = {.what = 2, .id = c.id};
+  tpoll_job_t cl = {.what = 2, .id = c.id};
   assert_int_equal(souk_store_tx(fx->st, poll_fn, &cl), 0);
   assert_true(cl.p.closed);
   v = vote(fx, c.id, 502, 2);
@@ -795,7 +916,7 @@ static void test_polls(void **state) {
   assert_string_equal(economy_poll_invalid("Q", one, 1), "A poll has 2 to 10 options.");
   assert_string_equal(economy_poll_invalid("Q", nl, 2), "An option cannot span lines.");
   assert_string_equal(economy_poll_invalid("", opts, 3), "A poll needs a question.");
-  c = (poll_job_t){.what = 0, .q = "Q", .opts = dup, .n = 2};
+  c = (tpoll_job_t){.what = 0, .q = "Q", .opts = dup, .n = 2};
   assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), SOUK_EINVAL);
 }
 
@@ -815,7 +936,7 @@ typedef struct voter {
 static void *voter_main(void *arg) {
   voter_t *v = arg;
   for (int i = 0; i < NVOTES; i++) {
-    poll_job_t j = {.what = 1, .id = v->poll, .user = v->base + i, .choice = (v->base + i) % 3};
+    tpoll_job_t j = {.what = 1, .id = v->poll, .user = v->base + i, .choice = (v->base + i) % 3};
     if (souk_store_tx(v->fx->st, poll_fn, &j) != 0) {
       v->errors++;
       continue;
@@ -831,7 +952,7 @@ static void *voter_main(void *arg) {
 static void test_poll_concurrent(void **state) {
   FX();
   static const char *const opts[] = {"A", "B", "C"};
-  poll_job_t c = {.what = 0, .q = "Busy?", .opts = opts, .n = 3};
+  tpoll_job_t c = {.what = 0, .q = "Busy?", .opts = opts, .n = 3};
   assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), 0);
   voter_t v[NVOTERS];
   pthread_t th[NVOTERS];
@@ -845,7 +966,7 @@ static void test_poll_concurrent(void **state) {
     assert_int_equal(v[t].errors, 0);
     if (!last || v[t].best_version > last->version) last = &v[t].best;
   }
-  poll_job_t g = {.what = 3, .id = c.id};
+  tpoll_job_t g = {.what = 3, .id = c.id};
   assert_int_equal(souk_store_read(fx->st, poll_fn, &g), 0);
   assert_int_equal(g.p.voters, NVOTERS * NVOTES);
   /* The newest tally any vote saw is the poll's final state. */
@@ -858,8 +979,9 @@ static void test_poll_concurrent(void **state) {
 #define ALL(be)                                                                                    \
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
       T(test_tos, be), T(test_tos_status, be), T(test_tos_double_click, be),                       \
-      T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
-      T(test_bets_recover, be), T(test_polls, be), T(test_poll_concurrent, be)
+      T(test_tos_accept_runs_kept_command_once, be), T(test_pay_both_ways, be),                    \
+      T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be), T(test_polls, be),      \
+      T(test_poll_concurrent, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
