@@ -41,6 +41,7 @@ typedef struct spin {
   int pocket;
   int64_t ret; /* what the bet returns, stake included */
   economy_bet_t placed;
+  bool tos_needed; /* the user has not accepted the current Terms: nothing placed */
   int64_t balance;
   int frame;
   uv_timer_t timer;
@@ -217,6 +218,19 @@ static void frame_cb(uv_timer_t *t) {
 
 static int place_tx(souk_db_t *db, void *ud) {
   spin_t *s = ud;
+  s->tos_needed = false;
+  /* A Spin button outlives the gated /roulette that showed it, and "Spin
+   * again" makes new ones: the user must have accepted the current Terms
+   * of Service before each stake, as the gate asks of every coin
+   * command. */
+  int64_t accepted = 0, current = 0;
+  int rc = economy_tos_status(db, (int64_t)s->user, &accepted, NULL);
+  if (rc == 0) rc = economy_tos_current(db, &current, NULL, NULL);
+  if (rc != 0 && rc != SOUK_ENOTFOUND) return rc;
+  if (rc == SOUK_ENOTFOUND || accepted < current) {
+    s->tos_needed = true;
+    return 0;
+  }
   char key[48], outcome[8];
   snprintf(key, sizeof key, "roulette:%s", s->token);
   snprintf(outcome, sizeof outcome, "%d", s->pocket);
@@ -249,6 +263,15 @@ static void place_done(void *ud, int status) {
   if (status) {
     snprintf(text, sizeof text, "The spin failed (%s); nothing was staked. Try again.",
              souk_strerror(status));
+    spin_text(s, text);
+    spin_free(s);
+    return;
+  }
+  if (s->tos_needed) {
+    snprintf(text, sizeof text,
+             "**%s**, please read and accept the current Terms of Service with /tos before you "
+             "play again; nothing was staked.",
+             s->name);
     spin_text(s, text);
     spin_free(s);
     return;

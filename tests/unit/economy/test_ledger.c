@@ -597,6 +597,32 @@ static void test_tos_accept_runs_kept_command_once(void **state) {
   check_invariant(fx);
 }
 
+/* A Spin button pressed after a new version of the Terms of Service was
+ * published takes no stake until the user accepted that version: the
+ * button is not a command, so the gate does not see it. */
+static void test_spin_needs_current_tos(void **state) {
+  FX();
+  run_op(fx, (op_t){.what = 5, .a = 1, .text = "Terms."});
+  run_op(fx, (op_t){.what = 4, .a = 31, .version = 1, .amount = 1000});
+  run_op(fx, (op_t){.what = 5, .a = 1, .text = "New terms."});
+  spin_t sp = {.user = 31, .stake = 10, .pocket = 7, .ret = 20};
+  snprintf(sp.name, sizeof sp.name, "player");
+  snprintf(sp.token, sizeof sp.token, "00000000000000bb");
+  assert_true(roulette_parse("red", &sp.bet, NULL, 0));
+  assert_int_equal(souk_store_tx(fx->st, place_tx, &sp), 0);
+  assert_true(sp.tos_needed);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_bets"), 0);
+  assert_int_equal(balance(fx, 31), 1000);
+  /* Once the new version is accepted, the same press places the bet. */
+  run_op(fx, (op_t){.what = 4, .a = 31, .version = 2, .amount = 1000});
+  assert_int_equal(souk_store_tx(fx->st, place_tx, &sp), 0);
+  assert_false(sp.tos_needed);
+  assert_int_equal(sp.placed.refusal, ECONOMY_OK);
+  assert_int_equal(sp.placed.balance_after_stake, 990);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_bets WHERE state = 'pending'"), 1);
+  check_invariant(fx);
+}
+
 /* ---- concurrent transfers in both directions ---- */
 
 #define NPAYERS 6
@@ -979,9 +1005,9 @@ static void test_poll_concurrent(void **state) {
 #define ALL(be)                                                                                    \
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
       T(test_tos, be), T(test_tos_status, be), T(test_tos_double_click, be),                       \
-      T(test_tos_accept_runs_kept_command_once, be), T(test_pay_both_ways, be),                    \
-      T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be), T(test_polls, be),      \
-      T(test_poll_concurrent, be)
+      T(test_tos_accept_runs_kept_command_once, be), T(test_spin_needs_current_tos, be),           \
+      T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
+      T(test_bets_recover, be), T(test_polls, be), T(test_poll_concurrent, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
