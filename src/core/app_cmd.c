@@ -45,8 +45,17 @@ static void collect(void *ud) {
 /* ---- the per-guild prefix, a setting ---------------------------------------- */
 
 /* Prefixes also may not hold a backtick: it would break the inline code
- * souk shows them in. */
+ * souk shows them in.  The setting counts characters, but message
+ * commands keep at most SOUK_CMD_PREFIX_MAX bytes: a longer prefix would
+ * be stored and shown while commands still answered to the old one. */
 static bool prefix_ok(const char *v, char *why, size_t whycap) {
+  if (strlen(v) > SOUK_CMD_PREFIX_MAX) {
+    snprintf(why, whycap,
+             "a prefix is at most %d bytes (a letter of English is one, most other characters "
+             "two to four)",
+             SOUK_CMD_PREFIX_MAX);
+    return false;
+  }
   if (!strpbrk(v, " `")) return true;
   snprintf(why, whycap, "a prefix has no spaces or backticks");
   return false;

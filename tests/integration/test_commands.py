@@ -350,6 +350,34 @@ def test_late_command_gets_an_apology_and_an_alert(fake_discord, souk_factory):
     assert s.stop() == 0
 
 
+def test_a_prefix_is_counted_in_bytes(fake_discord, souk_factory):
+    """A prefix longer than 8 bytes is refused, though it has only five
+    characters: message commands could not use it, and the reply and
+    /settings view would name a prefix that does not work."""
+    fake = fake_discord
+    s = start(fake, souk_factory)
+
+    def set_prefix(value):
+        r = fake.interaction("prefix", options=[{"name": "set", "type": 1, "options": [
+            {"name": "value", "type": 3, "value": value}]}], permissions=str(MANAGE_GUILD))
+        return wait_callback(fake, r["id"])["data"]["content"]
+
+    def answered(content):
+        m = fake.message(content=content)["message"]["id"]
+        fake.wait_for(lambda _st: any(x.get("message_reference", {}).get("message_id") == m
+                                  for x in fake.messages()), timeout=WAIT, what=content)
+
+    assert "bytes" in set_prefix("\u00e9" * 5)
+    answered("!ping")  # still "!"
+    # Four of them (8 bytes) fit, and message commands follow.
+    assert "`%s`" % ("\u00e9" * 4) in set_prefix("\u00e9" * 4)
+    answered("\u00e9" * 4 + "ping")
+    assert s.stop() == 0
+    rows = sqlite3.connect(str(next(pathlib.Path(s.workdir).rglob("souk.db")))).execute(
+        "SELECT value FROM settings WHERE key = 'commands.prefix'").fetchall()
+    assert rows == [("\u00e9" * 4,)]
+
+
 def test_slow_prefix_command_shows_typing_then_answers(fake_discord, souk_factory):
     """A message command has no "thinking" state: a slow one shows Discord's
     typing indicator in its channel, then the answer replies to it."""

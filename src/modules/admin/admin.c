@@ -532,14 +532,14 @@ static void prefix_saved(void *ud, int status) {
 }
 
 static void prefix_save(souk_cmd_ctx_t *ctx, const char *value) {
-  char err[160];
+  char err[160] = "";
   int rc = value && value[0]
                ? souk_setting_set(ctx->guild_id, "commands.prefix", value, ctx->user_id, err,
                                   sizeof err)
                : souk_setting_reset(ctx->guild_id, "commands.prefix", ctx->user_id);
   if (rc == SOUK_EINVAL) {
-    souk_cmd_replyf(ctx, "A prefix is 1 to %d characters without spaces or backticks.",
-                    SOUK_CMD_PREFIX_MAX);
+    souk_cmd_replyf(ctx, "A prefix is 1 to %d bytes without spaces or backticks%s%s%s.",
+                    SOUK_CMD_PREFIX_MAX, err[0] ? " (" : "", err, err[0] ? ")" : "");
     return;
   }
   prefix_job_t *j = souk_calloc(1, sizeof *j);
