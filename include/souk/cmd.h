@@ -381,8 +381,12 @@ int souk_cmd_args_line(const souk_cmd_args_t *args, struct souk_buf *out);
  * checked (cooldowns included) and gated like a new command, then its
  * handler finishes ctx; a parse or check failure finishes ctx with the
  * refusal.  ctx->kind becomes SOUK_CMD_KIND_COMMAND, so the handler's
- * reply is a new message. */
-void souk_cmd_redispatch(souk_cmd_ctx_t *ctx, const char *line);
+ * reply is a new message.  idem_key (copied; NULL keeps the press's)
+ * becomes ctx->idem_key: pass the key of the invocation the line was kept
+ * from, so what the command writes is keyed by what caused it and applies
+ * once, whichever press runs it and even when the original event is
+ * redelivered after the gate lets it through. */
+void souk_cmd_redispatch(souk_cmd_ctx_t *ctx, const char *line, const char *idem_key);
 
 /* --- Aliases: other names for commands, in prefix messages and the console */
 

@@ -442,10 +442,17 @@ static bool check_command(run_t *r) {
   return true;
 }
 
-void souk_cmd_redispatch(souk_cmd_ctx_t *ctx, const char *line) {
+void souk_cmd_redispatch(souk_cmd_ctx_t *ctx, const char *line, const char *idem_key) {
   SOUK_ASSERT(ctx && line);
   run_t *r = run_of(ctx);
   SOUK_ASSERT(!r->finished && !r->gated);
+  if (idem_key) {
+    /* The kept command's cause is the invocation it was kept from, not
+     * this press. */
+    souk_free(r->idem_key);
+    r->idem_key = souk_strdup(idem_key);
+    r->ctx.idem_key = r->idem_key;
+  }
   souk_cmd_args_t a;
   int rc = souk__cmd_parse_text(line, strlen(line), &a);
   if (r->has_args) souk_cmd_args_free(&r->args);

@@ -7,11 +7,14 @@
  * user who has not accepted the current version gets the terms with
  * Accept / Decline buttons, and the command they ran is kept (as text,
  * souk_cmd_args_line) in the store's kv table under a random token for
- * economy.prompt_ttl: Accept records the acceptance (and, the first time
- * ever, pays the welcome bonus in the same transaction) and then runs the
- * kept command in the press (souk_cmd_redispatch), through the checks and
- * this gate again.  A restart between the prompt and the click loses
- * nothing: the token and the command are in the store. */
+ * economy.prompt_ttl, with the idempotency key of the invocation it came
+ * from: Accept records the acceptance (and, the first time ever, pays the
+ * welcome bonus in the same transaction) and then runs the kept command in
+ * the press (souk_cmd_redispatch) under that key, through the checks and
+ * this gate again, so its coins move once whichever Accept runs it, and a
+ * redelivery of the original command finds the change already made.  A
+ * restart between the prompt and the click loses nothing: the token and
+ * the command are in the store. */
 #include "economy_int.h"
 #include "souk/alloc.h"
 #include "souk/discord.h"
@@ -26,6 +29,7 @@
 #include <time.h>
 
 #define PENDING_NS   "economy.pending"
+#define KEY_MAX      96   /* longest idempotency key kept with a command */
 #define TOS_SHOW_MAX 3500 /* bytes of the terms shown in the prompt's embed */
 #define TOS_FILE_MAX 8000
 
@@ -170,6 +174,7 @@ typedef struct gate_job {
   souk_buf_t body;
   souk_buf_t line; /* the command to run after acceptance */
   char token[24];
+  char key[KEY_MAX + 1]; /* its invocation's idempotency key */
 } gate_job_t;
 
 static void gate_free(gate_job_t *j) {
@@ -235,11 +240,13 @@ static void prompt(souk_cmd_ctx_t *ctx, int64_t version, const souk_buf_t *body,
   souk_buf_free(&foot);
 }
 
+/* The kept command's row: "<user>\t<idempotency key>\n<line>" ("<user>\n
+ * <line>" from before keys were kept reads with an empty key). */
 static int pending_put_tx(souk_db_t *db, void *ud) {
   gate_job_t *j = ud;
   souk_buf_t v;
   souk_buf_init(&v);
-  souk_buf_printf(&v, "%" PRId64 "\n", j->user);
+  souk_buf_printf(&v, "%" PRId64 "\t%s\n", j->user, j->key);
   souk_buf_append(&v, j->line.data, j->line.len);
   int rc = souk_db_kv_put(db, PENDING_NS, j->token, v.data, v.len);
   souk_buf_free(&v);
@@ -280,6 +287,8 @@ static void gate_status_done(void *ud, int status) {
   }
   /* Keep the command to run it after acceptance. */
   snprintf(j->token, sizeof j->token, "%016" PRIx64, economy_rng(NULL) ^ souk_rand64());
+  const char *key = j->ctx->idem_key ? j->ctx->idem_key : "";
+  if (strlen(key) <= KEY_MAX && !strpbrk(key, "\t\n")) snprintf(j->key, sizeof j->key, "%s", key);
   souk_buf_reset(&j->line);
   if (!j->ctx->args || souk_cmd_args_line(j->ctx->args, &j->line) != 0) {
     prompt(j->ctx, j->current, &j->body, "-", NULL, false);
@@ -316,7 +325,8 @@ typedef struct accept_job {
   bool accept;
   int64_t user, version, current;
   char token[24];
-  souk_buf_t line; /* the waiting command, "" when none or expired */
+  souk_buf_t line;       /* the waiting command, "" when none or expired */
+  char key[KEY_MAX + 1]; /* the idempotency key it was kept with, "" when none */
   bool expired;
   bool paid;
   economy_change_t bonus;
@@ -332,6 +342,7 @@ static void accept_free(accept_job_t *j) {
 static int accept_tx(souk_db_t *db, void *ud) {
   accept_job_t *j = ud;
   souk_buf_reset(&j->line);
+  j->key[0] = '\0';
   j->expired = j->paid = false;
   int64_t now = (int64_t)souk_unix_ms();
   if (strcmp(j->token, "-") != 0) {
@@ -344,10 +355,14 @@ static int accept_tx(souk_db_t *db, void *ud) {
       long long owner = 0;
       /* Only the user it was kept for may run it. */
       if (nl && sscanf(v.data, "%lld", &owner) == 1 && owner == j->user) {
-        if (now - at <= economy_conf.prompt_ttl_ms)
+        const char *tab = memchr(v.data, '\t', (size_t)(nl - v.data));
+        if (now - at <= economy_conf.prompt_ttl_ms) {
           souk_buf_append(&j->line, nl + 1, v.len - (size_t)(nl + 1 - v.data));
-        else
+          if (tab && (size_t)(nl - tab - 1) <= KEY_MAX)
+            snprintf(j->key, sizeof j->key, "%.*s", (int)(nl - tab - 1), tab + 1);
+        } else {
           j->expired = true;
+        }
         rc = souk_db_kv_del(db, PENDING_NS, j->token);
         if (rc == SOUK_ENOTFOUND) {
           /* Another click read the row too and deleted it first (on
@@ -355,6 +370,7 @@ static int accept_tx(souk_db_t *db, void *ud) {
            * runs the command, so this one must not run it again under
            * its own idempotency key. */
           souk_buf_reset(&j->line);
+          j->key[0] = '\0';
           j->expired = false;
         }
       }
@@ -409,9 +425,11 @@ static void accept_done(void *ud, int status) {
       if (rc) SOUK_DEBUG("economy", "welcome note not sent: %s", souk_strerror(rc));
     }
     souk_buf_t line = j->line;
+    char key[KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s", j->key);
     souk_buf_init(&j->line);
     accept_free(j);
-    souk_cmd_redispatch(ctx, line.data);
+    souk_cmd_redispatch(ctx, line.data, key[0] ? key : NULL);
     souk_buf_free(&line);
     return;
   }

@@ -283,7 +283,9 @@ typedef enum gate_mode { GATE_PASS, GATE_PROMPT, GATE_LATER } gate_mode_t;
 static gate_mode_t g_gate_mode;
 static int g_gate_calls;
 static char g_gate_line[256];
-static char g_gate_kept[256]; /* what the gate's prompt would keep */
+static char g_gate_kept[256];    /* what the gate's prompt would keep */
+static char g_gate_kept_key[64]; /* and the idempotency key it was kept under */
+static char g_seen_idem[64];     /* the key h_kind ran with */
 static souk_cmd_ctx_t *g_gate_ctx;
 static uv_timer_t g_gate_timer;
 
@@ -307,6 +309,7 @@ static void test_gate(souk_cmd_ctx_t *ctx, void *ud) {
     break;
   case GATE_PROMPT: {
     snprintf(g_gate_kept, sizeof g_gate_kept, "%s", g_gate_line);
+    snprintf(g_gate_kept_key, sizeof g_gate_kept_key, "%s", ctx->idem_key);
     static const souk_component_t ok = {.custom_id = "g:accept", .label = "Accept"};
     souk_msg_t m = {.content = "accept first", .components = &ok, .ncomponents = 1};
     souk_cmd_reply(ctx, &m);
@@ -324,11 +327,12 @@ static void test_gate(souk_cmd_ctx_t *ctx, void *ud) {
 static void comp_accept(souk_cmd_ctx_t *ctx) {
   g_handler_calls++;
   g_gate_mode = GATE_PASS;
-  souk_cmd_redispatch(ctx, g_gate_kept);
+  souk_cmd_redispatch(ctx, g_gate_kept, g_gate_kept_key[0] ? g_gate_kept_key : NULL);
 }
 
 static void h_kind(souk_cmd_ctx_t *ctx) {
   g_handler_calls++;
+  snprintf(g_seen_idem, sizeof g_seen_idem, "%s", ctx->idem_key);
   g_finish_rc = souk_cmd_replyf(ctx, "kind %d n %" PRId64, (int)ctx->kind,
                                 souk_cmd_arg_int(ctx->args, "n", 0));
 }
@@ -420,7 +424,7 @@ static int setup(void **state) {
   assert_int_equal(souk_cmd_gate_register("t", test_gate, &g_gate_calls), 0);
   g_gate_mode = GATE_PASS;
   g_gate_calls = 0;
-  g_gate_line[0] = g_gate_kept[0] = '\0';
+  g_gate_line[0] = g_gate_kept[0] = g_gate_kept_key[0] = g_seen_idem[0] = '\0';
   return 0;
 }
 
@@ -1195,6 +1199,7 @@ static void test_gate_prompt_then_redispatch(void **state) {
   (void)state;
   g_gate_mode = GATE_PROMPT;
   souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
+  in.idem_key = "msg:5";
   invoke_text(&in, "gated n:9");
   assert_int_equal(g_handler_calls, 0);
   assert_int_equal(R.delivers, 1);
@@ -1210,8 +1215,10 @@ static void test_gate_prompt_then_redispatch(void **state) {
   assert_int_equal(g_handler_calls, 2); /* the press and the command */
   assert_int_equal(R.delivers, 2);
   assert_int_equal(R.kind, SOUK__OUT_REPLY);
-  /* The handler ran as a command with the kept arguments. */
+  /* The handler ran as a command with the kept arguments, keyed by the
+   * invocation they were kept from rather than the press (ix:1). */
   assert_string_equal(R.text, "kind 0 n 9");
+  assert_string_equal(g_seen_idem, "msg:5");
   assert_int_equal(stat_copy("gated").ok, before.ok + 1);
   run_loop();
   assert_int_equal(R.releases, 2);

@@ -623,6 +623,44 @@ static void test_spin_needs_current_tos(void **state) {
   check_invariant(fx);
 }
 
+/* The command a prompt keeps carries the idempotency key of the
+ * invocation it came from, and the Accept that runs it hands that key on:
+ * the transfer it makes and a redelivery of the original message (which
+ * the gate lets through once the user accepted) are one transfer. */
+static void test_tos_kept_command_keeps_its_key(void **state) {
+  FX();
+  economy_conf.prompt_ttl_ms = 15 * 60000;
+  economy_conf.welcome_bonus = 1000;
+  run_op(fx, (op_t){.what = 5, .a = 1, .text = "Terms."});
+  souk_cmd_ctx_t orig = {.user_id = 78, .user_name = "payer", .idem_key = "msg:900"};
+  gate_job_t g = {.ctx = &orig, .user = 78};
+  souk_buf_init(&g.body);
+  souk_buf_init(&g.line);
+  snprintf(g.token, sizeof g.token, "00000000000000cc");
+  snprintf(g.key, sizeof g.key, "%s", orig.idem_key);
+  souk_buf_puts(&g.line, "pay user:00000000000000089 amount:300");
+  assert_int_equal(souk_store_tx(fx->st, pending_put_tx, &g), 0);
+  souk_cmd_ctx_t press = {.user_id = 78, .user_name = "payer", .idem_key = "ix:901"};
+  accept_job_t a = {.ctx = &press, .accept = true, .user = 78, .version = 1};
+  snprintf(a.token, sizeof a.token, "00000000000000cc");
+  souk_buf_init(&a.line);
+  assert_int_equal(souk_store_tx(fx->st, accept_tx, &a), 0);
+  assert_true(a.paid);
+  assert_string_equal(a.line.data, "pay user:00000000000000089 amount:300");
+  assert_string_equal(a.key, "msg:900");
+  /* The kept /pay runs under that key, and so does the redelivered
+   * message: the second finds the first's change. */
+  assert_int_equal(pay(fx, 78, 89, 300, a.key).refusal, ECONOMY_OK);
+  economy_change_t again = pay(fx, 78, 89, 300, "msg:900");
+  assert_true(again.duplicate);
+  assert_int_equal(balance(fx, 78), 700);
+  assert_int_equal(balance(fx, 89), 300);
+  souk_buf_free(&a.line);
+  souk_buf_free(&g.body);
+  souk_buf_free(&g.line);
+  check_invariant(fx);
+}
+
 /* ---- concurrent transfers in both directions ---- */
 
 #define NPAYERS 6
@@ -1006,8 +1044,9 @@ static void test_poll_concurrent(void **state) {
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
       T(test_tos, be), T(test_tos_status, be), T(test_tos_double_click, be),                       \
       T(test_tos_accept_runs_kept_command_once, be), T(test_spin_needs_current_tos, be),           \
-      T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
-      T(test_bets_recover, be), T(test_polls, be), T(test_poll_concurrent, be)
+      T(test_tos_kept_command_keeps_its_key, be), T(test_pay_both_ways, be),                       \
+      T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be), T(test_polls, be),      \
+      T(test_poll_concurrent, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
