@@ -577,6 +577,36 @@ def test_two_accept_clicks_pay_the_bonus_once(fake_discord, souk_factory):
     assert sql(s.workdir, "SELECT COUNT(*), SUM(amount) FROM economy_audit") == [(1, 1000)]
 
 
+def test_a_kept_command_naming_a_bot_is_not_run_on_accept(fake_discord, souk_factory):
+    """/pay to a bot by someone who has not accepted the Terms yet: the
+    command kept for after Accept is text, which does not say the payee is
+    a bot, so it must not be kept (the handler refuses bots only when it
+    knows)."""
+    fake = fake_discord
+    s = start(fake, souk_factory)
+    bot = "1300000000000000777"
+    data = {"name": "pay", "type": 1,
+            "options": [{"name": "user", "type": 6, "value": bot},
+                        {"name": "amount", "type": 4, "value": 25}],
+            "resolved": {"users": {bot: {"id": bot, "username": "otherbot",
+                                         "discriminator": "0", "bot": True}}}}
+    r = fake.interaction(data=data)
+    cb = wait_callback(fake, r["id"])
+    acc = next(i for i in custom_ids(cb) if i.startswith("eco:tos:a:"))
+    user = next(i for i in fake.state(rest_log=False)["interactions"] if i["id"] == r["id"])[
+        "user_id"]
+    texts = text_of(wait_callback(fake, press(fake, acc, "1300000000000000003",
+                                              user_id=user)["id"]))
+    assert "You accepted the Terms of Service" in texts, texts
+    # Asked again once accepted, the handler sees the bot and refuses.
+    r = fake.interaction(data=data, user_id=user)
+    assert "Bots cannot hold coins" in text_of(wait_callback(fake, r["id"]))
+    assert s.stop() == 0
+    assert sql(s.workdir, "SELECT COUNT(*) FROM economy_audit WHERE kind = 'pay'") == [(0,)]
+    assert sql(s.workdir, "SELECT balance FROM economy_balances WHERE user_id = ?",
+               int(user)) == [(1000,)]
+
+
 def test_kill9_during_transfers_and_bets_keeps_the_totals(fake_discord, souk_factory):
     fake = fake_discord
     guild = fake.state(rest_log=False)["guilds"][0]

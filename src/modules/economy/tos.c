@@ -265,6 +265,18 @@ static void pending_put_done(void *ud, int status) {
   gate_free(j);
 }
 
+/* Whether args can be kept as text and run later as they are now.  The
+ * text keeps a user option's id but not that the user is a bot, so a
+ * handler that refuses bots (they hold no coins) could no longer tell:
+ * such a command is not kept, and the user runs it again after
+ * accepting. */
+static bool keepable(const souk_cmd_args_t *args) {
+  if (!args) return false;
+  for (size_t i = 0; i < args->n; i++)
+    if (args->v[i].type == SOUK_OPT_USER && args->v[i].bot) return false;
+  return true;
+}
+
 static void gate_status_done(void *ud, int status) {
   gate_job_t *j = ud;
   if (status == SOUK_ENOTFOUND) {
@@ -290,7 +302,7 @@ static void gate_status_done(void *ud, int status) {
   const char *key = j->ctx->idem_key ? j->ctx->idem_key : "";
   if (strlen(key) <= KEY_MAX && !strpbrk(key, "\t\n")) snprintf(j->key, sizeof j->key, "%s", key);
   souk_buf_reset(&j->line);
-  if (!j->ctx->args || souk_cmd_args_line(j->ctx->args, &j->line) != 0) {
+  if (!keepable(j->ctx->args) || souk_cmd_args_line(j->ctx->args, &j->line) != 0) {
     prompt(j->ctx, j->current, &j->body, "-", NULL, false);
     gate_free(j);
     return;
