@@ -489,9 +489,10 @@ static void parse_frames(souk_ws_t *ws) {
       if (len >> 62) return protocol_error(ws, 1009, "frame length out of range");
     }
     bool control = op & 0x8;
+    /* Only close, ping and pong are control frames; 0xB-0xF are reserved
+     * and must not be taken for a close with whatever code they carry. */
+    if ((!control && op > 2) || op > 0xA) return protocol_error(ws, 1002, "unknown opcode");
     if (control && (!fin || len > 125)) return protocol_error(ws, 1002, "bad control frame");
-    if (!control && op != 0 && op != 1 && op != 2)
-      return protocol_error(ws, 1002, "unknown opcode");
     /* A data frame too big for the cap is known from its header: refuse it
      * before it is all received. */
     if (!control && ws->state == WS_OPEN &&

@@ -54,6 +54,10 @@ static const char *const SERVER_PY =
     "        ws.transport.abort()\n"
     "    elif path.startswith('/silent'):\n"
     "        await asyncio.sleep(30)\n"
+    "    elif path.startswith('/raw/'):\n"
+    "        ws.transport.write(bytes.fromhex(path[5:]))\n"
+    "        await ws.wait_closed()\n"
+    "        print('closed', ws.close_code, flush=True)\n"
     "async def main():\n"
     "    async with websockets.serve(handler, '127.0.0.1', 0, max_size=None,\n"
     "                                ping_interval=None) as srv:\n"
@@ -293,6 +297,31 @@ static void test_max_message(void **state) {
   conn_free(&c);
 }
 
+/* Frames a server must not send, written raw after the upgrade: the
+ * client fails the connection with 1002 (RFC 6455 5.2 and 5.5), whatever
+ * the frame's payload says. */
+static void expect_protocol_error(const char *hex) {
+  conn_t c = {0};
+  char path[128];
+  snprintf(path, sizeof path, "/raw/%s", hex);
+  connect_path(&c, path);
+  assert_true(run_until(&c.closes, 5000));
+  assert_int_equal(c.opened, 1);
+  assert_int_equal(c.nmsg, 0);
+  if (c.code != 1002) fail_msg("frame %s: closed with %d (%s), not 1002", hex, c.code, c.reason);
+  assert_int_equal(server_saw_close(), 1002);
+  conn_free(&c);
+}
+
+/* Opcodes 0xB-0xF are reserved control frames: not a close, however
+ * much their payload (here 4004, "authentication failed") looks like
+ * one; 0x3-0x7 are reserved data frames. */
+static void test_reserved_opcodes(void **state) {
+  expect_protocol_error("8b020fa4");
+  expect_protocol_error("8f00");
+  expect_protocol_error("830178");
+}
+
 static void test_client_close_code(void **state) {
   conn_t c = {0};
   c.close_on_open = 4000;
@@ -514,6 +543,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fragmented, setup, teardown),
       cmocka_unit_test_setup_teardown(test_big_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reserved_opcodes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_close_code, setup, teardown),
       cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_send_states, setup, teardown),
