@@ -423,6 +423,14 @@ static void begin_close(souk_ws_t *ws, int code, const char *reason) {
   uv_timer_start(&ws->timer, close_timeout_cb, WS_CLOSE_TIMEOUT_MS, 0);
 }
 
+/* A code a peer may close with (RFC 6455 7.4 and IANA's registry): never
+ * one below 1000, 1004-1006 or 1015 (no endpoint may send them), nor the
+ * unassigned 1016-2999. */
+static bool close_code_ok(int code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+         (code >= 3000 && code <= 4999);
+}
+
 static void on_control(souk_ws_t *ws, int op, const unsigned char *p, size_t n) {
   if (op == 0x9) { /* ping: pong with the same data */
     if (ws->state == WS_OPEN && frame_out(ws, 0xA, p, n) != 0) finish_closed(ws, "write failed");
@@ -431,6 +439,11 @@ static void on_control(souk_ws_t *ws, int op, const unsigned char *p, size_t n) 
   if (op == 0xA) return; /* pong */
   /* close */
   ws->peer_closed = true;
+  if (n == 1 || (n >= 2 && !close_code_ok((p[0] << 8) | p[1]))) {
+    /* Our 1002 ends the connection once written (the peer has closed). */
+    protocol_error(ws, 1002, "bad close frame");
+    return;
+  }
   if (n >= 2) {
     ws->peer_code = (p[0] << 8) | p[1];
     size_t rl = n - 2;

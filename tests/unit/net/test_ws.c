@@ -322,6 +322,21 @@ static void test_reserved_opcodes(void **state) {
   expect_protocol_error("830178");
 }
 
+/* A close frame's body is empty or a 2-byte code and a reason; codes
+ * below 1000, 1004-1006 and 1015 (which no endpoint may send), and the
+ * unassigned 1016-2999 are not codes a peer may close with (RFC 6455 7.4):
+ * souk neither reports them as the server's nor echoes them back. */
+static void test_bad_close_frames(void **state) {
+  expect_protocol_error("880103");   /* one byte */
+  expect_protocol_error("880203e7"); /* 999 */
+  expect_protocol_error("880203ec"); /* 1004 */
+  expect_protocol_error("880203ed"); /* 1005 */
+  expect_protocol_error("880203ee"); /* 1006 */
+  expect_protocol_error("880203f7"); /* 1015 */
+  expect_protocol_error("88020bb7"); /* 2999 */
+  expect_protocol_error("8802ffff"); /* 65535 */
+}
+
 static void test_client_close_code(void **state) {
   conn_t c = {0};
   c.close_on_open = 4000;
@@ -544,6 +559,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_big_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reserved_opcodes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_close_frames, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_close_code, setup, teardown),
       cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_send_states, setup, teardown),
