@@ -68,6 +68,9 @@
 #define WS_CLOSE_TIMEOUT_MS 3000
 /* The HTTP answer to the upgrade request. */
 #define WS_HTTP_MAX 16384
+/* Pings go unanswered while this much waits to be written: a peer that
+ * sends pings and never reads the pongs cannot grow the queue further. */
+#define WS_PONG_BACKLOG ((size_t)64 << 10)
 
 typedef enum ws_state {
   WS_RESOLVING,  /* uv_getaddrinfo in flight */
@@ -433,7 +436,12 @@ static bool close_code_ok(int code) {
 
 static void on_control(souk_ws_t *ws, int op, const unsigned char *p, size_t n) {
   if (op == 0x9) { /* ping: pong with the same data */
-    if (ws->state == WS_OPEN && frame_out(ws, 0xA, p, n) != 0) finish_closed(ws, "write failed");
+    /* RFC 6455 5.5.3 lets a pong answer only the latest of several pings:
+     * while the peer leaves our writes unread, its pings are dropped. */
+    size_t backlog = ws->out.len;
+    if (ws->tcp_on) backlog += uv_stream_get_write_queue_size((uv_stream_t *)&ws->tcp);
+    if (ws->state == WS_OPEN && backlog <= WS_PONG_BACKLOG && frame_out(ws, 0xA, p, n) != 0)
+      finish_closed(ws, "write failed");
     return;
   }
   if (op == 0xA) return; /* pong */
