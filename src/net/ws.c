@@ -996,8 +996,11 @@ void souk_ws_close(souk_ws_t *ws, int code, const char *reason) {
     break;
   case WS_CONNECTING:
     ws->abort_req = true;
-    /* connect_cb reports, or close the socket now if connected. */
-    if (ws->reading) finish(ws, SOUK_WS_ABNORMAL, "aborted");
+    /* Closing the socket also cancels a TCP connect still in progress
+     * (connect_cb then sees the connection finishing): waiting for the
+     * connect would hold a shutdown for up to WS_OPEN_TIMEOUT_MS when
+     * SYNs go unanswered. */
+    finish(ws, SOUK_WS_ABNORMAL, "aborted");
     break;
   case WS_OPEN:
     /* Queued messages go first: the close frame follows them in out. */
@@ -1016,7 +1019,7 @@ void souk_ws_abort(souk_ws_t *ws) {
     uv_cancel((uv_req_t *)&ws->gai);
     break;
   case WS_CONNECTING:
-    if (ws->reading) finish(ws, SOUK_WS_ABNORMAL, "aborted");
+    finish(ws, SOUK_WS_ABNORMAL, "aborted"); /* as in souk_ws_close() */
     break;
   default:
     /* Whatever was queued is dropped with the socket: the peer sees the

@@ -15,6 +15,11 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "net/trust.h"
 #include "net/ws.h"
 #include "pyspawn.h"
@@ -426,6 +431,50 @@ static void test_close_while_resolving(void **state) {
   conn_free(&c);
 }
 
+/* A listening socket whose accept queue is full: the kernel drops further
+ * SYNs, so a connection to it stays in the TCP connect for as long as the
+ * client waits.  *filler is the connection that fills the queue. */
+static int listen_full(int *filler, int *port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(l, 0), 0);
+  assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+  *port = ntohs(a.sin_port);
+  *filler = socket(AF_INET, SOCK_STREAM, 0);
+  assert_int_equal(connect(*filler, (struct sockaddr *)&a, sizeof a), 0);
+  return l;
+}
+
+/* Closing or aborting a connection still in its TCP connect ends it at
+ * once, not when the connect times out (15 s): a shutdown or a gateway
+ * reconnect during an outage where SYNs go unanswered must not wait. */
+static void test_close_while_connecting(void **state) {
+  int filler, port;
+  int l = listen_full(&filler, &port);
+  for (int k = 0; k < 2; k++) {
+    conn_t c = {0};
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    assert_int_equal(souk_ws_connect(url, &cbs, &c, &c.ws), 0);
+    int none = 0;
+    run_until(&none, 300); /* resolved, the SYN unanswered */
+    assert_int_equal(c.closes, 0);
+    if (k == 0)
+      souk_ws_close(c.ws, 1000, NULL);
+    else
+      souk_ws_abort(c.ws);
+    assert_true(run_until(&c.closes, 1000));
+    assert_int_equal(c.opened, 0);
+    assert_int_equal(c.code, SOUK_WS_ABNORMAL);
+    assert_string_equal(c.reason, "aborted");
+    conn_free(&c);
+  }
+  close(filler);
+  close(l);
+}
+
 static void test_shutdown_with_live(void **state) {
   conn_t a = {0}, b = {0}, r = {0};
   connect_path(&a, "/silent");
@@ -567,6 +616,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resolve_name, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_while_resolving, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_close_while_connecting, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_with_live, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wss, setup, teardown),
   };
