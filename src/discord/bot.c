@@ -35,6 +35,8 @@
 #define GWBOT_RETRY_BASE_MS 1000
 #define GWBOT_RETRY_CAP_MS  60000
 #define OUTAGE_LOG_EVERY_MS 60000
+/* Asking again for the session start limit when Discord gave no reset. */
+#define SESSION_WAIT_MIN_MS 5000
 
 static struct {
   void (*on_fatal)(int err, const char *msg);
@@ -50,6 +52,7 @@ static struct {
   uint64_t outage_since; /* when the first of them failed */
   uint64_t outage_logged;
   unsigned since_log; /* failures since the last line about them */
+  bool starts_waiting; /* waiting for Discord's session start limit to reset */
 } g;
 
 /* ---- replies ------------------------------------------------------------ */
@@ -211,6 +214,29 @@ static void gateway_bot_retry(const char *why) {
   uv_timer_start(g.retry, retry_timer_cb, delay, 0);
 }
 
+/* Discord allows fewer session starts than the shards to start need:
+ * identifying anyway ends every session of the bot (Discord's docs: its
+ * token may be reset).  Ask again once the limit has reset, however long
+ * that is; /readyz stays not ready meanwhile.  Said once per wait. */
+static void session_starts_wait(int64_t remaining, int64_t need, int64_t reset_after) {
+  /* No reset time (0: it resets now, or a proxy left it out): a few
+   * seconds. */
+  uint64_t delay = reset_after > 0 ? (uint64_t)reset_after + 1000 : SESSION_WAIT_MIN_MS;
+  if (!g.starts_waiting)
+    SOUK_ERROR("bot",
+               "Discord allows %" PRId64 " more session starts and %" PRId64
+               " shard(s) need one each: not identifying (going over the daily limit ends "
+               "every session of the bot); asking again in %llu s, when the limit resets",
+               remaining, need, (unsigned long long)(delay / 1000));
+  g.starts_waiting = true;
+  g.attempts = 0;
+  if (!g.retry) {
+    g.retry = souk_malloc(sizeof *g.retry);
+    uv_timer_init(souk_loop(), g.retry);
+  }
+  uv_timer_start(g.retry, retry_timer_cb, delay, 0);
+}
+
 static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
   if (g.stopping || !g.running) return;
   char msg[256];
@@ -242,13 +268,14 @@ static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
   }
   const souk_json_t *j = souk_rest_json(r);
   char url[512] = "";
-  int64_t shards = 0, conc = 0, remaining = -1;
+  int64_t shards = 0, conc = 0, remaining = -1, reset_after = 0;
   if (j) {
     souk_json_str(j, souk_json_get(j, 0, "url"), url, sizeof url);
     souk_json_i64(j, souk_json_get(j, 0, "shards"), &shards);
     int ssl = souk_json_get(j, 0, "session_start_limit");
     souk_json_i64(j, souk_json_get(j, ssl, "max_concurrency"), &conc);
     souk_json_i64(j, souk_json_get(j, ssl, "remaining"), &remaining);
+    souk_json_i64(j, souk_json_get(j, ssl, "reset_after"), &reset_after);
   }
   souk_discord_conf_t *c = &souk_discord_conf;
   const char *gw = c->gateway_url ? c->gateway_url : url;
@@ -257,15 +284,22 @@ static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
     gateway_bot_retry("GET /gateway/bot returned no usable gateway url or shard count");
     return;
   }
+  int64_t count = c->shard_count > 0 ? c->shard_count : shards;
+  int64_t last = c->shard_last < 0 ? count - 1 : c->shard_last;
+  int64_t need = last >= c->shard_first ? last - c->shard_first + 1 : 1;
+  if (remaining >= 0 && remaining < need) {
+    session_starts_wait(remaining, need, reset_after);
+    return;
+  }
   if (g.attempts)
     SOUK_INFO("bot", "Discord answered after %u failed attempt(s) over %llu s", g.attempts,
               (unsigned long long)((souk_now_ms() - g.outage_since) / 1000));
   g.attempts = 0;
+  g.starts_waiting = false;
   retry_cancel();
   if (remaining >= 0 && remaining < 10)
     SOUK_WARN("bot", "only %" PRId64 " session starts left today (Discord allows 1000)", remaining);
-  start_shards(gw, c->shard_count > 0 ? c->shard_count : shards,
-               c->max_concurrency > 0 ? c->max_concurrency : conc);
+  start_shards(gw, count, c->max_concurrency > 0 ? c->max_concurrency : conc);
 }
 
 static void gateway_bot_ask(void) {

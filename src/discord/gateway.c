@@ -83,6 +83,7 @@ struct souk_gateway {
   uint64_t flush_at;     /* the send limit frees a slot */
   bool identify_requested;
   unsigned failures; /* connections in a row that did not reach READY */
+  bool conn_ready;   /* this connection reached READY or RESUMED */
   uint64_t quick_tat; /* immediate-reconnect budget (GCRA theoretical time) */
   /* Connections failing in a row: reported once, then once a minute. */
   uint64_t outage_since, outage_logged;
@@ -414,6 +415,7 @@ static void do_connect(souk_gateway_t *gw) {
   gw->reconnect_at = NEVER;
   clear_conn_deadlines(gw);
   gw->resume_next = have_session(gw);
+  gw->conn_ready = false;
   const char *base = gw->resume_next && gw->resume_url ? gw->resume_url : gw->gateway_url;
   char *url = build_url(gw, base);
   if (gw->st.connects) gw->st.reconnects++;
@@ -574,6 +576,7 @@ static void on_ready_payload(souk_gateway_t *gw, const souk_json_t *j, int d) {
   if (rurl && !*rurl) souk_free(rurl);
   if (!sid) SOUK_WARN(GW_LOG, "shard %u: READY without session_id", gw->shard_id);
   gw->state = SOUK_GW_READY;
+  gw->conn_ready = true;
   outage_over(gw);
   SOUK_INFO(GW_LOG, "shard %u: ready", gw->shard_id);
 }
@@ -602,6 +605,7 @@ static void on_dispatch(souk_gateway_t *gw, const souk_json_t *j, int t, int d) 
   } else if (!strcmp(name, "RESUMED")) {
     if (gw->state == SOUK_GW_RESUMING) {
       gw->state = SOUK_GW_READY;
+      gw->conn_ready = true;
       outage_over(gw);
       gw->st.resumed++;
       SOUK_INFO(GW_LOG, "shard %u: resumed", gw->shard_id);
@@ -857,6 +861,16 @@ void souk_gateway_on_close_reason(souk_gateway_t *gw, int code, const char *reas
     return; /* no transport of ours */
   clear_conn_deadlines(gw);
   if (was == SOUK_GW_CLOSING) {
+    /* A connection we closed before it reached READY or RESUMED (no
+     * HELLO, a malformed payload, a corrupt stream, no heartbeat ACK, an
+     * identify slot that could not be had) failed like one the server
+     * closed: counted, so that a server that breaks every connection
+     * early is met with the growing backoff, not a reconnect (and an
+     * IDENTIFY) a second. */
+    if (gw->after != AFTER_STOP && !gw->conn_ready) {
+      gw->failures++;
+      outage_note(gw, code, reason);
+    }
     switch (gw->after) {
     case AFTER_STOP:
       go_stopped(gw);
@@ -908,7 +922,6 @@ void souk_gateway_on_timer(souk_gateway_t *gw) {
     if (gw->state == SOUK_GW_HELLO) {
       SOUK_WARN(GW_LOG, "shard %u: no HELLO within %u ms: reconnecting", gw->shard_id,
                 gw->hello_timeout_ms);
-      gw->failures++;
       close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
     }
   }

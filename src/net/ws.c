@@ -68,6 +68,9 @@
 #define WS_CLOSE_TIMEOUT_MS 3000
 /* The HTTP answer to the upgrade request. */
 #define WS_HTTP_MAX 16384
+/* Pings go unanswered while this much waits to be written: a peer that
+ * sends pings and never reads the pongs cannot grow the queue further. */
+#define WS_PONG_BACKLOG ((size_t)64 << 10)
 
 typedef enum ws_state {
   WS_RESOLVING,  /* uv_getaddrinfo in flight */
@@ -423,14 +426,32 @@ static void begin_close(souk_ws_t *ws, int code, const char *reason) {
   uv_timer_start(&ws->timer, close_timeout_cb, WS_CLOSE_TIMEOUT_MS, 0);
 }
 
+/* A code a peer may close with (RFC 6455 7.4 and IANA's registry): never
+ * one below 1000, 1004-1006 or 1015 (no endpoint may send them), nor the
+ * unassigned 1016-2999. */
+static bool close_code_ok(int code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+         (code >= 3000 && code <= 4999);
+}
+
 static void on_control(souk_ws_t *ws, int op, const unsigned char *p, size_t n) {
   if (op == 0x9) { /* ping: pong with the same data */
-    if (ws->state == WS_OPEN && frame_out(ws, 0xA, p, n) != 0) finish_closed(ws, "write failed");
+    /* RFC 6455 5.5.3 lets a pong answer only the latest of several pings:
+     * while the peer leaves our writes unread, its pings are dropped. */
+    size_t backlog = ws->out.len;
+    if (ws->tcp_on) backlog += uv_stream_get_write_queue_size((uv_stream_t *)&ws->tcp);
+    if (ws->state == WS_OPEN && backlog <= WS_PONG_BACKLOG && frame_out(ws, 0xA, p, n) != 0)
+      finish_closed(ws, "write failed");
     return;
   }
   if (op == 0xA) return; /* pong */
   /* close */
   ws->peer_closed = true;
+  if (n == 1 || (n >= 2 && !close_code_ok((p[0] << 8) | p[1]))) {
+    /* Our 1002 ends the connection once written (the peer has closed). */
+    protocol_error(ws, 1002, "bad close frame");
+    return;
+  }
   if (n >= 2) {
     ws->peer_code = (p[0] << 8) | p[1];
     size_t rl = n - 2;
@@ -489,9 +510,10 @@ static void parse_frames(souk_ws_t *ws) {
       if (len >> 62) return protocol_error(ws, 1009, "frame length out of range");
     }
     bool control = op & 0x8;
+    /* Only close, ping and pong are control frames; 0xB-0xF are reserved
+     * and must not be taken for a close with whatever code they carry. */
+    if ((!control && op > 2) || op > 0xA) return protocol_error(ws, 1002, "unknown opcode");
     if (control && (!fin || len > 125)) return protocol_error(ws, 1002, "bad control frame");
-    if (!control && op != 0 && op != 1 && op != 2)
-      return protocol_error(ws, 1002, "unknown opcode");
     /* A data frame too big for the cap is known from its header: refuse it
      * before it is all received. */
     if (!control && ws->state == WS_OPEN &&
@@ -974,8 +996,11 @@ void souk_ws_close(souk_ws_t *ws, int code, const char *reason) {
     break;
   case WS_CONNECTING:
     ws->abort_req = true;
-    /* connect_cb reports, or close the socket now if connected. */
-    if (ws->reading) finish(ws, SOUK_WS_ABNORMAL, "aborted");
+    /* Closing the socket also cancels a TCP connect still in progress
+     * (connect_cb then sees the connection finishing): waiting for the
+     * connect would hold a shutdown for up to WS_OPEN_TIMEOUT_MS when
+     * SYNs go unanswered. */
+    finish(ws, SOUK_WS_ABNORMAL, "aborted");
     break;
   case WS_OPEN:
     /* Queued messages go first: the close frame follows them in out. */
@@ -994,7 +1019,7 @@ void souk_ws_abort(souk_ws_t *ws) {
     uv_cancel((uv_req_t *)&ws->gai);
     break;
   case WS_CONNECTING:
-    if (ws->reading) finish(ws, SOUK_WS_ABNORMAL, "aborted");
+    finish(ws, SOUK_WS_ABNORMAL, "aborted"); /* as in souk_ws_close() */
     break;
   default:
     /* Whatever was queued is dropped with the socket: the peer sees the

@@ -166,6 +166,29 @@ def test_bad_token_at_start_logged_once(fake_discord, souk_factory):
     assert len(fake.state()["rest"]["requests"]) == 1
 
 
+def test_no_identify_while_session_starts_are_spent(fake_discord, souk_factory, tmp_path):
+    """GET /gateway/bot says no session start is left today: souk does not
+    IDENTIFY (going over Discord's daily limit ends every session of the
+    bot), says so once, stays up and not ready, and starts once the limit
+    has reset."""
+    fake = fake_discord
+    fake.config(session_start_remaining=0)
+    s = souk_factory(fake)
+    hp = http_port(s)
+    said = s.wait_log("more session starts", timeout=WAIT)
+    assert "level=error" in said[0], said
+    time.sleep(1.0)
+    st = fake.state(rest_log=False)
+    assert st["identifies"] == [], st["identifies"]
+    assert readyz(hp)[0] == 503
+    assert s.proc.poll() is None
+    fake.config(session_start_remaining=1000)
+    fake.wait("ready", timeout=WAIT)
+    assert len(fake.state(rest_log=False)["identifies"]) == 1
+    assert len(shown(s, "more session starts")) == 1
+    assert s.stop() == 0
+
+
 def test_wrong_api_version_at_start_exits_2(fake_discord, souk_factory, tmp_path):
     """A 404 from GET /gateway/bot (a wrong api_base) is a setting to fix,
     not an outage: exit status 2 with a line that names the key."""

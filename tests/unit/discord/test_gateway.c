@@ -727,6 +727,48 @@ static void test_hello_timeout(void **state) {
   assert_int_equal(W.nconnect, 2);
 }
 
+/* A server that breaks every connection before READY in a way that makes
+ * souk close it (here a malformed payload right after the IDENTIFY) is
+ * met with the same growing backoff as one that closes the connection
+ * itself: not an immediate reconnect, and not a reconnect and an IDENTIFY
+ * every second, which would spend Discord's 1000 IDENTIFYs a day in
+ * minutes and get the token reset. */
+static void test_failing_before_ready_backs_off(void **state) {
+  souk_gateway_conf_t c = base_conf();
+  make(&c);
+  W.rnd = 0.999999;
+  W.grant_at_once = true;
+  souk_gateway_start(W.gw);
+  uint64_t start = W.now, prev = 0;
+  for (int i = 1; i <= 40; i++) {
+    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_CONNECTING);
+    souk_gateway_on_open(W.gw);
+    hello(41250);
+    assert_int_equal(count_op(2), i);
+    msg("{\"op\":0,\"t\":");
+    assert_int_equal(W.nclose, i);
+    souk_gateway_on_close(W.gw, W.closes[i - 1]);
+    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+    uint64_t delay = W.timer_at - W.now;
+    uint64_t base = 1000ull << (i - 1 > 6 ? 6 : i - 1);
+    if (base > 60000) base = 60000;
+    assert_true(delay >= base / 2 && delay <= base);
+    assert_true(delay >= prev);
+    prev = delay;
+    advance(delay);
+  }
+  /* 40 IDENTIFYs took over half an hour: about one a minute once the
+   * backoff is at its cap. */
+  assert_true(W.now - start >= 30 * 60000);
+  /* READY ends the run of failures: the next drop resumes at once. */
+  souk_gateway_on_open(W.gw);
+  hello(41250);
+  msg(READY);
+  int before = W.nconnect;
+  souk_gateway_on_close(W.gw, 4000);
+  assert_int_equal(W.nconnect, before + 1);
+}
+
 static void test_stop(void **state) {
   /* 1000 ends the session. */
   souk_gateway_conf_t c = base_conf();
@@ -913,6 +955,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_payload_size_limit, teardown),
       cmocka_unit_test_teardown(test_op1_heartbeat_now, teardown),
       cmocka_unit_test_teardown(test_hello_timeout, teardown),
+      cmocka_unit_test_teardown(test_failing_before_ready_backs_off, teardown),
       cmocka_unit_test_teardown(test_stop, teardown),
       cmocka_unit_test_teardown(test_saved_session_resumes_first, teardown),
       cmocka_unit_test_teardown(test_presence_update, teardown),

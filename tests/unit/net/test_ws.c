@@ -15,6 +15,11 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "net/trust.h"
 #include "net/ws.h"
 #include "pyspawn.h"
@@ -54,6 +59,10 @@ static const char *const SERVER_PY =
     "        ws.transport.abort()\n"
     "    elif path.startswith('/silent'):\n"
     "        await asyncio.sleep(30)\n"
+    "    elif path.startswith('/raw/'):\n"
+    "        ws.transport.write(bytes.fromhex(path[5:]))\n"
+    "        await ws.wait_closed()\n"
+    "        print('closed', ws.close_code, flush=True)\n"
     "async def main():\n"
     "    async with websockets.serve(handler, '127.0.0.1', 0, max_size=None,\n"
     "                                ping_interval=None) as srv:\n"
@@ -293,6 +302,46 @@ static void test_max_message(void **state) {
   conn_free(&c);
 }
 
+/* Frames a server must not send, written raw after the upgrade: the
+ * client fails the connection with 1002 (RFC 6455 5.2 and 5.5), whatever
+ * the frame's payload says. */
+static void expect_protocol_error(const char *hex) {
+  conn_t c = {0};
+  char path[128];
+  snprintf(path, sizeof path, "/raw/%s", hex);
+  connect_path(&c, path);
+  assert_true(run_until(&c.closes, 5000));
+  assert_int_equal(c.opened, 1);
+  assert_int_equal(c.nmsg, 0);
+  if (c.code != 1002) fail_msg("frame %s: closed with %d (%s), not 1002", hex, c.code, c.reason);
+  assert_int_equal(server_saw_close(), 1002);
+  conn_free(&c);
+}
+
+/* Opcodes 0xB-0xF are reserved control frames: not a close, however
+ * much their payload (here 4004, "authentication failed") looks like
+ * one; 0x3-0x7 are reserved data frames. */
+static void test_reserved_opcodes(void **state) {
+  expect_protocol_error("8b020fa4");
+  expect_protocol_error("8f00");
+  expect_protocol_error("830178");
+}
+
+/* A close frame's body is empty or a 2-byte code and a reason; codes
+ * below 1000, 1004-1006 and 1015 (which no endpoint may send), and the
+ * unassigned 1016-2999 are not codes a peer may close with (RFC 6455 7.4):
+ * souk neither reports them as the server's nor echoes them back. */
+static void test_bad_close_frames(void **state) {
+  expect_protocol_error("880103");   /* one byte */
+  expect_protocol_error("880203e7"); /* 999 */
+  expect_protocol_error("880203ec"); /* 1004 */
+  expect_protocol_error("880203ed"); /* 1005 */
+  expect_protocol_error("880203ee"); /* 1006 */
+  expect_protocol_error("880203f7"); /* 1015 */
+  expect_protocol_error("88020bb7"); /* 2999 */
+  expect_protocol_error("8802ffff"); /* 65535 */
+}
+
 static void test_client_close_code(void **state) {
   conn_t c = {0};
   c.close_on_open = 4000;
@@ -380,6 +429,50 @@ static void test_close_while_resolving(void **state) {
   assert_int_equal(c.opened, 0);
   assert_int_equal(c.code, SOUK_WS_ABNORMAL);
   conn_free(&c);
+}
+
+/* A listening socket whose accept queue is full: the kernel drops further
+ * SYNs, so a connection to it stays in the TCP connect for as long as the
+ * client waits.  *filler is the connection that fills the queue. */
+static int listen_full(int *filler, int *port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(l, 0), 0);
+  assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+  *port = ntohs(a.sin_port);
+  *filler = socket(AF_INET, SOCK_STREAM, 0);
+  assert_int_equal(connect(*filler, (struct sockaddr *)&a, sizeof a), 0);
+  return l;
+}
+
+/* Closing or aborting a connection still in its TCP connect ends it at
+ * once, not when the connect times out (15 s): a shutdown or a gateway
+ * reconnect during an outage where SYNs go unanswered must not wait. */
+static void test_close_while_connecting(void **state) {
+  int filler, port;
+  int l = listen_full(&filler, &port);
+  for (int k = 0; k < 2; k++) {
+    conn_t c = {0};
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    assert_int_equal(souk_ws_connect(url, &cbs, &c, &c.ws), 0);
+    int none = 0;
+    run_until(&none, 300); /* resolved, the SYN unanswered */
+    assert_int_equal(c.closes, 0);
+    if (k == 0)
+      souk_ws_close(c.ws, 1000, NULL);
+    else
+      souk_ws_abort(c.ws);
+    assert_true(run_until(&c.closes, 1000));
+    assert_int_equal(c.opened, 0);
+    assert_int_equal(c.code, SOUK_WS_ABNORMAL);
+    assert_string_equal(c.reason, "aborted");
+    conn_free(&c);
+  }
+  close(filler);
+  close(l);
 }
 
 static void test_shutdown_with_live(void **state) {
@@ -514,6 +607,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fragmented, setup, teardown),
       cmocka_unit_test_setup_teardown(test_big_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_max_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reserved_opcodes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_close_frames, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_close_code, setup, teardown),
       cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
       cmocka_unit_test_setup_teardown(test_send_states, setup, teardown),
@@ -521,6 +616,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resolve_name, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_while_resolving, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_close_while_connecting, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_with_live, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wss, setup, teardown),
   };

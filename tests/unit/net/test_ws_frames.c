@@ -1,0 +1,107 @@
+/* The WebSocket client's frame handling fed bytes directly, on a
+ * connection with no socket (as tests/fuzz/fuzz_ws.c does): what it would
+ * write stays in its output buffer, as if the peer never read it, so the
+ * buffer's size is what a peer that stops reading could make souk hold. */
+/* cmocka.h needs these headers included before it. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include "../../../src/net/ws.c"
+
+static int closes;
+static void f_close(souk_ws_t *ws, void *ud, int code, const char *reason) { closes++; }
+static const souk_ws_cbs_t fcbs = {NULL, NULL, f_close};
+
+/* An open connection without a socket. */
+static souk_ws_t *fake_open(void) {
+  souk_ws_t *ws = souk_calloc(1, sizeof *ws);
+  ws->cbs = fcbs;
+  ws->max_message = 65536;
+  ws->url.path = souk_strdup("/");
+  ws->host_hdr = souk_strdup("gateway.discord.gg");
+  uv_timer_init(souk_loop(), &ws->timer);
+  ws->timer.data = ws;
+  ws->handles = 1;
+  live_add(ws);
+  assert_int_equal(souk_ws_global_init(), 0);
+  ws->upgraded = true;
+  ws->state = WS_OPEN;
+  ws->opened = true;
+  return ws;
+}
+
+static void fake_end(souk_ws_t *ws) {
+  int before = closes;
+  if (ws->state != WS_FINISHING) finish(ws, SOUK_WS_ABNORMAL, "done");
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(closes, before + 1);
+}
+
+static void feed(souk_ws_t *ws, const void *data, size_t len) {
+  souk_buf_append(&ws->rx, data, len);
+  on_plain(ws);
+}
+
+/* Unmask the one frame at the start of out: its opcode, payload in pl. */
+static int read_out_frame(const souk_ws_t *ws, unsigned char *pl, size_t *n) {
+  const unsigned char *p = (const unsigned char *)ws->out.data;
+  assert_true(ws->out.len >= 6);
+  assert_true(p[1] & 0x80); /* a client's frames are masked */
+  size_t len = p[1] & 0x7f;
+  assert_true(len < 126);
+  const unsigned char *mk = p + 2;
+  for (size_t i = 0; i < len; i++)
+    pl[i] = p[6 + i] ^ mk[i & 3];
+  *n = len;
+  return p[0] & 0x0f;
+}
+
+/* A peer that sends pings and never reads the pongs: the pong for the
+ * first is written, and what waits to be written stays bounded however
+ * many pings come (RFC 6455 5.5.3 lets a pong answer only the latest). */
+static void test_ping_flood_bounded(void **state) {
+  souk_ws_t *ws = fake_open();
+  unsigned char ping[2 + 125];
+  ping[0] = 0x89;
+  ping[1] = 125;
+  for (int i = 0; i < 125; i++)
+    ping[2 + i] = (unsigned char)i;
+  feed(ws, ping, sizeof ping);
+  unsigned char pl[125];
+  size_t n = 0;
+  assert_int_equal(read_out_frame(ws, pl, &n), 0xA);
+  assert_int_equal(n, 125);
+  assert_memory_equal(pl, ping + 2, 125);
+
+  /* 40,000 more, 5 MB of pongs if each were answered. */
+  souk_buf_t burst = {0};
+  for (int i = 0; i < 400; i++)
+    souk_buf_append(&burst, ping, sizeof ping);
+  for (int k = 0; k < 100; k++) {
+    feed(ws, burst.data, burst.len);
+    assert_int_equal(ws->state, WS_OPEN);
+  }
+  souk_buf_free(&burst);
+  if (ws->out.len > 256 * 1024)
+    fail_msg("%zu bytes of pongs wait to be written", ws->out.len);
+  fake_end(ws);
+}
+
+int main(void) {
+  souk_alloc_init();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ping_flood_bounded),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  souk_ws_global_shutdown();
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  souk_loop_close();
+  return rc;
+}
