@@ -69,6 +69,8 @@ typedef struct souk_cache_conf {
 
 /** Key table of the `cache` section; values land in a souk_cache_conf_t. */
 extern const souk_conf_key_t souk_cache_conf_keys[];
+/** Checks of the `cache` keys beyond their types (cache.url, cache.ttl). */
+extern const souk_conf_check_t souk_cache_conf_checks[];
 /** The live values of the `cache` section. */
 extern souk_cache_conf_t souk_cache_conf;
 

@@ -125,6 +125,12 @@ int souk__config_require(const souk_conf_section_t *secs, size_t nsecs, souk_con
  * fields become NULL / empty) and forget their sources. */
 void souk__config_free(const souk_conf_section_t *secs, size_t nsecs);
 
+/** Append a problem to rep that the key tables cannot find by themselves
+ * (a key that one command needs, such as the token for `run`).  file may be
+ * NULL, line 0 when there is none; msg is a printf format. */
+void souk__conf_report_add(souk_conf_report_t *rep, bool warning, const char *file, int line,
+                           const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /** Append one diagnostic as a line without newline:
  * "FILE:LINE: section.key: msg", "FILE:LINE: warning: section.key: msg",
  * "env NAME: section.key: msg" (parts that are absent are left out). */

@@ -150,19 +150,23 @@ static void sections_build(void) {
   for (size_t i = 0; souk__modules[i]; i++)
     if (souk__modules[i]->conf) n++;
   g.secs = souk_calloc(n, sizeof *g.secs);
-  g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf};
-  g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf};
-  g.secs[2] = (souk_conf_section_t){"store", souk_store_conf_keys, &souk_store_conf};
-  g.secs[3] = (souk_conf_section_t){"http", souk_httpd_conf_keys, &souk_httpd_conf};
-  g.secs[4] = (souk_conf_section_t){"cache", souk_cache_conf_keys, &souk_cache_conf};
-  g.secs[5] = (souk_conf_section_t){"commands", souk_cmd_conf_keys, &souk_cmd_conf};
-  g.secs[6] = (souk_conf_section_t){"usage", souk_usage_conf_keys, &souk_usage_conf};
+  g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf, NULL};
+  g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf,
+                                    souk_discord_conf_checks};
+  g.secs[2] = (souk_conf_section_t){"store", souk_store_conf_keys, &souk_store_conf,
+                                    souk_store_conf_checks};
+  g.secs[3] = (souk_conf_section_t){"http", souk_httpd_conf_keys, &souk_httpd_conf,
+                                    souk_httpd_conf_checks};
+  g.secs[4] = (souk_conf_section_t){"cache", souk_cache_conf_keys, &souk_cache_conf,
+                                    souk_cache_conf_checks};
+  g.secs[5] = (souk_conf_section_t){"commands", souk_cmd_conf_keys, &souk_cmd_conf, NULL};
+  g.secs[6] = (souk_conf_section_t){"usage", souk_usage_conf_keys, &souk_usage_conf, NULL};
   g.nsecs = 7;
   for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk_ops_conf_sections[i];
   for (size_t i = 0; souk__modules[i]; i++) {
     const souk_module_t *m = souk__modules[i];
     if (m->conf)
-      g.secs[g.nsecs++] = (souk_conf_section_t){m->name, m->conf, m->conf_data};
+      g.secs[g.nsecs++] = (souk_conf_section_t){m->name, m->conf, m->conf_data, m->conf_checks};
   }
 }
 
@@ -426,6 +430,23 @@ static int cmd_config_keys(void) {
   return EXIT_OK;
 }
 
+/* What `souk run` says without a token: one text for run and check-config. */
+#define NO_TOKEN_MSG                                                                              \
+  "not set: `souk run` stops here with exit status 2. Export SOUK_DISCORD_TOKEN (or put it in "    \
+  ".env); `souk console` needs no token"
+
+/* Whether the token is set for the commands that need it, even when the
+ * load failed and nothing was applied: the environment (and .env, already
+ * loaded) or the file, which the report mentions with its warning. */
+static bool token_given(int load_rc, const souk_conf_report_t *rep) {
+  if (load_rc == 0) return souk_discord_conf.token != NULL;
+  const char *env = getenv("SOUK_DISCORD_TOKEN");
+  if (env && *env) return true;
+  for (size_t i = 0; i < rep->n; i++)
+    if (rep->v[i].key && !strcmp(rep->v[i].key, "discord.token")) return true;
+  return false;
+}
+
 static int cmd_check_config(bool online) {
   souk_buf_t b;
   souk_buf_init(&b);
@@ -446,6 +467,13 @@ static int cmd_check_config(bool online) {
   if (mod_rc) {
     printf("configuration has problems: %s\n", souk_strerror(mod_rc));
     return mod_rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+  }
+  if (!souk_discord_conf.token) {
+    /* What `souk run` would say, rather than an "OK" that run contradicts. */
+    printf("discord.token: " NO_TOKEN_MSG "\n");
+    printf("configuration has problems: the token is missing%s\n",
+           online ? " (Discord was not asked)" : "");
+    return EXIT_CONFIG;
   }
   if (!online) {
     printf("configuration OK\n");
@@ -521,6 +549,13 @@ int main(int argc, char **argv) {
 
   souk_conf_report_t rep = {0};
   int rc = souk__config_load(o.config, o.config_explicit, g.secs, g.nsecs, &rep);
+  /* `run` needs the token: a missing one is listed with every other
+   * problem (check-config says so after its report). */
+  bool needs_token = !strcmp(o.cmd, "run") || (rc && !strcmp(o.cmd, "check-config"));
+  if (needs_token && !token_given(rc, &rep)) {
+    souk__conf_report_add(&rep, false, NULL, 0, "discord.token", NO_TOKEN_MSG);
+    rc = SOUK_ECONFIG;
+  }
   souk__conf_report_print(&rep, stderr);
   souk__conf_report_free(&rep);
   if (rc) {
@@ -539,11 +574,6 @@ int main(int argc, char **argv) {
     code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
   } else if (!strcmp(o.cmd, "settings")) {
     code = cmd_settings(o.nargs, o.args);
-  } else if (!g.console && !souk_discord_conf.token) {
-    fprintf(stderr,
-            "souk: discord.token is not set. Export SOUK_DISCORD_TOKEN (or put it in .env),\n"
-            "      or use `souk console` to try souk without a Discord account.\n");
-    code = EXIT_CONFIG;
   } else if (ensure_data_dir() != 0) {
     code = EXIT_CONFIG;
   } else if ((rc = souk__ops_start()) != 0) {

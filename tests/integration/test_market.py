@@ -507,7 +507,10 @@ def test_check_config_reports_providers_and_checks_keys(tmp_path, fake_prices):
     path.write_text(to_yaml(cfg) + "\n")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SOUK_MARKET_") and k != "SOUK_DISCORD_TOKEN"}
-    r = subprocess.run([souk_bin(), "check-config", "-c", str(path)], env=env, cwd=tmp_path,
+    # The token is given here only: without it check-config says what
+    # `souk run` would (exit 2), after the market's report.
+    r = subprocess.run([souk_bin(), "check-config", "-c", str(path)],
+                       env=dict(env, SOUK_DISCORD_TOKEN=TEST_TOKEN), cwd=tmp_path,
                        capture_output=True, text=True, timeout=WAIT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert re.search(r"finnhub\s+configured", r.stdout)

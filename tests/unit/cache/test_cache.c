@@ -558,7 +558,7 @@ static void test_config(void **state) {
 /* The `cache` section through the real config loader: defaults, YAML, and
  * a cache built from the result. */
 static void test_conf_section(void **state) {
-  souk_conf_section_t sec = {"cache", souk_cache_conf_keys, &souk_cache_conf};
+  souk_conf_section_t sec = {"cache", souk_cache_conf_keys, &souk_cache_conf, NULL};
   const char *yaml = "cache:\n"
                      "  memory_max: 32MB\n"
                      "  key_prefix: \"prod:\"\n"

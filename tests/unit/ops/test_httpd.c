@@ -458,7 +458,7 @@ static void test_bad_config(void **state) {
 /* The `http` config section: defaults, the file, and the token from the
  * environment. */
 static void test_config_section(void **state) {
-  souk_conf_section_t sec = {"http", souk_httpd_conf_keys, &souk_httpd_conf};
+  souk_conf_section_t sec = {"http", souk_httpd_conf_keys, &souk_httpd_conf, NULL};
   unsetenv("SOUK_HTTP_TOKEN");
   assert_int_equal(souk__config_load_mem("t.yaml", "", 0, &sec, 1, NULL), 0);
   assert_true(souk_httpd_conf.enabled);
