@@ -70,6 +70,8 @@ static struct {
   bool stopping;
   int exit_code;
   bool console;
+  bool log_to_file; /* run and console honour core.log.file */
+  bool told_log;    /* the console said where its log goes */
 } g;
 
 static void usage(FILE *f) {
@@ -170,9 +172,36 @@ static void sections_build(void) {
   }
 }
 
+static int ensure_data_dir(void);
+
+/* core.log.file for run and the console.  The console's replies share the
+ * terminal with the log, so it logs to <data_dir>/console.log by default,
+ * keeping only warnings and errors on stderr. */
+static void apply_log_file(void) {
+  if (!g.log_to_file) return;
+  const char *path = souk_core_conf.log_file;
+  souk_buf_t def;
+  souk_buf_init(&def);
+  if (!path && g.console && souk_core_conf.data_dir && ensure_data_dir() == 0) {
+    souk_buf_printf(&def, "%s/console.log", souk_core_conf.data_dir);
+    path = def.data;
+  }
+  int rc = souk_log_set_file(path);
+  if (rc)
+    SOUK_WARN("core", "cannot open the log file %s: %s; logging to stderr only", path,
+              strerror(-rc));
+  else if (path && g.console && !g.told_log) {
+    fprintf(stderr, "souk: the console's log is in %s (warnings and errors show here too)\n",
+            path);
+    g.told_log = true;
+  }
+  souk_buf_free(&def);
+}
+
 static void apply_log_conf(void) {
   souk_log_set_level((souk_log_level_t)souk_core_conf.log_level);
   souk_log_set_format((souk_log_format_t)souk_core_conf.log_format);
+  apply_log_file();
   /* The config registers every secret key's value with the logger as it
    * loads; the token is added again here in case it came from elsewhere. */
   souk_log_add_secret(souk_discord_conf.token);
@@ -214,6 +243,7 @@ static void on_stopped(void) {
   souk_httpd_remove_ready_check("gateway");
   souk_metrics_shutdown();
   signals_off();
+  souk__log_flusher_stop();
   SOUK_INFO("core", "stopped (exit status %d)", g.exit_code);
 }
 
@@ -345,6 +375,10 @@ static int cmd_settings(int argc, char **argv) {
 
 static void signal_cb(uv_signal_t *h, int signum) {
   if (signum == SIGHUP) {
+    /* logrotate moved the file: write to a new one under its name, even
+     * if the configuration turns out not to reload. */
+    int rc = souk_log_reopen();
+    if (rc) SOUK_WARN("core", "cannot reopen the log file: %s", strerror(-rc));
     SOUK_INFO("core", "SIGHUP: reloading the configuration");
     reload_config(NULL);
     return;
@@ -564,10 +598,11 @@ int main(int argc, char **argv) {
     souk_free(g.secs);
     return EXIT_CONFIG;
   }
-  apply_log_conf();
-
   int code = EXIT_OK;
   g.console = !strcmp(o.cmd, "console");
+  g.log_to_file = g.console || !strcmp(o.cmd, "run");
+  apply_log_conf();
+
   if (!strcmp(o.cmd, "check-config")) {
     code = cmd_check_config(o.online);
   } else if (!strcmp(o.cmd, "db")) {
@@ -607,6 +642,7 @@ int main(int argc, char **argv) {
       if (souk__modules[i]->tasks) souk__sched_add_table(souk__modules[i]->tasks);
     souk__sched_start();
     signals_on();
+    souk__log_flusher_start(souk_loop());
     if (g.console) {
       /* Modules' Discord actions print on the console instead. */
       souk__dapi_start(&souk__dapi_console_sink);
@@ -629,8 +665,10 @@ int main(int argc, char **argv) {
   }
   souk__app_store_close();
   souk_loop_close();
+  souk_log_flush();
   souk__config_free(g.secs, g.nsecs);
   souk_free(g.secs);
   souk_log_clear_secrets();
+  souk_log_set_file(NULL);
   return code;
 }
