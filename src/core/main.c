@@ -617,7 +617,7 @@ int main(int argc, char **argv) {
     code = EXIT_RUNTIME;
   } else if ((rc = souk__app_store_open()) != 0) {
     souk__ops_stop();
-    code = rc == SOUK_EFATAL ? EXIT_CONFIG : EXIT_RUNTIME;
+    code = rc == SOUK_EFATAL || rc == SOUK_ECORRUPT ? EXIT_CONFIG : EXIT_RUNTIME;
   } else if ((rc = souk__app_cache_open()) != 0) {
     souk__ops_stop();
     code = rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
