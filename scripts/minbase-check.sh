@@ -53,9 +53,22 @@ rm -rf "$dir/root/souk"
 git -C "$here" ls-files -z | (cd "$here" && tar --null -T - -cf -) |
   (mkdir -p "$dir/root/souk" && tar -C "$dir/root/souk" -xf -)
 
+# An extra CA certificate this machine needs to reach the npm registry (a
+# proxy that inspects TLS) goes along the way the README says: by
+# NODE_EXTRA_CA_CERTS.
+extra=()
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+  cp "$NODE_EXTRA_CA_CERTS" "$dir/root/extra-ca.pem"
+  extra+=(NODE_EXTRA_CA_CERTS=/root/extra-ca.pem)
+  echo "== NODE_EXTRA_CA_CERTS is set here: passed on as /root/extra-ca.pem"
+fi
+for v in HTTPS_PROXY HTTP_PROXY NO_PROXY https_proxy http_proxy no_proxy; do
+  [ -n "${!v:-}" ] && extra+=("$v=${!v}")
+done
+
 in_chroot() {
   chroot "$dir" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    TERM=dumb LANG=C.UTF-8 SOUK_TEST_SKIP="${SOUK_TEST_SKIP:-}" /bin/bash -c "$1"
+    TERM=dumb LANG=C.UTF-8 SOUK_TEST_SKIP="${SOUK_TEST_SKIP:-}" "${extra[@]}" /bin/bash -c "$1"
 }
 
 status=0

@@ -377,6 +377,9 @@ static void mem_exec(souk_cache_t *c, op_t *op) {
     souk__mem_clear(&c->mem, op->key);
     k->clears++;
     dirty_pattern(c, op->key);
+    /* Only memory was cleared: Redis's keys go when it is back (the
+     * pattern is remembered), and the caller must not say they are gone. */
+    if (c->redis) status = SOUK_ECONN;
     break;
   }
   k->evictions += c->mem.evictions - ev;

@@ -142,6 +142,7 @@ static int setup(void **state) {
   log_fd = mkstemp(log_path);
   assert_true(log_fd >= 0);
   souk_log_set_fd(log_fd);
+  souk__log_set_coalesce(false); /* lines are counted raw */
   souk_log_set_level(SOUK_LOG_INFO);
   souk_httpd_conf_t c = {.enabled = true,
                          .bind = "127.0.0.1",
