@@ -116,3 +116,21 @@ def test_a_full_disk_says_so_and_the_trade_did_not_happen(tmp_path):
         assert n == 0
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_cache_clear_before_redis_connects_says_what_was_not_cleared(tmp_path):
+    """With Redis configured but unreachable, /admin cache-clear clears this
+    process's memory and says Redis's keys were not cleared."""
+    import socket
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]  # closed once the block ends: refused
+    (tmp_path / "c.yaml").write_text("core:\n  data_dir: ./d\n")
+    env = dict(clean_env(), SOUK_CACHE_URL=f"redis://127.0.0.1:{port}/0")
+    r = subprocess.run([souk_bin(), "console", "-c", "c.yaml"], cwd=tmp_path, env=env,
+                       input="/admin cache-clear pattern:prices:*\n", capture_output=True,
+                       text=True, timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    assert "were cleared." not in r.stdout
+    assert "cleared from this process's memory only" in r.stdout
+    assert "its entries were NOT cleared" in r.stdout
