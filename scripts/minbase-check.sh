@@ -63,7 +63,7 @@ if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
   echo "== NODE_EXTRA_CA_CERTS is set here: passed on as /root/extra-ca.pem"
 fi
 for v in HTTPS_PROXY HTTP_PROXY NO_PROXY https_proxy http_proxy no_proxy; do
-  [ -n "${!v:-}" ] && extra+=("$v=${!v}")
+  if [ -n "${!v:-}" ]; then extra+=("$v=${!v}"); fi
 done
 
 in_chroot() {

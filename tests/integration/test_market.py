@@ -619,4 +619,5 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
         assert c.close() == 0
     finally:
         c.s.kill()
-    assert "refreshing 1 (daily_update.max_fetch" in c.s.log_text()
+    # The console logs to its data directory (stderr keeps warnings only).
+    assert "refreshing 1 (daily_update.max_fetch" in (tmp_path / "data" / "console.log").read_text()
