@@ -2429,6 +2429,16 @@ static void source_format(const kstate_t *ks, souk_buf_t *out) {
   }
 }
 
+int souk__config_source(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                        souk_buf_t *file) {
+  int si;
+  const souk_conf_key_t *k;
+  if (!key_lookup(secs, nsecs, dotted_key, &si, &k)) return SOUK_ENOTFOUND;
+  const kstate_t *ks = state_find(&secs[si], k, false);
+  if (ks && (ks->src == SRC_FILE || ks->src == SRC_ENV)) source_format(ks, file);
+  return 0;
+}
+
 void souk__config_dump(const souk_conf_section_t *secs, size_t nsecs, souk_buf_t *out) {
   for (size_t i = 0; i < nsecs; i++) {
     const souk_conf_section_t *sec = &secs[i];

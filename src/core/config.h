@@ -102,7 +102,8 @@ int souk__config_value_text(const souk_conf_section_t *secs, size_t nsecs, const
                             souk_buf_t *out, bool *from_default);
 
 /** Append s[0..n) as the messages quote what they found: in single
- * quotes, control characters escaped, cut after 60 bytes with "...". */
+ * quotes, control characters escaped, URL passwords as ***, cut after 60
+ * bytes with "...". */
 void souk__conf_quote(souk_buf_t *b, const char *s, size_t n);
 
 /** Check text as a value of k with exactly the file's rules and messages,
@@ -111,6 +112,13 @@ void souk__conf_quote(souk_buf_t *b, const char *s, size_t n);
  * Returns true, or false with "expected ..., found ..." appended to msg. */
 bool souk__conf_check_value(const souk_conf_key_t *k, const char *text, int64_t *i, uint64_t *id,
                             souk_buf_t *msg);
+
+/** Where the value in effect of "section.key" came from, for a problem
+ * that involves several keys: "FILE:LINE" or "env NAME" in file (a
+ * diagnostic's file field, line 0), or nothing appended for a default.
+ * Returns 0 or SOUK_ENOTFOUND. */
+int souk__config_source(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                        souk_buf_t *file);
 
 /** Append every key as "section.key = value (source)\n", the source being
  * "default", "FILE:LINE", "env NAME" or "admin"; a secret shows as

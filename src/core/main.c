@@ -481,6 +481,29 @@ static bool token_given(int load_rc, const souk_conf_report_t *rep) {
   return false;
 }
 
+/* Checks across keys, with the rest of the configuration: a shard range
+ * outside the shard count would otherwise stop `run` only after it asked
+ * Discord, with exit status 1. */
+static void cross_checks(souk_conf_report_t *rep) {
+  const souk_discord_conf_t *c = &souk_discord_conf;
+  int64_t count = c->shard_count, last = c->shard_last;
+  const char *bad = NULL;
+  if (last >= 0 && c->shard_first > last)
+    bad = "discord.shards.first";
+  else if (count > 0 && (last >= count || (last < 0 && c->shard_first >= count)))
+    bad = last >= count ? "discord.shards.last" : "discord.shards.first";
+  if (!bad) return;
+  souk_buf_t where;
+  souk_buf_init(&where);
+  souk__config_source(g.secs, g.nsecs, bad, &where);
+  souk__conf_report_add(rep, false, where.len ? where.data : NULL, 0, bad,
+                        "expected a shard range first..last within 0..count-1, found %lld..%lld "
+                        "with count %lld (0: Discord's count)",
+                        (long long)c->shard_first, (long long)(last < 0 ? count - 1 : last),
+                        (long long)count);
+  souk_buf_free(&where);
+}
+
 static int cmd_check_config(bool online) {
   souk_buf_t b;
   souk_buf_init(&b);
@@ -586,6 +609,11 @@ int main(int argc, char **argv) {
   /* `run` needs the token: a missing one is listed with every other
    * problem (check-config says so after its report). */
   bool needs_token = !strcmp(o.cmd, "run") || (rc && !strcmp(o.cmd, "check-config"));
+  if (rc == 0 && (!strcmp(o.cmd, "run") || !strcmp(o.cmd, "check-config"))) {
+    size_t before = rep.nerr;
+    cross_checks(&rep);
+    if (rep.nerr > before) rc = SOUK_ECONFIG;
+  }
   if (needs_token && !token_given(rc, &rep)) {
     souk__conf_report_add(&rep, false, NULL, 0, "discord.token", NO_TOKEN_MSG);
     rc = SOUK_ECONFIG;

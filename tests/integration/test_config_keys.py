@@ -194,3 +194,24 @@ def test_check_config_without_a_token_says_what_run_says(tmp_path):
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "configuration OK" not in r.stdout
         assert said in r.stdout, r.stdout
+
+
+def test_a_shard_range_outside_the_count_stops_run_with_2(tmp_path):
+    """Checked with the configuration, not after asking Discord (exit 1)."""
+    (tmp_path / "c.yaml").write_text("discord:\n  shards:\n    count: 4\n    first: 1\n"
+                                     "    last: 7\n")
+    env = env_clean({"SOUK_DISCORD_TOKEN": TEST_TOKEN, "SOUK_CORE_DATA_DIR": str(tmp_path / "d"),
+                     "SOUK_DISCORD_API_BASE": "http://127.0.0.1:9/api"})
+    for cmd in ("check-config", "run"):
+        r = subprocess.run([souk_bin(), cmd, "-c", "c.yaml"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=WAIT)
+        assert r.returncode == 2, (cmd, r.stderr)
+        assert re.search(r"^c\.yaml:5: discord\.shards\.last: expected a shard range", r.stderr,
+                         re.M), r.stderr
+    env["SOUK_DISCORD_SHARDS_FIRST"] = "3"
+    env["SOUK_DISCORD_SHARDS_LAST"] = "2"
+    r = subprocess.run([souk_bin(), "run", "-c", "c.yaml"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=WAIT)
+    assert r.returncode == 2
+    assert "env SOUK_DISCORD_SHARDS_FIRST: discord.shards.first: expected a shard range" in r.stderr
+    assert not (tmp_path / "d").exists()
