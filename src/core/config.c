@@ -88,15 +88,8 @@ static void rep_push(souk_conf_report_t *rep, bool warning, const char *file, in
   d->warning = warning;
 }
 
-__attribute__((format(printf, 6, 7))) static void rep_add(souk_conf_report_t *rep, bool warning,
-                                                          const char *file, int line,
-                                                          const char *key, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *msg = xvasprintf(fmt, ap);
-  va_end(ap);
-  rep_push(rep, warning, file, line, key, msg);
-}
+/* The config's own problems go through the same function as main's. */
+#define rep_add souk__conf_report_add
 
 void souk__conf_report_add(souk_conf_report_t *rep, bool warning, const char *file, int line,
                            const char *key, const char *fmt, ...) {
