@@ -600,7 +600,8 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
     daily_update.max_fetch of them; the rest are valued at cached prices."""
     fake = fake_prices
     cfg = live_config(tmp_path, fake)
-    cfg["market"]["fresh_for"] = "1s"
+    # Long enough for two buys and an update under ASan on a busy machine.
+    cfg["market"]["fresh_for"] = "3s"
     cfg["market"]["daily_update"] = {"max_fetch": 1}
     c = Console(tmp_path, cfg)
     try:
@@ -610,7 +611,7 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
         out = c.run("/market daily-update", "Daily update")
         assert "0 holdings without a price" in out
         assert len(fake.requests()) == n0  # both still fresh
-        time.sleep(1.5)
+        time.sleep(3.5)
         out = c.run("/market daily-update", "Daily update")
         assert "0 holdings without a price" in out
         new = fake.requests()[n0:]
