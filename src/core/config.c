@@ -2381,7 +2381,7 @@ bool souk__conf_check_value(const souk_conf_key_t *k, const char *text, int64_t 
                             souk_buf_t *msg) {
   cval_t v;
   size_t n = strlen(text);
-  if (!parse_text(k, text, n, &v, msg)) return false;
+  if (!parse_type(k, text, n, &v, msg)) return false;
   switch (k->type) {
   case SOUK_CONF_INT:
   case SOUK_CONF_DURATION:
