@@ -1,17 +1,14 @@
-# souk: the two commands the README promises.
+# souk, for those who have make: each target runs ./souk.sh, which is what
+# the README's commands use on machines without make.
 #   make run    install what is missing, build, start `souk console`
 #   make test   install what is missing, run every test (unit, integration,
-#               fakes, then again under ASan+UBSan, plus a valgrind leak run)
+#               fakes, browser, then again under ASan+UBSan, plus a valgrind
+#               leak run)
 # Other targets: build, bench, fuzz, clean.
 
-JOBS ?= $(shell nproc)
-PY := /usr/bin/python3
-BUILD := build/release
-TBUILD := build/test
-ABUILD := build/asan
 ARGS ?=
 
-.PHONY: all build run test test-unit test-integration test-asan bench fuzz clean deps-build deps-test
+.PHONY: all build run test bench fuzz clean deps-build deps-test
 
 all: build
 
@@ -21,23 +18,20 @@ deps-build:
 deps-test:
 	@scripts/deps.sh test
 
-build: deps-build
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOUK_TESTS=OFF >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+build:
+	@./souk.sh build
 
-run: build
-	$(BUILD)/souk console $(ARGS)
+run:
+	@./souk.sh run $(ARGS)
 
-test: deps-test
-	@scripts/test.sh
+test:
+	@./souk.sh test
 
-bench: deps-test
-	@scripts/bench.sh
+bench:
+	@./souk.sh bench
 
-fuzz: deps-test
-	@cmake -S . -B build/fuzz -DSOUK_FUZZ=ON -DSOUK_TESTS=OFF -DSOUK_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build build/fuzz -j$(JOBS) --target fuzz
-	@echo "fuzz targets in build/fuzz/tests/fuzz: run e.g. build/fuzz/tests/fuzz/fuzz_json tests/fuzz/corpus/json"
+fuzz:
+	@./souk.sh fuzz
 
 clean:
 	rm -rf build

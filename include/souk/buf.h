@@ -40,6 +40,14 @@ char *souk_buf_steal(souk_buf_t *b);
  * at most n bytes), or 0 if it is not one: overlong forms, surrogates and
  * code points past U+10FFFF are invalid. */
 size_t souk_utf8_seq(const unsigned char *s, size_t n);
+/** Append s[0..n) to b with control characters shown, not obeyed: text a
+ * user typed that souk shows back (an error quoting it, a name) must not
+ * move a terminal's cursor or recolour it.  C0 controls other than newline
+ * and tab become \xNN (ESC is \x1b), DEL \x7f, C1 controls \u0080..\u009f,
+ * and bytes that are not UTF-8 \xNN. */
+void souk_buf_put_escaped(souk_buf_t *b, const char *s, size_t n);
+/** Whether s[0..n) holds anything souk_buf_put_escaped() would change. */
+bool souk_text_needs_escape(const char *s, size_t n);
 /** Append s[0..n) as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */
 void souk_buf_json_str(souk_buf_t *b, const char *s, size_t n);
 

@@ -69,6 +69,8 @@ typedef struct souk_cache_conf {
 
 /** Key table of the `cache` section; values land in a souk_cache_conf_t. */
 extern const souk_conf_key_t souk_cache_conf_keys[];
+/** Checks of the `cache` keys beyond their types (cache.url, cache.ttl). */
+extern const souk_conf_check_t souk_cache_conf_checks[];
 /** The live values of the `cache` section. */
 extern souk_cache_conf_t souk_cache_conf;
 
@@ -130,7 +132,11 @@ int souk_cache_del(souk_cache_t *c, const char *key, souk_cache_done_cb cb, void
 /** Delete every key matching a Redis glob pattern (*, ?, [a-z], [^a], \x)
  * relative to the prefix; "*" clears everything this deployment cached.
  * With Redis this is SCAN + DEL in batches, so keys set concurrently may
- * survive.  cb may be NULL.  Returns 0, SOUK_EINVAL or SOUK_ESTOPPED. */
+ * survive.  When Redis is configured but not serving (not connected yet,
+ * or down), the memory backend is cleared, the pattern is remembered so
+ * Redis's matching keys are deleted once it is back, and cb gets
+ * SOUK_ECONN: Redis's keys were not cleared now.  cb may be NULL.  Returns
+ * 0, SOUK_EINVAL or SOUK_ESTOPPED. */
 int souk_cache_clear(souk_cache_t *c, const char *pattern, souk_cache_done_cb cb, void *ud);
 
 /** Memory guard: drop the least recently used fraction (0..1] of the memory

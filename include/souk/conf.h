@@ -64,14 +64,33 @@ typedef struct souk_conf_key {
   const char *help;         /* one line, shown by check-config and the README */
 } souk_conf_key_t;
 
+struct souk_buf;
+
+/** A key's own check of a value that already has the key's type, for what
+ * the type cannot say (an IP address, a dollar amount, a URL's scheme).
+ * Returns true, or false after appending to expected what a good value
+ * looks like, as a phrase ("an IPv4 or IPv6 address such as 127.0.0.1"):
+ * the config then reports "expected <phrase>, found '<value>'" with the
+ * file and line, like a value of the wrong type.  It runs for the file, the
+ * environment, SIGHUP and admin changes, before anything starts, and never
+ * for an unset value.  It must not keep the pointer nor have side effects. */
+typedef bool (*souk_conf_check_fn)(const char *value, struct souk_buf *expected);
+
+/** A check for one key of a section, by the key's name ("bind",
+ * "start_cash"); tables end with a zero entry. */
+typedef struct souk_conf_check {
+  const char *key;
+  souk_conf_check_fn fn;
+} souk_conf_check_t;
+
 /** A section: a top-level YAML key and where its values go. */
 typedef struct souk_conf_section {
-  const char *name;           /* "discord", "log", a module's name */
-  const souk_conf_key_t *keys; /* ends with a zero entry */
-  void *data;                 /* struct the offsets refer to */
+  const char *name;             /* "discord", "log", a module's name */
+  const souk_conf_key_t *keys;  /* ends with a zero entry */
+  void *data;                   /* struct the offsets refer to */
+  const souk_conf_check_t *checks; /* optional checks of single keys; may be NULL */
 } souk_conf_section_t;
 
-struct souk_buf;
 /** Re-read the configuration (file, environment, .env) and apply the keys
  * that may change at run time, as SIGHUP does; a readable list of what
  * changed, or the problems found, is appended to out (may be NULL).

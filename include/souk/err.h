@@ -33,7 +33,9 @@
   X(EBUSY, "resource busy")                                                  \
   X(ESTOPPED, "shutting down")                                               \
   X(EFATAL, "fatal error")                                                  \
-  X(ENOTSUP, "not supported")
+  X(ENOTSUP, "not supported")                                                \
+  X(ENOSPC, "no space left on the disk")                                     \
+  X(ECORRUPT, "the database file is damaged")
 
 /** Error codes: all negative, 0 is success. */
 typedef enum souk_errno {
@@ -49,6 +51,9 @@ typedef enum souk_errno {
 const char *souk_strerror(int err);
 /** Static name such as "ETIMEDOUT" for a SOUK_E* code; never NULL. */
 const char *souk_errname(int err);
+/** The SOUK_E* code for a failed file operation's errno: SOUK_ENOSPC for a
+ * full disk or quota (ENOSPC, EDQUOT), SOUK_ENOMEM, else SOUK_EIO. */
+int souk_err_from_errno(int errnum);
 
 /** Abort with file and line: for broken invariants, never for bad input. */
 #define SOUK_ASSERT(cond)                                                    \

@@ -3,12 +3,20 @@
  * Every line carries a UTC timestamp, level, component and message.  Secrets
  * registered with souk_log_add_secret() and anything shaped like a Discord
  * bot token or an Authorization / api-key value are replaced by [REDACTED]
- * before the line is written, so a URL or header dump cannot leak them. */
+ * before the line is written, so a URL or header dump cannot leak them.
+ *
+ * A line identical to one written less than a second earlier (same level,
+ * component and text) is counted, not written; when its second is over one
+ * line "<text> ... repeated N times in T s" says how many there were.  Lines
+ * go to stderr, and to a file when souk_log_set_file() names one; stderr
+ * then gets only warnings and errors.  Thread-safe. */
 #ifndef SOUK_LOG_H
 #define SOUK_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /** Log levels, lowest first. */
 typedef enum souk_log_level {
@@ -32,6 +40,18 @@ void souk_log_set_format(souk_log_format_t fmt);
 int souk_log_level_parse(const char *s);
 /** Send lines to fd (default 2, stderr). */
 void souk_log_set_fd(int fd);
+/** Also write every line to the file at path (appended to, created 0640);
+ * while it is set, the stderr fd gets only warnings and errors.  NULL or ""
+ * goes back to stderr alone.  Naming the current file again reopens it.
+ * Returns 0, or a negative errno (the previous setting stays). */
+int souk_log_set_file(const char *path);
+/** Reopen the log file under its name (SIGHUP, after logrotate moved it);
+ * 0 when no file is set.  Returns 0 or a negative errno. */
+int souk_log_reopen(void);
+/** The log file's path, or NULL.  Valid until the next set_file. */
+const char *souk_log_file(void);
+/** Write the pending "repeated N times" lines now (at exit). */
+void souk_log_flush(void);
 /** Register a secret (copied) that must never appear in a log line.
  * Secrets shorter than 6 bytes are ignored: redacting them would mangle
  * ordinary words. */
@@ -49,6 +69,18 @@ void souk_vlog(souk_log_level_t level, const char *component, const char *fmt,
 /** Redact secrets in buf (in place; the text may only shrink or keep its
  * length).  Exposed for tests and for code that stores text it will show. */
 size_t souk_log_redact(char *buf, size_t len);
+
+/* Internal: the coalescing's clock in milliseconds (tests inject one;
+ * NULL: the monotonic clock), coalescing on or off (tests that count raw
+ * lines), the periodic flush of finished windows on a loop (unref'd timer;
+ * souk__log_tick is what it calls), and stopping it before the loop
+ * closes. */
+struct uv_loop_s;
+void souk__log_set_clock(uint64_t (*now_ms)(void));
+void souk__log_set_coalesce(bool on);
+void souk__log_tick(void);
+void souk__log_flusher_start(struct uv_loop_s *loop);
+void souk__log_flusher_stop(void);
 
 #define SOUK_DEBUG(comp, ...)                                                \
   do {                                                                       \

@@ -94,6 +94,9 @@ typedef struct souk_module {
   /** Per-guild and per-user settings (souk/settings.h), keys prefixed with
    * the module's name. */
   const struct souk_setting *settings;
+  /** Checks of single keys of `conf` beyond their types (conf.h), run with
+   * every other key's before anything starts; ends with a zero entry. */
+  const souk_conf_check_t *conf_checks;
 } souk_module_t;
 
 #endif

@@ -73,6 +73,10 @@ typedef struct souk_store_conf {
   int64_t retry_base_ms;      /* first backoff; doubles per retry, with jitter */
   int64_t retry_max_ms;       /* backoff cap */
   int64_t connect_timeout_ms; /* PostgreSQL connect timeout */
+  /* Not a config key: SQLite runs PRAGMA quick_check at open, before any
+   * migration, and a damaged file is refused with SOUK_ECORRUPT (what
+   * `run` and `console` ask for; `souk db` commands open what is there). */
+  bool quick_check;
 } souk_store_conf_t;
 
 /** Fill conf with the defaults of the `store` section (url NULL, pool 4,
@@ -87,6 +91,10 @@ void souk_store_conf_defaults(souk_store_conf_t *conf);
  * which versions.  conf is copied.  On success *out is owned by the caller
  * and freed with souk_store_close().  Returns 0 or SOUK_E*. */
 int souk_store_open(const souk_store_conf_t *conf, const char *data_dir, souk_store_t **out);
+/** The newest pre-migration backup in backup_dir (souk-<UTC time>-v<n>.db,
+ * as written before migrations), or NULL when there is none.  The path is
+ * owned by the caller (souk_free). */
+char *souk_store_newest_backup(const char *backup_dir);
 /** Close every connection and free st.  No transaction may be running or
  * queued (drain souk_work_pending() first); NULL is allowed. */
 void souk_store_close(souk_store_t *st);

@@ -15,6 +15,7 @@
 #include "cache/cache_int.h"
 #include "cache/redisconn.h"
 #include "souk/alloc.h"
+#include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/log.h"
 
@@ -241,6 +242,32 @@ static bool parse_duration(const char *s, uint64_t *out) {
   return total > 0;
 }
 
+/* cache.url and each cache.ttl entry are checked with the rest of the
+ * configuration, so a typo stops souk before anything starts. */
+static bool check_url(const char *v, souk_buf_t *expected) {
+  souk__redis_url_t u = {0};
+  if (souk__redis_url_parse(v, &u) == 0) {
+    souk__redis_url_free(&u);
+    return true;
+  }
+  souk_buf_puts(expected, "redis://[[user]:password@]host[:port][/db]");
+  return false;
+}
+
+static bool check_ttl(const char *v, souk_buf_t *expected) {
+  const char *eq = strchr(v, '=');
+  uint64_t ms;
+  if (eq && eq != v && parse_duration(eq + 1, &ms)) return true;
+  souk_buf_puts(expected, "name=duration entries such as prices=5m");
+  return false;
+}
+
+const souk_conf_check_t souk_cache_conf_checks[] = {
+    {"url", check_url},
+    {"ttl", check_ttl},
+    {0},
+};
+
 /* The prefix with glob characters escaped, for SCAN MATCH. */
 static char *glob_escape(const char *s) {
   size_t n = strlen(s);
@@ -350,6 +377,9 @@ static void mem_exec(souk_cache_t *c, op_t *op) {
     souk__mem_clear(&c->mem, op->key);
     k->clears++;
     dirty_pattern(c, op->key);
+    /* Only memory was cleared: Redis's keys go when it is back (the
+     * pattern is remembered), and the caller must not say they are gone. */
+    if (c->redis) status = SOUK_ECONN;
     break;
   }
   k->evictions += c->mem.evictions - ev;

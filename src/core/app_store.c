@@ -6,6 +6,7 @@
 #include "core/app.h"
 #include "core/core.h"
 #include "store/storeconf.h"
+#include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/health.h"
 #include "souk/httpd.h"
@@ -78,7 +79,26 @@ static bool store_ready(void *ud, souk_buf_t *why) {
 }
 
 int souk__app_store_open(void) {
-  int rc = souk_store_open(&souk_store_conf, souk_core_conf.data_dir, &g_store);
+  souk_store_conf_t conf = souk_store_conf;
+  conf.quick_check = true;
+  int rc = souk_store_open(&conf, souk_core_conf.data_dir, &g_store);
+  if (rc == SOUK_ECORRUPT) {
+    /* Refuse to serve: every command would fail on the damaged pages. */
+    souk_buf_t dir;
+    souk_buf_init(&dir);
+    souk_buf_printf(&dir, "%s/backups", souk_core_conf.data_dir ? souk_core_conf.data_dir : ".");
+    char *newest = souk_store_newest_backup(dir.data);
+    SOUK_ERROR("store",
+               "the database file is damaged; souk will not start on it. Stop souk, run `souk db "
+               "check` to see the damage, then restore %s%s (copy it over the database file), or "
+               "salvage rows with `sqlite3 souk.db .recover | sqlite3 new.db`",
+               newest ? "the newest backup, " : "a backup",
+               newest ? newest : " (there is none in the backups directory)");
+    souk_free(newest);
+    souk_buf_free(&dir);
+    g_store = NULL;
+    return rc;
+  }
   if (rc) {
     SOUK_ERROR("store", "cannot open the store: %s%s", souk_strerror(rc),
                rc == SOUK_EFATAL ? " (the database is newer than this souk: upgrade souk)" : "");

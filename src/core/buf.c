@@ -261,3 +261,45 @@ void souk_jw_raw(souk_jw_t *w, const char *json, size_t n) {
   jw_sep(w);
   souk_buf_append(w->b, json, n);
 }
+
+/* The length of the character at s that is shown as it is, or 0 for one
+ * that must be escaped. */
+static size_t plain_char(const unsigned char *s, size_t n) {
+  if (s[0] < 0x80) return (s[0] >= 0x20 && s[0] != 0x7f) || s[0] == '\n' || s[0] == '\t';
+  size_t l = souk_utf8_seq(s, n);
+  /* C1 controls: U+0080..U+009F, encoded C2 80..C2 9F. */
+  if (l == 2 && s[0] == 0xC2 && s[1] < 0xA0) return 0;
+  return l;
+}
+
+bool souk_text_needs_escape(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  for (size_t i = 0; i < n;) {
+    size_t l = plain_char(s + i, n - i);
+    if (!l) return true;
+    i += l;
+  }
+  return false;
+}
+
+void souk_buf_put_escaped(souk_buf_t *b, const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0, run = 0;
+  while (i < n) {
+    size_t l = plain_char(s + i, n - i);
+    if (l) {
+      i += l;
+      continue;
+    }
+    souk_buf_append(b, s + run, i - run);
+    if (s[i] == 0xC2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] < 0xA0) {
+      souk_buf_printf(b, "\\u%04x", s[i + 1]);
+      i += 2;
+    } else {
+      souk_buf_printf(b, "\\x%02x", s[i]);
+      i++;
+    }
+    run = i;
+  }
+  souk_buf_append(b, s + run, n - run);
+}

@@ -2,6 +2,7 @@
  * functions handlers call, and per-command figures. */
 #include "core/cmdrun.h"
 #include "souk/alloc.h"
+#include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
@@ -279,10 +280,81 @@ static void run_free(run_t *r) {
 
 static run_t *run_of(souk_cmd_ctx_t *ctx) { return (run_t *)ctx; }
 
+/* Text for a message, with control characters escaped when it has any,
+ * the copy kept in keep (freed by the caller); NULL stays NULL. */
+static const char *escaped(const char *s, souk_buf_t *keep, size_t *nkeep) {
+  if (!s || !souk_text_needs_escape(s, strlen(s))) return s;
+  souk_buf_t *b = &keep[(*nkeep)++];
+  souk_buf_init(b);
+  souk_buf_put_escaped(b, s, strlen(s));
+  souk_buf_putc(b, '\0');
+  return b->data;
+}
+
+static bool msg_needs_escape(const souk_msg_t *m) {
+  if (m->content && souk_text_needs_escape(m->content, strlen(m->content))) return true;
+  for (size_t i = 0; i < m->nembeds; i++) {
+    const souk_embed_t *e = &m->embeds[i];
+    const char *t[] = {e->title, e->description, e->footer};
+    for (size_t k = 0; k < 3; k++)
+      if (t[k] && souk_text_needs_escape(t[k], strlen(t[k]))) return true;
+    for (size_t f = 0; f < e->nfields; f++) {
+      const char *n = e->fields[f].name, *v = e->fields[f].value;
+      if ((n && souk_text_needs_escape(n, strlen(n))) || (v && souk_text_needs_escape(v, strlen(v))))
+        return true;
+    }
+  }
+  return false;
+}
+
+/* Every reply, whoever wrote it, leaves with control characters escaped:
+ * a reply that quotes what a user typed ("Unknown command `...`", a
+ * symbol, a name) must show an escape sequence, not obey it in a terminal
+ * or a Discord ANSI block.  Only messages that need it are copied. */
+static void deliver_escaped(run_t *r, const souk__out_t *out) {
+  const souk_msg_t *m = out->msg;
+  if (!m || (out->kind != SOUK__OUT_REPLY && out->kind != SOUK__OUT_UPDATE) ||
+      !msg_needs_escape(m)) {
+    r->surf->deliver(&r->ctx, out, r->deferred);
+    return;
+  }
+  size_t nfields = 0;
+  for (size_t i = 0; i < m->nembeds; i++)
+    nfields += m->embeds[i].nfields;
+  size_t cap = 1 + m->nembeds * 3 + nfields * 2, nkeep = 0;
+  souk_buf_t *keep = souk_calloc(cap, sizeof *keep);
+  souk_embed_t *embeds = m->nembeds ? souk_calloc(m->nembeds, sizeof *embeds) : NULL;
+  souk_embed_field_t *fields = nfields ? souk_calloc(nfields, sizeof *fields) : NULL;
+  souk_msg_t copy = *m;
+  copy.content = escaped(m->content, keep, &nkeep);
+  for (size_t i = 0, f0 = 0; i < m->nembeds; i++) {
+    embeds[i] = m->embeds[i];
+    embeds[i].title = escaped(m->embeds[i].title, keep, &nkeep);
+    embeds[i].description = escaped(m->embeds[i].description, keep, &nkeep);
+    embeds[i].footer = escaped(m->embeds[i].footer, keep, &nkeep);
+    for (size_t f = 0; f < m->embeds[i].nfields; f++) {
+      fields[f0 + f] = m->embeds[i].fields[f];
+      fields[f0 + f].name = escaped(m->embeds[i].fields[f].name, keep, &nkeep);
+      fields[f0 + f].value = escaped(m->embeds[i].fields[f].value, keep, &nkeep);
+    }
+    embeds[i].fields = m->embeds[i].nfields ? &fields[f0] : NULL;
+    f0 += m->embeds[i].nfields;
+  }
+  copy.embeds = embeds;
+  souk__out_t o = *out;
+  o.msg = &copy;
+  r->surf->deliver(&r->ctx, &o, r->deferred);
+  for (size_t i = 0; i < nkeep; i++)
+    souk_buf_free(&keep[i]);
+  souk_free(keep);
+  souk_free(embeds);
+  souk_free(fields);
+}
+
 static void deliver(run_t *r, const souk__out_t *out, souk__cmd_outcome_t outcome) {
   if (r->answered) return;
   r->answered = true;
-  r->surf->deliver(&r->ctx, out, r->deferred);
+  deliver_escaped(r, out);
   record(r, outcome);
   g.nunanswered--;
   if (g.nunanswered == 0 && g.idle) g.idle();

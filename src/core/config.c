@@ -88,9 +88,11 @@ static void rep_push(souk_conf_report_t *rep, bool warning, const char *file, in
   d->warning = warning;
 }
 
-__attribute__((format(printf, 6, 7))) static void rep_add(souk_conf_report_t *rep, bool warning,
-                                                          const char *file, int line,
-                                                          const char *key, const char *fmt, ...) {
+/* The config's own problems go through the same function as main's. */
+#define rep_add souk__conf_report_add
+
+void souk__conf_report_add(souk_conf_report_t *rep, bool warning, const char *file, int line,
+                           const char *key, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *msg = xvasprintf(fmt, ap);
@@ -191,9 +193,57 @@ static size_t utf8_chars(const char *s, size_t n) {
   return c;
 }
 
+/* The password of the first URL in s[0..n) at or after from, as in
+ * scheme://user:PASSWORD@host: [*ps, *pe).  Userinfo ends at the last '@'
+ * before the path, so a password holding '@' is hidden whole. */
+static bool url_password_at(const char *s, size_t n, size_t from, size_t *ps, size_t *pe) {
+  for (size_t i = from; i + 3 <= n; i++) {
+    if (memcmp(s + i, "://", 3) != 0) continue;
+    size_t a = i + 3, end = a, at = 0, colon = 0;
+    while (end < n && !strchr("/?# \t\n,]", s[end]))
+      end++;
+    for (size_t p = a; p < end; p++) {
+      if (s[p] == '@') at = p;
+      if (s[p] == ':' && !colon) colon = p;
+    }
+    if (at && colon && colon < at) {
+      *ps = colon + 1;
+      *pe = at;
+      return true;
+    }
+    i = end ? end - 1 : i;
+  }
+  return false;
+}
+
+/* Whether s[0..n) holds a URL with a password. */
+static bool has_url_password(const char *s, size_t n) {
+  size_t a, e;
+  return url_password_at(s, n, 0, &a, &e);
+}
+
+/* Append s[0..n) with every URL password replaced by "***": what any
+ * output of a value shows, since store.url and the price providers' URLs
+ * may carry one. */
+static void put_masked(souk_buf_t *b, const char *s, size_t n) {
+  size_t from = 0, a, e;
+  while (url_password_at(s, n, from, &a, &e)) {
+    souk_buf_append(b, s + from, a - from);
+    souk_buf_puts(b, "***");
+    from = e;
+  }
+  souk_buf_append(b, s + from, n - from);
+}
+
 /* Append s[0..n) for a message: quoted, cut short, control characters
- * escaped, so a value can never break the one-line-per-problem format. */
-void souk__conf_quote(souk_buf_t *b, const char *s, size_t n) {
+ * escaped, so a value can never break the one-line-per-problem format, and
+ * URL passwords hidden. */
+void souk__conf_quote(souk_buf_t *b, const char *str, size_t len) {
+  souk_buf_t m;
+  souk_buf_init(&m);
+  put_masked(&m, str, len);
+  const char *s = m.data ? m.data : "";
+  size_t n = m.len;
   size_t lim = n;
   bool cut = false;
   if (lim > CONF_FOUND_MAX) {
@@ -217,6 +267,7 @@ void souk__conf_quote(souk_buf_t *b, const char *s, size_t n) {
   }
   if (cut) souk_buf_puts(b, "...");
   souk_buf_putc(b, '\'');
+  souk_buf_free(&m);
 }
 
 /* Optimal string alignment distance (Levenshtein plus transpositions),
@@ -470,7 +521,11 @@ static void fmt_double(souk_buf_t *b, double d) {
   souk_buf_puts(b, tmp);
 }
 
-static void fmt_string(souk_buf_t *b, const char *s) {
+static void fmt_string(souk_buf_t *b, const char *str) {
+  souk_buf_t m;
+  souk_buf_init(&m);
+  put_masked(&m, str, strlen(str));
+  const char *s = m.data ? m.data : "";
   souk_buf_putc(b, '"');
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
@@ -484,6 +539,7 @@ static void fmt_string(souk_buf_t *b, const char *s) {
       souk_buf_putc(b, (char)c);
   }
   souk_buf_putc(b, '"');
+  souk_buf_free(&m);
 }
 
 /* The value as text; a secret shows only whether it is set. */
@@ -921,10 +977,10 @@ static bool text_ok(const souk_conf_key_t *k, const char *s, size_t n, souk_buf_
   return true;
 }
 
-/* Parse the text s (n bytes, NUL-terminated at n) for key k into out.  A
- * list takes comma-separated items.  Returns true, or false with "expected
- * ..., found ..." in msg. */
-static bool parse_text(const souk_conf_key_t *k, const char *s, size_t n, cval_t *out,
+/* Parse the text s (n bytes, NUL-terminated at n) for key k's type into
+ * out.  A list takes comma-separated items.  Returns true, or false with
+ * "expected ..., found ..." in msg. */
+static bool parse_type(const souk_conf_key_t *k, const char *s, size_t n, cval_t *out,
                        souk_buf_t *msg) {
   memset(out, 0, sizeof *out);
   if (!text_ok(k, s, n, msg)) return false;
@@ -1025,6 +1081,45 @@ static bool parse_text(const souk_conf_key_t *k, const char *s, size_t n, cval_t
   return false;
 }
 
+/* The key's own check (conf.h) of one value s[0..n) (a list's item), so a
+ * value that has the right type but cannot work ("not an address" for
+ * http.bind) is refused with the file and line like any other.  Returns
+ * true, or false with "expected ..., found ..." in msg. */
+static bool value_check(const souk_conf_section_t *sec, const souk_conf_key_t *k, const char *s,
+                        size_t n, souk_buf_t *msg) {
+  souk_conf_check_fn check = NULL;
+  for (const souk_conf_check_t *c = sec->checks; c && c->key && !check; c++)
+    if (!strcmp(c->key, k->name)) check = c->fn;
+  if (!check || n == 0) return true;
+  souk_buf_t want;
+  souk_buf_init(&want);
+  bool ok = check(s, &want);
+  if (!ok) {
+    souk_buf_printf(msg, "expected %s, found ", want.len ? want.data : "a valid value");
+    if (k->flags & SOUK_CONF_SECRET)
+      souk_buf_puts(msg, "a value that does not fit");
+    else
+      souk__conf_quote(msg, s, n);
+  }
+  souk_buf_free(&want);
+  return ok;
+}
+
+/* parse_type(), then the key's own check of the value or of each item. */
+static bool parse_text(const souk_conf_section_t *sec, const souk_conf_key_t *k, const char *s,
+                       size_t n, cval_t *out, souk_buf_t *msg) {
+  if (!parse_type(k, s, n, out, msg)) return false;
+  bool ok = true;
+  if (k->type == SOUK_CONF_STRING_LIST) {
+    for (size_t i = 0; i < out->strs.n && ok; i++)
+      ok = value_check(sec, k, out->strs.v[i], strlen(out->strs.v[i]), msg);
+  } else if (!type_is_list(k->type)) {
+    ok = value_check(sec, k, s, n, msg);
+  }
+  if (!ok) val_free(k, out);
+  return ok;
+}
+
 /* --------------------------------------------------------------------------
  * Key tables */
 
@@ -1053,6 +1148,13 @@ static void tables_check(const souk_conf_section_t *secs, size_t nsecs) {
       SOUK_ASSERT(strcmp(secs[j].name, s->name) != 0);
     size_t n = nkeys(s);
     SOUK_ASSERT(n == 0 || s->data);
+    /* A check of a key that does not exist would never run. */
+    for (const souk_conf_check_t *c = s->checks; c && c->key; c++) {
+      bool found = false;
+      for (size_t x = 0; x < n && !found; x++)
+        found = !strcmp(s->keys[x].name, c->key);
+      SOUK_ASSERT(found && c->fn);
+    }
     for (size_t x = 0; x < n; x++) {
       const souk_conf_key_t *k = &s->keys[x];
       SOUK_ASSERT(*k->name && k->type <= SOUK_CONF_DOUBLE);
@@ -1159,7 +1261,7 @@ static void ctx_init(ctx_t *c, const souk_conf_section_t *secs, size_t nsecs,
         continue;
       }
       souk_buf_reset(&msg);
-      if (!parse_text(k, k->def, strlen(k->def), &s->v, &msg)) {
+      if (!parse_text(&secs[i], k, k->def, strlen(k->def), &s->v, &msg)) {
         fprintf(stderr, "souk: bad default for %s.%s: %s\n", secs[i].name, k->name, msg.data);
         SOUK_ASSERT(!"a key's default must parse");
       }
@@ -1489,6 +1591,12 @@ static void assign_leaf(ctx_t *c, stage_t *s, const ynode_t *v, const char *dott
     rep_add(c->rep, true, c->file, v->line, dotted,
             "a secret in the config file; set %s in the environment (or .env) instead", msg.data);
     souk_buf_reset(&msg);
+  } else if (v->type == YN_SCALAR && has_url_password(v->s, v->len)) {
+    /* A password inside a URL is as secret as a token, whatever the key. */
+    env_name(&msg, s->sec->name, k->name);
+    rep_add(c->rep, true, c->file, v->line, dotted,
+            "a password in the config file; set %s in the environment (or .env) instead", msg.data);
+    souk_buf_reset(&msg);
   }
   cval_t val;
   memset(&val, 0, sizeof val);
@@ -1505,8 +1613,11 @@ static void assign_leaf(ctx_t *c, stage_t *s, const ynode_t *v, const char *dott
       } else if (!text_ok(k, it->s, it->len, &msg)) {
         ok = false;
       } else if (k->type == SOUK_CONF_STRING_LIST) {
-        strs_push(&val.strs, souk_memdup0(it->s, it->len));
-        continue;
+        if (value_check(s->sec, k, it->s, it->len, &msg)) {
+          strs_push(&val.strs, souk_memdup0(it->s, it->len));
+          continue;
+        }
+        ok = false;
       } else {
         uint64_t id;
         if (parse_snowflake(it->s, it->len, &id)) {
@@ -1524,7 +1635,7 @@ static void assign_leaf(ctx_t *c, stage_t *s, const ynode_t *v, const char *dott
     souk_buf_printf(&msg, ", found %s", found_kind(v));
     rep_add(c->rep, false, c->file, v->line, dotted, "%s", msg.data);
     ok = false;
-  } else if (!parse_text(k, v->s, v->len, &val, &msg)) {
+  } else if (!parse_text(s->sec, k, v->s, v->len, &val, &msg)) {
     rep_add(c->rep, false, c->file, v->line, dotted, "%s", msg.data);
     ok = false;
   }
@@ -1729,7 +1840,7 @@ static void env_apply(ctx_t *c) {
     if (!v || !*v) continue;
     cval_t val;
     souk_buf_reset(&msg);
-    if (parse_text(s->key, v, strlen(v), &val, &msg)) {
+    if (parse_text(s->sec, s->key, v, strlen(v), &val, &msg)) {
       stage_set(s, &val, SRC_ENV, souk_strdup(name.data));
     } else {
       souk_buf_t file, key;
@@ -2003,7 +2114,16 @@ static void dotenv_load(const char *cfg_path, souk_conf_report_t *rep) {
  * Applying staged values */
 
 static void secret_register(const souk_conf_key_t *k, const cval_t *v) {
-  if ((k->flags & SOUK_CONF_SECRET) && type_is_str(k->type) && v->s) souk_log_add_secret(v->s);
+  if (!type_is_str(k->type) || !v->s) return;
+  if (k->flags & SOUK_CONF_SECRET) souk_log_add_secret(v->s);
+  /* A URL's password too, so no log line can show it in any shape. */
+  size_t a, e, from = 0, n = strlen(v->s);
+  while (url_password_at(v->s, n, from, &a, &e)) {
+    char *pw = souk_strndup(v->s + a, e - a);
+    souk_log_add_secret(pw);
+    souk_free(pw);
+    from = e;
+  }
 }
 
 /* Move s's value into the field, freeing what the config owned there. */
@@ -2176,7 +2296,7 @@ int souk__config_set(const souk_conf_section_t *secs, size_t nsecs, const char *
   cval_t v, old;
   if (!value) value = "";
   souk_buf_printf(&msg, "%s: ", dotted_key);
-  if (!parse_text(k, value, strlen(value), &v, &msg)) {
+  if (!parse_text(sec, k, value, strlen(value), &v, &msg)) {
     rc = SOUK_EINVAL;
     goto out;
   }
@@ -2261,7 +2381,7 @@ bool souk__conf_check_value(const souk_conf_key_t *k, const char *text, int64_t 
                             souk_buf_t *msg) {
   cval_t v;
   size_t n = strlen(text);
-  if (!parse_text(k, text, n, &v, msg)) return false;
+  if (!parse_type(k, text, n, &v, msg)) return false;
   switch (k->type) {
   case SOUK_CONF_INT:
   case SOUK_CONF_DURATION:
@@ -2300,6 +2420,16 @@ static void source_format(const kstate_t *ks, souk_buf_t *out) {
     souk_buf_puts(out, "default");
     break;
   }
+}
+
+int souk__config_source(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                        souk_buf_t *file) {
+  int si;
+  const souk_conf_key_t *k;
+  if (!key_lookup(secs, nsecs, dotted_key, &si, &k)) return SOUK_ENOTFOUND;
+  const kstate_t *ks = state_find(&secs[si], k, false);
+  if (ks && (ks->src == SRC_FILE || ks->src == SRC_ENV)) source_format(ks, file);
+  return 0;
 }
 
 void souk__config_dump(const souk_conf_section_t *secs, size_t nsecs, souk_buf_t *out) {

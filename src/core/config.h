@@ -102,7 +102,8 @@ int souk__config_value_text(const souk_conf_section_t *secs, size_t nsecs, const
                             souk_buf_t *out, bool *from_default);
 
 /** Append s[0..n) as the messages quote what they found: in single
- * quotes, control characters escaped, cut after 60 bytes with "...". */
+ * quotes, control characters escaped, URL passwords as ***, cut after 60
+ * bytes with "...". */
 void souk__conf_quote(souk_buf_t *b, const char *s, size_t n);
 
 /** Check text as a value of k with exactly the file's rules and messages,
@@ -111,6 +112,13 @@ void souk__conf_quote(souk_buf_t *b, const char *s, size_t n);
  * Returns true, or false with "expected ..., found ..." appended to msg. */
 bool souk__conf_check_value(const souk_conf_key_t *k, const char *text, int64_t *i, uint64_t *id,
                             souk_buf_t *msg);
+
+/** Where the value in effect of "section.key" came from, for a problem
+ * that involves several keys: "FILE:LINE" or "env NAME" in file (a
+ * diagnostic's file field, line 0), or nothing appended for a default.
+ * Returns 0 or SOUK_ENOTFOUND. */
+int souk__config_source(const souk_conf_section_t *secs, size_t nsecs, const char *dotted_key,
+                        souk_buf_t *file);
 
 /** Append every key as "section.key = value (source)\n", the source being
  * "default", "FILE:LINE", "env NAME" or "admin"; a secret shows as
@@ -125,6 +133,12 @@ int souk__config_require(const souk_conf_section_t *secs, size_t nsecs, souk_con
  * fields become NULL / empty) and forget their sources. */
 void souk__config_free(const souk_conf_section_t *secs, size_t nsecs);
 
+/** Append a problem to rep that the key tables cannot find by themselves
+ * (a key that one command needs, such as the token for `run`).  file may be
+ * NULL, line 0 when there is none; msg is a printf format. */
+void souk__conf_report_add(souk_conf_report_t *rep, bool warning, const char *file, int line,
+                           const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /** Append one diagnostic as a line without newline:
  * "FILE:LINE: section.key: msg", "FILE:LINE: warning: section.key: msg",
  * "env NAME: section.key: msg" (parts that are absent are left out). */

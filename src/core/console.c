@@ -40,7 +40,19 @@ static void (*g_on_eof)(void);
 
 /* Everything the console prints goes through the line reader, which
  * redraws a half-typed line around it. */
-static void con_print(const char *text, size_t len) { souk__lineread_print(text, len); }
+static void con_print(const char *text, size_t len) {
+  /* The terminal shows control characters from any source as escapes:
+   * nothing a user typed, or a provider sent, can drive it. */
+  if (!souk_text_needs_escape(text, len)) {
+    souk__lineread_print(text, len);
+    return;
+  }
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk_buf_put_escaped(&b, text, len);
+  souk__lineread_print(b.data, b.len);
+  souk_buf_free(&b);
+}
 
 static void outf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void outf(const char *fmt, ...) {

@@ -15,6 +15,7 @@ typedef struct souk_core_conf {
   char *data_dir;   /* state files, lock files, the SQLite store */
   int log_level;    /* souk_log_level_t */
   int log_format;   /* souk_log_format_t */
+  char *log_file;   /* also log to this file (run and console); NULL: stderr only */
   int64_t shutdown_grace_ms; /* how long SIGTERM waits for in-flight replies */
 } souk_core_conf_t;
 

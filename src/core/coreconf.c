@@ -16,6 +16,10 @@ const souk_conf_key_t souk_core_conf_keys[] = {
      "lowest level logged"},
     {"log.format", SOUK_CONF_ENUM, K(log_format), "logfmt", 0, 0, format_choices,
      SOUK_CONF_RUNTIME, "log line format"},
+    {"log.file", SOUK_CONF_STRING, K(log_file), NULL, 0, 4096, NULL, SOUK_CONF_RUNTIME,
+     "also write the log to this file, reopened on SIGHUP (logrotate); stderr then gets only "
+     "warnings and errors. Unset: stderr only, except `souk console`, which logs to "
+     "<data_dir>/console.log"},
     {"shutdown_grace", SOUK_CONF_DURATION, K(shutdown_grace_ms), "10s", 0, 300000, NULL,
      SOUK_CONF_RUNTIME, "how long SIGTERM waits for in-flight replies before closing"},
     {0},

@@ -1,7 +1,20 @@
 /* Error strings from the one X-macro table in include/souk/err.h. */
 #include "souk/err.h"
 
+#include <errno.h>
 #include <string.h>
+
+int souk_err_from_errno(int errnum) {
+  switch (errnum) {
+  case ENOSPC:
+  case EDQUOT:
+    return SOUK_ENOSPC;
+  case ENOMEM:
+    return SOUK_ENOMEM;
+  default:
+    return SOUK_EIO;
+  }
+}
 
 const char *souk_strerror(int err) {
   switch (err) {

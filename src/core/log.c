@@ -1,8 +1,20 @@
 /* Logging with redaction.  Lines are built in one stack buffer and written
- * with a single write(2), so lines from different threads never interleave. */
+ * with a single write(2), so lines from different threads never interleave.
+ *
+ * Floods: a line identical to one written less than a second ago (same
+ * level, component and text) is counted instead of written, and when its
+ * second is over one line says "<text> ... repeated N times in T s".  A few
+ * lines are followed at once, so two floods that alternate are both
+ * coalesced.  300 half-open connections closing together thus cost two
+ * lines, not 300, whichever component writes them.
+ *
+ * Sinks: stderr (or the fd given to souk_log_set_fd), and a file when one
+ * is set; while a file is set, stderr gets only warnings and errors. */
 #include "souk/log.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,14 +39,86 @@ static size_t g_nsecrets;
 static uv_mutex_t g_secrets_mu;
 static uv_once_t g_once = UV_ONCE_INIT;
 
+/* Coalescing of repeated lines (see the top of the file).  REPEAT_SLOTS
+ * lines are followed; each slot's window starts at its first line (or at
+ * the last summary) and lasts REPEAT_WINDOW_MS. */
+#define REPEAT_SLOTS 8
+#define REPEAT_WINDOW_MS 1000
+
+typedef struct repeat {
+  bool used;
+  souk_log_level_t level;
+  uint64_t hash;
+  char *comp, *msg; /* copies; msg is the redacted text */
+  size_t mlen;
+  uint64_t start_ms, last_ms; /* window start; time of the last repeat */
+  uint64_t count;             /* repeats counted in this window, not written */
+} repeat_t;
+
+/* The sinks and the repeat table, guarded by g_mu: lines come from any
+ * thread (the loop and the worker pool). */
+static uv_mutex_t g_mu;
+static int g_file_fd = -1;
+static char *g_file_path;
+static repeat_t g_rep[REPEAT_SLOTS];
+static bool g_coalesce = true;
+static uint64_t (*g_clock)(void);
+static uv_timer_t g_flusher;
+static bool g_flusher_on;
+
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
-static void log_once(void) { uv_mutex_init(&g_secrets_mu); }
+static void log_once(void) {
+  uv_mutex_init(&g_secrets_mu);
+  uv_mutex_init(&g_mu);
+}
+
+static uint64_t clock_ms(void) { return g_clock ? g_clock() : uv_hrtime() / 1000000u; }
 
 void souk_log_set_level(souk_log_level_t level) { g_level = level; }
 souk_log_level_t souk_log_get_level(void) { return g_level; }
 void souk_log_set_format(souk_log_format_t fmt) { g_format = fmt; }
 void souk_log_set_fd(int fd) { g_fd = fd; }
+
+int souk_log_set_file(const char *path) {
+  uv_once(&g_once, log_once);
+  int fd = -1;
+  if (path && *path) {
+    /* O_APPEND: lines from this and other processes land whole at the end,
+     * and logrotate's copytruncate works as well as a reopen. */
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return -errno;
+  }
+  uv_mutex_lock(&g_mu);
+  int old = g_file_fd;
+  g_file_fd = fd;
+  if (!path || !*path) {
+    souk_free(g_file_path);
+    g_file_path = NULL;
+  } else if (!g_file_path || strcmp(g_file_path, path) != 0) {
+    souk_free(g_file_path);
+    g_file_path = souk_strdup(path);
+  }
+  uv_mutex_unlock(&g_mu);
+  if (old >= 0) close(old);
+  return 0;
+}
+
+int souk_log_reopen(void) {
+  uv_once(&g_once, log_once);
+  uv_mutex_lock(&g_mu);
+  char *path = g_file_path ? souk_strdup(g_file_path) : NULL;
+  uv_mutex_unlock(&g_mu);
+  if (!path) return 0;
+  int rc = souk_log_set_file(path);
+  souk_free(path);
+  return rc;
+}
+
+const char *souk_log_file(void) { return g_file_path; }
+
+void souk__log_set_clock(uint64_t (*now_ms)(void)) { g_clock = now_ms; }
+void souk__log_set_coalesce(bool on) { g_coalesce = on; }
 
 int souk_log_level_parse(const char *s) {
   if (!s) return -1;
@@ -280,6 +364,9 @@ static size_t append_quoted(char *buf, size_t pos, size_t cap, const char *s,
   return append(buf, pos, cap, "\"", 1);
 }
 
+static void emit_coalesced(souk_log_level_t level, const char *comp, const char *msg,
+                           size_t mlen);
+
 void souk_vlog(souk_log_level_t level, const char *component, const char *fmt,
                va_list ap) {
   if (level < g_level || level >= SOUK_LOG_OFF) return;
@@ -305,6 +392,11 @@ void souk_vlog(souk_log_level_t level, const char *component, const char *fmt,
   }
   va_end(ap2);
 
+  emit_coalesced(level, component ? component : "souk", msg, mlen);
+}
+
+/* Format one line and write it to the sinks.  Called with g_mu held. */
+static void write_line(souk_log_level_t level, const char *comp, const char *msg, size_t mlen) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
   struct tm tm;
@@ -316,7 +408,6 @@ void souk_vlog(souk_log_level_t level, const char *component, const char *fmt,
 
   char line[LOG_LINE_MAX + 256];
   size_t cap = sizeof line - 2, pos = 0;
-  const char *comp = component ? component : "souk";
   if (g_format == SOUK_LOG_JSON) {
     pos += (size_t)snprintf(line, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"comp\":", ts,
                             level_names[level]);
@@ -331,8 +422,136 @@ void souk_vlog(souk_log_level_t level, const char *component, const char *fmt,
   }
   if (pos > cap) pos = cap;
   line[pos++] = '\n';
-  ssize_t w = write(g_fd, line, pos);
+  ssize_t w;
+  if (g_file_fd >= 0) w = write(g_file_fd, line, pos);
+  /* With a log file, stderr keeps what an operator must see at once. */
+  if (g_file_fd < 0 || level >= SOUK_LOG_WARN) w = write(g_fd, line, pos);
   (void)w;
+}
+
+static uint64_t fnv1a(const char *s, size_t n, uint64_t h) {
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 1099511628211u;
+  }
+  return h;
+}
+
+static void slot_clear(repeat_t *r) {
+  souk_free(r->comp);
+  souk_free(r->msg);
+  memset(r, 0, sizeof *r);
+}
+
+/* "<text> ... repeated N times in T s" for a slot with repeats. */
+static void write_summary(repeat_t *r) {
+  char msg[LOG_LINE_MAX];
+  uint64_t secs = (r->last_ms - r->start_ms + 999) / 1000;
+  if (secs == 0) secs = 1;
+  int n = snprintf(msg, sizeof msg, "%.*s \xE2\x80\xA6 repeated %llu time%s in %llu s",
+                   (int)(r->mlen > sizeof msg - 64 ? sizeof msg - 64 : r->mlen), r->msg,
+                   (unsigned long long)r->count, r->count == 1 ? "" : "s",
+                   (unsigned long long)secs);
+  write_line(r->level, r->comp, msg, n < 0 ? 0 : (size_t)n >= sizeof msg ? sizeof msg - 1 : (size_t)n);
+}
+
+/* Close the windows that are over at now: a slot that saw repeats writes
+ * its summary and watches a new window (the flood may go on); one that saw
+ * none is forgotten.  Called with g_mu held. */
+static void flush_expired(uint64_t now, bool all) {
+  for (int i = 0; i < REPEAT_SLOTS; i++) {
+    repeat_t *r = &g_rep[i];
+    if (!r->used || (!all && now - r->start_ms < REPEAT_WINDOW_MS)) continue;
+    if (r->count == 0 || all) {
+      if (r->count) write_summary(r);
+      slot_clear(r);
+      continue;
+    }
+    write_summary(r);
+    r->count = 0;
+    r->start_ms = r->last_ms = now;
+  }
+}
+
+static void emit_coalesced(souk_log_level_t level, const char *comp, const char *msg,
+                           size_t mlen) {
+  uv_once(&g_once, log_once);
+  uv_mutex_lock(&g_mu);
+  if (!g_coalesce) {
+    write_line(level, comp, msg, mlen);
+    uv_mutex_unlock(&g_mu);
+    return;
+  }
+  uint64_t now = clock_ms();
+  flush_expired(now, false);
+  size_t clen = strlen(comp);
+  uint64_t h = fnv1a(msg, mlen, fnv1a(comp, clen, 14695981039346656037u ^ (uint64_t)level));
+  repeat_t *free_slot = NULL, *oldest = NULL;
+  for (int i = 0; i < REPEAT_SLOTS; i++) {
+    repeat_t *r = &g_rep[i];
+    if (!r->used) {
+      if (!free_slot) free_slot = r;
+      continue;
+    }
+    if (r->hash == h && r->level == level && r->mlen == mlen && !memcmp(r->msg, msg, mlen) &&
+        !strcmp(r->comp, comp)) {
+      r->count++;
+      r->last_ms = now;
+      uv_mutex_unlock(&g_mu);
+      return;
+    }
+    if (!oldest || r->start_ms < oldest->start_ms) oldest = r;
+  }
+  repeat_t *r = free_slot;
+  if (!r) {
+    /* Every slot busy: the oldest makes room, saying what it counted. */
+    r = oldest;
+    if (r->count) write_summary(r);
+    slot_clear(r);
+  }
+  write_line(level, comp, msg, mlen);
+  r->used = true;
+  r->level = level;
+  r->hash = h;
+  r->comp = souk_strdup(comp);
+  r->msg = souk_memdup0(msg, mlen);
+  r->mlen = mlen;
+  r->start_ms = r->last_ms = now;
+  uv_mutex_unlock(&g_mu);
+}
+
+void souk_log_flush(void) {
+  uv_once(&g_once, log_once);
+  uv_mutex_lock(&g_mu);
+  flush_expired(clock_ms(), true);
+  uv_mutex_unlock(&g_mu);
+}
+
+void souk__log_tick(void) {
+  uv_once(&g_once, log_once);
+  uv_mutex_lock(&g_mu);
+  flush_expired(clock_ms(), false);
+  uv_mutex_unlock(&g_mu);
+}
+
+static void flusher_cb(uv_timer_t *t) {
+  (void)t;
+  souk__log_tick();
+}
+
+void souk__log_flusher_start(uv_loop_t *loop) {
+  if (g_flusher_on) return;
+  uv_timer_init(loop, &g_flusher);
+  /* It must not keep an otherwise finished loop alive. */
+  uv_unref((uv_handle_t *)&g_flusher);
+  uv_timer_start(&g_flusher, flusher_cb, REPEAT_WINDOW_MS, REPEAT_WINDOW_MS);
+  g_flusher_on = true;
+}
+
+void souk__log_flusher_stop(void) {
+  if (!g_flusher_on) return;
+  g_flusher_on = false;
+  if (!uv_is_closing((uv_handle_t *)&g_flusher)) uv_close((uv_handle_t *)&g_flusher, NULL);
 }
 
 void souk_log(souk_log_level_t level, const char *component, const char *fmt, ...) {

@@ -70,6 +70,8 @@ static struct {
   bool stopping;
   int exit_code;
   bool console;
+  bool log_to_file; /* run and console honour core.log.file */
+  bool told_log;    /* the console said where its log goes */
 } g;
 
 static void usage(FILE *f) {
@@ -150,25 +152,56 @@ static void sections_build(void) {
   for (size_t i = 0; souk__modules[i]; i++)
     if (souk__modules[i]->conf) n++;
   g.secs = souk_calloc(n, sizeof *g.secs);
-  g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf};
-  g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf};
-  g.secs[2] = (souk_conf_section_t){"store", souk_store_conf_keys, &souk_store_conf};
-  g.secs[3] = (souk_conf_section_t){"http", souk_httpd_conf_keys, &souk_httpd_conf};
-  g.secs[4] = (souk_conf_section_t){"cache", souk_cache_conf_keys, &souk_cache_conf};
-  g.secs[5] = (souk_conf_section_t){"commands", souk_cmd_conf_keys, &souk_cmd_conf};
-  g.secs[6] = (souk_conf_section_t){"usage", souk_usage_conf_keys, &souk_usage_conf};
+  g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf, NULL};
+  g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf,
+                                    souk_discord_conf_checks};
+  g.secs[2] = (souk_conf_section_t){"store", souk_store_conf_keys, &souk_store_conf,
+                                    souk_store_conf_checks};
+  g.secs[3] = (souk_conf_section_t){"http", souk_httpd_conf_keys, &souk_httpd_conf,
+                                    souk_httpd_conf_checks};
+  g.secs[4] = (souk_conf_section_t){"cache", souk_cache_conf_keys, &souk_cache_conf,
+                                    souk_cache_conf_checks};
+  g.secs[5] = (souk_conf_section_t){"commands", souk_cmd_conf_keys, &souk_cmd_conf, NULL};
+  g.secs[6] = (souk_conf_section_t){"usage", souk_usage_conf_keys, &souk_usage_conf, NULL};
   g.nsecs = 7;
   for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk_ops_conf_sections[i];
   for (size_t i = 0; souk__modules[i]; i++) {
     const souk_module_t *m = souk__modules[i];
     if (m->conf)
-      g.secs[g.nsecs++] = (souk_conf_section_t){m->name, m->conf, m->conf_data};
+      g.secs[g.nsecs++] = (souk_conf_section_t){m->name, m->conf, m->conf_data, m->conf_checks};
   }
+}
+
+static int ensure_data_dir(void);
+
+/* core.log.file for run and the console.  The console's replies share the
+ * terminal with the log, so it logs to <data_dir>/console.log by default,
+ * keeping only warnings and errors on stderr. */
+static void apply_log_file(void) {
+  if (!g.log_to_file) return;
+  const char *path = souk_core_conf.log_file;
+  souk_buf_t def;
+  souk_buf_init(&def);
+  if (!path && g.console && souk_core_conf.data_dir && ensure_data_dir() == 0) {
+    souk_buf_printf(&def, "%s/console.log", souk_core_conf.data_dir);
+    path = def.data;
+  }
+  int rc = souk_log_set_file(path);
+  if (rc)
+    SOUK_WARN("core", "cannot open the log file %s: %s; logging to stderr only", path,
+              strerror(-rc));
+  else if (path && g.console && !g.told_log) {
+    fprintf(stderr, "souk: the console's log is in %s (warnings and errors show here too)\n",
+            path);
+    g.told_log = true;
+  }
+  souk_buf_free(&def);
 }
 
 static void apply_log_conf(void) {
   souk_log_set_level((souk_log_level_t)souk_core_conf.log_level);
   souk_log_set_format((souk_log_format_t)souk_core_conf.log_format);
+  apply_log_file();
   /* The config registers every secret key's value with the logger as it
    * loads; the token is added again here in case it came from elsewhere. */
   souk_log_add_secret(souk_discord_conf.token);
@@ -210,6 +243,7 @@ static void on_stopped(void) {
   souk_httpd_remove_ready_check("gateway");
   souk_metrics_shutdown();
   signals_off();
+  souk__log_flusher_stop();
   SOUK_INFO("core", "stopped (exit status %d)", g.exit_code);
 }
 
@@ -341,6 +375,10 @@ static int cmd_settings(int argc, char **argv) {
 
 static void signal_cb(uv_signal_t *h, int signum) {
   if (signum == SIGHUP) {
+    /* logrotate moved the file: write to a new one under its name, even
+     * if the configuration turns out not to reload. */
+    int rc = souk_log_reopen();
+    if (rc) SOUK_WARN("core", "cannot reopen the log file: %s", strerror(-rc));
     SOUK_INFO("core", "SIGHUP: reloading the configuration");
     reload_config(NULL);
     return;
@@ -426,6 +464,46 @@ static int cmd_config_keys(void) {
   return EXIT_OK;
 }
 
+/* What `souk run` says without a token: one text for run and check-config. */
+#define NO_TOKEN_MSG                                                                              \
+  "not set: `souk run` stops here with exit status 2. Export SOUK_DISCORD_TOKEN (or put it in "    \
+  ".env); `souk console` needs no token"
+
+/* Whether the token is set for the commands that need it, even when the
+ * load failed and nothing was applied: the environment (and .env, already
+ * loaded) or the file, which the report mentions with its warning. */
+static bool token_given(int load_rc, const souk_conf_report_t *rep) {
+  if (load_rc == 0) return souk_discord_conf.token != NULL;
+  const char *env = getenv("SOUK_DISCORD_TOKEN");
+  if (env && *env) return true;
+  for (size_t i = 0; i < rep->n; i++)
+    if (rep->v[i].key && !strcmp(rep->v[i].key, "discord.token")) return true;
+  return false;
+}
+
+/* Checks across keys, with the rest of the configuration: a shard range
+ * outside the shard count would otherwise stop `run` only after it asked
+ * Discord, with exit status 1. */
+static void cross_checks(souk_conf_report_t *rep) {
+  const souk_discord_conf_t *c = &souk_discord_conf;
+  int64_t count = c->shard_count, last = c->shard_last;
+  const char *bad = NULL;
+  if (last >= 0 && c->shard_first > last)
+    bad = "discord.shards.first";
+  else if (count > 0 && (last >= count || (last < 0 && c->shard_first >= count)))
+    bad = last >= count ? "discord.shards.last" : "discord.shards.first";
+  if (!bad) return;
+  souk_buf_t where;
+  souk_buf_init(&where);
+  souk__config_source(g.secs, g.nsecs, bad, &where);
+  souk__conf_report_add(rep, false, where.len ? where.data : NULL, 0, bad,
+                        "expected a shard range first..last within 0..count-1, found %lld..%lld "
+                        "with count %lld (0: Discord's count)",
+                        (long long)c->shard_first, (long long)(last < 0 ? count - 1 : last),
+                        (long long)count);
+  souk_buf_free(&where);
+}
+
 static int cmd_check_config(bool online) {
   souk_buf_t b;
   souk_buf_init(&b);
@@ -446,6 +524,13 @@ static int cmd_check_config(bool online) {
   if (mod_rc) {
     printf("configuration has problems: %s\n", souk_strerror(mod_rc));
     return mod_rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+  }
+  if (!souk_discord_conf.token) {
+    /* What `souk run` would say, rather than an "OK" that run contradicts. */
+    printf("discord.token: " NO_TOKEN_MSG "\n");
+    printf("configuration has problems: the token is missing%s\n",
+           online ? " (Discord was not asked)" : "");
+    return EXIT_CONFIG;
   }
   if (!online) {
     printf("configuration OK\n");
@@ -521,6 +606,18 @@ int main(int argc, char **argv) {
 
   souk_conf_report_t rep = {0};
   int rc = souk__config_load(o.config, o.config_explicit, g.secs, g.nsecs, &rep);
+  /* `run` needs the token: a missing one is listed with every other
+   * problem (check-config says so after its report). */
+  bool needs_token = !strcmp(o.cmd, "run") || (rc && !strcmp(o.cmd, "check-config"));
+  if (rc == 0 && (!strcmp(o.cmd, "run") || !strcmp(o.cmd, "check-config"))) {
+    size_t before = rep.nerr;
+    cross_checks(&rep);
+    if (rep.nerr > before) rc = SOUK_ECONFIG;
+  }
+  if (needs_token && !token_given(rc, &rep)) {
+    souk__conf_report_add(&rep, false, NULL, 0, "discord.token", NO_TOKEN_MSG);
+    rc = SOUK_ECONFIG;
+  }
   souk__conf_report_print(&rep, stderr);
   souk__conf_report_free(&rep);
   if (rc) {
@@ -529,21 +626,17 @@ int main(int argc, char **argv) {
     souk_free(g.secs);
     return EXIT_CONFIG;
   }
-  apply_log_conf();
-
   int code = EXIT_OK;
   g.console = !strcmp(o.cmd, "console");
+  g.log_to_file = g.console || !strcmp(o.cmd, "run");
+  apply_log_conf();
+
   if (!strcmp(o.cmd, "check-config")) {
     code = cmd_check_config(o.online);
   } else if (!strcmp(o.cmd, "db")) {
     code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
   } else if (!strcmp(o.cmd, "settings")) {
     code = cmd_settings(o.nargs, o.args);
-  } else if (!g.console && !souk_discord_conf.token) {
-    fprintf(stderr,
-            "souk: discord.token is not set. Export SOUK_DISCORD_TOKEN (or put it in .env),\n"
-            "      or use `souk console` to try souk without a Discord account.\n");
-    code = EXIT_CONFIG;
   } else if (ensure_data_dir() != 0) {
     code = EXIT_CONFIG;
   } else if ((rc = souk__ops_start()) != 0) {
@@ -552,7 +645,7 @@ int main(int argc, char **argv) {
     code = EXIT_RUNTIME;
   } else if ((rc = souk__app_store_open()) != 0) {
     souk__ops_stop();
-    code = rc == SOUK_EFATAL ? EXIT_CONFIG : EXIT_RUNTIME;
+    code = rc == SOUK_EFATAL || rc == SOUK_ECORRUPT ? EXIT_CONFIG : EXIT_RUNTIME;
   } else if ((rc = souk__app_cache_open()) != 0) {
     souk__ops_stop();
     code = rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
@@ -577,6 +670,7 @@ int main(int argc, char **argv) {
       if (souk__modules[i]->tasks) souk__sched_add_table(souk__modules[i]->tasks);
     souk__sched_start();
     signals_on();
+    souk__log_flusher_start(souk_loop());
     if (g.console) {
       /* Modules' Discord actions print on the console instead. */
       souk__dapi_start(&souk__dapi_console_sink);
@@ -599,8 +693,10 @@ int main(int argc, char **argv) {
   }
   souk__app_store_close();
   souk_loop_close();
+  souk_log_flush();
   souk__config_free(g.secs, g.nsecs);
   souk_free(g.secs);
   souk_log_clear_secrets();
+  souk_log_set_file(NULL);
   return code;
 }

@@ -3,7 +3,12 @@
 
 #include "discord/gateway.h"
 
+#include <ctype.h>
 #include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#include "souk/buf.h"
 
 souk_discord_conf_t souk_discord_conf;
 
@@ -75,10 +80,62 @@ const souk_conf_key_t souk_discord_conf_keys[] = {
      "401/403/429 responses in 10 minutes after which REST stops (Discord bans at 10000)"},
     {"user_agent_url", SOUK_CONF_STRING, K(user_agent_url), "https://github.com/souk-bot/souk",
      0, 0, NULL, 0, "URL in the User-Agent header"},
-    /* Validated where it is used (souk__ix_mount), so a bad key names
-     * itself in the log; it is public, so no SOUK_CONF_SECRET. */
+    /* Its shape is checked with the configuration (check_public_key); it
+     * is public, so no SOUK_CONF_SECRET. */
     {"public_key", SOUK_CONF_STRING, K(public_key), NULL, 0, 64, NULL, 0,
      "application public key (64 hex characters, Developer Portal > General Information); "
      "set it to serve POST /interactions on the HTTP server"},
+    {0},
+};
+
+/* What the key types cannot say: a URL's scheme, the public key's shape,
+ * and a User-Agent URL that cannot break the header. */
+static bool scheme_is(const char *v, const char *const *schemes) {
+  for (; *schemes; schemes++) {
+    size_t n = strlen(*schemes);
+    if (!strncasecmp(v, *schemes, n) && !strncmp(v + n, "://", 3)) return true;
+  }
+  return false;
+}
+
+static bool check_api_base(const char *v, souk_buf_t *expected) {
+  static const char *const http[] = {"https", "http", NULL};
+  if (scheme_is(v, http)) return true;
+  souk_buf_puts(expected, "an http(s) URL such as https://discord.com/api/v10");
+  return false;
+}
+
+static bool check_gateway_url(const char *v, souk_buf_t *expected) {
+  static const char *const ws[] = {"wss", "ws", NULL};
+  if (scheme_is(v, ws)) return true;
+  souk_buf_puts(expected, "a WebSocket URL such as wss://gateway.discord.gg");
+  return false;
+}
+
+static bool check_user_agent_url(const char *v, souk_buf_t *expected) {
+  for (const char *p = v; *p; p++) {
+    if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '(' || *p == ')' || *p == ',') {
+      souk_buf_puts(expected, "a URL without control characters, parentheses or commas");
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool check_public_key(const char *v, souk_buf_t *expected) {
+  size_t n = 0;
+  for (; v[n]; n++)
+    if (!isxdigit((unsigned char)v[n])) break;
+  if (n == 64 && !v[n]) return true;
+  souk_buf_puts(expected, "the application's public key: exactly 64 hex digits (Developer "
+                          "Portal > General Information)");
+  return false;
+}
+
+const souk_conf_check_t souk_discord_conf_checks[] = {
+    {"api_base", check_api_base},
+    {"gateway_url", check_gateway_url},
+    {"user_agent_url", check_user_agent_url},
+    {"public_key", check_public_key},
     {0},
 };

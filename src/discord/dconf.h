@@ -40,6 +40,9 @@ int souk__discord_compress(void);
 
 /** Key table of the `discord` section. */
 extern const souk_conf_key_t souk_discord_conf_keys[];
+/** Checks of the `discord` keys beyond their types (URL schemes, the public
+ * key's shape). */
+extern const souk_conf_check_t souk_discord_conf_checks[];
 /** The live values. */
 extern souk_discord_conf_t souk_discord_conf;
 

@@ -57,6 +57,21 @@ const souk_conf_key_t souk_httpd_conf_keys[] = {
 };
 #undef K
 
+/* http.bind must be an address the server can listen on, checked with the
+ * rest of the configuration rather than when the server starts. */
+static bool check_bind(const char *v, souk_buf_t *expected) {
+  struct sockaddr_in in;
+  struct sockaddr_in6 in6;
+  if (uv_ip4_addr(v, 0, &in) == 0 || uv_ip6_addr(v, 0, &in6) == 0) return true;
+  souk_buf_puts(expected, "an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::1");
+  return false;
+}
+
+const souk_conf_check_t souk_httpd_conf_checks[] = {
+    {"bind", check_bind},
+    {0},
+};
+
 bool souk__httpd_force_remote;
 
 /* ---- state ------------------------------------------------------------- */

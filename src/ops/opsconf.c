@@ -103,8 +103,8 @@ const souk_conf_key_t souk_janitor_conf_keys[] = {
 #undef K
 
 const souk_conf_section_t souk_ops_conf_sections[4] = {
-    {"ops", souk_ops_conf_keys, &souk_ops_conf},
-    {"health", souk_health_conf_keys, &souk_health_conf},
-    {"memguard", souk_memguard_conf_keys, &souk_memguard_conf},
-    {"janitor", souk_janitor_conf_keys, &souk_janitor_conf},
+    {"ops", souk_ops_conf_keys, &souk_ops_conf, NULL},
+    {"health", souk_health_conf_keys, &souk_health_conf, NULL},
+    {"memguard", souk_memguard_conf_keys, &souk_memguard_conf, NULL},
+    {"janitor", souk_janitor_conf_keys, &souk_janitor_conf, NULL},
 };

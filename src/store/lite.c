@@ -39,11 +39,24 @@ int souk__lite_err(souk_db_t *db, int rc, const char *what) {
   case SQLITE_NOMEM:
     souk_oom(0);
   case SQLITE_FULL:
-    SOUK_ERROR("store", "sqlite %s: %s", what, msg);
-    return SOUK_EFULL;
+    /* Never "queue full": the disk (or quota) is, and the operator must
+     * free space before anything is written again. */
+    SOUK_ERROR("store", "sqlite %s: %s: the disk is full", what, msg);
+    return SOUK_ENOSPC;
   case SQLITE_CORRUPT:
   case SQLITE_NOTADB:
+    SOUK_ERROR("store", "sqlite %s: %s", what, msg);
+    return SOUK_ECORRUPT;
   case SQLITE_IOERR:
+    /* SQLite reports some failed writes to a full disk as I/O errors; the
+     * errno it saw tells them apart. */
+    if (db->lite && (sqlite3_system_errno(db->lite) == ENOSPC ||
+                     sqlite3_system_errno(db->lite) == EDQUOT)) {
+      SOUK_ERROR("store", "sqlite %s: %s: the disk is full", what, msg);
+      return SOUK_ENOSPC;
+    }
+    SOUK_ERROR("store", "sqlite %s: %s", what, msg);
+    return SOUK_EIO;
   case SQLITE_CANTOPEN:
   case SQLITE_READONLY:
     SOUK_ERROR("store", "sqlite %s: %s", what, msg);
@@ -145,7 +158,7 @@ int souk__lite_backup(sqlite3 *src, const char *path) {
   sqlite3_backup_finish(b);
   if (rc != SQLITE_DONE) {
     SOUK_ERROR("store", "backup to %s failed: %s", path, sqlite3_errstr(rc));
-    err = SOUK_EIO;
+    err = (rc & 0xff) == SQLITE_FULL || sqlite3_system_errno(dst) == ENOSPC ? SOUK_ENOSPC : SOUK_EIO;
     goto out;
   }
   /* The copy's journal mode is the source's (WAL); fold it back into a
@@ -155,7 +168,7 @@ out:
   if (sqlite3_close(dst) != SQLITE_OK && !err) err = SOUK_EIO;
   if (!err && rename(tmp, path) != 0) {
     SOUK_ERROR("store", "backup: rename %s: %s", path, strerror(errno));
-    err = SOUK_EIO;
+    err = souk_err_from_errno(errno);
   }
   if (err) unlink(tmp);
   souk_free(tmp);

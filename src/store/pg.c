@@ -73,9 +73,15 @@ static int pg_err(souk_db_t *db, PGresult *res, const char *what) {
     SOUK_DEBUG("store", "postgres %s: %s %.*s", what, state, mlen, msg);
     return SOUK_EINVAL;
   }
+  if (!strcmp(state, "53100")) {
+    /* disk_full: the server's disk, reported like SQLite's. */
+    SOUK_ERROR("store", "postgres %s: %s %.*s: the disk is full", what, state, mlen, msg);
+    return SOUK_ENOSPC;
+  }
   if (!strncmp(state, "53", 2)) {
+    /* Other insufficient resources (memory, connections): not a queue. */
     SOUK_ERROR("store", "postgres %s: %s %.*s", what, state, mlen, msg);
-    return SOUK_EFULL;
+    return SOUK_EIO;
   }
   SOUK_WARN("store", "postgres %s: %s %.*s", what, state, mlen, msg);
   return !strncmp(state, "42", 2) || !strncmp(state, "25", 2) ? SOUK_EINVAL : SOUK_EIO;

@@ -7,6 +7,7 @@
 #include "souk/loop.h"
 #include "store/store_int.h"
 
+#include <dirent.h>
 #include <endian.h>
 #include <errno.h>
 #include <limits.h>
@@ -114,6 +115,39 @@ void souk__store_release(souk_db_t *db) {
   pthread_mutex_unlock(&st->mu);
 }
 
+typedef struct quick_job {
+  char first[256]; /* the first problem, or "" */
+} quick_job_t;
+
+static int quick_fn(souk_db_t *db, void *ud) {
+  quick_job_t *j = ud;
+  j->first[0] = '\0';
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db, "PRAGMA quick_check(1)", &s);
+  if (rc != 0) return rc;
+  rc = souk_stmt_step(s);
+  if (rc == 1) {
+    const char *t = souk_stmt_column_text(s, 0, NULL);
+    if (t && strcmp(t, "ok") != 0) snprintf(j->first, sizeof j->first, "%s", t);
+    rc = 0;
+  }
+  souk_stmt_finalize(s);
+  return rc;
+}
+
+/* A damaged SQLite file must stop the start: served as it is, every
+ * command would fail ("try again in a moment") for ever.  quick_check reads
+ * every page but skips the index cross-checks of integrity_check, so it
+ * stays fast enough for each start. */
+static int quick_check(souk_store_t *st) {
+  quick_job_t j;
+  int rc = souk_store_read(st, quick_fn, &j);
+  if (rc == 0 && j.first[0]) rc = SOUK_ECORRUPT;
+  if (rc == SOUK_ECORRUPT)
+    SOUK_ERROR("store", "%s is damaged%s%s", st->path, j.first[0] ? ": " : "", j.first);
+  return rc;
+}
+
 int souk_store_open(const souk_store_conf_t *conf, const char *data_dir, souk_store_t **out) {
   if (!conf || !out || conf->pool_size < 1 || conf->pool_size > 64) return SOUK_EINVAL;
   souk_store_t *st = souk_calloc(1, sizeof *st);
@@ -161,6 +195,7 @@ int souk_store_open(const souk_store_conf_t *conf, const char *data_dir, souk_st
   souk_db_t *db;
   int rc = souk__store_acquire(st, &db);
   if (rc == 0) souk__store_release(db);
+  if (rc == 0 && st->kind == SOUK_STORE_SQLITE && conf->quick_check) rc = quick_check(st);
   if (rc == 0) {
     int version = 0;
     rc = conf->migrate ? souk__store_migrate(st, NULL) : souk_store_schema_version(st, &version);
@@ -836,6 +871,28 @@ static int migrate_fn(souk_db_t *db, void *ud) {
   return rc;
 }
 
+char *souk_store_newest_backup(const char *backup_dir) {
+  DIR *d = backup_dir ? opendir(backup_dir) : NULL;
+  if (!d) return NULL;
+  char *best = NULL;
+  struct dirent *e;
+  /* The names start with the UTC time, so the greatest is the newest. */
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (strncmp(e->d_name, "souk-", 5) != 0 || n < 8 || strcmp(e->d_name + n - 3, ".db") != 0)
+      continue;
+    if (!best || strcmp(e->d_name, best) > 0) {
+      souk_free(best);
+      best = souk_strdup(e->d_name);
+    }
+  }
+  closedir(d);
+  if (!best) return NULL;
+  char *p = path_join(backup_dir, best);
+  souk_free(best);
+  return p;
+}
+
 int souk__store_backup_before(souk_store_t *st, int version, char **path_out) {
   if (st->kind == SOUK_STORE_POSTGRES) {
     SOUK_INFO("store",
@@ -846,7 +903,7 @@ int souk__store_backup_before(souk_store_t *st, int version, char **path_out) {
   }
   if (mkdir(st->backup_dir, 0700) != 0 && errno != EEXIST) {
     SOUK_ERROR("store", "cannot create %s: %s", st->backup_dir, strerror(errno));
-    return SOUK_EIO;
+    return souk_err_from_errno(errno);
   }
   uint64_t now = souk_unix_ms();
   time_t t = (time_t)(now / 1000);

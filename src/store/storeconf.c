@@ -3,6 +3,7 @@
 #include "store/storeconf.h"
 
 #include <stddef.h>
+#include <string.h>
 
 souk_store_conf_t souk_store_conf;
 
@@ -32,5 +33,20 @@ const souk_conf_key_t souk_store_conf_keys[] = {
      "longest retry backoff"},
     {"connect_timeout", SOUK_CONF_DURATION, K(connect_timeout_ms), "5s", 1000, 600000, NULL, 0,
      "PostgreSQL connect timeout"},
+    {0},
+};
+
+/* store.url picks the backend by its scheme (souk_store_open), so a URL
+ * that names neither is refused with the rest of the configuration. */
+static bool check_url(const char *v, souk_buf_t *expected) {
+  if (!strncmp(v, "sqlite://", 9) && v[9]) return true;
+  if ((!strncmp(v, "postgres://", 11) && v[11]) || (!strncmp(v, "postgresql://", 13) && v[13]))
+    return true;
+  souk_buf_puts(expected, "sqlite:///path/to/file.db or postgres://user@host:port/db");
+  return false;
+}
+
+const souk_conf_check_t souk_store_conf_checks[] = {
+    {"url", check_url},
     {0},
 };

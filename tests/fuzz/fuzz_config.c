@@ -72,9 +72,9 @@ static const souk_conf_key_t f_keys[] = {
 };
 
 static const souk_conf_section_t fsecs[] = {
-    {"t", f_keys, &fc},
-    {"core", souk_core_conf_keys, &souk_core_conf},
-    {"discord", souk_discord_conf_keys, &souk_discord_conf},
+    {"t", f_keys, &fc, NULL},
+    {"core", souk_core_conf_keys, &souk_core_conf, NULL},
+    {"discord", souk_discord_conf_keys, &souk_discord_conf, NULL},
 };
 #define NFSECS (sizeof fsecs / sizeof fsecs[0])
 

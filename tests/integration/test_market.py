@@ -507,7 +507,10 @@ def test_check_config_reports_providers_and_checks_keys(tmp_path, fake_prices):
     path.write_text(to_yaml(cfg) + "\n")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SOUK_MARKET_") and k != "SOUK_DISCORD_TOKEN"}
-    r = subprocess.run([souk_bin(), "check-config", "-c", str(path)], env=env, cwd=tmp_path,
+    # The token is given here only: without it check-config says what
+    # `souk run` would (exit 2), after the market's report.
+    r = subprocess.run([souk_bin(), "check-config", "-c", str(path)],
+                       env=dict(env, SOUK_DISCORD_TOKEN=TEST_TOKEN), cwd=tmp_path,
                        capture_output=True, text=True, timeout=WAIT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert re.search(r"finnhub\s+configured", r.stdout)
@@ -597,7 +600,8 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
     daily_update.max_fetch of them; the rest are valued at cached prices."""
     fake = fake_prices
     cfg = live_config(tmp_path, fake)
-    cfg["market"]["fresh_for"] = "1s"
+    # Long enough for two buys and an update under ASan on a busy machine.
+    cfg["market"]["fresh_for"] = "3s"
     cfg["market"]["daily_update"] = {"max_fetch": 1}
     c = Console(tmp_path, cfg)
     try:
@@ -607,7 +611,7 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
         out = c.run("/market daily-update", "Daily update")
         assert "0 holdings without a price" in out
         assert len(fake.requests()) == n0  # both still fresh
-        time.sleep(1.5)
+        time.sleep(3.5)
         out = c.run("/market daily-update", "Daily update")
         assert "0 holdings without a price" in out
         new = fake.requests()[n0:]
@@ -616,4 +620,5 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
         assert c.close() == 0
     finally:
         c.s.kill()
-    assert "refreshing 1 (daily_update.max_fetch" in c.s.log_text()
+    # The console logs to its data directory (stderr keeps warnings only).
+    assert "refreshing 1 (daily_update.max_fetch" in (tmp_path / "data" / "console.log").read_text()

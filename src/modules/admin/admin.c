@@ -182,8 +182,17 @@ typedef struct pending {
 
 static void cache_cleared(void *ud, int status) {
   pending_t *p = ud;
-  if (status) souk_cmd_errorf(p->ctx, "Clearing the cache failed: %s.", souk_strerror(status));
-  else souk_cmd_replyf(p->ctx, "Cache entries matching `%s` were cleared.", p->what);
+  if (status == SOUK_ECONN)
+    /* Say what happened and what did not: only this process's memory. */
+    souk_cmd_errorf(p->ctx,
+                    "Cache entries matching `%s` were cleared from this process's memory only: "
+                    "Redis is not connected, so its entries were NOT cleared. They are deleted "
+                    "when Redis is reachable again; run this again then to be sure.",
+                    p->what);
+  else if (status)
+    souk_cmd_errorf(p->ctx, "Clearing the cache failed: %s.", souk_strerror(status));
+  else
+    souk_cmd_replyf(p->ctx, "Cache entries matching `%s` were cleared.", p->what);
   souk_free(p);
 }
 

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 market_conf_t market_conf;
@@ -91,6 +92,27 @@ static const souk_conf_key_t market_conf_keys[] = {
     {0},
 };
 #undef K
+
+/* The market's keys that their types cannot check, refused with the rest
+ * of the configuration before anything starts (migrations included). */
+static bool check_cash(const char *v, souk_buf_t *expected) {
+  int64_t cents;
+  if (market_parse_cents(v, &cents) == 0) return true;
+  souk_buf_puts(expected, "a dollar amount of $0 or more such as \"$1,000,000\" or \"2500.50\"");
+  return false;
+}
+
+static bool check_http_url(const char *v, souk_buf_t *expected) {
+  if (!strncasecmp(v, "https://", 8) || !strncasecmp(v, "http://", 7)) return true;
+  souk_buf_puts(expected, "an http(s) URL");
+  return false;
+}
+
+static const souk_conf_check_t market_conf_checks[] = {
+    {"start_cash", check_cash},    {"finnhub.url", check_http_url}, {"polygon.url", check_http_url},
+    {"alpaca.url", check_http_url}, {"yahoo.url", check_http_url},
+    {0},
+};
 
 /* ---- price snapshots -------------------------------------------------- */
 
@@ -602,13 +624,9 @@ static int check_online(souk_buf_t *out) {
 }
 
 static int market_check(bool online, souk_buf_t *out) {
+  /* market.start_cash and the URLs were checked with the configuration
+   * (market_conf_checks). */
   market_check_config_report(out);
-  int64_t cents;
-  if (market_conf.start_cash && market_parse_cents(market_conf.start_cash, &cents) != 0) {
-    souk_buf_printf(out, "  market.start_cash \"%s\" is not a dollar amount (e.g. \"$1,000,000\")\n",
-                    market_conf.start_cash);
-    return SOUK_ECONFIG;
-  }
   if (!online) return 0;
   souk_buf_puts(out, "market providers, online:\n");
   return check_online(out);
@@ -752,6 +770,7 @@ const souk_module_t souk_market_module = {
     .name = "market",
     .conf = market_conf_keys,
     .conf_data = &market_conf,
+    .conf_checks = market_conf_checks,
     .commands = market_commands,
     .components = market_components,
     .tasks = market_tasks,

@@ -118,10 +118,16 @@ static void job_free(job_t *j) {
 
 /* Finish with an error about the store and free the job. */
 static void job_store_error(job_t *j, int status) {
-  souk_cmd_errorf(j->ctx,
-                  "The game's records are not available right now (%s); nothing "
-                  "changed. Try again in a moment.",
-                  souk_strerror(status));
+  if (status == SOUK_ENOSPC)
+    /* Not a moment's wait: someone must free disk space first. */
+    souk_cmd_errorf(j->ctx,
+                    "That did not happen: the bot's disk is full, so nothing can be saved "
+                    "(no trade was made and nothing changed). Please tell the bot's operator.");
+  else
+    souk_cmd_errorf(j->ctx,
+                    "The game's records are not available right now (%s); nothing "
+                    "changed. Try again in a moment.",
+                    souk_strerror(status));
   job_free(j);
 }
 

@@ -421,12 +421,39 @@ static void test_round_trip(void **state) {
   souk_json_free(&j);
 }
 
+/* What a user typed, shown back: controls escaped, text and newlines kept. */
+static void test_escape_controls(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+      {"plain text, \xC3\xA9t\xC3\xA9 \xE2\x82\xAC", "plain text, \xC3\xA9t\xC3\xA9 \xE2\x82\xAC"},
+      {"two\nlines\tand a tab", "two\nlines\tand a tab"},
+      {"\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"},
+      {"\x1b]0;title\x07" "bell", "\\x1b]0;title\\x07bell"},
+      {"cr\rdel\x7f", "cr\\x0ddel\\x7f"},
+      {"c1 \xC2\x9b" "2J csi", "c1 \\u009b2J csi"},
+      {"nbsp \xC2\xA0 kept", "nbsp \xC2\xA0 kept"},
+      {"bad \xff byte", "bad \\xff byte"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    souk_buf_t b;
+    souk_buf_init(&b);
+    souk_buf_put_escaped(&b, cases[i].in, strlen(cases[i].in));
+    souk_buf_putc(&b, '\0');
+    assert_string_equal(b.data, cases[i].out);
+    assert_int_equal(souk_text_needs_escape(cases[i].in, strlen(cases[i].in)),
+                     strcmp(cases[i].in, cases[i].out) != 0);
+    souk_buf_free(&b);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_growth),     cmocka_unit_test(test_self_append),
       cmocka_unit_test(test_printf),     cmocka_unit_test(test_steal),
       cmocka_unit_test(test_json_str),   cmocka_unit_test(test_writer),
-      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_escape_controls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

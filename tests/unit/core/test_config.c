@@ -89,8 +89,8 @@ static const souk_conf_key_t u_keys[] = {
 };
 
 static const souk_conf_section_t secs[] = {
-    {"t", t_keys, &tc},
-    {"u", u_keys, &uc},
+    {"t", t_keys, &tc, NULL},
+    {"u", u_keys, &uc, NULL},
 };
 #define NSECS (sizeof secs / sizeof secs[0])
 
@@ -102,6 +102,7 @@ static const char *const env_vars[] = {"SOUK_T_COUNT",
                                        "SOUK_T_FLAG",
                                        "SOUK_T_API_KEY",
                                        "SOUK_T_MOTD",
+                                       "SOUK_T_TAGS",
                                        "SOUK_T_DEEP_INNER_VALUE",
                                        "SOUK_DOTENV_A",
                                        "SOUK_DOTENV_B",
@@ -278,7 +279,7 @@ static void test_good_file(void **state) {
   assert_true(tc.guilds.ids[1] == UINT64_C(81384788765712384));
   assert_int_equal(tc.tags.n, 2);
   assert_string_equal(tc.tags.v[1], "beta, gamma"); /* sequence items are not split */
-  assert_string_equal(tc.url, "postgres://souk:pw@db.example:5433/souk");
+  assert_string_equal(tc.url, "postgres://souk@db.example:5433/souk");
   assert_true(tc.ratio == 0.25);
   assert_int_equal(tc.deep, -7);
   assert_string_equal(tc.motd, "folded text");
@@ -474,7 +475,7 @@ static void test_url(void **state) {
   (void)state;
   static const char *const good[] = {
       "http://localhost",         "https://discord.com/api/v10", "ws://127.0.0.1:8080/x?y=1",
-      "wss://gateway.discord.gg", "postgres://u:p@db:5432/souk", "postgresql://db/souk",
+      "wss://gateway.discord.gg", "postgres://u@db:5432/souk",   "postgresql://db/souk",
       "redis://[::1]:6379/0",     "rediss://cache.example",      "HTTPS://EXAMPLE.COM",
       "http://host?q=1"};
   for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
@@ -1109,7 +1110,7 @@ static void test_dump(void **state) {
   assert_int_equal(load_text("u:\n  level: warn\n  any: -3\n", &rep), 0);
   souk_buf_t b;
   souk_buf_init(&b);
-  const souk_conf_section_t one[] = {{"u", u_keys, &uc}};
+  const souk_conf_section_t one[] = {{"u", u_keys, &uc, NULL}};
   souk__config_dump(one, 1, &b);
   assert_string_equal(b.data, "u.level = warn (test.yaml:2)\n"
                               "u.any = -3 (test.yaml:3)\n");
@@ -1120,7 +1121,7 @@ static void test_dump(void **state) {
  * loads, and the classic mistakes read well. */
 static void test_discord_table(void **state) {
   (void)state;
-  const souk_conf_section_t ds[] = {{"discord", souk_discord_conf_keys, &souk_discord_conf}};
+  const souk_conf_section_t ds[] = {{"discord", souk_discord_conf_keys, &souk_discord_conf, NULL}};
   souk_conf_report_t rep = {0};
   setenv("SOUK_DISCORD_TOKEN", good_token, 1);
   assert_int_equal(souk__config_load(FIX "discord.yaml", true, ds, 1, &rep), 0);
@@ -1232,7 +1233,7 @@ static void test_bad_default_asserts(void **state) {
       {0},
   };
   static int64_t n;
-  const souk_conf_section_t bs[] = {{"b", bad_keys, &n}};
+  const souk_conf_section_t bs[] = {{"b", bad_keys, &n, NULL}};
   fflush(NULL);
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -1245,6 +1246,97 @@ static void test_bad_default_asserts(void **state) {
   int st;
   assert_int_equal(waitpid(pid, &st, 0), pid);
   assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+}
+
+/* Every output of a value hides a URL's password: the dump, errors that
+ * quote the value, change notes; a password written in the file warns like
+ * a secret, one from the environment does not. */
+static void test_url_password_hidden(void **state) {
+  (void)state;
+  souk_conf_report_t rep = {0};
+  assert_int_equal(load_text("t:\n  url: \"postgres://bob:hunter2pw@db:5432/souk\"\n", &rep), 0);
+  assert_int_equal(rep.n, 1);
+  assert_diag(&rep, 0,
+              "test.yaml:2: warning: t.url: a password in the config file; set SOUK_T_URL in the "
+              "environment (or .env) instead");
+  souk__conf_report_free(&rep);
+  assert_string_equal(tc.url, "postgres://bob:hunter2pw@db:5432/souk"); /* still used */
+  souk_buf_t b;
+  souk_buf_init(&b);
+  souk__config_dump(secs, NSECS, &b);
+  assert_non_null(strstr(b.data, "t.url = \"postgres://bob:***@db:5432/souk\" (test.yaml:2)"));
+  assert_null(strstr(b.data, "hunter2pw"));
+  souk_buf_reset(&b);
+  assert_int_equal(souk__config_get_text(secs, NSECS, "t.url", &b), 0);
+  assert_string_equal(b.data, "\"postgres://bob:***@db:5432/souk\"");
+  /* The password is a log secret from now on, in any shape. */
+  char line[] = "connect failed: password hunter2pw refused";
+  size_t n = souk_log_redact(line, strlen(line));
+  line[n] = 0;
+  assert_null(strstr(line, "hunter2pw"));
+  /* A string key (not a URL type) holding a URL, and an error quoting it. */
+  setenv("SOUK_T_MOTD", "see redis://:s3cretpass@cache:6379/0 and more", 1);
+  assert_int_equal(load_text("", &rep), 0);
+  assert_int_equal(rep.n, 0); /* the environment is where it belongs */
+  souk_buf_reset(&b);
+  souk__config_dump(secs, NSECS, &b);
+  assert_non_null(strstr(b.data, "t.motd = \"see redis://:***@cache:6379/0 and more\""));
+  assert_null(strstr(b.data, "s3cretpass"));
+  setenv("SOUK_T_COUNT", "https://u:zz9secretzz@h/", 1);
+  assert_int_equal(load_text("", &rep), SOUK_ECONFIG);
+  assert_true(report_has(&rep, "found 'https://u:***@h/'"));
+  assert_false(report_has(&rep, "zz9secretzz"));
+  souk__conf_report_free(&rep);
+  souk_buf_free(&b);
+}
+
+/* Checks of single keys run with everything else: from the file (with its
+ * line), the environment, list items, admin changes; never for unset. */
+static bool check_even(const char *v, souk_buf_t *expected) {
+  if (strlen(v) % 2 == 0) return true;
+  souk_buf_puts(expected, "an even number of characters");
+  return false;
+}
+
+static bool check_short(const char *v, souk_buf_t *expected) {
+  if (strlen(v) <= 2) return true;
+  souk_buf_puts(expected, "at most two characters");
+  return false;
+}
+
+static void test_key_checks(void **state) {
+  (void)state;
+  static const souk_conf_check_t checks[] = {{"name", check_even}, {"tags", check_short}, {0}};
+  const souk_conf_section_t cs[] = {{"t", t_keys, &tc, checks}, {"u", u_keys, &uc, NULL}};
+  souk_conf_report_t rep = {0};
+  const char *yaml = "t:\n  name: abc\n  tags: [ab, cde, fg]\n  count: 500\n";
+  assert_int_equal(souk__config_load_mem("test.yaml", yaml, strlen(yaml), cs, 2, &rep),
+                   SOUK_ECONFIG);
+  print_report(&rep);
+  assert_int_equal(rep.nerr, 3);
+  assert_diag(&rep, 0, "test.yaml:2: t.name: expected an even number of characters, found 'abc'");
+  assert_diag(&rep, 1, "test.yaml:3: t.tags: expected at most two characters, found 'cde'");
+  assert_true(report_has(&rep, "test.yaml:4: t.count:"));
+  souk__conf_report_free(&rep);
+  setenv("SOUK_T_NAME", "xyz", 1);
+  setenv("SOUK_T_TAGS", "ab, cde", 1);
+  assert_int_equal(souk__config_load_mem("test.yaml", "", 0, cs, 2, &rep), SOUK_ECONFIG);
+  assert_true(report_has(&rep, "env SOUK_T_NAME: t.name: expected an even number of characters, "
+                               "found 'xyz'"));
+  assert_true(report_has(&rep, "env SOUK_T_TAGS: t.tags: expected at most two characters, "
+                               "found 'cde'"));
+  souk__conf_report_free(&rep);
+  unsetenv("SOUK_T_NAME");
+  unsetenv("SOUK_T_TAGS");
+  /* Good values pass; an empty value unsets and is not checked. */
+  yaml = "t:\n  name: abcd\n  tags: [ab]\n  motd: x\n";
+  assert_int_equal(souk__config_load_mem("test.yaml", yaml, strlen(yaml), cs, 2, &rep), 0);
+  assert_string_equal(tc.name, "abcd");
+  yaml = "t:\n  name: \"\"\n";
+  assert_int_equal(souk__config_load_mem("test.yaml", yaml, strlen(yaml), cs, 2, &rep), 0);
+  assert_null(tc.name);
+  souk__conf_report_free(&rep);
+  souk__config_free(cs, 2);
 }
 
 static void test_report_print(void **state) {
@@ -1306,6 +1398,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_many_problems, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_default_asserts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_report_print, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_url_password_hidden, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_key_checks, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

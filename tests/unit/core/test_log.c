@@ -441,6 +441,154 @@ static void test_threads(void **state) {
   souk_free(out);
 }
 
+/* The coalescing's clock, moved by the tests. */
+static uint64_t g_now = 1000000;
+static uint64_t fake_now(void) { return g_now; }
+
+static int count_of(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+    n++;
+  return n;
+}
+
+/* 300 identical lines within a second: one written, then one summary when
+ * the second is over; a different line in between is written at once. */
+static void test_repeats_coalesced(void **state) {
+  (void)state;
+  souk__log_set_clock(fake_now);
+  souk_log_flush();
+  souk_free(grab());
+  for (int i = 0; i < 300; i++) {
+    SOUK_WARN("http", "libmicrohttpd: Failed to receive data: Connection reset by peer");
+    g_now += 2; /* 300 lines in 0.6 s */
+  }
+  SOUK_INFO("core", "something else");
+  char *out = grab();
+  assert_int_equal(count_of(out, "Connection reset by peer"), 1);
+  assert_int_equal(count_of(out, "something else"), 1);
+  assert_null(strstr(out, "repeated"));
+  souk_free(out);
+  /* Before the second is over, a tick writes nothing. */
+  g_now += 300;
+  souk__log_tick();
+  out = grab();
+  assert_string_equal(out, "");
+  souk_free(out);
+  g_now += 200; /* now past 1 s after the first line */
+  souk__log_tick();
+  out = grab();
+  assert_int_equal(count_of(out, "\n"), 1);
+  assert_non_null(strstr(out, "level=warn comp=http msg=\"libmicrohttpd: Failed to receive data: "
+                              "Connection reset by peer \xE2\x80\xA6 repeated 299 times in 1 s\""));
+  souk_free(out);
+  /* The flood goes on for three more seconds: one summary per second. */
+  for (int sec = 0; sec < 3; sec++) {
+    for (int i = 0; i < 100; i++) {
+      SOUK_WARN("http", "libmicrohttpd: Failed to receive data: Connection reset by peer");
+      g_now += 10;
+    }
+    souk__log_tick();
+  }
+  out = grab();
+  assert_int_equal(count_of(out, "\n"), 3);
+  assert_int_equal(count_of(out, "repeated 100 times in 1 s"), 3);
+  souk_free(out);
+  /* A quiet second forgets the line: it is written again next time. */
+  g_now += 5000;
+  souk__log_tick();
+  SOUK_WARN("http", "libmicrohttpd: Failed to receive data: Connection reset by peer");
+  out = grab();
+  assert_int_equal(count_of(out, "\n"), 1);
+  assert_null(strstr(out, "repeated"));
+  souk_free(out);
+  souk_log_flush();
+  souk__log_set_clock(NULL);
+}
+
+/* Two floods that alternate are both coalesced; level and component are
+ * part of what makes a line the same; the exit flush writes what is due. */
+static void test_repeats_interleaved(void **state) {
+  (void)state;
+  souk__log_set_clock(fake_now);
+  souk_log_flush();
+  souk_free(grab());
+  for (int i = 0; i < 50; i++) {
+    SOUK_INFO("a", "same text");
+    SOUK_INFO("b", "same text");
+    SOUK_WARN("a", "same text");
+  }
+  char *out = grab();
+  assert_int_equal(count_of(out, "\n"), 3);
+  souk_free(out);
+  souk_log_flush();
+  out = grab();
+  assert_int_equal(count_of(out, "repeated 49 times"), 3);
+  assert_non_null(strstr(out, "level=info comp=a msg=\"same text \xE2\x80\xA6 repeated 49 times"));
+  assert_non_null(strstr(out, "level=warn comp=a msg="));
+  souk_free(out);
+  /* Coalescing off: every line. */
+  souk__log_set_coalesce(false);
+  for (int i = 0; i < 5; i++) SOUK_INFO("a", "same text");
+  out = grab();
+  assert_int_equal(count_of(out, "\n"), 5);
+  souk_free(out);
+  souk__log_set_coalesce(true);
+  souk__log_set_clock(NULL);
+}
+
+/* A log file gets every line; stderr (the fd) only warnings and errors;
+ * after logrotate renames the file, a reopen writes to a new one. */
+static void test_log_file(void **state) {
+  (void)state;
+  char dir[] = "/tmp/souk-test-log-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[128], rotated[128];
+  snprintf(path, sizeof path, "%s/souk.log", dir);
+  snprintf(rotated, sizeof rotated, "%s/souk.log.1", dir);
+  assert_int_equal(souk_log_set_file(path), 0);
+  assert_string_equal(souk_log_file(), path);
+  SOUK_INFO("core", "to the file only");
+  SOUK_WARN("core", "to both");
+  char *err = grab();
+  assert_null(strstr(err, "to the file only"));
+  assert_int_equal(count_of(err, "to both"), 1);
+  souk_free(err);
+  assert_int_equal(rename(path, rotated), 0);
+  SOUK_INFO("core", "still the old file");
+  assert_int_equal(souk_log_reopen(), 0);
+  SOUK_INFO("core", "the new file");
+  assert_int_equal(souk_log_set_file(NULL), 0);
+  assert_null(souk_log_file());
+  SOUK_INFO("core", "stderr again");
+  err = grab();
+  assert_non_null(strstr(err, "stderr again"));
+  souk_free(err);
+  char buf[4096];
+  FILE *f = fopen(rotated, "r");
+  assert_non_null(f);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  assert_non_null(strstr(buf, "to the file only"));
+  assert_non_null(strstr(buf, "to both"));
+  assert_non_null(strstr(buf, "still the old file"));
+  assert_null(strstr(buf, "the new file"));
+  f = fopen(path, "r");
+  assert_non_null(f);
+  n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  assert_non_null(strstr(buf, "the new file"));
+  assert_null(strstr(buf, "stderr again"));
+  /* A file that cannot be opened leaves the setting as it was. */
+  assert_true(souk_log_set_file("/nonexistent-dir/x.log") < 0);
+  assert_null(souk_log_file());
+  unlink(path);
+  unlink(rotated);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_registered_secrets, reset),
@@ -453,6 +601,9 @@ int main(void) {
       cmocka_unit_test_setup(test_logfmt_format, reset),
       cmocka_unit_test_setup(test_levels, reset),
       cmocka_unit_test_setup(test_threads, reset),
+      cmocka_unit_test_setup(test_repeats_coalesced, reset),
+      cmocka_unit_test_setup(test_repeats_interleaved, reset),
+      cmocka_unit_test_setup(test_log_file, reset),
   };
   int rc = cmocka_run_group_tests(tests, setup, teardown);
   souk_log_clear_secrets();

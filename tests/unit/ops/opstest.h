@@ -40,6 +40,7 @@ static FILE *log_file;
 static inline void log_capture_start(void) {
   log_file = tmpfile();
   souk_log_set_fd(fileno(log_file));
+  souk__log_set_coalesce(false); /* lines are counted raw */
   souk_log_set_level(SOUK_LOG_DEBUG);
 }
 

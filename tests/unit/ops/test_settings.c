@@ -126,7 +126,7 @@ static const souk_conf_key_t demo_keys[] = {
     {"mode", SOUK_CONF_ENUM, offsetof(demo_conf_t, mode), "sim", 0, 0, mode_names, 0, "mode"},
     {0},
 };
-static const souk_conf_section_t secs[] = {{"demo", demo_keys, &demo_conf}};
+static const souk_conf_section_t secs[] = {{"demo", demo_keys, &demo_conf, NULL}};
 
 #define G1    UINT64_C(111111111111111111)
 #define G2    UINT64_C(222222222222222222)

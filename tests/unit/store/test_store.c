@@ -883,12 +883,49 @@ static void test_conf(void **state) {
   souk_free(r);
 }
 
+/* ---- a full disk ---- */
+
+static int full_calls;
+
+/* SQLite: max_page_count makes SQLite itself answer SQLITE_FULL, exactly
+ * as when the file system has no room.  PostgreSQL: the server's own
+ * disk_full error (53100). */
+static int full_fn(souk_db_t *db, void *ud) {
+  (void)ud;
+  full_calls++;
+  if (souk_db_kind(db) == SOUK_STORE_SQLITE) {
+    int rc = souk_db_exec(db, "PRAGMA max_page_count = 1");
+    if (rc) return rc;
+    return souk_db_exec(db, "INSERT INTO kv (namespace, key, value, updated_at) "
+                            "VALUES ('f', 'x', zeroblob(262144), 1)");
+  }
+  return souk_db_exec(db, "DO $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left "
+                          "on device' USING ERRCODE = 'disk_full'; END $$");
+}
+
+static void test_disk_full(void **state) {
+  FX();
+  fx->conf.pool_size = 1;
+  souk_store_t *st = fx_open(fx);
+  full_calls = 0;
+  int rc = souk_store_tx(st, full_fn, NULL);
+  assert_int_equal(rc, SOUK_ENOSPC);
+  assert_string_equal(souk_strerror(rc), "no space left on the disk");
+  assert_int_equal(full_calls, 1); /* retrying cannot make room */
+  assert_int_equal(sql_int(st, "SELECT count(*) FROM kv WHERE namespace = 'f'"), 0);
+  souk_store_close(st);
+  /* File writes: a full disk or quota, never a generic I/O error. */
+  assert_int_equal(souk_err_from_errno(ENOSPC), SOUK_ENOSPC);
+  assert_int_equal(souk_err_from_errno(EDQUOT), SOUK_ENOSPC);
+  assert_int_equal(souk_err_from_errno(EACCES), SOUK_EIO);
+}
+
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
 #define ALL(be)                                                                                    \
   T(test_migrate, be), T(test_refuse_newer, be), T(test_binds, be), T(test_kv_read, be),           \
       T(test_rollback, be), T(test_retry_applies_once, be), T(test_retry_real, be),                \
       T(test_concurrent, be), T(test_backup_check, be), T(test_backup_before_migrate, be),         \
-      T(test_forget, be), T(test_crash, be)
+      T(test_forget, be), T(test_crash, be), T(test_disk_full, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
