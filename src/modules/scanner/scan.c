@@ -118,6 +118,11 @@ static void sim_step(sim_t *m) {
     scanner_contract_t *c = &m->c[i];
     int64_t step = sim_pm(m, 100); /* in 1/10000 */
     int64_t p = c->last_micro + c->last_micro / 10000 * step;
+    /* Five significant digits, like real tick sizes. */
+    int64_t tick = 1;
+    for (int64_t v = p; v >= 100000; v /= 10)
+      tick *= 10;
+    p -= p % tick;
     c->last_micro = p > 0 ? p : 1;
     c->mark_micro = c->last_micro;
     c->last_text[0] = '\0';
@@ -265,6 +270,10 @@ int scan_new(const scan_conf_t *c, scan_done_cb cb, void *ud, scan_t **out) {
   }
   if (c->source == SCANNER_SRC_SIM) sim_init(&s->sim, c->sim_seed);
   s->breaker = souk_breaker_new("scanner.kucoin", &c->breaker, c->clock ? c->clock : &souk_clock_sched);
+  if (!s->c.http_request || !s->c.http_cancel) {
+    s->c.http_request = souk_http_request;
+    s->c.http_cancel = souk_http_cancel;
+  }
   s->cb = cb;
   s->ud = ud;
   s->next_at = now_ms(s);
@@ -284,7 +293,7 @@ static void job_free(job_t *j) {
 
 void scan_free(scan_t *s) {
   if (!s) return;
-  if (s->req) souk_http_cancel(s->req);
+  if (s->req) s->c.http_cancel(s->req);
   if (s->job) s->job->s = NULL; /* its done frees it */
   unregister_strategies(s);
   souk_breaker_free(s->breaker);
@@ -530,7 +539,7 @@ static void start(scan_t *s) {
                         .max_response_bytes = MAX_BODY};
   scanner_pool_spend(&s->pool, SCANNER_ACTIVE_WEIGHT, now);
   s->st.requests++;
-  int rc = souk_http_request(&o, http_cb, s, &s->req);
+  int rc = s->c.http_request(&o, http_cb, s, &s->req);
   if (rc) {
     s->running = false;
     scan_fail(s, FAIL_NETWORK, rc, "cannot start the request");
@@ -606,3 +615,5 @@ void scan_get_stats(scan_t *s, scan_stats_t *out) {
   out->last_error = s->last_error;
   out->source = s->c.source;
 }
+
+scanner_source_t scan_source(const scan_t *s) { return s->c.source; }

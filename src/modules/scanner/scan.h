@@ -29,6 +29,7 @@
 #include "kucoin.h"
 #include "score.h"
 #include "shealth.h"
+#include "souk/http.h"
 #include "souk/loop.h"
 #include "souk/recovery.h"
 
@@ -58,6 +59,11 @@ typedef struct scan_conf {
   const souk_clock_t *clock; /* NULL: souk's schedule clock */
   const char *user_agent;
   bool register_strategies; /* register the recovery strategies above */
+  /** The HTTP client (souk/http.h semantics); NULL: souk_http_request and
+   * souk_http_cancel. */
+  int (*http_request)(const souk_http_opts_t *o, souk_http_cb cb, void *ud,
+                      souk_http_req_t **out_opt);
+  void (*http_cancel)(souk_http_req_t *req);
 } scan_conf_t;
 
 /** Defaults: KuCoin, 60 s period, 60 s timeout, backoff up to 5 minutes,
@@ -106,6 +112,9 @@ int scan_now(scan_t *s, uint64_t *wait_ms);
 const scanner_ranked_t *scan_ranked(const scan_t *s, size_t *n, uint64_t *at_unix_ms);
 /** Health now (souk/health.h levels, the thresholds). */
 void scan_health(scan_t *s, souk_health_result_t *out);
+
+/** Where this engine's contracts come from. */
+scanner_source_t scan_source(const scan_t *s);
 
 /** Counters for /metrics and /scan status. */
 typedef struct scan_stats {
