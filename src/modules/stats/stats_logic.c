@@ -215,7 +215,7 @@ int stats_template_render(const char *tmpl, const stats_values_t *v, char *out, 
 
 /* ---- the daily summary ------------------------------------------------------ */
 
-static int64_t local_day(const souk_tz_t *tz, uint64_t now_ms) {
+int64_t stats_local_day(const souk_tz_t *tz, uint64_t now_ms) {
   souk_civil_t c;
   souk_tz_local(tz, (int64_t)(now_ms / 1000), &c);
   return souk_days_from_civil(c.year, c.month, c.day);
@@ -228,14 +228,14 @@ static int64_t day_hour_instant_ms(const souk_tz_t *tz, int64_t day, int hour) {
 }
 
 int64_t stats_daily_due(const souk_tz_t *tz, int hour, int64_t last_day, uint64_t now_ms) {
-  int64_t today = local_day(tz, now_ms);
+  int64_t today = stats_local_day(tz, now_ms);
   if (today <= last_day) return -1;
   return (int64_t)now_ms >= day_hour_instant_ms(tz, today, hour) ? today : -1;
 }
 
 uint64_t stats_daily_next(const souk_tz_t *tz, int hour, int64_t last_day, uint64_t now_ms) {
   if (stats_daily_due(tz, hour, last_day, now_ms) >= 0) return now_ms;
-  int64_t day = local_day(tz, now_ms);
+  int64_t day = stats_local_day(tz, now_ms);
   if (day <= last_day) day = last_day + 1;
   for (int i = 0; i < 3; i++, day++) {
     int64_t at = day_hour_instant_ms(tz, day, hour);

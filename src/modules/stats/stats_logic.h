@@ -98,6 +98,8 @@ void stats_fmt_count(int64_t v, char *out, size_t cap);
 
 /* ---- the daily summary ------------------------------------------------------ */
 
+/** The local day (days since 1970-01-01 in the zone's calendar) of now. */
+int64_t stats_local_day(const souk_tz_t *tz, uint64_t now_ms);
 /** The local day (days since 1970-01-01 in the zone's calendar) whose
  * summary is due at now_ms, or -1: the local date of now is after
  * last_day and now is at or after hour:00 local of that date (the first
