@@ -88,6 +88,12 @@ static bool read_contract(const souk_json_t *j, int o, const scanner_filter_t *f
   if (fixed(j, o, "multiplier", 9, &c->multiplier_e9)) c->multiplier_e9 = 0;
   if (fixed(j, o, "nextFundingRateTime", 0, &c->funding_in_ms) || c->funding_in_ms < 0)
     c->funding_in_ms = -1;
+  double mult = 0, mark = 0;
+  if (souk_json_double(j, souk_json_get(j, o, "multiplier"), &mult) ||
+      souk_json_double(j, souk_json_get(j, o, "markPrice"), &mark))
+    mark = (double)c->mark_micro / 1e6;
+  c->oi_value = (double)c->open_interest * mult * mark;
+  if (!(c->oi_value > 0)) c->oi_value = 0;
   return true;
 }
 

@@ -42,6 +42,10 @@ typedef struct scanner_contract {
   int64_t open_interest;           /* openInterest, contracts (sent as a string) */
   int64_t multiplier_e9;           /* multiplier in 1e-9 (0.001 -> 1000000) */
   int64_t funding_in_ms;           /* nextFundingRateTime: ms until the next funding; -1 unknown */
+  /** openInterest x multiplier x markPrice in the quote currency, read as
+   * doubles from the numbers' text: a score input, never money, and exact
+   * even for prices finer than a micro-unit.  0 when unknown. */
+  double oi_value;
 } scanner_contract_t;
 
 /** What one answer of the contracts list means. */

@@ -539,6 +539,7 @@ static void start(scan_t *s) {
                         .max_response_bytes = MAX_BODY};
   scanner_pool_spend(&s->pool, SCANNER_ACTIVE_WEIGHT, now);
   s->st.requests++;
+  SOUK_DEBUG(COMP, "request %" PRIu64 " sent to KuCoin", s->st.requests);
   int rc = s->c.http_request(&o, http_cb, s, &s->req);
   if (rc) {
     s->running = false;

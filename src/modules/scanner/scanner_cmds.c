@@ -38,19 +38,22 @@ static void fmt_funding(int64_t e8, char *out, size_t cap) {
            a / 100 % 10000);
 }
 
+/* One contract on one line, and with why, its score's parts on a second:
+ * "T" turnover, "M" move, "F" funding, "OI" open interest (the legend is
+ * under the list). */
 static void line_of(const scanner_ranked_t *r, souk_buf_t *b, bool why) {
-  char px[32], chg[24], fund[24], oi[24], turn[24], expl[160];
+  char px[32], chg[24], fund[24], oi[24], turn[24];
   scanner_fmt_price(&r->c, px, sizeof px);
   fmt_pct(r->c.change_ppm, chg, sizeof chg);
   fmt_funding(r->c.funding_e8, fund, sizeof fund);
   scanner_fmt_amount(scanner_oi_value(&r->c), oi, sizeof oi);
   scanner_fmt_amount((double)r->c.turnover, turn, sizeof turn);
-  souk_buf_printf(b, "#%" PRIu32 " %s  %s  %s  funding %s  OI %s  turnover %s  score %.2f\n",
-                  r->rank, r->c.symbol, px, chg, fund, oi, turn, (double)r->score_e4 / 10000.0);
-  if (why) {
-    scanner_explain(r, expl, sizeof expl);
-    souk_buf_printf(b, "   why: %s\n", expl);
-  }
+  souk_buf_printf(b, "#%" PRIu32 " %s %s %s fund %s OI %s vol %s score %.2f\n", r->rank,
+                  r->c.symbol, px, chg, fund, oi, turn, (double)r->score_e4 / 10000.0);
+  if (why)
+    souk_buf_printf(b, "   = T %.2f + M %.2f + F %.2f + OI %.2f\n", r->points[SCANNER_F_TURNOVER],
+                    r->points[SCANNER_F_MOVE], r->points[SCANNER_F_FUNDING],
+                    r->points[SCANNER_F_OI]);
 }
 
 static void age_of(uint64_t at, char *out, size_t cap) {
@@ -80,16 +83,21 @@ static void cmd_top(souk_cmd_ctx_t *ctx) {
   if (want > n) want = n;
   souk_buf_t b;
   souk_buf_init(&b);
-  char age[32];
+  char age[32], title[96], footer[160];
   age_of(at, age, sizeof age);
-  souk_buf_printf(&b, "**KuCoin Futures: top %zu of %zu** (scanned %s, %s)\n```\n", want, n, age,
-                  scanner_source_name(scan_source(scanner_g.scan)));
+  snprintf(title, sizeof title, "KuCoin Futures: top %zu of %zu", want, n);
+  snprintf(footer, sizeof footer, "scanned %s (%s) · %s", age,
+           scanner_source_name(scan_source(scanner_g.scan)), DISCLAIMER);
+  /* An embed's description holds 4,096 characters: 25 contracts with
+   * their reasons fit in one message. */
+  souk_buf_puts(&b, "```\n");
   for (size_t i = 0; i < want; i++)
     line_of(&r[i], &b, true);
-  souk_buf_printf(&b, "```\nScore 0-100: turnover, move, funding and open interest, each "
-                      "normalised over this scan; `/scan contract` shows one in full. %s",
-                  DISCLAIMER);
-  souk_msg_t m = {.content = b.data};
+  souk_buf_puts(&b, "```\nScore 0-100 = T (24 h turnover) + M (24 h move) + F (funding) + OI "
+                    "(open interest's value), each normalised over this scan and weighted; "
+                    "`/scan contract` shows one in full.");
+  souk_embed_t e = {.title = title, .description = b.data, .footer = footer, .color = 0xf1c40f};
+  souk_msg_t m = {.embeds = &e, .nembeds = 1};
   souk_cmd_reply(ctx, &m);
   souk_buf_free(&b);
 }
@@ -109,6 +117,9 @@ static void cmd_contract(souk_cmd_ctx_t *ctx) {
     souk_buf_init(&b);
     souk_buf_printf(&b, "**%s** ranks #%" PRIu32 " of %zu\n```\n", x->c.symbol, x->rank, n);
     line_of(x, &b, false);
+    char expl[200];
+    scanner_explain(x, expl, sizeof expl);
+    souk_buf_printf(&b, "%s\n", expl);
     static const char *const how[SCANNER_NFACTORS] = {
         "log10(1 + turnover)", "|24 h change|", "|funding rate|", "log10(1 + OI value)"};
     scanner_weights_t w = scanner_weights();

@@ -16,6 +16,7 @@ const char *scanner_factor_name(int f) {
 }
 
 double scanner_oi_value(const scanner_contract_t *c) {
+  if (c->oi_value > 0) return c->oi_value;
   return (double)c->open_interest * ((double)c->multiplier_e9 / 1e9) *
          ((double)c->mark_micro / 1e6);
 }
