@@ -40,8 +40,9 @@ typedef struct souk_usage_guild {
  * call), or an error (status SOUK_E*, u NULL). */
 typedef void (*souk_usage_guild_cb)(void *ud, int status, const souk_usage_guild_t *u);
 
-/** One guild's usage since since_unix_ms: calls, errors and distinct users
- * over hourly rows, the top commands, and calls and users per UTC day
+/** One guild's usage since since_unix_ms (from the start of the hour that
+ * holds it: rows are hourly): calls, errors and distinct users over hourly
+ * rows, the top commands, and calls and users per UTC day
  * (daily rows; at most the last 31 days).  Counts still in memory are
  * saved first, so the report is current.  Returns 0 (cb is called once,
  * later) or SOUK_E* (no store: cb is never called). */

@@ -482,6 +482,8 @@ typedef struct guild_q {
 static int guild_fn(souk_db_t *db, void *ud) {
   guild_q_t *q = ud;
   memset(&q->out, 0, sizeof q->out);
+  /* Hourly rows: the one holding since counts whole. */
+  uint64_t hour0 = q->since - q->since % HOUR_MS;
   souk_stmt_t *s;
   int rc = souk_db_prepare(db,
                            "SELECT command, SUM(calls), SUM(errors) FROM usage "
@@ -490,7 +492,7 @@ static int guild_fn(souk_db_t *db, void *ud) {
                            &s);
   if (rc) return rc;
   souk_stmt_bind_int64(s, 1, (int64_t)q->guild);
-  souk_stmt_bind_int64(s, 2, (int64_t)q->since);
+  souk_stmt_bind_int64(s, 2, (int64_t)hour0);
   while ((rc = souk_stmt_step(s)) == 1) {
     uint64_t calls = (uint64_t)souk_stmt_column_int64(s, 1);
     q->out.calls += calls;
@@ -510,7 +512,7 @@ static int guild_fn(souk_db_t *db, void *ud) {
                        &s);
   if (rc) return rc;
   souk_stmt_bind_int64(s, 1, (int64_t)q->guild);
-  souk_stmt_bind_int64(s, 2, (int64_t)q->since);
+  souk_stmt_bind_int64(s, 2, (int64_t)hour0);
   if ((rc = souk_stmt_step(s)) == 1) q->out.users = (uint64_t)souk_stmt_column_int64(s, 0);
   souk_stmt_finalize(s);
   if (rc < 0) return rc;

@@ -209,6 +209,10 @@ static void on_ban_remove(const souk_event_t *ev) { on_ban(ev, -1); }
 static void on_message(const souk_event_t *ev) {
   stats_guild_t *g = stats_guild_find(id_at(ev, "guild_id"));
   if (!g) return;
+  /* Members' messages: bots (souk's own posts among them) do not count. */
+  bool bot = false;
+  int b = souk_json_path(ev->json, ev->d, "author", "bot", NULL);
+  if (b >= 0 && souk_json_bool(ev->json, b, &bot) == 0 && bot) return;
   g->messages++;
   g->counts_dirty = true;
 }

@@ -472,7 +472,11 @@ static int summary_start(stats_guild_t *g, uint64_t ch, int64_t day) {
   j->members = g->members;
   j->members_start = g->members_start;
   j->day = day;
-  int rc = souk_usage_guild(g->id, j->since, summary_usage, j);
+  /* Usage rows carry the real clock's time: ask for the same span back
+   * from the real now (the same instant, unless a test moved the
+   * schedule clock). */
+  uint64_t span = j->until > j->since ? j->until - j->since : 0, real = souk_unix_ms();
+  int rc = souk_usage_guild(g->id, real > span ? real - span : 0, summary_usage, j);
   if (rc) summary_usage(j, rc, NULL); /* no store: the summary without usage */
   return 0;
 }
