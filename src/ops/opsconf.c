@@ -44,7 +44,7 @@ const souk_conf_key_t souk_ops_conf_keys[] = {
      SOUK_CONF_SECRET,
      "incoming webhook that also gets every alert, even when Discord is the trouble: Slack's "
      "JSON, so a Slack URL or a Discord webhook URL ending in /slack; set "
-     "SOUK_OPS_ALERTS_WEBHOOK_URL (secret: environment only)"},
+     "SOUK_OPS_ALERTS_WEBHOOK_URL in the environment"},
     {"alerts.webhook_min_severity", SOUK_CONF_ENUM, K(alert_webhook_min_severity), "high", 0, 0,
      severity_choices, SOUK_CONF_RUNTIME, "least severe error that is sent to alerts.webhook_url"},
     {"alerts.webhook_per_minute", SOUK_CONF_INT, K(alert_webhook_per_minute), "10", 1, 60, NULL, 0,
