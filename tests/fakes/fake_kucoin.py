@@ -74,17 +74,17 @@ import argparse
 import asyncio
 import copy
 import json
-import logging
 import os
 import random
-import signal
 import sys
 import time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from aiohttp import web
 
-LOG = logging.getLogger("fake_kucoin")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakeserve  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "marketdata", "kucoin-futures")
 
@@ -560,11 +560,7 @@ class FakeKucoin:
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    ap.add_argument("--print-port", action="store_true",
-                    help="also print the port as the first line of stdout")
+    fakeserve.add_args(ap)
     ap.add_argument("--synthetic", type=int, default=39,
                     help="synthetic contracts after the real one")
     ap.add_argument("--seed", type=int, default=1)
@@ -573,40 +569,14 @@ def parse_args(argv=None):
                     help="largest price step per contracts/active answer, in percent")
     ap.add_argument("--limit", type=int, default=2000, help="public pool weight per window")
     ap.add_argument("--window-ms", type=int, default=30000)
-    ap.add_argument("--log-level", default="INFO")
     return ap.parse_args(argv)
-
-
-async def amain(args):
-    fake = FakeKucoin(args)
-    runner = web.AppRunner(fake.make_app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, shutdown_timeout=0.5)
-    await site.start()
-    fake.port = site._server.sockets[0].getsockname()[1]
-    LOG.info("listening on http://%s:%d", args.host, fake.port)
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % fake.port)
-        os.replace(tmp, args.port_file)
-    if args.print_port:
-        sys.stdout.write("%d\n" % fake.port)
-        sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        stream=sys.stderr,
-                        format="%(asctime)s fake_kucoin %(levelname)s %(message)s")
-    asyncio.run(amain(args))
+    fake = FakeKucoin(args)
+    fakeserve.serve("fake_kucoin", fake.make_app, args,
+                    on_port=lambda port: setattr(fake, "port", port))
 
 
 if __name__ == "__main__":

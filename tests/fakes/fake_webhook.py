@@ -24,15 +24,14 @@ Control API:
 import argparse
 import asyncio
 import json
-import logging
 import os
-import signal
 import sys
 import time
 
 from aiohttp import web
 
-LOG = logging.getLogger("fake_webhook")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakeserve  # noqa: E402
 
 
 class FakeWebhook:
@@ -91,39 +90,13 @@ class FakeWebhook:
         return app
 
 
-async def amain(args):
-    fake = FakeWebhook()
-    runner = web.AppRunner(fake.make_app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.port, shutdown_timeout=0.5)
-    await site.start()
-    fake.port = site._server.sockets[0].getsockname()[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % fake.port)
-        os.replace(tmp, args.port_file)
-    if args.print_port:
-        sys.stdout.write("%d\n" % fake.port)
-        sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    ap.add_argument("--print-port", action="store_true")
-    ap.add_argument("--log-level", default="INFO")
+    fakeserve.add_args(ap)
     args = ap.parse_args()
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        stream=sys.stderr)
-    asyncio.run(amain(args))
+    fake = FakeWebhook()
+    fakeserve.serve("fake_webhook", fake.make_app, args,
+                    on_port=lambda port: setattr(fake, "port", port))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 /* clang-format on */
 #include "../logcap.h"
+#include "../fakectl.h"
 #include "../net/pyspawn.h"
 #include "ops/alertsink.h"
 #include "souk/err.h"
@@ -30,7 +31,7 @@ static const char FAKE_PY[] =
 
 static pyserver_t srv;
 static bool have_fake;
-static char base[64], hook[128];
+static char hook[128];
 
 static uint64_t fake_now;
 static uint64_t fake_now_ms(void *ud) {
@@ -39,36 +40,11 @@ static uint64_t fake_now_ms(void *ud) {
 }
 static const souk_clock_t fclock = {fake_now_ms, NULL};
 
-typedef struct ctl {
-  int done, status;
-  char *body;
-} ctl_t;
-
-static void ctl_cb(const souk_http_resp_t *r, void *ud) {
-  ctl_t *c = ud;
-  c->status = r->err ? r->err : r->status;
-  c->body = strdup(r->body);
-  c->done = 1;
-}
-
-static char *ctl(const char *path, const char *json) {
-  char url[256];
-  snprintf(url, sizeof url, "%s%s", base, path);
-  const char *h[] = {"Content-Type: application/json"};
-  souk_http_opts_t o = {.method = json ? "POST" : "GET", .url = url, .headers = h, .nheaders = 1,
-                        .body = json, .body_len = json ? strlen(json) : 0, .timeout_ms = 5000};
-  ctl_t c = {0};
-  assert_int_equal(souk_http_request(&o, ctl_cb, &c, NULL), 0);
-  while (!c.done)
-    uv_run(souk_loop(), UV_RUN_ONCE);
-  if (c.status != 200) fail_msg("control %s: %d %s", path, c.status, c.body);
-  return c.body;
-}
 
 /* Deliveries the fake saw, and the text of number i (or of the last when
  * i is -1) into text. */
 static int posts(int i, char *text, size_t cap, int *status) {
-  char *b = ctl("/_fake/posts", NULL);
+  char *b = fakectl("/_fake/posts", NULL);
   souk_json_t j = {0};
   assert_int_equal(souk_json_parse(&j, b, strlen(b)), 0);
   int arr = souk_json_get(&j, 0, "posts");
@@ -132,7 +108,7 @@ static void test_delivers_slack_json(void **state) {
 
 static void test_retries(void **state) {
   if (!have_fake) skip();
-  free(ctl("/_fake/script", "{\"responses\": [{\"status\": 500}, {\"status\": 502}]}"));
+  free(fakectl("/_fake/script", "{\"responses\": [{\"status\": 500}, {\"status\": 502}]}"));
   start(10, 3, &fclock);
   souk__alertsink_post("after two 5xx");
   settle(1000);
@@ -141,21 +117,21 @@ static void test_retries(void **state) {
   assert_int_equal(st.delivered, 1);
   assert_int_equal(st.retries, 2);
   /* A 429 waits for Retry-After (1 s here), not for the 50 ms base. */
-  free(ctl("/_fake/script", "{\"responses\": [{\"status\": 429, \"retry_after\": 1}]}"));
+  free(fakectl("/_fake/script", "{\"responses\": [{\"status\": 429, \"retry_after\": 1}]}"));
   uint64_t t0 = souk_now_ms();
   souk__alertsink_post("after a 429");
   settle(1000);
   assert_true(souk_now_ms() - t0 >= 1000);
   assert_int_equal(stats().delivered, 2);
   /* Other 4xx answers are not retried. */
-  free(ctl("/_fake/script", "{\"responses\": [{\"status\": 400}]}"));
+  free(fakectl("/_fake/script", "{\"responses\": [{\"status\": 400}]}"));
   souk__alertsink_post("refused");
   settle(1000);
   assert_int_equal(posts(-1, NULL, 0, NULL), 6);
   assert_int_equal(stats().failed, 1);
   souk__alertsink_stop();
   /* Retries run out. */
-  free(ctl("/_fake/script", "{\"responses\": [{\"status\": 503}, {\"status\": 503}, "
+  free(fakectl("/_fake/script", "{\"responses\": [{\"status\": 503}, {\"status\": 503}, "
                             "{\"status\": 503}, {\"status\": 503}]}"));
   start(10, 2, &fclock);
   souk__alertsink_post("gives up");
@@ -198,7 +174,7 @@ static void test_pace_per_minute(void **state) {
 
 static void test_bounded_queue(void **state) {
   if (!have_fake) skip();
-  free(ctl("/_fake/script", "{\"responses\": [{\"delay_ms\": 400}]}"));
+  free(fakectl("/_fake/script", "{\"responses\": [{\"delay_ms\": 400}]}"));
   fake_now = 5000000;
   start(60, 0, &fclock);
   char t[32];
@@ -226,7 +202,7 @@ static void test_bounded_queue(void **state) {
 
 static void test_url_stays_secret(void **state) {
   if (!have_fake) skip();
-  free(ctl("/_fake/script", "{\"responses\": [{\"status\": 403}]}"));
+  free(fakectl("/_fake/script", "{\"responses\": [{\"status\": 403}]}"));
   log_reset();
   start(10, 0, NULL);
   souk__alertsink_post("x");
@@ -245,7 +221,7 @@ static void test_url_stays_secret(void **state) {
 
 static void test_drain_at_exit(void **state) {
   if (!have_fake) skip();
-  free(ctl("/_fake/script", "{\"responses\": [{\"delay_ms\": 200}]}"));
+  free(fakectl("/_fake/script", "{\"responses\": [{\"delay_ms\": 200}]}"));
   start(10, 1, &fclock);
   souk__alertsink_post("the session was refused");
   souk__alertsink_post("second");
@@ -273,8 +249,8 @@ static int group_setup(void **state) {
               system(PYSPAWN_PYTHON " -c 'import aiohttp' >/dev/null 2>&1") == 0 &&
               pyserver_start(&srv, FAKE_PY) == 0;
   if (have_fake) {
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", srv.port);
-    snprintf(hook, sizeof hook, "%s/api/webhooks/123/T0KEN-secret-part/slack", base);
+    snprintf(fakectl_base, sizeof fakectl_base, "http://127.0.0.1:%d", srv.port);
+    snprintf(hook, sizeof hook, "%s/api/webhooks/123/T0KEN-secret-part/slack", fakectl_base);
   }
   return 0;
 }
@@ -288,7 +264,7 @@ static int group_teardown(void **state) {
 }
 
 static int setup(void **state) {
-  if (have_fake) free(ctl("/_fake/reset", "{}"));
+  if (have_fake) free(fakectl("/_fake/reset", "{}"));
   return 0;
 }
 

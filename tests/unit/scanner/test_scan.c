@@ -17,6 +17,7 @@
 #include "../../../src/modules/scanner/scan.c"
 #include "../../../src/modules/scanner/score.c"
 #include "../../../src/modules/scanner/shealth.c"
+#include "../fakectl.h"
 #include "../net/pyspawn.h"
 #include "ops/recovery.h"
 #include "souk/json.h"
@@ -32,7 +33,6 @@ static const char FAKE_PY[] =
 
 static pyserver_t srv;
 static bool have_fake;
-static char base[64];
 
 static uint64_t fake_now;
 static uint64_t fake_now_ms(void *ud) {
@@ -43,41 +43,9 @@ static const souk_clock_t fclock = {fake_now_ms, NULL};
 
 /* ---- the fake's control API ------------------------------------------------ */
 
-typedef struct ctl {
-  int done, status;
-  char *body;
-} ctl_t;
-
-static void ctl_cb(const souk_http_resp_t *r, void *ud) {
-  ctl_t *c = ud;
-  c->status = r->err ? r->err : r->status;
-  c->body = strdup(r->body);
-  c->done = 1;
-}
-
-static char *ctl(const char *path, const char *json) {
-  char url[256];
-  snprintf(url, sizeof url, "%s%s", base, path);
-  const char *h[] = {"Content-Type: application/json"};
-  souk_http_opts_t o = {.method = json ? "POST" : "GET",
-                        .url = url,
-                        .headers = h,
-                        .nheaders = 1,
-                        .body = json,
-                        .body_len = json ? strlen(json) : 0,
-                        .timeout_ms = 5000};
-  ctl_t c = {0};
-  assert_int_equal(souk_http_request(&o, ctl_cb, &c, NULL), 0);
-  while (!c.done)
-    uv_run(souk_loop(), UV_RUN_ONCE);
-  if (c.status != 200) fail_msg("control %s: %d %s", path, c.status, c.body);
-  return c.body;
-}
-
-static void ctl_post(const char *path, const char *json) { free(ctl(path, json)); }
 
 static int fake_requests(void) {
-  char *b = ctl("/_fake/requests", NULL);
+  char *b = fakectl("/_fake/requests", NULL);
   souk_json_t j = {0};
   assert_int_equal(souk_json_parse(&j, b, strlen(b)), 0);
   int n = (int)souk_json_count(&j, souk_json_get(&j, 0, "requests"));
@@ -111,7 +79,7 @@ static scan_t *engine(got_t *g, scanner_source_t src) {
   scan_conf_t c;
   scan_conf_defaults(&c);
   c.source = src;
-  c.base_url = base;
+  c.base_url = fakectl_base;
   c.clock = &fclock;
   c.timeout_ms = 5000;
   c.backoff_max_ms = 60000;
@@ -180,7 +148,7 @@ static void test_good_scan(void **state) {
 static void test_pool_is_never_overrun(void **state) {
   if (!have_fake) skip();
   /* Room for two requests of weight 3 in the window. */
-  ctl_post("/_fake/limits", "{\"limit\": 7, \"window_ms\": 60000}");
+  fakectl_post("/_fake/limits", "{\"limit\": 7, \"window_ms\": 60000}");
   got_t g;
   scan_t *s = engine(&g, SCANNER_SRC_KUCOIN);
   scan_ok(s, &g);
@@ -200,7 +168,7 @@ static void test_pool_is_never_overrun(void **state) {
 
 static void test_429_storm(void **state) {
   if (!have_fake) skip();
-  ctl_post("/_fake/script", "{\"responses\": [{\"status\": 429, \"repeat\": -1, \"reset_ms\": 800}]}");
+  fakectl_post("/_fake/script", "{\"responses\": [{\"status\": 429, \"repeat\": -1, \"reset_ms\": 800}]}");
   got_t g;
   scan_t *s = engine(&g, SCANNER_SRC_KUCOIN);
   souk_error_stats_t es;
@@ -228,7 +196,7 @@ static void test_429_storm(void **state) {
   assert_int_equal(st.breaker, SOUK_BREAKER_CLOSED);
   assert_int_equal(fake_requests(), 11);
   /* The storm ends: one good scan resets the streak. */
-  ctl_post("/_fake/script/clear", "{}");
+  fakectl_post("/_fake/script/clear", "{}");
   scan_ok(s, &g);
   assert_int_equal(g.err, 0);
   scan_get_stats(s, &st);
@@ -247,7 +215,7 @@ static void test_code_error_with_http_200(void **state) {
   scan_stats_t st;
   scan_get_stats(s, &st);
   assert_int_equal(st.pool_remaining, 1997);
-  ctl_post("/_fake/script", "{\"responses\": [{\"code\": \"400100\", \"msg\": \"Parameter error\"}]}");
+  fakectl_post("/_fake/script", "{\"responses\": [{\"code\": \"400100\", \"msg\": \"Parameter error\"}]}");
   fake_now += 60000;
   scan_ok(s, &g);
   assert_int_equal(g.err, SOUK_EPROTO);
@@ -265,7 +233,7 @@ static void test_code_error_with_http_200(void **state) {
   assert_non_null(scan_ranked(s, &n, NULL));
   assert_int_equal(n, 40);
   /* Malformed bodies are the same kind of error. */
-  ctl_post("/_fake/script", "{\"responses\": [{\"malformed\": true}]}");
+  fakectl_post("/_fake/script", "{\"responses\": [{\"malformed\": true}]}");
   fake_now += 60000;
   scan_ok(s, &g);
   assert_int_equal(g.err, SOUK_EPROTO);
@@ -275,7 +243,7 @@ static void test_code_error_with_http_200(void **state) {
 
 static void test_5xx_retry_and_breaker(void **state) {
   if (!have_fake) skip();
-  ctl_post("/_fake/script", "{\"responses\": [{\"status\": 503, \"repeat\": -1}]}");
+  fakectl_post("/_fake/script", "{\"responses\": [{\"status\": 503, \"repeat\": -1}]}");
   got_t g;
   scan_t *s = engine(&g, SCANNER_SRC_KUCOIN);
   scan_ok(s, &g);
@@ -304,7 +272,7 @@ static void test_5xx_retry_and_breaker(void **state) {
   assert_false(scan_tick(s));
   assert_int_equal(fake_requests(), 5);
   /* After the open timeout one probe goes; KuCoin is back; it closes. */
-  ctl_post("/_fake/script/clear", "{}");
+  fakectl_post("/_fake/script/clear", "{}");
   fake_now += 120000;
   scan_ok(s, &g);
   assert_int_equal(g.err, 0);
@@ -318,7 +286,7 @@ static void test_5xx_retry_and_breaker(void **state) {
 /* A slow answer: the fake sleeps a little for real, the clock jumps by
  * extra_ms meanwhile. */
 static void slow_scan(scan_t *s, got_t *g, uint64_t extra_ms) {
-  ctl_post("/_fake/script", "{\"responses\": [{\"delay_ms\": 150}]}");
+  fakectl_post("/_fake/script", "{\"responses\": [{\"delay_ms\": 150}]}");
   int before = g->calls;
   assert_int_equal(scan_now(s, NULL), 0);
   fake_now += extra_ms;
@@ -351,11 +319,11 @@ static void test_slow_scans(void **state) {
 
 static void test_timeout_is_a_network_error(void **state) {
   if (!have_fake) skip();
-  ctl_post("/_fake/script", "{\"responses\": [{\"delay_ms\": 3000}]}");
+  fakectl_post("/_fake/script", "{\"responses\": [{\"delay_ms\": 3000}]}");
   got_t g;
   scan_conf_t c;
   scan_conf_defaults(&c);
-  c.base_url = base;
+  c.base_url = fakectl_base;
   c.clock = &fclock;
   c.timeout_ms = 300;
   scan_t *s = NULL;
@@ -372,7 +340,7 @@ static void test_timeout_is_a_network_error(void **state) {
 
 static void test_free_while_in_flight(void **state) {
   if (!have_fake) skip();
-  ctl_post("/_fake/script", "{\"responses\": [{\"delay_ms\": 300}]}");
+  fakectl_post("/_fake/script", "{\"responses\": [{\"delay_ms\": 300}]}");
   got_t g;
   scan_t *s = engine(&g, SCANNER_SRC_KUCOIN);
   assert_int_equal(scan_now(s, NULL), 0);
@@ -429,7 +397,7 @@ static int group_setup(void **state) {
   have_fake = access(PYSPAWN_PYTHON, X_OK) == 0 &&
               system(PYSPAWN_PYTHON " -c 'import aiohttp' >/dev/null 2>&1") == 0 &&
               pyserver_start(&srv, FAKE_PY) == 0;
-  if (have_fake) snprintf(base, sizeof base, "http://127.0.0.1:%d", srv.port);
+  if (have_fake) snprintf(fakectl_base, sizeof fakectl_base, "http://127.0.0.1:%d", srv.port);
   return 0;
 }
 
@@ -445,8 +413,8 @@ static int setup(void **state) {
   fake_now = 10000000;
   souk__recovery_opts_t o = {.clock = &fclock};
   souk__recovery_init(&o);
-  if (have_fake) ctl_post("/_fake/reset", "{}");
-  if (have_fake) ctl_post("/_fake/limits", "{\"limit\": 2000, \"window_ms\": 30000}");
+  if (have_fake) fakectl_post("/_fake/reset", "{}");
+  if (have_fake) fakectl_post("/_fake/limits", "{\"limit\": 2000, \"window_ms\": 30000}");
   return 0;
 }
 
