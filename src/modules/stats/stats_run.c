@@ -81,6 +81,7 @@ static stats_poll_conf_t poll_conf(void) {
 
 static void poll_cb(const souk_discord_result_t *res, const souk_json_t *j, int root, void *ud) {
   uint64_t id = (uint64_t)(uintptr_t)ud;
+  if (!stats_g.started) return; /* completed at shutdown */
   stats_g.polls_inflight--;
   stats_guild_t *g = stats_guild_find(id);
   if (!g) return;
@@ -325,18 +326,25 @@ static void heartbeat_text(char *out, size_t cap) {
   stats_heartbeat_text(&h, out, cap);
 }
 
+/* One heartbeat request: an edit of message, or (message 0) a new post. */
+typedef struct hb_op {
+  uint64_t guild, channel, message;
+} hb_op_t;
+
 static void hb_cb(const souk_discord_result_t *res, void *ud);
 
 static void hb_send(stats_guild_t *g, uint64_t ch, uint64_t now) {
   char text[2000];
   heartbeat_text(text, sizeof text);
   souk_msg_t m = {.content = text};
-  int rc;
-  if (g->hb_message && g->hb_channel == ch)
-    rc = souk_discord_edit(ch, g->hb_message, &m, hb_cb, (void *)(uintptr_t)g->id);
-  else
-    rc = souk_discord_send(ch, &m, hb_cb, (void *)(uintptr_t)g->id);
+  hb_op_t *op = souk_calloc(1, sizeof *op);
+  op->guild = g->id;
+  op->channel = ch;
+  op->message = g->hb_message && g->hb_channel == ch ? g->hb_message : 0;
+  int rc = op->message ? souk_discord_edit(ch, op->message, &m, hb_cb, op)
+                       : souk_discord_send(ch, &m, hb_cb, op);
   if (rc) {
+    souk_free(op);
     g->hb_next = now + (uint64_t)stats_conf.heartbeat_period_ms;
     SOUK_WARN(COMP, "guild %" PRIu64 ": cannot send the heartbeat: %s", g->id, souk_strerror(rc));
     return;
@@ -345,16 +353,20 @@ static void hb_send(stats_guild_t *g, uint64_t ch, uint64_t now) {
 }
 
 static void hb_cb(const souk_discord_result_t *res, void *ud) {
-  stats_guild_t *g = stats_guild_find((uint64_t)(uintptr_t)ud);
-  if (!g) return;
+  hb_op_t *op = ud;
+  stats_guild_t *g = stats_guild_find(op->guild);
+  if (!g) {
+    souk_free(op);
+    return;
+  }
   g->hb_inflight = false;
   uint64_t now = souk_sched_now_ms();
   uint64_t ch = souk_setting_id(g->id, "stats.heartbeat_channel");
-  bool was_edit = g->hb_message && res->message_id == g->hb_message;
-  if (res->err == SOUK_ENOTFOUND && was_edit && res->channel_id == ch) {
+  if (res->err == SOUK_ENOTFOUND && op->message && op->channel == ch) {
     /* Deleted: post a new one now, and remember it. */
     SOUK_INFO(COMP, "guild %" PRIu64 ": the heartbeat message was deleted; posting a new one",
               g->id);
+    souk_free(op);
     g->hb_message = 0;
     stats_g.heartbeat_reposts++;
     hb_send(g, ch, now);
@@ -363,18 +375,18 @@ static void hb_cb(const souk_discord_result_t *res, void *ud) {
   g->hb_next = now + (uint64_t)stats_conf.heartbeat_period_ms;
   if (res->err) {
     SOUK_WARN(COMP, "guild %" PRIu64 ": heartbeat in channel %" PRIu64 " failed: %s (code %d)",
-              g->id, res->channel_id, souk_strerror(res->err), res->code);
-    return;
-  }
-  if (!was_edit) {
-    g->hb_channel = res->channel_id;
+              g->id, op->channel, souk_strerror(res->err), res->code);
+  } else if (!op->message) {
+    g->hb_channel = op->channel;
     g->hb_message = res->message_id;
     g->hb_posts++;
     stats_save_heartbeat(g);
+    stats_g.heartbeats++;
   } else {
     g->hb_edits++;
+    stats_g.heartbeats++;
   }
-  stats_g.heartbeats++;
+  souk_free(op);
 }
 
 static void hb_work(stats_guild_t *g, uint64_t now) {
