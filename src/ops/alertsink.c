@@ -24,9 +24,9 @@ static struct {
   uint32_t head, n;
   uint64_t sent_at[RATE_MAX]; /* ring of the last per_minute send times */
   uint32_t sent_head, sent_n;
-  uint32_t attempt;           /* failed attempts of the head */
-  uint64_t dropped_since;     /* dropped and not yet told in a delivery */
-  uint64_t dropped_told;      /* the part of it the delivery in flight tells */
+  uint32_t attempt;       /* failed attempts of the head */
+  uint64_t dropped_since; /* dropped and not yet told in a delivery */
+  uint64_t dropped_told;  /* the part of it the delivery in flight tells */
   souk_http_req_t *req;
   uv_timer_t *timer;
   bool waiting;
@@ -132,8 +132,8 @@ static void http_cb(const souk_http_resp_t *r, void *ud) {
       d *= 2;
     uint64_t ra = r->status == 429 ? retry_after_ms(r) : 0;
     if (ra > d) d = ra;
-    SOUK_INFO(COMP, "the alert webhook answered %s: retry %" PRIu32 " of %" PRIu32 " in %" PRIu64
-                    " ms",
+    SOUK_INFO(COMP,
+              "the alert webhook answered %s: retry %" PRIu32 " of %" PRIu32 " in %" PRIu64 " ms",
               r->err ? souk_strerror(r->err) : "an error status", g.attempt, g.o.retries, d);
     wait_then_pump(d);
     return;
@@ -191,7 +191,8 @@ static void send_head(void) {
 static void pump(void) {
   if (!g.on || g.req || g.waiting) return;
   if (g.draining && (g.n == 0 || now_ms() >= g.drain_deadline)) {
-    if (g.n) SOUK_WARN(COMP, "%" PRIu32 " alerts were not delivered to the webhook before exit", g.n);
+    if (g.n)
+      SOUK_WARN(COMP, "%" PRIu32 " alerts were not delivered to the webhook before exit", g.n);
     souk__alertsink_stop();
     return;
   }
@@ -208,8 +209,7 @@ static void pump(void) {
 
 int souk__alertsink_start(const souk__alertsink_opts_t *o) {
   souk__alertsink_stop();
-  if (!o || !o->url ||
-      (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0))
+  if (!o || !o->url || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0))
     return SOUK_EINVAL;
   int rc = souk_http_init();
   if (rc) return rc;

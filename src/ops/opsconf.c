@@ -40,8 +40,7 @@ const souk_conf_key_t souk_ops_conf_keys[] = {
      SOUK_CONF_RUNTIME, "least severe error that is posted to alerts.channel"},
     {"alerts.cooldown", SOUK_CONF_DURATION, K(alert_cooldown_ms), "10m", 0, 86400000, NULL,
      SOUK_CONF_RUNTIME, "at most one alert per error type in this time"},
-    {"alerts.webhook_url", SOUK_CONF_URL, K(alert_webhook_url), NULL, 0, 0, NULL,
-     SOUK_CONF_SECRET,
+    {"alerts.webhook_url", SOUK_CONF_URL, K(alert_webhook_url), NULL, 0, 0, NULL, SOUK_CONF_SECRET,
      "incoming webhook that also gets every alert, even when Discord is the trouble: Slack's "
      "JSON, so a Slack URL or a Discord webhook URL ending in /slack; set "
      "SOUK_OPS_ALERTS_WEBHOOK_URL in the environment"},

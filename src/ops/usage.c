@@ -548,8 +548,8 @@ static void guild_done(void *ud, int status) {
  * the report yet), read the store. */
 static void guild_read(void *ud, int status) {
   guild_q_t *q = ud;
-  if (status) SOUK_WARN("usage", "guild report: pending counts not saved first (%s)",
-                        souk_strerror(status));
+  if (status)
+    SOUK_WARN("usage", "guild report: pending counts not saved first (%s)", souk_strerror(status));
   if (!g.st) {
     guild_done(q, SOUK_ESTOPPED);
     return;

@@ -9,13 +9,13 @@
  * [0, 100] in order.
  *
  * Run: fuzz_kucoin -dict=tests/fuzz/json.dict CORPUS tests/fixtures/marketdata/kucoin-futures */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "../../src/modules/scanner/kucoin.c"
 #include "../../src/modules/scanner/score.c"
 #include "souk/log.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;

@@ -6,12 +6,12 @@
 #ifndef SOUK_TEST_FAKECTL_H
 #define SOUK_TEST_FAKECTL_H
 
+#include "souk/http.h"
+#include "souk/loop.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "souk/http.h"
-#include "souk/loop.h"
 
 static char fakectl_base[64];
 

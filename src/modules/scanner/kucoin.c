@@ -139,8 +139,8 @@ void scanner_parse_contracts(int status, const char *body, size_t len, const sca
     goto done;
   }
   if (env && strcmp(out->code, OK_CODE) != 0) {
-    set_reason(out, SCANNER_CODE_ERROR, "code %s%s%s (HTTP %d)", out->code, msg[0] ? ": " : "",
-               msg, status);
+    set_reason(out, SCANNER_CODE_ERROR, "code %s%s%s (HTTP %d)", out->code, msg[0] ? ": " : "", msg,
+               status);
     goto done;
   }
   if (status != 200) {
@@ -233,7 +233,8 @@ void scanner_fmt_price(const scanner_contract_t *c, char *out, size_t cap) {
   char f[8];
   snprintf(f, sizeof f, "%06" PRId64, frac);
   int keep = 6;
-  while (keep > 2 && f[keep - 1] == '0') keep--;
+  while (keep > 2 && f[keep - 1] == '0')
+    keep--;
   f[keep] = '\0';
   snprintf(out, cap, "%" PRId64 ".%s", whole, f);
 }

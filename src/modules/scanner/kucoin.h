@@ -50,11 +50,11 @@ typedef struct scanner_contract {
 
 /** What one answer of the contracts list means. */
 typedef enum scanner_outcome {
-  SCANNER_OK = 0,          /* contracts parsed */
-  SCANNER_RATE_LIMITED,    /* HTTP 429, or code 429000 */
-  SCANNER_CODE_ERROR,      /* an envelope with a code other than 200000 (any status) */
-  SCANNER_HTTP_ERROR,      /* 5xx, or another status without an envelope */
-  SCANNER_MALFORMED,       /* 200 but not the documented shape */
+  SCANNER_OK = 0,       /* contracts parsed */
+  SCANNER_RATE_LIMITED, /* HTTP 429, or code 429000 */
+  SCANNER_CODE_ERROR,   /* an envelope with a code other than 200000 (any status) */
+  SCANNER_HTTP_ERROR,   /* 5xx, or another status without an envelope */
+  SCANNER_MALFORMED,    /* 200 but not the documented shape */
 } scanner_outcome_t;
 
 /** "ok", "rate limited", "error code", "HTTP error", "malformed"; never NULL. */
@@ -74,7 +74,7 @@ typedef struct scanner_parsed {
   char reason[160]; /* why, for logs and /scan status: "code 400100: Parameter error" */
   scanner_contract_t *contracts;
   size_t n;
-  size_t skipped;   /* contracts left out: not Open, other quote, unreadable */
+  size_t skipped; /* contracts left out: not Open, other quote, unreadable */
 } scanner_parsed_t;
 
 /** Read the answer of GET /api/v1/contracts/active: HTTP status and body.

@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define COMP             "scanner"
-#define DEFAULT_BASE     "https://api-futures.kucoin.com"
-#define ACTIVE_PATH      "/api/v1/contracts/active"
-#define RATELIMIT_BASE   30000u /* one public-pool window */
-#define MAX_BODY         (16u << 20)
+#define COMP           "scanner"
+#define DEFAULT_BASE   "https://api-futures.kucoin.com"
+#define ACTIVE_PATH    "/api/v1/contracts/active"
+#define RATELIMIT_BASE 30000u /* one public-pool window */
+#define MAX_BODY       (16u << 20)
 
 const char *scanner_source_name(scanner_source_t s) {
   return s == SCANNER_SRC_SIM ? "sim" : s == SCANNER_SRC_FILE ? "file" : "kucoin";
@@ -46,26 +46,26 @@ typedef struct sim_base {
 
 /* Rough figures of real contracts, so the simulated list ranks like one. */
 static const sim_base_t SIM_BASES[] = {
-    {"XBT", 86364000000, 1034643198, 1000000},  {"ETH", 3150250000, 641000000, 10000000},
-    {"SOL", 142370000, 291000000, 100000000},    {"XRP", 523100, 186000000, 10000000000},
-    {"DOGE", 123450, 150000000, 100000000000},   {"ADA", 451200, 60000000, 10000000000},
-    {"AVAX", 27815000, 50000000, 100000000},     {"LINK", 14223000, 40000000, 100000000},
-    {"DOT", 6123000, 30000000, 1000000000},      {"TRX", 118020, 25000000, 100000000000},
-    {"LTC", 71520000, 30000000, 100000000},      {"BCH", 378400000, 25000000, 10000000},
-    {"NEAR", 5412000, 20000000, 1000000000},     {"UNI", 7801000, 18000000, 1000000000},
-    {"APT", 8901200, 16000000, 1000000000},      {"ARB", 912300, 15000000, 10000000000},
-    {"OP", 1823100, 12000000, 1000000000},       {"ATOM", 6903000, 10000000, 1000000000},
-    {"FIL", 4512000, 9000000, 1000000000},       {"INJ", 22810000, 8000000, 100000000},
-    {"SUI", 1023400, 8000000, 1000000000},       {"WIF", 2345600, 6000000, 1000000000},
-    {"SEI", 412300, 5000000, 10000000000},       {"TIA", 9123000, 5000000, 1000000000},
-    {"ETC", 23120000, 4000000, 100000000},       {"XLM", 104500, 4000000, 10000000000},
-    {"HBAR", 78900, 3000000, 100000000000},      {"AAVE", 92150000, 3000000, 100000000},
-    {"MKR", 2512500000, 2000000, 10000000},      {"RUNE", 4567000, 2000000, 1000000000},
-    {"GALA", 26710, 1500000, 1000000000000},     {"SAND", 341200, 1200000, 10000000000},
-    {"MANA", 380100, 1000000, 10000000000},      {"AXS", 6712000, 900000, 1000000000},
-    {"CRV", 312300, 800000, 10000000000},        {"LDO", 1789000, 700000, 1000000000},
-    {"ENS", 21340000, 600000, 100000000},        {"COMP", 51230000, 500000, 100000000},
-    {"SNX", 2012000, 400000, 1000000000},        {"ZEC", 24510000, 300000, 100000000},
+    {"XBT", 86364000000, 1034643198, 1000000}, {"ETH", 3150250000, 641000000, 10000000},
+    {"SOL", 142370000, 291000000, 100000000},  {"XRP", 523100, 186000000, 10000000000},
+    {"DOGE", 123450, 150000000, 100000000000}, {"ADA", 451200, 60000000, 10000000000},
+    {"AVAX", 27815000, 50000000, 100000000},   {"LINK", 14223000, 40000000, 100000000},
+    {"DOT", 6123000, 30000000, 1000000000},    {"TRX", 118020, 25000000, 100000000000},
+    {"LTC", 71520000, 30000000, 100000000},    {"BCH", 378400000, 25000000, 10000000},
+    {"NEAR", 5412000, 20000000, 1000000000},   {"UNI", 7801000, 18000000, 1000000000},
+    {"APT", 8901200, 16000000, 1000000000},    {"ARB", 912300, 15000000, 10000000000},
+    {"OP", 1823100, 12000000, 1000000000},     {"ATOM", 6903000, 10000000, 1000000000},
+    {"FIL", 4512000, 9000000, 1000000000},     {"INJ", 22810000, 8000000, 100000000},
+    {"SUI", 1023400, 8000000, 1000000000},     {"WIF", 2345600, 6000000, 1000000000},
+    {"SEI", 412300, 5000000, 10000000000},     {"TIA", 9123000, 5000000, 1000000000},
+    {"ETC", 23120000, 4000000, 100000000},     {"XLM", 104500, 4000000, 10000000000},
+    {"HBAR", 78900, 3000000, 100000000000},    {"AAVE", 92150000, 3000000, 100000000},
+    {"MKR", 2512500000, 2000000, 10000000},    {"RUNE", 4567000, 2000000, 1000000000},
+    {"GALA", 26710, 1500000, 1000000000000},   {"SAND", 341200, 1200000, 10000000000},
+    {"MANA", 380100, 1000000, 10000000000},    {"AXS", 6712000, 900000, 1000000000},
+    {"CRV", 312300, 800000, 10000000000},      {"LDO", 1789000, 700000, 1000000000},
+    {"ENS", 21340000, 600000, 100000000},      {"COMP", 51230000, 500000, 100000000},
+    {"SNX", 2012000, 400000, 1000000000},      {"ZEC", 24510000, 300000, 100000000},
 };
 #define SIM_N (sizeof SIM_BASES / sizeof *SIM_BASES)
 
@@ -192,9 +192,8 @@ static void reset_strategy(const souk_error_event_t *ev, void *ud) {
 }
 
 static void register_strategies(scan_t *s) {
-  souk_recovery_strategy_t bo = {.kind = SOUK_RECOVER_BACKOFF,
-                                 .min_severity = SOUK_SEV_LOW,
-                                 .backoff_ms = RATELIMIT_BASE};
+  souk_recovery_strategy_t bo = {
+      .kind = SOUK_RECOVER_BACKOFF, .min_severity = SOUK_SEV_LOW, .backoff_ms = RATELIMIT_BASE};
   souk_recovery_strategy_t rt = {.kind = SOUK_RECOVER_RETRY,
                                  .min_severity = SOUK_SEV_LOW,
                                  .retry = {.base_ms = 2000, .cap_ms = 30000, .max_attempts = 3}};
@@ -269,7 +268,8 @@ int scan_new(const scan_conf_t *c, scan_done_cb cb, void *ud, scan_t **out) {
     }
   }
   if (c->source == SCANNER_SRC_SIM) sim_init(&s->sim, c->sim_seed);
-  s->breaker = souk_breaker_new("scanner.kucoin", &c->breaker, c->clock ? c->clock : &souk_clock_sched);
+  s->breaker =
+      souk_breaker_new("scanner.kucoin", &c->breaker, c->clock ? c->clock : &souk_clock_sched);
   if (!s->c.http_request || !s->c.http_cancel) {
     s->c.http_request = souk_http_request;
     s->c.http_cancel = souk_http_cancel;
@@ -369,8 +369,9 @@ static void scan_fail(scan_t *s, fail_kind_t kind, int code, const char *reason)
     if (s->pool.reset_at_ms > now && s->pool.reset_at_ms - now > d) d = s->pool.reset_at_ms - now;
     s->backoff_until = now + d;
     s->next_at = s->backoff_until;
-    SOUK_INFO(COMP, "KuCoin rate limit: no request for %" PRIu64 " ms (429 number %" PRIu32
-                    " in a row)", d, n);
+    SOUK_INFO(COMP,
+              "KuCoin rate limit: no request for %" PRIu64 " ms (429 number %" PRIu32 " in a row)",
+              d, n);
     break;
   }
   case FAIL_NETWORK:

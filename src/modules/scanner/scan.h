@@ -47,11 +47,11 @@ typedef enum scanner_source {
 /** Settings.  Strings are copied. */
 typedef struct scan_conf {
   scanner_source_t source;
-  const char *base_url;   /* KuCoin Futures; NULL: https://api-futures.kucoin.com */
-  const char *file;       /* SCANNER_SRC_FILE */
-  uint64_t sim_seed;      /* SCANNER_SRC_SIM */
-  uint64_t period_ms;     /* between scan starts */
-  uint32_t timeout_ms;    /* one request */
+  const char *base_url; /* KuCoin Futures; NULL: https://api-futures.kucoin.com */
+  const char *file;     /* SCANNER_SRC_FILE */
+  uint64_t sim_seed;    /* SCANNER_SRC_SIM */
+  uint64_t period_ms;   /* between scan starts */
+  uint32_t timeout_ms;  /* one request */
   uint64_t backoff_max_ms;
   scanner_filter_t filter;
   scanner_weights_t weights;
@@ -73,8 +73,8 @@ void scan_conf_defaults(scan_conf_t *c);
 
 /** What a scan did; valid during the callback. */
 typedef struct scan_report {
-  int err;                  /* 0, or SOUK_E* of the failure */
-  const char *reason;       /* "", or why */
+  int err;                        /* 0, or SOUK_E* of the failure */
+  const char *reason;             /* "", or why */
   const scanner_ranked_t *ranked; /* err == 0: best first */
   size_t n;
   uint64_t duration_ms;
@@ -118,8 +118,8 @@ scanner_source_t scan_source(const scan_t *s);
 
 /** Counters for /metrics and /scan status. */
 typedef struct scan_stats {
-  uint64_t scans_ok, requests, errors, rate_limited, network, api, skipped_breaker,
-      skipped_backoff, pool_waits;
+  uint64_t scans_ok, requests, errors, rate_limited, network, api, skipped_breaker, skipped_backoff,
+      pool_waits;
   uint64_t avg_duration_ms, last_duration_ms;
   uint32_t errors_15m;
   int64_t pool_remaining, pool_limit; /* -1 unknown */

@@ -268,13 +268,13 @@ static void metrics_init(void) {
   m_err15 = souk_gauge_new("souk_scanner_errors_15m",
                            "errors in the last 15 minutes (health: 5 warning, 11 critical)", NULL);
   m_health = souk_gauge_new("souk_scanner_health", "0 healthy, 1 warning, 2 critical", NULL);
-  m_pool = souk_gauge_new("souk_scanner_pool_remaining",
-                          "KuCoin public pool weight left, from gw-ratelimit-remaining (-1 unknown)",
-                          NULL);
-  m_breaker = souk_gauge_new("souk_scanner_breaker_open", "1 while the KuCoin breaker is open",
-                             NULL);
-  m_backoff = souk_gauge_new("souk_scanner_backoff_seconds", "time left backing off after 429s",
-                             NULL);
+  m_pool = souk_gauge_new(
+      "souk_scanner_pool_remaining",
+      "KuCoin public pool weight left, from gw-ratelimit-remaining (-1 unknown)", NULL);
+  m_breaker =
+      souk_gauge_new("souk_scanner_breaker_open", "1 while the KuCoin breaker is open", NULL);
+  m_backoff =
+      souk_gauge_new("souk_scanner_backoff_seconds", "time left backing off after 429s", NULL);
   m_contracts = souk_gauge_new("souk_scanner_contracts", "contracts ranked by the last scan", NULL);
   m_posts = souk_counter_new("souk_scanner_posts_total", "top-list change posts", "outcome");
   souk_metrics_add_collector(collect, NULL);

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define COMP "scanner"
+#define COMP       "scanner"
 #define DISCLAIMER "Signals only: no orders are placed; not financial advice."
 
 static const char *off_text(void) {
@@ -27,8 +27,7 @@ static void fmt_pct(int64_t ppm, char *out, size_t cap) {
   /* parts per million -> percent with two decimals, rounded half away. */
   int64_t hundredths = (ppm >= 0 ? ppm + 50 : ppm - 50) / 100;
   int64_t a = hundredths < 0 ? -hundredths : hundredths;
-  snprintf(out, cap, "%s%" PRId64 ".%02" PRId64 "%%", hundredths < 0 ? "-" : "+", a / 100,
-           a % 100);
+  snprintf(out, cap, "%s%" PRId64 ".%02" PRId64 "%%", hundredths < 0 ? "-" : "+", a / 100, a % 100);
 }
 
 static void fmt_funding(int64_t e8, char *out, size_t cap) {
@@ -120,8 +119,8 @@ static void cmd_contract(souk_cmd_ctx_t *ctx) {
     char expl[200];
     scanner_explain(x, expl, sizeof expl);
     souk_buf_printf(&b, "%s\n", expl);
-    static const char *const how[SCANNER_NFACTORS] = {
-        "log10(1 + turnover)", "|24 h change|", "|funding rate|", "log10(1 + OI value)"};
+    static const char *const how[SCANNER_NFACTORS] = {"log10(1 + turnover)", "|24 h change|",
+                                                      "|funding rate|", "log10(1 + OI value)"};
     scanner_weights_t w = scanner_weights();
     for (int f = 0; f < SCANNER_NFACTORS; f++)
       souk_buf_printf(&b, "%-14s %-20s = %.6f  normalised %.4f  x weight %.2f -> %.2f points\n",
@@ -315,40 +314,59 @@ void scanner_maybe_post(const scanner_ranked_t *r, size_t n) {
 /* ---- the table --------------------------------------------------------------- */
 
 static const souk_cmd_option_t opt_top[] = {
-    {.name = "n", .description = "How many (default 5)", .type = SOUK_OPT_INTEGER,
+    {.name = "n",
+     .description = "How many (default 5)",
+     .type = SOUK_OPT_INTEGER,
      SOUK_OPT_INT_RANGE(1, 25)},
     {0},
 };
 static const souk_cmd_option_t opt_contract[] = {
-    {.name = "symbol", .description = "A KuCoin Futures contract, e.g. XBTUSDTM",
-     .type = SOUK_OPT_STRING, .required = true, .min_length = 2, .max_length = 23},
+    {.name = "symbol",
+     .description = "A KuCoin Futures contract, e.g. XBTUSDTM",
+     .type = SOUK_OPT_STRING,
+     .required = true,
+     .min_length = 2,
+     .max_length = 23},
     {0},
 };
 static const souk_cmd_option_t opt_channel[] = {
-    {.name = "channel", .description = "Where to post (default: this channel)",
+    {.name = "channel",
+     .description = "Where to post (default: this channel)",
      .type = SOUK_OPT_CHANNEL},
     {0},
 };
 
 static const souk_command_t channel_subs[] = {
-    {.name = "set", .description = "Post changes of the top list to a channel",
-     .options = opt_channel, .handler = cmd_channel_set},
-    {.name = "clear", .description = "Stop posting changes of the top list here",
+    {.name = "set",
+     .description = "Post changes of the top list to a channel",
+     .options = opt_channel,
+     .handler = cmd_channel_set},
+    {.name = "clear",
+     .description = "Stop posting changes of the top list here",
      .handler = cmd_channel_clear},
     {0},
 };
 
 static const souk_command_t scan_subs[] = {
-    {.name = "top", .description = "The best-scoring futures contracts of the last scan, and why",
-     .options = opt_top, .handler = cmd_top},
-    {.name = "contract", .description = "One contract's figures and how its score is made",
-     .options = opt_contract, .handler = cmd_contract},
-    {.name = "status", .description = "The scanner's health, limits and last errors",
+    {.name = "top",
+     .description = "The best-scoring futures contracts of the last scan, and why",
+     .options = opt_top,
+     .handler = cmd_top},
+    {.name = "contract",
+     .description = "One contract's figures and how its score is made",
+     .options = opt_contract,
+     .handler = cmd_contract},
+    {.name = "status",
+     .description = "The scanner's health, limits and last errors",
      .handler = cmd_status},
-    {.name = "now", .description = "Scan now (bot owners)", .flags = SOUK_CMD_OWNER_ONLY,
+    {.name = "now",
+     .description = "Scan now (bot owners)",
+     .flags = SOUK_CMD_OWNER_ONLY,
      .handler = cmd_now},
-    {.name = "channel", .description = "Where changes of the top list are posted",
-     .subcommands = channel_subs, .flags = SOUK_CMD_GUILD_ONLY,
+    {.name = "channel",
+     .description = "Where changes of the top list are posted",
+     .subcommands = channel_subs,
+     .flags = SOUK_CMD_GUILD_ONLY,
      .permissions = SOUK_PERM_MANAGE_GUILD},
     {0},
 };

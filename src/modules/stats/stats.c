@@ -6,8 +6,6 @@
  * "stats": rename windows, the heartbeat message, the summary's day and
  * counts) and /metrics.  The work is in stats_run.c, the commands in
  * stats_cmds.c, the pure rules in stats_logic.c. */
-#include "stats_int.h"
-
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/json.h"
@@ -17,6 +15,7 @@
 #include "souk/module.h"
 #include "souk/settings.h"
 #include "souk/store.h"
+#include "stats_int.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -30,8 +29,7 @@
 stats_conf_t stats_conf;
 stats_state_t stats_g;
 
-static const char *const presence_types[] = {"playing", "listening", "watching", "competing",
-                                             NULL};
+static const char *const presence_types[] = {"playing", "listening", "watching", "competing", NULL};
 
 #define K(field) offsetof(stats_conf_t, field)
 static const souk_conf_key_t stats_conf_keys[] = {
@@ -51,8 +49,8 @@ static const souk_conf_key_t stats_conf_keys[] = {
      "how often bans are counted again when ban events are off"},
     {"rename_margin", SOUK_CONF_DURATION, K(rename_margin_ms), "5s", 0, 120000, NULL, 0,
      "extra wait past Discord's 10-minute window before a third rename, for clock skew"},
-    {"heartbeat.period", SOUK_CONF_DURATION, K(heartbeat_period_ms), "5m", 60000, 86400000, NULL,
-     0, "how often the heartbeat message is edited"},
+    {"heartbeat.period", SOUK_CONF_DURATION, K(heartbeat_period_ms), "5m", 60000, 86400000, NULL, 0,
+     "how often the heartbeat message is edited"},
     {"presence.activities", SOUK_CONF_STRING_LIST, K(activities), NULL, 0, 0, NULL, 0,
      "activities shown in turn, with {guilds}, {members} and {uptime}; empty: "
      "discord.presence.activity stays"},
@@ -67,40 +65,77 @@ static const souk_conf_key_t stats_conf_keys[] = {
 #undef K
 
 static const souk_setting_t stats_settings[] = {
-    {.key = "stats.members_channel", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
+    {.key = "stats.members_channel",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_CHANNEL,
      .label = "Member count channel",
-     .description = "A channel whose name shows the member count.", .step = "channels"},
-    {.key = "stats.online_channel", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
+     .description = "A channel whose name shows the member count.",
+     .step = "channels"},
+    {.key = "stats.online_channel",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_CHANNEL,
      .label = "Online count channel",
      .description = "A channel whose name shows how many members are online.",
      .step = "channels"},
-    {.key = "stats.bans_channel", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
+    {.key = "stats.bans_channel",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_CHANNEL,
      .label = "Ban count channel",
      .description = "A channel whose name shows the ban count (the bot needs Ban Members).",
      .step = "channels"},
-    {.key = "stats.members_template", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_STRING,
-     .def = "Members: {members}", .min = 1, .max = 100, .label = "Member channel name",
-     .description = "The member channel's name; {members} is the count.", .step = "stats"},
-    {.key = "stats.online_template", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_STRING,
-     .def = "Online: {online}", .min = 1, .max = 100, .label = "Online channel name",
-     .description = "The online channel's name; {online} is the count.", .step = "stats"},
-    {.key = "stats.bans_template", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_STRING,
-     .def = "Bans: {bans}", .min = 1, .max = 100, .label = "Ban channel name",
-     .description = "The ban channel's name; {bans} is the count.", .step = "stats"},
-    {.key = "stats.heartbeat_channel", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
+    {.key = "stats.members_template",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_STRING,
+     .def = "Members: {members}",
+     .min = 1,
+     .max = 100,
+     .label = "Member channel name",
+     .description = "The member channel's name; {members} is the count.",
+     .step = "stats"},
+    {.key = "stats.online_template",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_STRING,
+     .def = "Online: {online}",
+     .min = 1,
+     .max = 100,
+     .label = "Online channel name",
+     .description = "The online channel's name; {online} is the count.",
+     .step = "stats"},
+    {.key = "stats.bans_template",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_STRING,
+     .def = "Bans: {bans}",
+     .min = 1,
+     .max = 100,
+     .label = "Ban channel name",
+     .description = "The ban channel's name; {bans} is the count.",
+     .step = "stats"},
+    {.key = "stats.heartbeat_channel",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_CHANNEL,
      .label = "Heartbeat channel",
      .description = "One message there is kept up to date with the bot's health.",
      .step = "channels"},
-    {.key = "stats.summary_channel", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_CHANNEL,
+    {.key = "stats.summary_channel",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_CHANNEL,
      .label = "Daily summary channel",
      .description = "Gets a daily summary: members, messages and top commands.",
      .step = "channels"},
-    {.key = "stats.summary_hour", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_INT,
-     .def = "9", .min = 0, .max = 23, .label = "Daily summary hour",
+    {.key = "stats.summary_hour",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_INT,
+     .def = "9",
+     .min = 0,
+     .max = 23,
+     .label = "Daily summary hour",
      .description = "The hour (0-23, in the server's time zone) of the daily summary.",
      .step = "stats"},
-    {.key = "stats.timezone", .scope = SOUK_SETTING_GUILD, .type = SOUK_SETTING_TIMEZONE,
-     .def = "UTC", .label = "Server time zone",
+    {.key = "stats.timezone",
+     .scope = SOUK_SETTING_GUILD,
+     .type = SOUK_SETTING_TIMEZONE,
+     .def = "UTC",
+     .label = "Server time zone",
      .description = "The server's time zone (IANA name, e.g. Europe/Paris) for daily posts.",
      .step = "stats"},
     {0},
@@ -218,10 +253,10 @@ static void on_message(const souk_event_t *ev) {
 }
 
 static const souk_event_handler_t stats_events[] = {
-    {"GUILD_CREATE", on_guild_create},       {"GUILD_DELETE", on_guild_delete},
-    {"GUILD_MEMBER_ADD", on_member_add},     {"GUILD_MEMBER_REMOVE", on_member_remove},
-    {"GUILD_BAN_ADD", on_ban_add},           {"GUILD_BAN_REMOVE", on_ban_remove},
-    {"MESSAGE_CREATE", on_message},          {0},
+    {"GUILD_CREATE", on_guild_create},   {"GUILD_DELETE", on_guild_delete},
+    {"GUILD_MEMBER_ADD", on_member_add}, {"GUILD_MEMBER_REMOVE", on_member_remove},
+    {"GUILD_BAN_ADD", on_ban_add},       {"GUILD_BAN_REMOVE", on_ban_remove},
+    {"MESSAGE_CREATE", on_message},      {0},
 };
 
 /* A guild that sets something from another process (or the console's
@@ -461,8 +496,8 @@ static void collect(void *ud) {
 }
 
 static void metrics_init(void) {
-  m_polls = souk_counter_new("souk_stats_polls_total", "guild count polls (with_counts)",
-                             "outcome");
+  m_polls =
+      souk_counter_new("souk_stats_polls_total", "guild count polls (with_counts)", "outcome");
   m_saved = souk_counter_new("souk_stats_polls_saved_total",
                              "polls not made thanks to adaptive polling, compared with polling "
                              "every guild every stats.poll.min",
@@ -474,8 +509,8 @@ static void metrics_init(void) {
   m_hb = souk_counter_new("souk_stats_heartbeats_total", "heartbeat edits and re-posts", "kind");
   m_sum = souk_counter_new("souk_stats_summaries_total", "daily summaries sent", NULL);
   m_guilds = souk_gauge_new("souk_stats_guilds", "guilds the stats module knows", NULL);
-  m_presence = souk_counter_new("souk_stats_presence_updates_total",
-                                "rotating presence updates sent", NULL);
+  m_presence =
+      souk_counter_new("souk_stats_presence_updates_total", "rotating presence updates sent", NULL);
   souk_metrics_add_collector(collect, NULL);
 }
 
@@ -490,8 +525,8 @@ static int stats_init(void) {
   memset(&stats_g, 0, sizeof stats_g);
   const stats_conf_t *c = &stats_conf;
   if (c->poll_max_ms < c->poll_min_ms) {
-    SOUK_ERROR(COMP, "stats.poll.max (%" PRId64 " s) is shorter than stats.poll.min (%" PRId64
-                     " s)",
+    SOUK_ERROR(COMP,
+               "stats.poll.max (%" PRId64 " s) is shorter than stats.poll.min (%" PRId64 " s)",
                c->poll_max_ms / 1000, c->poll_min_ms / 1000);
     return SOUK_ECONFIG;
   }

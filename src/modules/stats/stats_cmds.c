@@ -2,14 +2,13 @@
  * up (counter channels and their names, the heartbeat, the daily summary),
  * plus /stats usage, the server's own command usage.  Settings are the
  * same ones /setup server and /settings change. */
-#include "stats_int.h"
-
 #include "souk/buf.h"
 #include "souk/discord.h"
 #include "souk/err.h"
 #include "souk/loop.h"
 #include "souk/settings.h"
 #include "souk/usage.h"
+#include "stats_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -260,17 +259,31 @@ static const souk_cmd_choice_t clear_choices[] = {
     {"members", "members"}, {"online", "online"}, {"bans", "bans"}, {"all", "all"}, {NULL, NULL}};
 
 static const souk_cmd_option_t opt_channels[] = {
-    {.name = "members", .description = "Channel showing the member count", .type = SOUK_OPT_CHANNEL},
-    {.name = "online", .description = "Channel showing the online count", .type = SOUK_OPT_CHANNEL},
-    {.name = "bans", .description = "Channel showing the ban count (needs Ban Members)",
+    {.name = "members",
+     .description = "Channel showing the member count",
      .type = SOUK_OPT_CHANNEL},
-    {.name = "members_template", .description = "Its name, e.g. Members: {members}",
-     .type = SOUK_OPT_STRING, .min_length = 1, .max_length = 100},
-    {.name = "online_template", .description = "Its name, e.g. Online: {online}",
-     .type = SOUK_OPT_STRING, .min_length = 1, .max_length = 100},
-    {.name = "bans_template", .description = "Its name, e.g. Bans: {bans}",
-     .type = SOUK_OPT_STRING, .min_length = 1, .max_length = 100},
-    {.name = "clear", .description = "Stop a counter", .type = SOUK_OPT_STRING,
+    {.name = "online", .description = "Channel showing the online count", .type = SOUK_OPT_CHANNEL},
+    {.name = "bans",
+     .description = "Channel showing the ban count (needs Ban Members)",
+     .type = SOUK_OPT_CHANNEL},
+    {.name = "members_template",
+     .description = "Its name, e.g. Members: {members}",
+     .type = SOUK_OPT_STRING,
+     .min_length = 1,
+     .max_length = 100},
+    {.name = "online_template",
+     .description = "Its name, e.g. Online: {online}",
+     .type = SOUK_OPT_STRING,
+     .min_length = 1,
+     .max_length = 100},
+    {.name = "bans_template",
+     .description = "Its name, e.g. Bans: {bans}",
+     .type = SOUK_OPT_STRING,
+     .min_length = 1,
+     .max_length = 100},
+    {.name = "clear",
+     .description = "Stop a counter",
+     .type = SOUK_OPT_STRING,
      .choices = clear_choices},
     {0},
 };
@@ -281,31 +294,47 @@ static const souk_cmd_option_t opt_heartbeat[] = {
 };
 static const souk_cmd_option_t opt_summary[] = {
     {.name = "channel", .description = "Where (default: here)", .type = SOUK_OPT_CHANNEL},
-    {.name = "hour", .description = "Hour of the day, 0-23", .type = SOUK_OPT_INTEGER,
+    {.name = "hour",
+     .description = "Hour of the day, 0-23",
+     .type = SOUK_OPT_INTEGER,
      SOUK_OPT_INT_RANGE(0, 23)},
-    {.name = "timezone", .description = "The server's time zone, e.g. Europe/Paris",
-     .type = SOUK_OPT_STRING, .min_length = 1, .max_length = 64},
+    {.name = "timezone",
+     .description = "The server's time zone, e.g. Europe/Paris",
+     .type = SOUK_OPT_STRING,
+     .min_length = 1,
+     .max_length = 64},
     {.name = "now", .description = "Also send one now", .type = SOUK_OPT_BOOLEAN},
     {.name = "off", .description = "Turn it off", .type = SOUK_OPT_BOOLEAN},
     {0},
 };
 static const souk_cmd_option_t opt_usage[] = {
-    {.name = "days", .description = "How many days back (default 7)", .type = SOUK_OPT_INTEGER,
+    {.name = "days",
+     .description = "How many days back (default 7)",
+     .type = SOUK_OPT_INTEGER,
      SOUK_OPT_INT_RANGE(1, 30)},
     {0},
 };
 
 static const souk_command_t stats_subs[] = {
-    {.name = "show", .description = "Counter channels, heartbeat, summary and presence here",
+    {.name = "show",
+     .description = "Counter channels, heartbeat, summary and presence here",
      .handler = cmd_show},
-    {.name = "channels", .description = "Counter channels (members, online, bans) and their names",
-     .options = opt_channels, .handler = cmd_channels},
-    {.name = "heartbeat", .description = "A message kept up to date with the bot's health",
-     .options = opt_heartbeat, .handler = cmd_heartbeat},
-    {.name = "summary", .description = "A daily summary at an hour of the server's time zone",
-     .options = opt_summary, .handler = cmd_summary},
-    {.name = "usage", .description = "This server's command usage: per day, top commands, members",
-     .options = opt_usage, .handler = cmd_usage},
+    {.name = "channels",
+     .description = "Counter channels (members, online, bans) and their names",
+     .options = opt_channels,
+     .handler = cmd_channels},
+    {.name = "heartbeat",
+     .description = "A message kept up to date with the bot's health",
+     .options = opt_heartbeat,
+     .handler = cmd_heartbeat},
+    {.name = "summary",
+     .description = "A daily summary at an hour of the server's time zone",
+     .options = opt_summary,
+     .handler = cmd_summary},
+    {.name = "usage",
+     .description = "This server's command usage: per day, top commands, members",
+     .options = opt_usage,
+     .handler = cmd_usage},
     {0},
 };
 

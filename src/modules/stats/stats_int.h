@@ -31,28 +31,33 @@ typedef struct stats_conf {
 extern stats_conf_t stats_conf;
 
 /** The counter channels. */
-typedef enum stats_ctr_kind { STATS_MEMBERS, STATS_ONLINE, STATS_BANS, STATS_NCTR } stats_ctr_kind_t;
+typedef enum stats_ctr_kind {
+  STATS_MEMBERS,
+  STATS_ONLINE,
+  STATS_BANS,
+  STATS_NCTR
+} stats_ctr_kind_t;
 
 /** Buffer for a rendered channel name (100 characters of UTF-8). */
 #define STATS_NAME_BUF (STATS_NAME_MAX * 4 + 1)
 
 /** One counter channel's state. */
 typedef struct stats_ctr {
-  uint64_t channel;         /* the channel the state is for (0: none yet) */
-  stats_rename_win_t win;   /* its renames, persisted */
+  uint64_t channel;           /* the channel the state is for (0: none yet) */
+  stats_rename_win_t win;     /* its renames, persisted */
   char shown[STATS_NAME_BUF]; /* the name souk last gave it; "" unknown */
   bool loaded, loading, inflight;
-  uint64_t retry_at;        /* unix ms: after a refusal, not before */
+  uint64_t retry_at; /* unix ms: after a refusal, not before */
   uint64_t renames, deferred;
-  char error[128];          /* the last refusal, for /stats show */
+  char error[128]; /* the last refusal, for /stats show */
 } stats_ctr_t;
 
 /** Where the ban count stands. */
 typedef enum stats_bans_state {
-  STATS_BANS_UNKNOWN,  /* not paged yet */
-  STATS_BANS_PAGING,   /* GET /guilds/{id}/bans in progress */
-  STATS_BANS_KNOWN,    /* paged; kept from events (or re-paged) */
-  STATS_BANS_NO_PERM,  /* the bot lacks BAN_MEMBERS: nothing is asked */
+  STATS_BANS_UNKNOWN, /* not paged yet */
+  STATS_BANS_PAGING,  /* GET /guilds/{id}/bans in progress */
+  STATS_BANS_KNOWN,   /* paged; kept from events (or re-paged) */
+  STATS_BANS_NO_PERM, /* the bot lacks BAN_MEMBERS: nothing is asked */
 } stats_bans_state_t;
 
 /** One guild. */
@@ -62,11 +67,11 @@ typedef struct stats_guild {
   stats_poll_t poll;
   bool poll_started, poll_inflight;
   stats_bans_state_t bans_state;
-  uint64_t bans_after;   /* paging cursor */
-  int64_t bans_paged;    /* counted so far while paging */
-  uint64_t bans_at;      /* unix ms of the last complete paging */
+  uint64_t bans_after; /* paging cursor */
+  int64_t bans_paged;  /* counted so far while paging */
+  uint64_t bans_at;    /* unix ms of the last complete paging */
   uint64_t bans_retry_at;
-  bool bans_told;        /* the missing permission was logged */
+  bool bans_told; /* the missing permission was logged */
   stats_ctr_t ctr[STATS_NCTR];
   /* heartbeat */
   uint64_t hb_channel, hb_message, hb_next;

@@ -116,10 +116,10 @@ uint64_t stats_daily_next(const souk_tz_t *tz, int hour, int64_t last_day, uint6
 /** What the heartbeat message shows. */
 typedef struct stats_heartbeat {
   uint64_t uptime_ms;
-  int64_t latency_ms;  /* gateway heartbeat round trip; -1 unknown */
-  uint64_t rss_bytes;  /* 0 unknown */
-  const char *health;  /* "HEALTHY", "WARNING", "CRITICAL" */
-  const char *errors;  /* the last errors, one per line; "" for none */
+  int64_t latency_ms; /* gateway heartbeat round trip; -1 unknown */
+  uint64_t rss_bytes; /* 0 unknown */
+  const char *health; /* "HEALTHY", "WARNING", "CRITICAL" */
+  const char *errors; /* the last errors, one per line; "" for none */
   uint64_t now_unix_ms;
   uint64_t guilds, commands;
 } stats_heartbeat_t;

@@ -2,8 +2,6 @@
  * paging, counter renames, the heartbeat, the daily summary and the
  * rotating presence.  Every schedule is read from the schedule clock
  * (souk_sched_*), so an integration test can move an hour in a second. */
-#include "stats_int.h"
-
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/discord.h"
@@ -17,14 +15,15 @@
 #include "souk/recovery.h"
 #include "souk/settings.h"
 #include "souk/usage.h"
+#include "stats_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#define COMP          "stats"
-#define RETRY_MS      (10u * 60u * 1000u) /* after a refusal (403/404) */
-#define BANS_PAGE     1000
+#define COMP      "stats"
+#define RETRY_MS  (10u * 60u * 1000u) /* after a refusal (403/404) */
+#define BANS_PAGE 1000
 
 uint64_t stats_uptime_ms(void) { return souk_sched_now_ms() - stats_g.started_at; }
 
@@ -191,8 +190,9 @@ static void bans_work(stats_guild_t *g, uint64_t now) {
     g->bans_state = STATS_BANS_NO_PERM;
     g->bans_retry_at = 0;
     if (!g->bans_told)
-      SOUK_WARN(COMP, "guild %" PRIu64 ": the ban counter needs the Ban Members permission; "
-                      "bans are not counted until it is given",
+      SOUK_WARN(COMP,
+                "guild %" PRIu64 ": the ban counter needs the Ban Members permission; "
+                "bans are not counted until it is given",
                 g->id);
     g->bans_told = true;
     return;
@@ -240,8 +240,8 @@ static void rename_cb(const souk_discord_result_t *res, void *ud) {
       c->retry_at = now + RETRY_MS;
       snprintf(c->error, sizeof c->error, "%s (code %d)%s", souk_strerror(res->err), res->code,
                res->err == SOUK_EFORBIDDEN ? ": the bot needs Manage Channels there" : "");
-      SOUK_WARN(COMP, "guild %" PRIu64 ": cannot rename the %s channel %" PRIu64 ": %s",
-                op->guild, stats_ctr_name((stats_ctr_kind_t)op->kind), op->channel, c->error);
+      SOUK_WARN(COMP, "guild %" PRIu64 ": cannot rename the %s channel %" PRIu64 ": %s", op->guild,
+                stats_ctr_name((stats_ctr_kind_t)op->kind), op->channel, c->error);
     }
   }
   souk_free(op);

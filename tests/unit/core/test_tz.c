@@ -58,7 +58,7 @@ static void test_new_york_and_sydney(void **state) {
   souk_tz_t *ny = load("America/New_York");
   assert_int_equal(souk_tz_instant(ny, 2024, 3, 10, 3, 0), 1710054000);
   assert_int_equal(souk_tz_instant(ny, 2024, 3, 10, 2, 15), 1710054000); /* in the gap */
-  assert_int_equal(souk_tz_instant(ny, 2024, 11, 3, 1, 30), 1730611800);  /* the first 01:30 */
+  assert_int_equal(souk_tz_instant(ny, 2024, 11, 3, 1, 30), 1730611800); /* the first 01:30 */
   assert_int_equal(souk_tz_offset(ny, 1730615400), -5 * 3600);
   souk_tz_free(ny);
   /* Southern hemisphere: DST from October to April, across the new year. */
@@ -66,8 +66,8 @@ static void test_new_york_and_sydney(void **state) {
   assert_int_equal(souk_tz_instant(syd, 2024, 10, 6, 3, 0), 1728144000);
   assert_int_equal(souk_tz_instant(syd, 2024, 10, 6, 2, 30), 1728144000); /* gap */
   assert_int_equal(souk_tz_instant(syd, 2024, 4, 7, 2, 30), 1712417400);  /* twice: first */
-  assert_int_equal(souk_tz_offset(syd, 1704067200), 11 * 3600);          /* 2024-01-01: DST */
-  assert_int_equal(souk_tz_offset(syd, 1719792000), 10 * 3600);          /* 2024-07-01 */
+  assert_int_equal(souk_tz_offset(syd, 1704067200), 11 * 3600);           /* 2024-01-01: DST */
+  assert_int_equal(souk_tz_offset(syd, 1719792000), 10 * 3600);           /* 2024-07-01 */
   souk_tz_free(syd);
   souk_tz_t *in = load("Asia/Kolkata");
   assert_int_equal(souk_tz_instant(in, 2024, 6, 1, 9, 0), 1717212600);
@@ -151,12 +151,10 @@ static void test_civil_days(void **state) {
 
 /* Every zone, every 7 h 13 min from 1975 to 2045, against glibc. */
 static void test_sweep_against_libc(void **state) {
-  static const char *const zones[] = {"Europe/Berlin",     "America/New_York",
-                                      "Australia/Sydney",  "Australia/Lord_Howe",
-                                      "Pacific/Chatham",   "America/Sao_Paulo",
-                                      "Asia/Tehran",       "America/Nuuk",
-                                      "Africa/Casablanca", "Europe/Dublin",
-                                      "Pacific/Apia",      "America/St_Johns"};
+  static const char *const zones[] = {
+      "Europe/Berlin",     "America/New_York",  "Australia/Sydney", "Australia/Lord_Howe",
+      "Pacific/Chatham",   "America/Sao_Paulo", "Asia/Tehran",      "America/Nuuk",
+      "Africa/Casablanca", "Europe/Dublin",     "Pacific/Apia",     "America/St_Johns"};
   for (size_t z = 0; z < sizeof zones / sizeof *zones; z++) {
     souk_tz_t *tz = load(zones[z]);
     setenv("TZ", zones[z], 1);
@@ -171,8 +169,8 @@ static void test_sweep_against_libc(void **state) {
       if (c.utc_offset_s != tm.tm_gmtoff || c.hour != tm.tm_hour || c.day != tm.tm_mday ||
           c.dst != (tm.tm_isdst > 0))
         fail_msg("%s at %lld: souk %d (dst %d) %02d:%02d, libc %ld (dst %d) %02d:%02d", zones[z],
-                 (long long)t, c.utc_offset_s, c.dst, c.hour, c.minute, tm.tm_gmtoff,
-                 tm.tm_isdst, tm.tm_hour, tm.tm_min);
+                 (long long)t, c.utc_offset_s, c.dst, c.hour, c.minute, tm.tm_gmtoff, tm.tm_isdst,
+                 tm.tm_hour, tm.tm_min);
       /* And back: a local time that exists once maps to this instant. */
       if (c.minute == tm.tm_min && t % 5 == 0) {
         int64_t back = souk_tz_instant(tz, c.year, c.month, c.day, c.hour, c.minute);
@@ -198,9 +196,9 @@ static void test_sweep_against_libc(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_berlin_edges),       cmocka_unit_test(test_new_york_and_sydney),
-      cmocka_unit_test(test_posix_rules),        cmocka_unit_test(test_names),
-      cmocka_unit_test(test_civil_days),         cmocka_unit_test(test_sweep_against_libc),
+      cmocka_unit_test(test_berlin_edges), cmocka_unit_test(test_new_york_and_sydney),
+      cmocka_unit_test(test_posix_rules),  cmocka_unit_test(test_names),
+      cmocka_unit_test(test_civil_days),   cmocka_unit_test(test_sweep_against_libc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../logcap.h"
 #include "../fakectl.h"
+#include "../logcap.h"
 #include "../net/pyspawn.h"
 #include "ops/alertsink.h"
 #include "souk/err.h"
@@ -40,7 +40,6 @@ static uint64_t fake_now_ms(void *ud) {
 }
 static const souk_clock_t fclock = {fake_now_ms, NULL};
 
-
 /* Deliveries the fake saw, and the text of number i (or of the last when
  * i is -1) into text. */
 static int posts(int i, char *text, size_t cap, int *status) {
@@ -65,8 +64,12 @@ static int posts(int i, char *text, size_t cap, int *status) {
 }
 
 static void start(uint32_t per_minute, uint32_t retries, const souk_clock_t *clock) {
-  souk__alertsink_opts_t o = {.url = hook, .per_minute = per_minute, .retries = retries,
-                              .retry_base_ms = 50, .timeout_ms = 2000, .clock = clock};
+  souk__alertsink_opts_t o = {.url = hook,
+                              .per_minute = per_minute,
+                              .retries = retries,
+                              .retry_base_ms = 50,
+                              .timeout_ms = 2000,
+                              .clock = clock};
   assert_int_equal(souk__alertsink_start(&o), 0);
   assert_true(souk__alertsink_on());
 }
@@ -132,7 +135,7 @@ static void test_retries(void **state) {
   souk__alertsink_stop();
   /* Retries run out. */
   free(fakectl("/_fake/script", "{\"responses\": [{\"status\": 503}, {\"status\": 503}, "
-                            "{\"status\": 503}, {\"status\": 503}]}"));
+                                "{\"status\": 503}, {\"status\": 503}]}"));
   start(10, 2, &fclock);
   souk__alertsink_post("gives up");
   settle(1000);

@@ -43,7 +43,6 @@ static const souk_clock_t fclock = {fake_now_ms, NULL};
 
 /* ---- the fake's control API ------------------------------------------------ */
 
-
 static int fake_requests(void) {
   char *b = fakectl("/_fake/requests", NULL);
   souk_json_t j = {0};
@@ -168,7 +167,8 @@ static void test_pool_is_never_overrun(void **state) {
 
 static void test_429_storm(void **state) {
   if (!have_fake) skip();
-  fakectl_post("/_fake/script", "{\"responses\": [{\"status\": 429, \"repeat\": -1, \"reset_ms\": 800}]}");
+  fakectl_post("/_fake/script",
+               "{\"responses\": [{\"status\": 429, \"repeat\": -1, \"reset_ms\": 800}]}");
   got_t g;
   scan_t *s = engine(&g, SCANNER_SRC_KUCOIN);
   souk_error_stats_t es;
@@ -184,8 +184,9 @@ static void test_429_storm(void **state) {
     assert_int_equal(wait, st.backoff_left_ms);
     char detail[200];
     souk_health_t h = health(s, detail, sizeof detail);
-    assert_int_equal(h, i < 5 ? SOUK_HEALTH_HEALTHY : i <= 10 ? SOUK_HEALTH_WARNING
-                                                              : SOUK_HEALTH_CRITICAL);
+    assert_int_equal(h, i < 5     ? SOUK_HEALTH_HEALTHY
+                        : i <= 10 ? SOUK_HEALTH_WARNING
+                                  : SOUK_HEALTH_CRITICAL);
     fake_now += st.backoff_left_ms;
   }
   assert_int_equal(souk_error_stats("scanner.ratelimit", &es), 0);
@@ -215,7 +216,8 @@ static void test_code_error_with_http_200(void **state) {
   scan_stats_t st;
   scan_get_stats(s, &st);
   assert_int_equal(st.pool_remaining, 1997);
-  fakectl_post("/_fake/script", "{\"responses\": [{\"code\": \"400100\", \"msg\": \"Parameter error\"}]}");
+  fakectl_post("/_fake/script",
+               "{\"responses\": [{\"code\": \"400100\", \"msg\": \"Parameter error\"}]}");
   fake_now += 60000;
   scan_ok(s, &g);
   assert_int_equal(g.err, SOUK_EPROTO);

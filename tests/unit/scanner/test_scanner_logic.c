@@ -61,12 +61,12 @@ static void test_real_fixture(void **state) {
   assert_string_equal(c->last_text, "86364");
   assert_int_equal(c->mark_micro, 86378690000LL);
   assert_int_equal(c->change_ppm, -28000);
-  assert_int_equal(c->funding_e8, 5200);                /* 5.2e-05, from the text */
-  assert_int_equal(c->turnover, 1034643198);            /* 1034643198.3265533 rounded */
-  assert_int_equal(c->volume_milli, 12069225);          /* 12069.225 */
-  assert_int_equal(c->open_interest, 6748176);          /* "6748176", a string */
-  assert_int_equal(c->multiplier_e9, 1000000);          /* 0.001 */
-  assert_int_equal(c->funding_in_ms, 17752926);         /* ms left, not a timestamp */
+  assert_int_equal(c->funding_e8, 5200);        /* 5.2e-05, from the text */
+  assert_int_equal(c->turnover, 1034643198);    /* 1034643198.3265533 rounded */
+  assert_int_equal(c->volume_milli, 12069225);  /* 12069.225 */
+  assert_int_equal(c->open_interest, 6748176);  /* "6748176", a string */
+  assert_int_equal(c->multiplier_e9, 1000000);  /* 0.001 */
+  assert_int_equal(c->funding_in_ms, 17752926); /* ms left, not a timestamp */
   scanner_parsed_free(&p);
   free(b);
 }

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN  60000ull
-#define T0   1700000000000ull
-#define WIN  STATS_RENAME_WINDOW_MS
+#define MIN 60000ull
+#define T0  1700000000000ull
+#define WIN STATS_RENAME_WINDOW_MS
 
 /* ---- renames ------------------------------------------------------------- */
 
@@ -154,7 +154,10 @@ static void test_poll_spread(void **state) {
 
 static void test_templates(void **state) {
   char err[200], out[STATS_NAME_MAX * 4 + 1];
-  stats_values_t v = {.members = 1234, .online = 56, .bans = -1, .guilds = 3,
+  stats_values_t v = {.members = 1234,
+                      .online = 56,
+                      .bans = -1,
+                      .guilds = 3,
                       .uptime_ms = 3 * 86400000ull + 4 * 3600000ull + 5000};
   assert_int_equal(stats_template_check("Members: {members}", err, sizeof err), 0);
   assert_int_equal(stats_template_render("Members: {members}", &v, out, sizeof out), 0);
