@@ -27,6 +27,22 @@ typedef struct souk_clock {
 /** The real monotonic clock. */
 extern const souk_clock_t souk_clock_mono;
 
+/** Schedule clocks: souk_now_ms() and souk_unix_ms() plus an offset that
+ * an integration test may move, for module schedules that run over
+ * minutes, hours or days (heartbeats, rename windows, daily summaries).
+ * The offset is 0 unless the environment variable SOUK_TEST_CLOCK_FILE
+ * names a file; its first line is then the offset in milliseconds,
+ * re-read whenever the file changes (tests only: never set it in
+ * production).  The offset never goes back: a smaller value is ignored, so
+ * the monotonic form stays monotonic.  Timers still run on real time, so a
+ * module that uses these polls them on a short real-time tick.  Loop
+ * thread only. */
+uint64_t souk_sched_now_ms(void);
+/** UTC Unix milliseconds plus the test offset (see souk_sched_now_ms). */
+uint64_t souk_sched_unix_ms(void);
+/** souk_sched_now_ms() and souk_sched_unix_ms() as injectable clocks. */
+extern const souk_clock_t souk_clock_sched, souk_clock_sched_wall;
+
 /** Blocking work run on a pool thread; must not touch loop-owned state. */
 typedef void (*souk_work_fn)(void *ud);
 /** Completion run on the loop thread; status is 0 or SOUK_ECANCELED. */

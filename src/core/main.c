@@ -671,6 +671,10 @@ int main(int argc, char **argv) {
     souk__sched_start();
     signals_on();
     souk__log_flusher_start(souk_loop());
+    /* The Discord actions' own limits (renames, coalesced edits, presence)
+     * run on the schedule clock: the real one, or the one an integration
+     * test moves (SOUK_TEST_CLOCK_FILE), like the modules' schedules. */
+    souk__dapi_set_clock(souk_sched_now_ms);
     if (g.console) {
       /* Modules' Discord actions print on the console instead. */
       souk__dapi_start(&souk__dapi_console_sink);

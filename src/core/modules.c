@@ -8,7 +8,9 @@ extern const souk_module_t souk_guilds_module;
 extern const souk_module_t souk_help_module;
 extern const souk_module_t souk_market_module;
 extern const souk_module_t souk_ping_module;
+extern const souk_module_t souk_scanner_module;
 extern const souk_module_t souk_setup_module;
+extern const souk_module_t souk_stats_module;
 #ifdef SOUK_TEST_HOOKS
 /* Test builds only (tests/hooks): see CMakeLists.txt. */
 extern const souk_module_t souk_testhooks_module;
@@ -21,6 +23,8 @@ const souk_module_t *const souk__modules[] = {
     &souk_admin_module,
     &souk_market_module,
     &souk_economy_module,
+    &souk_scanner_module,
+    &souk_stats_module,
     &souk_setup_module,
 #ifdef SOUK_TEST_HOOKS
     &souk_testhooks_module,

@@ -40,6 +40,17 @@ const souk_conf_key_t souk_ops_conf_keys[] = {
      SOUK_CONF_RUNTIME, "least severe error that is posted to alerts.channel"},
     {"alerts.cooldown", SOUK_CONF_DURATION, K(alert_cooldown_ms), "10m", 0, 86400000, NULL,
      SOUK_CONF_RUNTIME, "at most one alert per error type in this time"},
+    {"alerts.webhook_url", SOUK_CONF_URL, K(alert_webhook_url), NULL, 0, 0, NULL, SOUK_CONF_SECRET,
+     "incoming webhook that also gets every alert, even when Discord is the trouble: Slack's "
+     "JSON, so a Slack URL or a Discord webhook URL ending in /slack; set "
+     "SOUK_OPS_ALERTS_WEBHOOK_URL in the environment"},
+    {"alerts.webhook_min_severity", SOUK_CONF_ENUM, K(alert_webhook_min_severity), "high", 0, 0,
+     severity_choices, SOUK_CONF_RUNTIME, "least severe error that is sent to alerts.webhook_url"},
+    {"alerts.webhook_per_minute", SOUK_CONF_INT, K(alert_webhook_per_minute), "10", 1, 60, NULL, 0,
+     "most alerts sent to the webhook in any minute (and one a second); more wait in a queue of "
+     "32"},
+    {"alerts.webhook_retries", SOUK_CONF_INT, K(alert_webhook_retries), "3", 0, 10, NULL, 0,
+     "retries of an alert the webhook answered with 429 or a 5xx, or did not answer"},
     {"retry.max_attempts", SOUK_CONF_INT, K(retry_max_attempts), "5", 0, 1000, NULL, 0,
      "retries before giving up"},
     {0},

@@ -25,9 +25,13 @@ typedef struct souk_ops_conf {
   int64_t retry_base_ms;     /* default retry policy */
   int64_t retry_cap_ms;
   int64_t retry_max_attempts;
-  uint64_t alert_channel;     /* Discord channel for error alerts; 0: none */
-  int alert_min_severity;     /* souk_severity_t: alert at this or worse */
-  int64_t alert_cooldown_ms;  /* per error type */
+  uint64_t alert_channel;         /* Discord channel for error alerts; 0: none */
+  int alert_min_severity;         /* souk_severity_t: alert at this or worse */
+  int64_t alert_cooldown_ms;      /* per error type */
+  char *alert_webhook_url;        /* Slack-compatible incoming webhook (a secret); NULL: none */
+  int alert_webhook_min_severity; /* souk_severity_t: send at this or worse */
+  int64_t alert_webhook_per_minute;
+  int64_t alert_webhook_retries;
 } souk_ops_conf_t;
 
 /** Values of the `health` section. */

@@ -249,6 +249,24 @@ static void flush_keep(flush_t *f) {
 static void report_flushed(void *ud, int status);
 /* A report waiting for the flush it started. */
 static void *pending_report;
+/* Guild queries waiting for a flush to end (souk_usage_guild). */
+typedef struct after_flush {
+  void (*fn)(void *ud, int status);
+  void *ud;
+  struct after_flush *next;
+} after_flush_t;
+static after_flush_t *g_after;
+
+static void run_after_flush(int status) {
+  after_flush_t *a = g_after;
+  g_after = NULL;
+  while (a) {
+    after_flush_t *next = a->next;
+    a->fn(a->ud, status);
+    souk_free(a);
+    a = next;
+  }
+}
 
 static void flush_done_cb(void *ud, int status) {
   flush_t *f = ud;
@@ -270,6 +288,7 @@ static void flush_done_cb(void *ud, int status) {
     pending_report = NULL;
     report_flushed(a, status);
   }
+  run_after_flush(status);
   if (task) souk_task_done(task, status);
 }
 
@@ -448,5 +467,123 @@ int souk_usage_report(uint64_t since_unix_ms, size_t top, souk_usage_report_cb c
     flush_keep(f);
   }
   report_flushed(a, 0);
+  return 0;
+}
+
+/* ---- one guild's usage ---------------------------------------------------------- */
+
+typedef struct guild_q {
+  uint64_t guild, since;
+  souk_usage_guild_t out;
+  souk_usage_guild_cb cb;
+  void *ud;
+} guild_q_t;
+
+static int guild_fn(souk_db_t *db, void *ud) {
+  guild_q_t *q = ud;
+  memset(&q->out, 0, sizeof q->out);
+  /* Hourly rows: the one holding since counts whole. */
+  uint64_t hour0 = q->since - q->since % HOUR_MS;
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db,
+                           "SELECT command, SUM(calls), SUM(errors) FROM usage "
+                           "WHERE period = 'hour' AND guild_id = ? AND start_ms >= ? "
+                           "GROUP BY command ORDER BY SUM(calls) DESC, command",
+                           &s);
+  if (rc) return rc;
+  souk_stmt_bind_int64(s, 1, (int64_t)q->guild);
+  souk_stmt_bind_int64(s, 2, (int64_t)hour0);
+  while ((rc = souk_stmt_step(s)) == 1) {
+    uint64_t calls = (uint64_t)souk_stmt_column_int64(s, 1);
+    q->out.calls += calls;
+    q->out.errors += (uint64_t)souk_stmt_column_int64(s, 2);
+    if (q->out.ntop < SOUK_USAGE_TOP_MAX) {
+      const char *cmd = souk_stmt_column_text(s, 0, NULL);
+      snprintf(q->out.top[q->out.ntop].command, sizeof q->out.top[0].command, "%s",
+               cmd ? cmd : "?");
+      q->out.top[q->out.ntop++].calls = calls;
+    }
+  }
+  souk_stmt_finalize(s);
+  if (rc < 0) return rc;
+  rc = souk_db_prepare(db,
+                       "SELECT COUNT(DISTINCT user_id) FROM usage "
+                       "WHERE period = 'hour' AND guild_id = ? AND start_ms >= ?",
+                       &s);
+  if (rc) return rc;
+  souk_stmt_bind_int64(s, 1, (int64_t)q->guild);
+  souk_stmt_bind_int64(s, 2, (int64_t)hour0);
+  if ((rc = souk_stmt_step(s)) == 1) q->out.users = (uint64_t)souk_stmt_column_int64(s, 0);
+  souk_stmt_finalize(s);
+  if (rc < 0) return rc;
+  uint64_t day0 = q->since - q->since % DAY_MS;
+  uint64_t now = souk_unix_ms();
+  uint64_t oldest = now - now % DAY_MS - (SOUK_USAGE_DAYS_MAX - 1) * DAY_MS;
+  if (day0 < oldest) day0 = oldest;
+  rc = souk_db_prepare(db,
+                       "SELECT start_ms, SUM(calls), COUNT(DISTINCT user_id) FROM usage "
+                       "WHERE period = 'day' AND guild_id = ? AND start_ms >= ? "
+                       "GROUP BY start_ms ORDER BY start_ms",
+                       &s);
+  if (rc) return rc;
+  souk_stmt_bind_int64(s, 1, (int64_t)q->guild);
+  souk_stmt_bind_int64(s, 2, (int64_t)day0);
+  while ((rc = souk_stmt_step(s)) == 1 && q->out.ndays < SOUK_USAGE_DAYS_MAX) {
+    q->out.days[q->out.ndays].day_ms = (uint64_t)souk_stmt_column_int64(s, 0);
+    q->out.days[q->out.ndays].calls = (uint64_t)souk_stmt_column_int64(s, 1);
+    q->out.days[q->out.ndays].users = (uint64_t)souk_stmt_column_int64(s, 2);
+    q->out.ndays++;
+  }
+  souk_stmt_finalize(s);
+  return rc < 0 ? rc : 0;
+}
+
+static void guild_done(void *ud, int status) {
+  guild_q_t *q = ud;
+  q->cb(q->ud, status, status ? NULL : &q->out);
+  souk_free(q);
+}
+
+/* After the flush (whatever its outcome: unsaved counts are simply not in
+ * the report yet), read the store. */
+static void guild_read(void *ud, int status) {
+  guild_q_t *q = ud;
+  if (status)
+    SOUK_WARN("usage", "guild report: pending counts not saved first (%s)", souk_strerror(status));
+  if (!g.st) {
+    guild_done(q, SOUK_ESTOPPED);
+    return;
+  }
+  if (souk_store_read_async(g.st, guild_fn, guild_done, q) != 0) guild_done(q, SOUK_EIO);
+}
+
+int souk_usage_guild(uint64_t guild_id, uint64_t since_unix_ms, souk_usage_guild_cb cb, void *ud) {
+  if (!g.st || !cb) return SOUK_EINVAL;
+  guild_q_t *q = souk_calloc(1, sizeof *q);
+  q->guild = guild_id;
+  q->since = since_unix_ms;
+  q->cb = cb;
+  q->ud = ud;
+  if (!g.flushing) {
+    flush_t *f = next_batch();
+    if (!f) {
+      guild_read(q, 0);
+      return 0;
+    }
+    g.flushing = true;
+    f->task = NULL;
+    if (souk_store_tx_async(g.st, flush_fn, flush_done_cb, f) != 0) {
+      g.flushing = false;
+      flush_keep(f);
+      guild_read(q, SOUK_EIO);
+      return 0;
+    }
+  }
+  /* A flush is running (ours or the task's): read once it is done. */
+  after_flush_t *a = souk_calloc(1, sizeof *a);
+  a->fn = guild_read;
+  a->ud = q;
+  a->next = g_after;
+  g_after = a;
   return 0;
 }

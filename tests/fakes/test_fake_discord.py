@@ -1120,3 +1120,24 @@ def test_misc_control_and_multipart(fake):
     st = fake.state()
     assert [x["result"] for x in st["resumes"]] == ["invalid_session"]
     assert fake.violations() == []
+
+
+def test_rename_window_can_be_aged_for_moved_clocks(fake):
+    """/_fake/renames/age: a bot on a moved test clock sees its ten minutes
+    pass; the fake's own hidden window must pass as well, and only then."""
+    cid = channel_ids(fake)[0]
+
+    async def body(http, rest):
+        for i in range(2):
+            st, _, _ = await rest.call("PATCH", "/channels/%s" % cid, {"name": "n%d" % i})
+            assert st == 200
+        st, h, e = await rest.call("PATCH", "/channels/%s" % cid, {"name": "n2"})
+        assert st == 429 and e["retry_after"] > 590
+        fake.post("/_fake/renames/age", {"s": 300})
+        st, _, e = await rest.call("PATCH", "/channels/%s" % cid, {"name": "n3"})
+        assert st == 429 and 290 < e["retry_after"] <= 300
+        fake.post("/_fake/renames/age", {"s": 301})
+        st, _, c = await rest.call("PATCH", "/channels/%s" % cid, {"name": "n4"})
+        assert st == 200 and c["name"] == "n4"
+    run(session_and(fake, body))
+    assert names(fake.reset_violations()) == ["channel_rename_limit", "channel_rename_limit"]

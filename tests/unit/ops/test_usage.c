@@ -438,6 +438,86 @@ static void test_report_async(void **state) {
   souk__usage_start(F.st);
 }
 
+
+/* One guild's usage (souk_usage_guild): only that guild, counts still in
+ * memory included, top commands, distinct users, and per-day rows. */
+static struct {
+  int calls, status;
+  souk_usage_guild_t u;
+} G;
+
+static void guild_cb(void *ud, int status, const souk_usage_guild_t *u) {
+  (void)ud;
+  G.calls++;
+  G.status = status;
+  if (u) G.u = *u;
+}
+
+static void guild_wait(void) {
+  while (G.calls == 0)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+}
+
+static void test_guild_usage(void **state) {
+  (void)state;
+  memset(&G, 0, sizeof G);
+  uint64_t t = souk_unix_ms();
+  uint64_t yesterday = t - DAY;
+  /* Yesterday: saved already. */
+  souk__usage_record("stats", 1, 10, false, false, 5, yesterday);
+  souk__usage_record("stats", 2, 10, true, false, 5, yesterday);
+  assert_int_equal(souk__usage_flush_sync(), 0);
+  /* Today: still in memory, plus another guild that must not count. */
+  for (int i = 0; i < 3; i++)
+    souk__usage_record("scan top", 3, 10, false, false, 5, t);
+  souk__usage_record("stats", 1, 10, false, false, 5, t);
+  souk__usage_record("ping", 9, 11, false, false, 5, t);
+  assert_int_equal(souk_usage_guild(10, yesterday - yesterday % HOUR, guild_cb, NULL), 0);
+  assert_int_equal(G.calls, 0);
+  guild_wait();
+  assert_int_equal(G.status, 0);
+  assert_int_equal(G.u.calls, 6);
+  assert_int_equal(G.u.errors, 1);
+  assert_int_equal(G.u.users, 3);
+  assert_int_equal(G.u.ntop, 2);
+  assert_string_equal(G.u.top[0].command, "scan top");
+  assert_int_equal(G.u.top[0].calls, 3);
+  assert_string_equal(G.u.top[1].command, "stats");
+  assert_int_equal(G.u.top[1].calls, 3);
+  assert_int_equal(G.u.ndays, 2);
+  assert_int_equal(G.u.days[0].day_ms, yesterday - yesterday % DAY);
+  assert_int_equal(G.u.days[0].calls, 2);
+  assert_int_equal(G.u.days[0].users, 2);
+  assert_int_equal(G.u.days[1].calls, 4);
+  assert_int_equal(G.u.days[1].users, 2);
+  assert_int_equal(souk__usage_pending(), 0);
+  /* Since today only: yesterday's hours are out, its day row too. */
+  memset(&G, 0, sizeof G);
+  assert_int_equal(souk_usage_guild(10, t - t % DAY, guild_cb, NULL), 0);
+  guild_wait();
+  assert_int_equal(G.u.calls, 4);
+  assert_int_equal(G.u.ndays, 1);
+  /* A guild with nothing. */
+  memset(&G, 0, sizeof G);
+  assert_int_equal(souk_usage_guild(77, 0, guild_cb, NULL), 0);
+  guild_wait();
+  assert_int_equal(G.status, 0);
+  assert_int_equal(G.u.calls, 0);
+  assert_int_equal(G.u.ntop, 0);
+  /* Two queries while one flush runs both wait for it. */
+  memset(&G, 0, sizeof G);
+  souk__usage_record("stats", 4, 10, false, false, 5, t);
+  assert_int_equal(souk_usage_guild(10, t - t % DAY, guild_cb, NULL), 0);
+  assert_int_equal(souk_usage_guild(10, t - t % DAY, guild_cb, NULL), 0);
+  while (G.calls < 2)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  assert_int_equal(G.u.calls, 5);
+  /* No store. */
+  souk__usage_start(NULL);
+  assert_int_equal(souk_usage_guild(10, 0, guild_cb, NULL), SOUK_EINVAL);
+  souk__usage_start(F.st);
+}
+
 /* The flush task exists only when enabled with a store. */
 static void test_tasks(void **state) {
   (void)state;
@@ -463,6 +543,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
       cmocka_unit_test_setup_teardown(test_report, setup, teardown),
       cmocka_unit_test_setup_teardown(test_report_async, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_guild_usage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tasks, setup, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
