@@ -37,11 +37,18 @@ typedef struct sb_uuid {
 int sb_uuid_parse(const char *s, size_t n, sb_uuid_t *out);
 /** Write the 32 lower-case hex digits and a NUL into out (33 bytes). */
 void sb_uuid_hex(const sb_uuid_t *u, char out[33]);
-/** A 64-bit hash of a uuid (its first 8 bytes: uuids are random). */
+/** A 64-bit hash of all 16 bytes of a uuid, for sets and account ids
+ * (two accounts colliding is a 2^-64 chance). */
 static inline uint64_t sb_uuid_h64(const sb_uuid_t *u) {
-  uint64_t h = 0;
-  for (int i = 0; i < 8; i++) h = h << 8 | u->b[i];
-  return h;
+  uint64_t a = 0, b = 0;
+  for (int i = 0; i < 8; i++) {
+    a = a << 8 | u->b[i];
+    b = b << 8 | u->b[8 + i];
+  }
+  uint64_t h = a ^ (b * 0x9e3779b97f4a7c15ULL);
+  h ^= h >> 31;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 29);
 }
 /** True when a and b are the same uuid. */
 bool sb_uuid_eq(const sb_uuid_t *a, const sb_uuid_t *b);

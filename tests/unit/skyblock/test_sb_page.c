@@ -46,9 +46,17 @@ static void test_uuid(void **state) {
   sb_uuid_hex(&u, hex);
   assert_string_equal(hex, "a6774985b93e44f7aeed3e513c09240b");
   assert_int_equal(sb_uuid_parse("A6774985-B93E-44F7-AEED-3E513C09240B", 36, &v), 0);
+  assert_int_equal(sb_uuid_h64(&u), sb_uuid_h64(&v));
   assert_true(sb_uuid_eq(&u, &v));
   assert_int_equal(u.b[0], 0xa6);
-  assert_int_equal(sb_uuid_h64(&u), 0xa6774985b93e44f7ULL);
+  /* The hash covers all 16 bytes. */
+  v = u;
+  v.b[15] ^= 1;
+  assert_int_not_equal(sb_uuid_h64(&u), sb_uuid_h64(&v));
+  v = u;
+  v.b[0] ^= 1;
+  assert_int_not_equal(sb_uuid_h64(&u), sb_uuid_h64(&v));
+  v = u;
   assert_int_equal(sb_uuid_parse("a6774985b93e44f7aeed3e513c09240", 31, &v), SOUK_EPARSE);
   assert_int_equal(sb_uuid_parse("a6774985b93e44f7aeed3e513c09240bb0", 34, &v), SOUK_EPARSE);
   assert_int_equal(sb_uuid_parse("g6774985b93e44f7aeed3e513c09240b", 32, &v), SOUK_EPARSE);
