@@ -305,6 +305,10 @@ const struct souk_command *souk_cmd_at(size_t i, const char **module);
 uint64_t souk_cmd_served(void);
 /** Guilds the bot is in (0 in the console). */
 uint64_t souk_cmd_guilds(void);
+/** In `souk console`: the console's own channel, where a module that
+ * posts on its own (alerts) can show what it would post when nothing else
+ * is configured; 0 in every other command. */
+uint64_t souk_cmd_console_channel(void);
 
 /** Longest prefix a guild may set for message commands, in bytes. */
 #define SOUK_CMD_PREFIX_MAX 8

@@ -87,4 +87,9 @@ int souk_conf_reload(struct souk_buf *out);
  * (bad value) or SOUK_ENOTSUP (not in this process). */
 int souk_conf_set(const char *key, const char *value, uint64_t by_user, char *err, size_t errcap);
 
+/** The process's data directory (core.data_dir, "./data" by default): a
+ * module keeps its files in a subdirectory named after itself.  Valid
+ * while the configuration is loaded; never NULL. */
+const char *souk_data_dir(void);
+
 #endif

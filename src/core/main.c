@@ -533,6 +533,7 @@ int main(int argc, char **argv) {
 
   int code = EXIT_OK;
   g.console = !strcmp(o.cmd, "console");
+  souk__console_set_mode(g.console);
   if (!strcmp(o.cmd, "check-config")) {
     code = cmd_check_config(o.online);
   } else if (!strcmp(o.cmd, "db")) {

@@ -9,6 +9,7 @@ extern const souk_module_t souk_help_module;
 extern const souk_module_t souk_market_module;
 extern const souk_module_t souk_ping_module;
 extern const souk_module_t souk_setup_module;
+extern const souk_module_t souk_skyblock_module;
 #ifdef SOUK_TEST_HOOKS
 /* Test builds only (tests/hooks): see CMakeLists.txt. */
 extern const souk_module_t souk_testhooks_module;
@@ -22,6 +23,7 @@ const souk_module_t *const souk__modules[] = {
     &souk_market_module,
     &souk_economy_module,
     &souk_setup_module,
+    &souk_skyblock_module,
 #ifdef SOUK_TEST_HOOKS
     &souk_testhooks_module,
 #endif
