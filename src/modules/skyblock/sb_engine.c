@@ -7,6 +7,7 @@
 #include "souk/loop.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,8 +34,17 @@ typedef struct job {
   void *ud;
 } job_t;
 
+/* A listing waiting for the first complete sweep to be judged. */
+typedef struct pending {
+  sb_uuid_t uuid;
+  char name[96];
+} pending_t;
+
 struct sb_engine {
   sb_mkts_t *m;
+  bool primed; /* a complete sweep was applied since start */
+  pending_t *pend;
+  size_t npend, cappend;
   sb_dedupe_t *d;
   sb_sniper_conf_t sc;
   sb_engine_hooks_t h;
@@ -70,6 +80,7 @@ void sb_engine_free(sb_engine_t *e) {
   SOUK_ASSERT(e->busy == 0);
   for (size_t i = 0; i < e->ndec; i++) sb_decoder_free(e->decoders[i]);
   souk_free(e->decoders);
+  souk_free(e->pend);
   pthread_mutex_destroy(&e->lock);
   sb_dedupe_free(e->d);
   sb_mkts_free(e->m);
@@ -186,10 +197,52 @@ static void decode(job_t *j, sb_decoder_t *d) {
 
 /* ---- step 4: apply and judge (loop) ------------------------------------------ */
 
+/* Judge one new live listing (found again by uuid: adds may have moved
+ * the live array) and send its alert. */
+static void judge(sb_engine_t *e, const sb_uuid_t *uuid, const char *name, int64_t now,
+                  uint64_t arrived_ns) {
+  const sb_live_t *l = sb_mkts_live_find(e->m, uuid);
+  if (!l) return;
+  sb_judgement_t jd;
+  sb_verdict_t v = sb_snipe_judge(&e->sc, e->m, e->d, l, now, &jd);
+  e->st.judged++;
+  e->st.verdicts[v]++;
+  if (v != SB_V_ALERT) return;
+  const char *key = sb_mkts_key(e->m, l->mid), *attrs = sb_mkts_attrs(e->m, l->mid);
+  sb_dedupe_record(e->d, &l->uuid, sb_market_hash(key, attrs), &l->seller, l->unit, now);
+  sb_alert_t a = {.uuid = l->uuid,
+                  .seller = l->seller,
+                  .mid = l->mid,
+                  .key = key,
+                  .attrs = attrs,
+                  .name = sb_mkts_name(e->m, l->mid),
+                  .item_name = name,
+                  .last_updated = now,
+                  .j = jd};
+  if (e->h.alert) e->h.alert(e->h.ud, &a);
+  if (arrived_ns) {
+    uint64_t ns = e->now_ns() - arrived_ns;
+    e->st.last_alert_ns = ns;
+    if (ns > e->st.max_alert_ns) e->st.max_alert_ns = ns;
+  }
+}
+
+static void defer(sb_engine_t *e, const sb_uuid_t *uuid, const char *name) {
+  if (e->npend == e->cappend) {
+    e->cappend = e->cappend ? e->cappend * 2 : 256;
+    e->pend = souk_reallocarray(e->pend, e->cappend, sizeof *e->pend);
+  }
+  pending_t *p = &e->pend[e->npend++];
+  p->uuid = *uuid;
+  snprintf(p->name, sizeof p->name, "%s", name);
+}
+
 static void apply(job_t *j) {
   sb_engine_t *e = j->e;
+  /* Add every new listing of the page first, so each is judged against
+   * the whole page's ladder. */
   for (size_t k = 0; k < j->nfr; k++) {
-    const fresh_t *f = &j->fr[k];
+    fresh_t *f = &j->fr[k];
     if (f->rc) {
       e->st.auctions_bad++;
       continue;
@@ -202,33 +255,23 @@ static void apply(job_t *j) {
         e->st.sales_new++;
       continue;
     }
-    const sb_listing_t *in = &j->pg.l[f->idx];
-    const sb_live_t *l = sb_mkts_live_add(e->m, in, mid, f->count, j->sweep);
     e->st.auctions_new++;
-    if (!l) continue;
-    sb_judgement_t jd;
-    sb_verdict_t v = sb_snipe_judge(&e->sc, e->m, e->d, l, j->pg.last_updated, &jd);
-    e->st.judged++;
-    e->st.verdicts[v]++;
-    if (v != SB_V_ALERT) continue;
-    const char *key = sb_mkts_key(e->m, mid), *attrs = sb_mkts_attrs(e->m, mid);
-    sb_dedupe_record(e->d, &l->uuid, sb_market_hash(key, attrs), &l->seller, l->unit,
-                     j->pg.last_updated);
-    sb_alert_t a = {.uuid = l->uuid,
-                    .seller = l->seller,
-                    .mid = mid,
-                    .key = key,
-                    .attrs = attrs,
-                    .name = sb_mkts_name(e->m, mid),
-                    .item_name = f->name,
-                    .last_updated = j->pg.last_updated,
-                    .j = jd};
-    if (e->h.alert) e->h.alert(e->h.ud, &a);
-    if (j->arrived_ns) {
-      uint64_t ns = e->now_ns() - j->arrived_ns;
-      e->st.last_alert_ns = ns;
-      if (ns > e->st.max_alert_ns) e->st.max_alert_ns = ns;
+    if (!sb_mkts_live_add(e->m, &j->pg.l[f->idx], mid, f->count, j->sweep)) f->rc = SOUK_EFULL;
+  }
+  if (j->kind == SB_REQ_ENDED) return;
+  int64_t now = j->pg.last_updated;
+  for (size_t k = 0; k < j->nfr; k++) {
+    const fresh_t *f = &j->fr[k];
+    if (f->rc) continue;
+    const sb_listing_t *in = &j->pg.l[f->idx];
+    /* Until a whole sweep has been seen since start, the ladders lack the
+     * other pages' listings: young listings wait for it (old ones are
+     * judged old at once, as they would be anyway). */
+    if (!e->primed && in->bin && in->start_ms >= now - e->sc.max_listing_age_ms) {
+      defer(e, &in->uuid, f->name);
+      continue;
     }
+    judge(e, &in->uuid, f->name, now, j->arrived_ns);
   }
 }
 
@@ -338,6 +381,16 @@ void sb_engine_sweep_end(sb_engine_t *e, uint32_t sweep, bool complete) {
   if (complete) {
     e->st.removed_unseen += sb_mkts_sweep_done(e->m, sweep);
     e->st.sweeps_done++;
+    if (!e->primed) {
+      /* The whole house is known now: judge what waited for it. */
+      e->primed = true;
+      sb_mkts_stats_t ms;
+      sb_mkts_stats(e->m, &ms);
+      for (size_t i = 0; i < e->npend; i++) judge(e, &e->pend[i].uuid, e->pend[i].name, ms.data_now, 0);
+      souk_free(e->pend);
+      e->pend = NULL;
+      e->npend = e->cappend = 0;
+    }
   }
   e->st.rows_sweep = 0;
 }

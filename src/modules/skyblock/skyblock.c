@@ -265,8 +265,11 @@ static void window_check(void) {
 
 static void env_sweep_end(void *ud, uint32_t sweep, int64_t lu, bool complete) {
   (void)ud;
-  (void)lu;
   sb_engine_sweep_end(sb_g.engine, sweep, complete);
+  sb_mkts_stats_t ms;
+  sb_mkts_stats(sb_engine_store(sb_g.engine), &ms);
+  SOUK_DEBUG("skyblock", "sweep %" PRIu32 " of lastUpdated %" PRId64 ": %s, %zu live listings",
+             sweep, lu, complete ? "complete" : "cut short", ms.live);
   window_check();
 }
 
@@ -384,8 +387,9 @@ void sb_status_text(souk_buf_t *b) {
                     ps.pages_ok, ps.pages_failed, ps.retries, ps.not_populated,
                     souk_breaker_state_name(souk_breaker_state(sb_poller_breaker(sb_g.poller))));
   } else if (sb_g.sim) {
-    souk_buf_printf(b, "Simulated market: %" PRIu64 " refreshes, one every %" PRId64 " s\n",
-                    sb_sim_refreshes(sb_g.sim), sb_conf.sim_interval_ms / 1000);
+    ago(t1, sizeof t1, (uint64_t)sb_conf.sim_interval_ms);
+    souk_buf_printf(b, "Simulated market: %" PRIu64 " refreshes, one every %s\n",
+                    sb_sim_refreshes(sb_g.sim), t1);
   }
   char t4[48], t5[48], t6[48];
   sb_fmt_coins(t1, sizeof t1, (int64_t)es.auctions_seen, false);

@@ -143,7 +143,9 @@ static void test_real_page_decoded_once(void **state) {
   assert_int_equal(st.auctions_seen, 1000);
   assert_int_equal(st.auctions_new, 1000);
   assert_int_equal(st.auctions_bad, 0);
-  assert_int_equal(st.judged, 1000);
+  /* Before a whole sweep was seen, only the auctions (not BIN) are judged
+   * at once; young BIN listings wait for the sweep's end. */
+  assert_int_equal(st.judged, 122);
   assert_int_equal(st.verdicts[SB_V_NOT_BIN], 122);
   /* Nothing is known about prices yet: no alert. */
   assert_int_equal(g.alerts, 0);
@@ -159,10 +161,15 @@ static void test_real_page_decoded_once(void **state) {
   sb_engine_stats(e, &st);
   assert_int_equal(st.auctions_seen, 2000);
   assert_int_equal(st.auctions_new, 1000);
-  assert_int_equal(st.judged, 1000);
+  assert_int_equal(st.judged, 122);
   sb_engine_sweep_end(e, 2, true);
   sb_engine_stats(e, &st);
   assert_int_equal(st.removed_unseen, 0);
+  /* The complete sweep judged the 878 that waited, once each. */
+  assert_int_equal(st.judged, 1000);
+  sb_engine_sweep_end(e, 2, true);
+  sb_engine_stats(e, &st);
+  assert_int_equal(st.judged, 1000);
   /* A sweep that saw 3 of them removes the other 997 at its end; an
    * incomplete one removes nothing. */
   bool bin;
@@ -191,13 +198,33 @@ static void test_snipe_end_to_end(void **state) {
    * accounts: the market's value is known. */
   lst_t v[5];
   for (unsigned i = 0; i < 5; i++) v[i] = (lst_t){100 + i, 200 + i, 10100000 + i * 100000, LU - 600000, true};
-  char *body = page_json(LU, ib, v, 5, &len);
-  assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_PAGE, 1, body, len, NULL, NULL), 0);
-  body = ended_json(LU, ib, 5, 10000000, 0x900, &len);
+  char *body = ended_json(LU, ib, 5, 10000000, 0x900, &len);
   assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_ENDED, 1, body, len, NULL, NULL), 0);
   sb_engine_stats_t st;
   sb_engine_stats(e, &st);
   assert_int_equal(st.sales_new, 5);
+  /* The first sweep after start: a cheap listing on page 0 waits for the
+   * other pages, where a cheaper one is: judged against it, no alert. */
+  lst_t first = {600, 301, 5000000, LU - 1000, true};
+  body = page_json(LU, ib, &first, 1, &len);
+  assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_PAGE, 1, body, len, NULL, NULL), 0);
+  lst_t cheaper[6];
+  for (unsigned i = 0; i < 5; i++) cheaper[i] = v[i];
+  cheaper[5] = (lst_t){601, 302, 4900000, LU - 900000, true};
+  body = page_json(LU, ib, cheaper, 6, &len);
+  assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_PAGE, 1, body, len, NULL, NULL), 0);
+  assert_int_equal(g.alerts, 0);
+  sb_engine_sweep_end(e, 1, true);
+  sb_engine_stats(e, &st);
+  assert_int_equal(g.alerts, 0);
+  assert_int_equal(st.verdicts[SB_V_LOW_PROFIT], 1);
+  /* Both gone by the next sweep: the market is back to its five listings. */
+  body = page_json(LU, ib, v, 5, &len);
+  assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_PAGE, 2, body, len, NULL, NULL), 0);
+  sb_engine_sweep_end(e, 2, true);
+  sb_mkts_stats_t ms;
+  sb_mkts_stats(sb_engine_store(e), &ms);
+  assert_int_equal(ms.live, 5);
   /* The same auctions_ended again (it overlaps between refreshes). */
   body = ended_json(LU, ib, 5, 10000000, 0x900, &len);
   sb_engine_ingest_sync(e, SB_REQ_ENDED, 1, body, len, NULL, NULL);
@@ -208,7 +235,7 @@ static void test_snipe_end_to_end(void **state) {
   /* A new listing at 3M, through the thread pool as in the module. */
   lst_t snipe = {777, 300, 3000000, LU + 55000, true};
   body = page_json(LU + 60000, ib, &snipe, 1, &len);
-  assert_int_equal(sb_engine_submit(e, SB_REQ_PAGE, 0, 2, body, len, 0, NULL, NULL), 0);
+  assert_int_equal(sb_engine_submit(e, SB_REQ_PAGE, 0, 3, body, len, 0, NULL, NULL), 0);
   while (sb_engine_busy(e)) uv_run(souk_loop(), UV_RUN_ONCE);
   assert_int_equal(g.alerts, 1);
   char hex[33];
@@ -228,7 +255,7 @@ static void test_snipe_end_to_end(void **state) {
   assert_true(st.last_alert_ns > 0);
   /* Seen again by the next sweep: judged once only, no second alert. */
   body = page_json(LU + 120000, ib, &snipe, 1, &len);
-  sb_engine_ingest_sync(e, SB_REQ_PAGE, 3, body, len, NULL, NULL);
+  sb_engine_ingest_sync(e, SB_REQ_PAGE, 4, body, len, NULL, NULL);
   assert_int_equal(g.alerts, 1);
   /* Sold: its sale in auctions_ended needs no decoding, and it leaves the
    * live house. */
@@ -239,7 +266,7 @@ static void test_snipe_end_to_end(void **state) {
                   "\"bin\":true,\"item_bytes\":\"not base64 at all\"}]}",
                   (long long)(LU + 120000), 777u, 300u, 301u, (long long)(LU + 100000));
   len = b.len;
-  assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_ENDED, 3, souk_buf_steal(&b), len, NULL, NULL),
+  assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_ENDED, 4, souk_buf_steal(&b), len, NULL, NULL),
                    0);
   sb_engine_stats(e, &st);
   assert_int_equal(st.sales_new, 6);
