@@ -10,6 +10,7 @@
  * retried: every refused request counts against Discord's invalid-request
  * limit.  The user's subscriptions are paused (in memory and in the
  * store) and they are told in the channel where they subscribed, once. */
+#include "sb_db.h"
 #include "sb_mod.h"
 #include "souk/alloc.h"
 #include "souk/discord.h"
@@ -101,77 +102,27 @@ void sb_alert_msg_free(sb_alert_msg_t *m) {
 
 typedef struct wjob {
   int kind; /* 0 alert row, 1 sub upsert, 2 sub delete, 3 pause user, 4 guild */
-  char uuid[33], seller[33];
-  char key[128], attrs[128];
-  int64_t unit, at;
+  sb_db_alert_t alert;
   sb_sub_t sub;
   char query[101];
   bool all;
+  int64_t at;
 } wjob_t;
 
 static int wjob_tx(souk_db_t *db, void *ud) {
   wjob_t *w = ud;
-  souk_stmt_t *s = NULL;
-  int rc;
   switch (w->kind) {
   case 0:
-    rc = souk_db_prepare(db,
-                         "INSERT INTO skyblock_alerts (uuid, item_key, attrs, seller, unit_price, "
-                         "at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING",
-                         &s);
-    if (rc) return rc;
-    souk_stmt_bind_text(s, 1, w->uuid, SIZE_MAX);
-    souk_stmt_bind_text(s, 2, w->key, SIZE_MAX);
-    souk_stmt_bind_text(s, 3, w->attrs, SIZE_MAX);
-    souk_stmt_bind_text(s, 4, w->seller, SIZE_MAX);
-    souk_stmt_bind_int64(s, 5, w->unit);
-    souk_stmt_bind_int64(s, 6, w->at);
-    break;
+    return sb_db_alert_put(db, &w->alert);
   case 1:
-    rc = souk_db_prepare(
-        db,
-        "INSERT INTO skyblock_watch (user_id, query, guild_id, channel_id, min_profit, max_price, "
-        "paused, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, query) DO "
-        "UPDATE SET guild_id = excluded.guild_id, channel_id = excluded.channel_id, min_profit = "
-        "excluded.min_profit, max_price = excluded.max_price, paused = excluded.paused",
-        &s);
-    if (rc) return rc;
-    souk_stmt_bind_int64(s, 1, (int64_t)w->sub.user_id);
-    souk_stmt_bind_text(s, 2, w->sub.query, SIZE_MAX);
-    souk_stmt_bind_int64(s, 3, (int64_t)w->sub.guild_id);
-    souk_stmt_bind_int64(s, 4, (int64_t)w->sub.channel_id);
-    souk_stmt_bind_int64(s, 5, w->sub.min_profit);
-    souk_stmt_bind_int64(s, 6, w->sub.max_price);
-    souk_stmt_bind_int64(s, 7, w->sub.paused);
-    souk_stmt_bind_int64(s, 8, w->at);
-    break;
+    return sb_db_watch_put(db, &w->sub, w->at);
   case 2:
-    rc = souk_db_prepare(db,
-                         w->all ? "DELETE FROM skyblock_watch WHERE user_id = ?"
-                                : "DELETE FROM skyblock_watch WHERE user_id = ? AND query = ?",
-                         &s);
-    if (rc) return rc;
-    souk_stmt_bind_int64(s, 1, (int64_t)w->sub.user_id);
-    if (!w->all) souk_stmt_bind_text(s, 2, w->query, SIZE_MAX);
-    break;
+    return sb_db_watch_del(db, w->sub.user_id, w->all ? NULL : w->query);
   case 3:
-    rc = souk_db_prepare(db, "UPDATE skyblock_watch SET paused = 1 WHERE user_id = ?", &s);
-    if (rc) return rc;
-    souk_stmt_bind_int64(s, 1, (int64_t)w->sub.user_id);
-    break;
+    return sb_db_watch_pause(db, w->sub.user_id);
   default:
-    rc = souk_db_prepare(db,
-                         "INSERT INTO skyblock_guilds (guild_id, updated_at) VALUES (?, ?) "
-                         "ON CONFLICT (guild_id) DO UPDATE SET updated_at = excluded.updated_at",
-                         &s);
-    if (rc) return rc;
-    souk_stmt_bind_int64(s, 1, (int64_t)w->sub.guild_id);
-    souk_stmt_bind_int64(s, 2, w->at);
-    break;
+    return sb_db_guild_put(db, w->sub.guild_id, w->at);
   }
-  rc = souk_stmt_step(s);
-  souk_stmt_finalize(s);
-  return rc < 0 ? rc : 0;
 }
 
 static void wjob_done(void *ud, int status) {
@@ -206,71 +157,46 @@ typedef struct load {
   size_t rows, subs, guilds;
 } load_t;
 
+static void load_alert(void *ud, const sb_db_alert_t *a) {
+  load_t *L = ud;
+  sb_uuid_t u, sel;
+  if (sb_uuid_parse(a->uuid, strlen(a->uuid), &u) || sb_uuid_parse(a->seller, strlen(a->seller), &sel))
+    return;
+  sb_dedupe_record(L->d, &u, sb_market_hash(a->key, a->attrs), &sel, a->unit, a->at);
+  L->rows++;
+}
+
+static void load_sub(void *ud, const sb_sub_t *x) {
+  load_t *L = ud;
+  if (g.nsubs >= SUBS_MAX) return;
+  if (g.nsubs == g.capsubs) {
+    g.capsubs = g.capsubs ? g.capsubs * 2 : 16;
+    g.subs = souk_reallocarray(g.subs, g.capsubs, sizeof *g.subs);
+  }
+  g.subs[g.nsubs++] = *x;
+  L->subs++;
+}
+
+static void load_guild(void *ud, uint64_t guild_id) {
+  load_t *L = ud;
+  if (g.nguilds >= GUILDS_MAX) return;
+  if (g.nguilds == g.capguilds) {
+    g.capguilds = g.capguilds ? g.capguilds * 2 : 16;
+    g.guilds = souk_reallocarray(g.guilds, g.capguilds, sizeof *g.guilds);
+  }
+  g.guilds[g.nguilds++] = guild_id;
+  L->guilds++;
+}
+
 static int load_tx(souk_db_t *db, void *ud) {
   load_t *L = ud;
+  /* A transaction may run again: start from nothing each time. */
   L->rows = L->subs = L->guilds = 0;
-  g.nsubs = 0;
-  g.nguilds = 0;
-  souk_stmt_t *s;
-  /* The newest `max` alerts, replayed oldest first. */
-  int rc = souk_db_prepare(db,
-                           "SELECT uuid, item_key, attrs, seller, unit_price, at_ms FROM "
-                           "(SELECT * FROM skyblock_alerts WHERE at_ms >= ? ORDER BY at_ms DESC "
-                           "LIMIT ?) t ORDER BY at_ms ASC",
-                           &s);
-  if (rc) return rc;
-  souk_stmt_bind_int64(s, 1, L->since);
-  souk_stmt_bind_int64(s, 2, (int64_t)L->max);
-  while ((rc = souk_stmt_step(s)) == 1) {
-    sb_uuid_t u, sel;
-    size_t n1, n4;
-    const char *t1 = souk_stmt_column_text(s, 0, &n1);
-    const char *t4 = souk_stmt_column_text(s, 3, &n4);
-    if (!t1 || !t4 || sb_uuid_parse(t1, n1, &u) || sb_uuid_parse(t4, n4, &sel)) continue;
-    const char *key = souk_stmt_column_text(s, 1, NULL);
-    const char *attrs = souk_stmt_column_text(s, 2, NULL);
-    sb_dedupe_record(L->d, &u, sb_market_hash(key ? key : "", attrs ? attrs : ""), &sel,
-                     souk_stmt_column_int64(s, 4), souk_stmt_column_int64(s, 5));
-    L->rows++;
-  }
-  souk_stmt_finalize(s);
-  if (rc < 0) return rc;
-  rc = souk_db_prepare(db,
-                       "SELECT user_id, query, guild_id, channel_id, min_profit, max_price, paused "
-                       "FROM skyblock_watch ORDER BY created_at, user_id",
-                       &s);
-  if (rc) return rc;
-  while ((rc = souk_stmt_step(s)) == 1 && g.nsubs < SUBS_MAX) {
-    if (g.nsubs == g.capsubs) {
-      g.capsubs = g.capsubs ? g.capsubs * 2 : 16;
-      g.subs = souk_reallocarray(g.subs, g.capsubs, sizeof *g.subs);
-    }
-    sb_sub_t *x = &g.subs[g.nsubs++];
-    memset(x, 0, sizeof *x);
-    x->user_id = (uint64_t)souk_stmt_column_int64(s, 0);
-    const char *q = souk_stmt_column_text(s, 1, NULL);
-    snprintf(x->query, sizeof x->query, "%s", q ? q : "");
-    x->guild_id = (uint64_t)souk_stmt_column_int64(s, 2);
-    x->channel_id = (uint64_t)souk_stmt_column_int64(s, 3);
-    x->min_profit = souk_stmt_column_int64(s, 4);
-    x->max_price = souk_stmt_column_int64(s, 5);
-    x->paused = souk_stmt_column_int64(s, 6) != 0;
-    L->subs++;
-  }
-  souk_stmt_finalize(s);
-  if (rc < 0) return rc;
-  rc = souk_db_prepare(db, "SELECT guild_id FROM skyblock_guilds ORDER BY guild_id", &s);
-  if (rc) return rc;
-  while ((rc = souk_stmt_step(s)) == 1 && g.nguilds < GUILDS_MAX) {
-    if (g.nguilds == g.capguilds) {
-      g.capguilds = g.capguilds ? g.capguilds * 2 : 16;
-      g.guilds = souk_reallocarray(g.guilds, g.capguilds, sizeof *g.guilds);
-    }
-    g.guilds[g.nguilds++] = (uint64_t)souk_stmt_column_int64(s, 0);
-    L->guilds++;
-  }
-  souk_stmt_finalize(s);
-  return rc < 0 ? rc : 0;
+  g.nsubs = g.nguilds = 0;
+  int rc = sb_db_alerts_load(db, L->since, L->max, load_alert, L);
+  if (!rc) rc = sb_db_watch_load(db, load_sub, L);
+  if (!rc) rc = sb_db_guilds_load(db, load_guild, L);
+  return rc;
 }
 
 static void remember_guild(uint64_t guild_id) {
@@ -301,6 +227,7 @@ int sb_alerts_start(void) {
   static const char *const keys[] = {"skyblock.alert_channel", "skyblock.min_profit",
                                      "skyblock.min_margin", "skyblock.alerts"};
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) souk_setting_watch(keys[i], on_setting, NULL);
+  sb_db_register_data();
   souk_store_t *st = souk_store_main();
   if (!st) return 0;
   load_t L = {.d = sb_engine_dedupe(sb_g.engine),
@@ -336,23 +263,7 @@ typedef struct prune_job {
 
 static int prune_tx(souk_db_t *db, void *ud) {
   prune_job_t *p = ud;
-  souk_stmt_t *s;
-  int rc = souk_db_prepare(db, "DELETE FROM skyblock_alerts WHERE at_ms < ?", &s);
-  if (rc) return rc;
-  souk_stmt_bind_int64(s, 1, p->before);
-  rc = souk_stmt_step(s);
-  souk_stmt_finalize(s);
-  if (rc < 0) return rc;
-  /* And beyond the bound: only the newest dedupe_max rows are loaded. */
-  rc = souk_db_prepare(db,
-                       "DELETE FROM skyblock_alerts WHERE uuid NOT IN (SELECT uuid FROM "
-                       "skyblock_alerts ORDER BY at_ms DESC LIMIT ?)",
-                       &s);
-  if (rc) return rc;
-  souk_stmt_bind_int64(s, 1, p->keep);
-  rc = souk_stmt_step(s);
-  souk_stmt_finalize(s);
-  return rc < 0 ? rc : 0;
+  return sb_db_alerts_prune(db, p->before, p->keep, NULL);
 }
 
 static void prune_done(void *ud, int status) {
@@ -549,12 +460,12 @@ void sb_alerts_on_alert(void *ud, const sb_alert_t *a) {
   /* Kept first: the dedupe must hold even if the process dies now. */
   wjob_t *w = souk_calloc(1, sizeof *w);
   w->kind = 0;
-  sb_uuid_hex(&a->uuid, w->uuid);
-  sb_uuid_hex(&a->seller, w->seller);
-  snprintf(w->key, sizeof w->key, "%s", a->key);
-  snprintf(w->attrs, sizeof w->attrs, "%s", a->attrs);
-  w->unit = a->j.unit;
-  w->at = a->last_updated;
+  sb_uuid_hex(&a->uuid, w->alert.uuid);
+  sb_uuid_hex(&a->seller, w->alert.seller);
+  snprintf(w->alert.key, sizeof w->alert.key, "%s", a->key);
+  snprintf(w->alert.attrs, sizeof w->alert.attrs, "%s", a->attrs);
+  w->alert.unit = a->j.unit;
+  w->alert.at = a->last_updated;
   write_async(w);
 
   sb_alert_msg_t m;

@@ -6,6 +6,7 @@
 #ifndef SKYBLOCK_SB_MOD_H
 #define SKYBLOCK_SB_MOD_H
 
+#include "sb_db.h"
 #include "sb_engine.h"
 #include "sb_poller.h"
 #include "souk/buf.h"
@@ -120,13 +121,6 @@ void sb_alert_msg_free(sb_alert_msg_t *m);
 /** Drop dedupe rows older than the ttl (task).  Async. */
 void sb_alerts_prune(void (*done)(void *ud, int status), void *ud);
 
-/** A user's subscription. */
-typedef struct sb_sub {
-  uint64_t user_id, guild_id, channel_id;
-  char query[101];
-  int64_t min_profit, max_price;
-  bool paused;
-} sb_sub_t;
 
 /** Subscribe (or update) user to alerts matching query ("" = any).
  * Writes to the store in the background.  0 or SOUK_EFULL (too many). */
