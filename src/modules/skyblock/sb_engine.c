@@ -30,9 +30,23 @@ typedef struct job {
   fresh_t *fr;
   size_t nfr;
   uint64_t arrived_ns;
+  uint64_t t_parsed, t_looked; /* when steps 1 and 2 ended */
+  unsigned chunks_left;        /* step 3's pieces still on the pool */
   sb_engine_done_fn done;
   void *ud;
 } job_t;
+
+/* A piece of step 3: new auctions [from, to) of a job. */
+typedef struct chunk {
+  job_t *j;
+  size_t from, to;
+} chunk_t;
+
+/* Step 3 is split in pieces of at least this many auctions, at most
+ * DECODE_PIECES of them, so a page with many new auctions (page 0 after a
+ * refresh) is decoded on several pool threads at once. */
+#define DECODE_PIECE  48
+#define DECODE_PIECES 4
 
 /* A listing waiting for the first complete sweep to be judged. */
 typedef struct pending {
@@ -181,9 +195,9 @@ static void lookup(job_t *j) {
 
 /* ---- step 3: decode (pool) --------------------------------------------------- */
 
-static void decode(job_t *j, sb_decoder_t *d) {
+static void decode_range(job_t *j, sb_decoder_t *d, size_t from, size_t to) {
   sb_item_t it;
-  for (size_t k = 0; k < j->nfr; k++) {
+  for (size_t k = from; k < to; k++) {
     fresh_t *f = &j->fr[k];
     int tok = j->kind == SB_REQ_ENDED ? j->pg.e[f->idx].item_tok : j->pg.l[f->idx].item_tok;
     f->rc = sb_item_decode_json(d, &j->pg.j, tok, &it);
@@ -193,6 +207,10 @@ static void decode(job_t *j, sb_decoder_t *d) {
     memcpy(f->name, it.name, sizeof f->name);
     f->count = it.count ? it.count : 1;
   }
+}
+
+static void decode(job_t *j, sb_decoder_t *d) {
+  decode_range(j, d, 0, j->nfr);
 }
 
 /* ---- step 4: apply and judge (loop) ------------------------------------------ */
@@ -298,17 +316,24 @@ static void work_parse(void *ud) {
   j->rc = sb_page_parse(&j->pg);
 }
 
-static void work_decode(void *ud) {
-  job_t *j = ud;
-  sb_decoder_t *d = dec_take(j->e);
-  decode(j, d);
-  dec_give(j->e, d);
+static void work_chunk(void *ud) {
+  chunk_t *c = ud;
+  sb_decoder_t *d = dec_take(c->j->e);
+  decode_range(c->j, d, c->from, c->to);
+  dec_give(c->j->e, d);
 }
 
-static void after_decode(void *ud, int status) {
-  job_t *j = ud;
+static void after_chunk(void *ud, int status) {
+  chunk_t *c = ud;
+  job_t *j = c->j;
+  souk_free(c);
   if (status) j->rc = status;
+  if (--j->chunks_left) return;
+  sb_engine_t *e = j->e;
+  uint64_t t = e->now_ns();
+  e->st.last_decode_ns = t - j->t_looked;
   if (!j->rc) apply(j);
+  e->st.last_apply_ns = e->now_ns() - t;
   finish(j);
 }
 
@@ -319,15 +344,30 @@ static void after_parse(void *ud, int status) {
     finish(j);
     return;
   }
+  sb_engine_t *e = j->e;
+  j->t_parsed = e->now_ns();
+  e->st.last_parse_ns = j->t_parsed - j->arrived_ns;
   lookup(j);
+  j->t_looked = e->now_ns();
+  e->st.last_lookup_ns = j->t_looked - j->t_parsed;
   if (!j->nfr) {
     finish(j);
     return;
   }
-  if (souk_work_submit(work_decode, after_decode, j) != 0) {
-    /* The pool refused: decode here rather than lose the page. */
-    work_decode(j);
-    after_decode(j, 0);
+  size_t pieces = j->nfr / DECODE_PIECE;
+  if (pieces < 1) pieces = 1;
+  if (pieces > DECODE_PIECES) pieces = DECODE_PIECES;
+  j->chunks_left = (unsigned)pieces;
+  for (size_t p = 0; p < pieces; p++) {
+    chunk_t *c = souk_calloc(1, sizeof *c);
+    c->j = j;
+    c->from = j->nfr * p / pieces;
+    c->to = j->nfr * (p + 1) / pieces;
+    if (souk_work_submit(work_chunk, after_chunk, c) != 0) {
+      /* The pool refused: decode here rather than lose the page. */
+      work_chunk(c);
+      after_chunk(c, 0);
+    }
   }
 }
 

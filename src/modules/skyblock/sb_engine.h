@@ -9,7 +9,8 @@
  *      marked as seen (no decoding again: between two refreshes about 1%
  *      of the house is new), a new one is put aside;
  *   3. pool: decode the new auctions' item_bytes (item.h), with a decoder
- *      taken from the engine's pool of them;
+ *      taken from the engine's pool of them, in up to four pieces at once
+ *      when there are many (page 0 after a refresh);
  *   4. loop: add them to the store and judge each new BIN listing at once
  *      (sb_sniper.h); an alert goes to the alert hook before the next
  *      page is looked at.
@@ -70,6 +71,11 @@ typedef struct sb_engine_stats {
   uint64_t removed_unseen;  /* listings gone at a sweep's end */
   uint64_t last_alert_ns;   /* last page's arrival to its alert queued */
   uint64_t max_alert_ns;
+  /* Where the last page's time went, from its arrival (thread pool): */
+  uint64_t last_parse_ns;  /* waiting for a pool thread and parsing */
+  uint64_t last_lookup_ns; /* looking its auctions up (loop) */
+  uint64_t last_decode_ns; /* decoding the new ones, in pieces (pool) */
+  uint64_t last_apply_ns;  /* adding and judging them (loop) */
 } sb_engine_stats_t;
 
 /** Called when a page went through all steps (rc 0) or failed (SOUK_E*),
