@@ -27,7 +27,6 @@ typedef struct backend {
 
 static backend_t be_sqlite = {SOUK_STORE_SQLITE, "sqlite"};
 static backend_t be_pg = {SOUK_STORE_POSTGRES, "postgres"};
-static int g_pg_state;
 
 typedef struct fx {
   const backend_t *be;
@@ -45,7 +44,7 @@ static int fx_setup(void **state) {
   assert_non_null(mkdtemp(fx->dir));
   souk_store_conf_defaults(&fx->conf);
   if (fx->be->kind == SOUK_STORE_POSTGRES) {
-    if (g_pg_state != 1) {
+    if (pg_state != 1) {
       fx->skip = true;
     } else {
       assert_true(pg_create_db("souk_sb", fx->url, sizeof fx->url));
@@ -277,23 +276,6 @@ static void test_watch_and_guilds(void **state) {
   assert_int_equal(g.n, 0);
   assert_int_equal(g.ng, 1);
   assert_true(g.guilds[0] == G2);
-}
-
-static int pg_group_setup(void **state) {
-  (void)state;
-  if (pg_start() == 0) {
-    g_pg_state = 1;
-  } else {
-    g_pg_state = -1;
-    fprintf(stderr, "[  SKIP    ] %s\n", pg_why);
-  }
-  return 0;
-}
-
-static int pg_group_teardown(void **state) {
-  (void)state;
-  pg_stop();
-  return 0;
 }
 
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
