@@ -116,6 +116,17 @@ static const souk_conf_key_t sb_conf_keys[] = {
      "time between two refreshes of the simulated market (each is a minute of market time)"},
     {"sim.warmup_hours", SOUK_CONF_INT, K(sim_warmup_hours), "2", 0, 48, NULL, 0,
      "hours of sales the simulated market starts with, so prices are known at once"},
+    /* The seed's names for settings souk already has: aliases, so there is
+     * one value under two names. */
+    {"soft_rss_mb", SOUK_CONF_INT, K(soft_rss_mb), NULL, 0, 1 << 20,
+     SOUK_CONF_ALIAS_OF("memguard.soft_limit", 1048576), SOUK_CONF_ALIAS,
+     "the seed's name for memguard.soft_limit, in MB"},
+    {"cap_gb", SOUK_CONF_INT, K(cap_gb), NULL, 0, 1 << 20,
+     SOUK_CONF_ALIAS_OF("janitor.cap", 1073741824), SOUK_CONF_ALIAS,
+     "the seed's name for janitor.cap, in GB"},
+    {"headroom_gb", SOUK_CONF_INT, K(headroom_gb), NULL, 0, 1 << 20,
+     SOUK_CONF_ALIAS_OF("janitor.headroom_size", 1073741824), SOUK_CONF_ALIAS,
+     "the seed's name for janitor.headroom_size, in GB"},
     {0},
 };
 #undef K
