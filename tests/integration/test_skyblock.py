@@ -433,3 +433,42 @@ def test_console_shows_snipes_and_prices_offline(tmp_path):
     assert "Most active items" in tail
     # Nothing went to the network: no live source in the console.
     assert "api.hypixel.net" not in err
+
+
+def test_hour_summary_spool_and_replay(fake_discord, hypixel, souk_factory, tmp_path):
+    """An hour closes into a Parquet summary; the raw spool of the same pages,
+    replayed with `souk skyblock replay`, rebuilds that hour with the same
+    items."""
+    fake = fake_discord
+    s, gid, ch = start_live(fake, hypixel, souk_factory, tmp_path, spool=True)
+    wait_sweep_of(s, hypixel.get("/_fake/state")["last_updated"])
+    wait_sweep_of(s, market_with_value(hypixel))
+    # The next hour, and its 90 s of grace: the hour closes at this sweep.
+    state = hypixel.get("/_fake/state")
+    to_next = 3_600_000 - state["fake_ms"] % 3_600_000 + 120_000
+    hypixel.post("/_fake/clock", {"advance_ms": to_next})
+    lu = hypixel.refresh()
+    wait_sweep_of(s, lu)
+    line = s.wait_log("hourly summary written", timeout=WAIT)[0]
+    m = re.search(r"written: (\S+/date=[\d-]+/hour=\d\d/part-souk\.parquet) \((\d+) items\)", line)
+    assert m, line
+    path, items = Path(m.group(1)), int(m.group(2))
+    if not path.is_absolute():
+        path = Path(s.workdir) / path
+    data = path.read_bytes()
+    assert data[:4] == b"PAR1" and data[-4:] == b"PAR1" and len(data) < 1_000_000
+    # The checkpoint was saved right after the hour closed.
+    s.wait_log("comp=skyblock", timeout=WAIT)
+    assert s.stop() == 0
+    spool = tmp_path / "data" / "skyblock" / "spool"
+    files = sorted(spool.glob("raw-*.ndjson.zst"))
+    assert files, list(spool.iterdir())
+    out = tmp_path / "replayed"
+    r = subprocess.run([souk_bin(), "skyblock", "replay", str(spool), str(out), "-c",
+                        s.config_path], cwd=s.workdir, capture_output=True, text=True,
+                       timeout=WAIT * 2, env=s.env)
+    assert r.returncode == 0, r.stderr + r.stdout
+    rel = path.relative_to(path.parents[2])  # date=.../hour=.../part-souk.parquet
+    assert ("%s: %d items" % (out / rel, items)) in r.stdout, r.stdout
+    assert (out / rel).read_bytes()[:4] == b"PAR1"
+    assert re.search(r"replay: \d+ files, [1-9]\d* auction pages", r.stdout)

@@ -219,7 +219,8 @@ typedef struct sum_job {
   char path[1024];
 } sum_job_t;
 
-static int summary_write(sb_summary_t *s, const char *root, char *path, size_t cap, size_t *rows) {
+int sb_files_write_summary(sb_summary_t *s, const char *root, char *path, size_t cap,
+                           size_t *rows) {
   char names[16][16];
   sb_pq_col_t cols[C_N];
   cols[C_HOUR] = (sb_pq_col_t){"hour", SB_PQ_INT64, false, true, SB_PQ_LT_TIMESTAMP_MS};
@@ -283,7 +284,7 @@ static int summary_write(sb_summary_t *s, const char *root, char *path, size_t c
 
 static void sum_work(void *ud) {
   sum_job_t *j = ud;
-  j->rc = summary_write(j->s, j->root, j->path, sizeof j->path, &j->rows);
+  j->rc = sb_files_write_summary(j->s, j->root, j->path, sizeof j->path, &j->rows);
 }
 
 static void sum_after(void *ud, int status) {

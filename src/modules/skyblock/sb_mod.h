@@ -149,6 +149,16 @@ void sb_files_on_hour(void *ud, sb_summary_t *s);
 void sb_files_spool(sb_req_kind_t kind, const char *body, size_t len);
 /** Files being written in the background. */
 unsigned sb_files_busy(void);
+/** Write one hour's summary as Parquet under root (hive path, atomic),
+ * on the calling thread; path gets the file's path, *rows its rows.  0 or
+ * SOUK_E*. */
+int sb_files_write_summary(sb_summary_t *s, const char *root, char *path, size_t cap,
+                           size_t *rows);
+
+/* ---- sb_replay.c ---------------------------------------------------------- */
+
+/** `souk skyblock ...`: replay DIR [OUT]. */
+int sb_cli(int argc, char **argv);
 
 /* ---- sb_sim.c ----------------------------------------------------------- */
 

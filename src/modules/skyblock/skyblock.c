@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -243,10 +244,26 @@ static void engine_done(void *ud, sb_req_kind_t kind, uint32_t sweep, int page, 
   }
 }
 
+/* lastUpdated from a page's header (the API writes it in the first
+ * bytes), or -1: only for deciding what the spool keeps. */
+static int64_t peek_last_updated(const char *body, size_t len) {
+  const char *k = "\"lastUpdated\":";
+  size_t n = len < 512 ? len : 512, kl = strlen(k);
+  for (size_t i = 0; i + kl < n; i++)
+    if (!memcmp(body + i, k, kl)) return strtoll(body + i + kl, NULL, 10);
+  return -1;
+}
+
 static void env_page(void *ud, sb_req_kind_t kind, int page, uint32_t sweep, char *body,
                      size_t len) {
   (void)ud;
-  if (sb_conf.spool) sb_files_spool(kind, body, len);
+  if (sb_conf.spool) {
+    /* Page 0 asked again before the refresh is the same page: kept once. */
+    static int64_t last_page0 = -1;
+    int64_t lu = kind == SB_REQ_PAGE && page == 0 ? peek_last_updated(body, len) : -1;
+    if (lu < 0 || lu != last_page0) sb_files_spool(kind, body, len);
+    if (lu >= 0) last_page0 = lu;
+  }
   int rc = sb_engine_submit(sb_g.engine, kind, page, sweep, body, len, g_live.arrived_ns,
                             engine_done, NULL);
   if (rc) {
@@ -724,4 +741,5 @@ const souk_module_t souk_skyblock_module = {
     .shutdown = sb_shutdown,
     .check = sb_check,
     .settings = sb_settings,
+    .cli = sb_cli,
 };
