@@ -37,10 +37,9 @@ int64_t sb_median_sorted(const int64_t *v, size_t n) {
 int64_t sb_iqm_sorted(const int64_t *v, size_t n) {
   if (n == 0) return 0;
   size_t lo = n / 4, hi = n - n / 4;
-  /* Prices are below 2^40 and there are far fewer than 2^20 of them. */
-  int64_t sum = 0;
+  __int128 sum = 0;
   for (size_t i = lo; i < hi; i++) sum += v[i];
-  return sum / (int64_t)(hi - lo);
+  return (int64_t)(sum / (int64_t)(hi - lo));
 }
 
 /* A sale during cleaning: kept or not, and its pair for step 1. */

@@ -616,7 +616,8 @@ static void sales_stats(const sb_mkt_t *k, int64_t from, int64_t to, hrow_t *r, 
       *scratch = souk_reallocarray(*scratch, *scap, sizeof **scratch);
     }
     (*scratch)[n++] = k->sales[i].unit;
-    r->volume += k->sales[i].price;
+    /* Saturating: an hour's volume is a statistic, not money moved. */
+    r->volume = k->sales[i].price > INT64_MAX - r->volume ? INT64_MAX : r->volume + k->sales[i].price;
   }
   r->sales = n;
   if (!n) return;

@@ -70,6 +70,13 @@ static int num_i64(const souk_json_t *j, int t, int64_t *out) {
   return 0;
 }
 
+static bool price_ok(int64_t v) {
+  return v > 0 && v <= SB_PRICE_MAX;
+}
+static bool time_ok(int64_t v) {
+  return v >= 0 && v <= SB_TIME_MAX;
+}
+
 static int str_uuid(const souk_json_t *j, int t, sb_uuid_t *out) {
   if (souk_json_type(j, t) != SOUK_JSON_STRING) return SOUK_EINVAL;
   size_t n;
@@ -103,13 +110,13 @@ static bool parse_listing(const souk_json_t *j, int obj, sb_listing_t *l) {
     } else if (KEY_IS(j, k, "auctioneer")) {
       if (str_uuid(j, v, &l->seller) == 0) have |= 2;
     } else if (KEY_IS(j, k, "start")) {
-      if (num_i64(j, v, &l->start_ms) == 0) have |= 4;
+      if (num_i64(j, v, &l->start_ms) == 0 && time_ok(l->start_ms)) have |= 4;
     } else if (KEY_IS(j, k, "end")) {
-      if (num_i64(j, v, &l->end_ms) == 0) have |= 8;
+      if (num_i64(j, v, &l->end_ms) == 0 && time_ok(l->end_ms)) have |= 8;
     } else if (KEY_IS(j, k, "starting_bid")) {
-      if (num_i64(j, v, &start_bid) == 0 && start_bid > 0) have |= 16;
+      if (num_i64(j, v, &start_bid) == 0 && price_ok(start_bid)) have |= 16;
     } else if (KEY_IS(j, k, "highest_bid_amount")) {
-      if (num_i64(j, v, &high) != 0) high = 0;
+      if (num_i64(j, v, &high) != 0 || !price_ok(high)) high = 0;
     } else if (KEY_IS(j, k, "bin")) {
       bool b;
       if (souk_json_bool(j, v, &b) == 0) l->bin = b;
@@ -141,9 +148,9 @@ static bool parse_ended(const souk_json_t *j, int obj, sb_ended_t *e) {
     } else if (KEY_IS(j, k, "buyer")) {
       if (str_uuid(j, v, &e->buyer) == 0) have |= 4;
     } else if (KEY_IS(j, k, "timestamp")) {
-      if (num_i64(j, v, &e->ts_ms) == 0) have |= 8;
+      if (num_i64(j, v, &e->ts_ms) == 0 && time_ok(e->ts_ms)) have |= 8;
     } else if (KEY_IS(j, k, "price")) {
-      if (num_i64(j, v, &e->price) == 0 && e->price > 0) have |= 16;
+      if (num_i64(j, v, &e->price) == 0 && price_ok(e->price)) have |= 16;
     } else if (KEY_IS(j, k, "bin")) {
       bool b;
       if (souk_json_bool(j, v, &b) == 0) e->bin = b;
@@ -166,7 +173,8 @@ int sb_page_parse(sb_page_t *p) {
   bool ok = false;
   if (souk_json_bool(j, souk_json_get(j, 0, "success"), &ok) != 0) return SOUK_EPARSE;
   if (!ok) return SOUK_EPROTO;
-  if (num_i64(j, souk_json_get(j, 0, "lastUpdated"), &p->last_updated) != 0)
+  if (num_i64(j, souk_json_get(j, 0, "lastUpdated"), &p->last_updated) != 0 ||
+      !time_ok(p->last_updated))
     return SOUK_EPARSE;
   if (p->kind == SB_PAGE_AUCTIONS) {
     int64_t page, pages;

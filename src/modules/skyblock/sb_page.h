@@ -11,8 +11,9 @@
  *       end, starting_bid, highest_bid_amount, bin, item_bytes, ...}]}
  *   GET /v2/skyblock/auctions_ended   {success, lastUpdated, auctions:
  *       [{auction_id, seller, buyer, timestamp, price, bin, item_bytes}]}
- * An auction with a missing or malformed field is skipped and counted
- * (bad); the rest of the page is used.  A page whose header is malformed,
+ * An auction with a missing or malformed field, or a figure outside
+ * SB_PRICE_MAX / SB_TIME_MAX, is skipped and counted (bad); the rest of
+ * the page is used.  A page whose header is malformed,
  * or {success: false}, is an error as a whole.
  *
  * Threads: pure functions over the page's own memory, for the thread pool.
@@ -26,6 +27,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/** Bounds every figure read from a page must meet, or the record is bad:
+ * prices are whole coins up to ten trillion (far above any purse), times
+ * UTC milliseconds up to the year 33,000.  Within them no sum or product
+ * the store and the value compute can overflow. */
+#define SB_PRICE_MAX 10000000000000LL
+#define SB_TIME_MAX  1000000000000000LL
 
 /** A Hypixel uuid (auction, player, profile): 32 hex digits as 16 bytes. */
 typedef struct sb_uuid {
