@@ -401,6 +401,9 @@ def test_console_shows_snipes_and_prices_offline(tmp_path):
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     try:
+        # Snipes come to whoever watches: in the console, as DMs it prints.
+        p.stdin.write("/sniper watch\n")
+        p.stdin.flush()
         out = ""
         deadline = time.monotonic() + WAIT
         while "Snipe:" not in out or "/viewauction" not in out:
@@ -431,6 +434,7 @@ def test_console_shows_snipes_and_prices_offline(tmp_path):
     assert "source: sim (offline simulated market)" in tail
     assert re.search(r"Alerts: [1-9]\d* sent", tail)
     assert "Most active items" in tail
+    assert "You will get a DM for every snipe" in out
     # Nothing went to the network: no live source in the console.
     assert "api.hypixel.net" not in err
 
@@ -472,3 +476,77 @@ def test_hour_summary_spool_and_replay(fake_discord, hypixel, souk_factory, tmp_
     assert ("%s: %d items" % (out / rel, items)) in r.stdout, r.stdout
     assert (out / rel).read_bytes()[:4] == b"PAR1"
     assert re.search(r"replay: \d+ files, [1-9]\d* auction pages", r.stdout)
+
+
+def test_memory_decisions_are_counted_and_shown(fake_discord, hypixel, souk_factory, tmp_path):
+    """rows_soft_cap cuts a sweep, and the memory guard above its soft limit
+    skips cycles: each decision counted in /metrics and in /sniper_status."""
+    fake = fake_discord
+    gid, ch = guild_channel(fake)
+    cfg = sky_config(fake, hypixel, tmp_path / "data", ch, rows_soft_cap=1500)
+    s = souk_factory(fake, config=cfg)
+    fake.wait("ready", timeout=WAIT)
+    # 3 pages of ~1,000: the sweep is cut after the second page.
+    wait_metric(s, 'souk_skyblock_memory_decisions_total{decision="rows_cap"}', lambda v: v >= 1)
+    text = answer(fake, fake.interaction("sniper_status"))["content"]
+    assert re.search(r"sweeps cut at rows_soft_cap [1-9]", text), text
+    assert s.stop() == 0
+    # (Discord allows one IDENTIFY per 5 s: the next process waits for it.)
+    time.sleep(5.5)
+    # A soft limit below any process: every cycle is skipped, never fetched.
+    cfg = sky_config(fake, hypixel, tmp_path / "data2", ch)
+    cfg["memguard"] = {"soft_limit": "1MB", "hard_limit": "2GB", "interval": "200ms"}
+    n0 = len(hypixel.requests())
+    s2 = souk_factory(fake, name="souk2", config=cfg)
+    fake.wait("ready", count=2, timeout=WAIT)
+    wait_metric(s2, 'souk_skyblock_memory_decisions_total{decision="skip_cycle"}',
+                lambda v: v >= 1)
+    text = answer(fake, fake.interaction("sniper_status"))["content"]
+    assert re.search(r"cycles skipped [1-9]", text) and "guard soft" in text, text
+    # Skipped cycles ask Hypixel nothing (one may have run before the
+    # guard's first sample).
+    r1 = len(hypixel.requests(n0))
+    time.sleep(2.5)
+    assert len(hypixel.requests(n0)) == r1
+    assert metric(metrics(s2), 'souk_skyblock_memory_decisions_total{decision="skip_cycle"}') >= 2
+    assert s2.stop() == 0
+
+
+def test_ah_auction_asks_the_api_with_the_key(fake_discord, hypixel, souk_factory, tmp_path):
+    fake = fake_discord
+    key = "00000000-0000-4000-8000-00000000beef"  # the fake's
+    gid, ch = guild_channel(fake)
+    cfg = sky_config(fake, hypixel, tmp_path / "data", ch)
+    s = souk_factory(fake, config=cfg, env={"SOUK_SKYBLOCK_API_KEY": key})
+    fake.wait("ready", timeout=WAIT)
+    wait_sweep_of(s, hypixel.get("/_fake/state")["last_updated"])
+    uid = hypixel.post("/_fake/list", {"template": ITEM, "price": 12_345_678,
+                                       "seller": SELLER})["uuid"]
+    hypixel.refresh()
+    n0 = len(hypixel.requests())
+    # Three users: the command has a per-user cooldown (each call spends
+    # the key's quota).
+    users = [u for u in fake.state(rest_log=False)["guilds"][0]["member_ids"]
+             if u != fake.bot_user_id]
+
+    def auction(uuid, who):
+        return answer(fake, fake.interaction("ah", user_id=users[who], guild_id=gid,
+                                             channel_id=ch, options=[
+            {"name": "auction", "type": 1, "options": [
+                {"name": "uuid", "type": 3, "value": uuid}]}]))
+
+    got = auction(uid, 0)
+    emb = got["embeds"][0]
+    assert emb["title"] == "Gold Gift Talisman"
+    f = {x["name"]: x["value"] for x in emb["fields"]}
+    assert f["Price"].startswith("12,345,678 coins, BIN")
+    assert f["Item"] == "`GOLD_GIFT_TALISMAN`"
+    assert f["Seller"].startswith("`%s`" % SELLER)
+    asked = [r for r in hypixel.requests(n0) if r["endpoint"] == "auction"]
+    assert [r["api_key"] for r in asked] == ["ok"]
+    # An auction that is not there, and a malformed id.
+    assert "No active auction" in auction("0" * 32, 1)["content"]
+    assert "is not an auction id" in auction("z" * 32, 2)["content"]
+    assert s.stop() == 0
+    # The key is never logged.
+    assert key not in s.log_text()

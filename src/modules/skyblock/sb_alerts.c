@@ -486,9 +486,6 @@ void sb_alerts_on_alert(void *ud, const sb_alert_t *a) {
     if (souk_discord_send(ch, &m.msg, send_cb, NULL) == 0) posted++;
     if (nsent < 64) sent_to[nsent++] = ch;
   }
-  /* `souk console` with nowhere configured: show it where one types. */
-  uint64_t con = souk_cmd_console_channel();
-  if (con && !nsent && souk_discord_send(con, &m.msg, send_cb, NULL) == 0) posted++;
   /* DMs: one per user, whatever number of their subscriptions match. */
   uint64_t dmed[64];
   size_t ndm = 0;

@@ -2,15 +2,20 @@
  *   /sniper_status                 the poller, counts, alerts, memory
  *   /ah price item:<name>          an item's fair market value, with
  *                                  autocomplete (the market owns /price)
+ *   /ah auction uuid:<id>          one auction from the API (the endpoint
+ *                                  that needs SOUK_SKYBLOCK_API_KEY)
  *   /sniper watch|unwatch|list     DM alerts for a user, with filters
  *   /sniper settings               a guild's alert channel and thresholds
  *                                  (Manage Server)
  *   /watchlist                     the most active items
  * Every reply is plain text or an embed, readable in `souk console` too. */
+#include "item.h"
 #include "sb_mod.h"
 #include "souk/alloc.h"
 #include "souk/cmd.h"
 #include "souk/err.h"
+#include "souk/http.h"
+#include "souk/json.h"
 #include "souk/loop.h"
 #include "souk/settings.h"
 
@@ -192,6 +197,119 @@ static void cmd_price(souk_cmd_ctx_t *ctx) {
   for (int i = 0; i < 5; i++) souk_buf_free(&fv[i]);
 }
 
+/* ---- /ah auction: one auction from the API (the endpoint that needs the key) ---------------- */
+
+typedef struct auc_job {
+  souk_cmd_ctx_t *ctx;
+  char uuid[33];
+} auc_job_t;
+
+static void auction_reply(souk_cmd_ctx_t *ctx, const souk_json_t *j, int a, const char *uuid) {
+  sb_decoder_t *d = sb_decoder_new();
+  sb_item_t it;
+  int rc = sb_item_decode_json(d, j, souk_json_get(j, a, "item_bytes"), &it);
+  sb_decoder_free(d);
+  if (rc) {
+    souk_cmd_errorf(ctx, "Auction `%s` holds an item I cannot read (%s).", uuid, souk_strerror(rc));
+    return;
+  }
+  int64_t bid = 0, high = 0, end = 0;
+  bool bin = false;
+  souk_json_i64(j, souk_json_get(j, a, "starting_bid"), &bid);
+  souk_json_i64(j, souk_json_get(j, a, "highest_bid_amount"), &high);
+  souk_json_i64(j, souk_json_get(j, a, "end"), &end);
+  souk_json_bool(j, souk_json_get(j, a, "bin"), &bin);
+  char seller[64] = "?";
+  souk_json_str(j, souk_json_get(j, a, "auctioneer"), seller, sizeof seller);
+  int64_t price = !bin && high > bid ? high : bid;
+  uint32_t count = it.count ? it.count : 1;
+  char p[40], u[40], v[40], title[160];
+  sb_fmt_coins(p, sizeof p, price, false);
+  sb_fmt_coins(u, sizeof u, price / count + (price % count != 0), false);
+  snprintf(title, sizeof title, "%s", it.name[0] ? it.name : it.key);
+  souk_buf_t fv[4] = {{0}};
+  if (count > 1)
+    souk_buf_printf(&fv[0], "%s coins for %u (%s each)%s", p, count, u, bin ? ", BIN" : ", auction");
+  else
+    souk_buf_printf(&fv[0], "%s coins%s", p, bin ? ", BIN" : " (highest bid or start)");
+  souk_buf_printf(&fv[1], "`%s`%s%s", it.key, it.attrs[0] ? " " : "", it.attrs);
+  sb_mkts_t *m = sb_engine_store(sb_g.engine);
+  uint32_t mid = sb_mkts_find(m, it.key, it.attrs);
+  sb_fmv_t f;
+  if (mid != UINT32_MAX && sb_mkts_fmv(m, mid, NULL, &f)) {
+    sb_fmt_coins(v, sizeof v, f.value, false);
+    souk_buf_printf(&fv[2], "%s coins each: %s", v, f.evidence);
+  } else {
+    souk_buf_puts(&fv[2], "not known yet");
+  }
+  souk_buf_printf(&fv[3], "`%s`, ends <t:%" PRId64 ":R>", seller, end / 1000);
+  souk_embed_field_t fields[4] = {{"Price", fv[0].data, true},
+                                  {"Item", fv[1].data, true},
+                                  {"Fair value", fv[2].data, false},
+                                  {"Seller", fv[3].data, false}};
+  char desc[80];
+  snprintf(desc, sizeof desc, "`/viewauction %s`", uuid);
+  souk_embed_t e = {.title = title, .description = desc, .color = 0x3498db, .fields = fields,
+                    .nfields = 4};
+  souk_msg_t msg = {.embeds = &e, .nembeds = 1};
+  souk_cmd_reply(ctx, &msg);
+  for (int i = 0; i < 4; i++) souk_buf_free(&fv[i]);
+}
+
+static void auction_cb(const souk_http_resp_t *resp, void *ud) {
+  auc_job_t *job = ud;
+  souk_cmd_ctx_t *ctx = job->ctx;
+  souk_json_t j = {0};
+  if (resp->err) {
+    souk_cmd_errorf(ctx, "The Hypixel API did not answer (%s); try again later.",
+                    souk_strerror(resp->err));
+  } else if (resp->status == 403) {
+    souk_cmd_errorf(ctx, "The Hypixel API refused the key (403): check SOUK_SKYBLOCK_API_KEY.");
+  } else if (resp->status == 429) {
+    souk_cmd_errorf(ctx, "The Hypixel API asks to slow down (429); try again in a minute.");
+  } else if (resp->status != 200 || souk_json_parse(&j, resp->body, resp->body_len) != 0) {
+    souk_cmd_errorf(ctx, "The Hypixel API answered HTTP %d; try again later.", resp->status);
+  } else {
+    int arr = souk_json_get(&j, 0, "auctions");
+    int a = souk_json_at(&j, arr, 0);
+    if (souk_json_type(&j, a) != SOUK_JSON_OBJECT)
+      souk_cmd_replyf(ctx, "No active auction `%s` (it may have sold or ended).", job->uuid);
+    else
+      auction_reply(ctx, &j, a, job->uuid);
+  }
+  souk_json_free(&j);
+  souk_free(job);
+}
+
+static void cmd_auction(souk_cmd_ctx_t *ctx) {
+  if (!running(ctx)) return;
+  const char *text = souk_cmd_arg_str(ctx->args, "uuid", "");
+  sb_uuid_t u;
+  if (sb_uuid_parse(text, strlen(text), &u) != 0) {
+    souk_cmd_errorf(ctx, "`%s` is not an auction id (32 hexadecimal digits, as /viewauction takes).",
+                    text);
+    return;
+  }
+  if (!sb_g.live || !sb_conf.api_key) {
+    souk_cmd_errorf(ctx, "/ah auction asks the Hypixel API, which needs skyblock.source: live and "
+                         "SOUK_SKYBLOCK_API_KEY.");
+    return;
+  }
+  auc_job_t *job = souk_calloc(1, sizeof *job);
+  job->ctx = ctx;
+  sb_uuid_hex(&u, job->uuid);
+  char url[512], key[200];
+  snprintf(url, sizeof url, "%s/v2/skyblock/auction?uuid=%s", sb_conf.api_url, job->uuid);
+  snprintf(key, sizeof key, "API-Key: %s", sb_conf.api_key);
+  const char *headers[] = {key, "User-Agent: souk/" SOUK_VERSION " (skyblock)"};
+  souk_http_opts_t o = {.url = url, .headers = headers, .nheaders = 2, .timeout_ms = 10000};
+  int rc = souk_http_request(&o, auction_cb, job, NULL);
+  if (rc) {
+    souk_free(job);
+    souk_cmd_errorf(ctx, "Cannot ask the Hypixel API now (%s).", souk_strerror(rc));
+  }
+}
+
 /* ---- /sniper ------------------------------------------------------------------------------ */
 
 static void cmd_watch(souk_cmd_ctx_t *ctx) {
@@ -357,12 +475,27 @@ static const souk_cmd_option_t price_opts[] = {
     {0},
 };
 
+static const souk_cmd_option_t auction_opts[] = {
+    {.name = "uuid",
+     .description = "The auction's id, as /viewauction takes it",
+     .type = SOUK_OPT_STRING,
+     .required = true,
+     .min_length = 32,
+     .max_length = 36},
+    {0},
+};
+
 static const souk_command_t ah_subs[] = {
     {.name = "price",
      .description = "An item's fair market value, ladder, sales and depth",
      .options = price_opts,
      .handler = cmd_price,
      .autocomplete = ac_item},
+    {.name = "auction",
+     .description = "One auction's item, price and value, from the Hypixel API",
+     .options = auction_opts,
+     .cooldown_ms = 2000,
+     .handler = cmd_auction},
     {0},
 };
 
