@@ -88,7 +88,8 @@ static char *raw_of(const souk_json_t *j, int t) {
     int next = (int)k->next;
     size_t end = next < (int)j->ntoks ? j->toks[next].start : j->len;
     char close = k->type == SOUK_JSON_ARRAY ? ']' : '}';
-    while (end > k->start && j->src[end - 1] != close) end--;
+    while (end > k->start && j->src[end - 1] != close)
+      end--;
     return souk_strndup(j->src + k->start, end - k->start);
   }
   return souk_strndup(j->src + k->start, k->len);
@@ -103,7 +104,8 @@ static void load_templates(void) {
   souk_buf_t b = {0};
   char tmp[65536];
   int n;
-  while ((n = gzread(f, tmp, sizeof tmp)) > 0) souk_buf_append(&b, tmp, (size_t)n);
+  while ((n = gzread(f, tmp, sizeof tmp)) > 0)
+    souk_buf_append(&b, tmp, (size_t)n);
   gzclose(f);
   souk_json_t j = {0};
   if (souk_json_parse(&j, b.data, b.len)) exit(1);
@@ -142,9 +144,7 @@ static uint64_t rnd(void) {
   rng ^= rng << 17;
   return rng;
 }
-static double rnd01(void) {
-  return (double)(rnd() >> 11) / 9007199254740992.0;
-}
+static double rnd01(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
 static double lognorm(double sigma) {
   double u = rnd01(), v = rnd01();
   if (u < 1e-12) u = 1e-12;
@@ -300,8 +300,12 @@ static void decode_stages(char *body, size_t len, stages_t *st) {
 }
 
 static sb_engine_t *engine(unsigned window) {
-  sb_mkts_conf_t mc = {.ladder_size = 16, .window_hours = window, .thin_wall = 3, .min_sales = 5,
-                       .live_cap = 200000, .hour_grace_ms = 90000};
+  sb_mkts_conf_t mc = {.ladder_size = 16,
+                       .window_hours = window,
+                       .thin_wall = 3,
+                       .min_sales = 5,
+                       .live_cap = 200000,
+                       .hour_grace_ms = 90000};
   sb_sniper_conf_t sc;
   sb_sniper_conf_defaults(&sc);
   sb_engine_hooks_t h = {.alert = on_alert};
@@ -326,7 +330,8 @@ int main(int argc, char **argv) {
   NA = pages * 1000;
   A = souk_calloc(NA + 100000, sizeof *A);
   int64_t lu = 1800000000000LL;
-  for (size_t i = 0; i < NA; i++) A[i] = make(lu - 6 * 3600000 + (int64_t)i * 300);
+  for (size_t i = 0; i < NA; i++)
+    A[i] = make(lu - 6 * 3600000 + (int64_t)i * 300);
 
   /* 1. The cold sweep. */
   sb_engine_t *e = engine(window);
@@ -355,9 +360,8 @@ int main(int argc, char **argv) {
          per_auction_us, st.total / (double)pages * 1e3);
   printf("  stages: JSON tokens %.3f s, records %.3f s, lookup %.3f s, decode %.3f s "
          "(base64 %.3f, gunzip %.3f, NBT+key %.3f), add+judge %.3f s\n",
-         st.json, st.records, st.lookup,
-         st.total - st.json - st.records - st.lookup - st.apply, ds.b64 * dscale,
-         ds.gunzip * dscale, ds.nbt * dscale, st.apply);
+         st.json, st.records, st.lookup, st.total - st.json - st.records - st.lookup - st.apply,
+         ds.b64 * dscale, ds.gunzip * dscale, ds.nbt * dscale, st.apply);
   printf("  peak RSS of the process: %.1f MB (target 64 MB; %.1f MB before the sweep)\n",
          (double)hwm_cold / 1024, (double)rss_base / 1024);
   printf("  (building the pages' JSON, not counted: %.3f s)\n", gen);
@@ -368,7 +372,8 @@ int main(int argc, char **argv) {
   e->h = h2;
   uint32_t st_t = 0;
   uint64_t stage_ns[4] = {0};
-  while (T[st_t].bid < 5000000 || !T[st_t].bin) st_t++;
+  while (T[st_t].bid < 5000000 || !T[st_t].bin)
+    st_t++;
   for (int run = 0; run < 20; run++) {
     lu += 60000;
     size_t len;
@@ -387,7 +392,8 @@ int main(int argc, char **argv) {
     char *body = page_json(0, pages, lu, &len);
     arrived = mono_ns();
     sb_engine_submit(e, SB_REQ_PAGE, 0, 2, body, len, arrived, NULL, NULL);
-    while (sb_engine_busy(e)) uv_run(souk_loop(), UV_RUN_ONCE);
+    while (sb_engine_busy(e))
+      uv_run(souk_loop(), UV_RUN_ONCE);
     /* Bought at once: the next run's snipe is not capped by this one. */
     char hex[40];
     snprintf(hex, sizeof hex, "%016llx%016llx", (unsigned long long)A[NA - 250].hi,
@@ -409,7 +415,8 @@ int main(int argc, char **argv) {
          (double)alert_ns_max / 1e6);
   sb_engine_stats(e, &es);
   printf("  verdicts:");
-  for (int v = 0; v < SB_V__COUNT; v++) printf(" %s %" PRIu64, sb_verdict_name((sb_verdict_t)v), es.verdicts[v]);
+  for (int v = 0; v < SB_V__COUNT; v++)
+    printf(" %s %" PRIu64, sb_verdict_name((sb_verdict_t)v), es.verdicts[v]);
   printf("\n");
   printf("  where it goes (mean of 20 pages of 1,000 with 250 new): pool wait + parse %.2f ms, "
          "lookup %.2f ms, decode in pieces %.2f ms, add + judge %.2f ms\n",
@@ -419,7 +426,8 @@ int main(int argc, char **argv) {
   double sync_ms = 0;
   for (int run = 0; run < 20; run++) {
     lu += 60000;
-    for (int k = 0; k < 250; k++) A[NA++] = make(lu - (int64_t)(rnd() % 50000));
+    for (int k = 0; k < 250; k++)
+      A[NA++] = make(lu - (int64_t)(rnd() % 50000));
     size_t len;
     char *body = page_json(0, pages, lu, &len);
     uint64_t t0 = mono_ns();
@@ -434,8 +442,7 @@ int main(int argc, char **argv) {
   /* 3. Steady RSS: a sweep every simulated minute. */
   NA = pages * 1000;
   e = engine(window);
-  printf("steady state: a sweep of %zu pages every simulated minute, window %u h\n", pages,
-         window);
+  printf("steady state: a sweep of %zu pages every simulated minute, window %u h\n", pages, window);
   long rss_at[256];
   int nrss = 0;
   double warm_cpu = 0;
@@ -445,7 +452,8 @@ int main(int argc, char **argv) {
     size_t sold = 120, gone = 130;
     memmove(A, A + sold + gone, (NA - sold - gone) * sizeof *A);
     NA -= sold + gone;
-    for (int k = 0; k < 250; k++) A[NA++] = make(lu - (int64_t)(rnd() % 60000));
+    for (int k = 0; k < 250; k++)
+      A[NA++] = make(lu - (int64_t)(rnd() % 60000));
     size_t len;
     char *ended = ended_json(lu, 120, 0, 1, 0, &len);
     stages_t w = {0};
@@ -484,7 +492,8 @@ int main(int argc, char **argv) {
             ds.b64 * dscale, ds.gunzip * dscale, ds.nbt * dscale, (double)hwm_cold / 1024,
             alert_ns_n ? (double)alert_ns_sum / (double)alert_ns_n / 1e6 : 0.0,
             (double)alert_ns_max / 1e6);
-    for (int i = 0; i < nrss; i++) fprintf(f, "%s%.1f", i ? "," : "", (double)rss_at[i] / 1024);
+    for (int i = 0; i < nrss; i++)
+      fprintf(f, "%s%.1f", i ? "," : "", (double)rss_at[i] / 1024);
     fprintf(f, "]}\n");
     fclose(f);
   }

@@ -31,8 +31,12 @@ static void on_hour(void *ud, sb_summary_t *s) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   sb_req_kind_t kind = data[0] & 1 ? SB_REQ_ENDED : SB_REQ_PAGE;
-  sb_mkts_conf_t mc = {.ladder_size = 4, .window_hours = 2, .thin_wall = 1, .min_sales = 1,
-                       .live_cap = 1000, .hour_grace_ms = 90000};
+  sb_mkts_conf_t mc = {.ladder_size = 4,
+                       .window_hours = 2,
+                       .thin_wall = 1,
+                       .min_sales = 1,
+                       .live_cap = 1000,
+                       .hour_grace_ms = 90000};
   sb_sniper_conf_t sc;
   sb_sniper_conf_defaults(&sc);
   sc.min_profit = 0;
@@ -55,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     SOUK_ASSERT(f.value >= 0);
   }
   size_t pos = 0, n = 0;
-  while (sb_mkts_live_next(m, &pos)) n++;
+  while (sb_mkts_live_next(m, &pos))
+    n++;
   sb_mkts_stats_t st;
   sb_mkts_stats(m, &st);
   SOUK_ASSERT(n == st.live);

@@ -19,7 +19,6 @@
 #include "souk/loop.h"
 #include "souk/store.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,8 +67,8 @@ void sb_alert_msg_build(const sb_alert_t *a, sb_alert_msg_t *m) {
   m->fields[nf] = (souk_embed_field_t){"Profit", m->fv[nf].data, true};
   nf++;
   if (j->fmv.floor)
-    souk_buf_printf(&m->fv[nf], "next BIN %s; %u within 10%% of it; %u listed%s", fl,
-                    j->fmv.depth, j->fmv.live, j->fmv.thin ? " (thin market)" : "");
+    souk_buf_printf(&m->fv[nf], "next BIN %s; %u within 10%% of it; %u listed%s", fl, j->fmv.depth,
+                    j->fmv.live, j->fmv.thin ? " (thin market)" : "");
   else
     souk_buf_printf(&m->fv[nf], "no other BIN listed%s", j->fmv.thin ? " (thin market)" : "");
   m->fields[nf] = (souk_embed_field_t){"Floor", m->fv[nf].data, false};
@@ -95,7 +94,8 @@ void sb_alert_msg_free(sb_alert_msg_t *m) {
   souk_buf_free(&m->title);
   souk_buf_free(&m->desc);
   souk_buf_free(&m->foot);
-  for (int i = 0; i < 6; i++) souk_buf_free(&m->fv[i]);
+  for (int i = 0; i < 6; i++)
+    souk_buf_free(&m->fv[i]);
 }
 
 /* ---- store writes ------------------------------------------------------------------ */
@@ -160,7 +160,8 @@ typedef struct load {
 static void load_alert(void *ud, const sb_db_alert_t *a) {
   load_t *L = ud;
   sb_uuid_t u, sel;
-  if (sb_uuid_parse(a->uuid, strlen(a->uuid), &u) || sb_uuid_parse(a->seller, strlen(a->seller), &sel))
+  if (sb_uuid_parse(a->uuid, strlen(a->uuid), &u) ||
+      sb_uuid_parse(a->seller, strlen(a->seller), &sel))
     return;
   sb_dedupe_record(L->d, &u, sb_market_hash(a->key, a->attrs), &sel, a->unit, a->at);
   L->rows++;
@@ -226,7 +227,8 @@ int sb_alerts_start(void) {
   g.on = true;
   static const char *const keys[] = {"skyblock.alert_channel", "skyblock.min_profit",
                                      "skyblock.min_margin", "skyblock.alerts"};
-  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) souk_setting_watch(keys[i], on_setting, NULL);
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+    souk_setting_watch(keys[i], on_setting, NULL);
   sb_db_register_data();
   souk_store_t *st = souk_store_main();
   if (!st) return 0;
@@ -240,15 +242,16 @@ int sb_alerts_start(void) {
               souk_strerror(rc));
     return rc;
   }
-  SOUK_INFO("skyblock", "sniper state: %zu alerted auctions, %zu subscriptions, %zu guilds",
-            L.rows, L.subs, L.guilds);
+  SOUK_INFO("skyblock", "sniper state: %zu alerted auctions, %zu subscriptions, %zu guilds", L.rows,
+            L.subs, L.guilds);
   return 0;
 }
 
 void sb_alerts_stop(void) {
   g.on = false;
   /* Writes still out complete on their own; their jobs free themselves. */
-  for (int i = 0; i < 10000 && g.writes; i++) uv_run(souk_loop(), UV_RUN_ONCE);
+  for (int i = 0; i < 10000 && g.writes; i++)
+    uv_run(souk_loop(), UV_RUN_ONCE);
   souk_free(g.subs);
   souk_free(g.guilds);
   memset(&g, 0, sizeof g);
@@ -298,7 +301,8 @@ int sb_subs_set(const sb_sub_t *s) {
     if (g.subs[i].user_id == s->user_id && !strcmp(g.subs[i].query, s->query)) x = &g.subs[i];
   if (!x) {
     size_t mine = 0;
-    for (size_t i = 0; i < g.nsubs; i++) mine += g.subs[i].user_id == s->user_id;
+    for (size_t i = 0; i < g.nsubs; i++)
+      mine += g.subs[i].user_id == s->user_id;
     if (mine >= 10 || g.nsubs >= SUBS_MAX) return SOUK_EFULL;
     if (g.nsubs == g.capsubs) {
       g.capsubs = g.capsubs ? g.capsubs * 2 : 16;
@@ -353,38 +357,20 @@ size_t sb_subs_of(uint64_t user_id, const sb_sub_t **out, size_t max) {
 
 void sb_subs_count(size_t *all, size_t *paused) {
   size_t p = 0;
-  for (size_t i = 0; i < g.nsubs; i++) p += g.subs[i].paused;
+  for (size_t i = 0; i < g.nsubs; i++)
+    p += g.subs[i].paused;
   if (all) *all = g.nsubs;
   if (paused) *paused = p;
 }
 
-/* Does query match the alert's market?  Every word must appear in the
- * item's name, key or attributes (any case); "" matches everything. */
-static bool icontains(const char *hay, const char *w, size_t wl) {
-  if (!hay) return false;
-  for (; *hay; hay++) {
-    size_t i = 0;
-    while (i < wl && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)w[i])) i++;
-    if (i == wl) return true;
-  }
-  return false;
-}
-
+/* Does a subscription want this alert?  Its words must all appear in the
+ * item's names, key or attributes (the same rule as /ah price's search). */
 static bool sub_matches(const sb_sub_t *s, const sb_alert_t *a) {
   if (s->paused) return false;
   if (s->min_profit && a->j.profit < s->min_profit) return false;
   if (s->max_price && a->j.price > s->max_price) return false;
-  const char *q = s->query;
-  while (*q) {
-    while (*q == ' ' || *q == '_' || *q == ':') q++;
-    size_t wl = strcspn(q, " _:");
-    if (!wl) break;
-    if (!icontains(a->item_name, q, wl) && !icontains(a->name, q, wl) &&
-        !icontains(a->key, q, wl) && !icontains(a->attrs, q, wl))
-      return false;
-    q += wl;
-  }
-  return true;
+  const char *const texts[] = {a->item_name, a->name, a->key, a->attrs};
+  return sb_words_match(s->query, texts, 4);
 }
 
 /* ---- delivery ------------------------------------------------------------------------------ */
@@ -481,7 +467,8 @@ void sb_alerts_on_alert(void *ud, const sb_alert_t *a) {
     uint64_t ch = souk_setting_id(g.guilds[i], "skyblock.alert_channel");
     if (!ch || !guild_wants(g.guilds[i], a)) continue;
     bool dup = false;
-    for (size_t k = 0; k < nsent; k++) dup |= sent_to[k] == ch;
+    for (size_t k = 0; k < nsent; k++)
+      dup |= sent_to[k] == ch;
     if (dup) continue;
     if (souk_discord_send(ch, &m.msg, send_cb, NULL) == 0) posted++;
     if (nsent < 64) sent_to[nsent++] = ch;
@@ -493,7 +480,8 @@ void sb_alerts_on_alert(void *ud, const sb_alert_t *a) {
     const sb_sub_t *s = &g.subs[i];
     if (!sub_matches(s, a)) continue;
     bool dup = false;
-    for (size_t k = 0; k < ndm; k++) dup |= dmed[k] == s->user_id;
+    for (size_t k = 0; k < ndm; k++)
+      dup |= dmed[k] == s->user_id;
     if (dup) continue;
     dmed[ndm++] = s->user_id;
     dm_job_t *d = souk_calloc(1, sizeof *d);
@@ -511,6 +499,4 @@ void sb_alerts_on_alert(void *ud, const sb_alert_t *a) {
             a->j.profit, posted, ndm);
 }
 
-void sb_alerts_guild_set(uint64_t guild_id) {
-  remember_guild(guild_id);
-}
+void sb_alerts_guild_set(uint64_t guild_id) { remember_guild(guild_id); }

@@ -194,7 +194,8 @@ static void cmd_price(souk_cmd_ctx_t *ctx) {
                     .footer = foot};
   souk_msg_t msg = {.embeds = &e, .nembeds = 1};
   souk_cmd_reply(ctx, &msg);
-  for (int i = 0; i < 5; i++) souk_buf_free(&fv[i]);
+  for (int i = 0; i < 5; i++)
+    souk_buf_free(&fv[i]);
 }
 
 /* ---- /ah auction: one auction from the API (the endpoint that needs the key) ---------------- */
@@ -229,7 +230,8 @@ static void auction_reply(souk_cmd_ctx_t *ctx, const souk_json_t *j, int a, cons
   snprintf(title, sizeof title, "%s", it.name[0] ? it.name : it.key);
   souk_buf_t fv[4] = {{0}};
   if (count > 1)
-    souk_buf_printf(&fv[0], "%s coins for %u (%s each)%s", p, count, u, bin ? ", BIN" : ", auction");
+    souk_buf_printf(&fv[0], "%s coins for %u (%s each)%s", p, count, u,
+                    bin ? ", BIN" : ", auction");
   else
     souk_buf_printf(&fv[0], "%s coins%s", p, bin ? ", BIN" : " (highest bid or start)");
   souk_buf_printf(&fv[1], "`%s`%s%s", it.key, it.attrs[0] ? " " : "", it.attrs);
@@ -249,11 +251,12 @@ static void auction_reply(souk_cmd_ctx_t *ctx, const souk_json_t *j, int a, cons
                                   {"Seller", fv[3].data, false}};
   char desc[80];
   snprintf(desc, sizeof desc, "`/viewauction %s`", uuid);
-  souk_embed_t e = {.title = title, .description = desc, .color = 0x3498db, .fields = fields,
-                    .nfields = 4};
+  souk_embed_t e = {
+      .title = title, .description = desc, .color = 0x3498db, .fields = fields, .nfields = 4};
   souk_msg_t msg = {.embeds = &e, .nembeds = 1};
   souk_cmd_reply(ctx, &msg);
-  for (int i = 0; i < 4; i++) souk_buf_free(&fv[i]);
+  for (int i = 0; i < 4; i++)
+    souk_buf_free(&fv[i]);
 }
 
 static void auction_cb(const souk_http_resp_t *resp, void *ud) {
@@ -286,8 +289,8 @@ static void cmd_auction(souk_cmd_ctx_t *ctx) {
   const char *text = souk_cmd_arg_str(ctx->args, "uuid", "");
   sb_uuid_t u;
   if (sb_uuid_parse(text, strlen(text), &u) != 0) {
-    souk_cmd_errorf(ctx, "`%s` is not an auction id (32 hexadecimal digits, as /viewauction takes).",
-                    text);
+    souk_cmd_errorf(
+        ctx, "`%s` is not an auction id (32 hexadecimal digits, as /viewauction takes).", text);
     return;
   }
   if (!sb_g.live || !sb_conf.api_key) {
@@ -392,7 +395,8 @@ static void cmd_settings(souk_cmd_ctx_t *ctx) {
   const souk_cmd_arg_t *a;
   if ((a = souk_cmd_arg(ctx->args, "channel"))) {
     snprintf(text, sizeof text, "%" PRIu64, a->id);
-    if (souk_setting_set(g, "skyblock.alert_channel", text, ctx->user_id, err, sizeof err)) goto bad;
+    if (souk_setting_set(g, "skyblock.alert_channel", text, ctx->user_id, err, sizeof err))
+      goto bad;
     changed++;
   }
   if ((a = souk_cmd_arg(ctx->args, "min_profit"))) {

@@ -16,10 +16,11 @@ static int run(souk_stmt_t *s, int64_t *changes) {
 
 int sb_db_alert_put(souk_db_t *db, const sb_db_alert_t *a) {
   souk_stmt_t *s;
-  int rc = souk_db_prepare(db,
-                           "INSERT INTO skyblock_alerts (uuid, item_key, attrs, seller, unit_price, "
-                           "at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING",
-                           &s);
+  int rc =
+      souk_db_prepare(db,
+                      "INSERT INTO skyblock_alerts (uuid, item_key, attrs, seller, unit_price, "
+                      "at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING",
+                      &s);
   if (rc) return rc;
   souk_stmt_bind_text(s, 1, a->uuid, SIZE_MAX);
   souk_stmt_bind_text(s, 2, a->key, SIZE_MAX);
@@ -158,7 +159,8 @@ int sb_db_guilds_load(souk_db_t *db, void (*fn)(void *ud, uint64_t guild_id), vo
   souk_stmt_t *s;
   int rc = souk_db_prepare(db, "SELECT guild_id FROM skyblock_guilds ORDER BY guild_id", &s);
   if (rc) return rc;
-  while ((rc = souk_stmt_step(s)) == 1) fn(ud, (uint64_t)souk_stmt_column_int64(s, 0));
+  while ((rc = souk_stmt_step(s)) == 1)
+    fn(ud, (uint64_t)souk_stmt_column_int64(s, 0));
   souk_stmt_finalize(s);
   return rc < 0 ? rc : 0;
 }

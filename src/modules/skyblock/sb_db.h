@@ -30,7 +30,7 @@ typedef struct sb_db_alert {
 /** A user's subscription. */
 typedef struct sb_sub {
   uint64_t user_id, guild_id, channel_id;
-  char query[101]; /* words to match, "" for every snipe */
+  char query[101];               /* words to match, "" for every snipe */
   int64_t min_profit, max_price; /* 0: no filter */
   bool paused;
 } sb_sub_t;

@@ -92,7 +92,8 @@ sb_engine_t *sb_engine_new(const sb_mkts_conf_t *mc, const sb_sniper_conf_t *sc,
 void sb_engine_free(sb_engine_t *e) {
   if (!e) return;
   SOUK_ASSERT(e->busy == 0);
-  for (size_t i = 0; i < e->ndec; i++) sb_decoder_free(e->decoders[i]);
+  for (size_t i = 0; i < e->ndec; i++)
+    sb_decoder_free(e->decoders[i]);
   souk_free(e->decoders);
   souk_free(e->pend);
   pthread_mutex_destroy(&e->lock);
@@ -101,21 +102,11 @@ void sb_engine_free(sb_engine_t *e) {
   souk_free(e);
 }
 
-unsigned sb_engine_busy(const sb_engine_t *e) {
-  return e->busy;
-}
-sb_mkts_t *sb_engine_store(sb_engine_t *e) {
-  return e->m;
-}
-sb_dedupe_t *sb_engine_dedupe(sb_engine_t *e) {
-  return e->d;
-}
-sb_sniper_conf_t *sb_engine_sniper(sb_engine_t *e) {
-  return &e->sc;
-}
-void sb_engine_stats(const sb_engine_t *e, sb_engine_stats_t *out) {
-  *out = e->st;
-}
+unsigned sb_engine_busy(const sb_engine_t *e) { return e->busy; }
+sb_mkts_t *sb_engine_store(sb_engine_t *e) { return e->m; }
+sb_dedupe_t *sb_engine_dedupe(sb_engine_t *e) { return e->d; }
+sb_sniper_conf_t *sb_engine_sniper(sb_engine_t *e) { return &e->sc; }
+void sb_engine_stats(const sb_engine_t *e, sb_engine_stats_t *out) { *out = e->st; }
 void sb_engine_set_clock(sb_engine_t *e, uint64_t (*now_ns)(void)) {
   e->now_ns = now_ns ? now_ns : real_ns;
 }
@@ -209,9 +200,7 @@ static void decode_range(job_t *j, sb_decoder_t *d, size_t from, size_t to) {
   }
 }
 
-static void decode(job_t *j, sb_decoder_t *d) {
-  decode_range(j, d, 0, j->nfr);
-}
+static void decode(job_t *j, sb_decoder_t *d) { decode_range(j, d, 0, j->nfr); }
 
 /* ---- step 4: apply and judge (loop) ------------------------------------------ */
 
@@ -426,7 +415,8 @@ void sb_engine_sweep_end(sb_engine_t *e, uint32_t sweep, bool complete) {
       e->primed = true;
       sb_mkts_stats_t ms;
       sb_mkts_stats(e->m, &ms);
-      for (size_t i = 0; i < e->npend; i++) judge(e, &e->pend[i].uuid, e->pend[i].name, ms.data_now, 0);
+      for (size_t i = 0; i < e->npend; i++)
+        judge(e, &e->pend[i].uuid, e->pend[i].name, ms.data_now, 0);
       souk_free(e->pend);
       e->pend = NULL;
       e->npend = e->cappend = 0;

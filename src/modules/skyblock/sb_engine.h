@@ -60,16 +60,16 @@ typedef struct sb_engine_hooks {
 /** Counters. */
 typedef struct sb_engine_stats {
   uint64_t pages, ended_pages, bad_pages;
-  uint64_t auctions_seen;   /* every auction of every page */
-  uint64_t auctions_new;    /* first seen: decoded */
-  uint64_t auctions_bad;    /* malformed records or item_bytes that did not decode */
+  uint64_t auctions_seen; /* every auction of every page */
+  uint64_t auctions_new;  /* first seen: decoded */
+  uint64_t auctions_bad;  /* malformed records or item_bytes that did not decode */
   uint64_t sales_new;
-  uint64_t judged;          /* new listings judged */
+  uint64_t judged; /* new listings judged */
   uint64_t verdicts[SB_V__COUNT];
-  uint64_t rows_sweep;      /* auctions applied in the current sweep */
-  uint64_t sweeps_done;     /* complete sweeps applied to the store */
-  uint64_t removed_unseen;  /* listings gone at a sweep's end */
-  uint64_t last_alert_ns;   /* last page's arrival to its alert queued */
+  uint64_t rows_sweep;     /* auctions applied in the current sweep */
+  uint64_t sweeps_done;    /* complete sweeps applied to the store */
+  uint64_t removed_unseen; /* listings gone at a sweep's end */
+  uint64_t last_alert_ns;  /* last page's arrival to its alert queued */
   uint64_t max_alert_ns;
   /* Where the last page's time went, from its arrival (thread pool): */
   uint64_t last_parse_ns;  /* waiting for a pool thread and parsing */

@@ -49,9 +49,7 @@ static struct {
   bool spool_running;
 } g;
 
-unsigned sb_files_busy(void) {
-  return g.busy;
-}
+unsigned sb_files_busy(void) { return g.busy; }
 
 static char *join(const char *a, const char *b) {
   size_t n = strlen(a) + strlen(b) + 2;
@@ -177,15 +175,15 @@ static int ck_load(void) {
   souk_buf_t z = {0};
   char tmp[65536];
   size_t got;
-  while ((got = fread(tmp, 1, sizeof tmp, f)) > 0) souk_buf_append(&z, tmp, got);
+  while ((got = fread(tmp, 1, sizeof tmp, f)) > 0)
+    souk_buf_append(&z, tmp, got);
   fclose(f);
   unsigned long long size = ZSTD_getFrameContentSize(z.data, z.len);
   int rc = SOUK_EPARSE;
   if (size != ZSTD_CONTENTSIZE_ERROR && size != ZSTD_CONTENTSIZE_UNKNOWN && size < (1ull << 31)) {
     void *raw = souk_malloc((size_t)size + 1);
     size_t n = ZSTD_decompress(raw, (size_t)size, z.data, z.len);
-    if (!ZSTD_isError(n) && n == size)
-      rc = sb_mkts_load(sb_engine_store(sb_g.engine), raw, n);
+    if (!ZSTD_isError(n) && n == size) rc = sb_mkts_load(sb_engine_store(sb_g.engine), raw, n);
     souk_free(raw);
   }
   souk_buf_free(&z);

@@ -38,7 +38,8 @@ int64_t sb_iqm_sorted(const int64_t *v, size_t n) {
   if (n == 0) return 0;
   size_t lo = n / 4, hi = n - n / 4;
   __int128 sum = 0;
-  for (size_t i = lo; i < hi; i++) sum += v[i];
+  for (size_t i = lo; i < hi; i++)
+    sum += v[i];
   return (int64_t)(sum / (int64_t)(hi - lo));
 }
 
@@ -77,7 +78,8 @@ static size_t one_per(work_t *w, size_t n, int (*cmp)(const void *, const void *
   for (size_t i = 0; i < n;) {
     size_t j = i + 1;
     uint64_t k = by_seller ? w[i].seller : w[i].buyer;
-    while (j < n && (by_seller ? w[j].seller : w[j].buyer) == k) j++;
+    while (j < n && (by_seller ? w[j].seller : w[j].buyer) == k)
+      j++;
     w[out++] = w[i + (j - i - 1) / 2];
     i = j;
   }
@@ -131,7 +133,8 @@ size_t sb_fmv_clean_sales(const sb_sale_t *sales, size_t nsales, int64_t *kept, 
   m = one_per(w, n, cmp_buyer, false);
   out->dropped_buyers = (uint32_t)(n - m);
   n = m;
-  for (size_t i = 0; i < n; i++) kept[i] = w[i].unit;
+  for (size_t i = 0; i < n; i++)
+    kept[i] = w[i].unit;
   souk_free(w);
   qsort(kept, n, sizeof *kept, cmp_i64);
   /* 4. Outliers. */
@@ -140,12 +143,16 @@ size_t sb_fmv_clean_sales(const sb_sale_t *sales, size_t nsales, int64_t *kept, 
     int64_t q1 = kept[n / 4], q3 = kept[(3 * n) / 4];
     int64_t iqr = q3 - q1;
     int64_t fence_lo = q1 - iqr - iqr / 2, fence_hi = q3 + iqr + iqr / 2;
-    while (lo < hi && kept[lo] < fence_lo) lo++;
-    while (hi > lo && kept[hi - 1] > fence_hi) hi--;
+    while (lo < hi && kept[lo] < fence_lo)
+      lo++;
+    while (hi > lo && kept[hi - 1] > fence_hi)
+      hi--;
   } else if (n > 0) {
     int64_t med = sb_median_sorted(kept, n);
-    while (lo < hi && kept[lo] * 5 < med) lo++;
-    while (hi > lo && kept[hi - 1] / 5 > med) hi--;
+    while (lo < hi && kept[lo] * 5 < med)
+      lo++;
+    while (hi > lo && kept[hi - 1] / 5 > med)
+      hi--;
   }
   out->dropped_outliers = (uint32_t)(n - (hi - lo));
   if (lo) memmove(kept, kept + lo, (hi - lo) * sizeof *kept);
@@ -202,7 +209,8 @@ int64_t sb_fmv_compute(const sb_fmv_in_t *in, sb_fmv_t *out) {
 
   char thin[48] = "";
   if (out->thin)
-    snprintf(thin, sizeof thin, ", thin market: %u listing%s", out->live, out->live == 1 ? "" : "s");
+    snprintf(thin, sizeof thin, ", thin market: %u listing%s", out->live,
+             out->live == 1 ? "" : "s");
   char a[24];
   if (nk >= min_sales) {
     out->value = out->sales_median;
@@ -259,7 +267,7 @@ static int64_t bp_up(int64_t price, int32_t bp) {
 }
 
 int64_t sb_fees_on(const sb_fees_t *f, int64_t price) {
-  int32_t bp = price < f->tier1_below ? f->tier1_bp
+  int32_t bp = price < f->tier1_below   ? f->tier1_bp
                : price <= f->tier2_upto ? f->tier2_bp
                                         : f->tier3_bp;
   int64_t fee = bp_up(price, bp);

@@ -60,9 +60,9 @@ const char *sb_fmv_method_name(sb_fmv_method_t m);
 typedef struct sb_fmv_in {
   const sb_sale_t *sales; /* the window's sales of the market, any order */
   size_t nsales;
-  const int64_t *live; /* live BIN unit prices, ascending, the judged listing left out */
-  size_t nlive;        /* entries in live (the ladder, at most its size) */
-  size_t live_total;   /* live BIN listings in all, the judged one left out */
+  const int64_t *live;   /* live BIN unit prices, ascending, the judged listing left out */
+  size_t nlive;          /* entries in live (the ladder, at most its size) */
+  size_t live_total;     /* live BIN listings in all, the judged one left out */
   const int64_t *floors; /* hourly floors of the window, any order */
   size_t nfloors;
   /** Optional: the sales statistics already computed for these sales
@@ -71,8 +71,8 @@ typedef struct sb_fmv_in {
   const struct sb_fmv *sales_pre;
   bool judged; /* valuing for a listing being judged (changes the wording) */
   unsigned window_hours;
-  unsigned min_sales;  /* clean sales needed for the sales rule (>= 1) */
-  unsigned thin_wall;  /* thin below this many live listings */
+  unsigned min_sales; /* clean sales needed for the sales rule (>= 1) */
+  unsigned thin_wall; /* thin below this many live listings */
 } sb_fmv_in_t;
 
 /** A valuation with its evidence. */
@@ -80,14 +80,14 @@ typedef struct sb_fmv {
   int64_t value; /* per unit; 0 when method is SB_FMV_NONE */
   sb_fmv_method_t method;
   bool thin;
-  uint32_t sales_total;      /* sales in the window */
-  uint32_t sales_clean;      /* left after the four steps */
-  uint32_t dropped_pairs;    /* step 1 */
-  uint32_t dropped_sellers;  /* step 2 */
-  uint32_t dropped_buyers;   /* step 3 */
-  uint32_t dropped_outliers; /* step 4 */
+  uint32_t sales_total;                                  /* sales in the window */
+  uint32_t sales_clean;                                  /* left after the four steps */
+  uint32_t dropped_pairs;                                /* step 1 */
+  uint32_t dropped_sellers;                              /* step 2 */
+  uint32_t dropped_buyers;                               /* step 3 */
+  uint32_t dropped_outliers;                             /* step 4 */
   int64_t sales_median, sales_iqm, sales_min, sales_max; /* of the clean sales; 0 if none */
-  int64_t floor;  /* lowest other live BIN, 0 if none */
+  int64_t floor;                                         /* lowest other live BIN, 0 if none */
   uint32_t live;  /* live BIN listings (the judged one left out) */
   uint32_t depth; /* live listings within 10% above the floor: the wall */
   char evidence[160];
@@ -112,11 +112,11 @@ int64_t sb_iqm_sorted(const int64_t *v, size_t n);
 /** The auction house's fees on a sale (configuration, with the game's
  * defaults; rates in basis points). */
 typedef struct sb_fees {
-  int64_t tier1_below;  /* listing fee tier1_bp for prices below this (10M) */
-  int64_t tier2_upto;   /* tier2_bp up to and including this (100M), tier3_bp above */
+  int64_t tier1_below; /* listing fee tier1_bp for prices below this (10M) */
+  int64_t tier2_upto;  /* tier2_bp up to and including this (100M), tier3_bp above */
   int32_t tier1_bp, tier2_bp, tier3_bp; /* 100, 200, 250 */
-  int64_t tax_above;    /* claim tax on proceeds above this (1M) */
-  int32_t tax_bp;       /* 100 */
+  int64_t tax_above;                    /* claim tax on proceeds above this (1M) */
+  int32_t tax_bp;                       /* 100 */
 } sb_fees_t;
 
 /** The game's fees: 1% below 10M, 2% up to 100M, 2.5% above, and 1% tax

@@ -129,7 +129,8 @@ static void mtab_insert(sb_mkts_t *m, uint32_t mid) {
     return;
   }
   size_t mask = m->mtab_cap - 1, i = (size_t)m->mk[mid].hash & mask;
-  while (m->mtab[i] != TAB_EMPTY && m->mtab[i] != TAB_TOMB) i = (i + 1) & mask;
+  while (m->mtab[i] != TAB_EMPTY && m->mtab[i] != TAB_TOMB)
+    i = (i + 1) & mask;
   m->mtab[i] = mid + 1;
   m->mtab_used++;
 }
@@ -213,9 +214,7 @@ static void mkt_forget(sb_mkts_t *m, uint32_t mid) {
   m->st.markets_forgotten++;
 }
 
-bool sb_mkts_used(const sb_mkts_t *m, uint32_t mid) {
-  return mid < m->nmk && m->mk[mid].used;
-}
+bool sb_mkts_used(const sb_mkts_t *m, uint32_t mid) { return mid < m->nmk && m->mk[mid].used; }
 const char *sb_mkts_key(const sb_mkts_t *m, uint32_t mid) {
   return sb_mkts_used(m, mid) ? m->mk[mid].key : NULL;
 }
@@ -225,9 +224,7 @@ const char *sb_mkts_attrs(const sb_mkts_t *m, uint32_t mid) {
 const char *sb_mkts_name(const sb_mkts_t *m, uint32_t mid) {
   return sb_mkts_used(m, mid) ? m->mk[mid].name : NULL;
 }
-uint32_t sb_mkts_count(const sb_mkts_t *m) {
-  return m->nmk;
-}
+uint32_t sb_mkts_count(const sb_mkts_t *m) { return m->nmk; }
 
 /* ---- the store ------------------------------------------------------------------ */
 
@@ -258,7 +255,8 @@ void sb_mkts_free(sb_mkts_t *m) {
     souk_free(k->hl);
     souk_free(k->sales);
   }
-  for (size_t i = 0; i < m->nhours; i++) hour_free(&m->hours[i]);
+  for (size_t i = 0; i < m->nhours; i++)
+    hour_free(&m->hours[i]);
   souk_free(m->hours);
   souk_free(m->mk);
   souk_free(m->free_mk);
@@ -270,9 +268,7 @@ void sb_mkts_free(sb_mkts_t *m) {
   souk_free(m);
 }
 
-const sb_mkts_conf_t *sb_mkts_conf(const sb_mkts_t *m) {
-  return &m->c;
-}
+const sb_mkts_conf_t *sb_mkts_conf(const sb_mkts_t *m) { return &m->c; }
 
 void sb_mkts_stats(const sb_mkts_t *m, sb_mkts_stats_t *out) {
   *out = m->st;
@@ -322,7 +318,8 @@ static void ltab_insert(sb_mkts_t *m, uint32_t slot) {
   }
   size_t mask = m->ltab_cap - 1;
   size_t i = (size_t)mix64(sb_uuid_h64(&m->live[slot].uuid)) & mask;
-  while (m->ltab[i] != TAB_EMPTY && m->ltab[i] != TAB_TOMB) i = (i + 1) & mask;
+  while (m->ltab[i] != TAB_EMPTY && m->ltab[i] != TAB_TOMB)
+    i = (i + 1) & mask;
   m->ltab[i] = slot + 1;
   m->ltab_used++;
 }
@@ -355,7 +352,8 @@ static void lad_insert(sb_mkts_t *m, sb_mkt_t *k, uint32_t s) {
   unsigned n = k->nlad;
   if (n == size && m->live[k->lad[n - 1]].unit <= unit) return;
   unsigned at = n;
-  while (at > 0 && m->live[k->lad[at - 1]].unit > unit) at--;
+  while (at > 0 && m->live[k->lad[at - 1]].unit > unit)
+    at--;
   unsigned last = n < size ? n : size - 1;
   memmove(&k->lad[at + 1], &k->lad[at], (last - at) * sizeof *k->lad);
   k->lad[at] = s;
@@ -382,7 +380,8 @@ static void hl_insert(sb_mkts_t *m, sb_mkt_t *k, const sb_live_t *l) {
     k->hl = souk_reallocarray(k->hl, k->caphl, sizeof *k->hl);
   }
   unsigned at = n;
-  while (at > 0 && k->hl[at - 1].unit > l->unit) at--;
+  while (at > 0 && k->hl[at - 1].unit > l->unit)
+    at--;
   unsigned last = n < size ? n : size - 1;
   memmove(&k->hl[at + 1], &k->hl[at], (last - at) * sizeof *k->hl);
   k->hl[at] = (hl_ent_t){l->unit, l->uuid, l->seller};
@@ -503,7 +502,8 @@ size_t sb_mkts_sweep_done(sb_mkts_t *m, uint32_t gen) {
     removed++;
   }
   /* Removing refills nothing: rebuild every ladder from the live set. */
-  for (uint32_t i = 0; i < m->nmk; i++) m->mk[i].nlad = 0;
+  for (uint32_t i = 0; i < m->nmk; i++)
+    m->mk[i].nlad = 0;
   for (size_t s = 0; s < m->nlive_slots; s++) {
     const sb_live_t *l = &m->live[s];
     if (l->used && l->bin) lad_insert(m, &m->mk[l->mid], (uint32_t)s);
@@ -546,7 +546,8 @@ static void ss_put(sb_mkts_t *m, uint64_t h, int64_t ts) {
     ss_rehash(m, m->ss_cap ? m->ss_cap * 2 : 1024, INT64_MIN);
   }
   size_t mask = m->ss_cap - 1, i = (size_t)mix64(h) & mask;
-  while (m->ss[i].h > 1) i = (i + 1) & mask;
+  while (m->ss[i].h > 1)
+    i = (i + 1) & mask;
   m->ss[i] = (seen_sale_t){h, ts};
   m->ss_used++;
 }
@@ -581,7 +582,8 @@ bool sb_mkts_sale_add(sb_mkts_t *m, uint32_t mid, const sb_uuid_t *auction, int6
   }
   /* Keep ascending by time: sales nearly always arrive in order. */
   uint32_t at = k->nsales;
-  while (at > 0 && k->sales[at - 1].ts_ms > ts_ms) at--;
+  while (at > 0 && k->sales[at - 1].ts_ms > ts_ms)
+    at--;
   memmove(&k->sales[at + 1], &k->sales[at], (k->nsales - at) * sizeof *k->sales);
   k->sales[at] = (sb_sale_t){ts_ms, unit_of(price, count), price, seller, buyer};
   k->nsales++;
@@ -617,7 +619,8 @@ static void sales_stats(const sb_mkt_t *k, int64_t from, int64_t to, hrow_t *r, 
     }
     (*scratch)[n++] = k->sales[i].unit;
     /* Saturating: an hour's volume is a statistic, not money moved. */
-    r->volume = k->sales[i].price > INT64_MAX - r->volume ? INT64_MAX : r->volume + k->sales[i].price;
+    r->volume =
+        k->sales[i].price > INT64_MAX - r->volume ? INT64_MAX : r->volume + k->sales[i].price;
   }
   r->sales = n;
   if (!n) return;
@@ -647,7 +650,8 @@ static void build_hour(sb_mkts_t *m, int64_t h, hour_t *out, bool reset) {
       lcap = (out->nlad + k->nhl) * 2;
       out->lad = souk_reallocarray(out->lad, lcap, sizeof *out->lad);
     }
-    for (unsigned j = 0; j < k->nhl; j++) out->lad[out->nlad++] = k->hl[j].unit;
+    for (unsigned j = 0; j < k->nhl; j++)
+      out->lad[out->nlad++] = k->hl[j].unit;
     if (out->n == rcap) {
       rcap = rcap ? rcap * 2 : 256;
       out->rows = souk_reallocarray(out->rows, rcap, sizeof *out->rows);
@@ -722,7 +726,8 @@ static void prune(sb_mkts_t *m) {
   size_t drop = 0;
   while (drop < m->nhours && m->hours[drop].hour < oldest) {
     hour_t *h = &m->hours[drop];
-    for (size_t i = 0; i < h->n; i++) m->mk[h->rows[i].mid].refs--;
+    for (size_t i = 0; i < h->n; i++)
+      m->mk[h->rows[i].mid].refs--;
     hour_free(h);
     drop++;
   }
@@ -735,7 +740,8 @@ static void prune(sb_mkts_t *m) {
     sb_mkt_t *k = &m->mk[i];
     if (!k->used) continue;
     uint32_t n = 0;
-    while (n < k->nsales && k->sales[n].ts_ms < cut) n++;
+    while (n < k->nsales && k->sales[n].ts_ms < cut)
+      n++;
     if (n) {
       memmove(k->sales, k->sales + n, (k->nsales - n) * sizeof *k->sales);
       k->nsales -= n;
@@ -847,7 +853,8 @@ int sb_mkts_info(const sb_mkts_t *m, uint32_t mid, sb_mkt_info_t *out) {
   out->h_listings = k->h_listings;
   out->h_new = k->h_new;
   out->nlad = k->nlad;
-  for (unsigned i = 0; i < k->nlad; i++) out->lad[i] = m->live[k->lad[i]].unit;
+  for (unsigned i = 0; i < k->nlad; i++)
+    out->lad[i] = m->live[k->lad[i]].unit;
   for (size_t i = 0; i < m->nhours; i++)
     if (hour_row(&m->hours[i], mid)) out->hours++;
   return 0;
@@ -878,7 +885,8 @@ static size_t rank(const sb_mkts_t *m, bool (*keep)(const sb_mkt_t *, const void
   }
   qsort(v, nv, sizeof *v, cmp_act);
   size_t out = nv < n ? nv : n;
-  for (size_t i = 0; i < out; i++) ids[i] = v[i].mid;
+  for (size_t i = 0; i < out; i++)
+    ids[i] = v[i].mid;
   souk_free(v);
   return out;
 }
@@ -893,25 +901,35 @@ size_t sb_mkts_most_active(const sb_mkts_t *m, uint32_t *ids, size_t n) {
 }
 
 static bool icontains(const char *hay, const char *w, size_t wl) {
+  if (!hay) return false;
   for (; *hay; hay++) {
     size_t i = 0;
-    while (i < wl && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)w[i])) i++;
+    while (i < wl && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)w[i]))
+      i++;
     if (i == wl) return true;
   }
   return false;
 }
 
-static bool keep_query(const sb_mkt_t *k, const void *arg) {
-  const char *q = arg;
+bool sb_words_match(const char *query, const char *const *texts, size_t n) {
+  const char *q = query ? query : "";
   while (*q) {
-    while (*q == ' ' || *q == '_' || *q == ':') q++;
+    while (*q == ' ' || *q == '_' || *q == ':')
+      q++;
     size_t wl = strcspn(q, " _:");
     if (!wl) break;
-    if (!icontains(k->name, q, wl) && !icontains(k->key, q, wl) && !icontains(k->attrs, q, wl))
-      return false;
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++)
+      found = icontains(texts[i], q, wl);
+    if (!found) return false;
     q += wl;
   }
   return true;
+}
+
+static bool keep_query(const sb_mkt_t *k, const void *arg) {
+  const char *const texts[] = {k->name, k->key, k->attrs};
+  return sb_words_match(arg, texts, 3);
 }
 
 size_t sb_mkts_search(const sb_mkts_t *m, const char *query, uint32_t *ids, size_t n) {
@@ -923,12 +941,8 @@ size_t sb_mkts_search(const sb_mkts_t *m, const char *query, uint32_t *ids, size
 #define CK_MAGIC   "SBCK"
 #define CK_VERSION 1u
 
-static void put32(souk_buf_t *b, uint32_t v) {
-  souk_buf_append(b, &v, 4);
-}
-static void put64(souk_buf_t *b, int64_t v) {
-  souk_buf_append(b, &v, 8);
-}
+static void put32(souk_buf_t *b, uint32_t v) { souk_buf_append(b, &v, 4); }
+static void put64(souk_buf_t *b, int64_t v) { souk_buf_append(b, &v, 8); }
 static void putstr(souk_buf_t *b, const char *s) {
   uint32_t n = (uint32_t)strlen(s);
   put32(b, n);
@@ -966,7 +980,8 @@ void sb_mkts_save(const sb_mkts_t *m, souk_buf_t *b) {
     souk_buf_append(b, h->lad, h->nlad * sizeof *h->lad);
   }
   uint32_t nss = 0;
-  for (size_t i = 0; i < m->ss_cap; i++) nss += m->ss[i].h > 1;
+  for (size_t i = 0; i < m->ss_cap; i++)
+    nss += m->ss[i].h > 1;
   put32(b, nss);
   for (size_t i = 0; i < m->ss_cap; i++)
     if (m->ss[i].h > 1) souk_buf_append(b, &m->ss[i], sizeof m->ss[i]);

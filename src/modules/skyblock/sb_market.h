@@ -60,13 +60,13 @@ typedef struct sb_mkts_conf {
 /** One live listing. */
 typedef struct sb_live {
   sb_uuid_t uuid, seller;
-  int64_t price;    /* the whole stack */
-  int64_t unit;     /* per unit, rounded up */
+  int64_t price; /* the whole stack */
+  int64_t unit;  /* per unit, rounded up */
   int64_t start_ms, end_ms;
-  uint32_t mid;     /* its market */
-  uint32_t count;   /* stack size */
-  uint32_t gen;     /* the last sweep that saw it */
-  int32_t hour;     /* the last open hour that counted it */
+  uint32_t mid;   /* its market */
+  uint32_t count; /* stack size */
+  uint32_t gen;   /* the last sweep that saw it */
+  int32_t hour;   /* the last open hour that counted it */
   bool bin;
   bool used;
 } sb_live_t;
@@ -80,7 +80,7 @@ typedef struct sb_sumrow {
   const char *attrs; /* secondary key, "" when none */
   const char *name;  /* a display name seen for it */
   uint32_t listings, new_listings, sales;
-  int64_t volume; /* coins, whole stacks */
+  int64_t volume;                 /* coins, whole stacks */
   int64_t smin, smed, siqm, smax; /* per unit; 0 when no sale */
   uint8_t nlad;
   int64_t lad[SB_LADDER_MAX]; /* per unit, ascending */
@@ -141,11 +141,11 @@ bool sb_mkts_used(const sb_mkts_t *m, uint32_t mid);
 /** What the store knows about one market. */
 typedef struct sb_mkt_info {
   uint32_t live_bin, live_all;
-  uint32_t sales;        /* in the window */
+  uint32_t sales; /* in the window */
   uint32_t h_listings, h_new;
   size_t nlad;
   int64_t lad[SB_LADDER_MAX]; /* live BIN ladder, per unit */
-  uint32_t hours;        /* closed hours of the window with a row */
+  uint32_t hours;             /* closed hours of the window with a row */
 } sb_mkt_info_t;
 /** Fill *out; SOUK_ENOTFOUND for an unknown id. */
 int sb_mkts_info(const sb_mkts_t *m, uint32_t mid, sb_mkt_info_t *out);
@@ -160,8 +160,8 @@ const sb_live_t *sb_mkts_live_find(const sb_mkts_t *m, const sb_uuid_t *uuid);
 void sb_mkts_live_touch(sb_mkts_t *m, const sb_live_t *l, uint32_t gen, int64_t price);
 /** Add a new live listing of market mid seen by sweep gen (count >= 1).
  * Returns it, or NULL when live_cap is reached (counted as refused). */
-const sb_live_t *sb_mkts_live_add(sb_mkts_t *m, const sb_listing_t *l, uint32_t mid,
-                                  uint32_t count, uint32_t gen);
+const sb_live_t *sb_mkts_live_add(sb_mkts_t *m, const sb_listing_t *l, uint32_t mid, uint32_t count,
+                                  uint32_t gen);
 /** Remove the live listing with this uuid (sold or cancelled).  True if
  * there was one. */
 bool sb_mkts_live_remove(sb_mkts_t *m, const sb_uuid_t *uuid);
@@ -210,6 +210,11 @@ int64_t sb_mkts_fmv(sb_mkts_t *m, uint32_t mid, const sb_live_t *exclude, sb_fmv
 /** The `n` most active markets (sales in the window, then new listings
  * this hour), most active first, into ids; returns how many. */
 size_t sb_mkts_most_active(const sb_mkts_t *m, uint32_t *ids, size_t n);
+
+/** True when every word of query (split at spaces, '_' and ':') appears,
+ * in any case, in one of the n texts (NULL texts are skipped); "" matches
+ * everything.  The one rule for searching markets and matching alerts. */
+bool sb_words_match(const char *query, const char *const *texts, size_t n);
 
 /** Markets whose name, key or attrs contain every word of query (any
  * case), the most active first, into ids; returns how many. */

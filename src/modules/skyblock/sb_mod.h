@@ -121,7 +121,6 @@ void sb_alert_msg_free(sb_alert_msg_t *m);
 /** Drop dedupe rows older than the ttl (task).  Async. */
 void sb_alerts_prune(void (*done)(void *ud, int status), void *ud);
 
-
 /** Subscribe (or update) user to alerts matching query ("" = any).
  * Writes to the store in the background.  0 or SOUK_EFULL (too many). */
 int sb_subs_set(const sb_sub_t *s);
@@ -152,8 +151,7 @@ unsigned sb_files_busy(void);
 /** Write one hour's summary as Parquet under root (hive path, atomic),
  * on the calling thread; path gets the file's path, *rows its rows.  0 or
  * SOUK_E*. */
-int sb_files_write_summary(sb_summary_t *s, const char *root, char *path, size_t cap,
-                           size_t *rows);
+int sb_files_write_summary(sb_summary_t *s, const char *root, char *path, size_t cap, size_t *rows);
 
 /* ---- sb_replay.c ---------------------------------------------------------- */
 
@@ -173,6 +171,9 @@ uint64_t sb_sim_refreshes(const sb_sim_t *s);
 
 /* ---- skyblock.c ----------------------------------------------------------- */
 
+/** The store and sniper settings from the `skyblock` section (the live
+ * module and `souk skyblock replay` use the same). */
+void sb_confs(sb_mkts_conf_t *mc, sb_sniper_conf_t *sc);
 /** Format coins for people: 1,234,567 (or 1.23M with short). */
 void sb_fmt_coins(char *out, size_t cap, int64_t v, bool short_form);
 /** Append the /sniper_status report to out. */

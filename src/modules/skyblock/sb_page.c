@@ -39,9 +39,7 @@ void sb_uuid_hex(const sb_uuid_t *u, char out[33]) {
   out[32] = '\0';
 }
 
-bool sb_uuid_eq(const sb_uuid_t *a, const sb_uuid_t *b) {
-  return memcmp(a->b, b->b, 16) == 0;
-}
+bool sb_uuid_eq(const sb_uuid_t *a, const sb_uuid_t *b) { return memcmp(a->b, b->b, 16) == 0; }
 
 void sb_page_init(sb_page_t *p, sb_page_kind_t kind, char *body, size_t len) {
   memset(p, 0, sizeof *p);
@@ -70,12 +68,8 @@ static int num_i64(const souk_json_t *j, int t, int64_t *out) {
   return 0;
 }
 
-static bool price_ok(int64_t v) {
-  return v > 0 && v <= SB_PRICE_MAX;
-}
-static bool time_ok(int64_t v) {
-  return v >= 0 && v <= SB_TIME_MAX;
-}
+static bool price_ok(int64_t v) { return v > 0 && v <= SB_PRICE_MAX; }
+static bool time_ok(int64_t v) { return v >= 0 && v <= SB_TIME_MAX; }
 
 static int str_uuid(const souk_json_t *j, int t, sb_uuid_t *out) {
   if (souk_json_type(j, t) != SOUK_JSON_STRING) return SOUK_EINVAL;

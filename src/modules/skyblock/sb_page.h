@@ -64,11 +64,11 @@ bool sb_uuid_eq(const sb_uuid_t *a, const sb_uuid_t *b);
 /** One active auction of a page. */
 typedef struct sb_listing {
   sb_uuid_t uuid;
-  sb_uuid_t seller;   /* auctioneer */
-  int64_t price;      /* BIN: starting_bid; else max(starting_bid, highest_bid_amount) */
-  int64_t start_ms;   /* when it was listed (UTC ms) */
-  int64_t end_ms;     /* when it ends */
-  int item_tok;       /* token of item_bytes in the page's tokens */
+  sb_uuid_t seller; /* auctioneer */
+  int64_t price;    /* BIN: starting_bid; else max(starting_bid, highest_bid_amount) */
+  int64_t start_ms; /* when it was listed (UTC ms) */
+  int64_t end_ms;   /* when it ends */
+  int item_tok;     /* token of item_bytes in the page's tokens */
   bool bin;
 } sb_listing_t;
 

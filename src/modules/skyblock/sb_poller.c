@@ -77,13 +77,9 @@ const char *sb_poll_state_name(sb_poll_state_t s) {
   }
 }
 
-static uint64_t now(const sb_poller_t *p) {
-  return p->env.now(p->env.ud);
-}
+static uint64_t now(const sb_poller_t *p) { return p->env.now(p->env.ud); }
 
-static double rnd(const sb_poller_t *p) {
-  return p->env.rand ? p->env.rand(p->env.ud) : 0.5;
-}
+static double rnd(const sb_poller_t *p) { return p->env.rand ? p->env.rand(p->env.ud) : 0.5; }
 
 sb_poller_t *sb_poller_new(const sb_poll_env_t *env, const sb_poll_conf_t *conf) {
   sb_poller_t *p = souk_calloc(1, sizeof *p);
@@ -126,13 +122,9 @@ void sb_poller_free(sb_poller_t *p) {
   souk_free(p);
 }
 
-souk_breaker_t *sb_poller_breaker(sb_poller_t *p) {
-  return p->br;
-}
+souk_breaker_t *sb_poller_breaker(sb_poller_t *p) { return p->br; }
 
-void sb_poller_stats(const sb_poller_t *p, sb_poll_stats_t *out) {
-  *out = p->st;
-}
+void sb_poller_stats(const sb_poller_t *p, sb_poll_stats_t *out) { *out = p->st; }
 
 static void arm(sb_poller_t *p, uint64_t delay) {
   p->st.next_at_ms = now(p) + delay;
@@ -171,9 +163,7 @@ static bool take_req(sb_poller_t *p, uint32_t tag, req_t *out) {
 
 /* ---- scheduling -------------------------------------------------------------- */
 
-static uint64_t lead_of(uint64_t interval) {
-  return interval / 20;
-}
+static uint64_t lead_of(uint64_t interval) { return interval / 20; }
 
 static uint64_t step_of(uint64_t interval) {
   uint64_t s = interval / 60;
@@ -438,8 +428,7 @@ void sb_poller_page_done(sb_poller_t *p, sb_req_kind_t kind, uint32_t sweep, int
       p->known_lu = last_updated;
       p->ended_pending = true;
       p->ended_tries = 0;
-      if (p->env.wall)
-        p->st.last_delay_ms = (int64_t)p->env.wall(p->env.ud) - last_updated;
+      if (p->env.wall) p->st.last_delay_ms = (int64_t)p->env.wall(p->env.ud) - last_updated;
     }
     p->restarting = false;
     p->sweep_lu = last_updated;

@@ -67,13 +67,13 @@ typedef struct sb_poll_env {
 
 /** Settings. */
 typedef struct sb_poll_conf {
-  unsigned concurrency;     /* requests in flight, 1..16 */
-  unsigned max_restarts;    /* sweep restarts in a row on disagreeing pages */
-  unsigned page_retries;    /* retries of one failed page */
-  uint64_t interval_ms;     /* the first guess of the refresh interval (60 s) */
-  uint64_t min_interval_ms; /* the learned interval's floor */
-  uint64_t retry_base_ms;   /* first backoff of a failed page (doubling, jittered) */
-  uint64_t unpopulated_ms;  /* first wait after a 503 (doubling up to 2 minutes) */
+  unsigned concurrency;              /* requests in flight, 1..16 */
+  unsigned max_restarts;             /* sweep restarts in a row on disagreeing pages */
+  unsigned page_retries;             /* retries of one failed page */
+  uint64_t interval_ms;              /* the first guess of the refresh interval (60 s) */
+  uint64_t min_interval_ms;          /* the learned interval's floor */
+  uint64_t retry_base_ms;            /* first backoff of a failed page (doubling, jittered) */
+  uint64_t unpopulated_ms;           /* first wait after a 503 (doubling up to 2 minutes) */
   const souk_clock_t *breaker_clock; /* NULL: monotonic */
   const char *breaker_name;          /* "skyblock.hypixel" */
 } sb_poll_conf_t;
@@ -99,15 +99,15 @@ typedef struct sb_poll_stats {
   uint64_t requests, pages_ok, pages_failed, retries, not_populated, not_found;
   uint64_t sweeps_started, sweeps_complete, sweeps_incomplete, restarts;
   uint64_t unchanged, skipped_memory, breaker_rejected, ended_ok, ended_failed;
-  int64_t last_updated;      /* of the last sweep started (API time) */
-  uint64_t last_change_ms;   /* monotonic time a new lastUpdated was seen */
-  int64_t last_delay_ms;     /* wall time then - lastUpdated (-1 if unknown) */
-  uint64_t interval_ms;      /* learned */
-  uint64_t last_sweep_ms;    /* duration of the last complete sweep */
+  int64_t last_updated;    /* of the last sweep started (API time) */
+  uint64_t last_change_ms; /* monotonic time a new lastUpdated was seen */
+  int64_t last_delay_ms;   /* wall time then - lastUpdated (-1 if unknown) */
+  uint64_t interval_ms;    /* learned */
+  uint64_t last_sweep_ms;  /* duration of the last complete sweep */
   int total_pages;
-  int last_error;            /* SOUK_E* of the last failure, 0 if none */
-  int last_status;           /* its HTTP status, 0 if none */
-  uint64_t next_at_ms;       /* monotonic time of the next page-0 fetch */
+  int last_error;      /* SOUK_E* of the last failure, 0 if none */
+  int last_status;     /* its HTTP status, 0 if none */
+  uint64_t next_at_ms; /* monotonic time of the next page-0 fetch */
 } sb_poll_stats_t;
 
 /** The poller (opaque). */

@@ -56,7 +56,8 @@ static int64_t header_num(const char *body, size_t len, const char *key) {
   for (size_t i = 0; i + kl < n; i++) {
     if (memcmp(body + i, key, kl)) continue;
     const char *p = body + i + kl;
-    while (p < body + n && (*p == ' ' || *p == ':')) p++;
+    while (p < body + n && (*p == ' ' || *p == ':'))
+      p++;
     char *end;
     long long v = strtoll(p, &end, 10);
     return end > p ? v : -1;
@@ -141,7 +142,8 @@ static int rp_file(rp_t *r, const char *path, bool gz) {
   souk_buf_t b = {0};
   char tmp[65536];
   int n;
-  while ((n = gzread(f, tmp, sizeof tmp)) > 0) souk_buf_append(&b, tmp, (size_t)n);
+  while ((n = gzread(f, tmp, sizeof tmp)) > 0)
+    souk_buf_append(&b, tmp, (size_t)n);
   int err = n < 0;
   gzclose(f);
   if (err) {
@@ -184,14 +186,9 @@ static int replay(const char *dir, const char *out) {
   }
   closedir(d);
   qsort(names, n, sizeof *names, cmp_str);
-  sb_mkts_conf_t mc = {.ladder_size = (unsigned)sb_conf.lowest_ladder_size,
-                       .window_hours = (unsigned)sb_conf.window_hours,
-                       .thin_wall = (unsigned)sb_conf.thin_wall_threshold,
-                       .min_sales = (unsigned)sb_conf.fmv_min_sales,
-                       .live_cap = (size_t)sb_conf.rows_soft_cap,
-                       .hour_grace_ms = 90000};
+  sb_mkts_conf_t mc;
   sb_sniper_conf_t sc;
-  sb_sniper_conf_defaults(&sc);
+  sb_confs(&mc, &sc);
   rp_t r = {.out = out};
   sb_engine_hooks_t h = {.hour_closed = rp_hour, .ud = &r};
   r.e = sb_engine_new(&mc, &sc, &h);
@@ -225,8 +222,8 @@ static int replay(const char *dir, const char *out) {
   printf("replay: %zu files, %zu auction pages (%" PRIu64 " auctions, %" PRIu64
          " distinct), %zu auctions_ended pages (%" PRIu64 " sales), %zu unreadable; %zu hourly "
          "summaries written (%zu rows)%s\n",
-         r.files, r.pages, es.auctions_seen, es.auctions_new, r.ended, es.sales_new, r.bad,
-         r.hours, r.rows, r.errors ? ", with errors" : "");
+         r.files, r.pages, es.auctions_seen, es.auctions_new, r.ended, es.sales_new, r.bad, r.hours,
+         r.rows, r.errors ? ", with errors" : "");
   sb_engine_free(r.e);
   souk_loop_close();
   return r.errors ? 1 : 0;

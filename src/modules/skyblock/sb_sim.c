@@ -42,11 +42,11 @@ __asm__(".section .rodata\n"
 extern const unsigned char sb_sim_seed_gz[] __asm__("sb_sim_seed_gz");
 extern const unsigned char sb_sim_seed_gz_end[] __asm__("sb_sim_seed_gz_end");
 
-#define SELLERS       400
-#define BUYERS        600
-#define PER_ITEM      6
-#define REFRESH_MS    60000
-#define SNIPE_CHANCE  0.5
+#define SELLERS      400
+#define BUYERS       600
+#define PER_ITEM     6
+#define REFRESH_MS   60000
+#define SNIPE_CHANCE 0.5
 
 typedef struct tmpl {
   char *item_bytes;
@@ -92,9 +92,7 @@ static uint64_t rnd(sb_sim_t *s) {
   return s->rng[1] + b;
 }
 
-static double rnd01(sb_sim_t *s) {
-  return (double)(rnd(s) >> 11) * (1.0 / 9007199254740992.0);
-}
+static double rnd01(sb_sim_t *s) { return (double)(rnd(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 /* A log-normal factor with spread sigma (Box-Muller). */
 static double lognorm(sb_sim_t *s, double sigma) {
@@ -110,8 +108,8 @@ static int load_seed(sb_sim_t *s) {
   if (gzlen < 18) return SOUK_EPARSE;
   /* gzip keeps the uncompressed size in its last 4 bytes. */
   const unsigned char *tail = sb_sim_seed_gz_end - 4;
-  size_t raw_len = (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 |
-                   (size_t)tail[3] << 24;
+  size_t raw_len =
+      (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
   char *raw = souk_malloc(raw_len + 1);
   z_stream z = {0};
   z.next_in = (Bytef *)sb_sim_seed_gz;
@@ -156,8 +154,13 @@ static void add_listing(sb_sim_t *s, uint32_t t, int64_t price, int64_t start) {
     s->l = souk_reallocarray(s->l, s->capl, sizeof *s->l);
   }
   int64_t hours = 1 + (int64_t)(rnd(s) % 48);
-  s->l[s->nl++] = (lst_t){rnd(s), rnd(s), t, (uint32_t)(rnd(s) % SELLERS), price < 1 ? 1 : price,
-                          start, start + hours * 3600000};
+  s->l[s->nl++] = (lst_t){rnd(s),
+                          rnd(s),
+                          t,
+                          (uint32_t)(rnd(s) % SELLERS),
+                          price < 1 ? 1 : price,
+                          start,
+                          start + hours * 3600000};
 }
 
 static void add_sale(sb_sim_t *s, uint64_t hi, uint64_t lo, uint32_t t, uint32_t seller,
@@ -202,7 +205,8 @@ static void move(sb_sim_t *s, int64_t now) {
   if (rnd01(s) < SNIPE_CHANCE) {
     /* Careless sellers of dear items: a snipe worth an alert. */
     uint32_t t = (uint32_t)(rnd(s) % s->nt);
-    for (int k = 0; k < 16 && s->t[t].base < 3000000; k++) t = (uint32_t)(rnd(s) % s->nt);
+    for (int k = 0; k < 16 && s->t[t].base < 3000000; k++)
+      t = (uint32_t)(rnd(s) % s->nt);
     double cut = 0.33 + 0.33 * rnd01(s);
     add_listing(s, t, (int64_t)((double)s->t[t].base * cut), now - (int64_t)(rnd(s) % 20000));
   }
@@ -244,17 +248,14 @@ static char *auction_page(sb_sim_t *s, int64_t now, size_t page, size_t pages, s
                     ",\"starting_bid\":%" PRId64
                     ",\"highest_bid_amount\":0,\"bin\":true,\"item_bytes\":\"%s\"}",
                     i > lo ? "," : "", l->id_hi, l->id_lo, s->seller_ids[l->seller][0],
-                    s->seller_ids[l->seller][1], l->start, l->end, l->price,
-                    s->t[l->t].item_bytes);
+                    s->seller_ids[l->seller][1], l->start, l->end, l->price, s->t[l->t].item_bytes);
   }
   souk_buf_puts(&b, "]}");
   *len = b.len;
   return souk_buf_steal(&b);
 }
 
-static size_t npages(const sb_sim_t *s) {
-  return s->nl ? (s->nl + 999) / 1000 : 1;
-}
+static size_t npages(const sb_sim_t *s) { return s->nl ? (s->nl + 999) / 1000 : 1; }
 
 /* The warm-up: history of sales only (no listing pages), synchronously. */
 static void warm(sb_sim_t *s, int64_t from, int64_t to) {
@@ -274,7 +275,8 @@ static void page_done(void *ud, sb_req_kind_t kind, uint32_t sweep, int page, in
   (void)total;
   s->inflight--;
   if (rc) SOUK_WARN("skyblock", "simulated page refused: %s", souk_strerror(rc));
-  if (kind == SB_REQ_PAGE && s->inflight == 0 && !s->stopping) sb_engine_sweep_end(s->e, sweep, true);
+  if (kind == SB_REQ_PAGE && s->inflight == 0 && !s->stopping)
+    sb_engine_sweep_end(s->e, sweep, true);
 }
 
 static void refresh(sb_sim_t *s) {
@@ -299,9 +301,7 @@ static void refresh(sb_sim_t *s) {
   }
 }
 
-static void timer_cb(uv_timer_t *t) {
-  refresh(t->data);
-}
+static void timer_cb(uv_timer_t *t) { refresh(t->data); }
 
 sb_sim_t *sb_sim_start(sb_engine_t *e, uint64_t seed, uint64_t interval_ms, unsigned warmup_hours) {
   sb_sim_t *s = souk_calloc(1, sizeof *s);
@@ -309,15 +309,18 @@ sb_sim_t *sb_sim_start(sb_engine_t *e, uint64_t seed, uint64_t interval_ms, unsi
   s->interval = interval_ms;
   s->rng[0] = seed * 0x9e3779b97f4a7c15ULL + 0x1234567;
   s->rng[1] = (seed ^ 0xabcdef) * 0xbf58476d1ce4e5b9ULL + 1;
-  for (int i = 0; i < 16; i++) rnd(s);
+  for (int i = 0; i < 16; i++)
+    rnd(s);
   if (load_seed(s) != 0) {
     SOUK_ERROR("skyblock", "the simulated market's seed data is damaged");
     souk_free(s->t);
     souk_free(s);
     return NULL;
   }
-  for (int i = 0; i < SELLERS; i++) s->seller_ids[i][0] = rnd(s), s->seller_ids[i][1] = rnd(s);
-  for (int i = 0; i < BUYERS; i++) s->buyer_ids[i][0] = rnd(s), s->buyer_ids[i][1] = rnd(s);
+  for (int i = 0; i < SELLERS; i++)
+    s->seller_ids[i][0] = rnd(s), s->seller_ids[i][1] = rnd(s);
+  for (int i = 0; i < BUYERS; i++)
+    s->buyer_ids[i][0] = rnd(s), s->buyer_ids[i][1] = rnd(s);
   int64_t now = (int64_t)souk_unix_ms();
   int64_t from = now - (int64_t)warmup_hours * 3600000;
   /* The house as it stands: PER_ITEM listings of each item, listed over
@@ -338,9 +341,7 @@ sb_sim_t *sb_sim_start(sb_engine_t *e, uint64_t seed, uint64_t interval_ms, unsi
   return s;
 }
 
-static void close_cb(uv_handle_t *h) {
-  souk_free(h);
-}
+static void close_cb(uv_handle_t *h) { souk_free(h); }
 
 void sb_sim_stop(sb_sim_t *s) {
   if (!s) return;
@@ -348,14 +349,14 @@ void sb_sim_stop(sb_sim_t *s) {
   uv_timer_stop(s->timer);
   uv_close((uv_handle_t *)s->timer, close_cb);
   /* Pages out on the thread pool call page_done with s: wait for them. */
-  for (int i = 0; i < 10000 && s->inflight; i++) uv_run(souk_loop(), UV_RUN_ONCE);
-  for (size_t i = 0; i < s->nt; i++) souk_free(s->t[i].item_bytes);
+  for (int i = 0; i < 10000 && s->inflight; i++)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  for (size_t i = 0; i < s->nt; i++)
+    souk_free(s->t[i].item_bytes);
   souk_free(s->t);
   souk_free(s->l);
   souk_free(s->s);
   souk_free(s);
 }
 
-uint64_t sb_sim_refreshes(const sb_sim_t *s) {
-  return s->refreshes;
-}
+uint64_t sb_sim_refreshes(const sb_sim_t *s) { return s->refreshes; }

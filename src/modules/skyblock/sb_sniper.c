@@ -27,9 +27,11 @@ const char *sb_verdict_name(sb_verdict_t v) {
 
 uint64_t sb_market_hash(const char *key, const char *attrs) {
   uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char *s = key; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  for (const char *s = key; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
   h = (h ^ 0x1f) * 0x100000001b3ULL;
-  for (const char *s = attrs ? attrs : ""; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  for (const char *s = attrs ? attrs : ""; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
   return h;
 }
 
@@ -53,9 +55,7 @@ typedef struct bmap {
   size_t max;
 } bmap_t;
 
-static inline uint64_t fixkey(uint64_t k) {
-  return k > 1 ? k : k + 2;
-}
+static inline uint64_t fixkey(uint64_t k) { return k > 1 ? k : k + 2; }
 
 static inline uint64_t mix(uint64_t x) {
   x ^= x >> 31;
@@ -100,7 +100,8 @@ static void bm_put_raw(bmap_t *b, uint64_t key, int64_t val, int64_t at) {
     return;
   }
   size_t mask = b->cap - 1, i = (size_t)mix(key) & mask;
-  while (b->t[i].key > 1) i = (i + 1) & mask;
+  while (b->t[i].key > 1)
+    i = (i + 1) & mask;
   if (b->t[i].key == 0) b->used++;
   b->t[i] = (bent_t){key, val, at};
   b->n++;
@@ -130,7 +131,8 @@ static void bm_put(bmap_t *b, uint64_t key, int64_t val, int64_t at) {
   if (b->rn == b->rcap) {
     size_t nc = b->rcap ? b->rcap * 2 : 256;
     bring_t *r = souk_calloc(nc, sizeof *r);
-    for (size_t i = 0; i < b->rn; i++) r[i] = b->ring[(b->head + i) % b->rcap];
+    for (size_t i = 0; i < b->rn; i++)
+      r[i] = b->ring[(b->head + i) % b->rcap];
     souk_free(b->ring);
     b->ring = r;
     b->rcap = nc;
@@ -232,12 +234,14 @@ sb_verdict_t sb_snipe_judge(const sb_sniper_conf_t *c, sb_mkts_t *m, const sb_de
   if (l->start_ms < now_ms - c->max_listing_age_ms) return out->verdict = SB_V_OLD;
   int64_t v = sb_mkts_fmv(m, l->mid, l, &out->fmv);
   if (v <= 0) return out->verdict = SB_V_NO_VALUE;
-  out->resale = v > INT64_MAX / (int64_t)(l->count ? l->count : 1) ? INT64_MAX
-                                                                    : v * (int64_t)l->count;
+  out->resale =
+      v > INT64_MAX / (int64_t)(l->count ? l->count : 1) ? INT64_MAX : v * (int64_t)l->count;
   out->fees = sb_fees_on(&c->fees, out->resale);
   out->profit = out->resale - out->fees - l->price;
   __int128 margin = l->price > 0 ? (__int128)out->profit * 10000 / l->price : 0;
-  out->margin_bp = margin > INT32_MAX ? INT32_MAX : margin < INT32_MIN ? INT32_MIN : (int32_t)margin;
+  out->margin_bp = margin > INT32_MAX   ? INT32_MAX
+                   : margin < INT32_MIN ? INT32_MIN
+                                        : (int32_t)margin;
   if (out->fmv.thin && !c->allow_thin) return out->verdict = SB_V_THIN;
   if (out->fmv.sales_clean < c->min_sales) return out->verdict = SB_V_ILLIQUID;
   if (out->profit < c->min_profit) return out->verdict = SB_V_LOW_PROFIT;

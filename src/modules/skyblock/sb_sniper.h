@@ -72,8 +72,8 @@ const char *sb_verdict_name(sb_verdict_t v);
 /** The outcome of judging one listing. */
 typedef struct sb_judgement {
   sb_verdict_t verdict;
-  int64_t price;  /* the listing's price (whole stack) */
-  int64_t unit;   /* per unit */
+  int64_t price; /* the listing's price (whole stack) */
+  int64_t unit;  /* per unit */
   uint32_t count;
   int64_t resale; /* value x count */
   int64_t fees;   /* on the resale */

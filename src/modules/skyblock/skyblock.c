@@ -91,8 +91,8 @@ static const souk_conf_key_t sb_conf_keys[] = {
      "the same seller's same item is alerted again only this many percent cheaper"},
     {"sniper.dedupe_max", SOUK_CONF_INT, K(dedupe_max), "50000", 100, 10000000, NULL, 0,
      "alerted auctions remembered (kept in the store across restarts)"},
-    {"sniper.dedupe_ttl", SOUK_CONF_DURATION, K(dedupe_ttl_ms), "48h", 60000, 30 * 86400000LL,
-     NULL, 0, "how long an alerted auction is remembered"},
+    {"sniper.dedupe_ttl", SOUK_CONF_DURATION, K(dedupe_ttl_ms), "48h", 60000, 30 * 86400000LL, NULL,
+     0, "how long an alerted auction is remembered"},
     {"sniper.channels", SOUK_CONF_SNOWFLAKE_LIST, K(channels), NULL, 0, 0, NULL, 0,
      "channels every alert goes to (guilds add theirs with /sniper settings)"},
     {"sniper.dm_per_alert", SOUK_CONF_INT, K(dm_per_alert), "50", 0, 1000, NULL, 0,
@@ -213,7 +213,8 @@ static int env_fetch(void *ud, sb_req_kind_t kind, int page, uint32_t tag) {
 
 static void env_cancel_all(void *ud) {
   (void)ud;
-  for (size_t i = 0; i < g_live.nfl; i++) souk_http_cancel(g_live.fl[i].req);
+  for (size_t i = 0; i < g_live.nfl; i++)
+    souk_http_cancel(g_live.fl[i].req);
   g_live.nfl = 0;
 }
 
@@ -321,9 +322,7 @@ static double env_rand(void *ud) {
   return souk_rand01();
 }
 
-static void close_timer_cb(uv_handle_t *h) {
-  souk_free(h);
-}
+static void close_timer_cb(uv_handle_t *h) { souk_free(h); }
 
 static int live_start(void) {
   int rc = souk_http_init();
@@ -480,15 +479,16 @@ static void sb_collect(void *ud) {
   sb_mkts_stats(sb_engine_store(sb_g.engine), &ms);
   sb_poll_stats_t ps = {0};
   if (sb_g.poller) sb_poller_stats(sb_g.poller, &ps);
-  const double c[16] = {(double)es.pages,          (double)es.ended_pages,
-                        (double)es.auctions_seen,  (double)es.auctions_new,
-                        (double)es.auctions_bad,   (double)es.sales_new,
-                        (double)ps.pages_failed,   (double)ps.not_populated,
+  const double c[16] = {(double)es.pages,           (double)es.ended_pages,
+                        (double)es.auctions_seen,   (double)es.auctions_new,
+                        (double)es.auctions_bad,    (double)es.sales_new,
+                        (double)ps.pages_failed,    (double)ps.not_populated,
                         (double)ps.sweeps_complete, (double)ps.sweeps_incomplete,
-                        (double)ps.restarts,       (double)sb_g.alerts_sent,
-                        (double)sb_g.dms_refused,  (double)sb_g.summaries_written,
-                        (double)sb_g.checkpoints,  (double)sb_g.spool_bytes};
-  for (int i = 0; i < 16; i++) souk_counter_set(souk_metric_series(m_c[i], NULL), c[i]);
+                        (double)ps.restarts,        (double)sb_g.alerts_sent,
+                        (double)sb_g.dms_refused,   (double)sb_g.summaries_written,
+                        (double)sb_g.checkpoints,   (double)sb_g.spool_bytes};
+  for (int i = 0; i < 16; i++)
+    souk_counter_set(souk_metric_series(m_c[i], NULL), c[i]);
   const double g[8] = {(double)ms.live,
                        (double)ms.markets,
                        (double)ms.sales,
@@ -497,7 +497,8 @@ static void sb_collect(void *ud) {
                        ps.last_delay_ms >= 0 ? (double)ps.last_delay_ms / 1000.0 : 0,
                        (double)es.last_alert_ns / 1e9,
                        (double)ms.approx_bytes};
-  for (int i = 0; i < 8; i++) souk_gauge_set(souk_metric_series(m_g[i], NULL), g[i]);
+  for (int i = 0; i < 8; i++)
+    souk_gauge_set(souk_metric_series(m_g[i], NULL), g[i]);
   for (int v = 0; v < SB_V__COUNT; v++)
     souk_counter_set(souk_metric_series(m_verdict, SOUK_LV(sb_verdict_name((sb_verdict_t)v))),
                      (double)es.verdicts[v]);
@@ -525,7 +526,8 @@ static void metrics_init(void) {
       {"souk_skyblock_checkpoints_total", "checkpoints of the window saved"},
       {"souk_skyblock_spool_bytes_total", "compressed bytes written to the raw spool"},
   };
-  for (int i = 0; i < 16; i++) m_c[i] = souk_counter_new(cn[i][0], cn[i][1], NULL);
+  for (int i = 0; i < 16; i++)
+    m_c[i] = souk_counter_new(cn[i][0], cn[i][1], NULL);
   static const char *const gn[8][2] = {
       {"souk_skyblock_live_listings", "live auctions tracked"},
       {"souk_skyblock_items", "items (markets) tracked"},
@@ -536,12 +538,13 @@ static void metrics_init(void) {
       {"souk_skyblock_alert_latency_seconds", "last alert: page's last byte to alert queued"},
       {"souk_skyblock_store_bytes", "memory held by the feature store, estimated"},
   };
-  for (int i = 0; i < 8; i++) m_g[i] = souk_gauge_new(gn[i][0], gn[i][1], NULL);
+  for (int i = 0; i < 8; i++)
+    m_g[i] = souk_gauge_new(gn[i][0], gn[i][1], NULL);
   m_verdict = souk_counter_new("souk_skyblock_verdicts_total",
                                "new listings judged, by verdict (alert or why not)", "verdict");
-  m_mem = souk_counter_new("souk_skyblock_memory_decisions_total",
-                           "memory decisions: cycles skipped, window shrunk, sweeps cut",
-                           "decision");
+  m_mem =
+      souk_counter_new("souk_skyblock_memory_decisions_total",
+                       "memory decisions: cycles skipped, window shrunk, sweeps cut", "decision");
   souk_metrics_add_collector(sb_collect, NULL);
 }
 
@@ -555,9 +558,10 @@ static void sb_health(void *ud, souk_health_result_t *out) {
   }
   sb_poll_stats_t ps;
   sb_poller_stats(sb_g.poller, &ps);
-  uint64_t since = ps.last_change_ms ? souk_now_ms() - ps.last_change_ms : souk_now_ms() - sb_g.started_ms;
+  uint64_t since =
+      ps.last_change_ms ? souk_now_ms() - ps.last_change_ms : souk_now_ms() - sb_g.started_ms;
   uint64_t iv = ps.interval_ms ? ps.interval_ms : 60000;
-  souk_health_t h = since > iv * 10 ? SOUK_HEALTH_CRITICAL
+  souk_health_t h = since > iv * 10  ? SOUK_HEALTH_CRITICAL
                     : since > iv * 3 ? SOUK_HEALTH_WARNING
                                      : SOUK_HEALTH_HEALTHY;
   souk_health_set(out, h, "poller %s, last refresh seen %" PRIu64 " s ago, breaker %s",
@@ -576,9 +580,7 @@ static void intel_task(souk_task_ctx_t *ctx) {
   souk_task_done(ctx, 0);
 }
 
-static void task_done_cb(void *ud, int status) {
-  souk_task_done(ud, status);
-}
+static void task_done_cb(void *ud, int status) { souk_task_done(ud, status); }
 
 static void checkpoint_task(souk_task_ctx_t *ctx) {
   if (!sb_g.started) {
@@ -609,7 +611,10 @@ static souk_task_t sb_tasks[] = {
      .jitter_ms = 5000,
      .budget_ms = 30000,
      .handler = checkpoint_task},
-    {.name = "skyblock.prune", .period_ms = 3600000, .jitter_ms = 60000, .budget_ms = 60000,
+    {.name = "skyblock.prune",
+     .period_ms = 3600000,
+     .jitter_ms = 60000,
+     .budget_ms = 60000,
      .handler = prune_task},
     {0},
 };
@@ -622,34 +627,39 @@ static bool source_live(void) {
   return souk_cmd_console_channel() == 0;
 }
 
+void sb_confs(sb_mkts_conf_t *mc, sb_sniper_conf_t *sc) {
+  *mc = (sb_mkts_conf_t){.ladder_size = (unsigned)sb_conf.lowest_ladder_size,
+                         .window_hours = (unsigned)sb_conf.window_hours,
+                         .thin_wall = (unsigned)sb_conf.thin_wall_threshold,
+                         .min_sales = (unsigned)sb_conf.fmv_min_sales,
+                         .live_cap = (size_t)sb_conf.rows_soft_cap,
+                         .hour_grace_ms = 90000};
+  sb_sniper_conf_defaults(sc);
+  sc->min_profit = sb_conf.min_profit;
+  sc->min_margin_bp = (int32_t)(sb_conf.min_margin_pct * 100);
+  sc->min_sales = (uint32_t)sb_conf.min_sales;
+  sc->allow_thin = sb_conf.allow_thin;
+  sc->max_listing_age_ms = sb_conf.max_age_ms;
+  sc->improve_bp = (int32_t)(sb_conf.improve_pct * 100);
+  sc->dedupe_max = (size_t)sb_conf.dedupe_max;
+  sc->dedupe_ttl_ms = sb_conf.dedupe_ttl_ms;
+  sc->fees = (sb_fees_t){.tier1_below = sb_conf.fee_low_below,
+                         .tier2_upto = sb_conf.fee_mid_upto,
+                         .tier1_bp = (int32_t)sb_conf.fee_low_bp,
+                         .tier2_bp = (int32_t)sb_conf.fee_mid_bp,
+                         .tier3_bp = (int32_t)sb_conf.fee_high_bp,
+                         .tax_above = sb_conf.fee_tax_above,
+                         .tax_bp = (int32_t)sb_conf.fee_tax_bp};
+}
+
 static int sb_init(void) {
   memset(&sb_g, 0, sizeof sb_g);
   sb_g.live = source_live();
   sb_g.started_ms = souk_now_ms();
   if (sb_conf.api_key) souk_log_add_secret(sb_conf.api_key);
-  sb_mkts_conf_t mc = {.ladder_size = (unsigned)sb_conf.lowest_ladder_size,
-                       .window_hours = (unsigned)sb_conf.window_hours,
-                       .thin_wall = (unsigned)sb_conf.thin_wall_threshold,
-                       .min_sales = (unsigned)sb_conf.fmv_min_sales,
-                       .live_cap = (size_t)sb_conf.rows_soft_cap,
-                       .hour_grace_ms = 90000};
+  sb_mkts_conf_t mc;
   sb_sniper_conf_t sc;
-  sb_sniper_conf_defaults(&sc);
-  sc.min_profit = sb_conf.min_profit;
-  sc.min_margin_bp = (int32_t)(sb_conf.min_margin_pct * 100);
-  sc.min_sales = (uint32_t)sb_conf.min_sales;
-  sc.allow_thin = sb_conf.allow_thin;
-  sc.max_listing_age_ms = sb_conf.max_age_ms;
-  sc.improve_bp = (int32_t)(sb_conf.improve_pct * 100);
-  sc.dedupe_max = (size_t)sb_conf.dedupe_max;
-  sc.dedupe_ttl_ms = sb_conf.dedupe_ttl_ms;
-  sc.fees = (sb_fees_t){.tier1_below = sb_conf.fee_low_below,
-                        .tier2_upto = sb_conf.fee_mid_upto,
-                        .tier1_bp = (int32_t)sb_conf.fee_low_bp,
-                        .tier2_bp = (int32_t)sb_conf.fee_mid_bp,
-                        .tier3_bp = (int32_t)sb_conf.fee_high_bp,
-                        .tax_above = sb_conf.fee_tax_above,
-                        .tax_bp = (int32_t)sb_conf.fee_tax_bp};
+  sb_confs(&mc, &sc);
   sb_engine_hooks_t hooks = {.alert = sb_conf.sniper_enabled ? sb_alerts_on_alert : NULL,
                              .hour_closed = sb_files_on_hour};
   sb_g.engine = sb_engine_new(&mc, &sc, &hooks);
@@ -708,12 +718,11 @@ static void sb_shutdown(void) {
 
 static int sb_check(bool online, souk_buf_t *out) {
   (void)online;
-  souk_buf_printf(out, "skyblock: source %s%s; API %s; API key %s\n",
-                  source_choices[sb_conf.source],
-                  sb_conf.source == 0 ? " (sim in `souk console`, live otherwise)" : "",
-                  sb_conf.api_url,
-                  sb_conf.api_key ? "set (SOUK_SKYBLOCK_API_KEY)"
-                                  : "not set (only needed for /v2/skyblock/auction?uuid=)");
+  souk_buf_printf(
+      out, "skyblock: source %s%s; API %s; API key %s\n", source_choices[sb_conf.source],
+      sb_conf.source == 0 ? " (sim in `souk console`, live otherwise)" : "", sb_conf.api_url,
+      sb_conf.api_key ? "set (SOUK_SKYBLOCK_API_KEY)"
+                      : "not set (only needed for /v2/skyblock/auction?uuid=)");
   souk_buf_printf(out,
                   "  window %" PRId64 " h, ladder %" PRId64 ", thin below %" PRId64
                   " listings, rows_soft_cap %" PRId64 "; summaries %s (kept %" PRId64

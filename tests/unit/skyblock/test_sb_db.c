@@ -134,7 +134,8 @@ static void test_alerts(void **state) {
   fx_t *fx = *state;
   SKIP_IF(fx);
   put_job_t p = {.n = 6};
-  for (int i = 0; i < 6; i++) p.a[i] = alert(i, 1000 + i * 10);
+  for (int i = 0; i < 6; i++)
+    p.a[i] = alert(i, 1000 + i * 10);
   assert_int_equal(souk_store_tx(fx->st, put_tx, &p), 0);
   /* The same auction again is left as it was. */
   put_job_t again = {.n = 1};
@@ -185,10 +186,12 @@ typedef struct wjob {
 static int w_tx(souk_db_t *db, void *ud) {
   wjob_t *w = ud;
   int rc = 0;
-  for (int i = 0; i < w->n && !rc; i++) rc = sb_db_watch_put(db, &w->subs[i], 100 + i);
+  for (int i = 0; i < w->n && !rc; i++)
+    rc = sb_db_watch_put(db, &w->subs[i], 100 + i);
   if (!rc && w->pause) rc = sb_db_watch_pause(db, w->pause);
   if (!rc && w->del) rc = sb_db_watch_del(db, w->del_user, w->del_query);
-  for (int i = 0; i < w->ng && !rc; i++) rc = sb_db_guild_put(db, w->guilds[i], 5);
+  for (int i = 0; i < w->ng && !rc; i++)
+    rc = sb_db_guild_put(db, w->guilds[i], 5);
   return rc;
 }
 

@@ -33,7 +33,8 @@ static char *page0_body(size_t *len) {
   souk_buf_t b = {0};
   char tmp[65536];
   int n;
-  while ((n = gzread(f, tmp, sizeof tmp)) > 0) souk_buf_append(&b, tmp, (size_t)n);
+  while ((n = gzread(f, tmp, sizeof tmp)) > 0)
+    souk_buf_append(&b, tmp, (size_t)n);
   gzclose(f);
   *len = b.len;
   return souk_buf_steal(&b);
@@ -119,8 +120,12 @@ static void on_hour(void *ud, sb_summary_t *s) {
 }
 
 static sb_engine_t *engine(got_t *g) {
-  sb_mkts_conf_t mc = {.ladder_size = 16, .window_hours = 12, .thin_wall = 3, .min_sales = 3,
-                       .live_cap = 100000, .hour_grace_ms = 90000};
+  sb_mkts_conf_t mc = {.ladder_size = 16,
+                       .window_hours = 12,
+                       .thin_wall = 3,
+                       .min_sales = 3,
+                       .live_cap = 100000,
+                       .hour_grace_ms = 90000};
   sb_sniper_conf_t sc;
   sb_sniper_conf_defaults(&sc);
   sb_engine_hooks_t h = {on_alert, on_hour, g};
@@ -197,7 +202,8 @@ static void test_snipe_end_to_end(void **state) {
   /* Five listings from 10.1M and five sales around 10M by different
    * accounts: the market's value is known. */
   lst_t v[5];
-  for (unsigned i = 0; i < 5; i++) v[i] = (lst_t){100 + i, 200 + i, 10100000 + i * 100000, LU - 600000, true};
+  for (unsigned i = 0; i < 5; i++)
+    v[i] = (lst_t){100 + i, 200 + i, 10100000 + i * 100000, LU - 600000, true};
   char *body = ended_json(LU, ib, 5, 10000000, 0x900, &len);
   assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_ENDED, 1, body, len, NULL, NULL), 0);
   sb_engine_stats_t st;
@@ -209,7 +215,8 @@ static void test_snipe_end_to_end(void **state) {
   body = page_json(LU, ib, &first, 1, &len);
   assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_PAGE, 1, body, len, NULL, NULL), 0);
   lst_t cheaper[6];
-  for (unsigned i = 0; i < 5; i++) cheaper[i] = v[i];
+  for (unsigned i = 0; i < 5; i++)
+    cheaper[i] = v[i];
   cheaper[5] = (lst_t){601, 302, 4900000, LU - 900000, true};
   body = page_json(LU, ib, cheaper, 6, &len);
   assert_int_equal(sb_engine_ingest_sync(e, SB_REQ_PAGE, 1, body, len, NULL, NULL), 0);
@@ -236,7 +243,8 @@ static void test_snipe_end_to_end(void **state) {
   lst_t snipe = {777, 300, 3000000, LU + 55000, true};
   body = page_json(LU + 60000, ib, &snipe, 1, &len);
   assert_int_equal(sb_engine_submit(e, SB_REQ_PAGE, 0, 3, body, len, 0, NULL, NULL), 0);
-  while (sb_engine_busy(e)) uv_run(souk_loop(), UV_RUN_ONCE);
+  while (sb_engine_busy(e))
+    uv_run(souk_loop(), UV_RUN_ONCE);
   assert_int_equal(g.alerts, 1);
   char hex[33];
   sb_uuid_hex(&g.last.uuid, hex);
@@ -296,7 +304,8 @@ static void test_bad_pages_and_items(void **state) {
   sb_engine_t *e = engine(&g);
   char *body = souk_strdup("{\"success\":false,\"cause\":\"Page not found\"}");
   assert_int_equal(sb_engine_submit(e, SB_REQ_PAGE, 9, 1, body, strlen(body), 0, on_done, &g), 0);
-  while (sb_engine_busy(e)) uv_run(souk_loop(), UV_RUN_ONCE);
+  while (sb_engine_busy(e))
+    uv_run(souk_loop(), UV_RUN_ONCE);
   assert_int_equal(g.done, 1);
   assert_int_equal(g.last_rc, SOUK_EPROTO);
   /* Hostile item_bytes: an error for that auction only. */
@@ -304,7 +313,8 @@ static void test_bad_pages_and_items(void **state) {
   size_t len;
   body = page_json(LU, "H4sIAAAAAAAA/////", v, 2, &len);
   assert_int_equal(sb_engine_submit(e, SB_REQ_PAGE, 0, 1, body, len, 0, on_done, &g), 0);
-  while (sb_engine_busy(e)) uv_run(souk_loop(), UV_RUN_ONCE);
+  while (sb_engine_busy(e))
+    uv_run(souk_loop(), UV_RUN_ONCE);
   assert_int_equal(g.done, 2);
   assert_int_equal(g.last_rc, 0);
   sb_engine_stats_t st;

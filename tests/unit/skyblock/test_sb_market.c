@@ -17,12 +17,16 @@
 #include "../../../src/modules/skyblock/sb_page.c"
 #include "souk/err.h"
 
-#define H0 (490000LL)
-#define T(h, min) ((H0 + (h)) * SB_HOUR_MS + (int64_t)(min) * 60000)
+#define H0        (490000LL)
+#define T(h, min) ((H0 + (h)) * SB_HOUR_MS + (int64_t)(min)*60000)
 
 static sb_mkts_conf_t conf(unsigned ladder, unsigned window) {
-  return (sb_mkts_conf_t){.ladder_size = ladder, .window_hours = window, .thin_wall = 3,
-                          .min_sales = 3, .live_cap = 100, .hour_grace_ms = 90000};
+  return (sb_mkts_conf_t){.ladder_size = ladder,
+                          .window_hours = window,
+                          .thin_wall = 3,
+                          .min_sales = 3,
+                          .live_cap = 100,
+                          .hour_grace_ms = 90000};
 }
 
 static sb_uuid_t uid(uint8_t a, uint16_t b) {
@@ -37,8 +41,12 @@ static sb_uuid_t uid(uint8_t a, uint16_t b) {
 
 static const sb_live_t *add(sb_mkts_t *m, uint32_t mid, uint16_t id, int64_t price, uint32_t count,
                             bool bin, uint32_t gen) {
-  sb_listing_t l = {.uuid = uid(1, id), .seller = uid(2, id), .price = price, .bin = bin,
-                    .start_ms = T(0, 0), .end_ms = T(5, 0)};
+  sb_listing_t l = {.uuid = uid(1, id),
+                    .seller = uid(2, id),
+                    .price = price,
+                    .bin = bin,
+                    .start_ms = T(0, 0),
+                    .end_ms = T(5, 0)};
   return sb_mkts_live_add(m, &l, mid, count, gen);
 }
 
@@ -52,7 +60,8 @@ static void test_ladder_and_sweeps(void **state) {
   assert_int_equal(sb_mkts_find(m, "ASPECT_OF_THE_END", ""), a);
   assert_int_equal(sb_mkts_find(m, "ASPECT_OF_THE_END", "recomb"), UINT32_MAX);
   int64_t prices[] = {500, 300, 900, 100, 700, 200};
-  for (uint16_t i = 0; i < 6; i++) assert_non_null(add(m, a, i, prices[i], 1, true, 1));
+  for (uint16_t i = 0; i < 6; i++)
+    assert_non_null(add(m, a, i, prices[i], 1, true, 1));
   add(m, a, 50, 10, 1, false, 1); /* an auction: not in the ladder */
   /* A stack of 4 at 1000 is 250 a unit (rounded up: 1001 is 251). */
   add(m, a, 60, 1001, 4, true, 1);
@@ -62,7 +71,8 @@ static void test_ladder_and_sweeps(void **state) {
   assert_int_equal(in.live_all, 8);
   assert_int_equal(in.nlad, 4);
   int64_t want[] = {100, 200, 251, 300};
-  for (int i = 0; i < 4; i++) assert_int_equal(in.lad[i], want[i]);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(in.lad[i], want[i]);
   assert_int_equal(in.h_new, 7);
   assert_int_equal(in.h_listings, 7);
   /* Sold: leaves the ladder at once. */
@@ -89,7 +99,8 @@ static void test_ladder_and_sweeps(void **state) {
   assert_int_equal(in.live_bin, 4);
   assert_int_equal(in.nlad, 4);
   int64_t want2[] = {200, 251, 500, 900};
-  for (int i = 0; i < 4; i++) assert_int_equal(in.lad[i], want2[i]);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(in.lad[i], want2[i]);
   assert_int_equal(sb_mkts_live_find(m, &u50)->price, 40);
   /* Counted once in the hour, however often seen. */
   assert_int_equal(in.h_listings, 7);
@@ -98,7 +109,8 @@ static void test_ladder_and_sweeps(void **state) {
   assert_int_equal(st.live, 5);
   assert_int_equal(st.live_bin, 4);
   size_t pos = 0, n = 0;
-  while (sb_mkts_live_next(m, &pos)) n++;
+  while (sb_mkts_live_next(m, &pos))
+    n++;
   assert_int_equal(n, 5);
   sb_mkts_free(m);
 }
@@ -110,7 +122,8 @@ static void test_live_cap(void **state) {
   sb_mkts_t *m = sb_mkts_new(&c);
   sb_mkts_advance(m, T(0, 1), NULL, NULL);
   uint32_t a = sb_mkts_intern(m, "X", "", "X");
-  for (uint16_t i = 0; i < 10; i++) assert_non_null(add(m, a, i, 5, 1, true, 1));
+  for (uint16_t i = 0; i < 10; i++)
+    assert_non_null(add(m, a, i, 5, 1, true, 1));
   assert_null(add(m, a, 10, 5, 1, true, 1));
   sb_mkts_stats_t st;
   sb_mkts_stats(m, &st);
@@ -208,8 +221,8 @@ static void test_hour_close_and_window(void **state) {
   assert_int_equal(st.sales, 0);
   assert_int_equal(sb_mkts_find(m, "HYPERION", ""), UINT32_MAX);
   assert_int_equal(st.markets_forgotten, 1);
-  assert_int_not_equal(sb_mkts_find(m, "PET:ENDER_DRAGON:LEGENDARY:L100", "held=PET_ITEM_TIER_BOOST"),
-                       UINT32_MAX);
+  assert_int_not_equal(
+      sb_mkts_find(m, "PET:ENDER_DRAGON:LEGENDARY:L100", "held=PET_ITEM_TIER_BOOST"), UINT32_MAX);
   /* A big jump in data time closes the open hour once, with no empty
    * hours in between. */
   assert_int_equal(sb_mkts_advance(m, T(9, 0), on_closed, &cl), 1);
@@ -221,7 +234,8 @@ static void test_hour_close_and_window(void **state) {
   sb_mkts_set_window(m, 1);
   sb_mkts_stats(m, &st);
   assert_true(st.hours <= 1);
-  for (int i = 0; i < cl.n; i++) sb_summary_free(cl.s[i]);
+  for (int i = 0; i < cl.n; i++)
+    sb_summary_free(cl.s[i]);
   sb_mkts_free(m);
 }
 
@@ -372,7 +386,8 @@ static void test_checkpoint_round_trip(void **state) {
   sb_mkts_free(z);
   sb_summary_free(open1);
   sb_summary_free(open2);
-  for (int i = 0; i < cl.n; i++) sb_summary_free(cl.s[i]);
+  for (int i = 0; i < cl.n; i++)
+    sb_summary_free(cl.s[i]);
   souk_buf_free(&buf);
   sb_mkts_free(r);
   sb_mkts_free(m);
@@ -380,9 +395,9 @@ static void test_checkpoint_round_trip(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_ladder_and_sweeps),   cmocka_unit_test(test_live_cap),
+      cmocka_unit_test(test_ladder_and_sweeps),     cmocka_unit_test(test_live_cap),
       cmocka_unit_test(test_hour_close_and_window), cmocka_unit_test(test_value_from_the_window),
-      cmocka_unit_test(test_search_and_activity), cmocka_unit_test(test_checkpoint_round_trip),
+      cmocka_unit_test(test_search_and_activity),   cmocka_unit_test(test_checkpoint_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

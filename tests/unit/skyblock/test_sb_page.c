@@ -27,7 +27,8 @@ static char *slurp_gz(const char *rel, size_t *len) {
   souk_buf_t b = {0};
   char tmp[65536];
   int n;
-  while ((n = gzread(f, tmp, sizeof tmp)) > 0) souk_buf_append(&b, tmp, (size_t)n);
+  while ((n = gzread(f, tmp, sizeof tmp)) > 0)
+    souk_buf_append(&b, tmp, (size_t)n);
   gzclose(f);
   *len = b.len;
   return souk_buf_steal(&b);
@@ -119,7 +120,8 @@ static void test_real_ended(void **state) {
   souk_buf_puts(&b, "{\"success\":true,\"lastUpdated\":1754778411000,\"auctions\":");
   char tmp[65536];
   size_t got;
-  while ((got = fread(tmp, 1, sizeof tmp, f)) > 0) souk_buf_append(&b, tmp, got);
+  while ((got = fread(tmp, 1, sizeof tmp, f)) > 0)
+    souk_buf_append(&b, tmp, got);
   fclose(f);
   souk_buf_puts(&b, "}");
   size_t len = b.len;
@@ -229,8 +231,8 @@ static void test_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_uuid),         cmocka_unit_test(test_real_page_zero),
-      cmocka_unit_test(test_real_ended),   cmocka_unit_test(test_doc_examples),
+      cmocka_unit_test(test_uuid),       cmocka_unit_test(test_real_page_zero),
+      cmocka_unit_test(test_real_ended), cmocka_unit_test(test_doc_examples),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

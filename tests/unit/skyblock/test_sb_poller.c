@@ -105,8 +105,8 @@ static int setup(void **state) {
   W.armed = -1;
   W.memory_ok = true;
   W.clock = (souk_clock_t){w_clock, NULL};
-  sb_poll_env_t env = {w_fetch, w_cancel, w_arm, w_page, w_sweep_end, w_may, w_now, NULL, w_rand,
-                       NULL};
+  sb_poll_env_t env = {w_fetch, w_cancel, w_arm, w_page, w_sweep_end,
+                       w_may,   w_now,    NULL,  w_rand, NULL};
   sb_poll_conf_t c;
   sb_poll_conf_defaults(&c);
   c.breaker_clock = &W.clock;
@@ -144,9 +144,7 @@ static void fire(void) {
   sb_poller_timer(P);
 }
 
-static uint32_t last_sweep(void) {
-  return W.pages[W.npages - 1].sweep;
-}
+static uint32_t last_sweep(void) { return W.pages[W.npages - 1].sweep; }
 
 /* Page 0 answered and parsed with lastUpdated lu and total pages. */
 static void page0(int64_t lu, int total) {

@@ -40,8 +40,8 @@ static void test_clean_pairs_sellers_buyers_outliers(void **state) {
   sb_fmv_t f;
   int64_t kept[32];
   /* A <-> B traded both ways: all their trades go; a self-trade goes. */
-  sb_sale_t s1[] = {sale(100, 1, 2), sale(900, 2, 1), sale(950, 1, 2), sale(10, 5, 5),
-                    sale(110, 3, 4), sale(105, 6, 7)};
+  sb_sale_t s1[] = {sale(100, 1, 2), sale(900, 2, 1), sale(950, 1, 2),
+                    sale(10, 5, 5),  sale(110, 3, 4), sale(105, 6, 7)};
   size_t n = sb_fmv_clean_sales(s1, 6, kept, &f);
   assert_int_equal(f.dropped_pairs, 4);
   assert_int_equal(n, 2);
@@ -66,7 +66,8 @@ static void test_clean_pairs_sellers_buyers_outliers(void **state) {
   /* Outliers outside Tukey's fences go. */
   sb_sale_t s4[8];
   int64_t p4[8] = {100, 101, 102, 103, 104, 105, 1, 100000};
-  for (int i = 0; i < 8; i++) s4[i] = sale(p4[i], 10 + i, 50 + i);
+  for (int i = 0; i < 8; i++)
+    s4[i] = sale(p4[i], 10 + i, 50 + i);
   n = sb_fmv_clean_sales(s4, 8, kept, &f);
   assert_int_equal(f.dropped_outliers, 2);
   assert_int_equal(n, 6);
@@ -81,14 +82,21 @@ static void test_clean_pairs_sellers_buyers_outliers(void **state) {
 
 static sb_fmv_in_t base_in(const sb_sale_t *s, size_t ns, const int64_t *live, size_t nl,
                            size_t total) {
-  return (sb_fmv_in_t){.sales = s, .nsales = ns, .live = live, .nlive = nl, .live_total = total,
-                       .window_hours = 12, .min_sales = 5, .thin_wall = 3};
+  return (sb_fmv_in_t){.sales = s,
+                       .nsales = ns,
+                       .live = live,
+                       .nlive = nl,
+                       .live_total = total,
+                       .window_hours = 12,
+                       .min_sales = 5,
+                       .thin_wall = 3};
 }
 
 static void test_fmv_rules_and_evidence(void **state) {
   (void)state;
   sb_sale_t s[37];
-  for (int i = 0; i < 37; i++) s[i] = sale(1000000 + i * 1000, 100 + i, 500 + i);
+  for (int i = 0; i < 37; i++)
+    s[i] = sale(1000000 + i * 1000, 100 + i, 500 + i);
   int64_t live[] = {1200000, 1250000, 1300000, 1500000};
   sb_fmv_t f;
   sb_fmv_in_t in = base_in(s, 37, live, 4, 4);
@@ -133,12 +141,14 @@ static void test_manipulation_does_not_move_the_value(void **state) {
   (void)state;
   sb_sale_t s[64];
   size_t n = 0;
-  for (int i = 0; i < 12; i++) s[n++] = sale(1000000 + (i % 5) * 10000, 100 + i, 500 + i);
+  for (int i = 0; i < 12; i++)
+    s[n++] = sale(1000000 + (i % 5) * 10000, 100 + i, 500 + i);
   int64_t live[] = {1100000, 1150000, 1200000};
   sb_fmv_t before, after;
   sb_fmv_in_t in = base_in(s, n, live, 3, 3);
   sb_fmv_compute(&in, &before);
-  for (int i = 0; i < 40; i++) s[n++] = sale(10000000, i % 2 ? 7777 : 8888, i % 2 ? 8888 : 7777);
+  for (int i = 0; i < 40; i++)
+    s[n++] = sale(10000000, i % 2 ? 7777 : 8888, i % 2 ? 8888 : 7777);
   in = base_in(s, n, live, 3, 3);
   sb_fmv_compute(&in, &after);
   assert_int_equal(after.value, before.value);
@@ -147,7 +157,8 @@ static void test_manipulation_does_not_move_the_value(void **state) {
   assert_int_equal(after.sales_clean, before.sales_clean);
   /* One-way wash trades (A sells to B forty times) count once. */
   n = 12;
-  for (int i = 0; i < 40; i++) s[n++] = sale(10000000, 7777, 8888);
+  for (int i = 0; i < 40; i++)
+    s[n++] = sale(10000000, 7777, 8888);
   in = base_in(s, n, live, 3, 3);
   sb_fmv_compute(&in, &after);
   assert_int_equal(after.dropped_sellers, 39);
@@ -176,8 +187,12 @@ static void test_fees(void **state) {
 /* ---- the sniper over a real store -------------------------------------------- */
 
 static sb_mkts_conf_t conf(void) {
-  return (sb_mkts_conf_t){.ladder_size = 16, .window_hours = 12, .thin_wall = 3,
-                          .min_sales = 3, .live_cap = 1000, .hour_grace_ms = 90000};
+  return (sb_mkts_conf_t){.ladder_size = 16,
+                          .window_hours = 12,
+                          .thin_wall = 3,
+                          .min_sales = 3,
+                          .live_cap = 1000,
+                          .hour_grace_ms = 90000};
 }
 
 static sb_uuid_t uid(uint8_t a, uint8_t b) {
@@ -193,8 +208,12 @@ static sb_uuid_t uid(uint8_t a, uint8_t b) {
 
 static const sb_live_t *list(sb_mkts_t *m, uint32_t mid, uint8_t id, uint8_t seller, int64_t price,
                              bool bin, int64_t start) {
-  sb_listing_t l = {.uuid = uid(1, id), .seller = uid(2, seller), .price = price, .bin = bin,
-                    .start_ms = start, .end_ms = start + 3600000};
+  sb_listing_t l = {.uuid = uid(1, id),
+                    .seller = uid(2, seller),
+                    .price = price,
+                    .bin = bin,
+                    .start_ms = start,
+                    .end_ms = start + 3600000};
   return sb_mkts_live_add(m, &l, mid, 1, 1);
 }
 
@@ -205,7 +224,8 @@ static void market_with_value(sb_mkts_t *m, uint32_t *mid) {
     sb_uuid_t a = uid(9, i);
     sb_mkts_sale_add(m, *mid, &a, T0 - 1000 * i, 100000000, 1, 100 + i, 200 + i);
   }
-  for (uint8_t i = 0; i < 4; i++) list(m, *mid, (uint8_t)(10 + i), (uint8_t)(10 + i), 101000000 + i, true, T0 - 3600000);
+  for (uint8_t i = 0; i < 4; i++)
+    list(m, *mid, (uint8_t)(10 + i), (uint8_t)(10 + i), 101000000 + i, true, T0 - 3600000);
 }
 
 static void test_sniper_verdicts(void **state) {
@@ -314,7 +334,8 @@ static void test_dedupe_bounds_and_ttl(void **state) {
   assert_int_equal(np, 0);
   assert_false(sb_dedupe_has_uuid(d, &last));
   /* Records of one key again and again stay bounded. */
-  for (int i = 0; i < 100000; i++) sb_dedupe_record(d, &last, 7, &s, 5, 5000 + i);
+  for (int i = 0; i < 100000; i++)
+    sb_dedupe_record(d, &last, 7, &s, 5, 5000 + i);
   sb_dedupe_size(d, &nu, &np);
   assert_int_equal(nu, 1);
   assert_true(d->uuids.rcap <= 4096);
