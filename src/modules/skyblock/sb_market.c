@@ -699,7 +699,7 @@ static sb_summary_t *export_hour(const sb_mkts_t *m, const hour_t *h) {
     o->siqm = r->siqm;
     o->smax = r->smax;
     o->nlad = r->nlad;
-    memcpy(o->lad, h->lad + r->lad_off, r->nlad * sizeof *o->lad);
+    if (r->nlad) memcpy(o->lad, h->lad + r->lad_off, r->nlad * sizeof *o->lad);
   }
   return s;
 }

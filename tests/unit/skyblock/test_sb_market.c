@@ -393,11 +393,41 @@ static void test_checkpoint_round_trip(void **state) {
   sb_mkts_free(m);
 }
 
+/* An hour with sales and no listing at all (the simulated market's first
+ * hours are like this): rows without a ladder, and no ladder array. */
+static void test_hour_of_sales_only(void **state) {
+  (void)state;
+  sb_mkts_conf_t c = conf(16, 12);
+  sb_mkts_t *m = sb_mkts_new(&c);
+  closed_t cl = {0};
+  sb_mkts_advance(m, T(0, 1), on_closed, &cl);
+  uint32_t a = sb_mkts_intern(m, "A", "", "A");
+  for (uint16_t i = 0; i < 3; i++) {
+    sb_uuid_t au = uid(7, i);
+    sb_mkts_sale_add(m, a, &au, T(0, 5 + i), 100 + i, 1, 1 + i, 9 + i);
+  }
+  sb_mkts_advance(m, T(1, 5), on_closed, &cl);
+  assert_int_equal(cl.n, 1);
+  assert_int_equal(cl.s[0]->n, 1);
+  assert_int_equal(cl.s[0]->rows[0].nlad, 0);
+  assert_int_equal(cl.s[0]->rows[0].sales, 3);
+  assert_int_equal(cl.s[0]->rows[0].smed, 101);
+  souk_buf_t b = {0};
+  sb_mkts_save(m, &b);
+  sb_mkts_t *r = sb_mkts_new(&c);
+  assert_int_equal(sb_mkts_load(r, b.data, b.len), 0);
+  souk_buf_free(&b);
+  sb_mkts_free(r);
+  sb_summary_free(cl.s[0]);
+  sb_mkts_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ladder_and_sweeps),     cmocka_unit_test(test_live_cap),
       cmocka_unit_test(test_hour_close_and_window), cmocka_unit_test(test_value_from_the_window),
       cmocka_unit_test(test_search_and_activity),   cmocka_unit_test(test_checkpoint_round_trip),
+      cmocka_unit_test(test_hour_of_sales_only),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
