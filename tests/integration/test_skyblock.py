@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -550,3 +551,36 @@ def test_ah_auction_asks_the_api_with_the_key(fake_discord, hypixel, souk_factor
     assert s.stop() == 0
     # The key is never logged.
     assert key not in s.log_text()
+
+
+@pytest.mark.skipif(os.environ.get("SOUK_VALGRIND") != "1" or sanitized(),
+                    reason="valgrind run: scripts/test.sh sets SOUK_VALGRIND=1")
+def test_valgrind_skyblock_live_sweeps_and_alerts_leak_nothing(fake_discord, hypixel,
+                                                               souk_factory, tmp_path):
+    """The module's whole path under valgrind: sweeps through the thread
+    pool, decoding, an hour closing into Parquet, an alert with its DM and
+    store writes, the checkpoint, then SIGTERM."""
+    fake = fake_discord
+    log = tmp_path / "valgrind.log"
+    gid, ch = guild_channel(fake)
+    cfg = sky_config(fake, hypixel, tmp_path / "data", ch, spool=True)
+    s = souk_factory(fake, config=cfg, wrap=[
+        "valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+        "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
+        f"--log-file={log}"])
+    fake.wait("ready", timeout=120)
+    wait_sweep_of(s, hypixel.get("/_fake/state")["last_updated"], timeout=300)
+    wait_sweep_of(s, market_with_value(hypixel), timeout=300)
+    hypixel.post("/_fake/list", {"template": ITEM, "price": 3_000_000, "seller": SELLER})
+    hypixel.refresh()
+    fake.wait_for(lambda _st: alerts(fake, ch), timeout=300, what="the alert")
+    state = hypixel.get("/_fake/state")
+    hypixel.post("/_fake/clock", {"advance_ms": 3_600_000 - state["fake_ms"] % 3_600_000
+                                  + 120_000})
+    hypixel.refresh()
+    s.wait_log("hourly summary written", timeout=300)
+    rc = s.stop(signal.SIGTERM, timeout=180)
+    text = log.read_text()
+    assert rc == 0, text[-4000:]
+    assert "ERROR SUMMARY: 0 errors" in text, text[-4000:]
+    assert "definitely lost: 0 bytes" in text or "no leaks are possible" in text, text[-4000:]
