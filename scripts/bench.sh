@@ -45,6 +45,13 @@ if [ -x "$BUILD/bench/skyblock_parquet_bench" ]; then
   "$BUILD/bench/skyblock_parquet_bench" || status=$?
 fi
 
+if [ -x "$BUILD/bench/skyblock_sweep_bench" ]; then
+  step "SkyBlock sweep: 66 x 1,000 auctions, page 0 to the alert, steady RSS"
+  "$BUILD/bench/skyblock_sweep_bench" || status=$?
+  step "SkyBlock sweep in Python's standard library, for scale"
+  "$PY" bench/skyblock_sweep_py.py 10 --json bench/out/skyblock_sweep_py.json || status=$?
+fi
+
 if compgen -G "$BUILD/bench/rss_floor_*" >/dev/null; then
   step "library floor: RSS of souk's shared libraries alone (bench/rss_floor.c)"
   printf '%-22s %7s %7s %7s   %s\n' "libraries" "RSS MB" "anon" "files" "largest (MB)"

@@ -305,6 +305,10 @@ const struct souk_command *souk_cmd_at(size_t i, const char **module);
 uint64_t souk_cmd_served(void);
 /** Guilds the bot is in (0 in the console). */
 uint64_t souk_cmd_guilds(void);
+/** In `souk console`: the console's own channel (every line typed there
+ * comes from it); 0 in every other command, so a module can tell it runs
+ * offline (skyblock then picks its simulated market). */
+uint64_t souk_cmd_console_channel(void);
 
 /** Longest prefix a guild may set for message commands, in bytes. */
 #define SOUK_CMD_PREFIX_MAX 8

@@ -49,7 +49,18 @@ enum {
   SOUK_CONF_SECRET = 1u << 0,   /* never logged; warn if it is in the file */
   SOUK_CONF_RUNTIME = 1u << 1,  /* may change at run time (SIGHUP, admin) */
   SOUK_CONF_REQUIRED = 1u << 2, /* must be set (for the commands that need it) */
+  /** An alias: an INT key that is another name for the key in its choices
+   * slot, written SOUK_CONF_ALIAS_OF("memguard.soft_limit", 1048576): that
+   * key (INT, SIZE or DURATION) in units of the scale.  One value, one
+   * source of truth: setting the alias sets the other key (to value x
+   * scale), setting both is an error, and check-config shows the alias as
+   * the other key's.  The alias's own field receives the value as given. */
+  SOUK_CONF_ALIAS = 1u << 3,
 };
+
+/** The choices slot of a SOUK_CONF_ALIAS key: the key it names and the
+ * scale (a decimal integer literal). */
+#define SOUK_CONF_ALIAS_OF(target, scale) ((const char *const[]){target, #scale, NULL})
 
 /** One setting.  name may be dotted ("log.level") for nested YAML maps. */
 typedef struct souk_conf_key {
@@ -105,5 +116,10 @@ int souk_conf_reload(struct souk_buf *out);
  * such key), SOUK_EFORBIDDEN (not changeable at run time), SOUK_EINVAL
  * (bad value) or SOUK_ENOTSUP (not in this process). */
 int souk_conf_set(const char *key, const char *value, uint64_t by_user, char *err, size_t errcap);
+
+/** The process's data directory (core.data_dir, "./data" by default): a
+ * module keeps its files in a subdirectory named after itself.  Valid
+ * while the configuration is loaded; never NULL. */
+const char *souk_data_dir(void);
 
 #endif

@@ -91,6 +91,12 @@ typedef struct souk_module {
   /** Other names for commands in prefix messages and the console
    * (souk/cmd.h souk_cmd_alias_t); may be NULL. */
   const struct souk_cmd_alias *aliases;
+  /** `souk <name> ARGS...`: the module's own subcommands (argv[0] is the
+   * first word after the module's name), run with the configuration
+   * loaded and nothing else started (no store, no Discord; the loop may be
+   * run).  Returns the process's exit status: 0 done, 1 failed, 2 a usage
+   * error.  NULL: the module has none. */
+  int (*cli)(int argc, char **argv);
   /** Per-guild and per-user settings (souk/settings.h), keys prefixed with
    * the module's name. */
   const struct souk_setting *settings;

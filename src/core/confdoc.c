@@ -58,6 +58,8 @@ void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs, s
       env_name(out, secs[i].name, k->name);
       souk_buf_printf(out, "` | %s | ", (k->flags & SOUK_CONF_RUNTIME) ? "yes" : "no");
       cell(out, k->help);
+      if (k->flags & SOUK_CONF_ALIAS)
+        souk_buf_printf(out, " (alias of `%s`: one value under two names)", k->choices[0]);
       souk_buf_printf(out, "%s |\n", (k->flags & SOUK_CONF_SECRET) ? " (secret: environment only)" : "");
     }
   }

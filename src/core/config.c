@@ -2187,6 +2187,50 @@ static void commit_reload(ctx_t *c, souk_buf_t *changes) {
   }
 }
 
+/* A key's stage by "section.key", or NULL. */
+static stage_t *stage_dotted(ctx_t *c, const char *dotted) {
+  const char *dot = strchr(dotted, '.');
+  if (!dot) return NULL;
+  int si = section_find(c->secs, c->nsecs, dotted, (size_t)(dot - dotted));
+  return si < 0 ? NULL : stage_find(c, (size_t)si, dot + 1, strlen(dot + 1));
+}
+
+/* Aliases: a set alias sets the key it names (x its scale); both set is
+ * an error, reported at the alias's line. */
+static void aliases_resolve(ctx_t *c) {
+  for (size_t i = 0; i < c->nst; i++) {
+    stage_t *a = &c->st[i];
+    const souk_conf_key_t *k = a->key;
+    if (!(k->flags & SOUK_CONF_ALIAS)) continue;
+    const char *target = k->choices ? k->choices[0] : NULL;
+    int64_t scale = 0;
+    SOUK_ASSERT(target && k->choices[1] && parse_i64(k->choices[1], &scale) && scale > 0);
+    stage_t *t = stage_dotted(c, target);
+    SOUK_ASSERT(t && k->type == SOUK_CONF_INT &&
+                (t->key->type == SOUK_CONF_INT || t->key->type == SOUK_CONF_SIZE ||
+                 t->key->type == SOUK_CONF_DURATION));
+    if (a->src == SRC_DEFAULT) continue;
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", a->sec->name, k->name);
+    if (t->src != SRC_DEFAULT) {
+      rep_add(c->rep, false, NULL, 0, key,
+              "is another name for %s, which is set too (%s): set only one of them", target,
+              t->where ? t->where : "?");
+      continue;
+    }
+    int64_t v = a->v.i;
+    if (v < 0 || (v > 0 && scale > INT64_MAX / v)) {
+      rep_add(c->rep, false, NULL, 0, key, "too large for %s", target);
+      continue;
+    }
+    cval_t nv = {.i = v * scale};
+    souk_buf_t where;
+    souk_buf_init(&where);
+    souk_buf_printf(&where, "%s as %s", a->where ? a->where : "?", key);
+    stage_set(t, &nv, a->src, souk_buf_steal(&where));
+  }
+}
+
 static int config_run(const char *path, bool explicit_path, const char *memname,
                       const char *memtext, size_t memlen, const souk_conf_section_t *secs,
                       size_t nsecs, souk_conf_report_t *rep_in, bool reload, souk_buf_t *changes) {
@@ -2214,6 +2258,7 @@ static int config_run(const char *path, bool explicit_path, const char *memname,
   }
   env_apply(&c);
   env_unknown(&c);
+  aliases_resolve(&c);
   int rc = 0;
   if (rep->nerr > nerr0) {
     rc = SOUK_ECONFIG;
@@ -2441,6 +2486,19 @@ void souk__config_dump(const souk_conf_section_t *secs, size_t nsecs, souk_buf_t
       cval_t v;
       val_read(sec, k, &v);
       souk_buf_printf(out, "%s.%s = ", sec->name, k->name);
+      if (k->flags & SOUK_CONF_ALIAS) {
+        /* One value: the one of the key it names, wherever it was set. */
+        souk_buf_printf(out, "alias of %s", k->choices[0]);
+        if (ks && ks->src != SRC_DEFAULT) {
+          souk_buf_printf(out, ", set here to ");
+          val_format(k, &v, out);
+          souk_buf_puts(out, " (");
+          source_format(ks, out);
+          souk_buf_puts(out, ")");
+        }
+        souk_buf_puts(out, "\n");
+        continue;
+      }
       if ((k->flags & SOUK_CONF_SECRET) && val_isset(k, &v)) {
         /* "set (from SOUK_DISCORD_TOKEN)": where it came from, never what. */
         if (ks && ks->src == SRC_ENV) {

@@ -33,7 +33,7 @@
 #define CONSOLE_CHANNEL_ID "100000000000000003"
 #define CONSOLE_LINE_MAX 4000
 
-static bool g_active, g_reading;
+static bool g_active, g_reading, g_mode;
 static uint64_t g_msg_id;
 static uint64_t g_session; /* Unix ms at start: makes idempotency keys unique per session */
 static void (*g_on_eof)(void);
@@ -480,6 +480,12 @@ static void finish(void) {
   g_on_eof = NULL;
   souk__console_stop();
   if (cb) cb();
+}
+
+void souk__console_set_mode(bool console) { g_mode = console; }
+
+uint64_t souk_cmd_console_channel(void) {
+  return g_mode ? strtoull(CONSOLE_CHANNEL_ID, NULL, 10) : 0;
 }
 
 int souk__console_start(void (*on_eof)(void)) {

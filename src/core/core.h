@@ -49,6 +49,9 @@ uint64_t souk__dispatch_count(void);
  * a fixed console user, print replies to stdout.  on_eof is called once
  * when stdin ends.  Returns 0 or SOUK_E*. */
 int souk__console_start(void (*on_eof)(void));
+/** Say, before modules start, whether this process is `souk console`
+ * (souk_cmd_console_channel() answers by it). */
+void souk__console_set_mode(bool console);
 /** Stop reading stdin and release the console's handles. */
 void souk__console_stop(void);
 

@@ -24,3 +24,7 @@ const souk_conf_key_t souk_core_conf_keys[] = {
      SOUK_CONF_RUNTIME, "how long SIGTERM waits for in-flight replies before closing"},
     {0},
 };
+
+const char *souk_data_dir(void) {
+  return souk_core_conf.data_dir ? souk_core_conf.data_dir : "./data";
+}

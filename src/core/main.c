@@ -90,11 +90,20 @@ static void usage(FILE *f) {
           "                 maintain the store (SQLite by default, or PostgreSQL)\n"
           "  settings guild|user ID\n"
           "                 print a guild's (or a user's) settings and where each comes from\n"
+          "  skyblock replay DIR [OUT]\n"
+          "                 rebuild SkyBlock's hourly summaries from a spool or saved pages\n"
           "  version        print the version\n"
           "\n"
           "options:\n"
           "  -c, --config PATH   YAML configuration (default ./souk.yaml if present)\n"
           "  -h, --help          this text\n");
+}
+
+/* The module whose name is cmd, when it has subcommands of its own. */
+static const souk_module_t *module_cli(const char *cmd) {
+  for (size_t i = 0; souk__modules[i]; i++)
+    if (souk__modules[i]->cli && !strcmp(souk__modules[i]->name, cmd)) return souk__modules[i];
+  return NULL;
 }
 
 static int parse_args(int argc, char **argv, opts_t *o) {
@@ -135,8 +144,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
   }
   if (optind < argc) o->cmd = argv[optind++];
   while (optind < argc) {
-    /* Only `db` and `settings` take arguments of their own. */
-    if ((strcmp(o->cmd, "db") != 0 && strcmp(o->cmd, "settings") != 0) ||
+    /* Only `db`, `settings` and modules' subcommands take arguments of
+     * their own. */
+    if ((strcmp(o->cmd, "db") != 0 && strcmp(o->cmd, "settings") != 0 && !module_cli(o->cmd)) ||
         o->nargs == (int)(sizeof o->args / sizeof *o->args)) {
       fprintf(stderr, "souk: unexpected argument '%s'\n", argv[optind]);
       return SOUK_EINVAL;
@@ -565,7 +575,8 @@ int main(int argc, char **argv) {
   }
   bool known = !strcmp(o.cmd, "run") || !strcmp(o.cmd, "console") ||
                !strcmp(o.cmd, "check-config") || !strcmp(o.cmd, "config-keys") ||
-               !strcmp(o.cmd, "commands") || !strcmp(o.cmd, "settings") || !strcmp(o.cmd, "db");
+               !strcmp(o.cmd, "commands") || !strcmp(o.cmd, "settings") || !strcmp(o.cmd, "db") ||
+               module_cli(o.cmd);
   if (!known) {
     fprintf(stderr, "souk: unknown command '%s'\n\n", o.cmd);
     usage(stderr);
@@ -631,12 +642,15 @@ int main(int argc, char **argv) {
   g.log_to_file = g.console || !strcmp(o.cmd, "run");
   apply_log_conf();
 
+  souk__console_set_mode(g.console);
   if (!strcmp(o.cmd, "check-config")) {
     code = cmd_check_config(o.online);
   } else if (!strcmp(o.cmd, "db")) {
     code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
   } else if (!strcmp(o.cmd, "settings")) {
     code = cmd_settings(o.nargs, o.args);
+  } else if (module_cli(o.cmd)) {
+    code = ensure_data_dir() ? EXIT_CONFIG : module_cli(o.cmd)->cli(o.nargs, o.args);
   } else if (ensure_data_dir() != 0) {
     code = EXIT_CONFIG;
   } else if ((rc = souk__ops_start()) != 0) {

@@ -11,6 +11,7 @@ extern const souk_module_t souk_ping_module;
 extern const souk_module_t souk_scanner_module;
 extern const souk_module_t souk_setup_module;
 extern const souk_module_t souk_stats_module;
+extern const souk_module_t souk_skyblock_module;
 #ifdef SOUK_TEST_HOOKS
 /* Test builds only (tests/hooks): see CMakeLists.txt. */
 extern const souk_module_t souk_testhooks_module;
@@ -26,6 +27,7 @@ const souk_module_t *const souk__modules[] = {
     &souk_scanner_module,
     &souk_stats_module,
     &souk_setup_module,
+    &souk_skyblock_module,
 #ifdef SOUK_TEST_HOOKS
     &souk_testhooks_module,
 #endif

@@ -33,12 +33,22 @@ static void memory_check(void *ud, souk_health_result_t *out) {
   souk__health_memory_check(&mem_thresholds, out);
 }
 
+/* The janitor's headroom as a fraction of the cap: janitor.headroom, or
+ * from janitor.headroom_size when that is set (at least 1% of the cap is
+ * kept, so a size as large as the cap does not empty every set). */
+static double janitor_headroom(void) {
+  int64_t cap = souk_janitor_conf.cap, size = souk_janitor_conf.headroom_size;
+  if (size <= 0 || cap <= 0) return souk_janitor_conf.headroom;
+  double h = (double)(cap - (size < cap ? size : cap)) / (double)cap;
+  return h < 0.01 ? 0.01 : h;
+}
+
 void souk__ops_reload(void) {
   bool mg = souk_memguard_conf.enabled;
   souk__memguard_set_limits(mg ? (uint64_t)souk_memguard_conf.soft : 0,
                             mg ? (uint64_t)souk_memguard_conf.hard : 0);
   souk__health_set_slow_op((uint64_t)souk_health_conf.slow_op_ms);
-  souk__janitor_set_limits((uint64_t)souk_janitor_conf.cap, souk_janitor_conf.headroom,
+  souk__janitor_set_limits((uint64_t)souk_janitor_conf.cap, janitor_headroom(),
                            souk_janitor_conf.dry_run);
 }
 
@@ -66,7 +76,7 @@ int souk__ops_start(void) {
   });
   souk__janitor_init(&(souk__janitor_opts_t){
       .cap_bytes = (uint64_t)souk_janitor_conf.cap,
-      .headroom = souk_janitor_conf.headroom,
+      .headroom = janitor_headroom(),
       .dry_run = souk_janitor_conf.dry_run,
       .interval_ms = (uint64_t)souk_janitor_conf.interval_ms,
   });

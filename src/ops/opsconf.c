@@ -105,6 +105,8 @@ const souk_conf_key_t souk_janitor_conf_keys[] = {
      "total size of all data sets; above it the oldest partitions go (0: no cap)"},
     {"headroom", SOUK_CONF_DOUBLE, K(headroom), "0.9", 0, 1, NULL, SOUK_CONF_RUNTIME,
      "when over the cap, delete down to cap times this"},
+    {"headroom_size", SOUK_CONF_SIZE, K(headroom_size), "0", 0, 0, NULL, SOUK_CONF_RUNTIME,
+     "when set, delete down to cap minus this instead (janitor.headroom is then unused)"},
     {"dry_run", SOUK_CONF_BOOL, K(dry_run), "false", 0, 0, NULL, SOUK_CONF_RUNTIME,
      "report what would be deleted without deleting"},
     {"backups_retention", SOUK_CONF_DURATION, K(backups_retention_ms), "30d", 0, 0, NULL, 0,

@@ -61,6 +61,7 @@ typedef struct souk_janitor_conf {
   int64_t interval_ms; /* between runs */
   int64_t cap;         /* total bytes of all sets; 0: no cap */
   double headroom;     /* delete down to cap x headroom */
+  int64_t headroom_size; /* or, when set, down to cap - this (bytes) */
   bool dry_run;
   int64_t backups_retention_ms; /* <data_dir>/backups (store backups); 0: keep */
 } souk_janitor_conf_t;

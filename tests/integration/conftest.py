@@ -273,6 +273,8 @@ def start_fake_discord(workdir, *args, timeout=15.0):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "fake_discord_args(*args): extra command-line flags for the fake Discord")
+    config.addinivalue_line(
+        "markers", "hypixel_args(*args): flags for the fake Hypixel (test_skyblock.py)")
 
 
 @pytest.fixture
