@@ -37,8 +37,10 @@
 /* Deeper nesting than this cannot match any key table. */
 #define CONF_MAX_DEPTH 64
 /* After this many diagnostics the rest are counted but not kept: a binary
- * file passed with -c would otherwise produce thousands of lines. */
-#define CONF_MAX_DIAGS 200
+ * file passed with -c would otherwise produce thousands of lines.  It is
+ * well above the number of keys (about 215), so a file that gets every key
+ * wrong still has every key named. */
+#define CONF_MAX_DIAGS 1000
 /* How much of a bad value a message quotes. */
 #define CONF_FOUND_MAX 60
 /* Key names longer than this are never close to a real key. */

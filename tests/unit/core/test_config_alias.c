@@ -47,7 +47,7 @@ static const souk_conf_key_t s_keys[] = {
     {0},
 };
 
-static const souk_conf_section_t secs[] = {{"guard", g_keys, &gc}, {"seed", s_keys, &sc}};
+static const souk_conf_section_t secs[] = {{"guard", g_keys, &gc, NULL}, {"seed", s_keys, &sc, NULL}};
 
 static int load(const char *yaml, souk_conf_report_t *rep) {
   memset(rep, 0, sizeof *rep);
