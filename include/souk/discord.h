@@ -1,6 +1,7 @@
 /* Discord actions a module takes on its own, outside a command's reply:
  * post an alert, edit or delete a message, DM a user, rename a channel,
- * read a guild's counts, set the bot's presence.
+ * read a guild's counts, set the bot's presence, read a shard's gateway
+ * latency.  (A command's reply goes through its handler, souk/cmd.h.)
  *
  * Every request goes through the REST client and its rate limiter, so
  * Discord's limits are honoured exactly; on top of those, souk counts what
@@ -142,6 +143,13 @@ int souk_discord_get(const char *path, souk_discord_json_cb cb, void *ud);
  * waits and only the latest waiting one is sent when the window allows.
  * 0, SOUK_EINVAL (text over 128 characters or a bad type), SOUK_ESTOPPED. */
 int souk_discord_set_presence(const char *text, int activity_type);
+
+/** Gateway latency (heartbeat sent to ACK) of a shard this process runs:
+ * the last round trip and a moving average, in milliseconds.  0, or
+ * SOUK_ENOTFOUND when the shard is not running here or has no measurement
+ * yet (the console, or before the first ACK).  Either pointer may be
+ * NULL. */
+int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms);
 
 /** The bot's user id (from READY; a fixed id in the console; 0 before). */
 uint64_t souk_discord_bot_user_id(void);

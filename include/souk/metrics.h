@@ -14,20 +14,17 @@
  * part to the series' value.
  *
  * Collectors are callbacks run at scrape time, before rendering, that fill
- * gauges (and mirror counters kept elsewhere) from live state: the gateway,
- * the REST client, the process.  The built-in ones are added by
- * souk_metrics_builtin_init(); commands, tasks, the cache, the store and
- * the circuit breakers register their own families and collectors the same
- * way.
+ * gauges (and mirror counters kept elsewhere) from live state.  The
+ * registry lives in the core so that every layer registers its own
+ * families without reaching up: the core registers the process's and the
+ * dispatcher's (souk_metrics_builtin_init), the HTTP server souk_httpd_*,
+ * the cache souk_cache_*{backend}, operations souk_task_*{task} and
+ * souk_errors_*, the Discord layer souk_gateway_*{shard} and souk_rest_*,
+ * the program's wiring souk_commands_*{command} and souk_store_up, and a
+ * module its own souk_<module>_* families from its init.
  *
  * Names: souk_<area>_<what>_<unit>, counters ending in _total, units in
- * base units (_seconds, _bytes).  Families registered so far: process_*,
- * souk_build_info, souk_gateway_*, souk_rest_*, souk_events_dispatched_total
- * (souk_metrics_builtin_init), souk_httpd_* (the HTTP server).  Meant for
- * the areas that come later, registered by their owners with this API:
- * souk_commands_*{command} (calls, errors, latency histogram), souk_task_*
- * {task}, souk_cache_*{backend}, souk_store_*{backend}, souk_breaker_*
- * {name}.
+ * base units (_seconds, _bytes).
  *
  * Ownership: families and series are owned by the registry and stay valid
  * until souk_metrics_shutdown() (series also until souk_metric_clear() of
@@ -129,9 +126,9 @@ int souk_metrics_remove_collector(souk_metrics_collect_fn fn, void *ud);
  * # HELP and # TYPE lines, series in the order they were created. */
 void souk_metrics_render(souk_buf_t *out);
 
-/** Register the built-in families and collectors: the process (RSS,
- * virtual memory, CPU seconds, start time, open and max fds), the gateway
- * shards, the REST client and the dispatcher.  Idempotent. */
+/** Register the core's families and collectors: the process (RSS,
+ * virtual memory, CPU seconds, start time, open and max fds), the build
+ * and the dispatcher.  Idempotent. */
 void souk_metrics_builtin_init(void);
 
 /** Free every family, series and collector (shutdown and tests). */
@@ -140,8 +137,5 @@ void souk_metrics_shutdown(void);
 /** Append d as the text format writes a sample value ("1", "0.25", "NaN",
  * "+Inf", "-Inf").  Exposed for tests. */
 void souk__metrics_fmt_double(souk_buf_t *out, double d);
-/** Forget that the built-in collectors were registered (called by
- * souk_metrics_shutdown). */
-void souk__metrics_builtin_reset(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* What a module is: one const table of tables, listed in src/core/modules.c.
+/* What a module is: one const table of tables, listed in src/app/modules.c.
  *
  * Modelled on nginx's ngx_module_t and Redis's command table.  A module
  * talks to the rest of souk only through include/souk. */
@@ -40,12 +40,6 @@ typedef struct souk_event {
  * a console line.  Returns 0 or SOUK_E* (SOUK_EINVAL if the event has no
  * channel to answer in). */
 int souk_reply(const souk_event_t *ev, const char *text);
-
-/** Gateway latency (heartbeat sent to ACK) of a shard this process runs:
- * the last round trip and a moving average, in milliseconds.  0, or
- * SOUK_ENOTFOUND when the shard is not running here or has no measurement
- * yet (the console, or before the first ACK). */
-int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms);
 
 /** Called on the loop thread for each matching event, in gateway order. */
 typedef void (*souk_event_fn)(const souk_event_t *ev);

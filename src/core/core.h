@@ -24,7 +24,7 @@ extern const souk_conf_key_t souk_core_conf_keys[];
 /** Live values of the `core` section. */
 extern souk_core_conf_t souk_core_conf;
 
-/** The modules linked into this binary, NULL-terminated (src/core/modules.c,
+/** The modules linked into this binary, NULL-terminated (src/app/modules.c,
  * compiled into the executable only, so the core libraries never name a
  * module). */
 extern const souk_module_t *const souk__modules[];

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/idlock_redis.h"
+#include "discord/idlock_redis.h"
 #include "core/core.h"
 #include "discord/commands.h"
 #include "discord/dapi.h"
@@ -23,6 +23,7 @@
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/cache.h"
+#include "souk/discord.h"
 #include "souk/err.h"
 #include "souk/http.h"
 #include "souk/json.h"

@@ -10,7 +10,7 @@
  *   - local: one process (all its shards on one loop);
  *   - file: processes on one host, through a lock file holding the time of
  *     each bucket's last IDENTIFY (flock() around read-check-write);
- *   - redis (src/cache/idlock_redis.c): processes on many hosts, through
+ *   - redis (src/discord/idlock_redis.c): processes on many hosts, through
  *     a key per bucket whose expiry is the spacing.
  * Everything runs on the loop thread; grants are always delivered from the
  * loop, never from inside acquire(). */

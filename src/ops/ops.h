@@ -19,6 +19,9 @@ void souk__ops_reload(void);
 /** Stop timers and free everything souk__ops_start() set up. */
 void souk__ops_stop(void);
 
+/** Register the souk_task_* and souk_errors_* families of /metrics. */
+void souk__ops_metrics_init(void);
+
 /** Built-in check "errors": the error rate per minute against
  * ops.errors.rate_warning / rate_critical (0 turns a level off). */
 void souk__ops_errors_check(void *ud, souk_health_result_t *out);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "souk/cmd.h"
+#include "souk/discord.h"
 #include "souk/module.h"
 
 static void ping_cmd(souk_cmd_ctx_t *ctx) {

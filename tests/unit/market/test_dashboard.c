@@ -21,7 +21,7 @@
 #include "../../../src/modules/market/ledger.c"
 #include "../../../src/modules/market/money.c"
 #include "../../../src/modules/market/price_sim.c"
-#include "../ops/httptest.h"
+#include "../net/httptest.h"
 #include "souk/http.h"
 #include "souk/log.h"
 #include "souk/metrics.h"

@@ -8,7 +8,7 @@
  * and later finishes through the REST API.  The souk__ix_t therefore lives
  * until the handler's souk__ix_respond(), and its deadline timer is closed
  * before it is freed. */
-#include "ops/interactions.h"
+#include "discord/interactions.h"
 
 #include "discord/dconf.h"
 #include "souk/alloc.h"

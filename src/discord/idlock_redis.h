@@ -24,8 +24,8 @@
  *
  * Loop thread only; grants always come from the loop, never from inside
  * acquire() or release(). */
-#ifndef SOUK_CACHE_IDLOCK_REDIS_H
-#define SOUK_CACHE_IDLOCK_REDIS_H
+#ifndef SOUK_DISCORD_IDLOCK_REDIS_H
+#define SOUK_DISCORD_IDLOCK_REDIS_H
 
 #include "discord/idlock.h"
 

@@ -17,9 +17,9 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "cache/idlock_redis.h"
+#include "discord/idlock_redis.h"
 #include "../logcap.h"
-#include "redissrv.h"
+#include "../cache/redissrv.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
@@ -352,7 +352,7 @@ static int test_setup(void **state) { return redis_fresh(); }
 int main(void) {
   if (access(redis_bin(), X_OK) != 0) {
     fprintf(stderr,
-            "SKIP cache/idlock_redis: %s not found; the Redis identify lock was not "
+            "SKIP discord/idlock_redis: %s not found; the Redis identify lock was not "
             "tested\n",
             redis_bin());
     return 0;
@@ -372,7 +372,7 @@ int main(void) {
       cmocka_unit_test_setup(test_destroy_early, test_setup),
       cmocka_unit_test_setup(test_bad_args, test_setup),
   };
-  int failed = cmocka_run_group_tests_name("cache/idlock_redis", tests, NULL, NULL);
+  int failed = cmocka_run_group_tests_name("discord/idlock_redis", tests, NULL, NULL);
   redis_stop();
   souk_loop_close();
   souk_log_set_fd(2);

@@ -17,9 +17,9 @@
 #include <cmocka.h>
 /* clang-format on */
 #include "discord/dconf.h"
-#include "ops/interactions.h"
-#include "httptest.h"
-#include "opstest.h"
+#include "discord/interactions.h"
+#include "../net/httptest.h"
+#include "../ops/opstest.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"

@@ -1,6 +1,6 @@
 /* Command-line subcommands that live in the executable. */
-#ifndef SOUK_CORE_CLI_H
-#define SOUK_CORE_CLI_H
+#ifndef SOUK_APP_CLI_H
+#define SOUK_APP_CLI_H
 
 /** `souk db SUB [ARGS]` (argv starts at SUB).  to_url is --to for copy.
  * Returns the process exit status: 0 done, 1 failed, 2 usage error. */

@@ -1,15 +1,16 @@
 /* souk's entry point: command line, configuration, and the process
  * lifecycle (start, signals, graceful stop). */
-#include "core/app.h"
-#include "core/cli.h"
+#include "app/app.h"
+#include "app/cli.h"
 #include "core/cmdrun.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "discord/bot.h"
 #include "discord/dapi.h"
 #include "discord/dconf.h"
+#include "discord/dops.h"
 #include "discord/dmsg.h"
-#include "ops/interactions.h"
+#include "discord/interactions.h"
 #include "ops/ops.h"
 #include "ops/opsconf.h"
 #include "ops/settings.h"
@@ -247,7 +248,7 @@ static void on_stopped(void) {
   souk__usage_stop();
   souk__app_cmd_shutdown();
   souk__app_recovery_stop();
-  if (!g.console) souk__app_health_discord(false);
+  if (!g.console) souk__discord_health(false);
   souk__app_cache_close();
   souk__ops_stop();
   souk_httpd_remove_ready_check("gateway");
@@ -444,8 +445,12 @@ static const souk_route_t core_routes[] = {
  * the gateway connects, so liveness answers during start-up and readiness
  * says 503 until the shards are up. */
 static int start_http(void) {
+  /* Each layer registers its own families. */
   souk_metrics_builtin_init();
-  souk__app_metrics_init();
+  souk__ops_metrics_init();
+  souk__app_store_metrics_init();
+  souk__app_cache_metrics_init();
+  souk__discord_metrics_init();
   souk__app_cmd_metrics_init();
   souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
   if (!souk_httpd_conf.enabled) return 0;
@@ -695,7 +700,7 @@ int main(int argc, char **argv) {
       rc = souk__console_start(on_console_eof);
     } else {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
-      souk__app_health_discord(true);
+      souk__discord_health(true);
       rc = start_http();
       if (rc == 0) rc = souk__bot_start(on_bot_fatal);
     }

@@ -1,6 +1,6 @@
 /* Parts of the process wiring that live in the executable, next to main. */
-#ifndef SOUK_CORE_APP_H
-#define SOUK_CORE_APP_H
+#ifndef SOUK_APP_APP_H
+#define SOUK_APP_APP_H
 
 #include <stdbool.h>
 
@@ -20,13 +20,12 @@ int souk__app_cache_open(void);
 /** Close the cache; call while the loop still runs. */
 void souk__app_cache_close(void);
 
-/** Register (on) or remove (off) the gateway and REST health checks. */
-void souk__app_health_discord(bool on);
-
 /** True when the last store probe succeeded. */
 bool souk__app_store_up(void);
-/** Register the cache, task, store and error families of /metrics. */
-void souk__app_metrics_init(void);
+/** Register souk_store_up (the last probe's result) with /metrics. */
+void souk__app_store_metrics_init(void);
+/** Register the cache's /metrics families for the process's cache. */
+void souk__app_cache_metrics_init(void);
 
 /** Register the modules' commands and components and count invocations in
  * /metrics and usage analytics.  0 or SOUK_EINVAL (a module's table broke

@@ -20,8 +20,8 @@
  * a follow-up or an edit through the REST API.
  *
  * Everything runs on the loop thread. */
-#ifndef SOUK_OPS_INTERACTIONS_H
-#define SOUK_OPS_INTERACTIONS_H
+#ifndef SOUK_DISCORD_INTERACTIONS_H
+#define SOUK_DISCORD_INTERACTIONS_H
 
 #include "souk/json.h"
 #include "souk/loop.h"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/cli.h"
+#include "app/cli.h"
 #include "core/core.h"
 #include "store/storeconf.h"
 #include "souk/buf.h"

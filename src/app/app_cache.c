@@ -2,7 +2,8 @@
  * Opened at start for `run` and `console`; trimmed by the memory guard;
  * closed while the loop still runs so hiredis can close its handles.
  * Compiled into the executable only. */
-#include "core/app.h"
+#include "app/app.h"
+#include "cache/cacheconf.h"
 #include "souk/cache.h"
 #include "souk/err.h"
 #include "souk/health.h"
@@ -44,8 +45,13 @@ int souk__app_cache_open(void) {
   return 0;
 }
 
+void souk__app_cache_metrics_init(void) {
+  if (g_cache) souk__cache_metrics_init(g_cache);
+}
+
 void souk__app_cache_close(void) {
   if (!g_cache) return;
+  souk__cache_metrics_stop(g_cache);
   souk_memguard_unregister_trim("cache");
   souk_health_unregister("cache");
   souk_cache_close(g_cache);

@@ -26,7 +26,7 @@
  * would move that host's slot, breaking the rule that only whoever set a
  * key decides about it.  release() only restarts this process's own
  * spacing, which matters while Redis is down. */
-#include "cache/idlock_redis.h"
+#include "discord/idlock_redis.h"
 
 #include "cache/redisconn.h"
 #include "souk/alloc.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/app.h"
+#include "app/app.h"
 #include "core/cmdrun.h"
 #include "core/core.h"
 #include "ops/settings.h"

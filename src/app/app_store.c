@@ -3,7 +3,7 @@
  * Compiled into the executable only (it needs the store library). */
 #include <stdio.h>
 
-#include "core/app.h"
+#include "app/app.h"
 #include "core/core.h"
 #include "store/storeconf.h"
 #include "souk/alloc.h"
@@ -11,6 +11,7 @@
 #include "souk/health.h"
 #include "souk/httpd.h"
 #include "souk/log.h"
+#include "souk/metrics.h"
 #include "souk/recovery.h"
 #include "souk/store.h"
 #include "souk/task.h"
@@ -22,6 +23,16 @@ static bool g_probing;
 souk_store_t *souk_store_main(void) { return g_store; }
 
 bool souk__app_store_up(void) { return g_store && g_last_err == 0; }
+
+static void collect(void *ud) {
+  souk_metric_t *m = souk_metric_find("souk_store_up");
+  if (m) souk_gauge_set(souk_metric_series(m, NULL), souk__app_store_up() ? 1 : 0);
+}
+
+void souk__app_store_metrics_init(void) {
+  souk_gauge_new("souk_store_up", "1 when the last store probe succeeded.", NULL);
+  souk_metrics_add_collector(collect, NULL);
+}
 
 static int probe_fn(souk_db_t *db, void *ud) { return souk_db_exec(db, "SELECT 1"); }
 

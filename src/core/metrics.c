@@ -502,5 +502,4 @@ void souk_metrics_shutdown(void) {
   souk_free(reg.fams);
   souk_free(reg.colls);
   memset(&reg, 0, sizeof reg);
-  souk__metrics_builtin_reset();
 }

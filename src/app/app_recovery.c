@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/app.h"
+#include "app/app.h"
 #include "core/core.h"
 #include "discord/commands.h"
 #include "ops/alertsink.h"

@@ -1,10 +1,10 @@
-/* Health checks for the Discord side (gateway sessions, REST client),
- * registered for `souk run`.  They live in the executable because the
- * health registry (souk_ops) sits above the Discord libraries. */
+/* Health checks of the Discord layer (gateway sessions, REST client),
+ * registered for `souk run` with the health registry of src/ops, which
+ * sits below this layer. */
 #include <stdio.h>
 
-#include "core/app.h"
 #include "discord/bot.h"
+#include "discord/dops.h"
 #include "discord/dconf.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
@@ -62,7 +62,7 @@ static void rest_health(void *ud, souk_health_result_t *out) {
                   (unsigned long long)r429, st.invalid_count, (long long)limit, st.queued);
 }
 
-void souk__app_health_discord(bool on) {
+void souk__discord_health(bool on) {
   if (on) {
     souk_health_register("gateway", gateway_health, NULL);
     souk_health_register("rest", rest_health, NULL);
