@@ -27,8 +27,7 @@
 #define BENCH_NSYM 40
 
 static souk_store_t *g_store;
-souk_store_t *souk_store_main(void) { return g_store; }
-market_state_t market_g;
+market_state_t market_g; /* the dashboard reads its store there */
 
 static int64_t g_players = 10000;
 static int g_iters = 50;
@@ -246,6 +245,7 @@ int main(int argc, char **argv) {
   souk_store_conf_defaults(&c);
   c.backup_before_migrate = false;
   if (souk_store_open(&c, dir, &g_store) != 0) return 1;
+  market_g.store = g_store;
   double t0 = now_ms();
   seed_t live = {LIVE_GUILD, MARKET_SRC_LIVE}, sim = {SIM_GUILD, MARKET_SRC_SIM};
   if (souk_store_tx(g_store, seed_fn, &live) || souk_store_tx(g_store, seed_fn, &sim) ||

@@ -192,8 +192,4 @@ bool souk_cache_redis_up(const souk_cache_t *c);
 /** Bytes the memory backend charges for an entry with these lengths. */
 size_t souk_cache_entry_cost(size_t key_len, size_t val_len);
 
-/** The process's cache, started by the core for `souk run` and `souk
- * console`; NULL in other commands.  Owned by the core: never close it. */
-souk_cache_t *souk_cache_main(void);
-
 #endif

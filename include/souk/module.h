@@ -1,7 +1,9 @@
-/* What a module is: one const table of tables, listed in src/app/modules.c.
+/* What a module is: one const table of tables, listed in src/app/modules.c,
+ * and the context its init is handed.
  *
  * Modelled on nginx's ngx_module_t and Redis's command table.  A module
- * talks to the rest of souk only through include/souk. */
+ * talks to the rest of souk only through include/souk; docs/modules.md is
+ * the guide to writing one. */
 #ifndef SOUK_MODULE_H
 #define SOUK_MODULE_H
 
@@ -13,7 +15,7 @@
 #include "souk/json.h"
 
 /** Bumped when struct souk_module changes incompatibly. */
-#define SOUK_MODULE_ABI 1
+#define SOUK_MODULE_ABI 2
 
 /** Where an event came from. */
 typedef enum souk_event_source {
@@ -53,12 +55,86 @@ typedef struct souk_event_handler {
 struct souk_command;       /* souk/cmd.h */
 struct souk_cmd_component; /* souk/cmd.h */
 struct souk_cmd_alias;     /* souk/cmd.h */
-struct souk_task;    /* storage and operations issue */
-struct souk_route;   /* storage and operations issue */
-struct souk_buf;     /* souk/buf.h */
-struct souk_setting; /* souk/settings.h */
+struct souk_task;          /* souk/task.h */
+struct souk_route;         /* souk/httpd.h */
+struct souk_buf;           /* souk/buf.h */
+struct souk_setting;       /* souk/settings.h */
+struct souk_store;         /* souk/store.h */
+struct souk_cache;         /* souk/cache.h */
+struct souk_metric;        /* souk/metrics.h */
+struct souk_http_opts;     /* souk/http.h */
+struct souk_http_resp;     /* souk/http.h */
+struct souk_http_req;      /* souk/http.h */
 
-/** A module.  Tables end with a zero entry; any may be NULL. */
+/* ---- what a module is handed at init ------------------------------------ */
+
+/** The HTTP client (souk/http.h says what each call promises).  The
+ * process's points at souk_http_request() and souk_http_cancel(); a test
+ * may hand a fake one. */
+typedef struct souk_http_client {
+  int (*request)(const struct souk_http_opts *o,
+                 void (*cb)(const struct souk_http_resp *resp, void *ud), void *ud,
+                 struct souk_http_req **out_opt);
+  void (*cancel)(struct souk_http_req *req);
+} souk_http_client_t;
+
+/** The task scheduler (souk/task.h).  The tasks of a module's .tasks
+ * table are added by the registry after init and removed before shutdown;
+ * these are for what a table cannot say. */
+typedef struct souk_scheduler {
+  /** Add a task the module builds at init (its table outlives it).  0,
+   * SOUK_EINVAL or SOUK_EEXIST.  Remove it in shutdown. */
+  int (*add)(const struct souk_task *t);
+  /** Remove a task added with add (a run still out finishes unseen). */
+  void (*remove)(const struct souk_task *t);
+  /** Run the task called name as soon as possible: souk_task_restart(). */
+  int (*restart)(const char *name);
+} souk_scheduler_t;
+
+/** The metrics registry (souk/metrics.h has the rules of each call).  A
+ * module registers its souk_<module>_* families and collectors here at
+ * init, and removes its collectors in shutdown. */
+typedef struct souk_metrics_registry {
+  struct souk_metric *(*counter)(const char *name, const char *help, const char *labels);
+  struct souk_metric *(*gauge)(const char *name, const char *help, const char *labels);
+  struct souk_metric *(*histogram)(const char *name, const char *help, const char *labels,
+                                   const double *bounds, size_t n);
+  int (*add_collector)(void (*fn)(void *ud), void *ud);
+  int (*remove_collector)(void (*fn)(void *ud), void *ud);
+} souk_metrics_registry_t;
+
+/** What a module's init gets: the services of the process, as nginx hands
+ * its modules the cycle.  A module keeps what it needs (the pointer itself
+ * may be kept: see below) and reaches the rest of souk through it, never
+ * through a process-wide accessor, so a test can start a module with a
+ * throwaway store and fakes by filling one of these itself.
+ *
+ * Ownership: the registry owns the context and everything it points to;
+ * all of it stays valid from init until the module's shutdown returns.
+ * Loop thread only, like everything a module does outside its pool work. */
+typedef struct souk_module_ctx {
+  const struct souk_module *module; /* the module being started */
+  /** The module's logger: the component its log lines carry (its name),
+   * for SOUK_INFO(ctx->log, ...). */
+  const char *log;
+  /** The module's config: module->conf_data, loaded and validated (NULL
+   * for a module without a config section). */
+  void *conf;
+  struct souk_store *store; /* the process's store; NULL when there is none */
+  struct souk_cache *cache; /* the process's cache; NULL when there is none */
+  const souk_http_client_t *http;          /* never NULL */
+  const souk_scheduler_t *tasks;           /* never NULL */
+  const souk_metrics_registry_t *metrics;  /* never NULL */
+} souk_module_ctx_t;
+
+/** A module.  Tables end with a zero entry; any may be NULL.
+ *
+ * The registry (src/app/modreg.c) starts the modules in the order of
+ * src/app/modules.c: for each, init(ctx), then its tasks, event handlers
+ * and routes go live.  A failed init stops the modules already started,
+ * in reverse.  At shutdown every started module stops in reverse order:
+ * its routes, handlers and tasks go first, then shutdown(ctx).  Commands
+ * and components are registered for every module before any starts. */
 typedef struct souk_module {
   uint32_t abi;
   const char *name;
@@ -68,12 +144,14 @@ typedef struct souk_module {
   const struct souk_command *commands;
   const struct souk_task *tasks;
   const struct souk_route *routes;
-  /** After config is valid, before the gateway connects.  0 or SOUK_E*. */
-  int (*init)(void);
-  /** On shutdown, in reverse order of init. */
-  void (*shutdown)(void);
+  /** After config is valid, before the gateway connects.  ctx is valid
+   * until shutdown returns.  0 or SOUK_E* (the start is then undone and
+   * shutdown is not called for this module). */
+  int (*init)(const souk_module_ctx_t *ctx);
+  /** On shutdown, in reverse order of init; free what init made. */
+  void (*shutdown)(const souk_module_ctx_t *ctx);
   /** After a run-time config change (SIGHUP or admin). */
-  void (*reload)(void);
+  void (*reload)(const souk_module_ctx_t *ctx);
   /** Component and modal handlers by custom_id prefix (souk/cmd.h). */
   const struct souk_cmd_component *components;
   /** `souk check-config`: append to out what an operator should know

@@ -264,9 +264,4 @@ int souk_store_forget_user(souk_store_t *st, int64_t user_id, int64_t *deleted);
 /** Delete every registered row of guild_id in one transaction. */
 int souk_store_purge_guild(souk_store_t *st, int64_t guild_id, int64_t *deleted);
 
-/** The process's store, opened by the core at start for `souk run` and
- * `souk console`; NULL in other commands and before start.  Owned by the
- * core: never close it. */
-souk_store_t *souk_store_main(void);
-
 #endif

@@ -33,13 +33,19 @@ typedef void (*souk_task_fn)(souk_task_ctx_t *ctx);
 /** A periodic task.  Module tables end with a zero entry (name NULL). */
 struct souk_task {
   const char *name;        /* unique among all tasks: "market.poll_prices" */
-  uint64_t period_ms;      /* time between run starts (> 0) */
+  uint64_t period_ms;      /* time between run starts (> 0, or see period_conf) */
   uint64_t jitter_ms;      /* each run starts up to this much later, uniformly */
   uint64_t budget_ms;      /* expected longest run; 0: no budget */
   uint64_t max_backoff_ms; /* cap of the failure backoff; 0: period x 16 */
   souk_task_fn handler;
   unsigned flags; /* SOUK_TASK_* */
   void *ud;       /* handed back by souk_task_ud() */
+  /** A period that comes from the configuration: when set and > 0, the
+   * value it points at (milliseconds, e.g. &my_conf.check_every_ms) is the
+   * period, read each time a run is planned, so a run-time config change
+   * applies from the next run; period_ms is then only the fallback for
+   * while it is <= 0.  The pointer must outlive the task. */
+  const int64_t *period_conf;
 };
 /** A task (struct souk_task is forward-declared in module.h). */
 typedef struct souk_task souk_task_t;

@@ -1,14 +1,21 @@
-/* Parts of the process wiring that live in the executable, next to main. */
+/* The program's wiring: the process's store, cache, commands and recovery
+ * strategies, started and stopped by main.c (src/app). */
 #ifndef SOUK_APP_APP_H
 #define SOUK_APP_APP_H
 
 #include <stdbool.h>
 
+#include "souk/cache.h"
+#include "souk/store.h"
 #include "souk/task.h"
 
 /** Open the store from the `store` section (migrating as configured) and
  * register its health and readiness checks.  0 or SOUK_E* (logged). */
 int souk__app_store_open(void);
+/** The process's store: NULL before souk__app_store_open() and after
+ * souk__app_store_close().  Owned here: never close it elsewhere.  Only
+ * the wiring reads it; modules get it in their init context. */
+souk_store_t *souk__app_store(void);
 /** The store's background tasks (a reachability probe). */
 const souk_task_t *souk__app_store_tasks(void);
 /** Close the store; call after the loop has run dry (no queued work). */
@@ -17,6 +24,8 @@ void souk__app_store_close(void);
 /** Start the cache from the `cache` section, with its health check and a
  * memory-guard trim.  0 or SOUK_E* (logged). */
 int souk__app_cache_open(void);
+/** The process's cache, as souk__app_store() is the store's. */
+souk_cache_t *souk__app_cache(void);
 /** Close the cache; call while the loop still runs. */
 void souk__app_cache_close(void);
 
@@ -32,8 +41,8 @@ void souk__app_cache_metrics_init(void);
  * a rule; logged). */
 int souk__app_cmd_init(void);
 /** Register every settings table: the core's commands.prefix (kept in the
- * runner's prefix table as it changes) and the modules'.  0 or
- * SOUK_EINVAL (logged). */
+ * runner's prefix table as it changes) and the modules' (the registry's,
+ * so after souk__modreg_init).  0 or SOUK_EINVAL (logged). */
 int souk__app_settings_register(void);
 /** Register the souk_commands_* families of /metrics. */
 void souk__app_cmd_metrics_init(void);

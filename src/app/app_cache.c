@@ -12,7 +12,7 @@
 
 static souk_cache_t *g_cache;
 
-souk_cache_t *souk_cache_main(void) { return g_cache; }
+souk_cache_t *souk__app_cache(void) { return g_cache; }
 
 /* Above the hard memory limit: give back half of what the cache holds. */
 static void cache_trim(void *ud, uint64_t rss, uint64_t soft_bytes) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/modreg.h"
 #include "core/cmdrun.h"
 #include "core/core.h"
 #include "ops/settings.h"
@@ -92,11 +93,10 @@ static void prefix_changed(uint64_t guild, const souk_setting_t *s, void *ud) {
 }
 
 int souk__app_settings_register(void) {
-  size_t n = 0;
-  while (souk__modules[n]) n++;
+  size_t n = souk__modreg_count();
   const souk_module_t **all = souk_calloc(n + 2, sizeof *all);
   all[0] = &cmd_settings_owner;
-  for (size_t i = 0; i < n; i++) all[i + 1] = souk__modules[i];
+  for (size_t i = 0; i < n; i++) all[i + 1] = souk__modreg_at(i);
   int rc = souk__settings_register(all);
   souk_free(all);
   if (rc == 0) rc = souk_setting_watch("commands.prefix", prefix_changed, NULL);
@@ -104,11 +104,8 @@ int souk__app_settings_register(void) {
 }
 
 int souk__app_cmd_init(void) {
-  int rc = souk__cmd_register_modules(souk__modules);
-  if (rc) {
-    SOUK_ERROR("core", "a module's command table is invalid: %s", souk__cmd_last_error());
-    return rc;
-  }
+  int rc = souk__modreg_commands();
+  if (rc) return rc;
   souk__cmd_set_observer(observe);
   return 0;
 }

@@ -20,7 +20,7 @@ static souk_store_t *g_store;
 static int g_last_err;      /* result of the last probe (0: reachable) */
 static bool g_probing;
 
-souk_store_t *souk_store_main(void) { return g_store; }
+souk_store_t *souk__app_store(void) { return g_store; }
 
 bool souk__app_store_up(void) { return g_store && g_last_err == 0; }
 

@@ -2,10 +2,12 @@
  * lifecycle (start, signals, graceful stop). */
 #include "app/app.h"
 #include "app/cli.h"
+#include "app/modreg.h"
 #include "core/cmdrun.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "discord/bot.h"
+#include "discord/commands.h"
 #include "discord/dapi.h"
 #include "discord/dconf.h"
 #include "discord/dops.h"
@@ -16,6 +18,7 @@
 #include "ops/settings.h"
 #include "ops/task.h"
 #include "ops/usage.h"
+#include "souk/http.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/cache.h"
@@ -159,9 +162,7 @@ static int parse_args(int argc, char **argv, opts_t *o) {
 
 /* Gather the config sections: the core's own, then each module's. */
 static void sections_build(void) {
-  size_t n = 7 + 4;
-  for (size_t i = 0; souk__modules[i]; i++)
-    if (souk__modules[i]->conf) n++;
+  size_t n = 7 + 4 + souk__modreg_count();
   g.secs = souk_calloc(n, sizeof *g.secs);
   g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf, NULL};
   g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf,
@@ -176,11 +177,7 @@ static void sections_build(void) {
   g.secs[6] = (souk_conf_section_t){"usage", souk_usage_conf_keys, &souk_usage_conf, NULL};
   g.nsecs = 7;
   for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk_ops_conf_sections[i];
-  for (size_t i = 0; souk__modules[i]; i++) {
-    const souk_module_t *m = souk__modules[i];
-    if (m->conf)
-      g.secs[g.nsecs++] = (souk_conf_section_t){m->name, m->conf, m->conf_data, m->conf_checks};
-  }
+  souk__modreg_sections(g.secs, &g.nsecs);
 }
 
 static int ensure_data_dir(void);
@@ -236,21 +233,127 @@ static void signals_off(void) {
   uv_close((uv_handle_t *)&g.sig_hup, NULL);
 }
 
+/* ---- start and stop ------------------------------------------------------ */
+
+/* What `souk run` and `souk console` start, in order; they stop in the
+ * reverse order, and a failed start stops what started before it.  The
+ * store is closed only after the loop has run dry (its queued work must
+ * finish first), in main.  The HTTP server and the bot start after these
+ * and stop first (shutdown_begin), since stopping them takes the loop. */
+typedef struct unit {
+  const char *name;
+  int (*start)(void); /* 0 or SOUK_E*, logged by the unit */
+  void (*stop)(void); /* NULL: nothing to undo here */
+  int config_rc[2];   /* these start errors mean a configuration error (exit status 2) */
+} unit_t;
+
+static int ops_start(void) {
+  int rc = souk__ops_start();
+  if (rc)
+    SOUK_ERROR("core", "cannot start operations (health, tasks, memory guard): %s",
+               souk_strerror(rc));
+  return rc;
+}
+
+static int store_start(void) {
+  int rc = souk__app_store_open();
+  return rc ? rc : souk__sched_add_table(souk__app_store_tasks());
+}
+
+static int http_client_start(void) {
+  int rc = souk_http_init();
+  if (rc) SOUK_ERROR("core", "cannot start the HTTP client: %s", souk_strerror(rc));
+  return rc;
+}
+
+static void shutdown_for_error(int code);
+
+static int recovery_start(void) {
+  souk__app_recovery_start(!g.console, shutdown_for_error);
+  return 0;
+}
+
+static int settings_start(void) {
+  int rc = souk__settings_start(souk__app_store(), g.secs, g.nsecs);
+  return rc ? rc : souk__sched_add_table(souk__settings_tasks());
+}
+
+static int usage_start(void) {
+  souk__usage_start(souk__app_store());
+  return souk__sched_add_table(souk__usage_tasks());
+}
+
+static void usage_stop(void) {
+  /* Counts of the last minutes go to the store before it closes. */
+  souk__usage_flush_sync();
+  souk__usage_stop();
+}
+
+
+
+static int modules_start(void) {
+  souk__modreg_services_t svc = {
+      .store = souk__app_store(), .cache = souk__app_cache(), .routes = !g.console};
+  return souk__modreg_start(&svc);
+}
+
+static int scheduler_start(void) {
+  /* Every task (the wiring's and the modules') runs on its period from now. */
+  return souk__sched_start();
+}
+
+static const unit_t units[] = {
+    {"operations", ops_start, souk__ops_stop, {0}},
+    /* A damaged SQLite file is refused at start, like a bad setting. */
+    {"store", store_start, NULL, {SOUK_EFATAL, SOUK_ECORRUPT}},
+    {"cache", souk__app_cache_open, souk__app_cache_close, {SOUK_ECONFIG}},
+    {"http client", http_client_start, souk_http_shutdown, {0}},
+    {"recovery", recovery_start, souk__app_recovery_stop, {0}},
+    {"usage", usage_start, usage_stop, {0}},
+    {"settings", settings_start, souk__settings_stop, {SOUK_EINVAL}},
+    {"commands", souk__app_cmd_init, souk__app_cmd_shutdown, {0}},
+    {"modules", modules_start, souk__modreg_stop, {0}},
+    {"scheduler", scheduler_start, souk__sched_stop, {0}},
+};
+#define NUNITS (sizeof units / sizeof units[0])
+
+static size_t g_units_up;
+
+/* Start every unit in order; on failure stop the ones that started, in
+ * reverse, and return the exit status. */
+static int units_start(void) {
+  for (g_units_up = 0; g_units_up < NUNITS; g_units_up++) {
+    const unit_t *u = &units[g_units_up];
+    int rc = u->start();
+    if (rc) {
+      SOUK_DEBUG("core", "%s did not start: %s", u->name, souk_strerror(rc));
+      /* What the failed unit did start (a table in part) is undone too. */
+      if (u->stop) u->stop();
+      while (g_units_up > 0) {
+        const unit_t *d = &units[--g_units_up];
+        if (d->stop) d->stop();
+      }
+      bool config = (u->config_rc[0] && rc == u->config_rc[0]) ||
+                    (u->config_rc[1] && rc == u->config_rc[1]);
+      return config ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+  }
+  return EXIT_OK;
+}
+
+static void units_stop(void) {
+  while (g_units_up > 0) {
+    const unit_t *u = &units[--g_units_up];
+    if (u->stop) u->stop();
+  }
+}
+
 /* Called once everything that was running has stopped. */
 static void on_stopped(void) {
   /* In `souk run` the bot stopped the actions with the REST client. */
   if (g.console) souk__dapi_stop();
-  souk__modreg_stop();
-  /* After the modules: a change they make while stopping is still saved. */
-  souk__settings_stop();
-  /* Counts of the last minutes go to the store before it closes. */
-  souk__usage_flush_sync();
-  souk__usage_stop();
-  souk__app_cmd_shutdown();
-  souk__app_recovery_stop();
+  units_stop();
   if (!g.console) souk__discord_health(false);
-  souk__app_cache_close();
-  souk__ops_stop();
   souk_httpd_remove_ready_check("gateway");
   souk_metrics_shutdown();
   signals_off();
@@ -358,7 +461,7 @@ static int cmd_settings(int argc, char **argv) {
   if (ensure_data_dir() != 0) return EXIT_CONFIG;
   int rc = souk__app_store_open();
   if (rc) return rc == SOUK_EFATAL ? EXIT_CONFIG : EXIT_RUNTIME;
-  rc = souk__settings_start(souk_store_main(), g.secs, g.nsecs);
+  rc = souk__settings_start(souk__app_store(), g.secs, g.nsecs);
   if (rc) {
     fprintf(stderr, "souk settings: cannot read the settings: %s\n", souk_strerror(rc));
     souk__app_store_close();
@@ -464,9 +567,8 @@ static int start_http(void) {
                (long long)souk_httpd_conf.port, souk_strerror(rc));
     return rc;
   }
+  /* The modules' routes were mounted as each module started. */
   souk_httpd_mount(core_routes, NULL);
-  for (size_t i = 0; souk__modules[i]; i++)
-    if (souk__modules[i]->routes) souk_httpd_mount(souk__modules[i]->routes, NULL);
   return 0;
 }
 
@@ -526,16 +628,7 @@ static int cmd_check_config(bool online) {
   fputs(b.data ? b.data : "", stdout);
   souk_buf_free(&b);
   /* Each module's own report (and, online, its outside services). */
-  int mod_rc = 0;
-  for (size_t i = 0; souk__modules[i]; i++) {
-    if (!souk__modules[i]->check) continue;
-    souk_buf_t m;
-    souk_buf_init(&m);
-    int rc = souk__modules[i]->check(online, &m);
-    fputs(m.data ? m.data : "", stdout);
-    souk_buf_free(&m);
-    if (rc && !mod_rc) mod_rc = rc;
-  }
+  int mod_rc = souk__modreg_check(online, stdout);
   if (mod_rc) {
     printf("configuration has problems: %s\n", souk_strerror(mod_rc));
     return mod_rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
@@ -596,7 +689,7 @@ int main(int argc, char **argv) {
   g.config_explicit = o.config_explicit;
   if (!strcmp(o.cmd, "commands")) {
     /* The application commands souk registers, exactly as it sends them. */
-    int rc = souk__cmd_register_modules(souk__modules);
+    int rc = souk__modreg_commands();
     if (rc == 0) {
       souk_buf_t b;
       souk_buf_init(&b);
@@ -658,36 +751,7 @@ int main(int argc, char **argv) {
     code = ensure_data_dir() ? EXIT_CONFIG : module_cli(o.cmd)->cli(o.nargs, o.args);
   } else if (ensure_data_dir() != 0) {
     code = EXIT_CONFIG;
-  } else if ((rc = souk__ops_start()) != 0) {
-    SOUK_ERROR("core", "cannot start operations (health, tasks, memory guard): %s",
-               souk_strerror(rc));
-    code = EXIT_RUNTIME;
-  } else if ((rc = souk__app_store_open()) != 0) {
-    souk__ops_stop();
-    code = rc == SOUK_EFATAL || rc == SOUK_ECORRUPT ? EXIT_CONFIG : EXIT_RUNTIME;
-  } else if ((rc = souk__app_cache_open()) != 0) {
-    souk__ops_stop();
-    code = rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
-  } else if ((rc = souk__settings_start(souk_store_main(), g.secs, g.nsecs)) != 0) {
-    souk__app_cache_close();
-    souk__ops_stop();
-    code = rc == SOUK_EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
-  } else if ((rc = souk__app_cmd_init()) != 0 || (rc = souk__modreg_start()) != 0) {
-    souk__settings_stop();
-    souk__app_cmd_shutdown();
-    souk__app_cache_close();
-    souk__ops_stop();
-    code = EXIT_RUNTIME;
-  } else {
-    souk__app_recovery_start(!g.console, shutdown_for_error);
-    souk__usage_start(souk_store_main());
-    souk__sched_add_table(souk__usage_tasks());
-    souk__sched_add_table(souk__settings_tasks());
-    /* Modules' background tasks run on their periods from now on. */
-    souk__sched_add_table(souk__app_store_tasks());
-    for (size_t i = 0; souk__modules[i]; i++)
-      if (souk__modules[i]->tasks) souk__sched_add_table(souk__modules[i]->tasks);
-    souk__sched_start();
+  } else if ((code = units_start()) == EXIT_OK) {
     signals_on();
     souk__log_flusher_start(souk_loop());
     /* The Discord actions' own limits (renames, coalesced edits, presence)
@@ -701,6 +765,7 @@ int main(int argc, char **argv) {
     } else {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
       souk__discord_health(true);
+      souk__dcmd_set_store(souk__app_store());
       rc = start_http();
       if (rc == 0) rc = souk__bot_start(on_bot_fatal);
     }

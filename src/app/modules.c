@@ -1,6 +1,7 @@
-/* The modules linked into souk, in start order.  This file is compiled into
- * the executable only, so the core libraries never name a module. */
-#include "core/core.h"
+/* The modules linked into souk, in start order: the one list a new module
+ * is added to (docs/modules.md, "Registering the module").  This file is
+ * compiled into the executable only, so no library names a module. */
+#include "app/modreg.h"
 
 extern const souk_module_t souk_admin_module;
 extern const souk_module_t souk_economy_module;

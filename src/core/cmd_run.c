@@ -784,30 +784,3 @@ void souk__cmd_prefixes_clear(void) {
   g_prefixes = NULL;
   g_nprefixes = 0;
 }
-
-/* ---- registration ----------------------------------------------------------- */
-
-int souk__cmd_register_modules(const souk_module_t *const *mods) {
-  for (size_t i = 0; mods && mods[i]; i++) {
-    const souk_module_t *m = mods[i];
-    if (m->commands) {
-      int rc = souk__cmd_register(m->commands, m->name);
-      if (rc) return rc;
-    }
-    if (m->aliases) {
-      int rc = souk__cmd_alias_register(m->aliases, m->name);
-      if (rc) return rc;
-    }
-    if (m->components) {
-      int rc = souk__cmd_component_register(m->components, m->name);
-      if (rc) {
-        SOUK_ERROR("cmd", "module %s: its component table is invalid (prefixes must be 1-99 "
-                          "characters and unique)",
-                   m->name);
-        return rc;
-      }
-    }
-  }
-  /* Aliases may name any module's commands: check them once all are in. */
-  return souk__cmd_aliases_check();
-}

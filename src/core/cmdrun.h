@@ -158,8 +158,4 @@ void souk__cmd_owners(const uint64_t **ids, size_t *n);
 /** Forget every guild's own prefix (before loading them again). */
 void souk__cmd_prefixes_clear(void);
 
-/** Register every module's commands and components.  0 or SOUK_EINVAL
- * (logged with the module and the rule it broke). */
-int souk__cmd_register_modules(const struct souk_module *const *mods);
-
 #endif

@@ -1,5 +1,5 @@
-/* Core internals shared by main.c, the module registry and the console.
- * Modules never include this file. */
+/* Core internals shared by the program's wiring (src/app), the dispatcher
+ * and the console.  Modules never include this file. */
 #ifndef SOUK_CORE_CORE_H
 #define SOUK_CORE_CORE_H
 
@@ -24,23 +24,15 @@ extern const souk_conf_key_t souk_core_conf_keys[];
 /** Live values of the `core` section. */
 extern souk_core_conf_t souk_core_conf;
 
-/** The modules linked into this binary, NULL-terminated (src/app/modules.c,
- * compiled into the executable only, so the core libraries never name a
- * module). */
-extern const souk_module_t *const souk__modules[];
-
-/** Remember the module list and index its event handlers.  Returns 0 or
- * SOUK_EINVAL (a module with the wrong ABI, named in the log). */
-int souk__modreg_init(const souk_module_t *const *mods);
-/** Call every module's init in order; on failure shut down the ones that
- * started, in reverse, and return the error. */
-int souk__modreg_start(void);
-/** Call shutdown of started modules in reverse order. */
-void souk__modreg_stop(void);
-/** Call every module's reload hook. */
-void souk__modreg_reload(void);
-/** Dispatch one event to every module handler subscribed to it, in module
- * order.  Counts events per name. */
+/** Subscribe every handler of table (ends with event NULL; borrowed until
+ * removed) after those already subscribed. */
+void souk__dispatch_add(const souk_event_handler_t *table);
+/** Unsubscribe the handlers of table. */
+void souk__dispatch_remove(const souk_event_handler_t *table);
+/** Unsubscribe everything and reset the count (tests). */
+void souk__dispatch_clear(void);
+/** Dispatch one event to every handler subscribed to it, in the order
+ * the tables were added.  Counts events. */
 void souk__dispatch(const souk_event_t *ev);
 /** Total events dispatched since start. */
 uint64_t souk__dispatch_count(void);

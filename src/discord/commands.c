@@ -48,6 +48,11 @@ static struct {
   size_t reg_len;
 } g;
 
+/* Where the registered command set's hash is kept (set by the wiring). */
+static souk_store_t *g_store;
+
+void souk__dcmd_set_store(souk_store_t *st) { g_store = st; }
+
 uint64_t souk__dcmd_hash(const void *data, size_t n, uint64_t h) {
   const unsigned char *p = data;
   if (h == 0) h = UINT64_C(1469598103934665603);
@@ -705,7 +710,7 @@ static void reg_put_cb(const souk_rest_resp_t *r, void *ud) {
   }
   g.reg_state = SOUK__DCMD_REG_SENT;
   SOUK_INFO("cmd", "registered %zu slash commands (%s)", souk_cmd_count(), rr->scope);
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = g_store;
   if (!st || souk_store_tx_async(st, reg_write_fn, reg_written_cb, rr) != 0) souk_free(rr);
 }
 
@@ -764,7 +769,7 @@ static void register_commands(void) {
   else snprintf(rr->scope, sizeof rr->scope, "hash:global:%" PRIu64, g.app_id);
   g.reg_hash = souk__dcmd_hash(g.reg_body, g.reg_len, 0);
   g.reg_hash = souk__dcmd_hash(rr->scope, strlen(rr->scope), g.reg_hash);
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = g_store;
   if (st && souk_store_read_async(st, reg_read_fn, reg_read_cb, rr) == 0) return;
   reg_send(rr);
 }

@@ -12,6 +12,12 @@
 
 #include "souk/module.h"
 
+struct souk_store;
+/** The store that keeps the registered command set's hash, so an
+ * unchanged set is not sent again at the next start (NULL: none, the set
+ * is always sent).  Borrowed until set again. */
+void souk__dcmd_set_store(struct souk_store *st);
+
 /** Start: hook the HTTP interactions endpoint and, when commands.owners is
  * empty, learn the application's owners.  Call after the REST client. */
 void souk__dcmd_start(void);

@@ -50,11 +50,18 @@ static uint64_t draw_jitter(const souk_task_t *t) {
   return j > t->jitter_ms ? t->jitter_ms : j;
 }
 
+/* The task's period now: from its config value when it has one. */
+static uint64_t period_of(const souk_task_t *t) {
+  if (t->period_conf && *t->period_conf > 0) return (uint64_t)*t->period_conf;
+  return t->period_ms;
+}
+
 /* The period after k consecutive failures: period x 2^k, capped. */
 static uint64_t effective_period(const souk_task_t *t, uint32_t k) {
-  uint64_t cap = t->max_backoff_ms ? t->max_backoff_ms : t->period_ms * 16;
-  if (cap < t->period_ms) cap = t->period_ms;
-  uint64_t p = t->period_ms;
+  uint64_t period = period_of(t);
+  uint64_t cap = t->max_backoff_ms ? t->max_backoff_ms : period * 16;
+  if (cap < period) cap = period;
+  uint64_t p = period;
   for (uint32_t i = 0; i < k && p < cap; i++)
     p = p > UINT64_MAX / 2 ? UINT64_MAX : p * 2;
   return p > cap ? cap : p;
@@ -100,7 +107,7 @@ static entry_t *find(const char *name) {
 }
 
 int souk__sched_add(const souk_task_t *t) {
-  if (!t || !t->name || !*t->name || !t->handler || !t->period_ms) return SOUK_EINVAL;
+  if (!t || !t->name || !*t->name || !t->handler || !period_of(t)) return SOUK_EINVAL;
   if (find(t->name)) return SOUK_EEXIST;
   /* Running contexts point at entries, and tasks are added only before
    * any run starts in practice; still, re-point them after a move. */
@@ -114,9 +121,9 @@ int souk__sched_add(const souk_task_t *t) {
   e->t = t;
   e->st.name = t->name;
   e->st.budget_ms = t->budget_ms;
-  e->st.period_ms = t->period_ms;
+  e->st.period_ms = period_of(t);
   e->jitter = draw_jitter(t);
-  e->st.next_run_ms = now_ms() + (t->flags & SOUK_TASK_RUN_AT_START ? 0 : t->period_ms) + e->jitter;
+  e->st.next_run_ms = now_ms() + (t->flags & SOUK_TASK_RUN_AT_START ? 0 : e->st.period_ms) + e->jitter;
   rearm();
   return 0;
 }
@@ -130,6 +137,36 @@ int souk__sched_add_table(const souk_task_t *tasks) {
     }
   }
   return 0;
+}
+
+void souk__sched_remove(const souk_task_t *t) {
+  size_t i = 0;
+  while (i < S.n && S.v[i].t != t)
+    i++;
+  if (i == S.n) return;
+  entry_t *e = &S.v[i];
+  if (e->ctx) {
+    /* A run still out finishes unseen: its done only frees the context. */
+    souk_task_ctx_t *c = e->ctx;
+    if (c->prev_out)
+      c->prev_out->next_out = c->next_out;
+    else
+      S.out = c->next_out;
+    if (c->next_out) c->next_out->prev_out = c->prev_out;
+    c->next_out = c->prev_out = NULL;
+    c->e = NULL;
+  }
+  memmove(e, e + 1, (S.n - i - 1) * sizeof *e);
+  S.n--;
+  /* Runs of the entries that moved down point one entry further now. */
+  for (souk_task_ctx_t *c = S.out; c; c = c->next_out)
+    if (c->e > e) c->e--;
+  rearm();
+}
+
+void souk__sched_remove_table(const souk_task_t *tasks) {
+  for (const souk_task_t *t = tasks; t && t->name; t++)
+    souk__sched_remove(t);
 }
 
 static void flag_over_budget(entry_t *e, uint64_t duration) {
@@ -237,11 +274,11 @@ void souk_task_done(souk_task_ctx_t *c, int err) {
       SOUK_INFO("task", "task=%s recovered after %u failures", e->t->name,
                 e->st.consecutive_failures);
     e->st.consecutive_failures = 0;
-    e->st.period_ms = e->t->period_ms;
+    e->st.period_ms = period_of(e->t);
     /* A success ends any backoff: plan from this run's start.  If a due
      * run was skipped meanwhile, tick has already planned the next one
      * after the skip, and that plan stands. */
-    if (!e->skipped_during) e->st.next_run_ms = e->st.last_start_ms + e->t->period_ms + e->jitter;
+    if (!e->skipped_during) e->st.next_run_ms = e->st.last_start_ms + e->st.period_ms + e->jitter;
   }
   SOUK_DEBUG("task", "task=%s done err=%d duration_ms=%llu", e->t->name, err,
              (unsigned long long)d);
@@ -275,7 +312,7 @@ int souk_task_restart(const char *name) {
   SOUK_INFO("task", "task=%s restarted by admin (had %u consecutive failures)", e->t->name,
             e->st.consecutive_failures);
   e->st.consecutive_failures = 0;
-  e->st.period_ms = e->t->period_ms;
+  e->st.period_ms = period_of(e->t);
   e->st.next_run_ms = now_ms();
   rearm();
   return 0;

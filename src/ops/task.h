@@ -45,6 +45,12 @@ int souk__sched_add(const souk_task_t *t);
 /** Add every entry of a module's table (ends with name NULL); stops at the
  * first error and returns it. */
 int souk__sched_add_table(const souk_task_t *tasks);
+/** Remove the task t points at (the same pointer that was added; nothing
+ * when it is not there).  A run still out finishes unseen: its
+ * souk_task_done() only frees the context. */
+void souk__sched_remove(const souk_task_t *t);
+/** Remove every entry of a table added with souk__sched_add_table. */
+void souk__sched_remove_table(const souk_task_t *tasks);
 /** Start every due task, flag runs over budget, and return the clock time
  * at which tick should run next (UINT64_MAX when there is nothing). */
 uint64_t souk__sched_tick(void);

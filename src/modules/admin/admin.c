@@ -39,6 +39,13 @@
 
 #define ADMIN_TEXT_MAX 1900 /* a code block inside Discord's 2000 characters */
 
+/* The process's store and cache, from the init context (either may be
+ * NULL). */
+static struct {
+  souk_store_t *store;
+  souk_cache_t *cache;
+} admin;
+
 /* Reply with text in a code block, cut to fit one message. */
 static void reply_block(souk_cmd_ctx_t *ctx, const char *title, const souk_buf_t *b) {
   const char *t = b->data && b->len ? b->data : "(nothing)\n";
@@ -163,7 +170,7 @@ static void admin_memory(souk_cmd_ctx_t *ctx) {
   souk_buf_printf(&b, "level %s\nrss %.1f MB (soft %.1f MB, hard %.1f MB)\n",
                   souk_memguard_level_name(souk_memguard_level()), (double)st.rss / 1048576.0,
                   (double)st.soft_bytes / 1048576.0, (double)st.hard_bytes / 1048576.0);
-  souk_cache_t *c = souk_cache_main();
+  souk_cache_t *c = admin.cache;
   if (c) {
     souk_cache_stats_t cs;
     souk_cache_stats(c, &cs);
@@ -197,7 +204,7 @@ static void cache_cleared(void *ud, int status) {
 }
 
 static void admin_cache_clear(souk_cmd_ctx_t *ctx) {
-  souk_cache_t *c = souk_cache_main();
+  souk_cache_t *c = admin.cache;
   if (!c) {
     souk_cmd_replyf(ctx, "There is no cache in this process.");
     return;
@@ -337,7 +344,7 @@ static double hit_rate(const souk_cache_counters_t *c) {
 static void admin_scalability(souk_cmd_ctx_t *ctx) {
   souk_buf_t b;
   souk_buf_init(&b);
-  souk_cache_t *cache = souk_cache_main();
+  souk_cache_t *cache = admin.cache;
   if (cache) {
     souk_cache_stats_t cs;
     souk_cache_stats(cache, &cs);
@@ -395,7 +402,7 @@ static void admin_queue_status(souk_cmd_ctx_t *ctx) {
                   r.global_wait_ms ? " (global rate limit)" : "");
   souk_stats_rest_routes(route_line, &b);
   souk_buf_printf(&b, "worker pool: %u jobs not finished\n", souk_work_pending());
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = admin.store;
   souk_store_pool_stats_t ps;
   if (st && souk_store_pool_stats(st, &ps) == 0)
     souk_buf_printf(&b, "store: %d of %d connections busy, %d transactions waiting\n", ps.in_use,
@@ -431,7 +438,7 @@ static int analyze_tx(souk_db_t *db, void *ud) {
 /* On a pool thread: the checks and VACUUM block. */
 static void db_work(void *ud) {
   db_job_t *j = ud;
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = admin.store;
   uint64_t t0 = souk_now_ms();
   if (j->op == 0) {
     j->rc = souk_store_check(st, &j->out);
@@ -461,7 +468,7 @@ static void db_done(void *ud, int status) {
 }
 
 static void db_run(souk_cmd_ctx_t *ctx, int op) {
-  if (!souk_store_main()) {
+  if (!admin.store) {
     souk_cmd_replyf(ctx, "There is no store in this process.");
     return;
   }
@@ -479,7 +486,7 @@ static void admin_db_health(souk_cmd_ctx_t *ctx) { db_run(ctx, 0); }
 static void admin_db_optimize(souk_cmd_ctx_t *ctx) { db_run(ctx, 1); }
 
 static void admin_db_pool(souk_cmd_ctx_t *ctx) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = admin.store;
   souk_store_pool_stats_t ps;
   if (!st || souk_store_pool_stats(st, &ps) != 0) {
     souk_cmd_replyf(ctx, "There is no store in this process.");
@@ -746,10 +753,20 @@ static const souk_cmd_component_t admin_components[] = {
     {0},
 };
 
+static int admin_init(const souk_module_ctx_t *ctx) {
+  admin.store = ctx->store;
+  admin.cache = ctx->cache;
+  return 0;
+}
+
+static void admin_shutdown(const souk_module_ctx_t *ctx) { memset(&admin, 0, sizeof admin); }
+
 const souk_module_t souk_admin_module = {
     .abi = SOUK_MODULE_ABI,
     .name = "admin",
     .commands = admin_commands,
     .components = admin_components,
     .aliases = admin_aliases,
+    .init = admin_init,
+    .shutdown = admin_shutdown,
 };

@@ -89,7 +89,7 @@ void economy_store_error(souk_cmd_ctx_t *ctx, int status) {
 
 int economy_run(souk_cmd_ctx_t *ctx, souk_store_tx_fn fn, souk_store_done_cb done, void *ud,
                 bool write) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = economy_g.store;
   int rc = !st || !economy_g.started ? SOUK_ENOTSUP
            : write                   ? souk_store_tx_async(st, fn, done, ud)
                                      : souk_store_read_async(st, fn, done, ud);
@@ -149,7 +149,7 @@ static void recover_done(void *ud, int status) {
 }
 
 static void recover_run(souk_task_ctx_t *t) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = economy_g.store;
   if (!st || !economy_g.started) {
     souk_task_done(t, 0);
     return;
@@ -186,8 +186,9 @@ static int register_data(void) {
   return souk_store_register_data("economy_polls", "creator_id", "guild_id");
 }
 
-static int economy_init(void) {
+static int economy_init(const souk_module_ctx_t *ctx) {
   memset(&economy_g, 0, sizeof economy_g);
+  economy_g.store = ctx->store;
   economy_g.rng = (uint64_t)economy_conf.seed;
   if (economy_conf.min_bet > economy_conf.max_bet) {
     SOUK_ERROR("economy", "economy.roulette.min_bet (%" PRId64 ") is above max_bet (%" PRId64 ")",
@@ -203,7 +204,7 @@ static int economy_init(void) {
     SOUK_ERROR("economy", "cannot register the tos gate: %s", souk_strerror(rc));
     return rc;
   }
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = economy_g.store;
   if (st) {
     rc = economy_tos_start(st);
     if (rc) return rc;
@@ -217,7 +218,7 @@ static int economy_init(void) {
   return 0;
 }
 
-static void economy_shutdown(void) {
+static void economy_shutdown(const souk_module_ctx_t *ctx) {
   economy_g.started = false;
   economy_games_stop();
   economy_tos_forget_all();

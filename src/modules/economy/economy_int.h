@@ -36,6 +36,7 @@ extern economy_conf_t economy_conf;
 /** The module's running state. */
 typedef struct economy_state {
   bool started;
+  souk_store_t *store; /* from the init context; NULL: no store */
   int64_t tos_version; /* the current ToS version, 0 before one exists */
   uint64_t rng;        /* the fixed sequence's state (economy.roulette.seed) */
 } economy_state_t;

@@ -205,7 +205,7 @@ static void frame_cb(uv_timer_t *t) {
     return;
   }
   uv_timer_stop(&s->timer);
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = economy_g.store;
   int rc =
       st && economy_g.started ? souk_store_tx_async(st, settle_tx, settle_done, s) : SOUK_ESTOPPED;
   s->busy = rc == 0;
@@ -341,7 +341,7 @@ void economy_press_spin(souk_cmd_ctx_t *ctx) {
     souk_cmd_reply(ctx, &m);
     return;
   }
-  if (!ctx->message_id || !economy_g.started || !souk_store_main()) {
+  if (!ctx->message_id || !economy_g.started || !economy_g.store) {
     souk_cmd_errorf(ctx, "The wheel cannot spin right now.");
     return;
   }
@@ -364,7 +364,7 @@ void economy_press_spin(souk_cmd_ctx_t *ctx) {
   if (g_spins) g_spins->prev = s;
   g_spins = s;
   souk_cmd_ack(ctx); /* ctx is gone from here on */
-  int rc = souk_store_tx_async(souk_store_main(), place_tx, place_done, s);
+  int rc = souk_store_tx_async(economy_g.store, place_tx, place_done, s);
   s->busy = rc == 0;
   if (rc) {
     spin_text(s, "The wheel cannot spin right now; nothing was staked.");
@@ -574,7 +574,7 @@ void economy_press_poll(souk_cmd_ctx_t *ctx) {
     souk_cmd_reply(ctx, &m);
     return;
   }
-  if (!ctx->message_id || !economy_g.started || !souk_store_main()) {
+  if (!ctx->message_id || !economy_g.started || !economy_g.store) {
     souk_cmd_errorf(ctx, "Votes cannot be counted right now.");
     return;
   }
@@ -586,7 +586,7 @@ void economy_press_poll(souk_cmd_ctx_t *ctx) {
   j->choice = x;
   j->close = kind == 'c';
   souk_cmd_ack(ctx); /* within Discord's 3 s, whatever the store does */
-  if (souk_store_tx_async(souk_store_main(), poll_vote_tx, poll_vote_done, j) != 0) {
+  if (souk_store_tx_async(economy_g.store, poll_vote_tx, poll_vote_done, j) != 0) {
     SOUK_WARN("economy", "a vote on poll %lld was lost: the store refused it", poll);
     souk_free(j);
   }

@@ -32,6 +32,9 @@ typedef struct guilds_conf {
 
 static guilds_conf_t guilds_conf;
 
+/* The store, from the init context (NULL when the process has none). */
+static souk_store_t *guilds_store;
+
 static const souk_conf_key_t guilds_conf_keys[] = {
     {"purge_after", SOUK_CONF_DURATION, offsetof(guilds_conf_t, purge_after_ms), "30d", 0, 0, NULL,
      SOUK_CONF_RUNTIME, "purge a guild's data this long after the bot leaves it (0: never)"},
@@ -63,7 +66,7 @@ static void note_done(void *ud, int status) {
 }
 
 static void note(const souk_event_t *ev, bool left) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = guilds_store;
   if (!st) return;
   const souk_json_t *j = ev->json;
   note_t *n = souk_calloc(1, sizeof *n);
@@ -134,7 +137,7 @@ static void purge_free(purge_t *p, int err) {
 /* Purge each guild, then forget its note; runs on the worker pool. */
 static void purge_work(void *ud) {
   purge_t *p = ud;
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = guilds_store;
   for (size_t i = 0; i < p->ndue; i++) {
     due_t *d = &p->due[i];
     int64_t id = strtoll(d->id, NULL, 10);
@@ -170,7 +173,7 @@ static void find_done(void *ud, int status) {
 }
 
 static void purge_task(souk_task_ctx_t *ctx) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = guilds_store;
   if (!st || guilds_conf.purge_after_ms <= 0) {
     souk_task_done(ctx, 0);
     return;
@@ -181,16 +184,24 @@ static void purge_task(souk_task_ctx_t *ctx) {
   if (souk_store_read_async(st, find_due, find_done, p) != 0) purge_free(p, SOUK_EIO);
 }
 
-/* The period comes from the config, so the table is filled in at init. */
-static souk_task_t guilds_tasks[] = {
-    {.name = "guilds.purge", .handler = purge_task, .budget_ms = 60000},
-    {0},
-};
+/* The purge task's period and jitter come from the config, so it is
+ * built at init and added through the scheduler rather than listed in a
+ * table. */
+static souk_task_t guilds_purge;
 
-static int guilds_init(void) {
-  guilds_tasks[0].period_ms = (uint64_t)guilds_conf.check_every_ms;
-  guilds_tasks[0].jitter_ms = (uint64_t)guilds_conf.check_every_ms / 10;
-  return 0;
+static int guilds_init(const souk_module_ctx_t *ctx) {
+  guilds_store = ctx->store;
+  guilds_purge = (souk_task_t){.name = "guilds.purge",
+                               .handler = purge_task,
+                               .budget_ms = 60000,
+                               .period_ms = (uint64_t)guilds_conf.check_every_ms,
+                               .jitter_ms = (uint64_t)guilds_conf.check_every_ms / 10};
+  return ctx->tasks->add(&guilds_purge);
+}
+
+static void guilds_shutdown(const souk_module_ctx_t *ctx) {
+  ctx->tasks->remove(&guilds_purge);
+  guilds_store = NULL;
 }
 
 static const souk_event_handler_t guilds_events[] = {
@@ -205,6 +216,6 @@ const souk_module_t souk_guilds_module = {
     .conf = guilds_conf_keys,
     .conf_data = &guilds_conf,
     .events = guilds_events,
-    .tasks = guilds_tasks,
     .init = guilds_init,
+    .shutdown = guilds_shutdown,
 };

@@ -328,7 +328,7 @@ static const souk_command_t help_commands[] = {
     {0},
 };
 
-static int help_init(void) {
+static int help_init(const souk_module_ctx_t *ctx) {
   help_started_ms = souk_now_ms();
   return 0;
 }

@@ -1350,7 +1350,7 @@ static void dash_refresh_done(void *ud, int status);
 /* Rebuild a stale ranking on the worker pool while the old one is served;
  * the result replaces it in the cache.  One rebuild per ranking at once. */
 static void dash_refresh(market_dash_board_t *old) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   if (old->refreshing || !st || !market_g.started) return;
   market_dash_job_t *j = souk_calloc(1, sizeof *j);
   j->d.path.kind = MARKET_DASH_BOARD;
@@ -1444,7 +1444,7 @@ static void dash_route(souk_httpd_req_t *req) {
       return;
     }
   }
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   if (!st) {
     dash_send_error(req, 503, "The market data is not available.");
     return;

@@ -222,7 +222,7 @@ static void daily_fail(daily_job_t *j, int status) {
 }
 
 static void daily_snapshot_start(daily_job_t *j) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   if (!st || !market_g.started) {
     daily_fail(j, st ? SOUK_ESTOPPED : SOUK_ENOTSUP);
     return;
@@ -374,7 +374,7 @@ static void daily_held_done(void *ud, int status) {
 
 int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
                      void *ud) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   if (!st) return SOUK_ENOTSUP;
   daily_job_t *j = souk_calloc(1, sizeof *j);
   j->done = done;
@@ -452,7 +452,7 @@ static void market_collect(void *ud) {
   }
 }
 
-static void metrics_init(void) {
+static void metrics_init(const souk_metrics_registry_t *reg) {
   static const char *const pc_names[8][2] = {
       {"souk_market_price_cache_hits_total", "price lookups answered from the cache"},
       {"souk_market_price_cache_misses_total", "price lookups of a symbol not cached"},
@@ -465,8 +465,8 @@ static void metrics_init(void) {
       {"souk_market_price_cache_persist_errors_total", "failed writes to the store"},
   };
   for (size_t i = 0; i < 8; i++)
-    m_pc[i] = souk_counter_new(pc_names[i][0], pc_names[i][1], NULL);
-  m_entries = souk_gauge_new("souk_market_price_cache_entries", "symbols in the price cache", NULL);
+    m_pc[i] = reg->counter(pc_names[i][0], pc_names[i][1], NULL);
+  m_entries = reg->gauge("souk_market_price_cache_entries", "symbols in the price cache", NULL);
   static const char *const pv_names[6][2] = {
       {"souk_market_provider_requests_total", "requests sent to a price provider"},
       {"souk_market_provider_ok_total", "provider answers with a price"},
@@ -476,10 +476,10 @@ static void metrics_init(void) {
       {"souk_market_provider_skipped_total", "lookups that passed a provider over"},
   };
   for (size_t i = 0; i < 6; i++)
-    m_prov[i] = souk_counter_new(pv_names[i][0], pv_names[i][1], "provider");
-  m_prov_enabled = souk_gauge_new("souk_market_provider_enabled",
-                                  "1 when the provider is configured", "provider");
-  souk_metrics_add_collector(market_collect, NULL);
+    m_prov[i] = reg->counter(pv_names[i][0], pv_names[i][1], "provider");
+  m_prov_enabled =
+      reg->gauge("souk_market_provider_enabled", "1 when the provider is configured", "provider");
+  reg->add_collector(market_collect, NULL);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -687,9 +687,10 @@ static uint64_t sim_seed_kept(souk_store_t *st) {
   return sj.fresh;
 }
 
-static int market_init(void) {
+static int market_init(const souk_module_ctx_t *ctx) {
   memset(&market_g, 0, sizeof market_g);
-  const market_conf_t *c = &market_conf;
+  market_g.store = ctx->store;
+  const market_conf_t *c = ctx->conf;
   int64_t start_cash = 100000000;
   if (c->start_cash && market_parse_cents(c->start_cash, &start_cash) != 0) {
     SOUK_ERROR("market", "market.start_cash \"%s\" is not a dollar amount (e.g. \"$1,000,000\")",
@@ -701,8 +702,8 @@ static int market_init(void) {
   if (market_g.any_provider) {
     market_chain_conf_t cc;
     chain_conf(&cc);
-    int rc = souk_http_init();
-    if (rc == 0) rc = market_chain_new(&cc, &market_g.chain);
+    cc.http = ctx->http;
+    int rc = market_chain_new(&cc, &market_g.chain);
     if (rc) {
       SOUK_ERROR("market", "cannot set up the price providers: %s", souk_strerror(rc));
       return rc;
@@ -720,7 +721,7 @@ static int market_init(void) {
   market_g.defaults.commission_cents = c->commission_cents;
   market_g.defaults.hours = c->hours == 1 ? MARKET_HOURS_OPEN_ONLY : MARKET_HOURS_LAST_PRICE;
   market_sim_defaults(&market_g.sim);
-  market_g.sim.seed = c->sim_seed ? (uint64_t)c->sim_seed : sim_seed_kept(souk_store_main());
+  market_g.sim.seed = c->sim_seed ? (uint64_t)c->sim_seed : sim_seed_kept(market_g.store);
 
   market_pc_conf_t pcc = {.ttl_ms = (uint64_t)c->cache_ttl_ms,
                           .fresh_ms = (uint64_t)c->fresh_for_ms,
@@ -729,14 +730,14 @@ static int market_init(void) {
                           .wall = g_wall,
                           .fetch = market_g.chain ? chain_fetch : NULL,
                           .fetch_ud = market_g.chain,
-                          .store = souk_store_main()};
+                          .store = market_g.store};
   market_g.pc = market_pc_new(&pcc);
   if (pcc.store && market_pc_reload(market_g.pc, reload_done, NULL) != 0)
     SOUK_WARN("market", "cannot load saved prices");
   int rc = market_register_data();
   if (rc) SOUK_WARN("market", "cannot register market data for forget-user: %s", souk_strerror(rc));
   market_tasks[0].period_ms = (uint64_t)c->daily_period_ms;
-  metrics_init();
+  metrics_init(ctx->metrics);
   market_settings_watch();
   market_g.started = true;
   SOUK_INFO("market", "market started: new guilds trade on %s prices%s", market_source_name(src),
@@ -744,9 +745,9 @@ static int market_init(void) {
   return 0;
 }
 
-static void market_shutdown(void) {
+static void market_shutdown(const souk_module_ctx_t *ctx) {
   market_g.started = false;
-  souk_metrics_remove_collector(market_collect, NULL);
+  ctx->metrics->remove_collector(market_collect, NULL);
   market_pc_t *pc = market_g.pc;
   if (pc) {
     int rc = market_pc_flush_sync(pc);

@@ -132,7 +132,7 @@ static void job_store_error(job_t *j, int status) {
 }
 
 static souk_store_t *need_store(souk_cmd_ctx_t *ctx) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   if (!st)
     souk_cmd_errorf(ctx, "The market needs the store, and there is none in this process.");
   else if (!market_g.started)
@@ -144,7 +144,7 @@ static souk_store_t *need_store(souk_cmd_ctx_t *ctx) {
 
 /* Run fn on the pool and then done; on a refused start, reply and free. */
 static void job_run(job_t *j, souk_store_tx_fn fn, souk_store_done_cb done, bool write) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   int rc = !st     ? SOUK_ENOTSUP
            : write ? souk_store_tx_async(st, fn, done, j)
                    : souk_store_read_async(st, fn, done, j);
@@ -678,7 +678,7 @@ static void complete_symbol(souk_cmd_ctx_t *ctx) {
   for (; *t && n < MARKET_SYMBOL_MAX; t++)
     if (*t != ' ' && *t != '$') j->typed[n++] = (char)toupper((unsigned char)*t);
   j->typed[n] = '\0';
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   if (!st || ctx->guild_id == 0 || souk_store_read_async(st, held_tx, held_done, j) != 0)
     held_done(j, SOUK_ENOTSUP);
 }
@@ -1307,7 +1307,7 @@ static bool parse_source(const char *s, market_source_t *out) {
  * written again, which changes nothing. */
 static void market_setting_changed(uint64_t guild, const souk_setting_t *s, void *ud) {
   (void)ud;
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = market_g.store;
   if (!st || !market_g.started || !guild) return;
   job_t *j = souk_calloc(1, sizeof *j);
   j->guild = (int64_t)guild;

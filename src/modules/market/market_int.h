@@ -9,7 +9,9 @@
 #include "providers.h"
 #include "souk/buf.h"
 #include "souk/cmd.h"
+#include "souk/module.h"
 #include "souk/settings.h"
+#include "souk/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,6 +38,7 @@ extern market_conf_t market_conf;
 /** The module's running state. */
 typedef struct market_state {
   bool started;
+  souk_store_t *store; /* from the init context; NULL: no store */
   market_chain_t *chain; /* NULL when no provider is configured */
   market_pc_t *pc;
   bool any_provider;

@@ -31,8 +31,11 @@ const char *market_provider_name(market_provider_id_t id) {
   return (unsigned)id < MARKET_PROV_COUNT ? market_prov_names[id] : "?";
 }
 
+static const souk_http_client_t process_http = {souk_http_request, souk_http_cancel};
+
 void market_chain_conf_defaults(market_chain_conf_t *c) {
   memset(c, 0, sizeof *c);
+  c->http = &process_http;
   for (int i = 0; i < MARKET_PROV_COUNT; i++)
     c->prov[i].enabled = i != MARKET_PROV_YAHOO;
   c->prov[MARKET_PROV_FINNHUB].budget[0] = (market_budget_t){60, 60000};
@@ -79,6 +82,7 @@ struct market_chain {
   uint64_t min_interval_ms, max_wait_ms, backoff_base_ms, backoff_cap_ms, max_age_ms;
   uint32_t timeout_ms;
   const souk_clock_t *clock, *wall;
+  const souk_http_client_t *http;
   uint64_t next_slot; /* when the next provider request may be sent */
   lookup_t *lookups;  /* live lookups, for cancellation */
 };
@@ -151,6 +155,7 @@ int market_chain_new(const market_chain_conf_t *c, market_chain_t **out) {
   ch->max_age_ms = c->max_age_ms;
   ch->clock = c->clock;
   ch->wall = c->wall;
+  ch->http = c->http ? c->http : &process_http;
   for (int i = 0; i < MARKET_PROV_COUNT; i++) {
     const market_provider_conf_t *pc = &c->prov[i];
     prov_t *p = &ch->prov[i];
@@ -421,7 +426,7 @@ static void send_request(lookup_t *l) {
                         .timeout_ms = ch->timeout_ms,
                         .max_response_bytes = 1 << 20};
   p->st.requests++;
-  int rc = souk_http_request(&o, http_cb, l, &l->req);
+  int rc = ch->http->request(&o, http_cb, l, &l->req);
   if (rc != 0) {
     p->st.errors++;
     souk_breaker_failure(p->breaker);
@@ -516,7 +521,7 @@ void market_chain_free(market_chain_t *ch) {
   while (ch->lookups) {
     lookup_t *l = ch->lookups;
     if (l->req) {
-      souk_http_cancel(l->req);
+      ch->http->cancel(l->req);
       l->req = NULL;
     }
     uv_timer_stop(&l->timer);

@@ -24,6 +24,7 @@
 
 #include "price.h"
 #include "souk/loop.h"
+#include "souk/module.h"
 #include "souk/recovery.h"
 
 #include <stdbool.h>
@@ -74,6 +75,9 @@ typedef struct market_chain_conf {
   const souk_clock_t *clock;   /* monotonic ms for budgets, backoff, breakers; NULL: real */
   const souk_clock_t *wall;    /* UTC Unix ms for max_age_ms; NULL: souk_unix_ms() */
   const char *user_agent;      /* default "souk-market/1" */
+  /** The HTTP client the providers are asked through: the module's init
+   * context's (ctx->http); the defaults point at the process's. */
+  const souk_http_client_t *http;
 } market_chain_conf_t;
 
 /** Defaults: budgets Finnhub 60/min and 30/s, Polygon 5/min, Alpaca

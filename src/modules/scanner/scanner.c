@@ -186,7 +186,7 @@ static void save_done(void *ud, int status) {
 }
 
 void scanner_save_posted(void) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = scanner_g.store;
   if (!st) return;
   char list[32 * (SCANNER_SYMBOL_MAX + 1) + 32];
   if (scanner_top_encode(&scanner_g.posted, list, sizeof list) < 0) return;
@@ -284,8 +284,9 @@ static void metrics_init(void) {
 
 static void tick_closed(uv_handle_t *h) { souk_free(h); }
 
-static int scanner_init(void) {
+static int scanner_init(const souk_module_ctx_t *ctx) {
   memset(&scanner_g, 0, sizeof scanner_g);
+  scanner_g.store = ctx->store;
   const scanner_conf_t *c = &scanner_conf;
   for (size_t i = 0; i < sizeof scanner_settings / sizeof *scanner_settings - 1; i++)
     souk_setting_watch(scanner_settings[i].key, setting_changed, NULL);
@@ -312,7 +313,7 @@ static int scanner_init(void) {
     return rc == SOUK_EINVAL || rc == SOUK_ENOTFOUND ? SOUK_ECONFIG : rc;
   }
   scanner_g.started = true;
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = scanner_g.store;
   if (st) {
     kv_job_t *j = souk_calloc(1, sizeof *j);
     souk_buf_init(&j->read);
@@ -331,7 +332,7 @@ static int scanner_init(void) {
   return 0;
 }
 
-static void scanner_shutdown(void) {
+static void scanner_shutdown(const souk_module_ctx_t *ctx) {
   if (scanner_g.started) {
     souk_metrics_remove_collector(collect, NULL);
     souk_health_unregister("scanner");

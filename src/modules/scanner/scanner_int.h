@@ -8,6 +8,7 @@
 #include "scan.h"
 #include "score.h"
 #include "souk/cmd.h"
+#include "souk/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,7 @@ extern scanner_conf_t scanner_conf;
 /** The module's running state. */
 typedef struct scanner_state {
   bool started;
+  souk_store_t *store; /* from the init context; NULL: no store */
   scan_t *scan;
   /* The top list last posted (what a change is measured against), kept in
    * the store so a restart does not post it again. */

@@ -31,6 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The store from the init context; NULL: none (the wizards refuse). */
+static souk_store_t *g_store;
+
 #define WIZ_NS       "setup.wizard"
 #define SETUP_PREFIX "setup:"
 #define SETUP_COLOR  0x56CCF2
@@ -400,7 +403,7 @@ static void state_done(void *ud, int status) {
 }
 
 static void run_state(wjob_t *j) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = g_store;
   int rc = st ? souk_store_tx_async(st, state_tx, state_done, j) : SOUK_ENOTSUP;
   if (rc) {
     souk_cmd_errorf(j->ctx, "The setup needs the store, which is not available (%s).",
@@ -682,7 +685,7 @@ static void prune_done(void *ud, int status) {
 
 /* The state of a wizard nobody came back to within setup.wizard_ttl. */
 static void prune_run(souk_task_ctx_t *t) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = g_store;
   if (!st) {
     souk_task_done(t, 0);
     return;
@@ -824,6 +827,13 @@ static const souk_setting_t setup_settings[] = {
     {0},
 };
 
+static int setup_init(const souk_module_ctx_t *ctx) {
+  g_store = ctx->store;
+  return 0;
+}
+
+static void setup_shutdown(const souk_module_ctx_t *ctx) { g_store = NULL; }
+
 const souk_module_t souk_setup_module = {
     .abi = SOUK_MODULE_ABI,
     .name = "setup",
@@ -833,4 +843,6 @@ const souk_module_t souk_setup_module = {
     .components = setup_components,
     .settings = setup_settings,
     .tasks = setup_tasks,
+    .init = setup_init,
+    .shutdown = setup_shutdown,
 };

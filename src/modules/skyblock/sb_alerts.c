@@ -134,7 +134,7 @@ static void wjob_done(void *ud, int status) {
 }
 
 static void write_async(wjob_t *w) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = sb_g.store;
   if (!st) {
     souk_free(w);
     return;
@@ -230,7 +230,7 @@ int sb_alerts_start(void) {
   for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
     souk_setting_watch(keys[i], on_setting, NULL);
   sb_db_register_data();
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = sb_g.store;
   if (!st) return 0;
   load_t L = {.d = sb_engine_dedupe(sb_g.engine),
               .since = (int64_t)souk_unix_ms() - sb_conf.dedupe_ttl_ms,
@@ -276,7 +276,7 @@ static void prune_done(void *ud, int status) {
 }
 
 void sb_alerts_prune(void (*done)(void *ud, int status), void *ud) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = sb_g.store;
   if (!st) {
     done(ud, 0);
     return;

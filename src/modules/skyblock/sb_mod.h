@@ -13,6 +13,7 @@
 #include "souk/cmd.h"
 #include "souk/conf.h"
 #include "souk/settings.h"
+#include "souk/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,6 +69,7 @@ enum { SB_MEM_SKIP_CYCLE, SB_MEM_SHRINK_WINDOW, SB_MEM_ROWS_CAP, SB_MEM__COUNT }
 /** The module's running state. */
 typedef struct sb_state {
   bool started;
+  souk_store_t *store; /* from the init context; NULL: no store */
   bool live;           /* the source: live (Hypixel) or sim */
   char *dir;           /* where files go */
   sb_engine_t *engine; /* the store, dedupe and pipeline */

@@ -652,8 +652,11 @@ void sb_confs(sb_mkts_conf_t *mc, sb_sniper_conf_t *sc) {
                          .tax_bp = (int32_t)sb_conf.fee_tax_bp};
 }
 
-static int sb_init(void) {
+static void sb_shutdown(const souk_module_ctx_t *ctx);
+
+static int sb_init(const souk_module_ctx_t *ctx) {
   memset(&sb_g, 0, sizeof sb_g);
+  sb_g.store = ctx->store;
   sb_g.live = source_live();
   sb_g.started_ms = souk_now_ms();
   if (sb_conf.api_key) souk_log_add_secret(sb_conf.api_key);
@@ -680,6 +683,8 @@ static int sb_init(void) {
     rc = live_start();
     if (rc) {
       SOUK_ERROR("skyblock", "cannot start the poller: %s", souk_strerror(rc));
+      /* A failed init gets no shutdown: undo what started. */
+      sb_shutdown(ctx);
       return rc;
     }
     SOUK_INFO("skyblock", "SkyBlock sniper started: live from %s, %" PRId64 " pages at once",
@@ -687,13 +692,16 @@ static int sb_init(void) {
   } else {
     sb_g.sim = sb_sim_start(sb_g.engine, (uint64_t)sb_conf.sim_seed,
                             (uint64_t)sb_conf.sim_interval_ms, (unsigned)sb_conf.sim_warmup_hours);
-    if (!sb_g.sim) return SOUK_EIO;
+    if (!sb_g.sim) {
+      sb_shutdown(ctx);
+      return SOUK_EIO;
+    }
     SOUK_INFO("skyblock", "SkyBlock sniper started: simulated market (skyblock.source: sim)");
   }
   return 0;
 }
 
-static void sb_shutdown(void) {
+static void sb_shutdown(const souk_module_ctx_t *ctx) {
   if (!sb_g.engine) return;
   souk_health_unregister("skyblock");
   souk_metrics_remove_collector(sb_collect, NULL);

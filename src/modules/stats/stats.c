@@ -303,7 +303,7 @@ static void write_done(void *ud, int status) {
 }
 
 static void kv_write(const char *key, const char *value) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = stats_g.store;
   if (!st) return;
   kv_job_t *j = souk_calloc(1, sizeof *j);
   souk_buf_init(&j->read);
@@ -315,7 +315,7 @@ static void kv_write(const char *key, const char *value) {
 /* Start a read; done(j, status) runs later, or at once without a store. */
 static void kv_read(kv_job_t *j, souk_store_done_cb done) {
   souk_buf_init(&j->read);
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = stats_g.store;
   if (!st || souk_store_read_async(st, kv_read_tx, done, j)) done(j, st ? SOUK_EIO : 0);
 }
 
@@ -453,7 +453,7 @@ static int flush_all_tx(souk_db_t *db, void *ud) {
 }
 
 void stats_flush_sync(void) {
-  souk_store_t *st = souk_store_main();
+  souk_store_t *st = stats_g.store;
   if (!st) return;
   flush_all_t f = {souk_calloc(stats_g.nguilds + 1, sizeof *f.keys),
                    souk_calloc(stats_g.nguilds + 1, sizeof *f.vals), 0};
@@ -521,8 +521,9 @@ static uv_timer_t *g_tick;
 static void tick_cb(uv_timer_t *t) { stats_tick(); }
 static void tick_closed(uv_handle_t *h) { souk_free(h); }
 
-static int stats_init(void) {
+static int stats_init(const souk_module_ctx_t *ctx) {
   memset(&stats_g, 0, sizeof stats_g);
+  stats_g.store = ctx->store;
   const stats_conf_t *c = &stats_conf;
   if (c->poll_max_ms < c->poll_min_ms) {
     SOUK_ERROR(COMP,
@@ -550,7 +551,7 @@ static int stats_init(void) {
   return 0;
 }
 
-static void stats_shutdown(void) {
+static void stats_shutdown(const souk_module_ctx_t *ctx) {
   if (!stats_g.started) return;
   souk_metrics_remove_collector(collect, NULL);
   uv_timer_stop(g_tick);

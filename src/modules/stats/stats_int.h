@@ -7,6 +7,7 @@
 
 #include "souk/cmd.h"
 #include "souk/conf.h"
+#include "souk/store.h"
 #include "souk/tz.h"
 #include "stats_logic.h"
 
@@ -89,6 +90,7 @@ typedef struct stats_guild {
 /** The module's running state. */
 typedef struct stats_state {
   bool started;
+  souk_store_t *store; /* from the init context; NULL: no store */
   stats_guild_t **guilds;
   size_t nguilds;
   uint64_t started_at; /* schedule clock, for {uptime} */

@@ -39,11 +39,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* The module's commands find the process's store here (the program's is
- * in src/core/app_store.c, which tests do not link). */
-static souk_store_t *g_store;
-souk_store_t *souk_store_main(void) { return g_store; }
-
 typedef struct backend {
   souk_store_kind_t kind;
   const char *name;

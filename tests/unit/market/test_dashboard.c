@@ -31,10 +31,9 @@
 #define NOGAME_GUILD INT64_C(333333333333333333)
 #define NOW_MS       INT64_C(1763800000000) /* 2025-11-22 */
 
-/* The dashboard reads the process's store; tests provide it. */
+/* The module's state (market.c): the dashboard reads its store and its
+ * sim settings there; each test hands it a throwaway store. */
 static souk_store_t *g_store;
-souk_store_t *souk_store_main(void) { return g_store; }
-/* The module's state (market.c): the dashboard reads its sim settings. */
 market_state_t market_g;
 
 static char g_dir[128];
@@ -197,6 +196,7 @@ static int setup(void **state) {
   souk_store_conf_defaults(&c);
   c.backup_before_migrate = false;
   assert_int_equal(souk_store_open(&c, g_dir, &g_store), 0);
+  market_g.store = g_store;
   market_sim_defaults(&market_g.sim);
   market_g.sim.seed = 1;
   market_g.started = true;
@@ -207,6 +207,7 @@ static int teardown(void **state) {
   (void)state;
   souk_store_close(g_store);
   g_store = NULL;
+  market_g.store = NULL;
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   assert_int_equal(system(cmd), 0);

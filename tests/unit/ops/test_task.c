@@ -338,6 +338,70 @@ static void test_orphaned_run(void **state) {
   assert_int_equal(souk_task_count(), 0);
 }
 
+/* A period from the configuration is read each time a run is planned. */
+static void test_period_from_conf(void **state) {
+  behave_t b = {0};
+  int64_t every = 0;
+  souk_task_t t = {.name = "c", .period_ms = 1000, .period_conf = &every, .handler = handler,
+                   .ud = &b};
+  souk_task_t none = {.name = "n", .period_conf = &every, .handler = handler, .ud = &b};
+  /* No period at all (the config value 0 and no fallback) is refused. */
+  assert_int_equal(souk__sched_add(&none), SOUK_EINVAL);
+  every = 3000;
+  assert_int_equal(souk__sched_add(&t), 0);
+  assert_int_equal(stats("c").next_run_ms, 103000);
+  assert_int_equal(at(103000), 106000);
+  assert_int_equal(b.runs, 1);
+  /* A run-time change applies from the next plan. */
+  every = 500;
+  assert_int_equal(at(106000), 106500);
+  assert_int_equal(b.runs, 2);
+  /* A value of 0 falls back to period_ms. */
+  every = 0;
+  assert_int_equal(at(106500), 107500);
+  assert_int_equal(stats("c").period_ms, 1000);
+}
+
+/* Removing a task: gone from the stats and never run again; a run still
+ * out finishes unseen; the entries after it keep their runs. */
+static void test_remove(void **state) {
+  behave_t a = {.async = true}, b = {.async = true}, c = {0};
+  souk_task_t ta = {.name = "a", .period_ms = 1000, .handler = handler, .ud = &a};
+  souk_task_t tb = {.name = "b", .period_ms = 1000, .handler = handler, .ud = &b};
+  souk_task_t tc = {.name = "c", .period_ms = 1000, .handler = handler, .ud = &c};
+  assert_int_equal(souk__sched_add(&ta), 0);
+  assert_int_equal(souk__sched_add(&tb), 0);
+  assert_int_equal(souk__sched_add(&tc), 0);
+  at(101000);
+  assert_int_equal(a.runs, 1);
+  assert_int_equal(b.runs, 1);
+  souk__sched_remove(&ta);
+  assert_int_equal(souk_task_count(), 2);
+  souk_task_stats_t st;
+  assert_int_equal(souk_task_stats("a", &st), SOUK_ENOTFOUND);
+  /* a's run finishes unseen; b's, whose entry moved, is still b's. */
+  assert_null(souk_task_ud(a.held));
+  souk_task_done(a.held, 0);
+  assert_ptr_equal(souk_task_ud(b.held), &b);
+  souk_task_done(b.held, SOUK_EIO);
+  assert_int_equal(stats("b").failures, 1);
+  at(103000);
+  assert_int_equal(a.runs, 1);
+  assert_int_equal(c.runs, 2);
+  /* Removing what is not there does nothing. */
+  souk__sched_remove(&ta);
+  assert_int_equal(souk_task_count(), 2);
+  souk__sched_remove(&tb);
+  souk__sched_remove(&tc);
+  assert_int_equal(souk_task_count(), 0);
+  /* A table goes whole, by the pointers that were added. */
+  souk_task_t tbl[] = {ta, tc, {0}};
+  assert_int_equal(souk__sched_add_table(tbl), 0);
+  assert_int_equal(souk_task_count(), 2);
+  souk__sched_remove_table(tbl);
+  assert_int_equal(souk_task_count(), 0);
+}
+
 /* ---- the uv shell, on the real clock ---- */
 
 static int shell_runs;
@@ -373,6 +437,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_over_budget_and_health, setup, teardown),
       cmocka_unit_test_setup_teardown(test_heavy_skipped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_orphaned_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_period_from_conf, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
       cmocka_unit_test_setup_teardown(test_uv_shell, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

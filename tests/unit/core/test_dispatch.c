@@ -1,8 +1,9 @@
-/* Module registry and dispatcher: ABI check, order of handlers, wildcard
- * subscriptions, init failure rolling back, reply routing. */
+/* The event dispatcher: handlers in the order their tables were added,
+ * wildcard subscriptions, removing a table, the count, and reply routing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -19,29 +20,24 @@ static void a_msg(const souk_event_t *ev) { tr("a:msg "); }
 static void a_any(const souk_event_t *ev) { tr("a:* "); }
 static void b_msg(const souk_event_t *ev) { tr("b:msg "); }
 static void b_ready(const souk_event_t *ev) { tr("b:ready "); }
-static int a_init(void) { tr("a:init "); return 0; }
-static void a_shutdown(void) { tr("a:down "); }
-static int b_init_fail(void) { tr("b:init "); return SOUK_EIO; }
-static int b_init_ok(void) { tr("b:init "); return 0; }
-static void b_shutdown(void) { tr("b:down "); }
 
 static const souk_event_handler_t a_events[] = {{"MESSAGE_CREATE", a_msg}, {"*", a_any}, {0}};
 static const souk_event_handler_t b_events[] = {
     {"MESSAGE_CREATE", b_msg}, {"READY", b_ready}, {0}};
-
-static souk_module_t mod_a = {.abi = SOUK_MODULE_ABI, .name = "a", .events = a_events,
-                              .init = a_init, .shutdown = a_shutdown};
-static souk_module_t mod_b = {.abi = SOUK_MODULE_ABI, .name = "b", .events = b_events,
-                              .init = b_init_ok, .shutdown = b_shutdown};
 
 static void dispatch_name(const char *name) {
   souk_event_t ev = {.name = name};
   souk__dispatch(&ev);
 }
 
+static int teardown(void **state) {
+  souk__dispatch_clear();
+  return 0;
+}
+
 static void test_dispatch_order(void **state) {
-  const souk_module_t *mods[] = {&mod_a, &mod_b, NULL};
-  assert_int_equal(souk__modreg_init(mods), 0);
+  souk__dispatch_add(a_events);
+  souk__dispatch_add(b_events);
   trace[0] = 0;
   uint64_t before = souk__dispatch_count();
   dispatch_name("MESSAGE_CREATE");
@@ -55,33 +51,27 @@ static void test_dispatch_order(void **state) {
   assert_int_equal(souk__dispatch_count() - before, 3);
 }
 
-static void test_abi_mismatch(void **state) {
-  souk_module_t bad = {.abi = SOUK_MODULE_ABI + 1, .name = "bad"};
-  const souk_module_t *mods[] = {&mod_a, &bad, NULL};
-  assert_int_equal(souk__modreg_init(mods), SOUK_EINVAL);
-}
-
-static void test_init_rollback(void **state) {
-  souk_module_t b = mod_b;
-  b.init = b_init_fail;
-  const souk_module_t *mods[] = {&mod_a, &b, NULL};
-  assert_int_equal(souk__modreg_init(mods), 0);
+static void test_remove(void **state) {
+  souk__dispatch_add(a_events);
+  souk__dispatch_add(b_events);
+  souk__dispatch_remove(a_events);
   trace[0] = 0;
-  assert_int_equal(souk__modreg_start(), SOUK_EIO);
-  /* a started, b failed: only a is shut down. */
-  assert_string_equal(trace, "a:init b:init a:down ");
-}
-
-static void test_start_stop_reverse(void **state) {
-  const souk_module_t *mods[] = {&mod_a, &mod_b, NULL};
-  assert_int_equal(souk__modreg_init(mods), 0);
+  dispatch_name("MESSAGE_CREATE");
+  assert_string_equal(trace, "b:msg ");
+  /* Added again, a table comes after those still there. */
+  souk__dispatch_add(a_events);
   trace[0] = 0;
-  assert_int_equal(souk__modreg_start(), 0);
-  souk__modreg_stop();
-  assert_string_equal(trace, "a:init b:init b:down a:down ");
-  /* Stopping twice does nothing. */
+  dispatch_name("MESSAGE_CREATE");
+  assert_string_equal(trace, "b:msg a:msg a:* ");
+  souk__dispatch_remove(a_events);
+  souk__dispatch_remove(b_events);
   trace[0] = 0;
-  souk__modreg_stop();
+  dispatch_name("MESSAGE_CREATE");
+  assert_string_equal(trace, "");
+  /* Removing what is not there, or NULL, does nothing. */
+  souk__dispatch_remove(b_events);
+  souk__dispatch_add(NULL);
+  dispatch_name("READY");
   assert_string_equal(trace, "");
 }
 
@@ -102,11 +92,9 @@ static void test_reply_routes_to_source(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_dispatch_order),
-      cmocka_unit_test(test_abi_mismatch),
-      cmocka_unit_test(test_init_rollback),
-      cmocka_unit_test(test_start_stop_reverse),
-      cmocka_unit_test(test_reply_routes_to_source),
+      cmocka_unit_test_teardown(test_dispatch_order, teardown),
+      cmocka_unit_test_teardown(test_remove, teardown),
+      cmocka_unit_test_teardown(test_reply_routes_to_source, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

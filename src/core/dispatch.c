@@ -1,4 +1,7 @@
-/* Module registry and event dispatcher. */
+/* The event dispatcher: every gateway (or console) event goes to the
+ * handlers subscribed to its name, in the order their tables were added.
+ * The module registry (src/app/modreg.c) adds a module's event table when
+ * the module has started and removes it before the module stops. */
 #include "core/core.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -8,67 +11,41 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One subscription, flattened from every module's event table so dispatch
- * is a scan of a small array with a cheap first-byte check before strcmp. */
+/* One subscription, flattened from the tables so dispatch is a scan of a
+ * small array with a cheap first-byte check before strcmp. */
 typedef struct sub {
   const char *event;
   souk_event_fn fn;
-  const souk_module_t *mod;
+  const souk_event_handler_t *table;
 } sub_t;
 
-static const souk_module_t *const *g_mods;
-static size_t g_nmods, g_started;
 static sub_t *g_subs;
 static size_t g_nsubs;
 static uint64_t g_dispatched;
 
-int souk__modreg_init(const souk_module_t *const *mods) {
+void souk__dispatch_add(const souk_event_handler_t *table) {
+  for (const souk_event_handler_t *h = table; h && h->event; h++) {
+    g_subs = souk_reallocarray(g_subs, g_nsubs + 1, sizeof *g_subs);
+    g_subs[g_nsubs++] = (sub_t){h->event, h->fn, table};
+  }
+}
+
+void souk__dispatch_remove(const souk_event_handler_t *table) {
+  size_t k = 0;
+  for (size_t i = 0; i < g_nsubs; i++)
+    if (g_subs[i].table != table) g_subs[k++] = g_subs[i];
+  g_nsubs = k;
+  if (!g_nsubs) {
+    souk_free(g_subs);
+    g_subs = NULL;
+  }
+}
+
+void souk__dispatch_clear(void) {
   souk_free(g_subs);
   g_subs = NULL;
   g_nsubs = 0;
-  g_mods = mods;
-  g_nmods = 0;
-  g_started = 0;
-  for (size_t i = 0; mods && mods[i]; i++) {
-    const souk_module_t *m = mods[i];
-    if (m->abi != SOUK_MODULE_ABI) {
-      SOUK_ERROR("core", "module %s was built for module ABI %u, this souk has %u",
-                 m->name ? m->name : "?", m->abi, SOUK_MODULE_ABI);
-      return SOUK_EINVAL;
-    }
-    g_nmods++;
-    for (const souk_event_handler_t *h = m->events; h && h->event; h++) {
-      g_subs = souk_reallocarray(g_subs, g_nsubs + 1, sizeof *g_subs);
-      g_subs[g_nsubs++] = (sub_t){h->event, h->fn, m};
-    }
-  }
-  return 0;
-}
-
-int souk__modreg_start(void) {
-  for (g_started = 0; g_started < g_nmods; g_started++) {
-    const souk_module_t *m = g_mods[g_started];
-    if (!m->init) continue;
-    int rc = m->init();
-    if (rc) {
-      SOUK_ERROR("core", "module %s failed to start: %s", m->name, souk_strerror(rc));
-      souk__modreg_stop();
-      return rc;
-    }
-  }
-  return 0;
-}
-
-void souk__modreg_stop(void) {
-  while (g_started > 0) {
-    const souk_module_t *m = g_mods[--g_started];
-    if (m->shutdown) m->shutdown();
-  }
-}
-
-void souk__modreg_reload(void) {
-  for (size_t i = 0; i < g_started; i++)
-    if (g_mods[i]->reload) g_mods[i]->reload();
+  g_dispatched = 0;
 }
 
 void souk__dispatch(const souk_event_t *ev) {
