@@ -7,7 +7,6 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 #include "souk/module.h"
-#include "souk/stats.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -84,9 +83,7 @@ static struct {
   void (*idle)(void);
 } g;
 
-const double souk__cmd_latency_bounds[8] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
-const double souk_stats_latency_bounds[SOUK_STATS_LATENCY_BUCKETS] = {0.01, 0.05, 0.1, 0.25,
-                                                                      0.5,  1,    2.5, 10};
+const double souk__cmd_latency_bounds[8] = {SOUK__CMD_LATENCY_BOUNDS};
 
 /* ---- figures -------------------------------------------------------------- */
 
@@ -105,30 +102,6 @@ size_t souk__cmd_stats_n(void) { return g.nstats; }
 const souk__cmd_stat_t *souk__cmd_stats_at(size_t i) { return i < g.nstats ? &g.stats[i] : NULL; }
 
 void souk__cmd_set_observer(souk__cmd_observer_fn fn) { g.observer = fn; }
-
-size_t souk_stats_commands(void) { return g.nstats; }
-
-int souk_stats_command_at(size_t i, souk_stats_command_t *out) {
-  if (i >= g.nstats || !out) return SOUK_ERANGE;
-  const souk__cmd_stat_t *s = &g.stats[i];
-  out->path = s->path;
-  out->calls = s->calls;
-  out->ok = s->ok;
-  out->errors = s->errors;
-  out->refused = s->refused;
-  out->late = s->late;
-  out->latency_sum_s = s->latency_sum_s;
-  memcpy(out->buckets, s->buckets, sizeof out->buckets);
-  return 0;
-}
-
-double souk_stats_percentile(const souk_stats_command_t *c, double q) {
-  if (!c || !c->calls) return -1;
-  double want = q * (double)c->calls;
-  for (size_t i = 0; i < SOUK_STATS_LATENCY_BUCKETS; i++)
-    if ((double)c->buckets[i] >= want) return souk_stats_latency_bounds[i];
-  return -1;
-}
 
 uint64_t souk_cmd_served(void) { return g.served; }
 

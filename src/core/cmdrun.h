@@ -116,7 +116,9 @@ typedef struct souk__cmd_stat {
   double latency_sum_s;
   uint64_t buckets[8]; /* cumulative counts for souk__cmd_latency_bounds */
 } souk__cmd_stat_t;
-/** The latency histogram's upper bounds in seconds (8 of them). */
+/** The latency histogram's upper bounds in seconds (8 of them), as a list
+ * for an initializer: souk/stats.h publishes the same ones. */
+#define SOUK__CMD_LATENCY_BOUNDS 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
 extern const double souk__cmd_latency_bounds[8];
 size_t souk__cmd_stats_n(void);
 const souk__cmd_stat_t *souk__cmd_stats_at(size_t i);

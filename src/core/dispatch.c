@@ -6,7 +6,6 @@
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
-#include "souk/stats.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,8 +58,6 @@ void souk__dispatch(const souk_event_t *ev) {
 }
 
 uint64_t souk__dispatch_count(void) { return g_dispatched; }
-
-uint64_t souk_stats_events(void) { return g_dispatched; }
 
 int souk_reply(const souk_event_t *ev, const char *text) {
   if (!ev || !text) return SOUK_EINVAL;

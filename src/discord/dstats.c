@@ -1,5 +1,9 @@
-/* The Discord side of include/souk/stats.h: the REST client's queues and
- * limits, and the gateway shards of this process. */
+/* include/souk/stats.h: the figures of the running bot, gathered from the
+ * layers that keep them: the command runner's per-command counts and the
+ * dispatcher's event count (core), the REST client's queues and limits,
+ * and the gateway shards of this process. */
+#include "core/cmdrun.h"
+#include "core/core.h"
 #include "discord/gateway.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
@@ -7,6 +11,38 @@
 #include "souk/stats.h"
 
 #include <string.h>
+
+/* ---- commands and events ---------------------------------------------------- */
+
+const double souk_stats_latency_bounds[SOUK_STATS_LATENCY_BUCKETS] = {SOUK__CMD_LATENCY_BOUNDS};
+
+size_t souk_stats_commands(void) { return souk__cmd_stats_n(); }
+
+int souk_stats_command_at(size_t i, souk_stats_command_t *out) {
+  const souk__cmd_stat_t *s = souk__cmd_stats_at(i);
+  if (!s || !out) return SOUK_ERANGE;
+  out->path = s->path;
+  out->calls = s->calls;
+  out->ok = s->ok;
+  out->errors = s->errors;
+  out->refused = s->refused;
+  out->late = s->late;
+  out->latency_sum_s = s->latency_sum_s;
+  memcpy(out->buckets, s->buckets, sizeof out->buckets);
+  return 0;
+}
+
+double souk_stats_percentile(const souk_stats_command_t *c, double q) {
+  if (!c || !c->calls) return -1;
+  double want = q * (double)c->calls;
+  for (size_t i = 0; i < SOUK_STATS_LATENCY_BUCKETS; i++)
+    if ((double)c->buckets[i] >= want) return souk_stats_latency_bounds[i];
+  return -1;
+}
+
+uint64_t souk_stats_events(void) { return souk__dispatch_count(); }
+
+/* ---- REST and shards -------------------------------------------------------- */
 
 void souk_stats_rest(souk_stats_rest_t *out) {
   souk_rest_stats_t s;
