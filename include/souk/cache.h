@@ -67,12 +67,6 @@ typedef struct souk_cache_conf {
   int64_t sweep_interval_ms;  /* period of the memory backend's expiry sweep */
 } souk_cache_conf_t;
 
-/** Key table of the `cache` section; values land in a souk_cache_conf_t. */
-extern const souk_conf_key_t souk_cache_conf_keys[];
-/** Checks of the `cache` keys beyond their types (cache.url, cache.ttl). */
-extern const souk_conf_check_t souk_cache_conf_checks[];
-/** The live values of the `cache` section. */
-extern souk_cache_conf_t souk_cache_conf;
 
 /** Status of a get: 0 (hit: val/len set), SOUK_ENOTFOUND (miss), or another
  * SOUK_E* code (for example SOUK_EIO for an error reply from Redis, or

@@ -1,4 +1,7 @@
-/* The HTTP server: /healthz, /readyz, /metrics and the routes modules mount.
+/* The HTTP server as a module sees it: routes, requests and answers, and
+ * readiness checks (its settings, start and stop are the wiring's, in
+ * src/net/httpd.h).  It serves /healthz, /readyz, /metrics and the routes
+ * modules mount.
  *
  * libmicrohttpd runs on souk's loop: MHD keeps its own epoll fd (no thread
  * of its own), a uv_poll watches that fd and a uv_timer follows
@@ -33,7 +36,6 @@
 #define SOUK_HTTPD_H
 
 #include "souk/buf.h"
-#include "souk/conf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,46 +75,6 @@ struct souk_route {
 /** A route, for tables. */
 typedef struct souk_route souk_route_t;
 
-/** Server settings; souk_httpd_conf holds the `http` config section's. */
-typedef struct souk_httpd_conf {
-  bool enabled;            /* false: souk_httpd_start does nothing */
-  char *bind;              /* IPv4 or IPv6 address; default "127.0.0.1" */
-  int64_t port;            /* default 8377; 0 picks a free port */
-  char *token;             /* bearer token for admin routes (SOUK_HTTP_TOKEN) */
-  int64_t max_body;        /* bytes; larger bodies get 413 */
-  int64_t timeout_ms;      /* idle connection timeout, and the time an
-                              asynchronous handler has to answer (504) */
-  int64_t max_connections; /* concurrent connections */
-} souk_httpd_conf_t;
-
-/** Key table of the `http` section. */
-extern const souk_conf_key_t souk_httpd_conf_keys[];
-/** Checks of the `http` keys beyond their types (http.bind is an address). */
-extern const souk_conf_check_t souk_httpd_conf_checks[];
-/** Live values of the `http` section. */
-extern souk_httpd_conf_t souk_httpd_conf;
-
-/** Start listening with conf (NULL: souk_httpd_conf), which is copied.
- * Mounts /healthz, /readyz and /metrics and registers the metric families
- * souk_httpd_requests_total{route,status} and
- * souk_httpd_request_duration_seconds{route} (route is the matched route's
- * pattern, "unmatched" otherwise).  0 (also when conf says disabled),
- * SOUK_EBUSY (already running), SOUK_ECONFIG (bad bind address) or
- * SOUK_EIO (cannot listen, logged). */
-int souk_httpd_start(const souk_httpd_conf_t *conf);
-/** The port listened on (useful with port 0), or 0 when not running. */
-int souk_httpd_port(void);
-/** True between a successful start and stop. */
-bool souk_httpd_running(void);
-/** Stop: requests a handler still owes are answered 503 (the handler's
- * later souk_httpd_respond only frees them), connections are closed and
- * the handles close asynchronously (run the loop afterwards); a new start
- * may follow at once.  Mounted routes and ready checks are kept for the
- * next start.  Call it before souk_metrics_shutdown(), and never from
- * inside a handler (defer it to a timer or idle callback).  Safe when not
- * running. */
-void souk_httpd_stop(void);
-
 /** Mount a table of routes (not copied: it must outlive the server, as
  * const tables do); ud is passed in each request.  0, SOUK_EINVAL (a bad
  * path or method, logged) or SOUK_EEXIST (a method and path already
@@ -129,10 +91,6 @@ typedef bool (*souk_ready_fn)(void *ud, souk_buf_t *why);
 int souk_httpd_add_ready_check(const char *name, souk_ready_fn fn, void *ud);
 /** Remove the check called name.  0 or SOUK_ENOTFOUND. */
 int souk_httpd_remove_ready_check(const char *name);
-/** Run every check; true if all pass.  detail (may be NULL) receives one
- * "ok NAME" or "fail NAME: reason" line per check. */
-bool souk_httpd_ready(souk_buf_t *detail);
-
 /** A query parameter (decoded), or NULL.  First one wins. */
 const char *souk_httpd_query(const souk_httpd_req_t *req, const char *name);
 /** A request header (any case), or NULL. */
@@ -151,8 +109,5 @@ int souk_httpd_respond_buf(souk_httpd_req_t *req, int status, const char *conten
                            souk_buf_t *body);
 /** Answer with a short plain-text body: the message and a newline. */
 int souk_httpd_respond_text(souk_httpd_req_t *req, int status, const char *msg);
-
-/** Test hook: when true, every peer is treated as non-loopback. */
-extern bool souk__httpd_force_remote;
 
 #endif

@@ -70,18 +70,6 @@ void souk_vlog(souk_log_level_t level, const char *component, const char *fmt,
  * length).  Exposed for tests and for code that stores text it will show. */
 size_t souk_log_redact(char *buf, size_t len);
 
-/* Internal: the coalescing's clock in milliseconds (tests inject one;
- * NULL: the monotonic clock), coalescing on or off (tests that count raw
- * lines), the periodic flush of finished windows on a loop (unref'd timer;
- * souk__log_tick is what it calls), and stopping it before the loop
- * closes. */
-struct uv_loop_s;
-void souk__log_set_clock(uint64_t (*now_ms)(void));
-void souk__log_set_coalesce(bool on);
-void souk__log_tick(void);
-void souk__log_flusher_start(struct uv_loop_s *loop);
-void souk__log_flusher_stop(void);
-
 #define SOUK_DEBUG(comp, ...)                                                \
   do {                                                                       \
     if (souk_log_get_level() <= SOUK_LOG_DEBUG)                              \

@@ -104,10 +104,6 @@ souk_store_kind_t souk_store_kind(const souk_store_t *st);
 int souk_store_schema_latest(void);
 /** Read the database's schema version (0 for an empty database) into *out. */
 int souk_store_schema_version(souk_store_t *st, int *out);
-/** Apply pending migrations (what `souk db migrate` runs).  *applied (may be
- * NULL) receives how many ran.  Returns 0, SOUK_EFATAL for a newer schema,
- * or SOUK_E*. */
-int souk__store_migrate(souk_store_t *st, int *applied);
 
 /** A transaction function: return 0 to commit, a negative SOUK_E* to roll
  * back.  May run more than once (see above); runs on the calling thread for

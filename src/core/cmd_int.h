@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/cmdreg.h"
 #include "souk/cmd.h"
 
 /** Unicode characters in s[0..n) of UTF-8, counting lead bytes, as Discord

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cmdreg.h"
 #include "souk/cmd.h"
 #include "souk/conf.h"
 #include "souk/module.h"

@@ -10,6 +10,7 @@
  *
  * Sinks: stderr (or the fd given to souk_log_set_fd), and a file when one
  * is set; while a file is set, stderr gets only warnings and errors. */
+#include "core/log.h"
 #include "souk/log.h"
 
 #include <ctype.h>

@@ -5,6 +5,7 @@
  * series with an open-addressing hash table over the label values, so a
  * collector that rebuilds a few thousand route series per scrape stays
  * linear.  Everything here belongs to the loop thread (see metrics.h). */
+#include "core/metrics.h"
 #include "souk/metrics.h"
 
 #include "souk/alloc.h"

@@ -7,6 +7,7 @@
  * figures for the process, the dispatcher's count), so nothing on a hot
  * path pays for metrics: the work happens once per scrape. */
 #include "core/core.h"
+#include "core/metrics.h"
 #include "souk/metrics.h"
 
 #include <dirent.h>

@@ -22,6 +22,7 @@
 #include "discord/shards.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
+#include "cache/cacheconf.h"
 #include "souk/cache.h"
 #include "souk/discord.h"
 #include "souk/err.h"

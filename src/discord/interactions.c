@@ -13,7 +13,7 @@
 #include "discord/dconf.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
-#include "souk/httpd.h"
+#include "net/httpd.h"
 #include "souk/log.h"
 
 #include <openssl/err.h>

@@ -14,12 +14,13 @@
  * still owes an answer at stop gets its connection answered for it (504 or
  * 503); its hreq_t is then kept, detached from the connection, until the
  * handler's own answer arrives and frees it. */
-#include "souk/httpd.h"
+#include "net/httpd.h"
 
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "core/metrics.h"
 #include "souk/metrics.h"
 
 #include <arpa/inet.h>

@@ -6,6 +6,7 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 #include "store/store_int.h"
+#include "store/storeconf.h"
 
 #include <dirent.h>
 #include <endian.h>

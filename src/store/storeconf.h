@@ -1,4 +1,5 @@
-/* The `store` config section. */
+/* The wiring's side of the store (souk/store.h is what modules see): the
+ * `store` config section and `souk db migrate`. */
 #ifndef SOUK_STORE_STORECONF_H
 #define SOUK_STORE_STORECONF_H
 
@@ -11,5 +12,10 @@ extern const souk_conf_key_t souk_store_conf_keys[];
 extern const souk_conf_check_t souk_store_conf_checks[];
 /** The live values. */
 extern souk_store_conf_t souk_store_conf;
+
+/** Apply pending migrations (what `souk db migrate` runs).  *applied (may be
+ * NULL) receives how many ran.  Returns 0, SOUK_EFATAL for a newer schema,
+ * or SOUK_E*. */
+int souk__store_migrate(souk_store_t *st, int *applied);
 
 #endif

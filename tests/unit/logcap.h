@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "souk/alloc.h"
+#include "core/log.h"
 #include "souk/log.h"
 
 static FILE *g_log;

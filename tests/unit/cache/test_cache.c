@@ -22,6 +22,7 @@
 #include "../logcap.h"
 #include "redissrv.h"
 #include "souk/alloc.h"
+#include "cache/cacheconf.h"
 #include "souk/cache.h"
 #include "souk/err.h"
 #include "souk/log.h"

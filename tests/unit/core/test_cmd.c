@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
+#include "core/cmdreg.h"
 #include "souk/buf.h"
-#include "souk/cmd.h"
 #include "souk/err.h"
 #include "souk/json.h"
 #include "souk/log.h"

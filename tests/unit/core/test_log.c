@@ -16,6 +16,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "core/log.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/json.h"

@@ -20,7 +20,7 @@
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
-#include "souk/metrics.h"
+#include "core/metrics.h"
 
 #include <pthread.h>
 #include <signal.h>

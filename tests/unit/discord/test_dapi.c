@@ -18,6 +18,7 @@
 /* The static functions (the presence pump, the coalescer's pump) are
  * driven directly with the injected clock. */
 #include "../../../src/discord/dapi.c"
+#include "core/metrics.h"
 #include "souk/loop.h"
 
 /* ---- a recording sink ---------------------------------------------------------- */

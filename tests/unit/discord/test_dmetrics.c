@@ -24,7 +24,7 @@
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
-#include "souk/metrics.h"
+#include "core/metrics.h"
 
 #include <signal.h>
 #include <sys/wait.h>

@@ -23,10 +23,10 @@
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"
-#include "souk/httpd.h"
+#include "net/httpd.h"
 #include "souk/log.h"
 #include "souk/loop.h"
-#include "souk/metrics.h"
+#include "core/metrics.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>

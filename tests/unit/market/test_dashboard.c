@@ -23,8 +23,9 @@
 #include "../../../src/modules/market/price_sim.c"
 #include "../net/httptest.h"
 #include "souk/http.h"
+#include "net/httpd.h"
 #include "souk/log.h"
-#include "souk/metrics.h"
+#include "core/metrics.h"
 
 #define PUB_GUILD    INT64_C(111111111111111111)
 #define PRIV_GUILD   INT64_C(222222222222222222)

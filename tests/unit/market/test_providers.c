@@ -16,6 +16,7 @@
 #include "../../../src/modules/market/price_parse.c"
 #include "../../../src/modules/market/providers.c"
 #include "../net/pyspawn.h"
+#include "core/log.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"

@@ -16,13 +16,14 @@
 #include <cmocka.h>
 /* clang-format on */
 #include "core/config.h"
+#include "core/log.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"
-#include "souk/httpd.h"
+#include "net/httpd.h"
 #include "souk/log.h"
 #include "souk/loop.h"
-#include "souk/metrics.h"
+#include "core/metrics.h"
 
 #include "httptest.h"
 

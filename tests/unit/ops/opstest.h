@@ -3,6 +3,7 @@
 #ifndef SOUK_TEST_OPSTEST_H
 #define SOUK_TEST_OPSTEST_H
 
+#include "core/log.h"
 #include "souk/log.h"
 #include "souk/loop.h"
 #include "souk/recovery.h"

@@ -20,6 +20,7 @@
 
 #include "../store/pgserver.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "ops/settings.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
