@@ -53,7 +53,7 @@
 /** A cache; created by souk_cache_new(), released by souk_cache_close(). */
 typedef struct souk_cache souk_cache_t;
 
-/** Values of the `cache` config section (see souk_cache_conf_keys). */
+/** Values of the `cache` config section (see souk__cache_conf_keys). */
 typedef struct souk_cache_conf {
   char *url;                  /* redis://[[user]:password@]host[:port][/db]; NULL: memory only */
   int64_t memory_max;         /* byte budget of the memory backend */

@@ -17,7 +17,7 @@
  * gauges (and mirror counters kept elsewhere) from live state.  The
  * registry lives in the core so that every layer registers its own
  * families without reaching up: the core registers the process's and the
- * dispatcher's (souk_metrics_builtin_init), the HTTP server souk_httpd_*,
+ * dispatcher's (souk__metrics_builtin_init), the HTTP server souk_httpd_*,
  * the cache souk_cache_*{backend}, operations souk_task_*{task} and
  * souk_errors_*, the Discord layer souk_gateway_*{shard} and souk_rest_*,
  * the program's wiring souk_commands_*{command} and souk_store_up, and a
@@ -27,7 +27,7 @@
  * base units (_seconds, _bytes).
  *
  * Ownership: families and series are owned by the registry and stay valid
- * until souk_metrics_shutdown() (series also until souk_metric_clear() of
+ * until souk__metrics_shutdown() (series also until souk_metric_clear() of
  * their family).  Names, help and label values are copied. */
 #ifndef SOUK_METRICS_H
 #define SOUK_METRICS_H
@@ -45,7 +45,7 @@
 #define SOUK_METRIC_MAX_SERIES 10000
 /** Bucket bounds a histogram may have (the +Inf bucket is implied). */
 #define SOUK_METRIC_MAX_BUCKETS 32
-/** The Content-Type of souk_metrics_render()'s output. */
+/** The Content-Type of souk__metrics_render()'s output. */
 #define SOUK_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /** The family's type, as shown on its # TYPE line. */

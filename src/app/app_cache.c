@@ -23,7 +23,7 @@ static void cache_trim(void *ud, uint64_t rss, uint64_t soft_bytes) {
 static void cache_health(void *ud, souk_health_result_t *out) {
   souk_cache_stats_t st;
   souk_cache_stats(g_cache, &st);
-  bool want_redis = souk_cache_conf.url && *souk_cache_conf.url;
+  bool want_redis = souk__cache_conf.url && *souk__cache_conf.url;
   if (want_redis && !st.redis_up)
     souk_health_set(out, SOUK_HEALTH_WARNING, "redis unreachable, serving from memory (%zu entries)",
                     st.mem_entries);
@@ -33,7 +33,7 @@ static void cache_health(void *ud, souk_health_result_t *out) {
 }
 
 int souk__app_cache_open(void) {
-  int rc = souk_cache_new(&souk_cache_conf, NULL, &g_cache);
+  int rc = souk_cache_new(&souk__cache_conf, NULL, &g_cache);
   if (rc) {
     SOUK_ERROR("cache", "cannot start the cache: %s (check cache.url / SOUK_CACHE_URL)",
                souk_strerror(rc));

@@ -71,7 +71,7 @@ static void alert_text(const souk_error_event_t *ev, uint64_t suppressed, char *
 }
 
 static void alert(const souk_error_event_t *ev, void *ud) {
-  const souk_ops_conf_t *c = &souk_ops_conf;
+  const souk__ops_conf_t *c = &souk__ops_conf;
   /* Once shutdown has begun a post would race the REST client's drain,
    * and the error is in the log already. */
   if (g.quiet) return;
@@ -99,7 +99,7 @@ static void alert(const souk_error_event_t *ev, void *ud) {
  * runs while shutting down too (the webhook drains at exit), and has its
  * own cooldown per type. */
 static void hook_alert(const souk_error_event_t *ev, void *ud) {
-  const souk_ops_conf_t *c = &souk_ops_conf;
+  const souk__ops_conf_t *c = &souk__ops_conf;
   if (!souk__alertsink_on() || (int)ev->severity < c->alert_webhook_min_severity) return;
   uint64_t now = souk_now_ms();
   sent_t *s = sent_slot(ev->type);
@@ -143,10 +143,10 @@ void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
                                 .min_severity = SOUK_SEV_LOW, /* filtered in alert() at run time */
                                 .fn = alert};
   g.alerts_on = souk_recovery_register("*", &s) == 0;
-  if (souk_ops_conf.alert_webhook_url) {
-    souk__alertsink_opts_t wo = {.url = souk_ops_conf.alert_webhook_url,
-                                 .per_minute = (uint32_t)souk_ops_conf.alert_webhook_per_minute,
-                                 .retries = (uint32_t)souk_ops_conf.alert_webhook_retries};
+  if (souk__ops_conf.alert_webhook_url) {
+    souk__alertsink_opts_t wo = {.url = souk__ops_conf.alert_webhook_url,
+                                 .per_minute = (uint32_t)souk__ops_conf.alert_webhook_per_minute,
+                                 .retries = (uint32_t)souk__ops_conf.alert_webhook_retries};
     int rc = souk__alertsink_start(&wo);
     if (rc) SOUK_WARN("alert", "the alert webhook cannot start: %s", souk_strerror(rc));
     souk_recovery_strategy_t h = {.kind = SOUK_RECOVER_ALERT,
@@ -154,13 +154,13 @@ void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
                                   .fn = hook_alert};
     g.hook_on = rc == 0 && souk_recovery_register("*", &h) == 0;
   }
-  const char *dir = souk_core_conf.data_dir;
-  if (dir && dir[0] && souk_janitor_conf.backups_retention_ms > 0) {
+  const char *dir = souk__core_conf.data_dir;
+  if (dir && dir[0] && souk__janitor_conf.backups_retention_ms > 0) {
     char root[1024];
     snprintf(root, sizeof root, "%s/backups", dir);
     souk_janitor_set_t set = {.name = "store.backups",
                               .root = root,
-                              .retention_ms = (uint64_t)souk_janitor_conf.backups_retention_ms};
+                              .retention_ms = (uint64_t)souk__janitor_conf.backups_retention_ms};
     g.backups_on = souk_janitor_register(&set) == 0;
   }
 }

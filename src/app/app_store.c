@@ -90,14 +90,14 @@ static bool store_ready(void *ud, souk_buf_t *why) {
 }
 
 int souk__app_store_open(void) {
-  souk_store_conf_t conf = souk_store_conf;
+  souk_store_conf_t conf = souk__store_conf;
   conf.quick_check = true;
-  int rc = souk_store_open(&conf, souk_core_conf.data_dir, &g_store);
+  int rc = souk_store_open(&conf, souk__core_conf.data_dir, &g_store);
   if (rc == SOUK_ECORRUPT) {
     /* Refuse to serve: every command would fail on the damaged pages. */
     souk_buf_t dir;
     souk_buf_init(&dir);
-    souk_buf_printf(&dir, "%s/backups", souk_core_conf.data_dir ? souk_core_conf.data_dir : ".");
+    souk_buf_printf(&dir, "%s/backups", souk__core_conf.data_dir ? souk__core_conf.data_dir : ".");
     char *newest = souk_store_newest_backup(dir.data);
     SOUK_ERROR("store",
                "the database file is damaged; souk will not start on it. Stop souk, run `souk db "

@@ -14,9 +14,9 @@
 #include "souk/store.h"
 
 static int open_store(bool migrate, souk_store_t **st) {
-  souk_store_conf_t c = souk_store_conf;
+  souk_store_conf_t c = souk__store_conf;
   c.migrate = migrate;
-  int rc = souk_store_open(&c, souk_core_conf.data_dir, st);
+  int rc = souk_store_open(&c, souk__core_conf.data_dir, st);
   if (rc) fprintf(stderr, "souk db: cannot open the store: %s\n", souk_strerror(rc));
   return rc;
 }

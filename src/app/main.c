@@ -168,19 +168,19 @@ static int parse_args(int argc, char **argv, opts_t *o) {
 static void sections_build(void) {
   size_t n = 7 + 4 + souk__modreg_count();
   g.secs = souk_calloc(n, sizeof *g.secs);
-  g.secs[0] = (souk_conf_section_t){"core", souk_core_conf_keys, &souk_core_conf, NULL};
-  g.secs[1] = (souk_conf_section_t){"discord", souk_discord_conf_keys, &souk_discord_conf,
-                                    souk_discord_conf_checks};
-  g.secs[2] = (souk_conf_section_t){"store", souk_store_conf_keys, &souk_store_conf,
-                                    souk_store_conf_checks};
-  g.secs[3] = (souk_conf_section_t){"http", souk_httpd_conf_keys, &souk_httpd_conf,
-                                    souk_httpd_conf_checks};
-  g.secs[4] = (souk_conf_section_t){"cache", souk_cache_conf_keys, &souk_cache_conf,
-                                    souk_cache_conf_checks};
-  g.secs[5] = (souk_conf_section_t){"commands", souk_cmd_conf_keys, &souk_cmd_conf, NULL};
-  g.secs[6] = (souk_conf_section_t){"usage", souk_usage_conf_keys, &souk_usage_conf, NULL};
+  g.secs[0] = (souk_conf_section_t){"core", souk__core_conf_keys, &souk__core_conf, NULL};
+  g.secs[1] = (souk_conf_section_t){"discord", souk__discord_conf_keys, &souk__discord_conf,
+                                    souk__discord_conf_checks};
+  g.secs[2] = (souk_conf_section_t){"store", souk__store_conf_keys, &souk__store_conf,
+                                    souk__store_conf_checks};
+  g.secs[3] = (souk_conf_section_t){"http", souk__httpd_conf_keys, &souk__httpd_conf,
+                                    souk__httpd_conf_checks};
+  g.secs[4] = (souk_conf_section_t){"cache", souk__cache_conf_keys, &souk__cache_conf,
+                                    souk__cache_conf_checks};
+  g.secs[5] = (souk_conf_section_t){"commands", souk__cmd_conf_keys, &souk__cmd_conf, NULL};
+  g.secs[6] = (souk_conf_section_t){"usage", souk__usage_conf_keys, &souk__usage_conf, NULL};
   g.nsecs = 7;
-  for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk_ops_conf_sections[i];
+  for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk__ops_conf_sections[i];
   souk__modreg_sections(g.secs, &g.nsecs);
 }
 
@@ -191,11 +191,11 @@ static int ensure_data_dir(void);
  * keeping only warnings and errors on stderr. */
 static void apply_log_file(void) {
   if (!g.log_to_file) return;
-  const char *path = souk_core_conf.log_file;
+  const char *path = souk__core_conf.log_file;
   souk_buf_t def;
   souk_buf_init(&def);
-  if (!path && g.console && souk_core_conf.data_dir && ensure_data_dir() == 0) {
-    souk_buf_printf(&def, "%s/console.log", souk_core_conf.data_dir);
+  if (!path && g.console && souk__core_conf.data_dir && ensure_data_dir() == 0) {
+    souk_buf_printf(&def, "%s/console.log", souk__core_conf.data_dir);
     path = def.data;
   }
   int rc = souk_log_set_file(path);
@@ -211,16 +211,16 @@ static void apply_log_file(void) {
 }
 
 static void apply_log_conf(void) {
-  souk_log_set_level((souk_log_level_t)souk_core_conf.log_level);
-  souk_log_set_format((souk_log_format_t)souk_core_conf.log_format);
+  souk_log_set_level((souk_log_level_t)souk__core_conf.log_level);
+  souk_log_set_format((souk_log_format_t)souk__core_conf.log_format);
   apply_log_file();
   /* The config registers every secret key's value with the logger as it
    * loads; the token is added again here in case it came from elsewhere. */
-  souk_log_add_secret(souk_discord_conf.token);
+  souk_log_add_secret(souk__discord_conf.token);
 }
 
 static int ensure_data_dir(void) {
-  const char *d = souk_core_conf.data_dir;
+  const char *d = souk__core_conf.data_dir;
   if (!d || !*d) return 0;
   if (mkdir(d, 0750) != 0 && errno != EEXIST) {
     SOUK_ERROR("core", "cannot create data_dir %s: %s", d, strerror(errno));
@@ -359,7 +359,7 @@ static void on_stopped(void) {
   units_stop();
   if (!g.console) souk__discord_health(false);
   souk_httpd_remove_ready_check("gateway");
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
   signals_off();
   souk__log_flusher_stop();
   SOUK_INFO("core", "stopped (exit status %d)", g.exit_code);
@@ -379,13 +379,13 @@ static void shutdown_begin(int code) {
   /* The HTTP server goes first: it answers what it still owes with 503,
    * and /readyz must not claim readiness while the rest winds down. */
   souk__ix_unmount();
-  if (souk_httpd_running()) souk_httpd_stop();
+  if (souk__httpd_running()) souk__httpd_stop();
   if (g.console) {
     souk__console_stop();
     on_stopped();
     return;
   }
-  souk__bot_stop(souk_core_conf.shutdown_grace_ms, on_stopped);
+  souk__bot_stop(souk__core_conf.shutdown_grace_ms, on_stopped);
 }
 
 static void on_console_eof(void) { shutdown_begin(EXIT_OK); }
@@ -412,7 +412,7 @@ static void shutdown_for_error(int code) { shutdown_begin(exit_for(code)); }
 static int reload_config(souk_buf_t *out) {
   souk_buf_t changes;
   souk_buf_init(&changes);
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = souk__config_reload(g.config_path, g.config_explicit, g.secs, g.nsecs, &rep, &changes);
   if (rep.n) souk__conf_report_log(&rep);
   if (rc) {
@@ -553,22 +553,22 @@ static const souk_route_t core_routes[] = {
  * says 503 until the shards are up. */
 static int start_http(void) {
   /* Each layer registers its own families. */
-  souk_metrics_builtin_init();
+  souk__metrics_builtin_init();
   souk__ops_metrics_init();
   souk__app_store_metrics_init();
   souk__app_cache_metrics_init();
   souk__discord_metrics_init();
   souk__app_cmd_metrics_init();
   souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
-  if (!souk_httpd_conf.enabled) return 0;
+  if (!souk__httpd_conf.enabled) return 0;
   /* POST /interactions, when the application's public key is configured. */
   int ix = souk__ix_mount();
   if (ix) return ix;
-  int rc = souk_httpd_start(NULL);
+  int rc = souk__httpd_start(NULL);
   if (rc) {
     SOUK_ERROR("core", "cannot start the HTTP server on %s:%lld: %s (set http.port, or "
-               "http.enabled: false)", souk_httpd_conf.bind ? souk_httpd_conf.bind : "?",
-               (long long)souk_httpd_conf.port, souk_strerror(rc));
+               "http.enabled: false)", souk__httpd_conf.bind ? souk__httpd_conf.bind : "?",
+               (long long)souk__httpd_conf.port, souk_strerror(rc));
     return rc;
   }
   /* The modules' routes were mounted as each module started. */
@@ -593,8 +593,8 @@ static int cmd_config_keys(void) {
 /* Whether the token is set for the commands that need it, even when the
  * load failed and nothing was applied: the environment (and .env, already
  * loaded) or the file, which the report mentions with its warning. */
-static bool token_given(int load_rc, const souk_conf_report_t *rep) {
-  if (load_rc == 0) return souk_discord_conf.token != NULL;
+static bool token_given(int load_rc, const souk__conf_report_t *rep) {
+  if (load_rc == 0) return souk__discord_conf.token != NULL;
   const char *env = getenv("SOUK_DISCORD_TOKEN");
   if (env && *env) return true;
   for (size_t i = 0; i < rep->n; i++)
@@ -605,8 +605,8 @@ static bool token_given(int load_rc, const souk_conf_report_t *rep) {
 /* Checks across keys, with the rest of the configuration: a shard range
  * outside the shard count would otherwise stop `run` only after it asked
  * Discord, with exit status 1. */
-static void cross_checks(souk_conf_report_t *rep) {
-  const souk_discord_conf_t *c = &souk_discord_conf;
+static void cross_checks(souk__conf_report_t *rep) {
+  const souk__discord_conf_t *c = &souk__discord_conf;
   int64_t count = c->shard_count, last = c->shard_last;
   const char *bad = NULL;
   if (last >= 0 && c->shard_first > last)
@@ -637,7 +637,7 @@ static int cmd_check_config(bool online) {
     printf("configuration has problems: %s\n", souk_strerror(mod_rc));
     return mod_rc == SOUK_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
   }
-  if (!souk_discord_conf.token) {
+  if (!souk__discord_conf.token) {
     /* What `souk run` would say, rather than an "OK" that run contradicts. */
     printf("discord.token: " NO_TOKEN_MSG "\n");
     printf("configuration has problems: the token is missing%s\n",
@@ -717,7 +717,7 @@ int main(int argc, char **argv) {
     return rc;
   }
 
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = souk__config_load(o.config, o.config_explicit, g.secs, g.nsecs, &rep);
   /* `run` needs the token: a missing one is listed with every other
    * problem (check-config says so after its report). */
@@ -777,7 +777,7 @@ int main(int argc, char **argv) {
       SOUK_ERROR("core", "start failed: %s", souk_strerror(rc));
       g.stopping = true;
       g.exit_code = EXIT_RUNTIME;
-      souk_httpd_stop();
+      souk__httpd_stop();
       on_stopped();
     }
     uv_run(souk_loop(), UV_RUN_DEFAULT);

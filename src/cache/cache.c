@@ -37,10 +37,10 @@
 
 /* ---- config ------------------------------------------------------------- */
 
-souk_cache_conf_t souk_cache_conf;
+souk_cache_conf_t souk__cache_conf;
 
 #define K(field) offsetof(souk_cache_conf_t, field)
-const souk_conf_key_t souk_cache_conf_keys[] = {
+const souk_conf_key_t souk__cache_conf_keys[] = {
     {"url", SOUK_CONF_STRING, K(url), NULL, 0, 1024, NULL, SOUK_CONF_SECRET,
      "Redis URL redis://[:password@]host:port[/db]; unset: in-process memory only "
      "(set SOUK_CACHE_URL in the environment when it holds a password)"},
@@ -262,7 +262,7 @@ static bool check_ttl(const char *v, souk_buf_t *expected) {
   return false;
 }
 
-const souk_conf_check_t souk_cache_conf_checks[] = {
+const souk_conf_check_t souk__cache_conf_checks[] = {
     {"url", check_url},
     {"ttl", check_ttl},
     {0},

@@ -8,11 +8,11 @@
 #include "souk/conf.h"
 
 /** Key table of the `cache` section; values land in a souk_cache_conf_t. */
-extern const souk_conf_key_t souk_cache_conf_keys[];
+extern const souk_conf_key_t souk__cache_conf_keys[];
 /** Checks of the `cache` keys beyond their types (cache.url, cache.ttl). */
-extern const souk_conf_check_t souk_cache_conf_checks[];
+extern const souk_conf_check_t souk__cache_conf_checks[];
 /** The live values of the `cache` section. */
-extern souk_cache_conf_t souk_cache_conf;
+extern souk_cache_conf_t souk__cache_conf;
 
 /** Register the souk_cache_* families and a collector that fills them
  * from c at every scrape.  c must outlive the registration: call

@@ -529,7 +529,7 @@ static void cd_put(const struct souk_command *cmd, uint64_t user, uint64_t until
 
 void souk__cmd_set_clock(uint64_t (*now_ms)(void)) { g_now = now_ms ? now_ms : real_now_ms; }
 
-int souk__cmd_check(souk_cmd_args_t *a, const souk_cmd_caller_t *who) {
+int souk__cmd_check(souk_cmd_args_t *a, const souk__cmd_caller_t *who) {
   SOUK_ASSERT(a && a->cmd && a->top && who);
   const struct souk_command *chain[3] = {a->top, a->group, a->cmd != a->top ? a->cmd : NULL};
   uint32_t flags = 0;
@@ -621,7 +621,7 @@ int souk__cmd_component_register(const souk_cmd_component_t *table, const char *
   return 0;
 }
 
-int souk__cmd_route_custom_id(const char *custom_id, souk_cmd_route_t *out) {
+int souk__cmd_route_custom_id(const char *custom_id, souk__cmd_route_t *out) {
   if (!custom_id) return SOUK_EINVAL;
   size_t len = strlen(custom_id);
   if (souk__cmd_utf8_chars(custom_id, len) > SOUK_CMD_CUSTOM_ID_MAX) return SOUK_EINVAL;

@@ -16,12 +16,12 @@
 
 /* ---- config ------------------------------------------------------------- */
 
-souk_cmd_conf_t souk_cmd_conf;
+souk__cmd_conf_t souk__cmd_conf;
 
 static const char *const reg_choices[] = {"global", "guild", "off", NULL};
 
-#define K(field) offsetof(souk_cmd_conf_t, field)
-const souk_conf_key_t souk_cmd_conf_keys[] = {
+#define K(field) offsetof(souk__cmd_conf_t, field)
+const souk_conf_key_t souk__cmd_conf_keys[] = {
     {"prefix", SOUK_CONF_STRING, K(prefix), "!", 0, 8, NULL, SOUK_CONF_RUNTIME,
      "default prefix of message commands (a guild may set its own with /prefix)"},
     {"mention_prefix", SOUK_CONF_BOOL, K(mention_prefix), "true", 0, 0, NULL, SOUK_CONF_RUNTIME,
@@ -136,8 +136,8 @@ void souk__cmd_owners(const uint64_t **ids, size_t *n) {
    * user) together. */
   static uint64_t merged[64];
   size_t k = 0;
-  for (size_t i = 0; i < souk_cmd_conf.owners.n && k < 64; i++)
-    merged[k++] = souk_cmd_conf.owners.ids[i];
+  for (size_t i = 0; i < souk__cmd_conf.owners.n && k < 64; i++)
+    merged[k++] = souk__cmd_conf.owners.ids[i];
   for (size_t i = 0; i < g.napp_owners && k < 64; i++) merged[k++] = g.app_owners[i];
   *ids = merged;
   *n = k;
@@ -385,11 +385,11 @@ static void timer_cb(uv_timer_t *t) {
      * then wait for the give-up deadline. */
     r->waited = true;
     if (r->surf->defer && r->surf->defer(&r->ctx, r->defer_ephemeral) == 0) r->deferred = true;
-    uv_timer_start(&r->timer, timer_cb, (uint64_t)souk_cmd_conf.timeout_ms, 0);
+    uv_timer_start(&r->timer, timer_cb, (uint64_t)souk__cmd_conf.timeout_ms, 0);
     return;
   }
   SOUK_WARN("cmd", "%s did not finish within %" PRId64 " ms; answering for it",
-            r->stat != SIZE_MAX ? g.stats[r->stat].path : "handler", souk_cmd_conf.timeout_ms);
+            r->stat != SIZE_MAX ? g.stats[r->stat].path : "handler", souk__cmd_conf.timeout_ms);
   deliver_text(r, "Sorry, that took too long and was given up. Please try again later.", true,
                SOUK__CMD_LATE);
 }
@@ -399,7 +399,7 @@ static void start_timer(run_t *r) {
   r->timer.data = r;
   r->timer_on = true;
   uint64_t ms = r->ctx.kind == SOUK_CMD_KIND_AUTOCOMPLETE ? AUTOCOMPLETE_DEADLINE_MS
-                                                          : (uint64_t)souk_cmd_conf.defer_after_ms;
+                                                          : (uint64_t)souk__cmd_conf.defer_after_ms;
   if (ms == 0) ms = 2000;
   uv_timer_start(&r->timer, timer_cb, ms, 0);
 }
@@ -471,7 +471,7 @@ static bool check_command(run_t *r) {
   const uint64_t *owners;
   size_t nowners;
   souk__cmd_owners(&owners, &nowners);
-  souk_cmd_caller_t who = {.user_id = r->ctx.user_id,
+  souk__cmd_caller_t who = {.user_id = r->ctx.user_id,
                            .guild_id = r->ctx.guild_id,
                            .permissions = r->ctx.permissions,
                            .owners = owners,
@@ -546,7 +546,7 @@ void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int 
 
 void souk__cmd_invoke_component(const souk__cmdrun_init_t *in) {
   run_t *r = run_new(in);
-  souk_cmd_route_t route;
+  souk__cmd_route_t route;
   int rc = r->custom_id ? souk__cmd_route_custom_id(r->custom_id, &route) : SOUK_EINVAL;
   if (rc) {
     char id[48];
@@ -727,7 +727,7 @@ const char *souk_cmd_prefix(uint64_t guild_id) {
   bool found;
   size_t i = prefix_pos(guild_id, &found);
   if (found) return g_prefixes[i].prefix;
-  return souk_cmd_conf.prefix ? souk_cmd_conf.prefix : "!";
+  return souk__cmd_conf.prefix ? souk__cmd_conf.prefix : "!";
 }
 
 int souk_cmd_set_prefix(uint64_t guild_id, const char *prefix) {

@@ -51,19 +51,19 @@ int souk__cmd_parse_text(const char *text, size_t len, souk_cmd_args_t *args);
 void souk__cmd_args_user(souk_cmd_args_t *args, uint64_t id, const char *name, bool bot);
 
 /** Who is calling, for souk__cmd_check(). */
-typedef struct souk_cmd_caller {
+typedef struct souk__cmd_caller {
   uint64_t user_id;
   uint64_t guild_id;      /* 0 in DMs */
   uint64_t permissions;   /* computed for the member in the channel */
   const uint64_t *owners; /* the bot's owners */
   size_t nowners;
-} souk_cmd_caller_t;
+} souk__cmd_caller_t;
 
 /** Checks before the handler runs, in order: guild-only, owner-only,
  * permissions (ADMINISTRATOR implies all), then the per-user cooldown,
  * which it starts when everything passes.  Returns 0, or SOUK_EFORBIDDEN /
  * SOUK_ERATELIMIT with args->error set to the reply. */
-int souk__cmd_check(souk_cmd_args_t *args, const souk_cmd_caller_t *who);
+int souk__cmd_check(souk_cmd_args_t *args, const souk__cmd_caller_t *who);
 /** Replace the monotonic millisecond clock the cooldowns use (tests); NULL
  * restores the real one. */
 void souk__cmd_set_clock(uint64_t (*now_ms)(void));
@@ -87,14 +87,14 @@ souk_cmd_gate_fn souk__cmd_gate_find(const char *name, void **ud);
  * unique.  Returns 0, SOUK_EINVAL or SOUK_EEXIST; borrowed like commands. */
 int souk__cmd_component_register(const souk_cmd_component_t *table, const char *module);
 /** A routed custom_id. */
-typedef struct souk_cmd_route {
+typedef struct souk__cmd_route {
   const souk_cmd_component_t *component;
   const char *module;
   const char *state; /* points into the custom_id, after the prefix */
-} souk_cmd_route_t;
+} souk__cmd_route_t;
 /** Find the component whose prefix starts custom_id (the longest wins).
  * Returns 0, SOUK_ENOTFOUND, or SOUK_EINVAL for a custom_id longer than
  * 100 characters (Discord never sends one). */
-int souk__cmd_route_custom_id(const char *custom_id, souk_cmd_route_t *out);
+int souk__cmd_route_custom_id(const char *custom_id, souk__cmd_route_t *out);
 
 #endif

@@ -32,25 +32,25 @@
 #include "souk/module.h"
 
 /** The `commands` config section. */
-typedef struct souk_cmd_conf {
+typedef struct souk__cmd_conf {
   char *prefix;            /* default prefix of message commands */
   bool mention_prefix;     /* "@bot name ..." works as a prefix too */
-  int reg;                 /* souk_cmd_register_mode_t */
+  int reg;                 /* souk__cmd_register_mode_t */
   uint64_t dev_guild;      /* guild for register: guild */
   int64_t defer_after_ms;  /* deferral deadline */
   int64_t timeout_ms;      /* give-up deadline for deferred work */
   souk_conf_ids_t owners;  /* bot owners, besides the application's owners */
-} souk_cmd_conf_t;
+} souk__cmd_conf_t;
 
 /** commands.register. */
-typedef enum souk_cmd_register_mode {
+typedef enum souk__cmd_register_mode {
   SOUK_CMD_REG_GLOBAL,
   SOUK_CMD_REG_GUILD,
   SOUK_CMD_REG_OFF,
-} souk_cmd_register_mode_t;
+} souk__cmd_register_mode_t;
 
-extern const souk_conf_key_t souk_cmd_conf_keys[];
-extern souk_cmd_conf_t souk_cmd_conf;
+extern const souk_conf_key_t souk__cmd_conf_keys[];
+extern souk__cmd_conf_t souk__cmd_conf;
 
 /** What the handler finished with, as a surface delivers it. */
 typedef enum souk__out_kind {

@@ -63,7 +63,7 @@ static char *xvasprintf(const char *fmt, va_list ap) {
   return s;
 }
 
-static void rep_push(souk_conf_report_t *rep, bool warning, const char *file, int line,
+static void rep_push(souk__conf_report_t *rep, bool warning, const char *file, int line,
                      const char *key, char *msg) {
   if (!warning) rep->nerr++;
   if (rep->n > CONF_MAX_DIAGS) {
@@ -82,7 +82,7 @@ static void rep_push(souk_conf_report_t *rep, bool warning, const char *file, in
   size_t n = rep->n;
   if (n == 0 || (n >= 8 && (n & (n - 1)) == 0))
     rep->v = souk_reallocarray(rep->v, n ? n * 2 : 8, sizeof *rep->v);
-  souk_conf_diag_t *d = &rep->v[rep->n++];
+  souk__conf_diag_t *d = &rep->v[rep->n++];
   d->file = souk_strdup(file);
   d->line = line;
   d->key = souk_strdup(key);
@@ -93,7 +93,7 @@ static void rep_push(souk_conf_report_t *rep, bool warning, const char *file, in
 /* The config's own problems go through the same function as main's. */
 #define rep_add souk__conf_report_add
 
-void souk__conf_report_add(souk_conf_report_t *rep, bool warning, const char *file, int line,
+void souk__conf_report_add(souk__conf_report_t *rep, bool warning, const char *file, int line,
                            const char *key, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -102,7 +102,7 @@ void souk__conf_report_add(souk_conf_report_t *rep, bool warning, const char *fi
   rep_push(rep, warning, file, line, key, msg);
 }
 
-void souk__conf_diag_format(const souk_conf_diag_t *d, souk_buf_t *out) {
+void souk__conf_diag_format(const souk__conf_diag_t *d, souk_buf_t *out) {
   if (d->file) {
     souk_buf_puts(out, d->file);
     if (d->line > 0) souk_buf_printf(out, ":%d", d->line);
@@ -113,7 +113,7 @@ void souk__conf_diag_format(const souk_conf_diag_t *d, souk_buf_t *out) {
   souk_buf_puts(out, d->msg ? d->msg : "");
 }
 
-void souk__conf_report_print(const souk_conf_report_t *rep, FILE *f) {
+void souk__conf_report_print(const souk__conf_report_t *rep, FILE *f) {
   souk_buf_t b;
   souk_buf_init(&b);
   for (size_t i = 0; rep && i < rep->n; i++) {
@@ -125,7 +125,7 @@ void souk__conf_report_print(const souk_conf_report_t *rep, FILE *f) {
   souk_buf_free(&b);
 }
 
-void souk__conf_report_log(const souk_conf_report_t *rep) {
+void souk__conf_report_log(const souk__conf_report_t *rep) {
   souk_buf_t b;
   souk_buf_init(&b);
   for (size_t i = 0; rep && i < rep->n; i++) {
@@ -136,7 +136,7 @@ void souk__conf_report_log(const souk_conf_report_t *rep) {
   souk_buf_free(&b);
 }
 
-void souk__conf_report_free(souk_conf_report_t *rep) {
+void souk__conf_report_free(souk__conf_report_t *rep) {
   if (!rep) return;
   for (size_t i = 0; i < rep->n; i++) {
     souk_free(rep->v[i].file);
@@ -1231,12 +1231,12 @@ typedef struct ctx {
   stage_t *st;
   size_t nst;
   size_t *first; /* first[i]: index in st of section i's first key */
-  souk_conf_report_t *rep;
+  souk__conf_report_t *rep;
   const char *file;
 } ctx_t;
 
 static void ctx_init(ctx_t *c, const souk_conf_section_t *secs, size_t nsecs,
-                     souk_conf_report_t *rep) {
+                     souk__conf_report_t *rep) {
   memset(c, 0, sizeof *c);
   c->secs = secs;
   c->nsecs = nsecs;
@@ -2020,7 +2020,7 @@ static const char *dotenv_line(const char *p, const char *end, char **key, char 
 }
 
 static void dotenv_parse(const char *path, const char *text, size_t len, kvs_t *out,
-                         souk_conf_report_t *rep) {
+                         souk__conf_report_t *rep) {
   kvs_t file = {0};
   int lineno = 0;
   size_t pos = 0;
@@ -2053,7 +2053,7 @@ static void dotenv_parse(const char *path, const char *text, size_t len, kvs_t *
   kvs_free(&file);
 }
 
-static void dotenv_read(const char *path, kvs_t *out, souk_conf_report_t *rep) {
+static void dotenv_read(const char *path, kvs_t *out, souk__conf_report_t *rep) {
   char *text;
   size_t len;
   int rc = read_file(path, &text, &len);
@@ -2076,7 +2076,7 @@ static bool was_dotenv(const char *name) {
  * into the environment.  Variables set outside the .env files win; those
  * an earlier load took from a .env file may be replaced or removed, so a
  * reload sees the files as they are now. */
-static void dotenv_load(const char *cfg_path, souk_conf_report_t *rep) {
+static void dotenv_load(const char *cfg_path, souk__conf_report_t *rep) {
   kvs_t kv = {0};
   dotenv_read(".env", &kv, rep);
   const char *slash = cfg_path ? strrchr(cfg_path, '/') : NULL;
@@ -2235,10 +2235,10 @@ static void aliases_resolve(ctx_t *c) {
 
 static int config_run(const char *path, bool explicit_path, const char *memname,
                       const char *memtext, size_t memlen, const souk_conf_section_t *secs,
-                      size_t nsecs, souk_conf_report_t *rep_in, bool reload, souk_buf_t *changes) {
+                      size_t nsecs, souk__conf_report_t *rep_in, bool reload, souk_buf_t *changes) {
   tables_check(secs, nsecs);
-  souk_conf_report_t local = {0};
-  souk_conf_report_t *rep = rep_in ? rep_in : &local;
+  souk__conf_report_t local = {0};
+  souk__conf_report_t *rep = rep_in ? rep_in : &local;
   size_t nerr0 = rep->nerr;
   if (!memtext) dotenv_load(path, rep);
   ctx_t c;
@@ -2275,18 +2275,18 @@ static int config_run(const char *path, bool explicit_path, const char *memname,
 }
 
 int souk__config_load(const char *path, bool path_explicit, const souk_conf_section_t *secs,
-                      size_t nsecs, souk_conf_report_t *rep) {
+                      size_t nsecs, souk__conf_report_t *rep) {
   return config_run(path, path_explicit, NULL, NULL, 0, secs, nsecs, rep, false, NULL);
 }
 
 int souk__config_load_mem(const char *name, const char *text, size_t len,
-                          const souk_conf_section_t *secs, size_t nsecs, souk_conf_report_t *rep) {
+                          const souk_conf_section_t *secs, size_t nsecs, souk__conf_report_t *rep) {
   return config_run(NULL, false, name, text ? text : "", text ? len : 0, secs, nsecs, rep, false,
                     NULL);
 }
 
 int souk__config_reload(const char *path, bool path_explicit, const souk_conf_section_t *secs,
-                        size_t nsecs, souk_conf_report_t *rep, souk_buf_t *changes) {
+                        size_t nsecs, souk__conf_report_t *rep, souk_buf_t *changes) {
   return config_run(path, path_explicit, NULL, NULL, 0, secs, nsecs, rep, true, changes);
 }
 
@@ -2520,7 +2520,7 @@ void souk__config_dump(const souk_conf_section_t *secs, size_t nsecs, souk_buf_t
   }
 }
 
-int souk__config_require(const souk_conf_section_t *secs, size_t nsecs, souk_conf_report_t *rep) {
+int souk__config_require(const souk_conf_section_t *secs, size_t nsecs, souk__conf_report_t *rep) {
   int rc = 0;
   souk_buf_t name, key;
   souk_buf_init(&name);

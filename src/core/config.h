@@ -31,22 +31,22 @@
 /** One problem.  file is the config file, a .env file, "env NAME" for an
  * environment variable, or NULL; line is 1-based, 0 when there is none;
  * key is the dotted "section.key" or NULL.  msg never holds a secret. */
-typedef struct souk_conf_diag {
+typedef struct souk__conf_diag {
   char *file;
   int line;
   char *key;
   char *msg;
   bool warning;
-} souk_conf_diag_t;
+} souk__conf_diag_t;
 
 /** Every problem found, in the order found.  Zero-initialise; functions
  * append to it; release with souk__conf_report_free().  nerr counts the
  * entries that are errors (the rest are warnings). */
-typedef struct souk_conf_report {
-  souk_conf_diag_t *v;
+typedef struct souk__conf_report {
+  souk__conf_diag_t *v;
   size_t n;
   size_t nerr;
-} souk_conf_report_t;
+} souk__conf_report_t;
 
 /** Load the configuration: defaults, then the YAML file at path, then the
  * environment (after loading .env from the current directory and, if it
@@ -58,12 +58,12 @@ typedef struct souk_conf_report {
  * them).  Returns 0 (warnings possible) or SOUK_ECONFIG (rep has >= 1
  * error and nothing was changed). */
 int souk__config_load(const char *path, bool path_explicit, const souk_conf_section_t *secs,
-                      size_t nsecs, souk_conf_report_t *rep);
+                      size_t nsecs, souk__conf_report_t *rep);
 
 /** souk__config_load() from len bytes of YAML text in memory, shown as
  * name in diagnostics; no .env file is read.  For tests and fuzzing. */
 int souk__config_load_mem(const char *name, const char *text, size_t len,
-                          const souk_conf_section_t *secs, size_t nsecs, souk_conf_report_t *rep);
+                          const souk_conf_section_t *secs, size_t nsecs, souk__conf_report_t *rep);
 
 /** Re-read the .env files, the YAML file and the environment (SIGHUP).  If
  * everything validates, keys flagged SOUK_CONF_RUNTIME whose value changed
@@ -74,7 +74,7 @@ int souk__config_load_mem(const char *name, const char *text, size_t len,
  * discord.shards.count: 0 -> 4 (needs a restart)"; secrets show only
  * "changed".  Returns 0, or SOUK_ECONFIG with nothing applied. */
 int souk__config_reload(const char *path, bool path_explicit, const souk_conf_section_t *secs,
-                        size_t nsecs, souk_conf_report_t *rep, souk_buf_t *changes);
+                        size_t nsecs, souk__conf_report_t *rep, souk_buf_t *changes);
 
 /** An admin's run-time change of one key, "section.key" = value (text as
  * in the environment: lists comma-separated, "" unsets a string, id or
@@ -127,7 +127,7 @@ void souk__config_dump(const souk_conf_section_t *secs, size_t nsecs, souk_buf_t
 
 /** Append an error to rep for every SOUK_CONF_REQUIRED key that is unset,
  * for the commands that need them.  Returns 0 or SOUK_ECONFIG. */
-int souk__config_require(const souk_conf_section_t *secs, size_t nsecs, souk_conf_report_t *rep);
+int souk__config_require(const souk_conf_section_t *secs, size_t nsecs, souk__conf_report_t *rep);
 
 /** Free the strings and lists the config owns in these sections (the
  * fields become NULL / empty) and forget their sources. */
@@ -136,18 +136,18 @@ void souk__config_free(const souk_conf_section_t *secs, size_t nsecs);
 /** Append a problem to rep that the key tables cannot find by themselves
  * (a key that one command needs, such as the token for `run`).  file may be
  * NULL, line 0 when there is none; msg is a printf format. */
-void souk__conf_report_add(souk_conf_report_t *rep, bool warning, const char *file, int line,
+void souk__conf_report_add(souk__conf_report_t *rep, bool warning, const char *file, int line,
                            const char *key, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 /** Append one diagnostic as a line without newline:
  * "FILE:LINE: section.key: msg", "FILE:LINE: warning: section.key: msg",
  * "env NAME: section.key: msg" (parts that are absent are left out). */
-void souk__conf_diag_format(const souk_conf_diag_t *d, souk_buf_t *out);
+void souk__conf_diag_format(const souk__conf_diag_t *d, souk_buf_t *out);
 /** Write every diagnostic of rep to f, one a line. */
-void souk__conf_report_print(const souk_conf_report_t *rep, FILE *f);
+void souk__conf_report_print(const souk__conf_report_t *rep, FILE *f);
 /** Log every diagnostic of rep (errors at ERROR, warnings at WARN). */
-void souk__conf_report_log(const souk_conf_report_t *rep);
+void souk__conf_report_log(const souk__conf_report_t *rep);
 /** Free the diagnostics and leave rep empty. */
-void souk__conf_report_free(souk_conf_report_t *rep);
+void souk__conf_report_free(souk__conf_report_t *rep);
 
 #endif

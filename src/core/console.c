@@ -496,9 +496,9 @@ int souk__console_start(void (*on_eof)(void)) {
   g_eof = false;
   g_session = souk_unix_ms();
   char hist[1024];
-  const char *dir = souk_core_conf.data_dir;
+  const char *dir = souk__core_conf.data_dir;
   if (dir && dir[0]) snprintf(hist, sizeof hist, "%s/console_history", dir);
-  souk_lineread_opts_t o = {.in_fd = 0,
+  souk__lineread_opts_t o = {.in_fd = 0,
                             .out_fd = 1,
                             .prompt = "souk> ",
                             .history_path = dir && dir[0] ? hist : NULL,

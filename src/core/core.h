@@ -11,18 +11,18 @@
 #include "souk/module.h"
 
 /** The `core` config section. */
-typedef struct souk_core_conf {
+typedef struct souk__core_conf {
   char *data_dir;   /* state files, lock files, the SQLite store */
   int log_level;    /* souk_log_level_t */
   int log_format;   /* souk_log_format_t */
   char *log_file;   /* also log to this file (run and console); NULL: stderr only */
   int64_t shutdown_grace_ms; /* how long SIGTERM waits for in-flight replies */
-} souk_core_conf_t;
+} souk__core_conf_t;
 
 /** Key table of the `core` section. */
-extern const souk_conf_key_t souk_core_conf_keys[];
+extern const souk_conf_key_t souk__core_conf_keys[];
 /** Live values of the `core` section. */
-extern souk_core_conf_t souk_core_conf;
+extern souk__core_conf_t souk__core_conf;
 
 /** Subscribe every handler of table (ends with event NULL; borrowed until
  * removed) after those already subscribed. */

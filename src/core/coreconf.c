@@ -3,13 +3,13 @@
 
 #include "core/core.h"
 
-souk_core_conf_t souk_core_conf;
+souk__core_conf_t souk__core_conf;
 
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"logfmt", "json", NULL};
 
-#define K(field) offsetof(souk_core_conf_t, field)
-const souk_conf_key_t souk_core_conf_keys[] = {
+#define K(field) offsetof(souk__core_conf_t, field)
+const souk_conf_key_t souk__core_conf_keys[] = {
     {"data_dir", SOUK_CONF_STRING, K(data_dir), "./data", 0, 0, NULL, 0,
      "directory for state files, lock files and the SQLite store"},
     {"log.level", SOUK_CONF_ENUM, K(log_level), "info", 0, 0, level_choices, SOUK_CONF_RUNTIME,
@@ -26,5 +26,5 @@ const souk_conf_key_t souk_core_conf_keys[] = {
 };
 
 const char *souk_data_dir(void) {
-  return souk_core_conf.data_dir ? souk_core_conf.data_dir : "./data";
+  return souk__core_conf.data_dir ? souk__core_conf.data_dir : "./data";
 }

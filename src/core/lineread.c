@@ -66,8 +66,8 @@ typedef struct lr {
   char *prompt;
   char *hist_path;
   size_t max_line, hist_max;
-  souk_lineread_line_fn on_line;
-  souk_lineread_eof_fn on_eof;
+  souk__lineread_line_fn on_line;
+  souk__lineread_eof_fn on_eof;
   void *ud;
 
   int kind;
@@ -390,7 +390,7 @@ void souk__lineread_stop(void) {
 
 /* The input ended: deliver nothing more, stop, then tell the owner. */
 static void at_eof(lr_t *lr) {
-  souk_lineread_eof_fn cb = lr->on_eof;
+  souk__lineread_eof_fn cb = lr->on_eof;
   void *ud = lr->ud;
   if (g_lr == lr) souk__lineread_stop();
   if (cb) cb(ud);
@@ -945,7 +945,7 @@ static void fs_read_cb(uv_fs_t *req) {
 
 /* ---- Start ---- */
 
-int souk__lineread_start(const souk_lineread_opts_t *o) {
+int souk__lineread_start(const souk__lineread_opts_t *o) {
   if (!o || !o->on_line || g_lr) return SOUK_EINVAL;
   if (fcntl(o->in_fd, F_GETFL) < 0) return SOUK_EIO;
   uv_loop_t *loop = souk_loop();

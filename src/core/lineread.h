@@ -40,31 +40,31 @@
  * (it may also contain NUL bytes when read from a pipe) and is valid only
  * during the call.  The callback may call souk__lineread_print() and
  * souk__lineread_stop(). */
-typedef void (*souk_lineread_line_fn)(const char *line, size_t len, void *ud);
+typedef void (*souk__lineread_line_fn)(const char *line, size_t len, void *ud);
 /** The input ended: Ctrl-D on an empty line, end of file, or a terminal hang
  * up.  Called at most once, after the reader has already stopped itself (so
  * souk__lineread_stop() is then a no-op and a new start is allowed). */
-typedef void (*souk_lineread_eof_fn)(void *ud);
+typedef void (*souk__lineread_eof_fn)(void *ud);
 
 /** Where to read and write and what to call; zero-initialise and fill in. */
-typedef struct souk_lineread_opts {
+typedef struct souk__lineread_opts {
   int in_fd;                     /**< Read lines from here (0 for stdin). */
   int out_fd;                    /**< Prompt, echo and printed output (1 for stdout). */
   const char *prompt;            /**< Shown when editing; NULL: "> ".  Copied. */
   const char *history_path;      /**< NULL: no persistent history.  Copied. */
   size_t max_line;               /**< Longest line in bytes; 0: 4096. */
   size_t history_max;            /**< Entries kept and saved; 0: 1000. */
-  souk_lineread_line_fn on_line; /**< Required. */
-  souk_lineread_eof_fn on_eof;   /**< May be NULL. */
+  souk__lineread_line_fn on_line; /**< Required. */
+  souk__lineread_eof_fn on_eof;   /**< May be NULL. */
   void *ud;                      /**< Passed to both callbacks. */
-} souk_lineread_opts_t;
+} souk__lineread_opts_t;
 
 /** Start reading on souk_loop().  Terminal mode loads the history file (a
  * missing file is fine), switches the terminal to raw mode and draws the
  * prompt.  Returns 0, SOUK_EINVAL (no on_line, or a reader already runs) or
  * SOUK_EIO (the input cannot be read); on failure no callback is called and
  * nothing is left open.  opts is not kept. */
-int souk__lineread_start(const souk_lineread_opts_t *opts);
+int souk__lineread_start(const souk__lineread_opts_t *opts);
 
 /** Print text that arrived asynchronously (a command's reply) without
  * garbling the line being edited: the edited line is cleared, text is

@@ -478,7 +478,7 @@ static void render_family(souk_buf_t *out, const souk_metric_t *m) {
   }
 }
 
-void souk_metrics_render(souk_buf_t *out) {
+void souk__metrics_render(souk_buf_t *out) {
   /* A collector may register families or collectors; index, don't cache. */
   for (size_t i = 0; i < reg.ncolls; i++)
     reg.colls[i].fn(reg.colls[i].ud);
@@ -486,7 +486,7 @@ void souk_metrics_render(souk_buf_t *out) {
     if (reg.fams[i]->nseries) render_family(out, reg.fams[i]);
 }
 
-void souk_metrics_shutdown(void) {
+void souk__metrics_shutdown(void) {
   for (size_t i = 0; i < reg.nfams; i++) {
     souk_metric_t *m = reg.fams[i];
     souk_metric_clear(m);

@@ -10,15 +10,15 @@
 /** Run the collectors, then append every family with at least one series
  * to out in the text format 0.0.4: families sorted by name, each with its
  * # HELP and # TYPE lines, series in the order they were created. */
-void souk_metrics_render(souk_buf_t *out);
+void souk__metrics_render(souk_buf_t *out);
 
 /** Register the core's families and collectors: the process (RSS,
  * virtual memory, CPU seconds, start time, open and max fds), the build
  * and the dispatcher.  Idempotent. */
-void souk_metrics_builtin_init(void);
+void souk__metrics_builtin_init(void);
 
 /** Free every family, series and collector (shutdown and tests). */
-void souk_metrics_shutdown(void);
+void souk__metrics_shutdown(void);
 
 /** Append d as the text format writes a sample value ("1", "0.25", "NaN",
  * "+Inf", "-Inf").  Exposed for tests. */

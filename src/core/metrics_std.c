@@ -148,8 +148,8 @@ static void dispatch_init(void) {
   souk_metrics_add_collector(collect_dispatch, NULL);
 }
 
-void souk_metrics_builtin_init(void) {
-  /* Idempotent without a flag of its own: after souk_metrics_shutdown()
+void souk__metrics_builtin_init(void) {
+  /* Idempotent without a flag of its own: after souk__metrics_shutdown()
    * the families are gone and are registered again. */
   if (souk_metric_find("process_resident_memory_bytes")) return;
   process_init();

@@ -105,7 +105,7 @@ static void on_fatal(int code, const char *msg) {
   bot_fatal(code >= 4000 ? SOUK_EAUTH : SOUK_EFATAL, msg);
 }
 
-static const souk_gateway_handlers_t handlers = {
+static const souk__gateway_handlers_t handlers = {
     .on_dispatch = on_dispatch,
     .on_ready = on_ready,
     .on_fatal = on_fatal,
@@ -114,7 +114,7 @@ static const souk_gateway_handlers_t handlers = {
 /* ---- start --------------------------------------------------------------- */
 
 static void start_shards(const char *url, int64_t count, int64_t max_conc) {
-  souk_discord_conf_t *c = &souk_discord_conf;
+  souk__discord_conf_t *c = &souk__discord_conf;
   int64_t last = c->shard_last < 0 ? count - 1 : c->shard_last;
   if (c->shard_first > last || last >= count) {
     char msg[160];
@@ -129,25 +129,25 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
    * share its identify lock too. */
   char lock[1024];
   const char *lockp = c->identify_lock;
-  if (!lockp && souk_core_conf.data_dir && souk_core_conf.data_dir[0]) {
-    snprintf(lock, sizeof lock, "%s/identify.lock", souk_core_conf.data_dir);
+  if (!lockp && souk__core_conf.data_dir && souk__core_conf.data_dir[0]) {
+    snprintf(lock, sizeof lock, "%s/identify.lock", souk__core_conf.data_dir);
     lockp = lock;
   }
   /* With Redis configured, IDENTIFYs are spaced through it, so processes
    * on different hosts share the slots; if the backend cannot be created,
    * the lock file still covers this host. */
-  souk_identify_lock_t redis_lock;
-  const souk_identify_lock_t *backend = NULL;
-  const souk_cache_conf_t *cc = &souk_cache_conf;
+  souk__identify_lock_t redis_lock;
+  const souk__identify_lock_t *backend = NULL;
+  const souk_cache_conf_t *cc = &souk__cache_conf;
   if (cc->url && cc->url[0]) {
-    int rc = souk_identify_lock_redis(cc->url, cc->key_prefix, 0, &redis_lock);
+    int rc = souk__identify_lock_redis(cc->url, cc->key_prefix, 0, &redis_lock);
     if (rc == 0)
       backend = &redis_lock;
     else
       SOUK_WARN("bot", "identify through redis unavailable (%s): using the lock file",
                 souk_strerror(rc));
   }
-  souk_shards_conf_t sc = {
+  souk__shards_conf_t sc = {
       .gateway_url = url,
       .identify_backend = backend,
       .identify_lock = lockp,
@@ -158,7 +158,7 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
   };
   SOUK_INFO("bot", "starting shards %u..%u of %u (max_concurrency %u)", sc.first, sc.last,
             sc.shard_count, sc.max_concurrency);
-  int rc = souk_shards_start(&sc, &handlers);
+  int rc = souk__shards_start(&sc, &handlers);
   if (rc) {
     /* The shards own a backend only once they have started. */
     if (backend) backend->ops->destroy(backend->self);
@@ -239,7 +239,7 @@ static void session_starts_wait(int64_t remaining, int64_t need, int64_t reset_a
   uv_timer_start(g.retry, retry_timer_cb, delay, 0);
 }
 
-static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
+static void gateway_bot_cb(const souk__rest_resp_t *r, void *ud) {
   if (g.stopping || !g.running) return;
   char msg[256];
   if (r->err == SOUK_EAUTH || r->err == SOUK_EFORBIDDEN) {
@@ -268,7 +268,7 @@ static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
     gateway_bot_retry(msg);
     return;
   }
-  const souk_json_t *j = souk_rest_json(r);
+  const souk_json_t *j = souk__rest_json(r);
   char url[512] = "";
   int64_t shards = 0, conc = 0, remaining = -1, reset_after = 0;
   if (j) {
@@ -279,7 +279,7 @@ static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
     souk_json_i64(j, souk_json_get(j, ssl, "remaining"), &remaining);
     souk_json_i64(j, souk_json_get(j, ssl, "reset_after"), &reset_after);
   }
-  souk_discord_conf_t *c = &souk_discord_conf;
+  souk__discord_conf_t *c = &souk__discord_conf;
   const char *gw = c->gateway_url ? c->gateway_url : url;
   if (!gw[0] || (shards <= 0 && c->shard_count <= 0)) {
     /* A proxy or an outage page answering 200: try again. */
@@ -306,8 +306,8 @@ static void gateway_bot_cb(const souk_rest_resp_t *r, void *ud) {
 
 static void gateway_bot_ask(void) {
   if (g.stopping || !g.running) return;
-  souk_rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
-  int rc = souk_rest_request(&o, gateway_bot_cb, NULL);
+  souk__rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
+  int rc = souk__rest_request(&o, gateway_bot_cb, NULL);
   if (rc) {
     char msg[128];
     snprintf(msg, sizeof msg, "GET /gateway/bot not sent: %s", souk_strerror(rc));
@@ -321,7 +321,7 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
   int rc = souk_http_init();
   if (rc) return rc;
   g.http_running = true;
-  rc = souk_rest_init();
+  rc = souk__rest_init();
   if (rc) {
     souk_http_shutdown();
     g.http_running = false;
@@ -332,17 +332,17 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
   souk__members_start();
   souk__dcmd_start();
   souk__dapi_start(&souk__dapi_rest_sink);
-  souk_discord_conf_t *c = &souk_discord_conf;
+  souk__discord_conf_t *c = &souk__discord_conf;
   if (c->gateway_url && c->shard_count > 0 && c->max_concurrency > 0) {
     start_shards(c->gateway_url, c->shard_count, c->max_concurrency);
     return 0;
   }
-  souk_rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
-  rc = souk_rest_request(&o, gateway_bot_cb, NULL);
+  souk__rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
+  rc = souk__rest_request(&o, gateway_bot_cb, NULL);
   if (rc) {
     souk__dapi_stop();
     souk__dcmd_stop();
-    souk_rest_shutdown();
+    souk__rest_shutdown();
     souk_http_shutdown();
     g.rest_running = g.http_running = g.running = false;
   }
@@ -355,7 +355,7 @@ static void stop_finish(void) {
   souk__dcmd_stop();
   souk__members_stop();
   if (g.rest_running) {
-    souk_rest_shutdown();
+    souk__rest_shutdown();
     g.rest_running = false;
   }
   /* After the REST client: every request of the module actions has
@@ -392,7 +392,7 @@ static void drained_cb(void *ud) {
 static void shards_stopped_cb(void) {
   g.shards_running = false;
   /* Replies decided before the stop get the grace period to go out. */
-  if (g.rest_running && souk_rest_drain(drained_cb, NULL) == 0) return;
+  if (g.rest_running && souk__rest_drain(drained_cb, NULL) == 0) return;
   stop_finish();
 }
 
@@ -413,19 +413,19 @@ void souk__bot_stop(int64_t grace_ms, void (*done)(void)) {
     uv_timer_start(&g.grace, grace_timer_cb, (uint64_t)grace_ms, 0);
     g.grace_on = true;
   }
-  if (g.shards_running) souk_shards_stop(shards_stopped_cb);
+  if (g.shards_running) souk__shards_stop(shards_stopped_cb);
   else shards_stopped_cb();
 }
 
 void souk__bot_reload(void) {
-  if (g.shards_running) souk_shards_update_presence();
+  if (g.shards_running) souk__shards_update_presence();
 }
 
 int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms) {
-  size_t n = souk_shards_running() ? souk_shards_count() : 0;
+  size_t n = souk__shards_running() ? souk__shards_count() : 0;
   for (size_t i = 0; i < n; i++) {
-    souk_shard_stats_t st;
-    if (souk_shards_stats(i, &st) != 0 || st.id != shard) continue;
+    souk__shard_stats_t st;
+    if (souk__shards_stats(i, &st) != 0 || st.id != shard) continue;
     if (st.gw.latency_last_ms < 0) return SOUK_ENOTFOUND;
     if (last_ms) *last_ms = st.gw.latency_last_ms;
     if (avg_ms) *avg_ms = st.gw.latency_avg_ms;
@@ -434,19 +434,19 @@ int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms) {
   return SOUK_ENOTFOUND;
 }
 
-size_t souk__bot_shards(void) { return souk_shards_running() ? souk_shards_count() : 0; }
+size_t souk__bot_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }
 
-size_t souk__bot_shards_ready(void) { return souk_shards_running() ? souk_shards_ready() : 0; }
+size_t souk__bot_shards_ready(void) { return souk__shards_running() ? souk__shards_ready() : 0; }
 
 /* ---- check-config --online ----------------------------------------------- */
 
 static int g_check_rc = 1;
 
-static void check_cb(const souk_rest_resp_t *r, void *ud) {
+static void check_cb(const souk__rest_resp_t *r, void *ud) {
   g_check_rc = r->err;
   uv_stop(souk_loop());
   if (r->err == 0) {
-    const souk_json_t *j = souk_rest_json(r);
+    const souk_json_t *j = souk__rest_json(r);
     char name[128] = "?", id[32] = "?";
     if (j) {
       souk_json_str(j, souk_json_get(j, 0, "username"), name, sizeof name);
@@ -457,18 +457,18 @@ static void check_cb(const souk_rest_resp_t *r, void *ud) {
 }
 
 int souk__bot_check_online(void) {
-  if (!souk_discord_conf.token) return SOUK_ECONFIG;
+  if (!souk__discord_conf.token) return SOUK_ECONFIG;
   int rc = souk_http_init();
   if (rc) return rc;
-  rc = souk_rest_init();
+  rc = souk__rest_init();
   if (rc == 0) {
-    souk_rest_opts_t o = {.method = "GET", .path = "/users/@me"};
-    rc = souk_rest_request(&o, check_cb, NULL);
+    souk__rest_opts_t o = {.method = "GET", .path = "/users/@me"};
+    rc = souk__rest_request(&o, check_cb, NULL);
     if (rc == 0) {
       uv_run(souk_loop(), UV_RUN_DEFAULT);
       rc = g_check_rc;
     }
-    souk_rest_shutdown();
+    souk__rest_shutdown();
   }
   souk_http_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);

@@ -117,7 +117,7 @@ static void ixs_drop(ixs_t *s) {
   s->tail = NULL;
 }
 
-static void ixs_done_cb(const souk_rest_resp_t *r, void *ud) {
+static void ixs_done_cb(const souk__rest_resp_t *r, void *ud) {
   ixs_t *s = ud;
   s->busy = false;
   bool initial = s->sending_initial;
@@ -142,13 +142,13 @@ static void ixs_pump(ixs_t *s) {
     ixop_t *o = s->head;
     s->head = o->next;
     if (!s->head) s->tail = NULL;
-    souk_rest_opts_t ro = {.method = o->method,
+    souk__rest_opts_t ro = {.method = o->method,
                            .path = o->path,
                            .body = o->body,
                            .body_len = o->len,
                            .flags = SOUK_REST_NO_AUTH};
     bool initial = o->initial;
-    int rc = souk_rest_request(&ro, ixs_done_cb, s);
+    int rc = souk__rest_request(&ro, ixs_done_cb, s);
     souk_free(o->path);
     souk_free(o->body);
     souk_free(o);
@@ -428,7 +428,7 @@ static void handle_interaction(const souk_json_t *j, int d, bool http, souk__ix_
   s->type = (int)type;
   s->id = souk__json_id(j, souk_json_get(j, d, "id"));
   s->app_id = souk__json_id(j, souk_json_get(j, d, "application_id"));
-  if (!s->app_id) s->app_id = g.app_id ? g.app_id : souk_discord_conf.application_id;
+  if (!s->app_id) s->app_id = g.app_id ? g.app_id : souk__discord_conf.application_id;
   s->token = souk_json_strdup(j, souk_json_get(j, d, "token"));
   if (!s->id || !s->token) {
     SOUK_WARN("cmd", "an interaction without id or token was ignored");
@@ -547,7 +547,7 @@ static void pfx_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferr
 
 static void pfx_release(souk_cmd_ctx_t *ctx) { souk_free(ctx->surface_data); }
 
-static void typing_done_cb(const souk_rest_resp_t *r, void *ud) {
+static void typing_done_cb(const souk__rest_resp_t *r, void *ud) {
   if (r->err && r->err != SOUK_ESTOPPED)
     SOUK_DEBUG("cmd", "typing indicator refused: %s (HTTP %d)", souk_strerror(r->err), r->status);
 }
@@ -560,8 +560,8 @@ static int pfx_defer(souk_cmd_ctx_t *ctx, bool ephemeral) {
   pfx_t *p = ctx->surface_data;
   char path[64];
   snprintf(path, sizeof path, "/channels/%" PRIu64 "/typing", p->channel);
-  souk_rest_opts_t o = {.method = "POST", .path = path};
-  souk_rest_request(&o, typing_done_cb, NULL);
+  souk__rest_opts_t o = {.method = "POST", .path = path};
+  souk__rest_request(&o, typing_done_cb, NULL);
   return SOUK_ENOTSUP;
 }
 
@@ -575,7 +575,7 @@ static const char *after_prefix(const char *s, size_t n, uint64_t guild, size_t 
     *rest = n - pl;
     return s + pl;
   }
-  if (souk_cmd_conf.mention_prefix && g.bot_user) {
+  if (souk__cmd_conf.mention_prefix && g.bot_user) {
     char m1[32], m2[32];
     int l1 = snprintf(m1, sizeof m1, "<@%" PRIu64 ">", g.bot_user);
     int l2 = snprintf(m2, sizeof m2, "<@!%" PRIu64 ">", g.bot_user);
@@ -608,7 +608,7 @@ static bool handle_message(const souk_event_t *ev) {
    * JSON escapes, like a quote, takes the slow path). */
   const char *pfx = souk_cmd_prefix(guild);
   char c0 = content[0];
-  if (c0 != '\\' && !(pfx && pfx[0] == c0) && !(c0 == '<' && souk_cmd_conf.mention_prefix))
+  if (c0 != '\\' && !(pfx && pfx[0] == c0) && !(c0 == '<' && souk__cmd_conf.mention_prefix))
     return false;
   char *text = souk_json_strdup(j, souk_json_get(j, d, "content"));
   if (!text) return false;
@@ -697,7 +697,7 @@ static void reg_written_cb(void *ud, int status) {
   souk_free(ud);
 }
 
-static void reg_put_cb(const souk_rest_resp_t *r, void *ud) {
+static void reg_put_cb(const souk__rest_resp_t *r, void *ud) {
   regread_t *rr = ud;
   if (r->err) {
     g.reg_state = SOUK__DCMD_REG_FAILED;
@@ -716,13 +716,13 @@ static void reg_put_cb(const souk_rest_resp_t *r, void *ud) {
 
 static void reg_send(regread_t *rr) {
   char path[96];
-  if (souk_cmd_conf.reg == SOUK_CMD_REG_GUILD)
+  if (souk__cmd_conf.reg == SOUK_CMD_REG_GUILD)
     snprintf(path, sizeof path, "/applications/%" PRIu64 "/guilds/%" PRIu64 "/commands", g.app_id,
-             souk_cmd_conf.dev_guild);
+             souk__cmd_conf.dev_guild);
   else snprintf(path, sizeof path, "/applications/%" PRIu64 "/commands", g.app_id);
-  souk_rest_opts_t o = {.method = "PUT", .path = path, .body = g.reg_body, .body_len = g.reg_len};
+  souk__rest_opts_t o = {.method = "PUT", .path = path, .body = g.reg_body, .body_len = g.reg_len};
   rr->stored = g.reg_hash;
-  if (souk_rest_request(&o, reg_put_cb, rr) != 0) {
+  if (souk__rest_request(&o, reg_put_cb, rr) != 0) {
     g.reg_state = SOUK__DCMD_REG_FAILED;
     souk_free(rr);
   }
@@ -743,13 +743,13 @@ static void reg_read_cb(void *ud, int status) {
 }
 
 static void register_commands(void) {
-  if (g.reg_started || souk_cmd_conf.reg == SOUK_CMD_REG_OFF) return;
+  if (g.reg_started || souk__cmd_conf.reg == SOUK_CMD_REG_OFF) return;
   if (!g.app_id) {
     SOUK_WARN("cmd", "no application id (READY had none and discord.application_id is unset): "
                      "slash commands are not registered");
     return;
   }
-  if (souk_cmd_conf.reg == SOUK_CMD_REG_GUILD && !souk_cmd_conf.dev_guild) {
+  if (souk__cmd_conf.reg == SOUK_CMD_REG_GUILD && !souk__cmd_conf.dev_guild) {
     SOUK_ERROR("cmd", "commands.register is guild but commands.dev_guild is unset");
     return;
   }
@@ -764,8 +764,8 @@ static void register_commands(void) {
   g.reg_len = b.len;
   souk_buf_free(&b);
   regread_t *rr = souk_calloc(1, sizeof *rr);
-  if (souk_cmd_conf.reg == SOUK_CMD_REG_GUILD)
-    snprintf(rr->scope, sizeof rr->scope, "hash:guild:%" PRIu64, souk_cmd_conf.dev_guild);
+  if (souk__cmd_conf.reg == SOUK_CMD_REG_GUILD)
+    snprintf(rr->scope, sizeof rr->scope, "hash:guild:%" PRIu64, souk__cmd_conf.dev_guild);
   else snprintf(rr->scope, sizeof rr->scope, "hash:global:%" PRIu64, g.app_id);
   g.reg_hash = souk__dcmd_hash(g.reg_body, g.reg_len, 0);
   g.reg_hash = souk__dcmd_hash(rr->scope, strlen(rr->scope), g.reg_hash);
@@ -776,8 +776,8 @@ static void register_commands(void) {
 
 /* ---- owners ------------------------------------------------------------------------ */
 
-static void owners_cb(const souk_rest_resp_t *r, void *ud) {
-  const souk_json_t *j = r->err ? NULL : souk_rest_json(r);
+static void owners_cb(const souk__rest_resp_t *r, void *ud) {
+  const souk_json_t *j = r->err ? NULL : souk__rest_json(r);
   if (!j) {
     if (r->err != SOUK_ESTOPPED)
       SOUK_WARN("cmd", "cannot learn the application's owner (%s): owner-only commands answer "
@@ -816,7 +816,7 @@ static void owners_cb(const souk_rest_resp_t *r, void *ud) {
 void souk__dcmd_start(void) {
   memset(&g, 0, sizeof g);
   g.started = true;
-  g.app_id = souk_discord_conf.application_id;
+  g.app_id = souk__discord_conf.application_id;
   souk__ix_set_handler(http_ix_handler, NULL);
 }
 
@@ -852,8 +852,8 @@ bool souk__dcmd_event(const souk_event_t *ev) {
         /* Asked once the token is known to work, so a bad token costs one
          * refused request, not two. */
         g.owners_asked = true;
-        souk_rest_opts_t o = {.method = "GET", .path = "/oauth2/applications/@me"};
-        souk_rest_request(&o, owners_cb, NULL);
+        souk__rest_opts_t o = {.method = "GET", .path = "/oauth2/applications/@me"};
+        souk__rest_request(&o, owners_cb, NULL);
       }
       /* One process registers: the one running shard 0. */
       if (ev->shard == 0) register_commands();

@@ -206,7 +206,7 @@ static void op_later(dop_t *op) {
 
 /* The result of one response: Discord's error code and retry_after from
  * the body, and the error mapped from the status. */
-static void result_of(const souk_rest_resp_t *r, const souk_json_t *j, souk_discord_result_t *res) {
+static void result_of(const souk__rest_resp_t *r, const souk_json_t *j, souk_discord_result_t *res) {
   memset(res, 0, sizeof *res);
   res->err = r->err;
   res->status = r->status;
@@ -222,7 +222,7 @@ static void result_of(const souk_rest_resp_t *r, const souk_json_t *j, souk_disc
   if (r->status == 429) res->err = SOUK_ERATELIMIT;
 }
 
-static bool parse_body(const souk_rest_resp_t *r, souk_json_t *j) {
+static bool parse_body(const souk__rest_resp_t *r, souk_json_t *j) {
   if (!r->body || !r->body_len) return false;
   const char *b = r->body;
   size_t n = r->body_len;
@@ -321,8 +321,8 @@ static void build_edit(const souk_msg_t *m, souk_buf_t *b) {
 /* ---- sending ------------------------------------------------------------------- */
 
 static int issue(dop_t *op, unsigned idx, const char *method, const char *path, const char *body,
-                 size_t len, unsigned flags, souk_rest_cb cb) {
-  souk_rest_opts_t o = {
+                 size_t len, unsigned flags, souk__rest_cb cb) {
+  souk__rest_opts_t o = {
       .method = method, .path = path, .body = body, .body_len = len, .flags = flags};
   op->parts[idx].op = op;
   op->parts[idx].idx = idx;
@@ -331,7 +331,7 @@ static int issue(dop_t *op, unsigned idx, const char *method, const char *path, 
   return rc;
 }
 
-static void part_done_cb(const souk_rest_resp_t *r, void *ud);
+static void part_done_cb(const souk__rest_resp_t *r, void *ud);
 
 /* Send op as its one request (body: its first body, if any), counting it
  * in *stat.  On failure op is freed and the error returned. */
@@ -376,7 +376,7 @@ static void refuse_dms(uint64_t user) {
   u64_del(&g.dm_channels, user);
 }
 
-static void part_done_cb(const souk_rest_resp_t *r, void *ud) {
+static void part_done_cb(const souk__rest_resp_t *r, void *ud) {
   dpart_t *p = ud;
   dop_t *op = p->op;
   souk_json_t j = {0};
@@ -473,7 +473,7 @@ typedef struct coal_req {
 
 static void coal_arm(void);
 
-static void coal_done_cb(const souk_rest_resp_t *r, void *ud) {
+static void coal_done_cb(const souk__rest_resp_t *r, void *ud) {
   coal_req_t *cr = ud;
   if (g.coal) {
     souk_json_t j = {0};
@@ -499,7 +499,7 @@ static int coal_send(uint64_t channel, uint64_t message, const char *body, size_
   coal_req_t *cr = souk_calloc(1, sizeof *cr);
   cr->channel = channel;
   cr->message = message;
-  souk_rest_opts_t o = {.method = "PATCH", .path = path, .body = body, .body_len = len};
+  souk__rest_opts_t o = {.method = "PATCH", .path = path, .body = body, .body_len = len};
   int rc = g.sink->request(&o, coal_done_cb, cr);
   if (rc) {
     souk_free(cr);
@@ -547,7 +547,7 @@ int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const sou
 
 /* ---- DMs ----------------------------------------------------------------------- */
 
-static void dm_open_cb(const souk_rest_resp_t *r, void *ud) {
+static void dm_open_cb(const souk__rest_resp_t *r, void *ud) {
   dpart_t *p = ud;
   dop_t *op = p->op;
   op->pending--;
@@ -675,7 +675,7 @@ int souk_discord_get(const char *path, souk_discord_json_cb cb, void *ud) {
 
 static const char *presence_status(void) {
   static const char *const names[] = {"online", "idle", "dnd", "invisible"};
-  int i = souk_discord_conf.presence_status;
+  int i = souk__discord_conf.presence_status;
   return i >= 0 && i < 4 ? names[i] : "online";
 }
 
@@ -736,14 +736,14 @@ bool souk_discord_bot_can(uint64_t guild_id, uint64_t channel_id, uint64_t perm_
 /* ---- the REST sink ------------------------------------------------------------- */
 
 static int rest_presence(const char *status, const char *text, int activity_type) {
-  if (!souk_shards_running()) return SOUK_ESTOPPED;
-  souk_presence_t p = {status, text, activity_type};
-  return souk_shards_set_presence(&p);
+  if (!souk__shards_running()) return SOUK_ESTOPPED;
+  souk__presence_t p = {status, text, activity_type};
+  return souk__shards_set_presence(&p);
 }
 
 const souk__dapi_sink_t souk__dapi_rest_sink = {
     .name = "rest",
-    .request = souk_rest_request,
+    .request = souk__rest_request,
     .presence = rest_presence,
 };
 

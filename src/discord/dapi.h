@@ -20,9 +20,9 @@
 /** Where requests go. */
 typedef struct souk__dapi_sink {
   const char *name; /* "rest", "console", a test's */
-  /** Queue a request; contract of souk_rest_request() (the callback runs
+  /** Queue a request; contract of souk__rest_request() (the callback runs
    * later, exactly once, unless this returns an error). */
-  int (*request)(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud);
+  int (*request)(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud);
   /** Set the activity on every shard: 0 or SOUK_E* (kept and tried
    * again later).  status is "online", "idle", "dnd" or "invisible". */
   int (*presence)(const char *status, const char *text, int activity_type);

@@ -39,7 +39,7 @@
 
 typedef struct pending {
   struct pending *next;
-  souk_rest_cb cb;
+  souk__rest_cb cb;
   void *ud;
   int status;
   char *body;
@@ -183,7 +183,7 @@ static void answer_cb(uv_timer_t *t) {
   while ((p = c.head)) {
     c.head = p->next;
     if (!c.head) c.tail = NULL;
-    souk_rest_resp_t r = {
+    souk__rest_resp_t r = {
         .err = p->status >= 200 && p->status < 300 ? 0
                : p->status == 404                  ? SOUK_ENOTFOUND
                                                    : SOUK_EHTTP,
@@ -199,7 +199,7 @@ static void answer_cb(uv_timer_t *t) {
   }
 }
 
-static void answer(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud, int status, char *body) {
+static void answer(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud, int status, char *body) {
   pending_t *p = souk_calloc(1, sizeof *p);
   p->cb = cb;
   p->ud = ud;
@@ -239,7 +239,7 @@ static uint64_t path_id(const char *s, const char **rest) {
   return end == s ? 0 : v;
 }
 
-static int con_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
+static int con_request(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) {
   souk_json_t j = {0};
   bool has_body =
       o->body && souk_json_parse(&j, o->body, o->body_len ? o->body_len : strlen(o->body)) == 0;

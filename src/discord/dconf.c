@@ -10,7 +10,7 @@
 
 #include "souk/buf.h"
 
-souk_discord_conf_t souk_discord_conf;
+souk__discord_conf_t souk__discord_conf;
 
 static const char *const presence_choices[] = {"online", "idle", "dnd", "invisible", NULL};
 /* "true" and "false" are kept from when the key was a boolean: true is the
@@ -19,7 +19,7 @@ static const char *const compress_choices[] = {"zlib-stream", "zstd-stream", "no
                                                "false", NULL};
 
 int souk__discord_compress(void) {
-  switch (souk_discord_conf.compress) {
+  switch (souk__discord_conf.compress) {
   case 0:
   case 3:
     return SOUK_GW_COMPRESS_ZLIB;
@@ -30,8 +30,8 @@ int souk__discord_compress(void) {
   }
 }
 
-#define K(field) offsetof(souk_discord_conf_t, field)
-const souk_conf_key_t souk_discord_conf_keys[] = {
+#define K(field) offsetof(souk__discord_conf_t, field)
+const souk_conf_key_t souk__discord_conf_keys[] = {
     {"token", SOUK_CONF_TOKEN, K(token), NULL, 0, 0, NULL, SOUK_CONF_SECRET,
      "bot token; set SOUK_DISCORD_TOKEN in the environment, not in the file"},
     {"application_id", SOUK_CONF_SNOWFLAKE, K(application_id), NULL, 0, 0, NULL, 0,
@@ -132,7 +132,7 @@ static bool check_public_key(const char *v, souk_buf_t *expected) {
   return false;
 }
 
-const souk_conf_check_t souk_discord_conf_checks[] = {
+const souk_conf_check_t souk__discord_conf_checks[] = {
     {"api_base", check_api_base},
     {"gateway_url", check_gateway_url},
     {"user_agent_url", check_user_agent_url},

@@ -8,7 +8,7 @@
 #include "souk/conf.h"
 
 /** Values of the `discord` section (see discord_conf_keys in dconf.c). */
-typedef struct souk_discord_conf {
+typedef struct souk__discord_conf {
   char *token;             /* bot token, from SOUK_DISCORD_TOKEN */
   uint64_t application_id; /* 0: learnt from READY */
   char *api_base;          /* "https://discord.com/api/v10" */
@@ -33,17 +33,17 @@ typedef struct souk_discord_conf {
   char *user_agent_url;    /* URL in the User-Agent */
   char *public_key;        /* application public key, 64 hex characters; NULL: no
                               HTTP interactions endpoint (checked by souk__ix_mount) */
-} souk_discord_conf_t;
+} souk__discord_conf_t;
 
-/** discord.compress as a souk_gw_compress_t. */
+/** discord.compress as a souk__gw_compress_t. */
 int souk__discord_compress(void);
 
 /** Key table of the `discord` section. */
-extern const souk_conf_key_t souk_discord_conf_keys[];
+extern const souk_conf_key_t souk__discord_conf_keys[];
 /** Checks of the `discord` keys beyond their types (URL schemes, the public
  * key's shape). */
-extern const souk_conf_check_t souk_discord_conf_checks[];
+extern const souk_conf_check_t souk__discord_conf_checks[];
 /** The live values. */
-extern souk_discord_conf_t souk_discord_conf;
+extern souk__discord_conf_t souk__discord_conf;
 
 #endif

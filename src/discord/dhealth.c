@@ -22,8 +22,8 @@ static void gateway_health(void *ud, souk_health_result_t *out) {
   int64_t worst = -1;
   uint32_t worst_id = 0;
   for (size_t i = 0; i < n; i++) {
-    souk_shard_stats_t st;
-    if (souk_shards_stats(i, &st) == 0 && st.gw.latency_avg_ms > worst) {
+    souk__shard_stats_t st;
+    if (souk__shards_stats(i, &st) == 0 && st.gw.latency_avg_ms > worst) {
       worst = st.gw.latency_avg_ms;
       worst_id = st.id;
     }
@@ -34,8 +34,8 @@ static void gateway_health(void *ud, souk_health_result_t *out) {
   }
   souk_health_t lvl =
       worst < 0 ? SOUK_HEALTH_HEALTHY
-                : souk_health_threshold((double)worst, (double)souk_health_conf.gw_latency_warn_ms,
-                                        (double)souk_health_conf.gw_latency_crit_ms,
+                : souk_health_threshold((double)worst, (double)souk__health_conf.gw_latency_warn_ms,
+                                        (double)souk__health_conf.gw_latency_crit_ms,
                                         SOUK_HEALTH_HIGHER_IS_WORSE);
   if (worst < 0)
     souk_health_set(out, lvl, "%zu shard(s) ready, no latency measured yet", n);
@@ -47,9 +47,9 @@ static void gateway_health(void *ud, souk_health_result_t *out) {
 /* Close to Discord's invalid-request ban, or refusing requests, is what
  * matters; the queue filling up comes next. */
 static void rest_health(void *ud, souk_health_result_t *out) {
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
-  int64_t limit = souk_discord_conf.invalid_limit, qmax = souk_discord_conf.rest_queue_max;
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
+  int64_t limit = souk__discord_conf.invalid_limit, qmax = souk__discord_conf.rest_queue_max;
   uint64_t r429 = st.r429_user + st.r429_shared + st.r429_global;
   souk_health_t lvl = SOUK_HEALTH_HEALTHY;
   if (st.invalid_tripped) lvl = SOUK_HEALTH_CRITICAL;

@@ -25,16 +25,16 @@ static void collect_gateway(void *ud) {
                                 gw.zombies, gw.invalid,    gw.bytes,   gw.wire};
   for (size_t i = 0; i < sizeof per_shard / sizeof per_shard[0]; i++)
     souk_metric_clear(per_shard[i]);
-  size_t n = souk_shards_count();
+  size_t n = souk__shards_count();
   souk_gauge_set(souk_metric_series(gw.shards, NULL), (double)n);
-  souk_gauge_set(souk_metric_series(gw.ready, NULL), (double)souk_shards_ready());
+  souk_gauge_set(souk_metric_series(gw.ready, NULL), (double)souk__shards_ready());
   for (size_t i = 0; i < n; i++) {
-    souk_shard_stats_t st;
-    if (souk_shards_stats(i, &st) != 0) continue;
+    souk__shard_stats_t st;
+    if (souk__shards_stats(i, &st) != 0) continue;
     char id[16];
     snprintf(id, sizeof id, "%u", st.id);
     const char *const *lv = SOUK_LV(id);
-    souk_gauge_set(souk_metric_series(gw.state, SOUK_LV(id, souk_gw_state_name(st.gw.state))), 1);
+    souk_gauge_set(souk_metric_series(gw.state, SOUK_LV(id, souk__gw_state_name(st.gw.state))), 1);
     souk_gauge_set(souk_metric_series(gw.up, lv), st.gw.state == SOUK_GW_READY);
     /* No latency before the first heartbeat ACK: leave the series out
      * rather than report a made-up 0. */
@@ -102,8 +102,8 @@ static void route_stat(const char *route, int status, uint64_t count, void *ud) 
 }
 
 static void collect_rest(void *ud) {
-  souk_rest_stats_t s;
-  souk_rest_stats(&s);
+  souk__rest_stats_t s;
+  souk__rest_stats(&s);
   souk_counter_set(rest.requests, (double)s.requests);
   souk_counter_set(rest.sent, (double)s.sent);
   souk_counter_set(rest.retries, (double)s.retries);
@@ -119,7 +119,7 @@ static void collect_rest(void *ud) {
   souk_gauge_set(rest.tripped, s.invalid_tripped);
   souk_gauge_set(rest.buckets, (double)s.buckets);
   souk_metric_clear(rest.routes);
-  souk_rest_route_stats(route_stat, NULL);
+  souk__rest_route_stats(route_stat, NULL);
 }
 
 static souk_series_t *one(souk_metric_t *m) { return souk_metric_series(m, NULL); }
@@ -161,7 +161,7 @@ static void rest_init(void) {
 }
 
 void souk__discord_metrics_init(void) {
-  /* Idempotent: after souk_metrics_shutdown() the families are gone and
+  /* Idempotent: after souk__metrics_shutdown() the families are gone and
    * are registered again. */
   if (souk_metric_find("souk_gateway_shards")) return;
   gateway_init();

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 /** Register the gateway and REST families and their collectors with the
- * metrics registry.  Idempotent (again after souk_metrics_shutdown()). */
+ * metrics registry.  Idempotent (again after souk__metrics_shutdown()). */
 void souk__discord_metrics_init(void);
 
 /** Register (on) or remove (off) the health checks "gateway" (every shard

@@ -45,8 +45,8 @@ uint64_t souk_stats_events(void) { return souk__dispatch_count(); }
 /* ---- REST and shards -------------------------------------------------------- */
 
 void souk_stats_rest(souk_stats_rest_t *out) {
-  souk_rest_stats_t s;
-  souk_rest_stats(&s);
+  souk__rest_stats_t s;
+  souk__rest_stats(&s);
   memset(out, 0, sizeof *out);
   out->queued = s.queued;
   out->inflight = s.inflight;
@@ -61,19 +61,19 @@ void souk_stats_rest(souk_stats_rest_t *out) {
   out->invalid_count = s.invalid_count;
   out->invalid_tripped = s.invalid_tripped;
   out->buckets = s.buckets;
-  out->global_wait_ms = souk_rest_global_wait_ms();
+  out->global_wait_ms = souk__rest_global_wait_ms();
 }
 
-void souk_stats_rest_routes(souk_stats_route_fn fn, void *ud) { souk_rest_queue_stats(fn, ud); }
+void souk_stats_rest_routes(souk_stats_route_fn fn, void *ud) { souk__rest_queue_stats(fn, ud); }
 
-size_t souk_stats_shards(void) { return souk_shards_running() ? souk_shards_count() : 0; }
+size_t souk_stats_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }
 
 int souk_stats_shard_at(size_t i, souk_stats_shard_t *out) {
-  souk_shard_stats_t s;
-  if (!out || i >= souk_stats_shards() || souk_shards_stats(i, &s) != 0) return SOUK_ERANGE;
+  souk__shard_stats_t s;
+  if (!out || i >= souk_stats_shards() || souk__shards_stats(i, &s) != 0) return SOUK_ERANGE;
   memset(out, 0, sizeof *out);
   out->id = s.id;
-  out->state = souk_gw_state_name(s.gw.state);
+  out->state = souk__gw_state_name(s.gw.state);
   out->latency_ms = s.gw.latency_last_ms;
   out->events = s.gw.events;
   out->reconnects = s.gw.reconnects;

@@ -43,8 +43,8 @@ typedef struct ev_count {
   char name[];
 } ev_count_t;
 
-struct souk_gateway {
-  souk_gateway_ops_t ops;
+struct souk__gateway {
+  souk__gateway_ops_t ops;
   void *ud;
   /* Settings. */
   uint32_t shard_id, shard_count;
@@ -58,7 +58,7 @@ struct souk_gateway {
   int activity_type;
   uint32_t send_limit, send_reserve, send_window_ms, queue_max, hello_timeout_ms;
 
-  souk_gw_state_t state;
+  souk__gw_state_t state;
   after_close_t after;
   int stop_code;
   bool stop_requested;
@@ -100,20 +100,20 @@ struct souk_gateway {
 
   souk_json_t json;
   souk__smap_t events;
-  souk_gateway_stats_t st;
+  souk__gateway_stats_t st;
   bool have_latency;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
 
-const char *souk_gw_state_name(souk_gw_state_t s) {
+const char *souk__gw_state_name(souk__gw_state_t s) {
   static const char *const names[] = {"idle",        "connecting", "hello", "identify-wait",
                                       "identifying", "resuming",   "ready", "closing",
                                       "backoff",     "stopped",    "fatal"};
   return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
-const char *souk_gateway_fatal_reason(int code) {
+const char *souk__gateway_fatal_reason(int code) {
   switch (code) {
   case 4004:
     return "authentication failed (close 4004): the bot token is wrong or was reset; set a "
@@ -138,9 +138,9 @@ const char *souk_gateway_fatal_reason(int code) {
   }
 }
 
-static uint64_t now(souk_gateway_t *gw) { return gw->ops.now_ms(gw->ud); }
+static uint64_t now(souk__gateway_t *gw) { return gw->ops.now_ms(gw->ud); }
 
-static double rnd(souk_gateway_t *gw) {
+static double rnd(souk__gateway_t *gw) {
   double r = gw->ops.rand01(gw->ud);
   return r < 0 ? 0 : (r >= 1 ? 0.999999 : r);
 }
@@ -150,17 +150,17 @@ static void set_str(char **dst, const char *src) {
   *dst = src ? souk_strdup(src) : NULL;
 }
 
-static void forget_session(souk_gateway_t *gw) {
+static void forget_session(souk__gateway_t *gw) {
   set_str(&gw->session_id, NULL);
   set_str(&gw->resume_url, NULL);
   gw->seq = 0;
 }
 
-static bool have_session(const souk_gateway_t *gw) { return gw->session_id != NULL; }
+static bool have_session(const souk__gateway_t *gw) { return gw->session_id != NULL; }
 
 /* base + "?v=10&encoding=json[&compress=zlib-stream]", with a "/" path
  * added when base has none (Discord gives bare wss://host URLs). */
-static char *build_url(const souk_gateway_t *gw, const char *base) {
+static char *build_url(const souk__gateway_t *gw, const char *base) {
   souk_buf_t b;
   souk_buf_init(&b);
   souk_buf_puts(&b, base);
@@ -181,7 +181,7 @@ static char *build_url(const souk_gateway_t *gw, const char *base) {
 
 /* ---- timer -------------------------------------------------------------- */
 
-static void rearm(souk_gateway_t *gw) {
+static void rearm(souk__gateway_t *gw) {
   uint64_t next = NEVER;
   if (gw->hb_next < next) next = gw->hb_next;
   if (gw->hello_deadline < next) next = gw->hello_deadline;
@@ -196,7 +196,7 @@ static void rearm(souk_gateway_t *gw) {
   gw->ops.timer(gw->ud, next > t ? (int64_t)(next - t) : 0);
 }
 
-static void clear_conn_deadlines(souk_gateway_t *gw) {
+static void clear_conn_deadlines(souk__gateway_t *gw) {
   gw->hb_next = NEVER;
   gw->hello_deadline = NEVER;
   gw->identify_at = NEVER;
@@ -228,28 +228,28 @@ static uint64_t ring_oldest(const uint64_t *ring, uint32_t cap, uint32_t n, uint
   return ring[(head + cap - n) % cap];
 }
 
-static uint32_t user_cap(const souk_gateway_t *gw) { return gw->send_limit - gw->send_reserve; }
+static uint32_t user_cap(const souk__gateway_t *gw) { return gw->send_limit - gw->send_reserve; }
 
-static void limiter_reset(souk_gateway_t *gw) {
+static void limiter_reset(souk__gateway_t *gw) {
   gw->n_all = gw->head_all = 0;
   gw->n_user = gw->head_user = 0;
 }
 
-static void limiter_expire(souk_gateway_t *gw, uint64_t t) {
+static void limiter_expire(souk__gateway_t *gw, uint64_t t) {
   ring_expire(gw->ring_all, gw->send_limit, &gw->n_all, &gw->head_all, t, gw->send_window_ms);
   ring_expire(gw->ring_user, user_cap(gw), &gw->n_user, &gw->head_user, t, gw->send_window_ms);
 }
 
 /* May a payload go now?  Heartbeats only need a free slot of the whole
  * limit; everything else must also leave the reserved slots alone. */
-static bool limiter_allows(souk_gateway_t *gw, bool heartbeat, uint64_t t) {
+static bool limiter_allows(souk__gateway_t *gw, bool heartbeat, uint64_t t) {
   limiter_expire(gw, t);
   if (gw->n_all >= gw->send_limit) return false;
   return heartbeat || gw->n_user < user_cap(gw);
 }
 
 /* When the next non-heartbeat payload may go. */
-static uint64_t limiter_next(souk_gateway_t *gw) {
+static uint64_t limiter_next(souk__gateway_t *gw) {
   uint64_t at = 0;
   if (gw->n_user >= user_cap(gw))
     at = ring_oldest(gw->ring_user, user_cap(gw), gw->n_user, gw->head_user) + gw->send_window_ms;
@@ -262,7 +262,7 @@ static uint64_t limiter_next(souk_gateway_t *gw) {
 }
 
 /* Send on the transport and account for it. */
-static int raw_send(souk_gateway_t *gw, const char *text, size_t len, bool heartbeat) {
+static int raw_send(souk__gateway_t *gw, const char *text, size_t len, bool heartbeat) {
   if (len > SOUK_GATEWAY_PAYLOAD_MAX) {
     SOUK_ERROR(GW_LOG, "shard %u: refusing to send a %zu-byte payload (limit %d)", gw->shard_id,
                len, SOUK_GATEWAY_PAYLOAD_MAX);
@@ -277,7 +277,7 @@ static int raw_send(souk_gateway_t *gw, const char *text, size_t len, bool heart
 }
 
 /* Send queued payloads while the session is ready and the limit allows. */
-static void flush(souk_gateway_t *gw) {
+static void flush(souk__gateway_t *gw) {
   gw->flush_at = NEVER;
   if (gw->state != SOUK_GW_READY) return;
   while (gw->q_head) {
@@ -299,7 +299,7 @@ static void flush(souk_gateway_t *gw) {
 
 /* ---- payloads ----------------------------------------------------------- */
 
-static void send_heartbeat(souk_gateway_t *gw) {
+static void send_heartbeat(souk__gateway_t *gw) {
   char buf[64];
   /* d is the last sequence number received, or null before the first. */
   int n = gw->seq ? snprintf(buf, sizeof buf, "{\"op\":1,\"d\":%" PRIu64 "}", gw->seq)
@@ -338,7 +338,7 @@ static void write_presence(souk_jw_t *w, const char *status, const char *activit
   souk_jw_end(w);
 }
 
-static void send_identify(souk_gateway_t *gw) {
+static void send_identify(souk__gateway_t *gw) {
   souk_buf_t b;
   souk_buf_init(&b);
   souk_jw_t w;
@@ -384,7 +384,7 @@ static void send_identify(souk_gateway_t *gw) {
   souk_buf_free(&b);
 }
 
-static void send_resume(souk_gateway_t *gw) {
+static void send_resume(souk__gateway_t *gw) {
   souk_buf_t b;
   souk_buf_init(&b);
   souk_jw_t w;
@@ -411,7 +411,7 @@ static void send_resume(souk_gateway_t *gw) {
 
 /* ---- connection lifecycle ----------------------------------------------- */
 
-static void do_connect(souk_gateway_t *gw) {
+static void do_connect(souk__gateway_t *gw) {
   gw->reconnect_at = NEVER;
   clear_conn_deadlines(gw);
   gw->resume_next = have_session(gw);
@@ -432,7 +432,7 @@ static void do_connect(souk_gateway_t *gw) {
  * retry in the same instant); a healthy connection that ended only comes
  * here once the budget of immediate reconnects is spent, and then waits
  * half a second to a second. */
-static void schedule_reconnect(souk_gateway_t *gw) {
+static void schedule_reconnect(souk__gateway_t *gw) {
   uint64_t delay;
   if (gw->failures == 0) {
     delay = 500 + (uint64_t)(rnd(gw) * 500.0);
@@ -451,7 +451,7 @@ static void schedule_reconnect(souk_gateway_t *gw) {
 }
 
 /* Take one immediate reconnect from the budget, if any is left. */
-static bool quick_take(souk_gateway_t *gw) {
+static bool quick_take(souk__gateway_t *gw) {
   uint64_t t = now(gw);
   uint64_t tat = gw->quick_tat > t ? gw->quick_tat : t;
   if (tat - t > (uint64_t)(QUICK_BURST - 1) * QUICK_REFILL_MS) return false;
@@ -462,7 +462,7 @@ static bool quick_take(souk_gateway_t *gw) {
 /* A connection has ended and the session goes on: after a healthy one,
  * connect again at once (a resume then costs a round trip, not a random
  * wait); after failures, back off. */
-static void reconnect(souk_gateway_t *gw) {
+static void reconnect(souk__gateway_t *gw) {
   if (gw->failures == 0 && quick_take(gw)) {
     SOUK_DEBUG(GW_LOG, "shard %u: reconnecting at once (%s)", gw->shard_id,
                have_session(gw) ? "resume" : "identify");
@@ -474,7 +474,7 @@ static void reconnect(souk_gateway_t *gw) {
 
 /* A connection failed before the session was ready: say so on the first
  * failure and then at most once a minute, however fast the retries. */
-static void outage_note(souk_gateway_t *gw, int code, const char *reason) {
+static void outage_note(souk__gateway_t *gw, int code, const char *reason) {
   uint64_t t = now(gw);
   const char *sep = reason && *reason ? ": " : "";
   if (!reason) reason = "";
@@ -501,7 +501,7 @@ static void outage_note(souk_gateway_t *gw, int code, const char *reason) {
 }
 
 /* The session is live again: end an outage report. */
-static void outage_over(souk_gateway_t *gw) {
+static void outage_over(souk__gateway_t *gw) {
   if (gw->failures > 1)
     SOUK_INFO(GW_LOG, "shard %u: connected again after %u failed attempts over %" PRIu64 " s",
               gw->shard_id, gw->failures, (now(gw) - gw->outage_since) / 1000);
@@ -509,14 +509,14 @@ static void outage_over(souk_gateway_t *gw) {
 }
 
 /* Close our transport and do `after` once it has ended. */
-static void close_with(souk_gateway_t *gw, int code, after_close_t after) {
+static void close_with(souk__gateway_t *gw, int code, after_close_t after) {
   clear_conn_deadlines(gw);
   gw->after = after;
   gw->state = SOUK_GW_CLOSING;
   gw->ops.close(gw->ud, code);
 }
 
-static void go_fatal(souk_gateway_t *gw, int code, const char *msg) {
+static void go_fatal(souk__gateway_t *gw, int code, const char *msg) {
   clear_conn_deadlines(gw);
   gw->reconnect_at = NEVER;
   gw->state = SOUK_GW_FATAL;
@@ -526,7 +526,7 @@ static void go_fatal(souk_gateway_t *gw, int code, const char *msg) {
   gw->ops.fatal(gw->ud, code, msg);
 }
 
-static void go_stopped(souk_gateway_t *gw) {
+static void go_stopped(souk__gateway_t *gw) {
   clear_conn_deadlines(gw);
   gw->reconnect_at = NEVER;
   gw->state = SOUK_GW_STOPPED;
@@ -536,7 +536,7 @@ static void go_stopped(souk_gateway_t *gw) {
 }
 
 /* The identify step: ask for a slot (once per wait). */
-static void want_identify(souk_gateway_t *gw) {
+static void want_identify(souk__gateway_t *gw) {
   gw->state = SOUK_GW_IDENTIFY_WAIT;
   if (gw->identify_at != NEVER || gw->identify_requested) return;
   gw->identify_requested = true;
@@ -545,7 +545,7 @@ static void want_identify(souk_gateway_t *gw) {
 
 /* ---- incoming payloads -------------------------------------------------- */
 
-static void on_hello(souk_gateway_t *gw, const souk_json_t *j, int d) {
+static void on_hello(souk__gateway_t *gw, const souk_json_t *j, int d) {
   if (gw->state != SOUK_GW_HELLO) return;
   int64_t iv = 0;
   if (souk_json_i64(j, souk_json_get(j, d, "heartbeat_interval"), &iv) || iv <= 0) {
@@ -566,7 +566,7 @@ static void on_hello(souk_gateway_t *gw, const souk_json_t *j, int d) {
     want_identify(gw);
 }
 
-static void on_ready_payload(souk_gateway_t *gw, const souk_json_t *j, int d) {
+static void on_ready_payload(souk__gateway_t *gw, const souk_json_t *j, int d) {
   char *sid = souk_json_strdup(j, souk_json_get(j, d, "session_id"));
   char *rurl = souk_json_strdup(j, souk_json_get(j, d, "resume_gateway_url"));
   souk_free(gw->session_id);
@@ -581,7 +581,7 @@ static void on_ready_payload(souk_gateway_t *gw, const souk_json_t *j, int d) {
   SOUK_INFO(GW_LOG, "shard %u: ready", gw->shard_id);
 }
 
-static void count_event(souk_gateway_t *gw, const char *name) {
+static void count_event(souk__gateway_t *gw, const char *name) {
   souk__smap_ent_t *e = souk__smap_get(&gw->events, name);
   if (!e) {
     size_t n = strlen(name);
@@ -593,7 +593,7 @@ static void count_event(souk_gateway_t *gw, const char *name) {
   ((ev_count_t *)e)->n++;
 }
 
-static void on_dispatch(souk_gateway_t *gw, const souk_json_t *j, int t, int d) {
+static void on_dispatch(souk__gateway_t *gw, const souk_json_t *j, int t, int d) {
   char name[64];
   if (souk_json_str(j, t, name, sizeof name) < 0) return;
   gw->st.events++;
@@ -620,7 +620,7 @@ static void on_dispatch(souk_gateway_t *gw, const souk_json_t *j, int t, int d) 
   if (gw->state == SOUK_GW_READY) flush(gw);
 }
 
-static void on_invalid_session(souk_gateway_t *gw, bool resumable) {
+static void on_invalid_session(souk__gateway_t *gw, bool resumable) {
   gw->st.invalid_sessions++;
   if (resumable && have_session(gw)) {
     SOUK_INFO(GW_LOG, "shard %u: invalid session (resumable): reconnecting", gw->shard_id);
@@ -642,14 +642,14 @@ static void on_invalid_session(souk_gateway_t *gw, bool resumable) {
  * released after the message rather than kept per shard for good. */
 #define GW_TOKENS_KEEP 4096
 
-static void handle_payload(souk_gateway_t *gw, const char *text, size_t len);
+static void handle_payload(souk__gateway_t *gw, const char *text, size_t len);
 
-static void handle_message(souk_gateway_t *gw, const char *text, size_t len) {
+static void handle_message(souk__gateway_t *gw, const char *text, size_t len) {
   handle_payload(gw, text, len);
   if (gw->json.cap > GW_TOKENS_KEEP) souk_json_free(&gw->json);
 }
 
-static void handle_payload(souk_gateway_t *gw, const char *text, size_t len) {
+static void handle_payload(souk__gateway_t *gw, const char *text, size_t len) {
   souk_json_t *j = &gw->json;
   if (souk_json_parse(j, text, len) != 0 || souk_json_type(j, 0) != SOUK_JSON_OBJECT) {
     SOUK_WARN(GW_LOG, "shard %u: malformed gateway payload: reconnecting", gw->shard_id);
@@ -704,13 +704,13 @@ static void handle_payload(souk_gateway_t *gw, const char *text, size_t len) {
 
 /* ---- public ------------------------------------------------------------- */
 
-souk_gateway_t *souk_gateway_new(const souk_gateway_conf_t *c, const souk_gateway_ops_t *ops,
+souk__gateway_t *souk__gateway_new(const souk__gateway_conf_t *c, const souk__gateway_ops_t *ops,
                                  void *ud) {
   if (!c || !ops || !c->token || !*c->token || !c->gateway_url || !*c->gateway_url || !ops->send ||
       !ops->close || !ops->connect || !ops->timer || !ops->request_identify || !ops->dispatch ||
       !ops->fatal || !ops->now_ms || !ops->rand01)
     return NULL;
-  souk_gateway_t *gw = souk_calloc(1, sizeof *gw);
+  souk__gateway_t *gw = souk_calloc(1, sizeof *gw);
   gw->ops = *ops;
   gw->ud = ud;
   gw->shard_id = c->shard_id;
@@ -745,7 +745,7 @@ souk_gateway_t *souk_gateway_new(const souk_gateway_conf_t *c, const souk_gatewa
   return gw;
 }
 
-void souk_gateway_free(souk_gateway_t *gw) {
+void souk__gateway_free(souk__gateway_t *gw) {
   if (!gw) return;
   outq_t *o = gw->q_head;
   while (o) {
@@ -773,7 +773,7 @@ void souk_gateway_free(souk_gateway_t *gw) {
   souk_free(gw);
 }
 
-void souk_gateway_start(souk_gateway_t *gw) {
+void souk__gateway_start(souk__gateway_t *gw) {
   if (gw->state != SOUK_GW_IDLE && gw->state != SOUK_GW_STOPPED) return;
   gw->stop_requested = false;
   gw->failures = 0;
@@ -781,7 +781,7 @@ void souk_gateway_start(souk_gateway_t *gw) {
   rearm(gw);
 }
 
-void souk_gateway_stop(souk_gateway_t *gw, int code) {
+void souk__gateway_stop(souk__gateway_t *gw, int code) {
   if (code < 1000 || code > 4999) code = 1000;
   switch (gw->state) {
   case SOUK_GW_IDLE:
@@ -808,7 +808,7 @@ void souk_gateway_stop(souk_gateway_t *gw, int code) {
   }
 }
 
-void souk_gateway_reconnect(souk_gateway_t *gw) {
+void souk__gateway_reconnect(souk__gateway_t *gw) {
   switch (gw->state) {
   case SOUK_GW_CONNECTING:
   case SOUK_GW_HELLO:
@@ -824,7 +824,7 @@ void souk_gateway_reconnect(souk_gateway_t *gw) {
   }
 }
 
-void souk_gateway_on_open(souk_gateway_t *gw) {
+void souk__gateway_on_open(souk__gateway_t *gw) {
   if (gw->state != SOUK_GW_CONNECTING) return;
   gw->state = SOUK_GW_HELLO;
   limiter_reset(gw);
@@ -832,7 +832,7 @@ void souk_gateway_on_open(souk_gateway_t *gw) {
   rearm(gw);
 }
 
-void souk_gateway_on_message(souk_gateway_t *gw, const char *text, size_t len) {
+void souk__gateway_on_message(souk__gateway_t *gw, const char *text, size_t len) {
   gw->st.bytes_in += len;
   gw->st.messages_in++;
   switch (gw->state) {
@@ -850,12 +850,12 @@ void souk_gateway_on_message(souk_gateway_t *gw, const char *text, size_t len) {
   }
 }
 
-void souk_gateway_on_close(souk_gateway_t *gw, int code) {
-  souk_gateway_on_close_reason(gw, code, NULL);
+void souk__gateway_on_close(souk__gateway_t *gw, int code) {
+  souk__gateway_on_close_reason(gw, code, NULL);
 }
 
-void souk_gateway_on_close_reason(souk_gateway_t *gw, int code, const char *reason) {
-  souk_gw_state_t was = gw->state;
+void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *reason) {
+  souk__gw_state_t was = gw->state;
   if (was == SOUK_GW_IDLE || was == SOUK_GW_BACKOFF || was == SOUK_GW_STOPPED ||
       was == SOUK_GW_FATAL)
     return; /* no transport of ours */
@@ -888,7 +888,7 @@ void souk_gateway_on_close_reason(souk_gateway_t *gw, int code, const char *reas
     return;
   }
   /* The transport ended without us asking. */
-  const char *fatal = souk_gateway_fatal_reason(code);
+  const char *fatal = souk__gateway_fatal_reason(code);
   if (fatal) {
     go_fatal(gw, code, fatal);
     rearm(gw);
@@ -911,7 +911,7 @@ void souk_gateway_on_close_reason(souk_gateway_t *gw, int code, const char *reas
   rearm(gw);
 }
 
-void souk_gateway_on_timer(souk_gateway_t *gw) {
+void souk__gateway_on_timer(souk__gateway_t *gw) {
   uint64_t t = now(gw);
   if (gw->reconnect_at <= t) {
     gw->reconnect_at = NEVER;
@@ -946,7 +946,7 @@ void souk_gateway_on_timer(souk_gateway_t *gw) {
   rearm(gw);
 }
 
-bool souk_gateway_identify_granted(souk_gateway_t *gw) {
+bool souk__gateway_identify_granted(souk__gateway_t *gw) {
   gw->identify_requested = false;
   if (gw->state != SOUK_GW_IDENTIFY_WAIT || gw->identify_at != NEVER) return false;
   send_identify(gw);
@@ -954,7 +954,7 @@ bool souk_gateway_identify_granted(souk_gateway_t *gw) {
   return true;
 }
 
-int souk_gateway_send(souk_gateway_t *gw, const char *text, size_t len) {
+int souk__gateway_send(souk__gateway_t *gw, const char *text, size_t len) {
   if (!text || !len) return SOUK_EINVAL;
   if (len > SOUK_GATEWAY_PAYLOAD_MAX) return SOUK_ETOOBIG;
   if (gw->state == SOUK_GW_FATAL || gw->stop_requested) return SOUK_ESTOPPED;
@@ -979,7 +979,7 @@ int souk_gateway_send(souk_gateway_t *gw, const char *text, size_t len) {
   return 0;
 }
 
-int souk_gateway_set_presence(souk_gateway_t *gw, const souk_presence_t *p) {
+int souk__gateway_set_presence(souk__gateway_t *gw, const souk__presence_t *p) {
   if (!p) return SOUK_EINVAL;
   if (gw->state == SOUK_GW_FATAL || gw->stop_requested) return SOUK_ESTOPPED;
   /* Build the op 3 payload first: a presence too big to send is refused
@@ -1005,26 +1005,26 @@ int souk_gateway_set_presence(souk_gateway_t *gw, const souk_presence_t *p) {
   /* Without a session the next IDENTIFY carries the presence; a session
    * (live or to be resumed) gets op 3 through the queue, which is sent as
    * soon as it is ready. */
-  if (gw->state == SOUK_GW_READY || have_session(gw)) rc = souk_gateway_send(gw, b.data, b.len);
+  if (gw->state == SOUK_GW_READY || have_session(gw)) rc = souk__gateway_send(gw, b.data, b.len);
   souk_buf_free(&b);
   return rc;
 }
 
-void souk_gateway_stats(const souk_gateway_t *gw, souk_gateway_stats_t *out) {
+void souk__gateway_stats(const souk__gateway_t *gw, souk__gateway_stats_t *out) {
   *out = gw->st;
   out->state = gw->state;
   out->seq = gw->seq;
   out->queued = gw->q_len;
 }
 
-souk_gw_state_t souk_gateway_state(const souk_gateway_t *gw) { return gw->state; }
+souk__gw_state_t souk__gateway_state(const souk__gateway_t *gw) { return gw->state; }
 
-uint64_t souk_gateway_event_count(const souk_gateway_t *gw, const char *name) {
+uint64_t souk__gateway_event_count(const souk__gateway_t *gw, const char *name) {
   souk__smap_ent_t *e = souk__smap_get(&gw->events, name);
   return e ? ((ev_count_t *)e)->n : 0;
 }
 
-void souk_gateway_event_counts(const souk_gateway_t *gw,
+void souk__gateway_event_counts(const souk__gateway_t *gw,
                                void (*fn)(void *ud, const char *name, uint64_t n), void *ud) {
   for (souk__smap_ent_t *e = souk__smap_next(&gw->events, NULL); e;
        e = souk__smap_next(&gw->events, e)) {
@@ -1033,7 +1033,7 @@ void souk_gateway_event_counts(const souk_gateway_t *gw,
   }
 }
 
-bool souk_gateway_session(const souk_gateway_t *gw, const char **session_id,
+bool souk__gateway_session(const souk__gateway_t *gw, const char **session_id,
                           const char **resume_url, uint64_t *seq) {
   if (!have_session(gw)) return false;
   if (session_id) *session_id = gw->session_id;

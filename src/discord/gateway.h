@@ -3,7 +3,7 @@
  * No sockets, timers or clocks in here: the owner (src/discord/shards.c)
  * feeds inputs - transport opened, one text message, transport closed with
  * a code, the timer fired, an identify slot granted - and the machine acts
- * through souk_gateway_ops_t: send a text frame, close the transport with a
+ * through souk__gateway_ops_t: send a text frame, close the transport with a
  * code, open a transport to a URL, (re)arm its single timer, ask for an
  * identify slot, deliver events.  Time and randomness come from the ops too,
  * so tests drive every timing rule without sleeping.
@@ -42,14 +42,14 @@
 
 /** Transport compression asked for in the gateway URL.  ZLIB is 1, so a
  * bool "compress" still means zlib-stream. */
-typedef enum souk_gw_compress {
+typedef enum souk__gw_compress {
   SOUK_GW_COMPRESS_NONE = 0,
   SOUK_GW_COMPRESS_ZLIB = 1, /* compress=zlib-stream */
   SOUK_GW_COMPRESS_ZSTD = 2, /* compress=zstd-stream */
-} souk_gw_compress_t;
+} souk__gw_compress_t;
 
 /** Session states. */
-typedef enum souk_gw_state {
+typedef enum souk__gw_state {
   SOUK_GW_IDLE,          /* not started */
   SOUK_GW_CONNECTING,    /* waiting for the transport to open */
   SOUK_GW_HELLO,         /* open, waiting for HELLO */
@@ -61,29 +61,29 @@ typedef enum souk_gw_state {
   SOUK_GW_BACKOFF,       /* waiting to reconnect */
   SOUK_GW_STOPPED,       /* stopped on request */
   SOUK_GW_FATAL,         /* Discord refused the session; never reconnects */
-} souk_gw_state_t;
+} souk__gw_state_t;
 
 /** Static name of a state ("ready", "backoff", ...). */
-const char *souk_gw_state_name(souk_gw_state_t s);
+const char *souk__gw_state_name(souk__gw_state_t s);
 
 /** A presence; strings are copied by the functions that take one. */
-typedef struct souk_presence {
+typedef struct souk__presence {
   const char *status;   /* "online", "idle", "dnd", "invisible"; NULL: online */
   const char *activity; /* activity name, or NULL for none */
   int activity_type;    /* 0 playing, 1 streaming, 2 listening, 3 watching,
                            4 custom, 5 competing */
-} souk_presence_t;
+} souk__presence_t;
 
-/** Settings of one session.  Strings are copied by souk_gateway_new(). */
-typedef struct souk_gateway_conf {
+/** Settings of one session.  Strings are copied by souk__gateway_new(). */
+typedef struct souk__gateway_conf {
   uint32_t shard_id;
   uint32_t shard_count;    /* 0 or 1: no "shard" field is sent */
   const char *token;       /* bot token, without "Bot " */
   const char *gateway_url; /* e.g. wss://gateway.discord.gg (from /gateway/bot) */
   uint64_t intents;
-  int compress;             /* souk_gw_compress_t: transport compression asked for */
+  int compress;             /* souk__gw_compress_t: transport compression asked for */
   int large_threshold;      /* 50..250; 0: 50 */
-  souk_presence_t presence; /* sent with IDENTIFY */
+  souk__presence_t presence; /* sent with IDENTIFY */
   /* A session to resume first (e.g. saved by a previous process that
    * stopped with 4000); all three or none. */
   const char *session_id;
@@ -95,23 +95,23 @@ typedef struct souk_gateway_conf {
   uint32_t send_window_ms;   /* 60000 */
   uint32_t queue_max;        /* queued payloads before SOUK_EFULL: 1000 */
   uint32_t hello_timeout_ms; /* open but no HELLO: reconnect after 20000 */
-} souk_gateway_conf_t;
+} souk__gateway_conf_t;
 
 /** What the machine asks its owner to do.  All but ready, resumed and
  * stopped are required.  Pointers passed are valid during the call only. */
-typedef struct souk_gateway_ops {
+typedef struct souk__gateway_ops {
   /** Send one text frame; 0 or SOUK_E* (the transport is going away). */
   int (*send)(void *ud, const char *text, size_t len);
   /** Close the transport with code (abort it if not open yet); the owner
-   * then reports souk_gateway_on_close() when it has ended. */
+   * then reports souk__gateway_on_close() when it has ended. */
   void (*close)(void *ud, int code);
-  /** Open a transport to url now; report souk_gateway_on_open() or
-   * souk_gateway_on_close(). */
+  /** Open a transport to url now; report souk__gateway_on_open() or
+   * souk__gateway_on_close(). */
   void (*connect)(void *ud, const char *url);
-  /** (Re)arm the single timer to call souk_gateway_on_timer() after
+  /** (Re)arm the single timer to call souk__gateway_on_timer() after
    * delay_ms; -1 cancels it. */
   void (*timer)(void *ud, int64_t delay_ms);
-  /** Ask for an identify slot; answer with souk_gateway_identify_granted()
+  /** Ask for an identify slot; answer with souk__gateway_identify_granted()
    * once, whenever it is this shard's turn. */
   void (*request_identify)(void *ud);
   /** One dispatch (op 0): event name, sequence number, the payload and the
@@ -125,17 +125,17 @@ typedef struct souk_gateway_ops {
    * do); the machine stays in SOUK_GW_FATAL.  The machine does not log it:
    * reporting it is the owner's job, done once. */
   void (*fatal)(void *ud, int code, const char *msg);
-  /** souk_gateway_stop() has completed. */
+  /** souk__gateway_stop() has completed. */
   void (*stopped)(void *ud);
   /** Monotonic milliseconds. */
   uint64_t (*now_ms)(void *ud);
   /** Uniform random number in [0, 1). */
   double (*rand01)(void *ud);
-} souk_gateway_ops_t;
+} souk__gateway_ops_t;
 
 /** Counters and figures of one session. */
-typedef struct souk_gateway_stats {
-  souk_gw_state_t state;
+typedef struct souk__gateway_stats {
+  souk__gw_state_t state;
   int64_t latency_last_ms;   /* heartbeat sent -> ACK; -1 before the first */
   int64_t latency_avg_ms;    /* moving average (weight 1/8); -1 before the first */
   uint64_t seq;              /* last sequence number received */
@@ -152,73 +152,73 @@ typedef struct souk_gateway_stats {
   uint64_t queued;           /* payloads waiting for the send limit now */
   uint64_t bytes_in;         /* text bytes received (after decompression) */
   uint64_t messages_in;      /* text messages received */
-} souk_gateway_stats_t;
+} souk__gateway_stats_t;
 
 /** One session; opaque. */
-typedef struct souk_gateway souk_gateway_t;
+typedef struct souk__gateway souk__gateway_t;
 
 /** Create a session in SOUK_GW_IDLE.  conf and its strings are copied;
  * ops is copied; ud is passed back to every op.  Returns NULL only for a
  * missing token, gateway URL or required op. */
-souk_gateway_t *souk_gateway_new(const souk_gateway_conf_t *conf, const souk_gateway_ops_t *ops,
+souk__gateway_t *souk__gateway_new(const souk__gateway_conf_t *conf, const souk__gateway_ops_t *ops,
                                  void *ud);
 /** Free the session; no op is called.  The owner closes its transport and
  * timer itself. */
-void souk_gateway_free(souk_gateway_t *gw);
+void souk__gateway_free(souk__gateway_t *gw);
 
 /** Start: connect to the gateway (or the resume URL with a saved session). */
-void souk_gateway_start(souk_gateway_t *gw);
+void souk__gateway_start(souk__gateway_t *gw);
 /** Stop: close with code (1000 ends the session on Discord's side; 4000
- * keeps it resumable, see souk_gateway_session()), never reconnect, then
+ * keeps it resumable, see souk__gateway_session()), never reconnect, then
  * call ops.stopped.  Calling it again only updates nothing; calling it when
  * nothing is connected calls ops.stopped at once. */
-void souk_gateway_stop(souk_gateway_t *gw, int code);
+void souk__gateway_stop(souk__gateway_t *gw, int code);
 /** Close with 4000 and RESUME (or IDENTIFY without a session): for a
  * transport error the owner detected, such as corrupt compressed data. */
-void souk_gateway_reconnect(souk_gateway_t *gw);
+void souk__gateway_reconnect(souk__gateway_t *gw);
 
 /** The transport asked for by ops.connect is open. */
-void souk_gateway_on_open(souk_gateway_t *gw);
+void souk__gateway_on_open(souk__gateway_t *gw);
 /** One text message from the transport (already decompressed). */
-void souk_gateway_on_message(souk_gateway_t *gw, const char *text, size_t len);
+void souk__gateway_on_message(souk__gateway_t *gw, const char *text, size_t len);
 /** The transport ended (close code from the peer or ours, 1006 if it
  * dropped or never opened). */
-void souk_gateway_on_close(souk_gateway_t *gw, int code);
-/** As souk_gateway_on_close, with the transport's words for why (the
+void souk__gateway_on_close(souk__gateway_t *gw, int code);
+/** As souk__gateway_on_close, with the transport's words for why (the
  * peer's close reason, "connect failed: ...", or NULL), used in the log. */
-void souk_gateway_on_close_reason(souk_gateway_t *gw, int code, const char *reason);
+void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *reason);
 /** The timer armed by ops.timer fired. */
-void souk_gateway_on_timer(souk_gateway_t *gw);
+void souk__gateway_on_timer(souk__gateway_t *gw);
 /** The identify slot asked for by ops.request_identify is ours.  Returns
  * true if IDENTIFY was sent, false if the session no longer needed it (the
  * slot should still be released: it may have been spent). */
-bool souk_gateway_identify_granted(souk_gateway_t *gw);
+bool souk__gateway_identify_granted(souk__gateway_t *gw);
 
 /** Queue a payload (a complete JSON object such as {"op":8,...}) for
  * sending when the session is ready and the send limit allows; text is
  * copied.  0, SOUK_ETOOBIG (over 4096 bytes: never sent), SOUK_EFULL (queue
  * full), SOUK_ESTOPPED (stopped or fatal), SOUK_EINVAL. */
-int souk_gateway_send(souk_gateway_t *gw, const char *text, size_t len);
+int souk__gateway_send(souk__gateway_t *gw, const char *text, size_t len);
 /** Change the presence: kept for the next IDENTIFY and, when ready, sent as
- * op 3 through the send queue.  0 or as souk_gateway_send. */
-int souk_gateway_set_presence(souk_gateway_t *gw, const souk_presence_t *p);
+ * op 3 through the send queue.  0 or as souk__gateway_send. */
+int souk__gateway_set_presence(souk__gateway_t *gw, const souk__presence_t *p);
 
 /** Current counters. */
-void souk_gateway_stats(const souk_gateway_t *gw, souk_gateway_stats_t *out);
+void souk__gateway_stats(const souk__gateway_t *gw, souk__gateway_stats_t *out);
 /** Current state. */
-souk_gw_state_t souk_gateway_state(const souk_gateway_t *gw);
+souk__gw_state_t souk__gateway_state(const souk__gateway_t *gw);
 /** Dispatches received with event name, 0 if none. */
-uint64_t souk_gateway_event_count(const souk_gateway_t *gw, const char *name);
+uint64_t souk__gateway_event_count(const souk__gateway_t *gw, const char *name);
 /** Call fn for every event name received and its count. */
-void souk_gateway_event_counts(const souk_gateway_t *gw,
+void souk__gateway_event_counts(const souk__gateway_t *gw,
                                void (*fn)(void *ud, const char *name, uint64_t n), void *ud);
 /** The resumable session, if any: pointers valid until the next call into
  * gw.  Returns false when there is none. */
-bool souk_gateway_session(const souk_gateway_t *gw, const char **session_id,
+bool souk__gateway_session(const souk__gateway_t *gw, const char **session_id,
                           const char **resume_url, uint64_t *seq);
 
 /** Explanation for a close code Discord uses to refuse a session, or NULL
  * if code is not fatal. */
-const char *souk_gateway_fatal_reason(int code);
+const char *souk__gateway_fatal_reason(int code);
 
 #endif

@@ -114,7 +114,7 @@ static void idl_kick(idl_t *l) {
       if (r == 0) b->not_before = at;
       if (r <= 0) continue;
     }
-    souk_identify_grant_cb cb = NULL;
+    souk__identify_grant_cb cb = NULL;
     void *ud = NULL;
     if (!souk__idl_queue_pop(&b->q, &cb, &ud)) continue;
     b->held = true;
@@ -141,7 +141,7 @@ static void idl_kick(idl_t *l) {
     uv_timer_start(l->timer, timer_cb, next > now ? next - now : 0, 0);
 }
 
-static int idl_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+static int idl_acquire(void *self, uint32_t bucket, souk__identify_grant_cb cb, void *ud) {
   idl_t *l = self;
   if (!cb) return SOUK_EINVAL;
   bucket_t *b = idl_bucket(l, bucket);
@@ -151,7 +151,7 @@ static int idl_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, v
   return 0;
 }
 
-static void idl_cancel(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+static void idl_cancel(void *self, uint32_t bucket, souk__identify_grant_cb cb, void *ud) {
   idl_t *l = self;
   if (bucket >= l->nb) return;
   souk__idl_queue_remove(&l->b[bucket].q, cb, ud);
@@ -189,7 +189,7 @@ static void idl_destroy(void *self) {
   souk_free(l);
 }
 
-static const souk_identify_lock_ops_t idl_ops = {idl_acquire, idl_cancel, idl_release, idl_destroy};
+static const souk__identify_lock_ops_t idl_ops = {idl_acquire, idl_cancel, idl_release, idl_destroy};
 
 static idl_t *idl_new(uint32_t interval_ms, const souk_clock_t *clock) {
   idl_t *l = souk_calloc(1, sizeof *l);
@@ -202,15 +202,15 @@ static idl_t *idl_new(uint32_t interval_ms, const souk_clock_t *clock) {
   return l;
 }
 
-int souk_identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
-                             souk_identify_lock_t *out) {
+int souk__identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
+                             souk__identify_lock_t *out) {
   if (!out) return SOUK_EINVAL;
   out->ops = &idl_ops;
   out->self = idl_new(interval_ms, clock);
   return 0;
 }
 
-int souk_identify_lock_file(const char *path, uint32_t interval_ms, souk_identify_lock_t *out) {
+int souk__identify_lock_file(const char *path, uint32_t interval_ms, souk__identify_lock_t *out) {
   if (!path || !*path || !out) return SOUK_EINVAL;
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {

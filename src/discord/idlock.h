@@ -2,7 +2,7 @@
  * one per bucket (shard_id % max_concurrency) in each 5-second window, for
  * the whole bot, across every process that runs its shards.
  *
- * A souk_identify_lock_t hands out those slots: acquire(bucket) queues the
+ * A souk__identify_lock_t hands out those slots: acquire(bucket) queues the
  * caller and calls it back when it may IDENTIFY; the caller sends the
  * IDENTIFY and then calls release(bucket), which starts that bucket's
  * 5-second spacing again from the moment the IDENTIFY really went out.
@@ -30,7 +30,7 @@
 #define SOUK_IDENTIFY_INTERVAL_MS 5250
 
 /** Called once when the slot asked for is the caller's. */
-typedef void (*souk_identify_grant_cb)(void *ud);
+typedef void (*souk__identify_grant_cb)(void *ud);
 
 /* A FIFO of shards waiting for one bucket's slot, shared by the backends.
  * Inline so that a backend outside souk_discord (the Redis one, in
@@ -39,7 +39,7 @@ typedef void (*souk_identify_grant_cb)(void *ud);
 /** One waiter; owned by its queue. */
 typedef struct souk__idl_waiter {
   struct souk__idl_waiter *next;
-  souk_identify_grant_cb cb;
+  souk__identify_grant_cb cb;
   void *ud;
 } souk__idl_waiter_t;
 
@@ -49,7 +49,7 @@ typedef struct souk__idl_queue {
 } souk__idl_queue_t;
 
 /** Append (cb, ud). */
-static inline void souk__idl_queue_push(souk__idl_queue_t *q, souk_identify_grant_cb cb, void *ud) {
+static inline void souk__idl_queue_push(souk__idl_queue_t *q, souk__identify_grant_cb cb, void *ud) {
   souk__idl_waiter_t *w = souk_malloc(sizeof *w);
   w->next = NULL;
   w->cb = cb;
@@ -60,7 +60,7 @@ static inline void souk__idl_queue_push(souk__idl_queue_t *q, souk_identify_gran
 }
 
 /** Remove the first waiter equal to (cb, ud), if any. */
-static inline void souk__idl_queue_remove(souk__idl_queue_t *q, souk_identify_grant_cb cb,
+static inline void souk__idl_queue_remove(souk__idl_queue_t *q, souk__identify_grant_cb cb,
                                           void *ud) {
   souk__idl_waiter_t **pp = &q->head, *prev = NULL;
   for (; *pp; prev = *pp, pp = &(*pp)->next) {
@@ -74,7 +74,7 @@ static inline void souk__idl_queue_remove(souk__idl_queue_t *q, souk_identify_gr
 }
 
 /** Take the oldest waiter into *cb / *ud; false when the queue is empty. */
-static inline bool souk__idl_queue_pop(souk__idl_queue_t *q, souk_identify_grant_cb *cb,
+static inline bool souk__idl_queue_pop(souk__idl_queue_t *q, souk__identify_grant_cb *cb,
                                        void **ud) {
   souk__idl_waiter_t *w = q->head;
   if (!w) return false;
@@ -88,38 +88,38 @@ static inline bool souk__idl_queue_pop(souk__idl_queue_t *q, souk_identify_grant
 
 /** Drop every waiter without calling it. */
 static inline void souk__idl_queue_clear(souk__idl_queue_t *q) {
-  souk_identify_grant_cb cb;
+  souk__identify_grant_cb cb;
   void *ud;
   while (souk__idl_queue_pop(q, &cb, &ud)) {
   }
 }
 
 /** A backend's operations; self is the backend's state. */
-typedef struct souk_identify_lock_ops {
+typedef struct souk__identify_lock_ops {
   /** Queue (cb, ud) for bucket's next slot.  0, or SOUK_E* and cb is never
    * called.  At most one pending acquire per (cb, ud) is expected. */
-  int (*acquire)(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud);
+  int (*acquire)(void *self, uint32_t bucket, souk__identify_grant_cb cb, void *ud);
   /** Withdraw a pending acquire of (cb, ud); cb will not be called.  A
    * no-op if it was already granted or never queued. */
-  void (*cancel)(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud);
+  void (*cancel)(void *self, uint32_t bucket, souk__identify_grant_cb cb, void *ud);
   /** The granted IDENTIFY was sent (or given up): the bucket's next slot is
    * interval_ms from now.  Must follow every grant exactly once. */
   void (*release)(void *self, uint32_t bucket);
   /** Free the backend: pending acquires are dropped without a call, its
    * libuv handles are closed (the loop finishes closing them). */
   void (*destroy)(void *self);
-} souk_identify_lock_ops_t;
+} souk__identify_lock_ops_t;
 
 /** A backend instance. */
-typedef struct souk_identify_lock {
-  const souk_identify_lock_ops_t *ops;
+typedef struct souk__identify_lock {
+  const souk__identify_lock_ops_t *ops;
   void *self;
-} souk_identify_lock_t;
+} souk__identify_lock_t;
 
 /** In-process backend on souk_loop(): interval_ms between IDENTIFYs of one
  * bucket (0: 5000); clock NULL for the real monotonic clock.  0 or SOUK_E*. */
-int souk_identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
-                             souk_identify_lock_t *out);
+int souk__identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
+                             souk__identify_lock_t *out);
 
 /** Lock-file backend for processes on one host: path is created if missing
  * (mode 0600).  The file holds each bucket's last IDENTIFY time on the
@@ -127,6 +127,6 @@ int souk_identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
  * before the callback runs, so two processes never IDENTIFY in the same
  * bucket less than interval_ms apart.  0, SOUK_EINVAL or SOUK_EIO (cannot
  * open the file; the message is logged). */
-int souk_identify_lock_file(const char *path, uint32_t interval_ms, souk_identify_lock_t *out);
+int souk__identify_lock_file(const char *path, uint32_t interval_ms, souk__identify_lock_t *out);
 
 #endif

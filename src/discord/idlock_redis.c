@@ -109,7 +109,7 @@ static void schedule(idr_t *l) {
 static void grant(idr_t *l, uint32_t i, uint64_t now) {
   bucket_t *b = &l->b[i];
   b->not_before = now + l->interval;
-  souk_identify_grant_cb cb;
+  souk__identify_grant_cb cb;
   void *ud;
   if (!souk__idl_queue_pop(&b->q, &cb, &ud)) return;
   b->held = true;
@@ -434,7 +434,7 @@ static void watchdog_cb(uv_timer_t *t) {
 
 /* ---- ops ----------------------------------------------------------------------- */
 
-static int idr_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+static int idr_acquire(void *self, uint32_t bucket, souk__identify_grant_cb cb, void *ud) {
   idr_t *l = self;
   if (!cb) return SOUK_EINVAL;
   if (l->closing) return SOUK_ESTOPPED;
@@ -444,7 +444,7 @@ static int idr_acquire(void *self, uint32_t bucket, souk_identify_grant_cb cb, v
   return 0;
 }
 
-static void idr_cancel(void *self, uint32_t bucket, souk_identify_grant_cb cb, void *ud) {
+static void idr_cancel(void *self, uint32_t bucket, souk__identify_grant_cb cb, void *ud) {
   idr_t *l = self;
   if (bucket >= l->nb) return;
   souk__idl_queue_remove(&l->b[bucket].q, cb, ud);
@@ -486,10 +486,10 @@ static void idr_destroy(void *self) {
   uv_close((uv_handle_t *)&l->watchdog, handle_closed);
 }
 
-static const souk_identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_release, idr_destroy};
+static const souk__identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_release, idr_destroy};
 
-int souk_identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
-                             souk_identify_lock_t *out) {
+int souk__identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
+                             souk__identify_lock_t *out) {
   if (!url || !out) return SOUK_EINVAL;
   idr_t *l = souk_calloc(1, sizeof *l);
   int rc = souk__redis_url_parse(url, &l->url);

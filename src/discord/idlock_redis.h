@@ -1,4 +1,4 @@
-/* Identify slots through Redis: a souk_identify_lock_t backend (see
+/* Identify slots through Redis: a souk__identify_lock_t backend (see
  * discord/idlock.h) for processes on different hosts that share one Redis.
  *
  * Every bucket has one key, <prefix>identify:<bucket>.  acquire(bucket)
@@ -40,7 +40,7 @@
  * (at most about 2 s).  Returns 0 and fills *out, whose destroy op frees
  * everything, or SOUK_EINVAL (NULL argument) / SOUK_ECONFIG (bad URL,
  * logged): then *out is untouched and nothing is left allocated. */
-int souk_identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
-                             souk_identify_lock_t *out);
+int souk__identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
+                             souk__identify_lock_t *out);
 
 #endif

@@ -324,7 +324,7 @@ static const souk_route_t ix_routes[] = {
 };
 
 int souk__ix_mount(void) {
-  const char *key = souk_discord_conf.public_key;
+  const char *key = souk__discord_conf.public_key;
   if (!key || !*key) {
     SOUK_DEBUG("interactions", "discord.public_key is not set: no /interactions endpoint");
     return 0;
@@ -342,12 +342,12 @@ int souk__ix_mount(void) {
   memcpy(X.key_hex, key, sizeof X.key_hex - 1);
   X.key_hex[sizeof X.key_hex - 1] = 0;
   X.mounted = true;
-  if (souk_httpd_conf.timeout_ms &&
-      (uint64_t)souk_httpd_conf.timeout_ms <= (X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS))
+  if (souk__httpd_conf.timeout_ms &&
+      (uint64_t)souk__httpd_conf.timeout_ms <= (X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS))
     SOUK_WARN("interactions",
               "http.timeout (%lld ms) is shorter than the interaction deadline: slow handlers "
               "will get 504 instead of a deferred answer",
-              (long long)souk_httpd_conf.timeout_ms);
+              (long long)souk__httpd_conf.timeout_ms);
   SOUK_INFO("interactions", "serving POST /interactions");
   return 0;
 }

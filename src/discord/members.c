@@ -139,7 +139,7 @@ static void add_list(const souk_json_t *j, int d, uint64_t gid, const char *fiel
 }
 
 void souk__members_start(void) {
-  M.on = souk_discord_conf.cache_members;
+  M.on = souk__discord_conf.cache_members;
   if (M.on) SOUK_INFO("members", "member cache on (discord.cache.members)");
 }
 

@@ -26,7 +26,7 @@
 /* X-RateLimit-Reset values this close name the same window. */
 #define WINDOW_SLACK_MS 20
 
-/* What souk_rl_route learnt about one route key. */
+/* What souk__rl_route learnt about one route key. */
 typedef struct rl_route {
   souk__smap_ent_t ent;
   char *hash;        /* NULL: unknown; "": responses carry no bucket (no limit) */
@@ -51,14 +51,14 @@ typedef struct rl_bucket {
   char key[];
 } rl_bucket_t;
 
-struct souk_rl {
-  souk_rl_conf_t conf;
+struct souk__rl {
+  souk__rl_conf_t conf;
   souk_clock_t clock;
   souk__smap_t routes;
   souk__smap_t buckets;
   uint64_t next_sweep;
   /* Global limit: the backend's decision, and a global 429's end. */
-  souk_rl_global_t global;
+  souk__rl_global_t global;
   uint64_t global_until;
   /* Invalid requests: a ring of per-slot counts covering the window plus
    * one slot, so an event is forgotten no sooner than window_ms after it. */
@@ -156,8 +156,8 @@ static bool put(char *buf, size_t cap, size_t *pos, const char *s, size_t n) {
   return true;
 }
 
-int souk_rl_route(const char *method, const char *path, uint64_t unix_now_ms,
-                  souk_rl_route_t *out) {
+int souk__rl_route(const char *method, const char *path, uint64_t unix_now_ms,
+                  souk__rl_route_t *out) {
   if (!method || !*method || !path || path[0] != '/') return SOUK_EINVAL;
   memset(out, 0, sizeof *out);
   size_t kp = 0, mp = 0;
@@ -232,8 +232,8 @@ int souk_rl_route(const char *method, const char *path, uint64_t unix_now_ms,
       memcpy(id, seg[3].s, seg[3].n);
       id[seg[3].n] = '\0';
       uint64_t mid;
-      if (souk_snowflake_parse(id, &mid) == 0 &&
-          unix_now_ms > souk_snowflake_unix_ms(mid) + OLD_MESSAGE_MS &&
+      if (souk__snowflake_parse(id, &mid) == 0 &&
+          unix_now_ms > souk__snowflake_unix_ms(mid) + OLD_MESSAGE_MS &&
           !put(out->key, sizeof out->key, &kp, " (old)", 6))
         return SOUK_ETOOBIG;
     }
@@ -243,7 +243,7 @@ int souk_rl_route(const char *method, const char *path, uint64_t unix_now_ms,
 
 /* ---- tables ------------------------------------------------------------ */
 
-static rl_route_t *route_get(souk_rl_t *rl, const char *key, bool create) {
+static rl_route_t *route_get(souk__rl_t *rl, const char *key, bool create) {
   souk__smap_ent_t *e = souk__smap_get(&rl->routes, key);
   if (e) return (rl_route_t *)e;
   if (!create) return NULL;
@@ -254,7 +254,7 @@ static rl_route_t *route_get(souk_rl_t *rl, const char *key, bool create) {
   return r;
 }
 
-static void route_free(souk_rl_t *rl, rl_route_t *r) {
+static void route_free(souk__rl_t *rl, rl_route_t *r) {
   souk__smap_del(&rl->routes, &r->ent);
   souk_free(r->hash);
   souk_free(r);
@@ -276,7 +276,7 @@ static size_t bucket_key(const rl_route_t *r, const char *major, char *buf, size
   return (size_t)(n + m);
 }
 
-static rl_bucket_t *bucket_get(souk_rl_t *rl, const rl_route_t *r, const char *major, bool create) {
+static rl_bucket_t *bucket_get(souk__rl_t *rl, const rl_route_t *r, const char *major, bool create) {
   char key[SOUK_RL_KEY_MAX + SOUK_RL_MAJOR_MAX + 80];
   size_t moff;
   size_t n = bucket_key(r, major, key, sizeof key, &moff);
@@ -290,7 +290,7 @@ static rl_bucket_t *bucket_get(souk_rl_t *rl, const rl_route_t *r, const char *m
   return b;
 }
 
-static void bucket_free(souk_rl_t *rl, rl_bucket_t *b) {
+static void bucket_free(souk__rl_t *rl, rl_bucket_t *b) {
   souk__smap_del(&rl->buckets, &b->ent);
   souk_free(b);
 }
@@ -323,10 +323,10 @@ static void gcra_take(void *self, uint64_t now_ms) {
 
 static void gcra_destroy(void *self) { souk_free(self); }
 
-static const souk_rl_global_ops_t gcra_ops = {
+static const souk__rl_global_ops_t gcra_ops = {
     .wait = gcra_wait, .take = gcra_take, .blocked = NULL, .destroy = gcra_destroy};
 
-int souk_rl_global_local(uint32_t per_s, uint32_t margin, uint32_t burst, souk_rl_global_t *out) {
+int souk__rl_global_local(uint32_t per_s, uint32_t margin, uint32_t burst, souk__rl_global_t *out) {
   if (!out || per_s == 0 || margin >= per_s) return SOUK_EINVAL;
   rl_gcra_t *g = souk_calloc(1, sizeof *g);
   g->interval_us = 1000000 / (per_s - margin);
@@ -337,15 +337,15 @@ int souk_rl_global_local(uint32_t per_s, uint32_t margin, uint32_t burst, souk_r
   return 0;
 }
 
-souk_rl_t *souk_rl_new(const souk_rl_conf_t *conf, const souk_clock_t *clock) {
-  souk_rl_t *rl = souk_calloc(1, sizeof *rl);
+souk__rl_t *souk__rl_new(const souk__rl_conf_t *conf, const souk_clock_t *clock) {
+  souk__rl_t *rl = souk_calloc(1, sizeof *rl);
   if (conf) rl->conf = *conf;
   if (!rl->conf.global_per_s) rl->conf.global_per_s = 50;
   if (rl->conf.global_margin >= rl->conf.global_per_s) rl->conf.global_margin = 0;
   if (rl->conf.global) {
     rl->global = *rl->conf.global;
   } else {
-    int rc = souk_rl_global_local(rl->conf.global_per_s, rl->conf.global_margin,
+    int rc = souk__rl_global_local(rl->conf.global_per_s, rl->conf.global_margin,
                                   rl->conf.global_burst, &rl->global);
     SOUK_ASSERT(rc == 0);
   }
@@ -364,7 +364,7 @@ souk_rl_t *souk_rl_new(const souk_rl_conf_t *conf, const souk_clock_t *clock) {
   return rl;
 }
 
-void souk_rl_free(souk_rl_t *rl) {
+void souk__rl_free(souk__rl_t *rl) {
   if (!rl) return;
   souk__smap_ent_t *e, *n;
   for (e = souk__smap_next(&rl->buckets, NULL); e; e = n) {
@@ -384,7 +384,7 @@ void souk_rl_free(souk_rl_t *rl) {
 
 /* ---- invalid-request window ------------------------------------------- */
 
-static void inv_expire(souk_rl_t *rl, uint64_t now) {
+static void inv_expire(souk__rl_t *rl, uint64_t now) {
   uint64_t cur = now / rl->inv_slot_ms;
   uint64_t alive = rl->inv_ring; /* slots cur-ring+1 .. cur are alive */
   if (cur + 1 < alive) return;
@@ -405,7 +405,7 @@ static void inv_expire(souk_rl_t *rl, uint64_t now) {
   rl->inv_low = first_alive;
 }
 
-static void inv_add(souk_rl_t *rl, uint64_t now) {
+static void inv_add(souk__rl_t *rl, uint64_t now) {
   inv_expire(rl, now);
   uint64_t cur = now / rl->inv_slot_ms;
   struct inv_slot *s = &rl->inv[cur % rl->inv_ring];
@@ -420,7 +420,7 @@ static void inv_add(souk_rl_t *rl, uint64_t now) {
 
 /* True (and *wait set to when it lifts) while the budget is spent.  Logs
  * the trip and the recovery once each. */
-static bool inv_blocked(souk_rl_t *rl, uint64_t now, uint64_t *wait) {
+static bool inv_blocked(souk__rl_t *rl, uint64_t now, uint64_t *wait) {
   inv_expire(rl, now);
   if (rl->inv_total < rl->conf.invalid_limit) {
     if (rl->inv_tripped) {
@@ -456,7 +456,7 @@ static bool inv_blocked(souk_rl_t *rl, uint64_t now, uint64_t *wait) {
   return true;
 }
 
-bool souk_rl_blocked(souk_rl_t *rl) {
+bool souk__rl_blocked(souk__rl_t *rl) {
   return inv_blocked(rl, rl->clock.now_ms(rl->clock.ud), NULL);
 }
 
@@ -482,18 +482,18 @@ static uint64_t bucket_wait(const rl_route_t *r, rl_bucket_t *b, uint64_t now) {
   return FALLBACK_WAIT_MS;
 }
 
-static uint64_t global_wait(const souk_rl_t *rl, uint64_t now) {
+static uint64_t global_wait(const souk__rl_t *rl, uint64_t now) {
   if (rl->global_until > now) return rl->global_until - now;
   return rl->global.ops->wait(rl->global.self, now);
 }
 
-static void global_take(souk_rl_t *rl, uint64_t now) { rl->global.ops->take(rl->global.self, now); }
+static void global_take(souk__rl_t *rl, uint64_t now) { rl->global.ops->take(rl->global.self, now); }
 
-static int decide(souk_rl_t *rl, const souk_rl_route_t *r, souk_rl_ticket_t *t, uint64_t *wait_ms) {
+static int decide(souk__rl_t *rl, const souk__rl_route_t *r, souk__rl_ticket_t *t, uint64_t *wait_ms) {
   uint64_t now = rl->clock.now_ms(rl->clock.ud), w = 0;
   if (wait_ms) *wait_ms = 0;
   if (t && now >= rl->next_sweep) {
-    souk_rl_sweep(rl);
+    souk__rl_sweep(rl);
     rl->next_sweep = now + rl->conf.idle_ms / 4;
   }
   if (inv_blocked(rl, now, &w)) {
@@ -522,18 +522,18 @@ static int decide(souk_rl_t *rl, const souk_rl_route_t *r, souk_rl_ticket_t *t, 
   return 0;
 }
 
-int souk_rl_acquire(souk_rl_t *rl, const souk_rl_route_t *r, souk_rl_ticket_t *t,
+int souk__rl_acquire(souk__rl_t *rl, const souk__rl_route_t *r, souk__rl_ticket_t *t,
                     uint64_t *wait_ms) {
   SOUK_ASSERT(t);
   memset(t, 0, sizeof *t);
   return decide(rl, r, t, wait_ms);
 }
 
-int souk_rl_when(souk_rl_t *rl, const souk_rl_route_t *r, uint64_t *wait_ms) {
+int souk__rl_when(souk__rl_t *rl, const souk__rl_route_t *r, uint64_t *wait_ms) {
   return decide(rl, r, NULL, wait_ms);
 }
 
-void souk_rl_release(souk_rl_t *rl, souk_rl_ticket_t *t) {
+void souk__rl_release(souk__rl_t *rl, souk__rl_ticket_t *t) {
   if (!t->bucket) return;
   SOUK_ASSERT(t->bucket->inflight > 0 && t->route->inflight > 0);
   t->bucket->inflight--;
@@ -554,7 +554,7 @@ static bool valid_hash(const char *h) {
 }
 
 /* Apply X-RateLimit-Limit/Remaining/Reset-After/Reset to b. */
-static void apply_headers(const souk_rl_t *rl, rl_bucket_t *b, const souk_rl_resp_t *resp,
+static void apply_headers(const souk__rl_t *rl, rl_bucket_t *b, const souk__rl_resp_t *resp,
                           uint64_t now) {
   int64_t limit = 0, rem = 0;
   bool have_limit = parse_i64(resp->limit, &limit) == 0 && limit > 0;
@@ -596,13 +596,13 @@ static void apply_headers(const souk_rl_t *rl, rl_bucket_t *b, const souk_rl_res
   if (b->remaining <= 0 && !b->reset_at) b->reset_at = now + FALLBACK_WAIT_MS;
 }
 
-static bool has_limit_headers(const souk_rl_resp_t *resp) {
+static bool has_limit_headers(const souk__rl_resp_t *resp) {
   return resp->bucket || resp->limit || resp->remaining || resp->reset_after || resp->reset;
 }
 
-void souk_rl_record(souk_rl_t *rl, souk_rl_ticket_t *t, const souk_rl_resp_t *resp,
-                    souk_rl_verdict_t *out) {
-  souk_rl_verdict_t v = {0};
+void souk__rl_record(souk__rl_t *rl, souk__rl_ticket_t *t, const souk__rl_resp_t *resp,
+                    souk__rl_verdict_t *out) {
+  souk__rl_verdict_t v = {0};
   rl_bucket_t *b = t->bucket;
   rl_route_t *r = t->route;
   SOUK_ASSERT(b && r && b->inflight > 0 && r->inflight > 0);
@@ -695,7 +695,7 @@ void souk_rl_record(souk_rl_t *rl, souk_rl_ticket_t *t, const souk_rl_resp_t *re
 
 /* ---- housekeeping ------------------------------------------------------ */
 
-size_t souk_rl_sweep(souk_rl_t *rl) {
+size_t souk__rl_sweep(souk__rl_t *rl) {
   uint64_t now = rl->clock.now_ms(rl->clock.ud);
   uint64_t idle = rl->conf.idle_ms;
   size_t freed = 0;
@@ -720,7 +720,7 @@ size_t souk_rl_sweep(souk_rl_t *rl) {
   return freed;
 }
 
-void souk_rl_stats(souk_rl_t *rl, souk_rl_stats_t *out) {
+void souk__rl_stats(souk__rl_t *rl, souk__rl_stats_t *out) {
   uint64_t now = rl->clock.now_ms(rl->clock.ud);
   memset(out, 0, sizeof *out);
   out->buckets = rl->buckets.n;

@@ -1,10 +1,10 @@
 /* Discord REST rate limits: pure bookkeeping, no I/O, with an injected clock.
  *
- * The REST client asks souk_rl_acquire() whether a request may go now; a
+ * The REST client asks souk__rl_acquire() whether a request may go now; a
  * yes reserves one use of the request's bucket and one slot of the global
  * limit before the request is sent, so concurrent sends can never overshoot
  * what the headers allowed.  Every sent request is given back with
- * souk_rl_record() (a response, or none) or souk_rl_release() (never sent).
+ * souk__rl_record() (a response, or none) or souk__rl_release() (never sent).
  *
  * Rules (Discord's "Rate Limits" page and DESIGN.md):
  * - A route is the method plus the path with minor ids replaced
@@ -25,7 +25,7 @@
  *   ms of jitter put parts of two bursts in one window and earn 429s.
  *   Spread out, any server window of a second plus margin x the spacing of
  *   jitter holds at most global_per_s.  The decision is behind an
- *   interface (souk_rl_global_t) so that processes sharing a bot can count
+ *   interface (souk__rl_global_t) so that processes sharing a bot can count
  *   it together.
  * - 429: scope user or shared blocks the bucket, scope global (or
  *   X-RateLimit-Global / body "global": true) blocks every request, for the
@@ -38,7 +38,7 @@
  * - Buckets and learnt routes unused for idle_ms (routes: 12 x idle_ms) are
  *   forgotten, so memory stays bounded however many channels the bot sees.
  *
- * A souk_rl_t is used from one thread (the loop). */
+ * A souk__rl_t is used from one thread (the loop). */
 #ifndef SOUK_DISCORD_RATELIMIT_H
 #define SOUK_DISCORD_RATELIMIT_H
 
@@ -52,7 +52,7 @@
 #define SOUK_RL_KEY_MAX 192
 /** Longest major parameter, including the NUL ("webhooks/<id>/<fnv hex>"). */
 #define SOUK_RL_MAJOR_MAX 64
-/** souk_rl_acquire's wait when the request must wait for a response on its
+/** souk__rl_acquire's wait when the request must wait for a response on its
  * bucket rather than for a time. */
 #define SOUK_RL_WAIT_EVENT UINT64_MAX
 
@@ -64,7 +64,7 @@
  * between processes (a sliding one-second window in Redis, say) keeps a
  * local view, such as a lease of this process's share, refreshed
  * asynchronously.  All run on the loop thread. */
-typedef struct souk_rl_global_ops {
+typedef struct souk__rl_global_ops {
   /** 0 when one request may go at now_ms, else the ms to wait. */
   uint64_t (*wait)(void *self, uint64_t now_ms);
   /** One request was sent at now_ms (after wait() said 0). */
@@ -73,48 +73,48 @@ typedef struct souk_rl_global_ops {
   void (*blocked)(void *self, uint64_t until_ms);
   /** Free the backend. */
   void (*destroy)(void *self);
-} souk_rl_global_ops_t;
+} souk__rl_global_ops_t;
 
 /** A global-limit backend: ops and their state. */
-typedef struct souk_rl_global {
-  const souk_rl_global_ops_t *ops;
+typedef struct souk__rl_global {
+  const souk__rl_global_ops_t *ops;
   void *self;
-} souk_rl_global_t;
+} souk__rl_global_t;
 
 /** The in-process backend: per_s - margin requests a second, evenly spaced
  * (a generic cell rate algorithm), with up to burst requests at once after
  * a quiet spell (0 or 1: strictly spaced).  margin must be below per_s. */
-int souk_rl_global_local(uint32_t per_s, uint32_t margin, uint32_t burst, souk_rl_global_t *out);
+int souk__rl_global_local(uint32_t per_s, uint32_t margin, uint32_t burst, souk__rl_global_t *out);
 
 /** Limiter settings; zero fields take the defaults shown. */
-typedef struct souk_rl_conf {
+typedef struct souk__rl_conf {
   uint32_t global_per_s;      /* 50: Discord's global limit */
   uint32_t global_margin;     /* 0: requests a second held back from it */
   uint32_t global_burst;      /* 1: requests sent back to back after a quiet spell */
-  /* The global decision; NULL: souk_rl_global_local with the three fields
-   * above.  The limiter takes ownership: souk_rl_free destroys it. */
-  const souk_rl_global_t *global;
+  /* The global decision; NULL: souk__rl_global_local with the three fields
+   * above.  The limiter takes ownership: souk__rl_free destroys it. */
+  const souk__rl_global_t *global;
   uint32_t invalid_limit;     /* 5000: half of Discord's 10,000 ban threshold */
   uint64_t invalid_window_ms; /* 600000: Discord's 10 minutes */
   uint64_t idle_ms;           /* 300000: idle buckets are forgotten after this */
-} souk_rl_conf_t;
+} souk__rl_conf_t;
 
 /** A classified request. */
-typedef struct souk_rl_route {
+typedef struct souk__rl_route {
   char key[SOUK_RL_KEY_MAX];     /* "POST /channels/{id}/messages" */
   char major[SOUK_RL_MAJOR_MAX]; /* "channels/123"; "" when the route has none */
   bool global_exempt;            /* an interaction callback */
-} souk_rl_route_t;
+} souk__rl_route_t;
 
-/** A reservation made by souk_rl_acquire; give it back exactly once. */
-typedef struct souk_rl_ticket {
+/** A reservation made by souk__rl_acquire; give it back exactly once. */
+typedef struct souk__rl_ticket {
   struct rl_route *route;   /* internal */
   struct rl_bucket *bucket; /* internal */
-} souk_rl_ticket_t;
+} souk__rl_ticket_t;
 
 /** What a response says, as raw header text (NULL when absent).  body is
  * the response body, read for a 429's JSON retry_after and global. */
-typedef struct souk_rl_resp {
+typedef struct souk__rl_resp {
   int status;              /* HTTP status; 0 when no response came */
   const char *bucket;      /* X-RateLimit-Bucket */
   const char *limit;       /* X-RateLimit-Limit */
@@ -127,74 +127,74 @@ typedef struct souk_rl_resp {
   const char *body;
   size_t body_len;
   uint64_t unix_now_ms; /* wall clock, only for X-RateLimit-Reset */
-} souk_rl_resp_t;
+} souk__rl_resp_t;
 
 /** The scope of a 429. */
-typedef enum souk_rl_scope {
+typedef enum souk__rl_scope {
   SOUK_RL_SCOPE_NONE = 0, /* not a 429 */
   SOUK_RL_SCOPE_USER,
   SOUK_RL_SCOPE_SHARED,
   SOUK_RL_SCOPE_GLOBAL,
-} souk_rl_scope_t;
+} souk__rl_scope_t;
 
-/** What souk_rl_record concluded. */
-typedef struct souk_rl_verdict {
+/** What souk__rl_record concluded. */
+typedef struct souk__rl_verdict {
   bool retry;            /* a 429: send the request again when allowed */
   bool invalid;          /* counted as an invalid request */
-  souk_rl_scope_t scope; /* of a 429 */
+  souk__rl_scope_t scope; /* of a 429 */
   uint64_t wait_ms;      /* how long the 429 asked to wait */
-} souk_rl_verdict_t;
+} souk__rl_verdict_t;
 
 /** Counters for metrics. */
-typedef struct souk_rl_stats {
+typedef struct souk__rl_stats {
   size_t buckets;           /* bucket instances held */
   size_t routes;            /* routes held */
   uint32_t invalid_count;   /* invalid requests in the current window */
   bool invalid_tripped;     /* new requests are being refused */
-  uint64_t r429[4];         /* 429s by souk_rl_scope_t */
+  uint64_t r429[4];         /* 429s by souk__rl_scope_t */
   uint64_t global_until_ms; /* clock time a global 429 lifts; 0 if none */
-} souk_rl_stats_t;
+} souk__rl_stats_t;
 
 /** The limiter (opaque). */
-typedef struct souk_rl souk_rl_t;
+typedef struct souk__rl souk__rl_t;
 
-/** New limiter reading time from clock (copied).  Free with souk_rl_free. */
-souk_rl_t *souk_rl_new(const souk_rl_conf_t *conf, const souk_clock_t *clock);
+/** New limiter reading time from clock (copied).  Free with souk__rl_free. */
+souk__rl_t *souk__rl_new(const souk__rl_conf_t *conf, const souk_clock_t *clock);
 /** Free the limiter and all its buckets; outstanding tickets become invalid. */
-void souk_rl_free(souk_rl_t *rl);
+void souk__rl_free(souk__rl_t *rl);
 
 /** Classify method and path ("/channels/1/messages?x=y") into out.
  * unix_now_ms dates message ids: deleting a message older than 14 days has
  * its own bucket.  Returns 0, or SOUK_EINVAL for a path not starting with
  * '/', SOUK_ETOOBIG when the key would not fit. */
-int souk_rl_route(const char *method, const char *path, uint64_t unix_now_ms, souk_rl_route_t *out);
+int souk__rl_route(const char *method, const char *path, uint64_t unix_now_ms, souk__rl_route_t *out);
 
 /** May a request on route r go now?  0: yes, and *t holds a reservation that
- * must be given back with souk_rl_record or souk_rl_release.  SOUK_EBUSY:
+ * must be given back with souk__rl_record or souk__rl_release.  SOUK_EBUSY:
  * not yet; *wait_ms is how long until it may (at the earliest), or
  * SOUK_RL_WAIT_EVENT when it must wait for a response on its bucket.
  * SOUK_ERATELIMIT: the invalid-request budget is spent; *wait_ms is how long
  * until the window has slid enough. */
-int souk_rl_acquire(souk_rl_t *rl, const souk_rl_route_t *r, souk_rl_ticket_t *t,
+int souk__rl_acquire(souk__rl_t *rl, const souk__rl_route_t *r, souk__rl_ticket_t *t,
                     uint64_t *wait_ms);
-/** Like souk_rl_acquire without reserving: when may a request on r go?
+/** Like souk__rl_acquire without reserving: when may a request on r go?
  * Returns 0 (now), SOUK_EBUSY or SOUK_ERATELIMIT with *wait_ms as above. */
-int souk_rl_when(souk_rl_t *rl, const souk_rl_route_t *r, uint64_t *wait_ms);
+int souk__rl_when(souk__rl_t *rl, const souk__rl_route_t *r, uint64_t *wait_ms);
 /** Record the outcome of the request t was reserved for; resp->status 0
  * means no response arrived (the use is counted as spent, since the server
  * may have seen it).  out (may be NULL) says whether to send it again.  t is
  * cleared. */
-void souk_rl_record(souk_rl_t *rl, souk_rl_ticket_t *t, const souk_rl_resp_t *resp,
-                    souk_rl_verdict_t *out);
+void souk__rl_record(souk__rl_t *rl, souk__rl_ticket_t *t, const souk__rl_resp_t *resp,
+                    souk__rl_verdict_t *out);
 /** Give back a reservation whose request was never sent.  t is cleared. */
-void souk_rl_release(souk_rl_t *rl, souk_rl_ticket_t *t);
+void souk__rl_release(souk__rl_t *rl, souk__rl_ticket_t *t);
 /** True while new requests are refused for too many invalid requests. */
-bool souk_rl_blocked(souk_rl_t *rl);
+bool souk__rl_blocked(souk__rl_t *rl);
 /** Forget idle buckets and routes now (also done every idle_ms / 4 from
- * souk_rl_acquire).  Returns how many entries were freed. */
-size_t souk_rl_sweep(souk_rl_t *rl);
+ * souk__rl_acquire).  Returns how many entries were freed. */
+size_t souk__rl_sweep(souk__rl_t *rl);
 /** Fill *out. */
-void souk_rl_stats(souk_rl_t *rl, souk_rl_stats_t *out);
+void souk__rl_stats(souk__rl_t *rl, souk__rl_stats_t *out);
 
 /** Parse fractional seconds s[0..n) ("0.537", "64.57", "1") to milliseconds,
  * rounding up from the decimal text, so no float error turns 0.537 into

@@ -45,7 +45,7 @@ typedef struct rest_queue rest_queue_t;
 typedef struct rest_req {
   struct rest_req *prev, *next;
   rest_queue_t *q;
-  souk_rl_route_t route;
+  souk__rl_route_t route;
   char method[16];
   char *path;
   char *body;
@@ -54,7 +54,7 @@ typedef struct rest_req {
   char *hdr_audit; /* "X-Audit-Log-Reason: ..." or NULL */
   unsigned flags;
   uint32_t timeout_ms;
-  souk_rest_cb cb;
+  souk__rest_cb cb;
   void *ud;
   uint64_t created_ms;
   uint64_t queued_ms;  /* when it last entered its queue */
@@ -63,7 +63,7 @@ typedef struct rest_req {
   unsigned retries;    /* of those, re-sends after 5xx / connection errors */
   unsigned resent429;
   int fail_err; /* on the fail list: the error to complete with */
-  souk_rl_ticket_t ticket;
+  souk__rl_ticket_t ticket;
   souk_http_req_t *http;
 } rest_req_t;
 
@@ -87,7 +87,7 @@ typedef struct route_stat {
   char key[];
 } route_stat_t;
 
-/* Lazily parsed JSON for souk_rest_json. */
+/* Lazily parsed JSON for souk__rest_json. */
 typedef struct lazy_json {
   souk_json_t j;
   int state; /* 0: not tried, 1: parsed, -1: not JSON */
@@ -98,7 +98,7 @@ static struct {
   bool running;
   bool draining;
   unsigned gen; /* bumped by shutdown, so code after a callback notices */
-  souk_rl_t *rl;
+  souk__rl_t *rl;
   uv_timer_t *timer;
   uint64_t timer_at;
   souk__smap_t queues;
@@ -107,9 +107,9 @@ static struct {
   rest_req_t *fail_head, *fail_tail;
   size_t queued, inflight;
   souk__smap_t rstats;
-  souk_rest_stats_t st;
+  souk__rest_stats_t st;
   bool full_logged;
-  souk_rest_drain_cb drain_cb;
+  souk__rest_drain_cb drain_cb;
   void *drain_ud;
   char *base;
   char *hdr_auth;
@@ -333,20 +333,20 @@ static void stat_count(const char *route, int status) {
   s->n++;
 }
 
-void souk_rest_stats(souk_rest_stats_t *out) {
+void souk__rest_stats(souk__rest_stats_t *out) {
   *out = g.st;
   out->queued = g.queued;
   out->inflight = g.inflight;
   if (g.rl) {
-    souk_rl_stats_t rs;
-    souk_rl_stats(g.rl, &rs);
+    souk__rl_stats_t rs;
+    souk__rl_stats(g.rl, &rs);
     out->invalid_count = rs.invalid_count;
     out->invalid_tripped = rs.invalid_tripped;
     out->buckets = rs.buckets;
   }
 }
 
-void souk_rest_queue_stats(souk_rest_queue_stat_fn fn, void *ud) {
+void souk__rest_queue_stats(souk__rest_queue_stat_fn fn, void *ud) {
   for (souk__smap_ent_t *e = souk__smap_next(&g.queues, NULL); e;
        e = souk__smap_next(&g.queues, e)) {
     const rest_queue_t *q = (const rest_queue_t *)e;
@@ -357,15 +357,15 @@ void souk_rest_queue_stats(souk_rest_queue_stat_fn fn, void *ud) {
   }
 }
 
-uint64_t souk_rest_global_wait_ms(void) {
+uint64_t souk__rest_global_wait_ms(void) {
   if (!g.rl) return 0;
-  souk_rl_stats_t rs;
-  souk_rl_stats(g.rl, &rs);
+  souk__rl_stats_t rs;
+  souk__rl_stats(g.rl, &rs);
   uint64_t now = souk_now_ms();
   return rs.global_until_ms > now ? rs.global_until_ms - now : 0;
 }
 
-void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud) {
+void souk__rest_route_stats(souk__rest_route_stat_fn fn, void *ud) {
   for (souk__smap_ent_t *e = souk__smap_next(&g.rstats, NULL); e;
        e = souk__smap_next(&g.rstats, e)) {
     const route_stat_t *s = (const route_stat_t *)e;
@@ -376,7 +376,7 @@ void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud) {
 
 /* ---- completion -------------------------------------------------------- */
 
-const souk_json_t *souk_rest_json(const souk_rest_resp_t *resp) {
+const souk_json_t *souk__rest_json(const souk__rest_resp_t *resp) {
   lazy_json_t *lj = resp ? resp->priv_ : NULL;
   if (!lj) return NULL;
   if (lj->state == 0) {
@@ -392,7 +392,7 @@ const souk_json_t *souk_rest_json(const souk_rest_resp_t *resp) {
   return lj->state == 1 ? &lj->j : NULL;
 }
 
-const char *souk_rest_header(const souk_rest_resp_t *resp, const char *name) {
+const char *souk__rest_header(const souk__rest_resp_t *resp, const char *name) {
   return resp ? souk_http_header(resp->http, name) : NULL;
 }
 
@@ -403,7 +403,7 @@ static void complete(rest_req_t *r, int err, const souk_http_resp_t *hr) {
   /* Free an empty queue now: the callback may queue on the same route. */
   if (q) queue_maybe_free(q);
   lazy_json_t lj = {.ctype = hr ? souk_http_header(hr, "content-type") : NULL};
-  souk_rest_resp_t resp = {
+  souk__rest_resp_t resp = {
       .err = err,
       .status = hr ? hr->status : 0,
       .body = hr ? hr->body : "",
@@ -443,7 +443,7 @@ static int dispatch(rest_req_t *r, uint64_t now) {
   hdrs[nh++] = g.hdr_ua;
   if (r->hdr_ctype) hdrs[nh++] = r->hdr_ctype;
   if (r->hdr_audit) hdrs[nh++] = r->hdr_audit;
-  uint32_t timeout = r->timeout_ms ? r->timeout_ms : (uint32_t)souk_discord_conf.rest_timeout_ms;
+  uint32_t timeout = r->timeout_ms ? r->timeout_ms : (uint32_t)souk__discord_conf.rest_timeout_ms;
   if (!timeout) timeout = 15000;
   souk_http_opts_t ho = {
       .method = r->method,
@@ -479,7 +479,7 @@ static void pump(void) {
         break;
       }
       uint64_t wait = 0;
-      int rc = souk_rl_acquire(g.rl, &r->route, &r->ticket, &wait);
+      int rc = souk__rl_acquire(g.rl, &r->route, &r->ticket, &wait);
       if (rc == SOUK_EBUSY) {
         if (wait != SOUK_RL_WAIT_EVENT && now + wait < earliest) earliest = now + wait;
         break;
@@ -488,7 +488,7 @@ static void pump(void) {
       if (rc == 0) {
         rc = dispatch(r, now);
         if (rc) {
-          souk_rl_release(g.rl, &r->ticket);
+          souk__rl_release(g.rl, &r->ticket);
           SOUK_WARN(COMP, "%s: could not send: %s", r->route.key, souk_strerror(rc));
         }
       }
@@ -505,7 +505,7 @@ static void pump(void) {
     arm(now + SAFETY_PUMP_MS);
   run_fails();
   if (g.running && g.draining && g.inflight == 0 && g.drain_cb) {
-    souk_rest_drain_cb cb = g.drain_cb;
+    souk__rest_drain_cb cb = g.drain_cb;
     g.drain_cb = NULL;
     cb(g.drain_ud);
   }
@@ -537,7 +537,7 @@ static void on_http(const souk_http_resp_t *hr, void *ud) {
   r->http = NULL;
   inflight_unlink(r);
   uint64_t now = souk_now_ms();
-  souk_rl_resp_t rr = {.status = hr->err ? 0 : hr->status};
+  souk__rl_resp_t rr = {.status = hr->err ? 0 : hr->status};
   if (!hr->err) {
     rr.bucket = souk_http_header(hr, "x-ratelimit-bucket");
     rr.limit = souk_http_header(hr, "x-ratelimit-limit");
@@ -551,11 +551,11 @@ static void on_http(const souk_http_resp_t *hr, void *ud) {
     rr.body_len = hr->body_len;
     rr.unix_now_ms = souk_unix_ms();
   }
-  souk_rl_verdict_t v;
-  souk_rl_record(g.rl, &r->ticket, &rr, &v);
+  souk__rl_verdict_t v;
+  souk__rl_record(g.rl, &r->ticket, &rr, &v);
   stat_count(r->route.key, rr.status);
   unsigned max_retries =
-      (r->flags & SOUK_REST_NO_RETRY) ? 0 : (unsigned)souk_discord_conf.rest_retries;
+      (r->flags & SOUK_REST_NO_RETRY) ? 0 : (unsigned)souk__discord_conf.rest_retries;
   bool stopping = g.draining;
   souk_log_level_t fail_level = (r->flags & SOUK_REST_NO_RETRY) ? SOUK_LOG_DEBUG : SOUK_LOG_WARN;
 
@@ -622,10 +622,10 @@ static void on_http(const souk_http_resp_t *hr, void *ud) {
 
 /* ---- public API -------------------------------------------------------- */
 
-int souk_rest_init(void) {
+int souk__rest_init(void) {
   if (g.running) return 0;
   if (g.timer) return SOUK_EBUSY; /* draining or not yet shut down */
-  const souk_discord_conf_t *c = &souk_discord_conf;
+  const souk__discord_conf_t *c = &souk__discord_conf;
   const char *base = c->api_base && *c->api_base ? c->api_base : DEFAULT_API_BASE;
   if (strncmp(base, "https://", 8) != 0 && strncmp(base, "http://", 7) != 0) {
     SOUK_ERROR(COMP, "discord.api_base must be an http(s) URL");
@@ -650,7 +650,7 @@ int souk_rest_init(void) {
                   SOUK_VERSION);
   g.hdr_ua = souk_buf_steal(&ua);
   g.queue_max = c->rest_queue_max > 0 ? (size_t)c->rest_queue_max : 10000;
-  souk_rl_conf_t rc = {
+  souk__rl_conf_t rc = {
       .global_per_s = c->rest_global_per_s > 0 ? (uint32_t)c->rest_global_per_s : 50,
       .global_margin = c->rest_global_margin > 0 ? (uint32_t)c->rest_global_margin : 0,
       .invalid_limit = c->invalid_limit > 0 ? (uint32_t)c->invalid_limit : 5000,
@@ -662,7 +662,7 @@ int souk_rest_init(void) {
               rc.global_margin, rc.global_per_s, rc.global_per_s / 10);
     rc.global_margin = rc.global_per_s / 10;
   }
-  g.rl = souk_rl_new(&rc, &souk_clock_mono);
+  g.rl = souk__rl_new(&rc, &souk_clock_mono);
   g.timer = souk_malloc(sizeof *g.timer);
   uv_timer_init(souk_loop(), g.timer);
   g.timer->data = g.timer;
@@ -678,7 +678,7 @@ static bool valid_path(const char *p) {
   return true;
 }
 
-int souk_rest_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
+int souk__rest_request(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) {
   if (!g.running || g.draining) return SOUK_ESTOPPED;
   if (!o || !o->method || !valid_path(o->path)) return SOUK_EINVAL;
   size_t ml = strlen(o->method);
@@ -690,9 +690,9 @@ int souk_rest_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
     return SOUK_ECONFIG;
   }
   if (o->content_type && strpbrk(o->content_type, "\r\n")) return SOUK_EINVAL;
-  souk_rl_route_t route;
-  if (souk_rl_route(o->method, o->path, souk_unix_ms(), &route) != 0) return SOUK_EINVAL;
-  if (souk_rl_blocked(g.rl)) return SOUK_ERATELIMIT;
+  souk__rl_route_t route;
+  if (souk__rl_route(o->method, o->path, souk_unix_ms(), &route) != 0) return SOUK_EINVAL;
+  if (souk__rl_blocked(g.rl)) return SOUK_ERATELIMIT;
   if (g.queued + g.inflight >= g.queue_max) {
     g.st.rejected_full++;
     /* One line per episode of fullness, not one per refused request. */
@@ -733,7 +733,7 @@ int souk_rest_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
   return 0;
 }
 
-int souk_rest_drain(souk_rest_drain_cb done, void *ud) {
+int souk__rest_drain(souk__rest_drain_cb done, void *ud) {
   if (!g.running || g.draining) return SOUK_ESTOPPED;
   g.draining = true;
   g.drain_cb = done;
@@ -754,7 +754,7 @@ int souk_rest_drain(souk_rest_drain_cb done, void *ud) {
   return 0;
 }
 
-void souk_rest_shutdown(void) {
+void souk__rest_shutdown(void) {
   if (!g.running) return;
   g.running = false;
   g.draining = false;
@@ -786,7 +786,7 @@ void souk_rest_shutdown(void) {
   rest_req_t *r;
   while ((r = fail_pop()))
     complete(r, SOUK_ESTOPPED, NULL);
-  souk_rl_free(g.rl);
+  souk__rl_free(g.rl);
   g.rl = NULL;
   for (e = souk__smap_next(&g.rstats, NULL); e; e = en) {
     en = souk__smap_next(&g.rstats, e);

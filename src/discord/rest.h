@@ -17,7 +17,7 @@
  * request), after which the request fails with SOUK_ERATELIMIT.
  *
  * Everything runs on the loop thread.  Callbacks never run from inside
- * souk_rest_request(). */
+ * souk__rest_request(). */
 #ifndef SOUK_DISCORD_REST_H
 #define SOUK_DISCORD_REST_H
 
@@ -42,8 +42,8 @@ enum {
   SOUK_REST_FAIL_429 = 1u << 2,
 };
 
-/** A request.  Everything is copied by souk_rest_request(). */
-typedef struct souk_rest_opts {
+/** A request.  Everything is copied by souk__rest_request(). */
+typedef struct souk__rest_opts {
   const char *method;       /* "GET", "POST", "PATCH", "PUT", "DELETE" */
   const char *path;         /* under api_base: "/channels/123/messages", may hold "?query" */
   const char *body;         /* JSON text or NULL */
@@ -52,11 +52,11 @@ typedef struct souk_rest_opts {
   const char *audit_reason; /* X-Audit-Log-Reason (UTF-8; URL-encoded here; cut to 512) */
   unsigned flags;           /* SOUK_REST_* */
   uint32_t timeout_ms;      /* per attempt; 0: discord.rest.timeout */
-} souk_rest_opts_t;
+} souk__rest_opts_t;
 
 /** A finished request as the callback sees it; valid only during the
  * callback. */
-typedef struct souk_rest_resp {
+typedef struct souk__rest_resp {
   /** 0 for a 2xx status.  For other statuses: SOUK_EAUTH (401),
    * SOUK_EFORBIDDEN (403), SOUK_ENOTFOUND (404), SOUK_ERATELIMIT (429 after
    * too many re-sends), SOUK_EHTTP (any other).  Without a response:
@@ -69,19 +69,19 @@ typedef struct souk_rest_resp {
   size_t body_len;
   const char *route;            /* route key: "POST /channels/{id}/messages" */
   unsigned attempts;            /* HTTP requests sent for this request */
-  uint64_t elapsed_ms;          /* from souk_rest_request to this callback */
+  uint64_t elapsed_ms;          /* from souk__rest_request to this callback */
   const souk_http_resp_t *http; /* the last response, or NULL */
   void *priv_;                  /* internal: lazily parsed JSON */
-} souk_rest_resp_t;
+} souk__rest_resp_t;
 
 /** Completion callback; called exactly once per accepted request. */
-typedef void (*souk_rest_cb)(const souk_rest_resp_t *resp, void *ud);
-/** Called once souk_rest_drain() has nothing left in flight. */
-typedef void (*souk_rest_drain_cb)(void *ud);
+typedef void (*souk__rest_cb)(const souk__rest_resp_t *resp, void *ud);
+/** Called once souk__rest_drain() has nothing left in flight. */
+typedef void (*souk__rest_drain_cb)(void *ud);
 
-/** Start the client with souk_discord_conf (token, api_base, rest.*).
+/** Start the client with souk__discord_conf (token, api_base, rest.*).
  * souk_http_init() must have succeeded.  0 or SOUK_E*; idempotent. */
-int souk_rest_init(void);
+int souk__rest_init(void);
 
 /** Queue a request.  0: cb (may be NULL) will be called exactly once, later.
  * SOUK_EFULL: discord.rest.queue_max requests are already pending (logged).
@@ -89,13 +89,13 @@ int souk_rest_init(void);
  * SOUK_REST_NO_AUTH.  SOUK_ERATELIMIT: refused, too many invalid requests in
  * the last 10 minutes.  SOUK_ESTOPPED: not started, draining or stopped.
  * On error cb is never called. */
-int souk_rest_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud);
+int souk__rest_request(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud);
 
 /** The response body parsed as JSON, parsed on the first call; NULL when
  * the body is empty or not JSON.  Owned by resp; valid during the callback. */
-const souk_json_t *souk_rest_json(const souk_rest_resp_t *resp);
+const souk_json_t *souk__rest_json(const souk__rest_resp_t *resp);
 /** A response header (any case), or NULL. */
-const char *souk_rest_header(const souk_rest_resp_t *resp, const char *name);
+const char *souk__rest_header(const souk__rest_resp_t *resp, const char *name);
 
 /** Begin a graceful stop: new requests fail with SOUK_ESTOPPED; queued
  * requests (waiting for a bucket, the global limit or a retry) get their
@@ -104,18 +104,18 @@ const char *souk_rest_header(const souk_rest_resp_t *resp, const char *name);
  * have been is completed with SOUK_ESTOPPED).  done(ud) is called from the
  * loop once nothing is in flight.  0, or SOUK_ESTOPPED if not running or
  * already draining (done is then never called). */
-int souk_rest_drain(souk_rest_drain_cb done, void *ud);
+int souk__rest_drain(souk__rest_drain_cb done, void *ud);
 
 /** Stop now: every queued and in-flight request gets its callback with
  * SOUK_ESTOPPED before this returns (in-flight HTTP requests are
  * cancelled), all memory is released, and no callback runs after it
  * returns.  A pending drain's done is not called.  Safe to call when not
  * started.  The client's timer closes asynchronously (run the loop). */
-void souk_rest_shutdown(void);
+void souk__rest_shutdown(void);
 
 /** Counters for metrics. */
-typedef struct souk_rest_stats {
-  uint64_t requests;      /* accepted by souk_rest_request */
+typedef struct souk__rest_stats {
+  uint64_t requests;      /* accepted by souk__rest_request */
   uint64_t sent;          /* HTTP requests sent, including retries */
   uint64_t retries;       /* re-sends after 5xx or connection errors */
   uint64_t rejected_full; /* refused with SOUK_EFULL */
@@ -129,28 +129,28 @@ typedef struct souk_rest_stats {
   uint32_t invalid_count; /* 401/403/429 (not shared 429) in the last 10 min */
   bool invalid_tripped;   /* requests are being refused for that */
   size_t buckets;         /* rate-limit buckets held */
-} souk_rest_stats_t;
+} souk__rest_stats_t;
 
-/** Fill *out: zeroes before the first start; after souk_rest_shutdown() the
- * counters keep their last values until the next souk_rest_init(). */
-void souk_rest_stats(souk_rest_stats_t *out);
+/** Fill *out: zeroes before the first start; after souk__rest_shutdown() the
+ * counters keep their last values until the next souk__rest_init(). */
+void souk__rest_stats(souk__rest_stats_t *out);
 
-/** Called by souk_rest_route_stats for each route key and status seen;
+/** Called by souk__rest_route_stats for each route key and status seen;
  * status 0 counts attempts that got no response. */
-typedef void (*souk_rest_route_stat_fn)(const char *route, int status, uint64_t count, void *ud);
+typedef void (*souk__rest_route_stat_fn)(const char *route, int status, uint64_t count, void *ud);
 /** Visit the per-route status counts (bounded: routes past 512 are counted
  * under "other"). */
-void souk_rest_route_stats(souk_rest_route_stat_fn fn, void *ud);
+void souk__rest_route_stats(souk__rest_route_stat_fn fn, void *ud);
 
-/** Called by souk_rest_queue_stats for each route queue with requests:
+/** Called by souk__rest_queue_stats for each route queue with requests:
  * its key ("POST /channels/{id}/messages|<channel id>"), how many wait,
  * how many are sent and not answered yet. */
-typedef void (*souk_rest_queue_stat_fn)(const char *route, size_t queued, unsigned inflight,
+typedef void (*souk__rest_queue_stat_fn)(const char *route, size_t queued, unsigned inflight,
                                         void *ud);
 /** Visit the route queues that hold requests now. */
-void souk_rest_queue_stats(souk_rest_queue_stat_fn fn, void *ud);
+void souk__rest_queue_stats(souk__rest_queue_stat_fn fn, void *ud);
 /** How long a global 429 still holds every request, in ms (0: none). */
-uint64_t souk_rest_global_wait_ms(void);
+uint64_t souk__rest_global_wait_ms(void);
 
 /** Internal tunables, for tests: retry back-off base and cap (ms) and the
  * number of 429 re-sends per request. */
@@ -159,7 +159,7 @@ typedef struct souk__rest_tune {
   uint64_t backoff_cap_ms;  /* 30000 */
   unsigned max_429;         /* 8 */
 } souk__rest_tune_t;
-/** The live tunables; change them before souk_rest_init. */
+/** The live tunables; change them before souk__rest_init. */
 extern souk__rest_tune_t souk__rest_tune;
 
 /** Full-jitter back-off before retry number attempt (1-based): r (in [0,1))

@@ -17,10 +17,10 @@
 typedef struct shard {
   uint32_t id;
   uint32_t bucket;
-  souk_gateway_t *gw;
-  souk_ws_t *ws;
-  souk_zstream_t zs;     /* zlib-stream */
-  souk_zstdstream_t zd;  /* zstd-stream */
+  souk__gateway_t *gw;
+  souk__ws_t *ws;
+  souk__zstream_t zs;     /* zlib-stream */
+  souk__zstdstream_t zd;  /* zstd-stream */
   uv_timer_t timer;
   bool lock_pending; /* an identify slot was asked for */
   bool stopped;
@@ -30,12 +30,12 @@ typedef struct shard {
 static struct {
   bool running;
   bool stopping;
-  souk_gateway_handlers_t h;
+  souk__gateway_handlers_t h;
   shard_t *sh;
   uint32_t n;
-  int compress; /* souk_gw_compress_t */
+  int compress; /* souk__gw_compress_t */
   size_t max_message;
-  souk_identify_lock_t lock;
+  souk__identify_lock_t lock;
   bool have_lock;
   uint32_t left;    /* shards not stopped yet */
   unsigned closing; /* uv handles still closing */
@@ -46,87 +46,87 @@ static struct {
 static const char *const status_names[] = {"online", "idle", "dnd", "invisible"};
 
 static const char *conf_status(void) {
-  int i = souk_discord_conf.presence_status;
+  int i = souk__discord_conf.presence_status;
   return i >= 0 && i < 4 ? status_names[i] : "online";
 }
 
 /* ---- WebSocket callbacks ------------------------------------------------ */
 
-static void ws_open_cb(souk_ws_t *ws, void *ud) {
+static void ws_open_cb(souk__ws_t *ws, void *ud) {
   shard_t *sh = ud;
-  if (sh->ws == ws) souk_gateway_on_open(sh->gw);
+  if (sh->ws == ws) souk__gateway_on_open(sh->gw);
 }
 
-static void ws_message_cb(souk_ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
+static void ws_message_cb(souk__ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
   shard_t *sh = ud;
   if (sh->ws != ws) return;
   sh->bytes_compressed += len;
   if (!binary) {
     /* Without compression (or a server that sends text anyway). */
-    souk_gateway_on_message(sh->gw, data, len);
+    souk__gateway_on_message(sh->gw, data, len);
     return;
   }
   const char *text;
   size_t tlen;
   int rc = S.compress == SOUK_GW_COMPRESS_ZSTD
-               ? souk_zstdstream_feed(&sh->zd, data, len, &text, &tlen)
-               : souk_zstream_feed(&sh->zs, data, len, &text, &tlen);
+               ? souk__zstdstream_feed(&sh->zd, data, len, &text, &tlen)
+               : souk__zstream_feed(&sh->zs, data, len, &text, &tlen);
   if (rc == 1) {
-    souk_gateway_on_message(sh->gw, text, tlen);
+    souk__gateway_on_message(sh->gw, text, tlen);
   } else if (rc < 0) {
     SOUK_WARN(SH_LOG, "shard %u: %s in the compressed stream: reconnecting", sh->id,
               rc == SOUK_ETOOBIG ? "message over the size limit" : "corrupt data");
-    souk_gateway_reconnect(sh->gw);
+    souk__gateway_reconnect(sh->gw);
   }
 }
 
-static void ws_close_cb(souk_ws_t *ws, void *ud, int code, const char *reason) {
+static void ws_close_cb(souk__ws_t *ws, void *ud, int code, const char *reason) {
   shard_t *sh = ud;
   if (sh->ws != ws) return;
   sh->ws = NULL;
   SOUK_DEBUG(SH_LOG, "shard %u: connection closed: %d %s", sh->id, code, reason);
-  souk_gateway_on_close_reason(sh->gw, code, reason);
+  souk__gateway_on_close_reason(sh->gw, code, reason);
 }
 
-static const souk_ws_cbs_t ws_cbs = {ws_open_cb, ws_message_cb, ws_close_cb};
+static const souk__ws_cbs_t ws_cbs = {ws_open_cb, ws_message_cb, ws_close_cb};
 
 /* ---- gateway ops -------------------------------------------------------- */
 
 static int op_send(void *ud, const char *text, size_t len) {
   shard_t *sh = ud;
-  return sh->ws ? souk_ws_send(sh->ws, text, len, false) : SOUK_ECLOSED;
+  return sh->ws ? souk__ws_send(sh->ws, text, len, false) : SOUK_ECLOSED;
 }
 
 static void op_close(void *ud, int code) {
   shard_t *sh = ud;
   if (sh->ws)
-    souk_ws_close(sh->ws, code, NULL);
+    souk__ws_close(sh->ws, code, NULL);
   else
-    souk_gateway_on_close(sh->gw, SOUK_WS_ABNORMAL);
+    souk__gateway_on_close(sh->gw, SOUK_WS_ABNORMAL);
 }
 
 static void op_connect(void *ud, const char *url) {
   shard_t *sh = ud;
   if (S.compress == SOUK_GW_COMPRESS_ZSTD)
-    souk_zstdstream_reset(&sh->zd);
+    souk__zstdstream_reset(&sh->zd);
   else
-    souk_zstream_reset(&sh->zs);
-  souk_ws_t *ws = NULL;
-  int rc = souk_ws_connect(url, &ws_cbs, sh, &ws);
+    souk__zstream_reset(&sh->zs);
+  souk__ws_t *ws = NULL;
+  int rc = souk__ws_connect(url, &ws_cbs, sh, &ws);
   if (rc) {
     char why[96];
     snprintf(why, sizeof why, "cannot connect: %s", souk_strerror(rc));
-    souk_gateway_on_close_reason(sh->gw, SOUK_WS_ABNORMAL, why);
+    souk__gateway_on_close_reason(sh->gw, SOUK_WS_ABNORMAL, why);
     return;
   }
   sh->ws = ws;
   /* Uncompressed payloads are bounded like decompressed ones. */
-  souk_ws_set_max_message(ws, S.max_message);
+  souk__ws_set_max_message(ws, S.max_message);
 }
 
 static void timer_cb(uv_timer_t *t) {
   shard_t *sh = t->data;
-  souk_gateway_on_timer(sh->gw);
+  souk__gateway_on_timer(sh->gw);
 }
 
 static void op_timer(void *ud, int64_t delay) {
@@ -140,7 +140,7 @@ static void op_timer(void *ud, int64_t delay) {
 static void grant_cb(void *ud) {
   shard_t *sh = ud;
   sh->lock_pending = false;
-  souk_gateway_identify_granted(sh->gw);
+  souk__gateway_identify_granted(sh->gw);
   /* Released whether or not the IDENTIFY went out: the slot may have been
    * spent, and a lost slot costs only a few seconds. */
   S.lock.ops->release(S.lock.self, sh->bucket);
@@ -155,7 +155,7 @@ static void op_request_identify(void *ud) {
      * blindly; the session retries on its next connection. */
     SOUK_ERROR(SH_LOG, "shard %u: identify lock failed: %s: reconnecting", sh->id,
                souk_strerror(rc));
-    souk_gateway_reconnect(sh->gw);
+    souk__gateway_reconnect(sh->gw);
     return;
   }
   sh->lock_pending = true;
@@ -205,7 +205,7 @@ static void op_stopped(void *ud) {
 static uint64_t op_now(void *ud) { return souk_now_ms(); }
 static double op_rand(void *ud) { return souk_rand01(); }
 
-static const souk_gateway_ops_t gw_ops = {
+static const souk__gateway_ops_t gw_ops = {
     .send = op_send,
     .close = op_close,
     .connect = op_connect,
@@ -224,9 +224,9 @@ static const souk_gateway_ops_t gw_ops = {
 
 static void release_all(void) {
   for (uint32_t i = 0; i < S.n; i++) {
-    souk_gateway_free(S.sh[i].gw);
-    souk_zstream_free(&S.sh[i].zs);
-    souk_zstdstream_free(&S.sh[i].zd);
+    souk__gateway_free(S.sh[i].gw);
+    souk__zstream_free(&S.sh[i].zs);
+    souk__zstdstream_free(&S.sh[i].zd);
   }
   souk_free(S.sh);
   S.sh = NULL;
@@ -257,7 +257,7 @@ static void fin_cb(uv_timer_t *t) {
   }
   /* The WebSocket context has no other user: shut it down so that the loop
    * can end. */
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   S.closing = S.n + 1;
   uv_close((uv_handle_t *)t, fin_close_cb);
   for (uint32_t i = 0; i < S.n; i++)
@@ -273,12 +273,12 @@ static void schedule_fin(void) {
 
 /* ---- public ------------------------------------------------------------- */
 
-int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t *h) {
+int souk__shards_start(const souk__shards_conf_t *c, const souk__gateway_handlers_t *h) {
   if (S.running) return SOUK_EBUSY;
   if (!c || !h || !h->on_dispatch || !c->gateway_url || !*c->gateway_url || !c->shard_count ||
       c->first > c->last || c->last >= c->shard_count)
     return SOUK_EINVAL;
-  const souk_discord_conf_t *dc = &souk_discord_conf;
+  const souk__discord_conf_t *dc = &souk__discord_conf;
   const char *token = c->token ? c->token : dc->token;
   if (!token || !*token) {
     SOUK_ERROR(SH_LOG, "no bot token: set SOUK_DISCORD_TOKEN");
@@ -286,16 +286,16 @@ int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t
   }
   uint32_t mc = c->max_concurrency ? c->max_concurrency : 1;
   /* The identify backend first: it is the only step that can fail. */
-  souk_identify_lock_t lock;
+  souk__identify_lock_t lock;
   const char *path = c->identify_lock ? c->identify_lock : dc->identify_lock;
   int rc;
   if (c->identify_backend) {
     lock = *c->identify_backend;
     rc = 0;
   } else if (path && *path) {
-    rc = souk_identify_lock_file(path, c->identify_interval_ms, &lock);
+    rc = souk__identify_lock_file(path, c->identify_interval_ms, &lock);
   } else {
-    rc = souk_identify_lock_local(c->identify_interval_ms, NULL, &lock);
+    rc = souk__identify_lock_local(c->identify_interval_ms, NULL, &lock);
   }
   if (rc) return rc;
 
@@ -307,13 +307,13 @@ int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t
   S.max_message = c->max_message ? c->max_message : SOUK_ZSTREAM_MAX_DEFAULT;
   S.n = c->last - c->first + 1;
   S.sh = souk_calloc(S.n, sizeof *S.sh);
-  souk_presence_t pres = {conf_status(), dc->presence_activity, 0};
+  souk__presence_t pres = {conf_status(), dc->presence_activity, 0};
   if (c->presence) pres = *c->presence;
   for (uint32_t i = 0; i < S.n; i++) {
     shard_t *sh = &S.sh[i];
     sh->id = c->first + i;
     sh->bucket = sh->id % mc;
-    souk_gateway_conf_t gc = {
+    souk__gateway_conf_t gc = {
         .shard_id = sh->id,
         .shard_count = c->shard_count,
         .token = token,
@@ -323,13 +323,13 @@ int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t
         .large_threshold = c->large_threshold ? c->large_threshold : (int)dc->large_threshold,
         .presence = pres,
     };
-    sh->gw = souk_gateway_new(&gc, &gw_ops, sh);
+    sh->gw = souk__gateway_new(&gc, &gw_ops, sh);
     SOUK_ASSERT(sh->gw != NULL);
     /* Only the decoder this connection uses: each holds memory. */
     if (S.compress == SOUK_GW_COMPRESS_ZSTD)
-      rc = souk_zstdstream_init(&sh->zd, S.max_message);
+      rc = souk__zstdstream_init(&sh->zd, S.max_message);
     else
-      rc = souk_zstream_init(&sh->zs, S.max_message);
+      rc = souk__zstream_init(&sh->zs, S.max_message);
     SOUK_ASSERT(rc == 0);
     uv_timer_init(souk_loop(), &sh->timer);
     sh->timer.data = sh;
@@ -337,63 +337,63 @@ int souk_shards_start(const souk_shards_conf_t *c, const souk_gateway_handlers_t
   S.running = true;
   S.left = S.n;
   for (uint32_t i = 0; i < S.n; i++)
-    souk_gateway_start(S.sh[i].gw);
+    souk__gateway_start(S.sh[i].gw);
   return 0;
 }
 
-void souk_shards_stop_code(int code, void (*done)(void)) {
+void souk__shards_stop_code(int code, void (*done)(void)) {
   if (!S.running || S.stopping) return;
   S.stopping = true;
   S.done = done;
   for (uint32_t i = 0; i < S.n; i++)
-    if (!S.sh[i].stopped) souk_gateway_stop(S.sh[i].gw, code);
+    if (!S.sh[i].stopped) souk__gateway_stop(S.sh[i].gw, code);
   if (S.left == 0) schedule_fin();
 }
 
-void souk_shards_stop(void (*done)(void)) { souk_shards_stop_code(1000, done); }
+void souk__shards_stop(void (*done)(void)) { souk__shards_stop_code(1000, done); }
 
-int souk_shards_set_presence(const souk_presence_t *p) {
+int souk__shards_set_presence(const souk__presence_t *p) {
   int first = 0;
   for (uint32_t i = 0; i < S.n; i++) {
-    int rc = souk_gateway_set_presence(S.sh[i].gw, p);
+    int rc = souk__gateway_set_presence(S.sh[i].gw, p);
     if (rc && !first) first = rc;
   }
   return first;
 }
 
-void souk_shards_update_presence(void) {
-  souk_presence_t p = {conf_status(), souk_discord_conf.presence_activity, 0};
-  int rc = souk_shards_set_presence(&p);
+void souk__shards_update_presence(void) {
+  souk__presence_t p = {conf_status(), souk__discord_conf.presence_activity, 0};
+  int rc = souk__shards_set_presence(&p);
   if (rc) SOUK_WARN(SH_LOG, "presence update failed: %s", souk_strerror(rc));
 }
 
-int souk_shards_send(uint32_t shard_id, const char *json, size_t len) {
+int souk__shards_send(uint32_t shard_id, const char *json, size_t len) {
   for (uint32_t i = 0; i < S.n; i++)
-    if (S.sh[i].id == shard_id) return souk_gateway_send(S.sh[i].gw, json, len);
+    if (S.sh[i].id == shard_id) return souk__gateway_send(S.sh[i].gw, json, len);
   return SOUK_ENOTFOUND;
 }
 
-bool souk_shards_running(void) { return S.running; }
+bool souk__shards_running(void) { return S.running; }
 
-size_t souk_shards_count(void) { return S.n; }
+size_t souk__shards_count(void) { return S.n; }
 
-int souk_shards_stats(size_t i, souk_shard_stats_t *out) {
+int souk__shards_stats(size_t i, souk__shard_stats_t *out) {
   if (i >= S.n || !out) return SOUK_ENOTFOUND;
   out->id = S.sh[i].id;
-  souk_gateway_stats(S.sh[i].gw, &out->gw);
+  souk__gateway_stats(S.sh[i].gw, &out->gw);
   out->bytes_compressed = S.sh[i].bytes_compressed;
   return 0;
 }
 
-size_t souk_shards_ready(void) {
+size_t souk__shards_ready(void) {
   size_t n = 0;
   for (uint32_t i = 0; i < S.n; i++)
-    n += souk_gateway_state(S.sh[i].gw) == SOUK_GW_READY;
+    n += souk__gateway_state(S.sh[i].gw) == SOUK_GW_READY;
   return n;
 }
 
-bool souk_shards_session(size_t i, const char **session_id, const char **resume_url,
+bool souk__shards_session(size_t i, const char **session_id, const char **resume_url,
                          uint64_t *seq) {
   if (i >= S.n) return false;
-  return souk_gateway_session(S.sh[i].gw, session_id, resume_url, seq);
+  return souk__gateway_session(S.sh[i].gw, session_id, resume_url, seq);
 }

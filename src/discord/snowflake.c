@@ -6,7 +6,7 @@
 
 #include "souk/err.h"
 
-int souk_snowflake_parse(const char *s, uint64_t *out) {
+int souk__snowflake_parse(const char *s, uint64_t *out) {
   if (!s) return SOUK_EINVAL;
   size_t n = strlen(s);
   /* Discord ids are 17 to 20 digits; anything else is a typo. */
@@ -23,7 +23,7 @@ int souk_snowflake_parse(const char *s, uint64_t *out) {
   return 0;
 }
 
-uint64_t souk_snowflake_unix_ms(uint64_t id) { return (id >> 22) + SOUK_DISCORD_EPOCH_MS; }
+uint64_t souk__snowflake_unix_ms(uint64_t id) { return (id >> 22) + SOUK_DISCORD_EPOCH_MS; }
 
 uint64_t souk__json_id(const souk_json_t *j, int t) {
   uint64_t v = 0;

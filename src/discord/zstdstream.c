@@ -18,7 +18,7 @@
  * everything before flushed: the end of a payload. */
 #define ZD_BLOCK_HEADER 3
 
-int souk_zstdstream_init(souk_zstdstream_t *zs, size_t max) {
+int souk__zstdstream_init(souk__zstdstream_t *zs, size_t max) {
   memset(zs, 0, sizeof *zs);
   zs->max = max ? max : ((size_t)16 << 20);
   zs->keep = ZD_KEEP_DEFAULT;
@@ -35,27 +35,27 @@ int souk_zstdstream_init(souk_zstdstream_t *zs, size_t max) {
   return 0;
 }
 
-void souk_zstdstream_reset(souk_zstdstream_t *zs) {
+void souk__zstdstream_reset(souk__zstdstream_t *zs) {
   if (zs->dctx) ZSTD_DCtx_reset(zs->dctx, ZSTD_reset_session_only);
   zs->broken = false;
   zs->partial = false;
   souk_buf_reset(&zs->out);
 }
 
-void souk_zstdstream_free(souk_zstdstream_t *zs) {
+void souk__zstdstream_free(souk__zstdstream_t *zs) {
   if (zs->dctx) ZSTD_freeDCtx(zs->dctx);
   souk_buf_free(&zs->out);
   memset(zs, 0, sizeof *zs);
 }
 
-static int zd_fail(souk_zstdstream_t *zs, int rc) {
+static int zd_fail(souk__zstdstream_t *zs, int rc) {
   zs->broken = true;
   zs->partial = false;
   souk_buf_reset(&zs->out);
   return rc;
 }
 
-int souk_zstdstream_feed(souk_zstdstream_t *zs, const void *data, size_t len, const char **out,
+int souk__zstdstream_feed(souk__zstdstream_t *zs, const void *data, size_t len, const char **out,
                          size_t *outlen) {
   if (!zs->dctx || zs->broken) return SOUK_EPARSE;
   zs->bytes_in += len;

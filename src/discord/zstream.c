@@ -19,7 +19,7 @@ static const unsigned char zs_suffix[4] = {0x00, 0x00, 0xff, 0xff};
 static voidpf zs_alloc(voidpf opaque, uInt items, uInt size) { return souk_calloc(items, size); }
 static void zs_free(voidpf opaque, voidpf p) { souk_free(p); }
 
-int souk_zstream_init(souk_zstream_t *zs, size_t max) {
+int souk__zstream_init(souk__zstream_t *zs, size_t max) {
   memset(zs, 0, sizeof *zs);
   zs->max = max ? max : SOUK_ZSTREAM_MAX_DEFAULT;
   zs->keep = ZS_KEEP_DEFAULT;
@@ -33,14 +33,14 @@ int souk_zstream_init(souk_zstream_t *zs, size_t max) {
   return 0;
 }
 
-void souk_zstream_reset(souk_zstream_t *zs) {
+void souk__zstream_reset(souk__zstream_t *zs) {
   if (zs->ready) inflateReset(&zs->z);
   zs->hdr_len = 0;
   zs->broken = false;
   souk_buf_reset(&zs->in);
 }
 
-void souk_zstream_free(souk_zstream_t *zs) {
+void souk__zstream_free(souk__zstream_t *zs) {
   if (zs->ready) inflateEnd(&zs->z);
   souk_buf_free(&zs->in);
   souk_buf_free(&zs->out);
@@ -60,7 +60,7 @@ size_t souk__zbuf_room(souk_buf_t *o, size_t max, size_t first) {
 
 /* Inflate src[0..n) (one or more complete sync-flushed messages) into
  * zs->out, replacing what it held. */
-static int zs_inflate(souk_zstream_t *zs, const unsigned char *src, size_t n) {
+static int zs_inflate(souk__zstream_t *zs, const unsigned char *src, size_t n) {
   /* The stream opens with a zlib header (RFC 1950): deflate, a window of
    * at most 32 KiB, no preset dictionary, and a check that makes the pair
    * a multiple of 31.  Anything else is not Discord's zlib-stream. */
@@ -99,7 +99,7 @@ static int zs_inflate(souk_zstream_t *zs, const unsigned char *src, size_t n) {
   return 1;
 }
 
-int souk_zstream_feed(souk_zstream_t *zs, const void *data, size_t len, const char **out,
+int souk__zstream_feed(souk__zstream_t *zs, const void *data, size_t len, const char **out,
                       size_t *outlen) {
   if (!zs->ready || zs->broken) return SOUK_EPARSE;
   zs->bytes_in += len;

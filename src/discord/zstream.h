@@ -3,7 +3,7 @@
  * The gateway compresses the whole connection as one zlib stream and ends
  * every message with a Z_SYNC_FLUSH, so a message is complete when the
  * binary data received so far ends with 00 00 ff ff; one message may span
- * several WebSocket frames.  One souk_zstream_t per connection, reset on
+ * several WebSocket frames.  One souk__zstream_t per connection, reset on
  * every reconnect (a new connection starts a new zlib stream).
  *
  * Memory: the input and output buffers are kept and reused, so steady state
@@ -22,8 +22,8 @@
 /** Default limit on one decompressed message. */
 #define SOUK_ZSTREAM_MAX_DEFAULT ((size_t)16 << 20)
 
-/** One connection's inflate state.  Zero-initialise, then souk_zstream_init. */
-typedef struct souk_zstream {
+/** One connection's inflate state.  Zero-initialise, then souk__zstream_init. */
+typedef struct souk__zstream {
   z_stream z;
   bool ready;         /* inflateInit done */
   bool broken;        /* an error happened: reset before further use */
@@ -36,7 +36,7 @@ typedef struct souk_zstream {
   uint64_t bytes_in;  /* compressed bytes fed */
   uint64_t bytes_out; /* decompressed bytes produced */
   uint64_t messages;  /* complete messages produced */
-} souk_zstream_t;
+} souk__zstream_t;
 
 /** Room for the next piece of a decompressed message in o, whose first
  * step is first bytes: grown when full, never past max + 1 bytes in all
@@ -47,20 +47,20 @@ size_t souk__zbuf_room(souk_buf_t *o, size_t max, size_t first);
 
 /** Prepare zs; max is the decompressed size limit (0: 16 MiB).  0 or
  * SOUK_ENOMEM (zlib could not initialise). */
-int souk_zstream_init(souk_zstream_t *zs, size_t max);
+int souk__zstream_init(souk__zstream_t *zs, size_t max);
 /** Start a new stream (a new connection): drops buffered input and zlib's
  * window, keeps the buffers' memory and the byte counters. */
-void souk_zstream_reset(souk_zstream_t *zs);
+void souk__zstream_reset(souk__zstream_t *zs);
 /** Release everything; zs may be initialised again afterwards. */
-void souk_zstream_free(souk_zstream_t *zs);
+void souk__zstream_free(souk__zstream_t *zs);
 
 /** Feed one binary WebSocket frame.  Returns 1 when a message is complete:
  * *out / *outlen then hold its decompressed text (NUL-terminated, owned by
  * zs, valid until the next feed, reset or free); 0 when more frames are
  * needed; SOUK_EPARSE for corrupt data or SOUK_ETOOBIG when the message
  * would exceed the limit.  After an error the stream is unusable until
- * souk_zstream_reset(): the connection must be closed and reopened. */
-int souk_zstream_feed(souk_zstream_t *zs, const void *data, size_t len, const char **out,
+ * souk__zstream_reset(): the connection must be closed and reopened. */
+int souk__zstream_feed(souk__zstream_t *zs, const void *data, size_t len, const char **out,
                       size_t *outlen);
 
 #endif

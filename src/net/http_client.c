@@ -383,7 +383,7 @@ static void url_host(const char *url, char *out, size_t cap) {
 /* CURLOPT_SSL_CTX_FUNCTION: trust the extra CA file (trust.h) beside the
  * system's certificates. */
 static CURLcode add_ca_file(CURL *e, void *ssl_ctx, void *ud) {
-  const char *file = souk_trust_ca_file();
+  const char *file = souk__trust_ca_file();
   if (file && !X509_STORE_load_file(SSL_CTX_get_cert_store(ssl_ctx), file))
     return CURLE_SSL_CACERT_BADFILE;
   return CURLE_OK;
@@ -450,10 +450,10 @@ int souk_http_request(const souk_http_opts_t *o, souk_http_cb cb, void *ud,
    * load Debian's whole bundle, which libcurl would then keep in its
    * cached store for a day (trust.h).  Set for plain http:// too: a
    * redirect may lead to https://. */
-  const char *ca_dir = souk_trust_ca_dir();
-  curl_easy_setopt(e, CURLOPT_CAINFO, ca_dir ? NULL : souk_trust_ca_bundle());
+  const char *ca_dir = souk__trust_ca_dir();
+  curl_easy_setopt(e, CURLOPT_CAINFO, ca_dir ? NULL : souk__trust_ca_bundle());
   curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir);
-  if (souk_trust_ca_file()) {
+  if (souk__trust_ca_file()) {
     /* The extra CA goes into this transfer's own store: a cached one
      * (from the bundle) is shared, and must not keep it. */
     curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);

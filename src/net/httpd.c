@@ -36,10 +36,10 @@
 
 /* ---- configuration ----------------------------------------------------- */
 
-souk_httpd_conf_t souk_httpd_conf;
+souk__httpd_conf_t souk__httpd_conf;
 
-#define K(field) offsetof(souk_httpd_conf_t, field)
-const souk_conf_key_t souk_httpd_conf_keys[] = {
+#define K(field) offsetof(souk__httpd_conf_t, field)
+const souk_conf_key_t souk__httpd_conf_keys[] = {
     {"enabled", SOUK_CONF_BOOL, K(enabled), "true", 0, 0, NULL, 0,
      "serve /healthz, /readyz, /metrics and the modules' routes"},
     {"bind", SOUK_CONF_STRING, K(bind), "127.0.0.1", 0, 64, NULL, 0,
@@ -68,7 +68,7 @@ static bool check_bind(const char *v, souk_buf_t *expected) {
   return false;
 }
 
-const souk_conf_check_t souk_httpd_conf_checks[] = {
+const souk_conf_check_t souk__httpd_conf_checks[] = {
     {"bind", check_bind},
     {0},
 };
@@ -127,7 +127,7 @@ static struct {
   struct MHD_Daemon *d;
   handles_t *h;
   bool running;
-  souk_httpd_conf_t conf; /* copy; strings owned */
+  souk__httpd_conf_t conf; /* copy; strings owned */
   int port;
   hreq_t *pending;
   mount_t *mounts;
@@ -573,19 +573,19 @@ static void builtin_healthz(souk_httpd_req_t *req) { souk_httpd_respond_text(req
 
 static void builtin_readyz(souk_httpd_req_t *req) {
   souk_buf_t b = {0};
-  bool ok = souk_httpd_ready(&b);
+  bool ok = souk__httpd_ready(&b);
   souk_httpd_respond_buf(req, ok ? 200 : 503, NULL, &b);
   souk_buf_free(&b);
 }
 
 static void builtin_metrics(souk_httpd_req_t *req) {
   souk_buf_t b = {0};
-  souk_metrics_render(&b);
+  souk__metrics_render(&b);
   souk_httpd_respond_buf(req, 200, SOUK_METRICS_CONTENT_TYPE, &b);
   souk_buf_free(&b);
 }
 
-bool souk_httpd_ready(souk_buf_t *detail) {
+bool souk__httpd_ready(souk_buf_t *detail) {
   bool all = true;
   for (size_t i = 0; i < H.nchecks; i++) {
     souk_buf_t why = {0};
@@ -677,14 +677,14 @@ void souk_httpd_unmount(const souk_route_t *routes) {
 
 /* ---- start and stop ---------------------------------------------------- */
 
-static void conf_free(souk_httpd_conf_t *c) {
+static void conf_free(souk__httpd_conf_t *c) {
   souk_free(c->bind);
   souk_free(c->token);
   memset(c, 0, sizeof *c);
 }
 
-int souk_httpd_start(const souk_httpd_conf_t *conf) {
-  if (!conf) conf = &souk_httpd_conf;
+int souk__httpd_start(const souk__httpd_conf_t *conf) {
+  if (!conf) conf = &souk__httpd_conf;
   if (H.running) return SOUK_EBUSY;
   if (!conf->enabled) {
     SOUK_INFO("http", "HTTP server disabled (http.enabled)");
@@ -765,16 +765,16 @@ int souk_httpd_start(const souk_httpd_conf_t *conf) {
   return 0;
 }
 
-int souk_httpd_port(void) { return H.running ? H.port : 0; }
+int souk__httpd_port(void) { return H.running ? H.port : 0; }
 
-bool souk_httpd_running(void) { return H.running; }
+bool souk__httpd_running(void) { return H.running; }
 
 static void handle_closed(uv_handle_t *h) {
   handles_t *hs = h->data;
   if (--hs->open == 0) souk_free(hs);
 }
 
-void souk_httpd_stop(void) {
+void souk__httpd_stop(void) {
   if (!H.running) return;
   H.running = false;
   /* MHD must not be stopped with suspended connections: answer them for

@@ -11,9 +11,9 @@
 #include "souk/conf.h"
 #include "souk/httpd.h"
 
-/** Server settings; souk_httpd_conf holds the `http` config section's. */
-typedef struct souk_httpd_conf {
-  bool enabled;            /* false: souk_httpd_start does nothing */
+/** Server settings; souk__httpd_conf holds the `http` config section's. */
+typedef struct souk__httpd_conf {
+  bool enabled;            /* false: souk__httpd_start does nothing */
   char *bind;              /* IPv4 or IPv6 address; default "127.0.0.1" */
   int64_t port;            /* default 8377; 0 picks a free port */
   char *token;             /* bearer token for admin routes (SOUK_HTTP_TOKEN) */
@@ -21,39 +21,39 @@ typedef struct souk_httpd_conf {
   int64_t timeout_ms;      /* idle connection timeout, and the time an
                               asynchronous handler has to answer (504) */
   int64_t max_connections; /* concurrent connections */
-} souk_httpd_conf_t;
+} souk__httpd_conf_t;
 
 /** Key table of the `http` section. */
-extern const souk_conf_key_t souk_httpd_conf_keys[];
+extern const souk_conf_key_t souk__httpd_conf_keys[];
 /** Checks of the `http` keys beyond their types (http.bind is an address). */
-extern const souk_conf_check_t souk_httpd_conf_checks[];
+extern const souk_conf_check_t souk__httpd_conf_checks[];
 /** Live values of the `http` section. */
-extern souk_httpd_conf_t souk_httpd_conf;
+extern souk__httpd_conf_t souk__httpd_conf;
 
-/** Start listening with conf (NULL: souk_httpd_conf), which is copied.
+/** Start listening with conf (NULL: souk__httpd_conf), which is copied.
  * Mounts /healthz, /readyz and /metrics and registers the metric families
  * souk_httpd_requests_total{route,status} and
  * souk_httpd_request_duration_seconds{route} (route is the matched route's
  * pattern, "unmatched" otherwise).  0 (also when conf says disabled),
  * SOUK_EBUSY (already running), SOUK_ECONFIG (bad bind address) or
  * SOUK_EIO (cannot listen, logged). */
-int souk_httpd_start(const souk_httpd_conf_t *conf);
+int souk__httpd_start(const souk__httpd_conf_t *conf);
 /** The port listened on (useful with port 0), or 0 when not running. */
-int souk_httpd_port(void);
+int souk__httpd_port(void);
 /** True between a successful start and stop. */
-bool souk_httpd_running(void);
+bool souk__httpd_running(void);
 /** Stop: requests a handler still owes are answered 503 (the handler's
  * later souk_httpd_respond only frees them), connections are closed and
  * the handles close asynchronously (run the loop afterwards); a new start
  * may follow at once.  Mounted routes and ready checks are kept for the
- * next start.  Call it before souk_metrics_shutdown(), and never from
+ * next start.  Call it before souk__metrics_shutdown(), and never from
  * inside a handler (defer it to a timer or idle callback).  Safe when not
  * running. */
-void souk_httpd_stop(void);
+void souk__httpd_stop(void);
 
 /** Run every check; true if all pass.  detail (may be NULL) receives one
  * "ok NAME" or "fail NAME: reason" line per check. */
-bool souk_httpd_ready(souk_buf_t *detail);
+bool souk__httpd_ready(souk_buf_t *detail);
 
 /** Test hook: when true, every peer is treated as non-loopback. */
 extern bool souk__httpd_force_remote;

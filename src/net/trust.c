@@ -17,12 +17,12 @@ static char *g_ca_file;
 static char *g_dir_checked;
 static bool g_dir_usable;
 
-void souk_trust_set_ca_file(const char *path) {
+void souk__trust_set_ca_file(const char *path) {
   souk_free(g_ca_file);
   g_ca_file = path && *path ? souk_strdup(path) : NULL;
 }
 
-const char *souk_trust_ca_file(void) { return g_ca_file; }
+const char *souk__trust_ca_file(void) { return g_ca_file; }
 
 /* True when the directory holds at least one certificate link named as
  * OpenSSL looks them up: eight hex digits of the subject hash, ".", a
@@ -48,7 +48,7 @@ static bool hashed_dir(const char *dir, size_t len) {
   return found;
 }
 
-const char *souk_trust_ca_dir(void) {
+const char *souk__trust_ca_dir(void) {
   const char *dirs = getenv(X509_get_default_cert_dir_env());
   if (!dirs || !*dirs) dirs = X509_get_default_cert_dir();
   if (!g_dir_checked || strcmp(g_dir_checked, dirs) != 0) {
@@ -68,7 +68,7 @@ const char *souk_trust_ca_dir(void) {
   return g_dir_usable ? g_dir_checked : NULL;
 }
 
-const char *souk_trust_ca_bundle(void) {
+const char *souk__trust_ca_bundle(void) {
   const char *file = getenv(X509_get_default_cert_file_env());
   return file && *file ? file : X509_get_default_cert_file();
 }

@@ -14,20 +14,20 @@
 /** Also trust the CA certificates in the PEM file at path (NULL: none),
  * e.g. a private CA in tests, beside the system's.  path is copied.  HTTP
  * requests started afterwards (on connections opened afterwards) and the
- * next souk_ws_global_init() use it. */
-void souk_trust_set_ca_file(const char *path);
+ * next souk__ws_global_init() use it. */
+void souk__trust_set_ca_file(const char *path);
 
-/** The file set by souk_trust_set_ca_file(), or NULL. */
-const char *souk_trust_ca_file(void);
+/** The file set by souk__trust_set_ca_file(), or NULL. */
+const char *souk__trust_ca_file(void);
 
 /** The hashed CA directory, or ':'-separated directories, to look
  * certificates up in (SSL_CERT_DIR, else OpenSSL's default) when one of
  * them holds hash-named certificate links, else NULL.  Valid until the
  * next call. */
-const char *souk_trust_ca_dir(void);
+const char *souk__trust_ca_dir(void);
 
 /** The bundle file to load when there is no usable directory
  * (SSL_CERT_FILE, else OpenSSL's default). */
-const char *souk_trust_ca_bundle(void);
+const char *souk__trust_ca_bundle(void);
 
 #endif

@@ -80,8 +80,8 @@ typedef enum ws_state {
   WS_FINISHING,  /* handles closing; on_close comes when they are closed */
 } ws_state_t;
 
-struct souk_ws {
-  souk_ws_cbs_t cbs;
+struct souk__ws {
+  souk__ws_cbs_t cbs;
   void *ud;
   ws_state_t state;
   souk_url_t url;
@@ -117,15 +117,15 @@ struct souk_ws {
   size_t out_msgs;    /* messages in out */
   unsigned writes;    /* uv_write requests in flight */
   bool flush_queued;  /* on the flush list */
-  souk_ws_t *fnext;   /* flush list */
+  souk__ws_t *fnext;   /* flush list */
   int fin_code;       /* what on_close will report */
   char fin_reason[160];
-  souk_ws_t *prev, *next; /* live list, for shutdown */
+  souk__ws_t *prev, *next; /* live list, for shutdown */
 };
 
 typedef struct ws_write {
   uv_write_t req;
-  souk_ws_t *ws;
+  souk__ws_t *ws;
   size_t len;
   char data[];
 } ws_write_t;
@@ -135,14 +135,14 @@ static struct {
   bool stopping;   /* shutdown in progress */
   SSL_CTX *ssl_ctx; /* created on the first wss:// connection */
   uv_prepare_t *flusher;
-  souk_ws_t *flush_head;
-  souk_ws_t *live;
+  souk__ws_t *flush_head;
+  souk__ws_t *live;
   size_t nlive;
   unsigned closing; /* global handles still closing */
   uint64_t mask_state;
 } g;
 
-static void live_add(souk_ws_t *ws) {
+static void live_add(souk__ws_t *ws) {
   ws->prev = NULL;
   ws->next = g.live;
   if (g.live) g.live->prev = ws;
@@ -150,7 +150,7 @@ static void live_add(souk_ws_t *ws) {
   g.nlive++;
 }
 
-static void live_del(souk_ws_t *ws) {
+static void live_del(souk__ws_t *ws) {
   if (ws->prev)
     ws->prev->next = ws->next;
   else
@@ -165,18 +165,18 @@ static void live_del(souk_ws_t *ws) {
 /* A client SSL_CTX whose trust store looks CA certificates up on demand in
  * the hashed system directory (see trust.h): the gateway needs one of the
  * ~140 certificates of the bundle.  A file is loaded only when asked for
- * (souk_trust_set_ca_file) or when there is no usable directory. */
+ * (souk__trust_set_ca_file) or when there is no usable directory. */
 static SSL_CTX *client_ssl_ctx(void) {
   SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) return NULL;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  const char *dir = souk_trust_ca_dir();
-  const char *file = souk_trust_ca_file();
+  const char *dir = souk__trust_ca_dir();
+  const char *file = souk__trust_ca_file();
   int ok = 1;
   if (dir)
     ok = SSL_CTX_load_verify_dir(ctx, dir);
   else
-    ok = SSL_CTX_load_verify_file(ctx, souk_trust_ca_bundle());
+    ok = SSL_CTX_load_verify_file(ctx, souk__trust_ca_bundle());
   if (ok && file) ok = SSL_CTX_load_verify_file(ctx, file);
   if (!ok) {
     SSL_CTX_free(ctx);
@@ -191,7 +191,7 @@ static SSL_CTX *client_ssl_ctx(void) {
 /* ---- the end of a connection ----------------------------------------------- */
 
 static void handle_closed_cb(uv_handle_t *h) {
-  souk_ws_t *ws = h->data;
+  souk__ws_t *ws = h->data;
   if (--ws->handles > 0) return;
   live_del(ws);
   ws->cbs.on_close(ws, ws->ud, ws->fin_code, ws->fin_reason);
@@ -204,9 +204,9 @@ static void handle_closed_cb(uv_handle_t *h) {
   souk_free(ws);
 }
 
-static void flush_unlink(souk_ws_t *ws) {
+static void flush_unlink(souk__ws_t *ws) {
   if (!ws->flush_queued) return;
-  for (souk_ws_t **p = &g.flush_head; *p; p = &(*p)->fnext)
+  for (souk__ws_t **p = &g.flush_head; *p; p = &(*p)->fnext)
     if (*p == ws) {
       *p = ws->fnext;
       break;
@@ -217,7 +217,7 @@ static void flush_unlink(souk_ws_t *ws) {
 
 /* End the connection: close its handles (a write in flight is cancelled);
  * on_close follows from the loop with code and reason. */
-static void finish(souk_ws_t *ws, int code, const char *reason) {
+static void finish(souk__ws_t *ws, int code, const char *reason) {
   if (ws->state == WS_FINISHING) return;
   ws->state = WS_FINISHING;
   ws->fin_code = code;
@@ -233,7 +233,7 @@ static void finish(souk_ws_t *ws, int code, const char *reason) {
 
 /* The code to report once the connection is over by the peer's doing or
  * ours. */
-static void finish_closed(souk_ws_t *ws, const char *fallback) {
+static void finish_closed(souk__ws_t *ws, const char *fallback) {
   if (ws->peer_code)
     finish(ws, ws->peer_code, ws->peer_reason);
   else if (ws->close_code && !ws->abort_req)
@@ -244,17 +244,17 @@ static void finish_closed(souk_ws_t *ws, const char *fallback) {
 
 /* ---- writing ---------------------------------------------------------------- */
 
-static void flush_schedule(souk_ws_t *ws) {
+static void flush_schedule(souk__ws_t *ws) {
   if (ws->flush_queued || ws->state == WS_FINISHING) return;
   ws->flush_queued = true;
   ws->fnext = g.flush_head;
   g.flush_head = ws;
 }
 
-static void tls_drain(souk_ws_t *ws);
+static void tls_drain(souk__ws_t *ws);
 
 /* Bytes for the wire: through TLS for wss://, as they are otherwise. */
-static int out_put(souk_ws_t *ws, const void *data, size_t len) {
+static int out_put(souk__ws_t *ws, const void *data, size_t len) {
   if (!ws->ssl) {
     souk_buf_append(&ws->out, data, len);
   } else {
@@ -274,7 +274,7 @@ static int out_put(souk_ws_t *ws, const void *data, size_t len) {
 }
 
 /* Move what TLS produced (handshake records or encrypted data) to out. */
-static void tls_drain(souk_ws_t *ws) {
+static void tls_drain(souk__ws_t *ws) {
   char buf[16384];
   int n;
   bool any = false;
@@ -287,7 +287,7 @@ static void tls_drain(souk_ws_t *ws) {
 
 static void write_cb(uv_write_t *req, int status) {
   ws_write_t *w = (ws_write_t *)req;
-  souk_ws_t *ws = w->ws;
+  souk__ws_t *ws = w->ws;
   souk_free(w);
   ws->writes--;
   if (ws->state == WS_FINISHING) return;
@@ -300,7 +300,7 @@ static void write_cb(uv_write_t *req, int status) {
     finish_closed(ws, "closed");
 }
 
-static void flush_one(souk_ws_t *ws) {
+static void flush_one(souk__ws_t *ws) {
   ws->flush_queued = false;
   ws->fnext = NULL;
   if (ws->state == WS_FINISHING || !ws->tcp_on || !ws->out.len) return;
@@ -325,7 +325,7 @@ static void flush_one(souk_ws_t *ws) {
 /* Once per loop iteration, before it waits: write what was queued. */
 static void flusher_cb(uv_prepare_t *h) {
   while (g.flush_head) {
-    souk_ws_t *ws = g.flush_head;
+    souk__ws_t *ws = g.flush_head;
     g.flush_head = ws->fnext;
     flush_one(ws);
   }
@@ -344,7 +344,7 @@ static uint32_t mask_next(void) {
 }
 
 /* Queue one frame (masked, as a client's must be). */
-static int frame_out(souk_ws_t *ws, int opcode, const void *data, size_t len) {
+static int frame_out(souk__ws_t *ws, int opcode, const void *data, size_t len) {
   unsigned char hdr[14];
   size_t h = 0;
   hdr[h++] = (unsigned char)(0x80 | opcode);
@@ -376,7 +376,7 @@ static int frame_out(souk_ws_t *ws, int opcode, const void *data, size_t len) {
   return rc;
 }
 
-static void send_close_frame(souk_ws_t *ws, int code, const char *reason) {
+static void send_close_frame(souk__ws_t *ws, int code, const char *reason) {
   unsigned char b[2 + 123];
   size_t rl = reason ? strlen(reason) : 0;
   if (rl > 123) rl = 123;
@@ -389,11 +389,11 @@ static void send_close_frame(souk_ws_t *ws, int code, const char *reason) {
 
 /* ---- reading ----------------------------------------------------------------- */
 
-static void begin_close(souk_ws_t *ws, int code, const char *reason);
+static void begin_close(souk__ws_t *ws, int code, const char *reason);
 
 /* The server broke the protocol: close with code, and read nothing more
  * but what the closing handshake needs. */
-static void protocol_error(souk_ws_t *ws, int code, const char *why) {
+static void protocol_error(souk__ws_t *ws, int code, const char *why) {
   SOUK_WARN(WS_LOG, "protocol error from the server (%s): closing", why);
   ws->rx_dead = true;
   if (ws->close_sent) {
@@ -405,7 +405,7 @@ static void protocol_error(souk_ws_t *ws, int code, const char *why) {
   begin_close(ws, code, why);
 }
 
-static void msg_reset(souk_ws_t *ws) {
+static void msg_reset(souk__ws_t *ws) {
   if (ws->msg.cap > WS_KEEP_MAX)
     souk_buf_free(&ws->msg);
   else
@@ -414,12 +414,12 @@ static void msg_reset(souk_ws_t *ws) {
 }
 
 static void close_timeout_cb(uv_timer_t *t) {
-  souk_ws_t *ws = t->data;
+  souk__ws_t *ws = t->data;
   finish_closed(ws, "close timed out");
 }
 
 /* Start our closing handshake from the OPEN state (or answer the peer's). */
-static void begin_close(souk_ws_t *ws, int code, const char *reason) {
+static void begin_close(souk__ws_t *ws, int code, const char *reason) {
   ws->state = WS_CLOSING;
   send_close_frame(ws, code, reason);
   if (ws->state == WS_FINISHING) return;
@@ -434,7 +434,7 @@ static bool close_code_ok(int code) {
          (code >= 3000 && code <= 4999);
 }
 
-static void on_control(souk_ws_t *ws, int op, const unsigned char *p, size_t n) {
+static void on_control(souk__ws_t *ws, int op, const unsigned char *p, size_t n) {
   if (op == 0x9) { /* ping: pong with the same data */
     /* RFC 6455 5.5.3 lets a pong answer only the latest of several pings:
      * while the peer leaves our writes unread, its pings are dropped. */
@@ -472,7 +472,7 @@ static void on_control(souk_ws_t *ws, int op, const unsigned char *p, size_t n) 
 
 /* Parse whole frames from rx; stops when the connection leaves OPEN or
  * CLOSING (a callback may close it). */
-static void parse_frames(souk_ws_t *ws) {
+static void parse_frames(souk__ws_t *ws) {
   for (;;) {
     if (ws->state != WS_OPEN && ws->state != WS_CLOSING) return;
     if (ws->rx_dead) {
@@ -575,7 +575,7 @@ static void parse_frames(souk_ws_t *ws) {
   }
 }
 
-static void rx_compact(souk_ws_t *ws) {
+static void rx_compact(souk__ws_t *ws) {
   size_t left = ws->rx.len - ws->rx_off;
   if (ws->rx_off == 0) return;
   if (left) memmove(ws->rx.data, ws->rx.data + ws->rx_off, left);
@@ -587,7 +587,7 @@ static void rx_compact(souk_ws_t *ws) {
 /* ---- the upgrade ---------------------------------------------------------------- */
 
 static void open_timeout_cb(uv_timer_t *t) {
-  souk_ws_t *ws = t->data;
+  souk__ws_t *ws = t->data;
   finish(ws, SOUK_WS_ABNORMAL, "connect failed: timed out");
 }
 
@@ -595,7 +595,7 @@ static void b64(const unsigned char *in, size_t n, char *out) {
   EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-static void send_upgrade(souk_ws_t *ws) {
+static void send_upgrade(souk__ws_t *ws) {
   unsigned char nonce[16];
   if (RAND_bytes(nonce, sizeof nonce) != 1) {
     for (size_t i = 0; i < sizeof nonce; i++)
@@ -634,7 +634,7 @@ static const char *header(const char *head, const char *name, size_t *vlen) {
 }
 
 /* Read the 101 answer at the start of rx; 1 when done, 0 for more. */
-static int read_upgrade(souk_ws_t *ws) {
+static int read_upgrade(souk__ws_t *ws) {
   souk_buf_putc(&ws->rx, '\0');
   ws->rx.len--;
   char *end = strstr(ws->rx.data, "\r\n\r\n");
@@ -678,7 +678,7 @@ static int read_upgrade(souk_ws_t *ws) {
   return 1;
 }
 
-static void become_open(souk_ws_t *ws) {
+static void become_open(souk__ws_t *ws) {
   uv_timer_stop(&ws->timer);
   if (ws->abort_req || ws->close_code) {
     finish(ws, SOUK_WS_ABNORMAL, "aborted");
@@ -690,7 +690,7 @@ static void become_open(souk_ws_t *ws) {
 }
 
 /* New plaintext bytes are in rx: advance the upgrade, then the frames. */
-static void on_plain(souk_ws_t *ws) {
+static void on_plain(souk__ws_t *ws) {
   if (!ws->upgraded) {
     int rc = read_upgrade(ws);
     if (rc <= 0) return;
@@ -703,7 +703,7 @@ static void on_plain(souk_ws_t *ws) {
 /* ---- TCP and TLS ---------------------------------------------------------------- */
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  souk_ws_t *ws = h->data;
+  souk__ws_t *ws = h->data;
   if (ws->ssl) {
     /* Encrypted bytes go through OpenSSL: a scratch buffer will do. */
     static char scratch[65536];
@@ -715,7 +715,7 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   *buf = uv_buf_init(ws->rx.data + ws->rx.len, (unsigned)(ws->rx.cap - ws->rx.len - 1));
 }
 
-static int tls_pump(souk_ws_t *ws) {
+static int tls_pump(souk__ws_t *ws) {
   if (!ws->tls_done) {
     int r = SSL_do_handshake(ws->ssl);
     tls_drain(ws);
@@ -756,7 +756,7 @@ static int tls_pump(souk_ws_t *ws) {
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  souk_ws_t *ws = s->data;
+  souk__ws_t *ws = s->data;
   if (ws->state == WS_FINISHING) return;
   if (nread < 0) {
     finish_closed(ws, ws->opened ? "connection lost" : "connect failed: connection closed");
@@ -773,7 +773,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void connect_cb(uv_connect_t *req, int status) {
-  souk_ws_t *ws = req->data;
+  souk__ws_t *ws = req->data;
   if (ws->state == WS_FINISHING) return;
   if (status < 0) {
     char why[160];
@@ -798,7 +798,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   }
 }
 
-static int start_tls(souk_ws_t *ws) {
+static int start_tls(souk__ws_t *ws) {
   if (!g.ssl_ctx) g.ssl_ctx = client_ssl_ctx();
   if (!g.ssl_ctx) {
     SOUK_ERROR(WS_LOG, "cannot create the TLS client context");
@@ -821,7 +821,7 @@ static int start_tls(souk_ws_t *ws) {
 }
 
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  souk_ws_t *ws = req->data;
+  souk__ws_t *ws = req->data;
   const struct addrinfo *pick = NULL;
   if (status == 0) {
     /* Prefer IPv4: a host with a broken IPv6 route would otherwise cost a
@@ -878,7 +878,7 @@ static void global_closed_cb(uv_handle_t *h) {
   g.closing--;
 }
 
-int souk_ws_global_init(void) {
+int souk__ws_global_init(void) {
   if (g.ready) return 0;
   if (g.stopping || g.closing) return SOUK_ESTOPPED;
   uint64_t seed = 0;
@@ -908,10 +908,10 @@ static void global_release(void) {
   g.stopping = false;
 }
 
-void souk_ws_global_shutdown(void) {
+void souk__ws_global_shutdown(void) {
   if (!g.ready && !g.live) return;
   g.stopping = true;
-  for (souk_ws_t *ws = g.live; ws; ws = ws->next) {
+  for (souk__ws_t *ws = g.live; ws; ws = ws->next) {
     if (ws->state == WS_RESOLVING) {
       ws->abort_req = true;
       uv_cancel((uv_req_t *)&ws->gai);
@@ -923,9 +923,9 @@ void souk_ws_global_shutdown(void) {
   global_release();
 }
 
-bool souk_ws_global_idle(void) { return !g.ready && !g.live && !g.closing; }
+bool souk__ws_global_idle(void) { return !g.ready && !g.live && !g.closing; }
 
-int souk_ws_connect(const char *url, const souk_ws_cbs_t *cbs, void *ud, souk_ws_t **out) {
+int souk__ws_connect(const char *url, const souk__ws_cbs_t *cbs, void *ud, souk__ws_t **out) {
   if (!url || !cbs || !cbs->on_close || !out) return SOUK_EINVAL;
   if (g.stopping) return SOUK_ESTOPPED;
   souk_url_t u;
@@ -934,12 +934,12 @@ int souk_ws_connect(const char *url, const souk_ws_cbs_t *cbs, void *ud, souk_ws
     souk_url_free(&u);
     return SOUK_EINVAL;
   }
-  int rc = souk_ws_global_init();
+  int rc = souk__ws_global_init();
   if (rc) {
     souk_url_free(&u);
     return rc;
   }
-  souk_ws_t *ws = souk_calloc(1, sizeof *ws);
+  souk__ws_t *ws = souk_calloc(1, sizeof *ws);
   ws->cbs = *cbs;
   ws->ud = ud;
   ws->url = u;
@@ -972,7 +972,7 @@ int souk_ws_connect(const char *url, const souk_ws_cbs_t *cbs, void *ud, souk_ws
   return 0;
 }
 
-int souk_ws_send(souk_ws_t *ws, const void *data, size_t len, bool binary) {
+int souk__ws_send(souk__ws_t *ws, const void *data, size_t len, bool binary) {
   if (!ws || (!data && len)) return SOUK_EINVAL;
   if (ws->state == WS_CLOSING || ws->state == WS_FINISHING || ws->close_code || ws->abort_req)
     return SOUK_ECLOSED;
@@ -982,7 +982,7 @@ int souk_ws_send(souk_ws_t *ws, const void *data, size_t len, bool binary) {
   return 0;
 }
 
-void souk_ws_close(souk_ws_t *ws, int code, const char *reason) {
+void souk__ws_close(souk__ws_t *ws, int code, const char *reason) {
   if (!ws || ws->state == WS_CLOSING || ws->state == WS_FINISHING || ws->close_code ||
       ws->abort_req)
     return;
@@ -1011,7 +1011,7 @@ void souk_ws_close(souk_ws_t *ws, int code, const char *reason) {
   }
 }
 
-void souk_ws_abort(souk_ws_t *ws) {
+void souk__ws_abort(souk__ws_t *ws) {
   if (!ws || ws->abort_req || ws->state == WS_FINISHING) return;
   ws->abort_req = true;
   switch (ws->state) {
@@ -1019,7 +1019,7 @@ void souk_ws_abort(souk_ws_t *ws) {
     uv_cancel((uv_req_t *)&ws->gai);
     break;
   case WS_CONNECTING:
-    finish(ws, SOUK_WS_ABNORMAL, "aborted"); /* as in souk_ws_close() */
+    finish(ws, SOUK_WS_ABNORMAL, "aborted"); /* as in souk__ws_close() */
     break;
   default:
     /* Whatever was queued is dropped with the socket: the peer sees the
@@ -1030,12 +1030,12 @@ void souk_ws_abort(souk_ws_t *ws) {
   }
 }
 
-void souk_ws_set_max_message(souk_ws_t *ws, size_t max) {
+void souk__ws_set_max_message(souk__ws_t *ws, size_t max) {
   if (ws) ws->max_message = max ? max : WS_DEFAULT_MAX_MESSAGE;
 }
 
-bool souk_ws_is_open(const souk_ws_t *ws) { return ws && ws->state == WS_OPEN; }
+bool souk__ws_is_open(const souk__ws_t *ws) { return ws && ws->state == WS_OPEN; }
 
-size_t souk_ws_queued(const souk_ws_t *ws) { return ws ? ws->out_msgs : 0; }
+size_t souk__ws_queued(const souk__ws_t *ws) { return ws ? ws->out_msgs : 0; }
 
-size_t souk_ws_live(void) { return g.nlive; }
+size_t souk__ws_live(void) { return g.nlive; }

@@ -17,12 +17,12 @@
 /* ---- the pure decision ---- */
 
 typedef struct order {
-  const souk_janitor_part_t *p;
+  const souk__janitor_part_t *p;
   size_t i;
 } order_t;
 
 static int cmp_age(const void *a, const void *b) {
-  const souk_janitor_part_t *x = ((const order_t *)a)->p, *y = ((const order_t *)b)->p;
+  const souk__janitor_part_t *x = ((const order_t *)a)->p, *y = ((const order_t *)b)->p;
   if (x->ts_ms != y->ts_ms) return x->ts_ms < y->ts_ms ? -1 : 1;
   if (x->set != y->set) return x->set < y->set ? -1 : 1;
   int c = strcmp(x->name, y->name);
@@ -31,8 +31,8 @@ static int cmp_age(const void *a, const void *b) {
   return i < j ? -1 : i > j;
 }
 
-void souk__janitor_decide(const souk_janitor_part_t *parts, size_t n,
-                          const souk_janitor_policy_t *pol, souk_janitor_verdict_t *verdict,
+void souk__janitor_decide(const souk__janitor_part_t *parts, size_t n,
+                          const souk__janitor_policy_t *pol, souk_janitor_verdict_t *verdict,
                           souk_janitor_totals_t *totals) {
   souk_janitor_totals_t t = {0};
   /* The newest partition of each set, protected from the cap. */
@@ -52,7 +52,7 @@ void souk__janitor_decide(const souk_janitor_part_t *parts, size_t n,
   }
   uint64_t left = t.bytes_before;
   for (size_t k = 0; k < n; k++) {
-    const souk_janitor_part_t *p = ord[k].p;
+    const souk__janitor_part_t *p = ord[k].p;
     uint64_t ret = p->set < pol->nsets && pol->retention_ms ? pol->retention_ms[p->set] : 0;
     if (ret && pol->now_ms > ret && p->ts_ms < pol->now_ms - ret) {
       verdict[ord[k].i] = SOUK_JANITOR_RETENTION;
@@ -66,7 +66,7 @@ void souk__janitor_decide(const souk_janitor_part_t *parts, size_t n,
     uint64_t target = (uint64_t)((double)pol->cap_bytes * h);
     for (size_t k = 0; k < n && left > target; k++) {
       size_t i = ord[k].i;
-      const souk_janitor_part_t *p = ord[k].p;
+      const souk__janitor_part_t *p = ord[k].p;
       if (verdict[i] != SOUK_JANITOR_KEEP) continue;
       if (p->set < pol->nsets && newest[p->set] == i) continue;
       verdict[i] = SOUK_JANITOR_CAP;
@@ -336,7 +336,7 @@ typedef struct job {
   void *ud;
 } job_t;
 
-static void list_set(const set_t *s, uint32_t si, souk_janitor_part_t **parts, size_t *n,
+static void list_set(const set_t *s, uint32_t si, souk__janitor_part_t **parts, size_t *n,
                      souk_janitor_set_report_t *sr) {
   DIR *d = opendir(s->root);
   if (!d) {
@@ -361,7 +361,7 @@ static void list_set(const set_t *s, uint32_t si, souk_janitor_part_t **parts, s
     }
     *parts = souk_reallocarray(*parts, *n + 1, sizeof **parts);
     uint64_t bytes = du_at(fd, de->d_name, &st);
-    (*parts)[(*n)++] = (souk_janitor_part_t){si, souk_strdup(de->d_name), bytes, ts};
+    (*parts)[(*n)++] = (souk__janitor_part_t){si, souk_strdup(de->d_name), bytes, ts};
     sr->partitions++;
     sr->bytes += bytes;
   }
@@ -379,7 +379,7 @@ static void run_job(job_t *j) {
   rep->dry_run = j->o.dry_run;
   rep->nsets = j->nsets;
   rep->sets = souk_calloc(j->nsets ? j->nsets : 1, sizeof *rep->sets);
-  souk_janitor_part_t *parts = NULL;
+  souk__janitor_part_t *parts = NULL;
   size_t n = 0;
   uint64_t *ret = souk_calloc(j->nsets ? j->nsets : 1, sizeof *ret);
   for (size_t s = 0; s < j->nsets; s++) {
@@ -388,7 +388,7 @@ static void run_job(job_t *j) {
     list_set(&j->sets[s], (uint32_t)s, &parts, &n, &rep->sets[s]);
   }
   souk_janitor_verdict_t *v = souk_calloc(n ? n : 1, sizeof *v);
-  souk_janitor_policy_t pol = {ret, j->nsets, j->now, j->o.cap_bytes, j->o.headroom};
+  souk__janitor_policy_t pol = {ret, j->nsets, j->now, j->o.cap_bytes, j->o.headroom};
   souk__janitor_decide(parts, n, &pol, v, &rep->totals);
 
   /* Delete oldest first, so an interrupted run has removed the oldest. */
@@ -399,7 +399,7 @@ static void run_job(job_t *j) {
   qsort(ord, nd, sizeof *ord, cmp_freed);
   rep->freed = souk_calloc(nd ? nd : 1, sizeof *rep->freed);
   for (size_t k = 0; k < nd; k++) {
-    const souk_janitor_part_t *p = ord[k].p;
+    const souk__janitor_part_t *p = ord[k].p;
     const set_t *s = &j->sets[p->set];
     souk_janitor_freed_t *f = &rep->freed[rep->nfreed++];
     *f = (souk_janitor_freed_t){souk_strdup(s->name), souk_strdup(p->name), p->bytes, v[ord[k].i],

@@ -12,26 +12,26 @@
 #include <stdint.h>
 
 /** One partition, as the decision function sees it. */
-typedef struct souk_janitor_part {
+typedef struct souk__janitor_part {
   uint32_t set; /* index into the policy's sets */
   const char *name;
   uint64_t bytes;
   uint64_t ts_ms; /* UTC ms: end of its period, or mtime */
-} souk_janitor_part_t;
+} souk__janitor_part_t;
 
 /** Inputs of a decision. */
-typedef struct souk_janitor_policy {
+typedef struct souk__janitor_policy {
   const uint64_t *retention_ms; /* per set; 0: none */
   size_t nsets;
   uint64_t now_ms;    /* UTC ms */
   uint64_t cap_bytes; /* 0: no cap */
   double headroom;    /* delete down to cap x headroom (0 or > 1: 1) */
-} souk_janitor_policy_t;
+} souk__janitor_policy_t;
 
 /** The pure decision: verdict[i] for each of the n parts, and totals (may
  * be NULL).  Ties in time are broken by set index, then name. */
-void souk__janitor_decide(const souk_janitor_part_t *parts, size_t n,
-                          const souk_janitor_policy_t *pol, souk_janitor_verdict_t *verdict,
+void souk__janitor_decide(const souk__janitor_part_t *parts, size_t n,
+                          const souk__janitor_policy_t *pol, souk_janitor_verdict_t *verdict,
                           souk_janitor_totals_t *totals);
 
 /** Parse name against pattern: 0 with *end_ms = end of the period it names

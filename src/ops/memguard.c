@@ -32,7 +32,7 @@ const char *souk_memguard_level_name(souk_memguard_level_t l) {
   return (unsigned)l < 3 ? level_names[l] : "unknown";
 }
 
-int souk_memguard_rss_proc(void *ud, uint64_t *rss) {
+int souk__memguard_rss_proc(void *ud, uint64_t *rss) {
   FILE *f = fopen("/proc/self/statm", "r");
   if (!f) return SOUK_EIO;
   unsigned long long size = 0, resident = 0;
@@ -68,7 +68,7 @@ void souk__memguard_shutdown(void) {
 void souk__memguard_init(const souk__memguard_opts_t *opts) {
   souk__memguard_shutdown();
   if (opts) M.o = *opts;
-  if (!M.o.sampler) M.o.sampler = souk_memguard_rss_proc;
+  if (!M.o.sampler) M.o.sampler = souk__memguard_rss_proc;
   if (!M.o.interval_ms) M.o.interval_ms = 10000;
   M.inited = true;
   M.st.soft_bytes = M.o.soft_bytes;
@@ -128,7 +128,7 @@ souk_memguard_level_t souk__memguard_sample(void) {
 }
 
 int souk__memguard_rss(uint64_t *rss) {
-  if (!M.inited) return souk_memguard_rss_proc(NULL, rss);
+  if (!M.inited) return souk__memguard_rss_proc(NULL, rss);
   if (!M.sampled) souk__memguard_sample();
   if (!M.sampled) return SOUK_EIO;
   *rss = M.st.rss;

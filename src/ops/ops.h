@@ -5,8 +5,8 @@
 
 #include "souk/health.h"
 
-/** Initialise every ops component from souk_ops_conf, souk_health_conf,
- * souk_memguard_conf and souk_janitor_conf (loaded beforehand), register
+/** Initialise every ops component from souk__ops_conf, souk__health_conf,
+ * souk__memguard_conf and souk__janitor_conf (loaded beforehand), register
  * the built-in health checks "memory", "tasks", "errors" and "breakers",
  * and start the
  * timers (memguard and janitor only when enabled).  Module tasks are added

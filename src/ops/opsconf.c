@@ -3,15 +3,15 @@
 
 #include <stddef.h>
 
-souk_ops_conf_t souk_ops_conf;
-souk_health_conf_t souk_health_conf;
-souk_memguard_conf_t souk_memguard_conf;
-souk_janitor_conf_t souk_janitor_conf;
+souk__ops_conf_t souk__ops_conf;
+souk__health_conf_t souk__health_conf;
+souk__memguard_conf_t souk__memguard_conf;
+souk__janitor_conf_t souk__janitor_conf;
 
 static const char *const severity_choices[] = {"low", "medium", "high", "critical", NULL};
 
-#define K(field) offsetof(souk_ops_conf_t, field)
-const souk_conf_key_t souk_ops_conf_keys[] = {
+#define K(field) offsetof(souk__ops_conf_t, field)
+const souk_conf_key_t souk__ops_conf_keys[] = {
     {"errors.history", SOUK_CONF_INT, K(error_history), "256", 16, 100000, NULL, 0,
      "recorded errors kept for the admin history"},
     {"errors.window", SOUK_CONF_DURATION, K(error_window_ms), "5m", 60000, 86400000, NULL, 0,
@@ -57,8 +57,8 @@ const souk_conf_key_t souk_ops_conf_keys[] = {
 };
 #undef K
 
-#define K(field) offsetof(souk_health_conf_t, field)
-const souk_conf_key_t souk_health_conf_keys[] = {
+#define K(field) offsetof(souk__health_conf_t, field)
+const souk_conf_key_t souk__health_conf_keys[] = {
     {"report_interval", SOUK_CONF_DURATION, K(report_interval_ms), "15m", 1000, 604800000, NULL, 0,
      "how often the health report is logged"},
     {"slow_op", SOUK_CONF_DURATION, K(slow_op_ms), "1s", 1, 3600000, NULL, SOUK_CONF_RUNTIME,
@@ -79,8 +79,8 @@ const souk_conf_key_t souk_health_conf_keys[] = {
 };
 #undef K
 
-#define K(field) offsetof(souk_memguard_conf_t, field)
-const souk_conf_key_t souk_memguard_conf_keys[] = {
+#define K(field) offsetof(souk__memguard_conf_t, field)
+const souk_conf_key_t souk__memguard_conf_keys[] = {
     {"enabled", SOUK_CONF_BOOL, K(enabled), "true", 0, 0, NULL, 0,
      "sample resident memory and shed heavy work above the limits"},
     {"soft_limit", SOUK_CONF_SIZE, K(soft), "320MB", 0, 0, NULL, SOUK_CONF_RUNTIME,
@@ -95,8 +95,8 @@ const souk_conf_key_t souk_memguard_conf_keys[] = {
 };
 #undef K
 
-#define K(field) offsetof(souk_janitor_conf_t, field)
-const souk_conf_key_t souk_janitor_conf_keys[] = {
+#define K(field) offsetof(souk__janitor_conf_t, field)
+const souk_conf_key_t souk__janitor_conf_keys[] = {
     {"enabled", SOUK_CONF_BOOL, K(enabled), "true", 0, 0, NULL, 0,
      "apply retention and the disk cap to registered data sets"},
     {"interval", SOUK_CONF_DURATION, K(interval_ms), "4h", 60000, 604800000, NULL, 0,
@@ -115,9 +115,9 @@ const souk_conf_key_t souk_janitor_conf_keys[] = {
 };
 #undef K
 
-const souk_conf_section_t souk_ops_conf_sections[4] = {
-    {"ops", souk_ops_conf_keys, &souk_ops_conf, NULL},
-    {"health", souk_health_conf_keys, &souk_health_conf, NULL},
-    {"memguard", souk_memguard_conf_keys, &souk_memguard_conf, NULL},
-    {"janitor", souk_janitor_conf_keys, &souk_janitor_conf, NULL},
+const souk_conf_section_t souk__ops_conf_sections[4] = {
+    {"ops", souk__ops_conf_keys, &souk__ops_conf, NULL},
+    {"health", souk__health_conf_keys, &souk__health_conf, NULL},
+    {"memguard", souk__memguard_conf_keys, &souk__memguard_conf, NULL},
+    {"janitor", souk__janitor_conf_keys, &souk__janitor_conf, NULL},
 };

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /** Values of the `ops` section: errors, breakers, retries. */
-typedef struct souk_ops_conf {
+typedef struct souk__ops_conf {
   int64_t error_history;     /* entries kept in the error ring */
   int64_t error_window_ms;   /* sliding window of the error rate */
   int64_t error_rate_warn;   /* errors per minute: health warning */
@@ -32,10 +32,10 @@ typedef struct souk_ops_conf {
   int alert_webhook_min_severity; /* souk_severity_t: send at this or worse */
   int64_t alert_webhook_per_minute;
   int64_t alert_webhook_retries;
-} souk_ops_conf_t;
+} souk__ops_conf_t;
 
 /** Values of the `health` section. */
-typedef struct souk_health_conf {
+typedef struct souk__health_conf {
   int64_t report_interval_ms; /* periodic report log */
   int64_t slow_op_ms;         /* souk_perf threshold */
   int64_t memory_warn;        /* RSS bytes: warning (0: off) */
@@ -44,19 +44,19 @@ typedef struct souk_health_conf {
   int64_t task_fail_crit;     /* consecutive task failures that are critical */
   int64_t gw_latency_warn_ms; /* gateway heartbeat round trip: warning */
   int64_t gw_latency_crit_ms; /* ... and critical */
-} souk_health_conf_t;
+} souk__health_conf_t;
 
 /** Values of the `memguard` section. */
-typedef struct souk_memguard_conf {
+typedef struct souk__memguard_conf {
   bool enabled;
   int64_t soft;        /* bytes; 0: off */
   int64_t hard;        /* bytes; 0: off */
   int64_t interval_ms; /* sampling period */
   int64_t trim_cooldown_ms;
-} souk_memguard_conf_t;
+} souk__memguard_conf_t;
 
 /** Values of the `janitor` section. */
-typedef struct souk_janitor_conf {
+typedef struct souk__janitor_conf {
   bool enabled;
   int64_t interval_ms; /* between runs */
   int64_t cap;         /* total bytes of all sets; 0: no cap */
@@ -64,19 +64,19 @@ typedef struct souk_janitor_conf {
   int64_t headroom_size; /* or, when set, down to cap - this (bytes) */
   bool dry_run;
   int64_t backups_retention_ms; /* <data_dir>/backups (store backups); 0: keep */
-} souk_janitor_conf_t;
+} souk__janitor_conf_t;
 
-extern const souk_conf_key_t souk_ops_conf_keys[];      /**< `ops` keys */
-extern const souk_conf_key_t souk_health_conf_keys[];   /**< `health` keys */
-extern const souk_conf_key_t souk_memguard_conf_keys[]; /**< `memguard` keys */
-extern const souk_conf_key_t souk_janitor_conf_keys[];  /**< `janitor` keys */
-extern souk_ops_conf_t souk_ops_conf;                   /**< live `ops` values */
-extern souk_health_conf_t souk_health_conf;             /**< live `health` values */
-extern souk_memguard_conf_t souk_memguard_conf;         /**< live `memguard` values */
-extern souk_janitor_conf_t souk_janitor_conf;           /**< live `janitor` values */
+extern const souk_conf_key_t souk__ops_conf_keys[];      /**< `ops` keys */
+extern const souk_conf_key_t souk__health_conf_keys[];   /**< `health` keys */
+extern const souk_conf_key_t souk__memguard_conf_keys[]; /**< `memguard` keys */
+extern const souk_conf_key_t souk__janitor_conf_keys[];  /**< `janitor` keys */
+extern souk__ops_conf_t souk__ops_conf;                   /**< live `ops` values */
+extern souk__health_conf_t souk__health_conf;             /**< live `health` values */
+extern souk__memguard_conf_t souk__memguard_conf;         /**< live `memguard` values */
+extern souk__janitor_conf_t souk__janitor_conf;           /**< live `janitor` values */
 
 /** The four sections, for the core's section list (ops, health, memguard,
  * janitor), data pointing at the live structs above. */
-extern const souk_conf_section_t souk_ops_conf_sections[4];
+extern const souk_conf_section_t souk__ops_conf_sections[4];
 
 #endif

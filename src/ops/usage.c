@@ -12,10 +12,10 @@
 #include "souk/recovery.h"
 #include "souk/usage.h"
 
-souk_usage_conf_t souk_usage_conf;
+souk__usage_conf_t souk__usage_conf;
 
-#define K(field) offsetof(souk_usage_conf_t, field)
-const souk_conf_key_t souk_usage_conf_keys[] = {
+#define K(field) offsetof(souk__usage_conf_t, field)
+const souk_conf_key_t souk__usage_conf_keys[] = {
     {"enabled", SOUK_CONF_BOOL, K(enabled), "true", 0, 0, NULL, 0,
      "count command usage per command, user and guild, per hour and day"},
     {"flush_every", SOUK_CONF_DURATION, K(flush_every_ms), "5m", 1000, 86400000, NULL, 0,
@@ -112,7 +112,7 @@ static void add(table_t *t, char period, uint64_t start, const char *cmd, uint64
                 uint64_t lat_max) {
   row_t *r = slot(t, period, start, cmd, guild, user, false);
   if (!r) {
-    if (souk_usage_conf.max_rows > 0 && t->n >= (size_t)souk_usage_conf.max_rows && user != 0) {
+    if (souk__usage_conf.max_rows > 0 && t->n >= (size_t)souk__usage_conf.max_rows && user != 0) {
       /* Bounded memory: an unexpected flood of distinct users between two
        * flushes is still counted, per command and guild. */
       g.folded++;
@@ -130,7 +130,7 @@ static void add(table_t *t, char period, uint64_t start, const char *cmd, uint64
 
 void souk__usage_record(const char *command, uint64_t user_id, uint64_t guild_id, bool error,
                         bool refused, uint64_t latency_ms, uint64_t unix_ms) {
-  if (!souk_usage_conf.enabled || !command) return;
+  if (!souk__usage_conf.enabled || !command) return;
   uint64_t e = error ? 1 : 0, r = refused ? 1 : 0;
   add(&g.live, 'h', unix_ms - unix_ms % HOUR_MS, command, guild_id, user_id, 1, e, r, latency_ms,
       latency_ms);
@@ -211,8 +211,8 @@ static flush_t *flush_take(void) {
   f->t = g.live;
   memset(&g.live, 0, sizeof g.live);
   f->now = souk_unix_ms();
-  f->hour_cut = (int64_t)f->now - souk_usage_conf.hourly_retention_ms;
-  f->day_cut = (int64_t)f->now - souk_usage_conf.daily_retention_ms;
+  f->hour_cut = (int64_t)f->now - souk__usage_conf.hourly_retention_ms;
+  f->day_cut = (int64_t)f->now - souk__usage_conf.daily_retention_ms;
   if (!g.flush_nonce) g.flush_nonce = souk_unix_ms() ^ ((uint64_t)(uintptr_t)f << 16);
   snprintf(f->key, sizeof f->key, "usage:%016" PRIx64 ":%" PRIu64, g.flush_nonce, ++g.flush_seq);
   return f;
@@ -334,8 +334,8 @@ static souk_task_t g_tasks[2];
 
 const souk_task_t *souk__usage_tasks(void) {
   memset(g_tasks, 0, sizeof g_tasks);
-  if (!souk_usage_conf.enabled || !g.st) return g_tasks;
-  uint64_t every = souk_usage_conf.flush_every_ms > 0 ? (uint64_t)souk_usage_conf.flush_every_ms
+  if (!souk__usage_conf.enabled || !g.st) return g_tasks;
+  uint64_t every = souk__usage_conf.flush_every_ms > 0 ? (uint64_t)souk__usage_conf.flush_every_ms
                                                        : 300000;
   g_tasks[0] = (souk_task_t){.name = "usage.flush",
                              .period_ms = every,

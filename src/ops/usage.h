@@ -24,15 +24,15 @@
 #include "souk/task.h"
 
 /** The `usage` config section. */
-typedef struct souk_usage_conf {
+typedef struct souk__usage_conf {
   bool enabled;
   int64_t flush_every_ms;
   int64_t hourly_retention_ms;
   int64_t daily_retention_ms;
   int64_t max_rows; /* pending rows in memory before new keys are folded */
-} souk_usage_conf_t;
-extern const souk_conf_key_t souk_usage_conf_keys[];
-extern souk_usage_conf_t souk_usage_conf;
+} souk__usage_conf_t;
+extern const souk_conf_key_t souk__usage_conf_keys[];
+extern souk__usage_conf_t souk__usage_conf;
 
 /** Count one finished invocation at unix_ms.  error: the handler failed or
  * was late; refused: a check or the parser refused it. */

@@ -5,12 +5,12 @@
 #include <stddef.h>
 #include <string.h>
 
-souk_store_conf_t souk_store_conf;
+souk_store_conf_t souk__store_conf;
 
 static const char *const sync_choices[] = {"normal", "full", NULL};
 
 #define K(field) offsetof(souk_store_conf_t, field)
-const souk_conf_key_t souk_store_conf_keys[] = {
+const souk_conf_key_t souk__store_conf_keys[] = {
     {"url", SOUK_CONF_STRING, K(url), NULL, 0, 1024, NULL, 0,
      "database: unset for <data_dir>/souk.db, sqlite:///path, or postgres://user@host:port/db "
      "(put a password in SOUK_STORE_URL or ~/.pgpass, not in the file)"},
@@ -46,7 +46,7 @@ static bool check_url(const char *v, souk_buf_t *expected) {
   return false;
 }
 
-const souk_conf_check_t souk_store_conf_checks[] = {
+const souk_conf_check_t souk__store_conf_checks[] = {
     {"url", check_url},
     {0},
 };

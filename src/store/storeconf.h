@@ -7,11 +7,11 @@
 #include "souk/store.h"
 
 /** Key table of the `store` section. */
-extern const souk_conf_key_t souk_store_conf_keys[];
+extern const souk_conf_key_t souk__store_conf_keys[];
 /** Checks of the `store` keys beyond their types (store.url's scheme). */
-extern const souk_conf_check_t souk_store_conf_checks[];
+extern const souk_conf_check_t souk__store_conf_checks[];
 /** The live values. */
-extern souk_store_conf_t souk_store_conf;
+extern souk_store_conf_t souk__store_conf;
 
 /** Apply pending migrations (what `souk db migrate` runs).  *applied (may be
  * NULL) receives how many ran.  Returns 0, SOUK_EFATAL for a newer schema,

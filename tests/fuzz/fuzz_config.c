@@ -73,8 +73,8 @@ static const souk_conf_key_t f_keys[] = {
 
 static const souk_conf_section_t fsecs[] = {
     {"t", f_keys, &fc, NULL},
-    {"core", souk_core_conf_keys, &souk_core_conf, NULL},
-    {"discord", souk_discord_conf_keys, &souk_discord_conf, NULL},
+    {"core", souk__core_conf_keys, &souk__core_conf, NULL},
+    {"discord", souk__discord_conf_keys, &souk__discord_conf, NULL},
 };
 #define NFSECS (sizeof fsecs / sizeof fsecs[0])
 
@@ -117,7 +117,7 @@ static void check_round_trip(void) {
   souk_buf_free(&msg);
 }
 
-static void check_no_secret(const souk_conf_report_t *rep) {
+static void check_no_secret(const souk__conf_report_t *rep) {
   if (!fc.token) return;
   for (size_t i = 0; i < rep->n; i++)
     CHECK(!strstr(rep->v[i].msg, fc.token));
@@ -132,7 +132,7 @@ static void check_no_secret(const souk_conf_report_t *rep) {
 }
 
 static void fuzz_yaml(const char *s, size_t size) {
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = souk__config_load_mem("fuzz.yaml", s, size, fsecs, NFSECS, &rep);
   CHECK((rc == 0) == (rep.nerr == 0));
   CHECK(rc == 0 || rc == SOUK_ECONFIG);
@@ -148,7 +148,7 @@ static void fuzz_yaml(const char *s, size_t size) {
 }
 
 static void fuzz_dotenv(const char *s, size_t size) {
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   kvs_t kv = {0};
   dotenv_parse(".env", s, size, &kv, &rep);
   for (size_t i = 0; i < kv.n; i++) {

@@ -44,7 +44,7 @@ static void op_stopped(void *ud) {}
 static uint64_t op_now(void *ud) { return clock_ms; }
 static double op_rand(void *ud) { return 0.5; }
 
-static const souk_gateway_ops_t ops = {
+static const souk__gateway_ops_t ops = {
     op_send,  op_close, op_connect, op_timer,   op_request_identify, op_dispatch,
     op_ready, op_resumed, op_fatal, op_stopped, op_now,              op_rand,
 };
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   data++;
   size--;
   int want_identify = 0;
-  souk_gateway_conf_t conf = {
+  souk__gateway_conf_t conf = {
       .shard_id = 0,
       .shard_count = 1,
       .token = "MTAwMDAwMDAwMDAwMDAwMDAx.GsoukT.c291a190ZXN0X3Rva2VuX25vdF9hX3JlYWxfb25l",
@@ -65,14 +65,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       .compress = zstd ? SOUK_GW_COMPRESS_ZSTD : compressed,
   };
   clock_ms = 1000;
-  souk_gateway_t *gw = souk_gateway_new(&conf, &ops, &want_identify);
+  souk__gateway_t *gw = souk__gateway_new(&conf, &ops, &want_identify);
   if (!gw) abort();
-  souk_gateway_start(gw);
-  souk_gateway_on_open(gw);
-  souk_zstream_t zs;
-  souk_zstream_init(&zs, 1 << 20);
-  souk_zstdstream_t zd;
-  souk_zstdstream_init(&zd, 1 << 20);
+  souk__gateway_start(gw);
+  souk__gateway_on_open(gw);
+  souk__zstream_t zs;
+  souk__zstream_init(&zs, 1 << 20);
+  souk__zstdstream_t zd;
+  souk__zstdstream_init(&zd, 1 << 20);
   size_t start = 0;
   for (size_t i = 0; i <= size; i++) {
     bool cut = i == size || (i + 1 < size && data[i] == 0xff && data[i + 1] == 0xfe);
@@ -82,24 +82,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (compressed) {
       const char *out;
       size_t outlen;
-      int rc = zstd ? souk_zstdstream_feed(&zd, frame, flen, &out, &outlen)
-                    : souk_zstream_feed(&zs, frame, flen, &out, &outlen);
-      if (rc == 1) souk_gateway_on_message(gw, out, outlen);
-      else if (rc < 0 && zstd) souk_zstdstream_reset(&zd);
-      else if (rc < 0) souk_zstream_reset(&zs);
+      int rc = zstd ? souk__zstdstream_feed(&zd, frame, flen, &out, &outlen)
+                    : souk__zstream_feed(&zs, frame, flen, &out, &outlen);
+      if (rc == 1) souk__gateway_on_message(gw, out, outlen);
+      else if (rc < 0 && zstd) souk__zstdstream_reset(&zd);
+      else if (rc < 0) souk__zstream_reset(&zs);
     } else {
-      souk_gateway_on_message(gw, frame, flen);
+      souk__gateway_on_message(gw, frame, flen);
     }
     if (want_identify) {
       want_identify = 0;
-      souk_gateway_identify_granted(gw);
+      souk__gateway_identify_granted(gw);
     }
     clock_ms += 700;
-    souk_gateway_on_timer(gw);
+    souk__gateway_on_timer(gw);
     start = i + 2;
   }
-  souk_zstream_free(&zs);
-  souk_zstdstream_free(&zd);
-  souk_gateway_free(gw);
+  souk__zstream_free(&zs);
+  souk__zstdstream_free(&zd);
+  souk__gateway_free(gw);
   return 0;
 }

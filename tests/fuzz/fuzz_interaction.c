@@ -238,8 +238,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const char *e = getenv("SOUK_FUZZ_RAW_CHOICES");
   g_raw_choices = !(e && e[0] == '0');
   if (souk__cmd_register(cmds, "fuzz") != 0) abort();
-  souk_cmd_conf.defer_after_ms = 2000;
-  souk_cmd_conf.timeout_ms = 60000;
+  souk__cmd_conf.defer_after_ms = 2000;
+  souk__cmd_conf.timeout_ms = 60000;
   static uint64_t owner = 1;
   souk__cmd_set_app_owners(&owner, 1);
   return 0;

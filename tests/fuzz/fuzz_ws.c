@@ -13,22 +13,22 @@
 #include "../../src/net/ws.c"
 
 static int msgs;
-static void f_open(souk_ws_t *ws, void *ud) {}
-static void f_msg(souk_ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
+static void f_open(souk__ws_t *ws, void *ud) {}
+static void f_msg(souk__ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
   /* A callback may send and close, as the gateway does. */
-  if (len && data[0] == 'c') souk_ws_close(ws, 4000, NULL);
-  else if (len && data[0] == 's') souk_ws_send(ws, data, len, binary);
+  if (len && data[0] == 'c') souk__ws_close(ws, 4000, NULL);
+  else if (len && data[0] == 's') souk__ws_send(ws, data, len, binary);
   msgs++;
 }
-static void f_close(souk_ws_t *ws, void *ud, int code, const char *reason) {}
-static const souk_ws_cbs_t fcbs = {f_open, f_msg, f_close};
+static void f_close(souk__ws_t *ws, void *ud, int code, const char *reason) {}
+static const souk__ws_cbs_t fcbs = {f_open, f_msg, f_close};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   bool frames_only = data[0] & 1;
   data++;
   size--;
-  souk_ws_t *ws = souk_calloc(1, sizeof *ws);
+  souk__ws_t *ws = souk_calloc(1, sizeof *ws);
   ws->cbs = fcbs;
   ws->max_message = 65536;
   ws->url.path = souk_strdup("/");
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ws->timer.data = ws;
   ws->handles = 1;
   live_add(ws);
-  souk_ws_global_init();
+  souk__ws_global_init();
   if (frames_only) {
     ws->upgraded = true;
     ws->state = WS_OPEN;

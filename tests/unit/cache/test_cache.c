@@ -559,19 +559,19 @@ static void test_config(void **state) {
 /* The `cache` section through the real config loader: defaults, YAML, and
  * a cache built from the result. */
 static void test_conf_section(void **state) {
-  souk_conf_section_t sec = {"cache", souk_cache_conf_keys, &souk_cache_conf, NULL};
+  souk_conf_section_t sec = {"cache", souk__cache_conf_keys, &souk__cache_conf, NULL};
   const char *yaml = "cache:\n"
                      "  memory_max: 32MB\n"
                      "  key_prefix: \"prod:\"\n"
                      "  ttl: [prices=5m, auctions=1h30m]\n"
                      "  reconnect:\n"
                      "    min: 100ms\n";
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = souk__config_load_mem("test.yaml", yaml, strlen(yaml), &sec, 1, &rep);
   if (rc) souk__conf_report_print(&rep, stderr);
   assert_int_equal(rc, 0);
   souk__conf_report_free(&rep);
-  const souk_cache_conf_t *k = &souk_cache_conf;
+  const souk_cache_conf_t *k = &souk__cache_conf;
   assert_null(k->url);
   assert_int_equal(k->memory_max, 32 << 20);
   assert_string_equal(k->key_prefix, "prod:");

@@ -591,7 +591,7 @@ static void test_text_messages(void **state) {
 static uint64_t fake_ms;
 static uint64_t fake_now(void) { return fake_ms; }
 
-static int check(const char *line, souk_cmd_caller_t *who, souk_cmd_args_t *a) {
+static int check(const char *line, souk__cmd_caller_t *who, souk_cmd_args_t *a) {
   assert_int_equal(parse_text(line, a), 0);
   int rc = souk__cmd_check(a, who);
   souk_cmd_args_free(a);
@@ -601,8 +601,8 @@ static int check(const char *line, souk_cmd_caller_t *who, souk_cmd_args_t *a) {
 static void test_checks(void **state) {
   souk_cmd_args_t a;
   static const uint64_t owners[] = {42, 43};
-  souk_cmd_caller_t dm = {.user_id = 7, .owners = owners, .nowners = 2};
-  souk_cmd_caller_t member = {.user_id = 7, .guild_id = 99, .owners = owners, .nowners = 2};
+  souk__cmd_caller_t dm = {.user_id = 7, .owners = owners, .nowners = 2};
+  souk__cmd_caller_t member = {.user_id = 7, .guild_id = 99, .owners = owners, .nowners = 2};
 
   assert_int_equal(check("give 80351110224678912 1", &dm, &a), SOUK_EFORBIDDEN);
   assert_string_equal(a.error, "`/give` can only be used in a server.");
@@ -613,7 +613,7 @@ static void test_checks(void **state) {
 
   assert_int_equal(check("reload", &member, &a), SOUK_EFORBIDDEN);
   assert_string_equal(a.error, "`/reload` can only be used by the bot's owners.");
-  souk_cmd_caller_t owner = {.user_id = 43, .owners = owners, .nowners = 2};
+  souk__cmd_caller_t owner = {.user_id = 43, .owners = owners, .nowners = 2};
   assert_int_equal(check("reload", &owner, &a), 0);
 
   assert_int_equal(check("setup prefix set !", &member, &a), SOUK_EFORBIDDEN);
@@ -636,8 +636,8 @@ static void test_cooldown(void **state) {
   souk_cmd_args_t a;
   souk__cmd_set_clock(fake_now);
   fake_ms = 1000000;
-  souk_cmd_caller_t u1 = {.user_id = 1, .guild_id = 9};
-  souk_cmd_caller_t u2 = {.user_id = 2, .guild_id = 9};
+  souk__cmd_caller_t u1 = {.user_id = 1, .guild_id = 9};
+  souk__cmd_caller_t u2 = {.user_id = 2, .guild_id = 9};
   assert_int_equal(check("buy AAPL 1", &u1, &a), 0);
   fake_ms += 1;
   assert_int_equal(check("buy AAPL 1", &u1, &a), SOUK_ERATELIMIT);
@@ -651,21 +651,21 @@ static void test_cooldown(void **state) {
   /* A subcommand's own cooldown, named by its path. */
   assert_int_equal(
       check("setup prefix reset",
-            &(souk_cmd_caller_t){.user_id = 1, .guild_id = 9, .permissions = ~UINT64_C(0)}, &a),
+            &(souk__cmd_caller_t){.user_id = 1, .guild_id = 9, .permissions = ~UINT64_C(0)}, &a),
       0);
   assert_int_equal(
       check("setup prefix reset",
-            &(souk_cmd_caller_t){.user_id = 1, .guild_id = 9, .permissions = ~UINT64_C(0)}, &a),
+            &(souk__cmd_caller_t){.user_id = 1, .guild_id = 9, .permissions = ~UINT64_C(0)}, &a),
       SOUK_ERATELIMIT);
   assert_string_equal(a.error, "You can use `/setup prefix reset` again in 1 s.");
   /* Many users: the table grows and drops expired entries. */
   for (uint64_t u = 100; u < 1100; u++) {
     fake_ms += 10;
-    assert_int_equal(check("buy AAPL 1", &(souk_cmd_caller_t){.user_id = u, .guild_id = 9}, &a), 0);
+    assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = u, .guild_id = 9}, &a), 0);
   }
-  assert_int_equal(check("buy AAPL 1", &(souk_cmd_caller_t){.user_id = 1099, .guild_id = 9}, &a),
+  assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = 1099, .guild_id = 9}, &a),
                    SOUK_ERATELIMIT);
-  assert_int_equal(check("buy AAPL 1", &(souk_cmd_caller_t){.user_id = 100, .guild_id = 9}, &a), 0);
+  assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = 100, .guild_id = 9}, &a), 0);
 }
 
 /* --- Components --------------------------------------------------------- */
@@ -684,7 +684,7 @@ static void test_custom_id(void **state) {
   static const souk_cmd_component_t bad[] = {{"", help_btn}, {NULL}};
   assert_int_equal(souk__cmd_component_register(bad, "bad"), SOUK_EINVAL);
 
-  souk_cmd_route_t r;
+  souk__cmd_route_t r;
   assert_int_equal(souk__cmd_route_custom_id("market:buy:AAPL:10", &r), 0);
   assert_ptr_equal(r.component->fn, market_btn);
   assert_string_equal(r.module, "market");

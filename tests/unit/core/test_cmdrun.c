@@ -413,9 +413,9 @@ static int setup(void **state) {
   g_defer_fails = false;
   g_seen_state[0] = g_seen_module[0] = g_seen_user[0] = g_seen_field[0] = '\0';
   souk__cmd_clear();
-  memset(&souk_cmd_conf, 0, sizeof souk_cmd_conf);
-  souk_cmd_conf.defer_after_ms = 100;
-  souk_cmd_conf.timeout_ms = 5000;
+  memset(&souk__cmd_conf, 0, sizeof souk__cmd_conf);
+  souk__cmd_conf.defer_after_ms = 100;
+  souk__cmd_conf.timeout_ms = 5000;
   souk__cmd_set_app_owners(NULL, 0);
   souk__cmd_set_observer(observer);
   souk__cmd_set_idle_cb(on_idle);
@@ -675,13 +675,13 @@ static void test_refusals(void **state) {
 
   /* An owner from commands.owners may run the owner-only command. */
   memset(&R, 0, sizeof R);
-  souk_cmd_conf.owners = (souk_conf_ids_t){conf_owner_ids, 2};
+  souk__cmd_conf.owners = (souk_conf_ids_t){conf_owner_ids, 2};
   souk__cmdrun_init_t own = init_for(SOUK_CMD_KIND_COMMAND);
   own.user_id = 222;
   invoke_text(&own, "owner");
   assert_int_equal(g_handler_calls, 2);
   assert_string_equal(R.text, "pong 0");
-  souk_cmd_conf.owners = (souk_conf_ids_t){NULL, 0};
+  souk__cmd_conf.owners = (souk_conf_ids_t){NULL, 0};
   run_loop();
 }
 
@@ -753,8 +753,8 @@ static void test_surface_without_defer(void **state) {
  * more, does not crash, and releases exactly once. */
 static void test_timeout_then_late_finish(void **state) {
   (void)state;
-  souk_cmd_conf.defer_after_ms = 50;
-  souk_cmd_conf.timeout_ms = 150;
+  souk__cmd_conf.defer_after_ms = 50;
+  souk__cmd_conf.timeout_ms = 150;
   souk__cmd_stat_t before = stat_copy("never");
   souk__cmdrun_init_t in = init_for(SOUK_CMD_KIND_COMMAND);
   invoke_text(&in, "never");
@@ -1027,7 +1027,7 @@ static void test_owners(void **state) {
   size_t n;
   souk__cmd_owners(&ids, &n);
   assert_int_equal(n, 0);
-  souk_cmd_conf.owners = (souk_conf_ids_t){conf_owner_ids, 2};
+  souk__cmd_conf.owners = (souk_conf_ids_t){conf_owner_ids, 2};
   uint64_t app[] = {333, 444, 555};
   souk__cmd_set_app_owners(app, 3);
   app[0] = 999; /* copied */
@@ -1046,7 +1046,7 @@ static void test_owners(void **state) {
   souk__cmd_set_app_owners(NULL, 0);
   souk__cmd_owners(&ids, &n);
   assert_int_equal(n, 2);
-  souk_cmd_conf.owners = (souk_conf_ids_t){NULL, 0};
+  souk__cmd_conf.owners = (souk_conf_ids_t){NULL, 0};
   souk__cmd_owners(&ids, &n);
   assert_int_equal(n, 0);
 }
@@ -1056,7 +1056,7 @@ static void test_prefixes(void **state) {
   (void)state;
   assert_string_equal(souk_cmd_prefix(10), "!"); /* no commands.prefix: "!" */
   char conf_prefix[] = "$$";
-  souk_cmd_conf.prefix = conf_prefix;
+  souk__cmd_conf.prefix = conf_prefix;
   assert_string_equal(souk_cmd_prefix(10), "$$");
   /* Out of order inserts keep the binary search right. */
   assert_int_equal(souk_cmd_set_prefix(30, "c"), 0);
@@ -1098,7 +1098,7 @@ static void test_prefixes(void **state) {
   assert_int_equal(souk_cmd_set_prefix(UINT64_MAX, NULL), 0);
   assert_int_equal(souk_cmd_set_prefix(0, NULL), 0);
   assert_string_equal(souk_cmd_prefix(UINT64_MAX), "$$");
-  souk_cmd_conf.prefix = NULL;
+  souk__cmd_conf.prefix = NULL;
   assert_string_equal(souk_cmd_prefix(30), "!");
 }
 

@@ -157,12 +157,12 @@ static void write_file(const char *path, const char *text) {
   fclose(f);
 }
 
-static int load_text(const char *yaml, souk_conf_report_t *rep) {
+static int load_text(const char *yaml, souk__conf_report_t *rep) {
   return souk__config_load_mem("test.yaml", yaml, strlen(yaml), secs, NSECS, rep);
 }
 
 /* Diagnostic i as printed. */
-static char *diag(const souk_conf_report_t *rep, size_t i) {
+static char *diag(const souk__conf_report_t *rep, size_t i) {
   assert_true(i < rep->n);
   souk_buf_t b;
   souk_buf_init(&b);
@@ -170,7 +170,7 @@ static char *diag(const souk_conf_report_t *rep, size_t i) {
   return souk_buf_steal(&b);
 }
 
-static void assert_diag(const souk_conf_report_t *rep, size_t i, const char *want) {
+static void assert_diag(const souk__conf_report_t *rep, size_t i, const char *want) {
   char *got = diag(rep, i);
   if (strcmp(got, want) != 0) {
     print_error("diagnostic %zu:\n  got:  %s\n  want: %s\n", i, got, want);
@@ -180,7 +180,7 @@ static void assert_diag(const souk_conf_report_t *rep, size_t i, const char *wan
   souk_free(got);
 }
 
-static void print_report(const souk_conf_report_t *rep) {
+static void print_report(const souk__conf_report_t *rep) {
   for (size_t i = 0; i < rep->n; i++) {
     char *d = diag(rep, i);
     print_message("  %s\n", d);
@@ -189,7 +189,7 @@ static void print_report(const souk_conf_report_t *rep) {
 }
 
 /* Whether any diagnostic's text contains s. */
-static bool report_has(const souk_conf_report_t *rep, const char *s) {
+static bool report_has(const souk__conf_report_t *rep, const char *s) {
   bool found = false;
   for (size_t i = 0; i < rep->n && !found; i++) {
     char *d = diag(rep, i);
@@ -204,7 +204,7 @@ static bool report_has(const souk_conf_report_t *rep, const char *s) {
 static void expect_bad(const char *key, const char *value, const char *want) {
   char yaml[512], full[1024];
   snprintf(yaml, sizeof yaml, "t:\n  %s: %s\n", key, value);
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = load_text(yaml, &rep);
   if (rc != SOUK_ECONFIG || rep.nerr != 1 || rep.n != 1) {
     print_error("%s: %s gave rc %d and %zu problems:\n", key, value, rc, rep.n);
@@ -220,7 +220,7 @@ static void expect_bad(const char *key, const char *value, const char *want) {
 static void expect_good(const char *key, const char *value) {
   char yaml[512];
   snprintf(yaml, sizeof yaml, "t:\n  %s: %s\n", key, value);
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = load_text(yaml, &rep);
   if (rc != 0 || rep.n != 0) {
     print_error("%s: %s gave rc %d:\n", key, value, rc);
@@ -234,7 +234,7 @@ static void expect_good(const char *key, const char *value) {
 
 static void test_defaults(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("", &rep), 0);
   assert_int_equal(rep.n, 0);
   assert_null(tc.name);
@@ -263,7 +263,7 @@ static void test_defaults(void **state) {
 
 static void test_good_file(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = souk__config_load(FIX "good.yaml", true, secs, NSECS, &rep);
   print_report(&rep);
   assert_int_equal(rc, 0);
@@ -307,7 +307,7 @@ static void test_int(void **state) {
   expect_good("deep.inner.value", "-10");
   expect_bad("deep.inner.value", "-11", "expected an integer between -10 and 10, found '-11'");
   /* The full int64 range, with overflow detected at both ends. */
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("u:\n  any: -9223372036854775808\n", &rep), 0);
   assert_true(uc.any == INT64_MIN);
   assert_int_equal(load_text("u:\n  any: -9223372036854775809\n", &rep), SOUK_ECONFIG);
@@ -431,7 +431,7 @@ static void test_lists(void **state) {
              "expected a list of Discord snowflake ids (17-20 digits each), found a map");
   expect_bad("tags", "[[a]]", "expected a list of strings, found a nested item");
   /* Every bad item of a sequence is reported, each at its own line. */
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("t:\n  guilds:\n    - 1\n    - 81384788765712384\n    - x\n", &rep),
                    SOUK_ECONFIG);
   assert_int_equal(rep.n, 2);
@@ -515,7 +515,7 @@ static void test_token(void **state) {
       "MTA4NDkyODQ3Mjk5MTE3MDYzNA.ab-_.aaaaaaaa_aaaaaaaaaa-a",
   };
   for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
-    souk_conf_report_t rep = {0};
+    souk__conf_report_t rep = {0};
     setenv("SOUK_T_TOKEN", good[i], 1);
     assert_int_equal(load_text("", &rep), 0);
     assert_int_equal(rep.n, 0);
@@ -535,7 +535,7 @@ static void test_token(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     char yaml[256];
     snprintf(yaml, sizeof yaml, "t:\n  token: %s\n", bad[i]);
-    souk_conf_report_t rep = {0};
+    souk__conf_report_t rep = {0};
     assert_int_equal(load_text(yaml, &rep), SOUK_ECONFIG);
     /* A secret warning and the error; neither quotes the value. */
     assert_int_equal(rep.nerr, 1);
@@ -544,7 +544,7 @@ static void test_token(void **state) {
       assert_null(strstr(rep.v[j].msg, "GsoukT"));
     souk__conf_report_free(&rep);
   }
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("t:\n  token: Bot MTAwMDAwMDAwMDAwMDAwMDAx.GsoukT.x\n", &rep),
                    SOUK_ECONFIG);
   assert_true(report_has(&rep, "leave out the 'Bot ' prefix"));
@@ -554,7 +554,7 @@ static void test_token(void **state) {
 /* Five different mistakes give five diagnostics, each with its line. */
 static void test_five_errors(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(souk__config_load(FIX "five_errors.yaml", true, secs, NSECS, &rep),
                    SOUK_ECONFIG);
   assert_int_equal(rep.n, 5);
@@ -578,7 +578,7 @@ static void test_five_errors(void **state) {
 
 static void test_syntax_error(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   /* Environment problems are still reported alongside a syntax error. */
   setenv("SOUK_T_COUNT", "many", 1);
   assert_int_equal(souk__config_load(FIX "syntax_error.yaml", true, secs, NSECS, &rep),
@@ -602,7 +602,7 @@ static void test_syntax_error(void **state) {
 
 static void test_unknown(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   const char *yaml = "t:\n"             /* 1 */
                      "  cout: 4\n"      /* 2: typo */
                      "  deep:\n"        /* 3 */
@@ -632,7 +632,7 @@ static void test_unknown(void **state) {
 
 static void test_nested_and_types(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   /* A flat dotted key is the same key as the nested form. */
   assert_int_equal(load_text("t:\n  deep.inner.value: 4\n", &rep), 0);
   assert_int_equal(tc.deep, 4);
@@ -670,7 +670,7 @@ static void test_nested_and_types(void **state) {
 
 static void test_duplicates(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   const char *yaml = "t:\n"                    /* 1 */
                      "  count: 4\n"            /* 2 */
                      "  count: 5\n"            /* 3: same key twice */
@@ -693,7 +693,7 @@ static void test_duplicates(void **state) {
 
 static void test_yaml_features(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   /* Aliases are refused (and never expanded). */
   assert_int_equal(load_text("t:\n  count: &c 4\n  workers: *c\n", &rep), SOUK_ECONFIG);
   assert_int_equal(rep.n, 1);
@@ -726,7 +726,7 @@ static void test_yaml_features(void **state) {
 
 static void test_utf8(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   /* libyaml refuses invalid UTF-8 in the file; the line is found from the
    * byte offset. */
   const char bad[] = "t:\n  count: 4\n  name: ab\xff\n";
@@ -770,7 +770,7 @@ static void test_utf8(void **state) {
 
 static void test_env(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   write_file("souk.yaml", "t:\n  count: 10\n  flag: true\n  name: file\n");
   setenv("SOUK_T_COUNT", "20", 1);
   setenv("SOUK_T_GUILDS", "81384788765712384, 175928847299117063", 1);
@@ -818,7 +818,7 @@ static void test_env(void **state) {
 
 static void test_missing_file(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   /* The default ./souk.yaml may be missing: defaults and environment. */
   setenv("SOUK_T_COUNT", "7", 1);
   assert_int_equal(souk__config_load(SOUK_CONFIG_DEFAULT_PATH, false, secs, NSECS, &rep), 0);
@@ -839,7 +839,7 @@ static void test_missing_file(void **state) {
 
 static void test_dotenv(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   setenv("SOUK_DOTENV_REAL", "from-shell", 1);
   write_file(".env", "# a comment\n"                                  /* 1 */
                      "\n"                                             /* 2 */
@@ -891,7 +891,7 @@ static void test_dotenv(void **state) {
 
 static void test_dotenv_beside_config(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(mkdir("etc", 0700), 0);
   write_file("etc/souk.yaml", "t:\n  count: 3\n");
   write_file("etc/.env", "SOUK_DOTENV_SIDE=side\nSOUK_DOTENV_A=side\nSOUK_T_MOTD=from side\n");
@@ -911,7 +911,7 @@ static void test_dotenv_beside_config(void **state) {
 
 static void test_secret_in_file(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(souk__config_load(FIX "secret.yaml", true, secs, NSECS, &rep), 0);
   assert_int_equal(rep.n, 1);
   assert_int_equal(rep.nerr, 0);
@@ -957,7 +957,7 @@ static void test_secret_in_file(void **state) {
 
 static void test_require(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("", &rep), 0);
   assert_int_equal(souk__config_require(secs, NSECS, &rep), SOUK_ECONFIG);
   assert_int_equal(rep.n, 1);
@@ -972,7 +972,7 @@ static void test_require(void **state) {
 
 static void test_reload(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   souk_buf_t ch;
   souk_buf_init(&ch);
   write_file("souk.yaml", "t:\n  count: 10\n  cache: 1MB\n  motd: one\n  tags: [a]\n");
@@ -1042,7 +1042,7 @@ static void test_reload(void **state) {
 
 static void test_set_get(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   char err[256];
   souk_log_set_level(SOUK_LOG_OFF);
   assert_int_equal(load_text("", &rep), 0);
@@ -1106,7 +1106,7 @@ static void test_set_get(void **state) {
 
 static void test_dump(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("u:\n  level: warn\n  any: -3\n", &rep), 0);
   souk_buf_t b;
   souk_buf_init(&b);
@@ -1121,21 +1121,21 @@ static void test_dump(void **state) {
  * loads, and the classic mistakes read well. */
 static void test_discord_table(void **state) {
   (void)state;
-  const souk_conf_section_t ds[] = {{"discord", souk_discord_conf_keys, &souk_discord_conf, NULL}};
-  souk_conf_report_t rep = {0};
+  const souk_conf_section_t ds[] = {{"discord", souk__discord_conf_keys, &souk__discord_conf, NULL}};
+  souk__conf_report_t rep = {0};
   setenv("SOUK_DISCORD_TOKEN", good_token, 1);
   assert_int_equal(souk__config_load(FIX "discord.yaml", true, ds, 1, &rep), 0);
   print_report(&rep);
   assert_int_equal(rep.n, 0);
-  assert_string_equal(souk_discord_conf.token, good_token);
-  assert_true(souk_discord_conf.application_id == UINT64_C(123456789012345678));
-  assert_string_equal(souk_discord_conf.api_base, "https://discord.com/api/v10");
-  assert_string_equal(souk_discord_conf.gateway_url, "wss://gateway.discord.gg");
-  assert_int_equal(souk_discord_conf.shard_count, 4);
-  assert_int_equal(souk_discord_conf.shard_last, 1);
+  assert_string_equal(souk__discord_conf.token, good_token);
+  assert_true(souk__discord_conf.application_id == UINT64_C(123456789012345678));
+  assert_string_equal(souk__discord_conf.api_base, "https://discord.com/api/v10");
+  assert_string_equal(souk__discord_conf.gateway_url, "wss://gateway.discord.gg");
+  assert_int_equal(souk__discord_conf.shard_count, 4);
+  assert_int_equal(souk__discord_conf.shard_last, 1);
   assert_int_equal(souk__discord_compress(), 0); /* "compress: false": none */
-  assert_int_equal(souk_discord_conf.presence_status, 2);
-  assert_int_equal(souk_discord_conf.rest_timeout_ms, 20000);
+  assert_int_equal(souk__discord_conf.presence_status, 2);
+  assert_int_equal(souk__discord_conf.rest_timeout_ms, 20000);
   souk_buf_t b;
   souk_buf_init(&b);
   souk__config_dump(ds, 1, &b);
@@ -1171,25 +1171,25 @@ static void test_discord_table(void **state) {
   }
   souk__conf_report_free(&rep);
   /* Nothing of the bad load was applied. */
-  assert_int_equal(souk_discord_conf.large_threshold, 250);
+  assert_int_equal(souk__discord_conf.large_threshold, 250);
 
   /* The live presence can change at run time; the shard count cannot. */
   char err[256];
   souk_log_set_level(SOUK_LOG_OFF);
   assert_int_equal(souk__config_set(ds, 1, "discord.presence.status", "idle", err, sizeof err), 0);
-  assert_int_equal(souk_discord_conf.presence_status, 1);
+  assert_int_equal(souk__discord_conf.presence_status, 1);
   assert_int_equal(souk__config_set(ds, 1, "discord.shards.count", "8", err, sizeof err),
                    SOUK_EFORBIDDEN);
   souk_log_set_level(SOUK_LOG_INFO);
   souk__config_free(ds, 1);
-  assert_null(souk_discord_conf.token);
-  assert_null(souk_discord_conf.api_base);
+  assert_null(souk__discord_conf.token);
+  assert_null(souk__discord_conf.api_base);
 }
 
 static void test_load_replaces(void **state) {
   (void)state;
   /* Loading again frees what the first load owned (valgrind checks). */
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   for (int i = 0; i < 3; i++) {
     assert_int_equal(
         load_text(
@@ -1216,7 +1216,7 @@ static void test_many_problems(void **state) {
   souk_buf_puts(&b, "t:\n");
   for (int i = 0; i < 1000; i++)
     souk_buf_printf(&b, "  k%d: 1\n", i);
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text(b.data, &rep), SOUK_ECONFIG);
   assert_int_equal(rep.nerr, 1000);
   assert_true(rep.n < 300);
@@ -1253,7 +1253,7 @@ static void test_bad_default_asserts(void **state) {
  * a secret, one from the environment does not. */
 static void test_url_password_hidden(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("t:\n  url: \"postgres://bob:hunter2pw@db:5432/souk\"\n", &rep), 0);
   assert_int_equal(rep.n, 1);
   assert_diag(&rep, 0,
@@ -1308,7 +1308,7 @@ static void test_key_checks(void **state) {
   (void)state;
   static const souk_conf_check_t checks[] = {{"name", check_even}, {"tags", check_short}, {0}};
   const souk_conf_section_t cs[] = {{"t", t_keys, &tc, checks}, {"u", u_keys, &uc, NULL}};
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   const char *yaml = "t:\n  name: abc\n  tags: [ab, cde, fg]\n  count: 500\n";
   assert_int_equal(souk__config_load_mem("test.yaml", yaml, strlen(yaml), cs, 2, &rep),
                    SOUK_ECONFIG);
@@ -1341,7 +1341,7 @@ static void test_key_checks(void **state) {
 
 static void test_report_print(void **state) {
   (void)state;
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load_text("t:\n  count: 0\n  token: x\n", &rep), SOUK_ECONFIG);
   char *buf = NULL;
   size_t len = 0;

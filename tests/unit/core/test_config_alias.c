@@ -49,14 +49,14 @@ static const souk_conf_key_t s_keys[] = {
 
 static const souk_conf_section_t secs[] = {{"guard", g_keys, &gc, NULL}, {"seed", s_keys, &sc, NULL}};
 
-static int load(const char *yaml, souk_conf_report_t *rep) {
+static int load(const char *yaml, souk__conf_report_t *rep) {
   memset(rep, 0, sizeof *rep);
   return souk__config_load_mem("t.yaml", yaml, strlen(yaml), secs, 2, rep);
 }
 
 static void test_alias_sets_the_key(void **state) {
   (void)state;
-  souk_conf_report_t rep;
+  souk__conf_report_t rep;
   assert_int_equal(load("seed:\n  soft_rss_mb: 256\n  wait_s: 3\n", &rep), 0);
   assert_int_equal(gc.soft, 256LL << 20);
   assert_int_equal(gc.timeout_ms, 3000);
@@ -80,7 +80,7 @@ static void test_alias_sets_the_key(void **state) {
 
 static void test_environment_and_both(void **state) {
   (void)state;
-  souk_conf_report_t rep;
+  souk__conf_report_t rep;
   setenv("SOUK_SEED_SOFT_RSS_MB", "100", 1);
   assert_int_equal(load("", &rep), 0);
   assert_int_equal(gc.soft, 100LL << 20);

@@ -131,7 +131,7 @@ static void close_pty(void) {
 }
 
 static void start_tty(const char *hist, size_t max_line) {
-  souk_lineread_opts_t o = {.in_fd = g_slave,
+  souk__lineread_opts_t o = {.in_fd = g_slave,
                             .out_fd = g_slave,
                             .prompt = "souk> ",
                             .history_path = hist,
@@ -454,7 +454,7 @@ static void test_tty_history_max(void **state) {
   char hist[128];
   snprintf(hist, sizeof hist, "%s/history-max", g_dir);
   open_pty(80);
-  souk_lineread_opts_t o = {.in_fd = g_slave,
+  souk__lineread_opts_t o = {.in_fd = g_slave,
                             .out_fd = g_slave,
                             .history_path = hist,
                             .history_max = 3,
@@ -526,7 +526,7 @@ static void test_tty_plain(void **state) {
   open_pty(80);
   int out[2];
   assert_int_equal(pipe(out), 0);
-  souk_lineread_opts_t o = {.in_fd = g_slave, .out_fd = out[1], .on_line = on_line, .ud = &g_rec};
+  souk__lineread_opts_t o = {.in_fd = g_slave, .out_fd = out[1], .on_line = on_line, .ud = &g_rec};
   assert_int_equal(souk__lineread_start(&o), 0);
   assert_false(souk__lineread_is_tty());
   type("abc\n");
@@ -553,7 +553,7 @@ static void test_tty_plain(void **state) {
 /* ---- plain input ---- */
 
 static void start_plain(int in, int out, size_t max_line) {
-  souk_lineread_opts_t o = {.in_fd = in,
+  souk__lineread_opts_t o = {.in_fd = in,
                             .out_fd = out,
                             .max_line = max_line,
                             .on_line = on_line,
@@ -681,7 +681,7 @@ static void test_file(void **state) {
 
 static void test_api(void **state) {
   rec_reset();
-  souk_lineread_opts_t o = {.in_fd = -1, .out_fd = 1};
+  souk__lineread_opts_t o = {.in_fd = -1, .out_fd = 1};
   assert_int_equal(souk__lineread_start(NULL), SOUK_EINVAL);
   assert_int_equal(souk__lineread_start(&o), SOUK_EINVAL); /* No on_line. */
   int in[2];

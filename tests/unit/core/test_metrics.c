@@ -27,13 +27,13 @@
 
 static char *render(void) {
   souk_buf_t b = {0};
-  souk_metrics_render(&b);
+  souk__metrics_render(&b);
   souk_buf_putc(&b, 0);
   return souk_buf_steal(&b);
 }
 
 static int teardown(void **state) {
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
   return 0;
 }
 
@@ -227,8 +227,8 @@ static int promparse(const char *text) {
 }
 
 static void test_builtin(void **state) {
-  souk_metrics_builtin_init();
-  souk_metrics_builtin_init(); /* idempotent */
+  souk__metrics_builtin_init();
+  souk__metrics_builtin_init(); /* idempotent */
   const double b[] = {1, 2};
   souk_histogram_observe(
       souk_metric_series(souk_histogram_new("t_seconds", "T \"quoted\".", "x", b, 2),

@@ -169,15 +169,15 @@ static void test_url_bad(void **state) {
 static void test_snowflake(void **state) {
   uint64_t id = 1;
   /* The example from Discord's reference docs. */
-  assert_int_equal(souk_snowflake_parse("175928847299117063", &id), 0);
+  assert_int_equal(souk__snowflake_parse("175928847299117063", &id), 0);
   assert_true(id == UINT64_C(175928847299117063));
-  assert_true(souk_snowflake_unix_ms(id) == UINT64_C(1462015105796));
-  assert_true(souk_snowflake_unix_ms(0) == SOUK_DISCORD_EPOCH_MS);
-  assert_int_equal(souk_snowflake_parse("10000000000000000", &id), 0); /* 17 digits */
+  assert_true(souk__snowflake_unix_ms(id) == UINT64_C(1462015105796));
+  assert_true(souk__snowflake_unix_ms(0) == SOUK_DISCORD_EPOCH_MS);
+  assert_int_equal(souk__snowflake_parse("10000000000000000", &id), 0); /* 17 digits */
   assert_true(id == UINT64_C(10000000000000000));
-  assert_int_equal(souk_snowflake_parse("1105838371418411069", &id), 0);
+  assert_int_equal(souk__snowflake_parse("1105838371418411069", &id), 0);
   assert_true(id == UINT64_C(1105838371418411069));
-  assert_int_equal(souk_snowflake_parse("18446744073709551615", &id), 0);
+  assert_int_equal(souk__snowflake_parse("18446744073709551615", &id), 0);
   assert_true(id == UINT64_MAX);
 
   id = 77;
@@ -196,12 +196,12 @@ static void test_snowflake(void **state) {
       "<@175928847299117063>",
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    if (souk_snowflake_parse(bad[i], &id) != SOUK_EINVAL) fail_msg("accepted \"%s\"", bad[i]);
+    if (souk__snowflake_parse(bad[i], &id) != SOUK_EINVAL) fail_msg("accepted \"%s\"", bad[i]);
     assert_true(id == 77);
   }
-  assert_int_equal(souk_snowflake_parse(NULL, &id), SOUK_EINVAL);
-  assert_int_equal(souk_snowflake_parse("18446744073709551616", &id), SOUK_ERANGE);
-  assert_int_equal(souk_snowflake_parse("99999999999999999999", &id), SOUK_ERANGE);
+  assert_int_equal(souk__snowflake_parse(NULL, &id), SOUK_EINVAL);
+  assert_int_equal(souk__snowflake_parse("18446744073709551616", &id), SOUK_ERANGE);
+  assert_int_equal(souk__snowflake_parse("99999999999999999999", &id), SOUK_ERANGE);
   assert_true(id == 77);
 }
 

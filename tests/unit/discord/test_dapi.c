@@ -49,7 +49,7 @@ static struct {
 } S;
 
 typedef struct answer {
-  souk_rest_cb cb;
+  souk__rest_cb cb;
   void *ud;
   int status;
   char *body;
@@ -64,7 +64,7 @@ static void answer_close(uv_handle_t *h) {
 
 static void answer_fire(uv_timer_t *t) {
   answer_t *a = t->data;
-  souk_rest_resp_t r = {.status = a->status, .body = a->body, .body_len = strlen(a->body)};
+  souk__rest_resp_t r = {.status = a->status, .body = a->body, .body_len = strlen(a->body)};
   r.err = a->status == 0     ? SOUK_ECONN
           : a->status < 300  ? 0
           : a->status == 403 ? SOUK_EFORBIDDEN
@@ -75,7 +75,7 @@ static void answer_fire(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, answer_close);
 }
 
-static int rec_request(const souk_rest_opts_t *o, souk_rest_cb cb, void *ud) {
+static int rec_request(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) {
   if (S.refuse) return S.refuse;
   assert_true(S.n < 64);
   req_t *r = &S.reqs[S.n++];
@@ -199,7 +199,7 @@ static void test_send_split_and_nonce(void **state) {
   /* On /metrics. */
   souk_buf_t mb;
   souk_buf_init(&mb);
-  souk_metrics_render(&mb);
+  souk__metrics_render(&mb);
   assert_non_null(strstr(mb.data, "souk_discord_actions_total{action=\"send\"} 1\n"));
   assert_non_null(strstr(mb.data, "souk_discord_edits_tracked 0\n"));
   souk_buf_free(&mb);

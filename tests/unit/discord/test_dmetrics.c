@@ -31,13 +31,13 @@
 
 static char *render(void) {
   souk_buf_t b = {0};
-  souk_metrics_render(&b);
+  souk__metrics_render(&b);
   souk_buf_putc(&b, 0);
   return souk_buf_steal(&b);
 }
 
 static int teardown(void **state) {
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
   return 0;
 }
 
@@ -73,7 +73,7 @@ static void test_families(void **state) {
   if (rc >= 0) assert_int_equal(rc, 0);
   souk_free(out);
   /* After a shutdown of the registry they are registered again. */
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
   souk__discord_metrics_init();
   out = render();
   assert_non_null(strstr(out, "\nsouk_rest_requests_total 0\n"));
@@ -112,8 +112,8 @@ static int gw_stopped;
 static void gw_done(void) { gw_stopped = 1; }
 
 static bool gw_measured(void) {
-  souk_shard_stats_t st;
-  return souk_shards_ready() == 1 && souk_shards_stats(0, &st) == 0 && st.gw.latency_last_ms >= 0 &&
+  souk__shard_stats_t st;
+  return souk__shards_ready() == 1 && souk__shards_stats(0, &st) == 0 && st.gw.latency_last_ms >= 0 &&
          st.gw.events >= 2;
 }
 
@@ -122,7 +122,7 @@ static void test_gateway_collector(void **state) {
   if (!pyspawn_available() || pyserver_start(&srv, GATEWAY_PY) != 0) skip();
   char url[128];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/", srv.port);
-  souk_shards_conf_t c = {.gateway_url = url,
+  souk__shards_conf_t c = {.gateway_url = url,
                           .shard_count = 1,
                           .first = 0,
                           .last = 0,
@@ -133,8 +133,8 @@ static void test_gateway_collector(void **state) {
                           .large_threshold = 50,
                           .identify_lock = "",
                           .identify_interval_ms = 100};
-  static const souk_gateway_handlers_t h = {gw_dispatch, NULL, NULL, NULL};
-  assert_int_equal(souk_shards_start(&c, &h), 0);
+  static const souk__gateway_handlers_t h = {gw_dispatch, NULL, NULL, NULL};
+  assert_int_equal(souk__shards_start(&c, &h), 0);
   uint64_t until = souk_now_ms() + 10000;
   while (!gw_measured() && souk_now_ms() < until)
     uv_run(souk_loop(), UV_RUN_ONCE);
@@ -153,7 +153,7 @@ static void test_gateway_collector(void **state) {
   if (rc >= 0) assert_int_equal(rc, 0);
   souk_free(out);
   gw_stopped = 0;
-  souk_shards_stop(gw_done);
+  souk__shards_stop(gw_done);
   until = souk_now_ms() + 5000;
   while (!gw_stopped && souk_now_ms() < until)
     uv_run(souk_loop(), UV_RUN_ONCE);
@@ -175,7 +175,7 @@ int main(void) {
   souk_alloc_init();
   souk_log_set_level(SOUK_LOG_ERROR);
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);
   souk_loop_close();
   return rc;

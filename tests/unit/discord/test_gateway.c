@@ -50,7 +50,7 @@ typedef struct world {
   char fatal_msg[256];
   int nfatal;
   bool grant_at_once; /* grant identify slots synchronously */
-  souk_gateway_t *gw;
+  souk__gateway_t *gw;
   int send_from_dispatch; /* payloads to send from the next dispatch */
 } world_t;
 
@@ -73,7 +73,7 @@ static void op_timer(void *ud, int64_t delay) {
 }
 static void op_request_identify(void *ud) {
   W.identify_requests++;
-  if (W.grant_at_once) souk_gateway_identify_granted(W.gw);
+  if (W.grant_at_once) souk__gateway_identify_granted(W.gw);
 }
 static void op_dispatch(void *ud, const char *name, uint64_t seq, const souk_json_t *j, int d) {
   snprintf(W.events[W.nevents], sizeof W.events[0], "%s", name);
@@ -82,7 +82,7 @@ static void op_dispatch(void *ud, const char *name, uint64_t seq, const souk_jso
   assert_true(d >= 0);
   while (W.send_from_dispatch > 0) {
     W.send_from_dispatch--;
-    assert_int_equal(souk_gateway_send(W.gw, "{\"op\":8,\"d\":{}}", 15), 0);
+    assert_int_equal(souk__gateway_send(W.gw, "{\"op\":8,\"d\":{}}", 15), 0);
   }
 }
 static void op_ready(void *ud) { W.ready++; }
@@ -96,7 +96,7 @@ static void op_stopped(void *ud) { W.stopped++; }
 static uint64_t op_now(void *ud) { return W.now; }
 static double op_rand(void *ud) { return W.rnd; }
 
-static const souk_gateway_ops_t OPS = {
+static const souk__gateway_ops_t OPS = {
     .send = op_send,
     .close = op_close,
     .connect = op_connect,
@@ -116,7 +116,7 @@ static void world_clear(void) {
     souk_free(W.sent[i]);
   for (int i = 0; i < W.nconnect; i++)
     souk_free(W.connects[i]);
-  if (W.gw) souk_gateway_free(W.gw);
+  if (W.gw) souk__gateway_free(W.gw);
   memset(&W, 0, sizeof W);
 }
 
@@ -125,8 +125,8 @@ static int teardown(void **state) {
   return 0;
 }
 
-static souk_gateway_conf_t base_conf(void) {
-  souk_gateway_conf_t c = {
+static souk__gateway_conf_t base_conf(void) {
+  souk__gateway_conf_t c = {
       .shard_id = 3,
       .shard_count = 10,
       .token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB",
@@ -139,11 +139,11 @@ static souk_gateway_conf_t base_conf(void) {
   return c;
 }
 
-static void make(const souk_gateway_conf_t *c) {
+static void make(const souk__gateway_conf_t *c) {
   world_clear();
   W.now = 1000000;
   W.rnd = 0.5;
-  W.gw = souk_gateway_new(c, &OPS, NULL);
+  W.gw = souk__gateway_new(c, &OPS, NULL);
   assert_non_null(W.gw);
 }
 
@@ -153,12 +153,12 @@ static void advance(uint64_t ms) {
   while (W.timer_armed && W.timer_at <= target) {
     W.now = W.timer_at;
     W.timer_armed = false;
-    souk_gateway_on_timer(W.gw);
+    souk__gateway_on_timer(W.gw);
   }
   W.now = target;
 }
 
-static void msg(const char *text) { souk_gateway_on_message(W.gw, text, strlen(text)); }
+static void msg(const char *text) { souk__gateway_on_message(W.gw, text, strlen(text)); }
 
 static void hello(uint64_t interval) {
   char b[96];
@@ -188,13 +188,13 @@ static const char READY[] =
 /* Start, open, HELLO, IDENTIFY (slot granted at once), READY. */
 static void to_ready(uint64_t interval) {
   W.grant_at_once = true;
-  souk_gateway_start(W.gw);
+  souk__gateway_start(W.gw);
   assert_int_equal(W.nconnect, 1);
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(interval);
   assert_int_equal(count_op(2), 1);
   msg(READY);
-  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_READY);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -202,14 +202,14 @@ static void to_ready(uint64_t interval) {
 static void test_url_and_first_heartbeat_jitter(void **state) {
   const double rs[] = {0.0, 0.25, 0.5, 0.999999};
   for (size_t k = 0; k < 4; k++) {
-    souk_gateway_conf_t c = base_conf();
+    souk__gateway_conf_t c = base_conf();
     make(&c);
     W.rnd = rs[k];
-    souk_gateway_start(W.gw);
+    souk__gateway_start(W.gw);
     assert_int_equal(W.nconnect, 1);
     assert_string_equal(W.connects[0],
                         "wss://gateway.discord.gg/?v=10&encoding=json&compress=zlib-stream");
-    souk_gateway_on_open(W.gw);
+    souk__gateway_on_open(W.gw);
     uint64_t t0 = W.now;
     hello(41250);
     assert_true(W.timer_armed);
@@ -224,7 +224,7 @@ static void test_url_and_first_heartbeat_jitter(void **state) {
 }
 
 static void test_heartbeat_ack_latency(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   W.rnd = 0.1;
   to_ready(40000);
@@ -233,8 +233,8 @@ static void test_heartbeat_ack_latency(void **state) {
   assert_string_equal(last_sent(), "{\"op\":1,\"d\":1}");
   W.now += 50;
   msg("{\"op\":11}");
-  souk_gateway_stats_t st;
-  souk_gateway_stats(W.gw, &st);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
   assert_int_equal(st.latency_last_ms, 50);
   assert_int_equal(st.latency_avg_ms, 50);
   /* Every interval after that, as long as ACKs come. */
@@ -244,7 +244,7 @@ static void test_heartbeat_ack_latency(void **state) {
     W.now += 130; /* the timer is 40 s away: no need to fire it */
     msg("{\"op\":11,\"d\":null}");
   }
-  souk_gateway_stats(W.gw, &st);
+  souk__gateway_stats(W.gw, &st);
   assert_int_equal(st.latency_last_ms, 130);
   assert_true(st.latency_avg_ms > 50 && st.latency_avg_ms < 130);
   assert_int_equal(st.zombies, 0);
@@ -252,7 +252,7 @@ static void test_heartbeat_ack_latency(void **state) {
 }
 
 static void test_zombie_closes_non_1000_and_resumes(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   W.rnd = 0;
   to_ready(30000);
@@ -265,15 +265,15 @@ static void test_zombie_closes_non_1000_and_resumes(void **state) {
   assert_int_not_equal(W.closes[0], 1000);
   assert_int_not_equal(W.closes[0], 1001);
   assert_int_equal(count_op(1), 1); /* no second beat on a zombie */
-  souk_gateway_stats_t st;
-  souk_gateway_stats(W.gw, &st);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
   assert_int_equal(st.zombies, 1);
   /* Once closed: reconnect to the resume URL and RESUME with the last seq. */
-  souk_gateway_on_close(W.gw, W.closes[0]);
+  souk__gateway_on_close(W.gw, W.closes[0]);
   assert_int_equal(W.nconnect, 2);
   assert_string_equal(W.connects[1], "wss://gateway-us-east1-b.discord.gg/?v=10&encoding=json&"
                                      "compress=zlib-stream");
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(30000);
   souk_json_t j = {0};
   assert_int_equal(souk_json_parse(&j, last_sent(), strlen(last_sent())), 0);
@@ -286,16 +286,16 @@ static void test_zombie_closes_non_1000_and_resumes(void **state) {
   assert_int_equal(seq, 7);
   souk_json_free(&j);
   msg("{\"t\":\"RESUMED\",\"s\":8,\"op\":0,\"d\":{}}");
-  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_READY);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
   assert_int_equal(W.resumed, 1);
   assert_int_equal(count_op(2), 1); /* never identified again */
 }
 
 static void test_identify_payload_and_slot(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
-  souk_gateway_start(W.gw);
-  souk_gateway_on_open(W.gw);
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
   /* No IDENTIFY until the shard manager grants a slot. */
   assert_int_equal(W.identify_requests, 1);
@@ -304,10 +304,10 @@ static void test_identify_payload_and_slot(void **state) {
   assert_int_equal(count_op(1), 1);
   assert_int_equal(count_op(2), 0);
   assert_int_equal(W.identify_requests, 1);
-  assert_true(souk_gateway_identify_granted(W.gw));
+  assert_true(souk__gateway_identify_granted(W.gw));
   assert_int_equal(count_op(2), 1);
   /* A second grant is not used. */
-  assert_false(souk_gateway_identify_granted(W.gw));
+  assert_false(souk__gateway_identify_granted(W.gw));
   assert_int_equal(count_op(2), 1);
 
   const char *p = last_sent();
@@ -345,13 +345,13 @@ static void test_identify_payload_and_slot(void **state) {
   assert_int_equal(v, 3);
   assert_int_equal(souk_json_type(&j, souk_json_get(&j, pr, "since")), SOUK_JSON_NULL);
   souk_json_free(&j);
-  souk_gateway_stats_t st;
-  souk_gateway_stats(W.gw, &st);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
   assert_int_equal(st.identifies, 1);
 }
 
 static void test_ready_stores_session_and_seq(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   c.compress = false;
   make(&c);
   to_ready(41250);
@@ -360,7 +360,7 @@ static void test_ready_stores_session_and_seq(void **state) {
   assert_string_equal(W.events[0], "READY");
   const char *sid, *rurl;
   uint64_t seq;
-  assert_true(souk_gateway_session(W.gw, &sid, &rurl, &seq));
+  assert_true(souk__gateway_session(W.gw, &sid, &rurl, &seq));
   assert_string_equal(sid, "sess-abc");
   assert_string_equal(rurl, "wss://gateway-us-east1-b.discord.gg");
   assert_int_equal(seq, 1);
@@ -373,35 +373,35 @@ static void test_ready_stores_session_and_seq(void **state) {
   assert_int_equal(W.event_seq[1], 2);
   assert_string_equal(W.events[3], "MESSAGE_CREATE");
   assert_int_equal(W.event_seq[3], 4);
-  assert_int_equal(souk_gateway_event_count(W.gw, "MESSAGE_CREATE"), 2);
-  assert_int_equal(souk_gateway_event_count(W.gw, "READY"), 1);
-  assert_int_equal(souk_gateway_event_count(W.gw, "TYPING_START"), 0);
-  souk_gateway_session(W.gw, NULL, NULL, &seq);
+  assert_int_equal(souk__gateway_event_count(W.gw, "MESSAGE_CREATE"), 2);
+  assert_int_equal(souk__gateway_event_count(W.gw, "READY"), 1);
+  assert_int_equal(souk__gateway_event_count(W.gw, "TYPING_START"), 0);
+  souk__gateway_session(W.gw, NULL, NULL, &seq);
   assert_int_equal(seq, 4);
-  souk_gateway_stats_t st;
-  souk_gateway_stats(W.gw, &st);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
   assert_int_equal(st.events, 4);
   assert_int_equal(st.seq, 4);
   /* A resume URL gets the query without compress when it is off. */
-  souk_gateway_reconnect(W.gw);
-  souk_gateway_on_close(W.gw, 4000);
+  souk__gateway_reconnect(W.gw);
+  souk__gateway_on_close(W.gw, 4000);
   assert_string_equal(W.connects[W.nconnect - 1],
                       "wss://gateway-us-east1-b.discord.gg/?v=10&encoding=json");
 }
 
 static void resume_after(void (*trigger)(void)) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   to_ready(41250);
   msg("{\"t\":\"MESSAGE_CREATE\",\"s\":9,\"op\":0,\"d\":{\"id\":\"2\"}}");
   trigger();
   assert_int_equal(W.nclose, 1);
   assert_int_equal(W.closes[0], SOUK_GATEWAY_CLOSE_RECONNECT);
-  souk_gateway_on_close(W.gw, W.closes[0]);
+  souk__gateway_on_close(W.gw, W.closes[0]);
   advance(1000);
   assert_int_equal(W.nconnect, 2);
   assert_true(!strncmp(W.connects[1], "wss://gateway-us-east1-b.discord.gg/?", 37));
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
   assert_int_equal(count_op(6), 1);
   assert_non_null(strstr(last_sent(), "\"seq\":9"));
@@ -418,7 +418,7 @@ static void test_op9_true_resumes(void **state) { resume_after(trig_op9_true); }
 static void test_op9_false_waits_then_identifies(void **state) {
   const double rs[] = {0.0, 0.999999, 0.5};
   for (size_t k = 0; k < 3; k++) {
-    souk_gateway_conf_t c = base_conf();
+    souk__gateway_conf_t c = base_conf();
     make(&c);
     to_ready(41250);
     W.grant_at_once = false;
@@ -428,7 +428,7 @@ static void test_op9_false_waits_then_identifies(void **state) {
     msg("{\"op\":9,\"d\":false}");
     /* Same connection, no close; session forgotten. */
     assert_int_equal(W.nclose, 0);
-    assert_false(souk_gateway_session(W.gw, NULL, NULL, NULL));
+    assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
     assert_true(W.timer_armed);
     uint64_t delay = W.timer_at - t0;
     assert_true(delay >= 1000 && delay <= 5000);
@@ -437,7 +437,7 @@ static void test_op9_false_waits_then_identifies(void **state) {
     advance(1);
     assert_int_equal(W.identify_requests, req0 + 1);
     assert_int_equal(count_op(2), 1);
-    assert_true(souk_gateway_identify_granted(W.gw));
+    assert_true(souk__gateway_identify_granted(W.gw));
     assert_int_equal(count_op(2), 2);
     assert_int_equal(count_op(6), 0);
   }
@@ -446,32 +446,32 @@ static void test_op9_false_waits_then_identifies(void **state) {
 static void test_fatal_codes_never_reconnect(void **state) {
   const int codes[] = {4004, 4010, 4011, 4012, 4013, 4014};
   for (size_t k = 0; k < 6; k++) {
-    souk_gateway_conf_t c = base_conf();
+    souk__gateway_conf_t c = base_conf();
     make(&c);
     to_ready(41250);
-    souk_gateway_on_close(W.gw, codes[k]);
+    souk__gateway_on_close(W.gw, codes[k]);
     assert_int_equal(W.nfatal, 1);
     assert_int_equal(W.fatal_code, codes[k]);
     char num[8];
     snprintf(num, sizeof num, "%d", codes[k]);
     assert_non_null(strstr(W.fatal_msg, num));
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_FATAL);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_FATAL);
     advance(3600 * 1000);
     assert_int_equal(W.nconnect, 1);
-    assert_int_equal(souk_gateway_send(W.gw, "{\"op\":3}", 8), SOUK_ESTOPPED);
+    assert_int_equal(souk__gateway_send(W.gw, "{\"op\":3}", 8), SOUK_ESTOPPED);
   }
   /* The message for disallowed intents says what to do. */
-  assert_non_null(strstr(souk_gateway_fatal_reason(4014), "Developer Portal"));
-  assert_non_null(strstr(souk_gateway_fatal_reason(4014), "discord.intents"));
-  assert_null(souk_gateway_fatal_reason(4000));
+  assert_non_null(strstr(souk__gateway_fatal_reason(4014), "Developer Portal"));
+  assert_non_null(strstr(souk__gateway_fatal_reason(4014), "discord.intents"));
+  assert_null(souk__gateway_fatal_reason(4000));
   /* Also fatal before the session was ever ready. */
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
-  souk_gateway_start(W.gw);
-  souk_gateway_on_open(W.gw);
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
-  souk_gateway_identify_granted(W.gw);
-  souk_gateway_on_close(W.gw, 4004);
+  souk__gateway_identify_granted(W.gw);
+  souk__gateway_on_close(W.gw, 4004);
   assert_int_equal(W.nfatal, 1);
   advance(3600 * 1000);
   assert_int_equal(W.nconnect, 1);
@@ -480,16 +480,16 @@ static void test_fatal_codes_never_reconnect(void **state) {
 static void test_4007_4009_reidentify(void **state) {
   const int codes[] = {4007, 4009};
   for (size_t k = 0; k < 2; k++) {
-    souk_gateway_conf_t c = base_conf();
+    souk__gateway_conf_t c = base_conf();
     make(&c);
     to_ready(41250);
-    souk_gateway_on_close(W.gw, codes[k]);
-    assert_false(souk_gateway_session(W.gw, NULL, NULL, NULL));
+    souk__gateway_on_close(W.gw, codes[k]);
+    assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
     advance(1000);
     assert_int_equal(W.nconnect, 2);
     /* Back to the main gateway, not the resume URL. */
     assert_true(!strncmp(W.connects[1], "wss://gateway.discord.gg/?", 26));
-    souk_gateway_on_open(W.gw);
+    souk__gateway_on_open(W.gw);
     hello(41250);
     assert_int_equal(count_op(6), 0);
     assert_int_equal(count_op(2), 2);
@@ -500,15 +500,15 @@ static void test_4007_4009_reidentify(void **state) {
 static void test_other_codes_resume(void **state) {
   const int codes[] = {1000, 1001, 1006, 1011, 4000, 4001, 4002, 4003, 4005, 4008};
   for (size_t k = 0; k < sizeof codes / sizeof codes[0]; k++) {
-    souk_gateway_conf_t c = base_conf();
+    souk__gateway_conf_t c = base_conf();
     make(&c);
     to_ready(41250);
-    souk_gateway_on_close(W.gw, codes[k]);
+    souk__gateway_on_close(W.gw, codes[k]);
     /* A healthy connection that ended reconnects at once, with no wait. */
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_CONNECTING);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_CONNECTING);
     assert_int_equal(W.nconnect, 2);
     assert_true(!strncmp(W.connects[1], "wss://gateway-us-east1-b.discord.gg/?", 37));
-    souk_gateway_on_open(W.gw);
+    souk__gateway_on_open(W.gw);
     hello(41250);
     assert_int_equal(count_op(6), 1);
     assert_int_equal(count_op(2), 1);
@@ -519,14 +519,14 @@ static void test_other_codes_resume(void **state) {
 }
 
 static void test_backoff_grows_with_jitter(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   W.rnd = 0.999999;
-  souk_gateway_start(W.gw);
+  souk__gateway_start(W.gw);
   uint64_t prev = 0;
   for (int i = 1; i <= 10; i++) {
-    souk_gateway_on_close(W.gw, 1006); /* connect failed */
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+    souk__gateway_on_close(W.gw, 1006); /* connect failed */
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
     uint64_t delay = W.timer_at - W.now;
     uint64_t base = (1000ull << (i - 1 > 6 ? 6 : i - 1));
     if (base > 60000) base = 60000;
@@ -539,25 +539,25 @@ static void test_backoff_grows_with_jitter(void **state) {
   assert_true(prev <= 60000);
   /* Jitter: with random 0 the delay is half the base. */
   W.rnd = 0;
-  souk_gateway_on_close(W.gw, 1006);
+  souk__gateway_on_close(W.gw, 1006);
   assert_int_equal(W.timer_at - W.now, 30000);
   advance(30000);
   /* READY resets the backoff. */
   W.grant_at_once = true;
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
   msg(READY);
   int before = W.nconnect;
-  souk_gateway_on_close(W.gw, 1006);
+  souk__gateway_on_close(W.gw, 1006);
   assert_int_equal(W.nconnect, before + 1);
-  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_CONNECTING);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_CONNECTING);
 }
 
 /* Resumable faults (a drop, an unrequested close, op 7) resume at once; a
  * server that ends every session right away spends the budget of
  * immediate reconnects and is then met with a wait, refilled over time. */
 static void test_reconnect_at_once_within_budget(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   to_ready(41250);
   for (int i = 0; i < 10; i++) {
@@ -565,32 +565,32 @@ static void test_reconnect_at_once_within_budget(void **state) {
     if (i % 3 == 2) {
       /* op 7: we close, then reconnect the moment the close completes. */
       msg("{\"op\":7,\"d\":null,\"s\":null,\"t\":null}");
-      souk_gateway_on_close(W.gw, SOUK_GATEWAY_CLOSE_RECONNECT);
+      souk__gateway_on_close(W.gw, SOUK_GATEWAY_CLOSE_RECONNECT);
     } else {
-      souk_gateway_on_close(W.gw, i % 3 ? 4000 : 1006);
+      souk__gateway_on_close(W.gw, i % 3 ? 4000 : 1006);
     }
     assert_int_equal(W.nconnect, before + 1);
     assert_true(!strncmp(W.connects[W.nconnect - 1], "wss://gateway-us-east1-b.discord.gg/?", 37));
-    souk_gateway_on_open(W.gw);
+    souk__gateway_on_open(W.gw);
     hello(41250);
     msg("{\"t\":\"RESUMED\",\"s\":2,\"op\":0,\"d\":{}}");
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_READY);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
   }
   /* The eleventh in a row waits half a second to a second. */
   int before = W.nconnect;
-  souk_gateway_on_close(W.gw, 1006);
-  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+  souk__gateway_on_close(W.gw, 1006);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
   assert_int_equal(W.nconnect, before);
   assert_true(W.timer_at - W.now >= 500 && W.timer_at - W.now <= 1000);
   advance(1000);
   assert_int_equal(W.nconnect, before + 1);
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
   msg("{\"t\":\"RESUMED\",\"s\":3,\"op\":0,\"d\":{}}");
   /* Six seconds later one more immediate reconnect is allowed. */
   advance(6000);
   before = W.nconnect;
-  souk_gateway_on_close(W.gw, 1006);
+  souk__gateway_on_close(W.gw, 1006);
   assert_int_equal(W.nconnect, before + 1);
   assert_int_equal(count_op(2), 1); /* never re-identified */
 }
@@ -598,14 +598,14 @@ static void test_reconnect_at_once_within_budget(void **state) {
 /* While the gateway cannot be reached the failures are logged once, then
  * once a minute, whatever the number of attempts in between. */
 static void test_outage_logged_once_a_minute(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   log_reset();
   souk_log_set_level(SOUK_LOG_INFO);
-  souk_gateway_start(W.gw);
+  souk__gateway_start(W.gw);
   for (int i = 0; i < 30; i++) {
-    souk_gateway_on_close_reason(W.gw, 1006, "connect failed: Connection refused");
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+    souk__gateway_on_close_reason(W.gw, 1006, "connect failed: Connection refused");
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
     /* Capped backoff: never more than a minute apart. */
     assert_true(W.timer_at - W.now <= 60000);
     advance(W.timer_at - W.now);
@@ -623,7 +623,7 @@ static void test_outage_logged_once_a_minute(void **state) {
   assert_int_equal(log_count("reconnecting in"), 1); /* after the first failure only */
   /* Back: one line says so. */
   W.grant_at_once = true;
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
   msg(READY);
   assert_int_equal(log_count("connected again after 30 failed attempts"), 1);
@@ -631,7 +631,7 @@ static void test_outage_logged_once_a_minute(void **state) {
 }
 
 static void test_send_limit_with_heartbeat_room(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   W.rnd = 0.5;
   to_ready(41250);
@@ -639,12 +639,12 @@ static void test_send_limit_with_heartbeat_room(void **state) {
   for (int i = 0; i < 300; i++) {
     char p[64];
     int n = snprintf(p, sizeof p, "{\"op\":8,\"d\":{\"guild_id\":\"%d\"}}", i);
-    assert_int_equal(souk_gateway_send(W.gw, p, (size_t)n), 0);
+    assert_int_equal(souk__gateway_send(W.gw, p, (size_t)n), 0);
   }
   /* Identify counted: 110 non-heartbeat payloads per 60 s in all. */
   assert_int_equal(W.nsent - base, 109);
-  souk_gateway_stats_t st;
-  souk_gateway_stats(W.gw, &st);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
   assert_int_equal(st.queued, 300 - 109);
   /* Heartbeats still go out while the queue is held back. */
   advance(20625);
@@ -677,7 +677,7 @@ static void test_send_limit_with_heartbeat_room(void **state) {
 }
 
 static void test_payload_size_limit(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   to_ready(41250);
   char *big = souk_malloc(5000);
@@ -686,10 +686,10 @@ static void test_payload_size_limit(void **state) {
   memcpy(big + 1, "\"op\":8", 6);
   big[4096] = '}';
   int before = W.nsent;
-  assert_int_equal(souk_gateway_send(W.gw, big, 4097), SOUK_ETOOBIG);
+  assert_int_equal(souk__gateway_send(W.gw, big, 4097), SOUK_ETOOBIG);
   assert_int_equal(W.nsent, before);
   big[4095] = '}';
-  assert_int_equal(souk_gateway_send(W.gw, big, 4096), 0);
+  assert_int_equal(souk__gateway_send(W.gw, big, 4096), 0);
   assert_int_equal(W.nsent, before + 1);
   assert_int_equal(strlen(last_sent()), 4096);
   souk_free(big);
@@ -697,13 +697,13 @@ static void test_payload_size_limit(void **state) {
   char *act = souk_malloc(5000);
   memset(act, 'a', 4999);
   act[4999] = '\0';
-  souk_presence_t p = {.status = "dnd", .activity = act};
-  assert_int_equal(souk_gateway_set_presence(W.gw, &p), SOUK_ETOOBIG);
+  souk__presence_t p = {.status = "dnd", .activity = act};
+  assert_int_equal(souk__gateway_set_presence(W.gw, &p), SOUK_ETOOBIG);
   souk_free(act);
 }
 
 static void test_op1_heartbeat_now(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   W.rnd = 0.9;
   to_ready(41250);
@@ -714,15 +714,15 @@ static void test_op1_heartbeat_now(void **state) {
 }
 
 static void test_hello_timeout(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
-  souk_gateway_start(W.gw);
-  souk_gateway_on_open(W.gw);
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
   advance(20000);
   assert_int_equal(W.nclose, 1);
   assert_int_equal(W.closes[0], SOUK_GATEWAY_CLOSE_RECONNECT);
-  souk_gateway_on_close(W.gw, 4000);
-  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+  souk__gateway_on_close(W.gw, 4000);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
   advance(60000);
   assert_int_equal(W.nconnect, 2);
 }
@@ -734,21 +734,21 @@ static void test_hello_timeout(void **state) {
  * every second, which would spend Discord's 1000 IDENTIFYs a day in
  * minutes and get the token reset. */
 static void test_failing_before_ready_backs_off(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   W.rnd = 0.999999;
   W.grant_at_once = true;
-  souk_gateway_start(W.gw);
+  souk__gateway_start(W.gw);
   uint64_t start = W.now, prev = 0;
   for (int i = 1; i <= 40; i++) {
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_CONNECTING);
-    souk_gateway_on_open(W.gw);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_CONNECTING);
+    souk__gateway_on_open(W.gw);
     hello(41250);
     assert_int_equal(count_op(2), i);
     msg("{\"op\":0,\"t\":");
     assert_int_equal(W.nclose, i);
-    souk_gateway_on_close(W.gw, W.closes[i - 1]);
-    assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
+    souk__gateway_on_close(W.gw, W.closes[i - 1]);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
     uint64_t delay = W.timer_at - W.now;
     uint64_t base = 1000ull << (i - 1 > 6 ? 6 : i - 1);
     if (base > 60000) base = 60000;
@@ -761,51 +761,51 @@ static void test_failing_before_ready_backs_off(void **state) {
    * backoff is at its cap. */
   assert_true(W.now - start >= 30 * 60000);
   /* READY ends the run of failures: the next drop resumes at once. */
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
   msg(READY);
   int before = W.nconnect;
-  souk_gateway_on_close(W.gw, 4000);
+  souk__gateway_on_close(W.gw, 4000);
   assert_int_equal(W.nconnect, before + 1);
 }
 
 static void test_stop(void **state) {
   /* 1000 ends the session. */
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   to_ready(41250);
-  souk_gateway_stop(W.gw, 1000);
+  souk__gateway_stop(W.gw, 1000);
   assert_int_equal(W.nclose, 1);
   assert_int_equal(W.closes[0], 1000);
   assert_int_equal(W.stopped, 0);
-  souk_gateway_on_close(W.gw, 1000);
+  souk__gateway_on_close(W.gw, 1000);
   assert_int_equal(W.stopped, 1);
-  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_STOPPED);
-  assert_false(souk_gateway_session(W.gw, NULL, NULL, NULL));
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_STOPPED);
+  assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
   advance(3600 * 1000);
   assert_int_equal(W.nconnect, 1);
-  assert_int_equal(souk_gateway_send(W.gw, "{\"op\":3}", 8), SOUK_ESTOPPED);
+  assert_int_equal(souk__gateway_send(W.gw, "{\"op\":3}", 8), SOUK_ESTOPPED);
 
   /* 4000 keeps it resumable (a restart). */
   make(&c);
   to_ready(41250);
-  souk_gateway_stop(W.gw, 4000);
+  souk__gateway_stop(W.gw, 4000);
   assert_int_equal(W.closes[0], 4000);
-  souk_gateway_on_close(W.gw, 4000);
+  souk__gateway_on_close(W.gw, 4000);
   assert_int_equal(W.stopped, 1);
   const char *sid;
-  assert_true(souk_gateway_session(W.gw, &sid, NULL, NULL));
+  assert_true(souk__gateway_session(W.gw, &sid, NULL, NULL));
   assert_string_equal(sid, "sess-abc");
 
   /* Stop while waiting to reconnect (after a failed connection): at once,
    * no close needed. */
   make(&c);
   to_ready(41250);
-  souk_gateway_on_close(W.gw, 1006);
+  souk__gateway_on_close(W.gw, 1006);
   assert_int_equal(W.nconnect, 2);
-  souk_gateway_on_close(W.gw, 1006);
-  assert_int_equal(souk_gateway_state(W.gw), SOUK_GW_BACKOFF);
-  souk_gateway_stop(W.gw, 1000);
+  souk__gateway_on_close(W.gw, 1006);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
+  souk__gateway_stop(W.gw, 1000);
   assert_int_equal(W.stopped, 1);
   assert_int_equal(W.nclose, 0);
   advance(3600 * 1000);
@@ -814,24 +814,24 @@ static void test_stop(void **state) {
   /* Stop while our own reconnect close is in flight. */
   make(&c);
   to_ready(41250);
-  souk_gateway_reconnect(W.gw);
-  souk_gateway_stop(W.gw, 1000);
-  souk_gateway_on_close(W.gw, 4000);
+  souk__gateway_reconnect(W.gw);
+  souk__gateway_stop(W.gw, 1000);
+  souk__gateway_on_close(W.gw, 4000);
   assert_int_equal(W.stopped, 1);
   advance(3600 * 1000);
   assert_int_equal(W.nconnect, 1);
 }
 
 static void test_saved_session_resumes_first(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   c.session_id = "old-session";
   c.resume_url = "wss://resume.example";
   c.seq = 1234;
   make(&c);
-  souk_gateway_start(W.gw);
+  souk__gateway_start(W.gw);
   assert_string_equal(W.connects[0],
                       "wss://resume.example/?v=10&encoding=json&compress=zlib-stream");
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   hello(41250);
   assert_int_equal(count_op(6), 1);
   assert_non_null(strstr(last_sent(), "\"seq\":1234"));
@@ -844,11 +844,11 @@ static void test_saved_session_resumes_first(void **state) {
 }
 
 static void test_presence_update(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   to_ready(41250);
-  souk_presence_t p = {.status = "dnd", .activity = "prices", .activity_type = 0};
-  assert_int_equal(souk_gateway_set_presence(W.gw, &p), 0);
+  souk__presence_t p = {.status = "dnd", .activity = "prices", .activity_type = 0};
+  assert_int_equal(souk__gateway_set_presence(W.gw, &p), 0);
   const char *s = last_sent();
   souk_json_t j = {0};
   assert_int_equal(souk_json_parse(&j, s, strlen(s)), 0);
@@ -862,7 +862,7 @@ static void test_presence_update(void **state) {
   /* Before any session, the next IDENTIFY carries it instead. */
   make(&c);
   p.activity = NULL;
-  assert_int_equal(souk_gateway_set_presence(W.gw, &p), 0);
+  assert_int_equal(souk__gateway_set_presence(W.gw, &p), 0);
   assert_int_equal(W.nsent, 0);
   to_ready(41250);
   assert_non_null(strstr(W.sent[0], "\"status\":\"dnd\""));
@@ -870,10 +870,10 @@ static void test_presence_update(void **state) {
 }
 
 static void test_send_from_dispatch_and_before_ready(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   /* Queued before READY, sent after it, after the IDENTIFY. */
-  assert_int_equal(souk_gateway_send(W.gw, "{\"op\":8,\"d\":{\"q\":1}}", 20), 0);
+  assert_int_equal(souk__gateway_send(W.gw, "{\"op\":8,\"d\":{\"q\":1}}", 20), 0);
   to_ready(41250);
   assert_int_equal(W.nsent, 2);
   assert_string_equal(W.sent[1], "{\"op\":8,\"d\":{\"q\":1}}");
@@ -883,22 +883,22 @@ static void test_send_from_dispatch_and_before_ready(void **state) {
 }
 
 static void test_malformed_payload_reconnects(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   to_ready(41250);
   msg("{\"op\":0,\"t\":");
   assert_int_equal(W.nclose, 1);
   assert_int_equal(W.closes[0], SOUK_GATEWAY_CLOSE_RECONNECT);
-  souk_gateway_on_close(W.gw, 4000);
+  souk__gateway_on_close(W.gw, 4000);
   assert_int_equal(W.nconnect, 2);
   /* Unknown ops are ignored. */
-  souk_gateway_on_open(W.gw);
+  souk__gateway_on_open(W.gw);
   msg("{\"op\":42,\"d\":null}");
   assert_int_equal(W.nclose, 1);
 }
 
 static void test_huge_payload_then_small(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   make(&c);
   to_ready(41250);
   /* A GUILD_CREATE with 30000 members: many tokens, released afterwards. */
@@ -907,30 +907,30 @@ static void test_huge_payload_then_small(void **state) {
   for (int i = 0; i < 30000; i++)
     souk_buf_printf(&b, "%s{\"id\":\"%d\"}", i ? "," : "", i);
   souk_buf_puts(&b, "]}}");
-  souk_gateway_on_message(W.gw, b.data, b.len);
+  souk__gateway_on_message(W.gw, b.data, b.len);
   souk_buf_free(&b);
   msg("{\"t\":\"MESSAGE_CREATE\",\"s\":3,\"op\":0,\"d\":{\"id\":\"1\"}}");
   assert_int_equal(W.nevents, 3);
   assert_string_equal(W.events[1], "GUILD_CREATE");
   assert_string_equal(W.events[2], "MESSAGE_CREATE");
-  souk_gateway_stats_t st;
-  souk_gateway_stats(W.gw, &st);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
   assert_int_equal(st.seq, 3);
   assert_true(st.bytes_in > 30000 * 10);
 }
 
 static void test_new_rejects_bad_conf(void **state) {
-  souk_gateway_conf_t c = base_conf();
+  souk__gateway_conf_t c = base_conf();
   c.token = NULL;
-  assert_null(souk_gateway_new(&c, &OPS, NULL));
+  assert_null(souk__gateway_new(&c, &OPS, NULL));
   c = base_conf();
   c.gateway_url = "";
-  assert_null(souk_gateway_new(&c, &OPS, NULL));
-  souk_gateway_ops_t o = OPS;
+  assert_null(souk__gateway_new(&c, &OPS, NULL));
+  souk__gateway_ops_t o = OPS;
   o.rand01 = NULL;
   c = base_conf();
-  assert_null(souk_gateway_new(&c, &o, NULL));
-  assert_string_equal(souk_gw_state_name(SOUK_GW_READY), "ready");
+  assert_null(souk__gateway_new(&c, &o, NULL));
+  assert_string_equal(souk__gw_state_name(SOUK_GW_READY), "ready");
 }
 
 int main(void) {

@@ -77,7 +77,7 @@ static bool enough_grants(void) { return ngrants >= want_grants; }
 typedef struct fake_shard {
   uint32_t id, bucket;
   int inst;
-  souk_identify_lock_t *lock;
+  souk__identify_lock_t *lock;
 } fake_shard_t;
 
 /* As the shards do: IDENTIFY inside the grant, then release at once. */
@@ -109,7 +109,7 @@ static void check_spacing(unsigned mask) {
 }
 
 /* Ten shards, 0-4 on instance a and 5-9 on b, buckets shard % MC. */
-static void acquire_ten(fake_shard_t *sh, souk_identify_lock_t *a, souk_identify_lock_t *b) {
+static void acquire_ten(fake_shard_t *sh, souk__identify_lock_t *a, souk__identify_lock_t *b) {
   for (uint32_t i = 0; i < 10; i++) {
     sh[i] = (fake_shard_t){i, i % MC, i < 5 ? 0 : 1, i < 5 ? a : b};
     assert_int_equal(sh[i].lock->ops->acquire(sh[i].lock->self, sh[i].bucket, fake_grant, &sh[i]),
@@ -117,7 +117,7 @@ static void acquire_ten(fake_shard_t *sh, souk_identify_lock_t *a, souk_identify
   }
 }
 
-static void destroy(souk_identify_lock_t *l) {
+static void destroy(souk__identify_lock_t *l) {
   l->ops->destroy(l->self);
   run_for(1);
 }
@@ -132,9 +132,9 @@ static bool enough_log(void) { return log_count(want_needle) >= want_log; }
  * their own records know nothing of each other. */
 static void test_two_instances(void **state) {
   log_reset();
-  souk_identify_lock_t a, b;
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, INTERVAL, &b), 0);
+  souk__identify_lock_t a, b;
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &b), 0);
   fake_shard_t sh[10];
   ngrants = 0;
   uint64_t t0 = souk_now_ms();
@@ -182,8 +182,8 @@ static void test_waits_for_other_host(void **state) {
   assert_non_null(r);
   freeReplyObject(r);
   redisFree(rc);
-  souk_identify_lock_t a;
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
+  souk__identify_lock_t a;
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
   fake_shard_t s = {1, 1, 0, &a};
   ngrants = 0;
   uint64_t t0 = souk_now_ms();
@@ -196,8 +196,8 @@ static void test_waits_for_other_host(void **state) {
 }
 
 static void test_cancel_destroy(void **state) {
-  souk_identify_lock_t a;
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
+  souk__identify_lock_t a;
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
   fake_shard_t sh[5];
   for (uint32_t i = 0; i < 5; i++)
     sh[i] = (fake_shard_t){i, 0, 0, &a};
@@ -231,9 +231,9 @@ static void test_cancel_destroy(void **state) {
  * "redis back" once and takes slots through Redis again. */
 static void test_killed_midway(void **state) {
   log_reset();
-  souk_identify_lock_t a, b;
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, INTERVAL, &b), 0);
+  souk__identify_lock_t a, b;
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &b), 0);
   fake_shard_t sh[10];
   ngrants = 0;
   acquire_ten(sh, &a, &b);
@@ -276,8 +276,8 @@ static void test_killed_midway(void **state) {
 /* A server that stops answering is given up after the reply timeout. */
 static void test_stalled_server(void **state) {
   log_reset();
-  souk_identify_lock_t a;
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
+  souk__identify_lock_t a;
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
   want_needle = "spacing IDENTIFYs through redis";
   want_log = 1;
   assert_true(run_until(enough_log, 3000));
@@ -300,8 +300,8 @@ static void test_unreachable_at_start(void **state) {
   log_reset();
   char url[64];
   snprintf(url, sizeof url, "redis://127.0.0.1:%d/2", free_port());
-  souk_identify_lock_t a;
-  assert_int_equal(souk_identify_lock_redis(url, NULL, INTERVAL, &a), 0);
+  souk__identify_lock_t a;
+  assert_int_equal(souk__identify_lock_redis(url, NULL, INTERVAL, &a), 0);
   fake_shard_t sh[3];
   ngrants = 0;
   uint64_t t0 = souk_now_ms();
@@ -322,11 +322,11 @@ static void test_unreachable_at_start(void **state) {
 static void test_destroy_early(void **state) {
   char url[64];
   snprintf(url, sizeof url, "redis://localhost:%d", g_redis_port);
-  souk_identify_lock_t a;
-  assert_int_equal(souk_identify_lock_redis(url, "x:", 0, &a), 0);
+  souk__identify_lock_t a;
+  assert_int_equal(souk__identify_lock_redis(url, "x:", 0, &a), 0);
   destroy(&a);
   run_for(50);
-  assert_int_equal(souk_identify_lock_redis(g_url, "x:", 0, &a), 0);
+  assert_int_equal(souk__identify_lock_redis(g_url, "x:", 0, &a), 0);
   fake_shard_t s = {0, 0, 0, &a};
   assert_int_equal(a.ops->acquire(a.self, 0, fake_grant, &s), 0);
   destroy(&a);
@@ -334,14 +334,14 @@ static void test_destroy_early(void **state) {
 }
 
 static void test_bad_args(void **state) {
-  souk_identify_lock_t a;
-  assert_int_equal(souk_identify_lock_redis(NULL, PREFIX, 0, &a), SOUK_EINVAL);
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, 0, NULL), SOUK_EINVAL);
-  assert_int_equal(souk_identify_lock_redis("http://x", PREFIX, 0, &a), SOUK_ECONFIG);
-  assert_int_equal(souk_identify_lock_redis("redis://", PREFIX, 0, &a), SOUK_ECONFIG);
-  assert_int_equal(souk_identify_lock_redis("redis://h:99999", PREFIX, 0, &a), SOUK_ECONFIG);
-  assert_int_equal(souk_identify_lock_redis("redis://h:1/x", PREFIX, 0, &a), SOUK_ECONFIG);
-  assert_int_equal(souk_identify_lock_redis(g_url, PREFIX, 0, &a), 0);
+  souk__identify_lock_t a;
+  assert_int_equal(souk__identify_lock_redis(NULL, PREFIX, 0, &a), SOUK_EINVAL);
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, 0, NULL), SOUK_EINVAL);
+  assert_int_equal(souk__identify_lock_redis("http://x", PREFIX, 0, &a), SOUK_ECONFIG);
+  assert_int_equal(souk__identify_lock_redis("redis://", PREFIX, 0, &a), SOUK_ECONFIG);
+  assert_int_equal(souk__identify_lock_redis("redis://h:99999", PREFIX, 0, &a), SOUK_ECONFIG);
+  assert_int_equal(souk__identify_lock_redis("redis://h:1/x", PREFIX, 0, &a), SOUK_ECONFIG);
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, 0, &a), 0);
   assert_int_equal(a.ops->acquire(a.self, 0, NULL, NULL), SOUK_EINVAL);
   destroy(&a);
 }

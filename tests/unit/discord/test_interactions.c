@@ -288,17 +288,17 @@ static void handler(souk__ix_t *ix, const souk_json_t *j, void *ud) {
 
 static int http_setup(void **state) {
   assert_int_equal(souk_http_init(), 0);
-  souk_httpd_conf_t c = {.enabled = true,
+  souk__httpd_conf_t c = {.enabled = true,
                          .bind = "127.0.0.1",
                          .port = 0,
                          .max_body = 4096,
                          .timeout_ms = 5000,
                          .max_connections = 16};
-  souk_discord_conf.public_key = pub_hex;
+  souk__discord_conf.public_key = pub_hex;
   assert_int_equal(souk__ix_mount(), 0);
   assert_int_equal(souk__ix_mount(), SOUK_EEXIST);
-  assert_int_equal(souk_httpd_start(&c), 0);
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk_httpd_port());
+  assert_int_equal(souk__httpd_start(&c), 0);
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk__httpd_port());
   souk__ix_set_deadline_ms(200);
   souk__ix_set_handler(handler, "ud");
   handler_calls = 0;
@@ -310,14 +310,14 @@ static int http_setup(void **state) {
 
 static int http_teardown(void **state) {
   souk__ix_unmount();
-  souk_httpd_stop();
+  souk__httpd_stop();
   souk__ix_set_handler(NULL, NULL);
   souk__ix_set_deadline_ms(0);
-  souk_discord_conf.public_key = NULL;
+  souk__discord_conf.public_key = NULL;
   uv_close((uv_handle_t *)&later_timer, NULL);
   souk_http_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
   return 0;
 }
 
@@ -508,36 +508,36 @@ static void test_no_handler(void **state) {
  * with a message naming the key. */
 static void test_mount_config(void **state) {
   log_capture_start();
-  souk_discord_conf.public_key = NULL;
+  souk__discord_conf.public_key = NULL;
   assert_int_equal(souk__ix_mount(), 0);
   char bad[80];
   snprintf(bad, sizeof bad, "%.63sg", pub_hex);
-  souk_discord_conf.public_key = bad;
+  souk__discord_conf.public_key = bad;
   assert_int_equal(souk__ix_mount(), SOUK_ECONFIG);
   assert_true(log_contains("discord.public_key must be"));
-  souk_discord_conf.public_key = (char *)"abcd";
+  souk__discord_conf.public_key = (char *)"abcd";
   assert_int_equal(souk__ix_mount(), SOUK_ECONFIG);
-  souk_discord_conf.public_key = NULL;
+  souk__discord_conf.public_key = NULL;
   log_capture_stop();
   souk_log_set_level(SOUK_LOG_OFF);
   /* Nothing was mounted: the server has no such route. */
   assert_int_equal(souk_http_init(), 0);
-  souk_httpd_conf_t c = {.enabled = true,
+  souk__httpd_conf_t c = {.enabled = true,
                          .bind = "127.0.0.1",
                          .port = 0,
                          .max_body = 4096,
                          .timeout_ms = 5000,
                          .max_connections = 4};
-  assert_int_equal(souk_httpd_start(&c), 0);
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk_httpd_port());
+  assert_int_equal(souk__httpd_start(&c), 0);
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk__httpd_port());
   got_t g;
   post_signed(&g, "{\"type\":1}");
   assert_int_equal(g.status, 404);
   got_free(&g);
-  souk_httpd_stop();
+  souk__httpd_stop();
   souk_http_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
 }
 
 int main(void) {

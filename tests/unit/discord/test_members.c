@@ -37,7 +37,7 @@ static size_t roles_of(uint64_t g, uint64_t u, uint64_t *first) {
 }
 
 static void test_off_by_default(void **state) {
-  souk_discord_conf.cache_members = false;
+  souk__discord_conf.cache_members = false;
   souk__members_start();
   feed("GUILD_CREATE", "{\"id\":\"7\",\"members\":[{\"user\":{\"id\":\"1\"},\"roles\":[]}]}");
   assert_int_equal(souk__members_total(), 0);
@@ -46,7 +46,7 @@ static void test_off_by_default(void **state) {
 }
 
 static void test_events_keep_it(void **state) {
-  souk_discord_conf.cache_members = true;
+  souk__discord_conf.cache_members = true;
   souk__members_start();
   feed("GUILD_CREATE", "{\"id\":\"7\",\"members\":[{\"user\":{\"id\":\"1\"},\"roles\":[\"70\"]},"
                        "{\"user\":{\"id\":\"2\"},\"roles\":[]}]}");
@@ -79,7 +79,7 @@ static void test_events_keep_it(void **state) {
 }
 
 static void test_many_with_removals(void **state) {
-  souk_discord_conf.cache_members = true;
+  souk__discord_conf.cache_members = true;
   souk__members_start();
   souk_buf_t b;
   souk_buf_init(&b);

@@ -77,7 +77,7 @@ typedef struct rgot {
 static int rdone;
 static int seq;
 
-static void rcb(const souk_rest_resp_t *r, void *ud) {
+static void rcb(const souk__rest_resp_t *r, void *ud) {
   rgot_t *g = ud;
   g->called++;
   g->err = r->err;
@@ -88,32 +88,32 @@ static void rcb(const souk_rest_resp_t *r, void *ud) {
   g->seq = seq++;
   snprintf(g->body, sizeof g->body, "%s", r->body);
   snprintf(g->route, sizeof g->route, "%s", r->route);
-  const souk_json_t *j = souk_rest_json(r);
+  const souk_json_t *j = souk__rest_json(r);
   g->json = j != NULL;
   if (j) souk_json_str(j, souk_json_get(j, 0, "id"), g->id, sizeof g->id);
   rdone++;
 }
 
 static int rsend(const char *method, const char *path, const char *body, rgot_t *g) {
-  souk_rest_opts_t o = {.method = method, .path = path, .body = body};
-  return souk_rest_request(&o, rcb, g);
+  souk__rest_opts_t o = {.method = method, .path = path, .body = body};
+  return souk__rest_request(&o, rcb, g);
 }
 
 static void conf_defaults(void) {
-  memset(&souk_discord_conf, 0, sizeof souk_discord_conf);
-  souk_discord_conf.token = token;
-  souk_discord_conf.api_base = api_base;
-  souk_discord_conf.user_agent_url = ua_url;
-  souk_discord_conf.rest_queue_max = 100;
-  souk_discord_conf.rest_retries = 3;
-  souk_discord_conf.rest_timeout_ms = 2000;
-  souk_discord_conf.rest_global_per_s = 50;
-  souk_discord_conf.invalid_limit = 5000;
+  memset(&souk__discord_conf, 0, sizeof souk__discord_conf);
+  souk__discord_conf.token = token;
+  souk__discord_conf.api_base = api_base;
+  souk__discord_conf.user_agent_url = ua_url;
+  souk__discord_conf.rest_queue_max = 100;
+  souk__discord_conf.rest_retries = 3;
+  souk__discord_conf.rest_timeout_ms = 2000;
+  souk__discord_conf.rest_global_per_s = 50;
+  souk__discord_conf.invalid_limit = 5000;
 }
 
 static void restart_rest(void) {
-  souk_rest_shutdown();
-  assert_int_equal(souk_rest_init(), 0);
+  souk__rest_shutdown();
+  assert_int_equal(souk__rest_init(), 0);
 }
 
 static int setup(void **state) {
@@ -128,12 +128,12 @@ static int setup(void **state) {
   souk__rest_tune.backoff_base_ms = 20;
   souk__rest_tune.backoff_cap_ms = 200;
   souk__rest_tune.max_429 = 8;
-  assert_int_equal(souk_rest_init(), 0);
+  assert_int_equal(souk__rest_init(), 0);
   return 0;
 }
 
 static int teardown(void **state) {
-  souk_rest_shutdown();
+  souk__rest_shutdown();
   souk_http_shutdown();
   tsrv_stop(&srv);
   tsrv_drain_loop();
@@ -153,11 +153,11 @@ static void ok_json_script(const tsrv_req_t *req, tsrv_resp_t *resp) {
 static void test_headers(void **state) {
   script = ok_json_script;
   rgot_t g = {0};
-  souk_rest_opts_t o = {.method = "POST",
+  souk__rest_opts_t o = {.method = "POST",
                         .path = "/channels/1/messages",
                         .body = "{\"content\":\"hi\"}",
                         .audit_reason = "h\xc3\xa9llo w\xc3\xb6rld/ok"};
-  assert_int_equal(souk_rest_request(&o, rcb, &g), 0);
+  assert_int_equal(souk__rest_request(&o, rcb, &g), 0);
   assert_int_equal(g.called, 0);
   assert_true(tsrv_run_until(&rdone, 1, 3000));
   assert_int_equal(g.err, 0);
@@ -184,11 +184,11 @@ static void test_headers(void **state) {
 
   /* Interaction callbacks carry no bot token. */
   rgot_t g3 = {0};
-  souk_rest_opts_t o3 = {.method = "POST",
+  souk__rest_opts_t o3 = {.method = "POST",
                          .path = "/interactions/1/tok/callback",
                          .body = "{\"type\":1}",
                          .flags = SOUK_REST_NO_AUTH};
-  assert_int_equal(souk_rest_request(&o3, rcb, &g3), 0);
+  assert_int_equal(souk__rest_request(&o3, rcb, &g3), 0);
   assert_true(tsrv_run_until(&rdone, 3, 3000));
   assert_null(tsrv_header(&last_req, "Authorization"));
   assert_string_equal(g3.route, "POST /interactions/{id}/{token}/callback");
@@ -208,12 +208,12 @@ static void test_bad_requests(void **state) {
   assert_int_equal(rsend("G-T", "/channels/1", NULL, &g), SOUK_EINVAL);
   assert_int_equal(rsend(NULL, "/channels/1", NULL, &g), SOUK_EINVAL);
   /* No token: only NO_AUTH requests may go. */
-  souk_discord_conf.token = NULL;
+  souk__discord_conf.token = NULL;
   restart_rest();
   assert_int_equal(rsend("GET", "/users/@me", NULL, &g), SOUK_ECONFIG);
-  souk_rest_opts_t o = {.method = "POST", .path = "/webhooks/1/tok", .flags = SOUK_REST_NO_AUTH};
+  souk__rest_opts_t o = {.method = "POST", .path = "/webhooks/1/tok", .flags = SOUK_REST_NO_AUTH};
   script = ok_json_script;
-  assert_int_equal(souk_rest_request(&o, rcb, &g), 0);
+  assert_int_equal(souk__rest_request(&o, rcb, &g), 0);
   assert_true(tsrv_run_until(&rdone, 1, 3000));
   assert_int_equal(g.status, 200);
 }
@@ -238,8 +238,8 @@ static void test_5xx_retried_then_success(void **state) {
   assert_int_equal(g.status, 200);
   assert_int_equal(g.attempts, 3);
   assert_int_equal(hits, 3);
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
   assert_int_equal(st.retries, 2);
   assert_int_equal(st.sent, 3);
   assert_int_equal(st.requests, 1);
@@ -251,7 +251,7 @@ static void always_503(const tsrv_req_t *req, tsrv_resp_t *resp) { resp->status 
 
 static void test_5xx_gives_up(void **state) {
   script = always_503;
-  souk_discord_conf.rest_retries = 2;
+  souk__discord_conf.rest_retries = 2;
   rgot_t g = {0};
   assert_int_equal(rsend("GET", "/guilds/2", NULL, &g), 0);
   assert_true(tsrv_run_until(&rdone, 1, 5000));
@@ -283,15 +283,15 @@ static void test_4xx_not_retried(void **state) {
     assert_int_equal(g[i].attempts, 1);
     assert_true(g[i].json);
   }
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
   assert_int_equal(st.retries, 0);
   assert_int_equal(st.invalid_count, 2); /* the 401 and the 403 */
 }
 
 static void test_connection_errors_retried(void **state) {
   snprintf(api_base, sizeof api_base, "http://127.0.0.1:%d/api/v10", tsrv_dead_port());
-  souk_discord_conf.rest_retries = 2;
+  souk__discord_conf.rest_retries = 2;
   restart_rest();
   rgot_t g = {0};
   assert_int_equal(rsend("GET", "/guilds/1", NULL, &g), 0);
@@ -305,10 +305,10 @@ static void hang_script(const tsrv_req_t *req, tsrv_resp_t *resp) { resp->hang =
 
 static void test_timeout_retried(void **state) {
   script = hang_script;
-  souk_discord_conf.rest_retries = 1;
+  souk__discord_conf.rest_retries = 1;
   rgot_t g = {0};
-  souk_rest_opts_t o = {.method = "GET", .path = "/guilds/1", .timeout_ms = 100};
-  assert_int_equal(souk_rest_request(&o, rcb, &g), 0);
+  souk__rest_opts_t o = {.method = "GET", .path = "/guilds/1", .timeout_ms = 100};
+  assert_int_equal(souk__rest_request(&o, rcb, &g), 0);
   assert_true(tsrv_run_until(&rdone, 1, 5000));
   assert_int_equal(g.err, SOUK_ETIMEDOUT);
   assert_int_equal(g.attempts, 2);
@@ -359,8 +359,8 @@ static void test_429_retry_after_honoured(void **state) {
   assert_int_equal(hits, 2);
   assert_true(souk_now_ms() - t0 >= 150);
   assert_true(souk_now_ms() - t0 < 1000); /* the body's 0.15 s, not Retry-After's 1 s */
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
   assert_int_equal(st.r429_user, 1);
   assert_int_equal(st.retries, 0); /* a 429 re-send is not a retry */
 }
@@ -420,9 +420,9 @@ static void test_429_global_stops_everything(void **state) {
   rgot_t a = {0}, b = {0};
   assert_int_equal(rsend("GET", "/guilds/1", NULL, &a), 0);
   /* Wait until the client has taken in the 429, however loaded the box. */
-  souk_rest_stats_t st;
+  souk__rest_stats_t st;
   for (int i = 0; i < 300; i++) {
-    souk_rest_stats(&st);
+    souk__rest_stats(&st);
     if (st.r429_global) break;
     tsrv_run_for(5);
   }
@@ -434,7 +434,7 @@ static void test_429_global_stops_everything(void **state) {
   assert_int_equal(b.err, 0);
   /* Guild 2 has its own bucket, but the global 429 held it too. */
   assert_true(b.at - t1 >= 150);
-  souk_rest_stats(&st);
+  souk__rest_stats(&st);
   assert_int_equal(st.r429_global, 1);
 }
 
@@ -505,7 +505,7 @@ static void slow_script(const tsrv_req_t *req, tsrv_resp_t *resp) {
 
 static void test_queue_full(void **state) {
   script = slow_script;
-  souk_discord_conf.rest_queue_max = 3;
+  souk__discord_conf.rest_queue_max = 3;
   restart_rest();
   rgot_t g[4];
   memset(g, 0, sizeof g);
@@ -515,8 +515,8 @@ static void test_queue_full(void **state) {
     assert_int_equal(rsend("GET", p, NULL, &g[i]), 0);
   }
   assert_int_equal(rsend("GET", "/guilds/9", NULL, &g[3]), SOUK_EFULL);
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
   assert_int_equal(st.rejected_full, 1);
   assert_int_equal(st.queued, 3);
   assert_true(tsrv_run_until(&rdone, 3, 3000));
@@ -533,7 +533,7 @@ static void forbidden_script(const tsrv_req_t *req, tsrv_resp_t *resp) {
 
 static void test_invalid_limit_stops(void **state) {
   script = forbidden_script;
-  souk_discord_conf.invalid_limit = 10;
+  souk__discord_conf.invalid_limit = 10;
   restart_rest();
   rgot_t g[10];
   memset(g, 0, sizeof g);
@@ -545,8 +545,8 @@ static void test_invalid_limit_stops(void **state) {
   assert_true(tsrv_run_until(&rdone, 10, 3000));
   rgot_t x = {0};
   assert_int_equal(rsend("GET", "/guilds/77", NULL, &x), SOUK_ERATELIMIT);
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
   assert_int_equal(st.invalid_count, 10);
   assert_true(st.invalid_tripped);
   assert_int_equal(hits, 10);
@@ -578,19 +578,19 @@ static void test_shutdown_with_queued(void **state) {
   for (int i = 0; i < 3; i++) assert_int_equal(rsend("POST", "/channels/7/messages", "{}", &q[i]), 0);
   assert_int_equal(rsend("GET", "/guilds/9", NULL, &hang), 0);
   tsrv_run_for(60);
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
   assert_int_equal(st.queued, 3);
   assert_int_equal(st.inflight, 1);
   assert_int_equal(rdone, 1);
-  souk_rest_shutdown();
+  souk__rest_shutdown();
   assert_int_equal(rdone, 5);
   for (int i = 0; i < 3; i++) assert_int_equal(q[i].err, SOUK_ESTOPPED);
   assert_int_equal(hang.err, SOUK_ESTOPPED);
   assert_int_equal(rsend("GET", "/guilds/1", NULL, &first), SOUK_ESTOPPED);
   tsrv_run_for(100);
   assert_int_equal(rdone, 5); /* nothing after shutdown returned */
-  souk_rest_shutdown();      /* twice is harmless */
+  souk__rest_shutdown();      /* twice is harmless */
 }
 
 static int drained;
@@ -610,7 +610,7 @@ static void test_drain(void **state) {
   assert_int_equal(rsend("GET", "/guilds/3", NULL, &slow), 0);
   tsrv_run_for(30);
   uint64_t drained_at = 0;
-  assert_int_equal(souk_rest_drain(drain_cb, &drained_at), 0);
+  assert_int_equal(souk__rest_drain(drain_cb, &drained_at), 0);
   /* Queued requests stop at once; the one in flight finishes. */
   assert_int_equal(rdone, 3);
   assert_int_equal(q[0].err, SOUK_ESTOPPED);
@@ -618,12 +618,12 @@ static void test_drain(void **state) {
   assert_int_equal(slow.called, 0);
   assert_int_equal(drained, 0);
   assert_int_equal(rsend("GET", "/guilds/1", NULL, &first), SOUK_ESTOPPED);
-  assert_int_equal(souk_rest_drain(drain_cb, &drained_at), SOUK_ESTOPPED);
+  assert_int_equal(souk__rest_drain(drain_cb, &drained_at), SOUK_ESTOPPED);
   assert_true(tsrv_run_until(&drained, 1, 3000));
   assert_int_equal(slow.err, 0);
   assert_int_equal(slow.status, 200);
   assert_true(drained_at >= slow.at);
-  souk_rest_shutdown();
+  souk__rest_shutdown();
   assert_int_equal(rdone, 4);
 }
 
@@ -655,11 +655,11 @@ static void test_route_stats(void **state) {
   assert_int_equal(rsend("POST", "/channels/2/messages", "{}", &m[1]), 0);
   assert_true(tsrv_run_until(&rdone, 5, 3000));
   seen_t s = {0};
-  souk_rest_route_stats(stat_fn, &s);
+  souk__rest_route_stats(stat_fn, &s);
   assert_int_equal(s.ok_msgs, 2);
   assert_int_equal(s.not_found, 2);
-  souk_rest_stats_t st;
-  souk_rest_stats(&st);
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
   assert_int_equal(st.requests, 5);
   assert_int_equal(st.failed, 2);
 }

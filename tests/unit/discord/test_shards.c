@@ -62,7 +62,7 @@ static int ngrants;
 typedef struct fake_shard {
   uint32_t id, bucket;
   int inst;
-  souk_identify_lock_t *lock;
+  souk__identify_lock_t *lock;
 } fake_shard_t;
 
 static void fake_grant(void *ud) {
@@ -94,8 +94,8 @@ static void check_spacing(uint32_t interval, uint32_t mc) {
 
 static void test_local_buckets(void **state) {
   const uint32_t interval = 250, mc = 2;
-  souk_identify_lock_t lock;
-  assert_int_equal(souk_identify_lock_local(interval, NULL, &lock), 0);
+  souk__identify_lock_t lock;
+  assert_int_equal(souk__identify_lock_local(interval, NULL, &lock), 0);
   fake_shard_t sh[10];
   ngrants = 0;
   uint64_t t0 = souk_now_ms();
@@ -138,9 +138,9 @@ static void test_file_two_instances(void **state) {
   const uint32_t interval = 250, mc = 2;
   snprintf(lock_path, sizeof lock_path, "/tmp/souk-test-identify-%d.lock", (int)getpid());
   unlink(lock_path);
-  souk_identify_lock_t a, b;
-  assert_int_equal(souk_identify_lock_file(lock_path, interval, &a), 0);
-  assert_int_equal(souk_identify_lock_file(lock_path, interval, &b), 0);
+  souk__identify_lock_t a, b;
+  assert_int_equal(souk__identify_lock_file(lock_path, interval, &a), 0);
+  assert_int_equal(souk__identify_lock_file(lock_path, interval, &b), 0);
   fake_shard_t sh[10];
   ngrants = 0;
   /* Two "processes": shards 0-4 on a, 5-9 on b, same buckets. */
@@ -161,8 +161,8 @@ static void test_file_two_instances(void **state) {
   b.ops->destroy(b.self);
   uv_run(souk_loop(), UV_RUN_NOWAIT);
   unlink(lock_path);
-  assert_int_equal(souk_identify_lock_file("", 0, &a), SOUK_EINVAL);
-  assert_int_equal(souk_identify_lock_file("/nonexistent-dir/x.lock", 0, &a), SOUK_EIO);
+  assert_int_equal(souk__identify_lock_file("", 0, &a), SOUK_EINVAL);
+  assert_int_equal(souk__identify_lock_file("/nonexistent-dir/x.lock", 0, &a), SOUK_EIO);
 }
 
 /* The child side of test_file_two_processes: 5 shards of bucket 0 on the
@@ -177,8 +177,8 @@ static void child_grant(void *ud) {
 
 static int child_main(const char *path) {
   souk_alloc_init();
-  souk_identify_lock_t lock;
-  if (souk_identify_lock_file(path, 250, &lock)) return 1;
+  souk__identify_lock_t lock;
+  if (souk__identify_lock_file(path, 250, &lock)) return 1;
   fake_shard_t sh[5];
   for (uint32_t i = 0; i < 5; i++) {
     sh[i] = (fake_shard_t){i, 0, 1, &lock};
@@ -219,8 +219,8 @@ static void test_file_two_processes(void **state) {
   assert_true(pyserver_line(&child, line, sizeof line, 10000));
   assert_string_equal(line, "go");
   /* This process: 5 shards of bucket 0 too. */
-  souk_identify_lock_t lock;
-  assert_int_equal(souk_identify_lock_file(lock_path, 250, &lock), 0);
+  souk__identify_lock_t lock;
+  assert_int_equal(souk__identify_lock_file(lock_path, 250, &lock), 0);
   fake_shard_t sh[5];
   ngrants = 0;
   for (uint32_t i = 0; i < 5; i++) {
@@ -356,7 +356,7 @@ static void h_fatal(int code, const char *msg) {
 }
 static void h_done(void) { E.done++; }
 
-static const souk_gateway_handlers_t HANDLERS = {h_dispatch, h_ready, h_resumed, h_fatal};
+static const souk__gateway_handlers_t HANDLERS = {h_dispatch, h_ready, h_resumed, h_fatal};
 
 static bool all_ready_and_resumed(void) { return E.ready >= 4 && E.resumed >= 1; }
 static bool stop_done(void) { return E.done > 0; }
@@ -385,7 +385,7 @@ static void test_shards_end_to_end(void **state) {
   memset(&E, 0, sizeof E);
   char url[128];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/gw?mode=kick", gsrv.port);
-  souk_shards_conf_t c = {
+  souk__shards_conf_t c = {
       .gateway_url = url,
       .shard_count = 4,
       .first = 0,
@@ -398,10 +398,10 @@ static void test_shards_end_to_end(void **state) {
       .identify_lock = "",
       .identify_interval_ms = 300,
   };
-  assert_int_equal(souk_shards_start(&c, &HANDLERS), 0);
-  assert_int_equal(souk_shards_start(&c, &HANDLERS), SOUK_EBUSY);
-  assert_true(souk_shards_running());
-  assert_int_equal(souk_shards_count(), 4);
+  assert_int_equal(souk__shards_start(&c, &HANDLERS), 0);
+  assert_int_equal(souk__shards_start(&c, &HANDLERS), SOUK_EBUSY);
+  assert_true(souk__shards_running());
+  assert_int_equal(souk__shards_count(), 4);
   assert_true(run_until(all_ready_and_resumed, 10000));
   /* Let a few heartbeats go by. */
   uv_timer_t t;
@@ -411,32 +411,32 @@ static void test_shards_end_to_end(void **state) {
   while (!timed_out)
     uv_run(souk_loop(), UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
-  assert_int_equal(souk_shards_ready(), 4);
+  assert_int_equal(souk__shards_ready(), 4);
   assert_int_equal(E.order_errors, 0);
   assert_true(E.msg_creates >= 12);
   assert_int_equal(E.longest, 3000);
-  souk_shard_stats_t st;
-  assert_int_equal(souk_shards_stats(0, &st), 0);
+  souk__shard_stats_t st;
+  assert_int_equal(souk__shards_stats(0, &st), 0);
   assert_int_equal(st.id, 0);
   assert_int_equal(st.gw.resumes, 1);
   assert_int_equal(st.gw.identifies, 1);
   assert_true(st.gw.latency_last_ms >= 0);
   assert_true(st.gw.heartbeats >= 2);
   assert_true(st.bytes_compressed > 0 && st.bytes_compressed < st.gw.bytes_in);
-  assert_int_equal(souk_shards_stats(4, &st), SOUK_ENOTFOUND);
+  assert_int_equal(souk__shards_stats(4, &st), SOUK_ENOTFOUND);
   const char *sid;
-  assert_true(souk_shards_session(0, &sid, NULL, NULL));
+  assert_true(souk__shards_session(0, &sid, NULL, NULL));
   assert_string_equal(sid, "sess-0");
   /* Presence reaches every shard. */
-  souk_presence_t p = {.status = "dnd", .activity = "tests"};
-  assert_int_equal(souk_shards_set_presence(&p), 0);
-  assert_int_equal(souk_shards_send(99, "{\"op\":8}", 8), SOUK_ENOTFOUND);
+  souk__presence_t p = {.status = "dnd", .activity = "tests"};
+  assert_int_equal(souk__shards_set_presence(&p), 0);
+  assert_int_equal(souk__shards_send(99, "{\"op\":8}", 8), SOUK_ENOTFOUND);
 
   /* Stop right away: queued payloads still go out before the close. */
-  souk_shards_stop(h_done);
+  souk__shards_stop(h_done);
   assert_true(run_until(stop_done, 10000));
   assert_int_equal(E.done, 1);
-  assert_false(souk_shards_running());
+  assert_false(souk__shards_running());
 
   /* What the server saw. */
   static char lines[128][256];
@@ -483,7 +483,7 @@ static void test_shards_end_to_end(void **state) {
 
   /* The loop runs dry: no handle of the shards or lws is left. */
   uv_run(souk_loop(), UV_RUN_DEFAULT);
-  assert_true(souk_ws_global_idle());
+  assert_true(souk__ws_global_idle());
 }
 
 static void test_shards_fatal(void **state) {
@@ -491,7 +491,7 @@ static void test_shards_fatal(void **state) {
   memset(&E, 0, sizeof E);
   char url[128];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/gw?mode=fatal", gsrv.port);
-  souk_shards_conf_t c = {
+  souk__shards_conf_t c = {
       .gateway_url = url,
       .shard_count = 2,
       .first = 1,
@@ -502,14 +502,14 @@ static void test_shards_fatal(void **state) {
       .compress = -1,
       .identify_lock = "",
   };
-  assert_int_equal(souk_shards_start(&c, &HANDLERS), 0);
+  assert_int_equal(souk__shards_start(&c, &HANDLERS), 0);
   assert_true(run_until(got_fatal, 10000));
   assert_int_equal(E.fatal_code, 4014);
   assert_non_null(strstr(E.fatal_msg, "4014"));
   assert_non_null(strstr(E.fatal_msg, "shard 1"));
   assert_non_null(strstr(E.fatal_msg, "Developer Portal"));
-  souk_shard_stats_t st;
-  souk_shards_stats(0, &st);
+  souk__shard_stats_t st;
+  souk__shards_stats(0, &st);
   assert_int_equal(st.gw.state, SOUK_GW_FATAL);
   /* No reconnect after a fatal code. */
   uv_timer_t t;
@@ -519,31 +519,31 @@ static void test_shards_fatal(void **state) {
   while (!timed_out)
     uv_run(souk_loop(), UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
-  souk_shards_stats(0, &st);
+  souk__shards_stats(0, &st);
   assert_int_equal(st.gw.connects, 1);
-  souk_shards_stop(h_done);
+  souk__shards_stop(h_done);
   assert_true(run_until(stop_done, 5000));
   uv_run(souk_loop(), UV_RUN_DEFAULT);
-  assert_true(souk_ws_global_idle());
+  assert_true(souk__ws_global_idle());
   static char lines[16][256];
   read_events(lines, 16, NULL, 0);
 }
 
 static void test_shards_bad_conf(void **state) {
-  souk_shards_conf_t c = {
+  souk__shards_conf_t c = {
       .gateway_url = "ws://127.0.0.1:1/", .shard_count = 2, .first = 1, .last = 2, .token = "x"};
-  assert_int_equal(souk_shards_start(&c, &HANDLERS), SOUK_EINVAL);
+  assert_int_equal(souk__shards_start(&c, &HANDLERS), SOUK_EINVAL);
   c.last = 1;
-  souk_gateway_handlers_t none = {0};
-  assert_int_equal(souk_shards_start(&c, &none), SOUK_EINVAL);
+  souk__gateway_handlers_t none = {0};
+  assert_int_equal(souk__shards_start(&c, &none), SOUK_EINVAL);
   c.token = NULL;
-  souk_discord_conf.token = NULL;
-  assert_int_equal(souk_shards_start(&c, &HANDLERS), SOUK_EINVAL);
+  souk__discord_conf.token = NULL;
+  assert_int_equal(souk__shards_start(&c, &HANDLERS), SOUK_EINVAL);
   c.token = "x";
   c.identify_lock = "/nonexistent-dir/identify.lock";
-  assert_int_equal(souk_shards_start(&c, &HANDLERS), SOUK_EIO);
-  assert_false(souk_shards_running());
-  souk_shards_stop(h_done); /* not running: ignored */
+  assert_int_equal(souk__shards_start(&c, &HANDLERS), SOUK_EIO);
+  assert_false(souk__shards_running());
+  souk__shards_stop(h_done); /* not running: ignored */
 }
 
 int main(int argc, char **argv) {
@@ -560,7 +560,7 @@ int main(int argc, char **argv) {
   };
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);
   souk_loop_close();
   if (have_gsrv) pyserver_stop(&gsrv);

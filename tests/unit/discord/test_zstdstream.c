@@ -55,18 +55,18 @@ static void payload(char *buf, size_t cap, int i) {
            i, i, 1000000 + i);
 }
 
-static void expect(souk_zstdstream_t *zs, const souk_buf_t *msg, const char *want) {
+static void expect(souk__zstdstream_t *zs, const souk_buf_t *msg, const char *want) {
   const char *out = NULL;
   size_t n = 0;
-  assert_int_equal(souk_zstdstream_feed(zs, msg->data, msg->len, &out, &n), 1);
+  assert_int_equal(souk__zstdstream_feed(zs, msg->data, msg->len, &out, &n), 1);
   assert_int_equal(n, strlen(want));
   assert_memory_equal(out, want, n);
   assert_int_equal(out[n], '\0');
 }
 
 static void test_many_payloads_share_history(void **state) {
-  souk_zstdstream_t zs;
-  assert_int_equal(souk_zstdstream_init(&zs, 0), 0);
+  souk__zstdstream_t zs;
+  assert_int_equal(souk__zstdstream_init(&zs, 0), 0);
   ZSTD_CCtx *c = enc_new(0);
   souk_buf_t m = {0};
   size_t first = 0, later = 0;
@@ -84,12 +84,12 @@ static void test_many_payloads_share_history(void **state) {
   assert_int_equal(zs.messages, 500);
   souk_buf_free(&m);
   ZSTD_freeCCtx(c);
-  souk_zstdstream_free(&zs);
+  souk__zstdstream_free(&zs);
 }
 
 static void test_across_frame_boundaries(void **state) {
-  souk_zstdstream_t zs;
-  assert_int_equal(souk_zstdstream_init(&zs, 0), 0);
+  souk__zstdstream_t zs;
+  assert_int_equal(souk__zstdstream_init(&zs, 0), 0);
   ZSTD_CCtx *c = enc_new(0);
   souk_buf_t m = {0};
   char p[512], q[512];
@@ -120,7 +120,7 @@ static void test_across_frame_boundaries(void **state) {
   }
   souk_buf_free(&m);
   ZSTD_freeCCtx(c);
-  souk_zstdstream_free(&zs);
+  souk__zstdstream_free(&zs);
 }
 
 static void test_split_at_every_byte(void **state) {
@@ -137,8 +137,8 @@ static void test_split_at_every_byte(void **state) {
       enc(c0, p, strlen(p), ZSTD_e_flush, &m);
     }
     for (size_t cut = 1; cut < m.len; cut++) {
-      souk_zstdstream_t zs;
-      assert_int_equal(souk_zstdstream_init(&zs, 0), 0);
+      souk__zstdstream_t zs;
+      assert_int_equal(souk__zstdstream_init(&zs, 0), 0);
       ZSTD_CCtx *c = enc_new(0);
       souk_buf_t pre = {0};
       if (which == 1) {
@@ -151,20 +151,20 @@ static void test_split_at_every_byte(void **state) {
       assert_int_equal(again.len, m.len);
       const char *out = NULL;
       size_t n = 0;
-      int rc = souk_zstdstream_feed(&zs, again.data, cut, &out, &n);
+      int rc = souk__zstdstream_feed(&zs, again.data, cut, &out, &n);
       if (rc == 1) {
         /* The cut fell after the whole block: only trailing bytes of a
          * header would remain, which never happens with a flush. */
         fail_msg("payload complete after %zu of %zu bytes", cut, again.len);
       }
       assert_int_equal(rc, 0);
-      assert_int_equal(souk_zstdstream_feed(&zs, again.data + cut, again.len - cut, &out, &n), 1);
+      assert_int_equal(souk__zstdstream_feed(&zs, again.data + cut, again.len - cut, &out, &n), 1);
       assert_int_equal(n, strlen(p));
       assert_memory_equal(out, p, n);
       souk_buf_free(&again);
       souk_buf_free(&pre);
       ZSTD_freeCCtx(c);
-      souk_zstdstream_free(&zs);
+      souk__zstdstream_free(&zs);
     }
     souk_buf_free(&m);
     ZSTD_freeCCtx(c0);
@@ -178,8 +178,8 @@ static void test_big_payload_and_limits(void **state) {
   for (size_t i = 0; i < big; i++)
     text[i] = "abcdefghij{}\":,0123456789"[(i * 7 + i / 13) % 25];
   text[big] = '\0';
-  souk_zstdstream_t zs;
-  assert_int_equal(souk_zstdstream_init(&zs, 0), 0);
+  souk__zstdstream_t zs;
+  assert_int_equal(souk__zstdstream_init(&zs, 0), 0);
   ZSTD_CCtx *c = enc_new(0);
   souk_buf_t m = {0};
   enc(c, text, big, ZSTD_e_flush, &m);
@@ -189,20 +189,20 @@ static void test_big_payload_and_limits(void **state) {
   enc(c, "{\"op\":11}", 9, ZSTD_e_flush, &m);
   expect(&zs, &m, "{\"op\":11}");
   assert_true(zs.out.cap <= ((size_t)64 << 10));
-  souk_zstdstream_free(&zs);
+  souk__zstdstream_free(&zs);
   ZSTD_freeCCtx(c);
 
   /* Over the cap: refused, and the stream stays broken until reset. */
-  assert_int_equal(souk_zstdstream_init(&zs, 4096), 0);
+  assert_int_equal(souk__zstdstream_init(&zs, 4096), 0);
   c = enc_new(0);
   souk_buf_reset(&m);
   enc(c, text, 10000, ZSTD_e_flush, &m);
   const char *out;
   size_t n;
-  assert_int_equal(souk_zstdstream_feed(&zs, m.data, m.len, &out, &n), SOUK_ETOOBIG);
-  assert_int_equal(souk_zstdstream_feed(&zs, m.data, m.len, &out, &n), SOUK_EPARSE);
+  assert_int_equal(souk__zstdstream_feed(&zs, m.data, m.len, &out, &n), SOUK_ETOOBIG);
+  assert_int_equal(souk__zstdstream_feed(&zs, m.data, m.len, &out, &n), SOUK_EPARSE);
   /* A new connection starts a new stream. */
-  souk_zstdstream_reset(&zs);
+  souk__zstdstream_reset(&zs);
   ZSTD_freeCCtx(c);
   c = enc_new(0);
   souk_buf_reset(&m);
@@ -211,20 +211,20 @@ static void test_big_payload_and_limits(void **state) {
   ZSTD_freeCCtx(c);
 
   /* Corrupt bytes. */
-  souk_zstdstream_reset(&zs);
+  souk__zstdstream_reset(&zs);
   const char junk[] = "this is not zstd at all, not even close";
-  assert_int_equal(souk_zstdstream_feed(&zs, junk, sizeof junk, &out, &n), SOUK_EPARSE);
-  souk_zstdstream_free(&zs);
+  assert_int_equal(souk__zstdstream_feed(&zs, junk, sizeof junk, &out, &n), SOUK_EPARSE);
+  souk__zstdstream_free(&zs);
 
   /* A window bigger than souk accepts (it would cost that much per
    * shard) is refused. */
-  assert_int_equal(souk_zstdstream_init(&zs, 0), 0);
+  assert_int_equal(souk__zstdstream_init(&zs, 0), 0);
   c = enc_new(SOUK_ZSTD_WINDOW_LOG_MAX + 2);
   souk_buf_reset(&m);
   enc(c, text, 1000, ZSTD_e_flush, &m);
-  assert_int_equal(souk_zstdstream_feed(&zs, m.data, m.len, &out, &n), SOUK_EPARSE);
+  assert_int_equal(souk__zstdstream_feed(&zs, m.data, m.len, &out, &n), SOUK_EPARSE);
   ZSTD_freeCCtx(c);
-  souk_zstdstream_free(&zs);
+  souk__zstdstream_free(&zs);
   souk_buf_free(&m);
   souk_free(text);
 }

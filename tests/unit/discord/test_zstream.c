@@ -53,34 +53,34 @@ static const char MSG2[] =
     "{\"t\":\"MESSAGE_CREATE\",\"s\":2,\"op\":0,\"d\":{\"content\":\"hello hello hello "
     "world\",\"channel_id\":\"123456789012345678\",\"author\":{\"id\":\"1\"}}}";
 
-static void feed_ok(souk_zstream_t *zs, const void *p, size_t n, const char *want) {
+static void feed_ok(souk__zstream_t *zs, const void *p, size_t n, const char *want) {
   const char *out = NULL;
   size_t outlen = 0;
-  assert_int_equal(souk_zstream_feed(zs, p, n, &out, &outlen), 1);
+  assert_int_equal(souk__zstream_feed(zs, p, n, &out, &outlen), 1);
   assert_int_equal(outlen, strlen(want));
   assert_memory_equal(out, want, outlen);
   assert_int_equal(out[outlen], '\0');
 }
 
-static void feed_more(souk_zstream_t *zs, const void *p, size_t n) {
+static void feed_more(souk__zstream_t *zs, const void *p, size_t n) {
   const char *out = NULL;
   size_t outlen = 0;
-  assert_int_equal(souk_zstream_feed(zs, p, n, &out, &outlen), 0);
+  assert_int_equal(souk__zstream_feed(zs, p, n, &out, &outlen), 0);
 }
 
 static void test_one_frame(void **state) {
   deflater_t d;
   def_init(&d);
   souk_buf_t c = {0};
-  souk_zstream_t zs;
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
+  souk__zstream_t zs;
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
   def_msg(&d, MSG1, strlen(MSG1), &c);
   feed_ok(&zs, c.data, c.len, MSG1);
   def_msg(&d, MSG2, strlen(MSG2), &c);
   feed_ok(&zs, c.data, c.len, MSG2);
   assert_int_equal(zs.messages, 2);
   assert_int_equal(zs.bytes_out, strlen(MSG1) + strlen(MSG2));
-  souk_zstream_free(&zs);
+  souk__zstream_free(&zs);
   souk_buf_free(&c);
   def_free(&d);
 }
@@ -88,9 +88,9 @@ static void test_one_frame(void **state) {
 /* MSG2's compressed bytes (after MSG1 on the same stream) split into
  * frames at the given cut points; the context is reset and MSG1 replayed
  * first so every split sees the same stream. */
-static void check_split(souk_zstream_t *zs, const souk_buf_t *c1, const souk_buf_t *c2,
+static void check_split(souk__zstream_t *zs, const souk_buf_t *c1, const souk_buf_t *c2,
                         const size_t *cuts, int ncuts) {
-  souk_zstream_reset(zs);
+  souk__zstream_reset(zs);
   feed_ok(zs, c1->data, c1->len, MSG1);
   size_t prev = 0;
   for (int i = 0; i < ncuts; i++) {
@@ -106,8 +106,8 @@ static void test_split_every_boundary(void **state) {
   souk_buf_t c1 = {0}, c2 = {0};
   def_msg(&d, MSG1, strlen(MSG1), &c1);
   def_msg(&d, MSG2, strlen(MSG2), &c2);
-  souk_zstream_t zs;
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
+  souk__zstream_t zs;
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
   size_t L = c2.len;
   unsigned runs = 0;
   /* Two frames: every cut. */
@@ -138,7 +138,7 @@ static void test_split_every_boundary(void **state) {
     runs++;
   }
   assert_true(runs > L * (L - 1) / 2);
-  souk_zstream_free(&zs);
+  souk__zstream_free(&zs);
   souk_buf_free(&c1);
   souk_buf_free(&c2);
   def_free(&d);
@@ -148,8 +148,8 @@ static void test_many_messages_one_context(void **state) {
   deflater_t d;
   def_init(&d);
   souk_buf_t c = {0}, m = {0};
-  souk_zstream_t zs;
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
+  souk__zstream_t zs;
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
   const char *first_out = NULL;
   size_t first_cap = 0;
   for (int i = 0; i < 2000; i++) {
@@ -176,7 +176,7 @@ static void test_many_messages_one_context(void **state) {
   assert_ptr_equal(zs.out.data, first_out);
   assert_int_equal(zs.out.cap, first_cap);
   assert_int_equal(zs.messages, 2000);
-  souk_zstream_free(&zs);
+  souk__zstream_free(&zs);
   souk_buf_free(&c);
   souk_buf_free(&m);
   def_free(&d);
@@ -186,40 +186,40 @@ static void test_corrupt(void **state) {
   deflater_t d;
   def_init(&d);
   souk_buf_t c = {0};
-  souk_zstream_t zs;
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
+  souk__zstream_t zs;
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
   def_msg(&d, MSG1, strlen(MSG1), &c);
   feed_ok(&zs, c.data, c.len, MSG1);
   /* Garbage that still ends in the flush marker. */
   const unsigned char junk[] = {0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x00, 0x00, 0xff, 0xff};
   const char *out;
   size_t outlen;
-  assert_int_equal(souk_zstream_feed(&zs, junk, sizeof junk, &out, &outlen), SOUK_EPARSE);
+  assert_int_equal(souk__zstream_feed(&zs, junk, sizeof junk, &out, &outlen), SOUK_EPARSE);
   /* The stream stays unusable until reset. */
   def_msg(&d, MSG2, strlen(MSG2), &c);
-  assert_int_equal(souk_zstream_feed(&zs, c.data, c.len, &out, &outlen), SOUK_EPARSE);
+  assert_int_equal(souk__zstream_feed(&zs, c.data, c.len, &out, &outlen), SOUK_EPARSE);
   /* A new connection: new stream on both sides. */
-  souk_zstream_reset(&zs);
+  souk__zstream_reset(&zs);
   def_free(&d);
   def_init(&d);
   def_msg(&d, MSG2, strlen(MSG2), &c);
   feed_ok(&zs, c.data, c.len, MSG2);
 
   /* A stream that does not start with a zlib header. */
-  souk_zstream_reset(&zs);
-  assert_int_equal(souk_zstream_feed(&zs, junk + 2, sizeof junk - 2, &out, &outlen), SOUK_EPARSE);
+  souk__zstream_reset(&zs);
+  assert_int_equal(souk__zstream_feed(&zs, junk + 2, sizeof junk - 2, &out, &outlen), SOUK_EPARSE);
 
   /* A valid zlib header asking for a preset dictionary, which Discord's
    * stream never uses (souk checks the header itself; see zstream.c). */
-  souk_zstream_reset(&zs);
+  souk__zstream_reset(&zs);
   const unsigned char fdict[] = {0x78, 0xbb, 0x00, 0x00, 0xff, 0xff};
-  assert_int_equal(souk_zstream_feed(&zs, fdict, sizeof fdict, &out, &outlen), SOUK_EPARSE);
+  assert_int_equal(souk__zstream_feed(&zs, fdict, sizeof fdict, &out, &outlen), SOUK_EPARSE);
 
   /* Data of a stream fed to a fresh context (missing its start). */
-  souk_zstream_reset(&zs);
+  souk__zstream_reset(&zs);
   def_msg(&d, MSG1, strlen(MSG1), &c);
-  assert_true(souk_zstream_feed(&zs, c.data, c.len, &out, &outlen) < 0);
-  souk_zstream_free(&zs);
+  assert_true(souk__zstream_feed(&zs, c.data, c.len, &out, &outlen) < 0);
+  souk__zstream_free(&zs);
   souk_buf_free(&c);
   def_free(&d);
 }
@@ -228,8 +228,8 @@ static void test_size_cap(void **state) {
   deflater_t d;
   def_init(&d);
   souk_buf_t c = {0}, m = {0};
-  souk_zstream_t zs;
-  assert_int_equal(souk_zstream_init(&zs, 1000), 0);
+  souk__zstream_t zs;
+  assert_int_equal(souk__zstream_init(&zs, 1000), 0);
   /* Exactly at the limit is fine. */
   for (int i = 0; i < 1000; i++)
     souk_buf_putc(&m, 'x');
@@ -241,12 +241,12 @@ static void test_size_cap(void **state) {
   def_msg(&d, m.data, m.len, &c);
   const char *out;
   size_t outlen;
-  assert_int_equal(souk_zstream_feed(&zs, c.data, c.len, &out, &outlen), SOUK_ETOOBIG);
+  assert_int_equal(souk__zstream_feed(&zs, c.data, c.len, &out, &outlen), SOUK_ETOOBIG);
   assert_true(zs.out.cap <= 1002 + 64);
-  souk_zstream_free(&zs);
+  souk__zstream_free(&zs);
 
   /* A 20 MB message against the default 16 MiB limit. */
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
   def_free(&d);
   def_init(&d);
   souk_buf_reset(&m);
@@ -255,18 +255,18 @@ static void test_size_cap(void **state) {
   m.len = 20u << 20;
   m.data[m.len] = '\0';
   def_msg(&d, m.data, m.len, &c);
-  assert_int_equal(souk_zstream_feed(&zs, c.data, c.len, &out, &outlen), SOUK_ETOOBIG);
-  souk_zstream_free(&zs);
+  assert_int_equal(souk__zstream_feed(&zs, c.data, c.len, &out, &outlen), SOUK_ETOOBIG);
+  souk__zstream_free(&zs);
 
   /* Compressed input alone over the limit, across frames, without the
    * marker: refused before buffering it all. */
-  assert_int_equal(souk_zstream_init(&zs, 1000), 0);
+  assert_int_equal(souk__zstream_init(&zs, 1000), 0);
   unsigned char chunk[1000];
   memset(chunk, 0x55, sizeof chunk);
-  assert_int_equal(souk_zstream_feed(&zs, chunk, sizeof chunk, &out, &outlen), 0);
-  assert_int_equal(souk_zstream_feed(&zs, chunk, sizeof chunk, &out, &outlen), 0);
-  assert_int_equal(souk_zstream_feed(&zs, chunk, sizeof chunk, &out, &outlen), SOUK_ETOOBIG);
-  souk_zstream_free(&zs);
+  assert_int_equal(souk__zstream_feed(&zs, chunk, sizeof chunk, &out, &outlen), 0);
+  assert_int_equal(souk__zstream_feed(&zs, chunk, sizeof chunk, &out, &outlen), 0);
+  assert_int_equal(souk__zstream_feed(&zs, chunk, sizeof chunk, &out, &outlen), SOUK_ETOOBIG);
+  souk__zstream_free(&zs);
   souk_buf_free(&c);
   souk_buf_free(&m);
   def_free(&d);
@@ -276,8 +276,8 @@ static void test_big_then_small_releases(void **state) {
   deflater_t d;
   def_init(&d);
   souk_buf_t c = {0}, m = {0};
-  souk_zstream_t zs;
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
+  souk__zstream_t zs;
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
   /* A 3 MB READY-like message, in 7 frames. */
   for (int i = 0; m.len < (3u << 20); i++)
     souk_buf_printf(&m, "{\"id\":\"%d\"},", i);
@@ -292,26 +292,26 @@ static void test_big_then_small_releases(void **state) {
   def_msg(&d, MSG2, strlen(MSG2), &c);
   feed_ok(&zs, c.data, c.len, MSG2);
   assert_true(zs.out.cap < (1u << 20));
-  souk_zstream_free(&zs);
+  souk__zstream_free(&zs);
   souk_buf_free(&c);
   souk_buf_free(&m);
   def_free(&d);
 }
 
 static void test_empty_and_partial(void **state) {
-  souk_zstream_t zs;
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
+  souk__zstream_t zs;
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
   const char *out;
   size_t outlen;
-  assert_int_equal(souk_zstream_feed(&zs, "", 0, &out, &outlen), 0);
-  assert_int_equal(souk_zstream_feed(&zs, "\x78", 1, &out, &outlen), 0);
-  souk_zstream_reset(&zs);
+  assert_int_equal(souk__zstream_feed(&zs, "", 0, &out, &outlen), 0);
+  assert_int_equal(souk__zstream_feed(&zs, "\x78", 1, &out, &outlen), 0);
+  souk__zstream_reset(&zs);
   assert_int_equal(zs.in.len, 0);
-  souk_zstream_free(&zs);
+  souk__zstream_free(&zs);
   /* Free twice and init again is fine. */
-  souk_zstream_free(&zs);
-  assert_int_equal(souk_zstream_init(&zs, 0), 0);
-  souk_zstream_free(&zs);
+  souk__zstream_free(&zs);
+  assert_int_equal(souk__zstream_init(&zs, 0), 0);
+  souk__zstream_free(&zs);
 }
 
 int main(void) {

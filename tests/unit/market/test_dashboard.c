@@ -643,15 +643,15 @@ static void test_http(void **state) {
   seed(PRIV_GUILD, false, 5);
   souk_log_set_level(SOUK_LOG_WARN);
   assert_int_equal(souk_http_init(), 0);
-  souk_httpd_conf_t c = {.enabled = true,
+  souk__httpd_conf_t c = {.enabled = true,
                          .bind = "127.0.0.1",
                          .port = 0,
                          .max_body = 1024,
                          .timeout_ms = 5000,
                          .max_connections = 16};
   assert_int_equal(souk_httpd_mount(market_dashboard_routes, NULL), 0);
-  assert_int_equal(souk_httpd_start(&c), 0);
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk_httpd_port());
+  assert_int_equal(souk__httpd_start(&c), 0);
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk__httpd_port());
 
   got_t g;
   char path[128];
@@ -773,11 +773,11 @@ static void test_http(void **state) {
     assert_null(dash_boards[i]);
   market_g.started = true;
 
-  souk_httpd_stop();
+  souk__httpd_stop();
   souk_httpd_unmount(market_dashboard_routes);
   souk_http_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
 }
 
 int main(void) {

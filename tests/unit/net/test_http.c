@@ -394,7 +394,7 @@ static void sh(const char *fmt, const char *a, const char *b) {
 /* Certificates are looked up in the hashed directory, and the bundle file
  * is not loaded when there is one: a server whose CA is only in the bundle
  * is then not trusted.  Without a usable directory the bundle is used, and
- * a CA file set by souk_trust_set_ca_file() is trusted either way. */
+ * a CA file set by souk__trust_set_ca_file() is trusted either way. */
 static void test_https_trust(void **state) {
   char dir[] = "/tmp/souk-test-https-XXXXXX";
   assert_non_null(mkdtemp(dir));
@@ -450,10 +450,10 @@ static void test_https_trust(void **state) {
 
   /* ... unless the CA file is set. */
   snprintf(path, sizeof path, "%s/c.pem", dir);
-  souk_trust_set_ca_file(path);
+  souk__trust_set_ca_file(path);
   g = https_get(u);
   assert_int_equal(g.status, 200);
-  souk_trust_set_ca_file(NULL);
+  souk__trust_set_ca_file(NULL);
 
   /* A directory of plain PEM files, without the hash-named links the
    * lookup needs, is not usable: the bundle file is used. */
@@ -477,7 +477,7 @@ static void test_https_trust(void **state) {
   g = https_get(u);
   assert_int_equal(g.err, SOUK_ECONN);
   snprintf(path, sizeof path, "%s/c.pem", dir);
-  souk_trust_set_ca_file(path);
+  souk__trust_set_ca_file(path);
   g = https_get(u);
   assert_int_equal(g.status, 200);
 
@@ -489,7 +489,7 @@ static void test_https_trust(void **state) {
   assert_int_equal(g.err, SOUK_ECONN);
   g = https_get(u);
   assert_int_equal(g.status, 200);
-  souk_trust_set_ca_file(NULL);
+  souk__trust_set_ca_file(NULL);
 
   if (old_dir) setenv("SSL_CERT_DIR", old_dir, 1);
   else unsetenv("SSL_CERT_DIR");

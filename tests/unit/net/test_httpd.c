@@ -145,7 +145,7 @@ static int setup(void **state) {
   souk_log_set_fd(log_fd);
   souk__log_set_coalesce(false); /* lines are counted raw */
   souk_log_set_level(SOUK_LOG_INFO);
-  souk_httpd_conf_t c = {.enabled = true,
+  souk__httpd_conf_t c = {.enabled = true,
                          .bind = "127.0.0.1",
                          .port = 0,
                          .token = TOKEN,
@@ -153,10 +153,10 @@ static int setup(void **state) {
                          .timeout_ms = 1000,
                          .max_connections = 16};
   assert_int_equal(souk_httpd_mount(test_routes, "mod"), 0);
-  assert_int_equal(souk_httpd_start(&c), 0);
-  assert_true(souk_httpd_running());
-  assert_int_equal(souk_httpd_start(&c), SOUK_EBUSY);
-  int port = souk_httpd_port();
+  assert_int_equal(souk__httpd_start(&c), 0);
+  assert_true(souk__httpd_running());
+  assert_int_equal(souk__httpd_start(&c), SOUK_EBUSY);
+  int port = souk__httpd_port();
   assert_true(port > 0);
   snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
   uv_timer_init(souk_loop(), &late_timer);
@@ -164,7 +164,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-  souk_httpd_stop();
+  souk__httpd_stop();
   souk_httpd_unmount(test_routes);
   souk_httpd_remove_ready_check("store");
   souk_httpd_remove_ready_check("gateway");
@@ -172,7 +172,7 @@ static int teardown(void **state) {
   uv_close((uv_handle_t *)&late_timer, NULL);
   souk_http_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);
-  souk_metrics_shutdown();
+  souk__metrics_shutdown();
   souk_log_set_fd(2);
   souk_log_clear_secrets();
   souk_log_set_level(SOUK_LOG_OFF);
@@ -229,7 +229,7 @@ static void test_readyz(void **state) {
 }
 
 static void test_metrics(void **state) {
-  souk_metrics_builtin_init();
+  souk__metrics_builtin_init();
   got_t g;
   get(&g, "/healthz");
   got_free(&g);
@@ -388,9 +388,9 @@ static void test_stop_with_pending(void **state) {
   for (int i = 0; i < 200 && !stuck_req; i++)
     uv_run(souk_loop(), UV_RUN_ONCE);
   assert_non_null(stuck_req);
-  souk_httpd_stop();
-  assert_false(souk_httpd_running());
-  assert_int_equal(souk_httpd_port(), 0);
+  souk__httpd_stop();
+  assert_false(souk__httpd_running());
+  assert_int_equal(souk__httpd_port(), 0);
   assert_true(run_until(&g.done, 3000));
   /* Either the 503 got out or the connection closed first. */
   assert_true(g.status == 503 || g.err != 0);
@@ -398,14 +398,14 @@ static void test_stop_with_pending(void **state) {
   souk_httpd_respond_text(stuck_req, 200, "after stop");
   stuck_req = NULL;
   /* The server starts again, on another free port. */
-  souk_httpd_conf_t c = {.enabled = true,
+  souk__httpd_conf_t c = {.enabled = true,
                          .bind = "127.0.0.1",
                          .port = 0,
                          .max_body = 1024,
                          .timeout_ms = 1000,
                          .max_connections = 4};
-  assert_int_equal(souk_httpd_start(&c), 0);
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk_httpd_port());
+  assert_int_equal(souk__httpd_start(&c), 0);
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", souk__httpd_port());
   get(&g, "/healthz");
   assert_int_equal(g.status, 200);
   got_free(&g);
@@ -433,23 +433,23 @@ static void test_access_log(void **state) {
 }
 
 static void test_bad_config(void **state) {
-  souk_httpd_stop();
-  souk_httpd_conf_t c = {.enabled = true,
+  souk__httpd_stop();
+  souk__httpd_conf_t c = {.enabled = true,
                          .bind = "not-an-address",
                          .port = 0,
                          .max_body = 1,
                          .timeout_ms = 1000,
                          .max_connections = 4};
-  assert_int_equal(souk_httpd_start(&c), SOUK_ECONFIG);
-  assert_false(souk_httpd_running());
+  assert_int_equal(souk__httpd_start(&c), SOUK_ECONFIG);
+  assert_false(souk__httpd_running());
   c.enabled = false;
-  assert_int_equal(souk_httpd_start(&c), 0);
-  assert_false(souk_httpd_running());
+  assert_int_equal(souk__httpd_start(&c), 0);
+  assert_false(souk__httpd_running());
   /* IPv6 loopback, where the host has it. */
   c.enabled = true;
   c.bind = "::1";
-  if (souk_httpd_start(&c) == 0) {
-    snprintf(base, sizeof base, "http://[::1]:%d", souk_httpd_port());
+  if (souk__httpd_start(&c) == 0) {
+    snprintf(base, sizeof base, "http://[::1]:%d", souk__httpd_port());
     got_t g;
     get(&g, "/metrics");
     assert_int_equal(g.status, 200); /* ::1 is loopback */
@@ -460,27 +460,27 @@ static void test_bad_config(void **state) {
 /* The `http` config section: defaults, the file, and the token from the
  * environment. */
 static void test_config_section(void **state) {
-  souk_conf_section_t sec = {"http", souk_httpd_conf_keys, &souk_httpd_conf, NULL};
+  souk_conf_section_t sec = {"http", souk__httpd_conf_keys, &souk__httpd_conf, NULL};
   unsetenv("SOUK_HTTP_TOKEN");
   assert_int_equal(souk__config_load_mem("t.yaml", "", 0, &sec, 1, NULL), 0);
-  assert_true(souk_httpd_conf.enabled);
-  assert_string_equal(souk_httpd_conf.bind, "127.0.0.1");
-  assert_int_equal(souk_httpd_conf.port, 8377);
-  assert_null(souk_httpd_conf.token);
-  assert_int_equal(souk_httpd_conf.max_body, 1024 * 1024);
-  assert_int_equal(souk_httpd_conf.timeout_ms, 30000);
-  assert_int_equal(souk_httpd_conf.max_connections, 64);
+  assert_true(souk__httpd_conf.enabled);
+  assert_string_equal(souk__httpd_conf.bind, "127.0.0.1");
+  assert_int_equal(souk__httpd_conf.port, 8377);
+  assert_null(souk__httpd_conf.token);
+  assert_int_equal(souk__httpd_conf.max_body, 1024 * 1024);
+  assert_int_equal(souk__httpd_conf.timeout_ms, 30000);
+  assert_int_equal(souk__httpd_conf.max_connections, 64);
   setenv("SOUK_HTTP_TOKEN", "from-the-environment-123", 1);
   const char *yaml = "http:\n  port: 0\n  bind: \"::1\"\n  max_body: 64KB\n  timeout: 5s\n";
   assert_int_equal(souk__config_load_mem("t.yaml", yaml, strlen(yaml), &sec, 1, NULL), 0);
   unsetenv("SOUK_HTTP_TOKEN");
-  assert_int_equal(souk_httpd_conf.port, 0);
-  assert_string_equal(souk_httpd_conf.bind, "::1");
-  assert_string_equal(souk_httpd_conf.token, "from-the-environment-123");
-  assert_int_equal(souk_httpd_conf.max_body, 64 * 1024);
-  assert_int_equal(souk_httpd_conf.timeout_ms, 5000);
+  assert_int_equal(souk__httpd_conf.port, 0);
+  assert_string_equal(souk__httpd_conf.bind, "::1");
+  assert_string_equal(souk__httpd_conf.token, "from-the-environment-123");
+  assert_int_equal(souk__httpd_conf.max_body, 64 * 1024);
+  assert_int_equal(souk__httpd_conf.timeout_ms, 5000);
   const char *bad = "http:\n  port: 70000\n";
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(souk__config_load_mem("t.yaml", bad, strlen(bad), &sec, 1, &rep), SOUK_ECONFIG);
   souk__conf_report_free(&rep);
   souk__config_free(&sec, 1);

@@ -75,7 +75,7 @@ static bool have_server;
 
 /* What one connection saw. */
 typedef struct conn {
-  souk_ws_t *ws;
+  souk__ws_t *ws;
   int opened;
   int closes;
   int code;
@@ -93,18 +93,18 @@ typedef struct conn {
   int order_next;
 } conn_t;
 
-static void c_open(souk_ws_t *ws, void *ud) {
+static void c_open(souk__ws_t *ws, void *ud) {
   conn_t *c = ud;
   c->opened++;
-  assert_true(souk_ws_is_open(ws));
-  if (c->max_message) souk_ws_set_max_message(ws, c->max_message);
+  assert_true(souk__ws_is_open(ws));
+  if (c->max_message) souk__ws_set_max_message(ws, c->max_message);
   for (int i = 0; i < c->send_on_open; i++)
-    assert_int_equal(souk_ws_send(ws, c->open_msgs[i], strlen(c->open_msgs[i]), false), 0);
-  if (c->abort_on_open) souk_ws_abort(ws);
-  if (c->close_on_open) souk_ws_close(ws, c->close_on_open, "test");
+    assert_int_equal(souk__ws_send(ws, c->open_msgs[i], strlen(c->open_msgs[i]), false), 0);
+  if (c->abort_on_open) souk__ws_abort(ws);
+  if (c->close_on_open) souk__ws_close(ws, c->close_on_open, "test");
 }
 
-static void c_msg(souk_ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
+static void c_msg(souk__ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
   conn_t *c = ud;
   if (c->order_next >= 0 && c->send_on_open > 8) {
     char want[16];
@@ -116,10 +116,10 @@ static void c_msg(souk_ws_t *ws, void *ud, const char *data, size_t len, bool bi
     c->binary[c->nmsg] = binary;
   }
   c->nmsg++;
-  if (c->close_after && c->nmsg == c->close_after) souk_ws_close(ws, 1000, NULL);
+  if (c->close_after && c->nmsg == c->close_after) souk__ws_close(ws, 1000, NULL);
 }
 
-static void c_close(souk_ws_t *ws, void *ud, int code, const char *reason) {
+static void c_close(souk__ws_t *ws, void *ud, int code, const char *reason) {
   conn_t *c = ud;
   c->closes++;
   c->code = code;
@@ -127,7 +127,7 @@ static void c_close(souk_ws_t *ws, void *ud, int code, const char *reason) {
   c->ws = NULL;
 }
 
-static const souk_ws_cbs_t cbs = {c_open, c_msg, c_close};
+static const souk__ws_cbs_t cbs = {c_open, c_msg, c_close};
 
 static void conn_free(conn_t *c) {
   for (int i = 0; i < 8; i++)
@@ -153,7 +153,7 @@ static bool run_until(const int *flag, unsigned ms) {
 static void connect_path(conn_t *c, const char *path) {
   char url[128];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d%s", srv.port, path);
-  assert_int_equal(souk_ws_connect(url, &cbs, c, &c->ws), 0);
+  assert_int_equal(souk__ws_connect(url, &cbs, c, &c->ws), 0);
 }
 
 /* The next "closed N" line the server printed, or -1. */
@@ -172,7 +172,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   /* Every test must leave no connection behind. */
-  assert_int_equal(souk_ws_live(), 0);
+  assert_int_equal(souk__ws_live(), 0);
   return 0;
 }
 
@@ -184,7 +184,7 @@ static void test_echo_text_and_binary(void **state) {
   c.close_after = 3;
   connect_path(&c, "/echo");
   assert_true(run_until(&c.opened, 5000));
-  assert_int_equal(souk_ws_send(c.ws, "\x00\xff", 2, true), 0);
+  assert_int_equal(souk__ws_send(c.ws, "\x00\xff", 2, true), 0);
   assert_true(run_until(&c.closes, 5000));
   assert_int_equal(c.closes, 1);
   assert_int_equal(c.nmsg, 3);
@@ -370,12 +370,12 @@ static void test_abort(void **state) {
 static void test_send_states(void **state) {
   conn_t c = {0};
   connect_path(&c, "/echo");
-  assert_int_equal(souk_ws_send(c.ws, "x", 1, false), SOUK_ECONN);
+  assert_int_equal(souk__ws_send(c.ws, "x", 1, false), SOUK_ECONN);
   assert_true(run_until(&c.opened, 5000));
-  souk_ws_close(c.ws, 4000, NULL);
-  assert_int_equal(souk_ws_send(c.ws, "x", 1, false), SOUK_ECLOSED);
-  souk_ws_close(c.ws, 1000, NULL); /* ignored */
-  souk_ws_abort(c.ws);             /* still reports once */
+  souk__ws_close(c.ws, 4000, NULL);
+  assert_int_equal(souk__ws_send(c.ws, "x", 1, false), SOUK_ECLOSED);
+  souk__ws_close(c.ws, 1000, NULL); /* ignored */
+  souk__ws_abort(c.ws);             /* still reports once */
   assert_true(run_until(&c.closes, 5000));
   uv_run(souk_loop(), UV_RUN_NOWAIT);
   assert_int_equal(c.closes, 1);
@@ -386,7 +386,7 @@ static void test_send_states(void **state) {
 static void test_connect_refused(void **state) {
   conn_t c = {0};
   /* The discard port: nothing listens there on a test machine. */
-  assert_int_equal(souk_ws_connect("ws://127.0.0.1:9/x", &cbs, &c, &c.ws), 0);
+  assert_int_equal(souk__ws_connect("ws://127.0.0.1:9/x", &cbs, &c, &c.ws), 0);
   assert_true(run_until(&c.closes, 20000));
   assert_int_equal(c.opened, 0);
   assert_int_equal(c.closes, 1);
@@ -401,7 +401,7 @@ static void test_resolve_name(void **state) {
   c.send_on_open = 1;
   c.open_msgs[0] = "hi";
   c.close_after = 1;
-  assert_int_equal(souk_ws_connect(url, &cbs, &c, &c.ws), 0);
+  assert_int_equal(souk__ws_connect(url, &cbs, &c, &c.ws), 0);
   assert_true(run_until(&c.closes, 5000));
   assert_int_equal(c.nmsg, 1);
   assert_int_equal(c.code, 1000);
@@ -411,11 +411,11 @@ static void test_resolve_name(void **state) {
 
 static void test_bad_urls(void **state) {
   conn_t c = {0};
-  souk_ws_t *ws = NULL;
-  assert_int_equal(souk_ws_connect("http://127.0.0.1/", &cbs, &c, &ws), SOUK_EINVAL);
-  assert_int_equal(souk_ws_connect("nonsense", &cbs, &c, &ws), SOUK_EINVAL);
-  souk_ws_cbs_t none = {0};
-  assert_int_equal(souk_ws_connect("ws://127.0.0.1/", &none, &c, &ws), SOUK_EINVAL);
+  souk__ws_t *ws = NULL;
+  assert_int_equal(souk__ws_connect("http://127.0.0.1/", &cbs, &c, &ws), SOUK_EINVAL);
+  assert_int_equal(souk__ws_connect("nonsense", &cbs, &c, &ws), SOUK_EINVAL);
+  souk__ws_cbs_t none = {0};
+  assert_int_equal(souk__ws_connect("ws://127.0.0.1/", &none, &c, &ws), SOUK_EINVAL);
   assert_null(ws);
   assert_int_equal(c.closes, 0);
 }
@@ -423,7 +423,7 @@ static void test_bad_urls(void **state) {
 static void test_close_while_resolving(void **state) {
   conn_t c = {0};
   connect_path(&c, "/echo");
-  souk_ws_close(c.ws, 4000, NULL);
+  souk__ws_close(c.ws, 4000, NULL);
   assert_true(run_until(&c.closes, 5000));
   assert_int_equal(c.closes, 1);
   assert_int_equal(c.opened, 0);
@@ -457,14 +457,14 @@ static void test_close_while_connecting(void **state) {
     conn_t c = {0};
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    assert_int_equal(souk_ws_connect(url, &cbs, &c, &c.ws), 0);
+    assert_int_equal(souk__ws_connect(url, &cbs, &c, &c.ws), 0);
     int none = 0;
     run_until(&none, 300); /* resolved, the SYN unanswered */
     assert_int_equal(c.closes, 0);
     if (k == 0)
-      souk_ws_close(c.ws, 1000, NULL);
+      souk__ws_close(c.ws, 1000, NULL);
     else
-      souk_ws_abort(c.ws);
+      souk__ws_abort(c.ws);
     assert_true(run_until(&c.closes, 1000));
     assert_int_equal(c.opened, 0);
     assert_int_equal(c.code, SOUK_WS_ABNORMAL);
@@ -482,14 +482,14 @@ static void test_shutdown_with_live(void **state) {
   assert_true(run_until(&a.opened, 5000));
   assert_true(run_until(&b.opened, 5000));
   connect_path(&r, "/echo"); /* still resolving at shutdown */
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   int none = 0;
   run_until(&none, 200);
   assert_int_equal(a.closes, 1);
   assert_int_equal(b.closes, 1);
   assert_int_equal(r.closes, 1);
   assert_int_equal(a.code, SOUK_WS_ABNORMAL);
-  assert_int_equal(souk_ws_live(), 0);
+  assert_int_equal(souk__ws_live(), 0);
   (void)server_saw_close(); /* b's end, whatever the server made of it */
   /* A new context can be created afterwards. */
   conn_t c = {0};
@@ -525,7 +525,7 @@ static const char *const TLS_PY_FMT =
     "        await asyncio.Future()\n"
     "asyncio.run(main())\n";
 
-static bool ws_idle_now(void) { return souk_ws_global_idle(); }
+static bool ws_idle_now(void) { return souk__ws_global_idle(); }
 
 static void test_wss(void **state) {
   char dir[] = "/tmp/souk-test-wss-XXXXXX";
@@ -545,12 +545,12 @@ static void test_wss(void **state) {
   pyserver_t tls;
   assert_int_equal(pyserver_start(&tls, script), 0);
   /* The CA takes effect with a new context. */
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   while (!ws_idle_now())
     uv_run(souk_loop(), UV_RUN_ONCE);
   char ca[128];
   snprintf(ca, sizeof ca, "%s/c.pem", dir);
-  souk_trust_set_ca_file(ca);
+  souk__trust_set_ca_file(ca);
 
   conn_t c = {0};
   char url[128];
@@ -558,7 +558,7 @@ static void test_wss(void **state) {
   c.send_on_open = 1;
   c.open_msgs[0] = "over tls";
   c.close_after = 1;
-  assert_int_equal(souk_ws_connect(url, &cbs, &c, &c.ws), 0);
+  assert_int_equal(souk__ws_connect(url, &cbs, &c, &c.ws), 0);
   assert_true(run_until(&c.closes, 5000));
   assert_int_equal(c.opened, 1);
   assert_int_equal(c.nmsg, 1);
@@ -568,19 +568,19 @@ static void test_wss(void **state) {
   /* By address the certificate's name does not match: refused. */
   conn_t d = {0};
   snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", tls.port);
-  assert_int_equal(souk_ws_connect(url, &cbs, &d, &d.ws), 0);
+  assert_int_equal(souk__ws_connect(url, &cbs, &d, &d.ws), 0);
   assert_true(run_until(&d.closes, 5000));
   assert_int_equal(d.opened, 0);
   assert_int_equal(d.code, SOUK_WS_ABNORMAL);
 
   /* Without the CA the server is not trusted either. */
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   while (!ws_idle_now())
     uv_run(souk_loop(), UV_RUN_ONCE);
-  souk_trust_set_ca_file(NULL);
+  souk__trust_set_ca_file(NULL);
   conn_t e = {0};
   snprintf(url, sizeof url, "wss://localhost:%d/echo", tls.port);
-  assert_int_equal(souk_ws_connect(url, &cbs, &e, &e.ws), 0);
+  assert_int_equal(souk__ws_connect(url, &cbs, &e, &e.ws), 0);
   assert_true(run_until(&e.closes, 5000));
   assert_int_equal(e.opened, 0);
 
@@ -622,11 +622,11 @@ int main(void) {
   };
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   /* lws closes its handles asynchronously: the loop runs dry by itself. */
   uv_run(souk_loop(), UV_RUN_DEFAULT);
-  if (!souk_ws_global_idle()) rc++;
-  souk_trust_set_ca_file(NULL);
+  if (!souk__ws_global_idle()) rc++;
+  souk__trust_set_ca_file(NULL);
   souk_loop_close();
   if (have_server) pyserver_stop(&srv);
   return rc;

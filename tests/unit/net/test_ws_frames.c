@@ -16,12 +16,12 @@
 #include "../../../src/net/ws.c"
 
 static int closes;
-static void f_close(souk_ws_t *ws, void *ud, int code, const char *reason) { closes++; }
-static const souk_ws_cbs_t fcbs = {NULL, NULL, f_close};
+static void f_close(souk__ws_t *ws, void *ud, int code, const char *reason) { closes++; }
+static const souk__ws_cbs_t fcbs = {NULL, NULL, f_close};
 
 /* An open connection without a socket. */
-static souk_ws_t *fake_open(void) {
-  souk_ws_t *ws = souk_calloc(1, sizeof *ws);
+static souk__ws_t *fake_open(void) {
+  souk__ws_t *ws = souk_calloc(1, sizeof *ws);
   ws->cbs = fcbs;
   ws->max_message = 65536;
   ws->url.path = souk_strdup("/");
@@ -30,27 +30,27 @@ static souk_ws_t *fake_open(void) {
   ws->timer.data = ws;
   ws->handles = 1;
   live_add(ws);
-  assert_int_equal(souk_ws_global_init(), 0);
+  assert_int_equal(souk__ws_global_init(), 0);
   ws->upgraded = true;
   ws->state = WS_OPEN;
   ws->opened = true;
   return ws;
 }
 
-static void fake_end(souk_ws_t *ws) {
+static void fake_end(souk__ws_t *ws) {
   int before = closes;
   if (ws->state != WS_FINISHING) finish(ws, SOUK_WS_ABNORMAL, "done");
   uv_run(souk_loop(), UV_RUN_NOWAIT);
   assert_int_equal(closes, before + 1);
 }
 
-static void feed(souk_ws_t *ws, const void *data, size_t len) {
+static void feed(souk__ws_t *ws, const void *data, size_t len) {
   souk_buf_append(&ws->rx, data, len);
   on_plain(ws);
 }
 
 /* Unmask the one frame at the start of out: its opcode, payload in pl. */
-static int read_out_frame(const souk_ws_t *ws, unsigned char *pl, size_t *n) {
+static int read_out_frame(const souk__ws_t *ws, unsigned char *pl, size_t *n) {
   const unsigned char *p = (const unsigned char *)ws->out.data;
   assert_true(ws->out.len >= 6);
   assert_true(p[1] & 0x80); /* a client's frames are masked */
@@ -67,7 +67,7 @@ static int read_out_frame(const souk_ws_t *ws, unsigned char *pl, size_t *n) {
  * first is written, and what waits to be written stays bounded however
  * many pings come (RFC 6455 5.5.3 lets a pong answer only the latest). */
 static void test_ping_flood_bounded(void **state) {
-  souk_ws_t *ws = fake_open();
+  souk__ws_t *ws = fake_open();
   unsigned char ping[2 + 125];
   ping[0] = 0x89;
   ping[1] = 125;
@@ -100,7 +100,7 @@ int main(void) {
       cmocka_unit_test(test_ping_flood_bounded),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  souk_ws_global_shutdown();
+  souk__ws_global_shutdown();
   uv_run(souk_loop(), UV_RUN_DEFAULT);
   souk_loop_close();
   return rc;

@@ -44,12 +44,12 @@ static int teardown(void **state) {
 
 static void test_decide_retention_only(void **state) {
   const uint64_t now = 100 * DAY;
-  souk_janitor_part_t p[] = {
+  souk__janitor_part_t p[] = {
       {0, "d95", 10, 95 * DAY}, {0, "d97", 10, 97 * DAY}, {0, "d93", 10, 93 * DAY},
       {1, "x", 5, 10 * DAY},    {0, "d96", 10, 96 * DAY}, /* exactly at the limit: kept */
   };
   uint64_t ret[] = {4 * DAY, 0};
-  souk_janitor_policy_t pol = {ret, 2, now, 0, 0.9};
+  souk__janitor_policy_t pol = {ret, 2, now, 0, 0.9};
   souk_janitor_verdict_t v[N(p)];
   souk_janitor_totals_t t;
   souk__janitor_decide(p, N(p), &pol, v, &t);
@@ -65,7 +65,7 @@ static void test_decide_retention_only(void **state) {
   assert_int_equal(t.deleted_cap, 0);
   assert_false(t.still_over);
   /* Retention also removes a set's newest partition when it is too old. */
-  souk_janitor_part_t q[] = {{0, "old", 1, 1 * DAY}};
+  souk__janitor_part_t q[] = {{0, "old", 1, 1 * DAY}};
   souk__janitor_decide(q, 1, &pol, v, &t);
   assert_int_equal(v[0], SOUK_JANITOR_RETENTION);
   /* Nothing at all. */
@@ -74,12 +74,12 @@ static void test_decide_retention_only(void **state) {
 }
 
 static void test_decide_cap_only(void **state) {
-  souk_janitor_part_t p[] = {
+  souk__janitor_part_t p[] = {
       {0, "a1", 400, 1000}, {1, "b1", 300, 1500}, {0, "a2", 400, 2000},
       {1, "b2", 300, 2500}, {0, "a3", 400, 3000}, {1, "b3", 300, 3500},
   };
   /* 2100 bytes, cap 1500, headroom 0.8: down to 1200. */
-  souk_janitor_policy_t pol = {NULL, 2, 10000, 1500, 0.8};
+  souk__janitor_policy_t pol = {NULL, 2, 10000, 1500, 0.8};
   souk_janitor_verdict_t v[N(p)];
   souk_janitor_totals_t t;
   souk__janitor_decide(p, N(p), &pol, v, &t);
@@ -114,14 +114,14 @@ static void test_decide_cap_only(void **state) {
 
 static void test_decide_both(void **state) {
   const uint64_t now = 50 * DAY;
-  souk_janitor_part_t p[] = {
+  souk__janitor_part_t p[] = {
       {0, "a40", 100, 40 * DAY}, /* past retention (7 days) */
       {0, "a45", 100, 45 * DAY}, {0, "a49", 100, 49 * DAY},
       {1, "b30", 100, 30 * DAY}, /* set 1 has no retention: cap takes it first */
       {1, "b44", 100, 44 * DAY}, {1, "b49", 100, 49 * DAY},
   };
   uint64_t ret[] = {7 * DAY, 0};
-  souk_janitor_policy_t pol = {ret, 2, now, 400, 0.75}; /* 500 after retention; to 300 */
+  souk__janitor_policy_t pol = {ret, 2, now, 400, 0.75}; /* 500 after retention; to 300 */
   souk_janitor_verdict_t v[N(p)];
   souk_janitor_totals_t t;
   souk__janitor_decide(p, N(p), &pol, v, &t);
@@ -143,10 +143,10 @@ static void test_decide_both(void **state) {
 
 static void test_decide_ties(void **state) {
   /* Same time everywhere: set index first, then name. */
-  souk_janitor_part_t p[] = {
+  souk__janitor_part_t p[] = {
       {1, "a", 10, 500}, {0, "c", 10, 500}, {0, "b", 10, 500}, {1, "z", 10, 900}, {0, "z", 10, 900},
   };
-  souk_janitor_policy_t pol = {NULL, 2, 1000, 30, 1};
+  souk__janitor_policy_t pol = {NULL, 2, 1000, 30, 1};
   souk_janitor_verdict_t v[N(p)];
   souk_janitor_totals_t t;
   souk__janitor_decide(p, N(p), &pol, v, &t);

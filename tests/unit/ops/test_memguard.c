@@ -194,7 +194,7 @@ static void test_timer(void **state) {
   souk_loop_close();
   /* The real sampler reads /proc. */
   uint64_t rss = 0;
-  assert_int_equal(souk_memguard_rss_proc(NULL, &rss), 0);
+  assert_int_equal(souk__memguard_rss_proc(NULL, &rss), 0);
   assert_true(rss > 1024 * 1024);
 }
 

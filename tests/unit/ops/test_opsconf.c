@@ -22,12 +22,12 @@
 #define NSECS 4
 #define MB    (1024ll * 1024)
 
-static int load(const char *yaml, souk_conf_report_t *rep) {
-  return souk__config_load_mem("test.yaml", yaml, strlen(yaml), souk_ops_conf_sections, NSECS, rep);
+static int load(const char *yaml, souk__conf_report_t *rep) {
+  return souk__config_load_mem("test.yaml", yaml, strlen(yaml), souk__ops_conf_sections, NSECS, rep);
 }
 
 static int teardown(void **state) {
-  souk__config_free(souk_ops_conf_sections, NSECS);
+  souk__config_free(souk__ops_conf_sections, NSECS);
   log_capture_stop();
   return 0;
 }
@@ -38,34 +38,34 @@ static int setup(void **state) {
 }
 
 static void test_defaults(void **state) {
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load("", &rep), 0);
   assert_int_equal(rep.nerr, 0);
   souk__conf_report_free(&rep);
-  assert_int_equal(souk_ops_conf.error_history, 256);
-  assert_int_equal(souk_ops_conf.error_window_ms, 300000);
-  assert_int_equal(souk_ops_conf.breaker_failures, 5);
-  assert_true(souk_ops_conf.breaker_ratio == 0);
-  assert_int_equal(souk_ops_conf.breaker_open_ms, 30000);
-  assert_int_equal(souk_ops_conf.retry_base_ms, 500);
-  assert_int_equal(souk_ops_conf.retry_cap_ms, 60000);
-  assert_int_equal(souk_health_conf.report_interval_ms, 15 * 60000);
-  assert_int_equal(souk_health_conf.slow_op_ms, 1000);
-  assert_int_equal(souk_health_conf.memory_warn, 384 * MB);
-  assert_int_equal(souk_health_conf.memory_crit, 480 * MB);
-  assert_true(souk_memguard_conf.enabled);
-  assert_int_equal(souk_memguard_conf.soft, 320 * MB);
-  assert_int_equal(souk_memguard_conf.hard, 420 * MB);
-  assert_int_equal(souk_memguard_conf.interval_ms, 10000);
-  assert_true(souk_janitor_conf.enabled);
-  assert_int_equal(souk_janitor_conf.interval_ms, 4 * 3600000ll);
-  assert_int_equal(souk_janitor_conf.cap, 0);
-  assert_true(souk_janitor_conf.headroom > 0.899 && souk_janitor_conf.headroom < 0.901);
-  assert_false(souk_janitor_conf.dry_run);
+  assert_int_equal(souk__ops_conf.error_history, 256);
+  assert_int_equal(souk__ops_conf.error_window_ms, 300000);
+  assert_int_equal(souk__ops_conf.breaker_failures, 5);
+  assert_true(souk__ops_conf.breaker_ratio == 0);
+  assert_int_equal(souk__ops_conf.breaker_open_ms, 30000);
+  assert_int_equal(souk__ops_conf.retry_base_ms, 500);
+  assert_int_equal(souk__ops_conf.retry_cap_ms, 60000);
+  assert_int_equal(souk__health_conf.report_interval_ms, 15 * 60000);
+  assert_int_equal(souk__health_conf.slow_op_ms, 1000);
+  assert_int_equal(souk__health_conf.memory_warn, 384 * MB);
+  assert_int_equal(souk__health_conf.memory_crit, 480 * MB);
+  assert_true(souk__memguard_conf.enabled);
+  assert_int_equal(souk__memguard_conf.soft, 320 * MB);
+  assert_int_equal(souk__memguard_conf.hard, 420 * MB);
+  assert_int_equal(souk__memguard_conf.interval_ms, 10000);
+  assert_true(souk__janitor_conf.enabled);
+  assert_int_equal(souk__janitor_conf.interval_ms, 4 * 3600000ll);
+  assert_int_equal(souk__janitor_conf.cap, 0);
+  assert_true(souk__janitor_conf.headroom > 0.899 && souk__janitor_conf.headroom < 0.901);
+  assert_false(souk__janitor_conf.dry_run);
 }
 
 static void test_overrides_and_bounds(void **state) {
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   assert_int_equal(load("ops:\n"
                         "  breaker:\n"
                         "    failures: 3\n"
@@ -85,15 +85,15 @@ static void test_overrides_and_bounds(void **state) {
                         &rep),
                    0);
   souk__conf_report_free(&rep);
-  assert_int_equal(souk_ops_conf.breaker_failures, 3);
-  assert_true(souk_ops_conf.breaker_ratio == 0.5);
-  assert_int_equal(souk_ops_conf.retry_cap_ms, 120000);
-  assert_int_equal(souk_health_conf.slow_op_ms, 250);
-  assert_int_equal(souk_health_conf.memory_warn, 200 * MB);
-  assert_int_equal(souk_memguard_conf.soft, 1024 * MB);
-  assert_int_equal(souk_janitor_conf.cap, 10240 * MB);
-  assert_true(souk_janitor_conf.headroom == 0.8);
-  assert_int_equal(souk_janitor_conf.interval_ms, 3600000);
+  assert_int_equal(souk__ops_conf.breaker_failures, 3);
+  assert_true(souk__ops_conf.breaker_ratio == 0.5);
+  assert_int_equal(souk__ops_conf.retry_cap_ms, 120000);
+  assert_int_equal(souk__health_conf.slow_op_ms, 250);
+  assert_int_equal(souk__health_conf.memory_warn, 200 * MB);
+  assert_int_equal(souk__memguard_conf.soft, 1024 * MB);
+  assert_int_equal(souk__janitor_conf.cap, 10240 * MB);
+  assert_true(souk__janitor_conf.headroom == 0.8);
+  assert_int_equal(souk__janitor_conf.interval_ms, 3600000);
   /* Out of range values are refused, naming the key. */
   assert_int_equal(
       load("janitor:\n  headroom: 1.5\nops:\n  breaker:\n    failure_ratio: 2\n", &rep),
@@ -129,10 +129,10 @@ static void test_ops_start_stop(void **state) {
   assert_int_equal(r.status, SOUK_HEALTH_WARNING);
   assert_string_equal(r.detail, "12.00 errors/min (60 total, 0 critical)");
   /* A run-time change of a threshold applies at the next check. */
-  souk_health_conf.memory_warn = 1;
+  souk__health_conf.memory_warn = 1;
   souk_health_check_one("memory", &r);
   assert_int_equal(r.status, SOUK_HEALTH_WARNING);
-  souk_memguard_conf.soft = 1;
+  souk__memguard_conf.soft = 1;
   souk__ops_reload();
   assert_int_equal(souk__memguard_sample(), SOUK_MEM_SOFT);
   souk__ops_stop();

@@ -154,7 +154,7 @@ typedef struct fx {
 } fx_t;
 
 static void load_config(const char *yaml) {
-  souk_conf_report_t rep = {0};
+  souk__conf_report_t rep = {0};
   int rc = souk__config_load_mem("test.yaml", yaml, strlen(yaml), secs, 1, &rep);
   if (rc) fail_msg("config: %s", rep.n ? rep.v[0].msg : "?");
   souk__conf_report_free(&rep);
@@ -405,7 +405,7 @@ static void test_defaults_and_config(void **state) {
   assert_int_equal(souk__settings_held(), 1);
   souk_buf_t mb;
   souk_buf_init(&mb);
-  souk_metrics_render(&mb);
+  souk__metrics_render(&mb);
   assert_non_null(strstr(mb.data, "souk_settings_values 1\n"));
   souk_buf_free(&mb);
   assert_int_equal(souk_setting_reset(G1, "demo.cash", ADMIN), 0);

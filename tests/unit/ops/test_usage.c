@@ -89,7 +89,7 @@ static int setup(void **state) {
   conf.backup_before_migrate = false;
   int rc = souk_store_open(&conf, F.dir, &F.st);
   if (rc) fail_msg("souk_store_open: %s", souk_strerror(rc));
-  souk_usage_conf = (souk_usage_conf_t){.enabled = true,
+  souk__usage_conf = (souk__usage_conf_t){.enabled = true,
                                         .flush_every_ms = 300000,
                                         .hourly_retention_ms = 30 * (int64_t)DAY,
                                         .daily_retention_ms = 400 * (int64_t)DAY,
@@ -184,10 +184,10 @@ static void test_additive(void **state) {
 /* Disabled: nothing is counted.  No store: counts stay in memory. */
 static void test_disabled_and_no_store(void **state) {
   (void)state;
-  souk_usage_conf.enabled = false;
+  souk__usage_conf.enabled = false;
   souk__usage_record("ping", 1, 1, false, false, 1, F.now);
   assert_int_equal(souk__usage_pending(), 0);
-  souk_usage_conf.enabled = true;
+  souk__usage_conf.enabled = true;
   souk__usage_record(NULL, 1, 1, false, false, 1, F.now);
   assert_int_equal(souk__usage_pending(), 0);
   souk__usage_start(NULL);
@@ -203,7 +203,7 @@ static void test_disabled_and_no_store(void **state) {
  * command and guild); nothing is lost, and memory stays bounded. */
 static void test_max_rows_folds(void **state) {
   (void)state;
-  souk_usage_conf.max_rows = 6;
+  souk__usage_conf.max_rows = 6;
   uint64_t t = F.now;
   for (uint64_t u = 1; u <= 50; u++)
     souk__usage_record("ping", u, 10, false, false, 1, t);
@@ -526,7 +526,7 @@ static void test_tasks(void **state) {
   assert_string_equal(t[0].name, "usage.flush");
   assert_int_equal(t[0].period_ms, 300000);
   assert_null(t[1].name);
-  souk_usage_conf.enabled = false;
+  souk__usage_conf.enabled = false;
   t = souk__usage_tasks();
   assert_null(t[0].name);
 }

@@ -869,7 +869,7 @@ static void test_conf(void **state) {
   /* The key table's defaults agree with souk_store_conf_defaults. */
   souk_store_conf_t d;
   souk_store_conf_defaults(&d);
-  for (const souk_conf_key_t *k = souk_store_conf_keys; k->name; k++) {
+  for (const souk_conf_key_t *k = souk__store_conf_keys; k->name; k++) {
     if (!strcmp(k->name, "pool_size")) assert_int_equal(d.pool_size, atoi(k->def));
     if (!strcmp(k->name, "tx_retries")) assert_int_equal(d.tx_retries, atoi(k->def));
     if (!strcmp(k->name, "busy_timeout")) assert_string_equal(k->def, "5s");
