@@ -70,11 +70,11 @@ static char *gunzip_file(const char *path, size_t *len) {
   return souk_buf_steal(&b);
 }
 
-typedef void (*pass_fn)(sb_decoder_t *d, const items_t *it);
+typedef void (*pass_cb)(sb_decoder_t *d, const items_t *it);
 
 /* The median over N_REPEAT timings of as many passes as fill g_secs, in
  * µs per item. */
-static double measure(sb_decoder_t *d, const items_t *it, pass_fn fn) {
+static double measure(sb_decoder_t *d, const items_t *it, pass_cb fn) {
   double t[N_REPEAT];
   fn(d, it); /* warm the caches and the decoder's buffers */
   double t0 = cpu_s();

@@ -323,9 +323,9 @@ const char *souk_cmd_prefix(uint64_t guild_id);
 int souk_cmd_set_prefix(uint64_t guild_id, const char *prefix);
 
 /** Runs a command; must finish ctx exactly once, now or from a callback. */
-typedef void (*souk_cmd_handler_fn)(souk_cmd_ctx_t *ctx);
+typedef void (*souk_cmd_handler_cb)(souk_cmd_ctx_t *ctx);
 /** Suggests values for the focused option (souk_cmd_focused(ctx->args)). */
-typedef void (*souk_cmd_autocomplete_fn)(souk_cmd_ctx_t *ctx);
+typedef void (*souk_cmd_autocomplete_cb)(souk_cmd_ctx_t *ctx);
 
 /** A command, a subcommand group or a subcommand.  A command either has
  * subcommands (then no options and no handler) or is a leaf with a handler.
@@ -341,8 +341,8 @@ struct souk_command {
   uint32_t flags;                         /* SOUK_CMD_GUILD_ONLY | SOUK_CMD_OWNER_ONLY */
   uint64_t permissions;                   /* Discord permission bits the member needs */
   uint32_t cooldown_ms;                   /* per user; 0 means none */
-  souk_cmd_handler_fn handler;
-  souk_cmd_autocomplete_fn autocomplete;
+  souk_cmd_handler_cb handler;
+  souk_cmd_autocomplete_cb autocomplete;
   /** A gate (souk_cmd_gate_register) that must let the caller through
    * before the handler runs, e.g. "tos"; NULL for none.  The most specific
    * gate along the command's chain applies. */
@@ -354,7 +354,7 @@ typedef struct souk_command souk_command_t;
  * ctx->state set to the rest of the custom_id. */
 typedef struct souk_cmd_component {
   const char *prefix; /* "market:"; NULL ends a table */
-  souk_cmd_handler_fn fn;
+  souk_cmd_handler_cb fn;
 } souk_cmd_component_t;
 
 /* --- Gates: a module's check before other modules' handlers --------------- */
@@ -366,13 +366,13 @@ typedef struct souk_cmd_component {
  * or later from a callback on the loop thread.  ctx->args is the parsed
  * command, so a gate can keep it (souk_cmd_args_line) and run it again
  * later (souk_cmd_redispatch), e.g. after the user accepted something. */
-typedef void (*souk_cmd_gate_fn)(souk_cmd_ctx_t *ctx, void *ud);
+typedef void (*souk_cmd_gate_cb)(souk_cmd_ctx_t *ctx, void *ud);
 
 /** Register gate name (1-32 of [-_a-z0-9]) for this process; a module
  * does it from init.  A command naming a gate nobody registered is
  * refused ("not available"), never run unchecked.  Returns 0, SOUK_EINVAL
  * or SOUK_EEXIST. */
-int souk_cmd_gate_register(const char *name, souk_cmd_gate_fn fn, void *ud);
+int souk_cmd_gate_register(const char *name, souk_cmd_gate_cb fn, void *ud);
 /** The gate lets ctx through: its handler runs now, inside this call. */
 void souk_cmd_gate_pass(souk_cmd_ctx_t *ctx);
 

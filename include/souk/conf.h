@@ -85,13 +85,13 @@ struct souk_buf;
  * file and line, like a value of the wrong type.  It runs for the file, the
  * environment, SIGHUP and admin changes, before anything starts, and never
  * for an unset value.  It must not keep the pointer nor have side effects. */
-typedef bool (*souk_conf_check_fn)(const char *value, struct souk_buf *expected);
+typedef bool (*souk_conf_check_cb)(const char *value, struct souk_buf *expected);
 
 /** A check for one key of a section, by the key's name ("bind",
  * "start_cash"); tables end with a zero entry. */
 typedef struct souk_conf_check {
   const char *key;
-  souk_conf_check_fn fn;
+  souk_conf_check_cb fn;
 } souk_conf_check_t;
 
 /** A section: a top-level YAML key and where its values go. */

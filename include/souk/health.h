@@ -35,11 +35,11 @@ void souk_health_set(souk_health_result_t *r, souk_health_t status, const char *
     __attribute__((format(printf, 3, 4)));
 
 /** A check: fill *out (it starts HEALTHY with an empty detail). */
-typedef void (*souk_health_check_fn)(void *ud, souk_health_result_t *out);
+typedef void (*souk_health_check_cb)(void *ud, souk_health_result_t *out);
 
 /** Register component's check (name copied).  ud must outlive the
  * registration.  Returns 0, SOUK_EINVAL or SOUK_EEXIST. */
-int souk_health_register(const char *component, souk_health_check_fn fn, void *ud);
+int souk_health_register(const char *component, souk_health_check_cb fn, void *ud);
 /** Remove a check.  Returns 0 or SOUK_ENOTFOUND. */
 int souk_health_unregister(const char *component);
 

@@ -63,14 +63,14 @@ typedef struct souk_httpd_req {
 
 /** A handler: answer with souk_httpd_respond*() exactly once, now or later
  * from a callback (the request stays valid until then). */
-typedef void (*souk_route_fn)(souk_httpd_req_t *req);
+typedef void (*souk_route_cb)(souk_httpd_req_t *req);
 
 /** One route; a table ends with a zero entry. */
 struct souk_route {
   const char *method; /* "GET", "POST", ... */
   const char *path;   /* "/x" exact, or "/x/" followed by '*' for a prefix */
   unsigned flags;     /* SOUK_ROUTE_* */
-  souk_route_fn handler;
+  souk_route_cb handler;
 };
 /** A route, for tables. */
 typedef struct souk_route souk_route_t;
@@ -86,9 +86,9 @@ void souk_httpd_unmount(const souk_route_t *routes);
 /** A readiness check: return true when ready; otherwise may append a
  * short reason to why.  It must not block: report state kept up to date
  * elsewhere (the shards, the store's last health probe). */
-typedef bool (*souk_ready_fn)(void *ud, souk_buf_t *why);
+typedef bool (*souk_ready_cb)(void *ud, souk_buf_t *why);
 /** Add a check to /readyz under name (copied).  0 or SOUK_EEXIST. */
-int souk_httpd_add_ready_check(const char *name, souk_ready_fn fn, void *ud);
+int souk_httpd_add_ready_check(const char *name, souk_ready_cb fn, void *ud);
 /** Remove the check called name.  0 or SOUK_ENOTFOUND. */
 int souk_httpd_remove_ready_check(const char *name);
 /** A query parameter (decoded), or NULL.  First one wins. */

@@ -94,9 +94,9 @@ void souk_janitor_report_free(souk_janitor_report_t *rep);
 void souk_janitor_report_text(const souk_janitor_report_t *rep, souk_buf_t *out);
 
 /** Called on the loop thread when a run ends; rep is valid during the call. */
-typedef void (*souk_janitor_done_fn)(const souk_janitor_report_t *rep, void *ud);
+typedef void (*souk_janitor_done_cb)(const souk_janitor_report_t *rep, void *ud);
 /** Run on the thread pool; done (may be NULL) gets the report, which is
  * also logged.  Returns 0, SOUK_EBUSY (a run is going) or SOUK_E*; on
  * failure done is never called. */
-int souk_janitor_run(souk_janitor_done_fn done, void *ud);
+int souk_janitor_run(souk_janitor_done_cb done, void *ud);
 #endif

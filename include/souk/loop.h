@@ -44,12 +44,12 @@ uint64_t souk_sched_unix_ms(void);
 extern const souk_clock_t souk_clock_sched, souk_clock_sched_wall;
 
 /** Blocking work run on a pool thread; must not touch loop-owned state. */
-typedef void (*souk_work_fn)(void *ud);
+typedef void (*souk_work_cb)(void *ud);
 /** Completion run on the loop thread; status is 0 or SOUK_ECANCELED. */
-typedef void (*souk_done_fn)(void *ud, int status);
+typedef void (*souk_done_cb)(void *ud, int status);
 /** Run work(ud) on the thread pool, then done(ud, status) on the loop.
  * Returns 0 (done will be called exactly once) or SOUK_E* (never called). */
-int souk_work_submit(souk_work_fn work, souk_done_fn done, void *ud);
+int souk_work_submit(souk_work_cb work, souk_done_cb done, void *ud);
 /** Number of submitted jobs whose done has not run yet. */
 unsigned souk_work_pending(void);
 

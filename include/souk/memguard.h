@@ -24,11 +24,11 @@ typedef enum souk_memguard_level {
 
 /** Called above the hard limit: free what can be freed (drop cold cache
  * entries).  rss and the soft limit are given to size the effort. */
-typedef void (*souk_memguard_trim_fn)(void *ud, uint64_t rss, uint64_t soft_bytes);
+typedef void (*souk_memguard_trim_cb)(void *ud, uint64_t rss, uint64_t soft_bytes);
 
 /** Register a trim callback under name (copied); ud must outlive the
  * registration.  Returns 0, SOUK_EINVAL or SOUK_EEXIST. */
-int souk_memguard_register_trim(const char *name, souk_memguard_trim_fn fn, void *ud);
+int souk_memguard_register_trim(const char *name, souk_memguard_trim_cb fn, void *ud);
 /** Remove one.  Returns 0 or SOUK_ENOTFOUND. */
 int souk_memguard_unregister_trim(const char *name);
 

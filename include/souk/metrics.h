@@ -114,11 +114,11 @@ void souk_histogram_observe(souk_series_t *s, double v);
 double souk_series_value(const souk_series_t *s);
 
 /** A scrape-time callback: fill families from live state. */
-typedef void (*souk_metrics_collect_fn)(void *ud);
+typedef void (*souk_metrics_collect_cb)(void *ud);
 /** Run fn(ud) before every render, in the order added.  0, or SOUK_EEXIST
  * if the same fn and ud are already registered. */
-int souk_metrics_add_collector(souk_metrics_collect_fn fn, void *ud);
+int souk_metrics_add_collector(souk_metrics_collect_cb fn, void *ud);
 /** Forget a collector.  0 or SOUK_ENOTFOUND. */
-int souk_metrics_remove_collector(souk_metrics_collect_fn fn, void *ud);
+int souk_metrics_remove_collector(souk_metrics_collect_cb fn, void *ud);
 
 #endif

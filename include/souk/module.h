@@ -44,12 +44,12 @@ typedef struct souk_event {
 int souk_reply(const souk_event_t *ev, const char *text);
 
 /** Called on the loop thread for each matching event, in gateway order. */
-typedef void (*souk_event_fn)(const souk_event_t *ev);
+typedef void (*souk_event_cb)(const souk_event_t *ev);
 
 /** One event subscription; "*" matches every event. */
 typedef struct souk_event_handler {
   const char *event;
-  souk_event_fn fn;
+  souk_event_cb fn;
 } souk_event_handler_t;
 
 struct souk_command;       /* souk/cmd.h */

@@ -69,7 +69,7 @@ typedef struct souk_error_event {
 /** Callback of a RESET, ALERT or SHUTDOWN strategy (and optionally RETRY,
  * to schedule the retry itself).  Runs synchronously inside
  * souk_error_record(); ev is valid only during the call. */
-typedef void (*souk_recover_fn)(const souk_error_event_t *ev, void *ud);
+typedef void (*souk_recover_cb)(const souk_error_event_t *ev, void *ud);
 
 /** A strategy for one error type. */
 typedef struct souk_recovery_strategy {
@@ -78,7 +78,7 @@ typedef struct souk_recovery_strategy {
   uint64_t cooldown_ms;         /* act at most once per cooldown (0: every time) */
   souk_retry_policy_t retry;    /* RETRY */
   uint64_t backoff_ms;          /* BACKOFF */
-  souk_recover_fn fn;           /* required for RESET/ALERT/SHUTDOWN, optional for RETRY */
+  souk_recover_cb fn;           /* required for RESET/ALERT/SHUTDOWN, optional for RETRY */
   void *ud;
 } souk_recovery_strategy_t;
 
@@ -89,7 +89,7 @@ typedef struct souk_recovery_strategy {
 int souk_recovery_register(const char *type, const souk_recovery_strategy_t *s);
 /** Remove every strategy of type with this fn and ud.  Returns 0 or
  * SOUK_ENOTFOUND. */
-int souk_recovery_unregister(const char *type, souk_recover_fn fn, void *ud);
+int souk_recovery_unregister(const char *type, souk_recover_cb fn, void *ud);
 
 /** What souk_error_record() advises the caller to do. */
 typedef struct souk_recovery_advice {

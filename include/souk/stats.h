@@ -50,8 +50,8 @@ typedef struct souk_stats_rest {
 
 void souk_stats_rest(souk_stats_rest_t *out);
 /** Called for each route queue holding requests now. */
-typedef void (*souk_stats_route_fn)(const char *route, size_t queued, unsigned inflight, void *ud);
-void souk_stats_rest_routes(souk_stats_route_fn fn, void *ud);
+typedef void (*souk_stats_route_cb)(const char *route, size_t queued, unsigned inflight, void *ud);
+void souk_stats_rest_routes(souk_stats_route_cb fn, void *ud);
 
 /** One gateway shard of this process. */
 typedef struct souk_stats_shard {

@@ -10,7 +10,7 @@
  * spliced into SQL text.  Integers are int64 on both backends (BIGINT
  * columns); money follows DESIGN.md and is never a float.
  *
- * All work happens inside a transaction function, souk_store_tx_fn.  The
+ * All work happens inside a transaction function, souk_store_tx_cb.  The
  * runner begins a transaction, calls the function, and commits when it
  * returns 0 or rolls back when it returns an error.  When the database was
  * busy or locked, a serialization failure or deadlock occurred, or the
@@ -108,7 +108,7 @@ int souk_store_schema_version(souk_store_t *st, int *out);
 /** A transaction function: return 0 to commit, a negative SOUK_E* to roll
  * back.  May run more than once (see above); runs on the calling thread for
  * souk_store_tx() and on a pool thread for souk_store_tx_async(). */
-typedef int (*souk_store_tx_fn)(souk_db_t *db, void *ud);
+typedef int (*souk_store_tx_cb)(souk_db_t *db, void *ud);
 /** Completion of souk_store_tx_async on the loop thread: status is what
  * souk_store_tx would have returned, or SOUK_ECANCELED. */
 typedef void (*souk_store_done_cb)(void *ud, int status);
@@ -116,18 +116,18 @@ typedef void (*souk_store_done_cb)(void *ud, int status);
 /** Run fn(db, ud) in a transaction, blocking, with retries.  Returns 0 when
  * committed, fn's error after a rollback, or SOUK_EBUSY / SOUK_ECLOSED /
  * SOUK_EIO when the retries ran out. */
-int souk_store_tx(souk_store_t *st, souk_store_tx_fn fn, void *ud);
+int souk_store_tx(souk_store_t *st, souk_store_tx_cb fn, void *ud);
 /** Run souk_store_tx on the worker pool, then done(ud, status) on the loop
  * thread.  ud must stay valid until done.  Returns 0 (done is called exactly
  * once) or SOUK_E* (done is never called). */
-int souk_store_tx_async(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done, void *ud);
+int souk_store_tx_async(souk_store_t *st, souk_store_tx_cb fn, souk_store_done_cb done, void *ud);
 /** Like souk_store_tx for a function that only reads: a read-only
  * transaction (SQLite: deferred, with query_only, reading a WAL snapshot
  * without waiting for writers; PostgreSQL: BEGIN READ ONLY).  A write
  * inside fails. */
-int souk_store_read(souk_store_t *st, souk_store_tx_fn fn, void *ud);
+int souk_store_read(souk_store_t *st, souk_store_tx_cb fn, void *ud);
 /** souk_store_read on the worker pool; contract as souk_store_tx_async. */
-int souk_store_read_async(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done, void *ud);
+int souk_store_read_async(souk_store_t *st, souk_store_tx_cb fn, souk_store_done_cb done, void *ud);
 
 /** Claim an idempotency key inside a transaction: 0 when the key is new
  * (it is inserted and commits with the transaction), SOUK_EEXIST when a

@@ -28,7 +28,7 @@ enum {
 typedef struct souk_task_ctx souk_task_ctx_t;
 
 /** Start one run; finish it with souk_task_done(ctx, err) exactly once. */
-typedef void (*souk_task_fn)(souk_task_ctx_t *ctx);
+typedef void (*souk_task_cb)(souk_task_ctx_t *ctx);
 
 /** A periodic task.  Module tables end with a zero entry (name NULL). */
 struct souk_task {
@@ -37,7 +37,7 @@ struct souk_task {
   uint64_t jitter_ms;      /* each run starts up to this much later, uniformly */
   uint64_t budget_ms;      /* expected longest run; 0: no budget */
   uint64_t max_backoff_ms; /* cap of the failure backoff; 0: period x 16 */
-  souk_task_fn handler;
+  souk_task_cb handler;
   unsigned flags; /* SOUK_TASK_* */
   void *ud;       /* handed back by souk_task_ud() */
   /** A period that comes from the configuration: when set and > 0, the

@@ -42,7 +42,7 @@ typedef struct reg_alias {
 
 typedef struct reg_gate {
   char name[SOUK_CMD_NAME_MAX + 1];
-  souk_cmd_gate_fn fn;
+  souk_cmd_gate_cb fn;
   void *ud;
 } reg_gate_t;
 
@@ -406,7 +406,7 @@ const souk_cmd_alias_t *souk_cmd_alias_at(size_t i, const char **module) {
 
 /* --- Gates ---------------------------------------------------------------- */
 
-int souk_cmd_gate_register(const char *name, souk_cmd_gate_fn fn, void *ud) {
+int souk_cmd_gate_register(const char *name, souk_cmd_gate_cb fn, void *ud) {
   if (!name || !fn || !souk__cmd_name_ok(name, strlen(name))) return SOUK_EINVAL;
   if (souk__cmd_gate_find(name, NULL)) return SOUK_EEXIST;
   g_gates = souk_reallocarray(g_gates, g_ngates + 1, sizeof *g_gates);
@@ -417,7 +417,7 @@ int souk_cmd_gate_register(const char *name, souk_cmd_gate_fn fn, void *ud) {
   return 0;
 }
 
-souk_cmd_gate_fn souk__cmd_gate_find(const char *name, void **ud) {
+souk_cmd_gate_cb souk__cmd_gate_find(const char *name, void **ud) {
   for (size_t i = 0; name && i < g_ngates; i++)
     if (strcmp(g_gates[i].name, name) == 0) {
       if (ud) *ud = g_gates[i].ud;

@@ -51,7 +51,7 @@ typedef struct run {
   const souk__surface_t *surf;
   souk_cmd_args_t args;
   bool has_args;
-  souk_cmd_handler_fn fn;
+  souk_cmd_handler_cb fn;
   size_t stat; /* index into g.stats, or SIZE_MAX */
   uint64_t t0;
   uv_timer_t timer;
@@ -74,7 +74,7 @@ static struct {
   size_t nstats;
   uint64_t served;
   uint64_t guilds;
-  souk__cmd_observer_fn observer;
+  souk__cmd_observer_cb observer;
   uint64_t *app_owners;
   size_t napp_owners;
   run_t *running;
@@ -101,7 +101,7 @@ size_t souk__cmd_stats_n(void) { return g.nstats; }
 
 const souk__cmd_stat_t *souk__cmd_stats_at(size_t i) { return i < g.nstats ? &g.stats[i] : NULL; }
 
-void souk__cmd_set_observer(souk__cmd_observer_fn fn) { g.observer = fn; }
+void souk__cmd_set_observer(souk__cmd_observer_cb fn) { g.observer = fn; }
 
 uint64_t souk_cmd_served(void) { return g.served; }
 
@@ -446,7 +446,7 @@ static void run_command(run_t *r) {
     return;
   }
   void *ud = NULL;
-  souk_cmd_gate_fn fn = souk__cmd_gate_find(gate, &ud);
+  souk_cmd_gate_cb fn = souk__cmd_gate_find(gate, &ud);
   if (!fn) {
     SOUK_WARN("cmd", "%s needs gate `%s`, which no module registered; refused", r->args.path, gate);
     refuse(r, "This command is not available right now.");
@@ -529,7 +529,7 @@ void souk__cmd_invoke(const souk__cmdrun_init_t *in, souk_cmd_args_t *args, int 
   r->ctx.module = r->args.module;
   if (r->ctx.kind == SOUK_CMD_KIND_AUTOCOMPLETE) {
     const struct souk_command *c = r->args.cmd;
-    souk_cmd_autocomplete_fn ac = c->autocomplete;
+    souk_cmd_autocomplete_cb ac = c->autocomplete;
     if (!ac && r->args.top) ac = r->args.top->autocomplete;
     /* Suggestions can reveal data: whoever may not run the command gets
      * none (the checks without the cooldown, which only running starts). */

@@ -81,7 +81,7 @@ int souk__cmd_aliases_check(void);
  * returns it and sets *used to the bytes its words took, or NULL. */
 const souk_cmd_alias_t *souk__cmd_alias_match(const char *text, size_t len, size_t *used);
 /** The gate registered as name: its function and ud, or NULL. */
-souk_cmd_gate_fn souk__cmd_gate_find(const char *name, void **ud);
+souk_cmd_gate_cb souk__cmd_gate_find(const char *name, void **ud);
 
 /** Add a module's component table.  Prefixes must be 1-99 characters and
  * unique.  Returns 0, SOUK_EINVAL or SOUK_EEXIST; borrowed like commands. */

@@ -132,9 +132,9 @@ typedef enum souk__cmd_outcome {
   SOUK__CMD_LATE,    /* the core answered for a late handler */
 } souk__cmd_outcome_t;
 /** Called once per finished invocation (after deliver). */
-typedef void (*souk__cmd_observer_fn)(const char *path, uint64_t user_id, uint64_t guild_id,
+typedef void (*souk__cmd_observer_cb)(const char *path, uint64_t user_id, uint64_t guild_id,
                                       souk__cmd_outcome_t outcome, uint64_t latency_ms);
-void souk__cmd_set_observer(souk__cmd_observer_fn fn);
+void souk__cmd_set_observer(souk__cmd_observer_cb fn);
 
 /** Invocations still running (not yet finished by their handler). */
 size_t souk__cmd_running(void);

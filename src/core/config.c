@@ -1089,7 +1089,7 @@ static bool parse_type(const souk_conf_key_t *k, const char *s, size_t n, cval_t
  * true, or false with "expected ..., found ..." in msg. */
 static bool value_check(const souk_conf_section_t *sec, const souk_conf_key_t *k, const char *s,
                         size_t n, souk_buf_t *msg) {
-  souk_conf_check_fn check = NULL;
+  souk_conf_check_cb check = NULL;
   for (const souk_conf_check_t *c = sec->checks; c && c->key && !check; c++)
     if (!strcmp(c->key, k->name)) check = c->fn;
   if (!check || n == 0) return true;

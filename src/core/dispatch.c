@@ -14,7 +14,7 @@
  * small array with a cheap first-byte check before strcmp. */
 typedef struct sub {
   const char *event;
-  souk_event_fn fn;
+  souk_event_cb fn;
   const souk_event_handler_t *table;
 } sub_t;
 

@@ -66,8 +66,8 @@ typedef struct lr {
   char *prompt;
   char *hist_path;
   size_t max_line, hist_max;
-  souk__lineread_line_fn on_line;
-  souk__lineread_eof_fn on_eof;
+  souk__lineread_line_cb on_line;
+  souk__lineread_eof_cb on_eof;
   void *ud;
 
   int kind;
@@ -390,7 +390,7 @@ void souk__lineread_stop(void) {
 
 /* The input ended: deliver nothing more, stop, then tell the owner. */
 static void at_eof(lr_t *lr) {
-  souk__lineread_eof_fn cb = lr->on_eof;
+  souk__lineread_eof_cb cb = lr->on_eof;
   void *ud = lr->ud;
   if (g_lr == lr) souk__lineread_stop();
   if (cb) cb(ud);

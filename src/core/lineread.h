@@ -40,11 +40,11 @@
  * (it may also contain NUL bytes when read from a pipe) and is valid only
  * during the call.  The callback may call souk__lineread_print() and
  * souk__lineread_stop(). */
-typedef void (*souk__lineread_line_fn)(const char *line, size_t len, void *ud);
+typedef void (*souk__lineread_line_cb)(const char *line, size_t len, void *ud);
 /** The input ended: Ctrl-D on an empty line, end of file, or a terminal hang
  * up.  Called at most once, after the reader has already stopped itself (so
  * souk__lineread_stop() is then a no-op and a new start is allowed). */
-typedef void (*souk__lineread_eof_fn)(void *ud);
+typedef void (*souk__lineread_eof_cb)(void *ud);
 
 /** Where to read and write and what to call; zero-initialise and fill in. */
 typedef struct souk__lineread_opts {
@@ -54,8 +54,8 @@ typedef struct souk__lineread_opts {
   const char *history_path;      /**< NULL: no persistent history.  Copied. */
   size_t max_line;               /**< Longest line in bytes; 0: 4096. */
   size_t history_max;            /**< Entries kept and saved; 0: 1000. */
-  souk__lineread_line_fn on_line; /**< Required. */
-  souk__lineread_eof_fn on_eof;   /**< May be NULL. */
+  souk__lineread_line_cb on_line; /**< Required. */
+  souk__lineread_eof_cb on_eof;   /**< May be NULL. */
   void *ud;                      /**< Passed to both callbacks. */
 } souk__lineread_opts_t;
 

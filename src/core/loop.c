@@ -46,8 +46,8 @@ const souk_clock_t souk_clock_mono = {mono_now, NULL};
 
 typedef struct work {
   uv_work_t req;
-  souk_work_fn work;
-  souk_done_fn done;
+  souk_work_cb work;
+  souk_done_cb done;
   void *ud;
 } work_t;
 
@@ -63,7 +63,7 @@ static void after_work_cb(uv_work_t *req, int status) {
   souk_free(w);
 }
 
-int souk_work_submit(souk_work_fn work, souk_done_fn done, void *ud) {
+int souk_work_submit(souk_work_cb work, souk_done_cb done, void *ud) {
   if (!work) return SOUK_EINVAL;
   work_t *w = souk_calloc(1, sizeof *w);
   w->req.data = w;

@@ -45,7 +45,7 @@ struct souk_metric {
 };
 
 typedef struct collector {
-  souk_metrics_collect_fn fn;
+  souk_metrics_collect_cb fn;
   void *ud;
 } collector_t;
 
@@ -352,7 +352,7 @@ double souk_series_value(const souk_series_t *s) {
 
 /* ---- collectors -------------------------------------------------------- */
 
-int souk_metrics_add_collector(souk_metrics_collect_fn fn, void *ud) {
+int souk_metrics_add_collector(souk_metrics_collect_cb fn, void *ud) {
   SOUK_ASSERT(fn);
   for (size_t i = 0; i < reg.ncolls; i++)
     if (reg.colls[i].fn == fn && reg.colls[i].ud == ud) return SOUK_EEXIST;
@@ -364,7 +364,7 @@ int souk_metrics_add_collector(souk_metrics_collect_fn fn, void *ud) {
   return 0;
 }
 
-int souk_metrics_remove_collector(souk_metrics_collect_fn fn, void *ud) {
+int souk_metrics_remove_collector(souk_metrics_collect_cb fn, void *ud) {
   for (size_t i = 0; i < reg.ncolls; i++) {
     if (reg.colls[i].fn == fn && reg.colls[i].ud == ud) {
       memmove(reg.colls + i, reg.colls + i + 1, (reg.ncolls - i - 1) * sizeof *reg.colls);

@@ -161,12 +161,12 @@ typedef struct centry {
 struct souk__coal {
   souk__smap_t map;
   size_t max;
-  souk__coal_send_fn send;
+  souk__coal_send_cb send;
   void *ud;
   uint64_t sent, coalesced;
 };
 
-souk__coal_t *souk__coal_new(size_t max_entries, souk__coal_send_fn send, void *ud) {
+souk__coal_t *souk__coal_new(size_t max_entries, souk__coal_send_cb send, void *ud) {
   souk__coal_t *c = souk_calloc(1, sizeof *c);
   c->max = max_entries ? max_entries : 1;
   c->send = send;

@@ -67,7 +67,7 @@ size_t souk__rguard_gc(souk__rguard_t *g, uint64_t now);
  * message `message` in `channel`.  Returns 0 when the edit is on its way
  * (souk__coal_done() follows), or an error (the state is kept pending and
  * tried again at the next interval). */
-typedef int (*souk__coal_send_fn)(uint64_t channel, uint64_t message, const char *body, size_t len,
+typedef int (*souk__coal_send_cb)(uint64_t channel, uint64_t message, const char *body, size_t len,
                                   void *ud);
 
 /** How long a message known to be gone keeps refusing edits. */
@@ -76,7 +76,7 @@ typedef int (*souk__coal_send_fn)(uint64_t channel, uint64_t message, const char
 typedef struct souk__coal souk__coal_t;
 
 /** A coalescer for at most max_entries messages at once. */
-souk__coal_t *souk__coal_new(size_t max_entries, souk__coal_send_fn send, void *ud);
+souk__coal_t *souk__coal_new(size_t max_entries, souk__coal_send_cb send, void *ud);
 /** Free it and every pending state (nothing is sent). */
 void souk__coal_free(souk__coal_t *c);
 /** The latest state of a message (body copied).  It is sent at once when

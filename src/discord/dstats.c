@@ -64,7 +64,7 @@ void souk_stats_rest(souk_stats_rest_t *out) {
   out->global_wait_ms = souk__rest_global_wait_ms();
 }
 
-void souk_stats_rest_routes(souk_stats_route_fn fn, void *ud) { souk__rest_queue_stats(fn, ud); }
+void souk_stats_rest_routes(souk_stats_route_cb fn, void *ud) { souk__rest_queue_stats(fn, ud); }
 
 size_t souk_stats_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }
 

@@ -46,7 +46,7 @@ static struct {
   char key_hex[2 * IX_KEY_LEN + 1];
   souk_clock_t clock;
   bool clock_set;
-  souk__ix_handler_fn handler;
+  souk__ix_handler_cb handler;
   void *handler_ud;
   uint64_t deadline_ms;
   souk__ix_t *pending;
@@ -158,7 +158,7 @@ void souk__ix_set_clock(const souk_clock_t *clock) {
 
 /* ---- interactions owed an answer --------------------------------------- */
 
-void souk__ix_set_handler(souk__ix_handler_fn fn, void *ud) {
+void souk__ix_set_handler(souk__ix_handler_cb fn, void *ud) {
   X.handler = fn;
   X.handler_ud = ud;
 }

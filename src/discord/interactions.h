@@ -75,12 +75,12 @@ typedef struct souk__ix souk__ix_t;
  * souk__ix_respond(ix, ...) returns.  The handler must call
  * souk__ix_respond exactly once, now or later from a callback, even after
  * the deadline has passed (then the call only releases ix). */
-typedef void (*souk__ix_handler_fn)(souk__ix_t *ix, const souk_json_t *json, void *ud);
+typedef void (*souk__ix_handler_cb)(souk__ix_t *ix, const souk_json_t *json, void *ud);
 
 /** Set the handler (NULL: none; interactions are then deferred at once and
  * a warning is logged, since nothing will ever follow up).  ud is passed to
  * each call. */
-void souk__ix_set_handler(souk__ix_handler_fn fn, void *ud);
+void souk__ix_set_handler(souk__ix_handler_cb fn, void *ud);
 
 /** Set the time a handler has before the deferred answer goes out; 0
  * restores SOUK_IX_DEADLINE_MS.  Applies to interactions received

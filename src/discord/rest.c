@@ -346,7 +346,7 @@ void souk__rest_stats(souk__rest_stats_t *out) {
   }
 }
 
-void souk__rest_queue_stats(souk__rest_queue_stat_fn fn, void *ud) {
+void souk__rest_queue_stats(souk__rest_queue_stat_cb fn, void *ud) {
   for (souk__smap_ent_t *e = souk__smap_next(&g.queues, NULL); e;
        e = souk__smap_next(&g.queues, e)) {
     const rest_queue_t *q = (const rest_queue_t *)e;
@@ -365,7 +365,7 @@ uint64_t souk__rest_global_wait_ms(void) {
   return rs.global_until_ms > now ? rs.global_until_ms - now : 0;
 }
 
-void souk__rest_route_stats(souk__rest_route_stat_fn fn, void *ud) {
+void souk__rest_route_stats(souk__rest_route_stat_cb fn, void *ud) {
   for (souk__smap_ent_t *e = souk__smap_next(&g.rstats, NULL); e;
        e = souk__smap_next(&g.rstats, e)) {
     const route_stat_t *s = (const route_stat_t *)e;

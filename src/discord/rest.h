@@ -137,18 +137,18 @@ void souk__rest_stats(souk__rest_stats_t *out);
 
 /** Called by souk__rest_route_stats for each route key and status seen;
  * status 0 counts attempts that got no response. */
-typedef void (*souk__rest_route_stat_fn)(const char *route, int status, uint64_t count, void *ud);
+typedef void (*souk__rest_route_stat_cb)(const char *route, int status, uint64_t count, void *ud);
 /** Visit the per-route status counts (bounded: routes past 512 are counted
  * under "other"). */
-void souk__rest_route_stats(souk__rest_route_stat_fn fn, void *ud);
+void souk__rest_route_stats(souk__rest_route_stat_cb fn, void *ud);
 
 /** Called by souk__rest_queue_stats for each route queue with requests:
  * its key ("POST /channels/{id}/messages|<channel id>"), how many wait,
  * how many are sent and not answered yet. */
-typedef void (*souk__rest_queue_stat_fn)(const char *route, size_t queued, unsigned inflight,
+typedef void (*souk__rest_queue_stat_cb)(const char *route, size_t queued, unsigned inflight,
                                         void *ud);
 /** Visit the route queues that hold requests now. */
-void souk__rest_queue_stats(souk__rest_queue_stat_fn fn, void *ud);
+void souk__rest_queue_stats(souk__rest_queue_stat_cb fn, void *ud);
 /** How long a global 429 still holds every request, in ms (0: none). */
 uint64_t souk__rest_global_wait_ms(void);
 

@@ -109,7 +109,7 @@ typedef struct mount {
 
 typedef struct check {
   char *name;
-  souk_ready_fn fn;
+  souk_ready_cb fn;
   void *ud;
 } check_t;
 
@@ -604,7 +604,7 @@ bool souk__httpd_ready(souk_buf_t *detail) {
   return all;
 }
 
-int souk_httpd_add_ready_check(const char *name, souk_ready_fn fn, void *ud) {
+int souk_httpd_add_ready_check(const char *name, souk_ready_cb fn, void *ud) {
   SOUK_ASSERT(name && fn);
   for (size_t i = 0; i < H.nchecks; i++)
     if (!strcmp(H.checks[i].name, name)) return SOUK_EEXIST;

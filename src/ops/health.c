@@ -13,7 +13,7 @@
 
 typedef struct check {
   char *name;
-  souk_health_check_fn fn;
+  souk_health_check_cb fn;
   void *ud;
 } check_t;
 
@@ -82,7 +82,7 @@ void souk__health_init(const souk__health_opts_t *opts) {
 
 void souk__health_set_slow_op(uint64_t ms) { H.slow_op_ms = ms ? ms : 1000; }
 
-int souk_health_register(const char *component, souk_health_check_fn fn, void *ud) {
+int souk_health_register(const char *component, souk_health_check_cb fn, void *ud) {
   if (!component || !*component || !fn || strchr(component, '\n')) return SOUK_EINVAL;
   for (size_t i = 0; i < H.n; i++)
     if (strcmp(H.checks[i].name, component) == 0) return SOUK_EEXIST;

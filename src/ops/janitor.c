@@ -332,7 +332,7 @@ typedef struct job {
   souk__janitor_opts_t o;
   uint64_t now;
   souk_janitor_report_t rep;
-  souk_janitor_done_fn done;
+  souk_janitor_done_cb done;
   void *ud;
 } job_t;
 
@@ -478,7 +478,7 @@ static void log_report(const souk_janitor_report_t *rep) {
   souk_buf_free(&b);
 }
 
-static job_t *job_new(souk_janitor_done_fn done, void *ud) {
+static job_t *job_new(souk_janitor_done_cb done, void *ud) {
   job_t *j = souk_calloc(1, sizeof *j);
   j->sets = sets_copy(J.sets, J.n);
   j->nsets = J.n;
@@ -520,7 +520,7 @@ static void after_cb(void *ud, int status) {
   job_free(j);
 }
 
-int souk_janitor_run(souk_janitor_done_fn done, void *ud) {
+int souk_janitor_run(souk_janitor_done_cb done, void *ud) {
   if (J.running) return SOUK_EBUSY;
   job_t *j = job_new(done, ud);
   int rc = souk_work_submit(work_cb, after_cb, j);

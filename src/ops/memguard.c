@@ -11,7 +11,7 @@
 
 typedef struct trim {
   char *name;
-  souk_memguard_trim_fn fn;
+  souk_memguard_trim_cb fn;
   void *ud;
 } trim_t;
 
@@ -152,7 +152,7 @@ int souk__memguard_start(void) {
   return 0;
 }
 
-int souk_memguard_register_trim(const char *name, souk_memguard_trim_fn fn, void *ud) {
+int souk_memguard_register_trim(const char *name, souk_memguard_trim_cb fn, void *ud) {
   if (!name || !*name || !fn) return SOUK_EINVAL;
   for (size_t i = 0; i < M.ntrims; i++)
     if (strcmp(M.trims[i].name, name) == 0) return SOUK_EEXIST;

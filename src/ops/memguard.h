@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /** Read the RSS in bytes; returns 0 or SOUK_E*. */
-typedef int (*souk__rss_sampler_fn)(void *ud, uint64_t *rss);
+typedef int (*souk__rss_sampler_cb)(void *ud, uint64_t *rss);
 
 /** The real sampler: resident pages from /proc/self/statm times the page
  * size.  Returns 0 or SOUK_EIO. */
@@ -25,7 +25,7 @@ typedef struct souk__memguard_opts {
   uint64_t soft_bytes, hard_bytes; /* 0: that limit is off */
   uint64_t interval_ms;            /* sampling period (0: 10 s) */
   uint64_t trim_cooldown_ms;       /* least time between trims (0: none) */
-  souk__rss_sampler_fn sampler;     /* NULL: souk__memguard_rss_proc */
+  souk__rss_sampler_cb sampler;     /* NULL: souk__memguard_rss_proc */
   void *sampler_ud;
   const souk_clock_t *clock; /* NULL: monotonic */
 } souk__memguard_opts_t;

@@ -136,7 +136,7 @@ int souk_recovery_register(const char *type, const souk_recovery_strategy_t *s) 
   return 0;
 }
 
-int souk_recovery_unregister(const char *type, souk_recover_fn fn, void *ud) {
+int souk_recovery_unregister(const char *type, souk_recover_cb fn, void *ud) {
   ensure_init();
   size_t w = 0;
   bool found = false;

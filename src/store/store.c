@@ -294,7 +294,7 @@ static int tx_end(souk_db_t *db, bool commit) {
   return rc;
 }
 
-int souk__store_tx_n(souk_store_t *st, souk_store_tx_fn fn, void *ud, int retries, bool readonly) {
+int souk__store_tx_n(souk_store_t *st, souk_store_tx_cb fn, void *ud, int retries, bool readonly) {
   for (int attempt = 0;; attempt++) {
     souk_db_t *db = NULL;
     bool retry;
@@ -357,19 +357,19 @@ int souk_store_pool_stats(souk_store_t *st, souk_store_pool_stats_t *out) {
   return 0;
 }
 
-int souk_store_tx(souk_store_t *st, souk_store_tx_fn fn, void *ud) {
+int souk_store_tx(souk_store_t *st, souk_store_tx_cb fn, void *ud) {
   if (!st || !fn) return SOUK_EINVAL;
   return souk__store_tx_n(st, fn, ud, (int)st->conf.tx_retries, false);
 }
 
-int souk_store_read(souk_store_t *st, souk_store_tx_fn fn, void *ud) {
+int souk_store_read(souk_store_t *st, souk_store_tx_cb fn, void *ud) {
   if (!st || !fn) return SOUK_EINVAL;
   return souk__store_tx_n(st, fn, ud, (int)st->conf.tx_retries, true);
 }
 
 typedef struct tx_job {
   souk_store_t *st;
-  souk_store_tx_fn fn;
+  souk_store_tx_cb fn;
   souk_store_done_cb done;
   void *ud;
   bool readonly;
@@ -387,7 +387,7 @@ static void tx_done(void *arg, int status) {
   souk_free(j);
 }
 
-static int submit(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done, void *ud,
+static int submit(souk_store_t *st, souk_store_tx_cb fn, souk_store_done_cb done, void *ud,
                   bool readonly) {
   if (!st || !fn || !done) return SOUK_EINVAL;
   tx_job_t *j = souk_calloc(1, sizeof *j);
@@ -397,11 +397,11 @@ static int submit(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done
   return rc;
 }
 
-int souk_store_tx_async(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done, void *ud) {
+int souk_store_tx_async(souk_store_t *st, souk_store_tx_cb fn, souk_store_done_cb done, void *ud) {
   return submit(st, fn, done, ud, false);
 }
 
-int souk_store_read_async(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done,
+int souk_store_read_async(souk_store_t *st, souk_store_tx_cb fn, souk_store_done_cb done,
                           void *ud) {
   return submit(st, fn, done, ud, true);
 }
@@ -967,7 +967,7 @@ int souk__store_migrate(souk_store_t *st, int *applied) {
 
 /* Run fn on a pooled connection outside any transaction (VACUUM and the
  * backup API refuse to run inside one). */
-static int with_conn(souk_store_t *st, souk_store_tx_fn fn, void *ud) {
+static int with_conn(souk_store_t *st, souk_store_tx_cb fn, void *ud) {
   souk_db_t *db;
   int rc = souk__store_acquire(st, &db);
   if (rc != 0) return rc;

@@ -113,6 +113,6 @@ void souk__store_release(souk_db_t *db);
  * caller, when one was written. */
 int souk__store_backup_before(souk_store_t *st, int version, char **path_out);
 /** Run fn in a (read-only) transaction at most 1 + retries times. */
-int souk__store_tx_n(souk_store_t *st, souk_store_tx_fn fn, void *ud, int retries, bool readonly);
+int souk__store_tx_n(souk_store_t *st, souk_store_tx_cb fn, void *ud, int retries, bool readonly);
 
 #endif

@@ -87,7 +87,7 @@ void economy_store_error(souk_cmd_ctx_t *ctx, int status) {
                   souk_strerror(status));
 }
 
-int economy_run(souk_cmd_ctx_t *ctx, souk_store_tx_fn fn, souk_store_done_cb done, void *ud,
+int economy_run(souk_cmd_ctx_t *ctx, souk_store_tx_cb fn, souk_store_done_cb done, void *ud,
                 bool write) {
   souk_store_t *st = economy_g.store;
   int rc = !st || !economy_g.started ? SOUK_ENOTSUP

@@ -59,7 +59,7 @@ void economy_fmt_wait(int64_t ms, char *buf, size_t cap);
  * then done on the loop.  When it cannot start (no store), ctx is
  * answered with an error and the result is non-zero: the caller frees
  * its job and stops. */
-int economy_run(souk_cmd_ctx_t *ctx, souk_store_tx_fn fn, souk_store_done_cb done, void *ud,
+int economy_run(souk_cmd_ctx_t *ctx, souk_store_tx_cb fn, souk_store_done_cb done, void *ud,
                 bool write);
 /** Answer ctx with the store's failure (nothing changed). */
 void economy_store_error(souk_cmd_ctx_t *ctx, int status);

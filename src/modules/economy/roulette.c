@@ -270,7 +270,7 @@ int roulette_return(const roulette_bet_t *bet, int pocket, int64_t stake, int64_
   return 0;
 }
 
-int roulette_spin(roulette_rng_fn rng, void *ud) {
+int roulette_spin(roulette_rng_cb rng, void *ud) {
   /* The largest multiple of 37 that fits: values at or above it are drawn
    * again, so every pocket is exactly as likely. */
   const uint64_t limit = UINT64_MAX - UINT64_MAX % ROULETTE_POCKETS;

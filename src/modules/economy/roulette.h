@@ -49,9 +49,9 @@ const char *roulette_color(int n);
 int roulette_return(const roulette_bet_t *bet, int pocket, int64_t stake, int64_t *ret);
 
 /** A random source: 64 uniform bits per call. */
-typedef uint64_t (*roulette_rng_fn)(void *ud);
+typedef uint64_t (*roulette_rng_cb)(void *ud);
 /** One spin: a pocket 0-36, uniform (rejection sampling, no modulo bias). */
-int roulette_spin(roulette_rng_fn rng, void *ud);
+int roulette_spin(roulette_rng_cb rng, void *ud);
 /** The OS's randomness (getrandom), for real spins. */
 uint64_t roulette_rng_os(void *ud);
 

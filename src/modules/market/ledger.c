@@ -816,7 +816,7 @@ int market_symbols_held(souk_db_t *db, int64_t guild_id, char (**out)[MARKET_SYM
 /* ---- valuation and ranking ---- */
 
 int market_value(const market_account_t *a, const market_holding_t *h, size_t n,
-                 market_price_fn price, void *ud, int64_t *value_cents, size_t *unpriced) {
+                 market_price_cb price, void *ud, int64_t *value_cents, size_t *unpriced) {
   if (!a || (n && !h) || !price || !value_cents) return SOUK_EINVAL;
   int64_t v = a->cash_cents;
   size_t miss = 0;
@@ -852,7 +852,7 @@ static int rank_cmp(const void *pa, const void *pb) {
 }
 
 int market_leaderboard(souk_db_t *db, int64_t guild_id, int64_t season, market_rank_by_t by,
-                       market_price_fn price, void *ud, int64_t offset, int64_t limit,
+                       market_price_cb price, void *ud, int64_t offset, int64_t limit,
                        market_rank_t **out, size_t *n, size_t *total) {
   if (!db || !price || !out || !n || offset < 0 || limit < 1 || limit > 1000) return SOUK_EINVAL;
   *out = NULL;
@@ -907,9 +907,9 @@ typedef struct guild_season {
   market_source_t source;
 } guild_season_t;
 
-/* A market_price_fn for one guild's source. */
+/* A market_price_cb for one guild's source. */
 typedef struct src_price {
-  market_source_price_fn fn;
+  market_source_price_cb fn;
   void *ud;
   market_source_t source;
 } src_price_t;
@@ -921,7 +921,7 @@ static int src_price(void *ud, const char *symbol, int64_t *price_micro) {
 
 /* One price function for every guild, whatever its source. */
 typedef struct any_price {
-  market_price_fn fn;
+  market_price_cb fn;
   void *ud;
 } any_price_t;
 
@@ -930,14 +930,14 @@ static int any_price(void *ud, market_source_t source, const char *symbol, int64
   return p->fn(p->ud, symbol, price_micro);
 }
 
-int market_daily_snapshot(souk_db_t *db, int64_t day, market_price_fn price, void *ud,
+int market_daily_snapshot(souk_db_t *db, int64_t day, market_price_cb price, void *ud,
                           int64_t now_ms, market_snapshot_stats_t *stats) {
   if (!price) return SOUK_EINVAL;
   any_price_t a = {price, ud};
   return market_daily_snapshot_by_source(db, day, any_price, &a, now_ms, stats);
 }
 
-int market_daily_snapshot_by_source(souk_db_t *db, int64_t day, market_source_price_fn price,
+int market_daily_snapshot_by_source(souk_db_t *db, int64_t day, market_source_price_cb price,
                                     void *ud, int64_t now_ms, market_snapshot_stats_t *stats) {
   if (!db || !price || !stats || day <= 0) return SOUK_EINVAL;
   memset(stats, 0, sizeof *stats);
@@ -1000,7 +1000,7 @@ int market_daily_snapshot_by_source(souk_db_t *db, int64_t day, market_source_pr
 
 typedef struct snap_job {
   int64_t day, now_ms;
-  market_price_fn price;
+  market_price_cb price;
   void *ud;
   market_snapshot_stats_t *stats;
 } snap_job_t;
@@ -1010,7 +1010,7 @@ static int snap_fn(souk_db_t *db, void *ud) {
   return market_daily_snapshot(db, j->day, j->price, j->ud, j->now_ms, j->stats);
 }
 
-int market_daily_snapshot_tx(souk_store_t *st, int64_t day, market_price_fn price, void *ud,
+int market_daily_snapshot_tx(souk_store_t *st, int64_t day, market_price_cb price, void *ud,
                              int64_t now_ms, market_snapshot_stats_t *stats) {
   if (!st) return SOUK_EINVAL;
   snap_job_t j = {day, now_ms, price, ud, stats};

@@ -238,13 +238,13 @@ int market_symbols_held(souk_db_t *db, int64_t guild_id, char (**out)[MARKET_SYM
 
 /** A price lookup for valuation: 0 and *price_micro (> 0), or
  * SOUK_ENOTFOUND.  Must answer from one snapshot for the whole call. */
-typedef int (*market_price_fn)(void *ud, const char *symbol, int64_t *price_micro);
+typedef int (*market_price_cb)(void *ud, const char *symbol, int64_t *price_micro);
 
 /** Value of an account: cash + sum of floor(shares * price / 10,000).  A
  * holding the lookup cannot price is valued at its cost basis and counted
  * in *unpriced (may be NULL).  0 or SOUK_ERANGE. */
 int market_value(const market_account_t *a, const market_holding_t *h, size_t n,
-                 market_price_fn price, void *ud, int64_t *value_cents, size_t *unpriced);
+                 market_price_cb price, void *ud, int64_t *value_cents, size_t *unpriced);
 
 /** What a leaderboard ranks by. */
 typedef enum market_rank_by { MARKET_RANK_VALUE = 0, MARKET_RANK_ROI = 1 } market_rank_by_t;
@@ -262,7 +262,7 @@ typedef struct market_rank {
  * offset..offset+limit-1 (limit 1..1000) in *out (caller frees with
  * souk_free), *n of them, and *total accounts (may be NULL). */
 int market_leaderboard(souk_db_t *db, int64_t guild_id, int64_t season, market_rank_by_t by,
-                       market_price_fn price, void *ud, int64_t offset, int64_t limit,
+                       market_price_cb price, void *ud, int64_t offset, int64_t limit,
                        market_rank_t **out, size_t *n, size_t *total);
 
 /** Counts of one daily snapshot run. */
@@ -277,18 +277,18 @@ typedef struct market_snapshot_stats {
  * snapshot, set last_value_cents, and write one history row per account for
  * day (YYYYMMDD, UTC) unless it exists: a rerun the same day inserts
  * nothing and changes no history row. */
-int market_daily_snapshot(souk_db_t *db, int64_t day, market_price_fn price, void *ud,
+int market_daily_snapshot(souk_db_t *db, int64_t day, market_price_cb price, void *ud,
                           int64_t now_ms, market_snapshot_stats_t *stats);
 /** A price function that is told the guild's season source. */
-typedef int (*market_source_price_fn)(void *ud, market_source_t source, const char *symbol,
+typedef int (*market_source_price_cb)(void *ud, market_source_t source, const char *symbol,
                                       int64_t *price_micro);
 /** market_daily_snapshot valuing each guild with the prices of its own
  * season's source (a simulated season never gets a live price, nor the
  * reverse). */
-int market_daily_snapshot_by_source(souk_db_t *db, int64_t day, market_source_price_fn price,
+int market_daily_snapshot_by_source(souk_db_t *db, int64_t day, market_source_price_cb price,
                                     void *ud, int64_t now_ms, market_snapshot_stats_t *stats);
 /** market_daily_snapshot in a transaction of its own. */
-int market_daily_snapshot_tx(souk_store_t *st, int64_t day, market_price_fn price, void *ud,
+int market_daily_snapshot_tx(souk_store_t *st, int64_t day, market_price_cb price, void *ud,
                              int64_t now_ms, market_snapshot_stats_t *stats);
 /** YYYYMMDD of a Unix ms time, in UTC. */
 int64_t market_day_of(int64_t unix_ms);

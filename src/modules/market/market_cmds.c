@@ -143,7 +143,7 @@ static souk_store_t *need_store(souk_cmd_ctx_t *ctx) {
 }
 
 /* Run fn on the pool and then done; on a refused start, reply and free. */
-static void job_run(job_t *j, souk_store_tx_fn fn, souk_store_done_cb done, bool write) {
+static void job_run(job_t *j, souk_store_tx_cb fn, souk_store_done_cb done, bool write) {
   souk_store_t *st = market_g.store;
   int rc = !st     ? SOUK_ENOTSUP
            : write ? souk_store_tx_async(st, fn, done, j)
@@ -211,25 +211,25 @@ static int settings_read_tx(souk_db_t *db, void *ud) {
 
 /* ---- pricing ------------------------------------------------------------ */
 
-typedef void (*priced_fn)(job_t *j, const market_pc_result_t *r);
+typedef void (*priced_cb)(job_t *j, const market_pc_result_t *r);
 
 typedef struct price_req {
   job_t *j;
-  priced_fn fn;
+  priced_cb fn;
   size_t idx;
 } price_req_t;
 
 static void price_cb(const market_pc_result_t *r, void *ud) {
   price_req_t *p = ud;
   job_t *j = p->j;
-  priced_fn fn = p->fn;
+  priced_cb fn = p->fn;
   souk_free(p);
   fn(j, r);
 }
 
 /* Price j->symbol from the guild's source: fn runs exactly once, maybe
  * before this returns. */
-static void price_symbol(job_t *j, const char *symbol, priced_fn fn) {
+static void price_symbol(job_t *j, const char *symbol, priced_cb fn) {
   if (j->set.source == MARKET_SRC_SIM) {
     market_pc_result_t r = {0};
     int64_t now = (int64_t)souk_unix_ms();

@@ -63,7 +63,7 @@ typedef struct market_snap {
 void market_snap_fill(market_snap_t *s, market_source_t source);
 /** Release what market_snap_fill allocated. */
 void market_snap_free(market_snap_t *s);
-/** market_price_fn over a market_snap_t. */
+/** market_price_cb over a market_snap_t. */
 int market_snap_price(void *ud, const char *symbol, int64_t *price_micro);
 
 /** Run the daily snapshot now (the task and /market daily-update):

@@ -36,7 +36,7 @@
 
 /** The fetcher the cache asks on a miss: market_chain_quote's contract
  * (0 and cb runs exactly once, later; or an error and cb never runs). */
-typedef int (*market_pc_fetch_fn)(void *fud, const char *symbol, market_quote_cb cb, void *ud);
+typedef int (*market_pc_fetch_cb)(void *fud, const char *symbol, market_quote_cb cb, void *ud);
 
 /** Settings.  Zero values take the defaults noted. */
 typedef struct market_pc_conf {
@@ -45,7 +45,7 @@ typedef struct market_pc_conf {
   uint64_t refresh_ms;      /* served without asking the chain (default 30 s) */
   size_t max_entries;       /* LRU bound (default 1000) */
   const souk_clock_t *wall; /* UTC Unix ms; NULL: souk_unix_ms() */
-  market_pc_fetch_fn fetch; /* NULL: no provider (every miss fails) */
+  market_pc_fetch_cb fetch; /* NULL: no provider (every miss fails) */
   void *fetch_ud;
   souk_store_t *store; /* NULL: no persistence */
 } market_pc_conf_t;

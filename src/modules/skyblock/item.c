@@ -261,10 +261,10 @@ typedef struct walk {
 /* Handles one entry of a compound: the tag's type and name are read, the
  * cursor is at its value, which the handler must consume (read or skip).
  * depth is the compound's. */
-typedef int (*field_fn)(walk_t *w, uint8_t t, const char *name, size_t nl, int depth);
+typedef int (*field_cb)(walk_t *w, uint8_t t, const char *name, size_t nl, int depth);
 
 /* Walk the compound at the cursor (nested at depth), entry by entry. */
-static int walk_compound(walk_t *w, int depth, field_fn fn) {
+static int walk_compound(walk_t *w, int depth, field_cb fn) {
   for (;;) {
     uint8_t t;
     const char *name;

@@ -32,7 +32,7 @@ typedef struct job {
   uint64_t arrived_ns;
   uint64_t t_parsed, t_looked; /* when steps 1 and 2 ended */
   unsigned chunks_left;        /* step 3's pieces still on the pool */
-  sb_engine_done_fn done;
+  sb_engine_done_cb done;
   void *ud;
 } job_t;
 
@@ -361,7 +361,7 @@ static void after_parse(void *ud, int status) {
 }
 
 int sb_engine_submit(sb_engine_t *e, sb_req_kind_t kind, int page, uint32_t sweep, char *body,
-                     size_t len, uint64_t arrived_ns, sb_engine_done_fn done, void *ud) {
+                     size_t len, uint64_t arrived_ns, sb_engine_done_cb done, void *ud) {
   job_t *j = souk_calloc(1, sizeof *j);
   j->e = e;
   j->kind = kind;

@@ -80,7 +80,7 @@ typedef struct sb_engine_stats {
 
 /** Called when a page went through all steps (rc 0) or failed (SOUK_E*),
  * with its lastUpdated and totalPages (auctions pages). */
-typedef void (*sb_engine_done_fn)(void *ud, sb_req_kind_t kind, uint32_t sweep, int page, int rc,
+typedef void (*sb_engine_done_cb)(void *ud, sb_req_kind_t kind, uint32_t sweep, int page, int rc,
                                   int64_t last_updated, int total_pages);
 
 /** The engine (opaque). */
@@ -110,7 +110,7 @@ void sb_engine_set_clock(sb_engine_t *e, uint64_t (*now_ns)(void));
  * (exactly once, unless this returns an error).  arrived_ns: when its
  * last byte arrived (for the alert latency; 0: now). */
 int sb_engine_submit(sb_engine_t *e, sb_req_kind_t kind, int page, uint32_t sweep, char *body,
-                     size_t len, uint64_t arrived_ns, sb_engine_done_fn done, void *ud);
+                     size_t len, uint64_t arrived_ns, sb_engine_done_cb done, void *ud);
 /** All steps now, on this thread.  *last_updated and *total_pages (may
  * be NULL) receive the page's header.  0 or SOUK_E*. */
 int sb_engine_ingest_sync(sb_engine_t *e, sb_req_kind_t kind, uint32_t sweep, char *body,

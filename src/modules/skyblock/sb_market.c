@@ -758,7 +758,7 @@ static void prune(sb_mkts_t *m) {
   if (m->ss_cap) ss_rehash(m, m->ss_cap, m->data_now - 10 * 60000);
 }
 
-size_t sb_mkts_advance(sb_mkts_t *m, int64_t now_ms, sb_hour_closed_fn closed, void *ud) {
+size_t sb_mkts_advance(sb_mkts_t *m, int64_t now_ms, sb_hour_closed_cb closed, void *ud) {
   if (now_ms <= m->data_now) return 0;
   m->data_now = now_ms;
   int64_t h = now_ms / SB_HOUR_MS;

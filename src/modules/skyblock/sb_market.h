@@ -187,14 +187,14 @@ bool sb_mkts_sale_known(const sb_mkts_t *m, const sb_uuid_t *auction);
 
 /** Called for each hour that closes, with its summary (the callee owns
  * it and frees it with sb_summary_free()). */
-typedef void (*sb_hour_closed_fn)(void *ud, sb_summary_t *s);
+typedef void (*sb_hour_closed_cb)(void *ud, sb_summary_t *s);
 
 /** Data time moved to now_ms (a sweep's lastUpdated).  Closes every hour
  * whose end + hour_grace_ms has passed, oldest first, calling closed (may
  * be NULL) for each, then drops hours and sales older than the window and
  * forgets empty markets.  Data time never goes back.  Returns the number
  * of hours closed. */
-size_t sb_mkts_advance(sb_mkts_t *m, int64_t now_ms, sb_hour_closed_fn closed, void *ud);
+size_t sb_mkts_advance(sb_mkts_t *m, int64_t now_ms, sb_hour_closed_cb closed, void *ud);
 /** Change the window (the memory guard shrinks it); takes effect now. */
 void sb_mkts_set_window(sb_mkts_t *m, unsigned window_hours);
 /** The open hour's rows so far, as a summary (for the checkpoint of the

@@ -44,12 +44,12 @@
 
 /* ---- loop and log helpers ------------------------------------------------ */
 
-typedef bool (*cond_fn)(void);
+typedef bool (*cond_cb)(void);
 
 /* Runs the loop until cond() holds or ms pass; a referenced timer keeps
  * uv_run from returning at once while only unreferenced timers exist. */
 static void tick_cb(uv_timer_t *t) {}
-static bool run_until(cond_fn cond, uint64_t ms) {
+static bool run_until(cond_cb cond, uint64_t ms) {
   uv_timer_t tick;
   uv_timer_init(souk_loop(), &tick);
   uv_timer_start(&tick, tick_cb, 5, 5);

@@ -28,8 +28,8 @@ static char ua_url[] = "https://example.test/souk";
 
 /* ---- server scripting -------------------------------------------------- */
 
-typedef void (*route_fn)(const tsrv_req_t *req, tsrv_resp_t *resp);
-static route_fn script;
+typedef void (*route_cb)(const tsrv_req_t *req, tsrv_resp_t *resp);
+static route_cb script;
 static tsrv_req_t last_req;
 static int hits;           /* requests the script saw */
 static int violations;     /* requests that came before a 429's reset */

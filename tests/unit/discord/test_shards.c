@@ -34,9 +34,9 @@
 static bool timed_out;
 static void timeout_cb(uv_timer_t *t) { timed_out = true; }
 
-typedef bool (*cond_fn)(void);
+typedef bool (*cond_cb)(void);
 
-static bool run_until(cond_fn cond, unsigned ms) {
+static bool run_until(cond_cb cond, unsigned ms) {
   uv_timer_t t;
   timed_out = false;
   uv_timer_init(souk_loop(), &t);

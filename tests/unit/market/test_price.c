@@ -36,10 +36,10 @@ static char *slurp(const char *rel, size_t *len) {
   return b;
 }
 
-typedef market_outcome_t (*parser_fn)(const char *, int, const char *, const char *, size_t,
+typedef market_outcome_t (*parser_cb)(const char *, int, const char *, const char *, size_t,
                                       market_parsed_t *);
 
-static market_outcome_t parse_file(parser_fn fn, const char *sym, int status, const char *ra,
+static market_outcome_t parse_file(parser_cb fn, const char *sym, int status, const char *ra,
                                    const char *rel, market_parsed_t *out) {
   size_t n;
   char *b = slurp(rel, &n);
@@ -48,7 +48,7 @@ static market_outcome_t parse_file(parser_fn fn, const char *sym, int status, co
   return o;
 }
 
-static market_outcome_t parse_str(parser_fn fn, const char *sym, int status, const char *ra,
+static market_outcome_t parse_str(parser_cb fn, const char *sym, int status, const char *ra,
                                   const char *body, market_parsed_t *out) {
   return fn(sym, status, ra, body, strlen(body), out);
 }

@@ -27,7 +27,7 @@
 static int g_submit_mode;
 static void *g_held_ud;
 static souk_store_done_cb g_held_done;
-static int test_tx_async(souk_store_t *st, souk_store_tx_fn fn, souk_store_done_cb done, void *ud) {
+static int test_tx_async(souk_store_t *st, souk_store_tx_cb fn, souk_store_done_cb done, void *ud) {
   if (g_submit_mode == 1) return SOUK_EIO;
   if (g_submit_mode == 2) {
     g_held_ud = ud;
