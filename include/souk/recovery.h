@@ -209,7 +209,8 @@ souk_breaker_t *souk_breaker_find(const char *name);
 /** Walk every live breaker: NULL gives the first, then the one after b;
  * NULL at the end.  Do not free breakers during a walk. */
 souk_breaker_t *souk_breaker_next(const souk_breaker_t *b);
-/** Name as given to souk_breaker_new(). */
+/** Name as given to souk_breaker_new(): a copy owned by the breaker,
+ * valid until souk_breaker_free(b); never NULL. */
 const char *souk_breaker_name(const souk_breaker_t *b);
 /** May a call go ahead now?  False while open (counted as rejected) and in
  * half-open once the probe is out.  A true answer must be followed by

@@ -53,9 +53,11 @@ typedef struct souk_task souk_task_t;
 /** Finish a run: err is 0 or SOUK_E*.  ctx is freed; do not use it after.
  * Calling it twice for one run is a bug and asserts. */
 void souk_task_done(souk_task_ctx_t *ctx, int err);
-/** The task's ud field. */
+/** The task's ud field (NULL for a run whose task was removed). */
 void *souk_task_ud(const souk_task_ctx_t *ctx);
-/** The task's name. */
+/** The task's name: the task table's own string (not copied), valid as
+ * long as the table; "?" for a run whose task was removed or whose
+ * scheduler was shut down.  Never NULL. */
 const char *souk_task_name(const souk_task_ctx_t *ctx);
 
 /** What the scheduler knows about one task. */
