@@ -124,17 +124,14 @@ struct souk_cache {
   uv_timer_t sweep;
   /* Redis. */
   bool redis;
-  souk__redis_url_t url;
+  souk__redis_link_t *link; /* the connection (src/cache/redisconn.c) */
   char *prefix, *prefix_glob;
   int rstate;
-  redisAsyncContext *ac;
-  uint64_t gen; /* connection attempts, so late replies can be told apart */
-  uint64_t connect_started;
+  uint64_t gen;  /* connections used, so late replies can be told apart */
+  bool up_back;  /* this connection came back after a loss (for the log) */
   op_t inflight; /* sentinel of commands sent and not answered */
   unsigned ninflight;
-  uv_timer_t reconnect, watchdog;
-  uint64_t backoff_ms, backoff_min, backoff_max, timeout_ms;
-  bool logged_down, ever_up;
+  uint64_t backoff_min, backoff_max, timeout_ms;
   uint64_t downs, ups, fallbacks, reserved;
   /* What changed while memory served, to invalidate in Redis once back. */
   dirty_t dirty;  /* accumulating */
@@ -142,8 +139,6 @@ struct souk_cache {
   unsigned replay_pending;
   bool replay_failed;
   uint64_t replay_started;
-  uv_getaddrinfo_t gai;
-  bool resolving;
   bool closing;
   int open_handles; /* handles and requests to wait for before freeing */
 };
@@ -393,62 +388,45 @@ static void mem_exec(souk_cache_t *c, op_t *op) {
 
 /* ---- Redis ----------------------------------------------------------------- */
 
-static void redis_connect(souk_cache_t *c);
 static int redis_send(souk_cache_t *c, op_t *op);
 
-static void reconnect_cb(uv_timer_t *t) {
-  souk_cache_t *c = t->data;
-  if (c->rstate == R_WAIT) redis_connect(c);
-}
-
-/* Redis is gone (or never came): route to memory and schedule a reconnect.
- * Called once per lost connection, maybe more; only the first call per
- * connection does anything but forget the context.  Never frees the
- * context: the callers are inside hiredis's own teardown, or free it
- * themselves right after. */
-static void redis_lost(souk_cache_t *c, const char *why) {
-  c->ac = NULL;
-  if (c->closing || c->rstate == R_WAIT) return;
+/* Redis is gone (or never came), and the link reconnects by itself:
+ * route to memory meanwhile. */
+static void redis_down(void *ud, const char *why, bool first, bool link_was_up) {
+  souk_cache_t *c = ud;
+  if (c->closing) return;
   bool was_up = c->rstate == R_UP;
   c->rstate = R_WAIT;
   c->credis.errors++;
   /* An unfinished invalidation is owed again on the next return. */
   c->replay_pending = 0;
   dirty_merge(&c->dirty, &c->replay);
-  if (!c->logged_down) {
-    SOUK_WARN("cache", "cache: redis unreachable, using memory (%s:%d: %s)", c->url.host,
-              c->url.port, why ? why : "connection lost");
-    c->logged_down = true;
+  if (first) {
+    const souk__redis_url_t *u = souk__redis_link_url(c->link);
+    SOUK_WARN("cache", "cache: redis unreachable, using memory (%s:%d: %s)", u->host, u->port, why);
     c->downs++;
   } else {
-    SOUK_DEBUG("cache", "cache: redis reconnect failed: %s", why ? why : "connection lost");
+    SOUK_DEBUG("cache", "cache: redis reconnect failed: %s", why);
   }
   if (was_up) {
     /* Memory may hold entries from an earlier outage that Redis has since
      * replaced; serving them now would be staler than the outage. */
     souk__mem_clear(&c->mem, NULL);
   }
-  uint64_t delay = c->backoff_ms;
-  /* Up to a quarter of jitter, so processes sharing a server do not all
-   * reconnect in the same millisecond after it restarts. */
-  delay += (uint64_t)(souk_rand01() * (double)(delay / 4));
-  c->backoff_ms = c->backoff_ms * 2 > c->backoff_max ? c->backoff_max : c->backoff_ms * 2;
-  uv_timer_start(&c->reconnect, reconnect_cb, delay, 0);
 }
 
 static bool reply_is_error(const redisReply *r) { return r->type == REDIS_REPLY_ERROR; }
 
 static void go_up(souk_cache_t *c) {
   c->rstate = R_UP;
-  c->backoff_ms = c->backoff_min;
-  if (c->logged_down) {
+  if (c->up_back) {
     SOUK_INFO("cache", "cache: redis back");
-    c->logged_down = false;
     c->ups++;
-  } else if (!c->ever_up) {
-    SOUK_INFO("cache", "cache: redis connected (%s:%d db %d)", c->url.host, c->url.port, c->url.db);
+  } else {
+    const souk__redis_url_t *u = souk__redis_link_url(c->link);
+    SOUK_INFO("cache", "cache: redis connected (%s:%d db %d)", u->host, u->port, u->db);
   }
-  c->ever_up = true;
+  c->up_back = false;
   /* What memory held is now either in Redis's past or invalidated there;
    * keeping it would only cost bytes and serve stale data next outage. */
   souk__mem_clear(&c->mem, NULL);
@@ -473,7 +451,7 @@ static void replay_step_done(souk_cache_t *c, uint64_t gen, bool ok) {
 }
 
 static void replay_del_cb(redisAsyncContext *ac, void *reply, void *priv) {
-  souk_cache_t *c = ac->data;
+  souk_cache_t *c = souk__redis_link_owner(ac);
   redisReply *r = reply;
   if (!c || c->closing || !r) return;
   replay_step_done(c, (uint64_t)(uintptr_t)priv, !reply_is_error(r));
@@ -530,7 +508,7 @@ static void replay_start(souk_cache_t *c) {
       }
       if (n > 1 && (n == DEL_BATCH + 1 || node == head)) {
         c->replay_pending++;
-        if (redisAsyncCommandArgv(c->ac, replay_del_cb, (void *)(uintptr_t)c->gen, (int)n, argv,
+        if (redisAsyncCommandArgv(souk__redis_link_ac(c->link), replay_del_cb, (void *)(uintptr_t)c->gen, (int)n, argv,
                                   lens) != REDIS_OK) {
           c->replay_pending--;
           c->replay_failed = true;
@@ -547,116 +525,17 @@ static void replay_start(souk_cache_t *c) {
   replay_step_done(c, c->gen, true);
 }
 
-static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
-  souk_cache_t *c = ac->data;
-  redisReply *r = reply;
-  if (!c || c->closing || c->ac != ac || !r) return;
-  if (reply_is_error(r)) {
-    /* A failed AUTH or SELECT shows here as well (NOAUTH), or through
-     * their own replies: either way this connection is of no use. */
-    char why[160];
-    souk__redis_reply_why(why, sizeof why, "handshake", r);
-    redis_lost(c, why);
-    redisAsyncDisconnect(ac);
-    return;
-  }
+/* The link's handshake was answered: invalidate what changed during the
+ * outage first, if anything did, then take commands. */
+static void redis_up(void *ud, redisAsyncContext *ac, bool back) {
+  souk_cache_t *c = ud;
+  if (c->closing) return;
+  c->gen++;
+  c->up_back = back;
   if (dirty_empty(&c->dirty))
     go_up(c);
   else
     replay_start(c);
-}
-
-static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv) {
-  souk_cache_t *c = ac->data;
-  redisReply *r = reply;
-  if (!c || c->closing || c->ac != ac || !r || !reply_is_error(r)) return;
-  char why[160];
-  souk__redis_reply_why(why, sizeof why, priv, r);
-  redis_lost(c, why);
-  redisAsyncDisconnect(ac);
-}
-
-static void connect_cb(const redisAsyncContext *ac, int status) {
-  souk_cache_t *c = ac->data;
-  if (!c || c->closing || status == REDIS_OK) return;
-  /* hiredis frees the context when this returns. */
-  if (c->ac == ac) redis_lost(c, ac->errstr);
-}
-
-static void disconnect_cb(const redisAsyncContext *ac, int status) {
-  souk_cache_t *c = ac->data;
-  if (!c || c->closing) return;
-  if (c->ac == ac) redis_lost(c, status == REDIS_OK ? "disconnected" : ac->errstr);
-}
-
-/* Connects to a numeric address (hiredis resolves names with a blocking
- * getaddrinfo(), which must not run on the loop). */
-static void connect_addr(souk_cache_t *c, const char *ip) {
-  char why[128];
-  redisAsyncContext *ac =
-      souk__redis_connect(ip, c->url.port, c, connect_cb, disconnect_cb, why, sizeof why);
-  if (!ac) {
-    redis_lost(c, why);
-    return;
-  }
-  c->ac = ac;
-  /* Commands stay on memory until the PING at the handshake's end is
-   * answered, so none can run unauthenticated or on db 0. */
-  if (souk__redis_handshake(ac, &c->url, ready_cb, handshake_cb) != 0) {
-    c->ac = NULL;
-    redis_lost(c, "cannot queue the handshake");
-    ac->data = NULL;
-    redisAsyncFree(ac);
-  }
-}
-
-static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  souk_cache_t *c = req->data;
-  c->resolving = false;
-  if (c->closing) {
-    if (res) uv_freeaddrinfo(res);
-    if (--c->open_handles == 0) souk_free(c);
-    return;
-  }
-  c->open_handles--;
-  if (status < 0 || !res) {
-    char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", c->url.host, uv_strerror(status));
-    if (res) uv_freeaddrinfo(res);
-    redis_lost(c, why);
-    return;
-  }
-  char ip[INET6_ADDRSTRLEN];
-  souk__redis_pick_addr(res, ip, sizeof ip);
-  uv_freeaddrinfo(res);
-  if (!ip[0]) {
-    redis_lost(c, "no usable address");
-    return;
-  }
-  connect_addr(c, ip);
-}
-
-static void redis_connect(souk_cache_t *c) {
-  c->gen++;
-  c->rstate = R_CONNECTING;
-  c->connect_started = souk_now_ms();
-  unsigned char buf[sizeof(struct in6_addr)];
-  if (inet_pton(AF_INET, c->url.host, buf) == 1 || inet_pton(AF_INET6, c->url.host, buf) == 1) {
-    connect_addr(c, c->url.host);
-    return;
-  }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-  c->gai.data = c;
-  int rc = uv_getaddrinfo(souk_loop(), &c->gai, resolved_cb, c->url.host, NULL, &hints);
-  if (rc < 0) {
-    char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", c->url.host, uv_strerror(rc));
-    redis_lost(c, why);
-    return;
-  }
-  /* The request keeps the cache alive until its callback, like a handle. */
-  c->resolving = true;
-  c->open_handles++;
 }
 
 static void reply_cb(redisAsyncContext *ac, void *reply, void *priv);
@@ -668,7 +547,7 @@ static int send_scan(souk_cache_t *c, op_t *op, const char *cursor, size_t clen)
   memcpy(match + plen, op->key, op->klen + 1);
   const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", SCAN_COUNT};
   size_t lens[] = {4, clen, 5, plen + op->klen, 5, strlen(SCAN_COUNT)};
-  int rc = redisAsyncCommandArgv(c->ac, reply_cb, op, 6, argv, lens);
+  int rc = redisAsyncCommandArgv(souk__redis_link_ac(c->link), reply_cb, op, 6, argv, lens);
   souk_free(match);
   return rc;
 }
@@ -676,7 +555,8 @@ static int send_scan(souk_cache_t *c, op_t *op, const char *cursor, size_t clen)
 /* Sends op to Redis and adds it to the in-flight list; -1 if hiredis would
  * not take it (the caller serves it from memory). */
 static int redis_send(souk_cache_t *c, op_t *op) {
-  if (!c->ac || !(c->rstate == R_UP || (op->internal && c->rstate == R_REPLAY))) return -1;
+  redisAsyncContext *ac = souk__redis_link_ac(c->link);
+  if (!ac || !(c->rstate == R_UP || (op->internal && c->rstate == R_REPLAY))) return -1;
   size_t klen = 0;
   char *key = NULL;
   int rc;
@@ -687,17 +567,17 @@ static int redis_send(souk_cache_t *c, op_t *op) {
     if (op->kind == OP_GET) {
       const char *argv[] = {"GET", key};
       size_t lens[] = {3, klen};
-      rc = redisAsyncCommandArgv(c->ac, reply_cb, op, 2, argv, lens);
+      rc = redisAsyncCommandArgv(ac, reply_cb, op, 2, argv, lens);
     } else if (op->kind == OP_SET) {
       char ttl[24];
       int tl = snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)op->ttl_ms);
       const char *argv[] = {"SET", key, op->val ? op->val : "", "PX", ttl};
       size_t lens[] = {3, klen, op->vlen, 2, (size_t)tl};
-      rc = redisAsyncCommandArgv(c->ac, reply_cb, op, 5, argv, lens);
+      rc = redisAsyncCommandArgv(ac, reply_cb, op, 5, argv, lens);
     } else {
       const char *argv[] = {"DEL", key};
       size_t lens[] = {3, klen};
-      rc = redisAsyncCommandArgv(c->ac, reply_cb, op, 2, argv, lens);
+      rc = redisAsyncCommandArgv(ac, reply_cb, op, 2, argv, lens);
     }
   }
   souk_free(key);
@@ -730,8 +610,8 @@ static void clear_step(souk_cache_t *c, op_t *op, redisReply *r) {
     }
     /* The final DEL carries the op: Redis answers in order, so its reply
      * means every earlier batch is gone too. */
-    int rc =
-        redisAsyncCommandArgv(c->ac, done ? reply_cb : NULL, done ? op : NULL, (int)n, argv, lens);
+    int rc = redisAsyncCommandArgv(souk__redis_link_ac(c->link), done ? reply_cb : NULL,
+                                   done ? op : NULL, (int)n, argv, lens);
     souk_free(argv);
     souk_free(lens);
     if (rc != REDIS_OK) goto lost;
@@ -786,7 +666,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
     /* The connection died with this command unanswered: mark Redis down
      * first (so the memory backend is the one that answers from now on),
      * then run the command there. */
-    if (c->ac == ac) redis_lost(c, ac->errstr[0] ? ac->errstr : "connection lost");
+    souk__redis_link_lost(c->link, ac, ac->errstr[0] ? ac->errstr : "connection lost");
     if (op->internal) {
       op_free(op);
       return;
@@ -846,26 +726,15 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
   op_free(op);
 }
 
-/* Gives up on a connection that stopped answering: hiredis then calls
- * every pending reply callback with NULL, which re-serves them from
- * memory. */
-static void watchdog_cb(uv_timer_t *t) {
-  souk_cache_t *c = t->data;
-  redisAsyncContext *ac = c->ac;
-  if (!ac) return;
-  uint64_t now = souk_now_ms(), since;
-  if (c->rstate == R_CONNECTING)
-    since = c->connect_started;
-  else if (c->rstate == R_REPLAY)
+/* When the oldest reply still owed was asked: the link drops a
+ * connection that stopped answering, and hiredis then calls every pending
+ * reply with NULL, which re-serves them from memory. */
+static uint64_t redis_oldest(void *ud) {
+  souk_cache_t *c = ud;
+  if (c->rstate == R_REPLAY)
     /* A large SCAN + DEL may take many steps: time the current one. */
-    since = c->ninflight ? c->inflight.next->sent_ms : c->replay_started;
-  else if (c->ninflight)
-    since = c->inflight.next->sent_ms;
-  else
-    return;
-  if (now - since < c->timeout_ms) return;
-  redis_lost(c, c->rstate == R_CONNECTING ? "connect timed out" : "reply timed out");
-  redisAsyncFree(ac);
+    return c->ninflight ? c->inflight.next->sent_ms : c->replay_started;
+  return c->ninflight ? c->inflight.next->sent_ms : UINT64_MAX;
 }
 
 /* ---- sweep ----------------------------------------------------------------- */
@@ -894,8 +763,6 @@ int souk_cache_new(const souk_cache_conf_t *conf, const souk_clock_t *clock, sou
   c->sweep_ms = conf->sweep_interval_ms > 0 ? (uint64_t)conf->sweep_interval_ms : 1000;
   c->backoff_min = conf->reconnect_min_ms > 0 ? (uint64_t)conf->reconnect_min_ms : 250;
   c->backoff_max = conf->reconnect_max_ms > 0 ? (uint64_t)conf->reconnect_max_ms : 30000;
-  if (c->backoff_max < c->backoff_min) c->backoff_max = c->backoff_min;
-  c->backoff_ms = c->backoff_min;
   c->timeout_ms = conf->command_timeout_ms > 0 ? (uint64_t)conf->command_timeout_ms : 2000;
   c->prefix = souk_strdup(conf->key_prefix ? conf->key_prefix : "");
   c->prefix_glob = glob_escape(c->prefix);
@@ -918,7 +785,11 @@ int souk_cache_new(const souk_cache_conf_t *conf, const souk_clock_t *clock, sou
     if (strncmp(e, "default", (size_t)(eq - e)) == 0 && eq - e == 7) c->cats[0].ttl_ms = ms;
   }
   if (rc == 0 && conf->url && conf->url[0]) {
-    rc = souk__redis_url_parse(conf->url, &c->url);
+    /* Checked here, so a bad URL fails the start; the link parses it
+     * again below, once the cache is ready for its callbacks. */
+    souk__redis_url_t u = {0};
+    rc = souk__redis_url_parse(conf->url, &u);
+    souk__redis_url_free(&u);
     if (rc)
       SOUK_ERROR("cache", "cache.url: expected redis://[:password@]host[:port][/db]");
     else
@@ -926,10 +797,8 @@ int souk_cache_new(const souk_cache_conf_t *conf, const souk_clock_t *clock, sou
   }
   uv_timer_init(souk_loop(), &c->defer);
   uv_timer_init(souk_loop(), &c->sweep);
-  uv_timer_init(souk_loop(), &c->reconnect);
-  uv_timer_init(souk_loop(), &c->watchdog);
-  c->defer.data = c->sweep.data = c->reconnect.data = c->watchdog.data = c;
-  c->open_handles = 4;
+  c->defer.data = c->sweep.data = c;
+  c->open_handles = 2;
   if (rc) {
     souk_cache_close(c);
     return rc;
@@ -937,18 +806,18 @@ int souk_cache_new(const souk_cache_conf_t *conf, const souk_clock_t *clock, sou
   /* Maintenance timers must not keep the loop alive on their own. */
   uv_timer_start(&c->sweep, sweep_cb, c->sweep_ms, c->sweep_ms);
   uv_unref((uv_handle_t *)&c->sweep);
-  uv_unref((uv_handle_t *)&c->reconnect);
+  c->rstate = R_OFF;
   if (c->redis) {
-    /* hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL): a write
-     * to a connection Redis closed would kill the process. */
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
-    uint64_t wd = c->timeout_ms / 4 ? c->timeout_ms / 4 : 1;
-    uv_timer_start(&c->watchdog, watchdog_cb, wd, wd);
-    uv_unref((uv_handle_t *)&c->watchdog);
-    redis_connect(c);
-  } else {
-    c->rstate = R_OFF;
+    c->rstate = R_CONNECTING;
+    souk__redis_link_conf_t lc = {.url = conf->url,
+                                  .backoff_min_ms = c->backoff_min,
+                                  .backoff_max_ms = c->backoff_max,
+                                  .timeout_ms = c->timeout_ms,
+                                  .up = redis_up,
+                                  .down = redis_down,
+                                  .oldest = redis_oldest,
+                                  .ud = c};
+    souk__redis_link_new(&lc, &c->link);
   }
   *out = c;
   return 0;
@@ -963,15 +832,10 @@ static void handle_closed(uv_handle_t *h) {
 void souk_cache_close(souk_cache_t *c) {
   if (!c || c->closing) return;
   c->closing = true;
-  if (c->ac) {
-    redisAsyncContext *ac = c->ac;
-    c->ac = NULL;
-    /* Calls every in-flight reply callback with NULL: each op sees closing
-     * and completes with SOUK_ECANCELED. */
-    redisAsyncFree(ac);
-  }
-  /* If the lookup is already running, its callback comes anyway. */
-  if (c->resolving) uv_cancel((uv_req_t *)&c->gai);
+  /* Frees the connection, which calls every in-flight reply callback with
+   * NULL: each op sees closing and completes with SOUK_ECANCELED. */
+  souk__redis_link_free(c->link);
+  c->link = NULL;
   op_t *op = c->done_head;
   c->done_head = c->done_tail = NULL;
   while (op) {
@@ -988,13 +852,10 @@ void souk_cache_close(souk_cache_t *c) {
   for (size_t i = 0; i < c->noverrides; i++)
     souk_free(c->overrides[i].name);
   souk_free(c->overrides);
-  souk__redis_url_free(&c->url);
   souk_free(c->prefix);
   souk_free(c->prefix_glob);
   uv_close((uv_handle_t *)&c->defer, handle_closed);
   uv_close((uv_handle_t *)&c->sweep, handle_closed);
-  uv_close((uv_handle_t *)&c->reconnect, handle_closed);
-  uv_close((uv_handle_t *)&c->watchdog, handle_closed);
 }
 
 int souk_cache_category(souk_cache_t *c, const char *name, uint64_t default_ttl_ms) {

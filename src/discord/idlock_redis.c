@@ -8,14 +8,12 @@
  * no second round trip); while it is down, this process's own record of
  * its last grant, exactly as the in-process backend keeps it.
  *
- * The connection is driven the way the cache drives its own (cache.c):
- * uv_getaddrinfo() for names, then redisconn.c's connect (the hiredis libuv
- * adapter with its poll callback replaced) and handshake (AUTH and SELECT
- * from the URL pipelined before a PING), and a watchdog that gives up on
- * a connect or a reply slower than IDR_TIMEOUT_MS.  It is a connection of
- * its own rather than the cache's: the cache hides which backend answered,
- * and a slot must never be taken from the cache's memory fallback by
- * mistake.
+ * The connection is a link of the cache layer's (cache/redisconn.h), the
+ * same kind the cache drives: it resolves, connects, shakes hands, gives
+ * up on a connect or a reply slower than IDR_TIMEOUT_MS, and reconnects
+ * with backoff.  It is a connection of its own rather than the cache's:
+ * the cache hides which backend answered, and a slot must never be taken
+ * from the cache's memory fallback by mistake.
  *
  * release() leaves the key alone.  The key was set when its slot was
  * granted, and the shards send the IDENTIFY inside the grant callback, so
@@ -34,12 +32,9 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 
-#include <arpa/inet.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,18 +61,13 @@ typedef struct idr {
   bucket_t *b;
   uint32_t nb;
   uint32_t interval;
-  souk__redis_url_t url;
+  souk__redis_link_t *link; /* the connection */
   char *prefix;
   char token[128]; /* the value of keys set here: who holds a slot, for operators */
   int state;
-  bool settled;     /* the first connection attempt has ended, either way */
-  bool logged_down; /* the outage was logged */
-  bool in_kick, resolving, closing;
-  redisAsyncContext *ac;
-  uint64_t connect_started, backoff;
-  uv_timer_t kick, reconnect, watchdog;
-  uv_getaddrinfo_t gai;
-  int open; /* handles and requests to wait for before freeing */
+  bool settled; /* the first connection attempt has ended, either way */
+  bool in_kick, closing;
+  uv_timer_t kick;
 } idr_t;
 
 static bucket_t *idr_bucket(idr_t *l, uint32_t i) {
@@ -151,53 +141,40 @@ static void idr_kick(idr_t *l) {
 
 /* ---- Redis ------------------------------------------------------------------- */
 
-static void redis_connect(idr_t *l);
-
-static void reconnect_cb(uv_timer_t *t) {
-  idr_t *l = t->data;
-  if (l->state == R_DOWN && !l->closing) redis_connect(l);
-}
-
-/* Redis is gone (or never came): grant from the local record and schedule
- * a reconnect.  Only the first call per connection does more than forget
- * the context, which is never freed here: the callers are inside hiredis's
- * own teardown, or free it right after. */
-static void redis_lost(idr_t *l, const char *why) {
-  l->ac = NULL;
-  if (l->closing || l->state == R_DOWN) return;
+/* Redis is gone (or never came), and the link reconnects by itself:
+ * grant from the local record meanwhile. */
+static void redis_down(void *ud, const char *why, bool first, bool was_up) {
+  idr_t *l = ud;
+  if (l->closing) return;
   l->state = R_DOWN;
   l->settled = true;
-  if (!l->logged_down) {
+  if (first) {
     /* During the outage every host spaces its own IDENTIFYs only, so two
      * hosts may IDENTIFY in one bucket within 5 s; Discord answers that
      * with an op 9, and the gateway waits and identifies again.  That is
      * better than no shard connecting while Redis is down. */
+    const souk__redis_url_t *u = souk__redis_link_url(l->link);
     SOUK_WARN(IDR_LOG,
               "identify: redis unreachable, spacing IDENTIFYs in this process only "
               "(%s:%d: %s)",
-              l->url.host, l->url.port, why ? why : "connection lost");
-    l->logged_down = true;
+              u->host, u->port, why);
   } else {
-    SOUK_DEBUG(IDR_LOG, "identify: redis reconnect failed: %s", why ? why : "connection lost");
+    SOUK_DEBUG(IDR_LOG, "identify: redis reconnect failed: %s", why);
   }
-  /* Up to a quarter of jitter, so the hosts of a bot do not all reconnect
-   * in the same millisecond after Redis restarts. */
-  uint64_t delay = l->backoff + (uint64_t)(souk_rand01() * (double)(l->backoff / 4));
-  l->backoff = l->backoff * 2 > IDR_BACKOFF_MAX_MS ? IDR_BACKOFF_MAX_MS : l->backoff * 2;
-  uv_timer_start(&l->reconnect, reconnect_cb, delay, 0);
   schedule(l);
 }
 
-static void go_up(idr_t *l) {
+static void redis_up(void *ud, redisAsyncContext *ac, bool back) {
+  idr_t *l = ud;
+  if (l->closing) return;
   l->state = R_UP;
   l->settled = true;
-  l->backoff = IDR_BACKOFF_MIN_MS;
-  if (l->logged_down) {
+  if (back) {
     SOUK_INFO(IDR_LOG, "identify: redis back, spacing IDENTIFYs through it again");
-    l->logged_down = false;
   } else {
-    SOUK_INFO(IDR_LOG, "identify: spacing IDENTIFYs through redis (%s:%d db %d)", l->url.host,
-              l->url.port, l->url.db);
+    const souk__redis_url_t *u = souk__redis_link_url(l->link);
+    SOUK_INFO(IDR_LOG, "identify: spacing IDENTIFYs through redis (%s:%d db %d)", u->host, u->port,
+              u->db);
   }
   schedule(l);
 }
@@ -205,7 +182,7 @@ static void go_up(idr_t *l) {
 /* One reply of a bucket's SET / PTTL pair; priv is bucket * 2 + (1 for
  * the PTTL). */
 static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
-  idr_t *l = ac->data;
+  idr_t *l = souk__redis_link_owner(ac);
   if (!l) return;
   uint32_t i = (uint32_t)((uintptr_t)priv >> 1);
   bool is_pttl = (uintptr_t)priv & 1;
@@ -218,7 +195,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
      * took the key is unknown, and the local record decides from now on
      * (if the key is ours, nobody else can take it meanwhile anyway). */
     b->taken = false;
-    if (l->ac == ac) redis_lost(l, ac->errstr[0] ? ac->errstr : "connection lost");
+    souk__redis_link_lost(l->link, ac, ac->errstr[0] ? ac->errstr : "connection lost");
     schedule(l);
     return;
   }
@@ -226,16 +203,10 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
     /* A server that refuses (read-only replica, out of memory, ACL) cannot
      * space anything: treat it as unreachable. */
     b->taken = false;
-    if (l->ac == ac) {
-      /* Free, not disconnect: inside a reply callback hiredis frees once
-       * the callback returns and fails the other pending replies at once,
-       * so no reply of this connection can arrive after a destroy. */
-      char why[160];
-      snprintf(why, sizeof why, "%s refused: %.*s", is_pttl ? "PTTL" : "SET",
-               (int)(r->len > 120 ? 120 : r->len), r->str);
-      redis_lost(l, why);
-      redisAsyncFree(ac);
-    }
+    char why[160];
+    snprintf(why, sizeof why, "%s refused: %.*s", is_pttl ? "PTTL" : "SET",
+             (int)(r->len > 120 ? 120 : r->len), r->str);
+    souk__redis_link_drop(l->link, ac, why);
     schedule(l);
     return;
   }
@@ -280,13 +251,12 @@ static void ask_redis(idr_t *l, uint32_t i, uint64_t now) {
   size_t set_lens[] = {3, (size_t)klen, strlen(l->token), 2, 2, (size_t)pxlen};
   const char *pttl_argv[] = {"PTTL", key};
   size_t pttl_lens[] = {4, (size_t)klen};
-  redisAsyncContext *ac = l->ac;
+  redisAsyncContext *ac = souk__redis_link_ac(l->link);
   if (redisAsyncCommandArgv(ac, reply_cb, (void *)((uintptr_t)i << 1), 6, set_argv, set_lens) !=
       REDIS_OK) {
     /* hiredis refuses commands only while the context is going away. */
     souk_free(key);
-    redis_lost(l, "cannot send SET");
-    redisAsyncFree(ac);
+    souk__redis_link_drop(l->link, ac, "cannot send SET");
     return;
   }
   b->pending++;
@@ -299,137 +269,22 @@ static void ask_redis(idr_t *l, uint32_t i, uint64_t now) {
   souk_free(key);
 }
 
-static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
-  idr_t *l = ac->data;
-  redisReply *r = reply;
-  if (!l || l->closing || l->ac != ac || !r) return;
-  if (r->type == REDIS_REPLY_ERROR) {
-    /* A failed AUTH or SELECT shows here as well (NOAUTH). */
-    char why[160];
-    souk__redis_reply_why(why, sizeof why, "handshake", r);
-    redis_lost(l, why);
-    redisAsyncFree(ac);
-    return;
-  }
-  go_up(l);
-}
-
-static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv) {
-  idr_t *l = ac->data;
-  redisReply *r = reply;
-  if (!l || l->closing || l->ac != ac || !r || r->type != REDIS_REPLY_ERROR) return;
-  char why[160];
-  souk__redis_reply_why(why, sizeof why, priv, r);
-  redis_lost(l, why);
-  redisAsyncFree(ac);
-}
-
-static void connect_cb(const redisAsyncContext *ac, int status) {
-  idr_t *l = ac->data;
-  if (!l || l->closing || status == REDIS_OK) return;
-  /* hiredis frees the context when this returns. */
-  if (l->ac == ac) redis_lost(l, ac->errstr);
-}
-
-static void disconnect_cb(const redisAsyncContext *ac, int status) {
-  idr_t *l = ac->data;
-  if (!l || l->closing) return;
-  if (l->ac == ac) redis_lost(l, status == REDIS_OK ? "disconnected" : ac->errstr);
-}
-
-/* Connects to a numeric address (hiredis resolves names with a blocking
- * getaddrinfo(), which must not run on the loop). */
-static void connect_addr(idr_t *l, const char *ip) {
-  char why[128];
-  redisAsyncContext *ac =
-      souk__redis_connect(ip, l->url.port, l, connect_cb, disconnect_cb, why, sizeof why);
-  if (!ac) {
-    redis_lost(l, why);
-    return;
-  }
-  l->ac = ac;
-  /* No SET goes out before the PING at the handshake's end is answered, so
-   * none runs unauthenticated or on the wrong db. */
-  if (souk__redis_handshake(ac, &l->url, ready_cb, handshake_cb) != 0) {
-    l->ac = NULL;
-    redis_lost(l, "cannot queue the handshake");
-    ac->data = NULL;
-    redisAsyncFree(ac);
-  }
-}
-
 static void idr_free(idr_t *l) {
   souk_free(l->b);
-  souk__redis_url_free(&l->url);
   souk_free(l->prefix);
   souk_free(l);
 }
 
-static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  idr_t *l = req->data;
-  l->resolving = false;
-  if (l->closing) {
-    if (res) uv_freeaddrinfo(res);
-    if (--l->open == 0) idr_free(l);
-    return;
-  }
-  l->open--;
-  if (status < 0 || !res) {
-    char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", l->url.host, uv_strerror(status));
-    if (res) uv_freeaddrinfo(res);
-    redis_lost(l, why);
-    return;
-  }
-  char ip[INET6_ADDRSTRLEN];
-  souk__redis_pick_addr(res, ip, sizeof ip);
-  uv_freeaddrinfo(res);
-  if (!ip[0]) {
-    redis_lost(l, "no usable address");
-    return;
-  }
-  connect_addr(l, ip);
-}
-
-static void redis_connect(idr_t *l) {
-  l->state = R_CONNECTING;
-  l->connect_started = souk_now_ms();
-  unsigned char buf[sizeof(struct in6_addr)];
-  if (inet_pton(AF_INET, l->url.host, buf) == 1 || inet_pton(AF_INET6, l->url.host, buf) == 1) {
-    connect_addr(l, l->url.host);
-    return;
-  }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-  l->gai.data = l;
-  int rc = uv_getaddrinfo(souk_loop(), &l->gai, resolved_cb, l->url.host, NULL, &hints);
-  if (rc < 0) {
-    char why[128];
-    snprintf(why, sizeof why, "cannot resolve %s: %s", l->url.host, uv_strerror(rc));
-    redis_lost(l, why);
-    return;
-  }
-  /* The request keeps the backend alive until its callback, like a handle. */
-  l->resolving = true;
-  l->open++;
-}
-
-/* Gives up on a connection that stopped answering, so a stalled server
- * cannot hold every shard back: hiredis then calls the pending replies
- * with NULL, and the local record takes over. */
-static void watchdog_cb(uv_timer_t *t) {
-  idr_t *l = t->data;
-  redisAsyncContext *ac = l->ac;
-  if (!ac) return;
-  uint64_t now = souk_now_ms(), since = UINT64_MAX;
-  if (l->state == R_CONNECTING) {
-    since = l->connect_started;
-  } else {
-    for (uint32_t i = 0; i < l->nb; i++)
-      if (l->b[i].pending && l->b[i].sent_ms < since) since = l->b[i].sent_ms;
-  }
-  if (since == UINT64_MAX || now - since < IDR_TIMEOUT_MS) return;
-  redis_lost(l, l->state == R_CONNECTING ? "connect timed out" : "reply timed out");
-  redisAsyncFree(ac);
+/* When the oldest reply still owed was asked: the link gives up on a
+ * connection that stopped answering, so a stalled server cannot hold
+ * every shard back; hiredis then calls the pending replies with NULL, and
+ * the local record takes over. */
+static uint64_t redis_oldest(void *ud) {
+  idr_t *l = ud;
+  uint64_t since = UINT64_MAX;
+  for (uint32_t i = 0; i < l->nb; i++)
+    if (l->b[i].pending && l->b[i].sent_ms < since) since = l->b[i].sent_ms;
+  return since;
 }
 
 /* ---- ops ----------------------------------------------------------------------- */
@@ -461,29 +316,19 @@ static void idr_release(void *self, uint32_t bucket) {
   schedule(l);
 }
 
-static void handle_closed(uv_handle_t *h) {
-  idr_t *l = h->data;
-  if (--l->open == 0) idr_free(l);
-}
+static void kick_closed(uv_handle_t *h) { idr_free(h->data); }
 
 static void idr_destroy(void *self) {
   idr_t *l = self;
   if (!l || l->closing) return;
   l->closing = true;
-  if (l->ac) {
-    redisAsyncContext *ac = l->ac;
-    l->ac = NULL;
-    /* Calls every pending reply with NULL; they see closing and return. */
-    redisAsyncFree(ac);
-  }
-  /* If the lookup is already running, its callback comes anyway. */
-  if (l->resolving) uv_cancel((uv_req_t *)&l->gai);
+  /* Calls every pending reply with NULL; they find no owner and return. */
+  souk__redis_link_free(l->link);
+  l->link = NULL;
   for (uint32_t i = 0; i < l->nb; i++) {
     souk__idl_queue_clear(&l->b[i].q);
   }
-  uv_close((uv_handle_t *)&l->kick, handle_closed);
-  uv_close((uv_handle_t *)&l->reconnect, handle_closed);
-  uv_close((uv_handle_t *)&l->watchdog, handle_closed);
+  uv_close((uv_handle_t *)&l->kick, kick_closed);
 }
 
 static const souk__identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_release, idr_destroy};
@@ -491,35 +336,33 @@ static const souk__identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_r
 int souk__identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
                              souk__identify_lock_t *out) {
   if (!url || !out) return SOUK_EINVAL;
-  idr_t *l = souk_calloc(1, sizeof *l);
-  int rc = souk__redis_url_parse(url, &l->url);
+  souk__redis_url_t u = {0};
+  int rc = souk__redis_url_parse(url, &u);
+  souk__redis_url_free(&u);
   if (rc) {
     SOUK_ERROR(IDR_LOG, "identify: expected redis://[:password@]host[:port][/db] as cache.url");
-    idr_free(l);
     return rc;
   }
+  idr_t *l = souk_calloc(1, sizeof *l);
   l->interval = interval_ms ? interval_ms : SOUK_IDENTIFY_INTERVAL_MS;
   l->prefix = souk_strdup(key_prefix ? key_prefix : "");
-  l->backoff = IDR_BACKOFF_MIN_MS;
   /* Host, process and a random part: two processes never share a token,
    * and an operator looking at a key sees who took the slot. */
   char host[64] = "";
   if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
   snprintf(l->token, sizeof l->token, "%s:%ld:%016" PRIx64, host, (long)getpid(), souk_rand64());
-  /* hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL): a write to
-   * a connection Redis closed would kill the process. */
-  struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   uv_timer_init(souk_loop(), &l->kick);
-  uv_timer_init(souk_loop(), &l->reconnect);
-  uv_timer_init(souk_loop(), &l->watchdog);
-  l->kick.data = l->reconnect.data = l->watchdog.data = l;
-  l->open = 3;
-  /* Maintenance timers must not keep the loop alive on their own. */
-  uv_timer_start(&l->watchdog, watchdog_cb, IDR_TIMEOUT_MS / 4, IDR_TIMEOUT_MS / 4);
-  uv_unref((uv_handle_t *)&l->watchdog);
-  uv_unref((uv_handle_t *)&l->reconnect);
-  redis_connect(l);
+  l->kick.data = l;
+  l->state = R_CONNECTING;
+  souk__redis_link_conf_t lc = {.url = url,
+                                .backoff_min_ms = IDR_BACKOFF_MIN_MS,
+                                .backoff_max_ms = IDR_BACKOFF_MAX_MS,
+                                .timeout_ms = IDR_TIMEOUT_MS,
+                                .up = redis_up,
+                                .down = redis_down,
+                                .oldest = redis_oldest,
+                                .ud = l};
+  souk__redis_link_new(&lc, &l->link);
   out->ops = &idr_ops;
   out->self = l;
   return 0;
