@@ -109,6 +109,12 @@ void souk_gauge_set(souk_series_t *s, double v);
 void souk_gauge_add(souk_series_t *s, double v);
 /** Record one observation in a histogram series. */
 void souk_histogram_observe(souk_series_t *s, double v);
+/** For collectors that mirror figures kept elsewhere: set the series lv
+ * (as souk_metric_series) of the counter family called name to v, or do
+ * nothing when no such family is registered. */
+void souk_counter_set_named(const char *name, const char *const *lv, double v);
+/** The same for a gauge family. */
+void souk_gauge_set_named(const char *name, const char *const *lv, double v);
 /** Current value of a counter or gauge series (the atomic part included);
  * a histogram's observation count. */
 double souk_series_value(const souk_series_t *s);

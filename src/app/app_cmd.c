@@ -39,8 +39,7 @@ static void observe(const char *path, uint64_t user, uint64_t guild, souk__cmd_o
 }
 
 static void collect(void *ud) {
-  souk_metric_t *m = souk_metric_find("souk_commands_running");
-  if (m) souk_gauge_set(souk_metric_series(m, NULL), (double)souk__cmd_running());
+  souk_gauge_set_named("souk_commands_running", NULL, (double)souk__cmd_running());
 }
 
 /* ---- the per-guild prefix, a setting ---------------------------------------- */

@@ -25,8 +25,7 @@ souk_store_t *souk__app_store(void) { return g_store; }
 bool souk__app_store_up(void) { return g_store && g_last_err == 0; }
 
 static void collect(void *ud) {
-  souk_metric_t *m = souk_metric_find("souk_store_up");
-  if (m) souk_gauge_set(souk_metric_series(m, NULL), souk__app_store_up() ? 1 : 0);
+  souk_gauge_set_named("souk_store_up", NULL, souk__app_store_up() ? 1 : 0);
 }
 
 void souk__app_store_metrics_init(void) {

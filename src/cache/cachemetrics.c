@@ -2,25 +2,14 @@
  * errors per backend, the memory backend's size and Redis's state, filled
  * at scrape time from the counters the cache keeps (souk_cache_stats). */
 #include "cache/cacheconf.h"
-
 #include "souk/metrics.h"
 
-static void set_c(const char *name, const char *const *lv, double v) {
-  souk_metric_t *m = souk_metric_find(name);
-  if (m) souk_counter_set(souk_metric_series(m, lv), v);
-}
-
-static void set_g(const char *name, const char *const *lv, double v) {
-  souk_metric_t *m = souk_metric_find(name);
-  if (m) souk_gauge_set(souk_metric_series(m, lv), v);
-}
-
 static void backend(const char *b, const souk_cache_counters_t *c) {
-  set_c("souk_cache_hits_total", SOUK_LV(b), (double)c->hits);
-  set_c("souk_cache_misses_total", SOUK_LV(b), (double)c->misses);
-  set_c("souk_cache_evictions_total", SOUK_LV(b), (double)c->evictions);
-  set_c("souk_cache_expired_total", SOUK_LV(b), (double)c->expired);
-  set_c("souk_cache_errors_total", SOUK_LV(b), (double)c->errors);
+  souk_counter_set_named("souk_cache_hits_total", SOUK_LV(b), (double)c->hits);
+  souk_counter_set_named("souk_cache_misses_total", SOUK_LV(b), (double)c->misses);
+  souk_counter_set_named("souk_cache_evictions_total", SOUK_LV(b), (double)c->evictions);
+  souk_counter_set_named("souk_cache_expired_total", SOUK_LV(b), (double)c->expired);
+  souk_counter_set_named("souk_cache_errors_total", SOUK_LV(b), (double)c->errors);
 }
 
 static void collect(void *ud) {
@@ -29,10 +18,10 @@ static void collect(void *ud) {
   souk_cache_stats(cache, &st);
   backend("memory", &st.memory);
   if (st.redis_configured) backend("redis", &st.redis);
-  set_g("souk_cache_memory_bytes", NULL, (double)st.mem_bytes);
-  set_g("souk_cache_memory_entries", NULL, (double)st.mem_entries);
-  set_g("souk_cache_redis_up", NULL, st.redis_up ? 1 : 0);
-  set_c("souk_cache_fallbacks_total", NULL, (double)st.fallbacks);
+  souk_gauge_set_named("souk_cache_memory_bytes", NULL, (double)st.mem_bytes);
+  souk_gauge_set_named("souk_cache_memory_entries", NULL, (double)st.mem_entries);
+  souk_gauge_set_named("souk_cache_redis_up", NULL, st.redis_up ? 1 : 0);
+  souk_counter_set_named("souk_cache_fallbacks_total", NULL, (double)st.fallbacks);
 }
 
 void souk__cache_metrics_init(souk_cache_t *c) {

@@ -331,6 +331,16 @@ void souk_counter_set(souk_series_t *s, double v) {
 
 void souk_gauge_set(souk_series_t *s, double v) { s->v = v; }
 
+void souk_counter_set_named(const char *name, const char *const *lv, double v) {
+  souk_metric_t *m = souk_metric_find(name);
+  if (m) souk_counter_set(souk_metric_series(m, lv), v);
+}
+
+void souk_gauge_set_named(const char *name, const char *const *lv, double v) {
+  souk_metric_t *m = souk_metric_find(name);
+  if (m) souk_gauge_set(souk_metric_series(m, lv), v);
+}
+
 void souk_gauge_add(souk_series_t *s, double v) { s->v += v; }
 
 void souk_histogram_observe(souk_series_t *s, double v) {

@@ -3,40 +3,32 @@
  * severity and their rate), filled at scrape time from the statistics the
  * scheduler and the recorder keep. */
 #include "ops/ops.h"
-
 #include "souk/metrics.h"
 #include "souk/recovery.h"
 #include "souk/task.h"
-
-static void set_c(const char *name, const char *const *lv, double v) {
-  souk_metric_t *m = souk_metric_find(name);
-  if (m) souk_counter_set(souk_metric_series(m, lv), v);
-}
-
-static void set_g(const char *name, const char *const *lv, double v) {
-  souk_metric_t *m = souk_metric_find(name);
-  if (m) souk_gauge_set(souk_metric_series(m, lv), v);
-}
 
 static void collect(void *ud) {
   /* Tasks come and go only at start, so their series are stable. */
   for (size_t i = 0, n = souk_task_count(); i < n; i++) {
     souk_task_stats_t t;
     if (souk_task_stats_at(i, &t)) continue;
-    set_c("souk_task_runs_total", SOUK_LV(t.name), (double)t.runs);
-    set_c("souk_task_failures_total", SOUK_LV(t.name), (double)t.failures);
-    set_c("souk_task_skipped_total", SOUK_LV(t.name, "overlap"), (double)t.skipped_overlap);
-    set_c("souk_task_skipped_total", SOUK_LV(t.name, "memory"), (double)t.skipped_heavy);
-    set_c("souk_task_over_budget_total", SOUK_LV(t.name), (double)t.over_budget);
-    set_g("souk_task_last_duration_seconds", SOUK_LV(t.name), (double)t.last_duration_ms / 1e3);
-    set_g("souk_task_running", SOUK_LV(t.name), t.running ? 1 : 0);
+    souk_counter_set_named("souk_task_runs_total", SOUK_LV(t.name), (double)t.runs);
+    souk_counter_set_named("souk_task_failures_total", SOUK_LV(t.name), (double)t.failures);
+    souk_counter_set_named("souk_task_skipped_total", SOUK_LV(t.name, "overlap"),
+                           (double)t.skipped_overlap);
+    souk_counter_set_named("souk_task_skipped_total", SOUK_LV(t.name, "memory"),
+                           (double)t.skipped_heavy);
+    souk_counter_set_named("souk_task_over_budget_total", SOUK_LV(t.name), (double)t.over_budget);
+    souk_gauge_set_named("souk_task_last_duration_seconds", SOUK_LV(t.name),
+                         (double)t.last_duration_ms / 1e3);
+    souk_gauge_set_named("souk_task_running", SOUK_LV(t.name), t.running ? 1 : 0);
   }
   souk_error_stats_t es;
   if (souk_error_stats(NULL, &es) == 0) {
     static const char *const sev[4] = {"low", "medium", "high", "critical"};
     for (int i = 0; i < 4; i++)
-      set_c("souk_errors_total", SOUK_LV(sev[i]), (double)es.by_severity[i]);
-    set_g("souk_errors_per_minute", NULL, es.per_minute);
+      souk_counter_set_named("souk_errors_total", SOUK_LV(sev[i]), (double)es.by_severity[i]);
+    souk_gauge_set_named("souk_errors_per_minute", NULL, es.per_minute);
   }
 }
 

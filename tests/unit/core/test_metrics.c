@@ -185,6 +185,22 @@ static void test_collectors(void **state) {
   souk_free(out);
 }
 
+/* The by-name setters of collectors: the family's series, or nothing. */
+static void test_set_named(void **state) {
+  souk_counter_new("mirrored_total", "Mirrored.", "who");
+  souk_gauge_new("level", "Level.", NULL);
+  souk_counter_set_named("mirrored_total", SOUK_LV("a"), 7);
+  souk_gauge_set_named("level", NULL, 0.5);
+  souk_counter_set_named("absent_total", SOUK_LV("a"), 1);
+  souk_gauge_set_named("absent", NULL, 1);
+  char *out = render();
+  assert_string_equal(out, "# HELP level Level.\n# TYPE level gauge\nlevel 0.5\n"
+                           "# HELP mirrored_total Mirrored.\n# TYPE mirrored_total counter\n"
+                           "mirrored_total{who=\"a\"} 7\n");
+  souk_free(out);
+  assert_null(souk_metric_find("absent_total"));
+}
+
 static souk_series_t *atomic_series;
 
 static void *adder(void *arg) {
@@ -264,6 +280,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_many_series_and_clear, teardown),
       cmocka_unit_test_teardown(test_series_limit, teardown),
       cmocka_unit_test_teardown(test_collectors, teardown),
+      cmocka_unit_test_teardown(test_set_named, teardown),
       cmocka_unit_test_teardown(test_atomic, teardown),
       cmocka_unit_test_teardown(test_builtin, teardown),
   };
