@@ -67,6 +67,14 @@ souk__dcmd_reg_state_t souk__dcmd_reg_state(void) { return g.reg_state; }
 
 /* ---- sequential interaction requests ------------------------------------------ */
 
+/* Where an interaction's responses and follow-ups go: the REST client, or
+ * what a test or the fuzzer hooked in (souk__dcmd_set_ix_send). */
+static int (*g_ix_send)(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) = souk__rest_request;
+
+void souk__dcmd_set_ix_send(int (*fn)(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud)) {
+  g_ix_send = fn ? fn : souk__rest_request;
+}
+
 typedef struct ixop {
   struct ixop *next;
   bool initial; /* the interaction response: nothing after it works without it */
@@ -148,7 +156,7 @@ static void ixs_pump(ixs_t *s) {
                            .body_len = o->len,
                            .flags = SOUK_REST_NO_AUTH};
     bool initial = o->initial;
-    int rc = souk__rest_request(&ro, ixs_done_cb, s);
+    int rc = g_ix_send(&ro, ixs_done_cb, s);
     souk_free(o->path);
     souk_free(o->body);
     souk_free(o);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "discord/rest.h"
 #include "souk/module.h"
 
 struct souk_store;
@@ -43,6 +44,12 @@ souk__dcmd_reg_state_t souk__dcmd_reg_state(void);
  * twice); the first part replies to reply_to when it is not 0.  0 or the
  * REST client's error. */
 int souk__dcmd_post_text(uint64_t channel, uint64_t reply_to, const char *text, size_t len);
+
+/** Send interactions' responses and follow-ups through fn instead of the
+ * REST client (NULL restores it): for tests and the interactions fuzzer,
+ * which read the real surface's bodies.  fn keeps souk__rest_request's
+ * contract: 0 and cb called exactly once, later, or SOUK_E* and never. */
+void souk__dcmd_set_ix_send(int (*fn)(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud));
 
 /** FNV-1a 64-bit hash, used for the registered command set. */
 uint64_t souk__dcmd_hash(const void *data, size_t n, uint64_t h);

@@ -7,8 +7,8 @@
  * leave a message on failure, and never read or write out of bounds.
  *
  * Run: fuzz_cmd tests/fuzz/corpus/cmd */
+#include "core/cmdreg.h"
 #include "souk/buf.h"
-#include "souk/cmd.h"
 #include "souk/json.h"
 
 #include <stdint.h>

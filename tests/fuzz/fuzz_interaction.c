@@ -1,18 +1,19 @@
 /* libFuzzer target for a whole interaction from outside, through the
  * command runner and back out as Discord JSON: the input is an
- * INTERACTION_CREATE payload ({"type":2|4,"data":{...},"guild_id":...});
- * its data is parsed with souk__cmd_parse_interaction (as a command and as
- * an autocomplete request), run through souk__cmd_invoke with a surface
- * that renders what handlers answer the way src/discord/commands.c does
- * (souk__dmsg_write in 2000-character chunks, souk__dmsg_choices), and
- * every rendered body must parse as JSON again.  Handlers echo what they
- * were given (option text into content, embed fields, button labels and
- * custom_ids, autocomplete choices), so arbitrary user text reaches every
- * writer.
+ * INTERACTION_CREATE payload ({"type":2|4,"data":{...},"guild_id":...}),
+ * or just its data.  It goes, as a command and as an autocomplete
+ * request, through the real gateway surface of src/discord/commands.c
+ * (souk__dcmd_event: parsing, the runner, and its ix_deliver rendering
+ * what handlers answer into interaction responses and follow-ups), with
+ * the REST client replaced by a hook that checks every body.  Handlers
+ * echo what they were given (option text into content, embed fields,
+ * button labels and custom_ids, autocomplete choices), so arbitrary user
+ * text reaches every writer.
  *
- * Invariants: no crash or sanitizer report; a failed parse explains
- * itself; every invocation is delivered exactly once and released exactly
- * once; every body is valid JSON.
+ * Invariants: no crash or sanitizer report; every invocation is answered
+ * with exactly one interaction response (POST .../callback) before any
+ * follow-up; every body is valid JSON; nothing is left running, and the
+ * interaction's state is freed once its requests are done (LeakSanitizer).
  *
  * Numeric autocomplete choices echo the typed text raw ("+5", "007",
  * "inf"), which souk__dmsg_choices must parse and write again (a bug found
@@ -21,8 +22,8 @@
  *
  * Run: fuzz_interaction -dict=tests/fuzz/json.dict CORPUS tests/fuzz/corpus/cmd */
 #include "core/cmdrun.h"
-#include "discord/dmsg.h"
-#include "discord/msgsplit.h"
+#include "discord/commands.h"
+#include "discord/rest.h"
 #include "souk/buf.h"
 #include "souk/json.h"
 #include "souk/log.h"
@@ -35,81 +36,52 @@
 #include <string.h>
 #include <uv.h>
 
-static int g_delivers, g_releases;
 static bool g_raw_choices;
 
-static void check_json(const souk_buf_t *b) {
+/* Requests the surface sent, answered after the invocation returns (the
+ * REST client never answers from inside a request either). */
+#define PENDING_MAX 64
+static struct {
+  souk__rest_cb cb;
+  void *ud;
+} g_pending[PENDING_MAX];
+static size_t g_npending;
+static int g_responses, g_followups;
+
+static void check_json(const char *body, size_t len) {
   souk_json_t j = {0};
-  if (souk_json_parse(&j, b->data, b->len) != 0) {
-    fprintf(stderr, "invalid JSON body: %.*s\n", (int)(b->len > 2000 ? 2000 : b->len), b->data);
+  if (souk_json_parse(&j, body, len) != 0 || souk_json_type(&j, 0) != SOUK_JSON_OBJECT) {
+    fprintf(stderr, "invalid JSON body: %.*s\n", (int)(len > 2000 ? 2000 : len), body);
     abort();
   }
   souk_json_free(&j);
 }
 
-static int fz_defer(souk_cmd_ctx_t *ctx, bool ephemeral) {
-  (void)ctx;
-  (void)ephemeral;
+/* The REST client's place: check the body, note what kind of request it
+ * is, and queue the completion. */
+static int fz_send(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) {
+  bool response = strstr(o->path, "/callback") != NULL;
+  /* The response comes first, once; everything else is a follow-up. */
+  if (response ? g_responses++ != 0 || g_followups : g_responses == 0) abort();
+  if (!response) g_followups++;
+  if (o->body_len) check_json(o->body, o->body_len);
+  else if (strcmp(o->method, "DELETE") != 0) abort();
+  if (g_npending == PENDING_MAX) abort();
+  g_pending[g_npending].cb = cb;
+  g_pending[g_npending].ud = ud;
+  g_npending++;
   return 0;
 }
 
-/* Render as ix_deliver does for an answer that was not deferred. */
-static void fz_deliver(souk_cmd_ctx_t *ctx, const souk__out_t *out, bool deferred) {
-  (void)ctx;
-  (void)deferred;
-  g_delivers++;
-  souk_buf_t b = {0};
-  souk_jw_t w;
-  souk_jw_init(&w, &b);
-  if (out->kind == SOUK__OUT_CHOICES || out->kind == SOUK__OUT_MODAL) {
-    souk_jw_obj(&w);
-    souk_jw_key(&w, "type");
-    souk_jw_i64(&w, out->kind == SOUK__OUT_CHOICES ? 8 : 9);
-    souk_jw_key(&w, "data");
-    souk_jw_obj(&w);
-    if (out->kind == SOUK__OUT_CHOICES)
-      souk__dmsg_choices(&w, out->choices, out->nchoices, out->choice_type);
-    else
-      souk__dmsg_modal(&w, out->modal);
-    souk_jw_end(&w);
-    souk_jw_end(&w);
-    check_json(&b);
-    souk_buf_free(&b);
-    return;
+static void drain(void) {
+  while (g_npending) {
+    souk__rest_cb cb = g_pending[0].cb;
+    void *ud = g_pending[0].ud;
+    memmove(g_pending, g_pending + 1, --g_npending * sizeof *g_pending);
+    souk__rest_resp_t r = {.status = 204, .route = "fuzz", .body = ""};
+    cb(&r, ud);
   }
-  const souk_msg_t *m = out->msg;
-  if (!m) abort();
-  const char *text = m->content ? m->content : "";
-  size_t len = strlen(text);
-  bool first = true;
-  do {
-    size_t skip, n = souk__msg_chunk(text, len, SOUK_MSG_CONTENT_MAX, &skip);
-    if (n == 0 && skip == 0 && len > 0) abort(); /* no progress */
-    souk_buf_reset(&b);
-    souk_jw_init(&w, &b);
-    souk_jw_obj(&w);
-    souk_jw_key(&w, "type");
-    souk_jw_i64(&w, out->kind == SOUK__OUT_UPDATE ? 7 : 4);
-    souk_jw_key(&w, "data");
-    souk_jw_obj(&w);
-    souk__dmsg_write(&w, m, text, n, first, out->kind == SOUK__OUT_UPDATE,
-                     m->ephemeral ? SOUK_DMSG_EPHEMERAL : 0);
-    souk_jw_end(&w);
-    souk_jw_end(&w);
-    check_json(&b);
-    first = false;
-    text += n + skip;
-    len -= n + skip;
-  } while (len > 0);
-  souk_buf_free(&b);
 }
-
-static void fz_release(souk_cmd_ctx_t *ctx) {
-  (void)ctx;
-  g_releases++;
-}
-
-static const souk__surface_t surface = {"fuzz", fz_defer, fz_deliver, fz_release};
 
 /* Echo every argument back: content, embed fields, buttons, a select. */
 static void echo(souk_cmd_ctx_t *ctx) {
@@ -225,12 +197,6 @@ static const struct souk_command cmds[] = {
     {.name = "admin", .description = "d", .handler = echo, .flags = SOUK_CMD_OWNER_ONLY},
     {0}};
 
-static uint64_t id_of(const souk_json_t *j, int t) {
-  uint64_t v = 0;
-  if (t >= 0) souk_json_u64(j, t, &v);
-  return v;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
@@ -242,12 +208,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   souk__cmd_conf.timeout_ms = 60000;
   static uint64_t owner = 1;
   souk__cmd_set_app_owners(&owner, 1);
+  souk__dcmd_set_ix_send(fz_send);
   return 0;
+}
+
+/* The raw text of token t, or def when it is absent. */
+static void raw_or(souk_buf_t *b, const souk_json_t *j, int t, const char *def) {
+  size_t n = 0;
+  const char *r = t >= 0 ? souk_json_raw(j, t, &n) : NULL;
+  if (r && souk_json_type(j, t) == SOUK_JSON_OBJECT)
+    souk_buf_append(b, r, n);
+  else
+    souk_buf_puts(b, def);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   souk_json_t j = {0};
-  if (souk_json_parse(&j, (const char *)data, size) != 0) {
+  if (souk_json_parse(&j, (const char *)data, size) != 0 || souk_json_type(&j, 0) != SOUK_JSON_OBJECT) {
     souk_json_free(&j);
     return 0;
   }
@@ -256,39 +233,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (d < 0) d = 0;
   int64_t type = 0;
   souk_json_i64(&j, souk_json_get(&j, 0, "type"), &type);
-  int member = souk_json_get(&j, 0, "member");
-  char name[100] = "";
-  if (member >= 0) souk_json_str(&j, souk_json_get(&j, member, "nick"), name, sizeof name);
-  uint64_t perms = 0;
-  if (member >= 0) perms = id_of(&j, souk_json_get(&j, member, "permissions"));
-  souk__cmdrun_init_t in = {
-      .surface = &surface,
-      .user_id = id_of(&j, souk_json_path(&j, 0, "member", "user", "id", NULL)),
-      .user_name = name,
-      .guild_id = id_of(&j, souk_json_get(&j, 0, "guild_id")),
-      .channel_id = id_of(&j, souk_json_get(&j, 0, "channel_id")),
-      .permissions = perms,
-      .idem_key = "ix:fuzz",
-  };
   for (int mode = 0; mode < 2; mode++) {
     /* type 4 (or mode 1) is autocomplete; anything else a command */
     bool ac = mode == 1 || type == 4;
     if (mode == 1 && type == 4) break;
-    in.kind = ac ? SOUK_CMD_KIND_AUTOCOMPLETE : SOUK_CMD_KIND_COMMAND;
-    souk_cmd_args_t args;
-    memset(&args, 0, sizeof args);
-    int rc = souk__cmd_parse_interaction(&j, d, ac, &args);
-    if (rc != 0 && args.error[0] == '\0') abort();
-    int before_d = g_delivers, before_r = g_releases;
-    size_t running = souk__cmd_running();
-    souk__cmd_invoke(&in, &args, rc);
-    souk_cmd_args_free(&args);
-    /* Every handler here finishes at once: one delivery, nothing left
-     * running, and one release once the timer handle is closed. */
-    if (g_delivers != before_d + 1) abort();
-    if (souk__cmd_running() != running) abort();
-    uv_run(souk_loop(), UV_RUN_NOWAIT);
-    if (g_releases != before_r + 1) abort();
+    /* The interaction as the gateway delivers it, with the input's data,
+     * member and guild. */
+    souk_buf_t b = {0};
+    souk_buf_printf(&b, "{\"id\":\"11\",\"application_id\":\"22\",\"token\":\"tok\","
+                        "\"type\":%d,\"channel_id\":\"33\",\"guild_id\":",
+                    ac ? 4 : 2);
+    int g = souk_json_get(&j, 0, "guild_id");
+    uint64_t gid = 0;
+    if (g >= 0) souk_json_u64(&j, g, &gid);
+    souk_buf_printf(&b, "\"%llu\",\"member\":", (unsigned long long)gid);
+    raw_or(&b, &j, souk_json_get(&j, 0, "member"), "{\"user\":{\"id\":\"44\"}}");
+    souk_buf_puts(&b, ",\"data\":");
+    raw_or(&b, &j, d, "{}");
+    souk_buf_putc(&b, '}');
+    souk_json_t ix = {0};
+    if (souk_json_parse(&ix, b.data, b.len) == 0) {
+      g_responses = g_followups = 0;
+      size_t running = souk__cmd_running();
+      souk_event_t ev = {.name = "INTERACTION_CREATE", .json = &ix, .d = 0};
+      if (!souk__dcmd_event(&ev)) abort();
+      drain();
+      /* Every handler here finishes at once: one response, nothing left
+       * running, and the deadline timer's handle closes on the loop. */
+      if (g_responses != 1) abort();
+      if (souk__cmd_running() != running) abort();
+      uv_run(souk_loop(), UV_RUN_NOWAIT);
+    }
+    souk_json_free(&ix);
+    souk_buf_free(&b);
   }
   souk_json_free(&j);
   return 0;
