@@ -53,6 +53,18 @@ int souk_work_submit(souk_work_cb work, souk_done_cb done, void *ud);
 /** Number of submitted jobs whose done has not run yet. */
 unsigned souk_work_pending(void);
 
+/** A timer on souk_loop() of its own allocation: cb(timer) runs every
+ * period_ms (> 0; the first time after period_ms), with timer->data =
+ * data.  With unref, the timer does not keep the loop alive
+ * on its own.  Returns the timer, or NULL when libuv refused it.  Free
+ * with souk_timer_free(). */
+uv_timer_t *souk_timer_every(uint64_t period_ms, uv_timer_cb cb, void *data, int unref);
+/** Stop and close *t, made with souk_timer_every() or souk_malloc() +
+ * uv_timer_init(): its memory is freed once the loop has closed it (run
+ * the loop, or souk_loop_close()), and *t becomes NULL at once.  NULL or
+ * *t NULL is fine. */
+void souk_timer_free(uv_timer_t **t);
+
 /** Random 64-bit value from a per-process generator (not for secrets). */
 uint64_t souk_rand64(void);
 /** Uniform random double in [0, 1). */

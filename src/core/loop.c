@@ -111,3 +111,29 @@ uint64_t souk_rand64(void) {
 }
 
 double souk_rand01(void) { return (double)(souk_rand64() >> 11) * 0x1.0p-53; }
+
+/* ---- timers of their own allocation ---- */
+
+static void timer_freed(uv_handle_t *h) { souk_free(h); }
+
+uv_timer_t *souk_timer_every(uint64_t period_ms, uv_timer_cb cb, void *data, int unref) {
+  uv_timer_t *t = souk_malloc(sizeof *t);
+  if (uv_timer_init(souk_loop(), t) != 0) {
+    souk_free(t);
+    return NULL;
+  }
+  t->data = data;
+  if (uv_timer_start(t, cb, period_ms, period_ms) != 0) {
+    uv_close((uv_handle_t *)t, timer_freed);
+    return NULL;
+  }
+  if (unref) uv_unref((uv_handle_t *)t);
+  return t;
+}
+
+void souk_timer_free(uv_timer_t **t) {
+  if (!t || !*t) return;
+  uv_timer_stop(*t);
+  uv_close((uv_handle_t *)*t, timer_freed);
+  *t = NULL;
+}

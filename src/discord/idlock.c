@@ -173,16 +173,13 @@ static void idl_release(void *self, uint32_t bucket) {
   if (!l->in_kick) uv_timer_start(l->timer, timer_cb, 0, 0);
 }
 
-static void timer_close_cb(uv_handle_t *h) { souk_free(h); }
-
 static void idl_destroy(void *self) {
   idl_t *l = self;
   if (!l) return;
   for (uint32_t i = 0; i < l->nb; i++) {
     souk__idl_queue_clear(&l->b[i].q);
   }
-  uv_timer_stop(l->timer);
-  uv_close((uv_handle_t *)l->timer, timer_close_cb);
+  souk_timer_free(&l->timer);
   if (l->fd >= 0) close(l->fd);
   souk_free(l->path);
   souk_free(l->b);

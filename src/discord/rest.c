@@ -511,7 +511,6 @@ static void pump(void) {
   }
 }
 
-static void timer_close_cb(uv_handle_t *h) { souk_free(h); }
 
 static void timer_cb(uv_timer_t *t) {
   g.timer_at = UINT64_MAX;
@@ -800,8 +799,6 @@ void souk__rest_shutdown(void) {
   souk_free(g.hdr_auth);
   souk_free(g.hdr_ua);
   g.base = g.hdr_auth = g.hdr_ua = NULL;
-  uv_timer_stop(g.timer);
-  uv_close((uv_handle_t *)g.timer, timer_close_cb);
-  g.timer = NULL;
+  souk_timer_free(&g.timer);
   g.queued = g.inflight = 0;
 }

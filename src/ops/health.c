@@ -53,14 +53,7 @@ souk_health_t souk_health_threshold(double value, double warn, double crit, souk
   return SOUK_HEALTH_HEALTHY;
 }
 
-static void free_timer_cb(uv_handle_t *h) { souk_free(h); }
-
-void souk__health_stop(void) {
-  if (!H.timer) return;
-  uv_timer_stop(H.timer);
-  uv_close((uv_handle_t *)H.timer, free_timer_cb);
-  H.timer = NULL;
-}
+void souk__health_stop(void) { souk_timer_free(&H.timer); }
 
 void souk__health_shutdown(void) {
   souk__health_stop();
@@ -173,16 +166,8 @@ static void report_cb(uv_timer_t *t) { souk_health_log_report(); }
 
 int souk__health_start(void) {
   if (H.timer) return SOUK_EBUSY;
-  H.timer = souk_malloc(sizeof *H.timer);
-  int rc = uv_timer_init(souk_loop(), H.timer);
-  if (rc == 0) rc = uv_timer_start(H.timer, report_cb, H.report_interval_ms, H.report_interval_ms);
-  if (rc != 0) {
-    souk_free(H.timer);
-    H.timer = NULL;
-    return SOUK_EIO;
-  }
-  uv_unref((uv_handle_t *)H.timer);
-  return 0;
+  H.timer = souk_timer_every(H.report_interval_ms, report_cb, NULL, 1);
+  return H.timer ? 0 : SOUK_EIO;
 }
 
 /* ---- memory ---- */

@@ -223,14 +223,7 @@ static struct {
 
 static uint64_t wall_ms(void) { return J.o.wall ? J.o.wall->now_ms(J.o.wall->ud) : souk_unix_ms(); }
 
-static void free_timer_cb(uv_handle_t *h) { souk_free(h); }
-
-void souk__janitor_stop(void) {
-  if (!J.timer) return;
-  uv_timer_stop(J.timer);
-  uv_close((uv_handle_t *)J.timer, free_timer_cb);
-  J.timer = NULL;
-}
+void souk__janitor_stop(void) { souk_timer_free(&J.timer); }
 
 void souk__janitor_shutdown(void) {
   souk__janitor_stop();
@@ -539,14 +532,6 @@ static void timer_cb(uv_timer_t *t) {
 
 int souk__janitor_start(void) {
   if (J.timer) return SOUK_EBUSY;
-  J.timer = souk_malloc(sizeof *J.timer);
-  int rc = uv_timer_init(souk_loop(), J.timer);
-  if (rc == 0) rc = uv_timer_start(J.timer, timer_cb, J.o.interval_ms, J.o.interval_ms);
-  if (rc) {
-    souk_free(J.timer);
-    J.timer = NULL;
-    return SOUK_EIO;
-  }
-  uv_unref((uv_handle_t *)J.timer);
-  return 0;
+  J.timer = souk_timer_every(J.o.interval_ms, timer_cb, NULL, 1);
+  return J.timer ? 0 : SOUK_EIO;
 }

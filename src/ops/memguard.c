@@ -48,14 +48,7 @@ static uint64_t now_ms(void) {
   return M.o.clock ? M.o.clock->now_ms(M.o.clock->ud) : souk_now_ms();
 }
 
-static void free_timer_cb(uv_handle_t *h) { souk_free(h); }
-
-void souk__memguard_stop(void) {
-  if (!M.timer) return;
-  uv_timer_stop(M.timer);
-  uv_close((uv_handle_t *)M.timer, free_timer_cb);
-  M.timer = NULL;
-}
+void souk__memguard_stop(void) { souk_timer_free(&M.timer); }
 
 void souk__memguard_shutdown(void) {
   souk__memguard_stop();
@@ -140,16 +133,8 @@ static void sample_cb(uv_timer_t *t) { souk__memguard_sample(); }
 int souk__memguard_start(void) {
   if (!M.inited) souk__memguard_init(NULL);
   if (M.timer) return SOUK_EBUSY;
-  M.timer = souk_malloc(sizeof *M.timer);
-  int rc = uv_timer_init(souk_loop(), M.timer);
-  if (rc == 0) rc = uv_timer_start(M.timer, sample_cb, M.o.interval_ms, M.o.interval_ms);
-  if (rc != 0) {
-    souk_free(M.timer);
-    M.timer = NULL;
-    return SOUK_EIO;
-  }
-  uv_unref((uv_handle_t *)M.timer);
-  return 0;
+  M.timer = souk_timer_every(M.o.interval_ms, sample_cb, NULL, 1);
+  return M.timer ? 0 : SOUK_EIO;
 }
 
 int souk_memguard_register_trim(const char *name, souk_memguard_trim_cb fn, void *ud) {

@@ -75,14 +75,7 @@ static void orphan_all(void) {
   S.out = NULL;
 }
 
-static void free_timer_cb(uv_handle_t *h) { souk_free(h); }
-
-void souk__sched_stop(void) {
-  if (!S.timer) return;
-  uv_timer_stop(S.timer);
-  uv_close((uv_handle_t *)S.timer, free_timer_cb);
-  S.timer = NULL;
-}
+void souk__sched_stop(void) { souk_timer_free(&S.timer); }
 
 void souk__sched_shutdown(void) {
   souk__sched_stop();

@@ -294,6 +294,35 @@ static void test_work(void **state) {
 
 static uint64_t fake_now(void *ud) { return *(uint64_t *)ud; }
 
+static int ticks;
+static void tick_cb(uv_timer_t *t) {
+  assert_ptr_equal(t->data, &ticks);
+  if (++ticks == 3) uv_stop(souk_loop());
+}
+
+/* A timer of its own allocation: periodic with its data, and freed once
+ * the loop closes it (LeakSanitizer and valgrind would see it otherwise). */
+static void test_timer(void **state) {
+  ticks = 0;
+  uv_timer_t *t = souk_timer_every(5, tick_cb, &ticks, 0);
+  assert_non_null(t);
+  uint64_t start = souk_now_ms();
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  assert_int_equal(ticks, 3);
+  assert_true(souk_now_ms() - start >= 10);
+  souk_timer_free(&t);
+  assert_null(t);
+  souk_timer_free(&t); /* NULL again: nothing */
+  souk_timer_free(NULL);
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  assert_int_equal(ticks, 3);
+  /* Unref'd, it does not keep the loop alive: the run returns at once. */
+  t = souk_timer_every(60000, tick_cb, &ticks, 1);
+  assert_int_equal(uv_run(souk_loop(), UV_RUN_DEFAULT), 0);
+  souk_timer_free(&t);
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+}
+
 static void test_clocks(void **state) {
   uint64_t a = souk_now_ms();
   uv_sleep(20);
@@ -384,7 +413,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_errors),  cmocka_unit_test(test_url_good),
       cmocka_unit_test(test_url_bad), cmocka_unit_test(test_snowflake),
-      cmocka_unit_test(test_work),    cmocka_unit_test(test_clocks),
+      cmocka_unit_test(test_work),    cmocka_unit_test(test_timer), cmocka_unit_test(test_clocks),
       cmocka_unit_test(test_rand),    cmocka_unit_test(test_alloc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
