@@ -9,6 +9,7 @@
  * figures as JSON to bench/out/dashboard_bench.json.  The database is a
  * fresh SQLite file in a temp dir (WAL, the default store settings). */
 #include "../src/modules/market/dashboard.c"
+#include "../src/modules/market/fmt.c"
 #include "../src/modules/market/ledger.c"
 #include "../src/modules/market/money.c"
 #include "../src/modules/market/price_sim.c"

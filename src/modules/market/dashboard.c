@@ -32,6 +32,7 @@
  * charts are inline SVG drawn with presentation attributes and classes, so
  * no inline style is needed (CSP would block it). */
 #include "dashboard.h"
+#include "fmt.h"
 
 #include "ledger.h"
 #include "market_int.h"
@@ -149,35 +150,13 @@ static void dash_bp(souk_buf_t *b, int64_t bp) {
 /* "pos", "neg" or "zero": the class that colours a signed figure. */
 static const char *dash_sign_class(int64_t v) { return v > 0 ? "pos" : v < 0 ? "neg" : "zero"; }
 
-/* "2026-11-22 17:45 UTC" for a Unix ms time; "unknown" for <= 0. */
-static void dash_fmt_time(char *buf, size_t n, int64_t ms) {
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  if (ms <= 0 || !gmtime_r(&t, &tm)) {
-    snprintf(buf, n, "unknown");
-    return;
-  }
-  strftime(buf, n, "%Y-%m-%d %H:%M UTC", &tm);
-}
-
-/* A short age, "just now", "42 s", "5 min", "3 h 20 min", "2 d"; "unknown"
+/* When t_ms was, from now_ms: "just now", "5 min ago", ...; "unknown"
  * when t <= 0.  A time in the future (another clock) reads "just now". */
 static void dash_fmt_age(char *buf, size_t n, int64_t now_ms, int64_t t_ms) {
-  if (t_ms <= 0) {
+  if (t_ms <= 0)
     snprintf(buf, n, "unknown");
-    return;
-  }
-  int64_t s = now_ms > t_ms ? (now_ms - t_ms) / 1000 : 0;
-  if (s < 5)
-    snprintf(buf, n, "just now");
-  else if (s < 60)
-    snprintf(buf, n, "%" PRId64 " s ago", s);
-  else if (s < 3600)
-    snprintf(buf, n, "%" PRId64 " min ago", s / 60);
-  else if (s < 86400)
-    snprintf(buf, n, "%" PRId64 " h %" PRId64 " min ago", s / 3600, s / 60 % 60);
   else
-    snprintf(buf, n, "%" PRId64 " d ago", s / 86400);
+    market_fmt_age(now_ms - t_ms, MARKET_AGE_AGO, buf, n);
 }
 
 /* "2026-11-22" for a YYYYMMDD day. */
@@ -812,7 +791,7 @@ static void dash_snapshot_note(souk_buf_t *b, const market_dash_data_t *d, bool 
   dash_snapshot_span(d, holdings_only, only, nonly, &oldest, &newest, &count);
   if (d->path.kind != MARKET_DASH_PRICES && d->settings.source == MARKET_SRC_SIM) {
     char t[48];
-    dash_fmt_time(t, sizeof t, d->snap_ms);
+    market_fmt_utc(d->snap_ms, t, sizeof t);
     souk_buf_puts(b, "<p class=\"note\" id=\"snapshot\">Valued with the simulated market at ");
     dash_esc(b, t);
     souk_buf_puts(b, ", one snapshot for the whole page.</p>\n");
@@ -840,7 +819,7 @@ static void dash_snapshot_note(souk_buf_t *b, const market_dash_data_t *d, bool 
 
 static void dash_footer(souk_buf_t *b, const market_dash_data_t *d) {
   char t[48];
-  dash_fmt_time(t, sizeof t, d->now_ms);
+  market_fmt_utc(d->now_ms, t, sizeof t);
   souk_buf_puts(b, "<footer>Market Sim · read-only · rendered ");
   dash_esc(b, t);
   souk_buf_puts(b, ". Money is virtual.</footer>\n");
@@ -1162,7 +1141,7 @@ static void dash_render_user(souk_buf_t *b, const market_dash_data_t *d) {
     for (size_t i = 0; i < d->ntrades; i++) {
       const market_trade_t *t = &d->trades[i];
       char when[48];
-      dash_fmt_time(when, sizeof when, t->created_at);
+      market_fmt_utc(t->created_at, when, sizeof when);
       souk_buf_puts(b, "<tr><td>");
       dash_esc(b, when);
       souk_buf_printf(b, "</td><td>%s</td><td><code>", t->side == MARKET_BUY ? "buy" : "sell");
@@ -1219,7 +1198,7 @@ static void dash_price_row(souk_buf_t *b, const market_dash_data_t *d, const cha
   souk_buf_puts(b, "</td><td>");
   char t[48], age[48];
   int64_t qt = p->quote_time_ms > 0 ? p->quote_time_ms : p->fetched_ms;
-  dash_fmt_time(t, sizeof t, qt);
+  market_fmt_utc(qt, t, sizeof t);
   dash_esc(b, t);
   souk_buf_puts(b, "</td><td>");
   dash_fmt_age(age, sizeof age, d->now_ms, qt);

@@ -7,6 +7,7 @@
  * simulated market directly, the live chain through the price cache),
  * then write or read the ledger on the worker pool and reply from the
  * done callback.  Each step's failure replies and frees the job. */
+#include "fmt.h"
 #include "market_int.h"
 #include "money.h"
 #include "souk/alloc.h"
@@ -164,28 +165,6 @@ static bool symbol_norm(const char *in, char *out, size_t cap) {
   return *in == '\0' && market_symbol_valid(out);
 }
 
-static void fmt_age(int64_t ms, char *buf, size_t n) {
-  if (ms < 0) ms = 0;
-  int64_t s = ms / 1000;
-  if (s < 60)
-    snprintf(buf, n, "%" PRId64 " s", s);
-  else if (s < 3600)
-    snprintf(buf, n, "%" PRId64 " min", s / 60);
-  else if (s < 86400)
-    snprintf(buf, n, "%" PRId64 " h %" PRId64 " min", s / 3600, s / 60 % 60);
-  else
-    snprintf(buf, n, "%" PRId64 " d %" PRId64 " h", s / 86400, s / 3600 % 24);
-}
-
-static void fmt_utc(int64_t ms, char *buf, size_t n) {
-  int y, m, d;
-  int64_t day = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
-  market_civil_from_days(day, &y, &m, &d);
-  int64_t r = ms - day * 86400000;
-  snprintf(buf, n, "%04d-%02d-%02d %02d:%02d UTC", y, m, d, (int)(r / 3600000),
-           (int)(r / 60000 % 60));
-}
-
 /* A change from base to value as a percentage, truncated to basis points
  * but keeping the true sign: a loss too small to show is "-0.00%", never
  * "+0.00%". */
@@ -339,7 +318,7 @@ static void trade_reply_done(job_t *j) {
   snprintf(hold, sizeof hold, "%" PRId64 " share%s", t->holding_shares,
            t->holding_shares == 1 ? "" : "s");
   market_fmt_cents(t->realised_cents, real, sizeof real);
-  fmt_utc(t->price_time_ms, when, sizeof when);
+  market_fmt_utc(t->price_time_ms, when, sizeof when);
   bool sim = t->source == MARKET_SRC_SIM;
   const char *src = sim ? "simulated market (not a real price)" : j->quote.source;
   if (t->duplicate) src = sim ? "simulated market (not a real price)" : "live";
@@ -412,7 +391,7 @@ static void trade_priced(job_t *j, const market_pc_result_t *r) {
   }
   if (!r->tradable) {
     market_fmt_price(r->quote.price_micro, p, sizeof p);
-    fmt_age(r->age_ms, age, sizeof age);
+    market_fmt_age(r->age_ms, MARKET_AGE_PLAIN, age, sizeof age);
     souk_cmd_replyf(j->ctx,
                     "No fresh price for %s, so nothing was traded: the last known "
                     "price is %s from %s, %s old%s. Try again later.",
@@ -424,7 +403,7 @@ static void trade_priced(job_t *j, const market_pc_result_t *r) {
   int64_t now = (int64_t)souk_unix_ms();
   if (j->set.hours == MARKET_HOURS_OPEN_ONLY && !market_nyse_open(now)) {
     char when[40];
-    fmt_utc(market_nyse_next_open(now), when, sizeof when);
+    market_fmt_utc(market_nyse_next_open(now), when, sizeof when);
     souk_cmd_replyf(j->ctx,
                     "The US market is closed, and this server trades only while it is "
                     "open. It opens again %s.",
@@ -540,8 +519,8 @@ static void quote_priced(job_t *j, const market_pc_result_t *r) {
   char p[MARKET_FMT_MAX], pc[MARKET_FMT_MAX], ch[MARKET_FMT_MAX + 2], chp[MARKET_FMT_MAX], age[40],
       when[40], title[64], status[160];
   market_fmt_price(q->price_micro, p, sizeof p);
-  fmt_age(r->age_ms, age, sizeof age);
-  fmt_utc(q->quote_time_ms ? q->quote_time_ms : r->fetched_ms, when, sizeof when);
+  market_fmt_age(r->age_ms, MARKET_AGE_PLAIN, age, sizeof age);
+  market_fmt_utc(q->quote_time_ms ? q->quote_time_ms : r->fetched_ms, when, sizeof when);
   bool sim = j->set.source == MARKET_SRC_SIM;
   if (r->fallback)
     snprintf(status, sizeof status,
@@ -734,7 +713,7 @@ static void portfolio_reply(job_t *j) {
       snprintf(mark, sizeof mark, " [at cost]");
     } else if (j->stale_age[i] >= 0) {
       char age[40];
-      fmt_age(j->stale_age[i], age, sizeof age);
+      market_fmt_age(j->stale_age[i], MARKET_AGE_PLAIN, age, sizeof age);
       snprintf(mark, sizeof mark, " (last known, %s old)", age);
       stale++;
     }
@@ -911,7 +890,7 @@ static void history_done(void *ud, int status) {
   for (size_t i = 0; i < j->nrows; i++) {
     const market_trade_t *t = &j->rows[i];
     char when[40], p[MARKET_FMT_MAX], a[MARKET_FMT_MAX];
-    fmt_utc(t->created_at, when, sizeof when);
+    market_fmt_utc(t->created_at, when, sizeof when);
     market_fmt_price(t->price_micro, p, sizeof p);
     market_fmt_cents(t->amount_cents, a, sizeof a);
     souk_buf_printf(&b, "%s  %s %" PRId64 " %s @ %s = %s%s\n", when,
@@ -1094,7 +1073,7 @@ static void settings_done(void *ud, int status) {
   char cash[MARKET_FMT_MAX], comm[MARKET_FMT_MAX], since[40], prov[160], season[32];
   market_fmt_cents(j->set.start_cash_cents, cash, sizeof cash);
   market_fmt_cents(j->set.commission_cents, comm, sizeof comm);
-  fmt_utc(j->set.season_started_at, since, sizeof since);
+  market_fmt_utc(j->set.season_started_at, since, sizeof since);
   snprintf(season, sizeof season, "%" PRId64, j->set.season);
   size_t n = 0;
   prov[0] = '\0';

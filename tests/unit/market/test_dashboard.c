@@ -18,6 +18,7 @@
 /* clang-format on */
 
 #include "../../../src/modules/market/dashboard.c"
+#include "../../../src/modules/market/fmt.c"
 #include "../../../src/modules/market/ledger.c"
 #include "../../../src/modules/market/money.c"
 #include "../../../src/modules/market/price_sim.c"
