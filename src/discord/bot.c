@@ -102,7 +102,7 @@ static void bot_fatal(int err, const char *msg) {
 static void on_fatal(int code, const char *msg) {
   /* Close codes from Discord mean it refused the session; anything else is
    * an unexpected failure worth a restart. */
-  bot_fatal(code >= 4000 ? SOUK_EAUTH : SOUK_EFATAL, msg);
+  bot_fatal(code >= SOUK_GW_CLOSE_UNKNOWN_ERROR ? SOUK_EAUTH : SOUK_EFATAL, msg);
 }
 
 static const souk__gateway_handlers_t handlers = {

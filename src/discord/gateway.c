@@ -115,22 +115,22 @@ const char *souk__gw_state_name(souk__gw_state_t s) {
 
 const char *souk__gateway_fatal_reason(int code) {
   switch (code) {
-  case 4004:
+  case SOUK_GW_CLOSE_AUTHENTICATION_FAILED:
     return "authentication failed (close 4004): the bot token is wrong or was reset; set a "
            "valid token in SOUK_DISCORD_TOKEN";
-  case 4010:
+  case SOUK_GW_CLOSE_INVALID_SHARD:
     return "invalid shard (close 4010): the shard id is not below the shard count; fix "
            "discord.shards.first/last/count";
-  case 4011:
+  case SOUK_GW_CLOSE_SHARDING_REQUIRED:
     return "sharding required (close 4011): the bot is in too many guilds for its shard count; "
            "raise discord.shards.count or set it to 0 for Discord's recommendation";
-  case 4012:
+  case SOUK_GW_CLOSE_INVALID_API_VERSION:
     return "invalid API version (close 4012): souk speaks gateway v10; check "
            "discord.gateway_url";
-  case 4013:
+  case SOUK_GW_CLOSE_INVALID_INTENTS:
     return "invalid intents (close 4013): discord.intents contains a bit Discord does not "
            "know; fix discord.intents";
-  case 4014:
+  case SOUK_GW_CLOSE_DISALLOWED_INTENTS:
     return "disallowed intents (close 4014): enable the privileged intents in the Developer "
            "Portal or remove them from discord.intents";
   default:
@@ -302,8 +302,9 @@ static void flush(souk__gateway_t *gw) {
 static void send_heartbeat(souk__gateway_t *gw) {
   char buf[64];
   /* d is the last sequence number received, or null before the first. */
-  int n = gw->seq ? snprintf(buf, sizeof buf, "{\"op\":1,\"d\":%" PRIu64 "}", gw->seq)
-                  : snprintf(buf, sizeof buf, "{\"op\":1,\"d\":null}");
+  int n = gw->seq ? snprintf(buf, sizeof buf, "{\"op\":%d,\"d\":%" PRIu64 "}",
+                             SOUK_GW_OP_HEARTBEAT, gw->seq)
+                  : snprintf(buf, sizeof buf, "{\"op\":%d,\"d\":null}", SOUK_GW_OP_HEARTBEAT);
   gw->hb_sent = now(gw);
   gw->hb_acked = false;
   gw->hb_pending = true;
@@ -345,7 +346,7 @@ static void send_identify(souk__gateway_t *gw) {
   souk_jw_init(&w, &b);
   souk_jw_obj(&w);
   souk_jw_key(&w, "op");
-  souk_jw_i64(&w, 2);
+  souk_jw_i64(&w, SOUK_GW_OP_IDENTIFY);
   souk_jw_key(&w, "d");
   souk_jw_obj(&w);
   souk_jw_key(&w, "token");
@@ -391,7 +392,7 @@ static void send_resume(souk__gateway_t *gw) {
   souk_jw_init(&w, &b);
   souk_jw_obj(&w);
   souk_jw_key(&w, "op");
-  souk_jw_i64(&w, 6);
+  souk_jw_i64(&w, SOUK_GW_OP_RESUME);
   souk_jw_key(&w, "d");
   souk_jw_obj(&w);
   souk_jw_key(&w, "token");
@@ -531,7 +532,8 @@ static void go_stopped(souk__gateway_t *gw) {
   gw->reconnect_at = NEVER;
   gw->state = SOUK_GW_STOPPED;
   /* Closing with 1000/1001 ended the session on Discord's side. */
-  if (gw->stop_code == 1000 || gw->stop_code == 1001) forget_session(gw);
+  if (gw->stop_code == SOUK_GW_CLOSE_NORMAL || gw->stop_code == SOUK_GW_CLOSE_GOING_AWAY)
+    forget_session(gw);
   if (gw->ops.stopped) gw->ops.stopped(gw->ud);
 }
 
@@ -660,33 +662,33 @@ static void handle_payload(souk__gateway_t *gw, const char *text, size_t len) {
   if (souk_json_i64(j, souk_json_get(j, 0, "op"), &op)) return;
   int d = souk_json_get(j, 0, "d");
   switch (op) {
-  case 0: { /* dispatch */
+  case SOUK_GW_OP_DISPATCH: {
     uint64_t s = 0;
     if (souk_json_u64(j, souk_json_get(j, 0, "s"), &s) == 0 && s) gw->seq = s;
     int t = souk_json_get(j, 0, "t");
     if (souk_json_type(j, t) == SOUK_JSON_STRING) on_dispatch(gw, j, t, d);
     break;
   }
-  case 1: /* the server asks for a heartbeat now */
+  case SOUK_GW_OP_HEARTBEAT: /* the server asks for a heartbeat now */
     if (gw->hb_interval && gw->state != SOUK_GW_CLOSING) {
       uint64_t t = now(gw);
       if (limiter_allows(gw, true, t)) send_heartbeat(gw);
     }
     break;
-  case 7: /* reconnect */
+  case SOUK_GW_OP_RECONNECT:
     SOUK_INFO(GW_LOG, "shard %u: Discord asked to reconnect", gw->shard_id);
     close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_RESUME);
     break;
-  case 9: { /* invalid session */
+  case SOUK_GW_OP_INVALID_SESSION: {
     bool resumable = false;
     souk_json_bool(j, d, &resumable);
     on_invalid_session(gw, resumable);
     break;
   }
-  case 10: /* hello */
+  case SOUK_GW_OP_HELLO:
     on_hello(gw, j, d);
     break;
-  case 11: /* heartbeat ACK */
+  case SOUK_GW_OP_HEARTBEAT_ACK:
     if (gw->hb_pending && !gw->hb_acked) {
       gw->hb_acked = true;
       int64_t lat = (int64_t)(now(gw) - gw->hb_sent);
@@ -782,7 +784,8 @@ void souk__gateway_start(souk__gateway_t *gw) {
 }
 
 void souk__gateway_stop(souk__gateway_t *gw, int code) {
-  if (code < 1000 || code > 4999) code = 1000;
+  /* WebSocket's close codes are 1000..4999; anything else ends normally. */
+  if (code < SOUK_GW_CLOSE_NORMAL || code > 4999) code = SOUK_GW_CLOSE_NORMAL;
   switch (gw->state) {
   case SOUK_GW_IDLE:
   case SOUK_GW_BACKOFF:
@@ -895,15 +898,15 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
     return;
   }
   bool reached_ready = was == SOUK_GW_READY;
-  if (code == 4007 || code == 4009) {
+  if (code == SOUK_GW_CLOSE_INVALID_SEQ || code == SOUK_GW_CLOSE_SESSION_TIMED_OUT) {
     SOUK_INFO(GW_LOG, "shard %u: session %s (close %d): identifying again", gw->shard_id,
-              code == 4007 ? "has an invalid seq" : "timed out", code);
+              code == SOUK_GW_CLOSE_INVALID_SEQ ? "has an invalid seq" : "timed out", code);
     forget_session(gw);
   }
   if (!reached_ready) {
     gw->failures++;
     outage_note(gw, code, reason);
-  } else if (code != 4007 && code != 4009) {
+  } else if (code != SOUK_GW_CLOSE_INVALID_SEQ && code != SOUK_GW_CLOSE_SESSION_TIMED_OUT) {
     SOUK_INFO(GW_LOG, "shard %u: connection closed (%d%s%s): resuming", gw->shard_id, code,
               reason && *reason ? ": " : "", reason ? reason : "");
   }
@@ -990,7 +993,7 @@ int souk__gateway_set_presence(souk__gateway_t *gw, const souk__presence_t *p) {
   souk_jw_init(&w, &b);
   souk_jw_obj(&w);
   souk_jw_key(&w, "op");
-  souk_jw_i64(&w, 3);
+  souk_jw_i64(&w, SOUK_GW_OP_PRESENCE_UPDATE);
   souk_jw_key(&w, "d");
   write_presence(&w, p->status, p->activity, p->activity_type);
   souk_jw_end(&w);

@@ -36,9 +36,38 @@
 
 /** Largest payload Discord accepts from a client. */
 #define SOUK_GATEWAY_PAYLOAD_MAX 4096
+/** Gateway opcodes, as Discord numbers them ("Gateway Opcodes"). */
+enum {
+  SOUK_GW_OP_DISPATCH = 0,         /* receive: an event */
+  SOUK_GW_OP_HEARTBEAT = 1,        /* send; receive: a heartbeat is wanted now */
+  SOUK_GW_OP_IDENTIFY = 2,         /* send: start a session */
+  SOUK_GW_OP_PRESENCE_UPDATE = 3,  /* send */
+  SOUK_GW_OP_RESUME = 6,           /* send: resume a session */
+  SOUK_GW_OP_RECONNECT = 7,        /* receive: reconnect and resume */
+  SOUK_GW_OP_INVALID_SESSION = 9,  /* receive: d says whether it is resumable */
+  SOUK_GW_OP_HELLO = 10,           /* receive: the heartbeat interval */
+  SOUK_GW_OP_HEARTBEAT_ACK = 11,   /* receive */
+};
+
+/** Close codes: WebSocket's own, and Discord's ("Gateway Close Event
+ * Codes") that matter here. */
+enum {
+  SOUK_GW_CLOSE_NORMAL = 1000,             /* ends the session */
+  SOUK_GW_CLOSE_GOING_AWAY = 1001,         /* ends the session too */
+  SOUK_GW_CLOSE_UNKNOWN_ERROR = 4000,      /* any 4000 keeps it resumable */
+  SOUK_GW_CLOSE_AUTHENTICATION_FAILED = 4004,
+  SOUK_GW_CLOSE_INVALID_SEQ = 4007,        /* identify again */
+  SOUK_GW_CLOSE_SESSION_TIMED_OUT = 4009,  /* identify again */
+  SOUK_GW_CLOSE_INVALID_SHARD = 4010,
+  SOUK_GW_CLOSE_SHARDING_REQUIRED = 4011,
+  SOUK_GW_CLOSE_INVALID_API_VERSION = 4012,
+  SOUK_GW_CLOSE_INVALID_INTENTS = 4013,
+  SOUK_GW_CLOSE_DISALLOWED_INTENTS = 4014,
+};
+
 /** Close code for our own reconnects: anything but 1000/1001 keeps the
  * session resumable. */
-#define SOUK_GATEWAY_CLOSE_RECONNECT 4000
+#define SOUK_GATEWAY_CLOSE_RECONNECT SOUK_GW_CLOSE_UNKNOWN_ERROR
 
 /** Transport compression asked for in the gateway URL.  ZLIB is 1, so a
  * bool "compress" still means zlib-stream. */

@@ -350,7 +350,9 @@ void souk__shards_stop_code(int code, void (*done)(void)) {
   if (S.left == 0) schedule_fin();
 }
 
-void souk__shards_stop(void (*done)(void)) { souk__shards_stop_code(1000, done); }
+void souk__shards_stop(void (*done)(void)) {
+  souk__shards_stop_code(SOUK_GW_CLOSE_NORMAL, done);
+}
 
 int souk__shards_set_presence(const souk__presence_t *p) {
   int first = 0;
