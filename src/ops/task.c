@@ -189,8 +189,23 @@ static void start_run(entry_t *e, uint64_t now) {
   e->t->handler(c);
 }
 
+/* When the scheduler next has something to decide: a run due, or a run
+ * going over its budget (flagged once); UINT64_MAX for nothing. */
+static uint64_t next_decision(void) {
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < S.n; i++) {
+    const entry_t *e = &S.v[i];
+    if (e->st.next_run_ms < next) next = e->st.next_run_ms;
+    if (e->st.running && e->t->budget_ms && !e->over_flagged) {
+      uint64_t at = e->st.last_start_ms + e->t->budget_ms + 1;
+      if (at < next) next = at;
+    }
+  }
+  return next;
+}
+
 uint64_t souk__sched_tick(void) {
-  uint64_t now = now_ms(), next = UINT64_MAX;
+  uint64_t now = now_ms(), next;
   S.in_tick = true;
   for (size_t i = 0; i < S.n; i++) {
     entry_t *e = &S.v[i];
@@ -221,14 +236,7 @@ uint64_t souk__sched_tick(void) {
      * even shut the scheduler down, and the loop re-reads S.n and S.v. */
     start_run(e, now);
   }
-  for (size_t i = 0; i < S.n; i++) {
-    const entry_t *e = &S.v[i];
-    if (e->st.next_run_ms < next) next = e->st.next_run_ms;
-    if (e->st.running && e->t->budget_ms && !e->over_flagged) {
-      uint64_t at = e->st.last_start_ms + e->t->budget_ms + 1;
-      if (at < next) next = at;
-    }
-  }
+  next = next_decision();
   S.in_tick = false;
   return next;
 }
@@ -340,15 +348,7 @@ static void timer_cb(uv_timer_t *t) {
  * callback re-arms after tick returns. */
 static void rearm(void) {
   if (!S.timer || S.in_tick) return;
-  uint64_t next = UINT64_MAX, now = now_ms();
-  for (size_t i = 0; i < S.n; i++) {
-    const entry_t *e = &S.v[i];
-    if (e->st.next_run_ms < next) next = e->st.next_run_ms;
-    if (e->st.running && e->t->budget_ms && !e->over_flagged) {
-      uint64_t at = e->st.last_start_ms + e->t->budget_ms + 1;
-      if (at < next) next = at;
-    }
-  }
+  uint64_t next = next_decision(), now = now_ms();
   if (next == UINT64_MAX) {
     uv_timer_stop(S.timer);
     return;
