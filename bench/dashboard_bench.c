@@ -9,6 +9,7 @@
  * figures as JSON to bench/out/dashboard_bench.json.  The database is a
  * fresh SQLite file in a temp dir (WAL, the default store settings). */
 #include "../src/modules/market/dashboard.c"
+#include "../src/modules/market/dashboard_html.c"
 #include "../src/modules/market/fmt.c"
 #include "../src/modules/market/ledger.c"
 #include "../src/modules/market/money.c"
@@ -185,7 +186,7 @@ static figure_t measure(const char *name, market_dash_kind_t kind, int64_t guild
     }
     souk_buf_t b;
     souk_buf_init(&b);
-    dash_render(&b, &d);
+    market_dash_render(&b, &d);
     double t2 = now_ms();
     bytes = b.len;
     souk_buf_free(&b);

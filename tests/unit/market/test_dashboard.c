@@ -18,6 +18,7 @@
 /* clang-format on */
 
 #include "../../../src/modules/market/dashboard.c"
+#include "../../../src/modules/market/dashboard_html.c"
 #include "../../../src/modules/market/fmt.c"
 #include "../../../src/modules/market/ledger.c"
 #include "../../../src/modules/market/money.c"
@@ -176,7 +177,7 @@ static int page(market_dash_kind_t kind, int64_t guild, int64_t user, int64_t pg
   d.sim = market_g.sim;
   assert_int_equal(souk_store_read(g_store, dash_read, &d), 0);
   souk_buf_init(out);
-  int code = dash_render(out, &d);
+  int code = market_dash_render(out, &d);
   dash_data_reset(&d);
   return code;
 }
@@ -292,11 +293,11 @@ static void test_escape(void **state) {
   (void)state;
   souk_buf_t b;
   souk_buf_init(&b);
-  dash_esc(&b, "<script>alert('x')&\"y\"</script>");
+  market_dash_esc(&b, "<script>alert('x')&\"y\"</script>");
   assert_string_equal(b.data, "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;y&quot;&lt;/script&gt;");
   souk_buf_reset(&b);
   /* Control characters go, invalid UTF-8 becomes U+FFFD, valid stays. */
-  dash_esc(&b, "a\x01"
+  market_dash_esc(&b, "a\x01"
                "b\x7f"
                "c\xff"
                "d\xc3\xa9");
