@@ -1,0 +1,299 @@
+/* /portfolio and /history: an account's cash, holdings valued on the
+ * season's source, value, ROI and day change; and its trades, a page at a
+ * time. */
+#include "cmd_int.h"
+#include "fmt.h"
+#include "money.h"
+#include "souk/alloc.h"
+#include "souk/buf.h"
+#include "souk/err.h"
+#include "souk/loop.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A portfolio: the account read, then every holding priced. */
+typedef struct pf_job {
+  market_job_t base;
+  int64_t target; /* whose portfolio */
+  market_portfolio_t pf;
+  int64_t prev_value, prev_day; /* prev_day: YYYYMMDD */
+  bool has_prev;
+  int64_t *prices;
+  bool *priced;
+  int64_t *stale_age; /* -1, or the age of a last-known (fallback) price */
+  size_t pending;     /* price lookups still out */
+} pf_job_t;
+
+static void pf_free(market_job_t *base) {
+  pf_job_t *j = (pf_job_t *)base;
+  market_portfolio_free(&j->pf);
+  souk_free(j->prices);
+  souk_free(j->priced);
+  souk_free(j->stale_age);
+  souk_free(j);
+}
+
+/* One page of a user's trades. */
+typedef struct hist_job {
+  market_job_t base;
+  int64_t page;
+  market_trade_t *rows;
+  size_t nrows;
+} hist_job_t;
+
+static void hist_free(market_job_t *base) {
+  hist_job_t *j = (hist_job_t *)base;
+  souk_free(j->rows);
+  souk_free(j);
+}
+
+static int portfolio_tx(souk_db_t *db, void *ud) {
+  pf_job_t *j = ud;
+  market_portfolio_free(&j->pf);
+  j->has_prev = false;
+  int rc = market_settings_get(db, j->base.guild, &j->base.defaults, &j->base.set);
+  if (rc == 0) rc = market_portfolio_get(db, j->base.guild, 0, j->target, &j->pf);
+  if (rc == 0 && j->pf.exists) {
+    int64_t v = 0, d = 0;
+    int prc = market_history_prev(db, j->base.guild, 0, j->target,
+                                  market_day_of((int64_t)souk_unix_ms()), &v, &d);
+    if (prc == 0) {
+      j->prev_value = v;
+      j->prev_day = d;
+      j->has_prev = true;
+    } else if (prc != SOUK_ENOTFOUND) {
+      rc = prc;
+    }
+  }
+  return rc;
+}
+
+static void portfolio_reply(pf_job_t *j) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  int64_t value = j->pf.account.cash_cents;
+  size_t unpriced = 0, stale = 0;
+  bool overflow = false;
+  char s1[MARKET_FMT_MAX], s2[MARKET_FMT_MAX], s3[MARKET_FMT_MAX], s4[MARKET_FMT_MAX];
+  for (size_t i = 0; i < j->pf.n; i++) {
+    const market_holding_t *h = &j->pf.holdings[i];
+    int64_t hv = 0;
+    bool have = j->priced[i] && market_gross_down(j->prices[i], h->shares, &hv) == 0;
+    if (!have) {
+      hv = h->cost_cents;
+      unpriced++;
+    }
+    if (market_add(value, hv, &value)) overflow = true;
+    market_fmt_price(market_avg_cost_micro(h->cost_cents, h->shares), s1, sizeof s1);
+    if (have)
+      market_fmt_price(j->prices[i], s2, sizeof s2);
+    else
+      snprintf(s2, sizeof s2, "no price");
+    market_fmt_cents(hv, s3, sizeof s3);
+    market_fmt_change(hv, h->cost_cents, s4, sizeof s4);
+    char mark[64] = "";
+    if (!have) {
+      snprintf(mark, sizeof mark, " [at cost]");
+    } else if (j->stale_age[i] >= 0) {
+      char age[40];
+      market_fmt_age(j->stale_age[i], MARKET_AGE_PLAIN, age, sizeof age);
+      snprintf(mark, sizeof mark, " (last known, %s old)", age);
+      stale++;
+    }
+    souk_buf_printf(&b, "%s: %" PRId64 " @ avg %s, now %s = %s (%s)%s\n", h->symbol, h->shares, s1,
+                    s2, s3, s4, mark);
+  }
+  if (!j->pf.n) souk_buf_puts(&b, "No holdings yet: try /buy.\n");
+  char cash[MARKET_FMT_MAX], total[MARKET_FMT_MAX], roi[MARKET_FMT_MAX], day[128],
+      init[MARKET_FMT_MAX], title[128], footer[200];
+  market_fmt_cents(j->pf.account.cash_cents, cash, sizeof cash);
+  market_fmt_cents(value, total, sizeof total);
+  market_fmt_cents(j->pf.account.initial_cents, init, sizeof init);
+  market_fmt_change(value, j->pf.account.initial_cents, roi, sizeof roi);
+  if (j->has_prev && j->prev_value > 0) {
+    char d[MARKET_FMT_MAX], dp[MARKET_FMT_MAX];
+    market_fmt_cents(value - j->prev_value, d, sizeof d);
+    /* The snapshot compared with: the latest before today (a weekend or a
+     * missed day makes it older than yesterday). */
+    int64_t pd = j->prev_day;
+    snprintf(day, sizeof day, "%s (%s) since the %04d-%02d-%02d snapshot", d,
+             market_fmt_change(value, j->prev_value, dp, sizeof dp), (int)(pd / 10000),
+             (int)(pd / 100 % 100), (int)(pd % 100));
+  } else {
+    snprintf(day, sizeof day, "n/a (no snapshot before today)");
+  }
+  if (j->target == j->base.user)
+    snprintf(title, sizeof title, "Your portfolio (season %" PRId64 ")", j->pf.account.season);
+  else
+    snprintf(title, sizeof title, "Portfolio of <@%" PRId64 "> (season %" PRId64 ")", j->target,
+             j->pf.account.season);
+  bool sim = j->base.set.source == MARKET_SRC_SIM;
+  if (unpriced)
+    souk_buf_printf(&b, "(%zu holding%s valued at cost: no current price)\n", unpriced,
+                    unpriced == 1 ? "" : "s");
+  if (overflow) souk_buf_puts(&b, "(the total is too large to show exactly)\n");
+  if (sim)
+    snprintf(footer, sizeof footer, "%s", MARKET_SIM_FOOTER);
+  else if (stale)
+    snprintf(footer, sizeof footer,
+             "Valued at live prices, except %zu holding%s at the last known price (the price "
+             "providers are not answering).",
+             stale, stale == 1 ? "" : "s");
+  else
+    snprintf(footer, sizeof footer, "Valued at live prices.");
+  souk_embed_field_t f[] = {{"Cash", cash, true},
+                            {"Total value", total, true},
+                            {"Started with", init, true},
+                            {"ROI", roi, true},
+                            {"Day change", day, true}};
+  souk_embed_t e = {.title = title,
+                    .description = b.data,
+                    .color = MARKET_COLOR_INFO,
+                    .fields = f,
+                    .nfields = 5,
+                    .footer = footer};
+  souk_msg_t m = {.embeds = &e, .nembeds = 1};
+  souk_cmd_reply(j->base.ctx, &m);
+  souk_buf_free(&b);
+  pf_free(&j->base);
+}
+
+static void portfolio_priced(pf_job_t *j, const market_pc_result_t *r);
+
+typedef struct pf_price {
+  pf_job_t *j;
+  size_t i;
+} pf_price_t;
+
+static void pf_price_cb(const market_pc_result_t *r, void *ud) {
+  pf_price_t *p = ud;
+  pf_job_t *j = p->j;
+  if (r->err == 0) {
+    j->prices[p->i] = r->quote.price_micro;
+    j->priced[p->i] = true;
+    /* The providers did not answer: a last-known price, up to the cache's
+     * TTL old, shown as such. */
+    if (r->fallback) j->stale_age[p->i] = r->age_ms;
+  }
+  souk_free(p);
+  portfolio_priced(j, r);
+}
+
+static void portfolio_priced(pf_job_t *j, const market_pc_result_t *r) {
+  (void)r;
+  if (--j->pending == 0) portfolio_reply(j);
+}
+
+static void portfolio_done(void *ud, int status) {
+  pf_job_t *j = ud;
+  if (market_job_failed(&j->base, status)) return;
+  if (!j->pf.exists) {
+    if (j->target == j->base.user)
+      souk_cmd_replyf(
+          j->base.ctx,
+          "You have no account in this season yet: your first /buy opens "
+          "one with %s.",
+          market_fmt_cents(j->base.set.start_cash_cents, (char[MARKET_FMT_MAX]){0}, MARKET_FMT_MAX));
+    else
+      souk_cmd_replyf(j->base.ctx, "<@%" PRId64 "> has not traded in this season.", j->target);
+    pf_free(&j->base);
+    return;
+  }
+  size_t n = j->pf.n;
+  j->prices = souk_calloc(n ? n : 1, sizeof *j->prices);
+  j->priced = souk_calloc(n ? n : 1, sizeof *j->priced);
+  j->stale_age = souk_calloc(n ? n : 1, sizeof *j->stale_age);
+  for (size_t i = 0; i < n; i++)
+    j->stale_age[i] = -1;
+  int64_t now = (int64_t)souk_unix_ms();
+  j->pending = 1; /* held until every lookup is started */
+  for (size_t i = 0; i < n; i++) {
+    const char *s = j->pf.holdings[i].symbol;
+    if (j->base.set.source == MARKET_SRC_SIM) {
+      market_quote_t q;
+      if (market_sim_quote(&market_g.sim, s, now, &q) == 0) {
+        j->prices[i] = q.price_micro;
+        j->priced[i] = true;
+      }
+    } else if (market_g.pc) {
+      pf_price_t *p = souk_calloc(1, sizeof *p);
+      p->j = j;
+      p->i = i;
+      j->pending++;
+      if (market_pc_get(market_g.pc, s, pf_price_cb, p) != 0) {
+        souk_free(p);
+        j->pending--;
+      }
+    }
+  }
+  portfolio_priced(j, NULL);
+}
+
+void market_cmd_portfolio(souk_cmd_ctx_t *ctx) {
+  if (!market_need_store(ctx)) return;
+  pf_job_t *j = souk_calloc(1, sizeof *j);
+  market_job_init(&j->base, ctx, pf_free);
+  uint64_t who = souk_cmd_arg_id(ctx->args, "user");
+  j->target = who ? (int64_t)who : j->base.user;
+  market_job_run(&j->base, portfolio_tx, portfolio_done, false);
+}
+
+/* ---- /history ---------------------------------------------------------- */
+
+static int history_tx(souk_db_t *db, void *ud) {
+  hist_job_t *j = ud;
+  souk_free(j->rows);
+  j->rows = NULL;
+  j->nrows = 0;
+  int rc = market_settings_get(db, j->base.guild, &j->base.defaults, &j->base.set);
+  if (rc == 0)
+    rc = market_tx_list(db, j->base.guild, 0, j->base.user, (j->page - 1) * MARKET_HIST_PAGE,
+                        MARKET_HIST_PAGE, &j->rows, &j->nrows);
+  return rc;
+}
+
+static void history_done(void *ud, int status) {
+  hist_job_t *j = ud;
+  if (market_job_failed(&j->base, status)) return;
+  if (!j->nrows) {
+    if (j->page == 1)
+      souk_cmd_replyf(j->base.ctx, "You have no trades in this season yet.");
+    else
+      souk_cmd_replyf(j->base.ctx, "There is no page %" PRId64 " of your trades.", j->page);
+    hist_free(&j->base);
+    return;
+  }
+  souk_buf_t b;
+  souk_buf_init(&b);
+  for (size_t i = 0; i < j->nrows; i++) {
+    const market_trade_t *t = &j->rows[i];
+    char when[40], p[MARKET_FMT_MAX], a[MARKET_FMT_MAX];
+    market_fmt_utc(t->created_at, when, sizeof when);
+    market_fmt_price(t->price_micro, p, sizeof p);
+    market_fmt_cents(t->amount_cents, a, sizeof a);
+    souk_buf_printf(&b, "%s  %s %" PRId64 " %s @ %s = %s%s\n", when,
+                    t->side == MARKET_BUY ? "BUY " : "SELL", t->shares, t->symbol, p, a,
+                    t->source == MARKET_SRC_SIM ? " (sim)" : "");
+  }
+  char title[64];
+  snprintf(title, sizeof title, "Your trades, page %" PRId64, j->page);
+  souk_embed_t e = {.title = title,
+                    .description = b.data,
+                    .color = MARKET_COLOR_INFO,
+                    .footer = "Newest first. /history page:<n> for older trades."};
+  souk_msg_t m = {.embeds = &e, .nembeds = 1};
+  souk_cmd_reply(j->base.ctx, &m);
+  souk_buf_free(&b);
+  hist_free(&j->base);
+}
+
+void market_cmd_history(souk_cmd_ctx_t *ctx) {
+  if (!market_need_store(ctx)) return;
+  hist_job_t *j = souk_calloc(1, sizeof *j);
+  market_job_init(&j->base, ctx, hist_free);
+  j->page = souk_cmd_arg_int(ctx->args, "page", 1);
+  if (j->page < 1) j->page = 1;
+  market_job_run(&j->base, history_tx, history_done, false);
+}
