@@ -20,7 +20,8 @@ typedef enum souk_conf_type {
                                limits the length in characters */
   SOUK_CONF_INT,            /* int64_t, decimal, bounded by [min, max] */
   SOUK_CONF_BOOL,           /* bool: true/false/yes/no/on/off/1/0 */
-  SOUK_CONF_ENUM,           /* int: index into choices (-1 if unset and no default) */
+  SOUK_CONF_ENUM,           /* an int-sized C enum: index into choices (-1 if unset and no
+                               default); see SOUK_CONF_ENUM_CHOICES */
   SOUK_CONF_DURATION,       /* int64_t milliseconds: "250ms", "30s", "5m", "4h", "1d",
                                "1h30m"; a bare integer means seconds ("30" is 30s) */
   SOUK_CONF_SIZE,           /* int64_t bytes: "512", "64KB", "10MB", "2GB" (1024-based) */
@@ -31,6 +32,20 @@ typedef enum souk_conf_type {
   SOUK_CONF_TOKEN,          /* char *; a Discord bot token's shape */
   SOUK_CONF_DOUBLE,         /* double, bounded by [min, max] (non-money only) */
 } souk_conf_type_t;
+
+/** Declare the choices of a SOUK_CONF_ENUM key from a C enum, so the
+ * field can be of that enum type and code compares it with the enum's
+ * names, never with bare numbers:
+ *
+ *   typedef enum my_mode { MY_MODE_FAST, MY_MODE_SAFE } my_mode_t;
+ *   SOUK_CONF_ENUM_CHOICES(my_mode_t, my_mode_choices, MY_MODE_SAFE,
+ *                          [MY_MODE_FAST] = "fast", [MY_MODE_SAFE] = "safe");
+ *
+ * The list is NULL-terminated after last (the highest value), and the
+ * build fails if the enum is not the size of the int the config writes. */
+#define SOUK_CONF_ENUM_CHOICES(type, name, last, ...)                                             \
+  _Static_assert(sizeof(type) == sizeof(int), #type " must be int-sized for SOUK_CONF_ENUM");    \
+  static const char *const name[(last) + 2] = {__VA_ARGS__}
 
 /** A list of ids; the array is owned by the config. */
 typedef struct souk_conf_ids {

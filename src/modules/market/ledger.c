@@ -438,22 +438,37 @@ static bool same_request(const market_trade_t *t, const market_trade_req_t *req)
          (req->mode != MARKET_BY_SHARES || t->shares == req->shares);
 }
 
-int market_trade(souk_db_t *db, const market_trade_req_t *req, market_trade_t *out) {
-  if (!db || !req || !out) return SOUK_EINVAL;
-  memset(out, 0, sizeof *out);
-  if (!symbol_ok(req->symbol) || !req->idem_key || !req->idem_key[0] || !req->defaults ||
-      (req->side != MARKET_BUY && req->side != MARKET_SELL) ||
-      (req->mode != MARKET_BY_SHARES && req->mode != MARKET_BY_AMOUNT &&
-       req->mode != MARKET_SELL_ALL) ||
-      (req->mode == MARKET_SELL_ALL && req->side != MARKET_SELL))
-    return SOUK_EINVAL;
+/* A trade's holding as read, and what it becomes. */
+typedef struct position {
+  int64_t held, cost; /* shares held and their cost basis, in cents */
+  bool found;         /* a row exists */
+  int64_t new_shares, new_cost;
+} position_t;
 
-  market_settings_t set;
-  market_account_t a;
-  int rc =
-      account_open(db, req->guild_id, req->user_id, req->defaults, req->now_ms, &set, &a, NULL);
+/* The request is one market_trade can carry out. */
+static bool trade_req_ok(const market_trade_req_t *req) {
+  return symbol_ok(req->symbol) && req->idem_key && req->idem_key[0] && req->defaults &&
+         (req->side == MARKET_BUY || req->side == MARKET_SELL) &&
+         (req->mode == MARKET_BY_SHARES || req->mode == MARKET_BY_AMOUNT ||
+          req->mode == MARKET_SELL_ALL) &&
+         (req->mode != MARKET_SELL_ALL || req->side == MARKET_SELL);
+}
+
+/* Refuse the trade: nothing was written, and that is a success. */
+static int refuse(market_trade_t *out, market_refusal_t why) {
+  out->refusal = why;
+  return 0;
+}
+
+/* Open (or read) the account, answer a redelivery with the trade already
+ * made under its key, and fill what every trade records.  Returns 0 with
+ * *go set when the trade is still to be made; 0 without it when out is the
+ * answer (a duplicate, or a refusal); or an error. */
+static int trade_begin(souk_db_t *db, const market_trade_req_t *req, market_trade_t *out,
+                       market_settings_t *set, market_account_t *a, bool *go) {
+  *go = false;
+  int rc = account_open(db, req->guild_id, req->user_id, req->defaults, req->now_ms, set, a, NULL);
   if (rc != 0) return rc;
-
   /* With the account locked, a trade already made under this key is
    * visible: answer with it. */
   rc = market_trade_by_key(db, req->idem_key, out);
@@ -470,9 +485,8 @@ int market_trade(souk_db_t *db, const market_trade_req_t *req, market_trade_t *o
   }
   if (rc != SOUK_ENOTFOUND) return rc;
   memset(out, 0, sizeof *out);
-
   out->guild_id = req->guild_id;
-  out->season = a.season;
+  out->season = a->season;
   out->user_id = req->user_id;
   out->side = req->side;
   copy_text(out->symbol, sizeof out->symbol, req->symbol);
@@ -480,127 +494,104 @@ int market_trade(souk_db_t *db, const market_trade_req_t *req, market_trade_t *o
   out->source = req->source;
   out->price_time_ms = req->price_time_ms;
   out->created_at = req->now_ms;
-  out->commission_cents = set.commission_cents;
-  out->cash_before = a.cash_cents;
+  out->commission_cents = set->commission_cents;
+  out->cash_before = a->cash_cents;
+  if (req->source != set->source) return refuse(out, MARKET_REFUSE_SOURCE);
+  if (req->price_micro <= 0) return refuse(out, MARKET_REFUSE_PRICE);
+  *go = true;
+  return 0;
+}
 
-  if (req->source != set.source) {
-    out->refusal = MARKET_REFUSE_SOURCE;
-    return 0;
-  }
-  if (req->price_micro <= 0) {
-    out->refusal = MARKET_REFUSE_PRICE;
-    return 0;
-  }
-
-  int64_t held, cost;
-  bool found, ok;
-  rc = holding_read(db, &a, req->symbol, &held, &cost, &found);
-  if (rc != 0) return rc;
-
-  int64_t shares = 0, gross = 0, cash_delta = 0, new_shares = 0, new_cost = 0;
-  int64_t comm = set.commission_cents;
+/* A buy: the shares asked for (or that the amount pays for, commission
+ * included), cost rounded up; cash is written first, so when it was not
+ * as read nothing has been written. */
+static int trade_buy(souk_db_t *db, const market_trade_req_t *req, const market_account_t *a,
+                     position_t *pos, market_trade_t *out) {
+  int64_t comm = out->commission_cents, shares = 0, gross = 0, total = 0;
   int mrc = 0;
-  if (req->side == MARKET_BUY) {
-    if (req->mode == MARKET_BY_SHARES) {
-      shares = req->shares;
-    } else if (req->amount_cents > 0) {
-      mrc = market_shares_for_amount(req->price_micro, req->amount_cents, comm, &shares);
-    }
-    if (mrc == 0 && shares <= 0) mrc = SOUK_EINVAL;
-    if (mrc == 0) mrc = market_gross_up(req->price_micro, shares, &gross);
-    int64_t total = 0;
-    if (mrc == 0) mrc = market_add(gross, comm, &total);
-    if (mrc == 0) mrc = market_add(held, shares, &new_shares);
-    if (mrc == 0) mrc = market_add(cost, total, &new_cost);
-    if (mrc != 0) {
-      out->refusal = refuse_rc(mrc);
-      return 0;
-    }
-    if (total > a.cash_cents) {
-      out->refusal = MARKET_REFUSE_CASH;
-      return 0;
-    }
-    cash_delta = -total;
-    /* Cash first: when it was not as read, nothing has been written. */
-    rc = cash_write(db, &a, cash_delta, &ok);
-    if (rc != 0) return rc;
-    if (!ok) {
-      out->refusal = MARKET_REFUSE_CASH;
-      return 0;
-    }
-    rc = holding_write(db, &a, req->symbol, found, held, cost, new_shares, new_cost, &ok);
-    if (rc != 0) return rc;
-    if (!ok) return SOUK_EBUSY; /* cash already moved: roll the whole trade back */
-  } else {
-    if (held <= 0) {
-      out->refusal = MARKET_REFUSE_SHARES;
-      return 0;
-    }
-    if (req->mode == MARKET_SELL_ALL) {
-      shares = held;
-    } else if (req->mode == MARKET_BY_SHARES) {
-      shares = req->shares;
-    } else if (req->amount_cents > 0) {
-      mrc = market_shares_worth(req->price_micro, req->amount_cents, &shares);
-    }
-    if (mrc == 0 && shares <= 0) mrc = SOUK_EINVAL;
-    if (mrc != 0) {
-      out->refusal = refuse_rc(mrc);
-      return 0;
-    }
-    if (shares > held) {
-      out->refusal = MARKET_REFUSE_SHARES;
-      return 0;
-    }
-    int64_t proceeds = 0, removed = 0, realised = 0, cash_after = 0;
-    mrc = market_gross_down(req->price_micro, shares, &gross);
-    if (mrc == 0) mrc = market_sub(gross, comm, &proceeds);
-    if (mrc == 0 && proceeds < 0) {
-      out->refusal = MARKET_REFUSE_COMMISSION;
-      return 0;
-    }
-    if (mrc == 0) mrc = market_cost_removed(cost, held, shares, &removed);
-    if (mrc == 0) mrc = market_sub(proceeds, removed, &realised);
-    if (mrc == 0) mrc = market_add(a.cash_cents, proceeds, &cash_after);
-    if (mrc != 0) {
-      out->refusal = MARKET_REFUSE_OVERFLOW;
-      return 0;
-    }
-    new_shares = held - shares;
-    new_cost = cost - removed;
-    /* Holdings first: when they were not as read, nothing has been
-     * written. */
-    rc = holding_write(db, &a, req->symbol, true, held, cost, new_shares, new_cost, &ok);
-    if (rc != 0) return rc;
-    if (!ok) {
-      out->refusal = MARKET_REFUSE_SHARES;
-      return 0;
-    }
-    cash_delta = proceeds;
-    rc = cash_write(db, &a, cash_delta, &ok);
-    if (rc != 0) return rc;
-    if (!ok) return SOUK_EBUSY;
-    out->realised_cents = realised;
-    out->cost_removed_cents = removed;
-  }
+  if (req->mode == MARKET_BY_SHARES)
+    shares = req->shares;
+  else if (req->amount_cents > 0)
+    mrc = market_shares_for_amount(req->price_micro, req->amount_cents, comm, &shares);
+  if (mrc == 0 && shares <= 0) mrc = SOUK_EINVAL;
+  if (mrc == 0) mrc = market_gross_up(req->price_micro, shares, &gross);
+  if (mrc == 0) mrc = market_add(gross, comm, &total);
+  if (mrc == 0) mrc = market_add(pos->held, shares, &pos->new_shares);
+  if (mrc == 0) mrc = market_add(pos->cost, total, &pos->new_cost);
+  if (mrc != 0) return refuse(out, refuse_rc(mrc));
+  if (total > a->cash_cents) return refuse(out, MARKET_REFUSE_CASH);
+  bool ok;
+  int rc = cash_write(db, a, -total, &ok);
+  if (rc != 0) return rc;
+  if (!ok) return refuse(out, MARKET_REFUSE_CASH);
+  rc = holding_write(db, a, req->symbol, pos->found, pos->held, pos->cost, pos->new_shares,
+                     pos->new_cost, &ok);
+  if (rc != 0) return rc;
+  if (!ok) return SOUK_EBUSY; /* cash already moved: roll the whole trade back */
   out->shares = shares;
   out->amount_cents = gross;
-  out->cash_after = a.cash_cents + cash_delta; /* checked above */
-  out->holding_shares = new_shares;
-  out->holding_cost_cents = new_cost;
+  out->cash_after = a->cash_cents - total; /* checked above */
+  return 0;
+}
 
+/* A sale: the shares asked for (all of them, or those the amount is
+ * worth), proceeds rounded down and the cost basis removed in proportion;
+ * the holding is written first, so when it was not as read nothing has
+ * been written. */
+static int trade_sell(souk_db_t *db, const market_trade_req_t *req, const market_account_t *a,
+                      position_t *pos, market_trade_t *out) {
+  if (pos->held <= 0) return refuse(out, MARKET_REFUSE_SHARES);
+  int64_t comm = out->commission_cents, shares = 0;
+  int mrc = 0;
+  if (req->mode == MARKET_SELL_ALL)
+    shares = pos->held;
+  else if (req->mode == MARKET_BY_SHARES)
+    shares = req->shares;
+  else if (req->amount_cents > 0)
+    mrc = market_shares_worth(req->price_micro, req->amount_cents, &shares);
+  if (mrc == 0 && shares <= 0) mrc = SOUK_EINVAL;
+  if (mrc != 0) return refuse(out, refuse_rc(mrc));
+  if (shares > pos->held) return refuse(out, MARKET_REFUSE_SHARES);
+  int64_t gross = 0, proceeds = 0, removed = 0, realised = 0, cash_after = 0;
+  mrc = market_gross_down(req->price_micro, shares, &gross);
+  if (mrc == 0) mrc = market_sub(gross, comm, &proceeds);
+  if (mrc == 0 && proceeds < 0) return refuse(out, MARKET_REFUSE_COMMISSION);
+  if (mrc == 0) mrc = market_cost_removed(pos->cost, pos->held, shares, &removed);
+  if (mrc == 0) mrc = market_sub(proceeds, removed, &realised);
+  if (mrc == 0) mrc = market_add(a->cash_cents, proceeds, &cash_after);
+  if (mrc != 0) return refuse(out, MARKET_REFUSE_OVERFLOW);
+  pos->new_shares = pos->held - shares;
+  pos->new_cost = pos->cost - removed;
+  bool ok;
+  int rc = holding_write(db, a, req->symbol, true, pos->held, pos->cost, pos->new_shares,
+                         pos->new_cost, &ok);
+  if (rc != 0) return rc;
+  if (!ok) return refuse(out, MARKET_REFUSE_SHARES);
+  rc = cash_write(db, a, proceeds, &ok);
+  if (rc != 0) return rc;
+  if (!ok) return SOUK_EBUSY;
+  out->shares = shares;
+  out->amount_cents = gross;
+  out->cash_after = cash_after;
+  out->realised_cents = realised;
+  out->cost_removed_cents = removed;
+  return 0;
+}
+
+/* The transaction's row, under the idempotency key. */
+static int trade_record(souk_db_t *db, const market_trade_req_t *req, market_trade_t *out) {
   souk_stmt_t *s;
-  rc = prep(db, &s,
-            "INSERT INTO market_transactions (guild_id, season, user_id, side, symbol, shares, "
-            "price_micro, amount_cents, commission_cents, cash_before, cash_after, "
-            "realised_cents, price_source, price_time_ms, created_at, idem_key) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING "
-            "RETURNING id",
-            "iiissiiiiiiisiis", out->guild_id, out->season, out->user_id,
-            req->side == MARKET_BUY ? "buy" : "sell", out->symbol, out->shares, out->price_micro,
-            out->amount_cents, out->commission_cents, out->cash_before, out->cash_after,
-            out->realised_cents, market_source_name(out->source), out->price_time_ms,
-            out->created_at, req->idem_key);
+  int rc = prep(db, &s,
+                "INSERT INTO market_transactions (guild_id, season, user_id, side, symbol, shares, "
+                "price_micro, amount_cents, commission_cents, cash_before, cash_after, "
+                "realised_cents, price_source, price_time_ms, created_at, idem_key) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING "
+                "RETURNING id",
+                "iiissiiiiiiisiis", out->guild_id, out->season, out->user_id,
+                req->side == MARKET_BUY ? "buy" : "sell", out->symbol, out->shares,
+                out->price_micro, out->amount_cents, out->commission_cents, out->cash_before,
+                out->cash_after, out->realised_cents, market_source_name(out->source),
+                out->price_time_ms, out->created_at, req->idem_key);
   if (rc != 0) return rc;
   rc = souk_stmt_step(s);
   if (rc == 1) {
@@ -611,6 +602,26 @@ int market_trade(souk_db_t *db, const market_trade_req_t *req, market_trade_t *o
   }
   souk_stmt_finalize(s);
   return rc;
+}
+
+int market_trade(souk_db_t *db, const market_trade_req_t *req, market_trade_t *out) {
+  if (!db || !req || !out) return SOUK_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (!trade_req_ok(req)) return SOUK_EINVAL;
+  market_settings_t set;
+  market_account_t a;
+  bool go;
+  int rc = trade_begin(db, req, out, &set, &a, &go);
+  if (rc != 0 || !go) return rc;
+  position_t pos = {0};
+  rc = holding_read(db, &a, req->symbol, &pos.held, &pos.cost, &pos.found);
+  if (rc != 0) return rc;
+  rc = req->side == MARKET_BUY ? trade_buy(db, req, &a, &pos, out)
+                               : trade_sell(db, req, &a, &pos, out);
+  if (rc != 0 || out->refusal != MARKET_TRADE_OK) return rc;
+  out->holding_shares = pos.new_shares;
+  out->holding_cost_cents = pos.new_cost;
+  return trade_record(db, req, out);
 }
 
 typedef struct trade_job {

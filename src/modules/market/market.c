@@ -1,9 +1,11 @@
 /* The Market Sim module: a stock paper-trading game per guild.
  *
- * This file holds the module's config section, start and stop (the
- * provider chain, the price cache and its persistence), the daily update
- * task, the /metrics collector and the check-config report.  The commands
- * are in market_cmds.c; prices, money and the ledger in their own files.
+ * This file holds the module's table, its config section, start and stop
+ * (the provider chain, the price cache and its persistence), the price
+ * snapshots, the /metrics collector and the check-config report.  The
+ * commands are in cmd_*.c (their tables in commands.c), the daily update
+ * in daily.c, the dashboard in dashboard*.c; prices, money and the ledger
+ * in their own files.
  *
  * One source per season: a guild whose season is 'sim' is priced by the
  * simulated market only, a 'live' one by the provider chain (through the
@@ -33,8 +35,12 @@
 market_conf_t market_conf;
 market_state_t market_g;
 
-static const char *const hours_choices[] = {"last_price", "open_only", NULL};
-static const char *const source_choices[] = {"auto", "sim", "live", NULL};
+SOUK_CONF_ENUM_CHOICES(market_hours_t, hours_choices, MARKET_HOURS_OPEN_ONLY,
+                       [MARKET_HOURS_LAST_PRICE] = "last_price",
+                       [MARKET_HOURS_OPEN_ONLY] = "open_only");
+SOUK_CONF_ENUM_CHOICES(market_source_pref_t, source_choices, MARKET_SOURCE_LIVE,
+                       [MARKET_SOURCE_AUTO] = "auto", [MARKET_SOURCE_SIM] = "sim",
+                       [MARKET_SOURCE_LIVE] = "live");
 
 #define K(field) offsetof(market_conf_t, field)
 static const souk_conf_key_t market_conf_keys[] = {
@@ -158,263 +164,14 @@ int market_snap_price(void *ud, const char *symbol, int64_t *price_micro) {
   return SOUK_ENOTFOUND;
 }
 
-/* ---- the daily update --------------------------------------------------- */
-
-/* The warm-up starts no refresh after this long, so a run (the task's, or
- * /market daily-update's reply) ends within about this plus one request's
- * timeout: inside the task's budget and far inside Discord's 15 minutes
- * for a deferred reply. */
-#define DAILY_WARM_MS 40000u
-
-typedef struct daily_job {
-  market_snap_t snap;     /* live prices */
-  market_snap_t sim_snap; /* the simulated market */
-  int64_t day;
-  market_snapshot_stats_t st;
-  /* Live prices are refreshed first, one symbol at a time, so the
-   * snapshot values holdings at current prices rather than at cost. */
-  char (*held)[MARKET_SYMBOL_MAX + 1];
-  size_t nheld, next;
-  uint64_t warm_until;            /* monotonic ms: no new refresh after this */
-  bool in_get, answered, stopped; /* a hit answers inside market_pc_get */
-  void (*done)(void *ud, int status, const market_snapshot_stats_t *st);
-  void *ud;
-} daily_job_t;
-
-static void daily_job_free(daily_job_t *j) {
-  market_snap_free(&j->snap);
-  market_snap_free(&j->sim_snap);
-  souk_free(j->held);
-  souk_free(j);
-}
-
-/* Each guild's holdings are valued from its own season's source. */
-static int daily_price(void *ud, market_source_t source, const char *symbol, int64_t *price) {
-  daily_job_t *j = ud;
-  return market_snap_price(source == MARKET_SRC_LIVE ? &j->snap : &j->sim_snap, symbol, price);
-}
-
-static int daily_tx(souk_db_t *db, void *ud) {
-  daily_job_t *j = ud;
-  return market_daily_snapshot_by_source(db, j->day, daily_price, j, (int64_t)souk_unix_ms(),
-                                         &j->st);
-}
-
-static void daily_done(void *ud, int status) {
-  daily_job_t *j = ud;
-  if (status == 0) {
-    market_g.last_daily_day = j->day;
-    SOUK_INFO("market",
-              "daily snapshot %" PRId64 ": %" PRId64 " accounts, %" PRId64 " written, %" PRId64
-              " already there, %" PRId64 " holdings unpriced",
-              j->day, j->st.accounts, j->st.inserted, j->st.existing, j->st.unpriced);
-  } else {
-    SOUK_WARN("market", "daily snapshot failed: %s", souk_strerror(status));
-  }
-  j->done(j->ud, status, &j->st);
-  daily_job_free(j);
-}
-
-static void daily_fail(daily_job_t *j, int status) {
-  market_snapshot_stats_t none = {0};
-  j->done(j->ud, status, &none);
-  daily_job_free(j);
-}
-
-static void daily_snapshot_start(daily_job_t *j) {
-  souk_store_t *st = market_g.store;
-  if (!st || !market_g.started) {
-    daily_fail(j, st ? SOUK_ESTOPPED : SOUK_ENOTSUP);
-    return;
-  }
-  market_snap_fill(&j->snap, MARKET_SRC_LIVE);
-  market_snap_fill(&j->sim_snap, MARKET_SRC_SIM);
-  j->day = market_day_of((int64_t)souk_unix_ms());
-  int rc = souk_store_tx_async(st, daily_tx, daily_done, j);
-  if (rc) daily_fail(j, rc);
-}
-
-static void daily_warm_next(daily_job_t *j);
-
-static void daily_warm_cb(const market_pc_result_t *r, void *ud) {
-  daily_job_t *j = ud;
-  bool stopped = r->err == SOUK_ECANCELED || !market_g.started;
-  if (j->in_get) {
-    /* Answered from the cache inside market_pc_get: the loop goes on. */
-    j->answered = true;
-    j->stopped = stopped;
-    return;
-  }
-  if (stopped) {
-    daily_fail(j, SOUK_ESTOPPED);
-    return;
-  }
-  daily_warm_next(j);
-}
-
-/* Refresh the held symbols one after another (the chain spaces requests
- * by min_interval), iteratively for the cache's immediate answers. */
-static void daily_warm_next(daily_job_t *j) {
-  while (j->next < j->nheld && market_g.pc) {
-    if (souk_now_ms() >= j->warm_until) {
-      SOUK_INFO("market", "daily update: %zu held symbols left unrefreshed (time limit)",
-                j->nheld - j->next);
-      break;
-    }
-    const char *sym = j->held[j->next++];
-    j->in_get = true;
-    j->answered = false;
-    int rc = market_pc_get(market_g.pc, sym, daily_warm_cb, j);
-    j->in_get = false;
-    if (rc != 0) continue;
-    if (!j->answered) return; /* daily_warm_cb continues */
-    if (j->stopped) {
-      daily_fail(j, SOUK_ESTOPPED);
-      return;
-    }
-  }
-  daily_snapshot_start(j);
-}
-
-/* The symbols held in live seasons: the ones to refresh before valuing
- * (simulated seasons never ask a provider). */
-static int daily_held_tx(souk_db_t *db, void *ud) {
-  daily_job_t *j = ud;
-  souk_free(j->held);
-  j->held = NULL;
-  j->nheld = 0;
-  souk_stmt_t *s;
-  int rc = souk_db_prepare(db,
-                           "SELECT DISTINCT h.symbol FROM market_holdings h JOIN market_settings g "
-                           "ON g.guild_id = h.guild_id AND g.season = h.season "
-                           "WHERE g.price_source = 'live' AND h.shares > 0 ORDER BY h.symbol",
-                           &s);
-  if (rc) return rc;
-  size_t cap = 0;
-  while ((rc = souk_stmt_step(s)) == 1) {
-    size_t n = 0;
-    const char *sym = souk_stmt_column_text(s, 0, &n);
-    if (!sym || n == 0 || n > MARKET_SYMBOL_MAX) continue;
-    if (j->nheld == cap) {
-      cap = cap ? cap * 2 : 32;
-      j->held = souk_reallocarray(j->held, cap, sizeof *j->held);
-    }
-    memcpy(j->held[j->nheld], sym, n + 1);
-    j->nheld++;
-  }
-  souk_stmt_finalize(s);
-  return rc < 0 ? rc : 0;
-}
-
-typedef struct daily_sym {
-  int64_t fetched; /* INT64_MIN: not cached */
-  size_t i;
-} daily_sym_t;
-
-static int daily_sym_cmp(const void *a, const void *b) {
-  const daily_sym_t *x = a, *y = b;
-  if (x->fetched != y->fetched) return x->fetched < y->fetched ? -1 : 1;
-  return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* Choose what to refresh: symbols whose cached quote is still fresh
- * enough to trade are valued as they are; of the others, the stalest
- * first (never fetched before all), at most daily_update.max_fetch of
- * them.  The chain spaces requests by min_interval, so this bounds the
- * run's time and the providers' budget it spends; DAILY_WARM_MS bounds it
- * again when the providers are slow. */
-static void daily_warm_pick(daily_job_t *j) {
-  size_t cap = (size_t)market_conf.daily_max_fetch;
-  if (cap > (size_t)market_conf.cache_max_entries) cap = (size_t)market_conf.cache_max_entries;
-  if (!market_g.pc || j->nheld == 0) {
-    j->nheld = 0;
-    return;
-  }
-  int64_t now = (int64_t)souk_unix_ms();
-  daily_sym_t *v = souk_calloc(j->nheld, sizeof *v);
-  size_t nv = 0, fresh = 0;
-  for (size_t i = 0; i < j->nheld; i++) {
-    market_quote_t q;
-    int64_t fetched;
-    if (market_pc_peek(market_g.pc, j->held[i], &q, &fetched) == 0) {
-      if (market_pc_tradable(market_g.pc, &q, fetched, now)) {
-        fresh++;
-        continue;
-      }
-      v[nv++] = (daily_sym_t){fetched, i};
-    } else {
-      v[nv++] = (daily_sym_t){INT64_MIN, i};
-    }
-  }
-  qsort(v, nv, sizeof *v, daily_sym_cmp);
-  size_t take = nv < cap ? nv : cap;
-  char(*pick)[MARKET_SYMBOL_MAX + 1] = souk_calloc(take ? take : 1, sizeof *pick);
-  for (size_t k = 0; k < take; k++)
-    memcpy(pick[k], j->held[v[k].i], sizeof pick[k]);
-  SOUK_INFO("market", "daily update: %zu held symbols, %zu still fresh, refreshing %zu%s", j->nheld,
-            fresh, take, take < nv ? " (daily_update.max_fetch; the rest at cached prices)" : "");
-  souk_free(v);
-  souk_free(j->held);
-  j->held = pick;
-  j->nheld = take;
-  j->next = 0;
-}
-
-static void daily_held_done(void *ud, int status) {
-  daily_job_t *j = ud;
-  if (status) {
-    /* Value at the cached prices rather than not at all. */
-    SOUK_WARN("market", "cannot list held symbols to refresh: %s", souk_strerror(status));
-    j->nheld = 0;
-  }
-  daily_warm_pick(j);
-  j->warm_until = souk_now_ms() + DAILY_WARM_MS;
-  daily_warm_next(j);
-}
-
-int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
-                     void *ud) {
-  souk_store_t *st = market_g.store;
-  if (!st) return SOUK_ENOTSUP;
-  daily_job_t *j = souk_calloc(1, sizeof *j);
-  j->done = done;
-  j->ud = ud;
-  if (market_g.chain && market_g.pc) {
-    int rc = souk_store_read_async(st, daily_held_tx, daily_held_done, j);
-    if (rc) daily_job_free(j);
-    return rc;
-  }
-  market_snap_fill(&j->snap, MARKET_SRC_LIVE);
-  market_snap_fill(&j->sim_snap, MARKET_SRC_SIM);
-  j->day = market_day_of((int64_t)souk_unix_ms());
-  int rc = souk_store_tx_async(st, daily_tx, daily_done, j);
-  if (rc) daily_job_free(j);
-  return rc;
-}
-
-static void daily_task_done(void *ud, int status, const market_snapshot_stats_t *st) {
-  (void)st;
-  souk_task_done(ud, status);
-}
-
-static void daily_task(souk_task_ctx_t *ctx) {
-  int64_t now = (int64_t)souk_unix_ms();
-  int64_t day = market_day_of(now);
-  int hour = (int)((now / 3600000) % 24);
-  if (!market_g.started || day == market_g.last_daily_day || hour < market_conf.daily_hour) {
-    souk_task_done(ctx, 0);
-    return;
-  }
-  int rc = market_daily_run(daily_task_done, ctx);
-  if (rc) souk_task_done(ctx, rc == SOUK_ENOTSUP ? 0 : rc);
-}
-
-static souk_task_t market_tasks[] = {
+/* The period comes from daily_update.period, read at each planning. */
+static const souk_task_t market_tasks[] = {
     {.name = "market.daily_update",
      .period_ms = 3600000,
+     .period_conf = &market_conf.daily_period_ms,
      .jitter_ms = 30000,
      .budget_ms = 60000,
-     .handler = daily_task,
+     .handler = market_daily_task,
      .flags = SOUK_TASK_RUN_AT_START},
     {0},
 };
@@ -543,9 +300,12 @@ void market_check_config_report(souk_buf_t *out) {
     souk_buf_printf(out, "  %-8s %s%s\n", market_provider_name((market_provider_id_t)p),
                     on ? "configured" : "not configured", why);
   }
-  const char *src = c->source == 1 ? "sim" : c->source == 2 ? "live" : (any ? "live" : "sim");
+  const char *src = c->source == MARKET_SOURCE_SIM    ? "sim"
+                    : c->source == MARKET_SOURCE_LIVE ? "live"
+                                                      : (any ? "live" : "sim");
   souk_buf_printf(out, "  new guilds trade on: %s%s\n", src,
-                  c->source == 2 && !any ? " (WARNING: no provider is configured)" : "");
+                  c->source == MARKET_SOURCE_LIVE && !any ? " (WARNING: no provider is configured)"
+                                                          : "");
 }
 
 /* The provider chain's settings from the `market` section. */
@@ -709,17 +469,17 @@ static int market_init(const souk_module_ctx_t *ctx) {
       return rc;
     }
   }
-  market_source_t src = c->source == 1 ? MARKET_SRC_SIM
-                        : c->source == 2
-                            ? MARKET_SRC_LIVE
-                            : (market_g.any_provider ? MARKET_SRC_LIVE : MARKET_SRC_SIM);
+  market_source_t src = c->source == MARKET_SOURCE_SIM    ? MARKET_SRC_SIM
+                        : c->source == MARKET_SOURCE_LIVE ? MARKET_SRC_LIVE
+                        : market_g.any_provider           ? MARKET_SRC_LIVE
+                                                          : MARKET_SRC_SIM;
   if (src == MARKET_SRC_LIVE && !market_g.any_provider)
     SOUK_WARN("market", "market.source is live but no price provider is configured: live "
                         "guilds cannot trade");
   market_settings_defaults(&market_g.defaults, 0, src);
   market_g.defaults.start_cash_cents = start_cash;
   market_g.defaults.commission_cents = c->commission_cents;
-  market_g.defaults.hours = c->hours == 1 ? MARKET_HOURS_OPEN_ONLY : MARKET_HOURS_LAST_PRICE;
+  market_g.defaults.hours = c->hours;
   market_sim_defaults(&market_g.sim);
   market_g.sim.seed = c->sim_seed ? (uint64_t)c->sim_seed : sim_seed_kept(market_g.store);
 
@@ -736,7 +496,6 @@ static int market_init(const souk_module_ctx_t *ctx) {
     SOUK_WARN("market", "cannot load saved prices");
   int rc = market_register_data();
   if (rc) SOUK_WARN("market", "cannot register market data for forget-user: %s", souk_strerror(rc));
-  market_tasks[0].period_ms = (uint64_t)c->daily_period_ms;
   metrics_init(ctx->metrics);
   market_settings_watch();
   market_g.started = true;

@@ -1,5 +1,6 @@
-/* The market module's shared state, between market.c (config, start,
- * tasks, metrics) and market_cmds.c (the commands).  Loop thread only. */
+/* The market module's shared state: its config and running state (market.c),
+ * the price snapshots (market.c), the daily update (daily.c) and the
+ * command tables (commands.c).  Loop thread only. */
 #ifndef MARKET_INT_H
 #define MARKET_INT_H
 
@@ -16,6 +17,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/** market.source: the price source a new guild's season starts on. */
+typedef enum market_source_pref {
+  MARKET_SOURCE_AUTO, /* live when any provider is configured, else sim */
+  MARKET_SOURCE_SIM,
+  MARKET_SOURCE_LIVE,
+} market_source_pref_t;
+
 /** Values of the `market` config section. */
 typedef struct market_conf {
   char *finnhub_key, *polygon_key, *alpaca_key_id, *alpaca_secret;
@@ -24,8 +32,8 @@ typedef struct market_conf {
   int64_t min_interval_ms, timeout_ms;
   char *start_cash;
   int64_t commission_cents;
-  int hours;  /* 0 last_price, 1 open_only (market_hours_t) */
-  int source; /* 0 auto, 1 sim, 2 live: the source of a new guild's season */
+  market_hours_t hours;        /* a new guild's market-hours policy */
+  market_source_pref_t source; /* the source of a new guild's season */
   int64_t fresh_for_ms;
   int64_t cache_ttl_ms, cache_refresh_ms, cache_max_entries;
   int64_t sim_seed;
@@ -67,11 +75,16 @@ void market_snap_free(market_snap_t *s);
 int market_snap_price(void *ud, const char *symbol, int64_t *price_micro);
 
 /** Run the daily snapshot now (the task and /market daily-update):
- * done(ud, status, stats) on the loop thread.  0 or SOUK_E*. */
+ * done(ud, status, stats) on the loop thread.  0 or SOUK_E* (daily.c). */
 int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
                      void *ud);
 
-/** The commands and components tables (market_cmds.c). */
+struct souk_task_ctx;
+/** The handler of the task market.daily_update (daily.c). */
+void market_daily_task(struct souk_task_ctx *ctx);
+
+/** The commands and components tables (commands.c; the handlers are in
+ * the cmd_*.c files). */
 extern const souk_command_t market_commands[];
 extern const souk_cmd_component_t market_components[];
 
