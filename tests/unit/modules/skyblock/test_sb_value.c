@@ -12,10 +12,10 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/skyblock/sb_fmv.c"
-#include "../../../src/modules/skyblock/sb_market.c"
-#include "../../../src/modules/skyblock/sb_page.c"
-#include "../../../src/modules/skyblock/sb_sniper.c"
+#include "modules/skyblock/sb_fmv.c"
+#include "modules/skyblock/sb_market.c"
+#include "modules/skyblock/sb_page.c"
+#include "modules/skyblock/sb_sniper.c"
 #include "souk/err.h"
 
 /* Account ids: distinct small numbers are fine as hashes. */

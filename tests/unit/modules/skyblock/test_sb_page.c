@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/skyblock/sb_page.c"
+#include "modules/skyblock/sb_page.c"
 #include "souk/buf.h"
 #include "souk/err.h"
 

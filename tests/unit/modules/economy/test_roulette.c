@@ -13,7 +13,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/economy/roulette.c"
+#include "modules/economy/roulette.c"
 
 static roulette_bet_t parse_ok(const char *text) {
   roulette_bet_t b;

@@ -1,6 +1,6 @@
 /* The Market Sim's ledger on both backends: one body per test, run on
  * SQLite in a temp dir and on a throwaway PostgreSQL server (see
- * ../store/pgserver.h), each test on a fresh database.  The PostgreSQL
+ * ../../store/pgserver.h), each test on a fresh database.  The PostgreSQL
  * group is skipped with a message when the server binaries are missing. */
 /* cmocka.h needs these headers included before it. */
 /* clang-format off */
@@ -16,9 +16,9 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/market/ledger.c"
-#include "../../../src/modules/market/money.c"
-#include "../store/pgserver.h"
+#include "modules/market/ledger.c"
+#include "modules/market/money.c"
+#include "../../store/pgserver.h"
 #include "souk/log.h"
 #include "souk/loop.h"
 

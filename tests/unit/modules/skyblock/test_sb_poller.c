@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/skyblock/sb_poller.c"
+#include "modules/skyblock/sb_poller.c"
 #include "souk/err.h"
 
 typedef struct world {

@@ -17,13 +17,13 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/market/dashboard.c"
-#include "../../../src/modules/market/dashboard_html.c"
-#include "../../../src/modules/market/fmt.c"
-#include "../../../src/modules/market/ledger.c"
-#include "../../../src/modules/market/money.c"
-#include "../../../src/modules/market/price_sim.c"
-#include "../net/httptest.h"
+#include "modules/market/dashboard.c"
+#include "modules/market/dashboard_html.c"
+#include "modules/market/fmt.c"
+#include "modules/market/ledger.c"
+#include "modules/market/money.c"
+#include "modules/market/price_sim.c"
+#include "../../net/httptest.h"
 #include "souk/http.h"
 #include "net/httpd.h"
 #include "souk/log.h"

@@ -12,10 +12,10 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/market/price_hours.c"
-#include "../../../src/modules/market/price_parse.c"
-#include "../../../src/modules/market/providers.c"
-#include "../net/pyspawn.h"
+#include "modules/market/price_hours.c"
+#include "modules/market/price_parse.c"
+#include "modules/market/providers.c"
+#include "../../net/pyspawn.h"
 #include "core/log.h"
 #include "souk/alloc.h"
 #include "souk/err.h"

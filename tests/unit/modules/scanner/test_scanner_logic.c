@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/scanner/kucoin.c"
-#include "../../../src/modules/scanner/score.c"
-#include "../../../src/modules/scanner/shealth.c"
+#include "modules/scanner/kucoin.c"
+#include "modules/scanner/score.c"
+#include "modules/scanner/shealth.c"
 
 #include <math.h>
 #include <stdio.h>

@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/market/price_hours.c"
-#include "../../../src/modules/market/price_parse.c"
-#include "../../../src/modules/market/price_sim.c"
+#include "modules/market/price_hours.c"
+#include "modules/market/price_parse.c"
+#include "modules/market/price_sim.c"
 #include "souk/err.h"
 
 #include <stdio.h>

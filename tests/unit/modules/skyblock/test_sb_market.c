@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/skyblock/sb_fmv.c"
-#include "../../../src/modules/skyblock/sb_market.c"
-#include "../../../src/modules/skyblock/sb_page.c"
+#include "modules/skyblock/sb_fmv.c"
+#include "modules/skyblock/sb_market.c"
+#include "modules/skyblock/sb_page.c"
 #include "souk/err.h"
 
 #define H0        (490000LL)

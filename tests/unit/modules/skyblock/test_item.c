@@ -14,9 +14,9 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/skyblock/b64.h"
-#include "../../../src/modules/skyblock/item.h"
-#include "../../../src/modules/skyblock/nbt.h"
+#include "modules/skyblock/b64.h"
+#include "modules/skyblock/item.h"
+#include "modules/skyblock/nbt.h"
 #include "sbtest.h"
 #include "souk/err.h"
 #include "souk/json.h"

@@ -17,10 +17,10 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/market/ledger.c"
-#include "../../../src/modules/market/money.c"
-#include "../../../src/modules/market/price_hours.c"
-#include "../../../src/modules/market/price_parse.c"
+#include "modules/market/ledger.c"
+#include "modules/market/money.c"
+#include "modules/market/price_hours.c"
+#include "modules/market/price_parse.c"
 /* The cache's background writes go through this, so a test can refuse a
  * submission (mode 1) or accept one that never runs, as a write queued when
  * the loop stops (mode 2). */
@@ -37,7 +37,7 @@ static int test_tx_async(souk_store_t *st, souk_store_tx_cb fn, souk_store_done_
   return souk_store_tx_async(st, fn, done, ud);
 }
 #define souk_store_tx_async test_tx_async
-#include "../../../src/modules/market/pricecache.c"
+#include "modules/market/pricecache.c"
 #undef souk_store_tx_async
 #include "souk/loop.h"
 

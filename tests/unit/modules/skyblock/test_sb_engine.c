@@ -13,11 +13,11 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/skyblock/sb_engine.c"
-#include "../../../src/modules/skyblock/sb_fmv.c"
-#include "../../../src/modules/skyblock/sb_market.c"
-#include "../../../src/modules/skyblock/sb_page.c"
-#include "../../../src/modules/skyblock/sb_sniper.c"
+#include "modules/skyblock/sb_engine.c"
+#include "modules/skyblock/sb_fmv.c"
+#include "modules/skyblock/sb_market.c"
+#include "modules/skyblock/sb_page.c"
+#include "modules/skyblock/sb_sniper.c"
 #include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/loop.h"

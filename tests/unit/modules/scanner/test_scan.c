@@ -13,12 +13,12 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/scanner/kucoin.c"
-#include "../../../src/modules/scanner/scan.c"
-#include "../../../src/modules/scanner/score.c"
-#include "../../../src/modules/scanner/shealth.c"
-#include "../fakectl.h"
-#include "../net/pyspawn.h"
+#include "modules/scanner/kucoin.c"
+#include "modules/scanner/scan.c"
+#include "modules/scanner/score.c"
+#include "modules/scanner/shealth.c"
+#include "../../fakectl.h"
+#include "../../net/pyspawn.h"
 #include "ops/recovery.h"
 #include "souk/json.h"
 

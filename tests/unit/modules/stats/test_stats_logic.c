@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/stats/stats_logic.c"
+#include "modules/stats/stats_logic.c"
 #include "souk/tz.h"
 
 #include <stdio.h>

@@ -17,8 +17,8 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/skyblock/parquet.h"
-#include "../../../src/modules/skyblock/pqenc.h"
+#include "modules/skyblock/parquet.h"
+#include "modules/skyblock/pqenc.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/err.h"

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/market/money.c"
+#include "modules/market/money.c"
 
 static void test_rounding(void **state) {
   int64_t c;

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 /* clang-format on */
-#include "../../../src/modules/skyblock/sb_db.c"
-#include "../store/pgserver.h"
+#include "modules/skyblock/sb_db.c"
+#include "../../store/pgserver.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 

@@ -1,5 +1,5 @@
 /* The economy's ledger on both backends: one body per test, run on SQLite
- * in a temp dir and on a throwaway PostgreSQL server (../store/pgserver.h),
+ * in a temp dir and on a throwaway PostgreSQL server (../../store/pgserver.h),
  * each test on a fresh database.  The PostgreSQL group is skipped with a
  * message when the server binaries are missing.
  *
@@ -20,18 +20,18 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/economy/ledger.c"
-#include "../../../src/modules/economy/polls.c"
+#include "modules/economy/ledger.c"
+#include "modules/economy/polls.c"
 /* The rest of the module, for the transaction functions of its commands
  * (tos.c's accept_tx). */
-#include "../../../src/modules/economy/coins.c"
-#include "../../../src/modules/economy/economy.c"
-#include "../../../src/modules/economy/games.c"
-#include "../../../src/modules/economy/roulette.c"
-#include "../../../src/modules/economy/tos.c"
-#include "../../../src/store/store_int.h"
-#include "../logcap.h"
-#include "../store/pgserver.h"
+#include "modules/economy/coins.c"
+#include "modules/economy/economy.c"
+#include "modules/economy/games.c"
+#include "modules/economy/roulette.c"
+#include "modules/economy/tos.c"
+#include "store/store_int.h"
+#include "../../logcap.h"
+#include "../../store/pgserver.h"
 #include "souk/alloc.h"
 #include "souk/log.h"
 #include "souk/loop.h"

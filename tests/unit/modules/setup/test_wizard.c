@@ -12,7 +12,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "../../../src/modules/setup/wizard.c"
+#include "modules/setup/wizard.c"
 
 static const char *const kinds[] = {"sim", "live", NULL};
 
