@@ -43,10 +43,10 @@ static void route(souk_httpd_req_t *req) { souk_httpd_respond_text(req, 200, "ok
 
 static const souk_event_handler_t a_events[] = {{"MESSAGE_CREATE", a_msg}, {0}};
 static const souk_event_handler_t b_events[] = {{"MESSAGE_CREATE", b_msg}, {0}};
-static const souk_task_t a_tasks[] = {
-    {.name = "a.tick", .period_ms = 60000, .handler = noop_task}, {0}};
-static const souk_task_t b_tasks[] = {
-    {.name = "b.tick", .period_ms = 60000, .handler = noop_task}, {0}};
+static const souk_task_t a_tasks[] = {{.name = "a.tick", .period_ms = 60000, .handler = noop_task},
+                                      {0}};
+static const souk_task_t b_tasks[] = {{.name = "b.tick", .period_ms = 60000, .handler = noop_task},
+                                      {0}};
 /* A task table the scheduler refuses: its name is a's. */
 static const souk_task_t clash_tasks[] = {
     {.name = "a.tick", .period_ms = 60000, .handler = noop_task}, {0}};
@@ -251,9 +251,7 @@ static const souk_module_t mod_kv = {.abi = SOUK_MODULE_ABI,
                                      .init = kv_init,
                                      .shutdown = kv_shutdown};
 
-static int get_fn(souk_db_t *db, void *ud) {
-  return souk_db_kv_get(db, "test", "k", ud, NULL);
-}
+static int get_fn(souk_db_t *db, void *ud) { return souk_db_kv_get(db, "test", "k", ud, NULL); }
 
 static void test_context(void **state) {
   char dir[] = "/tmp/souk-modreg-XXXXXX";
@@ -312,8 +310,8 @@ static void test_context(void **state) {
 
 static void cmd_x(souk_cmd_ctx_t *ctx) { souk_cmd_replyf(ctx, "x"); }
 
-static const souk_command_t good_cmds[] = {
-    {.name = "x", .description = "x", .handler = cmd_x}, {0}};
+static const souk_command_t good_cmds[] = {{.name = "x", .description = "x", .handler = cmd_x},
+                                           {0}};
 static const souk_command_t bad_cmds[] = {
     {.name = "Not A Name", .description = "x", .handler = cmd_x}, {0}};
 

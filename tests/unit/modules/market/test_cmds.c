@@ -1,0 +1,237 @@
+/* The market's commands, through the module registry and the command
+ * runner, on the simulated market and a throwaway SQLite store: trades
+ * and their refusals, a redelivered trade applied once, portfolio,
+ * history, prices, quotes, the symbol autocomplete, the leaderboard and
+ * its buttons, the guild's settings, the dashboard switch, a season
+ * reset through its confirmation button, and the owners' commands. */
+/* cmocka.h needs these headers included before it. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+/* clang-format on */
+
+#include "../modtest.h"
+#include "souk/log.h"
+
+extern const souk_module_t souk_market_module;
+
+/* Every module the market needs: itself. */
+static const souk_module_t *const mods[] = {&souk_market_module, NULL};
+
+/* The simulated market with a fixed seed, no provider. */
+static const char *const yaml = "market:\n  source: sim\n  sim:\n    seed: 7\n"
+                                "  start_cash: \"$10,000\"\n";
+
+static modtest_t T;
+
+static int setup(void **state) {
+  modtest_start(&T, mods, yaml);
+  return 0;
+}
+
+static int teardown(void **state) {
+  modtest_stop(&T);
+  return 0;
+}
+
+#define has(text, want)   assert_non_null(strstr((text), (want)))
+#define hasnt(text, what) assert_null(strstr((text), (what)))
+
+static void test_buy_sell_and_portfolio(void **state) {
+  const char *r = modtest_cmd(&T, "/buy symbol:AAPL shares:3", &MODTEST_MEMBER);
+  has(r, "Bought 3 AAPL");
+  has(r, "Cash after: ");
+  has(r, "Now holding: 3 shares");
+  has(r, "simulated market");
+  r = modtest_cmd(&T, "/portfolio", &MODTEST_MEMBER);
+  has(r, "Your portfolio (season 1)");
+  has(r, "AAPL: 3 @ avg");
+  has(r, "Started with: $10,000.00");
+  r = modtest_cmd(&T, "/sell symbol:aapl all:true", &MODTEST_MEMBER);
+  has(r, "Sold 3 AAPL");
+  has(r, "Realised P/L: ");
+  r = modtest_cmd(&T, "/sell symbol:AAPL shares:1", &MODTEST_MEMBER);
+  has(r, "You cannot sell 1 AAPL");
+  r = modtest_cmd(&T, "/portfolio", &MODTEST_MEMBER);
+  has(r, "No holdings yet");
+  /* Another member's portfolio, and one who never traded. */
+  r = modtest_cmd(&T, "/portfolio user:<@300000000000000003>", &MODTEST_OWNER_WHO);
+  has(r, "Portfolio of <@300000000000000003>");
+  r = modtest_cmd(&T, "/portfolio", &MODTEST_OWNER_WHO);
+  has(r, "You have no account in this season yet");
+  has(r, "$10,000.00");
+}
+
+static void test_refusals(void **state) {
+  const char *r = modtest_cmd(&T, "/buy symbol:!!! shares:1", &MODTEST_MEMBER);
+  has(r, "is not a stock symbol");
+  r = modtest_cmd(&T, "/buy symbol:AAPL", &MODTEST_MEMBER);
+  has(r, "Say how much with exactly one of shares:<n>, amount:<dollars>.");
+  r = modtest_cmd(&T, "/sell symbol:AAPL shares:1 all:true", &MODTEST_MEMBER);
+  has(r, "or all:true");
+  r = modtest_cmd(&T, "/buy symbol:AAPL amount:lots", &MODTEST_MEMBER);
+  has(r, "is not a dollar amount");
+  r = modtest_cmd(&T, "/buy symbol:AAPL shares:1000000000", &MODTEST_MEMBER);
+  has(r, "Not enough cash: 1000000000 AAPL at");
+  r = modtest_cmd(&T, "/buy symbol:NOPE shares:1", &MODTEST_MEMBER);
+  has(r, "Unknown symbol NOPE: the simulated market does not list it");
+  r = modtest_cmd(&T, "/buy symbol:AAPL amount:0.01", &MODTEST_MEMBER);
+  has(r, "That amount does not buy a single share of AAPL");
+  /* Nothing was traded by any of these. */
+  r = modtest_cmd(&T, "/history", &MODTEST_MEMBER);
+  has(r, "You have no trades in this season yet.");
+}
+
+/* A redelivered command (the same idempotency key) trades once. */
+static void test_redelivery_applies_once(void **state) {
+  const char *r = modtest_cmd_idem(&T, "/buy symbol:MSFT shares:2", &MODTEST_MEMBER, "ix:1");
+  has(r, "Bought 2 MSFT");
+  r = modtest_cmd_idem(&T, "/buy symbol:MSFT shares:2", &MODTEST_MEMBER, "ix:1");
+  has(r, "Already done: Bought 2 MSFT");
+  has(r, "nothing was traded again");
+  r = modtest_cmd(&T, "/portfolio", &MODTEST_MEMBER);
+  has(r, "MSFT: 2 @ avg");
+  /* The same key for another trade is refused, never taken as done. */
+  r = modtest_cmd_idem(&T, "/sell symbol:MSFT shares:1", &MODTEST_MEMBER, "ix:1");
+  has(r, "already used for a different trade");
+}
+
+static void test_history(void **state) {
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &MODTEST_MEMBER);
+  modtest_cmd(&T, "/sell symbol:AAPL shares:1", &MODTEST_MEMBER);
+  const char *r = modtest_cmd(&T, "/history", &MODTEST_MEMBER);
+  has(r, "Your trades, page 1");
+  has(r, "BUY  1 AAPL @");
+  has(r, "SELL 1 AAPL @");
+  has(r, "(sim)");
+  r = modtest_cmd(&T, "/history page:2", &MODTEST_MEMBER);
+  has(r, "There is no page 2 of your trades.");
+}
+
+static void test_price_quote_complete(void **state) {
+  const char *r = modtest_cmd(&T, "/price symbol:$aapl", &MODTEST_MEMBER);
+  has(r, "AAPL: $");
+  has(r, "simulated market (not a real price)");
+  has(r, "Simulated market: prices are made up");
+  r = modtest_cmd(&T, "/quote symbol:AAPL", &MODTEST_MEMBER);
+  has(r, "AAPL quote (simulated)");
+  has(r, "Price: $");
+  has(r, "Freshness: ");
+  r = modtest_cmd(&T, "/price symbol:ZZZZZ", &MODTEST_MEMBER);
+  has(r, "Unknown symbol ZZZZZ");
+  r = modtest_complete(&T,
+                       "{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
+                       "\"value\":\"aap\",\"focused\":true}]}",
+                       &MODTEST_MEMBER);
+  assert_int_equal(T.reply.kind, SOUK__OUT_CHOICES);
+  has(r, "AAPL=AAPL\n");
+  hasnt(r, "MSFT");
+}
+
+static void test_leaderboard_and_buttons(void **state) {
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &MODTEST_MEMBER);
+  modtest_cmd(&T, "/buy symbol:AAPL shares:2", &MODTEST_OWNER_WHO);
+  const char *r = modtest_cmd(&T, "/leaderboard", &MODTEST_MEMBER);
+  has(r, "Leaderboard by value, season 1");
+  has(r, "1. <@");
+  has(r, "2. <@");
+  has(r, "Page 1 of 1 - 2 traders - simulated market");
+  /* One page: no buttons. */
+  assert_int_equal(T.reply.ncustom, 0);
+  r = modtest_cmd(&T, "/leaderboard by:roi page:3", &MODTEST_MEMBER);
+  has(r, "There is only 1 page of the leaderboard.");
+  /* A button of this season's first page shows it again, updating the
+   * message it was on. */
+  char id[120];
+  snprintf(id, sizeof id, "market:lb:1:v:1:%llu", (unsigned long long)(souk_unix_ms() / 60000));
+  r = modtest_press(&T, id, &MODTEST_MEMBER);
+  assert_int_equal(T.reply.kind, SOUK__OUT_UPDATE);
+  has(r, "Leaderboard by value, season 1");
+  /* A forged or broken one is refused. */
+  r = modtest_press(&T, "market:lb:x", &MODTEST_MEMBER);
+  has(r, "This leaderboard button is no longer valid");
+}
+
+static void test_settings_set_dashboard(void **state) {
+  const char *r = modtest_cmd(&T, "/market settings", &MODTEST_MEMBER);
+  has(r, "Market settings");
+  has(r, "Price source: simulated market");
+  has(r, "Starting cash: $10,000.00");
+  has(r, "Since: not started yet");
+  /* Changing them needs Manage Server. */
+  r = modtest_cmd(&T, "/market set commission:1.50", &MODTEST_MEMBER);
+  hasnt(r, "Market settings saved");
+  r = modtest_cmd(&T, "/market set commission:1.50 hours:open_only", &MODTEST_OWNER_WHO);
+  has(r, "Market settings saved: starting cash $10,000.00");
+  has(r, "commission $1.50 per trade, trading only while the NYSE is open");
+  r = modtest_cmd(&T, "/market set", &MODTEST_OWNER_WHO);
+  has(r, "Give at least one of start_cash, commission or hours.");
+  r = modtest_cmd(&T, "/market settings", &MODTEST_MEMBER);
+  has(r, "Commission: $1.50");
+  has(r, "Trading hours: only while the NYSE is open");
+  r = modtest_cmd(&T, "/market dashboard state:on", &MODTEST_OWNER_WHO);
+  has(r, "dashboard is now public: /market/200000000000000002");
+  r = modtest_cmd(&T, "/market settings", &MODTEST_MEMBER);
+  has(r, "Dashboard: public");
+}
+
+static void test_season_reset(void **state) {
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &MODTEST_MEMBER);
+  const char *r = modtest_cmd(&T, "/market season-reset source:live", &MODTEST_OWNER_WHO);
+  has(r, "A live season needs a price provider");
+  r = modtest_cmd(&T, "/market season-reset", &MODTEST_OWNER_WHO);
+  has(r, "Start season 2 on the simulated market?");
+  assert_true(T.reply.ephemeral);
+  assert_int_equal(T.reply.ncustom, 1);
+  char id[SOUK_CMD_CUSTOM_ID_MAX + 1];
+  snprintf(id, sizeof id, "%s", T.reply.custom_ids[0]);
+  assert_string_equal(id, "market:reset:1:sim");
+  /* Only a member with Manage Server may confirm. */
+  r = modtest_press(&T, id, &MODTEST_MEMBER);
+  has(r, "You need the Manage Server permission");
+  r = modtest_press(&T, id, &MODTEST_OWNER_WHO);
+  has(r, "Season 2 has started on the simulated market.");
+  /* The same button again: that season is over. */
+  r = modtest_press(&T, id, &MODTEST_OWNER_WHO);
+  has(r, "Season 1 already ended; this server is in season 2 now.");
+  r = modtest_cmd(&T, "/portfolio", &MODTEST_MEMBER);
+  has(r, "You have no account in this season yet");
+}
+
+static void test_owner_commands(void **state) {
+  const char *r = modtest_cmd(&T, "/market cache", &MODTEST_MEMBER);
+  hasnt(r, "Price cache:");
+  r = modtest_cmd(&T, "/market cache", &MODTEST_OWNER_WHO);
+  has(r, "Price cache: 0 entries");
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &MODTEST_MEMBER);
+  r = modtest_cmd(&T, "/market daily-update", &MODTEST_OWNER_WHO);
+  has(r, "Daily update done: 1 accounts valued, 1 snapshots written");
+  r = modtest_cmd(&T, "/market daily-update", &MODTEST_OWNER_WHO);
+  has(r, "1 already there today");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_buy_sell_and_portfolio, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_redelivery_applies_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_price_quote_complete, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_leaderboard_and_buttons, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_settings_set_dashboard, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_season_reset, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_owner_commands, setup, teardown),
+  };
+  souk_log_set_level(SOUK_LOG_OFF);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  souk_loop_close();
+  return rc;
+}
