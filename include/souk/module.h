@@ -65,6 +65,7 @@ struct souk_metric;        /* souk/metrics.h */
 struct souk_http_opts;     /* souk/http.h */
 struct souk_http_resp;     /* souk/http.h */
 struct souk_http_req;      /* souk/http.h */
+struct souk_migration;     /* souk/store.h */
 
 /* ---- what a module is handed at init ------------------------------------ */
 
@@ -130,8 +131,8 @@ typedef struct souk_module_ctx {
 /** A module.  Tables end with a zero entry; any may be NULL.
  *
  * The registry (src/app/modreg.c) starts the modules in the order of
- * src/app/modules.c: for each, init(ctx), then its tasks, event handlers
- * and routes go live.  A failed init stops the modules already started,
+ * src/app/modules.c: for each, its migrations run, then init(ctx), then
+ * its tasks, event handlers and routes go live.  A failed init stops the modules already started,
  * in reverse.  At shutdown every started module stops in reverse order:
  * its routes, handlers and tasks go first, then shutdown(ctx).  Commands
  * and components are registered for every module before any starts. */
@@ -175,6 +176,9 @@ typedef struct souk_module {
   /** Checks of single keys of `conf` beyond their types (conf.h), run with
    * every other key's before anything starts; ends with a zero entry. */
   const souk_conf_check_t *conf_checks;
+  /** The module's own schema, applied in order before its init (and by
+   * `souk db migrate`), versioned per module (souk/store.h). */
+  const struct souk_migration *migrations;
 } souk_module_t;
 
 #endif

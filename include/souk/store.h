@@ -224,6 +224,35 @@ typedef struct souk_store_pool_stats {
 /** A snapshot of st's pool; thread-safe.  0 or SOUK_EINVAL. */
 int souk_store_pool_stats(souk_store_t *st, souk_store_pool_stats_t *out);
 
+/* ---- a module's own schema ---- */
+
+/** One step of a module's schema.  A module lists its steps in a const
+ * table ending in a zero entry (its .migrations, souk/module.h), versions
+ * 1, 2, 3 ... in order.  Rules: never edit a released step, only append;
+ * write SQL both backends run (BIGINT integers, TEXT, BLOB only through
+ * sql_pg's BYTEA), or give sql_pg where PostgreSQL differs; name tables
+ * <module>_<what>. */
+typedef struct souk_migration {
+  int version;        /* 1, 2, 3 ... */
+  const char *name;   /* what it does, for the log */
+  const char *sql;    /* run on both backends (several statements allowed) */
+  const char *sql_pg; /* run instead on PostgreSQL when not NULL */
+} souk_migration_t;
+
+/** Bring module's schema up to the last step of migs: each step not yet
+ * applied runs in a transaction of its own, which also records the
+ * module's version in the table module_schema, so a step applies exactly
+ * once even with several processes starting at once.  Blocking: the
+ * module registry runs it before the module's init (and `souk db
+ * migrate`).  *applied (may be NULL) gets how many steps ran.  Returns 0,
+ * SOUK_EINVAL (versions not 1, 2, 3 ...), SOUK_EFATAL when the database
+ * holds a newer version of the module's schema than migs knows (logged),
+ * or the failing step's error (logged with its name). */
+int souk_store_migrate_module(souk_store_t *st, const char *module, const souk_migration_t *migs,
+                              int *applied);
+/** The version of module's schema in the database (0: none) into *out. */
+int souk_store_module_version(souk_store_t *st, const char *module, int *out);
+
 /* ---- operations for the CLI (`souk db ...`) ---- */
 
 /** Check the database: SQLite integrity_check and foreign_key_check,

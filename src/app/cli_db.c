@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/cli.h"
+#include "app/modreg.h"
 #include "core/core.h"
 #include "store/storeconf.h"
 #include "souk/buf.h"
@@ -52,6 +53,17 @@ int souk__cli_db(int argc, char **argv, const char *to_url) {
       rc = souk__store_migrate(st, &applied);
       if (rc == 0) souk_store_schema_version(st, &v);
       if (rc == 0) printf("schema at version %d (%d migration(s) applied)\n", v, applied);
+      /* Then each module's own schema, as the module registry would at
+       * start. */
+      for (size_t i = 0; rc == 0 && i < souk__modreg_count(); i++) {
+        const souk_module_t *m = souk__modreg_at(i);
+        if (!m->migrations) continue;
+        rc = souk_store_migrate_module(st, m->name, m->migrations, &applied);
+        if (rc == 0) souk_store_module_version(st, m->name, &v);
+        if (rc == 0)
+          printf("module %s: schema at version %d (%d migration(s) applied)\n", m->name, v,
+                 applied);
+      }
     }
   } else if (!strcmp(sub, "check") && argc == 1) {
     if ((rc = open_store(false, &st)) == 0) {

@@ -11,6 +11,7 @@
 #include "souk/httpd.h"
 #include "souk/log.h"
 #include "souk/metrics.h"
+#include "souk/store.h"
 #include "souk/task.h"
 
 #include <string.h>
@@ -136,8 +137,14 @@ static int start_one(size_t i) {
       .tasks = R.svc.tasks ? R.svc.tasks : &scheduler,
       .metrics = R.svc.metrics ? R.svc.metrics : &metrics_registry,
   };
-  int rc = m->init ? m->init(&l->ctx) : 0;
-  const char *what = "init";
+  int rc = 0;
+  const char *what = "its schema";
+  if (m->migrations && R.svc.store)
+    rc = souk_store_migrate_module(R.svc.store, m->name, m->migrations, NULL);
+  if (rc == 0) {
+    what = "init";
+    rc = m->init ? m->init(&l->ctx) : 0;
+  }
   if (rc == 0) {
     l->inited = true;
     if (m->tasks) {

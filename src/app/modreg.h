@@ -54,8 +54,8 @@ typedef struct souk__modreg_services {
   const souk_metrics_registry_t *metrics;
 } souk__modreg_services_t;
 
-/** Start every module in list order: init(ctx), then its tasks, routes and
- * event handlers go live.  When one fails (its init, or a table the
+/** Start every module in list order: its migrations (when there is a
+ * store), init(ctx), then its tasks, routes and event handlers go live.  When one fails (its init, or a table the
  * scheduler or the HTTP server refuses), the modules started before it are
  * stopped in reverse order and its error is returned (logged, naming the
  * module).  svc is copied. */

@@ -306,6 +306,60 @@ static void test_context(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* ---- the module's own schema ----------------------------------------------- */
+
+static const souk_migration_t notes_schema[] = {
+    {1, "notes", "CREATE TABLE notes_items (id BIGINT PRIMARY KEY)", NULL},
+    {0},
+};
+static const souk_migration_t broken_schema[] = {
+    {1, "broken", "NOT SQL AT ALL", NULL},
+    {0},
+};
+
+static int notes_put(souk_db_t *db, void *ud) {
+  return souk_db_exec(db, "INSERT INTO notes_items (id) VALUES (1)");
+}
+
+/* Its table exists by the time init runs. */
+static int notes_init(const souk_module_ctx_t *ctx) {
+  tr("notes:init ");
+  return souk_store_tx(ctx->store, notes_put, NULL);
+}
+
+static void test_migrations_before_init(void **state) {
+  char dir[] = "/tmp/souk-modreg-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  souk_store_conf_t c;
+  souk_store_conf_defaults(&c);
+  c.backup_before_migrate = false;
+  souk_store_t *st = NULL;
+  assert_int_equal(souk_store_open(&c, dir, &st), 0);
+  souk_module_t notes = {.abi = SOUK_MODULE_ABI,
+                         .name = "notes",
+                         .migrations = notes_schema,
+                         .init = notes_init};
+  const souk_module_t *mods[] = {&mod_a, &notes, NULL};
+  assert_int_equal(souk__modreg_init(mods), 0);
+  souk__modreg_services_t svc = {.store = st};
+  assert_int_equal(souk__modreg_start(&svc), 0);
+  int v = 0;
+  assert_int_equal(souk_store_module_version(st, "notes", &v), 0);
+  assert_int_equal(v, 1);
+  souk__modreg_stop();
+  /* A schema that fails stops the start: no init, and a is undone. */
+  notes.migrations = broken_schema;
+  notes.name = "broken";
+  trace[0] = 0;
+  assert_int_not_equal(souk__modreg_start(&svc), 0);
+  assert_string_equal(trace, "a:init a:down ");
+  souk__modreg_init(NULL);
+  souk_store_close(st);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* ---- commands -------------------------------------------------------------- */
 
 static void cmd_x(souk_cmd_ctx_t *ctx) { souk_cmd_replyf(ctx, "x"); }
@@ -340,6 +394,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refused_table_undone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_routes_only_when_asked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_context, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrations_before_init, setup, teardown),
       cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
   };
   souk_log_set_level(SOUK_LOG_OFF);

@@ -921,11 +921,83 @@ static void test_disk_full(void **state) {
 }
 
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
+/* ---- a module's own schema ---- */
+
+static const souk_migration_t shop_v1[] = {
+    {1, "items", "CREATE TABLE shop_items (id BIGINT PRIMARY KEY, name TEXT NOT NULL)", NULL},
+    {0},
+};
+static const souk_migration_t shop_v2[] = {
+    {1, "items", "CREATE TABLE shop_items (id BIGINT PRIMARY KEY, name TEXT NOT NULL)", NULL},
+    /* PostgreSQL's own SQL where the backends differ. */
+    {2, "blobs", "CREATE TABLE shop_blobs (id BIGINT PRIMARY KEY, data BLOB)",
+     "CREATE TABLE shop_blobs (id BIGINT PRIMARY KEY, data BYTEA)"},
+    {0},
+};
+
+static int shop_count(souk_store_t *st, const char *table) {
+  sqljob_t j = {0};
+  char sql[96];
+  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", table);
+  j.sql = sql;
+  return souk_store_read(st, int_fn, &j) == 0 ? (int)j.out : -1;
+}
+
+static void test_module_schema(void **state) {
+  FX();
+  souk_store_t *st = fx_open(fx);
+  int v = -1, n = -1;
+  assert_int_equal(souk_store_module_version(st, "shop", &v), 0);
+  assert_int_equal(v, 0);
+  assert_int_equal(souk_store_migrate_module(st, "shop", shop_v1, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(shop_count(st, "shop_items"), 0);
+  /* Again: nothing to do. */
+  assert_int_equal(souk_store_migrate_module(st, "shop", shop_v1, &n), 0);
+  assert_int_equal(n, 0);
+  /* A later souk appends a step: only it runs. */
+  assert_int_equal(souk_store_migrate_module(st, "shop", shop_v2, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(souk_store_module_version(st, "shop", &v), 0);
+  assert_int_equal(v, 2);
+  assert_int_equal(shop_count(st, "shop_blobs"), 0);
+  /* Another module keeps its own numbers. */
+  assert_int_equal(souk_store_module_version(st, "other", &v), 0);
+  assert_int_equal(v, 0);
+  /* An older souk on the newer database refuses. */
+  assert_int_equal(souk_store_migrate_module(st, "shop", shop_v1, &n), SOUK_EFATAL);
+  /* Steps must be numbered 1, 2, 3 ... */
+  static const souk_migration_t gap[] = {{1, "a", "SELECT 1", NULL}, {3, "c", "SELECT 1", NULL},
+                                         {0}};
+  assert_int_equal(souk_store_migrate_module(st, "gap", gap, NULL), SOUK_EINVAL);
+  souk_store_close(st);
+}
+
+/* A failing step rolls back whole and leaves the version where it was. */
+static void test_module_schema_failure(void **state) {
+  FX();
+  souk_store_t *st = fx_open(fx);
+  static const souk_migration_t bad[] = {
+      {1, "items", "CREATE TABLE bad_items (id BIGINT PRIMARY KEY)", NULL},
+      {2, "broken", "CREATE TABLE bad_more (id BIGINT); THIS IS NOT SQL", NULL},
+      {0},
+  };
+  int n = -1, v = -1;
+  assert_int_not_equal(souk_store_migrate_module(st, "bad", bad, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(souk_store_module_version(st, "bad", &v), 0);
+  assert_int_equal(v, 1);
+  assert_int_equal(shop_count(st, "bad_items"), 0);
+  assert_int_equal(shop_count(st, "bad_more"), -1);
+  souk_store_close(st);
+}
+
 #define ALL(be)                                                                                    \
   T(test_migrate, be), T(test_refuse_newer, be), T(test_binds, be), T(test_kv_read, be),           \
       T(test_rollback, be), T(test_retry_applies_once, be), T(test_retry_real, be),                \
       T(test_concurrent, be), T(test_backup_check, be), T(test_backup_before_migrate, be),         \
-      T(test_forget, be), T(test_crash, be), T(test_disk_full, be)
+      T(test_forget, be), T(test_crash, be), T(test_disk_full, be), T(test_module_schema, be),     \
+      T(test_module_schema_failure, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
