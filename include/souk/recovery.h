@@ -111,6 +111,28 @@ void souk_error_resolved(const char *type);
 /** Milliseconds left of type's backoff period, 0 when not backing off. */
 uint64_t souk_recovery_backoff_left(const char *type);
 
+/* ---- alerts ---- */
+
+/** An alert sink: where the alerts of the recovery system go (an admin
+ * channel on Discord, the log, a webhook).  For each sink, every error of
+ * at least its minimum severity becomes one alert per error type per
+ * ops.alerts.cooldown (the count of those left out is in the next one);
+ * text is that alert as one line ("**souk high error** `store`: ..."),
+ * valid only during the call.  Called on the loop thread, inside
+ * souk_error_record(): a sink that sends over the network queues the
+ * text and returns. */
+typedef void (*souk_alert_sink_cb)(const souk_error_event_t *ev, const char *text, void *ud);
+
+/** Add a sink under name (copied); ud must outlive it.  min_severity
+ * points at the sink's threshold (a souk_severity_t), read at every error
+ * so a configuration reload applies; it must outlive the sink; NULL means
+ * ops.alerts.min_severity.  Each sink keeps its own cooldowns.  Returns 0,
+ * SOUK_EINVAL, SOUK_EEXIST (the name is taken) or SOUK_EFULL. */
+int souk_alert_sink_add(const char *name, const int *min_severity, souk_alert_sink_cb fn,
+                        void *ud);
+/** Remove the sink called name.  Returns 0 or SOUK_ENOTFOUND. */
+int souk_alert_sink_remove(const char *name);
+
 /** Statistics of errors of one type (or of all, for type NULL). */
 typedef struct souk_error_stats {
   uint64_t total;

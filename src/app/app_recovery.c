@@ -1,13 +1,15 @@
 /* The core's error-recovery strategies and janitor data sets.
  *
- * Alerts: with ops.alerts.channel set, an error at ops.alerts.min_severity
- * or worse is posted to that Discord channel, at most once per error type
- * per ops.alerts.cooldown, so an outage does not flood the channel (the
- * count of errors left out is in the next alert and in /admin errors).
- * With ops.alerts.webhook_url set, the same alerts (from
- * ops.alerts.webhook_min_severity) also go to that webhook (ops/alertsink.h),
- * which works when the Discord session does not: its strategy stays on
- * after shutdown begins, so the error that caused a shutdown reaches it.
+ * Alerts (src/ops/alert.c): an error at a sink's minimum severity or
+ * worse becomes an alert to that sink at most once per error type per
+ * ops.alerts.cooldown, so an outage does not flood anyone (the count of
+ * errors left out is in the next alert and in /admin errors).  The wiring
+ * adds two sinks: ops.alerts.channel on Discord (from
+ * ops.alerts.min_severity; logged in the console), and with
+ * ops.alerts.webhook_url set the webhook (from
+ * ops.alerts.webhook_min_severity, ops/alertsink.h), which works when the
+ * Discord session does not: it stays on after shutdown begins, so the
+ * error that caused a shutdown reaches it.  Modules may add their own.
  *
  * Shutdown: a critical gateway error (Discord refused the session, or the
  * gateway cannot go on) shuts souk down cleanly, with exit status 3 when
@@ -23,6 +25,7 @@
 #include "app/app.h"
 #include "core/core.h"
 #include "discord/commands.h"
+#include "ops/alert.h"
 #include "ops/alertsink.h"
 #include "ops/opsconf.h"
 #include "souk/alloc.h"
@@ -32,86 +35,32 @@
 #include "souk/loop.h"
 #include "souk/recovery.h"
 
-#define ALERT_TYPES_MAX 64
-
-typedef struct sent {
-  char type[48];
-  uint64_t at_ms;
-  uint64_t suppressed;
-  uint64_t hook_at_ms; /* the webhook's own cooldown */
-  uint64_t hook_suppressed;
-} sent_t;
-
 static struct {
-  bool alerts_on, discord, shutdown_on, store_on, hook_on;
+  bool alerts_on, shutdown_on, store_on, hook_on;
   bool quiet; /* shutdown has begun */
   void (*shutdown)(int code);
-  sent_t sent[ALERT_TYPES_MAX];
-  size_t nsent;
   bool backups_on;
 } g;
 
-static sent_t *sent_slot(const char *type) {
-  for (size_t i = 0; i < g.nsent; i++)
-    if (strcmp(g.sent[i].type, type) == 0) return &g.sent[i];
-  size_t i = g.nsent < ALERT_TYPES_MAX ? g.nsent++ : 0; /* reuse the oldest slot */
-  memset(&g.sent[i], 0, sizeof g.sent[i]);
-  snprintf(g.sent[i].type, sizeof g.sent[i].type, "%s", type);
-  return &g.sent[i];
+/* Alerts to ops.alerts.channel, when there is one. */
+static void discord_sink(const souk_error_event_t *ev, const char *text, void *ud) {
+  uint64_t channel = souk__ops_conf.alert_channel;
+  if (!channel) return;
+  int rc = souk__dcmd_post_text(channel, 0, text, strlen(text));
+  if (rc)
+    SOUK_WARN("alert", "cannot post an alert to channel %" PRIu64 ": %s", channel,
+              souk_strerror(rc));
 }
 
-/* The alert text: "**souk high error** `type`: context — reason (+N more
- * since the last alert)". */
-static void alert_text(const souk_error_event_t *ev, uint64_t suppressed, char *text, size_t cap) {
-  int n = snprintf(text, cap, "**souk %s error** `%s`: %s%s%s", souk_severity_name(ev->severity),
-                   ev->type, ev->context && ev->context[0] ? ev->context : "(no detail)",
-                   ev->code ? " — " : "", ev->code ? souk_strerror(ev->code) : "");
-  if (suppressed && n > 0 && (size_t)n < cap)
-    snprintf(text + n, cap - (size_t)n, " (+%" PRIu64 " more since the last alert)", suppressed);
+/* The console has no Discord: alerts meant for the channel are logged. */
+static void log_sink(const souk_error_event_t *ev, const char *text, void *ud) {
+  if (souk__ops_conf.alert_channel) SOUK_WARN("alert", "%s", text);
 }
 
-static void alert(const souk_error_event_t *ev, void *ud) {
-  const souk__ops_conf_t *c = &souk__ops_conf;
-  /* Once shutdown has begun a post would race the REST client's drain,
-   * and the error is in the log already. */
-  if (g.quiet) return;
-  if (!c->alert_channel || (int)ev->severity < c->alert_min_severity) return;
-  uint64_t now = souk_now_ms();
-  sent_t *s = sent_slot(ev->type);
-  if (s->at_ms && now - s->at_ms < (uint64_t)c->alert_cooldown_ms) {
-    s->suppressed++;
-    return;
-  }
-  char text[512];
-  alert_text(ev, s->suppressed, text, sizeof text);
-  s->at_ms = now;
-  s->suppressed = 0;
-  if (!g.discord) {
-    SOUK_WARN("alert", "%s", text);
-    return;
-  }
-  int rc = souk__dcmd_post_text(c->alert_channel, 0, text, strlen(text));
-  if (rc) SOUK_WARN("alert", "cannot post an alert to channel %" PRIu64 ": %s", c->alert_channel,
-                    souk_strerror(rc));
-}
-
-/* The webhook's ALERT strategy, registered apart from the channel's: it
- * runs while shutting down too (the webhook drains at exit), and has its
- * own cooldown per type. */
-static void hook_alert(const souk_error_event_t *ev, void *ud) {
-  const souk__ops_conf_t *c = &souk__ops_conf;
-  if (!souk__alertsink_on() || (int)ev->severity < c->alert_webhook_min_severity) return;
-  uint64_t now = souk_now_ms();
-  sent_t *s = sent_slot(ev->type);
-  if (s->hook_at_ms && now - s->hook_at_ms < (uint64_t)c->alert_cooldown_ms) {
-    s->hook_suppressed++;
-    return;
-  }
-  char text[512];
-  alert_text(ev, s->hook_suppressed, text, sizeof text);
-  s->hook_at_ms = now;
-  s->hook_suppressed = 0;
-  souk__alertsink_post(text);
+/* Alerts to ops.alerts.webhook_url: queued for the sink's own delivery
+ * (it drains at exit). */
+static void webhook_sink(const souk_error_event_t *ev, const char *text, void *ud) {
+  if (souk__alertsink_on()) souk__alertsink_post(text);
 }
 
 static void shutdown_strategy(const souk_error_event_t *ev, void *ud) {
@@ -127,9 +76,7 @@ static void shutdown_strategy(const souk_error_event_t *ev, void *ud) {
 #define STORE_BACKOFF_MS 30000
 
 void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
-  g.discord = discord;
   g.quiet = false;
-  g.nsent = 0;
   g.shutdown = shutdown;
   souk_recovery_strategy_t sd = {.kind = SOUK_RECOVER_SHUTDOWN,
                                  .min_severity = SOUK_SEV_CRITICAL,
@@ -139,20 +86,19 @@ void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
                                  .min_severity = SOUK_SEV_HIGH,
                                  .backoff_ms = STORE_BACKOFF_MS};
   g.store_on = souk_recovery_register("store", &bo) == 0;
-  souk_recovery_strategy_t s = {.kind = SOUK_RECOVER_ALERT,
-                                .min_severity = SOUK_SEV_LOW, /* filtered in alert() at run time */
-                                .fn = alert};
-  g.alerts_on = souk_recovery_register("*", &s) == 0;
-  if (souk__ops_conf.alert_webhook_url) {
+  g.alerts_on = souk__alerts_start() == 0;
+  if (g.alerts_on)
+    souk_alert_sink_add("discord", &souk__ops_conf.alert_min_severity,
+                        discord ? discord_sink : log_sink, NULL);
+  if (g.alerts_on && souk__ops_conf.alert_webhook_url) {
     souk__alertsink_opts_t wo = {.url = souk__ops_conf.alert_webhook_url,
                                  .per_minute = (uint32_t)souk__ops_conf.alert_webhook_per_minute,
                                  .retries = (uint32_t)souk__ops_conf.alert_webhook_retries};
     int rc = souk__alertsink_start(&wo);
     if (rc) SOUK_WARN("alert", "the alert webhook cannot start: %s", souk_strerror(rc));
-    souk_recovery_strategy_t h = {.kind = SOUK_RECOVER_ALERT,
-                                  .min_severity = SOUK_SEV_LOW, /* filtered in hook_alert() */
-                                  .fn = hook_alert};
-    g.hook_on = rc == 0 && souk_recovery_register("*", &h) == 0;
+    g.hook_on = rc == 0 && souk_alert_sink_add("webhook",
+                                               &souk__ops_conf.alert_webhook_min_severity,
+                                               webhook_sink, NULL) == 0;
   }
   const char *dir = souk__core_conf.data_dir;
   if (dir && dir[0] && souk__janitor_conf.backups_retention_ms > 0) {
@@ -167,11 +113,11 @@ void souk__app_recovery_start(bool discord, void (*shutdown)(int code)) {
 
 void souk__app_recovery_quiesce(void) {
   g.quiet = true;
-  /* Unregistered rather than only silenced, so the recorder does not log
-   * them as acting either.  This may run inside souk_error_record(), which
-   * re-reads its table after every strategy. */
-  if (g.alerts_on) souk_recovery_unregister("*", alert, NULL);
-  g.alerts_on = false;
+  /* A post to the channel would race the REST client's drain, and the
+   * error is in the log already; the webhook stays (it drains at exit).
+   * This may run inside souk_error_record(), which re-reads its table
+   * after every strategy. */
+  if (g.alerts_on) souk_alert_sink_remove("discord");
   if (g.shutdown_on) souk_recovery_unregister("gateway", shutdown_strategy, NULL);
   g.shutdown_on = false;
 }
@@ -181,9 +127,8 @@ void souk__app_recovery_stop(void) {
   g.shutdown_on = false;
   if (g.store_on) souk_recovery_unregister("store", NULL, NULL);
   g.store_on = false;
-  if (g.alerts_on) souk_recovery_unregister("*", alert, NULL);
+  if (g.alerts_on) souk__alerts_stop();
   g.alerts_on = false;
-  if (g.hook_on) souk_recovery_unregister("*", hook_alert, NULL);
   g.hook_on = false;
   /* The alert that explains a shutdown is likely still queued: give it a
    * few seconds to reach the webhook. */
