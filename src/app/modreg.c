@@ -53,8 +53,8 @@ int souk__modreg_init(const souk_module_t *const *mods) {
       return SOUK_EINVAL;
     }
     if (m->abi != SOUK_MODULE_ABI) {
-      SOUK_ERROR("core", "module %s was built for module ABI %u, this souk has %u", m->name,
-                 m->abi, SOUK_MODULE_ABI);
+      SOUK_ERROR("core", "module %s was built for module ABI %u, this souk has %u", m->name, m->abi,
+                 SOUK_MODULE_ABI);
       return SOUK_EINVAL;
     }
     R.n++;
@@ -96,8 +96,9 @@ int souk__modreg_commands(void) {
     if (m->components) {
       int rc = souk__cmd_component_register(m->components, m->name);
       if (rc) {
-        SOUK_ERROR("core", "module %s: its component table is invalid (prefixes must be 1-99 "
-                           "characters and unique)",
+        SOUK_ERROR("core",
+                   "module %s: its component table is invalid (prefixes must be 1-99 "
+                   "characters and unique)",
                    m->name);
         return rc;
       }

@@ -12,12 +12,12 @@
 #ifndef SOUK_APP_MODREG_H
 #define SOUK_APP_MODREG_H
 
+#include "souk/conf.h"
+#include "souk/module.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
-
-#include "souk/conf.h"
-#include "souk/module.h"
 
 /** The modules linked into this binary, in start order, NULL-terminated
  * (src/app/modules.c: the one file that names every module). */
@@ -55,10 +55,9 @@ typedef struct souk__modreg_services {
 } souk__modreg_services_t;
 
 /** Start every module in list order: its migrations (when there is a
- * store), init(ctx), then its tasks, routes and event handlers go live.  When one fails (its init, or a table the
- * scheduler or the HTTP server refuses), the modules started before it are
- * stopped in reverse order and its error is returned (logged, naming the
- * module).  svc is copied. */
+ * store), init(ctx), then its tasks, routes and event handlers go live.  When one fails (its init,
+ * or a table the scheduler or the HTTP server refuses), the modules started before it are stopped
+ * in reverse order and its error is returned (logged, naming the module).  svc is copied. */
 int souk__modreg_start(const souk__modreg_services_t *svc);
 /** Stop the started modules in reverse order: each one's event handlers,
  * routes and tasks go first, then its shutdown(ctx).  Safe to call twice. */

@@ -5,12 +5,12 @@
 #ifndef SOUK_CORE_CMDREG_H
 #define SOUK_CORE_CMDREG_H
 
+#include "souk/cmd.h"
+#include "souk/json.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "souk/cmd.h"
-#include "souk/json.h"
 
 /** Validate a module's command table against Discord's rules and add it.
  * All or nothing: on failure nothing is added, the reason is logged and

@@ -116,8 +116,7 @@ static void process_init(void) {
       NULL);
   proc.heap = souk_metric_series(
       souk_gauge_new("souk_process_heap_bytes",
-                     "Bytes allocated with malloc and not freed, by souk and its libraries.",
-                     NULL),
+                     "Bytes allocated with malloc and not freed, by souk and its libraries.", NULL),
       NULL);
   proc.fds = souk_metric_series(
       souk_gauge_new("process_open_fds", "Number of open file descriptors.", NULL), NULL);

@@ -1,15 +1,15 @@
 /* Health checks of the Discord layer (gateway sessions, REST client),
  * registered for `souk run` with the health registry of src/ops, which
  * sits below this layer. */
-#include <stdio.h>
-
 #include "discord/bot.h"
-#include "discord/dops.h"
 #include "discord/dconf.h"
+#include "discord/dops.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
 #include "ops/opsconf.h"
 #include "souk/health.h"
+
+#include <stdio.h>
 
 /* Every shard must have a session; the worst average heartbeat round trip
  * is held against health.gateway.latency_warning / latency_critical. */
@@ -52,7 +52,8 @@ static void rest_health(void *ud, souk_health_result_t *out) {
   int64_t limit = souk__discord_conf.invalid_limit, qmax = souk__discord_conf.rest_queue_max;
   uint64_t r429 = st.r429_user + st.r429_shared + st.r429_global;
   souk_health_t lvl = SOUK_HEALTH_HEALTHY;
-  if (st.invalid_tripped) lvl = SOUK_HEALTH_CRITICAL;
+  if (st.invalid_tripped)
+    lvl = SOUK_HEALTH_CRITICAL;
   else if ((int64_t)st.invalid_count * 2 >= limit || (int64_t)st.queued * 2 >= qmax)
     lvl = SOUK_HEALTH_WARNING;
   souk_health_set(out, lvl,

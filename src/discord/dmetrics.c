@@ -5,7 +5,6 @@
  * work happens once per scrape.  Families that are keyed by something that
  * can go away (a shard, a route) are cleared and rebuilt on every scrape. */
 #include "discord/dops.h"
-
 #include "discord/rest.h"
 #include "discord/shards.h"
 #include "souk/metrics.h"

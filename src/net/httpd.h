@@ -4,12 +4,12 @@
 #ifndef SOUK_NET_HTTPD_H
 #define SOUK_NET_HTTPD_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "souk/buf.h"
 #include "souk/conf.h"
 #include "souk/httpd.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 /** Server settings; souk__httpd_conf holds the `http` config section's. */
 typedef struct souk__httpd_conf {

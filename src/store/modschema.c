@@ -47,7 +47,8 @@ static int version_locked(souk_db_t *db, const char *module, int *out) {
              "INSERT INTO module_schema (updated_at, module, version) VALUES (?, ?, 0) "
              "ON CONFLICT (module) DO NOTHING",
              module, now);
-  if (rc == 0) rc = run(db, "UPDATE module_schema SET updated_at = ? WHERE module = ?", module, now);
+  if (rc == 0)
+    rc = run(db, "UPDATE module_schema SET updated_at = ? WHERE module = ?", module, now);
   souk_stmt_t *s;
   if (rc == 0) rc = souk_db_prepare(db, "SELECT version FROM module_schema WHERE module = ?", &s);
   if (rc) return rc;

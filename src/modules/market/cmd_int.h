@@ -85,24 +85,24 @@ const char *market_source_label(const market_quote_t *q);
 
 /* ---- the handlers (commands.c lists them) ----------------------------- */
 
-void market_cmd_buy(souk_cmd_ctx_t *ctx);                 /* cmd_trade.c */
-void market_cmd_sell(souk_cmd_ctx_t *ctx);                /* cmd_trade.c */
-void market_cmd_price(souk_cmd_ctx_t *ctx);               /* cmd_quote.c */
-void market_cmd_quote(souk_cmd_ctx_t *ctx);               /* cmd_quote.c */
-void market_complete_symbol(souk_cmd_ctx_t *ctx);         /* cmd_quote.c */
-void market_cmd_portfolio(souk_cmd_ctx_t *ctx);           /* cmd_portfolio.c */
-void market_cmd_history(souk_cmd_ctx_t *ctx);             /* cmd_portfolio.c */
-void market_cmd_leaderboard(souk_cmd_ctx_t *ctx);         /* cmd_leaderboard.c */
-void market_press_leaderboard(souk_cmd_ctx_t *ctx);       /* cmd_leaderboard.c */
-void market_cmd_settings(souk_cmd_ctx_t *ctx);            /* cmd_season.c */
-void market_cmd_set(souk_cmd_ctx_t *ctx);                 /* cmd_season.c */
-void market_cmd_dashboard(souk_cmd_ctx_t *ctx);           /* cmd_season.c */
-void market_cmd_season_reset(souk_cmd_ctx_t *ctx);        /* cmd_season.c */
-void market_press_season_reset(souk_cmd_ctx_t *ctx);      /* cmd_season.c */
-void market_cmd_daily_update(souk_cmd_ctx_t *ctx);        /* cmd_owner.c */
-void market_cmd_flushcache(souk_cmd_ctx_t *ctx);          /* cmd_owner.c */
-void market_cmd_clearcache(souk_cmd_ctx_t *ctx);          /* cmd_owner.c */
-void market_cmd_reloadcache(souk_cmd_ctx_t *ctx);         /* cmd_owner.c */
-void market_cmd_cache(souk_cmd_ctx_t *ctx);               /* cmd_owner.c */
+void market_cmd_buy(souk_cmd_ctx_t *ctx);            /* cmd_trade.c */
+void market_cmd_sell(souk_cmd_ctx_t *ctx);           /* cmd_trade.c */
+void market_cmd_price(souk_cmd_ctx_t *ctx);          /* cmd_quote.c */
+void market_cmd_quote(souk_cmd_ctx_t *ctx);          /* cmd_quote.c */
+void market_complete_symbol(souk_cmd_ctx_t *ctx);    /* cmd_quote.c */
+void market_cmd_portfolio(souk_cmd_ctx_t *ctx);      /* cmd_portfolio.c */
+void market_cmd_history(souk_cmd_ctx_t *ctx);        /* cmd_portfolio.c */
+void market_cmd_leaderboard(souk_cmd_ctx_t *ctx);    /* cmd_leaderboard.c */
+void market_press_leaderboard(souk_cmd_ctx_t *ctx);  /* cmd_leaderboard.c */
+void market_cmd_settings(souk_cmd_ctx_t *ctx);       /* cmd_season.c */
+void market_cmd_set(souk_cmd_ctx_t *ctx);            /* cmd_season.c */
+void market_cmd_dashboard(souk_cmd_ctx_t *ctx);      /* cmd_season.c */
+void market_cmd_season_reset(souk_cmd_ctx_t *ctx);   /* cmd_season.c */
+void market_press_season_reset(souk_cmd_ctx_t *ctx); /* cmd_season.c */
+void market_cmd_daily_update(souk_cmd_ctx_t *ctx);   /* cmd_owner.c */
+void market_cmd_flushcache(souk_cmd_ctx_t *ctx);     /* cmd_owner.c */
+void market_cmd_clearcache(souk_cmd_ctx_t *ctx);     /* cmd_owner.c */
+void market_cmd_reloadcache(souk_cmd_ctx_t *ctx);    /* cmd_owner.c */
+void market_cmd_cache(souk_cmd_ctx_t *ctx);          /* cmd_owner.c */
 
 #endif

@@ -119,7 +119,8 @@ static void lb_done(void *ud, int status) {
        .style = SOUK_BUTTON_SECONDARY,
        .disabled = j->page >= pages},
   };
-  souk_embed_t e = {.title = title, .description = b.data, .color = MARKET_COLOR_INFO, .footer = footer};
+  souk_embed_t e = {
+      .title = title, .description = b.data, .color = MARKET_COLOR_INFO, .footer = footer};
   souk_msg_t m = {.embeds = &e, .nembeds = 1, .components = c, .ncomponents = pages > 1 ? 2 : 0};
   if (j->base.ctx->kind == SOUK_CMD_KIND_COMPONENT)
     souk_cmd_update(j->base.ctx, &m);

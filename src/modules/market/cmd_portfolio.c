@@ -191,11 +191,11 @@ static void portfolio_done(void *ud, int status) {
   if (market_job_failed(&j->base, status)) return;
   if (!j->pf.exists) {
     if (j->target == j->base.user)
-      souk_cmd_replyf(
-          j->base.ctx,
-          "You have no account in this season yet: your first /buy opens "
-          "one with %s.",
-          market_fmt_cents(j->base.set.start_cash_cents, (char[MARKET_FMT_MAX]){0}, MARKET_FMT_MAX));
+      souk_cmd_replyf(j->base.ctx,
+                      "You have no account in this season yet: your first /buy opens "
+                      "one with %s.",
+                      market_fmt_cents(j->base.set.start_cash_cents, (char[MARKET_FMT_MAX]){0},
+                                       MARKET_FMT_MAX));
     else
       souk_cmd_replyf(j->base.ctx, "<@%" PRId64 "> has not traded in this season.", j->target);
     pf_free(&j->base);

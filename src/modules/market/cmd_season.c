@@ -154,8 +154,8 @@ static void settings_mirror(const set_job_t *j) {
   if (j->set_comm) {
     snprintf(v, sizeof v, "%" PRId64 ".%02" PRId64, j->base.set.commission_cents / 100,
              j->base.set.commission_cents % 100);
-    souk_setting_set((uint64_t)j->base.guild, "market.commission", v, (uint64_t)j->base.user,
-                     err, sizeof err);
+    souk_setting_set((uint64_t)j->base.guild, "market.commission", v, (uint64_t)j->base.user, err,
+                     sizeof err);
   }
 }
 
@@ -178,7 +178,7 @@ static void set_done(void *ud, int status) {
                   market_fmt_cents(j->base.set.start_cash_cents, cash, sizeof cash),
                   market_fmt_cents(j->base.set.commission_cents, comm, sizeof comm),
                   j->base.set.hours == MARKET_HOURS_OPEN_ONLY ? "only while the NYSE is open"
-                                                         : "any time at the last price");
+                                                              : "any time at the last price");
   job_free(&j->base);
 }
 
@@ -297,8 +297,7 @@ static void reset_ask_done(void *ud, int status) {
   reset_job_t *j = ud;
   if (market_job_failed(&j->base, status)) return;
   char st[48], id[SOUK_CMD_CUSTOM_ID_MAX + 1];
-  snprintf(st, sizeof st, "%" PRId64 ":%s", j->base.set.season,
-           market_source_name(j->new_source));
+  snprintf(st, sizeof st, "%" PRId64 ":%s", j->base.set.season, market_source_name(j->new_source));
   souk_cmd_custom_id(id, sizeof id, MARKET_RESET_PREFIX, st);
   char text[400];
   snprintf(text, sizeof text,

@@ -43,7 +43,8 @@ static void trade_reply_refusal(trade_job_t *j) {
     int64_t cost = 0;
     if (j->mode == MARKET_BY_SHARES &&
         market_buy_cost(j->req.price_micro, j->shares, t->commission_cents, &cost) == 0)
-      souk_cmd_replyf(j->base.ctx, "Not enough cash: %" PRId64 " %s at %s costs %s%s, and you have %s.",
+      souk_cmd_replyf(j->base.ctx,
+                      "Not enough cash: %" PRId64 " %s at %s costs %s%s, and you have %s.",
                       j->shares, j->symbol, p, market_fmt_cents(cost, a, sizeof a),
                       t->commission_cents ? " with commission" : "",
                       market_fmt_cents(t->cash_before, b, sizeof b));
@@ -61,7 +62,8 @@ static void trade_reply_refusal(trade_job_t *j) {
     else if (j->mode == MARKET_SELL_ALL)
       souk_cmd_replyf(j->base.ctx, "You hold no %s to sell.", j->symbol);
     else
-      souk_cmd_replyf(j->base.ctx, "You hold no %s, or less than that amount's worth (see /portfolio).",
+      souk_cmd_replyf(j->base.ctx,
+                      "You hold no %s, or less than that amount's worth (see /portfolio).",
                       j->symbol);
     break;
   case MARKET_REFUSE_ZERO:
@@ -73,14 +75,16 @@ static void trade_reply_refusal(trade_job_t *j) {
                     t->commission_cents && j->side == MARKET_BUY ? " after commission" : "");
     break;
   case MARKET_REFUSE_OVERFLOW:
-    souk_cmd_replyf(j->base.ctx, "That trade is too large to compute exactly; try a smaller quantity.");
+    souk_cmd_replyf(j->base.ctx,
+                    "That trade is too large to compute exactly; try a smaller quantity.");
     break;
   case MARKET_REFUSE_SOURCE:
     souk_cmd_replyf(j->base.ctx, "This server's season changed its price source meanwhile; "
-                            "nothing was traded. Try again.");
+                                 "nothing was traded. Try again.");
     break;
   case MARKET_REFUSE_COMMISSION:
-    souk_cmd_replyf(j->base.ctx, "That sale is worth less than the %s commission; nothing was sold.",
+    souk_cmd_replyf(j->base.ctx,
+                    "That sale is worth less than the %s commission; nothing was sold.",
                     market_fmt_cents(t->commission_cents, a, sizeof a));
     break;
   default:
@@ -143,7 +147,7 @@ static void trade_done(void *ud, int status) {
   }
   if (status == SOUK_EEXIST) {
     souk_cmd_errorf(j->base.ctx, "This command's id was already used for a different trade, so "
-                            "nothing was traded. Please run the command again.");
+                                 "nothing was traded. Please run the command again.");
     trade_free(&j->base);
     return;
   }
@@ -219,9 +223,10 @@ static void trade_settings_done(void *ud, int status) {
   trade_job_t *j = ud;
   if (market_job_failed(&j->base, status)) return;
   if (j->base.set.source == MARKET_SRC_LIVE && !market_g.any_provider) {
-    souk_cmd_replyf(j->base.ctx, "This server's season trades on live prices, but no price provider "
-                            "is configured. An admin can start a simulated season with "
-                            "/market season-reset source:sim.");
+    souk_cmd_replyf(j->base.ctx,
+                    "This server's season trades on live prices, but no price provider "
+                    "is configured. An admin can start a simulated season with "
+                    "/market season-reset source:sim.");
     trade_free(&j->base);
     return;
   }

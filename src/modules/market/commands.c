@@ -95,7 +95,9 @@ static const souk_cmd_option_t opt_reset[] = {
 };
 
 static const souk_command_t market_subs[] = {
-    {.name = "settings", .description = "This server's game settings", .handler = market_cmd_settings},
+    {.name = "settings",
+     .description = "This server's game settings",
+     .handler = market_cmd_settings},
     {.name = "set",
      .description = "Change starting cash, commission or trading hours",
      .options = opt_set,
