@@ -20,22 +20,11 @@
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "../metricstest.h"
 #include "core/metrics.h"
 
 #include <pthread.h>
 #include <signal.h>
-
-static char *render(void) {
-  souk_buf_t b = {0};
-  souk__metrics_render(&b);
-  souk_buf_putc(&b, 0);
-  return souk_buf_steal(&b);
-}
-
-static int teardown(void **state) {
-  souk__metrics_shutdown();
-  return 0;
-}
 
 static void check_fmt(double d, const char *want) {
   souk_buf_t b = {0};
@@ -221,25 +210,6 @@ static void test_atomic(void **state) {
   char *out = render();
   assert_non_null(strstr(out, "work_total 400005\n"));
   souk_free(out);
-}
-
-/* Feed text to the strict parser; returns its exit status, or -1 when it
- * cannot run here. */
-static int promparse(const char *text) {
-  if (access("/usr/bin/python3", X_OK) != 0) return -1;
-  if (system("/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1") != 0) return -1;
-  char path[] = "/tmp/souk-metrics-XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  size_t n = strlen(text);
-  assert_int_equal(write(fd, text, n), (ssize_t)n);
-  close(fd);
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/fakes/promparse.py %s", SOUK_SOURCE_DIR,
-           path);
-  int rc = system(cmd);
-  unlink(path);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 99;
 }
 
 static void test_builtin(void **state) {

@@ -24,41 +24,11 @@
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "../metricstest.h"
 #include "core/metrics.h"
 
 #include <signal.h>
 #include <sys/wait.h>
-
-static char *render(void) {
-  souk_buf_t b = {0};
-  souk__metrics_render(&b);
-  souk_buf_putc(&b, 0);
-  return souk_buf_steal(&b);
-}
-
-static int teardown(void **state) {
-  souk__metrics_shutdown();
-  return 0;
-}
-
-/* Feed text to the strict parser; returns its exit status, or -1 when it
- * cannot run here. */
-static int promparse(const char *text) {
-  if (access("/usr/bin/python3", X_OK) != 0) return -1;
-  if (system("/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1") != 0) return -1;
-  char path[] = "/tmp/souk-metrics-XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  size_t n = strlen(text);
-  assert_int_equal(write(fd, text, n), (ssize_t)n);
-  close(fd);
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/fakes/promparse.py %s", SOUK_SOURCE_DIR,
-           path);
-  int rc = system(cmd);
-  unlink(path);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 99;
-}
 
 static void test_families(void **state) {
   souk__discord_metrics_init();
