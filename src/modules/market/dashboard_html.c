@@ -2,7 +2,7 @@
  * memory (see dashboard_int.h), on the loop thread.
  *
  * Security: every string that comes from data is HTML-escaped
- * (market_dash_esc); pages load nothing but their own stylesheet, under a
+ * (dash_esc, static so the many calls per page stay inlined); pages load nothing but their own stylesheet, under a
  * Content-Security-Policy that forbids scripts, frames, forms and every
  * other origin.  The charts are inline SVG drawn with presentation
  * attributes and classes, so no inline style is needed (CSP would block
@@ -65,7 +65,7 @@ static void dash_esc_n(souk_buf_t *b, const char *s, size_t n) {
   }
 }
 
-void market_dash_esc(souk_buf_t *b, const char *s) {
+static void dash_esc(souk_buf_t *b, const char *s) {
   if (s) dash_esc_n(b, s, strlen(s));
 }
 
@@ -73,17 +73,17 @@ void market_dash_esc(souk_buf_t *b, const char *s) {
  * so no path from data to the page skips the escaper. */
 static void dash_cents(souk_buf_t *b, int64_t cents) {
   char t[MARKET_FMT_MAX];
-  market_dash_esc(b, market_fmt_cents(cents, t, sizeof t));
+  dash_esc(b, market_fmt_cents(cents, t, sizeof t));
 }
 
 static void dash_price_text(souk_buf_t *b, int64_t micro) {
   char t[MARKET_FMT_MAX];
-  market_dash_esc(b, market_fmt_price(micro, t, sizeof t));
+  dash_esc(b, market_fmt_price(micro, t, sizeof t));
 }
 
 static void dash_bp(souk_buf_t *b, int64_t bp) {
   char t[MARKET_FMT_MAX];
-  market_dash_esc(b, market_fmt_bp(bp, t, sizeof t));
+  dash_esc(b, market_fmt_bp(bp, t, sizeof t));
 }
 
 /* "pos", "neg" or "zero": the class that colours a signed figure. */
@@ -155,7 +155,7 @@ static void dash_head(souk_buf_t *b, const char *title) {
                    "<meta name=\"robots\" content=\"noindex\">"
                    "<link rel=\"icon\" href=\"data:,\">"
                    "<link rel=\"stylesheet\" href=\"/market/static/style.css\"><title>");
-  market_dash_esc(b, title);
+  dash_esc(b, title);
   souk_buf_puts(b, " · Market Sim</title></head>\n<body>\n");
 }
 
@@ -172,9 +172,9 @@ void market_dash_render_error(souk_buf_t *b, int status, const char *msg) {
   snprintf(t, sizeof t, "%d %s", status, name);
   dash_head(b, t);
   souk_buf_puts(b, "<main><h1>");
-  market_dash_esc(b, t);
+  dash_esc(b, t);
   souk_buf_puts(b, "</h1><p id=\"error\">");
-  market_dash_esc(b, msg);
+  dash_esc(b, msg);
   souk_buf_puts(b, "</p></main>\n");
   dash_foot(b);
 }
@@ -217,7 +217,7 @@ static void dash_snapshot_note(souk_buf_t *b, const market_dash_data_t *d, bool 
     char t[48];
     market_fmt_utc(d->snap_ms, t, sizeof t);
     souk_buf_puts(b, "<p class=\"note\" id=\"snapshot\">Valued with the simulated market at ");
-    market_dash_esc(b, t);
+    dash_esc(b, t);
     souk_buf_puts(b, ", one snapshot for the whole page.</p>\n");
     return;
   }
@@ -230,10 +230,10 @@ static void dash_snapshot_note(souk_buf_t *b, const market_dash_data_t *d, bool 
   dash_fmt_age(a, sizeof a, d->now_ms, newest);
   dash_fmt_age(z, sizeof z, d->now_ms, oldest);
   souk_buf_printf(b, ", one snapshot of %zu symbol%s: newest quote ", count, count == 1 ? "" : "s");
-  market_dash_esc(b, a);
+  dash_esc(b, a);
   if (count > 1) {
     souk_buf_puts(b, ", oldest ");
-    market_dash_esc(b, z);
+    dash_esc(b, z);
   }
   souk_buf_puts(b, ".");
   if (d->now_ms - oldest > MARKET_DASH_STALE_MS)
@@ -245,7 +245,7 @@ static void dash_footer(souk_buf_t *b, const market_dash_data_t *d) {
   char t[48];
   market_fmt_utc(d->now_ms, t, sizeof t);
   souk_buf_puts(b, "<footer>Market Sim · read-only · rendered ");
-  market_dash_esc(b, t);
+  dash_esc(b, t);
   souk_buf_puts(b, ". Money is virtual.</footer>\n");
 }
 
@@ -316,7 +316,7 @@ static void dash_render_board(souk_buf_t *b, const market_dash_data_t *d) {
   char ranked[48];
   dash_fmt_age(ranked, sizeof ranked, d->now_ms, d->snap_ms);
   souk_buf_puts(b, "<p class=\"note\" id=\"ranked\">Ranked ");
-  market_dash_esc(b, ranked);
+  dash_esc(b, ranked);
   souk_buf_printf(b, "; rankings are recomputed at most every %d s.</p>\n",
                   MARKET_DASH_BOARD_TTL_MS / 1000);
   souk_buf_puts(b, "</main>\n");
@@ -343,14 +343,14 @@ static void dash_svg_chart(souk_buf_t *b, const market_history_point_t *pts, siz
     market_fmt_cents(pts[0].value_cents, a, sizeof a);
     market_fmt_cents(pts[n - 1].value_cents, z, sizeof z);
     souk_buf_printf(b, "Daily value, %zu day%s: ", n, n == 1 ? "" : "s");
-    market_dash_esc(b, d0);
+    dash_esc(b, d0);
     souk_buf_puts(b, " ");
-    market_dash_esc(b, a);
+    dash_esc(b, a);
     if (n > 1) {
       souk_buf_puts(b, " to ");
-      market_dash_esc(b, d1);
+      dash_esc(b, d1);
       souk_buf_puts(b, " ");
-      market_dash_esc(b, z);
+      dash_esc(b, z);
     }
     souk_buf_puts(b, "</title>");
   }
@@ -395,7 +395,7 @@ static void dash_svg_chart(souk_buf_t *b, const market_history_point_t *pts, siz
                       L, y, L + pw, y);
     souk_buf_printf(b, "<text class=\"ylabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", L - 6,
                     y + 4);
-    market_dash_esc(b, t);
+    dash_esc(b, t);
     souk_buf_puts(b, "</text>");
   }
   /* x of point i: spread evenly; a single point sits in the middle. */
@@ -412,7 +412,7 @@ static void dash_svg_chart(souk_buf_t *b, const market_history_point_t *pts, siz
     const char *anchor = n == 1 || (nlab == 3 && k == 1) ? "middle" : k == 0 ? "start" : "end";
     souk_buf_printf(b, "<text class=\"xlabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">",
                     DASH_X(i), T + ph + 18, anchor);
-    market_dash_esc(b, t);
+    dash_esc(b, t);
     souk_buf_puts(b, "</text>");
   }
   if (n == 1) {
@@ -511,7 +511,7 @@ static void dash_render_user(souk_buf_t *b, const market_dash_data_t *d) {
           p && p->price_micro > 0 && market_gross_down(p->price_micro, h->shares, &value) == 0;
       if (!priced) value = h->cost_cents;
       souk_buf_puts(b, "<tr><td><code>");
-      market_dash_esc(b, h->symbol);
+      dash_esc(b, h->symbol);
       souk_buf_printf(b, "</code></td><td class=\"num\">%" PRId64 "</td><td class=\"num\">",
                       h->shares);
       if (h->shares > 0)
@@ -539,9 +539,9 @@ static void dash_render_user(souk_buf_t *b, const market_dash_data_t *d) {
         char age[48];
         int64_t t = p->quote_time_ms > 0 ? p->quote_time_ms : p->fetched_ms;
         dash_fmt_age(age, sizeof age, d->now_ms, t);
-        market_dash_esc(b, age);
+        dash_esc(b, age);
         souk_buf_puts(b, " · ");
-        market_dash_esc(b, p->source);
+        dash_esc(b, p->source);
         if (d->now_ms - t > MARKET_DASH_STALE_MS)
           souk_buf_puts(b, " <span class=\"stale\">stale</span>");
       } else {
@@ -567,9 +567,9 @@ static void dash_render_user(souk_buf_t *b, const market_dash_data_t *d) {
       char when[48];
       market_fmt_utc(t->created_at, when, sizeof when);
       souk_buf_puts(b, "<tr><td>");
-      market_dash_esc(b, when);
+      dash_esc(b, when);
       souk_buf_printf(b, "</td><td>%s</td><td><code>", t->side == MARKET_BUY ? "buy" : "sell");
-      market_dash_esc(b, t->symbol);
+      dash_esc(b, t->symbol);
       souk_buf_printf(b, "</code></td><td class=\"num\">%" PRId64 "</td><td class=\"num\">",
                       t->shares);
       dash_price_text(b, t->price_micro);
@@ -597,7 +597,7 @@ static void dash_render_user(souk_buf_t *b, const market_dash_data_t *d) {
 static void dash_price_row(souk_buf_t *b, const market_dash_data_t *d, const char *symbol,
                            const market_last_price_t *p) {
   souk_buf_puts(b, "<tr><td><code>");
-  market_dash_esc(b, symbol);
+  dash_esc(b, symbol);
   souk_buf_puts(b, "</code></td>");
   if (!p) {
     souk_buf_puts(b, "<td class=\"num\">—</td><td class=\"num\">—</td><td>—</td><td>—</td>"
@@ -616,17 +616,17 @@ static void dash_price_row(souk_buf_t *b, const market_dash_data_t *d, const cha
     souk_buf_puts(b, "<td class=\"num\">—</td>");
   }
   souk_buf_puts(b, "<td>");
-  market_dash_esc(b, p->source);
+  dash_esc(b, p->source);
   if (!strcmp(p->source, "sim") || !strcmp(p->source, "simulated"))
     souk_buf_puts(b, " <span class=\"tag\">simulated</span>");
   souk_buf_puts(b, "</td><td>");
   char t[48], age[48];
   int64_t qt = p->quote_time_ms > 0 ? p->quote_time_ms : p->fetched_ms;
   market_fmt_utc(qt, t, sizeof t);
-  market_dash_esc(b, t);
+  dash_esc(b, t);
   souk_buf_puts(b, "</td><td>");
   dash_fmt_age(age, sizeof age, d->now_ms, qt);
-  market_dash_esc(b, age);
+  dash_esc(b, age);
   if (d->now_ms - qt > MARKET_DASH_STALE_MS)
     souk_buf_puts(b, " <span class=\"stale\">stale</span>");
   souk_buf_puts(b, "</td></tr>\n");

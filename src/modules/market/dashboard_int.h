@@ -105,9 +105,6 @@ typedef struct market_dash_data {
 /** The stylesheet every page links (/market/static/style.css). */
 extern const char market_dash_css[];
 
-/** Append s as HTML text or attribute value: & < > " ' are escaped,
- * control characters are dropped and invalid UTF-8 becomes U+FFFD. */
-void market_dash_esc(souk_buf_t *b, const char *s);
 /** The page d describes (its status 200), or the 404 page it asks for;
  * returns the HTTP status. */
 int market_dash_render(souk_buf_t *b, const market_dash_data_t *d);

@@ -293,11 +293,11 @@ static void test_escape(void **state) {
   (void)state;
   souk_buf_t b;
   souk_buf_init(&b);
-  market_dash_esc(&b, "<script>alert('x')&\"y\"</script>");
+  dash_esc(&b, "<script>alert('x')&\"y\"</script>");
   assert_string_equal(b.data, "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;y&quot;&lt;/script&gt;");
   souk_buf_reset(&b);
   /* Control characters go, invalid UTF-8 becomes U+FFFD, valid stays. */
-  market_dash_esc(&b, "a\x01"
+  dash_esc(&b, "a\x01"
                "b\x7f"
                "c\xff"
                "d\xc3\xa9");
