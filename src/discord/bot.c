@@ -174,14 +174,7 @@ static void gateway_bot_ask(void);
 
 static void retry_timer_cb(uv_timer_t *t) { gateway_bot_ask(); }
 
-static void retry_close_cb(uv_handle_t *h) { souk_free(h); }
-
-static void retry_cancel(void) {
-  if (!g.retry) return;
-  uv_timer_stop(g.retry);
-  uv_close((uv_handle_t *)g.retry, retry_close_cb);
-  g.retry = NULL;
-}
+static void retry_cancel(void) { souk_timer_free(&g.retry); }
 
 /* GET /gateway/bot failed in a way that waiting may fix (no connection, a
  * timeout, 5xx, 429s): ask again later, saying so once a minute. */

@@ -817,15 +817,6 @@ static uv_timer_t *timer_new(void) {
   return t;
 }
 
-static void timer_close_cb(uv_handle_t *h) { souk_free(h); }
-
-static void timer_free(uv_timer_t **t) {
-  if (!*t) return;
-  uv_timer_stop(*t);
-  uv_close((uv_handle_t *)*t, timer_close_cb);
-  *t = NULL;
-}
-
 int souk__dapi_start(const souk__dapi_sink_t *sink) {
   if (g.running) return SOUK_EBUSY;
   uint64_t (*clock)(void) = g.now;
@@ -838,11 +829,9 @@ int souk__dapi_start(const souk__dapi_sink_t *sink) {
   g.coal_timer = timer_new();
   g.later_timer = timer_new();
   g.presence_timer = timer_new();
-  g.gc_timer = timer_new();
-  uv_timer_start(g.gc_timer, gc_timer_cb, GC_MS, GC_MS);
   /* Housekeeping never keeps an otherwise finished loop alive; the other
    * timers run only while work waits, and that work must be done. */
-  uv_unref((uv_handle_t *)g.gc_timer);
+  g.gc_timer = souk_timer_every(GC_MS, gc_timer_cb, NULL, 1);
   metrics_register();
   g.running = true;
   return 0;
@@ -868,10 +857,10 @@ void souk__dapi_stop(void) {
   g.coal = NULL;
   souk__rguard_free(g.rguard);
   g.rguard = NULL;
-  timer_free(&g.coal_timer);
-  timer_free(&g.later_timer);
-  timer_free(&g.presence_timer);
-  timer_free(&g.gc_timer);
+  souk_timer_free(&g.coal_timer);
+  souk_timer_free(&g.later_timer);
+  souk_timer_free(&g.presence_timer);
+  souk_timer_free(&g.gc_timer);
   u64_clear(&g.dm_channels);
   u64_clear(&g.dm_refused);
 }

@@ -337,15 +337,10 @@ static int con_presence(const char *status, const char *text, int activity_type)
 
 static uint64_t con_bot_user(void) { return CONSOLE_BOT_ID; }
 
-static void timer_close_cb(uv_handle_t *h) { souk_free(h); }
-
 /* Answer what is still queued: the actions stop right after. */
 static void con_stop(void) {
   answer_cb(c.timer);
-  if (c.timer) {
-    uv_close((uv_handle_t *)c.timer, timer_close_cb);
-    c.timer = NULL;
-  }
+  souk_timer_free(&c.timer);
   c.ndm = 0;
 }
 

@@ -993,8 +993,6 @@ static void later_cb(uv_timer_t *t) {
   }
 }
 
-static void later_close_cb(uv_handle_t *h) { souk_free(h); }
-
 int souk_setting_flush(uint64_t scope_id, const char *key, souk_setting_done_cb done, void *ud) {
   uint32_t idx;
   if (!reg_find(key, &idx) || !done) return SOUK_ENOTFOUND;
@@ -1317,10 +1315,7 @@ void souk__settings_stop(void) {
   for (wjob_t *j = g.wq_head; j; j = j->next)
     wjob_answer(j, SOUK_ESTOPPED);
   later_cb(g.later_timer);
-  if (g.later_timer) {
-    uv_close((uv_handle_t *)g.later_timer, later_close_cb);
-    g.later_timer = NULL;
-  }
+  souk_timer_free(&g.later_timer);
   /* Queued writes still go out, in order, after the one in flight: a
    * chain of transactions that needs nothing of the registry. */
   wjob_t *rest = g.wq_head;
