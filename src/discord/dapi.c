@@ -756,23 +756,20 @@ static void collect(void *ud) {
                                         "rename", "get",  "presence"};
   const uint64_t counts[] = {g.st.sent,    g.st.edits, g.st.deletes,  g.st.dms,
                              g.st.renames, g.st.gets,  g.st.presences};
-  souk_metric_t *m = souk_metric_find("souk_discord_actions_total");
-  for (size_t i = 0; m && i < sizeof counts / sizeof *counts; i++)
-    souk_counter_set(souk_metric_series(m, SOUK_LV(actions[i])), (double)counts[i]);
-  if ((m = souk_metric_find("souk_discord_actions_failed_total")))
-    souk_counter_set(souk_metric_series(m, NULL), (double)g.st.failed);
-  if ((m = souk_metric_find("souk_discord_actions_refused_total"))) {
-    souk_counter_set(souk_metric_series(m, SOUK_LV("rename_window")), (double)g.st.renames_refused);
-    souk_counter_set(souk_metric_series(m, SOUK_LV("dm_closed")), (double)g.st.dms_refused);
-  }
+  for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
+    souk_counter_set_named("souk_discord_actions_total", SOUK_LV(actions[i]), (double)counts[i]);
+  souk_counter_set_named("souk_discord_actions_failed_total", NULL, (double)g.st.failed);
+  souk_counter_set_named("souk_discord_actions_refused_total", SOUK_LV("rename_window"),
+                         (double)g.st.renames_refused);
+  souk_counter_set_named("souk_discord_actions_refused_total", SOUK_LV("dm_closed"),
+                         (double)g.st.dms_refused);
   uint64_t coalesced = 0;
   if (g.coal) souk__coal_counts(g.coal, NULL, &coalesced);
-  if ((m = souk_metric_find("souk_discord_edits_coalesced_total")))
-    souk_counter_set(souk_metric_series(m, NULL), (double)coalesced);
-  if ((m = souk_metric_find("souk_discord_edits_tracked")))
-    souk_gauge_set(souk_metric_series(m, NULL), g.coal ? (double)souk__coal_size(g.coal) : 0);
-  if ((m = souk_metric_find("souk_discord_presence_delayed_total")))
-    souk_counter_set(souk_metric_series(m, NULL), (double)g.st.presences_delayed);
+  souk_counter_set_named("souk_discord_edits_coalesced_total", NULL, (double)coalesced);
+  souk_gauge_set_named("souk_discord_edits_tracked", NULL,
+                       g.coal ? (double)souk__coal_size(g.coal) : 0);
+  souk_counter_set_named("souk_discord_presence_delayed_total", NULL,
+                         (double)g.st.presences_delayed);
 }
 
 static void metrics_register(void) {

@@ -1263,10 +1263,8 @@ const souk_task_t *souk__settings_tasks(void) { return g_tasks; }
 /* ---- metrics ------------------------------------------------------------------- */
 
 static void collect(void *ud) {
-  souk_metric_t *m = souk_metric_find("souk_settings_values");
-  if (m) souk_gauge_set(souk_metric_series(m, NULL), (double)g.n);
-  if ((m = souk_metric_find("souk_settings_writes_pending")))
-    souk_gauge_set(souk_metric_series(m, NULL), (double)g.nwrites);
+  souk_gauge_set_named("souk_settings_values", NULL, (double)g.n);
+  souk_gauge_set_named("souk_settings_writes_pending", NULL, (double)g.nwrites);
 }
 
 static void metrics_register(void) {
