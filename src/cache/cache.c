@@ -508,8 +508,8 @@ static void replay_start(souk_cache_t *c) {
       }
       if (n > 1 && (n == DEL_BATCH + 1 || node == head)) {
         c->replay_pending++;
-        if (redisAsyncCommandArgv(souk__redis_link_ac(c->link), replay_del_cb, (void *)(uintptr_t)c->gen, (int)n, argv,
-                                  lens) != REDIS_OK) {
+        if (redisAsyncCommandArgv(souk__redis_link_ac(c->link), replay_del_cb,
+                                  (void *)(uintptr_t)c->gen, (int)n, argv, lens) != REDIS_OK) {
           c->replay_pending--;
           c->replay_failed = true;
         }

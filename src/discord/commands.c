@@ -69,7 +69,8 @@ souk__dcmd_reg_state_t souk__dcmd_reg_state(void) { return g.reg_state; }
 
 /* Where an interaction's responses and follow-ups go: the REST client, or
  * what a test or the fuzzer hooked in (souk__dcmd_set_ix_send). */
-static int (*g_ix_send)(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) = souk__rest_request;
+static int (*g_ix_send)(const souk__rest_opts_t *o, souk__rest_cb cb,
+                        void *ud) = souk__rest_request;
 
 void souk__dcmd_set_ix_send(int (*fn)(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud)) {
   g_ix_send = fn ? fn : souk__rest_request;

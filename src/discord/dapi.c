@@ -206,7 +206,8 @@ static void op_later(dop_t *op) {
 
 /* The result of one response: Discord's error code and retry_after from
  * the body, and the error mapped from the status. */
-static void result_of(const souk__rest_resp_t *r, const souk_json_t *j, souk_discord_result_t *res) {
+static void result_of(const souk__rest_resp_t *r, const souk_json_t *j,
+                      souk_discord_result_t *res) {
   memset(res, 0, sizeof *res);
   res->err = r->err;
   res->status = r->status;

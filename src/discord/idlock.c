@@ -186,7 +186,8 @@ static void idl_destroy(void *self) {
   souk_free(l);
 }
 
-static const souk__identify_lock_ops_t idl_ops = {idl_acquire, idl_cancel, idl_release, idl_destroy};
+static const souk__identify_lock_ops_t idl_ops = {idl_acquire, idl_cancel, idl_release,
+                                                  idl_destroy};
 
 static idl_t *idl_new(uint32_t interval_ms, const souk_clock_t *clock) {
   idl_t *l = souk_calloc(1, sizeof *l);

@@ -49,7 +49,8 @@ typedef struct souk__idl_queue {
 } souk__idl_queue_t;
 
 /** Append (cb, ud). */
-static inline void souk__idl_queue_push(souk__idl_queue_t *q, souk__identify_grant_cb cb, void *ud) {
+static inline void souk__idl_queue_push(souk__idl_queue_t *q, souk__identify_grant_cb cb,
+                                        void *ud) {
   souk__idl_waiter_t *w = souk_malloc(sizeof *w);
   w->next = NULL;
   w->cb = cb;

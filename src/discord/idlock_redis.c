@@ -331,7 +331,8 @@ static void idr_destroy(void *self) {
   uv_close((uv_handle_t *)&l->kick, kick_closed);
 }
 
-static const souk__identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_release, idr_destroy};
+static const souk__identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_release,
+                                                  idr_destroy};
 
 int souk__identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
                              souk__identify_lock_t *out) {

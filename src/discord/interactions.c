@@ -342,8 +342,8 @@ int souk__ix_mount(void) {
   memcpy(X.key_hex, key, sizeof X.key_hex - 1);
   X.key_hex[sizeof X.key_hex - 1] = 0;
   X.mounted = true;
-  if (souk__httpd_conf.timeout_ms &&
-      (uint64_t)souk__httpd_conf.timeout_ms <= (X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS))
+  if (souk__httpd_conf.timeout_ms && (uint64_t)souk__httpd_conf.timeout_ms <=
+                                         (X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS))
     SOUK_WARN("interactions",
               "http.timeout (%lld ms) is shorter than the interaction deadline: slow handlers "
               "will get 504 instead of a deferred answer",

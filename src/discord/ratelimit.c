@@ -276,7 +276,8 @@ static size_t bucket_key(const rl_route_t *r, const char *major, char *buf, size
   return (size_t)(n + m);
 }
 
-static rl_bucket_t *bucket_get(souk__rl_t *rl, const rl_route_t *r, const char *major, bool create) {
+static rl_bucket_t *bucket_get(souk__rl_t *rl, const rl_route_t *r, const char *major,
+                               bool create) {
   char key[SOUK_RL_KEY_MAX + SOUK_RL_MAJOR_MAX + 80];
   size_t moff;
   size_t n = bucket_key(r, major, key, sizeof key, &moff);
@@ -487,9 +488,12 @@ static uint64_t global_wait(const souk__rl_t *rl, uint64_t now) {
   return rl->global.ops->wait(rl->global.self, now);
 }
 
-static void global_take(souk__rl_t *rl, uint64_t now) { rl->global.ops->take(rl->global.self, now); }
+static void global_take(souk__rl_t *rl, uint64_t now) {
+  rl->global.ops->take(rl->global.self, now);
+}
 
-static int decide(souk__rl_t *rl, const souk__rl_route_t *r, souk__rl_ticket_t *t, uint64_t *wait_ms) {
+static int decide(souk__rl_t *rl, const souk__rl_route_t *r, souk__rl_ticket_t *t,
+                  uint64_t *wait_ms) {
   uint64_t now = rl->clock.now_ms(rl->clock.ud), w = 0;
   if (wait_ms) *wait_ms = 0;
   if (t && now >= rl->next_sweep) {

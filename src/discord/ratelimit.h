@@ -167,7 +167,8 @@ void souk__rl_free(souk__rl_t *rl);
  * unix_now_ms dates message ids: deleting a message older than 14 days has
  * its own bucket.  Returns 0, or SOUK_EINVAL for a path not starting with
  * '/', SOUK_ETOOBIG when the key would not fit. */
-int souk__rl_route(const char *method, const char *path, uint64_t unix_now_ms, souk__rl_route_t *out);
+int souk__rl_route(const char *method, const char *path, uint64_t unix_now_ms,
+                   souk__rl_route_t *out);
 
 /** May a request on route r go now?  0: yes, and *t holds a reservation that
  * must be given back with souk__rl_record or souk__rl_release.  SOUK_EBUSY:

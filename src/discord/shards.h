@@ -95,6 +95,7 @@ int souk__shards_stats(size_t i, souk__shard_stats_t *out);
 /** Number of shards in SOUK_GW_READY. */
 size_t souk__shards_ready(void);
 /** The resumable session of the i-th shard (see souk__gateway_session). */
-bool souk__shards_session(size_t i, const char **session_id, const char **resume_url, uint64_t *seq);
+bool souk__shards_session(size_t i, const char **session_id, const char **resume_url,
+                          uint64_t *seq);
 
 #endif

@@ -15,7 +15,8 @@ static souk__health_mem_t mem_thresholds;
 void souk__ops_errors_check(void *ud, souk_health_result_t *out) {
   souk_error_stats_t st;
   souk_error_stats(NULL, &st);
-  double warn = (double)souk__ops_conf.error_rate_warn, crit = (double)souk__ops_conf.error_rate_crit;
+  double warn = (double)souk__ops_conf.error_rate_warn,
+         crit = (double)souk__ops_conf.error_rate_crit;
   souk_health_t h = SOUK_HEALTH_HEALTHY;
   if (crit > 0 && st.per_minute >= crit)
     h = SOUK_HEALTH_CRITICAL;

@@ -116,7 +116,8 @@ int souk__sched_add(const souk_task_t *t) {
   e->st.budget_ms = t->budget_ms;
   e->st.period_ms = period_of(t);
   e->jitter = draw_jitter(t);
-  e->st.next_run_ms = now_ms() + (t->flags & SOUK_TASK_RUN_AT_START ? 0 : e->st.period_ms) + e->jitter;
+  e->st.next_run_ms =
+      now_ms() + (t->flags & SOUK_TASK_RUN_AT_START ? 0 : e->st.period_ms) + e->jitter;
   rearm();
   return 0;
 }

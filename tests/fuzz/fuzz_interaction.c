@@ -224,7 +224,8 @@ static void raw_or(souk_buf_t *b, const souk_json_t *j, int t, const char *def) 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   souk_json_t j = {0};
-  if (souk_json_parse(&j, (const char *)data, size) != 0 || souk_json_type(&j, 0) != SOUK_JSON_OBJECT) {
+  if (souk_json_parse(&j, (const char *)data, size) != 0 ||
+      souk_json_type(&j, 0) != SOUK_JSON_OBJECT) {
     souk_json_free(&j);
     return 0;
   }

@@ -1,12 +1,12 @@
 /* The dashboard's HTML and CSS: every page rendered from data already in
  * memory (see dashboard_int.h), on the loop thread.
  *
- * Security: every string that comes from data is HTML-escaped
- * (dash_esc, static so the many calls per page stay inlined); pages load nothing but their own stylesheet, under a
- * Content-Security-Policy that forbids scripts, frames, forms and every
- * other origin.  The charts are inline SVG drawn with presentation
- * attributes and classes, so no inline style is needed (CSP would block
- * it). */
+ * Security: every string that comes from data is HTML-escaped (dash_esc,
+ * static so the many calls per page stay inlined); pages load nothing but
+ * their own stylesheet, under a Content-Security-Policy that forbids
+ * scripts, frames, forms and every other origin.  The charts are inline
+ * SVG drawn with presentation attributes and classes, so no inline style
+ * is needed (CSP would block it). */
 #include "dashboard_int.h"
 #include "fmt.h"
 #include "money.h"

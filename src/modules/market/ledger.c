@@ -585,8 +585,8 @@ static int trade_record(souk_db_t *db, const market_trade_req_t *req, market_tra
                 "INSERT INTO market_transactions (guild_id, season, user_id, side, symbol, shares, "
                 "price_micro, amount_cents, commission_cents, cash_before, cash_after, "
                 "realised_cents, price_source, price_time_ms, created_at, idem_key) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING "
-                "RETURNING id",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (idem_key) DO NOTHING RETURNING id",
                 "iiissiiiiiiisiis", out->guild_id, out->season, out->user_id,
                 req->side == MARKET_BUY ? "buy" : "sell", out->symbol, out->shares,
                 out->price_micro, out->amount_cents, out->commission_cents, out->cash_before,

@@ -661,11 +661,13 @@ static void test_cooldown(void **state) {
   /* Many users: the table grows and drops expired entries. */
   for (uint64_t u = 100; u < 1100; u++) {
     fake_ms += 10;
-    assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = u, .guild_id = 9}, &a), 0);
+    assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = u, .guild_id = 9}, &a),
+                     0);
   }
   assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = 1099, .guild_id = 9}, &a),
                    SOUK_ERATELIMIT);
-  assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = 100, .guild_id = 9}, &a), 0);
+  assert_int_equal(check("buy AAPL 1", &(souk__cmd_caller_t){.user_id = 100, .guild_id = 9}, &a),
+                   0);
 }
 
 /* --- Components --------------------------------------------------------- */

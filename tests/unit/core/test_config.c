@@ -1121,7 +1121,8 @@ static void test_dump(void **state) {
  * loads, and the classic mistakes read well. */
 static void test_discord_table(void **state) {
   (void)state;
-  const souk_conf_section_t ds[] = {{"discord", souk__discord_conf_keys, &souk__discord_conf, NULL}};
+  const souk_conf_section_t ds[] = {
+      {"discord", souk__discord_conf_keys, &souk__discord_conf, NULL}};
   souk__conf_report_t rep = {0};
   setenv("SOUK_DISCORD_TOKEN", good_token, 1);
   assert_int_equal(souk__config_load(FIX "discord.yaml", true, ds, 1, &rep), 0);

@@ -83,8 +83,8 @@ static void gw_done(void) { gw_stopped = 1; }
 
 static bool gw_measured(void) {
   souk__shard_stats_t st;
-  return souk__shards_ready() == 1 && souk__shards_stats(0, &st) == 0 && st.gw.latency_last_ms >= 0 &&
-         st.gw.events >= 2;
+  return souk__shards_ready() == 1 && souk__shards_stats(0, &st) == 0 &&
+         st.gw.latency_last_ms >= 0 && st.gw.events >= 2;
 }
 
 static void test_gateway_collector(void **state) {

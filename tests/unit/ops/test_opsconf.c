@@ -23,7 +23,8 @@
 #define MB    (1024ll * 1024)
 
 static int load(const char *yaml, souk__conf_report_t *rep) {
-  return souk__config_load_mem("test.yaml", yaml, strlen(yaml), souk__ops_conf_sections, NSECS, rep);
+  return souk__config_load_mem("test.yaml", yaml, strlen(yaml), souk__ops_conf_sections, NSECS,
+                               rep);
 }
 
 static int teardown(void **state) {
