@@ -39,8 +39,6 @@ static uint64_t now_ms(void) {
   return g.o.clock ? g.o.clock->now_ms(g.o.clock->ud) : souk_now_ms();
 }
 
-static void timer_closed(uv_handle_t *h) { souk_free(h); }
-
 static void pump(void);
 
 static void timer_cb(uv_timer_t *t) {
@@ -234,9 +232,7 @@ void souk__alertsink_stop(void) {
   g.on = false;
   if (g.req) souk_http_cancel(g.req);
   g.req = NULL;
-  uv_timer_stop(g.timer);
-  uv_close((uv_handle_t *)g.timer, timer_closed);
-  g.timer = NULL;
+  souk_timer_free(&g.timer);
   while (g.n)
     pop_head();
   souk_free(g.url);

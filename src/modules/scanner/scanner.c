@@ -282,8 +282,6 @@ static void metrics_init(void) {
 
 /* ---- start and stop ---------------------------------------------------------- */
 
-static void tick_closed(uv_handle_t *h) { souk_free(h); }
-
 static int scanner_init(const souk_module_ctx_t *ctx) {
   memset(&scanner_g, 0, sizeof scanner_g);
   scanner_g.store = ctx->store;
@@ -321,10 +319,7 @@ static int scanner_init(const souk_module_ctx_t *ctx) {
   } else {
     scanner_g.posted_loaded = true;
   }
-  g_tick = souk_calloc(1, sizeof *g_tick);
-  uv_timer_init(souk_loop(), g_tick);
-  uv_timer_start(g_tick, tick_cb, 1000, 1000);
-  uv_unref((uv_handle_t *)g_tick);
+  g_tick = souk_timer_every(1000, tick_cb, NULL, 1);
   souk_health_register("scanner", health_check, NULL);
   metrics_init();
   SOUK_INFO(COMP, "scanning %s every %" PRId64 " s (signals only: no orders, no keys)",
@@ -336,9 +331,7 @@ static void scanner_shutdown(const souk_module_ctx_t *ctx) {
   if (scanner_g.started) {
     souk_metrics_remove_collector(collect, NULL);
     souk_health_unregister("scanner");
-    uv_timer_stop(g_tick);
-    uv_close((uv_handle_t *)g_tick, tick_closed);
-    g_tick = NULL;
+    souk_timer_free(&g_tick);
     scan_free(scanner_g.scan);
   }
   souk_free(scanner_g.posted.sym);

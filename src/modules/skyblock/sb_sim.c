@@ -341,13 +341,10 @@ sb_sim_t *sb_sim_start(sb_engine_t *e, uint64_t seed, uint64_t interval_ms, unsi
   return s;
 }
 
-static void close_cb(uv_handle_t *h) { souk_free(h); }
-
 void sb_sim_stop(sb_sim_t *s) {
   if (!s) return;
   s->stopping = true;
-  uv_timer_stop(s->timer);
-  uv_close((uv_handle_t *)s->timer, close_cb);
+  souk_timer_free(&s->timer);
   /* Pages out on the thread pool call page_done with s: wait for them. */
   for (int i = 0; i < 10000 && s->inflight; i++)
     uv_run(souk_loop(), UV_RUN_ONCE);

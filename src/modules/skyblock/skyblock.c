@@ -322,8 +322,6 @@ static double env_rand(void *ud) {
   return souk_rand01();
 }
 
-static void close_timer_cb(uv_handle_t *h) { souk_free(h); }
-
 static int live_start(void) {
   int rc = souk_http_init();
   if (rc) return rc;
@@ -353,11 +351,7 @@ static void live_stop(void) {
     sb_poller_free(sb_g.poller);
     sb_g.poller = NULL;
   }
-  if (g_live.timer) {
-    uv_timer_stop(g_live.timer);
-    uv_close((uv_handle_t *)g_live.timer, close_timer_cb);
-    g_live.timer = NULL;
-  }
+  souk_timer_free(&g_live.timer);
 }
 
 /* ---- status ------------------------------------------------------------------ */

@@ -519,7 +519,6 @@ static void metrics_init(void) {
 static uv_timer_t *g_tick;
 
 static void tick_cb(uv_timer_t *t) { stats_tick(); }
-static void tick_closed(uv_handle_t *h) { souk_free(h); }
 
 static int stats_init(const souk_module_ctx_t *ctx) {
   memset(&stats_g, 0, sizeof stats_g);
@@ -543,10 +542,7 @@ static int stats_init(const souk_module_ctx_t *ctx) {
   stats_g.started = true;
   stats_g.started_at = souk_sched_now_ms();
   stats_g.flush_next = stats_g.started_at + (uint64_t)c->flush_ms;
-  g_tick = souk_calloc(1, sizeof *g_tick);
-  uv_timer_init(souk_loop(), g_tick);
-  uv_timer_start(g_tick, tick_cb, 1000, 1000);
-  uv_unref((uv_handle_t *)g_tick);
+  g_tick = souk_timer_every(1000, tick_cb, NULL, 1);
   metrics_init();
   return 0;
 }
@@ -554,9 +550,7 @@ static int stats_init(const souk_module_ctx_t *ctx) {
 static void stats_shutdown(const souk_module_ctx_t *ctx) {
   if (!stats_g.started) return;
   souk_metrics_remove_collector(collect, NULL);
-  uv_timer_stop(g_tick);
-  uv_close((uv_handle_t *)g_tick, tick_closed);
-  g_tick = NULL;
+  souk_timer_free(&g_tick);
   stats_flush_sync();
   for (size_t i = 0; i < stats_g.nguilds; i++)
     guild_free(stats_g.guilds[i]);
