@@ -108,7 +108,7 @@ static void check_round_trip(void) {
       souk_buf_reset(&b);
       souk_buf_reset(&msg);
       val_format(k, &cur, &b);
-      CHECK(parse_text(k, b.data, b.len, &back, &msg));
+      CHECK(parse_text(sec, k, b.data, b.len, &back, &msg));
       CHECK(val_eq(k, &cur, &back));
       val_free(k, &back);
     }

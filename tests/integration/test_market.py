@@ -313,7 +313,7 @@ def test_live_prices_fall_through_and_fallback(tmp_path, fake_prices):
         fake.post("/_fake/script", {"provider": "*", "responses": [{"status": 503, "repeat": -1}]})
         out = c.run("/price symbol:AAPL", "AAPL:")
         # (Finnhub is backing off after its 429, so Polygon priced it last.)
-        assert re.search(r"AAPL: \$189\.25 \((finnhub|polygon); last known price, \d+ \w+ old", out)
+        assert re.search(r"AAPL: \$189\.25 \((finnhub|polygon); last known price, \d+ [\w ]+ old", out)
         assert "not tradable" in out
         out = c.run("/buy symbol:AAPL shares:1", "nothing was traded")
         assert "No fresh price for AAPL" in out and "not answering" in out
@@ -326,8 +326,8 @@ def test_live_prices_fall_through_and_fallback(tmp_path, fake_prices):
         assert "AAPL: 2 @ avg $189.25" in out
         # Last-known prices are marked as such, and so is the footer.
         assert re.search(r"AAPL: 2 @ avg \$189\.25, now \$189\.25 = \$378\.50 \([^)]*\) "
-                         r"\(last known, \d+ \w+ old\)", out), out
-        assert re.search(r"MSFT: 1 .*\(last known, \d+ \w+ old\)", out), out
+                         r"\(last known, \d+ [\w ]+ old\)", out), out
+        assert re.search(r"MSFT: 1 .*\(last known, \d+ [\w ]+ old\)", out), out
         assert "Valued at live prices, except 2 holdings at the last known price" in out
         out = c.run("/history", "Your trades")
         assert out.count("BUY ") == 2 and "(sim)" not in out

@@ -67,7 +67,11 @@ static bool word(const tok_t *t, const char *w) { return !t->num && strcmp(t->s,
 static void set(roulette_bet_t *b, uint64_t pockets, const char *name) {
   b->pockets = pockets;
   b->count = __builtin_popcountll(pockets);
-  snprintf(b->name, sizeof b->name, "%s", name);
+  /* Bet names are short ("split 1/2", "six line 31-36"); a longer one is
+   * cut, never overrun. */
+  size_t n = strnlen(name, sizeof b->name - 1);
+  memcpy(b->name, name, n);
+  b->name[n] = '\0';
 }
 
 static uint64_t bit(int n) { return UINT64_C(1) << n; }

@@ -107,7 +107,7 @@ static int load_seed(sb_sim_t *s) {
   size_t gzlen = (size_t)(sb_sim_seed_gz_end - sb_sim_seed_gz);
   if (gzlen < 18) return SOUK_EPARSE;
   /* gzip keeps the uncompressed size in its last 4 bytes. */
-  const unsigned char *tail = sb_sim_seed_gz_end - 4;
+  const unsigned char *tail = sb_sim_seed_gz + gzlen - 4;
   size_t raw_len =
       (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 | (size_t)tail[3] << 24;
   char *raw = souk_malloc(raw_len + 1);
