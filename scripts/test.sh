@@ -145,6 +145,10 @@ else
   fi
 fi
 
+# The release binary `./souk.sh run` and `./souk.sh build` make: -O2 finds
+# warnings (and so, with -Werror, errors) that a Debug build does not.
+stage release-build "build (release, as ./souk.sh run builds it)" "" -- \
+  build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOUK_TESTS=OFF
 stage asan-build "build (ASan + UBSan)" "" -- build build/asan -DSOUK_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
