@@ -14,10 +14,24 @@
  * routes (the body is left out).  A path no route matches gets 404; a path
  * that matches only with other methods gets 405 with an Allow header.
  *
- * Access: SOUK_ROUTE_ADMIN routes (/metrics among them) answer only peers on
- * a loopback address or requests with `Authorization: Bearer <http.token>`;
- * anyone else gets 403.  Without a token configured, only loopback peers
- * get in.
+ * Access: SOUK_ROUTE_ADMIN routes (/metrics among them) answer only local
+ * requests or requests with `Authorization: Bearer <http.token>`; anyone
+ * else gets 403.  Without a token configured, only local requests get in.
+ * A request is local when its client is on a loopback address.  A request
+ * carrying Forwarded or X-Forwarded-For came through a proxy: its client
+ * is the one a proxy listed in http.trusted_proxies names (the right-most
+ * address of the chain that is not a trusted proxy), and from any other
+ * peer it is never local.
+ *
+ * Connections: at most http.max_connections at once, and at most
+ * http.max_connections_per_address from one client address (an IPv6 /64
+ * counts as one; trusted proxies are exempt, and requests they forward are
+ * counted by the client they name: one over the cap gets 429).  When the
+ * limit is reached new connections wait in the kernel's backlog and are
+ * taken as soon as any connection ends.  A connection must deliver each
+ * request's headers within http.header_timeout of connecting (or of its
+ * previous response), and the body within http.timeout of the headers,
+ * however slowly it trickles bytes; otherwise it is dropped.
  *
  * Every response carries X-Content-Type-Options: nosniff, Referrer-Policy:
  * no-referrer and X-Frame-Options: DENY; responses that are not text/html
@@ -26,9 +40,12 @@
  * per request (component "http"): method, path (never the query string),
  * status, body bytes, duration and peer.
  *
- * Bodies: request bodies over http.max_body are read and thrown away, then
- * answered 413 (libmicrohttpd needs the upload consumed before a response
- * is queued); connections idle for longer than http.timeout are closed. */
+ * Bodies: a Content-Length over http.max_body is answered 413 as soon as
+ * the headers are in, and the connection is closed without reading the
+ * body; a chunked body that grows over the limit is read and thrown away,
+ * then answered 413 (libmicrohttpd needs the upload consumed before a
+ * response is queued after the first call).  Connections idle for longer
+ * than http.timeout are closed. */
 #ifndef SOUK_HTTPD_H
 #define SOUK_HTTPD_H
 
@@ -52,8 +69,10 @@ typedef struct souk_httpd_req {
   const char *path;   /* decoded path, without the query string */
   const char *body;   /* NUL-terminated (never NULL); at most http.max_body bytes */
   size_t body_len;
-  const char *peer;               /* the client's address, "127.0.0.1" or "::1" */
-  bool loopback;                  /* peer is 127.0.0.0/8 or ::1 */
+  const char *peer;               /* the client's address, "127.0.0.1" or "::1": the
+                                     one a trusted proxy named, else the socket's */
+  bool loopback;                  /* a local request: the client is 127.0.0.0/8 or ::1,
+                                     and no untrusted proxy header was sent */
   bool authorized;                /* carried the right bearer token */
   const struct souk_route *route; /* the route that matched */
   void *ud;                       /* the ud given to souk_httpd_mount (NULL for modules) */
@@ -75,14 +94,19 @@ typedef struct souk_route souk_route_t;
 
 /** Server settings; souk_httpd_conf holds the `http` config section's. */
 typedef struct souk_httpd_conf {
-  bool enabled;            /* false: souk_httpd_start does nothing */
-  char *bind;              /* IPv4 or IPv6 address; default "127.0.0.1" */
-  int64_t port;            /* default 8377; 0 picks a free port */
-  char *token;             /* bearer token for admin routes (SOUK_HTTP_TOKEN) */
-  int64_t max_body;        /* bytes; larger bodies get 413 */
-  int64_t timeout_ms;      /* idle connection timeout, and the time an
-                              asynchronous handler has to answer (504) */
-  int64_t max_connections; /* concurrent connections */
+  bool enabled;                     /* false: souk_httpd_start does nothing */
+  char *bind;                       /* IPv4 or IPv6 address; default "127.0.0.1" */
+  int64_t port;                     /* default 8377; 0 picks a free port */
+  char *token;                      /* bearer token for admin routes (SOUK_HTTP_TOKEN) */
+  int64_t max_body;                 /* bytes; larger bodies get 413 */
+  int64_t timeout_ms;               /* idle connection timeout, the time a body may take
+                                       after its headers, and the time an asynchronous
+                                       handler has to answer (504) */
+  int64_t max_connections;          /* concurrent connections */
+  int64_t max_per_address;          /* concurrent connections (or proxied requests) of one
+                                       client address */
+  int64_t header_timeout_ms;        /* a request's headers must arrive within this */
+  souk_conf_strs_t trusted_proxies; /* addresses or CIDR ranges of reverse proxies */
 } souk_httpd_conf_t;
 
 /** Key table of the `http` section. */
@@ -96,9 +120,12 @@ extern souk_httpd_conf_t souk_httpd_conf;
  * Mounts /healthz, /readyz and /metrics and registers the metric families
  * souk_httpd_requests_total{route,status} and
  * souk_httpd_request_duration_seconds{route} (route is the matched route's
- * pattern, "unmatched" otherwise).  0 (also when conf says disabled),
- * SOUK_EBUSY (already running), SOUK_ECONFIG (bad bind address) or
- * SOUK_EIO (cannot listen, logged). */
+ * pattern, "unmatched" otherwise), souk_httpd_connections (open now) and
+ * souk_httpd_connections_closed_total{reason} (per_address: refused at
+ * accept; header_timeout, body_timeout: dropped; idle: kept alive
+ * without a new request for http.header_timeout).  0 (also when conf says
+ * disabled), SOUK_EBUSY (already running), SOUK_ECONFIG (bad bind address
+ * or trusted proxy, logged) or SOUK_EIO (cannot listen, logged). */
 int souk_httpd_start(const souk_httpd_conf_t *conf);
 /** The port listened on (useful with port 0), or 0 when not running. */
 int souk_httpd_port(void);
