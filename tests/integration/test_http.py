@@ -178,3 +178,62 @@ def test_http_interactions_endpoint_verifies_signatures(fake_discord, souk_facto
     old = str(int(time.time()) - 3600)
     assert post(port, "/interactions", ping, _signed(priv, ping, old))[0] == 401
     assert s.stop() == 0
+
+
+def test_interaction_without_a_user_is_refused(fake_discord, souk_factory):
+    """A signed interaction naming no user would run (and trade) as user 0:
+    POST /interactions answers 400, and the same from the gateway is
+    ignored."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives import serialization
+    fake = fake_discord
+    priv = Ed25519PrivateKey.generate()
+    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
+                                         serialization.PublicFormat.Raw).hex()
+    from conftest import souk_config
+    cfg = souk_config(fake, "data", discord={"api_base": fake.base_url, "public_key": pub})
+    s = souk_factory(fake, config=cfg)
+    port = http_port(s)
+    fake.wait("ready", timeout=WAIT)
+    s.wait_log("shard 0 ready", timeout=WAIT)
+    app_id = fake.state()["application_id"]
+
+    def command(n, **who):
+        return json.dumps(dict({
+            "type": 2, "id": str(1300000000000000200 + n), "application_id": app_id,
+            "token": "tok%d" % n, "version": 1, "channel_id": "1300000000000000003",
+            "data": {"id": "1", "name": "ping", "type": 1}}, **who)).encode()
+
+    user = {"id": "1300000000000000004", "username": "x"}
+    nobody = [
+        {},                                                    # neither member nor user
+        {"guild_id": "1300000000000000002", "member": {"permissions": "0"}},  # member, no user
+        {"user": {"username": "x"}},                           # a user without an id
+        {"user": {"id": "0", "username": "x"}},                # the id 0 itself
+        {"user": {"id": "not-a-number", "username": "x"}},
+        # A guild interaction names its user in member: a top-level user
+        # beside a member without one does not count.
+        {"guild_id": "1300000000000000002", "member": {"permissions": "0"}, "user": user},
+    ]
+    for n, who in enumerate(nobody):
+        body = command(n, **who)
+        status, text = post(port, "/interactions", body, _signed(priv, body))
+        assert (status, text) == (400, "interaction without a user\n"), (who, status, text)
+    # The same command naming its user runs, in a DM and in a guild.
+    for n, who in enumerate([{"user": user},
+                             {"guild_id": "1300000000000000002",
+                              "member": {"user": user, "permissions": "0"}}]):
+        body = command(10 + n, **who)
+        status, text = post(port, "/interactions", body, _signed(priv, body))
+        assert status == 200 and json.loads(text)["data"]["content"].startswith("pong"), text
+
+    # From the gateway: a realistic interaction with its member taken out.
+    d = fake.interaction(name="ping")["interaction"]
+    d = dict(d, id="1300000000000000299", token=d["token"] + "x")
+    del d["member"]
+    fake.allow_violations("interaction_timeout")
+    fake.dispatch("INTERACTION_CREATE", d)
+    s.wait_log("an interaction that names no user", timeout=WAIT)
+    time.sleep(0.5)
+    assert not [r for r in fake.requests() if "/interactions/1300000000000000299/" in r["path"]]
+    assert s.stop() == 0
