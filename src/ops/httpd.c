@@ -65,11 +65,13 @@ const souk_conf_key_t souk_httpd_conf_keys[] = {
     {"port", SOUK_CONF_INT, K(port), "8377", 0, 65535, NULL, 0,
      "TCP port; 0 picks a free one (logged)"},
     {"token", SOUK_CONF_STRING, K(token), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
-     "bearer token for /metrics and admin routes from non-loopback peers; set SOUK_HTTP_TOKEN"},
+     "bearer token for /metrics and admin routes from requests that are not local; set "
+     "SOUK_HTTP_TOKEN"},
     {"max_body", SOUK_CONF_SIZE, K(max_body), "1MB", 0, (int64_t)1 << 30, NULL, 0,
-     "largest request body accepted; larger ones get 413"},
+     "largest request body accepted; a larger Content-Length gets 413 before the body is read"},
     {"timeout", SOUK_CONF_DURATION, K(timeout_ms), "30s", 1000, 3600000, NULL, 0,
-     "idle connection timeout, and how long a handler may take to answer (504)"},
+     "idle connection timeout, the time a request's body may take after its headers, and how "
+     "long a handler may take to answer (504)"},
     {"max_connections", SOUK_CONF_INT, K(max_connections), "64", 1, 10000, NULL, 0,
      "concurrent connections; more wait until one ends"},
     {"max_connections_per_address", SOUK_CONF_INT, K(max_per_address), "16", 1, 10000, NULL, 0,
