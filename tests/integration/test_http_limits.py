@@ -275,6 +275,8 @@ def test_slowloris_is_dropped_while_others_keep_answering(fake_discord, souk_fac
     # Trickling never bought more time than header_timeout (plus the
     # sweep's half second and some slack for a loaded machine), and no
     # connection was dropped before it (each sent a byte a second).
+    dropped = [(a, b) for a, b in held if b < t_end]
+    assert dropped, held
     for opened, closed in held:
         if closed >= t_end:
             continue  # still open when the test stopped it
@@ -297,6 +299,35 @@ def test_slowloris_is_dropped_while_others_keep_answering(fake_discord, souk_fac
     assert re.search(r'souk_httpd_connections_closed_total\{reason="header_timeout"\} [1-9]', text)
     assert re.search(r'souk_httpd_connections_closed_total\{reason="per_address"\} [1-9]', text)
     assert "dropped a connection from 127.0.0.1: no complete request headers" in s.log_text()
+    assert s.stop() == 0
+
+
+def test_slowloris_from_many_addresses_is_cut_off_by_the_deadline(fake_discord, souk_factory):
+    """Trickling clients from as many addresses as there are connections
+    take every slot, which no per-address cap prevents: the header deadline
+    frees the slots, and a client waiting in the backlog is answered
+    within header_timeout instead of never."""
+    fake = fake_discord
+    limit, header_timeout = 6, 3.0
+    cfg = souk_config(fake, "data", http={"port": 0, "max_connections": limit,
+                                          "header_timeout": "%ds" % header_timeout})
+    s = souk_factory(fake, config=cfg)
+    port = http_port(s)
+    attackers = [Slowloris(port, "127.0.4.%d" % (i + 1), 1) for i in range(limit)]
+    for a in attackers:
+        a.start()
+    try:
+        s.wait_log("%d connections open, the limit" % limit, timeout=WAIT)
+        for _ in range(2):
+            healthz_within(port, header_timeout + 1.5)
+    finally:
+        for a in attackers:
+            a.stop.set()
+        for a in attackers:
+            a.join(10)
+    # Every attacker was dropped at the deadline, not before it.
+    lives = [b - a for att in attackers for a, b in att.held(header_timeout / 2)]
+    assert lives and all(header_timeout - 0.5 <= t <= header_timeout + 1.5 for t in lives), lives
     assert s.stop() == 0
 
 
@@ -323,4 +354,5 @@ def test_oversized_content_length_is_refused_before_the_body(fake_discord, souk_
     status, _, _, _ = request(port, "/healthz", method="POST", body=b"x" * 1024)
     assert status == 405
     assert s.stop() == 0
+
 
