@@ -143,6 +143,25 @@ def _signed(priv, body, ts=None):
             "Content-Type": "application/json"}
 
 
+def signing_key():
+    """An application's Ed25519 key pair: (private key, public key in hex)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    priv = Ed25519PrivateKey.generate()
+    return priv, priv.public_key().public_bytes(serialization.Encoding.Raw,
+                                                serialization.PublicFormat.Raw).hex()
+
+
+def start_with_public_key(fake, souk_factory, **http):
+    """souk serving POST /interactions for a fresh key: (souk, port, key)."""
+    from conftest import souk_config
+    priv, pub = signing_key()
+    cfg = souk_config(fake, "data", http=dict({"port": 0}, **http),
+                      discord={"api_base": fake.base_url, "public_key": pub})
+    s = souk_factory(fake, config=cfg)
+    return s, http_port(s), priv
+
+
 def post(port, path, body, headers):
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
                                  headers=headers, method="POST")
@@ -156,22 +175,14 @@ def post(port, path, body, headers):
 def test_http_interactions_endpoint_verifies_signatures(fake_discord, souk_factory):
     """Discord probes the endpoint with bad signatures and must get 401;
     a signed PING gets PONG."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives import serialization
     fake = fake_discord
-    priv = Ed25519PrivateKey.generate()
-    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
-                                         serialization.PublicFormat.Raw).hex()
-    from conftest import souk_config
-    cfg = souk_config(fake, "data", discord={"api_base": fake.base_url, "public_key": pub})
-    s = souk_factory(fake, config=cfg)
-    port = http_port(s)
+    s, port, priv = start_with_public_key(fake, souk_factory)
     ping = b'{"type":1,"id":"1","application_id":"2","token":"t","version":1}'
     status, body = post(port, "/interactions", ping, _signed(priv, ping))
     assert status == 200 and json.loads(body) == {"type": 1}, body
     # Another key's signature, a tampered body, missing headers, a stale
     # timestamp: all 401.
-    other = Ed25519PrivateKey.generate()
+    other, _ = signing_key()
     assert post(port, "/interactions", ping, _signed(other, ping))[0] == 401
     assert post(port, "/interactions", ping + b" ", _signed(priv, ping))[0] == 401
     assert post(port, "/interactions", ping, {"Content-Type": "application/json"})[0] == 401
@@ -184,16 +195,8 @@ def test_interaction_without_a_user_is_refused(fake_discord, souk_factory):
     """A signed interaction naming no user would run (and trade) as user 0:
     POST /interactions answers 400, and the same from the gateway is
     ignored."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives import serialization
     fake = fake_discord
-    priv = Ed25519PrivateKey.generate()
-    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
-                                         serialization.PublicFormat.Raw).hex()
-    from conftest import souk_config
-    cfg = souk_config(fake, "data", discord={"api_base": fake.base_url, "public_key": pub})
-    s = souk_factory(fake, config=cfg)
-    port = http_port(s)
+    s, port, priv = start_with_public_key(fake, souk_factory)
     fake.wait("ready", timeout=WAIT)
     s.wait_log("shard 0 ready", timeout=WAIT)
     app_id = fake.state()["application_id"]

@@ -21,13 +21,9 @@ import pytest
 
 from conftest import souk_config
 from soukproc import sanitized
+from test_http import _signed, http_port, start_with_public_key
 
 WAIT = 40 if sanitized() else 15
-
-
-def http_port(s):
-    line = s.wait_log("listening on", timeout=WAIT)[0]
-    return int(re.search(r":(\d+)\"?$", line.rstrip('"')).group(1))
 
 
 def connect(port, source="127.0.0.1", timeout=5.0):
@@ -202,32 +198,17 @@ class Slowloris(threading.Thread):
         return [(a, b) for a, b in self.lives if b - a > longer_than]
 
 
-def _signed(priv, body):
-    ts = str(int(time.time()))
-    return {"X-Signature-Ed25519": priv.sign(ts.encode() + body).hex(),
-            "X-Signature-Timestamp": ts, "Content-Type": "application/json"}
-
-
 def test_slowloris_is_dropped_while_others_keep_answering(fake_discord, souk_factory):
     """One address trickling request headers a byte a second on every
     connection it can get: it gets max_connections_per_address of them, each
     dropped header_timeout after it opened; meanwhile /healthz from another
     address, a command on the gateway and a command through POST
     /interactions all keep answering."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     fake = fake_discord
-    priv = Ed25519PrivateKey.generate()
-    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
-                                         serialization.PublicFormat.Raw).hex()
     limit, per_address, header_timeout = 8, 4, 3.0
-    cfg = souk_config(fake, "data",
-                      http={"port": 0, "max_connections": limit,
-                            "max_connections_per_address": per_address,
-                            "header_timeout": "%ds" % header_timeout},
-                      discord={"api_base": fake.base_url, "public_key": pub})
-    s = souk_factory(fake, config=cfg)
-    port = http_port(s)
+    s, port, priv = start_with_public_key(fake, souk_factory, max_connections=limit,
+                                          max_connections_per_address=per_address,
+                                          header_timeout="%ds" % header_timeout)
     fake.wait("ready", timeout=WAIT)
     s.wait_log("shard 0 ready", timeout=WAIT)
     app_id = fake.state()["application_id"]
@@ -354,5 +335,6 @@ def test_oversized_content_length_is_refused_before_the_body(fake_discord, souk_
     status, _, _, _ = request(port, "/healthz", method="POST", body=b"x" * 1024)
     assert status == 405
     assert s.stop() == 0
+
 
 
