@@ -111,7 +111,8 @@ typedef struct souk_httpd_conf {
 
 /** Key table of the `http` section. */
 extern const souk_conf_key_t souk_httpd_conf_keys[];
-/** Checks of the `http` keys beyond their types (http.bind is an address). */
+/** Checks of the `http` keys beyond their types (http.bind is an address,
+ * each of http.trusted_proxies an address or a range). */
 extern const souk_conf_check_t souk_httpd_conf_checks[];
 /** Live values of the `http` section. */
 extern souk_httpd_conf_t souk_httpd_conf;

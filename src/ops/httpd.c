@@ -98,8 +98,20 @@ static bool check_bind(const char *v, souk_buf_t *expected) {
   return false;
 }
 
+/* Each of http.trusted_proxies must be an address or a range; a host
+ * name would never match a peer, and the proxy's requests would quietly
+ * stop being judged by the client it names. */
+static bool check_proxy(const char *v, souk_buf_t *expected) {
+  souk__cidr_t c;
+  if (souk__cidr_parse(v, &c) == 0) return true;
+  souk_buf_puts(expected, "an address or a range such as 127.0.0.1, ::1 or 10.0.0.0/8 (no bits "
+                          "set after the prefix)");
+  return false;
+}
+
 const souk_conf_check_t souk_httpd_conf_checks[] = {
     {"bind", check_bind},
+    {"trusted_proxies", check_proxy},
     {0},
 };
 
