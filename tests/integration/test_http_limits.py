@@ -338,3 +338,32 @@ def test_oversized_content_length_is_refused_before_the_body(fake_discord, souk_
 
 
 
+
+
+
+def test_many_half_open_connections_closing_cost_a_few_log_lines(fake_discord, souk_factory):
+    """300 clients that each sent half a request close at once: libmicrohttpd
+    warns about each, through souk's logger, which writes the first line
+    and then how many times it repeated instead of 300 lines."""
+    fake = fake_discord
+    n = 300
+    cfg = souk_config(fake, "data", http={"port": 0, "max_connections": n + 20,
+                                          "max_connections_per_address": n + 20})
+    s = souk_factory(fake, config=cfg)
+    port = http_port(s)
+    socks = [half_request(port, "127.0.0.1") for _ in range(n)]
+    # Long enough for the server to have read every half request.
+    time.sleep(2)
+    for sk in socks:
+        sk.close()
+    healthz_within(port, 1.0)
+    time.sleep(1.5)
+    assert s.stop() == 0
+    text = "with incomplete request"
+    lines = [l for l in s.log_text().splitlines() if text in l]
+    counted = 0
+    for l in lines:
+        m = re.search(r"repeated (\d+) times?", l)
+        counted += int(m.group(1)) if m else 1
+    assert counted == n, (counted, lines)
+    assert len(lines) <= 4, lines
