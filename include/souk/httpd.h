@@ -17,10 +17,24 @@
  * routes (the body is left out).  A path no route matches gets 404; a path
  * that matches only with other methods gets 405 with an Allow header.
  *
- * Access: SOUK_ROUTE_ADMIN routes (/metrics among them) answer only peers on
- * a loopback address or requests with `Authorization: Bearer <http.token>`;
- * anyone else gets 403.  Without a token configured, only loopback peers
- * get in.
+ * Access: SOUK_ROUTE_ADMIN routes (/metrics among them) answer only local
+ * requests or requests with `Authorization: Bearer <http.token>`; anyone
+ * else gets 403.  Without a token configured, only local requests get in.
+ * A request is local when its client is on a loopback address.  A request
+ * carrying Forwarded or X-Forwarded-For came through a proxy: its client
+ * is the one a proxy listed in http.trusted_proxies names (the right-most
+ * address of the chain that is not a trusted proxy), and from any other
+ * peer it is never local.
+ *
+ * Connections: at most http.max_connections at once, and at most
+ * http.max_connections_per_address from one client address (an IPv6 /64
+ * counts as one; trusted proxies are exempt, and requests they forward are
+ * counted by the client they name: one over the cap gets 429).  When the
+ * limit is reached new connections wait in the kernel's backlog and are
+ * taken as soon as any connection ends.  A connection must deliver each
+ * request's headers within http.header_timeout of connecting (or of its
+ * previous response), and the body within http.timeout of the headers,
+ * however slowly it trickles bytes; otherwise it is dropped.
  *
  * Every response carries X-Content-Type-Options: nosniff, Referrer-Policy:
  * no-referrer and X-Frame-Options: DENY; responses that are not text/html
@@ -29,9 +43,12 @@
  * per request (component "http"): method, path (never the query string),
  * status, body bytes, duration and peer.
  *
- * Bodies: request bodies over http.max_body are read and thrown away, then
- * answered 413 (libmicrohttpd needs the upload consumed before a response
- * is queued); connections idle for longer than http.timeout are closed. */
+ * Bodies: a Content-Length over http.max_body is answered 413 as soon as
+ * the headers are in, and the connection is closed without reading the
+ * body; a chunked body that grows over the limit is read and thrown away,
+ * then answered 413 (libmicrohttpd needs the upload consumed before a
+ * response is queued after the first call).  Connections idle for longer
+ * than http.timeout are closed. */
 #ifndef SOUK_HTTPD_H
 #define SOUK_HTTPD_H
 
@@ -54,8 +71,10 @@ typedef struct souk_httpd_req {
   const char *path;   /* decoded path, without the query string */
   const char *body;   /* NUL-terminated (never NULL); at most http.max_body bytes */
   size_t body_len;
-  const char *peer;               /* the client's address, "127.0.0.1" or "::1" */
-  bool loopback;                  /* peer is 127.0.0.0/8 or ::1 */
+  const char *peer;               /* the client's address, "127.0.0.1" or "::1": the
+                                     one a trusted proxy named, else the socket's */
+  bool loopback;                  /* a local request: the client is 127.0.0.0/8 or ::1,
+                                     and no untrusted proxy header was sent */
   bool authorized;                /* carried the right bearer token */
   const struct souk_route *route; /* the route that matched */
   void *ud;                       /* the ud given to souk_httpd_mount (NULL for modules) */

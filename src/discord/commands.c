@@ -448,13 +448,24 @@ static void handle_interaction(const souk_json_t *j, int d, bool http, souk__ix_
   }
   int member = souk_json_get(j, d, "member");
   int user = member >= 0 ? souk_json_get(j, member, "user") : souk_json_get(j, d, "user");
+  uint64_t user_id = souk__json_id(j, souk_json_get(j, user, "id"));
+  if (!user_id) {
+    /* Run as user 0 it would act on an account nobody owns (a trade, a
+     * balance).  The HTTP endpoint refuses these with 400 before here. */
+    SOUK_WARN("cmd", "an interaction that names no user (no member.user.id, no user.id) was "
+                     "ignored");
+    if (ix) souk__ix_respond(ix, "{\"type\":5}", 10);
+    souk_free(s->token);
+    souk_free(s);
+    return;
+  }
   char name[100], idem[40];
   user_name_of(j, member, user, name, sizeof name);
   snprintf(idem, sizeof idem, "ix:%" PRIu64, s->id);
   souk__cmdrun_init_t in = {
       .surface = http ? &ix_http_surface : &ix_gateway_surface,
       .surface_data = s,
-      .user_id = souk__json_id(j, souk_json_get(j, user, "id")),
+      .user_id = user_id,
       .user_name = name,
       .guild_id = souk__json_id(j, souk_json_get(j, d, "guild_id")),
       .channel_id = souk__json_id(j, souk_json_get(j, d, "channel_id")),

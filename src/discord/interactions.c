@@ -250,6 +250,17 @@ int souk__ix_respond(souk__ix_t *ix, const char *json, size_t len) {
 
 /* ---- the route --------------------------------------------------------- */
 
+/* Whether the interaction names who acted: member.user.id in a guild,
+ * user.id in a DM (the fields the command surfaces read).  Without one a
+ * command would run as user 0, a trade would land on an account nobody
+ * owns. */
+static bool names_its_user(const souk_json_t *j) {
+  int member = souk_json_get(j, 0, "member");
+  int user = member >= 0 ? souk_json_get(j, member, "user") : souk_json_get(j, 0, "user");
+  uint64_t id = 0;
+  return user >= 0 && souk_json_u64(j, souk_json_get(j, user, "id"), &id) == 0 && id != 0;
+}
+
 /* Log why a request was refused: a warning now and then, so a wrong
  * public_key shows up without letting strangers flood the log. */
 static void log_refused(const souk_httpd_req_t *req, const char *why) {
@@ -292,6 +303,14 @@ static void ix_route(souk_httpd_req_t *req) {
   ix->type = (int)type;
   if (type == SOUK_IX_PING) {
     respond_json(req, "{\"type\":1}", 10);
+    goto drop;
+  }
+  if (!names_its_user(&ix->json)) {
+    SOUK_WARN("interactions",
+              "refused a type %d interaction that names no user (no member.user.id "
+              "and no user.id)",
+              ix->type);
+    souk_httpd_respond_text(req, 400, "interaction without a user");
     goto drop;
   }
   if (!X.handler) {

@@ -7,6 +7,19 @@
  * drive it completely; MHD_run() never blocks.  All MHD callbacks therefore
  * run on the loop thread, inside MHD_run().
  *
+ * MHD stops watching its listening socket while it is at its connection
+ * limit and watches it again only at the start of a later MHD_run(); so
+ * whenever a run ends a connection, another run follows at once (see
+ * run_mhd), or a server whose other connections are idle would never
+ * accept again.
+ *
+ * A connection lives in an hconn_t from MHD's "started" to its "closed"
+ * notification: its peer, whether it counts against its address's cap, and
+ * the deadline of what it owes (its request headers, then its body).  MHD's
+ * own timeout is an idle timeout, which a client sending a byte a second
+ * never reaches, so these deadlines are souk's: the sweep shuts a late
+ * connection's socket down and MHD then closes it as a client's close.
+ *
  * A request lives in an hreq_t from its first access-handler call to MHD's
  * completion callback.  Handlers that answer later leave the connection
  * suspended; souk_httpd_respond() resumes it and the next access-handler
@@ -16,6 +29,7 @@
  * handler's own answer arrives and frees it. */
 #include "net/httpd.h"
 
+#include "net/peer.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/log.h"
@@ -24,14 +38,19 @@
 #include "souk/metrics.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 /* ---- configuration ----------------------------------------------------- */
@@ -47,13 +66,25 @@ const souk_conf_key_t souk__httpd_conf_keys[] = {
     {"port", SOUK_CONF_INT, K(port), "8377", 0, 65535, NULL, 0,
      "TCP port; 0 picks a free one (logged)"},
     {"token", SOUK_CONF_STRING, K(token), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
-     "bearer token for /metrics and admin routes from non-loopback peers; set SOUK_HTTP_TOKEN"},
+     "bearer token for /metrics and admin routes from requests that are not local; set "
+     "SOUK_HTTP_TOKEN"},
     {"max_body", SOUK_CONF_SIZE, K(max_body), "1MB", 0, (int64_t)1 << 30, NULL, 0,
-     "largest request body accepted; larger ones get 413"},
+     "largest request body accepted; a larger Content-Length gets 413 before the body is read"},
     {"timeout", SOUK_CONF_DURATION, K(timeout_ms), "30s", 1000, 3600000, NULL, 0,
-     "idle connection timeout, and how long a handler may take to answer (504)"},
+     "idle connection timeout, the time a request's body may take after its headers, and how "
+     "long a handler may take to answer (504)"},
     {"max_connections", SOUK_CONF_INT, K(max_connections), "64", 1, 10000, NULL, 0,
-     "concurrent connections"},
+     "concurrent connections; more wait until one ends"},
+    {"max_connections_per_address", SOUK_CONF_INT, K(max_per_address), "16", 1, 10000, NULL, 0,
+     "concurrent connections from one client address (an IPv6 /64 counts as one); trusted "
+     "proxies are exempt and the requests they forward count by client (429 over the cap)"},
+    {"header_timeout", SOUK_CONF_DURATION, K(header_timeout_ms), "10s", 1000, 3600000, NULL, 0,
+     "a connection that has not sent a request's whole headers this long after connecting (or "
+     "after its previous response) is dropped, however slowly it trickles bytes"},
+    {"trusted_proxies", SOUK_CONF_STRING_LIST, K(trusted_proxies), NULL, 0, 0, NULL, 0,
+     "addresses or CIDR ranges of reverse proxies whose Forwarded / X-Forwarded-For "
+     "headers name the client, e.g. [127.0.0.1, ::1]; a request with those headers from "
+     "any other peer is never local"},
     {0},
 };
 #undef K
@@ -68,8 +99,20 @@ static bool check_bind(const char *v, souk_buf_t *expected) {
   return false;
 }
 
+/* Each of http.trusted_proxies must be an address or a range; a host
+ * name would never match a peer, and the proxy's requests would quietly
+ * stop being judged by the client it names. */
+static bool check_proxy(const char *v, souk_buf_t *expected) {
+  souk__cidr_t c;
+  if (souk__cidr_parse(v, &c) == 0) return true;
+  souk_buf_puts(expected, "an address or a range such as 127.0.0.1, ::1 or 10.0.0.0/8 (no bits "
+                          "set after the prefix)");
+  return false;
+}
+
 const souk_conf_check_t souk__httpd_conf_checks[] = {
     {"bind", check_bind},
+    {"trusted_proxies", check_proxy},
     {0},
 };
 
@@ -78,12 +121,55 @@ bool souk__httpd_force_remote;
 /* ---- state ------------------------------------------------------------- */
 
 typedef struct hreq hreq_t;
+typedef struct hconn hconn_t;
+
+/* What a connection owes before its deadline. */
+typedef enum owed { OWED_NOTHING, OWED_HEADERS, OWED_BODY } owed_t;
+
+struct hconn {
+  struct MHD_Connection *c;
+  int fd;
+  souk__addr_t peer;
+  souk__addr_t key; /* the per-address count it holds, when counted */
+  bool counted;
+  owed_t owed;
+  uint64_t deadline_ms; /* when owed is not OWED_NOTHING */
+  bool linger;          /* answered before its body: drain it after MHD's close */
+  unsigned served;      /* requests completed on it (kept alive) */
+  hconn_t *prev, *next;
+};
+
+/* A connection answered before its body arrived, kept open on a duplicate
+ * of its descriptor after MHD closed its own, to read and throw away what
+ * the client still sends.  Closing a socket with unread data makes the
+ * kernel send a reset, which can reach the client before it has read the
+ * answer (the 413 would show as "connection reset"); nginx's lingering
+ * close does the same.  Bounded in time, bytes and number. */
+typedef struct linger_conn linger_t;
+struct linger_conn {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int fd;
+  int open; /* handles not yet closed */
+  size_t drained;
+  linger_t *prev, *next;
+};
+#define LINGER_MS        2000
+#define LINGER_MAX_BYTES (1024 * 1024)
+/* Deadlines are checked this often, and a probe for closed clients runs
+ * this soon after connections come or go. */
+#define SWEEP_EVERY_MS 500
+#define PROBE_AFTER_MS 20
 
 struct hreq {
   souk_httpd_req_t pub;
   struct MHD_Connection *conn; /* NULL once detached */
   char *method, *path;
-  char peer[INET6_ADDRSTRLEN];
+  char peer[SOUK_ADDR_STRLEN]; /* the client */
+  char via[SOUK_ADDR_STRLEN];  /* the trusted proxy it came through, or "" */
+  souk__addr_t key;            /* the per-address count it holds, when counted */
+  bool counted;                /* a proxied request counted against its client */
+  bool too_many;               /* its client is over http.max_connections_per_address */
   souk_buf_t body;
   char **hdrs; /* name, value, name, value, ... (owned) */
   size_t nhdrs;
@@ -130,11 +216,23 @@ static struct {
   souk__httpd_conf_t conf; /* copy; strings owned */
   int port;
   hreq_t *pending;
+  hconn_t *conns; /* every open connection */
+  linger_t *lingering;
+  size_t nlingering;
+  struct pollfd *probe_fds; /* probe_closed_clients(), max_connections of each */
+  hconn_t **probe_conns;
+  size_t probe_cap;
+  size_t nconns;
+  size_t nconns_after_run; /* nconns when the last MHD_run returned */
+  bool at_limit;           /* nconns reached max_connections (logged once) */
+  souk__addr_counts_t counts;
+  souk__cidr_t *trusted;
+  size_t ntrusted;
   mount_t *mounts;
   size_t nmounts;
   check_t *checks;
   size_t nchecks;
-  souk_metric_t *m_requests, *m_duration;
+  souk_metric_t *m_requests, *m_duration, *m_conns, *m_closed;
 } H;
 
 static void builtin_healthz(souk_httpd_req_t *req);
@@ -151,6 +249,8 @@ static const souk_route_t builtin_routes[] = {
 /* ---- running MHD ------------------------------------------------------- */
 
 static void run_mhd(void);
+static void probe_soon(void);
+static void sweep_cb(uv_timer_t *t);
 
 static void timer_cb(uv_timer_t *t) { run_mhd(); }
 
@@ -166,16 +266,29 @@ static void arm_timer(void) {
     uv_timer_stop(&H.h->timer);
 }
 
-static void run_mhd(void) {
-  if (!H.d) return;
-  MHD_run(H.d);
-  if (H.d) arm_timer();
-}
-
 /* Ask for an MHD_run from the loop soon: after a resume, which MHD only
  * notices when it runs (and respond may be called from inside MHD_run). */
 static void kick(void) {
   if (H.d) uv_timer_start(&H.h->timer, timer_cb, 0, 0);
+}
+
+static void run_mhd(void) {
+  if (!H.d) return;
+  MHD_run(H.d);
+  if (!H.d) return;
+  /* MHD takes its listening socket out of its epoll set while it is at
+   * its connection limit, and puts it back only at the start of a run, if
+   * it is below the limit by then.  Connections end at the end of a run,
+   * so after a run that ended any, run again now: nothing else may wake
+   * MHD (idle connections, no timeout at all with none left), and the
+   * connections waiting in the backlog would never be accepted. */
+  bool ended = H.nconns < H.nconns_after_run;
+  if (H.nconns != H.nconns_after_run) probe_soon();
+  H.nconns_after_run = H.nconns;
+  if (ended)
+    kick();
+  else
+    arm_timer();
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -200,27 +313,254 @@ static void hreq_free(hreq_t *r) {
   souk_free(r);
 }
 
-static bool peer_is_loopback(const struct sockaddr *sa) {
-  if (!sa) return false;
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return in6->sin6_addr.s6_addr[12] == 127;
-  }
-  return false;
+/* ---- connections ------------------------------------------------------ */
+
+static hconn_t *conn_of(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *ci =
+      c ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+  return ci ? ci->socket_context : NULL;
 }
 
-static void peer_name(const struct sockaddr *sa, char *out, size_t cap) {
-  snprintf(out, cap, "?");
-  if (!sa) return;
-  if (sa->sa_family == AF_INET)
-    uv_ip4_name((const struct sockaddr_in *)sa, out, cap);
-  else if (sa->sa_family == AF_INET6)
-    uv_ip6_name((const struct sockaddr_in6 *)sa, out, cap);
+static void conn_owe(hconn_t *hc, owed_t owed, int64_t within_ms) {
+  if (!hc) return;
+  hc->owed = owed;
+  hc->deadline_ms = owed == OWED_NOTHING ? 0 : souk_now_ms() + (uint64_t)within_ms;
+}
+
+static void count_closed(const char *reason) {
+  if (H.m_closed) souk_counter_inc(souk_metric_series(H.m_closed, SOUK_LV(reason)));
+}
+
+/* MHD's accept policy: one client address may not hold more than its
+ * share, so that a single peer cannot take every connection.  Trusted
+ * proxies carry everyone's traffic and are exempt; what they forward is
+ * counted per client when the headers are in. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t len) {
+  souk__addr_t a, key;
+  if (souk__addr_from_sockaddr(sa, &a) != 0 || souk__cidr_match(H.trusted, H.ntrusted, &a))
+    return MHD_YES;
+  souk__addr_key(&a, &key);
+  if (souk__addr_count(&H.counts, &key) < (unsigned)H.conf.max_per_address) return MHD_YES;
+  char name[SOUK_ADDR_STRLEN];
+  souk__addr_str(&a, name);
+  SOUK_INFO("http",
+            "refused a connection from %s: it already has %lld open "
+            "(http.max_connections_per_address)",
+            name, (long long)H.conf.max_per_address);
+  count_closed("per_address");
+  return MHD_NO;
+}
+
+static void linger_closed(uv_handle_t *h) {
+  linger_t *l = h->data;
+  if (--l->open == 0) {
+    close(l->fd);
+    souk_free(l);
+  }
+}
+
+static void linger_end(linger_t *l) {
+  if (l->prev)
+    l->prev->next = l->next;
+  else
+    H.lingering = l->next;
+  if (l->next) l->next->prev = l->prev;
+  H.nlingering--;
+  uv_close((uv_handle_t *)&l->poll, linger_closed);
+  uv_close((uv_handle_t *)&l->timer, linger_closed);
+}
+
+static void linger_read_cb(uv_poll_t *p, int status, int events) {
+  linger_t *l = p->data;
+  char buf[16384];
+  while (status == 0 && l->drained < LINGER_MAX_BYTES) {
+    ssize_t n = read(l->fd, buf, sizeof buf);
+    if (n > 0) {
+      l->drained += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    break; /* the client closed its side, or the socket failed */
+  }
+  linger_end(l);
+}
+
+static void linger_timer_cb(uv_timer_t *t) { linger_end(t->data); }
+
+/* Called while MHD still holds fd (it closes it right after). */
+static void linger_start(int fd) {
+  if (fd < 0 || H.nlingering >= (size_t)H.conf.max_connections) return;
+  int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dfd < 0) return;
+  linger_t *l = souk_calloc(1, sizeof *l);
+  l->fd = dfd;
+  if (uv_poll_init(souk_loop(), &l->poll, dfd) != 0) {
+    close(dfd);
+    souk_free(l);
+    return;
+  }
+  uv_timer_init(souk_loop(), &l->timer);
+  l->poll.data = l->timer.data = l;
+  l->open = 2;
+  uv_poll_start(&l->poll, UV_READABLE | UV_DISCONNECT, linger_read_cb);
+  uv_timer_start(&l->timer, linger_timer_cb, LINGER_MS, 0);
+  l->next = H.lingering;
+  if (H.lingering) H.lingering->prev = l;
+  H.lingering = l;
+  H.nlingering++;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+    hconn_t *hc = *socket_context;
+    if (!hc) return;
+    *socket_context = NULL;
+    if (hc->prev)
+      hc->prev->next = hc->next;
+    else
+      H.conns = hc->next;
+    if (hc->next) hc->next->prev = hc->prev;
+    if (hc->counted) souk__addr_count_add(&H.counts, &hc->key, -1);
+    if (hc->linger && H.running) linger_start(hc->fd);
+    souk_free(hc);
+    H.nconns--;
+    if (H.at_limit && H.nconns < (size_t)H.conf.max_connections) H.at_limit = false;
+    if (H.m_conns) souk_gauge_set(souk_metric_series(H.m_conns, NULL), (double)H.nconns);
+    return;
+  }
+  hconn_t *hc = souk_calloc(1, sizeof *hc);
+  hc->c = c;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  hc->fd = ci ? ci->connect_fd : -1;
+  ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (souk__addr_from_sockaddr(ci ? ci->client_addr : NULL, &hc->peer) == 0 &&
+      !souk__cidr_match(H.trusted, H.ntrusted, &hc->peer)) {
+    souk__addr_key(&hc->peer, &hc->key);
+    souk__addr_count_add(&H.counts, &hc->key, 1);
+    hc->counted = true;
+  }
+  conn_owe(hc, OWED_HEADERS, H.conf.header_timeout_ms);
+  hc->next = H.conns;
+  if (H.conns) H.conns->prev = hc;
+  H.conns = hc;
+  *socket_context = hc;
+  H.nconns++;
+  if (H.m_conns) souk_gauge_set(souk_metric_series(H.m_conns, NULL), (double)H.nconns);
+  if (!H.at_limit && H.nconns >= (size_t)H.conf.max_connections) {
+    /* Once per time the limit is reached: the backlog then holds the
+     * newcomers, which are taken as soon as a connection ends. */
+    H.at_limit = true;
+    SOUK_WARN("http",
+              "%zu connections open, the limit (http.max_connections): new ones wait "
+              "until one ends",
+              H.nconns);
+  }
+}
+
+/* Drop connections that are late with what they owe.  shutdown() rather
+ * than close(): MHD still owns the descriptor; it sees the end of the
+ * stream and closes the connection as it would a client's close. */
+static bool sweep_connections(uint64_t now) {
+  bool any = false;
+  for (hconn_t *hc = H.conns; hc; hc = hc->next) {
+    if (hc->owed == OWED_NOTHING || now < hc->deadline_ms || hc->fd < 0) continue;
+    char name[SOUK_ADDR_STRLEN];
+    souk__addr_str(&hc->peer, name);
+    bool head = hc->owed == OWED_HEADERS;
+    hc->owed = OWED_NOTHING;
+    shutdown(hc->fd, SHUT_RDWR);
+    any = true;
+    if (head && hc->served) {
+      /* Most likely a kept-alive connection with nothing more to ask:
+       * the headers' deadline is also how long one may sit idle. */
+      SOUK_DEBUG("http", "closed a kept-alive connection from %s: no new request within %lld ms",
+                 name, (long long)H.conf.header_timeout_ms);
+      count_closed("idle");
+      continue;
+    }
+    SOUK_INFO("http",
+              "dropped a connection from %s: no complete request %s within %lld ms "
+              "(http.%s)",
+              name, head ? "headers" : "body",
+              (long long)(head ? H.conf.header_timeout_ms : H.conf.timeout_ms),
+              head ? "header_timeout" : "timeout");
+    count_closed(head ? "header_timeout" : "body_timeout");
+  }
+  return any;
+}
+
+/* Drop connections waiting for headers from a client that has closed its
+ * side with nothing left unread: those headers can never come.  MHD would
+ * close them itself on reading the end of the stream, but it reads on
+ * edge-triggered epoll events and takes a short read for "drained", so an
+ * end of stream that arrived with the last bytes (a client that sent half
+ * a request and gave up while waiting in the backlog) is never read, and
+ * the connection would hold its slot until a timeout. */
+static bool probe_closed_clients(void) {
+  size_t n = 0;
+  for (hconn_t *hc = H.conns; hc && n < H.probe_cap; hc = hc->next) {
+    if (hc->owed != OWED_HEADERS || hc->fd < 0) continue;
+    H.probe_fds[n] = (struct pollfd){.fd = hc->fd, .events = POLLRDHUP};
+    H.probe_conns[n++] = hc;
+  }
+  if (!n || poll(H.probe_fds, n, 0) <= 0) return false;
+  bool any = false;
+  for (size_t i = 0; i < n; i++) {
+    int unread = 0;
+    if (!(H.probe_fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) continue;
+    /* Bytes still unread are MHD's to read first: they may complete the
+     * headers of a client that sent its request and then shut its side,
+     * as HTTP allows. */
+    if (ioctl(H.probe_fds[i].fd, FIONREAD, &unread) != 0 || unread > 0) continue;
+    hconn_t *hc = H.probe_conns[i];
+    char name[SOUK_ADDR_STRLEN];
+    souk__addr_str(&hc->peer, name);
+    SOUK_DEBUG("http",
+               "closing a connection from %s: the client closed it before sending "
+               "complete request headers",
+               name);
+    hc->owed = OWED_NOTHING;
+    shutdown(hc->fd, SHUT_RDWR);
+    any = true;
+  }
+  return any;
+}
+
+/* Look for closed clients soon (not at once: MHD reads what a new
+ * connection brought on its next run), however busy the server is: the
+ * sweep is brought forward, never pushed back. */
+static void probe_soon(void) {
+  if (H.h && uv_timer_get_due_in(&H.h->sweep) > PROBE_AFTER_MS)
+    uv_timer_start(&H.h->sweep, sweep_cb, PROBE_AFTER_MS, SWEEP_EVERY_MS);
+}
+
+/* All values of a request header, joined with ", " as HTTP allows for
+ * list-valued headers; false when there is none. */
+typedef struct join {
+  const char *name;
+  souk_buf_t *out;
+  bool found;
+} join_t;
+
+static enum MHD_Result join_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value) {
+  join_t *j = cls;
+  if (!key || strcasecmp(key, j->name) != 0) return MHD_YES;
+  if (j->found) souk_buf_puts(j->out, ", ");
+  souk_buf_puts(j->out, value ? value : "");
+  j->found = true;
+  return MHD_YES;
+}
+
+static const char *header_all(struct MHD_Connection *c, const char *name, souk_buf_t *out) {
+  join_t j = {name, out, false};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, join_cb, &j);
+  if (!j.found) return NULL;
+  souk_buf_puts(out, "");
+  return out->data ? out->data : "";
 }
 
 /* Constant-time comparison, so the token cannot be guessed byte by byte
@@ -251,16 +591,45 @@ static hreq_t *hreq_new(struct MHD_Connection *c, const char *url, const char *m
   r->t0_ns = uv_hrtime();
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-  peer_name(sa, r->peer, sizeof r->peer);
+  souk__addr_t peer;
+  souk__peer_view_t v = {0};
+  if (souk__addr_from_sockaddr(ci ? ci->client_addr : NULL, &peer) == 0) {
+    souk_buf_t xff = {0}, fwd = {0};
+    souk__peer_judge(&peer, header_all(c, "X-Forwarded-For", &xff),
+                     header_all(c, "Forwarded", &fwd), H.trusted, H.ntrusted, &v);
+    souk_buf_free(&xff);
+    souk_buf_free(&fwd);
+    souk__addr_str(&v.client, r->peer);
+  } else {
+    snprintf(r->peer, sizeof r->peer, "?");
+  }
+  if (v.via_proxy) {
+    /* The client behind a proxy is held to the same cap as one that
+     * connects itself, for as long as its request runs. */
+    souk__addr_str(&peer, r->via);
+    souk__addr_key(&v.client, &r->key);
+    if (souk__addr_count(&H.counts, &r->key) >= (unsigned)H.conf.max_per_address) {
+      r->too_many = true;
+    } else {
+      souk__addr_count_add(&H.counts, &r->key, 1);
+      r->counted = true;
+    }
+  }
   r->pub.method = r->method;
   r->pub.path = r->path;
   r->pub.body = "";
   r->pub.peer = r->peer;
-  r->pub.loopback = peer_is_loopback(sa) && !souk__httpd_force_remote;
+  r->pub.loopback = v.local && !souk__httpd_force_remote;
   r->pub.authorized = bearer_ok(c);
   r->route_label = "unmatched";
   return r;
+}
+
+/* The request no longer holds its client's count (it completed, or the
+ * connection went away). */
+static void hreq_uncount(hreq_t *r) {
+  if (r->counted) souk__addr_count_add(&H.counts, &r->key, -1);
+  r->counted = false;
 }
 
 /* ---- responses --------------------------------------------------------- */
@@ -391,6 +760,8 @@ static void sweep_cb(uv_timer_t *t) {
       any = true;
     }
   }
+  if (sweep_connections(now)) any = true;
+  if (probe_closed_clients()) any = true;
   if (any) kick();
 }
 
@@ -451,6 +822,14 @@ static void dispatch(hreq_t *r) {
     answer_now(r, 503, "shutting down");
     return;
   }
+  if (r->too_many) {
+    SOUK_INFO("http",
+              "refused a request from %s via %s: it already has %lld under way "
+              "(http.max_connections_per_address)",
+              r->peer, r->via, (long long)H.conf.max_per_address);
+    answer_now(r, 429, "too many connections from your address");
+    return;
+  }
   if (r->too_big) {
     answer_now(r, 413, "request body too large");
     return;
@@ -484,16 +863,37 @@ static void dispatch(hreq_t *r) {
 
 /* ---- MHD callbacks ----------------------------------------------------- */
 
+/* Queue the response respond built, if any. */
+static enum MHD_Result queue_built(hreq_t *r, struct MHD_Connection *c) {
+  enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, r->resp);
+  MHD_destroy_response(r->resp);
+  r->resp = NULL;
+  return ok;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls) {
   hreq_t *r = *con_cls;
   if (!r) {
-    /* Headers are in; the body (if any) follows in later calls. */
+    /* Headers are in; the body (if any) follows in later calls, and must
+     * be complete within http.timeout. */
+    conn_owe(conn_of(c), OWED_BODY, H.conf.timeout_ms);
     r = hreq_new(c, url, method);
     *con_cls = r;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > (unsigned long long)H.conf.max_body) r->too_big = true;
+    if (r->too_big || r->too_many) {
+      /* Refuse now, before any of the body: a response queued in this
+       * first call makes MHD skip the body and close the connection after
+       * the answer, so a client never has to send (or wait with) what
+       * would be thrown away. */
+      hconn_t *hc = conn_of(c);
+      conn_owe(hc, OWED_NOTHING, 0);
+      if (hc) hc->linger = true;
+      dispatch(r);
+      return queue_built(r, c);
+    }
     return MHD_YES;
   }
   if (*upload_size) {
@@ -510,13 +910,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     *upload_size = 0;
     return MHD_YES;
   }
-  if (!r->dispatched) dispatch(r);
-  if (r->resp) {
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, r->resp);
-    MHD_destroy_response(r->resp);
-    r->resp = NULL;
-    return ok;
+  if (!r->dispatched) {
+    /* The whole request is in: the handler's own deadline applies now. */
+    conn_owe(conn_of(c), OWED_NOTHING, 0);
+    dispatch(r);
   }
+  if (r->resp) return queue_built(r, c);
   if (!r->suspended) {
     /* The handler answers later: park the connection until it does. */
     r->suspended = true;
@@ -534,11 +933,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   hreq_t *r = *con_cls;
   if (!r) return;
   *con_cls = NULL;
+  /* A kept-alive connection owes the next request's headers from now. */
+  hconn_t *hc = conn_of(c);
+  conn_owe(hc, OWED_HEADERS, H.conf.header_timeout_ms);
+  if (hc) hc->served++;
+  hreq_uncount(r);
   double ms = (double)(uv_hrtime() - r->t0_ns) / 1e6;
   int status = r->dispatched ? r->status : 0;
   /* The path only: a query string may carry secrets. */
-  souk_log(SOUK_LOG_INFO, "http", "%s %s %d %zuB %.1fms peer=%s%s", r->method, r->path, status,
-           r->bytes, ms, r->peer, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+  souk_log(SOUK_LOG_INFO, "http", "%s %s %d %zuB %.1fms peer=%s%s%s%s", r->method, r->path, status,
+           r->bytes, ms, r->peer, r->via[0] ? " via=" : "", r->via,
+           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
   if (H.m_requests) {
     char st[16];
     snprintf(st, sizeof st, "%d", status);
@@ -681,6 +1086,27 @@ static void conf_free(souk__httpd_conf_t *c) {
   souk_free(c->bind);
   souk_free(c->token);
   memset(c, 0, sizeof *c);
+  souk_free(H.trusted);
+  H.trusted = NULL;
+  H.ntrusted = 0;
+}
+
+/* http.trusted_proxies as ranges; SOUK_ECONFIG (logged) for an entry that
+ * is not an address or a range. */
+static int trusted_parse(const souk_conf_strs_t *l) {
+  H.trusted = l->n ? souk_calloc(l->n, sizeof *H.trusted) : NULL;
+  H.ntrusted = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (souk__cidr_parse(l->v[i], &H.trusted[H.ntrusted]) != 0) {
+      SOUK_ERROR("http",
+                 "http.trusted_proxies: '%s' is not an address or a range such as "
+                 "127.0.0.1, ::1 or 10.0.0.0/8",
+                 l->v[i]);
+      return SOUK_ECONFIG;
+    }
+    H.ntrusted++;
+  }
+  return 0;
 }
 
 int souk__httpd_start(const souk__httpd_conf_t *conf) {
@@ -696,7 +1122,15 @@ int souk__httpd_start(const souk__httpd_conf_t *conf) {
   if (H.conf.max_body <= 0) H.conf.max_body = 0;
   if (H.conf.timeout_ms < 1000) H.conf.timeout_ms = 1000;
   if (H.conf.max_connections < 1) H.conf.max_connections = 64;
+  if (H.conf.max_per_address < 1) H.conf.max_per_address = 16;
+  if (H.conf.header_timeout_ms < 1000) H.conf.header_timeout_ms = 10000;
+  /* The list stays the config's: only the parsed ranges are kept. */
+  memset(&H.conf.trusted_proxies, 0, sizeof H.conf.trusted_proxies);
   if (H.conf.token) souk_log_add_secret(H.conf.token);
+  if (trusted_parse(&conf->trusted_proxies) != 0) {
+    conf_free(&H.conf);
+    return SOUK_ECONFIG;
+  }
 
   union {
     struct sockaddr sa;
@@ -719,11 +1153,12 @@ int souk__httpd_start(const souk__httpd_conf_t *conf) {
     return rc;
   }
   unsigned timeout_s = (unsigned)((H.conf.timeout_ms + 999) / 1000);
-  H.d = MHD_start_daemon(flags, (uint16_t)H.conf.port, NULL, NULL, on_access, NULL,
+  H.d = MHD_start_daemon(flags, (uint16_t)H.conf.port, on_accept, NULL, on_access, NULL,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr.sa,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)H.conf.max_connections,
                          MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, NULL, MHD_OPTION_END);
+                         on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                         MHD_OPTION_END);
   if (!H.d) {
     SOUK_ERROR("http", "cannot listen on %s port %lld", H.conf.bind, (long long)H.conf.port);
     conf_free(&H.conf);
@@ -746,10 +1181,13 @@ int souk__httpd_start(const souk__httpd_conf_t *conf) {
   uv_timer_init(souk_loop(), &H.h->timer);
   uv_timer_init(souk_loop(), &H.h->sweep);
   H.h->open = 3;
+  H.probe_cap = (size_t)H.conf.max_connections;
+  H.probe_fds = souk_calloc(H.probe_cap, sizeof *H.probe_fds);
+  H.probe_conns = souk_calloc(H.probe_cap, sizeof *H.probe_conns);
   uv_poll_start(&H.h->poll, UV_READABLE, poll_cb);
   /* Deadlines of late handlers are checked twice a second; the timer
    * must not keep the loop alive on its own. */
-  uv_timer_start(&H.h->sweep, sweep_cb, 500, 500);
+  uv_timer_start(&H.h->sweep, sweep_cb, SWEEP_EVERY_MS, SWEEP_EVERY_MS);
   uv_unref((uv_handle_t *)&H.h->sweep);
 
   H.m_requests =
@@ -758,6 +1196,14 @@ int souk__httpd_start(const souk__httpd_conf_t *conf) {
   H.m_duration = souk_histogram_new("souk_httpd_request_duration_seconds",
                                     "Time from a request's headers to its completion.", "route",
                                     souk_metric_latency_bounds, souk_metric_latency_nbounds);
+  H.m_conns = souk_gauge_new("souk_httpd_connections", "Open HTTP connections.", NULL);
+  souk_gauge_set(souk_metric_series(H.m_conns, NULL), (double)H.nconns);
+  H.m_closed =
+      souk_counter_new("souk_httpd_connections_closed_total",
+                       "HTTP connections souk refused or dropped: per_address (refused "
+                       "at accept), header_timeout, body_timeout, idle (kept alive without a new "
+                       "request for header_timeout).",
+                       "reason");
   H.running = true;
   SOUK_INFO("http", "listening on %s%s%s:%d", flags & MHD_USE_IPv6 ? "[" : "", H.conf.bind,
             flags & MHD_USE_IPv6 ? "]" : "", H.port);
@@ -792,8 +1238,20 @@ void souk__httpd_stop(void) {
   struct MHD_Daemon *d = H.d;
   H.d = NULL;
   MHD_stop_daemon(d);
-  H.m_requests = H.m_duration = NULL;
+  H.m_requests = H.m_duration = H.m_conns = H.m_closed = NULL;
   H.port = 0;
+  while (H.lingering)
+    linger_end(H.lingering);
+  /* MHD reported every connection closed while it stopped. */
+  SOUK_ASSERT(H.nconns == 0 && H.conns == NULL);
+  H.nconns_after_run = 0;
+  H.at_limit = false;
+  souk__addr_counts_free(&H.counts);
+  souk_free(H.probe_fds);
+  souk_free(H.probe_conns);
+  H.probe_fds = NULL;
+  H.probe_conns = NULL;
+  H.probe_cap = 0;
   conf_free(&H.conf);
   souk_httpd_unmount(builtin_routes);
   SOUK_INFO("http", "stopped");

@@ -18,14 +18,20 @@ typedef struct souk__httpd_conf {
   int64_t port;            /* default 8377; 0 picks a free port */
   char *token;             /* bearer token for admin routes (SOUK_HTTP_TOKEN) */
   int64_t max_body;        /* bytes; larger bodies get 413 */
-  int64_t timeout_ms;      /* idle connection timeout, and the time an
-                              asynchronous handler has to answer (504) */
-  int64_t max_connections; /* concurrent connections */
+  int64_t timeout_ms;               /* idle connection timeout, the time a body may take
+                                       after its headers, and the time an asynchronous
+                                       handler has to answer (504) */
+  int64_t max_connections;          /* concurrent connections */
+  int64_t max_per_address;          /* concurrent connections (or proxied requests) of one
+                                       client address */
+  int64_t header_timeout_ms;        /* a request's headers must arrive within this */
+  souk_conf_strs_t trusted_proxies; /* addresses or CIDR ranges of reverse proxies */
 } souk__httpd_conf_t;
 
 /** Key table of the `http` section. */
 extern const souk_conf_key_t souk__httpd_conf_keys[];
-/** Checks of the `http` keys beyond their types (http.bind is an address). */
+/** Checks of the `http` keys beyond their types (http.bind is an address,
+ * each of http.trusted_proxies an address or a range). */
 extern const souk_conf_check_t souk__httpd_conf_checks[];
 /** Live values of the `http` section. */
 extern souk__httpd_conf_t souk__httpd_conf;
@@ -34,9 +40,12 @@ extern souk__httpd_conf_t souk__httpd_conf;
  * Mounts /healthz, /readyz and /metrics and registers the metric families
  * souk_httpd_requests_total{route,status} and
  * souk_httpd_request_duration_seconds{route} (route is the matched route's
- * pattern, "unmatched" otherwise).  0 (also when conf says disabled),
- * SOUK_EBUSY (already running), SOUK_ECONFIG (bad bind address) or
- * SOUK_EIO (cannot listen, logged). */
+ * pattern, "unmatched" otherwise), souk_httpd_connections (open now) and
+ * souk_httpd_connections_closed_total{reason} (per_address: refused at
+ * accept; header_timeout, body_timeout: dropped; idle: kept alive
+ * without a new request for http.header_timeout).  0 (also when conf says
+ * disabled), SOUK_EBUSY (already running), SOUK_ECONFIG (bad bind address
+ * or trusted proxy, logged) or SOUK_EIO (cannot listen, logged). */
 int souk__httpd_start(const souk__httpd_conf_t *conf);
 /** The port listened on (useful with port 0), or 0 when not running. */
 int souk__httpd_port(void);

@@ -21,6 +21,7 @@ WAIT = 60 if sanitized() else 20
 # names nothing usable.
 SEMANTIC = {
     "http.bind": "not an address",
+    "http.trusted_proxies": ["127.0.0.1", "nginx"],
     "store.url": "mysql://db/souk",
     "cache.url": "http://localhost:6379",
     "cache.ttl": ["prices"],

@@ -143,6 +143,25 @@ def _signed(priv, body, ts=None):
             "Content-Type": "application/json"}
 
 
+def signing_key():
+    """An application's Ed25519 key pair: (private key, public key in hex)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    priv = Ed25519PrivateKey.generate()
+    return priv, priv.public_key().public_bytes(serialization.Encoding.Raw,
+                                                serialization.PublicFormat.Raw).hex()
+
+
+def start_with_public_key(fake, souk_factory, **http):
+    """souk serving POST /interactions for a fresh key: (souk, port, key)."""
+    from conftest import souk_config
+    priv, pub = signing_key()
+    cfg = souk_config(fake, "data", http=dict({"port": 0}, **http),
+                      discord={"api_base": fake.base_url, "public_key": pub})
+    s = souk_factory(fake, config=cfg)
+    return s, http_port(s), priv
+
+
 def post(port, path, body, headers):
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
                                  headers=headers, method="POST")
@@ -156,25 +175,68 @@ def post(port, path, body, headers):
 def test_http_interactions_endpoint_verifies_signatures(fake_discord, souk_factory):
     """Discord probes the endpoint with bad signatures and must get 401;
     a signed PING gets PONG."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives import serialization
     fake = fake_discord
-    priv = Ed25519PrivateKey.generate()
-    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
-                                         serialization.PublicFormat.Raw).hex()
-    from conftest import souk_config
-    cfg = souk_config(fake, "data", discord={"api_base": fake.base_url, "public_key": pub})
-    s = souk_factory(fake, config=cfg)
-    port = http_port(s)
+    s, port, priv = start_with_public_key(fake, souk_factory)
     ping = b'{"type":1,"id":"1","application_id":"2","token":"t","version":1}'
     status, body = post(port, "/interactions", ping, _signed(priv, ping))
     assert status == 200 and json.loads(body) == {"type": 1}, body
     # Another key's signature, a tampered body, missing headers, a stale
     # timestamp: all 401.
-    other = Ed25519PrivateKey.generate()
+    other, _ = signing_key()
     assert post(port, "/interactions", ping, _signed(other, ping))[0] == 401
     assert post(port, "/interactions", ping + b" ", _signed(priv, ping))[0] == 401
     assert post(port, "/interactions", ping, {"Content-Type": "application/json"})[0] == 401
     old = str(int(time.time()) - 3600)
     assert post(port, "/interactions", ping, _signed(priv, ping, old))[0] == 401
+    assert s.stop() == 0
+
+
+def test_interaction_without_a_user_is_refused(fake_discord, souk_factory):
+    """A signed interaction naming no user would run (and trade) as user 0:
+    POST /interactions answers 400, and the same from the gateway is
+    ignored."""
+    fake = fake_discord
+    s, port, priv = start_with_public_key(fake, souk_factory)
+    fake.wait("ready", timeout=WAIT)
+    s.wait_log("shard 0 ready", timeout=WAIT)
+    app_id = fake.state()["application_id"]
+
+    def command(n, **who):
+        return json.dumps(dict({
+            "type": 2, "id": str(1300000000000000200 + n), "application_id": app_id,
+            "token": "tok%d" % n, "version": 1, "channel_id": "1300000000000000003",
+            "data": {"id": "1", "name": "ping", "type": 1}}, **who)).encode()
+
+    user = {"id": "1300000000000000004", "username": "x"}
+    nobody = [
+        {},                                                    # neither member nor user
+        {"guild_id": "1300000000000000002", "member": {"permissions": "0"}},  # member, no user
+        {"user": {"username": "x"}},                           # a user without an id
+        {"user": {"id": "0", "username": "x"}},                # the id 0 itself
+        {"user": {"id": "not-a-number", "username": "x"}},
+        # A guild interaction names its user in member: a top-level user
+        # beside a member without one does not count.
+        {"guild_id": "1300000000000000002", "member": {"permissions": "0"}, "user": user},
+    ]
+    for n, who in enumerate(nobody):
+        body = command(n, **who)
+        status, text = post(port, "/interactions", body, _signed(priv, body))
+        assert (status, text) == (400, "interaction without a user\n"), (who, status, text)
+    # The same command naming its user runs, in a DM and in a guild.
+    for n, who in enumerate([{"user": user},
+                             {"guild_id": "1300000000000000002",
+                              "member": {"user": user, "permissions": "0"}}]):
+        body = command(10 + n, **who)
+        status, text = post(port, "/interactions", body, _signed(priv, body))
+        assert status == 200 and json.loads(text)["data"]["content"].startswith("pong"), text
+
+    # From the gateway: a realistic interaction with its member taken out.
+    d = fake.interaction(name="ping")["interaction"]
+    d = dict(d, id="1300000000000000299", token=d["token"] + "x")
+    del d["member"]
+    fake.allow_violations("interaction_timeout")
+    fake.dispatch("INTERACTION_CREATE", d)
+    s.wait_log("an interaction that names no user", timeout=WAIT)
+    time.sleep(0.5)
+    assert not [r for r in fake.requests() if "/interactions/1300000000000000299/" in r["path"]]
     assert s.stop() == 0

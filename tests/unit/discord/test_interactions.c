@@ -397,7 +397,9 @@ static void test_malformed_json(void **state) {
   assert_int_equal(handler_calls, 0);
 }
 
-#define COMMAND "{\"id\":\"10\",\"type\":2,\"token\":\"tok-abc\",\"data\":{\"name\":\"ping\"}}"
+/* Who acted, as a DM interaction names them. */
+#define USER    "\"user\":{\"id\":\"7\"}"
+#define COMMAND "{\"id\":\"10\",\"type\":2,\"token\":\"tok-abc\"," USER ",\"data\":{\"name\":\"ping\"}}"
 
 static void test_handler_answers(void **state) {
   got_t g;
@@ -422,6 +424,33 @@ static void test_handler_answers(void **state) {
   assert_int_equal(handler_calls, 3);
 }
 
+/* An interaction that names nobody would run as user 0: refused before
+ * the handler, in a guild (member.user.id) and in a DM (user.id). */
+static void test_interaction_without_user(void **state) {
+  handler_mode = H_SYNC;
+  const char *const bodies[] = {
+      "{\"id\":\"10\",\"type\":2,\"token\":\"t\",\"data\":{\"name\":\"ping\"}}",
+      "{\"id\":\"10\",\"type\":2,\"token\":\"t\",\"member\":{\"nick\":\"a\"}," USER "}",
+      "{\"id\":\"10\",\"type\":3,\"token\":\"t\",\"user\":{\"id\":\"0\"}}",
+      "{\"id\":\"10\",\"type\":4,\"token\":\"t\",\"user\":{\"id\":\"x7\"}}",
+      "{\"id\":\"10\",\"type\":5,\"token\":\"t\",\"user\":{\"name\":\"a\"}}",
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+    got_t g;
+    post_signed(&g, bodies[i]);
+    assert_int_equal(g.status, 400);
+    assert_string_equal(g.body.data, "interaction without a user\n");
+    got_free(&g);
+  }
+  assert_int_equal(handler_calls, 0);
+  got_t g;
+  post_signed(&g, "{\"id\":\"10\",\"type\":2,\"token\":\"t\",\"member\":{\"user\":{\"id\":"
+                  "\"7\"}},\"data\":{\"name\":\"ping\"}}");
+  assert_int_equal(g.status, 200);
+  got_free(&g);
+  assert_int_equal(handler_calls, 1);
+}
+
 static void test_handler_late(void **state) {
   got_t g;
   handler_mode = H_NEVER;
@@ -441,15 +470,15 @@ static void test_handler_late(void **state) {
 
   /* Components are acknowledged, autocomplete gets no suggestions and a
    * modal submit is deferred like a command. */
-  post_signed(&g, "{\"type\":3,\"token\":\"t\",\"data\":{\"custom_id\":\"x\"}}");
+  post_signed(&g, "{\"type\":3,\"token\":\"t\"," USER ",\"data\":{\"custom_id\":\"x\"}}");
   assert_string_equal(g.body.data, "{\"type\":6}");
   got_free(&g);
   assert_int_equal(souk__ix_respond(held, reply, strlen(reply)), SOUK_ETIMEDOUT);
-  post_signed(&g, "{\"type\":4,\"token\":\"t\"}");
+  post_signed(&g, "{\"type\":4,\"token\":\"t\"," USER "}");
   assert_string_equal(g.body.data, "{\"type\":8,\"data\":{\"choices\":[]}}");
   got_free(&g);
   assert_int_equal(souk__ix_respond(held, reply, strlen(reply)), SOUK_ETIMEDOUT);
-  post_signed(&g, "{\"type\":5,\"token\":\"t\"}");
+  post_signed(&g, "{\"type\":5,\"token\":\"t\"," USER "}");
   assert_string_equal(g.body.data, "{\"type\":5}");
   got_free(&g);
   assert_int_equal(souk__ix_respond(held, reply, strlen(reply)), SOUK_ETIMEDOUT);
@@ -551,6 +580,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bad_signatures, http_setup, http_teardown),
       cmocka_unit_test_setup_teardown(test_malformed_json, http_setup, http_teardown),
       cmocka_unit_test_setup_teardown(test_handler_answers, http_setup, http_teardown),
+      cmocka_unit_test_setup_teardown(test_interaction_without_user, http_setup, http_teardown),
       cmocka_unit_test_setup_teardown(test_handler_late, http_setup, http_teardown),
       cmocka_unit_test_setup_teardown(test_unmount_defers_pending, http_setup, http_teardown),
       cmocka_unit_test_setup_teardown(test_no_handler, http_setup, http_teardown),

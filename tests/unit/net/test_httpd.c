@@ -17,6 +17,7 @@
 /* clang-format on */
 #include "core/config.h"
 #include "core/log.h"
+#include "httptest.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"
@@ -24,8 +25,6 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 #include "core/metrics.h"
-
-#include "httptest.h"
 
 #include <curl/curl.h>
 
@@ -442,6 +441,20 @@ static void test_bad_config(void **state) {
                          .max_connections = 4};
   assert_int_equal(souk__httpd_start(&c), SOUK_ECONFIG);
   assert_false(souk__httpd_running());
+  /* A trusted proxy that is not an address or a range. */
+  c.bind = "127.0.0.1";
+  char *proxies[] = {"127.0.0.1", "nginx"};
+  c.trusted_proxies = (souk_conf_strs_t){proxies, 2};
+  assert_int_equal(souk__httpd_start(&c), SOUK_ECONFIG);
+  assert_false(souk__httpd_running());
+  char *log = log_text();
+  assert_non_null(strstr(log, "http.trusted_proxies: 'nginx' is not an address or a range"));
+  souk_free(log);
+  c.trusted_proxies = (souk_conf_strs_t){proxies, 1};
+  assert_int_equal(souk__httpd_start(&c), 0);
+  souk__httpd_stop();
+  c.trusted_proxies = (souk_conf_strs_t){0};
+  c.bind = "not-an-address";
   c.enabled = false;
   assert_int_equal(souk__httpd_start(&c), 0);
   assert_false(souk__httpd_running());
@@ -470,8 +483,13 @@ static void test_config_section(void **state) {
   assert_int_equal(souk__httpd_conf.max_body, 1024 * 1024);
   assert_int_equal(souk__httpd_conf.timeout_ms, 30000);
   assert_int_equal(souk__httpd_conf.max_connections, 64);
+  assert_int_equal(souk__httpd_conf.max_per_address, 16);
+  assert_int_equal(souk__httpd_conf.header_timeout_ms, 10000);
+  assert_int_equal(souk__httpd_conf.trusted_proxies.n, 0);
   setenv("SOUK_HTTP_TOKEN", "from-the-environment-123", 1);
-  const char *yaml = "http:\n  port: 0\n  bind: \"::1\"\n  max_body: 64KB\n  timeout: 5s\n";
+  const char *yaml = "http:\n  port: 0\n  bind: \"::1\"\n  max_body: 64KB\n  timeout: 5s\n"
+                     "  header_timeout: 3s\n  max_connections_per_address: 4\n"
+                     "  trusted_proxies: [127.0.0.1, \"10.0.0.0/8\"]\n";
   assert_int_equal(souk__config_load_mem("t.yaml", yaml, strlen(yaml), &sec, 1, NULL), 0);
   unsetenv("SOUK_HTTP_TOKEN");
   assert_int_equal(souk__httpd_conf.port, 0);
@@ -479,6 +497,10 @@ static void test_config_section(void **state) {
   assert_string_equal(souk__httpd_conf.token, "from-the-environment-123");
   assert_int_equal(souk__httpd_conf.max_body, 64 * 1024);
   assert_int_equal(souk__httpd_conf.timeout_ms, 5000);
+  assert_int_equal(souk__httpd_conf.header_timeout_ms, 3000);
+  assert_int_equal(souk__httpd_conf.max_per_address, 4);
+  assert_int_equal(souk__httpd_conf.trusted_proxies.n, 2);
+  assert_string_equal(souk__httpd_conf.trusted_proxies.v[1], "10.0.0.0/8");
   const char *bad = "http:\n  port: 70000\n";
   souk__conf_report_t rep = {0};
   assert_int_equal(souk__config_load_mem("t.yaml", bad, strlen(bad), &sec, 1, &rep), SOUK_ECONFIG);
