@@ -251,6 +251,11 @@ void souk__coal_done(souk__coal_t *c, uint64_t message, bool gone, uint64_t now)
   centry_t *e = centry_get(c, message);
   if (!e) return;
   e->inflight = false;
+  /* The interval runs from the answer, not from when the edit was handed
+   * to the REST queue: an edit that waited there (a bucket, the global
+   * limit) would otherwise reach Discord less than an interval before the
+   * next one. */
+  if (now > e->last_sent) e->last_sent = now;
   if (gone) {
     e->gone = true;
     e->gone_at = now;

@@ -85,7 +85,8 @@ void souk__coal_free(souk__coal_t *c);
  * SOUK_EFULL (max_entries messages are tracked). */
 int souk__coal_put(souk__coal_t *c, uint64_t channel, uint64_t message, const char *body,
                    size_t len, uint32_t interval_ms, uint64_t now);
-/** The edit in flight for message finished; gone says Discord answered
+/** The edit in flight for message finished at now; the next edit of that
+ * message waits a whole interval from now.  gone says Discord answered
  * that the message does not exist (it then refuses edits for a while). */
 void souk__coal_done(souk__coal_t *c, uint64_t message, bool gone, uint64_t now);
 /** Send what is due at now and forget idle messages.  Returns the next

@@ -125,22 +125,25 @@ static void test_coalesce_latest_wins(void **state) {
   put(c, 1, "v3", t + 200);
   assert_int_equal(g_nsent, 1);
   souk__coal_done(c, 1, false, t + 300);
-  /* Not before the interval since the last send. */
-  assert_int_equal(souk__coal_pump(c, t + 300), t + 1000);
+  /* Not before a whole interval since the answer to the last edit: an
+   * edit that waited in the REST queue must not reach Discord less than
+   * an interval before the next. */
+  assert_int_equal(souk__coal_pump(c, t + 300), t + 1300);
+  assert_int_equal(souk__coal_pump(c, t + 1000), t + 1300);
   assert_int_equal(g_nsent, 1);
-  assert_int_equal(souk__coal_pump(c, t + 1000), UINT64_MAX);
+  assert_int_equal(souk__coal_pump(c, t + 1300), UINT64_MAX);
   assert_int_equal(g_nsent, 2);
   assert_string_equal(g_sent[1].body, "v3");
   uint64_t sent, coalesced;
   souk__coal_counts(c, &sent, &coalesced);
   assert_int_equal(sent, 2);
   assert_int_equal(coalesced, 1);
-  souk__coal_done(c, 1, false, t + 1100);
+  souk__coal_done(c, 1, false, t + 1400);
   /* The entry is kept until its interval is over, so a state arriving
-   * right after the last send still waits; then it is forgotten. */
-  assert_int_equal(souk__coal_pump(c, t + 1500), t + 2000);
+   * right after the last answer still waits; then it is forgotten. */
+  assert_int_equal(souk__coal_pump(c, t + 1500), t + 2400);
   assert_int_equal(souk__coal_size(c), 1);
-  assert_int_equal(souk__coal_pump(c, t + 2000), UINT64_MAX);
+  assert_int_equal(souk__coal_pump(c, t + 2400), UINT64_MAX);
   assert_int_equal(souk__coal_size(c), 0);
   souk__coal_free(c);
 }
