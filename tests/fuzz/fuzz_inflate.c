@@ -15,7 +15,9 @@
  *           accepts the stream, so that mutations of the stream reach the
  *           checks after it; both must accept exactly then;
  *   path 3  the same with a corrupt CRC-32: both must refuse.
- * Any difference aborts.  Writes past the output's slack are caught by
+ * souk's inflater runs twice, with the decoding loop compiled for BMI2
+ * where the CPU has it and for the baseline, which must agree.  Any
+ * difference aborts.  Writes past the output's slack are caught by
  * ASan: the output buffer is allocated to the byte.
  *
  * Run: fuzz_inflate tests/fuzz/corpus/inflate
@@ -40,7 +42,7 @@
 
 #define MAX_OUT (256u << 10)
 
-static sb_inflate_t *g_z;
+static sb_inflate_t *g_z, *g_zb; /* as built; forced to the baseline code */
 static z_stream g_raw, g_gz;
 static uint8_t *g_ref, *g_member;
 
@@ -77,9 +79,12 @@ static uint8_t *out_new(size_t cap) {
 }
 
 static void raw(const uint8_t *p, size_t n, size_t cap) {
-  uint8_t *out = out_new(cap);
-  size_t len = 0, used = 0, zlen, zused;
+  uint8_t *out = out_new(cap), *out2 = out_new(cap);
+  size_t len = 0, used = 0, len2 = 0, used2 = 0, zlen, zused;
   int rc = sb_inflate_raw(g_z, p, n, out, cap, &len, &used);
+  CHECK(sb_inflate_raw(g_zb, p, n, out2, cap, &len2, &used2) == rc);
+  if (rc == 0) CHECK(len2 == len && used2 == used && memcmp(out, out2, len) == 0);
+  free(out2);
   int zrc = zlib_raw(p, n, cap, &zlen, &zused);
   CHECK(rc == 0 || rc == SOUK_EPARSE);
   CHECK((rc == 0) == (zrc == 0));
@@ -97,8 +102,11 @@ static bool gunzip(const uint8_t *p, size_t n) {
     isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
   }
   if (isize > MAX_OUT) isize = MAX_OUT; /* too big for the ISIZE given: both refuse */
-  uint8_t *out = out_new(isize);
+  uint8_t *out = out_new(isize), *out2 = out_new(isize);
   int rc = sb_gunzip(g_z, p, n, out, isize);
+  CHECK(sb_gunzip(g_zb, p, n, out2, isize) == rc);
+  if (rc == 0) CHECK(memcmp(out, out2, isize) == 0);
+  free(out2);
   int zrc = n >= 18 ? zlib_gunzip(p, n, isize) : -1;
   CHECK(rc == 0 || rc == SOUK_EPARSE);
   CHECK((rc == 0) == (zrc == 0));
@@ -137,6 +145,8 @@ static void wrapped(const uint8_t *p, size_t n, bool good_trailer) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!g_z) {
     g_z = sb_inflate_new();
+    g_zb = sb_inflate_new();
+    sb_inflate_use_baseline(g_zb);
     CHECK(inflateInit2(&g_raw, -15) == Z_OK);
     CHECK(inflateInit2(&g_gz, 16 + MAX_WBITS) == Z_OK);
     g_ref = malloc(MAX_OUT + 1);

@@ -670,3 +670,5 @@ sb_inflate_t *sb_inflate_new(void) {
 }
 
 void sb_inflate_free(sb_inflate_t *z) { souk_free(z); }
+
+void sb_inflate_use_baseline(sb_inflate_t *z) { z->bmi2 = false; }

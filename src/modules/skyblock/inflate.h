@@ -39,6 +39,10 @@ typedef struct sb_inflate sb_inflate_t;
 sb_inflate_t *sb_inflate_new(void);
 /** Free a decoder; NULL is allowed. */
 void sb_inflate_free(sb_inflate_t *z);
+/** For tests: decode with the code compiled for the baseline instruction
+ * set even where the CPU has BMI2 (on x86 the decoding loop is compiled
+ * twice and the CPU picks; elsewhere this changes nothing). */
+void sb_inflate_use_baseline(sb_inflate_t *z);
 
 /** Inflate the raw DEFLATE stream at in[0..in_len) into out, up to its
  * final block.  out has room for out_cap + SB_INFLATE_SLACK bytes; a
