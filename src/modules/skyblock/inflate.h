@@ -2,15 +2,16 @@
  * buffers: one item_bytes member of about 1 KB inflating to about 1.3 KB.
  *
  * Every item is its own gzip member with its own dynamic Huffman block, so
- * for these sizes the cost of a general inflater is mostly setting up:
+ * at these sizes a general inflater spends much of its time setting up:
  * decoding the block header and building the decode tables.  This one
- * builds small tables (a root of at most SB_INFLATE_LITLEN_BITS bits, only
- * as wide as the longest code, with subtables for longer codes), decodes
- * with a 64-bit bit buffer refilled a word at a time, writes matches 8
- * bytes at a time into slack past the end of the output, and checks the
- * CRC-32 with libdeflate's (folding with carry-less multiplies where the
- * CPU has them).  bench/README.md has the figures against libdeflate and
- * zlib.
+ * builds tables only as wide as the longest code (11 bits at most, with
+ * subtables past that), lists the symbols by code length as the lengths
+ * are read rather than sorting them after, decodes with a 64-bit bit
+ * buffer refilled a word at a time, writes matches 8 bytes at a time into
+ * slack past the end of the output, and checks the CRC-32 with
+ * libdeflate's (folding with carry-less multiplies where the CPU has
+ * them).  On the real page's items it takes about 82% of libdeflate's
+ * time and 42% of zlib's (bench/README.md).
  *
  * It is a parser of hostile bytes: every code set is checked (no
  * over-subscribed code, no incomplete code but the single one-bit code
