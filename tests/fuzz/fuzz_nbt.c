@@ -10,7 +10,10 @@
  *      encoder), through the whole pipeline: the answer must be the raw
  *      path's, item for item;
  *   2  the input as item_bytes text: base64 and gzip refusals, bombs, and
- *      whatever a mutation of a real item's text reaches.
+ *      whatever a mutation of a real item's text reaches; decoded with
+ *      souk's inflater (the default) and again with zlib's, which must
+ *      agree on the verdict and the item (tests/fuzz/fuzz_inflate.c
+ *      compares the inflaters alone).
  * Any inconsistency aborts.
  *
  * Run: fuzz_nbt tests/fuzz/corpus/nbt
@@ -37,7 +40,7 @@
   } while (0)
 
 /* Reused across inputs, as a pool thread reuses its decoder. */
-static sb_decoder_t *g_dec;
+static sb_decoder_t *g_dec, *g_zdec;
 static souk_buf_t g_json, g_json2, g_wrap, g_gz;
 static souk_json_t g_doc;
 
@@ -98,7 +101,11 @@ static void raw_nbt(const uint8_t *p, size_t n, int *item_rc, sb_item_t *item) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!g_dec) g_dec = sb_decoder_new();
+  if (!g_dec) {
+    g_dec = sb_decoder_new();
+    g_zdec = sb_decoder_new();
+    sb_decoder_set_inflater(g_zdec, SB_INFLATE_ZLIB);
+  }
   if (size < 1) return 0;
   const uint8_t *p = data + 1;
   size_t n = size - 1;
@@ -130,8 +137,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     break;
   }
   default: {
-    sb_item_t it;
-    if (sb_item_decode(g_dec, (const char *)p, n, &it) == 0) check_item(&it);
+    sb_item_t it, zit;
+    int rc = sb_item_decode(g_dec, (const char *)p, n, &it);
+    if (rc == 0) check_item(&it);
+    CHECK(sb_item_decode(g_zdec, (const char *)p, n, &zit) == rc);
+    if (rc == 0) CHECK(memcmp(&it, &zit, sizeof it) == 0);
     souk_buf_reset(&g_json);
     sb_nbt_to_json(g_dec, (const char *)p, n, &g_json);
     break;

@@ -2,6 +2,7 @@
 #include "item.h"
 
 #include "b64.h"
+#include "inflate.h"
 #include "nbt.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -20,6 +21,7 @@ struct sb_decoder {
   uint8_t *nbt; /* inflated bytes */
   size_t nbt_cap;
   sb_inflater_t inflater;
+  sb_inflate_t *own;
   struct libdeflate_decompressor *ld;
   z_stream zs;
   bool zs_ready;
@@ -47,6 +49,7 @@ static void zs_free(voidpf opaque, voidpf p) {
 sb_decoder_t *sb_decoder_new(void) {
   pthread_once(&ld_once, ld_init);
   sb_decoder_t *d = souk_calloc(1, sizeof *d);
+  d->own = sb_inflate_new();
   d->ld = libdeflate_alloc_decompressor();
   if (!d->ld) souk_oom(sizeof *d);
   return d;
@@ -54,6 +57,7 @@ sb_decoder_t *sb_decoder_new(void) {
 
 void sb_decoder_free(sb_decoder_t *d) {
   if (!d) return;
+  sb_inflate_free(d->own);
   if (d->ld) libdeflate_free_decompressor(d->ld);
   if (d->zs_ready) inflateEnd(&d->zs);
   souk_json_free(&d->pet_json);
@@ -122,8 +126,12 @@ int sb_decode_gunzip(sb_decoder_t *d, const uint8_t *gz, size_t n, const uint8_t
   const uint8_t *t = gz + n - 4;
   size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
   if (isize > SB_ITEM_MAX_NBT) return SOUK_ETOOBIG;
-  grow(&d->nbt, &d->nbt_cap, isize + 1);
-  if (d->inflater == SB_INFLATE_ZLIB) {
+  /* The slack souk's inflater writes into, which is also the one byte
+   * more that zlib is given to see a stream run past ISIZE. */
+  grow(&d->nbt, &d->nbt_cap, isize + SB_INFLATE_SLACK);
+  if (d->inflater == SB_INFLATE_SOUK) {
+    if (sb_gunzip(d->own, gz, n, d->nbt, isize)) return SOUK_EPARSE;
+  } else if (d->inflater == SB_INFLATE_ZLIB) {
     int rc = gunzip_zlib(d, gz, n, isize);
     if (rc) return rc;
   } else {

@@ -136,10 +136,16 @@ typedef struct sb_item {
   double pet_exp;     /**< petInfo.exp (a game figure, never money) */
 } sb_item_t;
 
-/** Which inflater a decoder uses.  libdeflate is the default: on whole
- * small buffers it is faster than zlib (bench/README.md has the figures);
- * zlib is kept to measure against. */
-typedef enum sb_inflater { SB_INFLATE_LIBDEFLATE = 0, SB_INFLATE_ZLIB = 1 } sb_inflater_t;
+/** Which inflater a decoder uses.  souk's own (inflate.h) is the default:
+ * on these small members it is faster than libdeflate, which is faster
+ * than zlib (bench/README.md has the figures); the other two are kept to
+ * measure and to test against. */
+typedef enum sb_inflater {
+  SB_INFLATE_SOUK = 0,
+  SB_INFLATE_LIBDEFLATE = 1,
+  SB_INFLATE_ZLIB = 2,
+  SB_INFLATE_COUNT /**< the number of inflaters */
+} sb_inflater_t;
 
 /** Reusable buffers and inflate state; one per thread, never shared. */
 typedef struct sb_decoder sb_decoder_t;
