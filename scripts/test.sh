@@ -16,6 +16,17 @@ PY=/usr/bin/python3
 JOBS=${JOBS:-$(nproc)}
 export PYTHONDONTWRITEBYTECODE=1
 SKIP=" ${SOUK_TEST_SKIP:-} "
+# Integration tests spend most of their time waiting (on timers the tests
+# speed up, on fakes, on restarts), so they run several at a time, each
+# with its own processes, fakes and free ports: python3-pytest-xdist, 4
+# workers by default (SOUK_TEST_WORKERS=1 runs them one by one).
+WORKERS=${SOUK_TEST_WORKERS:-4}
+par=()
+if [ "$WORKERS" -gt 1 ] && "$PY" -c 'import xdist' 2>/dev/null; then
+  par=(-n "$WORKERS")
+elif [ "$WORKERS" -gt 1 ]; then
+  echo "souk: python3-pytest-xdist is not installed: integration tests run one at a time" >&2
+fi
 
 names=()
 results=()
@@ -99,7 +110,7 @@ stage unit "unit tests" "build" -- unit build/test 300
 stage fakes "fake servers' own tests" "" -- pytest_run tests/fakes
 stage scripts "the scripts' own tests" "" -- pytest_run tests/scripts
 stage integration "integration tests" "build" -- \
-  env SOUK_BIN="$PWD/build/test/souk" "$PY" -m pytest -q -p no:cacheprovider tests/integration
+  env SOUK_BIN="$PWD/build/test/souk" "$PY" -m pytest -q -p no:cacheprovider "${par[@]}" tests/integration
 
 browser_why=""
 step "browser test of the dashboard (headless Chromium + playwright-core)"
@@ -155,7 +166,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 stage asan-unit "unit tests under ASan + UBSan" "asan-build" -- unit build/asan 600
 stage asan-integration "integration tests under ASan + UBSan" "asan-build" -- \
   env SOUK_BIN="$PWD/build/asan/souk" SOUK_SANITIZED=1 "$PY" -m pytest -q -p no:cacheprovider \
-  tests/integration
+  "${par[@]}" tests/integration
 unset ASAN_OPTIONS UBSAN_OPTIONS
 stage valgrind "valgrind leak check (start, work, stop)" "build" -- \
   env SOUK_BIN="$PWD/build/test/souk" SOUK_VALGRIND=1 "$PY" -m pytest -q -p no:cacheprovider \
