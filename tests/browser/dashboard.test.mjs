@@ -53,7 +53,7 @@ function cents(c) {
 
 function bp(b) {
   const a = Math.abs(b);
-  return `${b < 0 ? "-" : "+"}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}%`;
+  return `${b < 0 ? "-" : b > 0 ? "+" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}%`;
 }
 
 // ---- processes ---------------------------------------------------------------

@@ -537,8 +537,8 @@ def test_two_console_sessions_never_share_a_trade(tmp_path):
 
 def test_reply_texts_match_what_was_done(tmp_path):
     """One page is "1 page"; a sale by amount is not "after commission" (the
-    commission comes off the proceeds); a loss too small to show is
-    -0.00%, never +0.00%."""
+    commission comes off the proceeds); a change too small to show is
+    0.00%, never -0.00% or +0.00%."""
     cfg = "core:\n  data_dir: ./d\n" + SIM1 + "  commission_cents: 50\n"
     out = console(tmp_path, "\n".join([
         "/buy symbol:AAPL shares:1",
@@ -555,7 +555,8 @@ def test_reply_texts_match_what_was_done(tmp_path):
     assert re.search(r"That amount does not buy a single share of AAPL at \$[0-9.,]+ after "
                      r"commission\.", out)
     pf = out[out.index("Your portfolio"):]
-    assert "| ROI: -0.00%" in pf, pf
+    assert "| ROI: 0.00%" in pf, pf
+    assert "-0.00%" not in out and "+0.00%" not in out
 
 
 def test_portfolio_day_change_names_its_snapshot(tmp_path):
@@ -569,8 +570,10 @@ def test_portfolio_day_change_names_its_snapshot(tmp_path):
     db.commit()
     db.close()
     out = console(tmp_path, "/portfolio\n")
-    assert re.search(r"\| Day change: -?\$[0-9.,]+ \([+-]\d+\.\d\d%\) since the 2020-01-02 "
-                     r"snapshot", out), out
+    # A change that rounds to nothing reads 0.00%, with no sign.
+    assert re.search(r"\| Day change: -?\$[0-9.,]+ \(([+-]\d+\.\d\d|0\.00)%\) since the "
+                     r"2020-01-02 snapshot", out), out
+    assert "-0.00%" not in out and "+0.00%" not in out
 
 
 def test_sim_seed_is_random_and_kept(tmp_path):

@@ -76,9 +76,9 @@ void market_price_symbol(const market_settings_t *set, const char *symbol,
 
 /** Upper-case a typed symbol ("$aapl ") into out; false if it is not one. */
 bool market_symbol_norm(const char *in, char *out, size_t cap);
-/** A change from base to value as a percentage, truncated to basis points
- * but keeping the true sign ("-0.00%" for a loss too small to show); "n/a"
- * without a base.  Returns buf. */
+/** A change from base to value as a percentage rounded half away from
+ * zero to basis points ("+8.60%" for 8.597%; "0.00%" for a change too
+ * small to show); "n/a" without a base.  Returns buf. */
 char *market_fmt_change(int64_t value, int64_t base, char *buf, size_t n);
 /** Where a quote came from, as a reply says it. */
 const char *market_source_label(const market_quote_t *q);

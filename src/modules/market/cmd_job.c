@@ -130,9 +130,7 @@ char *market_fmt_change(int64_t value, int64_t base, char *buf, size_t n) {
     snprintf(buf, n, "n/a");
     return buf;
   }
-  market_fmt_bp(bp, buf, n);
-  if (bp == 0 && value < base && buf[0] == '+') buf[0] = '-';
-  return buf;
+  return market_fmt_bp(bp, buf, n);
 }
 
 const char *market_source_label(const market_quote_t *q) {

@@ -52,7 +52,10 @@ static void quote_priced(void *ud, const market_pc_result_t *r) {
   const market_quote_t *q = &r->quote;
   char p[MARKET_FMT_MAX], pc[MARKET_FMT_MAX], ch[MARKET_FMT_MAX + 2], chp[MARKET_FMT_MAX], age[40],
       when[40], title[64], status[160];
-  market_fmt_price(q->price_micro, p, sizeof p);
+  /* /price is the short answer, by the rule every list uses; /quote is
+   * the detail view, with the exact figures. */
+  char *(*fmt)(int64_t, char *, size_t) = j->full ? market_fmt_price_exact : market_fmt_price;
+  fmt(q->price_micro, p, sizeof p);
   market_fmt_age(r->age_ms, MARKET_AGE_PLAIN, age, sizeof age);
   market_fmt_utc(q->quote_time_ms ? q->quote_time_ms : r->fetched_ms, when, sizeof when);
   bool sim = j->base.set.source == MARKET_SRC_SIM;
@@ -76,10 +79,10 @@ static void quote_priced(void *ud, const market_pc_result_t *r) {
   size_t n = 0;
   f[n++] = (souk_embed_field_t){"Price", p, true};
   if (q->prev_close_micro > 0) {
-    market_fmt_price(q->prev_close_micro, pc, sizeof pc);
+    fmt(q->prev_close_micro, pc, sizeof pc);
     int64_t d = q->price_micro - q->prev_close_micro;
     char tmp[MARKET_FMT_MAX];
-    market_fmt_price(d < 0 ? -d : d, tmp, sizeof tmp);
+    fmt(d < 0 ? -d : d, tmp, sizeof tmp);
     snprintf(ch, sizeof ch, "%s%s", d < 0 ? "-" : "+", tmp);
     market_fmt_change(q->price_micro, q->prev_close_micro, chp, sizeof chp);
     f[n++] = (souk_embed_field_t){"Previous close", pc, true};

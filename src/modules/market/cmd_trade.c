@@ -100,7 +100,9 @@ static void trade_reply_done(trade_job_t *j) {
       cash[MARKET_FMT_MAX], hold[64], real[MARKET_FMT_MAX], shares[32], when[40];
   snprintf(title, sizeof title, "%s%s %" PRId64 " %s", t->duplicate ? "Already done: " : "",
            buy ? "Bought" : "Sold", t->shares, t->symbol);
-  market_fmt_price(t->price_micro, price, sizeof price);
+  /* A receipt is the trade's detail view: the exact price traded at, so
+   * shares times it gives the cost shown to the cent. */
+  market_fmt_price_exact(t->price_micro, price, sizeof price);
   int64_t total =
       buy ? t->amount_cents + t->commission_cents : t->amount_cents - t->commission_cents;
   market_fmt_cents(total, amt, sizeof amt);

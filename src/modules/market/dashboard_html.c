@@ -76,9 +76,21 @@ static void dash_cents(souk_buf_t *b, int64_t cents) {
   dash_esc(b, market_fmt_cents(cents, t, sizeof t));
 }
 
+/* A price by the one rule of every list; when that rounds it, the exact
+ * figure is the hover text (the pages' detail view of a price). */
 static void dash_price_text(souk_buf_t *b, int64_t micro) {
-  char t[MARKET_FMT_MAX];
-  dash_esc(b, market_fmt_price(micro, t, sizeof t));
+  char t[MARKET_FMT_MAX], x[MARKET_FMT_MAX];
+  market_fmt_price(micro, t, sizeof t);
+  market_fmt_price_exact(micro, x, sizeof x);
+  if (!strcmp(t, x)) {
+    dash_esc(b, t);
+    return;
+  }
+  souk_buf_puts(b, "<span class=\"exact\" title=\"");
+  dash_esc(b, x);
+  souk_buf_puts(b, "\">");
+  dash_esc(b, t);
+  souk_buf_puts(b, "</span>");
 }
 
 static void dash_bp(souk_buf_t *b, int64_t bp) {
@@ -130,6 +142,7 @@ const char market_dash_css[] =
     "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     ".pos{color:var(--pos)}.neg{color:var(--neg)}\n"
     ".stale{color:var(--neg);font-size:.85em}\n"
+    ".exact{text-decoration:underline dotted var(--mut);cursor:help}\n"
     ".tag{display:inline-block;padding:1px 6px;border:1px solid var(--line);border-radius:9px;"
     "font-size:.8rem;color:var(--mut)}\n"
     "dl.sum{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;"

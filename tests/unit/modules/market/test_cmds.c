@@ -116,9 +116,25 @@ static void test_history(void **state) {
   has(r, "There is no page 2 of your trades.");
 }
 
+/* The number of decimals of the first "$..." amount after start. */
+static int decimals_after(const char *text, const char *start) {
+  const char *p = strstr(text, start);
+  assert_non_null(p);
+  p = strchr(p + strlen(start) - 1, '$');
+  assert_non_null(p);
+  const char *dot = strchr(p, '.');
+  assert_non_null(dot);
+  int n = 0;
+  while (dot[1 + n] >= '0' && dot[1 + n] <= '9')
+    n++;
+  return n;
+}
+
 static void test_price_quote_complete(void **state) {
   const char *r = modtest_cmd(&T, "/price symbol:$aapl", &MODTEST_MEMBER);
   has(r, "AAPL: $");
+  /* The simulated AAPL (about $200) has six decimals; /price shows two. */
+  assert_int_equal(decimals_after(r, "AAPL: $"), 2);
   has(r, "simulated market (not a real price)");
   has(r, "Simulated market: prices are made up");
   r = modtest_cmd(&T, "/quote symbol:AAPL", &MODTEST_MEMBER);

@@ -327,7 +327,7 @@ static void test_escape_in_pages(void **state) {
   /* Cash: $1,000,000 - $30 - $5. */
   assert_non_null(strstr(b.data, "id=\"cash\">$999,965.00<"));
   assert_non_null(strstr(b.data, "id=\"total\">$1,000,005.00<"));
-  assert_non_null(strstr(b.data, "id=\"roi\" class=\"zero\">+0.00% <small>(+$5.00)</small>"));
+  assert_non_null(strstr(b.data, "id=\"roi\" class=\"zero\">0.00% <small>(+$5.00)</small>"));
   souk_buf_free(&b);
   assert_int_equal(page(MARKET_DASH_GPRICES, PUB_GUILD, 0, 1, MARKET_RANK_VALUE, &b), 200);
   assert_null(strstr(b.data, "<script"));
@@ -361,6 +361,27 @@ static size_t polyline(const char *svg, double *xs, double *ys, size_t cap) {
       p++;
   }
   return n;
+}
+
+/* Prices follow the one rule (two decimals from $1 up, rounded half away
+ * from zero); the exact figure is the hover text. */
+static void test_price_rule(void **state) {
+  (void)state;
+  seed(PUB_GUILD, true, 0);
+  buy(PUB_GUILD, 7, "AVG", 2, 244938000, "k1");
+  save_price("AVG", 549905555, "finnhub", NOW_MS - 60000);
+  buy(PUB_GUILD, 7, "PENNY", 1000, 123400, "k2");
+  save_price("PENNY", 123400, "finnhub", NOW_MS - 60000);
+  souk_buf_t b;
+  assert_int_equal(page(MARKET_DASH_USER, PUB_GUILD, 7, 1, MARKET_RANK_VALUE, &b), 200);
+  /* Average cost $244.938 and price $549.905555. */
+  assert_non_null(strstr(b.data, "<span class=\"exact\" title=\"$244.938\">$244.94</span>"));
+  assert_non_null(strstr(b.data, "<span class=\"exact\" title=\"$549.905555\">$549.91</span>"));
+  assert_null(strstr(b.data, ">$244.938<"));
+  assert_null(strstr(b.data, ">$549.905555<"));
+  /* Below $1 every decimal is shown, so there is nothing to hover. */
+  assert_non_null(strstr(b.data, ">$0.1234<"));
+  souk_buf_free(&b);
 }
 
 static void test_chart(void **state) {
@@ -789,6 +810,7 @@ int main(void) {
       cmocka_unit_test(test_escape),
       cmocka_unit_test(test_chart),
       cmocka_unit_test_setup_teardown(test_escape_in_pages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_price_rule, setup, teardown),
       cmocka_unit_test_setup_teardown(test_user_chart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sim_valuation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_private_is_unknown, setup, teardown),
