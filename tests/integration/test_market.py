@@ -149,7 +149,7 @@ def test_daily_update_season_reset_and_owner_commands(tmp_path):
     assert "dashboard is now public" in out and "Dashboard: public" in out
     assert "Market settings saved: starting cash $10,000.00" in out
     assert "Give at least one of start_cash, commission or hours." in out
-    assert "`-5` is not a starting cash amount" in out
+    assert "`-5` is negative: `start_cash` must be from $0.00 to $1,000,000,000,000.00" in out
     assert "Starting cash: $10,000.00" in out and "Commission: $2.00" in out
     assert "Start season 2 on the simulated market?" in out
     assert "Season 2 has started" in out

@@ -76,6 +76,20 @@ void market_price_symbol(const market_settings_t *set, const char *symbol,
 
 /** Upper-case a typed symbol ("$aapl ") into out; false if it is not one. */
 bool market_symbol_norm(const char *in, char *out, size_t cap);
+/** Read the symbol option of ctx into out (MARKET_SYMBOL_MAX + 1 bytes);
+ * when it is not a symbol, reply what a symbol is and return false (ctx is
+ * then finished). */
+bool market_symbol_arg(souk_cmd_ctx_t *ctx, char *out);
+/** Text a user typed as a reply quotes it: at most 24 characters (cut on a
+ * UTF-8 boundary, "..." after), backticks made quotes so it stays one code
+ * span.  Returns out (cap >= 1 bytes). */
+const char *market_quote_input(const char *s, char *out, size_t cap);
+/** Read the dollar amount text of option opt into *cents, accepting
+ * min_cents..max_cents; on a mistake reply what is wrong and what is
+ * accepted (with examples, "1500, $1,500 or 99.95") and return false (ctx is
+ * then finished). */
+bool market_amount_arg(souk_cmd_ctx_t *ctx, const char *opt, const char *text, int64_t min_cents,
+                       int64_t max_cents, const char *examples, int64_t *cents);
 /** A change from base to value as a percentage rounded half away from
  * zero to basis points ("+8.60%" for 8.597%; "0.00%" for a change too
  * small to show); "n/a" without a base.  Returns buf. */

@@ -2,6 +2,7 @@
 #include "cmd_int.h"
 #include "money.h"
 #include "souk/alloc.h"
+#include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/loop.h"
 
@@ -122,6 +123,72 @@ bool market_symbol_norm(const char *in, char *out, size_t cap) {
   while (*in == ' ')
     in++;
   return *in == '\0' && market_symbol_valid(out);
+}
+
+bool market_symbol_arg(souk_cmd_ctx_t *ctx, char *out) {
+  const char *sym = souk_cmd_arg_str(ctx->args, "symbol", "");
+  if (market_symbol_norm(sym, out, MARKET_SYMBOL_MAX + 1)) return true;
+  char q[128];
+  souk_cmd_replyf(ctx,
+                  "`%s` is not a stock symbol: a symbol starts with a letter and has up to %d "
+                  "letters, digits, '.' or '-', like AAPL or BRK.B.",
+                  market_quote_input(sym, q, sizeof q), MARKET_SYMBOL_MAX);
+  return false;
+}
+
+const char *market_quote_input(const char *s, char *out, size_t cap) {
+  size_t o = 0, chars = 0, n = strlen(s), i = 0;
+  while (i < n && chars < 24 && o + 8 < cap) {
+    size_t k = souk_utf8_seq((const unsigned char *)s + i, n - i);
+    if (k == 0) k = 1;
+    for (size_t m = 0; m < k; m++)
+      out[o++] = s[i + m] == '`' ? '\'' : s[i + m];
+    i += k;
+    chars++;
+  }
+  if (i < n && o + 4 <= cap) {
+    memcpy(out + o, "...", 3);
+    o += 3;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+bool market_amount_arg(souk_cmd_ctx_t *ctx, const char *opt, const char *text, int64_t min_cents,
+                       int64_t max_cents, const char *examples, int64_t *cents) {
+  char q[128], lo[MARKET_FMT_MAX], hi[MARKET_FMT_MAX], range[120];
+  market_quote_input(text, q, sizeof q);
+  market_fmt_cents(min_cents > 0 ? min_cents - 1 : 0, lo, sizeof lo);
+  market_fmt_cents(max_cents, hi, sizeof hi);
+  /* What the option accepts, in words: "more than $0.00", "from $0.00 to
+   * $1,000,000.00". */
+  if (min_cents > 0)
+    snprintf(range, sizeof range, "more than %s%s%s", lo,
+             max_cents < INT64_MAX ? " and at most " : "", max_cents < INT64_MAX ? hi : "");
+  else
+    snprintf(range, sizeof range, "from %s to %s", lo, hi);
+  int64_t v = 0;
+  int rc = market_parse_cents(text, &v);
+  while (*text == ' ')
+    text++;
+  if (rc == SOUK_EPARSE && (text[0] == '-' || (text[0] == '$' && text[1] == '-')))
+    souk_cmd_replyf(ctx, "`%s` is negative: `%s` must be %s, such as %s.", q, opt, range,
+                    examples);
+  else if (rc == SOUK_ERANGE || (rc == 0 && v > max_cents))
+    souk_cmd_replyf(ctx, "`%s` is too large: `%s` must be at most %s.", q, opt, hi);
+  else if (rc)
+    souk_cmd_replyf(ctx,
+                    "`%s` is not a dollar amount: `%s` takes digits with at most two decimals, "
+                    "a $ and commas between thousands if you like, such as %s.",
+                    q, opt, examples);
+  else if (v < min_cents)
+    souk_cmd_replyf(ctx, "`%s` is too small: `%s` must be %s, such as %s.", q, opt, range,
+                    examples);
+  else {
+    *cents = v;
+    return true;
+  }
+  return false;
 }
 
 char *market_fmt_change(int64_t value, int64_t base, char *buf, size_t n) {

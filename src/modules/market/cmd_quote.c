@@ -118,12 +118,8 @@ static void quote_settings_done(void *ud, int status) {
 }
 
 static void quote_cmd(souk_cmd_ctx_t *ctx, bool full) {
-  const char *sym = souk_cmd_arg_str(ctx->args, "symbol", "");
   char symbol[MARKET_SYMBOL_MAX + 1];
-  if (!market_symbol_norm(sym, symbol, sizeof symbol)) {
-    souk_cmd_replyf(ctx, "`%.20s` is not a stock symbol (like AAPL or BRK.B).", sym);
-    return;
-  }
+  if (!market_symbol_arg(ctx, symbol)) return;
   if (!market_need_store(ctx)) return;
   quote_job_t *j = souk_calloc(1, sizeof *j);
   market_job_init(&j->base, ctx, quote_free);

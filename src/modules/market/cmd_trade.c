@@ -237,18 +237,11 @@ static void trade_settings_done(void *ud, int status) {
 
 static void trade_cmd(souk_cmd_ctx_t *ctx, market_side_t side) {
   const souk_cmd_args_t *a = ctx->args;
-  const char *sym = souk_cmd_arg_str(a, "symbol", "");
   const souk_cmd_arg_t *sh = souk_cmd_arg(a, "shares");
   const char *amount = souk_cmd_arg_str(a, "amount", NULL);
   bool all = side == MARKET_SELL && souk_cmd_arg_bool(a, "all", false);
   char symbol[MARKET_SYMBOL_MAX + 1];
-  if (!market_symbol_norm(sym, symbol, sizeof symbol)) {
-    souk_cmd_replyf(ctx,
-                    "`%.20s` is not a stock symbol (letters, digits, '.' or '-', like AAPL "
-                    "or BRK.B).",
-                    sym);
-    return;
-  }
+  if (!market_symbol_arg(ctx, symbol)) return;
   int given = (sh != NULL) + (amount != NULL) + all;
   if (given != 1) {
     souk_cmd_replyf(ctx, "Say how much with exactly one of shares:<n>, amount:<dollars>%s.",
@@ -256,18 +249,9 @@ static void trade_cmd(souk_cmd_ctx_t *ctx, market_side_t side) {
     return;
   }
   int64_t cents = 0;
-  if (amount) {
-    int rc = market_parse_cents(amount, &cents);
-    if (rc == SOUK_ERANGE) {
-      souk_cmd_replyf(ctx, "That amount is too large.");
-      return;
-    }
-    if (rc || cents <= 0) {
-      souk_cmd_replyf(ctx, "`%.30s` is not a dollar amount; write it like 1500, $1,500 or 99.95.",
-                      amount);
-      return;
-    }
-  }
+  if (amount &&
+      !market_amount_arg(ctx, "amount", amount, 1, INT64_MAX, "1500, $1,500 or 99.95", &cents))
+    return;
   if (sh && sh->i <= 0) {
     souk_cmd_replyf(ctx, "Trade at least one share.");
     return;

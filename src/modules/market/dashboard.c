@@ -630,11 +630,11 @@ static void dash_route(souk_httpd_req_t *req) {
   market_rank_by_t by = MARKET_RANK_VALUE;
   if (p.kind == MARKET_DASH_BOARD) {
     if (dash_parse_page(souk_httpd_query(req, "page"), &page) != 0) {
-      dash_send_error(req, 400, "The page number must be a whole number from 1.");
+      dash_send_error(req, 400, "The page number must be a whole number from 1 to 1000000, like ?page=2.");
       return;
     }
     if (dash_parse_by(souk_httpd_query(req, "by"), &by) != 0) {
-      dash_send_error(req, 400, "The leaderboard can be ranked by=value or by=roi.");
+      dash_send_error(req, 400, "A leaderboard is ranked by=value (the default) or by=roi.");
       return;
     }
   }

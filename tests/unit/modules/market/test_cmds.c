@@ -78,7 +78,24 @@ static void test_refusals(void **state) {
   r = modtest_cmd(&T, "/sell symbol:AAPL shares:1 all:true", &MODTEST_MEMBER);
   has(r, "or all:true");
   r = modtest_cmd(&T, "/buy symbol:AAPL amount:lots", &MODTEST_MEMBER);
-  has(r, "is not a dollar amount");
+  has(r, "`lots` is not a dollar amount: `amount` takes digits with at most two decimals, a $ "
+         "and commas between thousands if you like, such as 1500, $1,500 or 99.95.");
+  /* Each mistake says what is wrong and what is accepted. */
+  r = modtest_cmd(&T, "/buy symbol:AAPL amount:$0", &MODTEST_MEMBER);
+  has(r, "`$0` is too small: `amount` must be more than $0.00, such as 1500, $1,500 or 99.95.");
+  r = modtest_cmd(&T, "/buy symbol:AAPL amount:-5", &MODTEST_MEMBER);
+  has(r, "`-5` is negative: `amount` must be more than $0.00");
+  r = modtest_cmd(&T, "/buy symbol:AAPL amount:99999999999999999999", &MODTEST_MEMBER);
+  has(r, "`99999999999999999999` is too large: `amount` must be at most "
+         "$92,233,720,368,547,758.07.");
+  r = modtest_cmd(&T, "/buy symbol:`x` shares:1", &MODTEST_MEMBER);
+  has(r, "`'x'` is not a stock symbol: a symbol starts with a letter and has up to 15 letters, "
+         "digits, '.' or '-', like AAPL or BRK.B.");
+  r = modtest_cmd(&T, "/market set start_cash:$2,000,000,000,000", &MODTEST_OWNER_WHO);
+  has(r, "`$2,000,000,000,000` is too large: `start_cash` must be at most "
+         "$1,000,000,000,000.00.");
+  r = modtest_cmd(&T, "/market set commission:-1", &MODTEST_OWNER_WHO);
+  has(r, "`-1` is negative: `commission` must be from $0.00 to $1,000,000.00");
   r = modtest_cmd(&T, "/buy symbol:AAPL shares:1000000000", &MODTEST_MEMBER);
   has(r, "Not enough cash: 1000000000 AAPL at");
   r = modtest_cmd(&T, "/buy symbol:NOPE shares:1", &MODTEST_MEMBER);
