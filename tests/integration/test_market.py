@@ -625,3 +625,25 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
         c.s.kill()
     # The console logs to its data directory (stderr keeps warnings only).
     assert "refreshing 1 (daily_update.max_fetch" in (tmp_path / "data" / "console.log").read_text()
+
+
+def test_seed_bot_names_are_aliases_listed_in_help(tmp_path):
+    """People coming from the Python seed bot type its prefix commands:
+    each runs the matching /market command, and /help lists it."""
+    out = console(tmp_path, "\n".join([
+        "/buy symbol:AAPL shares:1",
+        "!daily_update",
+        "!flushcache",
+        "!clearcache",
+        "!reloadcache",
+        "!season_reset source:sim",
+        "/help command:market",
+    ]) + "\n")
+    assert re.search(r"Daily update done: 1 accounts valued", out), out
+    assert out.count("Done: ") == 2, out  # flushcache and reloadcache
+    assert "Cleared " in out
+    assert "Start season 2 on the simulated market?" in out
+    for name, sub in (("daily_update", "daily-update"), ("flushcache", "flushcache"),
+                      ("clearcache", "clearcache"), ("reloadcache", "reloadcache"),
+                      ("season_reset", "season-reset")):
+        assert re.search(r"`/market %s[^\n]*\(also `!%s`\)" % (sub, name), out), (name, out)

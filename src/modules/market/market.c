@@ -533,6 +533,7 @@ const souk_module_t souk_market_module = {
     .conf_checks = market_conf_checks,
     .commands = market_commands,
     .components = market_components,
+    .aliases = market_aliases,
     .tasks = market_tasks,
     .settings = market_settings_table,
     .routes = market_dashboard_routes,

@@ -87,6 +87,8 @@ void market_daily_task(struct souk_task_ctx *ctx);
  * the cmd_*.c files). */
 extern const souk_command_t market_commands[];
 extern const souk_cmd_component_t market_components[];
+/** The seed bot's command names, as aliases (commands.c). */
+extern const souk_cmd_alias_t market_aliases[];
 
 /** The guild settings the market declares (start cash, commission, the
  * next season's price source), and watching them (from init). */

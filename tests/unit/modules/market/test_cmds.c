@@ -251,6 +251,25 @@ static void test_owner_commands(void **state) {
   has(r, "1 already there today");
 }
 
+/* The seed bot's names run the matching /market commands (/help's listing
+ * of them is in tests/integration/test_market.py). */
+static void test_seed_aliases(void **state) {
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &MODTEST_MEMBER);
+  const char *r = modtest_cmd(&T, "daily_update", &MODTEST_OWNER_WHO);
+  has(r, "Daily update done: 1 accounts valued");
+  r = modtest_cmd(&T, "flushcache", &MODTEST_OWNER_WHO);
+  has(r, "Done: ");
+  r = modtest_cmd(&T, "clearcache", &MODTEST_OWNER_WHO);
+  has(r, "Cleared ");
+  r = modtest_cmd(&T, "reloadcache", &MODTEST_OWNER_WHO);
+  has(r, "Done: ");
+  r = modtest_cmd(&T, "season_reset source:sim", &MODTEST_OWNER_WHO);
+  has(r, "Start season 2 on the simulated market?");
+  /* The checks of the target apply: owners only. */
+  r = modtest_cmd(&T, "daily_update", &MODTEST_MEMBER);
+  has(r, "can only be used by the bot's owners");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_buy_sell_and_portfolio, setup, teardown),
@@ -262,6 +281,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_settings_set_dashboard, setup, teardown),
       cmocka_unit_test_setup_teardown(test_season_reset, setup, teardown),
       cmocka_unit_test_setup_teardown(test_owner_commands, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seed_aliases, setup, teardown),
   };
   souk_log_set_level(SOUK_LOG_OFF);
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
