@@ -30,6 +30,9 @@
 #define MARKET_LB_MAX_PAGE 100000
 /** Trades per /history page. */
 #define MARKET_HIST_PAGE 10
+/** Daily values /history lists (its first page), newest first; the
+ * summary covers the chart's MARKET_HISTORY_CHART_DAYS. */
+#define MARKET_HIST_DAYS 14
 /** custom_id prefixes of the leaderboard's buttons and the season reset's
  * confirmation. */
 #define MARKET_LB_PREFIX    "market:lb:"

@@ -22,7 +22,7 @@
 /** Highest page number accepted in a query (far beyond any real guild). */
 #define MARKET_DASH_MAX_PAGE 1000000
 /** Daily history points in a portfolio chart (about a year). */
-#define MARKET_DASH_HISTORY 366
+#define MARKET_DASH_HISTORY MARKET_HISTORY_CHART_DAYS
 /** Recent trades on a portfolio page. */
 #define MARKET_DASH_TRADES 20
 /** Pages being read at once; more get 503 so a crawler cannot fill the

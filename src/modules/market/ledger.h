@@ -299,6 +299,10 @@ int64_t market_day_of(int64_t unix_ms);
 int market_history_prev(souk_db_t *db, int64_t guild_id, int64_t season, int64_t user_id,
                         int64_t before_day, int64_t *value_cents, int64_t *day);
 
+/** Daily history points a value chart shows (the dashboard's) and
+ * /history summarises: about a year. */
+#define MARKET_HISTORY_CHART_DAYS 366
+
 /** One history point. */
 typedef struct market_history_point {
   int64_t day, value_cents;

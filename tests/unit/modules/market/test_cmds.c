@@ -147,6 +147,59 @@ static int decimals_after(const char *text, const char *start) {
   return n;
 }
 
+/* History rows for the member: n days from 2020-01-01 + first, values
+ * from v0 up by step cents a day. */
+typedef struct days_seed {
+  int first, n;
+  int64_t v0, step;
+} days_seed_t;
+
+static int days_fn(souk_db_t *db, void *ud) {
+  const days_seed_t *d = ud;
+  for (int i = 0; i < d->n; i++) {
+    souk_stmt_t *s;
+    int rc = souk_db_prepare(db,
+                             "INSERT INTO market_history (guild_id, season, user_id, day, "
+                             "value_cents, created_at) VALUES (?, 1, ?, ?, ?, 0)",
+                             &s);
+    if (rc) return rc;
+    souk_stmt_bind_int64(s, 1, (int64_t)MODTEST_GUILD);
+    souk_stmt_bind_int64(s, 2, (int64_t)MODTEST_MEMBER.user);
+    souk_stmt_bind_int64(s, 3, 20200101 + d->first + i);
+    souk_stmt_bind_int64(s, 4, d->v0 + d->step * i);
+    rc = souk_stmt_step(s) < 0 ? SOUK_EIO : 0;
+    souk_stmt_finalize(s);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* /history shows the daily values the dashboard charts, as text. */
+static void test_history_daily_values(void **state) {
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &MODTEST_MEMBER);
+  const char *r = modtest_cmd(&T, "/history", &MODTEST_MEMBER);
+  hasnt(r, "Your daily value");
+  days_seed_t d = {0, 2, 1000000, 10000};
+  assert_int_equal(souk_store_tx(T.store, days_fn, &d), 0);
+  r = modtest_cmd(&T, "/history", &MODTEST_MEMBER);
+  has(r, "Your trades, page 1");
+  has(r, "Your daily value, season 1\n2020-01-02  $10,100.00  (+1.00%)\n2020-01-01  $10,000.00\n");
+  has(r, "2 daily snapshots from 2020-01-01 to 2020-01-02; high $10,100.00 on 2020-01-02, low "
+         "$10,000.00 on 2020-01-01. The dashboard charts them.");
+  /* Later pages are trades only. */
+  r = modtest_cmd(&T, "/history page:2", &MODTEST_MEMBER);
+  has(r, "There is no page 2 of your trades.");
+  /* Many days: the latest 14 are listed, the summary covers them all. */
+  days_seed_t more = {2, 18, 900000, 1000};
+  assert_int_equal(souk_store_tx(T.store, days_fn, &more), 0);
+  r = modtest_cmd(&T, "/history", &MODTEST_MEMBER);
+  has(r, "2020-01-20  $9,170.00  (+0.11%)\n");
+  has(r, "2020-01-07  $9,040.00  (+0.11%)\n");
+  hasnt(r, "2020-01-06");
+  has(r, "20 daily snapshots from 2020-01-01 to 2020-01-20 (the latest shown); high $10,100.00 "
+         "on 2020-01-02, low $9,000.00 on 2020-01-03.");
+}
+
 static void test_price_quote_complete(void **state) {
   const char *r = modtest_cmd(&T, "/price symbol:$aapl", &MODTEST_MEMBER);
   has(r, "AAPL: $");
@@ -276,6 +329,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_redelivery_applies_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_history_daily_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_price_quote_complete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_leaderboard_and_buttons, setup, teardown),
       cmocka_unit_test_setup_teardown(test_settings_set_dashboard, setup, teardown),
