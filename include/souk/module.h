@@ -179,6 +179,11 @@ typedef struct souk_module {
   /** The module's own schema, applied in order before its init (and by
    * `souk db migrate`), versioned per module (souk/store.h). */
   const struct souk_migration *migrations;
+  /** Its tables that hold data about users or guilds (souk/store.h), so
+   * `souk db forget-user` / `purge-guild` reach them even when no module
+   * runs; registered before init too.  A module may also register tables
+   * from init with souk_store_register_data(). */
+  const struct souk_store_data *data;
 } souk_module_t;
 
 #endif

@@ -142,6 +142,10 @@ static int start_one(size_t i) {
   const char *what = "its schema";
   if (m->migrations && R.svc.store)
     rc = souk_store_migrate_module(R.svc.store, m->name, m->migrations, NULL);
+  if (rc == 0 && m->data) {
+    what = "its data table";
+    rc = souk_store_register_table(m->data);
+  }
   if (rc == 0) {
     what = "init";
     rc = m->init ? m->init(&l->ctx) : 0;
@@ -199,6 +203,17 @@ void souk__modreg_reload(void) {
 
 const souk_module_ctx_t *souk__modreg_ctx(size_t i) {
   return i < R.started && R.live ? &R.live[i].ctx : NULL;
+}
+
+int souk__modreg_register_data(void) {
+  for (size_t i = 0; i < R.n; i++) {
+    int rc = souk_store_register_table(R.mods[i]->data);
+    if (rc) {
+      SOUK_ERROR("core", "module %s: its data table is invalid", R.mods[i]->name);
+      return rc;
+    }
+  }
+  return 0;
 }
 
 int souk__modreg_check(bool online, FILE *out) {

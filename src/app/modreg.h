@@ -67,6 +67,10 @@ void souk__modreg_reload(void);
 /** `souk check-config`: each module's own report, printed to out in
  * order.  Returns 0 or the first module's error. */
 int souk__modreg_check(bool online, FILE *out);
+/** Register every module's .data tables with the store's forget-user /
+ * purge-guild registry (`souk db` does it before either; a started module
+ * has its own registered already).  0 or the first error. */
+int souk__modreg_register_data(void);
 
 /** The context module i was started with, or NULL when it is not
  * started (tests). */

@@ -122,9 +122,12 @@ static int range_err(souk_cmd_args_t *a, const souk_cmd_option_t *o, const char 
   if (lo[0] && hi[0])
     return err(a, SOUK_EINVAL, "`%s` must be from %s to %s; %s is %s.", o->name, lo, hi, given,
                why);
-  if (lo[0]) return err(a, SOUK_EINVAL, "`%s` must be %s or more; %s is %s.", o->name, lo, given, why);
-  if (hi[0]) return err(a, SOUK_EINVAL, "`%s` must be %s or less; %s is %s.", o->name, hi, given, why);
-  return err(a, SOUK_EINVAL, "`%s` is a number %s to handle; %s does not fit.", o->name, why, given);
+  if (lo[0])
+    return err(a, SOUK_EINVAL, "`%s` must be %s or more; %s is %s.", o->name, lo, given, why);
+  if (hi[0])
+    return err(a, SOUK_EINVAL, "`%s` must be %s or less; %s is %s.", o->name, hi, given, why);
+  return err(a, SOUK_EINVAL, "`%s` is a number %s to handle; %s does not fit.", o->name, why,
+             given);
 }
 
 /* A number that did not fit in int64, as text: too small when negative. */

@@ -82,7 +82,8 @@ def test_sim_trading_in_the_console(tmp_path):
     hist = out[out.index("Your trades, page 1"):]
     assert hist.count("(sim)") == 6
     assert "Leaderboard by value, season 1" in out and "Leaderboard by ROI, season 1" in out
-    assert "1. <@100000000000000001>" in out
+    # The console user by the name it traded under, not a mention.
+    assert "1. **console**" in out and "<@100000000000000001>" not in out
 
 
 def test_refusals_are_clear_replies(tmp_path):
@@ -647,3 +648,28 @@ def test_seed_bot_names_are_aliases_listed_in_help(tmp_path):
                       ("clearcache", "clearcache"), ("reloadcache", "reloadcache"),
                       ("season_reset", "season-reset")):
         assert re.search(r"`/market %s[^\n]*\(also `!%s`\)" % (sub, name), out), (name, out)
+
+
+def test_names_on_the_leaderboard_and_forget_user(tmp_path):
+    """A player's display name is kept with their trades and shown on the
+    leaderboard (the console's user is "console"); `souk db forget-user`
+    removes it with the rest of their market data, though no module runs
+    in that command."""
+    out = console(tmp_path, "/buy symbol:AAPL shares:1\n/leaderboard\n")
+    assert re.search(r"1\. \*\*console\*\* \$", out), out
+    assert "<@" not in out
+    db = sqlite3.connect(tmp_path / "d" / "souk.db")
+    (user, name), = db.execute("SELECT user_id, name FROM market_players").fetchall()
+    db.close()
+    assert name == "console"
+    r = subprocess.run([souk_bin(), "db", "forget-user", str(user), "-c",
+                        str(tmp_path / "c.yaml")], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    deleted = int(re.search(r"(\d+) row\(s\) deleted", r.stdout).group(1))
+    assert deleted >= 4, r.stdout  # account, holding, trade and name at least
+    db = sqlite3.connect(tmp_path / "d" / "souk.db")
+    for table in ("market_players", "market_accounts", "market_transactions"):
+        assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?",
+                          (user,)).fetchone()[0] == 0, table
+    db.close()

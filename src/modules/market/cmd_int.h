@@ -13,6 +13,7 @@
 #define MARKET_CMD_INT_H
 
 #include "market_int.h"
+#include "players.h"
 #include "souk/cmd.h"
 #include "souk/store.h"
 
@@ -47,12 +48,14 @@ typedef struct market_job market_job_t;
 struct market_job {
   souk_cmd_ctx_t *ctx;
   int64_t guild, user;
+  char name[MARKET_NAME_MAX + 1]; /* the caller's display name, for pool threads */
   market_settings_t defaults; /* a new guild's settings, for this guild */
   market_settings_t set;      /* the guild's settings, once read */
   void (*free)(market_job_t *j);
 };
 
-/** Fill the common part of a job for ctx; free frees the whole job. */
+/** Fill the common part of a job for ctx; free frees the whole job.  Also
+ * notes the caller's display name (market_player_seen). */
 void market_job_init(market_job_t *j, souk_cmd_ctx_t *ctx, void (*free)(market_job_t *j));
 /** Run fn(db, j) on the worker pool in a transaction (write) or a
  * read-only one, then done(j, status) on the loop.  When it cannot start,

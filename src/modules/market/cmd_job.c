@@ -16,6 +16,8 @@ void market_job_init(market_job_t *j, souk_cmd_ctx_t *ctx, void (*free)(market_j
   j->ctx = ctx;
   j->guild = (int64_t)ctx->guild_id;
   j->user = (int64_t)ctx->user_id;
+  market_name_clean(ctx->user_name, j->name);
+  market_player_seen(ctx, market_g.store);
   j->defaults = market_g.defaults;
   j->defaults.guild_id = j->guild;
   j->free = free;
@@ -172,8 +174,7 @@ bool market_amount_arg(souk_cmd_ctx_t *ctx, const char *opt, const char *text, i
   while (*text == ' ')
     text++;
   if (rc == SOUK_EPARSE && (text[0] == '-' || (text[0] == '$' && text[1] == '-')))
-    souk_cmd_replyf(ctx, "`%s` is negative: `%s` must be %s, such as %s.", q, opt, range,
-                    examples);
+    souk_cmd_replyf(ctx, "`%s` is negative: `%s` must be %s, such as %s.", q, opt, range, examples);
   else if (rc == SOUK_ERANGE || (rc == 0 && v > max_cents))
     souk_cmd_replyf(ctx, "`%s` is too large: `%s` must be at most %s.", q, opt, hi);
   else if (rc)

@@ -17,6 +17,7 @@
 typedef struct pf_job {
   market_job_t base;
   int64_t target; /* whose portfolio */
+  char target_name[MARKET_NAME_MAX + 1]; /* the option's resolved name, else the kept one */
   market_portfolio_t pf;
   int64_t prev_value, prev_day; /* prev_day: YYYYMMDD */
   bool has_prev;
@@ -59,6 +60,10 @@ static int portfolio_tx(souk_db_t *db, void *ud) {
   j->has_prev = false;
   int rc = market_settings_get(db, j->base.guild, &j->base.defaults, &j->base.set);
   if (rc == 0) rc = market_portfolio_get(db, j->base.guild, 0, j->target, &j->pf);
+  /* Someone else's: the name Discord resolved for the option, else the
+   * one kept for them. */
+  if (rc == 0 && j->target != j->base.user && !j->target_name[0])
+    rc = market_player_names(db, j->base.guild, &j->target, 1, &j->target_name);
   if (rc == 0 && j->pf.exists) {
     int64_t v = 0, d = 0;
     int prc = market_history_prev(db, j->base.guild, 0, j->target,
@@ -111,7 +116,7 @@ static void portfolio_reply(pf_job_t *j) {
   }
   if (!j->pf.n) souk_buf_puts(&b, "No holdings yet: try /buy.\n");
   char cash[MARKET_FMT_MAX], total[MARKET_FMT_MAX], roi[MARKET_FMT_MAX], day[128],
-      init[MARKET_FMT_MAX], title[128], footer[200];
+      init[MARKET_FMT_MAX], title[MARKET_NAME_MD_MAX + 64], footer[200];
   market_fmt_cents(j->pf.account.cash_cents, cash, sizeof cash);
   market_fmt_cents(value, total, sizeof total);
   market_fmt_cents(j->pf.account.initial_cents, init, sizeof init);
@@ -131,7 +136,9 @@ static void portfolio_reply(pf_job_t *j) {
   if (j->target == j->base.user)
     snprintf(title, sizeof title, "Your portfolio (season %" PRId64 ")", j->pf.account.season);
   else
-    snprintf(title, sizeof title, "Portfolio of <@%" PRId64 "> (season %" PRId64 ")", j->target,
+    snprintf(title, sizeof title, "Portfolio of %s (season %" PRId64 ")",
+             market_name_md(j->target_name, j->target, (char[MARKET_NAME_MD_MAX]){0},
+                            MARKET_NAME_MD_MAX),
              j->pf.account.season);
   bool sim = j->base.set.source == MARKET_SRC_SIM;
   if (unpriced)
@@ -201,7 +208,9 @@ static void portfolio_done(void *ud, int status) {
                       market_fmt_cents(j->base.set.start_cash_cents, (char[MARKET_FMT_MAX]){0},
                                        MARKET_FMT_MAX));
     else
-      souk_cmd_replyf(j->base.ctx, "<@%" PRId64 "> has not traded in this season.", j->target);
+      souk_cmd_replyf(j->base.ctx, "%s has not traded in this season.",
+                      market_name_md(j->target_name, j->target, (char[MARKET_NAME_MD_MAX]){0},
+                                     MARKET_NAME_MD_MAX));
     pf_free(&j->base);
     return;
   }
@@ -241,6 +250,8 @@ void market_cmd_portfolio(souk_cmd_ctx_t *ctx) {
   market_job_init(&j->base, ctx, pf_free);
   uint64_t who = souk_cmd_arg_id(ctx->args, "user");
   j->target = who ? (int64_t)who : j->base.user;
+  const souk_cmd_arg_t *u = souk_cmd_arg(ctx->args, "user");
+  if (u && u->text && j->target != j->base.user) market_name_clean(u->text, j->target_name);
   market_job_run(&j->base, portfolio_tx, portfolio_done, false);
 }
 
@@ -266,8 +277,7 @@ static int history_tx(souk_db_t *db, void *ud) {
 
 /* "2026-11-22" for a YYYYMMDD day. */
 static void hist_day(int64_t day, char *buf, size_t n) {
-  snprintf(buf, n, "%04d-%02d-%02d", (int)(day / 10000), (int)(day / 100 % 100),
-           (int)(day % 100));
+  snprintf(buf, n, "%04d-%02d-%02d", (int)(day / 10000), (int)(day / 100 % 100), (int)(day % 100));
 }
 
 /* The daily values as text, the dashboard chart's data: the latest
@@ -281,9 +291,9 @@ static void hist_days_text(const hist_job_t *j, souk_buf_t *b, char *footer, siz
     hist_day(j->days[i].day, d, sizeof d);
     market_fmt_cents(j->days[i].value_cents, v, sizeof v);
     if (i > 0)
-      souk_buf_printf(b, "%s  %s  (%s)\n", d, v,
-                      market_fmt_change(j->days[i].value_cents, j->days[i - 1].value_cents, c,
-                                        sizeof c));
+      souk_buf_printf(
+          b, "%s  %s  (%s)\n", d, v,
+          market_fmt_change(j->days[i].value_cents, j->days[i - 1].value_cents, c, sizeof c));
     else
       souk_buf_printf(b, "%s  %s\n", d, v);
   }
@@ -340,10 +350,8 @@ static void history_done(void *ud, int status) {
   size_t ne = 1;
   if (j->ndays) {
     hist_days_text(j, &days, dfooter, sizeof dfooter);
-    e[ne++] = (souk_embed_t){.title = dtitle,
-                             .description = days.data,
-                             .color = MARKET_COLOR_INFO,
-                             .footer = dfooter};
+    e[ne++] = (souk_embed_t){
+        .title = dtitle, .description = days.data, .color = MARKET_COLOR_INFO, .footer = dfooter};
   }
   souk_msg_t m = {.embeds = e, .nembeds = ne};
   souk_cmd_reply(j->base.ctx, &m);

@@ -31,7 +31,11 @@ static void trade_free(market_job_t *j) { souk_free(j); }
 
 static int trade_tx(souk_db_t *db, void *ud) {
   trade_job_t *j = ud;
-  return market_trade(db, &j->req, &j->trade);
+  int rc = market_trade(db, &j->req, &j->trade);
+  /* The trade made (or touched) a player: keep their name with it. */
+  if (rc == 0)
+    rc = market_player_name_put(db, j->base.guild, j->base.user, j->base.name, j->req.now_ms);
+  return rc;
 }
 
 static void trade_reply_refusal(trade_job_t *j) {
@@ -154,6 +158,7 @@ static void trade_done(void *ud, int status) {
     return;
   }
   if (market_job_failed(&j->base, status)) return;
+  market_player_noted(j->base.guild, j->base.user, j->base.name);
   if (j->trade.refusal != MARKET_TRADE_OK && !j->trade.duplicate)
     trade_reply_refusal(j);
   else

@@ -14,6 +14,7 @@
 #include "dashboard.h"
 #include "market_int.h"
 #include "money.h"
+#include "players.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"
@@ -494,8 +495,7 @@ static int market_init(const souk_module_ctx_t *ctx) {
   market_g.pc = market_pc_new(&pcc);
   if (pcc.store && market_pc_reload(market_g.pc, reload_done, NULL) != 0)
     SOUK_WARN("market", "cannot load saved prices");
-  int rc = market_register_data();
-  if (rc) SOUK_WARN("market", "cannot register market data for forget-user: %s", souk_strerror(rc));
+  market_player_seen_reset();
   metrics_init(ctx->metrics);
   market_settings_watch();
   market_g.started = true;
@@ -539,4 +539,6 @@ const souk_module_t souk_market_module = {
     .routes = market_dashboard_routes,
     .init = market_init,
     .shutdown = market_shutdown,
+    .migrations = market_migrations,
+    .data = market_data,
 };

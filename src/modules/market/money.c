@@ -198,8 +198,11 @@ char *market_fmt_bp(int64_t bp, char *buf, size_t n) {
   fmt_grouped(m / 100, whole);
   /* Zero has no sign: "-0.00%" or "+0.00%" would claim a change that the
    * figure does not show. */
-  snprintf(tmp, sizeof tmp, "%s%s.%02u%%", bp < 0 ? "-" : bp > 0 ? "+" : "", whole,
-           (unsigned)(m % 100));
+  snprintf(tmp, sizeof tmp, "%s%s.%02u%%",
+           bp < 0   ? "-"
+           : bp > 0 ? "+"
+                    : "",
+           whole, (unsigned)(m % 100));
   return put(buf, n, tmp);
 }
 

@@ -430,14 +430,16 @@ static void test_interaction_errors(void **state) {
                               "\"value\":1}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`/buy` has no option `qty`; it takes `symbol`, `amount`, `limit` and `confirm`.");
+  assert_string_equal(
+      a.error, "`/buy` has no option `qty`; it takes `symbol`, `amount`, `limit` and `confirm`.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
                               "\"value\":\"A\"},{\"name\":\"amount\",\"type\":4,\"value\":"
                               "99999999999999999999}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`amount` must be from 1 to 1000000; 99999999999999999999 is too large.");
+  assert_string_equal(a.error,
+                      "`amount` must be from 1 to 1000000; 99999999999999999999 is too large.");
   souk_cmd_args_free(&a);
   /* The option type Discord states must match the table's. */
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
@@ -452,7 +454,9 @@ static void test_interaction_errors(void **state) {
                               "\"value\":1}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`user` must be a user: a mention (@name) or a user ID; `80351110224678912` is not.");
+  assert_string_equal(
+      a.error,
+      "`user` must be a user: a mention (@name) or a user ID; `80351110224678912` is not.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
                               "\"value\":\"A\"},{\"name\":\"amount\",\"type\":4,\"value\":1},"
@@ -519,14 +523,20 @@ static void test_text_quotes_and_mentions(void **state) {
   souk_cmd_args_free(&a);
   /* A role mention is not a user, nor a channel mention a role. */
   assert_int_equal(parse_text("give <@&80351110224678912> 5", &a), SOUK_EINVAL);
-  assert_string_equal(a.error, "`user` must be a user: a mention (@name) or a user ID; `<@&80351110224678912>` is not.");
+  assert_string_equal(
+      a.error,
+      "`user` must be a user: a mention (@name) or a user ID; `<@&80351110224678912>` is not.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_text("setup channel 1100000000000000007 <#1100000000000000008>", &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`role` must be a role: a mention (@role) or a role ID; `<#1100000000000000008>` is not.");
+  assert_string_equal(
+      a.error,
+      "`role` must be a role: a mention (@role) or a role ID; `<#1100000000000000008>` is not.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_text("setup channel general", &a), SOUK_EINVAL);
-  assert_string_equal(a.error, "`channel` must be a channel: a mention (#channel) or a channel ID; `general` is not.");
+  assert_string_equal(
+      a.error,
+      "`channel` must be a channel: a mention (#channel) or a channel ID; `general` is not.");
   souk_cmd_args_free(&a);
   /* Too short to be an id. */
   assert_int_equal(parse_text("give 12345 5", &a), SOUK_EINVAL);
@@ -569,7 +579,8 @@ static void test_text_messages(void **state) {
       {"sell AAPL", "Unknown command `sell`."},
       {"setup prefix", "`/setup prefix` needs a subcommand: `set`, `reset`."},
       {"setup prefix clear", "Unknown subcommand `clear` of `/setup prefix`; try `set`, `reset`."},
-      {"setup prefix set prefix:toolong", "`prefix` must be 5 characters or fewer; `toolong` has 7."},
+      {"setup prefix set prefix:toolong",
+       "`prefix` must be 5 characters or fewer; `toolong` has 7."},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     souk_cmd_args_t a;

@@ -64,7 +64,7 @@ static void test_buy_sell_and_portfolio(void **state) {
   has(r, "No holdings yet");
   /* Another member's portfolio, and one who never traded. */
   r = modtest_cmd(&T, "/portfolio user:<@300000000000000003>", &MODTEST_OWNER_WHO);
-  has(r, "Portfolio of <@300000000000000003>");
+  has(r, "Portfolio of **member**");
   r = modtest_cmd(&T, "/portfolio", &MODTEST_OWNER_WHO);
   has(r, "You have no account in this season yet");
   has(r, "$10,000.00");
@@ -227,8 +227,12 @@ static void test_leaderboard_and_buttons(void **state) {
   modtest_cmd(&T, "/buy symbol:AAPL shares:2", &MODTEST_OWNER_WHO);
   const char *r = modtest_cmd(&T, "/leaderboard", &MODTEST_MEMBER);
   has(r, "Leaderboard by value, season 1");
-  has(r, "1. <@");
-  has(r, "2. <@");
+  /* Players by their display names, never by id. */
+  has(r, "1. **");
+  has(r, "2. **");
+  has(r, "**member** $");
+  has(r, "**owner** $");
+  hasnt(r, "<@");
   has(r, "Page 1 of 1 - 2 traders - simulated market");
   /* One page: no buttons. */
   assert_int_equal(T.reply.ncustom, 0);
@@ -304,6 +308,65 @@ static void test_owner_commands(void **state) {
   has(r, "1 already there today");
 }
 
+/* A count of rows a query returns. */
+typedef struct count_q {
+  const char *sql;
+  int64_t n;
+} count_q_t;
+
+static int count_fn(souk_db_t *db, void *ud) {
+  count_q_t *q = ud;
+  souk_stmt_t *s;
+  int rc = souk_db_prepare(db, q->sql, &s);
+  if (rc) return rc;
+  rc = souk_stmt_step(s);
+  q->n = souk_stmt_column_int64(s, 0);
+  souk_stmt_finalize(s);
+  return rc == 1 ? 0 : SOUK_EIO;
+}
+
+static int64_t count_rows(const char *sql) {
+  count_q_t q = {sql, -1};
+  assert_int_equal(souk_store_read(T.store, count_fn, &q), 0);
+  return q.n;
+}
+
+/* Let background writes (a name noted on the side) finish. */
+static void drain(void) {
+  while (souk_work_pending())
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+}
+
+/* Players' display names: kept from the trade, updated when they change
+ * (by any market command), escaped for Discord's markdown, kept only for
+ * players, and gone with `forget-user`. */
+static void test_player_names(void **state) {
+  modtest_who_t star = {UINT64_C(300000000000000005), MODTEST_GUILD, 0, "*Star*_x_ `c` <@1> |s|"};
+  modtest_who_t visitor = {UINT64_C(300000000000000006), MODTEST_GUILD, 0, "Visitor"};
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &star);
+  modtest_cmd(&T, "/price symbol:AAPL", &visitor);
+  drain();
+  const char *r = modtest_cmd(&T, "/leaderboard", &MODTEST_MEMBER);
+  has(r, "1. **\\*Star\\*\\_x\\_ \\`c\\` \\<\\@1\\> \\|s\\|** $");
+  /* Someone who only looked at a price is not a player: no name kept. */
+  assert_int_equal(count_rows("SELECT COUNT(*) FROM market_players"), 1);
+  /* A new name is noted by any market command, not only a trade. */
+  star.name = "Renamed";
+  modtest_cmd(&T, "/portfolio", &star);
+  drain();
+  r = modtest_cmd(&T, "/leaderboard", &MODTEST_MEMBER);
+  has(r, "1. **Renamed** $");
+  hasnt(r, "Star");
+  r = modtest_cmd(&T, "/portfolio user:<@300000000000000005>", &MODTEST_MEMBER);
+  has(r, "Portfolio of **Renamed**");
+  /* Forgetting the player removes the name with the rest. */
+  int64_t deleted = 0;
+  assert_int_equal(souk_store_forget_user(T.store, (int64_t)star.user, &deleted), 0);
+  assert_true(deleted >= 3); /* account, holding, trade, name */
+  assert_int_equal(count_rows("SELECT COUNT(*) FROM market_players"), 0);
+}
+
 /* The seed bot's names run the matching /market commands (/help's listing
  * of them is in tests/integration/test_market.py). */
 static void test_seed_aliases(void **state) {
@@ -336,6 +399,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_season_reset, setup, teardown),
       cmocka_unit_test_setup_teardown(test_owner_commands, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed_aliases, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_player_names, setup, teardown),
   };
   souk_log_set_level(SOUK_LOG_OFF);
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
