@@ -192,11 +192,11 @@ def test_commission_start_cash_and_hours_policy(tmp_path):
 
 
 class FakePrices:
-    def __init__(self, tmp):
+    def __init__(self, tmp, *args):
         pf = tmp / "prices.port"
         self.log = open(tmp / "fake_prices.log", "w")
         self.proc = subprocess.Popen([PYTHON, str(FAKE_PRICES), "--port", "0", "--port-file",
-                                      str(pf), "--log-level", "WARNING"], stderr=self.log)
+                                      str(pf), "--log-level", "WARNING", *args], stderr=self.log)
         deadline = time.monotonic() + 15
         while not pf.exists() or not pf.read_text().strip():
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -308,7 +308,7 @@ def test_live_prices_fall_through_and_fallback(tmp_path, fake_prices):
         assert "0 holdings without a price" in out
         assert len(fake.requests()) == n0
         out = c.run("/leaderboard", "Leaderboard")
-        assert "1. <@100000000000000001>" in out and "simulated" not in out
+        assert "1. **console**" in out and "simulated" not in out
         # Every provider fails: /price shows the cached price with its age,
         # trades refuse.
         fake.post("/_fake/script", {"provider": "*", "responses": [{"status": 503, "repeat": -1}]})
@@ -673,3 +673,37 @@ def test_names_on_the_leaderboard_and_forget_user(tmp_path):
         assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?",
                           (user,)).fetchone()[0] == 0, table
     db.close()
+
+
+FH2 = "fh-test-token-0009"
+
+
+def test_finnhub_keys_rotate_when_one_runs_out(tmp_path):
+    """Two Finnhub keys (the seed's secondary key): when the first runs out
+    of its quota (the provider answers 429 past its budget), the second is
+    used, and Polygon is asked only once both are out."""
+    fake = FakePrices(tmp_path, "--finnhub-token", FH + "," + FH2)
+    try:
+        cfg = live_config(tmp_path, fake)
+        cfg["market"]["finnhub"]["key"] = FH + "," + FH2
+        # Each key may be asked twice a minute; the provider answers 429 past it.
+        fake.post("/_fake/limits", {"finnhub": {"limit": 2, "window_s": 60}})
+        c = Console(tmp_path, cfg)
+        try:
+            for sym in ("AAPL", "MSFT", "IBM", "NVDA"):
+                out = c.run("/price symbol:%s" % sym, "%s:" % sym)
+                assert "(finnhub;" in out, out
+            out = c.run("/price symbol:TSLA", "TSLA:")
+            assert "(polygon;" in out, out
+            fake.post("/_fake/limits", {"finnhub": None})
+            assert c.close() == 0
+        finally:
+            c.s.kill()
+        fh = [(r["key"], r["status"]) for r in fake.requests() if r["provider"] == "finnhub"]
+        # Two from the first key, its 429, two from the second, its 429.
+        assert fh == [(FH, 200), (FH, 200), (FH, 429), (FH2, 200), (FH2, 200), (FH2, 429)], fh
+        log = c.s.log_text()
+        assert "finnhub answered 429 to key 1 of 2" in log
+        assert FH not in log and FH2 not in log  # keys never reach the log
+    finally:
+        fake.stop()
