@@ -78,6 +78,7 @@ static struct {
   bool stopping;
   int exit_code;
   bool console;
+  const souk_module_t *oneshot; /* `souk <module> ...` with services (cli_started) */
   bool log_to_file; /* run and console honour core.log.file */
   bool told_log;    /* the console said where its log goes */
 } g;
@@ -100,6 +101,8 @@ static void usage(FILE *f) {
           "                 print a guild's (or a user's) settings and where each comes from\n"
           "  skyblock replay DIR [OUT]\n"
           "                 rebuild SkyBlock's hourly summaries from a spool or saved pages\n"
+          "  market daily-update\n"
+          "                 the Market Sim's daily snapshot now, once a day (for cron)\n"
           "  version        print the version\n"
           "\n"
           "options:\n"
@@ -110,7 +113,9 @@ static void usage(FILE *f) {
 /* The module whose name is cmd, when it has subcommands of its own. */
 static const souk_module_t *module_cli(const char *cmd) {
   for (size_t i = 0; souk__modules[i]; i++)
-    if (souk__modules[i]->cli && !strcmp(souk__modules[i]->name, cmd)) return souk__modules[i];
+    if ((souk__modules[i]->cli || souk__modules[i]->cli_started) &&
+        !strcmp(souk__modules[i]->name, cmd))
+      return souk__modules[i];
   return NULL;
 }
 
@@ -273,7 +278,8 @@ static int http_client_start(void) {
 static void shutdown_for_error(int code);
 
 static int recovery_start(void) {
-  souk__app_recovery_start(!g.console, shutdown_for_error);
+  /* Alerts go to Discord only from `souk run`. */
+  souk__app_recovery_start(!g.console && !g.oneshot, shutdown_for_error);
   return 0;
 }
 
@@ -296,12 +302,16 @@ static void usage_stop(void) {
 
 
 static int modules_start(void) {
-  souk__modreg_services_t svc = {
-      .store = souk__app_store(), .cache = souk__app_cache(), .routes = !g.console};
+  souk__modreg_services_t svc = {.store = souk__app_store(),
+                                 .cache = souk__app_cache(),
+                                 .routes = !g.console && !g.oneshot,
+                                 .only = g.oneshot};
   return souk__modreg_start(&svc);
 }
 
 static int scheduler_start(void) {
+  /* A one-shot command does its own work and nothing on a schedule. */
+  if (g.oneshot) return 0;
   /* Every task (the wiring's and the modules') runs on its period from now. */
   return souk__sched_start();
 }
@@ -576,6 +586,21 @@ static int start_http(void) {
   return 0;
 }
 
+/* `souk <module> ARGS...` for a module's cli_started: the services and that
+ * module start (no Discord, HTTP server or schedule), its command runs on
+ * the loop, and everything stops again.  Returns the exit status. */
+static int run_oneshot(const souk_module_t *m, int argc, char **argv) {
+  g.oneshot = m;
+  int code = units_start();
+  if (code != EXIT_OK) return code;
+  const souk_module_ctx_t *ctx = souk__modreg_ctx_of(m);
+  code = ctx ? m->cli_started(ctx, argc, argv) : EXIT_RUNTIME;
+  units_stop();
+  /* What stopping closed finishes on the loop. */
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  return code;
+}
+
 static int cmd_config_keys(void) {
   souk_buf_t b;
   souk_buf_init(&b);
@@ -741,7 +766,10 @@ int main(int argc, char **argv) {
   }
   int code = EXIT_OK;
   g.console = !strcmp(o.cmd, "console");
-  g.log_to_file = g.console || !strcmp(o.cmd, "run");
+  /* A module's one-shot (cron) honours core.log.file too, so its info
+   * lines need not go to cron's mail. */
+  g.log_to_file = g.console || !strcmp(o.cmd, "run") ||
+                  (module_cli(o.cmd) && module_cli(o.cmd)->cli_started);
   apply_log_conf();
 
   souk__console_set_mode(g.console);
@@ -751,8 +779,10 @@ int main(int argc, char **argv) {
     code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
   } else if (!strcmp(o.cmd, "settings")) {
     code = cmd_settings(o.nargs, o.args);
-  } else if (module_cli(o.cmd)) {
+  } else if (module_cli(o.cmd) && module_cli(o.cmd)->cli) {
     code = ensure_data_dir() ? EXIT_CONFIG : module_cli(o.cmd)->cli(o.nargs, o.args);
+  } else if (module_cli(o.cmd)) {
+    code = ensure_data_dir() ? EXIT_CONFIG : run_oneshot(module_cli(o.cmd), o.nargs, o.args);
   } else if (ensure_data_dir() != 0) {
     code = EXIT_CONFIG;
   } else if ((code = units_start()) == EXIT_OK) {

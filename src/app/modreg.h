@@ -52,6 +52,8 @@ typedef struct souk__modreg_services {
   const souk_http_client_t *http;
   const souk_scheduler_t *tasks;
   const souk_metrics_registry_t *metrics;
+  /** Start only this module (a one-shot `souk <module> ...`); NULL: all. */
+  const souk_module_t *only;
 } souk__modreg_services_t;
 
 /** Start every module in list order: its migrations (when there is a
@@ -75,5 +77,7 @@ int souk__modreg_register_data(void);
 /** The context module i was started with, or NULL when it is not
  * started (tests). */
 const souk_module_ctx_t *souk__modreg_ctx(size_t i);
+/** The context of module m once it started, or NULL. */
+const souk_module_ctx_t *souk__modreg_ctx_of(const souk_module_t *m);
 
 #endif

@@ -707,3 +707,85 @@ def test_finnhub_keys_rotate_when_one_runs_out(tmp_path):
         assert FH not in log and FH2 not in log  # keys never reach the log
     finally:
         fake.stop()
+
+
+def _seeded_for_daily(tmp_path, name):
+    """A data dir with one account and no daily update done today."""
+    d = tmp_path / name
+    d.mkdir()
+    out = console(d, "/buy symbol:AAPL shares:1\n", cfg="core:\n  data_dir: ./d\n" + SIM1)
+    assert "Bought 1 AAPL" in out
+    db = sqlite3.connect(d / "d" / "souk.db")
+    # The console's own task may have done today's already (after its hour).
+    db.execute("DELETE FROM idempotency WHERE key LIKE 'market:daily:%'")
+    db.execute("DELETE FROM kv WHERE namespace = 'market' AND key = 'daily_day'")
+    db.execute("DELETE FROM market_history")
+    db.commit()
+    db.close()
+    return d
+
+
+def _cron(d):
+    return subprocess.run([souk_bin(), "market", "daily-update", "-c", str(d / "c.yaml")], cwd=d,
+                          capture_output=True, text=True, timeout=WAIT * 2,
+                          env={k: v for k, v in os.environ.items()
+                               if not k.startswith("SOUK_MARKET_")})
+
+
+def _wait_log(path, needle):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if path.exists() and needle in path.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {needle!r} in {path}:\n" + (path.read_text() if path.exists()
+                                                          else "(none)"))
+
+
+def test_cron_daily_update_runs_once_a_day_beside_the_daemon(tmp_path):
+    """`souk market daily-update` does the daily task's work once: a second
+    run, or the daemon's task after it (or it after the task), finds the
+    day done and does nothing; its exit status says whether it worked."""
+    d = _seeded_for_daily(tmp_path, "cron-first")
+    r = _cron(d)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"daily update \d{4}-\d\d-\d\d done: 1 accounts valued, 1 snapshots written",
+                     r.stdout), r.stdout
+    r = _cron(d)
+    assert r.returncode == 0 and "already done today; nothing to do" in r.stdout, r.stdout
+    # The daemon starts after cron's run: its task (due at once with hour
+    # 0) finds the day done.
+    cfg = {"core": {"data_dir": str(d / "d")},
+           "market": {"sim": {"seed": 1}, "daily_update": {"hour": 0}}}
+    c = Console(d, cfg)
+    try:
+        _wait_log(d / "d" / "console.log", "already done today, nothing to do")
+        assert c.close() == 0
+    finally:
+        c.s.kill()
+    db = sqlite3.connect(d / "d" / "souk.db")
+    assert db.execute("SELECT COUNT(*) FROM market_history").fetchone()[0] == 1
+    db.close()
+
+    # The other way round: the daemon's task first, cron while it runs.
+    d = _seeded_for_daily(tmp_path, "daemon-first")
+    cfg["core"]["data_dir"] = str(d / "d")
+    c = Console(d, cfg)
+    try:
+        _wait_log(d / "d" / "console.log", ": 1 accounts, 1 written")
+        (d / "c.yaml").write_text("core:\n  data_dir: ./d\n" + SIM1)
+        r = _cron(d)
+        assert r.returncode == 0 and "already done today; nothing to do" in r.stdout, (
+            r.stdout + r.stderr)
+        assert c.close() == 0
+    finally:
+        c.s.kill()
+
+    # A store it cannot open: a non-zero status and why.
+    (d / "bad.yaml").write_text("core:\n  data_dir: ./d\nstore:\n  url: postgres://127.0.0.1:1/x\n")
+    r = subprocess.run([souk_bin(), "market", "daily-update", "-c", str(d / "bad.yaml")], cwd=d,
+                       capture_output=True, text=True, timeout=WAIT * 2)
+    assert r.returncode != 0 and "already done" not in r.stdout and "done:" not in r.stdout
+    r = subprocess.run([souk_bin(), "market", "frobnicate", "-c", str(d / "c.yaml")], cwd=d,
+                       capture_output=True, text=True, timeout=WAIT * 2)
+    assert r.returncode == 2 and "usage: souk market daily-update" in r.stderr

@@ -582,4 +582,5 @@ const souk_module_t souk_market_module = {
     .shutdown = market_shutdown,
     .migrations = market_migrations,
     .data = market_data,
+    .cli_started = market_cli,
 };

@@ -19,6 +19,7 @@
 /* clang-format on */
 
 #include "../modtest.h"
+#include "modules/market/market_int.h"
 #include "souk/log.h"
 
 extern const souk_module_t souk_market_module;
@@ -367,6 +368,53 @@ static void test_player_names(void **state) {
   assert_int_equal(count_rows("SELECT COUNT(*) FROM market_players"), 0);
 }
 
+typedef struct daily_res {
+  int calls, status;
+  market_snapshot_stats_t st;
+} daily_res_t;
+
+static void daily_cb(void *ud, int status, const market_snapshot_stats_t *st) {
+  daily_res_t *r = ud;
+  r->calls++;
+  r->status = status;
+  r->st = *st;
+}
+
+static daily_res_t daily(market_daily_mode_t mode) {
+  daily_res_t r = {0};
+  assert_int_equal(market_daily_run(mode, daily_cb, &r), 0);
+  while (!r.calls)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  assert_int_equal(r.calls, 1);
+  return r;
+}
+
+/* The task's and cron's daily update runs once a day, whichever process
+ * comes first: a second run finds the day claimed in the store and does
+ * nothing; /market daily-update forces one anyway. */
+static void test_daily_update_once_a_day(void **state) {
+  modtest_cmd(&T, "/buy symbol:AAPL shares:1", &MODTEST_MEMBER);
+  daily_res_t r = daily(MARKET_DAILY_ONCE);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.st.accounts, 1);
+  assert_int_equal(r.st.inserted, 1);
+  r = daily(MARKET_DAILY_ONCE);
+  assert_int_equal(r.status, SOUK_EEXIST);
+  assert_int_equal(r.st.accounts, 0);
+  /* Another process's memory: the claim is in the store, not here. */
+  market_g.last_daily_day = 0;
+  r = daily(MARKET_DAILY_ONCE);
+  assert_int_equal(r.status, SOUK_EEXIST);
+  r = daily(MARKET_DAILY_FORCE);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.st.inserted, 0);
+  assert_int_equal(r.st.existing, 1);
+  /* A claim by the idempotency key alone (the kv row lost) still holds. */
+  count_q_t q = {"SELECT COUNT(*) FROM idempotency WHERE key LIKE 'market:daily:%'", -1};
+  assert_int_equal(souk_store_read(T.store, count_fn, &q), 0);
+  assert_int_equal(q.n, 1);
+}
+
 /* The seed bot's names run the matching /market commands (/help's listing
  * of them is in tests/integration/test_market.py). */
 static void test_seed_aliases(void **state) {
@@ -400,6 +448,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_owner_commands, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed_aliases, setup, teardown),
       cmocka_unit_test_setup_teardown(test_player_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_daily_update_once_a_day, setup, teardown),
   };
   souk_log_set_level(SOUK_LOG_OFF);
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
