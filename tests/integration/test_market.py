@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -789,3 +790,58 @@ def test_cron_daily_update_runs_once_a_day_beside_the_daemon(tmp_path):
     r = subprocess.run([souk_bin(), "market", "frobnicate", "-c", str(d / "c.yaml")], cwd=d,
                        capture_output=True, text=True, timeout=WAIT * 2)
     assert r.returncode == 2 and "usage: souk market daily-update" in r.stderr
+
+
+def _get(url):
+    try:
+        with _OPENER.open(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_console_http_serves_the_dashboard(tmp_path):
+    """`souk console --http` starts the HTTP server with the modules' pages,
+    so the console's own server has a dashboard without Discord; without
+    --http nothing listens, and `souk run` refuses the option."""
+    cfg = {"core": {"data_dir": str(tmp_path / "data")}, "http": {"port": 0},
+           "market": {"sim": {"seed": 1}}}
+    c = Console(tmp_path, cfg)
+    try:
+        c.run("/buy symbol:AAPL shares:3", "Bought 3 AAPL")
+        assert not any("web pages are on" in l for l in c.s.lines)
+        assert c.close() == 0
+    finally:
+        c.s.kill()
+
+    s = Souk(tmp_path / "http", cfg, env={"SOUK_DISCORD_TOKEN": ""}, args=("console", "--http"))
+    for k in list(s.env):
+        if k.startswith("SOUK_MARKET_") or k == "SOUK_DISCORD_TOKEN":
+            s.env.pop(k)
+    s.start()
+    try:
+        line = s.wait_log("web pages are on http://127.0.0.1:", timeout=WAIT)[0]
+        base = re.search(r"(http://127\.0\.0\.1:\d+)/", line).group(1)
+        guild = "100000000000000002"  # the console's server
+        # Off until the server turns it on, as on Discord.
+        assert _get(f"{base}/market/{guild}")[0] == 404
+        s.proc.stdin.write(b"/market dashboard state:on\n")
+        s.proc.stdin.flush()
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and not any("now public" in l for l in s.stdout_lines):
+            time.sleep(0.05)
+        status, body = _get(f"{base}/market/{guild}")
+        assert status == 200, body
+        # The earlier console session's trade, its player by name.
+        assert '<span class="player">console</span>' in body
+        assert _get(f"{base}/healthz")[0] == 200
+        s.proc.stdin.close()
+        assert s.wait(WAIT) == 0
+    finally:
+        s.kill()
+    with pytest.raises(OSError):
+        _OPENER.open(f"{base}/healthz", timeout=2)
+
+    r = subprocess.run([souk_bin(), "run", "--http", "-c", s.config_path], capture_output=True,
+                       text=True, timeout=WAIT)
+    assert r.returncode == 2 and "--http is an option of `souk console`" in r.stderr
