@@ -49,11 +49,9 @@ static int err(souk_cmd_args_t *a, int rc, const char *fmt, ...) {
   return rc;
 }
 
-/* A value as a reply quotes it: at most 24 characters (cut on a UTF-8
- * boundary, with "..." after), and a backtick made a quote so the value
- * stays one code span.  Control characters are escaped by the runner,
- * where every reply goes out. */
-static const char *quoted(char *out, size_t cap, const char *s, size_t n) {
+/* A value as a reply quotes it (souk/cmd.h).  The loop leaves room for
+ * one more UTF-8 sequence and the "..." after it. */
+const char *souk_cmd_quote(char *out, size_t cap, const char *s, size_t n) {
   size_t o = 0, chars = 0, i = 0;
   while (i < n && chars < 24 && o + 8 < cap) {
     size_t k = souk_utf8_seq((const unsigned char *)s + i, n - i);
@@ -63,7 +61,7 @@ static const char *quoted(char *out, size_t cap, const char *s, size_t n) {
     i += k;
     chars++;
   }
-  if (i < n) {
+  if (i < n && o + 4 <= cap) {
     memcpy(out + o, "...", 3);
     o += 3;
   }
@@ -102,7 +100,7 @@ static int type_err(souk_cmd_args_t *a, const souk_cmd_option_t *o, const char *
   if (!given || n == 0) return err(a, SOUK_EINVAL, "`%s` must be %s.", o->name, what);
   char q[128];
   return err(a, SOUK_EINVAL, "`%s` must be %s; `%s` is not.", o->name, what,
-             quoted(q, sizeof q, given, n));
+             souk_cmd_quote(q, sizeof q, given, n));
 }
 
 /* The reply for a number outside its option's bounds (or outside int64,
@@ -133,7 +131,7 @@ static int range_err(souk_cmd_args_t *a, const souk_cmd_option_t *o, const char 
 /* A number that did not fit in int64, as text: too small when negative. */
 static int overflow_err(souk_cmd_args_t *a, const souk_cmd_option_t *o, const char *s, size_t n) {
   char q[128];
-  quoted(q, sizeof q, s, n);
+  souk_cmd_quote(q, sizeof q, s, n);
   return range_err(a, o, q, n > 0 && s[0] == '-');
 }
 
@@ -254,7 +252,7 @@ static souk_cmd_arg_t *find_arg(souk_cmd_args_t *a, const char *name) {
 static int unknown_option(souk_cmd_args_t *a, const struct souk_command *cur, const char *name,
                           size_t n) {
   char q[128];
-  quoted(q, sizeof q, name, n);
+  souk_cmd_quote(q, sizeof q, name, n);
   if (!cur->options || !cur->options[0].name)
     return err(a, SOUK_EINVAL, "`/%s` has no option `%s`, nor any other.", a->path, q);
   souk_buf_t b = {0};
@@ -321,12 +319,12 @@ static int validate_arg(souk_cmd_args_t *a, const souk_cmd_option_t *o, souk_cmd
     if (o->max_length && chars > o->max_length)
       return err(a, SOUK_EINVAL, "`%s` must be %u %s or fewer; `%s` has %zu.", o->name,
                  (unsigned)o->max_length, chars_word(o->max_length),
-                 quoted(q, sizeof q, v->text, len), chars);
+                 souk_cmd_quote(q, sizeof q, v->text, len), chars);
     if (o->min_length && chars < o->min_length) {
       if (chars == 0) return err(a, SOUK_EINVAL, "`%s` must not be empty.", o->name);
       return err(a, SOUK_EINVAL, "`%s` must be %u %s or more; `%s` has %zu.", o->name,
                  (unsigned)o->min_length, chars_word(o->min_length),
-                 quoted(q, sizeof q, v->text, len), chars);
+                 souk_cmd_quote(q, sizeof q, v->text, len), chars);
     }
   }
   if (o->choices) {
@@ -342,7 +340,7 @@ static int validate_arg(souk_cmd_args_t *a, const souk_cmd_option_t *o, souk_cmd
           v->text = souk_strdup(c->value);
           return 0;
         }
-        quoted(given, sizeof given, v->text, strlen(v->text));
+        souk_cmd_quote(given, sizeof given, v->text, strlen(v->text));
       } else if (souk__cmd_convert(o->type, c->value, strlen(c->value), &cv) == 0) {
         if (o->type == SOUK_OPT_INTEGER && cv.i == v->i) return 0;
         if (o->type == SOUK_OPT_NUMBER && cv.num == v->num) return 0;

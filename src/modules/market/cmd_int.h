@@ -86,10 +86,6 @@ bool market_symbol_norm(const char *in, char *out, size_t cap);
  * when it is not a symbol, reply what a symbol is and return false (ctx is
  * then finished). */
 bool market_symbol_arg(souk_cmd_ctx_t *ctx, char *out);
-/** Text a user typed as a reply quotes it: at most 24 characters (cut on a
- * UTF-8 boundary, "..." after), backticks made quotes so it stays one code
- * span.  Returns out (cap >= 1 bytes). */
-const char *market_quote_input(const char *s, char *out, size_t cap);
 /** Read the dollar amount text of option opt into *cents, accepting
  * min_cents..max_cents; on a mistake reply what is wrong and what is
  * accepted (with examples, "1500, $1,500 or 99.95") and return false (ctx is

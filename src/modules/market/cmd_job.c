@@ -134,32 +134,14 @@ bool market_symbol_arg(souk_cmd_ctx_t *ctx, char *out) {
   souk_cmd_replyf(ctx,
                   "`%s` is not a stock symbol: a symbol starts with a letter and has up to %d "
                   "letters, digits, '.' or '-', like AAPL or BRK.B.",
-                  market_quote_input(sym, q, sizeof q), MARKET_SYMBOL_MAX);
+                  souk_cmd_quote(q, sizeof q, sym, strlen(sym)), MARKET_SYMBOL_MAX);
   return false;
-}
-
-const char *market_quote_input(const char *s, char *out, size_t cap) {
-  size_t o = 0, chars = 0, n = strlen(s), i = 0;
-  while (i < n && chars < 24 && o + 8 < cap) {
-    size_t k = souk_utf8_seq((const unsigned char *)s + i, n - i);
-    if (k == 0) k = 1;
-    for (size_t m = 0; m < k; m++)
-      out[o++] = s[i + m] == '`' ? '\'' : s[i + m];
-    i += k;
-    chars++;
-  }
-  if (i < n && o + 4 <= cap) {
-    memcpy(out + o, "...", 3);
-    o += 3;
-  }
-  out[o] = '\0';
-  return out;
 }
 
 bool market_amount_arg(souk_cmd_ctx_t *ctx, const char *opt, const char *text, int64_t min_cents,
                        int64_t max_cents, const char *examples, int64_t *cents) {
   char q[128], lo[MARKET_FMT_MAX], hi[MARKET_FMT_MAX], range[120];
-  market_quote_input(text, q, sizeof q);
+  souk_cmd_quote(q, sizeof q, text, strlen(text));
   market_fmt_cents(min_cents > 0 ? min_cents - 1 : 0, lo, sizeof lo);
   market_fmt_cents(max_cents, hi, sizeof hi);
   /* What the option accepts, in words: "more than $0.00", "from $0.00 to

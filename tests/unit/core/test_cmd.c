@@ -690,6 +690,32 @@ static void market_btn(souk_cmd_ctx_t *ctx) { (void)ctx; }
 static void market_page(souk_cmd_ctx_t *ctx) { (void)ctx; }
 static void help_btn(souk_cmd_ctx_t *ctx) { (void)ctx; }
 
+/* What a reply quotes of a user's text: 24 characters at most, cut on a
+ * UTF-8 boundary with "...", backticks made quotes; a small buffer gets
+ * what fits and stays terminated. */
+static void test_quote(void **state) {
+  (void)state;
+  char q[128];
+  assert_string_equal(souk_cmd_quote(q, sizeof q, "a`b", 3), "a'b");
+  const char *longer = "abcdefghijklmnopqrstuvwxyz";
+  assert_string_equal(souk_cmd_quote(q, sizeof q, longer, strlen(longer)),
+                      "abcdefghijklmnopqrstuvwx...");
+  /* 25 two-byte characters: 24 kept whole. */
+  char e[64] = "";
+  for (int i = 0; i < 25; i++)
+    strcat(e, "\xc3\xa9");
+  souk_cmd_quote(q, sizeof q, e, strlen(e));
+  assert_int_equal(strlen(q), 48 + 3);
+  assert_memory_equal(q, e, 48);
+  char small[6], three[3];
+  memset(small, 'X', sizeof small);
+  assert_string_equal(souk_cmd_quote(small, sizeof small, longer, strlen(longer)), "...");
+  memset(three, 'X', sizeof three);
+  assert_string_equal(souk_cmd_quote(three, sizeof three, longer, strlen(longer)), "");
+  char tiny[10];
+  assert_string_equal(souk_cmd_quote(tiny, sizeof tiny, longer, strlen(longer)), "ab...");
+}
+
 static void test_custom_id(void **state) {
   static const souk_cmd_component_t market[] = {
       {"market:", market_btn}, {"market:page:", market_page}, {NULL}};
@@ -907,6 +933,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_custom_id, setup, teardown),
+      cmocka_unit_test(test_quote),
       cmocka_unit_test_setup_teardown(test_text_random, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
