@@ -13,6 +13,7 @@
 #include "../src/modules/market/fmt.c"
 #include "../src/modules/market/ledger.c"
 #include "../src/modules/market/money.c"
+#include "../src/modules/market/players.c"
 #include "../src/modules/market/price_sim.c"
 
 #include <stdio.h>
@@ -81,6 +82,10 @@ static int seed_fn(souk_db_t *db, void *ud) {
     souk_stmt_bind_int64(a, 3, 50000000 + (u * 7919) % 40000000);
     souk_stmt_bind_int64(a, 4, g_now);
     rc = step_ok(a);
+    /* Every player has a display name, which each page reads. */
+    char name[32];
+    snprintf(name, sizeof name, "Player %" PRId64, u);
+    if (rc == 0) rc = market_player_name_put(db, sd->guild, u, name, g_now);
     for (int k = 0; rc == 0 && k < 3; k++) {
       souk_stmt_reset(h);
       souk_stmt_bind_int64(h, 1, sd->guild);
@@ -246,7 +251,9 @@ int main(int argc, char **argv) {
   souk_store_conf_t c;
   souk_store_conf_defaults(&c);
   c.backup_before_migrate = false;
-  if (souk_store_open(&c, dir, &g_store) != 0) return 1;
+  if (souk_store_open(&c, dir, &g_store) != 0 ||
+      souk_store_migrate_module(g_store, "market", market_migrations, NULL) != 0)
+    return 1;
   market_g.store = g_store;
   double t0 = now_ms();
   seed_t live = {LIVE_GUILD, MARKET_SRC_LIVE}, sim = {SIM_GUILD, MARKET_SRC_SIM};

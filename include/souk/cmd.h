@@ -429,6 +429,14 @@ const souk_cmd_arg_t *souk_cmd_focused(const souk_cmd_args_t *args);
 /** Release the strings args owns and empty it; safe on a zeroed args. */
 void souk_cmd_args_free(souk_cmd_args_t *args);
 
+/** Write text a user typed (s, n bytes) into out (cap >= 1 bytes) as a
+ * reply quotes it: at most 24 characters (cut on a UTF-8 boundary, with
+ * "..." after), each backtick made a quote so the value stays one code
+ * span.  Control characters are left for the runner, which escapes them
+ * in every reply.  Returns out.  The core's option checks quote this way,
+ * and modules' own checks should too, so every such reply reads alike. */
+const char *souk_cmd_quote(char *out, size_t cap, const char *s, size_t n);
+
 /** Write "prefix" + state into out (cap bytes) as a custom_id.  Returns 0,
  * or SOUK_ETOOBIG when it would exceed Discord's 100 characters (out is
  * then empty) or cap. */

@@ -179,6 +179,20 @@ typedef struct souk_module {
   /** The module's own schema, applied in order before its init (and by
    * `souk db migrate`), versioned per module (souk/store.h). */
   const struct souk_migration *migrations;
+  /** `souk <name> ARGS...` for subcommands that need the process's
+   * services, such as a one-shot job for cron: run once the store, cache,
+   * HTTP client, settings and this module (its migrations, then init) have
+   * started, with no Discord, no HTTP server, no scheduled tasks and no
+   * other module; ctx is the one init got.  It may run the loop until its
+   * work is done; the services stop after it returns.  Returns the exit
+   * status: 0 done, 1 failed, 2 a usage error.  A module has .cli or this,
+   * not both. */
+  int (*cli_started)(const souk_module_ctx_t *ctx, int argc, char **argv);
+  /** Its tables that hold data about users or guilds (souk/store.h), so
+   * `souk db forget-user` / `purge-guild` reach them even when no module
+   * runs; registered before init too.  A module may also register tables
+   * from init with souk_store_register_data(). */
+  const struct souk_store_data *data;
 } souk_module_t;
 
 #endif

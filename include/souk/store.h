@@ -281,6 +281,18 @@ int souk_store_copy(souk_store_t *st, const char *dst_url, int64_t batch_rows, s
  * from init; registering the same table again replaces the entry.  Returns
  * 0 or SOUK_EINVAL. */
 int souk_store_register_data(const char *table, const char *user_column, const char *guild_column);
+/** A table that holds data about users and/or guilds, declared in a
+ * module's .data table (souk/module.h), which ends with a zero entry. */
+typedef struct souk_store_data {
+  const char *table;        /* a plain identifier ([a-z0-9_]) */
+  const char *user_column;  /* forget_user deletes rows whose column equals the user; or NULL */
+  const char *guild_column; /* purge_guild deletes rows whose column equals the guild; or NULL */
+} souk_store_data_t;
+
+/** souk_store_register_data() for every entry of a table ending in a zero
+ * entry (NULL is an empty table).  0, or SOUK_EINVAL at the first bad
+ * entry (those before it stay registered). */
+int souk_store_register_table(const souk_store_data_t *t);
 /** Forget the registry (tests, shutdown). */
 void souk_store_registry_clear(void);
 /** Delete every registered row of user_id in one transaction; *deleted

@@ -86,9 +86,16 @@ int souk__cli_db(int argc, char **argv, const char *to_url) {
     if (parse_id(argv[1], &id)) {
       fprintf(stderr, "souk db %s: '%s' is not a Discord id (17-20 digits)\n", sub, argv[1]);
       code = 2;
-    } else if ((rc = open_store(true, &st)) == 0) {
-      rc = !strcmp(sub, "forget-user") ? souk_store_forget_user(st, id, &deleted)
-                                       : souk_store_purge_guild(st, id, &deleted);
+    } else if ((rc = souk__modreg_register_data()) == 0 && (rc = open_store(true, &st)) == 0) {
+      /* No module runs here: their .data tables say where people's data
+       * is.  Their own schemas first, so a table a module adds exists. */
+      for (size_t i = 0; rc == 0 && i < souk__modreg_count(); i++) {
+        const souk_module_t *m = souk__modreg_at(i);
+        if (m->migrations) rc = souk_store_migrate_module(st, m->name, m->migrations, NULL);
+      }
+      if (rc == 0)
+        rc = !strcmp(sub, "forget-user") ? souk_store_forget_user(st, id, &deleted)
+                                         : souk_store_purge_guild(st, id, &deleted);
       if (rc == 0) printf("%" PRId64 " row(s) deleted\n", deleted);
     }
   } else {

@@ -63,6 +63,7 @@ typedef struct opts {
   const char *config;
   bool config_explicit;
   bool online;
+  bool http;      /* console --http */
   const char *to; /* db copy --to URL */
   char *args[8];  /* positional arguments after the command */
   int nargs;
@@ -78,6 +79,8 @@ static struct {
   bool stopping;
   int exit_code;
   bool console;
+  bool console_http; /* `souk console --http`: the HTTP server and the modules' pages too */
+  const souk_module_t *oneshot; /* `souk <module> ...` with services (cli_started) */
   bool log_to_file; /* run and console honour core.log.file */
   bool told_log;    /* the console said where its log goes */
 } g;
@@ -89,6 +92,8 @@ static void usage(FILE *f) {
           "commands:\n"
           "  run            connect to Discord and serve (default)\n"
           "  console        a local shell: type commands, see replies; no Discord account needed\n"
+          "                 --http also serves the web pages (the Market Sim's dashboard)\n"
+          "                 on http.bind:http.port\n"
           "  check-config   validate the configuration and exit (non-zero on problems)\n"
           "                 --online also checks the token against Discord\n"
           "  config-keys    print every configuration key as a Markdown table\n"
@@ -100,6 +105,8 @@ static void usage(FILE *f) {
           "                 print a guild's (or a user's) settings and where each comes from\n"
           "  skyblock replay DIR [OUT]\n"
           "                 rebuild SkyBlock's hourly summaries from a spool or saved pages\n"
+          "  market daily-update\n"
+          "                 the Market Sim's daily snapshot now, once a day (for cron)\n"
           "  version        print the version\n"
           "\n"
           "options:\n"
@@ -110,13 +117,16 @@ static void usage(FILE *f) {
 /* The module whose name is cmd, when it has subcommands of its own. */
 static const souk_module_t *module_cli(const char *cmd) {
   for (size_t i = 0; souk__modules[i]; i++)
-    if (souk__modules[i]->cli && !strcmp(souk__modules[i]->name, cmd)) return souk__modules[i];
+    if ((souk__modules[i]->cli || souk__modules[i]->cli_started) &&
+        !strcmp(souk__modules[i]->name, cmd))
+      return souk__modules[i];
   return NULL;
 }
 
 static int parse_args(int argc, char **argv, opts_t *o) {
   static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
                                         {"online", no_argument, NULL, 'o'},
+                                        {"http", no_argument, NULL, 'H'},
                                         {"to", required_argument, NULL, 't'},
                                         {"help", no_argument, NULL, 'h'},
                                         {"version", no_argument, NULL, 'V'},
@@ -135,6 +145,9 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       break;
     case 'o':
       o->online = true;
+      break;
+    case 'H':
+      o->http = true;
       break;
     case 't':
       o->to = optarg;
@@ -160,6 +173,12 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       return SOUK_EINVAL;
     }
     o->args[o->nargs++] = argv[optind++];
+  }
+  /* `souk run` serves HTTP by http.enabled; only the console asks. */
+  if (o->http && strcmp(o->cmd, "console") != 0) {
+    fprintf(stderr, "souk: --http is an option of `souk console` (`souk run` serves HTTP when "
+                    "http.enabled is true)\n");
+    return SOUK_EINVAL;
   }
   return 0;
 }
@@ -273,7 +292,8 @@ static int http_client_start(void) {
 static void shutdown_for_error(int code);
 
 static int recovery_start(void) {
-  souk__app_recovery_start(!g.console, shutdown_for_error);
+  /* Alerts go to Discord only from `souk run`. */
+  souk__app_recovery_start(!g.console && !g.oneshot, shutdown_for_error);
   return 0;
 }
 
@@ -296,12 +316,16 @@ static void usage_stop(void) {
 
 
 static int modules_start(void) {
-  souk__modreg_services_t svc = {
-      .store = souk__app_store(), .cache = souk__app_cache(), .routes = !g.console};
+  souk__modreg_services_t svc = {.store = souk__app_store(),
+                                 .cache = souk__app_cache(),
+                                 .routes = (!g.console || g.console_http) && !g.oneshot,
+                                 .only = g.oneshot};
   return souk__modreg_start(&svc);
 }
 
 static int scheduler_start(void) {
+  /* A one-shot command does its own work and nothing on a schedule. */
+  if (g.oneshot) return 0;
   /* Every task (the wiring's and the modules') runs on its period from now. */
   return souk__sched_start();
 }
@@ -550,7 +574,9 @@ static const souk_route_t core_routes[] = {
 
 /* Metrics and the HTTP server (/healthz, /readyz, /metrics) start before
  * the gateway connects, so liveness answers during start-up and readiness
- * says 503 until the shards are up. */
+ * says 503 until the shards are up.  `souk console --http` starts the
+ * server whatever http.enabled says (it was asked for), with no gateway to
+ * wait for and no POST /interactions (nothing would answer Discord). */
 static int start_http(void) {
   /* Each layer registers its own families. */
   souk__metrics_builtin_init();
@@ -559,10 +585,10 @@ static int start_http(void) {
   souk__app_cache_metrics_init();
   souk__discord_metrics_init();
   souk__app_cmd_metrics_init();
-  souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
-  if (!souk__httpd_conf.enabled) return 0;
+  if (!g.console) souk_httpd_add_ready_check("gateway", gateway_ready, NULL);
+  if (!souk__httpd_conf.enabled && !g.console_http) return 0;
   /* POST /interactions, when the application's public key is configured. */
-  int ix = souk__ix_mount();
+  int ix = g.console ? 0 : souk__ix_mount();
   if (ix) return ix;
   int rc = souk__httpd_start(NULL);
   if (rc) {
@@ -573,7 +599,30 @@ static int start_http(void) {
   }
   /* The modules' routes were mounted as each module started. */
   souk_httpd_mount(core_routes, NULL);
+  if (g.console) {
+    /* Where to point a browser, since the log is not on the terminal. */
+    const char *host = souk__httpd_conf.bind ? souk__httpd_conf.bind : "127.0.0.1";
+    bool v6 = strchr(host, ':') != NULL;
+    fprintf(stderr, "souk: the web pages are on http://%s%s%s:%d/ (the Market Sim's dashboard: "
+                    "/market/GUILD once /market dashboard state:on)\n",
+            v6 ? "[" : "", host, v6 ? "]" : "", souk__httpd_port());
+  }
   return 0;
+}
+
+/* `souk <module> ARGS...` for a module's cli_started: the services and that
+ * module start (no Discord, HTTP server or schedule), its command runs on
+ * the loop, and everything stops again.  Returns the exit status. */
+static int run_oneshot(const souk_module_t *m, int argc, char **argv) {
+  g.oneshot = m;
+  int code = units_start();
+  if (code != EXIT_OK) return code;
+  const souk_module_ctx_t *ctx = souk__modreg_ctx_of(m);
+  code = ctx ? m->cli_started(ctx, argc, argv) : EXIT_RUNTIME;
+  units_stop();
+  /* What stopping closed finishes on the loop. */
+  uv_run(souk_loop(), UV_RUN_DEFAULT);
+  return code;
 }
 
 static int cmd_config_keys(void) {
@@ -741,7 +790,11 @@ int main(int argc, char **argv) {
   }
   int code = EXIT_OK;
   g.console = !strcmp(o.cmd, "console");
-  g.log_to_file = g.console || !strcmp(o.cmd, "run");
+  g.console_http = g.console && o.http;
+  /* A module's one-shot (cron) honours core.log.file too, so its info
+   * lines need not go to cron's mail. */
+  g.log_to_file = g.console || !strcmp(o.cmd, "run") ||
+                  (module_cli(o.cmd) && module_cli(o.cmd)->cli_started);
   apply_log_conf();
 
   souk__console_set_mode(g.console);
@@ -751,8 +804,10 @@ int main(int argc, char **argv) {
     code = ensure_data_dir() ? EXIT_CONFIG : souk__cli_db(o.nargs, o.args, o.to);
   } else if (!strcmp(o.cmd, "settings")) {
     code = cmd_settings(o.nargs, o.args);
-  } else if (module_cli(o.cmd)) {
+  } else if (module_cli(o.cmd) && module_cli(o.cmd)->cli) {
     code = ensure_data_dir() ? EXIT_CONFIG : module_cli(o.cmd)->cli(o.nargs, o.args);
+  } else if (module_cli(o.cmd)) {
+    code = ensure_data_dir() ? EXIT_CONFIG : run_oneshot(module_cli(o.cmd), o.nargs, o.args);
   } else if (ensure_data_dir() != 0) {
     code = EXIT_CONFIG;
   } else if ((code = units_start()) == EXIT_OK) {
@@ -765,7 +820,8 @@ int main(int argc, char **argv) {
     if (g.console) {
       /* Modules' Discord actions print on the console instead. */
       souk__dapi_start(&souk__dapi_console_sink);
-      rc = souk__console_start(on_console_eof);
+      rc = g.console_http ? start_http() : 0;
+      if (rc == 0) rc = souk__console_start(on_console_eof);
     } else {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
       souk__discord_health(true);

@@ -142,6 +142,10 @@ static int start_one(size_t i) {
   const char *what = "its schema";
   if (m->migrations && R.svc.store)
     rc = souk_store_migrate_module(R.svc.store, m->name, m->migrations, NULL);
+  if (rc == 0 && m->data) {
+    what = "its data table";
+    rc = souk_store_register_table(m->data);
+  }
   if (rc == 0) {
     what = "init";
     rc = m->init ? m->init(&l->ctx) : 0;
@@ -176,6 +180,8 @@ int souk__modreg_start(const souk__modreg_services_t *svc) {
   R.svc = svc ? *svc : (souk__modreg_services_t){0};
   R.live = souk_calloc(R.n ? R.n : 1, sizeof *R.live);
   for (R.started = 0; R.started < R.n; R.started++) {
+    /* A module left out stays zeroed: stopping it undoes nothing. */
+    if (R.svc.only && R.mods[R.started] != R.svc.only) continue;
     int rc = start_one(R.started);
     if (rc) {
       souk__modreg_stop();
@@ -199,6 +205,23 @@ void souk__modreg_reload(void) {
 
 const souk_module_ctx_t *souk__modreg_ctx(size_t i) {
   return i < R.started && R.live ? &R.live[i].ctx : NULL;
+}
+
+const souk_module_ctx_t *souk__modreg_ctx_of(const souk_module_t *m) {
+  for (size_t i = 0; i < R.started && R.live; i++)
+    if (R.mods[i] == m && R.live[i].inited) return &R.live[i].ctx;
+  return NULL;
+}
+
+int souk__modreg_register_data(void) {
+  for (size_t i = 0; i < R.n; i++) {
+    int rc = souk_store_register_table(R.mods[i]->data);
+    if (rc) {
+      SOUK_ERROR("core", "module %s: its data table is invalid", R.mods[i]->name);
+      return rc;
+    }
+  }
+  return 0;
 }
 
 int souk__modreg_check(bool online, FILE *out) {

@@ -52,6 +52,8 @@ typedef struct souk__modreg_services {
   const souk_http_client_t *http;
   const souk_scheduler_t *tasks;
   const souk_metrics_registry_t *metrics;
+  /** Start only this module (a one-shot `souk <module> ...`); NULL: all. */
+  const souk_module_t *only;
 } souk__modreg_services_t;
 
 /** Start every module in list order: its migrations (when there is a
@@ -67,9 +69,15 @@ void souk__modreg_reload(void);
 /** `souk check-config`: each module's own report, printed to out in
  * order.  Returns 0 or the first module's error. */
 int souk__modreg_check(bool online, FILE *out);
+/** Register every module's .data tables with the store's forget-user /
+ * purge-guild registry (`souk db` does it before either; a started module
+ * has its own registered already).  0 or the first error. */
+int souk__modreg_register_data(void);
 
 /** The context module i was started with, or NULL when it is not
  * started (tests). */
 const souk_module_ctx_t *souk__modreg_ctx(size_t i);
+/** The context of module m once it started, or NULL. */
+const souk_module_ctx_t *souk__modreg_ctx_of(const souk_module_t *m);
 
 #endif

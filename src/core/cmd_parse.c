@@ -49,24 +49,90 @@ static int err(souk_cmd_args_t *a, int rc, const char *fmt, ...) {
   return rc;
 }
 
-/* The reply for a value that is not of its option's type. */
-static int type_err(souk_cmd_args_t *a, const souk_cmd_option_t *o) {
+/* A value as a reply quotes it (souk/cmd.h).  The loop leaves room for
+ * one more UTF-8 sequence and the "..." after it. */
+const char *souk_cmd_quote(char *out, size_t cap, const char *s, size_t n) {
+  size_t o = 0, chars = 0, i = 0;
+  while (i < n && chars < 24 && o + 8 < cap) {
+    size_t k = souk_utf8_seq((const unsigned char *)s + i, n - i);
+    if (k == 0) k = 1;
+    for (size_t m = 0; m < k; m++)
+      out[o++] = s[i + m] == '`' ? '\'' : s[i + m];
+    i += k;
+    chars++;
+  }
+  if (i < n && o + 4 <= cap) {
+    memcpy(out + o, "...", 3);
+    o += 3;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* The reply for a value that is not of its option's type: what the option
+ * takes, with an example, and the value that was not it (given may be
+ * NULL when there is no text to show). */
+static int type_err(souk_cmd_args_t *a, const souk_cmd_option_t *o, const char *given, size_t n) {
+  const char *what;
   switch (o->type) {
   case SOUK_OPT_INTEGER:
-    return err(a, SOUK_EINVAL, "`%s` must be a whole number.", o->name);
+    what = "a whole number, like 10";
+    break;
   case SOUK_OPT_NUMBER:
-    return err(a, SOUK_EINVAL, "`%s` must be a number.", o->name);
+    what = "a number, like 2.5";
+    break;
   case SOUK_OPT_BOOLEAN:
-    return err(a, SOUK_EINVAL, "`%s` must be true or false.", o->name);
+    what = "true or false";
+    break;
   case SOUK_OPT_USER:
-    return err(a, SOUK_EINVAL, "`%s` must be a user mention or ID.", o->name);
+    what = "a user: a mention (@name) or a user ID";
+    break;
   case SOUK_OPT_CHANNEL:
-    return err(a, SOUK_EINVAL, "`%s` must be a channel mention or ID.", o->name);
+    what = "a channel: a mention (#channel) or a channel ID";
+    break;
   case SOUK_OPT_ROLE:
-    return err(a, SOUK_EINVAL, "`%s` must be a role mention or ID.", o->name);
+    what = "a role: a mention (@role) or a role ID";
+    break;
   default:
-    return err(a, SOUK_EINVAL, "`%s` must be text.", o->name);
+    what = "text";
+    break;
   }
+  if (!given || n == 0) return err(a, SOUK_EINVAL, "`%s` must be %s.", o->name, what);
+  char q[128];
+  return err(a, SOUK_EINVAL, "`%s` must be %s; `%s` is not.", o->name, what,
+             souk_cmd_quote(q, sizeof q, given, n));
+}
+
+/* The reply for a number outside its option's bounds (or outside int64,
+ * given as text): the range accepted, and whether the value was too small
+ * or too large. */
+static int range_err(souk_cmd_args_t *a, const souk_cmd_option_t *o, const char *given,
+                     bool too_small) {
+  char lo[32] = "", hi[32] = "";
+  if (o->type == SOUK_OPT_NUMBER) {
+    if (o->has_min) snprintf(lo, sizeof lo, "%.15g", o->min_num);
+    if (o->has_max) snprintf(hi, sizeof hi, "%.15g", o->max_num);
+  } else {
+    if (o->has_min) snprintf(lo, sizeof lo, "%" PRId64, o->min_int);
+    if (o->has_max) snprintf(hi, sizeof hi, "%" PRId64, o->max_int);
+  }
+  const char *why = too_small ? "too small" : "too large";
+  if (lo[0] && hi[0])
+    return err(a, SOUK_EINVAL, "`%s` must be from %s to %s; %s is %s.", o->name, lo, hi, given,
+               why);
+  if (lo[0])
+    return err(a, SOUK_EINVAL, "`%s` must be %s or more; %s is %s.", o->name, lo, given, why);
+  if (hi[0])
+    return err(a, SOUK_EINVAL, "`%s` must be %s or less; %s is %s.", o->name, hi, given, why);
+  return err(a, SOUK_EINVAL, "`%s` is a number %s to handle; %s does not fit.", o->name, why,
+             given);
+}
+
+/* A number that did not fit in int64, as text: too small when negative. */
+static int overflow_err(souk_cmd_args_t *a, const souk_cmd_option_t *o, const char *s, size_t n) {
+  char q[128];
+  souk_cmd_quote(q, sizeof q, s, n);
+  return range_err(a, o, q, n > 0 && s[0] == '-');
 }
 
 /* A snowflake written as 17-20 digits (ids since 2015 have at least 17),
@@ -182,6 +248,21 @@ static souk_cmd_arg_t *find_arg(souk_cmd_args_t *a, const char *name) {
   return NULL;
 }
 
+/* The reply for an option the command does not have: what it takes. */
+static int unknown_option(souk_cmd_args_t *a, const struct souk_command *cur, const char *name,
+                          size_t n) {
+  char q[128];
+  souk_cmd_quote(q, sizeof q, name, n);
+  if (!cur->options || !cur->options[0].name)
+    return err(a, SOUK_EINVAL, "`/%s` has no option `%s`, nor any other.", a->path, q);
+  souk_buf_t b = {0};
+  for (const souk_cmd_option_t *o = cur->options; o->name; o++)
+    souk_buf_printf(&b, "%s`%s`", o == cur->options ? "" : o[1].name ? ", " : " and ", o->name);
+  err(a, SOUK_EINVAL, "`/%s` has no option `%s`; it takes %s.", a->path, q, b.data);
+  souk_buf_free(&b);
+  return SOUK_EINVAL;
+}
+
 /* Append a new argument for option o; the caller has checked for
  * duplicates, and at most one argument exists per option, so the array of
  * SOUK_CMD_OPTIONS_MAX never overflows. */
@@ -197,46 +278,57 @@ static int set_text_value(souk_cmd_args_t *a, const souk_cmd_option_t *o, const 
   if (find_arg(a, o->name)) return err(a, SOUK_EINVAL, "Option `%s` was given twice.", o->name);
   souk_cmd_arg_t *v = add_arg(a, o);
   int rc = souk__cmd_convert(o->type, s, n, v);
-  if (rc == SOUK_ERANGE) return err(a, SOUK_EINVAL, "`%s` is out of range.", o->name);
-  if (rc) return type_err(a, o);
+  if (rc == SOUK_ERANGE) return overflow_err(a, o, s, n);
+  if (rc) return type_err(a, o, s, n);
   if (o->type == SOUK_OPT_STRING) v->text = souk_memdup0(s, n);
   return 0;
 }
 
+/* "`a`", "`a` or `b`", "one of `a`, `b` or `c`". */
 static void list_choices(souk_buf_t *b, const souk_cmd_option_t *o) {
+  size_t n = 0;
   for (const souk_cmd_choice_t *c = o->choices; c->name; c++)
-    souk_buf_printf(b, "%s`%s`", c == o->choices ? "" : ", ", c->value);
+    n++;
+  if (n > 2) souk_buf_puts(b, "one of ");
+  size_t i = 0;
+  for (const souk_cmd_choice_t *c = o->choices; c->name; c++, i++)
+    souk_buf_printf(b, "%s`%s`", i == 0 ? "" : i + 1 == n ? " or " : ", ", c->value);
 }
+
+/* "1 character", "2 characters". */
+static const char *chars_word(size_t n) { return n == 1 ? "character" : "characters"; }
 
 /* Bounds, choices and lengths of one parsed value. */
 static int validate_arg(souk_cmd_args_t *a, const souk_cmd_option_t *o, souk_cmd_arg_t *v) {
   if (o->type == SOUK_OPT_INTEGER &&
       ((o->has_min && v->i < o->min_int) || (o->has_max && v->i > o->max_int))) {
-    if (o->has_min && o->has_max)
-      return err(a, SOUK_EINVAL, "`%s` must be between %" PRId64 " and %" PRId64 ".", o->name,
-                 o->min_int, o->max_int);
-    if (o->has_min)
-      return err(a, SOUK_EINVAL, "`%s` must be at least %" PRId64 ".", o->name, o->min_int);
-    return err(a, SOUK_EINVAL, "`%s` must be at most %" PRId64 ".", o->name, o->max_int);
+    char g[32];
+    snprintf(g, sizeof g, "%" PRId64, v->i);
+    return range_err(a, o, g, o->has_min && v->i < o->min_int);
   }
   if (o->type == SOUK_OPT_NUMBER &&
       ((o->has_min && v->num < o->min_num) || (o->has_max && v->num > o->max_num))) {
-    if (o->has_min && o->has_max)
-      return err(a, SOUK_EINVAL, "`%s` must be between %.15g and %.15g.", o->name, o->min_num,
-                 o->max_num);
-    if (o->has_min) return err(a, SOUK_EINVAL, "`%s` must be at least %.15g.", o->name, o->min_num);
-    return err(a, SOUK_EINVAL, "`%s` must be at most %.15g.", o->name, o->max_num);
+    char g[32];
+    snprintf(g, sizeof g, "%.15g", v->num);
+    return range_err(a, o, g, o->has_min && v->num < o->min_num);
   }
   if (o->type == SOUK_OPT_STRING && v->text) {
-    size_t chars = souk__cmd_utf8_chars(v->text, strlen(v->text));
+    size_t len = strlen(v->text);
+    size_t chars = souk__cmd_utf8_chars(v->text, len);
+    char q[128];
     if (o->max_length && chars > o->max_length)
-      return err(a, SOUK_EINVAL, "`%s` must be at most %u characters.", o->name,
-                 (unsigned)o->max_length);
-    if (o->min_length && chars < o->min_length)
-      return err(a, SOUK_EINVAL, "`%s` must be at least %u characters.", o->name,
-                 (unsigned)o->min_length);
+      return err(a, SOUK_EINVAL, "`%s` must be %u %s or fewer; `%s` has %zu.", o->name,
+                 (unsigned)o->max_length, chars_word(o->max_length),
+                 souk_cmd_quote(q, sizeof q, v->text, len), chars);
+    if (o->min_length && chars < o->min_length) {
+      if (chars == 0) return err(a, SOUK_EINVAL, "`%s` must not be empty.", o->name);
+      return err(a, SOUK_EINVAL, "`%s` must be %u %s or more; `%s` has %zu.", o->name,
+                 (unsigned)o->min_length, chars_word(o->min_length),
+                 souk_cmd_quote(q, sizeof q, v->text, len), chars);
+    }
   }
   if (o->choices) {
+    char given[128] = "";
     for (const souk_cmd_choice_t *c = o->choices; c->name; c++) {
       souk_cmd_arg_t cv = {0};
       if (o->type == SOUK_OPT_STRING) {
@@ -248,14 +340,20 @@ static int validate_arg(souk_cmd_args_t *a, const souk_cmd_option_t *o, souk_cmd
           v->text = souk_strdup(c->value);
           return 0;
         }
+        souk_cmd_quote(given, sizeof given, v->text, strlen(v->text));
       } else if (souk__cmd_convert(o->type, c->value, strlen(c->value), &cv) == 0) {
         if (o->type == SOUK_OPT_INTEGER && cv.i == v->i) return 0;
         if (o->type == SOUK_OPT_NUMBER && cv.num == v->num) return 0;
+        if (o->type == SOUK_OPT_INTEGER) snprintf(given, sizeof given, "%" PRId64, v->i);
+        if (o->type == SOUK_OPT_NUMBER) snprintf(given, sizeof given, "%.15g", v->num);
       }
     }
     souk_buf_t b = {0};
     list_choices(&b, o);
-    err(a, SOUK_EINVAL, "`%s` must be one of: %s.", o->name, b.data ? b.data : "");
+    if (given[0])
+      err(a, SOUK_EINVAL, "`%s` must be %s; `%s` is not.", o->name, b.data ? b.data : "", given);
+    else
+      err(a, SOUK_EINVAL, "`%s` must be %s.", o->name, b.data ? b.data : "");
     souk_buf_free(&b);
     return SOUK_EINVAL;
   }
@@ -268,7 +366,8 @@ static int validate(souk_cmd_args_t *a) {
   for (const souk_cmd_option_t *o = a->cmd->options; o && o->name; o++) {
     souk_cmd_arg_t *v = find_arg(a, o->name);
     if (!v) {
-      if (o->required) return err(a, SOUK_EINVAL, "Missing required option `%s`.", o->name);
+      if (o->required)
+        return err(a, SOUK_EINVAL, "`/%s` needs `%s` (%s).", a->path, o->name, o->description);
       continue;
     }
     int rc = validate_arg(a, o, v);
@@ -305,19 +404,21 @@ static int set_json_value(souk_cmd_args_t *a, const souk_json_t *j, const souk_c
                           int opt, bool autocomplete) {
   if (find_arg(a, o->name)) return err(a, SOUK_EINVAL, "Option `%s` was given twice.", o->name);
   int val = souk_json_get(j, opt, "value");
+  size_t rawn = 0;
+  const char *raw = val >= 0 ? souk_json_raw(j, val, &rawn) : NULL;
   int64_t sent_type = 0;
+  /* A value of another type than the option's: its text could read as
+   * right ("5" sent as a string), so it is not quoted. */
   if (souk_json_i64(j, souk_json_get(j, opt, "type"), &sent_type) == 0 && sent_type != o->type)
-    return type_err(a, o);
+    return type_err(a, o, NULL, 0);
   souk_cmd_arg_t *v = add_arg(a, o);
   int ft = souk_json_get(j, opt, "focused");
   if (autocomplete && souk_json_type(j, ft) == SOUK_JSON_TRUE) {
     v->focused = true;
-    size_t len = 0;
-    const char *raw = souk_json_raw(j, val, &len);
     if (souk_json_type(j, val) == SOUK_JSON_STRING)
       v->text = souk_json_strdup(j, val);
     else
-      v->text = souk_memdup0(raw ? raw : "", raw ? len : 0);
+      v->text = souk_memdup0(raw ? raw : "", raw ? rawn : 0);
     /* Best effort: the partial text may not be a valid value yet. */
     (void)souk__cmd_convert(o->type, v->text, strlen(v->text), v);
     return 0;
@@ -344,8 +445,8 @@ static int set_json_value(souk_cmd_args_t *a, const souk_json_t *j, const souk_c
     if (jt == SOUK_JSON_STRING) rc = souk_json_u64(j, val, &v->id);
     break;
   }
-  if (rc == SOUK_ERANGE) return err(a, SOUK_EINVAL, "`%s` is out of range.", o->name);
-  if (rc) return type_err(a, o);
+  if (rc == SOUK_ERANGE) return overflow_err(a, o, raw ? raw : "", raw ? rawn : 0);
+  if (rc) return type_err(a, o, raw, rawn);
   return 0;
 }
 
@@ -417,7 +518,7 @@ int souk__cmd_parse_interaction(const souk_json_t *j, int data, bool autocomplet
     char oname[SOUK_CMD_NAME_MAX + 1];
     int len = souk_json_str(j, souk_json_get(j, opt, "name"), oname, sizeof oname);
     const souk_cmd_option_t *o = len < 0 ? NULL : find_option(cur, oname, (size_t)len);
-    if (!o) return err(a, SOUK_EINVAL, "Unknown option `%s`.", len < 0 ? "?" : oname);
+    if (!o) return unknown_option(a, cur, len < 0 ? "?" : oname, len < 0 ? 1 : (size_t)len);
     int rc = set_json_value(a, j, o, opt, autocomplete);
     if (rc) return rc;
   }
@@ -542,7 +643,7 @@ static int parse_text_args(const char *s, size_t len, size_t pos, souk_cmd_args_
       o = find_option(cur, t.key, t.keylen);
       /* "12:30" is a value, not an option called 12. */
       if (!o && isalpha((unsigned char)t.key[0])) {
-        rc = err(a, SOUK_EINVAL, "Unknown option `%.*s`.", (int)t.keylen, t.key);
+        rc = unknown_option(a, cur, t.key, t.keylen);
         break;
       }
       if (!o) {

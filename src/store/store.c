@@ -1120,6 +1120,14 @@ int souk_store_register_data(const char *table, const char *user_column, const c
   return 0;
 }
 
+int souk_store_register_table(const souk_store_data_t *t) {
+  for (; t && t->table; t++) {
+    int rc = souk_store_register_data(t->table, t->user_column, t->guild_column);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 void souk_store_registry_clear(void) {
   pthread_mutex_lock(&g_reg_mu);
   for (size_t i = 0; i < g_nreg; i++) {

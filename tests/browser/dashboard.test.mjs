@@ -53,7 +53,7 @@ function cents(c) {
 
 function bp(b) {
   const a = Math.abs(b);
-  return `${b < 0 ? "-" : "+"}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}%`;
+  return `${b < 0 ? "-" : b > 0 ? "+" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}%`;
 }
 
 // ---- processes ---------------------------------------------------------------
@@ -374,6 +374,60 @@ test("the stylesheet is served with its own strict policy", { skip }, async () =
   assert.equal(resp.headers.get("content-type"), "text/css; charset=utf-8");
   assert.equal(resp.headers.get("content-security-policy"), "default-src 'none'");
   assert.equal(resp.headers.get("x-content-type-options"), "nosniff");
+});
+
+// A newcomer with no Discord account: `souk console --http` serves the
+// pages of the console's own server once its dashboard is on.
+test("souk console --http serves the console server's dashboard", { skip }, async () => {
+  const dir = path.join(work, "console");
+  fs.mkdirSync(dir);
+  const cfg = path.join(dir, "souk.yaml");
+  fs.writeFileSync(
+    cfg,
+    ["core:", `  data_dir: ${JSON.stringify(path.join(dir, "data"))}`, "http:", "  port: 0",
+      '  bind: "127.0.0.1"', "market:", "  sim:", "    seed: 1", ""].join("\n"),
+  );
+  const env = { ...process.env };
+  delete env.SOUK_DISCORD_TOKEN;
+  for (const k of Object.keys(env)) if (k.startsWith("SOUK_MARKET_")) delete env[k];
+  const p = spawn(SOUK_BIN, ["console", "--http", "-c", cfg], { cwd: dir, env, stdio: "pipe" });
+  procs.push(p);
+  let out = "";
+  let err = "";
+  p.stdout.on("data", (d) => (out += d));
+  p.stderr.on("data", (d) => (err += d));
+  const port = await waitFor("the console's HTTP server", () => {
+    if (p.exitCode !== null) throw new Error(`souk console exited with ${p.exitCode}:\n${err}`);
+    const m = err.match(/web pages are on http:\/\/127\.0\.0\.1:(\d+)\//);
+    return m ? Number(m[1]) : 0;
+  });
+  const guild = "100000000000000002"; // the console's server
+  const page = await newPage(false);
+  // Off until the server turns it on, as on Discord.
+  let resp = await page.goto(`http://127.0.0.1:${port}/market/${guild}`);
+  assert.equal(resp.status(), 404);
+  p.stdin.write("/buy symbol:AAPL shares:3\n/market dashboard state:on\n");
+  await waitFor("the dashboard turned on", () => /dashboard is now public/.test(out));
+  resp = await page.goto(`http://127.0.0.1:${port}/market/${guild}`);
+  assert.equal(resp.status(), 200);
+  checkSecurityHeaders(resp);
+  const cells = (await page.locator("table#leaderboard tbody tr").first().locator("td")
+    .allInnerTexts()).map((t) => t.trim());
+  assert.equal(cells[0], "1");
+  assert.equal(cells[1], "console", "the console user by name");
+  assert.match(cells[2], /^\$999,\d{3}\.\d\d$/, "cash and 3 AAPL, commission paid");
+  await page.locator("table#leaderboard tbody tr a").first().click();
+  await page.waitForURL(/\/user\/\d+$/);
+  const h = (await page.locator("table#holdings tbody tr").first().locator("td").allInnerTexts())
+    .map((t) => t.trim());
+  assert.deepEqual(h.slice(0, 2), ["AAPL", "3"]);
+  await shot(page, "console-dashboard");
+  await page.context().close();
+  // End of input stops it, the HTTP server with it.
+  p.stdin.end();
+  const code = await new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once("exit", r)));
+  assert.equal(code, 0, err.slice(-3000));
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/market/${guild}`));
 });
 
 test("souk stops cleanly", { skip }, async () => {

@@ -36,8 +36,11 @@ def value_of(cash, holdings):
 
 
 def roi_bp(value, initial):
+    """Basis points rounded half away from zero, as souk shows them."""
     d = (value - initial) * 10_000
-    q = abs(d) // initial
+    q, r = divmod(abs(d), initial)
+    if 2 * r >= initial:
+        q += 1
     return q if d >= 0 else -q
 
 

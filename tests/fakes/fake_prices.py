@@ -5,8 +5,12 @@ Run with Debian's Python (it needs python3-aiohttp):
 
     /usr/bin/python3 tests/fakes/fake_prices.py --port 0 --port-file PATH \
         [--print-port] [--prices AAPL=189.25,MSFT=415.10] \
-        [--finnhub-token T] [--polygon-key K] [--alpaca-key-id ID] \
-        [--alpaca-secret S]
+        [--finnhub-token T[,T2...]] [--polygon-key K[,K2...]] \
+        [--alpaca-key-id ID[,ID2...]] [--alpaca-secret S[,S2...]]
+
+Each key option takes a comma-separated list: every key in it is valid
+(Alpaca's ids and secrets pair in order), as a provider account with
+several keys would be, and each key has its own request budget.
 
 With --port 0 it binds 127.0.0.1 on a free port and writes the number to
 --port-file once it is listening (with --print-port also as the first line
@@ -33,7 +37,8 @@ Control API (JSON; POSTs answer {"ok": true, ...} or 4xx {"error": ...}):
   GET  /_fake/state                    prices, queued scripts, limits, counts
   GET  /_fake/requests?since=N         {"requests": [...], "next": M}: one entry per
        provider request: {"i", "at", "provider", "path", "symbol", "status",
-       "auth": "ok"|reason, "scripted": action or null}
+       "auth": "ok"|reason, "key": the key it carried (Alpaca: the key id;
+       null for Yahoo or none), "scripted": action or null}
   POST /_fake/prices {"AAPL": "189.25" | {"price": "189.25", "prev_close": "188",
        "time": unix_s} | null, ...}    set (null: forget) prices; text is kept exact
   POST /_fake/script {"provider": "finnhub"|"polygon"|"alpaca"|"yahoo"|"*",
@@ -47,10 +52,15 @@ Control API (JSON; POSTs answer {"ok": true, ...} or 4xx {"error": ...}):
          {"delay_ms": 3000}                  sleep, then answer normally
          {"malformed": true}                 200 with a truncated JSON body
          {"status": N, "body": "...", "headers": {...}}  anything else
-       and may carry "repeat": N (use it N times; -1: until cleared).
+         {"quota": true}                     the provider's out-of-quota answer in a
+                                             200 (Finnhub's {"error": "API limit
+                                             reached..."}; the others' 429)
+       and may carry "repeat": N (use it N times; -1: until cleared) and
+       "key": K (only requests carrying key K use it; others pass it by).
   POST /_fake/script/clear             drop all queued actions
   POST /_fake/limits {"polygon": {"limit": 5, "window_s": 60}, ...}  make the
-       fake answer real 429s past a request budget (null removes it)
+       fake answer real 429s past a request budget, counted per key as the
+       providers count (null removes it)
   POST /_fake/reset                    clear scripts, limits and the request log
 """
 
@@ -141,7 +151,7 @@ class FakePrices:
                                             "time": None}
         self.scripts = {p: [] for p in PROVIDERS}
         self.limits = {}
-        self.sent = {p: [] for p in PROVIDERS}
+        self.sent = {}  # (provider, key) -> send times
         self.log = []
         self.port = None
         # Templates: the captured bodies.
@@ -164,37 +174,53 @@ class FakePrices:
         prev = e["prev_close"] or e["price"]
         return e["price"], prev, t
 
-    def next_action(self, provider):
+    def next_action(self, provider, key=None):
         for name in (provider, "*"):
             q = self.scripts.get(name) or []
-            if q:
-                a = q[0]
+            # The first action for this request: one for any key, or for its key.
+            i = next((i for i, a in enumerate(q) if a.get("key") in (None, key)), None)
+            if i is not None:
+                a = q[i]
                 rep = a.get("repeat", 1)
                 if rep == -1:
                     return a
                 if rep <= 1:
-                    q.pop(0)
+                    q.pop(i)
                 else:
                     a["repeat"] = rep - 1
                 return a
         return None
 
-    def over_limit(self, provider):
+    def over_limit(self, provider, key=None):
         lim = self.limits.get(provider)
         if not lim:
             return False
         now = time.monotonic()
-        sent = [t for t in self.sent[provider] if t > now - lim["window_s"]]
-        self.sent[provider] = sent
+        sent = [t for t in self.sent.get((provider, key), []) if t > now - lim["window_s"]]
+        self.sent[(provider, key)] = sent
         if len(sent) >= lim["limit"]:
             return True
         sent.append(now)
         return False
 
+    @staticmethod
+    def key_of(provider, request):
+        """The key a request carried (Alpaca: the key id), or None."""
+        if provider == "finnhub":
+            return request.query.get("token") or request.headers.get("X-Finnhub-Token")
+        if provider == "polygon":
+            h = request.headers.get("Authorization", "")
+            return request.query.get("apiKey") or (h[len("Bearer "):]
+                                                   if h.startswith("Bearer ") else None)
+        if provider == "alpaca":
+            return request.headers.get("APCA-API-KEY-ID")
+        return None
+
     def record(self, provider, request, symbol, status, auth, action):
         self.log.append({"i": len(self.log), "at": time.time(), "provider": provider,
                          "path": request.path_qs, "symbol": symbol, "status": status,
-                         "auth": auth, "scripted": action})
+                         "auth": auth, "key": self.key_of(provider, request),
+                         "scripted": action})
 
     # ---- provider shapes ----------------------------------------------
 
@@ -335,26 +361,33 @@ class FakePrices:
     def check_auth(self, provider, request):
         """Returns "ok" or a short reason."""
         a = self.args
+
+        def keys(v):
+            return [k.strip() for k in v.split(",") if k.strip()]
         if provider == "finnhub":
-            tok = request.query.get("token") or request.headers.get("X-Finnhub-Token")
+            tok = self.key_of(provider, request)
             if not tok:
                 return "missing"
-            return "ok" if tok == a.finnhub_token else "wrong"
+            return "ok" if tok in keys(a.finnhub_token) else "wrong"
         if provider == "polygon":
-            key = request.query.get("apiKey")
-            h = request.headers.get("Authorization", "")
-            if not key and h.startswith("Bearer "):
-                key = h[len("Bearer "):]
+            key = self.key_of(provider, request)
             if not key:
                 return "missing"
-            return "ok" if key == a.polygon_key else "wrong"
+            return "ok" if key in keys(a.polygon_key) else "wrong"
         if provider == "alpaca":
             kid = request.headers.get("APCA-API-KEY-ID")
             sec = request.headers.get("APCA-API-SECRET-KEY")
             if not kid or not sec:
                 return "missing"
-            return "ok" if (kid, sec) == (a.alpaca_key_id, a.alpaca_secret) else "wrong"
+            pairs = list(zip(keys(a.alpaca_key_id), keys(a.alpaca_secret)))
+            return "ok" if (kid, sec) in pairs else "wrong"
         return "ok" if request.headers.get("User-Agent") else "missing user-agent"
+
+    def quota(self, provider):
+        """The provider's out-of-quota answer where it is not a 429."""
+        if provider == "finnhub":
+            return self.json({"error": self.finnhub_429_text})
+        return self.err_429(provider, None)
 
     def auth_failure(self, provider, why):
         if provider == "finnhub" and why == "missing":
@@ -367,7 +400,8 @@ class FakePrices:
     # ---- the one request path -----------------------------------------
 
     async def serve(self, provider, request, symbol, normal):
-        action = self.next_action(provider)
+        key = self.key_of(provider, request)
+        action = self.next_action(provider, key)
         auth = self.check_auth(provider, request)
         if action and action.get("delay_ms"):
             await asyncio.sleep(action["delay_ms"] / 1000.0)
@@ -375,6 +409,8 @@ class FakePrices:
             resp = self.auth_failure(provider, auth)
         elif action and action.get("nodata"):
             resp = self.nodata(provider, symbol)
+        elif action and action.get("quota"):
+            resp = self.quota(provider)
         elif action and action.get("malformed"):
             resp = web.Response(status=200, text='{"c": 1', content_type="application/json")
         elif action and action.get("status") == 429:
@@ -384,7 +420,7 @@ class FakePrices:
         elif action and action.get("status"):
             resp = web.Response(status=action["status"], text=action.get("body", ""),
                                 headers=action.get("headers"))
-        elif self.over_limit(provider):
+        elif self.over_limit(provider, key):
             resp = self.err_429(provider, None)
         else:
             resp = normal()
@@ -509,13 +545,13 @@ class FakePrices:
                 self.limits.pop(prov, None)
             else:
                 self.limits[prov] = {"limit": int(v["limit"]), "window_s": float(v["window_s"])}
-            self.sent[prov] = []
+            self.sent = {k: v for k, v in self.sent.items() if k[0] != prov}
         return web.json_response({"ok": True, "limits": self.limits})
 
     async def c_reset(self, request):
         self.scripts = {p: [] for p in PROVIDERS}
         self.limits = {}
-        self.sent = {p: [] for p in PROVIDERS}
+        self.sent = {}
         self.log = []
         return web.json_response({"ok": True})
 

@@ -305,6 +305,34 @@ def test_limits_and_reset(fake):
     assert state["port"] == fake.port and "AAPL" in state["prices"]
 
 
+def test_several_keys_each_with_its_budget(tmp_path):
+    """Every key of a list is valid, each has its own budget, the log says
+    which key a request carried, and actions may target one key."""
+    f = Fake(tmp_path, "--finnhub-token", FH + ",fh-second", "--alpaca-key-id", AK + ",PK2",
+             "--alpaca-secret", AS + ",sec2")
+    try:
+        f.post("/_fake/limits", {"finnhub": {"limit": 1, "window_s": 60}})
+        assert finnhub(f, "AAPL")[0] == 200
+        assert finnhub(f, "AAPL")[0] == 429  # the first key's budget is spent
+        assert finnhub(f, "AAPL", token="fh-second")[0] == 200
+        assert finnhub(f, "AAPL", token="fh-second")[0] == 429
+        assert finnhub(f, "AAPL", token="fh-third")[0] == 401
+        assert alpaca(f, "AAPL", kid="PK2", sec="sec2")[0] == 200
+        assert alpaca(f, "AAPL", kid="PK2", sec=AS)[0] == 401  # ids and secrets pair in order
+        assert [r["key"] for r in f.requests()][:4] == [FH, FH, "fh-second", "fh-second"]
+        # An action for one key passes the other keys' requests by.
+        f.post("/_fake/limits", {"finnhub": None})
+        f.post("/_fake/script", {"provider": "finnhub",
+                                 "responses": [{"quota": True, "key": "fh-second"}]})
+        assert finnhub(f, "AAPL")[0] == 200
+        st, _, body = finnhub(f, "AAPL", token="fh-second")
+        assert st == 200 and json.loads(body) == {
+            "error": (FIX / "finnhub/quote-429-body-issue466.txt").read_text().strip()}
+        assert finnhub(f, "AAPL", token="fh-second")[0] == 200
+    finally:
+        f.stop()
+
+
 def test_print_port(tmp_path):
     p = subprocess.Popen([sys.executable, str(FAKE), "--port", "0", "--print-port",
                           "--prices", "XYZ=12.5"], stdout=subprocess.PIPE,

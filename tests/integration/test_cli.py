@@ -141,7 +141,7 @@ def test_console_session_help_components_and_modal(tmp_path):
     assert out.count("pong") == 1
     # Refusals say why.
     assert "`/ping` takes no arguments." in out
-    assert "`days` must be between 1 and 30." in out
+    assert "`days` must be from 1 to 30; 0 is too small." in out
     assert "Unknown command `nosuch`." in out
     # Usage analytics saw the session (flushed before the report): /ping
     # twice, once refused.

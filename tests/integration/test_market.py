@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def test_sim_trading_in_the_console(tmp_path):
     hist = out[out.index("Your trades, page 1"):]
     assert hist.count("(sim)") == 6
     assert "Leaderboard by value, season 1" in out and "Leaderboard by ROI, season 1" in out
-    assert "1. <@100000000000000001>" in out
+    # The console user by the name it traded under, not a mention.
+    assert "1. **console**" in out and "<@100000000000000001>" not in out
 
 
 def test_refusals_are_clear_replies(tmp_path):
@@ -149,7 +151,7 @@ def test_daily_update_season_reset_and_owner_commands(tmp_path):
     assert "dashboard is now public" in out and "Dashboard: public" in out
     assert "Market settings saved: starting cash $10,000.00" in out
     assert "Give at least one of start_cash, commission or hours." in out
-    assert "`-5` is not a starting cash amount" in out
+    assert "`-5` is negative: `start_cash` must be from $0.00 to $1,000,000,000,000.00" in out
     assert "Starting cash: $10,000.00" in out and "Commission: $2.00" in out
     assert "Start season 2 on the simulated market?" in out
     assert "Season 2 has started" in out
@@ -191,11 +193,11 @@ def test_commission_start_cash_and_hours_policy(tmp_path):
 
 
 class FakePrices:
-    def __init__(self, tmp):
+    def __init__(self, tmp, *args):
         pf = tmp / "prices.port"
         self.log = open(tmp / "fake_prices.log", "w")
         self.proc = subprocess.Popen([PYTHON, str(FAKE_PRICES), "--port", "0", "--port-file",
-                                      str(pf), "--log-level", "WARNING"], stderr=self.log)
+                                      str(pf), "--log-level", "WARNING", *args], stderr=self.log)
         deadline = time.monotonic() + 15
         while not pf.exists() or not pf.read_text().strip():
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -307,7 +309,7 @@ def test_live_prices_fall_through_and_fallback(tmp_path, fake_prices):
         assert "0 holdings without a price" in out
         assert len(fake.requests()) == n0
         out = c.run("/leaderboard", "Leaderboard")
-        assert "1. <@100000000000000001>" in out and "simulated" not in out
+        assert "1. **console**" in out and "simulated" not in out
         # Every provider fails: /price shows the cached price with its age,
         # trades refuse.
         fake.post("/_fake/script", {"provider": "*", "responses": [{"status": 503, "repeat": -1}]})
@@ -537,8 +539,8 @@ def test_two_console_sessions_never_share_a_trade(tmp_path):
 
 def test_reply_texts_match_what_was_done(tmp_path):
     """One page is "1 page"; a sale by amount is not "after commission" (the
-    commission comes off the proceeds); a loss too small to show is
-    -0.00%, never +0.00%."""
+    commission comes off the proceeds); a change too small to show is
+    0.00%, never -0.00% or +0.00%."""
     cfg = "core:\n  data_dir: ./d\n" + SIM1 + "  commission_cents: 50\n"
     out = console(tmp_path, "\n".join([
         "/buy symbol:AAPL shares:1",
@@ -555,7 +557,8 @@ def test_reply_texts_match_what_was_done(tmp_path):
     assert re.search(r"That amount does not buy a single share of AAPL at \$[0-9.,]+ after "
                      r"commission\.", out)
     pf = out[out.index("Your portfolio"):]
-    assert "| ROI: -0.00%" in pf, pf
+    assert "| ROI: 0.00%" in pf, pf
+    assert "-0.00%" not in out and "+0.00%" not in out
 
 
 def test_portfolio_day_change_names_its_snapshot(tmp_path):
@@ -569,8 +572,10 @@ def test_portfolio_day_change_names_its_snapshot(tmp_path):
     db.commit()
     db.close()
     out = console(tmp_path, "/portfolio\n")
-    assert re.search(r"\| Day change: -?\$[0-9.,]+ \([+-]\d+\.\d\d%\) since the 2020-01-02 "
-                     r"snapshot", out), out
+    # A change that rounds to nothing reads 0.00%, with no sign.
+    assert re.search(r"\| Day change: -?\$[0-9.,]+ \(([+-]\d+\.\d\d|0\.00)%\) since the "
+                     r"2020-01-02 snapshot", out), out
+    assert "-0.00%" not in out and "+0.00%" not in out
 
 
 def test_sim_seed_is_random_and_kept(tmp_path):
@@ -622,3 +627,221 @@ def test_daily_update_refreshes_only_stale_symbols_up_to_max_fetch(tmp_path, fak
         c.s.kill()
     # The console logs to its data directory (stderr keeps warnings only).
     assert "refreshing 1 (daily_update.max_fetch" in (tmp_path / "data" / "console.log").read_text()
+
+
+def test_seed_bot_names_are_aliases_listed_in_help(tmp_path):
+    """People coming from the Python seed bot type its prefix commands:
+    each runs the matching /market command, and /help lists it."""
+    out = console(tmp_path, "\n".join([
+        "/buy symbol:AAPL shares:1",
+        "!daily_update",
+        "!flushcache",
+        "!clearcache",
+        "!reloadcache",
+        "!season_reset source:sim",
+        "/help command:market",
+    ]) + "\n")
+    assert re.search(r"Daily update done: 1 accounts valued", out), out
+    assert out.count("Done: ") == 2, out  # flushcache and reloadcache
+    assert "Cleared " in out
+    assert "Start season 2 on the simulated market?" in out
+    for name, sub in (("daily_update", "daily-update"), ("flushcache", "flushcache"),
+                      ("clearcache", "clearcache"), ("reloadcache", "reloadcache"),
+                      ("season_reset", "season-reset")):
+        assert re.search(r"`/market %s[^\n]*\(also `!%s`\)" % (sub, name), out), (name, out)
+
+
+def test_names_on_the_leaderboard_and_forget_user(tmp_path):
+    """A player's display name is kept with their trades and shown on the
+    leaderboard (the console's user is "console"); `souk db forget-user`
+    removes it with the rest of their market data, though no module runs
+    in that command."""
+    out = console(tmp_path, "/buy symbol:AAPL shares:1\n/leaderboard\n")
+    assert re.search(r"1\. \*\*console\*\* \$", out), out
+    assert "<@" not in out
+    db = sqlite3.connect(tmp_path / "d" / "souk.db")
+    (user, name), = db.execute("SELECT user_id, name FROM market_players").fetchall()
+    db.close()
+    assert name == "console"
+    r = subprocess.run([souk_bin(), "db", "forget-user", str(user), "-c",
+                        str(tmp_path / "c.yaml")], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    deleted = int(re.search(r"(\d+) row\(s\) deleted", r.stdout).group(1))
+    assert deleted >= 4, r.stdout  # account, holding, trade and name at least
+    db = sqlite3.connect(tmp_path / "d" / "souk.db")
+    for table in ("market_players", "market_accounts", "market_transactions"):
+        assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?",
+                          (user,)).fetchone()[0] == 0, table
+    db.close()
+
+
+FH2 = "fh-test-token-0009"
+
+
+def test_finnhub_keys_rotate_when_one_runs_out(tmp_path):
+    """Two Finnhub keys (the seed's secondary key): when the first runs out
+    of its quota (the provider answers 429 past its budget), the second is
+    used, and Polygon is asked only once both are out."""
+    fake = FakePrices(tmp_path, "--finnhub-token", FH + "," + FH2)
+    try:
+        cfg = live_config(tmp_path, fake)
+        cfg["market"]["finnhub"]["key"] = FH + "," + FH2
+        # Each key may be asked twice a minute; the provider answers 429 past it.
+        fake.post("/_fake/limits", {"finnhub": {"limit": 2, "window_s": 60}})
+        c = Console(tmp_path, cfg)
+        try:
+            for sym in ("AAPL", "MSFT", "IBM", "NVDA"):
+                out = c.run("/price symbol:%s" % sym, "%s:" % sym)
+                assert "(finnhub;" in out, out
+            out = c.run("/price symbol:TSLA", "TSLA:")
+            assert "(polygon;" in out, out
+            fake.post("/_fake/limits", {"finnhub": None})
+            assert c.close() == 0
+        finally:
+            c.s.kill()
+        fh = [(r["key"], r["status"]) for r in fake.requests() if r["provider"] == "finnhub"]
+        # Two from the first key, its 429, two from the second, its 429.
+        assert fh == [(FH, 200), (FH, 200), (FH, 429), (FH2, 200), (FH2, 200), (FH2, 429)], fh
+        log = c.s.log_text()
+        assert "finnhub answered 429 to key 1 of 2" in log
+        assert FH not in log and FH2 not in log  # keys never reach the log
+    finally:
+        fake.stop()
+
+
+def _seeded_for_daily(tmp_path, name):
+    """A data dir with one account and no daily update done today."""
+    d = tmp_path / name
+    d.mkdir()
+    out = console(d, "/buy symbol:AAPL shares:1\n", cfg="core:\n  data_dir: ./d\n" + SIM1)
+    assert "Bought 1 AAPL" in out
+    db = sqlite3.connect(d / "d" / "souk.db")
+    # The console's own task may have done today's already (after its hour).
+    db.execute("DELETE FROM idempotency WHERE key LIKE 'market:daily:%'")
+    db.execute("DELETE FROM kv WHERE namespace = 'market' AND key = 'daily_day'")
+    db.execute("DELETE FROM market_history")
+    db.commit()
+    db.close()
+    return d
+
+
+def _cron(d):
+    return subprocess.run([souk_bin(), "market", "daily-update", "-c", str(d / "c.yaml")], cwd=d,
+                          capture_output=True, text=True, timeout=WAIT * 2,
+                          env={k: v for k, v in os.environ.items()
+                               if not k.startswith("SOUK_MARKET_")})
+
+
+def _wait_log(path, needle):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if path.exists() and needle in path.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {needle!r} in {path}:\n" + (path.read_text() if path.exists()
+                                                          else "(none)"))
+
+
+def test_cron_daily_update_runs_once_a_day_beside_the_daemon(tmp_path):
+    """`souk market daily-update` does the daily task's work once: a second
+    run, or the daemon's task after it (or it after the task), finds the
+    day done and does nothing; its exit status says whether it worked."""
+    d = _seeded_for_daily(tmp_path, "cron-first")
+    r = _cron(d)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"daily update \d{4}-\d\d-\d\d done: 1 accounts valued, 1 snapshots written",
+                     r.stdout), r.stdout
+    r = _cron(d)
+    assert r.returncode == 0 and "already done today; nothing to do" in r.stdout, r.stdout
+    # The daemon starts after cron's run: its task (due at once with hour
+    # 0) finds the day done.
+    cfg = {"core": {"data_dir": str(d / "d")},
+           "market": {"sim": {"seed": 1}, "daily_update": {"hour": 0}}}
+    c = Console(d, cfg)
+    try:
+        _wait_log(d / "d" / "console.log", "already done today, nothing to do")
+        assert c.close() == 0
+    finally:
+        c.s.kill()
+    db = sqlite3.connect(d / "d" / "souk.db")
+    assert db.execute("SELECT COUNT(*) FROM market_history").fetchone()[0] == 1
+    db.close()
+
+    # The other way round: the daemon's task first, cron while it runs.
+    d = _seeded_for_daily(tmp_path, "daemon-first")
+    cfg["core"]["data_dir"] = str(d / "d")
+    c = Console(d, cfg)
+    try:
+        _wait_log(d / "d" / "console.log", ": 1 accounts, 1 written")
+        (d / "c.yaml").write_text("core:\n  data_dir: ./d\n" + SIM1)
+        r = _cron(d)
+        assert r.returncode == 0 and "already done today; nothing to do" in r.stdout, (
+            r.stdout + r.stderr)
+        assert c.close() == 0
+    finally:
+        c.s.kill()
+
+    # A store it cannot open: a non-zero status and why.
+    (d / "bad.yaml").write_text("core:\n  data_dir: ./d\nstore:\n  url: postgres://127.0.0.1:1/x\n")
+    r = subprocess.run([souk_bin(), "market", "daily-update", "-c", str(d / "bad.yaml")], cwd=d,
+                       capture_output=True, text=True, timeout=WAIT * 2)
+    assert r.returncode != 0 and "already done" not in r.stdout and "done:" not in r.stdout
+    r = subprocess.run([souk_bin(), "market", "frobnicate", "-c", str(d / "c.yaml")], cwd=d,
+                       capture_output=True, text=True, timeout=WAIT * 2)
+    assert r.returncode == 2 and "usage: souk market daily-update" in r.stderr
+
+
+def _get(url):
+    try:
+        with _OPENER.open(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_console_http_serves_the_dashboard(tmp_path):
+    """`souk console --http` starts the HTTP server with the modules' pages,
+    so the console's own server has a dashboard without Discord; without
+    --http nothing listens, and `souk run` refuses the option."""
+    cfg = {"core": {"data_dir": str(tmp_path / "data")}, "http": {"port": 0},
+           "market": {"sim": {"seed": 1}}}
+    c = Console(tmp_path, cfg)
+    try:
+        c.run("/buy symbol:AAPL shares:3", "Bought 3 AAPL")
+        assert not any("web pages are on" in l for l in c.s.lines)
+        assert c.close() == 0
+    finally:
+        c.s.kill()
+
+    s = Souk(tmp_path / "http", cfg, env={"SOUK_DISCORD_TOKEN": ""}, args=("console", "--http"))
+    for k in list(s.env):
+        if k.startswith("SOUK_MARKET_") or k == "SOUK_DISCORD_TOKEN":
+            s.env.pop(k)
+    s.start()
+    try:
+        line = s.wait_log("web pages are on http://127.0.0.1:", timeout=WAIT)[0]
+        base = re.search(r"(http://127\.0\.0\.1:\d+)/", line).group(1)
+        guild = "100000000000000002"  # the console's server
+        # Off until the server turns it on, as on Discord.
+        assert _get(f"{base}/market/{guild}")[0] == 404
+        s.proc.stdin.write(b"/market dashboard state:on\n")
+        s.proc.stdin.flush()
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and not any("now public" in l for l in s.stdout_lines):
+            time.sleep(0.05)
+        status, body = _get(f"{base}/market/{guild}")
+        assert status == 200, body
+        # The earlier console session's trade, its player by name.
+        assert '<span class="player">console</span>' in body
+        assert _get(f"{base}/healthz")[0] == 200
+        s.proc.stdin.close()
+        assert s.wait(WAIT) == 0
+    finally:
+        s.kill()
+    with pytest.raises(OSError):
+        _OPENER.open(f"{base}/healthz", timeout=2)
+
+    r = subprocess.run([souk_bin(), "run", "--http", "-c", s.config_path], capture_output=True,
+                       text=True, timeout=WAIT)
+    assert r.returncode == 2 and "--http is an option of `souk console`" in r.stderr

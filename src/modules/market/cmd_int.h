@@ -13,6 +13,7 @@
 #define MARKET_CMD_INT_H
 
 #include "market_int.h"
+#include "players.h"
 #include "souk/cmd.h"
 #include "souk/store.h"
 
@@ -30,6 +31,9 @@
 #define MARKET_LB_MAX_PAGE 100000
 /** Trades per /history page. */
 #define MARKET_HIST_PAGE 10
+/** Daily values /history lists (its first page), newest first; the
+ * summary covers the chart's MARKET_HISTORY_CHART_DAYS. */
+#define MARKET_HIST_DAYS 14
 /** custom_id prefixes of the leaderboard's buttons and the season reset's
  * confirmation. */
 #define MARKET_LB_PREFIX    "market:lb:"
@@ -44,12 +48,14 @@ typedef struct market_job market_job_t;
 struct market_job {
   souk_cmd_ctx_t *ctx;
   int64_t guild, user;
+  char name[MARKET_NAME_MAX + 1]; /* the caller's display name, for pool threads */
   market_settings_t defaults; /* a new guild's settings, for this guild */
   market_settings_t set;      /* the guild's settings, once read */
   void (*free)(market_job_t *j);
 };
 
-/** Fill the common part of a job for ctx; free frees the whole job. */
+/** Fill the common part of a job for ctx; free frees the whole job.  Also
+ * notes the caller's display name (market_player_seen). */
 void market_job_init(market_job_t *j, souk_cmd_ctx_t *ctx, void (*free)(market_job_t *j));
 /** Run fn(db, j) on the worker pool in a transaction (write) or a
  * read-only one, then done(j, status) on the loop.  When it cannot start,
@@ -76,9 +82,19 @@ void market_price_symbol(const market_settings_t *set, const char *symbol,
 
 /** Upper-case a typed symbol ("$aapl ") into out; false if it is not one. */
 bool market_symbol_norm(const char *in, char *out, size_t cap);
-/** A change from base to value as a percentage, truncated to basis points
- * but keeping the true sign ("-0.00%" for a loss too small to show); "n/a"
- * without a base.  Returns buf. */
+/** Read the symbol option of ctx into out (MARKET_SYMBOL_MAX + 1 bytes);
+ * when it is not a symbol, reply what a symbol is and return false (ctx is
+ * then finished). */
+bool market_symbol_arg(souk_cmd_ctx_t *ctx, char *out);
+/** Read the dollar amount text of option opt into *cents, accepting
+ * min_cents..max_cents; on a mistake reply what is wrong and what is
+ * accepted (with examples, "1500, $1,500 or 99.95") and return false (ctx is
+ * then finished). */
+bool market_amount_arg(souk_cmd_ctx_t *ctx, const char *opt, const char *text, int64_t min_cents,
+                       int64_t max_cents, const char *examples, int64_t *cents);
+/** A change from base to value as a percentage rounded half away from
+ * zero to basis points ("+8.60%" for 8.597%; "0.00%" for a change too
+ * small to show); "n/a" without a base.  Returns buf. */
 char *market_fmt_change(int64_t value, int64_t base, char *buf, size_t n);
 /** Where a quote came from, as a reply says it. */
 const char *market_source_label(const market_quote_t *q);

@@ -2,6 +2,7 @@
 #include "cmd_int.h"
 #include "money.h"
 #include "souk/alloc.h"
+#include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/loop.h"
 
@@ -15,6 +16,8 @@ void market_job_init(market_job_t *j, souk_cmd_ctx_t *ctx, void (*free)(market_j
   j->ctx = ctx;
   j->guild = (int64_t)ctx->guild_id;
   j->user = (int64_t)ctx->user_id;
+  market_name_clean(ctx->user_name, j->name);
+  market_player_seen(ctx, market_g.store);
   j->defaults = market_g.defaults;
   j->defaults.guild_id = j->guild;
   j->free = free;
@@ -124,15 +127,60 @@ bool market_symbol_norm(const char *in, char *out, size_t cap) {
   return *in == '\0' && market_symbol_valid(out);
 }
 
+bool market_symbol_arg(souk_cmd_ctx_t *ctx, char *out) {
+  const char *sym = souk_cmd_arg_str(ctx->args, "symbol", "");
+  if (market_symbol_norm(sym, out, MARKET_SYMBOL_MAX + 1)) return true;
+  char q[128];
+  souk_cmd_replyf(ctx,
+                  "`%s` is not a stock symbol: a symbol starts with a letter and has up to %d "
+                  "letters, digits, '.' or '-', like AAPL or BRK.B.",
+                  souk_cmd_quote(q, sizeof q, sym, strlen(sym)), MARKET_SYMBOL_MAX);
+  return false;
+}
+
+bool market_amount_arg(souk_cmd_ctx_t *ctx, const char *opt, const char *text, int64_t min_cents,
+                       int64_t max_cents, const char *examples, int64_t *cents) {
+  char q[128], lo[MARKET_FMT_MAX], hi[MARKET_FMT_MAX], range[120];
+  souk_cmd_quote(q, sizeof q, text, strlen(text));
+  market_fmt_cents(min_cents > 0 ? min_cents - 1 : 0, lo, sizeof lo);
+  market_fmt_cents(max_cents, hi, sizeof hi);
+  /* What the option accepts, in words: "more than $0.00", "from $0.00 to
+   * $1,000,000.00". */
+  if (min_cents > 0)
+    snprintf(range, sizeof range, "more than %s%s%s", lo,
+             max_cents < INT64_MAX ? " and at most " : "", max_cents < INT64_MAX ? hi : "");
+  else
+    snprintf(range, sizeof range, "from %s to %s", lo, hi);
+  int64_t v = 0;
+  int rc = market_parse_cents(text, &v);
+  while (*text == ' ')
+    text++;
+  if (rc == SOUK_EPARSE && (text[0] == '-' || (text[0] == '$' && text[1] == '-')))
+    souk_cmd_replyf(ctx, "`%s` is negative: `%s` must be %s, such as %s.", q, opt, range, examples);
+  else if (rc == SOUK_ERANGE || (rc == 0 && v > max_cents))
+    souk_cmd_replyf(ctx, "`%s` is too large: `%s` must be at most %s.", q, opt, hi);
+  else if (rc)
+    souk_cmd_replyf(ctx,
+                    "`%s` is not a dollar amount: `%s` takes digits with at most two decimals, "
+                    "a $ and commas between thousands if you like, such as %s.",
+                    q, opt, examples);
+  else if (v < min_cents)
+    souk_cmd_replyf(ctx, "`%s` is too small: `%s` must be %s, such as %s.", q, opt, range,
+                    examples);
+  else {
+    *cents = v;
+    return true;
+  }
+  return false;
+}
+
 char *market_fmt_change(int64_t value, int64_t base, char *buf, size_t n) {
   int64_t bp = 0;
   if (base <= 0 || market_roi_bp(value, base, &bp) != 0) {
     snprintf(buf, n, "n/a");
     return buf;
   }
-  market_fmt_bp(bp, buf, n);
-  if (bp == 0 && value < base && buf[0] == '+') buf[0] = '-';
-  return buf;
+  return market_fmt_bp(bp, buf, n);
 }
 
 const char *market_source_label(const market_quote_t *q) {

@@ -24,6 +24,7 @@ typedef struct lb_job {
   int64_t page;
   market_rank_t *ranks;
   size_t nranks, total;
+  char (*names)[MARKET_NAME_MAX + 1]; /* the page's players' names, "" unknown */
   int64_t tag_season, tag_min; /* from a pressed button: its season and first minute */
   bool stale_note;
 } lb_job_t;
@@ -31,6 +32,7 @@ typedef struct lb_job {
 static void lb_free(market_job_t *base) {
   lb_job_t *j = (lb_job_t *)base;
   souk_free(j->ranks);
+  souk_free(j->names);
   market_snap_free(&j->snap);
   souk_free(j);
 }
@@ -44,16 +46,24 @@ static lb_job_t *lb_new(souk_cmd_ctx_t *ctx) {
 static int lb_tx(souk_db_t *db, void *ud) {
   lb_job_t *j = ud;
   souk_free(j->ranks);
+  souk_free(j->names);
   j->ranks = NULL;
+  j->names = NULL;
   j->nranks = j->total = 0;
   int rc = market_settings_get(db, j->base.guild, &j->base.defaults, &j->base.set);
   if (rc) return rc;
   /* The snapshot was taken on the loop for both sources; use this
    * guild's. */
   j->snap.sim = j->base.set.source == MARKET_SRC_SIM;
-  return market_leaderboard(db, j->base.guild, 0, j->by, market_snap_price, &j->snap,
-                            (j->page - 1) * MARKET_LB_PAGE, MARKET_LB_PAGE, &j->ranks, &j->nranks,
-                            &j->total);
+  rc = market_leaderboard(db, j->base.guild, 0, j->by, market_snap_price, &j->snap,
+                          (j->page - 1) * MARKET_LB_PAGE, MARKET_LB_PAGE, &j->ranks, &j->nranks,
+                          &j->total);
+  if (rc || !j->nranks) return rc;
+  int64_t ids[MARKET_LB_PAGE];
+  for (size_t i = 0; i < j->nranks; i++)
+    ids[i] = j->ranks[i].user_id;
+  j->names = souk_calloc(j->nranks, sizeof *j->names);
+  return market_player_names(db, j->base.guild, ids, j->nranks, j->names);
 }
 
 static void lb_done(void *ud, int status) {
@@ -93,7 +103,9 @@ static void lb_done(void *ud, int status) {
       market_fmt_change(r->value_cents, r->initial_cents, roi, sizeof roi);
     else
       market_fmt_bp(r->roi_bp, roi, sizeof roi);
-    souk_buf_printf(&b, "%" PRId64 ". <@%" PRId64 "> %s (%s)\n", r->rank, r->user_id, v, roi);
+    char who[MARKET_NAME_MD_MAX];
+    market_name_md(j->names ? j->names[i] : NULL, r->user_id, who, sizeof who);
+    souk_buf_printf(&b, "%" PRId64 ". %s %s (%s)\n", r->rank, who, v, roi);
   }
   char title[96], footer[160];
   snprintf(title, sizeof title, "Leaderboard by %s, season %" PRId64,

@@ -24,7 +24,7 @@ static void daily_cmd_done(void *ud, int status, const market_snapshot_stats_t *
  * far inside the 15 minutes Discord allows a deferred reply. */
 void market_cmd_daily_update(souk_cmd_ctx_t *ctx) {
   if (!market_need_store(ctx)) return;
-  int rc = market_daily_run(daily_cmd_done, ctx);
+  int rc = market_daily_run(MARKET_DAILY_FORCE, daily_cmd_done, ctx);
   if (rc) souk_cmd_errorf(ctx, "The daily update cannot start: %s.", souk_strerror(rc));
 }
 

@@ -17,6 +17,7 @@
 typedef struct pf_job {
   market_job_t base;
   int64_t target; /* whose portfolio */
+  char target_name[MARKET_NAME_MAX + 1]; /* the option's resolved name, else the kept one */
   market_portfolio_t pf;
   int64_t prev_value, prev_day; /* prev_day: YYYYMMDD */
   bool has_prev;
@@ -35,17 +36,21 @@ static void pf_free(market_job_t *base) {
   souk_free(j);
 }
 
-/* One page of a user's trades. */
+/* One page of a user's trades, and on the first page the daily values
+ * the dashboard charts. */
 typedef struct hist_job {
   market_job_t base;
   int64_t page;
   market_trade_t *rows;
   size_t nrows;
+  market_history_point_t *days; /* oldest first */
+  size_t ndays;
 } hist_job_t;
 
 static void hist_free(market_job_t *base) {
   hist_job_t *j = (hist_job_t *)base;
   souk_free(j->rows);
+  souk_free(j->days);
   souk_free(j);
 }
 
@@ -55,6 +60,10 @@ static int portfolio_tx(souk_db_t *db, void *ud) {
   j->has_prev = false;
   int rc = market_settings_get(db, j->base.guild, &j->base.defaults, &j->base.set);
   if (rc == 0) rc = market_portfolio_get(db, j->base.guild, 0, j->target, &j->pf);
+  /* Someone else's: the name Discord resolved for the option, else the
+   * one kept for them. */
+  if (rc == 0 && j->target != j->base.user && !j->target_name[0])
+    rc = market_player_names(db, j->base.guild, &j->target, 1, &j->target_name);
   if (rc == 0 && j->pf.exists) {
     int64_t v = 0, d = 0;
     int prc = market_history_prev(db, j->base.guild, 0, j->target,
@@ -107,7 +116,7 @@ static void portfolio_reply(pf_job_t *j) {
   }
   if (!j->pf.n) souk_buf_puts(&b, "No holdings yet: try /buy.\n");
   char cash[MARKET_FMT_MAX], total[MARKET_FMT_MAX], roi[MARKET_FMT_MAX], day[128],
-      init[MARKET_FMT_MAX], title[128], footer[200];
+      init[MARKET_FMT_MAX], title[MARKET_NAME_MD_MAX + 64], footer[200];
   market_fmt_cents(j->pf.account.cash_cents, cash, sizeof cash);
   market_fmt_cents(value, total, sizeof total);
   market_fmt_cents(j->pf.account.initial_cents, init, sizeof init);
@@ -127,7 +136,9 @@ static void portfolio_reply(pf_job_t *j) {
   if (j->target == j->base.user)
     snprintf(title, sizeof title, "Your portfolio (season %" PRId64 ")", j->pf.account.season);
   else
-    snprintf(title, sizeof title, "Portfolio of <@%" PRId64 "> (season %" PRId64 ")", j->target,
+    snprintf(title, sizeof title, "Portfolio of %s (season %" PRId64 ")",
+             market_name_md(j->target_name, j->target, (char[MARKET_NAME_MD_MAX]){0},
+                            MARKET_NAME_MD_MAX),
              j->pf.account.season);
   bool sim = j->base.set.source == MARKET_SRC_SIM;
   if (unpriced)
@@ -197,7 +208,9 @@ static void portfolio_done(void *ud, int status) {
                       market_fmt_cents(j->base.set.start_cash_cents, (char[MARKET_FMT_MAX]){0},
                                        MARKET_FMT_MAX));
     else
-      souk_cmd_replyf(j->base.ctx, "<@%" PRId64 "> has not traded in this season.", j->target);
+      souk_cmd_replyf(j->base.ctx, "%s has not traded in this season.",
+                      market_name_md(j->target_name, j->target, (char[MARKET_NAME_MD_MAX]){0},
+                                     MARKET_NAME_MD_MAX));
     pf_free(&j->base);
     return;
   }
@@ -237,6 +250,8 @@ void market_cmd_portfolio(souk_cmd_ctx_t *ctx) {
   market_job_init(&j->base, ctx, pf_free);
   uint64_t who = souk_cmd_arg_id(ctx->args, "user");
   j->target = who ? (int64_t)who : j->base.user;
+  const souk_cmd_arg_t *u = souk_cmd_arg(ctx->args, "user");
+  if (u && u->text && j->target != j->base.user) market_name_clean(u->text, j->target_name);
   market_job_run(&j->base, portfolio_tx, portfolio_done, false);
 }
 
@@ -245,19 +260,65 @@ void market_cmd_portfolio(souk_cmd_ctx_t *ctx) {
 static int history_tx(souk_db_t *db, void *ud) {
   hist_job_t *j = ud;
   souk_free(j->rows);
+  souk_free(j->days);
   j->rows = NULL;
-  j->nrows = 0;
+  j->days = NULL;
+  j->nrows = j->ndays = 0;
   int rc = market_settings_get(db, j->base.guild, &j->base.defaults, &j->base.set);
   if (rc == 0)
     rc = market_tx_list(db, j->base.guild, 0, j->base.user, (j->page - 1) * MARKET_HIST_PAGE,
                         MARKET_HIST_PAGE, &j->rows, &j->nrows);
+  /* The dashboard chart's data: the first page shows it as text. */
+  if (rc == 0 && j->page == 1)
+    rc = market_history_list(db, j->base.guild, j->base.set.season, j->base.user,
+                             MARKET_HISTORY_CHART_DAYS, &j->days, &j->ndays);
   return rc;
+}
+
+/* "2026-11-22" for a YYYYMMDD day. */
+static void hist_day(int64_t day, char *buf, size_t n) {
+  snprintf(buf, n, "%04d-%02d-%02d", (int)(day / 10000), (int)(day / 100 % 100), (int)(day % 100));
+}
+
+/* The daily values as text, the dashboard chart's data: the latest
+ * MARKET_HIST_DAYS, newest first, each with its change from the one
+ * before, into b; the span, high and low of every point into footer. */
+static void hist_days_text(const hist_job_t *j, souk_buf_t *b, char *footer, size_t fcap) {
+  size_t n = j->ndays, shown = n < MARKET_HIST_DAYS ? n : MARKET_HIST_DAYS;
+  for (size_t k = 0; k < shown; k++) {
+    size_t i = n - 1 - k;
+    char d[16], v[MARKET_FMT_MAX], c[MARKET_FMT_MAX];
+    hist_day(j->days[i].day, d, sizeof d);
+    market_fmt_cents(j->days[i].value_cents, v, sizeof v);
+    if (i > 0)
+      souk_buf_printf(
+          b, "%s  %s  (%s)\n", d, v,
+          market_fmt_change(j->days[i].value_cents, j->days[i - 1].value_cents, c, sizeof c));
+    else
+      souk_buf_printf(b, "%s  %s\n", d, v);
+  }
+  size_t hi = 0, lo = 0;
+  for (size_t i = 1; i < n; i++) {
+    if (j->days[i].value_cents > j->days[hi].value_cents) hi = i;
+    if (j->days[i].value_cents < j->days[lo].value_cents) lo = i;
+  }
+  char first[16], last[16], dh[16], dl[16], vh[MARKET_FMT_MAX], vl[MARKET_FMT_MAX];
+  hist_day(j->days[0].day, first, sizeof first);
+  hist_day(j->days[n - 1].day, last, sizeof last);
+  hist_day(j->days[hi].day, dh, sizeof dh);
+  hist_day(j->days[lo].day, dl, sizeof dl);
+  snprintf(footer, fcap,
+           "%zu daily snapshot%s from %s to %s%s; high %s on %s, low %s on %s. The dashboard "
+           "charts them.",
+           n, n == 1 ? "" : "s", first, last, shown < n ? " (the latest shown)" : "",
+           market_fmt_cents(j->days[hi].value_cents, vh, sizeof vh), dh,
+           market_fmt_cents(j->days[lo].value_cents, vl, sizeof vl), dl);
 }
 
 static void history_done(void *ud, int status) {
   hist_job_t *j = ud;
   if (market_job_failed(&j->base, status)) return;
-  if (!j->nrows) {
+  if (!j->nrows && !j->ndays) {
     if (j->page == 1)
       souk_cmd_replyf(j->base.ctx, "You have no trades in this season yet.");
     else
@@ -265,8 +326,9 @@ static void history_done(void *ud, int status) {
     hist_free(&j->base);
     return;
   }
-  souk_buf_t b;
+  souk_buf_t b, days;
   souk_buf_init(&b);
+  souk_buf_init(&days);
   for (size_t i = 0; i < j->nrows; i++) {
     const market_trade_t *t = &j->rows[i];
     char when[40], p[MARKET_FMT_MAX], a[MARKET_FMT_MAX];
@@ -277,15 +339,24 @@ static void history_done(void *ud, int status) {
                     t->side == MARKET_BUY ? "BUY " : "SELL", t->shares, t->symbol, p, a,
                     t->source == MARKET_SRC_SIM ? " (sim)" : "");
   }
-  char title[64];
+  if (!j->nrows) souk_buf_puts(&b, "No trades in this season yet.\n");
+  char title[64], dtitle[64], dfooter[300] = "";
   snprintf(title, sizeof title, "Your trades, page %" PRId64, j->page);
-  souk_embed_t e = {.title = title,
-                    .description = b.data,
-                    .color = MARKET_COLOR_INFO,
-                    .footer = "Newest first. /history page:<n> for older trades."};
-  souk_msg_t m = {.embeds = &e, .nembeds = 1};
+  snprintf(dtitle, sizeof dtitle, "Your daily value, season %" PRId64, j->base.set.season);
+  souk_embed_t e[2] = {{.title = title,
+                        .description = b.data,
+                        .color = MARKET_COLOR_INFO,
+                        .footer = "Newest first. /history page:<n> for older trades."}};
+  size_t ne = 1;
+  if (j->ndays) {
+    hist_days_text(j, &days, dfooter, sizeof dfooter);
+    e[ne++] = (souk_embed_t){
+        .title = dtitle, .description = days.data, .color = MARKET_COLOR_INFO, .footer = dfooter};
+  }
+  souk_msg_t m = {.embeds = e, .nembeds = ne};
   souk_cmd_reply(j->base.ctx, &m);
   souk_buf_free(&b);
+  souk_buf_free(&days);
   hist_free(&j->base);
 }
 

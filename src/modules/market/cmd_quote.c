@@ -52,7 +52,10 @@ static void quote_priced(void *ud, const market_pc_result_t *r) {
   const market_quote_t *q = &r->quote;
   char p[MARKET_FMT_MAX], pc[MARKET_FMT_MAX], ch[MARKET_FMT_MAX + 2], chp[MARKET_FMT_MAX], age[40],
       when[40], title[64], status[160];
-  market_fmt_price(q->price_micro, p, sizeof p);
+  /* /price is the short answer, by the rule every list uses; /quote is
+   * the detail view, with the exact figures. */
+  char *(*fmt)(int64_t, char *, size_t) = j->full ? market_fmt_price_exact : market_fmt_price;
+  fmt(q->price_micro, p, sizeof p);
   market_fmt_age(r->age_ms, MARKET_AGE_PLAIN, age, sizeof age);
   market_fmt_utc(q->quote_time_ms ? q->quote_time_ms : r->fetched_ms, when, sizeof when);
   bool sim = j->base.set.source == MARKET_SRC_SIM;
@@ -76,10 +79,10 @@ static void quote_priced(void *ud, const market_pc_result_t *r) {
   size_t n = 0;
   f[n++] = (souk_embed_field_t){"Price", p, true};
   if (q->prev_close_micro > 0) {
-    market_fmt_price(q->prev_close_micro, pc, sizeof pc);
+    fmt(q->prev_close_micro, pc, sizeof pc);
     int64_t d = q->price_micro - q->prev_close_micro;
     char tmp[MARKET_FMT_MAX];
-    market_fmt_price(d < 0 ? -d : d, tmp, sizeof tmp);
+    fmt(d < 0 ? -d : d, tmp, sizeof tmp);
     snprintf(ch, sizeof ch, "%s%s", d < 0 ? "-" : "+", tmp);
     market_fmt_change(q->price_micro, q->prev_close_micro, chp, sizeof chp);
     f[n++] = (souk_embed_field_t){"Previous close", pc, true};
@@ -115,12 +118,8 @@ static void quote_settings_done(void *ud, int status) {
 }
 
 static void quote_cmd(souk_cmd_ctx_t *ctx, bool full) {
-  const char *sym = souk_cmd_arg_str(ctx->args, "symbol", "");
   char symbol[MARKET_SYMBOL_MAX + 1];
-  if (!market_symbol_norm(sym, symbol, sizeof symbol)) {
-    souk_cmd_replyf(ctx, "`%.20s` is not a stock symbol (like AAPL or BRK.B).", sym);
-    return;
-  }
+  if (!market_symbol_arg(ctx, symbol)) return;
   if (!market_need_store(ctx)) return;
   quote_job_t *j = souk_calloc(1, sizeof *j);
   market_job_init(&j->base, ctx, quote_free);

@@ -117,7 +117,7 @@ void market_cmd_dashboard(souk_cmd_ctx_t *ctx) {
   const char *state = souk_cmd_arg_str(ctx->args, "state", "");
   bool on = strcmp(state, "on") == 0;
   if (!on && strcmp(state, "off") != 0) {
-    souk_cmd_replyf(ctx, "Say state:on or state:off.");
+    souk_cmd_replyf(ctx, "`state` must be `on` or `off`.");
     return;
   }
   if (!market_need_store(ctx)) return;
@@ -191,22 +191,13 @@ void market_cmd_set(souk_cmd_ctx_t *ctx) {
     return;
   }
   int64_t cash_c = 0, comm_c = 0;
-  if (cash && (market_parse_cents(cash, &cash_c) != 0 || cash_c > INT64_C(100000000000000))) {
-    souk_cmd_replyf(ctx,
-                    "`%.30s` is not a starting cash amount (e.g. $1,000,000, at most "
-                    "$1,000,000,000,000).",
-                    cash);
+  if (cash && !market_amount_arg(ctx, "start_cash", cash, 0, INT64_C(100000000000000),
+                                 "$1,000,000 or 2500.50", &cash_c))
     return;
-  }
-  if (comm && (market_parse_cents(comm, &comm_c) != 0 || comm_c > 100000000)) {
-    souk_cmd_replyf(ctx,
-                    "`%.30s` is not a commission in dollars (e.g. 1.50, at most "
-                    "$1,000,000).",
-                    comm);
+  if (comm && !market_amount_arg(ctx, "commission", comm, 0, 100000000, "1.50 or $0", &comm_c))
     return;
-  }
   if (hours && strcmp(hours, "open_only") != 0 && strcmp(hours, "last_price") != 0) {
-    souk_cmd_replyf(ctx, "hours is open_only or last_price.");
+    souk_cmd_replyf(ctx, "`hours` must be `open_only` or `last_price`.");
     return;
   }
   if (!market_need_store(ctx)) return;
@@ -330,7 +321,7 @@ void market_cmd_season_reset(souk_cmd_ctx_t *ctx) {
   const char *setting = souk_setting_str(ctx->guild_id, "market.source");
   if (!s && (strcmp(setting, "sim") == 0 || strcmp(setting, "live") == 0)) s = setting;
   if (s && !parse_source(s, &src)) {
-    souk_cmd_replyf(ctx, "source is sim or live.");
+    souk_cmd_replyf(ctx, "`source` must be `sim` or `live`.");
     return;
   }
   if (src == MARKET_SRC_LIVE && !market_g.any_provider) {

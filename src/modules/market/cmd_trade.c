@@ -31,7 +31,11 @@ static void trade_free(market_job_t *j) { souk_free(j); }
 
 static int trade_tx(souk_db_t *db, void *ud) {
   trade_job_t *j = ud;
-  return market_trade(db, &j->req, &j->trade);
+  int rc = market_trade(db, &j->req, &j->trade);
+  /* The trade made (or touched) a player: keep their name with it. */
+  if (rc == 0)
+    rc = market_player_name_put(db, j->base.guild, j->base.user, j->base.name, j->req.now_ms);
+  return rc;
 }
 
 static void trade_reply_refusal(trade_job_t *j) {
@@ -100,7 +104,9 @@ static void trade_reply_done(trade_job_t *j) {
       cash[MARKET_FMT_MAX], hold[64], real[MARKET_FMT_MAX], shares[32], when[40];
   snprintf(title, sizeof title, "%s%s %" PRId64 " %s", t->duplicate ? "Already done: " : "",
            buy ? "Bought" : "Sold", t->shares, t->symbol);
-  market_fmt_price(t->price_micro, price, sizeof price);
+  /* A receipt is the trade's detail view: the exact price traded at, so
+   * shares times it gives the cost shown to the cent. */
+  market_fmt_price_exact(t->price_micro, price, sizeof price);
   int64_t total =
       buy ? t->amount_cents + t->commission_cents : t->amount_cents - t->commission_cents;
   market_fmt_cents(total, amt, sizeof amt);
@@ -152,6 +158,7 @@ static void trade_done(void *ud, int status) {
     return;
   }
   if (market_job_failed(&j->base, status)) return;
+  market_player_noted(j->base.guild, j->base.user, j->base.name);
   if (j->trade.refusal != MARKET_TRADE_OK && !j->trade.duplicate)
     trade_reply_refusal(j);
   else
@@ -235,18 +242,11 @@ static void trade_settings_done(void *ud, int status) {
 
 static void trade_cmd(souk_cmd_ctx_t *ctx, market_side_t side) {
   const souk_cmd_args_t *a = ctx->args;
-  const char *sym = souk_cmd_arg_str(a, "symbol", "");
   const souk_cmd_arg_t *sh = souk_cmd_arg(a, "shares");
   const char *amount = souk_cmd_arg_str(a, "amount", NULL);
   bool all = side == MARKET_SELL && souk_cmd_arg_bool(a, "all", false);
   char symbol[MARKET_SYMBOL_MAX + 1];
-  if (!market_symbol_norm(sym, symbol, sizeof symbol)) {
-    souk_cmd_replyf(ctx,
-                    "`%.20s` is not a stock symbol (letters, digits, '.' or '-', like AAPL "
-                    "or BRK.B).",
-                    sym);
-    return;
-  }
+  if (!market_symbol_arg(ctx, symbol)) return;
   int given = (sh != NULL) + (amount != NULL) + all;
   if (given != 1) {
     souk_cmd_replyf(ctx, "Say how much with exactly one of shares:<n>, amount:<dollars>%s.",
@@ -254,18 +254,9 @@ static void trade_cmd(souk_cmd_ctx_t *ctx, market_side_t side) {
     return;
   }
   int64_t cents = 0;
-  if (amount) {
-    int rc = market_parse_cents(amount, &cents);
-    if (rc == SOUK_ERANGE) {
-      souk_cmd_replyf(ctx, "That amount is too large.");
-      return;
-    }
-    if (rc || cents <= 0) {
-      souk_cmd_replyf(ctx, "`%.30s` is not a dollar amount; write it like 1500, $1,500 or 99.95.",
-                      amount);
-      return;
-    }
-  }
+  if (amount &&
+      !market_amount_arg(ctx, "amount", amount, 1, INT64_MAX, "1500, $1,500 or 99.95", &cents))
+    return;
   if (sh && sh->i <= 0) {
     souk_cmd_replyf(ctx, "Trade at least one share.");
     return;

@@ -201,6 +201,19 @@ const souk_command_t market_commands[] = {
     {0},
 };
 
+/* The Python seed bot's names for what souk files under /market, so
+ * people who type them (under the server's prefix) get the command they
+ * mean.  The seed's owner commands were daily_update, flushcache,
+ * clearcache and reloadcache; it spelt names in snake_case, so souk's other
+ * hyphenated name, season-reset, gets season_reset too.  The game's own
+ * commands (buy, sell, portfolio, history, price, quote, leaderboard) have
+ * the same names in both. */
+const souk_cmd_alias_t market_aliases[] = {
+    {"daily_update", "market daily-update"}, {"flushcache", "market flushcache"},
+    {"clearcache", "market clearcache"},     {"reloadcache", "market reloadcache"},
+    {"season_reset", "market season-reset"}, {0},
+};
+
 const souk_cmd_component_t market_components[] = {
     {MARKET_LB_PREFIX, market_press_leaderboard},
     {MARKET_RESET_PREFIX, market_press_season_reset},

@@ -1,7 +1,15 @@
 /* The daily update: once a day, after daily_update.hour UTC, every
  * account's value is written to its history (the portfolio's day change
  * and the dashboard's chart), the held live symbols refreshed first; run
- * by the task market.daily_update and by /market daily-update. */
+ * by the task market.daily_update, by `souk market daily-update` (cron)
+ * and by /market daily-update.
+ *
+ * Once a day across processes: the snapshot's transaction claims the day
+ * (souk_db_once on "market:daily:<day>", and the kv key market/daily_day,
+ * which outlives the idempotency keys' retention), so of a daemon's task
+ * and a cron run the first does the day's work and the other does
+ * nothing; a run first reads the claim, so a day already done asks no
+ * provider either.  /market daily-update forces a run anyway. */
 #include "market_int.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -11,6 +19,7 @@
 #include "souk/task.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +30,8 @@
 #define DAILY_WARM_MS 40000u
 
 typedef struct daily_job {
+  market_daily_mode_t mode;
+  bool already;           /* today's was done: nothing was written */
   market_snap_t snap;     /* live prices */
   market_snap_t sim_snap; /* the simulated market */
   int64_t day;
@@ -48,14 +59,58 @@ static int daily_price(void *ud, market_source_t source, const char *symbol, int
   return market_snap_price(source == MARKET_SRC_LIVE ? &j->snap : &j->sim_snap, symbol, price);
 }
 
+#define DAILY_KV_NS  "market"
+#define DAILY_KV_KEY "daily_day"
+
+/* Whether the kv key says day was done. */
+static int daily_claimed(souk_db_t *db, int64_t day, bool *done) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  int rc = souk_db_kv_get(db, DAILY_KV_NS, DAILY_KV_KEY, &b, NULL);
+  *done = false;
+  if (rc == 0) {
+    char txt[24];
+    snprintf(txt, sizeof txt, "%.*s", (int)(b.len < 23 ? b.len : 23), b.data ? b.data : "");
+    *done = strtoll(txt, NULL, 10) == day;
+  }
+  souk_buf_free(&b);
+  return rc == SOUK_ENOTFOUND ? 0 : rc;
+}
+
 static int daily_tx(souk_db_t *db, void *ud) {
   daily_job_t *j = ud;
-  return market_daily_snapshot_by_source(db, j->day, daily_price, j, (int64_t)souk_unix_ms(),
-                                         &j->st);
+  j->already = false;
+  memset(&j->st, 0, sizeof j->st);
+  /* Claim the day in this transaction: of two processes the second finds
+   * the claim (on PostgreSQL its insert waits for the first's commit). */
+  char key[48];
+  snprintf(key, sizeof key, "market:daily:%" PRId64, j->day);
+  int rc = souk_db_once(db, key);
+  bool done = rc == SOUK_EEXIST;
+  if (rc && rc != SOUK_EEXIST) return rc;
+  if (!done && (rc = daily_claimed(db, j->day, &done)) != 0) return rc;
+  if (done && j->mode == MARKET_DAILY_ONCE) {
+    j->already = true;
+    return 0;
+  }
+  rc = market_daily_snapshot_by_source(db, j->day, daily_price, j, (int64_t)souk_unix_ms(),
+                                        &j->st);
+  if (rc) return rc;
+  char txt[24];
+  int n = snprintf(txt, sizeof txt, "%" PRId64, j->day);
+  return souk_db_kv_put(db, DAILY_KV_NS, DAILY_KV_KEY, txt, (size_t)n);
 }
 
 static void daily_done(void *ud, int status) {
   daily_job_t *j = ud;
+  if (status == 0 && j->already) {
+    market_g.last_daily_day = j->day;
+    SOUK_INFO("market", "daily snapshot %" PRId64 ": already done today, nothing to do", j->day);
+    market_snapshot_stats_t none = {0};
+    j->done(j->ud, SOUK_EEXIST, &none);
+    daily_job_free(j);
+    return;
+  }
   if (status == 0) {
     market_g.last_daily_day = j->day;
     SOUK_INFO("market",
@@ -226,29 +281,63 @@ static void daily_held_done(void *ud, int status) {
   daily_warm_next(j);
 }
 
-int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
+/* Start the day's work: refresh the held live symbols first when there
+ * are providers, else value at once. */
+static void daily_begin(daily_job_t *j) {
+  souk_store_t *st = market_g.store;
+  int rc = SOUK_ESTOPPED;
+  if (st && market_g.started && market_g.chain && market_g.pc) {
+    rc = souk_store_read_async(st, daily_held_tx, daily_held_done, j);
+  } else if (st && market_g.started) {
+    daily_snapshot_start(j);
+    return;
+  }
+  if (rc) daily_fail(j, rc);
+}
+
+static int daily_precheck_tx(souk_db_t *db, void *ud) {
+  daily_job_t *j = ud;
+  return daily_claimed(db, j->day, &j->already);
+}
+
+static void daily_precheck_done(void *ud, int status) {
+  daily_job_t *j = ud;
+  if (status == 0 && j->already) {
+    daily_done(j, 0);
+    return;
+  }
+  /* Could not read the claim: the snapshot's transaction checks it again. */
+  daily_begin(j);
+}
+
+int market_daily_run(market_daily_mode_t mode,
+                     void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
                      void *ud) {
   souk_store_t *st = market_g.store;
   if (!st) return SOUK_ENOTSUP;
   daily_job_t *j = souk_calloc(1, sizeof *j);
+  j->mode = mode;
   j->done = done;
   j->ud = ud;
-  if (market_g.chain && market_g.pc) {
-    int rc = souk_store_read_async(st, daily_held_tx, daily_held_done, j);
-    if (rc) daily_job_free(j);
-    return rc;
-  }
-  market_snap_fill(&j->snap, MARKET_SRC_LIVE);
-  market_snap_fill(&j->sim_snap, MARKET_SRC_SIM);
   j->day = market_day_of((int64_t)souk_unix_ms());
-  int rc = souk_store_tx_async(st, daily_tx, daily_done, j);
+  int rc = 0;
+  if (mode == MARKET_DAILY_ONCE) {
+    /* A day already done asks no provider for nothing. */
+    rc = souk_store_read_async(st, daily_precheck_tx, daily_precheck_done, j);
+  } else if (market_g.chain && market_g.pc) {
+    rc = souk_store_read_async(st, daily_held_tx, daily_held_done, j);
+  } else {
+    market_snap_fill(&j->snap, MARKET_SRC_LIVE);
+    market_snap_fill(&j->sim_snap, MARKET_SRC_SIM);
+    rc = souk_store_tx_async(st, daily_tx, daily_done, j);
+  }
   if (rc) daily_job_free(j);
   return rc;
 }
 
 static void daily_task_done(void *ud, int status, const market_snapshot_stats_t *st) {
   (void)st;
-  souk_task_done(ud, status);
+  souk_task_done(ud, status == SOUK_EEXIST ? 0 : status);
 }
 
 void market_daily_task(souk_task_ctx_t *ctx) {
@@ -259,6 +348,54 @@ void market_daily_task(souk_task_ctx_t *ctx) {
     souk_task_done(ctx, 0);
     return;
   }
-  int rc = market_daily_run(daily_task_done, ctx);
+  int rc = market_daily_run(MARKET_DAILY_ONCE, daily_task_done, ctx);
   if (rc) souk_task_done(ctx, rc == SOUK_ENOTSUP ? 0 : rc);
+}
+
+/* ---- souk market daily-update --------------------------------------------- */
+
+typedef struct cli_run {
+  bool done;
+  int status;
+  market_snapshot_stats_t st;
+} cli_run_t;
+
+static void cli_done(void *ud, int status, const market_snapshot_stats_t *st) {
+  cli_run_t *r = ud;
+  r->done = true;
+  r->status = status;
+  r->st = *st;
+}
+
+int market_cli(const souk_module_ctx_t *ctx, int argc, char **argv) {
+  (void)ctx;
+  if (argc != 1 || strcmp(argv[0], "daily-update") != 0) {
+    fprintf(stderr, "usage: souk market daily-update\n"
+                    "  the Market Sim's daily snapshot now, unless today's is done (for cron)\n");
+    return 2;
+  }
+  cli_run_t r = {0};
+  int rc = market_daily_run(MARKET_DAILY_ONCE, cli_done, &r);
+  if (rc) {
+    fprintf(stderr, "souk market daily-update: cannot start: %s\n", souk_strerror(rc));
+    return 1;
+  }
+  while (!r.done)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  int64_t day = market_day_of((int64_t)souk_unix_ms());
+  if (r.status == SOUK_EEXIST) {
+    printf("daily update %04d-%02d-%02d: already done today; nothing to do\n", (int)(day / 10000),
+           (int)(day / 100 % 100), (int)(day % 100));
+    return 0;
+  }
+  if (r.status) {
+    fprintf(stderr, "souk market daily-update: failed: %s\n", souk_strerror(r.status));
+    return 1;
+  }
+  printf("daily update %04d-%02d-%02d done: %" PRId64 " accounts valued, %" PRId64
+         " snapshots written, %" PRId64 " already there, %" PRId64
+         " holdings without a price (valued at cost)\n",
+         (int)(day / 10000), (int)(day / 100 % 100), (int)(day % 100), r.st.accounts,
+         r.st.inserted, r.st.existing, r.st.unpriced);
+  return 0;
 }

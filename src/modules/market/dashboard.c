@@ -162,6 +162,9 @@ static void dash_board_free(market_dash_board_t *b);
 static void dash_data_reset(market_dash_data_t *d) {
   souk_free(d->prices);
   souk_free(d->ranks);
+  souk_free(d->names);
+  d->names = NULL;
+  d->user_name[0] = '\0';
   market_portfolio_free(&d->pf);
   souk_free(d->hist);
   souk_free(d->trades);
@@ -437,12 +440,19 @@ static int dash_read_board(souk_db_t *db, market_dash_data_t *d) {
   d->ranks = souk_calloc(take ? take : 1, sizeof *d->ranks);
   if (take) memcpy(d->ranks, use->rows + offset, take * sizeof *d->ranks);
   d->nranks = take;
-  return 0;
+  /* Names are read for every page, not kept with the ranking, so a new
+   * name (or a forgotten player) shows at once. */
+  int64_t ids[MARKET_DASH_PAGE_SIZE];
+  for (size_t i = 0; i < take; i++)
+    ids[i] = d->ranks[i].user_id;
+  d->names = souk_calloc(take ? take : 1, sizeof *d->names);
+  return market_player_names(db, d->path.guild_id, ids, take, d->names);
 }
 
 static int dash_read_user(souk_db_t *db, market_dash_data_t *d) {
   int64_t g = d->path.guild_id, season = d->settings.season, u = d->path.user_id;
   int rc = market_portfolio_get(db, g, season, u, &d->pf);
+  if (rc == 0) rc = market_player_names(db, g, &u, 1, &d->user_name);
   if (rc) return rc;
   if (!d->pf.exists) {
     d->status = 404;
@@ -630,11 +640,12 @@ static void dash_route(souk_httpd_req_t *req) {
   market_rank_by_t by = MARKET_RANK_VALUE;
   if (p.kind == MARKET_DASH_BOARD) {
     if (dash_parse_page(souk_httpd_query(req, "page"), &page) != 0) {
-      dash_send_error(req, 400, "The page number must be a whole number from 1.");
+      dash_send_error(req, 400,
+                      "The page number must be a whole number from 1 to 1000000, like ?page=2.");
       return;
     }
     if (dash_parse_by(souk_httpd_query(req, "by"), &by) != 0) {
-      dash_send_error(req, 400, "The leaderboard can be ranked by=value or by=roi.");
+      dash_send_error(req, 400, "A leaderboard is ranked by=value (the default) or by=roi.");
       return;
     }
   }

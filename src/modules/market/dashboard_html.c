@@ -76,14 +76,38 @@ static void dash_cents(souk_buf_t *b, int64_t cents) {
   dash_esc(b, market_fmt_cents(cents, t, sizeof t));
 }
 
+/* A price by the one rule of every list; when that rounds it, the exact
+ * figure is the hover text (the pages' detail view of a price). */
 static void dash_price_text(souk_buf_t *b, int64_t micro) {
-  char t[MARKET_FMT_MAX];
-  dash_esc(b, market_fmt_price(micro, t, sizeof t));
+  char t[MARKET_FMT_MAX], x[MARKET_FMT_MAX];
+  market_fmt_price(micro, t, sizeof t);
+  market_fmt_price_exact(micro, x, sizeof x);
+  if (!strcmp(t, x)) {
+    dash_esc(b, t);
+    return;
+  }
+  souk_buf_puts(b, "<span class=\"exact\" title=\"");
+  dash_esc(b, x);
+  souk_buf_puts(b, "\">");
+  dash_esc(b, t);
+  souk_buf_puts(b, "</span>");
 }
 
 static void dash_bp(souk_buf_t *b, int64_t bp) {
   char t[MARKET_FMT_MAX];
   dash_esc(b, market_fmt_bp(bp, t, sizeof t));
+}
+
+/* Who a player is: their kept display name, escaped, or (none kept yet)
+ * their user id as code. */
+static void dash_player(souk_buf_t *b, const char *name, int64_t user_id) {
+  if (name && name[0]) {
+    souk_buf_puts(b, "<span class=\"player\">");
+    dash_esc(b, name);
+    souk_buf_puts(b, "</span>");
+  } else {
+    souk_buf_printf(b, "<code>%" PRId64 "</code>", user_id);
+  }
 }
 
 /* "pos", "neg" or "zero": the class that colours a signed figure. */
@@ -130,6 +154,7 @@ const char market_dash_css[] =
     "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     ".pos{color:var(--pos)}.neg{color:var(--neg)}\n"
     ".stale{color:var(--neg);font-size:.85em}\n"
+    ".exact{text-decoration:underline dotted var(--mut);cursor:help}\n"
     ".tag{display:inline-block;padding:1px 6px;border:1px solid var(--line);border-radius:9px;"
     "font-size:.8rem;color:var(--mut)}\n"
     "dl.sum{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;"
@@ -282,15 +307,17 @@ static void dash_render_board(souk_buf_t *b, const market_dash_data_t *d) {
     souk_buf_puts(b, "<p id=\"empty\">Nobody has traded in this season yet.</p>\n");
   } else {
     souk_buf_puts(b, "<div class=\"wrap\"><table id=\"leaderboard\"><thead><tr>"
-                     "<th class=\"num\">Rank</th><th>Player (user id)</th>"
+                     "<th class=\"num\">Rank</th><th>Player</th>"
                      "<th class=\"num\">Total value</th><th class=\"num\">ROI</th>"
                      "</tr></thead><tbody>\n");
     for (size_t i = 0; i < d->nranks; i++) {
       const market_rank_t *r = &d->ranks[i];
       souk_buf_printf(b,
                       "<tr><td class=\"num\">%" PRId64 "</td><td><a href=\"/market/%" PRId64
-                      "/user/%" PRId64 "\"><code>%" PRId64 "</code></a></td><td class=\"num\">",
-                      r->rank, g, r->user_id, r->user_id);
+                      "/user/%" PRId64 "\">",
+                      r->rank, g, r->user_id);
+      dash_player(b, d->names ? d->names[i] : NULL, r->user_id);
+      souk_buf_puts(b, "</a></td><td class=\"num\">");
       dash_cents(b, r->value_cents);
       souk_buf_printf(b, "</td><td class=\"num %s\">", dash_sign_class(r->roi_bp));
       dash_bp(b, r->roi_bp);
@@ -438,15 +465,20 @@ static void dash_fig(souk_buf_t *b, const char *id, const char *label, const cha
 }
 
 static void dash_render_user(souk_buf_t *b, const market_dash_data_t *d) {
-  char title[96];
-  snprintf(title, sizeof title, "Portfolio of %" PRId64, d->path.user_id);
+  char title[MARKET_NAME_MAX + 32];
+  if (d->user_name[0])
+    snprintf(title, sizeof title, "Portfolio of %s", d->user_name);
+  else
+    snprintf(title, sizeof title, "Portfolio of %" PRId64, d->path.user_id);
   dash_head(b, title);
   const market_account_t *a = &d->pf.account;
   int64_t g = d->path.guild_id;
   souk_buf_printf(b,
                   "<header><p class=\"meta\"><a href=\"/market/%" PRId64
-                  "\">« Leaderboard</a></p><h1>Portfolio of <code>%" PRId64 "</code></h1>\n",
-                  g, d->path.user_id);
+                  "\">« Leaderboard</a></p><h1>Portfolio of ",
+                  g);
+  dash_player(b, d->user_name, d->path.user_id);
+  souk_buf_puts(b, "</h1>\n");
   dash_guild_meta(b, d);
   souk_buf_puts(b, "</header>\n<main>\n<dl class=\"sum\">");
   int64_t hold = 0, roi = 0, pl = 0;

@@ -6,6 +6,7 @@
 #define MARKET_DASHBOARD_INT_H
 
 #include "ledger.h"
+#include "players.h"
 #include "price.h"
 #include "souk/buf.h"
 
@@ -22,7 +23,7 @@
 /** Highest page number accepted in a query (far beyond any real guild). */
 #define MARKET_DASH_MAX_PAGE 1000000
 /** Daily history points in a portfolio chart (about a year). */
-#define MARKET_DASH_HISTORY 366
+#define MARKET_DASH_HISTORY MARKET_HISTORY_CHART_DAYS
 /** Recent trades on a portfolio page. */
 #define MARKET_DASH_TRADES 20
 /** Pages being read at once; more get 503 so a crawler cannot fill the
@@ -89,6 +90,8 @@ typedef struct market_dash_data {
   size_t nprices;
   market_rank_t *ranks; /* leaderboard rows of the page */
   size_t nranks, total;
+  char (*names)[MARKET_NAME_MAX + 1];  /* the page's players' names ("" unknown) */
+  char user_name[MARKET_NAME_MAX + 1]; /* a portfolio's player's name ("" unknown) */
   market_portfolio_t pf;
   int64_t value_cents; /* the portfolio's total at the snapshot */
   size_t unpriced;     /* holdings valued at cost */

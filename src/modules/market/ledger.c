@@ -1158,7 +1158,8 @@ int market_last_price_load_all(souk_db_t *db, market_last_price_t **out, size_t 
 /* ---- people's data ---- */
 
 static const char *const market_user_tables[] = {"market_holdings", "market_history",
-                                                 "market_transactions", "market_accounts"};
+                                                 "market_transactions", "market_accounts",
+                                                 "market_players"};
 
 int market_forget_user(souk_db_t *db, int64_t user_id, int64_t *deleted) {
   if (!db) return SOUK_EINVAL;
@@ -1175,10 +1176,14 @@ int market_forget_user(souk_db_t *db, int64_t user_id, int64_t *deleted) {
   return rc;
 }
 
-int market_register_data(void) {
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < sizeof market_user_tables / sizeof *market_user_tables; i++)
-    rc = souk_store_register_data(market_user_tables[i], "user_id", "guild_id");
-  if (rc == 0) rc = souk_store_register_data("market_settings", NULL, "guild_id");
-  return rc;
-}
+const souk_store_data_t market_data[] = {
+    {"market_holdings", "user_id", "guild_id"},
+    {"market_history", "user_id", "guild_id"},
+    {"market_transactions", "user_id", "guild_id"},
+    {"market_accounts", "user_id", "guild_id"},
+    {"market_players", "user_id", "guild_id"},
+    {"market_settings", NULL, "guild_id"},
+    {0},
+};
+
+int market_register_data(void) { return souk_store_register_table(market_data); }

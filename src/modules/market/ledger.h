@@ -299,6 +299,10 @@ int64_t market_day_of(int64_t unix_ms);
 int market_history_prev(souk_db_t *db, int64_t guild_id, int64_t season, int64_t user_id,
                         int64_t before_day, int64_t *value_cents, int64_t *day);
 
+/** Daily history points a value chart shows (the dashboard's) and
+ * /history summarises: about a year. */
+#define MARKET_HISTORY_CHART_DAYS 366
+
 /** One history point. */
 typedef struct market_history_point {
   int64_t day, value_cents;
@@ -325,10 +329,14 @@ int market_last_price_save(souk_db_t *db, const market_last_price_t *p, size_t n
 int market_last_price_load_all(souk_db_t *db, market_last_price_t **out, size_t *n);
 
 /** Delete every market row of user_id (accounts, holdings, trades,
- * history) in every guild; *deleted (may be NULL) gets the row count. */
+ * history, the display name) in every guild; *deleted (may be NULL) gets
+ * the row count.  Needs the module's schema (market_migrations). */
 int market_forget_user(souk_db_t *db, int64_t user_id, int64_t *deleted);
-/** Register the market tables with the store's forget-user / purge-guild
- * registry (souk_store_register_data); the module's init calls this. */
+/** The market's tables that hold people's and guilds' data: the module's
+ * .data, which `souk db forget-user` / `purge-guild` reach. */
+extern const souk_store_data_t market_data[];
+/** Register market_data with the store's forget-user / purge-guild
+ * registry (tests; the module registry does it for the module). */
 int market_register_data(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include "dashboard.h"
 #include "market_int.h"
 #include "money.h"
+#include "players.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
 #include "souk/http.h"
@@ -44,14 +45,17 @@ SOUK_CONF_ENUM_CHOICES(market_source_pref_t, source_choices, MARKET_SOURCE_LIVE,
 
 #define K(field) offsetof(market_conf_t, field)
 static const souk_conf_key_t market_conf_keys[] = {
-    {"finnhub.key", SOUK_CONF_STRING, K(finnhub_key), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
-     "Finnhub API token (SOUK_MARKET_FINNHUB_KEY); enables Finnhub"},
-    {"polygon.key", SOUK_CONF_STRING, K(polygon_key), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
-     "Polygon API key (SOUK_MARKET_POLYGON_KEY); enables Polygon"},
-    {"alpaca.key_id", SOUK_CONF_STRING, K(alpaca_key_id), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
-     "Alpaca key id (SOUK_MARKET_ALPACA_KEY_ID); with alpaca.secret enables Alpaca"},
-    {"alpaca.secret", SOUK_CONF_STRING, K(alpaca_secret), NULL, 0, 256, NULL, SOUK_CONF_SECRET,
-     "Alpaca secret key (SOUK_MARKET_ALPACA_SECRET)"},
+    {"finnhub.key", SOUK_CONF_STRING, K(finnhub_key), NULL, 0, 2048, NULL, SOUK_CONF_SECRET,
+     "Finnhub API token (SOUK_MARKET_FINNHUB_KEY); enables Finnhub; several separated by commas "
+     "are used in turn, the next when one runs out of budget"},
+    {"polygon.key", SOUK_CONF_STRING, K(polygon_key), NULL, 0, 2048, NULL, SOUK_CONF_SECRET,
+     "Polygon API key (SOUK_MARKET_POLYGON_KEY); enables Polygon; several separated by commas "
+     "are used in turn"},
+    {"alpaca.key_id", SOUK_CONF_STRING, K(alpaca_key_id), NULL, 0, 2048, NULL, SOUK_CONF_SECRET,
+     "Alpaca key id (SOUK_MARKET_ALPACA_KEY_ID); with alpaca.secret enables Alpaca; several "
+     "separated by commas, paired in order with the secrets"},
+    {"alpaca.secret", SOUK_CONF_STRING, K(alpaca_secret), NULL, 0, 2048, NULL, SOUK_CONF_SECRET,
+     "Alpaca secret key (SOUK_MARKET_ALPACA_SECRET); one per key id, separated by commas"},
     {"yahoo.enabled", SOUK_CONF_BOOL, K(yahoo_enabled), "false", 0, 0, NULL, 0,
      "ask Yahoo's unofficial chart API last in the chain (no key)"},
     {"finnhub.url", SOUK_CONF_URL, K(finnhub_url), NULL, 0, 0, NULL, 0,
@@ -114,11 +118,33 @@ static bool check_http_url(const char *v, souk_buf_t *expected) {
   return false;
 }
 
+static bool check_keys(const char *v, souk_buf_t *expected) {
+  char keys[MARKET_KEYS_MAX][256];
+  size_t n;
+  bool ok = market_key_list(v, keys, &n) == 0;
+  memset(keys, 0, sizeof keys); /* secrets */
+  if (!ok)
+    souk_buf_printf(expected, "1 to %d keys separated by commas, none empty or over 255 bytes",
+                    MARKET_KEYS_MAX);
+  return ok;
+}
+
 static const souk_conf_check_t market_conf_checks[] = {
-    {"start_cash", check_cash},    {"finnhub.url", check_http_url}, {"polygon.url", check_http_url},
-    {"alpaca.url", check_http_url}, {"yahoo.url", check_http_url},
-    {0},
+    {"start_cash", check_cash},      {"finnhub.url", check_http_url},
+    {"polygon.url", check_http_url}, {"alpaca.url", check_http_url},
+    {"yahoo.url", check_http_url},   {"finnhub.key", check_keys},
+    {"polygon.key", check_keys},     {"alpaca.key_id", check_keys},
+    {"alpaca.secret", check_keys},   {0},
 };
+
+/* How many keys a configured key list holds (0 when unset). */
+static size_t key_count(const char *v) {
+  char keys[MARKET_KEYS_MAX][256];
+  size_t n = 0;
+  if (market_key_list(v, keys, &n)) n = 0;
+  memset(keys, 0, sizeof keys);
+  return n;
+}
 
 /* ---- price snapshots -------------------------------------------------- */
 
@@ -297,8 +323,18 @@ void market_check_config_report(souk_buf_t *out) {
         break;
       }
     }
-    souk_buf_printf(out, "  %-8s %s%s\n", market_provider_name((market_provider_id_t)p),
-                    on ? "configured" : "not configured", why);
+    size_t nk = p == MARKET_PROV_FINNHUB   ? key_count(c->finnhub_key)
+                : p == MARKET_PROV_POLYGON ? key_count(c->polygon_key)
+                : p == MARKET_PROV_ALPACA  ? key_count(c->alpaca_key_id)
+                                           : 0;
+    char keys[64] = "";
+    if (on && nk > 1) snprintf(keys, sizeof keys, " (%zu keys, used in turn)", nk);
+    if (on && p == MARKET_PROV_ALPACA && nk != key_count(c->alpaca_secret))
+      snprintf(keys, sizeof keys,
+               " (WARNING: %zu key ids but %zu secrets; the unpaired are unused)", nk,
+               key_count(c->alpaca_secret));
+    souk_buf_printf(out, "  %-8s %s%s%s\n", market_provider_name((market_provider_id_t)p),
+                    on ? "configured" : "not configured", why, keys);
   }
   const char *src = c->source == MARKET_SOURCE_SIM    ? "sim"
                     : c->source == MARKET_SOURCE_LIVE ? "live"
@@ -459,6 +495,12 @@ static int market_init(const souk_module_ctx_t *ctx) {
   }
   for (int p = 0; p < MARKET_PROV_COUNT; p++)
     market_g.any_provider |= provider_configured(p);
+  if (c->alpaca_key_id && c->alpaca_secret &&
+      key_count(c->alpaca_key_id) != key_count(c->alpaca_secret))
+    SOUK_WARN("market",
+              "market.alpaca.key_id lists %zu keys and market.alpaca.secret %zu: the unpaired "
+              "ones are not used",
+              key_count(c->alpaca_key_id), key_count(c->alpaca_secret));
   if (market_g.any_provider) {
     market_chain_conf_t cc;
     chain_conf(&cc);
@@ -494,8 +536,7 @@ static int market_init(const souk_module_ctx_t *ctx) {
   market_g.pc = market_pc_new(&pcc);
   if (pcc.store && market_pc_reload(market_g.pc, reload_done, NULL) != 0)
     SOUK_WARN("market", "cannot load saved prices");
-  int rc = market_register_data();
-  if (rc) SOUK_WARN("market", "cannot register market data for forget-user: %s", souk_strerror(rc));
+  market_player_seen_reset();
   metrics_init(ctx->metrics);
   market_settings_watch();
   market_g.started = true;
@@ -533,9 +574,13 @@ const souk_module_t souk_market_module = {
     .conf_checks = market_conf_checks,
     .commands = market_commands,
     .components = market_components,
+    .aliases = market_aliases,
     .tasks = market_tasks,
     .settings = market_settings_table,
     .routes = market_dashboard_routes,
     .init = market_init,
     .shutdown = market_shutdown,
+    .migrations = market_migrations,
+    .data = market_data,
+    .cli_started = market_cli,
 };

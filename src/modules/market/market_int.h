@@ -74,19 +74,38 @@ void market_snap_free(market_snap_t *s);
 /** market_price_cb over a market_snap_t. */
 int market_snap_price(void *ud, const char *symbol, int64_t *price_micro);
 
-/** Run the daily snapshot now (the task and /market daily-update):
- * done(ud, status, stats) on the loop thread.  0 or SOUK_E* (daily.c). */
-int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
+/** Whether a daily update runs when today's was already done. */
+typedef enum market_daily_mode {
+  /** The task and `souk market daily-update`: once a day, whichever
+   * process gets there first; a later run that day does nothing and ends
+   * with SOUK_EEXIST. */
+  MARKET_DAILY_ONCE,
+  /** /market daily-update: now, even when done today (a rerun changes no
+   * history row and no last value; it adds the rows of accounts opened
+   * since). */
+  MARKET_DAILY_FORCE,
+} market_daily_mode_t;
+
+/** Run the daily snapshot now: done(ud, status, stats) on the loop thread,
+ * status 0, SOUK_EEXIST (MARKET_DAILY_ONCE and today's is done: nothing
+ * was asked or written) or another SOUK_E*.  Returns 0 or SOUK_E* (done is
+ * then not called) (daily.c). */
+int market_daily_run(market_daily_mode_t mode,
+                     void (*done)(void *ud, int status, const market_snapshot_stats_t *st),
                      void *ud);
 
 struct souk_task_ctx;
 /** The handler of the task market.daily_update (daily.c). */
 void market_daily_task(struct souk_task_ctx *ctx);
+/** `souk market ...`: daily-update, for cron (daily.c). */
+int market_cli(const souk_module_ctx_t *ctx, int argc, char **argv);
 
 /** The commands and components tables (commands.c; the handlers are in
  * the cmd_*.c files). */
 extern const souk_command_t market_commands[];
 extern const souk_cmd_component_t market_components[];
+/** The seed bot's command names, as aliases (commands.c). */
+extern const souk_cmd_alias_t market_aliases[];
 
 /** The guild settings the market declares (start cash, commission, the
  * next season's price source), and watching them (from init). */

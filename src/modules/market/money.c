@@ -110,8 +110,13 @@ int market_sub(int64_t a, int64_t b, int64_t *out) {
 
 int market_roi_bp(int64_t value_cents, int64_t initial_cents, int64_t *bp) {
   if (initial_cents <= 0 || !bp) return SOUK_EINVAL;
-  /* C division truncates toward zero, which is the rule documented. */
-  market_i128 v = ((market_i128)value_cents - initial_cents) * 10000 / initial_cents;
+  /* Round half away from zero on the magnitude: 8.597% is 860 bp, and
+   * -8.595% is -860 bp, so a figure never reads smaller than it is. */
+  market_i128 d = ((market_i128)value_cents - initial_cents) * 10000;
+  market_i128 m = d < 0 ? -d : d;
+  market_i128 q = m / initial_cents;
+  if ((m % initial_cents) * 2 >= initial_cents) q++;
+  market_i128 v = d < 0 ? -q : q;
   if (!fits64(v)) return SOUK_ERANGE;
   *bp = (int64_t)v;
   return 0;
@@ -156,18 +161,34 @@ char *market_fmt_cents(int64_t cents, char *buf, size_t n) {
   return put(buf, n, tmp);
 }
 
-char *market_fmt_price(int64_t micro, char *buf, size_t n) {
-  if (!buf || n == 0) return buf;
-  uint64_t m = magnitude(micro);
+/* A micro-dollar magnitude m as "$1,234.5678": whole dollars grouped, then
+ * the six decimals with trailing zeros trimmed down to keep (2..6). */
+static char *fmt_micro(bool neg, uint64_t m, size_t keep, char *buf, size_t n) {
   char whole[32], frac[16], tmp[80];
   fmt_grouped(m / 1000000, whole);
   snprintf(frac, sizeof frac, "%06u", (unsigned)(m % 1000000));
   size_t len = 6;
-  while (len > 2 && frac[len - 1] == '0')
+  while (len > keep && frac[len - 1] == '0')
     len--;
   frac[len] = '\0';
-  snprintf(tmp, sizeof tmp, "%s$%s.%s", micro < 0 ? "-" : "", whole, frac);
+  snprintf(tmp, sizeof tmp, "%s$%s.%s", neg ? "-" : "", whole, frac);
   return put(buf, n, tmp);
+}
+
+char *market_fmt_price(int64_t micro, char *buf, size_t n) {
+  if (!buf || n == 0) return buf;
+  uint64_t m = magnitude(micro);
+  const uint64_t cent = (uint64_t)MARKET_MICRO_PER_CENT;
+  /* From $1 up, to the cent, half away from zero: a display, not money
+   * moving, so nobody's favour is at stake.  The sum cannot wrap, as m is
+   * at most 2^63.  Below $1 every decimal counts. */
+  if (m >= (uint64_t)MARKET_MICRO_PER_DOLLAR) m = (m + cent / 2) / cent * cent;
+  return fmt_micro(micro < 0, m, 2, buf, n);
+}
+
+char *market_fmt_price_exact(int64_t micro, char *buf, size_t n) {
+  if (!buf || n == 0) return buf;
+  return fmt_micro(micro < 0, magnitude(micro), 2, buf, n);
 }
 
 char *market_fmt_bp(int64_t bp, char *buf, size_t n) {
@@ -175,7 +196,13 @@ char *market_fmt_bp(int64_t bp, char *buf, size_t n) {
   uint64_t m = magnitude(bp);
   char whole[32], tmp[80];
   fmt_grouped(m / 100, whole);
-  snprintf(tmp, sizeof tmp, "%s%s.%02u%%", bp < 0 ? "-" : "+", whole, (unsigned)(m % 100));
+  /* Zero has no sign: "-0.00%" or "+0.00%" would claim a change that the
+   * figure does not show. */
+  snprintf(tmp, sizeof tmp, "%s%s.%02u%%",
+           bp < 0   ? "-"
+           : bp > 0 ? "+"
+                    : "",
+           whole, (unsigned)(m % 100));
   return put(buf, n, tmp);
 }
 

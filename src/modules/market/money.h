@@ -73,19 +73,27 @@ int market_add(int64_t a, int64_t b, int64_t *out);
 /** *out = a - b, or SOUK_ERANGE. */
 int market_sub(int64_t a, int64_t b, int64_t *out);
 
-/** Return on investment in basis points, (value - initial) * 10,000 /
- * initial truncated toward zero.  initial must be > 0 (SOUK_EINVAL);
- * SOUK_ERANGE if the ratio does not fit. */
+/** Return on investment (or any change from initial to value) in basis
+ * points, (value - initial) * 10,000 / initial rounded half away from zero
+ * (8.597% is 860 bp, -0.005% is -1 bp), the figure every percentage shown
+ * is made of.  initial must be > 0 (SOUK_EINVAL); SOUK_ERANGE if the ratio
+ * does not fit. */
 int market_roi_bp(int64_t value_cents, int64_t initial_cents, int64_t *bp);
 
 /** Format cents as "$1,234,567.89" or "-$1,234.50" into buf (n bytes,
  * MARKET_FMT_MAX is always enough).  Returns buf; truncated if n is small. */
 char *market_fmt_cents(int64_t cents, char *buf, size_t n);
-/** Format a micro-dollar price as "$1,234.5678": at least two decimals,
- * trailing zeros beyond them trimmed ("$123.40", "$0.000123"). */
+/** Format a micro-dollar price by the one rule every list and summary
+ * uses: from $1 up, to the cent rounded half away from zero ("$244.94" for
+ * $244.938, "$1,234.50"); below $1, up to six decimals with trailing zeros
+ * trimmed to two ("$0.50", "$0.000123"). */
 char *market_fmt_price(int64_t micro, char *buf, size_t n);
-/** Format basis points as a signed percentage: "+12.34%", "-0.50%",
- * "+0.00%". */
+/** Format a micro-dollar price exactly, for the detail views (/quote, a
+ * trade's receipt, the dashboard's hover text): every decimal that is not a
+ * trailing zero, at least two ("$244.938", "$549.905555", "$123.40"). */
+char *market_fmt_price_exact(int64_t micro, char *buf, size_t n);
+/** Format basis points as a signed percentage: "+12.34%", "-0.50%", and
+ * "0.00%" (no sign) for zero. */
 char *market_fmt_bp(int64_t bp, char *buf, size_t n);
 
 /** Parse a dollar amount a user typed: optional '$', digits with optional

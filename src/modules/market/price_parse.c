@@ -202,11 +202,25 @@ static int64_t retry_after_secs(const char *v) {
   return *v ? -1 : s;
 }
 
+/* Whether body is a provider's "this key is out of quota" answer, which
+ * some send with another status than 429 (Finnhub's "API limit reached"
+ * as a 200 or 403 JSON error, Polygon's "exceeded the maximum requests"):
+ * the key is out of budget, like a 429, not wrong. */
+static bool quota_answer(const char *body, size_t len) {
+  static const char *const phrases[] = {"API limit reached", "exceeded the maximum requests"};
+  for (size_t i = 0; body && i < sizeof phrases / sizeof *phrases; i++) {
+    size_t pl = strlen(phrases[i]);
+    for (size_t k = 0; k + pl <= len; k++)
+      if (!memcmp(body + k, phrases[i], pl)) return true;
+  }
+  return false;
+}
+
 /* Status codes every provider treats alike.  Returns true (and fills out)
  * when the status decided the outcome. */
 static bool common_status(int status, const char *retry_after, const char *body, size_t len,
                           market_parsed_t *out) {
-  if (status == 429) {
+  if (status == 429 || (status != 200 && status < 500 && quota_answer(body, len))) {
     out->retry_after_s = retry_after_secs(retry_after);
     set(out, MARKET_RATE_LIMITED, "429 rate limited%s",
         out->retry_after_s >= 0 ? " (Retry-After)" : "");
@@ -284,7 +298,13 @@ market_outcome_t market_parse_finnhub(const char *symbol, int status, const char
     if (te >= 0) {
       char msg[80] = "";
       souk_json_str(&j, te, msg, sizeof msg);
-      set(out, MARKET_BAD, "error: %s", msg);
+      if (quota_answer(msg, strlen(msg))) {
+        /* The quota answer in a 200: out of budget, like a 429. */
+        out->retry_after_s = retry_after_secs(retry_after);
+        set(out, MARKET_RATE_LIMITED, "quota answer: %s", msg);
+      } else {
+        set(out, MARKET_BAD, "error: %s", msg);
+      }
     } else {
       set(out, MARKET_BAD, "no \"c\" in quote");
     }

@@ -62,13 +62,22 @@ typedef struct ring {
   uint32_t head, count;
 } ring_t;
 
-typedef struct prov {
-  market_provider_id_t id;
-  bool enabled;
-  char *key, *secret, *base;
+/* One key of a provider, with what the provider counts per key: its
+ * request budget and its 429 backoff. */
+typedef struct prov_key {
+  char *key, *secret; /* NULL for Yahoo's one keyless "key" */
   ring_t budget[2];
   uint64_t backoff_until;
   uint32_t consecutive_429;
+} prov_key_t;
+
+typedef struct prov {
+  market_provider_id_t id;
+  bool enabled;
+  char *base;
+  prov_key_t keys[MARKET_KEYS_MAX];
+  size_t nkeys; /* at least 1 once the chain is made */
+  size_t cur;   /* the key in use */
   souk_breaker_t *breaker;
   market_provider_stats_t st;
 } prov_t;
@@ -93,7 +102,8 @@ struct lookup {
   char symbol[MARKET_SYMBOL_MAX + 1];
   market_quote_cb cb;
   void *ud;
-  int idx; /* provider being tried or to try next */
+  int idx;    /* provider being tried or to try next */
+  size_t key; /* the key of prov[idx] being asked */
   souk_http_req_t *req;
   uv_timer_t timer;
   bool sending; /* the timer, when it fires, sends to prov[idx] (else it finishes) */
@@ -134,14 +144,38 @@ static bool url_ok(const char *u) {
   return !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8);
 }
 
-static char *dup_or_null(const char *s) { return s && *s ? souk_strdup(s) : NULL; }
+int market_key_list(const char *s, char out[MARKET_KEYS_MAX][256], size_t *n) {
+  *n = 0;
+  if (!s) return 0;
+  while (*s == ' ')
+    s++;
+  if (!*s) return 0;
+  for (;;) {
+    const char *e = strchr(s, ',');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    while (len > 0 && s[len - 1] == ' ')
+      len--;
+    if (len == 0 || len > 255 || *n == MARKET_KEYS_MAX) return SOUK_EINVAL;
+    memcpy(out[*n], s, len);
+    out[(*n)++][len] = '\0';
+    if (!e) return 0;
+    for (s = e + 1; *s == ' '; s++) {
+    }
+  }
+}
 
 int market_chain_new(const market_chain_conf_t *c, market_chain_t **out) {
+  static char keys[MARKET_PROV_COUNT][MARKET_KEYS_MAX][256],
+      secrets[MARKET_PROV_COUNT][MARKET_KEYS_MAX][256];
+  size_t nkeys[MARKET_PROV_COUNT], nsecrets[MARKET_PROV_COUNT];
   for (int i = 0; i < MARKET_PROV_COUNT; i++) {
     const market_provider_conf_t *pc = &c->prov[i];
     if (pc->base_url && !url_ok(pc->base_url)) return SOUK_EINVAL;
     for (int k = 0; k < 2; k++)
       if (pc->budget[k].limit && !pc->budget[k].window_ms) return SOUK_EINVAL;
+    if (market_key_list(pc->key, keys[i], &nkeys[i]) ||
+        market_key_list(pc->secret, secrets[i], &nsecrets[i]))
+      return SOUK_EINVAL;
   }
   market_chain_t *ch = souk_calloc(1, sizeof *ch);
   ch->alpaca_feed = souk_strdup(c->alpaca_feed && *c->alpaca_feed ? c->alpaca_feed : "iex");
@@ -160,35 +194,37 @@ int market_chain_new(const market_chain_conf_t *c, market_chain_t **out) {
     const market_provider_conf_t *pc = &c->prov[i];
     prov_t *p = &ch->prov[i];
     p->id = (market_provider_id_t)i;
-    p->key = dup_or_null(pc->key);
-    p->secret = dup_or_null(pc->secret);
     p->base = souk_strdup(pc->base_url ? pc->base_url : market_prov_urls[i]);
     size_t bl = strlen(p->base);
     while (bl > 0 && p->base[bl - 1] == '/')
       p->base[--bl] = '\0';
-    switch (p->id) {
-    case MARKET_PROV_YAHOO:
-      p->enabled = pc->enabled;
-      break;
-    case MARKET_PROV_ALPACA:
-      p->enabled = pc->enabled && p->key && p->secret;
-      break;
-    default:
-      p->enabled = pc->enabled && p->key;
-      break;
+    /* Yahoo has no key: one keyless entry carries its budget and backoff.
+     * Alpaca's ids and secrets pair in order. */
+    size_t n = p->id == MARKET_PROV_YAHOO                              ? 1
+               : p->id == MARKET_PROV_ALPACA && nsecrets[i] < nkeys[i] ? nsecrets[i]
+                                                                       : nkeys[i];
+    for (size_t k = 0; k < n; k++) {
+      prov_key_t *pk = &p->keys[k];
+      if (p->id != MARKET_PROV_YAHOO) pk->key = souk_strdup(keys[i][k]);
+      if (p->id == MARKET_PROV_ALPACA) pk->secret = souk_strdup(secrets[i][k]);
+      if (pk->key) souk_log_add_secret(pk->key);
+      if (pk->secret) souk_log_add_secret(pk->secret);
+      for (int b = 0; b < 2; b++) {
+        pk->budget[b].b = pc->budget[b];
+        if (pc->budget[b].limit)
+          pk->budget[b].t = souk_calloc(pc->budget[b].limit, sizeof *pk->budget[b].t);
+      }
     }
-    if (p->key) souk_log_add_secret(p->key);
-    if (p->secret) souk_log_add_secret(p->secret);
-    for (int k = 0; k < 2; k++) {
-      p->budget[k].b = pc->budget[k];
-      if (pc->budget[k].limit)
-        p->budget[k].t = souk_calloc(pc->budget[k].limit, sizeof *p->budget[k].t);
-    }
+    p->nkeys = n;
+    p->enabled = pc->enabled && n > 0;
     char name[32];
     snprintf(name, sizeof name, "market.%s", market_prov_names[i]);
     p->breaker = souk_breaker_new(name, &c->breaker, c->clock);
     p->st.enabled = p->enabled;
+    p->st.keys = (uint32_t)n;
   }
+  memset(keys, 0, sizeof keys);
+  memset(secrets, 0, sizeof secrets);
   *out = ch;
   return 0;
 }
@@ -202,8 +238,14 @@ int market_chain_stats(market_chain_t *ch, market_provider_id_t id, market_provi
   prov_t *p = &ch->prov[id];
   *out = p->st;
   uint64_t now = now_ms(ch);
-  out->backoff_left_ms = p->backoff_until > now ? p->backoff_until - now : 0;
-  out->consecutive_429 = p->consecutive_429;
+  /* Until some key may be asked again: 0 as soon as one may. */
+  out->backoff_left_ms = 0;
+  for (size_t k = 0; k < p->nkeys; k++) {
+    uint64_t left = p->keys[k].backoff_until > now ? p->keys[k].backoff_until - now : 0;
+    if (k == 0 || left < out->backoff_left_ms) out->backoff_left_ms = left;
+  }
+  out->key_in_use = (uint32_t)p->cur;
+  out->consecutive_429 = p->nkeys ? p->keys[p->cur].consecutive_429 : 0;
   out->breaker = souk_breaker_state(p->breaker);
   return 0;
 }
@@ -280,17 +322,66 @@ static void finish(lookup_t *l, int err) {
   uv_timer_start(&l->timer, timer_cb, 0, 0);
 }
 
-static void backoff_after_429(market_chain_t *ch, prov_t *p, int64_t retry_after_s) {
-  uint32_t n = ++p->consecutive_429;
+static void backoff_after_429(market_chain_t *ch, prov_t *p, size_t key, int64_t retry_after_s) {
+  prov_key_t *pk = &p->keys[key];
+  uint32_t n = ++pk->consecutive_429;
   uint64_t d = ch->backoff_base_ms;
   for (uint32_t k = 1; k < n && d < ch->backoff_cap_ms; k++)
     d *= 2;
   if (d > ch->backoff_cap_ms) d = ch->backoff_cap_ms;
   /* Never earlier than the server asked, even past the cap. */
   if (retry_after_s >= 0 && (uint64_t)retry_after_s * 1000 > d) d = (uint64_t)retry_after_s * 1000;
-  p->backoff_until = now_ms(ch) + d;
-  SOUK_WARN(COMP, "%s answered 429: backing off for %llu ms", market_prov_names[p->id],
-            (unsigned long long)d);
+  pk->backoff_until = now_ms(ch) + d;
+  if (p->nkeys > 1)
+    SOUK_WARN(COMP, "%s answered 429 to key %zu of %zu: that key backs off for %llu ms",
+              market_prov_names[p->id], key + 1, p->nkeys, (unsigned long long)d);
+  else
+    SOUK_WARN(COMP, "%s answered 429: backing off for %llu ms", market_prov_names[p->id],
+              (unsigned long long)d);
+}
+
+/* What keeps a key from being asked now. */
+typedef enum key_state { KEY_OK, KEY_BACKOFF, KEY_BUDGET } key_state_t;
+
+static key_state_t key_state(const prov_key_t *pk, uint64_t now, int *spent) {
+  if (pk->backoff_until > now) return KEY_BACKOFF;
+  for (int b = 0; b < 2; b++)
+    if (!ring_allows(&pk->budget[b], now)) {
+      *spent = b;
+      return KEY_BUDGET;
+    }
+  return KEY_OK;
+}
+
+/* The key of p to ask now: the one in use while it may be asked, else the
+ * next one that may, in turn; -1 when none may, with the reason in l. */
+static int pick_key(prov_t *p, lookup_t *l, int i, uint64_t now) {
+  int spent = 0, spent_key = -1;
+  uint64_t least = UINT64_MAX;
+  for (size_t t = 0; t < p->nkeys; t++) {
+    size_t k = (p->cur + t) % p->nkeys;
+    int b = 0;
+    key_state_t s = key_state(&p->keys[k], now, &b);
+    if (s == KEY_OK) return (int)k;
+    if (s == KEY_BUDGET && spent_key < 0) {
+      spent_key = (int)k;
+      spent = b;
+    }
+    if (s == KEY_BACKOFF && p->keys[k].backoff_until - now < least)
+      least = p->keys[k].backoff_until - now;
+  }
+  char all[32] = "";
+  if (p->nkeys > 1) snprintf(all, sizeof all, "all %zu keys: ", p->nkeys);
+  if (spent_key >= 0) {
+    p->st.skipped_budget++;
+    const ring_t *r = &p->keys[spent_key].budget[spent];
+    reason(l, i, "%srequest budget spent (%u per %llu ms)", all, r->b.limit,
+           (unsigned long long)r->b.window_ms);
+  } else {
+    p->st.skipped_backoff++;
+    reason(l, i, "%sbacking off after 429 (%llu ms left)", all, (unsigned long long)least);
+  }
+  return -1;
 }
 
 /* Yahoo spells share classes with a dash: BRK.B is BRK-B there. */
@@ -350,23 +441,36 @@ static void http_cb(const souk_http_resp_t *resp, void *ud) {
   switch (r.outcome) {
   case MARKET_OK:
     p->st.ok++;
-    p->consecutive_429 = 0;
+    p->keys[l->key].consecutive_429 = 0;
+    l->has_reason[l->idx] = false; /* an earlier key's 429 is not why */
     souk_breaker_success(p->breaker);
     l->quote = r.quote;
     finish(l, 0);
     return;
   case MARKET_NO_DATA:
     p->st.nodata++;
-    p->consecutive_429 = 0;
+    p->keys[l->key].consecutive_429 = 0;
     souk_breaker_success(p->breaker);
     reason(l, l->idx, "no data (%s)", r.reason);
     break;
-  case MARKET_RATE_LIMITED:
+  case MARKET_RATE_LIMITED: {
     p->st.rate_limited++;
     souk_breaker_success(p->breaker); /* it is up; the backoff handles the 429 */
-    backoff_after_429(ch, p, r.retry_after_s);
-    reason(l, l->idx, "rate limited (429%s)", r.retry_after_s >= 0 ? ", Retry-After" : "");
+    backoff_after_429(ch, p, l->key, r.retry_after_s);
+    if (resp->status == 429)
+      reason(l, l->idx, "rate limited (429%s)", r.retry_after_s >= 0 ? ", Retry-After" : "");
+    else
+      reason(l, l->idx, "rate limited (quota answer, HTTP %d)", resp->status);
+    /* That key is spent: the provider again with its next key, if one may
+     * be asked now (the backoff just set makes every retry use another). */
+    int b = 0;
+    for (size_t t = 1; t < p->nkeys; t++)
+      if (key_state(&p->keys[(l->key + t) % p->nkeys], now_ms(ch), &b) == KEY_OK) {
+        advance(l);
+        return;
+      }
     break;
+  }
   case MARKET_AUTH:
     p->st.errors++;
     souk_breaker_failure(p->breaker);
@@ -386,6 +490,7 @@ static void http_cb(const souk_http_resp_t *resp, void *ud) {
 static void send_request(lookup_t *l) {
   market_chain_t *ch = l->ch;
   prov_t *p = &ch->prov[l->idx];
+  const prov_key_t *pk = &p->keys[l->key];
   char url[512], h1[300], h2[300], ua[160];
   const char *hdrs[3];
   size_t nh = 0;
@@ -394,7 +499,7 @@ static void send_request(lookup_t *l) {
   switch (p->id) {
   case MARKET_PROV_FINNHUB:
     snprintf(url, sizeof url, "%s/api/v1/quote?symbol=%s", p->base, l->symbol);
-    snprintf(h1, sizeof h1, "X-Finnhub-Token: %s", p->key);
+    snprintf(h1, sizeof h1, "X-Finnhub-Token: %s", pk->key);
     hdrs[nh++] = h1;
     break;
   case MARKET_PROV_POLYGON:
@@ -402,14 +507,14 @@ static void send_request(lookup_t *l) {
       snprintf(url, sizeof url, "%s/v2/last/trade/%s", p->base, l->symbol);
     else
       snprintf(url, sizeof url, "%s/v2/aggs/ticker/%s/prev?adjusted=true", p->base, l->symbol);
-    snprintf(h1, sizeof h1, "Authorization: Bearer %s", p->key);
+    snprintf(h1, sizeof h1, "Authorization: Bearer %s", pk->key);
     hdrs[nh++] = h1;
     break;
   case MARKET_PROV_ALPACA:
     snprintf(url, sizeof url, "%s/v2/stocks/trades/latest?symbols=%s&feed=%s", p->base, l->symbol,
              ch->alpaca_feed);
-    snprintf(h1, sizeof h1, "APCA-API-KEY-ID: %s", p->key);
-    snprintf(h2, sizeof h2, "APCA-API-SECRET-KEY: %s", p->secret);
+    snprintf(h1, sizeof h1, "APCA-API-KEY-ID: %s", pk->key);
+    snprintf(h2, sizeof h2, "APCA-API-SECRET-KEY: %s", pk->secret);
     hdrs[nh++] = h1;
     hdrs[nh++] = h2;
     break;
@@ -455,21 +560,8 @@ static void advance(lookup_t *l) {
     prov_t *p = &ch->prov[i];
     if (!p->enabled) continue;
     uint64_t now = now_ms(ch);
-    if (p->backoff_until > now) {
-      p->st.skipped_backoff++;
-      reason(l, i, "backing off after 429 (%llu ms left)",
-             (unsigned long long)(p->backoff_until - now));
-      continue;
-    }
-    int spent = -1;
-    for (int k = 0; k < 2; k++)
-      if (!ring_allows(&p->budget[k], now)) spent = k;
-    if (spent >= 0) {
-      p->st.skipped_budget++;
-      reason(l, i, "request budget spent (%u per %llu ms)", p->budget[spent].b.limit,
-             (unsigned long long)p->budget[spent].b.window_ms);
-      continue;
-    }
+    int key = pick_key(p, l, i, now);
+    if (key < 0) continue;
     uint64_t slot = ch->next_slot > now ? ch->next_slot : now;
     uint64_t wait = slot - now;
     if (wait > ch->max_wait_ms) {
@@ -483,8 +575,16 @@ static void advance(lookup_t *l) {
       continue;
     }
     ch->next_slot = slot + ch->min_interval_ms;
+    prov_key_t *pk = &p->keys[key];
     for (int k = 0; k < 2; k++)
-      ring_add(&p->budget[k], slot);
+      ring_add(&pk->budget[k], slot);
+    if ((size_t)key != p->cur) {
+      p->st.rotations++;
+      SOUK_INFO(COMP, "%s: key %zu of %zu is out for now; using key %d", market_prov_names[p->id],
+                p->cur + 1, p->nkeys, key + 1);
+      p->cur = (size_t)key;
+    }
+    l->key = (size_t)key;
     if (wait == 0) {
       send_request(l);
     } else {
@@ -530,11 +630,13 @@ void market_chain_free(market_chain_t *ch) {
   }
   for (int i = 0; i < MARKET_PROV_COUNT; i++) {
     prov_t *p = &ch->prov[i];
-    souk_free(p->key);
-    souk_free(p->secret);
+    for (size_t k = 0; k < p->nkeys; k++) {
+      souk_free(p->keys[k].key);
+      souk_free(p->keys[k].secret);
+      for (int b = 0; b < 2; b++)
+        souk_free(p->keys[k].budget[b].t);
+    }
     souk_free(p->base);
-    for (int k = 0; k < 2; k++)
-      souk_free(p->budget[k].t);
     souk_breaker_free(p->breaker);
   }
   souk_free(ch->alpaca_feed);

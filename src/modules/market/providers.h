@@ -17,6 +17,16 @@
  * max(Retry-After, backoff_base_ms * 2^(n-1)) capped at backoff_cap_ms,
  * n being the number of 429s in a row.
  *
+ * Several keys per provider: a provider's key (and Alpaca's secret) may
+ * list up to MARKET_KEYS_MAX keys separated by commas.  Each key has its
+ * own request budget and its own 429 backoff, since providers count them
+ * apart; a provider is used with the key in use until that key runs out
+ * (its budget is spent, or it got a 429 or the provider's quota answer),
+ * then with the next one that may be asked, in turn.  A lookup whose key
+ * got a 429 asks the same provider again at once with the next key, and
+ * falls through to the next provider only when every key is out.  The
+ * breaker stays the provider's: it is about the service, not a key.
+ *
  * Threads: everything runs on the loop thread.  Keys are registered with
  * souk_log_add_secret() and sent in headers, never in URLs. */
 #ifndef SOUK_MARKET_PROVIDERS_H
@@ -40,6 +50,9 @@ typedef enum market_provider_id {
   MARKET_PROV_COUNT
 } market_provider_id_t;
 
+/** Keys one provider may have (its key list's length). */
+#define MARKET_KEYS_MAX 8
+
 /** "finnhub", "polygon", "alpaca", "yahoo"; "?" otherwise. */
 const char *market_provider_name(market_provider_id_t id);
 
@@ -52,8 +65,10 @@ typedef struct market_budget {
 /** One provider's settings.  Strings are copied by market_chain_new(). */
 typedef struct market_provider_conf {
   bool enabled;         /* default true, except Yahoo (no key: opt in) */
-  const char *key;      /* Finnhub token, Polygon key, Alpaca key id; required but for Yahoo */
-  const char *secret;   /* Alpaca secret key (required for Alpaca) */
+  const char *key;      /* Finnhub token, Polygon key, Alpaca key id; required but for
+                           Yahoo; several separated by commas ("k1,k2") */
+  const char *secret;   /* Alpaca secret key (required for Alpaca); one per key id, in the
+                           same order, separated by commas */
   const char *base_url; /* scheme://host[:port], no trailing slash; NULL: the real API */
   market_budget_t budget[2];
 } market_provider_conf_t;
@@ -90,14 +105,22 @@ typedef struct market_chain market_chain_t;
 /** Create a chain from c (copied; c's clocks must outlive the chain).
  * Registers every key and secret with souk_log_add_secret().  Returns 0 or
  * SOUK_EINVAL (a base_url that is not http(s)://, a budget with a zero
- * window).  A chain with no enabled provider is valid: every lookup then
- * answers "no provider". */
+ * window, a key list with an empty item or more than MARKET_KEYS_MAX).
+ * Alpaca pairs key ids and secrets in order; an id without a secret (or
+ * the reverse) is left out.  A chain with no enabled provider is valid:
+ * every lookup then answers "no provider". */
 int market_chain_new(const market_chain_conf_t *c, market_chain_t **out);
 
 /** Free the chain.  Lookups still in flight are cancelled: their callbacks
  * run before this returns, with err SOUK_ECANCELED.  Run the loop
  * afterwards so their timers close.  NULL is fine. */
 void market_chain_free(market_chain_t *ch);
+
+/** Split a comma-separated key list (spaces around items ignored) into
+ * out[0..*n) (each at most 255 bytes; copies); 0, or SOUK_EINVAL for an
+ * empty item, an item too long, or more than MARKET_KEYS_MAX items.  NULL
+ * or "" is an empty list. */
+int market_key_list(const char *s, char out[MARKET_KEYS_MAX][256], size_t *n);
 
 /** True if provider id is enabled (configured with what it needs). */
 bool market_chain_enabled(const market_chain_t *ch, market_provider_id_t id);
@@ -136,8 +159,11 @@ typedef struct market_provider_stats {
   uint64_t rate_limited; /* 429s */
   uint64_t errors;       /* timeouts, connection errors, 5xx, malformed, 401/403 */
   uint64_t skipped_backoff, skipped_budget, skipped_breaker, skipped_busy;
-  uint64_t backoff_left_ms; /* now */
-  uint32_t consecutive_429;
+  uint64_t rotations;           /* times the key in use changed */
+  uint32_t keys;                /* keys configured (1 for Yahoo) */
+  uint32_t key_in_use;          /* index of the key asked last, from 0 */
+  uint64_t backoff_left_ms;     /* now: until some key may be asked again (0: one may now) */
+  uint32_t consecutive_429;     /* of the key in use */
   souk_breaker_state_t breaker; /* now */
 } market_provider_stats_t;
 

@@ -412,32 +412,34 @@ static void test_interaction_errors(void **state) {
                               "\"ten\"}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`amount` must be a whole number.");
+  assert_string_equal(a.error, "`amount` must be a whole number, like 10; `ten` is not.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
                               "\"value\":\"AAPL\"},{\"name\":\"amount\",\"type\":4,\"value\":0}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`amount` must be between 1 and 1000000.");
+  assert_string_equal(a.error, "`amount` must be from 1 to 1000000; 0 is too small.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
                               "\"value\":\"AAPL\"}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "Missing required option `amount`.");
+  assert_string_equal(a.error, "`/buy` needs `amount` (How many shares).");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"qty\",\"type\":4,"
                               "\"value\":1}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "Unknown option `qty`.");
+  assert_string_equal(
+      a.error, "`/buy` has no option `qty`; it takes `symbol`, `amount`, `limit` and `confirm`.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
                               "\"value\":\"A\"},{\"name\":\"amount\",\"type\":4,\"value\":"
                               "99999999999999999999}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`amount` is out of range.");
+  assert_string_equal(a.error,
+                      "`amount` must be from 1 to 1000000; 99999999999999999999 is too large.");
   souk_cmd_args_free(&a);
   /* The option type Discord states must match the table's. */
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
@@ -445,21 +447,23 @@ static void test_interaction_errors(void **state) {
                               "\"5\"}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`amount` must be a whole number.");
+  assert_string_equal(a.error, "`amount` must be a whole number, like 10.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"give\",\"options\":[{\"name\":\"user\",\"type\":6,"
                               "\"value\":80351110224678912},{\"name\":\"amount\",\"type\":4,"
                               "\"value\":1}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`user` must be a user mention or ID.");
+  assert_string_equal(
+      a.error,
+      "`user` must be a user: a mention (@name) or a user ID; `80351110224678912` is not.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_json("{\"name\":\"buy\",\"options\":[{\"name\":\"symbol\",\"type\":3,"
                               "\"value\":\"A\"},{\"name\":\"amount\",\"type\":4,\"value\":1},"
                               "{\"name\":\"limit\",\"type\":10,\"value\":100000.5}]}",
                               false, &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`limit` must be between 0.01 and 100000.");
+  assert_string_equal(a.error, "`limit` must be from 0.01 to 100000; 100000.5 is too large.");
   souk_cmd_args_free(&a);
 }
 
@@ -519,14 +523,20 @@ static void test_text_quotes_and_mentions(void **state) {
   souk_cmd_args_free(&a);
   /* A role mention is not a user, nor a channel mention a role. */
   assert_int_equal(parse_text("give <@&80351110224678912> 5", &a), SOUK_EINVAL);
-  assert_string_equal(a.error, "`user` must be a user mention or ID.");
+  assert_string_equal(
+      a.error,
+      "`user` must be a user: a mention (@name) or a user ID; `<@&80351110224678912>` is not.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_text("setup channel 1100000000000000007 <#1100000000000000008>", &a),
                    SOUK_EINVAL);
-  assert_string_equal(a.error, "`role` must be a role mention or ID.");
+  assert_string_equal(
+      a.error,
+      "`role` must be a role: a mention (@role) or a role ID; `<#1100000000000000008>` is not.");
   souk_cmd_args_free(&a);
   assert_int_equal(parse_text("setup channel general", &a), SOUK_EINVAL);
-  assert_string_equal(a.error, "`channel` must be a channel mention or ID.");
+  assert_string_equal(
+      a.error,
+      "`channel` must be a channel: a mention (#channel) or a channel ID; `general` is not.");
   souk_cmd_args_free(&a);
   /* Too short to be an id. */
   assert_int_equal(parse_text("give 12345 5", &a), SOUK_EINVAL);
@@ -543,30 +553,34 @@ static void test_text_messages(void **state) {
   static const struct {
     const char *line, *msg;
   } cases[] = {
-      {"buy AAPL", "Missing required option `amount`."},
-      {"buy AAPL ten", "`amount` must be a whole number."},
-      {"buy AAPL 1.5", "`amount` must be a whole number."},
-      {"buy AAPL 0", "`amount` must be between 1 and 1000000."},
-      {"buy AAPL 1000001", "`amount` must be between 1 and 1000000."},
-      {"buy AAPL 9223372036854775808", "`amount` is out of range."},
-      {"buy AAPL -9223372036854775809", "`amount` is out of range."},
-      {"buy AAPL 1 limit:abc", "`limit` must be a number."},
-      {"buy AAPL 1 limit:nan", "`limit` must be a number."},
-      {"buy AAPL 1 limit:0", "`limit` must be between 0.01 and 100000."},
-      {"buy AAPL 1 confirm:maybe", "`confirm` must be true or false."},
-      {"buy ABCDEFGHIJK 1", "`symbol` must be at most 10 characters."},
-      {"buy AAPL 1 qty:3", "Unknown option `qty`."},
+      {"buy AAPL", "`/buy` needs `amount` (How many shares)."},
+      {"buy AAPL ten", "`amount` must be a whole number, like 10; `ten` is not."},
+      {"buy AAPL 1.5", "`amount` must be a whole number, like 10; `1.5` is not."},
+      {"buy AAPL 0", "`amount` must be from 1 to 1000000; 0 is too small."},
+      {"buy AAPL 1000001", "`amount` must be from 1 to 1000000; 1000001 is too large."},
+      {"buy AAPL 9223372036854775808",
+       "`amount` must be from 1 to 1000000; 9223372036854775808 is too large."},
+      {"buy AAPL -9223372036854775809",
+       "`amount` must be from 1 to 1000000; -9223372036854775809 is too small."},
+      {"buy AAPL 1 limit:abc", "`limit` must be a number, like 2.5; `abc` is not."},
+      {"buy AAPL 1 limit:nan", "`limit` must be a number, like 2.5; `nan` is not."},
+      {"buy AAPL 1 limit:0", "`limit` must be from 0.01 to 100000; 0 is too small."},
+      {"buy AAPL 1 confirm:maybe", "`confirm` must be true or false; `maybe` is not."},
+      {"buy ABCDEFGHIJK 1", "`symbol` must be 10 characters or fewer; `ABCDEFGHIJK` has 11."},
+      {"buy AAPL 1 qty:3",
+       "`/buy` has no option `qty`; it takes `symbol`, `amount`, `limit` and `confirm`."},
       {"buy AAPL 1 2.5 true extra", "Too many arguments: `/buy` takes at most 4."},
       {"buy AAPL 1 amount:2", "Option `amount` was given twice."},
-      {"give 80351110224678912 0", "`amount` must be at least 1."},
-      {"give 80351110224678912 1 x", "`note` must be at least 2 characters."},
-      {"pick side:hold", "`side` must be one of: `buy`, `sell`."},
-      {"pick n:3", "`n` must be one of: `1`, `2`."},
+      {"give 80351110224678912 0", "`amount` must be 1 or more; 0 is too small."},
+      {"give 80351110224678912 1 x", "`note` must be 2 characters or more; `x` has 1."},
+      {"pick side:hold", "`side` must be `buy` or `sell`; `hold` is not."},
+      {"pick n:3", "`n` must be `1` or `2`; `3` is not."},
       {"reload now", "`/reload` takes no arguments."},
       {"sell AAPL", "Unknown command `sell`."},
       {"setup prefix", "`/setup prefix` needs a subcommand: `set`, `reset`."},
       {"setup prefix clear", "Unknown subcommand `clear` of `/setup prefix`; try `set`, `reset`."},
-      {"setup prefix set prefix:toolong", "`prefix` must be at most 5 characters."},
+      {"setup prefix set prefix:toolong",
+       "`prefix` must be 5 characters or fewer; `toolong` has 7."},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     souk_cmd_args_t a;
@@ -582,7 +596,7 @@ static void test_text_messages(void **state) {
   assert_int_equal(souk_cmd_arg_int(&a, "n", 0), 2);
   souk_cmd_args_free(&a);
   assert_int_equal(parse_text("buy AAPL -0 limit:https://x", &a), SOUK_EINVAL);
-  assert_string_equal(a.error, "`limit` must be a number.");
+  assert_string_equal(a.error, "`limit` must be a number, like 2.5; `https://x` is not.");
   souk_cmd_args_free(&a);
 }
 
@@ -675,6 +689,32 @@ static void test_cooldown(void **state) {
 static void market_btn(souk_cmd_ctx_t *ctx) { (void)ctx; }
 static void market_page(souk_cmd_ctx_t *ctx) { (void)ctx; }
 static void help_btn(souk_cmd_ctx_t *ctx) { (void)ctx; }
+
+/* What a reply quotes of a user's text: 24 characters at most, cut on a
+ * UTF-8 boundary with "...", backticks made quotes; a small buffer gets
+ * what fits and stays terminated. */
+static void test_quote(void **state) {
+  (void)state;
+  char q[128];
+  assert_string_equal(souk_cmd_quote(q, sizeof q, "a`b", 3), "a'b");
+  const char *longer = "abcdefghijklmnopqrstuvwxyz";
+  assert_string_equal(souk_cmd_quote(q, sizeof q, longer, strlen(longer)),
+                      "abcdefghijklmnopqrstuvwx...");
+  /* 25 two-byte characters: 24 kept whole. */
+  char e[64] = "";
+  for (int i = 0; i < 25; i++)
+    strcat(e, "\xc3\xa9");
+  souk_cmd_quote(q, sizeof q, e, strlen(e));
+  assert_int_equal(strlen(q), 48 + 3);
+  assert_memory_equal(q, e, 48);
+  char small[6], three[3];
+  memset(small, 'X', sizeof small);
+  assert_string_equal(souk_cmd_quote(small, sizeof small, longer, strlen(longer)), "...");
+  memset(three, 'X', sizeof three);
+  assert_string_equal(souk_cmd_quote(three, sizeof three, longer, strlen(longer)), "");
+  char tiny[10];
+  assert_string_equal(souk_cmd_quote(tiny, sizeof tiny, longer, strlen(longer)), "ab...");
+}
 
 static void test_custom_id(void **state) {
   static const souk_cmd_component_t market[] = {
@@ -778,7 +818,7 @@ static void test_aliases(void **state) {
   assert_int_equal(parse_text("set", &a), SOUK_ENOTFOUND);
   souk_cmd_args_free(&a);
   assert_int_equal(parse_text("purchase AAPL", &a), SOUK_EINVAL);
-  assert_string_equal(a.error, "Missing required option `amount`.");
+  assert_string_equal(a.error, "`/buy` needs `amount` (How many shares).");
   souk_cmd_args_free(&a);
   /* The command's own words still work. */
   assert_int_equal(parse_text("setup channel <#1100000000000000007>", &a), 0);
@@ -893,6 +933,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_custom_id, setup, teardown),
+      cmocka_unit_test(test_quote),
       cmocka_unit_test_setup_teardown(test_text_random, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

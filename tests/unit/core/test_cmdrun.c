@@ -1233,7 +1233,7 @@ static void test_redispatch_refusals(void **state) {
   press.custom_id = "g:accept";
   snprintf(g_gate_kept, sizeof g_gate_kept, "gated n:x");
   souk__cmd_invoke_component(&press);
-  assert_string_equal(R.text, "`n` must be a whole number.");
+  assert_string_equal(R.text, "`n` must be a whole number, like 10; `x` is not.");
   assert_true(R.ephemeral);
   snprintf(g_gate_kept, sizeof g_gate_kept, "gowner");
   souk__cmd_invoke_component(&press);

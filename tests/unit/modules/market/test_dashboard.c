@@ -17,17 +17,18 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "../../net/httptest.h"
+#include "core/metrics.h"
 #include "modules/market/dashboard.c"
 #include "modules/market/dashboard_html.c"
 #include "modules/market/fmt.c"
 #include "modules/market/ledger.c"
 #include "modules/market/money.c"
+#include "modules/market/players.h"
 #include "modules/market/price_sim.c"
-#include "../../net/httptest.h"
-#include "souk/http.h"
 #include "net/httpd.h"
+#include "souk/http.h"
 #include "souk/log.h"
-#include "core/metrics.h"
 
 #define PUB_GUILD    INT64_C(111111111111111111)
 #define PRIV_GUILD   INT64_C(222222222222222222)
@@ -199,6 +200,7 @@ static int setup(void **state) {
   souk_store_conf_defaults(&c);
   c.backup_before_migrate = false;
   assert_int_equal(souk_store_open(&c, g_dir, &g_store), 0);
+  assert_int_equal(souk_store_migrate_module(g_store, "market", market_migrations, NULL), 0);
   market_g.store = g_store;
   market_sim_defaults(&market_g.sim);
   market_g.sim.seed = 1;
@@ -327,7 +329,7 @@ static void test_escape_in_pages(void **state) {
   /* Cash: $1,000,000 - $30 - $5. */
   assert_non_null(strstr(b.data, "id=\"cash\">$999,965.00<"));
   assert_non_null(strstr(b.data, "id=\"total\">$1,000,005.00<"));
-  assert_non_null(strstr(b.data, "id=\"roi\" class=\"zero\">+0.00% <small>(+$5.00)</small>"));
+  assert_non_null(strstr(b.data, "id=\"roi\" class=\"zero\">0.00% <small>(+$5.00)</small>"));
   souk_buf_free(&b);
   assert_int_equal(page(MARKET_DASH_GPRICES, PUB_GUILD, 0, 1, MARKET_RANK_VALUE, &b), 200);
   assert_null(strstr(b.data, "<script"));
@@ -361,6 +363,65 @@ static size_t polyline(const char *svg, double *xs, double *ys, size_t cap) {
       p++;
   }
   return n;
+}
+
+typedef struct name_seed {
+  int64_t guild, user;
+  const char *name;
+} name_seed_t;
+
+static int name_fn(souk_db_t *db, void *ud) {
+  const name_seed_t *n = ud;
+  return market_player_name_put(db, n->guild, n->user, n->name, NOW_MS);
+}
+
+/* Players show by their display names, HTML-escaped; one with no name
+ * kept yet shows by id. */
+static void test_player_names(void **state) {
+  (void)state;
+  seed(PUB_GUILD, true, 3);
+  name_seed_t n = {PUB_GUILD, 1, "<b>Bob</b> & \"co\""};
+  assert_int_equal(souk_store_tx(g_store, name_fn, &n), 0);
+  name_seed_t other = {PRIV_GUILD, 2, "Elsewhere"};
+  assert_int_equal(souk_store_tx(g_store, name_fn, &other), 0);
+  souk_buf_t b;
+  assert_int_equal(page(MARKET_DASH_BOARD, PUB_GUILD, 0, 1, MARKET_RANK_VALUE, &b), 200);
+  assert_non_null(strstr(b.data, "/user/1\"><span class=\"player\">&lt;b&gt;Bob&lt;/b&gt; &amp; "
+                                 "&quot;co&quot;</span></a>"));
+  assert_null(strstr(b.data, "<b>Bob"));
+  /* A name is per guild: user 2 has none here. */
+  assert_non_null(strstr(b.data, "/user/2\"><code>2</code></a>"));
+  assert_null(strstr(b.data, "Elsewhere"));
+  souk_buf_free(&b);
+  assert_int_equal(page(MARKET_DASH_USER, PUB_GUILD, 1, 1, MARKET_RANK_VALUE, &b), 200);
+  assert_non_null(
+      strstr(b.data, "<title>Portfolio of &lt;b&gt;Bob&lt;/b&gt; &amp; &quot;co&quot; "));
+  assert_non_null(strstr(b.data, "<h1>Portfolio of <span class=\"player\">&lt;b&gt;Bob"));
+  souk_buf_free(&b);
+  assert_int_equal(page(MARKET_DASH_USER, PUB_GUILD, 3, 1, MARKET_RANK_VALUE, &b), 200);
+  assert_non_null(strstr(b.data, "<h1>Portfolio of <code>3</code></h1>"));
+  souk_buf_free(&b);
+}
+
+/* Prices follow the one rule (two decimals from $1 up, rounded half away
+ * from zero); the exact figure is the hover text. */
+static void test_price_rule(void **state) {
+  (void)state;
+  seed(PUB_GUILD, true, 0);
+  buy(PUB_GUILD, 7, "AVG", 2, 244938000, "k1");
+  save_price("AVG", 549905555, "finnhub", NOW_MS - 60000);
+  buy(PUB_GUILD, 7, "PENNY", 1000, 123400, "k2");
+  save_price("PENNY", 123400, "finnhub", NOW_MS - 60000);
+  souk_buf_t b;
+  assert_int_equal(page(MARKET_DASH_USER, PUB_GUILD, 7, 1, MARKET_RANK_VALUE, &b), 200);
+  /* Average cost $244.938 and price $549.905555. */
+  assert_non_null(strstr(b.data, "<span class=\"exact\" title=\"$244.938\">$244.94</span>"));
+  assert_non_null(strstr(b.data, "<span class=\"exact\" title=\"$549.905555\">$549.91</span>"));
+  assert_null(strstr(b.data, ">$244.938<"));
+  assert_null(strstr(b.data, ">$549.905555<"));
+  /* Below $1 every decimal is shown, so there is nothing to hover. */
+  assert_non_null(strstr(b.data, ">$0.1234<"));
+  souk_buf_free(&b);
 }
 
 static void test_chart(void **state) {
@@ -789,6 +850,8 @@ int main(void) {
       cmocka_unit_test(test_escape),
       cmocka_unit_test(test_chart),
       cmocka_unit_test_setup_teardown(test_escape_in_pages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_price_rule, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_player_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_user_chart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sim_valuation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_private_is_unknown, setup, teardown),

@@ -16,9 +16,10 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "../../store/pgserver.h"
 #include "modules/market/ledger.c"
 #include "modules/market/money.c"
-#include "../../store/pgserver.h"
+#include "modules/market/players.h"
 #include "souk/log.h"
 #include "souk/loop.h"
 
@@ -65,6 +66,9 @@ static int fx_setup(void **state) {
   if (!fx->skip) {
     int rc = souk_store_open(&fx->conf, fx->dir, &fx->st);
     if (rc != 0) fail_msg("souk_store_open: %s", souk_strerror(rc));
+    /* The module's own schema, as the module registry applies it. */
+    rc = souk_store_migrate_module(fx->st, "market", market_migrations, NULL);
+    if (rc != 0) fail_msg("market schema: %s", souk_strerror(rc));
   }
   market_settings_defaults(&fx->defs, 0, MARKET_SRC_SIM);
   *state = fx;
@@ -1036,12 +1040,69 @@ static void test_snapshot_by_source(void **state) {
                    99990000 + 30000);
 }
 
+/* ---- players' names ---- */
+
+typedef struct namejob {
+  int op; /* 0 put, 1 update, 2 read */
+  int64_t guild, user;
+  const char *name;
+  int64_t ids[3];
+  char names[3][MARKET_NAME_MAX + 1];
+} namejob_t;
+
+static int name_fn(souk_db_t *db, void *ud) {
+  namejob_t *j = ud;
+  if (j->op == 0) return market_player_name_put(db, j->guild, j->user, j->name, 7);
+  if (j->op == 1) return market_player_name_update(db, j->guild, j->user, j->name, 8);
+  return market_player_names(db, j->guild, j->ids, 3, j->names);
+}
+
+static void name_op(fx_t *fx, int op, int64_t guild, int64_t user, const char *name) {
+  namejob_t j = {.op = op, .guild = guild, .user = user, .name = name};
+  assert_int_equal(souk_store_tx(fx->st, name_fn, &j), 0);
+}
+
+static void test_player_names(void **state) {
+  FX();
+  name_op(fx, 0, 10, 1, "Ann");
+  name_op(fx, 0, 10, 2,
+          "B\x01"
+          "b\xff"); /* a control character and a stray byte */
+  name_op(fx, 0, 11, 1, "Ann elsewhere");
+  name_op(fx, 1, 10, 3, "Not a player"); /* update keeps no new name */
+  name_op(fx, 0, 10, 1, "Ann");          /* the same name again: no write */
+  assert_int_equal(sql_int(fx, "SELECT updated_at FROM market_players WHERE user_id = 1 AND "
+                               "guild_id = 10"),
+                   7);
+  name_op(fx, 1, 10, 1, "Anna");
+  namejob_t j = {.op = 2, .guild = 10, .ids = {3, 1, 2}};
+  assert_int_equal(souk_store_read(fx->st, name_fn, &j), 0);
+  assert_string_equal(j.names[0], "");
+  assert_string_equal(j.names[1], "Anna");
+  assert_string_equal(j.names[2], "B b");
+  assert_int_equal(sql_int(fx, "SELECT count(*) FROM market_players"), 3);
+  /* A name longer than any Discord gives is cut on a character. */
+  char lng[400] = "";
+  for (int i = 0; i < 100; i++)
+    strcat(lng, "\xc3\xa9"); /* 200 bytes of e-acute */
+  name_op(fx, 0, 10, 4, lng);
+  namejob_t k = {.op = 2, .guild = 10, .ids = {4, 0, 0}};
+  assert_int_equal(souk_store_read(fx->st, name_fn, &k), 0);
+  assert_int_equal(strlen(k.names[0]), MARKET_NAME_MAX);
+  /* Forgetting a user removes their names in every guild. */
+  assert_int_equal(market_register_data(), 0);
+  int64_t n = 0;
+  assert_int_equal(souk_store_forget_user(fx->st, 1, &n), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(sql_int(fx, "SELECT count(*) FROM market_players WHERE user_id = 1"), 0);
+}
+
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
 #define ALL(be)                                                                                    \
   T(test_accounts, be), T(test_trades, be), T(test_history_list, be), T(test_refusals, be),        \
       T(test_idempotent, be), T(test_concurrent, be), T(test_season_reset, be),                    \
       T(test_leaderboard, be), T(test_snapshot, be), T(test_symbols, be), T(test_last_price, be),  \
-      T(test_forget, be), T(test_snapshot_by_source, be)
+      T(test_forget, be), T(test_snapshot_by_source, be), T(test_player_names, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);

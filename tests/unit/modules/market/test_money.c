@@ -195,7 +195,21 @@ static void test_roi(void **state) {
   assert_int_equal(market_roi_bp(100000000, 100000000, &bp), 0);
   assert_int_equal(bp, 0);
   assert_int_equal(market_roi_bp(99999999, 100000000, &bp), 0);
-  assert_int_equal(bp, 0); /* truncated toward zero */
+  assert_int_equal(bp, 0); /* -0.0001 bp rounds to 0 */
+  /* Rounded half away from zero, never truncated: 8.597% is 8.60%. */
+  assert_int_equal(market_roi_bp(108597, 100000, &bp), 0);
+  assert_int_equal(bp, 860);
+  assert_int_equal(market_roi_bp(91403, 100000, &bp), 0);
+  assert_int_equal(bp, -860);
+  assert_int_equal(market_roi_bp(108594, 100000, &bp), 0);
+  assert_int_equal(bp, 859);
+  /* Exactly half a basis point goes away from zero on both sides. */
+  assert_int_equal(market_roi_bp(20001, 20000, &bp), 0);
+  assert_int_equal(bp, 1);
+  assert_int_equal(market_roi_bp(19999, 20000, &bp), 0);
+  assert_int_equal(bp, -1);
+  assert_int_equal(market_roi_bp(INT64_MAX, INT64_MAX - 1, &bp), 0);
+  assert_int_equal(bp, 0);
   assert_int_equal(market_roi_bp(0, 100000000, &bp), 0);
   assert_int_equal(bp, -10000);
   assert_int_equal(market_roi_bp(5, 0, &bp), SOUK_EINVAL);
@@ -212,15 +226,36 @@ static void test_format(void **state) {
   assert_string_equal(market_fmt_cents(99999, b, sizeof b), "$999.99");
   assert_string_equal(market_fmt_cents(INT64_MAX, b, sizeof b), "$92,233,720,368,547,758.07");
   assert_string_equal(market_fmt_cents(INT64_MIN, b, sizeof b), "-$92,233,720,368,547,758.08");
-  assert_string_equal(market_fmt_price(123456700, b, sizeof b), "$123.4567");
+  /* One rule: two decimals from $1 up, rounded half away from zero ... */
+  assert_string_equal(market_fmt_price(123456700, b, sizeof b), "$123.46");
+  assert_string_equal(market_fmt_price(244938000, b, sizeof b), "$244.94");
+  assert_string_equal(market_fmt_price(549905555, b, sizeof b), "$549.91");
+  assert_string_equal(market_fmt_price(549904999, b, sizeof b), "$549.90");
+  assert_string_equal(market_fmt_price(1005000, b, sizeof b), "$1.01");
+  assert_string_equal(market_fmt_price(-1005000, b, sizeof b), "-$1.01");
+  assert_string_equal(market_fmt_price(999995000, b, sizeof b), "$1,000.00");
+  assert_string_equal(market_fmt_price(1000000, b, sizeof b), "$1.00");
   assert_string_equal(market_fmt_price(123400000, b, sizeof b), "$123.40");
+  assert_string_equal(market_fmt_price(1234567891234, b, sizeof b), "$1,234,567.89");
+  assert_string_equal(market_fmt_price(INT64_MAX, b, sizeof b), "$9,223,372,036,854.78");
+  assert_string_equal(market_fmt_price(INT64_MIN, b, sizeof b), "-$9,223,372,036,854.78");
+  /* ... and below $1 up to six, without trailing zeros. */
   assert_string_equal(market_fmt_price(123, b, sizeof b), "$0.000123");
-  assert_string_equal(market_fmt_price(1234567891234, b, sizeof b), "$1,234,567.891234");
+  assert_string_equal(market_fmt_price(999999, b, sizeof b), "$0.999999");
+  assert_string_equal(market_fmt_price(500000, b, sizeof b), "$0.50");
+  assert_string_equal(market_fmt_price(-1, b, sizeof b), "-$0.000001");
+  /* The detail views' exact figure keeps every decimal. */
+  assert_string_equal(market_fmt_price_exact(244938000, b, sizeof b), "$244.938");
+  assert_string_equal(market_fmt_price_exact(549905555, b, sizeof b), "$549.905555");
+  assert_string_equal(market_fmt_price_exact(123400000, b, sizeof b), "$123.40");
+  assert_string_equal(market_fmt_price_exact(1234567891234, b, sizeof b), "$1,234,567.891234");
   assert_string_equal(market_fmt_price(-1500000, b, sizeof b), "-$1.50");
   assert_string_equal(market_fmt_price(0, b, sizeof b), "$0.00");
   assert_string_equal(market_fmt_bp(1234, b, sizeof b), "+12.34%");
   assert_string_equal(market_fmt_bp(-50, b, sizeof b), "-0.50%");
-  assert_string_equal(market_fmt_bp(0, b, sizeof b), "+0.00%");
+  /* Zero has no sign, so a loss too small to show is not "-0.00%". */
+  assert_string_equal(market_fmt_bp(0, b, sizeof b), "0.00%");
+  assert_string_equal(market_fmt_bp(1, b, sizeof b), "+0.01%");
   assert_string_equal(market_fmt_bp(-10000, b, sizeof b), "-100.00%");
   assert_string_equal(market_fmt_bp(12345678, b, sizeof b), "+123,456.78%");
   /* A short buffer truncates, never overruns. */

@@ -33,10 +33,17 @@
 #define PG_KEY    "pg-test-key-0002"
 #define AP_ID     "PKTEST00000000000003"
 #define AP_SECRET "alpaca-test-secret-0004"
+/* Second keys: the fake accepts both of each. */
+#define FH_TOKEN2  "fh-test-token-0009"
+#define AP_ID2     "PKTEST00000000000008"
+#define AP_SECRET2 "alpaca-test-secret-0008"
 
 static const char FAKE_PY[] =
     "import runpy, sys\n"
-    "sys.argv = ['fake_prices.py', '--port', '0', '--print-port', '--log-level', 'WARNING']\n"
+    "sys.argv = ['fake_prices.py', '--port', '0', '--print-port', '--log-level', 'WARNING',\n"
+    "            '--finnhub-token', 'fh-test-token-0001,fh-test-token-0009',\n"
+    "            '--alpaca-key-id', 'PKTEST00000000000003,PKTEST00000000000008',\n"
+    "            '--alpaca-secret', 'alpaca-test-secret-0004,alpaca-test-secret-0008']\n"
     "runpy.run_path('" SOUK_SOURCE_DIR "/tests/fakes/fake_prices.py', run_name='__main__')\n";
 
 static pyserver_t srv;
@@ -109,6 +116,26 @@ static int fake_count(const char *provider, int *bad_auth) {
   souk_json_free(&j);
   free(b);
   return n;
+}
+
+/* The keys the fake's requests to provider carried, in order, joined
+ * with spaces into out. */
+static void fake_keys(const char *provider, char *out, size_t cap) {
+  char *b = ctl("/_fake/requests", NULL);
+  souk_json_t j = {0};
+  assert_int_equal(souk_json_parse(&j, b, strlen(b)), 0);
+  int arr = souk_json_get(&j, 0, "requests");
+  size_t o = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < souk_json_count(&j, arr); i++) {
+    int e = souk_json_at(&j, arr, i);
+    if (!souk_json_streq(&j, souk_json_get(&j, e, "provider"), provider)) continue;
+    char k[64] = "";
+    souk_json_str(&j, souk_json_get(&j, e, "key"), k, sizeof k);
+    o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%s%s", o ? " " : "", k);
+  }
+  souk_json_free(&j);
+  free(b);
 }
 
 /* ---- running lookups --------------------------------------------------- */
@@ -645,6 +672,132 @@ static void test_free_cancels_lookups(void **state) {
   assert_int_equal(g.calls, 1);
 }
 
+/* ---- several keys per provider ------------------------------------------ */
+
+/* A 429 on the key in use: the same lookup asks the provider again with
+ * the next key, which stays in use; when every key is out, the chain falls
+ * through, and the first key comes back once its backoff ends. */
+static void test_keys_rotate_on_429(void **state) {
+  (void)state;
+  if (!have_fake) skip();
+  market_chain_conf_t c;
+  conf_fake(&c);
+  c.prov[MARKET_PROV_FINNHUB].key = FH_TOKEN " , " FH_TOKEN2;
+  market_chain_t *ch = chain(&c);
+  assert_int_equal(stats(ch, MARKET_PROV_FINNHUB).keys, 2);
+  script("finnhub", "[{\"status\": 429, \"key\": \"" FH_TOKEN "\"}]");
+  got_t g;
+  quote(ch, "AAPL", &g);
+  assert_int_equal(g.err, 0);
+  assert_string_equal(g.source, "finnhub");
+  assert_string_equal(g.reasons[MARKET_PROV_FINNHUB], ""); /* it answered */
+  char keys[256];
+  fake_keys("finnhub", keys, sizeof keys);
+  assert_string_equal(keys, FH_TOKEN " " FH_TOKEN2);
+  assert_int_equal(fake_count("polygon", NULL), 0);
+  market_provider_stats_t s = stats(ch, MARKET_PROV_FINNHUB);
+  assert_int_equal(s.rate_limited, 1);
+  assert_int_equal(s.rotations, 1);
+  assert_int_equal(s.key_in_use, 1);
+  assert_int_equal(s.backoff_left_ms, 0); /* the second key may be asked */
+  /* The second key stays in use. */
+  quote(ch, "AAPL", &g);
+  fake_keys("finnhub", keys, sizeof keys);
+  assert_string_equal(keys, FH_TOKEN " " FH_TOKEN2 " " FH_TOKEN2);
+  /* It runs out too (for 5 s) while the first backs off: Polygon answers. */
+  script("finnhub", "[{\"status\": 429, \"retry_after\": 5, \"key\": \"" FH_TOKEN2 "\"}]");
+  quote(ch, "AAPL", &g);
+  assert_string_equal(g.source, "polygon");
+  assert_string_equal(g.reasons[MARKET_PROV_FINNHUB], "rate limited (429, Retry-After)");
+  quote(ch, "AAPL", &g);
+  assert_string_equal(g.source, "polygon");
+  assert_string_equal(g.reasons[MARKET_PROV_FINNHUB],
+                      "all 2 keys: backing off after 429 (1000 ms left)");
+  assert_int_equal(stats(ch, MARKET_PROV_FINNHUB).backoff_left_ms, 1000);
+  /* The first key's backoff ends: it is asked again. */
+  fake_now += 1000;
+  quote(ch, "AAPL", &g);
+  assert_string_equal(g.source, "finnhub");
+  fake_keys("finnhub", keys, sizeof keys);
+  assert_string_equal(keys, FH_TOKEN " " FH_TOKEN2 " " FH_TOKEN2 " " FH_TOKEN2 " " FH_TOKEN);
+  assert_int_equal(stats(ch, MARKET_PROV_FINNHUB).rotations, 2);
+  market_chain_free(ch);
+}
+
+/* A key whose own budget is spent gives way to the next without a 429;
+ * each key has a budget of its own. */
+static void test_keys_rotate_on_budget(void **state) {
+  (void)state;
+  if (!have_fake) skip();
+  market_chain_conf_t c;
+  conf_fake(&c);
+  c.prov[MARKET_PROV_FINNHUB].key = FH_TOKEN "," FH_TOKEN2;
+  c.prov[MARKET_PROV_FINNHUB].budget[1] = (market_budget_t){2, 1000};
+  market_chain_t *ch = chain(&c);
+  got_t g;
+  for (int k = 0; k < 4; k++) {
+    quote(ch, "IBM", &g);
+    assert_string_equal(g.source, "finnhub");
+  }
+  char keys[256];
+  fake_keys("finnhub", keys, sizeof keys);
+  assert_string_equal(keys, FH_TOKEN " " FH_TOKEN " " FH_TOKEN2 " " FH_TOKEN2);
+  assert_int_equal(stats(ch, MARKET_PROV_FINNHUB).rate_limited, 0);
+  quote(ch, "IBM", &g);
+  assert_string_equal(g.source, "polygon");
+  assert_string_equal(g.reasons[MARKET_PROV_FINNHUB],
+                      "all 2 keys: request budget spent (2 per 1000 ms)");
+  fake_now += 1000;
+  quote(ch, "IBM", &g);
+  assert_string_equal(g.source, "finnhub");
+  market_chain_free(ch);
+}
+
+/* The provider's quota answer in a 200 counts as a 429 for that key;
+ * Alpaca's key ids and secrets rotate as pairs. */
+static void test_keys_quota_answer_and_pairs(void **state) {
+  (void)state;
+  if (!have_fake) skip();
+  market_chain_conf_t c;
+  conf_fake(&c);
+  c.prov[MARKET_PROV_FINNHUB].key = FH_TOKEN "," FH_TOKEN2;
+  market_chain_t *ch = chain(&c);
+  script("finnhub", "[{\"quota\": true, \"key\": \"" FH_TOKEN "\"}]");
+  got_t g;
+  quote(ch, "AAPL", &g);
+  assert_string_equal(g.source, "finnhub");
+  assert_int_equal(stats(ch, MARKET_PROV_FINNHUB).rate_limited, 1);
+  assert_int_equal(stats(ch, MARKET_PROV_FINNHUB).key_in_use, 1);
+  assert_int_equal(stats(ch, MARKET_PROV_FINNHUB).breaker, SOUK_BREAKER_CLOSED);
+  market_chain_free(ch);
+
+  conf_fake(&c);
+  for (int i = 0; i < MARKET_PROV_COUNT; i++)
+    c.prov[i].enabled = i == MARKET_PROV_ALPACA;
+  c.prov[MARKET_PROV_ALPACA].key = AP_ID "," AP_ID2;
+  c.prov[MARKET_PROV_ALPACA].secret = AP_SECRET "," AP_SECRET2;
+  ch = chain(&c);
+  script("alpaca", "[{\"status\": 429, \"key\": \"" AP_ID "\"}]");
+  quote(ch, "AAPL", &g);
+  if (g.err) fail_msg("%s", g.msg);
+  assert_string_equal(g.source, "alpaca");
+  int bad = 0;
+  assert_int_equal(fake_count("alpaca", &bad), 2);
+  assert_int_equal(bad, 0); /* the second id went with the second secret */
+  market_chain_free(ch);
+
+  /* Malformed key lists are refused. */
+  conf_fake(&c);
+  c.prov[MARKET_PROV_POLYGON].key = "a,,b";
+  assert_int_equal(market_chain_new(&c, &ch), SOUK_EINVAL);
+  c.prov[MARKET_PROV_POLYGON].key = "1,2,3,4,5,6,7,8,9";
+  assert_int_equal(market_chain_new(&c, &ch), SOUK_EINVAL);
+  c.prov[MARKET_PROV_POLYGON].key = "1,2,3,4,5,6,7,8";
+  assert_int_equal(market_chain_new(&c, &ch), 0);
+  assert_int_equal(stats(ch, MARKET_PROV_POLYGON).keys, 8);
+  market_chain_free(ch);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_first_provider_answers, setup, teardown),
@@ -661,6 +814,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_global_min_interval, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_quotes_fall_through, setup, teardown),
       cmocka_unit_test_setup_teardown(test_free_cancels_lookups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keys_rotate_on_429, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keys_rotate_on_budget, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keys_quota_answer_and_pairs, setup, teardown),
   };
   int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
   souk_log_clear_secrets();
