@@ -231,10 +231,10 @@ class Proc:
 
 # ------------------------------------------------------------------ fake Discord
 class Fake:
-    def __init__(self, workdir, args):
+    def __init__(self, workdir, args, extra=()):
         port_file = os.path.join(workdir, "fake.port")
         cmd = [PY, FAKE, "--port", "0", "--port-file", port_file, "--guilds", "0",
-               "--seed", str(args.seed), "--log-level", "INFO"]
+               "--seed", str(args.seed), "--log-level", "INFO"] + list(extra)
         self.proc = Proc("fake_discord", cmd, os.path.join(workdir, "fake.log"),
                          env=clean_env(), cwd=workdir)
         deadline = time.monotonic() + 30
