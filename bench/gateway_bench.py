@@ -61,6 +61,9 @@ OUT_DIR = os.path.join(ROOT, "bench", "out")
 # member cache, CPU against discord.py at 32 events per write, and CPU on
 # plain (uncompressed) frames.
 TARGET_OWN_MB = 2.0
+# souk's own memory by the guilds a process holds: issue 10 at 1,000, and
+# issue 15's scale-out process of 2,500 (member cache off, every module on)
+TARGET_OWN_MB_AT = {1000: TARGET_OWN_MB, 2500: 4.0}
 TARGET_PER_GUILD_BYTES = 1024
 TARGET_CPU_RATIO = 10.0
 TARGET_PLAIN_CPU_S = 0.25
@@ -405,11 +408,85 @@ def start_souk(args, fake, workdir, datadir):
                                    port))
     env = clean_env()
     env["SOUK_DISCORD_TOKEN"] = fake.token
-    p = Proc("souk", [binary, "run", "-c", cfg], os.path.join(workdir, "souk.log"),
-             env=env, cwd=workdir)
+    cmd = [binary, "run", "-c", cfg]
+    heaptrack = getattr(args, "heaptrack_out", None)
+    if heaptrack:
+        cmd = ["heaptrack", "-o", heaptrack] + cmd
+    p = Proc("souk", cmd, os.path.join(workdir, "souk.log"), env=env, cwd=workdir)
     p.binary = binary
     p.http_port = port
+    p.heaptrack = heaptrack
     return p
+
+
+def stop_under_heaptrack(client, timeout=120):
+    """SIGKILL souk alone, so that what it holds stays allocated (heaptrack
+    reports it as leaked: the heap as it was after the stream) and heaptrack
+    (same process group) lives to write its data; then wait for heaptrack
+    to finish."""
+    pids = {client.pid}
+    for _ in range(4):  # souk is a child or grandchild of heaptrack's script
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            if ppid in pids:
+                pids.add(int(d))
+                if comm == "souk":
+                    os.kill(int(d), signal.SIGKILL)
+                    try:
+                        client.p.wait(timeout)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    return
+
+
+def heaptrack_attribution(path):
+    """[(owner, bytes)] of souk's malloc heap when it was killed, from
+    heaptrack's record (what was never freed): each allocation goes to the module (src/modules/NAME) nearest to
+    it on its stack, else to the first file of souk's own on its stack that
+    is not the allocator or the buffer helper, else to "libraries"."""
+    out = subprocess.run(["heaptrack_print", "-f", path, "--print-peaks", "0",
+                          "--peak-limit", "100000", "--sub-peak-limit", "100000",
+                          "--print-allocators", "0", "--print-temporary", "0",
+                          "--print-leaks", "1"],
+                         capture_output=True, text=True, timeout=600).stdout
+    units = {"B": 1, "K": 1e3, "M": 1e6, "G": 1e9}  # heaptrack_print's decimal units
+    owners = {}
+    cur = None
+
+    def close(entry):
+        if entry is None:
+            return
+        size, frames = entry
+        mod = next((f.split("/")[1] for f in frames if f.startswith("modules/")), None)
+        own = next((f for f in frames if f not in ("core/alloc.c", "core/buf.c")), None)
+        key = ("module " + mod) if mod else (own or "libraries")
+        owners[key] = owners.get(key, 0) + size
+
+    for line in out.splitlines():
+        m = re.match(r"^([0-9.]+)([BKMG]) leaked over \d+ calls from:$", line)
+        if m:
+            close(cur)
+            cur = (float(m.group(1)) * units[m.group(2)], [])
+            continue
+        if cur is None:
+            continue
+        if re.match(r"^\S", line):  # a new group ("... leaked over ...") or the end
+            close(cur)
+            cur = None
+            continue
+        m = re.search(r"\bat \S*/src/(\S+?):\d+$", line)
+        if m:
+            cur[1].append(m.group(1))
+    close(cur)
+    return sorted(owners.items(), key=lambda kv: -kv[1])
 
 
 def souk_heap_bytes(client):
@@ -593,6 +670,8 @@ def run_client(name, args):
         log("%s: FAILED: %s" % (name, e))
     finally:
         # each step on its own, so one failing does not leave a process behind
+        if client is not None and getattr(client, "heaptrack", None):
+            stop_under_heaptrack(client)
         for step in (perf and perf.kill, client and client.kill, fake and fake.proc.kill,
                      sampler and sampler.stop):
             if step:
@@ -822,10 +901,15 @@ def memory_mode(args):
     print("souk targets:")
     big = max((r for r in ok if not r["scale"]["member_cache"]),
               key=lambda r: r["scale"]["guilds"], default=None)
+    for r in ok:
+        sc = r["scale"]
+        if sc["member_cache"] or sc["guilds"] not in TARGET_OWN_MB_AT or own_kb(r) is None:
+            continue
+        print("  %s  own memory at %dx%dx%d <= %.1f MB: %.2f MB"
+              % ("PASS" if mb(own_kb(r)) <= TARGET_OWN_MB_AT[sc["guilds"]] else "FAIL",
+                 sc["guilds"], sc["channels"], sc["members"], TARGET_OWN_MB_AT[sc["guilds"]],
+                 mb(own_kb(r))))
     if big is not None and own_kb(big) is not None:
-        print("  %s  own memory at %d guilds <= %.1f MB: %.2f MB"
-              % ("PASS" if mb(own_kb(big)) <= TARGET_OWN_MB else "FAIL",
-                 big["scale"]["guilds"], TARGET_OWN_MB, mb(own_kb(big))))
         grow = mb(big["rss_stream_max_kb"] - big["rss_ready_kb"])
         print("  %s  RSS flat while %d events stream (<= +%.1f MB): %+.2f MB"
               % ("PASS" if grow <= args.flat_tolerance_mb else "FAIL", args.events,
@@ -834,10 +918,18 @@ def memory_mode(args):
         print("  %s  <= %d bytes per guild (no member cache): %.0f"
               % ("PASS" if costs["guild"] <= TARGET_PER_GUILD_BYTES else "FAIL",
                  TARGET_PER_GUILD_BYTES, costs["guild"]))
+    attribution = None
+    if args.attribute and big is not None:
+        small = min((r["scale"] for r in ok if not r["scale"]["member_cache"]
+                     and r["scale"]["channels"] == big["scale"]["channels"]
+                     and r["scale"]["members"] == big["scale"]["members"]),
+                    key=lambda sc: sc["guilds"])
+        attribution = attribute(args, small, big["scale"])
     out = {"benchmark": "gateway-memory", "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"scales": args.scales, "events": args.events, "batch": args.batch,
                       "repeat": args.repeat, "compress": args.compress},
-           "environment": environment(), "costs_bytes": costs, "results": rows}
+           "environment": environment(), "costs_bytes": costs, "results": rows,
+           "heap_by_owner_bytes": attribution}
     path = args.out if args.out != os.path.join(OUT_DIR, "gateway.json") else \
         os.path.join(OUT_DIR, "gateway-memory.json")
     with open(path + ".tmp", "w") as f:
@@ -846,6 +938,65 @@ def memory_mode(args):
     os.replace(path + ".tmp", path)
     print("figures written to %s" % os.path.relpath(path, os.getcwd()))
     return 0 if all(r.get("ok") for r in rows) else 1
+
+
+def heaptrack_run(args, scale):
+    """[(owner, bytes)] of one run of souk at `scale` under heaptrack, or
+    None when it failed."""
+    import copy
+    a = copy.copy(args)
+    a.guilds, a.channels, a.members = scale["guilds"], scale["channels"], scale["members"]
+    a.member_cache = scale["member_cache"]
+    a.events = min(args.events, 5000)
+    tmp = tempfile.mkdtemp(prefix="souk-bench-heaptrack-")
+    a.heaptrack_out = os.path.join(tmp, "souk")
+    log("memory: %d guilds under heaptrack, for the heap by owner" % a.guilds)
+    try:
+        r = run_client("souk", a)
+        files = [f for f in os.listdir(tmp) if f.startswith("souk.")]
+        if not r.get("ok") or not files:
+            print("\nheap by owner: the heaptrack run failed: %s" % r.get("error"))
+            return None
+        return heaptrack_attribution(os.path.join(tmp, files[0]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def attribute(args, small, big):
+    """Runs of souk under heaptrack at the smallest and the largest size
+    (without the member cache), to say which module (or which file of
+    souk's core) holds the heap, and how much of it per guild."""
+    if not shutil.which("heaptrack") or not shutil.which("heaptrack_print"):
+        print("\nheap by owner: heaptrack is not installed (Debian package heaptrack)")
+        return None
+    hi = heaptrack_run(args, big)
+    lo = heaptrack_run(args, small) if small is not None and small != big else None
+    if hi is None:
+        return None
+    lo_d = dict(lo or [])
+    dg = big["guilds"] - small["guilds"] if lo else 0
+    total = sum(v for _, v in hi) or 1
+    print()
+    print("souk's heap after the stream by owner (heaptrack: bytes asked of malloc, without "
+          "malloc's own overhead; KB = 1,000 bytes)")
+    print("  %-30s %11s %11s %8s" % ("owner", "%d guilds" % small["guilds"] if lo else "",
+                                     "%d guilds" % big["guilds"], "per guild" if lo else ""))
+    rows = []
+    for k, v in hi:
+        rows.append({"owner": k, "bytes": v, "bytes_small": lo_d.get(k, 0) if lo else None,
+                     "per_guild": (v - lo_d.get(k, 0)) / dg if dg else None})
+    for r in rows[:20]:
+        print("  %-30s %11s %8.1f KB %8s"
+              % (r["owner"], "%8.1f KB" % (r["bytes_small"] / 1e3) if lo else "",
+                 r["bytes"] / 1e3, "%8.0f" % r["per_guild"] if dg else ""))
+    rest = rows[20:]
+    if rest:
+        print("  %-30s %11s %8.1f KB" % ("(%d others)" % len(rest), "",
+                                         sum(r["bytes"] for r in rest) / 1e3))
+    print("  %-30s %11s %8.1f KB %8s"
+          % ("total", "%8.1f KB" % (sum(v for _, v in lo) / 1e3) if lo else "", total / 1e3,
+             "%8.0f" % ((total - sum(v for _, v in lo)) / dg) if dg else ""))
+    return rows
 
 
 def environment():
@@ -903,6 +1054,10 @@ def main(argv=None):
                     help="memory mode, souk only: comma list of GUILDSxCHANNELSxMEMBERS "
                          "(e.g. 100x10x100,1000x10x100,1000x20x100,1000x10x200); prints souk's "
                          "own memory at each and the cost per guild, channel and member")
+    ap.add_argument("--attribute", action="store_true",
+                    help="memory mode: runs at the smallest and the largest size without "
+                         "the member cache under heaptrack, printing the heap by module and "
+                         "by file, and each one's bytes per guild")
     ap.add_argument("--out", default=os.path.join(OUT_DIR, "gateway.json"))
     ap.add_argument("--perf", action="store_true",
                     help="record a perf profile of each client during the stream "
