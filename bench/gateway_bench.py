@@ -489,6 +489,83 @@ def heaptrack_attribution(path):
     return sorted(owners.items(), key=lambda kv: -kv[1])
 
 
+# What "+use" does in every guild, as its owner would: the features that
+# keep state per guild once used (slash commands through INTERACTION_CREATE).
+USE_COMMANDS = (
+    # economy: a member's balance and claim
+    ("daily", None),
+    # stats: a counter channel (the guild's counts are then polled and the
+    # channel renamed)
+    ("stats", lambda cid: [{"name": "channels", "type": 1,
+                            "options": [{"name": "members", "type": 7, "value": cid}]}]),
+    # settings: a server setting set by an admin
+    ("settings", lambda cid: [{"name": "set", "type": 1,
+                               "options": [{"name": "key", "type": 3, "value": "economy.enabled"},
+                                           {"name": "value", "type": 3, "value": "on"}]}]),
+)
+
+
+# Every permission bit: what Discord gives a guild's owner in interactions.
+OWNER_PERMISSIONS = str((1 << 51) - 1)
+
+
+def wait_answered(fake, client, ids, timeout):
+    """Until souk has answered every interaction of ids."""
+    want = set(ids)
+    t0 = time.monotonic()
+    while True:
+        its = fake.get("/_fake/state", rest_log="0", delivered="0")["interactions"]
+        its = its.values() if isinstance(its, dict) else its
+        answered = sum(1 for it in its if it["id"] in want and it["responded"])
+        if answered == len(want):
+            return
+        client.check()
+        fake.proc.check()
+        if time.monotonic() - t0 > timeout:
+            raise BenchError("+use: %d of %d interactions answered after %ds"
+                             % (answered, len(want), timeout))
+        time.sleep(0.2)
+
+
+def use_every_guild(fake, client, st, timeout):
+    """Run USE_COMMANDS in every guild of state st, as the guild's owner,
+    and wait until souk has answered them all.  The owner (one user in
+    every guild of the fake) first accepts the economy's Terms of Service,
+    so that /daily pays rather than asks.  Returns what was sent."""
+    t0 = time.monotonic()
+    guilds = st["guilds"]
+    g0 = guilds[0]
+    c0 = next(c["id"] for c in g0["channels"] if c["type"] == 0)
+    first = fake.post("/_fake/gateway/interaction",
+                      {"name": "daily", "guild_id": g0["id"], "channel_id": c0,
+                       "user_id": g0["owner_id"], "permissions": OWNER_PERMISSIONS})
+    wait_answered(fake, client, [first["id"]], timeout)
+    accept = None
+    for m in fake.get("/_fake/messages", channel_id=c0)["messages"]:
+        for row in m.get("components") or []:
+            for comp in row.get("components") or []:
+                if (comp.get("custom_id") or "").startswith("eco:tos:a:"):
+                    accept = (comp["custom_id"], m["id"])
+    if accept is None:
+        raise BenchError("+use: /daily did not offer the Terms of Service")
+    ok = fake.post("/_fake/gateway/interaction",
+                   {"type": 3, "guild_id": g0["id"], "channel_id": c0, "user_id": g0["owner_id"],
+                    "data": {"custom_id": accept[0], "component_type": 2},
+                    "message": {"id": accept[1]}, "permissions": OWNER_PERMISSIONS})
+    wait_answered(fake, client, [ok["id"]], timeout)
+    sent = []
+    for g in guilds:
+        cid = next(c["id"] for c in g["channels"] if c["type"] == 0)
+        for name, opts in USE_COMMANDS:
+            body = {"name": name, "guild_id": g["id"], "channel_id": cid,
+                    "user_id": g["owner_id"], "permissions": OWNER_PERMISSIONS}
+            if opts:
+                body["options"] = opts(cid)
+            sent.append(fake.post("/_fake/gateway/interaction", body)["id"])
+    wait_answered(fake, client, sent, timeout)
+    return {"interactions": len(sent) + 2, "seconds": round(time.monotonic() - t0, 2)}
+
+
 def souk_heap_bytes(client):
     """souk_process_heap_bytes from souk's /metrics: malloc'd bytes in use,
     exact where RSS moves by pages (None when unreachable)."""
@@ -561,6 +638,8 @@ def run_client(name, args):
         st = fake.state()
         cid = next(c["id"] for c in st["guilds"][0]["channels"] if c["type"] == 0)
         pong_s = fake.ping_pong(client, cid, args.pong_timeout)
+        if getattr(args, "use", False):
+            res["use"] = use_every_guild(fake, client, st, args.pong_timeout)
         res["guilds_s"] = round(time.monotonic() - t, 3)
         res["guilds_pong_latency_s"] = round(pong_s, 4)
         time.sleep(args.settle)
@@ -843,14 +922,17 @@ def memory_mode(args):
     import copy
     rows = []
     for spec in args.scales.split(","):
-        cache = spec.endswith("+members")
-        g, c, m = (int(x) for x in spec.lower().replace("+members", "").split("x"))
+        flags = spec.lower().split("+")
+        cache, use = "members" in flags[1:], "use" in flags[1:]
+        g, c, m = (int(x) for x in flags[0].split("x"))
         a = copy.copy(args)
-        a.guilds, a.channels, a.members, a.member_cache = g, c, m, cache
-        log("memory: %d guilds x %d channels x %d members%s"
-            % (g, c, m, ", member cache on" if cache else ""))
+        a.guilds, a.channels, a.members, a.member_cache, a.use = g, c, m, cache, use
+        log("memory: %d guilds x %d channels x %d members%s%s"
+            % (g, c, m, ", member cache on" if cache else "",
+               ", features used in every guild" if use else ""))
         r = median_run([run_client("souk", a) for _ in range(args.repeat)])
-        r["scale"] = {"guilds": g, "channels": c, "members": m, "member_cache": cache}
+        r["scale"] = {"guilds": g, "channels": c, "members": m, "member_cache": cache,
+                      "use": use}
         rows.append(r)
     print()
     print("souk's memory by size (%d MESSAGE_CREATE streamed at %d per write; MB = MiB)"
@@ -859,8 +941,9 @@ def memory_mode(args):
                                                "heap", "heap after", "stream max"))
     for r in rows:
         sc = r["scale"]
-        label = "%dx%dx%d%s" % (sc["guilds"], sc["channels"], sc["members"],
-                                 "+members" if sc["member_cache"] else "")
+        label = "%dx%dx%d%s%s" % (sc["guilds"], sc["channels"], sc["members"],
+                                   "+members" if sc["member_cache"] else "",
+                                   "+use" if sc["use"] else "")
         if not r.get("ok"):
             print("%-16s not measured: %s" % (label, (r.get("error") or "?").splitlines()[0]))
             continue
@@ -873,6 +956,13 @@ def memory_mode(args):
     for a in ok:
         for b in ok:
             sa, sb = a["scale"], b["scale"]
+            if sa["use"] or sb["use"]:
+                if sb["use"] and not sa["use"] and sa["member_cache"] == sb["member_cache"] \
+                        and all(sa[k] == sb[k] for k in ("guilds", "channels", "members")) \
+                        and "used guild" not in costs:
+                    costs["used guild"] = (b["heap_ready_bytes"] - a["heap_ready_bytes"]) / \
+                        sa["guilds"]
+                continue
             if sb["member_cache"] and not sa["member_cache"] and sa["guilds"] == sb["guilds"] \
                     and sa["channels"] == sb["channels"] and sa["members"] == sb["members"] \
                     and "cached member" not in costs:
@@ -892,18 +982,20 @@ def memory_mode(args):
                 costs["member"] = d / (sa["guilds"] * (sb["members"] - sa["members"]))
     print()
     notes = {"member": "a member in GUILD_CREATE, not cached",
-             "cached member": "discord.cache.members on"}
-    for k in ("guild", "channel", "member", "cached member"):
+             "cached member": "discord.cache.members on",
+             "used guild": "more, once /daily, /stats channels and /settings set ran there"}
+    for k in ("guild", "channel", "member", "cached member", "used guild"):
         if k in costs:
             print("bytes per %-15s %8.1f  (malloc heap when ready%s)"
                   % (k + ":", costs[k], ", " + notes[k] if k in notes else ""))
     print()
     print("souk targets:")
-    big = max((r for r in ok if not r["scale"]["member_cache"]),
+    big = max((r for r in ok if not r["scale"]["member_cache"] and not r["scale"]["use"]),
               key=lambda r: r["scale"]["guilds"], default=None)
     for r in ok:
         sc = r["scale"]
-        if sc["member_cache"] or sc["guilds"] not in TARGET_OWN_MB_AT or own_kb(r) is None:
+        if sc["member_cache"] or sc["use"] or sc["guilds"] not in TARGET_OWN_MB_AT or \
+                own_kb(r) is None:
             continue
         print("  %s  own memory at %dx%dx%d <= %.1f MB: %.2f MB"
               % ("PASS" if mb(own_kb(r)) <= TARGET_OWN_MB_AT[sc["guilds"]] else "FAIL",
@@ -921,6 +1013,7 @@ def memory_mode(args):
     attribution = None
     if args.attribute and big is not None:
         small = min((r["scale"] for r in ok if not r["scale"]["member_cache"]
+                     and not r["scale"]["use"]
                      and r["scale"]["channels"] == big["scale"]["channels"]
                      and r["scale"]["members"] == big["scale"]["members"]),
                     key=lambda sc: sc["guilds"])
@@ -1052,8 +1145,10 @@ def main(argv=None):
                          "always uses zlib-stream")
     ap.add_argument("--scales", default=None,
                     help="memory mode, souk only: comma list of GUILDSxCHANNELSxMEMBERS "
-                         "(e.g. 100x10x100,1000x10x100,1000x20x100,1000x10x200); prints souk's "
-                         "own memory at each and the cost per guild, channel and member")
+                         "(e.g. 100x10x100,1000x10x100,1000x20x100,1000x10x200), each with "
+                         "+members (member cache on) and/or +use (features used in every "
+                         "guild); prints souk's own memory at each and the cost per guild, "
+                         "channel, member, cached member and used guild")
     ap.add_argument("--attribute", action="store_true",
                     help="memory mode: runs at the smallest and the largest size without "
                          "the member cache under heaptrack, printing the heap by module and "
