@@ -61,6 +61,9 @@ OUT_DIR = os.path.join(ROOT, "bench", "out")
 # member cache, CPU against discord.py at 32 events per write, and CPU on
 # plain (uncompressed) frames.
 TARGET_OWN_MB = 2.0
+# souk's own memory by the guilds a process holds: issue 10 at 1,000, and
+# issue 15's scale-out process of 2,500 (member cache off, every module on)
+TARGET_OWN_MB_AT = {1000: TARGET_OWN_MB, 2500: 4.0}
 TARGET_PER_GUILD_BYTES = 1024
 TARGET_CPU_RATIO = 10.0
 TARGET_PLAIN_CPU_S = 0.25
@@ -231,10 +234,10 @@ class Proc:
 
 # ------------------------------------------------------------------ fake Discord
 class Fake:
-    def __init__(self, workdir, args):
+    def __init__(self, workdir, args, extra=()):
         port_file = os.path.join(workdir, "fake.port")
         cmd = [PY, FAKE, "--port", "0", "--port-file", port_file, "--guilds", "0",
-               "--seed", str(args.seed), "--log-level", "INFO"]
+               "--seed", str(args.seed), "--log-level", "INFO"] + list(extra)
         self.proc = Proc("fake_discord", cmd, os.path.join(workdir, "fake.log"),
                          env=clean_env(), cwd=workdir)
         deadline = time.monotonic() + 30
@@ -405,11 +408,162 @@ def start_souk(args, fake, workdir, datadir):
                                    port))
     env = clean_env()
     env["SOUK_DISCORD_TOKEN"] = fake.token
-    p = Proc("souk", [binary, "run", "-c", cfg], os.path.join(workdir, "souk.log"),
-             env=env, cwd=workdir)
+    cmd = [binary, "run", "-c", cfg]
+    heaptrack = getattr(args, "heaptrack_out", None)
+    if heaptrack:
+        cmd = ["heaptrack", "-o", heaptrack] + cmd
+    p = Proc("souk", cmd, os.path.join(workdir, "souk.log"), env=env, cwd=workdir)
     p.binary = binary
     p.http_port = port
+    p.heaptrack = heaptrack
     return p
+
+
+def stop_under_heaptrack(client, timeout=120):
+    """SIGKILL souk alone, so that what it holds stays allocated (heaptrack
+    reports it as leaked: the heap as it was after the stream) and heaptrack
+    (same process group) lives to write its data; then wait for heaptrack
+    to finish."""
+    pids = {client.pid}
+    for _ in range(4):  # souk is a child or grandchild of heaptrack's script
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            if ppid in pids:
+                pids.add(int(d))
+                if comm == "souk":
+                    os.kill(int(d), signal.SIGKILL)
+                    try:
+                        client.p.wait(timeout)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    return
+
+
+def heaptrack_attribution(path):
+    """[(owner, bytes)] of souk's malloc heap when it was killed, from
+    heaptrack's record (what was never freed): each allocation goes to the module (src/modules/NAME) nearest to
+    it on its stack, else to the first file of souk's own on its stack that
+    is not the allocator or the buffer helper, else to "libraries"."""
+    out = subprocess.run(["heaptrack_print", "-f", path, "--print-peaks", "0",
+                          "--peak-limit", "100000", "--sub-peak-limit", "100000",
+                          "--print-allocators", "0", "--print-temporary", "0",
+                          "--print-leaks", "1"],
+                         capture_output=True, text=True, timeout=600).stdout
+    units = {"B": 1, "K": 1e3, "M": 1e6, "G": 1e9}  # heaptrack_print's decimal units
+    owners = {}
+    cur = None
+
+    def close(entry):
+        if entry is None:
+            return
+        size, frames = entry
+        mod = next((f.split("/")[1] for f in frames if f.startswith("modules/")), None)
+        own = next((f for f in frames if f not in ("core/alloc.c", "core/buf.c")), None)
+        key = ("module " + mod) if mod else (own or "libraries")
+        owners[key] = owners.get(key, 0) + size
+
+    for line in out.splitlines():
+        m = re.match(r"^([0-9.]+)([BKMG]) leaked over \d+ calls from:$", line)
+        if m:
+            close(cur)
+            cur = (float(m.group(1)) * units[m.group(2)], [])
+            continue
+        if cur is None:
+            continue
+        if re.match(r"^\S", line):  # a new group ("... leaked over ...") or the end
+            close(cur)
+            cur = None
+            continue
+        m = re.search(r"\bat \S*/src/(\S+?):\d+$", line)
+        if m:
+            cur[1].append(m.group(1))
+    close(cur)
+    return sorted(owners.items(), key=lambda kv: -kv[1])
+
+
+# What "+use" does in every guild, as its owner would: the features that
+# keep state per guild once used (slash commands through INTERACTION_CREATE).
+USE_COMMANDS = (
+    # economy: a member's balance and claim
+    ("daily", None),
+    # stats: a counter channel (the guild's counts are then polled and the
+    # channel renamed)
+    ("stats", lambda cid: [{"name": "channels", "type": 1,
+                            "options": [{"name": "members", "type": 7, "value": cid}]}]),
+    # settings: a server setting set by an admin
+    ("settings", lambda cid: [{"name": "set", "type": 1,
+                               "options": [{"name": "key", "type": 3, "value": "economy.enabled"},
+                                           {"name": "value", "type": 3, "value": "on"}]}]),
+)
+
+
+# Every permission bit: what Discord gives a guild's owner in interactions.
+OWNER_PERMISSIONS = str((1 << 51) - 1)
+
+
+def wait_answered(fake, client, ids, timeout):
+    """Until souk has answered every interaction of ids."""
+    want = set(ids)
+    t0 = time.monotonic()
+    while True:
+        its = fake.get("/_fake/state", rest_log="0", delivered="0")["interactions"]
+        its = its.values() if isinstance(its, dict) else its
+        answered = sum(1 for it in its if it["id"] in want and it["responded"])
+        if answered == len(want):
+            return
+        client.check()
+        fake.proc.check()
+        if time.monotonic() - t0 > timeout:
+            raise BenchError("+use: %d of %d interactions answered after %ds"
+                             % (answered, len(want), timeout))
+        time.sleep(0.2)
+
+
+def use_every_guild(fake, client, st, timeout):
+    """Run USE_COMMANDS in every guild of state st, as the guild's owner,
+    and wait until souk has answered them all.  The owner (one user in
+    every guild of the fake) first accepts the economy's Terms of Service,
+    so that /daily pays rather than asks.  Returns what was sent."""
+    t0 = time.monotonic()
+    guilds = st["guilds"]
+    g0 = guilds[0]
+    c0 = next(c["id"] for c in g0["channels"] if c["type"] == 0)
+    first = fake.post("/_fake/gateway/interaction",
+                      {"name": "daily", "guild_id": g0["id"], "channel_id": c0,
+                       "user_id": g0["owner_id"], "permissions": OWNER_PERMISSIONS})
+    wait_answered(fake, client, [first["id"]], timeout)
+    accept = None
+    for m in fake.get("/_fake/messages", channel_id=c0)["messages"]:
+        for row in m.get("components") or []:
+            for comp in row.get("components") or []:
+                if (comp.get("custom_id") or "").startswith("eco:tos:a:"):
+                    accept = (comp["custom_id"], m["id"])
+    if accept is None:
+        raise BenchError("+use: /daily did not offer the Terms of Service")
+    ok = fake.post("/_fake/gateway/interaction",
+                   {"type": 3, "guild_id": g0["id"], "channel_id": c0, "user_id": g0["owner_id"],
+                    "data": {"custom_id": accept[0], "component_type": 2},
+                    "message": {"id": accept[1]}, "permissions": OWNER_PERMISSIONS})
+    wait_answered(fake, client, [ok["id"]], timeout)
+    sent = []
+    for g in guilds:
+        cid = next(c["id"] for c in g["channels"] if c["type"] == 0)
+        for name, opts in USE_COMMANDS:
+            body = {"name": name, "guild_id": g["id"], "channel_id": cid,
+                    "user_id": g["owner_id"], "permissions": OWNER_PERMISSIONS}
+            if opts:
+                body["options"] = opts(cid)
+            sent.append(fake.post("/_fake/gateway/interaction", body)["id"])
+    wait_answered(fake, client, sent, timeout)
+    return {"interactions": len(sent) + 2, "seconds": round(time.monotonic() - t0, 2)}
 
 
 def souk_heap_bytes(client):
@@ -484,6 +638,8 @@ def run_client(name, args):
         st = fake.state()
         cid = next(c["id"] for c in st["guilds"][0]["channels"] if c["type"] == 0)
         pong_s = fake.ping_pong(client, cid, args.pong_timeout)
+        if getattr(args, "use", False):
+            res["use"] = use_every_guild(fake, client, st, args.pong_timeout)
         res["guilds_s"] = round(time.monotonic() - t, 3)
         res["guilds_pong_latency_s"] = round(pong_s, 4)
         time.sleep(args.settle)
@@ -593,6 +749,8 @@ def run_client(name, args):
         log("%s: FAILED: %s" % (name, e))
     finally:
         # each step on its own, so one failing does not leave a process behind
+        if client is not None and getattr(client, "heaptrack", None):
+            stop_under_heaptrack(client)
         for step in (perf and perf.kill, client and client.kill, fake and fake.proc.kill,
                      sampler and sampler.stop):
             if step:
@@ -764,14 +922,17 @@ def memory_mode(args):
     import copy
     rows = []
     for spec in args.scales.split(","):
-        cache = spec.endswith("+members")
-        g, c, m = (int(x) for x in spec.lower().replace("+members", "").split("x"))
+        flags = spec.lower().split("+")
+        cache, use = "members" in flags[1:], "use" in flags[1:]
+        g, c, m = (int(x) for x in flags[0].split("x"))
         a = copy.copy(args)
-        a.guilds, a.channels, a.members, a.member_cache = g, c, m, cache
-        log("memory: %d guilds x %d channels x %d members%s"
-            % (g, c, m, ", member cache on" if cache else ""))
+        a.guilds, a.channels, a.members, a.member_cache, a.use = g, c, m, cache, use
+        log("memory: %d guilds x %d channels x %d members%s%s"
+            % (g, c, m, ", member cache on" if cache else "",
+               ", features used in every guild" if use else ""))
         r = median_run([run_client("souk", a) for _ in range(args.repeat)])
-        r["scale"] = {"guilds": g, "channels": c, "members": m, "member_cache": cache}
+        r["scale"] = {"guilds": g, "channels": c, "members": m, "member_cache": cache,
+                      "use": use}
         rows.append(r)
     print()
     print("souk's memory by size (%d MESSAGE_CREATE streamed at %d per write; MB = MiB)"
@@ -780,8 +941,9 @@ def memory_mode(args):
                                                "heap", "heap after", "stream max"))
     for r in rows:
         sc = r["scale"]
-        label = "%dx%dx%d%s" % (sc["guilds"], sc["channels"], sc["members"],
-                                 "+members" if sc["member_cache"] else "")
+        label = "%dx%dx%d%s%s" % (sc["guilds"], sc["channels"], sc["members"],
+                                   "+members" if sc["member_cache"] else "",
+                                   "+use" if sc["use"] else "")
         if not r.get("ok"):
             print("%-16s not measured: %s" % (label, (r.get("error") or "?").splitlines()[0]))
             continue
@@ -794,6 +956,13 @@ def memory_mode(args):
     for a in ok:
         for b in ok:
             sa, sb = a["scale"], b["scale"]
+            if sa["use"] or sb["use"]:
+                if sb["use"] and not sa["use"] and sa["member_cache"] == sb["member_cache"] \
+                        and all(sa[k] == sb[k] for k in ("guilds", "channels", "members")) \
+                        and "used guild" not in costs:
+                    costs["used guild"] = (b["heap_ready_bytes"] - a["heap_ready_bytes"]) / \
+                        sa["guilds"]
+                continue
             if sb["member_cache"] and not sa["member_cache"] and sa["guilds"] == sb["guilds"] \
                     and sa["channels"] == sb["channels"] and sa["members"] == sb["members"] \
                     and "cached member" not in costs:
@@ -813,19 +982,26 @@ def memory_mode(args):
                 costs["member"] = d / (sa["guilds"] * (sb["members"] - sa["members"]))
     print()
     notes = {"member": "a member in GUILD_CREATE, not cached",
-             "cached member": "discord.cache.members on"}
-    for k in ("guild", "channel", "member", "cached member"):
+             "cached member": "discord.cache.members on",
+             "used guild": "more, once /daily, /stats channels and /settings set ran there"}
+    for k in ("guild", "channel", "member", "cached member", "used guild"):
         if k in costs:
             print("bytes per %-15s %8.1f  (malloc heap when ready%s)"
                   % (k + ":", costs[k], ", " + notes[k] if k in notes else ""))
     print()
     print("souk targets:")
-    big = max((r for r in ok if not r["scale"]["member_cache"]),
+    big = max((r for r in ok if not r["scale"]["member_cache"] and not r["scale"]["use"]),
               key=lambda r: r["scale"]["guilds"], default=None)
+    for r in ok:
+        sc = r["scale"]
+        if sc["member_cache"] or sc["use"] or sc["guilds"] not in TARGET_OWN_MB_AT or \
+                own_kb(r) is None:
+            continue
+        print("  %s  own memory at %dx%dx%d <= %.1f MB: %.2f MB"
+              % ("PASS" if mb(own_kb(r)) <= TARGET_OWN_MB_AT[sc["guilds"]] else "FAIL",
+                 sc["guilds"], sc["channels"], sc["members"], TARGET_OWN_MB_AT[sc["guilds"]],
+                 mb(own_kb(r))))
     if big is not None and own_kb(big) is not None:
-        print("  %s  own memory at %d guilds <= %.1f MB: %.2f MB"
-              % ("PASS" if mb(own_kb(big)) <= TARGET_OWN_MB else "FAIL",
-                 big["scale"]["guilds"], TARGET_OWN_MB, mb(own_kb(big))))
         grow = mb(big["rss_stream_max_kb"] - big["rss_ready_kb"])
         print("  %s  RSS flat while %d events stream (<= +%.1f MB): %+.2f MB"
               % ("PASS" if grow <= args.flat_tolerance_mb else "FAIL", args.events,
@@ -834,10 +1010,19 @@ def memory_mode(args):
         print("  %s  <= %d bytes per guild (no member cache): %.0f"
               % ("PASS" if costs["guild"] <= TARGET_PER_GUILD_BYTES else "FAIL",
                  TARGET_PER_GUILD_BYTES, costs["guild"]))
+    attribution = None
+    if args.attribute and big is not None:
+        small = min((r["scale"] for r in ok if not r["scale"]["member_cache"]
+                     and not r["scale"]["use"]
+                     and r["scale"]["channels"] == big["scale"]["channels"]
+                     and r["scale"]["members"] == big["scale"]["members"]),
+                    key=lambda sc: sc["guilds"])
+        attribution = attribute(args, small, big["scale"])
     out = {"benchmark": "gateway-memory", "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "params": {"scales": args.scales, "events": args.events, "batch": args.batch,
                       "repeat": args.repeat, "compress": args.compress},
-           "environment": environment(), "costs_bytes": costs, "results": rows}
+           "environment": environment(), "costs_bytes": costs, "results": rows,
+           "heap_by_owner_bytes": attribution}
     path = args.out if args.out != os.path.join(OUT_DIR, "gateway.json") else \
         os.path.join(OUT_DIR, "gateway-memory.json")
     with open(path + ".tmp", "w") as f:
@@ -846,6 +1031,65 @@ def memory_mode(args):
     os.replace(path + ".tmp", path)
     print("figures written to %s" % os.path.relpath(path, os.getcwd()))
     return 0 if all(r.get("ok") for r in rows) else 1
+
+
+def heaptrack_run(args, scale):
+    """[(owner, bytes)] of one run of souk at `scale` under heaptrack, or
+    None when it failed."""
+    import copy
+    a = copy.copy(args)
+    a.guilds, a.channels, a.members = scale["guilds"], scale["channels"], scale["members"]
+    a.member_cache = scale["member_cache"]
+    a.events = min(args.events, 5000)
+    tmp = tempfile.mkdtemp(prefix="souk-bench-heaptrack-")
+    a.heaptrack_out = os.path.join(tmp, "souk")
+    log("memory: %d guilds under heaptrack, for the heap by owner" % a.guilds)
+    try:
+        r = run_client("souk", a)
+        files = [f for f in os.listdir(tmp) if f.startswith("souk.")]
+        if not r.get("ok") or not files:
+            print("\nheap by owner: the heaptrack run failed: %s" % r.get("error"))
+            return None
+        return heaptrack_attribution(os.path.join(tmp, files[0]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def attribute(args, small, big):
+    """Runs of souk under heaptrack at the smallest and the largest size
+    (without the member cache), to say which module (or which file of
+    souk's core) holds the heap, and how much of it per guild."""
+    if not shutil.which("heaptrack") or not shutil.which("heaptrack_print"):
+        print("\nheap by owner: heaptrack is not installed (Debian package heaptrack)")
+        return None
+    hi = heaptrack_run(args, big)
+    lo = heaptrack_run(args, small) if small is not None and small != big else None
+    if hi is None:
+        return None
+    lo_d = dict(lo or [])
+    dg = big["guilds"] - small["guilds"] if lo else 0
+    total = sum(v for _, v in hi) or 1
+    print()
+    print("souk's heap after the stream by owner (heaptrack: bytes asked of malloc, without "
+          "malloc's own overhead; KB = 1,000 bytes)")
+    print("  %-30s %11s %11s %8s" % ("owner", "%d guilds" % small["guilds"] if lo else "",
+                                     "%d guilds" % big["guilds"], "per guild" if lo else ""))
+    rows = []
+    for k, v in hi:
+        rows.append({"owner": k, "bytes": v, "bytes_small": lo_d.get(k, 0) if lo else None,
+                     "per_guild": (v - lo_d.get(k, 0)) / dg if dg else None})
+    for r in rows[:20]:
+        print("  %-30s %11s %8.1f KB %8s"
+              % (r["owner"], "%8.1f KB" % (r["bytes_small"] / 1e3) if lo else "",
+                 r["bytes"] / 1e3, "%8.0f" % r["per_guild"] if dg else ""))
+    rest = rows[20:]
+    if rest:
+        print("  %-30s %11s %8.1f KB" % ("(%d others)" % len(rest), "",
+                                         sum(r["bytes"] for r in rest) / 1e3))
+    print("  %-30s %11s %8.1f KB %8s"
+          % ("total", "%8.1f KB" % (sum(v for _, v in lo) / 1e3) if lo else "", total / 1e3,
+             "%8.0f" % ((total - sum(v for _, v in lo)) / dg) if dg else ""))
+    return rows
 
 
 def environment():
@@ -901,8 +1145,14 @@ def main(argv=None):
                          "always uses zlib-stream")
     ap.add_argument("--scales", default=None,
                     help="memory mode, souk only: comma list of GUILDSxCHANNELSxMEMBERS "
-                         "(e.g. 100x10x100,1000x10x100,1000x20x100,1000x10x200); prints souk's "
-                         "own memory at each and the cost per guild, channel and member")
+                         "(e.g. 100x10x100,1000x10x100,1000x20x100,1000x10x200), each with "
+                         "+members (member cache on) and/or +use (features used in every "
+                         "guild); prints souk's own memory at each and the cost per guild, "
+                         "channel, member, cached member and used guild")
+    ap.add_argument("--attribute", action="store_true",
+                    help="memory mode: runs at the smallest and the largest size without "
+                         "the member cache under heaptrack, printing the heap by module and "
+                         "by file, and each one's bytes per guild")
     ap.add_argument("--out", default=os.path.join(OUT_DIR, "gateway.json"))
     ap.add_argument("--perf", action="store_true",
                     help="record a perf profile of each client during the stream "

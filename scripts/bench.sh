@@ -85,12 +85,20 @@ else
   step "gateway benchmark, plain frames, 32 events per write (souk)"
   "$PY" bench/gateway_bench.py --clients souk --batch 32 --compress none \
     --out bench/out/gateway-plain.json || status=$?
-  # souk's own memory (RSS minus the library floor) at 100 and 1,000 guilds,
-  # and the cost per guild, channel, member and cached member.
-  step "gateway memory: souk at 100 and 1,000 guilds, the cost per guild, channel and member"
+  # souk's own memory (RSS minus the library floor) with every module
+  # loaded, at 100, 1,000 and 2,500 guilds (the scale-out process size),
+  # and at 1,000 with /daily, /stats channels and /settings set run in
+  # every guild (what using the features costs);
+  # the cost per guild, channel, member and cached member; and, under
+  # heaptrack, which module or file holds the heap and how much per guild.
+  step "gateway memory: souk at 100, 1,000 and 2,500 guilds, the cost per guild, channel and member, the heap by owner"
   "$PY" bench/gateway_bench.py --repeat 1 --batch 32 \
-    --scales 100x10x100,1000x10x100,1000x20x100,1000x10x200,1000x10x100+members \
-    --out bench/out/gateway-memory.json || status=$?
+    --scales 100x10x100,1000x10x100,1000x20x100,1000x10x200,1000x10x100+members,1000x10x100+use,2500x10x100,2500x10x100+members \
+    --attribute --out bench/out/gateway-memory.json || status=$?
+  # issue 15: 10 processes, one shard of 2,500 guilds each, one PostgreSQL
+  # and one Redis; souk's own memory per process, member cache off and on.
+  step "scale-out memory: 10 processes x 2,500 guilds (bench/cluster_bench.py)"
+  "$PY" bench/cluster_bench.py --out bench/out/cluster.json || status=$?
 fi
 
 exit "$status"

@@ -27,7 +27,7 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev valgrind tmux postgresql-15 redis-server python3 python3-aiohttp
   python3-pytest python3-jsonschema python3-prometheus-client python3-websockets python3-cryptography
   python3-zstandard python3-pytest-xdist)
-bench_pkgs=(python3-discord python3-aiohttp libcjson-dev libjansson-dev)
+bench_pkgs=(python3-discord python3-aiohttp libcjson-dev libjansson-dev heaptrack)
 # The dashboard's browser test (tests/browser): Debian's Chromium, driven by
 # playwright-core from npm (installed there with `npm ci`, never by the build).
 # ca-certificates lets npm reach its registry over HTTPS.

@@ -20,8 +20,9 @@
  * dispatcher's (souk__metrics_builtin_init), the HTTP server souk_httpd_*,
  * the cache souk_cache_*{backend}, operations souk_task_*{task} and
  * souk_errors_*, the Discord layer souk_gateway_*{shard} and souk_rest_*,
- * the program's wiring souk_commands_*{command} and souk_store_up, and a
- * module its own souk_<module>_* families from its init.
+ * the program's wiring souk_commands_*{command}, souk_store_up and
+ * souk_store_sqlite_memory_bytes, and a module its own souk_<module>_*
+ * families from its init.
  *
  * Names: souk_<area>_<what>_<unit>, counters ending in _total, units in
  * base units (_seconds, _bytes).

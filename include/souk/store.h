@@ -219,6 +219,8 @@ typedef struct souk_store_pool_stats {
   uint64_t waited;   /* of those, how many had to wait for one */
   uint64_t retried;  /* attempts run again after busy, serialization or lost-connection errors */
   uint64_t failed;   /* transactions that ended in an error (a refusal by the function too) */
+  int64_t memory;    /* bytes SQLite holds in this process (schemas, page caches, statements
+                        of every connection); 0 for PostgreSQL */
 } souk_store_pool_stats_t;
 
 /** A snapshot of st's pool; thread-safe.  0 or SOUK_EINVAL. */

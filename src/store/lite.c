@@ -15,6 +15,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,8 +68,26 @@ int souk__lite_err(souk_db_t *db, int rc, const char *what) {
   }
 }
 
+static void global_init_once(void) {
+  /* No up-front block of page cache per connection: Debian builds SQLite
+   * to give each connection 20 pages (86 KB) at its first read, touched
+   * at once, though most connections never need them all.  Pages are then
+   * allocated one at a time, as they are read, up to cache_size. */
+  sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
+}
+
+void souk__lite_global_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, global_init_once);
+}
+
+void souk__lite_release_memory(souk_db_t *db) {
+  if (db->lite) sqlite3_db_release_memory(db->lite);
+}
+
 int souk__lite_connect(souk_db_t *db) {
   souk_store_t *st = db->st;
+  souk__lite_global_init();
   int rc = sqlite3_open_v2(st->path, &db->lite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
   if (rc != SQLITE_OK) {
     SOUK_ERROR("store", "cannot open %s: %s", st->path,

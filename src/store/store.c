@@ -217,6 +217,11 @@ int souk_store_open(const souk_store_conf_t *conf, const char *data_dir, souk_st
     souk_store_close(st);
     return rc;
   }
+  /* quick_check and the migrations have read every page of the file into
+   * the connection's cache (up to 2 MB): keep only what use brings back. */
+  if (st->kind == SOUK_STORE_SQLITE)
+    for (int i = 0; i < st->npool; i++)
+      souk__lite_release_memory(&st->pool[i]);
   *out = st;
   return 0;
 }
@@ -354,6 +359,7 @@ int souk_store_pool_stats(souk_store_t *st, souk_store_pool_stats_t *out) {
   out->retried = st->retried;
   out->failed = st->failed;
   pthread_mutex_unlock(&st->mu);
+  if (st->kind == SOUK_STORE_SQLITE) out->memory = sqlite3_memory_used();
   return 0;
 }
 

@@ -90,6 +90,12 @@ int souk__lite_exec(souk_db_t *db, const char *sql);
 int souk__lite_prepare(souk_db_t *db, const char *sql, souk_stmt_t **out);
 int souk__lite_err(souk_db_t *db, int rc, const char *what);
 int souk__lite_backup(sqlite3 *src, const char *path);
+/* Process-wide SQLite settings, made once before the first connection
+ * opens (SQLite refuses them later). */
+void souk__lite_global_init(void);
+/* Give back the page cache db holds (its schema stays): after the start's
+ * quick_check and migrations, which read every page of the file. */
+void souk__lite_release_memory(souk_db_t *db);
 
 int souk__pg_connect(souk_db_t *db);
 void souk__pg_disconnect(souk_db_t *db);

@@ -93,8 +93,11 @@ Control API (all bodies and answers are JSON; every POST answers {"ok": true,
   POST /_fake/gateway/expire_session {target}   session can no longer resume
   POST /_fake/gateway/blast {"shard": 0, "count": 10000, "template":
        "MESSAGE_CREATE", "guilds": 5, "channels_per_guild": 10,
-       "members_per_guild": 100, "seed": 1, "batch": 1, "wait": false}
-       (batch N > 1: N frames per socket write)
+       "members_per_guild": 100, "seed": 1, "batch": 1, "wait": false,
+       "shard_formula": false}
+       (batch N > 1: N frames per socket write; shard_formula: the new
+       guilds get ids that (id >> 22) % num_shards puts on that shard;
+       the answer's first_channel_id is a text channel of the first)
        sends GUILD_CREATEs then `count` realistic MESSAGE_CREATEs as fast as
        the connection drains; answers {"id"} (or the result when wait)
   GET  /_fake/gateway/blast/{id}         {"sent", "done", "elapsed_s", ...}
@@ -1712,6 +1715,8 @@ class FakeDiscord:
              "members_per_guild": int(body.get("members_per_guild", 50)),
              "seed": body.get("seed", 1), "session_id": body.get("session_id"),
              "batch": max(1, int(body.get("batch", 1))),
+             "shard_formula": bool(body.get("shard_formula", False)),
+             "first_channel_id": None,
              "sent": 0, "guilds_sent": 0, "done": False, "error": None,
              "started_at": now_unix(), "elapsed_s": None, "bytes": 0}
         self.blasts[bid] = b
@@ -1729,9 +1734,24 @@ class FakeDiscord:
             rnd = random.Random(b["seed"])
             guilds = []
             for gi in range(b["guilds"]):
+                gid = None
+                if b["shard_formula"]:
+                    # an id that Discord's formula puts on this session's shard
+                    # (moving its timestamp forward by less than num_shards ms).
+                    v = int(self.sf.next())
+                    num, k = max(1, sess.shard[1]), sess.shard[0]
+                    t = v >> 22
+                    t += (k - t) % num
+                    if t != v >> 22:
+                        v = (t << 22) | (v & 0x3FFFFF)
+                    self.sf.last = max(self.sf.last, v)
+                    gid = str(v)
                 g = self.add_guild("Blast Guild %d" % (gi + 1), n_channels=b["channels_per_guild"],
-                                   n_members=b["members_per_guild"])
+                                   n_members=b["members_per_guild"], guild_id=gid)
                 guilds.append(g)
+                if b["first_channel_id"] is None:
+                    b["first_channel_id"] = next(
+                        (c for c in g["_channels"] if self.channels[c]["type"] == 0), None)
                 d = self.guild_create_payload(g, sess, all_members=True)
                 await self.dispatch(sess, "GUILD_CREATE", d, force=True)
                 b["guilds_sent"] += 1

@@ -1050,6 +1050,36 @@ def test_blast_batched_writes(fake):
     assert fake.violations() == []
 
 
+def test_blast_shard_formula(make_fake):
+    """shard_formula: the blast's guilds are those Discord would give the
+    session's shard, by (guild_id >> 22) % num_shards; without it the ids
+    of guilds made within the same millisecond share one shard, so two
+    shards' blasts cannot both land right."""
+    fake = make_fake("--shards", "4", "--max-concurrency", "4")
+
+    async def body(http, rest):
+        for k, shard in enumerate((1, 2)):
+            g = await GW.open(http, fake)
+            await g.start(fake, shard=[shard, 4])
+            b = fake.blast(shard=shard, count=0, guilds=12, channels_per_guild=2,
+                           members_per_guild=3, shard_formula=True)
+            creates = [await g.recv() for _ in range(12)]
+            ids = [int(c["d"]["id"]) for c in creates]
+            assert len(set(ids)) == 12
+            assert all((i >> 22) % 4 == shard for i in ids), ids
+            done = fake.wait_for(lambda s: s["blasts"][k]["done"] and s["blasts"][k],
+                                 what="blast")
+            assert done["error"] is None and done["guilds_sent"] == 12
+            first = fake.blast_status(b["id"])["first_channel_id"]
+            assert first in [c["id"] for c in creates[0]["d"]["channels"] if c["type"] == 0]
+            # A message in one of them reaches this shard's session.
+            fake.message(channel_id=first, content="hi")
+            m = await g.recv()
+            assert m["t"] == "MESSAGE_CREATE" and m["d"]["guild_id"] == str(ids[0])
+    run(session_and(fake, body))
+    assert fake.violations() == []
+
+
 def test_blast_on_ready_flag(make_fake):
     fake = make_fake("--blast-on-ready", "50", "--blast-guilds", "1", "--blast-members-per-guild", "5")
 

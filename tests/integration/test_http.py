@@ -60,6 +60,12 @@ def test_health_ready_and_metrics_move(fake_discord, souk_factory):
     assert promparse.value(before, "souk_gateway_shards_ready") == 1
     assert promparse.value(before, "process_resident_memory_bytes") > 1e6
     assert promparse.value(before, "souk_store_up") == 1
+    # SQLite's own memory, part of the heap (the memory benchmark reads it).
+    sqlite_mem = promparse.value(before, "souk_store_sqlite_memory_bytes")
+    assert sqlite_mem > 0
+    # glibc's counters do not see the heap of a sanitizer's allocator.
+    if not sanitized():
+        assert sqlite_mem < promparse.value(before, "souk_process_heap_bytes")
     assert promparse.value(before, "souk_cache_redis_up") == 0
     assert promparse.value(before, "souk_task_runs_total", task="store.probe") >= 0
 

@@ -46,8 +46,8 @@ typedef struct pc_job {
 
 struct market_pc {
   market_pc_conf_t c;
-  pc_entry_t *e;
-  size_t n;
+  pc_entry_t *e; /* grown as symbols arrive, up to c.max_entries */
+  size_t n, cap;
   uint64_t tick;
   pc_flight_t *flights;
   pc_job_t *jobs;
@@ -66,8 +66,22 @@ market_pc_t *market_pc_new(const market_pc_conf_t *conf) {
   if (!pc->c.fresh_ms) pc->c.fresh_ms = PC_DEF_FRESH;
   if (!pc->c.refresh_ms) pc->c.refresh_ms = PC_DEF_REFRESH;
   if (!pc->c.max_entries) pc->c.max_entries = PC_DEF_MAX;
-  pc->e = souk_calloc(pc->c.max_entries, sizeof *pc->e);
   return pc;
+}
+
+/* A new entry at the end (pc->n < max_entries).  The array grows as
+ * symbols arrive rather than being sized for max_entries at start: a bot
+ * that quotes 30 symbols holds 30 entries, not 1,000 (72 KB). */
+static pc_entry_t *pc_append(market_pc_t *pc) {
+  if (pc->n == pc->cap) {
+    size_t cap = pc->cap ? pc->cap * 2 : 16;
+    if (cap > pc->c.max_entries) cap = pc->c.max_entries;
+    pc->e = souk_reallocarray(pc->e, cap, sizeof *pc->e);
+    pc->cap = cap;
+  }
+  pc_entry_t *e = &pc->e[pc->n++];
+  memset(e, 0, sizeof *e);
+  return e;
 }
 
 void market_pc_free(market_pc_t *pc) {
@@ -120,7 +134,7 @@ void market_pc_put(market_pc_t *pc, const market_quote_t *q) {
   pc_entry_t *e = pc_find(pc, q->symbol);
   if (!e) {
     if (pc->n < pc->c.max_entries) {
-      e = &pc->e[pc->n++];
+      e = pc_append(pc);
     } else {
       e = &pc->e[0];
       for (size_t i = 1; i < pc->n; i++)
@@ -322,8 +336,7 @@ static void pc_apply_rows(market_pc_t *pc, const market_last_price_t *rows, size
       if (e->fetched_ms >= r->fetched_ms) continue;
     } else {
       if (pc->n >= pc->c.max_entries) continue;
-      e = &pc->e[pc->n++];
-      memset(e, 0, sizeof *e);
+      e = pc_append(pc);
       e->used = ++pc->tick;
     }
     memset(&e->q, 0, sizeof e->q);

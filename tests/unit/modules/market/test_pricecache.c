@@ -286,6 +286,40 @@ static void test_lru_bound(void **state) {
   market_pc_free(pc);
 }
 
+/* The entries grow as symbols arrive (not sized for the bound at start):
+ * every symbol stays findable across the growth, and the bound still
+ * holds, evicting the least recently used. */
+static void test_grows_to_bound(void **state) {
+  (void)state;
+  g_now = WED_OPEN;
+  market_pc_t *pc = new_pc(100);
+  market_quote_t q = {.price_micro = 1000000, .quote_time_ms = g_now, .source = "finnhub"};
+  for (int i = 0; i < 110; i++) {
+    snprintf(q.symbol, sizeof q.symbol, "S%03d", i);
+    q.price_micro = 1000000 + i;
+    g_now += 10;
+    q.quote_time_ms = g_now;
+    market_pc_put(pc, &q);
+    assert_int_equal(market_pc_count(pc), i < 100 ? (size_t)i + 1 : 100);
+  }
+  market_pc_stats_t st;
+  market_pc_stats(pc, &st);
+  assert_int_equal(st.evictions, 10);
+  for (int i = 0; i < 110; i++) {
+    char sym[8];
+    snprintf(sym, sizeof sym, "S%03d", i);
+    market_quote_t got;
+    int rc = market_pc_peek(pc, sym, &got, NULL);
+    if (i < 10) {
+      assert_int_equal(rc, SOUK_ENOTFOUND);
+    } else {
+      assert_int_equal(rc, 0);
+      assert_int_equal(got.price_micro, 1000000 + i);
+    }
+  }
+  market_pc_free(pc);
+}
+
 static void test_free_cancels_waiters(void **state) {
   (void)state;
   g_now = WED_OPEN;
@@ -600,6 +634,7 @@ int main(void) {
       cmocka_unit_test(test_fallback_never_tradable),
       cmocka_unit_test(test_freshness_by_quote_time),
       cmocka_unit_test(test_lru_bound),
+      cmocka_unit_test(test_grows_to_bound),
       cmocka_unit_test(test_free_cancels_waiters),
       cmocka_unit_test(test_persist_and_reload),
       cmocka_unit_test(test_store_keeps_the_newer_row),
