@@ -22,6 +22,11 @@
 #define QUICK_REFILL_MS 6000
 /* While connections keep failing, at most one log line per this. */
 #define OUTAGE_LOG_MS 60000
+/* Distinct event names counted one by one; Discord has about 80.  Names
+ * past this many are counted together under GW_EVENT_OTHER, which no
+ * Discord event is called (theirs are upper case). */
+#define GW_EVENT_NAMES_MAX 128
+#define GW_EVENT_OTHER     "other"
 
 /* What to do once the transport we are closing has ended. */
 typedef enum after_close {
@@ -100,6 +105,7 @@ struct souk__gateway {
 
   souk_json_t json;
   souk__smap_t events;
+  uint32_t n_event_names; /* entries in events, GW_EVENT_OTHER included */
   souk__gateway_stats_t st;
   bool have_latency;
 };
@@ -585,7 +591,14 @@ static void on_ready_payload(souk__gateway_t *gw, const souk_json_t *j, int d) {
 
 static void count_event(souk__gateway_t *gw, const char *name) {
   souk__smap_ent_t *e = souk__smap_get(&gw->events, name);
+  if (!e && gw->n_event_names >= GW_EVENT_NAMES_MAX) {
+    /* The names come from the server: a buggy or hostile one could send a
+     * new name with every dispatch and grow the map without end. */
+    name = GW_EVENT_OTHER;
+    e = souk__smap_get(&gw->events, name);
+  }
   if (!e) {
+    gw->n_event_names++;
     size_t n = strlen(name);
     ev_count_t *c = souk_calloc(1, sizeof *c + n + 1);
     memcpy(c->name, name, n + 1);

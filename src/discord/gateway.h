@@ -236,7 +236,9 @@ int souk__gateway_set_presence(souk__gateway_t *gw, const souk__presence_t *p);
 void souk__gateway_stats(const souk__gateway_t *gw, souk__gateway_stats_t *out);
 /** Current state. */
 souk__gw_state_t souk__gateway_state(const souk__gateway_t *gw);
-/** Dispatches received with event name, 0 if none. */
+/** Dispatches received with event name, 0 if none.  Only the first 128
+ * distinct names are counted apart; later new names are counted together
+ * under "other". */
 uint64_t souk__gateway_event_count(const souk__gateway_t *gw, const char *name);
 /** Call fn for every event name received and its count. */
 void souk__gateway_event_counts(const souk__gateway_t *gw,

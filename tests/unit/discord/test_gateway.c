@@ -389,6 +389,39 @@ static void test_ready_stores_session_and_seq(void **state) {
                       "wss://gateway-us-east1-b.discord.gg/?v=10&encoding=json");
 }
 
+/* Event names come from the server: a server that invents a new one per
+ * dispatch must not grow the per-name counts without end. */
+static void count_names(void *ud, const char *name, uint64_t n) {
+  uint64_t *tot = ud;
+  tot[0]++;
+  tot[1] += n;
+}
+
+static void test_event_names_bounded(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  to_ready(41250);
+  char b[128];
+  for (int i = 0; i < 1000; i++) {
+    snprintf(b, sizeof b, "{\"t\":\"MADE_UP_%d\",\"s\":%d,\"op\":0,\"d\":{}}", i, i + 2);
+    msg(b);
+  }
+  msg("{\"t\":\"MADE_UP_0\",\"s\":2000,\"op\":0,\"d\":{}}");
+  uint64_t tot[2] = {0, 0};
+  souk__gateway_event_counts(W.gw, count_names, tot);
+  /* 128 names apart (READY is one), the rest together under "other";
+   * nothing lost from the total. */
+  assert_int_equal(tot[0], 129);
+  assert_int_equal(tot[1], 1002);
+  assert_int_equal(souk__gateway_event_count(W.gw, "READY"), 1);
+  assert_int_equal(souk__gateway_event_count(W.gw, "MADE_UP_0"), 2);
+  assert_int_equal(souk__gateway_event_count(W.gw, "MADE_UP_126"), 1);
+  assert_int_equal(souk__gateway_event_count(W.gw, "MADE_UP_127"), 0);
+  assert_int_equal(souk__gateway_event_count(W.gw, "other"), 1000 - 127);
+  /* Every dispatch still reached the owner. */
+  assert_int_equal(W.nevents, 1002);
+}
+
 static void resume_after(void (*trigger)(void)) {
   souk__gateway_conf_t c = base_conf();
   make(&c);
@@ -942,6 +975,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_zombie_closes_non_1000_and_resumes, teardown),
       cmocka_unit_test_teardown(test_identify_payload_and_slot, teardown),
       cmocka_unit_test_teardown(test_ready_stores_session_and_seq, teardown),
+      cmocka_unit_test_teardown(test_event_names_bounded, teardown),
       cmocka_unit_test_teardown(test_op7_resumes, teardown),
       cmocka_unit_test_teardown(test_op9_true_resumes, teardown),
       cmocka_unit_test_teardown(test_op9_false_waits_then_identifies, teardown),
