@@ -60,6 +60,11 @@ static void ws_open_cb(souk__ws_t *ws, void *ud) {
 static void ws_message_cb(souk__ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
   shard_t *sh = ud;
   if (sh->ws != ws) return;
+  /* Once this connection is being closed (after a corrupt compressed
+   * message, say) its later frames are of no use: feeding them to a
+   * decoder that has failed would only fail again, with a warning per
+   * frame until the close completes. */
+  if (souk__gateway_state(sh->gw) == SOUK_GW_CLOSING) return;
   sh->bytes_compressed += len;
   if (!binary) {
     /* Without compression (or a server that sends text anyway). */
