@@ -110,7 +110,7 @@ struct souk__ws {
   souk_buf_t msg;   /* fragments of the message being received */
   bool in_msg;      /* a fragmented message is being received */
   bool msg_binary;
-  bool rx_dead;  /* after a protocol error: incoming bytes are ignored */
+  bool rx_dead;  /* framing lost (a bad length): incoming bytes are ignored */
   uint64_t skip_left; /* bytes of a dropped frame still to come */
   size_t max_message;
   souk_buf_t out;     /* frames (TLS records for wss) waiting for the flush */
@@ -391,11 +391,13 @@ static void send_close_frame(souk__ws_t *ws, int code, const char *reason) {
 
 static void begin_close(souk__ws_t *ws, int code, const char *reason);
 
-/* The server broke the protocol: close with code, and read nothing more
- * but what the closing handshake needs. */
+/* The server broke the protocol: fail the connection (RFC 6455 7.1.7)
+ * with code.  Nothing more is delivered; what still arrives is only looked
+ * through for the peer's answer to our close, so that the connection ends
+ * when that comes rather than when the close times out.  A second error
+ * ends it at once. */
 static void protocol_error(souk__ws_t *ws, int code, const char *why) {
   SOUK_WARN(WS_LOG, "protocol error from the server (%s): closing", why);
-  ws->rx_dead = true;
   if (ws->close_sent) {
     finish(ws, SOUK_WS_ABNORMAL, why);
     return;
@@ -493,8 +495,6 @@ static void parse_frames(souk__ws_t *ws) {
     if (avail < 2) return;
     bool fin = p[0] & 0x80;
     int op = p[0] & 0x0f;
-    if (p[0] & 0x70) return protocol_error(ws, 1002, "reserved bits set");
-    if (p[1] & 0x80) return protocol_error(ws, 1002, "masked frame from the server");
     uint64_t len = p[1] & 0x7f;
     size_t h = 2;
     if (len == 126) {
@@ -507,13 +507,32 @@ static void parse_frames(souk__ws_t *ws) {
       for (int i = 0; i < 8; i++)
         len = (len << 8) | p[2 + i];
       h = 10;
-      if (len >> 62) return protocol_error(ws, 1009, "frame length out of range");
+      if (len >> 62) {
+        /* Where the next frame would start is lost: read nothing more. */
+        ws->rx_dead = true;
+        return protocol_error(ws, 1009, "frame length out of range");
+      }
     }
     bool control = op & 0x8;
     /* Only close, ping and pong are control frames; 0xB-0xF are reserved
      * and must not be taken for a close with whatever code they carry. */
-    if ((!control && op > 2) || op > 0xA) return protocol_error(ws, 1002, "unknown opcode");
-    if (control && (!fin || len > 125)) return protocol_error(ws, 1002, "bad control frame");
+    const char *bad = NULL;
+    if (p[0] & 0x70)
+      bad = "reserved bits set";
+    else if (p[1] & 0x80)
+      bad = "masked frame from the server";
+    else if ((!control && op > 2) || op > 0xA)
+      bad = "unknown opcode";
+    else if (control && (!fin || len > 125))
+      bad = "bad control frame";
+    if (bad) {
+      /* The frame's length is known: it is skipped, and the frames after
+       * it are looked through for the peer's close. */
+      ws->rx_off += h;
+      ws->skip_left = len;
+      protocol_error(ws, 1002, bad);
+      continue;
+    }
     /* A data frame too big for the cap is known from its header: refuse it
      * before it is all received. */
     if (!control && ws->state == WS_OPEN &&
@@ -549,7 +568,10 @@ static void parse_frames(souk__ws_t *ws) {
       continue;
     }
     if (op != 0) {
-      if (ws->in_msg) return protocol_error(ws, 1002, "new message inside a fragmented one");
+      if (ws->in_msg) {
+        protocol_error(ws, 1002, "new message inside a fragmented one");
+        continue;
+      }
       if (fin) {
         /* The common case: a whole message in one frame, to the callback
          * straight from the read buffer. */
@@ -561,7 +583,8 @@ static void parse_frames(souk__ws_t *ws) {
       ws->in_msg = true;
       ws->msg_binary = op == 2;
     } else if (!ws->in_msg) {
-      return protocol_error(ws, 1002, "continuation without a message");
+      protocol_error(ws, 1002, "continuation without a message");
+      continue;
     }
     souk_buf_append(&ws->msg, pl, (size_t)len);
     if (fin) {

@@ -15,9 +15,18 @@
 
 #include "../../../src/net/ws.c"
 
-static int closes;
-static void f_close(souk__ws_t *ws, void *ud, int code, const char *reason) { closes++; }
-static const souk__ws_cbs_t fcbs = {NULL, NULL, f_close};
+static int closes, close_code, opens, messages;
+static char close_why[160];
+static void f_open(souk__ws_t *ws, void *ud) { opens++; }
+static void f_message(souk__ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
+  messages++;
+}
+static void f_close(souk__ws_t *ws, void *ud, int code, const char *reason) {
+  closes++;
+  close_code = code;
+  snprintf(close_why, sizeof close_why, "%s", reason);
+}
+static const souk__ws_cbs_t fcbs = {f_open, f_message, f_close};
 
 /* An open connection without a socket. */
 static souk__ws_t *fake_open(void) {
@@ -94,10 +103,37 @@ static void test_ping_flood_bounded(void **state) {
   fake_end(ws);
 }
 
+/* After a protocol error souk closes with 1002; the server's answer to
+ * that close ends the connection at once, not the close timeout. */
+static void test_close_reply_after_protocol_error(void **state) {
+  souk__ws_t *ws = fake_open();
+  int before = closes;
+  /* A text frame with a reserved bit set, then a text frame that must not
+   * be delivered after the error. */
+  const unsigned char bad[] = {0xC1, 0x02, 'h', 'i', 0x81, 0x02, 'h', 'o'};
+  feed(ws, bad, sizeof bad);
+  assert_int_equal(messages, 0);
+  assert_int_equal(ws->state, WS_CLOSING);
+  unsigned char pl[125];
+  size_t n = 0;
+  assert_int_equal(read_out_frame(ws, pl, &n), 0x8);
+  assert_true(n >= 2);
+  assert_int_equal(pl[0] << 8 | pl[1], 1002);
+  /* The server's close, echoing the code. */
+  const unsigned char reply[] = {0x88, 0x02, 0x03, 0xEA};
+  feed(ws, reply, sizeof reply);
+  assert_int_equal(ws->state, WS_FINISHING);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(closes, before + 1);
+  assert_int_equal(close_code, 1002);
+  assert_int_equal(messages, 0);
+}
+
 int main(void) {
   souk_alloc_init();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ping_flood_bounded),
+      cmocka_unit_test(test_close_reply_after_protocol_error),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   souk__ws_global_shutdown();
