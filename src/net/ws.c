@@ -1000,7 +1000,12 @@ int souk__ws_send(souk__ws_t *ws, const void *data, size_t len, bool binary) {
   if (ws->state == WS_CLOSING || ws->state == WS_FINISHING || ws->close_code || ws->abort_req)
     return SOUK_ECLOSED;
   if (ws->state != WS_OPEN) return SOUK_ECONN;
-  if (frame_out(ws, binary ? 0x2 : 0x1, data, len) != 0) return SOUK_ECLOSED;
+  if (frame_out(ws, binary ? 0x2 : 0x1, data, len) != 0) {
+    /* TLS refused the bytes: the stream cannot go on (a frame may be half
+     * written), so the connection ends; on_close follows from the loop. */
+    finish_closed(ws, "write failed");
+    return SOUK_ECLOSED;
+  }
   ws->out_msgs++;
   return 0;
 }

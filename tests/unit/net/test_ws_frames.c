@@ -129,11 +129,34 @@ static void test_close_reply_after_protocol_error(void **state) {
   assert_int_equal(messages, 0);
 }
 
+/* A send that TLS refuses ends the connection: it cannot go on with a
+ * frame that may be half written. */
+static void test_send_tls_failure_ends(void **state) {
+  souk__ws_t *ws = fake_open();
+  /* A TLS client that has not shaken hands: SSL_write cannot send. */
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  assert_non_null(ctx);
+  ws->ssl = SSL_new(ctx);
+  ws->rbio = BIO_new(BIO_s_mem());
+  ws->wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ws->ssl, ws->rbio, ws->wbio);
+  SSL_set_connect_state(ws->ssl);
+  int before = closes;
+  assert_int_equal(souk__ws_send(ws, "hello", 5, false), SOUK_ECLOSED);
+  assert_int_equal(ws->state, WS_FINISHING);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(closes, before + 1);
+  assert_int_equal(close_code, SOUK_WS_ABNORMAL);
+  assert_string_equal(close_why, "write failed");
+  SSL_CTX_free(ctx);
+}
+
 int main(void) {
   souk_alloc_init();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ping_flood_bounded),
       cmocka_unit_test(test_close_reply_after_protocol_error),
+      cmocka_unit_test(test_send_tls_failure_ends),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   souk__ws_global_shutdown();
