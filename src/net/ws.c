@@ -19,7 +19,9 @@
  *   memory BIOs with the trust policy of trust.h (CA certificates looked
  *   up lazily in the hashed directory), TLS 1.2 at least, the peer's name
  *   verified.
- * - The HTTP/1.1 upgrade, its 101 answer checked with Sec-WebSocket-Accept.
+ * - The HTTP/1.1 upgrade, its 101 answer checked: Upgrade: websocket,
+ *   Connection: Upgrade, Sec-WebSocket-Accept, and no extension or
+ *   subprotocol, since souk asks for none.
  * - Frames: incoming ones unmasked (a masked server frame is a protocol
  *   error), fragments put together, pings answered with pongs, the size
  *   cap enforced while a message arrives (1009); outgoing ones masked.
@@ -656,6 +658,25 @@ static const char *header(const char *head, const char *name, size_t *vlen) {
   return NULL;
 }
 
+/* Whether a comma-separated header value v[0..n) holds token (any case),
+ * as Connection: keep-alive, Upgrade does. */
+static bool header_has_token(const char *v, size_t n, const char *token) {
+  size_t tl = strlen(token);
+  const char *e = v + n;
+  while (v < e) {
+    while (v < e && (*v == ' ' || *v == '\t' || *v == ','))
+      v++;
+    const char *t = v;
+    while (v < e && *v != ',')
+      v++;
+    const char *te = v;
+    while (te > t && (te[-1] == ' ' || te[-1] == '\t'))
+      te--;
+    if ((size_t)(te - t) == tl && !strncasecmp(t, token, tl)) return true;
+  }
+  return false;
+}
+
 /* Read the 101 answer at the start of rx; 1 when done, 0 for more. */
 static int read_upgrade(souk__ws_t *ws) {
   souk_buf_putc(&ws->rx, '\0');
@@ -680,6 +701,15 @@ static int read_upgrade(souk__ws_t *ws) {
   size_t n = 0;
   const char *up = header(ws->rx.data, "Upgrade", &n);
   bool ok = up && n == 9 && !strncasecmp(up, "websocket", 9);
+  /* RFC 6455 4.1: the answer must say Connection: Upgrade, and may not
+   * turn on an extension or a subprotocol the client did not ask for
+   * (souk asks for none: frames it cannot read would follow). */
+  const char *conn = header(ws->rx.data, "Connection", &n);
+  ok = ok && conn && header_has_token(conn, n, "upgrade");
+  const char *ext = header(ws->rx.data, "Sec-WebSocket-Extensions", &n);
+  bool unasked = ext && n;
+  const char *proto = header(ws->rx.data, "Sec-WebSocket-Protocol", &n);
+  unasked = unasked || (proto && n);
   const char *acc = header(ws->rx.data, "Sec-WebSocket-Accept", &n);
   char want[64];
   {
@@ -693,6 +723,11 @@ static int read_upgrade(souk__ws_t *ws) {
   ok = ok && acc && n == strlen(want) && !memcmp(acc, want, n);
   if (!ok) {
     finish(ws, SOUK_WS_ABNORMAL, "connect failed: not a WebSocket answer");
+    return -1;
+  }
+  if (unasked) {
+    finish(ws, SOUK_WS_ABNORMAL,
+           "connect failed: the server chose an extension or subprotocol souk did not ask for");
     return -1;
   }
   ws->upgraded = true;

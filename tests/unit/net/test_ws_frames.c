@@ -151,12 +151,61 @@ static void test_send_tls_failure_ends(void **state) {
   SSL_CTX_free(ctx);
 }
 
+/* A connection waiting for the answer to its upgrade, with the key of
+ * RFC 6455's example (whose accept value is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=). */
+static souk__ws_t *fake_upgrading(void) {
+  souk__ws_t *ws = fake_open();
+  ws->upgraded = false;
+  ws->opened = false;
+  ws->state = WS_CONNECTING;
+  snprintf(ws->key, sizeof ws->key, "dGhlIHNhbXBsZSBub25jZQ==");
+  return ws;
+}
+
+/* Feed an upgrade answer with extra header lines; 1 if it opened. */
+static int upgrade_with(const char *lines) {
+  souk__ws_t *ws = fake_upgrading();
+  int o = opens, c = closes;
+  char answer[512];
+  snprintf(answer, sizeof answer,
+           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n%s\r\n",
+           lines);
+  feed(ws, answer, strlen(answer));
+  if (opens == o + 1) {
+    fake_end(ws);
+    return 1;
+  }
+  assert_int_equal(ws->state, WS_FINISHING);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(closes, c + 1);
+  assert_int_equal(close_code, SOUK_WS_ABNORMAL);
+  assert_non_null(strstr(close_why, "connect failed"));
+  return 0;
+}
+
+/* RFC 6455 4.1: the client fails the connection when the answer lacks
+ * Connection: Upgrade, or turns on an extension or a subprotocol it did
+ * not ask for. */
+static void test_upgrade_answer_checked(void **state) {
+  assert_int_equal(upgrade_with("Connection: Upgrade\r\n"), 1);
+  assert_int_equal(upgrade_with("connection: keep-alive, upgrade\r\n"), 1);
+  assert_int_equal(upgrade_with(""), 0);
+  assert_int_equal(upgrade_with("Connection: close\r\n"), 0);
+  assert_int_equal(upgrade_with("Connection: upgrades\r\n"), 0);
+  assert_int_equal(
+      upgrade_with("Connection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"), 0);
+  assert_non_null(strstr(close_why, "extension or subprotocol"));
+  assert_int_equal(upgrade_with("Connection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n"), 0);
+}
+
 int main(void) {
   souk_alloc_init();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ping_flood_bounded),
       cmocka_unit_test(test_close_reply_after_protocol_error),
       cmocka_unit_test(test_send_tls_failure_ends),
+      cmocka_unit_test(test_upgrade_answer_checked),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   souk__ws_global_shutdown();
