@@ -23,8 +23,9 @@
  *   Connection: Upgrade, Sec-WebSocket-Accept, and no extension or
  *   subprotocol, since souk asks for none.
  * - Frames: incoming ones unmasked (a masked server frame is a protocol
- *   error), fragments put together, pings answered with pongs, the size
- *   cap enforced while a message arrives (1009); outgoing ones masked.
+ *   error), fragments put together, text messages checked to be UTF-8
+ *   (1007), pings answered with pongs, the size cap enforced while a
+ *   message arrives (1009); outgoing ones masked.
  * - Writes are collected and written once per loop iteration (a prepare
  *   handle), so an abort right after a close or a send discards them, and
  *   a burst of sends costs one write.
@@ -474,6 +475,31 @@ static void on_control(souk__ws_t *ws, int op, const unsigned char *p, size_t n)
   begin_close(ws, n >= 2 ? ws->peer_code : 1000, NULL);
 }
 
+/* Whether s[0..n) is UTF-8, as RFC 6455 requires of a text message: eight
+ * bytes at a time while they are ASCII, which the gateway's JSON mostly
+ * is. */
+static bool utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if (n - i >= 8) {
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if (!(w & UINT64_C(0x8080808080808080))) {
+        i += 8;
+        continue;
+      }
+    }
+    if (s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    size_t l = souk_utf8_seq(s + i, n - i);
+    if (!l) return false;
+    i += l;
+  }
+  return true;
+}
+
 /* Parse whole frames from rx; stops when the connection leaves OPEN or
  * CLOSING (a callback may close it). */
 static void parse_frames(souk__ws_t *ws) {
@@ -577,6 +603,10 @@ static void parse_frames(souk__ws_t *ws) {
       if (fin) {
         /* The common case: a whole message in one frame, to the callback
          * straight from the read buffer. */
+        if (op == 1 && !utf8_valid(pl, (size_t)len)) {
+          protocol_error(ws, 1007, "text message not UTF-8");
+          continue;
+        }
         if (ws->cbs.on_message)
           ws->cbs.on_message(ws, ws->ud, (const char *)pl, (size_t)len, op == 2);
         continue;
@@ -591,6 +621,13 @@ static void parse_frames(souk__ws_t *ws) {
     souk_buf_append(&ws->msg, pl, (size_t)len);
     if (fin) {
       ws->in_msg = false;
+      /* Checked whole: a character may be split between fragments. */
+      if (!ws->msg_binary &&
+          !utf8_valid((const unsigned char *)ws->msg.data, ws->msg.len)) {
+        msg_reset(ws);
+        protocol_error(ws, 1007, "text message not UTF-8");
+        continue;
+      }
       if (ws->cbs.on_message)
         ws->cbs.on_message(ws, ws->ud, ws->msg.data ? ws->msg.data : "", ws->msg.len,
                            ws->msg_binary);

@@ -199,6 +199,44 @@ static void test_upgrade_answer_checked(void **state) {
   assert_int_equal(upgrade_with("Connection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n"), 0);
 }
 
+/* RFC 6455 8.1: a text message that is not UTF-8 fails the connection
+ * with 1007 and is not delivered; a character split between two
+ * fragments is fine, and binary messages are not text. */
+static void test_text_must_be_utf8(void **state) {
+  souk__ws_t *ws = fake_open();
+  int m = messages;
+  const unsigned char good[] = {0x81, 0x06, 'h', 0xc3, 0xa9, 'l', 'l', 'o'};
+  feed(ws, good, sizeof good);
+  const unsigned char split[] = {0x01, 0x02, 'a', 0xe2, 0x80, 0x02, 0x82, 0xac};
+  feed(ws, split, sizeof split);
+  const unsigned char bin[] = {0x82, 0x02, 0xff, 0xfe};
+  feed(ws, bin, sizeof bin);
+  assert_int_equal(messages, m + 3);
+  assert_int_equal(ws->state, WS_OPEN);
+  assert_int_equal(ws->out.len, 0);
+  /* A surrogate, encoded: not UTF-8. */
+  const unsigned char bad[] = {0x81, 0x0b, '{', '"', 'a', '"', ':', '"', 0xed, 0xa0, 0x80, '"', '}'};
+  feed(ws, bad, sizeof bad);
+  assert_int_equal(messages, m + 3);
+  assert_int_equal(ws->state, WS_CLOSING);
+  unsigned char pl[125];
+  size_t n = 0;
+  assert_int_equal(read_out_frame(ws, pl, &n), 0x8);
+  assert_true(n >= 2);
+  assert_int_equal(pl[0] << 8 | pl[1], 1007);
+  fake_end(ws);
+
+  /* The same in fragments: a truncated character at the end. */
+  ws = fake_open();
+  const unsigned char frag[] = {0x01, 0x01, 'a', 0x80, 0x02, 'b', 0xc3};
+  feed(ws, frag, sizeof frag);
+  assert_int_equal(messages, m + 3);
+  assert_int_equal(ws->state, WS_CLOSING);
+  assert_int_equal(read_out_frame(ws, pl, &n), 0x8);
+  assert_int_equal(pl[0] << 8 | pl[1], 1007);
+  fake_end(ws);
+}
+
 int main(void) {
   souk_alloc_init();
   const struct CMUnitTest tests[] = {
@@ -206,6 +244,7 @@ int main(void) {
       cmocka_unit_test(test_close_reply_after_protocol_error),
       cmocka_unit_test(test_send_tls_failure_ends),
       cmocka_unit_test(test_upgrade_answer_checked),
+      cmocka_unit_test(test_text_must_be_utf8),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   souk__ws_global_shutdown();
