@@ -6,6 +6,7 @@
 #include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/log.h"
+#include "souk/url.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +23,11 @@
 #define QUICK_REFILL_MS 6000
 /* While connections keep failing, at most one log line per this. */
 #define OUTAGE_LOG_MS 60000
+/* Connections in a row that may try to resume through resume_gateway_url
+ * and fail before RESUMED; then the session is given up for a fresh
+ * IDENTIFY through the gateway URL (Discord's docs), so that a resume URL
+ * that cannot be reached is not tried for ever. */
+#define GW_RESUME_TRIES 3
 /* Distinct event names counted one by one; Discord has about 80.  Names
  * past this many are counted together under GW_EVENT_OTHER, which no
  * Discord event is called (theirs are upper case). */
@@ -88,6 +94,7 @@ struct souk__gateway {
   uint64_t flush_at;     /* the send limit frees a slot */
   bool identify_requested;
   unsigned failures; /* connections in a row that did not reach READY */
+  unsigned resume_failures; /* of those, opened to RESUME (GW_RESUME_TRIES) */
   bool conn_ready;   /* this connection reached READY or RESUMED */
   uint64_t quick_tat; /* immediate-reconnect budget (GCRA theoretical time) */
   /* Connections failing in a row: reported once, then once a minute. */
@@ -160,6 +167,29 @@ static void forget_session(souk__gateway_t *gw) {
   set_str(&gw->session_id, NULL);
   set_str(&gw->resume_url, NULL);
   gw->seq = 0;
+  gw->resume_failures = 0;
+}
+
+/* A connection opened to RESUME ended before RESUMED: after a few in a
+ * row, give the session up and IDENTIFY anew through the gateway URL. */
+static void resume_failed(souk__gateway_t *gw) {
+  if (!gw->resume_next || !gw->session_id) return;
+  if (++gw->resume_failures < GW_RESUME_TRIES) return;
+  SOUK_WARN(GW_LOG,
+            "shard %u: %u attempts to resume through %s failed: identifying anew through the "
+            "gateway URL",
+            gw->shard_id, gw->resume_failures, gw->resume_url ? gw->resume_url : gw->gateway_url);
+  forget_session(gw);
+}
+
+/* A resume_gateway_url souk can connect to: ws:// or wss:// with a host.
+ * Another is not used (resumes go through the gateway URL). */
+static bool resume_url_ok(const char *url) {
+  souk_url_t u;
+  if (souk_url_parse(url, &u) != 0) return false;
+  bool ok = (!strcmp(u.scheme, "wss") || !strcmp(u.scheme, "ws")) && u.port > 0;
+  souk_url_free(&u);
+  return ok;
 }
 
 static bool have_session(const souk__gateway_t *gw) { return gw->session_id != NULL; }
@@ -580,8 +610,15 @@ static void on_ready_payload(souk__gateway_t *gw, const souk_json_t *j, int d) {
   souk_free(gw->session_id);
   gw->session_id = sid;
   souk_free(gw->resume_url);
+  if (rurl && *rurl && !resume_url_ok(rurl)) {
+    SOUK_WARN(GW_LOG, "shard %u: READY gave an unusable resume_gateway_url: resuming through the "
+              "gateway URL", gw->shard_id);
+    souk_free(rurl);
+    rurl = NULL;
+  }
   gw->resume_url = rurl && *rurl ? rurl : NULL;
   if (rurl && !*rurl) souk_free(rurl);
+  gw->resume_failures = 0;
   if (!sid) SOUK_WARN(GW_LOG, "shard %u: READY without session_id", gw->shard_id);
   gw->state = SOUK_GW_READY;
   gw->conn_ready = true;
@@ -621,6 +658,7 @@ static void on_dispatch(souk__gateway_t *gw, const souk_json_t *j, int t, int d)
     if (gw->state == SOUK_GW_RESUMING) {
       gw->state = SOUK_GW_READY;
       gw->conn_ready = true;
+      gw->resume_failures = 0;
       outage_over(gw);
       gw->st.resumed++;
       SOUK_INFO(GW_LOG, "shard %u: resumed", gw->shard_id);
@@ -886,6 +924,7 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
     if (gw->after != AFTER_STOP && !gw->conn_ready) {
       gw->failures++;
       outage_note(gw, code, reason);
+      resume_failed(gw);
     }
     switch (gw->after) {
     case AFTER_STOP:
@@ -919,6 +958,7 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
   if (!reached_ready) {
     gw->failures++;
     outage_note(gw, code, reason);
+    resume_failed(gw);
   } else if (code != SOUK_GW_CLOSE_INVALID_SEQ && code != SOUK_GW_CLOSE_SESSION_TIMED_OUT) {
     SOUK_INFO(GW_LOG, "shard %u: connection closed (%d%s%s): resuming", gw->shard_id, code,
               reason && *reason ? ": " : "", reason ? reason : "");

@@ -13,7 +13,9 @@
  * every interval; op 1 answered at once; no ACK before the next beat is a
  * zombie connection, closed with 4000 and resumed), IDENTIFY only when an
  * identify slot is granted, READY (session id, resume URL, seq), RESUME on
- * op 7, op 9 d:true and resumable closes, op 9 d:false (wait 1-5 s, forget
+ * op 7, op 9 d:true and resumable closes (through the resume URL; after
+ * three resumes in a row fail before RESUMED, the session is given up and
+ * a fresh IDENTIFY goes through the gateway URL), op 9 d:false (wait 1-5 s, forget
  * the session, IDENTIFY), the close-code policy (4004, 4010-4014 fatal;
  * 4007, 4009 re-IDENTIFY; anything else RESUME), reconnecting at once
  * when a healthy connection ends (within a budget of 10 in a row, one more

@@ -855,6 +855,76 @@ static void test_stop(void **state) {
   assert_int_equal(W.nconnect, 1);
 }
 
+/* A resume URL that cannot be reached is not tried for ever: after three
+ * resumes in a row fail, the session is given up and the shard identifies
+ * anew through the gateway URL. */
+static void test_unreachable_resume_url_abandoned(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  to_ready(41250);
+  souk__gateway_on_close(W.gw, 4000); /* resumable: reconnect at once */
+  for (int i = 0; i < 3; i++) {
+    assert_true(!strncmp(W.connects[W.nconnect - 1], "wss://gateway-us-east1-b.discord.gg/", 36));
+    souk__gateway_on_close_reason(W.gw, 1006, "connect failed: connection refused");
+    if (i < 2) assert_true(souk__gateway_session(W.gw, NULL, NULL, NULL));
+    advance(120000);
+  }
+  assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
+  assert_int_equal(W.nconnect, 5);
+  assert_true(!strncmp(W.connects[4], "wss://gateway.discord.gg/?", 26));
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(6), 0);
+  assert_int_equal(count_op(2), 2);
+
+  /* A resume that fails after the connection opened (no RESUMED, the
+   * server closes) counts too; one that succeeds starts the count again. */
+  make(&c);
+  to_ready(41250);
+  souk__gateway_on_close(W.gw, 4000);
+  for (int i = 0; i < 2; i++) {
+    souk__gateway_on_open(W.gw);
+    hello(41250);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_RESUMING);
+    souk__gateway_on_close(W.gw, 4000);
+    advance(120000);
+  }
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"t\":\"RESUMED\",\"s\":5,\"op\":0,\"d\":{}}");
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
+  souk__gateway_on_close(W.gw, 4000);
+  for (int i = 0; i < 3; i++) {
+    assert_true(souk__gateway_session(W.gw, NULL, NULL, NULL));
+    souk__gateway_on_open(W.gw);
+    hello(41250);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_RESUMING);
+    souk__gateway_on_close(W.gw, 4000);
+    advance(120000);
+  }
+  assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(2), 2);
+  assert_int_equal(count_op(6), 6);
+
+  /* A resume_gateway_url souk cannot use is not used: resumes go through
+   * the gateway URL. */
+  make(&c);
+  W.grant_at_once = true;
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"t\":\"READY\",\"s\":1,\"op\":0,\"d\":{\"session_id\":\"s1\",\"resume_gateway_url\":"
+      "\"http://nope example\"}}");
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
+  souk__gateway_on_close(W.gw, 4000);
+  assert_true(!strncmp(W.connects[W.nconnect - 1], "wss://gateway.discord.gg/?", 26));
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(6), 1);
+}
+
 static void test_saved_session_resumes_first(void **state) {
   souk__gateway_conf_t c = base_conf();
   c.session_id = "old-session";
@@ -992,6 +1062,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_failing_before_ready_backs_off, teardown),
       cmocka_unit_test_teardown(test_stop, teardown),
       cmocka_unit_test_teardown(test_saved_session_resumes_first, teardown),
+      cmocka_unit_test_teardown(test_unreachable_resume_url_abandoned, teardown),
       cmocka_unit_test_teardown(test_presence_update, teardown),
       cmocka_unit_test_teardown(test_send_from_dispatch_and_before_ready, teardown),
       cmocka_unit_test_teardown(test_malformed_payload_reconnects, teardown),
