@@ -40,6 +40,7 @@ typedef enum after_close {
   AFTER_RESUME,   /* reconnect and RESUME (IDENTIFY if no session) */
   AFTER_IDENTIFY, /* reconnect and IDENTIFY */
   AFTER_STOP,     /* stop for good */
+  AFTER_DEFER,    /* connect again at defer_until (no IDENTIFY may go before) */
 } after_close_t;
 
 typedef struct outq {
@@ -92,6 +93,7 @@ struct souk__gateway {
   uint64_t identify_at;  /* op 9 d:false delay */
   uint64_t reconnect_at; /* backoff */
   uint64_t flush_at;     /* the send limit frees a slot */
+  uint64_t defer_until;  /* AFTER_DEFER: when to connect again */
   bool identify_requested;
   unsigned failures; /* connections in a row that did not reach READY */
   unsigned resume_failures; /* of those, opened to RESUME (GW_RESUME_TRIES) */
@@ -921,7 +923,7 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
      * closed: counted, so that a server that breaks every connection
      * early is met with the growing backoff, not a reconnect (and an
      * IDENTIFY) a second. */
-    if (gw->after != AFTER_STOP && !gw->conn_ready) {
+    if (gw->after != AFTER_STOP && gw->after != AFTER_DEFER && !gw->conn_ready) {
       gw->failures++;
       outage_note(gw, code, reason);
       resume_failed(gw);
@@ -929,6 +931,12 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
     switch (gw->after) {
     case AFTER_STOP:
       go_stopped(gw);
+      break;
+    case AFTER_DEFER:
+      /* Waiting for the identify budget is no failure of the connection:
+       * no backoff, no outage report, just the wait. */
+      gw->state = SOUK_GW_BACKOFF;
+      gw->reconnect_at = gw->defer_until;
       break;
     case AFTER_IDENTIFY:
       forget_session(gw);
@@ -1008,6 +1016,19 @@ bool souk__gateway_identify_granted(souk__gateway_t *gw) {
   send_identify(gw);
   rearm(gw);
   return true;
+}
+
+void souk__gateway_identify_deferred(souk__gateway_t *gw, uint64_t delay_ms) {
+  gw->identify_requested = false;
+  if (gw->state != SOUK_GW_IDENTIFY_WAIT || gw->identify_at != NEVER) return;
+  gw->st.identify_deferred++;
+  gw->defer_until = now(gw) + delay_ms;
+  SOUK_DEBUG(GW_LOG, "shard %u: IDENTIFY deferred for %" PRIu64 " ms: closing until then",
+             gw->shard_id, delay_ms);
+  /* A connection kept open would have to IDENTIFY within Discord's
+   * timeout; closing it costs nothing and no session start. */
+  close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_DEFER);
+  rearm(gw);
 }
 
 int souk__gateway_send(souk__gateway_t *gw, const char *text, size_t len) {

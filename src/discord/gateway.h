@@ -174,6 +174,7 @@ typedef struct souk__gateway_stats {
   uint64_t connects;         /* transports opened (attempts) */
   uint64_t reconnects;       /* connection attempts after the first */
   uint64_t identifies;       /* IDENTIFY sent */
+  uint64_t identify_deferred; /* slots refused for the daily budget */
   uint64_t resumes;          /* RESUME sent */
   uint64_t resumed;          /* RESUMED received */
   uint64_t zombies;          /* connections closed for a missing ACK */
@@ -224,6 +225,13 @@ void souk__gateway_on_timer(souk__gateway_t *gw);
  * true if IDENTIFY was sent, false if the session no longer needed it (the
  * slot should still be released: it may have been spent). */
 bool souk__gateway_identify_granted(souk__gateway_t *gw);
+
+/** The identify slot asked for by ops.request_identify is ours, but no
+ * IDENTIFY may go for delay_ms (the daily budget of session starts is
+ * spent, see idbudget.h): the connection is closed and the session
+ * connects again after delay_ms, without counting it as a failure.  Does
+ * nothing unless the session is waiting for its slot. */
+void souk__gateway_identify_deferred(souk__gateway_t *gw, uint64_t delay_ms);
 
 /** Queue a payload (a complete JSON object such as {"op":8,...}) for
  * sending when the session is ready and the send limit allows; text is

@@ -925,6 +925,55 @@ static void test_unreachable_resume_url_abandoned(void **state) {
   assert_int_equal(count_op(6), 1);
 }
 
+/* An identify slot that comes while the daily budget is spent: no
+ * IDENTIFY, the connection closes, and the session connects again when the
+ * budget allows, with no failure counted (no backoff, no outage report). */
+static void test_identify_deferred(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(W.identify_requests, 1);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_IDENTIFY_WAIT);
+  souk__gateway_identify_deferred(W.gw, 3600000);
+  assert_int_equal(count_op(2), 0);
+  assert_int_equal(W.nclose, 1);
+  assert_int_equal(W.closes[0], SOUK_GATEWAY_CLOSE_RECONNECT);
+  souk__gateway_on_close(W.gw, W.closes[0]);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
+  advance(3599000);
+  assert_int_equal(W.nconnect, 1);
+  advance(2000);
+  assert_int_equal(W.nconnect, 2);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(W.identify_requests, 2);
+  assert_true(souk__gateway_identify_granted(W.gw));
+  assert_int_equal(count_op(2), 1);
+  msg(READY);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
+  assert_int_equal(st.identify_deferred, 1);
+  assert_int_equal(st.identifies, 1);
+  /* A deferral that comes when no slot was waited for does nothing. */
+  souk__gateway_identify_deferred(W.gw, 1000);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
+  assert_int_equal(W.nclose, 1);
+
+  /* op 9 d:false again and again: each IDENTIFY waits for its slot, and a
+   * deferred one waits for the budget, not 1-5 s. */
+  msg("{\"op\":9,\"d\":false}");
+  advance(5000);
+  assert_int_equal(W.identify_requests, 3);
+  souk__gateway_identify_deferred(W.gw, 600000);
+  souk__gateway_on_close(W.gw, SOUK_GATEWAY_CLOSE_RECONNECT);
+  advance(599000);
+  assert_int_equal(W.nconnect, 2);
+  advance(2000);
+  assert_int_equal(W.nconnect, 3);
+}
+
 static void test_saved_session_resumes_first(void **state) {
   souk__gateway_conf_t c = base_conf();
   c.session_id = "old-session";
@@ -1062,6 +1111,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_failing_before_ready_backs_off, teardown),
       cmocka_unit_test_teardown(test_stop, teardown),
       cmocka_unit_test_teardown(test_saved_session_resumes_first, teardown),
+      cmocka_unit_test_teardown(test_identify_deferred, teardown),
       cmocka_unit_test_teardown(test_unreachable_resume_url_abandoned, teardown),
       cmocka_unit_test_teardown(test_presence_update, teardown),
       cmocka_unit_test_teardown(test_send_from_dispatch_and_before_ready, teardown),
