@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,32 @@ def market_with_value(hypixel, price=10_000_000):
         hypixel.post("/_fake/list", {"template": ITEM, "price": price + 500_000 + k * 100_000,
                                      "seller": "%032x" % (0xc0 + k)})
     return hypixel.refresh()
+
+
+PARQUET = ROOT / "tests" / "parquet"
+
+
+def read_back(summaries, expect, workdir):
+    """Read every hourly summary under summaries with the two independent
+    Parquet readers of tests/parquet (hyparquet and DuckDB, from npm):
+    tests/parquet/summary.test.mjs checks the hive layout, every value, each
+    column chunk's min/max/null count against the rows, and expect (the
+    files with their rows, and rows this test knows)."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("node and npm are needed to read the summaries back (apt-get install npm)")
+    if not (PARQUET / "node_modules" / "hyparquet").is_dir():
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=PARQUET, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, "npm ci in tests/parquet failed:\n" + r.stderr
+    ef = workdir / "expect.json"
+    ef.write_text(json.dumps(expect))
+    r = subprocess.run(["node", "--test", "summary.test.mjs"], cwd=PARQUET, capture_output=True,
+                       text=True, timeout=300,
+                       env=dict(os.environ, SOUK_PQ_SUMMARIES=str(summaries),
+                                SOUK_PQ_EXPECT=str(ef)))
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+    assert re.search(r"^# fail 0$", r.stdout, re.M) and not re.search(r"^# skipped [1-9]", r.stdout,
+                                                                        re.M), r.stdout
 
 
 def start_live(fake, hypixel, souk_factory, tmp_path, name="souk", **sky):
@@ -477,6 +504,20 @@ def test_hour_summary_spool_and_replay(fake_discord, hypixel, souk_factory, tmp_
     assert ("%s: %d items" % (out / rel, items)) in r.stdout, r.stdout
     assert (out / rel).read_bytes()[:4] == b"PAR1"
     assert re.search(r"replay: \d+ files, [1-9]\d* auction pages", r.stdout)
+    # Both files, read back by hyparquet and DuckDB.  The five sales of
+    # market_with_value are in the closed hour: count, volume, min and max
+    # as they were sold.
+    hour_ms = (state["fake_ms"] // 3_600_000) * 3_600_000
+    sold = [10_000_000 + k * 10_000 for k in range(5)]
+    known = [{"where": {"hour": str(hour_ms), "name": "Gold Gift Talisman", "sales": 5},
+              "want": {"volume": str(sum(sold)), "sale_min": str(min(sold)),
+                       "sale_max": str(max(sold)), "sale_median": str(sold[2])}}]
+    live_root = tmp_path / "data" / "skyblock" / "summaries"
+    read_back(live_root, {"files": {str(rel): items}, "rows": known}, tmp_path)
+    replayed = {str(Path(p).relative_to(out)): int(n)
+                for p, n in re.findall(r"^  (\S+\.parquet): (\d+) items$", r.stdout, re.M)}
+    assert replayed.get(str(rel)) == items, r.stdout
+    read_back(out, {"files": replayed, "rows": known}, tmp_path)
 
 
 def test_memory_decisions_are_counted_and_shown(fake_discord, hypixel, souk_factory, tmp_path):
