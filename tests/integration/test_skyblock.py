@@ -522,7 +522,8 @@ def test_hour_summary_spool_and_replay(fake_discord, hypixel, souk_factory, tmp_
 
 def test_memory_decisions_are_counted_and_shown(fake_discord, hypixel, souk_factory, tmp_path):
     """rows_soft_cap cuts a sweep, and the memory guard above its soft limit
-    skips cycles: each decision counted in /metrics and in /sniper_status."""
+    skips cycles and shrinks the window: each decision counted in /metrics
+    and in /sniper_status."""
     fake = fake_discord
     gid, ch = guild_channel(fake)
     cfg = sky_config(fake, hypixel, tmp_path / "data", ch, rows_soft_cap=1500)
@@ -543,8 +544,13 @@ def test_memory_decisions_are_counted_and_shown(fake_discord, hypixel, souk_fact
     fake.wait("ready", count=2, timeout=WAIT)
     wait_metric(s2, 'souk_skyblock_memory_decisions_total{decision="skip_cycle"}',
                 lambda v: v >= 1)
+    # The window shrinks too, though no sweep runs: from 12 hours to 3.
+    wait_metric(s2, 'souk_skyblock_memory_decisions_total{decision="shrink_window"}',
+                lambda v: v >= 1)
+    assert metric(metrics(s2), "souk_skyblock_window_hours") == 3
     text = answer(fake, fake.interaction("sniper_status"))["content"]
     assert re.search(r"cycles skipped [1-9]", text) and "guard soft" in text, text
+    assert re.search(r"window 3 h \(configured 12 h\).*window shrunk 1,", text), text
     # Skipped cycles ask Hypixel nothing (one may have run before the
     # guard's first sample).
     r1 = len(hypixel.requests(n0))
