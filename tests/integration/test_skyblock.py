@@ -320,6 +320,63 @@ def test_manipulated_market_does_not_move_the_value(fake_discord, hypixel, souk_
     assert s.stop() == 0
 
 
+def sniper_settings(fake, guild, permissions, **opts):
+    types = {int: 4, bool: 5}
+    options = [{"name": k, "type": 7 if k == "channel" else types.get(type(v), 3), "value": v}
+               for k, v in opts.items()]
+    return answer(fake, fake.interaction(
+        "sniper", guild_id=guild["id"], user_id=guild["owner_id"], permissions=permissions,
+        options=[{"name": "settings", "type": 1, "options": options}]))
+
+
+def test_admin_sniper_settings_route_and_filter_alerts(fake_discord, hypixel, souk_factory,
+                                                       tmp_path):
+    """/sniper settings needs Manage Server; a server's channel gets the
+    alerts that pass its own thresholds, which may ask more than the bot's."""
+    fake = fake_discord
+    s, gid, ch = start_live(fake, hypixel, souk_factory, tmp_path, sniper={"channels": []})
+    g = fake.state(rest_log=False)["guilds"][0]
+    ch2 = g["channels"][1]["id"]
+    wait_sweep_of(s, hypixel.get("/_fake/state")["last_updated"])
+    r = sniper_settings(fake, g, "0", channel=ch2)
+    assert r["flags"] == 64 and "Manage Server" in r["content"], r
+    r = sniper_settings(fake, g, str(1 << 3), channel=ch2, min_profit=8_000_000)
+    assert r["content"].startswith("Saved."), r
+    assert re.search(r"Least profit: 8,?000,?000 coins", r["content"]), r
+    assert ch2 in r["content"], r
+    wait_sweep_of(s, market_with_value(hypixel))
+    # 3M against a value of 10,020,000: 6,719,400 of profit, under the
+    # server's 8M: judged an alert (the bot's minimum is 1M), not posted.
+    cheap = hypixel.post("/_fake/list", {"template": ITEM, "price": 3_000_000,
+                                         "seller": SELLER})["uuid"]
+    wait_sweep_of(s, hypixel.refresh())
+    assert metric(metrics(s), 'souk_skyblock_verdicts_total{verdict="alert"}') == 1
+    time.sleep(1.0)
+    assert alerts(fake, ch2) == [] and alerts(fake, ch) == []
+    # Gone again (else it is the floor that caps the next one's value); 1M
+    # makes 8,719,400: posted in the server's channel, nowhere else.
+    hypixel.post("/_fake/expire", {"uuid": cheap})
+    wait_sweep_of(s, hypixel.refresh())
+    snipe = hypixel.post("/_fake/list", {"template": ITEM, "price": 1_000_000,
+                                         "seller": "0" * 31 + "5"})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: alerts(fake, ch2), timeout=WAIT, what="the server's alert")
+    [msg] = alerts(fake, ch2)
+    assert snipe in msg["embeds"][0]["description"]
+    assert alerts(fake, ch) == []
+    # Alerts off: the next snipe is judged and not posted.
+    r = sniper_settings(fake, g, str(1 << 3), alerts=False)
+    assert "Alerts: " in r["content"], r
+    hypixel.post("/_fake/expire", {"uuid": snipe})
+    wait_sweep_of(s, hypixel.refresh())
+    hypixel.post("/_fake/list", {"template": ITEM, "price": 900_000, "seller": "0" * 31 + "6"})
+    wait_sweep_of(s, hypixel.refresh())
+    assert metric(metrics(s), 'souk_skyblock_verdicts_total{verdict="alert"}') == 3
+    time.sleep(1.0)
+    assert len(alerts(fake, ch2)) == 1
+    assert s.stop() == 0
+
+
 @pytest.mark.hypixel_args("--pages", "8", "--paused", "--no-market", "--no-refresh-jitter")
 def test_faults_404_503_slow_and_disagreeing_pages(fake_discord, hypixel, souk_factory, tmp_path):
     fake = fake_discord
