@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import souk_config
-from soukproc import sanitized, souk_bin
+from soukproc import TEST_TOKEN, sanitized, souk_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fakes" / "fake_hypixel.py"
@@ -575,6 +575,74 @@ def test_hour_summary_spool_and_replay(fake_discord, hypixel, souk_factory, tmp_
                 for p, n in re.findall(r"^  (\S+\.parquet): (\d+) items$", r.stdout, re.M)}
     assert replayed.get(str(rel)) == items, r.stdout
     read_back(out, {"files": replayed, "rows": known}, tmp_path)
+
+
+def test_retention_oldest_first_within_the_cap(fake_discord, hypixel, souk_factory, tmp_path):
+    """The storage janitor applies the module's retentions (summaries 30
+    days, spool 2 hours) and the disk cap with its headroom (the seed's
+    cap_gb and headroom_gb, whole GB, are these keys), deleting the oldest
+    partitions first."""
+    fake = fake_discord
+    gid, ch = guild_channel(fake)
+    data = tmp_path / "data"
+    sky = data / "skyblock"
+    now = time.time()
+    day = lambda d: time.strftime("%Y-%m-%d", time.gmtime(now - d * 86400))  # noqa: E731
+    hour = lambda h: time.strftime("%Y%m%d%H", time.gmtime(now - h * 3600))  # noqa: E731
+    parts = {}
+    for d in (40, 5, 4, 3, 2):
+        f = sky / "summaries" / ("date=%s" % day(d)) / "hour=05" / "part-souk.parquet"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"PAR1" + bytes(100_000) + b"PAR1")
+        parts[d] = f.parent.parent
+    spool = sky / "spool"
+    spool.mkdir(parents=True)
+    (spool / ("raw-%s.ndjson.zst" % hour(5))).write_bytes(bytes(1000))
+    (spool / ("raw-%s.ndjson.zst" % hour(0))).write_bytes(bytes(1000))
+    # After the retentions, four summaries of about 108 KB (the file and
+    # two directories) are over a cap of 320 KB, and the janitor deletes
+    # down to 270 KB: the two oldest go.
+    cfg = sky_config(fake, hypixel, data, ch)
+    cfg["janitor"] = {"cap": "320KB", "headroom_size": "50KB"}
+    s = souk_factory(fake, config=cfg)
+    fake.wait("ready", timeout=WAIT)
+    # /admin answers the application's owners, known once souk has asked.
+    s.wait_log("owner-only commands answer", timeout=WAIT)
+    g = fake.state(rest_log=False)["guilds"][0]
+    r = answer(fake, fake.interaction("admin", user_id=g["owner_id"], options=[
+        {"name": "janitor", "type": 1}]))
+    text = r["content"]
+    assert re.search(r"set skyblock.summaries: 5 partitions, \d+ bytes; deleted 3", text), text
+    assert re.search(r"set skyblock.spool: 2 partitions, \d+ bytes; deleted 1", text), text
+    assert not parts[40].exists() and not parts[5].exists() and not parts[4].exists()
+    assert parts[3].exists() and parts[2].exists()
+    assert sorted(p.name for p in spool.iterdir()) == ["raw-%s.ndjson.zst" % hour(0)]
+    assert s.stop() == 0
+
+
+def test_check_config_names_the_seed_aliases(tmp_path):
+    """The seed's soft_rss_mb, cap_gb and headroom_gb are the memory guard's
+    and the janitor's keys under other names: check-config says which key
+    each sets, and refuses both names at once."""
+    cfg = tmp_path / "souk.yaml"
+    cfg.write_text("core:\n  data_dir: %s\nskyblock:\n  soft_rss_mb: 300\n  cap_gb: 5\n"
+                   "  headroom_gb: 1\n" % (tmp_path / "data"))
+    env = dict(os.environ, SOUK_DISCORD_TOKEN=TEST_TOKEN)
+    r = subprocess.run([souk_bin(), "check-config", "-c", str(cfg)], capture_output=True,
+                       text=True, timeout=60, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "memguard.soft_limit = 300MB (%s:4 as skyblock.soft_rss_mb)" % cfg in out, out
+    assert "janitor.cap = 5GB (%s:5 as skyblock.cap_gb)" % cfg in out, out
+    assert "janitor.headroom_size = 1GB (%s:6 as skyblock.headroom_gb)" % cfg in out, out
+    assert "skyblock.cap_gb = alias of janitor.cap, set here to 5" in out, out
+    cfg.write_text("core:\n  data_dir: %s\njanitor:\n  cap: 2GB\nskyblock:\n  cap_gb: 5\n"
+                   % (tmp_path / "data"))
+    r = subprocess.run([souk_bin(), "check-config", "-c", str(cfg)], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode != 0
+    assert "skyblock.cap_gb: is another name for janitor.cap, which is set too" in r.stderr + \
+        r.stdout
 
 
 def test_memory_decisions_are_counted_and_shown(fake_discord, hypixel, souk_factory, tmp_path):
