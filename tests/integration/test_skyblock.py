@@ -424,6 +424,56 @@ def test_faults_404_503_slow_and_disagreeing_pages(fake_discord, hypixel, souk_f
     assert s.stop() == 0
 
 
+def test_sniper_watch_filters_choose_who_gets_the_dm(fake_discord, hypixel, souk_factory,
+                                                     tmp_path):
+    """/sniper watch's filters: the item's words, the least profit and the
+    most price each keep a subscriber's DM away from snipes outside them."""
+    fake = fake_discord
+    s, gid, ch = start_live(fake, hypixel, souk_factory, tmp_path)
+    wait_sweep_of(s, hypixel.get("/_fake/state")["last_updated"])
+    members = [u for u in fake.state(rest_log=False)["guilds"][0]["member_ids"]
+               if u != fake.bot_user_id]
+    cheap_only, rich_only, other_item = members[0], members[1], members[2]
+    subs = {cheap_only: [("item", 3, "gold gift"), ("max_price", 4, 2_000_000)],
+            rich_only: [("item", 3, "gold gift"), ("min_profit", 4, 8_000_000)],
+            other_item: [("item", 3, "hyperion")]}
+    for uid, opts in subs.items():
+        got = answer(fake, fake.interaction("sniper", user_id=uid, guild_id=gid, channel_id=ch,
+                                            options=[{"name": "watch", "type": 1, "options": [
+                                                {"name": n, "type": t, "value": v}
+                                                for n, t, v in opts]}]))
+        assert "You will get a DM" in got["content"], got
+
+    def dms_of(uid):
+        cid = fake.state(rest_log=False)["actions"]["dm_channels"].get(uid)
+        return [m for m in fake.messages(cid) if m.get("embeds")] if cid else []
+
+    wait_sweep_of(s, market_with_value(hypixel))
+    # 3M: 6,719,400 of profit.  Over cheap_only's price, under rich_only's
+    # profit, not other_item's item: the channel's alert only.
+    first = hypixel.post("/_fake/list", {"template": ITEM, "price": 3_000_000,
+                                         "seller": SELLER})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: len(alerts(fake, ch)) == 1, timeout=WAIT, what="the alert")
+    time.sleep(1.0)
+    assert [dms_of(u) for u in members[:3]] == [[], [], []]
+    # 1M (the first bought meanwhile): 8,719,400 of profit, both gold gift
+    # subscribers get it by DM, the other does not.
+    hypixel.post("/_fake/sell", {"uuid": first, "buyer": "b" * 32})
+    wait_sweep_of(s, hypixel.refresh())
+    snipe = hypixel.post("/_fake/list", {"template": ITEM, "price": 1_000_000,
+                                         "seller": "1" * 32})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: dms_of(cheap_only) and dms_of(rich_only), timeout=WAIT,
+                  what="the DMs")
+    for uid in (cheap_only, rich_only):
+        [dm] = dms_of(uid)
+        assert snipe in dm["embeds"][0]["description"]
+    time.sleep(1.0)
+    assert dms_of(other_item) == []
+    assert s.stop() == 0
+
+
 def test_dm_refused_pauses_and_says_so(fake_discord, hypixel, souk_factory, tmp_path):
     fake = fake_discord
     s, gid, ch = start_live(fake, hypixel, souk_factory, tmp_path)
