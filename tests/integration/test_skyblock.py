@@ -414,6 +414,11 @@ def test_faults_404_503_slow_and_disagreeing_pages(fake_discord, hypixel, souk_f
     gap1 = codes[bad[1]][0] - codes[bad[0]][0]
     gap2 = codes[bad[1] + 1][0] - codes[bad[1]][0]
     assert gap1 >= 4.5 and gap2 >= 9.5, (gap1, gap2)
+    # Over reused connections: about one per request in flight at once,
+    # not one per request.
+    asked = [r for r in hypixel.requests() if r["endpoint"] in ("auctions", "auctions_ended")]
+    conns = {r["conn"] for r in asked}
+    assert len(asked) >= 40 and len(conns) <= 10, (len(asked), sorted(conns))
     body = metrics(s)
     assert metric(body, "souk_skyblock_not_populated_total") == 2
     assert metric(body, "souk_skyblock_sweeps_complete_total") >= 5
