@@ -28,6 +28,7 @@ import path from 'node:path';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { stats } from './pqstats.mjs';
 
 const root = process.env.SOUK_PQ_SUMMARIES;
 assert.ok(root, 'SOUK_PQ_SUMMARIES must name the root of the hourly summaries');
@@ -65,24 +66,6 @@ function norm(c, v) {
   if (c.name === 'hour') return BigInt(v instanceof Date ? v.getTime() : v);
   if (c.type !== 'STRING') return BigInt(v);
   return v;
-}
-
-const utf8 = (s) => Buffer.from(s, 'utf8');
-
-function stats(c, values) {
-  let nulls = 0;
-  let min = null;
-  let max = null;
-  const less = (a, b) => (c.type === 'STRING' ? Buffer.compare(utf8(a), utf8(b)) < 0 : a < b);
-  for (const v of values) {
-    if (v === null) {
-      nulls++;
-      continue;
-    }
-    if (min === null || less(v, min)) min = v;
-    if (max === null || less(max, v)) max = v;
-  }
-  return { nulls, min, max };
 }
 
 function fromDuckStat(c, s) {
