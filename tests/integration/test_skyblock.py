@@ -621,7 +621,7 @@ def test_hour_summary_spool_and_replay(fake_discord, hypixel, souk_factory, tmp_
     # as they were sold.
     hour_ms = (state["fake_ms"] // 3_600_000) * 3_600_000
     sold = [10_000_000 + k * 10_000 for k in range(5)]
-    known = [{"where": {"hour": str(hour_ms), "name": "Gold Gift Talisman", "sales": 5},
+    known = [{"where": {"hour_start": str(hour_ms), "name": "Gold Gift Talisman", "sales": 5},
               "want": {"volume": str(sum(sold)), "sale_min": str(min(sold)),
                        "sale_max": str(max(sold)), "sale_median": str(sold[2])}}]
     live_root = tmp_path / "data" / "skyblock" / "summaries"

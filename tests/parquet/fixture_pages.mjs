@@ -45,7 +45,7 @@ if (mode === 'pages') {
     const min = unit.reduce((a, b) => (b < a ? b : a));
     const max = unit.reduce((a, b) => (b > a ? b : a));
     return {
-      where: { hour, item_key: id, attrs: '' },
+      where: { hour_start: hour, item_key: id, attrs: '' },
       want: { sales: sold.length, volume: String(sold.reduce((s, a) => s + BigInt(a.price), 0n)),
         sale_min: String(min), sale_max: String(max), listings: 0 },
     };

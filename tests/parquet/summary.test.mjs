@@ -3,7 +3,7 @@
 // the same two independent readers as parquet.test.mjs, and checks:
 //   - the hive layout: every file under the root is
 //     date=YYYY-MM-DD/hour=HH/part-<name>.parquet (no temp file left), and
-//     each row's hour is the partition's; DuckDB's own hive_partitioning
+//     each row's hour_start is the partition's; DuckDB's own hive_partitioning
 //     reads the same dates and hours back from the paths;
 //   - every value of every column, read by hyparquet and by DuckDB, the
 //     same in both;
@@ -53,24 +53,24 @@ const sql = (s) => s.replace(/'/g, "''");
 // Columns of the summary schema, in order, with how to compare them.
 const LADDER = Array.from({ length: 16 }, (_, k) => `ladder_${String(k + 1).padStart(2, '0')}`);
 const COLUMNS = [
-  ['hour', 'INT64', true], ['item_key', 'STRING', true], ['attrs', 'STRING', true], ['name', 'STRING', true],
+  ['hour_start', 'INT64', true], ['item_key', 'STRING', true], ['attrs', 'STRING', true], ['name', 'STRING', true],
   ...LADDER.map((n) => [n, 'INT64', false]),
   ['listings', 'INT32', true], ['new_listings', 'INT32', true], ['sales', 'INT32', true],
   ['volume', 'INT64', true], ['sale_min', 'INT64', false], ['sale_median', 'INT64', false],
   ['sale_iqm', 'INT64', false], ['sale_max', 'INT64', false],
 ].map(([name, type, required]) => ({ name, type, required }));
 
-// A reader's value as bigint (integers, the hour as Unix ms), string or null.
+// A reader's value as bigint (integers, hour_start as Unix ms), string or null.
 function norm(c, v) {
   if (v === null || v === undefined) return null;
-  if (c.name === 'hour') return BigInt(v instanceof Date ? v.getTime() : v);
+  if (c.name === 'hour_start') return BigInt(v instanceof Date ? v.getTime() : v);
   if (c.type !== 'STRING') return BigInt(v);
   return v;
 }
 
 function fromDuckStat(c, s) {
   if (s === null || s === undefined) return null;
-  if (c.name === 'hour') return BigInt(Date.parse(s.replace(' ', 'T').replace(/(\+00)?$/, 'Z')));
+  if (c.name === 'hour_start') return BigInt(Date.parse(s.replace(' ', 'T').replace(/(\+00)?$/, 'Z')));
   if (c.type !== 'STRING') return BigInt(s);
   return s;
 }
@@ -155,7 +155,7 @@ for (const rel of files.filter((f) => HIVE.test(f))) {
     const keys = new Set();
     for (const row of hrows) {
       const who = `${rel}: ${row.item_key} [${row.attrs}]`;
-      assert.equal(row.hour, hourMs, `${who}: hour is not the partition's`);
+      assert.equal(row.hour_start, hourMs, `${who}: hour_start is not the partition's`);
       const k = `${row.item_key}\u0000${row.attrs}`;
       assert.ok(!keys.has(k), `${who}: twice`);
       keys.add(k);
@@ -183,13 +183,15 @@ for (const rel of files.filter((f) => HIVE.test(f))) {
 }
 
 // DuckDB reading the whole tree as a hive-partitioned data set finds each
-// file's date and hour in its path.  (Its partition column "hour" then
-// stands for the file's own "hour" column: the hour of the day, not the
-// timestamp, hence hive_partitioning = false above.)
+// file's date and hour in its path, and they are every row's hour_start.
+// (A file column named like a partition key, "hour" say, would be replaced
+// by the path's value there: hence hour_start.)
 test('DuckDB reads the tree as hive partitions', async () => {
   const glob = path.join(root, '*', '*', '*.parquet');
   const got = (await duck.runAndReadAll(
-    `SELECT "date"::VARCHAR AS d, "hour"::INTEGER AS h, filename, count(*) AS n
+    `SELECT "date"::VARCHAR AS d, "hour"::INTEGER AS h, filename, count(*) AS n,
+            count(*) FILTER (WHERE epoch_ms(hour_start) =
+                             epoch_ms("date"::DATE + to_hours("hour"::INTEGER))) AS same
      FROM read_parquet('${sql(glob)}', hive_partitioning = true, filename = true)
      GROUP BY ALL ORDER BY filename`)).getRowObjectsJS();
   assert.equal(got.length, files.length);
@@ -198,7 +200,9 @@ test('DuckDB reads the tree as hive partitions', async () => {
     assert.equal(path.relative(root, g.filename), files[i]);
     assert.equal(g.d, `${y}-${mo}-${d}`);
     assert.equal(g.h, +h);
-    assert.equal(Number(g.n), everyRow.filter((r) => r.hour === BigInt(Date.UTC(+y, +mo - 1, +d, +h))).length);
+    const hourMs = BigInt(Date.UTC(+y, +mo - 1, +d, +h));
+    assert.equal(Number(g.n), everyRow.filter((r) => r.hour_start === hourMs).length);
+    assert.equal(Number(g.same), Number(g.n), `${files[i]}: hour_start against the path`);
   });
 });
 
