@@ -52,6 +52,11 @@ if [ -x "$BUILD/bench/skyblock_sweep_bench" ]; then
   "$PY" bench/skyblock_sweep_py.py 10 --json bench/out/skyblock_sweep_py.json || status=$?
 fi
 
+if [ -x "$BUILD/souk" ]; then
+  step "SkyBlock steady RSS: souk against the fake Hypixel, a sweep a simulated minute (bench/skyblock_rss.py)"
+  "$PY" bench/skyblock_rss.py --souk-bin "$BUILD/souk" --json bench/out/skyblock_rss.json || status=$?
+fi
+
 if compgen -G "$BUILD/bench/rss_floor_*" >/dev/null; then
   step "library floor: RSS of souk's shared libraries alone (bench/rss_floor.c)"
   printf '%-22s %7s %7s %7s   %s\n' "libraries" "RSS MB" "anon" "files" "largest (MB)"

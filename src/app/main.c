@@ -554,6 +554,12 @@ static bool gateway_ready(void *ud, souk_buf_t *why) {
   size_t n = souk__bot_shards(), ready = souk__bot_shards_ready();
   if (n > 0 && ready == n) return true;
   souk_buf_printf(why, "%zu of %zu shard(s) ready", ready, n);
+  int64_t until = 0;
+  if (souk__bot_identify_waiting(&until)) {
+    int64_t mins = (until - (int64_t)souk_unix_ms() + 59999) / 60000;
+    souk_buf_printf(why, "; the daily IDENTIFY budget is spent, the next may identify in %lld min",
+                    (long long)(mins > 0 ? mins : 0));
+  }
   return false;
 }
 

@@ -113,7 +113,8 @@ static const souk__gateway_handlers_t handlers = {
 
 /* ---- start --------------------------------------------------------------- */
 
-static void start_shards(const char *url, int64_t count, int64_t max_conc) {
+static void start_shards(const char *url, int64_t count, int64_t max_conc,
+                         const souk__session_limit_t *limit) {
   souk__discord_conf_t *c = &souk__discord_conf;
   int64_t last = c->shard_last < 0 ? count - 1 : c->shard_last;
   if (c->shard_first > last || last >= count) {
@@ -155,6 +156,7 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
       .first = (uint32_t)c->shard_first,
       .last = (uint32_t)last,
       .max_concurrency = (uint32_t)(max_conc > 0 ? max_conc : 1),
+      .session_limit = limit,
   };
   SOUK_INFO("bot", "starting shards %u..%u of %u (max_concurrency %u)", sc.first, sc.last,
             sc.shard_count, sc.max_concurrency);
@@ -263,7 +265,7 @@ static void gateway_bot_cb(const souk__rest_resp_t *r, void *ud) {
   }
   const souk_json_t *j = souk__rest_json(r);
   char url[512] = "";
-  int64_t shards = 0, conc = 0, remaining = -1, reset_after = 0;
+  int64_t shards = 0, conc = 0, remaining = -1, reset_after = 0, total = 0;
   if (j) {
     souk_json_str(j, souk_json_get(j, 0, "url"), url, sizeof url);
     souk_json_i64(j, souk_json_get(j, 0, "shards"), &shards);
@@ -271,6 +273,7 @@ static void gateway_bot_cb(const souk__rest_resp_t *r, void *ud) {
     souk_json_i64(j, souk_json_get(j, ssl, "max_concurrency"), &conc);
     souk_json_i64(j, souk_json_get(j, ssl, "remaining"), &remaining);
     souk_json_i64(j, souk_json_get(j, ssl, "reset_after"), &reset_after);
+    souk_json_i64(j, souk_json_get(j, ssl, "total"), &total);
   }
   souk__discord_conf_t *c = &souk__discord_conf;
   const char *gw = c->gateway_url ? c->gateway_url : url;
@@ -294,7 +297,8 @@ static void gateway_bot_cb(const souk__rest_resp_t *r, void *ud) {
   retry_cancel();
   if (remaining >= 0 && remaining < 10)
     SOUK_WARN("bot", "only %" PRId64 " session starts left today (Discord allows 1000)", remaining);
-  start_shards(gw, count, c->max_concurrency > 0 ? c->max_concurrency : conc);
+  souk__session_limit_t limit = {total, remaining, reset_after};
+  start_shards(gw, count, c->max_concurrency > 0 ? c->max_concurrency : conc, &limit);
 }
 
 static void gateway_bot_ask(void) {
@@ -327,7 +331,7 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
   souk__dapi_start(&souk__dapi_rest_sink);
   souk__discord_conf_t *c = &souk__discord_conf;
   if (c->gateway_url && c->shard_count > 0 && c->max_concurrency > 0) {
-    start_shards(c->gateway_url, c->shard_count, c->max_concurrency);
+    start_shards(c->gateway_url, c->shard_count, c->max_concurrency, NULL);
     return 0;
   }
   souk__rest_opts_t o = {.method = "GET", .path = "/gateway/bot", .flags = SOUK_REST_NO_RETRY};
@@ -430,6 +434,8 @@ int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms) {
 size_t souk__bot_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }
 
 size_t souk__bot_shards_ready(void) { return souk__shards_running() ? souk__shards_ready() : 0; }
+
+bool souk__bot_identify_waiting(int64_t *until) { return souk__shards_identify_waiting(until); }
 
 /* ---- check-config --online ----------------------------------------------- */
 

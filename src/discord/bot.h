@@ -3,6 +3,7 @@
 #ifndef SOUK_DISCORD_BOT_H
 #define SOUK_DISCORD_BOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,5 +34,9 @@ int souk__bot_check_online(void);
 size_t souk__bot_shards(void);
 /** Of those, how many have a live session (READY or RESUMED). */
 size_t souk__bot_shards_ready(void);
+/** Whether shards wait for the daily IDENTIFY budget (see
+ * discord/idbudget.h); *until (may be NULL) gets the Unix ms when the
+ * first may identify. */
+bool souk__bot_identify_waiting(int64_t *until);
 
 #endif

@@ -53,6 +53,10 @@ const souk_conf_key_t souk__discord_conf_keys[] = {
      "identify concurrency; 0 uses GET /gateway/bot"},
     {"shards.identify_lock", SOUK_CONF_STRING, K(identify_lock), NULL, 0, 0, NULL, 0,
      "lock file coordinating IDENTIFY across processes on one host (default: <data_dir>/identify.lock)"},
+    {"shards.identify_share", SOUK_CONF_INT, K(identify_share), "90", 1, 100, NULL, 0,
+     "percent of Discord's daily session starts (session_start_limit.total, 1000 for most bots) "
+     "the bot may use in any 24 hours, counted across its processes; past it shards wait "
+     "instead of identifying, since going over resets the token"},
     {"compress", SOUK_CONF_ENUM, K(compress), "zlib-stream", 0, 0, compress_choices, 0,
      "gateway transport compression: zlib-stream, zstd-stream or none (true: the default, "
      "false: none)"},

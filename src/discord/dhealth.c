@@ -8,6 +8,7 @@
 #include "discord/shards.h"
 #include "ops/opsconf.h"
 #include "souk/health.h"
+#include "souk/loop.h"
 
 #include <stdio.h>
 
@@ -27,6 +28,16 @@ static void gateway_health(void *ud, souk_health_result_t *out) {
       worst = st.gw.latency_avg_ms;
       worst_id = st.id;
     }
+  }
+  int64_t until = 0;
+  if (ready < n && souk__shards_identify_waiting(&until)) {
+    int64_t mins = (until - (int64_t)souk_unix_ms() + 59999) / 60000;
+    if (mins < 0) mins = 0;
+    souk_health_set(out, SOUK_HEALTH_CRITICAL,
+                    "%zu of %zu shard(s) have a session; the daily IDENTIFY budget is spent, the "
+                    "next may identify in %lld min",
+                    ready, n, (long long)mins);
+    return;
   }
   if (ready < n) {
     souk_health_set(out, SOUK_HEALTH_CRITICAL, "%zu of %zu shard(s) have a session", ready, n);

@@ -6,6 +6,7 @@
 #include "souk/buf.h"
 #include "souk/err.h"
 #include "souk/log.h"
+#include "souk/url.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +23,16 @@
 #define QUICK_REFILL_MS 6000
 /* While connections keep failing, at most one log line per this. */
 #define OUTAGE_LOG_MS 60000
+/* Connections in a row that may try to resume through resume_gateway_url
+ * and fail before RESUMED; then the session is given up for a fresh
+ * IDENTIFY through the gateway URL (Discord's docs), so that a resume URL
+ * that cannot be reached is not tried for ever. */
+#define GW_RESUME_TRIES 3
+/* Distinct event names counted one by one; Discord has about 80.  Names
+ * past this many are counted together under GW_EVENT_OTHER, which no
+ * Discord event is called (theirs are upper case). */
+#define GW_EVENT_NAMES_MAX 128
+#define GW_EVENT_OTHER     "other"
 
 /* What to do once the transport we are closing has ended. */
 typedef enum after_close {
@@ -29,6 +40,7 @@ typedef enum after_close {
   AFTER_RESUME,   /* reconnect and RESUME (IDENTIFY if no session) */
   AFTER_IDENTIFY, /* reconnect and IDENTIFY */
   AFTER_STOP,     /* stop for good */
+  AFTER_DEFER,    /* connect again at defer_until (no IDENTIFY may go before) */
 } after_close_t;
 
 typedef struct outq {
@@ -81,8 +93,10 @@ struct souk__gateway {
   uint64_t identify_at;  /* op 9 d:false delay */
   uint64_t reconnect_at; /* backoff */
   uint64_t flush_at;     /* the send limit frees a slot */
+  uint64_t defer_until;  /* AFTER_DEFER: when to connect again */
   bool identify_requested;
   unsigned failures; /* connections in a row that did not reach READY */
+  unsigned resume_failures; /* of those, opened to RESUME (GW_RESUME_TRIES) */
   bool conn_ready;   /* this connection reached READY or RESUMED */
   uint64_t quick_tat; /* immediate-reconnect budget (GCRA theoretical time) */
   /* Connections failing in a row: reported once, then once a minute. */
@@ -100,6 +114,7 @@ struct souk__gateway {
 
   souk_json_t json;
   souk__smap_t events;
+  uint32_t n_event_names; /* entries in events, GW_EVENT_OTHER included */
   souk__gateway_stats_t st;
   bool have_latency;
 };
@@ -154,6 +169,29 @@ static void forget_session(souk__gateway_t *gw) {
   set_str(&gw->session_id, NULL);
   set_str(&gw->resume_url, NULL);
   gw->seq = 0;
+  gw->resume_failures = 0;
+}
+
+/* A connection opened to RESUME ended before RESUMED: after a few in a
+ * row, give the session up and IDENTIFY anew through the gateway URL. */
+static void resume_failed(souk__gateway_t *gw) {
+  if (!gw->resume_next || !gw->session_id) return;
+  if (++gw->resume_failures < GW_RESUME_TRIES) return;
+  SOUK_WARN(GW_LOG,
+            "shard %u: %u attempts to resume through %s failed: identifying anew through the "
+            "gateway URL",
+            gw->shard_id, gw->resume_failures, gw->resume_url ? gw->resume_url : gw->gateway_url);
+  forget_session(gw);
+}
+
+/* A resume_gateway_url souk can connect to: ws:// or wss:// with a host.
+ * Another is not used (resumes go through the gateway URL). */
+static bool resume_url_ok(const char *url) {
+  souk_url_t u;
+  if (souk_url_parse(url, &u) != 0) return false;
+  bool ok = (!strcmp(u.scheme, "wss") || !strcmp(u.scheme, "ws")) && u.port > 0;
+  souk_url_free(&u);
+  return ok;
 }
 
 static bool have_session(const souk__gateway_t *gw) { return gw->session_id != NULL; }
@@ -574,8 +612,15 @@ static void on_ready_payload(souk__gateway_t *gw, const souk_json_t *j, int d) {
   souk_free(gw->session_id);
   gw->session_id = sid;
   souk_free(gw->resume_url);
+  if (rurl && *rurl && !resume_url_ok(rurl)) {
+    SOUK_WARN(GW_LOG, "shard %u: READY gave an unusable resume_gateway_url: resuming through the "
+              "gateway URL", gw->shard_id);
+    souk_free(rurl);
+    rurl = NULL;
+  }
   gw->resume_url = rurl && *rurl ? rurl : NULL;
   if (rurl && !*rurl) souk_free(rurl);
+  gw->resume_failures = 0;
   if (!sid) SOUK_WARN(GW_LOG, "shard %u: READY without session_id", gw->shard_id);
   gw->state = SOUK_GW_READY;
   gw->conn_ready = true;
@@ -585,7 +630,14 @@ static void on_ready_payload(souk__gateway_t *gw, const souk_json_t *j, int d) {
 
 static void count_event(souk__gateway_t *gw, const char *name) {
   souk__smap_ent_t *e = souk__smap_get(&gw->events, name);
+  if (!e && gw->n_event_names >= GW_EVENT_NAMES_MAX) {
+    /* The names come from the server: a buggy or hostile one could send a
+     * new name with every dispatch and grow the map without end. */
+    name = GW_EVENT_OTHER;
+    e = souk__smap_get(&gw->events, name);
+  }
   if (!e) {
+    gw->n_event_names++;
     size_t n = strlen(name);
     ev_count_t *c = souk_calloc(1, sizeof *c + n + 1);
     memcpy(c->name, name, n + 1);
@@ -608,6 +660,7 @@ static void on_dispatch(souk__gateway_t *gw, const souk_json_t *j, int t, int d)
     if (gw->state == SOUK_GW_RESUMING) {
       gw->state = SOUK_GW_READY;
       gw->conn_ready = true;
+      gw->resume_failures = 0;
       outage_over(gw);
       gw->st.resumed++;
       SOUK_INFO(GW_LOG, "shard %u: resumed", gw->shard_id);
@@ -870,13 +923,20 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
      * closed: counted, so that a server that breaks every connection
      * early is met with the growing backoff, not a reconnect (and an
      * IDENTIFY) a second. */
-    if (gw->after != AFTER_STOP && !gw->conn_ready) {
+    if (gw->after != AFTER_STOP && gw->after != AFTER_DEFER && !gw->conn_ready) {
       gw->failures++;
       outage_note(gw, code, reason);
+      resume_failed(gw);
     }
     switch (gw->after) {
     case AFTER_STOP:
       go_stopped(gw);
+      break;
+    case AFTER_DEFER:
+      /* Waiting for the identify budget is no failure of the connection:
+       * no backoff, no outage report, just the wait. */
+      gw->state = SOUK_GW_BACKOFF;
+      gw->reconnect_at = gw->defer_until;
       break;
     case AFTER_IDENTIFY:
       forget_session(gw);
@@ -906,6 +966,7 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
   if (!reached_ready) {
     gw->failures++;
     outage_note(gw, code, reason);
+    resume_failed(gw);
   } else if (code != SOUK_GW_CLOSE_INVALID_SEQ && code != SOUK_GW_CLOSE_SESSION_TIMED_OUT) {
     SOUK_INFO(GW_LOG, "shard %u: connection closed (%d%s%s): resuming", gw->shard_id, code,
               reason && *reason ? ": " : "", reason ? reason : "");
@@ -955,6 +1016,19 @@ bool souk__gateway_identify_granted(souk__gateway_t *gw) {
   send_identify(gw);
   rearm(gw);
   return true;
+}
+
+void souk__gateway_identify_deferred(souk__gateway_t *gw, uint64_t delay_ms) {
+  gw->identify_requested = false;
+  if (gw->state != SOUK_GW_IDENTIFY_WAIT || gw->identify_at != NEVER) return;
+  gw->st.identify_deferred++;
+  gw->defer_until = now(gw) + delay_ms;
+  SOUK_DEBUG(GW_LOG, "shard %u: IDENTIFY deferred for %" PRIu64 " ms: closing until then",
+             gw->shard_id, delay_ms);
+  /* A connection kept open would have to IDENTIFY within Discord's
+   * timeout; closing it costs nothing and no session start. */
+  close_with(gw, SOUK_GATEWAY_CLOSE_RECONNECT, AFTER_DEFER);
+  rearm(gw);
 }
 
 int souk__gateway_send(souk__gateway_t *gw, const char *text, size_t len) {

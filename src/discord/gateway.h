@@ -13,7 +13,9 @@
  * every interval; op 1 answered at once; no ACK before the next beat is a
  * zombie connection, closed with 4000 and resumed), IDENTIFY only when an
  * identify slot is granted, READY (session id, resume URL, seq), RESUME on
- * op 7, op 9 d:true and resumable closes, op 9 d:false (wait 1-5 s, forget
+ * op 7, op 9 d:true and resumable closes (through the resume URL; after
+ * three resumes in a row fail before RESUMED, the session is given up and
+ * a fresh IDENTIFY goes through the gateway URL), op 9 d:false (wait 1-5 s, forget
  * the session, IDENTIFY), the close-code policy (4004, 4010-4014 fatal;
  * 4007, 4009 re-IDENTIFY; anything else RESUME), reconnecting at once
  * when a healthy connection ends (within a budget of 10 in a row, one more
@@ -172,6 +174,7 @@ typedef struct souk__gateway_stats {
   uint64_t connects;         /* transports opened (attempts) */
   uint64_t reconnects;       /* connection attempts after the first */
   uint64_t identifies;       /* IDENTIFY sent */
+  uint64_t identify_deferred; /* slots refused for the daily budget */
   uint64_t resumes;          /* RESUME sent */
   uint64_t resumed;          /* RESUMED received */
   uint64_t zombies;          /* connections closed for a missing ACK */
@@ -223,6 +226,13 @@ void souk__gateway_on_timer(souk__gateway_t *gw);
  * slot should still be released: it may have been spent). */
 bool souk__gateway_identify_granted(souk__gateway_t *gw);
 
+/** The identify slot asked for by ops.request_identify is ours, but no
+ * IDENTIFY may go for delay_ms (the daily budget of session starts is
+ * spent, see idbudget.h): the connection is closed and the session
+ * connects again after delay_ms, without counting it as a failure.  Does
+ * nothing unless the session is waiting for its slot. */
+void souk__gateway_identify_deferred(souk__gateway_t *gw, uint64_t delay_ms);
+
 /** Queue a payload (a complete JSON object such as {"op":8,...}) for
  * sending when the session is ready and the send limit allows; text is
  * copied.  0, SOUK_ETOOBIG (over 4096 bytes: never sent), SOUK_EFULL (queue
@@ -236,7 +246,9 @@ int souk__gateway_set_presence(souk__gateway_t *gw, const souk__presence_t *p);
 void souk__gateway_stats(const souk__gateway_t *gw, souk__gateway_stats_t *out);
 /** Current state. */
 souk__gw_state_t souk__gateway_state(const souk__gateway_t *gw);
-/** Dispatches received with event name, 0 if none. */
+/** Dispatches received with event name, 0 if none.  Only the first 128
+ * distinct names are counted apart; later new names are counted together
+ * under "other". */
 uint64_t souk__gateway_event_count(const souk__gateway_t *gw, const char *name);
 /** Call fn for every event name received and its count. */
 void souk__gateway_event_counts(const souk__gateway_t *gw,

@@ -22,9 +22,16 @@
 /* How soon to try again when another process holds the lock file. */
 #define IDL_BUSY_RETRY_MS 10
 /* File layout: a 16-byte header, then one little-endian uint64 per bucket:
- * the monotonic millisecond of that bucket's last IDENTIFY. */
+ * the monotonic millisecond of that bucket's last IDENTIFY.  At
+ * IDL_DAY_OFF (the file is sparse up to there) the session starts of the
+ * last SOUK_IDL_HOURS hours: per slot (hour % SOUK_IDL_HOURS) the hour as
+ * a little-endian int64 and its count as a uint32, then 4 bytes unused. */
 #define IDL_MAGIC "souk-identify-1\n"
 #define IDL_HDR   16
+#define IDL_DAY_OFF 65536
+#define IDL_DAY_REC 16
+/* Buckets whose records would reach the day record. */
+#define IDL_FILE_BUCKETS ((IDL_DAY_OFF - IDL_HDR) / 8)
 
 typedef struct bucket {
   souk__idl_queue_t q;  /* shards waiting for this bucket */
@@ -43,6 +50,9 @@ typedef struct idl {
   bool in_kick;
   int fd; /* -1 for the local backend */
   char *path;
+  souk__idl_day_t day;     /* session starts: all of them (local) or the file's, as last read */
+  souk__idl_day_t pending; /* file backend: starts not yet written (the lock was busy) */
+  bool day_pending;
 } idl_t;
 
 static uint64_t idl_now(idl_t *l) { return l->clock.now_ms(l->clock.ud); }
@@ -89,6 +99,47 @@ static int file_try(idl_t *l, uint32_t i, uint64_t now, uint64_t *retry_at, bool
   return rc;
 }
 
+/* Read the day record (and, when write, add the pending starts to it)
+ * under flock(), never waiting for it.  0, or -1 when the lock is busy. */
+static int file_day(idl_t *l, bool write) {
+  if (flock(l->fd, (write ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) return -1;
+  unsigned char rec[SOUK_IDL_HOURS * IDL_DAY_REC];
+  memset(rec, 0, sizeof rec);
+  ssize_t got = pread(l->fd, rec, sizeof rec, IDL_DAY_OFF);
+  (void)got; /* a short read leaves zeros: hours not held */
+  souk__idl_day_t d;
+  memset(&d, 0, sizeof d);
+  for (int i = 0; i < SOUK_IDL_HOURS; i++) {
+    const unsigned char *r = rec + i * IDL_DAY_REC;
+    uint64_t h = 0;
+    uint32_t n = 0;
+    for (int k = 7; k >= 0; k--)
+      h = (h << 8) | r[k];
+    for (int k = 3; k >= 0; k--)
+      n = (n << 8) | r[8 + k];
+    d.hour[i] = (int64_t)h;
+    d.n[i] = n;
+  }
+  if (write) {
+    for (int i = 0; i < SOUK_IDL_HOURS; i++)
+      if (l->pending.n[i]) souk__idl_day_add(&d, l->pending.hour[i], l->pending.n[i]);
+    for (int i = 0; i < SOUK_IDL_HOURS; i++) {
+      unsigned char *r = rec + i * IDL_DAY_REC;
+      for (int k = 0; k < 8; k++)
+        r[k] = (unsigned char)((uint64_t)d.hour[i] >> (8 * k));
+      for (int k = 0; k < 4; k++)
+        r[8 + k] = (unsigned char)(d.n[i] >> (8 * k));
+    }
+    if (pwrite(l->fd, rec, sizeof rec, IDL_DAY_OFF) != (ssize_t)sizeof rec)
+      SOUK_WARN(IDL_LOG, "cannot write %s: %s", l->path, strerror(errno));
+    memset(&l->pending, 0, sizeof l->pending);
+    l->day_pending = false;
+  }
+  flock(l->fd, LOCK_UN);
+  l->day = d;
+  return 0;
+}
+
 /* ---- the shared front end ----------------------------------------------- */
 
 static void idl_kick(idl_t *l);
@@ -100,6 +151,7 @@ static void timer_cb(uv_timer_t *t) { idl_kick(t->data); }
 static void idl_kick(idl_t *l) {
   if (l->in_kick) return;
   l->in_kick = true;
+  if (l->day_pending) file_day(l, true);
   for (uint32_t i = 0; i < l->nb; i++) {
     bucket_t *b = &l->b[i];
     uint64_t now = idl_now(l), at = 0;
@@ -127,6 +179,7 @@ static void idl_kick(idl_t *l) {
   }
   l->in_kick = false;
   uint64_t now = idl_now(l), next = UINT64_MAX;
+  if (l->day_pending) next = now + IDL_BUSY_RETRY_MS;
   for (uint32_t i = 0; i < l->nb; i++) {
     bucket_t *b = &l->b[i];
     if (b->release_pending && now + IDL_BUSY_RETRY_MS < next) next = now + IDL_BUSY_RETRY_MS;
@@ -143,7 +196,7 @@ static void idl_kick(idl_t *l) {
 
 static int idl_acquire(void *self, uint32_t bucket, souk__identify_grant_cb cb, void *ud) {
   idl_t *l = self;
-  if (!cb) return SOUK_EINVAL;
+  if (!cb || (l->fd >= 0 && bucket >= IDL_FILE_BUCKETS)) return SOUK_EINVAL;
   bucket_t *b = idl_bucket(l, bucket);
   souk__idl_queue_push(&b->q, cb, ud);
   /* Grants come from the loop, never from inside acquire. */
@@ -186,8 +239,32 @@ static void idl_destroy(void *self) {
   souk_free(l);
 }
 
-static const souk__identify_lock_ops_t idl_ops = {idl_acquire, idl_cancel, idl_release,
-                                                  idl_destroy};
+static void idl_count_start(void *self, int64_t wall_ms) {
+  idl_t *l = self;
+  int64_t hour = wall_ms / SOUK_IDL_HOUR_MS;
+  if (l->fd < 0) {
+    souk__idl_day_add(&l->day, hour, 1);
+    return;
+  }
+  souk__idl_day_add(&l->pending, hour, 1);
+  l->day_pending = true;
+  if (file_day(l, true) < 0 && !l->in_kick) uv_timer_start(l->timer, timer_cb, IDL_BUSY_RETRY_MS, 0);
+}
+
+static void idl_starts(void *self, int64_t wall_ms, uint32_t counts[SOUK_IDL_HOURS]) {
+  idl_t *l = self;
+  if (l->fd >= 0) file_day(l, false); /* busy: the last read will do */
+  souk__idl_day_counts(&l->day, wall_ms, counts);
+  if (l->day_pending) {
+    uint32_t mine[SOUK_IDL_HOURS];
+    souk__idl_day_counts(&l->pending, wall_ms, mine);
+    for (int i = 0; i < SOUK_IDL_HOURS; i++)
+      counts[i] += mine[i];
+  }
+}
+
+static const souk__identify_lock_ops_t idl_ops = {idl_acquire, idl_cancel,      idl_release,
+                                                  idl_destroy, idl_count_start, idl_starts};
 
 static idl_t *idl_new(uint32_t interval_ms, const souk_clock_t *clock) {
   idl_t *l = souk_calloc(1, sizeof *l);

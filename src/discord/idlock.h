@@ -95,6 +95,49 @@ static inline void souk__idl_queue_clear(souk__idl_queue_t *q) {
   }
 }
 
+/* The bot's session starts (IDENTIFYs sent) of the last day, counted per
+ * hour of the wall clock, shared by the processes of the bot the way the
+ * slots are (memory, the lock file, Redis).  Discord allows about 1,000 a
+ * day and resets the token of a bot that goes over; discord/idbudget.h
+ * decides from these counts whether another may go. */
+
+/** Hours of counts kept: the current one and the 24 before it, so that
+ * every IDENTIFY of the last 24 hours is in them. */
+#define SOUK_IDL_HOURS 25
+/** Milliseconds in an hour of the record. */
+#define SOUK_IDL_HOUR_MS INT64_C(3600000)
+
+/** Counts for SOUK_IDL_HOURS hours, one slot per hour (hour % HOURS), each
+ * remembering which hour it holds; zero-initialised is empty. */
+typedef struct souk__idl_day {
+  int64_t hour[SOUK_IDL_HOURS];
+  uint32_t n[SOUK_IDL_HOURS];
+} souk__idl_day_t;
+
+/** Add k starts to hour (wall-clock ms / SOUK_IDL_HOUR_MS). */
+static inline void souk__idl_day_add(souk__idl_day_t *d, int64_t hour, uint32_t k) {
+  int s = (int)(((hour % SOUK_IDL_HOURS) + SOUK_IDL_HOURS) % SOUK_IDL_HOURS);
+  if (d->hour[s] != hour) {
+    d->hour[s] = hour;
+    d->n[s] = 0;
+  }
+  d->n[s] += k;
+}
+
+/** Starts recorded in hour, 0 if that hour is not held. */
+static inline uint32_t souk__idl_day_get(const souk__idl_day_t *d, int64_t hour) {
+  int s = (int)(((hour % SOUK_IDL_HOURS) + SOUK_IDL_HOURS) % SOUK_IDL_HOURS);
+  return d->hour[s] == hour ? d->n[s] : 0;
+}
+
+/** counts[i] = the starts of hour (wall_ms / SOUK_IDL_HOUR_MS - i). */
+static inline void souk__idl_day_counts(const souk__idl_day_t *d, int64_t wall_ms,
+                                        uint32_t counts[SOUK_IDL_HOURS]) {
+  int64_t h = wall_ms / SOUK_IDL_HOUR_MS;
+  for (int i = 0; i < SOUK_IDL_HOURS; i++)
+    counts[i] = souk__idl_day_get(d, h - i);
+}
+
 /** A backend's operations; self is the backend's state. */
 typedef struct souk__identify_lock_ops {
   /** Queue (cb, ud) for bucket's next slot.  0, or SOUK_E* and cb is never
@@ -109,6 +152,14 @@ typedef struct souk__identify_lock_ops {
   /** Free the backend: pending acquires are dropped without a call, its
    * libuv handles are closed (the loop finishes closing them). */
   void (*destroy)(void *self);
+  /** Record one session start (an IDENTIFY sent) at wall_ms (Unix ms) in
+   * the bot's shared record of the last day. */
+  void (*count_start)(void *self, int64_t wall_ms);
+  /** The bot's session starts per hour as last known: counts[i] for hour
+   * (wall_ms / SOUK_IDL_HOUR_MS - i), i < SOUK_IDL_HOURS.  Never waits:
+   * a backend that must ask a server answers from what it last heard,
+   * plus its own starts since, and asks again in the background. */
+  void (*starts)(void *self, int64_t wall_ms, uint32_t counts[SOUK_IDL_HOURS]);
 } souk__identify_lock_ops_t;
 
 /** A backend instance. */
@@ -126,8 +177,9 @@ int souk__identify_lock_local(uint32_t interval_ms, const souk_clock_t *clock,
  * (mode 0600).  The file holds each bucket's last IDENTIFY time on the
  * host's monotonic clock, guarded by flock(); a grant is recorded in it
  * before the callback runs, so two processes never IDENTIFY in the same
- * bucket less than interval_ms apart.  0, SOUK_EINVAL or SOUK_EIO (cannot
- * open the file; the message is logged). */
+ * bucket less than interval_ms apart.  It also holds the session starts
+ * per hour (count_start, starts), which outlive a restart of souk.  0,
+ * SOUK_EINVAL or SOUK_EIO (cannot open the file; the message is logged). */
 int souk__identify_lock_file(const char *path, uint32_t interval_ms, souk__identify_lock_t *out);
 
 #endif

@@ -15,6 +15,13 @@
  * the cache hides which backend answered, and a slot must never be taken
  * from the cache's memory fallback by mistake.
  *
+ * The bot's session starts per hour live in <prefix>identify:starts:<hour>
+ * (hours of the Unix clock), added to with INCRBY and expiring a little
+ * after they leave the day; MGET of the last SOUK_IDL_HOURS of them gives
+ * the record.  starts() never waits for Redis: it answers from the last
+ * MGET plus this process's starts not yet added, never below what this
+ * process alone has started, and asks again in the background.
+ *
  * release() leaves the key alone.  The key was set when its slot was
  * granted, and the shards send the IDENTIFY inside the grant callback, so
  * the key's expiry already runs from the IDENTIFY; the margin in
@@ -35,6 +42,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +53,8 @@
 #define IDR_BACKOFF_MIN_MS 250   /* first reconnect delay, doubling ... */
 #define IDR_BACKOFF_MAX_MS 30000 /* ... up to this */
 #define IDR_JITTER_MS      25    /* added to a retry after a refused SET */
+#define IDR_DAY_TTL_MS     (26 * 3600 * 1000) /* an hour's count outlives the day by an hour */
+#define IDR_DAY_STALE_MS   5000  /* starts() asks Redis again when its copy is older */
 
 enum { R_CONNECTING, R_UP, R_DOWN };
 
@@ -68,7 +78,17 @@ typedef struct idr {
   bool settled; /* the first connection attempt has ended, either way */
   bool in_kick, closing;
   uv_timer_t kick;
+  /* The session starts of the last day (see the top of this file). */
+  souk__idl_day_t seen;   /* the bot's, as the last MGET said */
+  souk__idl_day_t own;    /* this process's */
+  souk__idl_day_t unsent; /* this process's not yet added in Redis */
+  unsigned day_pending;   /* replies owed for INCRBY, PEXPIRE and MGET */
+  uint64_t day_sent_ms;   /* when they were asked, for the watchdog */
+  uint64_t day_read_ms;   /* when the last MGET was asked; 0: never */
+  bool day_reading;       /* an MGET is in flight */
 } idr_t;
+
+static void day_sync(idr_t *l, int64_t wall_ms);
 
 static bucket_t *idr_bucket(idr_t *l, uint32_t i) {
   if (i >= l->nb) {
@@ -176,6 +196,8 @@ static void redis_up(void *ud, redisAsyncContext *ac, bool back) {
     SOUK_INFO(IDR_LOG, "identify: spacing IDENTIFYs through redis (%s:%d db %d)", u->host, u->port,
               u->db);
   }
+  /* Starts made while it was down are added now, and the record read. */
+  day_sync(l, (int64_t)souk_unix_ms());
   schedule(l);
 }
 
@@ -269,6 +291,115 @@ static void ask_redis(idr_t *l, uint32_t i, uint64_t now) {
   souk_free(key);
 }
 
+/* ---- the day's session starts ------------------------------------------------ */
+
+static char *day_key(const idr_t *l, int64_t hour, int *len) {
+  size_t ksize = strlen(l->prefix) + sizeof "identify:starts:-9223372036854775808";
+  char *key = souk_malloc(ksize);
+  *len = snprintf(key, ksize, "%sidentify:starts:%" PRId64, l->prefix, hour);
+  return key;
+}
+
+/* The reply of an INCRBY (priv: hour << 24 | count) or of its PEXPIRE
+ * (priv 0). */
+static void day_incr_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  idr_t *l = souk__redis_link_owner(ac);
+  if (!l) return;
+  l->day_pending--;
+  if (l->closing || !priv) return;
+  redisReply *r = reply;
+  if (!r || r->type != REDIS_REPLY_INTEGER) {
+    /* Whether Redis added it is unknown: count it again later, since a
+     * record too high only makes souk wait, and one too low could let the
+     * bot go over Discord's limit. */
+    uintptr_t v = (uintptr_t)priv;
+    souk__idl_day_add(&l->unsent, (int64_t)(v >> 24), (uint32_t)(v & 0xffffff));
+    if (!r) souk__redis_link_lost(l->link, ac, ac->errstr[0] ? ac->errstr : "connection lost");
+  }
+}
+
+/* The MGET of the last SOUK_IDL_HOURS hours (priv: the newest hour). */
+static void day_mget_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  idr_t *l = souk__redis_link_owner(ac);
+  if (!l) return;
+  l->day_pending--;
+  l->day_reading = false;
+  if (l->closing) return;
+  redisReply *r = reply;
+  if (!r) {
+    souk__redis_link_lost(l->link, ac, ac->errstr[0] ? ac->errstr : "connection lost");
+    return;
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != SOUK_IDL_HOURS) return;
+  int64_t h = (int64_t)(uintptr_t)priv;
+  souk__idl_day_t d;
+  memset(&d, 0, sizeof d);
+  for (int i = 0; i < SOUK_IDL_HOURS; i++) {
+    redisReply *e = r->element[i];
+    long long n = 0;
+    if (e->type == REDIS_REPLY_STRING) n = strtoll(e->str, NULL, 10);
+    if (e->type == REDIS_REPLY_INTEGER) n = e->integer;
+    if (n > 0) souk__idl_day_add(&d, h - i, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+  }
+  l->seen = d;
+}
+
+/* Add the starts not yet added, then read the record again. */
+static void day_sync(idr_t *l, int64_t wall_ms) {
+  if (l->state != R_UP || l->closing) return;
+  redisAsyncContext *ac = souk__redis_link_ac(l->link);
+  if (!ac) return;
+  uint64_t now = souk_now_ms();
+  char ttl[24];
+  int ttl_len = snprintf(ttl, sizeof ttl, "%d", IDR_DAY_TTL_MS);
+  for (int i = 0; i < SOUK_IDL_HOURS; i++) {
+    uint32_t n = l->unsent.n[i];
+    if (!n) continue;
+    int64_t hour = l->unsent.hour[i];
+    l->unsent.n[i] = 0;
+    int klen;
+    char *key = day_key(l, hour, &klen);
+    char num[16];
+    int nlen = snprintf(num, sizeof num, "%" PRIu32, n);
+    const char *incr[] = {"INCRBY", key, num};
+    size_t incr_lens[] = {6, (size_t)klen, (size_t)nlen};
+    const char *exp[] = {"PEXPIRE", key, ttl};
+    size_t exp_lens[] = {7, (size_t)klen, (size_t)ttl_len};
+    void *priv = (void *)(((uintptr_t)hour << 24) | (n & 0xffffff));
+    if (redisAsyncCommandArgv(ac, day_incr_cb, priv, 3, incr, incr_lens) == REDIS_OK) {
+      l->day_pending++;
+      if (redisAsyncCommandArgv(ac, day_incr_cb, NULL, 3, exp, exp_lens) == REDIS_OK)
+        l->day_pending++;
+    } else {
+      souk__idl_day_add(&l->unsent, hour, n);
+    }
+    souk_free(key);
+    l->day_sent_ms = now;
+  }
+  if (l->day_reading) return;
+  int64_t h = wall_ms / SOUK_IDL_HOUR_MS;
+  const char *argv[1 + SOUK_IDL_HOURS];
+  size_t lens[1 + SOUK_IDL_HOURS];
+  char *keys[SOUK_IDL_HOURS];
+  argv[0] = "MGET";
+  lens[0] = 4;
+  for (int i = 0; i < SOUK_IDL_HOURS; i++) {
+    int klen;
+    keys[i] = day_key(l, h - i, &klen);
+    argv[1 + i] = keys[i];
+    lens[1 + i] = (size_t)klen;
+  }
+  if (redisAsyncCommandArgv(ac, day_mget_cb, (void *)(uintptr_t)h, 1 + SOUK_IDL_HOURS, argv, lens) ==
+      REDIS_OK) {
+    l->day_pending++;
+    l->day_reading = true;
+    l->day_read_ms = now;
+    l->day_sent_ms = now;
+  }
+  for (int i = 0; i < SOUK_IDL_HOURS; i++)
+    souk_free(keys[i]);
+}
+
 static void idr_free(idr_t *l) {
   souk_free(l->b);
   souk_free(l->prefix);
@@ -284,6 +415,7 @@ static uint64_t redis_oldest(void *ud) {
   uint64_t since = UINT64_MAX;
   for (uint32_t i = 0; i < l->nb; i++)
     if (l->b[i].pending && l->b[i].sent_ms < since) since = l->b[i].sent_ms;
+  if (l->day_pending && l->day_sent_ms < since) since = l->day_sent_ms;
   return since;
 }
 
@@ -331,8 +463,29 @@ static void idr_destroy(void *self) {
   uv_close((uv_handle_t *)&l->kick, kick_closed);
 }
 
-static const souk__identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel, idr_release,
-                                                  idr_destroy};
+static void idr_count_start(void *self, int64_t wall_ms) {
+  idr_t *l = self;
+  int64_t hour = wall_ms / SOUK_IDL_HOUR_MS;
+  souk__idl_day_add(&l->own, hour, 1);
+  souk__idl_day_add(&l->unsent, hour, 1);
+  day_sync(l, wall_ms);
+}
+
+static void idr_starts(void *self, int64_t wall_ms, uint32_t counts[SOUK_IDL_HOURS]) {
+  idr_t *l = self;
+  uint32_t seen[SOUK_IDL_HOURS], own[SOUK_IDL_HOURS], unsent[SOUK_IDL_HOURS];
+  souk__idl_day_counts(&l->seen, wall_ms, seen);
+  souk__idl_day_counts(&l->own, wall_ms, own);
+  souk__idl_day_counts(&l->unsent, wall_ms, unsent);
+  for (int i = 0; i < SOUK_IDL_HOURS; i++) {
+    uint32_t shared = seen[i] + unsent[i];
+    counts[i] = shared > own[i] ? shared : own[i];
+  }
+  if (!l->day_read_ms || souk_now_ms() - l->day_read_ms >= IDR_DAY_STALE_MS) day_sync(l, wall_ms);
+}
+
+static const souk__identify_lock_ops_t idr_ops = {idr_acquire, idr_cancel,      idr_release,
+                                                  idr_destroy, idr_count_start, idr_starts};
 
 int souk__identify_lock_redis(const char *url, const char *key_prefix, uint32_t interval_ms,
                              souk__identify_lock_t *out) {

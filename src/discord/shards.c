@@ -2,6 +2,7 @@
 #include "discord/shards.h"
 
 #include "discord/dconf.h"
+#include "discord/idbudget.h"
 #include "discord/zstdstream.h"
 #include "discord/zstream.h"
 #include "net/ws.h"
@@ -10,6 +11,7 @@
 #include "souk/log.h"
 #include "souk/loop.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #define SH_LOG "shards"
@@ -41,7 +43,16 @@ static struct {
   unsigned closing; /* uv handles still closing */
   void (*done)(void);
   uv_timer_t *fin;
+  souk__idbudget_t budget;
+  uint32_t share;        /* percent of Discord's limit, for the log */
+  int64_t budget_until;  /* Unix ms the budget frees up while shards wait; 0 */
 } S;
+
+/* A wait longer than this is checked again after it: the wall clock may
+ * have been set meanwhile, and a wait of hours is easily miscounted. */
+#define SH_BUDGET_RECHECK_MS (3600 * 1000)
+/* discord.shards.identify_share's default, for a config never loaded. */
+#define SH_SHARE_DEFAULT 90
 
 static const char *const status_names[] = {"online", "idle", "dnd", "invisible"};
 
@@ -60,6 +71,11 @@ static void ws_open_cb(souk__ws_t *ws, void *ud) {
 static void ws_message_cb(souk__ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
   shard_t *sh = ud;
   if (sh->ws != ws) return;
+  /* Once this connection is being closed (after a corrupt compressed
+   * message, say) its later frames are of no use: feeding them to a
+   * decoder that has failed would only fail again, with a warning per
+   * frame until the close completes. */
+  if (souk__gateway_state(sh->gw) == SOUK_GW_CLOSING) return;
   sh->bytes_compressed += len;
   if (!binary) {
     /* Without compression (or a server that sends text anyway). */
@@ -137,10 +153,45 @@ static void op_timer(void *ud, int64_t delay) {
     uv_timer_start(&sh->timer, timer_cb, (uint64_t)delay, 0);
 }
 
+/* The budget is spent: the shard waits, and the first shard to wait says
+ * so, once, as an error (/readyz is not ready meanwhile: the shard has no
+ * session). */
+static void budget_spent(shard_t *sh, int64_t wait, uint32_t used, int64_t wall) {
+  bool first = S.budget_until == 0;
+  if (first || wall + wait < S.budget_until) S.budget_until = wall + wait;
+  if (!first) return;
+  int64_t mins = (wait + 59999) / 60000;
+  SOUK_ERROR(SH_LOG,
+             "not identifying: the bot has started %" PRIu32 " sessions in the last 24 hours and "
+             "may start %" PRIu32 " (discord.shards.identify_share %" PRIu32 "%% of Discord's %" PRIu32
+             " a day); going over Discord's limit resets the token and ends every session. "
+             "Shards without a session wait; the next may identify in %" PRId64 " h %02" PRId64
+             " min",
+             used, S.budget.limit, S.share, S.budget.total, mins / 60, mins % 60);
+}
+
 static void grant_cb(void *ud) {
   shard_t *sh = ud;
   sh->lock_pending = false;
-  souk__gateway_identify_granted(sh->gw);
+  /* The daily budget is checked with the slot: grants are serialised
+   * across the bot's processes, and the start is recorded right after. */
+  int64_t wall = (int64_t)souk_unix_ms();
+  uint32_t counts[SOUK_IDL_HOURS], used = 0;
+  S.lock.ops->starts(S.lock.self, wall, counts);
+  int64_t wait = souk__idbudget_wait(&S.budget, counts, wall, &used);
+  if (wait > 0) {
+    budget_spent(sh, wait, used, wall);
+    souk__gateway_identify_deferred(sh->gw, (uint64_t)(wait < SH_BUDGET_RECHECK_MS
+                                                           ? wait
+                                                           : SH_BUDGET_RECHECK_MS));
+  } else if (souk__gateway_identify_granted(sh->gw)) {
+    S.lock.ops->count_start(S.lock.self, wall);
+    souk__idbudget_spent(&S.budget);
+    if (S.budget_until) {
+      SOUK_INFO(SH_LOG, "the identify budget allows session starts again");
+      S.budget_until = 0;
+    }
+  }
   /* Released whether or not the IDENTIFY went out: the slot may have been
    * spent, and a lost slot costs only a few seconds. */
   S.lock.ops->release(S.lock.self, sh->bucket);
@@ -305,6 +356,11 @@ int souk__shards_start(const souk__shards_conf_t *c, const souk__gateway_handler
   S.have_lock = true;
   S.compress = c->compress > 0 ? c->compress : c->compress < 0 ? 0 : souk__discord_compress();
   S.max_message = c->max_message ? c->max_message : SOUK_ZSTREAM_MAX_DEFAULT;
+  S.share = c->identify_share ? c->identify_share : (uint32_t)dc->identify_share;
+  if (!S.share) S.share = SH_SHARE_DEFAULT;
+  const souk__session_limit_t *sl = c->session_limit;
+  souk__idbudget_init(&S.budget, sl && sl->total > 0 ? (uint32_t)sl->total : 0, S.share,
+                      sl ? sl->remaining : -1, sl ? sl->reset_after : 0, (int64_t)souk_unix_ms());
   S.n = c->last - c->first + 1;
   S.sh = souk_calloc(S.n, sizeof *S.sh);
   souk__presence_t pres = {conf_status(), dc->presence_activity, 0};
@@ -392,6 +448,12 @@ size_t souk__shards_ready(void) {
   for (uint32_t i = 0; i < S.n; i++)
     n += souk__gateway_state(S.sh[i].gw) == SOUK_GW_READY;
   return n;
+}
+
+bool souk__shards_identify_waiting(int64_t *until) {
+  if (!S.running || !S.budget_until) return false;
+  if (until) *until = S.budget_until;
+  return true;
 }
 
 bool souk__shards_session(size_t i, const char **session_id, const char **resume_url,

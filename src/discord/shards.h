@@ -33,6 +33,13 @@ typedef struct souk__gateway_handlers {
   void (*on_fatal)(int code, const char *msg);
 } souk__gateway_handlers_t;
 
+/** What GET /gateway/bot said of the bot's session starts. */
+typedef struct souk__session_limit {
+  int64_t total;       /* session starts a day (0: 1000) */
+  int64_t remaining;   /* left in Discord's current window, -1 unknown */
+  int64_t reset_after; /* ms until that window resets (0: not started) */
+} souk__session_limit_t;
+
 /** Which shards to run and how.  Fields left zero / NULL are taken from
  * the `discord` config section (souk__discord_conf). */
 typedef struct souk__shards_conf {
@@ -52,6 +59,14 @@ typedef struct souk__shards_conf {
   const souk__identify_lock_t *identify_backend;
   const char *identify_lock;
   uint32_t identify_interval_ms; /* 0: 5000 (tests use less) */
+  /* The daily budget of session starts (idbudget.h): what GET /gateway/bot
+   * said (NULL: not asked), and the share of it souk may use in percent
+   * (0: discord.shards.identify_share).  The shards' starts are counted in
+   * the identify backend's record, shared with the bot's other processes;
+   * a shard whose slot comes while the budget is spent closes its
+   * connection and waits, the first such wait logged as one error. */
+  const souk__session_limit_t *session_limit;
+  uint32_t identify_share;
   size_t max_message;            /* decompressed message limit; 0: 16 MiB */
 } souk__shards_conf_t;
 
@@ -94,6 +109,9 @@ size_t souk__shards_count(void);
 int souk__shards_stats(size_t i, souk__shard_stats_t *out);
 /** Number of shards in SOUK_GW_READY. */
 size_t souk__shards_ready(void);
+/** Whether shards are waiting for the daily IDENTIFY budget: if so, true
+ * and *until (may be NULL) gets the Unix ms when the first may go. */
+bool souk__shards_identify_waiting(int64_t *until);
 /** The resumable session of the i-th shard (see souk__gateway_session). */
 bool souk__shards_session(size_t i, const char **session_id, const char **resume_url,
                           uint64_t *seq);

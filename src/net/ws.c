@@ -19,10 +19,13 @@
  *   memory BIOs with the trust policy of trust.h (CA certificates looked
  *   up lazily in the hashed directory), TLS 1.2 at least, the peer's name
  *   verified.
- * - The HTTP/1.1 upgrade, its 101 answer checked with Sec-WebSocket-Accept.
+ * - The HTTP/1.1 upgrade, its 101 answer checked: Upgrade: websocket,
+ *   Connection: Upgrade, Sec-WebSocket-Accept, and no extension or
+ *   subprotocol, since souk asks for none.
  * - Frames: incoming ones unmasked (a masked server frame is a protocol
- *   error), fragments put together, pings answered with pongs, the size
- *   cap enforced while a message arrives (1009); outgoing ones masked.
+ *   error), fragments put together, text messages checked to be UTF-8
+ *   (1007), pings answered with pongs, the size cap enforced while a
+ *   message arrives (1009); outgoing ones masked.
  * - Writes are collected and written once per loop iteration (a prepare
  *   handle), so an abort right after a close or a send discards them, and
  *   a burst of sends costs one write.
@@ -110,7 +113,7 @@ struct souk__ws {
   souk_buf_t msg;   /* fragments of the message being received */
   bool in_msg;      /* a fragmented message is being received */
   bool msg_binary;
-  bool rx_dead;  /* after a protocol error: incoming bytes are ignored */
+  bool rx_dead;  /* framing lost (a bad length): incoming bytes are ignored */
   uint64_t skip_left; /* bytes of a dropped frame still to come */
   size_t max_message;
   souk_buf_t out;     /* frames (TLS records for wss) waiting for the flush */
@@ -391,11 +394,13 @@ static void send_close_frame(souk__ws_t *ws, int code, const char *reason) {
 
 static void begin_close(souk__ws_t *ws, int code, const char *reason);
 
-/* The server broke the protocol: close with code, and read nothing more
- * but what the closing handshake needs. */
+/* The server broke the protocol: fail the connection (RFC 6455 7.1.7)
+ * with code.  Nothing more is delivered; what still arrives is only looked
+ * through for the peer's answer to our close, so that the connection ends
+ * when that comes rather than when the close times out.  A second error
+ * ends it at once. */
 static void protocol_error(souk__ws_t *ws, int code, const char *why) {
   SOUK_WARN(WS_LOG, "protocol error from the server (%s): closing", why);
-  ws->rx_dead = true;
   if (ws->close_sent) {
     finish(ws, SOUK_WS_ABNORMAL, why);
     return;
@@ -470,6 +475,31 @@ static void on_control(souk__ws_t *ws, int op, const unsigned char *p, size_t n)
   begin_close(ws, n >= 2 ? ws->peer_code : 1000, NULL);
 }
 
+/* Whether s[0..n) is UTF-8, as RFC 6455 requires of a text message: eight
+ * bytes at a time while they are ASCII, which the gateway's JSON mostly
+ * is. */
+static bool utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if (n - i >= 8) {
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if (!(w & UINT64_C(0x8080808080808080))) {
+        i += 8;
+        continue;
+      }
+    }
+    if (s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    size_t l = souk_utf8_seq(s + i, n - i);
+    if (!l) return false;
+    i += l;
+  }
+  return true;
+}
+
 /* Parse whole frames from rx; stops when the connection leaves OPEN or
  * CLOSING (a callback may close it). */
 static void parse_frames(souk__ws_t *ws) {
@@ -493,8 +523,6 @@ static void parse_frames(souk__ws_t *ws) {
     if (avail < 2) return;
     bool fin = p[0] & 0x80;
     int op = p[0] & 0x0f;
-    if (p[0] & 0x70) return protocol_error(ws, 1002, "reserved bits set");
-    if (p[1] & 0x80) return protocol_error(ws, 1002, "masked frame from the server");
     uint64_t len = p[1] & 0x7f;
     size_t h = 2;
     if (len == 126) {
@@ -507,13 +535,32 @@ static void parse_frames(souk__ws_t *ws) {
       for (int i = 0; i < 8; i++)
         len = (len << 8) | p[2 + i];
       h = 10;
-      if (len >> 62) return protocol_error(ws, 1009, "frame length out of range");
+      if (len >> 62) {
+        /* Where the next frame would start is lost: read nothing more. */
+        ws->rx_dead = true;
+        return protocol_error(ws, 1009, "frame length out of range");
+      }
     }
     bool control = op & 0x8;
     /* Only close, ping and pong are control frames; 0xB-0xF are reserved
      * and must not be taken for a close with whatever code they carry. */
-    if ((!control && op > 2) || op > 0xA) return protocol_error(ws, 1002, "unknown opcode");
-    if (control && (!fin || len > 125)) return protocol_error(ws, 1002, "bad control frame");
+    const char *bad = NULL;
+    if (p[0] & 0x70)
+      bad = "reserved bits set";
+    else if (p[1] & 0x80)
+      bad = "masked frame from the server";
+    else if ((!control && op > 2) || op > 0xA)
+      bad = "unknown opcode";
+    else if (control && (!fin || len > 125))
+      bad = "bad control frame";
+    if (bad) {
+      /* The frame's length is known: it is skipped, and the frames after
+       * it are looked through for the peer's close. */
+      ws->rx_off += h;
+      ws->skip_left = len;
+      protocol_error(ws, 1002, bad);
+      continue;
+    }
     /* A data frame too big for the cap is known from its header: refuse it
      * before it is all received. */
     if (!control && ws->state == WS_OPEN &&
@@ -549,10 +596,17 @@ static void parse_frames(souk__ws_t *ws) {
       continue;
     }
     if (op != 0) {
-      if (ws->in_msg) return protocol_error(ws, 1002, "new message inside a fragmented one");
+      if (ws->in_msg) {
+        protocol_error(ws, 1002, "new message inside a fragmented one");
+        continue;
+      }
       if (fin) {
         /* The common case: a whole message in one frame, to the callback
          * straight from the read buffer. */
+        if (op == 1 && !utf8_valid(pl, (size_t)len)) {
+          protocol_error(ws, 1007, "text message not UTF-8");
+          continue;
+        }
         if (ws->cbs.on_message)
           ws->cbs.on_message(ws, ws->ud, (const char *)pl, (size_t)len, op == 2);
         continue;
@@ -561,11 +615,19 @@ static void parse_frames(souk__ws_t *ws) {
       ws->in_msg = true;
       ws->msg_binary = op == 2;
     } else if (!ws->in_msg) {
-      return protocol_error(ws, 1002, "continuation without a message");
+      protocol_error(ws, 1002, "continuation without a message");
+      continue;
     }
     souk_buf_append(&ws->msg, pl, (size_t)len);
     if (fin) {
       ws->in_msg = false;
+      /* Checked whole: a character may be split between fragments. */
+      if (!ws->msg_binary &&
+          !utf8_valid((const unsigned char *)ws->msg.data, ws->msg.len)) {
+        msg_reset(ws);
+        protocol_error(ws, 1007, "text message not UTF-8");
+        continue;
+      }
       if (ws->cbs.on_message)
         ws->cbs.on_message(ws, ws->ud, ws->msg.data ? ws->msg.data : "", ws->msg.len,
                            ws->msg_binary);
@@ -633,6 +695,25 @@ static const char *header(const char *head, const char *name, size_t *vlen) {
   return NULL;
 }
 
+/* Whether a comma-separated header value v[0..n) holds token (any case),
+ * as Connection: keep-alive, Upgrade does. */
+static bool header_has_token(const char *v, size_t n, const char *token) {
+  size_t tl = strlen(token);
+  const char *e = v + n;
+  while (v < e) {
+    while (v < e && (*v == ' ' || *v == '\t' || *v == ','))
+      v++;
+    const char *t = v;
+    while (v < e && *v != ',')
+      v++;
+    const char *te = v;
+    while (te > t && (te[-1] == ' ' || te[-1] == '\t'))
+      te--;
+    if ((size_t)(te - t) == tl && !strncasecmp(t, token, tl)) return true;
+  }
+  return false;
+}
+
 /* Read the 101 answer at the start of rx; 1 when done, 0 for more. */
 static int read_upgrade(souk__ws_t *ws) {
   souk_buf_putc(&ws->rx, '\0');
@@ -657,6 +738,15 @@ static int read_upgrade(souk__ws_t *ws) {
   size_t n = 0;
   const char *up = header(ws->rx.data, "Upgrade", &n);
   bool ok = up && n == 9 && !strncasecmp(up, "websocket", 9);
+  /* RFC 6455 4.1: the answer must say Connection: Upgrade, and may not
+   * turn on an extension or a subprotocol the client did not ask for
+   * (souk asks for none: frames it cannot read would follow). */
+  const char *conn = header(ws->rx.data, "Connection", &n);
+  ok = ok && conn && header_has_token(conn, n, "upgrade");
+  const char *ext = header(ws->rx.data, "Sec-WebSocket-Extensions", &n);
+  bool unasked = ext && n;
+  const char *proto = header(ws->rx.data, "Sec-WebSocket-Protocol", &n);
+  unasked = unasked || (proto && n);
   const char *acc = header(ws->rx.data, "Sec-WebSocket-Accept", &n);
   char want[64];
   {
@@ -670,6 +760,11 @@ static int read_upgrade(souk__ws_t *ws) {
   ok = ok && acc && n == strlen(want) && !memcmp(acc, want, n);
   if (!ok) {
     finish(ws, SOUK_WS_ABNORMAL, "connect failed: not a WebSocket answer");
+    return -1;
+  }
+  if (unasked) {
+    finish(ws, SOUK_WS_ABNORMAL,
+           "connect failed: the server chose an extension or subprotocol souk did not ask for");
     return -1;
   }
   ws->upgraded = true;
@@ -977,7 +1072,12 @@ int souk__ws_send(souk__ws_t *ws, const void *data, size_t len, bool binary) {
   if (ws->state == WS_CLOSING || ws->state == WS_FINISHING || ws->close_code || ws->abort_req)
     return SOUK_ECLOSED;
   if (ws->state != WS_OPEN) return SOUK_ECONN;
-  if (frame_out(ws, binary ? 0x2 : 0x1, data, len) != 0) return SOUK_ECLOSED;
+  if (frame_out(ws, binary ? 0x2 : 0x1, data, len) != 0) {
+    /* TLS refused the bytes: the stream cannot go on (a frame may be half
+     * written), so the connection ends; on_close follows from the loop. */
+    finish_closed(ws, "write failed");
+    return SOUK_ECLOSED;
+  }
   ws->out_msgs++;
   return 0;
 }

@@ -69,8 +69,9 @@ int souk__ws_connect(const char *url, const souk__ws_cbs_t *cbs, void *ud, souk_
 
 /** Queue one message (text unless binary) for sending; data is copied.
  * Messages go out in order, those queued in one loop iteration in one
- * write.  0, SOUK_ECLOSED when
- * the connection is closing or closed, SOUK_ECONN when it is not open yet. */
+ * write.  0, SOUK_ECLOSED when the connection is closing or closed (or
+ * TLS refused the message: the connection then ends, and on_close follows
+ * from the loop), SOUK_ECONN when it is not open yet. */
 int souk__ws_send(souk__ws_t *ws, const void *data, size_t len, bool binary);
 
 /** Start the closing handshake with code (1000-4999) and an optional short

@@ -51,7 +51,8 @@ Control API (JSON; POSTs answer {"ok": true, ...} or 4xx {"error": ...}):
   GET  /_fake/requests?since=N       {"requests": [...], "next": M}; each
        {"i", "at", "fake_ms", "endpoint", "page", "uuid", "status",
         "generation", "last_updated", "api_key": "ok"|"missing"|"wrong"|null,
-        "accept_encoding", "scripted", "inflight"}
+        "accept_encoding", "scripted", "inflight", "conn" (the client's address
+        and port: one per TCP connection)}
   GET  /_fake/templates[?q=TEXT]     the real auctions the market copies:
        [{"template", "item_name", "tier", "bin", "starting_bid"}]
   GET  /_fake/auction?uuid=U         one active auction as served
@@ -428,12 +429,18 @@ class FakeHypixel:
             return a
         return None
 
+    def conn_id(self, request):
+        """The client's TCP connection, as its port: requests on one
+        connection (keep-alive) share it."""
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        return "%s:%d" % (peer[0], peer[1]) if peer else None
+
     def record(self, request, endpoint, status, **kw):
         e = {"i": len(self.log), "at": time.time(), "fake_ms": self.market.clock.now(),
              "endpoint": endpoint, "status": status, "page": None, "uuid": None,
              "generation": None, "last_updated": None, "api_key": None, "scripted": None,
              "accept_encoding": request.headers.get("Accept-Encoding"),
-             "inflight": self.inflight}
+             "inflight": self.inflight, "conn": self.conn_id(request)}
         e.update(kw)
         self.log.append(e)
         return e

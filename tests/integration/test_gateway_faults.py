@@ -189,6 +189,45 @@ def test_no_identify_while_session_starts_are_spent(fake_discord, souk_factory, 
     assert s.stop() == 0
 
 
+def test_identify_budget_stops_identifies(fake_discord, souk_factory, tmp_path):
+    """A gateway that ends every session (close 4007, identify anew) would
+    have souk IDENTIFY every few seconds, all day, past Discord's daily
+    limit.  souk spends at most discord.shards.identify_share of
+    session_start_limit.total in 24 hours: here 50% of 4, so the third
+    IDENTIFY never goes.  One error says so, /readyz is not ready and says
+    why, and a restart still counts the starts it made (the lock file)."""
+    fake = fake_discord
+    fake.config(session_start_total=4, session_start_remaining=4)
+    cfg = souk_config(fake, tmp_path / "souk" / "data",
+                      discord={"shards": {"identify_share": 50}})
+    s = souk_factory(fake, config=cfg)
+    hp = http_port(s)
+    fake.wait("ready", timeout=WAIT)
+    fake.close(code=4007)
+    fake.wait("ready", count=2, timeout=WAIT)
+    fake.close(code=4007)
+    said = s.wait_log("not identifying: the bot has started", timeout=WAIT)
+    assert "level=error" in said[0], said
+    assert "may start 2" in said[0] and "identify_share 50%" in said[0], said
+    # Past another identify slot (5 s apart): still nothing.
+    time.sleep(6.0)
+    st = fake.state(rest_log=False)
+    assert len(st["identifies"]) == 2, st["identifies"]
+    status, body = readyz(hp)
+    assert status == 503, body
+    assert "IDENTIFY budget is spent" in body, body
+    assert len(shown(s, "not identifying")) == 1
+    assert s.proc.poll() is None
+    assert s.stop() == 0
+    # The starts are in the identify lock file: a new process waits too,
+    # even with Discord saying every start of the day is left.
+    fake.config(session_start_remaining=4)
+    s2 = souk_factory(fake, name="souk", config=cfg)
+    s2.wait_log("not identifying: the bot has started", timeout=WAIT)
+    assert len(fake.state(rest_log=False)["identifies"]) == 2
+    assert s2.stop() == 0
+
+
 def test_wrong_api_version_at_start_exits_2(fake_discord, souk_factory, tmp_path):
     """A 404 from GET /gateway/bot (a wrong api_base) is a setting to fix,
     not an outage: exit status 2 with a line that names the key."""

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import souk_config
-from soukproc import sanitized, souk_bin
+from soukproc import TEST_TOKEN, sanitized, souk_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fakes" / "fake_hypixel.py"
@@ -140,6 +141,32 @@ def market_with_value(hypixel, price=10_000_000):
         hypixel.post("/_fake/list", {"template": ITEM, "price": price + 500_000 + k * 100_000,
                                      "seller": "%032x" % (0xc0 + k)})
     return hypixel.refresh()
+
+
+PARQUET = ROOT / "tests" / "parquet"
+
+
+def read_back(summaries, expect, workdir):
+    """Read every hourly summary under summaries with the two independent
+    Parquet readers of tests/parquet (hyparquet and DuckDB, from npm):
+    tests/parquet/summary.test.mjs checks the hive layout, every value, each
+    column chunk's min/max/null count against the rows, and expect (the
+    files with their rows, and rows this test knows)."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("node and npm are needed to read the summaries back (apt-get install npm)")
+    if not (PARQUET / "node_modules" / "hyparquet").is_dir():
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=PARQUET, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, "npm ci in tests/parquet failed:\n" + r.stderr
+    ef = workdir / "expect.json"
+    ef.write_text(json.dumps(expect))
+    r = subprocess.run(["node", "--test", "summary.test.mjs"], cwd=PARQUET, capture_output=True,
+                       text=True, timeout=300,
+                       env=dict(os.environ, SOUK_PQ_SUMMARIES=str(summaries),
+                                SOUK_PQ_EXPECT=str(ef)))
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+    assert re.search(r"^# fail 0$", r.stdout, re.M) and not re.search(r"^# skipped [1-9]", r.stdout,
+                                                                        re.M), r.stdout
 
 
 def start_live(fake, hypixel, souk_factory, tmp_path, name="souk", **sky):
@@ -293,6 +320,63 @@ def test_manipulated_market_does_not_move_the_value(fake_discord, hypixel, souk_
     assert s.stop() == 0
 
 
+def sniper_settings(fake, guild, permissions, **opts):
+    types = {int: 4, bool: 5}
+    options = [{"name": k, "type": 7 if k == "channel" else types.get(type(v), 3), "value": v}
+               for k, v in opts.items()]
+    return answer(fake, fake.interaction(
+        "sniper", guild_id=guild["id"], user_id=guild["owner_id"], permissions=permissions,
+        options=[{"name": "settings", "type": 1, "options": options}]))
+
+
+def test_admin_sniper_settings_route_and_filter_alerts(fake_discord, hypixel, souk_factory,
+                                                       tmp_path):
+    """/sniper settings needs Manage Server; a server's channel gets the
+    alerts that pass its own thresholds, which may ask more than the bot's."""
+    fake = fake_discord
+    s, gid, ch = start_live(fake, hypixel, souk_factory, tmp_path, sniper={"channels": []})
+    g = fake.state(rest_log=False)["guilds"][0]
+    ch2 = g["channels"][1]["id"]
+    wait_sweep_of(s, hypixel.get("/_fake/state")["last_updated"])
+    r = sniper_settings(fake, g, "0", channel=ch2)
+    assert r["flags"] == 64 and "Manage Server" in r["content"], r
+    r = sniper_settings(fake, g, str(1 << 3), channel=ch2, min_profit=8_000_000)
+    assert r["content"].startswith("Saved."), r
+    assert re.search(r"Least profit: 8,?000,?000 coins", r["content"]), r
+    assert ch2 in r["content"], r
+    wait_sweep_of(s, market_with_value(hypixel))
+    # 3M against a value of 10,020,000: 6,719,400 of profit, under the
+    # server's 8M: judged an alert (the bot's minimum is 1M), not posted.
+    cheap = hypixel.post("/_fake/list", {"template": ITEM, "price": 3_000_000,
+                                         "seller": SELLER})["uuid"]
+    wait_sweep_of(s, hypixel.refresh())
+    assert metric(metrics(s), 'souk_skyblock_verdicts_total{verdict="alert"}') == 1
+    time.sleep(1.0)
+    assert alerts(fake, ch2) == [] and alerts(fake, ch) == []
+    # Gone again (else it is the floor that caps the next one's value); 1M
+    # makes 8,719,400: posted in the server's channel, nowhere else.
+    hypixel.post("/_fake/expire", {"uuid": cheap})
+    wait_sweep_of(s, hypixel.refresh())
+    snipe = hypixel.post("/_fake/list", {"template": ITEM, "price": 1_000_000,
+                                         "seller": "0" * 31 + "5"})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: alerts(fake, ch2), timeout=WAIT, what="the server's alert")
+    [msg] = alerts(fake, ch2)
+    assert snipe in msg["embeds"][0]["description"]
+    assert alerts(fake, ch) == []
+    # Alerts off: the next snipe is judged and not posted.
+    r = sniper_settings(fake, g, str(1 << 3), alerts=False)
+    assert "Alerts: " in r["content"], r
+    hypixel.post("/_fake/expire", {"uuid": snipe})
+    wait_sweep_of(s, hypixel.refresh())
+    hypixel.post("/_fake/list", {"template": ITEM, "price": 900_000, "seller": "0" * 31 + "6"})
+    wait_sweep_of(s, hypixel.refresh())
+    assert metric(metrics(s), 'souk_skyblock_verdicts_total{verdict="alert"}') == 3
+    time.sleep(1.0)
+    assert len(alerts(fake, ch2)) == 1
+    assert s.stop() == 0
+
+
 @pytest.mark.hypixel_args("--pages", "8", "--paused", "--no-market", "--no-refresh-jitter")
 def test_faults_404_503_slow_and_disagreeing_pages(fake_discord, hypixel, souk_factory, tmp_path):
     fake = fake_discord
@@ -330,6 +414,11 @@ def test_faults_404_503_slow_and_disagreeing_pages(fake_discord, hypixel, souk_f
     gap1 = codes[bad[1]][0] - codes[bad[0]][0]
     gap2 = codes[bad[1] + 1][0] - codes[bad[1]][0]
     assert gap1 >= 4.5 and gap2 >= 9.5, (gap1, gap2)
+    # Over reused connections: about one per request in flight at once,
+    # not one per request.
+    asked = [r for r in hypixel.requests() if r["endpoint"] in ("auctions", "auctions_ended")]
+    conns = {r["conn"] for r in asked}
+    assert len(asked) >= 40 and len(conns) <= 10, (len(asked), sorted(conns))
     body = metrics(s)
     assert metric(body, "souk_skyblock_not_populated_total") == 2
     assert metric(body, "souk_skyblock_sweeps_complete_total") >= 5
@@ -337,6 +426,56 @@ def test_faults_404_503_slow_and_disagreeing_pages(fake_discord, hypixel, souk_f
     assert "source: live" in text and "2 not populated (503)" in text
     assert re.search(r"Auctions: [\d,]+ live", text) and "items tracked" in text
     assert "restarts" in text and "suppressed:" in text and "Memory: RSS" in text
+    assert s.stop() == 0
+
+
+def test_sniper_watch_filters_choose_who_gets_the_dm(fake_discord, hypixel, souk_factory,
+                                                     tmp_path):
+    """/sniper watch's filters: the item's words, the least profit and the
+    most price each keep a subscriber's DM away from snipes outside them."""
+    fake = fake_discord
+    s, gid, ch = start_live(fake, hypixel, souk_factory, tmp_path)
+    wait_sweep_of(s, hypixel.get("/_fake/state")["last_updated"])
+    members = [u for u in fake.state(rest_log=False)["guilds"][0]["member_ids"]
+               if u != fake.bot_user_id]
+    cheap_only, rich_only, other_item = members[0], members[1], members[2]
+    subs = {cheap_only: [("item", 3, "gold gift"), ("max_price", 4, 2_000_000)],
+            rich_only: [("item", 3, "gold gift"), ("min_profit", 4, 8_000_000)],
+            other_item: [("item", 3, "hyperion")]}
+    for uid, opts in subs.items():
+        got = answer(fake, fake.interaction("sniper", user_id=uid, guild_id=gid, channel_id=ch,
+                                            options=[{"name": "watch", "type": 1, "options": [
+                                                {"name": n, "type": t, "value": v}
+                                                for n, t, v in opts]}]))
+        assert "You will get a DM" in got["content"], got
+
+    def dms_of(uid):
+        cid = fake.state(rest_log=False)["actions"]["dm_channels"].get(uid)
+        return [m for m in fake.messages(cid) if m.get("embeds")] if cid else []
+
+    wait_sweep_of(s, market_with_value(hypixel))
+    # 3M: 6,719,400 of profit.  Over cheap_only's price, under rich_only's
+    # profit, not other_item's item: the channel's alert only.
+    first = hypixel.post("/_fake/list", {"template": ITEM, "price": 3_000_000,
+                                         "seller": SELLER})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: len(alerts(fake, ch)) == 1, timeout=WAIT, what="the alert")
+    time.sleep(1.0)
+    assert [dms_of(u) for u in members[:3]] == [[], [], []]
+    # 1M (the first bought meanwhile): 8,719,400 of profit, both gold gift
+    # subscribers get it by DM, the other does not.
+    hypixel.post("/_fake/sell", {"uuid": first, "buyer": "b" * 32})
+    wait_sweep_of(s, hypixel.refresh())
+    snipe = hypixel.post("/_fake/list", {"template": ITEM, "price": 1_000_000,
+                                         "seller": "1" * 32})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: dms_of(cheap_only) and dms_of(rich_only), timeout=WAIT,
+                  what="the DMs")
+    for uid in (cheap_only, rich_only):
+        [dm] = dms_of(uid)
+        assert snipe in dm["embeds"][0]["description"]
+    time.sleep(1.0)
+    assert dms_of(other_item) == []
     assert s.stop() == 0
 
 
@@ -477,11 +616,94 @@ def test_hour_summary_spool_and_replay(fake_discord, hypixel, souk_factory, tmp_
     assert ("%s: %d items" % (out / rel, items)) in r.stdout, r.stdout
     assert (out / rel).read_bytes()[:4] == b"PAR1"
     assert re.search(r"replay: \d+ files, [1-9]\d* auction pages", r.stdout)
+    # Both files, read back by hyparquet and DuckDB.  The five sales of
+    # market_with_value are in the closed hour: count, volume, min and max
+    # as they were sold.
+    hour_ms = (state["fake_ms"] // 3_600_000) * 3_600_000
+    sold = [10_000_000 + k * 10_000 for k in range(5)]
+    known = [{"where": {"hour_start": str(hour_ms), "name": "Gold Gift Talisman", "sales": 5},
+              "want": {"volume": str(sum(sold)), "sale_min": str(min(sold)),
+                       "sale_max": str(max(sold)), "sale_median": str(sold[2])}}]
+    live_root = tmp_path / "data" / "skyblock" / "summaries"
+    read_back(live_root, {"files": {str(rel): items}, "rows": known}, tmp_path)
+    replayed = {str(Path(p).relative_to(out)): int(n)
+                for p, n in re.findall(r"^  (\S+\.parquet): (\d+) items$", r.stdout, re.M)}
+    assert replayed.get(str(rel)) == items, r.stdout
+    read_back(out, {"files": replayed, "rows": known}, tmp_path)
+
+
+def test_retention_oldest_first_within_the_cap(fake_discord, hypixel, souk_factory, tmp_path):
+    """The storage janitor applies the module's retentions (summaries 30
+    days, spool 2 hours) and the disk cap with its headroom (the seed's
+    cap_gb and headroom_gb, whole GB, are these keys), deleting the oldest
+    partitions first."""
+    fake = fake_discord
+    gid, ch = guild_channel(fake)
+    data = tmp_path / "data"
+    sky = data / "skyblock"
+    now = time.time()
+    day = lambda d: time.strftime("%Y-%m-%d", time.gmtime(now - d * 86400))  # noqa: E731
+    hour = lambda h: time.strftime("%Y%m%d%H", time.gmtime(now - h * 3600))  # noqa: E731
+    parts = {}
+    for d in (40, 5, 4, 3, 2):
+        f = sky / "summaries" / ("date=%s" % day(d)) / "hour=05" / "part-souk.parquet"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"PAR1" + bytes(100_000) + b"PAR1")
+        parts[d] = f.parent.parent
+    spool = sky / "spool"
+    spool.mkdir(parents=True)
+    (spool / ("raw-%s.ndjson.zst" % hour(5))).write_bytes(bytes(1000))
+    (spool / ("raw-%s.ndjson.zst" % hour(0))).write_bytes(bytes(1000))
+    # After the retentions, four summaries of about 108 KB (the file and
+    # two directories) are over a cap of 320 KB, and the janitor deletes
+    # down to 270 KB: the two oldest go.
+    cfg = sky_config(fake, hypixel, data, ch)
+    cfg["janitor"] = {"cap": "320KB", "headroom_size": "50KB"}
+    s = souk_factory(fake, config=cfg)
+    fake.wait("ready", timeout=WAIT)
+    # /admin answers the application's owners, known once souk has asked.
+    s.wait_log("owner-only commands answer", timeout=WAIT)
+    g = fake.state(rest_log=False)["guilds"][0]
+    r = answer(fake, fake.interaction("admin", user_id=g["owner_id"], options=[
+        {"name": "janitor", "type": 1}]))
+    text = r["content"]
+    assert re.search(r"set skyblock.summaries: 5 partitions, \d+ bytes; deleted 3", text), text
+    assert re.search(r"set skyblock.spool: 2 partitions, \d+ bytes; deleted 1", text), text
+    assert not parts[40].exists() and not parts[5].exists() and not parts[4].exists()
+    assert parts[3].exists() and parts[2].exists()
+    assert sorted(p.name for p in spool.iterdir()) == ["raw-%s.ndjson.zst" % hour(0)]
+    assert s.stop() == 0
+
+
+def test_check_config_names_the_seed_aliases(tmp_path):
+    """The seed's soft_rss_mb, cap_gb and headroom_gb are the memory guard's
+    and the janitor's keys under other names: check-config says which key
+    each sets, and refuses both names at once."""
+    cfg = tmp_path / "souk.yaml"
+    cfg.write_text("core:\n  data_dir: %s\nskyblock:\n  soft_rss_mb: 300\n  cap_gb: 5\n"
+                   "  headroom_gb: 1\n" % (tmp_path / "data"))
+    env = dict(os.environ, SOUK_DISCORD_TOKEN=TEST_TOKEN)
+    r = subprocess.run([souk_bin(), "check-config", "-c", str(cfg)], capture_output=True,
+                       text=True, timeout=60, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "memguard.soft_limit = 300MB (%s:4 as skyblock.soft_rss_mb)" % cfg in out, out
+    assert "janitor.cap = 5GB (%s:5 as skyblock.cap_gb)" % cfg in out, out
+    assert "janitor.headroom_size = 1GB (%s:6 as skyblock.headroom_gb)" % cfg in out, out
+    assert "skyblock.cap_gb = alias of janitor.cap, set here to 5" in out, out
+    cfg.write_text("core:\n  data_dir: %s\njanitor:\n  cap: 2GB\nskyblock:\n  cap_gb: 5\n"
+                   % (tmp_path / "data"))
+    r = subprocess.run([souk_bin(), "check-config", "-c", str(cfg)], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode != 0
+    assert "skyblock.cap_gb: is another name for janitor.cap, which is set too" in r.stderr + \
+        r.stdout
 
 
 def test_memory_decisions_are_counted_and_shown(fake_discord, hypixel, souk_factory, tmp_path):
     """rows_soft_cap cuts a sweep, and the memory guard above its soft limit
-    skips cycles: each decision counted in /metrics and in /sniper_status."""
+    skips cycles and shrinks the window: each decision counted in /metrics
+    and in /sniper_status."""
     fake = fake_discord
     gid, ch = guild_channel(fake)
     cfg = sky_config(fake, hypixel, tmp_path / "data", ch, rows_soft_cap=1500)
@@ -502,8 +724,13 @@ def test_memory_decisions_are_counted_and_shown(fake_discord, hypixel, souk_fact
     fake.wait("ready", count=2, timeout=WAIT)
     wait_metric(s2, 'souk_skyblock_memory_decisions_total{decision="skip_cycle"}',
                 lambda v: v >= 1)
+    # The window shrinks too, though no sweep runs: from 12 hours to 3.
+    wait_metric(s2, 'souk_skyblock_memory_decisions_total{decision="shrink_window"}',
+                lambda v: v >= 1)
+    assert metric(metrics(s2), "souk_skyblock_window_hours") == 3
     text = answer(fake, fake.interaction("sniper_status"))["content"]
     assert re.search(r"cycles skipped [1-9]", text) and "guard soft" in text, text
+    assert re.search(r"window 3 h \(configured 12 h\).*window shrunk 1,", text), text
     # Skipped cycles ask Hypixel nothing (one may have run before the
     # guard's first sample).
     r1 = len(hypixel.requests(n0))

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { stats, utf8 } from './pqstats.mjs';
 
 const dir = process.env.SOUK_PQ_DIR;
 assert.ok(dir, 'SOUK_PQ_DIR must name the directory pq_shapes wrote');
@@ -49,31 +50,6 @@ function normalise(c, v) {
 function same(a, b) {
   if (typeof a === 'number' && typeof b === 'number') return Object.is(a, b);
   return a === b;
-}
-
-const utf8 = (s) => Buffer.from(s, 'utf8');
-
-// Statistics of one column over rows, by the column's type-defined order.
-function stats(c, values) {
-  let nulls = 0;
-  let min = null;
-  let max = null;
-  const less = (a, b) => (c.type === 'STRING' ? Buffer.compare(utf8(a), utf8(b)) < 0 : a < b);
-  for (const v of values) {
-    if (v === null) {
-      nulls++;
-      continue;
-    }
-    if (c.type === 'DOUBLE' && Number.isNaN(v)) continue;
-    if (min === null || less(v, min)) min = v;
-    if (max === null || less(max, v)) max = v;
-  }
-  if (c.type === 'DOUBLE') {
-    // A zero bound is written as -0.0 (min) and +0.0 (max).
-    if (min === 0) min = -0;
-    if (max === 0) max = 0;
-  }
-  return { nulls, min, max };
 }
 
 // Would the writer's dictionary for this chunk stay under its limit?

@@ -35,7 +35,7 @@ enum {
 
 /* The schema; names are filled in by sbsum_cols(). */
 static inline void sbsum_cols(sb_pq_col_t *cols, char names[16][16]) {
-  cols[SBSUM_HOUR] = (sb_pq_col_t){"hour", SB_PQ_INT64, false, true, SB_PQ_LT_TIMESTAMP_MS};
+  cols[SBSUM_HOUR] = (sb_pq_col_t){"hour_start", SB_PQ_INT64, false, true, SB_PQ_LT_TIMESTAMP_MS};
   cols[SBSUM_KEY] = (sb_pq_col_t){"item_key", SB_PQ_STRING, false, true, SB_PQ_LT_NONE};
   cols[SBSUM_ATTRS] = (sb_pq_col_t){"attrs", SB_PQ_STRING, false, true, SB_PQ_LT_NONE};
   for (int k = 0; k < 16; k++) {

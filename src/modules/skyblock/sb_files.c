@@ -221,7 +221,7 @@ int sb_files_write_summary(sb_summary_t *s, const char *root, char *path, size_t
                            size_t *rows) {
   char names[16][16];
   sb_pq_col_t cols[C_N];
-  cols[C_HOUR] = (sb_pq_col_t){"hour", SB_PQ_INT64, false, true, SB_PQ_LT_TIMESTAMP_MS};
+  cols[C_HOUR] = (sb_pq_col_t){"hour_start", SB_PQ_INT64, false, true, SB_PQ_LT_TIMESTAMP_MS};
   cols[C_KEY] = (sb_pq_col_t){"item_key", SB_PQ_STRING, false, true, SB_PQ_LT_NONE};
   cols[C_ATTRS] = (sb_pq_col_t){"attrs", SB_PQ_STRING, false, true, SB_PQ_LT_NONE};
   cols[C_NAME] = (sb_pq_col_t){"name", SB_PQ_STRING, false, true, SB_PQ_LT_NONE};

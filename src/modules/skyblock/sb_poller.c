@@ -378,8 +378,10 @@ void sb_poller_response(sb_poller_t *p, uint32_t tag, int err, int status, const
   pump(p);
 }
 
+/* A refresh was seen at t (local monotonic ms): t is when lastUpdated
+ * happened as far as this clock can tell (see page 0 below). */
 static void learn(sb_poller_t *p, uint64_t t) {
-  if (p->have_change) {
+  if (p->have_change && t > p->st.last_change_ms) {
     uint64_t d = t - p->st.last_change_ms;
     uint64_t iv = p->st.interval_ms;
     /* A moving average; one late observation moves it by a third. */
@@ -424,11 +426,25 @@ void sb_poller_page_done(sb_poller_t *p, sb_req_kind_t kind, uint32_t sweep, int
     }
     uint64_t t = now(p);
     if (changed) {
-      learn(p, t);
+      /* The next refresh is due an interval after lastUpdated, not after
+       * the moment souk happened to see it: a first look 30 s into the
+       * minute would otherwise keep every later look 30 s late.  The
+       * refresh is placed back by how old lastUpdated was, as far as the
+       * wall clock tells (never ahead: clocks disagree), and by at most
+       * three quarters of an interval (older than that, the API missed a
+       * refresh and when the next comes is anyone's guess). */
+      uint64_t back = 0;
+      if (p->env.wall) {
+        int64_t delay = (int64_t)p->env.wall(p->env.ud) - last_updated;
+        p->st.last_delay_ms = delay;
+        uint64_t cap = p->st.interval_ms / 4 * 3;
+        if (delay > 0) back = (uint64_t)delay < cap ? (uint64_t)delay : cap;
+        if (back > t) back = t;
+      }
+      learn(p, t - back);
       p->known_lu = last_updated;
       p->ended_pending = true;
       p->ended_tries = 0;
-      if (p->env.wall) p->st.last_delay_ms = (int64_t)p->env.wall(p->env.ud) - last_updated;
     }
     p->restarting = false;
     p->sweep_lu = last_updated;

@@ -100,7 +100,8 @@ typedef struct sb_poll_stats {
   uint64_t sweeps_started, sweeps_complete, sweeps_incomplete, restarts;
   uint64_t unchanged, skipped_memory, breaker_rejected, ended_ok, ended_failed;
   int64_t last_updated;    /* of the last sweep started (API time) */
-  uint64_t last_change_ms; /* monotonic time a new lastUpdated was seen */
+  uint64_t last_change_ms; /* monotonic time of the last new lastUpdated: when it was seen,
+                            * less its age by the wall clock (at most 3/4 interval) */
   int64_t last_delay_ms;   /* wall time then - lastUpdated (-1 if unknown) */
   uint64_t interval_ms;    /* learned */
   uint64_t last_sweep_ms;  /* duration of the last complete sweep */

@@ -304,6 +304,11 @@ static void env_sweep_end(void *ud, uint32_t sweep, int64_t lu, bool complete) {
 
 static bool env_may_sweep(void *ud) {
   (void)ud;
+  /* The window is judged at every cycle, skipped ones too: above the soft
+   * limit every cycle is skipped, and a window judged only after a sweep
+   * would then keep all its hours and sales for as long as the pressure
+   * lasts, when giving them back is the point. */
+  window_check();
   if (souk_memguard_allow_heavy("skyblock.sweep")) return true;
   sb_g.mem[SB_MEM_SKIP_CYCLE]++;
   return false;

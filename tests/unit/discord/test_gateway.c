@@ -389,6 +389,39 @@ static void test_ready_stores_session_and_seq(void **state) {
                       "wss://gateway-us-east1-b.discord.gg/?v=10&encoding=json");
 }
 
+/* Event names come from the server: a server that invents a new one per
+ * dispatch must not grow the per-name counts without end. */
+static void count_names(void *ud, const char *name, uint64_t n) {
+  uint64_t *tot = ud;
+  tot[0]++;
+  tot[1] += n;
+}
+
+static void test_event_names_bounded(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  to_ready(41250);
+  char b[128];
+  for (int i = 0; i < 1000; i++) {
+    snprintf(b, sizeof b, "{\"t\":\"MADE_UP_%d\",\"s\":%d,\"op\":0,\"d\":{}}", i, i + 2);
+    msg(b);
+  }
+  msg("{\"t\":\"MADE_UP_0\",\"s\":2000,\"op\":0,\"d\":{}}");
+  uint64_t tot[2] = {0, 0};
+  souk__gateway_event_counts(W.gw, count_names, tot);
+  /* 128 names apart (READY is one), the rest together under "other";
+   * nothing lost from the total. */
+  assert_int_equal(tot[0], 129);
+  assert_int_equal(tot[1], 1002);
+  assert_int_equal(souk__gateway_event_count(W.gw, "READY"), 1);
+  assert_int_equal(souk__gateway_event_count(W.gw, "MADE_UP_0"), 2);
+  assert_int_equal(souk__gateway_event_count(W.gw, "MADE_UP_126"), 1);
+  assert_int_equal(souk__gateway_event_count(W.gw, "MADE_UP_127"), 0);
+  assert_int_equal(souk__gateway_event_count(W.gw, "other"), 1000 - 127);
+  /* Every dispatch still reached the owner. */
+  assert_int_equal(W.nevents, 1002);
+}
+
 static void resume_after(void (*trigger)(void)) {
   souk__gateway_conf_t c = base_conf();
   make(&c);
@@ -822,6 +855,125 @@ static void test_stop(void **state) {
   assert_int_equal(W.nconnect, 1);
 }
 
+/* A resume URL that cannot be reached is not tried for ever: after three
+ * resumes in a row fail, the session is given up and the shard identifies
+ * anew through the gateway URL. */
+static void test_unreachable_resume_url_abandoned(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  to_ready(41250);
+  souk__gateway_on_close(W.gw, 4000); /* resumable: reconnect at once */
+  for (int i = 0; i < 3; i++) {
+    assert_true(!strncmp(W.connects[W.nconnect - 1], "wss://gateway-us-east1-b.discord.gg/", 36));
+    souk__gateway_on_close_reason(W.gw, 1006, "connect failed: connection refused");
+    if (i < 2) assert_true(souk__gateway_session(W.gw, NULL, NULL, NULL));
+    advance(120000);
+  }
+  assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
+  assert_int_equal(W.nconnect, 5);
+  assert_true(!strncmp(W.connects[4], "wss://gateway.discord.gg/?", 26));
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(6), 0);
+  assert_int_equal(count_op(2), 2);
+
+  /* A resume that fails after the connection opened (no RESUMED, the
+   * server closes) counts too; one that succeeds starts the count again. */
+  make(&c);
+  to_ready(41250);
+  souk__gateway_on_close(W.gw, 4000);
+  for (int i = 0; i < 2; i++) {
+    souk__gateway_on_open(W.gw);
+    hello(41250);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_RESUMING);
+    souk__gateway_on_close(W.gw, 4000);
+    advance(120000);
+  }
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"t\":\"RESUMED\",\"s\":5,\"op\":0,\"d\":{}}");
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
+  souk__gateway_on_close(W.gw, 4000);
+  for (int i = 0; i < 3; i++) {
+    assert_true(souk__gateway_session(W.gw, NULL, NULL, NULL));
+    souk__gateway_on_open(W.gw);
+    hello(41250);
+    assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_RESUMING);
+    souk__gateway_on_close(W.gw, 4000);
+    advance(120000);
+  }
+  assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(2), 2);
+  assert_int_equal(count_op(6), 6);
+
+  /* A resume_gateway_url souk cannot use is not used: resumes go through
+   * the gateway URL. */
+  make(&c);
+  W.grant_at_once = true;
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"t\":\"READY\",\"s\":1,\"op\":0,\"d\":{\"session_id\":\"s1\",\"resume_gateway_url\":"
+      "\"http://nope example\"}}");
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
+  souk__gateway_on_close(W.gw, 4000);
+  assert_true(!strncmp(W.connects[W.nconnect - 1], "wss://gateway.discord.gg/?", 26));
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(6), 1);
+}
+
+/* An identify slot that comes while the daily budget is spent: no
+ * IDENTIFY, the connection closes, and the session connects again when the
+ * budget allows, with no failure counted (no backoff, no outage report). */
+static void test_identify_deferred(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(W.identify_requests, 1);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_IDENTIFY_WAIT);
+  souk__gateway_identify_deferred(W.gw, 3600000);
+  assert_int_equal(count_op(2), 0);
+  assert_int_equal(W.nclose, 1);
+  assert_int_equal(W.closes[0], SOUK_GATEWAY_CLOSE_RECONNECT);
+  souk__gateway_on_close(W.gw, W.closes[0]);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_BACKOFF);
+  advance(3599000);
+  assert_int_equal(W.nconnect, 1);
+  advance(2000);
+  assert_int_equal(W.nconnect, 2);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(W.identify_requests, 2);
+  assert_true(souk__gateway_identify_granted(W.gw));
+  assert_int_equal(count_op(2), 1);
+  msg(READY);
+  souk__gateway_stats_t st;
+  souk__gateway_stats(W.gw, &st);
+  assert_int_equal(st.identify_deferred, 1);
+  assert_int_equal(st.identifies, 1);
+  /* A deferral that comes when no slot was waited for does nothing. */
+  souk__gateway_identify_deferred(W.gw, 1000);
+  assert_int_equal(souk__gateway_state(W.gw), SOUK_GW_READY);
+  assert_int_equal(W.nclose, 1);
+
+  /* op 9 d:false again and again: each IDENTIFY waits for its slot, and a
+   * deferred one waits for the budget, not 1-5 s. */
+  msg("{\"op\":9,\"d\":false}");
+  advance(5000);
+  assert_int_equal(W.identify_requests, 3);
+  souk__gateway_identify_deferred(W.gw, 600000);
+  souk__gateway_on_close(W.gw, SOUK_GATEWAY_CLOSE_RECONNECT);
+  advance(599000);
+  assert_int_equal(W.nconnect, 2);
+  advance(2000);
+  assert_int_equal(W.nconnect, 3);
+}
+
 static void test_saved_session_resumes_first(void **state) {
   souk__gateway_conf_t c = base_conf();
   c.session_id = "old-session";
@@ -942,6 +1094,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_zombie_closes_non_1000_and_resumes, teardown),
       cmocka_unit_test_teardown(test_identify_payload_and_slot, teardown),
       cmocka_unit_test_teardown(test_ready_stores_session_and_seq, teardown),
+      cmocka_unit_test_teardown(test_event_names_bounded, teardown),
       cmocka_unit_test_teardown(test_op7_resumes, teardown),
       cmocka_unit_test_teardown(test_op9_true_resumes, teardown),
       cmocka_unit_test_teardown(test_op9_false_waits_then_identifies, teardown),
@@ -958,6 +1111,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_failing_before_ready_backs_off, teardown),
       cmocka_unit_test_teardown(test_stop, teardown),
       cmocka_unit_test_teardown(test_saved_session_resumes_first, teardown),
+      cmocka_unit_test_teardown(test_identify_deferred, teardown),
+      cmocka_unit_test_teardown(test_unreachable_resume_url_abandoned, teardown),
       cmocka_unit_test_teardown(test_presence_update, teardown),
       cmocka_unit_test_teardown(test_send_from_dispatch_and_before_ready, teardown),
       cmocka_unit_test_teardown(test_malformed_payload_reconnects, teardown),

@@ -346,6 +346,85 @@ static void test_bad_args(void **state) {
   destroy(&a);
 }
 
+/* The session starts of the day through Redis: what one host counts the
+ * other reads (from its last MGET, asked again in the background), each
+ * hour's key expires after the day, and starts made while Redis is down
+ * are counted locally at once and added in Redis when it is back. */
+static uint32_t day_now(souk__identify_lock_t *l, int64_t wall, int i) {
+  uint32_t c[SOUK_IDL_HOURS];
+  l->ops->starts(l->self, wall, c);
+  return c[i];
+}
+
+static souk__identify_lock_t *g_day_lock;
+static int64_t g_day_wall;
+static uint32_t g_day_want;
+static bool day_reached(void) { return day_now(g_day_lock, g_day_wall, 0) == g_day_want; }
+
+static void test_day_record_shared(void **state) {
+  log_reset();
+  const int64_t H = SOUK_IDL_HOUR_MS, t0 = (int64_t)souk_unix_ms();
+  souk__identify_lock_t a, b;
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &a), 0);
+  assert_int_equal(souk__identify_lock_redis(g_url, PREFIX, INTERVAL, &b), 0);
+  want_needle = "spacing IDENTIFYs through redis";
+  want_log = 2;
+  assert_true(run_until(enough_log, 3000));
+  for (int i = 0; i < 3; i++)
+    a.ops->count_start(a.self, t0);
+  b.ops->count_start(b.self, t0 - H);
+  /* Each sees its own at once. */
+  assert_int_equal(day_now(&a, t0, 0), 3);
+  assert_int_equal(day_now(&b, t0, 1), 1);
+  run_for(200);
+  /* And the other's once its record was read again (the first read went
+   * out with the starts above; a read older than a few seconds is asked
+   * again by starts()). */
+  g_day_lock = &b;
+  g_day_wall = t0;
+  g_day_want = 3;
+  uint64_t end = souk_now_ms() + 8000;
+  while (!day_reached() && souk_now_ms() < end)
+    run_for(100);
+  assert_int_equal(day_now(&b, t0, 0), 3);
+  assert_int_equal(day_now(&b, t0, 1), 1);
+  /* The keys hold the counts and expire after the day. */
+  redisContext *rc = sync_client();
+  assert_non_null(rc);
+  redisReply *r = redisCommand(rc, "GET " PREFIX "identify:starts:%lld", (long long)(t0 / H));
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_string_equal(r->str, "3");
+  freeReplyObject(r);
+  r = redisCommand(rc, "PTTL " PREFIX "identify:starts:%lld", (long long)(t0 / H));
+  assert_true(r->integer > 24 * H && r->integer <= 26 * H);
+  freeReplyObject(r);
+  redisFree(rc);
+
+  /* Redis goes down: counted locally, added when it is back. */
+  redis_stop();
+  a.ops->count_start(a.self, t0);
+  assert_int_equal(day_now(&a, t0, 0), 4);
+  run_for(300);
+  assert_int_equal(redis_start(), 0);
+  want_needle = "redis back";
+  want_log = 2;
+  assert_true(run_until(enough_log, 5000));
+  run_for(300);
+  rc = sync_client();
+  assert_non_null(rc);
+  r = redisCommand(rc, "GET " PREFIX "identify:starts:%lld", (long long)(t0 / H));
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_string_equal(r->str, "1"); /* a fresh server: only the start it missed */
+  freeReplyObject(r);
+  redisFree(rc);
+  /* Never below what the process itself started. */
+  assert_int_equal(day_now(&a, t0, 0), 4);
+  destroy(&a);
+  destroy(&b);
+}
+
 /* Every test starts with a running, empty server. */
 static int test_setup(void **state) { return redis_fresh(); }
 
@@ -371,6 +450,7 @@ int main(void) {
       cmocka_unit_test_setup(test_unreachable_at_start, test_setup),
       cmocka_unit_test_setup(test_destroy_early, test_setup),
       cmocka_unit_test_setup(test_bad_args, test_setup),
+      cmocka_unit_test_setup(test_day_record_shared, test_setup),
   };
   int failed = cmocka_run_group_tests_name("discord/idlock_redis", tests, NULL, NULL);
   redis_stop();

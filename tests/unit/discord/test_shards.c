@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -163,6 +165,82 @@ static void test_file_two_instances(void **state) {
   unlink(lock_path);
   assert_int_equal(souk__identify_lock_file("", 0, &a), SOUK_EINVAL);
   assert_int_equal(souk__identify_lock_file("/nonexistent-dir/x.lock", 0, &a), SOUK_EIO);
+}
+
+/* The session starts of the last day, per hour of the wall clock: kept in
+ * memory by the local backend, and in the lock file by the file backend,
+ * where two instances (two processes) see each other's and a restart
+ * finds them again; a slot holds one hour and is reused a day later. */
+static void check_day(souk__identify_lock_t *l, int64_t wall, uint32_t now_h, uint32_t prev_h) {
+  uint32_t c[SOUK_IDL_HOURS];
+  l->ops->starts(l->self, wall, c);
+  assert_int_equal(c[0], now_h);
+  assert_int_equal(c[1], prev_h);
+  for (int i = 2; i < SOUK_IDL_HOURS; i++)
+    assert_int_equal(c[i], 0);
+}
+
+static void test_day_record(void **state) {
+  const int64_t H = SOUK_IDL_HOUR_MS, t0 = INT64_C(490000) * H + 1000;
+  souk__identify_lock_t loc;
+  assert_int_equal(souk__identify_lock_local(250, NULL, &loc), 0);
+  for (int i = 0; i < 3; i++)
+    loc.ops->count_start(loc.self, t0);
+  loc.ops->count_start(loc.self, t0 + H);
+  loc.ops->count_start(loc.self, t0 + H + 5);
+  check_day(&loc, t0 + H + 10, 2, 3);
+  check_day(&loc, t0, 3, 0);
+  /* A day later the hour's slot holds another hour. */
+  check_day(&loc, t0 + 26 * H, 0, 0);
+  loc.ops->count_start(loc.self, t0 + 26 * H);
+  check_day(&loc, t0 + 26 * H, 1, 0);
+  loc.ops->destroy(loc.self);
+
+  snprintf(lock_path, sizeof lock_path, "/tmp/souk-test-identify-day-%d.lock", (int)getpid());
+  unlink(lock_path);
+  souk__identify_lock_t a, b;
+  assert_int_equal(souk__identify_lock_file(lock_path, 250, &a), 0);
+  assert_int_equal(souk__identify_lock_file(lock_path, 250, &b), 0);
+  a.ops->count_start(a.self, t0);
+  b.ops->count_start(b.self, t0);
+  a.ops->count_start(a.self, t0 + H);
+  check_day(&a, t0 + H, 1, 2);
+  check_day(&b, t0 + H, 1, 2);
+  /* The slots of buckets keep working beside the record. */
+  fake_shard_t sh = {0, 3, 0, &a};
+  ngrants = 0;
+  assert_int_equal(a.ops->acquire(a.self, 3, fake_grant, &sh), 0);
+  want_grants = 1;
+  assert_true(run_until(enough_grants, 2000));
+  a.ops->destroy(a.self);
+  b.ops->destroy(b.self);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  /* A restart finds the record. */
+  assert_int_equal(souk__identify_lock_file(lock_path, 250, &a), 0);
+  check_day(&a, t0 + H, 1, 2);
+  a.ops->count_start(a.self, t0 + H);
+  check_day(&a, t0 + H, 2, 2);
+  /* While another process holds the lock the count waits, and is written
+   * once the lock is free; what this process reads includes it. */
+  int fd = open(lock_path, O_RDWR);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX), 0);
+  a.ops->count_start(a.self, t0 + H);
+  check_day(&a, t0 + H, 3, 2);
+  flock(fd, LOCK_UN);
+  assert_int_equal(souk__identify_lock_file(lock_path, 250, &b), 0);
+  uint64_t end = souk_now_ms() + 2000;
+  uint32_t c[SOUK_IDL_HOURS] = {0};
+  while (c[0] != 3 && souk_now_ms() < end) {
+    uv_run(souk_loop(), UV_RUN_ONCE);
+    b.ops->starts(b.self, t0 + H, c);
+  }
+  assert_int_equal(c[0], 3);
+  close(fd);
+  a.ops->destroy(a.self);
+  b.ops->destroy(b.self);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  unlink(lock_path);
 }
 
 /* The child side of test_file_two_processes: 5 shards of bucket 0 on the
@@ -555,6 +633,7 @@ int main(int argc, char **argv) {
   if (!have_gsrv) fprintf(stderr, "test_shards: /usr/bin/python3 with websockets missing\n");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_local_buckets),      cmocka_unit_test(test_file_two_instances),
+      cmocka_unit_test(test_day_record),
       cmocka_unit_test(test_file_two_processes), cmocka_unit_test(test_shards_end_to_end),
       cmocka_unit_test(test_shards_fatal),       cmocka_unit_test(test_shards_bad_conf),
   };

@@ -15,9 +15,18 @@
 
 #include "../../../src/net/ws.c"
 
-static int closes;
-static void f_close(souk__ws_t *ws, void *ud, int code, const char *reason) { closes++; }
-static const souk__ws_cbs_t fcbs = {NULL, NULL, f_close};
+static int closes, close_code, opens, messages;
+static char close_why[160];
+static void f_open(souk__ws_t *ws, void *ud) { opens++; }
+static void f_message(souk__ws_t *ws, void *ud, const char *data, size_t len, bool binary) {
+  messages++;
+}
+static void f_close(souk__ws_t *ws, void *ud, int code, const char *reason) {
+  closes++;
+  close_code = code;
+  snprintf(close_why, sizeof close_why, "%s", reason);
+}
+static const souk__ws_cbs_t fcbs = {f_open, f_message, f_close};
 
 /* An open connection without a socket. */
 static souk__ws_t *fake_open(void) {
@@ -94,10 +103,148 @@ static void test_ping_flood_bounded(void **state) {
   fake_end(ws);
 }
 
+/* After a protocol error souk closes with 1002; the server's answer to
+ * that close ends the connection at once, not the close timeout. */
+static void test_close_reply_after_protocol_error(void **state) {
+  souk__ws_t *ws = fake_open();
+  int before = closes;
+  /* A text frame with a reserved bit set, then a text frame that must not
+   * be delivered after the error. */
+  const unsigned char bad[] = {0xC1, 0x02, 'h', 'i', 0x81, 0x02, 'h', 'o'};
+  feed(ws, bad, sizeof bad);
+  assert_int_equal(messages, 0);
+  assert_int_equal(ws->state, WS_CLOSING);
+  unsigned char pl[125];
+  size_t n = 0;
+  assert_int_equal(read_out_frame(ws, pl, &n), 0x8);
+  assert_true(n >= 2);
+  assert_int_equal(pl[0] << 8 | pl[1], 1002);
+  /* The server's close, echoing the code. */
+  const unsigned char reply[] = {0x88, 0x02, 0x03, 0xEA};
+  feed(ws, reply, sizeof reply);
+  assert_int_equal(ws->state, WS_FINISHING);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(closes, before + 1);
+  assert_int_equal(close_code, 1002);
+  assert_int_equal(messages, 0);
+}
+
+/* A send that TLS refuses ends the connection: it cannot go on with a
+ * frame that may be half written. */
+static void test_send_tls_failure_ends(void **state) {
+  souk__ws_t *ws = fake_open();
+  /* A TLS client that has not shaken hands: SSL_write cannot send. */
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  assert_non_null(ctx);
+  ws->ssl = SSL_new(ctx);
+  ws->rbio = BIO_new(BIO_s_mem());
+  ws->wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ws->ssl, ws->rbio, ws->wbio);
+  SSL_set_connect_state(ws->ssl);
+  int before = closes;
+  assert_int_equal(souk__ws_send(ws, "hello", 5, false), SOUK_ECLOSED);
+  assert_int_equal(ws->state, WS_FINISHING);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(closes, before + 1);
+  assert_int_equal(close_code, SOUK_WS_ABNORMAL);
+  assert_string_equal(close_why, "write failed");
+  SSL_CTX_free(ctx);
+}
+
+/* A connection waiting for the answer to its upgrade, with the key of
+ * RFC 6455's example (whose accept value is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=). */
+static souk__ws_t *fake_upgrading(void) {
+  souk__ws_t *ws = fake_open();
+  ws->upgraded = false;
+  ws->opened = false;
+  ws->state = WS_CONNECTING;
+  snprintf(ws->key, sizeof ws->key, "dGhlIHNhbXBsZSBub25jZQ==");
+  return ws;
+}
+
+/* Feed an upgrade answer with extra header lines; 1 if it opened. */
+static int upgrade_with(const char *lines) {
+  souk__ws_t *ws = fake_upgrading();
+  int o = opens, c = closes;
+  char answer[512];
+  snprintf(answer, sizeof answer,
+           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n%s\r\n",
+           lines);
+  feed(ws, answer, strlen(answer));
+  if (opens == o + 1) {
+    fake_end(ws);
+    return 1;
+  }
+  assert_int_equal(ws->state, WS_FINISHING);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(closes, c + 1);
+  assert_int_equal(close_code, SOUK_WS_ABNORMAL);
+  assert_non_null(strstr(close_why, "connect failed"));
+  return 0;
+}
+
+/* RFC 6455 4.1: the client fails the connection when the answer lacks
+ * Connection: Upgrade, or turns on an extension or a subprotocol it did
+ * not ask for. */
+static void test_upgrade_answer_checked(void **state) {
+  assert_int_equal(upgrade_with("Connection: Upgrade\r\n"), 1);
+  assert_int_equal(upgrade_with("connection: keep-alive, upgrade\r\n"), 1);
+  assert_int_equal(upgrade_with(""), 0);
+  assert_int_equal(upgrade_with("Connection: close\r\n"), 0);
+  assert_int_equal(upgrade_with("Connection: upgrades\r\n"), 0);
+  assert_int_equal(
+      upgrade_with("Connection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"), 0);
+  assert_non_null(strstr(close_why, "extension or subprotocol"));
+  assert_int_equal(upgrade_with("Connection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n"), 0);
+}
+
+/* RFC 6455 8.1: a text message that is not UTF-8 fails the connection
+ * with 1007 and is not delivered; a character split between two
+ * fragments is fine, and binary messages are not text. */
+static void test_text_must_be_utf8(void **state) {
+  souk__ws_t *ws = fake_open();
+  int m = messages;
+  const unsigned char good[] = {0x81, 0x06, 'h', 0xc3, 0xa9, 'l', 'l', 'o'};
+  feed(ws, good, sizeof good);
+  const unsigned char split[] = {0x01, 0x02, 'a', 0xe2, 0x80, 0x02, 0x82, 0xac};
+  feed(ws, split, sizeof split);
+  const unsigned char bin[] = {0x82, 0x02, 0xff, 0xfe};
+  feed(ws, bin, sizeof bin);
+  assert_int_equal(messages, m + 3);
+  assert_int_equal(ws->state, WS_OPEN);
+  assert_int_equal(ws->out.len, 0);
+  /* A surrogate, encoded: not UTF-8. */
+  const unsigned char bad[] = {0x81, 0x0b, '{', '"', 'a', '"', ':', '"', 0xed, 0xa0, 0x80, '"', '}'};
+  feed(ws, bad, sizeof bad);
+  assert_int_equal(messages, m + 3);
+  assert_int_equal(ws->state, WS_CLOSING);
+  unsigned char pl[125];
+  size_t n = 0;
+  assert_int_equal(read_out_frame(ws, pl, &n), 0x8);
+  assert_true(n >= 2);
+  assert_int_equal(pl[0] << 8 | pl[1], 1007);
+  fake_end(ws);
+
+  /* The same in fragments: a truncated character at the end. */
+  ws = fake_open();
+  const unsigned char frag[] = {0x01, 0x01, 'a', 0x80, 0x02, 'b', 0xc3};
+  feed(ws, frag, sizeof frag);
+  assert_int_equal(messages, m + 3);
+  assert_int_equal(ws->state, WS_CLOSING);
+  assert_int_equal(read_out_frame(ws, pl, &n), 0x8);
+  assert_int_equal(pl[0] << 8 | pl[1], 1007);
+  fake_end(ws);
+}
+
 int main(void) {
   souk_alloc_init();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ping_flood_bounded),
+      cmocka_unit_test(test_close_reply_after_protocol_error),
+      cmocka_unit_test(test_send_tls_failure_ends),
+      cmocka_unit_test(test_upgrade_answer_checked),
+      cmocka_unit_test(test_text_must_be_utf8),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   souk__ws_global_shutdown();

@@ -98,6 +98,16 @@ static double w_rand(void *ud) {
   return 0.5;
 }
 
+/* A poller of the scripted world, with a wall clock or none. */
+static sb_poller_t *new_poller(uint64_t (*wall)(void *ud)) {
+  sb_poll_env_t env = {w_fetch, w_cancel, w_arm, w_page, w_sweep_end,
+                       w_may,   w_now,    wall,  w_rand, NULL};
+  sb_poll_conf_t c;
+  sb_poll_conf_defaults(&c);
+  c.breaker_clock = &W.clock;
+  return sb_poller_new(&env, &c);
+}
+
 static int setup(void **state) {
   (void)state;
   memset(&W, 0, sizeof W);
@@ -105,12 +115,7 @@ static int setup(void **state) {
   W.armed = -1;
   W.memory_ok = true;
   W.clock = (souk_clock_t){w_clock, NULL};
-  sb_poll_env_t env = {w_fetch, w_cancel, w_arm, w_page, w_sweep_end,
-                       w_may,   w_now,    NULL,  w_rand, NULL};
-  sb_poll_conf_t c;
-  sb_poll_conf_defaults(&c);
-  c.breaker_clock = &W.clock;
-  P = sb_poller_new(&env, &c);
+  P = new_poller(NULL);
   return 0;
 }
 
@@ -223,6 +228,67 @@ static void test_learned_interval(void **state) {
   assert_true(s.interval_ms >= 2000);
   /* Next fetch: interval - lead after the change, not a fixed minute. */
   assert_true(W.armed < 2600);
+}
+
+/* The wall clock, for the poller that has one: Unix ms W.wall0 at W.t 0. */
+static int64_t g_wall0;
+static uint64_t w_wall(void *ud) {
+  (void)ud;
+  return (uint64_t)(g_wall0 + (int64_t)W.t);
+}
+
+/* The next look is timed from lastUpdated, not from when it was seen: a
+ * first look 30 s after a refresh comes back 27 s later (60 s - 30 s - the
+ * 3 s lead), not 57 s later and 30 s late for ever after. */
+static void test_next_fetch_from_last_updated(void **state) {
+  (void)state;
+  sb_poller_free(P);
+  g_wall0 = INT64_C(1700000000000);
+  P = new_poller(w_wall);
+  sb_poller_start(P);
+  fire();
+  assert_int_equal(W.t, 1000000);
+  int64_t lu = (int64_t)w_wall(NULL) - 30000;
+  page0(lu, 1);
+  ended_ok();
+  assert_int_equal(stats().last_delay_ms, 30000);
+  assert_int_equal(W.armed, 27000);
+  /* Then a step at a time until the API refreshes, on time: seen at once,
+   * 60 s after the last, and the interval learned stays 60 s. */
+  for (int k = 0; k < 3; k++) {
+    fire();
+    page0(lu, 1);
+    assert_int_equal(W.armed, 1000);
+  }
+  fire();
+  assert_int_equal(W.t, 1030000);
+  page0(lu + 60000, 1);
+  ended_ok();
+  assert_int_equal(stats().last_delay_ms, 0);
+  assert_int_equal(stats().interval_ms, 60000);
+  assert_int_equal(W.armed, 57000);
+  /* The API is stuck for three minutes, then refreshes: seen 178 s after
+   * lastUpdated, placed back 45 s (three quarters of an interval) only. */
+  fire();
+  page0(lu + 60000, 1);
+  W.t += 180000;
+  fire();
+  assert_int_equal(W.t, 1268000);
+  page0(lu + 120000, 1);
+  ended_ok();
+  assert_int_equal(stats().last_delay_ms, 178000);
+  sb_poll_stats_t st = stats();
+  assert_int_equal(st.last_change_ms, 1268000 - 45000);
+  assert_int_equal(W.armed, (int64_t)(1223000 + st.interval_ms - st.interval_ms / 20) - 1268000);
+  /* lastUpdated from a clock ahead of ours: placed when it was seen. */
+  fire();
+  uint64_t seen = W.t;
+  page0(lu + 120000 + 3600000, 1);
+  ended_ok();
+  st = stats();
+  assert_true(st.last_delay_ms < 0);
+  assert_int_equal(st.last_change_ms, seen);
+  assert_int_equal(W.armed, (int64_t)(st.interval_ms - st.interval_ms / 20));
 }
 
 static void test_disagreeing_pages_restart(void **state) {
@@ -395,6 +461,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sweep_with_concurrency, setup, teardown),
       cmocka_unit_test_setup_teardown(test_learned_interval, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_next_fetch_from_last_updated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_disagreeing_pages_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_too_many_restarts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_404_ends_the_sweep, setup, teardown),
