@@ -107,6 +107,11 @@ typedef struct souk_cmd_arg {
    * (slash commands' resolved users, a message's mentions), else NULL. */
   char *text;
   bool bot; /* SOUK_OPT_USER: the surface knows the user is a bot */
+  /** SOUK_OPT_USER: the surface resolved the user (a slash command's
+   * resolved data, a message's mention), so bot is known; false for an id
+   * typed as text (a prefix command, the console, a kept command run
+   * again), which says nothing about who it is. */
+  bool resolved;
 } souk_cmd_arg_t;
 
 struct souk_command;

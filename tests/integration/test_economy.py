@@ -613,6 +613,46 @@ def test_a_kept_command_naming_a_bot_is_not_run_on_accept(fake_discord, souk_fac
                int(user)) == [(1000,)]
 
 
+def reply_to(fake, message_id):
+    """The bot's reply to a prefix message, once it is there."""
+    def find(_st=None):
+        return next((x for x in fake.messages()
+                     if (x.get("message_reference") or {}).get("message_id") == message_id), None)
+    fake.wait_for(find, timeout=WAIT, what="a reply to message %s" % message_id)
+    return find()
+
+
+def test_a_payee_typed_as_a_plain_id_is_looked_up_and_a_bot_refused(fake_discord, souk_factory):
+    """`!pay <id> 50` names the payee by id: no mention, no resolved data,
+    so nothing says it is a bot until souk asks Discord (GET /users/{id})."""
+    fake = fake_discord
+    guild = fake.state(rest_log=False)["guilds"][0]
+    fake.post("/_fake/guilds/%s/members" % guild["id"], {"add": 1, "bots": 1})
+    s = start(fake, souk_factory)
+    payer, person, bot = players_of(fake, guild)[-3:]
+    accept_tos(fake, payer)
+    m = fake.message(content="!pay %s 50" % bot, author_id=payer)["message"]["id"]
+    assert "Bots cannot hold coins" in reply_to(fake, m)["content"]
+    m = fake.message(content="!pay %s 50" % person, author_id=payer)["message"]["id"]
+    assert "You paid **50** coins" in reply_to(fake, m)["content"]
+    m = fake.message(content="!pay 1300000000000000999 50", author_id=payer)["message"]["id"]
+    assert "There is no Discord user" in reply_to(fake, m)["content"]
+    def lookups():
+        return [r["path"] for r in fake.requests()
+                if r["method"] == "GET" and re.search(r"/users/\d+$", r["path"])]
+    assert len(lookups()) == 3, lookups()
+    # A slash command carries resolved users: no lookup for those.
+    r = fake.interaction("pay", user_id=payer, options=[
+        {"name": "user", "type": 6, "value": bot}, {"name": "amount", "type": 4, "value": 5}])
+    assert "Bots cannot hold coins" in text_of(wait_callback(fake, r["id"]))
+    assert len(lookups()) == 3, lookups()
+    assert s.stop() == 0
+    assert sql(s.workdir, "SELECT user_id, amount FROM economy_audit WHERE kind = 'pay' "
+                          "ORDER BY amount") == [(int(payer), -50), (int(person), 50)]
+    assert sql(s.workdir, "SELECT COUNT(*) FROM economy_balances WHERE user_id = ?",
+               int(bot)) == [(0,)]
+
+
 def test_kill9_during_transfers_and_bets_keeps_the_totals(fake_discord, souk_factory):
     fake = fake_discord
     guild = fake.state(rest_log=False)["guilds"][0]

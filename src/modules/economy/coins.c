@@ -142,6 +142,29 @@ static void pay_done(void *ud, int status) {
   souk_free(j);
 }
 
+/* A payee typed as a plain id (a prefix command, the console, a command
+ * kept until the Terms were accepted) comes with nothing that says whether
+ * it is a bot: ask Discord who it is before any coin moves. */
+static void pay_user_cb(const souk_discord_result_t *res, const souk_json_t *js, int root,
+                        void *ud) {
+  coin_job_t *j = ud;
+  bool bot = false;
+  if (!res->err && js) souk_json_bool(js, souk_json_get(js, root, "bot"), &bot);
+  if (res->err == SOUK_ENOTFOUND) {
+    souk_cmd_replyf(j->ctx, "There is no Discord user with the id %" PRId64 ".", j->other);
+  } else if (res->err || !js) {
+    souk_cmd_errorf(j->ctx,
+                    "Discord cannot tell who %" PRId64 " is right now (%s); nothing was paid. "
+                    "Try again in a moment.",
+                    j->other, souk_strerror(res->err ? res->err : SOUK_EPARSE));
+  } else if (bot) {
+    souk_cmd_replyf(j->ctx, "Bots cannot hold coins.");
+  } else {
+    if (economy_run(j->ctx, pay_tx, pay_done, j, true) == 0) return;
+  }
+  souk_free(j);
+}
+
 void economy_cmd_pay(souk_cmd_ctx_t *ctx) {
   const souk_cmd_arg_t *u = souk_cmd_arg(ctx->args, "user");
   int64_t amount = souk_cmd_arg_int(ctx->args, "amount", 0);
@@ -165,6 +188,18 @@ void economy_cmd_pay(souk_cmd_ctx_t *ctx) {
   j->other = (int64_t)u->id;
   j->amount = amount;
   if (u->text) snprintf(j->other_name, sizeof j->other_name, "%s", u->text);
+  if (!u->resolved) {
+    char path[48];
+    snprintf(path, sizeof path, "/users/%" PRIu64, u->id);
+    int rc = souk_discord_get(path, pay_user_cb, j);
+    if (rc) {
+      souk_cmd_errorf(ctx,
+                      "Discord cannot tell who %" PRIu64 " is right now (%s); nothing was paid.",
+                      u->id, souk_strerror(rc));
+      souk_free(j);
+    }
+    return;
+  }
   if (economy_run(ctx, pay_tx, pay_done, j, true)) souk_free(j);
 }
 
