@@ -205,6 +205,48 @@ def test_console_end_to_end(tmp_path):
     assert kinds["pay"] == 2 and kinds["grant"] == 1 and "take" not in kinds
 
 
+def test_console_publishes_terms_only_from_the_terms_directory(tmp_path):
+    """An owner's account is not the operator: `file:` names a plain file of
+    economy.tos_dir, never a path, a hidden file or a link, and no text
+    holding a secret is published."""
+    terms = tmp_path / "terms"
+    terms.mkdir()
+    (terms / "v2.txt").write_text("Version two, from a file.\n")
+    (terms / ".env").write_text("SOUK_DISCORD_TOKEN=x\n")
+    (terms / "leak.txt").write_text("token: MTA1MTE1MjgwMzQxMzM2MDY0Mg.GhJ2kL."
+                                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL\n")
+    os.symlink(str(tmp_path / "c.yaml"), str(terms / "link.txt"))
+    c = Console(tmp_path, console_cfg("  tos_dir: %s\n" % terms))
+    try:
+        for name in ("/etc/passwd", "../c.yaml", ".env"):
+            c.send("/coins publish-tos file:%s" % name)
+            c.expect(r"^Give the name of a file in economy\.tos_dir")
+        c.send("/coins publish-tos file:link.txt")
+        c.expect(r"never a link\. Nothing was published\.")
+        c.send("/coins publish-tos file:leak.txt")
+        c.expect(r"^Those terms contain a secret")
+        c.send('/coins publish-tos text:"SOUK_DISCORD_TOKEN=MTA1MTE1MjgwMzQxMzM2MDY0Mg.GhJ2kL.'
+               'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"')
+        c.expect(r"^Those terms contain a secret")
+        c.send("/coins publish-tos file:v2.txt")
+        c.expect(r"^Published the Terms of Service version 2")
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    assert sql(tmp_path, "SELECT version, body FROM economy_tos ORDER BY version")[1:] == [
+        (2, "Version two, from a file.")]
+    # Without economy.tos_dir, no file is read at all.
+    c = Console(tmp_path, console_cfg())
+    try:
+        c.send("/coins publish-tos file:v2.txt")
+        c.expect(r"^Publishing from a file is off")
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+
+
 def test_console_decline_and_user_wizard(tmp_path):
     c = Console(tmp_path, console_cfg())
     try:

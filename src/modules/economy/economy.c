@@ -33,6 +33,9 @@ static const souk_conf_key_t economy_conf_keys[] = {
     {"tos_file", SOUK_CONF_STRING, K(tos_file), NULL, 0, 1024, NULL, 0,
      "text file published as Terms of Service version 1 when the store has none (default: a "
      "built-in text)"},
+    {"tos_dir", SOUK_CONF_STRING, K(tos_dir), NULL, 0, 1024, NULL, 0,
+     "directory whose text files owners may publish with /coins publish-tos file:NAME (a plain "
+     "file name in it, no path); unset: publishing from a file is off"},
     {"prompt_ttl", SOUK_CONF_DURATION, K(prompt_ttl_ms), "15m", 60000, 86400000, NULL, 0,
      "a command waiting for the user to accept the Terms of Service runs on acceptance within "
      "this time"},
@@ -235,6 +238,9 @@ static int economy_check(bool online, souk_buf_t *out) {
                   economy_conf.seed ? " (FIXED random sequence: tests only)" : "");
   if (economy_conf.tos_file)
     souk_buf_printf(out, "economy: Terms of Service v1 from %s\n", economy_conf.tos_file);
+  souk_buf_printf(out, "economy: owners publish Terms of Service from files %s%s\n",
+                  economy_conf.tos_dir ? "in " : "(off: economy.tos_dir is not set)",
+                  economy_conf.tos_dir ? economy_conf.tos_dir : "");
   if (economy_conf.min_bet > economy_conf.max_bet) {
     souk_buf_puts(out, "economy: roulette.min_bet is above roulette.max_bet\n");
     return SOUK_ECONFIG;
@@ -285,9 +291,9 @@ static const souk_cmd_option_t opt_publish[] = {
      .type = SOUK_OPT_STRING,
      .max_length = 6000},
     {.name = "file",
-     .description = "A text file on the bot's host with the new terms",
+     .description = "The name of a text file in the bot's economy.tos_dir",
      .type = SOUK_OPT_STRING,
-     .max_length = 1024},
+     .max_length = 64},
     {0},
 };
 static const souk_cmd_option_t opt_roulette[] = {

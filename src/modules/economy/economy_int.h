@@ -22,6 +22,7 @@ typedef struct economy_conf {
   int64_t daily_amount;      /* coins of /daily */
   int64_t daily_cooldown_ms; /* between two claims */
   char *tos_file;            /* text of version 1 when none was published */
+  char *tos_dir;             /* the only place /coins publish-tos file: reads from; NULL: off */
   int64_t prompt_ttl_ms;     /* a command waiting for acceptance is kept this long */
   int64_t min_bet, max_bet;  /* roulette stakes */
   int64_t spin_frames;       /* edits of the spin message before the result */

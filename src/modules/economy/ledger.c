@@ -18,6 +18,7 @@
 #include "ledger.h"
 
 #include "souk/err.h"
+#include "souk/log.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -390,6 +391,9 @@ int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, int64_
                         int64_t *version) {
   size_t n = body ? strlen(body) : 0;
   if (!db || !version || n == 0 || n > TOS_BODY_MAX) return SOUK_EINVAL;
+  /* Terms are shown to everyone: a slip (or a hijacked owner account)
+   * must not publish the bot's token or another secret with them. */
+  if (souk_log_has_secret(body, n)) return SOUK_EFORBIDDEN;
   int64_t cur = 0;
   int rc = economy_tos_current(db, &cur, NULL, NULL);
   if (rc != 0 && rc != SOUK_ENOTFOUND) return rc;

@@ -96,8 +96,9 @@ int economy_daily(souk_db_t *db, int64_t user_id, const char *name, int64_t amou
  * body (may be NULL), and when it was published (may be NULL).  0, or
  * SOUK_ENOTFOUND when none was ever published. */
 int economy_tos_current(souk_db_t *db, int64_t *version, souk_buf_t *body, int64_t *published_at);
-/** Publish a new version with body (1..8000 bytes, SOUK_EINVAL otherwise);
- * *version gets its number (1 for the first). */
+/** Publish a new version with body (1..8000 bytes, SOUK_EINVAL otherwise;
+ * SOUK_EFORBIDDEN when it holds a secret, souk_log_has_secret()); *version
+ * gets its number (1 for the first). */
 int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, int64_t now_ms,
                         int64_t *version);
 /** The highest version user_id accepted (0: none) and when. */

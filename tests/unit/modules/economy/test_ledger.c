@@ -408,6 +408,59 @@ static void test_tos(void **state) {
   assert_int_equal(t.by_kind[ECONOMY_BONUS], 2000);
 }
 
+/* Terms are shown to everyone: a text holding the bot's token or another
+ * registered secret is never published. */
+static void test_tos_never_publishes_a_secret(void **state) {
+  FX();
+  op_t o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nice."});
+  assert_int_equal(o.rc, 0);
+  o = run_op(fx, (op_t){.what = 5,
+                        .a = 1,
+                        .text = "SOUK_DISCORD_TOKEN=MTA1MTE1MjgwMzQxMzM2MDY0Mg.GhJ2kL."
+                                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL\n"});
+  assert_int_equal(o.rc, SOUK_EFORBIDDEN);
+  souk_log_add_secret("hunter2-store-password");
+  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "db: postgres://souk:hunter2-store-password@db"});
+  souk_log_clear_secrets();
+  assert_int_equal(o.rc, SOUK_EFORBIDDEN);
+  assert_int_equal(sql_int(fx, "SELECT MAX(version) FROM economy_tos"), 1);
+}
+
+/* /coins publish-tos file:NAME reads only a plain file directly in
+ * economy.tos_dir: no path, no hidden file, no link, no directory. */
+static void test_tos_files_only_from_the_directory(void **state) {
+  FX();
+  char dir[160], path[256], sub[200];
+  snprintf(dir, sizeof dir, "%s/terms", fx->dir);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  snprintf(path, sizeof path, "%s/v3.txt", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("Version three.\n\n", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/.env", dir);
+  f = fopen(path, "w");
+  fputs("SOUK_DISCORD_TOKEN=x\n", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/link.txt", dir);
+  assert_int_equal(symlink("/etc/hostname", path), 0);
+  snprintf(sub, sizeof sub, "%s/sub", dir);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  souk_buf_t b;
+  souk_buf_init(&b);
+  assert_int_equal(read_terms_in(dir, "v3.txt", &b), 0);
+  assert_string_equal(b.data, "Version three.");
+  assert_int_equal(read_terms_in(dir, ".env", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "../terms/v3.txt", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "/etc/hostname", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "..", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "link.txt", &b), SOUK_EFORBIDDEN);
+  assert_int_equal(read_terms_in(dir, "sub", &b), SOUK_EFORBIDDEN);
+  assert_int_equal(read_terms_in(dir, "none.txt", &b), SOUK_ENOTFOUND);
+  assert_int_equal(read_terms_in(NULL, "v3.txt", &b), SOUK_EINVAL);
+  souk_buf_free(&b);
+}
+
 typedef struct status_job {
   int64_t user, version, at, cur;
   souk_buf_t body;
@@ -1037,7 +1090,9 @@ static void test_poll_concurrent(void **state) {
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
 #define ALL(be)                                                                                    \
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
-      T(test_tos, be), T(test_tos_status, be), T(test_tos_double_click, be),                       \
+      T(test_tos, be), T(test_tos_never_publishes_a_secret, be),                                   \
+      T(test_tos_files_only_from_the_directory, be), T(test_tos_status, be),                       \
+      T(test_tos_double_click, be),                                                                \
       T(test_tos_accept_runs_kept_command_once, be), T(test_spin_needs_current_tos, be),           \
       T(test_tos_kept_command_keeps_its_key, be), T(test_pay_both_ways, be),                       \
       T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be), T(test_polls, be),      \
