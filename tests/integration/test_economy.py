@@ -203,6 +203,22 @@ def test_console_end_to_end(tmp_path):
     kinds = dict(sql(tmp_path, "SELECT kind, COUNT(*) FROM economy_audit GROUP BY kind"))
     assert kinds["bonus"] == 1 and kinds["daily"] == 1 and kinds["bet"] == 1
     assert kinds["pay"] == 2 and kinds["grant"] == 1 and "take" not in kinds
+    # `souk db forget-user` (no module runs) reaches the economy, and the
+    # audit still adds up: the payee's coins leave with a row of their own,
+    # their side of the transfer stays under an anonymous id.
+    payee = 100000000000000042
+    r = subprocess.run([souk_bin(), "db", "forget-user", str(payee), "-c",
+                        str(tmp_path / "c.yaml")], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    assert sql(tmp_path, "SELECT COUNT(*) FROM economy_audit WHERE user_id = ? OR other_id = ? "
+                         "OR actor_id = ?", payee, payee, payee) == [(0,)]
+    assert sql(tmp_path, "SELECT COUNT(*) FROM economy_balances WHERE user_id = ?",
+               payee) == [(0,)]
+    assert sql(tmp_path, "SELECT SUM(balance) FROM economy_balances") == \
+        sql(tmp_path, "SELECT SUM(amount) FROM economy_audit")
+    assert sql(tmp_path, "SELECT SUM(amount) FROM economy_audit WHERE kind = 'pay'") == [(0,)]
+    assert sql(tmp_path, "SELECT amount FROM economy_audit WHERE kind = 'take'") == [(-150,)]
 
 
 def test_console_publishes_terms_only_from_the_terms_directory(tmp_path):

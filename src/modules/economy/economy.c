@@ -178,16 +178,20 @@ static struct souk_task economy_tasks[] = {
 
 /* ---- start and stop ---------------------------------------------------------- */
 
-static int register_data(void) {
-  static const char *const user_tables[] = {
-      "economy_balances", "economy_audit", "economy_tos_accept", "economy_bonus",
-      "economy_daily",    "economy_bets",  "economy_poll_votes"};
-  for (size_t i = 0; i < sizeof user_tables / sizeof *user_tables; i++) {
-    int rc = souk_store_register_data(user_tables[i], "user_id", NULL);
-    if (rc) return rc;
-  }
-  return souk_store_register_data("economy_polls", "creator_id", "guild_id");
-}
+/* What `souk db forget-user` and a guild's purge reach.  The balance and
+ * the audit trail are forgotten by economy_forget_user, which anonymises
+ * rather than deletes: the other side of a transfer stays with someone
+ * else, and the audit must keep adding up. */
+static const souk_store_data_t economy_data[] = {
+    {.table = "economy_balances", .forget_user = economy_forget_user},
+    {.table = "economy_tos_accept", .user_column = "user_id"},
+    {.table = "economy_bonus", .user_column = "user_id"},
+    {.table = "economy_daily", .user_column = "user_id"},
+    {.table = "economy_bets", .user_column = "user_id"},
+    {.table = "economy_poll_votes", .user_column = "user_id"},
+    {.table = "economy_polls", .user_column = "creator_id", .guild_column = "guild_id"},
+    {0},
+};
 
 static int economy_init(const souk_module_ctx_t *ctx) {
   memset(&economy_g, 0, sizeof economy_g);
@@ -211,9 +215,6 @@ static int economy_init(const souk_module_ctx_t *ctx) {
   if (st) {
     rc = economy_tos_start(st);
     if (rc) return rc;
-    rc = register_data();
-    if (rc)
-      SOUK_WARN("economy", "cannot register economy data for forget-user: %s", souk_strerror(rc));
   } else {
     SOUK_WARN("economy", "no store in this process: coin commands will refuse");
   }
@@ -440,4 +441,5 @@ const souk_module_t souk_economy_module = {
     .shutdown = economy_shutdown,
     .check = economy_check,
     .settings = economy_settings,
+    .data = economy_data,
 };

@@ -19,6 +19,7 @@
 
 #include "souk/err.h"
 #include "souk/log.h"
+#include "souk/loop.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -678,6 +679,68 @@ int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64
     if (paid) (*n)++;
   }
   return 0;
+}
+
+/* ---- forgetting a user ---- */
+
+int economy_forget_user(souk_db_t *db, int64_t user_id, int64_t *changed) {
+  if (!db || !changed || user_id <= 0) return SOUK_EINVAL;
+  souk_stmt_t *s;
+  int rc = souk_db_preparef(db, &s,
+                            "SELECT (SELECT COUNT(*) FROM economy_balances WHERE user_id = ?) + "
+                            "(SELECT COUNT(*) FROM economy_audit WHERE user_id = ?)",
+                            "ii", user_id, user_id);
+  if (rc != 0) return rc;
+  rc = souk_stmt_step(s);
+  int64_t rows = rc == 1 ? souk_stmt_column_int64(s, 0) : 0;
+  souk_stmt_finalize(s);
+  if (rc < 0) return rc;
+  if (rows == 0) return 0; /* never had coins */
+  int64_t bal = 0, n = 0, now = (int64_t)souk_unix_ms();
+  rc = rows_lock(db, user_id, 0, now, &bal, NULL);
+  if (rc != 0) return rc;
+  /* The coins leave with a row of their own: the audit keeps adding up. */
+  change_req_t c = {.user = user_id,
+                    .delta = -bal,
+                    .kind = ECONOMY_TAKE,
+                    .actor = 0,
+                    .reason = "user data forgotten",
+                    .key = "forget",
+                    .now_ms = now};
+  rc = change_write(db, &c, bal, NULL);
+  if (rc != 0) return rc;
+  (*changed)++;
+  /* That row's id names the anonymous holder of the trail: unique, and
+   * saying nothing about who it was. */
+  rc = souk_db_preparef(db, &s, "SELECT id FROM economy_audit WHERE idem_key = ? AND user_id = ?",
+                        "si", "forget", user_id);
+  if (rc != 0) return rc;
+  rc = souk_stmt_step(s);
+  int64_t anon = rc == 1 ? -souk_stmt_column_int64(s, 0) : 0;
+  souk_stmt_finalize(s);
+  if (rc < 0) return rc;
+  if (anon >= 0) return SOUK_EIO;
+  rc = souk_db_runf(db, &n,
+                    "UPDATE economy_audit SET user_id = ?, "
+                    "actor_id = CASE WHEN actor_id = ? THEN ? ELSE actor_id END, "
+                    "reason = CASE WHEN idem_key = 'forget' THEN reason ELSE '' END, "
+                    "idem_key = 'forgotten:' || CAST(id AS TEXT) WHERE user_id = ?",
+                    "iiii", anon, user_id, anon, user_id);
+  if (rc != 0) return rc;
+  *changed += n;
+  /* The other side of their transfers, and what they did to others. */
+  rc = souk_db_runf(db, &n,
+                    "UPDATE economy_audit SET other_id = ? WHERE kind = 'pay' AND other_id = ?",
+                    "ii", anon, user_id);
+  if (rc != 0) return rc;
+  *changed += n;
+  rc = souk_db_runf(db, &n, "UPDATE economy_audit SET actor_id = ? WHERE actor_id = ?", "ii", anon,
+                    user_id);
+  if (rc != 0) return rc;
+  *changed += n;
+  rc = souk_db_runf(db, &n, "DELETE FROM economy_balances WHERE user_id = ?", "i", user_id);
+  if (rc == 0) *changed += n;
+  return rc;
 }
 
 /* ---- checks ---- */

@@ -178,6 +178,20 @@ int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid
  * how many this call settled. */
 int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max, int64_t *n);
 
+/* ---- forgetting a user ---- */
+
+/** Forget user_id's coins without breaking the audit of anyone else
+ * (`souk db forget-user`, as the store's forget_user of
+ * economy_balances): the balance leaves with a "take" row whose actor is 0
+ * ("user data forgotten"), so the coins are accounted for, not lost; then
+ * every audit row of the user moves to an anonymous id (negative, unique
+ * to this forgetting) with its reason and key cleared, the user's id is
+ * replaced by that one in other users' rows (the payer or payee of a
+ * transfer, the actor of a grant), and the balance row is deleted.  Every
+ * audit row stays, so transfers still sum to zero and each trail still
+ * chains.  *changed (never NULL) adds the rows written. */
+int economy_forget_user(souk_db_t *db, int64_t user_id, int64_t *changed);
+
 /* ---- checks ---- */
 
 /** Sums for the invariant "coins are never created or lost": the sum of

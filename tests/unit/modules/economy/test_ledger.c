@@ -939,6 +939,59 @@ static void test_bets_recover(void **state) {
   check_invariant(fx);
 }
 
+/* ---- forgetting a user ---- */
+
+/* `souk db forget-user` through the store's registry, as the module
+ * registers its tables: the user's coins leave with an audit row, every
+ * row naming them is anonymised, and the audit still adds up for
+ * everyone (transfers sum to zero, each trail chains). */
+static void test_forget_user_keeps_the_audit(void **state) {
+  FX();
+  assert_int_equal(souk_store_register_table(economy_data), 0);
+  const int64_t a = 777001, b = 777002;
+  grant(fx, a, 1000, "g1");
+  grant(fx, b, 500, "g2");
+  pay(fx, a, b, 300, "p1");
+  pay(fx, b, a, 50, "p2");
+  op_t o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nice."});
+  o = run_op(fx, (op_t){.what = 4, .a = a, .version = 1, .amount = 1000});
+  assert_true(o.paid);
+  bet_place(fx, a, 100, 0, "a-bet");
+  /* An owner's grant by a, to b. */
+  o = run_op(fx, (op_t){.what = 1, .a = b, .amount = 7, .key = "g3"});
+  sql_exec(fx, "UPDATE economy_audit SET actor_id = 777001 WHERE idem_key = 'g3'");
+  assert_int_equal(balance(fx, a), 1650);
+  int64_t n = 0;
+  assert_int_equal(souk_store_forget_user(fx->st, a, &n), 0);
+  assert_true(n > 0);
+  economy_totals_t t = check_invariant(fx);
+  assert_int_equal(t.by_kind[ECONOMY_PAY], 0);
+  assert_int_equal(t.by_kind[ECONOMY_TAKE], -1650); /* a's coins, accounted for */
+  assert_int_equal(balance(fx, b), 757);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_audit WHERE user_id = 777001 OR "
+                               "actor_id = 777001 OR other_id = 777001 OR idem_key LIKE "
+                               "'%777001%'"),
+                   0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_balances WHERE user_id = 777001"), 0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_bets WHERE user_id = 777001"), 0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_bonus WHERE user_id = 777001"), 0);
+  /* The trail stays, under one anonymous id, and still chains. */
+  assert_int_equal(sql_int(fx, "SELECT COUNT(DISTINCT user_id) FROM economy_audit WHERE "
+                               "user_id < 0"),
+                   1);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_audit WHERE kind = 'pay'"), 4);
+  /* Forgetting again finds nothing; b is forgotten the same way. */
+  assert_int_equal(souk_store_forget_user(fx->st, a, &n), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(souk_store_forget_user(fx->st, b, &n), 0);
+  t = check_invariant(fx);
+  assert_int_equal(t.balances, 0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(DISTINCT user_id) FROM economy_audit WHERE "
+                               "user_id < 0"),
+                   2);
+  souk_store_registry_clear();
+}
+
 /* ---- polls ---- */
 
 typedef struct tpoll_job {
@@ -1095,7 +1148,8 @@ static void test_poll_concurrent(void **state) {
       T(test_tos_double_click, be),                                                                \
       T(test_tos_accept_runs_kept_command_once, be), T(test_spin_needs_current_tos, be),           \
       T(test_tos_kept_command_keeps_its_key, be), T(test_pay_both_ways, be),                       \
-      T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be), T(test_polls, be),      \
+      T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be),                         \
+      T(test_forget_user_keeps_the_audit, be), T(test_polls, be),                                  \
       T(test_poll_concurrent, be)
 
 int main(void) {
