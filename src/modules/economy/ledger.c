@@ -662,10 +662,15 @@ int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64
   int64_t ids[64];
   size_t nids = 0;
   souk_stmt_t *s;
+  /* In ascending user id order, as every other change locks balances:
+   * settling one user's bet locks that user's balance, and this
+   * transaction holds each lock until it commits, so taking them in bet
+   * order could lock a higher id before a lower one and deadlock with a
+   * transfer between the two. */
   int rc =
       souk_db_preparef(db, &s,
                        "SELECT id FROM economy_bets WHERE state = 'pending' AND created_at < ? "
-                       "ORDER BY id LIMIT ?",
+                       "ORDER BY user_id, id LIMIT ?",
                        "ii", before_ms, max < 64 ? max : (int64_t)64);
   if (rc != 0) return rc;
   while ((rc = souk_stmt_step(s)) == 1 && nids < 64)

@@ -174,8 +174,9 @@ int economy_bet_place(souk_db_t *db, const economy_bet_req_t *req, economy_bet_t
  * bet. */
 int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid, int64_t *balance);
 /** Settle every bet still pending that was placed before before_ms (the
- * spins a crash or a restart interrupted), at most max of them; *n gets
- * how many this call settled. */
+ * spins a crash or a restart interrupted), at most max of them, in
+ * ascending user id order (the lock order above); *n gets how many this
+ * call settled. */
 int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max, int64_t *n);
 
 /* ---- forgetting a user ---- */

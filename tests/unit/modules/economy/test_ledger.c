@@ -939,6 +939,104 @@ static void test_bets_recover(void **state) {
   check_invariant(fx);
 }
 
+/* A transaction that holds a user's balance row until it is released. */
+typedef struct holder {
+  fx_t *fx;
+  int64_t user;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool in, release;
+  int rc;
+} holder_t;
+
+static int hold_fn(souk_db_t *db, void *ud) {
+  holder_t *h = ud;
+  int64_t bal;
+  int rc = row_read(db, h->user, true, &bal, NULL);
+  pthread_mutex_lock(&h->mu);
+  h->in = true;
+  pthread_cond_broadcast(&h->cv);
+  while (!h->release)
+    pthread_cond_wait(&h->cv, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+static void *hold_main(void *p) {
+  holder_t *h = p;
+  h->rc = souk_store_tx(h->fx->st, hold_fn, h);
+  return NULL;
+}
+
+static void *recover_main(void *p) {
+  bet_job_t *r = ((void **)p)[1];
+  fx_t *fx = ((void **)p)[0];
+  r->n = 0;
+  souk_store_tx(fx->st, bet_fn, r);
+  return NULL;
+}
+
+static int nowait_fn(souk_db_t *db, void *ud) {
+  souk_stmt_t *s;
+  int rc = souk_db_preparef(db, &s,
+                            "SELECT balance FROM economy_balances WHERE user_id = ? "
+                            "FOR UPDATE NOWAIT",
+                            "i", *(int64_t *)ud);
+  if (rc == 0) rc = souk_stmt_step(s);
+  souk_stmt_finalize(s);
+  return rc < 0 ? rc : 0;
+}
+
+/* The recovery locks balances in ascending user id order, as transfers
+ * do, whatever order the bets were placed in (PostgreSQL: SQLite runs
+ * write transactions one at a time).  With a transfer holding the lower
+ * id, the recovery must wait there without holding the higher one, or the
+ * transfer's next lock would deadlock with it. */
+static void test_bets_recover_locks_in_user_order(void **state) {
+  FX();
+  if (fx->be->kind != SOUK_STORE_POSTGRES) {
+    skip();
+    return;
+  }
+  const int64_t lo = 90, hi = 91;
+  grant(fx, lo, 100, "g-lo");
+  grant(fx, hi, 100, "g-hi");
+  bet_place(fx, hi, 10, 20, "b-hi"); /* the higher id's bet comes first */
+  bet_place(fx, lo, 10, 20, "b-lo");
+  holder_t h = {.fx = fx, .user = lo};
+  pthread_mutex_init(&h.mu, NULL);
+  pthread_cond_init(&h.cv, NULL);
+  pthread_t th, tr;
+  assert_int_equal(pthread_create(&th, NULL, hold_main, &h), 0);
+  pthread_mutex_lock(&h.mu);
+  while (!h.in)
+    pthread_cond_wait(&h.cv, &h.mu);
+  pthread_mutex_unlock(&h.mu);
+  bet_job_t r = {.what = 2, .before = 1700000002000};
+  void *args[2] = {fx, &r};
+  assert_int_equal(pthread_create(&tr, NULL, recover_main, args), 0);
+  int64_t waiting = 0;
+  for (int i = 0; i < 1000 && !waiting; i++) {
+    waiting = sql_int(fx, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+    if (!waiting) usleep(10000);
+  }
+  assert_true(waiting > 0);
+  /* The recovery waits for the lower id: the higher one is still free. */
+  int64_t user = hi;
+  int free_rc = souk_store_tx(fx->st, nowait_fn, &user);
+  pthread_mutex_lock(&h.mu);
+  h.release = true;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  pthread_join(th, NULL);
+  pthread_join(tr, NULL);
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
+  assert_int_equal(free_rc, 0);
+  assert_int_equal(r.n, 2);
+  check_invariant(fx);
+}
+
 /* ---- forgetting a user ---- */
 
 /* `souk db forget-user` through the store's registry, as the module
@@ -1149,6 +1247,7 @@ static void test_poll_concurrent(void **state) {
       T(test_tos_accept_runs_kept_command_once, be), T(test_spin_needs_current_tos, be),           \
       T(test_tos_kept_command_keeps_its_key, be), T(test_pay_both_ways, be),                       \
       T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be),                         \
+      T(test_bets_recover_locks_in_user_order, be),                                                \
       T(test_forget_user_keeps_the_audit, be), T(test_polls, be),                                  \
       T(test_poll_concurrent, be)
 
