@@ -271,9 +271,10 @@ bool souk_log_has_secret(const char *text, size_t len) {
       found = memcmp(text + i, g_secrets[k], sl) == 0;
   }
   uv_mutex_unlock(&g_secrets_mu);
-  for (size_t i = 0; i < len && !found; i++)
-    found = (i == 0 || !is_b64url((unsigned char)text[i - 1])) &&
-            token_shape_at(text + i, len - i) > 0;
+  for (size_t i = 0; i < len && !found; i++) {
+    bool starts = i == 0 || !is_b64url((unsigned char)text[i - 1]);
+    found = starts && token_shape_at(text + i, len - i) > 0;
+  }
   return found;
 }
 

@@ -148,8 +148,8 @@ static bool terms_name_ok(const char *name) {
   if (n == 0 || n > 64 || name[0] == '.') return false;
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '-' || c == '_'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_'))
       return false;
   }
   return true;
@@ -170,8 +170,9 @@ static int read_terms_in(const char *dir, const char *name, souk_buf_t *out) {
   int err = errno;
   close(dfd);
   if (fd < 0)
-    return err == ENOENT ? SOUK_ENOTFOUND : err == ELOOP || err == EACCES ? SOUK_EFORBIDDEN
-                                                                          : SOUK_EIO;
+    return err == ENOENT                   ? SOUK_ENOTFOUND
+           : err == ELOOP || err == EACCES ? SOUK_EFORBIDDEN
+                                           : SOUK_EIO;
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);

@@ -1033,8 +1033,7 @@ static void test_module_schema_failure(void **state) {
       T(test_rollback, be), T(test_retry_applies_once, be), T(test_retry_real, be),                \
       T(test_concurrent, be), T(test_backup_check, be), T(test_backup_before_migrate, be),         \
       T(test_forget, be), T(test_forget_with_a_function, be), T(test_crash, be),                   \
-      T(test_disk_full, be), T(test_module_schema, be),                                            \
-      T(test_module_schema_failure, be)
+      T(test_disk_full, be), T(test_module_schema, be), T(test_module_schema_failure, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
