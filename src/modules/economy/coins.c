@@ -351,20 +351,25 @@ static void audit_done(void *ud, int status) {
   }
   const economy_totals_t *t = &j->totals;
   const int64_t *k = t->by_kind;
-  char v[8][ECONOMY_FMT_MAX];
+  char v[8][ECONOMY_FMT_MAX], stuck[200] = "";
   bool ok = t->balances == t->audit && k[ECONOMY_PAY] == 0;
+  if (t->stuck_bets)
+    snprintf(stuck, sizeof stuck,
+             "\n%" PRId64 " pending bet(s) cannot be settled: the payout would overflow the "
+             "balance. Take coins from the user and the recovery settles them.",
+             t->stuck_bets);
   souk_cmd_replyf(j->ctx,
                   "**Coin audit: %s**\n```\n"
                   "balances   %s (%" PRId64 " users)\n"
                   "audit sum  %s\n"
                   "  grants   %s\n  takes    %s\n  bonuses  %s\n  daily    %s\n"
                   "  stakes   %s\n  wins     %s\n"
-                  "pending bets %" PRId64 "\n```",
+                  "pending bets %" PRId64 "\n```%s",
                   ok ? "consistent" : "MISMATCH", economy_fmt(t->balances, v[0]), t->users,
                   economy_fmt(t->audit, v[1]), economy_fmt(k[ECONOMY_GRANT], v[2]),
                   economy_fmt(k[ECONOMY_TAKE], v[3]), economy_fmt(k[ECONOMY_BONUS], v[4]),
                   economy_fmt(k[ECONOMY_DAILY], v[5]), economy_fmt(k[ECONOMY_BET], v[6]),
-                  economy_fmt(k[ECONOMY_WIN], v[7]), t->pending_bets);
+                  economy_fmt(k[ECONOMY_WIN], v[7]), t->pending_bets, stuck);
   if (!ok)
     SOUK_ERROR("economy", "coin audit mismatch: balances %" PRId64 ", audit %" PRId64, t->balances,
                t->audit);

@@ -118,14 +118,15 @@ uint64_t economy_rng(void *ud) {
 
 typedef struct recover_job {
   souk_task_ctx_t *task;
-  int64_t settled, version, pruned;
+  economy_recovery_t rec;
+  int64_t version, pruned;
 } recover_job_t;
 
 static int recover_tx(souk_db_t *db, void *ud) {
   recover_job_t *j = ud;
-  j->settled = j->version = j->pruned = 0;
+  j->version = j->pruned = 0;
   int64_t now = (int64_t)souk_unix_ms();
-  int rc = economy_bets_recover(db, now - economy_conf.recover_after_ms, now, 64, &j->settled);
+  int rc = economy_bets_recover(db, now - economy_conf.recover_after_ms, now, 64, &j->rec);
   if (rc == 0) rc = economy_tos_current(db, &j->version, NULL, NULL);
   if (rc == SOUK_ENOTFOUND) rc = 0;
   /* Commands that waited for an acceptance that never came. */
@@ -135,12 +136,36 @@ static int recover_tx(souk_db_t *db, void *ud) {
   return rc;
 }
 
+/* Bets the recovery cannot settle are said once per process each (they
+ * are looked at every run until an operator acts), and counted. */
+static void recover_report_stuck(const economy_recovery_t *r) {
+  economy_g.bets_stuck = r->stuck;
+  for (int64_t i = 0; i < r->stuck && i < ECONOMY_STUCK_MAX; i++) {
+    int64_t id = r->stuck_ids[i];
+    bool told = false;
+    for (size_t k = 0; k < economy_g.nstuck_told && !told; k++)
+      told = economy_g.stuck_told[k] == id;
+    if (told) continue;
+    SOUK_ERROR("economy",
+               "bet %" PRId64 " cannot be settled: its payout would take the user's balance past "
+               "the largest number of coins; it stays pending (take coins from the user with "
+               "/coins take, and the recovery settles it)",
+               id);
+    economy_g.stuck_told =
+        souk_reallocarray(economy_g.stuck_told, economy_g.nstuck_told + 1, sizeof(int64_t));
+    economy_g.stuck_told[economy_g.nstuck_told++] = id;
+  }
+  if (r->stuck > ECONOMY_STUCK_MAX)
+    SOUK_WARN("economy", "%" PRId64 " bets cannot be settled (see /coins audit)", r->stuck);
+}
+
 static void recover_done(void *ud, int status) {
   recover_job_t *j = ud;
   if (status == 0) {
-    if (j->settled)
+    if (j->rec.settled)
       SOUK_INFO("economy", "settled %" PRId64 " bet(s) an interrupted spin left pending",
-                j->settled);
+                j->rec.settled);
+    recover_report_stuck(&j->rec);
     /* Another process may have published a version. */
     if (j->version > economy_g.tos_version) {
       economy_g.tos_version = j->version;
@@ -224,6 +249,9 @@ static int economy_init(const souk_module_ctx_t *ctx) {
 
 static void economy_shutdown(const souk_module_ctx_t *ctx) {
   economy_g.started = false;
+  souk_free(economy_g.stuck_told);
+  economy_g.stuck_told = NULL;
+  economy_g.nstuck_told = 0;
   economy_games_stop();
   economy_tos_forget_all();
 }

@@ -40,6 +40,9 @@ typedef struct economy_state {
   souk_store_t *store; /* from the init context; NULL: no store */
   int64_t tos_version; /* the current ToS version, 0 before one exists */
   uint64_t rng;        /* the fixed sequence's state (economy.roulette.seed) */
+  int64_t bets_stuck;  /* pending bets the last recovery could not settle */
+  int64_t *stuck_told; /* bets already reported as stuck by this process */
+  size_t nstuck_told;
 } economy_state_t;
 
 extern economy_state_t economy_g;

@@ -626,17 +626,20 @@ int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid
   int64_t bal = 0;
   rc = rows_lock(db, b.user_id, 0, now_ms, &bal, NULL);
   if (rc != 0) return rc;
+  if (balance) *balance = bal;
+  if (b.settled) return 0; /* settled already, by a click or a recovery */
+  /* Refused before anything is written, so the caller's transaction can
+   * go on with other work. */
+  int64_t next;
+  if (b.payout > 0 && !add_ok(bal, b.payout, &next)) return SOUK_ERANGE;
   int64_t changes = 0;
   rc = souk_db_runf(db, &changes,
                     "UPDATE economy_bets SET state = 'settled', settled_at = ? "
                     "WHERE id = ? AND state = 'pending'",
                     "ii", now_ms, bet_id);
   if (rc != 0) return rc;
-  if (balance) *balance = bal;
-  if (changes != 1) return 0; /* settled already, by a click or a recovery */
+  if (changes != 1) return 0; /* settled while we waited for the lock */
   if (b.payout > 0) {
-    int64_t next;
-    if (!add_ok(bal, b.payout, &next)) return SOUK_ERANGE;
     char akey[64], reason[2 * ECONOMY_BET_TEXT_MAX + 2];
     snprintf(akey, sizeof akey, "bet:%" PRId64 ":win", bet_id);
     snprintf(reason, sizeof reason, "%s %s", b.game, b.outcome);
@@ -656,34 +659,48 @@ int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid
 }
 
 int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max,
-                         int64_t *n) {
-  if (!db || !n || max <= 0) return SOUK_EINVAL;
-  *n = 0;
-  int64_t ids[64];
-  size_t nids = 0;
-  souk_stmt_t *s;
+                         economy_recovery_t *out) {
+  if (!db || !out || max <= 0) return SOUK_EINVAL;
+  memset(out, 0, sizeof *out);
   /* In ascending user id order, as every other change locks balances:
    * settling one user's bet locks that user's balance, and this
    * transaction holds each lock until it commits, so taking them in bet
    * order could lock a higher id before a lower one and deadlock with a
-   * transfer between the two. */
-  int rc =
-      souk_db_preparef(db, &s,
-                       "SELECT id FROM economy_bets WHERE state = 'pending' AND created_at < ? "
-                       "ORDER BY user_id, id LIMIT ?",
-                       "ii", before_ms, max < 64 ? max : (int64_t)64);
-  if (rc != 0) return rc;
-  while ((rc = souk_stmt_step(s)) == 1 && nids < 64)
-    ids[nids++] = souk_stmt_column_int64(s, 0);
-  souk_stmt_finalize(s);
-  if (rc < 0) return rc;
-  for (size_t i = 0; i < nids; i++) {
-    bool paid;
-    rc = economy_bet_settle(db, ids[i], now_ms, &paid, NULL);
+   * transfer between the two.  A cursor walks past bets that cannot be
+   * settled, so however many there are the others are reached. */
+  int64_t after_user = INT64_MIN, after_id = INT64_MIN;
+  for (;;) {
+    int64_t ids[64];
+    size_t nids = 0;
+    souk_stmt_t *s;
+    int rc = souk_db_preparef(db, &s,
+                              "SELECT id, user_id FROM economy_bets WHERE state = 'pending' AND "
+                              "created_at < ? AND (user_id > ? OR (user_id = ? AND id > ?)) "
+                              "ORDER BY user_id, id LIMIT 64",
+                              "iiii", before_ms, after_user, after_user, after_id);
     if (rc != 0) return rc;
-    if (paid) (*n)++;
+    while ((rc = souk_stmt_step(s)) == 1 && nids < 64) {
+      ids[nids++] = souk_stmt_column_int64(s, 0);
+      after_id = ids[nids - 1];
+      after_user = souk_stmt_column_int64(s, 1);
+    }
+    souk_stmt_finalize(s);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < nids && out->settled < max; i++) {
+      bool paid;
+      rc = economy_bet_settle(db, ids[i], now_ms, &paid, NULL);
+      if (rc == SOUK_ERANGE) {
+        /* Its payout does not fit the balance: nothing was written.  It
+         * stays pending for an operator; the others go on. */
+        if (out->stuck < ECONOMY_STUCK_MAX) out->stuck_ids[out->stuck] = ids[i];
+        out->stuck++;
+        continue;
+      }
+      if (rc != 0) return rc;
+      if (paid) out->settled++;
+    }
+    if (nids < 64 || out->settled >= max) return 0;
   }
-  return 0;
 }
 
 /* ---- forgetting a user ---- */
@@ -782,6 +799,19 @@ int economy_totals(souk_db_t *db, economy_totals_t *out) {
   if (rc != 0) return rc;
   if ((rc = souk_stmt_step(s)) == 1) {
     out->pending_bets = souk_stmt_column_int64(s, 0);
+    rc = 0;
+  }
+  souk_stmt_finalize(s);
+  if (rc != 0 || out->pending_bets == 0) return rc;
+  /* INT64_MAX - balance never overflows: balances are >= 0. */
+  rc = souk_db_preparef(db, &s,
+                        "SELECT CAST(COUNT(*) AS BIGINT) FROM economy_bets b JOIN "
+                        "economy_balances u ON u.user_id = b.user_id WHERE b.state = 'pending' "
+                        "AND b.payout > 9223372036854775807 - u.balance",
+                        "");
+  if (rc != 0) return rc;
+  if ((rc = souk_stmt_step(s)) == 1) {
+    out->stuck_bets = souk_stmt_column_int64(s, 0);
     rc = 0;
   }
   souk_stmt_finalize(s);

@@ -171,13 +171,29 @@ int economy_bet_place(souk_db_t *db, const economy_bet_req_t *req, economy_bet_t
 /** Settle a pending bet: mark it settled and pay its payout.  *paid says
  * whether this call settled it (false: it already was); *balance (may be
  * NULL) gets the user's balance afterwards.  SOUK_ENOTFOUND for no such
- * bet. */
+ * bet; SOUK_ERANGE, with nothing written, when the payout would take the
+ * balance past INT64_MAX (the bet stays pending). */
 int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid, int64_t *balance);
+/** Most stuck bets an economy_recovery_t names. */
+#define ECONOMY_STUCK_MAX 8
+
+/** What a recovery did. */
+typedef struct economy_recovery {
+  int64_t settled; /* bets this call settled */
+  /** Bets that cannot be settled (economy_bet_settle's SOUK_ERANGE): left
+   * pending for an operator, and the first ECONOMY_STUCK_MAX of them. */
+  int64_t stuck;
+  int64_t stuck_ids[ECONOMY_STUCK_MAX];
+} economy_recovery_t;
+
 /** Settle every bet still pending that was placed before before_ms (the
  * spins a crash or a restart interrupted), at most max of them, in
- * ascending user id order (the lock order above); *n gets how many this
- * call settled. */
-int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max, int64_t *n);
+ * ascending user id order (the lock order above).  Each bet is settled on
+ * its own: one that cannot be (its payout would overflow the balance) is
+ * counted in out->stuck, left pending with nothing written, and the
+ * others go on. */
+int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max,
+                         economy_recovery_t *out);
 
 /* ---- forgetting a user ---- */
 
@@ -204,6 +220,7 @@ typedef struct economy_totals {
   int64_t by_kind[7];   /* sum of audit amounts per economy_kind_t (takes and stakes < 0) */
   int64_t audit;        /* sum of every audit amount */
   int64_t pending_bets; /* bets not settled yet */
+  int64_t stuck_bets;   /* of those, bets whose payout would overflow the balance */
   int64_t users;        /* balance rows */
 } economy_totals_t;
 

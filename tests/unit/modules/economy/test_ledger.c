@@ -24,17 +24,17 @@
 #include "modules/economy/polls.c"
 /* The rest of the module, for the transaction functions of its commands
  * (tos.c's accept_tx). */
+#include "../../logcap.h"
+#include "../../store/pgserver.h"
 #include "modules/economy/coins.c"
 #include "modules/economy/economy.c"
 #include "modules/economy/games.c"
 #include "modules/economy/roulette.c"
 #include "modules/economy/tos.c"
-#include "store/store_int.h"
-#include "../../logcap.h"
-#include "../../store/pgserver.h"
 #include "souk/alloc.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "store/store_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -420,7 +420,8 @@ static void test_tos_never_publishes_a_secret(void **state) {
                                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL\n"});
   assert_int_equal(o.rc, SOUK_EFORBIDDEN);
   souk_log_add_secret("hunter2-store-password");
-  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "db: postgres://souk:hunter2-store-password@db"});
+  o = run_op(fx,
+             (op_t){.what = 5, .a = 1, .text = "db: postgres://souk:hunter2-store-password@db"});
   souk_log_clear_secrets();
   assert_int_equal(o.rc, SOUK_EFORBIDDEN);
   assert_int_equal(sql_int(fx, "SELECT MAX(version) FROM economy_tos"), 1);
@@ -837,6 +838,7 @@ typedef struct bet_job {
   economy_bet_req_t req;
   economy_bet_t bet;
   int64_t id, before, n, balance;
+  economy_recovery_t rec;
   bool paid;
   int what; /* 0 place, 1 settle, 2 recover */
 } bet_job_t;
@@ -845,7 +847,9 @@ static int bet_fn(souk_db_t *db, void *ud) {
   bet_job_t *j = ud;
   if (j->what == 0) return economy_bet_place(db, &j->req, &j->bet);
   if (j->what == 1) return economy_bet_settle(db, j->id, 1700000009000, &j->paid, &j->balance);
-  return economy_bets_recover(db, j->before, 1700000009000, 100, &j->n);
+  int rc = economy_bets_recover(db, j->before, 1700000009000, 100, &j->rec);
+  j->n = j->rec.settled;
+  return rc;
 }
 
 static bet_job_t bet_place(fx_t *fx, int64_t user, int64_t stake, int64_t payout, const char *key) {
@@ -937,6 +941,53 @@ static void test_bets_recover(void **state) {
   assert_true(s.paid);
   assert_int_equal(balance(fx, 80), 1200);
   check_invariant(fx);
+}
+
+/* A bet whose payout would overflow its user's balance is left pending
+ * and counted; every other bet is settled, whatever comes before or after
+ * it, and however many such bets there are. */
+static void test_bets_recover_goes_past_a_stuck_bet(void **state) {
+  FX();
+  grant(fx, 50, 1000, "g50");
+  bet_place(fx, 50, 10, 20, "s50");
+  grant(fx, 60, 1000, "g60");
+  char key[32];
+  for (int i = 0; i < 70; i++) {
+    snprintf(key, sizeof key, "x60-%d", i);
+    bet_job_t b = {.what = 0,
+                   .req = {.user_id = 60,
+                           .game = "roulette",
+                           .bet = "17",
+                           .stake = 1,
+                           .outcome = "17",
+                           .payout = 6000,
+                           .key = key,
+                           .now_ms = 1700000001000}};
+    assert_int_equal(souk_store_tx(fx->st, bet_fn, &b), 0);
+  }
+  grant(fx, 60, INT64_MAX - 5000 - 930, "g60b"); /* 6,000 more would not fit */
+  grant(fx, 70, 1000, "g70");
+  bet_place(fx, 70, 10, 20, "s70");
+  bet_job_t r = {.what = 2, .before = 1700000002000};
+  assert_int_equal(souk_store_tx(fx->st, bet_fn, &r), 0);
+  assert_int_equal(r.rec.settled, 2);
+  assert_int_equal(r.rec.stuck, 70);
+  assert_true(r.rec.stuck_ids[0] > 0 && r.rec.stuck_ids[ECONOMY_STUCK_MAX - 1] > 0);
+  assert_int_equal(balance(fx, 50), 1010);
+  assert_int_equal(balance(fx, 70), 1010);
+  assert_int_equal(balance(fx, 60), INT64_MAX - 5000);
+  economy_totals_t t = check_invariant(fx);
+  assert_int_equal(t.pending_bets, 70);
+  assert_int_equal(t.stuck_bets, 70);
+  /* An operator makes room: the recovery settles them. */
+  op_t o = run_op(fx, (op_t){.what = 2, .a = 60, .amount = 1000000, .key = "room"});
+  assert_int_equal(o.ch.refusal, ECONOMY_OK);
+  assert_int_equal(souk_store_tx(fx->st, bet_fn, &r), 0);
+  assert_int_equal(r.rec.settled, 70);
+  assert_int_equal(r.rec.stuck, 0);
+  t = check_invariant(fx);
+  assert_int_equal(t.pending_bets, 0);
+  assert_int_equal(t.stuck_bets, 0);
 }
 
 /* A transaction that holds a user's balance row until it is released. */
@@ -1243,13 +1294,12 @@ static void test_poll_concurrent(void **state) {
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
       T(test_tos, be), T(test_tos_never_publishes_a_secret, be),                                   \
       T(test_tos_files_only_from_the_directory, be), T(test_tos_status, be),                       \
-      T(test_tos_double_click, be),                                                                \
-      T(test_tos_accept_runs_kept_command_once, be), T(test_spin_needs_current_tos, be),           \
-      T(test_tos_kept_command_keeps_its_key, be), T(test_pay_both_ways, be),                       \
-      T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be),                         \
-      T(test_bets_recover_locks_in_user_order, be),                                                \
-      T(test_forget_user_keeps_the_audit, be), T(test_polls, be),                                  \
-      T(test_poll_concurrent, be)
+      T(test_tos_double_click, be), T(test_tos_accept_runs_kept_command_once, be),                 \
+      T(test_spin_needs_current_tos, be), T(test_tos_kept_command_keeps_its_key, be),              \
+      T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
+      T(test_bets_recover, be), T(test_bets_recover_locks_in_user_order, be),                      \
+      T(test_bets_recover_goes_past_a_stuck_bet, be), T(test_forget_user_keeps_the_audit, be),     \
+      T(test_polls, be), T(test_poll_concurrent, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
