@@ -388,21 +388,66 @@ int economy_tos_current(souk_db_t *db, int64_t *version, souk_buf_t *body, int64
   return rc;
 }
 
-int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, int64_t now_ms,
-                        int64_t *version) {
+/* What published each version is kept in the kv table: namespace
+ * TOS_KEYS, the key, the version as text. */
+#define TOS_KEYS "economy.tos"
+
+/* The version published under key, if any: 0 (found or not, *version 0
+ * when not) or SOUK_E*. */
+static int tos_by_key(souk_db_t *db, const char *key, int64_t *version) {
+  *version = 0;
+  souk_buf_t v;
+  souk_buf_init(&v);
+  int rc = souk_db_kv_get(db, TOS_KEYS, key, &v, NULL);
+  if (rc == 0) {
+    long long n = 0;
+    souk_buf_putc(&v, '\0');
+    if (sscanf(v.data, "%lld", &n) != 1 || n < 1) rc = SOUK_EIO;
+    *version = n;
+  }
+  souk_buf_free(&v);
+  return rc == SOUK_ENOTFOUND ? 0 : rc;
+}
+
+int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, const char *key,
+                        int64_t now_ms, int64_t *version, bool *created) {
   size_t n = body ? strlen(body) : 0;
-  if (!db || !version || n == 0 || n > TOS_BODY_MAX) return SOUK_EINVAL;
+  if (!db || !version || n == 0 || n > TOS_BODY_MAX || (key && !key[0])) return SOUK_EINVAL;
+  *version = 0;
+  if (created) *created = false;
   /* Terms are shown to everyone: a slip (or a hijacked owner account)
    * must not publish the bot's token or another secret with them. */
   if (souk_log_has_secret(body, n)) return SOUK_EFORBIDDEN;
-  int64_t cur = 0;
-  int rc = economy_tos_current(db, &cur, NULL, NULL);
-  if (rc != 0 && rc != SOUK_ENOTFOUND) return rc;
-  *version = cur + 1;
-  return souk_db_runf(db, NULL,
+  int rc = key ? tos_by_key(db, key, version) : 0;
+  if (rc != 0 || *version) return rc; /* published already: a re-run after a lost commit */
+  /* Another process may take the next number first (two starting on an
+   * empty database, two owners at once): the insert then does nothing,
+   * and on PostgreSQL, where it waited for that transaction, the next
+   * statement sees what it committed. */
+  for (int attempt = 0; attempt < 8; attempt++) {
+    int64_t cur = 0, changes = 0;
+    rc = economy_tos_current(db, &cur, NULL, NULL);
+    if (rc != 0 && rc != SOUK_ENOTFOUND) return rc;
+    rc = souk_db_runf(db, &changes,
                       "INSERT INTO economy_tos (version, body, published_by, published_at) "
-                      "VALUES (?, ?, ?, ?)",
-                      "isii", *version, body, by_user, now_ms);
+                      "VALUES (?, ?, ?, ?) ON CONFLICT (version) DO NOTHING",
+                      "isii", cur + 1, body, by_user, now_ms);
+    if (rc != 0) return rc;
+    if (changes == 1) {
+      if (key) {
+        char text[24];
+        int len = snprintf(text, sizeof text, "%" PRId64, cur + 1);
+        rc = souk_db_kv_put(db, TOS_KEYS, key, text, (size_t)len);
+        if (rc != 0) return rc;
+      }
+      *version = cur + 1;
+      if (created) *created = true;
+      return 0;
+    }
+    rc = key ? tos_by_key(db, key, version) : 0;
+    if (rc != 0 || *version) return rc; /* the other one published it under our key */
+  }
+  return SOUK_EBUSY;
 }
 
 int economy_tos_status(souk_db_t *db, int64_t user_id, int64_t *version, int64_t *accepted_at) {

@@ -98,9 +98,15 @@ int economy_daily(souk_db_t *db, int64_t user_id, const char *name, int64_t amou
 int economy_tos_current(souk_db_t *db, int64_t *version, souk_buf_t *body, int64_t *published_at);
 /** Publish a new version with body (1..8000 bytes, SOUK_EINVAL otherwise;
  * SOUK_EFORBIDDEN when it holds a secret, souk_log_has_secret()); *version
- * gets its number (1 for the first). */
-int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, int64_t now_ms,
-                        int64_t *version);
+ * gets its number (1 for the first).  key (may be NULL) is what caused the
+ * publication: the version already published under it is reported instead
+ * of a new one (*created false), so a re-run after a lost commit, a
+ * redelivered command, or two processes publishing the first version at
+ * once publish one version.  A number taken by another publication at
+ * the same moment is retried with the next one; SOUK_EBUSY when that keeps
+ * happening.  *created (may be NULL) says whether this call published. */
+int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, const char *key,
+                        int64_t now_ms, int64_t *version, bool *created);
 /** The highest version user_id accepted (0: none) and when. */
 int economy_tos_status(souk_db_t *db, int64_t user_id, int64_t *version, int64_t *accepted_at);
 /** Record user_id's acceptance of version (SOUK_ENOTFOUND if it does not

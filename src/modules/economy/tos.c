@@ -188,11 +188,17 @@ typedef struct start_job {
   int64_t version;
 } start_job_t;
 
+/* The key of the first version: every process that finds none publishes
+ * it under this key, so whichever commits first wins and the others find
+ * its version instead of a duplicate key. */
+#define TOS_FIRST_KEY "economy:tos-first"
+
 static int start_tx(souk_db_t *db, void *ud) {
   start_job_t *j = ud;
   int rc = economy_tos_current(db, &j->version, NULL, NULL);
   if (rc != SOUK_ENOTFOUND) return rc;
-  return economy_tos_publish(db, j->body.data, 0, (int64_t)souk_unix_ms(), &j->version);
+  return economy_tos_publish(db, j->body.data, 0, TOS_FIRST_KEY, (int64_t)souk_unix_ms(),
+                             &j->version, NULL);
 }
 
 int economy_tos_start(souk_store_t *st) {
@@ -647,10 +653,12 @@ void economy_cmd_tosinfo(souk_cmd_ctx_t *ctx) {
 
 typedef struct publish_job {
   souk_cmd_ctx_t *ctx;
-  char *file;      /* a file of economy.tos_dir, read on the pool, or NULL */
-  char *dir;       /* economy.tos_dir when the job was made */
-  souk_buf_t body; /* the text (from the file, an option or the form) */
+  char *file;             /* a file of economy.tos_dir, read on the pool, or NULL */
+  char *dir;              /* economy.tos_dir when the job was made */
+  souk_buf_t body;        /* the text (from the file, an option or the form) */
+  char key[KEY_MAX + 16]; /* "publish:" and the invocation's idempotency key; "" none */
   int64_t version;
+  bool created; /* false: a redelivery found what it had published */
   int file_rc;
 } publish_job_t;
 
@@ -667,8 +675,8 @@ static int publish_tx(souk_db_t *db, void *ud) {
     j->file_rc = read_terms_in(j->dir, j->file, &j->body);
     if (j->file_rc) return 0; /* reported by done; nothing written */
   }
-  return economy_tos_publish(db, j->body.data, (int64_t)j->ctx->user_id, (int64_t)souk_unix_ms(),
-                             &j->version);
+  return economy_tos_publish(db, j->body.data, (int64_t)j->ctx->user_id, j->key[0] ? j->key : NULL,
+                             (int64_t)souk_unix_ms(), &j->version, &j->created);
 }
 
 static void publish_done(void *ud, int status) {
@@ -691,11 +699,11 @@ static void publish_done(void *ud, int status) {
   } else if (status) {
     economy_store_error(j->ctx, status);
   } else {
-    economy_g.tos_version = j->version;
+    if (j->version > economy_g.tos_version) economy_g.tos_version = j->version;
     economy_tos_forget_all();
     SOUK_INFO("economy",
-              "owner %" PRIu64 " published the Terms of Service v%" PRId64 " (%zu bytes)",
-              j->ctx->user_id, j->version, j->body.len);
+              "owner %" PRIu64 " published the Terms of Service v%" PRId64 " (%zu bytes)%s",
+              j->ctx->user_id, j->version, j->body.len, j->created ? "" : " (found published)");
     souk_cmd_replyf(j->ctx,
                     "Published the Terms of Service version %" PRId64
                     " (%zu characters). Everyone will be asked to accept it with their next "
@@ -720,6 +728,10 @@ static void publish(souk_cmd_ctx_t *ctx, const char *text, const char *file) {
   publish_job_t *j = souk_calloc(1, sizeof *j);
   j->ctx = ctx;
   souk_buf_init(&j->body);
+  /* A redelivered command, or the store running the transaction again
+   * after a commit whose answer was lost, publishes one version. */
+  if (ctx->idem_key && strlen(ctx->idem_key) <= KEY_MAX)
+    snprintf(j->key, sizeof j->key, "publish:%s", ctx->idem_key);
   if (file) {
     j->file = souk_strdup(file);
     j->dir = souk_strdup(economy_conf.tos_dir);

@@ -161,7 +161,7 @@ static int op_fn(souk_db_t *db, void *ud) {
     return economy_tos_accept(db, o->a, "acceptor", o->version, o->amount, o->now, &o->paid,
                               &o->ch);
   case 5:
-    return economy_tos_publish(db, o->text, o->a, o->now, &o->version);
+    return economy_tos_publish(db, o->text, o->a, o->key, o->now, &o->version, &o->paid);
   default:
     return economy_balance(db, o->a, &o->amount);
   }
@@ -460,6 +460,101 @@ static void test_tos_files_only_from_the_directory(void **state) {
   assert_int_equal(read_terms_in(dir, "none.txt", &b), SOUK_ENOTFOUND);
   assert_int_equal(read_terms_in(NULL, "v3.txt", &b), SOUK_EINVAL);
   souk_buf_free(&b);
+}
+
+/* A publication whose commit was acknowledged too late is run again by
+ * the store: the key finds the version it published, not a second one. */
+static void test_tos_publish_after_a_lost_commit(void **state) {
+  FX();
+  op_t o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nice."});
+  assert_int_equal(o.version, 1);
+  atomic_store(&souk__store_fault_commit_lost, 1);
+  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nicer.", .key = "publish:ix:5"});
+  assert_int_equal(atomic_load(&souk__store_fault_commit_lost), 0);
+  assert_int_equal(o.rc, 0);
+  assert_int_equal(o.version, 2);
+  assert_false(o.paid); /* the re-run found it published */
+  /* A redelivery of the same command, too. */
+  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nicer.", .key = "publish:ix:5"});
+  assert_int_equal(o.version, 2);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_tos"), 2);
+  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nicest.", .key = "publish:ix:6"});
+  assert_int_equal(o.version, 3);
+  assert_true(o.paid);
+}
+
+/* Two processes starting on an empty database both find no Terms and
+ * publish the first version: one does, the other finds it. */
+typedef struct starter {
+  fx_t *fx;
+  start_job_t j;
+  pthread_mutex_t *mu;
+  pthread_cond_t *cv;
+  bool hold, in, *release;
+  int rc;
+} starter_t;
+
+static int starter_fn(souk_db_t *db, void *ud) {
+  starter_t *t = ud;
+  int rc = start_tx(db, &t->j);
+  if (!t->hold) return rc;
+  pthread_mutex_lock(t->mu);
+  t->in = true;
+  pthread_cond_broadcast(t->cv);
+  while (!*t->release)
+    pthread_cond_wait(t->cv, t->mu);
+  pthread_mutex_unlock(t->mu);
+  return rc;
+}
+
+static void *starter_main(void *p) {
+  starter_t *t = p;
+  t->rc = souk_store_tx(t->fx->st, starter_fn, t);
+  return NULL;
+}
+
+static void test_tos_first_version_published_once(void **state) {
+  FX();
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  bool release = false;
+  starter_t a = {.fx = fx, .mu = &mu, .cv = &cv, .hold = true, .release = &release};
+  starter_t b = {.fx = fx, .mu = &mu, .cv = &cv, .release = &release};
+  souk_buf_init(&a.j.body);
+  souk_buf_init(&b.j.body);
+  souk_buf_puts(&a.j.body, "Terms, as process A read them.");
+  souk_buf_puts(&b.j.body, "Terms, as process B read them.");
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, starter_main, &a), 0);
+  pthread_mutex_lock(&mu);
+  while (!a.in)
+    pthread_cond_wait(&cv, &mu);
+  pthread_mutex_unlock(&mu);
+  /* A has inserted version 1 and not committed: B starts. */
+  assert_int_equal(pthread_create(&tb, NULL, starter_main, &b), 0);
+  if (fx->be->kind == SOUK_STORE_POSTGRES) {
+    int64_t waiting = 0;
+    for (int i = 0; i < 1000 && !waiting; i++) {
+      waiting = sql_int(fx, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+      if (!waiting) usleep(10000);
+    }
+    assert_true(waiting > 0);
+  } else {
+    usleep(200000);
+  }
+  pthread_mutex_lock(&mu);
+  release = true;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  assert_int_equal(a.rc, 0);
+  assert_int_equal(b.rc, 0);
+  assert_int_equal(a.j.version, 1);
+  assert_int_equal(b.j.version, 1);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_tos"), 1);
+  souk_buf_free(&a.j.body);
+  souk_buf_free(&b.j.body);
 }
 
 typedef struct status_job {
@@ -1293,7 +1388,8 @@ static void test_poll_concurrent(void **state) {
 #define ALL(be)                                                                                    \
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
       T(test_tos, be), T(test_tos_never_publishes_a_secret, be),                                   \
-      T(test_tos_files_only_from_the_directory, be), T(test_tos_status, be),                       \
+      T(test_tos_files_only_from_the_directory, be), T(test_tos_publish_after_a_lost_commit, be),  \
+      T(test_tos_first_version_published_once, be), T(test_tos_status, be),                        \
       T(test_tos_double_click, be), T(test_tos_accept_runs_kept_command_once, be),                 \
       T(test_spin_needs_current_tos, be), T(test_tos_kept_command_keeps_its_key, be),              \
       T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
