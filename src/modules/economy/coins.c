@@ -18,6 +18,7 @@
 typedef struct coin_job {
   souk_cmd_ctx_t *ctx;
   int64_t user, other, amount;
+  int64_t cooldown_ms; /* /daily: economy.daily.cooldown when the command came */
   char name[ECONOMY_NAME_MAX + 1], other_name[ECONOMY_NAME_MAX + 1];
   char reason[256];
   economy_kind_t kind;
@@ -80,9 +81,8 @@ void economy_cmd_balance(souk_cmd_ctx_t *ctx) {
 
 static int daily_tx(souk_db_t *db, void *ud) {
   coin_job_t *j = ud;
-  return economy_daily(db, j->user, j->name, economy_conf.daily_amount,
-                       economy_conf.daily_cooldown_ms, j->ctx->idem_key, (int64_t)souk_unix_ms(),
-                       &j->ch);
+  return economy_daily(db, j->user, j->name, j->amount, j->cooldown_ms, j->ctx->idem_key,
+                       (int64_t)souk_unix_ms(), &j->ch);
 }
 
 static void daily_done(void *ud, int status) {
@@ -109,6 +109,10 @@ static void daily_done(void *ud, int status) {
 
 void economy_cmd_daily(souk_cmd_ctx_t *ctx) {
   coin_job_t *j = job_new(ctx);
+  /* Both may change at run time (/admin config set, SIGHUP), on this
+   * thread: the pool thread reads the job's copies, never the config. */
+  j->amount = economy_conf.daily_amount;
+  j->cooldown_ms = economy_conf.daily_cooldown_ms;
   if (economy_run(ctx, daily_tx, daily_done, j, true)) souk_free(j);
 }
 
