@@ -104,6 +104,16 @@ int souk_discord_edit(uint64_t channel_id, uint64_t message_id, const souk_msg_t
 int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
                              uint32_t min_interval_ms);
 
+/** souk_discord_edit_latest for states that carry a version (a poll's
+ * tally, numbered by the store row it was read from): a state whose
+ * version is not above the highest one given for that message is dropped
+ * (0 is returned and nothing changes), so a state computed earlier but
+ * handed in later (its transaction finished last) never replaces a newer
+ * one.  The highest version is remembered for an hour after the last call
+ * for the message.  version > 0; errors as souk_discord_edit_latest. */
+int souk_discord_edit_versioned(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                                uint32_t min_interval_ms, uint64_t version);
+
 /** Delete a message.  Errors as souk_discord_edit. */
 int souk_discord_delete(uint64_t channel_id, uint64_t message_id, souk_discord_cb cb, void *ud);
 

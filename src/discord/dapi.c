@@ -532,18 +532,30 @@ static void coal_arm(void) {
   uv_timer_start(g.coal_timer, coal_timer_cb, next > now ? next - now : 0, 0);
 }
 
-int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
-                             uint32_t min_interval_ms) {
+static int edit_coalesced(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                          uint32_t min_interval_ms, uint64_t version) {
   int rc = check_running();
   if (rc) return rc;
   if (!channel_id || !message_id || msg_empty(msg)) return SOUK_EINVAL;
   if (min_interval_ms < COAL_MIN_INTERVAL) min_interval_ms = COAL_MIN_INTERVAL;
   souk_buf_t b;
   build_edit(msg, &b);
-  rc = souk__coal_put(g.coal, channel_id, message_id, b.data, b.len, min_interval_ms, now_ms());
+  rc = souk__coal_put_v(g.coal, channel_id, message_id, b.data, b.len, min_interval_ms, version,
+                        now_ms());
   souk_buf_free(&b);
   if (rc == 0) coal_arm();
   return rc;
+}
+
+int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                             uint32_t min_interval_ms) {
+  return edit_coalesced(channel_id, message_id, msg, min_interval_ms, 0);
+}
+
+int souk_discord_edit_versioned(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                                uint32_t min_interval_ms, uint64_t version) {
+  if (!version) return SOUK_EINVAL;
+  return edit_coalesced(channel_id, message_id, msg, min_interval_ms, version);
 }
 
 /* ---- DMs ----------------------------------------------------------------------- */

@@ -94,7 +94,7 @@ uint64_t economy_rng(void *ud);
 /* ---- games.c ---- */
 
 /** Stop running spins (their bets stay pending and are settled by the
- * recovery at the next start) and forget poll versions. */
+ * recovery at the next start). */
 void economy_games_stop(void);
 
 /* ---- command and component handlers ---- */

@@ -15,8 +15,9 @@
  * as well.
  *
  * Polls: each vote is one transaction that returns the tally with its
- * version (polls.h); only a tally newer than the last one sent is handed
- * to the coalescer, so the message never steps back. */
+ * version (polls.h, the poll row's counter); the coalescer keeps the
+ * highest version per message (souk_discord_edit_versioned), so the
+ * message never steps back, however many polls run at once. */
 #include "economy_int.h"
 #include "souk/alloc.h"
 #include "souk/discord.h"
@@ -374,27 +375,6 @@ void economy_press_spin(souk_cmd_ctx_t *ctx) {
 
 /* ---- polls ------------------------------------------------------------------- */
 
-/* The newest tally version sent per poll, so an older one finishing late
- * is never shown over it.  Polls are few at a time: a small ring. */
-#define POLL_SEEN 256
-static struct { int64_t poll, version; } g_poll_seen[POLL_SEEN];
-static size_t g_poll_seen_next;
-
-/* True when version is newer than the last one sent for poll (and
- * remember it). */
-static bool poll_newer(int64_t poll, int64_t version) {
-  for (size_t i = 0; i < POLL_SEEN; i++)
-    if (g_poll_seen[i].poll == poll) {
-      if (version <= g_poll_seen[i].version) return false;
-      g_poll_seen[i].version = version;
-      return true;
-    }
-  g_poll_seen[g_poll_seen_next].poll = poll;
-  g_poll_seen[g_poll_seen_next].version = version;
-  g_poll_seen_next = (g_poll_seen_next + 1) % POLL_SEEN;
-  return true;
-}
-
 /* The poll's message: the tally, a button per option, Close. */
 typedef struct poll_msg {
   souk_msg_t m;
@@ -477,7 +457,6 @@ static void poll_create_done(void *ud, int status) {
   } else {
     poll_msg_t *pm = souk_malloc(sizeof *pm);
     poll_render(&j->p, pm);
-    poll_newer(j->p.id, j->p.version);
     souk_cmd_reply(j->ctx, &pm->m);
     souk_buf_free(&pm->desc);
     souk_free(pm);
@@ -543,11 +522,16 @@ static void poll_vote_done(void *ud, int status) {
   poll_job_t *j = ud;
   if (status) {
     SOUK_WARN("economy", "a vote on poll %" PRId64 " failed: %s", j->poll, souk_strerror(status));
-  } else if (poll_newer(j->p.id, j->p.version)) {
+  } else if (j->p.version > 0) {
+    /* Votes commit one after another, each with the next version of the
+     * poll's row, but their done callbacks may arrive in another order:
+     * the coalescer keeps the highest version per message and drops an
+     * older tally that arrives late. */
     poll_msg_t *pm = souk_malloc(sizeof *pm);
     poll_render(&j->p, pm);
-    int rc = souk_discord_edit_latest(j->channel, j->message, &pm->m,
-                                      (uint32_t)economy_conf.poll_interval_ms);
+    int rc = souk_discord_edit_versioned(j->channel, j->message, &pm->m,
+                                         (uint32_t)economy_conf.poll_interval_ms,
+                                         (uint64_t)j->p.version);
     if (rc) SOUK_DEBUG("economy", "poll message not edited: %s", souk_strerror(rc));
     souk_buf_free(&pm->desc);
     souk_free(pm);
@@ -608,6 +592,4 @@ void economy_games_stop(void) {
       spin_free(s);
     }
   }
-  memset(g_poll_seen, 0, sizeof g_poll_seen);
-  g_poll_seen_next = 0;
 }

@@ -26,6 +26,7 @@
  * (tos.c's accept_tx). */
 #include "../../logcap.h"
 #include "../../store/pgserver.h"
+#include "discord/dapi.h"
 #include "modules/economy/coins.c"
 #include "modules/economy/economy.c"
 #include "modules/economy/games.c"
@@ -1358,6 +1359,128 @@ static void *voter_main(void *arg) {
   return NULL;
 }
 
+/* ---- a poll's tally message, with many polls at once ---- */
+
+/* Discord's side: the edits the coalescer sends, answered at once. */
+static struct {
+  char path[512][64];
+  char body[512][2048];
+  size_t n;
+} edits;
+
+typedef struct edit_answer {
+  souk__rest_cb cb;
+  void *ud;
+  uv_timer_t t;
+} edit_answer_t;
+
+static void edit_answer_close(uv_handle_t *h) { souk_free(h->data); }
+
+static void edit_answer_fire(uv_timer_t *t) {
+  edit_answer_t *a = t->data;
+  souk__rest_resp_t r = {.status = 200, .body = "{\"id\":\"1\"}", .body_len = 10};
+  a->cb(&r, a->ud);
+  uv_close((uv_handle_t *)t, edit_answer_close);
+}
+
+static int edit_request(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) {
+  if (edits.n < 512) {
+    snprintf(edits.path[edits.n], sizeof edits.path[0], "%s", o->path);
+    snprintf(edits.body[edits.n], sizeof edits.body[0], "%.*s",
+             (int)(o->body ? (o->body_len ? o->body_len : strlen(o->body)) : 0),
+             o->body ? o->body : "");
+    edits.n++;
+  }
+  edit_answer_t *a = souk_calloc(1, sizeof *a);
+  a->cb = cb;
+  a->ud = ud;
+  uv_timer_init(souk_loop(), &a->t);
+  a->t.data = a;
+  uv_timer_start(&a->t, edit_answer_fire, 0, 0);
+  return 0;
+}
+
+static int edit_presence(const char *status, const char *text, int type) { return 0; }
+
+static const souk__dapi_sink_t edit_sink = {
+    .name = "test", .request = edit_request, .presence = edit_presence};
+
+static uint64_t g_edit_now = 5000000;
+static uint64_t edit_clock(void) { return g_edit_now; }
+
+/* The vote transaction of poll p finished: its done callback, as the
+ * store calls it on the loop. */
+static void vote_done(const economy_poll_t *p, uint64_t message) {
+  poll_job_t *j = souk_calloc(1, sizeof *j);
+  j->channel = 77;
+  j->message = message;
+  j->p = *p;
+  poll_vote_done(j, 0);
+  for (int i = 0; i < 4; i++)
+    uv_run(souk_loop(), UV_RUN_NOWAIT);
+}
+
+/* The last edit of message, "" when none. */
+static const char *last_edit(uint64_t message) {
+  char tail[40];
+  snprintf(tail, sizeof tail, "/messages/%" PRIu64, message);
+  for (size_t i = edits.n; i-- > 0;) {
+    size_t pl = strlen(edits.path[i]), tl = strlen(tail);
+    if (pl >= tl && strcmp(edits.path[i] + pl - tl, tail) == 0) return edits.body[i];
+  }
+  return "";
+}
+
+/* Vote transactions commit in version order but may finish in another:
+ * an older tally of a poll handed in late is never shown over a newer one,
+ * however many other polls were voted on in between (a fixed ring of 256
+ * polls forgot the first one's version). */
+static void test_poll_tally_never_steps_back(void **state) {
+  FX();
+  static const char *const opts[] = {"Tea", "Coffee"};
+  tpoll_job_t c = {.what = 0, .q = "Lunch?", .opts = opts, .n = 2};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), 0);
+  tpoll_job_t v1 = vote(fx, c.id, 501, 0);
+  tpoll_job_t v2 = vote(fx, c.id, 502, 0);
+  tpoll_job_t v3 = vote(fx, c.id, 503, 1);
+  assert_true(v1.p.version < v2.p.version && v2.p.version < v3.p.version);
+  memset(&edits, 0, sizeof edits);
+  g_edit_now = 5000000;
+  souk__dapi_set_clock(edit_clock);
+  assert_int_equal(souk__dapi_start(&edit_sink), 0);
+  const uint64_t msg = 900000;
+  vote_done(&v3.p, msg);
+  assert_non_null(strstr(last_edit(msg), "3 voters"));
+  /* 300 other polls get a vote each. */
+  for (int i = 0; i < 300; i++) {
+    economy_poll_t other = v1.p;
+    other.id = 100000 + i;
+    g_edit_now += 10;
+    vote_done(&other, msg + 1 + (uint64_t)i);
+  }
+  /* The first poll's earlier tallies finish last. */
+  g_edit_now += 2000;
+  vote_done(&v2.p, msg);
+  vote_done(&v1.p, msg);
+  /* Whatever waits is sent once the interval allows (a put pumps). */
+  g_edit_now += 5000;
+  economy_poll_t other = v1.p;
+  other.id = 99;
+  vote_done(&other, msg + 1000);
+  for (int i = 0; i < 8; i++)
+    uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_non_null(strstr(last_edit(msg), "3 voters"));
+  size_t shown = 0;
+  for (size_t i = 0; i < edits.n; i++)
+    shown += strstr(edits.path[i], "/messages/900000") != NULL &&
+             strcmp(edits.path[i] + strlen(edits.path[i]) - 6, "900000") == 0;
+  assert_int_equal(shown, 1);
+  souk__dapi_stop();
+  souk__dapi_set_clock(NULL);
+  for (int i = 0; i < 4; i++)
+    uv_run(souk_loop(), UV_RUN_NOWAIT);
+}
+
 static void test_poll_concurrent(void **state) {
   FX();
   static const char *const opts[] = {"A", "B", "C"};
@@ -1395,7 +1518,7 @@ static void test_poll_concurrent(void **state) {
       T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
       T(test_bets_recover, be), T(test_bets_recover_locks_in_user_order, be),                      \
       T(test_bets_recover_goes_past_a_stuck_bet, be), T(test_forget_user_keeps_the_audit, be),     \
-      T(test_polls, be), T(test_poll_concurrent, be)
+      T(test_polls, be), T(test_poll_concurrent, be), T(test_poll_tally_never_steps_back, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
