@@ -39,11 +39,17 @@ static coin_job_t *job_new(souk_cmd_ctx_t *ctx) {
   return j;
 }
 
+/* Room for who(): a name every character of which is escaped, in bold. */
+#define WHO_MAX (2 * ECONOMY_NAME_MAX + 8)
+
 /* "**Name**" when the name is known, else a mention (which Discord shows
- * as the name without pinging: replies never parse mentions). */
+ * as the name without pinging: replies never parse mentions).  The name is
+ * what the user chose: it is escaped, so "**x** ||y||" shows as typed and
+ * cannot end the bold or hide the rest of the line. */
 static void who(char *out, size_t cap, int64_t id, const char *name) {
+  char esc[2 * ECONOMY_NAME_MAX + 1];
   if (name && name[0])
-    snprintf(out, cap, "**%s**", name);
+    snprintf(out, cap, "**%s**", souk_md_escape(name, esc, sizeof esc));
   else
     snprintf(out, cap, "<@%" PRId64 ">", id);
 }
@@ -57,7 +63,7 @@ static int balance_tx(souk_db_t *db, void *ud) {
 
 static void balance_done(void *ud, int status) {
   coin_job_t *j = ud;
-  char n[ECONOMY_FMT_MAX], w[96];
+  char n[ECONOMY_FMT_MAX], w[WHO_MAX];
   if (status) {
     economy_store_error(j->ctx, status);
   } else if (j->other == j->user) {
@@ -126,7 +132,7 @@ static int pay_tx(souk_db_t *db, void *ud) {
 
 static void pay_done(void *ud, int status) {
   coin_job_t *j = ud;
-  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[96];
+  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[WHO_MAX];
   who(w, sizeof w, j->other, j->other_name);
   if (status) {
     economy_store_error(j->ctx, status);
@@ -237,7 +243,7 @@ static void lb_done(void *ud, int status) {
   souk_buf_t b;
   souk_buf_init(&b);
   for (size_t i = 0; i < j->n; i++) {
-    char n[ECONOMY_FMT_MAX], w[96];
+    char n[ECONOMY_FMT_MAX], w[WHO_MAX];
     who(w, sizeof w, j->rows[i].user_id, j->rows[i].name);
     souk_buf_printf(&b, "%" PRId64 ". %s \xE2\x80\x94 %s coins\n", j->rows[i].rank, w,
                     economy_fmt(j->rows[i].balance, n));
@@ -300,7 +306,7 @@ static int adjust_tx(souk_db_t *db, void *ud) {
 
 static void adjust_done(void *ud, int status) {
   coin_job_t *j = ud;
-  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[96];
+  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[WHO_MAX];
   who(w, sizeof w, j->other, j->other_name);
   bool grant = j->kind == ECONOMY_GRANT;
   if (status) {

@@ -500,8 +500,9 @@ static void accept_done(void *ud, int status) {
   if (j->line.len) {
     /* The waiting command answers the press; the bonus gets its own note. */
     if (j->paid) {
-      char note[256];
-      snprintf(note, sizeof note, "%s accepted the Terms of Service.%s", ctx->user_name, bonus);
+      char note[384], nm[2 * ECONOMY_NAME_MAX + 1];
+      snprintf(note, sizeof note, "%s accepted the Terms of Service.%s",
+               souk_md_escape(ctx->user_name, nm, sizeof nm), bonus);
       souk_msg_t m = {.content = note};
       int rc = souk_discord_send(ctx->channel_id, &m, NULL, NULL);
       if (rc) SOUK_DEBUG("economy", "welcome note not sent: %s", souk_strerror(rc));

@@ -103,12 +103,29 @@ static void test_daily_uses_the_values_of_its_command(void **state) {
   economy_conf.daily_cooldown_ms = 86400000;
 }
 
+/* Names and poll text are what users typed: they show as typed, never as
+ * markdown that bolds, hides or mentions. */
+static void test_user_text_is_escaped(void **state) {
+  const modtest_who_t bob = {UINT64_C(300000000000000009), MODTEST_GUILD, 0, "**Bob** ||x||"};
+  accept_terms(&bob);
+  const char *r = modtest_cmd(&T, "/coins leaderboard", &bob);
+  has(r, "**\\*\\*Bob\\*\\* \\|\\|x\\|\\|**");
+  assert_null(strstr(r, "**Bob**"));
+  r = modtest_cmd(&T, "/poll question:*Lunch*? options:\"_Pizza_ | <@1> | Salad\"",
+                  &MODTEST_MEMBER);
+  has(r, "Poll: \\*Lunch\\*?");
+  has(r, "**\\_Pizza\\_**");
+  has(r, "**\\<@1\\>**");
+  has(r, "**Salad**");
+}
+
 int main(void) {
   /* Before libuv starts its pool: the test holds every thread of it. */
   setenv("UV_THREADPOOL_SIZE", "2", 1);
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_daily_uses_the_values_of_its_command, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_user_text_is_escaped, setup, teardown),
   };
   int fails = cmocka_run_group_tests_name("economy/coins", tests, NULL, NULL);
   souk_loop_close();
