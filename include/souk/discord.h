@@ -40,6 +40,10 @@
 #define SOUK_PERM_EMBED_LINKS          (UINT64_C(1) << 14)
 #define SOUK_PERM_READ_MESSAGE_HISTORY (UINT64_C(1) << 16)
 
+/** Gateway intent bits (souk_discord_intents()). */
+#define SOUK_INTENT_GUILD_MEMBERS    (UINT64_C(1) << 1)
+#define SOUK_INTENT_GUILD_MODERATION (UINT64_C(1) << 2)
+
 /** Discord's JSON error codes that modules act on. */
 #define SOUK_DISCORD_UNKNOWN_CHANNEL     10003
 #define SOUK_DISCORD_UNKNOWN_GUILD       10004
@@ -163,6 +167,14 @@ int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms);
 
 /** The bot's user id (from READY; a fixed id in the console; 0 before). */
 uint64_t souk_discord_bot_user_id(void);
+
+/** The gateway intents souk identifies with (discord.intents), read-only:
+ * a module tells from them which events it will receive (members with
+ * SOUK_INTENT_GUILD_MEMBERS, bans with SOUK_INTENT_GUILD_MODERATION) rather
+ * than asking the operator to say it twice.  Known once the config is
+ * loaded (before any module starts); the same in `souk console`, which
+ * receives no events. */
+uint64_t souk_discord_intents(void);
 
 /** Whether the bot has every bit of perm_bits in a guild's channel
  * (channel_id 0: guild-wide), from the guild, role and channel cache kept

@@ -739,6 +739,8 @@ uint64_t souk_discord_bot_user_id(void) {
   return souk__gcache_bot_user();
 }
 
+uint64_t souk_discord_intents(void) { return (uint64_t)souk__discord_conf.intents; }
+
 bool souk_discord_bot_can(uint64_t guild_id, uint64_t channel_id, uint64_t perm_bits) {
   if (g.running && g.sink->all_permissions) return true;
   uint64_t p;

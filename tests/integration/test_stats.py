@@ -54,12 +54,14 @@ def test_member_changes_rename_twice_and_a_restart_keeps_the_window(fake_discord
     fake = fake_discord
     clock = TestClock(tmp_path / "clock")
     intents = {"intents": DEFAULT_INTENTS | GUILD_MEMBERS}
-    s = start(fake, souk_factory, clock, discord=intents, members_events=True)
+    # The GUILD_MEMBERS intent alone turns member events on: no stats setting.
+    s = start(fake, souk_factory, clock, discord=intents)
     g = guild(fake)
     gid, cid = g["id"], text_channels(g)[1]
     members = g["member_count"] if "member_count" in g else len(g["members"])
     reply = command(fake, "stats", "channels", members=cid)
     assert "Saved." in reply and f"<#{cid}>" in reply
+    assert "Sources: members from member events" in command(fake, "stats", "show")
     wait_until(lambda: channel_name(fake, cid) == f"Members: {members}", what="the first rename")
     # Ten joins in one (simulated) minute, souk restarted after the fifth.
     for i in range(10):
@@ -70,7 +72,7 @@ def test_member_changes_rename_twice_and_a_restart_keeps_the_window(fake_discord
         if i == 4:
             s.stop()
             assert renames(fake, cid)  # the window was kept in the store...
-            s = start(fake, souk_factory, clock, discord=intents, members_events=True)
+            s = start(fake, souk_factory, clock, discord=intents)
     time.sleep(2)
     done = [r for r in renames(fake, cid) if not r["refused"]]
     assert len(done) == 2, done

@@ -7,6 +7,7 @@
  * counts) and /metrics.  The work is in stats_run.c, the commands in
  * stats_cmds.c, the pure rules in stats_logic.c. */
 #include "souk/alloc.h"
+#include "souk/discord.h"
 #include "souk/err.h"
 #include "souk/json.h"
 #include "souk/log.h"
@@ -29,6 +30,7 @@
 stats_conf_t stats_conf;
 stats_state_t stats_g;
 
+static const char *const events_choices[] = {"auto", "on", "off", NULL};
 static const char *const presence_types[] = {"playing", "listening", "watching", "competing", NULL};
 
 #define K(field) offsetof(stats_conf_t, field)
@@ -39,12 +41,12 @@ static const souk_conf_key_t stats_conf_keys[] = {
      "... and at most this rarely while they do not change (the period doubles per quiet poll)"},
     {"poll.concurrency", SOUK_CONF_INT, K(poll_concurrency), "4", 1, 64, NULL, 0,
      "count polls in flight at once; guilds are spread over the period"},
-    {"members_events", SOUK_CONF_BOOL, K(members_events), "false", 0, 0, NULL, 0,
-     "member counts from GUILD_MEMBER_ADD/REMOVE; needs the privileged GUILD_MEMBERS intent "
-     "(2) in discord.intents; off: polled with with_counts"},
-    {"ban_events", SOUK_CONF_BOOL, K(ban_events), "false", 0, 0, NULL, 0,
-     "ban counts kept from GUILD_BAN_ADD/REMOVE; needs the GUILD_MODERATION intent (4) in "
-     "discord.intents; off: bans are paged again every stats.bans_repage"},
+    {"members_events", SOUK_CONF_ENUM, K(members_events), "auto", 0, 0, events_choices, 0,
+     "member counts from GUILD_MEMBER_ADD/REMOVE: auto when the privileged GUILD_MEMBERS intent "
+     "(2) is in discord.intents, else polled with with_counts; on or off forces it"},
+    {"ban_events", SOUK_CONF_ENUM, K(ban_events), "auto", 0, 0, events_choices, 0,
+     "ban counts kept from GUILD_BAN_ADD/REMOVE: auto when the GUILD_MODERATION intent (4) is in "
+     "discord.intents, else bans are paged again every stats.bans_repage; on or off forces it"},
     {"bans_repage", SOUK_CONF_DURATION, K(bans_repage_ms), "6h", 600000, 604800000, NULL, 0,
      "how often bans are counted again when ban events are off"},
     {"rename_margin", SOUK_CONF_DURATION, K(rename_margin_ms), "5s", 0, 120000, NULL, 0,
@@ -217,6 +219,22 @@ static void on_guild_delete(const souk_event_t *ev) {
   if (!unavailable) stats_guild_drop(id_at(ev, "id"));
 }
 
+/* The events arrive exactly when their intent is in discord.intents: the
+ * operator says it once, and a setting only forces it either way. */
+static bool events_on(int setting, uint64_t intent) {
+  if (setting == STATS_EVENTS_ON) return true;
+  if (setting == STATS_EVENTS_OFF) return false;
+  return (souk_discord_intents() & intent) != 0;
+}
+
+bool stats_members_events(void) {
+  return events_on(stats_conf.members_events, SOUK_INTENT_GUILD_MEMBERS);
+}
+
+bool stats_ban_events(void) {
+  return events_on(stats_conf.ban_events, SOUK_INTENT_GUILD_MODERATION);
+}
+
 static void on_member(const souk_event_t *ev, int delta) {
   stats_guild_t *g = stats_guild_find(id_at(ev, "guild_id"));
   if (!g) return;
@@ -225,7 +243,7 @@ static void on_member(const souk_event_t *ev, int delta) {
   else
     g->left++;
   g->counts_dirty = true;
-  if (stats_conf.members_events && g->members >= 0) g->members += delta;
+  if (stats_members_events() && g->members >= 0) g->members += delta;
 }
 
 static void on_member_add(const souk_event_t *ev) { on_member(ev, 1); }
@@ -233,7 +251,7 @@ static void on_member_remove(const souk_event_t *ev) { on_member(ev, -1); }
 
 static void on_ban(const souk_event_t *ev, int delta) {
   stats_guild_t *g = stats_guild_find(id_at(ev, "guild_id"));
-  if (!g || g->bans_state != STATS_BANS_KNOWN || !stats_conf.ban_events) return;
+  if (!g || g->bans_state != STATS_BANS_KNOWN || !stats_ban_events()) return;
   g->bans += delta;
   if (g->bans < 0) g->bans = 0;
 }
@@ -561,10 +579,10 @@ static void stats_shutdown(const souk_module_ctx_t *ctx) {
 static int stats_check(bool online, souk_buf_t *out) {
   const stats_conf_t *c = &stats_conf;
   souk_buf_printf(out, "stats: counts %s, bans %s, polled every %" PRId64 "-%" PRId64 " s\n",
-                  c->members_events ? "from member events (GUILD_MEMBERS intent)"
-                                    : "polled (with_counts)",
-                  c->ban_events ? "kept from ban events (GUILD_MODERATION intent)"
-                                : "paged again every stats.bans_repage",
+                  stats_members_events() ? "from member events (GUILD_MEMBERS intent)"
+                                         : "polled (with_counts)",
+                  stats_ban_events() ? "kept from ban events (GUILD_MODERATION intent)"
+                                     : "paged again every stats.bans_repage",
                   c->poll_min_ms / 1000, c->poll_max_ms / 1000);
   int rc = 0;
   if (c->poll_max_ms < c->poll_min_ms) {

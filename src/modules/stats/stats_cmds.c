@@ -74,8 +74,8 @@ static void cmd_show(souk_cmd_ctx_t *ctx) {
              g->poll.interval_ms / 1000, stats_conf.poll_min_ms / 1000,
              stats_conf.poll_max_ms / 1000);
   souk_buf_printf(&b, "Sources: members %s, online with_counts, bans %s%s\n",
-                  stats_conf.members_events ? "from member events" : "with_counts",
-                  stats_conf.ban_events ? "paged once, then from ban events" : "paged", poll);
+                  stats_members_events() ? "from member events" : "with_counts",
+                  stats_ban_events() ? "paged once, then from ban events" : "paged", poll);
   uint64_t hb = souk_setting_id(g->id, "stats.heartbeat_channel");
   if (hb)
     souk_buf_printf(&b, "**Heartbeat**: <#%" PRIu64 ">, edited every %" PRId64 " s%s\n", hb,

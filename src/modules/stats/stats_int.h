@@ -18,8 +18,8 @@
 /** Values of the `stats` config section. */
 typedef struct stats_conf {
   int64_t poll_min_ms, poll_max_ms, poll_concurrency;
-  bool members_events; /* GUILD_MEMBERS intent on: counts from events */
-  bool ban_events;     /* GUILD_MODERATION intent on: bans kept from events */
+  int members_events; /* stats_events_t: counts from events */
+  int ban_events;     /* stats_events_t: bans kept from events */
   int64_t bans_repage_ms;
   int64_t rename_margin_ms;
   int64_t heartbeat_period_ms;
@@ -30,6 +30,16 @@ typedef struct stats_conf {
 } stats_conf_t;
 
 extern stats_conf_t stats_conf;
+
+/** stats.members_events / stats.ban_events: from the intents, or forced. */
+typedef enum stats_events { STATS_EVENTS_AUTO, STATS_EVENTS_ON, STATS_EVENTS_OFF } stats_events_t;
+
+/** Whether member counts come from GUILD_MEMBER_ADD/REMOVE: the
+ * GUILD_MEMBERS intent is in discord.intents, unless overridden. */
+bool stats_members_events(void);
+/** Whether bans are kept from GUILD_BAN_ADD/REMOVE: the GUILD_MODERATION
+ * intent is in discord.intents, unless overridden. */
+bool stats_ban_events(void);
 
 /** The counter channels. */
 typedef enum stats_ctr_kind {

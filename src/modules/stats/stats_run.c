@@ -69,9 +69,9 @@ const souk_tz_t *stats_guild_tz(stats_guild_t *g) {
  * with_counts has it), members unless events keep it. */
 static bool needs_poll(const stats_guild_t *g) {
   if (souk_setting_id(g->id, "stats.online_channel")) return true;
-  if (!stats_conf.members_events && souk_setting_id(g->id, "stats.members_channel")) return true;
+  if (!stats_members_events() && souk_setting_id(g->id, "stats.members_channel")) return true;
   /* The summary's net change needs the count when events do not keep it. */
-  return !stats_conf.members_events && souk_setting_id(g->id, "stats.summary_channel");
+  return !stats_members_events() && souk_setting_id(g->id, "stats.summary_channel");
 }
 
 static stats_poll_conf_t poll_conf(void) {
@@ -97,7 +97,7 @@ static void poll_cb(const souk_discord_result_t *res, const souk_json_t *j, int 
   souk_json_i64(j, souk_json_get(j, root, "approximate_member_count"), &members);
   souk_json_i64(j, souk_json_get(j, root, "approximate_presence_count"), &online);
   bool changed = online != g->online;
-  if (!stats_conf.members_events && members >= 0) {
+  if (!stats_members_events() && members >= 0) {
     changed |= members != g->members;
     g->members = members;
     if (g->members_start < 0) g->members_start = members;
@@ -199,7 +199,7 @@ static void bans_work(stats_guild_t *g, uint64_t now) {
   }
   g->bans_told = false;
   bool due = g->bans_state == STATS_BANS_UNKNOWN && now >= g->bans_retry_at;
-  if (g->bans_state == STATS_BANS_KNOWN && !stats_conf.ban_events &&
+  if (g->bans_state == STATS_BANS_KNOWN && !stats_ban_events() &&
       now >= g->bans_at + (uint64_t)stats_conf.bans_repage_ms)
     due = true;
   if (!due) return;
@@ -424,7 +424,7 @@ static void summary_usage(void *ud, int status, const souk_usage_guild_t *u) {
   char a[32], b[32], c[32];
   stats_fmt_count(j->members, a, sizeof a);
   if (j->members < 0) snprintf(a, sizeof a, "?");
-  if (stats_conf.members_events) {
+  if (stats_members_events()) {
     stats_fmt_count(j->joined, b, sizeof b);
     stats_fmt_count(j->left, c, sizeof c);
     snprintf(members, sizeof members, "%s (%s joined, %s left)", a, b, c);
