@@ -241,6 +241,12 @@ typedef struct souk_msg {
   size_t nembeds;
   const souk_component_t *components;
   size_t ncomponents;
+  /* souk_discord_send only, optional: a name for what this message is
+   * (up to 20 characters, such as "sum" and a hash of the guild and day),
+   * sent as its enforced nonce: Discord drops a second post of the same
+   * key for a few minutes, so a retry after a failure that was not one, or
+   * after a restart, does not post it twice.  NULL: unique to the call. */
+  const char *key;
 } souk_msg_t;
 
 /** A text field of a modal. */

@@ -241,7 +241,7 @@ static bool msg_empty(const souk_msg_t *m) {
 
 /* The JSON bodies that post m: content split at 2000 characters, embeds
  * and components with the first part, nonces Discord enforces (derived
- * from reply_to, else unique to this process's run) so a POST sent again
+ * from m->key or reply_to, else unique to this process's run) so a POST sent again
  * after a timeout is not posted twice, and the first part replying to
  * reply_to. */
 static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **out) {
@@ -267,7 +267,9 @@ static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **o
       souk__dmsg_write(&w, m, text, chunk, !extras_sent, false, 0);
       extras_sent = true;
       char nonce[32];
-      if (reply_to)
+      if (m->key && m->key[0])
+        snprintf(nonce, sizeof nonce, "k%.20s-%zu", m->key, n);
+      else if (reply_to)
         snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%zu", reply_to, n);
       else
         snprintf(nonce, sizeof nonce, "s%08x%04x-%zu", (unsigned)(run & 0xffffffffu), seq & 0xffffu,

@@ -931,6 +931,9 @@ class FakeDiscord:
         self.guilds = {}
         self.channels = {}
         self.messages = {}
+        # (channel id, nonce) -> (message id, when): enforced nonces, which
+        # Discord remembers for a few minutes.
+        self.enforced_nonces = {}
         self.commands_global = []
         self.commands_guild = {}
         self.interactions = {}
@@ -2482,8 +2485,17 @@ class FakeDiscord:
         c = self.channel_or_404(p["channel_id"])
         self.check_dm_open(c)
         b = dict(body or {})
+        # enforce_nonce: a second post with a nonce seen in the last few
+        # minutes creates nothing and answers the message already made.
+        key = (c["id"], str(b.get("nonce")))
+        if b.get("enforce_nonce") and b.get("nonce") is not None:
+            seen = self.enforced_nonces.get(key)
+            if seen and mono() - seen[1] < 300 and seen[0] in self.messages:
+                return 200, self.messages[seen[0]]
         b["_attachments"] = self.attachments_of(files)
         msg = self.make_message(c["id"], self.app_id, b)
+        if b.get("enforce_nonce") and b.get("nonce") is not None:
+            self.enforced_nonces[key] = (msg["id"], mono())
         await self.echo("MESSAGE_CREATE", self.with_guild(msg), c.get("guild_id"))
         return 200, msg
 

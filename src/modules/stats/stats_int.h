@@ -89,8 +89,10 @@ typedef struct stats_guild {
   bool hb_loaded, hb_loading, hb_inflight;
   uint64_t hb_edits, hb_posts;
   /* daily summary */
-  int64_t last_day;
+  int64_t last_day; /* the last local day whose summary Discord took */
   bool day_loaded, day_loading, summary_inflight;
+  uint32_t summary_fails;    /* failed posts in a row, for the backoff */
+  uint64_t summary_retry_at; /* unix ms (schedule clock): not before */
   int64_t joined, left, messages, members_start;
   uint64_t since; /* unix ms: the counts run from here */
   bool counts_dirty;

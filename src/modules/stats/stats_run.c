@@ -408,6 +408,47 @@ typedef struct summary_job {
   int64_t day; /* the local day it is for; INT64_MIN for one asked by hand */
 } summary_job_t;
 
+/* The first retry of a failed summary, doubled per failure up to the cap:
+ * a channel that refuses for a while is not asked every tick. */
+/* splitmix64's finaliser: a guild and a day to a short key. */
+static uint64_t mix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+  return x ^ (x >> 31);
+}
+
+#define SUMMARY_RETRY_MS     60000
+#define SUMMARY_RETRY_MAX_MS 3600000
+
+/* A day's summary went out (err 0) or did not.  The day is done only once
+ * Discord took the post: a failure is retried later the same day (and the
+ * next day's summary covers both when the day ends first).  The counts
+ * made while it was on its way stay for the next one. */
+static void summary_finish(summary_job_t *j, int err) {
+  stats_guild_t *g = j->day == INT64_MIN ? NULL : stats_guild_find(j->guild);
+  if (g && g->summary_inflight) {
+    g->summary_inflight = false;
+    if (err) {
+      uint64_t wait = SUMMARY_RETRY_MS << (g->summary_fails < 6 ? g->summary_fails : 6);
+      if (wait > SUMMARY_RETRY_MAX_MS) wait = SUMMARY_RETRY_MAX_MS;
+      g->summary_fails++;
+      g->summary_retry_at = souk_sched_unix_ms() + wait;
+    } else if (j->day > g->last_day) {
+      g->summary_fails = 0;
+      g->summary_retry_at = 0;
+      g->last_day = j->day;
+      g->since = j->until;
+      g->joined = g->joined > j->joined ? g->joined - j->joined : 0;
+      g->left = g->left > j->left ? g->left - j->left : 0;
+      g->messages = g->messages > j->messages ? g->messages - j->messages : 0;
+      g->members_start = j->members;
+      g->counts_dirty = false;
+      stats_save_day(g);
+    }
+  }
+  souk_free(j);
+}
+
 static void summary_sent(const souk_discord_result_t *res, void *ud) {
   summary_job_t *j = ud;
   if (res->err)
@@ -415,7 +456,7 @@ static void summary_sent(const souk_discord_result_t *res, void *ud) {
               j->guild, souk_strerror(res->err), res->code);
   else
     stats_g.summaries++;
-  souk_free(j);
+  summary_finish(j, res->err);
 }
 
 static void summary_usage(void *ud, int status, const souk_usage_guild_t *u) {
@@ -465,10 +506,18 @@ static void summary_usage(void *ud, int status, const souk_usage_guild_t *u) {
                     .fields = f,
                     .nfields = 4,
                     .footer = "souk · stats"};
-  souk_msg_t m = {.embeds = &e, .nembeds = 1};
-  if (souk_discord_send(j->channel, &m, summary_sent, j) != 0) {
+  /* A day's summary is named by its guild and day: a post of it again (a
+   * failure that was not one, a restart before the day was saved done) is
+   * the same nonce, which Discord drops. */
+  char key[24] = "";
+  if (j->day != INT64_MIN)
+    snprintf(key, sizeof key, "sum%016" PRIx64,
+             mix64(j->guild ^ ((uint64_t)j->day * UINT64_C(0x9E3779B97F4A7C15))));
+  souk_msg_t m = {.embeds = &e, .nembeds = 1, .key = key[0] ? key : NULL};
+  int rc = souk_discord_send(j->channel, &m, summary_sent, j);
+  if (rc != 0) {
     SOUK_WARN(COMP, "guild %" PRIu64 ": cannot queue the daily summary", j->guild);
-    souk_free(j);
+    summary_finish(j, rc);
   }
 }
 
@@ -528,16 +577,11 @@ static void summary_work(stats_guild_t *g, uint64_t now_unix) {
     return;
   }
   int64_t due = stats_daily_due(tz, hour, g->last_day, now_unix);
-  if (due < 0) return;
-  /* The day is marked done before the post goes out: once per day, even
-   * if souk stops in between (an at-most-once post rather than two). */
+  if (due < 0 || g->summary_inflight || now_unix < g->summary_retry_at) return;
+  /* The day is marked done when Discord has the post (summary_finish), so
+   * a failed post is retried; the post's key keeps it to one per day. */
+  g->summary_inflight = true;
   summary_start(g, ch, due);
-  g->last_day = due;
-  g->since = now_unix;
-  g->joined = g->left = g->messages = 0;
-  g->members_start = g->members;
-  g->counts_dirty = false;
-  stats_save_day(g);
 }
 
 /* ---- presence -------------------------------------------------------------------- */
