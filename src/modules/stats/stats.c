@@ -155,6 +155,14 @@ const char *stats_ctr_name(stats_ctr_kind_t k) { return ctr_names[k]; }
 
 /* ---- guilds ------------------------------------------------------------------ */
 
+bool stats_configured(uint64_t id) {
+  if (!id) return false;
+  for (int k = 0; k < STATS_NCTR; k++)
+    if (souk_setting_id(id, ctr_channel_keys[k])) return true;
+  return souk_setting_id(id, "stats.heartbeat_channel") ||
+         souk_setting_id(id, "stats.summary_channel");
+}
+
 stats_guild_t *stats_guild_find(uint64_t id) {
   for (size_t i = 0; i < stats_g.nguilds; i++)
     if (stats_g.guilds[i]->id == id) return stats_g.guilds[i];
@@ -176,6 +184,8 @@ stats_guild_t *stats_guild(uint64_t id) {
 }
 
 static void guild_free(stats_guild_t *g) {
+  for (int k = 0; k < STATS_NCTR; k++)
+    souk_free(g->ctr[k]);
   souk_tz_free(g->tz);
   souk_free(g);
 }
@@ -201,11 +211,15 @@ static uint64_t id_at(const souk_event_t *ev, const char *key) {
 }
 
 static void on_guild_create(const souk_event_t *ev) {
-  stats_guild_t *g = stats_guild(id_at(ev, "id"));
-  if (!g) return;
-  int64_t n;
+  uint64_t id = id_at(ev, "id");
+  int64_t n = -1;
   int t = souk_json_get(ev->json, ev->d, "member_count");
-  if (t >= 0 && souk_json_i64(ev->json, t, &n) == 0 && n >= 0) {
+  if (t < 0 || souk_json_i64(ev->json, t, &n) != 0) n = -1;
+  stats_members_set(id, n);
+  if (!stats_configured(id)) return; /* nothing to count: no state */
+  stats_guild_t *g = stats_guild(id);
+  if (!g) return;
+  if (n >= 0) {
     /* Exact at this moment, whatever the intents; polls refine it. */
     g->members = n;
     if (g->members_start < 0) g->members_start = n;
@@ -216,7 +230,9 @@ static void on_guild_delete(const souk_event_t *ev) {
   bool unavailable = false;
   int u = souk_json_get(ev->json, ev->d, "unavailable");
   if (u >= 0) souk_json_bool(ev->json, u, &unavailable);
-  if (!unavailable) stats_guild_drop(id_at(ev, "id"));
+  if (unavailable) return;
+  stats_guild_drop(id_at(ev, "id"));
+  stats_members_drop(id_at(ev, "id"));
 }
 
 /* The events arrive exactly when their intent is in discord.intents: the
@@ -236,6 +252,7 @@ bool stats_ban_events(void) {
 }
 
 static void on_member(const souk_event_t *ev, int delta) {
+  stats_members_add(id_at(ev, "guild_id"), delta);
   stats_guild_t *g = stats_guild_find(id_at(ev, "guild_id"));
   if (!g) return;
   if (delta > 0)
@@ -278,9 +295,10 @@ static const souk_event_handler_t stats_events[] = {
 };
 
 /* A guild that sets something from another process (or the console's
- * guild) is seen from its settings. */
+ * guild) is seen from its settings.  One that turned everything off is
+ * dropped by the next tick: a command may hold its state now. */
 static void setting_changed(uint64_t scope_id, const souk_setting_t *s, void *ud) {
-  stats_guild(scope_id);
+  if (stats_configured(scope_id)) stats_guild(scope_id);
 }
 
 /* ---- the store ----------------------------------------------------------------- */
@@ -340,7 +358,7 @@ static void kv_read(kv_job_t *j, souk_store_done_cb done) {
 static void ctr_loaded(void *ud, int status) {
   kv_job_t *j = ud;
   stats_guild_t *g = stats_guild_find(j->guild);
-  stats_ctr_t *c = g ? &g->ctr[j->kind] : NULL;
+  stats_ctr_t *c = g ? g->ctr[j->kind] : NULL;
   if (c && c->channel == j->channel && c->loading) {
     c->loading = false;
     c->loaded = true;
@@ -363,7 +381,7 @@ static void ctr_loaded(void *ud, int status) {
 }
 
 void stats_load_ctr(stats_guild_t *g, stats_ctr_kind_t k) {
-  stats_ctr_t *c = &g->ctr[k];
+  stats_ctr_t *c = g->ctr[k];
   c->loading = true;
   kv_job_t *j = souk_calloc(1, sizeof *j);
   j->guild = g->id;
@@ -566,6 +584,7 @@ static int stats_init(const souk_module_ctx_t *ctx) {
 }
 
 static void stats_shutdown(const souk_module_ctx_t *ctx) {
+  stats_members_free();
   if (!stats_g.started) return;
   souk_metrics_remove_collector(collect, NULL);
   souk_timer_free(&g_tick);

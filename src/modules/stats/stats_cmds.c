@@ -41,8 +41,8 @@ static void show_counter(souk_buf_t *b, stats_guild_t *g, stats_ctr_kind_t k) {
   else
     snprintf(val, sizeof val, "not known yet");
   souk_buf_printf(b, "• %s: <#%" PRIu64 "> `%s` = %s", stats_ctr_name(k), ch, tmpl, val);
-  const stats_ctr_t *c = &g->ctr[k];
-  if (c->channel == ch && c->loaded) {
+  const stats_ctr_t *c = g->ctr[k];
+  if (c && c->channel == ch && c->loaded) {
     uint64_t now = souk_sched_unix_ms();
     uint64_t wait = stats_rename_wait(&c->win, now, (uint64_t)stats_conf.rename_margin_ms);
     if (c->shown[0]) souk_buf_printf(b, "; shown as `%s`", c->shown);

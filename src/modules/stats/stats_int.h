@@ -71,7 +71,8 @@ typedef enum stats_bans_state {
   STATS_BANS_NO_PERM, /* the bot lacks BAN_MEMBERS: nothing is asked */
 } stats_bans_state_t;
 
-/** One guild. */
+/** One guild that set a stats feature (a counter, the heartbeat or the
+ * summary): no other guild has any state here, since most never set one. */
 typedef struct stats_guild {
   uint64_t id;
   int64_t members, online, bans; /* -1: unknown */
@@ -83,7 +84,7 @@ typedef struct stats_guild {
   uint64_t bans_at;    /* unix ms of the last complete paging */
   uint64_t bans_retry_at;
   bool bans_told; /* the missing permission was logged */
-  stats_ctr_t ctr[STATS_NCTR];
+  stats_ctr_t *ctr[STATS_NCTR]; /* while the counter has a channel, else NULL */
   /* heartbeat */
   uint64_t hb_channel, hb_message, hb_next;
   bool hb_loaded, hb_loading, hb_inflight;
@@ -118,7 +119,10 @@ extern stats_state_t stats_g;
 
 extern const souk_command_t stats_commands[];
 
-/** The guild's state, made on first sight. */
+/** Whether the guild set a counter channel, the heartbeat or the summary. */
+bool stats_configured(uint64_t id);
+/** The guild's state, made on first sight.  One that sets nothing is
+ * dropped by the next tick (never under a caller). */
 stats_guild_t *stats_guild(uint64_t id);
 /** The guild's state, or NULL when unseen. */
 stats_guild_t *stats_guild_find(uint64_t id);
@@ -145,6 +149,16 @@ uint64_t stats_summary_next(stats_guild_t *g);
 /** Send this guild's summary now (/stats summary now), without touching
  * the daily schedule.  0 or SOUK_E*. */
 int stats_summary_now(stats_guild_t *g);
+
+/* Every guild's member count, kept only while a presence activity shows
+ * {members} (stats_members.c): set from GUILD_CREATE and polls, moved by
+ * member events, dropped with the guild. */
+bool stats_members_wanted(void);
+void stats_members_set(uint64_t id, int64_t n);
+void stats_members_add(uint64_t id, int delta);
+void stats_members_drop(uint64_t id);
+int64_t stats_members_total(void);
+void stats_members_free(void);
 
 /* Store (stats.c): each completes later; failures are logged. */
 void stats_load_ctr(stats_guild_t *g, stats_ctr_kind_t k);

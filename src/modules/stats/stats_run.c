@@ -31,15 +31,8 @@ int64_t stats_ctr_value(const stats_guild_t *g, stats_ctr_kind_t k) {
   return k == STATS_MEMBERS ? g->members : k == STATS_ONLINE ? g->online : g->bans;
 }
 
-static int64_t members_total(void) {
-  int64_t n = 0;
-  for (size_t i = 0; i < stats_g.nguilds; i++)
-    if (stats_g.guilds[i]->members > 0) n += stats_g.guilds[i]->members;
-  return n;
-}
-
 void stats_values_of(const stats_guild_t *g, stats_values_t *v) {
-  v->members = g ? g->members : members_total();
+  v->members = g ? g->members : stats_members_total();
   v->online = g ? g->online : -1;
   v->bans = g ? g->bans : -1;
   uint64_t guilds = souk_cmd_guilds();
@@ -69,6 +62,10 @@ const souk_tz_t *stats_guild_tz(stats_guild_t *g) {
  * with_counts has it), members unless events keep it. */
 static bool needs_poll(const stats_guild_t *g) {
   if (souk_setting_id(g->id, "stats.online_channel")) return true;
+  /* Set up after its GUILD_CREATE: events keep the count, once known. */
+  if (g->members < 0 && (souk_setting_id(g->id, "stats.members_channel") ||
+                         souk_setting_id(g->id, "stats.summary_channel")))
+    return true;
   if (!stats_members_events() && souk_setting_id(g->id, "stats.members_channel")) return true;
   /* The summary's net change needs the count when events do not keep it. */
   return !stats_members_events() && souk_setting_id(g->id, "stats.summary_channel");
@@ -97,10 +94,11 @@ static void poll_cb(const souk_discord_result_t *res, const souk_json_t *j, int 
   souk_json_i64(j, souk_json_get(j, root, "approximate_member_count"), &members);
   souk_json_i64(j, souk_json_get(j, root, "approximate_presence_count"), &online);
   bool changed = online != g->online;
-  if (!stats_members_events() && members >= 0) {
+  if ((!stats_members_events() || g->members < 0) && members >= 0) {
     changed |= members != g->members;
     g->members = members;
     if (g->members_start < 0) g->members_start = members;
+    stats_members_set(g->id, members);
   }
   g->online = online;
   stats_g.polls_saved += stats_poll_done(&g->poll, &pc, changed, now);
@@ -111,6 +109,9 @@ static void poll_guild(stats_guild_t *g, uint64_t now) {
   if (!g->poll_started) {
     stats_poll_start(&g->poll, &pc, g->id, now);
     g->poll_started = true;
+    /* Set up after its GUILD_CREATE, the guild has no count to show: ask
+     * at once rather than at its place in the spread. */
+    if (g->members < 0) g->poll.next_at = now;
   }
   if (g->poll_inflight || now < g->poll.next_at) return;
   if (stats_g.polls_inflight >= (size_t)stats_conf.poll_concurrency) return;
@@ -220,7 +221,7 @@ typedef struct rename_op {
 static void rename_cb(const souk_discord_result_t *res, void *ud) {
   rename_op_t *op = ud;
   stats_guild_t *g = stats_guild_find(op->guild);
-  stats_ctr_t *c = g ? &g->ctr[op->kind] : NULL;
+  stats_ctr_t *c = g ? g->ctr[op->kind] : NULL;
   if (c && c->channel == op->channel) {
     c->inflight = false;
     uint64_t now = souk_sched_unix_ms();
@@ -248,14 +249,20 @@ static void rename_cb(const souk_discord_result_t *res, void *ud) {
 }
 
 static void ctr_work(stats_guild_t *g, stats_ctr_kind_t k, uint64_t now) {
-  stats_ctr_t *c = &g->ctr[k];
   uint64_t ch = souk_setting_id(g->id, stats_ctr_channel_key(k));
+  stats_ctr_t *c = g->ctr[k];
+  if (!ch) {
+    /* No counter: no state (a rename in flight finds none, by design). */
+    souk_free(c);
+    g->ctr[k] = NULL;
+    return;
+  }
+  if (!c) c = g->ctr[k] = souk_calloc(1, sizeof *c);
   if (ch != c->channel) {
-    /* Another channel (or none): its own window, loaded from the store. */
+    /* Another channel: its own window, loaded from the store. */
     memset(c, 0, sizeof *c);
     c->channel = ch;
   }
-  if (!ch) return;
   if (!c->loaded) {
     if (!c->loading) stats_load_ctr(g, k);
     return;
@@ -609,6 +616,10 @@ static void presence_work(uint64_t now) {
 void stats_tick(void) {
   if (!stats_g.started) return;
   uint64_t now = souk_sched_now_ms(), unix_now = souk_sched_unix_ms();
+  /* A guild that no longer sets anything keeps nothing; its callbacks in
+   * flight find it gone by id. */
+  for (size_t i = stats_g.nguilds; i-- > 0;)
+    if (!stats_configured(stats_g.guilds[i]->id)) stats_guild_drop(stats_g.guilds[i]->id);
   for (size_t i = 0; i < stats_g.nguilds; i++) {
     stats_guild_t *g = stats_g.guilds[i];
     if (needs_poll(g)) poll_guild(g, now);
