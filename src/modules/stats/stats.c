@@ -183,9 +183,21 @@ stats_guild_t *stats_guild(uint64_t id) {
   return g;
 }
 
+void stats_ctr_text(char **field, const char *text) {
+  souk_free(*field);
+  *field = text && text[0] ? souk_strdup(text) : NULL;
+}
+
+void stats_ctr_free(stats_ctr_t *c) {
+  if (!c) return;
+  souk_free(c->shown);
+  souk_free(c->error);
+  souk_free(c);
+}
+
 static void guild_free(stats_guild_t *g) {
   for (int k = 0; k < STATS_NCTR; k++)
-    souk_free(g->ctr[k]);
+    stats_ctr_free(g->ctr[k]);
   souk_tz_free(g->tz);
   souk_free(g);
 }
@@ -371,9 +383,9 @@ static void ctr_loaded(void *ud, int status) {
         SOUK_WARN(COMP, "%s: unreadable rename window, starting afresh", j->key);
       if (bar) {
         size_t nl = j->read.len - wl - 1;
-        if (nl >= sizeof c->shown) nl = sizeof c->shown - 1;
-        memcpy(c->shown, bar + 1, nl);
-        c->shown[nl] = '\0';
+        if (nl >= STATS_NAME_BUF) nl = STATS_NAME_BUF - 1;
+        souk_free(c->shown);
+        c->shown = nl ? souk_strndup(bar + 1, nl) : NULL;
       }
     }
   }
@@ -395,7 +407,7 @@ void stats_save_ctr(const stats_ctr_t *c) {
   char key[64], val[STATS_NAME_BUF + 96];
   snprintf(key, sizeof key, "rename:%" PRIu64, c->channel);
   int n = stats_rename_encode(&c->win, val, sizeof val);
-  snprintf(val + n, sizeof val - (size_t)n, "|%s", c->shown);
+  snprintf(val + n, sizeof val - (size_t)n, "|%s", c->shown ? c->shown : "");
   kv_write(key, val);
 }
 

@@ -45,9 +45,9 @@ static void show_counter(souk_buf_t *b, stats_guild_t *g, stats_ctr_kind_t k) {
   if (c && c->channel == ch && c->loaded) {
     uint64_t now = souk_sched_unix_ms();
     uint64_t wait = stats_rename_wait(&c->win, now, (uint64_t)stats_conf.rename_margin_ms);
-    if (c->shown[0]) souk_buf_printf(b, "; shown as `%s`", c->shown);
+    if (c->shown) souk_buf_printf(b, "; shown as `%s`", c->shown);
     if (wait) souk_buf_printf(b, "; next rename allowed in %" PRIu64 " s", (wait + 999) / 1000);
-    if (c->error[0]) souk_buf_printf(b, "; last refusal: %s", c->error);
+    if (c->error) souk_buf_printf(b, "; last refusal: %s", c->error);
   }
   souk_buf_puts(b, "\n");
 }

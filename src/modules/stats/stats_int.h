@@ -56,11 +56,11 @@ typedef enum stats_ctr_kind {
 typedef struct stats_ctr {
   uint64_t channel;           /* the channel the state is for (0: none yet) */
   stats_rename_win_t win;     /* its renames, persisted */
-  char shown[STATS_NAME_BUF]; /* the name souk last gave it; "" unknown */
+  char *shown;                /* the name souk last gave it (owned); NULL: unknown */
   bool loaded, loading, inflight;
   uint64_t retry_at; /* unix ms: after a refusal, not before */
   uint64_t renames, deferred;
-  char error[128]; /* the last refusal, for /stats show */
+  char *error; /* the last refusal, for /stats show (owned); NULL: none */
 } stats_ctr_t;
 
 /** Where the ban count stands. */
@@ -128,6 +128,11 @@ stats_guild_t *stats_guild(uint64_t id);
 stats_guild_t *stats_guild_find(uint64_t id);
 /** Forget a guild (the bot left it). */
 void stats_guild_drop(uint64_t id);
+
+/** Replace an owned text of a counter (NULL or "" leaves none). */
+void stats_ctr_text(char **field, const char *text);
+/** Free a counter's state (NULL is fine). */
+void stats_ctr_free(stats_ctr_t *c);
 
 /** The setting keys of the counters. */
 const char *stats_ctr_channel_key(stats_ctr_kind_t k);

@@ -226,8 +226,8 @@ static void rename_cb(const souk_discord_result_t *res, void *ud) {
     c->inflight = false;
     uint64_t now = souk_sched_unix_ms();
     if (res->err == 0) {
-      snprintf(c->shown, sizeof c->shown, "%s", op->name);
-      c->error[0] = '\0';
+      stats_ctr_text(&c->shown, op->name);
+      stats_ctr_text(&c->error, NULL);
       c->renames++;
       stats_g.renames++;
       stats_save_ctr(c);
@@ -239,8 +239,10 @@ static void rename_cb(const souk_discord_result_t *res, void *ud) {
     } else {
       stats_g.renames_refused++;
       c->retry_at = now + RETRY_MS;
-      snprintf(c->error, sizeof c->error, "%s (code %d)%s", souk_strerror(res->err), res->code,
+      char why[160];
+      snprintf(why, sizeof why, "%s (code %d)%s", souk_strerror(res->err), res->code,
                res->err == SOUK_EFORBIDDEN ? ": the bot needs Manage Channels there" : "");
+      stats_ctr_text(&c->error, why);
       SOUK_WARN(COMP, "guild %" PRIu64 ": cannot rename the %s channel %" PRIu64 ": %s", op->guild,
                 stats_ctr_name((stats_ctr_kind_t)op->kind), op->channel, c->error);
     }
@@ -253,13 +255,15 @@ static void ctr_work(stats_guild_t *g, stats_ctr_kind_t k, uint64_t now) {
   stats_ctr_t *c = g->ctr[k];
   if (!ch) {
     /* No counter: no state (a rename in flight finds none, by design). */
-    souk_free(c);
+    stats_ctr_free(c);
     g->ctr[k] = NULL;
     return;
   }
   if (!c) c = g->ctr[k] = souk_calloc(1, sizeof *c);
   if (ch != c->channel) {
     /* Another channel: its own window, loaded from the store. */
+    stats_ctr_text(&c->shown, NULL);
+    stats_ctr_text(&c->error, NULL);
     memset(c, 0, sizeof *c);
     c->channel = ch;
   }
@@ -275,7 +279,7 @@ static void ctr_work(stats_guild_t *g, stats_ctr_kind_t k, uint64_t now) {
                             sizeof name) != 0)
     return;
   /* Only a changed value is worth one of the two renames. */
-  if (strcmp(name, c->shown) == 0) return;
+  if (c->shown && strcmp(name, c->shown) == 0) return;
   uint64_t wait = stats_rename_wait(&c->win, now, (uint64_t)stats_conf.rename_margin_ms);
   uint64_t core_wait = souk_discord_rename_wait_ms(ch);
   if (wait || core_wait) {
@@ -298,7 +302,7 @@ static void ctr_work(stats_guild_t *g, stats_ctr_kind_t k, uint64_t now) {
     souk_free(op);
     stats_g.renames_refused++;
     c->retry_at = now + (rc == SOUK_ERATELIMIT ? souk_discord_rename_wait_ms(ch) : RETRY_MS);
-    snprintf(c->error, sizeof c->error, "%s", souk_strerror(rc));
+    stats_ctr_text(&c->error, souk_strerror(rc));
     return;
   }
   c->inflight = true;
