@@ -1,7 +1,8 @@
 /* What the stats module keeps per guild: a state only for a guild that set
  * a stats feature (a counter, the heartbeat, the summary), dropped once it
- * turns everything off; and every guild's member count only while a
- * presence activity shows {members}. */
+ * turns everything off; every guild's member count only while a presence
+ * activity shows {members}; and where member and ban counts come from,
+ * read off discord.intents. */
 /* cmocka.h needs these headers included before it. */
 /* clang-format off */
 #include <setjmp.h>
@@ -17,7 +18,9 @@
 /* clang-format on */
 
 #include "../modtest.h"
+#include "discord/dconf.h"
 #include "modules/stats/stats_int.h"
+#include "souk/discord.h"
 #include "souk/log.h"
 
 extern const souk_module_t souk_stats_module;
@@ -97,11 +100,33 @@ static void test_no_member_counts_unless_shown(void **state) {
   modtest_stop(&T);
 }
 
+/* Member and ban events follow discord.intents, unless forced on or off. */
+static void test_events_follow_the_intents(void **state) {
+  int64_t saved = souk__discord_conf.intents;
+  modtest_start(&T, mods, NULL);
+  souk__discord_conf.intents = 33281; /* GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT */
+  assert_false(stats_members_events());
+  assert_false(stats_ban_events());
+  souk__discord_conf.intents = 33281 | 2 | 4;
+  assert_int_equal(souk_discord_intents(), 33281 | 2 | 4);
+  assert_true(stats_members_events());
+  assert_true(stats_ban_events());
+  modtest_stop(&T);
+  modtest_start(&T, mods, "stats:\n  members_events: off\n  ban_events: on\n");
+  assert_false(stats_members_events());
+  assert_true(stats_ban_events());
+  souk__discord_conf.intents = 33281;
+  assert_true(stats_ban_events());
+  modtest_stop(&T);
+  souk__discord_conf.intents = saved;
+}
+
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_only_configured_guilds_have_state),
       cmocka_unit_test(test_no_member_counts_unless_shown),
+      cmocka_unit_test(test_events_follow_the_intents),
   };
   int fails = cmocka_run_group_tests_name("stats/guilds", tests, NULL, NULL);
   souk_loop_close();
