@@ -48,6 +48,16 @@ size_t souk_utf8_seq(const unsigned char *s, size_t n);
 void souk_buf_put_escaped(souk_buf_t *b, const char *s, size_t n);
 /** Whether s[0..n) holds anything souk_buf_put_escaped() would change. */
 bool souk_text_needs_escape(const char *s, size_t n);
+/** Append s[0..n) to b for Discord markdown: text a user typed (a display
+ * name, a poll's question or options) shows as typed, never as bold, a
+ * strike-through, a spoiler, code, a masked link, a quote or a mention.  A
+ * backslash goes before \ * _ ~ ` | < > [ ], and before # or - that start
+ * the text (a heading, a list); Discord shows the character without it. */
+void souk_buf_put_md(souk_buf_t *b, const char *s, size_t n);
+/** souk_buf_put_md of the NUL-terminated s into out (cap bytes, always
+ * terminated; cut on a character boundary when it does not fit, never
+ * between a backslash and its character).  Returns out. */
+const char *souk_md_escape(const char *s, char *out, size_t cap);
 /** Append s[0..n) as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */
 void souk_buf_json_str(souk_buf_t *b, const char *s, size_t n);
 

@@ -107,6 +107,11 @@ typedef struct souk_cmd_arg {
    * (slash commands' resolved users, a message's mentions), else NULL. */
   char *text;
   bool bot; /* SOUK_OPT_USER: the surface knows the user is a bot */
+  /** SOUK_OPT_USER: the surface resolved the user (a slash command's
+   * resolved data, a message's mention), so bot is known; false for an id
+   * typed as text (a prefix command, the console, a kept command run
+   * again), which says nothing about who it is. */
+  bool resolved;
 } souk_cmd_arg_t;
 
 struct souk_command;
@@ -236,6 +241,12 @@ typedef struct souk_msg {
   size_t nembeds;
   const souk_component_t *components;
   size_t ncomponents;
+  /* souk_discord_send only, optional: a name for what this message is
+   * (up to 20 characters, such as "sum" and a hash of the guild and day),
+   * sent as its enforced nonce: Discord drops a second post of the same
+   * key for a few minutes, so a retry after a failure that was not one, or
+   * after a restart, does not post it twice.  NULL: unique to the call. */
+  const char *key;
 } souk_msg_t;
 
 /** A text field of a modal. */

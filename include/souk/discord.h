@@ -40,6 +40,10 @@
 #define SOUK_PERM_EMBED_LINKS          (UINT64_C(1) << 14)
 #define SOUK_PERM_READ_MESSAGE_HISTORY (UINT64_C(1) << 16)
 
+/** Gateway intent bits (souk_discord_intents()). */
+#define SOUK_INTENT_GUILD_MEMBERS    (UINT64_C(1) << 1)
+#define SOUK_INTENT_GUILD_MODERATION (UINT64_C(1) << 2)
+
 /** Discord's JSON error codes that modules act on. */
 #define SOUK_DISCORD_UNKNOWN_CHANNEL     10003
 #define SOUK_DISCORD_UNKNOWN_GUILD       10004
@@ -104,6 +108,16 @@ int souk_discord_edit(uint64_t channel_id, uint64_t message_id, const souk_msg_t
 int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
                              uint32_t min_interval_ms);
 
+/** souk_discord_edit_latest for states that carry a version (a poll's
+ * tally, numbered by the store row it was read from): a state whose
+ * version is not above the highest one given for that message is dropped
+ * (0 is returned and nothing changes), so a state computed earlier but
+ * handed in later (its transaction finished last) never replaces a newer
+ * one.  The highest version is remembered for an hour after the last call
+ * for the message.  version > 0; errors as souk_discord_edit_latest. */
+int souk_discord_edit_versioned(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                                uint32_t min_interval_ms, uint64_t version);
+
 /** Delete a message.  Errors as souk_discord_edit. */
 int souk_discord_delete(uint64_t channel_id, uint64_t message_id, souk_discord_cb cb, void *ud);
 
@@ -153,6 +167,14 @@ int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms);
 
 /** The bot's user id (from READY; a fixed id in the console; 0 before). */
 uint64_t souk_discord_bot_user_id(void);
+
+/** The gateway intents souk identifies with (discord.intents), read-only:
+ * a module tells from them which events it will receive (members with
+ * SOUK_INTENT_GUILD_MEMBERS, bans with SOUK_INTENT_GUILD_MODERATION) rather
+ * than asking the operator to say it twice.  Known once the config is
+ * loaded (before any module starts); the same in `souk console`, which
+ * receives no events. */
+uint64_t souk_discord_intents(void);
 
 /** Whether the bot has every bit of perm_bits in a guild's channel
  * (channel_id 0: guild-wide), from the guild, role and channel cache kept

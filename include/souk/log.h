@@ -58,6 +58,11 @@ void souk_log_flush(void);
 void souk_log_add_secret(const char *secret);
 /** Forget all registered secrets (tests, config reload). */
 void souk_log_clear_secrets(void);
+/** Whether text (len bytes) holds a registered secret, or a run shaped
+ * like a Discord bot token: for text souk is about to show to people
+ * (the Terms of Service an owner publishes), which must never carry one.
+ * Thread-safe. */
+bool souk_log_has_secret(const char *text, size_t len);
 
 /** Write one line: msg is a printf format.  Newlines inside are escaped. */
 void souk_log(souk_log_level_t level, const char *component, const char *fmt, ...)

@@ -66,6 +66,7 @@ struct souk_http_opts;     /* souk/http.h */
 struct souk_http_resp;     /* souk/http.h */
 struct souk_http_req;      /* souk/http.h */
 struct souk_migration;     /* souk/store.h */
+struct souk_store_data;    /* souk/store.h */
 
 /* ---- what a module is handed at init ------------------------------------ */
 

@@ -118,6 +118,13 @@ uint64_t souk_setting_id(uint64_t scope_id, const char *key);
 /** STRING, ENUM and TIMEZONE: the text in effect ("" for none), owned by
  * the registry (see Ownership above).  Never NULL. */
 const char *souk_setting_str(uint64_t scope_id, const char *key);
+/** The guilds (or users) with a value of key set, whether or not this
+ * process has seen them since it started (every set value is in memory):
+ * up to cap scope ids into out, in no particular order.  Returns how many
+ * there are, which may be more than cap (call again with room for them),
+ * or SOUK_ENOTFOUND.  A value read from another process counts once read.
+ * O(every value held): for a periodic job, not per message. */
+int64_t souk_setting_scopes(const char *key, uint64_t *out, size_t cap);
 
 /** Set a value for a guild or user: validated (a refusal puts the
  * user-facing reason in err, errcap bytes, e.g. "expected an integer

@@ -276,29 +276,40 @@ int souk_store_vacuum(souk_store_t *st);
  * count mismatch, or SOUK_E*. */
 int souk_store_copy(souk_store_t *st, const char *dst_url, int64_t batch_rows, souk_buf_t *report);
 
-/** Register a table that holds data about users and/or guilds: forget_user
- * deletes its rows whose user_column equals a user id, purge_guild those
- * whose guild_column equals a guild id.  Either column may be NULL.  Names
- * must be plain identifiers ([a-z0-9_]); they are copied.  Modules call this
- * from init; registering the same table again replaces the entry.  Returns
- * 0 or SOUK_EINVAL. */
-int souk_store_register_data(const char *table, const char *user_column, const char *guild_column);
-/** A table that holds data about users and/or guilds, declared in a
- * module's .data table (souk/module.h), which ends with a zero entry. */
+/** A table that holds data about users and/or guilds, for
+ * souk_store_forget_user() (`souk db forget-user`) and
+ * souk_store_purge_guild() (`souk db purge-guild`, the guilds module's
+ * purge), declared in a module's .data table (souk/module.h), which ends
+ * with a zero entry. */
 typedef struct souk_store_data {
   const char *table;        /* a plain identifier ([a-z0-9_]) */
   const char *user_column;  /* forget_user deletes rows whose column equals the user; or NULL */
   const char *guild_column; /* purge_guild deletes rows whose column equals the guild; or NULL */
+  /** Instead of deleting rows by user_column: forget the user the table's
+   * own way, for data that must outlive the person in another form (an
+   * audit trail whose other side stays with someone else is anonymised,
+   * not deleted).  Runs inside forget_user's transaction, before any row
+   * of any table is deleted, possibly more than once (the transaction may
+   * be run again); adds the rows it changed to *changed.  0 or SOUK_E*.
+   * NULL: none. */
+  int (*forget_user)(souk_db_t *db, int64_t user_id, int64_t *changed);
 } souk_store_data_t;
 
-/** souk_store_register_data() for every entry of a table ending in a zero
- * entry (NULL is an empty table).  0, or SOUK_EINVAL at the first bad
- * entry (those before it stay registered). */
+/** Register one table of user or guild data (copied; registering the same
+ * table again replaces it): forget_user deletes the rows whose user_column
+ * equals a user id, purge_guild those whose guild_column equals a guild
+ * id.  Either column may be NULL, not both.  Returns 0 or SOUK_EINVAL. */
+int souk_store_register_data(const char *table, const char *user_column, const char *guild_column);
+/** Register every entry of a table ending in a zero entry (NULL is an
+ * empty table); an entry needs a user column, a guild column or a
+ * forget_user function.  0, or SOUK_EINVAL at the first bad entry (those
+ * before it stay registered). */
 int souk_store_register_table(const souk_store_data_t *t);
 /** Forget the registry (tests, shutdown). */
 void souk_store_registry_clear(void);
-/** Delete every registered row of user_id in one transaction; *deleted
- * (may be NULL) receives the number of rows. */
+/** Forget user_id in one transaction: every registered forget_user
+ * function runs first, then every registered row of user_id is deleted;
+ * *deleted (may be NULL) receives the number of rows deleted or changed. */
 int souk_store_forget_user(souk_store_t *st, int64_t user_id, int64_t *deleted);
 /** Delete every registered row of guild_id in one transaction. */
 int souk_store_purge_guild(souk_store_t *st, int64_t guild_id, int64_t *deleted);

@@ -303,3 +303,40 @@ void souk_buf_put_escaped(souk_buf_t *b, const char *str, size_t n) {
   }
   souk_buf_append(b, s + run, n - run);
 }
+
+/* ---- Discord markdown ---- */
+
+static bool md_special(const char *s, size_t i) {
+  char c = s[i];
+  if (c && strchr("\\*_~`|<>[]", c)) return true;
+  return i == 0 && (c == '#' || c == '-');
+}
+
+void souk_buf_put_md(souk_buf_t *b, const char *s, size_t n) {
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!md_special(s, i)) continue;
+    souk_buf_append(b, s + run, i - run);
+    souk_buf_putc(b, '\\');
+    run = i;
+  }
+  souk_buf_append(b, s + run, n - run);
+}
+
+const char *souk_md_escape(const char *s, char *out, size_t cap) {
+  if (!cap) return out;
+  size_t o = 0, n = s ? strlen(s) : 0;
+  for (size_t i = 0; i < n; i++) {
+    bool esc = md_special(s, i);
+    /* A whole character (with its backslash) or nothing. */
+    size_t l = souk_utf8_seq((const unsigned char *)s + i, n - i);
+    if (!l) l = 1;
+    if (o + esc + l + 1 > cap) break;
+    if (esc) out[o++] = '\\';
+    memcpy(out + o, s + i, l);
+    o += l;
+    i += l - 1;
+  }
+  out[o] = '\0';
+  return out;
+}

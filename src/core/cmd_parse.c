@@ -455,6 +455,7 @@ void souk__cmd_args_user(souk_cmd_args_t *a, uint64_t id, const char *name, bool
     souk_cmd_arg_t *v = &a->v[i];
     if (v->type != SOUK_OPT_USER || v->id != id) continue;
     v->bot = bot;
+    v->resolved = true;
     souk_free(v->text);
     v->text = name && name[0] ? souk_strdup(name) : NULL;
   }

@@ -260,6 +260,24 @@ static bool url_password(const char *buf, size_t len, size_t i, size_t *v, size_
   return true;
 }
 
+bool souk_log_has_secret(const char *text, size_t len) {
+  uv_once(&g_once, log_once);
+  if (!text) return false;
+  bool found = false;
+  uv_mutex_lock(&g_secrets_mu);
+  for (size_t k = 0; k < g_nsecrets && !found; k++) {
+    size_t sl = strlen(g_secrets[k]);
+    for (size_t i = 0; i + sl <= len && !found; i++)
+      found = memcmp(text + i, g_secrets[k], sl) == 0;
+  }
+  uv_mutex_unlock(&g_secrets_mu);
+  for (size_t i = 0; i < len && !found; i++) {
+    bool starts = i == 0 || !is_b64url((unsigned char)text[i - 1]);
+    found = starts && token_shape_at(text + i, len - i) > 0;
+  }
+  return found;
+}
+
 size_t souk_log_redact(char *buf, size_t len) {
   uv_once(&g_once, log_once);
   /* Registered secrets first: exact matches anywhere. */

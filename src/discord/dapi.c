@@ -241,7 +241,7 @@ static bool msg_empty(const souk_msg_t *m) {
 
 /* The JSON bodies that post m: content split at 2000 characters, embeds
  * and components with the first part, nonces Discord enforces (derived
- * from reply_to, else unique to this process's run) so a POST sent again
+ * from m->key or reply_to, else unique to this process's run) so a POST sent again
  * after a timeout is not posted twice, and the first part replying to
  * reply_to. */
 static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **out) {
@@ -267,7 +267,9 @@ static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **o
       souk__dmsg_write(&w, m, text, chunk, !extras_sent, false, 0);
       extras_sent = true;
       char nonce[32];
-      if (reply_to)
+      if (m->key && m->key[0])
+        snprintf(nonce, sizeof nonce, "k%.20s-%zu", m->key, n);
+      else if (reply_to)
         snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%zu", reply_to, n);
       else
         snprintf(nonce, sizeof nonce, "s%08x%04x-%zu", (unsigned)(run & 0xffffffffu), seq & 0xffffu,
@@ -532,18 +534,30 @@ static void coal_arm(void) {
   uv_timer_start(g.coal_timer, coal_timer_cb, next > now ? next - now : 0, 0);
 }
 
-int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
-                             uint32_t min_interval_ms) {
+static int edit_coalesced(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                          uint32_t min_interval_ms, uint64_t version) {
   int rc = check_running();
   if (rc) return rc;
   if (!channel_id || !message_id || msg_empty(msg)) return SOUK_EINVAL;
   if (min_interval_ms < COAL_MIN_INTERVAL) min_interval_ms = COAL_MIN_INTERVAL;
   souk_buf_t b;
   build_edit(msg, &b);
-  rc = souk__coal_put(g.coal, channel_id, message_id, b.data, b.len, min_interval_ms, now_ms());
+  rc = souk__coal_put_v(g.coal, channel_id, message_id, b.data, b.len, min_interval_ms, version,
+                        now_ms());
   souk_buf_free(&b);
   if (rc == 0) coal_arm();
   return rc;
+}
+
+int souk_discord_edit_latest(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                             uint32_t min_interval_ms) {
+  return edit_coalesced(channel_id, message_id, msg, min_interval_ms, 0);
+}
+
+int souk_discord_edit_versioned(uint64_t channel_id, uint64_t message_id, const souk_msg_t *msg,
+                                uint32_t min_interval_ms, uint64_t version) {
+  if (!version) return SOUK_EINVAL;
+  return edit_coalesced(channel_id, message_id, msg, min_interval_ms, version);
 }
 
 /* ---- DMs ----------------------------------------------------------------------- */
@@ -726,6 +740,8 @@ uint64_t souk_discord_bot_user_id(void) {
   if (g.running && g.sink->bot_user) return g.sink->bot_user();
   return souk__gcache_bot_user();
 }
+
+uint64_t souk_discord_intents(void) { return (uint64_t)souk__discord_conf.intents; }
 
 bool souk_discord_bot_can(uint64_t guild_id, uint64_t channel_id, uint64_t perm_bits) {
   if (g.running && g.sink->all_permissions) return true;

@@ -296,6 +296,15 @@ static int con_request(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) {
       status = 400;
       body = printf_dup("{\"message\":\"Invalid Recipient(s)\",\"code\":50033}");
     }
+  } else if (!strncmp(p, "/users/", 7) && strcmp(p, "/users/@me") && !strcmp(m, "GET")) {
+    /* Every id is a person here, except the console's bot. */
+    uint64_t uid = path_id(p + 7, &rest);
+    if (uid && !*rest) {
+      status = 200;
+      body = printf_dup("{\"id\":\"%" PRIu64 "\",\"username\":\"user%" PRIu64
+                        "\",\"discriminator\":\"0\",\"bot\":%s}",
+                        uid, uid % 10000, uid == CONSOLE_BOT_ID ? "true" : "false");
+    }
   } else if (!strncmp(p, "/guilds/", 8) && !strcmp(m, "GET")) {
     uint64_t gid = path_id(p + 8, &rest);
     if (!strncmp(rest, "/bans", 5) && (!rest[5] || rest[5] == '?')) {

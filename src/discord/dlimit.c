@@ -155,6 +155,8 @@ typedef struct centry {
   uint64_t gone_at;
   char *body; /* the latest state not yet sent, or NULL */
   size_t len;
+  uint64_t version; /* the highest version put, 0: none */
+  uint64_t put_at;  /* when a versioned state was last put */
   char key[24];
 } centry_t;
 
@@ -163,7 +165,7 @@ struct souk__coal {
   size_t max;
   souk__coal_send_cb send;
   void *ud;
-  uint64_t sent, coalesced;
+  uint64_t sent, coalesced, stale;
 };
 
 souk__coal_t *souk__coal_new(size_t max_entries, souk__coal_send_cb send, void *ud) {
@@ -226,12 +228,46 @@ static void centry_send(souk__coal_t *c, centry_t *e, uint64_t now) {
   souk_free(body);
 }
 
+/* Until when e must stay: while it may hold back an edit (its interval
+ * after the last send), while it says the message is gone, and while its
+ * version may still turn away an older state. */
+static uint64_t centry_keep_until(const centry_t *e) {
+  uint64_t keep = e->gone ? e->gone_at + SOUK__COAL_GONE_MS : e->last_sent + e->interval_ms;
+  if (e->version && e->put_at + SOUK__COAL_VERSION_MS > keep)
+    keep = e->put_at + SOUK__COAL_VERSION_MS;
+  return keep;
+}
+
+/* Full: forget the idle entry that was put longest ago (one that only
+ * remembers a version, or whose interval has passed).  True when one
+ * was freed. */
+static bool coal_evict_idle(souk__coal_t *c, uint64_t now) {
+  centry_t *oldest = NULL;
+  for (souk__smap_ent_t *it = souk__smap_next(&c->map, NULL); it;
+       it = souk__smap_next(&c->map, it)) {
+    centry_t *e = (centry_t *)it;
+    if (e->body || e->inflight || e->gone || e->last_sent + e->interval_ms > now) continue;
+    if (!oldest || e->put_at < oldest->put_at) oldest = e;
+  }
+  if (oldest) centry_free(c, oldest);
+  return oldest != NULL;
+}
+
 int souk__coal_put(souk__coal_t *c, uint64_t channel, uint64_t message, const char *body,
                    size_t len, uint32_t interval_ms, uint64_t now) {
+  return souk__coal_put_v(c, channel, message, body, len, interval_ms, 0, now);
+}
+
+int souk__coal_put_v(souk__coal_t *c, uint64_t channel, uint64_t message, const char *body,
+                     size_t len, uint32_t interval_ms, uint64_t version, uint64_t now) {
   centry_t *e = centry_get(c, message);
   if (e && e->gone) return SOUK_ENOTFOUND;
+  if (e && version && version <= e->version) {
+    c->stale++;
+    return 0;
+  }
   if (!e) {
-    if (c->map.n >= c->max) return SOUK_EFULL;
+    if (c->map.n >= c->max && !coal_evict_idle(c, now)) return SOUK_EFULL;
     e = souk_calloc(1, sizeof *e);
     snprintf(e->key, sizeof e->key, "%" PRIu64, message);
     e->message = message;
@@ -239,6 +275,10 @@ int souk__coal_put(souk__coal_t *c, uint64_t channel, uint64_t message, const ch
   }
   e->channel = channel;
   e->interval_ms = interval_ms;
+  if (version) {
+    e->version = version;
+    e->put_at = now;
+  }
   if (e->body) c->coalesced++;
   souk_free(e->body);
   e->body = souk_memdup0(body, len);
@@ -277,8 +317,9 @@ uint64_t souk__coal_pump(souk__coal_t *c, uint64_t now) {
     }
     if (due < next) next = due;
     /* An entry stays while it may still hold back an edit: until its
-     * interval after the last send has passed (or, gone, for a while). */
-    uint64_t keep_until = e->gone ? e->gone_at + SOUK__COAL_GONE_MS : e->last_sent + e->interval_ms;
+     * interval after the last send has passed (or, gone, for a while),
+     * and while its version may turn away an older state. */
+    uint64_t keep_until = centry_keep_until(e);
     if (!e->body && !e->inflight && keep_until <= now) {
       centry_free(c, e);
     } else if (!e->body && !e->inflight && keep_until < next) {
@@ -290,6 +331,8 @@ uint64_t souk__coal_pump(souk__coal_t *c, uint64_t now) {
 }
 
 size_t souk__coal_size(const souk__coal_t *c) { return c->map.n; }
+
+uint64_t souk__coal_stale(const souk__coal_t *c) { return c->stale; }
 
 void souk__coal_counts(const souk__coal_t *c, uint64_t *sent, uint64_t *coalesced) {
   if (sent) *sent = c->sent;

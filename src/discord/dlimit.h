@@ -72,6 +72,10 @@ typedef int (*souk__coal_send_cb)(uint64_t channel, uint64_t message, const char
 
 /** How long a message known to be gone keeps refusing edits. */
 #define SOUK__COAL_GONE_MS (10 * 60 * 1000)
+/** How long the highest version put for a message is remembered after the
+ * last put (souk__coal_put_v): far longer than any state computed earlier
+ * can take to arrive. */
+#define SOUK__COAL_VERSION_MS (60 * 60 * 1000)
 
 typedef struct souk__coal souk__coal_t;
 
@@ -85,6 +89,14 @@ void souk__coal_free(souk__coal_t *c);
  * SOUK_EFULL (max_entries messages are tracked). */
 int souk__coal_put(souk__coal_t *c, uint64_t channel, uint64_t message, const char *body,
                    size_t len, uint32_t interval_ms, uint64_t now);
+/** souk__coal_put for a state that carries a version (> 0): a state whose
+ * version is not above the highest one put for the message is dropped (0
+ * returned, counted as stale), so one computed earlier but handed in later
+ * never replaces a newer one.  The highest version is kept for
+ * SOUK__COAL_VERSION_MS after the last put, however many messages are
+ * edited meanwhile; a full coalescer forgets idle messages first. */
+int souk__coal_put_v(souk__coal_t *c, uint64_t channel, uint64_t message, const char *body,
+                     size_t len, uint32_t interval_ms, uint64_t version, uint64_t now);
 /** The edit in flight for message finished at now; the next edit of that
  * message waits a whole interval from now.  gone says Discord answered
  * that the message does not exist (it then refuses edits for a while). */
@@ -96,5 +108,7 @@ uint64_t souk__coal_pump(souk__coal_t *c, uint64_t now);
 size_t souk__coal_size(const souk__coal_t *c);
 /** Edits sent and states replaced by a newer one before being sent. */
 void souk__coal_counts(const souk__coal_t *c, uint64_t *sent, uint64_t *coalesced);
+/** Versioned states dropped because a newer version had been put. */
+uint64_t souk__coal_stale(const souk__coal_t *c);
 
 #endif

@@ -780,6 +780,18 @@ uint64_t souk_setting_id(uint64_t scope_id, const char *key) {
   return v ? v->id : r->def_id;
 }
 
+int64_t souk_setting_scopes(const char *key, uint64_t *out, size_t cap) {
+  uint32_t idx;
+  if (!reg_for_read(key, &idx)) return SOUK_ENOTFOUND;
+  int64_t n = 0;
+  for (size_t i = 0; i < g.cap; i++) {
+    if (g.tab[i].idx != idx + 1) continue;
+    if ((size_t)n < cap && out) out[n] = g.tab[i].scope;
+    n++;
+  }
+  return n;
+}
+
 const char *souk_setting_str(uint64_t scope_id, const char *key) {
   uint32_t idx;
   reg_t *r = reg_for_read(key, &idx);

@@ -1090,6 +1090,7 @@ int souk_store_check(souk_store_t *st, souk_buf_t *report) {
 
 typedef struct reg_entry {
   char *table, *user_col, *guild_col;
+  int (*forget_user)(souk_db_t *db, int64_t user_id, int64_t *changed);
 } reg_entry_t;
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -1104,31 +1105,41 @@ static bool ident_ok(const char *s) {
   return !(s[0] >= '0' && s[0] <= '9');
 }
 
-int souk_store_register_data(const char *table, const char *user_column, const char *guild_column) {
-  if (!ident_ok(table) || (user_column && !ident_ok(user_column)) ||
-      (guild_column && !ident_ok(guild_column)) || (!user_column && !guild_column))
+/* One entry: copied; the same table again replaces it.  It needs a user
+ * column, a guild column or a forget_user function. */
+static int register_one(const souk_store_data_t *d) {
+  if (!d || !ident_ok(d->table) || (d->user_column && !ident_ok(d->user_column)) ||
+      (d->guild_column && !ident_ok(d->guild_column)) ||
+      (!d->user_column && !d->guild_column && !d->forget_user))
     return SOUK_EINVAL;
   pthread_mutex_lock(&g_reg_mu);
   reg_entry_t *e = NULL;
   for (size_t i = 0; i < g_nreg && !e; i++)
-    if (!strcmp(g_reg[i].table, table)) e = &g_reg[i];
+    if (!strcmp(g_reg[i].table, d->table)) e = &g_reg[i];
   if (e) {
     souk_free(e->user_col);
     souk_free(e->guild_col);
   } else {
     g_reg = souk_reallocarray(g_reg, g_nreg + 1, sizeof *g_reg);
     e = &g_reg[g_nreg++];
-    e->table = souk_strdup(table);
+    e->table = souk_strdup(d->table);
   }
-  e->user_col = souk_strdup(user_column);
-  e->guild_col = souk_strdup(guild_column);
+  e->user_col = souk_strdup(d->user_column);
+  e->guild_col = souk_strdup(d->guild_column);
+  e->forget_user = d->forget_user;
   pthread_mutex_unlock(&g_reg_mu);
   return 0;
 }
 
+int souk_store_register_data(const char *table, const char *user_column, const char *guild_column) {
+  if (!user_column && !guild_column) return SOUK_EINVAL;
+  souk_store_data_t d = {.table = table, .user_column = user_column, .guild_column = guild_column};
+  return register_one(&d);
+}
+
 int souk_store_register_table(const souk_store_data_t *t) {
   for (; t && t->table; t++) {
-    int rc = souk_store_register_data(t->table, t->user_column, t->guild_column);
+    int rc = register_one(t);
     if (rc) return rc;
   }
   return 0;
@@ -1158,9 +1169,13 @@ static int forget_fn(souk_db_t *db, void *ud) {
   j->deleted = 0;
   int rc = 0;
   pthread_mutex_lock(&g_reg_mu);
+  /* A table's own way of forgetting first, while every row it may need to
+   * read is still there. */
+  for (size_t i = 0; !j->guild && i < g_nreg && rc == 0; i++)
+    if (g_reg[i].forget_user) rc = g_reg[i].forget_user(db, j->id, &j->deleted);
   for (size_t i = 0; i < g_nreg && rc == 0; i++) {
     const char *col = j->guild ? g_reg[i].guild_col : g_reg[i].user_col;
-    if (!col) continue;
+    if (!col || (!j->guild && g_reg[i].forget_user)) continue;
     char sql[200];
     snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE \"%s\" = ?", g_reg[i].table, col);
     souk_stmt_t *s;

@@ -559,6 +559,7 @@ ROUTES = [
     R("GET", "/gateway", "get_gateway", 5, 5.0, auth=False),
     R("GET", "/gateway/bot", "get_gateway_bot", 5, 5.0),
     R("GET", "/users/@me", "get_me", 5, 5.0),
+    R("GET", "/users/{user_id}", "get_user", 5, 5.0),
     R("GET", "/applications/@me", "get_application", 5, 5.0),
     R("GET", "/oauth2/applications/@me", "get_oauth_application", 5, 5.0),
     R("GET", "/guilds/{guild_id}", "get_guild", 5, 5.0),
@@ -930,6 +931,9 @@ class FakeDiscord:
         self.guilds = {}
         self.channels = {}
         self.messages = {}
+        # (channel id, nonce) -> (message id, when): enforced nonces, which
+        # Discord remembers for a few minutes.
+        self.enforced_nonces = {}
         self.commands_global = []
         self.commands_guild = {}
         self.interactions = {}
@@ -2331,16 +2335,18 @@ class FakeDiscord:
         return self.cj({"ok": True, "dm_closed": sorted(self.dm_closed)})
 
     async def c_guild_members(self, request):
-        """{"add": N, "remove": N, "online": N}: members join or leave (with
-        GUILD_MEMBER_ADD / _REMOVE, which need GUILD_MEMBERS); online sets
-        approximate_presence_count."""
+        """{"add": N, "bots": N, "remove": N, "online": N}: members (bot
+        users for "bots") join or leave (with GUILD_MEMBER_ADD / _REMOVE,
+        which need GUILD_MEMBERS); online sets approximate_presence_count."""
         b = await self.control_body(request)
         g = self.guilds.get(request.match_info["gid"])
         if g is None:
             return self.cj({"error": "unknown guild"}, 404)
         sess = self.session_for_guild(g["id"])
-        for i in range(int(b.get("add", 0))):
+        for i in range(int(b.get("add", 0)) + int(b.get("bots", 0))):
             u = self._make_user("member%d" % len(self.users), len(self.users))
+            if i >= int(b.get("add", 0)):
+                u["bot"] = True
             self.users[u["id"]] = u
             g["_members"].append(u["id"])
             if sess is not None and sess.ready:
@@ -2421,6 +2427,12 @@ class FakeDiscord:
         return 200, dict(self.bot_user, mfa_enabled=True, locale="en-US", premium_type=0,
                          email=None, verified=True, bio="")
 
+    async def h_get_user(self, request, p, body, files):
+        u = self.users.get(p["user_id"])
+        if u is None:
+            raise api_error(404, "Unknown User", 10013)
+        return 200, dict(u)
+
     async def h_get_application(self, request, p, body, files):
         return 200, self.application_obj()
 
@@ -2473,8 +2485,17 @@ class FakeDiscord:
         c = self.channel_or_404(p["channel_id"])
         self.check_dm_open(c)
         b = dict(body or {})
+        # enforce_nonce: a second post with a nonce seen in the last few
+        # minutes creates nothing and answers the message already made.
+        key = (c["id"], str(b.get("nonce")))
+        if b.get("enforce_nonce") and b.get("nonce") is not None:
+            seen = self.enforced_nonces.get(key)
+            if seen and mono() - seen[1] < 300 and seen[0] in self.messages:
+                return 200, self.messages[seen[0]]
         b["_attachments"] = self.attachments_of(files)
         msg = self.make_message(c["id"], self.app_id, b)
+        if b.get("enforce_nonce") and b.get("nonce") is not None:
+            self.enforced_nonces[key] = (msg["id"], mono())
         await self.echo("MESSAGE_CREATE", self.with_guild(msg), c.get("guild_id"))
         return 200, msg
 
@@ -2915,6 +2936,12 @@ class FakeDiscord:
                 data["options"] = b["options"]
             if cmd and cmd.get("guild_id"):
                 data["guild_id"] = g["id"]
+        if itype in (2, 4) and isinstance(data, dict) and "resolved" not in data:
+            # Discord resolves the users of USER options: who they are
+            # (bots included) and their member object in the guild.
+            res = self.resolve_users(data.get("options") or [], g)
+            if res["users"]:
+                data = dict(data, resolved=res)
         d = {
             "app_permissions": "2248473465835073", "application_id": self.app_id,
             "attachment_size_limit": 10485760,
@@ -2936,6 +2963,18 @@ class FakeDiscord:
         seq, delivered = await self.dispatch(sess, "INTERACTION_CREATE", d)
         return self.cj({"ok": True, "id": iid, "token": token, "seq": seq,
                         "delivered": delivered, "interaction": d})
+
+    def resolve_users(self, options, g, out=None):
+        out = out if out is not None else {"users": {}, "members": {}}
+        for o in options:
+            if o.get("type") in (1, 2):
+                self.resolve_users(o.get("options") or [], g, out)
+            elif o.get("type") == 6 and str(o.get("value")) in self.users:
+                uid = str(o["value"])
+                out["users"][uid] = dict(self.users[uid])
+                if uid in g["_members"]:
+                    out["members"][uid] = self.member_obj(self.users[uid], g, with_user=False)
+        return out
 
     async def c_reconnect(self, request):
         b = await self.control_body(request)

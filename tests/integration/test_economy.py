@@ -11,7 +11,7 @@ admin commands through the real binary.
   edits capped at one a second under 200 clicks in 10 s with every click
   acknowledged at once and the right final tally; two Accept clicks at
   once paying one bonus; and kill -9 while transfers and bets run, after
-  which the totals are exact."""
+  which the totals are exact, on SQLite and on a throwaway PostgreSQL."""
 import json
 import os
 import queue
@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import souk_config
+from pgserver import PgServer, PgUnavailable
 from soukproc import sanitized, souk_bin
 
 WAIT = 60 if sanitized() else 20
@@ -203,6 +204,64 @@ def test_console_end_to_end(tmp_path):
     kinds = dict(sql(tmp_path, "SELECT kind, COUNT(*) FROM economy_audit GROUP BY kind"))
     assert kinds["bonus"] == 1 and kinds["daily"] == 1 and kinds["bet"] == 1
     assert kinds["pay"] == 2 and kinds["grant"] == 1 and "take" not in kinds
+    # `souk db forget-user` (no module runs) reaches the economy, and the
+    # audit still adds up: the payee's coins leave with a row of their own,
+    # their side of the transfer stays under an anonymous id.
+    payee = 100000000000000042
+    r = subprocess.run([souk_bin(), "db", "forget-user", str(payee), "-c",
+                        str(tmp_path / "c.yaml")], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    assert sql(tmp_path, "SELECT COUNT(*) FROM economy_audit WHERE user_id = ? OR other_id = ? "
+                         "OR actor_id = ?", payee, payee, payee) == [(0,)]
+    assert sql(tmp_path, "SELECT COUNT(*) FROM economy_balances WHERE user_id = ?",
+               payee) == [(0,)]
+    assert sql(tmp_path, "SELECT SUM(balance) FROM economy_balances") == \
+        sql(tmp_path, "SELECT SUM(amount) FROM economy_audit")
+    assert sql(tmp_path, "SELECT SUM(amount) FROM economy_audit WHERE kind = 'pay'") == [(0,)]
+    assert sql(tmp_path, "SELECT amount FROM economy_audit WHERE kind = 'take'") == [(-150,)]
+
+
+def test_console_publishes_terms_only_from_the_terms_directory(tmp_path):
+    """An owner's account is not the operator: `file:` names a plain file of
+    economy.tos_dir, never a path, a hidden file or a link, and no text
+    holding a secret is published."""
+    terms = tmp_path / "terms"
+    terms.mkdir()
+    (terms / "v2.txt").write_text("Version two, from a file.\n")
+    (terms / ".env").write_text("SOUK_DISCORD_TOKEN=x\n")
+    (terms / "leak.txt").write_text("token: MTA1MTE1MjgwMzQxMzM2MDY0Mg.GhJ2kL."
+                                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL\n")
+    os.symlink(str(tmp_path / "c.yaml"), str(terms / "link.txt"))
+    c = Console(tmp_path, console_cfg("  tos_dir: %s\n" % terms))
+    try:
+        for name in ("/etc/passwd", "../c.yaml", ".env"):
+            c.send("/coins publish-tos file:%s" % name)
+            c.expect(r"^Give the name of a file in economy\.tos_dir")
+        c.send("/coins publish-tos file:link.txt")
+        c.expect(r"never a link\. Nothing was published\.")
+        c.send("/coins publish-tos file:leak.txt")
+        c.expect(r"^Those terms contain a secret")
+        c.send('/coins publish-tos text:"SOUK_DISCORD_TOKEN=MTA1MTE1MjgwMzQxMzM2MDY0Mg.GhJ2kL.'
+               'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"')
+        c.expect(r"^Those terms contain a secret")
+        c.send("/coins publish-tos file:v2.txt")
+        c.expect(r"^Published the Terms of Service version 2")
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    assert sql(tmp_path, "SELECT version, body FROM economy_tos ORDER BY version")[1:] == [
+        (2, "Version two, from a file.")]
+    # Without economy.tos_dir, no file is read at all.
+    c = Console(tmp_path, console_cfg())
+    try:
+        c.send("/coins publish-tos file:v2.txt")
+        c.expect(r"^Publishing from a file is off")
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
 
 
 def test_console_decline_and_user_wizard(tmp_path):
@@ -613,13 +672,79 @@ def test_a_kept_command_naming_a_bot_is_not_run_on_accept(fake_discord, souk_fac
                int(user)) == [(1000,)]
 
 
-def test_kill9_during_transfers_and_bets_keeps_the_totals(fake_discord, souk_factory):
+def reply_to(fake, message_id):
+    """The bot's reply to a prefix message, once it is there."""
+    def find(_st=None):
+        return next((x for x in fake.messages()
+                     if (x.get("message_reference") or {}).get("message_id") == message_id), None)
+    fake.wait_for(find, timeout=WAIT, what="a reply to message %s" % message_id)
+    return find()
+
+
+def test_a_payee_typed_as_a_plain_id_is_looked_up_and_a_bot_refused(fake_discord, souk_factory):
+    """`!pay <id> 50` names the payee by id: no mention, no resolved data,
+    so nothing says it is a bot until souk asks Discord (GET /users/{id})."""
+    fake = fake_discord
+    guild = fake.state(rest_log=False)["guilds"][0]
+    fake.post("/_fake/guilds/%s/members" % guild["id"], {"add": 1, "bots": 1})
+    s = start(fake, souk_factory)
+    payer, person, bot = players_of(fake, guild)[-3:]
+    accept_tos(fake, payer)
+    m = fake.message(content="!pay %s 50" % bot, author_id=payer)["message"]["id"]
+    assert "Bots cannot hold coins" in reply_to(fake, m)["content"]
+    m = fake.message(content="!pay %s 50" % person, author_id=payer)["message"]["id"]
+    assert "You paid **50** coins" in reply_to(fake, m)["content"]
+    m = fake.message(content="!pay 1300000000000000999 50", author_id=payer)["message"]["id"]
+    assert "There is no Discord user" in reply_to(fake, m)["content"]
+    def lookups():
+        return [r["path"] for r in fake.requests()
+                if r["method"] == "GET" and re.search(r"/users/\d+$", r["path"])]
+    assert len(lookups()) == 3, lookups()
+    # A slash command carries resolved users: no lookup for those.
+    r = fake.interaction("pay", user_id=payer, options=[
+        {"name": "user", "type": 6, "value": bot}, {"name": "amount", "type": 4, "value": 5}])
+    assert "Bots cannot hold coins" in text_of(wait_callback(fake, r["id"]))
+    assert len(lookups()) == 3, lookups()
+    assert s.stop() == 0
+    assert sql(s.workdir, "SELECT user_id, amount FROM economy_audit WHERE kind = 'pay' "
+                          "ORDER BY amount") == [(int(payer), -50), (int(person), 50)]
+    assert sql(s.workdir, "SELECT COUNT(*) FROM economy_balances WHERE user_id = ?",
+               int(bot)) == [(0,)]
+
+
+@pytest.fixture
+def pg_server():
+    """A throwaway PostgreSQL server, stopped after the test."""
+    pg = PgServer()
+    try:
+        pg.start()
+    except PgUnavailable as e:
+        pg.stop()
+        pytest.skip(str(e))
+    yield pg
+    pg.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_kill9_during_transfers_and_bets_keeps_the_totals(fake_discord, souk_factory, request,
+                                                         backend):
     fake = fake_discord
     guild = fake.state(rest_log=False)["guilds"][0]
     fake.post("/_fake/guilds/%s/members" % guild["id"], {"add": 6})
     owner = guild["owner_id"]
+    store = {}
+    if backend == "postgres":
+        # Row locks, isolation and the recovery's lock order differ from
+        # SQLite's one writer: the invariant must hold on both.
+        pg = request.getfixturevalue("pg_server")
+        store = {"store": {"url": pg.create_db("souk")}}
     s = start(fake, souk_factory, commands={"owners": [owner]},
-              economy={"recover_after": "10s", "roulette": {"frames": 3}})
+              economy={"recover_after": "10s", "roulette": {"frames": 3}}, **store)
+    if backend == "postgres":
+        def sql(_root, q, *args):
+            return pg.query(q, *args, db="souk")
+    else:
+        sql = globals()["sql"]
     players = players_of(fake, guild)[:6]
     for u in players:
         accept_tos(fake, u)
@@ -703,8 +828,8 @@ def test_kill9_during_transfers_and_bets_keeps_the_totals(fake_discord, souk_fac
             assert before == prev
             prev = after
         assert prev == bal
-    print("kill -9: %d bets (%d pending at the kill), %d transfers, total %d" % (
-        len(bets), pending, sql(w, "SELECT COUNT(*) FROM economy_audit WHERE kind = 'pay'")[0][0]
+    print("kill -9 (%s): %d bets (%d pending at the kill), %d transfers, total %d" % (
+        backend, len(bets), pending, sql(w, "SELECT COUNT(*) FROM economy_audit WHERE kind = 'pay'")[0][0]
         // 2, total))
 
 

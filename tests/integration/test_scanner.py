@@ -8,10 +8,13 @@
   /metrics and in the periodic health report; the error code also reaches
   the alert webhook, whose URL never shows in the log;
 * a top-list change is posted once, and not again while nothing changes,
-  not even after a restart.
+  not even after a restart;
+* it goes to every server's configured channel, including one this
+  process never sees (a guild on another shard).
 """
 import math
 import re
+import sqlite3
 import subprocess
 import time
 from decimal import Decimal
@@ -272,3 +275,43 @@ def test_top_list_changes_are_posted_once(fake_discord, souk_factory, kucoin_fac
     s2.wait_log("scan 2: 33 contracts", timeout=WAIT)
     time.sleep(1)
     assert len(posts()) == 2
+
+
+def test_top_list_goes_to_servers_this_process_never_sees(fake_discord, souk_factory,
+                                                          kucoin_factory, tmp_path):
+    fake = fake_discord
+    fake.config(shards=2, max_concurrency=2)
+    while {(int(g["id"]) >> 22) % 2 for g in fake.state(rest_log=False)["guilds"]} != {0, 1}:
+        fake.add_guild(name="More")
+    guilds = fake.state(rest_log=False)["guilds"]
+    far = next(g for g in guilds if (int(g["id"]) >> 22) % 2 == 1)
+    cid = text_channels(far)[1]
+    kucoin = kucoin_factory("--contracts-file", SYNTH)
+    db = tmp_path / "shared.db"
+
+    def run():
+        # Shard 0 only: the guild on shard 1 never reaches this process.
+        cfg = souk_config(fake, tmp_path / "souk-data", store={"url": f"sqlite://{db}"},
+                          discord={"shards": {"count": 2, "first": 0, "last": 0}},
+                          scanner={"enabled": True, "url": kucoin.base, "period": "60s",
+                                   "top": 5, "post_every": "0s"})
+        s = souk_factory(fake, name="souk", config=cfg)
+        s.wait_log("slash commands", timeout=WAIT)
+        return s
+
+    s = run()
+    assert s.stop() == 0
+    # The channel was set for that guild earlier (by the process of its shard).
+    c = sqlite3.connect(str(db))
+    with c:
+        c.execute("INSERT INTO settings (scope_id, key, value, set_by, updated_at) "
+                  "VALUES (?, 'scanner.channel', ?, ?, ?)",
+                  (int(far["id"]), cid, int(far["owner_id"]), int(time.time() * 1000)))
+    c.close()
+    s = run()
+    s.wait_log("scan 1: 33 contracts", timeout=WAIT)
+    post = wait_until(lambda: [m for m in fake.messages(cid)
+                               if "Futures scanner" in (m.get("content") or "")] or None,
+                      what="the post in the unseen guild's channel")[0]["content"]
+    assert "entered at #1" in post
+    assert s.stop() == 0

@@ -54,12 +54,14 @@ def test_member_changes_rename_twice_and_a_restart_keeps_the_window(fake_discord
     fake = fake_discord
     clock = TestClock(tmp_path / "clock")
     intents = {"intents": DEFAULT_INTENTS | GUILD_MEMBERS}
-    s = start(fake, souk_factory, clock, discord=intents, members_events=True)
+    # The GUILD_MEMBERS intent alone turns member events on: no stats setting.
+    s = start(fake, souk_factory, clock, discord=intents)
     g = guild(fake)
     gid, cid = g["id"], text_channels(g)[1]
     members = g["member_count"] if "member_count" in g else len(g["members"])
     reply = command(fake, "stats", "channels", members=cid)
     assert "Saved." in reply and f"<#{cid}>" in reply
+    assert "Sources: members from member events" in command(fake, "stats", "show")
     wait_until(lambda: channel_name(fake, cid) == f"Members: {members}", what="the first rename")
     # Ten joins in one (simulated) minute, souk restarted after the fifth.
     for i in range(10):
@@ -70,7 +72,7 @@ def test_member_changes_rename_twice_and_a_restart_keeps_the_window(fake_discord
         if i == 4:
             s.stop()
             assert renames(fake, cid)  # the window was kept in the store...
-            s = start(fake, souk_factory, clock, discord=intents, members_events=True)
+            s = start(fake, souk_factory, clock, discord=intents)
     time.sleep(2)
     done = [r for r in renames(fake, cid) if not r["refused"]]
     assert len(done) == 2, done
@@ -205,6 +207,46 @@ def test_daily_summary_at_its_hour_across_dst_once_per_day(fake_discord, souk_fa
     clock.set_unix(calendar.timegm((2027, 3, 15, 6, 0, 5)))
     wait_until(lambda: len(summaries()) == 2, what="the second summary")
     assert "Messages seen: 0" in message_text(summaries()[1])
+
+
+def test_a_failed_summary_is_retried_and_posted_once(fake_discord, souk_factory, tmp_path):
+    fake = fake_discord
+    clock = TestClock(tmp_path / "clock")
+    clock.set_unix(calendar.timegm((2027, 6, 1, 8, 50, 0)))
+    s = start(fake, souk_factory, clock)
+    cid = text_channels(guild(fake))[1]
+    reply = command(fake, "stats", "summary", channel=cid, hour=9, timezone="UTC")
+    assert "at 09:00 UTC" in reply
+
+    def summaries():
+        return [m for m in fake.messages(cid)
+                if any(e.get("title") == "Daily server stats" for e in m.get("embeds") or [])]
+
+    def posts():
+        return [r for r in fake.requests() if r["method"] == "POST"
+                and r["path"].endswith(f"/channels/{cid}/messages")]
+
+    time.sleep(2)
+    # The first post of the day is refused (a permission missing for a while).
+    fake.script_rest("POST", f"/channels/{cid}/messages$", [
+        {"status": 403, "body": {"message": "Missing Permissions", "code": 50013}}])
+    clock.set_unix(calendar.timegm((2027, 6, 1, 9, 0, 5)))
+    wait_until(lambda: posts() or None, what="the first attempt")
+    time.sleep(2)
+    assert summaries() == [] and len(posts()) == 1
+    # Not forgotten: it is tried again after a backoff, the same day.
+    clock.advance(30)
+    time.sleep(2)
+    assert len(posts()) == 1
+    clock.advance(60)
+    wait_until(lambda: summaries() or None, what="the retried summary")
+    # Posted once: a restart the same day sends nothing more.
+    s.stop()
+    s = start(fake, souk_factory, clock)
+    clock.advance(3600)
+    time.sleep(3)
+    assert len(summaries()) == 1
+    assert len(posts()) == 2
 
 
 def test_usage_and_adaptive_polls(fake_discord, souk_factory, tmp_path):

@@ -18,6 +18,7 @@
 typedef struct coin_job {
   souk_cmd_ctx_t *ctx;
   int64_t user, other, amount;
+  int64_t cooldown_ms; /* /daily: economy.daily.cooldown when the command came */
   char name[ECONOMY_NAME_MAX + 1], other_name[ECONOMY_NAME_MAX + 1];
   char reason[256];
   economy_kind_t kind;
@@ -38,11 +39,17 @@ static coin_job_t *job_new(souk_cmd_ctx_t *ctx) {
   return j;
 }
 
+/* Room for who(): a name every character of which is escaped, in bold. */
+#define WHO_MAX (2 * ECONOMY_NAME_MAX + 8)
+
 /* "**Name**" when the name is known, else a mention (which Discord shows
- * as the name without pinging: replies never parse mentions). */
+ * as the name without pinging: replies never parse mentions).  The name is
+ * what the user chose: it is escaped, so "**x** ||y||" shows as typed and
+ * cannot end the bold or hide the rest of the line. */
 static void who(char *out, size_t cap, int64_t id, const char *name) {
+  char esc[2 * ECONOMY_NAME_MAX + 1];
   if (name && name[0])
-    snprintf(out, cap, "**%s**", name);
+    snprintf(out, cap, "**%s**", souk_md_escape(name, esc, sizeof esc));
   else
     snprintf(out, cap, "<@%" PRId64 ">", id);
 }
@@ -56,7 +63,7 @@ static int balance_tx(souk_db_t *db, void *ud) {
 
 static void balance_done(void *ud, int status) {
   coin_job_t *j = ud;
-  char n[ECONOMY_FMT_MAX], w[96];
+  char n[ECONOMY_FMT_MAX], w[WHO_MAX];
   if (status) {
     economy_store_error(j->ctx, status);
   } else if (j->other == j->user) {
@@ -80,9 +87,8 @@ void economy_cmd_balance(souk_cmd_ctx_t *ctx) {
 
 static int daily_tx(souk_db_t *db, void *ud) {
   coin_job_t *j = ud;
-  return economy_daily(db, j->user, j->name, economy_conf.daily_amount,
-                       economy_conf.daily_cooldown_ms, j->ctx->idem_key, (int64_t)souk_unix_ms(),
-                       &j->ch);
+  return economy_daily(db, j->user, j->name, j->amount, j->cooldown_ms, j->ctx->idem_key,
+                       (int64_t)souk_unix_ms(), &j->ch);
 }
 
 static void daily_done(void *ud, int status) {
@@ -109,6 +115,10 @@ static void daily_done(void *ud, int status) {
 
 void economy_cmd_daily(souk_cmd_ctx_t *ctx) {
   coin_job_t *j = job_new(ctx);
+  /* Both may change at run time (/admin config set, SIGHUP), on this
+   * thread: the pool thread reads the job's copies, never the config. */
+  j->amount = economy_conf.daily_amount;
+  j->cooldown_ms = economy_conf.daily_cooldown_ms;
   if (economy_run(ctx, daily_tx, daily_done, j, true)) souk_free(j);
 }
 
@@ -122,7 +132,7 @@ static int pay_tx(souk_db_t *db, void *ud) {
 
 static void pay_done(void *ud, int status) {
   coin_job_t *j = ud;
-  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[96];
+  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[WHO_MAX];
   who(w, sizeof w, j->other, j->other_name);
   if (status) {
     economy_store_error(j->ctx, status);
@@ -138,6 +148,29 @@ static void pay_done(void *ud, int status) {
               j->ch.amount, j->other, j->ctx->idem_key);
     souk_cmd_replyf(j->ctx, "You paid **%s** coins to %s. Your balance: **%s**.",
                     economy_fmt(j->ch.amount, a), w, economy_fmt(j->ch.after, b));
+  }
+  souk_free(j);
+}
+
+/* A payee typed as a plain id (a prefix command, the console, a command
+ * kept until the Terms were accepted) comes with nothing that says whether
+ * it is a bot: ask Discord who it is before any coin moves. */
+static void pay_user_cb(const souk_discord_result_t *res, const souk_json_t *js, int root,
+                        void *ud) {
+  coin_job_t *j = ud;
+  bool bot = false;
+  if (!res->err && js) souk_json_bool(js, souk_json_get(js, root, "bot"), &bot);
+  if (res->err == SOUK_ENOTFOUND) {
+    souk_cmd_replyf(j->ctx, "There is no Discord user with the id %" PRId64 ".", j->other);
+  } else if (res->err || !js) {
+    souk_cmd_errorf(j->ctx,
+                    "Discord cannot tell who %" PRId64 " is right now (%s); nothing was paid. "
+                    "Try again in a moment.",
+                    j->other, souk_strerror(res->err ? res->err : SOUK_EPARSE));
+  } else if (bot) {
+    souk_cmd_replyf(j->ctx, "Bots cannot hold coins.");
+  } else {
+    if (economy_run(j->ctx, pay_tx, pay_done, j, true) == 0) return;
   }
   souk_free(j);
 }
@@ -165,6 +198,18 @@ void economy_cmd_pay(souk_cmd_ctx_t *ctx) {
   j->other = (int64_t)u->id;
   j->amount = amount;
   if (u->text) snprintf(j->other_name, sizeof j->other_name, "%s", u->text);
+  if (!u->resolved) {
+    char path[48];
+    snprintf(path, sizeof path, "/users/%" PRIu64, u->id);
+    int rc = souk_discord_get(path, pay_user_cb, j);
+    if (rc) {
+      souk_cmd_errorf(ctx,
+                      "Discord cannot tell who %" PRIu64 " is right now (%s); nothing was paid.",
+                      u->id, souk_strerror(rc));
+      souk_free(j);
+    }
+    return;
+  }
   if (economy_run(ctx, pay_tx, pay_done, j, true)) souk_free(j);
 }
 
@@ -198,7 +243,7 @@ static void lb_done(void *ud, int status) {
   souk_buf_t b;
   souk_buf_init(&b);
   for (size_t i = 0; i < j->n; i++) {
-    char n[ECONOMY_FMT_MAX], w[96];
+    char n[ECONOMY_FMT_MAX], w[WHO_MAX];
     who(w, sizeof w, j->rows[i].user_id, j->rows[i].name);
     souk_buf_printf(&b, "%" PRId64 ". %s \xE2\x80\x94 %s coins\n", j->rows[i].rank, w,
                     economy_fmt(j->rows[i].balance, n));
@@ -261,7 +306,7 @@ static int adjust_tx(souk_db_t *db, void *ud) {
 
 static void adjust_done(void *ud, int status) {
   coin_job_t *j = ud;
-  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[96];
+  char a[ECONOMY_FMT_MAX], b[ECONOMY_FMT_MAX], w[WHO_MAX];
   who(w, sizeof w, j->other, j->other_name);
   bool grant = j->kind == ECONOMY_GRANT;
   if (status) {
@@ -316,20 +361,25 @@ static void audit_done(void *ud, int status) {
   }
   const economy_totals_t *t = &j->totals;
   const int64_t *k = t->by_kind;
-  char v[8][ECONOMY_FMT_MAX];
+  char v[8][ECONOMY_FMT_MAX], stuck[200] = "";
   bool ok = t->balances == t->audit && k[ECONOMY_PAY] == 0;
+  if (t->stuck_bets)
+    snprintf(stuck, sizeof stuck,
+             "\n%" PRId64 " pending bet(s) cannot be settled: the payout would overflow the "
+             "balance. Take coins from the user and the recovery settles them.",
+             t->stuck_bets);
   souk_cmd_replyf(j->ctx,
                   "**Coin audit: %s**\n```\n"
                   "balances   %s (%" PRId64 " users)\n"
                   "audit sum  %s\n"
                   "  grants   %s\n  takes    %s\n  bonuses  %s\n  daily    %s\n"
                   "  stakes   %s\n  wins     %s\n"
-                  "pending bets %" PRId64 "\n```",
+                  "pending bets %" PRId64 "\n```%s",
                   ok ? "consistent" : "MISMATCH", economy_fmt(t->balances, v[0]), t->users,
                   economy_fmt(t->audit, v[1]), economy_fmt(k[ECONOMY_GRANT], v[2]),
                   economy_fmt(k[ECONOMY_TAKE], v[3]), economy_fmt(k[ECONOMY_BONUS], v[4]),
                   economy_fmt(k[ECONOMY_DAILY], v[5]), economy_fmt(k[ECONOMY_BET], v[6]),
-                  economy_fmt(k[ECONOMY_WIN], v[7]), t->pending_bets);
+                  economy_fmt(k[ECONOMY_WIN], v[7]), t->pending_bets, stuck);
   if (!ok)
     SOUK_ERROR("economy", "coin audit mismatch: balances %" PRId64 ", audit %" PRId64, t->balances,
                t->audit);

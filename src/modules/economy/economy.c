@@ -33,6 +33,9 @@ static const souk_conf_key_t economy_conf_keys[] = {
     {"tos_file", SOUK_CONF_STRING, K(tos_file), NULL, 0, 1024, NULL, 0,
      "text file published as Terms of Service version 1 when the store has none (default: a "
      "built-in text)"},
+    {"tos_dir", SOUK_CONF_STRING, K(tos_dir), NULL, 0, 1024, NULL, 0,
+     "directory whose text files owners may publish with /coins publish-tos file:NAME (a plain "
+     "file name in it, no path); unset: publishing from a file is off"},
     {"prompt_ttl", SOUK_CONF_DURATION, K(prompt_ttl_ms), "15m", 60000, 86400000, NULL, 0,
      "a command waiting for the user to accept the Terms of Service runs on acceptance within "
      "this time"},
@@ -115,14 +118,15 @@ uint64_t economy_rng(void *ud) {
 
 typedef struct recover_job {
   souk_task_ctx_t *task;
-  int64_t settled, version, pruned;
+  economy_recovery_t rec;
+  int64_t version, pruned;
 } recover_job_t;
 
 static int recover_tx(souk_db_t *db, void *ud) {
   recover_job_t *j = ud;
-  j->settled = j->version = j->pruned = 0;
+  j->version = j->pruned = 0;
   int64_t now = (int64_t)souk_unix_ms();
-  int rc = economy_bets_recover(db, now - economy_conf.recover_after_ms, now, 64, &j->settled);
+  int rc = economy_bets_recover(db, now - economy_conf.recover_after_ms, now, 64, &j->rec);
   if (rc == 0) rc = economy_tos_current(db, &j->version, NULL, NULL);
   if (rc == SOUK_ENOTFOUND) rc = 0;
   /* Commands that waited for an acceptance that never came. */
@@ -132,12 +136,36 @@ static int recover_tx(souk_db_t *db, void *ud) {
   return rc;
 }
 
+/* Bets the recovery cannot settle are said once per process each (they
+ * are looked at every run until an operator acts), and counted. */
+static void recover_report_stuck(const economy_recovery_t *r) {
+  economy_g.bets_stuck = r->stuck;
+  for (int64_t i = 0; i < r->stuck && i < ECONOMY_STUCK_MAX; i++) {
+    int64_t id = r->stuck_ids[i];
+    bool told = false;
+    for (size_t k = 0; k < economy_g.nstuck_told && !told; k++)
+      told = economy_g.stuck_told[k] == id;
+    if (told) continue;
+    SOUK_ERROR("economy",
+               "bet %" PRId64 " cannot be settled: its payout would take the user's balance past "
+               "the largest number of coins; it stays pending (take coins from the user with "
+               "/coins take, and the recovery settles it)",
+               id);
+    economy_g.stuck_told =
+        souk_reallocarray(economy_g.stuck_told, economy_g.nstuck_told + 1, sizeof(int64_t));
+    economy_g.stuck_told[economy_g.nstuck_told++] = id;
+  }
+  if (r->stuck > ECONOMY_STUCK_MAX)
+    SOUK_WARN("economy", "%" PRId64 " bets cannot be settled (see /coins audit)", r->stuck);
+}
+
 static void recover_done(void *ud, int status) {
   recover_job_t *j = ud;
   if (status == 0) {
-    if (j->settled)
+    if (j->rec.settled)
       SOUK_INFO("economy", "settled %" PRId64 " bet(s) an interrupted spin left pending",
-                j->settled);
+                j->rec.settled);
+    recover_report_stuck(&j->rec);
     /* Another process may have published a version. */
     if (j->version > economy_g.tos_version) {
       economy_g.tos_version = j->version;
@@ -175,16 +203,20 @@ static struct souk_task economy_tasks[] = {
 
 /* ---- start and stop ---------------------------------------------------------- */
 
-static int register_data(void) {
-  static const char *const user_tables[] = {
-      "economy_balances", "economy_audit", "economy_tos_accept", "economy_bonus",
-      "economy_daily",    "economy_bets",  "economy_poll_votes"};
-  for (size_t i = 0; i < sizeof user_tables / sizeof *user_tables; i++) {
-    int rc = souk_store_register_data(user_tables[i], "user_id", NULL);
-    if (rc) return rc;
-  }
-  return souk_store_register_data("economy_polls", "creator_id", "guild_id");
-}
+/* What `souk db forget-user` and a guild's purge reach.  The balance and
+ * the audit trail are forgotten by economy_forget_user, which anonymises
+ * rather than deletes: the other side of a transfer stays with someone
+ * else, and the audit must keep adding up. */
+static const souk_store_data_t economy_data[] = {
+    {.table = "economy_balances", .forget_user = economy_forget_user},
+    {.table = "economy_tos_accept", .user_column = "user_id"},
+    {.table = "economy_bonus", .user_column = "user_id"},
+    {.table = "economy_daily", .user_column = "user_id"},
+    {.table = "economy_bets", .user_column = "user_id"},
+    {.table = "economy_poll_votes", .user_column = "user_id"},
+    {.table = "economy_polls", .user_column = "creator_id", .guild_column = "guild_id"},
+    {0},
+};
 
 static int economy_init(const souk_module_ctx_t *ctx) {
   memset(&economy_g, 0, sizeof economy_g);
@@ -208,9 +240,6 @@ static int economy_init(const souk_module_ctx_t *ctx) {
   if (st) {
     rc = economy_tos_start(st);
     if (rc) return rc;
-    rc = register_data();
-    if (rc)
-      SOUK_WARN("economy", "cannot register economy data for forget-user: %s", souk_strerror(rc));
   } else {
     SOUK_WARN("economy", "no store in this process: coin commands will refuse");
   }
@@ -220,6 +249,9 @@ static int economy_init(const souk_module_ctx_t *ctx) {
 
 static void economy_shutdown(const souk_module_ctx_t *ctx) {
   economy_g.started = false;
+  souk_free(economy_g.stuck_told);
+  economy_g.stuck_told = NULL;
+  economy_g.nstuck_told = 0;
   economy_games_stop();
   economy_tos_forget_all();
 }
@@ -235,6 +267,9 @@ static int economy_check(bool online, souk_buf_t *out) {
                   economy_conf.seed ? " (FIXED random sequence: tests only)" : "");
   if (economy_conf.tos_file)
     souk_buf_printf(out, "economy: Terms of Service v1 from %s\n", economy_conf.tos_file);
+  souk_buf_printf(out, "economy: owners publish Terms of Service from files %s%s\n",
+                  economy_conf.tos_dir ? "in " : "(off: economy.tos_dir is not set)",
+                  economy_conf.tos_dir ? economy_conf.tos_dir : "");
   if (economy_conf.min_bet > economy_conf.max_bet) {
     souk_buf_puts(out, "economy: roulette.min_bet is above roulette.max_bet\n");
     return SOUK_ECONFIG;
@@ -285,9 +320,9 @@ static const souk_cmd_option_t opt_publish[] = {
      .type = SOUK_OPT_STRING,
      .max_length = 6000},
     {.name = "file",
-     .description = "A text file on the bot's host with the new terms",
+     .description = "The name of a text file in the bot's economy.tos_dir",
      .type = SOUK_OPT_STRING,
-     .max_length = 1024},
+     .max_length = 64},
     {0},
 };
 static const souk_cmd_option_t opt_roulette[] = {
@@ -434,4 +469,5 @@ const souk_module_t souk_economy_module = {
     .shutdown = economy_shutdown,
     .check = economy_check,
     .settings = economy_settings,
+    .data = economy_data,
 };

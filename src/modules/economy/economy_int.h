@@ -22,6 +22,7 @@ typedef struct economy_conf {
   int64_t daily_amount;      /* coins of /daily */
   int64_t daily_cooldown_ms; /* between two claims */
   char *tos_file;            /* text of version 1 when none was published */
+  char *tos_dir;             /* the only place /coins publish-tos file: reads from; NULL: off */
   int64_t prompt_ttl_ms;     /* a command waiting for acceptance is kept this long */
   int64_t min_bet, max_bet;  /* roulette stakes */
   int64_t spin_frames;       /* edits of the spin message before the result */
@@ -39,6 +40,9 @@ typedef struct economy_state {
   souk_store_t *store; /* from the init context; NULL: no store */
   int64_t tos_version; /* the current ToS version, 0 before one exists */
   uint64_t rng;        /* the fixed sequence's state (economy.roulette.seed) */
+  int64_t bets_stuck;  /* pending bets the last recovery could not settle */
+  int64_t *stuck_told; /* bets already reported as stuck by this process */
+  size_t nstuck_told;
 } economy_state_t;
 
 extern economy_state_t economy_g;
@@ -90,7 +94,7 @@ uint64_t economy_rng(void *ud);
 /* ---- games.c ---- */
 
 /** Stop running spins (their bets stay pending and are settled by the
- * recovery at the next start) and forget poll versions. */
+ * recovery at the next start). */
 void economy_games_stop(void);
 
 /* ---- command and component handlers ---- */

@@ -15,8 +15,9 @@
  * as well.
  *
  * Polls: each vote is one transaction that returns the tally with its
- * version (polls.h); only a tally newer than the last one sent is handed
- * to the coalescer, so the message never steps back. */
+ * version (polls.h, the poll row's counter); the coalescer keeps the
+ * highest version per message (souk_discord_edit_versioned), so the
+ * message never steps back, however many polls run at once. */
 #include "economy_int.h"
 #include "souk/alloc.h"
 #include "souk/discord.h"
@@ -34,7 +35,8 @@
 
 typedef struct spin {
   uint64_t channel, message, user;
-  char name[ECONOMY_NAME_MAX + 1]; /* the player's display name */
+  char name[ECONOMY_NAME_MAX + 1];      /* the player's display name, as typed */
+  char shown[2 * ECONOMY_NAME_MAX + 1]; /* the name escaped for markdown */
   char token[20];
   roulette_bet_t bet;
   int64_t stake;
@@ -119,10 +121,10 @@ void economy_cmd_roulette(souk_cmd_ctx_t *ctx) {
     souk_cmd_errorf(ctx, "That bet cannot be shown.");
     return;
   }
-  char desc[256], o[16];
+  char desc[384], o[16], nm[2 * ECONOMY_NAME_MAX + 1];
   odds(&bet, o, sizeof o);
-  snprintf(desc, sizeof desc, "**%s** stakes **%s** coins on **%s** (pays %s).", ctx->user_name,
-           economy_fmt(stake, a), bet.name, o);
+  snprintf(desc, sizeof desc, "**%s** stakes **%s** coins on **%s** (pays %s).",
+           souk_md_escape(ctx->user_name, nm, sizeof nm), economy_fmt(stake, a), bet.name, o);
   souk_embed_t e = {.title = "Roulette",
                     .description = desc,
                     .color = ECONOMY_COLOR,
@@ -174,13 +176,13 @@ static void settle_done(void *ud, int status) {
     snprintf(desc, sizeof desc,
              "**%s** staked **%s** on **%s**. The ball lands on **%d**: **won** %s coins back "
              "(+%s).\nBalance: **%s**",
-             s->name, economy_fmt(s->stake, a), s->bet.name, s->pocket, economy_fmt(s->ret, b),
+             s->shown, economy_fmt(s->stake, a), s->bet.name, s->pocket, economy_fmt(s->ret, b),
              economy_fmt(s->ret - s->stake, c), economy_fmt(s->balance, d));
   else
     snprintf(desc, sizeof desc,
              "**%s** staked **%s** on **%s**. The ball lands on **%d**: **lost** %s coins.\n"
              "Balance: **%s**",
-             s->name, economy_fmt(s->stake, a), s->bet.name, s->pocket, economy_fmt(s->stake, b),
+             s->shown, economy_fmt(s->stake, a), s->bet.name, s->pocket, economy_fmt(s->stake, b),
              economy_fmt(s->balance, c));
   souk_component_t comp[2];
   char ids[2][SOUK_CMD_CUSTOM_ID_MAX + 1];
@@ -271,14 +273,14 @@ static void place_done(void *ud, int status) {
     snprintf(text, sizeof text,
              "**%s**, please read and accept the current Terms of Service with /tos before you "
              "play again; nothing was staked.",
-             s->name);
+             s->shown);
     spin_text(s, text);
     spin_free(s);
     return;
   }
   if (s->placed.refusal == ECONOMY_REFUSE_SHORT) {
-    snprintf(text, sizeof text, "**%s**, this bet needs **%s** coins and you have **%s**.", s->name,
-             economy_fmt(s->stake, a), economy_fmt(s->placed.balance_after_stake, b));
+    snprintf(text, sizeof text, "**%s**, this bet needs **%s** coins and you have **%s**.",
+             s->shown, economy_fmt(s->stake, a), economy_fmt(s->placed.balance_after_stake, b));
     spin_text(s, text);
     spin_free(s);
     return;
@@ -350,6 +352,7 @@ void economy_press_spin(souk_cmd_ctx_t *ctx) {
   s->message = ctx->message_id;
   s->user = ctx->user_id;
   snprintf(s->name, sizeof s->name, "%s", ctx->user_name);
+  souk_md_escape(s->name, s->shown, sizeof s->shown);
   snprintf(s->token, sizeof s->token, "%s", token);
   s->bet = bet;
   s->stake = stake;
@@ -374,33 +377,12 @@ void economy_press_spin(souk_cmd_ctx_t *ctx) {
 
 /* ---- polls ------------------------------------------------------------------- */
 
-/* The newest tally version sent per poll, so an older one finishing late
- * is never shown over it.  Polls are few at a time: a small ring. */
-#define POLL_SEEN 256
-static struct { int64_t poll, version; } g_poll_seen[POLL_SEEN];
-static size_t g_poll_seen_next;
-
-/* True when version is newer than the last one sent for poll (and
- * remember it). */
-static bool poll_newer(int64_t poll, int64_t version) {
-  for (size_t i = 0; i < POLL_SEEN; i++)
-    if (g_poll_seen[i].poll == poll) {
-      if (version <= g_poll_seen[i].version) return false;
-      g_poll_seen[i].version = version;
-      return true;
-    }
-  g_poll_seen[g_poll_seen_next].poll = poll;
-  g_poll_seen[g_poll_seen_next].version = version;
-  g_poll_seen_next = (g_poll_seen_next + 1) % POLL_SEEN;
-  return true;
-}
-
 /* The poll's message: the tally, a button per option, Close. */
 typedef struct poll_msg {
   souk_msg_t m;
   souk_embed_t e;
   souk_buf_t desc;
-  char title[ECONOMY_POLL_QUESTION_MAX + 8], footer[128];
+  char title[2 * ECONOMY_POLL_QUESTION_MAX + 8], footer[128];
   souk_component_t c[ECONOMY_POLL_OPTIONS_MAX + 1];
   char ids[ECONOMY_POLL_OPTIONS_MAX + 1][SOUK_CMD_CUSTOM_ID_MAX + 1];
 } poll_msg_t;
@@ -411,13 +393,18 @@ static void poll_render(const economy_poll_t *p, poll_msg_t *pm) {
   for (size_t i = 0; i < p->noptions; i++) {
     int64_t pct = p->voters ? (p->votes[i] * 100 + p->voters / 2) / p->voters : 0;
     int bars = (int)((pct + 5) / 10);
-    souk_buf_printf(&pm->desc, "**%s** \xE2\x80\x94 %" PRId64 " vote%s (%" PRId64 "%%)\n",
-                    p->options[i], p->votes[i], p->votes[i] == 1 ? "" : "s", pct);
+    /* The question and options are what the poll's creator typed: they show
+     * as typed (a button label is plain text and needs no escape). */
+    souk_buf_puts(&pm->desc, "**");
+    souk_buf_put_md(&pm->desc, p->options[i], strlen(p->options[i]));
+    souk_buf_printf(&pm->desc, "** \xE2\x80\x94 %" PRId64 " vote%s (%" PRId64 "%%)\n", p->votes[i],
+                    p->votes[i] == 1 ? "" : "s", pct);
     for (int k = 0; k < 10; k++)
       souk_buf_puts(&pm->desc, k < bars ? "\xE2\x96\xB0" : "\xE2\x96\xB1");
     souk_buf_putc(&pm->desc, '\n');
   }
-  snprintf(pm->title, sizeof pm->title, "Poll: %s", p->question);
+  char q[2 * ECONOMY_POLL_QUESTION_MAX + 1];
+  snprintf(pm->title, sizeof pm->title, "Poll: %s", souk_md_escape(p->question, q, sizeof q));
   snprintf(pm->footer, sizeof pm->footer, "%s%" PRId64 " voter%s%s",
            p->closed ? "Closed \xC2\xB7 " : "", p->voters, p->voters == 1 ? "" : "s",
            p->closed ? "" : " \xC2\xB7 press an option to vote, another to change your vote");
@@ -477,7 +464,6 @@ static void poll_create_done(void *ud, int status) {
   } else {
     poll_msg_t *pm = souk_malloc(sizeof *pm);
     poll_render(&j->p, pm);
-    poll_newer(j->p.id, j->p.version);
     souk_cmd_reply(j->ctx, &pm->m);
     souk_buf_free(&pm->desc);
     souk_free(pm);
@@ -543,11 +529,16 @@ static void poll_vote_done(void *ud, int status) {
   poll_job_t *j = ud;
   if (status) {
     SOUK_WARN("economy", "a vote on poll %" PRId64 " failed: %s", j->poll, souk_strerror(status));
-  } else if (poll_newer(j->p.id, j->p.version)) {
+  } else if (j->p.version > 0) {
+    /* Votes commit one after another, each with the next version of the
+     * poll's row, but their done callbacks may arrive in another order:
+     * the coalescer keeps the highest version per message and drops an
+     * older tally that arrives late. */
     poll_msg_t *pm = souk_malloc(sizeof *pm);
     poll_render(&j->p, pm);
-    int rc = souk_discord_edit_latest(j->channel, j->message, &pm->m,
-                                      (uint32_t)economy_conf.poll_interval_ms);
+    int rc = souk_discord_edit_versioned(j->channel, j->message, &pm->m,
+                                         (uint32_t)economy_conf.poll_interval_ms,
+                                         (uint64_t)j->p.version);
     if (rc) SOUK_DEBUG("economy", "poll message not edited: %s", souk_strerror(rc));
     souk_buf_free(&pm->desc);
     souk_free(pm);
@@ -608,6 +599,4 @@ void economy_games_stop(void) {
       spin_free(s);
     }
   }
-  memset(g_poll_seen, 0, sizeof g_poll_seen);
-  g_poll_seen_next = 0;
 }

@@ -18,6 +18,8 @@
 #include "ledger.h"
 
 #include "souk/err.h"
+#include "souk/log.h"
+#include "souk/loop.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -386,18 +388,66 @@ int economy_tos_current(souk_db_t *db, int64_t *version, souk_buf_t *body, int64
   return rc;
 }
 
-int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, int64_t now_ms,
-                        int64_t *version) {
+/* What published each version is kept in the kv table: namespace
+ * TOS_KEYS, the key, the version as text. */
+#define TOS_KEYS "economy.tos"
+
+/* The version published under key, if any: 0 (found or not, *version 0
+ * when not) or SOUK_E*. */
+static int tos_by_key(souk_db_t *db, const char *key, int64_t *version) {
+  *version = 0;
+  souk_buf_t v;
+  souk_buf_init(&v);
+  int rc = souk_db_kv_get(db, TOS_KEYS, key, &v, NULL);
+  if (rc == 0) {
+    long long n = 0;
+    souk_buf_putc(&v, '\0');
+    if (sscanf(v.data, "%lld", &n) != 1 || n < 1) rc = SOUK_EIO;
+    *version = n;
+  }
+  souk_buf_free(&v);
+  return rc == SOUK_ENOTFOUND ? 0 : rc;
+}
+
+int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, const char *key,
+                        int64_t now_ms, int64_t *version, bool *created) {
   size_t n = body ? strlen(body) : 0;
-  if (!db || !version || n == 0 || n > TOS_BODY_MAX) return SOUK_EINVAL;
-  int64_t cur = 0;
-  int rc = economy_tos_current(db, &cur, NULL, NULL);
-  if (rc != 0 && rc != SOUK_ENOTFOUND) return rc;
-  *version = cur + 1;
-  return souk_db_runf(db, NULL,
+  if (!db || !version || n == 0 || n > TOS_BODY_MAX || (key && !key[0])) return SOUK_EINVAL;
+  *version = 0;
+  if (created) *created = false;
+  /* Terms are shown to everyone: a slip (or a hijacked owner account)
+   * must not publish the bot's token or another secret with them. */
+  if (souk_log_has_secret(body, n)) return SOUK_EFORBIDDEN;
+  int rc = key ? tos_by_key(db, key, version) : 0;
+  if (rc != 0 || *version) return rc; /* published already: a re-run after a lost commit */
+  /* Another process may take the next number first (two starting on an
+   * empty database, two owners at once): the insert then does nothing,
+   * and on PostgreSQL, where it waited for that transaction, the next
+   * statement sees what it committed. */
+  for (int attempt = 0; attempt < 8; attempt++) {
+    int64_t cur = 0, changes = 0;
+    rc = economy_tos_current(db, &cur, NULL, NULL);
+    if (rc != 0 && rc != SOUK_ENOTFOUND) return rc;
+    rc = souk_db_runf(db, &changes,
                       "INSERT INTO economy_tos (version, body, published_by, published_at) "
-                      "VALUES (?, ?, ?, ?)",
-                      "isii", *version, body, by_user, now_ms);
+                      "VALUES (?, ?, ?, ?) ON CONFLICT (version) DO NOTHING",
+                      "isii", cur + 1, body, by_user, now_ms);
+    if (rc != 0) return rc;
+    if (changes == 1) {
+      if (key) {
+        char text[24];
+        int len = snprintf(text, sizeof text, "%" PRId64, cur + 1);
+        rc = souk_db_kv_put(db, TOS_KEYS, key, text, (size_t)len);
+        if (rc != 0) return rc;
+      }
+      *version = cur + 1;
+      if (created) *created = true;
+      return 0;
+    }
+    rc = key ? tos_by_key(db, key, version) : 0;
+    if (rc != 0 || *version) return rc; /* the other one published it under our key */
+  }
+  return SOUK_EBUSY;
 }
 
 int economy_tos_status(souk_db_t *db, int64_t user_id, int64_t *version, int64_t *accepted_at) {
@@ -621,17 +671,20 @@ int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid
   int64_t bal = 0;
   rc = rows_lock(db, b.user_id, 0, now_ms, &bal, NULL);
   if (rc != 0) return rc;
+  if (balance) *balance = bal;
+  if (b.settled) return 0; /* settled already, by a click or a recovery */
+  /* Refused before anything is written, so the caller's transaction can
+   * go on with other work. */
+  int64_t next;
+  if (b.payout > 0 && !add_ok(bal, b.payout, &next)) return SOUK_ERANGE;
   int64_t changes = 0;
   rc = souk_db_runf(db, &changes,
                     "UPDATE economy_bets SET state = 'settled', settled_at = ? "
                     "WHERE id = ? AND state = 'pending'",
                     "ii", now_ms, bet_id);
   if (rc != 0) return rc;
-  if (balance) *balance = bal;
-  if (changes != 1) return 0; /* settled already, by a click or a recovery */
+  if (changes != 1) return 0; /* settled while we waited for the lock */
   if (b.payout > 0) {
-    int64_t next;
-    if (!add_ok(bal, b.payout, &next)) return SOUK_ERANGE;
     char akey[64], reason[2 * ECONOMY_BET_TEXT_MAX + 2];
     snprintf(akey, sizeof akey, "bet:%" PRId64 ":win", bet_id);
     snprintf(reason, sizeof reason, "%s %s", b.game, b.outcome);
@@ -651,29 +704,110 @@ int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid
 }
 
 int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max,
-                         int64_t *n) {
-  if (!db || !n || max <= 0) return SOUK_EINVAL;
-  *n = 0;
-  int64_t ids[64];
-  size_t nids = 0;
+                         economy_recovery_t *out) {
+  if (!db || !out || max <= 0) return SOUK_EINVAL;
+  memset(out, 0, sizeof *out);
+  /* In ascending user id order, as every other change locks balances:
+   * settling one user's bet locks that user's balance, and this
+   * transaction holds each lock until it commits, so taking them in bet
+   * order could lock a higher id before a lower one and deadlock with a
+   * transfer between the two.  A cursor walks past bets that cannot be
+   * settled, so however many there are the others are reached. */
+  int64_t after_user = INT64_MIN, after_id = INT64_MIN;
+  for (;;) {
+    int64_t ids[64];
+    size_t nids = 0;
+    souk_stmt_t *s;
+    int rc = souk_db_preparef(db, &s,
+                              "SELECT id, user_id FROM economy_bets WHERE state = 'pending' AND "
+                              "created_at < ? AND (user_id > ? OR (user_id = ? AND id > ?)) "
+                              "ORDER BY user_id, id LIMIT 64",
+                              "iiii", before_ms, after_user, after_user, after_id);
+    if (rc != 0) return rc;
+    while ((rc = souk_stmt_step(s)) == 1 && nids < 64) {
+      ids[nids++] = souk_stmt_column_int64(s, 0);
+      after_id = ids[nids - 1];
+      after_user = souk_stmt_column_int64(s, 1);
+    }
+    souk_stmt_finalize(s);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < nids && out->settled < max; i++) {
+      bool paid;
+      rc = economy_bet_settle(db, ids[i], now_ms, &paid, NULL);
+      if (rc == SOUK_ERANGE) {
+        /* Its payout does not fit the balance: nothing was written.  It
+         * stays pending for an operator; the others go on. */
+        if (out->stuck < ECONOMY_STUCK_MAX) out->stuck_ids[out->stuck] = ids[i];
+        out->stuck++;
+        continue;
+      }
+      if (rc != 0) return rc;
+      if (paid) out->settled++;
+    }
+    if (nids < 64 || out->settled >= max) return 0;
+  }
+}
+
+/* ---- forgetting a user ---- */
+
+int economy_forget_user(souk_db_t *db, int64_t user_id, int64_t *changed) {
+  if (!db || !changed || user_id <= 0) return SOUK_EINVAL;
   souk_stmt_t *s;
-  int rc =
-      souk_db_preparef(db, &s,
-                       "SELECT id FROM economy_bets WHERE state = 'pending' AND created_at < ? "
-                       "ORDER BY id LIMIT ?",
-                       "ii", before_ms, max < 64 ? max : (int64_t)64);
+  int rc = souk_db_preparef(db, &s,
+                            "SELECT (SELECT COUNT(*) FROM economy_balances WHERE user_id = ?) + "
+                            "(SELECT COUNT(*) FROM economy_audit WHERE user_id = ?)",
+                            "ii", user_id, user_id);
   if (rc != 0) return rc;
-  while ((rc = souk_stmt_step(s)) == 1 && nids < 64)
-    ids[nids++] = souk_stmt_column_int64(s, 0);
+  rc = souk_stmt_step(s);
+  int64_t rows = rc == 1 ? souk_stmt_column_int64(s, 0) : 0;
   souk_stmt_finalize(s);
   if (rc < 0) return rc;
-  for (size_t i = 0; i < nids; i++) {
-    bool paid;
-    rc = economy_bet_settle(db, ids[i], now_ms, &paid, NULL);
-    if (rc != 0) return rc;
-    if (paid) (*n)++;
-  }
-  return 0;
+  if (rows == 0) return 0; /* never had coins */
+  int64_t bal = 0, n = 0, now = (int64_t)souk_unix_ms();
+  rc = rows_lock(db, user_id, 0, now, &bal, NULL);
+  if (rc != 0) return rc;
+  /* The coins leave with a row of their own: the audit keeps adding up. */
+  change_req_t c = {.user = user_id,
+                    .delta = -bal,
+                    .kind = ECONOMY_TAKE,
+                    .actor = 0,
+                    .reason = "user data forgotten",
+                    .key = "forget",
+                    .now_ms = now};
+  rc = change_write(db, &c, bal, NULL);
+  if (rc != 0) return rc;
+  (*changed)++;
+  /* That row's id names the anonymous holder of the trail: unique, and
+   * saying nothing about who it was. */
+  rc = souk_db_preparef(db, &s, "SELECT id FROM economy_audit WHERE idem_key = ? AND user_id = ?",
+                        "si", "forget", user_id);
+  if (rc != 0) return rc;
+  rc = souk_stmt_step(s);
+  int64_t anon = rc == 1 ? -souk_stmt_column_int64(s, 0) : 0;
+  souk_stmt_finalize(s);
+  if (rc < 0) return rc;
+  if (anon >= 0) return SOUK_EIO;
+  rc = souk_db_runf(db, &n,
+                    "UPDATE economy_audit SET user_id = ?, "
+                    "actor_id = CASE WHEN actor_id = ? THEN ? ELSE actor_id END, "
+                    "reason = CASE WHEN idem_key = 'forget' THEN reason ELSE '' END, "
+                    "idem_key = 'forgotten:' || CAST(id AS TEXT) WHERE user_id = ?",
+                    "iiii", anon, user_id, anon, user_id);
+  if (rc != 0) return rc;
+  *changed += n;
+  /* The other side of their transfers, and what they did to others. */
+  rc = souk_db_runf(db, &n,
+                    "UPDATE economy_audit SET other_id = ? WHERE kind = 'pay' AND other_id = ?",
+                    "ii", anon, user_id);
+  if (rc != 0) return rc;
+  *changed += n;
+  rc = souk_db_runf(db, &n, "UPDATE economy_audit SET actor_id = ? WHERE actor_id = ?", "ii", anon,
+                    user_id);
+  if (rc != 0) return rc;
+  *changed += n;
+  rc = souk_db_runf(db, &n, "DELETE FROM economy_balances WHERE user_id = ?", "i", user_id);
+  if (rc == 0) *changed += n;
+  return rc;
 }
 
 /* ---- checks ---- */
@@ -710,6 +844,19 @@ int economy_totals(souk_db_t *db, economy_totals_t *out) {
   if (rc != 0) return rc;
   if ((rc = souk_stmt_step(s)) == 1) {
     out->pending_bets = souk_stmt_column_int64(s, 0);
+    rc = 0;
+  }
+  souk_stmt_finalize(s);
+  if (rc != 0 || out->pending_bets == 0) return rc;
+  /* INT64_MAX - balance never overflows: balances are >= 0. */
+  rc = souk_db_preparef(db, &s,
+                        "SELECT CAST(COUNT(*) AS BIGINT) FROM economy_bets b JOIN "
+                        "economy_balances u ON u.user_id = b.user_id WHERE b.state = 'pending' "
+                        "AND b.payout > 9223372036854775807 - u.balance",
+                        "");
+  if (rc != 0) return rc;
+  if ((rc = souk_stmt_step(s)) == 1) {
+    out->stuck_bets = souk_stmt_column_int64(s, 0);
     rc = 0;
   }
   souk_stmt_finalize(s);

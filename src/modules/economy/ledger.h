@@ -96,10 +96,17 @@ int economy_daily(souk_db_t *db, int64_t user_id, const char *name, int64_t amou
  * body (may be NULL), and when it was published (may be NULL).  0, or
  * SOUK_ENOTFOUND when none was ever published. */
 int economy_tos_current(souk_db_t *db, int64_t *version, souk_buf_t *body, int64_t *published_at);
-/** Publish a new version with body (1..8000 bytes, SOUK_EINVAL otherwise);
- * *version gets its number (1 for the first). */
-int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, int64_t now_ms,
-                        int64_t *version);
+/** Publish a new version with body (1..8000 bytes, SOUK_EINVAL otherwise;
+ * SOUK_EFORBIDDEN when it holds a secret, souk_log_has_secret()); *version
+ * gets its number (1 for the first).  key (may be NULL) is what caused the
+ * publication: the version already published under it is reported instead
+ * of a new one (*created false), so a re-run after a lost commit, a
+ * redelivered command, or two processes publishing the first version at
+ * once publish one version.  A number taken by another publication at
+ * the same moment is retried with the next one; SOUK_EBUSY when that keeps
+ * happening.  *created (may be NULL) says whether this call published. */
+int economy_tos_publish(souk_db_t *db, const char *body, int64_t by_user, const char *key,
+                        int64_t now_ms, int64_t *version, bool *created);
 /** The highest version user_id accepted (0: none) and when. */
 int economy_tos_status(souk_db_t *db, int64_t user_id, int64_t *version, int64_t *accepted_at);
 /** Record user_id's acceptance of version (SOUK_ENOTFOUND if it does not
@@ -170,12 +177,43 @@ int economy_bet_place(souk_db_t *db, const economy_bet_req_t *req, economy_bet_t
 /** Settle a pending bet: mark it settled and pay its payout.  *paid says
  * whether this call settled it (false: it already was); *balance (may be
  * NULL) gets the user's balance afterwards.  SOUK_ENOTFOUND for no such
- * bet. */
+ * bet; SOUK_ERANGE, with nothing written, when the payout would take the
+ * balance past INT64_MAX (the bet stays pending). */
 int economy_bet_settle(souk_db_t *db, int64_t bet_id, int64_t now_ms, bool *paid, int64_t *balance);
+/** Most stuck bets an economy_recovery_t names. */
+#define ECONOMY_STUCK_MAX 8
+
+/** What a recovery did. */
+typedef struct economy_recovery {
+  int64_t settled; /* bets this call settled */
+  /** Bets that cannot be settled (economy_bet_settle's SOUK_ERANGE): left
+   * pending for an operator, and the first ECONOMY_STUCK_MAX of them. */
+  int64_t stuck;
+  int64_t stuck_ids[ECONOMY_STUCK_MAX];
+} economy_recovery_t;
+
 /** Settle every bet still pending that was placed before before_ms (the
- * spins a crash or a restart interrupted), at most max of them; *n gets
- * how many this call settled. */
-int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max, int64_t *n);
+ * spins a crash or a restart interrupted), at most max of them, in
+ * ascending user id order (the lock order above).  Each bet is settled on
+ * its own: one that cannot be (its payout would overflow the balance) is
+ * counted in out->stuck, left pending with nothing written, and the
+ * others go on. */
+int economy_bets_recover(souk_db_t *db, int64_t before_ms, int64_t now_ms, int64_t max,
+                         economy_recovery_t *out);
+
+/* ---- forgetting a user ---- */
+
+/** Forget user_id's coins without breaking the audit of anyone else
+ * (`souk db forget-user`, as the store's forget_user of
+ * economy_balances): the balance leaves with a "take" row whose actor is 0
+ * ("user data forgotten"), so the coins are accounted for, not lost; then
+ * every audit row of the user moves to an anonymous id (negative, unique
+ * to this forgetting) with its reason and key cleared, the user's id is
+ * replaced by that one in other users' rows (the payer or payee of a
+ * transfer, the actor of a grant), and the balance row is deleted.  Every
+ * audit row stays, so transfers still sum to zero and each trail still
+ * chains.  *changed (never NULL) adds the rows written. */
+int economy_forget_user(souk_db_t *db, int64_t user_id, int64_t *changed);
 
 /* ---- checks ---- */
 
@@ -188,6 +226,7 @@ typedef struct economy_totals {
   int64_t by_kind[7];   /* sum of audit amounts per economy_kind_t (takes and stakes < 0) */
   int64_t audit;        /* sum of every audit amount */
   int64_t pending_bets; /* bets not settled yet */
+  int64_t stuck_bets;   /* of those, bets whose payout would overflow the balance */
   int64_t users;        /* balance rows */
 } economy_totals_t;
 

@@ -23,10 +23,13 @@
 #include "souk/loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PENDING_NS   "economy.pending"
 #define KEY_MAX      96   /* longest idempotency key kept with a command */
@@ -102,27 +105,80 @@ void economy_tos_forget_all(void) {
 
 /* ---- reading a file of terms -------------------------------------------------- */
 
-/* Read path into out (replacing it): 0, SOUK_ENOTFOUND, SOUK_ETOOBIG or
- * SOUK_EINVAL (empty).  Blocking: a pool thread or init. */
-static int read_terms(const char *path, souk_buf_t *out) {
+/* Read the open file fd into out (replacing it) and close it: 0,
+ * SOUK_ETOOBIG or SOUK_EINVAL (empty).  Trailing blanks are dropped. */
+static int read_terms_fd(int fd, souk_buf_t *out) {
   souk_buf_reset(out);
-  FILE *f = fopen(path, "rb");
-  if (!f) return errno == ENOENT ? SOUK_ENOTFOUND : SOUK_EIO;
   char chunk[4096];
-  size_t n;
+  ssize_t n;
   int rc = 0;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    if (out->len + n > TOS_FILE_MAX) {
+  while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      rc = SOUK_EIO;
+      break;
+    }
+    if (out->len + (size_t)n > TOS_FILE_MAX) {
       rc = SOUK_ETOOBIG;
       break;
     }
-    souk_buf_append(out, chunk, n);
+    souk_buf_append(out, chunk, (size_t)n);
   }
-  fclose(f);
+  close(fd);
   while (rc == 0 && out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == ' '))
     out->data[--out->len] = '\0';
   if (rc == 0 && out->len == 0) rc = SOUK_EINVAL;
   return rc;
+}
+
+/* Read economy.tos_file, a path the operator configured: 0,
+ * SOUK_ENOTFOUND, SOUK_EIO, SOUK_ETOOBIG or SOUK_EINVAL (empty).
+ * Blocking: init. */
+static int read_terms(const char *path, souk_buf_t *out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? SOUK_ENOTFOUND : SOUK_EIO;
+  return read_terms_fd(fd, out);
+}
+
+/* Whether name may name a file of economy.tos_dir: 1-64 letters, digits,
+ * '.', '-' or '_', not starting with a dot, so no path (no '/', no "..")
+ * and no hidden file (".env") can be reached through it. */
+static bool terms_name_ok(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > 64 || name[0] == '.') return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_'))
+      return false;
+  }
+  return true;
+}
+
+/* Read the file called name in dir (economy.tos_dir) into out: an owner's
+ * /coins publish-tos file:NAME.  An owner's account is not the operator:
+ * only a regular file directly in that directory is read, never through a
+ * symbolic link.  0, SOUK_EINVAL (a name terms_name_ok refuses, or an
+ * empty file), SOUK_ENOTFOUND, SOUK_EFORBIDDEN (a link, a directory, a
+ * device...), SOUK_ETOOBIG or SOUK_EIO.  Blocking: a pool thread. */
+static int read_terms_in(const char *dir, const char *name, souk_buf_t *out) {
+  souk_buf_reset(out);
+  if (!dir || !terms_name_ok(name)) return SOUK_EINVAL;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errno == ENOENT ? SOUK_ENOTFOUND : SOUK_EIO;
+  int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int err = errno;
+  close(dfd);
+  if (fd < 0)
+    return err == ENOENT                   ? SOUK_ENOTFOUND
+           : err == ELOOP || err == EACCES ? SOUK_EFORBIDDEN
+                                           : SOUK_EIO;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return SOUK_EFORBIDDEN;
+  }
+  return read_terms_fd(fd, out);
 }
 
 /* ---- start --------------------------------------------------------------------- */
@@ -132,11 +188,17 @@ typedef struct start_job {
   int64_t version;
 } start_job_t;
 
+/* The key of the first version: every process that finds none publishes
+ * it under this key, so whichever commits first wins and the others find
+ * its version instead of a duplicate key. */
+#define TOS_FIRST_KEY "economy:tos-first"
+
 static int start_tx(souk_db_t *db, void *ud) {
   start_job_t *j = ud;
   int rc = economy_tos_current(db, &j->version, NULL, NULL);
   if (rc != SOUK_ENOTFOUND) return rc;
-  return economy_tos_publish(db, j->body.data, 0, (int64_t)souk_unix_ms(), &j->version);
+  return economy_tos_publish(db, j->body.data, 0, TOS_FIRST_KEY, (int64_t)souk_unix_ms(),
+                             &j->version, NULL);
 }
 
 int economy_tos_start(souk_store_t *st) {
@@ -153,6 +215,14 @@ int economy_tos_start(souk_store_t *st) {
     }
   } else {
     souk_buf_puts(&j.body, BUILTIN_TOS);
+  }
+  if (souk_log_has_secret(j.body.data, j.body.len)) {
+    SOUK_ERROR("economy",
+               "economy.tos_file %s contains a secret of this configuration (or something "
+               "shaped like a Discord token): it would be shown to everyone",
+               economy_conf.tos_file);
+    souk_buf_free(&j.body);
+    return SOUK_ECONFIG;
   }
   /* Once, at start, before any command is served: a blocking call. */
   rc = souk_store_tx(st, start_tx, &j);
@@ -430,8 +500,9 @@ static void accept_done(void *ud, int status) {
   if (j->line.len) {
     /* The waiting command answers the press; the bonus gets its own note. */
     if (j->paid) {
-      char note[256];
-      snprintf(note, sizeof note, "%s accepted the Terms of Service.%s", ctx->user_name, bonus);
+      char note[384], nm[2 * ECONOMY_NAME_MAX + 1];
+      snprintf(note, sizeof note, "%s accepted the Terms of Service.%s",
+               souk_md_escape(ctx->user_name, nm, sizeof nm), bonus);
       souk_msg_t m = {.content = note};
       int rc = souk_discord_send(ctx->channel_id, &m, NULL, NULL);
       if (rc) SOUK_DEBUG("economy", "welcome note not sent: %s", souk_strerror(rc));
@@ -583,14 +654,18 @@ void economy_cmd_tosinfo(souk_cmd_ctx_t *ctx) {
 
 typedef struct publish_job {
   souk_cmd_ctx_t *ctx;
-  char *file;      /* read on the pool, or NULL */
-  souk_buf_t body; /* the text (from the file, an option or the form) */
+  char *file;             /* a file of economy.tos_dir, read on the pool, or NULL */
+  char *dir;              /* economy.tos_dir when the job was made */
+  souk_buf_t body;        /* the text (from the file, an option or the form) */
+  char key[KEY_MAX + 16]; /* "publish:" and the invocation's idempotency key; "" none */
   int64_t version;
+  bool created; /* false: a redelivery found what it had published */
   int file_rc;
 } publish_job_t;
 
 static void publish_free(publish_job_t *j) {
   souk_free(j->file);
+  souk_free(j->dir);
   souk_buf_free(&j->body);
   souk_free(j);
 }
@@ -598,28 +673,38 @@ static void publish_free(publish_job_t *j) {
 static int publish_tx(souk_db_t *db, void *ud) {
   publish_job_t *j = ud;
   if (j->file) {
-    j->file_rc = read_terms(j->file, &j->body);
+    j->file_rc = read_terms_in(j->dir, j->file, &j->body);
     if (j->file_rc) return 0; /* reported by done; nothing written */
   }
-  return economy_tos_publish(db, j->body.data, (int64_t)j->ctx->user_id, (int64_t)souk_unix_ms(),
-                             &j->version);
+  return economy_tos_publish(db, j->body.data, (int64_t)j->ctx->user_id, j->key[0] ? j->key : NULL,
+                             (int64_t)souk_unix_ms(), &j->version, &j->created);
 }
 
 static void publish_done(void *ud, int status) {
   publish_job_t *j = ud;
   if (j->file_rc) {
-    souk_cmd_replyf(j->ctx, "The file %s cannot be used: %s. Nothing was published.", j->file,
-                    j->file_rc == SOUK_EINVAL    ? "it is empty"
-                    : j->file_rc == SOUK_ETOOBIG ? "it is longer than 8000 bytes"
-                                                 : souk_strerror(j->file_rc));
+    souk_cmd_replyf(j->ctx, "The file `%s` cannot be used: %s. Nothing was published.", j->file,
+                    j->file_rc == SOUK_EINVAL      ? "it is empty"
+                    : j->file_rc == SOUK_ETOOBIG   ? "it is longer than 8000 bytes"
+                    : j->file_rc == SOUK_ENOTFOUND ? "there is no such file in economy.tos_dir"
+                    : j->file_rc == SOUK_EFORBIDDEN
+                        ? "only plain files directly in economy.tos_dir are read, never a link"
+                        : souk_strerror(j->file_rc));
+  } else if (status == SOUK_EFORBIDDEN) {
+    SOUK_WARN("economy",
+              "owner %" PRIu64 " tried to publish Terms of Service that contain a secret of "
+              "this bot's configuration; refused",
+              j->ctx->user_id);
+    souk_cmd_replyf(j->ctx, "Those terms contain a secret of this bot's configuration (or "
+                            "something shaped like a Discord token). Nothing was published.");
   } else if (status) {
     economy_store_error(j->ctx, status);
   } else {
-    economy_g.tos_version = j->version;
+    if (j->version > economy_g.tos_version) economy_g.tos_version = j->version;
     economy_tos_forget_all();
     SOUK_INFO("economy",
-              "owner %" PRIu64 " published the Terms of Service v%" PRId64 " (%zu bytes)",
-              j->ctx->user_id, j->version, j->body.len);
+              "owner %" PRIu64 " published the Terms of Service v%" PRId64 " (%zu bytes)%s",
+              j->ctx->user_id, j->version, j->body.len, j->created ? "" : " (found published)");
     souk_cmd_replyf(j->ctx,
                     "Published the Terms of Service version %" PRId64
                     " (%zu characters). Everyone will be asked to accept it with their next "
@@ -630,13 +715,30 @@ static void publish_done(void *ud, int status) {
 }
 
 static void publish(souk_cmd_ctx_t *ctx, const char *text, const char *file) {
+  if (file && !economy_conf.tos_dir) {
+    souk_cmd_replyf(ctx, "Publishing from a file is off: the operator names a directory of "
+                         "terms with economy.tos_dir. Give the text, or leave both out for a "
+                         "form.");
+    return;
+  }
+  if (file && !terms_name_ok(file)) {
+    souk_cmd_replyf(ctx, "Give the name of a file in economy.tos_dir (letters, digits, `.`, `-` "
+                         "and `_`, e.g. `terms-v3.txt`), not a path.");
+    return;
+  }
   publish_job_t *j = souk_calloc(1, sizeof *j);
   j->ctx = ctx;
   souk_buf_init(&j->body);
-  if (file)
+  /* A redelivered command, or the store running the transaction again
+   * after a commit whose answer was lost, publishes one version. */
+  if (ctx->idem_key && strlen(ctx->idem_key) <= KEY_MAX)
+    snprintf(j->key, sizeof j->key, "publish:%s", ctx->idem_key);
+  if (file) {
     j->file = souk_strdup(file);
-  else
+    j->dir = souk_strdup(economy_conf.tos_dir);
+  } else {
     souk_buf_puts(&j->body, text);
+  }
   if (economy_run(ctx, publish_tx, publish_done, j, true)) publish_free(j);
 }
 

@@ -1177,12 +1177,12 @@ int market_forget_user(souk_db_t *db, int64_t user_id, int64_t *deleted) {
 }
 
 const souk_store_data_t market_data[] = {
-    {"market_holdings", "user_id", "guild_id"},
-    {"market_history", "user_id", "guild_id"},
-    {"market_transactions", "user_id", "guild_id"},
-    {"market_accounts", "user_id", "guild_id"},
-    {"market_players", "user_id", "guild_id"},
-    {"market_settings", NULL, "guild_id"},
+    {.table = "market_holdings", .user_column = "user_id", .guild_column = "guild_id"},
+    {.table = "market_history", .user_column = "user_id", .guild_column = "guild_id"},
+    {.table = "market_transactions", .user_column = "user_id", .guild_column = "guild_id"},
+    {.table = "market_accounts", .user_column = "user_id", .guild_column = "guild_id"},
+    {.table = "market_players", .user_column = "user_id", .guild_column = "guild_id"},
+    {.table = "market_settings", .guild_column = "guild_id"},
     {0},
 };
 

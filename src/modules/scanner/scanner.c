@@ -2,9 +2,8 @@
  *
  * Config, start and stop, the real-time tick that starts scans when the
  * schedule clock says one is due, the health check ("scanner": in /admin
- * health and the periodic health report), the /metrics collector, the
- * guilds seen (for the per-guild signal channel) and the posted top list
- * kept in the store's kv (namespace "scanner").  The engine is scan.c; the
+ * health and the periodic health report), the /metrics collector and the
+ * posted top list kept in the store's kv (namespace "scanner").  The engine is scan.c; the
  * commands and posts are scanner_cmds.c.
  *
  * Signals only: the scanner reads KuCoin's public market data, needs no
@@ -90,52 +89,6 @@ static const souk_setting_t scanner_settings[] = {
 scanner_weights_t scanner_weights(void) {
   const scanner_conf_t *c = &scanner_conf;
   return (scanner_weights_t){{c->w_turnover, c->w_move, c->w_funding, c->w_oi}};
-}
-
-/* ---- guilds seen ------------------------------------------------------------ */
-
-void scanner_guild_seen(uint64_t guild_id) {
-  if (!guild_id) return;
-  for (size_t i = 0; i < scanner_g.nguilds; i++)
-    if (scanner_g.guilds[i] == guild_id) return;
-  if (scanner_g.nguilds >= SCANNER_GUILDS_MAX) return;
-  scanner_g.guilds = souk_reallocarray(scanner_g.guilds, scanner_g.nguilds + 1, sizeof(uint64_t));
-  scanner_g.guilds[scanner_g.nguilds++] = guild_id;
-}
-
-static void guild_forget(uint64_t guild_id) {
-  for (size_t i = 0; i < scanner_g.nguilds; i++)
-    if (scanner_g.guilds[i] == guild_id) {
-      scanner_g.guilds[i] = scanner_g.guilds[--scanner_g.nguilds];
-      return;
-    }
-}
-
-static uint64_t event_guild(const souk_event_t *ev) {
-  uint64_t id = 0;
-  int t = souk_json_get(ev->json, ev->d, "id");
-  if (t < 0 || souk_json_u64(ev->json, t, &id)) return 0;
-  return id;
-}
-
-static void on_guild_create(const souk_event_t *ev) { scanner_guild_seen(event_guild(ev)); }
-
-static void on_guild_delete(const souk_event_t *ev) {
-  /* unavailable: an outage, not a departure. */
-  bool unavailable = false;
-  int u = souk_json_get(ev->json, ev->d, "unavailable");
-  if (u >= 0) souk_json_bool(ev->json, u, &unavailable);
-  if (!unavailable) guild_forget(event_guild(ev));
-}
-
-static const souk_event_handler_t scanner_events[] = {
-    {"GUILD_CREATE", on_guild_create},
-    {"GUILD_DELETE", on_guild_delete},
-    {0},
-};
-
-static void setting_changed(uint64_t scope_id, const souk_setting_t *s, void *ud) {
-  scanner_guild_seen(scope_id);
 }
 
 /* ---- the posted list in the store ------------------------------------------ */
@@ -286,8 +239,6 @@ static int scanner_init(const souk_module_ctx_t *ctx) {
   memset(&scanner_g, 0, sizeof scanner_g);
   scanner_g.store = ctx->store;
   const scanner_conf_t *c = &scanner_conf;
-  for (size_t i = 0; i < sizeof scanner_settings / sizeof *scanner_settings - 1; i++)
-    souk_setting_watch(scanner_settings[i].key, setting_changed, NULL);
   if (!c->enabled) {
     SOUK_INFO(COMP, "off (scanner.enabled: false)");
     return 0;
@@ -335,7 +286,6 @@ static void scanner_shutdown(const souk_module_ctx_t *ctx) {
     scan_free(scanner_g.scan);
   }
   souk_free(scanner_g.posted.sym);
-  souk_free(scanner_g.guilds);
   memset(&scanner_g, 0, sizeof scanner_g);
 }
 
@@ -363,7 +313,6 @@ const souk_module_t souk_scanner_module = {
     .name = "scanner",
     .conf = scanner_conf_keys,
     .conf_data = &scanner_conf,
-    .events = scanner_events,
     .commands = scanner_commands,
     .init = scanner_init,
     .shutdown = scanner_shutdown,

@@ -210,7 +210,6 @@ static void cmd_channel_set(souk_cmd_ctx_t *ctx) {
     souk_cmd_errorf(ctx, "Cannot set the channel: %s", err[0] ? err : souk_strerror(rc));
     return;
   }
-  scanner_guild_seen(ctx->guild_id);
   if (!souk_discord_bot_can(ctx->guild_id, ch ? ch : ctx->channel_id,
                             SOUK_PERM_VIEW_CHANNEL | SOUK_PERM_SEND_MESSAGES))
     souk_cmd_replyf(ctx,
@@ -243,16 +242,30 @@ static void post_cb(const souk_discord_result_t *res, void *ud) {
   }
 }
 
-static size_t targets(uint64_t *out, size_t cap) {
+/* Where the changes go: scanner.channel from the config, and the channel
+ * of every guild that set one, from the settings registry (which holds
+ * every value set, so a guild this process has not seen since it started
+ * is not left out).  *out is allocated; the count is returned. */
+static size_t targets(uint64_t **out) {
+  int64_t ng = souk_setting_scopes("scanner.channel", NULL, 0);
+  if (ng < 0) ng = 0;
+  uint64_t *guilds = souk_calloc((size_t)ng + 1, sizeof *guilds);
+  size_t have = (size_t)ng;
+  ng = souk_setting_scopes("scanner.channel", guilds, have);
+  if (ng < 0) ng = 0;
+  if ((size_t)ng > have) ng = (int64_t)have; /* set meanwhile: next time */
+  uint64_t *d = souk_calloc((size_t)ng + 1, sizeof *d);
   size_t n = 0;
-  if (scanner_conf.channel) out[n++] = scanner_conf.channel;
-  for (size_t i = 0; i < scanner_g.nguilds && n < cap; i++) {
-    uint64_t ch = souk_setting_id(scanner_g.guilds[i], "scanner.channel");
+  if (scanner_conf.channel) d[n++] = scanner_conf.channel;
+  for (int64_t i = 0; i < ng; i++) {
+    uint64_t ch = souk_setting_id(guilds[i], "scanner.channel");
     bool dup = ch == 0;
     for (size_t k = 0; k < n && !dup; k++)
-      dup = out[k] == ch;
-    if (!dup) out[n++] = ch;
+      dup = d[k] == ch;
+    if (!dup) d[n++] = ch;
   }
+  souk_free(guilds);
+  *out = d;
   return n;
 }
 
@@ -265,10 +278,11 @@ void scanner_maybe_post(const scanner_ranked_t *r, size_t n) {
   scanner_change_t ch[64];
   size_t nch = scanner_top_diff(&scanner_g.posted, &cur, ch, 64);
   uint64_t now = souk_sched_unix_ms();
-  uint64_t dest[64];
-  size_t nd = nch ? targets(dest, 64) : 0;
+  uint64_t *dest = NULL;
+  size_t nd = nch ? targets(&dest) : 0;
   if (nch == 0 || nd == 0 ||
       (scanner_g.posted_at && now - scanner_g.posted_at < (uint64_t)scanner_conf.post_every_ms)) {
+    souk_free(dest);
     souk_free(cur.sym);
     return;
   }
@@ -296,7 +310,23 @@ void scanner_maybe_post(const scanner_ranked_t *r, size_t n) {
     }
   }
   souk_buf_printf(&b, "`/scan top` for the list and why. %s", DISCLAIMER);
-  souk_msg_t m = {.content = b.data};
+  /* Processes that share the store (shards of one bot) each scan and post
+   * to every configured channel: the post is named by the change it tells
+   * (FNV-1a of the list before and after), and Discord keeps one post of a
+   * name per channel. */
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (int side = 0; side < 2; side++) {
+    const scanner_top_t *t = side ? &cur : &scanner_g.posted;
+    for (size_t i = 0; i < t->n; i++) {
+      for (const char *p = t->sym[i]; *p; p++)
+        h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
+      h *= UINT64_C(0x100000001b3); /* a NUL between symbols */
+    }
+    h = (h ^ 0xff) * UINT64_C(0x100000001b3); /* and between the lists */
+  }
+  char key[24];
+  snprintf(key, sizeof key, "scn%016" PRIx64, h);
+  souk_msg_t m = {.content = b.data, .key = key};
   for (size_t i = 0; i < nd; i++) {
     int rc = souk_discord_send(dest[i], &m, post_cb, NULL);
     if (rc) {
@@ -305,6 +335,7 @@ void scanner_maybe_post(const scanner_ranked_t *r, size_t n) {
     }
   }
   souk_buf_free(&b);
+  souk_free(dest);
   souk_free(scanner_g.posted.sym);
   scanner_g.posted = cur;
   scanner_g.posted_at = now;

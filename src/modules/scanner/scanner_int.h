@@ -29,9 +29,6 @@ typedef struct scanner_conf {
 
 extern scanner_conf_t scanner_conf;
 
-/** Most guilds the module remembers for posting (those that set a channel). */
-#define SCANNER_GUILDS_MAX 4096
-
 /** The module's running state. */
 typedef struct scanner_state {
   bool started;
@@ -43,10 +40,6 @@ typedef struct scanner_state {
   uint64_t posted_at; /* unix ms of the schedule clock; 0 never */
   bool posted_loaded; /* the store was read (or there is none) */
   uint64_t posts, post_failures;
-  /* Guilds seen (GUILD_CREATE, commands, settings changes): the ones whose
-   * scanner.channel setting is checked when posting. */
-  uint64_t *guilds;
-  size_t nguilds;
 } scanner_state_t;
 
 extern scanner_state_t scanner_g;
@@ -54,8 +47,6 @@ extern scanner_state_t scanner_g;
 /** The commands (scanner_cmds.c). */
 extern const souk_command_t scanner_commands[];
 
-/** Remember a guild for posting. */
-void scanner_guild_seen(uint64_t guild_id);
 /** After a good scan: post the changes of the top list when it differs
  * from the one last posted and post_every allows (scanner_cmds.c). */
 void scanner_maybe_post(const scanner_ranked_t *r, size_t n);

@@ -7,6 +7,7 @@
  * counts) and /metrics.  The work is in stats_run.c, the commands in
  * stats_cmds.c, the pure rules in stats_logic.c. */
 #include "souk/alloc.h"
+#include "souk/discord.h"
 #include "souk/err.h"
 #include "souk/json.h"
 #include "souk/log.h"
@@ -29,6 +30,7 @@
 stats_conf_t stats_conf;
 stats_state_t stats_g;
 
+static const char *const events_choices[] = {"auto", "on", "off", NULL};
 static const char *const presence_types[] = {"playing", "listening", "watching", "competing", NULL};
 
 #define K(field) offsetof(stats_conf_t, field)
@@ -39,12 +41,12 @@ static const souk_conf_key_t stats_conf_keys[] = {
      "... and at most this rarely while they do not change (the period doubles per quiet poll)"},
     {"poll.concurrency", SOUK_CONF_INT, K(poll_concurrency), "4", 1, 64, NULL, 0,
      "count polls in flight at once; guilds are spread over the period"},
-    {"members_events", SOUK_CONF_BOOL, K(members_events), "false", 0, 0, NULL, 0,
-     "member counts from GUILD_MEMBER_ADD/REMOVE; needs the privileged GUILD_MEMBERS intent "
-     "(2) in discord.intents; off: polled with with_counts"},
-    {"ban_events", SOUK_CONF_BOOL, K(ban_events), "false", 0, 0, NULL, 0,
-     "ban counts kept from GUILD_BAN_ADD/REMOVE; needs the GUILD_MODERATION intent (4) in "
-     "discord.intents; off: bans are paged again every stats.bans_repage"},
+    {"members_events", SOUK_CONF_ENUM, K(members_events), "auto", 0, 0, events_choices, 0,
+     "member counts from GUILD_MEMBER_ADD/REMOVE: auto when the privileged GUILD_MEMBERS intent "
+     "(2) is in discord.intents, else polled with with_counts; on or off forces it"},
+    {"ban_events", SOUK_CONF_ENUM, K(ban_events), "auto", 0, 0, events_choices, 0,
+     "ban counts kept from GUILD_BAN_ADD/REMOVE: auto when the GUILD_MODERATION intent (4) is in "
+     "discord.intents, else bans are paged again every stats.bans_repage; on or off forces it"},
     {"bans_repage", SOUK_CONF_DURATION, K(bans_repage_ms), "6h", 600000, 604800000, NULL, 0,
      "how often bans are counted again when ban events are off"},
     {"rename_margin", SOUK_CONF_DURATION, K(rename_margin_ms), "5s", 0, 120000, NULL, 0,
@@ -153,6 +155,14 @@ const char *stats_ctr_name(stats_ctr_kind_t k) { return ctr_names[k]; }
 
 /* ---- guilds ------------------------------------------------------------------ */
 
+bool stats_configured(uint64_t id) {
+  if (!id) return false;
+  for (int k = 0; k < STATS_NCTR; k++)
+    if (souk_setting_id(id, ctr_channel_keys[k])) return true;
+  return souk_setting_id(id, "stats.heartbeat_channel") ||
+         souk_setting_id(id, "stats.summary_channel");
+}
+
 stats_guild_t *stats_guild_find(uint64_t id) {
   for (size_t i = 0; i < stats_g.nguilds; i++)
     if (stats_g.guilds[i]->id == id) return stats_g.guilds[i];
@@ -173,7 +183,21 @@ stats_guild_t *stats_guild(uint64_t id) {
   return g;
 }
 
+void stats_ctr_text(char **field, const char *text) {
+  souk_free(*field);
+  *field = text && text[0] ? souk_strdup(text) : NULL;
+}
+
+void stats_ctr_free(stats_ctr_t *c) {
+  if (!c) return;
+  souk_free(c->shown);
+  souk_free(c->error);
+  souk_free(c);
+}
+
 static void guild_free(stats_guild_t *g) {
+  for (int k = 0; k < STATS_NCTR; k++)
+    stats_ctr_free(g->ctr[k]);
   souk_tz_free(g->tz);
   souk_free(g);
 }
@@ -199,11 +223,15 @@ static uint64_t id_at(const souk_event_t *ev, const char *key) {
 }
 
 static void on_guild_create(const souk_event_t *ev) {
-  stats_guild_t *g = stats_guild(id_at(ev, "id"));
-  if (!g) return;
-  int64_t n;
+  uint64_t id = id_at(ev, "id");
+  int64_t n = -1;
   int t = souk_json_get(ev->json, ev->d, "member_count");
-  if (t >= 0 && souk_json_i64(ev->json, t, &n) == 0 && n >= 0) {
+  if (t < 0 || souk_json_i64(ev->json, t, &n) != 0) n = -1;
+  stats_members_set(id, n);
+  if (!stats_configured(id)) return; /* nothing to count: no state */
+  stats_guild_t *g = stats_guild(id);
+  if (!g) return;
+  if (n >= 0) {
     /* Exact at this moment, whatever the intents; polls refine it. */
     g->members = n;
     if (g->members_start < 0) g->members_start = n;
@@ -214,10 +242,29 @@ static void on_guild_delete(const souk_event_t *ev) {
   bool unavailable = false;
   int u = souk_json_get(ev->json, ev->d, "unavailable");
   if (u >= 0) souk_json_bool(ev->json, u, &unavailable);
-  if (!unavailable) stats_guild_drop(id_at(ev, "id"));
+  if (unavailable) return;
+  stats_guild_drop(id_at(ev, "id"));
+  stats_members_drop(id_at(ev, "id"));
+}
+
+/* The events arrive exactly when their intent is in discord.intents: the
+ * operator says it once, and a setting only forces it either way. */
+static bool events_on(int setting, uint64_t intent) {
+  if (setting == STATS_EVENTS_ON) return true;
+  if (setting == STATS_EVENTS_OFF) return false;
+  return (souk_discord_intents() & intent) != 0;
+}
+
+bool stats_members_events(void) {
+  return events_on(stats_conf.members_events, SOUK_INTENT_GUILD_MEMBERS);
+}
+
+bool stats_ban_events(void) {
+  return events_on(stats_conf.ban_events, SOUK_INTENT_GUILD_MODERATION);
 }
 
 static void on_member(const souk_event_t *ev, int delta) {
+  stats_members_add(id_at(ev, "guild_id"), delta);
   stats_guild_t *g = stats_guild_find(id_at(ev, "guild_id"));
   if (!g) return;
   if (delta > 0)
@@ -225,7 +272,7 @@ static void on_member(const souk_event_t *ev, int delta) {
   else
     g->left++;
   g->counts_dirty = true;
-  if (stats_conf.members_events && g->members >= 0) g->members += delta;
+  if (stats_members_events() && g->members >= 0) g->members += delta;
 }
 
 static void on_member_add(const souk_event_t *ev) { on_member(ev, 1); }
@@ -233,7 +280,7 @@ static void on_member_remove(const souk_event_t *ev) { on_member(ev, -1); }
 
 static void on_ban(const souk_event_t *ev, int delta) {
   stats_guild_t *g = stats_guild_find(id_at(ev, "guild_id"));
-  if (!g || g->bans_state != STATS_BANS_KNOWN || !stats_conf.ban_events) return;
+  if (!g || g->bans_state != STATS_BANS_KNOWN || !stats_ban_events()) return;
   g->bans += delta;
   if (g->bans < 0) g->bans = 0;
 }
@@ -260,9 +307,10 @@ static const souk_event_handler_t stats_events[] = {
 };
 
 /* A guild that sets something from another process (or the console's
- * guild) is seen from its settings. */
+ * guild) is seen from its settings.  One that turned everything off is
+ * dropped by the next tick: a command may hold its state now. */
 static void setting_changed(uint64_t scope_id, const souk_setting_t *s, void *ud) {
-  stats_guild(scope_id);
+  if (stats_configured(scope_id)) stats_guild(scope_id);
 }
 
 /* ---- the store ----------------------------------------------------------------- */
@@ -322,7 +370,7 @@ static void kv_read(kv_job_t *j, souk_store_done_cb done) {
 static void ctr_loaded(void *ud, int status) {
   kv_job_t *j = ud;
   stats_guild_t *g = stats_guild_find(j->guild);
-  stats_ctr_t *c = g ? &g->ctr[j->kind] : NULL;
+  stats_ctr_t *c = g ? g->ctr[j->kind] : NULL;
   if (c && c->channel == j->channel && c->loading) {
     c->loading = false;
     c->loaded = true;
@@ -335,9 +383,9 @@ static void ctr_loaded(void *ud, int status) {
         SOUK_WARN(COMP, "%s: unreadable rename window, starting afresh", j->key);
       if (bar) {
         size_t nl = j->read.len - wl - 1;
-        if (nl >= sizeof c->shown) nl = sizeof c->shown - 1;
-        memcpy(c->shown, bar + 1, nl);
-        c->shown[nl] = '\0';
+        if (nl >= STATS_NAME_BUF) nl = STATS_NAME_BUF - 1;
+        souk_free(c->shown);
+        c->shown = nl ? souk_strndup(bar + 1, nl) : NULL;
       }
     }
   }
@@ -345,7 +393,7 @@ static void ctr_loaded(void *ud, int status) {
 }
 
 void stats_load_ctr(stats_guild_t *g, stats_ctr_kind_t k) {
-  stats_ctr_t *c = &g->ctr[k];
+  stats_ctr_t *c = g->ctr[k];
   c->loading = true;
   kv_job_t *j = souk_calloc(1, sizeof *j);
   j->guild = g->id;
@@ -359,7 +407,7 @@ void stats_save_ctr(const stats_ctr_t *c) {
   char key[64], val[STATS_NAME_BUF + 96];
   snprintf(key, sizeof key, "rename:%" PRIu64, c->channel);
   int n = stats_rename_encode(&c->win, val, sizeof val);
-  snprintf(val + n, sizeof val - (size_t)n, "|%s", c->shown);
+  snprintf(val + n, sizeof val - (size_t)n, "|%s", c->shown ? c->shown : "");
   kv_write(key, val);
 }
 
@@ -548,6 +596,7 @@ static int stats_init(const souk_module_ctx_t *ctx) {
 }
 
 static void stats_shutdown(const souk_module_ctx_t *ctx) {
+  stats_members_free();
   if (!stats_g.started) return;
   souk_metrics_remove_collector(collect, NULL);
   souk_timer_free(&g_tick);
@@ -561,10 +610,10 @@ static void stats_shutdown(const souk_module_ctx_t *ctx) {
 static int stats_check(bool online, souk_buf_t *out) {
   const stats_conf_t *c = &stats_conf;
   souk_buf_printf(out, "stats: counts %s, bans %s, polled every %" PRId64 "-%" PRId64 " s\n",
-                  c->members_events ? "from member events (GUILD_MEMBERS intent)"
-                                    : "polled (with_counts)",
-                  c->ban_events ? "kept from ban events (GUILD_MODERATION intent)"
-                                : "paged again every stats.bans_repage",
+                  stats_members_events() ? "from member events (GUILD_MEMBERS intent)"
+                                         : "polled (with_counts)",
+                  stats_ban_events() ? "kept from ban events (GUILD_MODERATION intent)"
+                                     : "paged again every stats.bans_repage",
                   c->poll_min_ms / 1000, c->poll_max_ms / 1000);
   int rc = 0;
   if (c->poll_max_ms < c->poll_min_ms) {

@@ -41,13 +41,13 @@ static void show_counter(souk_buf_t *b, stats_guild_t *g, stats_ctr_kind_t k) {
   else
     snprintf(val, sizeof val, "not known yet");
   souk_buf_printf(b, "• %s: <#%" PRIu64 "> `%s` = %s", stats_ctr_name(k), ch, tmpl, val);
-  const stats_ctr_t *c = &g->ctr[k];
-  if (c->channel == ch && c->loaded) {
+  const stats_ctr_t *c = g->ctr[k];
+  if (c && c->channel == ch && c->loaded) {
     uint64_t now = souk_sched_unix_ms();
     uint64_t wait = stats_rename_wait(&c->win, now, (uint64_t)stats_conf.rename_margin_ms);
-    if (c->shown[0]) souk_buf_printf(b, "; shown as `%s`", c->shown);
+    if (c->shown) souk_buf_printf(b, "; shown as `%s`", c->shown);
     if (wait) souk_buf_printf(b, "; next rename allowed in %" PRIu64 " s", (wait + 999) / 1000);
-    if (c->error[0]) souk_buf_printf(b, "; last refusal: %s", c->error);
+    if (c->error) souk_buf_printf(b, "; last refusal: %s", c->error);
   }
   souk_buf_puts(b, "\n");
 }
@@ -74,8 +74,8 @@ static void cmd_show(souk_cmd_ctx_t *ctx) {
              g->poll.interval_ms / 1000, stats_conf.poll_min_ms / 1000,
              stats_conf.poll_max_ms / 1000);
   souk_buf_printf(&b, "Sources: members %s, online with_counts, bans %s%s\n",
-                  stats_conf.members_events ? "from member events" : "with_counts",
-                  stats_conf.ban_events ? "paged once, then from ban events" : "paged", poll);
+                  stats_members_events() ? "from member events" : "with_counts",
+                  stats_ban_events() ? "paged once, then from ban events" : "paged", poll);
   uint64_t hb = souk_setting_id(g->id, "stats.heartbeat_channel");
   if (hb)
     souk_buf_printf(&b, "**Heartbeat**: <#%" PRIu64 ">, edited every %" PRId64 " s%s\n", hb,

@@ -31,15 +31,8 @@ int64_t stats_ctr_value(const stats_guild_t *g, stats_ctr_kind_t k) {
   return k == STATS_MEMBERS ? g->members : k == STATS_ONLINE ? g->online : g->bans;
 }
 
-static int64_t members_total(void) {
-  int64_t n = 0;
-  for (size_t i = 0; i < stats_g.nguilds; i++)
-    if (stats_g.guilds[i]->members > 0) n += stats_g.guilds[i]->members;
-  return n;
-}
-
 void stats_values_of(const stats_guild_t *g, stats_values_t *v) {
-  v->members = g ? g->members : members_total();
+  v->members = g ? g->members : stats_members_total();
   v->online = g ? g->online : -1;
   v->bans = g ? g->bans : -1;
   uint64_t guilds = souk_cmd_guilds();
@@ -69,9 +62,13 @@ const souk_tz_t *stats_guild_tz(stats_guild_t *g) {
  * with_counts has it), members unless events keep it. */
 static bool needs_poll(const stats_guild_t *g) {
   if (souk_setting_id(g->id, "stats.online_channel")) return true;
-  if (!stats_conf.members_events && souk_setting_id(g->id, "stats.members_channel")) return true;
+  /* Set up after its GUILD_CREATE: events keep the count, once known. */
+  if (g->members < 0 && (souk_setting_id(g->id, "stats.members_channel") ||
+                         souk_setting_id(g->id, "stats.summary_channel")))
+    return true;
+  if (!stats_members_events() && souk_setting_id(g->id, "stats.members_channel")) return true;
   /* The summary's net change needs the count when events do not keep it. */
-  return !stats_conf.members_events && souk_setting_id(g->id, "stats.summary_channel");
+  return !stats_members_events() && souk_setting_id(g->id, "stats.summary_channel");
 }
 
 static stats_poll_conf_t poll_conf(void) {
@@ -97,10 +94,11 @@ static void poll_cb(const souk_discord_result_t *res, const souk_json_t *j, int 
   souk_json_i64(j, souk_json_get(j, root, "approximate_member_count"), &members);
   souk_json_i64(j, souk_json_get(j, root, "approximate_presence_count"), &online);
   bool changed = online != g->online;
-  if (!stats_conf.members_events && members >= 0) {
+  if ((!stats_members_events() || g->members < 0) && members >= 0) {
     changed |= members != g->members;
     g->members = members;
     if (g->members_start < 0) g->members_start = members;
+    stats_members_set(g->id, members);
   }
   g->online = online;
   stats_g.polls_saved += stats_poll_done(&g->poll, &pc, changed, now);
@@ -111,6 +109,9 @@ static void poll_guild(stats_guild_t *g, uint64_t now) {
   if (!g->poll_started) {
     stats_poll_start(&g->poll, &pc, g->id, now);
     g->poll_started = true;
+    /* Set up after its GUILD_CREATE, the guild has no count to show: ask
+     * at once rather than at its place in the spread. */
+    if (g->members < 0) g->poll.next_at = now;
   }
   if (g->poll_inflight || now < g->poll.next_at) return;
   if (stats_g.polls_inflight >= (size_t)stats_conf.poll_concurrency) return;
@@ -199,7 +200,7 @@ static void bans_work(stats_guild_t *g, uint64_t now) {
   }
   g->bans_told = false;
   bool due = g->bans_state == STATS_BANS_UNKNOWN && now >= g->bans_retry_at;
-  if (g->bans_state == STATS_BANS_KNOWN && !stats_conf.ban_events &&
+  if (g->bans_state == STATS_BANS_KNOWN && !stats_ban_events() &&
       now >= g->bans_at + (uint64_t)stats_conf.bans_repage_ms)
     due = true;
   if (!due) return;
@@ -220,13 +221,13 @@ typedef struct rename_op {
 static void rename_cb(const souk_discord_result_t *res, void *ud) {
   rename_op_t *op = ud;
   stats_guild_t *g = stats_guild_find(op->guild);
-  stats_ctr_t *c = g ? &g->ctr[op->kind] : NULL;
+  stats_ctr_t *c = g ? g->ctr[op->kind] : NULL;
   if (c && c->channel == op->channel) {
     c->inflight = false;
     uint64_t now = souk_sched_unix_ms();
     if (res->err == 0) {
-      snprintf(c->shown, sizeof c->shown, "%s", op->name);
-      c->error[0] = '\0';
+      stats_ctr_text(&c->shown, op->name);
+      stats_ctr_text(&c->error, NULL);
       c->renames++;
       stats_g.renames++;
       stats_save_ctr(c);
@@ -238,8 +239,10 @@ static void rename_cb(const souk_discord_result_t *res, void *ud) {
     } else {
       stats_g.renames_refused++;
       c->retry_at = now + RETRY_MS;
-      snprintf(c->error, sizeof c->error, "%s (code %d)%s", souk_strerror(res->err), res->code,
+      char why[160];
+      snprintf(why, sizeof why, "%s (code %d)%s", souk_strerror(res->err), res->code,
                res->err == SOUK_EFORBIDDEN ? ": the bot needs Manage Channels there" : "");
+      stats_ctr_text(&c->error, why);
       SOUK_WARN(COMP, "guild %" PRIu64 ": cannot rename the %s channel %" PRIu64 ": %s", op->guild,
                 stats_ctr_name((stats_ctr_kind_t)op->kind), op->channel, c->error);
     }
@@ -248,14 +251,22 @@ static void rename_cb(const souk_discord_result_t *res, void *ud) {
 }
 
 static void ctr_work(stats_guild_t *g, stats_ctr_kind_t k, uint64_t now) {
-  stats_ctr_t *c = &g->ctr[k];
   uint64_t ch = souk_setting_id(g->id, stats_ctr_channel_key(k));
+  stats_ctr_t *c = g->ctr[k];
+  if (!ch) {
+    /* No counter: no state (a rename in flight finds none, by design). */
+    stats_ctr_free(c);
+    g->ctr[k] = NULL;
+    return;
+  }
+  if (!c) c = g->ctr[k] = souk_calloc(1, sizeof *c);
   if (ch != c->channel) {
-    /* Another channel (or none): its own window, loaded from the store. */
+    /* Another channel: its own window, loaded from the store. */
+    stats_ctr_text(&c->shown, NULL);
+    stats_ctr_text(&c->error, NULL);
     memset(c, 0, sizeof *c);
     c->channel = ch;
   }
-  if (!ch) return;
   if (!c->loaded) {
     if (!c->loading) stats_load_ctr(g, k);
     return;
@@ -268,7 +279,7 @@ static void ctr_work(stats_guild_t *g, stats_ctr_kind_t k, uint64_t now) {
                             sizeof name) != 0)
     return;
   /* Only a changed value is worth one of the two renames. */
-  if (strcmp(name, c->shown) == 0) return;
+  if (c->shown && strcmp(name, c->shown) == 0) return;
   uint64_t wait = stats_rename_wait(&c->win, now, (uint64_t)stats_conf.rename_margin_ms);
   uint64_t core_wait = souk_discord_rename_wait_ms(ch);
   if (wait || core_wait) {
@@ -291,7 +302,7 @@ static void ctr_work(stats_guild_t *g, stats_ctr_kind_t k, uint64_t now) {
     souk_free(op);
     stats_g.renames_refused++;
     c->retry_at = now + (rc == SOUK_ERATELIMIT ? souk_discord_rename_wait_ms(ch) : RETRY_MS);
-    snprintf(c->error, sizeof c->error, "%s", souk_strerror(rc));
+    stats_ctr_text(&c->error, souk_strerror(rc));
     return;
   }
   c->inflight = true;
@@ -408,6 +419,47 @@ typedef struct summary_job {
   int64_t day; /* the local day it is for; INT64_MIN for one asked by hand */
 } summary_job_t;
 
+/* The first retry of a failed summary, doubled per failure up to the cap:
+ * a channel that refuses for a while is not asked every tick. */
+/* splitmix64's finaliser: a guild and a day to a short key. */
+static uint64_t mix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+  return x ^ (x >> 31);
+}
+
+#define SUMMARY_RETRY_MS     60000
+#define SUMMARY_RETRY_MAX_MS 3600000
+
+/* A day's summary went out (err 0) or did not.  The day is done only once
+ * Discord took the post: a failure is retried later the same day (and the
+ * next day's summary covers both when the day ends first).  The counts
+ * made while it was on its way stay for the next one. */
+static void summary_finish(summary_job_t *j, int err) {
+  stats_guild_t *g = j->day == INT64_MIN ? NULL : stats_guild_find(j->guild);
+  if (g && g->summary_inflight) {
+    g->summary_inflight = false;
+    if (err) {
+      uint64_t wait = SUMMARY_RETRY_MS << (g->summary_fails < 6 ? g->summary_fails : 6);
+      if (wait > SUMMARY_RETRY_MAX_MS) wait = SUMMARY_RETRY_MAX_MS;
+      g->summary_fails++;
+      g->summary_retry_at = souk_sched_unix_ms() + wait;
+    } else if (j->day > g->last_day) {
+      g->summary_fails = 0;
+      g->summary_retry_at = 0;
+      g->last_day = j->day;
+      g->since = j->until;
+      g->joined = g->joined > j->joined ? g->joined - j->joined : 0;
+      g->left = g->left > j->left ? g->left - j->left : 0;
+      g->messages = g->messages > j->messages ? g->messages - j->messages : 0;
+      g->members_start = j->members;
+      g->counts_dirty = false;
+      stats_save_day(g);
+    }
+  }
+  souk_free(j);
+}
+
 static void summary_sent(const souk_discord_result_t *res, void *ud) {
   summary_job_t *j = ud;
   if (res->err)
@@ -415,7 +467,7 @@ static void summary_sent(const souk_discord_result_t *res, void *ud) {
               j->guild, souk_strerror(res->err), res->code);
   else
     stats_g.summaries++;
-  souk_free(j);
+  summary_finish(j, res->err);
 }
 
 static void summary_usage(void *ud, int status, const souk_usage_guild_t *u) {
@@ -424,7 +476,7 @@ static void summary_usage(void *ud, int status, const souk_usage_guild_t *u) {
   char a[32], b[32], c[32];
   stats_fmt_count(j->members, a, sizeof a);
   if (j->members < 0) snprintf(a, sizeof a, "?");
-  if (stats_conf.members_events) {
+  if (stats_members_events()) {
     stats_fmt_count(j->joined, b, sizeof b);
     stats_fmt_count(j->left, c, sizeof c);
     snprintf(members, sizeof members, "%s (%s joined, %s left)", a, b, c);
@@ -465,10 +517,18 @@ static void summary_usage(void *ud, int status, const souk_usage_guild_t *u) {
                     .fields = f,
                     .nfields = 4,
                     .footer = "souk · stats"};
-  souk_msg_t m = {.embeds = &e, .nembeds = 1};
-  if (souk_discord_send(j->channel, &m, summary_sent, j) != 0) {
+  /* A day's summary is named by its guild and day: a post of it again (a
+   * failure that was not one, a restart before the day was saved done) is
+   * the same nonce, which Discord drops. */
+  char key[24] = "";
+  if (j->day != INT64_MIN)
+    snprintf(key, sizeof key, "sum%016" PRIx64,
+             mix64(j->guild ^ ((uint64_t)j->day * UINT64_C(0x9E3779B97F4A7C15))));
+  souk_msg_t m = {.embeds = &e, .nembeds = 1, .key = key[0] ? key : NULL};
+  int rc = souk_discord_send(j->channel, &m, summary_sent, j);
+  if (rc != 0) {
     SOUK_WARN(COMP, "guild %" PRIu64 ": cannot queue the daily summary", j->guild);
-    souk_free(j);
+    summary_finish(j, rc);
   }
 }
 
@@ -528,16 +588,11 @@ static void summary_work(stats_guild_t *g, uint64_t now_unix) {
     return;
   }
   int64_t due = stats_daily_due(tz, hour, g->last_day, now_unix);
-  if (due < 0) return;
-  /* The day is marked done before the post goes out: once per day, even
-   * if souk stops in between (an at-most-once post rather than two). */
+  if (due < 0 || g->summary_inflight || now_unix < g->summary_retry_at) return;
+  /* The day is marked done when Discord has the post (summary_finish), so
+   * a failed post is retried; the post's key keeps it to one per day. */
+  g->summary_inflight = true;
   summary_start(g, ch, due);
-  g->last_day = due;
-  g->since = now_unix;
-  g->joined = g->left = g->messages = 0;
-  g->members_start = g->members;
-  g->counts_dirty = false;
-  stats_save_day(g);
 }
 
 /* ---- presence -------------------------------------------------------------------- */
@@ -565,6 +620,10 @@ static void presence_work(uint64_t now) {
 void stats_tick(void) {
   if (!stats_g.started) return;
   uint64_t now = souk_sched_now_ms(), unix_now = souk_sched_unix_ms();
+  /* A guild that no longer sets anything keeps nothing; its callbacks in
+   * flight find it gone by id. */
+  for (size_t i = stats_g.nguilds; i-- > 0;)
+    if (!stats_configured(stats_g.guilds[i]->id)) stats_guild_drop(stats_g.guilds[i]->id);
   for (size_t i = 0; i < stats_g.nguilds; i++) {
     stats_guild_t *g = stats_g.guilds[i];
     if (needs_poll(g)) poll_guild(g, now);

@@ -448,12 +448,41 @@ static void test_escape_controls(void **state) {
   }
 }
 
+/* Text users typed shows as typed on Discord: markdown's characters get
+ * a backslash, ordinary text does not change, and a cut never splits a
+ * character or separates a backslash from its character. */
+static void test_markdown(void **state) {
+  souk_buf_t b;
+  souk_buf_init(&b);
+  const char *in = "**Bob** _x_ ~~s~~ `c` ||sp|| [a](http://x) <@1> > q #h -l";
+  souk_buf_put_md(&b, in, strlen(in));
+  assert_string_equal(b.data, "\\*\\*Bob\\*\\* \\_x\\_ \\~\\~s\\~\\~ \\`c\\` \\|\\|sp\\|\\| "
+                              "\\[a\\](http://x) \\<@1\\> \\> q #h -l");
+  souk_buf_reset(&b);
+  souk_buf_put_md(&b, "# Title", 7);
+  assert_string_equal(b.data, "\\# Title");
+  souk_buf_reset(&b);
+  souk_buf_put_md(&b, "- item", 6);
+  assert_string_equal(b.data, "\\- item");
+  souk_buf_reset(&b);
+  souk_buf_put_md(&b, "Zoë and Élodie", strlen("Zoë and Élodie"));
+  assert_string_equal(b.data, "Zoë and Élodie");
+  souk_buf_free(&b);
+  char out[8];
+  assert_string_equal(souk_md_escape("a*b", out, sizeof out), "a\\*b");
+  /* "ab*" + "*": the second star and its backslash do not fit together. */
+  assert_string_equal(souk_md_escape("abc**", out, 7), "abc\\*");
+  assert_string_equal(souk_md_escape("abcdeé", out, 7), "abcde");
+  assert_string_equal(souk_md_escape(NULL, out, sizeof out), "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_growth),     cmocka_unit_test(test_self_append),
       cmocka_unit_test(test_printf),     cmocka_unit_test(test_steal),
       cmocka_unit_test(test_json_str),   cmocka_unit_test(test_writer),
-      cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_escape_controls),
+      cmocka_unit_test(test_round_trip), cmocka_unit_test(test_escape_controls),
+      cmocka_unit_test(test_markdown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,24 @@ static void test_token_shape(void **state) {
   expect_same("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbb.cccccccccccccccccccccccccccccccccc");
 }
 
+/* Text about to be shown to people is checked for secrets without being
+ * changed: registered secrets and token shapes count, ordinary text does
+ * not. */
+static void test_has_secret(void **state) {
+  static const char terms[] = "1. Be nice.\n2. Coins are virtual: file.tar.gz v1.2.3.";
+  assert_false(souk_log_has_secret(terms, strlen(terms)));
+  souk_log_add_secret("hunter2-secret-value");
+  static const char leak[] = "SOUK_STORE_PASSWORD=hunter2-secret-value\n";
+  assert_true(souk_log_has_secret(leak, strlen(leak)));
+  /* Only within the given length. */
+  assert_false(souk_log_has_secret(leak, 25));
+  static const char tok[] = "SOUK_DISCORD_TOKEN=" FAKE_TOKEN "\n";
+  assert_true(souk_log_has_secret(tok, strlen(tok)));
+  assert_false(souk_log_has_secret(NULL, 0));
+  souk_log_clear_secrets();
+  assert_false(souk_log_has_secret(leak, strlen(leak)));
+}
+
 static void test_headers(void **state) {
   expect_hidden("GET /api/v10/users/@me\r\nAuthorization: Bot " FAKE_TOKEN
                 "\r\nUser-Agent: DiscordBot (https://example.com, 1.0)\r\n",
@@ -594,6 +612,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_registered_secrets, reset),
       cmocka_unit_test_setup(test_token_shape, reset),
+      cmocka_unit_test_setup(test_has_secret, reset),
       cmocka_unit_test_setup(test_headers, reset),
       cmocka_unit_test_setup(test_urls, reset),
       cmocka_unit_test_setup(test_json_keys, reset),

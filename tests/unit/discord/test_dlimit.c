@@ -179,6 +179,49 @@ static void test_coalesce_storm(void **state) {
   souk__coal_free(c);
 }
 
+/* Versioned states: one older than the highest put never replaces it,
+ * even arriving long after the newer one was sent; the version is kept
+ * for SOUK__COAL_VERSION_MS, and a full coalescer forgets idle messages
+ * rather than refusing a new one. */
+static void put_v(souk__coal_t *c, uint64_t msg, const char *body, uint64_t v, uint64_t now) {
+  assert_int_equal(souk__coal_put_v(c, 9, msg, body, strlen(body), 1000, v, now), 0);
+}
+
+static void test_coalesce_versions(void **state) {
+  souk__coal_t *c = souk__coal_new(2, fake_send, NULL);
+  uint64_t t = 1000;
+  put_v(c, 1, "tally v5", 5, t);
+  assert_int_equal(g_nsent, 1);
+  souk__coal_done(c, 1, false, t + 50);
+  /* In flight or not, within the interval or long after it. */
+  put_v(c, 1, "tally v4", 4, t + 100);
+  souk__coal_pump(c, t + 60000);
+  put_v(c, 1, "tally v3", 3, t + 60000);
+  souk__coal_pump(c, t + 120000);
+  assert_int_equal(g_nsent, 1);
+  assert_int_equal(souk__coal_stale(c), 2);
+  assert_int_equal(souk__coal_size(c), 1);
+  put_v(c, 1, "tally v6", 6, t + 120000);
+  assert_int_equal(g_nsent, 2);
+  assert_string_equal(g_sent[1].body, "tally v6");
+  souk__coal_done(c, 1, false, t + 120050);
+  /* Full of idle messages: the one put longest ago makes room. */
+  put_v(c, 2, "other v1", 1, t + 130000);
+  souk__coal_done(c, 2, false, t + 130050);
+  put_v(c, 3, "third v1", 1, t + 140000);
+  assert_int_equal(g_nsent, 4);
+  assert_int_equal(souk__coal_size(c), 2);
+  /* Message 1 was forgotten to make room: its versions start over. */
+  souk__coal_done(c, 3, false, t + 140050);
+  put_v(c, 1, "tally v1", 1, t + 150000);
+  assert_string_equal(g_sent[g_nsent - 1].body, "tally v1");
+  /* An hour after the last put, nothing is kept. */
+  souk__coal_done(c, 1, false, t + 150050);
+  assert_int_equal(souk__coal_pump(c, t + 150000 + SOUK__COAL_VERSION_MS), UINT64_MAX);
+  assert_int_equal(souk__coal_size(c), 0);
+  souk__coal_free(c);
+}
+
 static void test_coalesce_gone_and_full(void **state) {
   souk__coal_t *c = souk__coal_new(2, fake_send, NULL);
   put(c, 1, "a", 1000);
@@ -225,6 +268,7 @@ int main(void) {
       cmocka_unit_test(test_rename_guard),
       cmocka_unit_test_setup(test_coalesce_latest_wins, coal_setup),
       cmocka_unit_test_setup(test_coalesce_storm, coal_setup),
+      cmocka_unit_test_setup(test_coalesce_versions, coal_setup),
       cmocka_unit_test_setup(test_coalesce_gone_and_full, coal_setup),
       cmocka_unit_test_setup(test_coalesce_send_refused, coal_setup),
   };

@@ -530,6 +530,17 @@ static void test_write_through_and_reload(void **state) {
   assert_int_equal(souk_setting_int(G1, "demo.count"), 42);
   assert_string_equal(souk_setting_str(U1, "demo.tz"), "Asia/Tokyo");
   assert_int_equal(souk_setting_int(G2, "demo.enabled"), 1);
+  /* Every scope with a value is known, from the store, none of them seen. */
+  uint64_t ids[4] = {0};
+  assert_int_equal(souk_setting_scopes("demo.count", ids, 4), 1);
+  assert_int_equal(ids[0], G1);
+  assert_int_equal(souk_setting_scopes("demo.enabled", ids, 4), 0);
+  assert_int_equal(souk_setting_set(G2, "demo.count", "7", ADMIN, err, sizeof err), 0);
+  assert_int_equal(souk_setting_scopes("demo.count", ids, 1), 2);
+  assert_int_equal(souk_setting_scopes("demo.count", ids, 4), 2);
+  assert_true((ids[0] == G1 && ids[1] == G2) || (ids[0] == G2 && ids[1] == G1));
+  assert_int_equal(souk_setting_scopes("demo.nothing", ids, 4), SOUK_ENOTFOUND);
+  drain();
 }
 
 /* Quick changes of one key reach the store in the order they were made. */

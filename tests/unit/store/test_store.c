@@ -678,6 +678,42 @@ static void test_forget(void **state) {
   souk_store_close(st);
 }
 
+/* A table's own forget_user runs first, while every table still holds the
+ * user's rows, and replaces the deletion of that table's rows. */
+static int ledger_forget(souk_db_t *db, int64_t user, int64_t *changed) {
+  int64_t n = 0;
+  int rc = souk_db_runf(db, &n,
+                        "UPDATE ledger SET user_id = -1, note = (SELECT note FROM notes WHERE "
+                        "user_id = ? LIMIT 1) WHERE user_id = ?",
+                        "ii", user, user);
+  *changed += n;
+  return rc;
+}
+
+static void test_forget_with_a_function(void **state) {
+  FX();
+  souk_store_t *st = fx_open(fx);
+  sql_exec(st, "CREATE TABLE notes (user_id BIGINT NOT NULL, note TEXT);"
+               "INSERT INTO notes VALUES (42, 'seen'), (7, 'x');"
+               "CREATE TABLE ledger (user_id BIGINT NOT NULL, note TEXT);"
+               "INSERT INTO ledger VALUES (42, ''), (42, ''), (7, '')");
+  /* The hook's table comes last in the registry, yet runs first. */
+  assert_int_equal(souk_store_register_data("notes", "user_id", NULL), 0);
+  const souk_store_data_t d[] = {
+      {.table = "ledger", .user_column = "user_id", .forget_user = ledger_forget}, {0}};
+  assert_int_equal(souk_store_register_table(d), 0);
+  const souk_store_data_t bare[] = {{.table = "bare"}, {0}};
+  assert_int_equal(souk_store_register_table(bare), SOUK_EINVAL);
+  int64_t n = -1;
+  assert_int_equal(souk_store_forget_user(st, 42, &n), 0);
+  assert_int_equal(n, 3); /* two ledger rows changed, one note deleted */
+  assert_int_equal(sql_int(st, "SELECT count(*) FROM ledger WHERE user_id = -1 AND note = 'seen'"),
+                   2);
+  assert_int_equal(sql_int(st, "SELECT count(*) FROM ledger"), 3);
+  assert_int_equal(sql_int(st, "SELECT count(*) FROM notes"), 1);
+  souk_store_close(st);
+}
+
 /* ---- copy SQLite -> PostgreSQL ---- */
 
 static int fill_misc_fn(souk_db_t *db, void *ud) {
@@ -996,8 +1032,8 @@ static void test_module_schema_failure(void **state) {
   T(test_migrate, be), T(test_refuse_newer, be), T(test_binds, be), T(test_kv_read, be),           \
       T(test_rollback, be), T(test_retry_applies_once, be), T(test_retry_real, be),                \
       T(test_concurrent, be), T(test_backup_check, be), T(test_backup_before_migrate, be),         \
-      T(test_forget, be), T(test_crash, be), T(test_disk_full, be), T(test_module_schema, be),     \
-      T(test_module_schema_failure, be)
+      T(test_forget, be), T(test_forget_with_a_function, be), T(test_crash, be),                   \
+      T(test_disk_full, be), T(test_module_schema, be), T(test_module_schema_failure, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);

@@ -24,17 +24,18 @@
 #include "modules/economy/polls.c"
 /* The rest of the module, for the transaction functions of its commands
  * (tos.c's accept_tx). */
+#include "../../logcap.h"
+#include "../../store/pgserver.h"
+#include "discord/dapi.h"
 #include "modules/economy/coins.c"
 #include "modules/economy/economy.c"
 #include "modules/economy/games.c"
 #include "modules/economy/roulette.c"
 #include "modules/economy/tos.c"
-#include "store/store_int.h"
-#include "../../logcap.h"
-#include "../../store/pgserver.h"
 #include "souk/alloc.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "store/store_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -161,7 +162,7 @@ static int op_fn(souk_db_t *db, void *ud) {
     return economy_tos_accept(db, o->a, "acceptor", o->version, o->amount, o->now, &o->paid,
                               &o->ch);
   case 5:
-    return economy_tos_publish(db, o->text, o->a, o->now, &o->version);
+    return economy_tos_publish(db, o->text, o->a, o->key, o->now, &o->version, &o->paid);
   default:
     return economy_balance(db, o->a, &o->amount);
   }
@@ -406,6 +407,155 @@ static void test_tos(void **state) {
   assert_true(o.paid);
   economy_totals_t t = check_invariant(fx);
   assert_int_equal(t.by_kind[ECONOMY_BONUS], 2000);
+}
+
+/* Terms are shown to everyone: a text holding the bot's token or another
+ * registered secret is never published. */
+static void test_tos_never_publishes_a_secret(void **state) {
+  FX();
+  op_t o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nice."});
+  assert_int_equal(o.rc, 0);
+  o = run_op(fx, (op_t){.what = 5,
+                        .a = 1,
+                        .text = "SOUK_DISCORD_TOKEN=MTA1MTE1MjgwMzQxMzM2MDY0Mg.GhJ2kL."
+                                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL\n"});
+  assert_int_equal(o.rc, SOUK_EFORBIDDEN);
+  souk_log_add_secret("hunter2-store-password");
+  o = run_op(fx,
+             (op_t){.what = 5, .a = 1, .text = "db: postgres://souk:hunter2-store-password@db"});
+  souk_log_clear_secrets();
+  assert_int_equal(o.rc, SOUK_EFORBIDDEN);
+  assert_int_equal(sql_int(fx, "SELECT MAX(version) FROM economy_tos"), 1);
+}
+
+/* /coins publish-tos file:NAME reads only a plain file directly in
+ * economy.tos_dir: no path, no hidden file, no link, no directory. */
+static void test_tos_files_only_from_the_directory(void **state) {
+  FX();
+  char dir[160], path[256], sub[200];
+  snprintf(dir, sizeof dir, "%s/terms", fx->dir);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  snprintf(path, sizeof path, "%s/v3.txt", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("Version three.\n\n", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/.env", dir);
+  f = fopen(path, "w");
+  fputs("SOUK_DISCORD_TOKEN=x\n", f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/link.txt", dir);
+  assert_int_equal(symlink("/etc/hostname", path), 0);
+  snprintf(sub, sizeof sub, "%s/sub", dir);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  souk_buf_t b;
+  souk_buf_init(&b);
+  assert_int_equal(read_terms_in(dir, "v3.txt", &b), 0);
+  assert_string_equal(b.data, "Version three.");
+  assert_int_equal(read_terms_in(dir, ".env", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "../terms/v3.txt", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "/etc/hostname", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "..", &b), SOUK_EINVAL);
+  assert_int_equal(read_terms_in(dir, "link.txt", &b), SOUK_EFORBIDDEN);
+  assert_int_equal(read_terms_in(dir, "sub", &b), SOUK_EFORBIDDEN);
+  assert_int_equal(read_terms_in(dir, "none.txt", &b), SOUK_ENOTFOUND);
+  assert_int_equal(read_terms_in(NULL, "v3.txt", &b), SOUK_EINVAL);
+  souk_buf_free(&b);
+}
+
+/* A publication whose commit was acknowledged too late is run again by
+ * the store: the key finds the version it published, not a second one. */
+static void test_tos_publish_after_a_lost_commit(void **state) {
+  FX();
+  op_t o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nice."});
+  assert_int_equal(o.version, 1);
+  atomic_store(&souk__store_fault_commit_lost, 1);
+  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nicer.", .key = "publish:ix:5"});
+  assert_int_equal(atomic_load(&souk__store_fault_commit_lost), 0);
+  assert_int_equal(o.rc, 0);
+  assert_int_equal(o.version, 2);
+  assert_false(o.paid); /* the re-run found it published */
+  /* A redelivery of the same command, too. */
+  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nicer.", .key = "publish:ix:5"});
+  assert_int_equal(o.version, 2);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_tos"), 2);
+  o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nicest.", .key = "publish:ix:6"});
+  assert_int_equal(o.version, 3);
+  assert_true(o.paid);
+}
+
+/* Two processes starting on an empty database both find no Terms and
+ * publish the first version: one does, the other finds it. */
+typedef struct starter {
+  fx_t *fx;
+  start_job_t j;
+  pthread_mutex_t *mu;
+  pthread_cond_t *cv;
+  bool hold, in, *release;
+  int rc;
+} starter_t;
+
+static int starter_fn(souk_db_t *db, void *ud) {
+  starter_t *t = ud;
+  int rc = start_tx(db, &t->j);
+  if (!t->hold) return rc;
+  pthread_mutex_lock(t->mu);
+  t->in = true;
+  pthread_cond_broadcast(t->cv);
+  while (!*t->release)
+    pthread_cond_wait(t->cv, t->mu);
+  pthread_mutex_unlock(t->mu);
+  return rc;
+}
+
+static void *starter_main(void *p) {
+  starter_t *t = p;
+  t->rc = souk_store_tx(t->fx->st, starter_fn, t);
+  return NULL;
+}
+
+static void test_tos_first_version_published_once(void **state) {
+  FX();
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  bool release = false;
+  starter_t a = {.fx = fx, .mu = &mu, .cv = &cv, .hold = true, .release = &release};
+  starter_t b = {.fx = fx, .mu = &mu, .cv = &cv, .release = &release};
+  souk_buf_init(&a.j.body);
+  souk_buf_init(&b.j.body);
+  souk_buf_puts(&a.j.body, "Terms, as process A read them.");
+  souk_buf_puts(&b.j.body, "Terms, as process B read them.");
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, starter_main, &a), 0);
+  pthread_mutex_lock(&mu);
+  while (!a.in)
+    pthread_cond_wait(&cv, &mu);
+  pthread_mutex_unlock(&mu);
+  /* A has inserted version 1 and not committed: B starts. */
+  assert_int_equal(pthread_create(&tb, NULL, starter_main, &b), 0);
+  if (fx->be->kind == SOUK_STORE_POSTGRES) {
+    int64_t waiting = 0;
+    for (int i = 0; i < 1000 && !waiting; i++) {
+      waiting = sql_int(fx, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+      if (!waiting) usleep(10000);
+    }
+    assert_true(waiting > 0);
+  } else {
+    usleep(200000);
+  }
+  pthread_mutex_lock(&mu);
+  release = true;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  assert_int_equal(a.rc, 0);
+  assert_int_equal(b.rc, 0);
+  assert_int_equal(a.j.version, 1);
+  assert_int_equal(b.j.version, 1);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_tos"), 1);
+  souk_buf_free(&a.j.body);
+  souk_buf_free(&b.j.body);
 }
 
 typedef struct status_job {
@@ -784,6 +934,7 @@ typedef struct bet_job {
   economy_bet_req_t req;
   economy_bet_t bet;
   int64_t id, before, n, balance;
+  economy_recovery_t rec;
   bool paid;
   int what; /* 0 place, 1 settle, 2 recover */
 } bet_job_t;
@@ -792,7 +943,9 @@ static int bet_fn(souk_db_t *db, void *ud) {
   bet_job_t *j = ud;
   if (j->what == 0) return economy_bet_place(db, &j->req, &j->bet);
   if (j->what == 1) return economy_bet_settle(db, j->id, 1700000009000, &j->paid, &j->balance);
-  return economy_bets_recover(db, j->before, 1700000009000, 100, &j->n);
+  int rc = economy_bets_recover(db, j->before, 1700000009000, 100, &j->rec);
+  j->n = j->rec.settled;
+  return rc;
 }
 
 static bet_job_t bet_place(fx_t *fx, int64_t user, int64_t stake, int64_t payout, const char *key) {
@@ -884,6 +1037,204 @@ static void test_bets_recover(void **state) {
   assert_true(s.paid);
   assert_int_equal(balance(fx, 80), 1200);
   check_invariant(fx);
+}
+
+/* A bet whose payout would overflow its user's balance is left pending
+ * and counted; every other bet is settled, whatever comes before or after
+ * it, and however many such bets there are. */
+static void test_bets_recover_goes_past_a_stuck_bet(void **state) {
+  FX();
+  grant(fx, 50, 1000, "g50");
+  bet_place(fx, 50, 10, 20, "s50");
+  grant(fx, 60, 1000, "g60");
+  char key[32];
+  for (int i = 0; i < 70; i++) {
+    snprintf(key, sizeof key, "x60-%d", i);
+    bet_job_t b = {.what = 0,
+                   .req = {.user_id = 60,
+                           .game = "roulette",
+                           .bet = "17",
+                           .stake = 1,
+                           .outcome = "17",
+                           .payout = 6000,
+                           .key = key,
+                           .now_ms = 1700000001000}};
+    assert_int_equal(souk_store_tx(fx->st, bet_fn, &b), 0);
+  }
+  grant(fx, 60, INT64_MAX - 5000 - 930, "g60b"); /* 6,000 more would not fit */
+  grant(fx, 70, 1000, "g70");
+  bet_place(fx, 70, 10, 20, "s70");
+  bet_job_t r = {.what = 2, .before = 1700000002000};
+  assert_int_equal(souk_store_tx(fx->st, bet_fn, &r), 0);
+  assert_int_equal(r.rec.settled, 2);
+  assert_int_equal(r.rec.stuck, 70);
+  assert_true(r.rec.stuck_ids[0] > 0 && r.rec.stuck_ids[ECONOMY_STUCK_MAX - 1] > 0);
+  assert_int_equal(balance(fx, 50), 1010);
+  assert_int_equal(balance(fx, 70), 1010);
+  assert_int_equal(balance(fx, 60), INT64_MAX - 5000);
+  economy_totals_t t = check_invariant(fx);
+  assert_int_equal(t.pending_bets, 70);
+  assert_int_equal(t.stuck_bets, 70);
+  /* An operator makes room: the recovery settles them. */
+  op_t o = run_op(fx, (op_t){.what = 2, .a = 60, .amount = 1000000, .key = "room"});
+  assert_int_equal(o.ch.refusal, ECONOMY_OK);
+  assert_int_equal(souk_store_tx(fx->st, bet_fn, &r), 0);
+  assert_int_equal(r.rec.settled, 70);
+  assert_int_equal(r.rec.stuck, 0);
+  t = check_invariant(fx);
+  assert_int_equal(t.pending_bets, 0);
+  assert_int_equal(t.stuck_bets, 0);
+}
+
+/* A transaction that holds a user's balance row until it is released. */
+typedef struct holder {
+  fx_t *fx;
+  int64_t user;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool in, release;
+  int rc;
+} holder_t;
+
+static int hold_fn(souk_db_t *db, void *ud) {
+  holder_t *h = ud;
+  int64_t bal;
+  int rc = row_read(db, h->user, true, &bal, NULL);
+  pthread_mutex_lock(&h->mu);
+  h->in = true;
+  pthread_cond_broadcast(&h->cv);
+  while (!h->release)
+    pthread_cond_wait(&h->cv, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+static void *hold_main(void *p) {
+  holder_t *h = p;
+  h->rc = souk_store_tx(h->fx->st, hold_fn, h);
+  return NULL;
+}
+
+static void *recover_main(void *p) {
+  bet_job_t *r = ((void **)p)[1];
+  fx_t *fx = ((void **)p)[0];
+  r->n = 0;
+  souk_store_tx(fx->st, bet_fn, r);
+  return NULL;
+}
+
+static int nowait_fn(souk_db_t *db, void *ud) {
+  souk_stmt_t *s;
+  int rc = souk_db_preparef(db, &s,
+                            "SELECT balance FROM economy_balances WHERE user_id = ? "
+                            "FOR UPDATE NOWAIT",
+                            "i", *(int64_t *)ud);
+  if (rc == 0) rc = souk_stmt_step(s);
+  souk_stmt_finalize(s);
+  return rc < 0 ? rc : 0;
+}
+
+/* The recovery locks balances in ascending user id order, as transfers
+ * do, whatever order the bets were placed in (PostgreSQL: SQLite runs
+ * write transactions one at a time).  With a transfer holding the lower
+ * id, the recovery must wait there without holding the higher one, or the
+ * transfer's next lock would deadlock with it. */
+static void test_bets_recover_locks_in_user_order(void **state) {
+  FX();
+  if (fx->be->kind != SOUK_STORE_POSTGRES) {
+    skip();
+    return;
+  }
+  const int64_t lo = 90, hi = 91;
+  grant(fx, lo, 100, "g-lo");
+  grant(fx, hi, 100, "g-hi");
+  bet_place(fx, hi, 10, 20, "b-hi"); /* the higher id's bet comes first */
+  bet_place(fx, lo, 10, 20, "b-lo");
+  holder_t h = {.fx = fx, .user = lo};
+  pthread_mutex_init(&h.mu, NULL);
+  pthread_cond_init(&h.cv, NULL);
+  pthread_t th, tr;
+  assert_int_equal(pthread_create(&th, NULL, hold_main, &h), 0);
+  pthread_mutex_lock(&h.mu);
+  while (!h.in)
+    pthread_cond_wait(&h.cv, &h.mu);
+  pthread_mutex_unlock(&h.mu);
+  bet_job_t r = {.what = 2, .before = 1700000002000};
+  void *args[2] = {fx, &r};
+  assert_int_equal(pthread_create(&tr, NULL, recover_main, args), 0);
+  int64_t waiting = 0;
+  for (int i = 0; i < 1000 && !waiting; i++) {
+    waiting = sql_int(fx, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+    if (!waiting) usleep(10000);
+  }
+  assert_true(waiting > 0);
+  /* The recovery waits for the lower id: the higher one is still free. */
+  int64_t user = hi;
+  int free_rc = souk_store_tx(fx->st, nowait_fn, &user);
+  pthread_mutex_lock(&h.mu);
+  h.release = true;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  pthread_join(th, NULL);
+  pthread_join(tr, NULL);
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
+  assert_int_equal(free_rc, 0);
+  assert_int_equal(r.n, 2);
+  check_invariant(fx);
+}
+
+/* ---- forgetting a user ---- */
+
+/* `souk db forget-user` through the store's registry, as the module
+ * registers its tables: the user's coins leave with an audit row, every
+ * row naming them is anonymised, and the audit still adds up for
+ * everyone (transfers sum to zero, each trail chains). */
+static void test_forget_user_keeps_the_audit(void **state) {
+  FX();
+  assert_int_equal(souk_store_register_table(economy_data), 0);
+  const int64_t a = 777001, b = 777002;
+  grant(fx, a, 1000, "g1");
+  grant(fx, b, 500, "g2");
+  pay(fx, a, b, 300, "p1");
+  pay(fx, b, a, 50, "p2");
+  op_t o = run_op(fx, (op_t){.what = 5, .a = 1, .text = "Be nice."});
+  o = run_op(fx, (op_t){.what = 4, .a = a, .version = 1, .amount = 1000});
+  assert_true(o.paid);
+  bet_place(fx, a, 100, 0, "a-bet");
+  /* An owner's grant by a, to b. */
+  o = run_op(fx, (op_t){.what = 1, .a = b, .amount = 7, .key = "g3"});
+  sql_exec(fx, "UPDATE economy_audit SET actor_id = 777001 WHERE idem_key = 'g3'");
+  assert_int_equal(balance(fx, a), 1650);
+  int64_t n = 0;
+  assert_int_equal(souk_store_forget_user(fx->st, a, &n), 0);
+  assert_true(n > 0);
+  economy_totals_t t = check_invariant(fx);
+  assert_int_equal(t.by_kind[ECONOMY_PAY], 0);
+  assert_int_equal(t.by_kind[ECONOMY_TAKE], -1650); /* a's coins, accounted for */
+  assert_int_equal(balance(fx, b), 757);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_audit WHERE user_id = 777001 OR "
+                               "actor_id = 777001 OR other_id = 777001 OR idem_key LIKE "
+                               "'%777001%'"),
+                   0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_balances WHERE user_id = 777001"), 0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_bets WHERE user_id = 777001"), 0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_bonus WHERE user_id = 777001"), 0);
+  /* The trail stays, under one anonymous id, and still chains. */
+  assert_int_equal(sql_int(fx, "SELECT COUNT(DISTINCT user_id) FROM economy_audit WHERE "
+                               "user_id < 0"),
+                   1);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(*) FROM economy_audit WHERE kind = 'pay'"), 4);
+  /* Forgetting again finds nothing; b is forgotten the same way. */
+  assert_int_equal(souk_store_forget_user(fx->st, a, &n), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(souk_store_forget_user(fx->st, b, &n), 0);
+  t = check_invariant(fx);
+  assert_int_equal(t.balances, 0);
+  assert_int_equal(sql_int(fx, "SELECT COUNT(DISTINCT user_id) FROM economy_audit WHERE "
+                               "user_id < 0"),
+                   2);
+  souk_store_registry_clear();
 }
 
 /* ---- polls ---- */
@@ -1008,6 +1359,128 @@ static void *voter_main(void *arg) {
   return NULL;
 }
 
+/* ---- a poll's tally message, with many polls at once ---- */
+
+/* Discord's side: the edits the coalescer sends, answered at once. */
+static struct {
+  char path[512][64];
+  char body[512][2048];
+  size_t n;
+} edits;
+
+typedef struct edit_answer {
+  souk__rest_cb cb;
+  void *ud;
+  uv_timer_t t;
+} edit_answer_t;
+
+static void edit_answer_close(uv_handle_t *h) { souk_free(h->data); }
+
+static void edit_answer_fire(uv_timer_t *t) {
+  edit_answer_t *a = t->data;
+  souk__rest_resp_t r = {.status = 200, .body = "{\"id\":\"1\"}", .body_len = 10};
+  a->cb(&r, a->ud);
+  uv_close((uv_handle_t *)t, edit_answer_close);
+}
+
+static int edit_request(const souk__rest_opts_t *o, souk__rest_cb cb, void *ud) {
+  if (edits.n < 512) {
+    snprintf(edits.path[edits.n], sizeof edits.path[0], "%s", o->path);
+    snprintf(edits.body[edits.n], sizeof edits.body[0], "%.*s",
+             (int)(o->body ? (o->body_len ? o->body_len : strlen(o->body)) : 0),
+             o->body ? o->body : "");
+    edits.n++;
+  }
+  edit_answer_t *a = souk_calloc(1, sizeof *a);
+  a->cb = cb;
+  a->ud = ud;
+  uv_timer_init(souk_loop(), &a->t);
+  a->t.data = a;
+  uv_timer_start(&a->t, edit_answer_fire, 0, 0);
+  return 0;
+}
+
+static int edit_presence(const char *status, const char *text, int type) { return 0; }
+
+static const souk__dapi_sink_t edit_sink = {
+    .name = "test", .request = edit_request, .presence = edit_presence};
+
+static uint64_t g_edit_now = 5000000;
+static uint64_t edit_clock(void) { return g_edit_now; }
+
+/* The vote transaction of poll p finished: its done callback, as the
+ * store calls it on the loop. */
+static void vote_done(const economy_poll_t *p, uint64_t message) {
+  poll_job_t *j = souk_calloc(1, sizeof *j);
+  j->channel = 77;
+  j->message = message;
+  j->p = *p;
+  poll_vote_done(j, 0);
+  for (int i = 0; i < 4; i++)
+    uv_run(souk_loop(), UV_RUN_NOWAIT);
+}
+
+/* The last edit of message, "" when none. */
+static const char *last_edit(uint64_t message) {
+  char tail[40];
+  snprintf(tail, sizeof tail, "/messages/%" PRIu64, message);
+  for (size_t i = edits.n; i-- > 0;) {
+    size_t pl = strlen(edits.path[i]), tl = strlen(tail);
+    if (pl >= tl && strcmp(edits.path[i] + pl - tl, tail) == 0) return edits.body[i];
+  }
+  return "";
+}
+
+/* Vote transactions commit in version order but may finish in another:
+ * an older tally of a poll handed in late is never shown over a newer one,
+ * however many other polls were voted on in between (a fixed ring of 256
+ * polls forgot the first one's version). */
+static void test_poll_tally_never_steps_back(void **state) {
+  FX();
+  static const char *const opts[] = {"Tea", "Coffee"};
+  tpoll_job_t c = {.what = 0, .q = "Lunch?", .opts = opts, .n = 2};
+  assert_int_equal(souk_store_tx(fx->st, poll_fn, &c), 0);
+  tpoll_job_t v1 = vote(fx, c.id, 501, 0);
+  tpoll_job_t v2 = vote(fx, c.id, 502, 0);
+  tpoll_job_t v3 = vote(fx, c.id, 503, 1);
+  assert_true(v1.p.version < v2.p.version && v2.p.version < v3.p.version);
+  memset(&edits, 0, sizeof edits);
+  g_edit_now = 5000000;
+  souk__dapi_set_clock(edit_clock);
+  assert_int_equal(souk__dapi_start(&edit_sink), 0);
+  const uint64_t msg = 900000;
+  vote_done(&v3.p, msg);
+  assert_non_null(strstr(last_edit(msg), "3 voters"));
+  /* 300 other polls get a vote each. */
+  for (int i = 0; i < 300; i++) {
+    economy_poll_t other = v1.p;
+    other.id = 100000 + i;
+    g_edit_now += 10;
+    vote_done(&other, msg + 1 + (uint64_t)i);
+  }
+  /* The first poll's earlier tallies finish last. */
+  g_edit_now += 2000;
+  vote_done(&v2.p, msg);
+  vote_done(&v1.p, msg);
+  /* Whatever waits is sent once the interval allows (a put pumps). */
+  g_edit_now += 5000;
+  economy_poll_t other = v1.p;
+  other.id = 99;
+  vote_done(&other, msg + 1000);
+  for (int i = 0; i < 8; i++)
+    uv_run(souk_loop(), UV_RUN_NOWAIT);
+  assert_non_null(strstr(last_edit(msg), "3 voters"));
+  size_t shown = 0;
+  for (size_t i = 0; i < edits.n; i++)
+    shown += strstr(edits.path[i], "/messages/900000") != NULL &&
+             strcmp(edits.path[i] + strlen(edits.path[i]) - 6, "900000") == 0;
+  assert_int_equal(shown, 1);
+  souk__dapi_stop();
+  souk__dapi_set_clock(NULL);
+  for (int i = 0; i < 4; i++)
+    uv_run(souk_loop(), UV_RUN_NOWAIT);
+}
+
 static void test_poll_concurrent(void **state) {
   FX();
   static const char *const opts[] = {"A", "B", "C"};
@@ -1037,11 +1510,15 @@ static void test_poll_concurrent(void **state) {
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, &be)
 #define ALL(be)                                                                                    \
   T(test_pay, be), T(test_grant_take, be), T(test_commit_lost, be), T(test_daily, be),             \
-      T(test_tos, be), T(test_tos_status, be), T(test_tos_double_click, be),                       \
-      T(test_tos_accept_runs_kept_command_once, be), T(test_spin_needs_current_tos, be),           \
-      T(test_tos_kept_command_keeps_its_key, be), T(test_pay_both_ways, be),                       \
-      T(test_leaderboard, be), T(test_bets, be), T(test_bets_recover, be), T(test_polls, be),      \
-      T(test_poll_concurrent, be)
+      T(test_tos, be), T(test_tos_never_publishes_a_secret, be),                                   \
+      T(test_tos_files_only_from_the_directory, be), T(test_tos_publish_after_a_lost_commit, be),  \
+      T(test_tos_first_version_published_once, be), T(test_tos_status, be),                        \
+      T(test_tos_double_click, be), T(test_tos_accept_runs_kept_command_once, be),                 \
+      T(test_spin_needs_current_tos, be), T(test_tos_kept_command_keeps_its_key, be),              \
+      T(test_pay_both_ways, be), T(test_leaderboard, be), T(test_bets, be),                        \
+      T(test_bets_recover, be), T(test_bets_recover_locks_in_user_order, be),                      \
+      T(test_bets_recover_goes_past_a_stuck_bet, be), T(test_forget_user_keeps_the_audit, be),     \
+      T(test_polls, be), T(test_poll_concurrent, be), T(test_poll_tally_never_steps_back, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);

@@ -95,7 +95,7 @@ static void test_bets(void **state) {
     assert_int_equal(ret, 0);
   }
   /* The classic odds, stake included: 35:1, 17:1, 11:1, 8:1, 5:1, 2:1, 1:1. */
-  int64_t ret;
+  int64_t ret = -1;
   roulette_bet_t b = parse_ok("7");
   roulette_return(&b, 7, 100, &ret);
   assert_int_equal(ret, 3600);
