@@ -733,8 +733,8 @@ def _cron(d):
                                if not k.startswith("SOUK_MARKET_")})
 
 
-def _wait_log(path, needle):
-    deadline = time.monotonic() + WAIT
+def _wait_log(path, needle, timeout=WAIT):
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and needle in path.read_text():
             return
@@ -760,7 +760,8 @@ def test_cron_daily_update_runs_once_a_day_beside_the_daemon(tmp_path):
            "market": {"sim": {"seed": 1}, "daily_update": {"hour": 0}}}
     c = Console(d, cfg)
     try:
-        _wait_log(d / "d" / "console.log", "already done today, nothing to do")
+        # The task runs at start after a jitter of up to 30 s (market.c).
+        _wait_log(d / "d" / "console.log", "already done today, nothing to do", WAIT + 30)
         assert c.close() == 0
     finally:
         c.s.kill()
@@ -773,7 +774,7 @@ def test_cron_daily_update_runs_once_a_day_beside_the_daemon(tmp_path):
     cfg["core"]["data_dir"] = str(d / "d")
     c = Console(d, cfg)
     try:
-        _wait_log(d / "d" / "console.log", ": 1 accounts, 1 written")
+        _wait_log(d / "d" / "console.log", ": 1 accounts, 1 written", WAIT + 30)
         (d / "c.yaml").write_text("core:\n  data_dir: ./d\n" + SIM1)
         r = _cron(d)
         assert r.returncode == 0 and "already done today; nothing to do" in r.stdout, (
