@@ -469,6 +469,14 @@ static int seed_tx(souk_db_t *db, void *ud) {
     souk_buf_free(&b);
     if (rc != SOUK_ENOTFOUND) return rc;
   }
+  if (rc == SOUK_ENOTFOUND) {
+    /* Processes of one bot starting at once on a fresh store must not
+     * each keep a seed of their own (each would show other prices): the
+     * first to claim it writes it, and the others' transactions fail here
+     * and, run again, read it. */
+    rc = souk_db_once(db, "market:sim_seed");
+    if (rc) return rc;
+  }
   char txt[32];
   int n = snprintf(txt, sizeof txt, "%" PRIu64, sj->fresh);
   rc = souk_db_kv_put(db, "market", "sim_seed", txt, (size_t)n);
@@ -489,6 +497,7 @@ static uint64_t sim_seed_kept(souk_store_t *st) {
   if (!st) return sj.fresh;
   /* Once, at start, before any command is served: a blocking read. */
   int rc = souk_store_tx(st, seed_tx, &sj);
+  if (rc == SOUK_EEXIST) rc = souk_store_tx(st, seed_tx, &sj);
   if (rc == 0 && sj.seed) return sj.seed;
   SOUK_WARN("market",
             "cannot keep the simulated market's seed in the store (%s): its prices "
