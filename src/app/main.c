@@ -868,6 +868,11 @@ int main(int argc, char **argv) {
     uv_run(souk_loop(), UV_RUN_DEFAULT);
     code = g.exit_code;
   }
+  /* A start that failed half-way (a module's init refused) may leave store
+   * jobs on the thread pool, such as another module's first reads: they
+   * finish before the store closes, as souk_store_close requires. */
+  while (souk_work_pending() > 0)
+    uv_run(souk_loop(), UV_RUN_ONCE);
   souk__app_store_close();
   souk_loop_close();
   souk_log_flush();
