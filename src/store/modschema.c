@@ -87,8 +87,14 @@ int souk_store_migrate_module(souk_store_t *st, const char *module, const souk_m
     last = m->version;
   }
   step_t s = {.module = module, .migs = migs};
+  int raced = 0;
   for (;;) {
     int rc = souk_store_tx(st, step_tx, &s);
+    /* Processes starting at once on a fresh PostgreSQL store: two
+     * CREATE TABLE IF NOT EXISTS of module_schema may both go ahead and
+     * one fail on the catalogue's unique index.  The table is there now:
+     * run the step again. */
+    if (rc == SOUK_EEXIST && raced++ < 3) continue;
     if (rc) {
       const souk_migration_t *next = migs;
       while (next->sql && next->version <= s.version)

@@ -226,6 +226,9 @@ int economy_tos_start(souk_store_t *st) {
   }
   /* Once, at start, before any command is served: a blocking call. */
   rc = souk_store_tx(st, start_tx, &j);
+  /* Processes of one bot starting at once on a fresh store may both find
+   * no terms and publish version 1: the one that lost reads the winner's. */
+  if (rc == SOUK_EEXIST) rc = souk_store_tx(st, start_tx, &j);
   souk_buf_free(&j.body);
   if (rc) {
     SOUK_ERROR("economy", "cannot read the Terms of Service from the store: %s", souk_strerror(rc));
