@@ -4,6 +4,7 @@
  * by the task market.daily_update and by /market daily-update. */
 #include "market_int.h"
 #include "souk/alloc.h"
+#include "souk/cluster.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
@@ -33,6 +34,7 @@ typedef struct daily_job {
   bool in_get, answered, stopped; /* a hit answers inside market_pc_get */
   void (*done)(void *ud, int status, const market_snapshot_stats_t *st);
   void *ud;
+  int64_t fence; /* the cluster lease's token when the run started (0: none) */
 } daily_job_t;
 
 static void daily_job_free(daily_job_t *j) {
@@ -50,6 +52,10 @@ static int daily_price(void *ud, market_source_t source, const char *symbol, int
 
 static int daily_tx(souk_db_t *db, void *ud) {
   daily_job_t *j = ud;
+  /* Run by the cluster's leader: a process that lost the lease meanwhile
+   * commits nothing over the new leader's run. */
+  int rc = souk_db_fence(db, j->fence);
+  if (rc) return rc;
   return market_daily_snapshot_by_source(db, j->day, daily_price, j, (int64_t)souk_unix_ms(),
                                          &j->st);
 }
@@ -233,6 +239,7 @@ int market_daily_run(void (*done)(void *ud, int status, const market_snapshot_st
   daily_job_t *j = souk_calloc(1, sizeof *j);
   j->done = done;
   j->ud = ud;
+  j->fence = souk_cluster_fence();
   if (market_g.chain && market_g.pc) {
     int rc = souk_store_read_async(st, daily_held_tx, daily_held_done, j);
     if (rc) daily_job_free(j);

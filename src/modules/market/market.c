@@ -172,7 +172,10 @@ static const souk_task_t market_tasks[] = {
      .jitter_ms = 30000,
      .budget_ms = 60000,
      .handler = market_daily_task,
-     .flags = SOUK_TASK_RUN_AT_START},
+     .flags = SOUK_TASK_RUN_AT_START,
+     /* Once for the bot: the leader values every account (each day's
+      * rows are written once whoever runs it, and fenced). */
+     .scope = SOUK_TASK_SCOPE_CLUSTER},
     {0},
 };
 
