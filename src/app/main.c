@@ -789,6 +789,10 @@ int main(int argc, char **argv) {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
       souk__discord_health(true);
       souk__dcmd_set_store(souk__app_store());
+      /* A retried HTTP interaction (a load balancer in front of several
+       * processes) answers once, whichever process it reaches. */
+      souk__ix_set_store(souk__app_store());
+      souk__sched_add_table(souk__ix_tasks());
       rc = start_http();
       if (rc == 0) rc = souk__bot_start(on_bot_fatal);
     }
