@@ -5,6 +5,7 @@
  * work happens once per scrape.  Families that are keyed by something that
  * can go away (a shard, a route) are cleared and rebuilt on every scrape. */
 #include "discord/dops.h"
+#include "discord/interactions.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
 #include "souk/metrics.h"
@@ -178,10 +179,29 @@ static void rest_init(void) {
   souk_metrics_add_collector(collect_rest, NULL);
 }
 
+/* ---- HTTP interactions ------------------------------------------------- */
+
+static souk_series_t *ix_retried;
+
+static void collect_ix(void *ud) {
+  (void)ud;
+  souk_counter_set(ix_retried, (double)souk__ix_retries());
+}
+
+static void ix_init(void) {
+  ix_retried = one(souk_counter_new(
+      "souk_interactions_retried_total",
+      "HTTP interactions that reached this process again (a load balancer's retry) and were "
+      "answered with the first answer, without running the command twice.",
+      NULL));
+  souk_metrics_add_collector(collect_ix, NULL);
+}
+
 void souk__discord_metrics_init(void) {
   /* Idempotent: after souk__metrics_shutdown() the families are gone and
    * are registered again. */
   if (souk_metric_find("souk_gateway_shards")) return;
   gateway_init();
   rest_init();
+  ix_init();
 }
