@@ -312,3 +312,62 @@ def test_retried_http_interaction_answers_once_across_processes(
     assert retried == 3, retried
     for p in procs:
         assert p.stop() == 0
+
+
+@pytest.fixture
+def hypixel(tmp_path):
+    import test_skyblock as sky
+    f = sky.FakeHypixel(tmp_path / "hypixel", "--pages", "3", "--paused", "--no-market",
+                        "--no-refresh-jitter")
+    yield f
+    f.stop()
+
+
+@pytest.mark.fake_discord_args("--shards", "2")
+def test_skyblock_polled_by_the_leader_and_taken_over_without_repeats(
+        fake_discord, souk_factory, tmp_path, redis_server, hypixel):
+    import test_skyblock as sky
+    fake = fake_discord
+    _gid, ch = sky.guild_channel(fake)
+    store = "sqlite://%s" % (tmp_path / "shared.db")
+    # skyblock.dir on storage both processes see: the checkpoint moves
+    # with the lease.
+    sky_conf = {"source": "live", "api_url": hypixel.base, "interval": "2s",
+                "dir": str(tmp_path / "skyblock-shared"), "checkpoint": "10s",
+                "sniper": {"channels": [ch], "max_listing_age": "1h"}, "fmv": {"min_sales": 3}}
+    procs = start_procs(fake, souk_factory, tmp_path, 2, store, redis_server.url,
+                        extra={"skyblock": sky_conf})
+    ports = {i: http_port(p) for i, p in enumerate(procs)}
+    first = wait_one_leader(ports)
+    other = 1 - first
+    lead, follow = procs[first], procs[other]
+    lead.wait_log("this process leads the cluster: polling", timeout=WAIT)
+    sky.wait_sweep_of(lead, hypixel.get("/_fake/state")["last_updated"])
+    sky.wait_sweep_of(lead, sky.market_with_value(hypixel))
+    snipe = hypixel.post("/_fake/list", {"template": sky.ITEM, "price": 3_000_000,
+                                         "seller": sky.SELLER})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: sky.alerts(fake, ch), timeout=WAIT, what="the alert")
+    # The leader's window is saved where the other process will look.
+    fake.wait_for(lambda _st: metric(metrics(ports[first]), "souk_skyblock_checkpoints_total")
+                  >= 1, timeout=WAIT, what="a checkpoint")
+    # Only the leader asked Hypixel: the other one never swept.
+    assert "of lastUpdated" not in follow.log_text()
+    assert metric(metrics(ports[other]), "souk_skyblock_alerts_total") == 0
+    lead.kill()
+    follow.wait_log("this process leads the cluster: polling", timeout=10)
+    follow.wait_log("checkpoint loaded at take-over", timeout=WAIT)
+    follow.wait_log("leading now: 1 alerted auctions re-read", timeout=WAIT)
+    # The snipe is still listed: judged again by the new leader, not posted
+    # again.
+    sky.wait_sweep_of(follow, hypixel.refresh())
+    m = metrics(ports[other])
+    assert metric(m, 'souk_skyblock_verdicts_total{verdict="duplicate"}') >= 1, snipe
+    assert len(sky.alerts(fake, ch)) == 1
+    # A new snipe is valued with the window that came over, and alerted once.
+    late = hypixel.post("/_fake/list", {"template": sky.ITEM, "price": 1_000_000,
+                                        "seller": "0" * 31 + "9"})["uuid"]
+    hypixel.refresh()
+    fake.wait_for(lambda _st: len(sky.alerts(fake, ch)) == 2, timeout=WAIT, what="a new alert")
+    assert late in sky.alerts(fake, ch)[1]["embeds"][0]["description"]
+    assert follow.stop() == 0
