@@ -74,6 +74,15 @@ def registrations(fake):
             and re.search(r"/applications/\d+/commands$", r["path"])]
 
 
+def callbacks(fake, iid):
+    out = []
+    for r in fake.requests():
+        if r["method"] == "POST" and "/interactions/%s/" % iid in r["path"]:
+            body = r.get("body")
+            out.append(json.loads(body) if isinstance(body, str) else body)
+    return out
+
+
 def task_runs(port, task):
     return metric(metrics(port), "souk_task_runs_total", 'task="%s"' % task) or 0
 
@@ -94,6 +103,18 @@ def test_leader_killed_hands_over_within_the_ttl(fake_discord, souk_factory, tmp
         assert metric(m, "souk_cluster_member_info",
                       'process="p%d",shards="%d-%d/3",version="%s",leader="1"'
                       % (first, first, first, re.search(r'version="([^"]+)"', m).group(1))) == 1
+    # /admin scalability, asked of whichever process runs the guild's
+    # shard, lists the three and who leads.
+    g = fake.state(rest_log=False)["guilds"][0]
+    r = fake.interaction("admin", guild_id=g["id"], user_id=g["owner_id"],
+                         options=[{"name": "scalability", "type": 1}])
+    fake.wait_for(lambda _st: callbacks(fake, r["id"]), timeout=WAIT, what="/admin scalability")
+    text = callbacks(fake, r["id"])[0]["data"]["content"]
+    assert "cluster: 3 process(es), lease in redis" in text, text
+    for i in range(3):
+        assert re.search(r"^  p%d( \(this one\))?: .*shards %d-%d of 3.*%s$"
+                         % (i, i, i, ", LEADER" if i == first else "v[^,]*, seen \\d+ ms ago"),
+                         text, re.M), text
     # The slash commands were registered once, by the leader.
     fake.wait_for(lambda _st: registrations(fake), timeout=WAIT, what="registration")
     time.sleep(1)
