@@ -227,7 +227,12 @@ static void takeover_done(void *ud, int status) {
   takeover_t *t = ud;
   g.busy--;
   if (status) t->rc = status;
-  if (sb_g.engine && t->rc == 0) {
+  if (sb_g.engine && t->rc == 0 && sb_engine_busy(sb_g.engine)) {
+    /* Pages of this process's last time as leader are still being
+     * applied to the window: it is not swapped under them. */
+    SOUK_WARN("skyblock", "the leader's checkpoint not loaded: pages are still being applied here; "
+                          "keeping this process's window");
+  } else if (sb_g.engine && t->rc == 0) {
     /* The previous leader's window replaces what this process loaded at
      * its start (sb_mkts_load wants an empty store). */
     sb_mkts_t *m = sb_engine_store(sb_g.engine);
