@@ -433,7 +433,7 @@ static void lease_reply(const redisReply *r, uint64_t sent) {
     return;
   }
   if (C.leader) step_down("another process holds the lease");
-  snprintf(C.holder, sizeof C.holder, "%s", holder_id(h));
+  snprintf(C.holder, sizeof C.holder, "%.*s", (int)sizeof C.holder - 1, holder_id(h));
   if (fence > C.floor) C.floor = fence;
   /* Ask again when the holder's key runs out (a dead holder's expires
    * then), or after a third of the TTL, whichever comes first. */
@@ -642,7 +642,8 @@ static void pg_done(void *ud, int status) {
     C.leader_until = j->sent + C.ttl;
     if (!j->check) become_leader(j->fence);
   } else {
-    if (rc == SOUK_EBUSY) snprintf(C.holder, sizeof C.holder, "%s", holder_id(j->who));
+    if (rc == SOUK_EBUSY)
+      snprintf(C.holder, sizeof C.holder, "%.*s", (int)sizeof C.holder - 1, holder_id(j->who));
     if (C.leader) step_down(rc == SOUK_EBUSY ? "another process holds the advisory lock"
                                              : "the advisory lock's connection was lost");
   }
