@@ -57,6 +57,7 @@ HEADERS = {
     "url.h": "net",
     "store.h": "store",
     "cache.h": "cache",
+    "cluster.h": "ops",
     "health.h": "ops",
     "janitor.h": "ops",
     "memguard.h": "ops",

@@ -35,7 +35,8 @@
   X(EFATAL, "fatal error")                                                  \
   X(ENOTSUP, "not supported")                                                \
   X(ENOSPC, "no space left on the disk")                                     \
-  X(ECORRUPT, "the database file is damaged")
+  X(ECORRUPT, "the database file is damaged")                                \
+  X(ESTALE, "a newer lease holder has written since")
 
 /** Error codes: all negative, 0 is success. */
 typedef enum souk_errno {

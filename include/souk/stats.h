@@ -46,6 +46,13 @@ typedef struct souk_stats_rest {
   bool invalid_tripped;    /* requests are refused until that count falls */
   size_t buckets;          /* rate-limit buckets known */
   uint64_t global_wait_ms; /* a global 429 holds every request this long */
+  /* Discord's global limit: "local" (this process has all of it),
+   * "shared" (counted in Redis with the bot's other processes),
+   * "fallback" (Redis unreachable: this process's share of it) or
+   * "connecting" (waiting for Redis's first answer).  Never NULL. */
+  const char *global_mode;
+  double global_per_s;       /* requests a second this process may send now, at most */
+  uint32_t global_processes; /* fallback: the processes the limit is shared by */
 } souk_stats_rest_t;
 
 void souk_stats_rest(souk_stats_rest_t *out);

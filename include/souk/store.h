@@ -139,6 +139,15 @@ int souk_db_once(souk_db_t *db, const char *key);
  * (may be NULL) receives the count. */
 int souk_db_once_prune(souk_db_t *db, int64_t before_unix_ms, int64_t *deleted);
 
+/** Fence a write made under the cluster's lease (souk/cluster.h), inside
+ * its transaction, before or after the write: token is the lease's
+ * fencing token when the work started (souk_cluster_fence(), or
+ * souk_task_fence() in a task).  0 when no newer holder has written (the
+ * store now remembers token), SOUK_ESTALE when one has: return it, so the
+ * whole transaction rolls back and nothing is committed under a lease that
+ * was lost.  token <= 0 (no lease: one process) always passes. */
+int souk_db_fence(souk_db_t *db, int64_t token);
+
 /** Module state in the shared kv table: set namespace/key to n bytes
  * (copied; NULL stores NULL), inserting or replacing, with updated_at now. */
 int souk_db_kv_put(souk_db_t *db, const char *ns, const char *key, const void *value, size_t n);

@@ -9,6 +9,19 @@
  * logged and reported to health.  Tasks flagged SOUK_TASK_HEAVY are skipped
  * while memory is above the memory guard's soft limit.
  *
+ * Scope: with several processes of one bot (souk/cluster.h), each task
+ * says where it runs.  A process task (the default) runs in every process:
+ * work on this process's own state (flushing its counters, re-reading
+ * settings, probing its store connection).  A shard task runs in every
+ * process that runs gateway shards, on the guilds of those shards.  A
+ * cluster task runs in one process only, the holder of the cluster's
+ * lease: work on shared state that must happen once for the whole bot (a
+ * daily update, a prune of shared tables); elsewhere its runs are skipped
+ * (counted as skipped_not_leader), and a run started under a lease that
+ * is lost meanwhile commits nothing when its store writes pass
+ * souk_task_fence() to souk_db_fence().  A cluster task flagged
+ * SOUK_TASK_RUN_AT_START also runs as soon as its process gains the lease.
+ *
  * Threads: handlers run, and souk_task_done() must be called, on the loop
  * thread. */
 #ifndef SOUK_TASK_H
@@ -23,6 +36,13 @@ enum {
   SOUK_TASK_HEAVY = 1u << 0,        /* skipped above the memory guard's soft limit */
   SOUK_TASK_RUN_AT_START = 1u << 1, /* first run right after start (plus jitter) */
 };
+
+/** Where a task runs when several processes share the bot (see above). */
+typedef enum souk_task_scope {
+  SOUK_TASK_SCOPE_PROCESS = 0, /* every process */
+  SOUK_TASK_SCOPE_SHARD,       /* every process that runs gateway shards */
+  SOUK_TASK_SCOPE_CLUSTER,     /* only the holder of the cluster's lease */
+} souk_task_scope_t;
 
 /** One run of a task; valid until souk_task_done() is called on it. */
 typedef struct souk_task_ctx souk_task_ctx_t;
@@ -46,6 +66,9 @@ struct souk_task {
    * applies from the next run; period_ms is then only the fallback for
    * while it is <= 0.  The pointer must outlive the task. */
   const int64_t *period_conf;
+  /** Where it runs when several processes share the bot; the default,
+   * 0, is every process. */
+  souk_task_scope_t scope;
 };
 /** A task (struct souk_task is forward-declared in module.h). */
 typedef struct souk_task souk_task_t;
@@ -60,10 +83,21 @@ void *souk_task_ud(const souk_task_ctx_t *ctx);
  * scheduler was shut down.  Never NULL. */
 const char *souk_task_name(const souk_task_ctx_t *ctx);
 
+/** The fencing token of the cluster lease this run started under (a
+ * SOUK_TASK_SCOPE_CLUSTER task's), for souk_db_fence() in its store
+ * writes; 0 for other scopes and without a lease (one process). */
+int64_t souk_task_fence(const souk_task_ctx_t *ctx);
+
+/** A scope's name: "process", "shard" or "cluster". */
+const char *souk_task_scope_name(souk_task_scope_t scope);
+
 /** What the scheduler knows about one task. */
 typedef struct souk_task_stats {
   const char *name; /* valid while the task is registered */
+  souk_task_scope_t scope;
   uint64_t runs, failures, skipped_overlap, skipped_heavy, over_budget;
+  uint64_t skipped_not_leader; /* cluster runs due while another process led */
+  uint64_t skipped_no_shards;  /* shard runs due in a process that runs no shard */
   uint32_t consecutive_failures;
   bool running;
   int last_err;              /* 0 or SOUK_E* of the last finished run */

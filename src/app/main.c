@@ -18,6 +18,7 @@
 #include "discord/interactions.h"
 #include "net/httpd.h"
 #include "ops/ops.h"
+#include "ops/cluster.h"
 #include "ops/opsconf.h"
 #include "ops/settings.h"
 #include "ops/task.h"
@@ -185,7 +186,7 @@ static int parse_args(int argc, char **argv, opts_t *o) {
 
 /* Gather the config sections: the core's own, then each module's. */
 static void sections_build(void) {
-  size_t n = 7 + 4 + souk__modreg_count();
+  size_t n = 8 + 4 + souk__modreg_count();
   g.secs = souk_calloc(n, sizeof *g.secs);
   g.secs[0] = (souk_conf_section_t){"core", souk__core_conf_keys, &souk__core_conf, NULL};
   g.secs[1] = (souk_conf_section_t){"discord", souk__discord_conf_keys, &souk__discord_conf,
@@ -200,6 +201,8 @@ static void sections_build(void) {
   g.secs[6] = (souk_conf_section_t){"usage", souk__usage_conf_keys, &souk__usage_conf, NULL};
   g.nsecs = 7;
   for (size_t i = 0; i < 4; i++) g.secs[g.nsecs++] = souk__ops_conf_sections[i];
+  g.secs[g.nsecs++] =
+      (souk_conf_section_t){"cluster", souk__cluster_conf_keys, &souk__cluster_conf, NULL};
   souk__modreg_sections(g.secs, &g.nsecs);
 }
 
@@ -315,6 +318,21 @@ static void usage_stop(void) {
 
 
 
+/* The cluster runs for `souk run` only: the console is one process on its
+ * own, and leads itself. */
+static int cluster_start(void) {
+  if (g.console) return 0;
+  souk__cluster_opts_t o = {
+      .redis_url = souk__cache_conf.url,
+      .key_prefix = souk__cache_conf.key_prefix,
+      .store = souk__app_store(),
+      .store_url = souk__store_conf.url,
+      .connect_timeout_ms = souk__store_conf.connect_timeout_ms,
+      .version = SOUK_VERSION,
+  };
+  return souk__cluster_start(&o);
+}
+
 static int modules_start(void) {
   souk__modreg_services_t svc = {.store = souk__app_store(),
                                  .cache = souk__app_cache(),
@@ -339,6 +357,7 @@ static const unit_t units[] = {
     {"recovery", recovery_start, souk__app_recovery_stop, {0}},
     {"usage", usage_start, usage_stop, {0}},
     {"settings", settings_start, souk__settings_stop, {SOUK_EINVAL}},
+    {"cluster", cluster_start, souk__cluster_stop, {SOUK_ECONFIG}},
     {"commands", souk__app_cmd_init, souk__app_cmd_shutdown, {0}},
     {"modules", modules_start, souk__modreg_stop, {0}},
     {"scheduler", scheduler_start, souk__sched_stop, {0}},
@@ -826,6 +845,10 @@ int main(int argc, char **argv) {
       SOUK_INFO("core", "souk %s starting", SOUK_VERSION);
       souk__discord_health(true);
       souk__dcmd_set_store(souk__app_store());
+      /* A retried HTTP interaction (a load balancer in front of several
+       * processes) answers once, whichever process it reaches. */
+      souk__ix_set_store(souk__app_store());
+      souk__sched_add_table(souk__ix_tasks());
       rc = start_http();
       if (rc == 0) rc = souk__bot_start(on_bot_fatal);
     }

@@ -598,16 +598,23 @@ static void clear_step(souk_cache_t *c, op_t *op, redisReply *r) {
   }
   redisReply *keys = r->element[1];
   bool done = r->element[0]->len == 1 && r->element[0]->str[0] == '0';
-  if (keys->elements) {
-    size_t n = keys->elements + 1;
-    const char **argv = souk_calloc(n, sizeof *argv);
-    size_t *lens = souk_calloc(n, sizeof *lens);
-    argv[0] = "DEL";
-    lens[0] = 3;
-    for (size_t i = 0; i < keys->elements; i++) {
-      argv[i + 1] = keys->element[i]->str ? keys->element[i]->str : "";
-      lens[i + 1] = keys->element[i]->len;
-    }
+  /* The cluster's coordination keys (<prefix>cluster:..., src/ops/cluster.h:
+   * the lease, its fencing counter, the member list, the shared REST
+   * limit) are not cached data: deleting the lease would let a second
+   * process lead.  A clear never touches them. */
+  size_t n = 1, plen = strlen(c->prefix);
+  const char **argv = souk_calloc(keys->elements + 1, sizeof *argv);
+  size_t *lens = souk_calloc(keys->elements + 1, sizeof *lens);
+  argv[0] = "DEL";
+  lens[0] = 3;
+  for (size_t i = 0; i < keys->elements; i++) {
+    const redisReply *k = keys->element[i];
+    if (!k->str) continue;
+    if (k->len >= plen + 8 && !memcmp(k->str + plen, "cluster:", 8)) continue;
+    argv[n] = k->str;
+    lens[n++] = k->len;
+  }
+  if (n > 1) {
     /* The final DEL carries the op: Redis answers in order, so its reply
      * means every earlier batch is gone too. */
     int rc = redisAsyncCommandArgv(souk__redis_link_ac(c->link), done ? reply_cb : NULL,
@@ -620,6 +627,8 @@ static void clear_step(souk_cache_t *c, op_t *op, redisReply *r) {
       goto requeue;
     }
   } else if (done) {
+    souk_free(argv);
+    souk_free(lens);
     c->credis.clears++;
     if (op->internal) {
       replay_step_done(c, op->gen, true);
@@ -629,6 +638,10 @@ static void clear_step(souk_cache_t *c, op_t *op, redisReply *r) {
       op_free(op);
     }
     return;
+  }
+  if (n == 1) {
+    souk_free(argv);
+    souk_free(lens);
   }
   if (send_scan(c, op, r->element[0]->str, r->element[0]->len) != REDIS_OK) goto lost;
 requeue:

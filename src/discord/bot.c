@@ -20,6 +20,7 @@
 #include "discord/msgsplit.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
+#include "ops/cluster.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "cache/cacheconf.h"
@@ -158,6 +159,9 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
   };
   SOUK_INFO("bot", "starting shards %u..%u of %u (max_concurrency %u)", sc.first, sc.last,
             sc.shard_count, sc.max_concurrency);
+  /* The member list shows which shards run where, and the REST limit's
+   * fallback share counts processes from it. */
+  souk__cluster_set_shards(sc.first, sc.last, sc.shard_count);
   int rc = souk__shards_start(&sc, &handlers);
   if (rc) {
     /* The shards own a backend only once they have started. */

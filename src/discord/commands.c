@@ -26,6 +26,7 @@
 #include "discord/snowflake.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
+#include "souk/cluster.h"
 #include "souk/err.h"
 #include "souk/json.h"
 #include "souk/log.h"
@@ -689,6 +690,7 @@ typedef struct regread {
   char scope[48];
   uint64_t stored;
   bool found;
+  int64_t fence; /* the cluster lease's token when registration started */
 } regread_t;
 
 static int reg_read_fn(souk_db_t *db, void *ud) {
@@ -707,6 +709,10 @@ static int reg_read_fn(souk_db_t *db, void *ud) {
 
 static int reg_write_fn(souk_db_t *db, void *ud) {
   regread_t *r = ud;
+  /* Registered under the cluster's lease: a process that lost it does
+   * not overwrite what the new leader recorded. */
+  int rc = souk_db_fence(db, r->fence);
+  if (rc) return rc;
   char hex[20];
   int n = snprintf(hex, sizeof hex, "%016" PRIx64, r->stored);
   return souk_db_kv_put(db, "commands", r->scope, hex, (size_t)n);
@@ -784,6 +790,7 @@ static void register_commands(void) {
   g.reg_len = b.len;
   souk_buf_free(&b);
   regread_t *rr = souk_calloc(1, sizeof *rr);
+  rr->fence = souk_cluster_fence();
   if (souk__cmd_conf.reg == SOUK_CMD_REG_GUILD)
     snprintf(rr->scope, sizeof rr->scope, "hash:guild:%" PRIu64, souk__cmd_conf.dev_guild);
   else snprintf(rr->scope, sizeof rr->scope, "hash:global:%" PRIu64, g.app_id);
@@ -833,15 +840,26 @@ static void owners_cb(const souk__rest_resp_t *r, void *ud) {
 
 /* ---- entry points ---------------------------------------------------------------- */
 
+/* Slash commands are registered once for the bot: by the process that
+ * holds the cluster's lease, as soon as it knows the application's id
+ * (the configuration, or its first READY). */
+static void leader_cb(bool leader, int64_t fence, void *ud) {
+  (void)fence;
+  (void)ud;
+  if (leader && g.app_id) register_commands();
+}
+
 void souk__dcmd_start(void) {
   memset(&g, 0, sizeof g);
   g.started = true;
   g.app_id = souk__discord_conf.application_id;
   souk__ix_set_handler(http_ix_handler, NULL);
+  souk_cluster_watch(leader_cb, NULL);
 }
 
 void souk__dcmd_stop(void) {
   if (!g.started) return;
+  souk_cluster_unwatch(leader_cb, NULL);
   souk__ix_set_handler(NULL, NULL);
   souk__gcache_clear();
   souk_free(g.reg_body);
@@ -875,8 +893,9 @@ bool souk__dcmd_event(const souk_event_t *ev) {
         souk__rest_opts_t o = {.method = "GET", .path = "/oauth2/applications/@me"};
         souk__rest_request(&o, owners_cb, NULL);
       }
-      /* One process registers: the one running shard 0. */
-      if (ev->shard == 0) register_commands();
+      /* One process registers: the cluster's leader (with one process,
+       * that one). */
+      if (souk_cluster_leader()) register_commands();
     }
     break;
   }

@@ -5,6 +5,7 @@
  * work happens once per scrape.  Families that are keyed by something that
  * can go away (a shard, a route) are cleared and rebuilt on every scrape. */
 #include "discord/dops.h"
+#include "discord/interactions.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
 #include "souk/metrics.h"
@@ -87,8 +88,8 @@ static void gateway_init(void) {
 
 static struct {
   souk_series_t *requests, *sent, *retries, *rejected, *failed, *r429_user, *r429_shared,
-      *r429_global, *wait, *queued, *inflight, *invalid, *tripped, *buckets;
-  souk_metric_t *routes;
+      *r429_global, *wait, *queued, *inflight, *invalid, *tripped, *buckets, *g_rate, *g_dropped;
+  souk_metric_t *routes, *g_mode;
 } rest;
 
 static void route_stat(const char *route, int status, uint64_t count, void *ud) {
@@ -119,6 +120,11 @@ static void collect_rest(void *ud) {
   souk_gauge_set(rest.buckets, (double)s.buckets);
   souk_metric_clear(rest.routes);
   souk__rest_route_stats(route_stat, NULL);
+  souk_metric_clear(rest.g_mode);
+  souk_gauge_set(souk_metric_series(rest.g_mode, SOUK_LV(s.global_mode ? s.global_mode : "local")),
+                 1);
+  souk_gauge_set(rest.g_rate, s.global_per_s);
+  souk_counter_set(rest.g_dropped, (double)s.global_dropped);
 }
 
 static souk_series_t *one(souk_metric_t *m) { return souk_metric_series(m, NULL); }
@@ -153,10 +159,42 @@ static void rest_init(void) {
       one(souk_gauge_new("souk_rest_invalid_tripped",
                          "1 while requests are refused for too many invalid ones.", NULL));
   rest.buckets = one(souk_gauge_new("souk_rest_buckets", "Rate-limit buckets known.", NULL));
+  rest.g_mode = souk_gauge_new(
+      "souk_rest_global_mode",
+      "How Discord's global limit is counted (1 for the mode in use): local (this process has "
+      "all of it), shared (in Redis, with the other processes), fallback (Redis unreachable: "
+      "this process's share), connecting.",
+      "mode");
+  rest.g_rate = one(souk_gauge_new("souk_rest_global_rate",
+                                   "Requests a second this process may send at most now, "
+                                   "within Discord's global limit.",
+                                   NULL));
+  rest.g_dropped = one(souk_counter_new("souk_rest_global_slots_dropped_total",
+                                        "Shared global-limit slots reserved in Redis but not used "
+                                        "in time (dropped rather than sent late).",
+                                        NULL));
   rest.routes =
       souk_counter_new("souk_rest_responses_total",
                        "HTTP attempts by route and status (none: no response).", "route,status");
   souk_metrics_add_collector(collect_rest, NULL);
+}
+
+/* ---- HTTP interactions ------------------------------------------------- */
+
+static souk_series_t *ix_retried;
+
+static void collect_ix(void *ud) {
+  (void)ud;
+  souk_counter_set(ix_retried, (double)souk__ix_retries());
+}
+
+static void ix_init(void) {
+  ix_retried = one(souk_counter_new(
+      "souk_interactions_retried_total",
+      "HTTP interactions that reached this process again (a load balancer's retry) and were "
+      "answered with the first answer, without running the command twice.",
+      NULL));
+  souk_metrics_add_collector(collect_ix, NULL);
 }
 
 void souk__discord_metrics_init(void) {
@@ -165,4 +203,5 @@ void souk__discord_metrics_init(void) {
   if (souk_metric_find("souk_gateway_shards")) return;
   gateway_init();
   rest_init();
+  ix_init();
 }

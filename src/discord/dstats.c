@@ -62,6 +62,9 @@ void souk_stats_rest(souk_stats_rest_t *out) {
   out->invalid_tripped = s.invalid_tripped;
   out->buckets = s.buckets;
   out->global_wait_ms = souk__rest_global_wait_ms();
+  out->global_mode = s.global_mode ? s.global_mode : "local";
+  out->global_per_s = s.global_per_s;
+  out->global_processes = s.global_processes;
 }
 
 void souk_stats_rest_routes(souk_stats_route_cb fn, void *ud) { souk__rest_queue_stats(fn, ud); }

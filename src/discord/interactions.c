@@ -12,9 +12,12 @@
 
 #include "discord/dconf.h"
 #include "souk/alloc.h"
+#include "souk/buf.h"
 #include "souk/err.h"
 #include "net/httpd.h"
 #include "souk/log.h"
+#include "souk/store.h"
+#include "souk/task.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -30,12 +33,24 @@
  * with bad signatures on purpose, and anyone on the Internet can send
  * them, but a wrong public_key must still be visible in the log. */
 #define IX_WARN_EVERY_MS (60 * 1000)
+/* A retried interaction looks for the first one's answer this often. */
+#define IX_DUP_POLL_MS 50
+/* Answers are kept for replays this long: Discord's interaction tokens
+ * live 15 minutes, and no load balancer retries later than that. */
+#define IX_ANSWER_KEEP_MS (15 * 60 * 1000)
+/* kv namespace of the recorded answers, and the idempotency key prefix. */
+#define IX_ANSWER_NS "ix.answer"
 
 struct souk__ix {
   souk_httpd_req_t *req; /* NULL once the deferred answer went out */
   char *body;            /* copy of the request body, parsed into json */
   souk_json_t json;
   int type;
+  char id[24];   /* the interaction's id ("" when it has none) */
+  bool claiming; /* its idempotency key is being claimed in the store */
+  bool dup;      /* another request (a retry) claimed it first */
+  bool reading;  /* a duplicate: the first one's answer is being read */
+  uint64_t deadline_at;
   bool deferred;
   uv_timer_t timer;        /* the deadline */
   souk__ix_t *prev, *next; /* list of interactions before their deadline */
@@ -52,6 +67,8 @@ static struct {
   souk__ix_t *pending;
   uint64_t last_warn_ms;
   bool warned;
+  souk_store_t *store; /* idempotency keys and recorded answers; NULL: none */
+  uint64_t dups;       /* retried interactions answered from the first one's answer */
 } X;
 
 /* ---- verification ------------------------------------------------------ */
@@ -200,6 +217,8 @@ static void pending_unlink(souk__ix_t *ix) {
 
 /* Send the deferred answer in the handler's place; ix stays for the
  * handler's own souk__ix_respond. */
+static void record_answer(const souk__ix_t *ix, const char *json, size_t len);
+
 static void answer_deferred(souk__ix_t *ix) {
   uv_timer_stop(&ix->timer);
   pending_unlink(ix);
@@ -207,6 +226,7 @@ static void answer_deferred(souk__ix_t *ix) {
   respond_json(ix->req, b, strlen(b));
   ix->req = NULL;
   ix->deferred = true;
+  record_answer(ix, b, strlen(b));
 }
 
 static void deadline_cb(uv_timer_t *t) {
@@ -229,6 +249,193 @@ static void ix_release(souk__ix_t *ix) {
   uv_close((uv_handle_t *)&ix->timer, ix_closed);
 }
 
+/* ---- answered once, across processes --------------------------------------
+ *
+ * Behind a load balancer, a request that took too long may be sent again
+ * to another process.  Each interaction's id is claimed in the store
+ * (souk_db_once, key "ix:<id>") before its handler runs, and the answer
+ * sent for it is recorded (kv "ix.answer"/<id>).  A request whose id was
+ * claimed already is a retry: its handler never runs; it waits (until the
+ * deadline) for the first one's recorded answer and sends the same, or
+ * the deferred answer if none came in time (the first process then
+ * finishes through the REST API, which reaches the same interaction).
+ * The store down: the handler runs anyway (commands that move money carry
+ * idempotency keys of their own) and the log says so. */
+
+typedef struct ixrec {
+  char id[24];
+  char *json;
+  size_t len;
+} ixrec_t;
+
+static int record_fn(souk_db_t *db, void *ud) {
+  ixrec_t *r = ud;
+  return souk_db_kv_put(db, IX_ANSWER_NS, r->id, r->json, r->len);
+}
+
+static void record_done(void *ud, int status) {
+  ixrec_t *r = ud;
+  if (status)
+    SOUK_DEBUG("interactions", "could not record the answer to %s: %s", r->id,
+               souk_strerror(status));
+  souk_free(r->json);
+  souk_free(r);
+}
+
+/* Keep the answer sent for ix, for a retry of it. */
+static void record_answer(const souk__ix_t *ix, const char *json, size_t len) {
+  if (!X.store || !ix->id[0] || ix->dup) return;
+  ixrec_t *r = souk_calloc(1, sizeof *r);
+  memcpy(r->id, ix->id, sizeof r->id);
+  r->json = souk_memdup0(json, len);
+  r->len = len;
+  if (souk_store_tx_async(X.store, record_fn, record_done, r) != 0) record_done(r, 0);
+}
+
+typedef struct ixread {
+  souk__ix_t *ix;
+  souk_buf_t out;
+  bool found;
+} ixread_t;
+
+static int read_fn(souk_db_t *db, void *ud) {
+  ixread_t *r = ud;
+  souk_buf_reset(&r->out);
+  int rc = souk_db_kv_get(db, IX_ANSWER_NS, r->ix->id, &r->out, NULL);
+  r->found = rc == 0;
+  return rc == SOUK_ENOTFOUND ? 0 : rc;
+}
+
+static void dup_poll(souk__ix_t *ix);
+
+static void dup_tick_cb(uv_timer_t *t) { dup_poll(t->data); }
+
+/* A duplicate's answer: the first one's, or the deferred one. */
+static void dup_finish(souk__ix_t *ix, const char *json, size_t len) {
+  if (!ix->deferred && ix->req) {
+    if (json)
+      respond_json(ix->req, json, len);
+    else {
+      const char *b = deferred_body(ix->type);
+      respond_json(ix->req, b, strlen(b));
+    }
+    ix->req = NULL;
+  }
+  ix_release(ix);
+}
+
+static void read_done(void *ud, int status) {
+  ixread_t *r = ud;
+  souk__ix_t *ix = r->ix;
+  ix->reading = false;
+  if (ix->deferred || !ix->req) {
+    /* Shut down meanwhile: the deferred answer went out. */
+    ix_release(ix);
+  } else if (status == 0 && r->found) {
+    SOUK_INFO("interactions", "interaction %s was retried: answered with the first answer",
+              ix->id);
+    dup_finish(ix, r->out.data, r->out.len);
+  } else if (souk_now_ms() >= ix->deadline_at) {
+    SOUK_INFO("interactions",
+              "interaction %s was retried and its first answer is not in yet: deferred", ix->id);
+    dup_finish(ix, NULL, 0);
+  } else {
+    uv_timer_start(&ix->timer, dup_tick_cb, IX_DUP_POLL_MS, 0);
+  }
+  souk_buf_free(&r->out);
+  souk_free(r);
+}
+
+static void dup_poll(souk__ix_t *ix) {
+  ixread_t *r = souk_calloc(1, sizeof *r);
+  r->ix = ix;
+  souk_buf_init(&r->out);
+  ix->reading = true;
+  if (souk_store_read_async(X.store, read_fn, read_done, r) != 0) {
+    ix->reading = false;
+    souk_free(r);
+    dup_finish(ix, NULL, 0);
+  }
+}
+
+typedef struct ixclaim {
+  souk__ix_t *ix;
+  char key[40];
+} ixclaim_t;
+
+static int claim_fn(souk_db_t *db, void *ud) {
+  ixclaim_t *c = ud;
+  return souk_db_once(db, c->key);
+}
+
+static void claim_done(void *ud, int status) {
+  ixclaim_t *c = ud;
+  souk__ix_t *ix = c->ix;
+  souk_free(c);
+  ix->claiming = false;
+  if (!X.mounted || !X.handler) {
+    /* Shut down meanwhile (the deferred answer went out then). */
+    if (!ix->deferred && ix->req) answer_deferred(ix);
+    ix_release(ix);
+    return;
+  }
+  if (status == SOUK_EEXIST) {
+    ix->dup = true;
+    X.dups++;
+    if (ix->deferred) {
+      /* This request got the deferred answer while the key was claimed:
+       * the first one's handler finishes through REST. */
+      ix_release(ix);
+      return;
+    }
+    uv_timer_stop(&ix->timer);
+    dup_poll(ix);
+    return;
+  }
+  if (status)
+    SOUK_WARN("interactions",
+              "cannot claim interaction %s in the store (%s): running it without the retry check",
+              ix->id, souk_strerror(status));
+  /* The handler may answer (and release ix) before it returns. */
+  X.handler(ix, &ix->json, X.handler_ud);
+}
+
+void souk__ix_set_store(souk_store_t *st) { X.store = st; }
+
+uint64_t souk__ix_retries(void) { return X.dups; }
+
+static int prune_fn(souk_db_t *db, void *ud) {
+  (void)ud;
+  int64_t before = (int64_t)souk_unix_ms() - IX_ANSWER_KEEP_MS;
+  return souk_db_runf(db, NULL, "DELETE FROM kv WHERE namespace = '" IX_ANSWER_NS
+                                "' AND updated_at < ?",
+                      "i", before);
+}
+
+static void prune_done(void *ud, int status) { souk_task_done(ud, status); }
+
+static void prune_task(souk_task_ctx_t *ctx) {
+  if (!X.store) {
+    souk_task_done(ctx, 0);
+    return;
+  }
+  int rc = souk_store_tx_async(X.store, prune_fn, prune_done, ctx);
+  if (rc) souk_task_done(ctx, rc);
+}
+
+static const souk_task_t ix_tasks[] = {
+    {.name = "interactions.prune",
+     .period_ms = 5 * 60 * 1000,
+     .jitter_ms = 30000,
+     .budget_ms = 10000,
+     .handler = prune_task,
+     /* The answers are in the shared store: one process prunes them. */
+     .scope = SOUK_TASK_SCOPE_CLUSTER},
+    {0},
+};
+
+const souk_task_t *souk__ix_tasks(void) { return ix_tasks; }
+
 int souk__ix_respond(souk__ix_t *ix, const char *json, size_t len) {
   SOUK_ASSERT(ix);
   if (!ix->deferred) {
@@ -242,6 +449,7 @@ int souk__ix_respond(souk__ix_t *ix, const char *json, size_t len) {
     if (!ok) return SOUK_EINVAL;
     respond_json(ix->req, json, len);
     ix->req = NULL;
+    record_answer(ix, json, len);
   }
   int rc = ix->deferred ? SOUK_ETIMEDOUT : 0;
   ix_release(ix);
@@ -323,10 +531,24 @@ static void ix_route(souk_httpd_req_t *req) {
   ix->req = req;
   uv_timer_init(souk_loop(), &ix->timer);
   ix->timer.data = ix;
-  uv_timer_start(&ix->timer, deadline_cb, X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS, 0);
+  uint64_t deadline = X.deadline_ms ? X.deadline_ms : SOUK_IX_DEADLINE_MS;
+  ix->deadline_at = souk_now_ms() + deadline;
+  uv_timer_start(&ix->timer, deadline_cb, deadline, 0);
   ix->next = X.pending;
   if (X.pending) X.pending->prev = ix;
   X.pending = ix;
+  souk_json_str(&ix->json, souk_json_get(&ix->json, 0, "id"), ix->id, sizeof ix->id);
+  if (X.store && ix->id[0]) {
+    /* Claimed first: a retry of an interaction already being answered
+     * (by this process or another) must not run the command again. */
+    ixclaim_t *c = souk_calloc(1, sizeof *c);
+    c->ix = ix;
+    snprintf(c->key, sizeof c->key, "ix:%s", ix->id);
+    ix->claiming = true;
+    if (souk_store_tx_async(X.store, claim_fn, claim_done, c) == 0) return;
+    ix->claiming = false;
+    souk_free(c);
+  }
   /* The handler may answer (and release ix) before it returns: ix is not
    * touched after this call. */
   X.handler(ix, &ix->json, X.handler_ud);

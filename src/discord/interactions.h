@@ -25,6 +25,8 @@
 
 #include "souk/json.h"
 #include "souk/loop.h"
+#include "souk/store.h"
+#include "souk/task.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -103,6 +105,18 @@ bool souk__ix_deferred(const souk__ix_t *ix);
  * SOUK_EINVAL when json is not a JSON object: nothing is sent and ix stays
  * owed (the deadline still applies). */
 int souk__ix_respond(souk__ix_t *ix, const char *json, size_t len);
+
+/** The store where each interaction's id is claimed before its handler
+ * runs and its answer is recorded, so a retried request (a load balancer
+ * sending it again, to this process or another) answers with the first
+ * one's answer and never runs the command twice; NULL: no check (one
+ * process, no retries).  The store must outlive the mount. */
+void souk__ix_set_store(souk_store_t *st);
+/** Retried interactions answered without running their handler. */
+uint64_t souk__ix_retries(void);
+/** The task "interactions.prune" (once per cluster): recorded answers
+ * older than 15 minutes are deleted. */
+const souk_task_t *souk__ix_tasks(void);
 
 /** Mount POST /interactions (public) when discord.public_key is set.  The
  * key is copied, so later config changes need an unmount and a mount.

@@ -11,7 +11,10 @@
 #include "discord/rest.h"
 
 #include "discord/dconf.h"
+#include "cache/cacheconf.h"
 #include "discord/ratelimit.h"
+#include "discord/rlshared.h"
+#include "ops/cluster.h"
 #include "discord/strmap.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
@@ -115,6 +118,9 @@ static struct {
   char *hdr_auth;
   char *hdr_ua;
   size_t queue_max;
+  /* The shared global limit (owned by rl; a copy to read its figures). */
+  souk__rl_global_t shared;
+  bool has_shared;
 } g;
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -344,6 +350,19 @@ void souk__rest_stats(souk__rest_stats_t *out) {
     out->invalid_tripped = rs.invalid_tripped;
     out->buckets = rs.buckets;
   }
+  souk__rl_shared_stats_t ss;
+  if (g.has_shared && g.rl && souk__rl_shared_stats(&g.shared, &ss)) {
+    out->global_mode = ss.shared ? "shared" : ss.settled ? "fallback" : "connecting";
+    out->global_per_s = ss.per_s;
+    out->global_processes = ss.fallback_n;
+    out->global_dropped = ss.dropped;
+  } else {
+    const souk__discord_conf_t *c = &souk__discord_conf;
+    int64_t per = c->rest_global_per_s > 0 ? c->rest_global_per_s : 50;
+    int64_t m = c->rest_global_margin > 0 && c->rest_global_margin < per ? c->rest_global_margin : 0;
+    out->global_mode = "local";
+    out->global_per_s = (double)(per - m);
+  }
 }
 
 void souk__rest_queue_stats(souk__rest_queue_stat_cb fn, void *ud) {
@@ -525,6 +544,12 @@ static void arm(uint64_t at) {
   uv_timer_start(g.timer, timer_cb, at > now ? at - now : 0, 0);
 }
 
+/* The shared global limit has slots, or changed mode: look again. */
+static void shared_wake(void *ud) {
+  (void)ud;
+  if (g.running) arm(souk_now_ms());
+}
+
 static void requeue(rest_req_t *r, uint64_t not_before) {
   r->not_before = not_before;
   r->queued_ms = souk_now_ms();
@@ -661,6 +686,26 @@ int souk__rest_init(void) {
               rc.global_margin, rc.global_per_s, rc.global_per_s / 10);
     rc.global_margin = rc.global_per_s / 10;
   }
+  /* With Redis, the global limit is counted with the other processes of
+   * the bot (discord/rlshared.h); without it this process has it all. */
+  const souk_cache_conf_t *cc = &souk__cache_conf;
+  if (cc->url && cc->url[0]) {
+    souk__rl_shared_conf_t sc = {.url = cc->url,
+                                 .key_prefix = cc->key_prefix,
+                                 .per_s = rc.global_per_s,
+                                 .margin = rc.global_margin,
+                                 .members = souk__cluster_size,
+                                 .shards = souk__cluster_shards,
+                                 .wake = shared_wake,
+                                 .clock = &souk_clock_mono};
+    if (souk__rl_global_redis(&sc, &g.shared) == 0) {
+      g.has_shared = true;
+      rc.global = &g.shared;
+    } else {
+      SOUK_WARN(COMP, "the global limit cannot be shared through cache.url: this process "
+                      "assumes it has all of it");
+    }
+  }
   g.rl = souk__rl_new(&rc, &souk_clock_mono);
   g.timer = souk_malloc(sizeof *g.timer);
   uv_timer_init(souk_loop(), g.timer);
@@ -787,6 +832,7 @@ void souk__rest_shutdown(void) {
     complete(r, SOUK_ESTOPPED, NULL);
   souk__rl_free(g.rl);
   g.rl = NULL;
+  g.has_shared = false; /* the limiter destroyed it */
   for (e = souk__smap_next(&g.rstats, NULL); e; e = en) {
     en = souk__smap_next(&g.rstats, e);
     route_stat_t *s = (route_stat_t *)e;

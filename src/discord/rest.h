@@ -129,6 +129,13 @@ typedef struct souk__rest_stats {
   uint32_t invalid_count; /* 401/403/429 (not shared 429) in the last 10 min */
   bool invalid_tripped;   /* requests are being refused for that */
   size_t buckets;         /* rate-limit buckets held */
+  /* The global limit: "local" (this process has all of it), "shared"
+   * (counted in Redis with the other processes), "fallback" (Redis
+   * unreachable: this process's share) or "connecting". */
+  const char *global_mode;
+  double global_per_s;       /* requests a second this process may send at most now */
+  uint32_t global_processes; /* fallback: the N of the share */
+  uint64_t global_dropped;   /* shared: reserved slots not used in time */
 } souk__rest_stats_t;
 
 /** Fill *out: zeroes before the first start; after souk__rest_shutdown() the

@@ -18,6 +18,14 @@ static void collect(void *ud) {
                            (double)t.skipped_overlap);
     souk_counter_set_named("souk_task_skipped_total", SOUK_LV(t.name, "memory"),
                            (double)t.skipped_heavy);
+    /* A cluster task in a process that does not lead, a shard task in one
+     * that runs no shard: runs that belong elsewhere. */
+    if (t.scope == SOUK_TASK_SCOPE_CLUSTER)
+      souk_counter_set_named("souk_task_skipped_total", SOUK_LV(t.name, "not_leader"),
+                             (double)t.skipped_not_leader);
+    if (t.scope == SOUK_TASK_SCOPE_SHARD)
+      souk_counter_set_named("souk_task_skipped_total", SOUK_LV(t.name, "no_shards"),
+                             (double)t.skipped_no_shards);
     souk_counter_set_named("souk_task_over_budget_total", SOUK_LV(t.name), (double)t.over_budget);
     souk_gauge_set_named("souk_task_last_duration_seconds", SOUK_LV(t.name),
                          (double)t.last_duration_ms / 1e3);

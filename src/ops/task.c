@@ -1,6 +1,7 @@
 /* The task scheduler: pure decisions in tick(), a uv timer around it. */
 #include "ops/task.h"
 
+#include "ops/cluster.h"
 #include "ops/memguard.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -14,6 +15,7 @@ typedef struct entry entry_t;
 struct souk_task_ctx {
   entry_t *e;      /* NULL once orphaned by a scheduler shutdown */
   uint64_t run_id; /* which run of e this is */
+  int64_t fence;   /* the cluster lease's token when a cluster task's run started */
   bool done;
   souk_task_ctx_t *next_out; /* list of runs still out */
   souk_task_ctx_t *prev_out;
@@ -36,6 +38,7 @@ static struct {
   souk_task_ctx_t *out; /* runs whose done has not come yet */
   uv_timer_t *timer;
   bool in_tick;
+  bool watching; /* told of leadership changes by the cluster */
 } S;
 
 static uint64_t now_ms(void) {
@@ -77,7 +80,10 @@ static void orphan_all(void) {
 
 void souk__sched_stop(void) { souk_timer_free(&S.timer); }
 
+static void leader_cb(bool leader, int64_t fence, void *ud);
+
 void souk__sched_shutdown(void) {
+  if (S.watching) souk_cluster_unwatch(leader_cb, NULL);
   souk__sched_stop();
   /* Orphaned contexts stay allocated until their done arrives: the handler
    * still holds them. */
@@ -91,6 +97,7 @@ void souk__sched_init(const souk__sched_opts_t *opts) {
   if (opts) S.o = *opts;
   if (!S.o.budget_crit_factor) S.o.budget_crit_factor = 3;
   if (!S.o.fail_crit) S.o.fail_crit = 5;
+  S.watching = souk_cluster_watch(leader_cb, NULL) == 0;
 }
 
 static entry_t *find(const char *name) {
@@ -113,6 +120,7 @@ int souk__sched_add(const souk_task_t *t) {
   memset(e, 0, sizeof *e);
   e->t = t;
   e->st.name = t->name;
+  e->st.scope = t->scope;
   e->st.budget_ms = t->budget_ms;
   e->st.period_ms = period_of(t);
   e->jitter = draw_jitter(t);
@@ -180,6 +188,7 @@ static void start_run(entry_t *e, uint64_t now) {
   if (S.out) S.out->prev_out = c;
   S.out = c;
   e->ctx = c;
+  c->fence = e->t->scope == SOUK_TASK_SCOPE_CLUSTER ? souk_cluster_fence() : 0;
   e->st.running = true;
   e->st.runs++;
   e->st.last_start_ms = now;
@@ -223,6 +232,18 @@ uint64_t souk__sched_tick(void) {
       e->skipped_during = true;
       SOUK_WARN("task", "task=%s skipped: previous run still going after %llu ms", e->t->name,
                 (unsigned long long)(now - e->st.last_start_ms));
+      continue;
+    }
+    /* Scope: a cluster task runs in the lease's holder only, a shard task
+     * where shards run; elsewhere the run is skipped, and the next one is
+     * planned as if it had run. */
+    if (e->t->scope == SOUK_TASK_SCOPE_CLUSTER && !souk_cluster_leader()) {
+      e->st.skipped_not_leader++;
+      SOUK_DEBUG("task", "task=%s skipped: another process leads the cluster", e->t->name);
+      continue;
+    }
+    if (e->t->scope == SOUK_TASK_SCOPE_SHARD && !souk__cluster_has_shards()) {
+      e->st.skipped_no_shards++;
       continue;
     }
     if (e->t->flags & SOUK_TASK_HEAVY) {
@@ -290,6 +311,35 @@ void souk_task_done(souk_task_ctx_t *c, int err) {
 
 void *souk_task_ud(const souk_task_ctx_t *c) { return c->e ? c->e->t->ud : NULL; }
 
+int64_t souk_task_fence(const souk_task_ctx_t *c) { return c->fence; }
+
+const char *souk_task_scope_name(souk_task_scope_t scope) {
+  switch (scope) {
+  case SOUK_TASK_SCOPE_SHARD:
+    return "shard";
+  case SOUK_TASK_SCOPE_CLUSTER:
+    return "cluster";
+  default:
+    return "process";
+  }
+}
+
+/* This process gained the lease: the cluster tasks that run at start run
+ * now, as they would have in a process that led from its start. */
+static void leader_cb(bool leader, int64_t fence, void *ud) {
+  (void)fence;
+  (void)ud;
+  if (!leader) return;
+  uint64_t now = now_ms();
+  for (size_t i = 0; i < S.n; i++) {
+    entry_t *e = &S.v[i];
+    if (e->t->scope != SOUK_TASK_SCOPE_CLUSTER || !(e->t->flags & SOUK_TASK_RUN_AT_START)) continue;
+    if (e->st.running || e->st.next_run_ms <= now + e->jitter) continue;
+    e->st.next_run_ms = now + e->jitter;
+  }
+  rearm();
+}
+
 const char *souk_task_name(const souk_task_ctx_t *c) { return c->e ? c->e->t->name : "?"; }
 
 int souk_task_stats(const char *name, souk_task_stats_t *out) {
@@ -334,6 +384,11 @@ void souk__sched_report(souk_buf_t *out) {
                     (unsigned long long)(st->next_run_ms > now ? st->next_run_ms - now : 0));
     if (st->running)
       souk_buf_printf(out, ", running %llu ms", (unsigned long long)(now - st->last_start_ms));
+    if (st->scope != SOUK_TASK_SCOPE_PROCESS)
+      souk_buf_printf(out, " [%s%s]", souk_task_scope_name(st->scope),
+                      st->scope == SOUK_TASK_SCOPE_CLUSTER && !souk_cluster_leader()
+                          ? ": another process leads"
+                          : "");
     souk_buf_putc(out, '\n');
   }
 }

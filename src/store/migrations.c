@@ -269,6 +269,23 @@ const souk__migration_t souk__migrations[] = {
      " guild_id BIGINT PRIMARY KEY,"
      " updated_at BIGINT NOT NULL);",
      NULL},
+    /* The cluster (src/ops/cluster.c): per lease name, the newest fencing
+     * token a write was made under (souk_db_fence), and who holds the
+     * PostgreSQL advisory lock (row "pg_lease"); the sequence hands the
+     * advisory lock's tokens out.  SQLite has no sequences and needs
+     * none: its lease comes from Redis or from no one. */
+    {7, "cluster",
+     "CREATE TABLE IF NOT EXISTS cluster_fence ("
+     " name TEXT PRIMARY KEY,"
+     " token BIGINT NOT NULL,"
+     " holder TEXT,"
+     " updated_at BIGINT NOT NULL);",
+     "CREATE TABLE IF NOT EXISTS cluster_fence ("
+     " name TEXT PRIMARY KEY,"
+     " token BIGINT NOT NULL,"
+     " holder TEXT,"
+     " updated_at BIGINT NOT NULL);"
+     "CREATE SEQUENCE IF NOT EXISTS cluster_fence_seq;"},
 };
 
 const int souk__migrations_n = (int)(sizeof souk__migrations / sizeof *souk__migrations);

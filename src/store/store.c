@@ -759,6 +759,30 @@ int souk_db_once_prune(souk_db_t *db, int64_t before_unix_ms, int64_t *deleted) 
   return rc;
 }
 
+int souk_db_fence(souk_db_t *db, int64_t token) {
+  if (!db) return SOUK_EINVAL;
+  if (token <= 0) return 0;
+  /* One conditional upsert: the row keeps the newest token that wrote,
+   * and a write under an older one changes nothing.  On PostgreSQL the
+   * upsert locks the row, so two holders' writes are ordered, and the
+   * WHERE sees the newest committed token. */
+  int64_t changes = 0;
+  int rc = souk_db_runf(db, &changes,
+                        "INSERT INTO cluster_fence (name, token, updated_at) VALUES ('lease', ?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET token = excluded.token, "
+                        "updated_at = excluded.updated_at WHERE cluster_fence.token <= excluded.token",
+                        "ii", token, (int64_t)souk_unix_ms());
+  if (rc) return rc;
+  if (changes) return 0;
+  souk_stmt_t *s = NULL;
+  rc = souk_db_preparef(db, &s, "SELECT token FROM cluster_fence WHERE name = 'lease'", "");
+  if (rc == 0 && souk_stmt_step(s) == 1) souk__store_fence_saw(souk_stmt_column_int64(s, 0));
+  souk_stmt_finalize(s);
+  SOUK_WARN("store", "refused a write under lease token %lld: a newer holder has written",
+            (long long)token);
+  return SOUK_ESTALE;
+}
+
 int souk_db_kv_put(souk_db_t *db, const char *ns, const char *key, const void *value, size_t n) {
   if (!db || !ns || !key) return SOUK_EINVAL;
   souk_stmt_t *s;

@@ -77,6 +77,10 @@ extern const souk__migration_t souk__migrations[];
 /** Number of entries in souk__migrations. */
 extern const int souk__migrations_n;
 
+/** Record that a fenced write found token in the store, newer than its
+ * own (src/store/lease.c keeps the highest for the cluster to poll). */
+void souk__store_fence_saw(int64_t token);
+
 /** Test hook: while positive, each successful COMMIT is reported as a lost
  * connection (after it really committed) and the counter is decremented, so
  * tests can prove a re-run transaction applies once. */

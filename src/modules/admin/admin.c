@@ -21,6 +21,7 @@
 #include "souk/alloc.h"
 #include "souk/buf.h"
 #include "souk/cache.h"
+#include "souk/cluster.h"
 #include "souk/cmd.h"
 #include "souk/conf.h"
 #include "souk/err.h"
@@ -341,9 +342,45 @@ static double hit_rate(const souk_cache_counters_t *c) {
   return all ? 100.0 * (double)c->hits / (double)all : 0;
 }
 
+/* The cluster: this process, the lease, and every process of the bot as
+ * their last heartbeats described them. */
+static void cluster_lines(souk_buf_t *b) {
+  souk_cluster_status_t cs;
+  souk_cluster_status(&cs);
+  static const char *const modes[] = {"one process, no lease", "lease in redis",
+                                      "lease in postgres (advisory lock)"};
+  souk_buf_printf(b, "cluster: %zu process(es), %s; this is %s\n", cs.members,
+                  modes[cs.mode <= SOUK_CLUSTER_POSTGRES ? cs.mode : 0], cs.id);
+  if (cs.mode != SOUK_CLUSTER_SINGLE) {
+    if (!cs.connected)
+      souk_buf_printf(b, "lease: %s UNREACHABLE: once-per-cluster tasks paused here\n",
+                      cs.mode == SOUK_CLUSTER_REDIS ? "redis" : "postgres");
+    else if (cs.leader)
+      souk_buf_printf(b, "lease: held here, fencing token %" PRId64 " (ttl %" PRIu64 " ms)\n",
+                      cs.fence, cs.lease_ttl_ms);
+    else
+      souk_buf_printf(b, "lease: held by %s\n", cs.holder[0] ? cs.holder : "(nobody yet)");
+  }
+  souk_cluster_member_t m[32];
+  size_t n = souk_cluster_members(m, 32);
+  for (size_t i = 0; i < n && i < 32; i++) {
+    char shards[48];
+    if (m[i].shard_first < 0)
+      snprintf(shards, sizeof shards, "no shards");
+    else
+      snprintf(shards, sizeof shards, "shards %" PRId64 "-%" PRId64 " of %" PRId64,
+               m[i].shard_first, m[i].shard_last, m[i].shard_count);
+    souk_buf_printf(b, "  %s%s: %s, pid %" PRId64 ", %s, v%s, seen %" PRIu64 " ms ago%s\n",
+                    m[i].id, m[i].self ? " (this one)" : "", m[i].host, m[i].pid, shards,
+                    m[i].version, m[i].seen_ms_ago, m[i].leader ? ", LEADER" : "");
+  }
+  if (n > 32) souk_buf_printf(b, "  ... and %zu more\n", n - 32);
+}
+
 static void admin_scalability(souk_cmd_ctx_t *ctx) {
   souk_buf_t b;
   souk_buf_init(&b);
+  cluster_lines(&b);
   souk_cache_t *cache = admin.cache;
   if (cache) {
     souk_cache_stats_t cs;
@@ -361,6 +398,14 @@ static void admin_scalability(souk_cmd_ctx_t *ctx) {
                   "rest: %zu queued, %zu in flight, %zu buckets; %" PRIu64 " sent, %" PRIu64
                   " retries, %" PRIu64 " failed\n",
                   r.queued, r.inflight, r.buckets, r.sent, r.retries, r.failed);
+  if (!strcmp(r.global_mode, "fallback"))
+    souk_buf_printf(&b, "global limit: REDIS UNREACHABLE, this process's share: %.1f/s (of %u "
+                        "processes)\n",
+                    r.global_per_s, r.global_processes);
+  else
+    souk_buf_printf(&b, "global limit: %s, %.1f/s%s\n", r.global_mode, r.global_per_s,
+                    !strcmp(r.global_mode, "shared") ? " for the whole bot, counted in redis"
+                                                     : " for this process");
   souk_buf_printf(&b,
                   "rate limits: 429s user %" PRIu64 " shared %" PRIu64 " global %" PRIu64
                   "; invalid requests in 10 min %u/10000%s%s\n",

@@ -169,7 +169,9 @@ static struct souk_task economy_tasks[] = {
      .jitter_ms = 5000,
      .budget_ms = 10000,
      .handler = recover_run,
-     .flags = SOUK_TASK_RUN_AT_START},
+     .flags = SOUK_TASK_RUN_AT_START,
+     /* The spins are in the shared store: one process settles them. */
+     .scope = SOUK_TASK_SCOPE_CLUSTER},
     {0},
 };
 

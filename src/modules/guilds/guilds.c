@@ -195,7 +195,9 @@ static int guilds_init(const souk_module_ctx_t *ctx) {
                                .handler = purge_task,
                                .budget_ms = 60000,
                                .period_ms = (uint64_t)guilds_conf.check_every_ms,
-                               .jitter_ms = (uint64_t)guilds_conf.check_every_ms / 10};
+                               .jitter_ms = (uint64_t)guilds_conf.check_every_ms / 10,
+                               /* The store is shared: one process purges. */
+                               .scope = SOUK_TASK_SCOPE_CLUSTER};
   return ctx->tasks->add(&guilds_purge);
 }
 

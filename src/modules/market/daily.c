@@ -12,6 +12,7 @@
  * provider either.  /market daily-update forces a run anyway. */
 #include "market_int.h"
 #include "souk/alloc.h"
+#include "souk/cluster.h"
 #include "souk/err.h"
 #include "souk/log.h"
 #include "souk/loop.h"
@@ -44,6 +45,7 @@ typedef struct daily_job {
   bool in_get, answered, stopped; /* a hit answers inside market_pc_get */
   void (*done)(void *ud, int status, const market_snapshot_stats_t *st);
   void *ud;
+  int64_t fence; /* the cluster lease's token when the run started (0: none) */
 } daily_job_t;
 
 static void daily_job_free(daily_job_t *j) {
@@ -81,11 +83,16 @@ static int daily_tx(souk_db_t *db, void *ud) {
   daily_job_t *j = ud;
   j->already = false;
   memset(&j->st, 0, sizeof j->st);
+  /* Run by the cluster's leader: a process that lost the lease meanwhile
+   * commits nothing over the new leader's run (a cron run has no lease:
+   * token 0 always passes, and the day's claim below keeps it once). */
+  int rc = souk_db_fence(db, j->fence);
+  if (rc) return rc;
   /* Claim the day in this transaction: of two processes the second finds
    * the claim (on PostgreSQL its insert waits for the first's commit). */
   char key[48];
   snprintf(key, sizeof key, "market:daily:%" PRId64, j->day);
-  int rc = souk_db_once(db, key);
+  rc = souk_db_once(db, key);
   bool done = rc == SOUK_EEXIST;
   if (rc && rc != SOUK_EEXIST) return rc;
   if (!done && (rc = daily_claimed(db, j->day, &done)) != 0) return rc;
@@ -319,6 +326,7 @@ int market_daily_run(market_daily_mode_t mode,
   j->mode = mode;
   j->done = done;
   j->ud = ud;
+  j->fence = souk_cluster_fence();
   j->day = market_day_of((int64_t)souk_unix_ms());
   int rc = 0;
   if (mode == MARKET_DAILY_ONCE) {

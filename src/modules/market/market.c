@@ -198,13 +198,17 @@ static const souk_task_t market_tasks[] = {
      .jitter_ms = 30000,
      .budget_ms = 60000,
      .handler = market_daily_task,
-     .flags = SOUK_TASK_RUN_AT_START},
+     .flags = SOUK_TASK_RUN_AT_START,
+     /* Once for the bot: the leader values every account (each day's
+      * rows are written once whoever runs it, and fenced). */
+     .scope = SOUK_TASK_SCOPE_CLUSTER},
     {0},
 };
 
 /* ---- metrics ------------------------------------------------------------ */
 
 static souk_metric_t *m_pc[8], *m_entries, *m_prov[6], *m_prov_enabled;
+static souk_metric_t *m_shared; /* quotes shared through Redis, by outcome */
 
 static void market_collect(void *ud) {
   (void)ud;
@@ -218,6 +222,11 @@ static void market_collect(void *ud) {
     souk_counter_set(souk_metric_series(m_pc[i], NULL), v[i]);
   souk_gauge_set(souk_metric_series(m_entries, NULL), (double)s.entries);
   if (!market_g.chain) return;
+  market_sq_stats_t sq;
+  market_sq_stats(market_g.sq, &sq);
+  souk_counter_set(souk_metric_series(m_shared, SOUK_LV("shared")), (double)sq.shared_hits);
+  souk_counter_set(souk_metric_series(m_shared, SOUK_LV("fetched")), (double)sq.fetched);
+  souk_counter_set(souk_metric_series(m_shared, SOUK_LV("published")), (double)sq.published);
   for (int p = 0; p < MARKET_PROV_COUNT; p++) {
     market_provider_stats_t ps;
     if (market_chain_stats(market_g.chain, (market_provider_id_t)p, &ps)) continue;
@@ -250,6 +259,11 @@ static void metrics_init(const souk_metrics_registry_t *reg) {
   for (size_t i = 0; i < 8; i++)
     m_pc[i] = reg->counter(pc_names[i][0], pc_names[i][1], NULL);
   m_entries = reg->gauge("souk_market_price_cache_entries", "symbols in the price cache", NULL);
+  m_shared = reg->counter("souk_market_shared_quotes_total",
+                          "price cache misses by outcome: shared (another process's quote, from "
+                          "Redis), fetched (asked the providers), published (put in Redis for the "
+                          "others)",
+                          "outcome");
   static const char *const pv_names[6][2] = {
       {"souk_market_provider_requests_total", "requests sent to a price provider"},
       {"souk_market_provider_ok_total", "provider answers with a price"},
@@ -525,13 +539,24 @@ static int market_init(const souk_module_ctx_t *ctx) {
   market_sim_defaults(&market_g.sim);
   market_g.sim.seed = c->sim_seed ? (uint64_t)c->sim_seed : sim_seed_kept(market_g.store);
 
+  uint64_t refresh_ms = c->cache_refresh_ms ? (uint64_t)c->cache_refresh_ms : 1;
+  /* With several processes on one Redis, a quote fetched by one serves
+   * the others for the refresh interval (sharedquote.h). */
+  if (market_g.chain) {
+    market_sq_conf_t sqc = {.cache = ctx->cache,
+                            .fetch = chain_fetch,
+                            .fetch_ud = market_g.chain,
+                            .ttl_ms = refresh_ms,
+                            .wall = g_wall};
+    market_g.sq = market_sq_new(&sqc);
+  }
   market_pc_conf_t pcc = {.ttl_ms = (uint64_t)c->cache_ttl_ms,
                           .fresh_ms = (uint64_t)c->fresh_for_ms,
-                          .refresh_ms = c->cache_refresh_ms ? (uint64_t)c->cache_refresh_ms : 1,
+                          .refresh_ms = refresh_ms,
                           .max_entries = (size_t)c->cache_max_entries,
                           .wall = g_wall,
-                          .fetch = market_g.chain ? chain_fetch : NULL,
-                          .fetch_ud = market_g.chain,
+                          .fetch = market_g.sq ? market_sq_fetch : NULL,
+                          .fetch_ud = market_g.sq,
                           .store = market_g.store};
   market_g.pc = market_pc_new(&pcc);
   if (pcc.store && market_pc_reload(market_g.pc, reload_done, NULL) != 0)
@@ -556,12 +581,17 @@ static void market_shutdown(const souk_module_ctx_t *ctx) {
      * up: that must not reach the chain being freed. */
     market_pc_detach_fetch(pc);
   }
-  /* The chain next: its cancelled lookups answer the cache's waiters. */
+  /* Lookups waiting for Redis are answered now; then the chain: its
+   * cancelled lookups answer the cache's waiters (through the shared
+   * layer, still there). */
+  market_sq_cancel(market_g.sq);
   market_chain_free(market_g.chain);
   market_g.chain = NULL;
   /* Out of reach before it goes: callbacks run by the free see no cache. */
   market_g.pc = NULL;
   market_pc_free(pc);
+  market_sq_free(market_g.sq);
+  market_g.sq = NULL;
   market_dashboard_flush();
 }
 

@@ -8,6 +8,7 @@
 #include "price.h"
 #include "pricecache.h"
 #include "providers.h"
+#include "sharedquote.h"
 #include "souk/buf.h"
 #include "souk/cmd.h"
 #include "souk/module.h"
@@ -49,6 +50,7 @@ typedef struct market_state {
   souk_store_t *store; /* from the init context; NULL: no store */
   market_chain_t *chain; /* NULL when no provider is configured */
   market_pc_t *pc;
+  market_sq_t *sq; /* quotes shared with the other processes through Redis */
   bool any_provider;
   market_settings_t defaults; /* a new guild's settings (guild_id 0) */
   market_sim_conf_t sim;

@@ -129,7 +129,8 @@ bool market_pc_tradable(const market_pc_t *pc, const market_quote_t *q, int64_t 
 
 static void pc_autosave(market_pc_t *pc);
 
-void market_pc_put(market_pc_t *pc, const market_quote_t *q) {
+/* Put q, fetched at fetched_ms (0: now). */
+static void pc_put_at(market_pc_t *pc, const market_quote_t *q, int64_t fetched_ms) {
   if (!q || q->price_micro <= 0 || !market_symbol_valid(q->symbol)) return;
   pc_entry_t *e = pc_find(pc, q->symbol);
   if (!e) {
@@ -143,11 +144,14 @@ void market_pc_put(market_pc_t *pc, const market_quote_t *q) {
     }
   }
   e->q = *q;
-  e->fetched_ms = pc_now(pc);
+  int64_t now = pc_now(pc);
+  e->fetched_ms = fetched_ms > 0 && fetched_ms < now ? fetched_ms : now;
   e->used = ++pc->tick;
   e->dirty = true;
   pc_autosave(pc);
 }
+
+void market_pc_put(market_pc_t *pc, const market_quote_t *q) { pc_put_at(pc, q, 0); }
 
 int market_pc_peek(market_pc_t *pc, const char *symbol, market_quote_t *out, int64_t *fetched_ms) {
   pc_entry_t *e = symbol ? pc_find(pc, symbol) : NULL;
@@ -182,7 +186,7 @@ static void pc_fetched(const market_chain_result_t *cr, void *ud) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", cr->message ? cr->message : "no provider answered");
     if (cr->err == 0)
-      market_pc_put(pc, &cr->quote);
+      pc_put_at(pc, &cr->quote, cr->fetched_ms);
     else
       pc->st.fetch_errors++;
     pc_waiter_t *w = f->waiters;

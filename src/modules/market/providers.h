@@ -137,6 +137,10 @@ typedef struct market_chain_result {
   const char *reasons[MARKET_PROV_COUNT];
   /** err != 0: "no provider could price SYMBOL (finnhub: ...; polygon: ...)". */
   const char *message;
+  /** When the quote was fetched from its provider (UTC Unix ms), when that
+   * was before now: another process's quote shared through Redis
+   * (sharedquote.h).  0: just now. */
+  int64_t fetched_ms;
 } market_chain_result_t;
 
 /** Lookup callback: runs exactly once per accepted lookup, on the loop

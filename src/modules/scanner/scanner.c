@@ -8,9 +8,17 @@
  * commands and posts are scanner_cmds.c.
  *
  * Signals only: the scanner reads KuCoin's public market data, needs no
- * key and places no order. */
+ * key and places no order.
+ *
+ * Several processes of one bot (souk/cluster.h): the scheduled scans and
+ * the posts of the top list's changes are once-per-cluster work, done by
+ * the holder of the cluster's lease only; a process that gains the lease
+ * re-reads the posted list from the store first, so what the previous
+ * leader posted is not posted again.  `/scanner scan` asked of any
+ * process still scans there, for its own answer. */
 #include "scanner_int.h"
 #include "souk/alloc.h"
+#include "souk/cluster.h"
 #include "souk/discord.h"
 #include "souk/err.h"
 #include "souk/health.h"
@@ -207,7 +215,28 @@ static void scan_done(const scan_report_t *r, void *ud) {
 }
 
 static void tick_cb(uv_timer_t *t) {
-  if (scanner_g.scan) scan_tick(scanner_g.scan);
+  if (scanner_g.scan && souk_cluster_leader()) scan_tick(scanner_g.scan);
+}
+
+/* Read the posted list from the store (at start, and when this process
+ * gains the lease: the previous leader may have posted since); posts wait
+ * until it is in. */
+static void load_posted(void) {
+  souk_store_t *st = scanner_g.store;
+  if (!st) {
+    scanner_g.posted_loaded = true;
+    return;
+  }
+  scanner_g.posted_loaded = false;
+  kv_job_t *j = souk_calloc(1, sizeof *j);
+  souk_buf_init(&j->read);
+  if (souk_store_read_async(st, load_tx, load_done, j)) load_done(j, SOUK_EIO);
+}
+
+static void leader_cb(bool leader, int64_t fence, void *ud) {
+  (void)fence;
+  (void)ud;
+  if (leader && scanner_g.started) load_posted();
 }
 
 static void health_check(void *ud, souk_health_result_t *out) {
@@ -311,14 +340,8 @@ static int scanner_init(const souk_module_ctx_t *ctx) {
     return rc == SOUK_EINVAL || rc == SOUK_ENOTFOUND ? SOUK_ECONFIG : rc;
   }
   scanner_g.started = true;
-  souk_store_t *st = scanner_g.store;
-  if (st) {
-    kv_job_t *j = souk_calloc(1, sizeof *j);
-    souk_buf_init(&j->read);
-    if (souk_store_read_async(st, load_tx, load_done, j)) load_done(j, SOUK_EIO);
-  } else {
-    scanner_g.posted_loaded = true;
-  }
+  load_posted();
+  souk_cluster_watch(leader_cb, NULL);
   g_tick = souk_timer_every(1000, tick_cb, NULL, 1);
   souk_health_register("scanner", health_check, NULL);
   metrics_init();
@@ -329,6 +352,7 @@ static int scanner_init(const souk_module_ctx_t *ctx) {
 
 static void scanner_shutdown(const souk_module_ctx_t *ctx) {
   if (scanner_g.started) {
+    souk_cluster_unwatch(leader_cb, NULL);
     souk_metrics_remove_collector(collect, NULL);
     souk_health_unregister("scanner");
     souk_timer_free(&g_tick);

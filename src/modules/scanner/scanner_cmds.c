@@ -2,6 +2,7 @@
 #include "scanner_int.h"
 #include "souk/alloc.h"
 #include "souk/buf.h"
+#include "souk/cluster.h"
 #include "souk/discord.h"
 #include "souk/err.h"
 #include "souk/log.h"
@@ -257,7 +258,8 @@ static size_t targets(uint64_t *out, size_t cap) {
 }
 
 void scanner_maybe_post(const scanner_ranked_t *r, size_t n) {
-  if (!scanner_g.posted_loaded) return;
+  /* The top list is posted once for the bot: by the lease's holder. */
+  if (!scanner_g.posted_loaded || !souk_cluster_leader()) return;
   size_t top = (size_t)scanner_conf.top < n ? (size_t)scanner_conf.top : n;
   scanner_top_t cur = {souk_calloc(top ? top : 1, sizeof *cur.sym), top};
   for (size_t i = 0; i < top; i++)

@@ -704,7 +704,8 @@ static const struct souk_task setup_tasks[] = {
      .period_ms = 3600000,
      .jitter_ms = 60000,
      .budget_ms = 10000,
-     .handler = prune_run},
+     .handler = prune_run,
+     .scope = SOUK_TASK_SCOPE_CLUSTER},
     {0},
 };
 

@@ -13,6 +13,7 @@
 #include "sb_db.h"
 #include "sb_mod.h"
 #include "souk/alloc.h"
+#include "souk/cluster.h"
 #include "souk/discord.h"
 #include "souk/err.h"
 #include "souk/log.h"
@@ -247,6 +248,72 @@ int sb_alerts_start(void) {
   return 0;
 }
 
+/* ---- taking over from another leader --------------------------------------------- */
+
+/* One alert row read back, parsed on the thread pool. */
+typedef struct seen {
+  sb_uuid_t uuid, seller;
+  uint64_t market;
+  int64_t unit, at;
+} seen_t;
+
+typedef struct reload {
+  int64_t since;
+  size_t max, n, cap;
+  seen_t *v;
+} reload_t;
+
+static void reload_row(void *ud, const sb_db_alert_t *a) {
+  reload_t *R = ud;
+  seen_t x;
+  if (sb_uuid_parse(a->uuid, strlen(a->uuid), &x.uuid) ||
+      sb_uuid_parse(a->seller, strlen(a->seller), &x.seller))
+    return;
+  x.market = sb_market_hash(a->key, a->attrs);
+  x.unit = a->unit;
+  x.at = a->at;
+  if (R->n == R->cap) {
+    R->cap = R->cap ? R->cap * 2 : 256;
+    R->v = souk_reallocarray(R->v, R->cap, sizeof *R->v);
+  }
+  R->v[R->n++] = x;
+}
+
+static int reload_tx(souk_db_t *db, void *ud) {
+  reload_t *R = ud;
+  R->n = 0; /* a transaction may run again */
+  return sb_db_alerts_load(db, R->since, R->max, reload_row, R);
+}
+
+static void reload_done(void *ud, int status) {
+  reload_t *R = ud;
+  g.writes--;
+  if (status) {
+    SOUK_WARN("skyblock", "cannot re-read the alerts already posted: %s (some may repeat once)",
+              souk_strerror(status));
+  } else if (g.on && sb_g.engine) {
+    /* Judging runs on the loop thread, like this: the dedupe is not
+     * shared with the pool. */
+    sb_dedupe_t *d = sb_engine_dedupe(sb_g.engine);
+    for (size_t i = 0; i < R->n; i++)
+      sb_dedupe_record(d, &R->v[i].uuid, R->v[i].market, &R->v[i].seller, R->v[i].unit,
+                       R->v[i].at);
+    SOUK_INFO("skyblock", "leading now: %zu alerted auctions re-read from the store", R->n);
+  }
+  souk_free(R->v);
+  souk_free(R);
+}
+
+void sb_alerts_take_over(void) {
+  souk_store_t *st = sb_g.store;
+  if (!st || !g.on) return;
+  reload_t *R = souk_calloc(1, sizeof *R);
+  R->since = (int64_t)souk_unix_ms() - sb_conf.dedupe_ttl_ms;
+  R->max = (size_t)sb_conf.dedupe_max;
+  g.writes++; /* waited for by sb_alerts_stop like a write */
+  if (souk_store_read_async(st, reload_tx, reload_done, R)) reload_done(R, SOUK_EIO);
+}
+
 void sb_alerts_stop(void) {
   g.on = false;
   /* Writes still out complete on their own; their jobs free themselves. */
@@ -442,7 +509,9 @@ static bool guild_wants(uint64_t guild, const sb_alert_t *a) {
 
 void sb_alerts_on_alert(void *ud, const sb_alert_t *a) {
   (void)ud;
-  if (!g.on) return;
+  /* Alerts are posted once for the bot: by the cluster lease's holder (a
+   * process that lost the lease meanwhile posts nothing more). */
+  if (!g.on || !souk_cluster_leader()) return;
   /* Kept first: the dedupe must hold even if the process dies now. */
   wjob_t *w = souk_calloc(1, sizeof *w);
   w->kind = 0;

@@ -169,8 +169,10 @@ void sb_files_checkpoint(void (*done)(void *ud, int status), void *ud) {
   g.busy++;
 }
 
-static int ck_load(void) {
-  FILE *f = fopen(g.ckpt, "rb");
+/* Read and decompress a checkpoint file.  It touches no loop state, so it
+ * also runs on the thread pool.  *out (souk_malloc'd) holds *len bytes. */
+static int ck_read(const char *path, void **out, size_t *len) {
+  FILE *f = fopen(path, "rb");
   if (!f) return SOUK_ENOTFOUND;
   souk_buf_t z = {0};
   char tmp[65536];
@@ -183,11 +185,90 @@ static int ck_load(void) {
   if (size != ZSTD_CONTENTSIZE_ERROR && size != ZSTD_CONTENTSIZE_UNKNOWN && size < (1ull << 31)) {
     void *raw = souk_malloc((size_t)size + 1);
     size_t n = ZSTD_decompress(raw, (size_t)size, z.data, z.len);
-    if (!ZSTD_isError(n) && n == size) rc = sb_mkts_load(sb_engine_store(sb_g.engine), raw, n);
-    souk_free(raw);
+    if (!ZSTD_isError(n) && n == size) {
+      *out = raw;
+      *len = n;
+      rc = 0;
+    } else {
+      souk_free(raw);
+    }
   }
   souk_buf_free(&z);
   return rc;
+}
+
+static int ck_load(void) {
+  void *raw = NULL;
+  size_t n = 0;
+  int rc = ck_read(g.ckpt, &raw, &n);
+  if (rc) return rc;
+  rc = sb_mkts_load(sb_engine_store(sb_g.engine), raw, n);
+  souk_free(raw);
+  return rc;
+}
+
+/* ---- taking over from another leader --------------------------------------------------------- */
+
+typedef struct takeover {
+  char *path;
+  void *raw;
+  size_t len;
+  int rc;
+  void (*done)(void *ud);
+  void *ud;
+} takeover_t;
+
+static void takeover_work(void *ud) {
+  takeover_t *t = ud;
+  t->rc = ck_read(t->path, &t->raw, &t->len);
+}
+
+static void takeover_done(void *ud, int status) {
+  takeover_t *t = ud;
+  g.busy--;
+  if (status) t->rc = status;
+  if (sb_g.engine && t->rc == 0 && sb_engine_busy(sb_g.engine)) {
+    /* Pages of this process's last time as leader are still being
+     * applied to the window: it is not swapped under them. */
+    SOUK_WARN("skyblock", "the leader's checkpoint not loaded: pages are still being applied here; "
+                          "keeping this process's window");
+  } else if (sb_g.engine && t->rc == 0) {
+    /* The previous leader's window replaces what this process loaded at
+     * its start (sb_mkts_load wants an empty store). */
+    sb_mkts_t *m = sb_engine_store(sb_g.engine);
+    sb_mkts_reset(m);
+    sb_g.nwatch = 0; /* market ids of the old window */
+    int rc = sb_mkts_load(m, t->raw, t->len);
+    sb_mkts_stats_t ms;
+    sb_mkts_stats(m, &ms);
+    if (rc)
+      SOUK_WARN("skyblock", "the leader's checkpoint %s not loaded (%s): starting with an empty "
+                "window", t->path, souk_strerror(rc));
+    else
+      SOUK_INFO("skyblock", "checkpoint loaded at take-over: %zu items, %zu sales, %zu closed hours",
+                ms.markets, ms.sales, ms.hours);
+  } else if (t->rc != SOUK_ENOTFOUND && t->rc != SOUK_ECANCELED) {
+    SOUK_WARN("skyblock", "the leader's checkpoint %s not read (%s): keeping this process's window",
+              t->path, souk_strerror(t->rc));
+  }
+  souk_free(t->raw);
+  souk_free(t->path);
+  void (*done)(void *) = t->done;
+  void *dud = t->ud;
+  souk_free(t);
+  done(dud);
+}
+
+void sb_files_take_over(void (*done)(void *ud), void *ud) {
+  takeover_t *t = souk_calloc(1, sizeof *t);
+  t->path = souk_strdup(g.ckpt);
+  t->done = done;
+  t->ud = ud;
+  g.busy++;
+  if (souk_work_submit(takeover_work, takeover_done, t) != 0) {
+    t->rc = SOUK_EIO;
+    takeover_done(t, 0);
+  }
 }
 
 /* ---- the hourly summaries ---------------------------------------------------------------- */

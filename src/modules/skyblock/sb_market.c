@@ -1045,6 +1045,8 @@ static void reset_store(sb_mkts_t *m) {
   sb_mkts_free(old);
 }
 
+void sb_mkts_reset(sb_mkts_t *m) { reset_store(m); }
+
 int sb_mkts_load(sb_mkts_t *m, const void *data, size_t len) {
   rd_t r = {data, (const uint8_t *)data + len, false};
   char magic[4];

@@ -117,6 +117,9 @@ typedef struct sb_mkts sb_mkts_t;
 sb_mkts_t *sb_mkts_new(const sb_mkts_conf_t *conf);
 /** Free it; NULL is allowed. */
 void sb_mkts_free(sb_mkts_t *m);
+/** Empty it, keeping the handle and its conf (before sb_mkts_load into a
+ * store that holds data already). */
+void sb_mkts_reset(sb_mkts_t *m);
 /** Counters now. */
 void sb_mkts_stats(const sb_mkts_t *m, sb_mkts_stats_t *out);
 /** Settings now. */

@@ -75,6 +75,7 @@ typedef struct sb_state {
   sb_engine_t *engine; /* the store, dedupe and pipeline */
   sb_poller_t *poller; /* live only */
   struct sb_sim *sim;  /* sim only */
+  bool taking_over;    /* gained the cluster's lease: loading the leader's checkpoint */
   uint64_t started_ms;
   uint64_t mem[SB_MEM__COUNT];
   unsigned window_now; /* the window in effect (the memory guard shrinks it) */
@@ -105,6 +106,10 @@ extern const souk_setting_t sb_settings[];
 int sb_alerts_start(void);
 /** Stop: no more sends. */
 void sb_alerts_stop(void);
+/** This process has just gained the cluster's lease: re-read the alerts
+ * the previous leader posted (the store's rows) into the dedupe, so none
+ * is posted twice.  Asynchronous; a failure is logged. */
+void sb_alerts_take_over(void);
 /** The engine's alert hook: post to the channels, DM subscribers, keep
  * the dedupe row. */
 void sb_alerts_on_alert(void *ud, const sb_alert_t *a);
@@ -142,6 +147,11 @@ void sb_subs_count(size_t *all, size_t *paused);
 int sb_files_start(void);
 /** Save the checkpoint now (blocking; shutdown). */
 void sb_files_stop(void);
+/** This process has just gained the cluster's lease: read the checkpoint
+ * the previous leader wrote (skyblock.dir on shared storage) on the thread
+ * pool and put it in place of this process's window, then call done(ud)
+ * on the loop thread, whether there was one or not. */
+void sb_files_take_over(void (*done)(void *ud), void *ud);
 /** Save the checkpoint in the background (task). */
 void sb_files_checkpoint(void (*done)(void *ud, int status), void *ud);
 /** The engine's hour hook: write the hour's Parquet summary. */

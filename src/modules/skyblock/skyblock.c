@@ -10,6 +10,7 @@
  * have their own files and tests. */
 #include "sb_mod.h"
 #include "souk/alloc.h"
+#include "souk/cluster.h"
 #include "souk/err.h"
 #include "souk/health.h"
 #include "souk/http.h"
@@ -407,6 +408,8 @@ void sb_status_text(souk_buf_t *b) {
                     " retried, %" PRIu64 " not populated (503), breaker %s\n",
                     ps.pages_ok, ps.pages_failed, ps.retries, ps.not_populated,
                     souk_breaker_state_name(souk_breaker_state(sb_poller_breaker(sb_g.poller))));
+  } else if (sb_g.live) {
+    souk_buf_puts(b, "Poller: runs in the cluster's leader, not in this process\n");
   } else if (sb_g.sim) {
     ago(t1, sizeof t1, (uint64_t)sb_conf.sim_interval_ms);
     souk_buf_printf(b, "Simulated market: %" PRIu64 " refreshes, one every %s\n",
@@ -546,6 +549,11 @@ static void metrics_init(void) {
 
 static void sb_health(void *ud, souk_health_result_t *out) {
   (void)ud;
+  if (sb_g.live && !sb_g.poller) {
+    souk_health_set(out, SOUK_HEALTH_HEALTHY,
+                    "the poller runs in the cluster's leader, not in this process");
+    return;
+  }
   if (!sb_g.poller) {
     souk_health_set(out, SOUK_HEALTH_HEALTHY, "source sim");
     return;
@@ -604,12 +612,14 @@ static souk_task_t sb_tasks[] = {
      .period_ms = 300000,
      .jitter_ms = 5000,
      .budget_ms = 30000,
-     .handler = checkpoint_task},
+     .handler = checkpoint_task,
+     .scope = SOUK_TASK_SCOPE_CLUSTER},
     {.name = "skyblock.prune",
      .period_ms = 3600000,
      .jitter_ms = 60000,
      .budget_ms = 60000,
-     .handler = prune_task},
+     .handler = prune_task,
+     .scope = SOUK_TASK_SCOPE_CLUSTER},
     {0},
 };
 
@@ -648,6 +658,35 @@ void sb_confs(sb_mkts_conf_t *mc, sb_sniper_conf_t *sc) {
 
 static void sb_shutdown(const souk_module_ctx_t *ctx);
 
+/* The live poller and its ingestion are once-per-cluster work: only the
+ * holder of the cluster's lease polls the API (and so posts alerts and
+ * writes the Parquet files and checkpoints); the others keep their
+ * engine for what they read of it.  A process that gains the lease starts
+ * polling at once, after re-reading the alerts already posted. */
+static void taken_over(void *ud) {
+  (void)ud;
+  sb_g.taking_over = false;
+  /* Still leading, and still running: poll from the window just loaded. */
+  if (!sb_g.started || sb_g.poller || !souk_cluster_leader()) return;
+  int rc = live_start();
+  if (rc) SOUK_ERROR("skyblock", "cannot start the poller: %s", souk_strerror(rc));
+  else SOUK_INFO("skyblock", "this process leads the cluster: polling %s", sb_conf.api_url);
+}
+
+static void leader_cb(bool leader, int64_t fence, void *ud) {
+  (void)fence;
+  (void)ud;
+  if (!sb_g.started || !sb_g.live) return;
+  if (leader && !sb_g.poller && !sb_g.taking_over) {
+    sb_g.taking_over = true;
+    sb_alerts_take_over();
+    sb_files_take_over(taken_over, NULL);
+  } else if (!leader && sb_g.poller) {
+    live_stop();
+    SOUK_INFO("skyblock", "another process leads the cluster: the poller stops here");
+  }
+}
+
 static int sb_init(const souk_module_ctx_t *ctx) {
   memset(&sb_g, 0, sizeof sb_g);
   sb_g.store = ctx->store;
@@ -674,15 +713,19 @@ static int sb_init(const souk_module_ctx_t *ctx) {
   souk_health_register("skyblock", sb_health, NULL);
   sb_g.started = true;
   if (sb_g.live) {
-    rc = live_start();
+    /* One process (no cluster) leads from the start; in a cluster the
+     * poller starts when the lease is this process's. */
+    rc = souk_cluster_leader() ? live_start() : 0;
     if (rc) {
       SOUK_ERROR("skyblock", "cannot start the poller: %s", souk_strerror(rc));
       /* A failed init gets no shutdown: undo what started. */
       sb_shutdown(ctx);
       return rc;
     }
-    SOUK_INFO("skyblock", "SkyBlock sniper started: live from %s, %" PRId64 " pages at once",
-              sb_conf.api_url, sb_conf.concurrency);
+    souk_cluster_watch(leader_cb, NULL);
+    SOUK_INFO("skyblock", "SkyBlock sniper started: live from %s, %" PRId64 " pages at once%s",
+              sb_conf.api_url, sb_conf.concurrency,
+              sb_g.poller ? "" : " (in the cluster's leader)");
   } else {
     sb_g.sim = sb_sim_start(sb_g.engine, (uint64_t)sb_conf.sim_seed,
                             (uint64_t)sb_conf.sim_interval_ms, (unsigned)sb_conf.sim_warmup_hours);
@@ -699,6 +742,7 @@ static void sb_shutdown(const souk_module_ctx_t *ctx) {
   if (!sb_g.engine) return;
   souk_health_unregister("skyblock");
   souk_metrics_remove_collector(sb_collect, NULL);
+  souk_cluster_unwatch(leader_cb, NULL);
   live_stop();
   if (sb_g.sim) {
     sb_sim_stop(sb_g.sim);

@@ -305,7 +305,18 @@ static void test_clear(void **state) {
   /* Escapes and classes work as in Redis. */
   assert_int_equal(do_clear(c, "user\\*l?[s-u]"), 0);
   assert_int_equal(do_get(c, 0, "user*lit", &r), SOUK_ENOTFOUND);
+  /* The cluster's coordination keys (the lease, its counter, ...) live
+   * under the same prefix; no clear may delete them, or a second
+   * process could take the lease (src/ops/cluster.h). */
+  if (be->redis) {
+    redisContext *rc = sync_client();
+    assert_non_null(rc);
+    freeReplyObject(redisCommand(rc, "SET t[1]*:cluster:lease x"));
+    freeReplyObject(redisCommand(rc, "SET t[1]*:cluster:fence 7"));
+    redisFree(rc);
+  }
   assert_int_equal(do_clear(c, "*"), 0);
+  assert_int_equal(do_clear(c, "cluster:*"), 0);
   assert_int_equal(do_get(c, 0, "guild:1", &r), SOUK_ENOTFOUND);
   assert_int_equal(do_get(other, 0, "user:1", &r), 0);
   if (be->redis) {
@@ -313,14 +324,18 @@ static void test_clear(void **state) {
     assert_non_null(rc);
     redisReply *rep = redisCommand(rc, "DBSIZE");
     assert_non_null(rep);
-    assert_int_equal(rep->integer, 1); /* only the other prefix's key */
+    /* The other prefix's key and the two cluster keys. */
+    assert_int_equal(rep->integer, 3);
+    freeReplyObject(rep);
+    rep = redisCommand(rc, "GET t[1]*:cluster:fence");
+    assert_true(rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "7"));
     freeReplyObject(rep);
     redisFree(rc);
   } else {
     souk_cache_stats_t st;
     souk_cache_stats(c, &st);
     assert_int_equal(st.mem_entries, 0);
-    assert_int_equal(st.memory.clears, 3);
+    assert_int_equal(st.memory.clears, 4);
   }
   close_cache(other);
   close_cache(c);

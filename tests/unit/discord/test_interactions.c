@@ -26,6 +26,7 @@
 #include "net/httpd.h"
 #include "souk/log.h"
 #include "souk/loop.h"
+#include "souk/store.h"
 #include "core/metrics.h"
 
 #include <curl/curl.h>
@@ -520,6 +521,137 @@ static void test_unmount_defers_pending(void **state) {
   got_free(&g);
 }
 
+/* Behind a load balancer a request may be sent twice, to this process or
+ * another sharing the store: the command runs once, and the retry gets
+ * the first one's answer (its deferred answer when that is what went). */
+static souk_store_t *ix_store;
+static char ix_db[64];
+
+static void open_ix_store(void) {
+  snprintf(ix_db, sizeof ix_db, "/tmp/souk-ix-%d.db", (int)getpid());
+  unlink(ix_db);
+  souk_store_conf_t c;
+  souk_store_conf_defaults(&c);
+  char url[96];
+  snprintf(url, sizeof url, "sqlite://%s", ix_db);
+  c.url = url;
+  assert_int_equal(souk_store_open(&c, NULL, &ix_store), 0);
+  souk__ix_set_store(ix_store);
+}
+
+static void close_ix_store(void) {
+  souk__ix_set_store(NULL);
+  uv_run(souk_loop(), UV_RUN_NOWAIT);
+  while (souk_work_pending())
+    uv_run(souk_loop(), UV_RUN_ONCE);
+  souk_store_close(ix_store);
+  ix_store = NULL;
+  char p[80];
+  unlink(ix_db);
+  snprintf(p, sizeof p, "%s-wal", ix_db);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", ix_db);
+  unlink(p);
+}
+
+/* Let the recorded answer reach the store. */
+static void settle(void) {
+  for (int i = 0; i < 200 && souk_work_pending(); i++)
+    uv_run(souk_loop(), UV_RUN_ONCE);
+}
+
+#define CMD_ID(id) "{\"id\":\"" id "\",\"type\":2,\"token\":\"tok\"," USER ",\"data\":{\"name\":\"ping\"}}"
+
+static void start_post(got_t *g, const char *body, souk_http_opts_t *o, char *u, char (*h)[200],
+                       const char **hp) {
+  memset(g, 0, sizeof *g);
+  char sig[129];
+  snprintf(u, 128, "%s/interactions", base);
+  sign(key, "1700000000", body, sig);
+  snprintf(h[0], 200, "X-Signature-Ed25519: %s", sig);
+  snprintf(h[1], 200, "X-Signature-Timestamp: 1700000000");
+  hp[0] = h[0];
+  hp[1] = h[1];
+  *o = (souk_http_opts_t){.method = "POST",
+                          .url = u,
+                          .headers = hp,
+                          .nheaders = 2,
+                          .body = body,
+                          .body_len = strlen(body),
+                          .timeout_ms = 5000};
+  assert_int_equal(souk_http_request(o, got_cb, g, NULL), 0);
+}
+
+/* Another process claimed interaction 24 and died before answering. */
+static int claim_24(souk_db_t *db, void *ud) { return souk_db_once(db, "ix:24"); }
+
+static void test_retry_answers_once(void **state) {
+  open_ix_store();
+  got_t g;
+  /* Sequential: the retry comes after the answer. */
+  handler_mode = H_SYNC;
+  post_signed(&g, CMD_ID("20"));
+  assert_string_equal(g.body.data, reply);
+  got_free(&g);
+  settle();
+  post_signed(&g, CMD_ID("20"));
+  assert_int_equal(g.status, 200);
+  assert_string_equal(g.body.data, reply);
+  got_free(&g);
+  assert_int_equal(handler_calls, 1);
+  assert_int_equal(souk__ix_retries(), 1);
+  /* A different interaction runs. */
+  post_signed(&g, CMD_ID("21"));
+  got_free(&g);
+  assert_int_equal(handler_calls, 2);
+
+  /* Both at once: one runs the handler (which answers 30 ms later), the
+   * other waits for that answer and sends the same. */
+  handler_mode = H_LATER;
+  got_t a, b;
+  souk_http_opts_t oa, ob;
+  char ua[128], ub[128], ha[2][200], hb[2][200];
+  const char *hpa[2], *hpb[2];
+  start_post(&a, CMD_ID("22"), &oa, ua, ha, hpa);
+  start_post(&b, CMD_ID("22"), &ob, ub, hb, hpb);
+  assert_true(run_until(&a.done, 3000));
+  assert_true(run_until(&b.done, 3000));
+  assert_int_equal(a.status, 200);
+  assert_int_equal(b.status, 200);
+  assert_string_equal(a.body.data, reply);
+  assert_string_equal(b.body.data, reply);
+  got_free(&a);
+  got_free(&b);
+  assert_int_equal(handler_calls, 3);
+  assert_int_equal(souk__ix_retries(), 2);
+
+  /* The first one deferred (its handler is slow): the retry gets the
+   * deferred answer too, and the handler still finishes through REST. */
+  handler_mode = H_NEVER;
+  post_signed(&g, CMD_ID("23"));
+  assert_string_equal(g.body.data, "{\"type\":5}");
+  got_free(&g);
+  settle();
+  handler_mode = H_SYNC;
+  uint64_t ms = post_signed(&g, CMD_ID("23"));
+  assert_string_equal(g.body.data, "{\"type\":5}");
+  assert_true(ms < 190); /* read from the store, not waited for */
+  got_free(&g);
+  assert_int_equal(handler_calls, 4);
+  assert_int_equal(souk__ix_respond(held, reply, strlen(reply)), SOUK_ETIMEDOUT);
+  held = NULL;
+
+  /* A retry whose first answer never comes (the first process died
+   * before answering) gets the deferred answer at the deadline. */
+  assert_int_equal(souk_store_tx(ix_store, claim_24, NULL), 0);
+  ms = post_signed(&g, CMD_ID("24"));
+  assert_string_equal(g.body.data, "{\"type\":5}");
+  assert_true(ms >= 190 && ms < 2000);
+  got_free(&g);
+  assert_int_equal(handler_calls, 4);
+  close_ix_store();
+}
+
 static void test_no_handler(void **state) {
   souk__ix_set_handler(NULL, NULL);
   got_t g;
@@ -584,6 +716,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_handler_late, http_setup, http_teardown),
       cmocka_unit_test_setup_teardown(test_unmount_defers_pending, http_setup, http_teardown),
       cmocka_unit_test_setup_teardown(test_no_handler, http_setup, http_teardown),
+      cmocka_unit_test_setup_teardown(test_retry_answers_once, http_setup, http_teardown),
       cmocka_unit_test(test_mount_config),
   };
   int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
