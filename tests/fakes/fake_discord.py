@@ -121,7 +121,7 @@ requested}], "heartbeat_requests": [...], "gateway_received": [...],
 "rest": {"requests": [{i, at, method, path, query, headers, body, status,
 bucket, major, remaining, scripted, rate_limited, avoidable}],
 "rate_limited": [...], "stats": {avoidable_429, unavoidable_429,
-scripted_429, global_429, invalid_requests}, "global_sliding": {window_s,
+scripted_429, global_429, invalid_requests, nonce_repeats}, "global_sliding": {window_s,
 max, max_at}: the most requests bound by the global limit (interaction
 endpoints excluded) that arrived within one window sliding with every
 arrival, from every client}, "commands", "interactions",
@@ -245,6 +245,10 @@ WORDS = ("the auction for hyperion ended at 1.2b coins and nobody noticed "
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
          "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert",
          "sybil", "trent", "victor", "walter", "zoe"]
+
+
+# How long enforce_nonce remembers a nonce ("the past few minutes").
+NONCE_WINDOW_S = 300.0
 
 
 def now_unix():
@@ -953,6 +957,7 @@ class FakeDiscord:
         self.interactions = {}
         self.typing = []
         self.interaction_tokens = {}
+        self.nonces = {}  # (author, nonce) -> (mono, message id), for enforce_nonce
         self.init_actions()
         self.next_guild_shard = 0
         for i in range(args.guilds):
@@ -2542,8 +2547,21 @@ class FakeDiscord:
         c = self.channel_or_404(p["channel_id"])
         self.check_dm_open(c)
         b = dict(body or {})
+        # enforce_nonce: a message by the same author with the same nonce in
+        # the last few minutes is answered again and nothing new is posted
+        # (Discord's docs: "Create Message").
+        nonce = b.get("nonce")
+        if b.get("enforce_nonce") and nonce is not None:
+            key = (self.app_id, str(nonce))
+            seen = self.nonces.get(key)
+            if seen is not None and mono() - seen[0] < NONCE_WINDOW_S \
+                    and seen[1] in self.messages:
+                self.rest_stats["nonce_repeats"] += 1
+                return 200, self.messages[seen[1]]
         b["_attachments"] = self.attachments_of(files)
         msg = self.make_message(c["id"], self.app_id, b)
+        if b.get("enforce_nonce") and nonce is not None:
+            self.nonces[(self.app_id, str(nonce))] = (mono(), msg["id"])
         await self.echo("MESSAGE_CREATE", self.with_guild(msg), c.get("guild_id"))
         return 200, msg
 

@@ -1240,3 +1240,24 @@ def test_sliding_window_counts_global_requests_of_every_client(make_fake):
     fake.post("/_fake/reset_logs")
     assert fake.state(rest_log=False)["rest"]["global_sliding"]["max"] == 0
     fake.reset_violations()
+
+
+def test_enforce_nonce_answers_a_repeat_with_the_first_message(fake):
+    """With enforce_nonce, a second message with the same nonce is not
+    posted: Discord answers with the first one (a bot that handles an event
+    twice replies once); without it, both are posted."""
+    cid = channel_ids(fake)[0]
+
+    async def body(http, rest):
+        m1 = (await rest.call("POST", "/channels/%s/messages" % cid,
+                              {"content": "one", "nonce": "n-1", "enforce_nonce": True}))[2]
+        m2 = (await rest.call("POST", "/channels/%s/messages" % cid,
+                              {"content": "one again", "nonce": "n-1", "enforce_nonce": True}))[2]
+        assert m2["id"] == m1["id"] and m2["content"] == "one"
+        m3 = (await rest.call("POST", "/channels/%s/messages" % cid,
+                              {"content": "two", "nonce": "n-1"}))[2]
+        assert m3["id"] != m1["id"]
+    run(session_and(fake, body))
+    contents = [m["content"] for m in fake.messages(channel_id=cid)]
+    assert contents.count("one") == 1 and "one again" not in contents and "two" in contents
+    assert fake.state(rest_log=False)["rest"]["stats"]["nonce_repeats"] == 1
