@@ -16,6 +16,8 @@
 #include "discord/commands.h"
 #include "discord/dapi.h"
 #include "discord/dconf.h"
+#include "discord/gcache.h"
+#include "discord/handoff.h"
 #include "discord/members.h"
 #include "discord/msgsplit.h"
 #include "discord/rest.h"
@@ -40,6 +42,8 @@
 #define OUTAGE_LOG_EVERY_MS 60000
 /* Asking again for the session start limit when Discord gave no reset. */
 #define SESSION_WAIT_MIN_MS 5000
+/* How long a stop waits for Redis to confirm the last session writes. */
+#define HANDOFF_FLUSH_MS 3000
 
 static struct {
   void (*on_fatal)(int err, const char *msg);
@@ -56,6 +60,11 @@ static struct {
   uint64_t outage_logged;
   unsigned since_log; /* failures since the last line about them */
   bool starts_waiting; /* waiting for Discord's session start limit to reset */
+  /* Sessions handed on through Redis (NULL without cache.url, or with
+   * discord.shards.handoff off). */
+  souk__handoff_t *handoff;
+  uint32_t shard_count;
+  bool handoff_flushing, finish_waiting;
 } g;
 
 /* ---- replies ------------------------------------------------------------ */
@@ -106,6 +115,41 @@ static void on_fatal(int code, const char *msg) {
   bot_fatal(code >= SOUK_GW_CLOSE_UNKNOWN_ERROR ? SOUK_EAUTH : SOUK_EFATAL, msg);
 }
 
+/* ---- session hand-off ---------------------------------------------------- */
+
+/* Another process claimed one of our shards: two processes were given it,
+ * or this one was thought dead.  4000 leaves the session to the other. */
+static void handoff_lost(void *ud, uint32_t shard, const char *owner) {
+  souk__shards_stop_one(shard, SOUK_GW_CLOSE_UNKNOWN_ERROR);
+}
+
+static uint64_t handoff_local_guilds(void *ud, uint32_t shard) {
+  return souk__gcache_guilds_of(shard, g.shard_count);
+}
+
+static void handoff_others_guilds(void *ud, uint64_t n) { souk__gcache_set_others(n); }
+
+/* A hand-off through Redis when cache.url is set and it is not turned
+ * off; NULL otherwise (or when it cannot be made: then sessions end with
+ * the process, as they always did). */
+static souk__handoff_t *handoff_make(uint32_t count) {
+  const souk_cache_conf_t *cc = &souk__cache_conf;
+  if (!souk__discord_conf.handoff || !cc->url || !cc->url[0]) return NULL;
+  souk__handoff_conf_t hc = {.url = cc->url,
+                             .prefix = cc->key_prefix,
+                             .shard_count = count,
+                             .lost = handoff_lost,
+                             .local_guilds = handoff_local_guilds,
+                             .others_guilds = handoff_others_guilds};
+  souk__handoff_t *h = NULL;
+  int rc = souk__handoff_new(&hc, &h);
+  if (rc) {
+    SOUK_WARN("bot", "session hand-off through redis unavailable (%s)", souk_strerror(rc));
+    return NULL;
+  }
+  return h;
+}
+
 static const souk__gateway_handlers_t handlers = {
     .on_dispatch = on_dispatch,
     .on_ready = on_ready,
@@ -148,8 +192,11 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
       SOUK_WARN("bot", "identify through redis unavailable (%s): using the lock file",
                 souk_strerror(rc));
   }
+  g.shard_count = (uint32_t)count;
+  g.handoff = handoff_make((uint32_t)count);
   souk__shards_conf_t sc = {
       .gateway_url = url,
+      .handoff = g.handoff,
       .identify_backend = backend,
       .identify_lock = lockp,
       .shard_count = (uint32_t)count,
@@ -166,6 +213,8 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc) {
   if (rc) {
     /* The shards own a backend only once they have started. */
     if (backend) backend->ops->destroy(backend->self);
+    souk__handoff_free(g.handoff);
+    g.handoff = NULL;
     char msg[128];
     snprintf(msg, sizeof msg, "cannot start shards: %s", souk_strerror(rc));
     bot_fatal(rc == SOUK_EINVAL ? SOUK_ECONFIG : rc, msg);
@@ -349,6 +398,13 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
 /* ---- stop ---------------------------------------------------------------- */
 
 static void stop_finish(void) {
+  /* The last session writes must reach Redis before the process goes. */
+  if (g.handoff_flushing) {
+    g.finish_waiting = true;
+    return;
+  }
+  souk__handoff_free(g.handoff);
+  g.handoff = NULL;
   souk__dcmd_stop();
   souk__members_stop();
   if (g.rest_running) {
@@ -386,8 +442,20 @@ static void drained_cb(void *ud) {
   }
 }
 
+static void handoff_flushed_cb(void *ud) {
+  g.handoff_flushing = false;
+  if (g.finish_waiting) {
+    g.finish_waiting = false;
+    stop_finish();
+  }
+}
+
 static void shards_stopped_cb(void) {
   g.shards_running = false;
+  if (g.handoff) {
+    g.handoff_flushing = true;
+    souk__handoff_flush(g.handoff, HANDOFF_FLUSH_MS, handoff_flushed_cb, NULL);
+  }
   /* Replies decided before the stop get the grace period to go out. */
   if (g.rest_running && souk__rest_drain(drained_cb, NULL) == 0) return;
   stop_finish();
@@ -410,7 +478,11 @@ void souk__bot_stop(int64_t grace_ms, void (*done)(void)) {
     uv_timer_start(&g.grace, grace_timer_cb, (uint64_t)grace_ms, 0);
     g.grace_on = true;
   }
-  if (g.shards_running) souk__shards_stop(shards_stopped_cb);
+  /* With a hand-off, 4000 keeps every session alive on Discord's side for
+   * the process that runs the shard next (1000 or 1001 would end it). */
+  if (g.shards_running)
+    souk__shards_stop_code(g.handoff ? SOUK_GW_CLOSE_UNKNOWN_ERROR : SOUK_GW_CLOSE_NORMAL,
+                           shards_stopped_cb);
   else shards_stopped_cb();
 }
 
@@ -429,6 +501,12 @@ int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms) {
     return 0;
   }
   return SOUK_ENOTFOUND;
+}
+
+bool souk__bot_handoff(souk__handoff_stats_t *out) {
+  if (!g.handoff) return false;
+  souk__handoff_stats(g.handoff, out);
+  return true;
 }
 
 size_t souk__bot_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }

@@ -53,6 +53,10 @@ const souk_conf_key_t souk__discord_conf_keys[] = {
      "identify concurrency; 0 uses GET /gateway/bot"},
     {"shards.identify_lock", SOUK_CONF_STRING, K(identify_lock), NULL, 0, 0, NULL, 0,
      "lock file coordinating IDENTIFY across processes on one host (default: <data_dir>/identify.lock)"},
+    {"shards.handoff", SOUK_CONF_BOOL, K(handoff), "true", 0, 0, NULL, 0,
+     "with cache.url set: keep each shard's session in Redis after every event and close "
+     "sessions with 4000 on stop, so the process that runs the shard next resumes it without "
+     "a new IDENTIFY and without losing events"},
     {"compress", SOUK_CONF_ENUM, K(compress), "zlib-stream", 0, 0, compress_choices, 0,
      "gateway transport compression: zlib-stream, zstd-stream or none (true: the default, "
      "false: none)"},

@@ -19,6 +19,7 @@ typedef struct souk__discord_conf {
   int64_t shard_last;      /* last shard id (inclusive); -1: shard_count-1 */
   int64_t max_concurrency; /* 0: from GET /gateway/bot */
   char *identify_lock;     /* lock-file path shared by processes on one host */
+  bool handoff;            /* with cache.url: hand sessions on through Redis (handoff.h) */
   int compress;            /* index: zlib-stream, zstd-stream, none, true, false */
   bool cache_members;      /* keep member lists (members.h) */
   int64_t large_threshold; /* 50..250 */

@@ -775,6 +775,18 @@ void souk__gateway_free(souk__gateway_t *gw) {
   souk_free(gw);
 }
 
+bool souk__gateway_set_session(souk__gateway_t *gw, const char *session_id,
+                               const char *resume_url, uint64_t seq) {
+  if (gw->state != SOUK_GW_IDLE) return false;
+  forget_session(gw);
+  if (session_id && *session_id) {
+    gw->session_id = souk_strdup(session_id);
+    gw->resume_url = resume_url && *resume_url ? souk_strdup(resume_url) : NULL;
+    gw->seq = seq;
+  }
+  return true;
+}
+
 void souk__gateway_start(souk__gateway_t *gw) {
   if (gw->state != SOUK_GW_IDLE && gw->state != SOUK_GW_STOPPED) return;
   gw->stop_requested = false;

@@ -11,6 +11,7 @@
 #define SOUK_DISCORD_SHARDS_H
 
 #include "discord/gateway.h"
+#include "discord/handoff.h"
 #include "discord/idlock.h"
 #include "souk/json.h"
 
@@ -52,6 +53,10 @@ typedef struct souk__shards_conf {
   const souk__identify_lock_t *identify_backend;
   const char *identify_lock;
   uint32_t identify_interval_ms; /* 0: 5000 (tests use less) */
+  /* Sessions handed on between processes (not owned: it must outlive the
+   * shards).  Each shard first claims its saved session and resumes it,
+   * and after every handled event its session is saved.  NULL: none. */
+  souk__handoff_t *handoff;
   size_t max_message;            /* decompressed message limit; 0: 16 MiB */
 } souk__shards_conf_t;
 
@@ -76,6 +81,11 @@ void souk__shards_stop(void (*done)(void));
 /** As souk__shards_stop with another close code: 4000 keeps the sessions
  * resumable (a restart that hands them on, see souk__shards_session()). */
 void souk__shards_stop_code(int code, void (*done)(void));
+
+/** Stop one shard with code, leaving the others running (a shard another
+ * process took over: 4000, so that its session lives on there).
+ * SOUK_ENOTFOUND if not run here. */
+int souk__shards_stop_one(uint32_t shard_id, int code);
 
 /** Re-read discord.presence.* and send it to every shard (op 3). */
 void souk__shards_update_presence(void);
