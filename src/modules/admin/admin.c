@@ -561,8 +561,20 @@ static void admin_config_set(souk_cmd_ctx_t *ctx) {
     souk_cmd_replyf(ctx, "Not changed: %s.", err[0] ? err : souk_strerror(rc));
     return;
   }
-  souk_cmd_replyf(ctx, "`%s` is now `%s` until the next restart (the file is unchanged).", key,
-                  value);
+  int shared = souk_conf_shared();
+  if (shared > 0)
+    souk_cmd_replyf(ctx,
+                    "`%s` is now `%s` on every process of the bot, until the whole bot stops "
+                    "(the files are unchanged).",
+                    key, value);
+  else if (shared < 0)
+    souk_cmd_replyf(ctx,
+                    "`%s` is now `%s` here, and on the other processes of the bot once Redis is "
+                    "back, until the whole bot stops (the files are unchanged).",
+                    key, value);
+  else
+    souk_cmd_replyf(ctx, "`%s` is now `%s` until the next restart (the file is unchanged).", key,
+                    value);
 }
 
 /* ---- /prefix ------------------------------------------------------------------ */

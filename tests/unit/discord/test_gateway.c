@@ -860,6 +860,38 @@ static void test_session_set_before_start(void **state) {
   assert_non_null(strstr(last_sent(), "\"session_id\":\"handed-on\""));
   assert_non_null(strstr(last_sent(), "\"seq\":77"));
   assert_int_equal(W.identify_requests, 0);
+  /* A presence set meanwhile waits for the session; once resumed, this
+   * process's presence replaces the previous process's, once. */
+  souk__presence_t p = {"idle", "handed over", 3};
+  assert_int_equal(souk__gateway_set_presence(W.gw, &p), 0);
+  msg("{\"op\":0,\"t\":\"MESSAGE_CREATE\",\"s\":78,\"d\":{}}");
+  assert_int_equal(count_op(3), 0);
+  msg("{\"op\":0,\"t\":\"RESUMED\",\"s\":79,\"d\":{}}");
+  assert_int_equal(count_op(3), 1);
+  assert_non_null(strstr(last_sent(), "\"name\":\"handed over\""));
+  assert_non_null(strstr(last_sent(), "\"status\":\"idle\""));
+  int n = count_op(3);
+  msg("{\"op\":7,\"d\":null}");
+  souk__gateway_on_close(W.gw, 4000);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"op\":0,\"t\":\"RESUMED\",\"s\":80,\"d\":{}}");
+  assert_int_equal(count_op(3), n);
+}
+
+/* Nothing set meanwhile: the resumed session still sends this process's
+ * presence (the one of its configuration), once. */
+static void test_session_handed_on_sends_own_presence(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  c.presence.activity = "from my file";
+  make(&c);
+  assert_true(souk__gateway_set_session(W.gw, "handed-on", "wss://resume.example", 5));
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"op\":0,\"t\":\"RESUMED\",\"s\":6,\"d\":{}}");
+  assert_int_equal(count_op(3), 1);
+  assert_non_null(strstr(last_sent(), "\"name\":\"from my file\""));
 }
 
 /* No session handed on: set_session(NULL) leaves none, and the session
@@ -993,6 +1025,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_saved_session_resumes_first, teardown),
       cmocka_unit_test_teardown(test_session_set_before_start, teardown),
       cmocka_unit_test_teardown(test_session_set_none_identifies, teardown),
+      cmocka_unit_test_teardown(test_session_handed_on_sends_own_presence, teardown),
       cmocka_unit_test_teardown(test_presence_update, teardown),
       cmocka_unit_test_teardown(test_send_from_dispatch_and_before_ready, teardown),
       cmocka_unit_test_teardown(test_malformed_payload_reconnects, teardown),
