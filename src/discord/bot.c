@@ -509,6 +509,8 @@ bool souk__bot_handoff(souk__handoff_stats_t *out) {
   return true;
 }
 
+const char *souk__bot_handoff_owner(void) { return g.handoff ? souk__handoff_owner(g.handoff) : ""; }
+
 size_t souk__bot_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }
 
 size_t souk__bot_shards_ready(void) { return souk__shards_running() ? souk__shards_ready() : 0; }

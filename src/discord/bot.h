@@ -37,6 +37,9 @@ int souk__bot_check_online(void);
  * none (no cache.url, discord.shards.handoff off, shards not started). */
 bool souk__bot_handoff(souk__handoff_stats_t *out);
 
+/** This process's name in the hand-off's keys ("" without one). */
+const char *souk__bot_handoff_owner(void);
+
 /** Shards run by this process (0 before GET /gateway/bot answered). */
 size_t souk__bot_shards(void);
 /** Of those, how many have a live session (READY or RESUMED). */

@@ -541,6 +541,10 @@ bool souk__gcache_bot_perms(uint64_t guild_id, uint64_t channel_id, uint64_t *pe
 
 uint64_t souk__gcache_bot_user(void) { return g.bot_user; }
 
+void souk__gcache_set_bot_user(uint64_t id) {
+  if (!g.bot_user) g.bot_user = id;
+}
+
 size_t souk__gcache_guilds(void) { return g.n; }
 
 size_t souk__gcache_guilds_of(uint32_t shard, uint32_t count) {

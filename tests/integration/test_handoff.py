@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import souk_config
+from modtools import command, http_port, metric, metrics
 from redisproc import RedisServer, available
 from soukproc import sanitized
 
@@ -171,6 +172,16 @@ def test_drained_process_hands_its_shard_on(fake_discord, souk_factory, tmp_path
     # Drained, not killed: no event was handled twice, so no reply was
     # even attempted twice.
     assert st["rest"]["stats"].get("nonce_repeats", 0) == 0
+    # The operator sees it: /metrics and /admin scalability.
+    text = metrics(http_port(p0b))
+    assert metric(text, "souk_gateway_handoff_resumed_total") == 1
+    assert metric(text, "souk_gateway_handoff_redis_up") == 1
+    assert metric(text, "souk_gateway_handoff_writes_total") >= 1
+    assert metric(text, "souk_gateway_identifies_total", 'shard="0"') == 0
+    p0b.wait_log("owner-only commands answer", timeout=WAIT)
+    g0 = next(g for g in fake.state(rest_log=False)["guilds"] if shard_of(g["id"]) == 0)
+    text = command(fake, "admin", "scalability", guild=g0)
+    assert "shard hand-off: redis up" in text and "1 resumed a session handed on" in text, text
     # Draining again: the new process hands the shard on the same way.
     assert p0b.stop(signal.SIGTERM) == 0
     assert p1.stop(signal.SIGTERM) == 0
