@@ -1,5 +1,6 @@
 """deploy/: the systemd template unit runs the shard range its instance
 names, and the Grafana dashboard only asks for metrics souk exports."""
+import json
 import os
 import re
 import shlex
@@ -8,8 +9,13 @@ import subprocess
 
 import pytest
 
+from modtools import answer, http_port, metrics
+from redisproc import RedisServer, available as redis_available
+from soukproc import sanitized
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNIT = os.path.join(ROOT, "deploy", "souk@.service")
+WAIT = 60 if sanitized() else 20
 
 
 def unit_service(path):
@@ -105,3 +111,93 @@ def test_units_pass_systemd_analyze(tmp_path):
         # our files is one.
         ours = [l for l in (r.stdout + r.stderr).splitlines() if str(tmp_path) in l]
         assert r.returncode == 0 and not ours, r.stdout + r.stderr
+
+
+# -- the Grafana dashboard ---------------------------------------------------
+
+DASHBOARD = os.path.join(ROOT, "deploy", "grafana-souk.json")
+
+# PromQL's own words; any other name in a query must be a metric.
+PROMQL = {"sum", "max", "min", "avg", "count", "rate", "increase", "irate", "histogram_quantile",
+          "by", "without", "on", "ignoring", "and", "or", "unless", "bool", "offset"}
+
+
+def dashboard_queries():
+    with open(DASHBOARD) as f:
+        d = json.load(f)
+    out = []
+
+    def walk(panels):
+        for p in panels:
+            walk(p.get("panels", []))
+            for t in p.get("targets", []):
+                out.append((p["title"], t["expr"]))
+    walk(d["panels"])
+    return out
+
+
+def metric_names(expr):
+    """The metric names an expression reads: what is left once label
+    matchers, ranges, grouping clauses, strings, numbers and PromQL's words
+    are taken out."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    e = re.sub(r"\{[^}]*\}", "", e)
+    e = re.sub(r"\[[^\]]*\]", "", e)
+    e = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", e)
+    e = re.sub(r"\b\d+(\.\d+)?\b", "", e)
+    words = re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", e)
+    return {w for w in words if w not in PROMQL}
+
+
+def exported(text):
+    """Every name /metrics serves a sample under (histograms: _bucket,
+    _sum, _count) or declares with # TYPE."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()[:4]
+            names.add(name)
+            if kind == "histogram":
+                names.update({name + "_bucket", name + "_sum", name + "_count"})
+        elif line and not line.startswith("#"):
+            names.add(re.match(r"[A-Za-z_:][A-Za-z0-9_:]*", line).group(0))
+    return names
+
+
+def test_metric_names_reads_the_queries():
+    assert metric_names('sum by (le) (rate(souk_x_bucket{instance=~"$i"}[5m])) / '
+                        'max(process_y{a="b"}) == 1') == {"souk_x_bucket", "process_y"}
+    assert metric_names("histogram_quantile(0.95, sum(rate(souk_z[1m])))") == {"souk_z"}
+
+
+def test_dashboard_covers_what_operators_need():
+    exprs = " ".join(e for _, e in dashboard_queries())
+    for name in ("souk_gateway_events_received_total", "souk_command_latency_seconds_bucket",
+                 "souk_rest_queue_length", "souk_rest_ratelimited_total", "souk_cache_hits_total",
+                 "souk_cluster_leader", "process_resident_memory_bytes", "souk_task_failures_total",
+                 "souk_skyblock_refresh_delay_seconds", "souk_gateway_handoff_resumed_total"):
+        assert name in exprs, name
+
+
+@pytest.mark.skipif(not redis_available(), reason="redis-server not installed")
+def test_every_metric_the_dashboard_uses_is_served(fake_discord, souk_factory, tmp_path):
+    # With Redis, as a cluster runs: the lease, the shared REST limit and
+    # the hand-off are on and export their figures.
+    redis = RedisServer(tmp_path)
+    redis.start()
+    try:
+        souk = souk_factory(fake_discord, env={"SOUK_CACHE_URL": redis.url})
+        souk.wait_log("owner-only commands answer", timeout=WAIT)
+        # A command and a scrape, so the histograms have their series.
+        r = fake_discord.interaction("ping")
+        assert answer(fake_discord, r["id"], r["token"]).startswith("pong")
+        port = http_port(souk)
+        metrics(port)
+        served = exported(metrics(port))
+    finally:
+        redis.stop()
+    missing = {}
+    for title, expr in dashboard_queries():
+        for name in metric_names(expr) - served:
+            missing.setdefault(name, []).append(title)
+    assert not missing, missing
