@@ -441,11 +441,16 @@ static void went_up(souk__handoff_t *h) {
   for (size_t i = 0; i < h->n; i++) {
     ent_t *e = &h->e[i];
     /* A shard claimed before keeps its claim: if another process took it
-     * meanwhile, its next write says so. */
-    if (!e->claimed)
+     * meanwhile, its next write says so.  Its session is written again at
+     * once, even with no event since: a Redis that restarted lost it, and
+     * a process killed before the next event would leave nothing for the
+     * next one to resume. */
+    if (!e->claimed) {
       send_claim(h, e);
-    else
+    } else {
+      if (e->have) e->dirty = true;
       pump(h, e);
+    }
   }
   h->next_refresh = souk_now_ms();
 }

@@ -297,6 +297,30 @@ static void test_unreachable_then_up(void **state) {
   destroy(a);
 }
 
+/* Redis restarts and loses its data while a shard has no event: the
+ * session is written again once Redis is back, so a process killed before
+ * the shard's next event still hands it on. */
+static void test_redis_restart_writes_again(void **state) {
+  reset();
+  souk__handoff_t *a = make(0, g_url, false);
+  souk__handoff_claim(a, 1, claim_cb, (void *)0);
+  want_inst = 0, want_shard = 1;
+  must(run_until(claim_answered, 3000));
+  souk__handoff_save(a, 1, "sess-r", "ws://x/resume", 7);
+  want_saved_shard = 1, want_seq = 7;
+  must(run_until(saved_reached, 3000));
+  redis_stop();
+  run_for(300);
+  assert_int_equal(redis_start(), 0);
+  assert_false(read_saved(1).exists);
+  must(run_until(saved_reached, 5000));
+  saved_t s = read_saved(1);
+  assert_string_equal(s.sid, "sess-r");
+  assert_string_equal(s.owner, souk__handoff_owner(a));
+  assert_true(s.pttl > 0);
+  destroy(a);
+}
+
 /* An operator flushed the scripts: the next write gets NOSCRIPT, the
  * connection is replaced, the scripts loaded again and the write made. */
 static void test_noscript_reloads(void **state) {
@@ -396,6 +420,7 @@ int main(void) {
       cmocka_unit_test_setup(test_claim_save_and_take_over, test_setup),
       cmocka_unit_test_setup(test_writes_coalesce_and_flush, test_setup),
       cmocka_unit_test_setup(test_unreachable_then_up, test_setup),
+      cmocka_unit_test_setup(test_redis_restart_writes_again, test_setup),
       cmocka_unit_test_setup(test_noscript_reloads, test_setup),
       cmocka_unit_test_setup(test_guild_counts, test_setup),
       cmocka_unit_test_setup(test_cancel_and_free, test_setup),
