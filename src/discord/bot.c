@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "discord/idlock_redis.h"
+#include "core/cmdrun.h"
 #include "core/core.h"
 #include "discord/commands.h"
 #include "discord/dapi.h"
@@ -52,6 +53,10 @@ static struct {
   bool fatal_sent;
   uv_timer_t grace;
   bool grace_on;
+  /* With a hand-off, the REST drain waits for this timer to see the
+   * commands and the replies of the events already handled done. */
+  uv_timer_t settle;
+  bool settle_on;
   uint64_t ready_shards;
   /* GET /gateway/bot retries. */
   uv_timer_t *retry;     /* armed while waiting to ask again */
@@ -397,7 +402,10 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
 
 /* ---- stop ---------------------------------------------------------------- */
 
+static void settle_stop(void);
+
 static void stop_finish(void) {
+  settle_stop();
   /* The last session writes must reach Redis before the process goes. */
   if (g.handoff_flushing) {
     g.finish_waiting = true;
@@ -450,15 +458,56 @@ static void handoff_flushed_cb(void *ud) {
   }
 }
 
+static void start_drain(void) {
+  if (g.rest_running && souk__rest_drain(drained_cb, NULL) == 0) return;
+  stop_finish();
+}
+
+/* Commands still running, or replies still queued (waiting for a bucket or
+ * the global limit): the REST drain would fail those. */
+static bool replies_pending(void) {
+  if (!g.rest_running) return false;
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
+  return st.queued > 0 || souk__cmd_running() > 0;
+}
+
+static void settle_close_cb(uv_handle_t *h) { (void)h; }
+
+static void settle_stop(void) {
+  if (!g.settle_on) return;
+  g.settle_on = false;
+  uv_timer_stop(&g.settle);
+  uv_close((uv_handle_t *)&g.settle, settle_close_cb);
+}
+
+static void settle_cb(uv_timer_t *t) {
+  (void)t;
+  if (replies_pending()) return;
+  settle_stop();
+  start_drain();
+}
+
 static void shards_stopped_cb(void) {
   g.shards_running = false;
   if (g.handoff) {
     g.handoff_flushing = true;
     souk__handoff_flush(g.handoff, HANDOFF_FLUSH_MS, handoff_flushed_cb, NULL);
+    /* The sessions' saved seqs count every event dispatched as handled,
+     * and the next process resumes after them: the replies those events
+     * still owe must go out, not be dropped by the drain, or the events
+     * are lost.  So the drain waits (within the grace) until no command
+     * runs and no reply is queued. */
+    if (replies_pending()) {
+      uv_timer_init(souk_loop(), &g.settle);
+      uv_timer_start(&g.settle, settle_cb, 20, 20);
+      g.settle_on = true;
+      SOUK_INFO("bot", "stopping: the replies of the events handled go out before the drain");
+      return;
+    }
   }
   /* Replies decided before the stop get the grace period to go out. */
-  if (g.rest_running && souk__rest_drain(drained_cb, NULL) == 0) return;
-  stop_finish();
+  start_drain();
 }
 
 static int64_t g_grace_ms;

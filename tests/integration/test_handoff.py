@@ -190,6 +190,33 @@ def test_drained_process_hands_its_shard_on(fake_discord, souk_factory, tmp_path
     assert codes and set(codes) == {4000}, codes
 
 
+def test_drain_sends_the_replies_events_handled_still_owe(fake_discord, souk_factory, tmp_path,
+                                                          redis_server):
+    """A drained process has saved the seq of every event it dispatched, so
+    the next process resumes after them: the replies those events still owe
+    (here 3 waiting for the channel's bucket, 5 per 5 s) must go out before
+    the drain, not be dropped by it."""
+    fake = fake_discord
+    core = {"shutdown_grace": "15s"}
+    p0 = start(souk_factory, fake, tmp_path, redis_server, "p0", 0, core=core)
+    fake.wait("ready", timeout=WAIT)
+    p0.wait_log("keeping shard sessions in redis", timeout=WAIT)
+    ch0 = channel_of_shard(fake, 0)
+    msgs = [ping(fake, ch0)[0] for _ in range(8)]
+    fake.wait_for(lambda _st: sum(answers(fake, ch0).values()) >= 5, timeout=WAIT,
+                  what="the bucket's first 5 replies")
+    assert sum(answers(fake, ch0).values()) < 8
+    assert p0.stop(signal.SIGTERM) == 0
+    p0b = start(souk_factory, fake, tmp_path, redis_server, "p0b", 0)
+    p0b.wait_log("shard 0: resuming the session", timeout=WAIT)
+    got = wait_answered(fake, ch0, msgs)
+    time.sleep(0.5)
+    assert all(got[m] == 1 for m in msgs), got
+    assert len(identifies_of(fake, 0)) == 1
+    assert "replies of the events handled go out before the drain" in p0.log_text()
+    assert p0b.stop(signal.SIGTERM) == 0
+
+
 def test_killed_process_shard_resumes_with_no_lost_event(fake_discord, souk_factory, tmp_path,
                                                          redis_server):
     """kill -9: nothing is closed, the session times out on Discord's side
