@@ -129,6 +129,7 @@ static void handoff_lost(void *ud, uint32_t shard, const char *owner) {
 }
 
 static uint64_t handoff_local_guilds(void *ud, uint32_t shard) {
+  if (souk__shards_guilds_unknown(shard)) return SOUK_HANDOFF_GUILDS_UNKNOWN;
   return souk__gcache_guilds_of(shard, g.shard_count);
 }
 

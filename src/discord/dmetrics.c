@@ -122,7 +122,8 @@ static void handoff_init(void) {
   ho.lost = one(souk_counter_new("souk_gateway_handoff_lost_total",
                                  "Shards another process claimed while this one ran them.", NULL));
   ho.others = one(souk_gauge_new("souk_gateway_other_guilds",
-                                 "Guilds of the shards other processes run, read from Redis.",
+                                 "Guilds counted from Redis: of the shards other processes run, and of shards "
+                                 "resumed here whose guilds this process has not seen.",
                                  NULL));
   souk_metrics_add_collector(collect_handoff, NULL);
 }

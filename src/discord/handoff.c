@@ -75,6 +75,7 @@ typedef struct ent {
   char *sid, *url; /* the latest session saved */
   uint64_t seq;
   bool have, dirty, inflight;
+  bool guilds_unknown; /* local_guilds did not know them at the last write */
   uint64_t last_write; /* monotonic ms of the last accepted write */
 } ent_t;
 
@@ -298,6 +299,9 @@ static void refresh_guilds(souk__handoff_t *h) {
     ent_t *e = &h->e[i];
     if (e->lost) continue;
     uint64_t g = h->conf.local_guilds(h->conf.ud, e->shard);
+    /* Unknown here: what the process before wrote stays. */
+    e->guilds_unknown = g == SOUK_HANDOFF_GUILDS_UNKNOWN;
+    if (e->guilds_unknown) continue;
     char *a = num[2 * i], *b = num[2 * i + 1];
     lens[argc] = (size_t)snprintf(a, 24, "%" PRIu32, e->shard);
     argv[argc++] = a;
@@ -329,8 +333,9 @@ static void on_guilds(souk__handoff_t *h, const redisReply *r) {
     if (!f || !v) continue;
     uint32_t shard = (uint32_t)strtoul(f, NULL, 10);
     ent_t *e = ent_find(h, shard);
-    /* The shards run here count live, from this process's own cache. */
-    if (e && !e->lost) continue;
+    /* The shards run here count live, from this process's own cache,
+     * unless it does not know their guilds. */
+    if (e && !e->lost && !e->guilds_unknown) continue;
     sum += strtoull(v, NULL, 10);
   }
   h->st.others_guilds = sum;

@@ -46,6 +46,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** What local_guilds answers for a shard whose guilds this process does
+ * not know: one that resumed a session handed on (a RESUME brings no
+ * GUILD_CREATE) and has had no READY since.  The count in Redis, written
+ * by the process before, is then kept, and counted with the others'. */
+#define SOUK_HANDOFF_GUILDS_UNKNOWN UINT64_MAX
+
 /** How long a saved session is kept after its last write, by default.
  * Discord keeps a disconnected session resumable for a few minutes; an
  * older one would only earn an Invalid Session. */
@@ -66,8 +72,9 @@ typedef struct souk__handoff_conf {
   /** Another process claimed shard (owner: who, for the log): stop
    * running it here.  Called once per shard.  May be NULL. */
   void (*lost)(void *ud, uint32_t shard, const char *owner);
-  /** Guilds that shard is in, for a shard this process runs.  NULL: guild
-   * counts are neither written nor read. */
+  /** Guilds that shard is in, for a shard this process runs, or
+   * SOUK_HANDOFF_GUILDS_UNKNOWN.  NULL: guild counts are neither written
+   * nor read. */
   uint64_t (*local_guilds)(void *ud, uint32_t shard);
   /** The guilds of the shards this process does not run, summed from
    * Redis, after every read.  May be NULL. */

@@ -24,6 +24,9 @@ typedef struct shard {
   uv_timer_t timer;
   bool lock_pending; /* an identify slot was asked for */
   bool claim_pending; /* waiting for the hand-off's answer before starting */
+  /* Resumed a session another process handed on and no READY since: the
+   * shard's guilds are not in this process's cache. */
+  bool guilds_unknown;
   bool stopped;
   uint64_t bytes_compressed;
 } shard_t;
@@ -176,6 +179,7 @@ static void op_dispatch(void *ud, const char *name, uint64_t seq, const souk_jso
 
 static void op_ready(void *ud) {
   shard_t *sh = ud;
+  sh->guilds_unknown = false;
   if (S.h.on_ready) S.h.on_ready(sh->id);
 }
 
@@ -291,7 +295,10 @@ static void claim_cb(void *ud, uint32_t shard, const char *sid, const char *url,
   shard_t *sh = ud;
   sh->claim_pending = false;
   if (sh->stopped || S.stopping) return;
-  if (sid) souk__gateway_set_session(sh->gw, sid, url, seq);
+  if (sid) {
+    souk__gateway_set_session(sh->gw, sid, url, seq);
+    sh->guilds_unknown = true;
+  }
   souk__gateway_start(sh->gw);
 }
 
@@ -419,6 +426,12 @@ int souk__shards_send(uint32_t shard_id, const char *json, size_t len) {
 bool souk__shards_running(void) { return S.running; }
 
 size_t souk__shards_count(void) { return S.n; }
+
+bool souk__shards_guilds_unknown(uint32_t shard_id) {
+  for (uint32_t i = 0; S.running && i < S.n; i++)
+    if (S.sh[i].id == shard_id) return S.sh[i].guilds_unknown;
+  return false;
+}
 
 int souk__shards_stats(size_t i, souk__shard_stats_t *out) {
   if (i >= S.n || !out) return SOUK_ENOTFOUND;

@@ -100,6 +100,9 @@ int souk__shards_send(uint32_t shard_id, const char *json, size_t len);
 bool souk__shards_running(void);
 /** Number of shards run by this process (0 when not running). */
 size_t souk__shards_count(void);
+/** True when shard_id runs here on a session resumed from another process
+ * and has had no READY since: its guilds are not in the guild cache. */
+bool souk__shards_guilds_unknown(uint32_t shard_id);
 /** Figures of the i-th shard (0 <= i < count).  0 or SOUK_ENOTFOUND. */
 int souk__shards_stats(size_t i, souk__shard_stats_t *out);
 /** Number of shards in SOUK_GW_READY. */

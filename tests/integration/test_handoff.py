@@ -172,6 +172,11 @@ def test_drained_process_hands_its_shard_on(fake_discord, souk_factory, tmp_path
     # Drained, not killed: no event was handled twice, so no reply was
     # even attempted twice.
     assert st["rest"]["stats"].get("nonce_repeats", 0) == 0
+    # {guilds} still counts every guild of the bot in p0b: shard 0's came
+    # with no GUILD_CREATE (a RESUME), so the count p0 wrote is kept.
+    total = len(fake.state(rest_log=False)["guilds"])
+    fake.wait_for(lambda _st: metric(metrics(http_port(p0b)), "souk_gateway_other_guilds") == total,
+                  timeout=WAIT, what="p0b counting the bot's %d guilds" % total)
     # The operator sees it: /metrics and /admin scalability.
     text = metrics(http_port(p0b))
     assert metric(text, "souk_gateway_handoff_resumed_total") == 1

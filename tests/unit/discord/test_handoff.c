@@ -92,7 +92,12 @@ static void lost_cb(void *ud, uint32_t shard, const char *owner) {
   snprintf(lost_owner[i], sizeof lost_owner[i], "%s", owner);
 }
 
-static uint64_t local_guilds_cb(void *ud, uint32_t shard) { return 100 * (shard + 1); }
+/* Instance 1 does not know the guilds of this shard (-1: knows all). */
+static int64_t unknown_shard = -1;
+static uint64_t local_guilds_cb(void *ud, uint32_t shard) {
+  if ((intptr_t)ud == 1 && (int64_t)shard == unknown_shard) return SOUK_HANDOFF_GUILDS_UNKNOWN;
+  return 100 * (shard + 1);
+}
 static uint64_t others[2];
 static int others_n[2];
 static void others_cb(void *ud, uint64_t n) {
@@ -363,6 +368,34 @@ static void test_guild_counts(void **state) {
   destroy(b);
 }
 
+/* b resumes shard 0 from a and does not know its guilds (no READY): the
+ * count a wrote stays in Redis and b counts it with the others'; a, which
+ * still runs shard 1, keeps counting it too. */
+static void test_guild_counts_unknown_kept(void **state) {
+  reset();
+  souk__handoff_t *a = make(0, g_url, true);
+  souk__handoff_claim(a, 0, claim_cb, (void *)0);
+  souk__handoff_claim(a, 1, claim_cb, (void *)0);
+  run_for(400);
+  unknown_shard = 0;
+  souk__handoff_t *b = make(1, g_url, true);
+  souk__handoff_claim(b, 0, claim_cb, (void *)1);
+  souk__handoff_claim(b, 3, claim_cb, (void *)1);
+  run_for(600);
+  unknown_shard = -1;
+  /* b: shard 0 (100, a's count) and shard 1 (200); its own shard 3 live. */
+  assert_int_equal(others[1], 300);
+  redisContext *rc = sync_client();
+  redisReply *r = redisCommand(rc, "HGET " PREFIX "gw:%d:guilds 0", COUNT);
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_STRING);
+  assert_string_equal(r->str, "100");
+  freeReplyObject(r);
+  redisFree(rc);
+  destroy(a);
+  destroy(b);
+}
+
 /* A claim withdrawn before its answer is never called back; freeing with
  * a claim and a flush pending calls neither. */
 static void test_cancel_and_free(void **state) {
@@ -423,6 +456,7 @@ int main(void) {
       cmocka_unit_test_setup(test_redis_restart_writes_again, test_setup),
       cmocka_unit_test_setup(test_noscript_reloads, test_setup),
       cmocka_unit_test_setup(test_guild_counts, test_setup),
+      cmocka_unit_test_setup(test_guild_counts_unknown_kept, test_setup),
       cmocka_unit_test_setup(test_cancel_and_free, test_setup),
       cmocka_unit_test_setup(test_bad_args, test_setup),
   };
