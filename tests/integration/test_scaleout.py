@@ -16,15 +16,15 @@ throwaway Redis, behaving as one bot:
   process within 5 s, and its shard, restarted in a new process, resumes
   its session from Redis (no new IDENTIFY) and answers every command sent
   while no process ran it, once."""
-import re
 import time
 
 import pytest
 
 from clusterfix import pg_server, redis_server  # noqa: F401 (fixtures)
 from conftest import souk_config
-from modtools import http_port, metric, metrics
+from modtools import http_port
 from soukproc import sanitized
+from test_cluster import registrations, task_runs as runs, wait_one_leader
 
 WAIT = 120 if sanitized() else 60
 N = 4
@@ -45,37 +45,6 @@ def start(fake, souk_factory, tmp_path, store, redis, shard, name=None):
                       # Today's snapshot is due at start, whatever the hour.
                       market={"daily_update": {"hour": 0}})
     return souk_factory(fake, name=name, config=cfg, env={"SOUK_CACHE_URL": redis.url})
-
-
-def leaders(ports):
-    out = []
-    for i, port in ports.items():
-        try:
-            if metric(metrics(port), "souk_cluster_leader") == 1:
-                out.append(i)
-        except OSError:
-            pass
-    return out
-
-
-def wait_one_leader(ports, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        ls = leaders(ports)
-        if len(ls) == 1:
-            return ls[0]
-        assert len(ls) <= 1, "two leaders at once: %s" % ls
-        assert time.monotonic() < deadline, "no leader"
-        time.sleep(0.05)
-
-
-def runs(port, task):
-    return metric(metrics(port), "souk_task_runs_total", 'task="%s"' % task) or 0
-
-
-def registrations(fake):
-    return [r for r in fake.requests() if r["method"] == "PUT"
-            and re.search(r"/applications/\d+/commands$", r["path"])]
 
 
 def channels_by_shard(fake, want):
