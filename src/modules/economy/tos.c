@@ -156,6 +156,10 @@ int economy_tos_start(souk_store_t *st) {
   }
   /* Once, at start, before any command is served: a blocking call. */
   rc = souk_store_tx(st, start_tx, &j);
+  /* Processes of one bot starting together on one store: another one
+   * published the first version between our read and our insert.  Read
+   * it now. */
+  if (rc == SOUK_EEXIST) rc = souk_store_tx(st, start_tx, &j);
   souk_buf_free(&j.body);
   if (rc) {
     SOUK_ERROR("economy", "cannot read the Terms of Service from the store: %s", souk_strerror(rc));
