@@ -149,8 +149,11 @@ static double rnd(souk__gateway_t *gw) {
 }
 
 static void set_str(char **dst, const char *src) {
+  /* src may be *dst itself (the presence sent again once resumed). */
+  if (src == *dst) return;
+  char *copy = src ? souk_strdup(src) : NULL;
   souk_free(*dst);
-  *dst = src ? souk_strdup(src) : NULL;
+  *dst = copy;
 }
 
 static void forget_session(souk__gateway_t *gw) {
