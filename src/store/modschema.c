@@ -87,8 +87,14 @@ int souk_store_migrate_module(souk_store_t *st, const char *module, const souk_m
     last = m->version;
   }
   step_t s = {.module = module, .migs = migs};
+  int races = 0;
   for (;;) {
     int rc = souk_store_tx(st, step_tx, &s);
+    /* Processes of one bot starting together on one PostgreSQL: CREATE
+     * TABLE IF NOT EXISTS is not safe against a concurrent one (a unique
+     * violation in pg_type), and the row lock below only serialises what
+     * follows it.  The other process's table is there now: try again. */
+    if (rc == SOUK_EEXIST && races++ < 3) continue;
     if (rc) {
       const souk_migration_t *next = migs;
       while (next->sql && next->version <= s.version)
