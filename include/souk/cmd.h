@@ -242,10 +242,12 @@ typedef struct souk_msg {
   const souk_component_t *components;
   size_t ncomponents;
   /* souk_discord_send only, optional: a name for what this message is
-   * (up to 20 characters, such as "sum" and a hash of the guild and day),
-   * sent as its enforced nonce: Discord drops a second post of the same
-   * key for a few minutes, so a retry after a failure that was not one, or
-   * after a restart, does not post it twice.  NULL: unique to the call. */
+   * (such as "sum" and a hash of the guild and day), sent with the channel
+   * as its enforced nonce: Discord drops a second post of the same name to
+   * the same channel for a few minutes, so a retry after a failure that
+   * was not one, or after a restart, does not post it twice, while one
+   * name posted to several channels is posted to each.  NULL: unique to
+   * the call. */
   const char *key;
 } souk_msg_t;
 

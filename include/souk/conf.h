@@ -131,6 +131,11 @@ int souk_conf_reload(struct souk_buf *out);
  * such key), SOUK_EFORBIDDEN (not changeable at run time), SOUK_EINVAL
  * (bad value) or SOUK_ENOTSUP (not in this process). */
 int souk_conf_set(const char *key, const char *value, uint64_t by_user, char *err, size_t errcap);
+/** Where a souk_conf_set() change goes beyond this process: 0 nowhere (one
+ * process, no cache.url), 1 every process of the bot (shared through
+ * Redis, which is up), -1 every process once Redis is back (it is
+ * unreachable now: until then only this one has it). */
+int souk_conf_shared(void);
 
 /** The process's data directory (core.data_dir, "./data" by default): a
  * module keeps its files in a subdirectory named after itself.  Valid

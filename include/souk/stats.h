@@ -74,4 +74,18 @@ typedef struct souk_stats_shard {
 size_t souk_stats_shards(void);
 int souk_stats_shard_at(size_t i, souk_stats_shard_t *out);
 
+/** The hand-off of shard sessions between processes through Redis. */
+typedef struct souk_stats_handoff {
+  bool on;        /* sessions are kept in Redis (cache.url, discord.shards.handoff) */
+  bool redis_up;  /* and Redis is reachable now */
+  uint64_t claims;  /* shards claimed at their start */
+  uint64_t resumed; /* of those, resumed from a session another process handed on */
+  uint64_t writes, write_failures;
+  uint64_t lost;    /* shards another process claimed from this one */
+  const char *owner; /* this process's name in the keys, "" when off */
+} souk_stats_handoff_t;
+
+/** The hand-off's figures now; on false (and owner "") without one. */
+void souk_stats_handoff(souk_stats_handoff_t *out);
+
 #endif

@@ -49,6 +49,22 @@ void souk__app_cmd_metrics_init(void);
 /** Forget the registry (after modules stopped). */
 void souk__app_cmd_shutdown(void);
 
+/** Share run-time configuration changes with every process of the bot
+ * through Redis (cache.url; nothing without it): changes written by
+ * souk__app_confshare_publish() elsewhere are applied here with apply
+ * (which returns 0 or SOUK_E*) within about a second.  Always 0. */
+int souk__app_confshare_start(int (*apply)(const char *key, const char *value));
+/** A change made here (value as the key reads it back): written for the
+ * other processes, now or once Redis is back.  Never pass a secret. */
+void souk__app_confshare_publish(const char *key, const char *value);
+/** The configuration was reloaded from the file: apply every shared value
+ * again at the next poll. */
+void souk__app_confshare_reapply(void);
+/** 0: not shared, 1: shared and Redis up, -1: Redis unreachable now. */
+int souk__app_confshare_state(void);
+/** Stop sharing; the hash is left for the other processes. */
+void souk__app_confshare_stop(void);
+
 /** Register the core's recovery strategies and the janitor's
  * store-backups set.  Strategies: alerts to ops.alerts.channel for every
  * type (posted through Discord when discord is true, else logged); a

@@ -348,6 +348,8 @@ static int scheduler_start(void) {
   return souk__sched_start();
 }
 
+static int confshare_start(void);
+
 static const unit_t units[] = {
     {"operations", ops_start, souk__ops_stop, {0}},
     /* A damaged SQLite file is refused at start, like a bad setting. */
@@ -361,6 +363,7 @@ static const unit_t units[] = {
     {"commands", souk__app_cmd_init, souk__app_cmd_shutdown, {0}},
     {"modules", modules_start, souk__modreg_stop, {0}},
     {"scheduler", scheduler_start, souk__sched_stop, {0}},
+    {"shared config", confshare_start, souk__app_confshare_stop, {0}},
 };
 #define NUNITS (sizeof units / sizeof units[0])
 
@@ -473,6 +476,7 @@ static int reload_config(souk_buf_t *out) {
     souk__settings_reload();
     souk__modreg_reload();
     souk__bot_reload();
+    souk__app_confshare_reapply();
   }
   souk__conf_report_free(&rep);
   souk_buf_free(&changes);
@@ -481,17 +485,49 @@ static int reload_config(souk_buf_t *out) {
 
 /* /admin config set: one run-time key, validated as the file is; the
  * change is logged with who made it and applied like a reload. */
-static int set_config(const char *key, const char *value, uint64_t by_user, char *err,
-                      size_t errcap) {
-  int rc = souk__config_set(g.secs, g.nsecs, key, value, err, errcap);
-  if (rc) return rc;
-  SOUK_INFO("core", "configuration key %s changed at run time by user %" PRIu64, key, by_user);
+static void config_applied(void) {
   apply_log_conf();
   souk__ops_reload();
   souk__settings_reload();
   souk__modreg_reload();
   souk__bot_reload();
+}
+
+static int set_config(const char *key, const char *value, uint64_t by_user, char *err,
+                      size_t errcap) {
+  int rc = souk__config_set(g.secs, g.nsecs, key, value, err, errcap);
+  if (rc) return rc;
+  SOUK_INFO("core", "configuration key %s changed at run time by user %" PRIu64, key, by_user);
+  config_applied();
+  /* The other processes of the bot follow, with the value as the key
+   * reads it back ("30s", not "30"); a secret never leaves the process. */
+  souk_buf_t v;
+  souk_buf_init(&v);
+  if (souk__config_value_text(g.secs, g.nsecs, key, &v, NULL) == 0)
+    souk__app_confshare_publish(key, v.data ? v.data : "");
+  souk_buf_free(&v);
   return 0;
+}
+
+/* A change another process of the bot made (app_confshare.c). */
+static int apply_shared_config(const char *key, const char *value) {
+  char err[300];
+  int rc = souk__config_set(g.secs, g.nsecs, key, value, err, sizeof err);
+  if (rc) {
+    SOUK_WARN("core", "configuration key %s from another process not applied here: %s", key,
+              err[0] ? err : souk_strerror(rc));
+    return rc;
+  }
+  config_applied();
+  return 0;
+}
+
+static int confshare_start(void) {
+  /* The console is a local shell: it neither changes nor follows the bot's
+   * processes. */
+  if (g.console) return 0;
+  souk__set_conf_shared_hook(souk__app_confshare_state);
+  return souk__app_confshare_start(apply_shared_config);
 }
 
 /* `souk settings guild|user ID`: the values in effect for one guild or

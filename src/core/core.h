@@ -72,6 +72,9 @@ void souk__set_reload_hook(int (*fn)(struct souk_buf *out));
 /** What souk_conf_set() calls (main.c sets it). */
 void souk__set_conf_set_hook(int (*fn)(const char *key, const char *value, uint64_t by_user,
                                        char *err, size_t errcap));
+/** What souk_conf_shared() asks (main.c sets it when changes are shared
+ * through Redis). */
+void souk__set_conf_shared_hook(int (*fn)(void));
 /** Render every key of secs as a Markdown table (`souk config-keys`). */
 void souk__config_keys_markdown(const souk_conf_section_t *secs, size_t nsecs,
                                 struct souk_buf *out);

@@ -81,6 +81,12 @@ void souk__set_conf_set_hook(int (*fn)(const char *key, const char *value, uint6
   g_set_hook = fn;
 }
 
+static int (*g_shared_hook)(void);
+
+void souk__set_conf_shared_hook(int (*fn)(void)) { g_shared_hook = fn; }
+
+int souk_conf_shared(void) { return g_shared_hook ? g_shared_hook() : 0; }
+
 int souk_conf_set(const char *key, const char *value, uint64_t by_user, char *err, size_t errcap) {
   if (!g_set_hook) {
     if (err && errcap) snprintf(err, errcap, "the configuration cannot change in this process");

@@ -12,10 +12,13 @@
 #include <string.h>
 
 #include "discord/idlock_redis.h"
+#include "core/cmdrun.h"
 #include "core/core.h"
 #include "discord/commands.h"
 #include "discord/dapi.h"
 #include "discord/dconf.h"
+#include "discord/gcache.h"
+#include "discord/handoff.h"
 #include "discord/members.h"
 #include "discord/msgsplit.h"
 #include "discord/rest.h"
@@ -40,6 +43,8 @@
 #define OUTAGE_LOG_EVERY_MS 60000
 /* Asking again for the session start limit when Discord gave no reset. */
 #define SESSION_WAIT_MIN_MS 5000
+/* How long a stop waits for Redis to confirm the last session writes. */
+#define HANDOFF_FLUSH_MS 3000
 
 static struct {
   void (*on_fatal)(int err, const char *msg);
@@ -48,6 +53,10 @@ static struct {
   bool fatal_sent;
   uv_timer_t grace;
   bool grace_on;
+  /* With a hand-off, the REST drain waits for this timer to see the
+   * commands and the replies of the events already handled done. */
+  uv_timer_t settle;
+  bool settle_on;
   uint64_t ready_shards;
   /* GET /gateway/bot retries. */
   uv_timer_t *retry;     /* armed while waiting to ask again */
@@ -56,6 +65,11 @@ static struct {
   uint64_t outage_logged;
   unsigned since_log; /* failures since the last line about them */
   bool starts_waiting; /* waiting for Discord's session start limit to reset */
+  /* Sessions handed on through Redis (NULL without cache.url, or with
+   * discord.shards.handoff off). */
+  souk__handoff_t *handoff;
+  uint32_t shard_count;
+  bool handoff_flushing, finish_waiting;
 } g;
 
 /* ---- replies ------------------------------------------------------------ */
@@ -106,6 +120,42 @@ static void on_fatal(int code, const char *msg) {
   bot_fatal(code >= SOUK_GW_CLOSE_UNKNOWN_ERROR ? SOUK_EAUTH : SOUK_EFATAL, msg);
 }
 
+/* ---- session hand-off ---------------------------------------------------- */
+
+/* Another process claimed one of our shards: two processes were given it,
+ * or this one was thought dead.  4000 leaves the session to the other. */
+static void handoff_lost(void *ud, uint32_t shard, const char *owner) {
+  souk__shards_stop_one(shard, SOUK_GW_CLOSE_UNKNOWN_ERROR);
+}
+
+static uint64_t handoff_local_guilds(void *ud, uint32_t shard) {
+  if (souk__shards_guilds_unknown(shard)) return SOUK_HANDOFF_GUILDS_UNKNOWN;
+  return souk__gcache_guilds_of(shard, g.shard_count);
+}
+
+static void handoff_others_guilds(void *ud, uint64_t n) { souk__gcache_set_others(n); }
+
+/* A hand-off through Redis when cache.url is set and it is not turned
+ * off; NULL otherwise (or when it cannot be made: then sessions end with
+ * the process, as they always did). */
+static souk__handoff_t *handoff_make(uint32_t count) {
+  const souk_cache_conf_t *cc = &souk__cache_conf;
+  if (!souk__discord_conf.handoff || !cc->url || !cc->url[0]) return NULL;
+  souk__handoff_conf_t hc = {.url = cc->url,
+                             .prefix = cc->key_prefix,
+                             .shard_count = count,
+                             .lost = handoff_lost,
+                             .local_guilds = handoff_local_guilds,
+                             .others_guilds = handoff_others_guilds};
+  souk__handoff_t *h = NULL;
+  int rc = souk__handoff_new(&hc, &h);
+  if (rc) {
+    SOUK_WARN("bot", "session hand-off through redis unavailable (%s)", souk_strerror(rc));
+    return NULL;
+  }
+  return h;
+}
+
 static const souk__gateway_handlers_t handlers = {
     .on_dispatch = on_dispatch,
     .on_ready = on_ready,
@@ -149,8 +199,11 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc,
       SOUK_WARN("bot", "identify through redis unavailable (%s): using the lock file",
                 souk_strerror(rc));
   }
+  g.shard_count = (uint32_t)count;
+  g.handoff = handoff_make((uint32_t)count);
   souk__shards_conf_t sc = {
       .gateway_url = url,
+      .handoff = g.handoff,
       .identify_backend = backend,
       .identify_lock = lockp,
       .shard_count = (uint32_t)count,
@@ -168,6 +221,8 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc,
   if (rc) {
     /* The shards own a backend only once they have started. */
     if (backend) backend->ops->destroy(backend->self);
+    souk__handoff_free(g.handoff);
+    g.handoff = NULL;
     char msg[128];
     snprintf(msg, sizeof msg, "cannot start shards: %s", souk_strerror(rc));
     bot_fatal(rc == SOUK_EINVAL ? SOUK_ECONFIG : rc, msg);
@@ -352,7 +407,17 @@ int souk__bot_start(void (*fatal)(int err, const char *msg)) {
 
 /* ---- stop ---------------------------------------------------------------- */
 
+static void settle_stop(void);
+
 static void stop_finish(void) {
+  settle_stop();
+  /* The last session writes must reach Redis before the process goes. */
+  if (g.handoff_flushing) {
+    g.finish_waiting = true;
+    return;
+  }
+  souk__handoff_free(g.handoff);
+  g.handoff = NULL;
   souk__dcmd_stop();
   souk__members_stop();
   if (g.rest_running) {
@@ -390,11 +455,64 @@ static void drained_cb(void *ud) {
   }
 }
 
-static void shards_stopped_cb(void) {
-  g.shards_running = false;
-  /* Replies decided before the stop get the grace period to go out. */
+static void handoff_flushed_cb(void *ud) {
+  g.handoff_flushing = false;
+  if (g.finish_waiting) {
+    g.finish_waiting = false;
+    stop_finish();
+  }
+}
+
+static void start_drain(void) {
   if (g.rest_running && souk__rest_drain(drained_cb, NULL) == 0) return;
   stop_finish();
+}
+
+/* Commands still running, or replies still queued (waiting for a bucket or
+ * the global limit): the REST drain would fail those. */
+static bool replies_pending(void) {
+  if (!g.rest_running) return false;
+  souk__rest_stats_t st;
+  souk__rest_stats(&st);
+  return st.queued > 0 || souk__cmd_running() > 0;
+}
+
+static void settle_close_cb(uv_handle_t *h) { (void)h; }
+
+static void settle_stop(void) {
+  if (!g.settle_on) return;
+  g.settle_on = false;
+  uv_timer_stop(&g.settle);
+  uv_close((uv_handle_t *)&g.settle, settle_close_cb);
+}
+
+static void settle_cb(uv_timer_t *t) {
+  (void)t;
+  if (replies_pending()) return;
+  settle_stop();
+  start_drain();
+}
+
+static void shards_stopped_cb(void) {
+  g.shards_running = false;
+  if (g.handoff) {
+    g.handoff_flushing = true;
+    souk__handoff_flush(g.handoff, HANDOFF_FLUSH_MS, handoff_flushed_cb, NULL);
+    /* The sessions' saved seqs count every event dispatched as handled,
+     * and the next process resumes after them: the replies those events
+     * still owe must go out, not be dropped by the drain, or the events
+     * are lost.  So the drain waits (within the grace) until no command
+     * runs and no reply is queued. */
+    if (replies_pending()) {
+      uv_timer_init(souk_loop(), &g.settle);
+      uv_timer_start(&g.settle, settle_cb, 20, 20);
+      g.settle_on = true;
+      SOUK_INFO("bot", "stopping: the replies of the events handled go out before the drain");
+      return;
+    }
+  }
+  /* Replies decided before the stop get the grace period to go out. */
+  start_drain();
 }
 
 static int64_t g_grace_ms;
@@ -414,7 +532,11 @@ void souk__bot_stop(int64_t grace_ms, void (*done)(void)) {
     uv_timer_start(&g.grace, grace_timer_cb, (uint64_t)grace_ms, 0);
     g.grace_on = true;
   }
-  if (g.shards_running) souk__shards_stop(shards_stopped_cb);
+  /* With a hand-off, 4000 keeps every session alive on Discord's side for
+   * the process that runs the shard next (1000 or 1001 would end it). */
+  if (g.shards_running)
+    souk__shards_stop_code(g.handoff ? SOUK_GW_CLOSE_UNKNOWN_ERROR : SOUK_GW_CLOSE_NORMAL,
+                           shards_stopped_cb);
   else shards_stopped_cb();
 }
 
@@ -434,6 +556,14 @@ int souk_gateway_latency(uint32_t shard, int64_t *last_ms, int64_t *avg_ms) {
   }
   return SOUK_ENOTFOUND;
 }
+
+bool souk__bot_handoff(souk__handoff_stats_t *out) {
+  if (!g.handoff) return false;
+  souk__handoff_stats(g.handoff, out);
+  return true;
+}
+
+const char *souk__bot_handoff_owner(void) { return g.handoff ? souk__handoff_owner(g.handoff) : ""; }
 
 size_t souk__bot_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }
 

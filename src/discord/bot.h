@@ -3,6 +3,8 @@
 #ifndef SOUK_DISCORD_BOT_H
 #define SOUK_DISCORD_BOT_H
 
+#include "discord/handoff.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +22,8 @@
  * another SOUK_E*; msg says what happened and what to do.  Returns 0 or
  * SOUK_E* (on_fatal then never called). */
 int souk__bot_start(void (*on_fatal)(int err, const char *msg));
-/** Graceful stop: stop reading events, close gateway sessions with 1000,
+/** Graceful stop: stop reading events, close gateway sessions with 1000
+ * (4000 with a session hand-off, whose last writes then get up to 3 s),
  * let in-flight REST requests finish for up to grace_ms, fail the rest,
  * release every handle, then call done once. */
 void souk__bot_stop(int64_t grace_ms, void (*done)(void));
@@ -29,6 +32,13 @@ void souk__bot_reload(void);
 /** check-config --online: GET /users/@me with the token, synchronously
  * running a private loop.  0, SOUK_EAUTH (401), or another SOUK_E*. */
 int souk__bot_check_online(void);
+
+/** Figures of the session hand-off through Redis; false when there is
+ * none (no cache.url, discord.shards.handoff off, shards not started). */
+bool souk__bot_handoff(souk__handoff_stats_t *out);
+
+/** This process's name in the hand-off's keys ("" without one). */
+const char *souk__bot_handoff_owner(void);
 
 /** Shards run by this process (0 before GET /gateway/bot answered). */
 size_t souk__bot_shards(void);

@@ -836,6 +836,25 @@ static void owners_cb(const souk__rest_resp_t *r, void *ud) {
   }
   souk__cmd_set_app_owners(ids, n);
   SOUK_INFO("cmd", "owner-only commands answer %zu owner(s) of the application", n);
+  /* A process whose shards all resumed sessions handed on by another one
+   * saw no READY: the application tells who the bot is instead. */
+  uint64_t app = souk__json_id(j, souk_json_get(j, 0, "id"));
+  if (app && !g.app_id) g.app_id = app;
+  uint64_t bot = souk__json_id(j, souk_json_path(j, 0, "bot", "id", NULL));
+  if (bot && !g.bot_user) {
+    g.bot_user = bot;
+    souk__gcache_set_bot_user(bot);
+  }
+}
+
+/* The owners are asked once the token is known to work (a READY, or a
+ * RESUMED of a session another process handed on), so a bad token costs
+ * one refused request, not two. */
+static void ask_owners(void) {
+  if (g.owners_asked) return;
+  g.owners_asked = true;
+  souk__rest_opts_t o = {.method = "GET", .path = "/oauth2/applications/@me"};
+  souk__rest_request(&o, owners_cb, NULL);
 }
 
 /* ---- entry points ---------------------------------------------------------------- */
@@ -886,16 +905,12 @@ bool souk__dcmd_event(const souk_event_t *ev) {
       g.bot_user = souk__json_id(j, souk_json_path(j, ev->d, "user", "id", NULL));
       uint64_t app = souk__json_id(j, souk_json_path(j, ev->d, "application", "id", NULL));
       if (app && !g.app_id) g.app_id = app;
-      if (!g.owners_asked) {
-        /* Asked once the token is known to work, so a bad token costs one
-         * refused request, not two. */
-        g.owners_asked = true;
-        souk__rest_opts_t o = {.method = "GET", .path = "/oauth2/applications/@me"};
-        souk__rest_request(&o, owners_cb, NULL);
-      }
+      ask_owners();
       /* One process registers: the cluster's leader (with one process,
        * that one). */
       if (souk_cluster_leader()) register_commands();
+    } else if (strcmp(n, "RESUMED") == 0) {
+      ask_owners();
     }
     break;
   }

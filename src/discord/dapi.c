@@ -239,12 +239,28 @@ static bool msg_empty(const souk_msg_t *m) {
   return !m || ((!m->content || !m->content[0]) && m->nembeds == 0 && m->ncomponents == 0);
 }
 
-/* The JSON bodies that post m: content split at 2000 characters, embeds
- * and components with the first part, nonces Discord enforces (derived
- * from m->key or reply_to, else unique to this process's run) so a POST sent again
- * after a timeout is not posted twice, and the first part replying to
- * reply_to. */
-static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **out) {
+/* The nonce of a message named key, posted to where (a channel, or for a
+ * DM the user): Discord enforces a nonce per author, not per channel, so
+ * one name posted to two channels must give two nonces, or the second
+ * post would be answered with the first message and never made.  FNV-1a
+ * of both, 16 hex digits: with the part number, well inside Discord's 25
+ * characters however long the key is. */
+static uint64_t key_nonce(const char *key, uint64_t where) {
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (const char *p = key; *p; p++)
+    h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
+  for (int i = 0; i < 8; i++)
+    h = (h ^ ((where >> (8 * i)) & 0xff)) * UINT64_C(0x100000001b3);
+  return h;
+}
+
+/* The JSON bodies that post m to where: content split at 2000 characters,
+ * embeds and components with the first part, nonces Discord enforces
+ * (derived from m->key and where, or reply_to, else unique to this
+ * process's run) so a POST sent again after a timeout is not posted twice,
+ * and the first part replying to reply_to. */
+static size_t build_posts(const souk_msg_t *m, uint64_t where, uint64_t reply_to,
+                          souk_buf_t **out) {
   const char *text = m->content ? m->content : "";
   size_t len = strlen(text), n = 0, cap = 0;
   souk_buf_t *v = NULL;
@@ -268,7 +284,7 @@ static size_t build_posts(const souk_msg_t *m, uint64_t reply_to, souk_buf_t **o
       extras_sent = true;
       char nonce[32];
       if (m->key && m->key[0])
-        snprintf(nonce, sizeof nonce, "k%.20s-%zu", m->key, n);
+        snprintf(nonce, sizeof nonce, "k%016" PRIx64 "-%zu", key_nonce(m->key, where), n);
       else if (reply_to)
         snprintf(nonce, sizeof nonce, "r%" PRIu64 "-%zu", reply_to, n);
       else
@@ -426,7 +442,7 @@ int souk__dapi_post(uint64_t channel, uint64_t reply_to, const souk_msg_t *m, so
   if (rc) return rc;
   if (!channel || msg_empty(m)) return SOUK_EINVAL;
   dop_t *op = op_new(OP_SEND, cb, ud);
-  op->nbodies = build_posts(m, reply_to, &op->bodies);
+  op->nbodies = build_posts(m, channel, reply_to, &op->bodies);
   rc = post_bodies(op, channel);
   if (rc) {
     op_free(op);
@@ -607,7 +623,7 @@ int souk_discord_dm(uint64_t user_id, const souk_msg_t *msg, souk_discord_cb cb,
     return 0;
   }
   if (refused) u64_del(&g.dm_refused, user_id);
-  op->nbodies = build_posts(msg, 0, &op->bodies);
+  op->nbodies = build_posts(msg, user_id, 0, &op->bodies);
   u64ent_t *ch = u64_get(&g.dm_channels, user_id);
   if (ch) {
     rc = post_bodies(op, ch->val);

@@ -57,6 +57,10 @@ const souk_conf_key_t souk__discord_conf_keys[] = {
      "percent of Discord's daily session starts (session_start_limit.total, 1000 for most bots) "
      "the bot may use in any 24 hours, counted across its processes; past it shards wait "
      "instead of identifying, since going over resets the token"},
+    {"shards.handoff", SOUK_CONF_BOOL, K(handoff), "true", 0, 0, NULL, 0,
+     "with cache.url set: keep each shard's session in Redis after every event and close "
+     "sessions with 4000 on stop, so the process that runs the shard next resumes it without "
+     "a new IDENTIFY and without losing events"},
     {"compress", SOUK_CONF_ENUM, K(compress), "zlib-stream", 0, 0, compress_choices, 0,
      "gateway transport compression: zlib-stream, zstd-stream or none (true: the default, "
      "false: none)"},

@@ -20,6 +20,7 @@ typedef struct souk__discord_conf {
   int64_t max_concurrency; /* 0: from GET /gateway/bot */
   char *identify_lock;     /* lock-file path shared by processes on one host */
   int64_t identify_share;  /* percent of Discord's daily session starts souk may use */
+  bool handoff;            /* with cache.url: hand sessions on through Redis (handoff.h) */
   int compress;            /* index: zlib-stream, zstd-stream, none, true, false */
   bool cache_members;      /* keep member lists (members.h) */
   int64_t large_threshold; /* 50..250 */

@@ -4,6 +4,7 @@
  * already keep, so nothing on the gateway's hot path pays for metrics: the
  * work happens once per scrape.  Families that are keyed by something that
  * can go away (a shard, a route) are cleared and rebuilt on every scrape. */
+#include "discord/bot.h"
 #include "discord/dops.h"
 #include "discord/interactions.h"
 #include "discord/rest.h"
@@ -11,6 +12,7 @@
 #include "souk/metrics.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* ---- gateway ----------------------------------------------------------- */
 
@@ -82,6 +84,48 @@ static void gateway_init(void) {
   gw.wire = souk_counter_new("souk_gateway_wire_bytes_total",
                              "Bytes received on the wire, before decompression.", "shard");
   souk_metrics_add_collector(collect_gateway, NULL);
+}
+
+/* ---- session hand-off ------------------------------------------------- */
+
+static struct {
+  souk_series_t *up, *claims, *found, *writes, *failures, *lost, *others;
+} ho;
+
+static void collect_handoff(void *ud) {
+  souk__handoff_stats_t s;
+  if (!souk__bot_handoff(&s)) memset(&s, 0, sizeof s);
+  souk_gauge_set(ho.up, s.redis_up);
+  souk_counter_set(ho.claims, (double)s.claims);
+  souk_counter_set(ho.found, (double)s.claims_found);
+  souk_counter_set(ho.writes, (double)s.writes);
+  souk_counter_set(ho.failures, (double)s.write_failures);
+  souk_counter_set(ho.lost, (double)s.lost);
+  souk_gauge_set(ho.others, (double)s.others_guilds);
+}
+
+static souk_series_t *one(souk_metric_t *m);
+
+static void handoff_init(void) {
+  ho.up = one(souk_gauge_new("souk_gateway_handoff_redis_up",
+                             "1 while shard sessions are written to Redis for the next process.",
+                             NULL));
+  ho.claims = one(souk_counter_new("souk_gateway_handoff_claims_total",
+                                   "Shards this process claimed at their start.", NULL));
+  ho.found = one(souk_counter_new("souk_gateway_handoff_resumed_total",
+                                  "Claimed shards that found a session handed on to resume.",
+                                  NULL));
+  ho.writes = one(souk_counter_new("souk_gateway_handoff_writes_total",
+                                   "Session writes Redis accepted.", NULL));
+  ho.failures = one(souk_counter_new("souk_gateway_handoff_write_failures_total",
+                                     "Session writes lost with the connection or refused.", NULL));
+  ho.lost = one(souk_counter_new("souk_gateway_handoff_lost_total",
+                                 "Shards another process claimed while this one ran them.", NULL));
+  ho.others = one(souk_gauge_new("souk_gateway_other_guilds",
+                                 "Guilds counted from Redis: of the shards other processes run, and of shards "
+                                 "resumed here whose guilds this process has not seen.",
+                                 NULL));
+  souk_metrics_add_collector(collect_handoff, NULL);
 }
 
 /* ---- REST -------------------------------------------------------------- */
@@ -202,6 +246,7 @@ void souk__discord_metrics_init(void) {
    * are registered again. */
   if (souk_metric_find("souk_gateway_shards")) return;
   gateway_init();
+  handoff_init();
   rest_init();
   ix_init();
 }

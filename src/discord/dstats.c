@@ -4,6 +4,7 @@
  * and the gateway shards of this process. */
 #include "core/cmdrun.h"
 #include "core/core.h"
+#include "discord/bot.h"
 #include "discord/gateway.h"
 #include "discord/rest.h"
 #include "discord/shards.h"
@@ -68,6 +69,21 @@ void souk_stats_rest(souk_stats_rest_t *out) {
 }
 
 void souk_stats_rest_routes(souk_stats_route_cb fn, void *ud) { souk__rest_queue_stats(fn, ud); }
+
+void souk_stats_handoff(souk_stats_handoff_t *out) {
+  memset(out, 0, sizeof *out);
+  out->owner = "";
+  souk__handoff_stats_t s;
+  if (!souk__bot_handoff(&s)) return;
+  out->on = true;
+  out->redis_up = s.redis_up;
+  out->claims = s.claims;
+  out->resumed = s.claims_found;
+  out->writes = s.writes;
+  out->write_failures = s.write_failures;
+  out->lost = s.lost;
+  out->owner = souk__bot_handoff_owner();
+}
 
 size_t souk_stats_shards(void) { return souk__shards_running() ? souk__shards_count() : 0; }
 

@@ -75,6 +75,9 @@ struct souk__gateway {
   int stop_code;
   bool stop_requested;
   bool resume_next; /* the connection being opened is for a RESUME */
+  /* The session was handed on by another process, whose presence Discord
+   * still shows: send ours once it is resumed. */
+  bool presence_on_resume;
 
   /* The session. */
   char *session_id;
@@ -161,8 +164,11 @@ static double rnd(souk__gateway_t *gw) {
 }
 
 static void set_str(char **dst, const char *src) {
+  /* src may be *dst itself (the presence sent again once resumed). */
+  if (src == *dst) return;
+  char *copy = src ? souk_strdup(src) : NULL;
   souk_free(*dst);
-  *dst = src ? souk_strdup(src) : NULL;
+  *dst = copy;
 }
 
 static void forget_session(souk__gateway_t *gw) {
@@ -670,6 +676,12 @@ static void on_dispatch(souk__gateway_t *gw, const souk_json_t *j, int t, int d)
   gw->ops.dispatch(gw->ud, name, gw->seq, j, d);
   /* The handler may have stopped the session. */
   if (gw->state != SOUK_GW_READY) return;
+  if (resumed && gw->presence_on_resume) {
+    gw->presence_on_resume = false;
+    souk__presence_t p = {gw->status, gw->activity, gw->activity_type};
+    int rc = souk__gateway_set_presence(gw, &p);
+    if (rc) SOUK_DEBUG(GW_LOG, "shard %u: presence not sent: %s", gw->shard_id, souk_strerror(rc));
+  }
   if (ready && gw->ops.ready) gw->ops.ready(gw->ud);
   if (resumed && gw->ops.resumed) gw->ops.resumed(gw->ud);
   if (gw->state == SOUK_GW_READY) flush(gw);
@@ -826,6 +838,20 @@ void souk__gateway_free(souk__gateway_t *gw) {
   souk_free(gw->session_id);
   souk_free(gw->resume_url);
   souk_free(gw);
+}
+
+bool souk__gateway_set_session(souk__gateway_t *gw, const char *session_id,
+                               const char *resume_url, uint64_t seq) {
+  if (gw->state != SOUK_GW_IDLE) return false;
+  forget_session(gw);
+  gw->presence_on_resume = false;
+  if (session_id && *session_id) {
+    gw->session_id = souk_strdup(session_id);
+    gw->resume_url = resume_url && *resume_url ? souk_strdup(resume_url) : NULL;
+    gw->seq = seq;
+    gw->presence_on_resume = true;
+  }
+  return true;
 }
 
 void souk__gateway_start(souk__gateway_t *gw) {
@@ -1082,7 +1108,11 @@ int souk__gateway_set_presence(souk__gateway_t *gw, const souk__presence_t *p) {
   /* Without a session the next IDENTIFY carries the presence; a session
    * (live or to be resumed) gets op 3 through the queue, which is sent as
    * soon as it is ready. */
-  if (gw->state == SOUK_GW_READY || have_session(gw)) rc = souk__gateway_send(gw, b.data, b.len);
+  if (gw->state == SOUK_GW_READY || have_session(gw)) {
+    rc = souk__gateway_send(gw, b.data, b.len);
+    /* The queued op 3 is the presence a resumed session must show. */
+    if (rc == 0) gw->presence_on_resume = false;
+  }
   souk_buf_free(&b);
   return rc;
 }

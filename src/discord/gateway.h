@@ -198,6 +198,15 @@ souk__gateway_t *souk__gateway_new(const souk__gateway_conf_t *conf, const souk_
  * timer itself. */
 void souk__gateway_free(souk__gateway_t *gw);
 
+/** Give a session that has not started (SOUK_GW_IDLE) a session to resume
+ * first, as souk__gateway_conf_t's session fields do: one handed on by the
+ * process that ran the shard before (discord/handoff.h).  session_id NULL
+ * or "" leaves it without one.  Strings are copied.  Once resumed, the
+ * session sends this process's presence (op 3): Discord still shows the
+ * one the previous process set.  Returns false, and changes nothing, once
+ * the session has started. */
+bool souk__gateway_set_session(souk__gateway_t *gw, const char *session_id,
+                               const char *resume_url, uint64_t seq);
 /** Start: connect to the gateway (or the resume URL with a saved session). */
 void souk__gateway_start(souk__gateway_t *gw);
 /** Stop: close with code (1000 ends the session on Discord's side; 4000

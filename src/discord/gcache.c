@@ -68,6 +68,13 @@ static struct {
   uint64_t bot_user;
 } g;
 
+/* Guilds of the shards other processes run (discord/handoff.h), added to
+ * this process's own for souk_cmd_guilds(): {guilds} and /help show the
+ * bot's, not one process's. */
+static uint64_t g_others;
+
+static void count_changed(void) { souk__cmd_set_guild_count(g.n + g_others); }
+
 static parts_t parts_of(const guild_t *gd) {
   parts_t p;
   p.roles = (const role_t *)gd->tail;
@@ -415,7 +422,7 @@ static void guild_upsert(const souk_json_t *j, int d) {
   souk_free(bot_roles);
   souk_free(chans);
   souk_free(ows);
-  souk__cmd_set_guild_count(g.n);
+  count_changed();
 }
 
 static void guild_delete(const souk_json_t *j, int d) {
@@ -427,7 +434,7 @@ static void guild_delete(const souk_json_t *j, int d) {
   guild_t *gd = *s;
   table_remove(s);
   souk_free(gd);
-  souk__cmd_set_guild_count(g.n);
+  count_changed();
 }
 
 /* The bot's GUILD_MEMBER_UPDATE: its roles in that guild. */
@@ -534,7 +541,24 @@ bool souk__gcache_bot_perms(uint64_t guild_id, uint64_t channel_id, uint64_t *pe
 
 uint64_t souk__gcache_bot_user(void) { return g.bot_user; }
 
+void souk__gcache_set_bot_user(uint64_t id) {
+  if (!g.bot_user) g.bot_user = id;
+}
+
 size_t souk__gcache_guilds(void) { return g.n; }
+
+size_t souk__gcache_guilds_of(uint32_t shard, uint32_t count) {
+  if (count <= 1) return shard == 0 ? g.n : 0;
+  size_t n = 0;
+  for (size_t i = 0; i < g.cap; i++)
+    n += g.tab[i] && ((g.tab[i]->id >> 22) % count) == shard;
+  return n;
+}
+
+void souk__gcache_set_others(uint64_t n) {
+  g_others = n;
+  count_changed();
+}
 
 void souk__gcache_clear(void) {
   for (size_t i = 0; i < g.cap; i++)
@@ -542,6 +566,7 @@ void souk__gcache_clear(void) {
   souk_free(g.tab);
   g.tab = NULL;
   g.cap = g.n = 0;
+  g_others = 0;
   g.bot_user = 0;
   souk__cmd_set_guild_count(0);
 }

@@ -34,8 +34,17 @@ uint64_t souk__gcache_member_perms(uint64_t guild_id, uint64_t user, const souk_
 bool souk__gcache_bot_perms(uint64_t guild_id, uint64_t channel_id, uint64_t *perms);
 /** The bot's user id from READY (0 before). */
 uint64_t souk__gcache_bot_user(void);
+/** Set the bot's user id where no READY told it (a session resumed from
+ * another process); a READY's id replaces it. */
+void souk__gcache_set_bot_user(uint64_t id);
 /** Guilds known. */
 size_t souk__gcache_guilds(void);
+/** Of those, the guilds on one shard: Discord's formula, (guild_id >> 22)
+ * % count. */
+size_t souk__gcache_guilds_of(uint32_t shard, uint32_t count);
+/** The guilds of shards other processes run (read from Redis): from now
+ * on souk_cmd_guilds() is this process's guilds plus n. */
+void souk__gcache_set_others(uint64_t n);
 /** Forget everything (the bot stopped). */
 void souk__gcache_clear(void);
 

@@ -25,6 +25,10 @@ typedef struct shard {
   souk__zstdstream_t zd;  /* zstd-stream */
   uv_timer_t timer;
   bool lock_pending; /* an identify slot was asked for */
+  bool claim_pending; /* waiting for the hand-off's answer before starting */
+  /* Resumed a session another process handed on and no READY since: the
+   * shard's guilds are not in this process's cache. */
+  bool guilds_unknown;
   bool stopped;
   uint64_t bytes_compressed;
 } shard_t;
@@ -39,6 +43,7 @@ static struct {
   size_t max_message;
   souk__identify_lock_t lock;
   bool have_lock;
+  souk__handoff_t *handoff;
   uint32_t left;    /* shards not stopped yet */
   unsigned closing; /* uv handles still closing */
   void (*done)(void);
@@ -215,10 +220,17 @@ static void op_request_identify(void *ud) {
 static void op_dispatch(void *ud, const char *name, uint64_t seq, const souk_json_t *j, int d) {
   shard_t *sh = ud;
   S.h.on_dispatch(sh->id, name, seq, j, d);
+  /* The event is handled: from now on a process that takes the shard over
+   * resumes after it.  (READY's session is already in the gateway.) */
+  const char *sid, *url;
+  uint64_t s;
+  if (S.handoff && souk__gateway_session(sh->gw, &sid, &url, &s))
+    souk__handoff_save(S.handoff, sh->id, sid, url, s);
 }
 
 static void op_ready(void *ud) {
   shard_t *sh = ud;
+  sh->guilds_unknown = false;
   if (S.h.on_ready) S.h.on_ready(sh->id);
 }
 
@@ -246,6 +258,10 @@ static void op_stopped(void *ud) {
   shard_t *sh = ud;
   if (sh->stopped) return;
   sh->stopped = true;
+  if (sh->claim_pending) {
+    souk__handoff_cancel(S.handoff, sh->id);
+    sh->claim_pending = false;
+  }
   if (sh->lock_pending) {
     S.lock.ops->cancel(S.lock.self, sh->bucket, grant_cb, sh);
     sh->lock_pending = false;
@@ -322,6 +338,21 @@ static void schedule_fin(void) {
   uv_timer_start(S.fin, fin_cb, 0, 0);
 }
 
+/* ---- hand-off ----------------------------------------------------------- */
+
+/* The session the previous process of this shard handed on, if any:
+ * resume it, else identify. */
+static void claim_cb(void *ud, uint32_t shard, const char *sid, const char *url, uint64_t seq) {
+  shard_t *sh = ud;
+  sh->claim_pending = false;
+  if (sh->stopped || S.stopping) return;
+  if (sid) {
+    souk__gateway_set_session(sh->gw, sid, url, seq);
+    sh->guilds_unknown = true;
+  }
+  souk__gateway_start(sh->gw);
+}
+
 /* ---- public ------------------------------------------------------------- */
 
 int souk__shards_start(const souk__shards_conf_t *c, const souk__gateway_handlers_t *h) {
@@ -392,8 +423,15 @@ int souk__shards_start(const souk__shards_conf_t *c, const souk__gateway_handler
   }
   S.running = true;
   S.left = S.n;
-  for (uint32_t i = 0; i < S.n; i++)
-    souk__gateway_start(S.sh[i].gw);
+  S.handoff = c->handoff;
+  for (uint32_t i = 0; i < S.n; i++) {
+    shard_t *sh = &S.sh[i];
+    if (S.handoff && souk__handoff_claim(S.handoff, sh->id, claim_cb, sh) == 0) {
+      sh->claim_pending = true;
+      continue;
+    }
+    souk__gateway_start(sh->gw);
+  }
   return 0;
 }
 
@@ -408,6 +446,16 @@ void souk__shards_stop_code(int code, void (*done)(void)) {
 
 void souk__shards_stop(void (*done)(void)) {
   souk__shards_stop_code(SOUK_GW_CLOSE_NORMAL, done);
+}
+
+int souk__shards_stop_one(uint32_t shard_id, int code) {
+  for (uint32_t i = 0; i < S.n; i++) {
+    shard_t *sh = &S.sh[i];
+    if (sh->id != shard_id) continue;
+    if (!sh->stopped) souk__gateway_stop(sh->gw, code);
+    return 0;
+  }
+  return SOUK_ENOTFOUND;
 }
 
 int souk__shards_set_presence(const souk__presence_t *p) {
@@ -434,6 +482,12 @@ int souk__shards_send(uint32_t shard_id, const char *json, size_t len) {
 bool souk__shards_running(void) { return S.running; }
 
 size_t souk__shards_count(void) { return S.n; }
+
+bool souk__shards_guilds_unknown(uint32_t shard_id) {
+  for (uint32_t i = 0; S.running && i < S.n; i++)
+    if (S.sh[i].id == shard_id) return S.sh[i].guilds_unknown;
+  return false;
+}
 
 int souk__shards_stats(size_t i, souk__shard_stats_t *out) {
   if (i >= S.n || !out) return SOUK_ENOTFOUND;

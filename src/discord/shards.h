@@ -11,6 +11,7 @@
 #define SOUK_DISCORD_SHARDS_H
 
 #include "discord/gateway.h"
+#include "discord/handoff.h"
 #include "discord/idlock.h"
 #include "souk/json.h"
 
@@ -67,6 +68,10 @@ typedef struct souk__shards_conf {
    * connection and waits, the first such wait logged as one error. */
   const souk__session_limit_t *session_limit;
   uint32_t identify_share;
+  /* Sessions handed on between processes (not owned: it must outlive the
+   * shards).  Each shard first claims its saved session and resumes it,
+   * and after every handled event its session is saved.  NULL: none. */
+  souk__handoff_t *handoff;
   size_t max_message;            /* decompressed message limit; 0: 16 MiB */
 } souk__shards_conf_t;
 
@@ -92,6 +97,11 @@ void souk__shards_stop(void (*done)(void));
  * resumable (a restart that hands them on, see souk__shards_session()). */
 void souk__shards_stop_code(int code, void (*done)(void));
 
+/** Stop one shard with code, leaving the others running (a shard another
+ * process took over: 4000, so that its session lives on there).
+ * SOUK_ENOTFOUND if not run here. */
+int souk__shards_stop_one(uint32_t shard_id, int code);
+
 /** Re-read discord.presence.* and send it to every shard (op 3). */
 void souk__shards_update_presence(void);
 /** Set one presence on every shard.  0 or the first error. */
@@ -105,6 +115,9 @@ int souk__shards_send(uint32_t shard_id, const char *json, size_t len);
 bool souk__shards_running(void);
 /** Number of shards run by this process (0 when not running). */
 size_t souk__shards_count(void);
+/** True when shard_id runs here on a session resumed from another process
+ * and has had no READY since: its guilds are not in the guild cache. */
+bool souk__shards_guilds_unknown(uint32_t shard_id);
 /** Figures of the i-th shard (0 <= i < count).  0 or SOUK_ENOTFOUND. */
 int souk__shards_stats(size_t i, souk__shard_stats_t *out);
 /** Number of shards in SOUK_GW_READY. */

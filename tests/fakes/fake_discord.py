@@ -50,7 +50,7 @@ Control API (all bodies and answers are JSON; every POST answers {"ok": true,
        gateway_send_limit, gateway_send_window_s, max_payload_bytes,
        session_timeout_s, interaction_deadline_s, followup_valid_s,
        avoidable_grace_ms, global_limit, global_window_s, global_window_mode
-       ("first" | "aligned"), global_window_phase_s, acks_default,
+       ("first" | "aligned" | "sliding"), global_window_phase_s, acks_default,
        echo_events, session_start_total, session_start_remaining,
        heartbeat_request_deadline_ms, replay_buffer_max
   POST /_fake/rest/script {"method": "POST"|"*", "path": REGEX,
@@ -69,7 +69,9 @@ Control API (all bodies and answers are JSON; every POST answers {"ok": true,
        "limit": 5, "window_s": 5}        change one route family's limit
   GET  /_fake/rest/requests?since=N      REST request log from index N
   GET  /_fake/messages[?channel_id=ID]   messages the fake holds
-  POST /_fake/guilds {"name":..., "channels": N, "members": N}  add a guild
+  POST /_fake/guilds {"name":..., "channels": N, "members": N, "shard": S?}
+       add a guild (its id on shard S by (id >> 22) % shards; without S,
+       guilds go round the shards in turn, as --guilds N does)
   POST /_fake/gateway/dispatch {"t": "EVENT", "d": {...}, "shard": 0 |
        "session_id": ID, "force": false}  push a dispatch (buffered for
        RESUME replay while the session is disconnected; dropped when the
@@ -119,7 +121,10 @@ requested}], "heartbeat_requests": [...], "gateway_received": [...],
 "rest": {"requests": [{i, at, method, path, query, headers, body, status,
 bucket, major, remaining, scripted, rate_limited, avoidable}],
 "rate_limited": [...], "stats": {avoidable_429, unavoidable_429,
-scripted_429, global_429, invalid_requests}}, "commands", "interactions",
+scripted_429, global_429, invalid_requests, nonce_repeats}, "global_sliding": {window_s,
+max, max_at}: the most requests bound by the global limit (interaction
+endpoints excluded) that arrived within one window sliding with every
+arrival, from every client}, "commands", "interactions",
 "blasts", "violations"}.  Times are Unix seconds ("at") and the fake's
 monotonic clock ("mono").
 """
@@ -242,6 +247,10 @@ NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
          "sybil", "trent", "victor", "walter", "zoe"]
 
 
+# How long enforce_nonce remembers a nonce ("the past few minutes").
+NONCE_WINDOW_S = 300.0
+
+
 def now_unix():
     return time.time()
 
@@ -282,6 +291,19 @@ class Snowflakes:
         if v <= self.last:
             v = self.last + 1
         self.last = v
+        return str(v)
+
+    def for_shard(self, shard, num):
+        """A new id that Discord's shard formula, (id >> 22) % num, puts on
+        `shard`: the next id with its timestamp moved up to the next
+        millisecond that lands there (at most num - 1 ms ahead)."""
+        v = int(self.next())
+        if num > 1:
+            ts = v >> 22
+            step = (shard - ts) % num
+            if step:
+                v = ((ts + step) << 22) | (v & 0x3FFFFF)
+                self.last = max(self.last, v)
         return str(v)
 
 
@@ -931,15 +953,14 @@ class FakeDiscord:
         self.guilds = {}
         self.channels = {}
         self.messages = {}
-        # (channel id, nonce) -> (message id, when): enforced nonces, which
-        # Discord remembers for a few minutes.
-        self.enforced_nonces = {}
         self.commands_global = []
         self.commands_guild = {}
         self.interactions = {}
         self.typing = []
         self.interaction_tokens = {}
+        self.nonces = {}  # (author, nonce) -> (mono, message id), for enforce_nonce
         self.init_actions()
+        self.next_guild_shard = 0
         for i in range(args.guilds):
             self.add_guild(name="Souk Test Guild" if i == 0 else "Souk Test Guild %d" % (i + 1),
                            n_channels=3, n_members=4)
@@ -959,6 +980,13 @@ class FakeDiscord:
         self.global_window_start = 0.0
         self.global_count = 0
         self.global_block = None  # (sent_mono, until_mono)
+        # Requests bound by the global limit, counted in a window that
+        # slides with every arrival (whatever the enforcing mode): the most
+        # ever seen in one window and when, across every client.
+        self.sliding = collections.deque()
+        self.sliding_accepted = collections.deque()
+        self.sliding_max = 0
+        self.sliding_max_at = None
         self.scripts = []
         # --- logs
         self.violations = []
@@ -1006,8 +1034,19 @@ class FakeDiscord:
             m["user"] = user
         return m
 
-    def add_guild(self, name, n_channels=3, n_members=4, guild_id=None, owner=None):
-        gid = guild_id or self.sf.next()
+    def add_guild(self, name, n_channels=3, n_members=4, guild_id=None, owner=None, shard=None):
+        """A new guild.  Its id puts it on `shard` by Discord's formula
+        (guild_id >> 22) % shards, with shards the fake's current count;
+        without one, guilds go round the shards in turn, so a bot split
+        over processes sees them spread as Discord would spread them."""
+        if guild_id is None:
+            num = max(1, int(self.cfg["shards"]))
+            if shard is None:
+                shard = self.next_guild_shard % num
+                self.next_guild_shard += 1
+            gid = self.sf.for_shard(int(shard) % num, num)
+        else:
+            gid = guild_id
         everyone = {"id": gid, "name": "@everyone", "description": None,
                     "permissions": "2222085186637376", "position": 0, "color": 0,
                     "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
@@ -1751,7 +1790,8 @@ class FakeDiscord:
                     self.sf.last = max(self.sf.last, v)
                     gid = str(v)
                 g = self.add_guild("Blast Guild %d" % (gi + 1), n_channels=b["channels_per_guild"],
-                                   n_members=b["members_per_guild"], guild_id=gid)
+                                   n_members=b["members_per_guild"], guild_id=gid,
+                                   shard=sess.shard[0])
                 guilds.append(g)
                 if b["first_channel_id"] is None:
                     b["first_channel_id"] = next(
@@ -1970,6 +2010,8 @@ class FakeDiscord:
         if r.auth and auth != "Bot " + self.token:
             entry["auth"] = "missing" if auth is None else "bad"
             raise api_error(401, "401: Unauthorized", 0)
+        if r.auth and not r.global_exempt:
+            self.count_sliding(arrival)
         # --- scripts
         major = self.major_of(params)
         key = (r.family, major)
@@ -1999,12 +2041,24 @@ class FakeDiscord:
                 avoid = gb[0] <= arrival and (gb[0] + self.cfg["avoidable_grace_ms"] / 1000.0 <= arrival
                                               or (len(gb) > 2 and gb[2] == entry.get("_peer")))
                 return self.rate_limited_resp(entry, r, key, "global", gb[1] - now, avoid, None)
-            self.global_window(now)
-            if self.global_count >= self.cfg["global_limit"]:
-                until = self.global_window_start + self.cfg["global_window_s"]
-                self.global_block = (mono(), until, entry.get("_peer"))
-                return self.rate_limited_resp(entry, r, key, "global", until - now, False, None)
-            self.global_count += 1
+            if self.cfg.get("global_window_mode") == "sliding":
+                w = self.cfg["global_window_s"]
+                acc = self.sliding_accepted
+                while acc and acc[0] <= now - w:
+                    acc.popleft()
+                if len(acc) >= self.cfg["global_limit"]:
+                    until = acc[0] + w
+                    self.global_block = (mono(), until, entry.get("_peer"))
+                    return self.rate_limited_resp(entry, r, key, "global", until - now, False, None)
+                acc.append(now)
+            else:
+                self.global_window(now)
+                if self.global_count >= self.cfg["global_limit"]:
+                    until = self.global_window_start + self.cfg["global_window_s"]
+                    self.global_block = (mono(), until, entry.get("_peer"))
+                    return self.rate_limited_resp(entry, r, key, "global", until - now, False,
+                                                  None)
+                self.global_count += 1
         # --- route bucket
         blk = self.blocks.get(key)
         limit, window = self.route_limit(r)
@@ -2042,6 +2096,23 @@ class FakeDiscord:
         if status == 204:
             return web.Response(status=204, headers=hdr)
         return self.json_response(status, obj, hdr)
+
+    def count_sliding(self, arrival):
+        """Count one request bound by the global limit in the sliding
+        window (global_window_s, 1 s as on Discord) that ends at its
+        arrival, and keep the highest count any such window reached."""
+        w = self.cfg["global_window_s"]
+        q = self.sliding
+        while q and q[0] <= arrival - w:
+            q.popleft()
+        q.append(arrival)
+        if len(q) > self.sliding_max:
+            self.sliding_max = len(q)
+            self.sliding_max_at = now_unix()
+
+    def sliding_state(self):
+        return {"window_s": self.cfg["global_window_s"], "max": self.sliding_max,
+                "max_at": self.sliding_max_at}
 
     def global_window(self, now):
         """Move the global counter to the window that holds `now`.
@@ -2485,17 +2556,21 @@ class FakeDiscord:
         c = self.channel_or_404(p["channel_id"])
         self.check_dm_open(c)
         b = dict(body or {})
-        # enforce_nonce: a second post with a nonce seen in the last few
-        # minutes creates nothing and answers the message already made.
-        key = (c["id"], str(b.get("nonce")))
-        if b.get("enforce_nonce") and b.get("nonce") is not None:
-            seen = self.enforced_nonces.get(key)
-            if seen and mono() - seen[1] < 300 and seen[0] in self.messages:
-                return 200, self.messages[seen[0]]
+        # enforce_nonce: a message by the same author with the same nonce in
+        # the last few minutes is answered again and nothing new is posted
+        # (Discord's docs: "Create Message").
+        nonce = b.get("nonce")
+        if b.get("enforce_nonce") and nonce is not None:
+            key = (self.app_id, str(nonce))
+            seen = self.nonces.get(key)
+            if seen is not None and mono() - seen[0] < NONCE_WINDOW_S \
+                    and seen[1] in self.messages:
+                self.rest_stats["nonce_repeats"] += 1
+                return 200, self.messages[seen[1]]
         b["_attachments"] = self.attachments_of(files)
         msg = self.make_message(c["id"], self.app_id, b)
-        if b.get("enforce_nonce") and b.get("nonce") is not None:
-            self.enforced_nonces[key] = (msg["id"], mono())
+        if b.get("enforce_nonce") and nonce is not None:
+            self.nonces[(self.app_id, str(nonce))] = (mono(), msg["id"])
         await self.echo("MESSAGE_CREATE", self.with_guild(msg), c.get("guild_id"))
         return 200, msg
 
@@ -2756,7 +2831,8 @@ class FakeDiscord:
             "gateway_received": self.gw_received[-1000:],
             "rest": {"requests": self.requests[since:] if rest_log else [],
                      "request_count": len(self.requests),
-                     "rate_limited": self.rate_limited, "stats": dict(self.rest_stats)},
+                     "rate_limited": self.rate_limited, "stats": dict(self.rest_stats),
+                     "global_sliding": self.sliding_state()},
             "commands": {"global": self.commands_global, "guild": self.commands_guild},
             "typing": self.typing,
             "actions": self.actions_state(),
@@ -2774,6 +2850,9 @@ class FakeDiscord:
         return self.cj({"ok": True, "violations": old})
 
     async def c_reset_logs(self, request):
+        self.sliding.clear()
+        self.sliding_max = 0
+        self.sliding_max_at = None
         self.requests.clear()
         self.rate_limited.clear()
         self.rest_stats.clear()
@@ -2853,7 +2932,7 @@ class FakeDiscord:
     async def c_guilds(self, request):
         b = await self.control_body(request)
         g = self.add_guild(b.get("name", "Extra Guild"), int(b.get("channels", 3)),
-                           int(b.get("members", 4)), guild_id=b.get("id"))
+                           int(b.get("members", 4)), guild_id=b.get("id"), shard=b.get("shard"))
         sess = self.session_for_guild(g["id"])
         if sess is not None and sess.ready and b.get("dispatch", True):
             await self.dispatch(sess, "GUILD_CREATE", self.guild_create_payload(g, sess))
@@ -2911,7 +2990,8 @@ class FakeDiscord:
             return self.cj({"error": "no session"}, 409)
         seq, delivered = await self.dispatch(sess, "MESSAGE_CREATE", self.with_guild(msg),
                                              force=bool(b.get("force")))
-        return self.cj({"ok": True, "message": msg, "seq": seq, "delivered": delivered})
+        return self.cj({"ok": True, "message": msg, "seq": seq, "delivered": delivered,
+                        "session_id": sess.id, "shard": sess.shard[0]})
 
     async def c_interaction(self, request):
         b = await self.control_body(request)
@@ -3206,7 +3286,7 @@ def parse_args(argv=None):
     ap.add_argument("--blast-guilds", type=int, default=1)
     ap.add_argument("--blast-channels-per-guild", type=int, default=5)
     ap.add_argument("--blast-members-per-guild", type=int, default=50)
-    ap.add_argument("--global-window-mode", default="first", choices=("first", "aligned"),
+    ap.add_argument("--global-window-mode", default="first", choices=("first", "aligned", "sliding"),
                     help="global REST limit windows: opened by the first request after the "
                          "last one closed, or aligned on the fake's clock (see global_window)")
     ap.add_argument("--zstd-level", type=int, default=3,

@@ -1171,3 +1171,93 @@ def test_rename_window_can_be_aged_for_moved_clocks(fake):
         assert st == 200 and c["name"] == "n4"
     run(session_and(fake, body))
     assert names(fake.reset_violations()) == ["channel_rename_limit", "channel_rename_limit"]
+
+
+def test_guilds_spread_over_shards_by_discords_formula(make_fake):
+    """Guilds go round the shards in turn, each with an id that Discord's
+    formula (guild_id >> 22) % num_shards puts on its shard, and a
+    session gets the GUILD_CREATEs of its own shard only."""
+    fake = make_fake("--shards", "4", "--guilds", "10", "--max-concurrency", "4")
+    ids = [g["id"] for g in fake.state(rest_log=False)["guilds"]]
+    assert len(ids) == 10 and len(set(ids)) == 10
+    assert [(int(g) >> 22) % 4 for g in ids] == [i % 4 for i in range(10)]
+    # A guild added for a shard lands on it; one added without, on the next in turn.
+    extra = fake.add_guild(name="On three", shard=3)["guild"]["id"]
+    assert (int(extra) >> 22) % 4 == 3
+    nxt = fake.add_guild(name="Next")["guild"]["id"]
+    assert (int(nxt) >> 22) % 4 == 2
+
+    async def body(http, rest):
+        got = {}
+        for shard in range(4):
+            g = await GW.open(http, fake)
+            _, ready, creates = await g.start(fake, shard=[shard, 4])
+            got[shard] = sorted(c["d"]["id"] for c in creates)
+            assert sorted(x["id"] for x in ready["d"]["guilds"]) == got[shard]
+            await g.close()
+        return got
+    got = run(session_and(fake, body))
+    everyone = ids + [extra, nxt]
+    for shard in range(4):
+        assert got[shard] == sorted(g for g in everyone if (int(g) >> 22) % 4 == shard)
+    # A message in a channel of each guild goes to its shard's session.
+    st = fake.state(rest_log=False)
+    for g in st["guilds"]:
+        ch = next(c["id"] for c in g["channels"] if c["type"] == 0)
+        assert fake.message(channel_id=ch)["shard"] == (int(g["id"]) >> 22) % 4
+
+
+def test_sliding_window_counts_global_requests_of_every_client(make_fake):
+    """The most requests bound by the global limit in any one-second window
+    that slides with each arrival, across every client connection, with
+    interaction callbacks left out as Discord leaves them out; mode
+    "sliding" also enforces the limit that way."""
+    fake = make_fake("--global-window-mode", "sliding")
+    fake.set_limit("GET /channels/{channel_id}", 1000, 1.0)
+    cid = channel_ids(fake)[0]
+
+    async def body(http, rest):
+        # Two clients (two processes) with 20 requests each, then
+        # interaction callbacks, which do not count.
+        async with aiohttp.ClientSession() as other:
+            rest2 = Rest(other, fake)
+            for i in range(20):
+                assert (await rest.call("GET", "/channels/%s" % cid))[0] == 200
+                assert (await rest2.call("GET", "/channels/%s" % cid))[0] == 200
+        for i in range(5):
+            await rest.call("POST", "/interactions/%d/tok/callback" % i, {"type": 5}, auth=False)
+        assert fake.state(rest_log=False)["rest"]["global_sliding"]["max"] == 40
+        # 10 more fill the window: the 51st within a second is refused,
+        # however the fixed windows of the other modes would fall.
+        codes = [(await rest.call("GET", "/channels/%s" % cid))[0] for _ in range(11)]
+        assert codes == [200] * 10 + [429]
+        await asyncio.sleep(1.1)
+        assert (await rest.call("GET", "/channels/%s" % cid))[0] == 200
+    run(session_and(fake, body))
+    sl = fake.state(rest_log=False)["rest"]["global_sliding"]
+    # The refused request arrived too, so the window held 51.
+    assert sl["max"] == 51 and sl["window_s"] == 1.0 and sl["max_at"]
+    fake.post("/_fake/reset_logs")
+    assert fake.state(rest_log=False)["rest"]["global_sliding"]["max"] == 0
+    fake.reset_violations()
+
+
+def test_enforce_nonce_answers_a_repeat_with_the_first_message(fake):
+    """With enforce_nonce, a second message with the same nonce is not
+    posted: Discord answers with the first one (a bot that handles an event
+    twice replies once); without it, both are posted."""
+    cid = channel_ids(fake)[0]
+
+    async def body(http, rest):
+        m1 = (await rest.call("POST", "/channels/%s/messages" % cid,
+                              {"content": "one", "nonce": "n-1", "enforce_nonce": True}))[2]
+        m2 = (await rest.call("POST", "/channels/%s/messages" % cid,
+                              {"content": "one again", "nonce": "n-1", "enforce_nonce": True}))[2]
+        assert m2["id"] == m1["id"] and m2["content"] == "one"
+        m3 = (await rest.call("POST", "/channels/%s/messages" % cid,
+                              {"content": "two", "nonce": "n-1"}))[2]
+        assert m3["id"] != m1["id"]
+    run(session_and(fake, body))
+    contents = [m["content"] for m in fake.messages(channel_id=cid)]
+    assert contents.count("one") == 1 and "one again" not in contents and "two" in contents
+    assert fake.state(rest_log=False)["rest"]["stats"]["nonce_repeats"] == 1

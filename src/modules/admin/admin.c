@@ -423,6 +423,17 @@ static void admin_scalability(souk_cmd_ctx_t *ctx) {
                     sh.send_queue);
   }
   if (!shards) souk_buf_puts(&b, "no gateway shards in this process\n");
+  souk_stats_handoff_t ho;
+  souk_stats_handoff(&ho);
+  if (ho.on)
+    souk_buf_printf(&b,
+                    "shard hand-off: redis %s, as %s; %" PRIu64 " shards claimed, %" PRIu64
+                    " resumed a session handed on; %" PRIu64 " writes, %" PRIu64
+                    " failed; %" PRIu64 " lost to another process\n",
+                    ho.redis_up ? "up" : "DOWN", ho.owner, ho.claims, ho.resumed, ho.writes,
+                    ho.write_failures, ho.lost);
+  else
+    souk_buf_puts(&b, "shard hand-off: off (sessions end with the process)\n");
   size_t failing = 0;
   for (size_t i = 0, n = souk_task_count(); i < n; i++) {
     souk_task_stats_t t;
@@ -561,8 +572,20 @@ static void admin_config_set(souk_cmd_ctx_t *ctx) {
     souk_cmd_replyf(ctx, "Not changed: %s.", err[0] ? err : souk_strerror(rc));
     return;
   }
-  souk_cmd_replyf(ctx, "`%s` is now `%s` until the next restart (the file is unchanged).", key,
-                  value);
+  int shared = souk_conf_shared();
+  if (shared > 0)
+    souk_cmd_replyf(ctx,
+                    "`%s` is now `%s` on every process of the bot, until the whole bot stops "
+                    "(the files are unchanged).",
+                    key, value);
+  else if (shared < 0)
+    souk_cmd_replyf(ctx,
+                    "`%s` is now `%s` here, and on the other processes of the bot once Redis is "
+                    "back, until the whole bot stops (the files are unchanged).",
+                    key, value);
+  else
+    souk_cmd_replyf(ctx, "`%s` is now `%s` until the next restart (the file is unchanged).", key,
+                    value);
 }
 
 /* ---- /prefix ------------------------------------------------------------------ */

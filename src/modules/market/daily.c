@@ -81,12 +81,13 @@ static int daily_claimed(souk_db_t *db, int64_t day, bool *done) {
 
 static int daily_tx(souk_db_t *db, void *ud) {
   daily_job_t *j = ud;
-  /* Run by the cluster's leader: a process that lost the lease meanwhile
-   * commits nothing over the new leader's run. */
-  int rc = souk_db_fence(db, j->fence);
-  if (rc) return rc;
   j->already = false;
   memset(&j->st, 0, sizeof j->st);
+  /* Run by the cluster's leader: a process that lost the lease meanwhile
+   * commits nothing over the new leader's run (a cron run has no lease:
+   * token 0 always passes, and the day's claim below keeps it once). */
+  int rc = souk_db_fence(db, j->fence);
+  if (rc) return rc;
   /* Claim the day in this transaction: of two processes the second finds
    * the claim (on PostgreSQL its insert waits for the first's commit). */
   char key[48];

@@ -169,6 +169,46 @@ static int teardown(void **state) {
 
 /* ---- tests --------------------------------------------------------------------- */
 
+/* The nonce of a keyed message, as sent in request i. */
+static void nonce_of(int i, char *out, size_t cap) {
+  const char *p = strstr(S.reqs[i].body, "\"nonce\":\"");
+  assert_non_null(p);
+  p += strlen("\"nonce\":\"");
+  size_t n = strcspn(p, "\"");
+  assert_true(n > 0 && n <= 25 && n < cap); /* Discord allows 25 characters */
+  memcpy(out, p, n);
+  out[n] = '\0';
+}
+
+/* Discord enforces a nonce per author, not per channel: one named message
+ * posted to two channels needs two nonces, or the second post is answered
+ * with the first message and never made.  The same name to the same
+ * channel keeps its nonce, so a retry is dropped. */
+static void test_keyed_nonce_is_per_channel(void **state) {
+  (void)state;
+  souk_msg_t m = {.content = "top list changed", .key = "scn0123456789abcdef0123456789"};
+  got_t got = {0};
+  assert_int_equal(souk_discord_send(111, &m, got_cb, &got), 0);
+  assert_int_equal(souk_discord_send(222, &m, got_cb, &got), 0);
+  assert_int_equal(souk_discord_send(111, &m, got_cb, &got), 0);
+  run();
+  assert_int_equal(got.calls, 3);
+  assert_int_equal(S.n, 3);
+  char a[32], b[32], c[32];
+  nonce_of(0, a, sizeof a);
+  nonce_of(1, b, sizeof b);
+  nonce_of(2, c, sizeof c);
+  assert_string_not_equal(a, b);
+  assert_string_equal(a, c);
+  /* Another name to the same channel: another nonce. */
+  souk_msg_t other = {.content = "top list changed", .key = "scn0123456789abcdef0123456788"};
+  assert_int_equal(souk_discord_send(111, &other, got_cb, &got), 0);
+  run();
+  char d[32];
+  nonce_of(3, d, sizeof d);
+  assert_string_not_equal(a, d);
+}
+
 static void test_send_split_and_nonce(void **state) {
   char big[2600];
   memset(big, 'a', sizeof big - 1);
@@ -525,6 +565,7 @@ int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_send_split_and_nonce, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keyed_nonce_is_per_channel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_mapping, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dm_channel_and_refusal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dm_open_refused, setup, teardown),

@@ -995,6 +995,71 @@ static void test_saved_session_resumes_first(void **state) {
   assert_int_equal(W.identify_requests, 1);
 }
 
+/* A session handed on by another process, given after the session was
+ * made (discord/handoff.h): resumed the same way; refused once started. */
+static void test_session_set_before_start(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  assert_true(souk__gateway_set_session(W.gw, "handed-on", "wss://resume.example", 77));
+  assert_true(souk__gateway_session(W.gw, NULL, NULL, NULL));
+  souk__gateway_start(W.gw);
+  assert_string_equal(W.connects[0],
+                      "wss://resume.example/?v=10&encoding=json&compress=zlib-stream");
+  assert_false(souk__gateway_set_session(W.gw, "other", "wss://x", 1));
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(6), 1);
+  assert_non_null(strstr(last_sent(), "\"session_id\":\"handed-on\""));
+  assert_non_null(strstr(last_sent(), "\"seq\":77"));
+  assert_int_equal(W.identify_requests, 0);
+  /* A presence set meanwhile waits for the session; once resumed, this
+   * process's presence replaces the previous process's, once. */
+  souk__presence_t p = {"idle", "handed over", 3};
+  assert_int_equal(souk__gateway_set_presence(W.gw, &p), 0);
+  msg("{\"op\":0,\"t\":\"MESSAGE_CREATE\",\"s\":78,\"d\":{}}");
+  assert_int_equal(count_op(3), 0);
+  msg("{\"op\":0,\"t\":\"RESUMED\",\"s\":79,\"d\":{}}");
+  assert_int_equal(count_op(3), 1);
+  assert_non_null(strstr(last_sent(), "\"name\":\"handed over\""));
+  assert_non_null(strstr(last_sent(), "\"status\":\"idle\""));
+  int n = count_op(3);
+  msg("{\"op\":7,\"d\":null}");
+  souk__gateway_on_close(W.gw, 4000);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"op\":0,\"t\":\"RESUMED\",\"s\":80,\"d\":{}}");
+  assert_int_equal(count_op(3), n);
+}
+
+/* Nothing set meanwhile: the resumed session still sends this process's
+ * presence (the one of its configuration), once. */
+static void test_session_handed_on_sends_own_presence(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  c.presence.activity = "from my file";
+  make(&c);
+  assert_true(souk__gateway_set_session(W.gw, "handed-on", "wss://resume.example", 5));
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  msg("{\"op\":0,\"t\":\"RESUMED\",\"s\":6,\"d\":{}}");
+  assert_int_equal(count_op(3), 1);
+  assert_non_null(strstr(last_sent(), "\"name\":\"from my file\""));
+}
+
+/* No session handed on: set_session(NULL) leaves none, and the session
+ * identifies. */
+static void test_session_set_none_identifies(void **state) {
+  souk__gateway_conf_t c = base_conf();
+  make(&c);
+  assert_true(souk__gateway_set_session(W.gw, NULL, NULL, 0));
+  assert_false(souk__gateway_session(W.gw, NULL, NULL, NULL));
+  souk__gateway_start(W.gw);
+  souk__gateway_on_open(W.gw);
+  hello(41250);
+  assert_int_equal(count_op(6), 0);
+  assert_int_equal(W.identify_requests, 1);
+}
+
 static void test_presence_update(void **state) {
   souk__gateway_conf_t c = base_conf();
   make(&c);
@@ -1113,6 +1178,9 @@ int main(void) {
       cmocka_unit_test_teardown(test_saved_session_resumes_first, teardown),
       cmocka_unit_test_teardown(test_identify_deferred, teardown),
       cmocka_unit_test_teardown(test_unreachable_resume_url_abandoned, teardown),
+      cmocka_unit_test_teardown(test_session_set_before_start, teardown),
+      cmocka_unit_test_teardown(test_session_set_none_identifies, teardown),
+      cmocka_unit_test_teardown(test_session_handed_on_sends_own_presence, teardown),
       cmocka_unit_test_teardown(test_presence_update, teardown),
       cmocka_unit_test_teardown(test_send_from_dispatch_and_before_ready, teardown),
       cmocka_unit_test_teardown(test_malformed_payload_reconnects, teardown),
