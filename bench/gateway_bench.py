@@ -1135,8 +1135,10 @@ def main(argv=None):
     ap.add_argument("--flat-tolerance-mb", type=float, default=1.0,
                     help="'RSS flat' target: max RSS while streaming may exceed RSS when "
                          "ready by this much (default 1.0 MB)")
-    ap.add_argument("--settle", type=float, default=0.5,
-                    help="seconds to wait after the ready pong before reading RSS")
+    ap.add_argument("--settle", type=float, default=1.5,
+                    help="seconds to wait after the ready pong before reading RSS "
+                         "(souk gives freed heap back once a second: 1.5 s lets the "
+                         "burst of GUILD_CREATEs settle)")
     ap.add_argument("--ready-timeout", type=float, default=60)
     ap.add_argument("--blast-timeout", type=float, default=600)
     ap.add_argument("--pong-timeout", type=float, default=120)

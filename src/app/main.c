@@ -771,6 +771,7 @@ int main(int argc, char **argv) {
   /* A write to a closed socket must be an error return, not a dead process
    * (hiredis 0.14 writes with plain write()). */
   signal(SIGPIPE, SIG_IGN);
+  souk__heap_init();
   if (souk_alloc_init() != 0) {
     fprintf(stderr, "souk: cannot initialise allocators\n");
     return EXIT_RUNTIME;
@@ -901,6 +902,9 @@ int main(int argc, char **argv) {
       souk__httpd_stop();
       on_stopped();
     }
+    /* Heap freed after start-up (and after any later burst) goes back to
+     * the kernel instead of staying resident. */
+    if (!rc) souk__heap_trimmer_start();
     uv_run(souk_loop(), UV_RUN_DEFAULT);
     code = g.exit_code;
   }

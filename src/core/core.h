@@ -37,6 +37,21 @@ void souk__dispatch(const souk_event_t *ev);
 /** Total events dispatched since start. */
 uint64_t souk__dispatch_count(void);
 
+/** Tune the C library's heap for souk: one malloc arena for every thread
+ * (unless MALLOC_ARENA_MAX or GLIBC_TUNABLES sets the count).  Call first
+ * thing in main, before any thread starts. */
+void souk__heap_init(void);
+/** Start the heap trimmer on the loop: once a second, when at least
+ * 64 KiB more of the heap is free than at its last look or trim, it gives
+ * the free pages back to the kernel (malloc_trim).  Does not keep the loop
+ * alive.  Returns 0 or SOUK_E*. */
+int souk__heap_trimmer_start(void);
+/** Stop the heap trimmer (closes its timer). */
+void souk__heap_trimmer_stop(void);
+/** One look of the trimmer, as the timer takes it; true when it trimmed
+ * (exposed for tests). */
+bool souk__heap_trim_step(void);
+
 /** Console adapter: read lines from stdin, dispatch each as a message from
  * a fixed console user, print replies to stdout.  on_eof is called once
  * when stdin ends.  Returns 0 or SOUK_E*. */

@@ -35,6 +35,7 @@
  *   connection ends.
  * - Every end of a connection goes through finish(): its handles closed,
  *   then on_close exactly once, from the loop, then the memory freed. */
+#include "net/sha1.h"
 #include "net/trust.h"
 #include "net/ws.h"
 
@@ -49,13 +50,13 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #define WS_LOG                 "ws"
@@ -336,7 +337,7 @@ static void flusher_cb(uv_prepare_t *h) {
 
 /* xorshift64*: masks only need to be unpredictable to a script in a
  * browser on the same connection, which a daemon never has; seeded from
- * OpenSSL's generator. */
+ * the kernel (see ws_random). */
 static uint32_t mask_next(void) {
   uint64_t x = g.mask_state;
   x ^= x >> 12;
@@ -657,9 +658,18 @@ static void b64(const unsigned char *in, size_t n, char *out) {
   EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
+/* Random bytes straight from the kernel.  OpenSSL's RAND_bytes would do,
+ * but its first call on a thread builds that thread's DRBGs and entropy
+ * pool, about 150 KB of heap kept for good, and a plain ws:// connection
+ * needs OpenSSL for nothing else (wss:// pays that in the handshake
+ * anyway).  Returns false when the kernel gave fewer bytes. */
+static bool ws_random(void *out, size_t n) {
+  return getrandom(out, n, GRND_NONBLOCK) == (ssize_t)n;
+}
+
 static void send_upgrade(souk__ws_t *ws) {
   unsigned char nonce[16];
-  if (RAND_bytes(nonce, sizeof nonce) != 1) {
+  if (!ws_random(nonce, sizeof nonce)) {
     for (size_t i = 0; i < sizeof nonce; i++)
       nonce[i] = (unsigned char)mask_next();
   }
@@ -753,9 +763,8 @@ static int read_upgrade(souk__ws_t *ws) {
     char src[64];
     int sl = snprintf(src, sizeof src, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", ws->key);
     unsigned char md[20];
-    unsigned int ml = 0;
-    EVP_Digest(src, (size_t)sl, md, &ml, EVP_sha1(), NULL);
-    b64(md, ml, want);
+    souk__sha1(src, (size_t)sl, md);
+    b64(md, sizeof md, want);
   }
   ok = ok && acc && n == strlen(want) && !memcmp(acc, want, n);
   if (!ok) {
@@ -977,7 +986,7 @@ int souk__ws_global_init(void) {
   if (g.ready) return 0;
   if (g.stopping || g.closing) return SOUK_ESTOPPED;
   uint64_t seed = 0;
-  if (RAND_bytes((unsigned char *)&seed, sizeof seed) != 1 || !seed)
+  if (!ws_random(&seed, sizeof seed) || !seed)
     seed = (uint64_t)souk_now_ms() * UINT64_C(0x9E3779B97F4A7C15) | 1;
   g.mask_state = seed;
   g.flusher = souk_malloc(sizeof *g.flusher);

@@ -56,6 +56,7 @@ static struct {
   uint64_t window_ms;
   hist_entry_t *hist;
   size_t hist_cap, hist_len, hist_head; /* head: index of the oldest */
+  size_t hist_alloc; /* entries allocated: grows to hist_cap as errors come */
   type_stats_t *types;
   size_t ntypes;
   souk_error_stats_t all;
@@ -90,7 +91,10 @@ void souk__recovery_init(const souk__recovery_opts_t *opts) {
   R.rand = opts ? opts->rand : NULL;
   R.hist_cap = opts && opts->history ? opts->history : 256;
   R.window_ms = opts && opts->window_ms ? opts->window_ms : 5 * 60 * 1000;
-  R.hist = souk_calloc(R.hist_cap, sizeof *R.hist);
+  /* The history is allocated as errors come (most processes record few or
+   * none): 256 entries up front were 59 KB of every process. */
+  R.hist = NULL;
+  R.hist_alloc = 0;
   souk__win_init(&R.all_win, R.window_ms);
 }
 
@@ -199,6 +203,13 @@ void souk_error_record(const char *type, souk_severity_t sev, int code,
 
   hist_entry_t *h;
   if (R.hist_len < R.hist_cap) {
+    if (R.hist_len == R.hist_alloc) {
+      /* Until the ring is full its head is 0 and entries are in order, so
+       * growing keeps them where they are. */
+      size_t n = R.hist_alloc ? R.hist_alloc * 2 : 16;
+      R.hist_alloc = n < R.hist_cap ? n : R.hist_cap;
+      R.hist = souk_reallocarray(R.hist, R.hist_alloc, sizeof *R.hist);
+    }
     h = &R.hist[(R.hist_head + R.hist_len++) % R.hist_cap];
   } else {
     h = &R.hist[R.hist_head];

@@ -72,7 +72,7 @@ static row_t *slot(table_t *t, char period, uint64_t start, const char *cmd, uin
                    uint64_t user, bool create);
 
 static void grow(table_t *t) {
-  table_t nt = {.cap = t->cap ? t->cap * 2 : 256};
+  table_t nt = {.cap = t->cap ? t->cap * 2 : 16};
   nt.rows = souk_calloc(nt.cap, sizeof *nt.rows);
   for (size_t i = 0; i < t->cap; i++) {
     row_t *r = &t->rows[i];

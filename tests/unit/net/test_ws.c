@@ -17,6 +17,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -174,6 +176,41 @@ static int teardown(void **state) {
   /* Every test must leave no connection behind. */
   assert_int_equal(souk__ws_live(), 0);
   return 0;
+}
+
+/* Every allocation OpenSSL makes, counted from the start of main. */
+static bool ossl_counting;
+static unsigned long ossl_allocs;
+static void *ossl_malloc(size_t n, const char *file, int line) {
+  ossl_allocs++;
+  return malloc(n);
+}
+static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
+  ossl_allocs++;
+  return realloc(p, n);
+}
+static void ossl_free(void *p, const char *file, int line) { free(p); }
+
+/* A plain ws:// connection, the first of the process, makes OpenSSL
+ * allocate nothing: its random generator (per thread DRBGs, about 150 KB
+ * kept for good) and its provider's SHA-1 stay unbuilt, because the mask
+ * seed and the key come from getrandom(2) and the accept check uses
+ * souk's SHA-1.  Runs first, before test_wss builds OpenSSL's state. */
+static void test_plain_uses_no_openssl(void **state) {
+  assert_true(ossl_counting);
+  unsigned long before = ossl_allocs;
+  conn_t c = {0};
+  c.send_on_open = 1;
+  c.open_msgs[0] = "hello";
+  c.close_after = 1;
+  connect_path(&c, "/echo");
+  assert_true(run_until(&c.closes, 5000));
+  assert_int_equal(c.opened, 1);
+  assert_int_equal(c.nmsg, 1);
+  assert_string_equal(c.msgs[0].data, "hello");
+  assert_int_equal(server_saw_close(), 1000);
+  assert_int_equal(ossl_allocs - before, 0);
+  conn_free(&c);
 }
 
 static void test_echo_text_and_binary(void **state) {
@@ -594,11 +631,15 @@ static void test_wss(void **state) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
+  /* Before anything makes OpenSSL allocate (libcurl's initialisation in
+   * souk_alloc_init does). */
+  ossl_counting = CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free) == 1;
   souk_alloc_init();
   have_server = pyspawn_available() && pyserver_start(&srv, SERVER_PY) == 0;
   if (!have_server)
     fprintf(stderr, "test_ws: /usr/bin/python3 with websockets missing: skipping\n");
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_plain_uses_no_openssl, setup, teardown),
       cmocka_unit_test_setup_teardown(test_echo_text_and_binary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_order_many, setup, teardown),
       cmocka_unit_test_setup_teardown(test_server_close_code, setup, teardown),

@@ -32,6 +32,34 @@ static int teardown(void **state) {
 
 /* ---- history and statistics ---- */
 
+/* The history is allocated as errors come: growing it (16, 32, 64, then
+ * the 100 asked for) keeps every entry in order, and once full the ring
+ * drops the oldest. */
+static void test_history_grows_then_wraps(void **state) {
+  souk__recovery_init(
+      &(souk__recovery_opts_t){.clock = &fake_clock, .history = 100, .window_ms = 60000});
+  souk_error_entry_t e;
+  for (int i = 0; i < 250; i++) {
+    souk_error_record("g", SOUK_SEV_LOW, SOUK_EIO, NULL, "n=%d", i);
+    size_t len = souk_error_history_len();
+    assert_int_equal(len, i < 100 ? i + 1 : 100);
+    /* The oldest and the newest are where they belong at every size. */
+    char want[16];
+    assert_int_equal(souk_error_history_get(0, &e), 0);
+    snprintf(want, sizeof want, "n=%d", i < 100 ? 0 : i - 99);
+    assert_string_equal(e.context, want);
+    assert_int_equal(souk_error_history_get(len - 1, &e), 0);
+    snprintf(want, sizeof want, "n=%d", i);
+    assert_string_equal(e.context, want);
+  }
+  for (int k = 0; k < 100; k++) {
+    char want[16];
+    assert_int_equal(souk_error_history_get((size_t)k, &e), 0);
+    snprintf(want, sizeof want, "n=%d", 150 + k);
+    assert_string_equal(e.context, want);
+  }
+}
+
 static void test_history_ring(void **state) {
   for (int i = 0; i < 6; i++) {
     fake_now_ms += 10;
@@ -461,6 +489,7 @@ static void test_breaker_lost_probe(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_history_ring, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_history_grows_then_wraps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stats_and_rate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_strategies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_and_backoff_strategies, setup, teardown),
