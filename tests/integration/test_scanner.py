@@ -145,6 +145,9 @@ def test_429_storm_turns_health_warning_then_critical(fake_discord, souk_factory
         # Each wait: the period first, then the 30 s backoff (backoff_max).
         clock.advance(61 if i == 1 else 31)
         wait_until(lambda: len(requests(kucoin)) == 1 + i, what=f"429 number {i}")
+        # souk has taken the 429 in, and so timed its backoff from the clock
+        # as it is now, before the clock moves again.
+        s.wait_log(f"(429 number {i} in a row)", timeout=WAIT)
         if i in seen:
             text = wait_until(lambda: (lambda t: t if f"{i} errors in 15 min" in t else None)(
                 status(fake)), what=f"{i} errors in status")
