@@ -65,8 +65,11 @@ static int pg_err(souk_db_t *db, PGresult *res, const char *what) {
     SOUK_DEBUG("store", "postgres %s: %s %.*s (will retry)", what, state, mlen, msg);
     return SOUK_EBUSY;
   }
-  if (!strcmp(state, "23505")) {
-    SOUK_DEBUG("store", "postgres %s: %.*s", what, mlen, msg);
+  /* unique_violation, and duplicate_object / duplicate_table: a CREATE ...
+   * IF NOT EXISTS that raced another process's (the check and the catalogue
+   * insert are not atomic) finds the object there; callers retry. */
+  if (!strcmp(state, "23505") || !strcmp(state, "42710") || !strcmp(state, "42P07")) {
+    SOUK_DEBUG("store", "postgres %s: %s %.*s", what, state, mlen, msg);
     return SOUK_EEXIST;
   }
   if (!strncmp(state, "23", 2) || !strncmp(state, "22", 2)) {

@@ -424,6 +424,29 @@ static int once_fn(souk_db_t *db, void *ud) {
   return rc;
 }
 
+/* On PostgreSQL two processes starting at once can both run CREATE ... IF
+ * NOT EXISTS and one fail with 42710 or 42P07 (the type or table is there
+ * now): that is "already exists", which the module schema step retries,
+ * not a bad statement.  SQLite serialises writers, so it never races. */
+static void test_already_exists(void **state) {
+  FX();
+  if (fx->be->kind != SOUK_STORE_POSTGRES) {
+    skip();
+    return;
+  }
+  souk_store_t *st = fx_open(fx);
+  sql_exec(st, "CREATE TYPE souk_t_pair AS (a integer, b integer)");
+  sqljob_t j = {"CREATE TYPE souk_t_pair AS (a integer, b integer)", 0};
+  assert_int_equal(souk_store_tx(st, exec_fn, &j), SOUK_EEXIST);
+  sql_exec(st, "CREATE TABLE souk_t_once (a integer)");
+  j.sql = "CREATE TABLE souk_t_once (a integer)";
+  assert_int_equal(souk_store_tx(st, exec_fn, &j), SOUK_EEXIST);
+  /* A statement that is wrong stays wrong. */
+  j.sql = "CREATE TABLE souk_t_bad (a no_such_type)";
+  assert_int_equal(souk_store_tx(st, exec_fn, &j), SOUK_EINVAL);
+  souk_store_close(st);
+}
+
 static void test_retry_applies_once(void **state) {
   FX();
   souk_store_t *st = fx_open(fx);
@@ -1003,8 +1026,8 @@ static void test_module_schema(void **state) {
   /* An older souk on the newer database refuses. */
   assert_int_equal(souk_store_migrate_module(st, "shop", shop_v1, &n), SOUK_EFATAL);
   /* Steps must be numbered 1, 2, 3 ... */
-  static const souk_migration_t gap[] = {{1, "a", "SELECT 1", NULL}, {3, "c", "SELECT 1", NULL},
-                                         {0}};
+  static const souk_migration_t gap[] = {
+      {1, "a", "SELECT 1", NULL}, {3, "c", "SELECT 1", NULL}, {0}};
   assert_int_equal(souk_store_migrate_module(st, "gap", gap, NULL), SOUK_EINVAL);
   souk_store_close(st);
 }
@@ -1030,10 +1053,11 @@ static void test_module_schema_failure(void **state) {
 
 #define ALL(be)                                                                                    \
   T(test_migrate, be), T(test_refuse_newer, be), T(test_binds, be), T(test_kv_read, be),           \
-      T(test_rollback, be), T(test_retry_applies_once, be), T(test_retry_real, be),                \
-      T(test_concurrent, be), T(test_backup_check, be), T(test_backup_before_migrate, be),         \
-      T(test_forget, be), T(test_forget_with_a_function, be), T(test_crash, be),                   \
-      T(test_disk_full, be), T(test_module_schema, be), T(test_module_schema_failure, be)
+      T(test_rollback, be), T(test_already_exists, be), T(test_retry_applies_once, be),            \
+      T(test_retry_real, be), T(test_concurrent, be), T(test_backup_check, be),                    \
+      T(test_backup_before_migrate, be), T(test_forget, be), T(test_forget_with_a_function, be),   \
+      T(test_crash, be), T(test_disk_full, be), T(test_module_schema, be),                         \
+      T(test_module_schema_failure, be)
 
 int main(void) {
   souk_log_set_level(getenv("SOUK_TEST_DEBUG") ? SOUK_LOG_DEBUG : SOUK_LOG_OFF);
