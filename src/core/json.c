@@ -347,9 +347,10 @@ const char *souk_json_raw(const souk_json_t *j, int t, size_t *len) {
   return j->src + j->toks[t].start;
 }
 
-static bool str_eq_n(const souk_json_t *j, int t, const char *s, size_t n) {
-  const souk_json_tok_t *k = &j->toks[t];
-  if (!k->escaped) return k->len == n && memcmp(j->src + k->start, s, n) == 0;
+/* Escaped strings are compared decoded: rare (keys almost never have
+ * escapes), so kept out of the lookup loop below. */
+static bool str_eq_escaped(const souk_json_t *j, const souk_json_tok_t *k, const char *s,
+                           size_t n) {
   if (k->len < n) return false;
   char small[256];
   char *buf = k->len <= sizeof small ? small : souk_malloc(k->len);
@@ -357,6 +358,15 @@ static bool str_eq_n(const souk_json_t *j, int t, const char *s, size_t n) {
   bool eq = m == n && memcmp(buf, s, n) == 0;
   if (buf != small) souk_free(buf);
   return eq;
+}
+
+static inline bool str_eq_n(const souk_json_t *j, int t, const char *s, size_t n) {
+  const souk_json_tok_t *k = &j->toks[t];
+  if (k->escaped) return str_eq_escaped(j, k, s, n);
+  /* Length and first byte settle almost every mismatch without a call. */
+  if (k->len != n) return false;
+  const char *r = j->src + k->start;
+  return n == 0 || (r[0] == s[0] && memcmp(r + 1, s + 1, n - 1) == 0);
 }
 
 bool souk_json_streq(const souk_json_t *j, int t, const char *s) {
@@ -373,10 +383,6 @@ int souk_json_getn(const souk_json_t *j, int obj, const char *key, size_t klen) 
     t = j->toks[t + 1].next;
   }
   return -1;
-}
-
-int souk_json_get(const souk_json_t *j, int obj, const char *key) {
-  return souk_json_getn(j, obj, key, strlen(key));
 }
 
 int souk_json_at(const souk_json_t *j, int arr, size_t i) {
