@@ -73,6 +73,14 @@ int souk_json_getn(const souk_json_t *j, int obj, const char *key, size_t klen);
 static inline int souk_json_get(const souk_json_t *j, int obj, const char *key) {
   return souk_json_getn(j, obj, key, strlen(key));
 }
+/** Several keys of one object in a single pass over it: out[k] is the
+ * value of keys[k] (NUL-terminated), or -1.  For code that reads many keys
+ * of a large object per event: each souk_json_get() walks the keys before
+ * the one it finds (all of them when the key is absent).  The keys must be
+ * distinct; when the object repeats a key the first occurrence wins, as
+ * with souk_json_get().  Returns how many were found, SOUK_EINVAL when n
+ * is over 16. */
+int souk_json_get_keys(const souk_json_t *j, int obj, const char *const *keys, int n, int *out);
 /** Element i of array arr, or -1. */
 int souk_json_at(const souk_json_t *j, int arr, size_t i);
 /** Number of elements (array) or pairs (object); 0 otherwise. */

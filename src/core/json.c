@@ -385,6 +385,30 @@ int souk_json_getn(const souk_json_t *j, int obj, const char *key, size_t klen) 
   return -1;
 }
 
+int souk_json_get_keys(const souk_json_t *j, int obj, const char *const *keys, int n, int *out) {
+  if (n < 0 || n > 16) return SOUK_EINVAL;
+  size_t klen[16];
+  for (int k = 0; k < n; k++) {
+    out[k] = -1;
+    klen[k] = strlen(keys[k]);
+  }
+  if (souk_json_type(j, obj) != SOUK_JSON_OBJECT) return 0;
+  int found = 0;
+  uint32_t np = j->toks[obj].len;
+  uint32_t t = (uint32_t)obj + 1;
+  for (uint32_t p = 0; p < np && found < n; p++) {
+    for (int k = 0; k < n; k++) {
+      if (out[k] < 0 && str_eq_n(j, (int)t, keys[k], klen[k])) {
+        out[k] = (int)t + 1;
+        found++;
+        break;
+      }
+    }
+    t = j->toks[t + 1].next;
+  }
+  return found;
+}
+
 int souk_json_at(const souk_json_t *j, int arr, size_t i) {
   if (souk_json_type(j, arr) != SOUK_JSON_ARRAY || i >= j->toks[arr].len) return -1;
   uint32_t t = (uint32_t)arr + 1;
