@@ -70,7 +70,9 @@ static inline size_t skip_plain(const unsigned char *p, size_t len, size_t i) {
   return i;
 }
 
-static size_t scan_string(const char *s, size_t len, size_t i, uint8_t *escaped) {
+/* Inlined: it runs for every key and string value of a document. */
+static inline __attribute__((always_inline)) size_t scan_string(const char *s, size_t len, size_t i,
+                                                               uint8_t *escaped) {
   const unsigned char *p = (const unsigned char *)s;
   for (;;) {
     i = skip_plain(p, len, i);
@@ -131,6 +133,10 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
   if (maxd > 1024) maxd = 1024;
   uint32_t stack[1024];
   uint32_t sp = 0;
+  /* The innermost open container (stack[sp - 1]) and its type, kept in
+   * locals: every key and value looks at them. */
+  uint32_t parent = 0;
+  uint8_t ptype = SOUK_JSON_NONE;
   int state = S_VALUE;
   size_t i = 0;
   const unsigned char *p = (const unsigned char *)src;
@@ -153,16 +159,20 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
       size_t e = scan_string(src, len, i + 1, &j->toks[t].escaped);
       if (e == (size_t)-1) goto fail;
       j->toks[t].len = (uint32_t)(e - i - 1);
-      j->toks[stack[sp - 1]].len++;
+      j->toks[parent].len++;
       i = e + 1;
-      while (i < len && is_ws(p[i])) i++;
-      if (i >= len || p[i] != ':') goto fail;
-      i++;
+      /* Compact JSON (what Discord sends) has the colon right there. */
+      if (i < len && p[i] == ':') {
+        i++;
+      } else {
+        while (i < len && is_ws(p[i])) i++;
+        if (i >= len || p[i] != ':') goto fail;
+        i++;
+      }
       state = S_VALUE;
       continue;
     }
     case S_AFTER_VALUE: {
-      uint8_t ptype = j->toks[stack[sp - 1]].type;
       if (c == ',') {
         i++;
         state = ptype == SOUK_JSON_OBJECT ? S_KEY : S_VALUE;
@@ -180,7 +190,7 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
     }
 
     /* A value starts at i. */
-    if (sp > 0 && j->toks[stack[sp - 1]].type == SOUK_JSON_ARRAY) j->toks[stack[sp - 1]].len++;
+    if (ptype == SOUK_JSON_ARRAY) j->toks[parent].len++;
     switch (c) {
     case '{':
     case '[': {
@@ -190,8 +200,11 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
         j->ntoks = 0;
         return SOUK_ETOOBIG;
       }
-      uint32_t t = tok_push(j, c == '{' ? SOUK_JSON_OBJECT : SOUK_JSON_ARRAY, i);
+      uint8_t type = c == '{' ? SOUK_JSON_OBJECT : SOUK_JSON_ARRAY;
+      uint32_t t = tok_push(j, type, i);
       stack[sp++] = t;
+      parent = t;
+      ptype = type;
       i++;
       state = c == '{' ? S_KEY_OR_END : S_VALUE_OR_END;
       continue;
@@ -240,8 +253,14 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
     continue;
 
   close:
-    j->toks[stack[sp - 1]].next = j->ntoks;
+    j->toks[parent].next = j->ntoks;
     sp--;
+    if (sp) {
+      parent = stack[sp - 1];
+      ptype = j->toks[parent].type;
+    } else {
+      ptype = SOUK_JSON_NONE;
+    }
     i++;
     state = S_AFTER_VALUE;
   }
