@@ -155,6 +155,7 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
       /* fall through */
     case S_KEY: {
       if (c != '"') goto fail;
+    key:;
       uint32_t t = tok_push(j, SOUK_JSON_STRING, i + 1);
       size_t e = scan_string(src, len, i + 1, &j->toks[t].escaped);
       if (e == (size_t)-1) goto fail;
@@ -170,12 +171,19 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
         i++;
       }
       state = S_VALUE;
+      /* The value straight after the colon: no trip round the loop. */
+      if (i < len && !is_ws(p[i])) {
+        c = p[i];
+        goto value;
+      }
       continue;
     }
     case S_AFTER_VALUE: {
       if (c == ',') {
         i++;
         state = ptype == SOUK_JSON_OBJECT ? S_KEY : S_VALUE;
+        /* The next key straight after the comma, likewise. */
+        if (state == S_KEY && i < len && p[i] == '"') goto key;
         continue;
       }
       if ((c == '}' && ptype == SOUK_JSON_OBJECT) || (c == ']' && ptype == SOUK_JSON_ARRAY))
@@ -190,6 +198,7 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
     }
 
     /* A value starts at i. */
+  value:
     if (ptype == SOUK_JSON_ARRAY) j->toks[parent].len++;
     switch (c) {
     case '{':
