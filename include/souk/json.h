@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /** Value types. */
 typedef enum souk_json_type {
@@ -64,10 +65,22 @@ void souk_json_free(souk_json_t *j);
 
 /** Type of token t, or SOUK_JSON_NONE for t < 0. */
 souk_json_type_t souk_json_type(const souk_json_t *j, int t);
-/** Value of key in object obj, or -1 (absent, or obj not an object). */
-int souk_json_get(const souk_json_t *j, int obj, const char *key);
-/** Same, with a key of klen bytes. */
+/** Value of key in object obj (key klen bytes long), or -1 (absent, or obj
+ * not an object). */
 int souk_json_getn(const souk_json_t *j, int obj, const char *key, size_t klen);
+/** Same with a NUL-terminated key.  Inline so that the length of a literal
+ * key is known when compiling: lookups run several times per event. */
+static inline int souk_json_get(const souk_json_t *j, int obj, const char *key) {
+  return souk_json_getn(j, obj, key, strlen(key));
+}
+/** Several keys of one object in a single pass over it: out[k] is the
+ * value of keys[k] (NUL-terminated), or -1.  For code that reads many keys
+ * of a large object per event: each souk_json_get() walks the keys before
+ * the one it finds (all of them when the key is absent).  The keys must be
+ * distinct; when the object repeats a key the first occurrence wins, as
+ * with souk_json_get().  Returns how many were found, SOUK_EINVAL when n
+ * is over 16. */
+int souk_json_get_keys(const souk_json_t *j, int obj, const char *const *keys, int n, int *out);
 /** Element i of array arr, or -1. */
 int souk_json_at(const souk_json_t *j, int arr, size_t i);
 /** Number of elements (array) or pairs (object); 0 otherwise. */

@@ -70,7 +70,9 @@ static inline size_t skip_plain(const unsigned char *p, size_t len, size_t i) {
   return i;
 }
 
-static size_t scan_string(const char *s, size_t len, size_t i, uint8_t *escaped) {
+/* Inlined: it runs for every key and string value of a document. */
+static inline __attribute__((always_inline)) size_t scan_string(const char *s, size_t len, size_t i,
+                                                               uint8_t *escaped) {
   const unsigned char *p = (const unsigned char *)s;
   for (;;) {
     i = skip_plain(p, len, i);
@@ -131,6 +133,10 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
   if (maxd > 1024) maxd = 1024;
   uint32_t stack[1024];
   uint32_t sp = 0;
+  /* The innermost open container (stack[sp - 1]) and its type, kept in
+   * locals: every key and value looks at them. */
+  uint32_t parent = 0;
+  uint8_t ptype = SOUK_JSON_NONE;
   int state = S_VALUE;
   size_t i = 0;
   const unsigned char *p = (const unsigned char *)src;
@@ -149,23 +155,35 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
       /* fall through */
     case S_KEY: {
       if (c != '"') goto fail;
+    key:;
       uint32_t t = tok_push(j, SOUK_JSON_STRING, i + 1);
       size_t e = scan_string(src, len, i + 1, &j->toks[t].escaped);
       if (e == (size_t)-1) goto fail;
       j->toks[t].len = (uint32_t)(e - i - 1);
-      j->toks[stack[sp - 1]].len++;
+      j->toks[parent].len++;
       i = e + 1;
-      while (i < len && is_ws(p[i])) i++;
-      if (i >= len || p[i] != ':') goto fail;
-      i++;
+      /* Compact JSON (what Discord sends) has the colon right there. */
+      if (i < len && p[i] == ':') {
+        i++;
+      } else {
+        while (i < len && is_ws(p[i])) i++;
+        if (i >= len || p[i] != ':') goto fail;
+        i++;
+      }
       state = S_VALUE;
+      /* The value straight after the colon: no trip round the loop. */
+      if (i < len && !is_ws(p[i])) {
+        c = p[i];
+        goto value;
+      }
       continue;
     }
     case S_AFTER_VALUE: {
-      uint8_t ptype = j->toks[stack[sp - 1]].type;
       if (c == ',') {
         i++;
         state = ptype == SOUK_JSON_OBJECT ? S_KEY : S_VALUE;
+        /* The next key straight after the comma, likewise. */
+        if (state == S_KEY && i < len && p[i] == '"') goto key;
         continue;
       }
       if ((c == '}' && ptype == SOUK_JSON_OBJECT) || (c == ']' && ptype == SOUK_JSON_ARRAY))
@@ -180,7 +198,8 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
     }
 
     /* A value starts at i. */
-    if (sp > 0 && j->toks[stack[sp - 1]].type == SOUK_JSON_ARRAY) j->toks[stack[sp - 1]].len++;
+  value:
+    if (ptype == SOUK_JSON_ARRAY) j->toks[parent].len++;
     switch (c) {
     case '{':
     case '[': {
@@ -190,8 +209,11 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
         j->ntoks = 0;
         return SOUK_ETOOBIG;
       }
-      uint32_t t = tok_push(j, c == '{' ? SOUK_JSON_OBJECT : SOUK_JSON_ARRAY, i);
+      uint8_t type = c == '{' ? SOUK_JSON_OBJECT : SOUK_JSON_ARRAY;
+      uint32_t t = tok_push(j, type, i);
       stack[sp++] = t;
+      parent = t;
+      ptype = type;
       i++;
       state = c == '{' ? S_KEY_OR_END : S_VALUE_OR_END;
       continue;
@@ -240,8 +262,14 @@ int souk_json_parse(souk_json_t *j, const char *src, size_t len) {
     continue;
 
   close:
-    j->toks[stack[sp - 1]].next = j->ntoks;
+    j->toks[parent].next = j->ntoks;
     sp--;
+    if (sp) {
+      parent = stack[sp - 1];
+      ptype = j->toks[parent].type;
+    } else {
+      ptype = SOUK_JSON_NONE;
+    }
     i++;
     state = S_AFTER_VALUE;
   }
@@ -347,9 +375,10 @@ const char *souk_json_raw(const souk_json_t *j, int t, size_t *len) {
   return j->src + j->toks[t].start;
 }
 
-static bool str_eq_n(const souk_json_t *j, int t, const char *s, size_t n) {
-  const souk_json_tok_t *k = &j->toks[t];
-  if (!k->escaped) return k->len == n && memcmp(j->src + k->start, s, n) == 0;
+/* Escaped strings are compared decoded: rare (keys almost never have
+ * escapes), so kept out of the lookup loop below. */
+static bool str_eq_escaped(const souk_json_t *j, const souk_json_tok_t *k, const char *s,
+                           size_t n) {
   if (k->len < n) return false;
   char small[256];
   char *buf = k->len <= sizeof small ? small : souk_malloc(k->len);
@@ -357,6 +386,15 @@ static bool str_eq_n(const souk_json_t *j, int t, const char *s, size_t n) {
   bool eq = m == n && memcmp(buf, s, n) == 0;
   if (buf != small) souk_free(buf);
   return eq;
+}
+
+static inline bool str_eq_n(const souk_json_t *j, int t, const char *s, size_t n) {
+  const souk_json_tok_t *k = &j->toks[t];
+  if (k->escaped) return str_eq_escaped(j, k, s, n);
+  /* Length and first byte settle almost every mismatch without a call. */
+  if (k->len != n) return false;
+  const char *r = j->src + k->start;
+  return n == 0 || (r[0] == s[0] && memcmp(r + 1, s + 1, n - 1) == 0);
 }
 
 bool souk_json_streq(const souk_json_t *j, int t, const char *s) {
@@ -375,8 +413,28 @@ int souk_json_getn(const souk_json_t *j, int obj, const char *key, size_t klen) 
   return -1;
 }
 
-int souk_json_get(const souk_json_t *j, int obj, const char *key) {
-  return souk_json_getn(j, obj, key, strlen(key));
+int souk_json_get_keys(const souk_json_t *j, int obj, const char *const *keys, int n, int *out) {
+  if (n < 0 || n > 16) return SOUK_EINVAL;
+  size_t klen[16];
+  for (int k = 0; k < n; k++) {
+    out[k] = -1;
+    klen[k] = strlen(keys[k]);
+  }
+  if (souk_json_type(j, obj) != SOUK_JSON_OBJECT) return 0;
+  int found = 0;
+  uint32_t np = j->toks[obj].len;
+  uint32_t t = (uint32_t)obj + 1;
+  for (uint32_t p = 0; p < np && found < n; p++) {
+    for (int k = 0; k < n; k++) {
+      if (out[k] < 0 && str_eq_n(j, (int)t, keys[k], klen[k])) {
+        out[k] = (int)t + 1;
+        found++;
+        break;
+      }
+    }
+    t = j->toks[t + 1].next;
+  }
+  return found;
 }
 
 int souk_json_at(const souk_json_t *j, int arr, size_t i) {
@@ -460,6 +518,13 @@ static int parse_u64(const char *s, size_t n, uint64_t *out) {
   for (size_t i = 0; i < n; i++)
     if (s[i] < '0' || s[i] > '9') return SOUK_EINVAL;
   uint64_t v = 0;
+  if (n <= 19) {
+    /* At most 19 digits cannot overflow: snowflakes (every id Discord
+     * sends, several per event) take this way, with no check per digit. */
+    for (size_t i = 0; i < n; i++) v = v * 10 + (uint64_t)(s[i] - '0');
+    *out = v;
+    return 0;
+  }
   for (size_t i = 0; i < n; i++) {
     uint64_t d = (uint64_t)(s[i] - '0');
     if (v > (UINT64_MAX - d) / 10) return SOUK_ERANGE;

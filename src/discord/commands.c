@@ -616,14 +616,20 @@ static const char *after_prefix(const char *s, size_t n, uint64_t guild, size_t 
 static bool handle_message(const souk_event_t *ev) {
   const souk_json_t *j = ev->json;
   int d = ev->d;
-  int author = souk_json_get(j, d, "author");
+  /* Every message comes through here: the keys it needs are found in one
+   * pass over the message (guild_id is usually its last key, webhook_id
+   * usually absent, so separate lookups walked all of it twice). */
+  static const char *const keys[] = {"author", "webhook_id", "content", "guild_id"};
+  int v[4];
+  souk_json_get_keys(j, d, keys, 4, v);
+  int author = v[0];
   bool bot = false;
   souk_json_bool(j, souk_json_get(j, author, "bot"), &bot);
-  if (bot || souk_json_get(j, d, "webhook_id") >= 0) return false;
+  if (bot || v[1] >= 0) return false;
   size_t n;
-  const char *content = souk_json_raw(j, souk_json_get(j, d, "content"), &n);
+  const char *content = souk_json_raw(j, v[2], &n);
   if (!content || n == 0) return false;
-  uint64_t guild = souk__json_id(j, souk_json_get(j, d, "guild_id"));
+  uint64_t guild = souk__json_id(j, v[3]);
   /* Most messages are not commands: reject them on the first byte of the
    * raw text before copying anything (a prefix starting with a character
    * JSON escapes, like a quote, takes the slow path). */
@@ -631,7 +637,7 @@ static bool handle_message(const souk_event_t *ev) {
   char c0 = content[0];
   if (c0 != '\\' && !(pfx && pfx[0] == c0) && !(c0 == '<' && souk__cmd_conf.mention_prefix))
     return false;
-  char *text = souk_json_strdup(j, souk_json_get(j, d, "content"));
+  char *text = souk_json_strdup(j, v[2]);
   if (!text) return false;
   size_t rest;
   const char *cmd = after_prefix(text, strlen(text), guild, &rest);

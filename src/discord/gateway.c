@@ -96,6 +96,10 @@ struct souk__gateway {
   uint64_t identify_at;  /* op 9 d:false delay */
   uint64_t reconnect_at; /* backoff */
   uint64_t flush_at;     /* the send limit frees a slot */
+  /* The deadline the transport's timer is set for (NEVER: stopped), or 0
+   * when not known (at first, and once it has fired).  Every message
+   * rearms, and the deadline rarely moves: the same one is not set again. */
+  uint64_t armed;
   uint64_t defer_until;  /* AFTER_DEFER: when to connect again */
   bool identify_requested;
   unsigned failures; /* connections in a row that did not reach READY */
@@ -232,6 +236,8 @@ static void rearm(souk__gateway_t *gw) {
   if (gw->identify_at < next) next = gw->identify_at;
   if (gw->reconnect_at < next) next = gw->reconnect_at;
   if (gw->q_head && gw->flush_at < next) next = gw->flush_at;
+  if (next == gw->armed) return;
+  gw->armed = next;
   if (next == NEVER) {
     gw->ops.timer(gw->ud, -1);
     return;
@@ -1002,6 +1008,7 @@ void souk__gateway_on_close_reason(souk__gateway_t *gw, int code, const char *re
 }
 
 void souk__gateway_on_timer(souk__gateway_t *gw) {
+  gw->armed = 0; /* a one-shot timer: it is set no more */
   uint64_t t = now(gw);
   if (gw->reconnect_at <= t) {
     gw->reconnect_at = NEVER;

@@ -215,11 +215,14 @@ void stats_guild_drop(uint64_t id) {
 
 /* ---- events ------------------------------------------------------------------ */
 
-static uint64_t id_at(const souk_event_t *ev, const char *key) {
+static uint64_t id_of(const souk_json_t *j, int t) {
   uint64_t id = 0;
-  int t = souk_json_get(ev->json, ev->d, key);
-  if (t < 0 || souk_json_u64(ev->json, t, &id)) return 0;
+  if (t < 0 || souk_json_u64(j, t, &id)) return 0;
   return id;
+}
+
+static uint64_t id_at(const souk_event_t *ev, const char *key) {
+  return id_of(ev->json, souk_json_get(ev->json, ev->d, key));
 }
 
 static void on_guild_create(const souk_event_t *ev) {
@@ -289,11 +292,15 @@ static void on_ban_add(const souk_event_t *ev) { on_ban(ev, 1); }
 static void on_ban_remove(const souk_event_t *ev) { on_ban(ev, -1); }
 
 static void on_message(const souk_event_t *ev) {
-  stats_guild_t *g = stats_guild_find(id_at(ev, "guild_id"));
+  /* Both keys in one pass over the message (it runs for every one). */
+  static const char *const keys[] = {"guild_id", "author"};
+  int v[2];
+  souk_json_get_keys(ev->json, ev->d, keys, 2, v);
+  stats_guild_t *g = stats_guild_find(id_of(ev->json, v[0]));
   if (!g) return;
   /* Members' messages: bots (souk's own posts among them) do not count. */
   bool bot = false;
-  int b = souk_json_path(ev->json, ev->d, "author", "bot", NULL);
+  int b = souk_json_get(ev->json, v[1], "bot");
   if (b >= 0 && souk_json_bool(ev->json, b, &bot) == 0 && bot) return;
   g->messages++;
   g->counts_dirty = true;

@@ -390,6 +390,34 @@ static void test_streq_keys(void **state) {
 
 /* ---- integers ---- */
 
+/* One pass for several keys finds what souk_json_get() finds for each:
+ * first and last keys, absent ones, an escaped key, a repeated key (its
+ * first occurrence), and nothing in a non-object. */
+static void test_get_keys(void **state) {
+  souk_json_t j = {0};
+  const char *doc = "{\"a\":1,\"content\":\"x\",\"a\":2,\"gu\\u0069ld_id\":\"7\","
+                    "\"author\":{\"id\":\"9\"},\"guild\":[1,2],\"z\":null}";
+  assert_int_equal(souk_json_parse(&j, doc, strlen(doc)), 0);
+  const char *keys[] = {"z", "guild_id", "webhook_id", "a", "author", "content", ""};
+  int out[7];
+  assert_int_equal(souk_json_get_keys(&j, 0, keys, 7, out), 5);
+  for (int k = 0; k < 7; k++) assert_int_equal(out[k], souk_json_get(&j, 0, keys[k]));
+  int64_t v = 0;
+  assert_int_equal(souk_json_i64(&j, out[3], &v), 0);
+  assert_int_equal(v, 1);
+  assert_int_equal(souk_json_type(&j, out[0]), SOUK_JSON_NULL);
+  assert_int_equal(souk_json_type(&j, out[2]), SOUK_JSON_NONE);
+  assert_true(souk_json_streq(&j, out[1], "7"));
+  /* Not an object: nothing found, every slot -1. */
+  int arr = souk_json_get(&j, 0, "guild");
+  out[0] = 5;
+  assert_int_equal(souk_json_get_keys(&j, arr, keys, 2, out), 0);
+  assert_int_equal(out[0], -1);
+  assert_int_equal(out[1], -1);
+  assert_int_equal(souk_json_get_keys(&j, 0, keys, 17, out), SOUK_EINVAL);
+  souk_json_free(&j);
+}
+
 static void test_integers(void **state) {
   souk_json_t j = {0};
   assert_int_equal(parse(&j, "[9223372036854775807,-9223372036854775808,9223372036854775808,"
@@ -1087,6 +1115,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_escapes, teardown_copy),
       cmocka_unit_test_teardown(test_str_truncation, teardown_copy),
       cmocka_unit_test_teardown(test_streq_keys, teardown_copy),
+      cmocka_unit_test(test_get_keys),
       cmocka_unit_test_teardown(test_integers, teardown_copy),
       cmocka_unit_test_teardown(test_double, teardown_copy),
       cmocka_unit_test_teardown(test_decimal, teardown_copy),

@@ -237,6 +237,50 @@ static void test_text_must_be_utf8(void **state) {
   fake_end(ws);
 }
 
+/* Long text goes through the check 32 and 8 bytes at a time: a character
+ * anywhere in it, across those steps' edges too, is still checked exactly
+ * (a valid one delivered, a stray or truncated byte fails with 1007). */
+static void test_utf8_checked_at_every_offset(void **state) {
+  enum { LEN = 100 };
+  for (size_t at = 0; at + 3 <= LEN; at++) {
+    unsigned char f[2 + LEN];
+    f[0] = 0x81;
+    f[1] = LEN;
+    memset(f + 2, 'x', LEN);
+    /* U+20AC, three bytes, starting at byte `at`. */
+    f[2 + at] = 0xe2;
+    f[3 + at] = 0x82;
+    f[4 + at] = 0xac;
+    souk__ws_t *ws = fake_open();
+    int m = messages;
+    feed(ws, f, sizeof f);
+    assert_int_equal(messages, m + 1);
+    assert_int_equal(ws->state, WS_OPEN);
+    /* Its last byte dropped: a truncated character followed by ASCII. */
+    f[4 + at] = 'x';
+    feed(ws, f, sizeof f);
+    assert_int_equal(messages, m + 1);
+    assert_int_equal(ws->state, WS_CLOSING);
+    unsigned char pl[125];
+    size_t n = 0;
+    assert_int_equal(read_out_frame(ws, pl, &n), 0x8);
+    assert_int_equal(pl[0] << 8 | pl[1], 1007);
+    fake_end(ws);
+  }
+  /* A byte that is never UTF-8 as the very last one, after 99 of ASCII. */
+  unsigned char f[2 + LEN];
+  f[0] = 0x81;
+  f[1] = LEN;
+  memset(f + 2, 'x', LEN);
+  f[1 + LEN] = 0xff;
+  souk__ws_t *ws = fake_open();
+  int m = messages;
+  feed(ws, f, sizeof f);
+  assert_int_equal(messages, m);
+  assert_int_equal(ws->state, WS_CLOSING);
+  fake_end(ws);
+}
+
 int main(void) {
   souk_alloc_init();
   const struct CMUnitTest tests[] = {
@@ -245,6 +289,7 @@ int main(void) {
       cmocka_unit_test(test_send_tls_failure_ends),
       cmocka_unit_test(test_upgrade_answer_checked),
       cmocka_unit_test(test_text_must_be_utf8),
+      cmocka_unit_test(test_utf8_checked_at_every_offset),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   souk__ws_global_shutdown();
