@@ -139,11 +139,14 @@ static void *handoff_guild_record(void *ud, uint64_t guild_id, size_t *len) {
   return souk__gcache_record(guild_id, len);
 }
 
-static void handoff_guild_restore(void *ud, uint32_t shard, const void *rec, size_t len) {
+static bool handoff_guild_restore(void *ud, uint32_t shard, const void *rec, size_t len) {
   int rc = souk__gcache_restore(rec, len);
   if (rc)
-    SOUK_WARN("bot", "shard %" PRIu32 ": a guild record handed on was refused (%s)", shard,
-              souk_strerror(rc));
+    SOUK_WARN("bot",
+              "shard %" PRIu32 ": a guild record handed on was refused (%s): another build's "
+              "format or byte order",
+              shard, souk_strerror(rc));
+  return rc == 0;
 }
 
 /* Every guild an event changed goes to Redis with its shard's session. */

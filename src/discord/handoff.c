@@ -308,14 +308,19 @@ static size_t restore_guilds(souk__handoff_t *h, ent_t *e, const redisReply *g) 
   }
   if (!complete) return 0;
   size_t n = 0;
+  bool all = true;
   for (size_t i = 0; i + 1 < g->elements; i += 2) {
     const redisReply *f = g->element[i], *v = g->element[i + 1];
     if (!f || !v || f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
     if (f->len == 1 && f->str[0] == 'v') continue;
-    h->conf.guild_restore(h->conf.ud, e->shard, v->str, v->len);
-    n++;
+    if (h->conf.guild_restore(h->conf.ud, e->shard, v->str, v->len))
+      n++;
+    else
+      all = false;
   }
-  e->handed = true;
+  /* One guild missing is enough to count none from here: {guilds} then
+   * keeps the count the process before wrote. */
+  e->handed = all;
   h->st.guilds_restored += n;
   return n;
 }

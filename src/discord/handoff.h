@@ -97,9 +97,10 @@ typedef struct souk__handoff_conf {
    * handed on. */
   void *(*guild_record)(void *ud, uint64_t guild_id, size_t *len);
   /** A guild record handed on with the session of shard, called for each
-   * before the claim's callback (rec valid during the call only).  NULL:
-   * records are not read. */
-  void (*guild_restore)(void *ud, uint32_t shard, const void *rec, size_t len);
+   * before the claim's callback (rec valid during the call only); false
+   * when it could not be put back (the shard's guilds then count as not
+   * handed on).  NULL: records are not read. */
+  bool (*guild_restore)(void *ud, uint32_t shard, const void *rec, size_t len);
   void *ud;
 } souk__handoff_conf_t;
 

@@ -464,16 +464,20 @@ static void *record_cb(void *ud, uint64_t id, size_t *len) {
   return r;
 }
 
-static void restore_cb(void *ud, uint32_t shard, const void *rec, size_t len) {
+/* Refuses guild refuse_k's record when >= 0 (another build's format). */
+static int refuse_k = -1;
+static bool restore_cb(void *ud, uint32_t shard, const void *rec, size_t len) {
   int k = -1, v = -1;
   assert_int_equal(shard, 1);
   if (len < 3 || ((const char *)rec)[len - 1] != 'x' || ((const char *)rec)[len - 2] != '\0' ||
       sscanf(rec, "g%dv%d", &k, &v) != 2 || k < 0 || k >= NG) {
     restore_bad++;
-    return;
+    return false;
   }
+  if (k == refuse_k) return false;
   restored_ver[k] = v;
   restored_n++;
+  return true;
 }
 
 static souk__handoff_t *make_g(int inst) {
@@ -586,6 +590,20 @@ static void test_guild_records_move_with_the_session(void **state) {
   assert_int_equal(guilds_hlen(), 2);
   destroy(b);
 
+  /* A record that cannot be put back: the shard's guilds count as not
+   * handed on. */
+  memset(claims, 0, sizeof claims);
+  restored_n = 0;
+  refuse_k = 7;
+  souk__handoff_t *r7 = make_g(1);
+  souk__handoff_claim(r7, 1, claim_cb, (void *)1);
+  want_inst = 1;
+  must(run_until(claim_answered, 3000));
+  assert_true(claims[1][1].found);
+  assert_false(souk__handoff_guilds_handed(r7, 1));
+  refuse_k = -1;
+  destroy(r7);
+
   /* A hash without the marker (an older version wrote it, or its reset
    * never got through) hands nothing on: the guilds stay unknown. */
   redisContext *rc = sync_client();
@@ -594,6 +612,7 @@ static void test_guild_records_move_with_the_session(void **state) {
   redisFree(rc);
   memset(claims, 0, sizeof claims);
   restored_n = 0;
+  log_reset();
   souk__handoff_t *c = make_g(0);
   souk__handoff_claim(c, 1, claim_cb, (void *)0);
   want_inst = 0;
