@@ -135,6 +135,23 @@ static uint64_t handoff_local_guilds(void *ud, uint32_t shard) {
 
 static void handoff_others_guilds(void *ud, uint64_t n) { souk__gcache_set_others(n); }
 
+static void *handoff_guild_record(void *ud, uint64_t guild_id, size_t *len) {
+  return souk__gcache_record(guild_id, len);
+}
+
+static bool handoff_guild_restore(void *ud, uint32_t shard, const void *rec, size_t len) {
+  int rc = souk__gcache_restore(rec, len);
+  if (rc)
+    SOUK_WARN("bot",
+              "shard %" PRIu32 ": a guild record handed on was refused (%s): another build's "
+              "format or byte order",
+              shard, souk_strerror(rc));
+  return rc == 0;
+}
+
+/* Every guild an event changed goes to Redis with its shard's session. */
+static void gcache_changed(uint64_t guild_id) { souk__handoff_guild_changed(g.handoff, guild_id); }
+
 /* A hand-off through Redis when cache.url is set and it is not turned
  * off; NULL otherwise (or when it cannot be made: then sessions end with
  * the process, as they always did). */
@@ -146,7 +163,9 @@ static souk__handoff_t *handoff_make(uint32_t count) {
                              .shard_count = count,
                              .lost = handoff_lost,
                              .local_guilds = handoff_local_guilds,
-                             .others_guilds = handoff_others_guilds};
+                             .others_guilds = handoff_others_guilds,
+                             .guild_record = handoff_guild_record,
+                             .guild_restore = handoff_guild_restore};
   souk__handoff_t *h = NULL;
   int rc = souk__handoff_new(&hc, &h);
   if (rc) {
@@ -201,6 +220,7 @@ static void start_shards(const char *url, int64_t count, int64_t max_conc,
   }
   g.shard_count = (uint32_t)count;
   g.handoff = handoff_make((uint32_t)count);
+  souk__gcache_on_change(g.handoff ? gcache_changed : NULL);
   souk__shards_conf_t sc = {
       .gateway_url = url,
       .handoff = g.handoff,

@@ -89,7 +89,7 @@ static void gateway_init(void) {
 /* ---- session hand-off ------------------------------------------------- */
 
 static struct {
-  souk_series_t *up, *claims, *found, *writes, *failures, *lost, *others;
+  souk_series_t *up, *claims, *found, *writes, *failures, *lost, *others, *g_written, *g_restored;
 } ho;
 
 static void collect_handoff(void *ud) {
@@ -102,6 +102,8 @@ static void collect_handoff(void *ud) {
   souk_counter_set(ho.failures, (double)s.write_failures);
   souk_counter_set(ho.lost, (double)s.lost);
   souk_gauge_set(ho.others, (double)s.others_guilds);
+  souk_counter_set(ho.g_written, (double)s.guilds_written);
+  souk_counter_set(ho.g_restored, (double)s.guilds_restored);
 }
 
 static souk_series_t *one(souk_metric_t *m);
@@ -125,6 +127,14 @@ static void handoff_init(void) {
                                  "Guilds counted from Redis: of the shards other processes run, and of shards "
                                  "resumed here whose guilds this process has not seen.",
                                  NULL));
+  ho.g_written = one(souk_counter_new("souk_gateway_handoff_guild_writes_total",
+                                      "Guild records written to Redis (or deleted) with the "
+                                      "sessions, for the next process.",
+                                      NULL));
+  ho.g_restored = one(souk_counter_new("souk_gateway_handoff_guilds_restored_total",
+                                       "Guild records handed on with resumed sessions and put "
+                                       "back in the guild cache.",
+                                       NULL));
   souk_metrics_add_collector(collect_handoff, NULL);
 }
 

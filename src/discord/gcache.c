@@ -22,6 +22,7 @@
 #include "souk/alloc.h"
 #include "souk/cmd.h"
 #include "souk/discord.h"
+#include "souk/err.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,13 @@ static struct {
  * this process's own for souk_cmd_guilds(): {guilds} and /help show the
  * bot's, not one process's. */
 static uint64_t g_others;
+
+/* Told of every guild an event changed (discord/handoff.h writes it on). */
+static void (*g_changed)(uint64_t guild_id);
+
+static void changed(uint64_t id) {
+  if (g_changed) g_changed(id);
+}
 
 static void count_changed(void) { souk__cmd_set_guild_count(g.n + g_others); }
 
@@ -203,6 +211,7 @@ static void guild_role(const souk_json_t *j, int d, bool del) {
     if (p.roles[i].id == rid) at = i;
   if (at < p.nroles && !del) {
     ((role_t *)p.roles)[at].perms = souk__json_id(j, souk_json_get(j, role, "permissions"));
+    changed(gd->id);
     return;
   }
   if (del ? at == p.nroles : !rid) return;
@@ -217,8 +226,10 @@ static void guild_role(const souk_json_t *j, int d, bool del) {
     p.nroles++;
   }
   p.roles = r;
+  uint64_t gid = gd->id;
   guild_replace(gd, &p);
   souk_free(r);
+  changed(gid);
 }
 
 static uint64_t role_perms(const parts_t *p, uint64_t rid) {
@@ -372,9 +383,11 @@ static void guild_channel(const souk_json_t *j, int d, bool del) {
   p.nchans = nids;
   p.ows = ows;
   p.nows = nows;
+  uint64_t gid = gd->id;
   guild_replace(gd, &p);
   souk_free(ids);
   souk_free(ows);
+  changed(gid);
 }
 
 /* ---- guilds -------------------------------------------------------------------- */
@@ -423,6 +436,7 @@ static void guild_upsert(const souk_json_t *j, int d) {
   souk_free(chans);
   souk_free(ows);
   count_changed();
+  changed(id);
 }
 
 static void guild_delete(const souk_json_t *j, int d) {
@@ -432,9 +446,11 @@ static void guild_delete(const souk_json_t *j, int d) {
   /* An outage keeps what is known; leaving forgets it. */
   if (!s || unavailable) return;
   guild_t *gd = *s;
+  uint64_t id = gd->id;
   table_remove(s);
   souk_free(gd);
   count_changed();
+  changed(id);
 }
 
 /* The bot's GUILD_MEMBER_UPDATE: its roles in that guild. */
@@ -446,8 +462,10 @@ static void guild_bot_member(const souk_json_t *j, int d) {
   parts_t p = parts_of(gd);
   uint64_t *r = bot_roles_read(j, souk_json_get(j, d, "roles"), &p.nbot_roles);
   p.bot_roles = r;
+  uint64_t gid = gd->id;
   guild_replace(gd, &p);
   souk_free(r);
+  changed(gid);
 }
 
 void souk__gcache_event(const souk_event_t *ev) {
@@ -538,6 +556,76 @@ bool souk__gcache_bot_perms(uint64_t guild_id, uint64_t channel_id, uint64_t *pe
   *perms = p;
   return true;
 }
+
+/* ---- records handed on ---------------------------------------------------------- */
+
+/* A record is the packed guild itself behind a small header: the format's
+ * tag (written in this machine's byte order, so a host of the other order
+ * reads a wrong tag and ignores the record) and the bot's user id, which a
+ * process that saw no READY needs before the replayed events (the bot's
+ * member overwrites and GUILD_MEMBER_UPDATE are recognised by it). */
+#define REC_TAG UINT32_C(0x31474b53) /* "SKG1" read little-endian */
+
+typedef struct rec_head {
+  uint32_t tag, reserved;
+  uint64_t bot_user;
+} rec_head_t;
+
+static size_t guild_bytes(const guild_t *gd) {
+  return sizeof(guild_t) + gd->nroles * sizeof(role_t) +
+         ((size_t)gd->nbot_roles + gd->nchans) * sizeof(uint64_t) + gd->nows * sizeof(ow_t);
+}
+
+void *souk__gcache_record(uint64_t guild_id, size_t *len) {
+  guild_t *gd = guild_get(guild_id);
+  *len = 0;
+  if (!gd) return NULL;
+  size_t gb = guild_bytes(gd);
+  rec_head_t head = {.tag = REC_TAG, .bot_user = g.bot_user};
+  unsigned char *r = souk_malloc(sizeof head + gb);
+  memcpy(r, &head, sizeof head);
+  memcpy(r + sizeof head, gd, gb);
+  *len = sizeof head + gb;
+  return r;
+}
+
+int souk__gcache_restore(const void *rec, size_t len) {
+  rec_head_t head;
+  guild_t gh;
+  if (!rec || len < sizeof head + sizeof gh) return SOUK_EPROTO;
+  memcpy(&head, rec, sizeof head);
+  memcpy(&gh, (const unsigned char *)rec + sizeof head, sizeof gh);
+  if (head.tag != REC_TAG || !gh.id || guild_bytes(&gh) != len - sizeof head) return SOUK_EPROTO;
+  /* Another bot's state (two bots sharing a key prefix) is not ours. */
+  if (head.bot_user && g.bot_user && head.bot_user != g.bot_user) return SOUK_EPROTO;
+  guild_t *gd = souk_malloc(len - sizeof head);
+  memcpy(gd, (const unsigned char *)rec + sizeof head, len - sizeof head);
+  /* The lookups rely on sorted channel ids and overwrites grouped by a
+   * channel that exists: a record that breaks that is refused, not
+   * trusted. */
+  parts_t p = parts_of(gd);
+  bool ok = true;
+  for (size_t i = 1; ok && i < p.nchans; i++)
+    ok = p.chans[i - 1] < p.chans[i];
+  for (size_t i = 0; ok && i < p.nows; i++)
+    ok = p.ows[i].chan < p.nchans && (i == 0 || p.ows[i - 1].chan <= p.ows[i].chan);
+  if (!ok) {
+    souk_free(gd);
+    return SOUK_EPROTO;
+  }
+  if (!g.bot_user) g.bot_user = head.bot_user;
+  guild_t **s = slot_find(gd->id);
+  if (s) {
+    souk_free(*s);
+    *s = gd;
+  } else {
+    table_add(gd);
+    count_changed();
+  }
+  return 0;
+}
+
+void souk__gcache_on_change(void (*fn)(uint64_t guild_id)) { g_changed = fn; }
 
 uint64_t souk__gcache_bot_user(void) { return g.bot_user; }
 

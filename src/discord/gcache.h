@@ -45,6 +45,20 @@ size_t souk__gcache_guilds_of(uint32_t shard, uint32_t count);
 /** The guilds of shards other processes run (read from Redis): from now
  * on souk_cmd_guilds() is this process's guilds plus n. */
 void souk__gcache_set_others(uint64_t n);
+/** The guild's state as a record to hand to another process of the same
+ * build (discord/handoff.h): a new allocation the caller frees, *len its
+ * size; NULL (*len 0) when the guild is not known.  Not JSON: the packed
+ * guild itself, so writing it costs a copy and nothing more. */
+void *souk__gcache_record(uint64_t guild_id, size_t *len);
+/** Put a guild back from a record of souk__gcache_record (replacing what
+ * is known of it).  The record's bot user id becomes the cache's if none
+ * is known yet.  0, or SOUK_EPROTO for a record of another format, machine
+ * or bot, or a damaged one (nothing changes).  The change hook is not
+ * told: the record came from where it would be written. */
+int souk__gcache_restore(const void *rec, size_t len);
+/** fn is told the id of every guild an event added, changed or removed
+ * (after the change); NULL: nobody.  One hook. */
+void souk__gcache_on_change(void (*fn)(uint64_t guild_id));
 /** Forget everything (the bot stopped). */
 void souk__gcache_clear(void);
 

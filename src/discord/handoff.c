@@ -34,25 +34,51 @@
 #define HO_BACKOFF_MIN_MS 250
 #define HO_BACKOFF_MAX_MS 30000
 
-/* Reads the shard's session and makes this process its owner.  KEYS[1]
- * the shard's hash; ARGV: owner, ttl ms, now (Unix ms).  Answers sid, url,
- * seq and the previous owner (each nil when absent). */
+/* Reads the shard's session and its guilds and makes this process its
+ * owner.  KEYS[1] the shard's hash, KEYS[2] its guilds' hash; ARGV: owner,
+ * ttl ms, now (Unix ms).  Answers sid, url, seq and the previous owner
+ * (each nil when absent), then the guilds' hash as a flat array (empty
+ * when there is no session). */
 static const char CLAIM_LUA[] =
     "local v = redis.call('HMGET', KEYS[1], 'sid', 'url', 'seq', 'owner')\n"
+    "local g = {}\n"
+    "if v[1] then g = redis.call('HGETALL', KEYS[2]) end\n"
     "redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'claimed_at', ARGV[3])\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "return v\n";
+    "redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+    "return {v[1], v[2], v[3], v[4], g}\n";
 
-/* Writes the session while ARGV[1] owns the shard (or nobody does: the
- * key expired).  ARGV: owner, sid, url, seq, ttl ms, now (Unix ms).
- * Answers 1, or the owner that took the shard. */
+/* Writes while ARGV[1] owns the shard (or nobody does: the key expired).
+ * KEYS as the claim's.  ARGV: owner, sid, url, seq, ttl ms, now (Unix ms),
+ * reset ('1': a new session, the guilds' hash starts again, marked as
+ * complete with v=1), session ('1': sid, url and seq are written; '0':
+ * only guilds, which are not all written yet), then guild id and record
+ * pairs (an empty record: the guild is gone).  Answers 1, or the owner
+ * that took the shard. */
 static const char SAVE_LUA[] =
     "local o = redis.call('HGET', KEYS[1], 'owner')\n"
     "if o and o ~= ARGV[1] then return o end\n"
-    "redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'sid', ARGV[2], 'url', ARGV[3], "
+    "if ARGV[8] == '1' then\n"
+    "  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'sid', ARGV[2], 'url', ARGV[3], "
     "'seq', ARGV[4], 'at', ARGV[6])\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], 'owner', ARGV[1])\n"
+    "end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[5])\n"
+    "if ARGV[7] == '1' then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "  redis.call('HSET', KEYS[2], 'v', '1')\n"
+    "end\n"
+    "for i = 9, #ARGV - 1, 2 do\n"
+    "  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[2], ARGV[i])\n"
+    "  else redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end\n"
+    "end\n"
+    "redis.call('PEXPIRE', KEYS[2], ARGV[5])\n"
     "return 1\n";
+
+/* Guild records per write: a command stays a few hundred KB even at
+ * startup, when every guild of the shard changes at once. */
+#define HO_GUILDS_PER_WRITE 200
 
 enum { H_CONNECTING, H_LOADING, H_UP, H_DOWN };
 
@@ -77,6 +103,13 @@ typedef struct ent {
   bool have, dirty, inflight;
   bool guilds_unknown; /* local_guilds did not know them at the last write */
   uint64_t last_write; /* monotonic ms of the last accepted write */
+  /* Guild state.  dg: guilds changed and not written yet (may repeat until
+   * compacted); fg: those in the write in flight, put back if it fails. */
+  uint64_t *dg, *fg;
+  size_t ndg, capdg, nfg;
+  bool reset;          /* a new session: the guilds' hash starts again */
+  bool reset_inflight; /* the write in flight carries the reset */
+  bool handed;         /* the last claim's answer carried the guilds */
 } ent_t;
 
 struct souk__handoff {
@@ -159,6 +192,51 @@ static int shard_key(const souk__handoff_t *h, uint32_t shard, char *buf, size_t
   return key_of(h, buf, cap, s);
 }
 
+static int guilds_key(const souk__handoff_t *h, uint32_t shard, char *buf, size_t cap) {
+  char s[32];
+  snprintf(s, sizeof s, "%" PRIu32 ":guilds", shard);
+  return key_of(h, buf, cap, s);
+}
+
+static int u64_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Sort the changed guilds and drop repeats. */
+static void dg_compact(ent_t *e) {
+  if (e->ndg < 2) return;
+  qsort(e->dg, e->ndg, sizeof *e->dg, u64_cmp);
+  size_t n = 1;
+  for (size_t i = 1; i < e->ndg; i++)
+    if (e->dg[i] != e->dg[n - 1]) e->dg[n++] = e->dg[i];
+  e->ndg = n;
+}
+
+/* Note guild id as changed.  Repeats are dropped when the array is full,
+ * before it grows: it never holds more than twice the shard's guilds. */
+static void dg_add(ent_t *e, uint64_t id) {
+  if (e->ndg == e->capdg) {
+    dg_compact(e);
+    if (e->ndg * 2 >= e->capdg) {
+      e->capdg = e->capdg ? e->capdg * 2 : 16;
+      e->dg = souk_reallocarray(e->dg, e->capdg, sizeof *e->dg);
+    }
+  }
+  e->dg[e->ndg++] = id;
+}
+
+/* The write in flight failed: its guilds (and its reset) are owed again. */
+static void fg_putback(ent_t *e) {
+  for (size_t i = 0; i < e->nfg; i++)
+    dg_add(e, e->fg[i]);
+  souk_free(e->fg);
+  e->fg = NULL;
+  e->nfg = 0;
+  if (e->reset_inflight) e->reset = true;
+  e->reset_inflight = false;
+}
+
 /* Send one command; false when hiredis refused it (the connection is going
  * away: its teardown reports that). */
 static bool send_argv(souk__handoff_t *h, redisCallbackFn *fn, void *priv, int argc,
@@ -194,14 +272,15 @@ static void answer_claim(souk__handoff_t *h, ent_t *e, const char *sid, const ch
 
 static void send_claim(souk__handoff_t *h, ent_t *e) {
   if (h->state != H_UP || e->claim_sent || e->claimed || e->lost) return;
-  char key[160], ttl[24], now[24];
+  char key[160], gkey[160], ttl[24], now[24];
   int kl = shard_key(h, e->shard, key, sizeof key);
+  int gl = guilds_key(h, e->shard, gkey, sizeof gkey);
   int tl = snprintf(ttl, sizeof ttl, "%" PRIu64, h->conf.ttl_ms);
   int nl = snprintf(now, sizeof now, "%" PRIu64, souk_unix_ms());
-  const char *argv[] = {"EVALSHA", h->sha_claim, "1", key, h->owner, ttl, now};
-  size_t lens[] = {7,         strlen(h->sha_claim), 1, (size_t)kl, strlen(h->owner), (size_t)tl,
-                   (size_t)nl};
-  if (send_argv(h, reply_cb, PRIV(K_CLAIM, e->shard), 7, argv, lens)) e->claim_sent = true;
+  const char *argv[] = {"EVALSHA", h->sha_claim, "2", key, gkey, h->owner, ttl, now};
+  size_t lens[] = {7,          strlen(h->sha_claim), 1,          (size_t)kl,
+                   (size_t)gl, strlen(h->owner),     (size_t)tl, (size_t)nl};
+  if (send_argv(h, reply_cb, PRIV(K_CLAIM, e->shard), 8, argv, lens)) e->claim_sent = true;
 }
 
 /* A string element of an array reply, or NULL (nil, or not a string). */
@@ -213,6 +292,39 @@ static const char *elem_str(const redisReply *r, size_t i) {
 
 static void pump(souk__handoff_t *h, ent_t *e);
 
+/* Hand the guild records of a claim's answer (a flat field/value array)
+ * to conf.guild_restore, before the shard resumes: the events the RESUME
+ * replays then apply on top of them, in order.  Only a hash marked
+ * complete (v=1, written with the session's READY) counts: any other
+ * (an older version's, or one whose reset never got written) leaves the
+ * shard's guilds unknown, as before hand-offs carried them. */
+static size_t restore_guilds(souk__handoff_t *h, ent_t *e, const redisReply *g) {
+  e->handed = false;
+  if (!h->conf.guild_restore || !g || g->type != REDIS_REPLY_ARRAY) return 0;
+  bool complete = false;
+  for (size_t i = 0; i + 1 < g->elements; i += 2) {
+    const char *f = elem_str(g, i), *v = elem_str(g, i + 1);
+    if (f && v && strcmp(f, "v") == 0 && strcmp(v, "1") == 0) complete = true;
+  }
+  if (!complete) return 0;
+  size_t n = 0;
+  bool all = true;
+  for (size_t i = 0; i + 1 < g->elements; i += 2) {
+    const redisReply *f = g->element[i], *v = g->element[i + 1];
+    if (!f || !v || f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+    if (f->len == 1 && f->str[0] == 'v') continue;
+    if (h->conf.guild_restore(h->conf.ud, e->shard, v->str, v->len))
+      n++;
+    else
+      all = false;
+  }
+  /* One guild missing is enough to count none from here: {guilds} then
+   * keeps the count the process before wrote. */
+  e->handed = all;
+  h->st.guilds_restored += n;
+  return n;
+}
+
 static void on_claim(souk__handoff_t *h, ent_t *e, const redisReply *r) {
   e->claim_sent = false;
   e->claimed = true;
@@ -221,8 +333,21 @@ static void on_claim(souk__handoff_t *h, ent_t *e, const redisReply *r) {
   uint64_t seq = seqs ? strtoull(seqs, NULL, 10) : 0;
   if (e->cb) {
     if (sid && *sid && seq) {
-      SOUK_INFO(HO_LOG, "shard %" PRIu32 ": resuming the session %s handed on at seq %" PRIu64,
-                e->shard, prev && strcmp(prev, h->owner) ? prev : "this process", seq);
+      size_t ng = restore_guilds(h, e, r->elements > 4 ? r->element[4] : NULL);
+      if (e->handed)
+        SOUK_INFO(HO_LOG,
+                  "shard %" PRIu32 ": resuming the session %s handed on at seq %" PRIu64
+                  ", with its %zu guilds",
+                  e->shard, prev && strcmp(prev, h->owner) ? prev : "this process", seq, ng);
+      else
+        SOUK_INFO(HO_LOG,
+                  "shard %" PRIu32 ": resuming the session %s handed on at seq %" PRIu64
+                  " (its guilds were not handed on: known from the next READY)",
+                  e->shard, prev && strcmp(prev, h->owner) ? prev : "this process", seq);
+      /* Saves of this same session are no new session: the guilds' hash
+       * stays. */
+      souk_free(e->sid);
+      e->sid = souk_strdup(sid);
       answer_claim(h, e, sid, url, seq);
     } else {
       SOUK_INFO(HO_LOG, "shard %" PRIu32 ": no session handed on: identifying", e->shard);
@@ -234,27 +359,90 @@ static void on_claim(souk__handoff_t *h, ent_t *e, const redisReply *r) {
 
 /* ---- saves ------------------------------------------------------------------------ */
 
+/* Write what is owed: the guilds changed (a batch of them) and, once no
+ * changed guild is left behind, the session.  So the sequence number in
+ * Redis never runs ahead of the guild records: a process that resumes
+ * from it has every guild as of that event or later, and the events
+ * replayed after it bring the rest. */
 static void pump(souk__handoff_t *h, ent_t *e) {
-  if (h->state != H_UP || !e->claimed || e->lost || e->inflight || !e->dirty || !e->have) return;
-  char key[160], seq[24], ttl[24], now[24];
+  if (h->state != H_UP || !e->claimed || e->lost || e->inflight) return;
+  bool session = e->dirty && e->have;
+  if (!session && !e->reset && !e->ndg) return;
+  dg_compact(e);
+  size_t k = e->ndg < HO_GUILDS_PER_WRITE ? e->ndg : HO_GUILDS_PER_WRITE;
+  bool all = k == e->ndg;
+  session = session && all;
+  if (!session && !e->reset && !k) return;
+  char key[160], gkey[160], seq[24], ttl[24], now[24];
   int kl = shard_key(h, e->shard, key, sizeof key);
+  int gl = guilds_key(h, e->shard, gkey, sizeof gkey);
   int sl = snprintf(seq, sizeof seq, "%" PRIu64, e->seq);
   int tl = snprintf(ttl, sizeof ttl, "%" PRIu64, h->conf.ttl_ms);
   int nl = snprintf(now, sizeof now, "%" PRIu64, souk_unix_ms());
-  const char *url = e->url ? e->url : "";
-  const char *argv[] = {"EVALSHA", h->sha_save, "1", key, h->owner, e->sid, url, seq, ttl, now};
-  size_t lens[] = {
-      7,           strlen(h->sha_save), 1,          (size_t)kl, strlen(h->owner), strlen(e->sid),
-      strlen(url), (size_t)sl,          (size_t)tl, (size_t)nl};
-  if (!send_argv(h, reply_cb, PRIV(K_SAVE, e->shard), 10, argv, lens)) return;
+  const char *url = e->url ? e->url : "", *sid = e->sid ? e->sid : "";
+  size_t argc = 13 + 2 * k;
+  const char **argv = souk_calloc(argc, sizeof *argv);
+  size_t *lens = souk_calloc(argc, sizeof *lens);
+  void **recs = souk_calloc(k ? k : 1, sizeof *recs);
+  char(*ids)[24] = souk_calloc(k ? k : 1, sizeof *ids);
+  const char *fixed[] = {"EVALSHA",
+                         h->sha_save,
+                         "2",
+                         key,
+                         gkey,
+                         h->owner,
+                         sid,
+                         url,
+                         seq,
+                         ttl,
+                         now,
+                         e->reset ? "1" : "0",
+                         session ? "1" : "0"};
+  size_t flens[] = {7,          strlen(h->sha_save), 1,           (size_t)kl,
+                    (size_t)gl, strlen(h->owner),    strlen(sid), strlen(url),
+                    (size_t)sl, (size_t)tl,          (size_t)nl,  1,
+                    1};
+  memcpy(argv, fixed, sizeof fixed);
+  memcpy(lens, flens, sizeof flens);
+  /* The batch is the end of the sorted array: what is left stays sorted. */
+  const uint64_t *batch = e->dg + (e->ndg - k);
+  for (size_t i = 0; i < k; i++) {
+    size_t rl = 0;
+    recs[i] = h->conf.guild_record ? h->conf.guild_record(h->conf.ud, batch[i], &rl) : NULL;
+    lens[13 + 2 * i] = (size_t)snprintf(ids[i], sizeof ids[i], "%" PRIu64, batch[i]);
+    argv[13 + 2 * i] = ids[i];
+    argv[14 + 2 * i] = recs[i] ? (const char *)recs[i] : "";
+    lens[14 + 2 * i] = recs[i] ? rl : 0;
+  }
+  bool sent = send_argv(h, reply_cb, PRIV(K_SAVE, e->shard), (int)argc, argv, lens);
+  for (size_t i = 0; i < k; i++)
+    souk_free(recs[i]);
+  souk_free(recs);
+  souk_free(ids);
+  souk_free(argv);
+  souk_free(lens);
+  if (!sent) return;
   e->inflight = true;
-  e->dirty = false;
+  if (session) e->dirty = false;
+  e->reset_inflight = e->reset;
+  e->reset = false;
+  souk_free(e->fg);
+  e->fg = NULL;
+  e->nfg = k;
+  if (k) {
+    e->fg = souk_calloc(k, sizeof *e->fg);
+    memcpy(e->fg, batch, k * sizeof *batch);
+  }
+  e->ndg -= k;
+  h->st.guilds_written += k;
 }
 
 static void lose(souk__handoff_t *h, ent_t *e, const char *owner) {
   if (e->lost) return;
   e->lost = true;
   e->dirty = false;
+  e->ndg = e->nfg = 0;
+  e->reset = e->reset_inflight = false;
   h->st.lost++;
   SOUK_ERROR(HO_LOG,
              "shard %" PRIu32 " was claimed by %s: stopping it here (each shard must be run by "
@@ -266,6 +454,10 @@ static void lose(souk__handoff_t *h, ent_t *e, const char *owner) {
 static void on_save(souk__handoff_t *h, ent_t *e, const redisReply *r) {
   e->inflight = false;
   if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+    souk_free(e->fg);
+    e->fg = NULL;
+    e->nfg = 0;
+    e->reset_inflight = false;
     h->st.writes++;
     e->last_write = souk_now_ms();
     pump(h, e);
@@ -350,7 +542,8 @@ static bool all_written(const souk__handoff_t *h) {
     const ent_t *e = &h->e[i];
     if (e->lost) continue;
     if (e->inflight) return false;
-    if (e->dirty && e->have && (e->claimed || e->claim_sent)) return false;
+    if (((e->dirty && e->have) || e->ndg || e->reset) && (e->claimed || e->claim_sent))
+      return false;
   }
   return true;
 }
@@ -387,6 +580,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
     if (kind == K_SAVE && e) {
       e->inflight = false;
       e->dirty = true;
+      fg_putback(e);
       h->st.write_failures++;
     }
     if (kind == K_CLAIM && e) e->claim_sent = false;
@@ -401,6 +595,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
     if (kind == K_SAVE && e) {
       e->inflight = false;
       e->dirty = true;
+      fg_putback(e);
       h->st.write_failures++;
     }
     if (kind == K_CLAIM && e) e->claim_sent = false;
@@ -503,6 +698,7 @@ static void redis_down(void *ud, const char *why, bool first, bool was_up) {
     if (e->inflight) {
       e->inflight = false;
       e->dirty = true;
+      fg_putback(e);
     }
     /* Nobody can be asked: the shard starts without a session. */
     if (e->cb) {
@@ -616,8 +812,14 @@ void souk__handoff_save(souk__handoff_t *h, uint32_t shard, const char *sid, con
   if (!h || h->closing || !sid || !*sid) return;
   ent_t *e = ent_get(h, shard);
   if (e->lost) return;
-  /* The strings change only at READY: compare before copying. */
+  /* The strings change only at READY: compare before copying.  A new
+   * session id is a READY, whose GUILD_CREATEs describe the shard's guilds
+   * afresh: the guilds' hash starts again with them. */
   if (!e->sid || strcmp(e->sid, sid)) {
+    if (h->conf.guild_record) {
+      e->reset = true;
+      e->handed = true;
+    }
     souk_free(e->sid);
     e->sid = souk_strdup(sid);
   }
@@ -652,6 +854,19 @@ void souk__handoff_stats(const souk__handoff_t *h, souk__handoff_stats_t *out) {
 
 const char *souk__handoff_owner(const souk__handoff_t *h) { return h->owner; }
 
+void souk__handoff_guild_changed(souk__handoff_t *h, uint64_t guild_id) {
+  if (!h || h->closing || !h->conf.guild_record) return;
+  ent_t *e = ent_find(h, (uint32_t)((guild_id >> 22) % h->conf.shard_count));
+  if (!e || e->lost) return;
+  dg_add(e, guild_id);
+  /* Written with the session save that follows the event. */
+}
+
+bool souk__handoff_guilds_handed(const souk__handoff_t *h, uint32_t shard) {
+  const ent_t *e = h ? ent_find((souk__handoff_t *)h, shard) : NULL;
+  return e && e->handed;
+}
+
 static void tick_closed(uv_handle_t *t) {
   souk__handoff_t *h = t->data;
   if (--h->open) return;
@@ -670,6 +885,8 @@ void souk__handoff_free(souk__handoff_t *h) {
   for (size_t i = 0; i < h->n; i++) {
     souk_free(h->e[i].sid);
     souk_free(h->e[i].url);
+    souk_free(h->e[i].dg);
+    souk_free(h->e[i].fg);
   }
   souk_free(h->e);
   h->e = NULL;

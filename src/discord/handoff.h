@@ -7,10 +7,23 @@
  * the shard next RESUMEs it from there: no fresh IDENTIFY, and Discord
  * replays exactly the events after the last one handled.
  *
+ * A RESUME brings no READY and no GUILD_CREATE, so the shard's guild state
+ * moves with the session: a record per guild of what the guild cache keeps
+ * (discord/gcache.h), written when an event changes the guild, in the same
+ * atomic write as the session that event moved to.  The sequence number in
+ * Redis never runs ahead of the records (when a burst of changes needs
+ * several writes, the session goes with the last), so the process that
+ * claims the shard restores the records before it RESUMEs and the replayed
+ * events apply on top of them in order, as they did in the process before.
+ *
  * Keys (prefix: cache.key_prefix):
  *   <prefix>gw:<count>:<shard>   a hash: sid, url, seq, owner, at (Unix ms
  *                                of the write), claimed_at; expires ttl
  *                                after the last write.
+ *   <prefix>gw:<count>:<shard>:guilds   a hash: v (1: complete since the
+ *                                session's READY), and guild id -> record;
+ *                                emptied at each new session; expires with
+ *                                the session.
  *   <prefix>gw:<count>:guilds    a hash: shard -> guilds that shard is in,
  *                                written by whoever runs the shard, summed
  *                                by every process for {guilds}.
@@ -79,6 +92,15 @@ typedef struct souk__handoff_conf {
   /** The guilds of the shards this process does not run, summed from
    * Redis, after every read.  May be NULL. */
   void (*others_guilds)(void *ud, uint64_t guilds);
+  /** The record of a guild to hand on (a new allocation, freed here; *len
+   * its size), or NULL when the guild is gone.  NULL: guild state is not
+   * handed on. */
+  void *(*guild_record)(void *ud, uint64_t guild_id, size_t *len);
+  /** A guild record handed on with the session of shard, called for each
+   * before the claim's callback (rec valid during the call only); false
+   * when it could not be put back (the shard's guilds then count as not
+   * handed on).  NULL: records are not read. */
+  bool (*guild_restore)(void *ud, uint32_t shard, const void *rec, size_t len);
   void *ud;
 } souk__handoff_conf_t;
 
@@ -90,13 +112,15 @@ typedef void (*souk__handoff_claim_cb)(void *ud, uint32_t shard, const char *ses
 
 /** Figures of a hand-off. */
 typedef struct souk__handoff_stats {
-  bool redis_up;           /* the connection is up and its scripts loaded */
-  uint64_t claims;         /* claims answered */
-  uint64_t claims_found;   /* of those, with a session to resume */
-  uint64_t writes;         /* session writes Redis accepted */
-  uint64_t write_failures; /* writes lost with the connection, or refused */
-  uint64_t lost;           /* shards another process claimed */
-  uint64_t others_guilds;  /* the last sum read (0 before) */
+  bool redis_up;            /* the connection is up and its scripts loaded */
+  uint64_t claims;          /* claims answered */
+  uint64_t claims_found;    /* of those, with a session to resume */
+  uint64_t writes;          /* session writes Redis accepted */
+  uint64_t write_failures;  /* writes lost with the connection, or refused */
+  uint64_t lost;            /* shards another process claimed */
+  uint64_t guilds_written;  /* guild records written or deleted */
+  uint64_t guilds_restored; /* guild records handed to guild_restore */
+  uint64_t others_guilds;   /* the last sum read (0 before) */
 } souk__handoff_stats_t;
 
 /** Make a hand-off and start connecting.  0 and *out, SOUK_EINVAL (no URL
@@ -120,7 +144,17 @@ void souk__handoff_cancel(souk__handoff_t *h, uint32_t shard);
 void souk__handoff_save(souk__handoff_t *h, uint32_t shard, const char *session_id,
                         const char *resume_url, uint64_t seq);
 
-/** Call done once, from the loop, when every session saved so far is
+/** An event changed guild_id (or it is gone): its record is written with
+ * the next save of its shard ((guild_id >> 22) % shard_count), if that
+ * shard runs here.  Nothing is asked of conf.guild_record before then. */
+void souk__handoff_guild_changed(souk__handoff_t *h, uint64_t guild_id);
+/** Whether this process knows shard's guilds as far as the hand-off can
+ * tell: its claim was answered with a complete guild state, or it has
+ * saved a new session (a READY) since.  False for a session resumed from
+ * a process that handed on no guild state. */
+bool souk__handoff_guilds_handed(const souk__handoff_t *h, uint32_t shard);
+
+/** Call done once, from the loop, when every session and guild record saved so far is
  * written (or could not be: Redis down, a shard lost), or after
  * timeout_ms, whichever comes first.  A second flush replaces the first's
  * callback. */

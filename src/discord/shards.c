@@ -348,7 +348,9 @@ static void claim_cb(void *ud, uint32_t shard, const char *sid, const char *url,
   if (sh->stopped || S.stopping) return;
   if (sid) {
     souk__gateway_set_session(sh->gw, sid, url, seq);
-    sh->guilds_unknown = true;
+    /* The guild records handed on with the session are in the guild
+     * cache already, unless the process before handed on none. */
+    sh->guilds_unknown = !souk__handoff_guilds_handed(S.handoff, shard);
   }
   souk__gateway_start(sh->gw);
 }

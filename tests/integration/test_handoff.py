@@ -19,6 +19,9 @@ from soukproc import sanitized
 
 WAIT = 60 if sanitized() else 20
 COUNT = 2
+MANAGE_CHANNELS = 1 << 4
+BAN_MEMBERS = 1 << 2
+BOT_PERMS = 2248473465835073  # the fake bot role's default: neither of those
 
 pytestmark = [
     pytest.mark.skipif(not available(), reason="redis-server not installed"),
@@ -172,13 +175,16 @@ def test_drained_process_hands_its_shard_on(fake_discord, souk_factory, tmp_path
     # Drained, not killed: no event was handled twice, so no reply was
     # even attempted twice.
     assert st["rest"]["stats"].get("nonce_repeats", 0) == 0
-    # {guilds} still counts every guild of the bot in p0b: shard 0's came
-    # with no GUILD_CREATE (a RESUME), so the count p0 wrote is kept.
-    total = len(fake.state(rest_log=False)["guilds"])
-    fake.wait_for(lambda _st: metric(metrics(http_port(p0b)), "souk_gateway_other_guilds") == total,
-                  timeout=WAIT, what="p0b counting the bot's %d guilds" % total)
+    # Shard 0's guilds came with its session (a RESUME brings no
+    # GUILD_CREATE): p0b counts them itself, and only shard 1's from Redis.
+    guilds = fake.state(rest_log=False)["guilds"]
+    on0 = [g for g in guilds if shard_of(g["id"]) == 0]
+    fake.wait_for(lambda _st: metric(metrics(http_port(p0b)), "souk_gateway_other_guilds")
+                  == len(guilds) - len(on0),
+                  timeout=WAIT, what="p0b counting shard 1's guilds from redis")
     # The operator sees it: /metrics and /admin scalability.
     text = metrics(http_port(p0b))
+    assert metric(text, "souk_gateway_handoff_guilds_restored_total") == len(on0)
     assert metric(text, "souk_gateway_handoff_resumed_total") == 1
     assert metric(text, "souk_gateway_handoff_redis_up") == 1
     assert metric(text, "souk_gateway_handoff_writes_total") >= 1
@@ -285,3 +291,44 @@ def test_two_processes_given_one_shard_the_later_wins(fake_discord, souk_factory
     # p0 keeps running (its other work goes on) without the shard.
     assert p0.proc.poll() is None
     assert p0.stop(signal.SIGTERM) == 0 and p0b.stop(signal.SIGTERM) == 0
+
+
+def test_resumed_shard_knows_its_guilds(fake_discord, souk_factory, tmp_path, redis_server):
+    """A RESUME replays events but sends no READY and no GUILD_CREATE: the
+    guild state (roles, channels, overwrites, the bot's roles) comes with
+    the session through Redis, and the events replayed apply on top of it.
+    Here the bot's role gains Manage Channels and Ban Members while nobody
+    runs the shard: only that replayed GUILD_ROLE_UPDATE, applied to the
+    guild handed on, lets the new process see both permissions, on a
+    channel (the channel and its overwrites handed on) and guild-wide."""
+    fake = fake_discord
+    p0 = start(souk_factory, fake, tmp_path, redis_server, "p0", 0)
+    fake.wait("ready", timeout=WAIT)
+    p0.wait_log("keeping shard sessions in redis", timeout=WAIT)
+    g0 = next(g for g in fake.state(rest_log=False)["guilds"] if shard_of(g["id"]) == 0)
+    chans = [c["id"] for c in g0["channels"] if c["type"] == 0]
+    reply = command(fake, "stats", "channels", guild=g0, members=chans[0], bans=chans[1])
+    assert "I need Manage Channels in <#%s>" % chans[0] in reply, reply
+    assert "needs the **Ban Members** permission" in reply, reply
+    ch0 = channel_of_shard(fake, 0)
+    last = ping(fake, ch0)
+    wait_answered(fake, ch0, [last[0]])
+    wait_saved_seq(redis_server, 0, last[1])
+    assert p0.stop(signal.SIGTERM) == 0
+    # Redis holds one record per guild of shard 0, marked complete.
+    rec = redis_server.hgetall("souk:gw:%d:0:guilds" % COUNT)
+    on0 = [g["id"] for g in fake.state(rest_log=False)["guilds"] if shard_of(g["id"]) == 0]
+    assert rec.get("v") == "1" and sorted(k for k in rec if k != "v") == sorted(on0), rec.keys()
+    perms = BOT_PERMS | MANAGE_CHANNELS | BAN_MEMBERS
+    fake.post("/_fake/guilds/%s/bot_permissions" % g0["id"], {"permissions": str(perms)})
+
+    p0b = start(souk_factory, fake, tmp_path, redis_server, "p0b", 0)
+    p0b.wait_log("shard 0: resuming the session", timeout=WAIT)
+    reply = command(fake, "stats", "channels", guild=g0, members=chans[0], bans=chans[1])
+    assert "Saved." in reply, reply
+    assert "I need Manage Channels" not in reply and "Ban Members" not in reply, reply
+    st = fake.state(rest_log=False)
+    assert len(identifies_of(fake, 0)) == 1
+    assert [r["result"] for r in st["resumes"]] == ["resumed"], st["resumes"]
+    assert "with its %d guilds" % len(on0) in p0b.log_text()
+    assert p0b.stop(signal.SIGTERM) == 0

@@ -16,7 +16,9 @@
 /* clang-format on */
 
 #include "discord/gcache.h"
+#include "souk/alloc.h"
 #include "souk/buf.h"
+#include "souk/err.h"
 #include "souk/cmd.h"
 #include "souk/discord.h"
 #include "souk/json.h"
@@ -266,6 +268,97 @@ static void test_clear(void **state) {
   assert_true(bot(7, 0) == UNKNOWN);
 }
 
+/* Guilds an event changed, as the change hook told them. */
+static uint64_t changed_ids[16];
+static size_t nchanged;
+static void on_change(uint64_t id) {
+  if (nchanged < 16) changed_ids[nchanged++] = id;
+}
+
+/* Every bot permission of guild 7 the tests above look at. */
+static void perms_of_7(uint64_t out[6]) {
+  out[0] = bot(7, 0);
+  for (int c = 10; c <= 14; c++)
+    out[c - 9] = bot(7, (uint64_t)c);
+}
+
+/* A guild handed to another process as a record comes back exactly as it
+ * was (roles, the bot's roles, channels and the overwrites kept, the
+ * owner, the bot's id), and events after it apply on top as they would
+ * have to the original. */
+static void test_record_and_restore(void **state) {
+  uint64_t before[6], after[6];
+  perms_of_7(before);
+  size_t len = 0;
+  void *rec = souk__gcache_record(7, &len);
+  assert_non_null(rec);
+  assert_true(len > 32);
+  size_t none = 1;
+  assert_null(souk__gcache_record(8, &none));
+  assert_int_equal(none, 0);
+  /* Another process: nothing known, not even the bot (no READY). */
+  souk__gcache_clear();
+  assert_true(bot(7, 0) == UNKNOWN);
+  /* The record's length is checked: one byte short is refused. */
+  assert_int_equal(souk__gcache_restore(rec, len - 1), SOUK_EPROTO);
+  assert_int_equal(souk__gcache_guilds(), 0);
+  souk__gcache_on_change(on_change);
+  nchanged = 0;
+  assert_int_equal(souk__gcache_restore(rec, len), 0);
+  assert_int_equal(nchanged, 0); /* restoring is no change to write back */
+  assert_int_equal(souk__gcache_guilds(), 1);
+  assert_int_equal(souk_cmd_guilds(), 1);
+  assert_int_equal(souk__gcache_bot_user(), 900);
+  perms_of_7(after);
+  assert_memory_equal(before, after, sizeof before);
+  assert_true(member(7, 901, "{\"roles\":[]}") == ALL); /* the owner */
+  /* A replayed event on top: the bot's role may now manage the guild. */
+  feed("GUILD_ROLE_UPDATE", "{\"guild_id\":\"7\",\"role\":{\"id\":\"70\",\"permissions\":\"32\"}}");
+  assert_true(bot(7, 0) == (VIEW | SEND | MANAGE));
+  /* The bot's own member overwrite is recognised without a READY. */
+  feed("CHANNEL_UPDATE",
+       "{\"id\":\"12\",\"guild_id\":\"7\",\"permission_overwrites\":[{\"id\":\"7\",\"type\":0,"
+       "\"allow\":\"0\",\"deny\":\"1024\"},{\"id\":\"" BOT "\",\"type\":1,\"allow\":\"1024\","
+       "\"deny\":\"0\"}]}");
+  assert_true(bot(7, 12) == (VIEW | SEND | MANAGE));
+  feed("GUILD_DELETE", "{\"id\":\"7\"}");
+  assert_int_equal(nchanged, 3);
+  assert_true(changed_ids[0] == 7 && changed_ids[1] == 7 && changed_ids[2] == 7);
+  souk__gcache_on_change(NULL);
+  souk_free(rec);
+}
+
+/* A record of another format, machine or bot, or a damaged one, changes
+ * nothing. */
+static void test_restore_refuses_bad_records(void **state) {
+  size_t len = 0;
+  unsigned char *rec = souk__gcache_record(7, &len);
+  assert_non_null(rec);
+  unsigned char *bad = souk_malloc(len);
+  souk__gcache_clear();
+  ready();
+  /* The tag. */
+  memcpy(bad, rec, len);
+  bad[0] ^= 0xff;
+  assert_int_equal(souk__gcache_restore(bad, len), SOUK_EPROTO);
+  /* Another bot's (its id after the tag). */
+  memcpy(bad, rec, len);
+  bad[8] ^= 1;
+  assert_int_equal(souk__gcache_restore(bad, len), SOUK_EPROTO);
+  /* Counts that do not match the length. */
+  memcpy(bad, rec, len);
+  bad[16 + 16] += 1; /* nroles */
+  assert_int_equal(souk__gcache_restore(bad, len), SOUK_EPROTO);
+  assert_int_equal(souk__gcache_restore(rec, len - 8), SOUK_EPROTO);
+  assert_int_equal(souk__gcache_restore(NULL, 0), SOUK_EPROTO);
+  assert_int_equal(souk__gcache_guilds(), 0);
+  assert_int_equal(souk__gcache_restore(rec, len), 0);
+  assert_int_equal(souk__gcache_guilds(), 1);
+  assert_true(bot(7, 11) == (VIEW | SEND | EMBED));
+  souk_free(bad);
+  souk_free(rec);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_guild_and_channels, setup, teardown),
@@ -275,6 +368,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_guild_update_and_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_guilds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_record_and_restore, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restore_refuses_bad_records, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * last write; Redis unreachable at start (claims answered "no session",
  * the shard claimed and written once Redis is up); scripts flushed on the
  * server (NOSCRIPT: a new connection loads them again); guild counts
- * summed across processes; bad arguments.
+ * summed across processes; guild records written with the session and
+ * handed to the next claim; bad arguments.
  *
  * redis-server runs as a child with PR_SET_PDEATHSIG, is killed at the end
  * and again by an atexit handler.  Without /usr/bin/redis-server (or the
@@ -106,6 +107,10 @@ static void others_cb(void *ud, uint64_t n) {
   others_n[i]++;
 }
 
+/* The record callbacks of the guild records' test (NULL elsewhere). */
+static void *(*mk_record)(void *ud, uint64_t id, size_t *len);
+static bool (*mk_restore)(void *ud, uint32_t shard, const void *rec, size_t len);
+
 static souk__handoff_t *make(int inst, const char *url, bool guilds) {
   souk__handoff_conf_t c = {.url = url,
                             .prefix = PREFIX,
@@ -115,6 +120,8 @@ static souk__handoff_t *make(int inst, const char *url, bool guilds) {
                             .lost = lost_cb,
                             .local_guilds = guilds ? local_guilds_cb : NULL,
                             .others_guilds = guilds ? others_cb : NULL,
+                            .guild_record = mk_record,
+                            .guild_restore = mk_restore,
                             .ud = (void *)(intptr_t)inst};
   souk__handoff_t *h = NULL;
   assert_int_equal(souk__handoff_new(&c, &h), 0);
@@ -438,6 +445,185 @@ static void test_bad_args(void **state) {
 /* Every test starts with a running, empty server. */
 static int test_setup(void **state) { return redis_fresh(); }
 
+/* ---- guild records ------------------------------------------------------------ */
+
+/* Guild k of shard 1 (of COUNT): its id by Discord's formula, and the
+ * version of its state in the "cache" (0: the bot left it). */
+#define NG 250
+#define GID(k) ((uint64_t)((k)*COUNT + 1) << 22)
+static int gver[NG];
+static int restored_ver[NG];
+static int restored_n, restore_bad;
+
+static int gindex(uint64_t id) { return (int)((id >> 22) / COUNT); }
+
+/* A record with a NUL inside: records are binary. */
+static void *record_cb(void *ud, uint64_t id, size_t *len) {
+  int k = gindex(id);
+  assert_true(k < NG && (id >> 22) % COUNT == 1);
+  if (!gver[k]) return NULL;
+  char *r = souk_malloc(32);
+  int n = snprintf(r, 32, "g%dv%d", k, gver[k]);
+  r[n] = '\0';
+  r[n + 1] = 'x';
+  *len = (size_t)n + 2;
+  return r;
+}
+
+/* Refuses guild refuse_k's record when >= 0 (another build's format). */
+static int refuse_k = -1;
+static bool restore_cb(void *ud, uint32_t shard, const void *rec, size_t len) {
+  int k = -1, v = -1;
+  assert_int_equal(shard, 1);
+  if (len < 3 || ((const char *)rec)[len - 1] != 'x' || ((const char *)rec)[len - 2] != '\0' ||
+      sscanf(rec, "g%dv%d", &k, &v) != 2 || k < 0 || k >= NG) {
+    restore_bad++;
+    return false;
+  }
+  if (k == refuse_k) return false;
+  restored_ver[k] = v;
+  restored_n++;
+  return true;
+}
+
+static souk__handoff_t *make_g(int inst) {
+  mk_record = record_cb;
+  mk_restore = restore_cb;
+  souk__handoff_t *h = make(inst, g_url, false);
+  mk_record = NULL;
+  mk_restore = NULL;
+  return h;
+}
+
+static long long guilds_hlen(void) {
+  redisContext *rc = sync_client();
+  assert_non_null(rc);
+  redisReply *r = redisCommand(rc, "HLEN " PREFIX "gw:%d:1:guilds", COUNT);
+  long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+  if (r) freeReplyObject(r);
+  redisFree(rc);
+  return n;
+}
+
+/* Whether every guild record is in Redis when the session's seq is: read at
+ * the first moment seq 2 shows, all NG must already be there. */
+static long long hlen_at_seq;
+static bool seq2_with_records(void) {
+  if (read_saved(1).seq < 2) return false;
+  hlen_at_seq = guilds_hlen();
+  return true;
+}
+
+static bool sess_b_at_2(void) {
+  saved_t z = read_saved(1);
+  return strcmp(z.sid, "sess-b") == 0 && z.seq == 2;
+}
+
+/* Process a runs shard 1 from a READY: the guilds' records go to Redis
+ * with the session (more than one write holds: the seq goes with the
+ * last); a guild that changes is rewritten, one the bot left is deleted;
+ * process b claims the shard and is handed exactly those records before
+ * its claim is answered; a new session on b starts the records again; a
+ * hash not marked complete hands nothing on. */
+static void test_guild_records_move_with_the_session(void **state) {
+  reset();
+  memset(gver, 0, sizeof gver);
+  memset(restored_ver, 0, sizeof restored_ver);
+  restored_n = restore_bad = 0;
+  souk__handoff_t *a = make_g(0);
+  souk__handoff_claim(a, 1, claim_cb, (void *)0);
+  want_inst = 0, want_shard = 1;
+  must(run_until(claim_answered, 3000));
+  assert_false(souk__handoff_guilds_handed(a, 1));
+  /* READY (seq 1), then a GUILD_CREATE per guild (one event: seq 2). */
+  souk__handoff_save(a, 1, "sess-a", "ws://x/resume", 1);
+  assert_true(souk__handoff_guilds_handed(a, 1)); /* a new session: known from here */
+  for (int k = 0; k < NG; k++) {
+    gver[k] = 1;
+    souk__handoff_guild_changed(a, GID(k));
+    souk__handoff_guild_changed(a, GID(k)); /* repeats are written once */
+  }
+  /* Another shard's guild is not this shard's business. */
+  souk__handoff_guild_changed(a, (uint64_t)2 << 22);
+  souk__handoff_save(a, 1, "sess-a", "ws://x/resume", 2);
+  must(run_until(seq2_with_records, 3000));
+  assert_int_equal(hlen_at_seq, NG + 1); /* and the v marker */
+  /* The bot leaves guild 3, guild 4 changes; then the drain. */
+  gver[3] = 0;
+  souk__handoff_guild_changed(a, GID(3));
+  gver[4] = 2;
+  souk__handoff_guild_changed(a, GID(4));
+  souk__handoff_save(a, 1, "sess-a", "ws://x/resume", 3);
+  flushed = false;
+  souk__handoff_flush(a, 3000, flushed_cb, NULL);
+  must(run_until(is_flushed, 4000));
+  assert_int_equal(read_saved(1).seq, 3);
+  souk__handoff_stats_t st;
+  souk__handoff_stats(a, &st);
+  assert_int_equal(st.guilds_written, NG + 2);
+  destroy(a);
+
+  souk__handoff_t *b = make_g(1);
+  souk__handoff_claim(b, 1, claim_cb, (void *)1);
+  want_inst = 1;
+  must(run_until(claim_answered, 3000));
+  assert_true(claims[1][1].found);
+  assert_int_equal(claims[1][1].seq, 3);
+  assert_true(souk__handoff_guilds_handed(b, 1));
+  assert_int_equal(restore_bad, 0);
+  assert_int_equal(restored_n, NG - 1);
+  for (int k = 0; k < NG; k++)
+    assert_int_equal(restored_ver[k], k == 3 ? 0 : k == 4 ? 2 : 1);
+  souk__handoff_stats(b, &st);
+  assert_int_equal(st.guilds_restored, NG - 1);
+  /* b resumes the same session: its saves keep the records. */
+  souk__handoff_save(b, 1, "sess-a", "ws://x/resume", 4);
+  want_saved_shard = 1, want_seq = 4;
+  must(run_until(saved_reached, 3000));
+  assert_int_equal(guilds_hlen(), NG);
+  /* The session ends; a READY gives a new one, whose GUILD_CREATEs bring
+   * the guilds again (here just one): the old records are dropped. */
+  souk__handoff_save(b, 1, "sess-b", "ws://x/resume", 1);
+  souk__handoff_guild_changed(b, GID(7));
+  souk__handoff_save(b, 1, "sess-b", "ws://x/resume", 2);
+  must(run_until(sess_b_at_2, 3000));
+  assert_int_equal(guilds_hlen(), 2);
+  destroy(b);
+
+  /* A record that cannot be put back: the shard's guilds count as not
+   * handed on. */
+  memset(claims, 0, sizeof claims);
+  restored_n = 0;
+  refuse_k = 7;
+  souk__handoff_t *r7 = make_g(1);
+  souk__handoff_claim(r7, 1, claim_cb, (void *)1);
+  want_inst = 1;
+  must(run_until(claim_answered, 3000));
+  assert_true(claims[1][1].found);
+  assert_false(souk__handoff_guilds_handed(r7, 1));
+  refuse_k = -1;
+  destroy(r7);
+
+  /* A hash without the marker (an older version wrote it, or its reset
+   * never got through) hands nothing on: the guilds stay unknown. */
+  redisContext *rc = sync_client();
+  redisReply *r = redisCommand(rc, "HDEL " PREFIX "gw:%d:1:guilds v", COUNT);
+  freeReplyObject(r);
+  redisFree(rc);
+  memset(claims, 0, sizeof claims);
+  restored_n = 0;
+  log_reset();
+  souk__handoff_t *c = make_g(0);
+  souk__handoff_claim(c, 1, claim_cb, (void *)0);
+  want_inst = 0;
+  must(run_until(claim_answered, 3000));
+  assert_true(claims[0][1].found);
+  assert_false(souk__handoff_guilds_handed(c, 1));
+  assert_int_equal(restored_n, 0);
+  assert_int_equal(log_count("its guilds were not handed on"), 1);
+  destroy(c);
+}
+
 int main(void) {
   if (access(redis_bin(), X_OK) != 0) {
     fprintf(stderr, "SKIP discord/handoff: %s not found; the session hand-off was not tested\n",
@@ -459,6 +645,7 @@ int main(void) {
       cmocka_unit_test_setup(test_guild_counts_unknown_kept, test_setup),
       cmocka_unit_test_setup(test_cancel_and_free, test_setup),
       cmocka_unit_test_setup(test_bad_args, test_setup),
+      cmocka_unit_test_setup(test_guild_records_move_with_the_session, test_setup),
   };
   int failed = cmocka_run_group_tests_name("discord/handoff", tests, NULL, NULL);
   redis_stop();
