@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from clusterfix import pg_server  # noqa: F401 (fixture)
 from conftest import souk_config
 from modtools import command, message_text
 from redisproc import RedisServer, available
@@ -34,10 +35,13 @@ def redis_server(tmp_path):
         r.stop()
 
 
-def start(souk_factory, fake, tmp_path, redis, name, shard):
+def start(souk_factory, fake, tmp_path, redis, name, shard, store_url=None):
     cfg = souk_config(fake, tmp_path / name / "data",
                       discord={"shards": {"count": COUNT, "first": shard, "last": shard}})
-    return souk_factory(fake, name=name, config=cfg, env={"SOUK_CACHE_URL": redis.url})
+    env = {"SOUK_CACHE_URL": redis.url}
+    if store_url:
+        env["SOUK_STORE_URL"] = store_url
+    return souk_factory(fake, name=name, config=cfg, env=env)
 
 
 def guild_of_shard(fake, shard):
@@ -64,10 +68,15 @@ def help_footer(fake, guild):
 
 
 def test_admin_config_set_applies_on_every_process(fake_discord, souk_factory, tmp_path,
-                                                   redis_server):
+                                                   redis_server, pg_server):
     fake = fake_discord
-    p0 = start(souk_factory, fake, tmp_path, redis_server, "p0", 0)
-    p1 = start(souk_factory, fake, tmp_path, redis_server, "p1", 1)
+    # One store for the bot, as the README requires of several processes:
+    # when Redis restarts below, the lease may move, and the new leader
+    # must find slash commands registered already (their hash is in the
+    # store), not register them again into a bucket the other emptied.
+    store = pg_server.create_db("souk")
+    p0 = start(souk_factory, fake, tmp_path, redis_server, "p0", 0, store)
+    p1 = start(souk_factory, fake, tmp_path, redis_server, "p1", 1, store)
     fake.wait("ready", count=COUNT, timeout=WAIT)
     for p in (p0, p1):
         p.wait_log("run-time configuration changes are shared through redis", timeout=WAIT)
@@ -87,7 +96,7 @@ def test_admin_config_set_applies_on_every_process(fake_discord, souk_factory, t
     # the bot's run-time changes too, though its file says otherwise.
     assert p1.stop(signal.SIGTERM) == 0
     n_before = len(presences(fake, 1, "one bot"))
-    p1b = start(souk_factory, fake, tmp_path, redis_server, "p1b", 1)
+    p1b = start(souk_factory, fake, tmp_path, redis_server, "p1b", 1, store)
     p1b.wait_log("set to 'one bot' by another process", timeout=WAIT)
     fake.wait_for(lambda st: len(presences(fake, 1, "one bot")) > n_before, timeout=WAIT,
                   what="the presence from the restarted process")
