@@ -22,6 +22,7 @@
 
 #include "discord/handoff.h"
 #include "../logcap.h"
+#include "../looprun.h"
 #include "../cache/redissrv.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -40,21 +41,7 @@
 
 /* ---- loop helpers --------------------------------------------------------- */
 
-typedef bool (*cond_cb)(void);
 
-static void tick_cb(uv_timer_t *t) {}
-static bool run_until(cond_cb cond, uint64_t ms) {
-  uv_timer_t tick;
-  uv_timer_init(souk_loop(), &tick);
-  uv_timer_start(&tick, tick_cb, 5, 5);
-  uint64_t end = souk_now_ms() + ms;
-  while (!(cond && cond()) && souk_now_ms() < end)
-    uv_run(souk_loop(), UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(souk_loop(), UV_RUN_NOWAIT);
-  return cond ? cond() : true;
-}
-static void run_for(uint64_t ms) { run_until(NULL, ms); }
 
 /* A wait that failed shows what the code logged meanwhile. */
 static void must(bool ok) {

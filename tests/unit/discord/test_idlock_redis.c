@@ -19,6 +19,7 @@
 
 #include "discord/idlock_redis.h"
 #include "../logcap.h"
+#include "../looprun.h"
 #include "../cache/redissrv.h"
 #include "souk/alloc.h"
 #include "souk/err.h"
@@ -44,23 +45,7 @@
 
 /* ---- loop and log helpers ------------------------------------------------ */
 
-typedef bool (*cond_cb)(void);
 
-/* Runs the loop until cond() holds or ms pass; a referenced timer keeps
- * uv_run from returning at once while only unreferenced timers exist. */
-static void tick_cb(uv_timer_t *t) {}
-static bool run_until(cond_cb cond, uint64_t ms) {
-  uv_timer_t tick;
-  uv_timer_init(souk_loop(), &tick);
-  uv_timer_start(&tick, tick_cb, 5, 5);
-  uint64_t end = souk_now_ms() + ms;
-  while (!(cond && cond()) && souk_now_ms() < end)
-    uv_run(souk_loop(), UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(souk_loop(), UV_RUN_NOWAIT);
-  return cond ? cond() : true;
-}
-static void run_for(uint64_t ms) { run_until(NULL, ms); }
 
 /* ---- fake shards --------------------------------------------------------- */
 

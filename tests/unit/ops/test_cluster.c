@@ -22,6 +22,7 @@
 // clang-format on
 
 #include "../logcap.h"
+#include "../looprun.h"
 #include "../cache/redissrv.h"
 #include "../store/pgserver.h"
 #include "ops/cluster.h"
@@ -45,21 +46,7 @@
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-typedef bool (*cond_cb)(void);
 
-static void tick_cb(uv_timer_t *t) {}
-static bool run_until(cond_cb cond, uint64_t ms) {
-  uv_timer_t tick;
-  uv_timer_init(souk_loop(), &tick);
-  uv_timer_start(&tick, tick_cb, 5, 5);
-  uint64_t end = souk_now_ms() + ms;
-  while (!(cond && cond()) && souk_now_ms() < end)
-    uv_run(souk_loop(), UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(souk_loop(), UV_RUN_NOWAIT);
-  return cond ? cond() : true;
-}
-static void run_for(uint64_t ms) { run_until(NULL, ms); }
 
 static bool is_leader(void) { return souk_cluster_leader(); }
 static bool not_leader(void) { return !souk_cluster_leader(); }
